@@ -1,0 +1,116 @@
+import { newId } from '../common/ids';
+import type { Store } from './store';
+
+export type SessionStatus = 'active' | 'archived';
+
+export interface SessionRow {
+	id: string;
+	title: string;
+	base_ref: string | null;
+	status: SessionStatus;
+	created_at: number;
+	updated_at: number;
+}
+
+/** A session with what the Sessions view shows next to it. */
+export interface SessionSummary extends SessionRow {
+	chat_count: number;
+	branch: string | null;
+	worktree_path: string | null;
+	worktree_state: string | null;
+}
+
+export interface ChatRow {
+	id: string;
+	session_id: string;
+	title: string;
+	agent: string;
+	tab_order: number;
+	opened_at: number | null;
+	closed_at: number | null;
+	created_at: number;
+	updated_at: number;
+}
+
+/** Sessions and their chats. Every method is one acknowledged write or one read. */
+export class SessionsRepo {
+	constructor(
+		private readonly store: Store,
+		private readonly now: () => number = Date.now,
+	) {}
+
+	create(input: { title: string; baseRef?: string; id?: string }): SessionRow {
+		const t = this.now();
+		const row: SessionRow = { id: input.id ?? newId('ses'), title: input.title, base_ref: input.baseRef ?? null, status: 'active', created_at: t, updated_at: t };
+		this.store.write((tx) => {
+			tx.run('INSERT INTO sessions (id, title, base_ref, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)', [row.id, row.title, row.base_ref, row.status, t, t]);
+		});
+		return row;
+	}
+
+	get(id: string): SessionRow | undefined {
+		return this.store.get<SessionRow>('SELECT * FROM sessions WHERE id = ?', [id]);
+	}
+
+	/** Active sessions first, most recently updated first. */
+	list(): SessionSummary[] {
+		return this.store.all<SessionSummary>(`
+SELECT s.*,
+	(SELECT count(*) FROM chats c WHERE c.session_id = s.id) AS chat_count,
+	w.branch AS branch, w.path AS worktree_path, w.state AS worktree_state
+FROM sessions s LEFT JOIN worktrees w ON w.session_id = s.id
+ORDER BY s.status = 'archived', s.updated_at DESC, s.id`);
+	}
+
+	setStatus(id: string, status: SessionStatus): void {
+		this.store.write((tx) => {
+			tx.run('UPDATE sessions SET status = ?, updated_at = ? WHERE id = ?', [status, this.now(), id]);
+		});
+	}
+
+	/** Deletes the session row. Its chats (and their contexts) go with it; its worktree row stays, detached. */
+	delete(id: string): void {
+		this.store.write((tx) => {
+			tx.run('DELETE FROM sessions WHERE id = ?', [id]);
+		});
+	}
+
+	createChat(input: { sessionId: string; agent: string; title?: string; id?: string }): ChatRow {
+		const t = this.now();
+		return this.store.write((tx) => {
+			const order = tx.get<{ n: number }>('SELECT COALESCE(max(tab_order) + 1, 0) AS n FROM chats WHERE session_id = ?', [input.sessionId])?.n ?? 0;
+			const row: ChatRow = {
+				id: input.id ?? newId('chat'),
+				session_id: input.sessionId,
+				title: input.title ?? input.agent,
+				agent: input.agent,
+				tab_order: order,
+				opened_at: t,
+				closed_at: null,
+				created_at: t,
+				updated_at: t,
+			};
+			tx.run('INSERT INTO chats (id, session_id, title, agent, tab_order, opened_at, closed_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)', [
+				row.id, row.session_id, row.title, row.agent, row.tab_order, row.opened_at, null, t, t,
+			]);
+			tx.run('UPDATE sessions SET updated_at = ? WHERE id = ?', [t, input.sessionId]);
+			return row;
+		});
+	}
+
+	getChat(id: string): ChatRow | undefined {
+		return this.store.get<ChatRow>('SELECT * FROM chats WHERE id = ?', [id]);
+	}
+
+	listChats(sessionId: string): ChatRow[] {
+		return this.store.all<ChatRow>('SELECT * FROM chats WHERE session_id = ? ORDER BY tab_order, created_at', [sessionId]);
+	}
+
+	/** Closing a tab ends its agent contexts (a trigger removes its agent_sessions); the transcript stays. */
+	closeChat(id: string): void {
+		const t = this.now();
+		this.store.write((tx) => {
+			tx.run('UPDATE chats SET closed_at = ?, updated_at = ? WHERE id = ? AND closed_at IS NULL', [t, t, id]);
+		});
+	}
+}

@@ -1,0 +1,131 @@
+/**
+ * Composition root. `activate` wires the parts together and returns fast; opening the store happens in the
+ * background. Exactly one disposable, the ExtensionRoot, goes into `context.subscriptions`.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { Disposable } from './common/lifecycle';
+import { errorMessage } from './common/log';
+import { SessionsRepo } from './db/sessionsRepo';
+import { Store } from './db/store';
+import { registerCommands } from './vscode/commands';
+import { commandIds, contextKeys } from './vscode/ids';
+import { OutputChannelLogger } from './vscode/logger';
+import { SessionsView } from './vscode/sessionsView';
+
+/** What `activate` returns in test mode, so integration tests reach the parts without globals. */
+export interface AgentTabsTestApi {
+	readonly stateDir: string;
+	/** Resolves when the store is open (or rejects with why it could not be opened). */
+	readonly ready: Promise<{ store: Store; sessions: SessionsRepo }>;
+}
+
+class ExtensionRoot extends Disposable {
+	readonly logger = this._register(new OutputChannelLogger('Agent Tabs'));
+	readonly stateDir: string;
+	readonly ready: Promise<{ store: Store; sessions: SessionsRepo }>;
+	private store: Store | undefined;
+
+	constructor(private readonly context: vscode.ExtensionContext) {
+		super();
+		// Per workspace when a folder is open; otherwise the global storage, so a bare window still works.
+		this.stateDir = (context.storageUri ?? context.globalStorageUri).fsPath;
+		const view = this._register(new SessionsView());
+		this._register(
+			registerCommands(this.logger, {
+				[commandIds.showLogs]: () => this.logger.channel.show(),
+				[commandIds.showStateFolder]: () => this.showStateFolder(),
+				[commandIds.refreshSessions]: () => view.refresh(),
+			}),
+		);
+		this.ready = this.openStore();
+		this.ready.then(
+			({ store, sessions }) => view.attach(store, sessions),
+			() => undefined,
+		);
+	}
+
+	private async openStore(): Promise<{ store: Store; sessions: SessionsRepo }> {
+		try {
+			const store = await Store.open({
+				dir: this.stateDir,
+				wasmPath: path.join(this.context.extensionPath, 'dist', 'sql-wasm.wasm'),
+				logger: this.logger,
+				owner: `a VS Code window (${vscode.env.appName})`,
+			});
+			if (this.isDisposed) {
+				await store.close();
+				throw new Error('Agent Tabs was deactivated while its store was opening.');
+			}
+			this.store = store;
+			this._register(store);
+			void vscode.commands.executeCommand('setContext', contextKeys.storeReady, true);
+			if (store.recovery.movedAside.length > 0) {
+				void this.reportRecovery(store);
+			}
+			return { store, sessions: new SessionsRepo(store) };
+		} catch (e) {
+			this.logger.error(`[ExtensionRoot][openStore] ${errorMessage(e)}`);
+			void vscode.commands.executeCommand('setContext', contextKeys.storeFailed, true);
+			void vscode.window.showErrorMessage(vscode.l10n.t('Agent Tabs could not open its state: {0}', errorMessage(e)), vscode.l10n.t('Show Logs')).then((choice) => {
+				if (choice) {
+					this.logger.channel.show();
+				}
+			});
+			throw e;
+		}
+	}
+
+	private async reportRecovery(store: Store): Promise<void> {
+		const message = vscode.l10n.t(
+			'Agent Tabs found damaged state files and started with what it could recover. Nothing was deleted: {0}',
+			store.recovery.problems.join(' '),
+		);
+		const choice = await vscode.window.showWarningMessage(message, vscode.l10n.t('Show State Folder'));
+		if (choice) {
+			await this.showStateFolder();
+		}
+	}
+
+	private async showStateFolder(): Promise<string> {
+		const uri = vscode.Uri.file(this.stateDir);
+		if (vscode.env.remoteName === undefined && vscode.env.uiKind === vscode.UIKind.Desktop) {
+			await vscode.commands.executeCommand('revealFileInOS', uri);
+		} else {
+			// The folder is on the remote machine: the OS file manager cannot show it, so offer its path.
+			const copy = vscode.l10n.t('Copy Path');
+			const choice = await vscode.window.showInformationMessage(vscode.l10n.t('Agent Tabs keeps its state in {0}', this.stateDir), copy);
+			if (choice === copy) {
+				await vscode.env.clipboard.writeText(this.stateDir);
+			}
+		}
+		return this.stateDir;
+	}
+
+	/** Flushes the store: a final checkpoint, then the lock is released. */
+	async shutdown(): Promise<void> {
+		const store = this.store;
+		this.store = undefined;
+		if (store) {
+			await store.close().catch((e) => this.logger.error(`[ExtensionRoot][shutdown] ${errorMessage(e)}`));
+		}
+		this.dispose();
+	}
+}
+
+let root: ExtensionRoot | undefined;
+
+export function activate(context: vscode.ExtensionContext): AgentTabsTestApi | undefined {
+	root = new ExtensionRoot(context);
+	context.subscriptions.push(root);
+	if (context.extensionMode === vscode.ExtensionMode.Test) {
+		return { stateDir: root.stateDir, ready: root.ready };
+	}
+	return undefined;
+}
+
+export async function deactivate(): Promise<void> {
+	const r = root;
+	root = undefined;
+	await r?.shutdown();
+}

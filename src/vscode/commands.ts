@@ -1,0 +1,28 @@
+import * as vscode from 'vscode';
+import { errorMessage, type Logger } from '../common/log';
+import { DisposableStore } from '../common/lifecycle';
+import type { commandIds } from './ids';
+
+type CommandId = (typeof commandIds)[keyof typeof commandIds];
+
+/**
+ * Registers every command through one wrapper that logs and shows failures, so no command handler needs its
+ * own try/catch and no error disappears silently.
+ */
+export function registerCommands(logger: Logger, handlers: Record<CommandId, (...args: unknown[]) => unknown>): DisposableStore {
+	const store = new DisposableStore();
+	for (const [id, handler] of Object.entries(handlers)) {
+		store.add(
+			vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+				try {
+					return await handler(...args);
+				} catch (e) {
+					logger.error(`[Commands][${id}] ${errorMessage(e)}`);
+					void vscode.window.showErrorMessage(errorMessage(e));
+					return undefined;
+				}
+			}),
+		);
+	}
+	return store;
+}

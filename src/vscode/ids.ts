@@ -1,0 +1,16 @@
+/** Every id the extension registers with VS Code, in one place (typed, so a typo fails to compile). */
+export const commandIds = {
+	showLogs: 'agentTabs.showLogs',
+	showStateFolder: 'agentTabs.showStateFolder',
+	refreshSessions: 'agentTabs.refreshSessions',
+} as const;
+
+export const viewIds = {
+	container: 'agentTabs',
+	sessions: 'agentTabs.sessions',
+} as const;
+
+export const contextKeys = {
+	storeReady: 'agentTabs.storeReady',
+	storeFailed: 'agentTabs.storeFailed',
+} as const;
