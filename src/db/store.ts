@@ -184,7 +184,8 @@ export class Store extends Disposable {
 		if (fs.existsSync(snapshotFile)) {
 			snapshotBytes = fs.readFileSync(snapshotFile);
 			try {
-				db = new SQL.Database(snapshotBytes);
+				// sql.js may keep using the array it is given as its in-memory file: give it a copy.
+				db = new SQL.Database(new Uint8Array(snapshotBytes));
 				const check = db.exec('PRAGMA quick_check');
 				const verdict = check[0]?.values[0]?.[0];
 				if (verdict !== 'ok') {

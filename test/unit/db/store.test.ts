@@ -1,0 +1,298 @@
+import * as assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { StoreLockedError } from '../../../src/db/lock';
+import { journalHeader } from '../../../src/db/journal';
+import { type Store, storeFiles } from '../../../src/db/store';
+import { ensureNoDisposablesLeaked, MemoryLogger, openStore, removeDir, repoRoot, tempDir, wasmPath } from '../helpers';
+
+function insertSession(store: Store, id: string, title = id): void {
+	store.write((tx) => tx.run('INSERT INTO sessions (id, title, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)', [id, title, 'active', 1, 1]));
+}
+
+function sessionIds(store: Store): string[] {
+	return store.all<{ id: string }>('SELECT id FROM sessions ORDER BY id').map((r) => r.id);
+}
+
+function journals(dir: string): string[] {
+	return fs.readdirSync(dir).filter((n) => n.startsWith(storeFiles.journalPrefix)).sort();
+}
+
+/** Copies the files a store left behind, without its lock, as a crashed process would leave them. */
+function copyAsCrashed(from: string, to: string): void {
+	fs.mkdirSync(to, { recursive: true });
+	for (const name of fs.readdirSync(from)) {
+		if (name !== storeFiles.lock && fs.statSync(path.join(from, name)).isFile()) {
+			fs.copyFileSync(path.join(from, name), path.join(to, name));
+		}
+	}
+}
+
+suite('db/store', () => {
+	ensureNoDisposablesLeaked();
+	let dir: string;
+	setup(() => {
+		dir = tempDir();
+	});
+	teardown(() => removeDir(dir));
+
+	test('an acknowledged write survives a crash without any export', async () => {
+		const store = await openStore(dir);
+		const snapshotBefore = fs.readFileSync(path.join(dir, storeFiles.snapshot));
+		insertSession(store, 'a');
+		insertSession(store, 'b');
+		// No close, no checkpoint: the snapshot is unchanged and only the journal has the writes.
+		assert.deepEqual(fs.readFileSync(path.join(dir, storeFiles.snapshot)), snapshotBefore);
+		const crashed = path.join(dir, 'crashed');
+		copyAsCrashed(dir, crashed);
+		const reopened = await openStore(crashed);
+		try {
+			assert.deepEqual(sessionIds(reopened), ['a', 'b']);
+			assert.equal(reopened.recovery.replayedRecords, 2);
+			assert.equal(reopened.lastSeq, 2);
+		} finally {
+			await reopened.close();
+			await store.close();
+		}
+	});
+
+	test('a write that throws is rolled back and never journaled', async () => {
+		const store = await openStore(dir);
+		try {
+			const bytes = store.journalBytes;
+			assert.throws(() =>
+				store.write((tx) => {
+					tx.run("INSERT INTO sessions (id, title, status, created_at, updated_at) VALUES ('x', 't', 'active', 1, 1)");
+					throw new Error('changed my mind');
+				}),
+			/changed my mind/);
+			assert.deepEqual(sessionIds(store), []);
+			assert.equal(store.journalBytes, bytes);
+			assert.equal(store.lastSeq, 0);
+		} finally {
+			await store.close();
+		}
+	});
+
+	test('nested writes are refused', async () => {
+		const store = await openStore(dir);
+		try {
+			assert.throws(() => store.write(() => store.write(() => undefined)), /Nested Store.write/);
+		} finally {
+			await store.close();
+		}
+	});
+
+	test('blobs and unicode round-trip through the journal', async () => {
+		const store = await openStore(dir);
+		const blob = new Uint8Array([0, 1, 2, 255, 254]);
+		store.write((tx) => {
+			tx.run("INSERT INTO sessions (id, title, status, created_at, updated_at) VALUES ('s', 'ünï 🧪 \"q\"', 'active', 1, 1)");
+			tx.run("INSERT INTO _store_meta (key, value) VALUES ('blob', ?)", [blob]);
+		});
+		const crashed = path.join(dir, 'crashed');
+		copyAsCrashed(dir, crashed);
+		const reopened = await openStore(crashed);
+		try {
+			assert.equal(reopened.get<{ title: string }>("SELECT title FROM sessions WHERE id = 's'")?.title, 'ünï 🧪 "q"');
+			assert.deepEqual(reopened.get<{ value: Uint8Array }>("SELECT value FROM _store_meta WHERE key = 'blob'")?.value, blob);
+		} finally {
+			await reopened.close();
+			await store.close();
+		}
+	});
+
+	test('checkpoints fold the journal into the snapshot in the background', async () => {
+		const store = await openStore(dir, { checkpointBytes: 2048 });
+		try {
+			for (let i = 0; i < 40; i++) {
+				insertSession(store, `s${String(i).padStart(2, '0')}`, 'x'.repeat(200));
+			}
+			await store.checkpoint();
+			assert.equal(journals(dir).length, 1, 'old journals are removed once the snapshot holds them');
+			assert.ok(store.journalBytes <= journalHeader.length + 1024);
+			insertSession(store, 'after');
+			const crashed = path.join(dir, 'crashed');
+			copyAsCrashed(dir, crashed);
+			const reopened = await openStore(crashed);
+			try {
+				assert.equal(sessionIds(reopened).length, 41);
+				assert.equal(reopened.recovery.replayedRecords, 1, 'only the write after the checkpoint is replayed');
+			} finally {
+				await reopened.close();
+			}
+		} finally {
+			await store.close();
+		}
+	});
+
+	test('close writes a final snapshot and releases the lock', async () => {
+		const store = await openStore(dir);
+		insertSession(store, 'a');
+		await store.close();
+		assert.ok(!fs.existsSync(path.join(dir, storeFiles.lock)));
+		const again = await openStore(dir);
+		try {
+			assert.deepEqual(sessionIds(again), ['a']);
+			assert.equal(again.recovery.replayedRecords, 0);
+		} finally {
+			await again.close();
+		}
+	});
+
+	test('a torn journal tail (a write cut short) is dropped quietly; everything acknowledged stays', async () => {
+		const store = await openStore(dir);
+		insertSession(store, 'a');
+		insertSession(store, 'b');
+		const crashed = path.join(dir, 'crashed');
+		copyAsCrashed(dir, crashed);
+		await store.close();
+		const [journal] = journals(crashed);
+		// Half of a record header plus some payload: what a kill in the middle of write() leaves.
+		fs.appendFileSync(path.join(crashed, journal!), Buffer.from([0x40, 0, 0, 0, 1, 2, 3, 4, 0x7b, 0x22]));
+		const reopened = await openStore(crashed);
+		try {
+			assert.deepEqual(sessionIds(reopened), ['a', 'b']);
+			assert.equal(reopened.recovery.droppedTornBytes, 10);
+			assert.deepEqual(reopened.recovery.movedAside, []);
+		} finally {
+			await reopened.close();
+		}
+	});
+
+	test('a damaged journal is moved aside, the writes before the damage are recovered', async () => {
+		const store = await openStore(dir);
+		for (const id of ['a', 'b', 'c', 'd']) {
+			insertSession(store, id);
+		}
+		const crashed = path.join(dir, 'crashed');
+		copyAsCrashed(dir, crashed);
+		await store.close();
+		const [journal] = journals(crashed);
+		const file = path.join(crashed, journal!);
+		const data = fs.readFileSync(file);
+		// Flip a byte inside the third record's payload; the fourth record after it is intact.
+		let offset = journalHeader.length;
+		for (let i = 0; i < 2; i++) {
+			offset += 8 + data.readUInt32LE(offset);
+		}
+		data[offset + 20] ^= 0xff;
+		fs.writeFileSync(file, data);
+		const logger = new MemoryLogger();
+		const reopened = await openStore(crashed, { logger });
+		try {
+			assert.deepEqual(sessionIds(reopened), ['a', 'b']);
+			assert.equal(reopened.recovery.movedAside.length, 1);
+			assert.ok(fs.existsSync(reopened.recovery.movedAside[0]!), 'the damaged journal is kept');
+			assert.match(reopened.recovery.problems[0]!, /is damaged .*checksum.*recovered/);
+			assert.ok(logger.lines.some((l) => l.startsWith('warn') && l.includes('moved aside')));
+		} finally {
+			await reopened.close();
+		}
+	});
+
+	for (const [name, damage] of [
+		['garbage', (_bytes: Buffer) => Buffer.from('this is not a database at all, just some text'.repeat(200))],
+		['truncated', (bytes: Buffer) => bytes.subarray(0, Math.floor(bytes.length / 2))],
+		['zeroed header', (bytes: Buffer) => Buffer.concat([Buffer.alloc(100), bytes.subarray(100)])],
+	] as const) {
+		test(`a ${name} database file is moved aside, kept, and the store starts with what it can recover`, async () => {
+			const store = await openStore(dir);
+			for (let i = 0; i < 50; i++) {
+				insertSession(store, `s${i}`, 'y'.repeat(500));
+			}
+			await store.close();
+			const snapshot = path.join(dir, storeFiles.snapshot);
+			const damaged = damage(fs.readFileSync(snapshot));
+			fs.writeFileSync(snapshot, damaged);
+			const reopened = await openStore(dir);
+			try {
+				assert.equal(reopened.recovery.movedAside.length, 1);
+				const kept = reopened.recovery.movedAside[0]!;
+				assert.deepEqual(fs.readFileSync(kept), damaged, 'the damaged file is kept as it was');
+				assert.match(reopened.recovery.problems[0]!, /agent-tabs\.sqlite is not a readable database .* it was kept as/);
+				assert.deepEqual(sessionIds(reopened), []);
+				insertSession(reopened, 'fresh');
+				assert.deepEqual(sessionIds(reopened), ['fresh']);
+			} finally {
+				await reopened.close();
+			}
+		});
+	}
+
+	test('a damaged snapshot whose journal still starts at the first write is rebuilt from the journal', async () => {
+		const store = await openStore(dir);
+		insertSession(store, 'a');
+		insertSession(store, 'b');
+		const crashed = path.join(dir, 'crashed');
+		copyAsCrashed(dir, crashed);
+		await store.close();
+		fs.writeFileSync(path.join(crashed, storeFiles.snapshot), 'garbage');
+		const reopened = await openStore(crashed);
+		try {
+			assert.deepEqual(sessionIds(reopened), ['a', 'b']);
+			assert.equal(reopened.recovery.movedAside.length, 1);
+		} finally {
+			await reopened.close();
+		}
+	});
+
+	suite('one writer per folder', () => {
+		const children: ChildProcess[] = [];
+		teardown(() => {
+			for (const c of children.splice(0)) {
+				c.kill('SIGKILL');
+			}
+		});
+
+		function startHolder(): Promise<ChildProcess> {
+			const child = spawn(process.execPath, [path.join(repoRoot, 'out', 'test', 'fixtures', 'lockHolder.js'), dir, wasmPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+			children.push(child);
+			return new Promise((resolve, reject) => {
+				let err = '';
+				child.stderr!.on('data', (d) => (err += String(d)));
+				child.stdout!.on('data', (d) => String(d).includes('ready') && resolve(child));
+				child.on('exit', (code) => reject(new Error(`lock holder exited ${code}: ${err}`)));
+			});
+		}
+
+		test('a second opener in the same process gets a clear error', async () => {
+			const store = await openStore(dir);
+			try {
+				await assert.rejects(openStore(dir, { owner: 'a second window' }), (e: unknown) => {
+					assert.ok(e instanceof StoreLockedError);
+					assert.equal(e.holder.pid, process.pid);
+					assert.match(e.message, /is in use by a unit test \(pid \d+/);
+					return true;
+				});
+			} finally {
+				await store.close();
+			}
+		});
+
+		test('another live process holding the folder is named in the error, and its data is untouched', async () => {
+			const child = await startHolder();
+			await assert.rejects(openStore(dir), (e: unknown) => {
+				assert.ok(e instanceof StoreLockedError);
+				assert.equal(e.holder.pid, child.pid);
+				assert.match(e.message, /the lock-holder test process/);
+				return true;
+			});
+			assert.ok(fs.existsSync(path.join(dir, storeFiles.lock)), 'the holder keeps its lock');
+		});
+
+		test('the lock of a killed process is stale and taken over', async () => {
+			const child = await startHolder();
+			const exited = new Promise((r) => child.on('exit', r));
+			child.kill('SIGKILL');
+			await exited;
+			const store = await openStore(dir);
+			try {
+				assert.match(fs.readFileSync(path.join(dir, storeFiles.lock), 'utf8'), new RegExp(`"pid":${process.pid}`));
+			} finally {
+				await store.close();
+			}
+		});
+	});
+});

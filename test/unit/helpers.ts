@@ -1,0 +1,68 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { setDisposableTracker, type IDisposable } from '../../src/common/lifecycle';
+import type { Logger } from '../../src/common/log';
+import { Store, type StoreOptions } from '../../src/db/store';
+
+/** The repository root (tests run from out/test/unit). */
+export const repoRoot = path.resolve(__dirname, '..', '..', '..');
+export const wasmPath = path.join(repoRoot, 'node_modules', 'sql.js', 'dist', 'sql-wasm.wasm');
+
+/** A fresh folder under the OS temp dir, removed by `cleanup`. */
+export function tempDir(prefix = 'agent-tabs-test-'): string {
+	return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export function removeDir(dir: string): void {
+	fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10 });
+}
+
+/** A logger that keeps every line, so tests can assert on what was said. */
+export class MemoryLogger implements Logger {
+	readonly lines: string[] = [];
+	trace(m: string): void {
+		this.lines.push(`trace ${m}`);
+	}
+	debug(m: string): void {
+		this.lines.push(`debug ${m}`);
+	}
+	info(m: string): void {
+		this.lines.push(`info ${m}`);
+	}
+	warn(m: string): void {
+		this.lines.push(`warn ${m}`);
+	}
+	error(m: string | Error): void {
+		this.lines.push(`error ${String(m)}`);
+	}
+}
+
+export function openStore(dir: string, options: Partial<StoreOptions> = {}): Promise<Store> {
+	return Store.open({ dir, wasmPath, logger: new MemoryLogger(), owner: 'a unit test', ...options });
+}
+
+/**
+ * Fails the suite when a test leaves a tracked disposable undisposed (modelled on copilot-chat's
+ * ensureNoDisposablesAreLeakedInTestSuite). Call at the top of a `suite`.
+ */
+export function ensureNoDisposablesLeaked(): void {
+	const live = new Map<IDisposable, string>();
+	setup(() => {
+		live.clear();
+		setDisposableTracker({
+			trackCreated: (d) => live.set(d, new Error().stack ?? ''),
+			trackDisposed: (d) => live.delete(d),
+		});
+	});
+	teardown(function () {
+		setDisposableTracker(undefined);
+		if (this.currentTest?.state === 'failed') {
+			return;
+		}
+		if (live.size > 0) {
+			const first = [...live.values()][0]!.split('\n').slice(2, 8).join('\n');
+			throw new Error(`${live.size} disposable(s) leaked; first created at:\n${first}`);
+		}
+	});
+}
