@@ -64,6 +64,11 @@ const webview = {
 	target: 'es2022',
 };
 
+if (production) {
+	// A packaged build must not carry stale source maps or bundles from a development build.
+	fs.rmSync('dist', { recursive: true, force: true });
+}
+
 const contexts = await Promise.all([esbuild.context(host), esbuild.context(webview)]);
 if (watch) {
 	await Promise.all(contexts.map((c) => c.watch()));
