@@ -1,4 +1,4 @@
-// Builds the extension host bundle (node, cjs), the headless CLI bundle, and the webview bundle (browser),
+// Builds the extension host bundle (node, cjs), the headless CLI bundle (`agent-tabs`), and the webview bundle (browser),
 // and copies sql.js's wasm next to the host bundles. `--production` minifies and drops source maps;
 // `--watch` rebuilds on change.
 import * as esbuild from 'esbuild';
@@ -55,6 +55,12 @@ const host = {
 	plugins: [problemMatcher, copyWasm],
 };
 
+const cli = {
+	...host,
+	entryPoints: { cli: 'src/cli/main.ts' },
+	banner: { js: '#!/usr/bin/env node' },
+};
+
 const webview = {
 	...base,
 	entryPoints: { chat: 'src/webview/app/chat/main.ts' },
@@ -69,7 +75,7 @@ if (production) {
 	fs.rmSync('dist', { recursive: true, force: true });
 }
 
-const contexts = await Promise.all([esbuild.context(host), esbuild.context(webview)]);
+const contexts = await Promise.all([esbuild.context(host), esbuild.context(cli), esbuild.context(webview)]);
 if (watch) {
 	await Promise.all(contexts.map((c) => c.watch()));
 } else {

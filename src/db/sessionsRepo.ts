@@ -7,6 +7,7 @@ export interface SessionRow {
 	id: string;
 	title: string;
 	base_ref: string | null;
+	repo_root: string | null;
 	status: SessionStatus;
 	created_at: number;
 	updated_at: number;
@@ -39,11 +40,11 @@ export class SessionsRepo {
 		private readonly now: () => number = Date.now,
 	) {}
 
-	create(input: { title: string; baseRef?: string; id?: string }): SessionRow {
+	create(input: { title: string; baseRef?: string; repoRoot?: string; id?: string }): SessionRow {
 		const t = this.now();
-		const row: SessionRow = { id: input.id ?? newId('ses'), title: input.title, base_ref: input.baseRef ?? null, status: 'active', created_at: t, updated_at: t };
+		const row: SessionRow = { id: input.id ?? newId('ses'), title: input.title, base_ref: input.baseRef ?? null, repo_root: input.repoRoot ?? null, status: 'active', created_at: t, updated_at: t };
 		this.store.write((tx) => {
-			tx.run('INSERT INTO sessions (id, title, base_ref, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)', [row.id, row.title, row.base_ref, row.status, t, t]);
+			tx.run('INSERT INTO sessions (id, title, base_ref, repo_root, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)', [row.id, row.title, row.base_ref, row.repo_root, row.status, t, t]);
 		});
 		return row;
 	}
@@ -104,6 +105,21 @@ ORDER BY s.status = 'archived', s.updated_at DESC, s.id`);
 
 	listChats(sessionId: string): ChatRow[] {
 		return this.store.all<ChatRow>('SELECT * FROM chats WHERE session_id = ? ORDER BY tab_order, created_at', [sessionId]);
+	}
+
+	/** Every chat, newest session first (for the CLI's `chats`). */
+	listAllChats(): (ChatRow & { session_title: string })[] {
+		return this.store.all<ChatRow & { session_title: string }>('SELECT c.*, s.title AS session_title FROM chats c JOIN sessions s ON s.id = c.session_id ORDER BY s.updated_at DESC, c.tab_order');
+	}
+
+	/** The folder a chat's agents work in: its session's worktree, else the session's repository. */
+	workingDirectory(chatId: string): { sessionId: string; worktreeId: string | null; cwd: string | null } | undefined {
+		return this.store.get<{ sessionId: string; worktreeId: string | null; cwd: string | null }>(
+			`SELECT s.id AS sessionId, w.id AS worktreeId, COALESCE(w.path, s.repo_root) AS cwd
+			 FROM chats c JOIN sessions s ON s.id = c.session_id LEFT JOIN worktrees w ON w.session_id = s.id AND w.state = 'ready'
+			 WHERE c.id = ?`,
+			[chatId],
+		);
 	}
 
 	/** Closing a tab ends its agent contexts (a trigger removes its agent_sessions); the transcript stays. */

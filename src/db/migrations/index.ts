@@ -3,6 +3,7 @@ import { AgentTabsError } from '../../common/errors';
 import type { Logger } from '../../common/log';
 import { earlierLayout } from './m0001EarlierLayout';
 import { chatKeyedAgentSessions } from './m0002ChatKeyedAgentSessions';
+import { sessionRepoRoot } from './m0003SessionRepoRoot';
 
 /** One schema step. `up` runs inside a transaction with foreign keys off, and must be idempotent. */
 export interface Migration {
@@ -20,7 +21,7 @@ export interface MigrationDb {
 }
 
 /** Every migration, in order. The history starts at the layout of the system Agent Tabs replaces. */
-export const migrations: readonly Migration[] = [earlierLayout, chatKeyedAgentSessions];
+export const migrations: readonly Migration[] = [earlierLayout, chatKeyedAgentSessions, sessionRepoRoot];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;
 

@@ -28,7 +28,7 @@ suite('db/migrations', () => {
 		const store = await openStore(dir);
 		try {
 			assert.equal(store.get<{ user_version: number }>('PRAGMA user_version')?.user_version, latestVersion);
-			assert.deepEqual(store.recovery.migration.applied, ['earlier layout', 'chat-keyed agent sessions']);
+			assert.deepEqual(store.recovery.migration.applied, ['earlier layout', 'chat-keyed agent sessions', 'session repository root']);
 			assert.deepEqual(tables(store), ['_store_meta', 'agent_sessions', 'chats', 'messages', 'pending_changes', 'sessions', 'tasks', 'turns', 'worktrees']);
 			assert.ok(columns(store, 'agent_sessions').includes('chat_id'));
 			assert.ok(columns(store, 'tasks').includes('chat_id'));
@@ -72,7 +72,12 @@ suite('db/migrations', () => {
 		const before = await writeLegacyDatabase(dir, typicalLegacyRows);
 		const store = await openStore(dir);
 		try {
-			assert.deepEqual(store.recovery.migration, { from: 1, to: 2, applied: ['chat-keyed agent sessions'] });
+			assert.deepEqual(store.recovery.migration, { from: 1, to: 3, applied: ['chat-keyed agent sessions', 'session repository root'] });
+			assert.deepEqual(store.all('SELECT id, repo_root FROM sessions ORDER BY id'), [
+				{ id: orphanTasksSessionId, repo_root: null },
+				{ id: 's1', repo_root: '/repo' },
+				{ id: 's2', repo_root: null },
+			]);
 			assert.ok(!tables(store).includes('session_worktrees'));
 
 			const wt = store.all('SELECT id, session_id, repo_root, path, branch, base_commit FROM worktrees');

@@ -1,0 +1,462 @@
+import * as acp from '@agentclientprotocol/sdk';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { AgentTabsError } from '../../common/errors';
+import { Emitter } from '../../common/event';
+import { Disposable, toDisposable } from '../../common/lifecycle';
+import { errorMessage, type Logger } from '../../common/log';
+import type { AgentBackend, AgentSessionHandle, EnsureSessionOptions, PromptInput, SessionCapabilities, TurnContext } from '../backend';
+import { resolveInsideWorktree, worktreeRelative } from '../confine';
+import type { AgentEvent, StopReason, TurnResult, TurnUsage } from '../events';
+import { spawnAgent, terminate, type SpawnedAgent } from '../process';
+import { mapConfigOptions, mapSessionUpdate } from './mapUpdate';
+import { TerminalManager } from './terminals';
+import { stdioStream } from './transport';
+
+export interface AcpBackendOptions {
+	logger: Logger;
+	/** How long `initialize` and `session/new` may take before the agent counts as hung. */
+	startTimeoutMs?: number;
+	/** After `session/cancel`, how long the agent has to end the turn before it is killed. */
+	cancelGraceMs?: number;
+	/** SIGTERM to SIGKILL. */
+	killGraceMs?: number;
+}
+
+const stopReasons = new Set<StopReason>(['end_turn', 'max_tokens', 'max_turn_requests', 'refusal', 'cancelled']);
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+	let timer: NodeJS.Timeout | undefined;
+	return Promise.race([
+		p.finally(() => clearTimeout(timer)),
+		new Promise<never>((_, reject) => {
+			timer = setTimeout(() => reject(new AgentTabsError('agent/timeout', `${what} did not answer within ${Math.round(ms / 1000)} s.`)), ms);
+		}),
+	]);
+}
+
+/** Starts Agent Client Protocol agents over stdio. */
+export class AcpBackend implements AgentBackend {
+	readonly transport = 'acp' as const;
+
+	constructor(private readonly options: AcpBackendOptions) {}
+
+	async ensureSession(opts: EnsureSessionOptions): Promise<AgentSessionHandle> {
+		const session = new AcpSession(opts, this.options);
+		try {
+			await session.start();
+			return session;
+		} catch (e) {
+			await session.shutdown();
+			session.dispose();
+			throw e;
+		}
+	}
+}
+
+class AcpSession extends Disposable implements AgentSessionHandle {
+	private readonly _onDidExit = this._register(new Emitter<{ code: number | null; signal: string | null; expected: boolean }>());
+	readonly onDidExit = this._onDidExit.event;
+	private readonly _onDidEmitIdleEvent = this._register(new Emitter<AgentEvent>());
+	readonly onDidEmitIdleEvent = this._onDidEmitIdleEvent.event;
+
+	backendSessionId = '';
+	resumed = false;
+	capabilities: SessionCapabilities = { loadSession: false, resume: false, images: false, embeddedContext: false };
+
+	private proc: SpawnedAgent | undefined;
+	private conn: acp.ClientConnection | undefined;
+	private terminals: TerminalManager | undefined;
+	private turn: { ctx: TurnContext; abort: AbortController; editedPaths: Set<string> } | undefined;
+	private replaying = false;
+	private shuttingDown = false;
+	private exitInfo: { code: number | null; signal: string | null } | undefined;
+	private fatal: string | undefined;
+	private configOptions: ReturnType<typeof mapConfigOptions> = [];
+	private legacyModels = false;
+	private readonly logger: Logger;
+	private readonly tag: string;
+
+	constructor(
+		private readonly opts: EnsureSessionOptions,
+		private readonly backendOptions: AcpBackendOptions,
+	) {
+		super();
+		this.logger = backendOptions.logger;
+		this.tag = `[AcpSession][${opts.definition.id}:${opts.chatId}]`;
+		this._register(toDisposable(() => this.terminals?.dispose()));
+	}
+
+	private emit(event: AgentEvent): void {
+		if (this.replaying) {
+			return; // session/load replays history we already have in our own transcript
+		}
+		if (this.turn) {
+			this.turn.ctx.onEvent(event);
+		} else {
+			this._onDidEmitIdleEvent.fire(event);
+		}
+	}
+
+	async start(): Promise<void> {
+		const { definition, cwd } = this.opts;
+		const startTimeout = this.backendOptions.startTimeoutMs ?? 30_000;
+		const env: NodeJS.ProcessEnv = { ...process.env, ...definition.env, ...this.opts.env };
+		if (!fs.existsSync(cwd)) {
+			throw new AgentTabsError('agent/noCwd', `The working folder ${cwd} does not exist.`);
+		}
+		this.proc = await spawnAgent(definition.command, definition.args, {
+			cwd,
+			env,
+			installHint: definition.install,
+			onStderr: (text) => this.logger.trace(`${this.tag} stderr: ${text.trimEnd()}`),
+		});
+		const proc = this.proc;
+		proc.child.stdin!.on('error', (e) => this.logger.debug(`${this.tag} stdin: ${e.message}`));
+		void proc.exited.then(({ code, signal }) => {
+			this.exitInfo = { code, signal };
+			const expected = this.shuttingDown;
+			if (!expected) {
+				this.logger.warn(`${this.tag} agent exited unexpectedly (code ${code}, signal ${signal}); stderr tail: ${proc.stderr.toString().slice(-500)}`);
+			}
+			this.conn?.close(new Error('agent exited'));
+			this._onDidExit.fire({ code, signal, expected });
+		});
+		this.terminals = new TerminalManager(cwd, env);
+
+		const stream = stdioStream(proc.child.stdout!, proc.child.stdin!, {
+			onSessionUpdate: (params) => {
+				for (const event of mapSessionUpdate(params)) {
+					this.emit(event);
+					this.noteToolDiffs(event);
+				}
+			},
+			onGarbage: (line) => {
+				const shown = line.length > 200 ? `${line.slice(0, 200)}…` : line;
+				this.logger.warn(`${this.tag} not ACP: ${shown}`);
+				this.emit({ type: 'error', code: 'agent/garbage', message: `The agent wrote something that is not an ACP message: ${shown}` });
+			},
+			onFatal: (error) => {
+				this.fatal = error.message;
+				this.emit({ type: 'error', code: 'agent/stream', message: error.message });
+				void this.kill();
+			},
+		});
+
+		const app = acp
+			.client({ name: 'agent-tabs' })
+			.onRequest(acp.methods.client.session.requestPermission, (c) => this.onPermission(c.params))
+			.onRequest(acp.methods.client.fs.readTextFile, (c) => this.onRead(c.params))
+			.onRequest(acp.methods.client.fs.writeTextFile, (c) => this.onWrite(c.params))
+			.onRequest(acp.methods.client.terminal.create, (c) => this.guard(() => this.terminals!.create(c.params)))
+			.onRequest(acp.methods.client.terminal.output, (c) => this.guard(() => this.terminals!.output(c.params.terminalId)))
+			.onRequest(acp.methods.client.terminal.waitForExit, (c) => this.guardAsync(() => this.terminals!.waitForExit(c.params.terminalId, c.signal)))
+			.onRequest(acp.methods.client.terminal.kill, (c) => this.guard(() => (this.terminals!.kill(c.params.terminalId), {})))
+			.onRequest(acp.methods.client.terminal.release, (c) => this.guard(() => (this.terminals!.release(c.params.terminalId), {})))
+			.onNotification('*', (c) => this.emit({ type: 'raw', method: c.method, payload: c.params }))
+			.onRequest('*', (c) => {
+				this.emit({ type: 'raw', method: c.method, payload: c.params });
+				throw acp.RequestError.methodNotFound(c.method);
+			});
+		this.conn = app.connect(stream);
+		const agent = this.conn.agent;
+		const exitedEarly = proc.exited.then(({ code, signal }) => {
+			throw new AgentTabsError('agent/exited', `The agent exited while starting (code ${code}, signal ${signal}).${this.stderrHint()}`);
+		});
+		const step = <T>(p: Promise<T>, what: string): Promise<T> => withTimeout(Promise.race([p, exitedEarly]), startTimeout, what);
+
+		const init = await step(
+			agent.request(acp.methods.agent.initialize, {
+				protocolVersion: acp.PROTOCOL_VERSION,
+				clientInfo: { name: 'agent-tabs', title: 'Agent Tabs', version: '0.1.0' },
+				clientCapabilities: { fs: { readTextFile: true, writeTextFile: true }, terminal: true },
+			}),
+			`"${definition.label}" (initialize)`,
+		);
+		if (init.protocolVersion !== acp.PROTOCOL_VERSION) {
+			throw new AgentTabsError('agent/protocolVersion', `"${definition.label}" speaks ACP protocol version ${String(init.protocolVersion)}; Agent Tabs speaks version ${acp.PROTOCOL_VERSION}. Update the agent or Agent Tabs.`);
+		}
+		const caps = init.agentCapabilities ?? {};
+		this.capabilities = {
+			loadSession: caps.loadSession === true,
+			resume: !!caps.sessionCapabilities?.resume,
+			images: caps.promptCapabilities?.image === true,
+			embeddedContext: caps.promptCapabilities?.embeddedContext === true,
+		};
+		const mcpServers = (this.opts.mcpServers ?? []).map((s) => ({ name: s.name, command: s.command, args: s.args, env: Object.entries(s.env).map(([name, value]) => ({ name, value })) }));
+
+		let result: { modes?: unknown; configOptions?: unknown; models?: unknown } | undefined;
+		const resumeId = this.opts.resumeSessionId;
+		if (resumeId && (this.capabilities.loadSession || this.capabilities.resume)) {
+			try {
+				this.replaying = true;
+				result = this.capabilities.resume
+					? await step(agent.request(acp.methods.agent.session.resume, { sessionId: resumeId, cwd, mcpServers }), `"${definition.label}" (session/resume)`)
+					: await step(agent.request(acp.methods.agent.session.load, { sessionId: resumeId, cwd, mcpServers }), `"${definition.label}" (session/load)`);
+				this.backendSessionId = resumeId;
+				this.resumed = true;
+			} catch (e) {
+				if (this.exitInfo) {
+					throw e;
+				}
+				this.logger.info(`${this.tag} could not resume ${resumeId}: ${errorMessage(e)}; starting a new session`);
+			} finally {
+				this.replaying = false;
+			}
+		}
+		if (!this.resumed) {
+			try {
+				const created = (await step(agent.request(acp.methods.agent.session.new, { cwd, mcpServers }), `"${definition.label}" (session/new)`)) as acp.NewSessionResponse;
+				this.backendSessionId = created.sessionId;
+				result = created as typeof result;
+			} catch (e) {
+				if (e instanceof acp.RequestError && e.code === -32000) {
+					throw new AgentTabsError('agent/authRequired', `"${definition.label}" needs to be signed in or given an API key (Agent Tabs: Set API Key).`);
+				}
+				throw e;
+			}
+		}
+		this.noteSessionSetup(result);
+		if (definition.defaultMode) {
+			await this.setMode(definition.defaultMode).catch((e) => this.logger.warn(`${this.tag} default mode: ${errorMessage(e)}`));
+		}
+		if (definition.defaultModel) {
+			await this.setModel(definition.defaultModel).catch((e) => this.logger.warn(`${this.tag} default model: ${errorMessage(e)}`));
+		}
+	}
+
+	private stderrHint(): string {
+		const tail = this.proc?.stderr.toString().trim();
+		return tail ? ` Its last words: ${tail.slice(-400)}` : '';
+	}
+
+	private noteSessionSetup(result: { modes?: unknown; configOptions?: unknown; models?: unknown } | undefined): void {
+		if (!result) {
+			return;
+		}
+		const modes = result.modes as { currentModeId?: unknown; availableModes?: { id: string; name: string }[] } | null | undefined;
+		if (modes && typeof modes.currentModeId === 'string') {
+			this.emit({ type: 'mode', modeId: modes.currentModeId, available: (modes.availableModes ?? []).map((m) => ({ id: m.id, name: m.name })) });
+		}
+		this.configOptions = mapConfigOptions(result.configOptions);
+		if (this.configOptions.length > 0) {
+			this.emit({ type: 'config', options: this.configOptions });
+		}
+		const models = result.models as { currentModelId?: unknown; availableModels?: { modelId: string; name: string }[] } | null | undefined;
+		if (models && typeof models.currentModelId === 'string') {
+			this.legacyModels = true;
+			this.emit({ type: 'model', modelId: models.currentModelId, available: (models.availableModels ?? []).map((m) => ({ id: m.modelId, name: m.name })) });
+		}
+	}
+
+	/** Edits an agent reports as tool-call diffs are attributed directly. */
+	private noteToolDiffs(event: AgentEvent): void {
+		if ((event.type !== 'tool_call' && event.type !== 'tool_update') || !event.content || !this.turn) {
+			return;
+		}
+		for (const c of event.content) {
+			if (c.type !== 'diff') {
+				continue;
+			}
+			let abs: string;
+			try {
+				abs = resolveInsideWorktree(this.opts.cwd, c.path);
+			} catch {
+				continue;
+			}
+			const rel = worktreeRelative(this.opts.cwd, abs);
+			if (this.turn.editedPaths.has(rel)) {
+				continue;
+			}
+			this.turn.editedPaths.add(rel);
+			this.emit({ type: 'file_edit', path: rel, kind: c.oldText === null || c.oldText === undefined ? 'add' : 'modify', source: 'tool_diff', toolCallId: event.toolCallId });
+		}
+	}
+
+	private guard<T>(fn: () => T): T {
+		try {
+			return fn();
+		} catch (e) {
+			throw new acp.RequestError(-32602, errorMessage(e));
+		}
+	}
+
+	private async guardAsync<T>(fn: () => Promise<T>): Promise<T> {
+		try {
+			return await fn();
+		} catch (e) {
+			throw new acp.RequestError(-32602, errorMessage(e));
+		}
+	}
+
+	private async onRead(params: { path: string; line?: number | null; limit?: number | null }): Promise<{ content: string }> {
+		return this.guardAsync(async () => {
+			const abs = resolveInsideWorktree(this.opts.cwd, params.path);
+			let content = await fs.promises.readFile(abs, 'utf8');
+			if (params.line || params.limit) {
+				const lines = content.split('\n');
+				const start = Math.max(0, (params.line ?? 1) - 1);
+				content = lines.slice(start, params.limit ? start + params.limit : undefined).join('\n');
+			}
+			return { content };
+		});
+	}
+
+	private async onWrite(params: { path: string; content: string }): Promise<Record<string, never>> {
+		return this.guardAsync(async () => {
+			const abs = resolveInsideWorktree(this.opts.cwd, params.path);
+			const existed = fs.existsSync(abs);
+			await fs.promises.mkdir(path.dirname(abs), { recursive: true });
+			await fs.promises.writeFile(abs, params.content, 'utf8');
+			const rel = worktreeRelative(this.opts.cwd, abs);
+			this.turn?.editedPaths.add(rel);
+			this.emit({ type: 'file_edit', path: rel, kind: existed ? 'modify' : 'add', source: 'fs_write' });
+			return {};
+		});
+	}
+
+	private async onPermission(params: acp.RequestPermissionRequest): Promise<acp.RequestPermissionResponse> {
+		const toolCall = params.toolCall as { toolCallId?: string; title?: string | null; kind?: string | null };
+		const options = params.options.map((o) => ({ optionId: o.optionId, name: o.name, kind: o.kind }));
+		const title = toolCall.title ?? 'The agent asks for permission';
+		const broker = this.opts.permissions;
+		const signal = this.turn?.abort.signal;
+		const requestEventId = `${toolCall.toolCallId ?? 'perm'}:${Date.now()}`;
+		this.emit({ type: 'permission_request', requestId: requestEventId, title, toolCallId: toolCall.toolCallId, kind: toolCall.kind as never, options });
+		const outcome = await broker.request({ chatId: this.opts.chatId, agent: this.opts.definition.id, title, toolCallId: toolCall.toolCallId, kind: toolCall.kind as never, options }, signal);
+		this.emit({
+			type: 'permission_decision',
+			requestId: requestEventId,
+			outcome: outcome.outcome,
+			...(outcome.outcome === 'selected' ? { optionId: outcome.optionId } : {}),
+			decidedBy: outcome.decidedBy,
+		});
+		return outcome.outcome === 'selected' ? { outcome: { outcome: 'selected', optionId: outcome.optionId } } : { outcome: { outcome: 'cancelled' } };
+	}
+
+	async prompt(input: PromptInput, ctx: TurnContext): Promise<TurnResult> {
+		if (this.turn) {
+			throw new AgentTabsError('agent/busy', 'This chat is already running a turn.');
+		}
+		if (!this.conn || this.exitInfo) {
+			throw new AgentTabsError('agent/exited', 'The agent is not running.');
+		}
+		const blocks: acp.ContentBlock[] = [{ type: 'text', text: input.text }];
+		for (const file of input.files ?? []) {
+			const abs = resolveInsideWorktree(this.opts.cwd, file);
+			blocks.push({ type: 'resource_link', uri: pathToFileURL(abs).href, name: path.basename(abs) });
+		}
+		for (const image of input.images ?? []) {
+			if (this.capabilities.images) {
+				blocks.push({ type: 'image', data: image.data, mimeType: image.mimeType });
+			}
+		}
+		const abort = new AbortController();
+		this.turn = { ctx, abort, editedPaths: new Set() };
+		const proc = this.proc!;
+		try {
+			const crashed = proc.exited.then(({ code, signal }): TurnResult => {
+				const why = this.fatal ?? `the agent process exited (code ${code}, signal ${signal})`;
+				return { stopReason: 'interrupted', backendSessionId: this.backendSessionId, error: `The turn was interrupted: ${why}.${this.stderrHint()}` };
+			});
+			const answered = this.conn.agent.request(acp.methods.agent.session.prompt, { sessionId: this.backendSessionId, prompt: blocks }).then(
+				(r): TurnResult => {
+					const reason = stopReasons.has(r.stopReason as StopReason) ? (r.stopReason as StopReason) : 'end_turn';
+					return { stopReason: reason, backendSessionId: this.backendSessionId, usage: readUsage((r as { usage?: unknown }).usage) };
+				},
+				(e): TurnResult => {
+					if (abort.signal.aborted) {
+						return { stopReason: 'cancelled', backendSessionId: this.backendSessionId };
+					}
+					return { stopReason: 'error', backendSessionId: this.backendSessionId, error: errorMessage(e) };
+				},
+			);
+			const cancelledHard = new Promise<TurnResult>((resolve) => {
+				abort.signal.addEventListener('abort', () => {
+					const timer = setTimeout(() => {
+						this.logger.warn(`${this.tag} did not end the turn after cancel; killing it`);
+						void this.kill();
+						resolve({ stopReason: 'cancelled', backendSessionId: this.backendSessionId, error: 'The agent did not stop when asked and was ended.' });
+					}, this.backendOptions.cancelGraceMs ?? 5000);
+					void answered.finally(() => clearTimeout(timer));
+				});
+			});
+			const result = await Promise.race([answered, crashed, cancelledHard]);
+			if (result.stopReason === 'error' && this.exitInfo) {
+				return await crashed;
+			}
+			return result;
+		} finally {
+			this.turn = undefined;
+		}
+	}
+
+	async cancel(): Promise<void> {
+		const turn = this.turn;
+		if (!turn || turn.abort.signal.aborted) {
+			return;
+		}
+		turn.abort.abort();
+		this.terminals?.killAll();
+		await this.conn?.agent.notify(acp.methods.agent.session.cancel, { sessionId: this.backendSessionId }).catch(() => undefined);
+	}
+
+	async setMode(modeId: string): Promise<void> {
+		await this.conn!.agent.request(acp.methods.agent.session.setMode, { sessionId: this.backendSessionId, modeId });
+		this.emit({ type: 'mode', modeId });
+	}
+
+	async setModel(modelId: string): Promise<void> {
+		const option = this.configOptions.find((o) => o.category === 'model' || o.id === 'model');
+		if (option) {
+			await this.setConfigOption(option.id, modelId);
+		} else if (this.legacyModels) {
+			await this.conn!.agent.request('session/set_model', { sessionId: this.backendSessionId, modelId });
+		} else {
+			throw new AgentTabsError('agent/noModels', 'This agent does not offer a choice of model.');
+		}
+		this.emit({ type: 'model', modelId });
+	}
+
+	async setConfigOption(configId: string, value: string | boolean): Promise<void> {
+		const params = typeof value === 'boolean' ? { sessionId: this.backendSessionId, configId, type: 'boolean' as const, value } : { sessionId: this.backendSessionId, configId, value };
+		const r = await this.conn!.agent.request(acp.methods.agent.session.setConfigOption, params as acp.SetSessionConfigOptionRequest);
+		this.configOptions = mapConfigOptions((r as { configOptions?: unknown }).configOptions);
+		this.emit({ type: 'config', options: this.configOptions });
+	}
+
+	private async kill(): Promise<void> {
+		if (this.proc) {
+			await terminate(this.proc, 0);
+		}
+	}
+
+	async shutdown(): Promise<void> {
+		this.shuttingDown = true;
+		await this.cancel().catch(() => undefined);
+		this.terminals?.dispose();
+		this.conn?.close();
+		if (this.proc) {
+			await terminate(this.proc, this.backendOptions.killGraceMs ?? 2000);
+		}
+	}
+
+	override dispose(): void {
+		if (this.proc && this.proc.child.exitCode === null && this.proc.child.signalCode === null) {
+			this.shuttingDown = true;
+			void terminate(this.proc, 0);
+		}
+		super.dispose();
+	}
+}
+
+function readUsage(u: unknown): TurnUsage | undefined {
+	if (typeof u !== 'object' || u === null) {
+		return undefined;
+	}
+	const o = u as Record<string, unknown>;
+	const n = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
+	const usage: TurnUsage = { inputTokens: n(o.inputTokens) ?? n(o.input_tokens), outputTokens: n(o.outputTokens) ?? n(o.output_tokens) };
+	return usage.inputTokens === undefined && usage.outputTokens === undefined ? undefined : usage;
+}

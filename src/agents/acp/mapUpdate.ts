@@ -1,0 +1,192 @@
+import type { AgentEvent, ConfigOption, PlanEntry, ToolContent, ToolKind, ToolLocation, ToolStatus } from '../events';
+
+type Obj = Record<string, unknown>;
+
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+
+const toolKinds = new Set<ToolKind>(['read', 'edit', 'delete', 'move', 'search', 'execute', 'think', 'fetch', 'switch_mode', 'other']);
+const toolStatuses = new Set<ToolStatus>(['pending', 'in_progress', 'completed', 'failed']);
+
+function contentText(block: unknown): string | undefined {
+	if (!isObj(block)) {
+		return undefined;
+	}
+	if (block.type === 'text') {
+		return str(block.text);
+	}
+	if (block.type === 'resource_link') {
+		return `[${str(block.name) ?? str(block.uri) ?? 'resource'}](${str(block.uri) ?? ''})`;
+	}
+	if (block.type === 'resource' && isObj(block.resource)) {
+		return str(block.resource.text) ?? `[${str(block.resource.uri) ?? 'resource'}]`;
+	}
+	if (block.type === 'image' || block.type === 'audio') {
+		return `[${block.type}]`;
+	}
+	return undefined;
+}
+
+function mapLocations(v: unknown): ToolLocation[] | undefined {
+	if (!Array.isArray(v)) {
+		return undefined;
+	}
+	return v.filter(isObj).flatMap((l) => (typeof l.path === 'string' ? [{ path: l.path, ...(num(l.line) !== undefined ? { line: num(l.line)! } : {}) }] : []));
+}
+
+function mapToolContent(v: unknown): ToolContent[] | undefined {
+	if (!Array.isArray(v)) {
+		return undefined;
+	}
+	return v.map((c): ToolContent => {
+		if (isObj(c) && c.type === 'diff' && typeof c.path === 'string' && typeof c.newText === 'string') {
+			return { type: 'diff', path: c.path, oldText: typeof c.oldText === 'string' ? c.oldText : null, newText: c.newText };
+		}
+		if (isObj(c) && c.type === 'terminal' && typeof c.terminalId === 'string') {
+			return { type: 'terminal', terminalId: c.terminalId };
+		}
+		if (isObj(c) && c.type === 'content') {
+			const text = contentText(c.content);
+			if (text !== undefined) {
+				return { type: 'text', text };
+			}
+		}
+		return { type: 'other', value: c };
+	});
+}
+
+function toolFields(u: Obj): Omit<Extract<AgentEvent, { type: 'tool_update' }>, 'type' | 'toolCallId'> {
+	const out: Omit<Extract<AgentEvent, { type: 'tool_update' }>, 'type' | 'toolCallId'> = {};
+	if (typeof u.title === 'string') {
+		out.title = u.title;
+	}
+	if (typeof u.kind === 'string' && toolKinds.has(u.kind as ToolKind)) {
+		out.kind = u.kind as ToolKind;
+	}
+	if (typeof u.status === 'string' && toolStatuses.has(u.status as ToolStatus)) {
+		out.status = u.status as ToolStatus;
+	}
+	const locations = mapLocations(u.locations);
+	if (locations) {
+		out.locations = locations;
+	}
+	const content = mapToolContent(u.content);
+	if (content) {
+		out.content = content;
+	}
+	if (u.rawOutput !== undefined) {
+		out.rawOutput = u.rawOutput;
+	}
+	return out;
+}
+
+function mapConfigOptions(v: unknown): ConfigOption[] {
+	if (!Array.isArray(v)) {
+		return [];
+	}
+	return v.filter(isObj).flatMap((o): ConfigOption[] => {
+		if (typeof o.id !== 'string' || (o.type !== 'select' && o.type !== 'boolean')) {
+			return [];
+		}
+		const flat: { value: string; name: string }[] = [];
+		if (Array.isArray(o.options)) {
+			for (const opt of o.options.filter(isObj)) {
+				if (typeof opt.value === 'string') {
+					flat.push({ value: opt.value, name: str(opt.name) ?? opt.value });
+				} else if (Array.isArray(opt.options)) {
+					for (const inner of opt.options.filter(isObj)) {
+						if (typeof inner.value === 'string') {
+							flat.push({ value: inner.value, name: str(inner.name) ?? inner.value });
+						}
+					}
+				}
+			}
+		}
+		return [{ id: o.id, name: str(o.name) ?? o.id, category: str(o.category), type: o.type, currentValue: (o.currentValue as string | boolean) ?? '', options: flat }];
+	});
+}
+
+/**
+ * Maps one `session/update` payload (raw JSON, validated here field by field) to AgentEvents. A variant we
+ * do not know, or a known one with an unusable shape, becomes a `raw` event: kept, never dropped.
+ */
+export function mapSessionUpdate(params: unknown): AgentEvent[] {
+	const update = isObj(params) && isObj(params.update) ? params.update : undefined;
+	const raw = (): AgentEvent[] => [{ type: 'raw', method: 'session/update', payload: params }];
+	if (!update || typeof update.sessionUpdate !== 'string') {
+		return raw();
+	}
+	switch (update.sessionUpdate) {
+		case 'agent_message_chunk':
+		case 'agent_thought_chunk':
+		case 'user_message_chunk': {
+			const text = contentText(update.content);
+			if (text === undefined) {
+				return raw();
+			}
+			const messageId = str(update.messageId);
+			if (update.sessionUpdate === 'user_message_chunk') {
+				return [{ type: 'user_text', text }];
+			}
+			return [{ type: update.sessionUpdate === 'agent_message_chunk' ? 'text' : 'reasoning', text, ...(messageId ? { messageId } : {}) }];
+		}
+		case 'tool_call': {
+			if (typeof update.toolCallId !== 'string') {
+				return raw();
+			}
+			const f = toolFields(update);
+			return [{ type: 'tool_call', toolCallId: update.toolCallId, title: f.title ?? str(update.name) ?? 'Tool call', kind: f.kind, status: f.status, locations: f.locations, content: f.content, rawInput: update.rawInput }];
+		}
+		case 'tool_call_update': {
+			if (typeof update.toolCallId !== 'string') {
+				return raw();
+			}
+			return [{ type: 'tool_update', toolCallId: update.toolCallId, ...toolFields(update) }];
+		}
+		case 'plan': {
+			if (!Array.isArray(update.entries)) {
+				return raw();
+			}
+			const entries: PlanEntry[] = update.entries.filter(isObj).map((e) => ({
+				content: str(e.content) ?? '',
+				priority: e.priority === 'high' || e.priority === 'low' ? e.priority : 'medium',
+				status: e.status === 'in_progress' || e.status === 'completed' ? e.status : 'pending',
+			}));
+			return [{ type: 'plan', entries }];
+		}
+		case 'available_commands_update': {
+			if (!Array.isArray(update.availableCommands)) {
+				return raw();
+			}
+			return [
+				{
+					type: 'commands',
+					commands: update.availableCommands.filter(isObj).map((c) => ({
+						name: str(c.name) ?? '',
+						description: str(c.description) ?? '',
+						...(isObj(c.input) && typeof c.input.hint === 'string' ? { hint: c.input.hint } : {}),
+					})),
+				},
+			];
+		}
+		case 'current_mode_update':
+			return typeof update.currentModeId === 'string' ? [{ type: 'mode', modeId: update.currentModeId }] : raw();
+		case 'config_option_update':
+			return [{ type: 'config', options: mapConfigOptions(update.configOptions) }];
+		case 'session_info_update':
+			return [{ type: 'session_info', title: str(update.title) }];
+		case 'usage_update': {
+			const cost = isObj(update.cost) && num(update.cost.amount) !== undefined ? { amount: num(update.cost.amount)!, currency: str(update.cost.currency) ?? 'USD' } : undefined;
+			return [{ type: 'usage', usedTokens: num(update.used), contextSize: num(update.size), ...(cost ? { cost } : {}) }];
+		}
+		case 'notice': {
+			const severity = update.severity === 'warning' || update.severity === 'error' ? update.severity : 'info';
+			return [{ type: 'notice', severity, title: str(update.title) ?? '', description: str(update.description) }];
+		}
+		default:
+			return raw();
+	}
+}
+
+export { mapConfigOptions };

@@ -1,0 +1,71 @@
+import type { Event } from '../common/event';
+import type { IDisposable } from '../common/lifecycle';
+import type { AgentDefinition } from './definitions';
+import type { AgentEvent, TurnResult } from './events';
+import type { PermissionBroker } from './permissions';
+
+/** A prompt: text plus optional mentioned files (sent as resource links) and images. */
+export interface PromptInput {
+	text: string;
+	/** Absolute paths inside the worktree the user mentioned. */
+	files?: string[];
+	images?: { data: string; mimeType: string }[];
+}
+
+export interface McpServerSpec {
+	name: string;
+	command: string;
+	args: string[];
+	env: Record<string, string>;
+}
+
+export interface EnsureSessionOptions {
+	/** The session's worktree: the agent's cwd and the only place it may write. */
+	cwd: string;
+	definition: AgentDefinition;
+	/** Extra environment for the process (API keys from SecretStorage, isolation variables in tests). */
+	env?: Record<string, string>;
+	mcpServers?: McpServerSpec[];
+	/** An earlier backend session to load or resume, when the agent supports it. */
+	resumeSessionId?: string;
+	permissions: PermissionBroker;
+	/** Which chat and agent this is, for permission requests and logs. */
+	chatId: string;
+}
+
+/** Per-turn callbacks. */
+export interface TurnContext {
+	turnId: string;
+	onEvent(event: AgentEvent): void;
+}
+
+export interface SessionCapabilities {
+	loadSession: boolean;
+	resume: boolean;
+	images: boolean;
+	embeddedContext: boolean;
+}
+
+/** One live agent context. */
+export interface AgentSessionHandle extends IDisposable {
+	readonly backendSessionId: string;
+	readonly capabilities: SessionCapabilities;
+	/** True when `ensureSession` loaded or resumed `resumeSessionId` (the agent kept its context). */
+	readonly resumed: boolean;
+	/** Fires when the agent process exits or the connection breaks, expectedly or not. */
+	readonly onDidExit: Event<{ code: number | null; signal: string | null; expected: boolean }>;
+	/** Events that arrive outside a turn (commands, usage, mode changes before the first prompt). */
+	readonly onDidEmitIdleEvent: Event<AgentEvent>;
+	prompt(input: PromptInput, ctx: TurnContext): Promise<TurnResult>;
+	cancel(): Promise<void>;
+	setMode?(modeId: string): Promise<void>;
+	setModel?(modelId: string): Promise<void>;
+	setConfigOption?(configId: string, value: string | boolean): Promise<void>;
+	/** Ends the process: cancel, SIGTERM, SIGKILL after the grace period. Resolves when it is gone. */
+	shutdown(): Promise<void>;
+}
+
+export interface AgentBackend {
+	readonly transport: AgentDefinition['transport'];
+	ensureSession(opts: EnsureSessionOptions): Promise<AgentSessionHandle>;
+}

@@ -1,0 +1,109 @@
+import { Emitter, type Event } from '../common/event';
+import { newId } from '../common/ids';
+import { Disposable } from '../common/lifecycle';
+import type { PermissionOption, ToolKind } from './events';
+
+export interface PermissionRequest {
+	id: string;
+	chatId: string;
+	agent: string;
+	title: string;
+	toolCallId?: string;
+	kind?: ToolKind;
+	options: PermissionOption[];
+}
+
+export type PermissionOutcome = { outcome: 'selected'; optionId: string; decidedBy: 'user' | 'policy' } | { outcome: 'cancelled'; decidedBy: 'timeout' | 'cancel' };
+
+/** What to do without asking. `ask` leaves it to a person (the UI); nobody answering in time means reject. */
+export type PermissionPolicy = 'ask' | 'allow' | 'reject';
+
+export interface PermissionPolicySettings {
+	/** Per tool kind; kinds not listed use `default`. */
+	byKind?: Partial<Record<ToolKind, PermissionPolicy>>;
+	default: PermissionPolicy;
+	/** How long a request waits for a person before it is rejected. */
+	timeoutMs: number;
+}
+
+/**
+ * Routes agents' permission requests: a policy answers at once where it can; otherwise the request waits for
+ * a decision from the UI (`decide`) and is rejected when nobody decides in time or the turn is cancelled.
+ */
+export class PermissionBroker extends Disposable {
+	private readonly _onDidRequest = this._register(new Emitter<PermissionRequest>());
+	/** A request that needs a person. The UI renders it and calls `decide`. */
+	readonly onDidRequest: Event<PermissionRequest> = this._onDidRequest.event;
+	private readonly _onDidSettle = this._register(new Emitter<{ id: string; outcome: PermissionOutcome }>());
+	readonly onDidSettle: Event<{ id: string; outcome: PermissionOutcome }> = this._onDidSettle.event;
+	private readonly open = new Map<string, { request: PermissionRequest; resolve: (o: PermissionOutcome) => void; timer: NodeJS.Timeout }>();
+
+	constructor(private settings: PermissionPolicySettings) {
+		super();
+		this._register({ dispose: () => this.cancelAll() });
+	}
+
+	updateSettings(settings: PermissionPolicySettings): void {
+		this.settings = settings;
+	}
+
+	get pending(): PermissionRequest[] {
+		return [...this.open.values()].map((o) => o.request);
+	}
+
+	request(input: Omit<PermissionRequest, 'id'>, signal?: AbortSignal): Promise<PermissionOutcome> {
+		const request: PermissionRequest = { ...input, id: newId('perm') };
+		const policy = (input.kind && this.settings.byKind?.[input.kind]) ?? this.settings.default;
+		if (policy !== 'ask') {
+			const wanted = policy === 'allow' ? ['allow_once', 'allow_always'] : ['reject_once', 'reject_always'];
+			const option = input.options.find((o) => o.kind === wanted[0]) ?? input.options.find((o) => o.kind === wanted[1]);
+			if (option) {
+				const outcome: PermissionOutcome = { outcome: 'selected', optionId: option.optionId, decidedBy: 'policy' };
+				this._onDidSettle.fire({ id: request.id, outcome });
+				return Promise.resolve(outcome);
+			}
+			if (policy === 'reject') {
+				return Promise.resolve({ outcome: 'cancelled', decidedBy: 'cancel' });
+			}
+		}
+		return new Promise((resolve) => {
+			const settle = (outcome: PermissionOutcome): void => {
+				const entry = this.open.get(request.id);
+				if (!entry) {
+					return;
+				}
+				clearTimeout(entry.timer);
+				this.open.delete(request.id);
+				signal?.removeEventListener('abort', onAbort);
+				this._onDidSettle.fire({ id: request.id, outcome });
+				resolve(outcome);
+			};
+			const onAbort = (): void => settle({ outcome: 'cancelled', decidedBy: 'cancel' });
+			const timer = setTimeout(() => settle({ outcome: 'cancelled', decidedBy: 'timeout' }), this.settings.timeoutMs);
+			timer.unref?.();
+			this.open.set(request.id, { request, resolve: settle, timer });
+			signal?.addEventListener('abort', onAbort, { once: true });
+			if (signal?.aborted) {
+				onAbort();
+				return;
+			}
+			this._onDidRequest.fire(request);
+		});
+	}
+
+	/** A person's answer. Returns false when the request is no longer open (answered, timed out, cancelled). */
+	decide(id: string, optionId: string): boolean {
+		const entry = this.open.get(id);
+		if (!entry || !entry.request.options.some((o) => o.optionId === optionId)) {
+			return false;
+		}
+		entry.resolve({ outcome: 'selected', optionId, decidedBy: 'user' });
+		return true;
+	}
+
+	private cancelAll(): void {
+		for (const entry of [...this.open.values()]) {
+			entry.resolve({ outcome: 'cancelled', decidedBy: 'cancel' });
+		}
+	}
+}

@@ -1,0 +1,366 @@
+import { AgentTabsError } from '../common/errors';
+import { Emitter, type Event } from '../common/event';
+import { Disposable, type IDisposable } from '../common/lifecycle';
+import { errorMessage, type Logger } from '../common/log';
+import { AgentSessionsRepo } from '../db/agentSessionsRepo';
+import { PendingChangesRepo } from '../db/pendingChangesRepo';
+import { SessionsRepo } from '../db/sessionsRepo';
+import type { Store } from '../db/store';
+import { TranscriptRepo, TurnRecorder, type TurnRow, type TurnStatus } from '../db/transcriptRepo';
+import { diffSnapshots, takeDirtySnapshot, type DirtySnapshot } from '../worktrees/dirtySnapshot';
+import type { AgentBackend, AgentSessionHandle, McpServerSpec, PromptInput } from './backend';
+import { configHash, type AgentDefinition, type AgentTransport } from './definitions';
+import type { AgentEvent, TurnResult } from './events';
+import type { PermissionBroker } from './permissions';
+
+export interface AgentPoolOptions {
+	store: Store;
+	logger: Logger;
+	backends: Partial<Record<AgentTransport, AgentBackend>>;
+	/** The current agent definitions (settings merged over presets). */
+	definitions: () => readonly AgentDefinition[];
+	/** Extra environment for an agent: its API keys from SecretStorage, isolation variables. */
+	agentEnv?: (def: AgentDefinition) => Promise<Record<string, string>>;
+	mcpServers?: () => McpServerSpec[];
+	permissions: PermissionBroker;
+	/** A session with no turn for this long is shut down; the next prompt resumes it. 0 disables. */
+	idleTimeoutMs?: number;
+	/** How often streamed text is written to the transcript. */
+	flushMs?: number;
+}
+
+/** An event of a chat, numbered per chat so a view can notice gaps and resync from the database. */
+export interface PoolEvent {
+	chatId: string;
+	agent: string;
+	turnId?: string;
+	seq: number;
+	event: AgentEvent;
+}
+
+export interface TurnOutcome {
+	turn: TurnRow;
+	status: TurnStatus;
+	result: TurnResult;
+	cwd: string;
+	sessionId: string;
+}
+
+interface Entry {
+	key: string;
+	chatId: string;
+	agent: string;
+	hash: string;
+	handle: AgentSessionHandle;
+	subscriptions: IDisposable[];
+	running?: { turnId: string; handle: AgentSessionHandle };
+	idleTimer?: NodeJS.Timeout;
+	/** Said once in the next turn: the agent could not restore its earlier context. */
+	contextResetNotice?: string;
+}
+
+const poolKey = (chatId: string, agent: string): string => `${chatId}:${agent}`;
+
+/**
+ * Live agent sessions, one per `chatId:agent`, created on first use. Concurrent callers for one key share
+ * one start; a changed configuration fingerprint replaces the session; a crashed agent is restarted (and
+ * resumed where the agent can) on the next prompt; idle sessions are reaped. Every transition is written to
+ * `agent_sessions`, every event of a turn to the transcript.
+ */
+export class AgentPool extends Disposable {
+	private readonly _onDidEvent = this._register(new Emitter<PoolEvent>());
+	readonly onDidEvent: Event<PoolEvent> = this._onDidEvent.event;
+
+	private readonly entries = new Map<string, Entry>();
+	private readonly starting = new Map<string, Promise<Entry>>();
+	private readonly seqByChat = new Map<string, number>();
+	/** Running turns by working folder, to tell when only the watcher saw a write and two turns overlapped. */
+	private readonly activeByCwd = new Map<string, Set<{ overlapped: boolean }>>();
+	private readonly sessions: SessionsRepo;
+	private readonly agentSessions: AgentSessionsRepo;
+	private readonly transcript: TranscriptRepo;
+	private readonly pending: PendingChangesRepo;
+	private closing = false;
+
+	constructor(private readonly options: AgentPoolOptions) {
+		super();
+		this.sessions = new SessionsRepo(options.store);
+		this.agentSessions = new AgentSessionsRepo(options.store);
+		this.transcript = new TranscriptRepo(options.store);
+		this.pending = new PendingChangesRepo(options.store);
+	}
+
+	/** Live sessions (for tests and the status bar). */
+	get size(): number {
+		return this.entries.size;
+	}
+
+	/** The process-level handle of a live session, if any. */
+	peek(chatId: string, agent: string): AgentSessionHandle | undefined {
+		return this.entries.get(poolKey(chatId, agent))?.handle;
+	}
+
+	isRunning(chatId: string, agent: string): boolean {
+		return !!this.entries.get(poolKey(chatId, agent))?.running;
+	}
+
+	private definition(agent: string): AgentDefinition {
+		const def = this.options.definitions().find((d) => d.id === agent);
+		if (!def) {
+			const known = this.options.definitions().map((d) => d.id).join(', ');
+			throw new AgentTabsError('agent/unknown', `There is no agent "${agent}". Known agents: ${known}.`);
+		}
+		return def;
+	}
+
+	private emit(chatId: string, agent: string, event: AgentEvent, turnId?: string): void {
+		const seq = (this.seqByChat.get(chatId) ?? 0) + 1;
+		this.seqByChat.set(chatId, seq);
+		this._onDidEvent.fire({ chatId, agent, turnId, seq, event });
+	}
+
+	/** Gets the live session for this chat and agent, starting (or resuming) it if needed. */
+	async ensure(chatId: string, agent: string): Promise<AgentSessionHandle> {
+		return (await this.ensureEntry(chatId, agent)).handle;
+	}
+
+	private async ensureEntry(chatId: string, agent: string): Promise<Entry> {
+		if (this.closing || this.isDisposed) {
+			throw new AgentTabsError('pool/closed', 'Agent Tabs is shutting down.');
+		}
+		const key = poolKey(chatId, agent);
+		const inflight = this.starting.get(key);
+		if (inflight) {
+			return inflight;
+		}
+		const def = this.definition(agent);
+		const env = (await this.options.agentEnv?.(def)) ?? {};
+		const mcpServers = this.options.mcpServers?.() ?? [];
+		const hash = configHash(def, { envNames: Object.keys(env), mcpServers });
+		const existing = this.entries.get(key);
+		if (existing && existing.hash === hash) {
+			return existing;
+		}
+		// Another caller may have started it while we awaited the environment.
+		const racing = this.starting.get(key);
+		if (racing) {
+			return racing;
+		}
+		const start = this.start(key, chatId, def, env, mcpServers, hash, existing);
+		this.starting.set(key, start);
+		try {
+			return await start;
+		} finally {
+			this.starting.delete(key);
+		}
+	}
+
+	private async start(key: string, chatId: string, def: AgentDefinition, env: Record<string, string>, mcpServers: McpServerSpec[], hash: string, previous: Entry | undefined): Promise<Entry> {
+		const tag = `[AgentPool][${key}]`;
+		if (previous) {
+			if (previous.running) {
+				throw new AgentTabsError('agent/busy', `${def.label} is in the middle of a turn; its new settings apply after it ends.`);
+			}
+			this.options.logger.info(`${tag} configuration changed; ending the old session`);
+			await this.remove(previous, 'ended');
+			this.agentSessions.resetBackendSession(chatId, def.id, hash);
+		}
+		const backend = this.options.backends[def.transport];
+		if (!backend) {
+			throw new AgentTabsError('agent/transport', `Agent "${def.id}" uses the "${def.transport}" transport, which this version of Agent Tabs does not support yet.`);
+		}
+		const wd = this.sessions.workingDirectory(chatId);
+		if (!wd) {
+			throw new AgentTabsError('chat/unknown', `There is no chat ${chatId}.`);
+		}
+		if (!wd.cwd) {
+			throw new AgentTabsError('chat/noFolder', `The session of chat ${chatId} has no worktree or repository folder to work in.`);
+		}
+		const row = this.agentSessions.get(chatId, def.id);
+		if (row && row.config_hash && row.config_hash !== hash) {
+			this.agentSessions.resetBackendSession(chatId, def.id, hash);
+		}
+		const resumeId = row && row.config_hash === hash ? (row.backend_session_id ?? undefined) : undefined;
+		this.agentSessions.upsert({ chat_id: chatId, agent: def.id, backend: def.transport, status: 'starting', config_hash: hash, session_id: wd.sessionId, worktree_id: wd.worktreeId });
+		let handle: AgentSessionHandle;
+		try {
+			handle = await backend.ensureSession({ cwd: wd.cwd, definition: def, env, mcpServers, resumeSessionId: resumeId, permissions: this.options.permissions, chatId });
+		} catch (e) {
+			this.agentSessions.setStatus(chatId, def.id, 'error', errorMessage(e));
+			throw e;
+		}
+		if (this.closing || this.isDisposed) {
+			await handle.shutdown();
+			handle.dispose();
+			throw new AgentTabsError('pool/closed', 'Agent Tabs is shutting down.');
+		}
+		this.agentSessions.upsert({ chat_id: chatId, agent: def.id, backend: def.transport, status: 'ready', backend_session_id: handle.backendSessionId, config_hash: hash });
+		const entry: Entry = { key, chatId, agent: def.id, hash, handle, subscriptions: [] };
+		if (resumeId && !handle.resumed) {
+			entry.contextResetNotice = `${def.label} could not restore its earlier conversation, so this chat's agent context starts fresh. The transcript above is kept.`;
+		}
+		this.options.logger.info(`${tag} ${handle.resumed ? 'resumed' : 'started'} ${handle.backendSessionId}`);
+		entry.subscriptions.push(
+			handle.onDidExit(({ code, signal, expected }) => {
+				if (expected || this.entries.get(key) !== entry) {
+					return;
+				}
+				this.options.logger.warn(`${tag} agent exited (code ${code}, signal ${signal}); it restarts on the next prompt`);
+				this.agentSessions.setStatus(chatId, def.id, 'crashed', `exited with code ${code}, signal ${signal}`);
+				this.entries.delete(key);
+				this.disposeEntry(entry);
+				this.emit(chatId, def.id, { type: 'notice', severity: 'warning', title: `${def.label} stopped unexpectedly`, description: 'It restarts on your next message.' });
+			}),
+			handle.onDidEmitIdleEvent((event) => this.emit(chatId, def.id, event)),
+		);
+		this.entries.set(key, entry);
+		this.armIdleTimer(entry);
+		return entry;
+	}
+
+	private armIdleTimer(entry: Entry): void {
+		clearTimeout(entry.idleTimer);
+		const ms = this.options.idleTimeoutMs ?? 0;
+		if (ms <= 0) {
+			return;
+		}
+		entry.idleTimer = setTimeout(() => {
+			if (entry.running || this.entries.get(entry.key) !== entry) {
+				return;
+			}
+			this.options.logger.info(`[AgentPool][${entry.key}] idle for ${Math.round(ms / 1000)} s; shutting it down`);
+			void this.remove(entry, 'idle');
+		}, ms);
+		entry.idleTimer.unref?.();
+	}
+
+	private disposeEntry(entry: Entry): void {
+		clearTimeout(entry.idleTimer);
+		for (const s of entry.subscriptions) {
+			s.dispose();
+		}
+		entry.handle.dispose();
+	}
+
+	private async remove(entry: Entry, status: 'idle' | 'ended'): Promise<void> {
+		if (this.entries.get(entry.key) === entry) {
+			this.entries.delete(entry.key);
+		}
+		clearTimeout(entry.idleTimer);
+		for (const s of entry.subscriptions) {
+			s.dispose();
+		}
+		await entry.handle.shutdown().catch((e) => this.options.logger.warn(`[AgentPool][${entry.key}] shutdown: ${errorMessage(e)}`));
+		entry.handle.dispose();
+		try {
+			this.agentSessions.setStatus(entry.chatId, entry.agent, status);
+		} catch (e) {
+			this.options.logger.warn(`[AgentPool][${entry.key}] could not record ${status}: ${errorMessage(e)}`);
+		}
+	}
+
+	/**
+	 * Runs one turn: starts the session if needed, streams and persists its events, attributes every edit
+	 * (reported by the protocol, or seen on disk when the agent wrote itself), and closes the turn.
+	 */
+	async prompt(chatId: string, agent: string, input: PromptInput): Promise<TurnOutcome> {
+		const entry = await this.ensureEntry(chatId, agent);
+		if (entry.running) {
+			throw new AgentTabsError('agent/busy', 'This chat is already running a turn; wait for it or cancel it.');
+		}
+		const wd = this.sessions.workingDirectory(chatId)!;
+		const cwd = wd.cwd!;
+		const turn = this.transcript.startTurn({ chatId, agent: entry.agent, prompt: input.text });
+		entry.running = { turnId: turn.id, handle: entry.handle };
+		clearTimeout(entry.idleTimer);
+		const recorder = new TurnRecorder(this.transcript, turn, this.options.flushMs ?? 100);
+		const mark = { overlapped: false };
+		const active = this.activeByCwd.get(cwd) ?? new Set();
+		this.activeByCwd.set(cwd, active);
+		for (const other of active) {
+			other.overlapped = true;
+			mark.overlapped = true;
+		}
+		active.add(mark);
+		const protocolPaths = new Set<string>();
+		const onEvent = (event: AgentEvent): void => {
+			try {
+				recorder.record(event);
+				if (event.type === 'file_edit' && event.source !== 'watcher') {
+					protocolPaths.add(event.path);
+					this.pending.record({ sessionId: wd.sessionId, worktreeId: wd.worktreeId, chatId, agent: entry.agent, turnId: turn.id, path: event.path, kind: event.kind, source: 'protocol' });
+				}
+			} catch (e) {
+				this.options.logger.error(`[AgentPool][${entry.key}] could not save an event: ${errorMessage(e)}`);
+			}
+			this.emit(chatId, entry.agent, event, turn.id);
+		};
+		let result: TurnResult;
+		try {
+			this.agentSessions.setStatus(chatId, entry.agent, 'running');
+			if (entry.contextResetNotice) {
+				onEvent({ type: 'notice', severity: 'warning', title: entry.contextResetNotice });
+				entry.contextResetNotice = undefined;
+			}
+			const before = await this.snapshot(cwd);
+			try {
+				result = await entry.handle.prompt(input, { turnId: turn.id, onEvent });
+			} catch (e) {
+				result = { stopReason: 'error', backendSessionId: entry.handle.backendSessionId, error: errorMessage(e) };
+			}
+			const after = before ? await this.snapshot(cwd) : undefined;
+			if (before && after) {
+				for (const change of diffSnapshots(cwd, before, after)) {
+					if (protocolPaths.has(change.path)) {
+						continue;
+					}
+					onEvent({ type: 'file_edit', path: change.path, kind: change.kind, source: 'watcher' });
+					this.pending.record({ sessionId: wd.sessionId, worktreeId: wd.worktreeId, chatId, agent: entry.agent, turnId: turn.id, path: change.path, kind: change.kind, source: 'watcher', shared: mark.overlapped });
+				}
+			}
+		} finally {
+			active.delete(mark);
+			entry.running = undefined;
+		}
+		const status = recorder.finish(result);
+		const alive = this.entries.get(entry.key) === entry;
+		if (alive) {
+			this.agentSessions.upsert({ chat_id: chatId, agent: entry.agent, backend: this.definition(entry.agent).transport, status: 'ready', backend_session_id: result.backendSessionId || null });
+			this.armIdleTimer(entry);
+		}
+		this.emit(chatId, entry.agent, { type: 'notice', severity: 'info', title: `turn ${status}` }, turn.id);
+		return { turn: this.transcript.getTurn(turn.id)!, status, result, cwd, sessionId: wd.sessionId };
+	}
+
+	private async snapshot(cwd: string): Promise<DirtySnapshot | undefined> {
+		try {
+			return await takeDirtySnapshot(cwd);
+		} catch (e) {
+			this.options.logger.debug(`[AgentPool][snapshot] ${cwd}: ${errorMessage(e)} (edits an agent writes itself cannot be seen here)`);
+			return undefined;
+		}
+	}
+
+	async cancel(chatId: string, agent: string): Promise<void> {
+		await this.entries.get(poolKey(chatId, agent))?.running?.handle.cancel();
+	}
+
+	/** Cancels running turns, then ends every agent process (SIGTERM, SIGKILL after the grace period). */
+	async shutdown(): Promise<void> {
+		this.closing = true;
+		await Promise.allSettled([...this.starting.values()]);
+		const entries = [...this.entries.values()];
+		await Promise.allSettled(entries.map((e) => e.handle.cancel()));
+		await Promise.allSettled(entries.map((e) => this.remove(e, 'idle')));
+		this.dispose();
+	}
+
+	override dispose(): void {
+		this.closing = true;
+		for (const entry of [...this.entries.values()]) {
+			this.entries.delete(entry.key);
+			this.disposeEntry(entry);
+		}
+		super.dispose();
+	}
+}

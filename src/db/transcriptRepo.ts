@@ -1,0 +1,271 @@
+import type { AgentEvent, TurnResult } from '../agents/events';
+import { newId } from '../common/ids';
+import type { Store } from './store';
+
+export type TurnStatus = 'running' | 'done' | 'cancelled' | 'error' | 'interrupted';
+export type MessageKind = 'user' | 'text' | 'reasoning' | 'tool_call' | 'plan' | 'permission' | 'file_edit' | 'usage' | 'error' | 'notice' | 'raw';
+
+export interface TurnRow {
+	id: string;
+	chat_id: string;
+	agent: string;
+	seq: number;
+	prompt: string;
+	status: TurnStatus;
+	stop_reason: string | null;
+	input_tokens: number | null;
+	output_tokens: number | null;
+	cost_usd: number | null;
+	error: string | null;
+	started_at: number;
+	ended_at: number | null;
+}
+
+export interface MessageRow {
+	id: string;
+	turn_id: string;
+	seq: number;
+	kind: MessageKind;
+	tool_call_id: string | null;
+	content: string;
+	created_at: number;
+	updated_at: number;
+}
+
+/** Turns and their messages: the transcript a reloaded window shows. */
+export class TranscriptRepo {
+	constructor(
+		readonly store: Store,
+		readonly now: () => number = Date.now,
+	) {}
+
+	startTurn(input: { chatId: string; agent: string; prompt: string }): TurnRow {
+		const t = this.now();
+		return this.store.write((tx) => {
+			const seq = (tx.get<{ n: number }>('SELECT COALESCE(max(seq), 0) + 1 AS n FROM turns WHERE chat_id = ?', [input.chatId])?.n ?? 1) as number;
+			const row: TurnRow = { id: newId('turn'), chat_id: input.chatId, agent: input.agent, seq, prompt: input.prompt, status: 'running', stop_reason: null, input_tokens: null, output_tokens: null, cost_usd: null, error: null, started_at: t, ended_at: null };
+			tx.run('INSERT INTO turns (id, chat_id, agent, seq, prompt, status, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)', [row.id, row.chat_id, row.agent, row.seq, row.prompt, row.status, t]);
+			tx.run("INSERT INTO messages (id, turn_id, seq, kind, content, created_at, updated_at) VALUES (?, ?, 0, 'user', ?, ?, ?)", [newId('msg'), row.id, JSON.stringify({ text: input.prompt }), t, t]);
+			return row;
+		});
+	}
+
+	getTurn(id: string): TurnRow | undefined {
+		return this.store.get<TurnRow>('SELECT * FROM turns WHERE id = ?', [id]);
+	}
+
+	listTurns(chatId: string): TurnRow[] {
+		return this.store.all<TurnRow>('SELECT * FROM turns WHERE chat_id = ? ORDER BY seq', [chatId]);
+	}
+
+	listMessages(turnId: string): MessageRow[] {
+		return this.store.all<MessageRow>('SELECT * FROM messages WHERE turn_id = ? ORDER BY seq', [turnId]);
+	}
+
+	/** Turns still marked running when nothing runs (after a crash of the host): they were interrupted. */
+	markRunningInterrupted(reason: string): number {
+		const t = this.now();
+		return this.store.write((tx) => tx.run("UPDATE turns SET status = 'interrupted', stop_reason = 'interrupted', error = ?, ended_at = ? WHERE status = 'running'", [reason, t]));
+	}
+}
+
+interface OpenMessage {
+	id: string;
+	seq: number;
+	kind: MessageKind;
+	toolCallId: string | null;
+	content: Record<string, unknown>;
+	createdAt: number;
+	dirty: boolean;
+	key?: string;
+}
+
+/**
+ * Folds a turn's events into message rows: streamed chunks append to one text message, tool updates merge
+ * into their tool call, a plan replaces the plan. Streamed text is written at most every `flushMs` (one
+ * small transaction, not one row per token); anything else is written at once. `finish` writes the rest.
+ */
+export class TurnRecorder {
+	private readonly messages: OpenMessage[] = [];
+	private readonly byKey = new Map<string, OpenMessage>();
+	private nextSeq = 1;
+	private timer: NodeJS.Timeout | undefined;
+	private finished = false;
+
+	constructor(
+		private readonly repo: TranscriptRepo,
+		readonly turn: TurnRow,
+		private readonly flushMs = 100,
+	) {}
+
+	private open(kind: MessageKind, content: Record<string, unknown>, key?: string, toolCallId: string | null = null): OpenMessage {
+		const m: OpenMessage = { id: newId('msg'), seq: this.nextSeq++, kind, toolCallId, content, createdAt: this.repo.now(), dirty: true, key };
+		this.messages.push(m);
+		if (key) {
+			this.byKey.set(key, m);
+		}
+		return m;
+	}
+
+	record(event: AgentEvent): void {
+		if (this.finished) {
+			return;
+		}
+		let urgent = true;
+		switch (event.type) {
+			case 'text':
+			case 'reasoning': {
+				const last = this.messages[this.messages.length - 1];
+				const kind = event.type;
+				if (last && last.kind === kind && (last.content.messageId ?? null) === (event.messageId ?? null)) {
+					last.content.text = `${String(last.content.text)}${event.text}`;
+					last.dirty = true;
+				} else {
+					this.open(kind, { text: event.text, ...(event.messageId ? { messageId: event.messageId } : {}) });
+				}
+				urgent = false;
+				break;
+			}
+			case 'user_text':
+				break;
+			case 'tool_call': {
+				const existing = this.byKey.get(`tool:${event.toolCallId}`);
+				const { type: _t, ...fields } = event;
+				if (existing) {
+					Object.assign(existing.content, fields);
+					existing.dirty = true;
+				} else {
+					this.open('tool_call', fields, `tool:${event.toolCallId}`, event.toolCallId);
+				}
+				break;
+			}
+			case 'tool_update': {
+				const { type: _t, ...fields } = event;
+				const existing = this.byKey.get(`tool:${event.toolCallId}`);
+				if (existing) {
+					for (const [k, v] of Object.entries(fields)) {
+						if (v !== undefined) {
+							existing.content[k] = v;
+						}
+					}
+					existing.dirty = true;
+				} else {
+					this.open('tool_call', { title: 'Tool call', ...fields }, `tool:${event.toolCallId}`, event.toolCallId);
+				}
+				break;
+			}
+			case 'plan':
+				this.replace('plan', 'plan', { entries: event.entries });
+				break;
+			case 'usage':
+				this.replace('usage', 'usage', { ...(this.byKey.get('usage')?.content ?? {}), ...stripType(event) });
+				urgent = false;
+				break;
+			case 'commands':
+			case 'mode':
+			case 'model':
+			case 'config':
+			case 'session_info':
+				this.replace(`state:${event.type}`, 'notice', { state: event.type, ...stripType(event) });
+				urgent = false;
+				break;
+			case 'permission_request':
+				this.open('permission', stripType(event), `perm:${event.requestId}`, event.toolCallId ?? null);
+				break;
+			case 'permission_decision': {
+				const m = this.byKey.get(`perm:${event.requestId}`) ?? this.open('permission', {}, `perm:${event.requestId}`);
+				m.content.decision = stripType(event);
+				m.dirty = true;
+				break;
+			}
+			case 'file_edit':
+				this.open('file_edit', stripType(event));
+				break;
+			case 'notice':
+				this.open('notice', stripType(event));
+				break;
+			case 'error':
+				this.open('error', stripType(event));
+				break;
+			case 'raw':
+				this.open('raw', { method: event.method, payload: event.payload });
+				break;
+		}
+		if (urgent) {
+			this.flush();
+		} else if (!this.timer) {
+			this.timer = setTimeout(() => {
+				this.timer = undefined;
+				this.flush();
+			}, this.flushMs);
+		}
+	}
+
+	private replace(key: string, kind: MessageKind, content: Record<string, unknown>): void {
+		const existing = this.byKey.get(key);
+		if (existing) {
+			existing.content = content;
+			existing.dirty = true;
+		} else {
+			this.open(kind, content, key);
+		}
+	}
+
+	/** Writes every changed message in one transaction. */
+	flush(): void {
+		if (this.timer) {
+			clearTimeout(this.timer);
+			this.timer = undefined;
+		}
+		const dirty = this.messages.filter((m) => m.dirty);
+		if (dirty.length === 0) {
+			return;
+		}
+		const t = this.repo.now();
+		this.repo.store.write((tx) => {
+			for (const m of dirty) {
+				tx.run(
+					`INSERT INTO messages (id, turn_id, seq, kind, tool_call_id, content, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+					 ON CONFLICT (id) DO UPDATE SET content = excluded.content, updated_at = excluded.updated_at`,
+					[m.id, this.turn.id, m.seq, m.kind, m.toolCallId, JSON.stringify(m.content), m.createdAt, t],
+				);
+			}
+		});
+		for (const m of dirty) {
+			m.dirty = false;
+		}
+	}
+
+	/** Writes the rest and closes the turn with its outcome. */
+	finish(result: TurnResult): TurnStatus {
+		if (this.finished) {
+			return 'done';
+		}
+		if (result.error) {
+			this.record({ type: 'error', message: result.error, code: `turn/${result.stopReason}` });
+		}
+		this.flush();
+		this.finished = true;
+		const status: TurnStatus =
+			result.stopReason === 'cancelled' ? 'cancelled' : result.stopReason === 'interrupted' ? 'interrupted' : result.stopReason === 'error' ? 'error' : 'done';
+		const t = this.repo.now();
+		this.repo.store.write((tx) => {
+			tx.run('UPDATE turns SET status = ?, stop_reason = ?, input_tokens = ?, output_tokens = ?, cost_usd = ?, error = ?, ended_at = ? WHERE id = ?', [
+				status,
+				result.stopReason,
+				result.usage?.inputTokens ?? null,
+				result.usage?.outputTokens ?? null,
+				result.usage?.costUsd ?? null,
+				result.error ?? null,
+				t,
+				this.turn.id,
+			]);
+		});
+		return status;
+	}
+}
+
+function stripType<T extends { type: string }>(event: T): Record<string, unknown> {
+	const { type: _type, ...rest } = event;
+	return rest;
+}
