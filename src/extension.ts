@@ -4,12 +4,20 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { AcpBackend } from './agents/acp/acpBackend';
+import type { AgentDefinition } from './agents/definitions';
+import { PermissionBroker } from './agents/permissions';
+import { AgentPool } from './agents/pool';
 import { Disposable } from './common/lifecycle';
 import { errorMessage } from './common/log';
+import { AgentSessionsRepo } from './db/agentSessionsRepo';
 import { SessionsRepo } from './db/sessionsRepo';
 import { Store } from './db/store';
+import { TranscriptRepo } from './db/transcriptRepo';
+import { readDefinitions, readPermissionSettings, setApiKey, showAgents, showPermissionRequest } from './vscode/agentCommands';
+import { ApiKeys } from './vscode/apiKeys';
 import { registerCommands } from './vscode/commands';
-import { commandIds, contextKeys } from './vscode/ids';
+import { commandIds, contextKeys, settingIds } from './vscode/ids';
 import { OutputChannelLogger } from './vscode/logger';
 import { SessionsView } from './vscode/sessionsView';
 
@@ -17,17 +25,35 @@ import { SessionsView } from './vscode/sessionsView';
 export interface AgentTabsTestApi {
 	readonly stateDir: string;
 	/** Resolves when the store is open (or rejects with why it could not be opened). */
-	readonly ready: Promise<{ store: Store; sessions: SessionsRepo }>;
+	readonly ready: Promise<{ store: Store; sessions: SessionsRepo; pool: AgentPool; permissions: PermissionBroker }>;
 }
 
 class ExtensionRoot extends Disposable {
 	readonly logger = this._register(new OutputChannelLogger('Agent Tabs'));
 	readonly stateDir: string;
-	readonly ready: Promise<{ store: Store; sessions: SessionsRepo }>;
+	readonly ready: Promise<{ store: Store; sessions: SessionsRepo; pool: AgentPool; permissions: PermissionBroker }>;
 	private store: Store | undefined;
+	private pool: AgentPool | undefined;
+	private readonly apiKeys: ApiKeys;
+	private definitions: AgentDefinition[];
+	private readonly permissions: PermissionBroker;
 
 	constructor(private readonly context: vscode.ExtensionContext) {
 		super();
+		this.apiKeys = new ApiKeys(context.secrets);
+		this.definitions = readDefinitions(this.logger);
+		this.permissions = this._register(new PermissionBroker(readPermissionSettings()));
+		this._register(this.permissions.onDidRequest((request) => showPermissionRequest(this.permissions, request)));
+		this._register(
+			vscode.workspace.onDidChangeConfiguration((e) => {
+				if (e.affectsConfiguration(`${settingIds.section}.${settingIds.agents}`)) {
+					this.definitions = readDefinitions(this.logger);
+				}
+				if (e.affectsConfiguration(`${settingIds.section}.permissions`)) {
+					this.permissions.updateSettings(readPermissionSettings());
+				}
+			}),
+		);
 		// Per workspace when a folder is open; otherwise the global storage, so a bare window still works.
 		this.stateDir = (context.storageUri ?? context.globalStorageUri).fsPath;
 		const view = this._register(new SessionsView());
@@ -36,6 +62,8 @@ class ExtensionRoot extends Disposable {
 				[commandIds.showLogs]: () => this.logger.channel.show(),
 				[commandIds.showStateFolder]: () => this.showStateFolder(),
 				[commandIds.refreshSessions]: () => view.refresh(),
+				[commandIds.setApiKey]: () => setApiKey(this.apiKeys, this.definitions),
+				[commandIds.showAgents]: () => showAgents(this.definitions),
 			}),
 		);
 		this.ready = this.openStore();
@@ -45,7 +73,7 @@ class ExtensionRoot extends Disposable {
 		);
 	}
 
-	private async openStore(): Promise<{ store: Store; sessions: SessionsRepo }> {
+	private async openStore(): Promise<{ store: Store; sessions: SessionsRepo; pool: AgentPool; permissions: PermissionBroker }> {
 		try {
 			const store = await Store.open({
 				dir: this.stateDir,
@@ -58,12 +86,25 @@ class ExtensionRoot extends Disposable {
 				throw new Error('Agent Tabs was deactivated while its store was opening.');
 			}
 			this.store = store;
-			this._register(store);
+			// Nothing runs yet in this window: turns left running by a crash were interrupted.
+			new TranscriptRepo(store).markRunningInterrupted(vscode.l10n.t('VS Code closed or crashed while this turn was running.'));
+			new AgentSessionsRepo(store).markAllStopped();
+			const idleMinutes = vscode.workspace.getConfiguration(settingIds.section).get<number>(settingIds.idleMinutes, 30);
+			this.pool = new AgentPool({
+				store,
+				logger: this.logger,
+				backends: { acp: new AcpBackend({ logger: this.logger }) },
+				definitions: () => this.definitions,
+				agentEnv: (def) => this.apiKeys.envFor(def),
+				permissions: this.permissions,
+				idleTimeoutMs: idleMinutes * 60_000,
+			});
+			this._register(this.pool);
 			void vscode.commands.executeCommand('setContext', contextKeys.storeReady, true);
 			if (store.recovery.movedAside.length > 0) {
 				void this.reportRecovery(store);
 			}
-			return { store, sessions: new SessionsRepo(store) };
+			return { store, sessions: new SessionsRepo(store), pool: this.pool, permissions: this.permissions };
 		} catch (e) {
 			this.logger.error(`[ExtensionRoot][openStore] ${errorMessage(e)}`);
 			void vscode.commands.executeCommand('setContext', contextKeys.storeFailed, true);
@@ -102,8 +143,11 @@ class ExtensionRoot extends Disposable {
 		return this.stateDir;
 	}
 
-	/** Flushes the store: a final checkpoint, then the lock is released. */
+	/** Shutdown order: the agent pool (cancel, SIGTERM, SIGKILL), then the store (final checkpoint, lock released). */
 	async shutdown(): Promise<void> {
+		const pool = this.pool;
+		this.pool = undefined;
+		await pool?.shutdown().catch((e) => this.logger.error(`[ExtensionRoot][shutdown] pool: ${errorMessage(e)}`));
 		const store = this.store;
 		this.store = undefined;
 		if (store) {

@@ -3,6 +3,16 @@ export const commandIds = {
 	showLogs: 'agentTabs.showLogs',
 	showStateFolder: 'agentTabs.showStateFolder',
 	refreshSessions: 'agentTabs.refreshSessions',
+	setApiKey: 'agentTabs.setApiKey',
+	showAgents: 'agentTabs.showAgents',
+} as const;
+
+export const settingIds = {
+	section: 'agentTabs',
+	agents: 'agents',
+	permissionsDefault: 'permissions.default',
+	permissionsTimeoutSeconds: 'permissions.timeoutSeconds',
+	idleMinutes: 'agents.idleMinutes',
 } as const;
 
 export const viewIds = {
