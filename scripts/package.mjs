@@ -12,7 +12,7 @@ const bin = (name) => path.join(root, 'node_modules', '.bin', name);
 
 execFileSync(process.execPath, [path.join(root, 'esbuild.mjs'), '--production'], { cwd: root, stdio: 'inherit' });
 fs.mkdirSync(path.dirname(out), { recursive: true });
-execFileSync(bin('vsce'), ['package', '--no-dependencies', '--allow-missing-repository', '-o', out], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+execFileSync(bin('vsce'), ['package', '--no-dependencies', '--allow-missing-repository', '--no-rewrite-relative-links', '-o', out], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
 
 const files = execFileSync(bin('vsce'), ['ls', '--no-dependencies'], { cwd: root, encoding: 'utf8' }).split('\n').filter(Boolean);
 const required = ['dist/extension.js', 'dist/sql-wasm.wasm', 'dist/webview/chat.js', 'package.json', 'package.nls.json', 'l10n/bundle.l10n.json', 'media/agent-tabs.svg'];

@@ -1,0 +1,84 @@
+/**
+ * Runs inside a real VS Code extension host (see index.ts). The reload test spans two runs of this suite
+ * against the same user data and workspace: `E2E_PHASE=write` creates a session titled `E2E_MARKER`, then a
+ * fresh VS Code with `E2E_PHASE=verify` must list it. Without `E2E_PHASE` (a single run, as under
+ * @vscode/test-electron) the two halves are skipped.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { storeFiles } from '../../src/db/store';
+import type { LockOwner } from '../../src/db/lock';
+import type { AgentTabsTestApi } from '../../src/extension';
+
+const extensionId = 'agent-tabs.agent-tabs';
+const phase = process.env.E2E_PHASE;
+const marker = process.env.E2E_MARKER;
+
+suite('Agent Tabs in a real VS Code', () => {
+	let extension: vscode.Extension<AgentTabsTestApi | undefined>;
+	let api: AgentTabsTestApi;
+
+	suiteSetup(async () => {
+		const found = vscode.extensions.getExtension<AgentTabsTestApi | undefined>(extensionId);
+		assert.ok(found, `extension ${extensionId} is not installed in this VS Code`);
+		extension = found;
+		const exports = await extension.activate();
+		assert.ok(exports, 'activate() returned no test API: is the extension running in ExtensionMode.Test?');
+		api = exports;
+	});
+
+	test('activates', () => {
+		assert.equal(extension.isActive, true);
+	});
+
+	test('registers every command its package.json contributes', async () => {
+		const contributed: string[] = (extension.packageJSON.contributes?.commands ?? []).map((c: { command: string }) => c.command);
+		assert.ok(contributed.length > 0, 'package.json contributes no commands');
+		const registered = new Set(await vscode.commands.getCommands(true));
+		assert.deepEqual(
+			contributed.filter((id) => !registered.has(id)),
+			[],
+			'contributed but not registered',
+		);
+	});
+
+	test('opens its store in the workspace storage folder, locked by this extension host', async () => {
+		assert.ok(vscode.workspace.workspaceFolders?.length, 'no folder is open: the runner must open a workspace');
+		// The runner tells us its user data folder; otherwise check the shape VS Code gives storageUri.
+		const workspaceStorage = process.env.E2E_USER_DATA_DIR ? path.join(process.env.E2E_USER_DATA_DIR, 'User', 'workspaceStorage') : undefined;
+		if (workspaceStorage) {
+			assert.ok(api.stateDir.startsWith(workspaceStorage + path.sep), `${api.stateDir} is not under ${workspaceStorage}`);
+		} else {
+			assert.ok(api.stateDir.split(path.sep).includes('workspaceStorage'), `${api.stateDir} is not a workspace storage folder`);
+		}
+		assert.equal(path.basename(api.stateDir), extensionId);
+
+		await api.ready;
+		assert.ok(fs.statSync(path.join(api.stateDir, storeFiles.snapshot)).isFile(), `${storeFiles.snapshot} was not created`);
+		// In the verify phase this also proves the lock left by the killed first extension host was taken over.
+		const holder = JSON.parse(fs.readFileSync(path.join(api.stateDir, storeFiles.lock), 'utf8')) as LockOwner;
+		assert.equal(holder.pid, process.pid);
+	});
+
+	test('reload, part 1: a session is written', async function () {
+		if (phase !== 'write') {
+			this.skip();
+		}
+		assert.ok(marker, 'E2E_MARKER is not set');
+		const { sessions } = await api.ready;
+		const row = sessions.create({ title: marker });
+		assert.ok(sessions.list().some((s) => s.id === row.id && s.title === marker));
+	});
+
+	test('reload, part 2: the session written before the reload is listed', async function () {
+		if (phase !== 'verify') {
+			this.skip();
+		}
+		assert.ok(marker, 'E2E_MARKER is not set');
+		const { sessions } = await api.ready;
+		const titles = sessions.list().map((s) => s.title);
+		assert.ok(titles.includes(marker), `${marker} is not among the sessions after the reload: ${JSON.stringify(titles)}`);
+	});
+});
