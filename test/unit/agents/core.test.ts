@@ -1,0 +1,213 @@
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { mapSessionUpdate } from '../../../src/agents/acp/mapUpdate';
+import { stdioStream } from '../../../src/agents/acp/transport';
+import { OutsideWorktreeError, resolveInsideWorktree } from '../../../src/agents/confine';
+import { agentPresets, configHash, mergeDefinitions } from '../../../src/agents/definitions';
+import { PermissionBroker } from '../../../src/agents/permissions';
+import { diffSnapshots, takeDirtySnapshot } from '../../../src/worktrees/dirtySnapshot';
+import { makeRepo } from '../gitRepo';
+import { ensureNoDisposablesLeaked, removeDir, tempDir } from '../helpers';
+
+suite('agents/definitions', () => {
+	test('presets cover claude, codex, gemini, opencode and goose; user entries merge by id', () => {
+		assert.deepEqual(agentPresets.map((p) => p.id), ['claude', 'codex', 'gemini', 'opencode', 'goose']);
+		const merged = mergeDefinitions([{ id: 'claude', defaultMode: 'default', env: { X: '1' } }, { id: 'mine', transport: 'acp', command: '/bin/mine', args: ['--acp'] }]);
+		const claude = merged.find((d) => d.id === 'claude')!;
+		assert.equal(claude.command, 'claude-agent-acp', 'fields not given keep the preset value');
+		assert.equal(claude.defaultMode, 'default');
+		assert.deepEqual(claude.env, { X: '1' });
+		assert.deepEqual(merged.find((d) => d.id === 'mine'), { id: 'mine', label: 'mine', transport: 'acp', command: '/bin/mine', args: ['--acp'], env: {}, defaultMode: undefined, defaultModel: undefined, secretEnv: undefined, install: undefined });
+	});
+
+	test('a bad definition is an error naming the agent and the field', () => {
+		assert.throws(() => mergeDefinitions({}), /JSON array/);
+		assert.throws(() => mergeDefinitions([{ id: 'x', transport: 'telnet', command: 'a' }]), /Agent "x": "transport" must be/);
+		assert.throws(() => mergeDefinitions([{ id: 'x', transport: 'acp' }]), /Agent "x" needs a "command"/);
+		assert.throws(() => mergeDefinitions([{ id: 'x', command: 'a', transport: 'acp', args: [1] }]), /"args" must be an array of strings/);
+		assert.throws(() => mergeDefinitions([{ id: 'has space', command: 'a' }]), /needs an "id"/);
+	});
+
+	test('the config hash follows command, args, env names, model, mode and MCP servers, never env values', () => {
+		const base = mergeDefinitions([{ id: 'a', transport: 'acp', command: 'x', args: [], env: { KEY: 'secret-1' } }]).find((d) => d.id === 'a')!;
+		const h = configHash(base);
+		assert.equal(configHash({ ...base, env: { KEY: 'secret-2' } }), h, 'a new secret value is not a new configuration');
+		assert.notEqual(configHash({ ...base, env: { KEY: 'v', OTHER: 'v' } }), h);
+		assert.notEqual(configHash({ ...base, args: ['--fast'] }), h);
+		assert.notEqual(configHash({ ...base, command: 'y' }), h);
+		assert.notEqual(configHash(base, { model: 'm2' }), h);
+		assert.notEqual(configHash(base, { mode: 'plan' }), h);
+		assert.notEqual(configHash(base, { envNames: ['ANTHROPIC_API_KEY'] }), h);
+		assert.notEqual(configHash(base, { mcpServers: [{ name: 'tasks' }] }), h);
+		assert.doesNotMatch(h, /secret/);
+	});
+});
+
+suite('agents/confine', () => {
+	let root: string;
+	setup(() => {
+		root = tempDir();
+		fs.mkdirSync(path.join(root, 'wt', 'src'), { recursive: true });
+		fs.mkdirSync(path.join(root, 'outside'));
+		fs.symlinkSync(path.join(root, 'outside'), path.join(root, 'wt', 'link'));
+		fs.symlinkSync(path.join(root, 'wt', 'src'), path.join(root, 'wt', 'inner-link'));
+	});
+	teardown(() => removeDir(root));
+
+	test('paths inside the worktree resolve, absolute or relative, existing or new', () => {
+		const wt = path.join(root, 'wt');
+		assert.equal(resolveInsideWorktree(wt, 'src/a.ts'), path.join(wt, 'src', 'a.ts'));
+		assert.equal(resolveInsideWorktree(wt, path.join(wt, 'new', 'deep', 'b.ts')), path.join(wt, 'new', 'deep', 'b.ts'));
+		assert.equal(resolveInsideWorktree(wt, 'inner-link/c.ts'), path.join(wt, 'inner-link', 'c.ts'), 'a link that stays inside is fine');
+		assert.equal(resolveInsideWorktree(wt, 'src/../src/d.ts'), path.join(wt, 'src', 'd.ts'));
+	});
+
+	test('.., other absolute paths and symlinks that lead out are refused', () => {
+		const wt = path.join(root, 'wt');
+		for (const p of ['../outside/x', path.join(root, 'outside', 'x'), '/etc/passwd', 'link/x', 'link', 'src/../../outside/y', '']) {
+			assert.throws(() => resolveInsideWorktree(wt, p), OutsideWorktreeError, p);
+		}
+		assert.throws(() => resolveInsideWorktree(wt, 'link/x'), /symbolic link/);
+	});
+});
+
+suite('agents/acp/mapUpdate', () => {
+	test('every stable variant maps to an event', () => {
+		const u = (update: Record<string, unknown>): unknown => ({ sessionId: 's', update });
+		assert.deepEqual(mapSessionUpdate(u({ sessionUpdate: 'agent_message_chunk', content: { type: 'text', text: 'hi' } })), [{ type: 'text', text: 'hi' }]);
+		assert.deepEqual(mapSessionUpdate(u({ sessionUpdate: 'agent_thought_chunk', content: { type: 'text', text: 'hm' }, messageId: 'm1' })), [{ type: 'reasoning', text: 'hm', messageId: 'm1' }]);
+		assert.deepEqual(mapSessionUpdate(u({ sessionUpdate: 'plan', entries: [{ content: 'a', priority: 'high', status: 'completed' }] })), [{ type: 'plan', entries: [{ content: 'a', priority: 'high', status: 'completed' }] }]);
+		const [tool] = mapSessionUpdate(u({ sessionUpdate: 'tool_call', toolCallId: 't1', title: 'Write', kind: 'edit', status: 'pending', locations: [{ path: '/w/a', line: 3 }], content: [{ type: 'diff', path: '/w/a', oldText: null, newText: 'x' }] }));
+		assert.deepEqual(tool, { type: 'tool_call', toolCallId: 't1', title: 'Write', kind: 'edit', status: 'pending', locations: [{ path: '/w/a', line: 3 }], content: [{ type: 'diff', path: '/w/a', oldText: null, newText: 'x' }], rawInput: undefined });
+		assert.deepEqual(mapSessionUpdate(u({ sessionUpdate: 'tool_call_update', toolCallId: 't1', status: 'completed' })), [{ type: 'tool_update', toolCallId: 't1', status: 'completed' }]);
+		assert.deepEqual(mapSessionUpdate(u({ sessionUpdate: 'available_commands_update', availableCommands: [{ name: 'plan', description: 'Plan', input: { hint: 'what' } }] })), [{ type: 'commands', commands: [{ name: 'plan', description: 'Plan', hint: 'what' }] }]);
+		assert.deepEqual(mapSessionUpdate(u({ sessionUpdate: 'current_mode_update', currentModeId: 'plan' })), [{ type: 'mode', modeId: 'plan' }]);
+		assert.deepEqual(mapSessionUpdate(u({ sessionUpdate: 'usage_update', used: 10, size: 100, cost: { amount: 0.5, currency: 'USD' } })), [{ type: 'usage', usedTokens: 10, contextSize: 100, cost: { amount: 0.5, currency: 'USD' } }]);
+		assert.deepEqual(mapSessionUpdate(u({ sessionUpdate: 'notice', severity: 'warning', title: 'T' })), [{ type: 'notice', severity: 'warning', title: 'T', description: undefined }]);
+		assert.equal(mapSessionUpdate(u({ sessionUpdate: 'config_option_update', configOptions: [{ id: 'model', name: 'Model', type: 'select', currentValue: 'a', options: [{ value: 'a', name: 'A' }] }] }))[0]!.type, 'config');
+	});
+
+	test('unknown variants and unusable shapes are kept as raw events', () => {
+		const future = { sessionId: 's', update: { sessionUpdate: 'future_update', stuff: [1, 2] } };
+		assert.deepEqual(mapSessionUpdate(future), [{ type: 'raw', method: 'session/update', payload: future }]);
+		assert.equal(mapSessionUpdate({ sessionId: 's', update: { sessionUpdate: 'tool_call' } })[0]!.type, 'raw');
+		assert.equal(mapSessionUpdate(null)[0]!.type, 'raw');
+	});
+});
+
+suite('agents/acp/transport', () => {
+	async function collect(chunks: (string | Buffer)[]): Promise<{ messages: unknown[]; updates: unknown[]; garbage: string[]; fatal: string[] }> {
+		const stdout = new PassThrough();
+		const stdin = new PassThrough();
+		const result = { messages: [] as unknown[], updates: [] as unknown[], garbage: [] as string[], fatal: [] as string[] };
+		const stream = stdioStream(stdout, stdin, {
+			onSessionUpdate: (p) => result.updates.push(p),
+			onGarbage: (l) => result.garbage.push(l),
+			onFatal: (e) => result.fatal.push(e.message),
+		});
+		const reader = stream.readable.getReader();
+		const reading = (async () => {
+			try {
+				for (;;) {
+					const { value, done } = await reader.read();
+					if (done) {
+						return;
+					}
+					result.messages.push(value);
+				}
+			} catch {
+				// errored stream: reported through onFatal
+			}
+		})();
+		for (const c of chunks) {
+			stdout.write(c);
+		}
+		stdout.end();
+		await reading;
+		return result;
+	}
+
+	test('splits lines across chunks, takes session/update out in order, reports garbage', async () => {
+		const r = await collect([
+			'{"jsonrpc":"2.0","id":0,"res',
+			'ult":{}}\n{"jsonrpc":"2.0","method":"session/update","params":{"n":1}}\nnot json at all\n',
+			'[1,2]\n{"jsonrpc":"2.0","method":"session/update","params":{"n":2}}\n{"jsonrpc":"2.0","method":"_x/y","params":{}}',
+		]);
+		assert.deepEqual(r.messages, [{ jsonrpc: '2.0', id: 0, result: {} }, { jsonrpc: '2.0', method: '_x/y', params: {} }]);
+		assert.deepEqual(r.updates, [{ n: 1 }, { n: 2 }]);
+		assert.deepEqual(r.garbage, ['not json at all', '[1,2]']);
+		assert.deepEqual(r.fatal, []);
+	});
+
+	test('a 10 MB line is fine; a line without end past the limit is a clear fatal error', async () => {
+		const big = JSON.stringify({ jsonrpc: '2.0', method: 'session/update', params: { text: 'x'.repeat(10 * 1024 * 1024) } });
+		const r = await collect([big.slice(0, 5_000_000), big.slice(5_000_000), '\n']);
+		assert.equal(r.updates.length, 1);
+		const chunk = Buffer.alloc(8 * 1024 * 1024, 0x61);
+		const flood = await collect(Array.from({ length: 9 }, () => chunk));
+		assert.match(flood.fatal[0] ?? '', /over 64 MB without a line break/);
+	});
+});
+
+suite('agents/permissions', () => {
+	ensureNoDisposablesLeaked();
+	const options = [
+		{ optionId: 'yes', name: 'Allow', kind: 'allow_once' as const },
+		{ optionId: 'no', name: 'Reject', kind: 'reject_once' as const },
+	];
+
+	test('policies answer at once; ask waits for a decision; silence and cancel reject', async () => {
+		const broker = new PermissionBroker({ default: 'ask', byKind: { read: 'allow', execute: 'reject' }, timeoutMs: 100 });
+		try {
+			assert.deepEqual(await broker.request({ chatId: 'c', agent: 'a', title: 'read', kind: 'read', options }), { outcome: 'selected', optionId: 'yes', decidedBy: 'policy' });
+			assert.deepEqual(await broker.request({ chatId: 'c', agent: 'a', title: 'run', kind: 'execute', options }), { outcome: 'selected', optionId: 'no', decidedBy: 'policy' });
+			const seen: string[] = [];
+			const sub = broker.onDidRequest((r) => {
+				seen.push(r.title);
+				if (r.title === 'edit') {
+					assert.equal(broker.decide(r.id, 'bogus'), false, 'an option the agent did not offer is refused');
+					assert.equal(broker.decide(r.id, 'yes'), true);
+				}
+			});
+			assert.deepEqual(await broker.request({ chatId: 'c', agent: 'a', title: 'edit', kind: 'edit', options }), { outcome: 'selected', optionId: 'yes', decidedBy: 'user' });
+			assert.deepEqual(await broker.request({ chatId: 'c', agent: 'a', title: 'ignored', kind: 'edit', options }), { outcome: 'cancelled', decidedBy: 'timeout' });
+			const abort = new AbortController();
+			const pending = broker.request({ chatId: 'c', agent: 'a', title: 'cancel me', options }, abort.signal);
+			abort.abort();
+			assert.deepEqual(await pending, { outcome: 'cancelled', decidedBy: 'cancel' });
+			assert.deepEqual(seen, ['edit', 'ignored', 'cancel me']);
+			assert.deepEqual(broker.pending, []);
+			sub.dispose();
+		} finally {
+			broker.dispose();
+		}
+	});
+});
+
+suite('worktrees/dirtySnapshot', () => {
+	test('tells additions, modifications and deletions made between two snapshots', async () => {
+		const dir = tempDir();
+		try {
+			const repo = makeRepo(path.join(dir, 'r'), { 'a.txt': 'a\n', 'b.txt': 'b\n', 'dirty.txt': 'd\n' });
+			fs.writeFileSync(path.join(repo, 'dirty.txt'), 'dirty before\n');
+			fs.writeFileSync(path.join(repo, 'untracked-before.txt'), 'u\n');
+			const before = await takeDirtySnapshot(repo);
+			fs.writeFileSync(path.join(repo, 'a.txt'), 'changed\n');
+			fs.rmSync(path.join(repo, 'b.txt'));
+			fs.mkdirSync(path.join(repo, 'new dir'));
+			fs.writeFileSync(path.join(repo, 'new dir', 'ünï.txt'), 'n\n');
+			fs.writeFileSync(path.join(repo, 'dirty.txt'), 'dirty and changed again\n');
+			const after = await takeDirtySnapshot(repo);
+			assert.deepEqual(diffSnapshots(repo, before, after), [
+				{ path: 'a.txt', kind: 'modify' },
+				{ path: 'b.txt', kind: 'delete' },
+				{ path: 'dirty.txt', kind: 'modify' },
+				{ path: 'new dir/ünï.txt', kind: 'add' },
+			]);
+		} finally {
+			removeDir(dir);
+		}
+	});
+});

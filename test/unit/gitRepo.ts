@@ -1,0 +1,26 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** Environment for git in tests: no system or global config can leak in. */
+export function gitEnv(home: string): NodeJS.ProcessEnv {
+	return { ...process.env, HOME: home, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: path.join(home, '.gitconfig'), GIT_TERMINAL_PROMPT: '0' };
+}
+
+/** A real git repository with one commit, in `dir`. */
+export function makeRepo(dir: string, files: Record<string, string> = { 'README.md': '# test\n' }): string {
+	fs.mkdirSync(dir, { recursive: true });
+	const env = gitEnv(path.dirname(dir));
+	const git = (...args: string[]): string => execFileSync('git', args, { cwd: dir, env, encoding: 'utf8' });
+	git('init', '-q', '-b', 'main');
+	git('config', 'user.name', 'Agent Tabs Test');
+	git('config', 'user.email', 'test@agent-tabs.invalid');
+	git('config', 'commit.gpgsign', 'false');
+	for (const [rel, content] of Object.entries(files)) {
+		fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+		fs.writeFileSync(path.join(dir, rel), content);
+	}
+	git('add', '-A');
+	git('commit', '-q', '-m', 'initial');
+	return dir;
+}
