@@ -53,7 +53,7 @@ interface Entry {
 	hash: string;
 	handle: AgentSessionHandle;
 	subscriptions: IDisposable[];
-	running?: { turnId: string; handle: AgentSessionHandle };
+	running?: { turnId: string; handle: AgentSessionHandle; ticket: { cancelled: boolean } };
 	idleTimer?: NodeJS.Timeout;
 	/** Said once in the next turn: the agent could not restore its earlier context. */
 	contextResetNotice?: string;
@@ -73,6 +73,8 @@ export class AgentPool extends Disposable {
 
 	private readonly entries = new Map<string, Entry>();
 	private readonly starting = new Map<string, Promise<Entry>>();
+	/** Turns asked for, by key, from the moment `prompt` is called. */
+	private readonly tickets = new Map<string, { cancelled: boolean }>();
 	private readonly seqByChat = new Map<string, number>();
 	/** Running turns by working folder, to tell when only the watcher saw a write and two turns overlapped. */
 	private readonly activeByCwd = new Map<string, Set<{ overlapped: boolean }>>();
@@ -264,14 +266,26 @@ export class AgentPool extends Disposable {
 	 * (reported by the protocol, or seen on disk when the agent wrote itself), and closes the turn.
 	 */
 	async prompt(chatId: string, agent: string, input: PromptInput): Promise<TurnOutcome> {
-		const entry = await this.ensureEntry(chatId, agent);
-		if (entry.running) {
+		const key = poolKey(chatId, agent);
+		if (this.tickets.has(key)) {
 			throw new AgentTabsError('agent/busy', 'This chat is already running a turn; wait for it or cancel it.');
 		}
+		// Registered before the first await, so a cancel that comes while the agent is still starting counts.
+		const ticket = { cancelled: false };
+		this.tickets.set(key, ticket);
+		try {
+			return await this.runTurn(chatId, agent, input, ticket);
+		} finally {
+			this.tickets.delete(key);
+		}
+	}
+
+	private async runTurn(chatId: string, agent: string, input: PromptInput, ticket: { cancelled: boolean }): Promise<TurnOutcome> {
+		const entry = await this.ensureEntry(chatId, agent);
 		const wd = this.sessions.workingDirectory(chatId)!;
 		const cwd = wd.cwd!;
 		const turn = this.transcript.startTurn({ chatId, agent: entry.agent, prompt: input.text });
-		entry.running = { turnId: turn.id, handle: entry.handle };
+		entry.running = { turnId: turn.id, handle: entry.handle, ticket };
 		clearTimeout(entry.idleTimer);
 		const recorder = new TurnRecorder(this.transcript, turn, this.options.flushMs ?? 100);
 		const mark = { overlapped: false };
@@ -304,7 +318,10 @@ export class AgentPool extends Disposable {
 			}
 			const before = await this.snapshot(cwd);
 			try {
-				result = await entry.handle.prompt(input, { turnId: turn.id, onEvent });
+				// A cancel that came while the turn was being set up ends it before the agent sees it.
+				result = ticket.cancelled
+					? { stopReason: 'cancelled', backendSessionId: entry.handle.backendSessionId }
+					: await entry.handle.prompt(input, { turnId: turn.id, onEvent });
 			} catch (e) {
 				result = { stopReason: 'error', backendSessionId: entry.handle.backendSessionId, error: errorMessage(e) };
 			}
@@ -341,8 +358,14 @@ export class AgentPool extends Disposable {
 		}
 	}
 
+	/** Cancels the chat's turn: before the agent has it (it never starts) or while it runs (session/cancel). */
 	async cancel(chatId: string, agent: string): Promise<void> {
-		await this.entries.get(poolKey(chatId, agent))?.running?.handle.cancel();
+		const key = poolKey(chatId, agent);
+		const ticket = this.tickets.get(key);
+		if (ticket) {
+			ticket.cancelled = true;
+		}
+		await this.entries.get(key)?.running?.handle.cancel();
 	}
 
 	/** Cancels running turns, then ends every agent process (SIGTERM, SIGKILL after the grace period). */
@@ -350,7 +373,10 @@ export class AgentPool extends Disposable {
 		this.closing = true;
 		await Promise.allSettled([...this.starting.values()]);
 		const entries = [...this.entries.values()];
-		await Promise.allSettled(entries.map((e) => e.handle.cancel()));
+		for (const ticket of this.tickets.values()) {
+			ticket.cancelled = true;
+		}
+		await Promise.allSettled(entries.map((e) => this.cancel(e.chatId, e.agent)));
 		await Promise.allSettled(entries.map((e) => this.remove(e, 'idle')));
 		this.dispose();
 	}

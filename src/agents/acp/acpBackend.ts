@@ -164,7 +164,13 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		const exitedEarly = proc.exited.then(({ code, signal }) => {
 			throw new AgentTabsError('agent/exited', `The agent exited while starting (code ${code}, signal ${signal}).${this.stderrHint()}`);
 		});
-		const step = <T>(p: Promise<T>, what: string): Promise<T> => withTimeout(Promise.race([p, exitedEarly]), startTimeout, what);
+		// A request that fails because the process died reports the exit, not "connection closed".
+		const step = <T>(p: Promise<T>, what: string): Promise<T> =>
+			withTimeout(
+				Promise.race([p.catch(async (e: unknown) => this.explainFailure(e, exitedEarly)), exitedEarly]),
+				startTimeout,
+				what,
+			);
 
 		const init = await step(
 			agent.request(acp.methods.agent.initialize, {
@@ -224,6 +230,14 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		if (definition.defaultModel) {
 			await this.setModel(definition.defaultModel).catch((e) => this.logger.warn(`${this.tag} default model: ${errorMessage(e)}`));
 		}
+	}
+
+	private async explainFailure(e: unknown, exited: Promise<never>): Promise<never> {
+		const settled = await Promise.race([exited.then(() => false, () => true), new Promise<boolean>((r) => setTimeout(() => r(false), 1000))]);
+		if (settled) {
+			return exited; // rejects with the exit explanation
+		}
+		throw e;
 	}
 
 	private stderrHint(): string {
@@ -365,9 +379,14 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 					const reason = stopReasons.has(r.stopReason as StopReason) ? (r.stopReason as StopReason) : 'end_turn';
 					return { stopReason: reason, backendSessionId: this.backendSessionId, usage: readUsage((r as { usage?: unknown }).usage) };
 				},
-				(e): TurnResult => {
+				async (e): Promise<TurnResult> => {
 					if (abort.signal.aborted) {
 						return { stopReason: 'cancelled', backendSessionId: this.backendSessionId };
+					}
+					// The connection usually breaks a moment before the exit is reported: prefer the crash story.
+					const exited = await Promise.race([proc.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 1000))]);
+					if (exited) {
+						return crashed;
 					}
 					return { stopReason: 'error', backendSessionId: this.backendSessionId, error: errorMessage(e) };
 				},
@@ -382,11 +401,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 					void answered.finally(() => clearTimeout(timer));
 				});
 			});
-			const result = await Promise.race([answered, crashed, cancelledHard]);
-			if (result.stopReason === 'error' && this.exitInfo) {
-				return await crashed;
-			}
-			return result;
+			return await Promise.race([answered, crashed, cancelledHard]);
 		} finally {
 			this.turn = undefined;
 		}

@@ -1,0 +1,356 @@
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { AcpBackend } from '../../../src/agents/acp/acpBackend';
+import type { AgentDefinition } from '../../../src/agents/definitions';
+import type { AgentEvent } from '../../../src/agents/events';
+import { PermissionBroker, type PermissionPolicySettings } from '../../../src/agents/permissions';
+import { AgentPool, type AgentPoolOptions } from '../../../src/agents/pool';
+import { AgentSessionsRepo } from '../../../src/db/agentSessionsRepo';
+import { PendingChangesRepo } from '../../../src/db/pendingChangesRepo';
+import { SessionsRepo } from '../../../src/db/sessionsRepo';
+import type { Store } from '../../../src/db/store';
+import { TranscriptRepo } from '../../../src/db/transcriptRepo';
+import { makeRepo } from '../gitRepo';
+import { MemoryLogger, openStore, removeDir, repoRoot, tempDir } from '../helpers';
+
+const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js');
+
+function pidOf(backendSessionId: string): number {
+	const m = /^scripted-(\d+)-/.exec(backendSessionId);
+	assert.ok(m, `unexpected session id ${backendSessionId}`);
+	return Number(m[1]);
+}
+
+function alive(pid: number): boolean {
+	try {
+		process.kill(pid, 0);
+		return true;
+	} catch {
+		return false;
+	}
+}
+
+async function waitFor(check: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+	const end = Date.now() + ms;
+	while (!check()) {
+		if (Date.now() > end) {
+			throw new Error(`timed out waiting for ${what}`);
+		}
+		await new Promise((r) => setTimeout(r, 20));
+	}
+}
+
+suite('agents/pool with a real ACP agent process', function () {
+	this.timeout(30_000);
+	let dir: string;
+	let repo: string;
+	let store: Store;
+	let sessions: SessionsRepo;
+	let pools: AgentPool[];
+	let brokers: PermissionBroker[];
+	let agentEnv: Record<string, string>;
+	let logger: MemoryLogger;
+
+	function definitions(extraEnv: Record<string, string> = {}): AgentDefinition[] {
+		return [{ id: 'scripted', label: 'Scripted', transport: 'acp', command: process.execPath, args: [agentScript], env: { ...agentEnv, ...extraEnv } }];
+	}
+
+	function makePool(options: Partial<AgentPoolOptions> & { permissionSettings?: PermissionPolicySettings; defs?: () => AgentDefinition[] } = {}): AgentPool {
+		const broker = new PermissionBroker(options.permissionSettings ?? { default: 'allow', timeoutMs: 2000 });
+		brokers.push(broker);
+		const defs = options.defs ?? (() => definitions());
+		const pool = new AgentPool({
+			store,
+			logger,
+			backends: { acp: new AcpBackend({ logger, startTimeoutMs: 5000, cancelGraceMs: 1000, killGraceMs: 1000 }) },
+			definitions: defs,
+			permissions: broker,
+			flushMs: 20,
+			...options,
+		});
+		pools.push(pool);
+		return pool;
+	}
+
+	function newChat(): string {
+		const s = sessions.create({ title: 't', repoRoot: repo });
+		return sessions.createChat({ sessionId: s.id, agent: 'scripted' }).id;
+	}
+
+	function messages(turnId: string): { kind: string; content: Record<string, unknown> }[] {
+		return new TranscriptRepo(store).listMessages(turnId).map((m) => ({ kind: m.kind, content: JSON.parse(m.content) as Record<string, unknown> }));
+	}
+
+	function agentText(turnId: string): string {
+		return messages(turnId)
+			.filter((m) => m.kind === 'text')
+			.map((m) => String(m.content.text))
+			.join('');
+	}
+
+	setup(async () => {
+		dir = tempDir('agent-tabs-pool-');
+		repo = makeRepo(path.join(dir, 'repo'));
+		agentEnv = { SCRIPTED_AGENT_STATE_DIR: path.join(dir, 'agent-state') };
+		logger = new MemoryLogger();
+		store = await openStore(path.join(dir, 'state'));
+		sessions = new SessionsRepo(store);
+		pools = [];
+		brokers = [];
+	});
+
+	teardown(async () => {
+		for (const p of pools) {
+			await p.shutdown();
+		}
+		for (const b of brokers) {
+			b.dispose();
+		}
+		await store.close();
+		removeDir(dir);
+	});
+
+	test('concurrent callers for one key share one start; two chats are two contexts', async () => {
+		const pool = makePool();
+		const a = newChat();
+		const b = newChat();
+		const handles = await Promise.all([pool.ensure(a, 'scripted'), pool.ensure(a, 'scripted'), pool.ensure(a, 'scripted'), pool.ensure(b, 'scripted')]);
+		assert.equal(handles[0], handles[1]);
+		assert.equal(handles[1], handles[2]);
+		assert.notEqual(handles[0], handles[3]);
+		assert.notEqual(pidOf(handles[0]!.backendSessionId), pidOf(handles[3]!.backendSessionId), 'each chat has its own agent process');
+		assert.equal(pool.size, 2);
+		const rows = new AgentSessionsRepo(store).list();
+		assert.deepEqual(rows.map((r) => [r.chat_id, r.status, r.backend_session_id]).sort(), [
+			[a, 'ready', handles[0]!.backendSessionId],
+			[b, 'ready', handles[3]!.backendSessionId],
+		].sort());
+	});
+
+	test('a turn streams, is persisted folded into messages, and its fs write is attributed', async () => {
+		const pool = makePool();
+		const chat = newChat();
+		const seen: AgentEvent[] = [];
+		const sub = pool.onDidEvent((e) => e.chatId === chat && seen.push(e.event));
+		const outcome = await pool.prompt(chat, 'scripted', { text: 'think pondering\nsay Hello\nsay  world\nplan read|write\nwrite hello.txt hi there\\n' });
+		sub.dispose();
+		assert.equal(outcome.status, 'done');
+		assert.equal(outcome.result.stopReason, 'end_turn');
+		assert.equal(fs.readFileSync(path.join(repo, 'hello.txt'), 'utf8'), 'hi there\n');
+		const kinds = messages(outcome.turn.id).map((m) => m.kind);
+		assert.deepEqual(kinds.slice(0, 1), ['user']);
+		for (const k of ['reasoning', 'text', 'plan', 'file_edit']) {
+			assert.ok(kinds.includes(k), `transcript has ${k}: ${kinds.join(',')}`);
+		}
+		assert.match(agentText(outcome.turn.id), /Hello world/);
+		const pending = new PendingChangesRepo(store).listForChat(chat);
+		assert.equal(pending.length, 1);
+		assert.deepEqual({ path: pending[0]!.path, agent: pending[0]!.agent, turn: pending[0]!.turn_id, kind: pending[0]!.kind, source: pending[0]!.source }, {
+			path: 'hello.txt', agent: 'scripted', turn: outcome.turn.id, kind: 'add', source: 'protocol',
+		});
+		assert.ok(seen.some((e) => e.type === 'text'));
+	});
+
+	test('an agent that writes to disk itself is caught by the worktree diff', async () => {
+		const pool = makePool();
+		const chat = newChat();
+		fs.writeFileSync(path.join(repo, 'README.md'), '# dirty before the turn\n');
+		const outcome = await pool.prompt(chat, 'scripted', { text: 'diskwrite src/direct.ts export const x = 1;\\n' });
+		assert.equal(outcome.status, 'done');
+		const pending = new PendingChangesRepo(store).listForChat(chat);
+		assert.deepEqual(pending.map((p) => [p.path, p.kind, p.source, p.shared]), [['src/direct.ts', 'add', 'watcher', 0]], 'the file dirty before the turn is not blamed on it');
+	});
+
+	test('writes outside the worktree are refused with a clear error, symlinks included', async () => {
+		const pool = makePool();
+		const chat = newChat();
+		const outside = path.join(dir, 'outside');
+		fs.mkdirSync(outside);
+		fs.symlinkSync(outside, path.join(repo, 'escape'));
+		const outcome = await pool.prompt(chat, 'scripted', { text: `writeabs ${path.join(outside, 'a.txt')} nope\nwrite ../outside/b.txt nope\nwrite escape/c.txt nope` });
+		const text = agentText(outcome.turn.id);
+		assert.equal((text.match(/write error: .*outside this session's worktree/g) ?? []).length, 3, text);
+		assert.deepEqual(fs.readdirSync(outside), []);
+		assert.deepEqual(new PendingChangesRepo(store).listForChat(chat), []);
+	});
+
+	test('a changed configuration ends the old agent session and starts a new one', async () => {
+		let env: Record<string, string> = {};
+		const pool = makePool({ defs: () => definitions(env) });
+		const chat = newChat();
+		const first = await pool.ensure(chat, 'scripted');
+		const firstHash = new AgentSessionsRepo(store).get(chat, 'scripted')!.config_hash;
+		assert.equal(await pool.ensure(chat, 'scripted'), first, 'same configuration, same session');
+		env = { SOME_NEW_SETTING: '1' };
+		const second = await pool.ensure(chat, 'scripted');
+		assert.notEqual(second, first);
+		assert.notEqual(second.backendSessionId, first.backendSessionId);
+		await waitFor(() => !alive(pidOf(first.backendSessionId)), 5000, 'the old agent to exit');
+		const row = new AgentSessionsRepo(store).get(chat, 'scripted')!;
+		assert.notEqual(row.config_hash, firstHash);
+		assert.equal(row.backend_session_id, second.backendSessionId);
+		assert.equal(second.resumed, false, 'a new configuration starts a new context');
+	});
+
+	test('a crash mid-turn marks the turn interrupted; the next prompt restarts and resumes', async () => {
+		const pool = makePool();
+		const chat = newChat();
+		const first = await pool.prompt(chat, 'scripted', { text: 'say remember me' });
+		const crashed = await pool.prompt(chat, 'scripted', { text: 'say going down\ncrash' });
+		assert.equal(crashed.status, 'interrupted');
+		assert.match(crashed.result.error ?? '', /interrupted: the agent process exited \(code 3/);
+		assert.equal(new TranscriptRepo(store).getTurn(crashed.turn.id)!.status, 'interrupted');
+		assert.match(agentText(crashed.turn.id), /going down/, 'what streamed before the crash is kept');
+		await waitFor(() => new AgentSessionsRepo(store).get(chat, 'scripted')!.status === 'crashed', 5000, 'crashed status');
+		const after = await pool.prompt(chat, 'scripted', { text: 'say back' });
+		assert.equal(after.status, 'done');
+		const handle = pool.peek(chat, 'scripted')!;
+		assert.ok(handle.resumed, 'the restarted agent loaded its earlier session');
+		assert.equal(handle.backendSessionId, first.result.backendSessionId);
+	});
+
+	test('a pool rebuilt from the database resumes each chat where the agent left off', async () => {
+		const chat = newChat();
+		const pool1 = makePool();
+		const first = await pool1.prompt(chat, 'scripted', { text: 'say one' });
+		await pool1.shutdown();
+		assert.equal(new AgentSessionsRepo(store).get(chat, 'scripted')!.status, 'idle');
+		const pool2 = makePool();
+		const second = await pool2.prompt(chat, 'scripted', { text: 'say two' });
+		assert.equal(second.status, 'done');
+		assert.ok(pool2.peek(chat, 'scripted')!.resumed);
+		assert.equal(second.result.backendSessionId, first.result.backendSessionId);
+	});
+
+	test('an agent that cannot restore its context says so in the transcript', async () => {
+		const chat = newChat();
+		const pool1 = makePool();
+		await pool1.prompt(chat, 'scripted', { text: 'say one' });
+		await pool1.shutdown();
+		fs.rmSync(agentEnv.SCRIPTED_AGENT_STATE_DIR!, { recursive: true, force: true });
+		const pool2 = makePool();
+		const outcome = await pool2.prompt(chat, 'scripted', { text: 'say two' });
+		assert.equal(pool2.peek(chat, 'scripted')!.resumed, false);
+		const notice = messages(outcome.turn.id).find((m) => m.kind === 'notice' && String(m.content.title).includes('could not restore'));
+		assert.ok(notice, 'a notice tells the user the context was reset');
+	});
+
+	test('dispose cancels, then ends every agent process', async () => {
+		const pool = makePool();
+		const chats = [newChat(), newChat(), newChat()];
+		const handles = await Promise.all(chats.map((c) => pool.ensure(c, 'scripted')));
+		const running = pool.prompt(chats[0]!, 'scripted', { text: 'sleep 10000' });
+		await waitFor(() => pool.isRunning(chats[0]!, 'scripted'), 5000, 'the turn to start');
+		const pids = handles.map((h) => pidOf(h.backendSessionId));
+		assert.ok(pids.every(alive));
+		await pool.shutdown();
+		const outcome = await running;
+		assert.equal(outcome.status, 'cancelled');
+		assert.ok(pids.every((p) => !alive(p)), 'no agent process is left');
+		assert.equal(pool.size, 0);
+	});
+
+	test('cancel ends a turn; an agent that ignores cancel is killed after the grace period', async () => {
+		const pool = makePool();
+		const chat = newChat();
+		const slow = pool.prompt(chat, 'scripted', { text: 'say starting\nsleep 10000' });
+		await waitFor(() => pool.isRunning(chat, 'scripted'));
+		await new Promise((r) => setTimeout(r, 200));
+		await pool.cancel(chat, 'scripted');
+		const outcome = await slow;
+		assert.equal(outcome.status, 'cancelled');
+		assert.equal(outcome.result.stopReason, 'cancelled');
+
+		const early = pool.prompt(chat, 'scripted', { text: 'say never said' });
+		await pool.cancel(chat, 'scripted');
+		const earlyOutcome = await early;
+		assert.equal(earlyOutcome.status, 'cancelled', 'a cancel right after the prompt still cancels it');
+
+		const hung = pool.prompt(chat, 'scripted', { text: 'hang' });
+		await waitFor(() => pool.isRunning(chat, 'scripted'));
+		await new Promise((r) => setTimeout(r, 200));
+		const pid = pidOf(pool.peek(chat, 'scripted')!.backendSessionId);
+		await pool.cancel(chat, 'scripted');
+		const hungOutcome = await hung;
+		assert.equal(hungOutcome.status, 'cancelled');
+		assert.match(hungOutcome.result.error ?? '', /did not stop/);
+		await waitFor(() => !alive(pid), 5000, 'the hung agent to be killed');
+	});
+
+	test('permission requests go to the broker: a person decides, silence rejects', async () => {
+		const pool = makePool({ permissionSettings: { default: 'ask', timeoutMs: 300 } });
+		const broker = brokers[brokers.length - 1]!;
+		const chat = newChat();
+		let answered = 0;
+		const sub = broker.onDidRequest((r) => {
+			if (answered++ === 0) {
+				const allow = r.options.find((o) => o.kind === 'allow_once')!;
+				setTimeout(() => broker.decide(r.id, allow.optionId), 50);
+			}
+		});
+		const outcome = await pool.prompt(chat, 'scripted', { text: 'permission first\npermission second' });
+		sub.dispose();
+		const text = agentText(outcome.turn.id);
+		assert.match(text, /permission: allow/);
+		assert.match(text, /permission: cancelled/);
+		const decisions = messages(outcome.turn.id).filter((m) => m.kind === 'permission').map((m) => (m.content.decision as { decidedBy: string }).decidedBy);
+		assert.deepEqual(decisions, ['user', 'timeout']);
+	});
+
+	test('terminals run inside the worktree', async () => {
+		const pool = makePool();
+		const chat = newChat();
+		const outcome = await pool.prompt(chat, 'scripted', { text: 'terminal pwd; echo out-$((40+2))' });
+		const text = agentText(outcome.turn.id);
+		assert.ok(text.includes(fs.realpathSync(repo)) || text.includes(repo), text);
+		assert.match(text, /out-42/);
+	});
+
+	test('garbage, huge lines and unknown updates: reported or kept, never lost, the turn goes on', async () => {
+		const pool = makePool();
+		const chat = newChat();
+		const outcome = await pool.prompt(chat, 'scripted', { text: 'garbage\nunknown\nbigline 10\nsay still here' });
+		assert.equal(outcome.status, 'done');
+		const msgs = messages(outcome.turn.id);
+		assert.ok(msgs.some((m) => m.kind === 'error' && /not an ACP message/.test(String(m.content.message))), 'garbage is reported');
+		assert.ok(msgs.some((m) => m.kind === 'raw' && JSON.stringify(m.content).includes('future_update')), 'the unknown update is kept raw');
+		const text = agentText(outcome.turn.id);
+		assert.ok(text.length >= 10 * 1024 * 1024, `the 10 MB chunk arrived (${text.length} chars)`);
+		assert.match(text, /still here$/);
+	});
+
+	for (const [name, env, pattern] of [
+		['exits at start', { SCRIPTED_AGENT_EXIT_AT_START: '1' }, /exited while starting/],
+		['hangs at start', { SCRIPTED_AGENT_HANG_AT_START: '1' }, /did not answer within 5 s/],
+		['speaks another protocol version', { SCRIPTED_AGENT_PROTOCOL_VERSION: '99' }, /protocol version 99/],
+	] as const) {
+		test(`an agent that ${name} fails with a clear error and a persisted error state`, async () => {
+			const pool = makePool({ defs: () => definitions(env) });
+			const chat = newChat();
+			await assert.rejects(pool.prompt(chat, 'scripted', { text: 'say hi' }), pattern);
+			const row = new AgentSessionsRepo(store).get(chat, 'scripted')!;
+			assert.equal(row.status, 'error');
+			assert.match(row.error ?? '', pattern);
+			assert.equal(pool.size, 0);
+		});
+	}
+
+	test('a missing agent command says how to install it', async () => {
+		const pool = makePool({ defs: () => [{ id: 'scripted', label: 'Nope', transport: 'acp', command: 'agent-tabs-no-such-agent', args: [], env: {}, install: 'npm i -g nope' }] });
+		await assert.rejects(pool.prompt(newChat(), 'scripted', { text: 'hi' }), /"agent-tabs-no-such-agent" was not found. Install it with: npm i -g nope/);
+	});
+
+	test('idle sessions are reaped and resumed on the next prompt', async () => {
+		const pool = makePool({ idleTimeoutMs: 200 });
+		const chat = newChat();
+		const first = await pool.prompt(chat, 'scripted', { text: 'say hi' });
+		const pid = pidOf(first.result.backendSessionId);
+		await waitFor(() => pool.size === 0, 5000, 'reaping');
+		await waitFor(() => !alive(pid), 5000, 'the idle agent to exit');
+		assert.equal(new AgentSessionsRepo(store).get(chat, 'scripted')!.status, 'idle');
+		const second = await pool.prompt(chat, 'scripted', { text: 'say again' });
+		assert.equal(second.status, 'done');
+		assert.ok(pool.peek(chat, 'scripted')!.resumed);
+	});
+});
