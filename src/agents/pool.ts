@@ -281,6 +281,11 @@ export class AgentPool extends Disposable {
 	}
 
 	private async runTurn(chatId: string, agent: string, input: PromptInput, ticket: { cancelled: boolean }): Promise<TurnOutcome> {
+		// The "before" picture of the worktree is taken while the agent starts, not after: starting takes far
+		// longer than `git status`, and the agent cannot write anything before it has the prompt.
+		const early = this.sessions.workingDirectory(chatId);
+		const beforePromise = early?.cwd ? this.snapshot(early.cwd) : Promise.resolve(undefined);
+		beforePromise.catch(() => undefined);
 		const entry = await this.ensureEntry(chatId, agent);
 		const wd = this.sessions.workingDirectory(chatId)!;
 		const cwd = wd.cwd!;
@@ -316,7 +321,7 @@ export class AgentPool extends Disposable {
 				onEvent({ type: 'notice', severity: 'warning', title: entry.contextResetNotice });
 				entry.contextResetNotice = undefined;
 			}
-			const before = await this.snapshot(cwd);
+			const before = early?.cwd === cwd ? await beforePromise : await this.snapshot(cwd);
 			try {
 				// A cancel that came while the turn was being set up ends it before the agent sees it.
 				result = ticket.cancelled

@@ -202,7 +202,7 @@ export class Store extends Disposable {
 		const snapshotWasBad = report.movedAside.length > 0;
 		const fresh = !db;
 		db ??= new SQL.Database();
-		db.exec('PRAGMA foreign_keys = ON');
+		applyConnectionPragmas(db);
 		ensureMetaTable(db);
 		const migrationOutcomes: MigrationOutcome[] = [];
 		if (fresh) {
@@ -394,7 +394,7 @@ export class Store extends Disposable {
 		const seq = this.seq;
 		setSnapshotSeq(this.db, seq);
 		const bytes = this.db.export();
-		this.db.exec('PRAGMA foreign_keys = ON'); // export() reopens the database, resetting connection pragmas
+		applyConnectionPragmas(this.db); // export() reopens the database, resetting connection pragmas
 		const oldWriter = this.writer;
 		this.writer = JournalWriter.create(journalPath(this.dir, seq + 1));
 		oldWriter.close();
@@ -460,6 +460,15 @@ function listJournals(dir: string): string[] {
 		.sort((a, b) => journalStart(a) - journalStart(b));
 }
 
+/**
+ * Connection settings. Durability comes from our journal, not from SQLite's: the database lives in sql.js's
+ * in-memory file system, so SQLite's own rollback journal can stay in memory, its syncs are no-ops anyway,
+ * and a large page cache keeps a big database from being re-read page by page on every transaction.
+ */
+function applyConnectionPragmas(db: Database): void {
+	db.exec('PRAGMA foreign_keys = ON; PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;');
+}
+
 function ensureMetaTable(db: Database): void {
 	db.exec('CREATE TABLE IF NOT EXISTS _store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
 }
@@ -496,7 +505,7 @@ function applyRecord(db: Database, record: JournalRecord): void {
 function writeSnapshotSync(db: Database, dir: string, seq: number): void {
 	setSnapshotSeq(db, seq);
 	const bytes = db.export();
-	db.exec('PRAGMA foreign_keys = ON');
+	applyConnectionPragmas(db);
 	const target = path.join(dir, storeFiles.snapshot);
 	const tmp = `${target}.tmp-${process.pid}`;
 	const fd = fs.openSync(tmp, 'w');

@@ -1,0 +1,192 @@
+/**
+ * bench/agents: the event pipeline (agent → pool → store → subscriber), cold start against a minimal direct
+ * SDK client talking to the same agent in the same run, and memory per idle pooled session.
+ */
+import * as acp from '@agentclientprotocol/sdk';
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { AcpBackend } from '../src/agents/acp/acpBackend';
+import type { AgentDefinition } from '../src/agents/definitions';
+import { PermissionBroker } from '../src/agents/permissions';
+import { AgentPool } from '../src/agents/pool';
+import { nullLogger } from '../src/common/log';
+import { SessionsRepo } from '../src/db/sessionsRepo';
+import { Store } from '../src/db/store';
+import { TranscriptRepo } from '../src/db/transcriptRepo';
+import { log, nowMs, percentile, round } from './stats';
+
+const wasmPath = path.resolve(__dirname, '..', '..', 'node_modules', 'sql.js', 'dist', 'sql-wasm.wasm');
+const agentScript = path.resolve(__dirname, '..', 'test', 'fixtures', 'acpAgent.js');
+const chunks = Number(process.env.BENCH_CHUNKS ?? 100_000);
+const startRuns = Number(process.env.BENCH_START_RUNS ?? 7);
+const idleSessions = Number(process.env.BENCH_IDLE_SESSIONS ?? 8);
+
+function definition(): AgentDefinition {
+	return { id: 'scripted', label: 'Scripted', transport: 'acp', command: process.execPath, args: [agentScript], env: {} };
+}
+
+function makeRepo(dir: string): string {
+	fs.mkdirSync(dir, { recursive: true });
+	const env = { ...process.env, GIT_CONFIG_NOSYSTEM: '1', HOME: dir };
+	execFileSync('git', ['init', '-q', '-b', 'main'], { cwd: dir, env });
+	fs.writeFileSync(path.join(dir, 'README.md'), '# bench\n');
+	execFileSync('git', ['-c', 'user.name=b', '-c', 'user.email=b@b', 'add', '-A'], { cwd: dir, env });
+	execFileSync('git', ['-c', 'user.name=b', '-c', 'user.email=b@b', 'commit', '-q', '-m', 'init'], { cwd: dir, env });
+	return dir;
+}
+
+async function withPool<T>(root: string, fn: (pool: AgentPool, newChat: () => string, store: Store) => Promise<T>): Promise<T> {
+	const repo = makeRepo(path.join(root, `repo-${Math.random().toString(36).slice(2)}`));
+	const store = await Store.open({ dir: path.join(root, `state-${Math.random().toString(36).slice(2)}`), wasmPath, logger: nullLogger, owner: 'bench' });
+	const broker = new PermissionBroker({ default: 'allow', timeoutMs: 1000 });
+	const pool = new AgentPool({ store, logger: nullLogger, backends: { acp: new AcpBackend({ logger: nullLogger }) }, definitions: () => [definition()], permissions: broker });
+	const sessions = new SessionsRepo(store);
+	const session = sessions.create({ title: 'bench', repoRoot: repo });
+	try {
+		return await fn(pool, () => sessions.createChat({ sessionId: session.id, agent: 'scripted' }).id, store);
+	} finally {
+		await pool.shutdown();
+		broker.dispose();
+		await store.close();
+	}
+}
+
+async function pipeline(root: string): Promise<Record<string, unknown>> {
+	log(`agents: pipeline, ${chunks} chunks`);
+	return withPool(root, async (pool, newChat, store) => {
+		const chat = newChat();
+		await pool.ensure(chat, 'scripted');
+		let received = 0;
+		const sub = pool.onDidEvent((e) => {
+			if (e.event.type === 'text') {
+				received++;
+			}
+		});
+		const delay = monitorEventLoopDelay({ resolution: 10 });
+		delay.enable();
+		const t0 = nowMs();
+		const outcome = await pool.prompt(chat, 'scripted', { text: `stream ${chunks}` });
+		const ms = nowMs() - t0;
+		delay.disable();
+		sub.dispose();
+		const stored = new TranscriptRepo(store)
+			.listMessages(outcome.turn.id)
+			.filter((m) => m.kind === 'text')
+			.reduce((n, m) => n + (JSON.parse(m.content) as { text: string }).text.split(' ').length - 1, 0);
+		return {
+			chunks,
+			received,
+			storedChunks: stored,
+			ms: round(ms, 1),
+			eventsPerSecond: Math.round((received / ms) * 1000),
+			eventLoopDelayP99Ms: round(delay.percentile(99) / 1e6, 2),
+			eventLoopDelayMaxMs: round(delay.max / 1e6, 2),
+			journalWrites: store.lastSeq,
+		};
+	});
+}
+
+/** The baseline: the least a client can do to get a first event, with the SDK, no store, no pool. */
+async function directFirstEvent(cwd: string): Promise<number> {
+	const t0 = nowMs();
+	const child = spawn(process.execPath, [agentScript], { cwd, stdio: ['pipe', 'pipe', 'inherit'] });
+	let first = 0;
+	const firstEvent = new Promise<void>((resolve) => {
+		const conn = acp
+			.client({ name: 'baseline' })
+			.onNotification(acp.methods.client.session.update, () => {
+				if (!first) {
+					first = nowMs() - t0;
+					resolve();
+				}
+			})
+			.connect(acp.ndJsonStream(Writable.toWeb(child.stdin) as WritableStream<Uint8Array>, Readable.toWeb(child.stdout) as ReadableStream<Uint8Array>));
+		void (async () => {
+			await conn.agent.request(acp.methods.agent.initialize, { protocolVersion: acp.PROTOCOL_VERSION, clientCapabilities: { fs: { readTextFile: true, writeTextFile: true }, terminal: true } });
+			const s = await conn.agent.request(acp.methods.agent.session.new, { cwd, mcpServers: [] });
+			await conn.agent.request(acp.methods.agent.session.prompt, { sessionId: (s as { sessionId: string }).sessionId, prompt: [{ type: 'text', text: 'say hi' }] });
+			conn.close();
+		})().catch(() => undefined); // the child is killed once the first event is in
+	});
+	await firstEvent;
+	child.kill('SIGKILL');
+	await new Promise((r) => child.once('exit', r));
+	return first;
+}
+
+async function poolFirstEvent(root: string): Promise<number> {
+	return withPool(root, async (pool, newChat) => {
+		const chat = newChat();
+		let first = 0;
+		const t0 = nowMs();
+		const got = new Promise<void>((resolve) => {
+			const sub = pool.onDidEvent((e) => {
+				if (e.event.type === 'text' && !first) {
+					first = nowMs() - t0;
+					sub.dispose();
+					resolve();
+				}
+			});
+		});
+		const turn = pool.prompt(chat, 'scripted', { text: 'say hi' });
+		await got;
+		await turn;
+		return first;
+	});
+}
+
+async function startup(root: string): Promise<Record<string, unknown>> {
+	log(`agents: cold start, ${startRuns} runs each`);
+	const cwd = makeRepo(path.join(root, 'direct'));
+	await directFirstEvent(cwd); // warm the file cache for both
+	const direct: number[] = [];
+	const pooled: number[] = [];
+	for (let i = 0; i < startRuns; i++) {
+		direct.push(await directFirstEvent(cwd));
+		pooled.push(await poolFirstEvent(root));
+	}
+	const d = percentile(direct, 50);
+	const p = percentile(pooled, 50);
+	return { directMedianMs: round(d, 1), poolMedianMs: round(p, 1), ratio: round(p / d, 3), target: 1.15, withinTarget: p / d <= 1.15, direct: direct.map((x) => round(x, 1)), pool: pooled.map((x) => round(x, 1)) };
+}
+
+function rssKb(pid: number): number {
+	const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+	return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+}
+
+async function memory(root: string): Promise<Record<string, unknown>> {
+	log(`agents: memory of ${idleSessions} idle sessions`);
+	return withPool(root, async (pool, newChat) => {
+		global.gc?.();
+		const heap0 = process.memoryUsage().heapUsed;
+		const handles = [];
+		for (let i = 0; i < idleSessions; i++) {
+			handles.push(await pool.ensure(newChat(), 'scripted'));
+		}
+		await new Promise((r) => setTimeout(r, 300));
+		global.gc?.();
+		const heapPer = (process.memoryUsage().heapUsed - heap0) / idleSessions;
+		const pids = handles.map((h) => Number(/^scripted-(\d+)-/.exec(h.backendSessionId)?.[1]));
+		const childRss = pids.map(rssKb);
+		return {
+			sessions: idleSessions,
+			hostHeapPerSessionKb: Math.round(heapPer / 1024),
+			agentProcessRssKbMedian: percentile(childRss, 50),
+			note: 'agentProcessRss is the scripted agent (Node + the ACP SDK); real agents weigh what they weigh. hostHeap is what the pool keeps per session in the extension host.',
+		};
+	});
+}
+
+export async function runAgentBench(): Promise<Record<string, unknown>> {
+	const root = fs.mkdtempSync(path.join(os.tmpdir(), 'agent-tabs-bench-agents-'));
+	try {
+		return { pipeline: await pipeline(root), startup: await startup(root), memory: await memory(root) };
+	} finally {
+		fs.rmSync(root, { recursive: true, force: true });
+	}
+}

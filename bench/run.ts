@@ -1,0 +1,24 @@
+/**
+ * `npm run bench`: every benchmark, one JSON document on stdout (progress on stderr). Each compares against
+ * a baseline measured in the same run, because these machines are shared and noisy.
+ */
+import * as os from 'node:os';
+import { runAgentBench } from './agentBench';
+import { runStoreBench } from './storeBench';
+
+async function main(): Promise<void> {
+	const only = (process.env.BENCH_ONLY ?? 'store,agents').split(',');
+	const result: Record<string, unknown> = { machine: { node: process.version, platform: process.platform, cpus: os.cpus().length }, when: new Date().toISOString() };
+	if (only.includes('store')) {
+		result.store = await runStoreBench();
+	}
+	if (only.includes('agents')) {
+		result.agents = await runAgentBench();
+	}
+	process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+}
+
+main().catch((e) => {
+	process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+	process.exit(1);
+});
