@@ -61,6 +61,13 @@ interface Entry {
 
 const poolKey = (chatId: string, agent: string): string => `${chatId}:${agent}`;
 
+/** A running turn in a folder: whether another turn overlapped it, and what other turns reported writing meanwhile. */
+interface TurnMark {
+	overlapped: boolean;
+	/** Paths that overlapping turns reported through the protocol: theirs, not this turn's. */
+	othersWrote: Set<string>;
+}
+
 /**
  * Live agent sessions, one per `chatId:agent`, created on first use. Concurrent callers for one key share
  * one start; a changed configuration fingerprint replaces the session; a crashed agent is restarted (and
@@ -77,7 +84,7 @@ export class AgentPool extends Disposable {
 	private readonly tickets = new Map<string, { cancelled: boolean }>();
 	private readonly seqByChat = new Map<string, number>();
 	/** Running turns by working folder, to tell when only the watcher saw a write and two turns overlapped. */
-	private readonly activeByCwd = new Map<string, Set<{ overlapped: boolean }>>();
+	private readonly activeByCwd = new Map<string, Set<TurnMark>>();
 	private readonly sessions: SessionsRepo;
 	private readonly agentSessions: AgentSessionsRepo;
 	private readonly transcript: TranscriptRepo;
@@ -293,7 +300,7 @@ export class AgentPool extends Disposable {
 		entry.running = { turnId: turn.id, handle: entry.handle, ticket };
 		clearTimeout(entry.idleTimer);
 		const recorder = new TurnRecorder(this.transcript, turn, this.options.flushMs ?? 100);
-		const mark = { overlapped: false };
+		const mark: TurnMark = { overlapped: false, othersWrote: new Set() };
 		const active = this.activeByCwd.get(cwd) ?? new Set();
 		this.activeByCwd.set(cwd, active);
 		for (const other of active) {
@@ -307,6 +314,11 @@ export class AgentPool extends Disposable {
 				recorder.record(event);
 				if (event.type === 'file_edit' && event.source !== 'watcher') {
 					protocolPaths.add(event.path);
+					for (const other of active) {
+						if (other !== mark) {
+							other.othersWrote.add(event.path);
+						}
+					}
 					this.pending.record({ sessionId: wd.sessionId, worktreeId: wd.worktreeId, chatId, agent: entry.agent, turnId: turn.id, path: event.path, kind: event.kind, source: 'protocol' });
 				}
 			} catch (e) {
@@ -333,7 +345,7 @@ export class AgentPool extends Disposable {
 			const after = before ? await this.snapshot(cwd) : undefined;
 			if (before && after) {
 				for (const change of diffSnapshots(cwd, before, after)) {
-					if (protocolPaths.has(change.path)) {
+					if (protocolPaths.has(change.path) || mark.othersWrote.has(change.path)) {
 						continue;
 					}
 					onEvent({ type: 'file_edit', path: change.path, kind: change.kind, source: 'watcher' });

@@ -286,7 +286,7 @@ export async function main(argv: string[]): Promise<number> {
 	const command = args.positionals[0];
 	if (!command || args.flags.has('help') || command === 'help') {
 		process.stdout.write(usage);
-		return command ? 0 : 2;
+		return command || args.flags.has('help') ? 0 : 2;
 	}
 	const json = args.flags.has('json');
 	const logger = new StderrLogger(flag(args, 'log-level') ?? 'warn');

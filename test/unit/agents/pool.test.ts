@@ -162,6 +162,44 @@ suite('agents/pool with a real ACP agent process', function () {
 		assert.deepEqual(pending.map((p) => [p.path, p.kind, p.source, p.shared]), [['src/direct.ts', 'add', 'watcher', 0]], 'the file dirty before the turn is not blamed on it');
 	});
 
+	test('when two turns overlap in one worktree, a write only the diff saw is marked shared', async () => {
+		const pool = makePool();
+		const s = sessions.create({ title: 'two tabs', repoRoot: repo });
+		const a = sessions.createChat({ sessionId: s.id, agent: 'scripted' }).id;
+		const b = sessions.createChat({ sessionId: s.id, agent: 'scripted' }).id;
+		await Promise.all([pool.ensure(a, 'scripted'), pool.ensure(b, 'scripted')]);
+		const long = pool.prompt(a, 'scripted', { text: 'sleep 600\ndiskwrite from-a.txt a' });
+		await waitFor(() => pool.isRunning(a, 'scripted'));
+		const short = await pool.prompt(b, 'scripted', { text: 'write from-b.txt b' });
+		await long;
+		const rows = new PendingChangesRepo(store).listForSession(s.id).map((p) => [p.path, p.chat_id, p.source, p.shared]);
+		assert.deepEqual(rows.sort(), [
+			['from-a.txt', a, 'watcher', 1],
+			['from-b.txt', b, 'protocol', 0],
+		].sort(), 'the protocol-reported write is attributed exactly; the one only seen on disk is shared');
+		assert.equal(short.status, 'done');
+	});
+
+	test('modes, models (config option or the legacy method) and config options reach the agent', async () => {
+		const pool = makePool();
+		const chat = newChat();
+		const handle = await pool.ensure(chat, 'scripted');
+		const seen: string[] = [];
+		const sub = pool.onDidEvent((e) => seen.push(`${e.event.type}:${'modeId' in e.event ? e.event.modeId : 'modelId' in e.event ? e.event.modelId : ''}`));
+		await handle.setMode!('plan');
+		await handle.setModel!('large');
+		await handle.setConfigOption!('model', 'small');
+		sub.dispose();
+		assert.deepEqual(seen, ['mode:plan', 'config:', 'model:large', 'config:']);
+
+		const legacyPool = makePool({ defs: () => definitions({ SCRIPTED_AGENT_LEGACY_MODELS: '1' }) });
+		const legacyChat = newChat();
+		const legacy = await legacyPool.ensure(legacyChat, 'scripted');
+		await legacy.setModel!('large');
+		const outcome = await legacyPool.prompt(legacyChat, 'scripted', { text: 'legacycalls' });
+		assert.match(agentText(outcome.turn.id), /legacy set_model calls: 1/);
+	});
+
 	test('writes outside the worktree are refused with a clear error, symlinks included', async () => {
 		const pool = makePool();
 		const chat = newChat();
