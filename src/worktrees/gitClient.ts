@@ -1,0 +1,128 @@
+import { execFile } from 'node:child_process';
+import { AgentTabsError } from '../common/errors';
+
+/** A git command failed; `stderr` says why in git's words. */
+export class GitError extends AgentTabsError {
+	constructor(
+		readonly args: string[],
+		readonly stderr: string,
+		readonly exitCode: number | null,
+	) {
+		super('git/failed', `git ${args.join(' ')} failed: ${stderr.trim() || `exit code ${exitCode}`}`);
+	}
+}
+
+/**
+ * Runs git in one folder. Raw `git` through execFile rather than simple-git's higher-level API because the
+ * save path needs plumbing (temporary index files, commit-tree, update-ref) with exact control over
+ * environment and output bytes. Never through a shell: paths with spaces or any characters are safe.
+ */
+export class Git {
+	constructor(
+		readonly cwd: string,
+		private readonly env: NodeJS.ProcessEnv = process.env,
+	) {}
+
+	at(cwd: string): Git {
+		return new Git(cwd, this.env);
+	}
+
+	run(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string; maxBuffer?: number } = {}): Promise<string> {
+		return new Promise((resolve, reject) => {
+			const child = execFile(
+				'git',
+				args,
+				{ cwd: this.cwd, env: { ...this.env, ...options.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' }, maxBuffer: options.maxBuffer ?? 256 * 1024 * 1024, encoding: 'utf8' },
+				(error, stdout, stderr) => {
+					if (error) {
+						const code = (error as NodeJS.ErrnoException).code;
+						if (code === 'ENOENT') {
+							reject(new AgentTabsError('git/notInstalled', 'git is not installed or not on PATH. Agent Tabs needs git for sessions and worktrees.'));
+							return;
+						}
+						reject(new GitError(args, stderr, typeof error.code === 'number' ? error.code : null));
+						return;
+					}
+					resolve(stdout);
+				},
+			);
+			if (options.input !== undefined) {
+				child.stdin?.end(options.input);
+			}
+		});
+	}
+
+	/** Like run, but a non-zero exit is a `false` instead of an error (for `--verify`, `--quiet` checks). */
+	async ok(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<boolean> {
+		try {
+			await this.run(args, options);
+			return true;
+		} catch (e) {
+			if (e instanceof GitError) {
+				return false;
+			}
+			throw e;
+		}
+	}
+
+	async lines(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<string[]> {
+		return (await this.run(args, options)).split('\n').filter((l) => l.length > 0);
+	}
+
+	/** NUL-separated output (paths with any characters). */
+	async zlist(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<string[]> {
+		return (await this.run(args, options)).split('\0').filter((l) => l.length > 0);
+	}
+}
+
+export interface WorktreeListEntry {
+	path: string;
+	head?: string;
+	branch?: string;
+	bare: boolean;
+	detached: boolean;
+	locked: boolean;
+	prunable: boolean;
+}
+
+/** Parses `git worktree list --porcelain -z`. */
+export function parseWorktreeList(out: string): WorktreeListEntry[] {
+	const entries: WorktreeListEntry[] = [];
+	let current: WorktreeListEntry | undefined;
+	for (const field of out.split('\0')) {
+		if (field === '') {
+			if (current) {
+				entries.push(current);
+				current = undefined;
+			}
+			continue;
+		}
+		const space = field.indexOf(' ');
+		const key = space < 0 ? field : field.slice(0, space);
+		const value = space < 0 ? '' : field.slice(space + 1);
+		if (key === 'worktree') {
+			if (current) {
+				entries.push(current);
+			}
+			current = { path: value, bare: false, detached: false, locked: false, prunable: false };
+		} else if (current) {
+			if (key === 'HEAD') {
+				current.head = value;
+			} else if (key === 'branch') {
+				current.branch = value.replace(/^refs\/heads\//, '');
+			} else if (key === 'bare') {
+				current.bare = true;
+			} else if (key === 'detached') {
+				current.detached = true;
+			} else if (key === 'locked') {
+				current.locked = true;
+			} else if (key === 'prunable') {
+				current.prunable = true;
+			}
+		}
+	}
+	if (current) {
+		entries.push(current);
+	}
+	return entries;
+}
