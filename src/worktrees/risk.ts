@@ -1,4 +1,4 @@
-import { Git, GitError } from './gitClient';
+import { type Git, GitError } from './gitClient';
 
 /** Everything removing a worktree would lose, category by category. */
 export interface RiskReport {
