@@ -27,6 +27,8 @@ export interface AgentPoolOptions {
 	idleTimeoutMs?: number;
 	/** How often streamed text is written to the transcript. */
 	flushMs?: number;
+	/** Records the worktree state under a private ref before and after each turn, so a chat can rewind. */
+	checkpoint?: (cwd: string, name: string) => Promise<string>;
 }
 
 /** An event of a chat, numbered per chat so a view can notice gaps and resync from the database. */
@@ -293,6 +295,8 @@ export class AgentPool extends Disposable {
 		const early = this.sessions.workingDirectory(chatId);
 		const beforePromise = early?.cwd ? this.snapshot(early.cwd) : Promise.resolve(undefined);
 		beforePromise.catch(() => undefined);
+		const checkpointName = `${chatId}/${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+		const checkpointBefore = early?.cwd ? this.takeCheckpoint(early.cwd, `${checkpointName}-before`) : Promise.resolve(undefined);
 		const entry = await this.ensureEntry(chatId, agent);
 		const wd = this.sessions.workingDirectory(chatId)!;
 		const cwd = wd.cwd!;
@@ -334,6 +338,10 @@ export class AgentPool extends Disposable {
 				entry.contextResetNotice = undefined;
 			}
 			const before = early?.cwd === cwd ? await beforePromise : await this.snapshot(cwd);
+			const checkpointRef = early?.cwd === cwd ? await checkpointBefore : undefined;
+			if (checkpointRef) {
+				this.transcript.setCheckpoints(turn.id, checkpointRef, null);
+			}
 			try {
 				// A cancel that came while the turn was being set up ends it before the agent sees it.
 				result = ticket.cancelled
@@ -356,6 +364,10 @@ export class AgentPool extends Disposable {
 			active.delete(mark);
 			entry.running = undefined;
 		}
+		const after = await this.takeCheckpoint(cwd, `${checkpointName}-after`);
+		if (after) {
+			this.transcript.setCheckpoints(turn.id, null, after);
+		}
 		const status = recorder.finish(result);
 		const alive = this.entries.get(entry.key) === entry;
 		if (alive) {
@@ -371,6 +383,18 @@ export class AgentPool extends Disposable {
 			return await takeDirtySnapshot(cwd);
 		} catch (e) {
 			this.options.logger.debug(`[AgentPool][snapshot] ${cwd}: ${errorMessage(e)} (edits an agent writes itself cannot be seen here)`);
+			return undefined;
+		}
+	}
+
+	private async takeCheckpoint(cwd: string, name: string): Promise<string | undefined> {
+		if (!this.options.checkpoint) {
+			return undefined;
+		}
+		try {
+			return await this.options.checkpoint(cwd, name);
+		} catch (e) {
+			this.options.logger.debug(`[AgentPool][checkpoint] ${cwd}: ${errorMessage(e)}`);
 			return undefined;
 		}
 	}

@@ -18,13 +18,27 @@ import { PendingChangesRepo } from '../db/pendingChangesRepo';
 import { SessionsRepo } from '../db/sessionsRepo';
 import { Store } from '../db/store';
 import { TranscriptRepo } from '../db/transcriptRepo';
+import { WorktreesRepo } from '../db/worktreesRepo';
+import { WorktreeService } from '../worktrees/worktreeService';
 import { flag, parseArgs, type ParsedArgs } from './args';
 
 const usage = `Usage: agent-tabs <command> [options]
 
 Commands:
   run --repo <dir> --agent <id> --prompt <text> [--session <id>] [--chat <id>] [--permissions reject|allow]
-                        run one turn of an agent and print its events
+                        run one turn of an agent (in a new session and worktree unless --session/--chat)
+  session new --repo <dir> [--title <t>] [--base <ref>] [--carry]
+                        a new session with its own worktree on agent-tabs/<slug>
+  session list          sessions with their branch and worktree
+  session risk <id>     what removing the session's worktree would lose
+  session delete <id>   save the work, remove the worktree (the branch stays), delete the session
+  session archive <id>  save the work and remove the worktree; restore brings it back
+  session restore <id>  recreate the worktree exactly as it was
+  session merge <id> [--strategy merge|squash|rebase]
+                        merge the session branch into its base branch in the main checkout
+  rewind <chatId> <turn>
+                        put the worktree back to how it was before turn <turn> of that chat
+                        (what it replaces is kept under a private ref first)
   sessions              list sessions
   chats                 list chats
   show <chatId>         print a chat's transcript
@@ -35,7 +49,12 @@ Options for every command:
                         else ~/.local/state/agent-tabs)
   --agents <file.json>  agent definitions merged over the built-in presets (claude, codex, gemini, opencode, goose)
   --json                machine-readable output: one JSON object a line
+  --worktrees <dir>     where session worktrees are created (default: $AGENT_TABS_WORKTREES,
+                        else ~/.agent-tabs/worktrees/<repo>-<hash>)
   --log-level <level>   error, warn, info or debug on stderr (default: warn)
+
+The command line never prompts: every removal saves the work first (a private ref, verified byte for
+byte; the branch is kept), so delete and archive are safe to run unattended.
 `;
 
 class StderrLogger implements Logger {
@@ -129,6 +148,13 @@ async function openStore(args: ParsedArgs, logger: Logger): Promise<Store> {
 	return Store.open({ dir: flag(args, 'state') ?? defaultStateDir(), wasmPath: wasmPath(), logger, owner: 'the agent-tabs command line' });
 }
 
+function worktreeService(store: Store, args: ParsedArgs, logger: Logger): WorktreeService {
+	return new WorktreeService(store, logger, {
+		root: flag(args, 'worktrees') ?? process.env.AGENT_TABS_WORKTREES,
+		onSetupOutput: (line) => process.stderr.write(`[setup] ${line}\n`),
+	});
+}
+
 async function run(args: ParsedArgs, logger: Logger, json: boolean): Promise<number> {
 	const repo = flag(args, 'repo');
 	const agentId = flag(args, 'agent');
@@ -151,12 +177,14 @@ async function run(args: ParsedArgs, logger: Logger, json: boolean): Promise<num
 	}
 	const store = await openStore(args, logger);
 	const permissions = new PermissionBroker({ default: policy, timeoutMs: 1 });
+	const worktrees = worktreeService(store, args, logger);
 	const pool = new AgentPool({
 		store,
 		logger,
 		backends: { acp: new AcpBackend({ logger }) },
 		definitions: () => definitions,
 		permissions,
+		checkpoint: (cwd, name) => worktrees.checkpoint(cwd, name),
 	});
 	const sessions = new SessionsRepo(store);
 	const onSignal = (): void => {
@@ -184,7 +212,8 @@ async function run(args: ParsedArgs, logger: Logger, json: boolean): Promise<num
 			chatId = chat.id;
 		}
 		if (!sessionId) {
-			sessionId = sessions.create({ title: prompt.slice(0, 60) || 'agent-tabs run', repoRoot: repoDir }).id;
+			const created = await worktrees.createSession({ repo: repoDir, title: prompt.split('\n')[0]!.slice(0, 60) || 'agent-tabs run' });
+			sessionId = created.session.id;
 		}
 		if (!chatId) {
 			chatId = sessions.createChat({ sessionId, agent: def.id, title: def.label }).id;
@@ -224,6 +253,107 @@ async function run(args: ParsedArgs, logger: Logger, json: boolean): Promise<num
 		process.off('SIGTERM', onSignal);
 		await pool.shutdown();
 		permissions.dispose();
+		await store.close();
+	}
+}
+
+async function sessionCommand(args: ParsedArgs, logger: Logger, json: boolean): Promise<number> {
+	const sub = args.positionals[1];
+	const id = args.positionals[2];
+	const store = await openStore(args, logger);
+	try {
+		const service = worktreeService(store, args, logger);
+		const sessions = new SessionsRepo(store);
+		const need = (): string => {
+			if (!id || !sessions.get(id)) {
+				throw new AgentTabsError('session/unknown', id ? `There is no session ${id}.` : `session ${sub} needs a session id.`);
+			}
+			return id;
+		};
+		const worktrees = new WorktreesRepo(store);
+		switch (sub) {
+			case 'new': {
+				const repo = flag(args, 'repo');
+				if (!repo) {
+					throw new AgentTabsError('cli/usage', 'session new needs --repo.');
+				}
+				const { session, worktree } = await service.createSession({ repo: path.resolve(repo), title: flag(args, 'title') ?? 'New session', baseRef: flag(args, 'base'), carryChanges: args.flags.has('carry') });
+				out(json, { sessionId: session.id, title: session.title, worktreePath: worktree.path, branch: worktree.branch, baseRef: worktree.base_ref }, `${session.id}  ${worktree.branch}  ${worktree.path}`);
+				return 0;
+			}
+			case 'list': {
+				for (const s of sessions.list()) {
+					out(json, s, `${s.id}  ${s.status.padEnd(8)} ${(s.branch ?? '-').padEnd(30)} ${s.worktree_state ?? '-'}  ${s.title}`);
+				}
+				for (const w of worktrees.detached()) {
+					out(json, { detachedWorktree: w }, `(detached)  ${w.branch ?? '-'}  ${w.path}`);
+				}
+				return 0;
+			}
+			case 'risk': {
+				const wt = worktrees.forSession(need());
+				if (!wt) {
+					throw new AgentTabsError('worktree/none', `Session ${id} has no worktree.`);
+				}
+				const risk = await service.risk(wt.id);
+				out(json, risk, risk.summary);
+				return 0;
+			}
+			case 'delete':
+			case 'archive': {
+				const sessionId = need();
+				const result = sub === 'delete' ? await service.deleteSession(sessionId) : await service.archiveSession(sessionId);
+				const saved = result?.saved ?? null;
+				out(
+					json,
+					{ sessionId, action: sub, saved, removedPath: result?.removedPath ?? null, risk: result?.risk.summary ?? null },
+					saved ? `Saved ${saved.files} files in ${saved.ref} (branch ${saved.branch} kept); removed ${result!.removedPath}.` : `Nothing to save; removed ${result?.removedPath ?? 'nothing'}.`,
+				);
+				return 0;
+			}
+			case 'restore': {
+				const wt = await service.restoreSession(need());
+				out(json, { sessionId: id, worktreePath: wt.path, branch: wt.branch }, `Restored ${wt.path} on ${wt.branch}.`);
+				return 0;
+			}
+			case 'merge': {
+				const strategy = (flag(args, 'strategy') ?? 'merge') as 'merge' | 'squash' | 'rebase';
+				if (!['merge', 'squash', 'rebase'].includes(strategy)) {
+					throw new AgentTabsError('cli/usage', '--strategy must be merge, squash or rebase.');
+				}
+				const r = await service.mergeSession(need(), strategy);
+				out(json, { sessionId: id, ...r }, r.message);
+				return 0;
+			}
+			default:
+				throw new AgentTabsError('cli/usage', `Unknown session command "${sub ?? ''}": new, list, risk, delete, archive, restore or merge.`);
+		}
+	} finally {
+		await store.close();
+	}
+}
+
+async function rewind(args: ParsedArgs, logger: Logger, json: boolean): Promise<number> {
+	const [, chatId, seqText] = args.positionals;
+	const store = await openStore(args, logger);
+	try {
+		const sessions = new SessionsRepo(store);
+		const chat = chatId ? sessions.getChat(chatId) : undefined;
+		if (!chat) {
+			throw new AgentTabsError('chat/unknown', chatId ? `There is no chat ${chatId}.` : 'rewind needs a chat id and a turn number.');
+		}
+		const turn = new TranscriptRepo(store).listTurns(chat.id).find((t) => t.seq === Number(seqText));
+		if (!turn?.checkpoint_before) {
+			throw new AgentTabsError('checkpoint/missing', `Chat ${chat.id} has no checkpoint before turn ${seqText ?? '?'}.`);
+		}
+		const cwd = sessions.workingDirectory(chat.id)?.cwd;
+		if (!cwd) {
+			throw new AgentTabsError('chat/noFolder', 'The chat has no worktree to rewind.');
+		}
+		const r = await worktreeService(store, args, logger).rewind(cwd, turn.checkpoint_before);
+		out(json, { chatId: chat.id, turn: turn.seq, restoredFrom: turn.checkpoint_before, ...r }, `Rewound ${r.files.length} files to before turn ${turn.seq}; the replaced state is kept in ${r.replacedRef}.`);
+		return 0;
+	} finally {
 		await store.close();
 	}
 }
@@ -278,7 +408,7 @@ async function query(command: string, args: ParsedArgs, logger: Logger, json: bo
 export async function main(argv: string[]): Promise<number> {
 	let args: ParsedArgs;
 	try {
-		args = parseArgs(argv, new Set(['json', 'help']));
+		args = parseArgs(argv, new Set(['json', 'help', 'carry']));
 	} catch (e) {
 		process.stderr.write(`agent-tabs: ${errorMessage(e)}\n\n${usage}`);
 		return 2;
@@ -293,6 +423,12 @@ export async function main(argv: string[]): Promise<number> {
 	try {
 		if (command === 'run') {
 			return await run(args, logger, json);
+		}
+		if (command === 'session') {
+			return await sessionCommand(args, logger, json);
+		}
+		if (command === 'rewind') {
+			return await rewind(args, logger, json);
 		}
 		if (['sessions', 'chats', 'show', 'pending'].includes(command)) {
 			return await query(command, args, logger, json);

@@ -16,6 +16,8 @@ export interface TurnRow {
 	input_tokens: number | null;
 	output_tokens: number | null;
 	cost_usd: number | null;
+	checkpoint_before: string | null;
+	checkpoint_after: string | null;
 	error: string | null;
 	started_at: number;
 	ended_at: number | null;
@@ -43,7 +45,7 @@ export class TranscriptRepo {
 		const t = this.now();
 		return this.store.write((tx) => {
 			const seq = (tx.get<{ n: number }>('SELECT COALESCE(max(seq), 0) + 1 AS n FROM turns WHERE chat_id = ?', [input.chatId])?.n ?? 1) as number;
-			const row: TurnRow = { id: newId('turn'), chat_id: input.chatId, agent: input.agent, seq, prompt: input.prompt, status: 'running', stop_reason: null, input_tokens: null, output_tokens: null, cost_usd: null, error: null, started_at: t, ended_at: null };
+			const row: TurnRow = { id: newId('turn'), chat_id: input.chatId, agent: input.agent, seq, prompt: input.prompt, status: 'running', stop_reason: null, input_tokens: null, output_tokens: null, cost_usd: null, checkpoint_before: null, checkpoint_after: null, error: null, started_at: t, ended_at: null };
 			tx.run('INSERT INTO turns (id, chat_id, agent, seq, prompt, status, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)', [row.id, row.chat_id, row.agent, row.seq, row.prompt, row.status, t]);
 			tx.run("INSERT INTO messages (id, turn_id, seq, kind, content, created_at, updated_at) VALUES (?, ?, 0, 'user', ?, ?, ?)", [newId('msg'), row.id, JSON.stringify({ text: input.prompt }), t, t]);
 			return row;
@@ -60,6 +62,12 @@ export class TranscriptRepo {
 
 	listMessages(turnId: string): MessageRow[] {
 		return this.store.all<MessageRow>('SELECT * FROM messages WHERE turn_id = ? ORDER BY seq', [turnId]);
+	}
+
+	setCheckpoints(turnId: string, before: string | null, after: string | null): void {
+		this.store.write((tx) => {
+			tx.run('UPDATE turns SET checkpoint_before = COALESCE(?, checkpoint_before), checkpoint_after = COALESCE(?, checkpoint_after) WHERE id = ?', [before, after, turnId]);
+		});
 	}
 
 	/** Turns still marked running when nothing runs (after a crash of the host): they were interrupted. */

@@ -10,6 +10,7 @@ import { SessionsRepo, type SessionRow } from '../db/sessionsRepo';
 import type { Store } from '../db/store';
 import { WorktreesRepo, type WorktreeRow } from '../db/worktreesRepo';
 import { Git, GitError, parseWorktreeList } from './gitClient';
+import { restoreCheckpoint, snapshotCommit } from './checkpoints';
 import { assessRisk, type RiskReport } from './risk';
 
 export interface WorktreeOptions {
@@ -251,29 +252,23 @@ export class WorktreeService {
 	async save(worktreeId: string, reason: string): Promise<SavedWork | null> {
 		const wt = this.requireWorktree(worktreeId);
 		const git = this.git(wt.path);
-		const tmpIndex = path.join(os.tmpdir(), `agent-tabs-index-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
-		const env = { GIT_INDEX_FILE: tmpIndex };
-		try {
-			const head = (await git.run(['rev-parse', 'HEAD'])).trim();
-			await git.run(['read-tree', 'HEAD'], { env });
-			await git.run(['add', '-A', '--', '.'], { env });
-			const tree = (await git.run(['write-tree'], { env })).trim();
-			const headTree = (await git.run(['rev-parse', 'HEAD^{tree}'])).trim();
-			const changed = await git.zlist(['diff', '--name-only', '-z', headTree, tree]);
-			if (tree === headTree) {
-				return null;
-			}
-			await this.verifySaved(git, tree);
-			const message = `agent-tabs: saved work before ${reason}\n\nSession worktree ${wt.path} on ${wt.branch ?? 'a detached HEAD'}.`;
-			const commit = (await git.run(['commit-tree', tree, '-p', head], { env: { GIT_AUTHOR_NAME: 'Agent Tabs', GIT_AUTHOR_EMAIL: 'agent-tabs@localhost', GIT_COMMITTER_NAME: 'Agent Tabs', GIT_COMMITTER_EMAIL: 'agent-tabs@localhost' }, input: message })).trim();
-			const ref = `refs/agent-tabs/saved/${wt.id}`;
-			await git.run(['update-ref', '-m', `agent-tabs: ${reason}`, ref, commit]);
-			this.worktrees.update(wt.id, { saved_ref: ref });
-			this.logger.info(`[Worktrees][save] ${changed.length} files of ${wt.path} saved as ${ref} (${commit.slice(0, 12)})`);
-			return { ref, commit, branch: wt.branch, files: changed.length };
-		} finally {
-			fs.rmSync(tmpIndex, { force: true });
+		const ref = `refs/agent-tabs/saved/${wt.id}`;
+		const message = `agent-tabs: saved work before ${reason}\n\nSession worktree ${wt.path} on ${wt.branch ?? 'a detached HEAD'}.`;
+		const snap = await snapshotCommit(git, ref, message);
+		if (!snap.dirty) {
+			await git.run(['update-ref', '-d', ref]).catch(() => undefined);
+			return null;
 		}
+		try {
+			await this.verifySaved(git, snap.tree);
+		} catch (e) {
+			await git.run(['update-ref', '-d', ref]).catch(() => undefined);
+			throw e;
+		}
+		const changed = await git.zlist(['diff', '--name-only', '-z', snap.head, snap.commit]);
+		this.worktrees.update(wt.id, { saved_ref: ref });
+		this.logger.info(`[Worktrees][save] ${changed.length} files of ${wt.path} saved as ${ref} (${snap.commit.slice(0, 12)})`);
+		return { ref, commit: snap.commit, branch: wt.branch, files: changed.length };
 	}
 
 	/** The worktree's files compared with `tree` by content: any difference or unsaved file aborts. */
@@ -373,6 +368,116 @@ export class WorktreeService {
 		this.worktrees.update(wt.id, { state: 'ready' });
 		this.sessions.setStatus(sessionId, 'active');
 		return this.worktrees.get(wt.id)!;
+	}
+
+	/**
+	 * Merges the session branch into its base branch in the main checkout: a merge commit, a squash commit,
+	 * or a rebase of the branch onto the base followed by a fast-forward. Refuses, changing nothing, when the
+	 * main checkout is dirty or on another branch, when the session has uncommitted work, or on a conflict.
+	 */
+	async mergeSession(sessionId: string, strategy: 'merge' | 'squash' | 'rebase'): Promise<{ strategy: string; commit: string; message: string }> {
+		const session = this.sessions.get(sessionId);
+		const wt = this.worktrees.forSession(sessionId);
+		if (!session || !wt || !wt.branch) {
+			throw new AgentTabsError('session/unknown', `There is no session ${sessionId} with a branch to merge.`);
+		}
+		const base = wt.base_ref;
+		const main = this.git(wt.repo_root);
+		if (!base || !(await main.ok(['rev-parse', '--verify', '--quiet', `refs/heads/${base}`]))) {
+			throw new AgentTabsError('merge/noBase', `The session was started from ${base ?? 'a detached HEAD'}, which is not a branch to merge into.`);
+		}
+		const current = (await main.run(['symbolic-ref', '--quiet', '--short', 'HEAD']).catch(() => '')).trim();
+		if (current !== base) {
+			throw new AgentTabsError('merge/wrongBranch', `The main checkout ${wt.repo_root} is on ${current || 'a detached HEAD'}; check out ${base} there to merge into it.`);
+		}
+		if ((await main.zlist(['status', '--porcelain', '-z', '--untracked-files=no'])).length > 0) {
+			throw new AgentTabsError('merge/dirtyMain', `The main checkout ${wt.repo_root} has uncommitted changes; commit or stash them first. Nothing was merged.`);
+		}
+		if (fs.existsSync(wt.path) && (await this.git(wt.path).zlist(['status', '--porcelain', '-z'])).length > 0) {
+			throw new AgentTabsError('merge/dirtySession', `The session's worktree has uncommitted work; commit it first so it is part of the merge. Nothing was merged.`);
+		}
+		const ahead = await main.lines(['rev-list', `${base}..refs/heads/${wt.branch}`]);
+		if (ahead.length === 0) {
+			throw new AgentTabsError('merge/nothing', `${wt.branch} has no commits that ${base} does not have.`);
+		}
+		const conflict = async (abort: string[], where: Git): Promise<never> => {
+			const files = await where.zlist(['diff', '--name-only', '--diff-filter=U', '-z']).catch(() => []);
+			await where.run(abort).catch(() => undefined);
+			throw new AgentTabsError('merge/conflict', `Merging ${wt.branch} into ${base} conflicts in ${files.join(', ') || 'some files'}; a person needs to resolve that. Nothing was changed.`);
+		};
+		const identityEnv = { GIT_COMMITTER_NAME: process.env.GIT_COMMITTER_NAME ?? 'Agent Tabs', GIT_COMMITTER_EMAIL: process.env.GIT_COMMITTER_EMAIL ?? 'agent-tabs@localhost' };
+		if (strategy === 'merge') {
+			try {
+				await main.run(['merge', '--no-ff', '--no-edit', '-m', `Merge ${wt.branch}: ${session.title}`, `refs/heads/${wt.branch}`], { env: identityEnv });
+			} catch (e) {
+				if (e instanceof GitError) {
+					await conflict(['merge', '--abort'], main);
+				}
+				throw e;
+			}
+		} else if (strategy === 'squash') {
+			try {
+				await main.run(['merge', '--squash', `refs/heads/${wt.branch}`]);
+			} catch (e) {
+				if (e instanceof GitError) {
+					await conflict(['reset', '--merge'], main);
+				}
+				throw e;
+			}
+			await main.run(['commit', '-q', '-m', `${session.title}\n\nSquashed from ${wt.branch} (${ahead.length} commits) by Agent Tabs.`], { env: identityEnv });
+		} else {
+			const wtGit = this.git(wt.path);
+			try {
+				await wtGit.run(['rebase', base], { env: identityEnv });
+			} catch (e) {
+				if (e instanceof GitError) {
+					await conflict(['rebase', '--abort'], wtGit);
+				}
+				throw e;
+			}
+			await main.run(['merge', '--ff-only', `refs/heads/${wt.branch}`]);
+		}
+		const commit = (await main.run(['rev-parse', 'HEAD'])).trim();
+		return { strategy, commit, message: `${wt.branch} is in ${base} (${strategy}, ${commit.slice(0, 12)}).` };
+	}
+
+	/** Pushes the session branch and opens a pull request with the GitHub CLI, when it is installed. */
+	async createPullRequest(sessionId: string, ghPath: string | undefined): Promise<string> {
+		const session = this.sessions.get(sessionId);
+		const wt = this.worktrees.forSession(sessionId);
+		if (!session || !wt || !wt.branch) {
+			throw new AgentTabsError('session/unknown', `There is no session ${sessionId} with a branch.`);
+		}
+		if (!ghPath) {
+			throw new AgentTabsError('pr/noGh', 'Creating a pull request needs the GitHub CLI (gh). Install it and run "gh auth login", or push the branch and open the pull request yourself.');
+		}
+		const git = this.git(wt.path);
+		await git.run(['push', '-u', 'origin', wt.branch]);
+		return new Promise((resolve, reject) => {
+			const child = spawn(ghPath, ['pr', 'create', '--head', wt.branch!, '--base', wt.base_ref ?? 'main', '--title', session.title, '--body', `Work from the Agent Tabs session "${session.title}".`], {
+				cwd: wt.path,
+				env: this.options.env ?? process.env,
+				stdio: ['ignore', 'pipe', 'pipe'],
+			});
+			let out = '';
+			let err = '';
+			child.stdout.on('data', (d) => (out += String(d)));
+			child.stderr.on('data', (d) => (err += String(d)));
+			child.on('error', reject);
+			child.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new AgentTabsError('pr/failed', `gh pr create failed: ${err.trim() || `exit ${code}`}`))));
+		});
+	}
+
+	/** Records the worktree's state before a turn; the ref lets the chat rewind to it later. */
+	async checkpoint(cwd: string, name: string): Promise<string> {
+		const ref = `refs/agent-tabs/checkpoints/${name}`;
+		await snapshotCommit(this.git(cwd), ref, `agent-tabs: checkpoint ${name}`);
+		return ref;
+	}
+
+	/** Puts the worktree back to a checkpoint; what it replaces is recorded first, so nothing is lost. */
+	async rewind(cwd: string, checkpointRef: string): Promise<{ replacedRef: string; files: string[] }> {
+		return restoreCheckpoint(this.git(cwd), checkpointRef);
 	}
 
 	/**

@@ -8,8 +8,11 @@ import { removeDir, repoRoot, tempDir } from './helpers';
 const cli = path.join(repoRoot, 'out', 'src', 'cli', 'main.js');
 const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js');
 
+/** Worktrees made without --worktrees go here, never into the real home folder. */
+let defaultWorktrees = '';
+
 function run(args: string[]): { code: number | null; stdout: string; stderr: string } {
-	const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+	const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, AGENT_TABS_WORKTREES: defaultWorktrees } });
 	return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -20,6 +23,7 @@ suite('cli: agent-tabs', function () {
 	let agents: string;
 	setup(() => {
 		dir = tempDir('agent-tabs-cli-');
+		defaultWorktrees = path.join(dir, 'default-worktrees');
 		repo = makeRepo(path.join(dir, 'repo'));
 		agents = path.join(dir, 'agents.json');
 		fs.writeFileSync(agents, JSON.stringify([{ id: 'scripted', label: 'Scripted', transport: 'acp', command: process.execPath, args: [agentScript], env: {} }]));
@@ -28,11 +32,15 @@ suite('cli: agent-tabs', function () {
 
 	test('run: a turn with a scripted agent, then sessions, chats, show and pending read it back', () => {
 		const state = path.join(dir, 'state');
-		const r = run(['run', '--repo', repo, '--agent', 'scripted', '--agents', agents, '--state', state, '--prompt', 'say hi\nwrite notes.md hello', '--json']);
+		const worktrees = path.join(dir, 'worktrees');
+		const r = run(['run', '--repo', repo, '--agent', 'scripted', '--agents', agents, '--state', state, '--worktrees', worktrees, '--prompt', 'say hi\nwrite notes.md hello', '--json']);
 		assert.equal(r.code, 0, r.stderr);
 		const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
 		const end = lines[lines.length - 1]!;
-		assert.deepEqual({ type: end.type, stopReason: end.stopReason, status: end.status, cwd: end.cwd }, { type: 'turn_end', stopReason: 'end_turn', status: 'done', cwd: repo });
+		assert.deepEqual({ type: end.type, stopReason: end.stopReason, status: end.status }, { type: 'turn_end', stopReason: 'end_turn', status: 'done' });
+		assert.equal(path.dirname(String(end.cwd)), worktrees, 'run works in a new worktree of its own');
+		assert.equal(fs.readFileSync(path.join(String(end.cwd), 'notes.md'), 'utf8'), 'hello');
+		assert.ok(!fs.existsSync(path.join(repo, 'notes.md')), 'the main checkout is untouched');
 		assert.ok(lines.some((l) => l.type === 'event' && (l.event as { type: string }).type === 'file_edit'));
 		const chatId = String(end.chatId);
 		const sessionId = String(end.sessionId);
@@ -42,10 +50,38 @@ suite('cli: agent-tabs', function () {
 		assert.equal(shown.turn.status, 'done');
 		const pending = JSON.parse(run(['pending', sessionId, '--state', state, '--json']).stdout.trim()) as { path: string; chat_id: string; agent: string };
 		assert.deepEqual([pending.path, pending.chat_id, pending.agent], ['notes.md', chatId, 'scripted']);
-		const again = run(['run', '--repo', repo, '--agent', 'scripted', '--agents', agents, '--state', state, '--chat', chatId, '--prompt', 'say again', '--json']);
+		const again = run(['run', '--repo', repo, '--agent', 'scripted', '--agents', agents, '--state', state, '--chat', chatId, '--prompt', 'write notes.md changed\nwrite extra.md x', '--json']);
 		assert.equal(again.code, 0, again.stderr);
 		const end2 = JSON.parse(again.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
 		assert.equal(end2.chatId, chatId, '--chat continues the same chat');
+		assert.equal(end2.cwd, end.cwd, 'in the same worktree');
+
+		// Rewind to before turn 2: notes.md is back, extra.md is gone, and the replaced state is kept.
+		const rewound = run(['rewind', chatId, '2', '--state', state, '--json']);
+		assert.equal(rewound.code, 0, rewound.stderr);
+		assert.equal(fs.readFileSync(path.join(String(end.cwd), 'notes.md'), 'utf8'), 'hello');
+		assert.ok(!fs.existsSync(path.join(String(end.cwd), 'extra.md')));
+		assert.match(JSON.parse(rewound.stdout).replacedRef, /^refs\/agent-tabs\/checkpoints\//);
+	});
+
+	test('session new, risk, archive, restore, delete: unattended, and the JSON says what was saved', () => {
+		const state = path.join(dir, 'state');
+		const worktrees = path.join(dir, 'worktrees');
+		const common = ['--state', state, '--worktrees', worktrees, '--json'];
+		const created = JSON.parse(run(['session', 'new', '--repo', repo, '--title', 'CLI work', ...common]).stdout) as { sessionId: string; worktreePath: string; branch: string };
+		assert.equal(created.branch, 'agent-tabs/cli-work');
+		fs.writeFileSync(path.join(created.worktreePath, 'draft.txt'), 'unsaved idea\n');
+		const risk = JSON.parse(run(['session', 'risk', created.sessionId, ...common]).stdout) as { untracked: string[]; clean: boolean };
+		assert.deepEqual([risk.untracked, risk.clean], [['draft.txt'], false]);
+		const archived = JSON.parse(run(['session', 'archive', created.sessionId, ...common]).stdout) as { saved: { ref: string; files: number } };
+		assert.equal(archived.saved.files, 1);
+		assert.ok(!fs.existsSync(created.worktreePath));
+		const restored = JSON.parse(run(['session', 'restore', created.sessionId, ...common]).stdout) as { worktreePath: string };
+		assert.equal(fs.readFileSync(path.join(restored.worktreePath, 'draft.txt'), 'utf8'), 'unsaved idea\n');
+		const deleted = JSON.parse(run(['session', 'delete', created.sessionId, ...common]).stdout) as { saved: { ref: string; branch: string } };
+		assert.equal(deleted.saved.branch, 'agent-tabs/cli-work');
+		const list = run(['session', 'list', ...common]).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+		assert.ok(!list.some((l) => l.id === created.sessionId));
 	});
 
 	test('a turn that does not end normally exits 1', () => {

@@ -143,13 +143,17 @@ suite('agents: real claude-agent-acp and opencode, offline against scripted mode
 				fs.writeFileSync(agentsFile, JSON.stringify([c.define(h, server.url)]));
 				const state = path.join(h.dir, 'state');
 				const env = { ...process.env, ...offlineEnv(h) };
-				const r = await runCli(['run', '--repo', h.repo, '--agent', c.agent, '--prompt', 'Create hello.txt saying hello', '--agents', agentsFile, '--state', state, '--permissions', 'allow', '--json'], env);
+				const created = await runCli(['session', 'new', '--repo', h.repo, '--title', `${c.agent} e2e`, '--state', state, '--worktrees', path.join(h.dir, 'worktrees'), '--json'], env);
+				const session = JSON.parse(created.stdout) as { sessionId: string; worktreePath: string };
+				h.target = path.join(session.worktreePath, 'hello.txt');
+				const r = await runCli(['run', '--repo', h.repo, '--session', session.sessionId, '--agent', c.agent, '--prompt', 'Create hello.txt saying hello', '--agents', agentsFile, '--state', state, '--permissions', 'allow', '--json'], env);
 				const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
 				const end = lines[lines.length - 1]!;
 				assert.equal(end.type, 'turn_end', `${r.stdout}\n${r.stderr}`);
 				assert.equal(end.stopReason, 'end_turn', `${r.stdout}\n${r.stderr}`);
 				assert.equal(r.code, 0);
-				assert.equal(end.cwd, h.repo);
+				assert.equal(end.cwd, session.worktreePath, 'the agent worked in the session worktree');
+				assert.ok(!fs.existsSync(path.join(h.repo, 'hello.txt')), 'the main checkout is untouched');
 				assert.equal(fs.readFileSync(h.target, 'utf8'), `hello from ${c.agent}\n`);
 				assert.ok(server.requests.length >= 2, 'the agent asked the model twice: tool call, then the final answer');
 

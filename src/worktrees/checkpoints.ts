@@ -1,0 +1,50 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { AgentTabsError } from '../common/errors';
+import type { Git } from './gitClient';
+
+const identity = { GIT_AUTHOR_NAME: 'Agent Tabs', GIT_AUTHOR_EMAIL: 'agent-tabs@localhost', GIT_COMMITTER_NAME: 'Agent Tabs', GIT_COMMITTER_EMAIL: 'agent-tabs@localhost' };
+
+/**
+ * Records the whole state of a worktree (tracked changes, untracked files, binary files, modes; not
+ * ignored files) as a commit on top of HEAD, through a temporary index so the worktree's own index and
+ * HEAD are untouched, and points `ref` at it. Returns the commit and whether anything differed from HEAD.
+ */
+export async function snapshotCommit(git: Git, ref: string, message: string): Promise<{ commit: string; tree: string; head: string; dirty: boolean }> {
+	const tmpIndex = path.join(os.tmpdir(), `agent-tabs-index-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
+	const env = { GIT_INDEX_FILE: tmpIndex };
+	try {
+		const head = (await git.run(['rev-parse', 'HEAD'])).trim();
+		await git.run(['read-tree', 'HEAD'], { env });
+		await git.run(['add', '-A', '--', '.'], { env });
+		const tree = (await git.run(['write-tree'], { env })).trim();
+		const headTree = (await git.run(['rev-parse', 'HEAD^{tree}'])).trim();
+		const commit = (await git.run(['commit-tree', tree, '-p', head], { env: identity, input: message })).trim();
+		await git.run(['update-ref', ref, commit]);
+		return { commit, tree, head, dirty: tree !== headTree };
+	} finally {
+		fs.rmSync(tmpIndex, { force: true });
+	}
+}
+
+/**
+ * Puts the worktree's files back to the state recorded in `checkpointRef`. What is there now is recorded
+ * first under `<checkpointRef>-replaced-<time>` (so the rewind itself loses nothing), then the difference is
+ * applied as a patch: changed files revert, files added since are removed, deleted ones return. HEAD and
+ * the branch are not moved.
+ */
+export async function restoreCheckpoint(git: Git, checkpointRef: string): Promise<{ replacedRef: string; files: string[] }> {
+	if (!(await git.ok(['rev-parse', '--verify', '--quiet', `${checkpointRef}^{commit}`]))) {
+		throw new AgentTabsError('checkpoint/missing', `The checkpoint ${checkpointRef} does not exist.`);
+	}
+	const replacedRef = `${checkpointRef}-replaced-${Date.now()}`;
+	const now = await snapshotCommit(git, replacedRef, 'agent-tabs: worktree state replaced by a checkpoint restore');
+	const files = await git.zlist(['diff', '--name-only', '-z', now.commit, checkpointRef]);
+	if (files.length > 0) {
+		const patch = await git.run(['diff', '--binary', '--full-index', now.commit, checkpointRef]);
+		// The worktree equals `now` (just recorded), so the patch applies exactly; the index is left alone.
+		await git.run(['apply', '--whitespace=nowarn', '--binary', '-'], { input: patch });
+	}
+	return { replacedRef, files };
+}
