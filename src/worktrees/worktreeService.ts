@@ -397,7 +397,9 @@ export class WorktreeService {
 			throw new AgentTabsError('merge/dirtySession', `The session's worktree has uncommitted work; commit it first so it is part of the merge. Nothing was merged.`);
 		}
 		const ahead = await main.lines(['rev-list', `${base}..refs/heads/${wt.branch}`]);
-		if (ahead.length === 0) {
+		// By content, not reachability: after a squash merge the branch's commits are still "ahead".
+		const unmerged = (await assessRisk(main, { path: wt.path, branch: wt.branch, baseRef: base })).unmerged;
+		if (ahead.length === 0 || unmerged.length === 0) {
 			throw new AgentTabsError('merge/nothing', `${wt.branch} has no commits that ${base} does not have.`);
 		}
 		const conflict = async (abort: string[], where: Git): Promise<never> => {

@@ -224,6 +224,72 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.deepEqual(new WorktreesRepo(store).detached().map((w) => w.path), [stray]);
 	});
 
+	for (const strategy of ['merge', 'squash', 'rebase'] as const) {
+		test(`merge back with ${strategy}: the base gets the work; a dirty main checkout or a conflict changes nothing`, async () => {
+			const { session, worktree } = await service.createSession({ repo, title: `merge ${strategy}` });
+			const wt = worktree.path;
+			fs.writeFileSync(path.join(wt, 'feature.ts'), 'export const feature = 1;\n');
+			git(wt, 'add', '-A');
+			git(wt, 'commit', '-q', '-m', 'feature');
+			// Meanwhile main moved on (no conflict), so rebase and merge have real work to do.
+			fs.writeFileSync(path.join(repo, 'other.ts'), 'other\n');
+			git(repo, 'add', '-A');
+			git(repo, 'commit', '-q', '-m', 'other');
+
+			fs.writeFileSync(path.join(repo, 'README.md'), 'dirty main\n');
+			await assert.rejects(service.mergeSession(session.id, strategy), /main checkout .* has uncommitted changes/);
+			git(repo, 'checkout', '-q', '--', 'README.md');
+			fs.writeFileSync(path.join(wt, 'wip.txt'), 'wip\n');
+			await assert.rejects(service.mergeSession(session.id, strategy), /session's worktree has uncommitted work/);
+			fs.rmSync(path.join(wt, 'wip.txt'));
+
+			const mainBefore = git(repo, 'rev-parse', 'HEAD').trim();
+			const r = await service.mergeSession(session.id, strategy);
+			assert.equal(fs.readFileSync(path.join(repo, 'feature.ts'), 'utf8'), 'export const feature = 1;\n');
+			assert.notEqual(r.commit, mainBefore);
+			assert.equal((await service.risk(worktree.id)).unmerged.length, 0, 'after merging, nothing is unmerged');
+			await assert.rejects(service.mergeSession(session.id, strategy), /has no commits that main does not have/);
+		});
+	}
+
+	test('a merge conflict is refused with the files named and leaves main as it was', async () => {
+		const { session, worktree } = await service.createSession({ repo, title: 'conflicting' });
+		fs.writeFileSync(path.join(worktree.path, 'README.md'), 'session version\n');
+		git(worktree.path, 'commit', '-q', '-am', 'session');
+		fs.writeFileSync(path.join(repo, 'README.md'), 'main version\n');
+		git(repo, 'commit', '-q', '-am', 'main');
+		const head = git(repo, 'rev-parse', 'HEAD').trim();
+		for (const strategy of ['merge', 'squash', 'rebase'] as const) {
+			await assert.rejects(service.mergeSession(session.id, strategy), /conflicts in README.md; a person needs to resolve that/);
+			assert.equal(git(repo, 'rev-parse', 'HEAD').trim(), head);
+			assert.equal(git(repo, 'status', '--porcelain').trim(), '');
+			assert.equal(fs.readFileSync(path.join(repo, 'README.md'), 'utf8'), 'main version\n');
+		}
+	});
+
+	test('a pull request without the GitHub CLI says what to do', async () => {
+		const { session } = await service.createSession({ repo, title: 'pr' });
+		await assert.rejects(service.createPullRequest(session.id, undefined), /needs the GitHub CLI \(gh\)/);
+	});
+
+	test('checkpoints: rewind restores the files of a checkpoint and keeps what it replaced', async () => {
+		const { worktree } = await service.createSession({ repo, title: 'rewind' });
+		const wt = worktree.path;
+		fs.writeFileSync(path.join(wt, 'a.txt'), 'before\n');
+		const ref = await service.checkpoint(wt, 'chat-x/turn-1-before');
+		fs.writeFileSync(path.join(wt, 'a.txt'), 'after\n');
+		fs.writeFileSync(path.join(wt, 'b.bin'), Buffer.from([0, 255]));
+		fs.rmSync(path.join(wt, 'README.md'));
+		const before = snapshotFiles(wt);
+		const r = await service.rewind(wt, ref);
+		assert.equal(fs.readFileSync(path.join(wt, 'a.txt'), 'utf8'), 'before\n');
+		assert.ok(!fs.existsSync(path.join(wt, 'b.bin')));
+		assert.equal(fs.readFileSync(path.join(wt, 'README.md'), 'utf8'), '# r\n');
+		// The replaced state is itself a checkpoint: rewinding to it brings everything back.
+		await service.rewind(wt, r.replacedRef);
+		assert.deepEqual(snapshotFiles(wt), before);
+	});
+
 	test('errors in plain words', async () => {
 		const plain = path.join(dir, 'plain');
 		fs.mkdirSync(plain);
