@@ -12,6 +12,9 @@ import { Disposable } from './common/lifecycle';
 import { errorMessage } from './common/log';
 import { AgentSessionsRepo } from './db/agentSessionsRepo';
 import { SessionsRepo } from './db/sessionsRepo';
+import { WorktreesRepo } from './db/worktreesRepo';
+import { WorktreeService } from './worktrees/worktreeService';
+import { sessionCommandHandlers } from './vscode/sessionCommands';
 import { Store } from './db/store';
 import { TranscriptRepo } from './db/transcriptRepo';
 import { readDefinitions, readPermissionSettings, setApiKey, showAgents, showPermissionRequest } from './vscode/agentCommands';
@@ -68,8 +71,35 @@ class ExtensionRoot extends Disposable {
 		);
 		this.ready = this.openStore();
 		this.ready.then(
-			({ store, sessions }) => view.attach(store, sessions),
+			({ store, sessions }) => {
+				view.attach(store, sessions, new WorktreesRepo(store));
+				void this.reconcileWorktrees(store);
+			},
 			() => undefined,
+		);
+		// Session commands are registered at once (so the palette always finds them) and wait for the store.
+		let handlers: ReturnType<typeof sessionCommandHandlers> | undefined;
+		const session =
+			(name: keyof ReturnType<typeof sessionCommandHandlers>) =>
+			async (...args: unknown[]): Promise<unknown> => {
+				const { store, sessions } = await this.ready;
+				handlers ??= sessionCommandHandlers({ service: () => this.worktreeService(store), sessions, worktrees: new WorktreesRepo(store), logger: this.logger });
+				return handlers[name]!(...args);
+			};
+		this._register(
+			registerCommands(this.logger, {
+				[commandIds.newSession]: session('newSession'),
+				[commandIds.deleteSession]: session('deleteSession'),
+				[commandIds.archiveSession]: session('archiveSession'),
+				[commandIds.restoreSession]: session('restoreSession'),
+				[commandIds.openWorktreeInNewWindow]: session('openWorktreeInNewWindow'),
+				[commandIds.revealWorktree]: session('revealWorktree'),
+				[commandIds.mergeSession]: session('mergeSession'),
+				[commandIds.createPullRequest]: session('createPullRequest'),
+				[commandIds.showSessionRisk]: session('showSessionRisk'),
+				[commandIds.attachWorktree]: session('attachWorktree'),
+				[commandIds.removeWorktree]: session('removeWorktree'),
+			}),
 		);
 	}
 
@@ -98,6 +128,7 @@ class ExtensionRoot extends Disposable {
 				agentEnv: (def) => this.apiKeys.envFor(def),
 				permissions: this.permissions,
 				idleTimeoutMs: idleMinutes * 60_000,
+				checkpoint: (cwd, name) => this.worktreeService(store).checkpoint(cwd, name),
 			});
 			this._register(this.pool);
 			void vscode.commands.executeCommand('setContext', contextKeys.storeReady, true);
@@ -114,6 +145,39 @@ class ExtensionRoot extends Disposable {
 				}
 			});
 			throw e;
+		}
+	}
+
+	/** A service reading the current worktree settings (root, files to copy, setup command). */
+	private worktreeService(store: Store): WorktreeService {
+		const c = vscode.workspace.getConfiguration(settingIds.section);
+		return new WorktreeService(store, this.logger, {
+			root: c.get<string>(settingIds.worktreesRoot) || undefined,
+			copy: c.get<string[]>(settingIds.worktreesCopy, ['.env*']),
+			setupCommand: c.get<string>(settingIds.worktreesSetupCommand) || undefined,
+			onSetupOutput: (line) => this.logger.info(`[Worktrees][setup] ${line}`),
+			runningAgents: (sessionId) =>
+				new SessionsRepo(store)
+					.listChats(sessionId)
+					.filter((chat) => this.pool?.isRunning(chat.id, chat.agent))
+					.map((chat) => chat.title),
+		});
+	}
+
+	/** Start-up reconciliation for each repository in the workspace: vanished folders, unknown worktrees. */
+	private async reconcileWorktrees(store: Store): Promise<void> {
+		for (const folder of vscode.workspace.workspaceFolders ?? []) {
+			if (folder.uri.scheme !== 'file') {
+				continue;
+			}
+			try {
+				const r = await this.worktreeService(store).reconcile(folder.uri.fsPath);
+				if (r.missing.length || r.adopted.length) {
+					this.logger.info(`[Worktrees][reconcile] missing: ${r.missing.join(', ') || '-'}; adopted: ${r.adopted.join(', ') || '-'}`);
+				}
+			} catch (e) {
+				this.logger.debug(`[Worktrees][reconcile] ${folder.uri.fsPath}: ${errorMessage(e)}`);
+			}
 		}
 	}
 

@@ -9,9 +9,12 @@ type CommandId = (typeof commandIds)[keyof typeof commandIds];
  * Registers every command through one wrapper that logs and shows failures, so no command handler needs its
  * own try/catch and no error disappears silently.
  */
-export function registerCommands(logger: Logger, handlers: Record<CommandId, (...args: unknown[]) => unknown>): DisposableStore {
+export function registerCommands(logger: Logger, handlers: Partial<Record<CommandId, (...args: unknown[]) => unknown>>): DisposableStore {
 	const store = new DisposableStore();
 	for (const [id, handler] of Object.entries(handlers)) {
+		if (!handler) {
+			continue;
+		}
 		store.add(
 			vscode.commands.registerCommand(id, async (...args: unknown[]) => {
 				try {

@@ -5,6 +5,17 @@ export const commandIds = {
 	refreshSessions: 'agentTabs.refreshSessions',
 	setApiKey: 'agentTabs.setApiKey',
 	showAgents: 'agentTabs.showAgents',
+	newSession: 'agentTabs.newSession',
+	deleteSession: 'agentTabs.deleteSession',
+	archiveSession: 'agentTabs.archiveSession',
+	restoreSession: 'agentTabs.restoreSession',
+	openWorktreeInNewWindow: 'agentTabs.openWorktreeInNewWindow',
+	revealWorktree: 'agentTabs.revealWorktree',
+	mergeSession: 'agentTabs.mergeSession',
+	createPullRequest: 'agentTabs.createPullRequest',
+	showSessionRisk: 'agentTabs.showSessionRisk',
+	attachWorktree: 'agentTabs.attachWorktree',
+	removeWorktree: 'agentTabs.removeWorktree',
 } as const;
 
 export const settingIds = {
@@ -13,6 +24,9 @@ export const settingIds = {
 	permissionsDefault: 'permissions.default',
 	permissionsTimeoutSeconds: 'permissions.timeoutSeconds',
 	idleMinutes: 'agents.idleMinutes',
+	worktreesRoot: 'worktrees.root',
+	worktreesCopy: 'worktrees.copy',
+	worktreesSetupCommand: 'worktrees.setupCommand',
 } as const;
 
 export const viewIds = {

@@ -1,31 +1,38 @@
 import * as vscode from 'vscode';
 import { Disposable } from '../common/lifecycle';
-import type { SessionSummary, SessionsRepo } from '../db/sessionsRepo';
+import type { ChatRow, SessionSummary, SessionsRepo } from '../db/sessionsRepo';
 import type { Store } from '../db/store';
+import type { WorktreeRow, WorktreesRepo } from '../db/worktreesRepo';
 import { viewIds } from './ids';
 
-type Node = { kind: 'session'; session: SessionSummary };
+/** Nodes of the Sessions tree; commands receive them as their first argument. */
+export type SessionsNode =
+	| { kind: 'session'; session: SessionSummary }
+	| { kind: 'chat'; chat: ChatRow }
+	| { kind: 'detachedGroup'; worktrees: WorktreeRow[] }
+	| { kind: 'worktree'; worktree: WorktreeRow };
 
 /**
- * The Sessions tree. Empty until the store is ready, so the welcome content (which VS Code shows for an
- * empty tree) explains what to do. Refreshes after every acknowledged write, debounced.
+ * The Sessions tree: sessions (branch and worktree state), their chats, and worktrees whose session is gone
+ * ("detached"). Empty until the store is ready, so VS Code shows the welcome content. Refreshes after every
+ * acknowledged write, debounced.
  */
-export class SessionsView extends Disposable implements vscode.TreeDataProvider<Node> {
-	private readonly _onDidChangeTreeData = this._register(new vscode.EventEmitter<Node | undefined>());
+export class SessionsView extends Disposable implements vscode.TreeDataProvider<SessionsNode> {
+	private readonly _onDidChangeTreeData = this._register(new vscode.EventEmitter<SessionsNode | undefined>());
 	readonly onDidChangeTreeData = this._onDidChangeTreeData.event;
-	private repo: SessionsRepo | undefined;
+	private repos: { sessions: SessionsRepo; worktrees: WorktreesRepo } | undefined;
 	private refreshTimer: NodeJS.Timeout | undefined;
-	readonly treeView: vscode.TreeView<Node>;
+	readonly treeView: vscode.TreeView<SessionsNode>;
 
 	constructor() {
 		super();
-		this.treeView = this._register(vscode.window.createTreeView(viewIds.sessions, { treeDataProvider: this, showCollapseAll: false }));
+		this.treeView = this._register(vscode.window.createTreeView(viewIds.sessions, { treeDataProvider: this, showCollapseAll: true }));
 		this._register({ dispose: () => clearTimeout(this.refreshTimer) });
 	}
 
 	/** Connects the view to the store once it is open. */
-	attach(store: Store, repo: SessionsRepo): void {
-		this.repo = repo;
+	attach(store: Store, sessions: SessionsRepo, worktrees: WorktreesRepo): void {
+		this.repos = { sessions, worktrees };
 		this._register(store.onDidWrite(() => this.scheduleRefresh()));
 		this.refresh();
 	}
@@ -39,32 +46,101 @@ export class SessionsView extends Disposable implements vscode.TreeDataProvider<
 		this.refreshTimer = setTimeout(() => this.refresh(), 100);
 	}
 
-	getChildren(element?: Node): Node[] {
-		if (element || !this.repo) {
+	getChildren(element?: SessionsNode): SessionsNode[] {
+		if (!this.repos) {
 			return [];
 		}
-		return this.repo.list().map((session) => ({ kind: 'session', session }));
+		if (!element) {
+			const nodes: SessionsNode[] = this.repos.sessions.list().map((session) => ({ kind: 'session', session }));
+			const detached = this.repos.worktrees.detached();
+			if (detached.length > 0) {
+				nodes.push({ kind: 'detachedGroup', worktrees: detached });
+			}
+			return nodes;
+		}
+		if (element.kind === 'session') {
+			return this.repos.sessions.listChats(element.session.id).map((chat) => ({ kind: 'chat', chat }));
+		}
+		if (element.kind === 'detachedGroup') {
+			return element.worktrees.map((worktree) => ({ kind: 'worktree', worktree }));
+		}
+		return [];
 	}
 
-	getTreeItem(node: Node): vscode.TreeItem {
-		const s = node.session;
-		const item = new vscode.TreeItem(s.title, vscode.TreeItemCollapsibleState.None);
-		item.id = s.id;
-		item.contextValue = `session.${s.status}`;
-		const parts: string[] = [];
-		if (s.branch) {
-			parts.push(s.branch);
+	getTreeItem(node: SessionsNode): vscode.TreeItem {
+		switch (node.kind) {
+			case 'session': {
+				const s = node.session;
+				const item = new vscode.TreeItem(s.title, s.chat_count > 0 ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+				item.id = s.id;
+				item.contextValue = `session.${s.status}.${s.worktree_state ?? 'none'}`;
+				const parts: string[] = [];
+				if (s.branch) {
+					parts.push(s.branch);
+				}
+				if (s.worktree_state && s.worktree_state !== 'ready') {
+					parts.push(stateLabel(s.worktree_state));
+				}
+				if (s.status === 'archived') {
+					parts.push(vscode.l10n.t('archived'));
+				}
+				item.description = parts.join(' · ');
+				item.tooltip = new vscode.MarkdownString(
+					[
+						`**${escapeMarkdown(s.title)}**`,
+						s.branch ? vscode.l10n.t('Branch: {0}', s.branch) : '',
+						s.worktree_path ? vscode.l10n.t('Worktree: {0} ({1})', s.worktree_path, stateLabel(s.worktree_state ?? 'ready')) : vscode.l10n.t('No worktree'),
+						vscode.l10n.t('{0} chats', s.chat_count),
+					]
+						.filter(Boolean)
+						.join('\n\n'),
+				);
+				item.iconPath = new vscode.ThemeIcon(s.status === 'archived' ? 'archive' : s.worktree_state === 'missing' ? 'warning' : 'git-branch');
+				return item;
+			}
+			case 'chat': {
+				const item = new vscode.TreeItem(node.chat.title, vscode.TreeItemCollapsibleState.None);
+				item.id = node.chat.id;
+				item.description = node.chat.closed_at ? vscode.l10n.t('closed') : node.chat.agent;
+				item.contextValue = 'chat';
+				item.iconPath = new vscode.ThemeIcon('comment-discussion');
+				return item;
+			}
+			case 'detachedGroup': {
+				const item = new vscode.TreeItem(vscode.l10n.t('Detached worktrees'), vscode.TreeItemCollapsibleState.Expanded);
+				item.id = 'detached';
+				item.description = String(node.worktrees.length);
+				item.tooltip = vscode.l10n.t('Worktrees whose session was deleted. Their branches and saved work are kept: attach one to a new session to work in it again.');
+				item.contextValue = 'detachedGroup';
+				return item;
+			}
+			case 'worktree': {
+				const w = node.worktree;
+				const item = new vscode.TreeItem(w.branch ?? w.path, vscode.TreeItemCollapsibleState.None);
+				item.id = w.id;
+				item.description = `${stateLabel(w.state)} · ${w.path}`;
+				item.contextValue = `worktree.detached.${w.state}`;
+				item.iconPath = new vscode.ThemeIcon('git-branch');
+				return item;
+			}
 		}
-		parts.push(vscode.l10n.t('{0} chats', s.chat_count));
-		if (s.status === 'archived') {
-			parts.push(vscode.l10n.t('archived'));
-		}
-		item.description = parts.join(' · ');
-		item.tooltip = new vscode.MarkdownString(
-			[`**${escapeMarkdown(s.title)}**`, s.worktree_path ? vscode.l10n.t('Worktree: {0}', s.worktree_path) : vscode.l10n.t('No worktree')].join('\n\n'),
-		);
-		item.iconPath = new vscode.ThemeIcon(s.status === 'archived' ? 'archive' : 'git-branch');
-		return item;
+	}
+}
+
+function stateLabel(state: string): string {
+	switch (state) {
+		case 'ready':
+			return vscode.l10n.t('ready');
+		case 'creating':
+			return vscode.l10n.t('creating');
+		case 'missing':
+			return vscode.l10n.t('folder missing');
+		case 'removed':
+			return vscode.l10n.t('removed, work saved');
+		case 'failed':
+			return vscode.l10n.t('failed');
+		default:
+			return state;
 	}
 }
 

@@ -108,6 +108,11 @@ export class WorktreeService {
 		return path.basename(common) === '.git' ? path.dirname(common) : top;
 	}
 
+	/** Staged, unstaged or untracked (not ignored) changes in a checkout. */
+	async hasUncommittedChanges(dir: string): Promise<boolean> {
+		return (await this.git(dir).zlist(['status', '--porcelain', '-z'])).length > 0;
+	}
+
 	worktreeRoot(repo: string): string {
 		if (this.options.root) {
 			return path.resolve(this.options.root);
@@ -331,6 +336,21 @@ export class WorktreeService {
 		const result = wt && wt.state !== 'removed' ? await this.remove(wt.id, 'the session was archived') : null;
 		this.sessions.setStatus(sessionId, 'archived');
 		return result;
+	}
+
+	/**
+	 * Gives a detached worktree (its session was deleted, or it was adopted) a new session. A worktree whose
+	 * folder was removed is restored from its branch and saved ref on the way.
+	 */
+	async attachWorktree(worktreeId: string, title?: string): Promise<{ session: SessionRow; worktree: WorktreeRow }> {
+		const wt = this.requireWorktree(worktreeId);
+		if (wt.session_id) {
+			throw new AgentTabsError('worktree/attached', `${wt.path} already belongs to a session.`);
+		}
+		const session = this.sessions.create({ title: title ?? wt.branch?.replace(/^agent-tabs\//, '') ?? path.basename(wt.path), baseRef: wt.base_ref ?? undefined, repoRoot: wt.repo_root });
+		this.worktrees.update(wt.id, { session_id: session.id });
+		const worktree = wt.state === 'ready' && fs.existsSync(wt.path) ? this.worktrees.get(wt.id)! : await this.restoreSession(session.id);
+		return { session: this.sessions.get(session.id)!, worktree };
 	}
 
 	/** Recreates the worktree from its branch and saved ref, files exactly as they were. */
