@@ -304,6 +304,11 @@ export class WorktreeService {
 		if (risk.runningAgents.length > 0) {
 			throw new AgentTabsError('worktree/busy', `Agents are still running in ${wt.path}; stop them first.`);
 		}
+		const listed = parseWorktreeList(await this.git(wt.repo_root).run(['worktree', 'list', '--porcelain', '-z']));
+		const entry = listed.find((e) => path.resolve(e.path) === path.resolve(wt.path));
+		if (entry?.locked) {
+			throw new AgentTabsError('worktree/locked', `${wt.path} is locked in git (git worktree lock), so it is left alone. Unlock it with "git worktree unlock ${wt.path}" to remove it.`);
+		}
 		let saved: SavedWork | null = null;
 		if (risk.exists) {
 			// The branch head too, under a private ref: its commits stay reachable even if someone deletes the branch.
@@ -314,7 +319,6 @@ export class WorktreeService {
 				throw new AgentTabsError('worktree/saveFailed', `Could not save the work in ${wt.path}, so it was not removed: ${errorMessage(e)}`, { cause: e });
 			}
 			const git = this.git(wt.repo_root);
-			await git.run(['worktree', 'unlock', wt.path]).catch(() => undefined);
 			await git.run(['worktree', 'remove', '--force', wt.path]);
 		}
 		await this.git(wt.repo_root).run(['worktree', 'prune']).catch(() => undefined);

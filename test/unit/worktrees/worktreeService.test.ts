@@ -303,6 +303,12 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		git(empty, 'init', '-q');
 		await assert.rejects(service.createSession({ repo: empty, title: 'x' }), /has no commits yet/);
 		await assert.rejects(service.createSession({ repo: path.join(dir, 'nowhere'), title: 'x' }), /does not exist/);
+		const noGit = new WorktreeService(store, new MemoryLogger(), { root: path.join(dir, 'worktrees'), env: { ...env, PATH: path.join(dir, 'empty-path') } });
+		await assert.rejects(noGit.createSession({ repo, title: 'x' }), /git is not installed or not on PATH/);
+		const locked = await service.createSession({ repo, title: 'locked one' });
+		git(repo, 'worktree', 'lock', '--reason', 'on a USB disk', locked.worktree.path);
+		await assert.rejects(service.deleteSession(locked.session.id), /is locked in git \(git worktree lock\), so it is left alone. Unlock it with "git worktree unlock/);
+		assert.ok(fs.existsSync(locked.worktree.path));
 		git(repo, 'checkout', '-q', '--detach');
 		const detached = await service.createSession({ repo, title: 'from detached head' });
 		assert.match(detached.worktree.base_ref ?? '', /^[0-9a-f]{40}$/, 'a detached HEAD is based on its commit');
