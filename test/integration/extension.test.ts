@@ -8,6 +8,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { PendingChangesRepo } from '../../src/db/pendingChangesRepo';
 import { storeFiles } from '../../src/db/store';
 import type { LockOwner } from '../../src/db/lock';
 import type { AgentTabsTestApi } from '../../src/extension';
@@ -80,5 +81,40 @@ suite('Agent Tabs in a real VS Code', () => {
 		const { sessions } = await api.ready;
 		const titles = sessions.list().map((s) => s.title);
 		assert.ok(titles.includes(marker), `${marker} is not among the sessions after the reload: ${JSON.stringify(titles)}`);
+	});
+
+	test('an ACP agent runs a turn inside this extension host: streamed, saved, its edit attributed', async function () {
+		this.timeout(60_000);
+		const { sessions, pool, store } = await api.ready;
+		const folder = vscode.workspace.workspaceFolders![0]!.uri.fsPath;
+		// The scripted agent, a real child process speaking ACP, defined the way a user would: in settings.
+		const agentScript = path.resolve(__dirname, '..', 'fixtures', 'acpAgent.js');
+		const config = vscode.workspace.getConfiguration('agentTabs');
+		await config.update('agents', [{ id: 'scripted', label: 'Scripted', transport: 'acp', command: process.execPath, args: [agentScript] }], vscode.ConfigurationTarget.Global);
+		try {
+			const session = sessions.create({ title: `agent run ${phase ?? ''}`, repoRoot: folder });
+			const chat = sessions.createChat({ sessionId: session.id, agent: 'scripted' });
+			const file = `from-agent-${Date.now()}.txt`;
+			let outcome: Awaited<ReturnType<typeof pool.prompt>> | undefined;
+			for (let attempt = 0; attempt < 20 && !outcome; attempt++) {
+				try {
+					outcome = await pool.prompt(chat.id, 'scripted', { text: `say hello from the host\nwrite ${file} written in VS Code` });
+				} catch (e) {
+					// The settings change reaches the extension through an event; give it a moment.
+					if (!/There is no agent "scripted"/.test(String(e))) {
+						throw e;
+					}
+					await new Promise((r) => setTimeout(r, 100));
+				}
+			}
+			assert.ok(outcome, 'the scripted agent never became available');
+			assert.equal(outcome.status, 'done', outcome.result.error);
+			assert.equal(fs.readFileSync(path.join(folder, file), 'utf8'), 'written in VS Code');
+			const pending = new PendingChangesRepo(store).listForChat(chat.id);
+			assert.deepEqual(pending.map((p) => [p.path, p.agent, p.turn_id]), [[file, 'scripted', outcome.turn.id]]);
+			fs.rmSync(path.join(folder, file));
+		} finally {
+			await config.update('agents', undefined, vscode.ConfigurationTarget.Global);
+		}
 	});
 });
