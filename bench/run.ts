@@ -5,15 +5,19 @@
 import * as os from 'node:os';
 import { runAgentBench } from './agentBench';
 import { runStoreBench } from './storeBench';
+import { runWorktreeBench } from './worktreeBench';
 
 async function main(): Promise<void> {
-	const only = (process.env.BENCH_ONLY ?? 'store,agents').split(',');
+	const only = (process.env.BENCH_ONLY ?? 'store,agents,worktrees').split(',');
 	const result: Record<string, unknown> = { machine: { node: process.version, platform: process.platform, cpus: os.cpus().length }, when: new Date().toISOString() };
 	if (only.includes('store')) {
 		result.store = await runStoreBench();
 	}
 	if (only.includes('agents')) {
 		result.agents = await runAgentBench();
+	}
+	if (only.includes('worktrees')) {
+		result.worktrees = await runWorktreeBench();
 	}
 	process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 }

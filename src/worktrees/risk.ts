@@ -56,10 +56,14 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 	const exists = await wt.ok(['rev-parse', '--is-inside-work-tree']);
 	report.exists = exists;
 	if (exists) {
-		report.staged = await wt.zlist(['diff', '--cached', '--name-only', '-z']);
-		report.unstaged = await wt.zlist(['diff', '--name-only', '-z']);
-		report.untracked = await wt.zlist(['ls-files', '--others', '--exclude-standard', '-z']);
-		report.ignoredCount = (await wt.zlist(['ls-files', '--others', '--ignored', '--exclude-standard', '--directory', '-z'])).length;
+		// Read-only queries: run together.
+		const [staged, unstaged, untracked, ignored] = await Promise.all([
+			wt.zlist(['diff', '--cached', '--name-only', '-z']),
+			wt.zlist(['diff', '--name-only', '-z']),
+			wt.zlist(['ls-files', '--others', '--exclude-standard', '-z']),
+			wt.zlist(['ls-files', '--others', '--ignored', '--exclude-standard', '--directory', '-z']),
+		]);
+		Object.assign(report, { staged, unstaged, untracked, ignoredCount: ignored.length });
 	}
 	const branchRef = input.branch ? `refs/heads/${input.branch}` : exists ? 'HEAD' : null;
 	if (branchRef && (await git.ok(['rev-parse', '--verify', '--quiet', branchRef]))) {

@@ -87,9 +87,10 @@ export class WorktreeService {
 			throw new AgentTabsError('repo/missing', `The folder ${dir} does not exist.`);
 		}
 		const git = this.git(dir);
-		let inside: string;
+		let lines: string[];
 		try {
-			inside = (await git.run(['rev-parse', '--is-inside-work-tree'])).trim();
+			// One call for the three answers: inside a work tree?, its top folder, the shared .git folder.
+			lines = (await git.run(['rev-parse', '--is-inside-work-tree', '--show-toplevel', '--git-common-dir'])).split('\n');
 		} catch (e) {
 			if (e instanceof GitError) {
 				if (await git.ok(['rev-parse', '--is-bare-repository'])) {
@@ -99,12 +100,12 @@ export class WorktreeService {
 			}
 			throw e;
 		}
-		if (inside !== 'true') {
+		if (lines[0]?.trim() !== 'true') {
 			throw new AgentTabsError('repo/bare', `${dir} is a bare git repository: it has no working folder to start sessions from.`);
 		}
-		const top = (await git.run(['rev-parse', '--show-toplevel'])).trim();
+		const top = lines[1]!.trim();
 		// A worktree of another repository: use its main checkout as the repository.
-		const common = path.resolve(top, (await git.run(['rev-parse', '--git-common-dir'])).trim());
+		const common = path.resolve(top, lines[2]!.trim());
 		return path.basename(common) === '.git' ? path.dirname(common) : top;
 	}
 
