@@ -50,9 +50,12 @@ export class WorktreesRepo {
 		return this.store.all<WorktreeRow>('SELECT * FROM worktrees ORDER BY created_at');
 	}
 
-	/** Worktrees whose session was deleted: listed as detached, with actions to attach, open or remove. */
+	/**
+	 * Worktrees whose session was deleted (or that were adopted): listed as detached, with actions to attach
+	 * (which restores a removed one from its branch and saved ref), open or remove.
+	 */
 	detached(): WorktreeRow[] {
-		return this.store.all<WorktreeRow>("SELECT * FROM worktrees WHERE session_id IS NULL AND state != 'removed' ORDER BY created_at");
+		return this.store.all<WorktreeRow>('SELECT * FROM worktrees WHERE session_id IS NULL ORDER BY created_at');
 	}
 
 	update(id: string, fields: Partial<Pick<WorktreeRow, 'state' | 'saved_ref' | 'session_id' | 'path' | 'branch' | 'base_commit'>>): void {
