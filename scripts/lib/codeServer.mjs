@@ -298,3 +298,28 @@ export function withTimeout(promise, ms, message) {
 	let timer;
 	return Promise.race([promise, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * Runs a command from the palette by its title. Retries: shortly after the workbench appears, the palette
+ * may not list the command yet because the remote extensions are still being scanned.
+ */
+export async function runPaletteCommand(page, title, attempts = 6) {
+	const input = page.locator('.quick-input-widget .quick-input-box input');
+	for (let attempt = 1; ; attempt++) {
+		await page.keyboard.press('F1');
+		await input.waitFor({ state: 'visible', timeout: 10_000 });
+		await input.fill(`>${title}`);
+		const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
+		try {
+			await row.waitFor({ state: 'visible', timeout: 3_000 });
+			await row.click();
+			return;
+		} catch (e) {
+			await page.keyboard.press('Escape');
+			if (attempt === attempts) {
+				throw new Error(`"${title}" was not in the command palette after ${attempts} tries`, { cause: e });
+			}
+			await sleep(1_000);
+		}
+	}
+}

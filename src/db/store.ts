@@ -16,6 +16,7 @@ import {
 	type SqlParam,
 } from './journal';
 import { StoreLock } from './lock';
+import { allRows } from './rows';
 import { latestVersion, migrate, type MigrationOutcome } from './migrations';
 import { loadSqlJs } from './sqlJs';
 
@@ -351,17 +352,7 @@ export class Store extends Disposable {
 	}
 
 	all<T = Record<string, SqlValue>>(sql: string, params: readonly SqlParam[] = []): T[] {
-		const stmt = this.db.prepare(sql);
-		try {
-			stmt.bind(params as SqlParam[]);
-			const rows: T[] = [];
-			while (stmt.step()) {
-				rows.push(stmt.getAsObject() as T);
-			}
-			return rows;
-		} finally {
-			stmt.free();
-		}
+		return allRows<T>(this.db, sql, params);
 	}
 
 	get<T = Record<string, SqlValue>>(sql: string, params: readonly SqlParam[] = []): T | undefined {

@@ -20,6 +20,7 @@ import {
 	quietSettings,
 	repoRoot,
 	sleep,
+	runPaletteCommand,
 	startCodeServer,
 } from '../../scripts/lib/codeServer.mjs';
 
@@ -96,7 +97,7 @@ async function open() {
 
 async function newSession() {
 	const { page } = state;
-	await runCommand(page, 'Agent Tabs: New Session');
+	await runPaletteCommand(page, 'Agent Tabs: New Session');
 	const input = page.locator('.quick-input-widget .quick-input-box input');
 	await input.waitFor({ state: 'visible', timeout: 10_000 });
 	await input.fill(title);
@@ -126,7 +127,7 @@ async function seeSession() {
 async function deleteSession() {
 	const { page } = state;
 	fs.writeFileSync(path.join(worktree, 'notes.txt'), notes);
-	await runCommand(page, 'Agent Tabs: Delete Session');
+	await runPaletteCommand(page, 'Agent Tabs: Delete Session');
 	await pick(page, title);
 	const dialog = page.locator('.monaco-dialog-box');
 	await dialog.waitFor({ state: 'visible', timeout: 20_000 });
@@ -150,7 +151,7 @@ async function deleteSession() {
 
 async function restoreSession() {
 	const { page } = state;
-	await runCommand(page, 'Agent Tabs: Restore Session');
+	await runPaletteCommand(page, 'Agent Tabs: Restore Session');
 	await pick(page, branch);
 	await toast(`Restored ${worktree}`, 60_000);
 	if (fs.readFileSync(path.join(worktree, 'notes.txt'), 'utf8') !== notes) {
@@ -171,28 +172,6 @@ async function pick(page, label) {
 	const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: label }).first();
 	await row.waitFor({ state: 'visible', timeout: 15_000 });
 	await row.click();
-}
-
-/** Runs a command from the palette; retries while the remote extensions are still being scanned. */
-async function runCommand(page, name, attempts = 6) {
-	const input = page.locator('.quick-input-widget .quick-input-box input');
-	for (let attempt = 1; ; attempt++) {
-		await page.keyboard.press('F1');
-		await input.waitFor({ state: 'visible', timeout: 10_000 });
-		await input.fill(`>${name}`);
-		const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first();
-		try {
-			await row.waitFor({ state: 'visible', timeout: 3_000 });
-			await row.click();
-			return;
-		} catch (e) {
-			await page.keyboard.press('Escape');
-			if (attempt === attempts) {
-				throw new Error(`"${name}" was not in the command palette after ${attempts} tries`, { cause: e });
-			}
-			await sleep(1_000);
-		}
-	}
 }
 
 async function finish() {

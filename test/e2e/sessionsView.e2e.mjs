@@ -21,7 +21,7 @@ import {
 	node24,
 	prepareProfile,
 	repoRoot,
-	sleep,
+	runPaletteCommand,
 	startCodeServer,
 } from '../../scripts/lib/codeServer.mjs';
 
@@ -107,7 +107,7 @@ async function openWorkbench() {
 
 async function showStateFolder() {
 	const { page } = state;
-	await runCommand(page, 'Agent Tabs: Show State Folder');
+	await runPaletteCommand(page, 'Agent Tabs: Show State Folder');
 	const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'keeps its state' });
 	await toast.waitFor({ state: 'visible', timeout: 20_000 });
 	const text = await toast.innerText();
@@ -128,31 +128,6 @@ async function openSessionsView() {
 	// Shown once the store has opened (the agentTabs.storeReady context key) and it holds no sessions.
 	await view.locator('.welcome-view-content', { hasText: 'No sessions yet' }).waitFor({ state: 'visible', timeout: 30_000 });
 	await page.screenshot({ path: screenshot });
-}
-
-/**
- * Runs a command from the palette by its title. Retries: shortly after the workbench appears, the palette
- * may not list the command yet because the remote extensions are still being scanned.
- */
-async function runCommand(page, title, attempts = 6) {
-	const input = page.locator('.quick-input-widget .quick-input-box input');
-	for (let attempt = 1; ; attempt++) {
-		await page.keyboard.press('F1');
-		await input.waitFor({ state: 'visible', timeout: 10_000 });
-		await input.fill(`>${title}`);
-		const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
-		try {
-			await row.waitFor({ state: 'visible', timeout: 3_000 });
-			await row.click();
-			return;
-		} catch (e) {
-			await page.keyboard.press('Escape');
-			if (attempt === attempts) {
-				throw new Error(`"${title}" was not in the command palette after ${attempts} tries`, { cause: e });
-			}
-			await sleep(1_000);
-		}
-	}
 }
 
 async function finish() {

@@ -1,6 +1,7 @@
 import type { Database } from 'sql.js';
 import { AgentTabsError } from '../../common/errors';
 import type { Logger } from '../../common/log';
+import { allRows } from '../rows';
 import { earlierLayout } from './m0001EarlierLayout';
 import { chatKeyedAgentSessions } from './m0002ChatKeyedAgentSessions';
 import { sessionRepoRoot } from './m0003SessionRepoRoot';
@@ -58,18 +59,7 @@ export function verifyBackfill(migration: string, counts: GateCounts): void {
 }
 
 function wrap(db: Database): MigrationDb {
-	const all = <T>(sql: string): T[] => {
-		const stmt = db.prepare(sql);
-		try {
-			const rows: T[] = [];
-			while (stmt.step()) {
-				rows.push(stmt.getAsObject() as T);
-			}
-			return rows;
-		} finally {
-			stmt.free();
-		}
-	};
+	const all = <T>(sql: string): T[] => allRows<T>(db, sql);
 	return {
 		exec: (sql) => {
 			db.exec(sql);
