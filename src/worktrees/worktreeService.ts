@@ -259,7 +259,8 @@ export class WorktreeService {
 		const wt = this.requireWorktree(worktreeId);
 		const git = this.git(wt.path);
 		const ref = `refs/agent-tabs/saved/${wt.id}`;
-		const message = `agent-tabs: saved work before ${reason}\n\nSession worktree ${wt.path} on ${wt.branch ?? 'a detached HEAD'}.`;
+		const title = wt.session_id ? this.sessions.get(wt.session_id)?.title : undefined;
+		const message = `agent-tabs: saved work before ${reason}\n\nSession worktree ${wt.path} on ${wt.branch ?? 'a detached HEAD'}.${title ? `\nSession-Title: ${title}` : ''}`;
 		const snap = await snapshotCommit(git, ref, message);
 		if (!snap.dirty) {
 			await git.run(['update-ref', '-d', ref]).catch(() => undefined);
@@ -352,7 +353,9 @@ export class WorktreeService {
 		if (wt.session_id) {
 			throw new AgentTabsError('worktree/attached', `${wt.path} already belongs to a session.`);
 		}
-		const session = this.sessions.create({ title: title ?? wt.branch?.replace(/^agent-tabs\//, '') ?? path.basename(wt.path), baseRef: wt.base_ref ?? undefined, repoRoot: wt.repo_root });
+		// The title the session had, when its saved work recorded it.
+		const savedTitle = wt.saved_ref ? /^Session-Title: (.+)$/m.exec(await this.git(wt.repo_root).run(['log', '-1', '--format=%B', wt.saved_ref]).catch(() => ''))?.[1] : undefined;
+		const session = this.sessions.create({ title: title ?? savedTitle ?? wt.branch?.replace(/^agent-tabs\//, '') ?? path.basename(wt.path), baseRef: wt.base_ref ?? undefined, repoRoot: wt.repo_root });
 		this.worktrees.update(wt.id, { session_id: session.id });
 		const worktree = wt.state === 'ready' && fs.existsSync(wt.path) ? this.worktrees.get(wt.id)! : await this.restoreSession(session.id);
 		return { session: this.sessions.get(session.id)!, worktree };

@@ -157,7 +157,7 @@ async function restoreSession() {
 	if (fs.readFileSync(path.join(worktree, 'notes.txt'), 'utf8') !== notes) {
 		throw new Error('notes.txt did not come back');
 	}
-	await page.locator('.part.sidebar .monaco-list-row', { hasText: 'e2e-feature' }).first().waitFor({ state: 'visible', timeout: 20_000 });
+	await page.locator('.part.sidebar .monaco-list-row', { hasText: title }).first().waitFor({ state: 'visible', timeout: 20_000 });
 	await sleep(500);
 	await page.screenshot({ path: path.join(shotDir, 'session-restored.png') });
 }

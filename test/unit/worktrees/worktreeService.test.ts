@@ -182,6 +182,9 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		const row = new WorktreesRepo(store).get(worktree.id)!;
 		assert.deepEqual([row.session_id, row.state, row.saved_ref], [null, 'removed', result!.saved!.ref]);
 		assert.equal(git(repo, 'show', `${result!.saved!.ref}:work.txt`), 'do not lose me\n');
+		const attached = await service.attachWorktree(worktree.id);
+		assert.equal(attached.session.title, 'to delete', 'a restored worktree gets its session title back');
+		assert.equal(fs.readFileSync(path.join(attached.worktree.path, 'work.txt'), 'utf8'), 'do not lose me\n');
 	});
 
 	test('a removal that cannot save removes nothing', async () => {
