@@ -282,6 +282,10 @@ async function sessionCommand(args: ParsedArgs, logger: Logger, json: boolean): 
 				return 0;
 			}
 			case 'list': {
+				// What a window does at start-up: compare the records with `git worktree list` first.
+				for (const repo of new Set(worktrees.list().map((w) => w.repo_root))) {
+					await service.reconcile(repo).catch((e) => logger.warn(`[cli][reconcile] ${repo}: ${errorMessage(e)}`));
+				}
 				for (const s of sessions.list()) {
 					out(json, s, `${s.id}  ${s.status.padEnd(8)} ${(s.branch ?? '-').padEnd(30)} ${s.worktree_state ?? '-'}  ${s.title}`);
 				}
