@@ -388,11 +388,18 @@ async function query(command: string, args: ParsedArgs, logger: Logger, json: bo
 					continue;
 				}
 				process.stdout.write(`\n## turn ${turn.seq} · ${turn.status}${turn.stop_reason ? ` (${turn.stop_reason})` : ''}\n`);
+				let previousKind = '';
 				for (const m of messages) {
 					const c = m.content;
+					if (c.continued === true && m.kind === previousKind) {
+						process.stdout.write(String(c.text)); // the rest of a long streamed message
+						continue;
+					}
 					const text = m.kind === 'user' ? `> ${String(c.text)}` : m.kind === 'text' ? String(c.text) : m.kind === 'reasoning' ? `(thinking) ${String(c.text)}` : `[${m.kind}] ${JSON.stringify(c)}`;
-					process.stdout.write(`${text}\n`);
+					process.stdout.write(`${previousKind ? '\n' : ''}${text}`);
+					previousKind = m.kind;
 				}
+				process.stdout.write('\n');
 			}
 		} else if (command === 'pending') {
 			const sessionId = args.positionals[1];

@@ -77,6 +77,9 @@ export class TranscriptRepo {
 	}
 }
 
+/** Streamed text beyond this many characters continues in a new message row (marked `continued`). */
+const maxMessageChars = 16 * 1024;
+
 interface OpenMessage {
 	id: string;
 	seq: number;
@@ -125,11 +128,13 @@ export class TurnRecorder {
 			case 'reasoning': {
 				const last = this.messages[this.messages.length - 1];
 				const kind = event.type;
-				if (last && last.kind === kind && (last.content.messageId ?? null) === (event.messageId ?? null)) {
+				const sameMessage = !!last && last.kind === kind && (last.content.messageId ?? null) === (event.messageId ?? null);
+				if (sameMessage && String(last.content.text).length < maxMessageChars) {
 					last.content.text = `${String(last.content.text)}${event.text}`;
 					last.dirty = true;
 				} else {
-					this.open(kind, { text: event.text, ...(event.messageId ? { messageId: event.messageId } : {}) });
+					// A long stream continues in a new row, so each flush writes a bounded amount, not the whole text.
+					this.open(kind, { text: event.text, ...(event.messageId ? { messageId: event.messageId } : {}), ...(sameMessage ? { continued: true } : {}) });
 				}
 				urgent = false;
 				break;

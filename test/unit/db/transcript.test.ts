@@ -1,0 +1,62 @@
+import * as assert from 'node:assert/strict';
+import { SessionsRepo } from '../../../src/db/sessionsRepo';
+import type { Store } from '../../../src/db/store';
+import { TranscriptRepo, TurnRecorder } from '../../../src/db/transcriptRepo';
+import { ensureNoDisposablesLeaked, openStore, removeDir, tempDir } from '../helpers';
+
+suite('db/transcript: events folded into messages', () => {
+	let dir: string;
+	let store: Store;
+	let transcript: TranscriptRepo;
+	let chatId: string;
+	setup(async () => {
+		dir = tempDir();
+		store = await openStore(dir);
+		const sessions = new SessionsRepo(store);
+		chatId = sessions.createChat({ sessionId: sessions.create({ title: 't' }).id, agent: 'a' }).id;
+		transcript = new TranscriptRepo(store);
+	});
+	teardown(async () => {
+		await store.close();
+		removeDir(dir);
+	});
+	// After the teardown above, which closes the store.
+	ensureNoDisposablesLeaked();
+
+	test('chunks fold into one message; a long stream continues in bounded rows; nothing is lost', () => {
+		const turn = transcript.startTurn({ chatId, agent: 'a', prompt: 'go' });
+		const recorder = new TurnRecorder(transcript, turn, 10_000);
+		let expected = '';
+		for (let i = 0; i < 5000; i++) {
+			const chunk = `word${i} `;
+			expected += chunk;
+			recorder.record({ type: 'text', text: chunk });
+		}
+		recorder.record({ type: 'tool_call', toolCallId: 't1', title: 'Write', status: 'pending' });
+		recorder.record({ type: 'tool_update', toolCallId: 't1', status: 'completed' });
+		recorder.record({ type: 'text', text: 'after the tool' });
+		assert.equal(recorder.finish({ stopReason: 'end_turn', backendSessionId: 'b' }), 'done');
+		const rows = transcript.listMessages(turn.id).map((m) => ({ kind: m.kind, content: JSON.parse(m.content) as Record<string, unknown> }));
+		const streamed = rows.filter((r) => r.kind === 'text' && r.content.text !== 'after the tool');
+		assert.ok(streamed.length > 1, 'a 38 KB stream is split');
+		assert.ok(streamed.every((r) => String(r.content.text).length <= 16 * 1024 + 20));
+		assert.ok(streamed.slice(1).every((r) => r.content.continued === true));
+		assert.equal(streamed.map((r) => r.content.text).join(''), expected);
+		const tools = rows.filter((r) => r.kind === 'tool_call');
+		assert.equal(tools.length, 1, 'updates merge into their tool call');
+		assert.equal(tools[0]!.content.status, 'completed');
+		assert.equal(rows[rows.length - 1]!.content.text, 'after the tool');
+		assert.equal(transcript.getTurn(turn.id)!.status, 'done');
+	});
+
+	test('turns left running by a crash of the host are marked interrupted, their messages kept', () => {
+		const turn = transcript.startTurn({ chatId, agent: 'a', prompt: 'go' });
+		const recorder = new TurnRecorder(transcript, turn, 10_000);
+		recorder.record({ type: 'text', text: 'half an answer' });
+		recorder.flush();
+		assert.equal(transcript.markRunningInterrupted('the window closed'), 1);
+		const row = transcript.getTurn(turn.id)!;
+		assert.deepEqual([row.status, row.error], ['interrupted', 'the window closed']);
+		assert.match(transcript.listMessages(turn.id).map((m) => m.content).join(''), /half an answer/);
+	});
+});
