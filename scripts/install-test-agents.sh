@@ -10,6 +10,9 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${AGENT_TABS_TEST_CACHE:-$ROOT/.vscode-test}"
 DIR="$CACHE/agents"
 STAMP="$DIR/.versions"
+# shellcheck source=lib/clean-npm-env.sh
+source "$ROOT/scripts/lib/clean-npm-env.sh"
+clean_npm_env
 WANT="claude-agent-acp@$CLAUDE_ACP_VERSION opencode-ai@$OPENCODE_VERSION"
 
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then

