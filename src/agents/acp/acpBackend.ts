@@ -300,14 +300,26 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		try {
 			return await fn();
 		} catch (e) {
-			throw new acp.RequestError(-32602, errorMessage(e));
+			throw e instanceof acp.RequestError ? e : new acp.RequestError(-32602, errorMessage(e));
 		}
 	}
 
 	private async onRead(params: { path: string; line?: number | null; limit?: number | null }): Promise<{ content: string }> {
 		return this.guardAsync(async () => {
 			const abs = resolveInsideWorktree(this.opts.cwd, params.path);
-			let content = await fs.promises.readFile(abs, 'utf8');
+			let content: string;
+			try {
+				content = await fs.promises.readFile(abs, 'utf8');
+			} catch (e) {
+				const code = (e as NodeJS.ErrnoException).code;
+				if (code !== 'ENOENT' && code !== 'ENOTDIR') {
+					throw e;
+				}
+				if (this.opts.definition.readMissingFile === 'empty') {
+					return { content: '' };
+				}
+				throw acp.RequestError.resourceNotFound(params.path);
+			}
 			if (params.line || params.limit) {
 				const lines = content.split('\n');
 				const start = Math.max(0, (params.line ?? 1) - 1);
