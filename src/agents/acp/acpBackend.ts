@@ -8,6 +8,7 @@ import { Disposable, toDisposable } from '../../common/lifecycle';
 import { errorMessage, type Logger } from '../../common/log';
 import type { AgentBackend, AgentSessionHandle, EnsureSessionOptions, PromptInput, SessionCapabilities, TurnContext } from '../backend';
 import { resolveInsideWorktree, worktreeRelative } from '../confine';
+import type { ReadMissingFile } from '../definitions';
 import type { AgentEvent, StopReason, TurnResult, TurnUsage } from '../events';
 import { spawnAgent, terminate, type SpawnedAgent } from '../process';
 import { mapConfigOptions, mapSessionUpdate } from './mapUpdate';
@@ -75,6 +76,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	private fatal: string | undefined;
 	private configOptions: ReturnType<typeof mapConfigOptions> = [];
 	private legacyModels = false;
+	private readMissingFile: ReadMissingFile = 'notFound';
 	private readonly logger: Logger;
 	private readonly tag: string;
 
@@ -183,6 +185,8 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		if (init.protocolVersion !== acp.PROTOCOL_VERSION) {
 			throw new AgentTabsError('agent/protocolVersion', `"${definition.label}" speaks ACP protocol version ${String(init.protocolVersion)}; Agent Tabs speaks version ${acp.PROTOCOL_VERSION}. Update the agent or Agent Tabs.`);
 		}
+		// A custom definition that starts the Gemini CLI under another id gets its quirk too.
+		this.readMissingFile = definition.readMissingFile ?? (init.agentInfo?.name === 'gemini-cli' ? 'empty' : 'notFound');
 		const caps = init.agentCapabilities ?? {};
 		this.capabilities = {
 			loadSession: caps.loadSession === true,
@@ -315,7 +319,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 				if (code !== 'ENOENT' && code !== 'ENOTDIR') {
 					throw e;
 				}
-				if (this.opts.definition.readMissingFile === 'empty') {
+				if (this.readMissingFile === 'empty') {
 					return { content: '' };
 				}
 				throw acp.RequestError.resourceNotFound(params.path);

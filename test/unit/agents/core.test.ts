@@ -19,7 +19,8 @@ suite('agents/definitions', () => {
 		assert.equal(claude.command, 'claude-agent-acp', 'fields not given keep the preset value');
 		assert.equal(claude.defaultMode, 'default');
 		assert.deepEqual(claude.env, { X: '1' });
-		assert.deepEqual(merged.find((d) => d.id === 'mine'), { id: 'mine', label: 'mine', transport: 'acp', command: '/bin/mine', args: ['--acp'], env: {}, defaultMode: undefined, defaultModel: undefined, secretEnv: undefined, install: undefined });
+		assert.deepEqual(merged.find((d) => d.id === 'mine'), { id: 'mine', label: 'mine', transport: 'acp', command: '/bin/mine', args: ['--acp'], env: {}, defaultMode: undefined, defaultModel: undefined, secretEnv: undefined, install: undefined, readMissingFile: undefined });
+		assert.equal(mergeDefinitions([{ id: 'mine', command: 'm', transport: 'acp', readMissingFile: 'empty' }]).find((d) => d.id === 'mine')!.readMissingFile, 'empty');
 	});
 
 	test('a bad definition is an error naming the agent and the field', () => {
@@ -28,6 +29,7 @@ suite('agents/definitions', () => {
 		assert.throws(() => mergeDefinitions([{ id: 'x', transport: 'acp' }]), /Agent "x" needs a "command"/);
 		assert.throws(() => mergeDefinitions([{ id: 'x', command: 'a', transport: 'acp', args: [1] }]), /"args" must be an array of strings/);
 		assert.throws(() => mergeDefinitions([{ id: 'has space', command: 'a' }]), /needs an "id"/);
+		assert.throws(() => mergeDefinitions([{ id: 'x', command: 'a', transport: 'acp', readMissingFile: 'ignore' }]), /Agent "x": "readMissingFile" must be "notFound" or "empty"/);
 	});
 
 	test('the config hash follows command, args, env names, model, mode and MCP servers, never env values', () => {
