@@ -69,7 +69,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	private proc: SpawnedAgent | undefined;
 	private conn: acp.ClientConnection | undefined;
 	private terminals: TerminalManager | undefined;
-	private turn: { ctx: TurnContext; abort: AbortController; editedPaths: Set<string> } | undefined;
+	private turn: { ctx: TurnContext; abort: AbortController; editedPaths: Set<string>; proposedDiffs: Map<string, { path: string; kind: 'add' | 'modify' }[]> } | undefined;
 	private replaying = false;
 	private shuttingDown = false;
 	private exitInfo: { code: number | null; signal: string | null } | undefined;
@@ -268,27 +268,43 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		}
 	}
 
-	/** Edits an agent reports as tool-call diffs are attributed directly. */
+	/**
+	 * Edits an agent reports as tool-call diffs are attributed directly, once the tool call has completed:
+	 * agents show the diff with the pending call, before asking permission, and a refused call writes nothing.
+	 */
 	private noteToolDiffs(event: AgentEvent): void {
-		if ((event.type !== 'tool_call' && event.type !== 'tool_update') || !event.content || !this.turn) {
+		if ((event.type !== 'tool_call' && event.type !== 'tool_update') || !this.turn) {
 			return;
 		}
-		for (const c of event.content) {
+		const { proposedDiffs, editedPaths } = this.turn;
+		const proposed = proposedDiffs.get(event.toolCallId) ?? [];
+		for (const c of event.content ?? []) {
 			if (c.type !== 'diff') {
 				continue;
 			}
-			let abs: string;
+			let rel: string;
 			try {
-				abs = resolveInsideWorktree(this.opts.cwd, c.path);
+				rel = worktreeRelative(this.opts.cwd, resolveInsideWorktree(this.opts.cwd, c.path));
 			} catch {
 				continue;
 			}
-			const rel = worktreeRelative(this.opts.cwd, abs);
-			if (this.turn.editedPaths.has(rel)) {
-				continue;
+			// The first diff of a path tells whether the file was new before the call.
+			if (!proposed.some((p) => p.path === rel)) {
+				proposed.push({ path: rel, kind: c.oldText === null || c.oldText === undefined ? 'add' : 'modify' });
 			}
-			this.turn.editedPaths.add(rel);
-			this.emit({ type: 'file_edit', path: rel, kind: c.oldText === null || c.oldText === undefined ? 'add' : 'modify', source: 'tool_diff', toolCallId: event.toolCallId });
+		}
+		if (event.status === 'completed') {
+			for (const { path: rel, kind } of proposed) {
+				if (!editedPaths.has(rel)) {
+					editedPaths.add(rel);
+					this.emit({ type: 'file_edit', path: rel, kind, source: 'tool_diff', toolCallId: event.toolCallId });
+				}
+			}
+		}
+		if (event.status === 'completed' || event.status === 'failed') {
+			proposedDiffs.delete(event.toolCallId);
+		} else if (proposed.length > 0) {
+			proposedDiffs.set(event.toolCallId, proposed);
 		}
 	}
 
@@ -383,7 +399,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 			}
 		}
 		const abort = new AbortController();
-		this.turn = { ctx, abort, editedPaths: new Set() };
+		this.turn = { ctx, abort, editedPaths: new Set(), proposedDiffs: new Map() };
 		const proc = this.proc!;
 		try {
 			const crashed = proc.exited.then(({ code, signal }): TurnResult => {

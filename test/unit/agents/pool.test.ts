@@ -213,6 +213,26 @@ suite('agents/pool with a real ACP agent process', function () {
 		assert.deepEqual(new PendingChangesRepo(store).listForChat(chat), []);
 	});
 
+	test('a diff shown before the permission request counts as an edit only once the tool call completes', async () => {
+		const rejecting = makePool({ permissionSettings: { default: 'reject', timeoutMs: 2000 } });
+		const rejectedChat = newChat();
+		const rejected = await rejecting.prompt(rejectedChat, 'scripted', { text: 'propose proposed.txt maybe' });
+		assert.equal(rejected.status, 'done', rejected.result.error);
+		assert.ok(!fs.existsSync(path.join(repo, 'proposed.txt')));
+		assert.deepEqual(new PendingChangesRepo(store).listForChat(rejectedChat), [], 'a rejected proposal is not a change');
+		assert.deepEqual(messages(rejected.turn.id).filter((m) => m.kind === 'file_edit'), []);
+
+		const allowing = makePool();
+		const allowedChat = newChat();
+		const allowed = await allowing.prompt(allowedChat, 'scripted', { text: 'propose proposed.txt yes' });
+		assert.equal(fs.readFileSync(path.join(repo, 'proposed.txt'), 'utf8'), 'yes');
+		const pending = new PendingChangesRepo(store).listForChat(allowedChat);
+		assert.deepEqual(
+			pending.map((p) => [p.path, p.kind, p.turn_id, p.source]),
+			[['proposed.txt', 'add', allowed.turn.id, 'protocol']],
+		);
+	});
+
 	test('a missing file reads as the spec\'s resource-not-found error, or as an empty text for agents that need it; reads stay confined either way', async () => {
 		fs.writeFileSync(path.join(repo, 'present.txt'), 'abc\n');
 		fs.writeFileSync(path.join(dir, 'secret.txt'), 'secret\n');

@@ -127,11 +127,11 @@ function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number 
 	});
 }
 
-/** A pool that allows every permission request, with one agent; everything is ended and removed after `body`. */
-async function withPool(h: Harness, server: FakeServer, def: AgentDefinition, body: (ctx: { pool: AgentPool; store: Store; logger: MemoryLogger }) => Promise<void>): Promise<void> {
+/** A pool with one agent that answers every permission request by `policy`; everything is ended and removed after `body`. */
+async function withPool(h: Harness, server: FakeServer, def: AgentDefinition, body: (ctx: { pool: AgentPool; store: Store; logger: MemoryLogger }) => Promise<void>, policy: 'allow' | 'reject' = 'allow'): Promise<void> {
 	const logger = new MemoryLogger();
 	const store = await openStore(path.join(h.dir, 'state'), { logger });
-	const broker = new PermissionBroker({ default: 'allow', timeoutMs: 5000 });
+	const broker = new PermissionBroker({ default: policy, timeoutMs: 5000 });
 	const pool = new AgentPool({ store, logger, backends: { acp: new AcpBackend({ logger, startTimeoutMs: 60_000 }) }, definitions: () => [def], permissions: broker });
 	try {
 		await body({ pool, store, logger });
@@ -332,6 +332,36 @@ suite('agents: the real Gemini CLI (gemini --acp), offline against a scripted Ge
 				assert.equal(permissions[0]!.decision?.optionId, 'proceed_once');
 			}
 		});
+	});
+
+	test('a rejected permission writes nothing and attributes nothing', async () => {
+		const h = harness();
+		let worktree = '';
+		const server = await startFakeGemini({ targetFile: () => path.join(worktree, 'hello.txt'), content: 'hello from gemini\n', edit: { ...edit, file: () => path.join(worktree, 'README.md') } });
+		const def = mergeDefinitions([geminiOverride(h, server.url)]).find((d) => d.id === 'gemini')!;
+		await withPool(
+			h,
+			server,
+			def,
+			async ({ pool, store, logger }) => {
+				const created = await new WorktreeService(store, logger, { root: path.join(h.dir, 'worktrees'), env: gitEnv(h.dir) }).createSession({ repo: h.repo, title: 'gemini rejected' });
+				worktree = created.worktree.path;
+				const chat = new SessionsRepo(store).createChat({ sessionId: created.session.id, agent: 'gemini' }).id;
+				const a = await pool.prompt(chat, 'gemini', { text: 'Create hello.txt saying hello' });
+				const b = await pool.prompt(chat, 'gemini', { text: `Change the title of README.md (${edit.marker})` });
+				for (const turn of [a, b]) {
+					const permissions = new TranscriptRepo(store)
+						.listMessages(turn.turn.id)
+						.filter((m) => m.kind === 'permission')
+						.map((m) => (JSON.parse(m.content) as { decision?: { optionId?: string } }).decision?.optionId);
+					assert.deepEqual(permissions, ['cancel'], 'Gemini asked and was told no');
+				}
+				assert.ok(!fs.existsSync(path.join(worktree, 'hello.txt')));
+				assert.equal(fs.readFileSync(path.join(worktree, 'README.md'), 'utf8'), '# test\n');
+				assert.deepEqual(new PendingChangesRepo(store).listForChat(chat), [], 'nothing was written, so nothing is attributed');
+			},
+			'reject',
+		);
 	});
 
 	test('through the CLI `run`: a new file, then an edit in the same chat, attributed exactly, transcript saved', async () => {
