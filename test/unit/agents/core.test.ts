@@ -23,6 +23,14 @@ suite('agents/definitions', () => {
 		assert.equal(mergeDefinitions([{ id: 'mine', command: 'm', transport: 'acp', readMissingFile: 'empty' }]).find((d) => d.id === 'mine')!.readMissingFile, 'empty');
 	});
 
+	test('the gemini preset starts `gemini --acp` with its key from the environment and empty reads for missing files', () => {
+		const preset = mergeDefinitions(undefined).find((d) => d.id === 'gemini')!;
+		assert.deepEqual([preset.transport, preset.command, preset.args, preset.secretEnv, preset.readMissingFile], ['acp', 'gemini', ['--acp'], ['GEMINI_API_KEY'], 'empty']);
+		const overridden = mergeDefinitions([{ id: 'gemini', env: { GEMINI_CLI_NO_RELAUNCH: 'true' } }]).find((d) => d.id === 'gemini')!;
+		assert.equal(overridden.readMissingFile, 'empty', 'overriding the environment keeps the preset quirk');
+		assert.equal(mergeDefinitions([{ id: 'gemini', readMissingFile: 'notFound' }]).find((d) => d.id === 'gemini')!.readMissingFile, 'notFound');
+	});
+
 	test('a bad definition is an error naming the agent and the field', () => {
 		assert.throws(() => mergeDefinitions({}), /JSON array/);
 		assert.throws(() => mergeDefinitions([{ id: 'x', transport: 'telnet', command: 'a' }]), /Agent "x": "transport" must be/);

@@ -279,17 +279,6 @@ suite('agents: the real Gemini CLI (gemini --acp), offline against a scripted Ge
 
 	const edit = { marker: 'EDIT-README', oldText: '# test', newText: '# test, edited by gemini' };
 
-	test('the gemini preset starts `gemini --acp` with its key from the environment and empty reads for missing files', () => {
-		const preset = mergeDefinitions(undefined).find((d) => d.id === 'gemini')!;
-		assert.equal(preset.transport, 'acp');
-		assert.equal(preset.command, 'gemini');
-		assert.deepEqual(preset.args, ['--acp']);
-		assert.deepEqual(preset.secretEnv, ['GEMINI_API_KEY']);
-		assert.equal(preset.readMissingFile, 'empty');
-		const overridden = mergeDefinitions([{ id: 'gemini', env: { GEMINI_CLI_NO_RELAUNCH: 'true' } }]).find((d) => d.id === 'gemini')!;
-		assert.equal(overridden.readMissingFile, 'empty', 'overriding the environment keeps the preset quirk');
-	});
-
 	test('through the pool: creates a new file and edits an existing one in the session worktree, attributed, permission answered', async () => {
 		const h = harness();
 		let worktree = '';
