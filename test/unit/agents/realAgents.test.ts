@@ -278,18 +278,32 @@ suite('agents: the real Gemini CLI (gemini --acp), offline against a scripted Ge
 	suiteSetup(skipUnlessInstalled(geminiInstalled, 'The Gemini CLI is'));
 
 	const edit = { marker: 'EDIT-README', oldText: '# test', newText: '# test, edited by gemini' };
+	/** The scripted Gemini server whose tool calls aim at the worktree `worktree()` returns once it exists. */
+	const startServer = (worktree: () => string): Promise<FakeServer> =>
+		startFakeGemini({ targetFile: () => path.join(worktree(), 'hello.txt'), content: 'hello from gemini\n', edit: { ...edit, file: () => path.join(worktree(), 'README.md') } });
 
-	test('through the pool: creates a new file and edits an existing one in the session worktree, attributed, permission answered', async () => {
+	/** A session with its own worktree and one Gemini chat in it, driven through the pool. */
+	async function withGeminiChat(policy: 'allow' | 'reject', body: (ctx: { h: Harness; pool: AgentPool; store: Store; server: FakeServer; chat: string; worktree: string }) => Promise<void>): Promise<void> {
 		const h = harness();
 		let worktree = '';
-		const server = await startFakeGemini({ targetFile: () => path.join(worktree, 'hello.txt'), content: 'hello from gemini\n', edit: { ...edit, file: () => path.join(worktree, 'README.md') } });
+		const server = await startServer(() => worktree);
 		const def = mergeDefinitions([geminiOverride(h, server.url)]).find((d) => d.id === 'gemini')!;
-		await withPool(h, server, def, async ({ pool, store, logger }) => {
-			const service = new WorktreeService(store, logger, { root: path.join(h.dir, 'worktrees'), env: gitEnv(h.dir) });
-			const created = await service.createSession({ repo: h.repo, title: 'gemini e2e' });
-			worktree = created.worktree.path;
-			const chat = new SessionsRepo(store).createChat({ sessionId: created.session.id, agent: 'gemini' }).id;
+		await withPool(
+			h,
+			server,
+			def,
+			async ({ pool, store, logger }) => {
+				const created = await new WorktreeService(store, logger, { root: path.join(h.dir, 'worktrees'), env: gitEnv(h.dir) }).createSession({ repo: h.repo, title: `gemini ${policy}` });
+				worktree = created.worktree.path;
+				const chat = new SessionsRepo(store).createChat({ sessionId: created.session.id, agent: 'gemini' }).id;
+				await body({ h, pool, store, server, chat, worktree });
+			},
+			policy,
+		);
+	}
 
+	test('through the pool: creates a new file and edits an existing one in the session worktree, attributed, permission answered', async () => {
+		await withGeminiChat('allow', async ({ h, pool, store, server, chat, worktree }) => {
 			const a = await pool.prompt(chat, 'gemini', { text: 'Create hello.txt saying hello' });
 			assert.equal(a.status, 'done', a.result.error);
 			assert.equal(a.result.stopReason, 'end_turn');
@@ -324,39 +338,26 @@ suite('agents: the real Gemini CLI (gemini --acp), offline against a scripted Ge
 	});
 
 	test('a rejected permission writes nothing and attributes nothing', async () => {
-		const h = harness();
-		let worktree = '';
-		const server = await startFakeGemini({ targetFile: () => path.join(worktree, 'hello.txt'), content: 'hello from gemini\n', edit: { ...edit, file: () => path.join(worktree, 'README.md') } });
-		const def = mergeDefinitions([geminiOverride(h, server.url)]).find((d) => d.id === 'gemini')!;
-		await withPool(
-			h,
-			server,
-			def,
-			async ({ pool, store, logger }) => {
-				const created = await new WorktreeService(store, logger, { root: path.join(h.dir, 'worktrees'), env: gitEnv(h.dir) }).createSession({ repo: h.repo, title: 'gemini rejected' });
-				worktree = created.worktree.path;
-				const chat = new SessionsRepo(store).createChat({ sessionId: created.session.id, agent: 'gemini' }).id;
-				const a = await pool.prompt(chat, 'gemini', { text: 'Create hello.txt saying hello' });
-				const b = await pool.prompt(chat, 'gemini', { text: `Change the title of README.md (${edit.marker})` });
-				for (const turn of [a, b]) {
-					const permissions = new TranscriptRepo(store)
-						.listMessages(turn.turn.id)
-						.filter((m) => m.kind === 'permission')
-						.map((m) => (JSON.parse(m.content) as { decision?: { optionId?: string } }).decision?.optionId);
-					assert.deepEqual(permissions, ['cancel'], 'Gemini asked and was told no');
-				}
-				assert.ok(!fs.existsSync(path.join(worktree, 'hello.txt')));
-				assert.equal(fs.readFileSync(path.join(worktree, 'README.md'), 'utf8'), '# test\n');
-				assert.deepEqual(new PendingChangesRepo(store).listForChat(chat), [], 'nothing was written, so nothing is attributed');
-			},
-			'reject',
-		);
+		await withGeminiChat('reject', async ({ pool, store, chat, worktree }) => {
+			const a = await pool.prompt(chat, 'gemini', { text: 'Create hello.txt saying hello' });
+			const b = await pool.prompt(chat, 'gemini', { text: `Change the title of README.md (${edit.marker})` });
+			for (const turn of [a, b]) {
+				const permissions = new TranscriptRepo(store)
+					.listMessages(turn.turn.id)
+					.filter((m) => m.kind === 'permission')
+					.map((m) => (JSON.parse(m.content) as { decision?: { optionId?: string } }).decision?.optionId);
+				assert.deepEqual(permissions, ['cancel'], 'Gemini asked and was told no');
+			}
+			assert.ok(!fs.existsSync(path.join(worktree, 'hello.txt')));
+			assert.equal(fs.readFileSync(path.join(worktree, 'README.md'), 'utf8'), '# test\n');
+			assert.deepEqual(new PendingChangesRepo(store).listForChat(chat), [], 'nothing was written, so nothing is attributed');
+		});
 	});
 
 	test('through the CLI `run`: a new file, then an edit in the same chat, attributed exactly, transcript saved', async () => {
 		const h = harness();
 		let worktree = '';
-		const server = await startFakeGemini({ targetFile: () => path.join(worktree, 'hello.txt'), content: 'hello from gemini\n', edit: { ...edit, file: () => path.join(worktree, 'README.md') } });
+		const server = await startServer(() => worktree);
 		try {
 			const agentsFile = path.join(h.dir, 'agents.json');
 			// Only the environment: command, arguments and the missing-file answer come from the preset.
