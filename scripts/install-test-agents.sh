@@ -28,9 +28,11 @@ install_agent() {
 		echo "[install-test-agents] $want already in $dir"
 		return 0
 	fi
-	if [[ ! -e "$dir" && -f "$LEGACY_STAMP" && " $(cat "$LEGACY_STAMP") " == *" ${package##*/}@$version "* && -x "$AGENTS/node_modules/.bin/$bin" ]]; then
+	if [[ -f "$LEGACY_STAMP" && " $(cat "$LEGACY_STAMP") " == *" ${package##*/}@$version "* && -x "$AGENTS/node_modules/.bin/$bin" ]]; then
+		# Whatever else is in this agent's folder (another version, a broken install) makes way for the link.
+		[[ -L "$dir/node_modules" ]] || rm -rf "$dir"
 		mkdir -p "$dir"
-		ln -s ../node_modules "$dir/node_modules"
+		ln -sfn ../node_modules "$dir/node_modules"
 		echo "$want" >"$dir/.version"
 		echo "[install-test-agents] $want already in $AGENTS (linked from $dir)"
 		return 0
