@@ -98,7 +98,7 @@ function runScriptLayer(layer, title, script) {
 }
 
 if (layers.includes('unit')) {
-	// The real agent CLIs (Claude's ACP adapter, opencode) for the offline end-to-end agent tests.
+	// The real agent CLIs (Claude's ACP adapter, opencode, Gemini CLI) for the offline end-to-end agent tests.
 	if (!step('real agents for the agent tests (cached)', 'bash', ['scripts/install-test-agents.sh'])) {
 		record('real agents install', { passed: 0, failed: 1, skipped: 0 });
 		finish();

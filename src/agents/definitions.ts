@@ -21,7 +21,15 @@ export interface AgentDefinition {
 	secretEnv?: string[];
 	/** How to install it, for the "not installed" message. */
 	install?: string;
+	/**
+	 * How `fs/read_text_file` answers for a file that does not exist. `notFound` (the default) is the ACP
+	 * spec's resource-not-found error. `empty` answers an empty text, for agents that cannot tell that error
+	 * from a real failure: Gemini CLI (0.61) then refuses to create any new file.
+	 */
+	readMissingFile?: ReadMissingFile;
 }
+
+export type ReadMissingFile = 'notFound' | 'empty';
 
 /** Built-in presets; each is a normal definition a user can override field by field. */
 export const agentPresets: readonly AgentDefinition[] = [
@@ -54,6 +62,7 @@ export const agentPresets: readonly AgentDefinition[] = [
 		env: {},
 		secretEnv: ['GEMINI_API_KEY'],
 		install: 'npm install -g @google/gemini-cli',
+		readMissingFile: 'empty',
 	},
 	{
 		id: 'opencode',
@@ -115,6 +124,9 @@ export function mergeDefinitions(user: unknown, presets: readonly AgentDefinitio
 		if (d.env !== undefined && !isStringRecord(d.env)) {
 			throw new AgentTabsError('agents/invalid', `Agent "${d.id}": "env" must map names to string values.`);
 		}
+		if (d.readMissingFile !== undefined && d.readMissingFile !== 'notFound' && d.readMissingFile !== 'empty') {
+			throw new AgentTabsError('agents/invalid', `Agent "${d.id}": "readMissingFile" must be "notFound" or "empty".`);
+		}
 		const merged: AgentDefinition = {
 			id: d.id,
 			label: typeof d.label === 'string' ? d.label : (base?.label ?? d.id),
@@ -126,6 +138,7 @@ export function mergeDefinitions(user: unknown, presets: readonly AgentDefinitio
 			defaultModel: typeof d.defaultModel === 'string' ? d.defaultModel : base?.defaultModel,
 			secretEnv: Array.isArray(d.secretEnv) ? (d.secretEnv as string[]) : base?.secretEnv,
 			install: typeof d.install === 'string' ? d.install : base?.install,
+			readMissingFile: (d.readMissingFile as ReadMissingFile | undefined) ?? base?.readMissingFile,
 		};
 		byId.set(d.id, merged);
 	});

@@ -8,6 +8,7 @@ import { Disposable, toDisposable } from '../../common/lifecycle';
 import { errorMessage, type Logger } from '../../common/log';
 import type { AgentBackend, AgentSessionHandle, EnsureSessionOptions, PromptInput, SessionCapabilities, TurnContext } from '../backend';
 import { resolveInsideWorktree, worktreeRelative } from '../confine';
+import type { ReadMissingFile } from '../definitions';
 import type { AgentEvent, StopReason, TurnResult, TurnUsage } from '../events';
 import { spawnAgent, terminate, type SpawnedAgent } from '../process';
 import { mapConfigOptions, mapSessionUpdate } from './mapUpdate';
@@ -68,13 +69,14 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	private proc: SpawnedAgent | undefined;
 	private conn: acp.ClientConnection | undefined;
 	private terminals: TerminalManager | undefined;
-	private turn: { ctx: TurnContext; abort: AbortController; editedPaths: Set<string> } | undefined;
+	private turn: { ctx: TurnContext; abort: AbortController; editedPaths: Set<string>; proposedDiffs: Map<string, { path: string; kind: 'add' | 'modify' }[]> } | undefined;
 	private replaying = false;
 	private shuttingDown = false;
 	private exitInfo: { code: number | null; signal: string | null } | undefined;
 	private fatal: string | undefined;
 	private configOptions: ReturnType<typeof mapConfigOptions> = [];
 	private legacyModels = false;
+	private readMissingFile: ReadMissingFile = 'notFound';
 	private readonly logger: Logger;
 	private readonly tag: string;
 
@@ -183,6 +185,8 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		if (init.protocolVersion !== acp.PROTOCOL_VERSION) {
 			throw new AgentTabsError('agent/protocolVersion', `"${definition.label}" speaks ACP protocol version ${String(init.protocolVersion)}; Agent Tabs speaks version ${acp.PROTOCOL_VERSION}. Update the agent or Agent Tabs.`);
 		}
+		// A custom definition that starts the Gemini CLI under another id gets its quirk too.
+		this.readMissingFile = definition.readMissingFile ?? (init.agentInfo?.name === 'gemini-cli' ? 'empty' : 'notFound');
 		const caps = init.agentCapabilities ?? {};
 		this.capabilities = {
 			loadSession: caps.loadSession === true,
@@ -264,27 +268,43 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		}
 	}
 
-	/** Edits an agent reports as tool-call diffs are attributed directly. */
+	/**
+	 * Edits an agent reports as tool-call diffs are attributed directly, once the tool call has completed:
+	 * agents show the diff with the pending call, before asking permission, and a refused call writes nothing.
+	 */
 	private noteToolDiffs(event: AgentEvent): void {
-		if ((event.type !== 'tool_call' && event.type !== 'tool_update') || !event.content || !this.turn) {
+		if ((event.type !== 'tool_call' && event.type !== 'tool_update') || !this.turn) {
 			return;
 		}
-		for (const c of event.content) {
+		const { proposedDiffs, editedPaths } = this.turn;
+		const proposed = proposedDiffs.get(event.toolCallId) ?? [];
+		for (const c of event.content ?? []) {
 			if (c.type !== 'diff') {
 				continue;
 			}
-			let abs: string;
+			let rel: string;
 			try {
-				abs = resolveInsideWorktree(this.opts.cwd, c.path);
+				rel = worktreeRelative(this.opts.cwd, resolveInsideWorktree(this.opts.cwd, c.path));
 			} catch {
 				continue;
 			}
-			const rel = worktreeRelative(this.opts.cwd, abs);
-			if (this.turn.editedPaths.has(rel)) {
-				continue;
+			// The first diff of a path tells whether the file was new before the call.
+			if (!proposed.some((p) => p.path === rel)) {
+				proposed.push({ path: rel, kind: c.oldText === null || c.oldText === undefined ? 'add' : 'modify' });
 			}
-			this.turn.editedPaths.add(rel);
-			this.emit({ type: 'file_edit', path: rel, kind: c.oldText === null || c.oldText === undefined ? 'add' : 'modify', source: 'tool_diff', toolCallId: event.toolCallId });
+		}
+		if (event.status === 'completed') {
+			for (const { path: rel, kind } of proposed) {
+				if (!editedPaths.has(rel)) {
+					editedPaths.add(rel);
+					this.emit({ type: 'file_edit', path: rel, kind, source: 'tool_diff', toolCallId: event.toolCallId });
+				}
+			}
+		}
+		if (event.status === 'completed' || event.status === 'failed') {
+			proposedDiffs.delete(event.toolCallId);
+		} else if (proposed.length > 0) {
+			proposedDiffs.set(event.toolCallId, proposed);
 		}
 	}
 
@@ -300,14 +320,26 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		try {
 			return await fn();
 		} catch (e) {
-			throw new acp.RequestError(-32602, errorMessage(e));
+			throw e instanceof acp.RequestError ? e : new acp.RequestError(-32602, errorMessage(e));
 		}
 	}
 
 	private async onRead(params: { path: string; line?: number | null; limit?: number | null }): Promise<{ content: string }> {
 		return this.guardAsync(async () => {
 			const abs = resolveInsideWorktree(this.opts.cwd, params.path);
-			let content = await fs.promises.readFile(abs, 'utf8');
+			let content: string;
+			try {
+				content = await fs.promises.readFile(abs, 'utf8');
+			} catch (e) {
+				const code = (e as NodeJS.ErrnoException).code;
+				if (code !== 'ENOENT' && code !== 'ENOTDIR') {
+					throw e;
+				}
+				if (this.readMissingFile === 'empty') {
+					return { content: '' };
+				}
+				throw acp.RequestError.resourceNotFound(params.path);
+			}
 			if (params.line || params.limit) {
 				const lines = content.split('\n');
 				const start = Math.max(0, (params.line ?? 1) - 1);
@@ -367,7 +399,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 			}
 		}
 		const abort = new AbortController();
-		this.turn = { ctx, abort, editedPaths: new Set() };
+		this.turn = { ctx, abort, editedPaths: new Set(), proposedDiffs: new Map() };
 		const proc = this.proc!;
 		try {
 			const crashed = proc.exited.then(({ code, signal }): TurnResult => {

@@ -19,7 +19,16 @@ suite('agents/definitions', () => {
 		assert.equal(claude.command, 'claude-agent-acp', 'fields not given keep the preset value');
 		assert.equal(claude.defaultMode, 'default');
 		assert.deepEqual(claude.env, { X: '1' });
-		assert.deepEqual(merged.find((d) => d.id === 'mine'), { id: 'mine', label: 'mine', transport: 'acp', command: '/bin/mine', args: ['--acp'], env: {}, defaultMode: undefined, defaultModel: undefined, secretEnv: undefined, install: undefined });
+		assert.deepEqual(merged.find((d) => d.id === 'mine'), { id: 'mine', label: 'mine', transport: 'acp', command: '/bin/mine', args: ['--acp'], env: {}, defaultMode: undefined, defaultModel: undefined, secretEnv: undefined, install: undefined, readMissingFile: undefined });
+		assert.equal(mergeDefinitions([{ id: 'mine', command: 'm', transport: 'acp', readMissingFile: 'empty' }]).find((d) => d.id === 'mine')!.readMissingFile, 'empty');
+	});
+
+	test('the gemini preset starts `gemini --acp` with its key from the environment and empty reads for missing files', () => {
+		const preset = mergeDefinitions(undefined).find((d) => d.id === 'gemini')!;
+		assert.deepEqual([preset.transport, preset.command, preset.args, preset.secretEnv, preset.readMissingFile], ['acp', 'gemini', ['--acp'], ['GEMINI_API_KEY'], 'empty']);
+		const overridden = mergeDefinitions([{ id: 'gemini', env: { GEMINI_CLI_NO_RELAUNCH: 'true' } }]).find((d) => d.id === 'gemini')!;
+		assert.equal(overridden.readMissingFile, 'empty', 'overriding the environment keeps the preset quirk');
+		assert.equal(mergeDefinitions([{ id: 'gemini', readMissingFile: 'notFound' }]).find((d) => d.id === 'gemini')!.readMissingFile, 'notFound');
 	});
 
 	test('a bad definition is an error naming the agent and the field', () => {
@@ -28,6 +37,7 @@ suite('agents/definitions', () => {
 		assert.throws(() => mergeDefinitions([{ id: 'x', transport: 'acp' }]), /Agent "x" needs a "command"/);
 		assert.throws(() => mergeDefinitions([{ id: 'x', command: 'a', transport: 'acp', args: [1] }]), /"args" must be an array of strings/);
 		assert.throws(() => mergeDefinitions([{ id: 'has space', command: 'a' }]), /needs an "id"/);
+		assert.throws(() => mergeDefinitions([{ id: 'x', command: 'a', transport: 'acp', readMissingFile: 'ignore' }]), /Agent "x": "readMissingFile" must be "notFound" or "empty"/);
 	});
 
 	test('the config hash follows command, args, env names, model, mode and MCP servers, never env values', () => {

@@ -213,6 +213,51 @@ suite('agents/pool with a real ACP agent process', function () {
 		assert.deepEqual(new PendingChangesRepo(store).listForChat(chat), []);
 	});
 
+	test('a diff shown before the permission request counts as an edit only once the tool call completes', async () => {
+		const rejecting = makePool({ permissionSettings: { default: 'reject', timeoutMs: 2000 } });
+		const rejectedChat = newChat();
+		const rejected = await rejecting.prompt(rejectedChat, 'scripted', { text: 'propose proposed.txt maybe' });
+		assert.equal(rejected.status, 'done', rejected.result.error);
+		assert.ok(!fs.existsSync(path.join(repo, 'proposed.txt')));
+		assert.deepEqual(new PendingChangesRepo(store).listForChat(rejectedChat), [], 'a rejected proposal is not a change');
+		assert.deepEqual(messages(rejected.turn.id).filter((m) => m.kind === 'file_edit'), []);
+
+		const allowing = makePool();
+		const allowedChat = newChat();
+		const allowed = await allowing.prompt(allowedChat, 'scripted', { text: 'propose proposed.txt yes' });
+		assert.equal(fs.readFileSync(path.join(repo, 'proposed.txt'), 'utf8'), 'yes');
+		const pending = new PendingChangesRepo(store).listForChat(allowedChat);
+		assert.deepEqual(
+			pending.map((p) => [p.path, p.kind, p.turn_id, p.source]),
+			[['proposed.txt', 'add', allowed.turn.id, 'protocol']],
+		);
+	});
+
+	test('a missing file reads as the spec\'s resource-not-found error, or as an empty text for agents that need it; reads stay confined either way', async () => {
+		fs.writeFileSync(path.join(repo, 'present.txt'), 'abc\n');
+		fs.writeFileSync(path.join(dir, 'secret.txt'), 'secret\n');
+		const reads = 'read present.txt\nread missing.txt\nread no-such-dir/missing.txt\nread ../secret.txt\nread ../no-such.txt';
+		const answers = async (def: Partial<AgentDefinition>, env: Record<string, string> = {}): Promise<string[]> => {
+			const pool = makePool({ defs: () => [{ ...definitions(env)[0]!, ...def }] });
+			const outcome = await pool.prompt(newChat(), 'scripted', { text: reads });
+			assert.equal(outcome.status, 'done', outcome.result.error);
+			return agentText(outcome.turn.id).trim().split('\n');
+		};
+		const outside = [/^read error -32602: .*secret\.txt is outside this session's worktree/, /^read error -32602: .*no-such\.txt is outside this session's worktree/];
+		const check = (lines: string[], missing: RegExp[]): void => {
+			assert.equal(lines.length, 5, lines.join('\n'));
+			[/^read 4 chars$/, ...missing, ...outside].forEach((re, i) => assert.match(lines[i]!, re));
+		};
+		const notFound = [/^read error -32002: Resource not found: .*missing\.txt$/, /^read error -32002: Resource not found: .*no-such-dir\/missing\.txt$/];
+		const empty = [/^read 0 chars$/, /^read 0 chars$/];
+		check(await answers({}), notFound);
+		check(await answers({ readMissingFile: 'notFound' }), notFound);
+		check(await answers({ readMissingFile: 'empty' }), empty);
+		// The Gemini CLI needs the empty answer even when a user's own definition starts it; an explicit setting wins.
+		check(await answers({}, { SCRIPTED_AGENT_NAME: 'gemini-cli' }), empty);
+		check(await answers({ readMissingFile: 'notFound' }, { SCRIPTED_AGENT_NAME: 'gemini-cli' }), notFound);
+	});
+
 	test('a changed configuration ends the old agent session and starts a new one', async () => {
 		let env: Record<string, string> = {};
 		const pool = makePool({ defs: () => definitions(env) });

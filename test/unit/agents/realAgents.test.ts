@@ -3,14 +3,16 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AcpBackend } from '../../../src/agents/acp/acpBackend';
-import type { AgentDefinition } from '../../../src/agents/definitions';
+import { mergeDefinitions, type AgentDefinition } from '../../../src/agents/definitions';
 import { PermissionBroker } from '../../../src/agents/permissions';
 import { AgentPool } from '../../../src/agents/pool';
 import { PendingChangesRepo } from '../../../src/db/pendingChangesRepo';
 import { SessionsRepo } from '../../../src/db/sessionsRepo';
+import type { Store } from '../../../src/db/store';
 import { TranscriptRepo } from '../../../src/db/transcriptRepo';
-import { startFakeAnthropic, startFakeOpenAI } from '../../fixtures/modelServers';
-import { makeRepo } from '../gitRepo';
+import { startFakeAnthropic, startFakeGemini, startFakeOpenAI, type FakeServer } from '../../fixtures/modelServers';
+import { WorktreeService } from '../../../src/worktrees/worktreeService';
+import { gitEnv, makeRepo } from '../gitRepo';
 import { MemoryLogger, openStore, removeDir, repoRoot, tempDir } from '../helpers';
 
 /**
@@ -19,8 +21,11 @@ import { MemoryLogger, openStore, removeDir, repoRoot, tempDir } from '../helper
  * inside the test's temp folder, and their telemetry and update checks are off.
  */
 const cache = process.env.AGENT_TABS_TEST_CACHE ?? path.join(repoRoot, '.vscode-test');
-const bin = (name: string): string => path.join(cache, 'agents', 'node_modules', '.bin', name);
-const installed = fs.existsSync(bin('claude-agent-acp')) && fs.existsSync(bin('opencode'));
+/** Each agent has its own install folder in the cache, `agents/<agent>/`. */
+const binDir = (agent: string): string => path.join(cache, 'agents', agent, 'node_modules', '.bin');
+const bin = (agent: string, name = agent): string => path.join(binDir(agent), name);
+const installed = fs.existsSync(bin('claude', 'claude-agent-acp')) && fs.existsSync(bin('opencode'));
+const geminiInstalled = fs.existsSync(bin('gemini'));
 
 interface Harness {
 	dir: string;
@@ -53,7 +58,7 @@ function claudeDefinition(h: Harness, baseUrl: string): AgentDefinition {
 		id: 'claude',
 		label: 'Claude',
 		transport: 'acp',
-		command: bin('claude-agent-acp'),
+		command: bin('claude', 'claude-agent-acp'),
 		args: [],
 		env: {
 			...offlineEnv(h),
@@ -105,6 +110,12 @@ function opencodeDefinition(h: Harness, baseUrl: string): AgentDefinition {
 	};
 }
 
+const jsonLines = (text: string): Record<string, unknown>[] =>
+	text
+		.trim()
+		.split('\n')
+		.map((l) => JSON.parse(l) as Record<string, unknown>);
+
 function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
 	return new Promise((resolve) => {
 		const child = spawn(process.execPath, [path.join(repoRoot, 'dist', 'cli.js'), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -116,16 +127,38 @@ function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number 
 	});
 }
 
-suite('agents: real claude-agent-acp and opencode, offline against scripted model servers', function () {
-	this.timeout(180_000);
-	suiteSetup(function () {
-		if (!installed) {
+/** A pool with one agent that answers every permission request by `policy`; everything is ended and removed after `body`. */
+async function withPool(h: Harness, server: FakeServer, def: AgentDefinition, body: (ctx: { pool: AgentPool; store: Store; logger: MemoryLogger }) => Promise<void>, policy: 'allow' | 'reject' = 'allow'): Promise<void> {
+	const logger = new MemoryLogger();
+	const store = await openStore(path.join(h.dir, 'state'), { logger });
+	const broker = new PermissionBroker({ default: policy, timeoutMs: 5000 });
+	const pool = new AgentPool({ store, logger, backends: { acp: new AcpBackend({ logger, startTimeoutMs: 60_000 }) }, definitions: () => [def], permissions: broker });
+	try {
+		await body({ pool, store, logger });
+	} finally {
+		await pool.shutdown();
+		broker.dispose();
+		await store.close();
+		await server.close();
+		removeDir(h.dir);
+	}
+}
+
+/** Without the agents a local run skips; CI must have them. */
+function skipUnlessInstalled(ok: boolean, what: string): (this: Mocha.Context) => void {
+	return function () {
+		if (!ok) {
 			if (process.env.CI) {
-				throw new Error(`The real agents are not installed in ${cache}; run scripts/install-test-agents.sh`);
+				throw new Error(`${what} not installed in ${cache}; run scripts/install-test-agents.sh`);
 			}
 			this.skip();
 		}
-	});
+	};
+}
+
+suite('agents: real claude-agent-acp and opencode, offline against scripted model servers', function () {
+	this.timeout(180_000);
+	suiteSetup(skipUnlessInstalled(installed, 'The real agents are'));
 
 	const cases = [
 		// Claude Code writes files itself: its edit is seen by the worktree diff. opencode reports through the
@@ -147,7 +180,7 @@ suite('agents: real claude-agent-acp and opencode, offline against scripted mode
 				const session = JSON.parse(created.stdout) as { sessionId: string; worktreePath: string };
 				h.target = path.join(session.worktreePath, 'hello.txt');
 				const r = await runCli(['run', '--repo', h.repo, '--session', session.sessionId, '--agent', c.agent, '--prompt', 'Create hello.txt saying hello', '--agents', agentsFile, '--state', state, '--permissions', 'allow', '--json'], env);
-				const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+				const lines = jsonLines(r.stdout);
 				const end = lines[lines.length - 1]!;
 				assert.equal(end.type, 'turn_end', `${r.stdout}\n${r.stderr}`);
 				assert.equal(end.stopReason, 'end_turn', `${r.stdout}\n${r.stderr}`);
@@ -158,7 +191,7 @@ suite('agents: real claude-agent-acp and opencode, offline against scripted mode
 				assert.ok(server.requests.length >= 2, 'the agent asked the model twice: tool call, then the final answer');
 
 				const pending = await runCli(['pending', String(end.sessionId), '--state', state, '--json'], env);
-				const rows = pending.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+				const rows = jsonLines(pending.stdout);
 				const row = rows.find((x) => x.path === 'hello.txt');
 				assert.ok(row, pending.stdout);
 				assert.equal(row.chat_id, end.chatId);
@@ -180,12 +213,7 @@ suite('agents: real claude-agent-acp and opencode, offline against scripted mode
 		test(`${c.agent} through the pool: two chats are two contexts in one folder`, async () => {
 			const h = harness();
 			const server = await c.start({ targetFile: () => h.target, content: `pool ${c.agent}\n` });
-			const logger = new MemoryLogger();
-			const store = await openStore(path.join(h.dir, 'state'), { logger });
-			const broker = new PermissionBroker({ default: 'allow', timeoutMs: 5000 });
-			const def = c.define(h, server.url);
-			const pool = new AgentPool({ store, logger, backends: { acp: new AcpBackend({ logger, startTimeoutMs: 60_000 }) }, definitions: () => [def], permissions: broker });
-			try {
+			await withPool(h, server, c.define(h, server.url), async ({ pool, store }) => {
 				const sessions = new SessionsRepo(store);
 				const s = sessions.create({ title: 'real', repoRoot: h.repo });
 				const chatA = sessions.createChat({ sessionId: s.id, agent: c.agent }).id;
@@ -199,13 +227,183 @@ suite('agents: real claude-agent-acp and opencode, offline against scripted mode
 				assert.deepEqual(pending.map((p) => [p.path, p.agent, p.turn_id]), [['hello.txt', c.agent, a.turn.id]]);
 				assert.deepEqual(new PendingChangesRepo(store).listForChat(chatB), []);
 				assert.ok(new TranscriptRepo(store).listMessages(a.turn.id).length > 1);
-			} finally {
-				await pool.shutdown();
-				broker.dispose();
-				await store.close();
-				await server.close();
-				removeDir(h.dir);
-			}
+			});
 		});
 	}
+});
+
+/**
+ * The Gemini CLI as a user gets it: the built-in `gemini` preset (`gemini --acp`, found on PATH), overridden
+ * only by the environment that keeps it offline. Settings as in agent-protocols.md: usage statistics off
+ * (otherwise it calls a statistics host), telemetry and updates off, the model pinned (no routing call).
+ */
+function geminiOverride(h: Harness, baseUrl: string): { id: string; env: Record<string, string> } {
+	const settings = {
+		privacy: { usageStatisticsEnabled: false },
+		telemetry: { enabled: false },
+		general: { enableAutoUpdate: false, enableAutoUpdateNotification: false },
+		model: { name: 'gemini-2.5-flash' },
+	};
+	fs.mkdirSync(path.join(h.home, '.gemini'), { recursive: true });
+	fs.writeFileSync(path.join(h.home, '.gemini', 'settings.json'), JSON.stringify(settings));
+	return {
+		id: 'gemini',
+		env: {
+			...offlineEnv(h),
+			PATH: `${binDir('gemini')}${path.delimiter}${process.env.PATH ?? ''}`,
+			GOOGLE_GEMINI_BASE_URL: baseUrl,
+			GEMINI_API_KEY: 'gemini-test-not-a-real-key',
+			GEMINI_CLI_NO_RELAUNCH: 'true',
+		},
+	};
+}
+
+/** Every function call the scripted server answered a result for: the tool really ran and reported back. */
+function functionResponses(server: FakeServer): string[] {
+	const names: string[] = [];
+	for (const r of server.requests) {
+		const contents = (r.body as { contents?: { parts?: { functionResponse?: { name?: string } }[] }[] } | undefined)?.contents ?? [];
+		const last = contents[contents.length - 1];
+		for (const p of last?.parts ?? []) {
+			if (p.functionResponse?.name) {
+				names.push(p.functionResponse.name);
+			}
+		}
+	}
+	return names;
+}
+
+suite('agents: the real Gemini CLI (gemini --acp), offline against a scripted Gemini API server', function () {
+	this.timeout(180_000);
+	suiteSetup(skipUnlessInstalled(geminiInstalled, 'The Gemini CLI is'));
+
+	const edit = { marker: 'EDIT-README', oldText: '# test', newText: '# test, edited by gemini' };
+	/** The scripted Gemini server whose tool calls aim at the worktree `worktree()` returns once it exists. */
+	const startServer = (worktree: () => string): Promise<FakeServer> =>
+		startFakeGemini({ targetFile: () => path.join(worktree(), 'hello.txt'), content: 'hello from gemini\n', edit: { ...edit, file: () => path.join(worktree(), 'README.md') } });
+
+	/** A session with its own worktree and one Gemini chat in it, driven through the pool. */
+	async function withGeminiChat(policy: 'allow' | 'reject', body: (ctx: { h: Harness; pool: AgentPool; store: Store; server: FakeServer; chat: string; worktree: string }) => Promise<void>): Promise<void> {
+		const h = harness();
+		let worktree = '';
+		const server = await startServer(() => worktree);
+		const def = mergeDefinitions([geminiOverride(h, server.url)]).find((d) => d.id === 'gemini')!;
+		await withPool(
+			h,
+			server,
+			def,
+			async ({ pool, store, logger }) => {
+				const created = await new WorktreeService(store, logger, { root: path.join(h.dir, 'worktrees'), env: gitEnv(h.dir) }).createSession({ repo: h.repo, title: `gemini ${policy}` });
+				worktree = created.worktree.path;
+				const chat = new SessionsRepo(store).createChat({ sessionId: created.session.id, agent: 'gemini' }).id;
+				await body({ h, pool, store, server, chat, worktree });
+			},
+			policy,
+		);
+	}
+
+	test('through the pool: creates a new file and edits an existing one in the session worktree, attributed, permission answered', async () => {
+		await withGeminiChat('allow', async ({ h, pool, store, server, chat, worktree }) => {
+			const a = await pool.prompt(chat, 'gemini', { text: 'Create hello.txt saying hello' });
+			assert.equal(a.status, 'done', a.result.error);
+			assert.equal(a.result.stopReason, 'end_turn');
+			assert.equal(a.cwd, worktree);
+			assert.equal(fs.readFileSync(path.join(worktree, 'hello.txt'), 'utf8'), 'hello from gemini\n');
+			assert.ok(!fs.existsSync(path.join(h.repo, 'hello.txt')), 'the main checkout is untouched');
+
+			const b = await pool.prompt(chat, 'gemini', { text: `Change the title of README.md (${edit.marker})` });
+			assert.equal(b.status, 'done', b.result.error);
+			assert.equal(fs.readFileSync(path.join(worktree, 'README.md'), 'utf8'), '# test, edited by gemini\n');
+			assert.equal(fs.readFileSync(path.join(h.repo, 'README.md'), 'utf8'), '# test\n', 'the main checkout is untouched');
+			assert.deepEqual(functionResponses(server), ['write_file', 'replace']);
+
+			const pending = new PendingChangesRepo(store).listForChat(chat);
+			assert.deepEqual(
+				pending.map((p) => [p.path, p.kind, p.agent, p.turn_id, p.source]),
+				[
+					['hello.txt', 'add', 'gemini', a.turn.id, 'protocol'],
+					['README.md', 'modify', 'gemini', b.turn.id, 'protocol'],
+				],
+			);
+			const transcript = new TranscriptRepo(store);
+			for (const turn of [a.turn, b.turn]) {
+				const messages = transcript.listMessages(turn.id);
+				assert.ok(messages.some((m) => m.kind === 'tool_call'), 'the tool call is in the transcript');
+				const permissions = messages.filter((m) => m.kind === 'permission').map((m) => JSON.parse(m.content) as { decision?: { outcome: string; optionId?: string } });
+				assert.equal(permissions.length, 1, 'Gemini asked once per edit');
+				assert.equal(permissions[0]!.decision?.outcome, 'selected');
+				assert.equal(permissions[0]!.decision?.optionId, 'proceed_once');
+			}
+		});
+	});
+
+	test('a rejected permission writes nothing and attributes nothing', async () => {
+		await withGeminiChat('reject', async ({ pool, store, chat, worktree }) => {
+			const a = await pool.prompt(chat, 'gemini', { text: 'Create hello.txt saying hello' });
+			const b = await pool.prompt(chat, 'gemini', { text: `Change the title of README.md (${edit.marker})` });
+			for (const turn of [a, b]) {
+				const permissions = new TranscriptRepo(store)
+					.listMessages(turn.turn.id)
+					.filter((m) => m.kind === 'permission')
+					.map((m) => (JSON.parse(m.content) as { decision?: { optionId?: string } }).decision?.optionId);
+				assert.deepEqual(permissions, ['cancel'], 'Gemini asked and was told no');
+			}
+			assert.ok(!fs.existsSync(path.join(worktree, 'hello.txt')));
+			assert.equal(fs.readFileSync(path.join(worktree, 'README.md'), 'utf8'), '# test\n');
+			assert.deepEqual(new PendingChangesRepo(store).listForChat(chat), [], 'nothing was written, so nothing is attributed');
+		});
+	});
+
+	test('through the CLI `run`: a new file, then an edit in the same chat, attributed exactly, transcript saved', async () => {
+		const h = harness();
+		let worktree = '';
+		const server = await startServer(() => worktree);
+		try {
+			const agentsFile = path.join(h.dir, 'agents.json');
+			// Only the environment: command, arguments and the missing-file answer come from the preset.
+			fs.writeFileSync(agentsFile, JSON.stringify([geminiOverride(h, server.url)]));
+			const state = path.join(h.dir, 'state');
+			const env = { ...process.env, ...offlineEnv(h) };
+			const created = await runCli(['session', 'new', '--repo', h.repo, '--title', 'gemini e2e', '--state', state, '--worktrees', path.join(h.dir, 'worktrees'), '--json'], env);
+			const session = JSON.parse(created.stdout) as { sessionId: string; worktreePath: string };
+			worktree = session.worktreePath;
+			const run = async (prompt: string, chat?: string): Promise<Record<string, unknown>> => {
+				const r = await runCli(['run', '--repo', h.repo, '--session', session.sessionId, ...(chat ? ['--chat', chat] : []), '--agent', 'gemini', '--prompt', prompt, '--agents', agentsFile, '--state', state, '--permissions', 'allow', '--json'], env);
+				const end = jsonLines(r.stdout).pop()!;
+				assert.equal(end.type, 'turn_end', `${r.stdout}\n${r.stderr}`);
+				assert.equal(end.stopReason, 'end_turn', `${r.stdout}\n${r.stderr}`);
+				assert.equal(r.code, 0);
+				assert.equal(end.cwd, worktree, 'the agent worked in the session worktree');
+				return end;
+			};
+			const first = await run('Create hello.txt saying hello');
+			const second = await run(`Change the title of README.md (${edit.marker})`, String(first.chatId));
+			assert.equal(second.chatId, first.chatId);
+			assert.equal(fs.readFileSync(path.join(worktree, 'hello.txt'), 'utf8'), 'hello from gemini\n');
+			assert.equal(fs.readFileSync(path.join(worktree, 'README.md'), 'utf8'), '# test, edited by gemini\n');
+			assert.ok(!fs.existsSync(path.join(h.repo, 'hello.txt')), 'the main checkout is untouched');
+			assert.equal(fs.readFileSync(path.join(h.repo, 'README.md'), 'utf8'), '# test\n');
+			assert.deepEqual(functionResponses(server), ['write_file', 'replace']);
+
+			const pending = jsonLines((await runCli(['pending', session.sessionId, '--state', state, '--json'], env)).stdout);
+			assert.deepEqual(
+				pending.map((r) => [r.path, r.kind, r.chat_id, r.agent, r.turn_id, r.source]),
+				[
+					['hello.txt', 'add', first.chatId, 'gemini', first.turnId, 'protocol'],
+					['README.md', 'modify', first.chatId, 'gemini', second.turnId, 'protocol'],
+				],
+			);
+			const turns = jsonLines((await runCli(['show', String(first.chatId), '--state', state, '--json'], env)).stdout) as { turn: { status: string }; messages: { kind: string }[] }[];
+			assert.deepEqual(
+				turns.map((t) => [t.turn.status, t.messages.some((m) => m.kind === 'tool_call'), t.messages.filter((m) => m.kind === 'permission').length]),
+				[
+					['done', true, 1],
+					['done', true, 1],
+				],
+			);
+		} finally {
+			await server.close();
+			removeDir(h.dir);
+		}
+	});
 });
