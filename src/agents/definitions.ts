@@ -19,6 +19,11 @@ export interface AgentDefinition {
 	defaultModel?: string;
 	/** Environment variable names that carry this agent's API key, filled from SecretStorage. */
 	secretEnv?: string[];
+	/**
+	 * Host variables passed through to this agent beyond the standard list (see `hostPassThrough`): names, or
+	 * prefixes ending in `*` such as `AWS_*` for a cloud provider. Their secret-looking values are redacted.
+	 */
+	passEnv?: string[];
 	/** How to install it, for the "not installed" message. */
 	install?: string;
 }
@@ -112,6 +117,12 @@ export function mergeDefinitions(user: unknown, presets: readonly AgentDefinitio
 		if (d.args !== undefined && !(Array.isArray(d.args) && d.args.every((a) => typeof a === 'string'))) {
 			throw new AgentTabsError('agents/invalid', `Agent "${d.id}": "args" must be an array of strings.`);
 		}
+		for (const field of ['secretEnv', 'passEnv'] as const) {
+			const v = d[field];
+			if (v !== undefined && !(Array.isArray(v) && v.every((a) => typeof a === 'string' && /^[A-Za-z_][A-Za-z0-9_()]*\*?$/.test(a)))) {
+				throw new AgentTabsError('agents/invalid', `Agent "${d.id}": "${field}" must be an array of environment variable names${field === 'passEnv' ? ' (a trailing * matches a prefix)' : ''}.`);
+			}
+		}
 		if (d.env !== undefined && !isStringRecord(d.env)) {
 			throw new AgentTabsError('agents/invalid', `Agent "${d.id}": "env" must map names to string values.`);
 		}
@@ -125,6 +136,7 @@ export function mergeDefinitions(user: unknown, presets: readonly AgentDefinitio
 			defaultMode: typeof d.defaultMode === 'string' ? d.defaultMode : base?.defaultMode,
 			defaultModel: typeof d.defaultModel === 'string' ? d.defaultModel : base?.defaultModel,
 			secretEnv: Array.isArray(d.secretEnv) ? (d.secretEnv as string[]) : base?.secretEnv,
+			passEnv: Array.isArray(d.passEnv) ? (d.passEnv as string[]) : base?.passEnv,
 			install: typeof d.install === 'string' ? d.install : base?.install,
 		};
 		byId.set(d.id, merged);
@@ -138,7 +150,7 @@ export function mergeDefinitions(user: unknown, presets: readonly AgentDefinitio
  * session and starts a new one.
  */
 export function configHash(def: AgentDefinition, extra: { envNames?: string[]; mcpServers?: unknown[]; model?: string; mode?: string } = {}): string {
-	const envNames = [...new Set([...Object.keys(def.env), ...(extra.envNames ?? [])])].sort();
+	const envNames = [...new Set([...Object.keys(def.env), ...(extra.envNames ?? []), ...(def.passEnv ?? []).map((p) => `pass:${p}`)])].sort();
 	const material = JSON.stringify({
 		transport: def.transport,
 		command: def.command,

@@ -2,6 +2,7 @@ import { AgentTabsError } from '../common/errors';
 import { Emitter, type Event } from '../common/event';
 import { Disposable, type IDisposable } from '../common/lifecycle';
 import { errorMessage, type Logger } from '../common/log';
+import { redactingLogger, SecretRedactor } from '../common/redact';
 import { AgentSessionsRepo } from '../db/agentSessionsRepo';
 import { PendingChangesRepo } from '../db/pendingChangesRepo';
 import { SessionsRepo } from '../db/sessionsRepo';
@@ -10,6 +11,7 @@ import { TranscriptRepo, TurnRecorder, type TurnRow, type TurnStatus } from '../
 import { diffSnapshots, takeDirtySnapshot, type DirtySnapshot } from '../worktrees/dirtySnapshot';
 import type { AgentBackend, AgentSessionHandle, McpServerSpec, PromptInput } from './backend';
 import { configHash, type AgentDefinition, type AgentTransport } from './definitions';
+import { agentEnvironment } from './environment';
 import type { AgentEvent, TurnResult } from './events';
 import type { PermissionBroker } from './permissions';
 
@@ -19,8 +21,16 @@ export interface AgentPoolOptions {
 	backends: Partial<Record<AgentTransport, AgentBackend>>;
 	/** The current agent definitions (settings merged over presets). */
 	definitions: () => readonly AgentDefinition[];
-	/** Extra environment for an agent: its API keys from SecretStorage, isolation variables. */
+	/** The keys Agent Tabs hands an agent (from SecretStorage); the rest of its environment is `agentEnvironment`. */
 	agentEnv?: (def: AgentDefinition) => Promise<Record<string, string>>;
+	/** The host environment the pass-through list picks from (default `process.env`). */
+	hostEnv?: Readonly<Record<string, string | undefined>>;
+	/**
+	 * Every secret value known to this process. The pool adds the keys it hands out and redacts events,
+	 * transcripts and its logs with it; share it with the logger of the surface (the default knows the host's
+	 * secret-looking variables).
+	 */
+	redactor?: SecretRedactor;
 	mcpServers?: () => McpServerSpec[];
 	permissions: PermissionBroker;
 	/** A session with no turn for this long is shut down; the next prompt resumes it. 0 disables. */
@@ -92,9 +102,14 @@ export class AgentPool extends Disposable {
 	private readonly transcript: TranscriptRepo;
 	private readonly pending: PendingChangesRepo;
 	private closing = false;
+	private readonly redactor: SecretRedactor;
+	private readonly logger: Logger;
 
 	constructor(private readonly options: AgentPoolOptions) {
 		super();
+		this.redactor = options.redactor ?? new SecretRedactor();
+		this.redactor.addEnv(options.hostEnv ?? process.env);
+		this.logger = redactingLogger(options.logger, this.redactor);
 		this.sessions = new SessionsRepo(options.store);
 		this.agentSessions = new AgentSessionsRepo(options.store);
 		this.transcript = new TranscriptRepo(options.store);
@@ -125,6 +140,7 @@ export class AgentPool extends Disposable {
 	}
 
 	private emit(chatId: string, agent: string, event: AgentEvent, turnId?: string): void {
+		event = this.redactor.redactDeep(event);
 		const seq = (this.seqByChat.get(chatId) ?? 0) + 1;
 		this.seqByChat.set(chatId, seq);
 		this._onDidEvent.fire({ chatId, agent, turnId, seq, event });
@@ -145,9 +161,13 @@ export class AgentPool extends Disposable {
 			return inflight;
 		}
 		const def = this.definition(agent);
-		const env = (await this.options.agentEnv?.(def)) ?? {};
+		const keys = (await this.options.agentEnv?.(def)) ?? {};
+		const { env, secretNames } = agentEnvironment(def, this.options.hostEnv ?? process.env, keys);
+		for (const name of secretNames) {
+			this.redactor.add(name, env[name]);
+		}
 		const mcpServers = this.options.mcpServers?.() ?? [];
-		const hash = configHash(def, { envNames: Object.keys(env), mcpServers });
+		const hash = configHash(def, { envNames: Object.keys(keys), mcpServers });
 		const existing = this.entries.get(key);
 		if (existing && existing.hash === hash) {
 			return existing;
@@ -172,7 +192,7 @@ export class AgentPool extends Disposable {
 			if (previous.running) {
 				throw new AgentTabsError('agent/busy', `${def.label} is in the middle of a turn; its new settings apply after it ends.`);
 			}
-			this.options.logger.info(`${tag} configuration changed; ending the old session`);
+			this.logger.info(`${tag} configuration changed; ending the old session`);
 			await this.remove(previous, 'ended');
 			this.agentSessions.resetBackendSession(chatId, def.id, hash);
 		}
@@ -185,7 +205,7 @@ export class AgentPool extends Disposable {
 			throw new AgentTabsError('chat/unknown', `There is no chat ${chatId}.`);
 		}
 		if (!wd.cwd) {
-			throw new AgentTabsError('chat/noFolder', `The session of chat ${chatId} has no worktree or repository folder to work in.`);
+			throw noWorktreeError(wd);
 		}
 		const row = this.agentSessions.get(chatId, def.id);
 		if (row && row.config_hash && row.config_hash !== hash) {
@@ -195,7 +215,7 @@ export class AgentPool extends Disposable {
 		this.agentSessions.upsert({ chat_id: chatId, agent: def.id, backend: def.transport, status: 'starting', config_hash: hash, session_id: wd.sessionId, worktree_id: wd.worktreeId });
 		let handle: AgentSessionHandle;
 		try {
-			handle = await backend.ensureSession({ cwd: wd.cwd, definition: def, env, mcpServers, resumeSessionId: resumeId, permissions: this.options.permissions, chatId });
+			handle = await backend.ensureSession({ cwd: wd.cwd, definition: def, env, redactor: this.redactor, mcpServers, resumeSessionId: resumeId, permissions: this.options.permissions, chatId });
 		} catch (e) {
 			this.agentSessions.setStatus(chatId, def.id, 'error', errorMessage(e));
 			throw e;
@@ -210,13 +230,13 @@ export class AgentPool extends Disposable {
 		if (resumeId && !handle.resumed) {
 			entry.contextResetNotice = `${def.label} could not restore its earlier conversation, so this chat's agent context starts fresh. The transcript above is kept.`;
 		}
-		this.options.logger.info(`${tag} ${handle.resumed ? 'resumed' : 'started'} ${handle.backendSessionId}`);
+		this.logger.info(`${tag} ${handle.resumed ? 'resumed' : 'started'} ${handle.backendSessionId}`);
 		entry.subscriptions.push(
 			handle.onDidExit(({ code, signal, expected }) => {
 				if (expected || this.entries.get(key) !== entry) {
 					return;
 				}
-				this.options.logger.warn(`${tag} agent exited (code ${code}, signal ${signal}); it restarts on the next prompt`);
+				this.logger.warn(`${tag} agent exited (code ${code}, signal ${signal}); it restarts on the next prompt`);
 				this.agentSessions.setStatus(chatId, def.id, 'crashed', `exited with code ${code}, signal ${signal}`);
 				this.entries.delete(key);
 				this.disposeEntry(entry);
@@ -239,7 +259,7 @@ export class AgentPool extends Disposable {
 			if (entry.running || this.entries.get(entry.key) !== entry) {
 				return;
 			}
-			this.options.logger.info(`[AgentPool][${entry.key}] idle for ${Math.round(ms / 1000)} s; shutting it down`);
+			this.logger.info(`[AgentPool][${entry.key}] idle for ${Math.round(ms / 1000)} s; shutting it down`);
 			void this.remove(entry, 'idle');
 		}, ms);
 		entry.idleTimer.unref?.();
@@ -261,12 +281,12 @@ export class AgentPool extends Disposable {
 		for (const s of entry.subscriptions) {
 			s.dispose();
 		}
-		await entry.handle.shutdown().catch((e) => this.options.logger.warn(`[AgentPool][${entry.key}] shutdown: ${errorMessage(e)}`));
+		await entry.handle.shutdown().catch((e) => this.logger.warn(`[AgentPool][${entry.key}] shutdown: ${errorMessage(e)}`));
 		entry.handle.dispose();
 		try {
 			this.agentSessions.setStatus(entry.chatId, entry.agent, status);
 		} catch (e) {
-			this.options.logger.warn(`[AgentPool][${entry.key}] could not record ${status}: ${errorMessage(e)}`);
+			this.logger.warn(`[AgentPool][${entry.key}] could not record ${status}: ${errorMessage(e)}`);
 		}
 	}
 
@@ -298,9 +318,14 @@ export class AgentPool extends Disposable {
 		const checkpointName = `${chatId}/${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 		const checkpointBefore = early?.cwd ? this.takeCheckpoint(early.cwd, `${checkpointName}-before`) : Promise.resolve(undefined);
 		const entry = await this.ensureEntry(chatId, agent);
-		const wd = this.sessions.workingDirectory(chatId)!;
-		const cwd = wd.cwd!;
-		const turn = this.transcript.startTurn({ chatId, agent: entry.agent, prompt: input.text });
+		const wd = this.sessions.workingDirectory(chatId);
+		if (!wd?.cwd) {
+			// The worktree was archived or went missing after the agent started: never follow it elsewhere.
+			await this.remove(entry, 'ended');
+			throw wd ? noWorktreeError(wd) : new AgentTabsError('chat/unknown', `There is no chat ${chatId}.`);
+		}
+		const cwd = wd.cwd;
+		const turn = this.transcript.startTurn({ chatId, agent: entry.agent, prompt: this.redactor.redact(input.text) });
 		entry.running = { turnId: turn.id, handle: entry.handle, ticket };
 		clearTimeout(entry.idleTimer);
 		const recorder = new TurnRecorder(this.transcript, turn, this.options.flushMs ?? 100);
@@ -313,7 +338,8 @@ export class AgentPool extends Disposable {
 		}
 		active.add(mark);
 		const protocolPaths = new Set<string>();
-		const onEvent = (event: AgentEvent): void => {
+		const onEvent = (raw: AgentEvent): void => {
+			const event = this.redactor.redactDeep(raw);
 			try {
 				recorder.record(event);
 				if (event.type === 'file_edit' && event.source !== 'watcher') {
@@ -326,7 +352,7 @@ export class AgentPool extends Disposable {
 					this.pending.record({ sessionId: wd.sessionId, worktreeId: wd.worktreeId, chatId, agent: entry.agent, turnId: turn.id, path: event.path, kind: event.kind, source: 'protocol' });
 				}
 			} catch (e) {
-				this.options.logger.error(`[AgentPool][${entry.key}] could not save an event: ${errorMessage(e)}`);
+				this.logger.error(`[AgentPool][${entry.key}] could not save an event: ${errorMessage(e)}`);
 			}
 			this.emit(chatId, entry.agent, event, turn.id);
 		};
@@ -368,7 +394,7 @@ export class AgentPool extends Disposable {
 		if (after) {
 			this.transcript.setCheckpoints(turn.id, null, after);
 		}
-		const status = recorder.finish(result);
+		const status = recorder.finish(this.redactor.redactDeep(result));
 		const alive = this.entries.get(entry.key) === entry;
 		if (alive) {
 			this.agentSessions.upsert({ chat_id: chatId, agent: entry.agent, backend: this.definition(entry.agent).transport, status: 'ready', backend_session_id: result.backendSessionId || null });
@@ -382,7 +408,7 @@ export class AgentPool extends Disposable {
 		try {
 			return await takeDirtySnapshot(cwd);
 		} catch (e) {
-			this.options.logger.debug(`[AgentPool][snapshot] ${cwd}: ${errorMessage(e)} (edits an agent writes itself cannot be seen here)`);
+			this.logger.debug(`[AgentPool][snapshot] ${cwd}: ${errorMessage(e)} (edits an agent writes itself cannot be seen here)`);
 			return undefined;
 		}
 	}
@@ -394,7 +420,7 @@ export class AgentPool extends Disposable {
 		try {
 			return await this.options.checkpoint(cwd, name);
 		} catch (e) {
-			this.options.logger.debug(`[AgentPool][checkpoint] ${cwd}: ${errorMessage(e)}`);
+			this.logger.debug(`[AgentPool][checkpoint] ${cwd}: ${errorMessage(e)}`);
 			return undefined;
 		}
 	}
@@ -430,4 +456,16 @@ export class AgentPool extends Disposable {
 		}
 		super.dispose();
 	}
+}
+
+function noWorktreeError(wd: { sessionId: string; worktreeState: string | null }): AgentTabsError {
+	const why =
+		wd.worktreeState === null ? 'has no worktree'
+		: wd.worktreeState === 'removed' ? 'has no worktree folder now (it was archived, its work saved)'
+		: wd.worktreeState === 'missing' ? 'has lost its worktree folder (it was deleted outside Agent Tabs)'
+		: `has its worktree in the state "${wd.worktreeState}"`;
+	return new AgentTabsError(
+		'session/noWorktree',
+		`Session ${wd.sessionId} ${why}, and agents work only inside their session's worktree, never in the main checkout. Restore the session first (Agent Tabs: Restore Session, or agent-tabs session restore ${wd.sessionId}).`,
+	);
 }

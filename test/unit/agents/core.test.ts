@@ -19,7 +19,7 @@ suite('agents/definitions', () => {
 		assert.equal(claude.command, 'claude-agent-acp', 'fields not given keep the preset value');
 		assert.equal(claude.defaultMode, 'default');
 		assert.deepEqual(claude.env, { X: '1' });
-		assert.deepEqual(merged.find((d) => d.id === 'mine'), { id: 'mine', label: 'mine', transport: 'acp', command: '/bin/mine', args: ['--acp'], env: {}, defaultMode: undefined, defaultModel: undefined, secretEnv: undefined, install: undefined });
+		assert.deepEqual(merged.find((d) => d.id === 'mine'), { id: 'mine', label: 'mine', transport: 'acp', command: '/bin/mine', args: ['--acp'], env: {}, defaultMode: undefined, defaultModel: undefined, secretEnv: undefined, passEnv: undefined, install: undefined });
 	});
 
 	test('a bad definition is an error naming the agent and the field', () => {
