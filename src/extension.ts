@@ -10,6 +10,7 @@ import { PermissionBroker } from './agents/permissions';
 import { AgentPool } from './agents/pool';
 import { Disposable } from './common/lifecycle';
 import { errorMessage } from './common/log';
+import { SecretRedactor } from './common/redact';
 import { AgentSessionsRepo } from './db/agentSessionsRepo';
 import { SessionsRepo } from './db/sessionsRepo';
 import { WorktreesRepo } from './db/worktreesRepo';
@@ -32,7 +33,9 @@ export interface AgentTabsTestApi {
 }
 
 class ExtensionRoot extends Disposable {
-	readonly logger = this._register(new OutputChannelLogger('Agent Tabs'));
+	/** Every secret value this window knows (the host's secret-looking variables, keys handed to agents). */
+	private readonly redactor = new SecretRedactor();
+	readonly logger = this._register(new OutputChannelLogger('Agent Tabs', this.redactor));
 	readonly stateDir: string;
 	readonly ready: Promise<{ store: Store; sessions: SessionsRepo; pool: AgentPool; permissions: PermissionBroker }>;
 	private store: Store | undefined;
@@ -126,6 +129,7 @@ class ExtensionRoot extends Disposable {
 				backends: { acp: new AcpBackend({ logger: this.logger }) },
 				definitions: () => this.definitions,
 				agentEnv: (def) => this.apiKeys.envFor(def),
+				redactor: this.redactor,
 				permissions: this.permissions,
 				idleTimeoutMs: idleMinutes * 60_000,
 				checkpoint: (cwd, name) => this.worktreeService(store).checkpoint(cwd, name),

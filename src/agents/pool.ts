@@ -394,7 +394,8 @@ export class AgentPool extends Disposable {
 		if (after) {
 			this.transcript.setCheckpoints(turn.id, null, after);
 		}
-		const status = recorder.finish(this.redactor.redactDeep(result));
+		result = this.redactor.redactDeep(result);
+		const status = recorder.finish(result);
 		const alive = this.entries.get(entry.key) === entry;
 		if (alive) {
 			this.agentSessions.upsert({ chat_id: chatId, agent: entry.agent, backend: this.definition(entry.agent).transport, status: 'ready', backend_session_id: result.backendSessionId || null });

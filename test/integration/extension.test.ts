@@ -6,12 +6,15 @@
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { nullLogger } from '../../src/common/log';
 import { PendingChangesRepo } from '../../src/db/pendingChangesRepo';
 import { storeFiles } from '../../src/db/store';
 import type { LockOwner } from '../../src/db/lock';
 import type { AgentTabsTestApi } from '../../src/extension';
+import { WorktreeService } from '../../src/worktrees/worktreeService';
 
 const extensionId = 'agent-tabs.agent-tabs';
 const phase = process.env.E2E_PHASE;
@@ -92,7 +95,9 @@ suite('Agent Tabs in a real VS Code', () => {
 		const config = vscode.workspace.getConfiguration('agentTabs');
 		await config.update('agents', [{ id: 'scripted', label: 'Scripted', transport: 'acp', command: process.execPath, args: [agentScript] }], vscode.ConfigurationTarget.Global);
 		try {
-			const session = sessions.create({ title: `agent run ${phase ?? ''}`, repoRoot: folder });
+			// Agents work only inside a session's worktree, never in the window's folder: a real one.
+			const worktrees = fs.mkdtempSync(path.join(os.tmpdir(), 'agent-tabs-it-worktrees-'));
+			const { session, worktree } = await new WorktreeService(store, nullLogger, { root: worktrees }).createSession({ repo: folder, title: `agent run ${phase ?? ''}` });
 			const chat = sessions.createChat({ sessionId: session.id, agent: 'scripted' });
 			const file = `from-agent-${Date.now()}.txt`;
 			let outcome: Awaited<ReturnType<typeof pool.prompt>> | undefined;
@@ -109,10 +114,12 @@ suite('Agent Tabs in a real VS Code', () => {
 			}
 			assert.ok(outcome, 'the scripted agent never became available');
 			assert.equal(outcome.status, 'done', outcome.result.error);
-			assert.equal(fs.readFileSync(path.join(folder, file), 'utf8'), 'written in VS Code');
+			assert.equal(outcome.cwd, worktree.path);
+			assert.equal(fs.readFileSync(path.join(worktree.path, file), 'utf8'), 'written in VS Code');
+			assert.equal(fs.existsSync(path.join(folder, file)), false, 'the window\'s own checkout is untouched');
 			const pending = new PendingChangesRepo(store).listForChat(chat.id);
 			assert.deepEqual(pending.map((p) => [p.path, p.agent, p.turn_id]), [[file, 'scripted', outcome.turn.id]]);
-			fs.rmSync(path.join(folder, file));
+			fs.rmSync(path.join(worktree.path, file));
 		} finally {
 			await config.update('agents', undefined, vscode.ConfigurationTarget.Global);
 		}

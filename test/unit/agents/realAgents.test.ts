@@ -10,7 +10,8 @@ import { PendingChangesRepo } from '../../../src/db/pendingChangesRepo';
 import { SessionsRepo } from '../../../src/db/sessionsRepo';
 import { TranscriptRepo } from '../../../src/db/transcriptRepo';
 import { startFakeAnthropic, startFakeOpenAI } from '../../fixtures/modelServers';
-import { makeRepo } from '../gitRepo';
+import { WorktreeService } from '../../../src/worktrees/worktreeService';
+import { gitEnv, makeRepo } from '../gitRepo';
 import { MemoryLogger, openStore, removeDir, repoRoot, tempDir } from '../helpers';
 
 /**
@@ -187,12 +188,15 @@ suite('agents: real claude-agent-acp and opencode, offline against scripted mode
 			const pool = new AgentPool({ store, logger, backends: { acp: new AcpBackend({ logger, startTimeoutMs: 60_000 }) }, definitions: () => [def], permissions: broker });
 			try {
 				const sessions = new SessionsRepo(store);
-				const s = sessions.create({ title: 'real', repoRoot: h.repo });
+				const { session: s, worktree } = await new WorktreeService(store, logger, { root: path.join(h.dir, 'worktrees'), env: gitEnv(h.dir) }).createSession({ repo: h.repo, title: 'real' });
+				h.target = path.join(worktree.path, 'hello.txt');
 				const chatA = sessions.createChat({ sessionId: s.id, agent: c.agent }).id;
 				const chatB = sessions.createChat({ sessionId: s.id, agent: c.agent }).id;
 				const a = await pool.prompt(chatA, c.agent, { text: 'Create hello.txt' });
 				assert.equal(a.status, 'done', a.result.error);
 				assert.equal(fs.readFileSync(h.target, 'utf8'), `pool ${c.agent}\n`);
+				assert.equal(a.cwd, worktree.path, 'the agent worked in the session worktree');
+				assert.ok(!fs.existsSync(path.join(h.repo, 'hello.txt')), 'the main checkout is untouched');
 				const b = await pool.ensure(chatB, c.agent);
 				assert.notEqual(b.backendSessionId, a.result.backendSessionId);
 				const pending = new PendingChangesRepo(store).listForChat(chatA);
