@@ -130,6 +130,7 @@ class ExtensionRoot extends Disposable {
 				definitions: () => this.definitions,
 				agentEnv: (def) => this.apiKeys.envFor(def),
 				redactor: this.redactor,
+				leaseOwner: `a VS Code window (${vscode.env.appName})`,
 				permissions: this.permissions,
 				idleTimeoutMs: idleMinutes * 60_000,
 				checkpoint: (cwd, name) => this.worktreeService(store).checkpoint(cwd, name),

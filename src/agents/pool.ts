@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { AgentTabsError } from '../common/errors';
 import { Emitter, type Event } from '../common/event';
 import { Disposable, type IDisposable } from '../common/lifecycle';
@@ -9,6 +10,7 @@ import { SessionsRepo } from '../db/sessionsRepo';
 import type { Store } from '../db/store';
 import { TranscriptRepo, TurnRecorder, type TurnRow, type TurnStatus } from '../db/transcriptRepo';
 import { diffSnapshots, takeDirtySnapshot, type DirtySnapshot } from '../worktrees/dirtySnapshot';
+import { acquireLease } from '../worktrees/ownership';
 import type { AgentBackend, AgentSessionHandle, McpServerSpec, PromptInput } from './backend';
 import { configHash, type AgentDefinition, type AgentTransport } from './definitions';
 import { agentEnvironment } from './environment';
@@ -37,6 +39,8 @@ export interface AgentPoolOptions {
 	idleTimeoutMs?: number;
 	/** How often streamed text is written to the transcript. */
 	flushMs?: number;
+	/** Who runs these agents, written into the worktree lease every process honours ("a VS Code window"). */
+	leaseOwner?: string;
 	/** Records the worktree state under a private ref before and after each turn, so a chat can rewind. */
 	checkpoint?: (cwd: string, name: string) => Promise<string>;
 }
@@ -325,6 +329,11 @@ export class AgentPool extends Disposable {
 			throw wd ? noWorktreeError(wd) : new AgentTabsError('chat/unknown', `There is no chat ${chatId}.`);
 		}
 		const cwd = wd.cwd;
+		if (!fs.existsSync(cwd)) {
+			await this.remove(entry, 'ended');
+			throw new AgentTabsError('session/noWorktree', `The worktree folder ${cwd} of session ${wd.sessionId} is gone (removed by another window, the command line or by hand). Restore the session first; agents never work anywhere else.`);
+		}
+		const releaseLease = this.lease(cwd, `${this.definition(entry.agent).label} in chat ${chatId}`);
 		const turn = this.transcript.startTurn({ chatId, agent: entry.agent, prompt: this.redactor.redact(input.text) });
 		entry.running = { turnId: turn.id, handle: entry.handle, ticket };
 		clearTimeout(entry.idleTimer);
@@ -389,6 +398,7 @@ export class AgentPool extends Disposable {
 		} finally {
 			active.delete(mark);
 			entry.running = undefined;
+			releaseLease();
 		}
 		const after = await this.takeCheckpoint(cwd, `${checkpointName}-after`);
 		if (after) {
@@ -403,6 +413,16 @@ export class AgentPool extends Disposable {
 		}
 		this.emit(chatId, entry.agent, { type: 'notice', severity: 'info', title: `turn ${status}` }, turn.id);
 		return { turn: this.transcript.getTurn(turn.id)!, status, result, cwd, sessionId: wd.sessionId };
+	}
+
+	/** A lease on the worktree for this turn, so no process removes it while the agent works there. */
+	private lease(cwd: string, what: string): () => void {
+		try {
+			return acquireLease(cwd, { owner: this.options.leaseOwner ?? `process ${process.pid}`, what });
+		} catch (e) {
+			this.logger.warn(`[AgentPool][lease] ${cwd}: ${errorMessage(e)}; other processes cannot see that an agent works there`);
+			return () => undefined;
+		}
 	}
 
 	private async snapshot(cwd: string): Promise<DirtySnapshot | undefined> {

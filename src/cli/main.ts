@@ -185,6 +185,7 @@ async function run(args: ParsedArgs, logger: Logger, json: boolean): Promise<num
 		backends: { acp: new AcpBackend({ logger }) },
 		definitions: () => definitions,
 		permissions,
+		leaseOwner: 'agent-tabs run',
 		checkpoint: (cwd, name) => worktrees.checkpoint(cwd, name),
 	});
 	const sessions = new SessionsRepo(store);
