@@ -24,6 +24,7 @@ import { registerCommands } from './vscode/commands';
 import { commandIds, contextKeys, settingIds } from './vscode/ids';
 import { OutputChannelLogger } from './vscode/logger';
 import { SessionsView } from './vscode/sessionsView';
+import { setupCommandFor, userSetting } from './vscode/userSettings';
 
 /** What `activate` returns in test mode, so integration tests reach the parts without globals. */
 export interface AgentTabsTestApi {
@@ -157,9 +158,9 @@ class ExtensionRoot extends Disposable {
 	private worktreeService(store: Store): WorktreeService {
 		const c = vscode.workspace.getConfiguration(settingIds.section);
 		return new WorktreeService(store, this.logger, {
-			root: c.get<string>(settingIds.worktreesRoot) || undefined,
+			root: userSetting<string>(settingIds.worktreesRoot, '') || undefined,
 			copy: c.get<string[]>(settingIds.worktreesCopy, ['.env*']),
-			setupCommand: c.get<string>(settingIds.worktreesSetupCommand) || undefined,
+			setupCommandFor: (repo) => setupCommandFor(this.context.globalState, repo),
 			onSetupOutput: (line) => this.logger.info(`[Worktrees][setup] ${line}`),
 			runningAgents: (sessionId) =>
 				new SessionsRepo(store)

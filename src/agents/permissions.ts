@@ -101,6 +101,20 @@ export class PermissionBroker extends Disposable {
 		return true;
 	}
 
+	/**
+	 * The person dismissed the request without choosing: that is a no. Picks the agent's reject option (or
+	 * cancels when it offers none). Returns false when the request is no longer open.
+	 */
+	dismiss(id: string): boolean {
+		const entry = this.open.get(id);
+		if (!entry) {
+			return false;
+		}
+		const reject = entry.request.options.find((o) => o.kind === 'reject_once') ?? entry.request.options.find((o) => o.kind === 'reject_always');
+		entry.resolve(reject ? { outcome: 'selected', optionId: reject.optionId, decidedBy: 'user' } : { outcome: 'cancelled', decidedBy: 'cancel' });
+		return true;
+	}
+
 	private cancelAll(): void {
 		for (const entry of [...this.open.values()]) {
 			entry.resolve({ outcome: 'cancelled', decidedBy: 'cancel' });

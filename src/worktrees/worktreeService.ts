@@ -21,6 +21,8 @@ export interface WorktreeOptions {
 	copy?: string[];
 	/** A shell command run in a new worktree (install dependencies...). */
 	setupCommand?: string;
+	/** Decides the setup command per repository when `setupCommand` is not given (the user confirms a proposed one). */
+	setupCommandFor?: (repo: string) => Promise<string | undefined>;
 	/** Chats with an agent running in a session right now (for the risk report). */
 	runningAgents?: (sessionId: string) => string[];
 	/** Receives setup output line by line. */
@@ -219,7 +221,7 @@ export class WorktreeService {
 				}
 			}
 		}
-		const command = this.options.setupCommand?.trim();
+		const command = (this.options.setupCommand ?? (await this.options.setupCommandFor?.(repo)))?.trim();
 		if (command) {
 			await new Promise<void>((resolve, reject) => {
 				const child = spawn(command, { cwd: wtPath, shell: true, env: this.options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -186,6 +186,28 @@ suite('agents/permissions', () => {
 			broker.dispose();
 		}
 	});
+
+	test('a dismissed request is a no at once, not a wait for the timeout; a late answer changes nothing', async () => {
+		const broker = new PermissionBroker({ default: 'ask', timeoutMs: 60_000 });
+		try {
+			const sub = broker.onDidRequest((r) => assert.equal(broker.dismiss(r.id), true));
+			const started = Date.now();
+			assert.deepEqual(await broker.request({ chatId: 'c', agent: 'a', title: 'dismissed', options }), { outcome: 'selected', optionId: 'no', decidedBy: 'user' });
+			assert.ok(Date.now() - started < 5000, 'answered without waiting for the timeout');
+			sub.dispose();
+			let id = '';
+			const sub2 = broker.onDidRequest((r) => {
+				id = r.id;
+				broker.dismiss(r.id);
+			});
+			assert.deepEqual(await broker.request({ chatId: 'c', agent: 'a', title: 'no reject option', options: [options[0]!] }), { outcome: 'cancelled', decidedBy: 'cancel' });
+			sub2.dispose();
+			assert.equal(broker.decide(id, 'yes'), false, 'a button pressed after the request settled is refused');
+			assert.equal(broker.dismiss(id), false);
+		} finally {
+			broker.dispose();
+		}
+	});
 });
 
 suite('worktrees/dirtySnapshot', () => {
