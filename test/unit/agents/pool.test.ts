@@ -470,6 +470,18 @@ suite('agents/pool with a real ACP agent process', function () {
 		assert.match(everything, /\[redacted SERVICE_TOKEN\]/);
 	});
 
+	test('an agent that quotes its key on stderr as it dies: the error, its stored state and the logs are redacted', async () => {
+		const key = 'sk-ant-quoted-on-stderr-31337';
+		const pool = makePool({
+			defs: () => [{ ...definitions({ SCRIPTED_AGENT_EXIT_AT_START: '1', SCRIPTED_AGENT_STDERR_AT_START: `auth failed for ${key}` })[0]!, secretEnv: ['ANTHROPIC_API_KEY'] }],
+			agentEnv: () => Promise.resolve({ ANTHROPIC_API_KEY: key }),
+		});
+		const chat = newChat();
+		await assert.rejects(pool.prompt(chat, 'scripted', { text: 'say hi' }), (e: Error) => e.message.includes('auth failed for [redacted ANTHROPIC_API_KEY]') && !e.message.includes(key));
+		assert.ok(!JSON.stringify(store.all('SELECT * FROM agent_sessions')).includes(key));
+		assert.ok(!logger.lines.join('\n').includes(key));
+	});
+
 	test('garbage, huge lines and unknown updates: reported or kept, never lost, the turn goes on', async () => {
 		const pool = makePool();
 		const chat = newChat();
