@@ -3,7 +3,7 @@ import { AgentTabsError } from '../common/errors';
 import { Emitter, type Event } from '../common/event';
 import { Disposable, type IDisposable } from '../common/lifecycle';
 import { errorMessage, type Logger } from '../common/log';
-import { redactingLogger, SecretRedactor } from '../common/redact';
+import { redactingLogger, SecretRedactor, StreamRedactor } from '../common/redact';
 import { AgentSessionsRepo } from '../db/agentSessionsRepo';
 import { PendingChangesRepo } from '../db/pendingChangesRepo';
 import { SessionsRepo } from '../db/sessionsRepo';
@@ -144,7 +144,11 @@ export class AgentPool extends Disposable {
 	}
 
 	private emit(chatId: string, agent: string, event: AgentEvent, turnId?: string): void {
-		event = this.redactor.redactDeep(event);
+		this.fire(chatId, agent, this.redactor.redactDeep(event), turnId);
+	}
+
+	/** Sends an event that is already redacted. */
+	private fire(chatId: string, agent: string, event: AgentEvent, turnId?: string): void {
 		const seq = (this.seqByChat.get(chatId) ?? 0) + 1;
 		this.seqByChat.set(chatId, seq);
 		this._onDidEvent.fire({ chatId, agent, turnId, seq, event });
@@ -347,8 +351,38 @@ export class AgentPool extends Disposable {
 		}
 		active.add(mark);
 		const protocolPaths = new Set<string>();
+		// Streamed text is redacted as a stream: a secret may arrive split across chunks.
+		const streams = new Map<'text' | 'reasoning', { redactor: StreamRedactor; messageId?: string }>();
+		const release = (type: 'text' | 'reasoning'): void => {
+			const stream = streams.get(type);
+			streams.delete(type);
+			const rest = stream?.redactor.flush();
+			if (rest) {
+				deliver({ type, text: rest, ...(stream!.messageId !== undefined ? { messageId: stream!.messageId } : {}) });
+			}
+		};
 		const onEvent = (raw: AgentEvent): void => {
-			const event = this.redactor.redactDeep(raw);
+			if (raw.type === 'text' || raw.type === 'reasoning') {
+				let stream = streams.get(raw.type);
+				if (stream && stream.messageId !== raw.messageId) {
+					release(raw.type);
+					stream = undefined;
+				}
+				if (!stream) {
+					stream = { redactor: new StreamRedactor(this.redactor), messageId: raw.messageId };
+					streams.set(raw.type, stream);
+				}
+				const text = stream.redactor.push(raw.text);
+				if (text) {
+					deliver({ ...raw, text });
+				}
+				return;
+			}
+			release('text');
+			release('reasoning');
+			deliver(this.redactor.redactDeep(raw));
+		};
+		const deliver = (event: AgentEvent): void => {
 			try {
 				recorder.record(event);
 				if (event.type === 'file_edit' && event.source !== 'watcher') {
@@ -363,7 +397,7 @@ export class AgentPool extends Disposable {
 			} catch (e) {
 				this.logger.error(`[AgentPool][${entry.key}] could not save an event: ${errorMessage(e)}`);
 			}
-			this.emit(chatId, entry.agent, event, turn.id);
+			this.fire(chatId, entry.agent, event, turn.id);
 		};
 		let result: TurnResult;
 		try {
@@ -385,6 +419,8 @@ export class AgentPool extends Disposable {
 			} catch (e) {
 				result = { stopReason: 'error', backendSessionId: entry.handle.backendSessionId, error: errorMessage(e) };
 			}
+			release('text');
+			release('reasoning');
 			const after = before ? await this.snapshot(cwd) : undefined;
 			if (before && after) {
 				for (const change of diffSnapshots(cwd, before, after)) {

@@ -39,6 +39,23 @@ export class SecretRedactor {
 		return this.values.size;
 	}
 
+	/** How many characters at the end of `text` could be the start of a secret that the next chunk completes. */
+	heldTail(text: string): number {
+		if (this.values.size === 0) {
+			return 0;
+		}
+		let longest = 0;
+		for (const secret of this.values.keys()) {
+			for (let k = Math.min(secret.length - 1, text.length); k > longest; k--) {
+				if (text.endsWith(secret.slice(0, k))) {
+					longest = k;
+					break;
+				}
+			}
+		}
+		return longest;
+	}
+
 	redact(text: string): string {
 		if (this.values.size === 0 || text.length < minSecretLength) {
 			return text;
@@ -77,6 +94,31 @@ export class SecretRedactor {
 			return out;
 		}
 		return value;
+	}
+}
+
+/**
+ * Redacts a stream of text chunks (an agent's streamed answer), where a secret may be split across chunks:
+ * the end of a chunk that could begin a secret is held back until the next chunk or `flush` shows what it is.
+ */
+export class StreamRedactor {
+	private pending = '';
+
+	constructor(private readonly redactor: SecretRedactor) {}
+
+	/** The text that is safe to pass on now. */
+	push(chunk: string): string {
+		const text = this.redactor.redact(this.pending + chunk);
+		const hold = this.redactor.heldTail(text);
+		this.pending = hold > 0 ? text.slice(text.length - hold) : '';
+		return hold > 0 ? text.slice(0, text.length - hold) : text;
+	}
+
+	/** What is still held back (the stream ended, or something else comes next). */
+	flush(): string {
+		const rest = this.pending;
+		this.pending = '';
+		return rest;
 	}
 }
 

@@ -445,6 +445,8 @@ suite('agents/pool with a real ACP agent process', function () {
 				'myenv AGENT_TABS_HOST_ONLY',
 				'myenv AWS_SECRET_ACCESS_KEY',
 				`say my key is ${agentKey} and ${declared}`,
+				`say split: ${agentKey.slice(0, 9)}`,
+				`say ${agentKey.slice(9)} (streamed in two chunks)`,
 				`toolout ${fileToken} ${agentKey}`,
 				`say ${hostToken} ${hostSecret}`,
 				'crash',
@@ -468,6 +470,7 @@ suite('agents/pool with a real ACP agent process', function () {
 			assert.ok(!everything.includes(secret), `${secret} is nowhere in the database, the journal, the events or the logs`);
 		}
 		assert.match(everything, /\[redacted SERVICE_TOKEN\]/);
+		assert.match(text, /split: \[redacted ANTHROPIC_API_KEY\] \(streamed in two chunks\)/, 'a key split across chunks is redacted whole');
 	});
 
 	test('an agent that quotes its key on stderr as it dies: the error, its stored state and the logs are redacted', async () => {
