@@ -175,6 +175,9 @@ export class AgentPool extends Disposable {
 			this.redactor.add(name, env[name]);
 		}
 		const mcpServers = this.options.mcpServers?.() ?? [];
+		for (const server of mcpServers) {
+			this.redactor.addEnv(server.env);
+		}
 		const hash = configHash(def, { envNames: Object.keys(keys), mcpServers });
 		const existing = this.entries.get(key);
 		if (existing && existing.hash === hash) {
@@ -225,8 +228,10 @@ export class AgentPool extends Disposable {
 		try {
 			handle = await backend.ensureSession({ cwd: wd.cwd, definition: def, env, redactor: this.redactor, mcpServers, resumeSessionId: resumeId, permissions: this.options.permissions, chatId });
 		} catch (e) {
-			this.agentSessions.setStatus(chatId, def.id, 'error', errorMessage(e));
-			throw e;
+			// The agent's last words (its stderr) are part of the message and may quote a secret.
+			const message = this.redactor.redact(errorMessage(e));
+			this.agentSessions.setStatus(chatId, def.id, 'error', message);
+			throw message === errorMessage(e) ? e : new AgentTabsError(e instanceof AgentTabsError ? e.code : 'agent/startFailed', message);
 		}
 		if (this.closing || this.isDisposed) {
 			await handle.shutdown();

@@ -379,7 +379,8 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		if (!this.turn) {
 			throw new acp.RequestError(-32602, `Refused: ${commandLine} was asked for outside a turn; terminals run only while the agent works on a prompt.`);
 		}
-		if (this.allowedToolCalls.size === 0) {
+		// An allowed tool call stands for its command, unless running commands is rejected outright.
+		if (this.allowedToolCalls.size === 0 || this.opts.permissions.policyFor('execute') === 'reject') {
 			const options: PermissionOption[] = [
 				{ optionId: 'allow', name: 'Run it', kind: 'allow_once' },
 				{ optionId: 'reject', name: 'Do not run it', kind: 'reject_once' },

@@ -431,7 +431,9 @@ suite('agents/pool with a real ACP agent process', function () {
 		const agentKey = 'sk-ant-handed-to-the-agent-42';
 		const declared = 'declared-secret-env-value-77';
 		const fileToken = 'token-from-the-agents-file-99';
+		const mcpToken = 'mcp-server-token-for-the-agent-5';
 		const pool = makePool({
+			mcpServers: () => [{ name: 'tasks', command: process.execPath, args: ['-e', ''], env: { TASKS_AUTH_TOKEN: mcpToken } }],
 			hostEnv: { ...process.env, AWS_SECRET_ACCESS_KEY: hostSecret, GITHUB_TOKEN: hostToken, AGENT_TABS_HOST_ONLY: 'plain-host-value', MY_DECLARED: declared },
 			defs: () => [{ ...definitions({ SERVICE_TOKEN: fileToken })[0]!, secretEnv: ['ANTHROPIC_API_KEY', 'MY_DECLARED'] }],
 			agentEnv: () => Promise.resolve({ ANTHROPIC_API_KEY: agentKey }),
@@ -448,7 +450,7 @@ suite('agents/pool with a real ACP agent process', function () {
 				`say split: ${agentKey.slice(0, 9)}`,
 				`say ${agentKey.slice(9)} (streamed in two chunks)`,
 				`toolout ${fileToken} ${agentKey}`,
-				`say ${hostToken} ${hostSecret}`,
+				`say ${hostToken} ${hostSecret} ${mcpToken}`,
 				'crash',
 			].join('\n'),
 		});
@@ -466,7 +468,7 @@ suite('agents/pool with a real ACP agent process', function () {
 			logger.lines.join('\n'),
 			...fs.readdirSync(path.join(dir, 'state')).filter((f) => !fs.statSync(path.join(dir, 'state', f)).isDirectory()).map((f) => fs.readFileSync(path.join(dir, 'state', f), 'latin1')),
 		].join('\n');
-		for (const secret of [hostSecret, hostToken, agentKey, declared, fileToken]) {
+		for (const secret of [hostSecret, hostToken, agentKey, declared, fileToken, mcpToken]) {
 			assert.ok(!everything.includes(secret), `${secret} is nowhere in the database, the journal, the events or the logs`);
 		}
 		assert.match(everything, /\[redacted SERVICE_TOKEN\]/);
