@@ -371,6 +371,16 @@ suite('agents/pool with a real ACP agent process', function () {
 		assert.equal(fs.existsSync(path.join(repo, 'back.txt')), false);
 	});
 
+	test('a worktree folder removed behind the pool\'s back (another window, the CLI, by hand) is refused, not followed', async () => {
+		const pool = makePool();
+		const chat = newChat();
+		await pool.prompt(chat, 'scripted', { text: 'say warm' });
+		fs.rmSync(work, { recursive: true, force: true });
+		await assert.rejects(pool.prompt(chat, 'scripted', { text: 'diskwrite escaped.txt x' }), /worktree folder .* is gone .*Restore the session first/);
+		assert.equal(pool.size, 0, 'the agent living in the vanished folder was ended');
+		assert.equal(fs.existsSync(path.join(repo, 'escaped.txt')), false);
+	});
+
 	test('a session with no worktree at all refuses instead of using its repository', async () => {
 		const pool = makePool();
 		const bare = sessions.create({ title: 'no worktree', repoRoot: repo });
