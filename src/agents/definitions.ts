@@ -38,6 +38,7 @@ export const agentPresets: readonly AgentDefinition[] = [
 		args: [],
 		env: {},
 		secretEnv: ['ANTHROPIC_API_KEY'],
+		passEnv: ['ANTHROPIC_*', 'CLAUDE_*'],
 		install: 'npm install -g @agentclientprotocol/claude-agent-acp',
 	},
 	{
@@ -48,6 +49,7 @@ export const agentPresets: readonly AgentDefinition[] = [
 		args: [],
 		env: {},
 		secretEnv: ['OPENAI_API_KEY'],
+		passEnv: ['OPENAI_*', 'CODEX_*'],
 		install: 'npm install -g @agentclientprotocol/codex-acp',
 	},
 	{
@@ -58,6 +60,7 @@ export const agentPresets: readonly AgentDefinition[] = [
 		args: ['--acp'],
 		env: {},
 		secretEnv: ['GEMINI_API_KEY'],
+		passEnv: ['GEMINI_*', 'GOOGLE_*'],
 		install: 'npm install -g @google/gemini-cli',
 	},
 	{
@@ -67,6 +70,8 @@ export const agentPresets: readonly AgentDefinition[] = [
 		command: 'opencode',
 		args: ['acp'],
 		env: { OPENCODE_DISABLE_AUTOUPDATE: '1', OPENCODE_DISABLE_SHARE: '1' },
+		// opencode talks to many providers; their usual variables pass, the rest through the user's passEnv.
+		passEnv: ['OPENCODE_*', 'ANTHROPIC_*', 'OPENAI_*', 'GEMINI_*', 'GOOGLE_*', 'OPENROUTER_*', 'GROQ_*', 'MISTRAL_*'],
 		install: 'npm install -g opencode-ai',
 	},
 	{
@@ -76,6 +81,7 @@ export const agentPresets: readonly AgentDefinition[] = [
 		command: 'goose',
 		args: ['acp'],
 		env: {},
+		passEnv: ['GOOSE_*', 'ANTHROPIC_*', 'OPENAI_*', 'GEMINI_*', 'GOOGLE_*', 'OPENROUTER_*'],
 		install: 'Install goose from its releases page (it is not on npm), then make sure `goose` is on your PATH.',
 	},
 ];
