@@ -17,6 +17,7 @@ import { nullLogger } from '../src/common/log';
 import { SessionsRepo } from '../src/db/sessionsRepo';
 import { Store } from '../src/db/store';
 import { TranscriptRepo } from '../src/db/transcriptRepo';
+import { WorktreeService } from '../src/worktrees/worktreeService';
 import { log, nowMs, percentile, round } from './stats';
 
 const wasmPath = path.resolve(__dirname, '..', '..', 'node_modules', 'sql.js', 'dist', 'sql-wasm.wasm');
@@ -45,7 +46,8 @@ async function withPool<T>(root: string, fn: (pool: AgentPool, newChat: () => st
 	const broker = new PermissionBroker({ default: 'allow', timeoutMs: 1000 });
 	const pool = new AgentPool({ store, logger: nullLogger, backends: { acp: new AcpBackend({ logger: nullLogger }) }, definitions: () => [definition()], permissions: broker });
 	const sessions = new SessionsRepo(store);
-	const session = sessions.create({ title: 'bench', repoRoot: repo });
+	// Agents work only in a session's worktree, so the bench gets a real one.
+	const { session } = await new WorktreeService(store, nullLogger, { root: path.join(root, 'worktrees') }).createSession({ repo, title: 'bench' });
 	try {
 		return await fn(pool, () => sessions.createChat({ sessionId: session.id, agent: 'scripted' }).id, store);
 	} finally {

@@ -10,6 +10,7 @@ import { PermissionBroker } from './agents/permissions';
 import { AgentPool } from './agents/pool';
 import { Disposable } from './common/lifecycle';
 import { errorMessage } from './common/log';
+import { SecretRedactor } from './common/redact';
 import { AgentSessionsRepo } from './db/agentSessionsRepo';
 import { SessionsRepo } from './db/sessionsRepo';
 import { WorktreesRepo } from './db/worktreesRepo';
@@ -23,6 +24,7 @@ import { registerCommands } from './vscode/commands';
 import { commandIds, contextKeys, settingIds } from './vscode/ids';
 import { OutputChannelLogger } from './vscode/logger';
 import { SessionsView } from './vscode/sessionsView';
+import { setupCommandFor, userSetting } from './vscode/userSettings';
 
 /** What `activate` returns in test mode, so integration tests reach the parts without globals. */
 export interface AgentTabsTestApi {
@@ -32,7 +34,9 @@ export interface AgentTabsTestApi {
 }
 
 class ExtensionRoot extends Disposable {
-	readonly logger = this._register(new OutputChannelLogger('Agent Tabs'));
+	/** Every secret value this window knows (the host's secret-looking variables, keys handed to agents). */
+	private readonly redactor = new SecretRedactor();
+	readonly logger = this._register(new OutputChannelLogger('Agent Tabs', this.redactor));
 	readonly stateDir: string;
 	readonly ready: Promise<{ store: Store; sessions: SessionsRepo; pool: AgentPool; permissions: PermissionBroker }>;
 	private store: Store | undefined;
@@ -126,6 +130,8 @@ class ExtensionRoot extends Disposable {
 				backends: { acp: new AcpBackend({ logger: this.logger }) },
 				definitions: () => this.definitions,
 				agentEnv: (def) => this.apiKeys.envFor(def),
+				redactor: this.redactor,
+				leaseOwner: `a VS Code window (${vscode.env.appName})`,
 				permissions: this.permissions,
 				idleTimeoutMs: idleMinutes * 60_000,
 				checkpoint: (cwd, name) => this.worktreeService(store).checkpoint(cwd, name),
@@ -152,9 +158,9 @@ class ExtensionRoot extends Disposable {
 	private worktreeService(store: Store): WorktreeService {
 		const c = vscode.workspace.getConfiguration(settingIds.section);
 		return new WorktreeService(store, this.logger, {
-			root: c.get<string>(settingIds.worktreesRoot) || undefined,
+			root: userSetting<string>(settingIds.worktreesRoot, '') || undefined,
 			copy: c.get<string[]>(settingIds.worktreesCopy, ['.env*']),
-			setupCommand: c.get<string>(settingIds.worktreesSetupCommand) || undefined,
+			setupCommandFor: (repo) => setupCommandFor(this.context.globalState, repo),
 			onSetupOutput: (line) => this.logger.info(`[Worktrees][setup] ${line}`),
 			runningAgents: (sessionId) =>
 				new SessionsRepo(store)

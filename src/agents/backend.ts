@@ -1,4 +1,5 @@
 import type { Event } from '../common/event';
+import type { SecretRedactor } from '../common/redact';
 import type { IDisposable } from '../common/lifecycle';
 import type { AgentDefinition } from './definitions';
 import type { AgentEvent, TurnResult } from './events';
@@ -23,8 +24,13 @@ export interface EnsureSessionOptions {
 	/** The session's worktree: the agent's cwd and the only place it may write. */
 	cwd: string;
 	definition: AgentDefinition;
-	/** Extra environment for the process (API keys from SecretStorage, isolation variables in tests). */
+	/**
+	 * The whole environment of the agent process and its terminals (see `agentEnvironment`): nothing else from
+	 * the host is added. Without it, the agent gets `agentEnvironment(definition, process.env)`.
+	 */
 	env?: Record<string, string>;
+	/** Scrubs known secret values from what the backend logs and returns to the agent as tool output. */
+	redactor?: SecretRedactor;
 	mcpServers?: McpServerSpec[];
 	/** An earlier backend session to load or resume, when the agent supports it. */
 	resumeSessionId?: string;

@@ -19,6 +19,11 @@ export interface AgentDefinition {
 	defaultModel?: string;
 	/** Environment variable names that carry this agent's API key, filled from SecretStorage. */
 	secretEnv?: string[];
+	/**
+	 * Host variables passed through to this agent beyond the standard list (see `hostPassThrough`): names, or
+	 * prefixes ending in `*` such as `AWS_*` for a cloud provider. Their secret-looking values are redacted.
+	 */
+	passEnv?: string[];
 	/** How to install it, for the "not installed" message. */
 	install?: string;
 	/**
@@ -41,6 +46,7 @@ export const agentPresets: readonly AgentDefinition[] = [
 		args: [],
 		env: {},
 		secretEnv: ['ANTHROPIC_API_KEY'],
+		passEnv: ['ANTHROPIC_*', 'CLAUDE_*'],
 		install: 'npm install -g @agentclientprotocol/claude-agent-acp',
 	},
 	{
@@ -51,6 +57,7 @@ export const agentPresets: readonly AgentDefinition[] = [
 		args: [],
 		env: {},
 		secretEnv: ['OPENAI_API_KEY'],
+		passEnv: ['OPENAI_*', 'CODEX_*'],
 		install: 'npm install -g @agentclientprotocol/codex-acp',
 	},
 	{
@@ -61,6 +68,7 @@ export const agentPresets: readonly AgentDefinition[] = [
 		args: ['--acp'],
 		env: {},
 		secretEnv: ['GEMINI_API_KEY'],
+		passEnv: ['GEMINI_*', 'GOOGLE_*'],
 		install: 'npm install -g @google/gemini-cli',
 		readMissingFile: 'empty',
 	},
@@ -71,6 +79,8 @@ export const agentPresets: readonly AgentDefinition[] = [
 		command: 'opencode',
 		args: ['acp'],
 		env: { OPENCODE_DISABLE_AUTOUPDATE: '1', OPENCODE_DISABLE_SHARE: '1' },
+		// opencode talks to many providers; their usual variables pass, the rest through the user's passEnv.
+		passEnv: ['OPENCODE_*', 'ANTHROPIC_*', 'OPENAI_*', 'GEMINI_*', 'GOOGLE_*', 'OPENROUTER_*', 'GROQ_*', 'MISTRAL_*'],
 		install: 'npm install -g opencode-ai',
 	},
 	{
@@ -80,6 +90,7 @@ export const agentPresets: readonly AgentDefinition[] = [
 		command: 'goose',
 		args: ['acp'],
 		env: {},
+		passEnv: ['GOOSE_*', 'ANTHROPIC_*', 'OPENAI_*', 'GEMINI_*', 'GOOGLE_*', 'OPENROUTER_*'],
 		install: 'Install goose from its releases page (it is not on npm), then make sure `goose` is on your PATH.',
 	},
 ];
@@ -121,6 +132,12 @@ export function mergeDefinitions(user: unknown, presets: readonly AgentDefinitio
 		if (d.args !== undefined && !(Array.isArray(d.args) && d.args.every((a) => typeof a === 'string'))) {
 			throw new AgentTabsError('agents/invalid', `Agent "${d.id}": "args" must be an array of strings.`);
 		}
+		for (const field of ['secretEnv', 'passEnv'] as const) {
+			const v = d[field];
+			if (v !== undefined && !(Array.isArray(v) && v.every((a) => typeof a === 'string' && /^[A-Za-z_][A-Za-z0-9_()]*\*?$/.test(a)))) {
+				throw new AgentTabsError('agents/invalid', `Agent "${d.id}": "${field}" must be an array of environment variable names${field === 'passEnv' ? ' (a trailing * matches a prefix)' : ''}.`);
+			}
+		}
 		if (d.env !== undefined && !isStringRecord(d.env)) {
 			throw new AgentTabsError('agents/invalid', `Agent "${d.id}": "env" must map names to string values.`);
 		}
@@ -137,6 +154,7 @@ export function mergeDefinitions(user: unknown, presets: readonly AgentDefinitio
 			defaultMode: typeof d.defaultMode === 'string' ? d.defaultMode : base?.defaultMode,
 			defaultModel: typeof d.defaultModel === 'string' ? d.defaultModel : base?.defaultModel,
 			secretEnv: Array.isArray(d.secretEnv) ? (d.secretEnv as string[]) : base?.secretEnv,
+			passEnv: Array.isArray(d.passEnv) ? (d.passEnv as string[]) : base?.passEnv,
 			install: typeof d.install === 'string' ? d.install : base?.install,
 			readMissingFile: (d.readMissingFile as ReadMissingFile | undefined) ?? base?.readMissingFile,
 		};
@@ -151,7 +169,7 @@ export function mergeDefinitions(user: unknown, presets: readonly AgentDefinitio
  * session and starts a new one.
  */
 export function configHash(def: AgentDefinition, extra: { envNames?: string[]; mcpServers?: unknown[]; model?: string; mode?: string } = {}): string {
-	const envNames = [...new Set([...Object.keys(def.env), ...(extra.envNames ?? [])])].sort();
+	const envNames = [...new Set([...Object.keys(def.env), ...(extra.envNames ?? []), ...(def.passEnv ?? []).map((p) => `pass:${p}`)])].sort();
 	const material = JSON.stringify({
 		transport: def.transport,
 		command: def.command,

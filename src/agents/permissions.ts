@@ -51,9 +51,14 @@ export class PermissionBroker extends Disposable {
 		return [...this.open.values()].map((o) => o.request);
 	}
 
+	/** The policy for a tool kind (the default for kinds not listed). */
+	policyFor(kind: ToolKind | undefined): PermissionPolicy {
+		return (kind && this.settings.byKind?.[kind]) ?? this.settings.default;
+	}
+
 	request(input: Omit<PermissionRequest, 'id'>, signal?: AbortSignal): Promise<PermissionOutcome> {
 		const request: PermissionRequest = { ...input, id: newId('perm') };
-		const policy = (input.kind && this.settings.byKind?.[input.kind]) ?? this.settings.default;
+		const policy = this.policyFor(input.kind);
 		if (policy !== 'ask') {
 			const wanted = policy === 'allow' ? ['allow_once', 'allow_always'] : ['reject_once', 'reject_always'];
 			const option = input.options.find((o) => o.kind === wanted[0]) ?? input.options.find((o) => o.kind === wanted[1]);
@@ -98,6 +103,20 @@ export class PermissionBroker extends Disposable {
 			return false;
 		}
 		entry.resolve({ outcome: 'selected', optionId, decidedBy: 'user' });
+		return true;
+	}
+
+	/**
+	 * The person dismissed the request without choosing: that is a no. Picks the agent's reject option (or
+	 * cancels when it offers none). Returns false when the request is no longer open.
+	 */
+	dismiss(id: string): boolean {
+		const entry = this.open.get(id);
+		if (!entry) {
+			return false;
+		}
+		const reject = entry.request.options.find((o) => o.kind === 'reject_once') ?? entry.request.options.find((o) => o.kind === 'reject_always');
+		entry.resolve(reject ? { outcome: 'selected', optionId: reject.optionId, decidedBy: 'user' } : { outcome: 'cancelled', decidedBy: 'cancel' });
 		return true;
 	}
 

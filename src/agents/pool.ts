@@ -1,15 +1,19 @@
+import * as fs from 'node:fs';
 import { AgentTabsError } from '../common/errors';
 import { Emitter, type Event } from '../common/event';
 import { Disposable, type IDisposable } from '../common/lifecycle';
 import { errorMessage, type Logger } from '../common/log';
+import { redactingLogger, SecretRedactor, StreamRedactor } from '../common/redact';
 import { AgentSessionsRepo } from '../db/agentSessionsRepo';
 import { PendingChangesRepo } from '../db/pendingChangesRepo';
 import { SessionsRepo } from '../db/sessionsRepo';
 import type { Store } from '../db/store';
 import { TranscriptRepo, TurnRecorder, type TurnRow, type TurnStatus } from '../db/transcriptRepo';
 import { diffSnapshots, takeDirtySnapshot, type DirtySnapshot } from '../worktrees/dirtySnapshot';
+import { acquireLease } from '../worktrees/ownership';
 import type { AgentBackend, AgentSessionHandle, McpServerSpec, PromptInput } from './backend';
 import { configHash, type AgentDefinition, type AgentTransport } from './definitions';
+import { agentEnvironment } from './environment';
 import type { AgentEvent, TurnResult } from './events';
 import type { PermissionBroker } from './permissions';
 
@@ -19,14 +23,24 @@ export interface AgentPoolOptions {
 	backends: Partial<Record<AgentTransport, AgentBackend>>;
 	/** The current agent definitions (settings merged over presets). */
 	definitions: () => readonly AgentDefinition[];
-	/** Extra environment for an agent: its API keys from SecretStorage, isolation variables. */
+	/** The keys Agent Tabs hands an agent (from SecretStorage); the rest of its environment is `agentEnvironment`. */
 	agentEnv?: (def: AgentDefinition) => Promise<Record<string, string>>;
+	/** The host environment the pass-through list picks from (default `process.env`). */
+	hostEnv?: Readonly<Record<string, string | undefined>>;
+	/**
+	 * Every secret value known to this process. The pool adds the keys it hands out and redacts events,
+	 * transcripts and its logs with it; share it with the logger of the surface (the default knows the host's
+	 * secret-looking variables).
+	 */
+	redactor?: SecretRedactor;
 	mcpServers?: () => McpServerSpec[];
 	permissions: PermissionBroker;
 	/** A session with no turn for this long is shut down; the next prompt resumes it. 0 disables. */
 	idleTimeoutMs?: number;
 	/** How often streamed text is written to the transcript. */
 	flushMs?: number;
+	/** Who runs these agents, written into the worktree lease every process honours ("a VS Code window"). */
+	leaseOwner?: string;
 	/** Records the worktree state under a private ref before and after each turn, so a chat can rewind. */
 	checkpoint?: (cwd: string, name: string) => Promise<string>;
 }
@@ -92,9 +106,14 @@ export class AgentPool extends Disposable {
 	private readonly transcript: TranscriptRepo;
 	private readonly pending: PendingChangesRepo;
 	private closing = false;
+	private readonly redactor: SecretRedactor;
+	private readonly logger: Logger;
 
 	constructor(private readonly options: AgentPoolOptions) {
 		super();
+		this.redactor = options.redactor ?? new SecretRedactor();
+		this.redactor.addEnv(options.hostEnv ?? process.env);
+		this.logger = redactingLogger(options.logger, this.redactor);
 		this.sessions = new SessionsRepo(options.store);
 		this.agentSessions = new AgentSessionsRepo(options.store);
 		this.transcript = new TranscriptRepo(options.store);
@@ -125,6 +144,11 @@ export class AgentPool extends Disposable {
 	}
 
 	private emit(chatId: string, agent: string, event: AgentEvent, turnId?: string): void {
+		this.fire(chatId, agent, this.redactor.redactDeep(event), turnId);
+	}
+
+	/** Sends an event that is already redacted. */
+	private fire(chatId: string, agent: string, event: AgentEvent, turnId?: string): void {
 		const seq = (this.seqByChat.get(chatId) ?? 0) + 1;
 		this.seqByChat.set(chatId, seq);
 		this._onDidEvent.fire({ chatId, agent, turnId, seq, event });
@@ -145,9 +169,16 @@ export class AgentPool extends Disposable {
 			return inflight;
 		}
 		const def = this.definition(agent);
-		const env = (await this.options.agentEnv?.(def)) ?? {};
+		const keys = (await this.options.agentEnv?.(def)) ?? {};
+		const { env, secretNames } = agentEnvironment(def, this.options.hostEnv ?? process.env, keys);
+		for (const name of secretNames) {
+			this.redactor.add(name, env[name]);
+		}
 		const mcpServers = this.options.mcpServers?.() ?? [];
-		const hash = configHash(def, { envNames: Object.keys(env), mcpServers });
+		for (const server of mcpServers) {
+			this.redactor.addEnv(server.env);
+		}
+		const hash = configHash(def, { envNames: Object.keys(keys), mcpServers });
 		const existing = this.entries.get(key);
 		if (existing && existing.hash === hash) {
 			return existing;
@@ -172,7 +203,7 @@ export class AgentPool extends Disposable {
 			if (previous.running) {
 				throw new AgentTabsError('agent/busy', `${def.label} is in the middle of a turn; its new settings apply after it ends.`);
 			}
-			this.options.logger.info(`${tag} configuration changed; ending the old session`);
+			this.logger.info(`${tag} configuration changed; ending the old session`);
 			await this.remove(previous, 'ended');
 			this.agentSessions.resetBackendSession(chatId, def.id, hash);
 		}
@@ -185,7 +216,7 @@ export class AgentPool extends Disposable {
 			throw new AgentTabsError('chat/unknown', `There is no chat ${chatId}.`);
 		}
 		if (!wd.cwd) {
-			throw new AgentTabsError('chat/noFolder', `The session of chat ${chatId} has no worktree or repository folder to work in.`);
+			throw noWorktreeError(wd);
 		}
 		const row = this.agentSessions.get(chatId, def.id);
 		if (row && row.config_hash && row.config_hash !== hash) {
@@ -195,10 +226,12 @@ export class AgentPool extends Disposable {
 		this.agentSessions.upsert({ chat_id: chatId, agent: def.id, backend: def.transport, status: 'starting', config_hash: hash, session_id: wd.sessionId, worktree_id: wd.worktreeId });
 		let handle: AgentSessionHandle;
 		try {
-			handle = await backend.ensureSession({ cwd: wd.cwd, definition: def, env, mcpServers, resumeSessionId: resumeId, permissions: this.options.permissions, chatId });
+			handle = await backend.ensureSession({ cwd: wd.cwd, definition: def, env, redactor: this.redactor, mcpServers, resumeSessionId: resumeId, permissions: this.options.permissions, chatId });
 		} catch (e) {
-			this.agentSessions.setStatus(chatId, def.id, 'error', errorMessage(e));
-			throw e;
+			// The agent's last words (its stderr) are part of the message and may quote a secret.
+			const message = this.redactor.redact(errorMessage(e));
+			this.agentSessions.setStatus(chatId, def.id, 'error', message);
+			throw message === errorMessage(e) ? e : new AgentTabsError(e instanceof AgentTabsError ? e.code : 'agent/startFailed', message);
 		}
 		if (this.closing || this.isDisposed) {
 			await handle.shutdown();
@@ -210,13 +243,13 @@ export class AgentPool extends Disposable {
 		if (resumeId && !handle.resumed) {
 			entry.contextResetNotice = `${def.label} could not restore its earlier conversation, so this chat's agent context starts fresh. The transcript above is kept.`;
 		}
-		this.options.logger.info(`${tag} ${handle.resumed ? 'resumed' : 'started'} ${handle.backendSessionId}`);
+		this.logger.info(`${tag} ${handle.resumed ? 'resumed' : 'started'} ${handle.backendSessionId}`);
 		entry.subscriptions.push(
 			handle.onDidExit(({ code, signal, expected }) => {
 				if (expected || this.entries.get(key) !== entry) {
 					return;
 				}
-				this.options.logger.warn(`${tag} agent exited (code ${code}, signal ${signal}); it restarts on the next prompt`);
+				this.logger.warn(`${tag} agent exited (code ${code}, signal ${signal}); it restarts on the next prompt`);
 				this.agentSessions.setStatus(chatId, def.id, 'crashed', `exited with code ${code}, signal ${signal}`);
 				this.entries.delete(key);
 				this.disposeEntry(entry);
@@ -239,7 +272,7 @@ export class AgentPool extends Disposable {
 			if (entry.running || this.entries.get(entry.key) !== entry) {
 				return;
 			}
-			this.options.logger.info(`[AgentPool][${entry.key}] idle for ${Math.round(ms / 1000)} s; shutting it down`);
+			this.logger.info(`[AgentPool][${entry.key}] idle for ${Math.round(ms / 1000)} s; shutting it down`);
 			void this.remove(entry, 'idle');
 		}, ms);
 		entry.idleTimer.unref?.();
@@ -261,12 +294,12 @@ export class AgentPool extends Disposable {
 		for (const s of entry.subscriptions) {
 			s.dispose();
 		}
-		await entry.handle.shutdown().catch((e) => this.options.logger.warn(`[AgentPool][${entry.key}] shutdown: ${errorMessage(e)}`));
+		await entry.handle.shutdown().catch((e) => this.logger.warn(`[AgentPool][${entry.key}] shutdown: ${errorMessage(e)}`));
 		entry.handle.dispose();
 		try {
 			this.agentSessions.setStatus(entry.chatId, entry.agent, status);
 		} catch (e) {
-			this.options.logger.warn(`[AgentPool][${entry.key}] could not record ${status}: ${errorMessage(e)}`);
+			this.logger.warn(`[AgentPool][${entry.key}] could not record ${status}: ${errorMessage(e)}`);
 		}
 	}
 
@@ -298,9 +331,19 @@ export class AgentPool extends Disposable {
 		const checkpointName = `${chatId}/${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 		const checkpointBefore = early?.cwd ? this.takeCheckpoint(early.cwd, `${checkpointName}-before`) : Promise.resolve(undefined);
 		const entry = await this.ensureEntry(chatId, agent);
-		const wd = this.sessions.workingDirectory(chatId)!;
-		const cwd = wd.cwd!;
-		const turn = this.transcript.startTurn({ chatId, agent: entry.agent, prompt: input.text });
+		const wd = this.sessions.workingDirectory(chatId);
+		if (!wd?.cwd) {
+			// The worktree was archived or went missing after the agent started: never follow it elsewhere.
+			await this.remove(entry, 'ended');
+			throw wd ? noWorktreeError(wd) : new AgentTabsError('chat/unknown', `There is no chat ${chatId}.`);
+		}
+		const cwd = wd.cwd;
+		if (!fs.existsSync(cwd)) {
+			await this.remove(entry, 'ended');
+			throw new AgentTabsError('session/noWorktree', `The worktree folder ${cwd} of session ${wd.sessionId} is gone (removed by another window, the command line or by hand). Restore the session first; agents never work anywhere else.`);
+		}
+		const releaseLease = this.lease(cwd, `${this.definition(entry.agent).label} in chat ${chatId}`);
+		const turn = this.transcript.startTurn({ chatId, agent: entry.agent, prompt: this.redactor.redact(input.text) });
 		entry.running = { turnId: turn.id, handle: entry.handle, ticket };
 		clearTimeout(entry.idleTimer);
 		const recorder = new TurnRecorder(this.transcript, turn, this.options.flushMs ?? 100);
@@ -313,7 +356,38 @@ export class AgentPool extends Disposable {
 		}
 		active.add(mark);
 		const protocolPaths = new Set<string>();
-		const onEvent = (event: AgentEvent): void => {
+		// Streamed text is redacted as a stream: a secret may arrive split across chunks.
+		const streams = new Map<'text' | 'reasoning', { redactor: StreamRedactor; messageId?: string }>();
+		const release = (type: 'text' | 'reasoning'): void => {
+			const stream = streams.get(type);
+			streams.delete(type);
+			const rest = stream?.redactor.flush();
+			if (rest) {
+				deliver({ type, text: rest, ...(stream!.messageId !== undefined ? { messageId: stream!.messageId } : {}) });
+			}
+		};
+		const onEvent = (raw: AgentEvent): void => {
+			if (raw.type === 'text' || raw.type === 'reasoning') {
+				let stream = streams.get(raw.type);
+				if (stream && stream.messageId !== raw.messageId) {
+					release(raw.type);
+					stream = undefined;
+				}
+				if (!stream) {
+					stream = { redactor: new StreamRedactor(this.redactor), messageId: raw.messageId };
+					streams.set(raw.type, stream);
+				}
+				const text = stream.redactor.push(raw.text);
+				if (text) {
+					deliver({ ...raw, text });
+				}
+				return;
+			}
+			release('text');
+			release('reasoning');
+			deliver(this.redactor.redactDeep(raw));
+		};
+		const deliver = (event: AgentEvent): void => {
 			try {
 				recorder.record(event);
 				if (event.type === 'file_edit' && event.source !== 'watcher') {
@@ -326,9 +400,9 @@ export class AgentPool extends Disposable {
 					this.pending.record({ sessionId: wd.sessionId, worktreeId: wd.worktreeId, chatId, agent: entry.agent, turnId: turn.id, path: event.path, kind: event.kind, source: 'protocol' });
 				}
 			} catch (e) {
-				this.options.logger.error(`[AgentPool][${entry.key}] could not save an event: ${errorMessage(e)}`);
+				this.logger.error(`[AgentPool][${entry.key}] could not save an event: ${errorMessage(e)}`);
 			}
-			this.emit(chatId, entry.agent, event, turn.id);
+			this.fire(chatId, entry.agent, event, turn.id);
 		};
 		let result: TurnResult;
 		try {
@@ -350,6 +424,8 @@ export class AgentPool extends Disposable {
 			} catch (e) {
 				result = { stopReason: 'error', backendSessionId: entry.handle.backendSessionId, error: errorMessage(e) };
 			}
+			release('text');
+			release('reasoning');
 			const after = before ? await this.snapshot(cwd) : undefined;
 			if (before && after) {
 				for (const change of diffSnapshots(cwd, before, after)) {
@@ -363,11 +439,13 @@ export class AgentPool extends Disposable {
 		} finally {
 			active.delete(mark);
 			entry.running = undefined;
+			releaseLease();
 		}
 		const after = await this.takeCheckpoint(cwd, `${checkpointName}-after`);
 		if (after) {
 			this.transcript.setCheckpoints(turn.id, null, after);
 		}
+		result = this.redactor.redactDeep(result);
 		const status = recorder.finish(result);
 		const alive = this.entries.get(entry.key) === entry;
 		if (alive) {
@@ -378,11 +456,21 @@ export class AgentPool extends Disposable {
 		return { turn: this.transcript.getTurn(turn.id)!, status, result, cwd, sessionId: wd.sessionId };
 	}
 
+	/** A lease on the worktree for this turn, so no process removes it while the agent works there. */
+	private lease(cwd: string, what: string): () => void {
+		try {
+			return acquireLease(cwd, { owner: this.options.leaseOwner ?? `process ${process.pid}`, what });
+		} catch (e) {
+			this.logger.warn(`[AgentPool][lease] ${cwd}: ${errorMessage(e)}; other processes cannot see that an agent works there`);
+			return () => undefined;
+		}
+	}
+
 	private async snapshot(cwd: string): Promise<DirtySnapshot | undefined> {
 		try {
 			return await takeDirtySnapshot(cwd);
 		} catch (e) {
-			this.options.logger.debug(`[AgentPool][snapshot] ${cwd}: ${errorMessage(e)} (edits an agent writes itself cannot be seen here)`);
+			this.logger.debug(`[AgentPool][snapshot] ${cwd}: ${errorMessage(e)} (edits an agent writes itself cannot be seen here)`);
 			return undefined;
 		}
 	}
@@ -394,7 +482,7 @@ export class AgentPool extends Disposable {
 		try {
 			return await this.options.checkpoint(cwd, name);
 		} catch (e) {
-			this.options.logger.debug(`[AgentPool][checkpoint] ${cwd}: ${errorMessage(e)}`);
+			this.logger.debug(`[AgentPool][checkpoint] ${cwd}: ${errorMessage(e)}`);
 			return undefined;
 		}
 	}
@@ -430,4 +518,16 @@ export class AgentPool extends Disposable {
 		}
 		super.dispose();
 	}
+}
+
+function noWorktreeError(wd: { sessionId: string; worktreeState: string | null }): AgentTabsError {
+	const why =
+		wd.worktreeState === null ? 'has no worktree'
+		: wd.worktreeState === 'removed' ? 'has no worktree folder now (it was archived, its work saved)'
+		: wd.worktreeState === 'missing' ? 'has lost its worktree folder (it was deleted outside Agent Tabs)'
+		: `has its worktree in the state "${wd.worktreeState}"`;
+	return new AgentTabsError(
+		'session/noWorktree',
+		`Session ${wd.sessionId} ${why}, and agents work only inside their session's worktree, never in the main checkout. Restore the session first (Agent Tabs: Restore Session, or agent-tabs session restore ${wd.sessionId}).`,
+	);
 }

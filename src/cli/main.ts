@@ -13,6 +13,7 @@ import { PermissionBroker, type PermissionPolicy } from '../agents/permissions';
 import { AgentPool } from '../agents/pool';
 import { AgentTabsError } from '../common/errors';
 import { errorMessage, type Logger } from '../common/log';
+import { redactingLogger, SecretRedactor } from '../common/redact';
 import { AgentSessionsRepo } from '../db/agentSessionsRepo';
 import { PendingChangesRepo } from '../db/pendingChangesRepo';
 import { SessionsRepo } from '../db/sessionsRepo';
@@ -184,6 +185,7 @@ async function run(args: ParsedArgs, logger: Logger, json: boolean): Promise<num
 		backends: { acp: new AcpBackend({ logger }) },
 		definitions: () => definitions,
 		permissions,
+		leaseOwner: 'agent-tabs run',
 		checkpoint: (cwd, name) => worktrees.checkpoint(cwd, name),
 	});
 	const sessions = new SessionsRepo(store);
@@ -430,7 +432,9 @@ export async function main(argv: string[]): Promise<number> {
 		return command || args.flags.has('help') ? 0 : 2;
 	}
 	const json = args.flags.has('json');
-	const logger = new StderrLogger(flag(args, 'log-level') ?? 'warn');
+	const redactor = new SecretRedactor();
+	redactor.addEnv(process.env);
+	const logger = redactingLogger(new StderrLogger(flag(args, 'log-level') ?? 'warn'), redactor);
 	try {
 		if (command === 'run') {
 			return await run(args, logger, json);

@@ -28,7 +28,8 @@ export class StoreLockedError extends AgentTabsError {
 	}
 }
 
-function procStartTime(pid: number): string | undefined {
+/** Linux process start time (clock ticks since boot), so a recycled pid is not mistaken for its earlier owner. */
+export function procStartTime(pid: number): string | undefined {
 	try {
 		const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
 		// Field 22 (starttime) counted after the parenthesised command name, which may contain spaces.
@@ -39,7 +40,8 @@ function procStartTime(pid: number): string | undefined {
 	}
 }
 
-function isAlive(holder: LockOwner): boolean {
+/** Whether the process that wrote `holder` still runs (assumed so for another host, which we cannot check). */
+export function isAlive(holder: Pick<LockOwner, 'pid' | 'host' | 'procStart'>): boolean {
 	if (holder.host !== os.hostname()) {
 		// Another machine sharing the folder: we cannot check, so we must assume it is alive.
 		return true;

@@ -112,11 +112,15 @@ ORDER BY s.status = 'archived', s.updated_at DESC, s.id`);
 		return this.store.all<ChatRow & { session_title: string }>('SELECT c.*, s.title AS session_title FROM chats c JOIN sessions s ON s.id = c.session_id ORDER BY s.updated_at DESC, c.tab_order');
 	}
 
-	/** The folder a chat's agents work in: its session's worktree, else the session's repository. */
-	workingDirectory(chatId: string): { sessionId: string; worktreeId: string | null; cwd: string | null } | undefined {
-		return this.store.get<{ sessionId: string; worktreeId: string | null; cwd: string | null }>(
-			`SELECT s.id AS sessionId, w.id AS worktreeId, COALESCE(w.path, s.repo_root) AS cwd
-			 FROM chats c JOIN sessions s ON s.id = c.session_id LEFT JOIN worktrees w ON w.session_id = s.id AND w.state = 'ready'
+	/**
+	 * The folder a chat's agents work in: its session's worktree while it is ready, else none (`cwd` null,
+	 * `worktreeState` says why). Never the repository root: an agent works only inside its worktree.
+	 */
+	workingDirectory(chatId: string): { sessionId: string; worktreeId: string | null; worktreeState: string | null; cwd: string | null } | undefined {
+		return this.store.get<{ sessionId: string; worktreeId: string | null; worktreeState: string | null; cwd: string | null }>(
+			`SELECT s.id AS sessionId, w.id AS worktreeId, w.state AS worktreeState, CASE WHEN w.state = 'ready' THEN w.path END AS cwd
+			 FROM chats c JOIN sessions s ON s.id = c.session_id
+			 LEFT JOIN worktrees w ON w.id = (SELECT id FROM worktrees WHERE session_id = s.id ORDER BY state = 'ready' DESC, updated_at DESC LIMIT 1)
 			 WHERE c.id = ?`,
 			[chatId],
 		);

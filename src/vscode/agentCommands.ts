@@ -5,10 +5,12 @@ import type { PermissionBroker, PermissionPolicySettings, PermissionRequest } fr
 import { errorMessage, type Logger } from '../common/log';
 import type { ApiKeys } from './apiKeys';
 import { settingIds } from './ids';
+import { userSetting } from './userSettings';
 
 /** The agent definitions from settings, merged over the presets. A broken setting falls back to the presets and says why. */
 export function readDefinitions(logger: Logger): AgentDefinition[] {
-	const raw = vscode.workspace.getConfiguration(settingIds.section).get<unknown>(settingIds.agents);
+	// The commands agents start with: from the user's settings only, never a repository's.
+	const raw = userSetting<unknown>(settingIds.agents, undefined);
 	try {
 		return mergeDefinitions(raw);
 	} catch (e) {
@@ -21,7 +23,7 @@ export function readDefinitions(logger: Logger): AgentDefinition[] {
 export function readPermissionSettings(): PermissionPolicySettings {
 	const c = vscode.workspace.getConfiguration(settingIds.section);
 	return {
-		default: c.get<'ask' | 'allow' | 'reject'>(settingIds.permissionsDefault, 'ask'),
+		default: userSetting<'ask' | 'allow' | 'reject'>(settingIds.permissionsDefault, 'ask'),
 		timeoutMs: Math.max(5, c.get<number>(settingIds.permissionsTimeoutSeconds, 300)) * 1000,
 	};
 }
@@ -74,14 +76,17 @@ export async function showAgents(definitions: readonly AgentDefinition[]): Promi
 
 /**
  * Until chat tabs render permission requests inline, a request that needs a person is shown as a
- * notification with the agent's options; no answer in time means reject (the broker's timeout).
+ * notification with the agent's options. Closing it without choosing rejects at once (the agent does not
+ * wait for the timeout); a button pressed after the request was settled elsewhere (timeout, cancel, another
+ * answer) changes nothing and says so.
  */
 export function showPermissionRequest(broker: PermissionBroker, request: PermissionRequest): void {
 	const buttons = request.options.map((o) => o.name);
 	void vscode.window.showWarningMessage(vscode.l10n.t('{0} asks: {1}', request.agent, request.title), ...buttons).then((choice) => {
 		const option = request.options.find((o) => o.name === choice);
-		if (option) {
-			broker.decide(request.id, option.optionId);
+		const settled = option ? broker.decide(request.id, option.optionId) : broker.dismiss(request.id);
+		if (option && !settled) {
+			void vscode.window.showInformationMessage(vscode.l10n.t('That request from {0} was already answered; your choice changed nothing.', request.agent));
 		}
 	});
 }

@@ -27,6 +27,7 @@ export const settingIds = {
 	worktreesRoot: 'worktrees.root',
 	worktreesCopy: 'worktrees.copy',
 	worktreesSetupCommand: 'worktrees.setupCommand',
+	worktreesProposedSetupCommand: 'worktrees.proposedSetupCommand',
 } as const;
 
 export const viewIds = {

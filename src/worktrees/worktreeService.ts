@@ -11,6 +11,7 @@ import type { Store } from '../db/store';
 import { WorktreesRepo, type WorktreeRow } from '../db/worktreesRepo';
 import { Git, GitError, parseWorktreeList } from './gitClient';
 import { restoreCheckpoint, snapshotCommit } from './checkpoints';
+import { liveLeases, markOwned, readOwnerMark } from './ownership';
 import { assessRisk, type RiskReport } from './risk';
 
 export interface WorktreeOptions {
@@ -20,6 +21,8 @@ export interface WorktreeOptions {
 	copy?: string[];
 	/** A shell command run in a new worktree (install dependencies...). */
 	setupCommand?: string;
+	/** Decides the setup command per repository when `setupCommand` is not given (the user confirms a proposed one). */
+	setupCommandFor?: (repo: string) => Promise<string | undefined>;
 	/** Chats with an agent running in a session right now (for the risk report). */
 	runningAgents?: (sessionId: string) => string[];
 	/** Receives setup output line by line. */
@@ -67,6 +70,8 @@ function globToRegExp(glob: string): RegExp {
 export class WorktreeService {
 	private readonly sessions: SessionsRepo;
 	private readonly worktrees: WorktreesRepo;
+	/** Written into each worktree's owner mark: the state folder whose database holds it. */
+	private readonly stateDir: string;
 
 	constructor(
 		store: Store,
@@ -75,6 +80,7 @@ export class WorktreeService {
 	) {
 		this.sessions = new SessionsRepo(store);
 		this.worktrees = new WorktreesRepo(store);
+		this.stateDir = store.dir;
 	}
 
 	private git(cwd: string): Git {
@@ -173,6 +179,7 @@ export class WorktreeService {
 		try {
 			fs.rmdirSync(wtPath);
 			await git.run(['worktree', 'add', '-b', branch, wtPath, baseCommit]);
+			markOwned(wtPath, { worktreeId: worktree.id, sessionId: session.id, stateDir: this.stateDir });
 			if (input.carryChanges) {
 				await this.carryChanges(repo, wtPath);
 			}
@@ -214,7 +221,7 @@ export class WorktreeService {
 				}
 			}
 		}
-		const command = this.options.setupCommand?.trim();
+		const command = (this.options.setupCommand ?? (await this.options.setupCommandFor?.(repo)))?.trim();
 		if (command) {
 			await new Promise<void>((resolve, reject) => {
 				const child = spawn(command, { cwd: wtPath, shell: true, env: this.options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -233,11 +240,16 @@ export class WorktreeService {
 
 	async risk(worktreeId: string): Promise<RiskReport> {
 		const wt = this.requireWorktree(worktreeId);
+		const inThisProcess = wt.session_id ? (this.options.runningAgents?.(wt.session_id) ?? []) : [];
+		// Agents other processes (another window, the CLI) run there, seen through their leases.
+		const elsewhere = liveLeases(wt.path)
+			.filter((l) => l.pid !== process.pid || !this.options.runningAgents)
+			.map((l) => `${l.what} (${l.owner}, pid ${l.pid})`);
 		return assessRisk(this.git(wt.repo_root), {
 			path: wt.path,
 			branch: wt.branch,
 			baseRef: wt.base_ref,
-			runningAgents: wt.session_id ? (this.options.runningAgents?.(wt.session_id) ?? []) : [],
+			runningAgents: [...inThisProcess, ...elsewhere],
 		});
 	}
 
@@ -304,7 +316,7 @@ export class WorktreeService {
 		const wt = this.requireWorktree(worktreeId);
 		const risk = await this.risk(worktreeId);
 		if (risk.runningAgents.length > 0) {
-			throw new AgentTabsError('worktree/busy', `Agents are still running in ${wt.path}; stop them first.`);
+			throw new AgentTabsError('worktree/busy', `Agents are still running in ${wt.path}: ${risk.runningAgents.join(', ')}. Stop them first; nothing was removed.`);
 		}
 		const listed = parseWorktreeList(await this.git(wt.repo_root).run(['worktree', 'list', '--porcelain', '-z']));
 		const entry = listed.find((e) => path.resolve(e.path) === path.resolve(wt.path));
@@ -358,6 +370,7 @@ export class WorktreeService {
 		const session = this.sessions.create({ title: title ?? savedTitle ?? wt.branch?.replace(/^agent-tabs\//, '') ?? path.basename(wt.path), baseRef: wt.base_ref ?? undefined, repoRoot: wt.repo_root });
 		this.worktrees.update(wt.id, { session_id: session.id });
 		const worktree = wt.state === 'ready' && fs.existsSync(wt.path) ? this.worktrees.get(wt.id)! : await this.restoreSession(session.id);
+		markOwned(worktree.path, { worktreeId: wt.id, sessionId: session.id, stateDir: this.stateDir });
 		return { session: this.sessions.get(session.id)!, worktree };
 	}
 
@@ -381,6 +394,7 @@ export class WorktreeService {
 			throw new AgentTabsError('worktree/pathTaken', `${wt.path} exists and is not empty; move it away to restore the session there.`);
 		}
 		await git.run(['worktree', 'add', wt.path, wt.branch]);
+		markOwned(wt.path, { worktreeId: wt.id, sessionId, stateDir: this.stateDir });
 		if (wt.saved_ref && (await git.ok(['rev-parse', '--verify', '--quiet', wt.saved_ref]))) {
 			const savedParent = (await git.run(['rev-parse', `${wt.saved_ref}^`])).trim();
 			const wtGit = this.git(wt.path);
@@ -512,7 +526,10 @@ export class WorktreeService {
 
 	/**
 	 * Start-up reconciliation with `git worktree list`: rows whose folder vanished are marked missing (their
-	 * branch is never deleted); worktrees under our root that we do not know are adopted as detached.
+	 * branch is never deleted); worktrees under our root that we do not know are adopted as detached, unless
+	 * their owner mark says another state folder holds them (a window opened on a session's worktree, the
+	 * CLI): those belong to a session elsewhere and are left alone. Our own live worktrees get a mark if they
+	 * lack one (made before marks existed).
 	 */
 	async reconcile(repoInput: string): Promise<{ missing: string[]; adopted: string[] }> {
 		const repo = await this.resolveRepository(repoInput);
@@ -523,13 +540,20 @@ export class WorktreeService {
 			if (row.repo_root === repo && row.state === 'ready' && (!fs.existsSync(row.path) || !livePaths.has(path.resolve(row.path)))) {
 				this.worktrees.update(row.id, { state: 'missing' });
 				missing.push(row.path);
+			} else if (row.repo_root === repo && row.state === 'ready' && !readOwnerMark(row.path)) {
+				try {
+					markOwned(row.path, { worktreeId: row.id, sessionId: row.session_id, stateDir: this.stateDir });
+				} catch (e) {
+					this.logger.debug(`[Worktrees][reconcile] could not mark ${row.path}: ${errorMessage(e)}`);
+				}
 			}
 		}
 		const root = this.worktreeRoot(repo);
 		const adopted: string[] = [];
 		for (const e of listed) {
 			const p = path.resolve(e.path);
-			if (!e.prunable && p.startsWith(root + path.sep) && !this.worktrees.byPath(p)) {
+			const mark = readOwnerMark(p);
+			if (!e.prunable && p.startsWith(root + path.sep) && !this.worktrees.byPath(p) && (!mark || path.resolve(mark.stateDir) === path.resolve(this.stateDir))) {
 				this.worktrees.insert({ id: newId('wt'), session_id: null, repo_root: repo, path: p, branch: e.branch ?? null, base_ref: null, base_commit: null, state: 'ready' });
 				adopted.push(p);
 			}

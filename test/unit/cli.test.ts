@@ -114,4 +114,31 @@ suite('cli: agent-tabs', function () {
 			holder.kill('SIGKILL');
 		}
 	});
+
+	test('run: terminals run nothing under --permissions reject; an agent running env leaks no secret into show, the output or the state', () => {
+		const state = path.join(dir, 'state');
+		const secrets = { ANTHROPIC_API_KEY: 'sk-ant-cli-host-key-123456', AWS_SECRET_ACCESS_KEY: 'aws-cli-host-secret-abcdef', AGENT_FILE_TOKEN: 'token-in-the-agents-file-xyz' };
+		fs.writeFileSync(agents, JSON.stringify([{ id: 'scripted', label: 'Scripted', transport: 'acp', command: process.execPath, args: [agentScript], env: { AGENT_FILE_TOKEN: secrets.AGENT_FILE_TOKEN }, secretEnv: ['ANTHROPIC_API_KEY'] }]));
+		const env = { ...process.env, AGENT_TABS_WORKTREES: defaultWorktrees, ANTHROPIC_API_KEY: secrets.ANTHROPIC_API_KEY, AWS_SECRET_ACCESS_KEY: secrets.AWS_SECRET_ACCESS_KEY };
+		const outside = path.join(dir, 'outside.txt');
+		const cliRun = (prompt: string, permissions: string): { code: number | null; stdout: string; stderr: string } => {
+			const r = spawnSync(process.execPath, [cli, 'run', '--repo', repo, '--agent', 'scripted', '--agents', agents, '--state', state, '--permissions', permissions, '--prompt', prompt, '--json'], { encoding: 'utf8', env });
+			return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+		};
+		const rejected = cliRun(`terminal touch ${outside}`, 'reject');
+		assert.equal(fs.existsSync(outside), false, 'no terminal runs under --permissions reject');
+		assert.match(rejected.stdout, /terminal error: Refused: the permission policy did not allow/);
+		const allowed = cliRun(`terminal env\nsay ${secrets.ANTHROPIC_API_KEY}\ntoolout ${secrets.AGENT_FILE_TOKEN}`, 'allow');
+		assert.equal(allowed.code, 0, allowed.stderr);
+		assert.match(allowed.stdout, /ANTHROPIC_API_KEY=\[redacted ANTHROPIC_API_KEY\]/, 'the agent got its key; the output shows it redacted');
+		assert.doesNotMatch(allowed.stdout, /AWS_SECRET_ACCESS_KEY=/, 'a host variable the agent was not given is not in its terminal');
+		const chatId = String((JSON.parse(allowed.stdout.trim().split('\n').pop()!) as { chatId: string }).chatId);
+		const shown = spawnSync(process.execPath, [cli, 'show', chatId, '--state', state, '--json'], { encoding: 'utf8', env });
+		const stateFiles = fs.readdirSync(state).map((f) => path.join(state, f)).filter((f) => fs.statSync(f).isFile()).map((f) => fs.readFileSync(f, 'latin1'));
+		const everything = [rejected.stdout, rejected.stderr, allowed.stdout, allowed.stderr, shown.stdout, shown.stderr, ...stateFiles].join('\n');
+		assert.match(shown.stdout, /redacted AGENT_FILE_TOKEN/);
+		for (const value of Object.values(secrets)) {
+			assert.ok(!everything.includes(value), `${value} is not in the output, show, the database or the journal`);
+		}
+	});
 });

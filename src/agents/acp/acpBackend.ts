@@ -6,13 +6,15 @@ import { AgentTabsError } from '../../common/errors';
 import { Emitter } from '../../common/event';
 import { Disposable, toDisposable } from '../../common/lifecycle';
 import { errorMessage, type Logger } from '../../common/log';
+import { redactingLogger } from '../../common/redact';
 import type { AgentBackend, AgentSessionHandle, EnsureSessionOptions, PromptInput, SessionCapabilities, TurnContext } from '../backend';
 import { resolveInsideWorktree, worktreeRelative } from '../confine';
 import type { ReadMissingFile } from '../definitions';
-import type { AgentEvent, StopReason, TurnResult, TurnUsage } from '../events';
+import { agentEnvironment } from '../environment';
+import type { AgentEvent, PermissionOption, StopReason, ToolKind, TurnResult, TurnUsage } from '../events';
 import { spawnAgent, terminate, type SpawnedAgent } from '../process';
 import { mapConfigOptions, mapSessionUpdate } from './mapUpdate';
-import { TerminalManager } from './terminals';
+import { TerminalManager, type TerminalRequest } from './terminals';
 import { stdioStream } from './transport';
 
 export interface AcpBackendOptions {
@@ -77,6 +79,8 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	private configOptions: ReturnType<typeof mapConfigOptions> = [];
 	private legacyModels = false;
 	private readMissingFile: ReadMissingFile = 'notFound';
+	/** Tool calls of this turn the user or the policy allowed and that have not finished: their terminals run without asking again. */
+	private readonly allowedToolCalls = new Set<string>();
 	private readonly logger: Logger;
 	private readonly tag: string;
 
@@ -85,7 +89,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		private readonly backendOptions: AcpBackendOptions,
 	) {
 		super();
-		this.logger = backendOptions.logger;
+		this.logger = opts.redactor ? redactingLogger(backendOptions.logger, opts.redactor) : backendOptions.logger;
 		this.tag = `[AcpSession][${opts.definition.id}:${opts.chatId}]`;
 		this._register(toDisposable(() => this.terminals?.dispose()));
 	}
@@ -104,7 +108,8 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	async start(): Promise<void> {
 		const { definition, cwd } = this.opts;
 		const startTimeout = this.backendOptions.startTimeoutMs ?? 30_000;
-		const env: NodeJS.ProcessEnv = { ...process.env, ...definition.env, ...this.opts.env };
+		// Only the environment the pool defined for this agent: never the host's whole environment.
+		const env: Record<string, string> = this.opts.env ?? agentEnvironment(definition, process.env).env;
 		if (!fs.existsSync(cwd)) {
 			throw new AgentTabsError('agent/noCwd', `The working folder ${cwd} does not exist.`);
 		}
@@ -125,13 +130,17 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 			this.conn?.close(new Error('agent exited'));
 			this._onDidExit.fire({ code, signal, expected });
 		});
-		this.terminals = new TerminalManager(cwd, env);
+		const redactor = this.opts.redactor;
+		this.terminals = new TerminalManager(cwd, env, redactor ? (t) => redactor.redact(t) : undefined);
 
 		const stream = stdioStream(proc.child.stdout!, proc.child.stdin!, {
 			onSessionUpdate: (params) => {
 				for (const event of mapSessionUpdate(params)) {
 					this.emit(event);
 					this.noteToolDiffs(event);
+					if (event.type === 'tool_update' && (event.status === 'completed' || event.status === 'failed')) {
+						this.allowedToolCalls.delete(event.toolCallId);
+					}
 				}
 			},
 			onGarbage: (line) => {
@@ -151,7 +160,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 			.onRequest(acp.methods.client.session.requestPermission, (c) => this.onPermission(c.params))
 			.onRequest(acp.methods.client.fs.readTextFile, (c) => this.onRead(c.params))
 			.onRequest(acp.methods.client.fs.writeTextFile, (c) => this.onWrite(c.params))
-			.onRequest(acp.methods.client.terminal.create, (c) => this.guard(() => this.terminals!.create(c.params)))
+			.onRequest(acp.methods.client.terminal.create, (c) => this.onTerminalCreate(c.params))
 			.onRequest(acp.methods.client.terminal.output, (c) => this.guard(() => this.terminals!.output(c.params.terminalId)))
 			.onRequest(acp.methods.client.terminal.waitForExit, (c) => this.guardAsync(() => this.terminals!.waitForExit(c.params.terminalId, c.signal)))
 			.onRequest(acp.methods.client.terminal.kill, (c) => this.guard(() => (this.terminals!.kill(c.params.terminalId), {})))
@@ -362,15 +371,11 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		});
 	}
 
-	private async onPermission(params: acp.RequestPermissionRequest): Promise<acp.RequestPermissionResponse> {
-		const toolCall = params.toolCall as { toolCallId?: string; title?: string | null; kind?: string | null };
-		const options = params.options.map((o) => ({ optionId: o.optionId, name: o.name, kind: o.kind }));
-		const title = toolCall.title ?? 'The agent asks for permission';
-		const broker = this.opts.permissions;
-		const signal = this.turn?.abort.signal;
-		const requestEventId = `${toolCall.toolCallId ?? 'perm'}:${Date.now()}`;
-		this.emit({ type: 'permission_request', requestId: requestEventId, title, toolCallId: toolCall.toolCallId, kind: toolCall.kind as never, options });
-		const outcome = await broker.request({ chatId: this.opts.chatId, agent: this.opts.definition.id, title, toolCallId: toolCall.toolCallId, kind: toolCall.kind as never, options }, signal);
+	/** Asks the broker (policy or person), recording the request and the decision in the transcript. */
+	private async ask(request: { title: string; toolCallId?: string; kind?: ToolKind; options: PermissionOption[] }): Promise<{ outcome: 'selected'; optionId: string } | { outcome: 'cancelled' }> {
+		const requestEventId = `${request.toolCallId ?? 'perm'}:${Date.now()}`;
+		this.emit({ type: 'permission_request', requestId: requestEventId, ...request });
+		const outcome = await this.opts.permissions.request({ chatId: this.opts.chatId, agent: this.opts.definition.id, ...request }, this.turn?.abort.signal);
 		this.emit({
 			type: 'permission_decision',
 			requestId: requestEventId,
@@ -378,7 +383,46 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 			...(outcome.outcome === 'selected' ? { optionId: outcome.optionId } : {}),
 			decidedBy: outcome.decidedBy,
 		});
-		return outcome.outcome === 'selected' ? { outcome: { outcome: 'selected', optionId: outcome.optionId } } : { outcome: { outcome: 'cancelled' } };
+		return outcome.outcome === 'selected' ? { outcome: 'selected', optionId: outcome.optionId } : { outcome: 'cancelled' };
+	}
+
+	private async onPermission(params: acp.RequestPermissionRequest): Promise<acp.RequestPermissionResponse> {
+		const toolCall = params.toolCall as { toolCallId?: string; title?: string | null; kind?: string | null };
+		const options = params.options.map((o) => ({ optionId: o.optionId, name: o.name, kind: o.kind }));
+		const kind = (toolCall.kind ?? undefined) as ToolKind | undefined;
+		const outcome = await this.ask({ title: toolCall.title ?? 'The agent asks for permission', toolCallId: toolCall.toolCallId, kind, options });
+		if (outcome.outcome === 'selected' && toolCall.toolCallId && this.turn && (kind === undefined || kind === 'execute' || kind === 'other')) {
+			if (options.find((o) => o.optionId === outcome.optionId)?.kind.startsWith('allow')) {
+				this.allowedToolCalls.add(toolCall.toolCallId);
+			}
+		}
+		return { outcome };
+	}
+
+	/**
+	 * `terminal/create` runs a command, so it follows the permission policy like any tool call: with `reject`
+	 * nothing runs; with `ask` a person decides, unless the agent already asked for the tool call this command
+	 * belongs to (an allowed execute tool call that has not finished). It always starts inside the worktree.
+	 */
+	private async onTerminalCreate(params: TerminalRequest): Promise<{ terminalId: string }> {
+		const terminals = this.terminals!;
+		this.guard(() => terminals.workingFolder(params));
+		const commandLine = [params.command, ...(params.args ?? [])].join(' ');
+		if (!this.turn) {
+			throw new acp.RequestError(-32602, `Refused: ${commandLine} was asked for outside a turn; terminals run only while the agent works on a prompt.`);
+		}
+		// An allowed tool call stands for its command, unless running commands is rejected outright.
+		if (this.allowedToolCalls.size === 0 || this.opts.permissions.policyFor('execute') === 'reject') {
+			const options: PermissionOption[] = [
+				{ optionId: 'allow', name: 'Run it', kind: 'allow_once' },
+				{ optionId: 'reject', name: 'Do not run it', kind: 'reject_once' },
+			];
+			const outcome = await this.ask({ title: `Run in a terminal: ${commandLine.length > 200 ? `${commandLine.slice(0, 200)}…` : commandLine}`, kind: 'execute', options });
+			if (outcome.outcome !== 'selected' || outcome.optionId !== 'allow') {
+				throw new acp.RequestError(-32602, `Refused: the permission policy did not allow running ${commandLine}.`);
+			}
+		}
+		return this.guard(() => terminals.create(params));
 	}
 
 	async prompt(input: PromptInput, ctx: TurnContext): Promise<TurnResult> {
@@ -400,6 +444,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		}
 		const abort = new AbortController();
 		this.turn = { ctx, abort, editedPaths: new Set(), proposedDiffs: new Map() };
+		this.allowedToolCalls.clear();
 		const proc = this.proc!;
 		try {
 			const crashed = proc.exited.then(({ code, signal }): TurnResult => {

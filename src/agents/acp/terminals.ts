@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 import { AgentTabsError } from '../../common/errors';
 import { newId } from '../../common/ids';
 import { resolveInsideWorktree } from '../confine';
@@ -14,21 +15,47 @@ interface Terminal {
 	exited: Promise<void>;
 }
 
+export interface TerminalRequest {
+	command: string;
+	args?: string[];
+	env?: { name: string; value: string }[];
+	cwd?: string | null;
+	outputByteLimit?: number | null;
+}
+
 /**
- * The ACP `terminal/*` methods: commands an agent runs through us, inside the worktree, with an output cap
- * (oldest output dropped first), and killed on cancel or when the session ends.
+ * The ACP `terminal/*` methods: commands an agent runs through us, starting inside the worktree, with the
+ * agent's own environment (never the host's), an output cap (oldest output dropped first), known secrets
+ * redacted from what goes back to the agent, and killed on cancel or when the session ends. Whether a
+ * command may run at all is decided before `create` (the permission policy).
  */
 export class TerminalManager {
 	private readonly terminals = new Map<string, Terminal>();
 
 	constructor(
 		private readonly root: string,
-		private readonly baseEnv: NodeJS.ProcessEnv,
+		private readonly agentEnv: Readonly<Record<string, string>>,
+		private readonly redact: (text: string) => string = (t) => t,
 	) {}
 
-	create(params: { command: string; args?: string[]; env?: { name: string; value: string }[]; cwd?: string | null; outputByteLimit?: number | null }): { terminalId: string } {
+	/** The folder a request would start in, inside the worktree, or an `OutsideWorktreeError`. */
+	workingFolder(params: TerminalRequest): string {
 		const cwd = params.cwd ? resolveInsideWorktree(this.root, params.cwd) : this.root;
-		const env = { ...this.baseEnv };
+		let isDir = false;
+		try {
+			isDir = fs.statSync(cwd).isDirectory();
+		} catch {
+			// Reported below.
+		}
+		if (!isDir) {
+			throw new AgentTabsError('terminal/noFolder', `Refused: ${params.cwd ?? cwd} is not a folder in this session's worktree.`);
+		}
+		return cwd;
+	}
+
+	create(params: TerminalRequest): { terminalId: string } {
+		const cwd = this.workingFolder(params);
+		const env: NodeJS.ProcessEnv = { ...this.agentEnv };
 		for (const { name, value } of params.env ?? []) {
 			env[name] = value;
 		}
@@ -80,7 +107,7 @@ export class TerminalManager {
 
 	output(id: string): { output: string; truncated: boolean; exitStatus?: { exitCode: number | null; signal: string | null } } {
 		const t = this.get(id);
-		return { output: t.output.toString('utf8'), truncated: t.truncated, ...(t.exit ? { exitStatus: t.exit } : {}) };
+		return { output: this.redact(t.output.toString('utf8')), truncated: t.truncated, ...(t.exit ? { exitStatus: t.exit } : {}) };
 	}
 
 	async waitForExit(id: string, signal?: AbortSignal): Promise<{ exitCode: number | null; signal: string | null }> {

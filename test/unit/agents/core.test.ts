@@ -6,10 +6,12 @@ import { mapSessionUpdate } from '../../../src/agents/acp/mapUpdate';
 import { stdioStream } from '../../../src/agents/acp/transport';
 import { OutsideWorktreeError, resolveInsideWorktree } from '../../../src/agents/confine';
 import { agentPresets, configHash, mergeDefinitions } from '../../../src/agents/definitions';
+import { agentEnvironment } from '../../../src/agents/environment';
+import { redactingLogger, SecretRedactor } from '../../../src/common/redact';
 import { PermissionBroker } from '../../../src/agents/permissions';
 import { diffSnapshots, takeDirtySnapshot } from '../../../src/worktrees/dirtySnapshot';
 import { makeRepo } from '../gitRepo';
-import { ensureNoDisposablesLeaked, removeDir, tempDir } from '../helpers';
+import { ensureNoDisposablesLeaked, MemoryLogger, removeDir, tempDir } from '../helpers';
 
 suite('agents/definitions', () => {
 	test('presets cover claude, codex, gemini, opencode and goose; user entries merge by id', () => {
@@ -19,7 +21,7 @@ suite('agents/definitions', () => {
 		assert.equal(claude.command, 'claude-agent-acp', 'fields not given keep the preset value');
 		assert.equal(claude.defaultMode, 'default');
 		assert.deepEqual(claude.env, { X: '1' });
-		assert.deepEqual(merged.find((d) => d.id === 'mine'), { id: 'mine', label: 'mine', transport: 'acp', command: '/bin/mine', args: ['--acp'], env: {}, defaultMode: undefined, defaultModel: undefined, secretEnv: undefined, install: undefined, readMissingFile: undefined });
+		assert.deepEqual(merged.find((d) => d.id === 'mine'), { id: 'mine', label: 'mine', transport: 'acp', command: '/bin/mine', args: ['--acp'], env: {}, defaultMode: undefined, defaultModel: undefined, secretEnv: undefined, passEnv: undefined, install: undefined, readMissingFile: undefined });
 		assert.equal(mergeDefinitions([{ id: 'mine', command: 'm', transport: 'acp', readMissingFile: 'empty' }]).find((d) => d.id === 'mine')!.readMissingFile, 'empty');
 	});
 
@@ -194,6 +196,28 @@ suite('agents/permissions', () => {
 			broker.dispose();
 		}
 	});
+
+	test('a dismissed request is a no at once, not a wait for the timeout; a late answer changes nothing', async () => {
+		const broker = new PermissionBroker({ default: 'ask', timeoutMs: 60_000 });
+		try {
+			const sub = broker.onDidRequest((r) => assert.equal(broker.dismiss(r.id), true));
+			const started = Date.now();
+			assert.deepEqual(await broker.request({ chatId: 'c', agent: 'a', title: 'dismissed', options }), { outcome: 'selected', optionId: 'no', decidedBy: 'user' });
+			assert.ok(Date.now() - started < 5000, 'answered without waiting for the timeout');
+			sub.dispose();
+			let id = '';
+			const sub2 = broker.onDidRequest((r) => {
+				id = r.id;
+				broker.dismiss(r.id);
+			});
+			assert.deepEqual(await broker.request({ chatId: 'c', agent: 'a', title: 'no reject option', options: [options[0]!] }), { outcome: 'cancelled', decidedBy: 'cancel' });
+			sub2.dispose();
+			assert.equal(broker.decide(id, 'yes'), false, 'a button pressed after the request settled is refused');
+			assert.equal(broker.dismiss(id), false);
+		} finally {
+			broker.dispose();
+		}
+	});
 });
 
 suite('worktrees/dirtySnapshot', () => {
@@ -219,5 +243,52 @@ suite('worktrees/dirtySnapshot', () => {
 		} finally {
 			removeDir(dir);
 		}
+	});
+});
+
+suite('agents/environment and secret redaction', () => {
+	const host = {
+		PATH: '/usr/bin',
+		HOME: '/home/u',
+		LANG: 'C.UTF-8',
+		LC_TIME: 'de_DE.UTF-8',
+		AWS_ACCESS_KEY_ID: 'AKIA-host-access-key',
+		AWS_REGION: 'eu-west-1',
+		GITHUB_TOKEN: 'ghp-host-token-0000',
+		RANDOM_HOST_VAR: 'x',
+		ANTHROPIC_API_KEY: 'sk-ant-from-the-host',
+	};
+
+	test('an agent gets the pass-through list, its passEnv, its env, its declared keys, and nothing else', () => {
+		const [def] = mergeDefinitions([{ id: 'a', transport: 'acp', command: 'a', env: { OWN: '1', LANG: 'en_US.UTF-8' }, secretEnv: ['ANTHROPIC_API_KEY'], passEnv: ['AWS_*'] }], []);
+		const { env, secretNames } = agentEnvironment(def!, host, { OTHER_KEY: 'handed-out-key-1234' });
+		assert.deepEqual(env, {
+			PATH: '/usr/bin',
+			HOME: '/home/u',
+			LANG: 'en_US.UTF-8',
+			LC_TIME: 'de_DE.UTF-8',
+			AWS_ACCESS_KEY_ID: 'AKIA-host-access-key',
+			AWS_REGION: 'eu-west-1',
+			OWN: '1',
+			ANTHROPIC_API_KEY: 'sk-ant-from-the-host',
+			OTHER_KEY: 'handed-out-key-1234',
+		});
+		assert.deepEqual(secretNames.sort(), ['ANTHROPIC_API_KEY', 'AWS_ACCESS_KEY_ID', 'OTHER_KEY']);
+		const [plain] = mergeDefinitions([{ id: 'b', transport: 'acp', command: 'b' }], []);
+		assert.deepEqual(Object.keys(agentEnvironment(plain!, host).env).sort(), ['HOME', 'LANG', 'LC_TIME', 'PATH']);
+		assert.throws(() => mergeDefinitions([{ id: 'c', transport: 'acp', command: 'c', passEnv: 'AWS_*' }], []), /"passEnv" must be an array of environment variable names/);
+	});
+
+	test('the redactor scrubs every known value from text, nested events and log lines, and leaves ordinary words alone', () => {
+		const r = new SecretRedactor();
+		r.addEnv({ ...host, GIT_AUTHOR_NAME: 'Ada Lovelace', PASSWORD: 'short', DB_PASSWORD: 'correct-horse-battery' });
+		r.add('SECRET_IN_SECRET', 'ghp-host-token-0000-and-more');
+		assert.equal(r.redact('GITHUB_TOKEN=ghp-host-token-0000 by Ada Lovelace'), 'GITHUB_TOKEN=[redacted GITHUB_TOKEN] by Ada Lovelace');
+		assert.equal(r.redact('x ghp-host-token-0000-and-more'), 'x [redacted SECRET_IN_SECRET]', 'the longer secret wins');
+		assert.equal(r.redact('short'), 'short', 'values too short to be keys are not redacted everywhere');
+		assert.deepEqual(r.redactDeep({ a: ['sk-ant-from-the-host'], b: { 'correct-horse-battery': 1 }, n: 3 }), { a: ['[redacted ANTHROPIC_API_KEY]'], b: { '[redacted DB_PASSWORD]': 1 }, n: 3 });
+		const inner = new MemoryLogger();
+		redactingLogger(inner, r).warn('agent said AKIA-host-access-key');
+		assert.deepEqual(inner.lines, ['warn agent said [redacted AWS_ACCESS_KEY_ID]']);
 	});
 });

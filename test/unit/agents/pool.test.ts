@@ -11,7 +11,8 @@ import { PendingChangesRepo } from '../../../src/db/pendingChangesRepo';
 import { SessionsRepo } from '../../../src/db/sessionsRepo';
 import type { Store } from '../../../src/db/store';
 import { TranscriptRepo } from '../../../src/db/transcriptRepo';
-import { makeRepo } from '../gitRepo';
+import { WorktreeService } from '../../../src/worktrees/worktreeService';
+import { gitEnv, makeRepo } from '../gitRepo';
 import { MemoryLogger, openStore, removeDir, repoRoot, tempDir } from '../helpers';
 
 const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js');
@@ -45,6 +46,9 @@ suite('agents/pool with a real ACP agent process', function () {
 	this.timeout(30_000);
 	let dir: string;
 	let repo: string;
+	/** The real worktree of the test's session: where agents work. */
+	let work: string;
+	let sessionId: string;
 	let store: Store;
 	let sessions: SessionsRepo;
 	let pools: AgentPool[];
@@ -73,9 +77,9 @@ suite('agents/pool with a real ACP agent process', function () {
 		return pool;
 	}
 
+	/** A new tab in the test's session (every chat works in the session's real worktree). */
 	function newChat(): string {
-		const s = sessions.create({ title: 't', repoRoot: repo });
-		return sessions.createChat({ sessionId: s.id, agent: 'scripted' }).id;
+		return sessions.createChat({ sessionId, agent: 'scripted' }).id;
 	}
 
 	function messages(turnId: string): { kind: string; content: Record<string, unknown> }[] {
@@ -96,6 +100,9 @@ suite('agents/pool with a real ACP agent process', function () {
 		logger = new MemoryLogger();
 		store = await openStore(path.join(dir, 'state'));
 		sessions = new SessionsRepo(store);
+		const created = await new WorktreeService(store, logger, { root: path.join(dir, 'worktrees'), env: gitEnv(dir) }).createSession({ repo, title: 't' });
+		work = created.worktree.path;
+		sessionId = created.session.id;
 		pools = [];
 		brokers = [];
 	});
@@ -137,7 +144,7 @@ suite('agents/pool with a real ACP agent process', function () {
 		sub.dispose();
 		assert.equal(outcome.status, 'done');
 		assert.equal(outcome.result.stopReason, 'end_turn');
-		assert.equal(fs.readFileSync(path.join(repo, 'hello.txt'), 'utf8'), 'hi there\n');
+		assert.equal(fs.readFileSync(path.join(work, 'hello.txt'), 'utf8'), 'hi there\n');
 		const kinds = messages(outcome.turn.id).map((m) => m.kind);
 		assert.deepEqual(kinds.slice(0, 1), ['user']);
 		for (const k of ['reasoning', 'text', 'plan', 'file_edit']) {
@@ -155,7 +162,7 @@ suite('agents/pool with a real ACP agent process', function () {
 	test('an agent that writes to disk itself is caught by the worktree diff', async () => {
 		const pool = makePool();
 		const chat = newChat();
-		fs.writeFileSync(path.join(repo, 'README.md'), '# dirty before the turn\n');
+		fs.writeFileSync(path.join(work, 'README.md'), '# dirty before the turn\n');
 		const outcome = await pool.prompt(chat, 'scripted', { text: 'diskwrite src/direct.ts export const x = 1;\\n' });
 		assert.equal(outcome.status, 'done');
 		const pending = new PendingChangesRepo(store).listForChat(chat);
@@ -164,9 +171,9 @@ suite('agents/pool with a real ACP agent process', function () {
 
 	test('when two turns overlap in one worktree, a write only the diff saw is marked shared', async () => {
 		const pool = makePool();
-		const s = sessions.create({ title: 'two tabs', repoRoot: repo });
-		const a = sessions.createChat({ sessionId: s.id, agent: 'scripted' }).id;
-		const b = sessions.createChat({ sessionId: s.id, agent: 'scripted' }).id;
+		const s = { id: sessionId };
+		const a = newChat();
+		const b = newChat();
 		await Promise.all([pool.ensure(a, 'scripted'), pool.ensure(b, 'scripted')]);
 		const long = pool.prompt(a, 'scripted', { text: 'sleep 600\ndiskwrite from-a.txt a' });
 		await waitFor(() => pool.isRunning(a, 'scripted'));
@@ -205,7 +212,7 @@ suite('agents/pool with a real ACP agent process', function () {
 		const chat = newChat();
 		const outside = path.join(dir, 'outside');
 		fs.mkdirSync(outside);
-		fs.symlinkSync(outside, path.join(repo, 'escape'));
+		fs.symlinkSync(outside, path.join(work, 'escape'));
 		const outcome = await pool.prompt(chat, 'scripted', { text: `writeabs ${path.join(outside, 'a.txt')} nope\nwrite ../outside/b.txt nope\nwrite escape/c.txt nope` });
 		const text = agentText(outcome.turn.id);
 		assert.equal((text.match(/write error: .*outside this session's worktree/g) ?? []).length, 3, text);
@@ -386,8 +393,153 @@ suite('agents/pool with a real ACP agent process', function () {
 		const chat = newChat();
 		const outcome = await pool.prompt(chat, 'scripted', { text: 'terminal pwd; echo out-$((40+2))' });
 		const text = agentText(outcome.turn.id);
-		assert.ok(text.includes(fs.realpathSync(repo)) || text.includes(repo), text);
+		assert.ok(text.includes(fs.realpathSync(work)) || text.includes(work), text);
 		assert.match(text, /out-42/);
+	});
+
+	test('a chat whose worktree is archived or missing refuses, and never runs in the main checkout', async () => {
+		const pool = makePool();
+		const chat = newChat();
+		const service = new WorktreeService(store, logger, { root: path.join(dir, 'worktrees'), env: gitEnv(dir) });
+		await pool.prompt(chat, 'scripted', { text: 'say warm' });
+		await service.archiveSession(sessionId);
+		await assert.rejects(pool.prompt(chat, 'scripted', { text: 'diskwrite escaped.txt x' }), /archived, its work saved.*only inside their session's worktree.*Restore the session first/s);
+		assert.equal(pool.size, 0, 'the live agent of the archived worktree was ended');
+		const fresh = makePool();
+		await assert.rejects(fresh.prompt(chat, 'scripted', { text: 'diskwrite escaped.txt x' }), /Restore the session first/);
+		assert.equal(fs.existsSync(path.join(repo, 'escaped.txt')), false, 'nothing ran in the main checkout');
+		assert.equal(fresh.size, 0, 'no agent was started');
+		await service.restoreSession(sessionId);
+		const back = await fresh.prompt(chat, 'scripted', { text: 'diskwrite back.txt x' });
+		assert.equal(back.cwd, sessions.workingDirectory(chat)!.cwd);
+		assert.ok(fs.existsSync(path.join(back.cwd, 'back.txt')));
+		assert.equal(fs.existsSync(path.join(repo, 'back.txt')), false);
+	});
+
+	test('a worktree folder removed behind the pool\'s back (another window, the CLI, by hand) is refused, not followed', async () => {
+		const pool = makePool();
+		const chat = newChat();
+		await pool.prompt(chat, 'scripted', { text: 'say warm' });
+		fs.rmSync(work, { recursive: true, force: true });
+		await assert.rejects(pool.prompt(chat, 'scripted', { text: 'diskwrite escaped.txt x' }), /worktree folder .* is gone .*Restore the session first/);
+		assert.equal(pool.size, 0, 'the agent living in the vanished folder was ended');
+		assert.equal(fs.existsSync(path.join(repo, 'escaped.txt')), false);
+	});
+
+	test('a session with no worktree at all refuses instead of using its repository', async () => {
+		const pool = makePool();
+		const bare = sessions.create({ title: 'no worktree', repoRoot: repo });
+		const chat = sessions.createChat({ sessionId: bare.id, agent: 'scripted' }).id;
+		await assert.rejects(pool.prompt(chat, 'scripted', { text: 'diskwrite escaped.txt x' }), /has no worktree/);
+		assert.equal(fs.existsSync(path.join(repo, 'escaped.txt')), false);
+	});
+
+	test('terminals follow the permission policy: reject runs nothing, ask asks unless the tool call was asked for', async () => {
+		const marker = path.join(work, 'ran.txt');
+		const rejecting = makePool({ permissionSettings: { default: 'reject', timeoutMs: 2000 } });
+		const chat = newChat();
+		const refused = await rejecting.prompt(chat, 'scripted', { text: `terminal touch ${marker}\naskterminal touch ${marker}` });
+		assert.equal(fs.existsSync(marker), false, 'nothing ran under reject');
+		const refusedText = agentText(refused.turn.id);
+		assert.match(refusedText, /terminal error: Refused: the permission policy did not allow running sh -c touch/);
+		assert.match(refusedText, /terminal not asked for: permission refused/);
+		await rejecting.shutdown();
+
+		const asking = makePool({ permissionSettings: { default: 'ask', timeoutMs: 2000 } });
+		const broker = brokers[brokers.length - 1]!;
+		const asked: string[] = [];
+		const sub = broker.onDidRequest((r) => {
+			asked.push(r.title);
+			const option = r.options.find((o) => o.kind === (r.title.includes('no-') ? 'reject_once' : 'allow_once'))!;
+			setTimeout(() => broker.decide(r.id, option.optionId), 10);
+		});
+		const chat2 = newChat();
+		const outcome = await asking.prompt(chat2, 'scripted', { text: 'terminal echo yes-1\nterminal echo no-2\naskterminal echo yes-3' });
+		sub.dispose();
+		const text = agentText(outcome.turn.id);
+		assert.match(text, /yes-1\nexit 0/);
+		assert.match(text, /terminal error: Refused/);
+		assert.doesNotMatch(text, /^no-2$/m);
+		assert.match(text, /yes-3\nexit 0/);
+		assert.deepEqual(asked, ['Run in a terminal: sh -c echo yes-1', 'Run in a terminal: sh -c echo no-2', 'echo yes-3'], 'the tool call the agent asked for is not asked twice');
+		const decisions = messages(outcome.turn.id).filter((m) => m.kind === 'permission').length;
+		assert.equal(decisions, 3, 'every terminal decision is in the transcript');
+	});
+
+	test('terminals start only inside the worktree', async () => {
+		const pool = makePool();
+		const chat = newChat();
+		const outside = path.join(dir, 'outside');
+		fs.mkdirSync(outside);
+		fs.mkdirSync(path.join(work, 'sub'));
+		fs.symlinkSync(outside, path.join(work, 'escape'));
+		const outcome = await pool.prompt(chat, 'scripted', { text: `terminalin ${outside} touch here.txt\nterminalin ../outside touch here.txt\nterminalin escape touch here.txt\nterminalin sub pwd` });
+		const text = agentText(outcome.turn.id);
+		assert.equal((text.match(/terminal error: Refused: .*outside this session's worktree/g) ?? []).length, 3, text);
+		assert.deepEqual(fs.readdirSync(outside), []);
+		assert.match(text, new RegExp(`${fs.realpathSync(path.join(work, 'sub')).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\nexit 0`));
+	});
+
+	test('a hostile agent cannot read the host environment, and every secret it echoes is redacted before it is stored or logged', async () => {
+		const hostSecret = 'AKIAHOSTSECRET-0123456789';
+		const hostToken = 'ghp_hosttoken_abcdefghijklmnop';
+		const agentKey = 'sk-ant-handed-to-the-agent-42';
+		const declared = 'declared-secret-env-value-77';
+		const fileToken = 'token-from-the-agents-file-99';
+		const mcpToken = 'mcp-server-token-for-the-agent-5';
+		const pool = makePool({
+			mcpServers: () => [{ name: 'tasks', command: process.execPath, args: ['-e', ''], env: { TASKS_AUTH_TOKEN: mcpToken } }],
+			hostEnv: { ...process.env, AWS_SECRET_ACCESS_KEY: hostSecret, GITHUB_TOKEN: hostToken, AGENT_TABS_HOST_ONLY: 'plain-host-value', MY_DECLARED: declared },
+			defs: () => [{ ...definitions({ SERVICE_TOKEN: fileToken })[0]!, secretEnv: ['ANTHROPIC_API_KEY', 'MY_DECLARED'] }],
+			agentEnv: () => Promise.resolve({ ANTHROPIC_API_KEY: agentKey }),
+		});
+		const chat = newChat();
+		const seen: string[] = [];
+		const sub = pool.onDidEvent((e) => seen.push(JSON.stringify(e.event)));
+		const outcome = await pool.prompt(chat, 'scripted', {
+			text: [
+				'terminal env',
+				'myenv AGENT_TABS_HOST_ONLY',
+				'myenv AWS_SECRET_ACCESS_KEY',
+				`say my key is ${agentKey} and ${declared}`,
+				`say split: ${agentKey.slice(0, 9)}`,
+				`say ${agentKey.slice(9)} (streamed in two chunks)`,
+				`toolout ${fileToken} ${agentKey}`,
+				`say ${hostToken} ${hostSecret} ${mcpToken}`,
+				'crash',
+			].join('\n'),
+		});
+		sub.dispose();
+		const text = agentText(outcome.turn.id);
+		assert.match(text, /AGENT_TABS_HOST_ONLY=\(unset\)/, 'a host variable outside the pass-through list does not reach the agent');
+		assert.match(text, /AWS_SECRET_ACCESS_KEY=\(unset\)/);
+		assert.match(text, /PATH=/, 'the pass-through list does');
+		assert.match(text, /ANTHROPIC_API_KEY=\[redacted ANTHROPIC_API_KEY\]/, 'the terminal saw the key, the transcript does not');
+		const everything = [
+			JSON.stringify(store.all('SELECT * FROM messages')),
+			JSON.stringify(store.all('SELECT * FROM turns')),
+			JSON.stringify(store.all('SELECT * FROM agent_sessions')),
+			...seen,
+			logger.lines.join('\n'),
+			...fs.readdirSync(path.join(dir, 'state')).filter((f) => !fs.statSync(path.join(dir, 'state', f)).isDirectory()).map((f) => fs.readFileSync(path.join(dir, 'state', f), 'latin1')),
+		].join('\n');
+		for (const secret of [hostSecret, hostToken, agentKey, declared, fileToken, mcpToken]) {
+			assert.ok(!everything.includes(secret), `${secret} is nowhere in the database, the journal, the events or the logs`);
+		}
+		assert.match(everything, /\[redacted SERVICE_TOKEN\]/);
+		assert.match(text, /split: \[redacted ANTHROPIC_API_KEY\] \(streamed in two chunks\)/, 'a key split across chunks is redacted whole');
+	});
+
+	test('an agent that quotes its key on stderr as it dies: the error, its stored state and the logs are redacted', async () => {
+		const key = 'sk-ant-quoted-on-stderr-31337';
+		const pool = makePool({
+			defs: () => [{ ...definitions({ SCRIPTED_AGENT_EXIT_AT_START: '1', SCRIPTED_AGENT_STDERR_AT_START: `auth failed for ${key}` })[0]!, secretEnv: ['ANTHROPIC_API_KEY'] }],
+			agentEnv: () => Promise.resolve({ ANTHROPIC_API_KEY: key }),
+		});
+		const chat = newChat();
+		await assert.rejects(pool.prompt(chat, 'scripted', { text: 'say hi' }), (e: Error) => e.message.includes('auth failed for [redacted ANTHROPIC_API_KEY]') && !e.message.includes(key));
+		assert.ok(!JSON.stringify(store.all('SELECT * FROM agent_sessions')).includes(key));
+		assert.ok(!logger.lines.join('\n').includes(key));
 	});
 
 	test('garbage, huge lines and unknown updates: reported or kept, never lost, the turn goes on', async () => {

@@ -213,14 +213,17 @@ suite('agents: real claude-agent-acp and opencode, offline against scripted mode
 		test(`${c.agent} through the pool: two chats are two contexts in one folder`, async () => {
 			const h = harness();
 			const server = await c.start({ targetFile: () => h.target, content: `pool ${c.agent}\n` });
-			await withPool(h, server, c.define(h, server.url), async ({ pool, store }) => {
+			await withPool(h, server, c.define(h, server.url), async ({ pool, store, logger }) => {
 				const sessions = new SessionsRepo(store);
-				const s = sessions.create({ title: 'real', repoRoot: h.repo });
+				const { session: s, worktree } = await new WorktreeService(store, logger, { root: path.join(h.dir, 'worktrees'), env: gitEnv(h.dir) }).createSession({ repo: h.repo, title: 'real' });
+				h.target = path.join(worktree.path, 'hello.txt');
 				const chatA = sessions.createChat({ sessionId: s.id, agent: c.agent }).id;
 				const chatB = sessions.createChat({ sessionId: s.id, agent: c.agent }).id;
 				const a = await pool.prompt(chatA, c.agent, { text: 'Create hello.txt' });
 				assert.equal(a.status, 'done', a.result.error);
 				assert.equal(fs.readFileSync(h.target, 'utf8'), `pool ${c.agent}\n`);
+				assert.equal(a.cwd, worktree.path, 'the agent worked in the session worktree');
+				assert.ok(!fs.existsSync(path.join(h.repo, 'hello.txt')), 'the main checkout is untouched');
 				const b = await pool.ensure(chatB, c.agent);
 				assert.notEqual(b.backendSessionId, a.result.backendSessionId);
 				const pending = new PendingChangesRepo(store).listForChat(chatA);

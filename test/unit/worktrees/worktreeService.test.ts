@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SessionsRepo } from '../../../src/db/sessionsRepo';
@@ -7,7 +7,7 @@ import type { Store } from '../../../src/db/store';
 import { WorktreesRepo } from '../../../src/db/worktreesRepo';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { gitEnv, makeRepo } from '../gitRepo';
-import { MemoryLogger, openStore, removeDir, tempDir } from '../helpers';
+import { MemoryLogger, openStore, removeDir, repoRoot, tempDir } from '../helpers';
 
 /** Every file under a folder (except .git) with its bytes and executable bit. */
 function snapshotFiles(dir: string): Record<string, { data: string; exec: boolean }> {
@@ -225,6 +225,50 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(new WorktreesRepo(store).get(worktree.id)!.state, 'missing');
 		assert.ok(git(repo, 'rev-parse', '--verify', 'refs/heads/agent-tabs/vanishing').trim(), 'the branch of a missing worktree is kept');
 		assert.deepEqual(new WorktreesRepo(store).detached().map((w) => w.path), [stray]);
+	});
+
+	test('a window opened on a session worktree never adopts the worktrees another state folder owns', async () => {
+		const { worktree } = await service.createSession({ repo, title: 'owned elsewhere' });
+		const admin = git(worktree.path, 'rev-parse', '--absolute-git-dir').trim();
+		assert.equal(JSON.parse(fs.readFileSync(path.join(admin, 'agent-tabs-owner.json'), 'utf8')).worktreeId, worktree.id, 'the mark is in the git admin folder, where every process sees it');
+		const stray = path.join(dir, 'worktrees', 'stray');
+		git(repo, 'worktree', 'add', '-q', '-b', 'agent-tabs/stray', stray);
+		// The other window: its own state folder, opened on the session's worktree.
+		const otherStore = await openStore(path.join(dir, 'other-window-state'));
+		try {
+			const other = new WorktreeService(otherStore, new MemoryLogger(), { root: path.join(dir, 'worktrees'), env });
+			const r = await other.reconcile(worktree.path);
+			assert.deepEqual(r.adopted, [stray], 'only the unmarked worktree is adopted');
+			assert.equal(new WorktreesRepo(otherStore).byPath(worktree.path), undefined);
+		} finally {
+			await otherStore.close();
+		}
+		// Archive and restore keep the mark (git drops the admin folder with the worktree).
+		await service.archiveSession(worktree.session_id!);
+		await service.restoreSession(worktree.session_id!);
+		assert.equal(JSON.parse(fs.readFileSync(path.join(git(worktree.path, 'rev-parse', '--absolute-git-dir').trim(), 'agent-tabs-owner.json'), 'utf8')).sessionId, worktree.session_id);
+	});
+
+	test('removal refuses while an agent runs there in another process, and goes ahead once that process is gone', async () => {
+		const { session, worktree } = await service.createSession({ repo, title: 'leased' });
+		fs.writeFileSync(path.join(worktree.path, 'work.txt'), 'unsaved\n');
+		const holder = spawn(process.execPath, [path.join(repoRoot, 'out', 'test', 'fixtures', 'leaseHolder.js'), worktree.path], { stdio: ['ignore', 'pipe', 'inherit'] });
+		try {
+			await new Promise<void>((resolve, reject) => {
+				holder.stdout!.on('data', (d) => String(d).includes('ready') && resolve());
+				holder.once('exit', (code) => reject(new Error(`the lease holder exited with ${code}`)));
+			});
+			const risk = await service.risk(worktree.id);
+			assert.deepEqual(risk.runningAgents, [`Scripted in chat other-window (the lease-holder test process, pid ${holder.pid})`]);
+			await assert.rejects(service.archiveSession(session.id), /Agents are still running in .*Scripted in chat other-window.*nothing was removed/);
+			assert.ok(fs.existsSync(path.join(worktree.path, 'work.txt')), 'nothing was removed');
+		} finally {
+			holder.kill('SIGKILL');
+			await new Promise((r) => (holder.exitCode !== null || holder.signalCode !== null ? r(undefined) : holder.once('exit', r)));
+		}
+		const result = await service.archiveSession(session.id);
+		assert.ok(result?.saved, 'the lease of a killed process is stale: the removal saves and goes ahead');
+		assert.equal(fs.existsSync(worktree.path), false);
 	});
 
 	for (const strategy of ['merge', 'squash', 'rebase'] as const) {

@@ -1,0 +1,135 @@
+import type { Logger } from './log';
+
+/** Names of environment variables whose values are treated as secret: keys, tokens, secrets, passwords. */
+const secretName = /KEY|TOKEN|SECRET|PASSW(OR)?D|CREDENTIAL|PRIVATE|AUTH(?!OR)/i;
+/** Shorter values would redact ordinary words and numbers everywhere; no real key is this short. */
+const minSecretLength = 8;
+
+export function looksSecret(name: string): boolean {
+	return secretName.test(name);
+}
+
+/**
+ * Every secret value Agent Tabs knows, and the one way to scrub them from text before it is stored, shown
+ * or logged. Values are replaced by `[redacted NAME]` so a reader still sees which secret was there.
+ */
+export class SecretRedactor {
+	private readonly values = new Map<string, string>();
+	private pattern: RegExp | undefined;
+
+	/** A value Agent Tabs handed out (an API key) under the variable `name`. */
+	add(name: string, value: string | undefined): void {
+		if (!value || value.length < minSecretLength || this.values.has(value)) {
+			return;
+		}
+		this.values.set(value, name);
+		this.pattern = undefined;
+	}
+
+	/** The values of every variable in `env` whose name looks secret, plus the named ones. */
+	addEnv(env: Readonly<Record<string, string | undefined>>, alsoSecret: readonly string[] = []): void {
+		for (const [name, value] of Object.entries(env)) {
+			if (looksSecret(name) || alsoSecret.includes(name)) {
+				this.add(name, value);
+			}
+		}
+	}
+
+	get size(): number {
+		return this.values.size;
+	}
+
+	/** How many characters at the end of `text` could be the start of a secret that the next chunk completes. */
+	heldTail(text: string): number {
+		if (this.values.size === 0) {
+			return 0;
+		}
+		let longest = 0;
+		for (const secret of this.values.keys()) {
+			for (let k = Math.min(secret.length - 1, text.length); k > longest; k--) {
+				if (text.endsWith(secret.slice(0, k))) {
+					longest = k;
+					break;
+				}
+			}
+		}
+		return longest;
+	}
+
+	redact(text: string): string {
+		if (this.values.size === 0 || text.length < minSecretLength) {
+			return text;
+		}
+		// Longest first, so a secret that contains another is replaced whole.
+		this.pattern ??= new RegExp(
+			[...this.values.keys()]
+				.sort((a, b) => b.length - a.length)
+				.map((v) => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+				.join('|'),
+			'g',
+		);
+		return text.replace(this.pattern, (v) => `[redacted ${this.values.get(v) ?? 'secret'}]`);
+	}
+
+	/** A copy of `value` with every string in it (object keys included) redacted. */
+	redactDeep<T>(value: T): T {
+		if (this.values.size === 0) {
+			return value;
+		}
+		return this.walk(value) as T;
+	}
+
+	private walk(value: unknown): unknown {
+		if (typeof value === 'string') {
+			return this.redact(value);
+		}
+		if (Array.isArray(value)) {
+			return value.map((v) => this.walk(v));
+		}
+		if (typeof value === 'object' && value !== null) {
+			const out: Record<string, unknown> = {};
+			for (const [k, v] of Object.entries(value)) {
+				out[this.redact(k)] = this.walk(v);
+			}
+			return out;
+		}
+		return value;
+	}
+}
+
+/**
+ * Redacts a stream of text chunks (an agent's streamed answer), where a secret may be split across chunks:
+ * the end of a chunk that could begin a secret is held back until the next chunk or `flush` shows what it is.
+ */
+export class StreamRedactor {
+	private pending = '';
+
+	constructor(private readonly redactor: SecretRedactor) {}
+
+	/** The text that is safe to pass on now. */
+	push(chunk: string): string {
+		const text = this.redactor.redact(this.pending + chunk);
+		const hold = this.redactor.heldTail(text);
+		this.pending = hold > 0 ? text.slice(text.length - hold) : '';
+		return hold > 0 ? text.slice(0, text.length - hold) : text;
+	}
+
+	/** What is still held back (the stream ended, or something else comes next). */
+	flush(): string {
+		const rest = this.pending;
+		this.pending = '';
+		return rest;
+	}
+}
+
+/** A logger that redacts every known secret from messages and their arguments before passing them on. */
+export function redactingLogger(inner: Logger, redactor: SecretRedactor): Logger {
+	const scrub = (args: unknown[]): unknown[] => args.map((a) => (a instanceof Error ? redactor.redact(a.stack ?? a.message) : redactor.redactDeep(a)));
+	return {
+		trace: (m, ...a) => inner.trace(redactor.redact(m), ...scrub(a)),
+		debug: (m, ...a) => inner.debug(redactor.redact(m), ...scrub(a)),
+		info: (m, ...a) => inner.info(redactor.redact(m), ...scrub(a)),
+		warn: (m, ...a) => inner.warn(redactor.redact(m), ...scrub(a)),
+		error: (m, ...a) => inner.error(redactor.redact(m instanceof Error ? (m.stack ?? m.message) : m), ...scrub(a)),
+	};
+}
