@@ -166,7 +166,7 @@ async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 	}
 	const policy = (flag(args, 'permissions') ?? 'reject') as PermissionPolicy;
 	const store = await openStore(args, logger);
-	const permissions = new PermissionBroker({ default: policy, timeoutMs: 1 });
+	const permissions = new PermissionBroker({ default: policy, timeoutMs: 1 }, logger);
 	const worktrees = worktreeService(store, args, logger);
 	const pool = new AgentPool({
 		store,

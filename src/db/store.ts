@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Database, SqlJsStatic } from 'sql.js';
 import { AgentTabsError } from '../common/errors';
-import { Emitter, type Event } from '../common/event';
+import { Emitter, logListenerErrors, type Event } from '../common/event';
 import { Disposable, toDisposable } from '../common/lifecycle';
 import { errorMessage, nullLogger, type Logger } from '../common/log';
 import {
@@ -163,7 +163,7 @@ export class StoreTooNewError extends AgentTabsError {
  * One writer per folder: `open` takes `agent-tabs.lock` and throws `StoreLockedError` if a live process has it.
  */
 export class Store extends Disposable {
-	private readonly _onDidWrite = this._register(new Emitter<void>());
+	private readonly _onDidWrite = this._register(new Emitter<void>((e) => logListenerErrors(this.options.logger, '[Store][onDidWrite]')(e)));
 	/** Fires after every acknowledged write. */
 	readonly onDidWrite: Event<void> = this._onDidWrite.event;
 

@@ -164,7 +164,8 @@ export class WorktreeService {
 			const n = name.toLowerCase();
 			return taken.some((b) => b === n || b.startsWith(`${n}/`) || n.startsWith(`${b}/`));
 		};
-		const prefix = sessionBranchPrefixes.find((p) => !blocked(p));
+		// A namespace is usable when no branch is named like it; branches under it are only other sessions.
+		const prefix = sessionBranchPrefixes.find((p) => !taken.includes(p));
 		if (!prefix) {
 			throw new AgentTabsError('worktree/names', `Branches named ${sessionBranchPrefixes.join(', ')} in ${repo} block every branch namespace Agent Tabs uses for sessions; rename one of them.`);
 		}

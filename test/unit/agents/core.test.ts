@@ -9,7 +9,7 @@ import { agentPresets, configHash, mergeDefinitions } from '../../../src/agents/
 import { PermissionBroker } from '../../../src/agents/permissions';
 import { diffSnapshots, takeDirtySnapshot } from '../../../src/worktrees/dirtySnapshot';
 import { makeRepo } from '../gitRepo';
-import { ensureNoDisposablesLeaked, removeDir, tempDir } from '../helpers';
+import { ensureNoDisposablesLeaked, MemoryLogger, removeDir, tempDir } from '../helpers';
 
 suite('agents/definitions', () => {
 	test('presets cover claude, codex, gemini, opencode and goose; user entries merge by id', () => {
@@ -159,7 +159,7 @@ suite('agents/permissions', () => {
 	];
 
 	test('policies answer at once; ask waits for a decision; silence and cancel reject', async () => {
-		const broker = new PermissionBroker({ default: 'ask', byKind: { read: 'allow', execute: 'reject' }, timeoutMs: 100 });
+		const broker = new PermissionBroker({ default: 'ask', byKind: { read: 'allow', execute: 'reject' }, timeoutMs: 100 }, new MemoryLogger());
 		try {
 			assert.deepEqual(await broker.request({ chatId: 'c', agent: 'a', title: 'read', kind: 'read', options }), { outcome: 'selected', optionId: 'yes', decidedBy: 'policy' });
 			assert.deepEqual(await broker.request({ chatId: 'c', agent: 'a', title: 'run', kind: 'execute', options }), { outcome: 'selected', optionId: 'no', decidedBy: 'policy' });

@@ -57,7 +57,7 @@ suite('agents/pool with a real ACP agent process', function () {
 	}
 
 	function makePool(options: Partial<AgentPoolOptions> & { permissionSettings?: PermissionPolicySettings; defs?: () => AgentDefinition[] } = {}): AgentPool {
-		const broker = new PermissionBroker(options.permissionSettings ?? { default: 'allow', timeoutMs: 2000 });
+		const broker = new PermissionBroker(options.permissionSettings ?? { default: 'allow', timeoutMs: 2000 }, logger);
 		brokers.push(broker);
 		const defs = options.defs ?? (() => definitions());
 		const pool = new AgentPool({

@@ -182,7 +182,7 @@ suite('agents: real claude-agent-acp and opencode, offline against scripted mode
 			const server = await c.start({ targetFile: () => h.target, content: `pool ${c.agent}\n` });
 			const logger = new MemoryLogger();
 			const store = await openStore(path.join(h.dir, 'state'), { logger });
-			const broker = new PermissionBroker({ default: 'allow', timeoutMs: 5000 });
+			const broker = new PermissionBroker({ default: 'allow', timeoutMs: 5000 }, logger);
 			const def = c.define(h, server.url);
 			const pool = new AgentPool({ store, logger, backends: { acp: new AcpBackend({ logger, startTimeoutMs: 60_000 }) }, definitions: () => [def], permissions: broker });
 			try {
