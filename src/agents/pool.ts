@@ -220,7 +220,11 @@ export class AgentPool extends Disposable {
 					return;
 				}
 				this.options.logger.warn(`${tag} agent exited (code ${code}, signal ${signal}); it restarts on the next prompt`);
-				this.agentSessions.setStatus(chatId, def.id, 'crashed', `exited with code ${code}, signal ${signal}`);
+				try {
+					this.agentSessions.setStatus(chatId, def.id, 'crashed', `exited with code ${code}, signal ${signal}`);
+				} catch (e) {
+					this.options.logger.warn(`${tag} could not record the crash: ${errorMessage(e)}`);
+				}
 				this.entries.delete(key);
 				this.disposeEntry(entry);
 				this.emit(chatId, def.id, { type: 'notice', severity: 'warning', title: `${def.label} stopped unexpectedly`, description: 'It restarts on your next message.' });

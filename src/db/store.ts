@@ -132,6 +132,20 @@ function firstFileOnPath(dir: string): string | undefined {
 	return undefined;
 }
 
+/** Why a journal append failed, in words a person can act on (the system's own message kept at the end). */
+function writeFailureInWords(e: unknown): string {
+	const why: Record<string, string> = {
+		ENOSPC: 'the disk is full',
+		EDQUOT: 'the disk quota is used up',
+		EFBIG: 'the file reached the largest size this process may write (see ulimit -f)',
+		EACCES: 'permission denied',
+		EROFS: 'the file system is read-only',
+		EIO: 'the disk reported an input/output error',
+	};
+	const code = (e as NodeJS.ErrnoException | undefined)?.code;
+	return code && why[code] ? `${why[code]} (${errorMessage(e)})` : errorMessage(e);
+}
+
 /** Runs a file-system step on the state folder, turning the errors a person can fix into plain words. */
 function onStateFolder<T>(dir: string, step: () => T): T {
 	try {
@@ -251,6 +265,9 @@ export class Store extends Disposable {
 				store.closeSync();
 			} catch (e) {
 				const code = (e as NodeJS.ErrnoException).code;
+				if (code === 'EACCES' || code === 'EPERM') {
+					throw new StoreFolderError('store/unreadable', `The state folder ${dir} cannot be read (permission denied).`, { cause: e });
+				}
 				if (code !== 'ENOENT' || attempt >= 5) {
 					throw stateFolderProblem(dir, e) ?? e;
 				}
@@ -466,7 +483,7 @@ export class Store extends Disposable {
 				this.db.exec('ROLLBACK');
 				this.failed = e as Error;
 				this.options.logger.error(`[Store][write] journal append failed, store is now read-only: ${errorMessage(e)}`);
-				throw new StoreFailedError(`Could not save to ${writer.file}: ${errorMessage(e)}`, { cause: e });
+				throw new StoreFailedError(`Could not save to ${writer.file}: ${writeFailureInWords(e)}`, { cause: e });
 			}
 			this.db.exec('COMMIT');
 			this.seq = record.seq;

@@ -6,6 +6,7 @@ import { gitEnv, makeRepo } from './gitRepo';
 import { removeDir, repoRoot, tempDir, wasmPath } from './helpers';
 
 const cli = path.join(repoRoot, 'out', 'src', 'cli', 'main.js');
+const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js');
 
 interface Run {
 	code: number | null;
@@ -20,6 +21,12 @@ function cliRun(args: string[], options: { cwd?: string; asOtherUser?: boolean }
 	return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Like `cliRun`, with file sizes limited to `maxFileBytes` (prlimit, a real RLIMIT_FSIZE: writes past it fail with EFBIG). */
+function cliRunLimited(args: string[], maxFileBytes: number, cwd: string): Run {
+	const r = spawnSync('prlimit', [`--fsize=${maxFileBytes}:${maxFileBytes}`, process.execPath, cli, ...args], { encoding: 'utf8', cwd, env: { ...process.env, AGENT_TABS_WORKTREES: path.join(cwd, 'default-worktrees') }, maxBuffer: 256 * 1024 * 1024 });
+	return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
 /** No raw system error text (errno codes, stack traces) reaches the user. */
 function assertPlainWords(r: Run): void {
 	assert.doesNotMatch(r.stderr, /\b(E[A-Z]{3,}|spawn|errno|at .+\.js:\d+)\b/, r.stderr);
@@ -31,7 +38,8 @@ function listFiles(dir: string): string[] {
 }
 
 suite('cli: careless input gets plain words', function () {
-	this.timeout(30_000);
+	// Each case starts real processes (node, git, an agent); the machine running them may be busy.
+	this.timeout(120_000);
 	let dir: string;
 	let repo: string;
 	let state: string;
@@ -210,5 +218,23 @@ suite('cli: careless input gets plain words', function () {
 		} finally {
 			holder.kill('SIGKILL');
 		}
+	});
+
+	test('a transcript write that fails mid-turn (the journal cannot grow) ends the turn as failed; the command does not crash', () => {
+		const agents = path.join(dir, 'agents.json');
+		fs.writeFileSync(agents, JSON.stringify([{ id: 'scripted', label: 'Scripted', transport: 'acp', command: process.execPath, args: [agentScript], env: {} }]));
+		const made = cliRun(['session', 'new', '--repo', repo, '--title', 'Limited', '--state', state, '--worktrees', worktrees, '--json'], { cwd: dir });
+		assert.equal(made.code, 0, made.stderr);
+		const sessionId = (JSON.parse(made.stdout) as { sessionId: string }).sessionId;
+		const largest = Math.max(...listFiles(state).map((f) => fs.statSync(path.join(state, f)).size));
+		// Room to open and start the turn; not for the ~1 MB of streamed text the agent sends.
+		const r = cliRunLimited(['run', '--repo', repo, '--agent', 'scripted', '--agents', agents, '--state', state, '--session', sessionId, '--prompt', 'stream 350000', '--json'], largest + 200_000, dir);
+		assert.doesNotMatch(r.stderr, /Uncaught|^\s+at /m, r.stderr);
+		assert.equal(r.code, 1, r.stderr);
+		const end = JSON.parse(r.stdout.trim().split('\n').pop()!) as { type: string; status: string; error: string };
+		assert.equal(end.type, 'turn_end', 'the turn ended and said so');
+		assert.equal(end.status, 'error');
+		assert.match(end.error, /could not be saved: .*largest size this process may write/);
+		assert.match(r.stderr, /could not save turn/);
 	});
 });
