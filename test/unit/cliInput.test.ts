@@ -122,6 +122,17 @@ suite('cli: careless input gets plain words', function () {
 		assert.match(gone.stderr, /gone does not exist/);
 	});
 
+	test('a worktree folder deleted by hand: the folder is said to be gone, not "git is not installed"', () => {
+		const made = cliRun(['session', 'new', '--repo', repo, '--title', 'gone', '--state', state, '--worktrees', worktrees, '--json'], { cwd: dir });
+		assert.equal(made.code, 0, made.stderr);
+		const { sessionId, worktreePath } = JSON.parse(made.stdout) as { sessionId: string; worktreePath: string };
+		fs.rmSync(worktreePath, { recursive: true, force: true });
+		const r = cliRun(['session', 'risk', sessionId, '--state', state], { cwd: dir });
+		assert.equal(r.code, 2);
+		assert.ok(r.stderr.includes(`The folder ${worktreePath} does not exist (was it moved or deleted?)`), r.stderr);
+		assert.doesNotMatch(r.stderr, /not installed/);
+	});
+
 	test('a file as --state: plain words, not "EEXIST mkdir", for reading and writing commands', () => {
 		const file = path.join(dir, 'state-file');
 		fs.writeFileSync(file, 'x');
