@@ -70,11 +70,19 @@ function loadDefinitions(args: ParsedArgs<CliCommand>): AgentDefinition[] {
 	if (!file) {
 		return mergeDefinitions(undefined);
 	}
+	let text: string;
+	try {
+		text = fs.readFileSync(file, 'utf8');
+	} catch (e) {
+		const code = (e as NodeJS.ErrnoException).code;
+		const why = code === 'ENOENT' ? 'the file does not exist' : code === 'EISDIR' ? 'it is a folder, not a file' : code === 'EACCES' ? 'permission denied' : errorMessage(e);
+		throw new AgentTabsError('cli/agents', `Could not read agent definitions from ${file}: ${why}.`);
+	}
 	let raw: unknown;
 	try {
-		raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+		raw = JSON.parse(text);
 	} catch (e) {
-		throw new AgentTabsError('cli/agents', `Could not read agent definitions from ${file}: ${errorMessage(e)}`);
+		throw new AgentTabsError('cli/agents', `The agent definitions in ${file} are not valid JSON: ${errorMessage(e)}`);
 	}
 	return mergeDefinitions(raw);
 }

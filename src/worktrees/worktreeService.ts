@@ -155,7 +155,18 @@ export class WorktreeService {
 		}
 		const baseCommit = (await git.run(['rev-parse', `${baseRef}^{commit}`])).trim();
 		const root = this.worktreeRoot(repo);
-		fs.mkdirSync(root, { recursive: true });
+		try {
+			fs.mkdirSync(root, { recursive: true });
+		} catch (e) {
+			const code = (e as NodeJS.ErrnoException).code;
+			if (code === 'EEXIST' || code === 'ENOTDIR') {
+				throw new AgentTabsError('worktree/rootNotFolder', `The worktrees folder ${root} cannot be used: it, or a folder on its way, is a file.`, { cause: e });
+			}
+			if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+				throw new AgentTabsError('worktree/rootReadOnly', `The worktrees folder ${root} cannot be created or written (permission denied); pick another one (--worktrees, or agentTabs.worktrees.root).`, { cause: e });
+			}
+			throw e;
+		}
 		const slug = slugify(input.title);
 		// Branch names are checked in memory against every branch, because git refuses a branch when a
 		// branch is a folder of its name or the other way round (`agent-tabs` blocks `agent-tabs/x`).

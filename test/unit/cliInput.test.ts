@@ -133,6 +133,22 @@ suite('cli: careless input gets plain words', function () {
 		assert.doesNotMatch(r.stderr, /not installed/);
 	});
 
+	test('a file as --worktrees, a folder or broken file as --agents: plain words', () => {
+		const file = path.join(dir, 'a-file');
+		fs.writeFileSync(file, 'x');
+		const wt = cliRun(['session', 'new', '--repo', repo, '--state', state, '--worktrees', file], { cwd: dir });
+		assert.equal(wt.code, 2);
+		assert.ok(wt.stderr.includes(`The worktrees folder ${file} cannot be used`), wt.stderr);
+		assertPlainWords(wt);
+		const folder = cliRun(['run', '--repo', repo, '--agent', 'claude', '--prompt', 'x', '--agents', dir, '--state', state], { cwd: dir });
+		assert.equal(folder.code, 2);
+		assert.match(folder.stderr, /Could not read agent definitions from .*: it is a folder, not a file/);
+		assertPlainWords(folder);
+		const broken = cliRun(['run', '--repo', repo, '--agent', 'claude', '--prompt', 'x', '--agents', file, '--state', state], { cwd: dir });
+		assert.equal(broken.code, 2);
+		assert.match(broken.stderr, /The agent definitions in .*a-file are not valid JSON/);
+	});
+
 	test('a file as --state: plain words, not "EEXIST mkdir", for reading and writing commands', () => {
 		const file = path.join(dir, 'state-file');
 		fs.writeFileSync(file, 'x');
