@@ -43,7 +43,7 @@ function makeRepo(dir: string): string {
 async function withPool<T>(root: string, fn: (pool: AgentPool, newChat: () => string, store: Store) => Promise<T>): Promise<T> {
 	const repo = makeRepo(path.join(root, `repo-${Math.random().toString(36).slice(2)}`));
 	const store = await Store.open({ dir: path.join(root, `state-${Math.random().toString(36).slice(2)}`), wasmPath, logger: nullLogger, owner: 'bench' });
-	const broker = new PermissionBroker({ default: 'allow', timeoutMs: 1000 });
+	const broker = new PermissionBroker({ default: 'allow', timeoutMs: 1000 }, nullLogger);
 	const pool = new AgentPool({ store, logger: nullLogger, backends: { acp: new AcpBackend({ logger: nullLogger }) }, definitions: () => [definition()], permissions: broker });
 	const sessions = new SessionsRepo(store);
 	// Agents work only in a session's worktree, so the bench gets a real one.

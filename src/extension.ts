@@ -49,7 +49,7 @@ class ExtensionRoot extends Disposable {
 		super();
 		this.apiKeys = new ApiKeys(context.secrets);
 		this.definitions = readDefinitions(this.logger);
-		this.permissions = this._register(new PermissionBroker(readPermissionSettings()));
+		this.permissions = this._register(new PermissionBroker(readPermissionSettings(), this.logger));
 		this._register(this.permissions.onDidRequest((request) => showPermissionRequest(this.permissions, request)));
 		this._register(
 			vscode.workspace.onDidChangeConfiguration((e) => {

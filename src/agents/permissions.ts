@@ -1,6 +1,7 @@
-import { Emitter, type Event } from '../common/event';
+import { Emitter, logListenerErrors, type Event } from '../common/event';
 import { newId } from '../common/ids';
 import { Disposable } from '../common/lifecycle';
+import type { Logger } from '../common/log';
 import type { PermissionOption, ToolKind } from './events';
 
 export interface PermissionRequest {
@@ -31,14 +32,17 @@ export interface PermissionPolicySettings {
  * a decision from the UI (`decide`) and is rejected when nobody decides in time or the turn is cancelled.
  */
 export class PermissionBroker extends Disposable {
-	private readonly _onDidRequest = this._register(new Emitter<PermissionRequest>());
+	private readonly _onDidRequest = this._register(new Emitter<PermissionRequest>((e) => logListenerErrors(this.logger, '[Permissions][onDidRequest]')(e)));
 	/** A request that needs a person. The UI renders it and calls `decide`. */
 	readonly onDidRequest: Event<PermissionRequest> = this._onDidRequest.event;
-	private readonly _onDidSettle = this._register(new Emitter<{ id: string; outcome: PermissionOutcome }>());
+	private readonly _onDidSettle = this._register(new Emitter<{ id: string; outcome: PermissionOutcome }>((e) => logListenerErrors(this.logger, '[Permissions][onDidSettle]')(e)));
 	readonly onDidSettle: Event<{ id: string; outcome: PermissionOutcome }> = this._onDidSettle.event;
 	private readonly open = new Map<string, { request: PermissionRequest; resolve: (o: PermissionOutcome) => void; timer: NodeJS.Timeout }>();
 
-	constructor(private settings: PermissionPolicySettings) {
+	constructor(
+		private settings: PermissionPolicySettings,
+		private readonly logger: Logger,
+	) {
 		super();
 		this._register({ dispose: () => this.cancelAll() });
 	}

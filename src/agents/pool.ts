@@ -1,13 +1,13 @@
 import * as fs from 'node:fs';
 import { AgentTabsError } from '../common/errors';
-import { Emitter, type Event } from '../common/event';
+import { Emitter, logListenerErrors, type Event } from '../common/event';
 import { Disposable, type IDisposable } from '../common/lifecycle';
 import { errorMessage, type Logger } from '../common/log';
 import { redactingLogger, SecretRedactor, StreamRedactor } from '../common/redact';
 import { AgentSessionsRepo } from '../db/agentSessionsRepo';
 import { PendingChangesRepo } from '../db/pendingChangesRepo';
 import { SessionsRepo } from '../db/sessionsRepo';
-import type { Store } from '../db/store';
+import { StoreFailedError, type Store } from '../db/store';
 import { TranscriptRepo, TurnRecorder, type TurnRow, type TurnStatus } from '../db/transcriptRepo';
 import { diffSnapshots, takeDirtySnapshot, type DirtySnapshot } from '../worktrees/dirtySnapshot';
 import { acquireLease } from '../worktrees/ownership';
@@ -66,6 +66,7 @@ interface Entry {
 	key: string;
 	chatId: string;
 	agent: string;
+	transport: AgentTransport;
 	hash: string;
 	handle: AgentSessionHandle;
 	subscriptions: IDisposable[];
@@ -91,7 +92,7 @@ interface TurnMark {
  * `agent_sessions`, every event of a turn to the transcript.
  */
 export class AgentPool extends Disposable {
-	private readonly _onDidEvent = this._register(new Emitter<PoolEvent>());
+	private readonly _onDidEvent = this._register(new Emitter<PoolEvent>((e) => logListenerErrors(this.options.logger, '[AgentPool][onDidEvent]')(e)));
 	readonly onDidEvent: Event<PoolEvent> = this._onDidEvent.event;
 
 	private readonly entries = new Map<string, Entry>();
@@ -99,6 +100,8 @@ export class AgentPool extends Disposable {
 	/** Turns asked for, by key, from the moment `prompt` is called. */
 	private readonly tickets = new Map<string, { cancelled: boolean }>();
 	private readonly seqByChat = new Map<string, number>();
+	/** Turns not yet ended: shutdown lets them write their end before the store closes. */
+	private readonly turnsInFlight = new Set<Promise<TurnOutcome>>();
 	/** Running turns by working folder, to tell when only the watcher saw a write and two turns overlapped. */
 	private readonly activeByCwd = new Map<string, Set<TurnMark>>();
 	private readonly sessions: SessionsRepo;
@@ -239,7 +242,7 @@ export class AgentPool extends Disposable {
 			throw new AgentTabsError('pool/closed', 'Agent Tabs is shutting down.');
 		}
 		this.agentSessions.upsert({ chat_id: chatId, agent: def.id, backend: def.transport, status: 'ready', backend_session_id: handle.backendSessionId, config_hash: hash });
-		const entry: Entry = { key, chatId, agent: def.id, hash, handle, subscriptions: [] };
+		const entry: Entry = { key, chatId, agent: def.id, transport: def.transport, hash, handle, subscriptions: [] };
 		if (resumeId && !handle.resumed) {
 			entry.contextResetNotice = `${def.label} could not restore its earlier conversation, so this chat's agent context starts fresh. The transcript above is kept.`;
 		}
@@ -250,7 +253,11 @@ export class AgentPool extends Disposable {
 					return;
 				}
 				this.logger.warn(`${tag} agent exited (code ${code}, signal ${signal}); it restarts on the next prompt`);
-				this.agentSessions.setStatus(chatId, def.id, 'crashed', `exited with code ${code}, signal ${signal}`);
+				try {
+					this.agentSessions.setStatus(chatId, def.id, 'crashed', `exited with code ${code}, signal ${signal}`);
+				} catch (e) {
+					this.logger.warn(`${tag} could not record the crash: ${errorMessage(e)}`);
+				}
 				this.entries.delete(key);
 				this.disposeEntry(entry);
 				this.emit(chatId, def.id, { type: 'notice', severity: 'warning', title: `${def.label} stopped unexpectedly`, description: 'It restarts on your next message.' });
@@ -315,9 +322,12 @@ export class AgentPool extends Disposable {
 		// Registered before the first await, so a cancel that comes while the agent is still starting counts.
 		const ticket = { cancelled: false };
 		this.tickets.set(key, ticket);
+		const turn = this.runTurn(chatId, agent, input, ticket);
+		this.turnsInFlight.add(turn);
 		try {
-			return await this.runTurn(chatId, agent, input, ticket);
+			return await turn;
 		} finally {
+			this.turnsInFlight.delete(turn);
 			this.tickets.delete(key);
 		}
 	}
@@ -344,9 +354,16 @@ export class AgentPool extends Disposable {
 		}
 		const releaseLease = this.lease(cwd, `${this.definition(entry.agent).label} in chat ${chatId}`);
 		const turn = this.transcript.startTurn({ chatId, agent: entry.agent, prompt: this.redactor.redact(input.text) });
+		const tag = `[AgentPool][${entry.key}]`;
 		entry.running = { turnId: turn.id, handle: entry.handle, ticket };
 		clearTimeout(entry.idleTimer);
-		const recorder = new TurnRecorder(this.transcript, turn, this.options.flushMs ?? 100);
+		const recorder = new TurnRecorder(this.transcript, turn, this.options.flushMs ?? 100, (e) => {
+			this.logger.error(`${tag} could not save turn ${turn.id}: ${errorMessage(e)}`);
+			if (e instanceof StoreFailedError) {
+				// Nothing more of this turn can be saved: stop the agent rather than let it work unrecorded.
+				void this.cancel(chatId, entry.agent).catch(() => undefined);
+			}
+		});
 		const mark: TurnMark = { overlapped: false, othersWrote: new Set() };
 		const active = this.activeByCwd.get(cwd) ?? new Set();
 		this.activeByCwd.set(cwd, active);
@@ -400,11 +417,13 @@ export class AgentPool extends Disposable {
 					this.pending.record({ sessionId: wd.sessionId, worktreeId: wd.worktreeId, chatId, agent: entry.agent, turnId: turn.id, path: event.path, kind: event.kind, source: 'protocol' });
 				}
 			} catch (e) {
-				this.logger.error(`[AgentPool][${entry.key}] could not save an event: ${errorMessage(e)}`);
+				this.logger.error(`${tag} could not save an event: ${errorMessage(e)}`);
 			}
 			this.fire(chatId, entry.agent, event, turn.id);
 		};
-		let result: TurnResult;
+		let result: TurnResult = { stopReason: 'error', backendSessionId: entry.handle.backendSessionId };
+		// Everything between the turn's start and its end is in this try: whatever throws, the turn is ended
+		// (as failed) below, never left `running`.
 		try {
 			this.agentSessions.setStatus(chatId, entry.agent, 'running');
 			if (entry.contextResetNotice) {
@@ -436,24 +455,45 @@ export class AgentPool extends Disposable {
 					this.pending.record({ sessionId: wd.sessionId, worktreeId: wd.worktreeId, chatId, agent: entry.agent, turnId: turn.id, path: change.path, kind: change.kind, source: 'watcher', shared: mark.overlapped });
 				}
 			}
+		} catch (e) {
+			this.logger.error(`${tag} turn ${turn.id} failed: ${errorMessage(e)}`);
+			result = { ...result, stopReason: 'error', error: `Agent Tabs failed during this turn: ${errorMessage(e)}` };
 		} finally {
 			active.delete(mark);
 			entry.running = undefined;
 			releaseLease();
 		}
-		const after = await this.takeCheckpoint(cwd, `${checkpointName}-after`);
-		if (after) {
-			this.transcript.setCheckpoints(turn.id, null, after);
+		try {
+			const after = await this.takeCheckpoint(cwd, `${checkpointName}-after`);
+			if (after) {
+				this.transcript.setCheckpoints(turn.id, null, after);
+			}
+		} catch (e) {
+			this.logger.warn(`${tag} could not record the checkpoint after turn ${turn.id}: ${errorMessage(e)}`);
 		}
 		result = this.redactor.redactDeep(result);
-		const status = recorder.finish(result);
+		let status: TurnStatus;
+		try {
+			status = recorder.finish(result);
+		} catch (e) {
+			// The store cannot write at all; the next start marks this turn interrupted.
+			this.logger.error(`${tag} could not end turn ${turn.id}: ${errorMessage(e)}`);
+			status = 'error';
+		}
+		if (recorder.failure !== undefined) {
+			result = { ...result, error: [result.error, `Part of this turn could not be saved: ${errorMessage(recorder.failure)}`].filter(Boolean).join(' ') };
+		}
 		const alive = this.entries.get(entry.key) === entry;
 		if (alive) {
-			this.agentSessions.upsert({ chat_id: chatId, agent: entry.agent, backend: this.definition(entry.agent).transport, status: 'ready', backend_session_id: result.backendSessionId || null });
+			try {
+				this.agentSessions.upsert({ chat_id: chatId, agent: entry.agent, backend: entry.transport, status: 'ready', backend_session_id: result.backendSessionId || null });
+			} catch (e) {
+				this.logger.warn(`${tag} could not record the agent as ready: ${errorMessage(e)}`);
+			}
 			this.armIdleTimer(entry);
 		}
-		this.emit(chatId, entry.agent, { type: 'notice', severity: 'info', title: `turn ${status}` }, turn.id);
-		return { turn: this.transcript.getTurn(turn.id)!, status, result, cwd, sessionId: wd.sessionId };
+		this.emit(chatId, entry.agent, { type: 'notice', severity: status === 'error' ? 'error' : 'info', title: `turn ${status}` }, turn.id);
+		return { turn: this.transcript.getTurn(turn.id) ?? { ...turn, status }, status, result, cwd, sessionId: wd.sessionId };
 	}
 
 	/** A lease on the worktree for this turn, so no process removes it while the agent works there. */
@@ -507,6 +547,11 @@ export class AgentPool extends Disposable {
 		}
 		await Promise.allSettled(entries.map((e) => this.cancel(e.chatId, e.agent)));
 		await Promise.allSettled(entries.map((e) => this.remove(e, 'idle')));
+		// Cancelled turns still record their end (checkpoint, transcript, status); the store closes after
+		// this returns, so wait for them, but not forever.
+		let timer: NodeJS.Timeout | undefined;
+		await Promise.race([Promise.allSettled([...this.turnsInFlight]), new Promise((resolve) => (timer = setTimeout(resolve, 10_000)))]);
+		clearTimeout(timer);
 		this.dispose();
 	}
 

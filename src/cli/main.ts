@@ -17,46 +17,12 @@ import { redactingLogger, SecretRedactor } from '../common/redact';
 import { AgentSessionsRepo } from '../db/agentSessionsRepo';
 import { PendingChangesRepo } from '../db/pendingChangesRepo';
 import { SessionsRepo } from '../db/sessionsRepo';
-import { Store } from '../db/store';
+import { StoreLockedError } from '../db/lock';
+import { Store, StoreFolderError } from '../db/store';
 import { TranscriptRepo } from '../db/transcriptRepo';
 import { WorktreesRepo } from '../db/worktreesRepo';
 import { WorktreeService } from '../worktrees/worktreeService';
-import { flag, parseArgs, type ParsedArgs } from './args';
-
-const usage = `Usage: agent-tabs <command> [options]
-
-Commands:
-  run --repo <dir> --agent <id> --prompt <text> [--session <id>] [--chat <id>] [--permissions reject|allow]
-                        run one turn of an agent (in a new session and worktree unless --session/--chat)
-  session new --repo <dir> [--title <t>] [--base <ref>] [--carry]
-                        a new session with its own worktree on agent-tabs/<slug>
-  session list          sessions with their branch and worktree
-  session risk <id>     what removing the session's worktree would lose
-  session delete <id>   save the work, remove the worktree (the branch stays), delete the session
-  session archive <id>  save the work and remove the worktree; restore brings it back
-  session restore <id>  recreate the worktree exactly as it was
-  session merge <id> [--strategy merge|squash|rebase]
-                        merge the session branch into its base branch in the main checkout
-  rewind <chatId> <turn>
-                        put the worktree back to how it was before turn <turn> of that chat
-                        (what it replaces is kept under a private ref first)
-  sessions              list sessions
-  chats                 list chats
-  show <chatId>         print a chat's transcript
-  pending <sessionId>   list a session's pending changes
-
-Options for every command:
-  --state <dir>         state folder (default: $AGENT_TABS_STATE, else $XDG_STATE_HOME/agent-tabs,
-                        else ~/.local/state/agent-tabs)
-  --agents <file.json>  agent definitions merged over the built-in presets (claude, codex, gemini, opencode, goose)
-  --json                machine-readable output: one JSON object a line
-  --worktrees <dir>     where session worktrees are created (default: $AGENT_TABS_WORKTREES,
-                        else ~/.agent-tabs/worktrees/<repo>-<hash>)
-  --log-level <level>   error, warn, info or debug on stderr (default: warn)
-
-The command line never prompts: every removal saves the work first (a private ref, verified byte for
-byte; the branch is kept), so delete and archive are safe to run unattended.
-`;
+import { CommandTable, commandName, commandUsage, flag, hasFlag, synopsis, UsageError, type CommandSpec, type FlagTable, type ParsedArgs } from './args';
 
 class StderrLogger implements Logger {
 	private readonly order = ['error', 'warn', 'info', 'debug', 'trace'];
@@ -100,16 +66,24 @@ function wasmPath(): string {
 	return require.resolve('sql.js/dist/sql-wasm.wasm');
 }
 
-function loadDefinitions(args: ParsedArgs): AgentDefinition[] {
+function loadDefinitions(args: ParsedArgs<CliCommand>): AgentDefinition[] {
 	const file = flag(args, 'agents');
 	if (!file) {
 		return mergeDefinitions(undefined);
 	}
+	let text: string;
+	try {
+		text = fs.readFileSync(file, 'utf8');
+	} catch (e) {
+		const code = (e as NodeJS.ErrnoException).code;
+		const why = code === 'ENOENT' ? 'the file does not exist' : code === 'EISDIR' ? 'it is a folder, not a file' : code === 'EACCES' ? 'permission denied' : errorMessage(e);
+		throw new AgentTabsError('cli/agents', `Could not read agent definitions from ${file}: ${why}.`);
+	}
 	let raw: unknown;
 	try {
-		raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+		raw = JSON.parse(text);
 	} catch (e) {
-		throw new AgentTabsError('cli/agents', `Could not read agent definitions from ${file}: ${errorMessage(e)}`);
+		throw new AgentTabsError('cli/agents', `The agent definitions in ${file} are not valid JSON: ${errorMessage(e)}`);
 	}
 	return mergeDefinitions(raw);
 }
@@ -145,39 +119,63 @@ function describe(event: AgentEvent): string | undefined {
 	}
 }
 
-async function openStore(args: ParsedArgs, logger: Logger): Promise<Store> {
-	return Store.open({ dir: flag(args, 'state') ?? defaultStateDir(), wasmPath: wasmPath(), logger, owner: 'the agent-tabs command line' });
+/**
+ * The store for a command. Commands that write take the writer lock; commands that only read get a
+ * consistent snapshot without it, so they work while a window or another command holds the folder.
+ * `preferLock`: a reading command that does better with the lock (session list reconciles first) takes it
+ * when it is free and falls back to the snapshot when it is not.
+ */
+async function openStore(args: ParsedArgs<CliCommand>, logger: Logger, options: { preferLock?: boolean } = {}): Promise<Store> {
+	const dir = path.resolve(flag(args, 'state') ?? defaultStateDir());
+	if (args.command.access === 'read') {
+		if (options.preferLock) {
+			try {
+				return await Store.open({ dir, wasmPath: wasmPath(), logger, owner: 'the agent-tabs command line' });
+			} catch (e) {
+				if (!(e instanceof StoreLockedError) && !(e instanceof StoreFolderError && e.code === 'store/readOnlyFolder')) {
+					throw e;
+				}
+				logger.info(`[cli] ${errorMessage(e)} Reading a snapshot instead.`);
+			}
+		}
+		return Store.openSnapshot({ dir, wasmPath: wasmPath(), logger });
+	}
+	return Store.open({ dir, wasmPath: wasmPath(), logger, owner: 'the agent-tabs command line' });
 }
 
-function worktreeService(store: Store, args: ParsedArgs, logger: Logger): WorktreeService {
+/** A folder given on the command line, or a plain-words error. */
+function requireFolder(dir: string, what: string): void {
+	let stat: fs.Stats;
+	try {
+		stat = fs.statSync(dir);
+	} catch {
+		throw new AgentTabsError('cli/noFolder', `${what} ${dir} does not exist.`);
+	}
+	if (!stat.isDirectory()) {
+		throw new AgentTabsError('cli/notFolder', `${what} ${dir} is a file, not a folder.`);
+	}
+}
+
+function worktreeService(store: Store, args: ParsedArgs<CliCommand>, logger: Logger): WorktreeService {
 	return new WorktreeService(store, logger, {
 		root: flag(args, 'worktrees') ?? process.env.AGENT_TABS_WORKTREES,
 		onSetupOutput: (line) => process.stderr.write(`[setup] ${line}\n`),
 	});
 }
 
-async function run(args: ParsedArgs, logger: Logger, json: boolean): Promise<number> {
-	const repo = flag(args, 'repo');
-	const agentId = flag(args, 'agent');
-	const prompt = flag(args, 'prompt');
-	if (!repo || !agentId || prompt === undefined) {
-		throw new AgentTabsError('cli/usage', 'run needs --repo, --agent and --prompt.');
-	}
-	const repoDir = path.resolve(repo);
-	if (!fs.existsSync(repoDir) || !fs.statSync(repoDir).isDirectory()) {
-		throw new AgentTabsError('cli/noRepo', `The repository folder ${repoDir} does not exist.`);
-	}
+async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean): Promise<number> {
+	const repoDir = path.resolve(flag(args, 'repo')!);
+	const agentId = flag(args, 'agent')!;
+	const prompt = flag(args, 'prompt')!;
+	requireFolder(repoDir, 'The repository folder');
 	const definitions = loadDefinitions(args);
 	const def = definitions.find((d) => d.id === agentId);
 	if (!def) {
 		throw new AgentTabsError('agent/unknown', `There is no agent "${agentId}". Known agents: ${definitions.map((d) => d.id).join(', ')}.`);
 	}
 	const policy = (flag(args, 'permissions') ?? 'reject') as PermissionPolicy;
-	if (policy !== 'allow' && policy !== 'reject') {
-		throw new AgentTabsError('cli/usage', '--permissions must be "allow" or "reject": the command line never prompts.');
-	}
 	const store = await openStore(args, logger);
-	const permissions = new PermissionBroker({ default: policy, timeoutMs: 1 });
+	const permissions = new PermissionBroker({ default: policy, timeoutMs: 1 }, logger);
 	const worktrees = worktreeService(store, args, logger);
 	const pool = new AgentPool({
 		store,
@@ -216,6 +214,9 @@ async function run(args: ParsedArgs, logger: Logger, json: boolean): Promise<num
 		if (!sessionId) {
 			const created = await worktrees.createSession({ repo: repoDir, title: prompt.split('\n')[0]!.slice(0, 60) || 'agent-tabs run' });
 			sessionId = created.session.id;
+			if (created.note) {
+				process.stderr.write(`agent-tabs: ${created.note}\n`);
+			}
 		}
 		if (!chatId) {
 			chatId = sessions.createChat({ sessionId, agent: def.id, title: def.label }).id;
@@ -259,10 +260,10 @@ async function run(args: ParsedArgs, logger: Logger, json: boolean): Promise<num
 	}
 }
 
-async function sessionCommand(args: ParsedArgs, logger: Logger, json: boolean): Promise<number> {
-	const sub = args.positionals[1];
-	const id = args.positionals[2];
-	const store = await openStore(args, logger);
+async function sessionCommand(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean): Promise<number> {
+	const sub = args.command.words[1];
+	const id = args.positionals[0];
+	const store = await openStore(args, logger, { preferLock: sub === 'list' });
 	try {
 		const service = worktreeService(store, args, logger);
 		const sessions = new SessionsRepo(store);
@@ -275,17 +276,17 @@ async function sessionCommand(args: ParsedArgs, logger: Logger, json: boolean): 
 		const worktrees = new WorktreesRepo(store);
 		switch (sub) {
 			case 'new': {
-				const repo = flag(args, 'repo');
-				if (!repo) {
-					throw new AgentTabsError('cli/usage', 'session new needs --repo.');
+				const { session, worktree, note } = await service.createSession({ repo: path.resolve(flag(args, 'repo')!), title: flag(args, 'title') ?? 'New session', baseRef: flag(args, 'base'), carryChanges: hasFlag(args, 'carry') });
+				if (note && !json) {
+					process.stderr.write(`agent-tabs: ${note}\n`);
 				}
-				const { session, worktree } = await service.createSession({ repo: path.resolve(repo), title: flag(args, 'title') ?? 'New session', baseRef: flag(args, 'base'), carryChanges: args.flags.has('carry') });
-				out(json, { sessionId: session.id, title: session.title, worktreePath: worktree.path, branch: worktree.branch, baseRef: worktree.base_ref }, `${session.id}  ${worktree.branch}  ${worktree.path}`);
+				out(json, { sessionId: session.id, title: session.title, worktreePath: worktree.path, branch: worktree.branch, baseRef: worktree.base_ref, ...(note ? { note } : {}) }, `${session.id}  ${worktree.branch}  ${worktree.path}`);
 				return 0;
 			}
 			case 'list': {
-				// What a window does at start-up: compare the records with `git worktree list` first.
-				for (const repo of new Set(worktrees.list().map((w) => w.repo_root))) {
+				// What a window does at start-up: compare the records with `git worktree list` first (only
+				// with the lock: a snapshot read while another process writes shows what that process saved).
+				for (const repo of store.readOnly ? [] : new Set(worktrees.list().map((w) => w.repo_root))) {
 					await service.reconcile(repo).catch((e) => logger.warn(`[cli][reconcile] ${repo}: ${errorMessage(e)}`));
 				}
 				for (const s of sessions.list()) {
@@ -324,23 +325,20 @@ async function sessionCommand(args: ParsedArgs, logger: Logger, json: boolean): 
 			}
 			case 'merge': {
 				const strategy = (flag(args, 'strategy') ?? 'merge') as 'merge' | 'squash' | 'rebase';
-				if (!['merge', 'squash', 'rebase'].includes(strategy)) {
-					throw new AgentTabsError('cli/usage', '--strategy must be merge, squash or rebase.');
-				}
 				const r = await service.mergeSession(need(), strategy);
 				out(json, { sessionId: id, ...r }, r.message);
 				return 0;
 			}
 			default:
-				throw new AgentTabsError('cli/usage', `Unknown session command "${sub ?? ''}": new, list, risk, delete, archive, restore or merge.`);
+				throw new UsageError(`Unknown session command "${sub ?? ''}".`, args.command);
 		}
 	} finally {
 		await store.close();
 	}
 }
 
-async function rewind(args: ParsedArgs, logger: Logger, json: boolean): Promise<number> {
-	const [, chatId, seqText] = args.positionals;
+async function rewind(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean): Promise<number> {
+	const [chatId, seqText] = args.positionals;
 	const store = await openStore(args, logger);
 	try {
 		const sessions = new SessionsRepo(store);
@@ -364,7 +362,8 @@ async function rewind(args: ParsedArgs, logger: Logger, json: boolean): Promise<
 	}
 }
 
-async function query(command: string, args: ParsedArgs, logger: Logger, json: boolean): Promise<number> {
+async function query(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean): Promise<number> {
+	const command = commandName(args.command);
 	const store = await openStore(args, logger);
 	try {
 		const sessions = new SessionsRepo(store);
@@ -377,7 +376,7 @@ async function query(command: string, args: ParsedArgs, logger: Logger, json: bo
 				out(json, c, `${c.id}  ${c.agent.padEnd(10)} ${c.closed_at ? 'closed' : 'open  '}  ${c.session_title} / ${c.title}`);
 			}
 		} else if (command === 'show') {
-			const chatId = args.positionals[1];
+			const chatId = args.positionals[0];
 			const chat = chatId ? sessions.getChat(chatId) : undefined;
 			if (!chat) {
 				throw new AgentTabsError('chat/unknown', chatId ? `There is no chat ${chatId}.` : 'show needs a chat id.');
@@ -404,7 +403,7 @@ async function query(command: string, args: ParsedArgs, logger: Logger, json: bo
 				process.stdout.write('\n');
 			}
 		} else if (command === 'pending') {
-			const sessionId = args.positionals[1];
+			const sessionId = args.positionals[0];
 			if (!sessionId || !sessions.get(sessionId)) {
 				throw new AgentTabsError('session/unknown', sessionId ? `There is no session ${sessionId}.` : 'pending needs a session id.');
 			}
@@ -418,39 +417,150 @@ async function query(command: string, args: ParsedArgs, logger: Logger, json: bo
 	}
 }
 
+/** A command of the table with the function that runs it. */
+interface CliCommand extends CommandSpec {
+	/** `read`: the command never writes, so it opens a consistent snapshot without the writer lock. */
+	access?: 'read';
+	run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean): Promise<number>;
+}
+
+const globalFlags: FlagTable = {
+	state: { type: 'string', value: '<dir>', help: 'state folder (default: $AGENT_TABS_STATE, else $XDG_STATE_HOME/agent-tabs,\nelse ~/.local/state/agent-tabs)' },
+	agents: { type: 'string', value: '<file.json>', help: 'agent definitions merged over the built-in presets (claude, codex, gemini, opencode, goose)' },
+	json: { type: 'boolean', help: 'machine-readable output: one JSON object a line' },
+	worktrees: { type: 'string', value: '<dir>', help: 'where session worktrees are created (default: $AGENT_TABS_WORKTREES,\nelse ~/.agent-tabs/worktrees/<repo>-<hash>)' },
+	'log-level': { type: 'string', value: '<level>', choices: ['error', 'warn', 'info', 'debug'], help: 'error, warn, info or debug on stderr (default: warn)' },
+	help: { type: 'boolean', help: 'this help, or one command\'s with <command> --help' },
+};
+
+const sessionId = (sub: string, summary: string, run: CliCommand['run'] = sessionCommand, flags?: FlagTable): CliCommand => ({ words: ['session', sub], args: ['sessionId'], summary, run, flags });
+
+/**
+ * Every command, as data. To add one, add an entry: its words, arguments, flags and the function that
+ * runs it; parsing, `--help` and the hints for mistyped flags follow from the entry.
+ */
+const commands = new CommandTable<CliCommand>(globalFlags).add(
+	{
+		words: ['run'],
+		flags: {
+			repo: { type: 'string', value: '<dir>', required: true, help: 'the repository' },
+			agent: { type: 'string', value: '<id>', required: true, help: 'the agent (see --agents)' },
+			prompt: { type: 'string', value: '<text>', required: true, help: 'the prompt (a prompt starting with a dash: --prompt=-text)' },
+			session: { type: 'string', value: '<id>', help: 'run in this existing session' },
+			chat: { type: 'string', value: '<id>', help: 'continue this chat' },
+			permissions: { type: 'string', value: 'reject|allow', choices: ['reject', 'allow'], help: 'how agents\' permission requests are answered (default reject): the command line never prompts' },
+		},
+		summary: 'run one turn of an agent (in a new session and worktree unless --session/--chat)',
+		run,
+	},
+	{
+		words: ['session', 'new'],
+		flags: {
+			repo: { type: 'string', value: '<dir>', required: true, help: 'the repository' },
+			title: { type: 'string', value: '<t>', help: 'what the session is for; names its branch (default "New session")' },
+			base: { type: 'string', value: '<ref>', help: 'branch, tag or commit to start from (default: the current branch)' },
+			carry: { type: 'boolean', help: 'carry the main checkout\'s uncommitted changes into the new worktree' },
+		},
+		summary: 'a new session with its own worktree on agent-tabs/<slug>',
+		run: sessionCommand,
+	},
+	{ words: ['session', 'list'], summary: 'sessions with their branch and worktree (read-only while another process holds the state)', run: sessionCommand, access: 'read' },
+	sessionId('risk', 'what removing the session\'s worktree would lose'),
+	sessionId('delete', 'save the work, remove the worktree (the branch stays), delete the session'),
+	sessionId('archive', 'save the work and remove the worktree; restore brings it back'),
+	sessionId('restore', 'recreate the worktree exactly as it was'),
+	sessionId('merge', 'merge the session branch into its base branch in the main checkout', sessionCommand, {
+		strategy: { type: 'string', value: 'merge|squash|rebase', choices: ['merge', 'squash', 'rebase'], help: 'how (default merge)' },
+	}),
+	{
+		words: ['rewind'],
+		args: ['chatId', 'turn'],
+		summary: 'put the worktree back to how it was before turn <turn> of that chat',
+		details: '(what it replaces is kept under a private ref first)',
+		run: rewind,
+	},
+	{ words: ['sessions'], summary: 'list sessions', run: query, access: 'read' },
+	{ words: ['chats'], summary: 'list chats', run: query, access: 'read' },
+	{ words: ['show'], args: ['chatId'], summary: 'print a chat\'s transcript', run: query, access: 'read' },
+	{ words: ['pending'], args: ['sessionId'], summary: 'list a session\'s pending changes', run: query, access: 'read' },
+);
+
+function generalUsage(): string {
+	const lines = ['Usage: agent-tabs <command> [options]     (agent-tabs <command> --help for one command)', '', 'Commands:'];
+	for (const c of commands.all) {
+		const head = `  ${synopsis(c)}`;
+		lines.push(head.length <= 22 ? `${head.padEnd(24)}${c.summary}` : `${head}\n${' '.repeat(24)}${c.summary}`);
+		if (c.details) {
+			lines.push(`${' '.repeat(24)}${c.details}`);
+		}
+	}
+	lines.push('', 'Options for every command:');
+	lines.push(commandUsage({ words: [], summary: '' }, globalFlags).split('Options for every command:\n')[1]!.trimEnd());
+	lines.push(
+		'',
+		'Flags are strict: an unknown flag, or a value given to a switch such as --json, is a usage error.',
+		'Exit codes: 0 done (the turn ended normally, or the command succeeded); 1 the turn did not end',
+		'normally; 2 a usage or setup error (unknown flag or agent, missing repository, a state folder',
+		'another process writes...). sessions, chats, show, pending and session list only read: they work',
+		'while a window or another command holds the state folder.',
+		'',
+		'The command line never prompts: every removal saves the work first (a private ref, verified byte for',
+		'byte; the branch is kept), so delete and archive are safe to run unattended.',
+		'',
+	);
+	return lines.join('\n');
+}
+
 export async function main(argv: string[]): Promise<number> {
-	let args: ParsedArgs;
-	try {
-		args = parseArgs(argv, new Set(['json', 'help', 'carry']));
-	} catch (e) {
-		process.stderr.write(`agent-tabs: ${errorMessage(e)}\n\n${usage}`);
+	const wantsJson = argv.includes('--json');
+	const usageError = (e: UsageError): number => {
+		if (wantsJson) {
+			process.stdout.write(`${JSON.stringify({ type: 'error', code: e.code, message: e.message })}\n`);
+		}
+		process.stderr.write(`agent-tabs: ${e.message}\n\n${e.command ? commandUsage(e.command, globalFlags) : generalUsage()}`);
 		return 2;
+	};
+	let args: ParsedArgs<CliCommand>;
+	try {
+		const found = commands.resolve(argv);
+		if (!('spec' in found)) {
+			const words = found.words;
+			if (words[0] === 'help' && words.length > 1) {
+				const inner = commands.resolve(words.slice(1));
+				if ('spec' in inner) {
+					process.stdout.write(commandUsage(inner.spec, globalFlags));
+					return 0;
+				}
+				return usageError(commands.unknownCommand(words.slice(1)));
+			}
+			if (words.length === 0 || (words.length === 1 && words[0] === 'help')) {
+				const asked = words.length === 1 || argv.includes('--help') || argv.includes('-h');
+				(asked ? process.stdout : process.stderr).write(generalUsage());
+				return asked ? 0 : 2;
+			}
+			return usageError(commands.unknownCommand(words));
+		}
+		if (argv.includes('--help') || argv.includes('-h')) {
+			process.stdout.write(commandUsage(found.spec, globalFlags));
+			return 0;
+		}
+		args = commands.parse(found.spec, argv);
+	} catch (e) {
+		if (e instanceof UsageError) {
+			return usageError(e);
+		}
+		throw e;
 	}
-	const command = args.positionals[0];
-	if (!command || args.flags.has('help') || command === 'help') {
-		process.stdout.write(usage);
-		return command || args.flags.has('help') ? 0 : 2;
-	}
-	const json = args.flags.has('json');
+	const json = hasFlag(args, 'json');
 	const redactor = new SecretRedactor();
 	redactor.addEnv(process.env);
 	const logger = redactingLogger(new StderrLogger(flag(args, 'log-level') ?? 'warn'), redactor);
 	try {
-		if (command === 'run') {
-			return await run(args, logger, json);
-		}
-		if (command === 'session') {
-			return await sessionCommand(args, logger, json);
-		}
-		if (command === 'rewind') {
-			return await rewind(args, logger, json);
-		}
-		if (['sessions', 'chats', 'show', 'pending'].includes(command)) {
-			return await query(command, args, logger, json);
-		}
-		process.stderr.write(`agent-tabs: unknown command "${command}".\n\n${usage}`);
-		return 2;
+		return await args.command.run(args, logger, json);
 	} catch (e) {
+		if (e instanceof UsageError) {
+			return usageError(e);
+		}
 		const code = e instanceof AgentTabsError ? e.code : 'error';
 		if (json) {
 			process.stdout.write(`${JSON.stringify({ type: 'error', code, message: errorMessage(e) })}\n`);

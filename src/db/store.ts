@@ -2,9 +2,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Database, SqlJsStatic } from 'sql.js';
 import { AgentTabsError } from '../common/errors';
-import { Emitter, type Event } from '../common/event';
+import { Emitter, logListenerErrors, type Event } from '../common/event';
 import { Disposable, toDisposable } from '../common/lifecycle';
-import { errorMessage, type Logger } from '../common/log';
+import { errorMessage, nullLogger, type Logger } from '../common/log';
 import {
 	decodeParams,
 	encodeParams,
@@ -71,6 +71,90 @@ export class StoreFailedError extends AgentTabsError {
 	}
 }
 
+/** A snapshot opened for reading only (`Store.openSnapshot`) was asked to write. */
+export class StoreReadOnlyError extends AgentTabsError {
+	constructor() {
+		super('store/readOnly', 'This state was opened read-only (another process may be writing it); it cannot be changed from here.');
+	}
+}
+
+/** The state folder cannot be used: it is a file, cannot be created, or cannot be written. */
+export class StoreFolderError extends AgentTabsError {
+	constructor(code: string, message: string, options?: { cause?: unknown }) {
+		super(code, message, options);
+	}
+}
+
+/** Plain words for a file-system error on the state folder, or undefined when it is not one we can explain. */
+function stateFolderProblem(dir: string, e: unknown): StoreFolderError | undefined {
+	const code = (e as NodeJS.ErrnoException | undefined)?.code;
+	switch (code) {
+		case 'EEXIST':
+		case 'ENOTDIR': {
+			const file = firstFileOnPath(dir);
+			return new StoreFolderError('store/notFolder', `The state folder ${dir} cannot be used: ${file ?? dir} is a file, not a folder. Pick a folder with --state (or AGENT_TABS_STATE).`, { cause: e });
+		}
+		case 'EACCES':
+		case 'EPERM':
+		case 'EROFS':
+			return new StoreFolderError(
+				'store/readOnlyFolder',
+				`The state folder ${dir} cannot be written (${code === 'EROFS' ? 'read-only file system' : 'permission denied'}). Agent Tabs needs to write its database and lock file there: ` +
+					'make it writable or pick another folder with --state (or AGENT_TABS_STATE). Commands that only read (sessions, chats, show, pending, session list) still work.',
+				{ cause: e },
+			);
+		case 'ENOSPC':
+		case 'EDQUOT':
+			return new StoreFolderError('store/full', `The disk holding the state folder ${dir} is full; free some space and try again.`, { cause: e });
+		default:
+			return undefined;
+	}
+}
+
+/** The first path on the way to `dir` (or `dir` itself) that exists and is not a folder. */
+function firstFileOnPath(dir: string): string | undefined {
+	const parts: string[] = [];
+	for (let p = path.resolve(dir); ; p = path.dirname(p)) {
+		parts.unshift(p);
+		if (path.dirname(p) === p) {
+			break;
+		}
+	}
+	for (const p of parts) {
+		try {
+			if (!fs.statSync(p).isDirectory()) {
+				return p;
+			}
+		} catch {
+			return undefined;
+		}
+	}
+	return undefined;
+}
+
+/** Why a journal append failed, in words a person can act on (the system's own message kept at the end). */
+function writeFailureInWords(e: unknown): string {
+	const why: Record<string, string> = {
+		ENOSPC: 'the disk is full',
+		EDQUOT: 'the disk quota is used up',
+		EFBIG: 'the file reached the largest size this process may write (see ulimit -f)',
+		EACCES: 'permission denied',
+		EROFS: 'the file system is read-only',
+		EIO: 'the disk reported an input/output error',
+	};
+	const code = (e as NodeJS.ErrnoException | undefined)?.code;
+	return code && why[code] ? `${why[code]} (${errorMessage(e)})` : errorMessage(e);
+}
+
+/** Runs a file-system step on the state folder, turning the errors a person can fix into plain words. */
+function onStateFolder<T>(dir: string, step: () => T): T {
+	try {
+		return step();
+	} catch (e) {
+		throw stateFolderProblem(dir, e) ?? e;
+	}
+}
+
 /** The database was written by a newer Agent Tabs than this one. */
 export class StoreTooNewError extends AgentTabsError {
 	constructor(found: number) {
@@ -93,11 +177,11 @@ export class StoreTooNewError extends AgentTabsError {
  * One writer per folder: `open` takes `agent-tabs.lock` and throws `StoreLockedError` if a live process has it.
  */
 export class Store extends Disposable {
-	private readonly _onDidWrite = this._register(new Emitter<void>());
+	private readonly _onDidWrite = this._register(new Emitter<void>((e) => logListenerErrors(this.options.logger, '[Store][onDidWrite]')(e)));
 	/** Fires after every acknowledged write. */
 	readonly onDidWrite: Event<void> = this._onDidWrite.event;
 
-	private writer: JournalWriter;
+	private writer: JournalWriter | undefined;
 	private seq: number;
 	private inWrite = false;
 	private failed: Error | undefined;
@@ -109,8 +193,9 @@ export class Store extends Disposable {
 	private constructor(
 		private readonly db: Database,
 		private readonly options: StoreOptions,
-		private readonly lock: StoreLock,
-		writer: JournalWriter,
+		/** Absent for a read-only snapshot, which never takes the lock nor writes. */
+		private readonly lock: StoreLock | undefined,
+		writer: JournalWriter | undefined,
 		seq: number,
 		readonly recovery: RecoveryReport,
 	) {
@@ -136,24 +221,72 @@ export class Store extends Disposable {
 	}
 
 	get journalBytes(): number {
-		return this.writer.bytes;
+		return this.writer?.bytes ?? 0;
+	}
+
+	/** Whether this is a read-only snapshot (`openSnapshot`). */
+	get readOnly(): boolean {
+		return !this.lock;
 	}
 
 	static async open(options: StoreOptions): Promise<Store> {
 		const { dir, logger } = options;
-		fs.mkdirSync(dir, { recursive: true });
+		onStateFolder(dir, () => fs.mkdirSync(dir, { recursive: true }));
 		const SQL = await loadSqlJs(options.wasmPath);
-		const lock = StoreLock.acquire(path.join(dir, storeFiles.lock), options.owner);
+		const lock = onStateFolder(dir, () => StoreLock.acquire(path.join(dir, storeFiles.lock), options.owner));
 		try {
-			return Store.openLocked(SQL, options, lock, logger);
+			return onStateFolder(dir, () => Store.load(SQL, options, lock, logger));
 		} catch (e) {
 			lock.release();
 			throw e;
 		}
 	}
 
-	private static openLocked(SQL: SqlJsStatic, options: StoreOptions, lock: StoreLock, logger: Logger): Store {
+	/**
+	 * A consistent read-only view of the state, for commands that only read: the snapshot plus every
+	 * acknowledged journal record, without taking the writer lock and without writing anything (not even to
+	 * repair), so it works while a window or another command holds the folder, and on a read-only folder.
+	 * A writer that checkpoints meanwhile can delete a journal between our reads; a gap in the sequence
+	 * numbers shows it, and the read starts over.
+	 */
+	static async openSnapshot(options: Omit<StoreOptions, 'owner' | 'checkpointBytes'>): Promise<Store> {
+		const { dir, logger } = options;
+		if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) {
+			throw stateFolderProblem(dir, Object.assign(new Error('not a folder'), { code: 'ENOTDIR' }))!;
+		}
+		const SQL = await loadSqlJs(options.wasmPath);
+		const full: StoreOptions = { ...options, owner: 'a read-only command' };
+		for (let attempt = 1; ; attempt++) {
+			try {
+				const store = Store.load(SQL, full, undefined, attempt < 5 ? nullLogger : logger);
+				if (store.recovery.problems.length === 0 || attempt >= 5) {
+					return store;
+				}
+				store.closeSync();
+			} catch (e) {
+				const code = (e as NodeJS.ErrnoException).code;
+				if (code === 'EACCES' || code === 'EPERM') {
+					throw new StoreFolderError('store/unreadable', `The state folder ${dir} cannot be read (permission denied).`, { cause: e });
+				}
+				if (code !== 'ENOENT' || attempt >= 5) {
+					throw stateFolderProblem(dir, e) ?? e;
+				}
+			}
+			await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+		}
+	}
+
+	/** Loads snapshot and journals; with a lock it also repairs, checkpoints and starts a fresh journal. */
+	private static load(SQL: SqlJsStatic, options: StoreOptions, lock: StoreLock | undefined, logger: Logger): Store {
 		const { dir } = options;
+		const readOnly = !lock;
+		if (readOnly && !fs.existsSync(dir)) {
+			const db = new SQL.Database();
+			applyConnectionPragmas(db);
+			ensureMetaTable(db);
+			const migration = migrate(db, nullLogger);
+			return new Store(db, options, undefined, undefined, 0, { movedAside: [], problems: [], replayedRecords: 0, droppedTornBytes: 0, migration });
+		}
 		const snapshotFile = path.join(dir, storeFiles.snapshot);
 		const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 		const report: RecoveryReport = {
@@ -164,6 +297,12 @@ export class Store extends Disposable {
 			migration: { from: 0, to: 0, applied: [] },
 		};
 		const moveAside = (file: string, why: string): void => {
+			if (readOnly) {
+				// A reader never repairs: it reads what it can and says what it skipped.
+				report.problems.push(`${path.basename(file)} ${why}.`);
+				logger.warn(`[Store][openSnapshot] ${file} ${why}; read without it`);
+				return;
+			}
 			const target = `${file}.bad-${stamp}`;
 			fs.renameSync(file, target);
 			report.movedAside.push(target);
@@ -172,7 +311,7 @@ export class Store extends Disposable {
 		};
 
 		// Leftovers of a checkpoint cut short by a crash: never the live snapshot, safe to drop.
-		for (const name of fs.readdirSync(dir)) {
+		for (const name of readOnly ? [] : fs.readdirSync(dir)) {
 			if (name.startsWith(`${storeFiles.snapshot}.tmp-`)) {
 				fs.rmSync(path.join(dir, name), { force: true });
 			}
@@ -209,7 +348,7 @@ export class Store extends Disposable {
 		if (fresh) {
 			// Without a snapshot, journal records (always written at the latest schema) apply on top of a
 			// freshly migrated database, which is exactly what the first snapshot was.
-			migrationOutcomes.push(migrate(db, logger));
+			migrationOutcomes.push(migrate(db, readOnly ? nullLogger : logger));
 		}
 
 		// 2. The journals, oldest first. Records at or below the snapshot's sequence are already in it.
@@ -262,7 +401,7 @@ export class Store extends Disposable {
 
 		// 3. Migrations (in memory; nothing is written if they fail, so the old files stay byte for byte).
 		try {
-			migrationOutcomes.push(migrate(db, logger));
+			migrationOutcomes.push(migrate(db, readOnly ? nullLogger : logger));
 		} catch (e) {
 			db.close();
 			throw e;
@@ -272,6 +411,9 @@ export class Store extends Disposable {
 			to: migrationOutcomes[migrationOutcomes.length - 1]!.to,
 			applied: migrationOutcomes.flatMap((o) => o.applied),
 		};
+		if (readOnly) {
+			return new Store(db, options, undefined, undefined, seq, report);
+		}
 
 		// 4. Make the recovered state the new baseline when anything changed, then start a fresh journal.
 		const changed = report.replayedRecords > 0 || report.migration.applied.length > 0 || report.movedAside.length > 0 || report.droppedTornBytes > 0;
@@ -300,12 +442,16 @@ export class Store extends Disposable {
 		if (this.closed) {
 			throw new StoreFailedError('The store is closed.');
 		}
+		if (!this.writer) {
+			throw new StoreReadOnlyError();
+		}
 		if (this.failed) {
 			throw new StoreFailedError(`The store stopped accepting writes after an earlier failure: ${this.failed.message}`, { cause: this.failed });
 		}
 		if (this.inWrite) {
 			throw new AgentTabsError('store/nested', 'Nested Store.write calls are not allowed; pass the WriteTx down instead.');
 		}
+		const writer = this.writer;
 		this.inWrite = true;
 		const stmts: JournalRecord['stmts'] = [];
 		const tx: WriteTx = {
@@ -332,12 +478,12 @@ export class Store extends Disposable {
 			}
 			const record: JournalRecord = { seq: this.seq + 1, stmts };
 			try {
-				this.writer.append(encodeRecord(record));
+				writer.append(encodeRecord(record));
 			} catch (e) {
 				this.db.exec('ROLLBACK');
 				this.failed = e as Error;
 				this.options.logger.error(`[Store][write] journal append failed, store is now read-only: ${errorMessage(e)}`);
-				throw new StoreFailedError(`Could not save to ${this.writer.file}: ${errorMessage(e)}`, { cause: e });
+				throw new StoreFailedError(`Could not save to ${writer.file}: ${writeFailureInWords(e)}`, { cause: e });
 			}
 			this.db.exec('COMMIT');
 			this.seq = record.seq;
@@ -345,7 +491,7 @@ export class Store extends Disposable {
 			this.inWrite = false;
 		}
 		this._onDidWrite.fire();
-		if (this.writer.bytes >= this.checkpointBytes) {
+		if (writer.bytes >= this.checkpointBytes) {
 			this.scheduleCheckpoint();
 		}
 		return result;
@@ -379,7 +525,7 @@ export class Store extends Disposable {
 		if (this.checkpointing) {
 			return this.checkpointing;
 		}
-		if (this.closed || this.failed) {
+		if (this.closed || this.failed || !this.writer) {
 			return Promise.resolve();
 		}
 		const seq = this.seq;
@@ -413,7 +559,7 @@ export class Store extends Disposable {
 		if (this.checkpointing) {
 			await this.checkpointing.catch(() => undefined);
 		}
-		if (!this.failed && this.seq > 0 && this.writer.bytes > 8) {
+		if (!this.failed && this.writer && this.seq > 0 && this.writer.bytes > 8) {
 			await this.checkpoint().catch((e) => this.options.logger.error(`[Store][close] final checkpoint failed, the journal keeps every write: ${errorMessage(e)}`));
 		}
 		this.closeSync();
@@ -429,9 +575,9 @@ export class Store extends Disposable {
 			clearTimeout(this.checkpointTimer);
 			this.checkpointTimer = undefined;
 		}
-		this.writer.close();
+		this.writer?.close();
 		this.db.close();
-		this.lock.release();
+		this.lock?.release();
 	}
 }
 

@@ -1,5 +1,6 @@
 import type { AgentEvent, TurnResult } from '../agents/events';
 import { newId } from '../common/ids';
+import { errorMessage } from '../common/log';
 import type { Store } from './store';
 
 export type TurnStatus = 'running' | 'done' | 'cancelled' | 'error' | 'interrupted';
@@ -95,6 +96,10 @@ interface OpenMessage {
  * Folds a turn's events into message rows: streamed chunks append to one text message, tool updates merge
  * into their tool call, a plan replaces the plan. Streamed text is written at most every `flushMs` (one
  * small transaction, not one row per token); anything else is written at once. `finish` writes the rest.
+ *
+ * A write that fails in the deferred flush (on a timer, where nobody could catch it) is kept as `failure`
+ * and reported to `onSaveFailure`; the messages stay dirty, so a later flush tries them again, and `finish`
+ * ends the turn as failed.
  */
 export class TurnRecorder {
 	private readonly messages: OpenMessage[] = [];
@@ -102,12 +107,27 @@ export class TurnRecorder {
 	private nextSeq = 1;
 	private timer: NodeJS.Timeout | undefined;
 	private finished = false;
+	private _failure: unknown;
 
 	constructor(
 		private readonly repo: TranscriptRepo,
 		readonly turn: TurnRow,
 		private readonly flushMs = 100,
+		private readonly onSaveFailure: (error: unknown) => void = () => undefined,
 	) {}
+
+	/** The first write of this turn that failed, if any. */
+	get failure(): unknown {
+		return this._failure;
+	}
+
+	private failed(error: unknown): void {
+		const first = this._failure === undefined;
+		this._failure ??= error;
+		if (first) {
+			this.onSaveFailure(error);
+		}
+	}
 
 	private open(kind: MessageKind, content: Record<string, unknown>, key?: string, toolCallId: string | null = null): OpenMessage {
 		const m: OpenMessage = { id: newId('msg'), seq: this.nextSeq++, kind, toolCallId, content, createdAt: this.repo.now(), dirty: true, key };
@@ -209,7 +229,11 @@ export class TurnRecorder {
 		} else if (!this.timer) {
 			this.timer = setTimeout(() => {
 				this.timer = undefined;
-				this.flush();
+				try {
+					this.flush();
+				} catch (e) {
+					this.failed(e);
+				}
 			}, this.flushMs);
 		}
 	}
@@ -249,18 +273,40 @@ export class TurnRecorder {
 		}
 	}
 
-	/** Writes the rest and closes the turn with its outcome. */
+	/**
+	 * Writes the rest and closes the turn with its outcome. A turn part of whose transcript could not be
+	 * saved ends as `error`, whatever the agent said. The closing write is attempted even when the messages
+	 * cannot be written; only when that fails too (the store is broken) does it throw, and the turn stays
+	 * `running` until the next start marks it interrupted.
+	 */
 	finish(result: TurnResult): TurnStatus {
 		if (this.finished) {
 			return 'done';
 		}
 		if (result.error) {
-			this.record({ type: 'error', message: result.error, code: `turn/${result.stopReason}` });
+			try {
+				this.record({ type: 'error', message: result.error, code: `turn/${result.stopReason}` });
+			} catch (e) {
+				this.failed(e);
+			}
 		}
-		this.flush();
+		try {
+			this.flush();
+		} catch (e) {
+			this.failed(e);
+		}
 		this.finished = true;
 		const status: TurnStatus =
-			result.stopReason === 'cancelled' ? 'cancelled' : result.stopReason === 'interrupted' ? 'interrupted' : result.stopReason === 'error' ? 'error' : 'done';
+			this._failure !== undefined
+				? 'error'
+				: result.stopReason === 'cancelled'
+					? 'cancelled'
+					: result.stopReason === 'interrupted'
+						? 'interrupted'
+						: result.stopReason === 'error'
+							? 'error'
+							: 'done';
+		const error = this._failure !== undefined ? [result.error, `Part of this turn could not be saved: ${errorMessage(this._failure)}`].filter(Boolean).join(' ') : result.error;
 		const t = this.repo.now();
 		this.repo.store.write((tx) => {
 			tx.run('UPDATE turns SET status = ?, stop_reason = ?, input_tokens = ?, output_tokens = ?, cost_usd = ?, error = ?, ended_at = ? WHERE id = ?', [
@@ -269,7 +315,7 @@ export class TurnRecorder {
 				result.usage?.inputTokens ?? null,
 				result.usage?.outputTokens ?? null,
 				result.usage?.costUsd ?? null,
-				result.error ?? null,
+				error ?? null,
 				t,
 				this.turn.id,
 			]);

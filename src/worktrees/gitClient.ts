@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
 import { AgentTabsError } from '../common/errors';
 
 /** A git command failed; `stderr` says why in git's words. */
@@ -10,6 +11,17 @@ export class GitError extends AgentTabsError {
 	) {
 		super('git/failed', `git ${args.join(' ')} failed: ${stderr.trim() || `exit code ${exitCode}`}`);
 	}
+}
+
+/** Plain words for a working folder git cannot run in, or undefined when the folder is fine. */
+function folderProblem(cwd: string): AgentTabsError | undefined {
+	let stat: fs.Stats;
+	try {
+		stat = fs.statSync(cwd);
+	} catch {
+		return new AgentTabsError('git/noFolder', `The folder ${cwd} does not exist (was it moved or deleted?).`);
+	}
+	return stat.isDirectory() ? undefined : new AgentTabsError('git/notFolder', `${cwd} is a file, not a folder.`);
 }
 
 /**
@@ -36,8 +48,9 @@ export class Git {
 				(error, stdout, stderr) => {
 					if (error) {
 						const code = (error as NodeJS.ErrnoException).code;
-						if (code === 'ENOENT') {
-							reject(new AgentTabsError('git/notInstalled', 'git is not installed or not on PATH. Agent Tabs needs git for sessions and worktrees.'));
+						if (code === 'ENOENT' || code === 'ENOTDIR') {
+							// Spawning fails the same way for a missing git and for a folder that is not there.
+							reject(folderProblem(this.cwd) ?? new AgentTabsError('git/notInstalled', 'git is not installed or not on PATH. Agent Tabs needs git for sessions and worktrees.'));
 							return;
 						}
 						reject(new GitError(args, stderr, typeof error.code === 'number' ? error.code : null));

@@ -46,6 +46,12 @@ export interface RemoveResult {
 	removedPath: string;
 }
 
+/**
+ * Namespaces for session branches, in order of preference. The first is the documented one; the others are
+ * for repositories where a branch named like the namespace itself makes git refuse every branch under it.
+ */
+export const sessionBranchPrefixes = ['agent-tabs', 'agent-tabs-sessions', 'agent-tabs-2', 'agent-tabs-3', 'agent-tabs-4', 'agent-tabs-5'] as const;
+
 export function slugify(title: string): string {
 	const slug = title
 		.normalize('NFKD')
@@ -92,6 +98,9 @@ export class WorktreeService {
 		if (!fs.existsSync(dir)) {
 			throw new AgentTabsError('repo/missing', `The folder ${dir} does not exist.`);
 		}
+		if (!fs.statSync(dir).isDirectory()) {
+			throw new AgentTabsError('repo/notFolder', `${dir} is a file, not a folder: give the repository's folder.`);
+		}
 		const git = this.git(dir);
 		let lines: string[];
 		try {
@@ -129,10 +138,11 @@ export class WorktreeService {
 	}
 
 	/**
-	 * A new session and its worktree: outside the repository, on `agent-tabs/<slug>` from `baseRef` (default
+	 * A new session and its worktree: outside the repository, on `agent-tabs/<slug>` (or the first free name
+	 * of `sessionBranchPrefixes`, said in `note`) from `baseRef` (default
 	 * the current HEAD), optionally carrying the main checkout's uncommitted changes, then the setup step.
 	 */
-	async createSession(input: { repo: string; title: string; baseRef?: string; carryChanges?: boolean }): Promise<{ session: SessionRow; worktree: WorktreeRow }> {
+	async createSession(input: { repo: string; title: string; baseRef?: string; carryChanges?: boolean }): Promise<{ session: SessionRow; worktree: WorktreeRow; note?: string }> {
 		const repo = await this.resolveRepository(input.repo);
 		const git = this.git(repo);
 		let baseRef = input.baseRef;
@@ -151,15 +161,43 @@ export class WorktreeService {
 		}
 		const baseCommit = (await git.run(['rev-parse', `${baseRef}^{commit}`])).trim();
 		const root = this.worktreeRoot(repo);
-		fs.mkdirSync(root, { recursive: true });
+		try {
+			fs.mkdirSync(root, { recursive: true });
+		} catch (e) {
+			const code = (e as NodeJS.ErrnoException).code;
+			if (code === 'EEXIST' || code === 'ENOTDIR') {
+				throw new AgentTabsError('worktree/rootNotFolder', `The worktrees folder ${root} cannot be used: it, or a folder on its way, is a file.`, { cause: e });
+			}
+			if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+				throw new AgentTabsError('worktree/rootReadOnly', `The worktrees folder ${root} cannot be created or written (permission denied); pick another one (--worktrees, or agentTabs.worktrees.root).`, { cause: e });
+			}
+			throw e;
+		}
 		const slug = slugify(input.title);
+		// Branch names are checked in memory against every branch, because git refuses a branch when a
+		// branch is a folder of its name or the other way round (`agent-tabs` blocks `agent-tabs/x`).
+		const taken = (await git.lines(['for-each-ref', '--format=%(refname)', 'refs/heads/'])).map((r) => r.slice('refs/heads/'.length).toLowerCase());
+		const blocked = (name: string): boolean => {
+			const n = name.toLowerCase();
+			return taken.some((b) => b === n || b.startsWith(`${n}/`) || n.startsWith(`${b}/`));
+		};
+		// A namespace is usable when no branch is named like it; branches under it are only other sessions.
+		const prefix = sessionBranchPrefixes.find((p) => !taken.includes(p));
+		if (!prefix) {
+			throw new AgentTabsError('worktree/names', `Branches named ${sessionBranchPrefixes.join(', ')} in ${repo} block every branch namespace Agent Tabs uses for sessions; rename one of them.`);
+		}
+		let note: string | undefined;
+		if (prefix !== sessionBranchPrefixes[0]) {
+			note = `The repository has a branch named "${sessionBranchPrefixes[0]}", which stops git from creating branches under ${sessionBranchPrefixes[0]}/, so this session's branch is under ${prefix}/ instead.`;
+			this.logger.info(`[Worktrees][create] ${repo}: ${note}`);
+		}
 		let branch = '';
 		let wtPath = '';
 		for (let n = 1; n < 1000; n++) {
 			const suffix = n === 1 ? '' : `-${n}`;
-			const candidateBranch = `agent-tabs/${slug}${suffix}`;
+			const candidateBranch = `${prefix}/${slug}${suffix}`;
 			const candidatePath = path.join(root, `${slug}${suffix}`);
-			if (!(await git.ok(['rev-parse', '--verify', '--quiet', `refs/heads/${candidateBranch}`])) && !fs.existsSync(candidatePath) && !this.worktrees.byPath(candidatePath)) {
+			if (!blocked(candidateBranch) && !fs.existsSync(candidatePath) && !this.worktrees.byPath(candidatePath)) {
 				branch = candidateBranch;
 				wtPath = candidatePath;
 				// Claim the folder at once so a second session created at the same moment picks another name.
@@ -190,7 +228,7 @@ export class WorktreeService {
 			this.logger.error(`[Worktrees][create] ${errorMessage(e)}`);
 			throw e;
 		}
-		return { session, worktree: this.worktrees.get(worktree.id)! };
+		return { session, worktree: this.worktrees.get(worktree.id)!, note };
 	}
 
 	private async carryChanges(repo: string, wtPath: string): Promise<void> {
@@ -367,7 +405,7 @@ export class WorktreeService {
 		}
 		// The title the session had, when its saved work recorded it.
 		const savedTitle = wt.saved_ref ? /^Session-Title: (.+)$/m.exec(await this.git(wt.repo_root).run(['log', '-1', '--format=%B', wt.saved_ref]).catch(() => ''))?.[1] : undefined;
-		const session = this.sessions.create({ title: title ?? savedTitle ?? wt.branch?.replace(/^agent-tabs\//, '') ?? path.basename(wt.path), baseRef: wt.base_ref ?? undefined, repoRoot: wt.repo_root });
+		const session = this.sessions.create({ title: title ?? savedTitle ?? wt.branch?.replace(/^agent-tabs[^/]*\//, '') ?? path.basename(wt.path), baseRef: wt.base_ref ?? undefined, repoRoot: wt.repo_root });
 		this.worktrees.update(wt.id, { session_id: session.id });
 		const worktree = wt.state === 'ready' && fs.existsSync(wt.path) ? this.worktrees.get(wt.id)! : await this.restoreSession(session.id);
 		markOwned(worktree.path, { worktreeId: wt.id, sessionId: session.id, stateDir: this.stateDir });

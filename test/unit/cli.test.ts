@@ -102,12 +102,12 @@ suite('cli: agent-tabs', function () {
 		assert.equal(run(['--help']).code, 0);
 	});
 
-	test('a state folder another process holds is refused with who holds it', async () => {
+	test('a state folder another process holds is refused to writing commands with who holds it', async () => {
 		const state = path.join(dir, 'held');
 		const holder = spawn(process.execPath, [path.join(repoRoot, 'out', 'test', 'fixtures', 'lockHolder.js'), state, require.resolve('sql.js/dist/sql-wasm.wasm')], { stdio: ['ignore', 'pipe', 'inherit'] });
 		try {
 			await new Promise<void>((resolve) => holder.stdout.on('data', (d) => String(d).includes('ready') && resolve()));
-			const r = run(['sessions', '--state', state]);
+			const r = run(['session', 'new', '--repo', repo, '--state', state]);
 			assert.equal(r.code, 2);
 			assert.match(r.stderr, /is in use by the lock-holder test process \(pid \d+/);
 		} finally {

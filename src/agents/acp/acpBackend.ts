@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AgentTabsError } from '../../common/errors';
-import { Emitter } from '../../common/event';
+import { Emitter, logListenerErrors } from '../../common/event';
 import { Disposable, toDisposable } from '../../common/lifecycle';
 import { errorMessage, type Logger } from '../../common/log';
 import { redactingLogger } from '../../common/redact';
@@ -59,9 +59,9 @@ export class AcpBackend implements AgentBackend {
 }
 
 class AcpSession extends Disposable implements AgentSessionHandle {
-	private readonly _onDidExit = this._register(new Emitter<{ code: number | null; signal: string | null; expected: boolean }>());
+	private readonly _onDidExit = this._register(new Emitter<{ code: number | null; signal: string | null; expected: boolean }>((e) => logListenerErrors(this.logger, '[AcpSession][onDidExit]')(e)));
 	readonly onDidExit = this._onDidExit.event;
-	private readonly _onDidEmitIdleEvent = this._register(new Emitter<AgentEvent>());
+	private readonly _onDidEmitIdleEvent = this._register(new Emitter<AgentEvent>((e) => logListenerErrors(this.logger, '[AcpSession][onDidEmitIdleEvent]')(e)));
 	readonly onDidEmitIdleEvent = this._onDidEmitIdleEvent.event;
 
 	backendSessionId = '';

@@ -171,7 +171,7 @@ suite('agents/permissions', () => {
 	];
 
 	test('policies answer at once; ask waits for a decision; silence and cancel reject', async () => {
-		const broker = new PermissionBroker({ default: 'ask', byKind: { read: 'allow', execute: 'reject' }, timeoutMs: 100 });
+		const broker = new PermissionBroker({ default: 'ask', byKind: { read: 'allow', execute: 'reject' }, timeoutMs: 100 }, new MemoryLogger());
 		try {
 			assert.deepEqual(await broker.request({ chatId: 'c', agent: 'a', title: 'read', kind: 'read', options }), { outcome: 'selected', optionId: 'yes', decidedBy: 'policy' });
 			assert.deepEqual(await broker.request({ chatId: 'c', agent: 'a', title: 'run', kind: 'execute', options }), { outcome: 'selected', optionId: 'no', decidedBy: 'policy' });
@@ -198,7 +198,7 @@ suite('agents/permissions', () => {
 	});
 
 	test('a dismissed request is a no at once, not a wait for the timeout; a late answer changes nothing', async () => {
-		const broker = new PermissionBroker({ default: 'ask', timeoutMs: 60_000 });
+		const broker = new PermissionBroker({ default: 'ask', timeoutMs: 60_000 }, new MemoryLogger());
 		try {
 			const sub = broker.onDidRequest((r) => assert.equal(broker.dismiss(r.id), true));
 			const started = Date.now();

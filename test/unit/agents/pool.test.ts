@@ -61,7 +61,7 @@ suite('agents/pool with a real ACP agent process', function () {
 	}
 
 	function makePool(options: Partial<AgentPoolOptions> & { permissionSettings?: PermissionPolicySettings; defs?: () => AgentDefinition[] } = {}): AgentPool {
-		const broker = new PermissionBroker(options.permissionSettings ?? { default: 'allow', timeoutMs: 2000 });
+		const broker = new PermissionBroker(options.permissionSettings ?? { default: 'allow', timeoutMs: 2000 }, logger);
 		brokers.push(broker);
 		const defs = options.defs ?? (() => definitions());
 		const pool = new AgentPool({
@@ -225,14 +225,14 @@ suite('agents/pool with a real ACP agent process', function () {
 		const rejectedChat = newChat();
 		const rejected = await rejecting.prompt(rejectedChat, 'scripted', { text: 'propose proposed.txt maybe' });
 		assert.equal(rejected.status, 'done', rejected.result.error);
-		assert.ok(!fs.existsSync(path.join(repo, 'proposed.txt')));
+		assert.ok(!fs.existsSync(path.join(work, 'proposed.txt')));
 		assert.deepEqual(new PendingChangesRepo(store).listForChat(rejectedChat), [], 'a rejected proposal is not a change');
 		assert.deepEqual(messages(rejected.turn.id).filter((m) => m.kind === 'file_edit'), []);
 
 		const allowing = makePool();
 		const allowedChat = newChat();
 		const allowed = await allowing.prompt(allowedChat, 'scripted', { text: 'propose proposed.txt yes' });
-		assert.equal(fs.readFileSync(path.join(repo, 'proposed.txt'), 'utf8'), 'yes');
+		assert.equal(fs.readFileSync(path.join(work, 'proposed.txt'), 'utf8'), 'yes');
 		const pending = new PendingChangesRepo(store).listForChat(allowedChat);
 		assert.deepEqual(
 			pending.map((p) => [p.path, p.kind, p.turn_id, p.source]),
@@ -241,7 +241,7 @@ suite('agents/pool with a real ACP agent process', function () {
 	});
 
 	test('a missing file reads as the spec\'s resource-not-found error, or as an empty text for agents that need it; reads stay confined either way', async () => {
-		fs.writeFileSync(path.join(repo, 'present.txt'), 'abc\n');
+		fs.writeFileSync(path.join(work, 'present.txt'), 'abc\n');
 		fs.writeFileSync(path.join(dir, 'secret.txt'), 'secret\n');
 		const reads = 'read present.txt\nread missing.txt\nread no-such-dir/missing.txt\nread ../secret.txt\nread ../no-such.txt';
 		const answers = async (def: Partial<AgentDefinition>, env: Record<string, string> = {}): Promise<string[]> => {

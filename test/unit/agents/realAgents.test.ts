@@ -131,7 +131,7 @@ function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number 
 async function withPool(h: Harness, server: FakeServer, def: AgentDefinition, body: (ctx: { pool: AgentPool; store: Store; logger: MemoryLogger }) => Promise<void>, policy: 'allow' | 'reject' = 'allow'): Promise<void> {
 	const logger = new MemoryLogger();
 	const store = await openStore(path.join(h.dir, 'state'), { logger });
-	const broker = new PermissionBroker({ default: policy, timeoutMs: 5000 });
+	const broker = new PermissionBroker({ default: policy, timeoutMs: 5000 }, logger);
 	const pool = new AgentPool({ store, logger, backends: { acp: new AcpBackend({ logger, startTimeoutMs: 60_000 }) }, definitions: () => [def], permissions: broker });
 	try {
 		await body({ pool, store, logger });

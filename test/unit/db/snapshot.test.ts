@@ -1,0 +1,90 @@
+import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { SessionsRepo } from '../../../src/db/sessionsRepo';
+import { Store, StoreReadOnlyError } from '../../../src/db/store';
+import { MemoryLogger, openStore, removeDir, repoRoot, tempDir, wasmPath } from '../helpers';
+
+function snapshot(dir: string, logger = new MemoryLogger()): Promise<Store> {
+	return Store.openSnapshot({ dir, wasmPath, logger });
+}
+
+suite('db/store: read-only snapshots for commands that only read', function () {
+	this.timeout(60_000);
+	let dir: string;
+	setup(() => {
+		dir = tempDir('agent-tabs-snapshot-');
+	});
+	teardown(() => removeDir(dir));
+
+	test('a snapshot sees journaled writes of a store that is still open, takes no lock and cannot write', async () => {
+		const state = path.join(dir, 'state');
+		const writer = await openStore(state);
+		try {
+			new SessionsRepo(writer).create({ title: 'only in the journal' });
+			const files = fs.readdirSync(state).sort();
+			const reader = await snapshot(state);
+			try {
+				assert.deepEqual(new SessionsRepo(reader).list().map((s) => s.title), ['only in the journal']);
+				assert.ok(reader.readOnly);
+				assert.throws(() => new SessionsRepo(reader).create({ title: 'no' }), StoreReadOnlyError);
+			} finally {
+				await reader.close();
+			}
+			assert.deepEqual(fs.readdirSync(state).sort(), files, 'the reader created, renamed and removed nothing');
+			new SessionsRepo(writer).create({ title: 'the writer still writes' });
+		} finally {
+			await writer.close();
+		}
+	});
+
+	test('a missing state folder reads as empty and is not created', async () => {
+		const state = path.join(dir, 'never-made');
+		const reader = await snapshot(state);
+		assert.deepEqual(new SessionsRepo(reader).list(), []);
+		await reader.close();
+		assert.ok(!fs.existsSync(state));
+	});
+
+	test('while another process writes and checkpoints all the time, every snapshot is complete and gap-free', async () => {
+		const state = path.join(dir, 'busy');
+		// A small checkpoint size: the writer folds its journal into the snapshot and deletes journals constantly.
+		const child = spawn(process.execPath, [path.join(repoRoot, 'out', 'test', 'fixtures', 'crashWriter.js'), state, wasmPath, '1', '8000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+		let acked = 0;
+		let buffer = '';
+		child.stdout.on('data', (d: Buffer) => {
+			buffer += d.toString('utf8');
+			const lines = buffer.split('\n');
+			buffer = lines.pop()!;
+			for (const l of lines) {
+				if (l.startsWith('ack ')) {
+					acked = Number(l.slice(4));
+				}
+			}
+		});
+		try {
+			const deadline = Date.now() + 10_000;
+			while (acked < 200 && Date.now() < deadline) {
+				await new Promise((r) => setTimeout(r, 20));
+			}
+			assert.ok(acked >= 200, 'the writer is writing');
+			for (let round = 0; round < 40; round++) {
+				const before = acked;
+				const logger = new MemoryLogger();
+				const reader = await snapshot(state, logger);
+				try {
+					const ids = reader.all<{ id: string }>('SELECT id FROM sessions').map((r) => Number(r.id.slice(1)));
+					const max = Math.max(...ids);
+					assert.ok(max >= before, `round ${round}: write ${before} was acknowledged before the read but is missing (read up to ${max})`);
+					assert.equal(ids.length, max, `round ${round}: the snapshot has holes`);
+					assert.deepEqual(reader.recovery.problems, [], `round ${round}: ${logger.lines.join('\n')}`);
+				} finally {
+					await reader.close();
+				}
+			}
+		} finally {
+			child.kill('SIGKILL');
+		}
+	});
+});
