@@ -270,3 +270,81 @@ export function isWebviewToHost(value: unknown): value is WebviewToHost {
 			return false;
 	}
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Bootstrap
+
+/**
+ * Every string the chat tab shows. The host fills it with `vscode.l10n.t` (so the l10n export finds each
+ * literal) and passes it in the page's bootstrap; `{0}` placeholders are filled in by the app.
+ */
+export interface ChatStrings {
+	transcript: string;
+	you: string;
+	thinking: string;
+	turn: string;
+	statusIdle: string;
+	statusRunning: string;
+	statusWaiting: string;
+	closedNote: string;
+	rewind: string;
+	rewindPreview: string;
+	rewindLaterTurns: string;
+	rewindNoFiles: string;
+	rewindConfirm: string;
+	rewindDone: string;
+	cancel: string;
+	toolCall: string;
+	plan: string;
+	permission: string;
+	permissionShortcuts: string;
+	alreadyAnswered: string;
+	answered: string;
+	decidedByPolicy: string;
+	decidedByTimeout: string;
+	decidedByCancel: string;
+	noLongerWaiting: string;
+	fileAdded: string;
+	fileModified: string;
+	fileDeleted: string;
+	toolPending: string;
+	toolRunning: string;
+	toolDone: string;
+	toolFailed: string;
+	turnRunning: string;
+	turnDone: string;
+	turnCancelled: string;
+	turnError: string;
+	turnInterrupted: string;
+	planPending: string;
+	planInProgress: string;
+	planDone: string;
+	attachments: string;
+	selectionOf: string;
+	usage: string;
+	error: string;
+	retry: string;
+	rawEvent: string;
+	input: string;
+	inputHint: string;
+	send: string;
+	cancelTurn: string;
+	attachSelection: string;
+	removeAttachment: string;
+	mode: string;
+	model: string;
+	queue: string;
+	queuedNote: string;
+	edit: string;
+	remove: string;
+	save: string;
+	suggestions: string;
+	loading: string;
+	failed: string;
+}
+
+/** What the host inlines into the page (a JSON script element) for the app's first paint. */
+export interface ChatBootstrap {
+	chatId: string;
+	strings: ChatStrings;
+}

@@ -538,6 +538,17 @@ export class PoolChatService extends Disposable implements ChatService {
 		this.state(chatId).draft = draft;
 	}
 
+	rename(chatId: string, title: string): void {
+		const clean = title.trim();
+		if (clean === '') {
+			throw new AgentTabsError('chat/emptyTitle', 'A chat needs a title.');
+		}
+		this.chat(chatId);
+		// TODO(issue 12): SessionsRepo has no rename yet; this one statement moves there with the dispatcher.
+		this.options.store.write((tx) => tx.run('UPDATE chats SET title = ?, updated_at = ? WHERE id = ?', [clean, Date.now(), chatId]));
+		this.fireMeta(chatId);
+	}
+
 	async closeContext(chatId: string): Promise<void> {
 		const chat = this.sessions.getChat(chatId);
 		if (!chat) {

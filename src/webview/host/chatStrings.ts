@@ -1,0 +1,76 @@
+import * as vscode from 'vscode';
+import type { ChatStrings } from '../../protocol/messages';
+
+/**
+ * The chat tab's strings, translated here so `vscode-l10n-dev export` finds every literal. A placeholder
+ * `{0}` is passed through as itself (`t('…{0}', '{0}')`) and filled in by the app.
+ */
+export function chatStrings(): ChatStrings {
+	const t = vscode.l10n.t;
+	const p0 = '{0}';
+	const p1 = '{1}';
+	return {
+		transcript: t('Transcript'),
+		you: t('You'),
+		thinking: t('{0} (thinking)', p0),
+		turn: t('Turn {0}', p0),
+		statusIdle: t('Ready'),
+		statusRunning: t('Working…'),
+		statusWaiting: t('Waiting for your permission'),
+		closedNote: t('This chat was closed; your next message starts a new conversation with the agent. The transcript is kept.'),
+		rewind: t('Rewind to before this turn'),
+		rewindPreview: t('Rewinding puts these files back as they were before turn {0}:', p0),
+		rewindLaterTurns: t('This also undoes the file changes of {0} later turn(s). The transcript is kept.', p0),
+		rewindNoFiles: t('No file differs from before turn {0}; rewinding changes nothing.', p0),
+		rewindConfirm: t('Rewind'),
+		rewindDone: t('Rewound {0} file(s). What the rewind replaced is kept in {1}.', p0, p1),
+		cancel: t('Cancel'),
+		toolCall: t('Tool call'),
+		plan: t('Plan'),
+		permission: t('Permission request'),
+		permissionShortcuts: t('Press 1 to {0} to answer; Alt+A allows once, Alt+R rejects.', p0),
+		alreadyAnswered: t('Already answered.'),
+		answered: t('Answered: {0}', p0),
+		decidedByPolicy: t('Answered by your settings: {0}', p0),
+		decidedByTimeout: t('Nobody answered in time, so the request was rejected.'),
+		decidedByCancel: t('The request was cancelled.'),
+		noLongerWaiting: t('The agent is no longer waiting for this answer.'),
+		fileAdded: t('Added {0}', p0),
+		fileModified: t('Changed {0}', p0),
+		fileDeleted: t('Deleted {0}', p0),
+		toolPending: t('pending'),
+		toolRunning: t('running'),
+		toolDone: t('done'),
+		toolFailed: t('failed'),
+		turnRunning: t('running'),
+		turnDone: t('done'),
+		turnCancelled: t('cancelled'),
+		turnError: t('failed'),
+		turnInterrupted: t('interrupted'),
+		planPending: t('to do'),
+		planInProgress: t('in progress'),
+		planDone: t('done'),
+		attachments: t('Attachments'),
+		selectionOf: t('{0}, lines {1}', p0, p1),
+		usage: t('Tokens: {0} in, {1} out', p0, p1),
+		error: t('Error'),
+		retry: t('Retry'),
+		rawEvent: t('The agent sent an update this view does not show ({0}).', p0),
+		input: t('Message to {0}', p0),
+		inputHint: t('Enter sends, Shift+Enter adds a line. Type / for commands, @ to mention a file.'),
+		send: t('Send'),
+		cancelTurn: t('Cancel Turn'),
+		attachSelection: t('Attach Selection'),
+		removeAttachment: t('Remove {0}', p0),
+		mode: t('Mode'),
+		model: t('Model'),
+		queue: t('Queued messages'),
+		queuedNote: t('Sent when the current turn ends.'),
+		edit: t('Edit'),
+		remove: t('Remove'),
+		save: t('Save'),
+		suggestions: t('Suggestions'),
+		loading: t('Loading…'),
+		failed: t('Could not do that: {0}', p0),
+	};
+}
