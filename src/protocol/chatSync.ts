@@ -42,6 +42,27 @@ export class ChatRowModel {
 		if (update.seq !== this.seq + 1) {
 			return { kind: 'gap' };
 		}
+		return this.put(update);
+	}
+
+	/**
+	 * Applies the host's answer to a resync from `seq`: the newest update of each row that changed since,
+	 * so their numbers may skip (the skipped ones were superseded). Outcomes of applied updates only.
+	 */
+	catchUp(updates: readonly RowUpdate[]): ApplyOutcome[] {
+		const outcomes: ApplyOutcome[] = [];
+		for (const u of updates) {
+			if (u.epoch !== this.epoch) {
+				return [...outcomes, { kind: 'epoch' }];
+			}
+			if (u.seq > this.seq) {
+				outcomes.push(this.put(u));
+			}
+		}
+		return outcomes;
+	}
+
+	private put(update: RowUpdate): ApplyOutcome & { kind: 'appended' | 'changed' } {
 		this.seq = update.seq;
 		const existing = this.indexById.get(update.row.id);
 		// An append of a row we already hold (or a change of one we never saw) is folded into what it means.

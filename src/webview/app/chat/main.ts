@@ -1,4 +1,4 @@
-import { ChatRowModel } from '../../../protocol/chatSync';
+import { ChatRowModel, type ApplyOutcome } from '../../../protocol/chatSync';
 import { readChatTabState, type ChatBootstrap, type ChatMeta, type ChatRow, type ChatSnapshot, type ChatTabState, type RowUpdate } from '../../../protocol/messages';
 import { connect } from '../shared/rpc';
 import { Composer } from './composer';
@@ -141,26 +141,27 @@ function showMeta(next: ChatMeta): void {
 
 /** Applies one update; returns false when the app missed something and must resync. */
 function applyUpdate(update: RowUpdate): boolean {
-	const outcome = model.apply(update);
+	return show(model.apply(update));
+}
+
+function show(outcome: ApplyOutcome): boolean {
 	switch (outcome.kind) {
 		case 'appended':
 			keepScroll(() => log.append(place(outcome.row)));
-			if (outcome.row.kind === 'turn') {
-				refreshPermissionCards(outcome.row.id);
-			}
-			return true;
+			break;
 		case 'changed':
 			keepScroll(() => replaceRow(outcome.row));
-			if (outcome.row.kind === 'turn') {
-				refreshPermissionCards(outcome.row.id);
-			}
-			return true;
+			break;
 		case 'stale':
 			return true;
 		case 'gap':
 		case 'epoch':
 			return false;
 	}
+	if (outcome.row.kind === 'turn') {
+		refreshPermissionCards(outcome.row.id);
+	}
+	return true;
 }
 
 /** A turn that ended leaves its unanswered cards unanswerable: re-render them to say so. */
@@ -193,12 +194,10 @@ async function resync(): Promise<void> {
 			if (result.kind === 'snapshot') {
 				showSnapshot(result.snapshot);
 			} else {
-				for (const u of result.updates) {
-					if (!applyUpdate(u)) {
-						syncAgain = true;
-						model.epoch = '';
-						break;
-					}
+				if (!model.catchUp(result.updates).every(show)) {
+					// Another epoch began meanwhile: only a snapshot can say what is true now.
+					syncAgain = true;
+					model.epoch = '';
 				}
 				showMeta(result.meta);
 			}
