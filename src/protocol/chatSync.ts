@@ -42,28 +42,31 @@ export class ChatRowModel {
 		if (update.seq !== this.seq + 1) {
 			return { kind: 'gap' };
 		}
+		this.seq = update.seq;
 		return this.put(update);
 	}
 
 	/**
-	 * Applies the host's answer to a resync from `seq`: the newest update of each row that changed since,
-	 * so their numbers may skip (the skipped ones were superseded). Outcomes of applied updates only.
+	 * Applies the host's answer to a resync from `seq` (`collapseUpdates`): the newest update of each row
+	 * that changed since, in the order the rows appeared, so numbers skip and need not rise. Outcomes of
+	 * applied updates only.
 	 */
 	catchUp(updates: readonly RowUpdate[]): ApplyOutcome[] {
 		const outcomes: ApplyOutcome[] = [];
+		const from = this.seq;
 		for (const u of updates) {
 			if (u.epoch !== this.epoch) {
 				return [...outcomes, { kind: 'epoch' }];
 			}
-			if (u.seq > this.seq) {
+			if (u.seq > from) {
 				outcomes.push(this.put(u));
+				this.seq = Math.max(this.seq, u.seq);
 			}
 		}
 		return outcomes;
 	}
 
 	private put(update: RowUpdate): ApplyOutcome & { kind: 'appended' | 'changed' } {
-		this.seq = update.seq;
 		const existing = this.indexById.get(update.row.id);
 		// An append of a row we already hold (or a change of one we never saw) is folded into what it means.
 		if (existing !== undefined) {
@@ -76,13 +79,20 @@ export class ChatRowModel {
 	}
 }
 
-/** Keeps only the newest update of each row, in sequence order: what a resync from `sinceSeq` must send. */
+/**
+ * What a resync from `sinceSeq` must send: one update per row that changed since, carrying its newest
+ * content and number, placed where the row first appeared (a row appended and then changed is still an
+ * append at its first place, or a turn would move below its own messages).
+ */
 export function collapseUpdates(updates: readonly RowUpdate[], sinceSeq: number): RowUpdate[] {
-	const newest = new Map<string, RowUpdate>();
+	const byRow = new Map<string, RowUpdate>();
 	for (const u of updates) {
-		if (u.seq > sinceSeq) {
-			newest.set(u.row.id, u);
+		if (u.seq <= sinceSeq) {
+			continue;
 		}
+		const first = byRow.get(u.row.id);
+		// Map keeps the first insertion's position; the value becomes the newest row.
+		byRow.set(u.row.id, first ? { ...u, op: first.op === 'append' ? 'append' : u.op } : u);
 	}
-	return [...newest.values()].sort((a, b) => a.seq - b.seq);
+	return [...byRow.values()];
 }

@@ -156,10 +156,11 @@ export class PoolChatService extends Disposable implements ChatService {
 	private snapshot(chatId: string): ChatSnapshot {
 		const st = this.state(chatId);
 		const rows: ChatRow[] = [];
+		const cwd = this.workingDirectory(chatId);
 		for (const turn of this.transcript.listTurns(chatId)) {
 			const messages = this.transcript.listMessages(turn.id);
 			this.learnMeta(st, messages);
-			rows.push(...turnRows(turn, messages));
+			rows.push(...turnRows(turn, messages, cwd));
 		}
 		rows.push(...st.looseRows);
 		st.sent.clear();
@@ -289,7 +290,7 @@ export class PoolChatService extends Disposable implements ChatService {
 			}
 			const st = this.state(chatId);
 			const messages = this.transcript.listMessages(turnId);
-			for (const row of turnRows(turn, messages)) {
+			for (const row of turnRows(turn, messages, this.workingDirectory(chatId))) {
 				this.publish(st, chatId, row);
 			}
 		} catch (e) {
@@ -578,7 +579,7 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
 
 /** A turn as rows: its header, then each message the recorder wrote (meta notices are not rows). */
-export function turnRows(turn: TurnRow, messages: readonly MessageRow[]): ChatRow[] {
+export function turnRows(turn: TurnRow, messages: readonly MessageRow[], cwd?: string): ChatRow[] {
 	const rows: ChatRow[] = [
 		{
 			id: turn.id,
@@ -595,7 +596,7 @@ export function turnRows(turn: TurnRow, messages: readonly MessageRow[]): ChatRo
 		},
 	];
 	for (const m of messages) {
-		const row = messageRow(turn.id, m);
+		const row = messageRow(turn.id, m, cwd);
 		if (row) {
 			rows.push(row);
 		}
@@ -603,7 +604,16 @@ export function turnRows(turn: TurnRow, messages: readonly MessageRow[]): ChatRo
 	return rows;
 }
 
-function messageRow(turnId: string, m: MessageRow): ChatRow | undefined {
+/** Paths as the user knows them: relative to the worktree when inside it (agents report absolute ones). */
+function shownPath(p: string, cwd: string | undefined): string {
+	if (!cwd || !path.isAbsolute(p)) {
+		return p;
+	}
+	const rel = path.relative(cwd, p);
+	return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel.split(path.sep).join('/') : p;
+}
+
+function messageRow(turnId: string, m: MessageRow, cwd: string | undefined): ChatRow | undefined {
 	const c = parse(m.content);
 	const base = { id: m.id, turnId };
 	switch (m.kind) {
@@ -617,13 +627,13 @@ function messageRow(turnId: string, m: MessageRow): ChatRow | undefined {
 			for (const loc of Array.isArray(c.locations) ? c.locations : []) {
 				const p = str((loc as { path?: unknown }).path);
 				if (p) {
-					files.add(p);
+					files.add(shownPath(p, cwd));
 				}
 			}
 			for (const part of Array.isArray(c.content) ? c.content : []) {
 				const p = (part as { type?: unknown; path?: unknown }).type === 'diff' ? str((part as { path?: unknown }).path) : undefined;
 				if (p) {
-					files.add(p);
+					files.add(shownPath(p, cwd));
 				}
 			}
 			return {
@@ -649,7 +659,7 @@ function messageRow(turnId: string, m: MessageRow): ChatRow | undefined {
 				...(c.decision && typeof c.decision === 'object' ? { decision: c.decision as never } : {}),
 			};
 		case 'file_edit':
-			return { ...base, kind: 'file_edit', path: str(c.path) ?? '', editKind: (str(c.kind) ?? 'modify') as never, source: (str(c.source) ?? 'watcher') as never };
+			return { ...base, kind: 'file_edit', path: shownPath(str(c.path) ?? '', cwd), editKind: (str(c.kind) ?? 'modify') as never, source: (str(c.source) ?? 'watcher') as never };
 		case 'usage':
 			return {
 				...base,

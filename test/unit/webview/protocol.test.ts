@@ -43,9 +43,14 @@ suite('protocol: chat rows by sequence number', () => {
 
 	test('collapseUpdates keeps the newest update per row after sinceSeq, in order', () => {
 		const log = [update(1, text('a', '1')), update(2, text('b', '1')), update(3, text('a', '12'), 'change'), update(4, text('c', '1'))];
+		// Row a changed after b appeared: it keeps its place (first) with its newest text and number.
 		assert.deepEqual(
-			collapseUpdates(log, 1).map((u) => u.seq),
-			[2, 3, 4],
+			collapseUpdates(log, 0).map((u) => [u.row.id, u.seq, u.op]),
+			[['a', 3, 'append'], ['b', 2, 'append'], ['c', 4, 'append']],
+		);
+		assert.deepEqual(
+			collapseUpdates(log, 1).map((u) => [u.row.id, u.seq, u.op]),
+			[['b', 2, 'append'], ['a', 3, 'change'], ['c', 4, 'append']],
 		);
 		// Replaying the collapsed updates onto the state at seq 1 gives the same rows as replaying everything.
 		const full = new ChatRowModel();
@@ -57,6 +62,10 @@ suite('protocol: chat rows by sequence number', () => {
 		assert.equal(partial.catchUp(collapseUpdates(log, 1)).length, 3);
 		assert.deepEqual(partial.rows, full.rows);
 		assert.equal(partial.seq, 4);
+		const fresh = new ChatRowModel();
+		fresh.reset(snapshot([], 0));
+		fresh.catchUp(collapseUpdates(log, 0));
+		assert.deepEqual(fresh.rows, full.rows, 'a row appended then changed keeps its place');
 		assert.equal(partial.catchUp([update(9, text('z', 'x'), 'append', 'e2')]).at(-1)?.kind, 'epoch');
 	});
 });
