@@ -209,10 +209,12 @@ function permissionCard(row: Row<'permission'>, ctx: RowContext): HTMLElement {
 	const s = ctx.strings;
 	const settled = decisionText(row, s) ?? (ctx.turnRunning(row.turnId) ? undefined : s.noLongerWaiting);
 	const statusLine = h('div', { class: 'permission-status', attrs: { role: 'status' } }, settled ?? '');
+	// One primary action (the first "allow"), so the card does not shout every option at once.
+	const primary = row.options.findIndex((o) => o.kind.startsWith('allow'));
 	const buttons = row.options.map((option, i) =>
 		h(
 			'button',
-			{ class: option.kind.startsWith('allow') ? 'primary' : 'secondary', attrs: { type: 'button', 'data-focus': `option-${i}`, 'aria-keyshortcuts': String(i + 1) } },
+			{ class: i === primary ? 'primary' : 'secondary', attrs: { type: 'button', 'data-focus': `option-${i}`, 'aria-keyshortcuts': String(i + 1) } },
 			h('span', { class: 'key', attrs: { 'aria-hidden': 'true' } }, String(i + 1)),
 			option.name,
 		),
