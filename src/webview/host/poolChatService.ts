@@ -367,7 +367,23 @@ export class PoolChatService extends Disposable implements ChatService {
 				st.saidNewContext = true;
 				this.addLooseRow(chatId, { id: newId('note'), turnId: null, kind: 'notice', severity: 'info', title: 'This chat was closed earlier, so the agent starts a new conversation. The transcript above is kept.' });
 			}
-			const outcome = await this.options.pool.prompt(chatId, chat.agent, toPromptInput(prompt, cwd));
+			const input = toPromptInput(prompt, cwd);
+			// The pool says nothing until the agent's first event, which can take seconds while it starts:
+			// show the new turn (the prompt, "running") as soon as the pool has written it.
+			const earlier = new Set(this.transcript.listTurns(chatId).map((t) => t.id));
+			const watch = setInterval(() => {
+				const fresh = this.transcript.listTurns(chatId).find((t) => !earlier.has(t.id));
+				if (fresh) {
+					clearInterval(watch);
+					this.refreshTurn(chatId, fresh.id);
+				}
+			}, 50);
+			let outcome: Awaited<ReturnType<AgentPool['prompt']>>;
+			try {
+				outcome = await this.options.pool.prompt(chatId, chat.agent, input);
+			} finally {
+				clearInterval(watch);
+			}
 			clearTimeout(st.refreshTimer);
 			st.refreshTimer = undefined;
 			st.turnToRefresh = undefined;

@@ -159,6 +159,10 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 		const chatId = newChat();
 		await service.send(chatId, { text: 'sleep 600\nsay first', attachments: [] });
 		await waitFor(() => service.meta(chatId).status === 'running', 'running');
+		// The prompt shows as a running turn before the agent says anything (it sleeps first).
+		await waitFor(() => updates.some((u) => u.row.kind === 'user' && u.row.text.startsWith('sleep 600')), 'the prompt row');
+		assert.ok(updates.some((u) => u.row.kind === 'turn' && u.row.status === 'running'));
+		assert.ok(!updates.some((u) => u.row.kind === 'text'), 'before any agent text');
 		assert.deepEqual(await service.send(chatId, { text: 'say second', attachments: [] }), { queued: true });
 		assert.deepEqual(await service.send(chatId, { text: 'say third', attachments: [] }), { queued: true });
 		const [second, third] = service.meta(chatId).queue;
