@@ -102,7 +102,7 @@ export class ChatPanel extends Disposable {
 			scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(dist, 'chat.js')).toString(),
 			styleUri: webview.asWebviewUri(vscode.Uri.joinPath(dist, 'chat.css')).toString(),
 			nonce: newNonce(),
-			bootstrap: { chatId: this.chatId, strings: chatStrings(vscode.l10n) },
+			bootstrap: { chatId: this.chatId, strings: chatStrings(vscode) },
 			lang: vscode.env.language,
 		});
 	}

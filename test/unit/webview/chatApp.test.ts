@@ -19,7 +19,7 @@ import { removeDir, repoRoot, tempDir } from '../helpers';
 
 const chromiumPath = process.env.AGENT_TABS_CHROMIUM ?? '/usr/bin/chromium';
 const outputDir = path.join(repoRoot, '.test-output');
-const strings = chatStrings({ t: (message) => message });
+const strings = chatStrings({ l10n: { t: (message: string) => message } } as never);
 
 /** Dark-theme values of the variables VS Code injects into webviews, so screenshots look like the real tab. */
 const themeCss = `:root {
