@@ -184,8 +184,14 @@ export class PoolChatService extends Disposable implements ChatService {
 			models: st.models,
 			commands: st.commands ?? [],
 			queue: st.queue.map((q) => ({ ...q })),
-			closed: chat.closed_at !== null,
+			closed: this.isClosed(chat),
 		};
+	}
+
+	/** Closed, and nothing sent since: a prompt after a close continues the chat (the close is history). */
+	private isClosed(chat: { id: string; closed_at: number | null }): boolean {
+		const closedAt = chat.closed_at;
+		return closedAt !== null && !this.transcript.listTurns(chat.id).some((t) => t.started_at >= closedAt);
 	}
 
 	private fireMeta(chatId: string): void {
@@ -363,7 +369,9 @@ export class PoolChatService extends Disposable implements ChatService {
 		try {
 			const chat = this.chat(chatId);
 			const cwd = this.workingDirectory(chatId);
-			if (chat.closed_at !== null && !st.saidNewContext) {
+			// Said only when it is true: the pool cannot yet end one live context, so a chat reopened while its
+			// agent process still runs (until the idle reaper) keeps that conversation.
+			if (this.isClosed(chat) && !st.saidNewContext && !this.options.pool.peek(chatId, chat.agent)) {
 				st.saidNewContext = true;
 				this.addLooseRow(chatId, { id: newId('note'), turnId: null, kind: 'notice', severity: 'info', title: 'This chat was closed earlier, so the agent starts a new conversation. The transcript above is kept.' });
 			}
