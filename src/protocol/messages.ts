@@ -348,3 +348,21 @@ export interface ChatBootstrap {
 	chatId: string;
 	strings: ChatStrings;
 }
+
+/** Checks a prompt from a webview: text, and attachments of the known kinds with the fields each needs. */
+export function isPromptPayload(value: unknown): value is PromptPayload {
+	const p = value as Partial<PromptPayload> | null;
+	if (typeof p !== 'object' || p === null || typeof p.text !== 'string' || !Array.isArray(p.attachments)) {
+		return false;
+	}
+	return p.attachments.every((a: Partial<PromptAttachment> | null) => {
+		if (typeof a !== 'object' || a === null || typeof a.path !== 'string' || a.path === '') {
+			return false;
+		}
+		if (a.kind === 'file') {
+			return true;
+		}
+		const s = a as Partial<Extract<PromptAttachment, { kind: 'selection' }>>;
+		return a.kind === 'selection' && typeof s.text === 'string' && Number.isInteger(s.startLine) && Number.isInteger(s.endLine);
+	});
+}

@@ -4,7 +4,7 @@ import { AgentTabsError } from '../../common/errors';
 import { Emitter, type Event } from '../../common/event';
 import { Disposable } from '../../common/lifecycle';
 import type { Logger } from '../../common/log';
-import type { ChatMeta, PromptAttachment } from '../../protocol/messages';
+import { isPromptPayload, type ChatMeta, type PromptAttachment, type PromptPayload } from '../../protocol/messages';
 import type { ChatService } from './chatService';
 import { chatStrings } from './chatStrings';
 import { chatHtml, newNonce } from './html';
@@ -27,6 +27,13 @@ export function chatWebviewOptions(extensionUri: vscode.Uri): vscode.WebviewOpti
 		enableCommandUris: false,
 		localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(extensionUri, 'media')],
 	};
+}
+
+function checkedPrompt(prompt: unknown): PromptPayload {
+	if (!isPromptPayload(prompt)) {
+		throw new AgentTabsError('badRequest', 'The message was not in a form Agent Tabs understands; nothing was sent.');
+	}
+	return prompt;
 }
 
 /** The title of a chat's tab: its title, and the agent when the title does not already say it. */
@@ -118,7 +125,7 @@ export class ChatPanel extends Disposable {
 			return chatId;
 		};
 		m.handle('chat/open', (p) => s.open(own(p.chatId), p.sinceSeq !== undefined && p.epoch ? { seq: p.sinceSeq, epoch: p.epoch } : undefined));
-		m.handle('chat/send', (p) => s.send(own(p.chatId), p.prompt));
+		m.handle('chat/send', (p) => s.send(own(p.chatId), checkedPrompt(p.prompt)));
 		m.handle('chat/cancel', async (p) => (await s.cancel(own(p.chatId)), null));
 		m.handle('chat/setMode', async (p) => (await s.setMode(own(p.chatId), p.modeId), null));
 		m.handle('chat/setModel', async (p) => (await s.setModel(own(p.chatId), p.modelId), null));

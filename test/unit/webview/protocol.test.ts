@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import { AgentTabsError } from '../../../src/common/errors';
 import { Emitter } from '../../../src/common/event';
 import { ChatRowModel, collapseUpdates } from '../../../src/protocol/chatSync';
-import { isWebviewToHost, protocolVersion, readChatTabState, type ChatRow, type ChatSnapshot, type HostToWebview, type RowUpdate, type WebviewToHost } from '../../../src/protocol/messages';
+import { isPromptPayload, isWebviewToHost, protocolVersion, readChatTabState, type ChatRow, type ChatSnapshot, type HostToWebview, type RowUpdate, type WebviewToHost } from '../../../src/protocol/messages';
 import { RpcClient, RpcError } from '../../../src/protocol/rpcClient';
 import { chatHtml, inlineJson, newNonce } from '../../../src/webview/host/html';
 import { WebviewMessenger, type MessageTransport } from '../../../src/webview/host/messenger';
@@ -76,6 +76,14 @@ suite('protocol: tab state and message shapes', () => {
 		assert.deepEqual(readChatTabState({ v: 1, chatId: 'c', draft: '' }), { v: 1, chatId: 'c' });
 		for (const bad of [undefined, null, 'x', 3, {}, { v: 2, chatId: 'c' }, { v: 1 }, { v: 1, chatId: 7 }, { v: 1, chatId: 'c', draft: 5 }]) {
 			assert.equal(readChatTabState(bad), undefined, JSON.stringify(bad));
+		}
+	});
+
+	test('a prompt from a webview is checked field by field', () => {
+		assert.ok(isPromptPayload({ text: 'hi', attachments: [] }));
+		assert.ok(isPromptPayload({ text: '', attachments: [{ kind: 'file', path: 'a.ts' }, { kind: 'selection', path: 'a.ts', startLine: 1, endLine: 2, text: 'x' }] }));
+		for (const bad of [null, 'hi', { text: 'hi' }, { text: 1, attachments: [] }, { text: 'hi', attachments: [null] }, { text: 'hi', attachments: [{ kind: 'file', path: '' }] }, { text: 'hi', attachments: [{ kind: 'selection', path: 'a', startLine: 1 }] }, { text: 'hi', attachments: [{ kind: 'image', path: 'a' }] }]) {
+			assert.equal(isPromptPayload(bad), false, JSON.stringify(bad));
 		}
 	});
 
