@@ -379,6 +379,38 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.deepEqual(host.of('chat/send')[0]!.prompt, { text: '/plan fix @src/parser.ts ', attachments: [{ kind: 'file', path: 'src/parser.ts' }] });
 	});
 
+	test('attach selection adds a chip or says why not; a mode that cannot be set goes back', async () => {
+		await openTab(snap(allRows().slice(0, 2), 2));
+		let selections = 0;
+		host.handlers['editor/attachSelection'] = () => {
+			selections++;
+			if (selections === 1) {
+				throw Object.assign(new Error("The selection is in /elsewhere/a.ts, which is not in this session's worktree."), { code: 'selection/outsideWorktree' });
+			}
+			return { kind: 'selection', path: 'src/parser.ts', startLine: 3, endLine: 7, text: 'const x = 1;' };
+		};
+		host.handlers['chat/setMode'] = () => {
+			throw Object.assign(new Error('Scripted does not offer modes.'), { code: 'agent/noModes' });
+		};
+		host.handlers['chat/send'] = () => ({ queued: false });
+		const attach = page.getByRole('button', { name: 'Attach Selection' });
+		await attach.click();
+		await until(async () => (await page.locator('[role="alert"]').innerText()).includes('not in this session'), 'the reason');
+		await attach.click();
+		await page.locator('ul[aria-label="Attachments"] li').waitFor();
+		assert.equal(await page.locator('ul[aria-label="Attachments"] li').innerText(), 'src/parser.ts, lines 3–7\n×');
+		assert.equal(await page.locator('[role="alert"]').innerText(), '', 'the old error is gone');
+		assert.equal(await page.evaluate(() => document.activeElement?.className), 'input', 'focus back in the input');
+		await page.keyboard.type('explain');
+		await page.keyboard.press('Enter');
+		await until(() => host.of('chat/send').length === 1, 'the send');
+		assert.deepEqual(host.of('chat/send')[0]!.prompt.attachments, [{ kind: 'selection', path: 'src/parser.ts', startLine: 3, endLine: 7, text: 'const x = 1;' }]);
+		await page.locator('select[aria-label="Mode"]').selectOption('ask');
+		await until(() => host.of('chat/setMode').length === 1, 'set mode');
+		await until(async () => (await page.locator('select[aria-label="Mode"]').inputValue()) === 'code', 'the picker to go back');
+		assert.match(await page.locator('[role="alert"]').innerText(), /does not offer modes/);
+	});
+
 	test('rewind shows what it would replace, and only a confirm rewinds', async () => {
 		await openTab(snap(allRows().slice(0, 2), 2));
 		host.handlers['turn/rewindPreview'] = (p) => ({ turnId: p.turnId, number: 1, files: ['src/parser.ts', 'CHANGELOG.md'], laterTurns: 1 });

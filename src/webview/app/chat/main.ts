@@ -125,6 +125,7 @@ function replaceRow(row: ChatRow): void {
 
 function showSnapshot(snapshot: ChatSnapshot): void {
 	model.reset(snapshot);
+	meta = snapshot.meta; // rows are labelled with the agent's name, so it must be known first
 	renderAll();
 	showMeta(snapshot.meta);
 }
