@@ -1,7 +1,6 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { AgentTabsError } from '../../common/errors';
-import { Emitter, type Event } from '../../common/event';
 import { Disposable } from '../../common/lifecycle';
 import type { Logger } from '../../common/log';
 import { isPromptPayload, type ChatMeta, type PromptAttachment, type PromptPayload } from '../../protocol/messages';
@@ -48,9 +47,6 @@ export function chatTabTitle(meta: Pick<ChatMeta, 'title' | 'agentLabel'>): stri
  */
 export class ChatPanel extends Disposable {
 	private readonly messenger: WebviewMessenger;
-	private readonly _onDidDisposePanel = this._register(new Emitter<void>());
-	/** The webview panel is gone (closed by the user, by code, or with the window). */
-	readonly onDidDisposePanel: Event<void> = this._onDidDisposePanel.event;
 
 	constructor(
 		readonly chatId: string,
@@ -59,6 +55,8 @@ export class ChatPanel extends Disposable {
 		private readonly extensionUri: vscode.Uri,
 		private readonly logger: Logger,
 		private readonly selection: () => EditorSelection | undefined,
+		/** The webview panel is gone (closed by the user, by code, or with the window); the owner decides what that means. */
+		onDidDisposePanel: () => void,
 	) {
 		super();
 		panel.webview.options = chatWebviewOptions(extensionUri);
@@ -83,7 +81,7 @@ export class ChatPanel extends Disposable {
 				}
 			}),
 		);
-		this._register(panel.onDidDispose(() => this._onDidDisposePanel.fire()));
+		this._register(panel.onDidDispose(onDidDisposePanel));
 		this.updateTitle(service.meta(chatId));
 		this.render();
 	}

@@ -113,8 +113,7 @@ export class ChatPanelManager extends Disposable {
 			clearTimeout(pending);
 			this.pendingCloses.delete(chatId);
 		}
-		const chatPanel = new ChatPanel(chatId, panel, service, this.extensionUri, this.logger, () => this.lastSelection);
-		chatPanel.onDidDisposePanel(() => this.onPanelGone(chatId, chatPanel));
+		const chatPanel: ChatPanel = new ChatPanel(chatId, panel, service, this.extensionUri, this.logger, () => this.lastSelection, () => this.onPanelGone(chatId, chatPanel));
 		this.panels.set(chatId, chatPanel);
 		return chatPanel;
 	}
