@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { AgentDefinition } from '../../agents/definitions';
 import { agentAvailability } from '../../agents/installed';
@@ -32,7 +33,26 @@ function idFrom(arg: unknown, kind: 'session' | 'chat'): string | undefined {
 	return undefined;
 }
 
-/** "New Chat", "Open Chat", "Rename Chat", "Close Chat". */
+/** The session the user is in: that of the active chat tab, else the one whose worktree holds the active editor's file. */
+function currentSession(sessions: SessionsRepo, activeChatId: string | undefined): string | undefined {
+	const fromTab = activeChatId ? sessions.getChat(activeChatId)?.session_id : undefined;
+	if (fromTab) {
+		return fromTab;
+	}
+	const file = vscode.window.activeTextEditor?.document.uri;
+	if (file?.scheme !== 'file') {
+		return undefined;
+	}
+	return sessions
+		.list()
+		.filter((s) => s.status === 'active' && s.worktree_path)
+		.find((s) => {
+			const rel = path.relative(s.worktree_path!, file.fsPath);
+			return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+		})?.id;
+}
+
+/** "New Chat" (in the current session, or a chosen one), "Open Chat", "Rename Chat", "Close Chat". */
 export function chatCommandHandlers(deps: ChatCommandDeps): Record<'newChat' | 'openChat' | 'renameChat' | 'closeChat', (arg?: unknown) => Promise<unknown>> {
 	const pickChat = async (arg: unknown, placeHolder: string, onlyOpenTabs = false): Promise<string | undefined> => {
 		const given = idFrom(arg, 'chat');
@@ -62,6 +82,7 @@ export function chatCommandHandlers(deps: ChatCommandDeps): Record<'newChat' | '
 		newChat: async (arg) => {
 			const sessions = await deps.sessions();
 			let sessionId = idFrom(arg, 'session');
+			sessionId ??= currentSession(sessions, deps.manager.activeChatId);
 			if (!sessionId) {
 				const active = sessions.list().filter((s) => s.status === 'active');
 				if (active.length === 0) {
