@@ -25,12 +25,19 @@ import { commandIds, contextKeys, settingIds } from './vscode/ids';
 import { OutputChannelLogger } from './vscode/logger';
 import { SessionsView } from './vscode/sessionsView';
 import { setupCommandFor, userSetting } from './vscode/userSettings';
+import { chatCommandHandlers } from './webview/host/chatCommands';
+import { chatViewType } from './webview/host/chatPanel';
+import { ChatPanelManager, ChatPanelSerializer } from './webview/host/chatPanels';
+import type { ChatService } from './webview/host/chatService';
+import { PoolChatService } from './webview/host/poolChatService';
 
 /** What `activate` returns in test mode, so integration tests reach the parts without globals. */
 export interface AgentTabsTestApi {
 	readonly stateDir: string;
 	/** Resolves when the store is open (or rejects with why it could not be opened). */
 	readonly ready: Promise<{ store: Store; sessions: SessionsRepo; pool: AgentPool; permissions: PermissionBroker }>;
+	/** Chat tabs: open, restore (as the serializer would) and inspect panels; the port they talk to. */
+	readonly chats: { manager: ChatPanelManager; serializer: ChatPanelSerializer; service: Promise<ChatService> };
 }
 
 class ExtensionRoot extends Disposable {
@@ -44,13 +51,15 @@ class ExtensionRoot extends Disposable {
 	private readonly apiKeys: ApiKeys;
 	private definitions: AgentDefinition[];
 	private readonly permissions: PermissionBroker;
+	chats: AgentTabsTestApi['chats'] | undefined;
 
 	constructor(private readonly context: vscode.ExtensionContext) {
 		super();
 		this.apiKeys = new ApiKeys(context.secrets);
 		this.definitions = readDefinitions(this.logger);
 		this.permissions = this._register(new PermissionBroker(readPermissionSettings(), this.logger));
-		this._register(this.permissions.onDidRequest((request) => showPermissionRequest(this.permissions, request)));
+		// A request whose chat tab is in view is answered on its card there; otherwise it is also a notification.
+		this._register(this.permissions.onDidRequest((request) => this.chats?.manager.isVisible(request.chatId) || showPermissionRequest(this.permissions, request)));
 		this._register(
 			vscode.workspace.onDidChangeConfiguration((e) => {
 				if (e.affectsConfiguration(`${settingIds.section}.${settingIds.agents}`)) {
@@ -103,6 +112,32 @@ class ExtensionRoot extends Disposable {
 				[commandIds.showSessionRisk]: session('showSessionRisk'),
 				[commandIds.attachWorktree]: session('attachWorktree'),
 				[commandIds.removeWorktree]: session('removeWorktree'),
+			}),
+		);
+
+		// Chat tabs (issue 14). PoolChatService is the adapter the task dispatcher replaces (issues 11/12).
+		const chatService: Promise<ChatService> = this.ready.then(({ store, pool }) =>
+			this._register(
+				new PoolChatService({ store, pool, permissions: this.permissions, definitions: () => this.definitions, logger: this.logger, rewind: (cwd, ref) => this.worktreeService(store).rewind(cwd, ref) }),
+			),
+		);
+		const chatManager = this._register(new ChatPanelManager(context.extensionUri, chatService, this.logger));
+		const chatSerializer = new ChatPanelSerializer(chatManager);
+		this.chats = { manager: chatManager, serializer: chatSerializer, service: chatService };
+		this._register(vscode.window.registerWebviewPanelSerializer(chatViewType, chatSerializer));
+		const chatCommands = chatCommandHandlers({
+			manager: chatManager,
+			service: () => chatService,
+			sessions: () => this.ready.then((r) => r.sessions),
+			definitions: () => this.definitions,
+			hasKey: (env) => this.apiKeys.has(env),
+		});
+		this._register(
+			registerCommands(this.logger, {
+				[commandIds.newChat]: chatCommands.newChat,
+				[commandIds.openChat]: chatCommands.openChat,
+				[commandIds.renameChat]: chatCommands.renameChat,
+				[commandIds.closeChat]: chatCommands.closeChat,
 			}),
 		);
 	}
@@ -215,6 +250,8 @@ class ExtensionRoot extends Disposable {
 
 	/** Shutdown order: the agent pool (cancel, SIGTERM, SIGKILL), then the store (final checkpoint, lock released). */
 	async shutdown(): Promise<void> {
+		// First: tabs that go away with the window from here on are not closes (their contexts survive).
+		this.chats?.manager.beginShutdown();
 		const pool = this.pool;
 		this.pool = undefined;
 		await pool?.shutdown().catch((e) => this.logger.error(`[ExtensionRoot][shutdown] pool: ${errorMessage(e)}`));
@@ -233,7 +270,7 @@ export function activate(context: vscode.ExtensionContext): AgentTabsTestApi | u
 	root = new ExtensionRoot(context);
 	context.subscriptions.push(root);
 	if (context.extensionMode === vscode.ExtensionMode.Test) {
-		return { stateDir: root.stateDir, ready: root.ready };
+		return { stateDir: root.stateDir, ready: root.ready, chats: root.chats! };
 	}
 	return undefined;
 }

@@ -1,50 +1,237 @@
 /**
  * THE host <-> webview contract. Only this file defines message shapes; the host side (`webview/host`) and
- * the app side (`webview/app/shared/rpc.ts`) each wrap it once. Requests are answered exactly once;
- * notifications are fire-and-forget and either complete snapshots or seq-numbered appends, because a hidden
- * webview drops messages and must be able to resync from the database.
+ * the app side (`webview/app/shared/rpc.ts`, over `protocol/rpcClient.ts`) each wrap it once. Requests are
+ * answered exactly once; notifications are fire-and-forget and either complete snapshots or seq-numbered row
+ * updates, because a hidden webview drops messages and must be able to resync from the database.
+ *
+ * Everything here is plain data (JSON-safe): no classes, no functions, no imports from db or agents. The row
+ * types mirror the transcript rows (`db/transcriptRepo.ts`) and agent events (`agents/events.ts`) on purpose,
+ * but are restated so the browser bundle never depends on the core.
  */
 
-export const protocolVersion = 1;
+export const protocolVersion = 2;
 
 export type ViewKind = 'chat';
 
-/** What a chat tab shows; always rebuilt from the database. */
-export interface ChatSnapshot {
-	chatId: string;
-	title: string;
-	agent: string;
-	/** Sequence number of the last event included; appends continue from here. */
-	seq: number;
-	entries: TranscriptEntry[];
+// ---------------------------------------------------------------------------------------------------------
+// Transcript rows
+
+export type ToolKind = 'read' | 'edit' | 'delete' | 'move' | 'search' | 'execute' | 'think' | 'fetch' | 'switch_mode' | 'other';
+export type ToolStatus = 'pending' | 'in_progress' | 'completed' | 'failed';
+export type TurnStatus = 'running' | 'done' | 'cancelled' | 'error' | 'interrupted';
+
+export interface PlanEntry {
+	content: string;
+	priority: 'high' | 'medium' | 'low';
+	status: 'pending' | 'in_progress' | 'completed';
 }
 
-export interface TranscriptEntry {
-	id: string;
-	kind: 'user' | 'text' | 'reasoning' | 'notice' | 'error';
-	text: string;
+export interface PermissionOption {
+	optionId: string;
+	name: string;
+	kind: 'allow_once' | 'allow_always' | 'reject_once' | 'reject_always';
 }
+
+export interface PermissionDecision {
+	outcome: 'selected' | 'cancelled';
+	optionId?: string;
+	decidedBy: 'user' | 'policy' | 'timeout' | 'cancel';
+}
+
+/** Fields every row has. `id` is stable: a later "row changed" with the same id replaces it in place. */
+interface RowBase {
+	id: string;
+	/** The turn the row belongs to; null for chat-level rows (an agent that stopped between turns). */
+	turnId: string | null;
+}
+
+/** One row of a chat's transcript. A turn row comes first, then that turn's messages in order. */
+export type ChatRow =
+	| (RowBase & {
+			kind: 'turn';
+			/** 1-based number of the turn in its chat. */
+			number: number;
+			agent: string;
+			status: TurnStatus;
+			stopReason?: string;
+			error?: string;
+			/** A checkpoint before the turn exists, so "Rewind to before this turn" can be offered. */
+			canRewind: boolean;
+			startedAt: number;
+			endedAt?: number;
+	  })
+	| (RowBase & { kind: 'user'; text: string; attachments?: PromptAttachment[] })
+	| (RowBase & { kind: 'text' | 'reasoning'; text: string })
+	| (RowBase & {
+			kind: 'tool_call';
+			toolCallId: string;
+			title: string;
+			toolKind?: ToolKind;
+			status?: ToolStatus;
+			/** Worktree-relative paths the call touches (locations and diffs). */
+			files: string[];
+	  })
+	| (RowBase & { kind: 'plan'; entries: PlanEntry[] })
+	| (RowBase & { kind: 'permission'; requestId: string; title: string; toolKind?: ToolKind; options: PermissionOption[]; decision?: PermissionDecision })
+	| (RowBase & { kind: 'file_edit'; path: string; editKind: 'add' | 'modify' | 'delete'; source: 'fs_write' | 'tool_diff' | 'watcher' })
+	| (RowBase & { kind: 'usage'; inputTokens?: number; outputTokens?: number; usedTokens?: number; contextSize?: number; costUsd?: number })
+	| (RowBase & { kind: 'notice'; severity: 'info' | 'warning' | 'error'; title: string; description?: string })
+	| (RowBase & { kind: 'error'; message: string; code?: string; /** Retry sends the turn's prompt again. */ retryable: boolean })
+	| (RowBase & { kind: 'raw'; method: string });
+
+export type ChatRowKind = ChatRow['kind'];
+
+// ---------------------------------------------------------------------------------------------------------
+// Chat state
+
+export type ChatStatus = 'idle' | 'running' | 'waitingForPermission';
+
+export interface Choice {
+	id: string;
+	name: string;
+}
+
+export interface SlashCommandInfo {
+	name: string;
+	description: string;
+	hint?: string;
+}
+
+/** A message typed while a turn runs: it waits in the chat's queue and can be edited or removed until it is sent. */
+export interface QueuedPrompt {
+	id: string;
+	text: string;
+	attachments: PromptAttachment[];
+}
+
+/** Everything about a chat that is not a transcript row; always sent complete. */
+export interface ChatMeta {
+	chatId: string;
+	title: string;
+	/** The agent's id and the label to show. */
+	agent: string;
+	agentLabel: string;
+	status: ChatStatus;
+	modes: { current?: string; available: Choice[] };
+	models: { current?: string; available: Choice[] };
+	commands: SlashCommandInfo[];
+	queue: QueuedPrompt[];
+	/** The chat was closed (its agent context ended); a new prompt starts a new context and says so. */
+	closed: boolean;
+}
+
+/** A complete picture of a chat, always rebuilt from the database. */
+export interface ChatSnapshot {
+	chatId: string;
+	/**
+	 * Names the host's numbering. Sequence numbers only compare within one epoch: a host restart (or a
+	 * rewound history) starts a new epoch, and a webview that sees another epoch resyncs.
+	 */
+	epoch: string;
+	/** Sequence number of the last update included; updates continue from seq + 1. */
+	seq: number;
+	rows: ChatRow[];
+	meta: ChatMeta;
+}
+
+/** A row update: `append` adds a new row at the end, `change` replaces the row with the same id. */
+export interface RowUpdate {
+	chatId: string;
+	epoch: string;
+	seq: number;
+	op: 'append' | 'change';
+	row: ChatRow;
+}
+
+/** The answer to `chat/open`: the whole chat, or (when `sinceSeq` is still known) the updates after it. */
+export type ChatOpenResult = { kind: 'snapshot'; snapshot: ChatSnapshot } | { kind: 'updates'; updates: RowUpdate[]; meta: ChatMeta };
+
+// ---------------------------------------------------------------------------------------------------------
+// Prompts and completion
+
+/** Something sent with a prompt. Paths are relative to the session's worktree (sent to the agent as resource links). */
+export type PromptAttachment =
+	| { kind: 'file'; path: string }
+	| { kind: 'selection'; path: string; startLine: number; endLine: number; text: string };
+
+export interface PromptPayload {
+	text: string;
+	attachments: PromptAttachment[];
+}
+
+export interface CompletionItem {
+	/** What the input gets (a command name without the slash, a worktree-relative path). */
+	insertText: string;
+	label: string;
+	detail?: string;
+}
+
+export interface RewindPreview {
+	turnId: string;
+	number: number;
+	/** Worktree-relative files the rewind would put back. */
+	files: string[];
+	/** Later turns whose changes the rewind undoes (the transcript keeps them). */
+	laterTurns: number;
+}
+
+export interface RewindResult {
+	files: string[];
+	/** Where what the rewind replaced is kept (a private git ref), so the rewind itself loses nothing. */
+	replacedRef: string;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Messages
 
 /** webview -> host requests: [params, result]. */
 export interface Requests {
-	'chat/open': [{ chatId: string }, ChatSnapshot];
+	'chat/open': [{ chatId: string; sinceSeq?: number; epoch?: string }, ChatOpenResult];
+	'chat/send': [{ chatId: string; prompt: PromptPayload }, { queued: boolean }];
+	'chat/cancel': [{ chatId: string }, null];
+	'chat/setMode': [{ chatId: string; modeId: string }, null];
+	'chat/setModel': [{ chatId: string; modelId: string }, null];
+	'chat/saveDraft': [{ chatId: string; draft: string }, null];
+	'permission/answer': [{ chatId: string; requestId: string; optionId: string }, { accepted: boolean }];
+	'queue/edit': [{ chatId: string; queueId: string; text: string }, null];
+	'queue/remove': [{ chatId: string; queueId: string }, null];
+	'turn/rewindPreview': [{ chatId: string; turnId: string }, RewindPreview];
+	'turn/rewind': [{ chatId: string; turnId: string }, RewindResult];
+	/** Sends again the prompt whose error row this is. */
+	'chat/retry': [{ chatId: string; rowId: string }, { queued: boolean }];
+	'complete/commands': [{ chatId: string; query: string }, CompletionItem[]];
+	'complete/files': [{ chatId: string; query: string }, CompletionItem[]];
+	'editor/attachSelection': [{ chatId: string }, PromptAttachment];
 }
 
 /** host -> webview notifications. */
 export interface Notifications {
-	'chat/didChange': ChatSnapshot;
-	'chat/didAppend': { chatId: string; seq: number; entry: TranscriptEntry };
+	/** A complete snapshot: replaces everything the webview shows (after a rewind, a new epoch). */
+	'chat/didReset': ChatSnapshot;
+	'chat/didUpdateRow': RowUpdate;
+	'chat/didChangeMeta': ChatMeta;
 }
 
-type Req = { [M in keyof Requests]: { kind: 'request'; id: number; method: M; params: Requests[M][0] } }[keyof Requests];
-type Note = { [M in keyof Notifications]: { kind: 'notify'; method: M; params: Notifications[M] } }[keyof Notifications];
+export type RequestMethod = keyof Requests;
+export type NotificationMethod = keyof Notifications;
+
+type Req = { [M in RequestMethod]: { kind: 'request'; id: number; method: M; params: Requests[M][0] } }[RequestMethod];
+type Note = { [M in NotificationMethod]: { kind: 'notify'; method: M; params: Notifications[M] } }[NotificationMethod];
 
 export type WebviewToHost = { kind: 'ready'; protocol: number; view: ViewKind } | { kind: 'cancel'; id: number } | Req;
 
-export type HostToWebview =
-	| { kind: 'response'; id: number; ok: true; result: unknown }
-	| { kind: 'response'; id: number; ok: false; error: { code: string; message: string } }
-	| Note;
+/** Error codes a reply can carry; anything else the host throws arrives as `internal` with its message. */
+export type ErrorCode = 'internal' | 'unknownMethod' | 'badRequest' | 'cancelled' | (string & {});
+
+export interface ErrorReply {
+	code: ErrorCode;
+	message: string;
+}
+
+export type HostToWebview = { kind: 'response'; id: number; ok: true; result: unknown } | { kind: 'response'; id: number; ok: false; error: ErrorReply } | Note;
+
+// ---------------------------------------------------------------------------------------------------------
+// Tab state
 
 /** What a chat tab persists with `setState`: identity and UI state only, never the transcript. */
 export interface ChatTabState {
@@ -55,5 +242,127 @@ export interface ChatTabState {
 
 export function isChatTabState(value: unknown): value is ChatTabState {
 	const v = value as Partial<ChatTabState> | null;
-	return typeof v === 'object' && v !== null && v.v === 1 && typeof v.chatId === 'string';
+	return typeof v === 'object' && v !== null && v.v === 1 && typeof v.chatId === 'string' && (v.draft === undefined || typeof v.draft === 'string');
+}
+
+/** Reads persisted tab state of any version this code knows; anything else is discarded (undefined), never a crash. */
+export function readChatTabState(value: unknown): ChatTabState | undefined {
+	if (isChatTabState(value)) {
+		return { v: 1, chatId: value.chatId, ...(value.draft ? { draft: value.draft } : {}) };
+	}
+	return undefined;
+}
+
+/** Checks the shape of a message from a webview before the host dispatches it (a webview is not trusted). */
+export function isWebviewToHost(value: unknown): value is WebviewToHost {
+	const m = value as { kind?: unknown; id?: unknown; method?: unknown; protocol?: unknown } | null;
+	if (typeof m !== 'object' || m === null) {
+		return false;
+	}
+	switch (m.kind) {
+		case 'ready':
+			return typeof m.protocol === 'number';
+		case 'cancel':
+			return typeof m.id === 'number';
+		case 'request':
+			return typeof m.id === 'number' && typeof m.method === 'string';
+		default:
+			return false;
+	}
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Bootstrap
+
+/**
+ * Every string the chat tab shows. The host fills it with `vscode.l10n.t` (so the l10n export finds each
+ * literal) and passes it in the page's bootstrap; `{0}` placeholders are filled in by the app.
+ */
+export interface ChatStrings {
+	transcript: string;
+	you: string;
+	thinking: string;
+	turn: string;
+	statusIdle: string;
+	statusRunning: string;
+	statusWaiting: string;
+	closedNote: string;
+	rewind: string;
+	rewindPreview: string;
+	rewindLaterTurns: string;
+	rewindNoFiles: string;
+	rewindConfirm: string;
+	rewindDone: string;
+	cancel: string;
+	toolCall: string;
+	plan: string;
+	permission: string;
+	permissionShortcuts: string;
+	alreadyAnswered: string;
+	answered: string;
+	decidedByPolicy: string;
+	decidedByTimeout: string;
+	decidedByCancel: string;
+	noLongerWaiting: string;
+	fileAdded: string;
+	fileModified: string;
+	fileDeleted: string;
+	toolPending: string;
+	toolRunning: string;
+	toolDone: string;
+	toolFailed: string;
+	turnRunning: string;
+	turnDone: string;
+	turnCancelled: string;
+	turnError: string;
+	turnInterrupted: string;
+	planPending: string;
+	planInProgress: string;
+	planDone: string;
+	attachments: string;
+	selectionOf: string;
+	usage: string;
+	error: string;
+	retry: string;
+	rawEvent: string;
+	input: string;
+	inputHint: string;
+	send: string;
+	cancelTurn: string;
+	attachSelection: string;
+	removeAttachment: string;
+	mode: string;
+	model: string;
+	queue: string;
+	queuedNote: string;
+	edit: string;
+	remove: string;
+	save: string;
+	suggestions: string;
+	loading: string;
+	failed: string;
+}
+
+/** What the host inlines into the page (a JSON script element) for the app's first paint. */
+export interface ChatBootstrap {
+	chatId: string;
+	strings: ChatStrings;
+}
+
+/** Checks a prompt from a webview: text, and attachments of the known kinds with the fields each needs. */
+export function isPromptPayload(value: unknown): value is PromptPayload {
+	const p = value as Partial<PromptPayload> | null;
+	if (typeof p !== 'object' || p === null || typeof p.text !== 'string' || !Array.isArray(p.attachments)) {
+		return false;
+	}
+	return p.attachments.every((a: Partial<PromptAttachment> | null) => {
+		if (typeof a !== 'object' || a === null || typeof a.path !== 'string' || a.path === '') {
+			return false;
+		}
+		if (a.kind === 'file') {
+			return true;
+		}
+		const s = a as Partial<Extract<PromptAttachment, { kind: 'selection' }>>;
+		return a.kind === 'selection' && typeof s.text === 'string' && Number.isInteger(s.startLine) && Number.isInteger(s.endLine);
+	});
 }

@@ -16,6 +16,10 @@ export const commandIds = {
 	showSessionRisk: 'agentTabs.showSessionRisk',
 	attachWorktree: 'agentTabs.attachWorktree',
 	removeWorktree: 'agentTabs.removeWorktree',
+	newChat: 'agentTabs.newChat',
+	openChat: 'agentTabs.openChat',
+	renameChat: 'agentTabs.renameChat',
+	closeChat: 'agentTabs.closeChat',
 } as const;
 
 export const settingIds = {

@@ -3,7 +3,7 @@ import { Disposable } from '../common/lifecycle';
 import type { ChatRow, SessionSummary, SessionsRepo } from '../db/sessionsRepo';
 import type { Store } from '../db/store';
 import type { WorktreeRow, WorktreesRepo } from '../db/worktreesRepo';
-import { viewIds } from './ids';
+import { commandIds, viewIds } from './ids';
 
 /** Nodes of the Sessions tree; commands receive them as their first argument. */
 export type SessionsNode =
@@ -104,6 +104,7 @@ export class SessionsView extends Disposable implements vscode.TreeDataProvider<
 				item.description = node.chat.closed_at ? vscode.l10n.t('closed') : node.chat.agent;
 				item.contextValue = 'chat';
 				item.iconPath = new vscode.ThemeIcon('comment-discussion');
+				item.command = { command: commandIds.openChat, title: vscode.l10n.t('Open Chat'), arguments: [node] };
 				return item;
 			}
 			case 'detachedGroup': {

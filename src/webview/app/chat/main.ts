@@ -1,39 +1,241 @@
-import { isChatTabState, type ChatSnapshot, type TranscriptEntry } from '../../../protocol/messages';
-import { Rpc } from '../shared/rpc';
+import { ChatRowModel, type ApplyOutcome } from '../../../protocol/chatSync';
+import { readChatTabState, type ChatBootstrap, type ChatMeta, type ChatRow, type ChatSnapshot, type ChatTabState, type RowUpdate } from '../../../protocol/messages';
+import { connect } from '../shared/rpc';
+import { Composer } from './composer';
+import { format, h } from './dom';
+import { answerNewestPermission, renderRow, updateRowInPlace, type RowContext } from './rows';
+import './chat.css';
 
 /**
- * The chat tab's app. It keeps only identity in `setState`; the transcript always comes from the host
- * (the database), and a gap in append sequence numbers triggers a full resync.
+ * The chat tab. It keeps only identity and the draft in `setState`; the transcript always comes from the
+ * host (the database). Rows arrive as seq-numbered appends and changes; a gap or a new epoch makes the app
+ * ask again (`chat/open` from its seq), so a dropped message is never a wrong transcript.
  */
-const rpc = new Rpc('chat');
-const root = document.getElementById('transcript');
-let seq = 0;
+const bootstrap = JSON.parse(document.getElementById('bootstrap')?.textContent ?? '{}') as ChatBootstrap;
+const s = bootstrap.strings;
+const { rpc, api } = connect('chat');
+const saved = readChatTabState(api.getState());
+const chatId = bootstrap.chatId;
+let tabState: ChatTabState = { v: 1, chatId, ...(saved?.chatId === chatId && saved.draft ? { draft: saved.draft } : {}) };
+api.setState(tabState);
 
-function render(entry: TranscriptEntry): HTMLElement {
-	const el = document.createElement('div');
-	el.className = `entry entry-${entry.kind}`;
-	el.dataset.id = entry.id;
-	el.textContent = entry.text;
+const model = new ChatRowModel();
+const elements = new Map<string, HTMLElement>();
+let meta: ChatMeta | undefined;
+
+const title = h('h1', { class: 'title' });
+const log = h('div', { class: 'transcript', attrs: { role: 'log', 'aria-label': s.transcript, 'aria-live': 'polite', tabindex: '0' } });
+
+let draftTimer: ReturnType<typeof setTimeout> | undefined;
+const composer = new Composer(
+	s,
+	{
+		send: async (prompt) => void (await rpc.request('chat/send', { chatId, prompt })),
+		cancel: async () => void (await rpc.request('chat/cancel', { chatId })),
+		attachSelection: () => rpc.request('editor/attachSelection', { chatId }),
+		complete: (kind, query) => rpc.request(kind === 'commands' ? 'complete/commands' : 'complete/files', { chatId, query }),
+		setMode: async (modeId) => void (await rpc.request('chat/setMode', { chatId, modeId })),
+		setModel: async (modelId) => void (await rpc.request('chat/setModel', { chatId, modelId })),
+		editQueued: async (queueId, text) => void (await rpc.request('queue/edit', { chatId, queueId, text })),
+		removeQueued: async (queueId) => void (await rpc.request('queue/remove', { chatId, queueId })),
+		draftChanged: (draft) => {
+			tabState = { v: 1, chatId, ...(draft ? { draft } : {}) };
+			api.setState(tabState);
+			clearTimeout(draftTimer);
+			draftTimer = setTimeout(() => void rpc.request('chat/saveDraft', { chatId, draft }).catch(() => undefined), 800);
+		},
+	},
+	tabState.draft ?? '',
+);
+
+document.body.append(h('header', { class: 'header' }, title), log, composer.element);
+
+const ctx: RowContext = {
+	strings: s,
+	agentLabel: () => meta?.agentLabel ?? '',
+	turnRunning: (turnId) => {
+		const turn = turnId ? model.get(turnId) : undefined;
+		return turn?.kind === 'turn' && turn.status === 'running';
+	},
+	answerPermission: async (row, option) => (await rpc.request('permission/answer', { chatId, requestId: row.requestId, optionId: option.optionId })).accepted,
+	retry: async () => undefined,
+	rewindPreview: (turnId) => rpc.request('turn/rewindPreview', { chatId, turnId }),
+	rewind: async (turnId) => {
+		const r = await rpc.request('turn/rewind', { chatId, turnId });
+		return format(s.rewindDone, r.files.length, r.replacedRef);
+	},
+};
+ctx.retry = async (row) => {
+	try {
+		await rpc.request('chat/retry', { chatId, rowId: row.id });
+	} catch (e) {
+		composer.showError(format(s.failed, (e as Error).message));
+	}
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Rendering
+
+const nearBottom = (): boolean => log.scrollHeight - log.scrollTop - log.clientHeight < 48;
+
+/** Keeps the reader where they are: follows new rows only when already at the bottom. */
+function keepScroll(update: () => void): void {
+	const follow = nearBottom();
+	update();
+	if (follow) {
+		log.scrollTop = log.scrollHeight;
+	}
+}
+
+function renderAll(): void {
+	keepScroll(() => {
+		elements.clear();
+		log.replaceChildren(...model.rows.map((row) => place(row)));
+	});
+}
+
+function place(row: ChatRow): HTMLElement {
+	const el = renderRow(row, ctx);
+	elements.set(row.id, el);
 	return el;
 }
 
-function show(snapshot: ChatSnapshot): void {
-	seq = snapshot.seq;
-	root?.replaceChildren(...snapshot.entries.map(render));
-	rpc.api.setState({ v: 1, chatId: snapshot.chatId });
-}
-
-rpc.on('chat/didChange', show);
-rpc.on('chat/didAppend', ({ chatId, seq: next, entry }) => {
-	if (next !== seq + 1) {
-		void rpc.request('chat/open', { chatId }).then(show);
+/** Replaces one row's element; focus inside it moves to the same control in the new one, never to the input. */
+function replaceRow(row: ChatRow): void {
+	const old = elements.get(row.id);
+	if (!old) {
+		log.append(place(row));
 		return;
 	}
-	seq = next;
-	root?.append(render(entry));
+	if (updateRowInPlace(old, row)) {
+		return;
+	}
+	const focused = old.contains(document.activeElement) ? (document.activeElement as HTMLElement) : undefined;
+	const next = place(row);
+	old.replaceWith(next);
+	if (focused) {
+		const key = focused.dataset.focus;
+		const target = (key && next.querySelector<HTMLElement>(`[data-focus="${key}"]:not([disabled])`)) || next.querySelector<HTMLElement>('[data-focus="card"]') || next;
+		if (!target.hasAttribute('tabindex') && !target.matches('button, textarea, select, a, input')) {
+			target.setAttribute('tabindex', '-1');
+		}
+		target.focus();
+	}
+}
+
+function showSnapshot(snapshot: ChatSnapshot): void {
+	model.reset(snapshot);
+	meta = snapshot.meta; // rows are labelled with the agent's name, so it must be known first
+	renderAll();
+	showMeta(snapshot.meta);
+}
+
+function showMeta(next: ChatMeta): void {
+	const labelChanged = meta?.agentLabel !== next.agentLabel;
+	meta = next;
+	title.textContent = next.title === next.agentLabel ? next.title : `${next.title} · ${next.agentLabel}`;
+	composer.setMeta(next);
+	if (labelChanged && model.rows.length) {
+		renderAll();
+	}
+}
+
+/** Applies one update; returns false when the app missed something and must resync. */
+function applyUpdate(update: RowUpdate): boolean {
+	return show(model.apply(update));
+}
+
+function show(outcome: ApplyOutcome): boolean {
+	switch (outcome.kind) {
+		case 'appended':
+			keepScroll(() => log.append(place(outcome.row)));
+			break;
+		case 'changed':
+			keepScroll(() => replaceRow(outcome.row));
+			break;
+		case 'stale':
+			return true;
+		case 'gap':
+		case 'epoch':
+			return false;
+	}
+	if (outcome.row.kind === 'turn') {
+		refreshPermissionCards(outcome.row.id);
+	}
+	return true;
+}
+
+/** A turn that ended leaves its unanswered cards unanswerable: re-render them to say so. */
+function refreshPermissionCards(turnId: string): void {
+	for (const row of model.rows) {
+		if (row.kind === 'permission' && row.turnId === turnId && !row.decision) {
+			replaceRow(row);
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Sync
+
+let syncing = false;
+let syncAgain = false;
+
+/** Asks the host for what this view is missing: the updates after its seq, or a whole snapshot. */
+async function resync(): Promise<void> {
+	if (syncing) {
+		syncAgain = true;
+		return;
+	}
+	syncing = true;
+	try {
+		do {
+			syncAgain = false;
+			const since = model.epoch ? { sinceSeq: model.seq, epoch: model.epoch } : {};
+			const result = await rpc.request('chat/open', { chatId, ...since });
+			if (result.kind === 'snapshot') {
+				showSnapshot(result.snapshot);
+			} else {
+				if (!model.catchUp(result.updates).every(show)) {
+					// Another epoch began meanwhile: only a snapshot can say what is true now.
+					syncAgain = true;
+					model.epoch = '';
+				}
+				showMeta(result.meta);
+			}
+		} while (syncAgain);
+	} catch (e) {
+		composer.showError(format(s.failed, (e as Error).message));
+	} finally {
+		syncing = false;
+	}
+}
+
+rpc.on('chat/didReset', (snapshot) => snapshot.chatId === chatId && showSnapshot(snapshot));
+rpc.on('chat/didChangeMeta', (m) => m.chatId === chatId && showMeta(m));
+rpc.on('chat/didUpdateRow', (u) => {
+	if (u.chatId !== chatId) {
+		return;
+	}
+	if (syncing) {
+		// Applied if it fits; anything it reveals missing is fetched by the sync in flight.
+		if (!applyUpdate(u)) {
+			syncAgain = true;
+		}
+		return;
+	}
+	if (!applyUpdate(u)) {
+		void resync();
+	}
 });
 
-const state = rpc.api.getState();
-if (isChatTabState(state)) {
-	void rpc.request('chat/open', { chatId: state.chatId }).then(show);
-}
+// Alt+A / Alt+R answer the newest open permission card from anywhere in the tab (e.code: Alt changes e.key on macOS).
+document.addEventListener('keydown', (e) => {
+	if (e.altKey && !e.ctrlKey && !e.metaKey && (e.code === 'KeyA' || e.code === 'KeyR')) {
+		if (answerNewestPermission(log, e.code === 'KeyA' ? 'allow' : 'reject')) {
+			e.preventDefault();
+		}
+	}
+});
+
+composer.input.focus();
+void resync();

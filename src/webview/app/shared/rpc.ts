@@ -1,6 +1,7 @@
-import { protocolVersion, type HostToWebview, type Notifications, type Requests, type ViewKind, type WebviewToHost } from '../../../protocol/messages';
+import type { HostToWebview, ViewKind, WebviewToHost } from '../../../protocol/messages';
+import { RpcClient } from '../../../protocol/rpcClient';
 
-interface VsCodeApi {
+export interface VsCodeApi {
 	postMessage(message: WebviewToHost): void;
 	getState(): unknown;
 	setState(state: unknown): void;
@@ -8,41 +9,11 @@ interface VsCodeApi {
 
 declare function acquireVsCodeApi(): VsCodeApi;
 
-/** The webview side of the protocol: typed requests with replies, typed notification handlers, ready handshake. */
-export class Rpc {
-	readonly api: VsCodeApi = acquireVsCodeApi();
-	private nextId = 1;
-	private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-	private readonly handlers = new Map<string, (params: unknown) => void>();
-
-	constructor(view: ViewKind) {
-		window.addEventListener('message', (e: MessageEvent<HostToWebview>) => this.receive(e.data));
-		this.api.postMessage({ kind: 'ready', protocol: protocolVersion, view });
-	}
-
-	request<M extends keyof Requests>(method: M, params: Requests[M][0]): Promise<Requests[M][1]> {
-		const id = this.nextId++;
-		return new Promise((resolve, reject) => {
-			this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-			this.api.postMessage({ kind: 'request', id, method, params } as WebviewToHost);
-		});
-	}
-
-	on<M extends keyof Notifications>(method: M, fn: (params: Notifications[M]) => void): void {
-		this.handlers.set(method, fn as (params: unknown) => void);
-	}
-
-	private receive(msg: HostToWebview): void {
-		if (msg.kind === 'response') {
-			const p = this.pending.get(msg.id);
-			this.pending.delete(msg.id);
-			if (p && msg.ok) {
-				p.resolve(msg.result);
-			} else if (p && !msg.ok) {
-				p.reject(Object.assign(new Error(msg.error.message), { code: msg.error.code }));
-			}
-			return;
-		}
-		this.handlers.get(msg.method)?.(msg.params);
-	}
+/** The webview's one connection to the host: `RpcClient` over `acquireVsCodeApi` and the window's messages. */
+export function connect(view: ViewKind): { rpc: RpcClient; api: VsCodeApi } {
+	const api = acquireVsCodeApi();
+	const rpc = new RpcClient((m) => api.postMessage(m));
+	window.addEventListener('message', (e: MessageEvent<HostToWebview>) => rpc.receive(e.data));
+	rpc.ready(view);
+	return { rpc, api };
 }

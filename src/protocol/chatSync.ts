@@ -1,0 +1,98 @@
+import type { ChatRow, ChatSnapshot, RowUpdate } from './messages';
+
+/** What applying a row update did: `gap` and `epoch` mean the view missed something and must resync. */
+export type ApplyOutcome = { kind: 'appended' | 'changed'; row: ChatRow; index: number } | { kind: 'stale' } | { kind: 'gap' } | { kind: 'epoch' };
+
+/**
+ * A chat's rows as a view holds them, kept in step with the host by sequence number. Pure data, shared by
+ * the webview (which renders each outcome) and the tests. An update numbered seq + 1 applies; one at or
+ * below seq was already seen (stale); one further ahead, or from another epoch, means messages were
+ * dropped and the view must ask the host (the database) again.
+ */
+export class ChatRowModel {
+	private rowsInOrder: ChatRow[] = [];
+	private readonly indexById = new Map<string, number>();
+	epoch = '';
+	seq = 0;
+
+	get rows(): readonly ChatRow[] {
+		return this.rowsInOrder;
+	}
+
+	get(id: string): ChatRow | undefined {
+		const i = this.indexById.get(id);
+		return i === undefined ? undefined : this.rowsInOrder[i];
+	}
+
+	reset(snapshot: ChatSnapshot): void {
+		this.rowsInOrder = [...snapshot.rows];
+		this.indexById.clear();
+		this.rowsInOrder.forEach((row, i) => this.indexById.set(row.id, i));
+		this.epoch = snapshot.epoch;
+		this.seq = snapshot.seq;
+	}
+
+	apply(update: RowUpdate): ApplyOutcome {
+		if (update.epoch !== this.epoch) {
+			return { kind: 'epoch' };
+		}
+		if (update.seq <= this.seq) {
+			return { kind: 'stale' };
+		}
+		if (update.seq !== this.seq + 1) {
+			return { kind: 'gap' };
+		}
+		this.seq = update.seq;
+		return this.put(update);
+	}
+
+	/**
+	 * Applies the host's answer to a resync from `seq` (`collapseUpdates`): the newest update of each row
+	 * that changed since, in the order the rows appeared, so numbers skip and need not rise. Outcomes of
+	 * applied updates only.
+	 */
+	catchUp(updates: readonly RowUpdate[]): ApplyOutcome[] {
+		const outcomes: ApplyOutcome[] = [];
+		const from = this.seq;
+		for (const u of updates) {
+			if (u.epoch !== this.epoch) {
+				return [...outcomes, { kind: 'epoch' }];
+			}
+			if (u.seq > from) {
+				outcomes.push(this.put(u));
+				this.seq = Math.max(this.seq, u.seq);
+			}
+		}
+		return outcomes;
+	}
+
+	private put(update: RowUpdate): ApplyOutcome & { kind: 'appended' | 'changed' } {
+		const existing = this.indexById.get(update.row.id);
+		// An append of a row we already hold (or a change of one we never saw) is folded into what it means.
+		if (existing !== undefined) {
+			this.rowsInOrder[existing] = update.row;
+			return { kind: 'changed', row: update.row, index: existing };
+		}
+		this.rowsInOrder.push(update.row);
+		this.indexById.set(update.row.id, this.rowsInOrder.length - 1);
+		return { kind: 'appended', row: update.row, index: this.rowsInOrder.length - 1 };
+	}
+}
+
+/**
+ * What a resync from `sinceSeq` must send: one update per row that changed since, carrying its newest
+ * content and number, placed where the row first appeared (a row appended and then changed is still an
+ * append at its first place, or a turn would move below its own messages).
+ */
+export function collapseUpdates(updates: readonly RowUpdate[], sinceSeq: number): RowUpdate[] {
+	const byRow = new Map<string, RowUpdate>();
+	for (const u of updates) {
+		if (u.seq <= sinceSeq) {
+			continue;
+		}
+		const first = byRow.get(u.row.id);
+		// Map keeps the first insertion's position; the value becomes the newest row.
+		byRow.set(u.row.id, first ? { ...u, op: first.op === 'append' ? 'append' : u.op } : u);
+	}
+	return [...byRow.values()];
+}

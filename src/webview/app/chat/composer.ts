@@ -1,0 +1,381 @@
+import type { ChatMeta, ChatStrings, CompletionItem, PromptAttachment, PromptPayload } from '../../../protocol/messages';
+import { format, h, uniqueId } from './dom';
+import { attachmentLabel } from './rows';
+
+export interface ComposerActions {
+	send(prompt: PromptPayload): Promise<void>;
+	cancel(): Promise<void>;
+	attachSelection(): Promise<PromptAttachment>;
+	complete(kind: 'commands' | 'files', query: string): Promise<CompletionItem[]>;
+	setMode(id: string): Promise<void>;
+	setModel(id: string): Promise<void>;
+	editQueued(id: string, text: string): Promise<void>;
+	removeQueued(id: string): Promise<void>;
+	draftChanged(draft: string): void;
+}
+
+/** The trigger being completed: `/cmd` at the very start of the input, or `@path` after a space. */
+function triggerAt(text: string, caret: number): { kind: 'commands' | 'files'; start: number; query: string } | undefined {
+	const before = text.slice(0, caret);
+	const command = /^\/(\S*)$/.exec(before);
+	if (command) {
+		return { kind: 'commands', start: 0, query: command[1]! };
+	}
+	const mention = /(^|\s)@(\S*)$/.exec(before);
+	if (mention) {
+		return { kind: 'files', start: before.length - mention[2]!.length - 1, query: mention[2]! };
+	}
+	return undefined;
+}
+
+/**
+ * The input area: a labelled multi-line textbox (Enter sends, Shift+Enter breaks the line), slash-command
+ * and `@` file completion, attachments, mode and model pickers, Cancel while a turn runs, and the queue of
+ * messages waiting for the running turn (each editable and removable until it is sent).
+ */
+export class Composer {
+	readonly element: HTMLElement;
+	readonly input: HTMLTextAreaElement;
+	private readonly queueSection: HTMLElement;
+	private readonly queueList: HTMLUListElement;
+	private readonly attachmentList: HTMLUListElement;
+	private readonly completions: HTMLUListElement;
+	private readonly statusLine: HTMLElement;
+	private readonly errorLine: HTMLElement;
+	private readonly cancelButton: HTMLButtonElement;
+	private readonly sendButton: HTMLButtonElement;
+	private readonly modeSelect: HTMLSelectElement;
+	private readonly modelSelect: HTMLSelectElement;
+	private readonly closedNote: HTMLElement;
+	private attachments: PromptAttachment[] = [];
+	private items: CompletionItem[] = [];
+	private active = -1;
+	private trigger: ReturnType<typeof triggerAt>;
+	private completionRequest = 0;
+	private sending = false;
+	private meta: ChatMeta | undefined;
+	/** The queued message being edited, and its text so far (survives re-rendering the queue). */
+	private editing: { id: string; text: string } | undefined;
+
+	constructor(
+		private readonly s: ChatStrings,
+		private readonly actions: ComposerActions,
+		draft: string,
+	) {
+		const hintId = uniqueId('hint');
+		const listId = uniqueId('completions');
+		this.input = h('textarea', {
+			class: 'input',
+			attrs: { rows: '3', 'aria-describedby': hintId, 'aria-autocomplete': 'list', 'aria-controls': listId, 'aria-multiline': 'true', spellcheck: 'true' },
+		});
+		this.input.value = draft;
+		this.completions = h('ul', { class: 'completions', attrs: { id: listId, role: 'listbox', 'aria-label': s.suggestions, hidden: '' } });
+		this.attachmentList = h('ul', { class: 'attachments', attrs: { 'aria-label': s.attachments, hidden: '' } });
+		this.queueList = h('ul', { class: 'queue-list' });
+		this.queueSection = h('section', { class: 'queue', attrs: { 'aria-label': s.queue, hidden: '' } }, h('div', { class: 'label' }, `${s.queue} · ${s.queuedNote}`), this.queueList);
+		this.statusLine = h('span', { class: 'status', attrs: { role: 'status' } });
+		this.errorLine = h('div', { class: 'error-text', attrs: { role: 'alert' } });
+		this.closedNote = h('div', { class: 'notice notice-info', attrs: { role: 'note', hidden: '' } }, s.closedNote);
+		this.cancelButton = h('button', { class: 'secondary', attrs: { type: 'button', hidden: '' }, on: { click: () => void this.run(() => this.actions.cancel()) } }, s.cancelTurn);
+		this.sendButton = h('button', { class: 'primary', attrs: { type: 'button' }, on: { click: () => void this.send() } }, s.send);
+		this.modeSelect = this.picker(s.mode, (id) => this.actions.setMode(id));
+		this.modelSelect = this.picker(s.model, (id) => this.actions.setModel(id));
+		const attach = h('button', { class: 'secondary', attrs: { type: 'button' }, on: { click: () => void this.attachSelection() } }, s.attachSelection);
+		this.element = h(
+			'div',
+			{ class: 'composer' },
+			this.queueSection,
+			this.closedNote,
+			this.attachmentList,
+			h('div', { class: 'input-wrap' }, this.input, this.completions),
+			h('div', { class: 'hint', attrs: { id: hintId } }, s.inputHint),
+			this.errorLine,
+			h('div', { class: 'toolbar' }, attach, this.modeSelect.parentElement!, this.modelSelect.parentElement!, h('span', { class: 'spacer' }), this.statusLine, this.cancelButton, this.sendButton),
+		);
+		this.input.addEventListener('keydown', (e) => this.onKeyDown(e));
+		this.input.addEventListener('input', () => {
+			this.actions.draftChanged(this.input.value);
+			this.updateCompletion();
+		});
+		this.input.addEventListener('blur', () => setTimeout(() => this.closeCompletion(), 150));
+	}
+
+	private picker(label: string, choose: (id: string) => Promise<void>): HTMLSelectElement {
+		const select = h('select', { attrs: { 'aria-label': label } });
+		h('label', { class: 'picker', attrs: { hidden: '' } }, h('span', { class: 'picker-label' }, label), select);
+		select.addEventListener('change', () => {
+			const previous = select.dataset.current ?? '';
+			void this.run(() => choose(select.value)).then((ok) => {
+				if (!ok) {
+					select.value = previous;
+				}
+			});
+		});
+		return select;
+	}
+
+	/** Runs an action, showing its failure in plain words next to the input; resolves to whether it worked. */
+	private async run(action: () => Promise<unknown>): Promise<boolean> {
+		this.errorLine.textContent = '';
+		try {
+			await action();
+			return true;
+		} catch (e) {
+			this.errorLine.textContent = format(this.s.failed, (e as Error).message);
+			return false;
+		}
+	}
+
+	showError(message: string): void {
+		this.errorLine.textContent = message;
+	}
+
+	setMeta(meta: ChatMeta): void {
+		this.meta = meta;
+		this.input.setAttribute('aria-label', format(this.s.input, meta.agentLabel));
+		const busy = meta.status !== 'idle';
+		this.cancelButton.hidden = !busy;
+		this.statusLine.textContent = meta.status === 'running' ? this.s.statusRunning : meta.status === 'waitingForPermission' ? this.s.statusWaiting : '';
+		this.closedNote.hidden = !meta.closed;
+		this.fillPicker(this.modeSelect, meta.modes);
+		this.fillPicker(this.modelSelect, meta.models);
+		this.renderQueue(meta);
+	}
+
+	private fillPicker(select: HTMLSelectElement, choices: ChatMeta['modes']): void {
+		const label = select.parentElement as HTMLElement;
+		label.hidden = choices.available.length === 0;
+		const same = select.options.length === choices.available.length && choices.available.every((c, i) => select.options[i]?.value === c.id);
+		if (!same) {
+			select.replaceChildren(...choices.available.map((c) => h('option', { attrs: { value: c.id } }, c.name)));
+		}
+		select.value = choices.current ?? '';
+		select.dataset.current = choices.current ?? '';
+	}
+
+	private renderQueue(meta: ChatMeta): void {
+		this.queueSection.hidden = meta.queue.length === 0;
+		const focusedId = (document.activeElement as HTMLElement | null)?.closest<HTMLElement>('.queue-list li')?.dataset.queueId;
+		const focusKey = (document.activeElement as HTMLElement | null)?.dataset.focus;
+		if (this.editing && !meta.queue.some((q) => q.id === this.editing!.id)) {
+			this.editing = undefined;
+		}
+		this.queueList.replaceChildren(
+			...meta.queue.map((q) => {
+				const li = h('li', { attrs: { 'data-queue-id': q.id } });
+				if (this.editing?.id === q.id) {
+					const editor = h('textarea', { attrs: { rows: '2', 'aria-label': this.s.edit, 'data-focus': 'editor' } });
+					editor.value = this.editing.text;
+					editor.addEventListener('input', () => this.editing && (this.editing.text = editor.value));
+					const save = (): void => {
+						const text = editor.value;
+						void this.run(() => this.actions.editQueued(q.id, text)).then((ok) => {
+							if (ok) {
+								this.editing = undefined;
+								this.input.focus();
+							}
+						});
+					};
+					editor.addEventListener('keydown', (e) => {
+						if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+							e.preventDefault();
+							save();
+						} else if (e.key === 'Escape') {
+							e.preventDefault();
+							this.editing = undefined;
+							this.renderQueue(this.meta!);
+							this.input.focus();
+						}
+					});
+					li.append(
+						editor,
+						h(
+							'div',
+							{ class: 'actions' },
+							h('button', { attrs: { type: 'button', 'data-focus': 'save' }, on: { click: save } }, this.s.save),
+							h('button', { class: 'secondary', attrs: { type: 'button', 'data-focus': 'cancel' }, on: { click: () => ((this.editing = undefined), this.renderQueue(this.meta!)) } }, this.s.cancel),
+						),
+					);
+				} else {
+					li.append(
+						h('span', { class: 'queued-text' }, q.text),
+						...q.attachments.map((a) => h('span', { class: 'chip' }, attachmentLabel(a, this.s))),
+						h(
+							'span',
+							{ class: 'actions' },
+							h('button', { class: 'link', attrs: { type: 'button', 'data-focus': 'edit', 'aria-label': `${this.s.edit}: ${q.text.slice(0, 40)}` }, on: { click: () => this.startEdit(q.id, q.text) } }, this.s.edit),
+							h('button', { class: 'link', attrs: { type: 'button', 'data-focus': 'remove', 'aria-label': `${this.s.remove}: ${q.text.slice(0, 40)}` }, on: { click: () => void this.run(() => this.actions.removeQueued(q.id)) } }, this.s.remove),
+						),
+					);
+				}
+				return li;
+			}),
+		);
+		if (focusedId) {
+			const li = this.queueList.querySelector<HTMLElement>(`li[data-queue-id="${CSS.escape(focusedId)}"]`);
+			(li?.querySelector<HTMLElement>(`[data-focus="${focusKey ?? ''}"]`) ?? li?.querySelector<HTMLElement>('button, textarea') ?? this.input).focus();
+		}
+	}
+
+	private startEdit(id: string, text: string): void {
+		this.editing = { id, text };
+		this.renderQueue(this.meta!);
+		const editor = this.queueList.querySelector<HTMLTextAreaElement>(`li[data-queue-id="${CSS.escape(id)}"] textarea`);
+		editor?.focus();
+	}
+
+	private renderAttachments(): void {
+		this.attachmentList.hidden = this.attachments.length === 0;
+		this.attachmentList.replaceChildren(
+			...this.attachments.map((a, i) => {
+				const label = attachmentLabel(a, this.s);
+				return h(
+					'li',
+					{ class: 'chip' },
+					label,
+					h(
+						'button',
+						{
+							class: 'icon',
+							attrs: { type: 'button', 'aria-label': format(this.s.removeAttachment, label) },
+							on: {
+								click: () => {
+									this.attachments.splice(i, 1);
+									this.renderAttachments();
+									this.input.focus();
+								},
+							},
+						},
+						'×',
+					),
+				);
+			}),
+		);
+	}
+
+	private async attachSelection(): Promise<void> {
+		await this.run(async () => {
+			const a = await this.actions.attachSelection();
+			this.attachments.push(a);
+			this.renderAttachments();
+		});
+		this.input.focus();
+	}
+
+	private onKeyDown(e: KeyboardEvent): void {
+		const open = !this.completions.hidden && this.items.length > 0;
+		if (open && (e.key === 'ArrowDown' || e.key === 'ArrowUp')) {
+			e.preventDefault();
+			this.setActive((this.active + (e.key === 'ArrowDown' ? 1 : -1) + this.items.length) % this.items.length);
+			return;
+		}
+		if (open && (e.key === 'Enter' || e.key === 'Tab') && !e.shiftKey) {
+			e.preventDefault();
+			this.accept(this.items[Math.max(0, this.active)]!);
+			return;
+		}
+		if (open && e.key === 'Escape') {
+			e.preventDefault();
+			this.closeCompletion();
+			return;
+		}
+		if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !e.altKey && !e.ctrlKey && !e.metaKey) {
+			e.preventDefault();
+			void this.send();
+		}
+	}
+
+	private async send(): Promise<void> {
+		const text = this.input.value;
+		if (this.sending || (text.trim() === '' && this.attachments.length === 0)) {
+			return;
+		}
+		// A mention the user deleted from the text is not sent.
+		const attachments = this.attachments.filter((a) => a.kind !== 'file' || text.includes(`@${a.path}`));
+		this.sending = true;
+		this.closeCompletion();
+		const ok = await this.run(() => this.actions.send({ text, attachments }));
+		this.sending = false;
+		if (ok && this.input.value === text) {
+			this.input.value = '';
+			this.attachments = [];
+			this.renderAttachments();
+			this.actions.draftChanged('');
+		}
+	}
+
+	private updateCompletion(): void {
+		const trigger = triggerAt(this.input.value, this.input.selectionStart ?? this.input.value.length);
+		this.trigger = trigger;
+		if (!trigger) {
+			this.closeCompletion();
+			return;
+		}
+		const ticket = ++this.completionRequest;
+		this.actions.complete(trigger.kind, trigger.query).then(
+			(items) => {
+				if (ticket === this.completionRequest) {
+					this.showCompletion(items);
+				}
+			},
+			() => ticket === this.completionRequest && this.closeCompletion(),
+		);
+	}
+
+	private showCompletion(items: CompletionItem[]): void {
+		this.items = items;
+		if (items.length === 0) {
+			this.closeCompletion();
+			return;
+		}
+		this.completions.replaceChildren(
+			...items.map((item, i) =>
+				h(
+					'li',
+					{ attrs: { role: 'option', id: `${this.completions.id}-${i}`, 'aria-selected': 'false' }, on: { mousedown: (e) => (e.preventDefault(), this.accept(item)) } },
+					h('span', { class: 'completion-label' }, item.label),
+					item.detail ? h('span', { class: 'completion-detail' }, item.detail) : undefined,
+				),
+			),
+		);
+		this.completions.hidden = false;
+		this.input.setAttribute('aria-expanded', 'true');
+		this.setActive(0);
+	}
+
+	private setActive(i: number): void {
+		this.active = i;
+		this.completions.querySelectorAll('li').forEach((li, j) => li.setAttribute('aria-selected', String(i === j)));
+		this.input.setAttribute('aria-activedescendant', `${this.completions.id}-${i}`);
+		this.completions.children[i]?.scrollIntoView({ block: 'nearest' });
+	}
+
+	private closeCompletion(): void {
+		this.items = [];
+		this.active = -1;
+		this.completions.hidden = true;
+		this.completions.replaceChildren();
+		this.input.setAttribute('aria-expanded', 'false');
+		this.input.removeAttribute('aria-activedescendant');
+	}
+
+	private accept(item: CompletionItem): void {
+		const trigger = this.trigger;
+		if (!trigger) {
+			return;
+		}
+		const value = this.input.value;
+		const caret = this.input.selectionStart ?? value.length;
+		const inserted = trigger.kind === 'commands' ? `/${item.insertText} ` : `@${item.insertText} `;
+		this.input.value = value.slice(0, trigger.start) + inserted + value.slice(caret);
+		const at = trigger.start + inserted.length;
+		this.input.setSelectionRange(at, at);
+		if (trigger.kind === 'files' && !this.attachments.some((a) => a.kind === 'file' && a.path === item.insertText)) {
+			this.attachments.push({ kind: 'file', path: item.insertText });
+			this.renderAttachments();
+		}
+		this.closeCompletion();
+		this.actions.draftChanged(this.input.value);
+		this.input.focus();
+	}
+}

@@ -1,0 +1,280 @@
+import type { ChatRow, ChatStrings, PermissionOption, PromptAttachment, RewindPreview, ToolStatus, TurnStatus } from '../../../protocol/messages';
+import { append, format, h } from './dom';
+
+type Row<K extends ChatRow['kind']> = Extract<ChatRow, { kind: K }>;
+
+/** What rows need from the app: strings, the agent's name, and the actions their buttons take. */
+export interface RowContext {
+	strings: ChatStrings;
+	agentLabel(): string;
+	/** Whether the turn is still running (a permission card of a finished turn can no longer be answered). */
+	turnRunning(turnId: string | null): boolean;
+	answerPermission(row: Row<'permission'>, option: PermissionOption): Promise<boolean>;
+	retry(row: Row<'error'>): Promise<void>;
+	rewindPreview(turnId: string): Promise<RewindPreview>;
+	rewind(turnId: string): Promise<string>;
+}
+
+const turnStatusKey: Record<TurnStatus, keyof ChatStrings> = {
+	running: 'turnRunning',
+	done: 'turnDone',
+	cancelled: 'turnCancelled',
+	error: 'turnError',
+	interrupted: 'turnInterrupted',
+};
+const toolStatusKey: Record<ToolStatus, keyof ChatStrings> = { pending: 'toolPending', in_progress: 'toolRunning', completed: 'toolDone', failed: 'toolFailed' };
+const toolStatusGlyph: Record<ToolStatus, string> = { pending: '○', in_progress: '◐', completed: '✓', failed: '✗' };
+const planGlyph = { pending: '○', in_progress: '◐', completed: '✓' } as const;
+const planKey = { pending: 'planPending', in_progress: 'planInProgress', completed: 'planDone' } as const;
+
+export function attachmentLabel(a: PromptAttachment, s: ChatStrings): string {
+	return a.kind === 'file' ? a.path : format(s.selectionOf, a.path, a.startLine === a.endLine ? String(a.startLine) : `${a.startLine}–${a.endLine}`);
+}
+
+/** Builds the element of one row. Every text an agent wrote goes in as a text node. */
+export function renderRow(row: ChatRow, ctx: RowContext): HTMLElement {
+	const el = build(row, ctx);
+	el.dataset.rowId = row.id;
+	el.dataset.kind = row.kind;
+	return el;
+}
+
+/** Updates a row in place where that keeps screen readers and focus calm (streamed text); false: replace it. */
+export function updateRowInPlace(el: HTMLElement, row: ChatRow): boolean {
+	if ((row.kind === 'text' || row.kind === 'reasoning' || row.kind === 'user') && el.dataset.kind === row.kind) {
+		const body = el.querySelector('.body');
+		if (body) {
+			body.textContent = row.text;
+			return true;
+		}
+	}
+	return false;
+}
+
+function build(row: ChatRow, ctx: RowContext): HTMLElement {
+	const s = ctx.strings;
+	switch (row.kind) {
+		case 'turn':
+			return turnHeader(row, ctx);
+		case 'user':
+			return h(
+				'article',
+				{ class: 'message user', attrs: { 'aria-label': s.you } },
+				h('div', { class: 'author', attrs: { 'aria-hidden': 'true' } }, s.you),
+				h('div', { class: 'body' }, row.text),
+				row.attachments?.length ? h('ul', { class: 'attachments', attrs: { 'aria-label': s.attachments } }, ...row.attachments.map((a) => h('li', {}, attachmentLabel(a, s)))) : undefined,
+			);
+		case 'text':
+			return h(
+				'article',
+				{ class: 'message agent', attrs: { 'aria-label': ctx.agentLabel() } },
+				h('div', { class: 'author', attrs: { 'aria-hidden': 'true' } }, ctx.agentLabel()),
+				h('div', { class: 'body' }, row.text),
+			);
+		case 'reasoning': {
+			const label = format(s.thinking, ctx.agentLabel());
+			return h('article', { class: 'message reasoning', attrs: { 'aria-label': label } }, h('details', {}, h('summary', {}, label), h('div', { class: 'body' }, row.text)));
+		}
+		case 'tool_call':
+			return toolCall(row, s);
+		case 'plan':
+			return h(
+				'div',
+				{ class: 'plan', attrs: { role: 'group', 'aria-label': s.plan } },
+				h('div', { class: 'label' }, s.plan),
+				h(
+					'ol',
+					{},
+					...row.entries.map((e) =>
+						h(
+							'li',
+							{ class: `plan-${e.status}` },
+							h('span', { class: 'glyph', attrs: { 'aria-hidden': 'true' } }, planGlyph[e.status] ?? '○'),
+							h('span', { class: 'sr-only' }, `${s[planKey[e.status] ?? 'planPending']}: `),
+							e.content,
+						),
+					),
+				),
+			);
+		case 'permission':
+			return permissionCard(row, ctx);
+		case 'file_edit': {
+			const key = row.editKind === 'add' ? 'fileAdded' : row.editKind === 'delete' ? 'fileDeleted' : 'fileModified';
+			return h('div', { class: 'file-edit' }, h('span', { class: 'glyph', attrs: { 'aria-hidden': 'true' } }, row.editKind === 'add' ? '+' : row.editKind === 'delete' ? '−' : '~'), format(s[key], row.path));
+		}
+		case 'usage':
+			return h('div', { class: 'usage' }, format(s.usage, row.inputTokens ?? row.usedTokens ?? '?', row.outputTokens ?? '?'));
+		case 'notice':
+			return h('div', { class: `notice notice-${row.severity}`, attrs: { role: 'note' } }, h('span', { class: 'title' }, row.title), row.description ? h('div', { class: 'description' }, row.description) : undefined);
+		case 'error':
+			return errorRow(row, ctx);
+		case 'raw':
+			return h('div', { class: 'raw' }, format(s.rawEvent, row.method));
+	}
+}
+
+function turnHeader(row: Row<'turn'>, ctx: RowContext): HTMLElement {
+	const s = ctx.strings;
+	const el = h(
+		'div',
+		{ class: `turn turn-${row.status}` },
+		h('span', { class: 'turn-label' }, `${format(s.turn, row.number)} · ${s[turnStatusKey[row.status]]}`),
+		row.error ? h('span', { class: 'turn-error' }, row.error) : undefined,
+	);
+	if (row.canRewind && row.status !== 'running') {
+		const button = h('button', { class: 'link rewind', attrs: { type: 'button', 'data-focus': 'rewind' } }, s.rewind);
+		button.addEventListener('click', () => void openRewind(el, row, ctx, button));
+		el.append(button);
+	}
+	return el;
+}
+
+/** The rewind preview: what would change, then a confirm. Nothing changes until the user confirms. */
+async function openRewind(container: HTMLElement, row: Row<'turn'>, ctx: RowContext, opener: HTMLButtonElement): Promise<void> {
+	const s = ctx.strings;
+	container.querySelector('.rewind-confirm')?.remove();
+	const box = h('div', { class: 'rewind-confirm', attrs: { role: 'group', 'aria-label': s.rewind } }, h('div', { attrs: { role: 'status' } }, s.loading));
+	container.append(box);
+	const close = (): void => {
+		box.remove();
+		opener.focus();
+	};
+	let preview: RewindPreview;
+	try {
+		preview = await ctx.rewindPreview(row.id);
+	} catch (e) {
+		box.replaceChildren(h('div', { class: 'error-text', attrs: { role: 'alert' } }, format(s.failed, (e as Error).message)), h('button', { attrs: { type: 'button' }, on: { click: close } }, s.cancel));
+		return;
+	}
+	const shown = preview.files.slice(0, 20);
+	const cancel = h('button', { class: 'secondary', attrs: { type: 'button' }, on: { click: close } }, s.cancel);
+	const confirm = h('button', { attrs: { type: 'button' } }, s.rewindConfirm);
+	confirm.addEventListener('click', () => {
+		confirm.disabled = true;
+		ctx.rewind(row.id).then(
+			(message) => box.replaceChildren(h('div', { attrs: { role: 'status' } }, message)),
+			(e: Error) => {
+				confirm.disabled = false;
+				box.append(h('div', { class: 'error-text', attrs: { role: 'alert' } }, format(s.failed, e.message)));
+			},
+		);
+	});
+	box.replaceChildren();
+	append(
+		box,
+		h('p', {}, preview.files.length ? format(s.rewindPreview, preview.number) : format(s.rewindNoFiles, preview.number)),
+		preview.files.length ? h('ul', { class: 'files' }, ...shown.map((f) => h('li', {}, f)), preview.files.length > shown.length ? h('li', {}, `… +${preview.files.length - shown.length}`) : undefined) : undefined,
+		preview.laterTurns > 0 ? h('p', {}, format(s.rewindLaterTurns, preview.laterTurns)) : undefined,
+		h('div', { class: 'actions' }, confirm, cancel),
+	);
+	box.addEventListener('keydown', (e) => {
+		if (e.key === 'Escape') {
+			e.stopPropagation();
+			close();
+		}
+	});
+	cancel.focus();
+}
+
+function toolCall(row: Row<'tool_call'>, s: ChatStrings): HTMLElement {
+	const status = row.status ?? 'pending';
+	return h(
+		'div',
+		{ class: `tool tool-${status}`, attrs: { role: 'group', 'aria-label': `${s.toolCall}: ${row.title}` } },
+		h(
+			'div',
+			{ class: 'tool-head' },
+			h('span', { class: 'glyph', attrs: { 'aria-hidden': 'true' } }, toolStatusGlyph[status]),
+			row.toolKind ? h('span', { class: 'badge' }, row.toolKind) : undefined,
+			h('span', { class: 'tool-title' }, row.title),
+			h('span', { class: 'tool-status' }, s[toolStatusKey[status]]),
+		),
+		row.files.length ? h('ul', { class: 'files' }, ...row.files.map((f) => h('li', {}, f))) : undefined,
+	);
+}
+
+function decisionText(row: Row<'permission'>, s: ChatStrings): string | undefined {
+	const d = row.decision;
+	if (!d) {
+		return undefined;
+	}
+	const name = row.options.find((o) => o.optionId === d.optionId)?.name ?? d.optionId ?? '';
+	if (d.outcome === 'selected') {
+		return d.decidedBy === 'policy' ? format(s.decidedByPolicy, name) : format(s.answered, name);
+	}
+	return d.decidedBy === 'timeout' ? s.decidedByTimeout : s.decidedByCancel;
+}
+
+function permissionCard(row: Row<'permission'>, ctx: RowContext): HTMLElement {
+	const s = ctx.strings;
+	const settled = decisionText(row, s) ?? (ctx.turnRunning(row.turnId) ? undefined : s.noLongerWaiting);
+	const statusLine = h('div', { class: 'permission-status', attrs: { role: 'status' } }, settled ?? '');
+	// One primary action (the first "allow"), so the card does not shout every option at once.
+	const primary = row.options.findIndex((o) => o.kind.startsWith('allow'));
+	const buttons = row.options.map((option, i) =>
+		h(
+			'button',
+			{ class: i === primary ? 'primary' : 'secondary', attrs: { type: 'button', 'data-focus': `option-${i}`, 'aria-keyshortcuts': String(i + 1) } },
+			h('span', { class: 'key', attrs: { 'aria-hidden': 'true' } }, String(i + 1)),
+			option.name,
+		),
+	);
+	const card = h(
+		'section',
+		{ class: `permission ${settled ? 'settled' : 'open'}`, attrs: { 'aria-label': `${s.permission}: ${row.title}`, tabindex: '-1', 'data-focus': 'card' } },
+		h('div', { class: 'label' }, s.permission),
+		h('div', { class: 'permission-title' }, row.title),
+		settled ? undefined : h('div', { class: 'actions' }, ...buttons),
+		settled ? undefined : h('div', { class: 'hint' }, format(s.permissionShortcuts, row.options.length)),
+		statusLine,
+	);
+	const answer = async (option: PermissionOption): Promise<void> => {
+		if (card.classList.contains('settled')) {
+			return;
+		}
+		buttons.forEach((b) => (b.disabled = true));
+		const accepted = await ctx.answerPermission(row, option).catch(() => false);
+		if (!accepted) {
+			card.classList.replace('open', 'settled');
+			statusLine.textContent = s.alreadyAnswered;
+		}
+	};
+	buttons.forEach((b, i) => b.addEventListener('click', () => void answer(row.options[i]!)));
+	card.addEventListener('keydown', (e) => {
+		const n = Number(e.key);
+		if (!e.altKey && !e.ctrlKey && !e.metaKey && Number.isInteger(n) && n >= 1 && n <= row.options.length) {
+			e.preventDefault();
+			void answer(row.options[n - 1]!);
+		}
+	});
+	(card as HTMLElement & { answerByKind?: (kind: 'allow' | 'reject') => boolean }).answerByKind = (kind) => {
+		const option = row.options.find((o) => o.kind === `${kind}_once`) ?? row.options.find((o) => o.kind.startsWith(kind));
+		if (!option || card.classList.contains('settled')) {
+			return false;
+		}
+		void answer(option);
+		return true;
+	};
+	return card;
+}
+
+function errorRow(row: Row<'error'>, ctx: RowContext): HTMLElement {
+	const s = ctx.strings;
+	const el = h('div', { class: 'error', attrs: { role: 'group', 'aria-label': s.error } }, h('div', { class: 'label' }, s.error), h('div', { class: 'body' }, row.message));
+	if (row.retryable) {
+		const retry = h('button', { class: 'secondary', attrs: { type: 'button', 'data-focus': 'retry' } }, s.retry);
+		retry.addEventListener('click', () => {
+			retry.disabled = true;
+			ctx.retry(row).finally(() => (retry.disabled = false));
+		});
+		el.append(h('div', { class: 'actions' }, retry));
+	}
+	return el;
+}
+
+/** Answers the newest open permission card with allow or reject (Alt+A / Alt+R); false when none is open. */
+export function answerNewestPermission(log: HTMLElement, kind: 'allow' | 'reject'): boolean {
+	const cards = log.querySelectorAll<HTMLElement & { answerByKind?: (k: 'allow' | 'reject') => boolean }>('section.permission.open');
+	const card = cards[cards.length - 1];
+	return card?.answerByKind?.(kind) ?? false;
+}

@@ -1,0 +1,167 @@
+import * as vscode from 'vscode';
+import { Disposable, DisposableMap } from '../../common/lifecycle';
+import { errorMessage, type Logger } from '../../common/log';
+import { readChatTabState } from '../../protocol/messages';
+import { ChatPanel, chatViewType, chatWebviewOptions, type EditorSelection } from './chatPanel';
+import type { ChatService } from './chatService';
+
+/**
+ * Owns every open chat tab, one per chat (open-or-reveal), keyed by chat id.
+ *
+ * Closing versus going away: a tab the user closes ends the chat's agent context; a tab that disappears
+ * because the window closes or reloads must not. The extension host gets `onDidDispose` in the first case;
+ * in the second VS Code deactivates the extension, and `ExtensionRoot.shutdown` calls `beginShutdown()`
+ * before anything else. A dispose is therefore only treated as a close after `closeGraceMs` without a
+ * shutdown starting, which also covers a host that reports panel disposal just before deactivating. Losing
+ * the race the other way only keeps an agent context alive until the idle reaper; it never loses data.
+ */
+export class ChatPanelManager extends Disposable {
+	private readonly panels = this._register(new DisposableMap<string, ChatPanel>());
+	private readonly pendingCloses = new Map<string, NodeJS.Timeout>();
+	private shuttingDown = false;
+	private lastSelection: EditorSelection | undefined;
+
+	constructor(
+		private readonly extensionUri: vscode.Uri,
+		private readonly service: Promise<ChatService>,
+		private readonly logger: Logger,
+		private readonly closeGraceMs = 1000,
+	) {
+		super();
+		service.catch(() => undefined);
+		this._register({ dispose: () => this.pendingCloses.forEach((t) => clearTimeout(t)) });
+		this.rememberSelection(vscode.window.activeTextEditor);
+		// A tab takes focus from the editor, so the selection to attach is the last one an editor had.
+		this._register(vscode.window.onDidChangeTextEditorSelection((e) => this.rememberSelection(e.textEditor)));
+		this._register(vscode.window.onDidChangeActiveTextEditor((e) => this.rememberSelection(e)));
+	}
+
+	private rememberSelection(editor: vscode.TextEditor | undefined): void {
+		if (!editor || editor.document.uri.scheme !== 'file') {
+			return;
+		}
+		const s = editor.selection;
+		this.lastSelection = { fsPath: editor.document.uri.fsPath, startLine: s.start.line + 1, endLine: s.end.line + 1, text: editor.document.getText(s) };
+	}
+
+	get openChatIds(): string[] {
+		return [...this.panels.keys()];
+	}
+
+	get(chatId: string): ChatPanel | undefined {
+		return this.panels.get(chatId);
+	}
+
+	/** The chat whose tab is active, if one is. */
+	get activeChatId(): string | undefined {
+		return [...this.panels.values()].find((p) => p.panel.active)?.chatId;
+	}
+
+	isVisible(chatId: string): boolean {
+		return this.panels.get(chatId)?.visible ?? false;
+	}
+
+	/** Reveals the chat's tab, or opens one. */
+	async open(chatId: string, options: { preserveFocus?: boolean; viewColumn?: vscode.ViewColumn } = {}): Promise<ChatPanel> {
+		const existing = this.panels.get(chatId);
+		if (existing) {
+			existing.reveal(options.preserveFocus);
+			return existing;
+		}
+		const service = await this.service;
+		service.meta(chatId); // throws, in plain words, for a chat that does not exist
+		const again = this.panels.get(chatId);
+		if (again) {
+			again.reveal(options.preserveFocus);
+			return again;
+		}
+		const panel = vscode.window.createWebviewPanel(
+			chatViewType,
+			'',
+			{ viewColumn: options.viewColumn ?? vscode.ViewColumn.Active, preserveFocus: options.preserveFocus },
+			{ ...chatWebviewOptions(this.extensionUri), retainContextWhenHidden: false },
+		);
+		return this.adopt(chatId, panel, service);
+	}
+
+	/** Brings back a tab VS Code restored after a reload, or closes it when its chat is gone. */
+	async restore(panel: vscode.WebviewPanel, state: unknown): Promise<void> {
+		const tab = readChatTabState(state);
+		let service: ChatService;
+		try {
+			service = await this.service;
+			if (!tab) {
+				throw new Error('the tab kept no chat id');
+			}
+			service.meta(tab.chatId);
+		} catch (e) {
+			this.logger.info(`[ChatPanels][restore] closing a chat tab that cannot be restored: ${errorMessage(e)}`);
+			panel.dispose();
+			return;
+		}
+		if (this.panels.has(tab.chatId)) {
+			panel.dispose();
+			this.panels.get(tab.chatId)!.reveal(true);
+			return;
+		}
+		this.adopt(tab.chatId, panel, service);
+	}
+
+	private adopt(chatId: string, panel: vscode.WebviewPanel, service: ChatService): ChatPanel {
+		const pending = this.pendingCloses.get(chatId);
+		if (pending) {
+			clearTimeout(pending);
+			this.pendingCloses.delete(chatId);
+		}
+		const chatPanel: ChatPanel = new ChatPanel(chatId, panel, service, this.extensionUri, this.logger, () => this.lastSelection, () => this.onPanelGone(chatId, chatPanel));
+		this.panels.set(chatId, chatPanel);
+		return chatPanel;
+	}
+
+	private onPanelGone(chatId: string, chatPanel: ChatPanel): void {
+		if (this.panels.get(chatId) === chatPanel) {
+			this.panels.deleteAndDispose(chatId);
+		}
+		if (this.shuttingDown || this.isDisposed) {
+			return;
+		}
+		this.pendingCloses.set(
+			chatId,
+			setTimeout(() => {
+				this.pendingCloses.delete(chatId);
+				if (this.shuttingDown || this.isDisposed || this.panels.has(chatId)) {
+					return;
+				}
+				void this.service
+					.then((s) => s.closeContext(chatId))
+					.catch((e) => this.logger.warn(`[ChatPanels][close] ${chatId}: ${errorMessage(e)}`));
+			}, this.closeGraceMs),
+		);
+	}
+
+	/** Closes the chat's tab (ending its context), or ends the context directly when no tab is open. */
+	async close(chatId: string): Promise<void> {
+		const panel = this.panels.get(chatId);
+		if (panel) {
+			panel.panel.dispose();
+			return;
+		}
+		await (await this.service).closeContext(chatId);
+	}
+
+	/** The window is closing or reloading: panels going away from now on are not closes. */
+	beginShutdown(): void {
+		this.shuttingDown = true;
+		this.pendingCloses.forEach((t) => clearTimeout(t));
+		this.pendingCloses.clear();
+	}
+}
+
+/** Restores chat tabs after a reload from their `{ v, chatId }` state (`onWebviewPanel:agentTabs.chat`). */
+export class ChatPanelSerializer implements vscode.WebviewPanelSerializer<unknown> {
+	constructor(private readonly manager: ChatPanelManager) {}
+
+	deserializeWebviewPanel(panel: vscode.WebviewPanel, state: unknown): Promise<void> {
+		return this.manager.restore(panel, state);
+	}
+}

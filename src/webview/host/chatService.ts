@@ -1,0 +1,42 @@
+import type { Event } from '../../common/event';
+import type { ChatMeta, ChatOpenResult, ChatSnapshot, CompletionItem, PromptPayload, RewindPreview, RewindResult, RowUpdate } from '../../protocol/messages';
+
+/**
+ * The port between chat tabs and whatever runs chats. Today `PoolChatService` implements it over the agent
+ * pool and the transcript directly; the task dispatcher (issues 11 and 12) replaces that adapter without
+ * any change to the panels, the protocol or the webview. Every method takes the chat's id; errors are
+ * `AgentTabsError`s whose code and plain-words message reach the tab unchanged.
+ */
+export interface ChatService {
+	/** The chat as the database has it, or only the row updates after `sinceSeq` when that epoch is still current. */
+	open(chatId: string, since?: { seq: number; epoch: string }): ChatOpenResult;
+	meta(chatId: string): ChatMeta;
+	/** Runs the prompt now, or queues it behind the running turn (`queued: true`). */
+	send(chatId: string, prompt: PromptPayload): Promise<{ queued: boolean }>;
+	/** Cancels the running turn; queued prompts stay queued. */
+	cancel(chatId: string): Promise<void>;
+	/** A person's answer to a permission request; `accepted: false` when it was already settled elsewhere. */
+	answerPermission(chatId: string, requestId: string, optionId: string): { accepted: boolean };
+	editQueued(chatId: string, queueId: string, text: string): void;
+	removeQueued(chatId: string, queueId: string): void;
+	/** What "Rewind to before this turn" would replace; nothing changes yet. */
+	rewindPreview(chatId: string, turnId: string): Promise<RewindPreview>;
+	rewind(chatId: string, turnId: string): Promise<RewindResult>;
+	/** Sends again the prompt of the turn (or failed send) that an error row belongs to. */
+	retry(chatId: string, errorRowId: string): Promise<{ queued: boolean }>;
+	setMode(chatId: string, modeId: string): Promise<void>;
+	setModel(chatId: string, modelId: string): Promise<void>;
+	completeCommands(chatId: string, query: string): CompletionItem[];
+	completeFiles(chatId: string, query: string): Promise<CompletionItem[]>;
+	/** The folder the chat's agent works in (its session's worktree), for checks such as "is this selection inside it". */
+	workingDirectory(chatId: string): string | undefined;
+	saveDraft(chatId: string, draft: string): void;
+	rename(chatId: string, title: string): void;
+	/** The tab was closed by the user: end the chat's agent context. The transcript stays. */
+	closeContext(chatId: string): Promise<void>;
+	/** Sequence-numbered row updates of every chat (filter by `chatId`). */
+	readonly onDidUpdateRow: Event<RowUpdate>;
+	readonly onDidChangeMeta: Event<ChatMeta>;
+	/** A chat's rows changed in a way updates cannot say (a new epoch): views replace everything. */
+	readonly onDidReset: Event<ChatSnapshot>;
+}

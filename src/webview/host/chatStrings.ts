@@ -1,0 +1,79 @@
+import type * as vscode from 'vscode';
+import type { ChatStrings } from '../../protocol/messages';
+
+/** Only `vscode.l10n` is used; a type-only import, so tests build the same table without VS Code. */
+type VsCodeL10n = Pick<typeof vscode, 'l10n'>;
+
+/**
+ * The chat tab's strings, translated with `vscode.l10n` (passed in, so tests can build the same table
+ * without VS Code; written as `vscode.l10n.t('…')` literals so `vscode-l10n-dev export` finds each one). A
+ * placeholder `{0}` is passed through as itself (`vscode.l10n.t('…{0}', '{0}')`) and filled in by the app.
+ */
+export function chatStrings(vscode: VsCodeL10n): ChatStrings {
+	const p0 = '{0}';
+	const p1 = '{1}';
+	return {
+		transcript: vscode.l10n.t('Transcript'),
+		you: vscode.l10n.t('You'),
+		thinking: vscode.l10n.t('{0} (thinking)', p0),
+		turn: vscode.l10n.t('Turn {0}', p0),
+		statusIdle: vscode.l10n.t('Ready'),
+		statusRunning: vscode.l10n.t('Working…'),
+		statusWaiting: vscode.l10n.t('Waiting for your permission'),
+		closedNote: vscode.l10n.t('This chat was closed; your next message starts a new conversation with the agent. The transcript is kept.'),
+		rewind: vscode.l10n.t('Rewind to before this turn'),
+		rewindPreview: vscode.l10n.t('Rewinding puts these files back as they were before turn {0}:', p0),
+		rewindLaterTurns: vscode.l10n.t('This also undoes the file changes of {0} later turn(s). The transcript is kept.', p0),
+		rewindNoFiles: vscode.l10n.t('No file differs from before turn {0}; rewinding changes nothing.', p0),
+		rewindConfirm: vscode.l10n.t('Rewind'),
+		rewindDone: vscode.l10n.t('Rewound {0} file(s). What the rewind replaced is kept in {1}.', p0, p1),
+		cancel: vscode.l10n.t('Cancel'),
+		toolCall: vscode.l10n.t('Tool call'),
+		plan: vscode.l10n.t('Plan'),
+		permission: vscode.l10n.t('Permission request'),
+		permissionShortcuts: vscode.l10n.t('On this card, press 1 to {0}; anywhere in the tab, Alt+A allows once and Alt+R rejects.', p0),
+		alreadyAnswered: vscode.l10n.t('Already answered.'),
+		answered: vscode.l10n.t('Answered: {0}', p0),
+		decidedByPolicy: vscode.l10n.t('Answered by your settings: {0}', p0),
+		decidedByTimeout: vscode.l10n.t('Nobody answered in time, so the request was rejected.'),
+		decidedByCancel: vscode.l10n.t('The request was cancelled.'),
+		noLongerWaiting: vscode.l10n.t('The agent is no longer waiting for this answer.'),
+		fileAdded: vscode.l10n.t('Added {0}', p0),
+		fileModified: vscode.l10n.t('Changed {0}', p0),
+		fileDeleted: vscode.l10n.t('Deleted {0}', p0),
+		toolPending: vscode.l10n.t('pending'),
+		toolRunning: vscode.l10n.t('running'),
+		toolDone: vscode.l10n.t('done'),
+		toolFailed: vscode.l10n.t('failed'),
+		turnRunning: vscode.l10n.t('running'),
+		turnDone: vscode.l10n.t('done'),
+		turnCancelled: vscode.l10n.t('cancelled'),
+		turnError: vscode.l10n.t('failed'),
+		turnInterrupted: vscode.l10n.t('interrupted'),
+		planPending: vscode.l10n.t('to do'),
+		planInProgress: vscode.l10n.t('in progress'),
+		planDone: vscode.l10n.t('done'),
+		attachments: vscode.l10n.t('Attachments'),
+		selectionOf: vscode.l10n.t('{0}, lines {1}', p0, p1),
+		usage: vscode.l10n.t('Tokens: {0} in, {1} out', p0, p1),
+		error: vscode.l10n.t('Error'),
+		retry: vscode.l10n.t('Retry'),
+		rawEvent: vscode.l10n.t('The agent sent an update this view does not show ({0}).', p0),
+		input: vscode.l10n.t('Message to {0}', p0),
+		inputHint: vscode.l10n.t('Enter sends, Shift+Enter adds a line. Type / for commands, @ to mention a file.'),
+		send: vscode.l10n.t('Send'),
+		cancelTurn: vscode.l10n.t('Cancel Turn'),
+		attachSelection: vscode.l10n.t('Attach Selection'),
+		removeAttachment: vscode.l10n.t('Remove {0}', p0),
+		mode: vscode.l10n.t('Mode'),
+		model: vscode.l10n.t('Model'),
+		queue: vscode.l10n.t('Queued messages'),
+		queuedNote: vscode.l10n.t('Sent when the current turn ends.'),
+		edit: vscode.l10n.t('Edit'),
+		remove: vscode.l10n.t('Remove'),
+		save: vscode.l10n.t('Save'),
+		suggestions: vscode.l10n.t('Suggestions'),
+		loading: vscode.l10n.t('Loading…'),
+		failed: vscode.l10n.t('Could not do that: {0}', p0),
+	};
+}

@@ -1,0 +1,626 @@
+import * as path from 'node:path';
+import type { PromptInput } from '../../agents/backend';
+import type { AgentDefinition } from '../../agents/definitions';
+import type { AgentEvent } from '../../agents/events';
+import type { PermissionBroker } from '../../agents/permissions';
+import type { AgentPool, PoolEvent } from '../../agents/pool';
+import { AgentTabsError } from '../../common/errors';
+import { Emitter, logListenerErrors, type Event } from '../../common/event';
+import { newId } from '../../common/ids';
+import { Disposable } from '../../common/lifecycle';
+import { errorMessage, type Logger } from '../../common/log';
+import { SessionsRepo } from '../../db/sessionsRepo';
+import type { Store } from '../../db/store';
+import { TranscriptRepo, type MessageRow, type TurnRow } from '../../db/transcriptRepo';
+import { parse, turnRows } from './transcriptRows';
+import { snapshotCommit } from '../../worktrees/checkpoints';
+import { Git } from '../../worktrees/gitClient';
+import { collapseUpdates } from '../../protocol/chatSync';
+import type {
+	ChatMeta,
+	ChatOpenResult,
+	ChatRow,
+	ChatSnapshot,
+	Choice,
+	CompletionItem,
+	PromptPayload,
+	QueuedPrompt,
+	RewindPreview,
+	RewindResult,
+	RowUpdate,
+	SlashCommandInfo,
+} from '../../protocol/messages';
+import type { ChatService } from './chatService';
+
+export interface PoolChatServiceOptions {
+	store: Store;
+	pool: AgentPool;
+	permissions: PermissionBroker;
+	definitions: () => readonly AgentDefinition[];
+	logger: Logger;
+	/** Puts a worktree back to a checkpoint (WorktreeService.rewind). */
+	rewind: (cwd: string, checkpointRef: string) => Promise<RewindResult>;
+	/** How long after an agent event the transcript is read again; a little over the recorder's flush interval. */
+	refreshDelayMs?: number;
+}
+
+/** Updates kept per chat for resync by sequence number; a view further behind gets a snapshot. */
+const updateLogSize = 500;
+/** Chat-level rows (failed sends, an agent that stopped) that no turn holds; kept in memory only. */
+const looseRowLimit = 50;
+
+interface ChatState {
+	epoch: string;
+	seq: number;
+	log: RowUpdate[];
+	/** What each row looked like when last sent, to tell "changed" from "unchanged". */
+	sent: Map<string, string>;
+	looseRows: ChatRow[];
+	failedPrompts: Map<string, PromptPayload>;
+	queue: QueuedPrompt[];
+	running: boolean;
+	refreshTimer?: NodeJS.Timeout;
+	turnToRefresh?: string;
+	commands?: SlashCommandInfo[];
+	modes: { current?: string; available: Choice[] };
+	models: { current?: string; available: Choice[] };
+	/** Permission requests as the transcript names them (event id) -> as the broker names them. */
+	permissionIds: Map<string, string>;
+	unmatchedPermissionEvents: { requestId: string; toolCallId?: string }[];
+	draft?: string;
+	saidNewContext: boolean;
+}
+
+/**
+ * THE ADAPTER TO BE REPLACED BY THE DISPATCHER (issues 11/12). It implements the chat tab's port directly
+ * over the agent pool and the transcript, running one prompt at a time per chat the way `agent-tabs run`
+ * does, with an in-memory queue. Row updates are found by reading the turn's rows back from the database
+ * after agent events (the database is the truth) and comparing them with what was last sent. Its sequence
+ * numbers live in memory: each host start is a new epoch, so a view from before resyncs with a snapshot.
+ */
+export class PoolChatService extends Disposable implements ChatService {
+	private readonly _onDidUpdateRow = this._register(new Emitter<RowUpdate>((e) => logListenerErrors(this.options.logger, '[PoolChatService]')(e)));
+	readonly onDidUpdateRow: Event<RowUpdate> = this._onDidUpdateRow.event;
+	private readonly _onDidChangeMeta = this._register(new Emitter<ChatMeta>((e) => logListenerErrors(this.options.logger, '[PoolChatService]')(e)));
+	readonly onDidChangeMeta: Event<ChatMeta> = this._onDidChangeMeta.event;
+	private readonly _onDidReset = this._register(new Emitter<ChatSnapshot>((e) => logListenerErrors(this.options.logger, '[PoolChatService]')(e)));
+	readonly onDidReset: Event<ChatSnapshot> = this._onDidReset.event;
+
+	private readonly chats = new Map<string, ChatState>();
+	private readonly sessions: SessionsRepo;
+	private readonly transcript: TranscriptRepo;
+	private readonly fileCache = new Map<string, { at: number; files: Promise<string[]> }>();
+
+	constructor(private readonly options: PoolChatServiceOptions) {
+		super();
+		this.sessions = new SessionsRepo(options.store);
+		this.transcript = new TranscriptRepo(options.store);
+		this._register(options.pool.onDidEvent((e) => this.onPoolEvent(e)));
+		this._register(options.permissions.onDidRequest((r) => this.matchPermission(r.chatId, r.id, r.toolCallId)));
+		this._register(options.permissions.onDidSettle(() => this.fireMetaForWaiting()));
+		this._register({
+			dispose: () => {
+				for (const st of this.chats.values()) {
+					clearTimeout(st.refreshTimer);
+				}
+			},
+		});
+	}
+
+	private state(chatId: string): ChatState {
+		let st = this.chats.get(chatId);
+		if (!st) {
+			st = {
+				epoch: newId('epoch'),
+				seq: 0,
+				log: [],
+				sent: new Map(),
+				looseRows: [],
+				failedPrompts: new Map(),
+				queue: [],
+				running: false,
+				modes: { available: [] },
+				models: { available: [] },
+				permissionIds: new Map(),
+				unmatchedPermissionEvents: [],
+				saidNewContext: false,
+			};
+			this.chats.set(chatId, st);
+		}
+		return st;
+	}
+
+	private chat(chatId: string): NonNullable<ReturnType<SessionsRepo['getChat']>> {
+		const chat = this.sessions.getChat(chatId);
+		if (!chat) {
+			throw new AgentTabsError('chat/unknown', `There is no chat ${chatId}; it may have been deleted with its session.`);
+		}
+		return chat;
+	}
+
+	private agentLabel(agent: string): string {
+		return this.options.definitions().find((d) => d.id === agent)?.label ?? agent;
+	}
+
+	// ---------------------------------------------------------------------------------------------------
+	// Reading
+
+	open(chatId: string, since?: { seq: number; epoch: string }): ChatOpenResult {
+		this.chat(chatId);
+		const st = this.state(chatId);
+		if (since && since.epoch === st.epoch && since.seq <= st.seq && (st.log.length === 0 ? since.seq === st.seq : since.seq >= st.log[0]!.seq - 1)) {
+			return { kind: 'updates', updates: collapseUpdates(st.log, since.seq), meta: this.meta(chatId) };
+		}
+		return { kind: 'snapshot', snapshot: this.snapshot(chatId) };
+	}
+
+	private snapshot(chatId: string): ChatSnapshot {
+		const st = this.state(chatId);
+		const rows: ChatRow[] = [];
+		const cwd = this.workingDirectory(chatId);
+		for (const turn of this.transcript.listTurns(chatId)) {
+			const messages = this.transcript.listMessages(turn.id);
+			this.learnMeta(st, messages);
+			rows.push(...turnRows(turn, messages, cwd));
+		}
+		rows.push(...st.looseRows);
+		st.sent.clear();
+		for (const row of rows) {
+			st.sent.set(row.id, JSON.stringify(row));
+		}
+		return { chatId, epoch: st.epoch, seq: st.seq, rows, meta: this.meta(chatId) };
+	}
+
+	meta(chatId: string): ChatMeta {
+		const chat = this.chat(chatId);
+		const st = this.state(chatId);
+		const waiting = this.options.permissions.pending.some((p) => p.chatId === chatId);
+		return {
+			chatId,
+			title: chat.title,
+			agent: chat.agent,
+			agentLabel: this.agentLabel(chat.agent),
+			status: waiting ? 'waitingForPermission' : st.running ? 'running' : 'idle',
+			modes: st.modes,
+			models: st.models,
+			commands: st.commands ?? [],
+			queue: st.queue.map((q) => ({ ...q })),
+			closed: this.isClosed(chat),
+		};
+	}
+
+	/** Closed, and nothing sent since: a prompt after a close continues the chat (the close is history). */
+	private isClosed(chat: { id: string; closed_at: number | null }): boolean {
+		const closedAt = chat.closed_at;
+		return closedAt !== null && !this.transcript.listTurns(chat.id).some((t) => t.started_at >= closedAt);
+	}
+
+	private fireMeta(chatId: string): void {
+		try {
+			this._onDidChangeMeta.fire(this.meta(chatId));
+		} catch (e) {
+			this.options.logger.debug(`[PoolChatService][meta] ${chatId}: ${errorMessage(e)}`);
+		}
+	}
+
+	private fireMetaForWaiting(): void {
+		for (const chatId of this.chats.keys()) {
+			this.fireMeta(chatId);
+		}
+	}
+
+	/** After a reload the pool has not said which commands and modes an agent offers; the transcript has. */
+	private learnMeta(st: ChatState, messages: MessageRow[]): void {
+		for (const m of messages) {
+			if (m.kind === 'notice') {
+				const c = parse(m.content);
+				if (typeof c.state === 'string') {
+					this.applyMetaEvent(st, { type: c.state, ...c } as unknown as AgentEvent);
+				}
+			}
+		}
+	}
+
+	private applyMetaEvent(st: ChatState, event: AgentEvent): boolean {
+		switch (event.type) {
+			case 'commands':
+				st.commands = (event.commands ?? []).map((c) => ({ name: c.name, description: c.description ?? '', ...(c.hint ? { hint: c.hint } : {}) }));
+				return true;
+			case 'mode':
+				st.modes = { current: event.modeId, available: event.available ?? st.modes.available };
+				return true;
+			case 'model':
+				st.models = { current: event.modelId, available: event.available ?? st.models.available };
+				return true;
+			default:
+				return false;
+		}
+	}
+
+	// ---------------------------------------------------------------------------------------------------
+	// Following the pool
+
+	private onPoolEvent(e: PoolEvent): void {
+		const st = this.state(e.chatId);
+		if (this.applyMetaEvent(st, e.event)) {
+			this.fireMeta(e.chatId);
+		}
+		if (e.event.type === 'permission_request') {
+			st.unmatchedPermissionEvents.push({ requestId: e.event.requestId, toolCallId: e.event.toolCallId });
+		}
+		if (e.turnId) {
+			this.scheduleRefresh(e.chatId, e.turnId);
+		} else if (e.event.type === 'notice' || e.event.type === 'error') {
+			const row: ChatRow =
+				e.event.type === 'notice'
+					? { id: newId('note'), turnId: null, kind: 'notice', severity: e.event.severity, title: e.event.title, ...(e.event.description ? { description: e.event.description } : {}) }
+					: { id: newId('note'), turnId: null, kind: 'error', message: e.event.message, retryable: false };
+			this.addLooseRow(e.chatId, row);
+		}
+	}
+
+	/** The broker names a request differently from the transcript; both come from one agent call, in this order. */
+	private matchPermission(chatId: string, brokerId: string, toolCallId: string | undefined): void {
+		const st = this.state(chatId);
+		const i = st.unmatchedPermissionEvents.findIndex((p) => p.toolCallId === toolCallId);
+		const [event] = st.unmatchedPermissionEvents.splice(i >= 0 ? i : 0, 1);
+		if (event) {
+			st.permissionIds.set(event.requestId, brokerId);
+		}
+		this.fireMeta(chatId);
+	}
+
+	private scheduleRefresh(chatId: string, turnId: string): void {
+		const st = this.state(chatId);
+		if (st.turnToRefresh && st.turnToRefresh !== turnId) {
+			this.refreshTurn(chatId, st.turnToRefresh);
+		}
+		st.turnToRefresh = turnId;
+		if (!st.refreshTimer) {
+			st.refreshTimer = setTimeout(() => {
+				st.refreshTimer = undefined;
+				const id = st.turnToRefresh;
+				st.turnToRefresh = undefined;
+				if (id && !this.isDisposed) {
+					this.refreshTurn(chatId, id);
+				}
+			}, this.options.refreshDelayMs ?? 120);
+		}
+	}
+
+	/** Reads a turn's rows back from the database and sends what is new or different. */
+	private refreshTurn(chatId: string, turnId: string): void {
+		try {
+			const turn = this.transcript.getTurn(turnId);
+			if (!turn) {
+				return;
+			}
+			const st = this.state(chatId);
+			const messages = this.transcript.listMessages(turnId);
+			for (const row of turnRows(turn, messages, this.workingDirectory(chatId))) {
+				this.publish(st, chatId, row);
+			}
+		} catch (e) {
+			this.options.logger.warn(`[PoolChatService][refresh] ${chatId}: ${errorMessage(e)}`);
+		}
+	}
+
+	private publish(st: ChatState, chatId: string, row: ChatRow): void {
+		const json = JSON.stringify(row);
+		const before = st.sent.get(row.id);
+		if (before === json) {
+			return;
+		}
+		st.sent.set(row.id, json);
+		st.seq += 1;
+		const update: RowUpdate = { chatId, epoch: st.epoch, seq: st.seq, op: before === undefined ? 'append' : 'change', row };
+		st.log.push(update);
+		if (st.log.length > updateLogSize) {
+			st.log.splice(0, st.log.length - updateLogSize);
+		}
+		this._onDidUpdateRow.fire(update);
+	}
+
+	private addLooseRow(chatId: string, row: ChatRow): void {
+		const st = this.state(chatId);
+		st.looseRows.push(row);
+		if (st.looseRows.length > looseRowLimit) {
+			st.looseRows.splice(0, st.looseRows.length - looseRowLimit);
+		}
+		this.publish(st, chatId, row);
+	}
+
+	// ---------------------------------------------------------------------------------------------------
+	// Acting
+
+	async send(chatId: string, prompt: PromptPayload): Promise<{ queued: boolean }> {
+		this.chat(chatId);
+		if (prompt.text.trim() === '' && prompt.attachments.length === 0) {
+			throw new AgentTabsError('prompt/empty', 'Type a message first.');
+		}
+		const st = this.state(chatId);
+		if (st.running) {
+			st.queue.push({ id: newId('queued'), text: prompt.text, attachments: prompt.attachments });
+			this.fireMeta(chatId);
+			return { queued: true };
+		}
+		void this.runQueue(chatId, prompt);
+		return { queued: false };
+	}
+
+	private async runQueue(chatId: string, first: PromptPayload): Promise<void> {
+		const st = this.state(chatId);
+		st.running = true;
+		this.fireMeta(chatId);
+		try {
+			let next: PromptPayload | undefined = first;
+			while (next && !this.isDisposed) {
+				await this.runOne(chatId, next);
+				next = st.queue.shift();
+				this.fireMeta(chatId);
+			}
+		} finally {
+			st.running = false;
+			this.fireMeta(chatId);
+		}
+	}
+
+	private async runOne(chatId: string, prompt: PromptPayload): Promise<void> {
+		const st = this.state(chatId);
+		try {
+			const chat = this.chat(chatId);
+			const cwd = this.workingDirectory(chatId);
+			// Said only when it is true: the pool cannot yet end one live context, so a chat reopened while its
+			// agent process still runs (until the idle reaper) keeps that conversation.
+			if (this.isClosed(chat) && !st.saidNewContext && !this.options.pool.peek(chatId, chat.agent)) {
+				st.saidNewContext = true;
+				this.addLooseRow(chatId, { id: newId('note'), turnId: null, kind: 'notice', severity: 'info', title: 'This chat was closed earlier, so the agent starts a new conversation. The transcript above is kept.' });
+			}
+			const input = toPromptInput(prompt, cwd);
+			// The pool says nothing until the agent's first event, which can take seconds while it starts:
+			// show the new turn (the prompt, "running") as soon as the pool has written it.
+			const earlier = new Set(this.transcript.listTurns(chatId).map((t) => t.id));
+			const watch = setInterval(() => {
+				const fresh = this.transcript.listTurns(chatId).find((t) => !earlier.has(t.id));
+				if (fresh) {
+					clearInterval(watch);
+					this.refreshTurn(chatId, fresh.id);
+				}
+			}, 50);
+			let outcome: Awaited<ReturnType<AgentPool['prompt']>>;
+			try {
+				outcome = await this.options.pool.prompt(chatId, chat.agent, input);
+			} finally {
+				clearInterval(watch);
+			}
+			clearTimeout(st.refreshTimer);
+			st.refreshTimer = undefined;
+			st.turnToRefresh = undefined;
+			this.refreshTurn(chatId, outcome.turn.id);
+		} catch (e) {
+			// The turn never started (the agent is not installed, needs a key, the worktree is gone): say so with Retry.
+			const id = newId('err');
+			st.failedPrompts.set(id, prompt);
+			this.addLooseRow(chatId, { id, turnId: null, kind: 'error', message: errorMessage(e), code: e instanceof AgentTabsError ? e.code : undefined, retryable: true });
+		}
+	}
+
+	async cancel(chatId: string): Promise<void> {
+		const chat = this.chat(chatId);
+		await this.options.pool.cancel(chatId, chat.agent);
+	}
+
+	answerPermission(chatId: string, requestId: string, optionId: string): { accepted: boolean } {
+		const brokerId = this.state(chatId).permissionIds.get(requestId);
+		const accepted = brokerId !== undefined && this.options.permissions.decide(brokerId, optionId);
+		return { accepted };
+	}
+
+	private queued(chatId: string, queueId: string): QueuedPrompt {
+		const q = this.state(chatId).queue.find((x) => x.id === queueId);
+		if (!q) {
+			throw new AgentTabsError('queue/gone', 'That message was already sent or removed.');
+		}
+		return q;
+	}
+
+	editQueued(chatId: string, queueId: string, text: string): void {
+		if (text.trim() === '') {
+			throw new AgentTabsError('prompt/empty', 'A queued message cannot be empty; remove it instead.');
+		}
+		this.queued(chatId, queueId).text = text;
+		this.fireMeta(chatId);
+	}
+
+	removeQueued(chatId: string, queueId: string): void {
+		const st = this.state(chatId);
+		const q = this.queued(chatId, queueId);
+		st.queue = st.queue.filter((x) => x !== q);
+		this.fireMeta(chatId);
+	}
+
+	private rewindTarget(chatId: string, turnId: string): { turn: TurnRow; cwd: string; ref: string } {
+		const turn = this.transcript.getTurn(turnId);
+		if (!turn || turn.chat_id !== chatId) {
+			throw new AgentTabsError('turn/unknown', 'That turn is not part of this chat.');
+		}
+		if (!turn.checkpoint_before) {
+			throw new AgentTabsError('checkpoint/missing', `Turn ${turn.seq} has no checkpoint to rewind to (the folder was not a git worktree when it ran).`);
+		}
+		const cwd = this.workingDirectory(chatId);
+		if (!cwd) {
+			throw new AgentTabsError('chat/noFolder', 'This chat has no worktree to rewind.');
+		}
+		if (this.state(chatId).running) {
+			throw new AgentTabsError('agent/busy', 'A turn is running; cancel it or wait before rewinding.');
+		}
+		return { turn, cwd, ref: turn.checkpoint_before };
+	}
+
+	async rewindPreview(chatId: string, turnId: string): Promise<RewindPreview> {
+		const { turn, cwd, ref } = this.rewindTarget(chatId, turnId);
+		const git = new Git(cwd);
+		// Records the present state under a throwaway ref only to compare it; the worktree is not touched.
+		const probe = `refs/agent-tabs/preview/${newId('p')}`;
+		try {
+			const now = await snapshotCommit(git, probe, 'agent-tabs: rewind preview');
+			const files = await git.zlist(['diff', '--name-only', '-z', now.commit, ref]);
+			const laterTurns = this.transcript.listTurns(chatId).filter((t) => t.seq > turn.seq).length;
+			return { turnId, number: turn.seq, files, laterTurns };
+		} finally {
+			await git.run(['update-ref', '-d', probe]).catch(() => undefined);
+		}
+	}
+
+	async rewind(chatId: string, turnId: string): Promise<RewindResult> {
+		const { turn, cwd, ref } = this.rewindTarget(chatId, turnId);
+		const result = await this.options.rewind(cwd, ref);
+		const files = result.files.length === 1 ? '1 file' : `${result.files.length} files`;
+		this.addLooseRow(chatId, {
+			id: newId('note'),
+			turnId: null,
+			kind: 'notice',
+			severity: 'info',
+			title: `Rewound ${files} to before turn ${turn.seq}.`,
+			description: `What the rewind replaced is kept in ${result.replacedRef}.`,
+		});
+		return result;
+	}
+
+	async retry(chatId: string, errorRowId: string): Promise<{ queued: boolean }> {
+		const st = this.state(chatId);
+		const failed = st.failedPrompts.get(errorRowId);
+		if (failed) {
+			st.failedPrompts.delete(errorRowId);
+			return this.send(chatId, failed);
+		}
+		const turn = this.options.store.get<{ prompt: string; chat_id: string }>('SELECT t.prompt, t.chat_id FROM messages m JOIN turns t ON t.id = m.turn_id WHERE m.id = ?', [errorRowId]);
+		if (!turn || turn.chat_id !== chatId) {
+			throw new AgentTabsError('retry/unknown', 'There is nothing to retry for that message.');
+		}
+		return this.send(chatId, { text: turn.prompt, attachments: [] });
+	}
+
+	private async liveHandle(chatId: string): Promise<ReturnType<AgentPool['peek']>> {
+		const chat = this.chat(chatId);
+		return this.options.pool.peek(chatId, chat.agent) ?? (await this.options.pool.ensure(chatId, chat.agent));
+	}
+
+	async setMode(chatId: string, modeId: string): Promise<void> {
+		const handle = await this.liveHandle(chatId);
+		if (!handle?.setMode) {
+			throw new AgentTabsError('agent/noModes', `${this.agentLabel(this.chat(chatId).agent)} does not offer modes.`);
+		}
+		await handle.setMode(modeId);
+		const st = this.state(chatId);
+		st.modes = { ...st.modes, current: modeId };
+		this.fireMeta(chatId);
+	}
+
+	async setModel(chatId: string, modelId: string): Promise<void> {
+		const handle = await this.liveHandle(chatId);
+		if (!handle?.setModel) {
+			throw new AgentTabsError('agent/noModels', `${this.agentLabel(this.chat(chatId).agent)} does not offer a choice of model.`);
+		}
+		await handle.setModel(modelId);
+		const st = this.state(chatId);
+		st.models = { ...st.models, current: modelId };
+		this.fireMeta(chatId);
+	}
+
+	completeCommands(chatId: string, query: string): CompletionItem[] {
+		const q = query.toLowerCase();
+		return (this.state(chatId).commands ?? [])
+			.filter((c) => c.name.toLowerCase().startsWith(q) || (q.length > 1 && c.name.toLowerCase().includes(q)))
+			.slice(0, 50)
+			.map((c) => ({ insertText: c.name, label: `/${c.name}`, detail: c.description }));
+	}
+
+	async completeFiles(chatId: string, query: string): Promise<CompletionItem[]> {
+		const cwd = this.workingDirectory(chatId);
+		if (!cwd) {
+			throw new AgentTabsError('chat/noFolder', 'This chat has no worktree to mention files from.');
+		}
+		return rankFiles(await this.listFiles(cwd), query).map((f) => ({ insertText: f, label: path.posix.basename(f), detail: f }));
+	}
+
+	/** The worktree's files (tracked and untracked, not ignored), read at most every few seconds while typing. */
+	private listFiles(cwd: string): Promise<string[]> {
+		const cached = this.fileCache.get(cwd);
+		if (cached && Date.now() - cached.at < 5000) {
+			return cached.files;
+		}
+		const files = new Git(cwd).zlist(['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--deduplicate']);
+		this.fileCache.set(cwd, { at: Date.now(), files });
+		files.catch(() => this.fileCache.delete(cwd));
+		return files;
+	}
+
+	workingDirectory(chatId: string): string | undefined {
+		return this.sessions.workingDirectory(chatId)?.cwd ?? undefined;
+	}
+
+	saveDraft(chatId: string, draft: string): void {
+		this.state(chatId).draft = draft;
+	}
+
+	rename(chatId: string, title: string): void {
+		const clean = title.trim();
+		if (clean === '') {
+			throw new AgentTabsError('chat/emptyTitle', 'A chat needs a title.');
+		}
+		this.chat(chatId);
+		// TODO(issue 12): SessionsRepo has no rename yet; this one statement moves there with the dispatcher.
+		this.options.store.write((tx) => tx.run('UPDATE chats SET title = ?, updated_at = ? WHERE id = ?', [clean, Date.now(), chatId]));
+		this.fireMeta(chatId);
+	}
+
+	async closeContext(chatId: string): Promise<void> {
+		const chat = this.sessions.getChat(chatId);
+		if (!chat) {
+			return;
+		}
+		const st = this.state(chatId);
+		st.queue = [];
+		await this.options.pool.cancel(chatId, chat.agent).catch((e) => this.options.logger.warn(`[PoolChatService][close] cancel: ${errorMessage(e)}`));
+		// Closing the chat removes its agent_sessions rows (a trigger), so the next prompt starts a new context.
+		// TODO(issue 12): the pool has no way to end one live session; the process stays until the idle reaper.
+		this.sessions.closeChat(chatId);
+		this.chats.delete(chatId);
+		clearTimeout(st.refreshTimer);
+	}
+}
+
+/** Mentioned files become absolute paths inside the worktree (resource links); a selection is quoted into the text. */
+export function toPromptInput(prompt: PromptPayload, cwd: string | undefined): PromptInput {
+	const files: string[] = [];
+	let text = prompt.text;
+	for (const a of prompt.attachments) {
+		const abs = cwd ? path.resolve(cwd, a.path) : undefined;
+		if (!abs || !cwd || (abs !== cwd && !abs.startsWith(cwd + path.sep))) {
+			throw new AgentTabsError('prompt/outsideWorktree', `${a.path} is not inside this session's worktree, so it cannot be sent.`);
+		}
+		if (a.kind === 'file') {
+			files.push(abs);
+		} else {
+			text += `\n\n${a.path}:${a.startLine}-${a.endLine}\n\`\`\`\n${a.text}\n\`\`\``;
+		}
+	}
+	return { text, ...(files.length ? { files } : {}) };
+}
+
+/** Files matching a query, best first: a basename that starts with it, then a basename containing it, then the path. */
+export function rankFiles(files: readonly string[], query: string, limit = 50): string[] {
+	const q = query.toLowerCase();
+	const score = (f: string): number => {
+		const lower = f.toLowerCase();
+		const base = path.posix.basename(lower);
+		return base.startsWith(q) ? 0 : base.includes(q) ? 1 : lower.includes(q) ? 2 : -1;
+	};
+	return files
+		.map((f) => ({ f, s: score(f) }))
+		.filter((x) => x.s >= 0)
+		.sort((a, b) => a.s - b.s || a.f.length - b.f.length || a.f.localeCompare(b.f))
+		.slice(0, limit)
+		.map((x) => x.f);
+}

@@ -1,0 +1,432 @@
+/// <reference lib="dom" />
+/**
+ * The chat tab's app in a real browser: the bundle esbuild makes, served from 127.0.0.1 with the page the
+ * host renders (same CSP and nonce), in headless Chromium. `acquireVsCodeApi` is a test double that
+ * records what the app posts and hands requests to a scripted host in this process. Screenshots of the
+ * main states go to .test-output/.
+ */
+import * as assert from 'node:assert/strict';
+import * as esbuild from 'esbuild';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { ChatMeta, ChatRow, ChatSnapshot, HostToWebview, Requests, RowUpdate, WebviewToHost } from '../../../src/protocol/messages';
+import { chatStrings } from '../../../src/webview/host/chatStrings';
+import { chatHtml, newNonce } from '../../../src/webview/host/html';
+import { removeDir, repoRoot, tempDir } from '../helpers';
+
+const chromiumPath = process.env.AGENT_TABS_CHROMIUM ?? '/usr/bin/chromium';
+const outputDir = path.join(repoRoot, '.test-output');
+const strings = chatStrings({ l10n: { t: (message: string) => message } } as never);
+
+/** Dark-theme values of the variables VS Code injects into webviews, so screenshots look like the real tab. */
+const themeCss = `:root {
+	--vscode-font-family: system-ui, sans-serif; --vscode-font-size: 13px; --vscode-editor-font-family: monospace;
+	--vscode-foreground: #cccccc; --vscode-descriptionForeground: #9d9d9d; --vscode-errorForeground: #f85149;
+	--vscode-editor-background: #1f1f1f; --vscode-editorWidget-background: #202020; --vscode-widget-border: #313131;
+	--vscode-panel-border: #2b2b2b; --vscode-focusBorder: #0078d4; --vscode-textLink-foreground: #4daafc;
+	--vscode-textLink-activeForeground: #4daafc; --vscode-input-background: #313131; --vscode-input-foreground: #cccccc;
+	--vscode-input-border: #3c3c3c; --vscode-input-placeholderForeground: #989898; --vscode-button-background: #0078d4;
+	--vscode-button-foreground: #ffffff; --vscode-button-hoverBackground: #026ec1; --vscode-button-secondaryBackground: #313131;
+	--vscode-button-secondaryForeground: #cccccc; --vscode-button-secondaryHoverBackground: #3c3c3c; --vscode-badge-background: #616161;
+	--vscode-badge-foreground: #f8f8f8; --vscode-dropdown-background: #313131; --vscode-dropdown-foreground: #cccccc;
+	--vscode-dropdown-border: #3c3c3c; --vscode-editorWarning-foreground: #cca700; --vscode-editorInfo-foreground: #3794ff;
+	--vscode-inputValidation-errorBorder: #be1100; --vscode-keybindingLabel-background: rgba(128,128,128,.17);
+	--vscode-keybindingLabel-foreground: #cccccc; --vscode-list-activeSelectionBackground: #04395e; --vscode-list-activeSelectionForeground: #ffffff;
+}`;
+
+/** The page double: records posts and state, forwards requests to the scripted host, delivers its replies. */
+const doubleJs = `(() => {
+	window.__posted = [];
+	window.__state = JSON.parse(sessionStorage.getItem('state') || 'null');
+	window.acquireVsCodeApi = () => ({
+		postMessage: (m) => {
+			window.__posted.push(JSON.parse(JSON.stringify(m)));
+			if (m.kind === 'request') {
+				window.__host(m).then((reply) => window.dispatchEvent(new MessageEvent('message', { data: reply })));
+			}
+		},
+		getState: () => window.__state,
+		setState: (s) => { window.__state = s; sessionStorage.setItem('state', JSON.stringify(s)); },
+	});
+})();`;
+
+const meta = (over: Partial<ChatMeta> = {}): ChatMeta => ({
+	chatId: 'chat-1',
+	title: 'Fix the parser',
+	agent: 'scripted',
+	agentLabel: 'Scripted',
+	status: 'idle',
+	modes: { current: 'code', available: [{ id: 'code', name: 'Code' }, { id: 'ask', name: 'Ask' }] },
+	models: { available: [] },
+	commands: [{ name: 'plan', description: 'Make a plan' }],
+	queue: [],
+	closed: false,
+	...over,
+});
+
+const hostile = 'Here is an image: <img src=x onerror="window.__xss=1"> and <b>bold</b>';
+
+function allRows(): ChatRow[] {
+	return [
+		{ id: 't1', turnId: 't1', kind: 'turn', number: 1, agent: 'scripted', status: 'done', canRewind: true, startedAt: 1 },
+		{ id: 'u1', turnId: 't1', kind: 'user', text: 'Make the parser accept trailing commas.\nKeep the tests green.' },
+		{ id: 'r1', turnId: 't1', kind: 'reasoning', text: 'The grammar lives in src/parser.ts.' },
+		{ id: 'p1', turnId: 't1', kind: 'plan', entries: [{ content: 'Read the grammar', priority: 'high', status: 'completed' }, { content: 'Allow trailing commas', priority: 'high', status: 'in_progress' }, { content: 'Run the tests', priority: 'medium', status: 'pending' }] },
+		{ id: 'c1', turnId: 't1', kind: 'tool_call', toolCallId: 'w1', title: 'Write src/parser.ts', toolKind: 'edit', status: 'completed', files: ['src/parser.ts'] },
+		{ id: 'f1', turnId: 't1', kind: 'file_edit', path: 'src/parser.ts', editKind: 'modify', source: 'fs_write' },
+		{ id: 'a1', turnId: 't1', kind: 'text', text: hostile },
+		{ id: 'g1', turnId: 't1', kind: 'usage', inputTokens: 1200, outputTokens: 340 },
+		{ id: 'n1', turnId: null, kind: 'notice', severity: 'warning', title: 'Scripted stopped unexpectedly', description: 'It restarts on your next message.' },
+		{ id: 't2', turnId: 't2', kind: 'turn', number: 2, agent: 'scripted', status: 'running', canRewind: true, startedAt: 2 },
+		{ id: 'u2', turnId: 't2', kind: 'user', text: 'Now write the changelog entry.' },
+		{ id: 'q1', turnId: 't2', kind: 'permission', requestId: 'perm-a', title: 'Write CHANGELOG.md', toolKind: 'edit', options: [{ optionId: 'allow', name: 'Allow once', kind: 'allow_once' }, { optionId: 'always', name: 'Always allow', kind: 'allow_always' }, { optionId: 'reject', name: 'Reject', kind: 'reject_once' }] },
+		{ id: 'e1', turnId: null, kind: 'error', message: 'Scripted could not start: the command was not found.', retryable: true },
+		{ id: 'x1', turnId: 't2', kind: 'raw', method: 'future_update' },
+	];
+}
+
+/** A scripted host: answers each request from `handlers`, records every request. */
+class FakeHost {
+	readonly requests: WebviewToHost[] = [];
+	handlers: { [M in keyof Requests]?: (params: Requests[M][0]) => Requests[M][1] | Promise<Requests[M][1]> } = {};
+
+	async answer(msg: WebviewToHost): Promise<HostToWebview> {
+		this.requests.push(msg);
+		if (msg.kind !== 'request') {
+			throw new Error('not a request');
+		}
+		const handler = this.handlers[msg.method] as ((p: unknown) => unknown) | undefined;
+		try {
+			if (!handler) {
+				throw Object.assign(new Error(`no handler for ${msg.method}`), { code: 'unknownMethod' });
+			}
+			return { kind: 'response', id: msg.id, ok: true, result: (await handler(msg.params)) ?? null };
+		} catch (e) {
+			return { kind: 'response', id: msg.id, ok: false, error: { code: (e as { code?: string }).code ?? 'internal', message: (e as Error).message } };
+		}
+	}
+
+	of<M extends keyof Requests>(method: M): Requests[M][0][] {
+		return this.requests.flatMap((r) => (r.kind === 'request' && r.method === method ? [r.params as Requests[M][0]] : []));
+	}
+}
+
+suite('webview/app: the chat tab in headless Chromium', function () {
+	this.timeout(60_000);
+	let dir: string;
+	let server: http.Server;
+	let origin: string;
+	let browser: Browser;
+	let page: Page;
+	let host: FakeHost;
+	let problems: string[];
+
+	suiteSetup(async function () {
+		if (!fs.existsSync(chromiumPath)) {
+			this.skip();
+		}
+		dir = tempDir('agent-tabs-chat-app-');
+		await esbuild.build({
+			entryPoints: { chat: path.join(repoRoot, 'src/webview/app/chat/main.ts') },
+			outdir: dir,
+			bundle: true,
+			platform: 'browser',
+			format: 'iife',
+			target: 'es2022',
+			logLevel: 'silent',
+		});
+		fs.writeFileSync(path.join(dir, 'theme.css'), themeCss);
+		fs.writeFileSync(path.join(dir, 'double.js'), doubleJs);
+		server = http.createServer((req, res) => {
+			const name = path.basename(new URL(req.url ?? '/', 'http://x').pathname) || 'page.html';
+			const file = path.join(dir, name);
+			if (name === 'favicon.ico') {
+				res.writeHead(204).end();
+				return;
+			}
+			if (!fs.existsSync(file)) {
+				res.writeHead(404).end();
+				return;
+			}
+			const type = name.endsWith('.js') ? 'text/javascript' : name.endsWith('.css') ? 'text/css' : 'text/html';
+			res.writeHead(200, { 'content-type': `${type}; charset=utf-8` }).end(fs.readFileSync(file));
+		});
+		await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+		origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+		// The page exactly as the host renders it, with the double's script (same nonce) and theme added.
+		const nonce = newNonce();
+		const html = chatHtml({ cspSource: origin, scriptUri: `${origin}/chat.js`, styleUri: `${origin}/chat.css`, nonce, bootstrap: { chatId: 'chat-1', strings } })
+			.replace('<script nonce', `<link rel="stylesheet" href="${origin}/theme.css">\n<script nonce="${nonce}" src="${origin}/double.js"></script>\n<script nonce`);
+		fs.writeFileSync(path.join(dir, 'page.html'), html);
+		browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+		fs.mkdirSync(outputDir, { recursive: true });
+	});
+
+	suiteTeardown(async () => {
+		await browser?.close();
+		await new Promise((r) => server?.close(r));
+		if (dir) {
+			removeDir(dir);
+		}
+	});
+
+	async function openTab(snapshot: ChatSnapshot, width = 900): Promise<void> {
+		host = new FakeHost();
+		host.handlers['chat/open'] = () => ({ kind: 'snapshot', snapshot });
+		problems = [];
+		const context = await browser.newContext({ viewport: { width, height: 900 } });
+		page = await context.newPage();
+		page.on('console', (m) => (m.type() === 'error' || /Refused|Content Security Policy/i.test(m.text())) && problems.push(m.text()));
+		page.on('pageerror', (e) => problems.push(e.message));
+		await page.exposeFunction('__host', (m: WebviewToHost) => host.answer(m));
+		await page.goto(`${origin}/page.html`);
+		await page.waitForSelector('[role="log"] > *');
+	}
+
+	teardown(async () => {
+		await page?.context().close();
+	});
+
+	const notify = (message: HostToWebview): Promise<void> => page.evaluate((m) => void window.dispatchEvent(new MessageEvent('message', { data: m })), message);
+	const rowUpdate = (u: Omit<RowUpdate, 'chatId' | 'epoch'>): Promise<void> => notify({ kind: 'notify', method: 'chat/didUpdateRow', params: { chatId: 'chat-1', epoch: 'e1', ...u } });
+	const posted = (): Promise<WebviewToHost[]> => page.evaluate(() => (window as unknown as { __posted: WebviewToHost[] }).__posted);
+	const snap = (rows: ChatRow[], seq: number, m = meta()): ChatSnapshot => ({ chatId: 'chat-1', epoch: 'e1', seq, rows, meta: m });
+	const until = async (check: () => boolean | Promise<boolean>, what: string): Promise<void> => {
+		const end = Date.now() + 5000;
+		while (!(await check())) {
+			if (Date.now() > end) {
+				throw new Error(`timed out waiting for ${what}`);
+			}
+			await new Promise((r) => setTimeout(r, 20));
+		}
+	};
+
+	test('renders every row kind as text, with roles and labels; agent markup stays text', async () => {
+		await openTab(snap(allRows(), 14, meta({ status: 'waitingForPermission' })));
+		const first = (await posted())[0];
+		assert.deepEqual(first, { kind: 'ready', protocol: 2, view: 'chat' });
+		assert.equal(await page.locator('[role="log"]').getAttribute('aria-label'), 'Transcript');
+		assert.deepEqual(await page.locator('article').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label'))), ['You', 'Scripted (thinking)', 'Scripted', 'You']);
+		const agentText = await page.locator('article[aria-label="Scripted"] .body').evaluate((e) => ({ text: e.textContent, children: e.children.length }));
+		assert.deepEqual(agentText, { text: hostile, children: 0 });
+		assert.equal(await page.locator('img, b').count(), 0, 'no markup from agent text');
+		assert.equal(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss), undefined);
+		const log = (await page.locator('[role="log"]').innerText()).replace(/\s+/g, ' ');
+		for (const expected of ['Turn 1 · done', 'Rewind to before this turn', 'Write src/parser.ts', 'edit', 'done', 'Read the grammar', 'Changed src/parser.ts', 'Tokens: 1200 in, 340 out', 'Scripted stopped unexpectedly', 'It restarts on your next message.', 'Write CHANGELOG.md', 'Allow once', 'Always allow', 'Reject', 'Could not start'.slice(0, 0), 'Retry', 'future_update']) {
+			assert.ok(log.includes(expected), `"${expected}" in: ${log}`);
+		}
+		assert.equal(await page.locator('[role="group"][aria-label="Plan"] li').count(), 3);
+		assert.equal(await page.locator('[role="note"]').first().innerText(), 'Scripted stopped unexpectedly\nIt restarts on your next message.');
+		assert.equal(await page.locator('textarea.input').getAttribute('aria-label'), 'Message to Scripted');
+		assert.equal(await page.locator('select[aria-label="Mode"]').inputValue(), 'code');
+		assert.equal(await page.locator('.composer [role="status"]').innerText(), 'Waiting for your permission');
+		assert.deepEqual(problems, []);
+		await page.screenshot({ path: path.join(outputDir, 'chat-900.png'), fullPage: false });
+	});
+
+	test('usable at 300 px: nothing overflows sideways', async () => {
+		await openTab(snap(allRows(), 14, meta({ status: 'running', queue: [{ id: 'q1', text: 'Then bump the version.', attachments: [] }] })), 300);
+		const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+		assert.ok(overflow <= 0, `scrolls sideways by ${overflow}px`);
+		await page.screenshot({ path: path.join(outputDir, 'chat-300.png'), fullPage: false });
+		await page.locator('[role="log"]').evaluate((e) => (e.scrollTop = 0));
+		await page.screenshot({ path: path.join(outputDir, 'chat-300-top.png'), fullPage: false });
+	});
+
+	test('appends and in-place changes by seq; a gap resyncs from the seq it has', async () => {
+		await openTab(snap(allRows().slice(0, 2), 2));
+		await page.locator('textarea.input').focus();
+		await rowUpdate({ seq: 3, op: 'append', row: { id: 'a9', turnId: 't1', kind: 'text', text: 'Hel' } });
+		await rowUpdate({ seq: 4, op: 'change', row: { id: 'a9', turnId: 't1', kind: 'text', text: 'Hello, world' } });
+		const bodyHandle = await page.locator('[data-row-id="a9"] .body').elementHandle();
+		assert.equal(await page.locator('[data-row-id="a9"] .body').innerText(), 'Hello, world');
+		await rowUpdate({ seq: 5, op: 'change', row: { id: 'a9', turnId: 't1', kind: 'text', text: 'Hello, world!' } });
+		assert.equal(await bodyHandle!.evaluate((e) => e.isConnected && e.textContent), 'Hello, world!', 'streamed text grows in the same element');
+		await rowUpdate({ seq: 4, op: 'change', row: { id: 'a9', turnId: 't1', kind: 'text', text: 'stale' } });
+		assert.equal(await page.locator('[data-row-id="a9"] .body').innerText(), 'Hello, world!', 'an old seq is ignored');
+		assert.equal(host.of('chat/open').length, 1);
+		// seq 6 was dropped (a hidden tab): 7 reveals the gap, and the app asks for what came after 5.
+		host.handlers['chat/open'] = (p) => {
+			assert.deepEqual(p, { chatId: 'chat-1', sinceSeq: 5, epoch: 'e1' });
+			return {
+				kind: 'updates',
+				meta: meta(),
+				updates: [
+					{ chatId: 'chat-1', epoch: 'e1', seq: 6, op: 'append', row: { id: 'm6', turnId: 't1', kind: 'text', text: 'missed' } },
+					{ chatId: 'chat-1', epoch: 'e1', seq: 7, op: 'append', row: { id: 'm7', turnId: 't1', kind: 'text', text: 'seen after' } },
+				],
+			};
+		};
+		await rowUpdate({ seq: 7, op: 'append', row: { id: 'm7', turnId: 't1', kind: 'text', text: 'seen after' } });
+		await until(async () => (await page.locator('[data-row-id="m6"]').count()) === 1, 'the missed row');
+		assert.deepEqual(await page.locator('[role="log"] > *').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.rowId)), ['t1', 'u1', 'a9', 'm6', 'm7']);
+		// Another epoch (the host restarted): a full snapshot replaces everything.
+		host.handlers['chat/open'] = () => ({ kind: 'snapshot', snapshot: { ...snap(allRows().slice(0, 1), 1), epoch: 'e2' } });
+		await notify({ kind: 'notify', method: 'chat/didUpdateRow', params: { chatId: 'chat-1', epoch: 'e2', seq: 9, op: 'append', row: { id: 'z', turnId: null, kind: 'text', text: 'z' } } });
+		await until(async () => (await page.locator('[role="log"] > *').count()) === 1, 'the snapshot of the new epoch');
+		assert.equal(await page.evaluate(() => document.activeElement?.className), 'input', 'updates never take focus from the input');
+	});
+
+	test('Enter sends, Shift+Enter breaks the line; the draft lives in setState and survives a reload', async () => {
+		await openTab(snap(allRows().slice(0, 2), 2));
+		host.handlers['chat/send'] = () => ({ queued: false });
+		host.handlers['chat/saveDraft'] = () => null;
+		const input = page.locator('textarea.input');
+		await input.focus();
+		await page.keyboard.type('hello');
+		await page.keyboard.press('Shift+Enter');
+		await page.keyboard.type('world');
+		assert.deepEqual(await page.evaluate(() => (window as unknown as { __state: unknown }).__state), { v: 1, chatId: 'chat-1', draft: 'hello\nworld' });
+		await page.reload();
+		await page.waitForSelector('[role="log"] > *');
+		assert.equal(await page.locator('textarea.input').inputValue(), 'hello\nworld', 'the draft came back after a reload');
+		await page.locator('textarea.input').focus();
+		await page.keyboard.press('End');
+		await page.keyboard.press('Enter');
+		await until(() => host.of('chat/send').length === 1, 'the send');
+		assert.deepEqual(host.of('chat/send')[0], { chatId: 'chat-1', prompt: { text: 'hello\nworld', attachments: [] } });
+		await until(async () => (await page.locator('textarea.input').inputValue()) === '', 'the input to clear');
+		assert.deepEqual(await page.evaluate(() => (window as unknown as { __state: unknown }).__state), { v: 1, chatId: 'chat-1' });
+	});
+
+	test('a failed send keeps the text and says why', async () => {
+		await openTab(snap(allRows().slice(0, 2), 2));
+		host.handlers['chat/send'] = () => {
+			throw Object.assign(new Error('Scripted is not installed.'), { code: 'agent/unknown' });
+		};
+		await page.locator('textarea.input').fill('keep me');
+		await page.locator('textarea.input').press('Enter');
+		await until(async () => (await page.locator('[role="alert"]').innerText()).includes('Scripted is not installed.'), 'the error');
+		assert.equal(await page.locator('textarea.input').inputValue(), 'keep me');
+	});
+
+	test('while a turn runs: Cancel, and queued messages can be edited or removed', async () => {
+		await openTab(snap(allRows().slice(0, 2), 2, meta({ status: 'running', queue: [{ id: 'q1', text: 'say second', attachments: [] }, { id: 'q2', text: 'say third', attachments: [] }] })));
+		host.handlers['chat/cancel'] = () => null;
+		host.handlers['queue/edit'] = () => null;
+		host.handlers['queue/remove'] = () => null;
+		const queue = page.locator('section[aria-label="Queued messages"]');
+		assert.equal(await queue.isVisible(), true);
+		assert.deepEqual(await queue.locator('.queued-text').allInnerTexts(), ['say second', 'say third']);
+		await queue.getByRole('button', { name: 'Remove: say third' }).click();
+		await until(() => host.of('queue/remove').length === 1, 'remove');
+		assert.deepEqual(host.of('queue/remove')[0], { chatId: 'chat-1', queueId: 'q2' });
+		await queue.getByRole('button', { name: 'Edit: say second' }).click();
+		const editor = queue.locator('textarea');
+		assert.equal(await page.evaluate(() => document.activeElement?.tagName), 'TEXTAREA');
+		// A meta update while editing keeps the edit in progress.
+		await page.keyboard.press('End');
+		await page.keyboard.type(', edited');
+		await notify({ kind: 'notify', method: 'chat/didChangeMeta', params: meta({ status: 'running', queue: [{ id: 'q1', text: 'say second', attachments: [] }] }) });
+		assert.equal(await editor.inputValue(), 'say second, edited');
+		await editor.press('Enter');
+		await until(() => host.of('queue/edit').length === 1, 'edit');
+		assert.deepEqual(host.of('queue/edit')[0], { chatId: 'chat-1', queueId: 'q1', text: 'say second, edited' });
+		await page.getByRole('button', { name: 'Cancel Turn' }).click();
+		await until(() => host.of('chat/cancel').length === 1, 'cancel');
+		await notify({ kind: 'notify', method: 'chat/didChangeMeta', params: meta() });
+		assert.equal(await page.getByRole('button', { name: 'Cancel Turn' }).isVisible(), false);
+		assert.equal(await queue.isVisible(), false);
+	});
+
+	test('permission cards answer by keyboard; a card settled elsewhere says "Already answered"', async () => {
+		const rows = allRows().filter((r) => r.kind !== 'error');
+		await openTab(snap(rows, 14, meta({ status: 'waitingForPermission' })));
+		host.handlers['permission/answer'] = () => ({ accepted: false });
+		const card = page.locator('section.permission');
+		assert.equal(await card.getAttribute('aria-label'), 'Permission request: Write CHANGELOG.md');
+		await card.focus();
+		await page.keyboard.press('2');
+		await until(() => host.of('permission/answer').length === 1, 'the answer');
+		assert.deepEqual(host.of('permission/answer')[0], { chatId: 'chat-1', requestId: 'perm-a', optionId: 'always' });
+		await until(async () => (await card.locator('.permission-status').innerText()) === 'Already answered.', 'already answered');
+		// The host's row change (the decision) replaces the card; focus stays on the card, not the input.
+		await rowUpdate({ seq: 15, op: 'change', row: { ...(rows.find((r) => r.id === 'q1') as Extract<ChatRow, { kind: 'permission' }>), decision: { outcome: 'selected', optionId: 'allow', decidedBy: 'user' } } });
+		assert.equal(await page.locator('section.permission .permission-status').innerText(), 'Answered: Allow once');
+		assert.equal(await page.evaluate(() => document.activeElement?.className), 'permission settled');
+		// Alt+R from the input answers the newest open card with its reject option.
+		host.handlers['permission/answer'] = () => ({ accepted: true });
+		await rowUpdate({ seq: 16, op: 'append', row: { id: 'q2', turnId: 't2', kind: 'permission', requestId: 'perm-b', title: 'Run npm test', options: [{ optionId: 'ok', name: 'Allow', kind: 'allow_once' }, { optionId: 'no', name: 'Reject', kind: 'reject_once' }] } });
+		await page.locator('textarea.input').focus();
+		await page.keyboard.press('Alt+KeyR');
+		await until(() => host.of('permission/answer').length === 2, 'the Alt+R answer');
+		assert.deepEqual(host.of('permission/answer')[1], { chatId: 'chat-1', requestId: 'perm-b', optionId: 'no' });
+		assert.equal(await page.locator('textarea.input').inputValue(), '', 'the shortcut typed nothing');
+	});
+
+	test('slash commands and @ mentions complete from the host; a mention becomes an attachment', async () => {
+		await openTab(snap(allRows().slice(0, 2), 2));
+		host.handlers['complete/commands'] = (p) => [{ insertText: 'plan', label: '/plan', detail: `Make a plan (${p.query})` }];
+		host.handlers['complete/files'] = (p) => (p.query.startsWith('par') ? [{ insertText: 'src/parser.ts', label: 'parser.ts', detail: 'src/parser.ts' }] : []);
+		host.handlers['chat/send'] = () => ({ queued: true });
+		const input = page.locator('textarea.input');
+		await input.focus();
+		await page.keyboard.type('/pl');
+		await page.waitForSelector('[role="listbox"] [role="option"]');
+		assert.equal(await input.getAttribute('aria-activedescendant'), await page.locator('[role="option"]').first().getAttribute('id'));
+		await page.keyboard.press('Enter');
+		assert.equal(await input.inputValue(), '/plan ');
+		await page.keyboard.type('fix @par');
+		await page.waitForSelector('[role="option"]:has-text("parser.ts")');
+		await page.keyboard.press('Tab');
+		assert.equal(await input.inputValue(), '/plan fix @src/parser.ts ');
+		assert.deepEqual(await page.locator('ul[aria-label="Attachments"] li').allInnerTexts(), ['src/parser.ts\n×']);
+		await page.keyboard.press('Enter');
+		await until(() => host.of('chat/send').length === 1, 'the send');
+		assert.deepEqual(host.of('chat/send')[0]!.prompt, { text: '/plan fix @src/parser.ts ', attachments: [{ kind: 'file', path: 'src/parser.ts' }] });
+	});
+
+	test('attach selection adds a chip or says why not; a mode that cannot be set goes back', async () => {
+		await openTab(snap(allRows().slice(0, 2), 2));
+		let selections = 0;
+		host.handlers['editor/attachSelection'] = () => {
+			selections++;
+			if (selections === 1) {
+				throw Object.assign(new Error("The selection is in /elsewhere/a.ts, which is not in this session's worktree."), { code: 'selection/outsideWorktree' });
+			}
+			return { kind: 'selection', path: 'src/parser.ts', startLine: 3, endLine: 7, text: 'const x = 1;' };
+		};
+		host.handlers['chat/setMode'] = () => {
+			throw Object.assign(new Error('Scripted does not offer modes.'), { code: 'agent/noModes' });
+		};
+		host.handlers['chat/send'] = () => ({ queued: false });
+		const attach = page.getByRole('button', { name: 'Attach Selection' });
+		await attach.click();
+		await until(async () => (await page.locator('[role="alert"]').innerText()).includes('not in this session'), 'the reason');
+		await attach.click();
+		await page.locator('ul[aria-label="Attachments"] li').waitFor();
+		assert.equal(await page.locator('ul[aria-label="Attachments"] li').innerText(), 'src/parser.ts, lines 3–7\n×');
+		assert.equal(await page.locator('[role="alert"]').innerText(), '', 'the old error is gone');
+		assert.equal(await page.evaluate(() => document.activeElement?.className), 'input', 'focus back in the input');
+		await page.keyboard.type('explain');
+		await page.keyboard.press('Enter');
+		await until(() => host.of('chat/send').length === 1, 'the send');
+		assert.deepEqual(host.of('chat/send')[0]!.prompt.attachments, [{ kind: 'selection', path: 'src/parser.ts', startLine: 3, endLine: 7, text: 'const x = 1;' }]);
+		await page.locator('select[aria-label="Mode"]').selectOption('ask');
+		await until(() => host.of('chat/setMode').length === 1, 'set mode');
+		await until(async () => (await page.locator('select[aria-label="Mode"]').inputValue()) === 'code', 'the picker to go back');
+		assert.match(await page.locator('[role="alert"]').innerText(), /does not offer modes/);
+	});
+
+	test('rewind shows what it would replace, and only a confirm rewinds', async () => {
+		await openTab(snap(allRows().slice(0, 2), 2));
+		host.handlers['turn/rewindPreview'] = (p) => ({ turnId: p.turnId, number: 1, files: ['src/parser.ts', 'CHANGELOG.md'], laterTurns: 1 });
+		host.handlers['turn/rewind'] = () => ({ files: ['src/parser.ts', 'CHANGELOG.md'], replacedRef: 'refs/agent-tabs/checkpoints/x-replaced-1' });
+		await page.getByRole('button', { name: 'Rewind to before this turn' }).click();
+		const box = page.locator('.rewind-confirm');
+		await box.getByRole('button', { name: 'Rewind', exact: true }).waitFor();
+		const text = await box.innerText();
+		assert.match(text, /before turn 1/);
+		assert.match(text, /src\/parser\.ts/);
+		assert.match(text, /1 later turn/);
+		assert.equal(host.of('turn/rewind').length, 0, 'the preview changes nothing');
+		assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Cancel', 'focus goes to the safe choice');
+		await page.screenshot({ path: path.join(outputDir, 'chat-rewind.png') });
+		await box.getByRole('button', { name: 'Rewind', exact: true }).click();
+		await until(() => host.of('turn/rewind').length === 1, 'the rewind');
+		await until(async () => (await box.innerText()).includes('Rewound 2 file(s)'), 'the result');
+	});
+});

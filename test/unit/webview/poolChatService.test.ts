@@ -1,0 +1,264 @@
+/**
+ * The chat tab's port over the real core: a real sql.js store, a real git repository, and the scripted ACP
+ * agent as a real child process. What a tab would see (row updates, snapshots, meta) is checked against
+ * the database, which is the truth.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { AcpBackend } from '../../../src/agents/acp/acpBackend';
+import type { AgentDefinition } from '../../../src/agents/definitions';
+import { PermissionBroker } from '../../../src/agents/permissions';
+import { AgentPool } from '../../../src/agents/pool';
+import { SessionsRepo } from '../../../src/db/sessionsRepo';
+import type { Store } from '../../../src/db/store';
+import { ChatRowModel } from '../../../src/protocol/chatSync';
+import type { ChatMeta, ChatRow, RowUpdate } from '../../../src/protocol/messages';
+import { PoolChatService, rankFiles, toPromptInput } from '../../../src/webview/host/poolChatService';
+import { WorktreeService } from '../../../src/worktrees/worktreeService';
+import { makeRepo } from '../gitRepo';
+import { MemoryLogger, openStore, removeDir, repoRoot, tempDir } from '../helpers';
+
+const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js');
+
+async function waitFor(check: () => boolean, what: string, ms = 10_000): Promise<void> {
+	const end = Date.now() + ms;
+	while (!check()) {
+		if (Date.now() > end) {
+			throw new Error(`timed out waiting for ${what}`);
+		}
+		await new Promise((r) => setTimeout(r, 20));
+	}
+}
+
+suite('webview/host: PoolChatService over the real pool and a scripted agent', function () {
+	this.timeout(40_000);
+	let dir: string;
+	let repo: string;
+	/** The test session's worktree, where its agents work. */
+	let work: string;
+	let sessionId: string;
+	let store: Store;
+	let sessions: SessionsRepo;
+	let broker: PermissionBroker;
+	let pool: AgentPool;
+	let service: PoolChatService;
+	let updates: RowUpdate[];
+	let metas: ChatMeta[];
+	let logger: MemoryLogger;
+
+	const definitions = (): AgentDefinition[] => [
+		{ id: 'scripted', label: 'Scripted', transport: 'acp', command: process.execPath, args: [agentScript], env: { SCRIPTED_AGENT_STATE_DIR: path.join(dir, 'agent-state') } },
+		{ id: 'absent', label: 'Absent', transport: 'acp', command: path.join(dir, 'no-such-agent'), args: [], env: {} },
+	];
+
+	/** A new tab in the test's session: every chat works in the session's real worktree. */
+	function newChat(agent = 'scripted'): string {
+		return sessions.createChat({ sessionId, agent, title: agent === 'scripted' ? 'Scripted' : 'Other' }).id;
+	}
+
+	const lastMeta = (chatId: string): ChatMeta | undefined => metas.filter((m) => m.chatId === chatId).at(-1);
+	const idle = (chatId: string) => (): boolean => lastMeta(chatId)?.status === 'idle' && service.meta(chatId).status === 'idle';
+	const rowsOf = (chatId: string): ChatRow[] => {
+		const r = service.open(chatId);
+		assert.equal(r.kind, 'snapshot');
+		return r.kind === 'snapshot' ? r.snapshot.rows : [];
+	};
+
+	setup(async () => {
+		dir = tempDir('agent-tabs-chat-');
+		repo = makeRepo(path.join(dir, 'repo'), { 'README.md': '# test\n', 'src/app.ts': 'x\n', 'src/apple.ts': 'y\n' });
+		logger = new MemoryLogger();
+		store = await openStore(path.join(dir, 'state'));
+		sessions = new SessionsRepo(store);
+		broker = new PermissionBroker({ default: 'ask', timeoutMs: 5000 }, logger);
+		const worktrees = new WorktreeService(store, logger, { root: path.join(dir, 'worktrees') });
+		const created = await worktrees.createSession({ repo, title: 't' });
+		work = created.worktree.path;
+		sessionId = created.session.id;
+		pool = new AgentPool({
+			store,
+			logger,
+			backends: { acp: new AcpBackend({ logger, startTimeoutMs: 5000, cancelGraceMs: 1000, killGraceMs: 1000 }) },
+			definitions,
+			permissions: broker,
+			flushMs: 20,
+			checkpoint: (cwd, name) => worktrees.checkpoint(cwd, name),
+		});
+		service = new PoolChatService({ store, pool, permissions: broker, definitions, logger, rewind: (cwd, ref) => worktrees.rewind(cwd, ref), refreshDelayMs: 30 });
+		updates = [];
+		metas = [];
+		service.onDidUpdateRow((u) => updates.push(u));
+		service.onDidChangeMeta((m) => metas.push(m));
+	});
+
+	teardown(async () => {
+		service.dispose();
+		await pool.shutdown();
+		broker.dispose();
+		await store.close();
+		removeDir(dir);
+	});
+
+	test('a prompt streams in as row appends and in-place changes that add up to the database snapshot', async () => {
+		const chatId = newChat();
+		const before = service.open(chatId);
+		assert.equal(before.kind, 'snapshot');
+		const view = new ChatRowModel();
+		if (before.kind === 'snapshot') {
+			view.reset(before.snapshot);
+		}
+		assert.deepEqual(await service.send(chatId, { text: 'say Hello <img src=x onerror=alert(1)>\nthink hmm\nplan a|b\nwrite notes.txt hi\ncommands', attachments: [] }), { queued: false });
+		await waitFor(idle(chatId), 'the turn to end');
+		for (const u of updates.filter((x) => x.chatId === chatId)) {
+			assert.notEqual(['gap', 'epoch'].indexOf(view.apply(u).kind) >= 0, true, `update ${u.seq} applied in order`);
+		}
+		const truth = rowsOf(chatId);
+		assert.deepEqual(view.rows, truth, 'appends and changes reproduce the snapshot');
+		const kinds = truth.map((r) => r.kind);
+		for (const k of ['turn', 'user', 'text', 'reasoning', 'plan', 'tool_call', 'file_edit'] as const) {
+			assert.ok(kinds.includes(k), `a ${k} row in ${kinds.join(',')}`);
+		}
+		const turn = truth[0]!;
+		assert.ok(turn.kind === 'turn' && turn.status === 'done' && turn.number === 1 && turn.canRewind);
+		assert.ok(updates.some((u) => u.op === 'change' && u.row.id === turn.id), 'the turn row changed in place when it ended');
+		const text = truth.find((r) => r.kind === 'text');
+		assert.ok(text?.kind === 'text' && text.text.includes('<img src=x onerror=alert(1)>'), 'agent text is carried as plain text');
+		const tool = truth.find((r) => r.kind === 'tool_call');
+		assert.ok(tool?.kind === 'tool_call' && tool.files.includes('notes.txt') && tool.status === 'completed', JSON.stringify(tool));
+		assert.deepEqual(
+			service.meta(chatId).commands.map((c) => c.name),
+			['plan', 'test'],
+		);
+		assert.deepEqual(
+			service.completeCommands(chatId, 'te').map((c) => c.label),
+			['/test'],
+		);
+		assert.ok(!truth.some((r) => r.kind === 'notice' && r.title === ''), 'meta notices are not rows');
+	});
+
+	test('resync from a seq returns only what changed since; an unknown epoch gets a snapshot', async () => {
+		const chatId = newChat();
+		await service.send(chatId, { text: 'say one', attachments: [] });
+		await waitFor(idle(chatId), 'turn 1');
+		const first = service.open(chatId);
+		assert.equal(first.kind, 'snapshot');
+		if (first.kind !== 'snapshot') {
+			return;
+		}
+		await service.send(chatId, { text: 'say two\nstream 50', attachments: [] });
+		await waitFor(idle(chatId), 'turn 2');
+		const again = service.open(chatId, { seq: first.snapshot.seq, epoch: first.snapshot.epoch });
+		assert.equal(again.kind, 'updates');
+		const view = new ChatRowModel();
+		view.reset(first.snapshot);
+		if (again.kind === 'updates') {
+			assert.ok(again.updates.every((u) => u.seq > first.snapshot.seq));
+			assert.equal(new Set(again.updates.map((u) => u.row.id)).size, again.updates.length, 'one update per row');
+			view.catchUp(again.updates);
+		}
+		assert.deepEqual(view.rows, rowsOf(chatId));
+		assert.equal(service.open(chatId, { seq: 1, epoch: 'epoch-from-another-host' }).kind, 'snapshot');
+	});
+
+	test('messages sent during a turn queue, can be edited or removed, and run in order after it', async () => {
+		const chatId = newChat();
+		await service.send(chatId, { text: 'sleep 600\nsay first', attachments: [] });
+		await waitFor(() => service.meta(chatId).status === 'running', 'running');
+		// The prompt shows as a running turn before the agent says anything (it sleeps first).
+		await waitFor(() => updates.some((u) => u.row.kind === 'user' && u.row.text.startsWith('sleep 600')), 'the prompt row');
+		assert.ok(updates.some((u) => u.row.kind === 'turn' && u.row.status === 'running'));
+		assert.ok(!updates.some((u) => u.row.kind === 'text'), 'before any agent text');
+		assert.deepEqual(await service.send(chatId, { text: 'say second', attachments: [] }), { queued: true });
+		assert.deepEqual(await service.send(chatId, { text: 'say third', attachments: [] }), { queued: true });
+		const [second, third] = service.meta(chatId).queue;
+		service.editQueued(chatId, second!.id, 'say second, edited');
+		service.removeQueued(chatId, third!.id);
+		assert.throws(() => service.removeQueued(chatId, third!.id), /already sent or removed/);
+		assert.throws(() => service.editQueued(chatId, second!.id, '   '), /cannot be empty/);
+		await waitFor(() => idle(chatId)() && service.meta(chatId).queue.length === 0, 'the queue to drain');
+		const users = rowsOf(chatId).flatMap((r) => (r.kind === 'user' ? [r.text] : []));
+		assert.deepEqual(users, ['sleep 600\nsay first', 'say second, edited']);
+		await assert.rejects(service.send(chatId, { text: '  ', attachments: [] }), /Type a message first/);
+	});
+
+	test('a permission card is answered once; a second answer is "already answered"', async () => {
+		const chatId = newChat();
+		await service.send(chatId, { text: 'permission Write the file', attachments: [] });
+		await waitFor(() => service.meta(chatId).status === 'waitingForPermission', 'the permission request');
+		await waitFor(() => rowsOf(chatId).some((r) => r.kind === 'permission'), 'the permission row');
+		const card = rowsOf(chatId).find((r) => r.kind === 'permission');
+		assert.ok(card?.kind === 'permission' && card.options.length === 2 && !card.decision);
+		assert.deepEqual(service.answerPermission(chatId, card.requestId, 'allow'), { accepted: true });
+		assert.deepEqual(service.answerPermission(chatId, card.requestId, 'reject'), { accepted: false });
+		assert.deepEqual(service.answerPermission(chatId, 'no-such-request', 'allow'), { accepted: false });
+		await waitFor(idle(chatId), 'the turn to end');
+		const settled = rowsOf(chatId).find((r) => r.kind === 'permission');
+		assert.ok(settled?.kind === 'permission' && settled.decision?.optionId === 'allow' && settled.decision.decidedBy === 'user');
+		assert.ok(rowsOf(chatId).some((r) => r.kind === 'text' && r.text.includes('permission: allow')));
+	});
+
+	test('rewind previews the files it would put back, then puts them back and keeps what it replaced', async () => {
+		const chatId = newChat();
+		await service.send(chatId, { text: 'write made.txt by the agent', attachments: [] });
+		await waitFor(idle(chatId), 'the turn');
+		assert.ok(fs.existsSync(path.join(work, 'made.txt')));
+		const turn = rowsOf(chatId).find((r) => r.kind === 'turn')!;
+		const preview = await service.rewindPreview(chatId, turn.id);
+		assert.deepEqual(preview, { turnId: turn.id, number: 1, files: ['made.txt'], laterTurns: 0 });
+		assert.ok(fs.existsSync(path.join(work, 'made.txt')), 'the preview changes nothing');
+		const result = await service.rewind(chatId, turn.id);
+		assert.deepEqual(result.files, ['made.txt']);
+		assert.ok(!fs.existsSync(path.join(work, 'made.txt')));
+		assert.match(result.replacedRef, /^refs\/agent-tabs\/checkpoints\/.+-replaced-/);
+		assert.ok(rowsOf(chatId).some((r) => r.kind === 'notice' && /Rewound 1 file to before turn 1/.test(r.title)));
+		await assert.rejects(service.rewindPreview(chatId, 'turn-of-another-chat'), /not part of this chat/);
+	});
+
+	test('a send that cannot start says why with a Retry, and Retry tries again', async () => {
+		const chatId = newChat('absent');
+		await service.send(chatId, { text: 'hello', attachments: [] });
+		await waitFor(() => rowsOf(chatId).some((r) => r.kind === 'error') && idle(chatId)(), 'the error row');
+		const error = rowsOf(chatId).find((r) => r.kind === 'error');
+		assert.ok(error?.kind === 'error' && error.retryable && error.turnId === null, JSON.stringify(error));
+		await service.retry(chatId, error.id);
+		await waitFor(() => rowsOf(chatId).filter((r) => r.kind === 'error').length === 2 && idle(chatId)(), 'the second error');
+		await assert.rejects(service.retry(chatId, error.id), /nothing to retry/);
+	});
+
+	test('file mentions complete from the worktree and go to the agent as paths inside it, never outside', async () => {
+		const chatId = newChat();
+		const items = await service.completeFiles(chatId, 'app');
+		assert.deepEqual(
+			items.map((i) => i.insertText),
+			['src/app.ts', 'src/apple.ts'],
+		);
+		assert.deepEqual(toPromptInput({ text: 'look', attachments: [{ kind: 'file', path: 'src/app.ts' }] }, work), { text: 'look', files: [path.join(work, 'src/app.ts')] });
+		const withSelection = toPromptInput({ text: 'why', attachments: [{ kind: 'selection', path: 'src/app.ts', startLine: 1, endLine: 1, text: 'x' }] }, work);
+		assert.match(withSelection.text, /^why\n\nsrc\/app\.ts:1-1\n```\nx\n```$/);
+		assert.throws(() => toPromptInput({ text: 'x', attachments: [{ kind: 'file', path: '../outside.txt' }] }, work), /not inside this session's worktree/);
+		assert.deepEqual(rankFiles(['a/zapp.ts', 'b/app.ts', 'app/x.ts', 'c/readme'], 'app'), ['b/app.ts', 'a/zapp.ts', 'app/x.ts']);
+	});
+
+	test('rename changes the title; closing marks the chat closed, and a new conversation is announced only when it is one', async () => {
+		const chatId = newChat();
+		service.rename(chatId, '  Fix the parser  ');
+		assert.equal(service.meta(chatId).title, 'Fix the parser');
+		assert.throws(() => service.rename(chatId, ' '), /needs a title/);
+		await service.send(chatId, { text: 'say before', attachments: [] });
+		await waitFor(idle(chatId), 'turn 1');
+		await service.closeContext(chatId);
+		assert.equal(service.meta(chatId).closed, true);
+		assert.notEqual(sessions.getChat(chatId)?.closed_at, null);
+		// The pool has no API yet to end one live context: while the agent process lives, it keeps the
+		// conversation, and the tab must not claim otherwise. Without one, the notice says it starts anew.
+		const liveContext = pool.peek(chatId, 'scripted') !== undefined;
+		await service.send(chatId, { text: 'say after', attachments: [] });
+		await waitFor(() => rowsOf(chatId).filter((r) => r.kind === 'turn' && r.status === 'done').length === 2 && idle(chatId)(), 'turn 2');
+		assert.equal(
+			rowsOf(chatId).some((r) => r.kind === 'notice' && /starts a new conversation/.test(r.title)),
+			!liveContext,
+		);
+		assert.equal(service.meta(chatId).closed, false, 'a prompt after the close continues the chat');
+	});
+});
