@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
 import { AgentTabsError } from '../common/errors';
 
 /** A git command failed; `stderr` says why in git's words. */
@@ -36,6 +37,11 @@ export class Git {
 				(error, stdout, stderr) => {
 					if (error) {
 						const code = (error as NodeJS.ErrnoException).code;
+						if (code === 'ENOENT' && !fs.existsSync(this.cwd)) {
+							// Spawning in a folder that is gone fails the same way as a missing git: say which it is.
+							reject(new AgentTabsError('git/noFolder', `The folder ${this.cwd} does not exist (deleted or moved outside Agent Tabs).`));
+							return;
+						}
 						if (code === 'ENOENT') {
 							reject(new AgentTabsError('git/notInstalled', 'git is not installed or not on PATH. Agent Tabs needs git for sessions and worktrees.'));
 							return;
