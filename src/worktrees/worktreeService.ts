@@ -226,6 +226,25 @@ export class WorktreeService {
 		}
 	}
 
+	/**
+	 * Undoes a session created for something that then failed before any work was done (an agent that
+	 * could not start): its worktree, branch, chats and row go. Keeps everything and returns false when the
+	 * worktree holds any work (a change, an untracked file, a commit).
+	 */
+	async discardNewSession(sessionId: string): Promise<boolean> {
+		const wt = this.worktrees.forSession(sessionId);
+		if (wt) {
+			const risk = await this.risk(wt.id);
+			const head = risk.exists ? (await this.git(wt.path).run(['rev-parse', 'HEAD'])).trim() : '';
+			if (!risk.exists || risk.staged.length + risk.unstaged.length + risk.untracked.length > 0 || head !== wt.base_commit) {
+				return false;
+			}
+			await this.rollBackCreate(wt);
+		}
+		this.sessions.delete(sessionId);
+		return true;
+	}
+
 	/** Removes a worktree's folder and git's record of it, whatever state an interruption left them in. */
 	private async deleteFolder(wt: WorktreeRow): Promise<void> {
 		const git = this.git(wt.repo_root);
@@ -244,6 +263,15 @@ export class WorktreeService {
 
 	private async carryChanges(repo: string, wtPath: string): Promise<void> {
 		const git = this.git(repo);
+		// `git stash create` fails without a word when it cannot lock the index; refreshing the index first
+		// takes the same lock and, when that fails, says why in git's words ("index.lock: File exists").
+		await git.run(['update-index', '--refresh']).catch((e: unknown) => {
+			if (e instanceof GitError && e.exitCode === 1) {
+				return ''; // only "needs update": files that differ, which is what is carried
+			}
+			const why = e instanceof GitError ? e.stderr.split('\n').filter((l) => l && !l.endsWith(': needs update')).join('\n').trim() : errorMessage(e);
+			throw new AgentTabsError('worktree/carry', `Could not carry the uncommitted changes of ${repo} into the new session, so it was not created: ${why}`, { cause: e });
+		});
 		const stash = (await git.run(['stash', 'create'])).trim();
 		if (stash) {
 			await this.git(wtPath).run(['stash', 'apply', stash]);
