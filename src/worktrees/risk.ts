@@ -141,9 +141,6 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 		}
 	}
 	const parts: string[] = [];
-	if (!report.exists) {
-		parts.push(`its folder ${input.path} is gone (deleted or moved outside Agent Tabs); only the branch and saved work are left`);
-	}
 	if (report.operation) {
 		parts.push(describeOperation(report.operation));
 	}
@@ -173,6 +170,9 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 	}
 	report.clean = !report.operation && report.conflicts.length === 0 && report.staged.length + report.unstaged.length + report.untracked.length + report.unpushed.length + report.unmerged.length + report.stashes.length + report.runningAgents.length === 0;
 	report.summary = report.clean ? 'Nothing would be lost.' : `At risk: ${parts.join(', ')}.`;
+	if (!report.exists) {
+		report.summary = `Its folder ${input.path} is gone (deleted or moved outside Agent Tabs); only the branch and earlier saves are left. ${report.summary}`;
+	}
 	if (report.ignoredCount > 0) {
 		report.summary += ` (${plural(report.ignoredCount, 'ignored path')} such as build output are not kept.)`;
 	}

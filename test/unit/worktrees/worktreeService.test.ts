@@ -400,7 +400,7 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		fs.rmSync(worktree.path, { recursive: true, force: true });
 		const risk = await service.risk(worktree.id);
 		assert.equal(risk.exists, false);
-		assert.match(risk.summary, /its folder .*gone-by-hand is gone \(deleted or moved outside Agent Tabs\)/);
+		assert.match(risk.summary, /Its folder .*gone-by-hand is gone \(deleted or moved outside Agent Tabs\)/);
 		assert.doesNotMatch(risk.summary, /not installed/);
 		assert.equal(risk.unmerged.length, 1, 'the branch commits still count');
 		const archived = await service.archiveSession(session.id);
