@@ -169,32 +169,35 @@ export class WorktreeService {
 		const root = this.worktreeRoot(repo);
 		fs.mkdirSync(root, { recursive: true });
 		const slug = slugify(input.title);
-		let branch = '';
-		let wtPath = '';
-		for (let n = 1; n < 1000; n++) {
+		let session: SessionRow | undefined;
+		let worktree: WorktreeRow | undefined;
+		for (let n = 1; n < 1000 && !worktree; n++) {
 			const suffix = n === 1 ? '' : `-${n}`;
-			const candidateBranch = `agent-tabs/${slug}${suffix}`;
-			const candidatePath = path.join(root, `${slug}${suffix}`);
-			if (!(await git.ok(['rev-parse', '--verify', '--quiet', `refs/heads/${candidateBranch}`])) && !fs.existsSync(candidatePath) && !this.worktrees.byPath(candidatePath)) {
-				branch = candidateBranch;
-				wtPath = candidatePath;
+			const branch = `agent-tabs/${slug}${suffix}`;
+			const wtPath = path.join(root, `${slug}${suffix}`);
+			if (!(await git.ok(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`])) && !fs.existsSync(wtPath) && !this.worktrees.byPath(wtPath)) {
+				// The rows (state `creating`) come before anything on disk: a start after a kill rolls them back.
+				const s = this.sessions.create({ title: input.title, baseRef, repoRoot: repo });
+				const w = this.worktrees.insert({ id: newId('wt'), session_id: s.id, repo_root: repo, path: wtPath, branch, base_ref: baseRef, base_commit: baseCommit, state: 'creating' });
 				// Claim the folder at once so a second session created at the same moment picks another name.
 				try {
-					fs.mkdirSync(candidatePath);
+					fs.mkdirSync(wtPath);
 				} catch {
+					this.worktrees.delete(w.id);
+					this.sessions.delete(s.id);
 					continue;
 				}
-				break;
+				session = s;
+				worktree = w;
 			}
 		}
-		if (!branch) {
+		if (!session || !worktree) {
 			throw new AgentTabsError('worktree/names', `No free branch name for "${input.title}".`);
 		}
-		const session = this.sessions.create({ title: input.title, baseRef, repoRoot: repo });
-		const worktree = this.worktrees.insert({ id: newId('wt'), session_id: session.id, repo_root: repo, path: wtPath, branch, base_ref: baseRef, base_commit: baseCommit, state: 'creating' });
+		const { branch, path: wtPath } = worktree;
 		try {
 			fs.rmdirSync(wtPath);
-			await git.run(['worktree', 'add', '-b', branch, wtPath, baseCommit]);
+			await git.run(['worktree', 'add', '-b', branch!, wtPath, baseCommit]);
 			if (input.carryChanges) {
 				await this.carryChanges(repo, wtPath);
 			}
