@@ -60,6 +60,21 @@ export async function worktreeTree(git: Git): Promise<string> {
 }
 
 /**
+ * The tree of the worktree's index (what is staged), written from a copy of the index: `git write-tree`
+ * on the index itself would lock it, and a process killed at that moment would leave `index.lock` behind,
+ * blocking every git command in the worktree.
+ */
+export async function indexTree(git: Git): Promise<string> {
+	const index = path.resolve(git.cwd, (await git.run(['rev-parse', '--git-path', 'index'])).trim());
+	return withTempIndex(async (env) => {
+		if (fs.existsSync(index)) {
+			fs.copyFileSync(index, env.GIT_INDEX_FILE!);
+		}
+		return (await git.run(['write-tree'], { env })).trim();
+	});
+}
+
+/**
  * Records the whole state of a worktree (tracked changes, untracked files, binary files, modes; not
  * ignored files) as a commit on top of HEAD, through a temporary index so the worktree's own index and
  * HEAD are untouched, and points `ref` at it. Returns the commit and whether anything differed from HEAD.

@@ -10,7 +10,7 @@ import { SessionsRepo, type SessionRow } from '../db/sessionsRepo';
 import type { Store } from '../db/store';
 import { WorktreesRepo, type WorktreeRow } from '../db/worktreesRepo';
 import { Git, GitError, parseWorktreeList } from './gitClient';
-import { identity, removeStaleTempIndexes, restoreCheckpoint, snapshotCommit, withTempIndex, worktreeTree } from './checkpoints';
+import { identity, indexTree, removeStaleTempIndexes, restoreCheckpoint, snapshotCommit, withTempIndex, worktreeTree } from './checkpoints';
 import { assessRisk, describeOperation, type RiskReport } from './risk';
 import { addSave, readSave, resolveSavedRef, saveTrailers, type SaveContents } from './savedRefs';
 
@@ -351,9 +351,9 @@ export class WorktreeService {
 		const title = wt.session_id ? this.sessions.get(wt.session_id)?.title : undefined;
 		const head = (await git.run(['rev-parse', 'HEAD'])).trim();
 		const branch = (await git.run(['symbolic-ref', '--quiet', 'HEAD']).catch(() => '')).trim().replace(/^refs\/heads\//, '') || null;
-		const indexTree = (await git.run(['write-tree'])).trim();
+		const savedIndexTree = await indexTree(git);
 		const tree = await worktreeTree(git);
-		const indexCommit = (await git.run(['commit-tree', indexTree, '-p', head], { env: identity, input: `agent-tabs: index of ${wt.path}\n` })).trim();
+		const indexCommit = (await git.run(['commit-tree', savedIndexTree, '-p', head], { env: identity, input: `agent-tabs: index of ${wt.path}\n` })).trim();
 		const oneLine = (v: string): string => v.replace(/[\r\n]+/g, ' ');
 		const message = [
 			`agent-tabs: saved work before ${reason}`,
@@ -365,9 +365,9 @@ export class WorktreeService {
 			`${saveTrailers.format}: 2`,
 		].join('\n');
 		const commit = (await git.run(['commit-tree', tree, '-p', head, '-p', indexCommit], { env: identity, input: `${message}\n` })).trim();
-		await this.verifyFolder(git, { head, branch, indexTree, worktreeTree: tree }, 'saveMismatch', 'The saved copy does not match the worktree');
+		await this.verifyFolder(git, { head, branch, indexTree: savedIndexTree, worktreeTree: tree }, 'saveMismatch', 'The saved copy does not match the worktree');
 		const entry = await addSave(git, wt.id, commit);
-		const [changed, staged] = await Promise.all([git.zlist(['diff', '--name-only', '-z', head, tree]), git.zlist(['diff', '--name-only', '-z', head, indexTree])]);
+		const [changed, staged] = await Promise.all([git.zlist(['diff', '--name-only', '-z', head, tree]), git.zlist(['diff', '--name-only', '-z', head, savedIndexTree])]);
 		this.worktrees.update(wt.id, { saved_ref: entry.ref });
 		this.logger.info(`[Worktrees][save] ${wt.path}: HEAD ${head.slice(0, 12)} on ${branch ?? '(detached)'}, ${changed.length} files, ${staged.length} staged, saved as ${entry.ref}`);
 		return { ref: entry.ref, commit, branch, head, files: changed.length, staged: staged.length };
@@ -387,7 +387,7 @@ export class WorktreeService {
 		if (differing.length > 0) {
 			problems.push(`files differ: ${differing.slice(0, 5).join(', ')}${differing.length > 5 ? ` and ${differing.length - 5} more` : ''}`);
 		}
-		if ((await git.run(['write-tree']).catch(() => '')).trim() !== expected.indexTree) {
+		if ((await indexTree(git).catch(() => '')) !== expected.indexTree) {
 			problems.push('the staged files (index) differ');
 		}
 		if ((await git.run(['rev-parse', 'HEAD'])).trim() !== expected.head) {
