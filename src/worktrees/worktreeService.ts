@@ -266,9 +266,9 @@ export class WorktreeService {
 
 	private async carryChanges(repo: string, wtPath: string): Promise<void> {
 		const git = this.git(repo);
-		// `git stash create` fails without a word when it cannot lock the index; refreshing the index first
-		// takes the same lock and, when that fails, says why in git's words ("index.lock: File exists").
-		await git.run(['update-index', '--refresh']).catch((e: unknown) => {
+		// `git stash create` fails without a word when it cannot lock the index. Writing the index first
+		// (forced: a fresh index would skip the lock) takes the same lock and, failing, says why in git's words.
+		await git.run(['update-index', '--refresh', '--force-write-index']).catch((e: unknown) => {
 			if (e instanceof GitError && e.exitCode === 1) {
 				return ''; // only "needs update": files that differ, which is what is carried
 			}

@@ -440,6 +440,8 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 
 	test('a create that fails leaves nothing behind and says why in git\'s words', async () => {
 		fs.writeFileSync(path.join(repo, 'README.md'), 'uncommitted in main\n');
+		await new Promise((r) => setTimeout(r, 1100));
+		git(repo, 'status'); // a fresh index: git would not even try to take the lock to refresh it
 		fs.writeFileSync(path.join(repo, '.git', 'index.lock'), '');
 		try {
 			await assert.rejects(service.createSession({ repo, title: 'carry', carryChanges: true }), /Could not carry the uncommitted changes .* so it was not created: fatal: Unable to create '.*index\.lock': File exists/);
