@@ -46,7 +46,7 @@ function runAndKill(args: string[], env: NodeJS.ProcessEnv, atMs: number, watch:
 			}
 		};
 		const timer = setTimeout(kill, atMs);
-		const poll = watch.length > 0 ? setInterval(() => watch.some((f) => !fs.existsSync(f)) && kill(), 2) : undefined;
+		const poll = watch.length > 0 ? setInterval(() => watch.some((f) => !fs.existsSync(f)) && kill(), 5) : undefined;
 		child.on('error', reject);
 		child.on('exit', (code) => {
 			clearTimeout(timer);
@@ -142,7 +142,7 @@ suite('worktrees/crash (SIGKILL of session archive, delete and new at random mom
 
 				// Half the kills at a random moment of a whole removal, half the moment its first files vanish.
 				const action = round % 4 === 3 ? 'delete' : 'archive';
-				const watch = round % 2 === 0 ? [] : Array.from({ length: 40 }, (_, i) => path.join(wt, `pkg-${i}`, `sub-${(i * 3) % 7}`));
+				const watch = round % 2 === 0 ? [] : Array.from({ length: 8 }, (_, i) => path.join(wt, `pkg-${i * 5}`, `sub-${i % 7}`));
 				const atMs = round % 2 === 0 ? Math.floor(Math.random() * archiveMs * 1.1) : archiveMs * 3;
 				const killed = await runAndKill(['session', action, sessionId, ...common], env, atMs, watch);
 
