@@ -207,6 +207,17 @@ class ExtensionRoot extends Disposable {
 
 	/** Start-up reconciliation for each repository in the workspace: vanished folders, unknown worktrees. */
 	private async reconcileWorktrees(store: Store): Promise<void> {
+		// First what an interrupted window or command left half-done, in every repository the store knows.
+		try {
+			const r = await this.worktreeService(store).recoverInterrupted();
+			if (r.completedRemovals.length > 0) {
+				void vscode.window.showInformationMessage(
+					vscode.l10n.t('Agent Tabs finished removing {0}, which was interrupted; its work was saved first. Restore Session brings it back.', r.completedRemovals.join(', ')),
+				);
+			}
+		} catch (e) {
+			this.logger.error(`[Worktrees][recover] ${errorMessage(e)}`);
+		}
 		for (const folder of vscode.workspace.workspaceFolders ?? []) {
 			if (folder.uri.scheme !== 'file') {
 				continue;

@@ -211,12 +211,15 @@ async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 			sessionId = chat.session_id;
 			chatId = chat.id;
 		}
+		await worktrees.recoverInterrupted().catch((e) => logger.error(`[cli][recover] ${errorMessage(e)}`));
+		let createdSession: string | undefined;
 		if (!sessionId) {
 			const created = await worktrees.createSession({ repo: repoDir, title: prompt.split('\n')[0]!.slice(0, 60) || 'agent-tabs run' });
 			sessionId = created.session.id;
 			if (created.note) {
 				process.stderr.write(`agent-tabs: ${created.note}\n`);
 			}
+			createdSession = sessionId;
 		}
 		if (!chatId) {
 			chatId = sessions.createChat({ sessionId, agent: def.id, title: def.label }).id;
@@ -236,7 +239,13 @@ async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 				}
 			}
 		});
-		const outcome = await pool.prompt(chatId, def.id, { text: prompt });
+		const outcome = await pool.prompt(chatId, def.id, { text: prompt }).catch(async (e: unknown) => {
+			// The agent never ran: the session this run made for it goes again, unless it somehow holds work.
+			if (createdSession && (await worktrees.discardNewSession(createdSession).catch(() => false))) {
+				logger.info(`[cli][run] removed the session ${createdSession} made for this run`);
+			}
+			throw e;
+		});
 		sub.dispose();
 		const end = {
 			type: 'turn_end',
@@ -266,6 +275,8 @@ async function sessionCommand(args: ParsedArgs<CliCommand>, logger: Logger, json
 	const store = await openStore(args, logger, { preferLock: sub === 'list' });
 	try {
 		const service = worktreeService(store, args, logger);
+		// A start: finish or undo what an interrupted command left half-done before anything else.
+		await service.recoverInterrupted().catch((e) => logger.error(`[cli][recover] ${errorMessage(e)}`));
 		const sessions = new SessionsRepo(store);
 		const need = (): string => {
 			if (!id || !sessions.get(id)) {
@@ -314,7 +325,11 @@ async function sessionCommand(args: ParsedArgs<CliCommand>, logger: Logger, json
 				out(
 					json,
 					{ sessionId, action: sub, saved, removedPath: result?.removedPath ?? null, risk: result?.risk.summary ?? null },
-					saved ? `Saved ${saved.files} files in ${saved.ref} (branch ${saved.branch} kept); removed ${result!.removedPath}.` : `Nothing to save; removed ${result?.removedPath ?? 'nothing'}.`,
+					saved
+						? `Saved ${saved.files} changed files (${saved.staged} staged) and HEAD ${saved.head.slice(0, 12)} on ${saved.branch ?? 'a detached HEAD'} in ${saved.ref}; removed ${result!.removedPath}.`
+						: result && !result.risk.exists
+							? `The folder ${result.removedPath} was already gone (deleted outside Agent Tabs); the branch ${result.risk.branch ?? '-'} and any earlier saves are kept.`
+							: `Nothing to save; removed ${result?.removedPath ?? 'nothing'}.`,
 				);
 				return 0;
 			}

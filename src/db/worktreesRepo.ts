@@ -1,6 +1,10 @@
 import type { Store } from './store';
 
-export type WorktreeState = 'creating' | 'ready' | 'missing' | 'removed' | 'failed';
+/**
+ * `removing` and `restoring` record an intent before the folder is touched, so a start-up after an
+ * interruption can complete or reverse it (see WorktreeService.recoverInterrupted).
+ */
+export type WorktreeState = 'creating' | 'ready' | 'missing' | 'removing' | 'restoring' | 'removed' | 'failed';
 
 export interface WorktreeRow {
 	id: string;
@@ -56,6 +60,12 @@ export class WorktreesRepo {
 	 */
 	detached(): WorktreeRow[] {
 		return this.store.all<WorktreeRow>('SELECT * FROM worktrees WHERE session_id IS NULL ORDER BY created_at');
+	}
+
+	delete(id: string): void {
+		this.store.write((tx) => {
+			tx.run('DELETE FROM worktrees WHERE id = ?', [id]);
+		});
 	}
 
 	update(id: string, fields: Partial<Pick<WorktreeRow, 'state' | 'saved_ref' | 'session_id' | 'path' | 'branch' | 'base_commit'>>): void {

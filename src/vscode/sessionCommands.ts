@@ -57,6 +57,7 @@ function riskDetail(risk: RiskReport): string {
 	list(vscode.l10n.t('Staged'), risk.staged);
 	list(vscode.l10n.t('Unstaged'), risk.unstaged);
 	list(vscode.l10n.t('Untracked'), risk.untracked);
+	list(vscode.l10n.t('Unresolved conflicts'), risk.conflicts);
 	list(vscode.l10n.t('Not pushed'), risk.unpushed.map((c) => c.slice(0, 8)));
 	list(vscode.l10n.t('Not merged'), risk.unmerged.map((c) => c.slice(0, 8)));
 	list(vscode.l10n.t('Stashes'), risk.stashes);
@@ -69,7 +70,16 @@ function savedMessage(result: RemoveResult | null): string {
 		return vscode.l10n.t('The session had no worktree.');
 	}
 	if (result.saved) {
-		return vscode.l10n.t('Saved {0} changed files in {1}; branch {2} kept. Restore Session brings them back.', result.saved.files, result.saved.ref, result.saved.branch ?? '-');
+		return vscode.l10n.t(
+			'Saved {0} changed files ({1} staged) and HEAD on {2} in {3}; the branch is kept. Restore Session brings it all back.',
+			result.saved.files,
+			result.saved.staged,
+			result.saved.branch ?? vscode.l10n.t('a detached HEAD'),
+			result.saved.ref,
+		);
+	}
+	if (!result.risk.exists) {
+		return vscode.l10n.t('The folder {0} was already gone (deleted outside Agent Tabs); the branch {1} and any earlier saves are kept.', result.removedPath, result.risk.branch ?? '-');
 	}
 	return vscode.l10n.t('Nothing needed saving; branch kept.');
 }
@@ -85,11 +95,16 @@ export function sessionCommandHandlers(deps: SessionCommandDeps): Record<string,
 			void vscode.window.showWarningMessage(vscode.l10n.t('Agents are still running in "{0}". Stop them first.', session.title), { modal: true, detail: riskDetail(risk) });
 			return undefined;
 		}
+		if (risk && (risk.operation || risk.conflicts.length > 0)) {
+			// Refused before asking: a save cannot hold a half-done merge or rebase (see WorktreeService.remove).
+			void vscode.window.showWarningMessage(vscode.l10n.t('"{0}" cannot be saved and removed right now.', session.title), { modal: true, detail: riskDetail(risk) });
+			return undefined;
+		}
 		const title = action === 'delete' ? vscode.l10n.t('Delete the session "{0}"?', session.title) : vscode.l10n.t('Archive the session "{0}"?', session.title);
 		const detail = risk
 			? risk.clean
 				? vscode.l10n.t('Nothing would be lost. The worktree folder is removed and the branch {0} is kept.', risk.branch ?? '-')
-				: `${riskDetail(risk)}\n\n${vscode.l10n.t('All of it is saved in a private git ref first and verified; the branch is kept. Then the worktree folder is removed.')}`
+				: `${riskDetail(risk)}\n\n${vscode.l10n.t('All of it (working files, untracked files, the staged index, HEAD and its branch) is saved in a private git ref first and verified; the branch is kept. Then the worktree folder is removed.')}`
 			: vscode.l10n.t('The session has no worktree folder.');
 		const choice = await vscode.window.showWarningMessage(title, { modal: true, detail }, risk && !risk.clean ? saveVerb : verb);
 		if (!choice) {

@@ -4,7 +4,75 @@ import * as path from 'node:path';
 import { AgentTabsError } from '../common/errors';
 import type { Git } from './gitClient';
 
-const identity = { GIT_AUTHOR_NAME: 'Agent Tabs', GIT_AUTHOR_EMAIL: 'agent-tabs@localhost', GIT_COMMITTER_NAME: 'Agent Tabs', GIT_COMMITTER_EMAIL: 'agent-tabs@localhost' };
+/** The author and committer of every commit Agent Tabs writes (saves, checkpoints). */
+export const identity = { GIT_AUTHOR_NAME: 'Agent Tabs', GIT_AUTHOR_EMAIL: 'agent-tabs@localhost', GIT_COMMITTER_NAME: 'Agent Tabs', GIT_COMMITTER_EMAIL: 'agent-tabs@localhost' };
+
+/** Temporary index files are named `<prefix><pid>-…` so a later start can remove those of processes that died. */
+const tempIndexPrefix = 'agent-tabs-index-';
+
+/** Runs `fn` with `GIT_INDEX_FILE` pointing at a fresh temporary index, removed afterwards. */
+export async function withTempIndex<T>(fn: (env: NodeJS.ProcessEnv) => Promise<T>): Promise<T> {
+	const file = path.join(os.tmpdir(), `${tempIndexPrefix}${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
+	try {
+		return await fn({ GIT_INDEX_FILE: file });
+	} finally {
+		fs.rmSync(file, { force: true });
+		fs.rmSync(`${file}.lock`, { force: true });
+	}
+}
+
+/** Removes temporary index files left by processes that no longer run (killed mid-save). Returns their names. */
+export function removeStaleTempIndexes(dir = os.tmpdir()): string[] {
+	const removed: string[] = [];
+	let names: string[];
+	try {
+		names = fs.readdirSync(dir);
+	} catch {
+		return removed;
+	}
+	for (const name of names) {
+		const pid = name.startsWith(tempIndexPrefix) ? Number(name.slice(tempIndexPrefix.length).split('-')[0]) : NaN;
+		if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || processAlive(pid)) {
+			continue;
+		}
+		fs.rmSync(path.join(dir, name), { force: true });
+		removed.push(name);
+	}
+	return removed;
+}
+
+function processAlive(pid: number): boolean {
+	try {
+		process.kill(pid, 0);
+		return true;
+	} catch (e) {
+		return (e as NodeJS.ErrnoException).code === 'EPERM';
+	}
+}
+
+/** The tree of everything in the worktree's folder (tracked changes, untracked files; not ignored ones), through a temporary index. */
+export async function worktreeTree(git: Git): Promise<string> {
+	return withTempIndex(async (env) => {
+		await git.run(['read-tree', 'HEAD'], { env });
+		await git.run(['add', '-A', '--', '.'], { env });
+		return (await git.run(['write-tree'], { env })).trim();
+	});
+}
+
+/**
+ * The tree of the worktree's index (what is staged), written from a copy of the index: `git write-tree`
+ * on the index itself would lock it, and a process killed at that moment would leave `index.lock` behind,
+ * blocking every git command in the worktree.
+ */
+export async function indexTree(git: Git): Promise<string> {
+	const index = path.resolve(git.cwd, (await git.run(['rev-parse', '--git-path', 'index'])).trim());
+	return withTempIndex(async (env) => {
+		if (fs.existsSync(index)) {
+			fs.copyFileSync(index, env.GIT_INDEX_FILE!);
+		}
+		return (await git.run(['write-tree'], { env })).trim();
+	});
+}
 
 /**
  * Records the whole state of a worktree (tracked changes, untracked files, binary files, modes; not
@@ -12,20 +80,12 @@ const identity = { GIT_AUTHOR_NAME: 'Agent Tabs', GIT_AUTHOR_EMAIL: 'agent-tabs@
  * HEAD are untouched, and points `ref` at it. Returns the commit and whether anything differed from HEAD.
  */
 export async function snapshotCommit(git: Git, ref: string, message: string): Promise<{ commit: string; tree: string; head: string; dirty: boolean }> {
-	const tmpIndex = path.join(os.tmpdir(), `agent-tabs-index-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
-	const env = { GIT_INDEX_FILE: tmpIndex };
-	try {
-		const head = (await git.run(['rev-parse', 'HEAD'])).trim();
-		await git.run(['read-tree', 'HEAD'], { env });
-		await git.run(['add', '-A', '--', '.'], { env });
-		const tree = (await git.run(['write-tree'], { env })).trim();
-		const headTree = (await git.run(['rev-parse', 'HEAD^{tree}'])).trim();
-		const commit = (await git.run(['commit-tree', tree, '-p', head], { env: identity, input: message })).trim();
-		await git.run(['update-ref', ref, commit]);
-		return { commit, tree, head, dirty: tree !== headTree };
-	} finally {
-		fs.rmSync(tmpIndex, { force: true });
-	}
+	const head = (await git.run(['rev-parse', 'HEAD'])).trim();
+	const tree = await worktreeTree(git);
+	const headTree = (await git.run(['rev-parse', 'HEAD^{tree}'])).trim();
+	const commit = (await git.run(['commit-tree', tree, '-p', head], { env: identity, input: message })).trim();
+	await git.run(['update-ref', ref, commit]);
+	return { commit, tree, head, dirty: tree !== headTree };
 }
 
 /**

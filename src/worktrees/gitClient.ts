@@ -60,6 +60,8 @@ export class Git {
 				},
 			);
 			if (options.input !== undefined) {
+				// A git that fails before reading its input closes the pipe: that is its exit code's story, not a crash.
+				child.stdin?.on('error', () => undefined);
 				child.stdin?.end(options.input);
 			}
 		});

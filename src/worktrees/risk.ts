@@ -1,4 +1,40 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { type Git, GitError } from './gitClient';
+
+/** A git operation stopped half-way in a worktree, with the commands that finish or abort it. */
+export interface OperationInProgress {
+	name: 'merge' | 'rebase' | 'am' | 'cherry-pick' | 'revert' | 'bisect';
+	finish: string;
+	abort: string;
+}
+
+/** Marker files in the worktree's git folder, most specific first (a rebase may also leave CHERRY_PICK_HEAD). */
+const operationMarkers: [string, OperationInProgress][] = [
+	['rebase-merge', { name: 'rebase', finish: 'git rebase --continue', abort: 'git rebase --abort' }],
+	['rebase-apply/applying', { name: 'am', finish: 'git am --continue', abort: 'git am --abort' }],
+	['rebase-apply', { name: 'rebase', finish: 'git rebase --continue', abort: 'git rebase --abort' }],
+	['MERGE_HEAD', { name: 'merge', finish: 'git merge --continue', abort: 'git merge --abort' }],
+	['CHERRY_PICK_HEAD', { name: 'cherry-pick', finish: 'git cherry-pick --continue', abort: 'git cherry-pick --abort' }],
+	['REVERT_HEAD', { name: 'revert', finish: 'git revert --continue', abort: 'git revert --abort' }],
+	['BISECT_LOG', { name: 'bisect', finish: 'git bisect reset', abort: 'git bisect reset' }],
+];
+
+/** The operation in progress in a worktree (`wt` runs in its folder), or null. */
+export async function operationInProgress(wt: Git): Promise<OperationInProgress | null> {
+	const paths = await wt.lines(['rev-parse', ...operationMarkers.flatMap(([marker]) => ['--git-path', marker])]);
+	for (let i = 0; i < operationMarkers.length; i++) {
+		if (fs.existsSync(path.resolve(wt.cwd, paths[i]!))) {
+			return operationMarkers[i]![1];
+		}
+	}
+	return null;
+}
+
+/** Plain words for an operation in progress, naming the commands that end it. */
+export function describeOperation(op: OperationInProgress): string {
+	return op.finish === op.abort ? `a ${op.name} in progress (end it with "${op.finish}")` : `a ${op.name} in progress (finish it with "${op.finish}" or abort it with "${op.abort}")`;
+}
 
 /** Everything removing a worktree would lose, category by category. */
 export interface RiskReport {
@@ -17,6 +53,10 @@ export interface RiskReport {
 	unmerged: string[];
 	/** Stashes made on this branch (stashes are shared by all worktrees of a repository). */
 	stashes: string[];
+	/** A merge, rebase, cherry-pick, revert, am or bisect stopped half-way. */
+	operation: OperationInProgress | null;
+	/** Files with unresolved conflicts (unmerged index entries). */
+	conflicts: string[];
 	/** Chats whose agents are running in this worktree right now. */
 	runningAgents: string[];
 	/** True when nothing at all would be lost. */
@@ -48,26 +88,38 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 		unpushed: [],
 		unmerged: [],
 		stashes: [],
+		operation: null,
+		conflicts: [],
 		runningAgents: input.runningAgents ?? [],
 		clean: true,
 		summary: '',
 	};
 	const wt = git.at(input.path);
-	const exists = await wt.ok(['rev-parse', '--is-inside-work-tree']);
+	// A folder deleted by hand: git cannot even start there, so ask the file system first.
+	const exists = fs.existsSync(input.path) && (await wt.ok(['rev-parse', '--is-inside-work-tree']));
 	report.exists = exists;
+	let branch = input.branch;
+	let branchRef = branch ? `refs/heads/${branch}` : null;
 	if (exists) {
 		// Read-only queries: run together.
-		const [staged, unstaged, untracked, ignored] = await Promise.all([
+		const [staged, unstaged, untracked, ignored, conflicts, headBranch, head, operation] = await Promise.all([
 			wt.zlist(['diff', '--cached', '--name-only', '-z']),
 			wt.zlist(['diff', '--name-only', '-z']),
 			wt.zlist(['ls-files', '--others', '--exclude-standard', '-z']),
 			wt.zlist(['ls-files', '--others', '--ignored', '--exclude-standard', '--directory', '-z']),
+			wt.zlist(['diff', '--name-only', '--diff-filter=U', '-z']),
+			wt.run(['symbolic-ref', '--quiet', '--short', 'HEAD']).then((s) => s.trim() || null, () => null),
+			wt.run(['rev-parse', '--verify', '--quiet', 'HEAD']).then((s) => s.trim() || null, () => null),
+			operationInProgress(wt),
 		]);
-		Object.assign(report, { staged, unstaged, untracked, ignoredCount: ignored.length });
+		Object.assign(report, { staged, unstaged, untracked, ignoredCount: ignored.length, conflicts: [...new Set(conflicts)], operation });
+		// Whatever HEAD the worktree has (another branch checked out, or detached) is what would be lost.
+		branch = headBranch;
+		report.branch = headBranch;
+		branchRef = headBranch ? `refs/heads/${headBranch}` : head;
 	}
-	const branchRef = input.branch ? `refs/heads/${input.branch}` : exists ? 'HEAD' : null;
 	if (branchRef && (await git.ok(['rev-parse', '--verify', '--quiet', branchRef]))) {
-		const upstream = input.branch ? await git.run(['for-each-ref', '--format=%(upstream:short)', `refs/heads/${input.branch}`]).then((s) => s.trim() || null) : null;
+		const upstream = branch ? await git.run(['for-each-ref', '--format=%(upstream:short)', `refs/heads/${branch}`]).then((s) => s.trim() || null) : null;
 		report.upstream = upstream;
 		report.unpushed = upstream ? await git.lines(['rev-list', `${upstream}..${branchRef}`]) : (await git.lines(['remote'])).length > 0 ? await git.lines(['rev-list', branchRef, '--not', '--remotes']) : [];
 		if (input.baseRef && (await git.ok(['rev-parse', '--verify', '--quiet', input.baseRef]))) {
@@ -83,14 +135,17 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 				}
 			}
 		}
-		if (input.branch) {
+		if (branch) {
 			const stashes = await git.lines(['stash', 'list', '--format=%gd %gs']).catch(() => []);
-			report.stashes = stashes.filter((s) => s.includes(` on ${input.branch}:`) || s.includes(`On ${input.branch}:`));
+			report.stashes = stashes.filter((s) => s.includes(` on ${branch}:`) || s.includes(`On ${branch}:`));
 		}
 	}
 	const parts: string[] = [];
-	if (!report.exists) {
-		parts.push('its folder is gone');
+	if (report.operation) {
+		parts.push(describeOperation(report.operation));
+	}
+	if (report.conflicts.length) {
+		parts.push(plural(report.conflicts.length, 'file') + ' with unresolved conflicts');
 	}
 	if (report.staged.length) {
 		parts.push(plural(report.staged.length, 'staged change'));
@@ -113,8 +168,11 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 	if (report.runningAgents.length) {
 		parts.push(`${plural(report.runningAgents.length, 'agent')} running`);
 	}
-	report.clean = report.staged.length + report.unstaged.length + report.untracked.length + report.unpushed.length + report.unmerged.length + report.stashes.length + report.runningAgents.length === 0;
+	report.clean = !report.operation && report.conflicts.length === 0 && report.staged.length + report.unstaged.length + report.untracked.length + report.unpushed.length + report.unmerged.length + report.stashes.length + report.runningAgents.length === 0;
 	report.summary = report.clean ? 'Nothing would be lost.' : `At risk: ${parts.join(', ')}.`;
+	if (!report.exists) {
+		report.summary = `Its folder ${input.path} is gone (deleted or moved outside Agent Tabs); only the branch and earlier saves are left. ${report.summary}`;
+	}
 	if (report.ignoredCount > 0) {
 		report.summary += ` (${plural(report.ignoredCount, 'ignored path')} such as build output are not kept.)`;
 	}

@@ -10,9 +10,10 @@ import { SessionsRepo, type SessionRow } from '../db/sessionsRepo';
 import type { Store } from '../db/store';
 import { WorktreesRepo, type WorktreeRow } from '../db/worktreesRepo';
 import { Git, GitError, parseWorktreeList } from './gitClient';
-import { restoreCheckpoint, snapshotCommit } from './checkpoints';
+import { identity, indexTree, removeStaleTempIndexes, restoreCheckpoint, snapshotCommit, withTempIndex, worktreeTree } from './checkpoints';
 import { liveLeases, markOwned, readOwnerMark } from './ownership';
-import { assessRisk, type RiskReport } from './risk';
+import { assessRisk, describeOperation, type RiskReport } from './risk';
+import { addSave, readSave, resolveSavedRef, saveTrailers, type SaveContents } from './savedRefs';
 
 export interface WorktreeOptions {
 	/** Where worktrees are created; default `~/.agent-tabs/worktrees/<repo>-<hash>`. */
@@ -32,16 +33,25 @@ export interface WorktreeOptions {
 
 /** What a removal saved, and where to find it. */
 export interface SavedWork {
-	/** The private ref holding the save commit (its parent is the branch head). */
+	/**
+	 * The private ref holding the save, `refs/agent-tabs/saved/<worktree id>/<n>` (see savedRefs.ts). Its
+	 * commit's tree is the working folder; its first parent is HEAD, its second the index (as `git stash`).
+	 */
 	ref: string;
 	commit: string;
-	/** The branch, kept. */
+	/** The branch HEAD was on (kept); null for a detached HEAD. */
 	branch: string | null;
+	/** The commit HEAD was on. */
+	head: string;
+	/** Files of the working folder that differ from HEAD (changed, deleted, untracked). */
 	files: number;
+	/** Files whose staged state differs from HEAD. */
+	staged: number;
 }
 
 export interface RemoveResult {
 	risk: RiskReport;
+	/** Null when the folder was already gone (deleted by hand): only the branch and earlier saves are left. */
 	saved: SavedWork | null;
 	removedPath: string;
 }
@@ -51,6 +61,18 @@ export interface RemoveResult {
  * for repositories where a branch named like the namespace itself makes git refuse every branch under it.
  */
 export const sessionBranchPrefixes = ['agent-tabs', 'agent-tabs-sessions', 'agent-tabs-2', 'agent-tabs-3', 'agent-tabs-4', 'agent-tabs-5'] as const;
+
+/** What a start-up found half-done and finished or undid. */
+export interface RecoveryReport {
+	/** Removals interrupted after their save: the folder is now removed. */
+	completedRemovals: string[];
+	/** Restores interrupted half-way: the partial folder is removed; the save and branch are untouched. */
+	undoneRestores: string[];
+	/** Session creations interrupted half-way: rolled back. */
+	rolledBackCreates: string[];
+	/** Temporary index files of processes that died. */
+	removedTempFiles: string[];
+}
 
 export function slugify(title: string): string {
 	const slug = title
@@ -191,32 +213,35 @@ export class WorktreeService {
 			note = `The repository has a branch named "${sessionBranchPrefixes[0]}", which stops git from creating branches under ${sessionBranchPrefixes[0]}/, so this session's branch is under ${prefix}/ instead.`;
 			this.logger.info(`[Worktrees][create] ${repo}: ${note}`);
 		}
-		let branch = '';
-		let wtPath = '';
-		for (let n = 1; n < 1000; n++) {
+		let session: SessionRow | undefined;
+		let worktree: WorktreeRow | undefined;
+		for (let n = 1; n < 1000 && !worktree; n++) {
 			const suffix = n === 1 ? '' : `-${n}`;
-			const candidateBranch = `${prefix}/${slug}${suffix}`;
-			const candidatePath = path.join(root, `${slug}${suffix}`);
-			if (!blocked(candidateBranch) && !fs.existsSync(candidatePath) && !this.worktrees.byPath(candidatePath)) {
-				branch = candidateBranch;
-				wtPath = candidatePath;
+			const branch = `${prefix}/${slug}${suffix}`;
+			const wtPath = path.join(root, `${slug}${suffix}`);
+			if (!blocked(branch) && !fs.existsSync(wtPath) && !this.worktrees.byPath(wtPath)) {
+				// The rows (state `creating`) come before anything on disk: a start after a kill rolls them back.
+				const s = this.sessions.create({ title: input.title, baseRef, repoRoot: repo });
+				const w = this.worktrees.insert({ id: newId('wt'), session_id: s.id, repo_root: repo, path: wtPath, branch, base_ref: baseRef, base_commit: baseCommit, state: 'creating' });
 				// Claim the folder at once so a second session created at the same moment picks another name.
 				try {
-					fs.mkdirSync(candidatePath);
+					fs.mkdirSync(wtPath);
 				} catch {
+					this.worktrees.delete(w.id);
+					this.sessions.delete(s.id);
 					continue;
 				}
-				break;
+				session = s;
+				worktree = w;
 			}
 		}
-		if (!branch) {
+		if (!session || !worktree) {
 			throw new AgentTabsError('worktree/names', `No free branch name for "${input.title}".`);
 		}
-		const session = this.sessions.create({ title: input.title, baseRef, repoRoot: repo });
-		const worktree = this.worktrees.insert({ id: newId('wt'), session_id: session.id, repo_root: repo, path: wtPath, branch, base_ref: baseRef, base_commit: baseCommit, state: 'creating' });
+		const { branch, path: wtPath } = worktree;
 		try {
 			fs.rmdirSync(wtPath);
-			await git.run(['worktree', 'add', '-b', branch, wtPath, baseCommit]);
+			await git.run(['worktree', 'add', '-b', branch!, wtPath, baseCommit]);
 			markOwned(wtPath, { worktreeId: worktree.id, sessionId: session.id, stateDir: this.stateDir });
 			if (input.carryChanges) {
 				await this.carryChanges(repo, wtPath);
@@ -224,15 +249,77 @@ export class WorktreeService {
 			await this.setup(repo, wtPath);
 			this.worktrees.update(worktree.id, { state: 'ready' });
 		} catch (e) {
-			this.worktrees.update(worktree.id, { state: 'failed' });
+			// A create that fails leaves nothing behind: no folder, no branch, no rows. The error keeps git's words.
 			this.logger.error(`[Worktrees][create] ${errorMessage(e)}`);
-			throw e;
+			await this.rollBackCreate(this.worktrees.get(worktree.id)!).catch((r: unknown) => this.logger.error(`[Worktrees][create] rollback: ${errorMessage(r)}`));
+			throw e instanceof AgentTabsError ? e : new AgentTabsError('worktree/create', `Could not create the worktree for "${input.title}": ${errorMessage(e)}`, { cause: e });
 		}
 		return { session, worktree: this.worktrees.get(worktree.id)!, note };
 	}
 
+	/**
+	 * Undoes a session creation that did not finish: the folder (even locked by an interrupted
+	 * `git worktree add`), the branch if nothing was committed on it, the worktree row, and the session when
+	 * it has no chats yet.
+	 */
+	async rollBackCreate(wt: WorktreeRow): Promise<void> {
+		await this.deleteFolder(wt);
+		if (wt.branch && wt.base_commit) {
+			// Only while the branch is still where it was created: a commit on it is work, and branches are kept.
+			await this.git(wt.repo_root).run(['update-ref', '-d', `refs/heads/${wt.branch}`, wt.base_commit]).catch(() => undefined);
+		}
+		this.worktrees.delete(wt.id);
+		if (wt.session_id && this.sessions.listChats(wt.session_id).length === 0) {
+			this.sessions.delete(wt.session_id);
+		}
+	}
+
+	/**
+	 * Undoes a session created for something that then failed before any work was done (an agent that
+	 * could not start): its worktree, branch, chats and row go. Keeps everything and returns false when the
+	 * worktree holds any work (a change, an untracked file, a commit).
+	 */
+	async discardNewSession(sessionId: string): Promise<boolean> {
+		const wt = this.worktrees.forSession(sessionId);
+		if (wt) {
+			const risk = await this.risk(wt.id);
+			const head = risk.exists ? (await this.git(wt.path).run(['rev-parse', 'HEAD'])).trim() : '';
+			if (!risk.exists || risk.staged.length + risk.unstaged.length + risk.untracked.length > 0 || head !== wt.base_commit) {
+				return false;
+			}
+			await this.rollBackCreate(wt);
+		}
+		this.sessions.delete(sessionId);
+		return true;
+	}
+
+	/** Removes a worktree's folder and git's record of it, whatever state an interruption left them in. */
+	private async deleteFolder(wt: WorktreeRow): Promise<void> {
+		const git = this.git(wt.repo_root);
+		const entry = parseWorktreeList(await git.run(['worktree', 'list', '--porcelain', '-z'])).find((e) => path.resolve(e.path) === path.resolve(wt.path));
+		if (entry?.locked) {
+			// Only reached for our own interrupted steps (an `add` killed while git held its "initializing" lock).
+			await git.run(['worktree', 'unlock', wt.path]).catch(() => undefined);
+		}
+		if (entry && fs.existsSync(wt.path)) {
+			await git.run(['worktree', 'remove', '--force', wt.path]).catch((e: unknown) => this.logger.warn(`[Worktrees][remove] ${errorMessage(e)}; removing the folder directly`));
+		}
+		// A half-deleted folder is no longer a worktree git will remove: finish it by hand.
+		fs.rmSync(wt.path, { recursive: true, force: true });
+		await git.run(['worktree', 'prune']).catch(() => undefined);
+	}
+
 	private async carryChanges(repo: string, wtPath: string): Promise<void> {
 		const git = this.git(repo);
+		// `git stash create` fails without a word when it cannot lock the index. Writing the index first
+		// (forced: a fresh index would skip the lock) takes the same lock and, failing, says why in git's words.
+		await git.run(['update-index', '--refresh', '--force-write-index']).catch((e: unknown) => {
+			if (e instanceof GitError && e.exitCode === 1) {
+				return ''; // only "needs update": files that differ, which is what is carried
+			}
+			const why = e instanceof GitError ? e.stderr.split('\n').filter((l) => l && !l.endsWith(': needs update')).join('\n').trim() : errorMessage(e);
+			throw new AgentTabsError('worktree/carry', `Could not carry the uncommitted changes of ${repo} into the new session, so it was not created: ${why}`, { cause: e });
+		});
 		const stash = (await git.run(['stash', 'create'])).trim();
 		if (stash) {
 			await this.git(wtPath).run(['stash', 'apply', stash]);
@@ -300,69 +387,102 @@ export class WorktreeService {
 	}
 
 	/**
-	 * Saves every file of the worktree that differs from its HEAD (staged, unstaged, untracked, binary,
-	 * executable bits) as one commit on top of HEAD, built through a temporary index so the worktree's own
-	 * index is untouched, pointed to by `refs/agent-tabs/saved/<worktree id>`. Returns null when there is
-	 * nothing to save. Verified: the saved tree must equal the worktree byte for byte, or this throws.
+	 * Saves everything the worktree holds as one commit, the way `git stash` does: its tree is the working
+	 * folder (tracked changes, untracked files, binary files, modes; not ignored files), its first parent is
+	 * HEAD and its second a commit of the index (staged and partly staged files), and its message records
+	 * the branch HEAD is on. Built through a temporary index (the worktree's own index and HEAD are
+	 * untouched) and verified byte for byte against the folder before a new ref,
+	 * `refs/agent-tabs/saved/<worktree id>/<n>`, is created for it. Earlier saves are never moved or
+	 * deleted, also when this one fails. A worktree with an unresolved conflict cannot be saved this way.
 	 */
-	async save(worktreeId: string, reason: string): Promise<SavedWork | null> {
+	async save(worktreeId: string, reason: string): Promise<SavedWork> {
 		const wt = this.requireWorktree(worktreeId);
 		const git = this.git(wt.path);
-		const ref = `refs/agent-tabs/saved/${wt.id}`;
 		const title = wt.session_id ? this.sessions.get(wt.session_id)?.title : undefined;
-		const message = `agent-tabs: saved work before ${reason}\n\nSession worktree ${wt.path} on ${wt.branch ?? 'a detached HEAD'}.${title ? `\nSession-Title: ${title}` : ''}`;
-		const snap = await snapshotCommit(git, ref, message);
-		if (!snap.dirty) {
-			await git.run(['update-ref', '-d', ref]).catch(() => undefined);
-			return null;
-		}
-		try {
-			await this.verifySaved(git, snap.tree);
-		} catch (e) {
-			await git.run(['update-ref', '-d', ref]).catch(() => undefined);
-			throw e;
-		}
-		const changed = await git.zlist(['diff', '--name-only', '-z', snap.head, snap.commit]);
-		this.worktrees.update(wt.id, { saved_ref: ref });
-		this.logger.info(`[Worktrees][save] ${changed.length} files of ${wt.path} saved as ${ref} (${snap.commit.slice(0, 12)})`);
-		return { ref, commit: snap.commit, branch: wt.branch, files: changed.length };
+		const head = (await git.run(['rev-parse', 'HEAD'])).trim();
+		const branch = (await git.run(['symbolic-ref', '--quiet', 'HEAD']).catch(() => '')).trim().replace(/^refs\/heads\//, '') || null;
+		const savedIndexTree = await indexTree(git);
+		const tree = await worktreeTree(git);
+		const indexCommit = (await git.run(['commit-tree', savedIndexTree, '-p', head], { env: identity, input: `agent-tabs: index of ${wt.path}\n` })).trim();
+		const oneLine = (v: string): string => v.replace(/[\r\n]+/g, ' ');
+		const message = [
+			`agent-tabs: saved work before ${reason}`,
+			'',
+			`Session worktree ${oneLine(wt.path)} on ${branch ?? 'a detached HEAD'}.`,
+			'',
+			...(title ? [`${saveTrailers.title}: ${oneLine(title)}`] : []),
+			`${saveTrailers.branch}: ${branch ?? ''}`,
+			`${saveTrailers.format}: 2`,
+		].join('\n');
+		const commit = (await git.run(['commit-tree', tree, '-p', head, '-p', indexCommit], { env: identity, input: `${message}\n` })).trim();
+		await this.verifyFolder(git, { head, branch, indexTree: savedIndexTree, worktreeTree: tree }, 'saveMismatch', 'The saved copy does not match the worktree');
+		const entry = await addSave(git, wt.id, commit);
+		const [changed, staged] = await Promise.all([git.zlist(['diff', '--name-only', '-z', head, tree]), git.zlist(['diff', '--name-only', '-z', head, savedIndexTree])]);
+		this.worktrees.update(wt.id, { saved_ref: entry.ref });
+		this.logger.info(`[Worktrees][save] ${wt.path}: HEAD ${head.slice(0, 12)} on ${branch ?? '(detached)'}, ${changed.length} files, ${staged.length} staged, saved as ${entry.ref}`);
+		return { ref: entry.ref, commit, branch, head, files: changed.length, staged: staged.length };
 	}
 
-	/** The worktree's files compared with `tree` by content: any difference or unsaved file aborts. */
-	private async verifySaved(git: Git, tree: string): Promise<void> {
-		const verifyIndex = path.join(os.tmpdir(), `agent-tabs-verify-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
-		const env = { GIT_INDEX_FILE: verifyIndex };
-		try {
-			await git.run(['read-tree', tree], { env });
-			// Re-hash every file instead of trusting stat data, so equal sizes and times cannot hide a change.
+	/**
+	 * Compares a worktree folder with what a save holds: the files by content (every file re-hashed, so equal
+	 * sizes and times cannot hide a change), the index, HEAD and its branch. Any difference throws.
+	 */
+	private async verifyFolder(git: Git, expected: Pick<SaveContents, 'head' | 'indexTree' | 'worktreeTree'> & { branch: string | null }, code: string, what: string): Promise<void> {
+		const differing = await withTempIndex(async (env) => {
+			await git.run(['read-tree', expected.worktreeTree], { env });
 			await git.run(['update-index', '-q', '--really-refresh'], { env }).catch(() => undefined);
-			const differing = await git.zlist(['diff-files', '--name-only', '-z'], { env });
-			const unsaved = await git.zlist(['ls-files', '--others', '--exclude-standard', '-z'], { env });
-			if (differing.length > 0 || unsaved.length > 0) {
-				throw new AgentTabsError('worktree/saveMismatch', `The saved copy does not match the worktree (${[...differing, ...unsaved].slice(0, 5).join(', ')}); nothing was removed.`);
-			}
-		} finally {
-			fs.rmSync(verifyIndex, { force: true });
+			return [...(await git.zlist(['diff-files', '--name-only', '-z'], { env })), ...(await git.zlist(['ls-files', '--others', '--exclude-standard', '-z'], { env }))];
+		});
+		const problems: string[] = [];
+		if (differing.length > 0) {
+			problems.push(`files differ: ${differing.slice(0, 5).join(', ')}${differing.length > 5 ? ` and ${differing.length - 5} more` : ''}`);
+		}
+		if ((await indexTree(git).catch(() => '')) !== expected.indexTree) {
+			problems.push('the staged files (index) differ');
+		}
+		if ((await git.run(['rev-parse', 'HEAD'])).trim() !== expected.head) {
+			problems.push('HEAD moved');
+		}
+		const branch = (await git.run(['symbolic-ref', '--quiet', 'HEAD']).catch(() => '')).trim().replace(/^refs\/heads\//, '') || null;
+		if (branch !== expected.branch) {
+			problems.push(`HEAD is on ${branch ?? 'no branch'}, not ${expected.branch ?? 'a detached HEAD'}`);
+		}
+		if (problems.length > 0) {
+			throw new AgentTabsError(`worktree/${code}`, `${what} (${problems.join('; ')}).`);
 		}
 	}
 
 	/**
-	 * The one way a worktree folder is removed: assess, save what would be lost, verify, keep the branch,
-	 * then remove. If saving fails, nothing is removed and the error says why.
+	 * The one way a worktree folder is removed: assess, refuse during a git operation or conflict, save what
+	 * the worktree holds and verify it, record the intent (`removing`), then remove the folder. If saving
+	 * fails, nothing is removed and the error says why. Interrupted at any point, the next start finishes it
+	 * (see recoverInterrupted); a worktree already `removing` is never saved again (its folder may be half
+	 * gone), only finished.
 	 */
 	async remove(worktreeId: string, reason: string): Promise<RemoveResult> {
-		const wt = this.requireWorktree(worktreeId);
+		let wt = this.requireWorktree(worktreeId);
+		if (wt.state === 'removing') {
+			await this.finishRemoval(wt);
+			const saved = await this.savedWork(this.requireWorktree(worktreeId));
+			return { risk: await this.risk(worktreeId), saved, removedPath: wt.path };
+		}
 		const risk = await this.risk(worktreeId);
 		if (risk.runningAgents.length > 0) {
 			throw new AgentTabsError('worktree/busy', `Agents are still running in ${wt.path}: ${risk.runningAgents.join(', ')}. Stop them first; nothing was removed.`);
 		}
-		const listed = parseWorktreeList(await this.git(wt.repo_root).run(['worktree', 'list', '--porcelain', '-z']));
-		const entry = listed.find((e) => path.resolve(e.path) === path.resolve(wt.path));
-		if (entry?.locked) {
-			throw new AgentTabsError('worktree/locked', `${wt.path} is locked in git (git worktree lock), so it is left alone. Unlock it with "git worktree unlock ${wt.path}" to remove it.`);
-		}
 		let saved: SavedWork | null = null;
 		if (risk.exists) {
+			const listed = parseWorktreeList(await this.git(wt.repo_root).run(['worktree', 'list', '--porcelain', '-z']));
+			const entry = listed.find((e) => path.resolve(e.path) === path.resolve(wt.path));
+			if (entry?.locked) {
+				throw new AgentTabsError('worktree/locked', `${wt.path} is locked in git (git worktree lock), so it is left alone. Unlock it with "git worktree unlock ${wt.path}" to remove it.`);
+			}
+			if (risk.operation) {
+				throw new AgentTabsError('worktree/operationInProgress', `${wt.path} has ${describeOperation(risk.operation)}. Run that in ${wt.path}, then try again. Nothing was removed.`);
+			}
+			if (risk.conflicts.length > 0) {
+				throw new AgentTabsError('worktree/conflicts', `${wt.path} has unresolved conflicts in ${risk.conflicts.slice(0, 5).join(', ')}. Resolve them and stage the result ("git add"), or undo them with "git checkout -m <file>", then try again. Nothing was removed.`);
+			}
 			// The branch head too, under a private ref: its commits stay reachable even if someone deletes the branch.
 			await this.git(wt.path).run(['update-ref', `refs/agent-tabs/heads/${wt.id}`, 'HEAD']).catch(() => undefined);
 			try {
@@ -370,12 +490,43 @@ export class WorktreeService {
 			} catch (e) {
 				throw new AgentTabsError('worktree/saveFailed', `Could not save the work in ${wt.path}, so it was not removed: ${errorMessage(e)}`, { cause: e });
 			}
-			const git = this.git(wt.repo_root);
-			await git.run(['worktree', 'remove', '--force', wt.path]);
+			// The intent is on disk before the folder is touched.
+			this.worktrees.update(wt.id, { state: 'removing' });
+			wt = this.requireWorktree(worktreeId);
+			await this.finishRemoval(wt);
+		} else {
+			// Deleted by hand: nothing of the folder is left to save. Restore then starts from the branch; the
+			// saves of earlier removals stay under refs/agent-tabs/saved/<id>/.
+			this.logger.warn(`[Worktrees][remove] ${wt.path} was already gone; the branch ${wt.branch ?? '-'} is kept`);
+			this.worktrees.update(wt.id, { saved_ref: null });
+			await this.git(wt.repo_root).run(['worktree', 'prune']).catch(() => undefined);
+			this.worktrees.update(wt.id, { state: 'removed' });
 		}
-		await this.git(wt.repo_root).run(['worktree', 'prune']).catch(() => undefined);
-		this.worktrees.update(wt.id, { state: 'removed' });
 		return { risk, saved, removedPath: wt.path };
+	}
+
+	/** Second half of a removal whose save is recorded: the folder goes, the row says `removed`. */
+	private async finishRemoval(wt: WorktreeRow): Promise<void> {
+		await this.deleteFolder(wt);
+		this.worktrees.update(wt.id, { state: 'removed' });
+	}
+
+	/** The save a row points to, read back; null when it has none (or its ref is gone). */
+	private async savedWorkContents(wt: WorktreeRow): Promise<(SaveContents & { ref: string }) | null> {
+		const git = this.git(wt.repo_root);
+		const entry = wt.saved_ref ? await resolveSavedRef(git, wt.id, wt.saved_ref).catch(() => null) : null;
+		return entry ? { ...(await readSave(git, entry.commit)), ref: entry.ref } : null;
+	}
+
+	private async savedWork(wt: WorktreeRow): Promise<SavedWork | null> {
+		const save = await this.savedWorkContents(wt);
+		if (!save) {
+			return null;
+		}
+		const entry = { ref: save.ref, commit: save.commit };
+		const git = this.git(wt.repo_root);
+		const [changed, staged] = await Promise.all([git.zlist(['diff', '--name-only', '-z', save.head, save.worktreeTree]), git.zlist(['diff', '--name-only', '-z', save.head, save.indexTree])]);
+		return { ref: entry.ref, commit: entry.commit, branch: save.branch === undefined ? wt.branch : save.branch, head: save.head, files: changed.length, staged: staged.length };
 	}
 
 	/** Deletes a session: its worktree is saved and removed (the branch and the saved ref stay). */
@@ -404,7 +555,7 @@ export class WorktreeService {
 			throw new AgentTabsError('worktree/attached', `${wt.path} already belongs to a session.`);
 		}
 		// The title the session had, when its saved work recorded it.
-		const savedTitle = wt.saved_ref ? /^Session-Title: (.+)$/m.exec(await this.git(wt.repo_root).run(['log', '-1', '--format=%B', wt.saved_ref]).catch(() => ''))?.[1] : undefined;
+		const savedTitle = (await this.savedWorkContents(wt))?.title;
 		const session = this.sessions.create({ title: title ?? savedTitle ?? wt.branch?.replace(/^agent-tabs[^/]*\//, '') ?? path.basename(wt.path), baseRef: wt.base_ref ?? undefined, repoRoot: wt.repo_root });
 		this.worktrees.update(wt.id, { session_id: session.id });
 		const worktree = wt.state === 'ready' && fs.existsSync(wt.path) ? this.worktrees.get(wt.id)! : await this.restoreSession(session.id);
@@ -412,10 +563,16 @@ export class WorktreeService {
 		return { session: this.sessions.get(session.id)!, worktree };
 	}
 
-	/** Recreates the worktree from its branch and saved ref, files exactly as they were. */
+	/**
+	 * Recreates the worktree exactly as it was saved: HEAD on its branch (or detached, as it was), the index
+	 * with its staged and partly staged files, and the working folder with untracked files. The intent
+	 * (`restoring`) is recorded first; the result is verified against the save before it counts as restored,
+	 * and a failed or interrupted restore removes its partial folder again (the save and the branch are
+	 * untouched). Without a save (the folder was deleted by hand before removal) it comes back from the branch.
+	 */
 	async restoreSession(sessionId: string): Promise<WorktreeRow> {
 		const session = this.sessions.get(sessionId);
-		const wt = this.worktrees.forSession(sessionId);
+		let wt = this.worktrees.forSession(sessionId);
 		if (!session || !wt) {
 			throw new AgentTabsError('session/unknown', `There is no session ${sessionId} with a worktree to restore.`);
 		}
@@ -423,25 +580,60 @@ export class WorktreeService {
 			this.sessions.setStatus(sessionId, 'active');
 			return wt;
 		}
+		if (wt.state === 'removing' || wt.state === 'restoring' || wt.state === 'creating') {
+			await this.recoverRow(wt);
+			wt = this.worktrees.forSession(sessionId);
+			if (!wt) {
+				throw new AgentTabsError('session/unknown', `The session ${sessionId} had not finished being created, so there is nothing to restore.`);
+			}
+		}
 		const git = this.git(wt.repo_root);
 		await git.run(['worktree', 'prune']).catch(() => undefined);
-		if (!wt.branch || !(await git.ok(['rev-parse', '--verify', '--quiet', `refs/heads/${wt.branch}`]))) {
-			throw new AgentTabsError('worktree/noBranch', `The branch ${wt.branch ?? '(none)'} of this session no longer exists${wt.saved_ref ? `; the saved work is still in ${wt.saved_ref}` : ''}.`);
+		const entry = wt.saved_ref ? await resolveSavedRef(git, wt.id, wt.saved_ref) : null;
+		if (wt.saved_ref && !entry) {
+			throw new AgentTabsError('worktree/noSave', `The saved work ${wt.saved_ref} of this session no longer exists in ${wt.repo_root}; nothing was restored.`);
 		}
+		const save = entry ? await readSave(git, entry.commit) : null;
+		const branch = save && save.branch !== undefined ? save.branch : wt.branch;
+		const tip = branch ? (await git.run(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`]).catch(() => '')).trim() : '';
+		if (!save && !tip) {
+			throw new AgentTabsError('worktree/noBranch', `The branch ${wt.branch ?? '(none)'} of this session no longer exists and no save of its folder was kept; nothing was restored.`);
+		}
+		const head = save?.head ?? tip;
+		const expected = { head, indexTree: save?.indexTree ?? (await git.run(['rev-parse', `${head}^{tree}`])).trim(), worktreeTree: save?.worktreeTree ?? (await git.run(['rev-parse', `${head}^{tree}`])).trim() };
 		if (fs.existsSync(wt.path) && fs.readdirSync(wt.path).length > 0) {
 			throw new AgentTabsError('worktree/pathTaken', `${wt.path} exists and is not empty; move it away to restore the session there.`);
 		}
-		await git.run(['worktree', 'add', wt.path, wt.branch]);
-		markOwned(wt.path, { worktreeId: wt.id, sessionId, stateDir: this.stateDir });
-		if (wt.saved_ref && (await git.ok(['rev-parse', '--verify', '--quiet', wt.saved_ref]))) {
-			const savedParent = (await git.run(['rev-parse', `${wt.saved_ref}^`])).trim();
-			const wtGit = this.git(wt.path);
-			// Apply the saved changes on top of the branch without committing: changed files come back
-			// modified and new files untracked, as they were.
-			const patch = await git.run(['diff', '--binary', '--full-index', savedParent, wt.saved_ref]);
-			if (patch.trim()) {
-				await wtGit.run(['apply', '--whitespace=nowarn', '--binary', '-'], { input: patch });
+		// HEAD goes back on its branch; a branch deleted since is recreated where it was; a branch that moved
+		// on since (new commits made elsewhere) is left alone and HEAD comes back detached at the saved commit.
+		let addArgs: string[];
+		let expectedBranch: string | null = branch;
+		if (branch && tip === head) {
+			addArgs = [wt.path, branch];
+		} else if (branch && !tip) {
+			addArgs = ['-b', branch, wt.path, head];
+		} else {
+			if (branch) {
+				this.logger.warn(`[Worktrees][restore] ${branch} moved since the save (now ${tip.slice(0, 12)}, saved at ${head.slice(0, 12)}); ${wt.path} comes back detached at the saved commit`);
 			}
+			expectedBranch = null;
+			addArgs = ['--detach', wt.path, head];
+		}
+		const before = wt.state === 'ready' ? 'missing' : wt.state;
+		this.worktrees.update(wt.id, { state: 'restoring' });
+		try {
+			await git.run(['worktree', 'add', '--no-checkout', ...addArgs]);
+			const wtGit = this.git(wt.path);
+			// The folder from the working-tree tree, then the index from the index tree; stat data refreshed.
+			await wtGit.run(['read-tree', '-u', '--reset', expected.worktreeTree]);
+			await wtGit.run(['read-tree', '--reset', expected.indexTree]);
+			await wtGit.run(['update-index', '-q', '--refresh']).catch(() => undefined);
+			await this.verifyFolder(wtGit, { ...expected, branch: expectedBranch }, 'restoreMismatch', `The restored folder ${wt.path} does not match the save`);
+			markOwned(wt.path, { worktreeId: wt.id, sessionId, stateDir: this.stateDir });
+		} catch (e) {
+			await this.deleteFolder(wt).catch((r: unknown) => this.logger.error(`[Worktrees][restore] cleanup: ${errorMessage(r)}`));
+			this.worktrees.update(wt.id, { state: before });
+			throw new AgentTabsError('worktree/restoreFailed', `Could not restore ${wt.path}: ${errorMessage(e)} Nothing was changed${entry ? `; the saved work is still in ${entry.ref}` : ''}.`, { cause: e });
 		}
 		// Ignored files (.env, dependencies) are not in the save: the setup step puts them back as on creation.
 		await this.setup(wt.repo_root, wt.path);
@@ -569,8 +761,9 @@ export class WorktreeService {
 	 * CLI): those belong to a session elsewhere and are left alone. Our own live worktrees get a mark if they
 	 * lack one (made before marks existed).
 	 */
-	async reconcile(repoInput: string): Promise<{ missing: string[]; adopted: string[] }> {
+	async reconcile(repoInput: string): Promise<{ missing: string[]; adopted: string[]; recovered: RecoveryReport }> {
 		const repo = await this.resolveRepository(repoInput);
+		const recovered = await this.recoverInterrupted(repo);
 		const listed = parseWorktreeList(await this.git(repo).run(['worktree', 'list', '--porcelain', '-z']));
 		const livePaths = new Set(listed.filter((e) => !e.prunable).map((e) => path.resolve(e.path)));
 		const missing: string[] = [];
@@ -596,6 +789,56 @@ export class WorktreeService {
 				adopted.push(p);
 			}
 		}
-		return { missing, adopted };
+		return { missing, adopted, recovered };
+	}
+
+	/**
+	 * What a start-up does first: steps a killed process left half-done are finished or undone from what
+	 * is safe. A removal (`removing`) was saved and verified before its folder was touched, so it is
+	 * finished and its session archived (restorable). A restore (`restoring`) is undone: its partial folder
+	 * is rebuilt from the same save on the next restore. A creation (`creating`) is rolled back. Temporary
+	 * index files of dead processes are removed. `repo` limits it to one repository.
+	 */
+	async recoverInterrupted(repo?: string): Promise<RecoveryReport> {
+		const report: RecoveryReport = { completedRemovals: [], undoneRestores: [], rolledBackCreates: [], removedTempFiles: removeStaleTempIndexes() };
+		for (const row of this.worktrees.list()) {
+			if (repo !== undefined && row.repo_root !== repo) {
+				continue;
+			}
+			try {
+				const done = await this.recoverRow(row);
+				if (done) {
+					report[done].push(row.path);
+				}
+			} catch (e) {
+				this.logger.error(`[Worktrees][recover] ${row.path} (${row.state}): ${errorMessage(e)}`);
+			}
+		}
+		if (report.completedRemovals.length + report.undoneRestores.length + report.rolledBackCreates.length > 0) {
+			this.logger.warn(
+				`[Worktrees][recover] after an interruption: removals finished: ${report.completedRemovals.join(', ') || '-'}; restores undone: ${report.undoneRestores.join(', ') || '-'}; creations rolled back: ${report.rolledBackCreates.join(', ') || '-'}`,
+			);
+		}
+		return report;
+	}
+
+	private async recoverRow(row: WorktreeRow): Promise<'completedRemovals' | 'undoneRestores' | 'rolledBackCreates' | null> {
+		switch (row.state) {
+			case 'removing':
+				await this.finishRemoval(row);
+				if (row.session_id && this.sessions.get(row.session_id)?.status === 'active') {
+					this.sessions.setStatus(row.session_id, 'archived');
+				}
+				return 'completedRemovals';
+			case 'restoring':
+				await this.deleteFolder(row);
+				this.worktrees.update(row.id, { state: 'removed' });
+				return 'undoneRestores';
+			case 'creating':
+				await this.rollBackCreate(row);
+				return 'rolledBackCreates';
+			default:
+				return null;
+		}
 	}
 }

@@ -137,8 +137,8 @@ async function deleteSession() {
 	}
 	await page.screenshot({ path: path.join(shotDir, 'delete-risk-dialog.png') });
 	await dialog.getByRole('button', { name: 'Save and Delete' }).click();
-	const saved = await toast('Saved 1 changed files in refs/agent-tabs/saved/', 60_000);
-	const ref = /refs\/agent-tabs\/saved\/[\w-]+/.exec(saved)?.[0];
+	const saved = await toast(`Saved 1 changed files (0 staged) and HEAD on ${branch} in refs/agent-tabs/saved/`, 60_000);
+	const ref = /refs\/agent-tabs\/saved\/[\w-]+\/\d+/.exec(saved)?.[0];
 	if (fs.existsSync(worktree)) {
 		throw new Error('the worktree folder is still there');
 	}

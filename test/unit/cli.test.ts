@@ -102,6 +102,53 @@ suite('cli: agent-tabs', function () {
 		assert.equal(run(['--help']).code, 0);
 	});
 
+	test('a run whose agent command does not exist leaves no session, worktree, branch or chat', () => {
+		const state = path.join(dir, 'state');
+		const worktrees = path.join(dir, 'worktrees');
+		const ghosts = path.join(dir, 'ghost-agents.json');
+		fs.writeFileSync(ghosts, JSON.stringify([{ id: 'ghost', label: 'Ghost', transport: 'acp', command: path.join(dir, 'no-such-agent'), args: [], env: {} }]));
+		const r = run(['run', '--repo', repo, '--agent', 'ghost', '--agents', ghosts, '--prompt', 'hello', '--state', state, '--worktrees', worktrees]);
+		assert.equal(r.code, 2);
+		assert.match(r.stderr, /The agent command ".*no-such-agent" was not found/);
+		assert.equal(run(['session', 'list', '--state', state, '--worktrees', worktrees]).stdout, '');
+		assert.equal(run(['chats', '--state', state]).stdout, '');
+		assert.deepEqual(fs.readdirSync(worktrees), []);
+		assert.equal(spawnSync('git', ['branch', '--list', 'agent-tabs/*'], { cwd: repo, encoding: 'utf8' }).stdout, '');
+	});
+
+	test('session new --carry with .git/index.lock present fails in git\'s words and leaves nothing', () => {
+		const state = path.join(dir, 'state');
+		const worktrees = path.join(dir, 'worktrees');
+		fs.writeFileSync(path.join(repo, 'README.md'), 'uncommitted\n');
+		fs.writeFileSync(path.join(repo, '.git', 'index.lock'), '');
+		const r = run(['session', 'new', '--repo', repo, '--carry', '--state', state, '--worktrees', worktrees]);
+		assert.equal(r.code, 2);
+		assert.match(r.stderr, /so it was not created: fatal: Unable to create '.*index\.lock': File exists/);
+		fs.rmSync(path.join(repo, '.git', 'index.lock'));
+		assert.equal(run(['session', 'list', '--state', state, '--worktrees', worktrees]).stdout, '');
+		assert.deepEqual(fs.readdirSync(worktrees), []);
+		assert.equal(spawnSync('git', ['worktree', 'list'], { cwd: repo, encoding: 'utf8' }).stdout.trim().split('\n').length, 1);
+	});
+
+	test('a worktree folder deleted by hand: risk, archive and delete say so and go on from the branch', () => {
+		const common = ['--state', path.join(dir, 'state'), '--worktrees', path.join(dir, 'worktrees')];
+		const created = JSON.parse(run(['session', 'new', '--repo', repo, '--title', 'by hand', '--json', ...common]).stdout) as { sessionId: string; worktreePath: string };
+		fs.rmSync(created.worktreePath, { recursive: true, force: true });
+		const risk = run(['session', 'risk', created.sessionId, ...common]);
+		assert.equal(risk.code, 0, risk.stderr);
+		assert.match(risk.stdout, /Its folder .* is gone \(deleted or moved outside Agent Tabs\)/);
+		assert.doesNotMatch(risk.stdout + risk.stderr, /not installed/);
+		const archived = run(['session', 'archive', created.sessionId, ...common]);
+		assert.equal(archived.code, 0, archived.stderr);
+		assert.match(archived.stdout, /The folder .* was already gone \(deleted outside Agent Tabs\); the branch agent-tabs\/by-hand and any earlier saves are kept/);
+		const restored = run(['session', 'restore', created.sessionId, ...common]);
+		assert.equal(restored.code, 0, restored.stderr);
+		fs.rmSync(created.worktreePath, { recursive: true, force: true });
+		const deleted = run(['session', 'delete', created.sessionId, ...common]);
+		assert.equal(deleted.code, 0, deleted.stderr);
+		assert.match(deleted.stdout, /was already gone/);
+	});
+
 	test('a state folder another process holds is refused to writing commands with who holds it', async () => {
 		const state = path.join(dir, 'held');
 		const holder = spawn(process.execPath, [path.join(repoRoot, 'out', 'test', 'fixtures', 'lockHolder.js'), state, require.resolve('sql.js/dist/sql-wasm.wasm')], { stdio: ['ignore', 'pipe', 'inherit'] });

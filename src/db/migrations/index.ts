@@ -5,6 +5,7 @@ import { allRows } from '../rows';
 import { earlierLayout } from './m0001EarlierLayout';
 import { chatKeyedAgentSessions } from './m0002ChatKeyedAgentSessions';
 import { sessionRepoRoot } from './m0003SessionRepoRoot';
+import { worktreeIntentStates } from './m0004WorktreeIntentStates';
 
 /** One schema step. `up` runs inside a transaction with foreign keys off, and must be idempotent. */
 export interface Migration {
@@ -22,7 +23,7 @@ export interface MigrationDb {
 }
 
 /** Every migration, in order. The history starts at the layout of the system Agent Tabs replaces. */
-export const migrations: readonly Migration[] = [earlierLayout, chatKeyedAgentSessions, sessionRepoRoot];
+export const migrations: readonly Migration[] = [earlierLayout, chatKeyedAgentSessions, sessionRepoRoot, worktreeIntentStates];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;
 

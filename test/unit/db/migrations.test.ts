@@ -2,7 +2,9 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { latestVersion, MigrationGateError } from '../../../src/db/migrations';
-import { orphanTasksSessionId } from '../../../src/db/migrations/m0002ChatKeyedAgentSessions';
+import { chatKeyedAgentSessions, orphanTasksSessionId } from '../../../src/db/migrations/m0002ChatKeyedAgentSessions';
+import { sessionRepoRoot } from '../../../src/db/migrations/m0003SessionRepoRoot';
+import { allRows } from '../../../src/db/rows';
 import { loadSqlJs } from '../../../src/db/sqlJs';
 import { storeFiles, type Store } from '../../../src/db/store';
 import { ensureNoDisposablesLeaked, openStore, removeDir, tempDir, wasmPath } from '../helpers';
@@ -28,7 +30,7 @@ suite('db/migrations', () => {
 		const store = await openStore(dir);
 		try {
 			assert.equal(store.get<{ user_version: number }>('PRAGMA user_version')?.user_version, latestVersion);
-			assert.deepEqual(store.recovery.migration.applied, ['earlier layout', 'chat-keyed agent sessions', 'session repository root']);
+			assert.deepEqual(store.recovery.migration.applied, ['earlier layout', 'chat-keyed agent sessions', 'session repository root', 'worktree intent states']);
 			assert.deepEqual(tables(store), ['_store_meta', 'agent_sessions', 'chats', 'messages', 'pending_changes', 'sessions', 'tasks', 'turns', 'worktrees']);
 			assert.ok(columns(store, 'agent_sessions').includes('chat_id'));
 			assert.ok(columns(store, 'tasks').includes('chat_id'));
@@ -72,7 +74,7 @@ suite('db/migrations', () => {
 		const before = await writeLegacyDatabase(dir, typicalLegacyRows);
 		const store = await openStore(dir);
 		try {
-			assert.deepEqual(store.recovery.migration, { from: 1, to: 3, applied: ['chat-keyed agent sessions', 'session repository root'] });
+			assert.deepEqual(store.recovery.migration, { from: 1, to: latestVersion, applied: ['chat-keyed agent sessions', 'session repository root', 'worktree intent states'] });
 			assert.deepEqual(store.all('SELECT id, repo_root FROM sessions ORDER BY id'), [
 				{ id: orphanTasksSessionId, repo_root: null },
 				{ id: 's1', repo_root: '/repo' },
@@ -194,6 +196,38 @@ INSERT INTO agent_sessions_new VALUES ('half');`);
 		}
 		assert.deepEqual(fs.readFileSync(snapshot), bytes);
 		assert.equal(fs.statSync(snapshot).mtimeMs, mtime);
+	});
+
+	test('worktree intent states: a version 3 database keeps every worktree row and then accepts removing and restoring', async () => {
+		await writeLegacyDatabase(dir, typicalLegacyRows, (db) => {
+			// Bring the earlier layout to version 3 with the real steps, then add rows of every old state.
+			const mdb = { exec: (sql: string) => db.exec(sql), all: <T>(sql: string) => allRows<T>(db, sql), count: (sql: string) => Number(Object.values(allRows<Record<string, unknown>>(db, sql)[0] ?? { n: 0 })[0]) };
+			for (const step of [chatKeyedAgentSessions, sessionRepoRoot]) {
+				step.up(mdb);
+			}
+			db.exec(`PRAGMA user_version = 3;
+INSERT INTO worktrees (id, session_id, repo_root, path, branch, state, saved_ref, created_at, updated_at) VALUES
+	('w-missing', NULL, '/repo', '/wt/missing', 'agent-tabs/m', 'missing', 'refs/agent-tabs/saved/w-missing', 5, 6),
+	('w-removed', 's2', '/repo', '/wt/removed', NULL, 'removed', NULL, 7, 8);`);
+			assert.throws(() => db.exec("UPDATE worktrees SET state = 'removing' WHERE id = 'w-missing'"), /CHECK constraint failed/, 'version 3 cannot record the intent');
+		});
+		const store = await openStore(dir);
+		try {
+			assert.deepEqual(store.recovery.migration, { from: 3, to: latestVersion, applied: ['worktree intent states'] });
+			const rows = store.all<Record<string, unknown>>('SELECT id, session_id, path, branch, state, saved_ref, created_at, updated_at FROM worktrees ORDER BY id');
+			assert.deepEqual(rows, [
+				{ id: 'w-missing', session_id: null, path: '/wt/missing', branch: 'agent-tabs/m', state: 'missing', saved_ref: 'refs/agent-tabs/saved/w-missing', created_at: 5, updated_at: 6 },
+				{ id: 'w-removed', session_id: 's2', path: '/wt/removed', branch: null, state: 'removed', saved_ref: null, created_at: 7, updated_at: 8 },
+				{ id: 'wt-s1', session_id: 's1', path: '/wt/fix-login', branch: 'agent-tabs/fix-login', state: 'ready', saved_ref: null, created_at: 1001, updated_at: 1001 },
+			]);
+			assert.equal(store.all("SELECT * FROM pending_changes WHERE worktree_id = 'wt-s1'").length, 2, 'references to worktrees still resolve');
+			store.write((tx) => tx.run("UPDATE worktrees SET state = 'removing' WHERE id = 'w-missing'"));
+			store.write((tx) => tx.run("UPDATE worktrees SET state = 'restoring' WHERE id = 'w-removed'"));
+			assert.throws(() => store.write((tx) => tx.run("UPDATE worktrees SET state = 'vanishing' WHERE id = 'wt-s1'")), /CHECK constraint failed/);
+			assert.equal(store.all("SELECT * FROM sqlite_master WHERE name = 'worktrees_one_per_session'").length, 1);
+		} finally {
+			await store.close();
+		}
 	});
 
 	test('a database from a newer version is refused and left untouched', async () => {

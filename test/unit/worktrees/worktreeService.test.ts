@@ -1,33 +1,19 @@
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { SessionsRepo } from '../../../src/db/sessionsRepo';
 import type { Store } from '../../../src/db/store';
 import { WorktreesRepo } from '../../../src/db/worktreesRepo';
+import { snapshotCommit } from '../../../src/worktrees/checkpoints';
+import { Git } from '../../../src/worktrees/gitClient';
+import { listSaves } from '../../../src/worktrees/savedRefs';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
+import { installGitShim } from './gitShim';
+import { fullState, snapshotFiles } from './worktreeState';
 import { gitEnv, makeRepo } from '../gitRepo';
 import { MemoryLogger, openStore, removeDir, repoRoot, tempDir } from '../helpers';
-
-/** Every file under a folder (except .git) with its bytes and executable bit. */
-function snapshotFiles(dir: string): Record<string, { data: string; exec: boolean }> {
-	const out: Record<string, { data: string; exec: boolean }> = {};
-	const walk = (d: string): void => {
-		for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-			if (e.name === '.git') {
-				continue;
-			}
-			const p = path.join(d, e.name);
-			if (e.isDirectory()) {
-				walk(p);
-			} else {
-				out[path.relative(dir, p)] = { data: fs.readFileSync(p).toString('base64'), exec: (fs.statSync(p).mode & 0o111) !== 0 };
-			}
-		}
-	};
-	walk(dir);
-	return out;
-}
 
 suite('worktrees: sessions that never lose work (real git)', function () {
 	this.timeout(60_000);
@@ -187,31 +173,303 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(fs.readFileSync(path.join(attached.worktree.path, 'work.txt'), 'utf8'), 'do not lose me\n');
 	});
 
-	test('a removal that cannot save removes nothing', async () => {
+	test('a removal that cannot save removes nothing (a failing git injected through PATH, also as root)', async () => {
 		const { session, worktree } = await service.createSession({ repo, title: 'unsaveable' });
 		fs.writeFileSync(path.join(worktree.path, 'work.txt'), 'keep\n');
-		// Make the object database read-only: the save commit cannot be written.
-		const objects = path.join(repo, '.git', 'objects');
-		const dirs = fs.readdirSync(objects).map((d) => path.join(objects, d));
-		for (const d of [objects, ...dirs]) {
-			fs.chmodSync(d, 0o555);
-		}
-		try {
-			if (process.getuid?.() === 0) {
-				// Root ignores permissions: simulate a failing git instead by breaking the index path.
-				fs.chmodSync(objects, 0o755);
-				running = ['chat-busy'];
-				await assert.rejects(service.deleteSession(session.id), /Agents are still running/);
-			} else {
-				await assert.rejects(service.deleteSession(session.id), /Could not save the work .* so it was not removed/);
-			}
-		} finally {
-			for (const d of [objects, ...dirs]) {
-				fs.chmodSync(d, 0o755);
-			}
-		}
-		assert.ok(fs.existsSync(path.join(worktree.path, 'work.txt')));
+		const shim = installGitShim(dir);
+		const failing = new WorktreeService(store, new MemoryLogger(), { root: path.join(dir, 'worktrees'), env: shim.env({ AGENT_TABS_SHIM_FAIL: 'commit-tree' }, env) });
+		await assert.rejects(failing.deleteSession(session.id), /Could not save the work in .*, so it was not removed: .*unable to write commit-tree object \(injected failure\)/);
+		assert.equal(fs.readFileSync(path.join(worktree.path, 'work.txt'), 'utf8'), 'keep\n');
 		assert.ok(new SessionsRepo(store).get(session.id), 'the session is still there');
+		assert.equal(new WorktreesRepo(store).get(worktree.id)!.state, 'ready');
+		assert.equal(git(repo, 'for-each-ref', 'refs/agent-tabs/saved/'), '', 'no save ref was made');
+	});
+
+	test('a save that does not match the folder (a write during the save) removes nothing and keeps the earlier save', async () => {
+		const { session, worktree } = await service.createSession({ repo, title: 'moving target' });
+		fs.writeFileSync(path.join(worktree.path, 'work.txt'), 'first\n');
+		await service.archiveSession(session.id);
+		await service.restoreSession(session.id);
+		const firstSave = git(repo, 'rev-parse', `refs/agent-tabs/saved/${worktree.id}/1`).trim();
+		fs.writeFileSync(path.join(worktree.path, 'work.txt'), 'second\n');
+		const shim = installGitShim(dir);
+		const racing = new WorktreeService(store, new MemoryLogger(), {
+			root: path.join(dir, 'worktrees'),
+			env: shim.env({ AGENT_TABS_SHIM_TOUCH_AFTER: 'commit-tree', AGENT_TABS_SHIM_TOUCH_FILE: path.join(worktree.path, 'work.txt') }, env),
+		});
+		await assert.rejects(racing.archiveSession(session.id), /Could not save the work in .*, so it was not removed: The saved copy does not match the worktree \(files differ: work.txt\)/);
+		assert.match(fs.readFileSync(path.join(worktree.path, 'work.txt'), 'utf8'), /^second\n(written during the save\n)+$/, 'the folder is untouched');
+		assert.equal(new WorktreesRepo(store).get(worktree.id)!.state, 'ready');
+		assert.equal(git(repo, 'for-each-ref', '--format=%(refname) %(objectname)', `refs/agent-tabs/saved/${worktree.id}/`).trim(), `refs/agent-tabs/saved/${worktree.id}/1 ${firstSave}`, 'the earlier save is neither moved nor deleted, and no new one was made');
+	});
+
+	test('every save gets its own ref; a later save, even of a clean folder, never moves or deletes an earlier one', async () => {
+		const { session, worktree } = await service.createSession({ repo, title: 'many saves' });
+		fs.writeFileSync(path.join(worktree.path, 'draft.txt'), 'one\n');
+		const first = (await service.archiveSession(session.id))!.saved!;
+		assert.equal(first.ref, `refs/agent-tabs/saved/${worktree.id}/1`);
+		await service.restoreSession(session.id);
+		git(worktree.path, 'add', 'draft.txt');
+		git(worktree.path, 'commit', '-q', '-m', 'draft');
+		const second = (await service.archiveSession(session.id))!.saved!;
+		assert.equal(second.ref, `refs/agent-tabs/saved/${worktree.id}/2`);
+		assert.equal(second.files, 0, 'a clean folder: nothing uncommitted, HEAD recorded');
+		assert.equal(git(repo, 'rev-parse', first.ref).trim(), first.commit, 'the first save is where it was');
+		assert.equal(git(repo, 'show', `${first.ref}:draft.txt`), 'one\n');
+		const restored = await service.restoreSession(session.id);
+		assert.equal(git(restored.path, 'status', '--porcelain'), '');
+		assert.equal(git(restored.path, 'log', '-1', '--format=%s'), 'draft\n');
+	});
+
+	test('a save of the old single-ref layout still restores, and the next save keeps it', async () => {
+		const { session, worktree } = await service.createSession({ repo, title: 'old layout' });
+		fs.writeFileSync(path.join(worktree.path, 'README.md'), 'changed before the upgrade\n');
+		fs.writeFileSync(path.join(worktree.path, 'new.txt'), 'untracked\n');
+		// What the previous version wrote: one commit on top of HEAD under refs/agent-tabs/saved/<id>.
+		const legacyRef = `refs/agent-tabs/saved/${worktree.id}`;
+		const legacy = await snapshotCommit(new Git(worktree.path, env), legacyRef, 'agent-tabs: saved work before the session was archived\n\nSession-Title: old layout');
+		git(repo, 'worktree', 'remove', '--force', worktree.path);
+		new WorktreesRepo(store).update(worktree.id, { state: 'removed', saved_ref: legacyRef });
+		new SessionsRepo(store).setStatus(session.id, 'archived');
+		const restored = await service.restoreSession(session.id);
+		assert.equal(fs.readFileSync(path.join(restored.path, 'README.md'), 'utf8'), 'changed before the upgrade\n');
+		assert.equal(fs.readFileSync(path.join(restored.path, 'new.txt'), 'utf8'), 'untracked\n');
+		assert.equal(git(restored.path, 'status', '--porcelain'), ' M README.md\n?? new.txt\n');
+		assert.equal(git(restored.path, 'symbolic-ref', '--short', 'HEAD').trim(), 'agent-tabs/old-layout');
+		const next = (await service.archiveSession(session.id))!.saved!;
+		const refs = git(repo, 'for-each-ref', '--format=%(refname) %(objectname)', 'refs/agent-tabs/').trim().split('\n');
+		assert.ok(refs.includes(`${legacyRef}/1 ${legacy.commit}`), `the old save became number 1: ${refs.join(', ')}`);
+		assert.equal(next.ref, `${legacyRef}/2`);
+		assert.deepEqual((await listSaves(new Git(repo, env), worktree.id)).map((e) => e.n), [1, 2]);
+	});
+
+	test('the index comes back: staged, partly staged and only-staged files, beside untracked ones', async () => {
+		const { session, worktree } = await service.createSession({ repo, title: 'index' });
+		const wt = worktree.path;
+		fs.writeFileSync(path.join(wt, 'f.txt'), 'v1\n');
+		git(wt, 'add', 'f.txt');
+		fs.writeFileSync(path.join(wt, 'f.txt'), 'v2\n'); // partly staged: v1 in the index, v2 on disk
+		fs.writeFileSync(path.join(wt, 'README.md'), 'staged only\n');
+		git(wt, 'add', 'README.md');
+		fs.writeFileSync(path.join(wt, 'src', 'app.ts'), 'unstaged only\n');
+		git(wt, 'rm', '-q', '--cached', 'src/app.ts'); // staged deletion, file still on disk (untracked now)
+		fs.writeFileSync(path.join(wt, 'loose.txt'), 'untracked\n');
+		const before = fullState(wt);
+		const saved = (await service.archiveSession(session.id))!.saved!;
+		assert.equal(saved.staged, 3);
+		await service.restoreSession(session.id);
+		assert.deepEqual(fullState(wt), before);
+		assert.equal(git(wt, 'show', ':f.txt'), 'v1\n', 'the staged version');
+		assert.equal(fs.readFileSync(path.join(wt, 'f.txt'), 'utf8'), 'v2\n', 'the working version');
+	});
+
+	test('another branch checked out with its own commits: risk counts them, and restore comes back on it', async () => {
+		const { session, worktree } = await service.createSession({ repo, title: 'branch hopper' });
+		const wt = worktree.path;
+		git(wt, 'checkout', '-q', '-b', 'experiment');
+		fs.writeFileSync(path.join(wt, 'idea.txt'), 'committed on experiment\n');
+		git(wt, 'add', 'idea.txt');
+		git(wt, 'commit', '-q', '-m', 'experiment commit');
+		fs.writeFileSync(path.join(wt, 'idea.txt'), 'and more, uncommitted\n');
+		const experimentHead = git(wt, 'rev-parse', 'HEAD').trim();
+		const risk = await service.risk(worktree.id);
+		assert.equal(risk.branch, 'experiment');
+		assert.deepEqual(risk.unmerged, [experimentHead], 'the commit on the checked-out branch is at risk');
+		assert.match(risk.summary, /1 commit not merged/);
+		const before = fullState(wt);
+		const saved = (await service.archiveSession(session.id))!.saved!;
+		assert.deepEqual([saved.branch, saved.head], ['experiment', experimentHead]);
+		await service.restoreSession(session.id);
+		assert.deepEqual(fullState(wt), before);
+		assert.equal(git(wt, 'symbolic-ref', '--short', 'HEAD').trim(), 'experiment');
+		assert.equal(git(repo, 'rev-parse', 'agent-tabs/branch-hopper').trim(), worktree.base_commit, 'the session branch is kept as it was');
+	});
+
+	test('a detached HEAD comes back detached at the same commit', async () => {
+		const { session, worktree } = await service.createSession({ repo, title: 'detached' });
+		const wt = worktree.path;
+		fs.writeFileSync(path.join(wt, 'a.txt'), 'a\n');
+		git(wt, 'add', 'a.txt');
+		git(wt, 'commit', '-q', '-m', 'a');
+		git(wt, 'checkout', '-q', '--detach');
+		fs.writeFileSync(path.join(wt, 'b.txt'), 'b\n');
+		git(wt, 'commit', '-q', '--allow-empty', '-m', 'only on the detached HEAD');
+		const before = fullState(wt);
+		assert.equal((await service.risk(worktree.id)).branch, null);
+		await service.archiveSession(session.id);
+		await service.restoreSession(session.id);
+		assert.deepEqual(fullState(wt), before);
+	});
+
+	const operations: { name: string; start: (wt: string) => void; words: RegExp }[] = [
+		{ name: 'merge', start: (wt) => conflictingCommits(wt, () => git(wt, 'merge', 'other').toString()), words: /a merge in progress \(finish it with "git merge --continue" or abort it with "git merge --abort"\)/ },
+		{ name: 'rebase', start: (wt) => conflictingCommits(wt, () => git(wt, 'rebase', 'other')), words: /a rebase in progress \(finish it with "git rebase --continue" or abort it with "git rebase --abort"\)/ },
+		{ name: 'cherry-pick', start: (wt) => conflictingCommits(wt, () => git(wt, 'cherry-pick', 'other')), words: /a cherry-pick in progress \(finish it with "git cherry-pick --continue" or abort it with "git cherry-pick --abort"\)/ },
+		{
+			name: 'revert',
+			start: (wt) => {
+				fs.writeFileSync(path.join(wt, 'README.md'), 'one\n');
+				git(wt, 'commit', '-q', '-am', 'one');
+				fs.writeFileSync(path.join(wt, 'README.md'), 'two\n');
+				git(wt, 'commit', '-q', '-am', 'two');
+				git(wt, 'revert', '--no-edit', 'HEAD~1');
+			},
+			words: /a revert in progress \(finish it with "git revert --continue" or abort it with "git revert --abort"\)/,
+		},
+		{
+			name: 'bisect',
+			start: (wt) => {
+				for (const n of [1, 2, 3]) {
+					git(wt, 'commit', '-q', '--allow-empty', '-m', `later ${n}`);
+				}
+				git(wt, 'bisect', 'start', 'HEAD', 'HEAD~3');
+			},
+			words: /a bisect in progress \(end it with "git bisect reset"\)/,
+		},
+	];
+	/** Two commits that conflict on README.md: `other` and the current branch; then `start` (which fails). */
+	function conflictingCommits(wt: string, start: () => unknown): void {
+		git(wt, 'checkout', '-q', '-b', 'other');
+		fs.writeFileSync(path.join(wt, 'README.md'), 'theirs\n');
+		git(wt, 'commit', '-q', '-am', 'theirs');
+		git(wt, 'checkout', '-q', '-');
+		fs.writeFileSync(path.join(wt, 'README.md'), 'ours\n');
+		git(wt, 'commit', '-q', '-am', 'ours');
+		assert.throws(start, 'the operation stops on a conflict');
+	}
+	for (const op of operations) {
+		test(`a ${op.name} in progress: risk names it and removal refuses, naming the command that ends it`, async () => {
+			const { session, worktree } = await service.createSession({ repo, title: `during ${op.name}` });
+			try {
+				op.start(worktree.path);
+			} catch (e) {
+				if (!/conflict|CONFLICT/.test(String((e as { stdout?: unknown }).stdout ?? e))) {
+					throw e;
+				}
+			}
+			const before = fullState(worktree.path);
+			const risk = await service.risk(worktree.id);
+			assert.equal(risk.operation?.name, op.name);
+			assert.equal(risk.clean, false);
+			assert.match(risk.summary, op.words);
+			for (const remove of [() => service.archiveSession(session.id), () => service.deleteSession(session.id)]) {
+				await assert.rejects(remove(), (e: Error) => op.words.test(e.message) && /Nothing was removed/.test(e.message));
+			}
+			assert.deepEqual(fullState(worktree.path), before, 'the worktree is exactly as it was');
+			assert.equal(new WorktreesRepo(store).get(worktree.id)!.state, 'ready');
+			assert.equal(git(repo, 'for-each-ref', 'refs/agent-tabs/saved/'), '');
+		});
+	}
+
+	test('a folder deleted by hand: risk says so in plain words, and archive and delete go on from the branch', async () => {
+		const { session, worktree } = await service.createSession({ repo, title: 'gone by hand' });
+		fs.writeFileSync(path.join(worktree.path, 'c.txt'), 'c\n');
+		git(worktree.path, 'add', 'c.txt');
+		git(worktree.path, 'commit', '-q', '-m', 'committed work');
+		fs.rmSync(worktree.path, { recursive: true, force: true });
+		const risk = await service.risk(worktree.id);
+		assert.equal(risk.exists, false);
+		assert.match(risk.summary, /Its folder .*gone-by-hand is gone \(deleted or moved outside Agent Tabs\)/);
+		assert.doesNotMatch(risk.summary, /not installed/);
+		assert.equal(risk.unmerged.length, 1, 'the branch commits still count');
+		const archived = await service.archiveSession(session.id);
+		assert.deepEqual([archived!.saved, archived!.risk.exists], [null, false]);
+		assert.equal(new WorktreesRepo(store).get(worktree.id)!.state, 'removed');
+		const restored = await service.restoreSession(session.id);
+		assert.equal(fs.readFileSync(path.join(restored.path, 'c.txt'), 'utf8'), 'c\n', 'back from the branch');
+		fs.rmSync(worktree.path, { recursive: true, force: true });
+		const deleted = await service.deleteSession(session.id);
+		assert.equal(deleted!.risk.exists, false);
+		assert.equal(new SessionsRepo(store).get(session.id), undefined);
+		assert.ok(git(repo, 'rev-parse', '--verify', 'refs/heads/agent-tabs/gone-by-hand').trim(), 'the branch is kept');
+	});
+
+	test('an interrupted removal (intent recorded, folder half deleted) is finished at the next start and restores exactly', async () => {
+		const { session, worktree } = await service.createSession({ repo, title: 'half gone' });
+		const wt = worktree.path;
+		for (let i = 0; i < 50; i++) {
+			fs.writeFileSync(path.join(wt, `file-${i}.txt`), `content ${i}\n`);
+		}
+		git(wt, 'add', 'file-1.txt');
+		const before = fullState(wt);
+		// What a kill during `git worktree remove` leaves: saved, intent recorded, half the files gone.
+		await service.save(worktree.id, 'the session was archived');
+		new WorktreesRepo(store).update(worktree.id, { state: 'removing' });
+		for (let i = 0; i < 25; i++) {
+			fs.rmSync(path.join(wt, `file-${i}.txt`));
+		}
+		fs.rmSync(path.join(wt, 'src'), { recursive: true });
+		// An archive run again on it does not save the damaged folder over anything; it finishes the removal.
+		const again = await service.archiveSession(session.id);
+		assert.equal(again!.saved!.ref, `refs/agent-tabs/saved/${worktree.id}/1`);
+		assert.equal(git(repo, 'for-each-ref', `refs/agent-tabs/saved/${worktree.id}/`).trim().split('\n').length, 1, 'no second save of the damaged folder');
+		assert.ok(!fs.existsSync(wt));
+		await service.restoreSession(session.id);
+		assert.deepEqual(fullState(wt), before);
+
+		// The same at start-up: the reconcile finishes it and the session shows as archived.
+		await service.save(worktree.id, 'the session was archived');
+		new WorktreesRepo(store).update(worktree.id, { state: 'removing' });
+		fs.rmSync(path.join(wt, 'README.md'));
+		const r = await service.reconcile(repo);
+		assert.deepEqual(r.recovered.completedRemovals, [wt]);
+		assert.equal(new WorktreesRepo(store).get(worktree.id)!.state, 'removed');
+		assert.equal(new SessionsRepo(store).get(session.id)!.status, 'archived');
+		await service.restoreSession(session.id);
+		assert.deepEqual(fullState(wt), before);
+	});
+
+	test('an interrupted create (locked worktree, temp index of a dead process) is rolled back at the next start', async () => {
+		const { session, worktree } = await service.createSession({ repo, title: 'killed create' });
+		// What a kill during `git worktree add` leaves: the row says creating, git's "initializing" lock is on.
+		new WorktreesRepo(store).update(worktree.id, { state: 'creating' });
+		git(repo, 'worktree', 'lock', '--reason', 'initializing', worktree.path);
+		const deadPid = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+		const stale = path.join(os.tmpdir(), `agent-tabs-index-${deadPid}-1-x`);
+		fs.writeFileSync(stale, 'half an index');
+		const r = await service.recoverInterrupted();
+		assert.deepEqual(r.rolledBackCreates, [worktree.path]);
+		assert.ok(r.removedTempFiles.includes(path.basename(stale)));
+		assert.ok(!fs.existsSync(stale));
+		assert.ok(!fs.existsSync(worktree.path));
+		assert.equal(new WorktreesRepo(store).get(worktree.id), undefined);
+		assert.equal(new SessionsRepo(store).get(session.id), undefined);
+		assert.equal(git(repo, 'branch', '--list', 'agent-tabs/killed-create'), '');
+		assert.equal(git(repo, 'worktree', 'list').trim().split('\n').length, 1);
+	});
+
+	test('a create that fails leaves nothing behind and says why in git\'s words', async () => {
+		fs.writeFileSync(path.join(repo, 'README.md'), 'uncommitted in main\n');
+		await new Promise((r) => setTimeout(r, 1100));
+		git(repo, 'status'); // a fresh index: git would not even try to take the lock to refresh it
+		fs.writeFileSync(path.join(repo, '.git', 'index.lock'), '');
+		try {
+			await assert.rejects(service.createSession({ repo, title: 'carry', carryChanges: true }), /Could not carry the uncommitted changes .* so it was not created: fatal: Unable to create '.*index\.lock': File exists/);
+		} finally {
+			fs.rmSync(path.join(repo, '.git', 'index.lock'));
+		}
+		const failingSetup = new WorktreeService(store, new MemoryLogger(), { root: path.join(dir, 'worktrees'), env, setupCommand: 'exit 3' });
+		await assert.rejects(failingSetup.createSession({ repo, title: 'setup fails' }), /The setup command "exit 3" failed with exit code 3/);
+		assert.deepEqual(new SessionsRepo(store).list(), []);
+		assert.deepEqual(new WorktreesRepo(store).list(), []);
+		assert.deepEqual(fs.readdirSync(path.join(dir, 'worktrees')), []);
+		assert.equal(git(repo, 'branch', '--list', 'agent-tabs/*'), '');
+	});
+
+	test('a restore that cannot reproduce the save fails, names the difference and removes its partial folder', async () => {
+		const { session, worktree } = await service.createSession({ repo, title: 'smudged' });
+		fs.writeFileSync(path.join(worktree.path, '.gitattributes'), '*.txt filter=shout\n');
+		fs.writeFileSync(path.join(worktree.path, 'quiet.txt'), 'quiet\n');
+		await service.archiveSession(session.id);
+		// A checkout filter configured since then changes files on the way out: the folder would differ.
+		git(repo, 'config', 'filter.shout.smudge', 'tr a-z A-Z');
+		await assert.rejects(service.restoreSession(session.id), /Could not restore .*: The restored folder .* does not match the save \(files differ: quiet.txt\)\. Nothing was changed; the saved work is still in refs\/agent-tabs\/saved\//);
+		assert.ok(!fs.existsSync(worktree.path), 'the partial folder is gone');
+		assert.equal(new WorktreesRepo(store).get(worktree.id)!.state, 'removed');
+		assert.equal(new SessionsRepo(store).get(session.id)!.status, 'archived');
+		git(repo, 'config', '--unset', 'filter.shout.smudge');
+		await service.restoreSession(session.id);
+		assert.equal(fs.readFileSync(path.join(worktree.path, 'quiet.txt'), 'utf8'), 'quiet\n');
 	});
 
 	test('start-up reconciliation: a folder deleted behind our back is missing, an unknown worktree is adopted', async () => {
