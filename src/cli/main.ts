@@ -1,7 +1,8 @@
 /**
  * `agent-tabs`: the same core as the extension, without VS Code, for terminals, scripts and CI.
  * Exit codes: 0 the turn ended normally (or the query succeeded), 1 the turn did not end normally,
- * 2 a usage or setup error (unknown agent, missing repository, locked state folder...).
+ * 2 a usage or setup error (unknown agent, missing repository, locked state folder...), 3 the state
+ * database was damaged (kept aside; sessions rebuilt from git; the command did nothing else).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -20,7 +21,9 @@ import { Store } from '../db/store';
 import { TranscriptRepo } from '../db/transcriptRepo';
 import { WorktreesRepo } from '../db/worktreesRepo';
 import { WorktreeService } from '../worktrees/worktreeService';
+import { rebuildFromGit, worktreeToAttach, type RebuildInput } from '../worktrees/rebuild';
 import { flag, parseArgs, type ParsedArgs } from './args';
+import { damagedStoreExitCode, describeRebuilt, stopOnDamagedStore, StoreDamagedError } from './recovery';
 
 const usage = `Usage: agent-tabs <command> [options]
 
@@ -36,6 +39,13 @@ Commands:
   session restore <id>  recreate the worktree exactly as it was
   session merge <id> [--strategy merge|squash|rebase]
                         merge the session branch into its base branch in the main checkout
+  session attach <worktree> [--repo <dir>] [--title <t>]
+                        a new session for a detached worktree (id or folder, see session list) or a
+                        saved ref (refs/agent-tabs/saved/...; needs --repo if the state does not know
+                        it); a removed folder is restored byte for byte on the way
+  session rebuild --repo <dir>
+                        sessions back from git: worktrees under the worktrees folder and
+                        refs/agent-tabs/* (done by itself after a damaged database)
   rewind <chatId> <turn>
                         put the worktree back to how it was before turn <turn> of that chat
                         (what it replaces is kept under a private ref first)
@@ -55,6 +65,9 @@ Options for every command:
 
 The command line never prompts: every removal saves the work first (a private ref, verified byte for
 byte; the branch is kept), so delete and archive are safe to run unattended.
+
+Exit codes: 0 done, 1 the turn did not end normally, 2 usage or setup error, 3 the state database was
+damaged: it was kept aside, sessions were rebuilt from git, and the command did nothing else.
 `;
 
 class StderrLogger implements Logger {
@@ -145,12 +158,26 @@ function describe(event: AgentEvent): string | undefined {
 }
 
 async function openStore(args: ParsedArgs, logger: Logger): Promise<Store> {
-	return Store.open({ dir: flag(args, 'state') ?? defaultStateDir(), wasmPath: wasmPath(), logger, owner: 'the agent-tabs command line' });
+	const store = await Store.open({ dir: flag(args, 'state') ?? defaultStateDir(), wasmPath: wasmPath(), logger, owner: 'the agent-tabs command line' });
+	if (store.recovery.damaged) {
+		await stopOnDamagedStore(store, rebuildInput(store, args, logger));
+	}
+	return store;
+}
+
+function worktreesRoot(args: ParsedArgs): string | undefined {
+	return flag(args, 'worktrees') ?? process.env.AGENT_TABS_WORKTREES;
+}
+
+/** Where the command line looks for what git knows: `--repo`, and the worktrees folder. */
+function rebuildInput(store: Store, args: ParsedArgs, logger: Logger): RebuildInput {
+	const repo = flag(args, 'repo');
+	return { store, service: worktreeService(store, args, logger), logger, repos: repo ? [path.resolve(repo)] : [], root: worktreesRoot(args) };
 }
 
 function worktreeService(store: Store, args: ParsedArgs, logger: Logger): WorktreeService {
 	return new WorktreeService(store, logger, {
-		root: flag(args, 'worktrees') ?? process.env.AGENT_TABS_WORKTREES,
+		root: worktreesRoot(args),
 		onSetupOutput: (line) => process.stderr.write(`[setup] ${line}\n`),
 	});
 }
@@ -290,7 +317,7 @@ async function sessionCommand(args: ParsedArgs, logger: Logger, json: boolean): 
 					out(json, s, `${s.id}  ${s.status.padEnd(8)} ${(s.branch ?? '-').padEnd(30)} ${s.worktree_state ?? '-'}  ${s.title}`);
 				}
 				for (const w of worktrees.detached()) {
-					out(json, { detachedWorktree: w }, `(detached)  ${w.branch ?? '-'}  ${w.path}`);
+					out(json, { detachedWorktree: w }, `(detached) ${w.id}  ${w.branch ?? '-'}  ${w.path}${w.state === 'removed' ? '  (folder removed; attach restores it)' : ''}`);
 				}
 				return 0;
 			}
@@ -329,12 +356,42 @@ async function sessionCommand(args: ParsedArgs, logger: Logger, json: boolean): 
 				out(json, { sessionId: id, ...r }, r.message);
 				return 0;
 			}
+			case 'attach':
+				return await attachCommand(service, rebuildInput(store, args, logger), id, flag(args, 'title'), json);
+			case 'rebuild':
+				return await rebuildCommand(rebuildInput(store, args, logger), json);
 			default:
-				throw new AgentTabsError('cli/usage', `Unknown session command "${sub ?? ''}": new, list, risk, delete, archive, restore or merge.`);
+				throw new AgentTabsError('cli/usage', `Unknown session command "${sub ?? ''}": new, list, risk, delete, archive, restore, merge, attach or rebuild.`);
 		}
 	} finally {
 		await store.close();
 	}
+}
+
+/** `session attach`: a detached worktree, a worktree folder or a saved ref to a new session, restored if removed. */
+async function attachCommand(service: WorktreeService, input: RebuildInput, target: string | undefined, title: string | undefined, json: boolean): Promise<number> {
+	if (!target) {
+		const detached = new WorktreesRepo(input.store).detached();
+		throw new AgentTabsError(
+			'cli/usage',
+			`session attach needs a detached worktree (its id or folder) or a saved ref. ${detached.length ? `Detached worktrees: ${detached.map((w) => `${w.id} (${w.branch ?? w.path})`).join(', ')}.` : 'There are no detached worktrees; "git for-each-ref refs/agent-tabs/saved/" in the repository lists saved work.'}`,
+		);
+	}
+	const worktreeId = await worktreeToAttach(input, target);
+	const { session, worktree } = await service.attachWorktree(worktreeId, title);
+	out(json, { sessionId: session.id, title: session.title, worktreeId: worktree.id, worktreePath: worktree.path, branch: worktree.branch, savedRef: worktree.saved_ref }, `${session.id}  ${worktree.branch ?? '-'}  ${worktree.path}  "${session.title}"`);
+	return 0;
+}
+
+/** `session rebuild`: sessions back from git, for a lost or replaced state folder. Adds nothing twice. */
+async function rebuildCommand(input: RebuildInput, json: boolean): Promise<number> {
+	if (input.repos.length === 0 && !input.root) {
+		throw new AgentTabsError('cli/usage', 'session rebuild needs --repo (and --worktrees if the sessions were made with one).');
+	}
+	const report = await rebuildFromGit(input);
+	input.store.rebuildDone();
+	out(json, report, [`Rebuilt ${report.rebuilt.length} from ${report.repos.join(', ') || 'no repository'}.`, ...describeRebuilt(report), ...report.problems.map((p) => `Not rebuilt: ${p}`)].join('\n'));
+	return 0;
 }
 
 async function rewind(args: ParsedArgs, logger: Logger, json: boolean): Promise<number> {
@@ -449,10 +506,10 @@ export async function main(argv: string[]): Promise<number> {
 	} catch (e) {
 		const code = e instanceof AgentTabsError ? e.code : 'error';
 		if (json) {
-			process.stdout.write(`${JSON.stringify({ type: 'error', code, message: errorMessage(e) })}\n`);
+			process.stdout.write(`${JSON.stringify({ type: 'error', code, message: errorMessage(e), ...(e instanceof StoreDamagedError ? e.details : {}) })}\n`);
 		}
-		process.stderr.write(`agent-tabs: ${errorMessage(e)}\n`);
-		return 2;
+		process.stderr.write(`agent-tabs: ${e instanceof StoreDamagedError ? 'error: ' : ''}${errorMessage(e)}\n`);
+		return e instanceof StoreDamagedError ? damagedStoreExitCode : 2;
 	}
 }
 

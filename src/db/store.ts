@@ -27,6 +27,8 @@ export const storeFiles = {
 	snapshot: 'agent-tabs.sqlite',
 	lock: 'agent-tabs.lock',
 	journalPrefix: 'agent-tabs.journal.',
+	/** Present from the moment a damaged file is moved aside until what git knows has been rebuilt. */
+	rebuildNeeded: 'agent-tabs.rebuild-needed',
 } as const;
 
 export interface StoreOptions {
@@ -52,6 +54,19 @@ export interface RecoveryReport {
 	/** Bytes of a torn (never acknowledged) journal tail that were dropped. */
 	droppedTornBytes: number;
 	migration: MigrationOutcome;
+	/**
+	 * Set while state may have been lost to a damaged file (this open, or an earlier one whose rebuild was
+	 * cut short): the files kept aside and what was wrong with them. Whoever opened the store rebuilds what
+	 * git still knows, tells the user loudly, then calls `Store.rebuildDone()`.
+	 */
+	damaged: DamageReport | null;
+}
+
+/** A damaged database or journal: what was kept aside, and why. */
+export interface DamageReport {
+	/** Full paths of the files kept aside. */
+	keptAs: string[];
+	problems: string[];
 }
 
 /** A statement runner inside one write transaction. */
@@ -139,6 +154,12 @@ export class Store extends Disposable {
 		return this.writer.bytes;
 	}
 
+	/** After a damaged file: what git knows has been rebuilt into the store, so the next open is quiet again. */
+	rebuildDone(): void {
+		fs.rmSync(path.join(this.dir, storeFiles.rebuildNeeded), { force: true });
+		fsyncDir(this.dir);
+	}
+
 	static async open(options: StoreOptions): Promise<Store> {
 		const { dir, logger } = options;
 		fs.mkdirSync(dir, { recursive: true });
@@ -162,13 +183,20 @@ export class Store extends Disposable {
 			replayedRecords: 0,
 			droppedTornBytes: 0,
 			migration: { from: 0, to: 0, applied: [] },
+			damaged: readDamageMarker(dir),
 		};
 		const moveAside = (file: string, why: string): void => {
-			const target = `${file}.bad-${stamp}`;
+			const target = path.resolve(`${file}.bad-${stamp}`);
+			const damaged: DamageReport = report.damaged ?? { keptAs: [], problems: [] };
+			damaged.keptAs.push(target);
+			damaged.problems.push(`${path.basename(file)} ${why}; it was kept as ${target}.`);
+			// The marker first: a crash right after the rename must still lead to a rebuild and a loud report.
+			writeDamageMarker(dir, damaged);
+			report.damaged = damaged;
 			fs.renameSync(file, target);
 			report.movedAside.push(target);
 			report.problems.push(`${path.basename(file)} ${why}; it was kept as ${path.basename(target)}.`);
-			logger.warn(`[Store][open] ${file} ${why}; moved aside to ${target}`);
+			logger.error(`[Store][open] ${file} ${why}; moved aside to ${target}`);
 		};
 
 		// Leftovers of a checkpoint cut short by a crash: never the live snapshot, safe to drop.
@@ -185,6 +213,11 @@ export class Store extends Disposable {
 		if (fs.existsSync(snapshotFile)) {
 			snapshotBytes = fs.readFileSync(snapshotFile);
 			try {
+				// Every snapshot we write is a whole database; SQLite would take an empty or cut-off-header file
+				// for a new empty database and every session would vanish without a word.
+				if (snapshotBytes.length < sqliteHeaderBytes || snapshotBytes.toString('latin1', 0, sqliteMagic.length) !== sqliteMagic) {
+					throw new Error(snapshotBytes.length === 0 ? 'the file is empty' : `the file does not start with an SQLite header (${snapshotBytes.length} bytes)`);
+				}
 				// sql.js may keep using the array it is given as its in-memory file: give it a copy.
 				db = new SQL.Database(new Uint8Array(snapshotBytes));
 				const check = db.exec('PRAGMA quick_check');
@@ -434,6 +467,35 @@ export class Store extends Disposable {
 		this.lock.release();
 	}
 }
+
+function readDamageMarker(dir: string): DamageReport | null {
+	const file = path.join(dir, storeFiles.rebuildNeeded);
+	if (!fs.existsSync(file)) {
+		return null;
+	}
+	try {
+		const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<DamageReport>;
+		return { keptAs: Array.isArray(parsed.keptAs) ? parsed.keptAs.map(String) : [], problems: Array.isArray(parsed.problems) ? parsed.problems.map(String) : [] };
+	} catch {
+		// Torn by a crash while it was written: the rebuild is still owed, the details are in the .bad-* files.
+		return { keptAs: [], problems: [`An earlier start found damaged state files (see the *.bad-* files in ${dir}).`] };
+	}
+}
+
+function writeDamageMarker(dir: string, report: DamageReport): void {
+	const file = path.join(dir, storeFiles.rebuildNeeded);
+	const fd = fs.openSync(file, 'w');
+	try {
+		fs.writeSync(fd, JSON.stringify(report));
+		fs.fsyncSync(fd);
+	} finally {
+		fs.closeSync(fd);
+	}
+	fsyncDir(dir);
+}
+
+const sqliteMagic = 'SQLite format 3\0';
+const sqliteHeaderBytes = 100;
 
 function journalPath(dir: string, startSeq: number): string {
 	return path.join(dir, `${storeFiles.journalPrefix}${String(startSeq).padStart(12, '0')}`);

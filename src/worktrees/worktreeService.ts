@@ -11,6 +11,7 @@ import type { Store } from '../db/store';
 import { WorktreesRepo, type WorktreeRow } from '../db/worktreesRepo';
 import { Git, GitError, parseWorktreeList } from './gitClient';
 import { restoreCheckpoint, snapshotCommit } from './checkpoints';
+import { refuseRootInsideCheckouts } from './paths';
 import { assessRisk, type RiskReport } from './risk';
 
 export interface WorktreeOptions {
@@ -145,6 +146,7 @@ export class WorktreeService {
 		}
 		const baseCommit = (await git.run(['rev-parse', `${baseRef}^{commit}`])).trim();
 		const root = this.worktreeRoot(repo);
+		refuseRootInsideCheckouts(root, parseWorktreeList(await git.run(['worktree', 'list', '--porcelain', '-z'])).filter((e) => !e.prunable && !e.bare).map((e) => e.path));
 		fs.mkdirSync(root, { recursive: true });
 		const slug = slugify(input.title);
 		let branch = '';
