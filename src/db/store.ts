@@ -218,6 +218,11 @@ export class Store extends Disposable {
 				if (snapshotBytes.length < sqliteHeaderBytes || snapshotBytes.toString('latin1', 0, sqliteMagic.length) !== sqliteMagic) {
 					throw new Error(snapshotBytes.length === 0 ? 'the file is empty' : `the file does not start with an SQLite header (${snapshotBytes.length} bytes)`);
 				}
+				const expectedBytes = sqliteSizeFromHeader(snapshotBytes);
+				if (expectedBytes !== undefined && expectedBytes !== snapshotBytes.length) {
+					// SQLite reads a cut-off file without complaint as long as the pages it needs are there.
+					throw new Error(`the file has ${snapshotBytes.length} bytes where its header says ${expectedBytes}: it was cut short or overwritten`);
+				}
 				// sql.js may keep using the array it is given as its in-memory file: give it a copy.
 				db = new SQL.Database(new Uint8Array(snapshotBytes));
 				const check = db.exec('PRAGMA quick_check');
@@ -496,6 +501,20 @@ function writeDamageMarker(dir: string, report: DamageReport): void {
 
 const sqliteMagic = 'SQLite format 3\0';
 const sqliteHeaderBytes = 100;
+
+/**
+ * The file size an SQLite header promises (page size times page count), when the header's page count is
+ * valid (its "version-valid-for" number matches the change counter, as in every file SQLite wrote itself).
+ */
+function sqliteSizeFromHeader(bytes: Buffer): number | undefined {
+	const rawPageSize = bytes.readUInt16BE(16);
+	const pageSize = rawPageSize === 1 ? 65536 : rawPageSize;
+	const pages = bytes.readUInt32BE(28);
+	if (pages === 0 || bytes.readUInt32BE(92) !== bytes.readUInt32BE(24)) {
+		return undefined;
+	}
+	return pageSize * pages;
+}
 
 function journalPath(dir: string, startSeq: number): string {
 	return path.join(dir, `${storeFiles.journalPrefix}${String(startSeq).padStart(12, '0')}`);

@@ -6,28 +6,8 @@ import { SessionsRepo } from '../../../src/db/sessionsRepo';
 import type { Store } from '../../../src/db/store';
 import { WorktreesRepo } from '../../../src/db/worktreesRepo';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
-import { gitEnv, makeRepo } from '../gitRepo';
+import { gitEnv, makeRepo, snapshotFiles } from '../gitRepo';
 import { MemoryLogger, openStore, removeDir, tempDir } from '../helpers';
-
-/** Every file under a folder (except .git) with its bytes and executable bit. */
-function snapshotFiles(dir: string): Record<string, { data: string; exec: boolean }> {
-	const out: Record<string, { data: string; exec: boolean }> = {};
-	const walk = (d: string): void => {
-		for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-			if (e.name === '.git') {
-				continue;
-			}
-			const p = path.join(d, e.name);
-			if (e.isDirectory()) {
-				walk(p);
-			} else {
-				out[path.relative(dir, p)] = { data: fs.readFileSync(p).toString('base64'), exec: (fs.statSync(p).mode & 0o111) !== 0 };
-			}
-		}
-	};
-	walk(dir);
-	return out;
-}
 
 suite('worktrees: sessions that never lose work (real git)', function () {
 	this.timeout(60_000);
