@@ -46,6 +46,9 @@ export async function stopOnDamagedStore(store: Store, input: Omit<RebuildInput,
 		lines.push(`Rebuilt from git (${report.repos.join(', ')}): ${report.rebuilt.length} session${report.rebuilt.length === 1 ? '' : 's'} and worktrees.`, ...describeRebuilt(report));
 	}
 	lines.push(...report.problems.map((p) => `Not rebuilt: ${p}`));
+	if (report.problems.length > 0 && report.repos.length > 0) {
+		lines.push('Fix that and run "agent-tabs session rebuild --repo <dir>" to try again; it adds nothing twice.');
+	}
 	lines.push('Chats and transcripts are not kept in git and were not rebuilt. The command did nothing else; run it again.');
 	throw new StoreDamagedError(lines.join('\n'), { keptAs: damaged.keptAs, problems: damaged.problems, rebuilt: report.rebuilt, rebuildProblems: report.problems });
 }

@@ -204,6 +204,44 @@ suite('cli: agent-tabs', function () {
 		assert.deepEqual(snapshotFiles(shelved.worktreePath), before, 'the archived work comes back byte for byte');
 	});
 
+	test('killed at random moments while it rebuilds, the next command still reports the damage and nothing is lost or doubled', async function () {
+		this.timeout(600_000);
+		const state = path.join(dir, 'state');
+		const common = ['--state', state, '--worktrees', path.join(dir, 'worktrees'), '--json'];
+		const made = ['Live', 'Archived', 'Deleted'].map((title) => jsonLines(run(['session', 'new', '--repo', repo, '--title', title, ...common]).stdout)[0] as { sessionId: string; worktreePath: string });
+		for (const m of made) {
+			fs.writeFileSync(path.join(m.worktreePath, 'work.txt'), `${m.worktreePath}\n`);
+		}
+		run(['session', 'archive', made[1]!.sessionId, ...common]);
+		run(['session', 'delete', made[2]!.sessionId, ...common]);
+		const snapshot = path.join(state, 'agent-tabs.sqlite');
+		fs.writeFileSync(snapshot, fs.readFileSync(snapshot).subarray(0, 3000));
+		// How long an uninterrupted recovery takes, on a copy: the kills land anywhere inside it.
+		fs.cpSync(state, path.join(dir, 'timing'), { recursive: true });
+		const startedAt = Date.now();
+		assert.equal(run(['sessions', '--state', path.join(dir, 'timing'), '--worktrees', path.join(dir, 'worktrees')]).code, 3);
+		const duration = Date.now() - startedAt;
+		const rounds = 6;
+		for (let round = 0; round < rounds; round++) {
+			const copy = path.join(dir, `state-${round}`);
+			fs.cpSync(state, copy, { recursive: true });
+			const args = ['sessions', '--state', copy, '--worktrees', path.join(dir, 'worktrees'), '--json'];
+			const child = spawn(process.execPath, [cli, ...args], { stdio: 'ignore', env: { ...process.env, AGENT_TABS_WORKTREES: defaultWorktrees } });
+			const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+			await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * duration)));
+			child.kill('SIGKILL');
+			await exited;
+			const next = run(args);
+			assert.ok(next.code === 0 || next.code === 3, `round ${round}: ${next.stderr}`);
+			const stillDamaged = fs.readdirSync(copy).some((n) => n.startsWith('agent-tabs.sqlite.bad-'));
+			assert.ok(stillDamaged, `round ${round}: the damaged file is kept`);
+			assert.ok(!fs.existsSync(path.join(copy, 'agent-tabs.rebuild-needed')), `round ${round}: the rebuild was finished by the next command`);
+			const listed = jsonLines(run(['session', 'list', ...args.slice(1)]).stdout);
+			const paths = listed.map((l) => (l.worktree_path as string | undefined) ?? (l.detachedWorktree as { path: string } | undefined)?.path).filter(Boolean).sort();
+			assert.deepEqual(paths, made.map((m) => m.worktreePath).sort(), `round ${round}: every worktree exactly once, as a session or detached`);
+		}
+	});
+
 	test('a worktrees folder inside the repository is refused, however it is spelled, and nothing is created', function () {
 		this.timeout(180_000); // a dozen CLI processes, each loading sql.js
 		const state = ['--state', path.join(dir, 'state')];

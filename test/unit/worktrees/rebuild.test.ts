@@ -163,6 +163,16 @@ suite('worktrees: getting back what git knows after the database is lost (real g
 			const attached = await service(fresh).attachWorktree(id);
 			assert.deepEqual(snapshotFiles(attached.worktree.path), older, 'the older save, as asked');
 			assert.equal(attached.session.title, 'Twice saved');
+
+			// A worktree folder the state never knew: attached as it is, nothing restored over it.
+			const stray = path.join(root, 'stray');
+			git(repo, 'worktree', 'add', '-q', '-b', 'agent-tabs/stray', stray);
+			fs.writeFileSync(path.join(stray, 'mine.txt'), 'untouched\n');
+			const strayFiles = snapshotFiles(stray);
+			const byFolder = await service(fresh).attachWorktree(await worktreeToAttach(input, stray));
+			assert.deepEqual([byFolder.worktree.path, byFolder.worktree.state, byFolder.session.title], [stray, 'ready', 'stray']);
+			assert.deepEqual(snapshotFiles(stray), strayFiles);
+			await assert.rejects(worktreeToAttach(input, 'wt-nothing-like-this'), /is not a detached worktree, a worktree folder, or a ref under refs\/agent-tabs\//);
 		} finally {
 			await fresh.close();
 		}
