@@ -14,6 +14,7 @@ import { errorMessage } from './common/log';
 import { AgentSessionsRepo } from './db/agentSessionsRepo';
 import { SessionsRepo } from './db/sessionsRepo';
 import { WorktreesRepo } from './db/worktreesRepo';
+import { resolveWorktreesSetting } from './worktrees/paths';
 import { rebuildFromGit } from './worktrees/rebuild';
 import { WorktreeService } from './worktrees/worktreeService';
 import { sessionCommandHandlers } from './vscode/sessionCommands';
@@ -151,18 +152,11 @@ class ExtensionRoot extends Disposable {
 		}
 	}
 
-	/**
-	 * `agentTabs.worktrees.root` as a folder: `~` is the home folder, and a relative path is relative to the
-	 * first workspace folder (so `../worktrees` means beside the repository; inside it is refused on use).
-	 */
+	/** `agentTabs.worktrees.root` as a folder (`~` and paths relative to the first workspace folder resolved). */
 	private worktreesRoot(): string | undefined {
-		const setting = vscode.workspace.getConfiguration(settingIds.section).get<string>(settingIds.worktreesRoot)?.trim();
-		if (!setting) {
-			return undefined;
-		}
-		const expanded = setting === '~' || setting.startsWith('~/') ? path.join(os.homedir(), setting.slice(1)) : setting;
+		const setting = vscode.workspace.getConfiguration(settingIds.section).get<string>(settingIds.worktreesRoot);
 		const base = vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === 'file')?.uri.fsPath ?? os.homedir();
-		return path.resolve(base, expanded);
+		return resolveWorktreesSetting(setting, base);
 	}
 
 	/** A service reading the current worktree settings (root, files to copy, setup command). */

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { AgentTabsError } from '../common/errors';
 
@@ -44,4 +45,18 @@ export function refuseRootInsideCheckouts(root: string, checkouts: readonly stri
 			);
 		}
 	}
+}
+
+/**
+ * A worktrees folder as the user wrote it (a setting): `~` is the home folder, and a relative path is
+ * relative to `base` (the first workspace folder), so `../worktrees` means beside the repository. Empty:
+ * undefined, the default folder.
+ */
+export function resolveWorktreesSetting(setting: string | undefined, base: string, home = os.homedir()): string | undefined {
+	const trimmed = setting?.trim();
+	if (!trimmed) {
+		return undefined;
+	}
+	const expanded = trimmed === '~' || trimmed.startsWith('~/') ? path.join(home, trimmed.slice(1)) : trimmed;
+	return path.resolve(base, expanded);
 }
