@@ -248,14 +248,12 @@ export async function worktreeToAttach(input: RebuildInput, target: string): Pro
 
 /**
  * The worktree row is written first (detached), the session after: a rebuild cut short leaves at worst a
- * detached worktree, which the next rebuild skips and the user can attach, never a session without its work.
+ * detached worktree (which the next rebuild skips and the user can attach) and, between the last two writes,
+ * an empty session beside it; never work that is not listed.
  */
 function giveSession(sessions: SessionsRepo, worktrees: WorktreesRepo, rebuilt: RebuiltWorktree, archived: boolean): string {
 	const row = worktrees.get(rebuilt.worktreeId)!;
-	const session = sessions.create({ title: rebuilt.title, baseRef: row.base_ref ?? undefined, repoRoot: rebuilt.repo });
-	if (archived) {
-		sessions.setStatus(session.id, 'archived');
-	}
+	const session = sessions.create({ title: rebuilt.title, baseRef: row.base_ref ?? undefined, repoRoot: rebuilt.repo, status: archived ? 'archived' : 'active' });
 	worktrees.update(rebuilt.worktreeId, { session_id: session.id });
 	return session.id;
 }
