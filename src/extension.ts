@@ -2,6 +2,7 @@
  * Composition root. `activate` wires the parts together and returns fast; opening the store happens in the
  * background. Exactly one disposable, the ExtensionRoot, goes into `context.subscriptions`.
  */
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { AcpBackend } from './agents/acp/acpBackend';
@@ -14,6 +15,8 @@ import { SecretRedactor } from './common/redact';
 import { AgentSessionsRepo } from './db/agentSessionsRepo';
 import { SessionsRepo } from './db/sessionsRepo';
 import { WorktreesRepo } from './db/worktreesRepo';
+import { resolveWorktreesSetting } from './worktrees/paths';
+import { rebuildFromGit } from './worktrees/rebuild';
 import { WorktreeService } from './worktrees/worktreeService';
 import { sessionCommandHandlers } from './vscode/sessionCommands';
 import { Store } from './db/store';
@@ -172,10 +175,11 @@ class ExtensionRoot extends Disposable {
 				checkpoint: (cwd, name) => this.worktreeService(store).checkpoint(cwd, name),
 			});
 			this._register(this.pool);
-			void vscode.commands.executeCommand('setContext', contextKeys.storeReady, true);
-			if (store.recovery.movedAside.length > 0) {
-				void this.reportRecovery(store);
+			if (store.recovery.damaged) {
+				// Before anyone reads the sessions: bring back what git knows, then say so loudly.
+				await this.rebuildDamagedState(store);
 			}
+			void vscode.commands.executeCommand('setContext', contextKeys.storeReady, true);
 			return { store, sessions: new SessionsRepo(store), pool: this.pool, permissions: this.permissions };
 		} catch (e) {
 			this.logger.error(`[ExtensionRoot][openStore] ${errorMessage(e)}`);
@@ -189,11 +193,19 @@ class ExtensionRoot extends Disposable {
 		}
 	}
 
+	/** `agentTabs.worktrees.root` as a folder (`~` and paths relative to the first workspace folder resolved). */
+	private worktreesRoot(): string | undefined {
+		// Machine-scoped: a repository's own settings cannot move worktrees (see userSettings.ts).
+		const setting = userSetting<string>(settingIds.worktreesRoot, '');
+		const base = vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === 'file')?.uri.fsPath ?? os.homedir();
+		return resolveWorktreesSetting(setting, base);
+	}
+
 	/** A service reading the current worktree settings (root, files to copy, setup command). */
 	private worktreeService(store: Store): WorktreeService {
 		const c = vscode.workspace.getConfiguration(settingIds.section);
 		return new WorktreeService(store, this.logger, {
-			root: userSetting<string>(settingIds.worktreesRoot, '') || undefined,
+			root: this.worktreesRoot(),
 			copy: c.get<string[]>(settingIds.worktreesCopy, ['.env*']),
 			setupCommandFor: (repo) => setupCommandFor(this.context.globalState, repo),
 			onSetupOutput: (line) => this.logger.info(`[Worktrees][setup] ${line}`),
@@ -233,15 +245,39 @@ class ExtensionRoot extends Disposable {
 		}
 	}
 
-	private async reportRecovery(store: Store): Promise<void> {
-		const message = vscode.l10n.t(
-			'Agent Tabs found damaged state files and started with what it could recover. Nothing was deleted: {0}',
-			store.recovery.problems.join(' '),
-		);
-		const choice = await vscode.window.showWarningMessage(message, vscode.l10n.t('Show State Folder'));
-		if (choice) {
-			await this.showStateFolder();
+	/**
+	 * The database (or its journal) was damaged: rebuild the sessions git still knows from the window's
+	 * folders and the worktrees folder, then an error notification naming the files kept aside.
+	 */
+	private async rebuildDamagedState(store: Store): Promise<void> {
+		const damaged = store.recovery.damaged!;
+		let rebuilt = '';
+		try {
+			const folders = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
+			const report = await rebuildFromGit({ store, service: this.worktreeService(store), logger: this.logger, repos: folders, root: this.worktreesRoot() });
+			store.rebuildDone();
+			rebuilt = vscode.l10n.t('Rebuilt from git: {0} sessions and worktrees ({1}).', report.rebuilt.length, report.rebuilt.map((r) => r.title).join(', ') || '-');
+			for (const problem of report.problems) {
+				this.logger.error(`[ExtensionRoot][rebuild] ${problem}`);
+			}
+		} catch (e) {
+			this.logger.error(`[ExtensionRoot][rebuild] ${errorMessage(e)}`);
+			rebuilt = vscode.l10n.t('Rebuilding the sessions from git failed: {0}', errorMessage(e));
 		}
+		this.logger.error(`[ExtensionRoot][openStore] damaged state: ${damaged.problems.join(' ')}`);
+		const message = vscode.l10n.t(
+			'Agent Tabs\' database was damaged and could not be used; nothing was deleted. The damaged file is kept as {0}. {1} Chats and transcripts are not in git and were not rebuilt.',
+			damaged.keptAs.join(', ') || this.stateDir,
+			rebuilt,
+		);
+		const showFolder = vscode.l10n.t('Show State Folder');
+		void vscode.window.showErrorMessage(message, showFolder, vscode.l10n.t('Show Logs')).then((choice) => {
+			if (choice === showFolder) {
+				void this.showStateFolder();
+			} else if (choice) {
+				this.logger.channel.show();
+			}
+		});
 	}
 
 	private async showStateFolder(): Promise<string> {

@@ -1,7 +1,8 @@
 /**
  * `agent-tabs`: the same core as the extension, without VS Code, for terminals, scripts and CI.
  * Exit codes: 0 the turn ended normally (or the query succeeded), 1 the turn did not end normally,
- * 2 a usage or setup error (unknown agent, missing repository, locked state folder...).
+ * 2 a usage or setup error (unknown agent, missing repository, locked state folder...), 3 the state
+ * database was damaged (kept aside; sessions rebuilt from git; the command did nothing else).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -23,6 +24,8 @@ import { TranscriptRepo } from '../db/transcriptRepo';
 import { WorktreesRepo } from '../db/worktreesRepo';
 import { WorktreeService } from '../worktrees/worktreeService';
 import { CommandTable, commandName, commandUsage, flag, hasFlag, synopsis, UsageError, type CommandSpec, type FlagTable, type ParsedArgs } from './args';
+import { rebuildFromGit, worktreeToAttach, type RebuildInput } from '../worktrees/rebuild';
+import { damagedStoreExitCode, describeRebuilt, stopOnDamagedStore, StoreDamagedError } from './recovery';
 
 class StderrLogger implements Logger {
 	private readonly order = ['error', 'warn', 'info', 'debug', 'trace'];
@@ -138,9 +141,43 @@ async function openStore(args: ParsedArgs<CliCommand>, logger: Logger, options: 
 				logger.info(`[cli] ${errorMessage(e)} Reading a snapshot instead.`);
 			}
 		}
-		return Store.openSnapshot({ dir, wasmPath: wasmPath(), logger });
+		const snapshot = await Store.openSnapshot({ dir, wasmPath: wasmPath(), logger });
+		if (snapshot.recovery.problems.length === 0) {
+			return snapshot;
+		}
+		// A damaged file: a reader never repairs, so this command takes the writer's path when it can
+		// (keep the file aside, rebuild from git, say so loudly); a window holding the state does that itself.
+		await snapshot.close();
+		try {
+			return await openWriter(dir, args, logger);
+		} catch (e) {
+			if (!(e instanceof StoreLockedError)) {
+				throw e;
+			}
+			logger.error(`[cli] the state in ${dir} is damaged (${snapshot.recovery.problems.join(' ')}) and ${errorMessage(e)} That process keeps the damaged file aside and rebuilds; showing what could be read.`);
+			return Store.openSnapshot({ dir, wasmPath: wasmPath(), logger });
+		}
 	}
-	return Store.open({ dir, wasmPath: wasmPath(), logger, owner: 'the agent-tabs command line' });
+	return openWriter(dir, args, logger);
+}
+
+/** The store with the writer lock; a damaged database stops the command after rebuilding what git knows. */
+async function openWriter(dir: string, args: ParsedArgs<CliCommand>, logger: Logger): Promise<Store> {
+	const store = await Store.open({ dir, wasmPath: wasmPath(), logger, owner: 'the agent-tabs command line' });
+	if (store.recovery.damaged) {
+		await stopOnDamagedStore(store, rebuildInput(store, args, logger));
+	}
+	return store;
+}
+
+function worktreesRoot(args: ParsedArgs<CliCommand>): string | undefined {
+	return flag(args, 'worktrees') ?? process.env.AGENT_TABS_WORKTREES;
+}
+
+/** Where the command line looks for what git knows: `--repo`, and the worktrees folder. */
+function rebuildInput(store: Store, args: ParsedArgs<CliCommand>, logger: Logger): RebuildInput {
+	const repo = flag(args, 'repo');
+	return { store, service: worktreeService(store, args, logger), logger, repos: repo ? [path.resolve(repo)] : [], root: worktreesRoot(args) };
 }
 
 /** A folder given on the command line, or a plain-words error. */
@@ -158,7 +195,7 @@ function requireFolder(dir: string, what: string): void {
 
 function worktreeService(store: Store, args: ParsedArgs<CliCommand>, logger: Logger): WorktreeService {
 	return new WorktreeService(store, logger, {
-		root: flag(args, 'worktrees') ?? process.env.AGENT_TABS_WORKTREES,
+		root: worktreesRoot(args),
 		onSetupOutput: (line) => process.stderr.write(`[setup] ${line}\n`),
 	});
 }
@@ -304,7 +341,7 @@ async function sessionCommand(args: ParsedArgs<CliCommand>, logger: Logger, json
 					out(json, s, `${s.id}  ${s.status.padEnd(8)} ${(s.branch ?? '-').padEnd(30)} ${s.worktree_state ?? '-'}  ${s.title}`);
 				}
 				for (const w of worktrees.detached()) {
-					out(json, { detachedWorktree: w }, `(detached)  ${w.branch ?? '-'}  ${w.path}`);
+					out(json, { detachedWorktree: w }, `(detached) ${w.id}  ${w.branch ?? '-'}  ${w.path}${w.state === 'removed' ? '  (folder removed; attach restores it)' : ''}`);
 				}
 				return 0;
 			}
@@ -344,12 +381,42 @@ async function sessionCommand(args: ParsedArgs<CliCommand>, logger: Logger, json
 				out(json, { sessionId: id, ...r }, r.message);
 				return 0;
 			}
+			case 'attach':
+				return await attachCommand(service, rebuildInput(store, args, logger), id, flag(args, 'title'), json);
+			case 'rebuild':
+				return await rebuildCommand(rebuildInput(store, args, logger), json);
 			default:
 				throw new UsageError(`Unknown session command "${sub ?? ''}".`, args.command);
 		}
 	} finally {
 		await store.close();
 	}
+}
+
+/** `session attach`: a detached worktree, a worktree folder or a saved ref to a new session, restored if removed. */
+async function attachCommand(service: WorktreeService, input: RebuildInput, target: string | undefined, title: string | undefined, json: boolean): Promise<number> {
+	if (!target) {
+		const detached = new WorktreesRepo(input.store).detached();
+		throw new AgentTabsError(
+			'cli/usage',
+			`session attach needs a detached worktree (its id or folder) or a saved ref. ${detached.length ? `Detached worktrees: ${detached.map((w) => `${w.id} (${w.branch ?? w.path})`).join(', ')}.` : 'There are no detached worktrees; "git for-each-ref refs/agent-tabs/saved/" in the repository lists saved work.'}`,
+		);
+	}
+	const worktreeId = await worktreeToAttach(input, target);
+	const { session, worktree } = await service.attachWorktree(worktreeId, title);
+	out(json, { sessionId: session.id, title: session.title, worktreeId: worktree.id, worktreePath: worktree.path, branch: worktree.branch, savedRef: worktree.saved_ref }, `${session.id}  ${worktree.branch ?? '-'}  ${worktree.path}  "${session.title}"`);
+	return 0;
+}
+
+/** `session rebuild`: sessions back from git, for a lost or replaced state folder. Adds nothing twice. */
+async function rebuildCommand(input: RebuildInput, json: boolean): Promise<number> {
+	if (input.repos.length === 0 && !input.root) {
+		throw new AgentTabsError('cli/usage', 'session rebuild needs --repo (and --worktrees if the sessions were made with one).');
+	}
+	const report = await rebuildFromGit(input);
+	input.store.rebuildDone();
+	out(json, report, [`Rebuilt ${report.rebuilt.length} from ${report.repos.join(', ') || 'no repository'}.`, ...describeRebuilt(report), ...report.problems.map((p) => `Not rebuilt: ${p}`)].join('\n'));
+	return 0;
 }
 
 async function rewind(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean): Promise<number> {
@@ -488,6 +555,24 @@ const commands = new CommandTable<CliCommand>(globalFlags).add(
 		strategy: { type: 'string', value: 'merge|squash|rebase', choices: ['merge', 'squash', 'rebase'], help: 'how (default merge)' },
 	}),
 	{
+		words: ['session', 'attach'],
+		args: ['target'],
+		flags: {
+			repo: { type: 'string', value: '<dir>', help: 'the repository of a saved ref the state folder does not know' },
+			title: { type: 'string', value: '<t>', help: 'the new session\'s title (default: the title it was saved with)' },
+		},
+		summary: 'a new session for a detached worktree (id or folder, see session list) or a saved ref',
+		details: '(refs/agent-tabs/saved/...; a removed folder is restored byte for byte on the way)',
+		run: sessionCommand,
+	},
+	{
+		words: ['session', 'rebuild'],
+		flags: { repo: { type: 'string', value: '<dir>', required: true, help: 'the repository whose sessions come back' } },
+		summary: 'sessions back from git: worktrees under the worktrees folder and refs/agent-tabs/*',
+		details: '(done by itself after a damaged database; adds nothing twice)',
+		run: sessionCommand,
+	},
+	{
 		words: ['rewind'],
 		args: ['chatId', 'turn'],
 		summary: 'put the worktree back to how it was before turn <turn> of that chat',
@@ -516,8 +601,9 @@ function generalUsage(): string {
 		'Flags are strict: an unknown flag, or a value given to a switch such as --json, is a usage error.',
 		'Exit codes: 0 done (the turn ended normally, or the command succeeded); 1 the turn did not end',
 		'normally; 2 a usage or setup error (unknown flag or agent, missing repository, a state folder',
-		'another process writes...). sessions, chats, show, pending and session list only read: they work',
-		'while a window or another command holds the state folder.',
+		'another process writes...); 3 the state database was damaged: it was kept aside, sessions were',
+		'rebuilt from git, and the command did nothing else. sessions, chats, show, pending and session list',
+		'only read: they work while a window or another command holds the state folder.',
 		'',
 		'The command line never prompts: every removal saves the work first (a private ref, verified byte for',
 		'byte; the branch is kept), so delete and archive are safe to run unattended.',
@@ -578,10 +664,10 @@ export async function main(argv: string[]): Promise<number> {
 		}
 		const code = e instanceof AgentTabsError ? e.code : 'error';
 		if (json) {
-			process.stdout.write(`${JSON.stringify({ type: 'error', code, message: errorMessage(e) })}\n`);
+			process.stdout.write(`${JSON.stringify({ type: 'error', code, message: errorMessage(e), ...(e instanceof StoreDamagedError ? e.details : {}) })}\n`);
 		}
-		process.stderr.write(`agent-tabs: ${errorMessage(e)}\n`);
-		return 2;
+		process.stderr.write(`agent-tabs: ${e instanceof StoreDamagedError ? 'error: ' : ''}${errorMessage(e)}\n`);
+		return e instanceof StoreDamagedError ? damagedStoreExitCode : 2;
 	}
 }
 

@@ -40,9 +40,9 @@ export class SessionsRepo {
 		private readonly now: () => number = Date.now,
 	) {}
 
-	create(input: { title: string; baseRef?: string; repoRoot?: string; id?: string }): SessionRow {
+	create(input: { title: string; baseRef?: string; repoRoot?: string; id?: string; status?: SessionStatus }): SessionRow {
 		const t = this.now();
-		const row: SessionRow = { id: input.id ?? newId('ses'), title: input.title, base_ref: input.baseRef ?? null, repo_root: input.repoRoot ?? null, status: 'active', created_at: t, updated_at: t };
+		const row: SessionRow = { id: input.id ?? newId('ses'), title: input.title, base_ref: input.baseRef ?? null, repo_root: input.repoRoot ?? null, status: input.status ?? 'active', created_at: t, updated_at: t };
 		this.store.write((tx) => {
 			tx.run('INSERT INTO sessions (id, title, base_ref, repo_root, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)', [row.id, row.title, row.base_ref, row.repo_root, row.status, t, t]);
 		});

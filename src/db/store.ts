@@ -27,6 +27,8 @@ export const storeFiles = {
 	snapshot: 'agent-tabs.sqlite',
 	lock: 'agent-tabs.lock',
 	journalPrefix: 'agent-tabs.journal.',
+	/** Present from the moment a damaged file is moved aside until what git knows has been rebuilt. */
+	rebuildNeeded: 'agent-tabs.rebuild-needed',
 } as const;
 
 export interface StoreOptions {
@@ -52,6 +54,19 @@ export interface RecoveryReport {
 	/** Bytes of a torn (never acknowledged) journal tail that were dropped. */
 	droppedTornBytes: number;
 	migration: MigrationOutcome;
+	/**
+	 * Set while state may have been lost to a damaged file (this open, or an earlier one whose rebuild was
+	 * cut short): the files kept aside and what was wrong with them. Whoever opened the store rebuilds what
+	 * git still knows, tells the user loudly, then calls `Store.rebuildDone()`.
+	 */
+	damaged: DamageReport | null;
+}
+
+/** A damaged database or journal: what was kept aside, and why. */
+export interface DamageReport {
+	/** Full paths of the files kept aside. */
+	keptAs: string[];
+	problems: string[];
 }
 
 /** A statement runner inside one write transaction. */
@@ -229,6 +244,12 @@ export class Store extends Disposable {
 		return !this.lock;
 	}
 
+	/** After a damaged file: what git knows has been rebuilt into the store, so the next open is quiet again. */
+	rebuildDone(): void {
+		fs.rmSync(path.join(this.dir, storeFiles.rebuildNeeded), { force: true });
+		fsyncDir(this.dir);
+	}
+
 	static async open(options: StoreOptions): Promise<Store> {
 		const { dir, logger } = options;
 		onStateFolder(dir, () => fs.mkdirSync(dir, { recursive: true }));
@@ -285,7 +306,7 @@ export class Store extends Disposable {
 			applyConnectionPragmas(db);
 			ensureMetaTable(db);
 			const migration = migrate(db, nullLogger);
-			return new Store(db, options, undefined, undefined, 0, { movedAside: [], problems: [], replayedRecords: 0, droppedTornBytes: 0, migration });
+			return new Store(db, options, undefined, undefined, 0, { movedAside: [], problems: [], replayedRecords: 0, droppedTornBytes: 0, migration, damaged: null });
 		}
 		const snapshotFile = path.join(dir, storeFiles.snapshot);
 		const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -295,6 +316,7 @@ export class Store extends Disposable {
 			replayedRecords: 0,
 			droppedTornBytes: 0,
 			migration: { from: 0, to: 0, applied: [] },
+			damaged: readDamageMarker(dir),
 		};
 		const moveAside = (file: string, why: string): void => {
 			if (readOnly) {
@@ -303,11 +325,17 @@ export class Store extends Disposable {
 				logger.warn(`[Store][openSnapshot] ${file} ${why}; read without it`);
 				return;
 			}
-			const target = `${file}.bad-${stamp}`;
+			const target = path.resolve(`${file}.bad-${stamp}`);
+			const damaged: DamageReport = report.damaged ?? { keptAs: [], problems: [] };
+			damaged.keptAs.push(target);
+			damaged.problems.push(`${path.basename(file)} ${why}; it was kept as ${target}.`);
+			// The marker first: a crash right after the rename must still lead to a rebuild and a loud report.
+			writeDamageMarker(dir, damaged);
+			report.damaged = damaged;
 			fs.renameSync(file, target);
 			report.movedAside.push(target);
 			report.problems.push(`${path.basename(file)} ${why}; it was kept as ${path.basename(target)}.`);
-			logger.warn(`[Store][open] ${file} ${why}; moved aside to ${target}`);
+			logger.error(`[Store][open] ${file} ${why}; moved aside to ${target}`);
 		};
 
 		// Leftovers of a checkpoint cut short by a crash: never the live snapshot, safe to drop.
@@ -324,6 +352,16 @@ export class Store extends Disposable {
 		if (fs.existsSync(snapshotFile)) {
 			snapshotBytes = fs.readFileSync(snapshotFile);
 			try {
+				// Every snapshot we write is a whole database; SQLite would take an empty or cut-off-header file
+				// for a new empty database and every session would vanish without a word.
+				if (snapshotBytes.length < sqliteHeaderBytes || snapshotBytes.toString('latin1', 0, sqliteMagic.length) !== sqliteMagic) {
+					throw new Error(snapshotBytes.length === 0 ? 'the file is empty' : `the file does not start with an SQLite header (${snapshotBytes.length} bytes)`);
+				}
+				const expectedBytes = sqliteSizeFromHeader(snapshotBytes);
+				if (expectedBytes !== undefined && expectedBytes !== snapshotBytes.length) {
+					// SQLite reads a cut-off file without complaint as long as the pages it needs are there.
+					throw new Error(`the file has ${snapshotBytes.length} bytes where its header says ${expectedBytes}: it was cut short or overwritten`);
+				}
 				// sql.js may keep using the array it is given as its in-memory file: give it a copy.
 				db = new SQL.Database(new Uint8Array(snapshotBytes));
 				const check = db.exec('PRAGMA quick_check');
@@ -579,6 +617,49 @@ export class Store extends Disposable {
 		this.db.close();
 		this.lock?.release();
 	}
+}
+
+function readDamageMarker(dir: string): DamageReport | null {
+	const file = path.join(dir, storeFiles.rebuildNeeded);
+	if (!fs.existsSync(file)) {
+		return null;
+	}
+	try {
+		const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<DamageReport>;
+		return { keptAs: Array.isArray(parsed.keptAs) ? parsed.keptAs.map(String) : [], problems: Array.isArray(parsed.problems) ? parsed.problems.map(String) : [] };
+	} catch {
+		// Torn by a crash while it was written: the rebuild is still owed, the details are in the .bad-* files.
+		return { keptAs: [], problems: [`An earlier start found damaged state files (see the *.bad-* files in ${dir}).`] };
+	}
+}
+
+function writeDamageMarker(dir: string, report: DamageReport): void {
+	const file = path.join(dir, storeFiles.rebuildNeeded);
+	const fd = fs.openSync(file, 'w');
+	try {
+		fs.writeSync(fd, JSON.stringify(report));
+		fs.fsyncSync(fd);
+	} finally {
+		fs.closeSync(fd);
+	}
+	fsyncDir(dir);
+}
+
+const sqliteMagic = 'SQLite format 3\0';
+const sqliteHeaderBytes = 100;
+
+/**
+ * The file size an SQLite header promises (page size times page count), when the header's page count is
+ * valid (its "version-valid-for" number matches the change counter, as in every file SQLite wrote itself).
+ */
+function sqliteSizeFromHeader(bytes: Buffer): number | undefined {
+	const rawPageSize = bytes.readUInt16BE(16);
+	const pageSize = rawPageSize === 1 ? 65536 : rawPageSize;
+	const pages = bytes.readUInt32BE(28);
+	if (pages === 0 || bytes.readUInt32BE(92) !== bytes.readUInt32BE(24)) {
+		return undefined;
+	}
+	return pageSize * pages;
 }
 
 function journalPath(dir: string, startSeq: number): string {

@@ -14,6 +14,7 @@ import { identity, indexTree, removeStaleTempIndexes, restoreCheckpoint, snapsho
 import { liveLeases, markOwned, readOwnerMark } from './ownership';
 import { assessRisk, describeOperation, type RiskReport } from './risk';
 import { addSave, readSave, resolveSavedRef, saveTrailers, type SaveContents } from './savedRefs';
+import { refuseRootInsideCheckouts } from './paths';
 
 export interface WorktreeOptions {
 	/** Where worktrees are created; default `~/.agent-tabs/worktrees/<repo>-<hash>`. */
@@ -183,6 +184,7 @@ export class WorktreeService {
 		}
 		const baseCommit = (await git.run(['rev-parse', `${baseRef}^{commit}`])).trim();
 		const root = this.worktreeRoot(repo);
+		refuseRootInsideCheckouts(root, parseWorktreeList(await git.run(['worktree', 'list', '--porcelain', '-z'])).filter((e) => !e.prunable && !e.bare).map((e) => e.path));
 		try {
 			fs.mkdirSync(root, { recursive: true });
 		} catch (e) {

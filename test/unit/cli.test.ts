@@ -1,8 +1,8 @@
 import * as assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeRepo } from './gitRepo';
+import { makeRepo, snapshotFiles } from './gitRepo';
 import { removeDir, repoRoot, tempDir } from './helpers';
 
 const cli = path.join(repoRoot, 'out', 'src', 'cli', 'main.js');
@@ -11,9 +11,23 @@ const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js'
 /** Worktrees made without --worktrees go here, never into the real home folder. */
 let defaultWorktrees = '';
 
-function run(args: string[]): { code: number | null; stdout: string; stderr: string } {
-	const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, AGENT_TABS_WORKTREES: defaultWorktrees } });
+function run(args: string[], cwd?: string): { code: number | null; stdout: string; stderr: string } {
+	const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd, env: { ...process.env, AGENT_TABS_WORKTREES: defaultWorktrees } });
 	return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The JSON lines a command printed. */
+function jsonLines(stdout: string): Record<string, unknown>[] {
+	return stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** Work of every kind in a worktree: a modified tracked file, a deleted one, an untracked binary, an executable. */
+function makeWork(wt: string): void {
+	fs.writeFileSync(path.join(wt, 'README.md'), 'changed in the session\n');
+	fs.writeFileSync(path.join(wt, 'data.bin'), Buffer.from([0, 255, 1, 13, 10, 0]));
+	fs.writeFileSync(path.join(wt, 'run.sh'), '#!/bin/sh\necho session\n', { mode: 0o755 });
+	fs.mkdirSync(path.join(wt, 'new dir'), { recursive: true });
+	fs.writeFileSync(path.join(wt, 'new dir', 'ünïcødé.txt'), 'new\n');
 }
 
 suite('cli: agent-tabs', function () {
@@ -187,5 +201,145 @@ suite('cli: agent-tabs', function () {
 		for (const value of Object.values(secrets)) {
 			assert.ok(!everything.includes(value), `${value} is not in the output, show, the database or the journal`);
 		}
+	});
+
+	test('session attach: a deleted session\'s worktree back as a new session, byte for byte, by id or by saved ref', function () {
+		this.timeout(180_000); // a dozen CLI processes, each loading sql.js
+		const common = ['--state', path.join(dir, 'state'), '--worktrees', path.join(dir, 'worktrees'), '--json'];
+		const created = jsonLines(run(['session', 'new', '--repo', repo, '--title', 'Keep me', ...common]).stdout)[0] as { sessionId: string; worktreePath: string };
+		makeWork(created.worktreePath);
+		const before = snapshotFiles(created.worktreePath);
+		const deleted = jsonLines(run(['session', 'delete', created.sessionId, ...common]).stdout)[0] as { saved: { ref: string } };
+		assert.ok(!fs.existsSync(created.worktreePath));
+
+		const none = run(['session', 'attach', ...common]);
+		assert.equal(none.code, 2);
+		assert.match(none.stderr, /session attach needs a detached worktree .* Detached worktrees: wt-\w+ \(agent-tabs\/keep-me\)/);
+		const detached = jsonLines(run(['session', 'list', ...common]).stdout).map((l) => l.detachedWorktree as { id: string } | undefined).filter(Boolean);
+		assert.equal(detached.length, 1);
+		const attached = run(['session', 'attach', detached[0]!.id, ...common]);
+		assert.equal(attached.code, 0, attached.stderr);
+		const a = jsonLines(attached.stdout)[0] as { sessionId: string; title: string; worktreePath: string };
+		assert.equal(a.title, 'Keep me');
+		assert.deepEqual(snapshotFiles(a.worktreePath), before, 'every file as it was');
+		const again = run(['session', 'attach', detached[0]!.id, ...common]);
+		assert.equal(again.code, 2);
+		assert.match(again.stderr, /already belongs to a session/);
+		const listed = jsonLines(run(['session', 'list', ...common]).stdout);
+		assert.deepEqual(listed.map((l) => [l.id, l.worktree_state]), [[a.sessionId, 'ready']]);
+
+		// A state folder that never knew the session (a new machine, a lost database): by its saved ref.
+		run(['session', 'delete', a.sessionId, ...common]);
+		const elsewhere = ['--state', path.join(dir, 'other-state'), '--worktrees', path.join(dir, 'worktrees'), '--json'];
+		const withoutRepo = run(['session', 'attach', deleted.saved.ref, ...elsewhere]);
+		assert.equal(withoutRepo.code, 2);
+		assert.match(withoutRepo.stderr, /name the repository with --repo/);
+		const byRef = run(['session', 'attach', deleted.saved.ref, '--repo', repo, '--title', 'Back again', ...elsewhere]);
+		assert.equal(byRef.code, 0, byRef.stderr);
+		const b = jsonLines(byRef.stdout)[0] as { title: string; worktreePath: string };
+		assert.equal(b.title, 'Back again');
+		assert.deepEqual(snapshotFiles(b.worktreePath), before);
+	});
+
+	test('a damaged database is an error naming the file kept, exit 3; sessions are rebuilt from git and can be restored', function () {
+		this.timeout(180_000); // a dozen CLI processes, each loading sql.js
+		const state = path.join(dir, 'state');
+		const common = ['--state', state, '--worktrees', path.join(dir, 'worktrees'), '--json'];
+		const live = jsonLines(run(['session', 'new', '--repo', repo, '--title', 'Live', ...common]).stdout)[0] as { worktreePath: string };
+		const shelved = jsonLines(run(['session', 'new', '--repo', repo, '--title', 'Shelved work', ...common]).stdout)[0] as { sessionId: string; worktreePath: string };
+		makeWork(shelved.worktreePath);
+		const before = snapshotFiles(shelved.worktreePath);
+		assert.equal(run(['session', 'archive', shelved.sessionId, ...common]).code, 0);
+		const snapshot = path.join(state, 'agent-tabs.sqlite');
+		fs.writeFileSync(snapshot, fs.readFileSync(snapshot).subarray(0, 5000));
+
+		// A read-only query, without --repo: the worktrees folder leads to the repository.
+		const damaged = run(['sessions', ...common]);
+		assert.equal(damaged.code, 3, damaged.stderr);
+		const kept = fs.readdirSync(state).filter((n) => n.startsWith('agent-tabs.sqlite.bad-'));
+		assert.equal(kept.length, 1, 'the damaged file is kept');
+		assert.match(damaged.stderr, /agent-tabs: error: The Agent Tabs database in .* was damaged and could not be used/);
+		assert.ok(damaged.stderr.includes(path.join(state, kept[0]!)), 'the message names the file kept, by its full path');
+		assert.match(damaged.stderr, /Rebuilt from git \(.*repo\): 2 sessions/);
+		const error = jsonLines(damaged.stdout)[0] as { type: string; code: string; keptAs: string[]; rebuilt: { kind: string; title: string }[] };
+		assert.deepEqual([error.type, error.code, error.keptAs], ['error', 'store/damaged', [path.join(state, kept[0]!)]]);
+		assert.deepEqual(error.rebuilt.map((r) => [r.kind, r.title]).sort(), [['archived', 'Shelved work'], ['session', 'live']]);
+
+		// The next command runs normally on the rebuilt state.
+		const listed = run(['session', 'list', ...common]);
+		assert.equal(listed.code, 0, listed.stderr);
+		const rows = jsonLines(listed.stdout) as { id: string; title: string; status: string; worktree_path: string; worktree_state: string }[];
+		assert.deepEqual(rows.map((r) => [r.title, r.status, r.worktree_path, r.worktree_state]).sort(), [
+			['Shelved work', 'archived', shelved.worktreePath, 'removed'],
+			['live', 'active', live.worktreePath, 'ready'],
+		]);
+		const restored = run(['session', 'restore', rows.find((r) => r.title === 'Shelved work')!.id, ...common]);
+		assert.equal(restored.code, 0, restored.stderr);
+		assert.deepEqual(snapshotFiles(shelved.worktreePath), before, 'the archived work comes back byte for byte');
+	});
+
+	test('killed at random moments while it rebuilds, the next command still reports the damage and nothing is lost or doubled', async function () {
+		this.timeout(600_000);
+		const state = path.join(dir, 'state');
+		const common = ['--state', state, '--worktrees', path.join(dir, 'worktrees'), '--json'];
+		const made = ['Live', 'Archived', 'Deleted'].map((title) => jsonLines(run(['session', 'new', '--repo', repo, '--title', title, ...common]).stdout)[0] as { sessionId: string; worktreePath: string });
+		for (const m of made) {
+			fs.writeFileSync(path.join(m.worktreePath, 'work.txt'), `${m.worktreePath}\n`);
+		}
+		run(['session', 'archive', made[1]!.sessionId, ...common]);
+		run(['session', 'delete', made[2]!.sessionId, ...common]);
+		const snapshot = path.join(state, 'agent-tabs.sqlite');
+		fs.writeFileSync(snapshot, fs.readFileSync(snapshot).subarray(0, 3000));
+		// How long an uninterrupted recovery takes, on a copy: the kills land anywhere inside it.
+		fs.cpSync(state, path.join(dir, 'timing'), { recursive: true });
+		const startedAt = Date.now();
+		assert.equal(run(['sessions', '--state', path.join(dir, 'timing'), '--worktrees', path.join(dir, 'worktrees')]).code, 3);
+		const duration = Date.now() - startedAt;
+		const rounds = 6;
+		for (let round = 0; round < rounds; round++) {
+			const copy = path.join(dir, `state-${round}`);
+			fs.cpSync(state, copy, { recursive: true });
+			const args = ['sessions', '--state', copy, '--worktrees', path.join(dir, 'worktrees'), '--json'];
+			const child = spawn(process.execPath, [cli, ...args], { stdio: 'ignore', env: { ...process.env, AGENT_TABS_WORKTREES: defaultWorktrees } });
+			const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+			await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * duration)));
+			child.kill('SIGKILL');
+			await exited;
+			const next = run(args);
+			assert.ok(next.code === 0 || next.code === 3, `round ${round}: ${next.stderr}`);
+			const stillDamaged = fs.readdirSync(copy).some((n) => n.startsWith('agent-tabs.sqlite.bad-'));
+			assert.ok(stillDamaged, `round ${round}: the damaged file is kept`);
+			assert.ok(!fs.existsSync(path.join(copy, 'agent-tabs.rebuild-needed')), `round ${round}: the rebuild was finished by the next command`);
+			const listed = jsonLines(run(['session', 'list', ...args.slice(1)]).stdout);
+			const paths = listed.map((l) => (l.worktree_path as string | undefined) ?? (l.detachedWorktree as { path: string } | undefined)?.path).filter(Boolean).sort();
+			assert.deepEqual(paths, made.map((m) => m.worktreePath).sort(), `round ${round}: every worktree exactly once, as a session or detached`);
+		}
+	});
+
+	test('a worktrees folder inside the repository is refused, however it is spelled, and nothing is created', function () {
+		this.timeout(180_000); // a dozen CLI processes, each loading sql.js
+		const state = ['--state', path.join(dir, 'state')];
+		const linked = path.join(dir, 'linked');
+		execFileSync('git', ['worktree', 'add', '-q', '-b', 'other', linked], { cwd: repo });
+		fs.symlinkSync(repo, path.join(dir, 'link-to-repo'));
+		const attempts: [string, string | undefined][] = [
+			[path.join(repo, 'wts'), undefined],
+			[repo, undefined],
+			['wts', repo], // relative to where the command runs
+			[path.join(dir, 'repo', 'sub', '..', 'wts'), undefined],
+			[path.join(dir, 'link-to-repo', 'wts'), undefined],
+			[path.join(linked, 'wts'), undefined],
+		];
+		for (const [worktrees, cwd] of attempts) {
+			const r = run(['session', 'new', '--repo', repo, '--title', 'Inside', '--worktrees', worktrees, ...state], cwd);
+			assert.equal(r.code, 2, `${worktrees}: ${r.stdout}`);
+			assert.match(r.stderr, /The worktrees folder .* is inside the git checkout .*\. Session worktrees there would show up as untracked files, and a "git clean -fdx" would delete them\. Choose a folder outside the repository/);
+		}
+		assert.equal(execFileSync('git', ['status', '--porcelain'], { cwd: repo, encoding: 'utf8' }), '', 'the main checkout shows nothing new');
+		assert.equal(execFileSync('git', ['branch', '--list', 'agent-tabs/*'], { cwd: repo, encoding: 'utf8' }), '', 'no branch was made');
+		assert.equal(jsonLines(run(['session', 'list', '--json', ...state]).stdout).length, 0, 'no session was made');
+		const beside = run(['session', 'new', '--repo', repo, '--title', 'Beside', '--worktrees', '../wts', ...state], repo);
+		assert.equal(beside.code, 0, beside.stderr);
+		assert.ok(fs.existsSync(path.join(dir, 'wts', 'beside')), 'a relative folder outside the repository is fine');
 	});
 });

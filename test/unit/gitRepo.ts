@@ -24,3 +24,23 @@ export function makeRepo(dir: string, files: Record<string, string> = { 'README.
 	git('commit', '-q', '-m', 'initial');
 	return dir;
 }
+
+/** Every file under a folder (except .git) with its bytes and executable bit. */
+export function snapshotFiles(dir: string): Record<string, { data: string; exec: boolean }> {
+	const out: Record<string, { data: string; exec: boolean }> = {};
+	const walk = (d: string): void => {
+		for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+			if (e.name === '.git') {
+				continue;
+			}
+			const p = path.join(d, e.name);
+			if (e.isDirectory()) {
+				walk(p);
+			} else {
+				out[path.relative(dir, p)] = { data: fs.readFileSync(p).toString('base64'), exec: (fs.statSync(p).mode & 0o111) !== 0 };
+			}
+		}
+	};
+	walk(dir);
+	return out;
+}

@@ -186,7 +186,7 @@ suite('db/store', () => {
 			assert.equal(reopened.recovery.movedAside.length, 1);
 			assert.ok(fs.existsSync(reopened.recovery.movedAside[0]!), 'the damaged journal is kept');
 			assert.match(reopened.recovery.problems[0]!, /is damaged .*checksum.*recovered/);
-			assert.ok(logger.lines.some((l) => l.startsWith('warn') && l.includes('moved aside')));
+			assert.ok(logger.lines.some((l) => l.startsWith('error') && l.includes('moved aside')));
 		} finally {
 			await reopened.close();
 		}
@@ -196,6 +196,11 @@ suite('db/store', () => {
 		['garbage', (_bytes: Buffer) => Buffer.from('this is not a database at all, just some text'.repeat(200))],
 		['truncated', (bytes: Buffer) => bytes.subarray(0, Math.floor(bytes.length / 2))],
 		['zeroed header', (bytes: Buffer) => Buffer.concat([Buffer.alloc(100), bytes.subarray(100)])],
+		// SQLite itself opens these two as a new, empty database: every session would vanish without a word.
+		['emptied', (_bytes: Buffer) => Buffer.alloc(0)],
+		['cut inside its header', (bytes: Buffer) => bytes.subarray(0, 1)],
+		['cut after its first page', (bytes: Buffer) => bytes.subarray(0, 4096)],
+		['missing its last byte', (bytes: Buffer) => bytes.subarray(0, bytes.length - 1)],
 	] as const) {
 		test(`a ${name} database file is moved aside, kept, and the store starts with what it can recover`, async () => {
 			const store = await openStore(dir);
@@ -212,6 +217,8 @@ suite('db/store', () => {
 				const kept = reopened.recovery.movedAside[0]!;
 				assert.deepEqual(fs.readFileSync(kept), damaged, 'the damaged file is kept as it was');
 				assert.match(reopened.recovery.problems[0]!, /agent-tabs\.sqlite is not a readable database .* it was kept as/);
+				assert.deepEqual(reopened.recovery.damaged?.keptAs, [kept], 'the damage report names the file kept, by its full path');
+				assert.ok(path.isAbsolute(kept));
 				assert.deepEqual(sessionIds(reopened), []);
 				insertSession(reopened, 'fresh');
 				assert.deepEqual(sessionIds(reopened), ['fresh']);
@@ -220,6 +227,34 @@ suite('db/store', () => {
 			}
 		});
 	}
+
+	test('the damage stays reported until the rebuild from git is done, even across a crash; a healthy open reports none', async () => {
+		const store = await openStore(dir);
+		insertSession(store, 'a');
+		await store.close();
+		const healthy = await openStore(dir);
+		assert.equal(healthy.recovery.damaged, null);
+		await healthy.close();
+		fs.writeFileSync(path.join(dir, storeFiles.snapshot), 'garbage that is not a database');
+		const damaged = await openStore(dir);
+		const report = damaged.recovery.damaged;
+		assert.ok(report && report.keptAs.length === 1 && fs.existsSync(report.keptAs[0]!));
+		// The process dies before it rebuilt anything: the next open must still say so.
+		const crashed = path.join(dir, 'crashed');
+		copyAsCrashed(dir, crashed);
+		await damaged.close();
+		const again = await openStore(crashed);
+		try {
+			assert.deepEqual(again.recovery.damaged, report, 'the same report, although nothing was moved aside this time');
+			assert.deepEqual(again.recovery.movedAside, []);
+			again.rebuildDone();
+		} finally {
+			await again.close();
+		}
+		const quiet = await openStore(crashed);
+		assert.equal(quiet.recovery.damaged, null);
+		await quiet.close();
+	});
 
 	test('a damaged snapshot whose journal still starts at the first write is rebuilt from the journal', async () => {
 		const store = await openStore(dir);

@@ -1,0 +1,62 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { AgentTabsError } from '../common/errors';
+
+/**
+ * The real path of `p`: symlinks and `..` resolved in the part that exists, the rest (which need not exist
+ * yet) appended as written. Two spellings of one folder compare equal this way.
+ */
+export function realPathLoose(p: string): string {
+	let existing = path.resolve(p);
+	const missing: string[] = [];
+	for (;;) {
+		try {
+			return path.join(fs.realpathSync.native(existing), ...missing);
+		} catch {
+			const parent = path.dirname(existing);
+			if (parent === existing) {
+				return path.resolve(p);
+			}
+			missing.unshift(path.basename(existing));
+			existing = parent;
+		}
+	}
+}
+
+/** True when `child` is `parent` or somewhere below it (both already resolved). */
+export function isSameOrInside(child: string, parent: string): boolean {
+	const rel = path.relative(parent, child);
+	return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
+}
+
+/**
+ * Refuses a worktrees folder inside a checkout of the repository (its main checkout or one of its
+ * worktrees), however it is spelled (relative, through symlinks): session worktrees there would show up as
+ * untracked files in that checkout, and a `git clean -fdx` there would delete every session.
+ */
+export function refuseRootInsideCheckouts(root: string, checkouts: readonly string[]): void {
+	const realRoot = realPathLoose(root);
+	for (const checkout of checkouts) {
+		if (isSameOrInside(realRoot, realPathLoose(checkout))) {
+			throw new AgentTabsError(
+				'worktree/rootInsideRepo',
+				`The worktrees folder ${root} is inside the git checkout ${checkout}. Session worktrees there would show up as untracked files, and a "git clean -fdx" would delete them. Choose a folder outside the repository (--worktrees, or the agentTabs.worktrees.root setting).`,
+			);
+		}
+	}
+}
+
+/**
+ * A worktrees folder as the user wrote it (a setting): `~` is the home folder, and a relative path is
+ * relative to `base` (the first workspace folder), so `../worktrees` means beside the repository. Empty:
+ * undefined, the default folder.
+ */
+export function resolveWorktreesSetting(setting: string | undefined, base: string, home = os.homedir()): string | undefined {
+	const trimmed = setting?.trim();
+	if (!trimmed) {
+		return undefined;
+	}
+	const expanded = trimmed === '~' || trimmed.startsWith('~/') ? path.join(home, trimmed.slice(1)) : trimmed;
+	return path.resolve(base, expanded);
+}
