@@ -535,7 +535,8 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	}
 
 	override dispose(): void {
-		if (this.proc && this.proc.child.exitCode === null && this.proc.child.signalCode === null) {
+		// Even when the agent itself has exited: children it left behind in its process group end too.
+		if (this.proc) {
 			this.shuttingDown = true;
 			void terminate(this.proc, 0);
 		}
