@@ -219,7 +219,8 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 				if (this.exitInfo) {
 					throw e;
 				}
-				this.logger.info(`${this.tag} could not resume ${resumeId}: ${errorMessage(e)}; starting a new session`);
+				const detail = e instanceof acp.RequestError && e.data !== undefined ? ` (${JSON.stringify(e.data).slice(0, 500)})` : '';
+				this.logger.info(`${this.tag} could not resume ${resumeId}: ${errorMessage(e)}${detail}; starting a new session`);
 			} finally {
 				this.replaying = false;
 			}
