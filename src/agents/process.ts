@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 import { AgentTabsError } from '../common/errors';
 
 /** Keeps the last bytes of a stream (an agent's stderr), for error messages and logs. */
@@ -50,16 +51,72 @@ export function spawnAgent(command: string, args: string[], options: { cwd: stri
 	});
 }
 
-/** SIGTERM to the process group, then SIGKILL after `graceMs`. Resolves once the process has exited. */
+/**
+ * Whether any process of the group `pgid` is still running. A zombie (dead, not yet reaped by an init that
+ * may never reap it) does not count: it holds no files and runs no code.
+ */
+function groupRunning(pgid: number): boolean {
+	try {
+		process.kill(-pgid, 0);
+	} catch {
+		return false;
+	}
+	if (process.platform !== 'linux') {
+		return true;
+	}
+	for (const entry of fs.readdirSync('/proc')) {
+		if (!/^\d+$/.test(entry)) {
+			continue;
+		}
+		let stat: string;
+		try {
+			stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+		} catch {
+			continue; // exited while we looked
+		}
+		// After "pid (comm) ": state, ppid, pgrp, ... (comm may hold spaces and parentheses).
+		const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+		if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') {
+			return true;
+		}
+	}
+	return false;
+}
+
+/** Resolves once no process of the group runs, or after `ms`, whichever is first; tells which. */
+async function groupEnded(pgid: number, ms: number): Promise<boolean> {
+	const deadline = Date.now() + ms;
+	for (;;) {
+		if (!groupRunning(pgid)) {
+			return true;
+		}
+		if (Date.now() >= deadline) {
+			return false;
+		}
+		await new Promise((r) => setTimeout(r, Math.min(25, Math.max(1, deadline - Date.now()))));
+	}
+}
+
+/** How long after SIGKILL we wait for the kernel to take the group down (a process in uninterruptible sleep). */
+const killSettleMs = 5000;
+
+/**
+ * Ends the agent's whole process tree: SIGTERM to the process group, then SIGKILL after `graceMs`. Resolves
+ * once the agent and every process of its group have exited: an agent's children (Claude's native `claude`
+ * under `claude-agent-acp`) may outlive their parent, and must not go on writing in folders we then remove.
+ * Also ends the group of an agent that already exited by itself and left children behind.
+ */
 export async function terminate(agent: SpawnedAgent, graceMs: number): Promise<void> {
 	const { child } = agent;
-	if (child.exitCode !== null || child.signalCode !== null) {
+	const pgid = process.platform !== 'win32' ? child.pid : undefined;
+	const leaderExited = (): boolean => child.exitCode !== null || child.signalCode !== null;
+	if (leaderExited() && (pgid === undefined || !groupRunning(pgid))) {
 		return;
 	}
 	const signal = (sig: NodeJS.Signals): void => {
 		try {
-			if (child.pid !== undefined && process.platform !== 'win32') {
-				process.kill(-child.pid, sig);
+			if (pgid !== undefined) {
+				process.kill(-pgid, sig);
 			} else {
 				child.kill(sig);
 			}
@@ -73,14 +130,17 @@ export async function terminate(agent: SpawnedAgent, graceMs: number): Promise<v
 	};
 	child.stdin?.end();
 	signal('SIGTERM');
+	const deadline = Date.now() + graceMs;
 	let timer: NodeJS.Timeout | undefined;
-	const killed = new Promise<void>((r) => {
-		timer = setTimeout(() => {
-			signal('SIGKILL');
-			r();
-		}, graceMs);
-	});
-	await Promise.race([agent.exited, killed]);
+	const graceOver = new Promise<void>((r) => (timer = setTimeout(r, graceMs)));
+	await Promise.race([agent.exited, graceOver]);
 	clearTimeout(timer);
+	const rest = Math.max(0, deadline - Date.now());
+	if (pgid !== undefined ? !(await groupEnded(pgid, rest)) : !leaderExited()) {
+		signal('SIGKILL');
+	}
 	await agent.exited;
+	if (pgid !== undefined) {
+		await groupEnded(pgid, killSettleMs);
+	}
 }

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,6 +9,24 @@ import { Store, type StoreOptions } from '../../src/db/store';
 /** The repository root (tests run from out/test/unit). */
 export const repoRoot = path.resolve(__dirname, '..', '..', '..');
 export const wasmPath = path.join(repoRoot, 'node_modules', 'sql.js', 'dist', 'sql-wasm.wasm');
+
+let builtCli: string | undefined;
+
+/**
+ * The `agent-tabs` CLI bundle (dist/cli.js) built from the current sources, once per test process. Tests that
+ * run the CLI as users get it must not run whatever dist/ a previous build left: `tsc -p tsconfig.test.json`
+ * does not rebuild it, and a bundle from before a merge silently runs old code.
+ */
+export function cliBundle(): string {
+	if (builtCli === undefined) {
+		const r = spawnSync(process.execPath, ['esbuild.mjs'], { cwd: repoRoot, encoding: 'utf8' });
+		if (r.status !== 0) {
+			throw new Error(`Building dist/ (node esbuild.mjs) failed (exit ${r.status ?? r.signal}): ${r.stderr}`);
+		}
+		builtCli = path.join(repoRoot, 'dist', 'cli.js');
+	}
+	return builtCli;
+}
 
 /** A fresh folder under the OS temp dir, removed by `cleanup`. */
 export function tempDir(prefix = 'agent-tabs-test-'): string {

@@ -219,7 +219,8 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 				if (this.exitInfo) {
 					throw e;
 				}
-				this.logger.info(`${this.tag} could not resume ${resumeId}: ${errorMessage(e)}; starting a new session`);
+				const detail = e instanceof acp.RequestError && e.data !== undefined ? ` (${JSON.stringify(e.data).slice(0, 500)})` : '';
+				this.logger.info(`${this.tag} could not resume ${resumeId}: ${errorMessage(e)}${detail}; starting a new session`);
 			} finally {
 				this.replaying = false;
 			}
@@ -535,7 +536,8 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	}
 
 	override dispose(): void {
-		if (this.proc && this.proc.child.exitCode === null && this.proc.child.signalCode === null) {
+		// Even when the agent itself has exited: children it left behind in its process group end too.
+		if (this.proc) {
 			this.shuttingDown = true;
 			void terminate(this.proc, 0);
 		}

@@ -13,7 +13,7 @@ import { TranscriptRepo } from '../../../src/db/transcriptRepo';
 import { startFakeAnthropic, startFakeGemini, startFakeOpenAI, type FakeServer } from '../../fixtures/modelServers';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { gitEnv, makeRepo } from '../gitRepo';
-import { MemoryLogger, openStore, removeDir, repoRoot, tempDir } from '../helpers';
+import { cliBundle, MemoryLogger, openStore, removeDir, repoRoot, tempDir } from '../helpers';
 
 /**
  * The real agent CLIs from npm (installed by scripts/install-test-agents.sh into the test cache), driven
@@ -118,7 +118,7 @@ const jsonLines = (text: string): Record<string, unknown>[] =>
 
 function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
 	return new Promise((resolve) => {
-		const child = spawn(process.execPath, [path.join(repoRoot, 'dist', 'cli.js'), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+		const child = spawn(process.execPath, [cliBundle(), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
 		let stdout = '';
 		let stderr = '';
 		child.stdout.on('data', (d) => (stdout += String(d)));
