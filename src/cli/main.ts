@@ -142,11 +142,12 @@ async function openStore(args: ParsedArgs<CliCommand>, logger: Logger, options: 
 			}
 		}
 		const snapshot = await Store.openSnapshot({ dir, wasmPath: wasmPath(), logger });
-		if (snapshot.recovery.problems.length === 0) {
+		if (snapshot.recovery.problems.length === 0 && !snapshot.recovery.damaged) {
 			return snapshot;
 		}
-		// A damaged file: a reader never repairs, so this command takes the writer's path when it can
-		// (keep the file aside, rebuild from git, say so loudly); a window holding the state does that itself.
+		// A damaged file, or a rebuild still owed after one: a reader never repairs, so this command takes the
+		// writer's path when it can (keep the file aside, rebuild from git, say so loudly); a window holding
+		// the state does that itself.
 		await snapshot.close();
 		try {
 			return await openWriter(dir, args, logger);
@@ -154,7 +155,7 @@ async function openStore(args: ParsedArgs<CliCommand>, logger: Logger, options: 
 			if (!(e instanceof StoreLockedError)) {
 				throw e;
 			}
-			logger.error(`[cli] the state in ${dir} is damaged (${snapshot.recovery.problems.join(' ')}) and ${errorMessage(e)} That process keeps the damaged file aside and rebuilds; showing what could be read.`);
+			logger.error(`[cli] the state in ${dir} is damaged (${[...snapshot.recovery.problems, ...(snapshot.recovery.damaged?.problems ?? [])].join(' ')}) and ${errorMessage(e)} That process keeps the damaged file aside and rebuilds; showing what could be read.`);
 			return Store.openSnapshot({ dir, wasmPath: wasmPath(), logger });
 		}
 	}
@@ -556,7 +557,8 @@ const commands = new CommandTable<CliCommand>(globalFlags).add(
 	}),
 	{
 		words: ['session', 'attach'],
-		args: ['target'],
+		// Optional so that a bare `session attach` can list what there is to attach.
+		args: ['target?'],
 		flags: {
 			repo: { type: 'string', value: '<dir>', help: 'the repository of a saved ref the state folder does not know' },
 			title: { type: 'string', value: '<t>', help: 'the new session\'s title (default: the title it was saved with)' },

@@ -80,14 +80,16 @@ suite('worktrees: getting back what git knows after the database is lost (real g
 		fs.writeFileSync(path.join(shelved.worktree.path, 'tool.sh'), '#!/bin/sh\necho shelved\n', { mode: 0o755 });
 		const shelvedFiles = snapshotFiles(shelved.worktree.path);
 		const shelvedSave = (await s.archiveSession(shelved.session.id))!.saved!;
-		// The newer layout: one immutable ref per save. Move this save there to have both layouts in one repository.
-		git(repo, 'update-ref', '-d', shelvedSave.ref);
-		git(repo, 'update-ref', `${shelvedSave.ref}/1`, shelvedSave.commit);
+		assert.match(shelvedSave.ref, /^refs\/agent-tabs\/saved\/wt-\w+\/1$/, 'one immutable ref per save');
 		const gone = await s.createSession({ repo, title: 'Gone' });
 		fs.writeFileSync(path.join(gone.worktree.path, 'binary.bin'), Buffer.from([0, 1, 2, 255, 13, 10]));
 		fs.rmSync(path.join(gone.worktree.path, 'src', 'app.ts'));
 		const goneFiles = snapshotFiles(gone.worktree.path);
-		await s.deleteSession(gone.session.id);
+		const goneSave = (await s.deleteSession(gone.session.id))!.saved!;
+		// The older layout: one moving ref per worktree. Move this save there to have both layouts in one repository.
+		const legacyRef = goneSave.ref.replace(/\/1$/, '');
+		git(repo, 'update-ref', '-d', goneSave.ref);
+		git(repo, 'update-ref', legacyRef, goneSave.commit);
 		await store.close();
 		const aliveFiles = snapshotFiles(alive.worktree.path);
 
@@ -116,7 +118,8 @@ suite('worktrees: getting back what git knows after the database is lost (real g
 				const again = await rebuildFromGit({ store: damaged, service: service(damaged), logger: new MemoryLogger(), repos: [repo], root, env });
 				assert.deepEqual(again.rebuilt, [], 'a second rebuild adds nothing');
 				const shelvedRow = new WorktreesRepo(damaged).get(shelved.worktree.id);
-				assert.equal(shelvedRow?.saved_ref, `${shelvedSave.ref}/1`, 'the worktree keeps its id and its newest save');
+				assert.equal(shelvedRow?.saved_ref, shelvedSave.ref, 'the worktree keeps its id and its newest save');
+				assert.equal(new WorktreesRepo(damaged).get(gone.worktree.id)?.saved_ref, legacyRef, 'a save in the older layout is found too');
 			} finally {
 				await damaged.close();
 			}
@@ -148,17 +151,14 @@ suite('worktrees: getting back what git knows after the database is lost (real g
 		await s.restoreSession(session.id);
 		fs.writeFileSync(path.join(worktree.path, 'notes.txt'), 'version two\n');
 		const save2 = (await s.deleteSession(session.id))!.saved!;
-		// As the newer layout keeps them: one immutable ref per save.
-		git(repo, 'update-ref', '-d', save2.ref);
-		git(repo, 'update-ref', `${save1.ref}/1`, save1.commit);
-		git(repo, 'update-ref', `${save2.ref}/2`, save2.commit);
+		assert.deepEqual([save1.ref.endsWith('/1'), save2.ref.endsWith('/2')], [true, true], 'one immutable ref per save');
 		await first.close();
 
 		const fresh = await openStore(path.join(dir, 'fresh-state'));
 		try {
 			const input = { store: fresh, service: service(fresh), logger: new MemoryLogger(), repos: [repo], root, env };
-			await assert.rejects(worktreeToAttach({ ...input, repos: [] }, `${save1.ref}/1`), /not in any repository in reach \(name the repository with --repo\)/);
-			const id = await worktreeToAttach(input, `${save1.ref}/1`);
+			await assert.rejects(worktreeToAttach({ ...input, repos: [] }, save1.ref), /not in any repository in reach \(name the repository with --repo\)/);
+			const id = await worktreeToAttach(input, save1.ref);
 			assert.equal(id, worktree.id);
 			const attached = await service(fresh).attachWorktree(id);
 			assert.deepEqual(snapshotFiles(attached.worktree.path), older, 'the older save, as asked');
