@@ -123,6 +123,9 @@ async function newSession() {
 	if (!fs.existsSync(path.join(worktree, '.git'))) {
 		throw new Error(`${worktree} is not a git worktree`);
 	}
+	// The toast would hide the tab's toolbar in the screenshots, and a later toast must be a new one.
+	await runPaletteCommand(page, 'Notifications: Clear All Notifications');
+	await page.locator('.notifications-toasts .notification-toast').first().waitFor({ state: 'hidden', timeout: 15_000 });
 }
 
 async function newChat() {
@@ -139,10 +142,8 @@ async function newChat() {
 	await chatTab().waitFor({ state: 'visible', timeout: 30_000 });
 	const frame = await chatFrame();
 	await frame.locator('textarea.input').waitFor({ state: 'visible', timeout: 30_000 });
-	const heading = await frame.locator('h1.title').innerText();
-	if (!heading.includes(agentLabel)) {
-		throw new Error(`the tab's heading does not name the agent: ${JSON.stringify(heading)}`);
-	}
+	// The heading comes with the chat's first snapshot from the host.
+	await frame.locator('h1.title', { hasText: agentLabel }).waitFor({ state: 'visible', timeout: 30_000 });
 	await page.screenshot({ path: path.join(shotDir, '1-chat-opened.png') });
 }
 
@@ -176,8 +177,13 @@ async function sendPrompt() {
 	if ((await running.count()) !== 1) {
 		throw new Error('the turn is not shown as running while it waits for the permission');
 	}
+	await frame.locator('.composer .status', { hasText: 'Waiting for your permission' }).waitFor({ state: 'visible', timeout: 30_000 });
 	if (fs.existsSync(path.join(worktree, file))) {
 		throw new Error(`${file} was written before the permission was answered`);
+	}
+	// The tab is in view, so the card is the only place that asks: no notification as well.
+	if ((await page.locator('.notifications-toasts .notification-toast', { hasText: permissionTitle }).count()) !== 0) {
+		throw new Error('the permission was also asked in a notification while its tab was in view');
 	}
 	await sleep(300);
 	await page.screenshot({ path: path.join(shotDir, '2-permission-card.png') });
@@ -228,7 +234,8 @@ async function rewind() {
 
 async function reload() {
 	const { page } = state;
-	await page.reload();
+	await runPaletteCommand(page, 'Developer: Reload Window');
+	await page.waitForEvent('load', { timeout: 60_000 }).catch(() => undefined);
 	await workbench();
 	await chatTab().waitFor({ state: 'visible', timeout: 90_000 });
 	// A restored tab's webview loads only once it is shown; it is the active editor, as before the reload.
@@ -239,6 +246,11 @@ async function reload() {
 	await frame.locator('.turn.turn-done').waitFor({ state: 'visible', timeout: 30_000 });
 	if ((await frame.locator('section.permission.open').count()) !== 0) {
 		throw new Error('an answered permission card is open again after the reload');
+	}
+	// The message was sent before the reload: it must not come back as an unsent draft.
+	const draft = await frame.locator('textarea.input').inputValue();
+	if (draft !== '') {
+		throw new Error(`the composer holds a stale draft after the reload: ${JSON.stringify(draft)}`);
 	}
 	await sleep(500);
 	await page.screenshot({ path: path.join(shotDir, '6-after-reload.png') });
