@@ -42,6 +42,7 @@ const worktree = path.join(worktreesRoot, 'e2e-chat');
 const agentLabel = 'Scripted';
 const greeting = `hello from the scripted agent ${Date.now()}`;
 const permissionTitle = 'Write the notes';
+const secondPermission = 'Run the linter';
 const file = 'notes.md';
 const prompt = [`say ${greeting}`, 'stream 40', `permission ${permissionTitle}`, `write ${file} hi`];
 
@@ -58,6 +59,7 @@ const steps = [
 	['a prompt typed in the tab streams the reply and shows a permission card', sendPrompt],
 	['clicking "Allow" on the card lets the turn finish; the file is in the worktree, not in the checkout', answerPermission],
 	['"Rewind to before this turn" previews the file, and on confirm removes it', rewind],
+	['a permission asked while the tab is out of view is a notification; answering it settles the card', notificationPermission],
 	['after a window reload the tab is back with its transcript', reload],
 	['"Agent Tabs: Close Chat" closes the tab; the chat is listed as closed', closeChat],
 ];
@@ -232,6 +234,38 @@ async function rewind() {
 	await page.screenshot({ path: path.join(shotDir, '5-rewound.png') });
 }
 
+async function notificationPermission() {
+	const { page } = state;
+	const frame = await chatFrame();
+	const input = frame.locator('textarea.input');
+	await input.click();
+	// The agent waits first, so the request comes while another editor hides the tab.
+	await input.fill(`sleep 6000\npermission ${secondPermission}`);
+	await input.press('Enter');
+	await frame.locator('.turn.turn-running').waitFor({ state: 'visible', timeout: 30_000 });
+	await page.keyboard.press('Control+P');
+	const quickOpen = page.locator('.quick-input-widget .quick-input-box input');
+	await quickOpen.waitFor({ state: 'visible', timeout: 15_000 });
+	await quickOpen.fill('README.md');
+	await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'README.md' }).first().waitFor({ state: 'visible', timeout: 15_000 });
+	await page.keyboard.press('Enter');
+	await page.locator('.tabs-container .tab.active', { hasText: 'README.md' }).waitFor({ state: 'visible', timeout: 15_000 });
+	const ask = page.locator('.notifications-toasts .notification-toast', { hasText: `${agentLabel} asks: ${secondPermission}` });
+	await ask.waitFor({ state: 'visible', timeout: 60_000 });
+	await page.screenshot({ path: path.join(shotDir, '6-permission-notification.png') });
+	await ask.getByRole('button', { name: 'Allow' }).click();
+	await ask.waitFor({ state: 'hidden', timeout: 15_000 });
+	await chatTab().click();
+	const again = await chatFrame();
+	await again.locator('section.permission.settled', { hasText: secondPermission }).locator('.permission-status', { hasText: 'Allow' }).waitFor({ state: 'visible', timeout: 60_000 });
+	await again.locator('.turn.turn-done', { hasText: 'Turn 2' }).waitFor({ state: 'visible', timeout: 60_000 });
+	if ((await again.locator('.message.agent .body', { hasText: 'permission: allow' }).count()) < 2) {
+		throw new Error('the agent did not get the answer given in the notification');
+	}
+	await sleep(300);
+	await page.screenshot({ path: path.join(shotDir, '7-answered-from-notification.png') });
+}
+
 async function reload() {
 	const { page } = state;
 	await runPaletteCommand(page, 'Developer: Reload Window');
@@ -243,7 +277,7 @@ async function reload() {
 	await frame.locator('.message.user .body', { hasText: greeting }).waitFor({ state: 'visible', timeout: 60_000 });
 	await frame.locator('.message.agent .body', { hasText: greeting }).waitFor({ state: 'visible', timeout: 30_000 });
 	await frame.locator('section.permission.settled', { hasText: permissionTitle }).waitFor({ state: 'visible', timeout: 30_000 });
-	await frame.locator('.turn.turn-done').waitFor({ state: 'visible', timeout: 30_000 });
+	await frame.locator('.turn.turn-done', { hasText: 'Turn 2' }).waitFor({ state: 'visible', timeout: 30_000 });
 	if ((await frame.locator('section.permission.open').count()) !== 0) {
 		throw new Error('an answered permission card is open again after the reload');
 	}
@@ -253,7 +287,7 @@ async function reload() {
 		throw new Error(`the composer holds a stale draft after the reload: ${JSON.stringify(draft)}`);
 	}
 	await sleep(500);
-	await page.screenshot({ path: path.join(shotDir, '6-after-reload.png') });
+	await page.screenshot({ path: path.join(shotDir, '8-after-reload.png') });
 }
 
 async function closeChat() {
@@ -268,7 +302,7 @@ async function closeChat() {
 		await row.waitFor({ state: 'visible', timeout: 15_000 });
 		const text = await row.innerText();
 		if (text.includes('closed')) {
-			await page.screenshot({ path: path.join(shotDir, '7-closed-in-open-chat.png') });
+			await page.screenshot({ path: path.join(shotDir, '9-closed-in-open-chat.png') });
 			await page.keyboard.press('Escape');
 			break;
 		}
