@@ -250,7 +250,8 @@ async function notificationPermission() {
 	await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'README.md' }).first().waitFor({ state: 'visible', timeout: 15_000 });
 	await page.keyboard.press('Enter');
 	await page.locator('.tabs-container .tab.active', { hasText: 'README.md' }).waitFor({ state: 'visible', timeout: 15_000 });
-	const ask = page.locator('.notifications-toasts .notification-toast', { hasText: `${agentLabel} asks: ${secondPermission}` });
+	// A regular expression: hasText with a string ignores case, and the toast must name the agent by its label.
+	const ask = page.locator('.notifications-toasts .notification-toast', { hasText: new RegExp(`${agentLabel} asks: ${secondPermission}`) });
 	await ask.waitFor({ state: 'visible', timeout: 60_000 });
 	await page.screenshot({ path: path.join(shotDir, '6-permission-notification.png') });
 	await ask.getByRole('button', { name: 'Allow' }).click();
@@ -261,6 +262,11 @@ async function notificationPermission() {
 	await again.locator('.turn.turn-done', { hasText: 'Turn 2' }).waitFor({ state: 'visible', timeout: 60_000 });
 	if ((await again.locator('.message.agent .body', { hasText: 'permission: allow' }).count()) < 2) {
 		throw new Error('the agent did not get the answer given in the notification');
+	}
+	// The tab was hidden, so it was rebuilt from a snapshot: the rewind notice is still between the two turns.
+	const order = await again.locator('.transcript > .turn, .transcript > .notice').evaluateAll((els) => els.map((e) => (e.classList.contains('turn') ? e.querySelector('.turn-label')?.textContent?.split(' ·')[0] : 'notice')));
+	if (JSON.stringify(order) !== JSON.stringify(['Turn 1', 'notice', 'Turn 2'])) {
+		throw new Error(`the transcript is out of order after the tab was shown again: ${JSON.stringify(order)}`);
 	}
 	await sleep(300);
 	await page.screenshot({ path: path.join(shotDir, '7-answered-from-notification.png') });
