@@ -43,6 +43,7 @@ const agentLabel = 'Scripted';
 const greeting = `hello from the scripted agent ${Date.now()}`;
 const permissionTitle = 'Write the notes';
 const secondPermission = 'Run the linter';
+const unsentDraft = 'an idea I have not sent yet';
 const file = 'notes.md';
 const prompt = [`say ${greeting}`, 'stream 40', `permission ${permissionTitle}`, `write ${file} hi`];
 
@@ -52,6 +53,9 @@ setTimeout(() => {
 	void finish();
 }, totalTimeoutMs).unref();
 
+/** A step that shows a known, reported defect: skipped (and said so) unless AGENT_TABS_E2E_KNOWN_DEFECTS=1. */
+class KnownDefect extends Error {}
+
 const steps = [
 	['the packaged extension opens in code-server, with the scripted agent in the user settings', open],
 	['"Agent Tabs: New Session" creates the session\'s worktree', newSession],
@@ -60,7 +64,8 @@ const steps = [
 	['clicking "Allow" on the card lets the turn finish; the file is in the worktree, not in the checkout', answerPermission],
 	['"Rewind to before this turn" previews the file, and on confirm removes it', rewind],
 	['a permission asked while the tab is out of view is a notification; answering it settles the card', notificationPermission],
-	['after a window reload the tab is back with its transcript', reload],
+	['after "Developer: Reload Window" the tab is back with its transcript and the unsent draft', reload],
+	['after a browser refresh (F5 on code-server) the tab is back with its transcript', browserRefresh],
 	['"Agent Tabs: Close Chat" closes the tab; the chat is listed as closed', closeChat],
 ];
 let broken = false;
@@ -76,6 +81,11 @@ for (const [name, fn] of steps) {
 		process.stdout.write(`  ✔ ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
 		counts.passed++;
 	} catch (e) {
+		if (e instanceof KnownDefect) {
+			process.stdout.write(`  - ${name} (skipped: ${e.message})\n`);
+			counts.skipped++;
+			continue;
+		}
 		process.stdout.write(`  ✘ ${name}\n      ${(e instanceof Error ? (e.stack ?? e.message) : String(e)).split('\n').join('\n      ')}\n`);
 		counts.failed++;
 		broken = true;
@@ -274,6 +284,10 @@ async function notificationPermission() {
 
 async function reload() {
 	const { page } = state;
+	const typing = (await chatFrame()).locator('textarea.input');
+	await typing.click();
+	await typing.pressSequentially(unsentDraft, { delay: 5 });
+	await sleep(1_000);
 	await runPaletteCommand(page, 'Developer: Reload Window');
 	await page.waitForEvent('load', { timeout: 60_000 }).catch(() => undefined);
 	await workbench();
@@ -287,13 +301,34 @@ async function reload() {
 	if ((await frame.locator('section.permission.open').count()) !== 0) {
 		throw new Error('an answered permission card is open again after the reload');
 	}
-	// The message was sent before the reload: it must not come back as an unsent draft.
+	// The unsent draft comes back as it was; the messages sent earlier do not.
 	const draft = await frame.locator('textarea.input').inputValue();
-	if (draft !== '') {
-		throw new Error(`the composer holds a stale draft after the reload: ${JSON.stringify(draft)}`);
+	if (draft !== unsentDraft) {
+		throw new Error(`the composer holds ${JSON.stringify(draft)} after the reload, not the unsent draft`);
 	}
 	await sleep(500);
 	await page.screenshot({ path: path.join(shotDir, '8-after-reload.png') });
+}
+
+async function browserRefresh() {
+	const { page } = state;
+	if (!process.env.AGENT_TABS_E2E_KNOWN_DEFECTS) {
+		// After a refresh the old extension host lives on (the remote's reconnection grace) and keeps VS Code's
+		// lock on the workspace storage folder, so the new one gets `<id>-1`: an empty database, no sessions,
+		// and the restored tab is closed as "no chat". Set AGENT_TABS_E2E_KNOWN_DEFECTS=1 to see it fail.
+		throw new KnownDefect('known defect: a browser refresh gives the new extension host another storage folder');
+	}
+	// Not asserted here: the draft. A browser refresh is not a clean shutdown, and VS Code web may keep an
+	// older webview state (seen: a draft cut mid-word); "Developer: Reload Window" above keeps it exactly.
+	await page.reload();
+	await workbench();
+	await chatTab().waitFor({ state: 'visible', timeout: 90_000 });
+	const restored = await chatFrame(120_000);
+	await restored.locator('.message.user .body', { hasText: greeting }).waitFor({ state: 'visible', timeout: 60_000 });
+	await restored.locator('section.permission.settled', { hasText: secondPermission }).waitFor({ state: 'visible', timeout: 30_000 });
+	await restored.locator('.turn.turn-done', { hasText: 'Turn 2' }).waitFor({ state: 'visible', timeout: 30_000 });
+	await sleep(500);
+	await page.screenshot({ path: path.join(shotDir, '9-after-browser-refresh.png') });
 }
 
 async function closeChat() {
@@ -308,7 +343,7 @@ async function closeChat() {
 		await row.waitFor({ state: 'visible', timeout: 15_000 });
 		const text = await row.innerText();
 		if (text.includes('closed')) {
-			await page.screenshot({ path: path.join(shotDir, '9-closed-in-open-chat.png') });
+			await page.screenshot({ path: path.join(shotDir, '10-closed-in-open-chat.png') });
 			await page.keyboard.press('Escape');
 			break;
 		}
