@@ -62,7 +62,7 @@ class ExtensionRoot extends Disposable {
 		this.definitions = readDefinitions(this.logger);
 		this.permissions = this._register(new PermissionBroker(readPermissionSettings(), this.logger));
 		// A request whose chat tab is in view is answered on its card there; otherwise it is also a notification.
-		this._register(this.permissions.onDidRequest((request) => this.chats?.manager.isVisible(request.chatId) || showPermissionRequest(this.permissions, request)));
+		this._register(this.permissions.onDidRequest((request) => this.chats?.manager.isVisible(request.chatId) || showPermissionRequest(this.permissions, request, this.definitions)));
 		this._register(
 			vscode.workspace.onDidChangeConfiguration((e) => {
 				if (e.affectsConfiguration(`${settingIds.section}.${settingIds.agents}`)) {

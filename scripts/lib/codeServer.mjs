@@ -106,9 +106,11 @@ export function hermeticEnv(runDir, extra = {}) {
 
 /**
  * The folders of one code-server profile inside `runDir`, created, with a seeded settings.json (kept if one
- * exists, so a persistent profile keeps the user's changes).
+ * exists, so a persistent profile keeps the user's changes). `machineSettings` go to the remote machine's
+ * settings (`Machine/settings.json`): the window is remote, so VS Code ignores `machine`-scoped settings
+ * (`agentTabs.agents`, `agentTabs.worktrees.root`, …) in the browser-side user settings.
  */
-export function prepareProfile(runDir, settings = quietSettings) {
+export function prepareProfile(runDir, settings = quietSettings, machineSettings = undefined) {
 	const dirs = {
 		runDir,
 		userDataDir: path.join(runDir, 'user-data'),
@@ -120,6 +122,11 @@ export function prepareProfile(runDir, settings = quietSettings) {
 	const settingsFile = path.join(dirs.userDataDir, 'User', 'settings.json');
 	if (!fs.existsSync(settingsFile)) {
 		fs.writeFileSync(settingsFile, JSON.stringify(settings, null, '\t'));
+	}
+	const machineFile = path.join(dirs.userDataDir, 'Machine', 'settings.json');
+	if (machineSettings && !fs.existsSync(machineFile)) {
+		fs.mkdirSync(path.dirname(machineFile), { recursive: true });
+		fs.writeFileSync(machineFile, JSON.stringify(machineSettings, null, '\t'));
 	}
 	// Our own config file, so code-server neither reads nor writes ~/.config/code-server/config.yaml.
 	// The flags on the command line win over it; it only has to exist.

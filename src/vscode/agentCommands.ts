@@ -80,13 +80,15 @@ export async function showAgents(definitions: readonly AgentDefinition[]): Promi
  * wait for the timeout); a button pressed after the request was settled elsewhere (timeout, cancel, another
  * answer) changes nothing and says so.
  */
-export function showPermissionRequest(broker: PermissionBroker, request: PermissionRequest): void {
+export function showPermissionRequest(broker: PermissionBroker, request: PermissionRequest, definitions: readonly AgentDefinition[]): void {
 	const buttons = request.options.map((o) => o.name);
-	void vscode.window.showWarningMessage(vscode.l10n.t('{0} asks: {1}', request.agent, request.title), ...buttons).then((choice) => {
+	// `request.agent` is the agent's id; people know it by its label, as the agent picker and the chat tab show it.
+	const agent = definitions.find((d) => d.id === request.agent)?.label ?? request.agent;
+	void vscode.window.showWarningMessage(vscode.l10n.t('{0} asks: {1}', agent, request.title), ...buttons).then((choice) => {
 		const option = request.options.find((o) => o.name === choice);
 		const settled = option ? broker.decide(request.id, option.optionId) : broker.dismiss(request.id);
 		if (option && !settled) {
-			void vscode.window.showInformationMessage(vscode.l10n.t('That request from {0} was already answered; your choice changed nothing.', request.agent));
+			void vscode.window.showInformationMessage(vscode.l10n.t('That request from {0} was already answered; your choice changed nothing.', agent));
 		}
 	});
 }

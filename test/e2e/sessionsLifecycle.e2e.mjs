@@ -83,7 +83,8 @@ async function open() {
 	assertInstalled();
 	const vsix = path.join(runDir, 'agent-tabs.vsix');
 	execFileSync(node24, [path.join(repoRoot, 'node_modules', '@vscode', 'vsce', 'vsce'), 'package', '--no-dependencies', '--no-rewrite-relative-links', '-o', vsix], { cwd: repoRoot, stdio: 'pipe' });
-	state.dirs = prepareProfile(runDir, { ...quietSettings, 'agentTabs.worktrees.root': worktreesRoot });
+	// Machine-scoped: in this remote window it is a setting of the machine (see prepareProfile).
+	state.dirs = prepareProfile(runDir, quietSettings, { 'agentTabs.worktrees.root': worktreesRoot });
 	state.env = hermeticEnv(runDir);
 	installVsix({ dirs: state.dirs, vsix, env: state.env });
 	state.workspace = createGitRepo(path.join(runDir, 'workspace'));

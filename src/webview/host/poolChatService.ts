@@ -55,7 +55,8 @@ interface ChatState {
 	log: RowUpdate[];
 	/** What each row looked like when last sent, to tell "changed" from "unchanged". */
 	sent: Map<string, string>;
-	looseRows: ChatRow[];
+	/** With how many turns the chat had when each was added, so a snapshot puts them back where they happened. */
+	looseRows: { row: ChatRow; afterTurns: number }[];
 	failedPrompts: Map<string, PromptPayload>;
 	queue: QueuedPrompt[];
 	running: boolean;
@@ -158,12 +159,19 @@ export class PoolChatService extends Disposable implements ChatService {
 		const st = this.state(chatId);
 		const rows: ChatRow[] = [];
 		const cwd = this.workingDirectory(chatId);
-		for (const turn of this.transcript.listTurns(chatId)) {
+		let loose = 0;
+		const takeLoose = (turnsSoFar: number): void => {
+			for (; loose < st.looseRows.length && st.looseRows[loose]!.afterTurns <= turnsSoFar; loose++) {
+				rows.push(st.looseRows[loose]!.row);
+			}
+		};
+		this.transcript.listTurns(chatId).forEach((turn, i) => {
+			takeLoose(i);
 			const messages = this.transcript.listMessages(turn.id);
 			this.learnMeta(st, messages);
 			rows.push(...turnRows(turn, messages, cwd));
-		}
-		rows.push(...st.looseRows);
+		});
+		takeLoose(Infinity);
 		st.sent.clear();
 		for (const row of rows) {
 			st.sent.set(row.id, JSON.stringify(row));
@@ -323,7 +331,7 @@ export class PoolChatService extends Disposable implements ChatService {
 
 	private addLooseRow(chatId: string, row: ChatRow): void {
 		const st = this.state(chatId);
-		st.looseRows.push(row);
+		st.looseRows.push({ row, afterTurns: this.transcript.listTurns(chatId).length });
 		if (st.looseRows.length > looseRowLimit) {
 			st.looseRows.splice(0, st.looseRows.length - looseRowLimit);
 		}

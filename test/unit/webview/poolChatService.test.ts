@@ -213,6 +213,11 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 		assert.match(result.replacedRef, /^refs\/agent-tabs\/checkpoints\/.+-replaced-/);
 		assert.ok(rowsOf(chatId).some((r) => r.kind === 'notice' && /Rewound 1 file to before turn 1/.test(r.title)));
 		await assert.rejects(service.rewindPreview(chatId, 'turn-of-another-chat'), /not part of this chat/);
+		// A later turn comes after the notice also in a fresh snapshot (a tab shown again re-reads it).
+		await service.send(chatId, { text: 'say after the rewind', attachments: [] });
+		await waitFor(idle(chatId), 'the second turn');
+		const order = rowsOf(chatId).map((r) => (r.kind === 'turn' ? `turn ${r.number}` : r.kind === 'notice' ? 'notice' : undefined)).filter(Boolean);
+		assert.deepEqual(order, ['turn 1', 'notice', 'turn 2']);
 	});
 
 	test('a send that cannot start says why with a Retry, and Retry tries again', async () => {

@@ -1,0 +1,397 @@
+#!/usr/bin/env node
+// UI test of a chat tab as a user works with it, in the installed .vsix under code-server: a session from the
+// palette, "New Chat" with the scripted ACP agent (a real child process, defined in the user settings), a
+// prompt typed into the tab that streams a reply, asks a permission (answered on the card) and writes a file
+// in the session's worktree, "Rewind to before this turn" (preview, then confirm), a window reload that
+// brings the tab back with its transcript, and "Close Chat". Screenshots in .test-output/e2e-chat/.
+// Writes .test-output/e2e-chat.json. Expects dist/ and out/test built and the test VS Code installed.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+	assertInstalled,
+	createGitRepo,
+	freePort,
+	hermeticEnv,
+	installVsix,
+	launchChromium,
+	node24,
+	prepareProfile,
+	quietSettings,
+	repoRoot,
+	sleep,
+	runPaletteCommand,
+	startCodeServer,
+} from '../../scripts/lib/codeServer.mjs';
+
+const outputDir = path.join(repoRoot, '.test-output');
+const shotDir = path.join(outputDir, 'e2e-chat');
+const totalTimeoutMs = Number(process.env.AGENT_TABS_E2E_TIMEOUT_MS || 420_000);
+const counts = { passed: 0, failed: 0, skipped: 0 };
+const started = Date.now();
+fs.rmSync(shotDir, { recursive: true, force: true });
+fs.mkdirSync(shotDir, { recursive: true });
+const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agent-tabs-e2e-chat-'));
+const worktreesRoot = path.join(runDir, 'worktrees');
+const logFile = path.join(runDir, 'code-server.log');
+const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js');
+const state = {};
+const sessionTitle = 'E2E Chat';
+const worktree = path.join(worktreesRoot, 'e2e-chat');
+const agentLabel = 'Scripted';
+const greeting = `hello from the scripted agent ${Date.now()}`;
+const permissionTitle = 'Write the notes';
+const secondPermission = 'Run the linter';
+const unsentDraft = 'an idea I have not sent yet';
+const file = 'notes.md';
+const prompt = [`say ${greeting}`, 'stream 40', `permission ${permissionTitle}`, `write ${file} hi`];
+
+setTimeout(() => {
+	process.stdout.write(`  ✘ timed out after ${totalTimeoutMs / 1000} s\n`);
+	counts.failed++;
+	void finish();
+}, totalTimeoutMs).unref();
+
+/** A step that shows a known, reported defect: skipped (and said so) unless AGENT_TABS_E2E_KNOWN_DEFECTS=1. */
+class KnownDefect extends Error {}
+
+const steps = [
+	['the packaged extension opens in code-server, with the scripted agent in the user settings', open],
+	['"Agent Tabs: New Session" creates the session\'s worktree', newSession],
+	['"Agent Tabs: New Chat" asks for the agent and opens a chat tab in the session', newChat],
+	['a prompt typed in the tab streams the reply and shows a permission card', sendPrompt],
+	['clicking "Allow" on the card lets the turn finish; the file is in the worktree, not in the checkout', answerPermission],
+	['"Rewind to before this turn" previews the file, and on confirm removes it', rewind],
+	['a permission asked while the tab is out of view is a notification; answering it settles the card', notificationPermission],
+	['after "Developer: Reload Window" the tab is back with its transcript and the unsent draft', reload],
+	['after a browser refresh (F5 on code-server) the tab is back with its transcript', browserRefresh],
+	['"Agent Tabs: Close Chat" closes the tab; the chat is listed as closed', closeChat],
+];
+let broken = false;
+for (const [name, fn] of steps) {
+	if (broken) {
+		process.stdout.write(`  - ${name} (skipped: an earlier step failed)\n`);
+		counts.skipped++;
+		continue;
+	}
+	const t0 = Date.now();
+	try {
+		await fn();
+		process.stdout.write(`  ✔ ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
+		counts.passed++;
+	} catch (e) {
+		if (e instanceof KnownDefect) {
+			process.stdout.write(`  - ${name} (skipped: ${e.message})\n`);
+			counts.skipped++;
+			continue;
+		}
+		process.stdout.write(`  ✘ ${name}\n      ${(e instanceof Error ? (e.stack ?? e.message) : String(e)).split('\n').join('\n      ')}\n`);
+		counts.failed++;
+		broken = true;
+		await state.page?.screenshot({ path: path.join(shotDir, 'failure.png') }).catch(() => undefined);
+	}
+}
+await finish();
+
+async function open() {
+	for (const built of [path.join(repoRoot, 'dist', 'extension.js'), agentScript]) {
+		if (!fs.existsSync(built)) {
+			throw new Error(`${built} is missing: run \`npx tsc -p tsconfig.test.json && node esbuild.mjs\` first.`);
+		}
+	}
+	assertInstalled();
+	const vsix = path.join(runDir, 'agent-tabs.vsix');
+	execFileSync(node24, [path.join(repoRoot, 'node_modules', '@vscode', 'vsce', 'vsce'), 'package', '--no-dependencies', '--no-rewrite-relative-links', '-o', vsix], { cwd: repoRoot, stdio: 'pipe' });
+	// `agentTabs.agents` and the worktrees root are machine-scoped: in this remote window they are user
+	// settings of the machine (the "Remote" tab of the Settings editor), where a user would put them.
+	state.dirs = prepareProfile(runDir, quietSettings, {
+		'agentTabs.worktrees.root': worktreesRoot,
+		'agentTabs.agents': [{ id: 'scripted', label: agentLabel, transport: 'acp', command: node24, args: [agentScript] }],
+	});
+	state.env = hermeticEnv(runDir);
+	installVsix({ dirs: state.dirs, vsix, env: state.env });
+	state.workspace = createGitRepo(path.join(runDir, 'workspace'));
+	state.server = await startCodeServer({ dirs: state.dirs, workspace: state.workspace, port: await freePort(), env: state.env, log: (l) => fs.appendFileSync(logFile, `${l}\n`) });
+	state.browser = await launchChromium({ profileDir: path.join(runDir, 'chromium'), env: state.env });
+	const page = (state.page = state.browser.pages()[0] ?? (await state.browser.newPage()));
+	await page.goto(`${state.server.origin}/?folder=${encodeURIComponent(state.workspace)}`);
+	await workbench();
+}
+
+async function workbench() {
+	await state.page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
+	await state.page.locator('.statusbar').waitFor({ timeout: 60_000 });
+}
+
+async function newSession() {
+	const { page } = state;
+	await runPaletteCommand(page, 'Agent Tabs: New Session');
+	const input = page.locator('.quick-input-widget .quick-input-box input');
+	await input.waitFor({ state: 'visible', timeout: 15_000 });
+	await input.fill(sessionTitle);
+	await page.keyboard.press('Enter');
+	await toast(`Session "${sessionTitle}" is ready`, 90_000);
+	if (!fs.existsSync(path.join(worktree, '.git'))) {
+		throw new Error(`${worktree} is not a git worktree`);
+	}
+	// The toast would hide the tab's toolbar in the screenshots, and a later toast must be a new one.
+	await runPaletteCommand(page, 'Notifications: Clear All Notifications');
+	await page.locator('.notifications-toasts .notification-toast').first().waitFor({ state: 'hidden', timeout: 15_000 });
+}
+
+async function newChat() {
+	const { page } = state;
+	await runPaletteCommand(page, 'Agent Tabs: New Chat');
+	// One session exists, so the only question is the agent; ours is installed (its command is an absolute path).
+	const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: agentLabel }).first();
+	await row.waitFor({ state: 'visible', timeout: 30_000 });
+	const rowText = await row.innerText();
+	if (!rowText.includes('installed') || rowText.includes('not installed')) {
+		throw new Error(`the scripted agent is not offered as installed: ${JSON.stringify(rowText)}`);
+	}
+	await row.click();
+	await chatTab().waitFor({ state: 'visible', timeout: 30_000 });
+	const frame = await chatFrame();
+	await frame.locator('textarea.input').waitFor({ state: 'visible', timeout: 30_000 });
+	// The heading comes with the chat's first snapshot from the host.
+	await frame.locator('h1.title', { hasText: agentLabel }).waitFor({ state: 'visible', timeout: 30_000 });
+	await page.screenshot({ path: path.join(shotDir, '1-chat-opened.png') });
+}
+
+async function sendPrompt() {
+	const { page } = state;
+	const frame = await chatFrame();
+	const input = frame.locator('textarea.input');
+	await input.click();
+	// Enter sends, Shift+Enter adds a line: type it as a user would.
+	for (const [i, line] of prompt.entries()) {
+		await input.pressSequentially(line, { delay: 5 });
+		if (i < prompt.length - 1) {
+			await input.press('Shift+Enter');
+		}
+	}
+	if ((await input.inputValue()) !== prompt.join('\n')) {
+		throw new Error(`the input holds ${JSON.stringify(await input.inputValue())}, not the typed prompt`);
+	}
+	await input.press('Enter');
+	await frame.locator('.message.user .body', { hasText: greeting }).waitFor({ state: 'visible', timeout: 30_000 });
+	await frame.locator('.message.agent .body', { hasText: greeting }).waitFor({ state: 'visible', timeout: 90_000 });
+	// `stream 40` sends 40 chunks "w0 w1 … w9 w0 …": all of them reach the reply, in order.
+	const streamed = Array.from({ length: 40 }, (_, i) => `w${i % 10}`).join(' ');
+	await frame.locator('.message.agent .body', { hasText: streamed }).first().waitFor({ state: 'visible', timeout: 60_000 });
+	const card = frame.locator('section.permission.open', { hasText: permissionTitle });
+	await card.waitFor({ state: 'visible', timeout: 60_000 });
+	if ((await input.inputValue()) !== '') {
+		throw new Error('the input was not cleared after sending');
+	}
+	const running = frame.locator('.turn.turn-running');
+	if ((await running.count()) !== 1) {
+		throw new Error('the turn is not shown as running while it waits for the permission');
+	}
+	await frame.locator('.composer .status', { hasText: 'Waiting for your permission' }).waitFor({ state: 'visible', timeout: 30_000 });
+	if (fs.existsSync(path.join(worktree, file))) {
+		throw new Error(`${file} was written before the permission was answered`);
+	}
+	// The tab is in view, so the card is the only place that asks: no notification as well.
+	if ((await page.locator('.notifications-toasts .notification-toast', { hasText: permissionTitle }).count()) !== 0) {
+		throw new Error('the permission was also asked in a notification while its tab was in view');
+	}
+	await sleep(300);
+	await page.screenshot({ path: path.join(shotDir, '2-permission-card.png') });
+}
+
+async function answerPermission() {
+	const { page } = state;
+	const frame = await chatFrame();
+	const card = frame.locator('section.permission', { hasText: permissionTitle });
+	await card.getByRole('button', { name: /Allow/ }).click();
+	await frame.locator('section.permission.settled', { hasText: permissionTitle }).waitFor({ state: 'visible', timeout: 60_000 });
+	await frame.locator('.message.agent .body', { hasText: 'permission: allow' }).waitFor({ state: 'visible', timeout: 60_000 });
+	await frame.locator('.turn.turn-done').waitFor({ state: 'visible', timeout: 90_000 });
+	await frame.locator('.file-edit', { hasText: file }).waitFor({ state: 'visible', timeout: 30_000 });
+	const written = path.join(worktree, file);
+	if (!fs.existsSync(written) || fs.readFileSync(written, 'utf8') !== 'hi') {
+		throw new Error(`${written} does not hold "hi"`);
+	}
+	if (fs.existsSync(path.join(state.workspace, file))) {
+		throw new Error(`${file} was written into the main checkout`);
+	}
+	const status = await card.locator('.permission-status').innerText();
+	if (!status.includes('Allow')) {
+		throw new Error(`the card does not say how it was answered: ${JSON.stringify(status)}`);
+	}
+	await sleep(300);
+	await page.screenshot({ path: path.join(shotDir, '3-turn-done.png') });
+}
+
+async function rewind() {
+	const { page } = state;
+	const frame = await chatFrame();
+	await frame.getByRole('button', { name: 'Rewind to before this turn' }).click();
+	const box = frame.locator('.rewind-confirm');
+	await box.locator('ul.files li', { hasText: file }).waitFor({ state: 'visible', timeout: 60_000 });
+	if (!fs.existsSync(path.join(worktree, file))) {
+		throw new Error('the preview already changed the worktree');
+	}
+	await page.screenshot({ path: path.join(shotDir, '4-rewind-preview.png') });
+	await box.getByRole('button', { name: 'Rewind', exact: true }).click();
+	await box.getByRole('status').filter({ hasText: /Rewound 1 file/ }).waitFor({ state: 'visible', timeout: 60_000 });
+	if (fs.existsSync(path.join(worktree, file))) {
+		throw new Error(`${file} is still in the worktree after the rewind`);
+	}
+	await sleep(300);
+	await page.screenshot({ path: path.join(shotDir, '5-rewound.png') });
+}
+
+async function notificationPermission() {
+	const { page } = state;
+	const frame = await chatFrame();
+	const input = frame.locator('textarea.input');
+	await input.click();
+	// The agent waits first, so the request comes while another editor hides the tab.
+	await input.fill(`sleep 6000\npermission ${secondPermission}`);
+	await input.press('Enter');
+	await frame.locator('.turn.turn-running').waitFor({ state: 'visible', timeout: 30_000 });
+	await page.keyboard.press('Control+P');
+	const quickOpen = page.locator('.quick-input-widget .quick-input-box input');
+	await quickOpen.waitFor({ state: 'visible', timeout: 15_000 });
+	await quickOpen.fill('README.md');
+	await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'README.md' }).first().waitFor({ state: 'visible', timeout: 15_000 });
+	await page.keyboard.press('Enter');
+	await page.locator('.tabs-container .tab.active', { hasText: 'README.md' }).waitFor({ state: 'visible', timeout: 15_000 });
+	// A regular expression: hasText with a string ignores case, and the toast must name the agent by its label.
+	const ask = page.locator('.notifications-toasts .notification-toast', { hasText: new RegExp(`${agentLabel} asks: ${secondPermission}`) });
+	await ask.waitFor({ state: 'visible', timeout: 60_000 });
+	await page.screenshot({ path: path.join(shotDir, '6-permission-notification.png') });
+	await ask.getByRole('button', { name: 'Allow' }).click();
+	await ask.waitFor({ state: 'hidden', timeout: 15_000 });
+	await chatTab().click();
+	const again = await chatFrame();
+	await again.locator('section.permission.settled', { hasText: secondPermission }).locator('.permission-status', { hasText: 'Allow' }).waitFor({ state: 'visible', timeout: 60_000 });
+	await again.locator('.turn.turn-done', { hasText: 'Turn 2' }).waitFor({ state: 'visible', timeout: 60_000 });
+	if ((await again.locator('.message.agent .body', { hasText: 'permission: allow' }).count()) < 2) {
+		throw new Error('the agent did not get the answer given in the notification');
+	}
+	// The tab was hidden, so it was rebuilt from a snapshot: the rewind notice is still between the two turns.
+	const order = await again.locator('.transcript > .turn, .transcript > .notice').evaluateAll((els) => els.map((e) => (e.classList.contains('turn') ? e.querySelector('.turn-label')?.textContent?.split(' ·')[0] : 'notice')));
+	if (JSON.stringify(order) !== JSON.stringify(['Turn 1', 'notice', 'Turn 2'])) {
+		throw new Error(`the transcript is out of order after the tab was shown again: ${JSON.stringify(order)}`);
+	}
+	await sleep(300);
+	await page.screenshot({ path: path.join(shotDir, '7-answered-from-notification.png') });
+}
+
+async function reload() {
+	const { page } = state;
+	const typing = (await chatFrame()).locator('textarea.input');
+	await typing.click();
+	await typing.pressSequentially(unsentDraft, { delay: 5 });
+	await sleep(1_000);
+	await runPaletteCommand(page, 'Developer: Reload Window');
+	await page.waitForEvent('load', { timeout: 60_000 }).catch(() => undefined);
+	await workbench();
+	await chatTab().waitFor({ state: 'visible', timeout: 90_000 });
+	// A restored tab's webview loads only once it is shown; it is the active editor, as before the reload.
+	const frame = await chatFrame(120_000);
+	await frame.locator('.message.user .body', { hasText: greeting }).waitFor({ state: 'visible', timeout: 60_000 });
+	await frame.locator('.message.agent .body', { hasText: greeting }).waitFor({ state: 'visible', timeout: 30_000 });
+	await frame.locator('section.permission.settled', { hasText: permissionTitle }).waitFor({ state: 'visible', timeout: 30_000 });
+	await frame.locator('.turn.turn-done', { hasText: 'Turn 2' }).waitFor({ state: 'visible', timeout: 30_000 });
+	if ((await frame.locator('section.permission.open').count()) !== 0) {
+		throw new Error('an answered permission card is open again after the reload');
+	}
+	// The unsent draft comes back as it was; the messages sent earlier do not.
+	const draft = await frame.locator('textarea.input').inputValue();
+	if (draft !== unsentDraft) {
+		throw new Error(`the composer holds ${JSON.stringify(draft)} after the reload, not the unsent draft`);
+	}
+	await sleep(500);
+	await page.screenshot({ path: path.join(shotDir, '8-after-reload.png') });
+}
+
+async function browserRefresh() {
+	const { page } = state;
+	if (!process.env.AGENT_TABS_E2E_KNOWN_DEFECTS) {
+		// After a refresh the old extension host lives on (the remote's reconnection grace) and keeps VS Code's
+		// lock on the workspace storage folder, so the new one gets `<id>-1`: an empty database, no sessions,
+		// and the restored tab is closed as "no chat". Set AGENT_TABS_E2E_KNOWN_DEFECTS=1 to see it fail.
+		throw new KnownDefect('known defect: a browser refresh gives the new extension host another storage folder');
+	}
+	// Not asserted here: the draft. A browser refresh is not a clean shutdown, and VS Code web may keep an
+	// older webview state (seen: a draft cut mid-word); "Developer: Reload Window" above keeps it exactly.
+	await page.reload();
+	await workbench();
+	await chatTab().waitFor({ state: 'visible', timeout: 90_000 });
+	const restored = await chatFrame(120_000);
+	await restored.locator('.message.user .body', { hasText: greeting }).waitFor({ state: 'visible', timeout: 60_000 });
+	await restored.locator('section.permission.settled', { hasText: secondPermission }).waitFor({ state: 'visible', timeout: 30_000 });
+	await restored.locator('.turn.turn-done', { hasText: 'Turn 2' }).waitFor({ state: 'visible', timeout: 30_000 });
+	await sleep(500);
+	await page.screenshot({ path: path.join(shotDir, '9-after-browser-refresh.png') });
+}
+
+async function closeChat() {
+	const { page } = state;
+	await runPaletteCommand(page, 'Agent Tabs: Close Chat');
+	await chatTab().waitFor({ state: 'detached', timeout: 30_000 });
+	// Closing ends the conversation (after a short grace period): "Open Chat" then lists it as closed.
+	const deadline = Date.now() + 60_000;
+	for (;;) {
+		await runPaletteCommand(page, 'Agent Tabs: Open Chat');
+		const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: agentLabel }).first();
+		await row.waitFor({ state: 'visible', timeout: 15_000 });
+		const text = await row.innerText();
+		if (text.includes('closed')) {
+			await page.screenshot({ path: path.join(shotDir, '10-closed-in-open-chat.png') });
+			await page.keyboard.press('Escape');
+			break;
+		}
+		await page.keyboard.press('Escape');
+		if (Date.now() > deadline) {
+			throw new Error(`"Open Chat" does not list the chat as closed: ${JSON.stringify(text)}`);
+		}
+		await sleep(2_000);
+	}
+}
+
+/** The editor tab of the chat (the tab strip, not the webview). */
+function chatTab() {
+	return state.page.locator('.tabs-container .tab', { hasText: agentLabel });
+}
+
+/** The chat webview's inner frame; there may be other webviews, so it is the one with the chat composer. */
+async function chatFrame(timeout = 60_000) {
+	const deadline = Date.now() + timeout;
+	for (;;) {
+		for (const frame of state.page.frames()) {
+			if (frame.url().includes('/webview/') && (await frame.locator('.composer textarea.input').count().catch(() => 0)) > 0) {
+				return frame;
+			}
+		}
+		if (Date.now() > deadline) {
+			throw new Error(`no chat webview appeared within ${timeout / 1000} s (frames: ${state.page.frames().map((f) => f.url().slice(0, 120)).join(', ')})`);
+		}
+		await sleep(500);
+	}
+}
+
+async function toast(text, timeout) {
+	const t = state.page.locator('.notifications-toasts .notification-toast', { hasText: text });
+	await t.first().waitFor({ state: 'visible', timeout });
+	return t.first().innerText();
+}
+
+async function finish() {
+	await state.browser?.close().catch(() => undefined);
+	await state.server?.stop();
+	fs.mkdirSync(outputDir, { recursive: true });
+	fs.writeFileSync(path.join(outputDir, 'e2e-chat.json'), JSON.stringify({ layer: 'e2e-chat', ...counts }));
+	process.stdout.write(`\ne2e-chat: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+	if (counts.failed > 0 || process.env.AGENT_TABS_KEEP_RUN) {
+		process.stdout.write(`run folder kept: ${runDir}\n`);
+	} else {
+		fs.rmSync(runDir, { recursive: true, force: true });
+	}
+	process.exit(counts.failed > 0 ? 1 : 0);
+}
