@@ -5,29 +5,29 @@ import { AgentTabsError } from '../common/errors';
 import { Emitter, type Event } from '../common/event';
 import { Disposable, toDisposable } from '../common/lifecycle';
 import { errorMessage, type Logger } from '../common/log';
-import {
-	decodeParams,
-	encodeParams,
-	encodeRecord,
-	fsyncDir,
-	JournalWriter,
-	readJournal,
-	type JournalRecord,
-	type SqlParam,
-} from './journal';
+import { Worker } from 'node:worker_threads';
+import { encodeParams, encodeRecord, JournalWriter, readJournal, type JournalRecord, type SqlParam } from './journal';
 import { StoreLock } from './lock';
 import { allRows } from './rows';
 import { latestVersion, migrate, type MigrationOutcome } from './migrations';
+import {
+	applyConnectionPragmas,
+	applyRecord,
+	ensureMetaTable,
+	exportSnapshot,
+	journalPath,
+	journalStart,
+	listJournals,
+	readSnapshotSeq,
+	snapshotMatchesSum,
+	storeFiles,
+	writeSnapshotSum,
+} from './snapshot';
 import { loadSqlJs } from './sqlJs';
+import type { FoldWorkerData, FromFold, FromJournal, ToJournal } from './storeWorker';
 
 export type { SqlParam } from './journal';
-
-/** File names inside a state folder. */
-export const storeFiles = {
-	snapshot: 'agent-tabs.sqlite',
-	lock: 'agent-tabs.lock',
-	journalPrefix: 'agent-tabs.journal.',
-} as const;
+export { storeFiles } from './snapshot';
 
 export interface StoreOptions {
 	/** The state folder: the extension's storage folder, or the CLI's `--state`. Created if missing. */
@@ -39,6 +39,12 @@ export interface StoreOptions {
 	owner: string;
 	/** Journal size in bytes past which a background checkpoint folds it into the snapshot. */
 	checkpointBytes?: number;
+}
+
+/** What one write changed, for listeners that only care about some tables. */
+export interface StoreWriteEvent {
+	/** Names of the tables the write's statements inserted into, updated or deleted from. */
+	readonly tables: ReadonlySet<string>;
 }
 
 /** What opening the store had to repair; the extension tells the user about anything moved aside. */
@@ -78,14 +84,52 @@ export class StoreTooNewError extends AgentTabsError {
 	}
 }
 
+/** Waiters for a sequence number to be reached (durable, or folded into the snapshot). */
+class SeqWaiters {
+	private waiters: { seq: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+
+	wait(seq: number): Promise<void> {
+		return new Promise((resolve, reject) => this.waiters.push({ seq, resolve, reject }));
+	}
+
+	reached(seq: number): void {
+		const done = this.waiters.filter((w) => w.seq <= seq);
+		this.waiters = this.waiters.filter((w) => w.seq > seq);
+		for (const w of done) {
+			w.resolve();
+		}
+	}
+
+	failAll(e: Error): void {
+		const all = this.waiters;
+		this.waiters = [];
+		for (const w of all) {
+			w.reject(e);
+		}
+	}
+}
+
+/** Matches the table a write statement changes (`INSERT [OR x] INTO t`, `UPDATE [OR x] t`, `DELETE FROM t`). */
+const changedTablePattern = /^\s*(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)\s+["`[]?(\w+)/i;
+
+/** Where the store's worker script is: next to this module (out/src/db in tests, dist/ in the bundles). */
+const workerScript = path.join(__dirname, 'storeWorker.js');
+
 /**
  * The database: sql.js in memory, made durable by a write-ahead journal and periodic snapshots.
  *
- * **Acknowledged** means: `write(fn)` returned normally. By then the transaction's statements are in the
- * journal and fdatasync'ed, so a `kill -9` at any later instant cannot lose it: the next `open` loads the
- * snapshot and replays every journal record past the snapshot's sequence number. A write that throws was
- * rolled back and is not in the journal. The cost of a write is one append and one fdatasync, independent of
- * the database size; the O(size) export happens only in checkpoints, off the write path.
+ * **The durability contract.** `write(fn)` runs `fn` in one transaction, applies it in memory at once and
+ * returns `fn`'s result; its journal record goes to the journal worker, which appends and fdatasyncs it off
+ * the host thread (group commit: whatever arrived during one fdatasync goes into the next). A write is
+ * **acknowledged** when `durable()` (called after it) resolves: from then on a `kill -9` cannot lose it, because
+ * the next `open` loads the snapshot and replays every journal record past the snapshot's sequence number.
+ * `writeDurable(fn)` is both in one call. Anything that reports success to a user or an agent awaits one of
+ * them; a caller that only needs the in-memory state (a streaming flush, a view) need not. A write that throws
+ * was rolled back and is never journaled. If the journal fails, `durable()` rejects for every write not yet on
+ * disk and later writes throw `StoreFailedError`; reads keep working.
+ *
+ * The O(size) fold of the journal into a new snapshot runs in a worker of its own that rebuilds the database
+ * from the files, so the host thread never exports.
  *
  * Statements must be deterministic (ids and timestamps are passed as parameters, never `random()` or
  * `CURRENT_TIMESTAMP`) because replay runs them again.
@@ -93,32 +137,60 @@ export class StoreTooNewError extends AgentTabsError {
  * One writer per folder: `open` takes `agent-tabs.lock` and throws `StoreLockedError` if a live process has it.
  */
 export class Store extends Disposable {
-	private readonly _onDidWrite = this._register(new Emitter<void>());
-	/** Fires after every acknowledged write. */
-	readonly onDidWrite: Event<void> = this._onDidWrite.event;
+	private readonly _onDidWrite = this._register(new Emitter<StoreWriteEvent>());
+	/** Fires after every write, once it is applied in memory (before it is durable). */
+	readonly onDidWrite: Event<StoreWriteEvent> = this._onDidWrite.event;
 
-	private writer: JournalWriter;
 	private seq: number;
+	private durableSeq: number;
+	private foldedSeq: number;
+	private journalSize = 0;
 	private inWrite = false;
 	private failed: Error | undefined;
-	private checkpointing: Promise<void> | undefined;
-	private checkpointTimer: NodeJS.Timeout | undefined;
 	private closed = false;
-	private readonly checkpointBytes: number;
+	private journalClosed: Promise<void> | undefined;
+	private readonly durableWaiters = new SeqWaiters();
+	private readonly foldWaiters = new SeqWaiters();
+	private fold: { worker: Worker; done: Promise<void> } | undefined;
+	/** A fold asked for while one ran: the highest write it must cover. */
+	private foldWanted = 0;
+	/** checkpoint() calls waiting: they keep the process alive like pending writes do. */
+	private checkpointsWaiting = 0;
+	private closing = false;
+	private readonly journalReady: Promise<void>;
 
 	private constructor(
 		private readonly db: Database,
 		private readonly options: StoreOptions,
 		private readonly lock: StoreLock,
-		writer: JournalWriter,
+		private readonly journal: Worker,
+		journalFile: string,
 		seq: number,
+		snapshotSeq: number,
 		readonly recovery: RecoveryReport,
 	) {
 		super();
-		this.writer = writer;
 		this.seq = seq;
-		this.checkpointBytes = options.checkpointBytes ?? 16 * 1024 * 1024;
+		this.durableSeq = seq;
+		this.foldedSeq = snapshotSeq;
+		this.journalReady = new Promise<void>((resolve, reject) => {
+			journal.on('message', (m: FromJournal) => (m.type === 'ready' ? resolve() : this.onJournalMessage(m)));
+			journal.once('error', reject);
+			journal.once('exit', () => reject(new Error('the journal worker stopped while starting')));
+		});
+		this.journalReady.catch(() => undefined);
+		journal.postMessage({ type: 'init', dir: options.dir, file: journalFile, seq, checkpointBytes: options.checkpointBytes ?? 16 * 1024 * 1024 } satisfies ToJournal);
+		this.journal.on('error', (e) => this.fail(e));
+		this.journal.on('exit', (code) => {
+			if (!this.closed && !this.journalClosed) {
+				this.fail(new Error(`the journal worker stopped (exit code ${code})`));
+			}
+		});
 		this._register(toDisposable(() => this.closeSync()));
+		if (snapshotSeq < seq) {
+			// Journals replayed on open are folded in the background, so the next open does not replay them again.
+			this.startFold(seq);
+		}
 	}
 
 	/** Path of the snapshot file. */
@@ -130,13 +202,19 @@ export class Store extends Disposable {
 		return this.options.dir;
 	}
 
-	/** Sequence number of the last acknowledged write. */
+	/** Sequence number of the last write applied in memory. */
 	get lastSeq(): number {
 		return this.seq;
 	}
 
+	/** Sequence number of the last write known to be on disk. */
+	get lastDurableSeq(): number {
+		return this.durableSeq;
+	}
+
+	/** Size of the current journal file as of the last group commit. */
 	get journalBytes(): number {
-		return this.writer.bytes;
+		return this.journalSize;
 	}
 
 	static async open(options: StoreOptions): Promise<Store> {
@@ -144,15 +222,27 @@ export class Store extends Disposable {
 		fs.mkdirSync(dir, { recursive: true });
 		const SQL = await loadSqlJs(options.wasmPath);
 		const lock = StoreLock.acquire(path.join(dir, storeFiles.lock), options.owner);
+		// The journal worker starts while this thread loads the database; it gets its file once that is known.
+		const journal = new Worker(workerScript, { workerData: { role: 'journal' } });
+		journal.unref(); // referenced only while writes wait for the disk
+		let store: Store;
 		try {
-			return Store.openLocked(SQL, options, lock, logger);
+			store = Store.openLocked(SQL, options, lock, journal, logger);
 		} catch (e) {
+			void journal.terminate();
 			lock.release();
 			throw e;
 		}
+		try {
+			await store.journalReady;
+		} catch (e) {
+			store.dispose();
+			throw new StoreFailedError(`Could not start writing to ${dir}: ${errorMessage(e)}`, { cause: e });
+		}
+		return store;
 	}
 
-	private static openLocked(SQL: SqlJsStatic, options: StoreOptions, lock: StoreLock, logger: Logger): Store {
+	private static openLocked(SQL: SqlJsStatic, options: StoreOptions, lock: StoreLock, journal: Worker, logger: Logger): Store {
 		const { dir } = options;
 		const snapshotFile = path.join(dir, storeFiles.snapshot);
 		const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -173,30 +263,33 @@ export class Store extends Disposable {
 
 		// Leftovers of a checkpoint cut short by a crash: never the live snapshot, safe to drop.
 		for (const name of fs.readdirSync(dir)) {
-			if (name.startsWith(`${storeFiles.snapshot}.tmp-`)) {
+			if (name.startsWith(`${storeFiles.snapshot}.tmp-`) || name.startsWith(`${storeFiles.snapshotSum}.tmp-`)) {
 				fs.rmSync(path.join(dir, name), { force: true });
 			}
 		}
 
-		// 1. The snapshot.
+		// 1. The snapshot. A file whose size and checksum match the sum written with it is exactly what a fold
+		// exported, so the O(size) quick_check runs only when they do not (an old, foreign or damaged file).
 		let db: Database | undefined;
 		let snapshotSeq = 0;
-		let snapshotBytes: Buffer | undefined;
 		if (fs.existsSync(snapshotFile)) {
-			snapshotBytes = fs.readFileSync(snapshotFile);
+			const bytes = fs.readFileSync(snapshotFile);
+			const intact = snapshotMatchesSum(dir, bytes);
 			try {
-				// sql.js may keep using the array it is given as its in-memory file: give it a copy.
-				db = new SQL.Database(new Uint8Array(snapshotBytes));
-				const check = db.exec('PRAGMA quick_check');
-				const verdict = check[0]?.values[0]?.[0];
-				if (verdict !== 'ok') {
-					throw new Error(`integrity check says ${String(verdict)}`);
+				// No copy: sql.js takes the array as its in-memory file, and this buffer is not used again.
+				db = new SQL.Database(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
+				if (!intact) {
+					const check = db.exec('PRAGMA quick_check');
+					const verdict = check[0]?.values[0]?.[0];
+					if (verdict !== 'ok') {
+						throw new Error(`integrity check says ${String(verdict)}`);
+					}
+					writeSnapshotSum(dir, fs.readFileSync(snapshotFile));
 				}
 				snapshotSeq = readSnapshotSeq(db);
 			} catch (e) {
 				db?.close();
 				db = undefined;
-				snapshotBytes = undefined;
 				moveAside(snapshotFile, `is not a readable database (${errorMessage(e)})`);
 			}
 		}
@@ -216,6 +309,7 @@ export class Store extends Disposable {
 		const journals = listJournals(dir);
 		let seq = snapshotSeq;
 		let replayBroken = false;
+		let tornTail: { file: string; validBytes: number } | undefined;
 		for (let i = 0; i < journals.length; i++) {
 			const file = journals[i]!;
 			const isLast = i === journals.length - 1;
@@ -256,6 +350,7 @@ export class Store extends Disposable {
 				replayBroken = true;
 			} else if (result.trailingBytes > 0) {
 				report.droppedTornBytes += result.trailingBytes;
+				tornTail = { file, validBytes: result.validBytes };
 				logger.info(`[Store][open] dropped ${result.trailingBytes} bytes of an unacknowledged write at the end of ${path.basename(file)}`);
 			}
 		}
@@ -273,28 +368,41 @@ export class Store extends Disposable {
 			applied: migrationOutcomes.flatMap((o) => o.applied),
 		};
 
-		// 4. Make the recovered state the new baseline when anything changed, then start a fresh journal.
-		const changed = report.replayedRecords > 0 || report.migration.applied.length > 0 || report.movedAside.length > 0 || report.droppedTornBytes > 0;
-		if (changed) {
-			if (report.migration.applied.length > 0 && snapshotBytes && report.migration.from > 0) {
-				// Keep the pre-migration file: migrations are one-way.
+		// 4. A new snapshot only when the files cannot simply be continued: a fresh or damaged folder, or a
+		// migration (not journaled). A plain replay keeps its journals; the fold worker folds them after open,
+		// so opening costs no export.
+		if (fresh || report.migration.applied.length > 0 || report.movedAside.length > 0) {
+			if (report.migration.applied.length > 0 && !fresh && report.migration.from > 0) {
+				// Keep the pre-migration file (still untouched on disk): migrations are one-way.
 				const backup = `${snapshotFile}.v${report.migration.from}.bak`;
-				fs.writeFileSync(backup, snapshotBytes);
+				fs.copyFileSync(snapshotFile, backup);
 				logger.info(`[Store][open] kept the version ${report.migration.from} database as ${backup}`);
 			}
-			writeSnapshotSync(db, dir, seq);
+			exportSnapshot(db, dir, seq);
+			snapshotSeq = seq;
+			for (const file of listJournals(dir)) {
+				fs.rmSync(file, { force: true });
+			}
+		} else {
+			if (tornTail) {
+				truncateDurably(tornTail.file, tornTail.validBytes);
+			}
+			// A journal that holds nothing past the last replayed write (an empty one a crash left behind).
+			for (const file of listJournals(dir)) {
+				if (journalStart(file) > seq) {
+					fs.rmSync(file, { force: true });
+				}
+			}
 		}
-		for (const file of listJournals(dir)) {
-			fs.rmSync(file, { force: true });
-		}
-		const writer = JournalWriter.create(journalPath(dir, seq + 1));
+		const journalFile = journalPath(dir, seq + 1);
+		JournalWriter.create(journalFile).close();
 		logger.info(`[Store][open] ${snapshotFile}: schema ${latestVersion}, write ${seq}, replayed ${report.replayedRecords}`);
-		return new Store(db, options, lock, writer, seq, report);
+		return new Store(db, options, lock, journal, journalFile, seq, snapshotSeq, report);
 	}
 
 	/**
-	 * Runs `fn` in one transaction and makes it durable before returning. Returning normally is the
-	 * acknowledgement; a throw rolls everything back and journals nothing.
+	 * Runs `fn` in one transaction, applies it in memory and returns `fn`'s result; the journal record is on
+	 * its way to disk (see `durable()`). A throw rolls everything back and journals nothing.
 	 */
 	write<T>(fn: (tx: WriteTx) => T): T {
 		if (this.closed) {
@@ -308,10 +416,15 @@ export class Store extends Disposable {
 		}
 		this.inWrite = true;
 		const stmts: JournalRecord['stmts'] = [];
+		const tables = new Set<string>();
 		const tx: WriteTx = {
 			run: (sql, params = []) => {
 				this.db.run(sql, params as SqlParam[]);
 				stmts.push([sql, encodeParams(params)]);
+				const table = changedTablePattern.exec(sql)?.[1];
+				if (table) {
+					tables.add(table.toLowerCase());
+				}
 				return this.db.getRowsModified();
 			},
 			all: (sql, params) => this.all(sql, params),
@@ -326,28 +439,40 @@ export class Store extends Disposable {
 				this.db.exec('ROLLBACK');
 				throw e;
 			}
+			this.db.exec('COMMIT');
 			if (stmts.length === 0) {
-				this.db.exec('COMMIT');
 				return result;
 			}
 			const record: JournalRecord = { seq: this.seq + 1, stmts };
-			try {
-				this.writer.append(encodeRecord(record));
-			} catch (e) {
-				this.db.exec('ROLLBACK');
-				this.failed = e as Error;
-				this.options.logger.error(`[Store][write] journal append failed, store is now read-only: ${errorMessage(e)}`);
-				throw new StoreFailedError(`Could not save to ${this.writer.file}: ${errorMessage(e)}`, { cause: e });
-			}
-			this.db.exec('COMMIT');
 			this.seq = record.seq;
+			const bytes = encodeRecord(record);
+			this.journal.ref(); // keeps the process alive until the write is on disk (see updateRef)
+			this.journal.postMessage({ type: 'append', seq: record.seq, bytes } satisfies ToJournal);
 		} finally {
 			this.inWrite = false;
 		}
-		this._onDidWrite.fire();
-		if (this.writer.bytes >= this.checkpointBytes) {
-			this.scheduleCheckpoint();
+		this._onDidWrite.fire({ tables });
+		return result;
+	}
+
+	/**
+	 * Resolves once every write made before this call is on disk: the acknowledgement. Rejects with
+	 * `StoreFailedError` if the journal failed first (the writes it covers may be lost).
+	 */
+	durable(): Promise<void> {
+		if (this.failed) {
+			return Promise.reject(this.failedError());
 		}
+		if (this.durableSeq >= this.seq) {
+			return Promise.resolve();
+		}
+		return this.durableWaiters.wait(this.seq);
+	}
+
+	/** `write(fn)`, then waits until it is on disk; resolves to `fn`'s result. */
+	async writeDurable<T>(fn: (tx: WriteTx) => T): Promise<T> {
+		const result = this.write(fn);
+		await this.durable();
 		return result;
 	}
 
@@ -359,63 +484,135 @@ export class Store extends Disposable {
 		return this.all<T>(sql, params)[0];
 	}
 
-	private scheduleCheckpoint(): void {
-		if (this.checkpointTimer || this.checkpointing || this.closed) {
+	private onJournalMessage(m: FromJournal): void {
+		switch (m.type) {
+			case 'durable':
+				this.durableSeq = m.seq;
+				this.journalSize = m.bytes;
+				this.durableWaiters.reached(m.seq);
+				this.updateRef();
+				break;
+			case 'rotated':
+				this.journalSize = m.bytes;
+				if (m.upTo > this.foldedSeq) {
+					this.startFold(m.upTo);
+				} else {
+					this.foldWaiters.reached(this.foldedSeq);
+				}
+				break;
+			case 'failed':
+				this.fail(new Error(m.message));
+				break;
+			case 'closed':
+				break;
+		}
+	}
+
+	/** The journal worker keeps the process alive only while something waits on it. */
+	private updateRef(): void {
+		if (!this.closed && !this.failed && (this.durableSeq < this.seq || this.checkpointsWaiting > 0 || this.closing)) {
+			this.journal.ref();
+		} else {
+			this.journal.unref();
+		}
+	}
+
+	private failedError(): StoreFailedError {
+		return new StoreFailedError(`Could not save: ${this.failed?.message ?? 'the store failed'}`, { cause: this.failed });
+	}
+
+	private fail(e: Error): void {
+		if (this.failed || this.closed) {
 			return;
 		}
-		this.checkpointTimer = setTimeout(() => {
-			this.checkpointTimer = undefined;
-			this.checkpoint().catch((e) => this.options.logger.error(`[Store][checkpoint] ${errorMessage(e)}`));
-		}, 0);
-		this.checkpointTimer.unref?.();
+		this.failed = e;
+		this.options.logger.error(`[Store][journal] writing the journal failed, the store is now read-only: ${errorMessage(e)}`);
+		this.journal.unref();
+		this.durableWaiters.failAll(this.failedError());
+		this.foldWaiters.failAll(this.failedError());
+	}
+
+	/** Folds every write up to `upTo` (all in complete journals) into a new snapshot, in a fold worker. */
+	private startFold(upTo: number): void {
+		if (this.fold) {
+			this.foldWanted = Math.max(this.foldWanted, upTo);
+			return;
+		}
+		const data: FoldWorkerData = { role: 'fold', dir: this.dir, wasmPath: this.options.wasmPath, upTo };
+		const worker = new Worker(workerScript, { workerData: data });
+		worker.unref(); // a fold is never needed for correctness; close() and checkpoint() wait for it themselves
+		const done = new Promise<void>((resolve, reject) => {
+			worker.once('message', (m: FromFold) => {
+				if (m.type === 'folded') {
+					this.foldedSeq = Math.max(this.foldedSeq, m.seq);
+					this.options.logger.debug(`[Store][fold] write ${m.seq}: load ${m.ms.load.toFixed(0)} ms, replay ${m.ms.replay.toFixed(0)} ms, export and write ${m.ms.exportAndWrite.toFixed(0)} ms`);
+					resolve();
+				} else {
+					reject(new Error(m.message));
+				}
+			});
+			worker.once('error', reject);
+			worker.once('exit', (code) => reject(new Error(`the fold worker stopped (exit code ${code})`)));
+		});
+		this.fold = { worker, done };
+		done.then(
+			() => this.foldWaiters.reached(this.foldedSeq),
+			(e: unknown) => {
+				// The journals stay, so nothing is lost; the next fold (or open) tries again.
+				this.options.logger.error(`[Store][fold] folding the journal into the snapshot failed: ${errorMessage(e)}`);
+				this.foldWaiters.failAll(new StoreFailedError(`Could not fold the journal into ${this.file}: ${errorMessage(e)}`, { cause: e }));
+			},
+		).finally(() => {
+			this.fold = undefined;
+			const wanted = this.foldWanted;
+			this.foldWanted = 0;
+			if (wanted > this.foldedSeq && !this.closed) {
+				this.startFold(wanted);
+			}
+		});
 	}
 
 	/**
-	 * Folds the journal into a new snapshot: export (the only O(size) step, synchronous, in memory), switch
-	 * new writes to a fresh journal, then write temp file, fsync, rename and drop the old journals without
-	 * blocking writes. A crash at any point leaves either the old snapshot plus all journals or the new one.
+	 * Folds the journal into a new snapshot now (every write made before the call), in the fold worker;
+	 * resolves when the snapshot is renamed into place and the folded journals are gone.
 	 */
-	checkpoint(): Promise<void> {
-		if (this.checkpointing) {
-			return this.checkpointing;
-		}
+	async checkpoint(): Promise<void> {
 		if (this.closed || this.failed) {
-			return Promise.resolve();
-		}
-		const seq = this.seq;
-		setSnapshotSeq(this.db, seq);
-		const bytes = this.db.export();
-		applyConnectionPragmas(this.db); // export() reopens the database, resetting connection pragmas
-		const oldWriter = this.writer;
-		this.writer = JournalWriter.create(journalPath(this.dir, seq + 1));
-		oldWriter.close();
-		const dir = this.dir;
-		const keep = this.writer.file;
-		const run = async (): Promise<void> => {
-			await writeSnapshot(bytes, dir);
-			for (const file of listJournals(dir)) {
-				if (file !== keep && journalStart(file) <= seq) {
-					await fs.promises.rm(file, { force: true });
-				}
-			}
-		};
-		this.checkpointing = run().finally(() => {
-			this.checkpointing = undefined;
-		});
-		return this.checkpointing;
-	}
-
-	/** Waits for a running checkpoint, writes a final one and releases the lock. */
-	async close(): Promise<void> {
-		if (this.closed) {
 			return;
 		}
-		if (this.checkpointing) {
-			await this.checkpointing.catch(() => undefined);
+		const target = this.seq;
+		if (this.foldedSeq >= target) {
+			return;
 		}
-		if (!this.failed && this.seq > 0 && this.writer.bytes > 8) {
+		const folded = this.foldWaiters.wait(target);
+		this.checkpointsWaiting++;
+		this.updateRef();
+		try {
+			this.journal.postMessage({ type: 'rotate' } satisfies ToJournal);
+			await folded;
+		} finally {
+			this.checkpointsWaiting--;
+			this.updateRef();
+		}
+	}
+
+	/** Waits until every write is on disk, folds the journal into a final snapshot and releases the lock. */
+	async close(): Promise<void> {
+		if (this.closed || this.journalClosed) {
+			return this.journalClosed;
+		}
+		this.closing = true;
+		this.updateRef();
+		await this.durable().catch(() => undefined);
+		if (!this.failed) {
 			await this.checkpoint().catch((e) => this.options.logger.error(`[Store][close] final checkpoint failed, the journal keeps every write: ${errorMessage(e)}`));
 		}
+		await this.fold?.done.catch(() => undefined);
+		this.journalClosed = new Promise<void>((resolve) => {
+			this.journal.once('exit', () => resolve());
+			this.journal.postMessage({ type: 'close' } satisfies ToJournal);
+		});
+		await this.journalClosed;
 		this.closeSync();
 		this.dispose();
 	}
@@ -425,104 +622,26 @@ export class Store extends Disposable {
 			return;
 		}
 		this.closed = true;
-		if (this.checkpointTimer) {
-			clearTimeout(this.checkpointTimer);
-			this.checkpointTimer = undefined;
+		if (!this.journalClosed) {
+			// Disposed without close(): the worker appends what it has, closes its file and exits on its own.
+			this.journal.postMessage({ type: 'close' } satisfies ToJournal);
+			this.journal.unref();
 		}
-		this.writer.close();
+		void this.fold?.worker.terminate();
+		this.durableWaiters.failAll(new StoreFailedError('The store was closed before the write reached the disk.'));
+		this.foldWaiters.failAll(new StoreFailedError('The store was closed.'));
 		this.db.close();
 		this.lock.release();
 	}
 }
 
-function journalPath(dir: string, startSeq: number): string {
-	return path.join(dir, `${storeFiles.journalPrefix}${String(startSeq).padStart(12, '0')}`);
-}
-
-function journalStart(file: string): number {
-	return Number(path.basename(file).slice(storeFiles.journalPrefix.length));
-}
-
-function listJournals(dir: string): string[] {
-	return fs
-		.readdirSync(dir)
-		.filter((n) => n.startsWith(storeFiles.journalPrefix) && /^\d+$/.test(n.slice(storeFiles.journalPrefix.length)))
-		.map((n) => path.join(dir, n))
-		.sort((a, b) => journalStart(a) - journalStart(b));
-}
-
-/**
- * Connection settings. Durability comes from our journal, not from SQLite's: the database lives in sql.js's
- * in-memory file system, so SQLite's own rollback journal can stay in memory, its syncs are no-ops anyway,
- * and a large page cache keeps a big database from being re-read page by page on every transaction.
- */
-function applyConnectionPragmas(db: Database): void {
-	db.exec('PRAGMA foreign_keys = ON; PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;');
-}
-
-function ensureMetaTable(db: Database): void {
-	db.exec('CREATE TABLE IF NOT EXISTS _store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
-}
-
-function readSnapshotSeq(db: Database): number {
+/** Cuts a journal back to its last whole record (a torn tail was never acknowledged) so later journals can follow it. */
+function truncateDurably(file: string, length: number): void {
+	const fd = fs.openSync(file, 'r+');
 	try {
-		const r = db.exec("SELECT value FROM _store_meta WHERE key = 'journal_seq'");
-		const v = r[0]?.values[0]?.[0];
-		return v === undefined ? 0 : Number(v);
-	} catch {
-		return 0;
-	}
-}
-
-/** Records which journal write the snapshot contains. Not journaled itself: it describes the snapshot. */
-function setSnapshotSeq(db: Database, seq: number): void {
-	ensureMetaTable(db);
-	db.run("INSERT INTO _store_meta (key, value) VALUES ('journal_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [String(seq)]);
-}
-
-function applyRecord(db: Database, record: JournalRecord): void {
-	db.exec('BEGIN');
-	try {
-		for (const [sql, params] of record.stmts) {
-			db.run(sql, decodeParams(params));
-		}
-		db.exec('COMMIT');
-	} catch (e) {
-		db.exec('ROLLBACK');
-		throw e;
-	}
-}
-
-function writeSnapshotSync(db: Database, dir: string, seq: number): void {
-	setSnapshotSeq(db, seq);
-	const bytes = db.export();
-	applyConnectionPragmas(db);
-	const target = path.join(dir, storeFiles.snapshot);
-	const tmp = `${target}.tmp-${process.pid}`;
-	const fd = fs.openSync(tmp, 'w');
-	try {
-		let written = 0;
-		while (written < bytes.length) {
-			written += fs.writeSync(fd, bytes, written, bytes.length - written);
-		}
+		fs.ftruncateSync(fd, length);
 		fs.fsyncSync(fd);
 	} finally {
 		fs.closeSync(fd);
 	}
-	fs.renameSync(tmp, target);
-	fsyncDir(dir);
-}
-
-async function writeSnapshot(bytes: Uint8Array, dir: string): Promise<void> {
-	const target = path.join(dir, storeFiles.snapshot);
-	const tmp = `${target}.tmp-${process.pid}`;
-	const handle = await fs.promises.open(tmp, 'w');
-	try {
-		await handle.writeFile(bytes);
-		await handle.sync();
-	} finally {
-		await handle.close();
-	}
-	await fs.promises.rename(tmp, target);
-	fsyncDir(dir);
 }

@@ -42,6 +42,7 @@ suite('db/store', () => {
 		const snapshotBefore = fs.readFileSync(path.join(dir, storeFiles.snapshot));
 		insertSession(store, 'a');
 		insertSession(store, 'b');
+		await store.durable();
 		// No close, no checkpoint: the snapshot is unchanged and only the journal has the writes.
 		assert.deepEqual(fs.readFileSync(path.join(dir, storeFiles.snapshot)), snapshotBefore);
 		const crashed = path.join(dir, 'crashed');
@@ -91,6 +92,7 @@ suite('db/store', () => {
 			tx.run("INSERT INTO sessions (id, title, status, created_at, updated_at) VALUES ('s', 'ünï 🧪 \"q\"', 'active', 1, 1)");
 			tx.run("INSERT INTO _store_meta (key, value) VALUES ('blob', ?)", [blob]);
 		});
+		await store.durable();
 		const crashed = path.join(dir, 'crashed');
 		copyAsCrashed(dir, crashed);
 		const reopened = await openStore(crashed);
@@ -113,6 +115,7 @@ suite('db/store', () => {
 			assert.equal(journals(dir).length, 1, 'old journals are removed once the snapshot holds them');
 			assert.ok(store.journalBytes <= journalHeader.length + 1024);
 			insertSession(store, 'after');
+			await store.durable();
 			const crashed = path.join(dir, 'crashed');
 			copyAsCrashed(dir, crashed);
 			const reopened = await openStore(crashed);
@@ -145,6 +148,7 @@ suite('db/store', () => {
 		const store = await openStore(dir);
 		insertSession(store, 'a');
 		insertSession(store, 'b');
+		await store.durable();
 		const crashed = path.join(dir, 'crashed');
 		copyAsCrashed(dir, crashed);
 		await store.close();
@@ -164,7 +168,7 @@ suite('db/store', () => {
 	test('a damaged journal is moved aside, the writes before the damage are recovered', async () => {
 		const store = await openStore(dir);
 		for (const id of ['a', 'b', 'c', 'd']) {
-			insertSession(store, id);
+			await store.writeDurable((tx) => tx.run('INSERT INTO sessions (id, title, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)', [id, id, 'active', 1, 1]));
 		}
 		const crashed = path.join(dir, 'crashed');
 		copyAsCrashed(dir, crashed);
@@ -225,6 +229,7 @@ suite('db/store', () => {
 		const store = await openStore(dir);
 		insertSession(store, 'a');
 		insertSession(store, 'b');
+		await store.durable();
 		const crashed = path.join(dir, 'crashed');
 		copyAsCrashed(dir, crashed);
 		await store.close();
