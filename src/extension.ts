@@ -155,6 +155,7 @@ class ExtensionRoot extends Disposable {
 			root: c.get<string>(settingIds.worktreesRoot) || undefined,
 			copy: c.get<string[]>(settingIds.worktreesCopy, ['.env*']),
 			setupCommand: c.get<string>(settingIds.worktreesSetupCommand) || undefined,
+			checkpointsPerChat: c.get<number>(settingIds.checkpointsKeepPerChat),
 			onSetupOutput: (line) => this.logger.info(`[Worktrees][setup] ${line}`),
 			runningAgents: (sessionId) =>
 				new SessionsRepo(store)

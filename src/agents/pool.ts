@@ -374,6 +374,8 @@ export class AgentPool extends Disposable {
 			this.agentSessions.upsert({ chat_id: chatId, agent: entry.agent, backend: this.definition(entry.agent).transport, status: 'ready', backend_session_id: result.backendSessionId || null });
 			this.armIdleTimer(entry);
 		}
+		// The turn's end is reported only once its transcript and session state are on disk.
+		await this.options.store.durable();
 		this.emit(chatId, entry.agent, { type: 'notice', severity: 'info', title: `turn ${status}` }, turn.id);
 		return { turn: this.transcript.getTurn(turn.id)!, status, result, cwd, sessionId: wd.sessionId };
 	}

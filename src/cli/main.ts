@@ -278,6 +278,7 @@ async function sessionCommand(args: ParsedArgs, logger: Logger, json: boolean): 
 					throw new AgentTabsError('cli/usage', 'session new needs --repo.');
 				}
 				const { session, worktree } = await service.createSession({ repo: path.resolve(repo), title: flag(args, 'title') ?? 'New session', baseRef: flag(args, 'base'), carryChanges: args.flags.has('carry') });
+				await store.durable(); // success is reported only once it is on disk
 				out(json, { sessionId: session.id, title: session.title, worktreePath: worktree.path, branch: worktree.branch, baseRef: worktree.base_ref }, `${session.id}  ${worktree.branch}  ${worktree.path}`);
 				return 0;
 			}
@@ -308,6 +309,7 @@ async function sessionCommand(args: ParsedArgs, logger: Logger, json: boolean): 
 				const sessionId = need();
 				const result = sub === 'delete' ? await service.deleteSession(sessionId) : await service.archiveSession(sessionId);
 				const saved = result?.saved ?? null;
+				await store.durable();
 				out(
 					json,
 					{ sessionId, action: sub, saved, removedPath: result?.removedPath ?? null, risk: result?.risk.summary ?? null },
@@ -317,6 +319,7 @@ async function sessionCommand(args: ParsedArgs, logger: Logger, json: boolean): 
 			}
 			case 'restore': {
 				const wt = await service.restoreSession(need());
+				await store.durable();
 				out(json, { sessionId: id, worktreePath: wt.path, branch: wt.branch }, `Restored ${wt.path} on ${wt.branch}.`);
 				return 0;
 			}
@@ -326,6 +329,7 @@ async function sessionCommand(args: ParsedArgs, logger: Logger, json: boolean): 
 					throw new AgentTabsError('cli/usage', '--strategy must be merge, squash or rebase.');
 				}
 				const r = await service.mergeSession(need(), strategy);
+				await store.durable();
 				out(json, { sessionId: id, ...r }, r.message);
 				return 0;
 			}
@@ -355,6 +359,7 @@ async function rewind(args: ParsedArgs, logger: Logger, json: boolean): Promise<
 			throw new AgentTabsError('chat/noFolder', 'The chat has no worktree to rewind.');
 		}
 		const r = await worktreeService(store, args, logger).rewind(cwd, turn.checkpoint_before);
+		await store.durable();
 		out(json, { chatId: chat.id, turn: turn.seq, restoredFrom: turn.checkpoint_before, ...r }, `Rewound ${r.files.length} files to before turn ${turn.seq}; the replaced state is kept in ${r.replacedRef}.`);
 		return 0;
 	} finally {

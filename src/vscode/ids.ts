@@ -27,6 +27,7 @@ export const settingIds = {
 	worktreesRoot: 'worktrees.root',
 	worktreesCopy: 'worktrees.copy',
 	worktreesSetupCommand: 'worktrees.setupCommand',
+	checkpointsKeepPerChat: 'checkpoints.keepPerChat',
 } as const;
 
 export const viewIds = {

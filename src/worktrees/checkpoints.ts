@@ -6,26 +6,59 @@ import type { Git } from './gitClient';
 
 const identity = { GIT_AUTHOR_NAME: 'Agent Tabs', GIT_AUTHOR_EMAIL: 'agent-tabs@localhost', GIT_COMMITTER_NAME: 'Agent Tabs', GIT_COMMITTER_EMAIL: 'agent-tabs@localhost' };
 
+/** Where per-turn checkpoints live; `refs/agent-tabs/saved/*` (saved work) is elsewhere and never pruned. */
+export const checkpointRefPrefix = 'refs/agent-tabs/checkpoints/';
+
 /**
  * Records the whole state of a worktree (tracked changes, untracked files, binary files, modes; not
  * ignored files) as a commit on top of HEAD, through a temporary index so the worktree's own index and
  * HEAD are untouched, and points `ref` at it. Returns the commit and whether anything differed from HEAD.
+ *
+ * The temporary index starts as a copy of the worktree's own index, whose cached file stats let `git add -A`
+ * re-hash only files changed since git last looked, instead of every file of the tree (as reading HEAD into
+ * an empty index would). `add -A` then makes it match the working tree exactly, staged or not.
  */
 export async function snapshotCommit(git: Git, ref: string, message: string): Promise<{ commit: string; tree: string; head: string; dirty: boolean }> {
 	const tmpIndex = path.join(os.tmpdir(), `agent-tabs-index-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
 	const env = { GIT_INDEX_FILE: tmpIndex };
 	try {
-		const head = (await git.run(['rev-parse', 'HEAD'])).trim();
-		await git.run(['read-tree', 'HEAD'], { env });
+		const [head, headTree, indexPath] = (await git.run(['rev-parse', 'HEAD', 'HEAD^{tree}', '--git-path', 'index'])).trim().split('\n');
+		if (!head || !headTree || !indexPath) {
+			throw new AgentTabsError('checkpoint/failed', `git rev-parse gave no HEAD in ${git.cwd}.`);
+		}
+		if (!copyIndex(path.resolve(git.cwd, indexPath), tmpIndex)) {
+			await git.run(['read-tree', 'HEAD'], { env });
+		}
 		await git.run(['add', '-A', '--', '.'], { env });
 		const tree = (await git.run(['write-tree'], { env })).trim();
-		const headTree = (await git.run(['rev-parse', 'HEAD^{tree}'])).trim();
 		const commit = (await git.run(['commit-tree', tree, '-p', head], { env: identity, input: message })).trim();
 		await git.run(['update-ref', ref, commit]);
 		return { commit, tree, head, dirty: tree !== headTree };
 	} finally {
 		fs.rmSync(tmpIndex, { force: true });
 	}
+}
+
+/** Copies the worktree's index to seed a temporary one; false when there is none (a fresh worktree). */
+function copyIndex(from: string, to: string): boolean {
+	try {
+		fs.copyFileSync(from, to);
+		return true;
+	} catch {
+		return false;
+	}
+}
+
+/**
+ * Deletes checkpoint refs (one `git update-ref --stdin` for all of them). Only refs under
+ * `refs/agent-tabs/checkpoints/` are accepted: saved work is never pruned.
+ */
+export async function deleteCheckpointRefs(git: Git, refs: readonly string[]): Promise<void> {
+	const doomed = refs.filter((r) => r.startsWith(checkpointRefPrefix) && !r.includes('..'));
+	if (doomed.length === 0) {
+		return;
+	}
+	await git.run(['update-ref', '--stdin'], { input: doomed.map((r) => `delete ${r}\n`).join('') });
 }
 
 /**
