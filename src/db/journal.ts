@@ -160,12 +160,6 @@ export class JournalWriter {
 		return new JournalWriter(file, fd, journalHeader.length);
 	}
 
-	/** Opens an existing journal (created by `create`, maybe in another thread) to append to it. */
-	static reopen(file: string): JournalWriter {
-		const fd = fs.openSync(file, 'r+');
-		return new JournalWriter(file, fd, fs.fstatSync(fd).size);
-	}
-
 	get bytes(): number {
 		return this.size;
 	}

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import type { Database } from 'sql.js';
+import type { Database, Statement } from 'sql.js';
 import { crc32 } from './crc32';
 import { decodeParams, fsyncDir, type JournalRecord } from './journal';
 
@@ -65,16 +65,42 @@ export function setSnapshotSeq(db: Database, seq: number): void {
 	db.run("INSERT INTO _store_meta (key, value) VALUES ('journal_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [String(seq)]);
 }
 
-export function applyRecord(db: Database, record: JournalRecord): void {
+/**
+ * Replays journal records into a database in one transaction (sql.js commits cost about a millisecond
+ * each, so a replay commits once, not once per record), each record a savepoint so one that fails leaves no
+ * trace, with every statement prepared once: a journal repeats the same few statements thousands of times.
+ */
+export function replay<T>(db: Database, fn: (apply: (record: JournalRecord) => void) => T): T {
+	const statements = new Map<string, Statement>();
+	const prepared = (sql: string): Statement => {
+		let stmt = statements.get(sql);
+		if (!stmt) {
+			stmt = db.prepare(sql);
+			statements.set(sql, stmt);
+		}
+		return stmt;
+	};
+	const apply = (record: JournalRecord): void => {
+		prepared('SAVEPOINT record').run();
+		try {
+			for (const [sql, params] of record.stmts) {
+				prepared(sql).run(decodeParams(params));
+			}
+			prepared('RELEASE record').run();
+		} catch (e) {
+			db.exec('ROLLBACK TO record; RELEASE record');
+			throw e;
+		}
+	};
 	db.exec('BEGIN');
 	try {
-		for (const [sql, params] of record.stmts) {
-			db.run(sql, decodeParams(params));
+		return fn(apply);
+	} finally {
+		// What applied is kept, also when `fn` stopped early at a record that does not apply.
+		for (const stmt of statements.values()) {
+			stmt.free();
 		}
 		db.exec('COMMIT');
-	} catch (e) {
-		db.exec('ROLLBACK');
-		throw e;
 	}
 }
 

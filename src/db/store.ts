@@ -6,13 +6,13 @@ import { Emitter, type Event } from '../common/event';
 import { Disposable, toDisposable } from '../common/lifecycle';
 import { errorMessage, type Logger } from '../common/log';
 import { Worker } from 'node:worker_threads';
-import { encodeParams, encodeRecord, JournalWriter, readJournal, type JournalRecord, type SqlParam } from './journal';
+import { encodeParams, encodeRecord, readJournal, type JournalRecord, type SqlParam } from './journal';
 import { StoreLock } from './lock';
 import { allRows } from './rows';
 import { latestVersion, migrate, type MigrationOutcome } from './migrations';
 import {
 	applyConnectionPragmas,
-	applyRecord,
+	replay,
 	ensureMetaTable,
 	exportSnapshot,
 	journalPath,
@@ -24,7 +24,7 @@ import {
 	writeSnapshotSum,
 } from './snapshot';
 import { loadSqlJs } from './sqlJs';
-import type { FoldWorkerData, FromFold, FromJournal, ToJournal } from './storeWorker';
+import type { FoldWorkerData, FromFold, FromJournal, ToFold, ToJournal } from './storeWorker';
 
 export type { SqlParam } from './journal';
 export { storeFiles } from './snapshot';
@@ -151,20 +151,20 @@ export class Store extends Disposable {
 	private journalClosed: Promise<void> | undefined;
 	private readonly durableWaiters = new SeqWaiters();
 	private readonly foldWaiters = new SeqWaiters();
-	private fold: { worker: Worker; done: Promise<void> } | undefined;
+	private fold: { done: Promise<void> } | undefined;
+	private foldWorkerInstance: Worker | undefined;
 	/** A fold asked for while one ran: the highest write it must cover. */
 	private foldWanted = 0;
 	/** checkpoint() calls waiting: they keep the process alive like pending writes do. */
 	private checkpointsWaiting = 0;
 	private closing = false;
-	private readonly journalReady: Promise<void>;
 
 	private constructor(
 		private readonly db: Database,
 		private readonly options: StoreOptions,
 		private readonly lock: StoreLock,
 		private readonly journal: Worker,
-		journalFile: string,
+		journalFiles: { file: string; truncate?: { file: string; length: number } },
 		seq: number,
 		snapshotSeq: number,
 		readonly recovery: RecoveryReport,
@@ -173,13 +173,9 @@ export class Store extends Disposable {
 		this.seq = seq;
 		this.durableSeq = seq;
 		this.foldedSeq = snapshotSeq;
-		this.journalReady = new Promise<void>((resolve, reject) => {
-			journal.on('message', (m: FromJournal) => (m.type === 'ready' ? resolve() : this.onJournalMessage(m)));
-			journal.once('error', reject);
-			journal.once('exit', () => reject(new Error('the journal worker stopped while starting')));
-		});
-		this.journalReady.catch(() => undefined);
-		journal.postMessage({ type: 'init', dir: options.dir, file: journalFile, seq, checkpointBytes: options.checkpointBytes ?? 16 * 1024 * 1024 } satisfies ToJournal);
+		// Writes made before the worker is up wait in its message queue; durable() covers them like any other.
+		journal.on('message', (m: FromJournal) => this.onJournalMessage(m));
+		journal.postMessage({ type: 'init', dir: options.dir, ...journalFiles, seq, checkpointBytes: options.checkpointBytes ?? 16 * 1024 * 1024 } satisfies ToJournal);
 		this.journal.on('error', (e) => this.fail(e));
 		this.journal.on('exit', (code) => {
 			if (!this.closed && !this.journalClosed) {
@@ -233,12 +229,6 @@ export class Store extends Disposable {
 			lock.release();
 			throw e;
 		}
-		try {
-			await store.journalReady;
-		} catch (e) {
-			store.dispose();
-			throw new StoreFailedError(`Could not start writing to ${dir}: ${errorMessage(e)}`, { cause: e });
-		}
 		return store;
 	}
 
@@ -272,6 +262,7 @@ export class Store extends Disposable {
 		// exported, so the O(size) quick_check runs only when they do not (an old, foreign or damaged file).
 		let db: Database | undefined;
 		let snapshotSeq = 0;
+		let checkedWithoutSum = false;
 		if (fs.existsSync(snapshotFile)) {
 			const bytes = fs.readFileSync(snapshotFile);
 			const intact = snapshotMatchesSum(dir, bytes);
@@ -284,7 +275,7 @@ export class Store extends Disposable {
 					if (verdict !== 'ok') {
 						throw new Error(`integrity check says ${String(verdict)}`);
 					}
-					writeSnapshotSum(dir, fs.readFileSync(snapshotFile));
+					checkedWithoutSum = true;
 				}
 				snapshotSeq = readSnapshotSeq(db);
 			} catch (e) {
@@ -310,50 +301,52 @@ export class Store extends Disposable {
 		let seq = snapshotSeq;
 		let replayBroken = false;
 		let tornTail: { file: string; validBytes: number } | undefined;
-		for (let i = 0; i < journals.length; i++) {
-			const file = journals[i]!;
-			const isLast = i === journals.length - 1;
-			if (replayBroken) {
-				moveAside(file, 'comes after a damaged journal and could not be applied');
-				continue;
-			}
-			const result = readJournal(file);
-			let applied = 0;
-			let problem: string | undefined;
-			for (const record of result.records) {
-				if (record.seq <= seq) {
+		replay(db, (applyRecord) => {
+			for (let i = 0; i < journals.length; i++) {
+				const file = journals[i]!;
+				const isLast = i === journals.length - 1;
+				if (replayBroken) {
+					moveAside(file, 'comes after a damaged journal and could not be applied');
 					continue;
 				}
-				if (record.seq !== seq + 1) {
-					problem = snapshotWasBad
-						? `could not be applied because the database it belongs to was damaged (it starts at write ${record.seq})`
-						: `is missing writes ${seq + 1} to ${record.seq - 1}`;
-					break;
+				const result = readJournal(file);
+				let applied = 0;
+				let problem: string | undefined;
+				for (const record of result.records) {
+					if (record.seq <= seq) {
+						continue;
+					}
+					if (record.seq !== seq + 1) {
+						problem = snapshotWasBad
+							? `could not be applied because the database it belongs to was damaged (it starts at write ${record.seq})`
+							: `is missing writes ${seq + 1} to ${record.seq - 1}`;
+						break;
+					}
+					try {
+						applyRecord(record);
+					} catch (e) {
+						problem = `has a write (${record.seq}) that no longer applies: ${errorMessage(e)}`;
+						break;
+					}
+					seq = record.seq;
+					applied++;
 				}
-				try {
-					applyRecord(db, record);
-				} catch (e) {
-					problem = `has a write (${record.seq}) that no longer applies: ${errorMessage(e)}`;
-					break;
+				report.replayedRecords += applied;
+				if (!problem && result.corrupt) {
+					problem = `is damaged (${result.reason ?? 'unreadable'}); the writes before the damage were recovered`;
+				} else if (!problem && result.trailingBytes > 0 && !isLast) {
+					problem = `ends in an incomplete write although newer journals follow it`;
 				}
-				seq = record.seq;
-				applied++;
+				if (problem) {
+					moveAside(file, problem);
+					replayBroken = true;
+				} else if (result.trailingBytes > 0) {
+					report.droppedTornBytes += result.trailingBytes;
+					tornTail = { file, validBytes: result.validBytes };
+					logger.info(`[Store][open] dropped ${result.trailingBytes} bytes of an unacknowledged write at the end of ${path.basename(file)}`);
+				}
 			}
-			report.replayedRecords += applied;
-			if (!problem && result.corrupt) {
-				problem = `is damaged (${result.reason ?? 'unreadable'}); the writes before the damage were recovered`;
-			} else if (!problem && result.trailingBytes > 0 && !isLast) {
-				problem = `ends in an incomplete write although newer journals follow it`;
-			}
-			if (problem) {
-				moveAside(file, problem);
-				replayBroken = true;
-			} else if (result.trailingBytes > 0) {
-				report.droppedTornBytes += result.trailingBytes;
-				tornTail = { file, validBytes: result.validBytes };
-				logger.info(`[Store][open] dropped ${result.trailingBytes} bytes of an unacknowledged write at the end of ${path.basename(file)}`);
-			}
-		}
+		});
 
 		// 3. Migrations (in memory; nothing is written if they fail, so the old files stay byte for byte).
 		try {
@@ -384,8 +377,9 @@ export class Store extends Disposable {
 				fs.rmSync(file, { force: true });
 			}
 		} else {
-			if (tornTail) {
-				truncateDurably(tornTail.file, tornTail.validBytes);
+			if (checkedWithoutSum) {
+				// quick_check passed: record the file's checksum, so the next open can skip it.
+				writeSnapshotSum(dir, fs.readFileSync(snapshotFile));
 			}
 			// A journal that holds nothing past the last replayed write (an empty one a crash left behind).
 			for (const file of listJournals(dir)) {
@@ -394,10 +388,11 @@ export class Store extends Disposable {
 				}
 			}
 		}
+		// The journal worker cuts the torn tail back and creates the next journal (both fsynced, off this thread)
+		// before it appends anything.
 		const journalFile = journalPath(dir, seq + 1);
-		JournalWriter.create(journalFile).close();
 		logger.info(`[Store][open] ${snapshotFile}: schema ${latestVersion}, write ${seq}, replayed ${report.replayedRecords}`);
-		return new Store(db, options, lock, journal, journalFile, seq, snapshotSeq, report);
+		return new Store(db, options, lock, journal, { file: journalFile, truncate: tornTail && !report.movedAside.length ? { file: tornTail.file, length: tornTail.validBytes } : undefined }, seq, snapshotSeq, report);
 	}
 
 	/**
@@ -503,6 +498,7 @@ export class Store extends Disposable {
 			case 'failed':
 				this.fail(new Error(m.message));
 				break;
+			case 'ready':
 			case 'closed':
 				break;
 		}
@@ -532,17 +528,16 @@ export class Store extends Disposable {
 		this.foldWaiters.failAll(this.failedError());
 	}
 
-	/** Folds every write up to `upTo` (all in complete journals) into a new snapshot, in a fold worker. */
+	/** Folds every write up to `upTo` (all in complete journals) into a new snapshot, in the fold worker. */
 	private startFold(upTo: number): void {
 		if (this.fold) {
 			this.foldWanted = Math.max(this.foldWanted, upTo);
 			return;
 		}
-		const data: FoldWorkerData = { role: 'fold', dir: this.dir, wasmPath: this.options.wasmPath, upTo };
-		const worker = new Worker(workerScript, { workerData: data });
-		worker.unref(); // a fold is never needed for correctness; close() and checkpoint() wait for it themselves
+		const worker = this.foldWorker();
 		const done = new Promise<void>((resolve, reject) => {
-			worker.once('message', (m: FromFold) => {
+			const onMessage = (m: FromFold): void => {
+				cleanup();
 				if (m.type === 'folded') {
 					this.foldedSeq = Math.max(this.foldedSeq, m.seq);
 					this.options.logger.debug(`[Store][fold] write ${m.seq}: load ${m.ms.load.toFixed(0)} ms, replay ${m.ms.replay.toFixed(0)} ms, export and write ${m.ms.exportAndWrite.toFixed(0)} ms`);
@@ -550,11 +545,21 @@ export class Store extends Disposable {
 				} else {
 					reject(new Error(m.message));
 				}
-			});
-			worker.once('error', reject);
-			worker.once('exit', (code) => reject(new Error(`the fold worker stopped (exit code ${code})`)));
+			};
+			const onExit = (code: number): void => {
+				cleanup();
+				this.foldWorkerInstance = undefined;
+				reject(new Error(`the fold worker stopped (exit code ${code})`));
+			};
+			const cleanup = (): void => {
+				worker.off('message', onMessage);
+				worker.off('exit', onExit);
+			};
+			worker.on('message', onMessage);
+			worker.on('exit', onExit);
+			worker.postMessage({ type: 'fold', upTo } satisfies ToFold);
 		});
-		this.fold = { worker, done };
+		this.fold = { done };
 		done.then(
 			() => this.foldWaiters.reached(this.foldedSeq),
 			(e: unknown) => {
@@ -570,6 +575,17 @@ export class Store extends Disposable {
 				this.startFold(wanted);
 			}
 		});
+	}
+
+	/** The fold worker, started at the first fold and kept: starting a thread costs the host more than a fold's messages. */
+	private foldWorker(): Worker {
+		if (!this.foldWorkerInstance) {
+			const data: FoldWorkerData = { role: 'fold', dir: this.dir, wasmPath: this.options.wasmPath };
+			this.foldWorkerInstance = new Worker(workerScript, { workerData: data });
+			this.foldWorkerInstance.unref(); // never needed for correctness; close() and checkpoint() wait for folds themselves
+			this.foldWorkerInstance.on('error', (e) => this.options.logger.error(`[Store][fold] ${errorMessage(e)}`));
+		}
+		return this.foldWorkerInstance;
 	}
 
 	/**
@@ -627,21 +643,10 @@ export class Store extends Disposable {
 			this.journal.postMessage({ type: 'close' } satisfies ToJournal);
 			this.journal.unref();
 		}
-		void this.fold?.worker.terminate();
+		void this.foldWorkerInstance?.terminate();
 		this.durableWaiters.failAll(new StoreFailedError('The store was closed before the write reached the disk.'));
 		this.foldWaiters.failAll(new StoreFailedError('The store was closed.'));
 		this.db.close();
 		this.lock.release();
-	}
-}
-
-/** Cuts a journal back to its last whole record (a torn tail was never acknowledged) so later journals can follow it. */
-function truncateDurably(file: string, length: number): void {
-	const fd = fs.openSync(file, 'r+');
-	try {
-		fs.ftruncateSync(fd, length);
-		fs.fsyncSync(fd);
-	} finally {
-		fs.closeSync(fd);
 	}
 }

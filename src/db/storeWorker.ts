@@ -5,7 +5,7 @@
  *   fdatasync ran (one write and one fdatasync per batch), and reports `durable` up to a sequence number.
  *   Past `checkpointBytes` (or when asked) it starts a new journal file at the next write and reports
  *   `rotated`, so every older file is complete and can be folded.
- * - `fold`: started per fold. Loads the snapshot into its own sql.js, replays the complete journals up to
+ * - `fold`: started at the first fold and kept (idle, it holds no database). Per fold it loads the snapshot into its own sql.js, replays the complete journals up to
  *   `upTo`, exports, writes the new snapshot (temp file, fsync, rename) and removes the folded journals.
  *   sql.js cannot share a database across threads, so the worker rebuilds it from the files instead: the
  *   host pays nothing for the O(size) export, and no second copy of the database stays in memory between folds.
@@ -15,15 +15,17 @@ import * as path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorMessage } from '../common/log';
 import { JournalWriter, journalHeader, readJournal } from './journal';
-import { applyConnectionPragmas, applyRecord, exportSnapshot, journalPath, journalStart, listJournals, readSnapshotSeq, storeFiles } from './snapshot';
+import { applyConnectionPragmas, exportSnapshot, replay, journalPath, journalStart, listJournals, readSnapshotSeq, storeFiles } from './snapshot';
 import { loadSqlJs } from './sqlJs';
 
 /** Sent as the journal worker's first message (it starts while the host still loads the database). */
 export interface JournalInit {
 	type: 'init';
 	dir: string;
-	/** The journal file to append to (created by the host at open). */
+	/** The journal file to create and append to (the next write's number; open checked that none is there). */
 	file: string;
+	/** A journal whose torn tail open dropped: cut back (durably) before anything new is written. */
+	truncate?: { file: string; length: number };
 	/** Sequence number of the last write already in the folder's files. */
 	seq: number;
 	checkpointBytes: number;
@@ -33,7 +35,11 @@ export interface FoldWorkerData {
 	role: 'fold';
 	dir: string;
 	wasmPath: string;
-	/** Fold every write up to this one; the journals holding them are complete (rotated away). */
+}
+
+/** Fold every write up to `upTo`; the journals holding them are complete (rotated away). */
+export interface ToFold {
+	type: 'fold';
 	upTo: number;
 }
 
@@ -51,7 +57,10 @@ export type FromFold = { type: 'folded'; seq: number; ms: { load: number; replay
 function runJournal(data: JournalInit): void {
 	const port = parentPort!;
 	const post = (m: FromJournal): void => port.postMessage(m);
-	let writer = JournalWriter.reopen(data.file);
+	if (data.truncate) {
+		truncateDurably(data.truncate.file, data.truncate.length);
+	}
+	let writer = JournalWriter.create(data.file);
 	post({ type: 'ready' });
 	let durable = data.seq;
 	let queue: { seq: number; bytes: Uint8Array }[] = [];
@@ -129,9 +138,35 @@ function runJournal(data: JournalInit): void {
 	});
 }
 
-async function runFold(data: FoldWorkerData): Promise<void> {
+function runFolds(data: FoldWorkerData): void {
 	const port = parentPort!;
-	const post = (m: FromFold): void => port.postMessage(m);
+	// One fold at a time, in the order asked.
+	let queue = Promise.resolve();
+	port.on('message', (m: ToFold) => {
+		queue = queue.then(() => fold(data, m.upTo, (r) => port.postMessage(r)));
+	});
+}
+
+/** Cuts a journal back to its last whole record (a torn tail was never acknowledged) so later journals can follow it. */
+function truncateDurably(file: string, length: number): void {
+	let fd: number;
+	try {
+		fd = fs.openSync(file, 'r+');
+	} catch (e) {
+		if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+			return; // already folded into the snapshot and removed
+		}
+		throw e;
+	}
+	try {
+		fs.ftruncateSync(fd, length);
+		fs.fsyncSync(fd);
+	} finally {
+		fs.closeSync(fd);
+	}
+}
+
+async function fold(data: FoldWorkerData, upTo: number, post: (m: FromFold) => void): Promise<void> {
 	try {
 		const t0 = performance.now();
 		const SQL = await loadSqlJs(data.wasmPath);
@@ -141,21 +176,23 @@ async function runFold(data: FoldWorkerData): Promise<void> {
 			applyConnectionPragmas(db);
 			let seq = readSnapshotSeq(db);
 			const t1 = performance.now();
-			const journals = listJournals(data.dir).filter((f) => journalStart(f) <= data.upTo);
-			for (const file of journals) {
-				for (const record of readJournal(file).records) {
-					if (record.seq <= seq || record.seq > data.upTo) {
-						continue;
+			const journals = listJournals(data.dir).filter((f) => journalStart(f) <= upTo);
+			replay(db, (applyRecord) => {
+				for (const file of journals) {
+					for (const record of readJournal(file).records) {
+						if (record.seq <= seq || record.seq > upTo) {
+							continue;
+						}
+						if (record.seq !== seq + 1) {
+							throw new Error(`${path.basename(file)} is missing writes ${seq + 1} to ${record.seq - 1}`);
+						}
+						applyRecord(record);
+						seq = record.seq;
 					}
-					if (record.seq !== seq + 1) {
-						throw new Error(`${path.basename(file)} is missing writes ${seq + 1} to ${record.seq - 1}`);
-					}
-					applyRecord(db, record);
-					seq = record.seq;
 				}
-			}
-			if (seq < data.upTo) {
-				throw new Error(`the journals end at write ${seq}, before ${data.upTo}`);
+			});
+			if (seq < upTo) {
+				throw new Error(`the journals end at write ${seq}, before ${upTo}`);
 			}
 			const t2 = performance.now();
 			exportSnapshot(db, data.dir, seq);
@@ -188,5 +225,5 @@ if (parentPort && data?.role === 'journal') {
 		}
 	});
 } else if (parentPort && data?.role === 'fold') {
-	void runFold(data);
+	runFolds(data);
 }
