@@ -39,6 +39,11 @@ export interface StoreOptions {
 	owner: string;
 	/** Journal size in bytes past which a background checkpoint folds it into the snapshot. */
 	checkpointBytes?: number;
+	/**
+	 * Journal records below which open and close leave the journal as it is rather than fold it (default
+	 * 500): replaying that many costs the next open a few milliseconds, a fold costs a thread and a full export.
+	 */
+	smallJournalRecords?: number;
 }
 
 /** What one write changed, for listeners that only care about some tables. */
@@ -158,6 +163,12 @@ export class Store extends Disposable {
 	/** checkpoint() calls waiting: they keep the process alive like pending writes do. */
 	private checkpointsWaiting = 0;
 	private closing = false;
+	private journalExited = false;
+	/** The journal worker said it is up (before that, close() can simply stop it). */
+	private journalReady = false;
+	private get smallJournalRecords(): number {
+		return this.options.smallJournalRecords ?? 500;
+	}
 
 	private constructor(
 		private readonly db: Database,
@@ -178,12 +189,13 @@ export class Store extends Disposable {
 		journal.postMessage({ type: 'init', dir: options.dir, ...journalFiles, seq, checkpointBytes: options.checkpointBytes ?? 16 * 1024 * 1024 } satisfies ToJournal);
 		this.journal.on('error', (e) => this.fail(e));
 		this.journal.on('exit', (code) => {
-			if (!this.closed && !this.journalClosed) {
+			this.journalExited = true;
+			if (!this.closed && !this.closing) {
 				this.fail(new Error(`the journal worker stopped (exit code ${code})`));
 			}
 		});
 		this._register(toDisposable(() => this.closeSync()));
-		if (snapshotSeq < seq) {
+		if (seq - snapshotSeq >= this.smallJournalRecords) {
 			// Journals replayed on open are folded in the background, so the next open does not replay them again.
 			this.startFold(seq);
 		}
@@ -499,6 +511,8 @@ export class Store extends Disposable {
 				this.fail(new Error(m.message));
 				break;
 			case 'ready':
+				this.journalReady = true;
+				break;
 			case 'closed':
 				break;
 		}
@@ -620,14 +634,23 @@ export class Store extends Disposable {
 		this.closing = true;
 		this.updateRef();
 		await this.durable().catch(() => undefined);
-		if (!this.failed) {
+		if (!this.failed && this.seq - this.foldedSeq >= this.smallJournalRecords) {
 			await this.checkpoint().catch((e) => this.options.logger.error(`[Store][close] final checkpoint failed, the journal keeps every write: ${errorMessage(e)}`));
 		}
 		await this.fold?.done.catch(() => undefined);
-		this.journalClosed = new Promise<void>((resolve) => {
-			this.journal.once('exit', () => resolve());
-			this.journal.postMessage({ type: 'close' } satisfies ToJournal);
-		});
+		// A worker that is still starting has opened nothing yet and has nothing to write (durable() resolved):
+		// stopping it is enough, and much quicker than waiting for it to start.
+		const nothingToClose = this.journalExited || (!this.journalReady && this.durableSeq >= this.seq);
+		if (nothingToClose && !this.journalExited) {
+			this.journalExited = true;
+			await this.journal.terminate();
+		}
+		this.journalClosed = nothingToClose
+			? Promise.resolve()
+			: new Promise<void>((resolve) => {
+					this.journal.once('exit', () => resolve());
+					this.journal.postMessage({ type: 'close' } satisfies ToJournal);
+				});
 		await this.journalClosed;
 		this.closeSync();
 		this.dispose();

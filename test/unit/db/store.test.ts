@@ -192,8 +192,8 @@ suite('db/store', () => {
 		}
 	});
 
-	test('close writes a final snapshot and releases the lock', async () => {
-		const store = await openStore(dir);
+	test('close folds a journal that is not small into a final snapshot, and releases the lock', async () => {
+		const store = await openStore(dir, { smallJournalRecords: 1 });
 		insertSession(store, 'a');
 		await store.close();
 		assert.ok(!fs.existsSync(path.join(dir, storeFiles.lock)));
@@ -203,6 +203,28 @@ suite('db/store', () => {
 			assert.equal(again.recovery.replayedRecords, 0);
 		} finally {
 			await again.close();
+		}
+	});
+
+	test('close leaves a small journal for the next open to replay (no fold), and nothing is lost', async () => {
+		const store = await openStore(dir);
+		insertSession(store, 'a');
+		insertSession(store, 'b');
+		await store.close();
+		assert.ok(!fs.existsSync(path.join(dir, storeFiles.lock)));
+		const again = await openStore(dir);
+		try {
+			assert.deepEqual(sessionIds(again), ['a', 'b']);
+			assert.equal(again.recovery.replayedRecords, 2);
+			insertSession(again, 'c');
+		} finally {
+			await again.close();
+		}
+		const third = await openStore(dir);
+		try {
+			assert.deepEqual(sessionIds(third), ['a', 'b', 'c']);
+		} finally {
+			await third.close();
 		}
 	});
 
@@ -264,7 +286,7 @@ suite('db/store', () => {
 		['zeroed header', (bytes: Buffer) => Buffer.concat([Buffer.alloc(100), bytes.subarray(100)])],
 	] as const) {
 		test(`a ${name} database file is moved aside, kept, and the store starts with what it can recover`, async () => {
-			const store = await openStore(dir);
+			const store = await openStore(dir, { smallJournalRecords: 1 }); // close folds: the snapshot alone holds the rows
 			for (let i = 0; i < 50; i++) {
 				insertSession(store, `s${i}`, 'y'.repeat(500));
 			}
