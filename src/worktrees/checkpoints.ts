@@ -22,20 +22,40 @@ export async function snapshotCommit(git: Git, ref: string, message: string): Pr
 	const tmpIndex = path.join(os.tmpdir(), `agent-tabs-index-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
 	const env = { GIT_INDEX_FILE: tmpIndex };
 	try {
-		const [head, headTree, indexPath] = (await git.run(['rev-parse', 'HEAD', 'HEAD^{tree}', '--git-path', 'index'])).trim().split('\n');
-		if (!head || !headTree || !indexPath) {
-			throw new AgentTabsError('checkpoint/failed', `git rev-parse gave no HEAD in ${git.cwd}.`);
-		}
-		if (!copyIndex(path.resolve(git.cwd, indexPath), tmpIndex)) {
+		const indexPath = worktreeIndexPath(git.cwd) ?? path.resolve(git.cwd, (await git.run(['rev-parse', '--git-path', 'index'])).trim());
+		if (!copyIndex(indexPath, tmpIndex)) {
 			await git.run(['read-tree', 'HEAD'], { env });
 		}
-		await git.run(['add', '-A', '--', '.'], { env });
+		// HEAD is read while `add` works: two processes at once instead of one after the other.
+		const [revs] = await Promise.all([git.run(['rev-parse', 'HEAD', 'HEAD^{tree}']), git.run(['add', '-A', '--', '.'], { env })]);
+		const [head, headTree] = revs.trim().split('\n');
+		if (!head || !headTree) {
+			throw new AgentTabsError('checkpoint/failed', `git rev-parse gave no HEAD in ${git.cwd}.`);
+		}
 		const tree = (await git.run(['write-tree'], { env })).trim();
 		const commit = (await git.run(['commit-tree', tree, '-p', head], { env: identity, input: message })).trim();
 		await git.run(['update-ref', ref, commit]);
 		return { commit, tree, head, dirty: tree !== headTree };
 	} finally {
 		fs.rmSync(tmpIndex, { force: true });
+	}
+}
+
+/**
+ * The index file of the worktree whose top folder is `cwd`, found without running git: `.git/index` in a main
+ * checkout, `<gitdir>/index` in a linked worktree (its `.git` file names the gitdir). Undefined otherwise
+ * (a subfolder, an unusual layout): the caller asks git.
+ */
+function worktreeIndexPath(cwd: string): string | undefined {
+	const dotGit = path.join(cwd, '.git');
+	try {
+		if (fs.statSync(dotGit).isDirectory()) {
+			return path.join(dotGit, 'index');
+		}
+		const gitdir = /^gitdir: (.+)$/m.exec(fs.readFileSync(dotGit, 'utf8'))?.[1]?.trim();
+		return gitdir ? path.join(path.resolve(cwd, gitdir), 'index') : undefined;
+	} catch {
+		return undefined;
 	}
 }
 

@@ -319,6 +319,24 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.ok(!git(wt, 'ls-tree', '-r', '--name-only', ref2).includes('staged.txt'));
 	});
 
+	test('checkpoints during a merge with a conflict record the files as they are and leave the merge as it was', async () => {
+		const { worktree } = await service.createSession({ repo, title: 'merge states' });
+		const wt = worktree.path;
+		git(wt, 'checkout', '-q', '-b', 'other');
+		fs.writeFileSync(path.join(wt, 'README.md'), '# other\n');
+		git(wt, 'commit', '-qam', 'other');
+		git(wt, 'checkout', '-q', worktree.branch!);
+		fs.writeFileSync(path.join(wt, 'README.md'), '# ours\n');
+		git(wt, 'commit', '-qam', 'ours');
+		assert.throws(() => execFileSync('git', ['merge', 'other'], { cwd: wt, env, stdio: 'ignore' }));
+		const statusBefore = git(wt, 'status', '--porcelain=v1', '-z');
+		assert.match(statusBefore, /^UU README\.md/);
+		const ref = await service.checkpoint(wt, 'chat-m/turn-1-before');
+		assert.equal(git(wt, 'status', '--porcelain=v1', '-z'), statusBefore, 'the conflict is still there, unresolved');
+		assert.ok(fs.existsSync(path.join(git(wt, 'rev-parse', '--absolute-git-dir').trim(), 'MERGE_HEAD')));
+		assert.match(git(wt, 'show', `${ref}:README.md`), /<<<<<<< HEAD\n# ours\n=======\n# other\n>>>>>>> other/);
+	});
+
 	test('checkpoints beyond the last N per chat are pruned, except turns with pending changes; saved refs stay', async () => {
 		const { session, worktree } = await service.createSession({ repo, title: 'prune' });
 		const wt = worktree.path;
