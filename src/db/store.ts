@@ -40,10 +40,11 @@ export interface StoreOptions {
 	/** Journal size in bytes past which a background checkpoint folds it into the snapshot. */
 	checkpointBytes?: number;
 	/**
-	 * Journal records below which open and close leave the journal as it is rather than fold it (default
-	 * 500): replaying that many costs the next open a few milliseconds, a fold costs a thread and a full export.
+	 * A journal under this many records (default 500) and bytes (default 1 MiB) is left as it is on open and
+	 * close rather than folded: replaying it costs the next open a few milliseconds, a fold a full export.
 	 */
 	smallJournalRecords?: number;
+	smallJournalBytes?: number;
 }
 
 /** What one write changed, for listeners that only care about some tables. */
@@ -147,6 +148,8 @@ export class Store extends Disposable {
 	readonly onDidWrite: Event<StoreWriteEvent> = this._onDidWrite.event;
 
 	private seq: number;
+	/** The last write when the store was opened. */
+	private readonly openSeq: number;
 	private durableSeq: number;
 	private foldedSeq: number;
 	private journalSize = 0;
@@ -166,8 +169,13 @@ export class Store extends Disposable {
 	private journalExited = false;
 	/** The journal worker said it is up (before that, close() can simply stop it). */
 	private journalReady = false;
-	private get smallJournalRecords(): number {
-		return this.options.smallJournalRecords ?? 500;
+	/** Bytes of the journals replayed on open, until a fold takes them in. */
+	private openJournalBytes = 0;
+
+	/** Whether the writes past the snapshot, up to `seq`, are worth a fold (see `StoreOptions.smallJournalRecords`). */
+	private journalIsLarge(seq: number): boolean {
+		const bytes = this.journalSize + (this.foldedSeq < this.openSeq ? this.openJournalBytes : 0);
+		return seq - this.foldedSeq >= (this.options.smallJournalRecords ?? 500) || bytes >= (this.options.smallJournalBytes ?? 1024 * 1024);
 	}
 
 	private constructor(
@@ -178,10 +186,12 @@ export class Store extends Disposable {
 		journalFiles: { file: string; truncate?: { file: string; length: number } },
 		seq: number,
 		snapshotSeq: number,
+		openJournalBytes: number,
 		readonly recovery: RecoveryReport,
 	) {
 		super();
 		this.seq = seq;
+		this.openSeq = seq;
 		this.durableSeq = seq;
 		this.foldedSeq = snapshotSeq;
 		// Writes made before the worker is up wait in its message queue; durable() covers them like any other.
@@ -195,7 +205,8 @@ export class Store extends Disposable {
 			}
 		});
 		this._register(toDisposable(() => this.closeSync()));
-		if (seq - snapshotSeq >= this.smallJournalRecords) {
+		this.openJournalBytes = openJournalBytes;
+		if (this.journalIsLarge(seq)) {
 			// Journals replayed on open are folded in the background, so the next open does not replay them again.
 			this.startFold(seq);
 		}
@@ -404,7 +415,9 @@ export class Store extends Disposable {
 		// before it appends anything.
 		const journalFile = journalPath(dir, seq + 1);
 		logger.info(`[Store][open] ${snapshotFile}: schema ${latestVersion}, write ${seq}, replayed ${report.replayedRecords}`);
-		return new Store(db, options, lock, journal, { file: journalFile, truncate: tornTail && !report.movedAside.length ? { file: tornTail.file, length: tornTail.validBytes } : undefined }, seq, snapshotSeq, report);
+		const journalFiles = { file: journalFile, truncate: tornTail && !report.movedAside.length ? { file: tornTail.file, length: tornTail.validBytes } : undefined };
+		const keptJournalBytes = listJournals(dir).reduce((sum, file) => sum + fs.statSync(file).size, 0);
+		return new Store(db, options, lock, journal, journalFiles, seq, snapshotSeq, keptJournalBytes, report);
 	}
 
 	/**
@@ -634,7 +647,7 @@ export class Store extends Disposable {
 		this.closing = true;
 		this.updateRef();
 		await this.durable().catch(() => undefined);
-		if (!this.failed && this.seq - this.foldedSeq >= this.smallJournalRecords) {
+		if (!this.failed && this.foldedSeq < this.seq && this.journalIsLarge(this.seq)) {
 			await this.checkpoint().catch((e) => this.options.logger.error(`[Store][close] final checkpoint failed, the journal keeps every write: ${errorMessage(e)}`));
 		}
 		await this.fold?.done.catch(() => undefined);

@@ -11,6 +11,7 @@
  *   host pays nothing for the O(size) export, and no second copy of the database stays in memory between folds.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorMessage } from '../common/log';
@@ -140,6 +141,15 @@ function runJournal(data: JournalInit): void {
 
 function runFolds(data: FoldWorkerData): void {
 	const port = parentPort!;
+	try {
+		// On Linux the nice value is per thread and 0 means this one: a fold yields the CPU to the extension
+		// host's thread (and the journal worker) on a busy machine. Elsewhere this may affect the process or fail.
+		if (process.platform === 'linux') {
+			os.setPriority(0, 19);
+		}
+	} catch {
+		// Not allowed here: folds run at normal priority.
+	}
 	// One fold at a time, in the order asked.
 	let queue = Promise.resolve();
 	port.on('message', (m: ToFold) => {
