@@ -492,6 +492,8 @@ export class AgentPool extends Disposable {
 			}
 			this.armIdleTimer(entry);
 		}
+		// The turn's end is reported only once its transcript and session state are on disk.
+		await this.options.store.durable().catch((e: unknown) => this.logger.error(`${tag} turn ${turn.id} could not be made durable: ${errorMessage(e)}`));
 		this.emit(chatId, entry.agent, { type: 'notice', severity: status === 'error' ? 'error' : 'info', title: `turn ${status}` }, turn.id);
 		return { turn: this.transcript.getTurn(turn.id) ?? { ...turn, status }, status, result, cwd, sessionId: wd.sessionId };
 	}

@@ -328,6 +328,7 @@ async function sessionCommand(args: ParsedArgs<CliCommand>, logger: Logger, json
 				if (note && !json) {
 					process.stderr.write(`agent-tabs: ${note}\n`);
 				}
+				await store.durable(); // success is reported only once it is on disk
 				out(json, { sessionId: session.id, title: session.title, worktreePath: worktree.path, branch: worktree.branch, baseRef: worktree.base_ref, ...(note ? { note } : {}) }, `${session.id}  ${worktree.branch}  ${worktree.path}`);
 				return 0;
 			}
@@ -359,6 +360,7 @@ async function sessionCommand(args: ParsedArgs<CliCommand>, logger: Logger, json
 				const sessionId = need();
 				const result = sub === 'delete' ? await service.deleteSession(sessionId) : await service.archiveSession(sessionId);
 				const saved = result?.saved ?? null;
+				await store.durable();
 				out(
 					json,
 					{ sessionId, action: sub, saved, removedPath: result?.removedPath ?? null, risk: result?.risk.summary ?? null },
@@ -372,12 +374,14 @@ async function sessionCommand(args: ParsedArgs<CliCommand>, logger: Logger, json
 			}
 			case 'restore': {
 				const wt = await service.restoreSession(need());
+				await store.durable();
 				out(json, { sessionId: id, worktreePath: wt.path, branch: wt.branch }, `Restored ${wt.path} on ${wt.branch}.`);
 				return 0;
 			}
 			case 'merge': {
 				const strategy = (flag(args, 'strategy') ?? 'merge') as 'merge' | 'squash' | 'rebase';
 				const r = await service.mergeSession(need(), strategy);
+				await store.durable();
 				out(json, { sessionId: id, ...r }, r.message);
 				return 0;
 			}
@@ -437,6 +441,7 @@ async function rewind(args: ParsedArgs<CliCommand>, logger: Logger, json: boolea
 			throw new AgentTabsError('chat/noFolder', 'The chat has no worktree to rewind.');
 		}
 		const r = await worktreeService(store, args, logger).rewind(cwd, turn.checkpoint_before);
+		await store.durable();
 		out(json, { chatId: chat.id, turn: turn.seq, restoredFrom: turn.checkpoint_before, ...r }, `Rewound ${r.files.length} files to before turn ${turn.seq}; the replaced state is kept in ${r.replacedRef}.`);
 		return 0;
 	} finally {

@@ -4,6 +4,7 @@ import type { Database, SqlJsStatic } from 'sql.js';
 import { AgentTabsError } from '../common/errors';
 import { Emitter, logListenerErrors, type Event } from '../common/event';
 import { Disposable, toDisposable } from '../common/lifecycle';
+<<<<<<< HEAD
 import { errorMessage, nullLogger, type Logger } from '../common/log';
 import {
 	decodeParams,
@@ -15,12 +16,32 @@ import {
 	type JournalRecord,
 	type SqlParam,
 } from './journal';
+=======
+import { errorMessage, type Logger } from '../common/log';
+import { Worker } from 'node:worker_threads';
+import { encodeParams, encodeRecord, readJournal, type JournalRecord, type SqlParam } from './journal';
+>>>>>>> issue-13
 import { StoreLock } from './lock';
 import { allRows } from './rows';
 import { latestVersion, migrate, type MigrationOutcome } from './migrations';
+import {
+	applyConnectionPragmas,
+	replay,
+	ensureMetaTable,
+	exportSnapshot,
+	journalPath,
+	journalStart,
+	listJournals,
+	readSnapshotSeq,
+	snapshotMatchesSum,
+	storeFiles,
+	writeSnapshotSum,
+} from './snapshot';
 import { loadSqlJs } from './sqlJs';
+import type { FoldWorkerData, FromFold, FromJournal, ToFold, ToJournal } from './storeWorker';
 
 export type { SqlParam } from './journal';
+<<<<<<< HEAD
 
 /** File names inside a state folder. */
 export const storeFiles = {
@@ -30,6 +51,9 @@ export const storeFiles = {
 	/** Present from the moment a damaged file is moved aside until what git knows has been rebuilt. */
 	rebuildNeeded: 'agent-tabs.rebuild-needed',
 } as const;
+=======
+export { storeFiles } from './snapshot';
+>>>>>>> issue-13
 
 export interface StoreOptions {
 	/** The state folder: the extension's storage folder, or the CLI's `--state`. Created if missing. */
@@ -41,6 +65,18 @@ export interface StoreOptions {
 	owner: string;
 	/** Journal size in bytes past which a background checkpoint folds it into the snapshot. */
 	checkpointBytes?: number;
+	/**
+	 * A journal under this many records (default 500) and bytes (default 1 MiB) is left as it is on open and
+	 * close rather than folded: replaying it costs the next open a few milliseconds, a fold a full export.
+	 */
+	smallJournalRecords?: number;
+	smallJournalBytes?: number;
+}
+
+/** What one write changed, for listeners that only care about some tables. */
+export interface StoreWriteEvent {
+	/** Names of the tables the write's statements inserted into, updated or deleted from. */
+	readonly tables: ReadonlySet<string>;
 }
 
 /** What opening the store had to repair; the extension tells the user about anything moved aside. */
@@ -177,14 +213,52 @@ export class StoreTooNewError extends AgentTabsError {
 	}
 }
 
+/** Waiters for a sequence number to be reached (durable, or folded into the snapshot). */
+class SeqWaiters {
+	private waiters: { seq: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+
+	wait(seq: number): Promise<void> {
+		return new Promise((resolve, reject) => this.waiters.push({ seq, resolve, reject }));
+	}
+
+	reached(seq: number): void {
+		const done = this.waiters.filter((w) => w.seq <= seq);
+		this.waiters = this.waiters.filter((w) => w.seq > seq);
+		for (const w of done) {
+			w.resolve();
+		}
+	}
+
+	failAll(e: Error): void {
+		const all = this.waiters;
+		this.waiters = [];
+		for (const w of all) {
+			w.reject(e);
+		}
+	}
+}
+
+/** Matches the table a write statement changes (`INSERT [OR x] INTO t`, `UPDATE [OR x] t`, `DELETE FROM t`). */
+const changedTablePattern = /^\s*(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)\s+["`[]?(\w+)/i;
+
+/** Where the store's worker script is: next to this module (out/src/db in tests, dist/ in the bundles). */
+const workerScript = path.join(__dirname, 'storeWorker.js');
+
 /**
  * The database: sql.js in memory, made durable by a write-ahead journal and periodic snapshots.
  *
- * **Acknowledged** means: `write(fn)` returned normally. By then the transaction's statements are in the
- * journal and fdatasync'ed, so a `kill -9` at any later instant cannot lose it: the next `open` loads the
- * snapshot and replays every journal record past the snapshot's sequence number. A write that throws was
- * rolled back and is not in the journal. The cost of a write is one append and one fdatasync, independent of
- * the database size; the O(size) export happens only in checkpoints, off the write path.
+ * **The durability contract.** `write(fn)` runs `fn` in one transaction, applies it in memory at once and
+ * returns `fn`'s result; its journal record goes to the journal worker, which appends and fdatasyncs it off
+ * the host thread (group commit: whatever arrived during one fdatasync goes into the next). A write is
+ * **acknowledged** when `durable()` (called after it) resolves: from then on a `kill -9` cannot lose it, because
+ * the next `open` loads the snapshot and replays every journal record past the snapshot's sequence number.
+ * `writeDurable(fn)` is both in one call. Anything that reports success to a user or an agent awaits one of
+ * them; a caller that only needs the in-memory state (a streaming flush, a view) need not. A write that throws
+ * was rolled back and is never journaled. If the journal fails, `durable()` rejects for every write not yet on
+ * disk and later writes throw `StoreFailedError`; reads keep working.
+ *
+ * The O(size) fold of the journal into a new snapshot runs in a worker of its own that rebuilds the database
+ * from the files, so the host thread never exports.
  *
  * Statements must be deterministic (ids and timestamps are passed as parameters, never `random()` or
  * `CURRENT_TIMESTAMP`) because replay runs them again.
@@ -192,33 +266,87 @@ export class StoreTooNewError extends AgentTabsError {
  * One writer per folder: `open` takes `agent-tabs.lock` and throws `StoreLockedError` if a live process has it.
  */
 export class Store extends Disposable {
+<<<<<<< HEAD
 	private readonly _onDidWrite = this._register(new Emitter<void>((e) => logListenerErrors(this.options.logger, '[Store][onDidWrite]')(e)));
 	/** Fires after every acknowledged write. */
 	readonly onDidWrite: Event<void> = this._onDidWrite.event;
 
 	private writer: JournalWriter | undefined;
+=======
+	private readonly _onDidWrite = this._register(new Emitter<StoreWriteEvent>());
+	/** Fires after every write, once it is applied in memory (before it is durable). */
+	readonly onDidWrite: Event<StoreWriteEvent> = this._onDidWrite.event;
+
+>>>>>>> issue-13
 	private seq: number;
+	/** The last write when the store was opened. */
+	private readonly openSeq: number;
+	private durableSeq: number;
+	private foldedSeq: number;
+	private journalSize = 0;
 	private inWrite = false;
 	private failed: Error | undefined;
-	private checkpointing: Promise<void> | undefined;
-	private checkpointTimer: NodeJS.Timeout | undefined;
 	private closed = false;
-	private readonly checkpointBytes: number;
+	private journalClosed: Promise<void> | undefined;
+	private readonly durableWaiters = new SeqWaiters();
+	private readonly foldWaiters = new SeqWaiters();
+	private fold: { done: Promise<void> } | undefined;
+	private foldWorkerInstance: Worker | undefined;
+	/** A fold asked for while one ran: the highest write it must cover. */
+	private foldWanted = 0;
+	/** checkpoint() calls waiting: they keep the process alive like pending writes do. */
+	private checkpointsWaiting = 0;
+	private closing = false;
+	private journalExited = false;
+	/** The journal worker said it is up (before that, close() can simply stop it). */
+	private journalReady = false;
+	/** Bytes of the journals replayed on open, until a fold takes them in. */
+	private openJournalBytes = 0;
+
+	/** Whether the writes past the snapshot, up to `seq`, are worth a fold (see `StoreOptions.smallJournalRecords`). */
+	private journalIsLarge(seq: number): boolean {
+		const bytes = this.journalSize + (this.foldedSeq < this.openSeq ? this.openJournalBytes : 0);
+		return seq - this.foldedSeq >= (this.options.smallJournalRecords ?? 500) || bytes >= (this.options.smallJournalBytes ?? 1024 * 1024);
+	}
 
 	private constructor(
 		private readonly db: Database,
 		private readonly options: StoreOptions,
+<<<<<<< HEAD
 		/** Absent for a read-only snapshot, which never takes the lock nor writes. */
 		private readonly lock: StoreLock | undefined,
 		writer: JournalWriter | undefined,
+=======
+		private readonly lock: StoreLock,
+		private readonly journal: Worker,
+		journalFiles: { file: string; truncate?: { file: string; length: number } },
+>>>>>>> issue-13
 		seq: number,
+		snapshotSeq: number,
+		openJournalBytes: number,
 		readonly recovery: RecoveryReport,
 	) {
 		super();
-		this.writer = writer;
 		this.seq = seq;
-		this.checkpointBytes = options.checkpointBytes ?? 16 * 1024 * 1024;
+		this.openSeq = seq;
+		this.durableSeq = seq;
+		this.foldedSeq = snapshotSeq;
+		// Writes made before the worker is up wait in its message queue; durable() covers them like any other.
+		journal.on('message', (m: FromJournal) => this.onJournalMessage(m));
+		journal.postMessage({ type: 'init', dir: options.dir, ...journalFiles, seq, checkpointBytes: options.checkpointBytes ?? 16 * 1024 * 1024 } satisfies ToJournal);
+		this.journal.on('error', (e) => this.fail(e));
+		this.journal.on('exit', (code) => {
+			this.journalExited = true;
+			if (!this.closed && !this.closing) {
+				this.fail(new Error(`the journal worker stopped (exit code ${code})`));
+			}
+		});
 		this._register(toDisposable(() => this.closeSync()));
+		this.openJournalBytes = openJournalBytes;
+		if (this.journalIsLarge(seq)) {
+			// Journals replayed on open are folded in the background, so the next open does not replay them again.
+			this.startFold(seq);
+		}
 	}
 
 	/** Path of the snapshot file. */
@@ -230,12 +358,19 @@ export class Store extends Disposable {
 		return this.options.dir;
 	}
 
-	/** Sequence number of the last acknowledged write. */
+	/** Sequence number of the last write applied in memory. */
 	get lastSeq(): number {
 		return this.seq;
 	}
 
+	/** Sequence number of the last write known to be on disk. */
+	get lastDurableSeq(): number {
+		return this.durableSeq;
+	}
+
+	/** Size of the current journal file as of the last group commit. */
 	get journalBytes(): number {
+<<<<<<< HEAD
 		return this.writer?.bytes ?? 0;
 	}
 
@@ -248,21 +383,37 @@ export class Store extends Disposable {
 	rebuildDone(): void {
 		fs.rmSync(path.join(this.dir, storeFiles.rebuildNeeded), { force: true });
 		fsyncDir(this.dir);
+=======
+		return this.journalSize;
+>>>>>>> issue-13
 	}
 
 	static async open(options: StoreOptions): Promise<Store> {
 		const { dir, logger } = options;
 		onStateFolder(dir, () => fs.mkdirSync(dir, { recursive: true }));
 		const SQL = await loadSqlJs(options.wasmPath);
+<<<<<<< HEAD
 		const lock = onStateFolder(dir, () => StoreLock.acquire(path.join(dir, storeFiles.lock), options.owner));
 		try {
 			return onStateFolder(dir, () => Store.load(SQL, options, lock, logger));
+=======
+		const lock = StoreLock.acquire(path.join(dir, storeFiles.lock), options.owner);
+		// The journal worker starts while this thread loads the database; it gets its file once that is known.
+		const journal = new Worker(workerScript, { workerData: { role: 'journal' } });
+		journal.unref(); // referenced only while writes wait for the disk
+		let store: Store;
+		try {
+			store = Store.openLocked(SQL, options, lock, journal, logger);
+>>>>>>> issue-13
 		} catch (e) {
+			void journal.terminate();
 			lock.release();
 			throw e;
 		}
+		return store;
 	}
 
+<<<<<<< HEAD
 	/**
 	 * A consistent read-only view of the state, for commands that only read: the snapshot plus every
 	 * acknowledged journal record, without taking the writer lock and without writing anything (not even to
@@ -299,6 +450,9 @@ export class Store extends Disposable {
 
 	/** Loads snapshot and journals; with a lock it also repairs, checkpoints and starts a fresh journal. */
 	private static load(SQL: SqlJsStatic, options: StoreOptions, lock: StoreLock | undefined, logger: Logger): Store {
+=======
+	private static openLocked(SQL: SqlJsStatic, options: StoreOptions, lock: StoreLock, journal: Worker, logger: Logger): Store {
+>>>>>>> issue-13
 		const { dir } = options;
 		const readOnly = !lock;
 		if (readOnly && !fs.existsSync(dir)) {
@@ -339,19 +493,27 @@ export class Store extends Disposable {
 		};
 
 		// Leftovers of a checkpoint cut short by a crash: never the live snapshot, safe to drop.
+<<<<<<< HEAD
 		for (const name of readOnly ? [] : fs.readdirSync(dir)) {
 			if (name.startsWith(`${storeFiles.snapshot}.tmp-`)) {
+=======
+		for (const name of fs.readdirSync(dir)) {
+			if (name.startsWith(`${storeFiles.snapshot}.tmp-`) || name.startsWith(`${storeFiles.snapshotSum}.tmp-`)) {
+>>>>>>> issue-13
 				fs.rmSync(path.join(dir, name), { force: true });
 			}
 		}
 
-		// 1. The snapshot.
+		// 1. The snapshot. A file whose size and checksum match the sum written with it is exactly what a fold
+		// exported, so the O(size) quick_check runs only when they do not (an old, foreign or damaged file).
 		let db: Database | undefined;
 		let snapshotSeq = 0;
-		let snapshotBytes: Buffer | undefined;
+		let checkedWithoutSum = false;
 		if (fs.existsSync(snapshotFile)) {
-			snapshotBytes = fs.readFileSync(snapshotFile);
+			const bytes = fs.readFileSync(snapshotFile);
+			const intact = snapshotMatchesSum(dir, bytes);
 			try {
+<<<<<<< HEAD
 				// Every snapshot we write is a whole database; SQLite would take an empty or cut-off-header file
 				// for a new empty database and every session would vanish without a word.
 				if (snapshotBytes.length < sqliteHeaderBytes || snapshotBytes.toString('latin1', 0, sqliteMagic.length) !== sqliteMagic) {
@@ -368,12 +530,22 @@ export class Store extends Disposable {
 				const verdict = check[0]?.values[0]?.[0];
 				if (verdict !== 'ok') {
 					throw new Error(`integrity check says ${String(verdict)}`);
+=======
+				// No copy: sql.js takes the array as its in-memory file, and this buffer is not used again.
+				db = new SQL.Database(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
+				if (!intact) {
+					const check = db.exec('PRAGMA quick_check');
+					const verdict = check[0]?.values[0]?.[0];
+					if (verdict !== 'ok') {
+						throw new Error(`integrity check says ${String(verdict)}`);
+					}
+					checkedWithoutSum = true;
+>>>>>>> issue-13
 				}
 				snapshotSeq = readSnapshotSeq(db);
 			} catch (e) {
 				db?.close();
 				db = undefined;
-				snapshotBytes = undefined;
 				moveAside(snapshotFile, `is not a readable database (${errorMessage(e)})`);
 			}
 		}
@@ -393,49 +565,53 @@ export class Store extends Disposable {
 		const journals = listJournals(dir);
 		let seq = snapshotSeq;
 		let replayBroken = false;
-		for (let i = 0; i < journals.length; i++) {
-			const file = journals[i]!;
-			const isLast = i === journals.length - 1;
-			if (replayBroken) {
-				moveAside(file, 'comes after a damaged journal and could not be applied');
-				continue;
-			}
-			const result = readJournal(file);
-			let applied = 0;
-			let problem: string | undefined;
-			for (const record of result.records) {
-				if (record.seq <= seq) {
+		let tornTail: { file: string; validBytes: number } | undefined;
+		replay(db, (applyRecord) => {
+			for (let i = 0; i < journals.length; i++) {
+				const file = journals[i]!;
+				const isLast = i === journals.length - 1;
+				if (replayBroken) {
+					moveAside(file, 'comes after a damaged journal and could not be applied');
 					continue;
 				}
-				if (record.seq !== seq + 1) {
-					problem = snapshotWasBad
-						? `could not be applied because the database it belongs to was damaged (it starts at write ${record.seq})`
-						: `is missing writes ${seq + 1} to ${record.seq - 1}`;
-					break;
+				const result = readJournal(file);
+				let applied = 0;
+				let problem: string | undefined;
+				for (const record of result.records) {
+					if (record.seq <= seq) {
+						continue;
+					}
+					if (record.seq !== seq + 1) {
+						problem = snapshotWasBad
+							? `could not be applied because the database it belongs to was damaged (it starts at write ${record.seq})`
+							: `is missing writes ${seq + 1} to ${record.seq - 1}`;
+						break;
+					}
+					try {
+						applyRecord(record);
+					} catch (e) {
+						problem = `has a write (${record.seq}) that no longer applies: ${errorMessage(e)}`;
+						break;
+					}
+					seq = record.seq;
+					applied++;
 				}
-				try {
-					applyRecord(db, record);
-				} catch (e) {
-					problem = `has a write (${record.seq}) that no longer applies: ${errorMessage(e)}`;
-					break;
+				report.replayedRecords += applied;
+				if (!problem && result.corrupt) {
+					problem = `is damaged (${result.reason ?? 'unreadable'}); the writes before the damage were recovered`;
+				} else if (!problem && result.trailingBytes > 0 && !isLast) {
+					problem = `ends in an incomplete write although newer journals follow it`;
 				}
-				seq = record.seq;
-				applied++;
+				if (problem) {
+					moveAside(file, problem);
+					replayBroken = true;
+				} else if (result.trailingBytes > 0) {
+					report.droppedTornBytes += result.trailingBytes;
+					tornTail = { file, validBytes: result.validBytes };
+					logger.info(`[Store][open] dropped ${result.trailingBytes} bytes of an unacknowledged write at the end of ${path.basename(file)}`);
+				}
 			}
-			report.replayedRecords += applied;
-			if (!problem && result.corrupt) {
-				problem = `is damaged (${result.reason ?? 'unreadable'}); the writes before the damage were recovered`;
-			} else if (!problem && result.trailingBytes > 0 && !isLast) {
-				problem = `ends in an incomplete write although newer journals follow it`;
-			}
-			if (problem) {
-				moveAside(file, problem);
-				replayBroken = true;
-			} else if (result.trailingBytes > 0) {
-				report.droppedTornBytes += result.trailingBytes;
-				logger.info(`[Store][open] dropped ${result.trailingBytes} bytes of an unacknowledged write at the end of ${path.basename(file)}`);
-			}
-		}
+		});
 
 		// 3. Migrations (in memory; nothing is written if they fail, so the old files stay byte for byte).
 		try {
@@ -453,28 +629,45 @@ export class Store extends Disposable {
 			return new Store(db, options, undefined, undefined, seq, report);
 		}
 
-		// 4. Make the recovered state the new baseline when anything changed, then start a fresh journal.
-		const changed = report.replayedRecords > 0 || report.migration.applied.length > 0 || report.movedAside.length > 0 || report.droppedTornBytes > 0;
-		if (changed) {
-			if (report.migration.applied.length > 0 && snapshotBytes && report.migration.from > 0) {
-				// Keep the pre-migration file: migrations are one-way.
+		// 4. A new snapshot only when the files cannot simply be continued: a fresh or damaged folder, or a
+		// migration (not journaled). A plain replay keeps its journals; the fold worker folds them after open,
+		// so opening costs no export.
+		if (fresh || report.migration.applied.length > 0 || report.movedAside.length > 0) {
+			if (report.migration.applied.length > 0 && !fresh && report.migration.from > 0) {
+				// Keep the pre-migration file (still untouched on disk): migrations are one-way.
 				const backup = `${snapshotFile}.v${report.migration.from}.bak`;
-				fs.writeFileSync(backup, snapshotBytes);
+				fs.copyFileSync(snapshotFile, backup);
 				logger.info(`[Store][open] kept the version ${report.migration.from} database as ${backup}`);
 			}
-			writeSnapshotSync(db, dir, seq);
+			exportSnapshot(db, dir, seq);
+			snapshotSeq = seq;
+			for (const file of listJournals(dir)) {
+				fs.rmSync(file, { force: true });
+			}
+		} else {
+			if (checkedWithoutSum) {
+				// quick_check passed: record the file's checksum, so the next open can skip it.
+				writeSnapshotSum(dir, fs.readFileSync(snapshotFile));
+			}
+			// A journal that holds nothing past the last replayed write (an empty one a crash left behind).
+			for (const file of listJournals(dir)) {
+				if (journalStart(file) > seq) {
+					fs.rmSync(file, { force: true });
+				}
+			}
 		}
-		for (const file of listJournals(dir)) {
-			fs.rmSync(file, { force: true });
-		}
-		const writer = JournalWriter.create(journalPath(dir, seq + 1));
+		// The journal worker cuts the torn tail back and creates the next journal (both fsynced, off this thread)
+		// before it appends anything.
+		const journalFile = journalPath(dir, seq + 1);
 		logger.info(`[Store][open] ${snapshotFile}: schema ${latestVersion}, write ${seq}, replayed ${report.replayedRecords}`);
-		return new Store(db, options, lock, writer, seq, report);
+		const journalFiles = { file: journalFile, truncate: tornTail && !report.movedAside.length ? { file: tornTail.file, length: tornTail.validBytes } : undefined };
+		const keptJournalBytes = listJournals(dir).reduce((sum, file) => sum + fs.statSync(file).size, 0);
+		return new Store(db, options, lock, journal, journalFiles, seq, snapshotSeq, keptJournalBytes, report);
 	}
 
 	/**
-	 * Runs `fn` in one transaction and makes it durable before returning. Returning normally is the
-	 * acknowledgement; a throw rolls everything back and journals nothing.
+	 * Runs `fn` in one transaction, applies it in memory and returns `fn`'s result; the journal record is on
+	 * its way to disk (see `durable()`). A throw rolls everything back and journals nothing.
 	 */
 	write<T>(fn: (tx: WriteTx) => T): T {
 		if (this.closed) {
@@ -492,10 +685,15 @@ export class Store extends Disposable {
 		const writer = this.writer;
 		this.inWrite = true;
 		const stmts: JournalRecord['stmts'] = [];
+		const tables = new Set<string>();
 		const tx: WriteTx = {
 			run: (sql, params = []) => {
 				this.db.run(sql, params as SqlParam[]);
 				stmts.push([sql, encodeParams(params)]);
+				const table = changedTablePattern.exec(sql)?.[1];
+				if (table) {
+					tables.add(table.toLowerCase());
+				}
 				return this.db.getRowsModified();
 			},
 			all: (sql, params) => this.all(sql, params),
@@ -510,11 +708,12 @@ export class Store extends Disposable {
 				this.db.exec('ROLLBACK');
 				throw e;
 			}
+			this.db.exec('COMMIT');
 			if (stmts.length === 0) {
-				this.db.exec('COMMIT');
 				return result;
 			}
 			const record: JournalRecord = { seq: this.seq + 1, stmts };
+<<<<<<< HEAD
 			try {
 				writer.append(encodeRecord(record));
 			} catch (e) {
@@ -524,14 +723,43 @@ export class Store extends Disposable {
 				throw new StoreFailedError(`Could not save to ${writer.file}: ${writeFailureInWords(e)}`, { cause: e });
 			}
 			this.db.exec('COMMIT');
+=======
+>>>>>>> issue-13
 			this.seq = record.seq;
+			const bytes = encodeRecord(record);
+			this.journal.ref(); // keeps the process alive until the write is on disk (see updateRef)
+			this.journal.postMessage({ type: 'append', seq: record.seq, bytes } satisfies ToJournal);
 		} finally {
 			this.inWrite = false;
 		}
+<<<<<<< HEAD
 		this._onDidWrite.fire();
 		if (writer.bytes >= this.checkpointBytes) {
 			this.scheduleCheckpoint();
+=======
+		this._onDidWrite.fire({ tables });
+		return result;
+	}
+
+	/**
+	 * Resolves once every write made before this call is on disk: the acknowledgement. Rejects with
+	 * `StoreFailedError` if the journal failed first (the writes it covers may be lost).
+	 */
+	durable(): Promise<void> {
+		if (this.failed) {
+			return Promise.reject(this.failedError());
+>>>>>>> issue-13
 		}
+		if (this.durableSeq >= this.seq) {
+			return Promise.resolve();
+		}
+		return this.durableWaiters.wait(this.seq);
+	}
+
+	/** `write(fn)`, then waits until it is on disk; resolves to `fn`'s result. */
+	async writeDurable<T>(fn: (tx: WriteTx) => T): Promise<T> {
+		const result = this.write(fn);
+		await this.durable();
 		return result;
 	}
 
@@ -543,22 +771,122 @@ export class Store extends Disposable {
 		return this.all<T>(sql, params)[0];
 	}
 
-	private scheduleCheckpoint(): void {
-		if (this.checkpointTimer || this.checkpointing || this.closed) {
+	private onJournalMessage(m: FromJournal): void {
+		switch (m.type) {
+			case 'durable':
+				this.durableSeq = m.seq;
+				this.journalSize = m.bytes;
+				this.durableWaiters.reached(m.seq);
+				this.updateRef();
+				break;
+			case 'rotated':
+				this.journalSize = m.bytes;
+				if (m.upTo > this.foldedSeq) {
+					this.startFold(m.upTo);
+				} else {
+					this.foldWaiters.reached(this.foldedSeq);
+				}
+				break;
+			case 'failed':
+				this.fail(new Error(m.message));
+				break;
+			case 'ready':
+				this.journalReady = true;
+				break;
+			case 'closed':
+				break;
+		}
+	}
+
+	/** The journal worker keeps the process alive only while something waits on it. */
+	private updateRef(): void {
+		if (!this.closed && !this.failed && (this.durableSeq < this.seq || this.checkpointsWaiting > 0 || this.closing)) {
+			this.journal.ref();
+		} else {
+			this.journal.unref();
+		}
+	}
+
+	private failedError(): StoreFailedError {
+		return new StoreFailedError(`Could not save: ${this.failed?.message ?? 'the store failed'}`, { cause: this.failed });
+	}
+
+	private fail(e: Error): void {
+		if (this.failed || this.closed) {
 			return;
 		}
-		this.checkpointTimer = setTimeout(() => {
-			this.checkpointTimer = undefined;
-			this.checkpoint().catch((e) => this.options.logger.error(`[Store][checkpoint] ${errorMessage(e)}`));
-		}, 0);
-		this.checkpointTimer.unref?.();
+		this.failed = e;
+		this.options.logger.error(`[Store][journal] writing the journal failed, the store is now read-only: ${errorMessage(e)}`);
+		this.journal.unref();
+		this.durableWaiters.failAll(this.failedError());
+		this.foldWaiters.failAll(this.failedError());
+	}
+
+	/** Folds every write up to `upTo` (all in complete journals) into a new snapshot, in the fold worker. */
+	private startFold(upTo: number): void {
+		if (this.fold) {
+			this.foldWanted = Math.max(this.foldWanted, upTo);
+			return;
+		}
+		const worker = this.foldWorker();
+		const done = new Promise<void>((resolve, reject) => {
+			const onMessage = (m: FromFold): void => {
+				cleanup();
+				if (m.type === 'folded') {
+					this.foldedSeq = Math.max(this.foldedSeq, m.seq);
+					this.options.logger.debug(`[Store][fold] write ${m.seq}: load ${m.ms.load.toFixed(0)} ms, replay ${m.ms.replay.toFixed(0)} ms, export and write ${m.ms.exportAndWrite.toFixed(0)} ms`);
+					resolve();
+				} else {
+					reject(new Error(m.message));
+				}
+			};
+			const onExit = (code: number): void => {
+				cleanup();
+				this.foldWorkerInstance = undefined;
+				reject(new Error(`the fold worker stopped (exit code ${code})`));
+			};
+			const cleanup = (): void => {
+				worker.off('message', onMessage);
+				worker.off('exit', onExit);
+			};
+			worker.on('message', onMessage);
+			worker.on('exit', onExit);
+			worker.postMessage({ type: 'fold', upTo } satisfies ToFold);
+		});
+		this.fold = { done };
+		done.then(
+			() => this.foldWaiters.reached(this.foldedSeq),
+			(e: unknown) => {
+				// The journals stay, so nothing is lost; the next fold (or open) tries again.
+				this.options.logger.error(`[Store][fold] folding the journal into the snapshot failed: ${errorMessage(e)}`);
+				this.foldWaiters.failAll(new StoreFailedError(`Could not fold the journal into ${this.file}: ${errorMessage(e)}`, { cause: e }));
+			},
+		).finally(() => {
+			this.fold = undefined;
+			const wanted = this.foldWanted;
+			this.foldWanted = 0;
+			if (wanted > this.foldedSeq && !this.closed) {
+				this.startFold(wanted);
+			}
+		});
+	}
+
+	/** The fold worker, started at the first fold and kept: starting a thread costs the host more than a fold's messages. */
+	private foldWorker(): Worker {
+		if (!this.foldWorkerInstance) {
+			const data: FoldWorkerData = { role: 'fold', dir: this.dir, wasmPath: this.options.wasmPath };
+			this.foldWorkerInstance = new Worker(workerScript, { workerData: data });
+			this.foldWorkerInstance.unref(); // never needed for correctness; close() and checkpoint() wait for folds themselves
+			this.foldWorkerInstance.on('error', (e) => this.options.logger.error(`[Store][fold] ${errorMessage(e)}`));
+		}
+		return this.foldWorkerInstance;
 	}
 
 	/**
-	 * Folds the journal into a new snapshot: export (the only O(size) step, synchronous, in memory), switch
-	 * new writes to a fresh journal, then write temp file, fsync, rename and drop the old journals without
-	 * blocking writes. A crash at any point leaves either the old snapshot plus all journals or the new one.
+	 * Folds the journal into a new snapshot now (every write made before the call), in the fold worker;
+	 * resolves when the snapshot is renamed into place and the folded journals are gone.
 	 */
+<<<<<<< HEAD
 	checkpoint(): Promise<void> {
 		if (this.checkpointing) {
 			return this.checkpointing;
@@ -592,14 +920,58 @@ export class Store extends Disposable {
 	/** Waits for a running checkpoint, writes a final one and releases the lock. */
 	async close(): Promise<void> {
 		if (this.closed) {
+=======
+	async checkpoint(): Promise<void> {
+		if (this.closed || this.failed) {
+>>>>>>> issue-13
 			return;
 		}
-		if (this.checkpointing) {
-			await this.checkpointing.catch(() => undefined);
+		const target = this.seq;
+		if (this.foldedSeq >= target) {
+			return;
 		}
+<<<<<<< HEAD
 		if (!this.failed && this.writer && this.seq > 0 && this.writer.bytes > 8) {
+=======
+		const folded = this.foldWaiters.wait(target);
+		this.checkpointsWaiting++;
+		this.updateRef();
+		try {
+			this.journal.postMessage({ type: 'rotate' } satisfies ToJournal);
+			await folded;
+		} finally {
+			this.checkpointsWaiting--;
+			this.updateRef();
+		}
+	}
+
+	/** Waits until every write is on disk, folds the journal into a final snapshot and releases the lock. */
+	async close(): Promise<void> {
+		if (this.closed || this.journalClosed) {
+			return this.journalClosed;
+		}
+		this.closing = true;
+		this.updateRef();
+		await this.durable().catch(() => undefined);
+		if (!this.failed && this.foldedSeq < this.seq && this.journalIsLarge(this.seq)) {
+>>>>>>> issue-13
 			await this.checkpoint().catch((e) => this.options.logger.error(`[Store][close] final checkpoint failed, the journal keeps every write: ${errorMessage(e)}`));
 		}
+		await this.fold?.done.catch(() => undefined);
+		// A worker that is still starting has opened nothing yet and has nothing to write (durable() resolved):
+		// stopping it is enough, and much quicker than waiting for it to start.
+		const nothingToClose = this.journalExited || (!this.journalReady && this.durableSeq >= this.seq);
+		if (nothingToClose && !this.journalExited) {
+			this.journalExited = true;
+			await this.journal.terminate();
+		}
+		this.journalClosed = nothingToClose
+			? Promise.resolve()
+			: new Promise<void>((resolve) => {
+					this.journal.once('exit', () => resolve());
+					this.journal.postMessage({ type: 'close' } satisfies ToJournal);
+				});
+		await this.journalClosed;
 		this.closeSync();
 		this.dispose();
 	}
@@ -609,15 +981,23 @@ export class Store extends Disposable {
 			return;
 		}
 		this.closed = true;
-		if (this.checkpointTimer) {
-			clearTimeout(this.checkpointTimer);
-			this.checkpointTimer = undefined;
+		if (!this.journalClosed) {
+			// Disposed without close(): the worker appends what it has, closes its file and exits on its own.
+			this.journal.postMessage({ type: 'close' } satisfies ToJournal);
+			this.journal.unref();
 		}
+<<<<<<< HEAD
 		this.writer?.close();
+=======
+		void this.foldWorkerInstance?.terminate();
+		this.durableWaiters.failAll(new StoreFailedError('The store was closed before the write reached the disk.'));
+		this.foldWaiters.failAll(new StoreFailedError('The store was closed.'));
+>>>>>>> issue-13
 		this.db.close();
 		this.lock?.release();
 	}
 }
+<<<<<<< HEAD
 
 function readDamageMarker(dir: string): DamageReport | null {
 	const file = path.join(dir, storeFiles.rebuildNeeded);
@@ -753,3 +1133,5 @@ async function writeSnapshot(bytes: Uint8Array, dir: string): Promise<void> {
 	await fs.promises.rename(tmp, target);
 	fsyncDir(dir);
 }
+=======
+>>>>>>> issue-13
