@@ -142,11 +142,13 @@ async function openStore(args: ParsedArgs<CliCommand>, logger: Logger, options: 
 			}
 		}
 		const snapshot = await Store.openSnapshot({ dir, wasmPath: wasmPath(), logger });
-		if (snapshot.recovery.problems.length === 0) {
+		if (snapshot.recovery.problems.length === 0 && !snapshot.recovery.damaged) {
 			return snapshot;
 		}
-		// A damaged file: a reader never repairs, so this command takes the writer's path when it can
-		// (keep the file aside, rebuild from git, say so loudly); a window holding the state does that itself.
+		// A damaged file, or a rebuild an earlier command owed when it was killed (the marker says so even
+		// when the files left read cleanly): a reader never repairs, so this command takes the writer's path
+		// when it can (keep the file aside, rebuild from git, say so loudly); a window holding the state does that itself.
+		const problems = [...snapshot.recovery.problems, ...(snapshot.recovery.damaged?.problems ?? [])];
 		await snapshot.close();
 		try {
 			return await openWriter(dir, args, logger);
@@ -154,7 +156,7 @@ async function openStore(args: ParsedArgs<CliCommand>, logger: Logger, options: 
 			if (!(e instanceof StoreLockedError)) {
 				throw e;
 			}
-			logger.error(`[cli] the state in ${dir} is damaged (${snapshot.recovery.problems.join(' ')}) and ${errorMessage(e)} That process keeps the damaged file aside and rebuilds; showing what could be read.`);
+			logger.error(`[cli] the state in ${dir} is damaged (${problems.join(' ')}) and ${errorMessage(e)} That process keeps the damaged file aside and rebuilds; showing what could be read.`);
 			return Store.openSnapshot({ dir, wasmPath: wasmPath(), logger });
 		}
 	}

@@ -17,7 +17,79 @@ export const storeFiles = {
 	snapshotSum: 'agent-tabs.sqlite.sum',
 	lock: 'agent-tabs.lock',
 	journalPrefix: 'agent-tabs.journal.',
+	/** Present from the moment a damaged file is moved aside until what git knows has been rebuilt. */
+	rebuildNeeded: 'agent-tabs.rebuild-needed',
 } as const;
+
+/** A damaged database or journal: what was kept aside, and why. */
+export interface DamageReport {
+	/** Full paths of the files kept aside. */
+	keptAs: string[];
+	problems: string[];
+}
+
+/** The rebuild still owed after a damaged file was moved aside (`storeFiles.rebuildNeeded`), or null. */
+export function readDamageMarker(dir: string): DamageReport | null {
+	const file = path.join(dir, storeFiles.rebuildNeeded);
+	if (!fs.existsSync(file)) {
+		return null;
+	}
+	try {
+		const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<DamageReport>;
+		return { keptAs: Array.isArray(parsed.keptAs) ? parsed.keptAs.map(String) : [], problems: Array.isArray(parsed.problems) ? parsed.problems.map(String) : [] };
+	} catch {
+		// Torn by a crash while it was written: the rebuild is still owed, the details are in the .bad-* files.
+		return { keptAs: [], problems: [`An earlier start found damaged state files (see the *.bad-* files in ${dir}).`] };
+	}
+}
+
+/** Writes and fsyncs the marker (file and folder), before the damaged file it describes is moved aside. */
+export function writeDamageMarker(dir: string, report: DamageReport): void {
+	const file = path.join(dir, storeFiles.rebuildNeeded);
+	const fd = fs.openSync(file, 'w');
+	try {
+		fs.writeSync(fd, JSON.stringify(report));
+		fs.fsyncSync(fd);
+	} finally {
+		fs.closeSync(fd);
+	}
+	fsyncDir(dir);
+}
+
+const sqliteMagic = 'SQLite format 3\0';
+const sqliteHeaderBytes = 100;
+
+/**
+ * The file size an SQLite header promises (page size times page count), when the header's page count is
+ * valid (its "version-valid-for" number matches the change counter, as in every file SQLite wrote itself).
+ */
+function sqliteSizeFromHeader(bytes: Uint8Array): number | undefined {
+	const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+	const rawPageSize = view.getUint16(16);
+	const pageSize = rawPageSize === 1 ? 65536 : rawPageSize;
+	const pages = view.getUint32(28);
+	if (pages === 0 || view.getUint32(92) !== view.getUint32(24)) {
+		return undefined;
+	}
+	return pageSize * pages;
+}
+
+/**
+ * What is wrong with a snapshot file's shape, or undefined when it looks whole. Every snapshot we write is a
+ * whole database; SQLite would take an empty or cut-off-header file for a new empty database (every session
+ * would vanish without a word), and reads a cut-off file without complaint as long as the pages it needs are
+ * there. Checked before anything else, the checksum shortcut included.
+ */
+export function snapshotShapeProblem(bytes: Uint8Array): string | undefined {
+	if (bytes.length < sqliteHeaderBytes || Buffer.from(bytes.buffer, bytes.byteOffset, sqliteMagic.length).toString('latin1') !== sqliteMagic) {
+		return bytes.length === 0 ? 'the file is empty' : `the file does not start with an SQLite header (${bytes.length} bytes)`;
+	}
+	const expectedBytes = sqliteSizeFromHeader(bytes);
+	if (expectedBytes !== undefined && expectedBytes !== bytes.length) {
+		return `the file has ${bytes.length} bytes where its header says ${expectedBytes}: it was cut short or overwritten`;
+	}
+	return undefined;
+}
 
 export function journalPath(dir: string, startSeq: number): string {
 	return path.join(dir, `${storeFiles.journalPrefix}${String(startSeq).padStart(12, '0')}`);

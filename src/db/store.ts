@@ -4,23 +4,9 @@ import type { Database, SqlJsStatic } from 'sql.js';
 import { AgentTabsError } from '../common/errors';
 import { Emitter, logListenerErrors, type Event } from '../common/event';
 import { Disposable, toDisposable } from '../common/lifecycle';
-<<<<<<< HEAD
 import { errorMessage, nullLogger, type Logger } from '../common/log';
-import {
-	decodeParams,
-	encodeParams,
-	encodeRecord,
-	fsyncDir,
-	JournalWriter,
-	readJournal,
-	type JournalRecord,
-	type SqlParam,
-} from './journal';
-=======
-import { errorMessage, type Logger } from '../common/log';
 import { Worker } from 'node:worker_threads';
-import { encodeParams, encodeRecord, readJournal, type JournalRecord, type SqlParam } from './journal';
->>>>>>> issue-13
+import { encodeParams, encodeRecord, fsyncDir, readJournal, type JournalRecord, type SqlParam } from './journal';
 import { StoreLock } from './lock';
 import { allRows } from './rows';
 import { latestVersion, migrate, type MigrationOutcome } from './migrations';
@@ -32,28 +18,20 @@ import {
 	journalPath,
 	journalStart,
 	listJournals,
+	readDamageMarker,
 	readSnapshotSeq,
 	snapshotMatchesSum,
+	snapshotShapeProblem,
 	storeFiles,
+	writeDamageMarker,
 	writeSnapshotSum,
+	type DamageReport,
 } from './snapshot';
 import { loadSqlJs } from './sqlJs';
 import type { FoldWorkerData, FromFold, FromJournal, ToFold, ToJournal } from './storeWorker';
 
 export type { SqlParam } from './journal';
-<<<<<<< HEAD
-
-/** File names inside a state folder. */
-export const storeFiles = {
-	snapshot: 'agent-tabs.sqlite',
-	lock: 'agent-tabs.lock',
-	journalPrefix: 'agent-tabs.journal.',
-	/** Present from the moment a damaged file is moved aside until what git knows has been rebuilt. */
-	rebuildNeeded: 'agent-tabs.rebuild-needed',
-} as const;
-=======
-export { storeFiles } from './snapshot';
->>>>>>> issue-13
+export { storeFiles, type DamageReport } from './snapshot';
 
 export interface StoreOptions {
 	/** The state folder: the extension's storage folder, or the CLI's `--state`. Created if missing. */
@@ -96,13 +74,6 @@ export interface RecoveryReport {
 	 * git still knows, tells the user loudly, then calls `Store.rebuildDone()`.
 	 */
 	damaged: DamageReport | null;
-}
-
-/** A damaged database or journal: what was kept aside, and why. */
-export interface DamageReport {
-	/** Full paths of the files kept aside. */
-	keptAs: string[];
-	problems: string[];
 }
 
 /** A statement runner inside one write transaction. */
@@ -266,18 +237,10 @@ const workerScript = path.join(__dirname, 'storeWorker.js');
  * One writer per folder: `open` takes `agent-tabs.lock` and throws `StoreLockedError` if a live process has it.
  */
 export class Store extends Disposable {
-<<<<<<< HEAD
-	private readonly _onDidWrite = this._register(new Emitter<void>((e) => logListenerErrors(this.options.logger, '[Store][onDidWrite]')(e)));
-	/** Fires after every acknowledged write. */
-	readonly onDidWrite: Event<void> = this._onDidWrite.event;
-
-	private writer: JournalWriter | undefined;
-=======
-	private readonly _onDidWrite = this._register(new Emitter<StoreWriteEvent>());
+	private readonly _onDidWrite = this._register(new Emitter<StoreWriteEvent>((e) => logListenerErrors(this.options.logger, '[Store][onDidWrite]')(e)));
 	/** Fires after every write, once it is applied in memory (before it is durable). */
 	readonly onDidWrite: Event<StoreWriteEvent> = this._onDidWrite.event;
 
->>>>>>> issue-13
 	private seq: number;
 	/** The last write when the store was opened. */
 	private readonly openSeq: number;
@@ -285,7 +248,8 @@ export class Store extends Disposable {
 	private foldedSeq: number;
 	private journalSize = 0;
 	private inWrite = false;
-	private failed: Error | undefined;
+	/** Set when the journal failed: later writes throw it (in words), durable() rejects with it. */
+	private failed: StoreFailedError | undefined;
 	private closed = false;
 	private journalClosed: Promise<void> | undefined;
 	private readonly durableWaiters = new SeqWaiters();
@@ -309,18 +273,16 @@ export class Store extends Disposable {
 		return seq - this.foldedSeq >= (this.options.smallJournalRecords ?? 500) || bytes >= (this.options.smallJournalBytes ?? 1024 * 1024);
 	}
 
+	/** The journal worker; absent for a read-only snapshot. */
+	private readonly journal: Worker | undefined;
+
 	private constructor(
 		private readonly db: Database,
 		private readonly options: StoreOptions,
-<<<<<<< HEAD
 		/** Absent for a read-only snapshot, which never takes the lock nor writes. */
 		private readonly lock: StoreLock | undefined,
-		writer: JournalWriter | undefined,
-=======
-		private readonly lock: StoreLock,
-		private readonly journal: Worker,
-		journalFiles: { file: string; truncate?: { file: string; length: number } },
->>>>>>> issue-13
+		/** The journal worker and the files it starts with; absent for a read-only snapshot. */
+		journalWorker: { worker: Worker; files: { file: string; truncate?: { file: string; length: number } } } | undefined,
 		seq: number,
 		snapshotSeq: number,
 		openJournalBytes: number,
@@ -331,18 +293,23 @@ export class Store extends Disposable {
 		this.openSeq = seq;
 		this.durableSeq = seq;
 		this.foldedSeq = snapshotSeq;
+		this._register(toDisposable(() => this.closeSync()));
+		this.openJournalBytes = openJournalBytes;
+		if (!journalWorker) {
+			return; // read-only: no journal worker, and no fold worker either
+		}
+		const { worker: journal, files } = journalWorker;
+		this.journal = journal;
 		// Writes made before the worker is up wait in its message queue; durable() covers them like any other.
 		journal.on('message', (m: FromJournal) => this.onJournalMessage(m));
-		journal.postMessage({ type: 'init', dir: options.dir, ...journalFiles, seq, checkpointBytes: options.checkpointBytes ?? 16 * 1024 * 1024 } satisfies ToJournal);
-		this.journal.on('error', (e) => this.fail(e));
-		this.journal.on('exit', (code) => {
+		journal.postMessage({ type: 'init', dir: options.dir, ...files, seq, checkpointBytes: options.checkpointBytes ?? 16 * 1024 * 1024 } satisfies ToJournal);
+		journal.on('error', (e) => this.fail(e));
+		journal.on('exit', (code) => {
 			this.journalExited = true;
 			if (!this.closed && !this.closing) {
 				this.fail(new Error(`the journal worker stopped (exit code ${code})`));
 			}
 		});
-		this._register(toDisposable(() => this.closeSync()));
-		this.openJournalBytes = openJournalBytes;
 		if (this.journalIsLarge(seq)) {
 			// Journals replayed on open are folded in the background, so the next open does not replay them again.
 			this.startFold(seq);
@@ -370,11 +337,10 @@ export class Store extends Disposable {
 
 	/** Size of the current journal file as of the last group commit. */
 	get journalBytes(): number {
-<<<<<<< HEAD
-		return this.writer?.bytes ?? 0;
+		return this.journalSize;
 	}
 
-	/** Whether this is a read-only snapshot (`openSnapshot`). */
+	/** Whether this is a read-only snapshot (`openSnapshot`): no lock, no journal worker, no fold worker. */
 	get readOnly(): boolean {
 		return !this.lock;
 	}
@@ -383,28 +349,19 @@ export class Store extends Disposable {
 	rebuildDone(): void {
 		fs.rmSync(path.join(this.dir, storeFiles.rebuildNeeded), { force: true });
 		fsyncDir(this.dir);
-=======
-		return this.journalSize;
->>>>>>> issue-13
 	}
 
 	static async open(options: StoreOptions): Promise<Store> {
 		const { dir, logger } = options;
 		onStateFolder(dir, () => fs.mkdirSync(dir, { recursive: true }));
 		const SQL = await loadSqlJs(options.wasmPath);
-<<<<<<< HEAD
 		const lock = onStateFolder(dir, () => StoreLock.acquire(path.join(dir, storeFiles.lock), options.owner));
-		try {
-			return onStateFolder(dir, () => Store.load(SQL, options, lock, logger));
-=======
-		const lock = StoreLock.acquire(path.join(dir, storeFiles.lock), options.owner);
 		// The journal worker starts while this thread loads the database; it gets its file once that is known.
 		const journal = new Worker(workerScript, { workerData: { role: 'journal' } });
 		journal.unref(); // referenced only while writes wait for the disk
 		let store: Store;
 		try {
-			store = Store.openLocked(SQL, options, lock, journal, logger);
->>>>>>> issue-13
+			store = onStateFolder(dir, () => Store.load(SQL, options, { lock, journal }, logger));
 		} catch (e) {
 			void journal.terminate();
 			lock.release();
@@ -413,7 +370,6 @@ export class Store extends Disposable {
 		return store;
 	}
 
-<<<<<<< HEAD
 	/**
 	 * A consistent read-only view of the state, for commands that only read: the snapshot plus every
 	 * acknowledged journal record, without taking the writer lock and without writing anything (not even to
@@ -448,19 +404,19 @@ export class Store extends Disposable {
 		}
 	}
 
-	/** Loads snapshot and journals; with a lock it also repairs, checkpoints and starts a fresh journal. */
-	private static load(SQL: SqlJsStatic, options: StoreOptions, lock: StoreLock | undefined, logger: Logger): Store {
-=======
-	private static openLocked(SQL: SqlJsStatic, options: StoreOptions, lock: StoreLock, journal: Worker, logger: Logger): Store {
->>>>>>> issue-13
+	/**
+	 * Loads snapshot and journals; with the lock (and the journal worker) it also repairs, writes a new
+	 * snapshot where the files cannot simply be continued, and hands the worker its journal.
+	 */
+	private static load(SQL: SqlJsStatic, options: StoreOptions, writer: { lock: StoreLock; journal: Worker } | undefined, logger: Logger): Store {
 		const { dir } = options;
-		const readOnly = !lock;
+		const readOnly = !writer;
 		if (readOnly && !fs.existsSync(dir)) {
 			const db = new SQL.Database();
 			applyConnectionPragmas(db);
 			ensureMetaTable(db);
 			const migration = migrate(db, nullLogger);
-			return new Store(db, options, undefined, undefined, 0, { movedAside: [], problems: [], replayedRecords: 0, droppedTornBytes: 0, migration, damaged: null });
+			return new Store(db, options, undefined, undefined, 0, 0, 0, { movedAside: [], problems: [], replayedRecords: 0, droppedTornBytes: 0, migration, damaged: null });
 		}
 		const snapshotFile = path.join(dir, storeFiles.snapshot);
 		const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -493,13 +449,8 @@ export class Store extends Disposable {
 		};
 
 		// Leftovers of a checkpoint cut short by a crash: never the live snapshot, safe to drop.
-<<<<<<< HEAD
 		for (const name of readOnly ? [] : fs.readdirSync(dir)) {
-			if (name.startsWith(`${storeFiles.snapshot}.tmp-`)) {
-=======
-		for (const name of fs.readdirSync(dir)) {
 			if (name.startsWith(`${storeFiles.snapshot}.tmp-`) || name.startsWith(`${storeFiles.snapshotSum}.tmp-`)) {
->>>>>>> issue-13
 				fs.rmSync(path.join(dir, name), { force: true });
 			}
 		}
@@ -511,26 +462,13 @@ export class Store extends Disposable {
 		let checkedWithoutSum = false;
 		if (fs.existsSync(snapshotFile)) {
 			const bytes = fs.readFileSync(snapshotFile);
-			const intact = snapshotMatchesSum(dir, bytes);
 			try {
-<<<<<<< HEAD
-				// Every snapshot we write is a whole database; SQLite would take an empty or cut-off-header file
-				// for a new empty database and every session would vanish without a word.
-				if (snapshotBytes.length < sqliteHeaderBytes || snapshotBytes.toString('latin1', 0, sqliteMagic.length) !== sqliteMagic) {
-					throw new Error(snapshotBytes.length === 0 ? 'the file is empty' : `the file does not start with an SQLite header (${snapshotBytes.length} bytes)`);
+				// The shape first: a damaged file is never trusted, whatever a (stale) sum file says.
+				const shapeProblem = snapshotShapeProblem(bytes);
+				if (shapeProblem) {
+					throw new Error(shapeProblem);
 				}
-				const expectedBytes = sqliteSizeFromHeader(snapshotBytes);
-				if (expectedBytes !== undefined && expectedBytes !== snapshotBytes.length) {
-					// SQLite reads a cut-off file without complaint as long as the pages it needs are there.
-					throw new Error(`the file has ${snapshotBytes.length} bytes where its header says ${expectedBytes}: it was cut short or overwritten`);
-				}
-				// sql.js may keep using the array it is given as its in-memory file: give it a copy.
-				db = new SQL.Database(new Uint8Array(snapshotBytes));
-				const check = db.exec('PRAGMA quick_check');
-				const verdict = check[0]?.values[0]?.[0];
-				if (verdict !== 'ok') {
-					throw new Error(`integrity check says ${String(verdict)}`);
-=======
+				const intact = snapshotMatchesSum(dir, bytes);
 				// No copy: sql.js takes the array as its in-memory file, and this buffer is not used again.
 				db = new SQL.Database(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
 				if (!intact) {
@@ -540,7 +478,6 @@ export class Store extends Disposable {
 						throw new Error(`integrity check says ${String(verdict)}`);
 					}
 					checkedWithoutSum = true;
->>>>>>> issue-13
 				}
 				snapshotSeq = readSnapshotSeq(db);
 			} catch (e) {
@@ -625,8 +562,8 @@ export class Store extends Disposable {
 			to: migrationOutcomes[migrationOutcomes.length - 1]!.to,
 			applied: migrationOutcomes.flatMap((o) => o.applied),
 		};
-		if (readOnly) {
-			return new Store(db, options, undefined, undefined, seq, report);
+		if (!writer) {
+			return new Store(db, options, undefined, undefined, seq, seq, 0, report);
 		}
 
 		// 4. A new snapshot only when the files cannot simply be continued: a fresh or damaged folder, or a
@@ -662,7 +599,7 @@ export class Store extends Disposable {
 		logger.info(`[Store][open] ${snapshotFile}: schema ${latestVersion}, write ${seq}, replayed ${report.replayedRecords}`);
 		const journalFiles = { file: journalFile, truncate: tornTail && !report.movedAside.length ? { file: tornTail.file, length: tornTail.validBytes } : undefined };
 		const keptJournalBytes = listJournals(dir).reduce((sum, file) => sum + fs.statSync(file).size, 0);
-		return new Store(db, options, lock, journal, journalFiles, seq, snapshotSeq, keptJournalBytes, report);
+		return new Store(db, options, writer.lock, { worker: writer.journal, files: journalFiles }, seq, snapshotSeq, keptJournalBytes, report);
 	}
 
 	/**
@@ -673,7 +610,8 @@ export class Store extends Disposable {
 		if (this.closed) {
 			throw new StoreFailedError('The store is closed.');
 		}
-		if (!this.writer) {
+		const journal = this.journal;
+		if (!journal) {
 			throw new StoreReadOnlyError();
 		}
 		if (this.failed) {
@@ -682,7 +620,6 @@ export class Store extends Disposable {
 		if (this.inWrite) {
 			throw new AgentTabsError('store/nested', 'Nested Store.write calls are not allowed; pass the WriteTx down instead.');
 		}
-		const writer = this.writer;
 		this.inWrite = true;
 		const stmts: JournalRecord['stmts'] = [];
 		const tables = new Set<string>();
@@ -713,30 +650,13 @@ export class Store extends Disposable {
 				return result;
 			}
 			const record: JournalRecord = { seq: this.seq + 1, stmts };
-<<<<<<< HEAD
-			try {
-				writer.append(encodeRecord(record));
-			} catch (e) {
-				this.db.exec('ROLLBACK');
-				this.failed = e as Error;
-				this.options.logger.error(`[Store][write] journal append failed, store is now read-only: ${errorMessage(e)}`);
-				throw new StoreFailedError(`Could not save to ${writer.file}: ${writeFailureInWords(e)}`, { cause: e });
-			}
-			this.db.exec('COMMIT');
-=======
->>>>>>> issue-13
 			this.seq = record.seq;
 			const bytes = encodeRecord(record);
-			this.journal.ref(); // keeps the process alive until the write is on disk (see updateRef)
-			this.journal.postMessage({ type: 'append', seq: record.seq, bytes } satisfies ToJournal);
+			journal.ref(); // keeps the process alive until the write is on disk (see updateRef)
+			journal.postMessage({ type: 'append', seq: record.seq, bytes } satisfies ToJournal);
 		} finally {
 			this.inWrite = false;
 		}
-<<<<<<< HEAD
-		this._onDidWrite.fire();
-		if (writer.bytes >= this.checkpointBytes) {
-			this.scheduleCheckpoint();
-=======
 		this._onDidWrite.fire({ tables });
 		return result;
 	}
@@ -747,8 +667,7 @@ export class Store extends Disposable {
 	 */
 	durable(): Promise<void> {
 		if (this.failed) {
-			return Promise.reject(this.failedError());
->>>>>>> issue-13
+			return Promise.reject(this.failed);
 		}
 		if (this.durableSeq >= this.seq) {
 			return Promise.resolve();
@@ -788,7 +707,8 @@ export class Store extends Disposable {
 				}
 				break;
 			case 'failed':
-				this.fail(new Error(m.message));
+				// The worker's error crossed the thread as its message and code; the code gives the plain words.
+				this.fail(Object.assign(new Error(m.message), m.code ? { code: m.code } : {}), m.file);
 				break;
 			case 'ready':
 				this.journalReady = true;
@@ -798,28 +718,31 @@ export class Store extends Disposable {
 		}
 	}
 
-	/** The journal worker keeps the process alive only while something waits on it. */
+	/**
+	 * The journal worker keeps the process alive only while something waits on it; a close waits for it to
+	 * exit also after a failure, so the lock is released and the caller's close() resolves.
+	 */
 	private updateRef(): void {
-		if (!this.closed && !this.failed && (this.durableSeq < this.seq || this.checkpointsWaiting > 0 || this.closing)) {
-			this.journal.ref();
+		if (!this.closed && (this.closing || (!this.failed && (this.durableSeq < this.seq || this.checkpointsWaiting > 0)))) {
+			this.journal?.ref();
 		} else {
-			this.journal.unref();
+			this.journal?.unref();
 		}
 	}
 
-	private failedError(): StoreFailedError {
-		return new StoreFailedError(`Could not save: ${this.failed?.message ?? 'the store failed'}`, { cause: this.failed });
-	}
-
-	private fail(e: Error): void {
+	/**
+	 * The journal failed (an append, the worker itself): the store turns read-only. Writes not yet on disk
+	 * may be lost, so every `durable()` waiting or still to come rejects, and later writes throw.
+	 */
+	private fail(e: unknown, journalFile?: string): void {
 		if (this.failed || this.closed) {
 			return;
 		}
-		this.failed = e;
-		this.options.logger.error(`[Store][journal] writing the journal failed, the store is now read-only: ${errorMessage(e)}`);
-		this.journal.unref();
-		this.durableWaiters.failAll(this.failedError());
-		this.foldWaiters.failAll(this.failedError());
+		this.failed = new StoreFailedError(`Could not save to ${journalFile ?? `the journal in ${this.dir}`}: ${writeFailureInWords(e)}`, { cause: e });
+		this.options.logger.error(`[Store][journal] ${this.failed.message}; the store is now read-only (reads still work)`);
+		this.journal?.unref();
+		this.durableWaiters.failAll(this.failed);
+		this.foldWaiters.failAll(this.failed);
 	}
 
 	/** Folds every write up to `upTo` (all in complete journals) into a new snapshot, in the fold worker. */
@@ -886,58 +809,20 @@ export class Store extends Disposable {
 	 * Folds the journal into a new snapshot now (every write made before the call), in the fold worker;
 	 * resolves when the snapshot is renamed into place and the folded journals are gone.
 	 */
-<<<<<<< HEAD
-	checkpoint(): Promise<void> {
-		if (this.checkpointing) {
-			return this.checkpointing;
-		}
-		if (this.closed || this.failed || !this.writer) {
-			return Promise.resolve();
-		}
-		const seq = this.seq;
-		setSnapshotSeq(this.db, seq);
-		const bytes = this.db.export();
-		applyConnectionPragmas(this.db); // export() reopens the database, resetting connection pragmas
-		const oldWriter = this.writer;
-		this.writer = JournalWriter.create(journalPath(this.dir, seq + 1));
-		oldWriter.close();
-		const dir = this.dir;
-		const keep = this.writer.file;
-		const run = async (): Promise<void> => {
-			await writeSnapshot(bytes, dir);
-			for (const file of listJournals(dir)) {
-				if (file !== keep && journalStart(file) <= seq) {
-					await fs.promises.rm(file, { force: true });
-				}
-			}
-		};
-		this.checkpointing = run().finally(() => {
-			this.checkpointing = undefined;
-		});
-		return this.checkpointing;
-	}
-
-	/** Waits for a running checkpoint, writes a final one and releases the lock. */
-	async close(): Promise<void> {
-		if (this.closed) {
-=======
 	async checkpoint(): Promise<void> {
-		if (this.closed || this.failed) {
->>>>>>> issue-13
-			return;
+		const journal = this.journal;
+		if (this.closed || this.failed || !journal) {
+			return; // a read-only snapshot never folds: it writes nothing
 		}
 		const target = this.seq;
 		if (this.foldedSeq >= target) {
 			return;
 		}
-<<<<<<< HEAD
-		if (!this.failed && this.writer && this.seq > 0 && this.writer.bytes > 8) {
-=======
 		const folded = this.foldWaiters.wait(target);
 		this.checkpointsWaiting++;
 		this.updateRef();
 		try {
-			this.journal.postMessage({ type: 'rotate' } satisfies ToJournal);
+			journal.postMessage({ type: 'rotate' } satisfies ToJournal);
 			await folded;
 		} finally {
 			this.checkpointsWaiting--;
@@ -950,11 +835,17 @@ export class Store extends Disposable {
 		if (this.closed || this.journalClosed) {
 			return this.journalClosed;
 		}
+		const journal = this.journal;
+		if (!journal) {
+			// A read-only snapshot: no worker to wait for, no lock to release.
+			this.closeSync();
+			this.dispose();
+			return;
+		}
 		this.closing = true;
 		this.updateRef();
 		await this.durable().catch(() => undefined);
 		if (!this.failed && this.foldedSeq < this.seq && this.journalIsLarge(this.seq)) {
->>>>>>> issue-13
 			await this.checkpoint().catch((e) => this.options.logger.error(`[Store][close] final checkpoint failed, the journal keeps every write: ${errorMessage(e)}`));
 		}
 		await this.fold?.done.catch(() => undefined);
@@ -963,13 +854,13 @@ export class Store extends Disposable {
 		const nothingToClose = this.journalExited || (!this.journalReady && this.durableSeq >= this.seq);
 		if (nothingToClose && !this.journalExited) {
 			this.journalExited = true;
-			await this.journal.terminate();
+			await journal.terminate();
 		}
 		this.journalClosed = nothingToClose
 			? Promise.resolve()
 			: new Promise<void>((resolve) => {
-					this.journal.once('exit', () => resolve());
-					this.journal.postMessage({ type: 'close' } satisfies ToJournal);
+					journal.once('exit', () => resolve());
+					journal.postMessage({ type: 'close' } satisfies ToJournal);
 				});
 		await this.journalClosed;
 		this.closeSync();
@@ -981,157 +872,15 @@ export class Store extends Disposable {
 			return;
 		}
 		this.closed = true;
-		if (!this.journalClosed) {
+		if (this.journal && !this.journalClosed) {
 			// Disposed without close(): the worker appends what it has, closes its file and exits on its own.
 			this.journal.postMessage({ type: 'close' } satisfies ToJournal);
 			this.journal.unref();
 		}
-<<<<<<< HEAD
-		this.writer?.close();
-=======
 		void this.foldWorkerInstance?.terminate();
 		this.durableWaiters.failAll(new StoreFailedError('The store was closed before the write reached the disk.'));
 		this.foldWaiters.failAll(new StoreFailedError('The store was closed.'));
->>>>>>> issue-13
 		this.db.close();
 		this.lock?.release();
 	}
 }
-<<<<<<< HEAD
-
-function readDamageMarker(dir: string): DamageReport | null {
-	const file = path.join(dir, storeFiles.rebuildNeeded);
-	if (!fs.existsSync(file)) {
-		return null;
-	}
-	try {
-		const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<DamageReport>;
-		return { keptAs: Array.isArray(parsed.keptAs) ? parsed.keptAs.map(String) : [], problems: Array.isArray(parsed.problems) ? parsed.problems.map(String) : [] };
-	} catch {
-		// Torn by a crash while it was written: the rebuild is still owed, the details are in the .bad-* files.
-		return { keptAs: [], problems: [`An earlier start found damaged state files (see the *.bad-* files in ${dir}).`] };
-	}
-}
-
-function writeDamageMarker(dir: string, report: DamageReport): void {
-	const file = path.join(dir, storeFiles.rebuildNeeded);
-	const fd = fs.openSync(file, 'w');
-	try {
-		fs.writeSync(fd, JSON.stringify(report));
-		fs.fsyncSync(fd);
-	} finally {
-		fs.closeSync(fd);
-	}
-	fsyncDir(dir);
-}
-
-const sqliteMagic = 'SQLite format 3\0';
-const sqliteHeaderBytes = 100;
-
-/**
- * The file size an SQLite header promises (page size times page count), when the header's page count is
- * valid (its "version-valid-for" number matches the change counter, as in every file SQLite wrote itself).
- */
-function sqliteSizeFromHeader(bytes: Buffer): number | undefined {
-	const rawPageSize = bytes.readUInt16BE(16);
-	const pageSize = rawPageSize === 1 ? 65536 : rawPageSize;
-	const pages = bytes.readUInt32BE(28);
-	if (pages === 0 || bytes.readUInt32BE(92) !== bytes.readUInt32BE(24)) {
-		return undefined;
-	}
-	return pageSize * pages;
-}
-
-function journalPath(dir: string, startSeq: number): string {
-	return path.join(dir, `${storeFiles.journalPrefix}${String(startSeq).padStart(12, '0')}`);
-}
-
-function journalStart(file: string): number {
-	return Number(path.basename(file).slice(storeFiles.journalPrefix.length));
-}
-
-function listJournals(dir: string): string[] {
-	return fs
-		.readdirSync(dir)
-		.filter((n) => n.startsWith(storeFiles.journalPrefix) && /^\d+$/.test(n.slice(storeFiles.journalPrefix.length)))
-		.map((n) => path.join(dir, n))
-		.sort((a, b) => journalStart(a) - journalStart(b));
-}
-
-/**
- * Connection settings. Durability comes from our journal, not from SQLite's: the database lives in sql.js's
- * in-memory file system, so SQLite's own rollback journal can stay in memory, its syncs are no-ops anyway,
- * and a large page cache keeps a big database from being re-read page by page on every transaction.
- */
-function applyConnectionPragmas(db: Database): void {
-	db.exec('PRAGMA foreign_keys = ON; PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;');
-}
-
-function ensureMetaTable(db: Database): void {
-	db.exec('CREATE TABLE IF NOT EXISTS _store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
-}
-
-function readSnapshotSeq(db: Database): number {
-	try {
-		const r = db.exec("SELECT value FROM _store_meta WHERE key = 'journal_seq'");
-		const v = r[0]?.values[0]?.[0];
-		return v === undefined ? 0 : Number(v);
-	} catch {
-		return 0;
-	}
-}
-
-/** Records which journal write the snapshot contains. Not journaled itself: it describes the snapshot. */
-function setSnapshotSeq(db: Database, seq: number): void {
-	ensureMetaTable(db);
-	db.run("INSERT INTO _store_meta (key, value) VALUES ('journal_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [String(seq)]);
-}
-
-function applyRecord(db: Database, record: JournalRecord): void {
-	db.exec('BEGIN');
-	try {
-		for (const [sql, params] of record.stmts) {
-			db.run(sql, decodeParams(params));
-		}
-		db.exec('COMMIT');
-	} catch (e) {
-		db.exec('ROLLBACK');
-		throw e;
-	}
-}
-
-function writeSnapshotSync(db: Database, dir: string, seq: number): void {
-	setSnapshotSeq(db, seq);
-	const bytes = db.export();
-	applyConnectionPragmas(db);
-	const target = path.join(dir, storeFiles.snapshot);
-	const tmp = `${target}.tmp-${process.pid}`;
-	const fd = fs.openSync(tmp, 'w');
-	try {
-		let written = 0;
-		while (written < bytes.length) {
-			written += fs.writeSync(fd, bytes, written, bytes.length - written);
-		}
-		fs.fsyncSync(fd);
-	} finally {
-		fs.closeSync(fd);
-	}
-	fs.renameSync(tmp, target);
-	fsyncDir(dir);
-}
-
-async function writeSnapshot(bytes: Uint8Array, dir: string): Promise<void> {
-	const target = path.join(dir, storeFiles.snapshot);
-	const tmp = `${target}.tmp-${process.pid}`;
-	const handle = await fs.promises.open(tmp, 'w');
-	try {
-		await handle.writeFile(bytes);
-		await handle.sync();
-	} finally {
-		await handle.close();
-	}
-	await fs.promises.rename(tmp, target);
-	fsyncDir(dir);
-}
-=======
->>>>>>> issue-13

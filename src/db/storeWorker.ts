@@ -49,7 +49,8 @@ export type ToJournal = JournalInit | { type: 'append'; seq: number; bytes: Uint
 export type FromJournal =
 	| { type: 'durable'; seq: number; bytes: number }
 	| { type: 'rotated'; upTo: number; bytes: number }
-	| { type: 'failed'; message: string }
+	/** The system's message and error code (`ENOSPC`, `EFBIG`…), so the host can say it in plain words. */
+	| { type: 'failed'; message: string; code?: string; file?: string }
 	| { type: 'ready' }
 	| { type: 'closed' };
 
@@ -73,7 +74,7 @@ function runJournal(data: JournalInit): void {
 	const fail = (e: unknown): void => {
 		failed = true;
 		queue = [];
-		post({ type: 'failed', message: `Could not save to ${writer.file}: ${errorMessage(e)}` });
+		post(journalFailure(e, writer.file));
 	};
 
 	const rotate = (): void => {
@@ -137,6 +138,12 @@ function runJournal(data: JournalInit): void {
 		}
 		schedule();
 	});
+}
+
+/** A journal failure as a message: an Error's own properties (its code) do not cross the thread. */
+function journalFailure(e: unknown, file: string): FromJournal {
+	const code = (e as NodeJS.ErrnoException | undefined)?.code;
+	return { type: 'failed', message: errorMessage(e), file, ...(typeof code === 'string' ? { code } : {}) };
 }
 
 function runFolds(data: FoldWorkerData): void {
@@ -230,7 +237,7 @@ if (parentPort && data?.role === 'journal') {
 			try {
 				runJournal(m);
 			} catch (e) {
-				parentPort!.postMessage({ type: 'failed', message: errorMessage(e) } satisfies FromJournal);
+				parentPort!.postMessage(journalFailure(e, m.file) satisfies FromJournal);
 			}
 		}
 	});

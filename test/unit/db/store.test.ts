@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StoreLockedError } from '../../../src/db/lock';
@@ -357,6 +357,38 @@ suite('db/store', () => {
 		try {
 			assert.deepEqual(sessionIds(reopened), ['a', 'b']);
 			assert.equal(reopened.recovery.movedAside.length, 1);
+		} finally {
+			await reopened.close();
+		}
+	});
+
+	test('a journal append that fails in the worker (the file cannot grow): durable() rejects in plain words, later writes throw, every acknowledged write survives', async () => {
+		const first = await openStore(dir);
+		await first.close();
+		const largest = Math.max(...fs.readdirSync(dir).map((n) => fs.statSync(path.join(dir, n)).size));
+		// Room for a few 10 kB rows in the journal, not for a thousand.
+		const limit = largest + 100_000;
+		const r = spawnSync('prlimit', [`--fsize=${limit}:${limit}`, process.execPath, path.join(repoRoot, 'out', 'test', 'fixtures', 'fullDiskWriter.js'), dir, wasmPath], { encoding: 'utf8' });
+		assert.equal(r.status, 0, r.stderr);
+		const out = JSON.parse(r.stdout.trim()) as {
+			acked: number[];
+			durableError?: { storeFailed: boolean; message: string };
+			writeError?: { storeFailed: boolean; message: string };
+			durableAfter: string;
+		};
+		assert.ok(out.acked.length > 0 && out.acked.length < 1000, `some writes fit, not all (${out.acked.length})`);
+		assert.ok(out.durableError?.storeFailed, 'durable() rejects with StoreFailedError');
+		assert.match(out.durableError.message, /Could not save to .*agent-tabs\.journal\.\d+: the file reached the largest size this process may write/);
+		assert.ok(out.writeError?.storeFailed, 'a write after the failure throws StoreFailedError');
+		assert.match(out.writeError.message, /stopped accepting writes .*largest size this process may write/);
+		assert.equal(out.durableAfter, 'rejected with StoreFailedError');
+		assert.ok(!fs.existsSync(path.join(dir, storeFiles.lock)), 'close() after the failure finished and released the lock');
+		const reopened = await openStore(dir);
+		try {
+			const ids = new Set(sessionIds(reopened));
+			for (const n of out.acked) {
+				assert.ok(ids.has(`s${n}`), `acknowledged write ${n} survives`);
+			}
 		} finally {
 			await reopened.close();
 		}
