@@ -46,7 +46,8 @@ const base = {
 
 const host = {
 	...base,
-	entryPoints: { extension: 'src/extension.ts' },
+	// The store's journal and fold run in worker threads (src/db/storeWorker.ts), loaded from dist/storeWorker.js.
+	entryPoints: { extension: 'src/extension.ts', storeWorker: 'src/db/storeWorker.ts' },
 	outdir: 'dist',
 	platform: 'node',
 	format: 'cjs',

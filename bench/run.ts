@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: every benchmark, one JSON document on stdout (progress on stderr). Each compares against
- * a baseline measured in the same run, because these machines are shared and noisy.
+ * a baseline measured in the same run, because these machines are shared and noisy. `BENCH_ONLY=store` (or a
+ * comma-separated subset of store,agents,worktrees) runs only those; each file documents its own knobs.
  */
 import * as os from 'node:os';
 import { runAgentBench } from './agentBench';

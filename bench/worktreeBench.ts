@@ -20,6 +20,8 @@ const dirs = Number(process.env.BENCH_WORKTREE_DIRS ?? 200);
 const filesPerDir = Number(process.env.BENCH_WORKTREE_FILES_PER_DIR ?? 100);
 const changedFiles = 100;
 const targetRatio = 1.2;
+const checkpointRuns = Number(process.env.BENCH_CHECKPOINT_RUNS ?? 7);
+const checkpointTargetRatio = 1.5;
 
 type Env = NodeJS.ProcessEnv;
 
@@ -194,6 +196,48 @@ export async function runWorktreeBench(): Promise<Record<string, unknown>> {
 			riskDirty.push(nowMs() - r0);
 		}
 
+		// A checkpoint per turn, on the same dirty worktree, against `git stash create` (which records tracked
+		// changes only; the checkpoint records untracked files too), alternated; and, for reference, what the
+		// previous way cost (HEAD read into an empty temporary index, so `git add -A` hashed every file).
+		log('worktrees: checkpoint per turn');
+		const stashOnce = async (): Promise<number> => {
+			const c0 = nowMs();
+			await git(wt.path, env, ['stash', 'create']);
+			return nowMs() - c0;
+		};
+		const checkpointOnce = async (i: number): Promise<number> => {
+			const c0 = nowMs();
+			await service.checkpoint(wt.path, `bench-chat/run-${i}`);
+			return nowMs() - c0;
+		};
+		const emptyIndexOnce = async (i: number): Promise<number> => {
+			const index = path.join(root, `index-${i}`);
+			const c0 = nowMs();
+			const indexEnv = { ...env, GIT_INDEX_FILE: index };
+			await git(wt.path, indexEnv, ['read-tree', 'HEAD']);
+			await git(wt.path, indexEnv, ['add', '-A', '--', '.']);
+			await git(wt.path, indexEnv, ['write-tree']);
+			const ms = nowMs() - c0;
+			fs.rmSync(index, { force: true });
+			return ms;
+		};
+		await stashOnce();
+		await checkpointOnce(-1); // warm-up for both
+		const stash: number[] = [];
+		const checkpoint: number[] = [];
+		const emptyIndex: number[] = [];
+		for (let i = 0; i < checkpointRuns; i++) {
+			if (i % 2 === 0) {
+				stash.push(await stashOnce());
+				checkpoint.push(await checkpointOnce(i));
+			} else {
+				checkpoint.push(await checkpointOnce(i));
+				stash.push(await stashOnce());
+			}
+			emptyIndex.push(await emptyIndexOnce(i));
+		}
+		const checkpointRatio = round(median(checkpoint) / median(stash), 2);
+
 		const ratio = round(median(ours) / median(baseline), 2);
 		// Per-run ratios too: runs are paired (back to back), so their median is less sensitive to a slow stretch.
 		const paired = ours.map((o, i) => o / baseline[i]!);
@@ -221,7 +265,16 @@ export async function runWorktreeBench(): Promise<Record<string, unknown>> {
 				dirtySeen: { unstaged: report.unstaged.length, untracked: report.untracked.length, expected: changedFiles },
 				dirtyCalls: riskProfiled.calls,
 			},
+			checkpointPerTurn: {
+				stashCreateMs: { median: median(stash), samples: stash.map((x) => round(x, 1)) },
+				checkpointMs: { median: median(checkpoint), samples: checkpoint.map((x) => round(x, 1)) },
+				previousWayMs: { median: median(emptyIndex), samples: emptyIndex.map((x) => round(x, 1)) },
+				ratio: checkpointRatio,
+				target: checkpointTargetRatio,
+				withinTarget: checkpointRatio <= checkpointTargetRatio,
+			},
 			notes: [
+				`checkpointPerTurn = WorktreeService.checkpoint (temporary index seeded from the worktree's index, add -A, write-tree, commit-tree, update-ref, prune) on the worktree with ${changedFiles} changed and ${changedFiles} untracked files, against git stash create on the same worktree, alternated; previousWay = read-tree HEAD into an empty index + add -A + write-tree (what checkpoints did before). Target ratio <= ${checkpointTargetRatio}.`,
 				'baseline = git worktree add -b <branch> <path> HEAD via execFile, same environment; ours = WorktreeService.createSession with copy [] and no setup command (state rows written to a Store).',
 				'Runs alternate (order swapped every run) after the profiled creation, which doubles as the warm-up; removal of each worktree and branch is outside the timed part.',
 				'ratio = median ours / median baseline; target <= 1.2.',

@@ -208,6 +208,7 @@ class ExtensionRoot extends Disposable {
 			root: this.worktreesRoot(),
 			copy: c.get<string[]>(settingIds.worktreesCopy, ['.env*']),
 			setupCommandFor: (repo) => setupCommandFor(this.context.globalState, repo),
+			checkpointsPerChat: c.get<number>(settingIds.checkpointsKeepPerChat),
 			onSetupOutput: (line) => this.logger.info(`[Worktrees][setup] ${line}`),
 			runningAgents: (sessionId) =>
 				new SessionsRepo(store)

@@ -492,8 +492,22 @@ export class AgentPool extends Disposable {
 			}
 			this.armIdleTimer(entry);
 		}
+		// The turn's end is reported only once its transcript and session state are on disk; when the journal
+		// failed before that, the turn ended as failed whatever the agent said (what is in memory is not saved).
+		let saved = true;
+		try {
+			await this.options.store.durable();
+		} catch (e) {
+			saved = false;
+			this.logger.error(`${tag} turn ${turn.id} could not be made durable: ${errorMessage(e)}`);
+			status = 'error';
+			if (recorder.failure === undefined) {
+				result = { ...result, error: [result.error, `Part of this turn could not be saved: ${errorMessage(e)}`].filter(Boolean).join(' ') };
+			}
+		}
 		this.emit(chatId, entry.agent, { type: 'notice', severity: status === 'error' ? 'error' : 'info', title: `turn ${status}` }, turn.id);
-		return { turn: this.transcript.getTurn(turn.id) ?? { ...turn, status }, status, result, cwd, sessionId: wd.sessionId };
+		const recorded = this.transcript.getTurn(turn.id) ?? { ...turn, status };
+		return { turn: saved ? recorded : { ...recorded, status, error: result.error ?? null }, status, result, cwd, sessionId: wd.sessionId };
 	}
 
 	/** A lease on the worktree for this turn, so no process removes it while the agent works there. */

@@ -145,9 +145,10 @@ async function openStore(args: ParsedArgs<CliCommand>, logger: Logger, options: 
 		if (snapshot.recovery.problems.length === 0 && !snapshot.recovery.damaged) {
 			return snapshot;
 		}
-		// A damaged file, or a rebuild still owed after one: a reader never repairs, so this command takes the
-		// writer's path when it can (keep the file aside, rebuild from git, say so loudly); a window holding
-		// the state does that itself.
+		// A damaged file, or a rebuild an earlier command owed when it was killed (the marker says so even
+		// when the files left read cleanly): a reader never repairs, so this command takes the writer's path
+		// when it can (keep the file aside, rebuild from git, say so loudly); a window holding the state does that itself.
+		const problems = [...snapshot.recovery.problems, ...(snapshot.recovery.damaged?.problems ?? [])];
 		await snapshot.close();
 		try {
 			return await openWriter(dir, args, logger);
@@ -155,7 +156,7 @@ async function openStore(args: ParsedArgs<CliCommand>, logger: Logger, options: 
 			if (!(e instanceof StoreLockedError)) {
 				throw e;
 			}
-			logger.error(`[cli] the state in ${dir} is damaged (${[...snapshot.recovery.problems, ...(snapshot.recovery.damaged?.problems ?? [])].join(' ')}) and ${errorMessage(e)} That process keeps the damaged file aside and rebuilds; showing what could be read.`);
+			logger.error(`[cli] the state in ${dir} is damaged (${problems.join(' ')}) and ${errorMessage(e)} That process keeps the damaged file aside and rebuilds; showing what could be read.`);
 			return Store.openSnapshot({ dir, wasmPath: wasmPath(), logger });
 		}
 	}
@@ -329,6 +330,7 @@ async function sessionCommand(args: ParsedArgs<CliCommand>, logger: Logger, json
 				if (note && !json) {
 					process.stderr.write(`agent-tabs: ${note}\n`);
 				}
+				await store.durable(); // success is reported only once it is on disk
 				out(json, { sessionId: session.id, title: session.title, worktreePath: worktree.path, branch: worktree.branch, baseRef: worktree.base_ref, ...(note ? { note } : {}) }, `${session.id}  ${worktree.branch}  ${worktree.path}`);
 				return 0;
 			}
@@ -360,6 +362,7 @@ async function sessionCommand(args: ParsedArgs<CliCommand>, logger: Logger, json
 				const sessionId = need();
 				const result = sub === 'delete' ? await service.deleteSession(sessionId) : await service.archiveSession(sessionId);
 				const saved = result?.saved ?? null;
+				await store.durable();
 				out(
 					json,
 					{ sessionId, action: sub, saved, removedPath: result?.removedPath ?? null, risk: result?.risk.summary ?? null },
@@ -373,12 +376,14 @@ async function sessionCommand(args: ParsedArgs<CliCommand>, logger: Logger, json
 			}
 			case 'restore': {
 				const wt = await service.restoreSession(need());
+				await store.durable();
 				out(json, { sessionId: id, worktreePath: wt.path, branch: wt.branch }, `Restored ${wt.path} on ${wt.branch}.`);
 				return 0;
 			}
 			case 'merge': {
 				const strategy = (flag(args, 'strategy') ?? 'merge') as 'merge' | 'squash' | 'rebase';
 				const r = await service.mergeSession(need(), strategy);
+				await store.durable();
 				out(json, { sessionId: id, ...r }, r.message);
 				return 0;
 			}
@@ -438,6 +443,7 @@ async function rewind(args: ParsedArgs<CliCommand>, logger: Logger, json: boolea
 			throw new AgentTabsError('chat/noFolder', 'The chat has no worktree to rewind.');
 		}
 		const r = await worktreeService(store, args, logger).rewind(cwd, turn.checkpoint_before);
+		await store.durable();
 		out(json, { chatId: chat.id, turn: turn.seq, restoredFrom: turn.checkpoint_before, ...r }, `Rewound ${r.files.length} files to before turn ${turn.seq}; the replaced state is kept in ${r.replacedRef}.`);
 		return 0;
 	} finally {

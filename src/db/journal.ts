@@ -4,8 +4,8 @@ import { crc32 } from './crc32';
 
 /**
  * The write-ahead journal: an append-only file of length-prefixed, checksummed records, one per write
- * transaction. A record is durable once `append` returns (written and fdatasync'ed), and that is what the
- * store calls "acknowledged". A record cut short by a crash fails its length or checksum and is recognised
+ * transaction. A record is durable once `append` returns (written and fdatasync'ed); the store's journal
+ * worker appends, so this never runs on the extension host's thread while agents stream. A record cut short by a crash fails its length or checksum and is recognised
  * as a torn tail: it was never acknowledged, so dropping it loses nothing.
  *
  * Layout: the 8-byte file header `ATJRNL01`, then records of
@@ -165,7 +165,7 @@ export class JournalWriter {
 	}
 
 	/**
-	 * Appends one record and returns once it is on stable storage. If the write fails part way, the file is
+	 * Appends one record (or several, concatenated: a group commit) and returns once it is on stable storage. If the write fails part way, the file is
 	 * cut back to its previous length so no half record sits before later ones.
 	 */
 	append(record: Buffer): void {

@@ -5,31 +5,33 @@ import { AgentTabsError } from '../common/errors';
 import { Emitter, logListenerErrors, type Event } from '../common/event';
 import { Disposable, toDisposable } from '../common/lifecycle';
 import { errorMessage, nullLogger, type Logger } from '../common/log';
-import {
-	decodeParams,
-	encodeParams,
-	encodeRecord,
-	fsyncDir,
-	JournalWriter,
-	readJournal,
-	type JournalRecord,
-	type SqlParam,
-} from './journal';
+import { Worker } from 'node:worker_threads';
+import { encodeParams, encodeRecord, fsyncDir, readJournal, type JournalRecord, type SqlParam } from './journal';
 import { StoreLock } from './lock';
 import { allRows } from './rows';
 import { latestVersion, migrate, type MigrationOutcome } from './migrations';
+import {
+	applyConnectionPragmas,
+	replay,
+	ensureMetaTable,
+	exportSnapshot,
+	journalPath,
+	journalStart,
+	listJournals,
+	readDamageMarker,
+	readSnapshotSeq,
+	snapshotMatchesSum,
+	snapshotShapeProblem,
+	storeFiles,
+	writeDamageMarker,
+	writeSnapshotSum,
+	type DamageReport,
+} from './snapshot';
 import { loadSqlJs } from './sqlJs';
+import type { FoldWorkerData, FromFold, FromJournal, ToFold, ToJournal } from './storeWorker';
 
 export type { SqlParam } from './journal';
-
-/** File names inside a state folder. */
-export const storeFiles = {
-	snapshot: 'agent-tabs.sqlite',
-	lock: 'agent-tabs.lock',
-	journalPrefix: 'agent-tabs.journal.',
-	/** Present from the moment a damaged file is moved aside until what git knows has been rebuilt. */
-	rebuildNeeded: 'agent-tabs.rebuild-needed',
-} as const;
+export { storeFiles, type DamageReport } from './snapshot';
 
 export interface StoreOptions {
 	/** The state folder: the extension's storage folder, or the CLI's `--state`. Created if missing. */
@@ -41,6 +43,18 @@ export interface StoreOptions {
 	owner: string;
 	/** Journal size in bytes past which a background checkpoint folds it into the snapshot. */
 	checkpointBytes?: number;
+	/**
+	 * A journal under this many records (default 500) and bytes (default 1 MiB) is left as it is on open and
+	 * close rather than folded: replaying it costs the next open a few milliseconds, a fold a full export.
+	 */
+	smallJournalRecords?: number;
+	smallJournalBytes?: number;
+}
+
+/** What one write changed, for listeners that only care about some tables. */
+export interface StoreWriteEvent {
+	/** Names of the tables the write's statements inserted into, updated or deleted from. */
+	readonly tables: ReadonlySet<string>;
 }
 
 /** What opening the store had to repair; the extension tells the user about anything moved aside. */
@@ -60,13 +74,6 @@ export interface RecoveryReport {
 	 * git still knows, tells the user loudly, then calls `Store.rebuildDone()`.
 	 */
 	damaged: DamageReport | null;
-}
-
-/** A damaged database or journal: what was kept aside, and why. */
-export interface DamageReport {
-	/** Full paths of the files kept aside. */
-	keptAs: string[];
-	problems: string[];
 }
 
 /** A statement runner inside one write transaction. */
@@ -177,14 +184,52 @@ export class StoreTooNewError extends AgentTabsError {
 	}
 }
 
+/** Waiters for a sequence number to be reached (durable, or folded into the snapshot). */
+class SeqWaiters {
+	private waiters: { seq: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+
+	wait(seq: number): Promise<void> {
+		return new Promise((resolve, reject) => this.waiters.push({ seq, resolve, reject }));
+	}
+
+	reached(seq: number): void {
+		const done = this.waiters.filter((w) => w.seq <= seq);
+		this.waiters = this.waiters.filter((w) => w.seq > seq);
+		for (const w of done) {
+			w.resolve();
+		}
+	}
+
+	failAll(e: Error): void {
+		const all = this.waiters;
+		this.waiters = [];
+		for (const w of all) {
+			w.reject(e);
+		}
+	}
+}
+
+/** Matches the table a write statement changes (`INSERT [OR x] INTO t`, `UPDATE [OR x] t`, `DELETE FROM t`). */
+const changedTablePattern = /^\s*(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)\s+["`[]?(\w+)/i;
+
+/** Where the store's worker script is: next to this module (out/src/db in tests, dist/ in the bundles). */
+const workerScript = path.join(__dirname, 'storeWorker.js');
+
 /**
  * The database: sql.js in memory, made durable by a write-ahead journal and periodic snapshots.
  *
- * **Acknowledged** means: `write(fn)` returned normally. By then the transaction's statements are in the
- * journal and fdatasync'ed, so a `kill -9` at any later instant cannot lose it: the next `open` loads the
- * snapshot and replays every journal record past the snapshot's sequence number. A write that throws was
- * rolled back and is not in the journal. The cost of a write is one append and one fdatasync, independent of
- * the database size; the O(size) export happens only in checkpoints, off the write path.
+ * **The durability contract.** `write(fn)` runs `fn` in one transaction, applies it in memory at once and
+ * returns `fn`'s result; its journal record goes to the journal worker, which appends and fdatasyncs it off
+ * the host thread (group commit: whatever arrived during one fdatasync goes into the next). A write is
+ * **acknowledged** when `durable()` (called after it) resolves: from then on a `kill -9` cannot lose it, because
+ * the next `open` loads the snapshot and replays every journal record past the snapshot's sequence number.
+ * `writeDurable(fn)` is both in one call. Anything that reports success to a user or an agent awaits one of
+ * them; a caller that only needs the in-memory state (a streaming flush, a view) need not. A write that throws
+ * was rolled back and is never journaled. If the journal fails, `durable()` rejects for every write not yet on
+ * disk and later writes throw `StoreFailedError`; reads keep working.
+ *
+ * The O(size) fold of the journal into a new snapshot runs in a worker of its own that rebuilds the database
+ * from the files, so the host thread never exports.
  *
  * Statements must be deterministic (ids and timestamps are passed as parameters, never `random()` or
  * `CURRENT_TIMESTAMP`) because replay runs them again.
@@ -192,33 +237,83 @@ export class StoreTooNewError extends AgentTabsError {
  * One writer per folder: `open` takes `agent-tabs.lock` and throws `StoreLockedError` if a live process has it.
  */
 export class Store extends Disposable {
-	private readonly _onDidWrite = this._register(new Emitter<void>((e) => logListenerErrors(this.options.logger, '[Store][onDidWrite]')(e)));
-	/** Fires after every acknowledged write. */
-	readonly onDidWrite: Event<void> = this._onDidWrite.event;
+	private readonly _onDidWrite = this._register(new Emitter<StoreWriteEvent>((e) => logListenerErrors(this.options.logger, '[Store][onDidWrite]')(e)));
+	/** Fires after every write, once it is applied in memory (before it is durable). */
+	readonly onDidWrite: Event<StoreWriteEvent> = this._onDidWrite.event;
 
-	private writer: JournalWriter | undefined;
 	private seq: number;
+	/** The last write when the store was opened. */
+	private readonly openSeq: number;
+	private durableSeq: number;
+	private foldedSeq: number;
+	private journalSize = 0;
 	private inWrite = false;
-	private failed: Error | undefined;
-	private checkpointing: Promise<void> | undefined;
-	private checkpointTimer: NodeJS.Timeout | undefined;
+	/** Set when the journal failed: later writes throw it (in words), durable() rejects with it. */
+	private failed: StoreFailedError | undefined;
 	private closed = false;
-	private readonly checkpointBytes: number;
+	private journalClosed: Promise<void> | undefined;
+	private readonly durableWaiters = new SeqWaiters();
+	private readonly foldWaiters = new SeqWaiters();
+	private fold: { done: Promise<void> } | undefined;
+	private foldWorkerInstance: Worker | undefined;
+	/** A fold asked for while one ran: the highest write it must cover. */
+	private foldWanted = 0;
+	/** checkpoint() calls waiting: they keep the process alive like pending writes do. */
+	private checkpointsWaiting = 0;
+	private closing = false;
+	private journalExited = false;
+	/** The journal worker said it is up (before that, close() can simply stop it). */
+	private journalReady = false;
+	/** Bytes of the journals replayed on open, until a fold takes them in. */
+	private openJournalBytes = 0;
+
+	/** Whether the writes past the snapshot, up to `seq`, are worth a fold (see `StoreOptions.smallJournalRecords`). */
+	private journalIsLarge(seq: number): boolean {
+		const bytes = this.journalSize + (this.foldedSeq < this.openSeq ? this.openJournalBytes : 0);
+		return seq - this.foldedSeq >= (this.options.smallJournalRecords ?? 500) || bytes >= (this.options.smallJournalBytes ?? 1024 * 1024);
+	}
+
+	/** The journal worker; absent for a read-only snapshot. */
+	private readonly journal: Worker | undefined;
 
 	private constructor(
 		private readonly db: Database,
 		private readonly options: StoreOptions,
 		/** Absent for a read-only snapshot, which never takes the lock nor writes. */
 		private readonly lock: StoreLock | undefined,
-		writer: JournalWriter | undefined,
+		/** The journal worker and the files it starts with; absent for a read-only snapshot. */
+		journalWorker: { worker: Worker; files: { file: string; truncate?: { file: string; length: number } } } | undefined,
 		seq: number,
+		snapshotSeq: number,
+		openJournalBytes: number,
 		readonly recovery: RecoveryReport,
 	) {
 		super();
-		this.writer = writer;
 		this.seq = seq;
-		this.checkpointBytes = options.checkpointBytes ?? 16 * 1024 * 1024;
+		this.openSeq = seq;
+		this.durableSeq = seq;
+		this.foldedSeq = snapshotSeq;
 		this._register(toDisposable(() => this.closeSync()));
+		this.openJournalBytes = openJournalBytes;
+		if (!journalWorker) {
+			return; // read-only: no journal worker, and no fold worker either
+		}
+		const { worker: journal, files } = journalWorker;
+		this.journal = journal;
+		// Writes made before the worker is up wait in its message queue; durable() covers them like any other.
+		journal.on('message', (m: FromJournal) => this.onJournalMessage(m));
+		journal.postMessage({ type: 'init', dir: options.dir, ...files, seq, checkpointBytes: options.checkpointBytes ?? 16 * 1024 * 1024 } satisfies ToJournal);
+		journal.on('error', (e) => this.fail(e));
+		journal.on('exit', (code) => {
+			this.journalExited = true;
+			if (!this.closed && !this.closing) {
+				this.fail(new Error(`the journal worker stopped (exit code ${code})`));
+			}
+		});
+		if (this.journalIsLarge(seq)) {
+			// Journals replayed on open are folded in the background, so the next open does not replay them again.
+			this.startFold(seq);
+		}
 	}
 
 	/** Path of the snapshot file. */
@@ -230,16 +325,22 @@ export class Store extends Disposable {
 		return this.options.dir;
 	}
 
-	/** Sequence number of the last acknowledged write. */
+	/** Sequence number of the last write applied in memory. */
 	get lastSeq(): number {
 		return this.seq;
 	}
 
-	get journalBytes(): number {
-		return this.writer?.bytes ?? 0;
+	/** Sequence number of the last write known to be on disk. */
+	get lastDurableSeq(): number {
+		return this.durableSeq;
 	}
 
-	/** Whether this is a read-only snapshot (`openSnapshot`). */
+	/** Size of the current journal file as of the last group commit. */
+	get journalBytes(): number {
+		return this.journalSize;
+	}
+
+	/** Whether this is a read-only snapshot (`openSnapshot`): no lock, no journal worker, no fold worker. */
 	get readOnly(): boolean {
 		return !this.lock;
 	}
@@ -255,12 +356,18 @@ export class Store extends Disposable {
 		onStateFolder(dir, () => fs.mkdirSync(dir, { recursive: true }));
 		const SQL = await loadSqlJs(options.wasmPath);
 		const lock = onStateFolder(dir, () => StoreLock.acquire(path.join(dir, storeFiles.lock), options.owner));
+		// The journal worker starts while this thread loads the database; it gets its file once that is known.
+		const journal = new Worker(workerScript, { workerData: { role: 'journal' } });
+		journal.unref(); // referenced only while writes wait for the disk
+		let store: Store;
 		try {
-			return onStateFolder(dir, () => Store.load(SQL, options, lock, logger));
+			store = onStateFolder(dir, () => Store.load(SQL, options, { lock, journal }, logger));
 		} catch (e) {
+			void journal.terminate();
 			lock.release();
 			throw e;
 		}
+		return store;
 	}
 
 	/**
@@ -297,16 +404,19 @@ export class Store extends Disposable {
 		}
 	}
 
-	/** Loads snapshot and journals; with a lock it also repairs, checkpoints and starts a fresh journal. */
-	private static load(SQL: SqlJsStatic, options: StoreOptions, lock: StoreLock | undefined, logger: Logger): Store {
+	/**
+	 * Loads snapshot and journals; with the lock (and the journal worker) it also repairs, writes a new
+	 * snapshot where the files cannot simply be continued, and hands the worker its journal.
+	 */
+	private static load(SQL: SqlJsStatic, options: StoreOptions, writer: { lock: StoreLock; journal: Worker } | undefined, logger: Logger): Store {
 		const { dir } = options;
-		const readOnly = !lock;
+		const readOnly = !writer;
 		if (readOnly && !fs.existsSync(dir)) {
 			const db = new SQL.Database();
 			applyConnectionPragmas(db);
 			ensureMetaTable(db);
 			const migration = migrate(db, nullLogger);
-			return new Store(db, options, undefined, undefined, 0, { movedAside: [], problems: [], replayedRecords: 0, droppedTornBytes: 0, migration, damaged: null });
+			return new Store(db, options, undefined, undefined, 0, 0, 0, { movedAside: [], problems: [], replayedRecords: 0, droppedTornBytes: 0, migration, damaged: null });
 		}
 		const snapshotFile = path.join(dir, storeFiles.snapshot);
 		const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -340,40 +450,39 @@ export class Store extends Disposable {
 
 		// Leftovers of a checkpoint cut short by a crash: never the live snapshot, safe to drop.
 		for (const name of readOnly ? [] : fs.readdirSync(dir)) {
-			if (name.startsWith(`${storeFiles.snapshot}.tmp-`)) {
+			if (name.startsWith(`${storeFiles.snapshot}.tmp-`) || name.startsWith(`${storeFiles.snapshotSum}.tmp-`)) {
 				fs.rmSync(path.join(dir, name), { force: true });
 			}
 		}
 
-		// 1. The snapshot.
+		// 1. The snapshot. A file whose size and checksum match the sum written with it is exactly what a fold
+		// exported, so the O(size) quick_check runs only when they do not (an old, foreign or damaged file).
 		let db: Database | undefined;
 		let snapshotSeq = 0;
-		let snapshotBytes: Buffer | undefined;
+		let checkedWithoutSum = false;
 		if (fs.existsSync(snapshotFile)) {
-			snapshotBytes = fs.readFileSync(snapshotFile);
+			const bytes = fs.readFileSync(snapshotFile);
 			try {
-				// Every snapshot we write is a whole database; SQLite would take an empty or cut-off-header file
-				// for a new empty database and every session would vanish without a word.
-				if (snapshotBytes.length < sqliteHeaderBytes || snapshotBytes.toString('latin1', 0, sqliteMagic.length) !== sqliteMagic) {
-					throw new Error(snapshotBytes.length === 0 ? 'the file is empty' : `the file does not start with an SQLite header (${snapshotBytes.length} bytes)`);
+				// The shape first: a damaged file is never trusted, whatever a (stale) sum file says.
+				const shapeProblem = snapshotShapeProblem(bytes);
+				if (shapeProblem) {
+					throw new Error(shapeProblem);
 				}
-				const expectedBytes = sqliteSizeFromHeader(snapshotBytes);
-				if (expectedBytes !== undefined && expectedBytes !== snapshotBytes.length) {
-					// SQLite reads a cut-off file without complaint as long as the pages it needs are there.
-					throw new Error(`the file has ${snapshotBytes.length} bytes where its header says ${expectedBytes}: it was cut short or overwritten`);
-				}
-				// sql.js may keep using the array it is given as its in-memory file: give it a copy.
-				db = new SQL.Database(new Uint8Array(snapshotBytes));
-				const check = db.exec('PRAGMA quick_check');
-				const verdict = check[0]?.values[0]?.[0];
-				if (verdict !== 'ok') {
-					throw new Error(`integrity check says ${String(verdict)}`);
+				const intact = snapshotMatchesSum(dir, bytes);
+				// No copy: sql.js takes the array as its in-memory file, and this buffer is not used again.
+				db = new SQL.Database(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
+				if (!intact) {
+					const check = db.exec('PRAGMA quick_check');
+					const verdict = check[0]?.values[0]?.[0];
+					if (verdict !== 'ok') {
+						throw new Error(`integrity check says ${String(verdict)}`);
+					}
+					checkedWithoutSum = true;
 				}
 				snapshotSeq = readSnapshotSeq(db);
 			} catch (e) {
 				db?.close();
 				db = undefined;
-				snapshotBytes = undefined;
 				moveAside(snapshotFile, `is not a readable database (${errorMessage(e)})`);
 			}
 		}
@@ -393,49 +502,53 @@ export class Store extends Disposable {
 		const journals = listJournals(dir);
 		let seq = snapshotSeq;
 		let replayBroken = false;
-		for (let i = 0; i < journals.length; i++) {
-			const file = journals[i]!;
-			const isLast = i === journals.length - 1;
-			if (replayBroken) {
-				moveAside(file, 'comes after a damaged journal and could not be applied');
-				continue;
-			}
-			const result = readJournal(file);
-			let applied = 0;
-			let problem: string | undefined;
-			for (const record of result.records) {
-				if (record.seq <= seq) {
+		let tornTail: { file: string; validBytes: number } | undefined;
+		replay(db, (applyRecord) => {
+			for (let i = 0; i < journals.length; i++) {
+				const file = journals[i]!;
+				const isLast = i === journals.length - 1;
+				if (replayBroken) {
+					moveAside(file, 'comes after a damaged journal and could not be applied');
 					continue;
 				}
-				if (record.seq !== seq + 1) {
-					problem = snapshotWasBad
-						? `could not be applied because the database it belongs to was damaged (it starts at write ${record.seq})`
-						: `is missing writes ${seq + 1} to ${record.seq - 1}`;
-					break;
+				const result = readJournal(file);
+				let applied = 0;
+				let problem: string | undefined;
+				for (const record of result.records) {
+					if (record.seq <= seq) {
+						continue;
+					}
+					if (record.seq !== seq + 1) {
+						problem = snapshotWasBad
+							? `could not be applied because the database it belongs to was damaged (it starts at write ${record.seq})`
+							: `is missing writes ${seq + 1} to ${record.seq - 1}`;
+						break;
+					}
+					try {
+						applyRecord(record);
+					} catch (e) {
+						problem = `has a write (${record.seq}) that no longer applies: ${errorMessage(e)}`;
+						break;
+					}
+					seq = record.seq;
+					applied++;
 				}
-				try {
-					applyRecord(db, record);
-				} catch (e) {
-					problem = `has a write (${record.seq}) that no longer applies: ${errorMessage(e)}`;
-					break;
+				report.replayedRecords += applied;
+				if (!problem && result.corrupt) {
+					problem = `is damaged (${result.reason ?? 'unreadable'}); the writes before the damage were recovered`;
+				} else if (!problem && result.trailingBytes > 0 && !isLast) {
+					problem = `ends in an incomplete write although newer journals follow it`;
 				}
-				seq = record.seq;
-				applied++;
+				if (problem) {
+					moveAside(file, problem);
+					replayBroken = true;
+				} else if (result.trailingBytes > 0) {
+					report.droppedTornBytes += result.trailingBytes;
+					tornTail = { file, validBytes: result.validBytes };
+					logger.info(`[Store][open] dropped ${result.trailingBytes} bytes of an unacknowledged write at the end of ${path.basename(file)}`);
+				}
 			}
-			report.replayedRecords += applied;
-			if (!problem && result.corrupt) {
-				problem = `is damaged (${result.reason ?? 'unreadable'}); the writes before the damage were recovered`;
-			} else if (!problem && result.trailingBytes > 0 && !isLast) {
-				problem = `ends in an incomplete write although newer journals follow it`;
-			}
-			if (problem) {
-				moveAside(file, problem);
-				replayBroken = true;
-			} else if (result.trailingBytes > 0) {
-				report.droppedTornBytes += result.trailingBytes;
-				logger.info(`[Store][open] dropped ${result.trailingBytes} bytes of an unacknowledged write at the end of ${path.basename(file)}`);
-			}
-		}
+		});
 
 		// 3. Migrations (in memory; nothing is written if they fail, so the old files stay byte for byte).
 		try {
@@ -449,38 +562,56 @@ export class Store extends Disposable {
 			to: migrationOutcomes[migrationOutcomes.length - 1]!.to,
 			applied: migrationOutcomes.flatMap((o) => o.applied),
 		};
-		if (readOnly) {
-			return new Store(db, options, undefined, undefined, seq, report);
+		if (!writer) {
+			return new Store(db, options, undefined, undefined, seq, seq, 0, report);
 		}
 
-		// 4. Make the recovered state the new baseline when anything changed, then start a fresh journal.
-		const changed = report.replayedRecords > 0 || report.migration.applied.length > 0 || report.movedAside.length > 0 || report.droppedTornBytes > 0;
-		if (changed) {
-			if (report.migration.applied.length > 0 && snapshotBytes && report.migration.from > 0) {
-				// Keep the pre-migration file: migrations are one-way.
+		// 4. A new snapshot only when the files cannot simply be continued: a fresh or damaged folder, or a
+		// migration (not journaled). A plain replay keeps its journals; the fold worker folds them after open,
+		// so opening costs no export.
+		if (fresh || report.migration.applied.length > 0 || report.movedAside.length > 0) {
+			if (report.migration.applied.length > 0 && !fresh && report.migration.from > 0) {
+				// Keep the pre-migration file (still untouched on disk): migrations are one-way.
 				const backup = `${snapshotFile}.v${report.migration.from}.bak`;
-				fs.writeFileSync(backup, snapshotBytes);
+				fs.copyFileSync(snapshotFile, backup);
 				logger.info(`[Store][open] kept the version ${report.migration.from} database as ${backup}`);
 			}
-			writeSnapshotSync(db, dir, seq);
+			exportSnapshot(db, dir, seq);
+			snapshotSeq = seq;
+			for (const file of listJournals(dir)) {
+				fs.rmSync(file, { force: true });
+			}
+		} else {
+			if (checkedWithoutSum) {
+				// quick_check passed: record the file's checksum, so the next open can skip it.
+				writeSnapshotSum(dir, fs.readFileSync(snapshotFile));
+			}
+			// A journal that holds nothing past the last replayed write (an empty one a crash left behind).
+			for (const file of listJournals(dir)) {
+				if (journalStart(file) > seq) {
+					fs.rmSync(file, { force: true });
+				}
+			}
 		}
-		for (const file of listJournals(dir)) {
-			fs.rmSync(file, { force: true });
-		}
-		const writer = JournalWriter.create(journalPath(dir, seq + 1));
+		// The journal worker cuts the torn tail back and creates the next journal (both fsynced, off this thread)
+		// before it appends anything.
+		const journalFile = journalPath(dir, seq + 1);
 		logger.info(`[Store][open] ${snapshotFile}: schema ${latestVersion}, write ${seq}, replayed ${report.replayedRecords}`);
-		return new Store(db, options, lock, writer, seq, report);
+		const journalFiles = { file: journalFile, truncate: tornTail && !report.movedAside.length ? { file: tornTail.file, length: tornTail.validBytes } : undefined };
+		const keptJournalBytes = listJournals(dir).reduce((sum, file) => sum + fs.statSync(file).size, 0);
+		return new Store(db, options, writer.lock, { worker: writer.journal, files: journalFiles }, seq, snapshotSeq, keptJournalBytes, report);
 	}
 
 	/**
-	 * Runs `fn` in one transaction and makes it durable before returning. Returning normally is the
-	 * acknowledgement; a throw rolls everything back and journals nothing.
+	 * Runs `fn` in one transaction, applies it in memory and returns `fn`'s result; the journal record is on
+	 * its way to disk (see `durable()`). A throw rolls everything back and journals nothing.
 	 */
 	write<T>(fn: (tx: WriteTx) => T): T {
 		if (this.closed) {
 			throw new StoreFailedError('The store is closed.');
 		}
-		if (!this.writer) {
+		const journal = this.journal;
+		if (!journal) {
 			throw new StoreReadOnlyError();
 		}
 		if (this.failed) {
@@ -489,13 +620,17 @@ export class Store extends Disposable {
 		if (this.inWrite) {
 			throw new AgentTabsError('store/nested', 'Nested Store.write calls are not allowed; pass the WriteTx down instead.');
 		}
-		const writer = this.writer;
 		this.inWrite = true;
 		const stmts: JournalRecord['stmts'] = [];
+		const tables = new Set<string>();
 		const tx: WriteTx = {
 			run: (sql, params = []) => {
 				this.db.run(sql, params as SqlParam[]);
 				stmts.push([sql, encodeParams(params)]);
+				const table = changedTablePattern.exec(sql)?.[1];
+				if (table) {
+					tables.add(table.toLowerCase());
+				}
 				return this.db.getRowsModified();
 			},
 			all: (sql, params) => this.all(sql, params),
@@ -510,28 +645,40 @@ export class Store extends Disposable {
 				this.db.exec('ROLLBACK');
 				throw e;
 			}
+			this.db.exec('COMMIT');
 			if (stmts.length === 0) {
-				this.db.exec('COMMIT');
 				return result;
 			}
 			const record: JournalRecord = { seq: this.seq + 1, stmts };
-			try {
-				writer.append(encodeRecord(record));
-			} catch (e) {
-				this.db.exec('ROLLBACK');
-				this.failed = e as Error;
-				this.options.logger.error(`[Store][write] journal append failed, store is now read-only: ${errorMessage(e)}`);
-				throw new StoreFailedError(`Could not save to ${writer.file}: ${writeFailureInWords(e)}`, { cause: e });
-			}
-			this.db.exec('COMMIT');
 			this.seq = record.seq;
+			const bytes = encodeRecord(record);
+			journal.ref(); // keeps the process alive until the write is on disk (see updateRef)
+			journal.postMessage({ type: 'append', seq: record.seq, bytes } satisfies ToJournal);
 		} finally {
 			this.inWrite = false;
 		}
-		this._onDidWrite.fire();
-		if (writer.bytes >= this.checkpointBytes) {
-			this.scheduleCheckpoint();
+		this._onDidWrite.fire({ tables });
+		return result;
+	}
+
+	/**
+	 * Resolves once every write made before this call is on disk: the acknowledgement. Rejects with
+	 * `StoreFailedError` if the journal failed first (the writes it covers may be lost).
+	 */
+	durable(): Promise<void> {
+		if (this.failed) {
+			return Promise.reject(this.failed);
 		}
+		if (this.durableSeq >= this.seq) {
+			return Promise.resolve();
+		}
+		return this.durableWaiters.wait(this.seq);
+	}
+
+	/** `write(fn)`, then waits until it is on disk; resolves to `fn`'s result. */
+	async writeDurable<T>(fn: (tx: WriteTx) => T): Promise<T> {
+		const result = this.write(fn);
+		await this.durable();
 		return result;
 	}
 
@@ -543,63 +690,179 @@ export class Store extends Disposable {
 		return this.all<T>(sql, params)[0];
 	}
 
-	private scheduleCheckpoint(): void {
-		if (this.checkpointTimer || this.checkpointing || this.closed) {
-			return;
+	private onJournalMessage(m: FromJournal): void {
+		switch (m.type) {
+			case 'durable':
+				this.durableSeq = m.seq;
+				this.journalSize = m.bytes;
+				this.durableWaiters.reached(m.seq);
+				this.updateRef();
+				break;
+			case 'rotated':
+				this.journalSize = m.bytes;
+				if (m.upTo > this.foldedSeq) {
+					this.startFold(m.upTo);
+				} else {
+					this.foldWaiters.reached(this.foldedSeq);
+				}
+				break;
+			case 'failed':
+				// The worker's error crossed the thread as its message and code; the code gives the plain words.
+				this.fail(Object.assign(new Error(m.message), m.code ? { code: m.code } : {}), m.file);
+				break;
+			case 'ready':
+				this.journalReady = true;
+				break;
+			case 'closed':
+				break;
 		}
-		this.checkpointTimer = setTimeout(() => {
-			this.checkpointTimer = undefined;
-			this.checkpoint().catch((e) => this.options.logger.error(`[Store][checkpoint] ${errorMessage(e)}`));
-		}, 0);
-		this.checkpointTimer.unref?.();
 	}
 
 	/**
-	 * Folds the journal into a new snapshot: export (the only O(size) step, synchronous, in memory), switch
-	 * new writes to a fresh journal, then write temp file, fsync, rename and drop the old journals without
-	 * blocking writes. A crash at any point leaves either the old snapshot plus all journals or the new one.
+	 * The journal worker keeps the process alive only while something waits on it; a close waits for it to
+	 * exit also after a failure, so the lock is released and the caller's close() resolves.
 	 */
-	checkpoint(): Promise<void> {
-		if (this.checkpointing) {
-			return this.checkpointing;
+	private updateRef(): void {
+		if (!this.closed && (this.closing || (!this.failed && (this.durableSeq < this.seq || this.checkpointsWaiting > 0)))) {
+			this.journal?.ref();
+		} else {
+			this.journal?.unref();
 		}
-		if (this.closed || this.failed || !this.writer) {
-			return Promise.resolve();
-		}
-		const seq = this.seq;
-		setSnapshotSeq(this.db, seq);
-		const bytes = this.db.export();
-		applyConnectionPragmas(this.db); // export() reopens the database, resetting connection pragmas
-		const oldWriter = this.writer;
-		this.writer = JournalWriter.create(journalPath(this.dir, seq + 1));
-		oldWriter.close();
-		const dir = this.dir;
-		const keep = this.writer.file;
-		const run = async (): Promise<void> => {
-			await writeSnapshot(bytes, dir);
-			for (const file of listJournals(dir)) {
-				if (file !== keep && journalStart(file) <= seq) {
-					await fs.promises.rm(file, { force: true });
-				}
-			}
-		};
-		this.checkpointing = run().finally(() => {
-			this.checkpointing = undefined;
-		});
-		return this.checkpointing;
 	}
 
-	/** Waits for a running checkpoint, writes a final one and releases the lock. */
-	async close(): Promise<void> {
-		if (this.closed) {
+	/**
+	 * The journal failed (an append, the worker itself): the store turns read-only. Writes not yet on disk
+	 * may be lost, so every `durable()` waiting or still to come rejects, and later writes throw.
+	 */
+	private fail(e: unknown, journalFile?: string): void {
+		if (this.failed || this.closed) {
 			return;
 		}
-		if (this.checkpointing) {
-			await this.checkpointing.catch(() => undefined);
+		this.failed = new StoreFailedError(`Could not save to ${journalFile ?? `the journal in ${this.dir}`}: ${writeFailureInWords(e)}`, { cause: e });
+		this.options.logger.error(`[Store][journal] ${this.failed.message}; the store is now read-only (reads still work)`);
+		this.journal?.unref();
+		this.durableWaiters.failAll(this.failed);
+		this.foldWaiters.failAll(this.failed);
+	}
+
+	/** Folds every write up to `upTo` (all in complete journals) into a new snapshot, in the fold worker. */
+	private startFold(upTo: number): void {
+		if (this.fold) {
+			this.foldWanted = Math.max(this.foldWanted, upTo);
+			return;
 		}
-		if (!this.failed && this.writer && this.seq > 0 && this.writer.bytes > 8) {
+		const worker = this.foldWorker();
+		const done = new Promise<void>((resolve, reject) => {
+			const onMessage = (m: FromFold): void => {
+				cleanup();
+				if (m.type === 'folded') {
+					this.foldedSeq = Math.max(this.foldedSeq, m.seq);
+					this.options.logger.debug(`[Store][fold] write ${m.seq}: load ${m.ms.load.toFixed(0)} ms, replay ${m.ms.replay.toFixed(0)} ms, export and write ${m.ms.exportAndWrite.toFixed(0)} ms`);
+					resolve();
+				} else {
+					reject(new Error(m.message));
+				}
+			};
+			const onExit = (code: number): void => {
+				cleanup();
+				this.foldWorkerInstance = undefined;
+				reject(new Error(`the fold worker stopped (exit code ${code})`));
+			};
+			const cleanup = (): void => {
+				worker.off('message', onMessage);
+				worker.off('exit', onExit);
+			};
+			worker.on('message', onMessage);
+			worker.on('exit', onExit);
+			worker.postMessage({ type: 'fold', upTo } satisfies ToFold);
+		});
+		this.fold = { done };
+		done.then(
+			() => this.foldWaiters.reached(this.foldedSeq),
+			(e: unknown) => {
+				// The journals stay, so nothing is lost; the next fold (or open) tries again.
+				this.options.logger.error(`[Store][fold] folding the journal into the snapshot failed: ${errorMessage(e)}`);
+				this.foldWaiters.failAll(new StoreFailedError(`Could not fold the journal into ${this.file}: ${errorMessage(e)}`, { cause: e }));
+			},
+		).finally(() => {
+			this.fold = undefined;
+			const wanted = this.foldWanted;
+			this.foldWanted = 0;
+			if (wanted > this.foldedSeq && !this.closed) {
+				this.startFold(wanted);
+			}
+		});
+	}
+
+	/** The fold worker, started at the first fold and kept: starting a thread costs the host more than a fold's messages. */
+	private foldWorker(): Worker {
+		if (!this.foldWorkerInstance) {
+			const data: FoldWorkerData = { role: 'fold', dir: this.dir, wasmPath: this.options.wasmPath };
+			this.foldWorkerInstance = new Worker(workerScript, { workerData: data });
+			this.foldWorkerInstance.unref(); // never needed for correctness; close() and checkpoint() wait for folds themselves
+			this.foldWorkerInstance.on('error', (e) => this.options.logger.error(`[Store][fold] ${errorMessage(e)}`));
+		}
+		return this.foldWorkerInstance;
+	}
+
+	/**
+	 * Folds the journal into a new snapshot now (every write made before the call), in the fold worker;
+	 * resolves when the snapshot is renamed into place and the folded journals are gone.
+	 */
+	async checkpoint(): Promise<void> {
+		const journal = this.journal;
+		if (this.closed || this.failed || !journal) {
+			return; // a read-only snapshot never folds: it writes nothing
+		}
+		const target = this.seq;
+		if (this.foldedSeq >= target) {
+			return;
+		}
+		const folded = this.foldWaiters.wait(target);
+		this.checkpointsWaiting++;
+		this.updateRef();
+		try {
+			journal.postMessage({ type: 'rotate' } satisfies ToJournal);
+			await folded;
+		} finally {
+			this.checkpointsWaiting--;
+			this.updateRef();
+		}
+	}
+
+	/** Waits until every write is on disk, folds the journal into a final snapshot and releases the lock. */
+	async close(): Promise<void> {
+		if (this.closed || this.journalClosed) {
+			return this.journalClosed;
+		}
+		const journal = this.journal;
+		if (!journal) {
+			// A read-only snapshot: no worker to wait for, no lock to release.
+			this.closeSync();
+			this.dispose();
+			return;
+		}
+		this.closing = true;
+		this.updateRef();
+		await this.durable().catch(() => undefined);
+		if (!this.failed && this.foldedSeq < this.seq && this.journalIsLarge(this.seq)) {
 			await this.checkpoint().catch((e) => this.options.logger.error(`[Store][close] final checkpoint failed, the journal keeps every write: ${errorMessage(e)}`));
 		}
+		await this.fold?.done.catch(() => undefined);
+		// A worker that is still starting has opened nothing yet and has nothing to write (durable() resolved):
+		// stopping it is enough, and much quicker than waiting for it to start.
+		const nothingToClose = this.journalExited || (!this.journalReady && this.durableSeq >= this.seq);
+		if (nothingToClose && !this.journalExited) {
+			this.journalExited = true;
+			await journal.terminate();
+		}
+		this.journalClosed = nothingToClose
+			? Promise.resolve()
+			: new Promise<void>((resolve) => {
+					journal.once('exit', () => resolve());
+					journal.postMessage({ type: 'close' } satisfies ToJournal);
+				});
+		await this.journalClosed;
 		this.closeSync();
 		this.dispose();
 	}
@@ -609,147 +872,15 @@ export class Store extends Disposable {
 			return;
 		}
 		this.closed = true;
-		if (this.checkpointTimer) {
-			clearTimeout(this.checkpointTimer);
-			this.checkpointTimer = undefined;
+		if (this.journal && !this.journalClosed) {
+			// Disposed without close(): the worker appends what it has, closes its file and exits on its own.
+			this.journal.postMessage({ type: 'close' } satisfies ToJournal);
+			this.journal.unref();
 		}
-		this.writer?.close();
+		void this.foldWorkerInstance?.terminate();
+		this.durableWaiters.failAll(new StoreFailedError('The store was closed before the write reached the disk.'));
+		this.foldWaiters.failAll(new StoreFailedError('The store was closed.'));
 		this.db.close();
 		this.lock?.release();
 	}
-}
-
-function readDamageMarker(dir: string): DamageReport | null {
-	const file = path.join(dir, storeFiles.rebuildNeeded);
-	if (!fs.existsSync(file)) {
-		return null;
-	}
-	try {
-		const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<DamageReport>;
-		return { keptAs: Array.isArray(parsed.keptAs) ? parsed.keptAs.map(String) : [], problems: Array.isArray(parsed.problems) ? parsed.problems.map(String) : [] };
-	} catch {
-		// Torn by a crash while it was written: the rebuild is still owed, the details are in the .bad-* files.
-		return { keptAs: [], problems: [`An earlier start found damaged state files (see the *.bad-* files in ${dir}).`] };
-	}
-}
-
-function writeDamageMarker(dir: string, report: DamageReport): void {
-	const file = path.join(dir, storeFiles.rebuildNeeded);
-	const fd = fs.openSync(file, 'w');
-	try {
-		fs.writeSync(fd, JSON.stringify(report));
-		fs.fsyncSync(fd);
-	} finally {
-		fs.closeSync(fd);
-	}
-	fsyncDir(dir);
-}
-
-const sqliteMagic = 'SQLite format 3\0';
-const sqliteHeaderBytes = 100;
-
-/**
- * The file size an SQLite header promises (page size times page count), when the header's page count is
- * valid (its "version-valid-for" number matches the change counter, as in every file SQLite wrote itself).
- */
-function sqliteSizeFromHeader(bytes: Buffer): number | undefined {
-	const rawPageSize = bytes.readUInt16BE(16);
-	const pageSize = rawPageSize === 1 ? 65536 : rawPageSize;
-	const pages = bytes.readUInt32BE(28);
-	if (pages === 0 || bytes.readUInt32BE(92) !== bytes.readUInt32BE(24)) {
-		return undefined;
-	}
-	return pageSize * pages;
-}
-
-function journalPath(dir: string, startSeq: number): string {
-	return path.join(dir, `${storeFiles.journalPrefix}${String(startSeq).padStart(12, '0')}`);
-}
-
-function journalStart(file: string): number {
-	return Number(path.basename(file).slice(storeFiles.journalPrefix.length));
-}
-
-function listJournals(dir: string): string[] {
-	return fs
-		.readdirSync(dir)
-		.filter((n) => n.startsWith(storeFiles.journalPrefix) && /^\d+$/.test(n.slice(storeFiles.journalPrefix.length)))
-		.map((n) => path.join(dir, n))
-		.sort((a, b) => journalStart(a) - journalStart(b));
-}
-
-/**
- * Connection settings. Durability comes from our journal, not from SQLite's: the database lives in sql.js's
- * in-memory file system, so SQLite's own rollback journal can stay in memory, its syncs are no-ops anyway,
- * and a large page cache keeps a big database from being re-read page by page on every transaction.
- */
-function applyConnectionPragmas(db: Database): void {
-	db.exec('PRAGMA foreign_keys = ON; PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;');
-}
-
-function ensureMetaTable(db: Database): void {
-	db.exec('CREATE TABLE IF NOT EXISTS _store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
-}
-
-function readSnapshotSeq(db: Database): number {
-	try {
-		const r = db.exec("SELECT value FROM _store_meta WHERE key = 'journal_seq'");
-		const v = r[0]?.values[0]?.[0];
-		return v === undefined ? 0 : Number(v);
-	} catch {
-		return 0;
-	}
-}
-
-/** Records which journal write the snapshot contains. Not journaled itself: it describes the snapshot. */
-function setSnapshotSeq(db: Database, seq: number): void {
-	ensureMetaTable(db);
-	db.run("INSERT INTO _store_meta (key, value) VALUES ('journal_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [String(seq)]);
-}
-
-function applyRecord(db: Database, record: JournalRecord): void {
-	db.exec('BEGIN');
-	try {
-		for (const [sql, params] of record.stmts) {
-			db.run(sql, decodeParams(params));
-		}
-		db.exec('COMMIT');
-	} catch (e) {
-		db.exec('ROLLBACK');
-		throw e;
-	}
-}
-
-function writeSnapshotSync(db: Database, dir: string, seq: number): void {
-	setSnapshotSeq(db, seq);
-	const bytes = db.export();
-	applyConnectionPragmas(db);
-	const target = path.join(dir, storeFiles.snapshot);
-	const tmp = `${target}.tmp-${process.pid}`;
-	const fd = fs.openSync(tmp, 'w');
-	try {
-		let written = 0;
-		while (written < bytes.length) {
-			written += fs.writeSync(fd, bytes, written, bytes.length - written);
-		}
-		fs.fsyncSync(fd);
-	} finally {
-		fs.closeSync(fd);
-	}
-	fs.renameSync(tmp, target);
-	fsyncDir(dir);
-}
-
-async function writeSnapshot(bytes: Uint8Array, dir: string): Promise<void> {
-	const target = path.join(dir, storeFiles.snapshot);
-	const tmp = `${target}.tmp-${process.pid}`;
-	const handle = await fs.promises.open(tmp, 'w');
-	try {
-		await handle.writeFile(bytes);
-		await handle.sync();
-	} finally {
-		await handle.close();
-	}
-	await fs.promises.rename(tmp, target);
-	fsyncDir(dir);
 }

@@ -71,6 +71,34 @@ export class TranscriptRepo {
 		});
 	}
 
+	/**
+	 * Checkpoint refs of a chat that may be pruned: those of turns older than its last `keepLast`, and only
+	 * of turns with no pending change (their checkpoint is what a reject or rewind of that change needs).
+	 */
+	prunableCheckpoints(chatId: string, keepLast: number): string[] {
+		const rows = this.store.all<{ checkpoint_before: string | null; checkpoint_after: string | null }>(
+			`SELECT checkpoint_before, checkpoint_after FROM turns t
+			 WHERE chat_id = ? AND status <> 'running' AND (checkpoint_before IS NOT NULL OR checkpoint_after IS NOT NULL)
+			   AND seq <= (SELECT COALESCE(max(seq), 0) FROM turns WHERE chat_id = ?) - ?
+			   AND NOT EXISTS (SELECT 1 FROM pending_changes p WHERE p.turn_id = t.id AND p.status = 'pending')`,
+			[chatId, chatId, Math.max(0, keepLast)],
+		);
+		return rows.flatMap((r) => [r.checkpoint_before, r.checkpoint_after]).filter((r): r is string => r !== null);
+	}
+
+	/** Forgets pruned checkpoint refs, so no rewind to them is offered any more. */
+	forgetCheckpoints(refs: readonly string[]): void {
+		if (refs.length === 0) {
+			return;
+		}
+		this.store.write((tx) => {
+			for (const ref of refs) {
+				tx.run('UPDATE turns SET checkpoint_before = NULL WHERE checkpoint_before = ?', [ref]);
+				tx.run('UPDATE turns SET checkpoint_after = NULL WHERE checkpoint_after = ?', [ref]);
+			}
+		});
+	}
+
 	/** Turns still marked running when nothing runs (after a crash of the host): they were interrupted. */
 	markRunningInterrupted(reason: string): number {
 		const t = this.now();

@@ -32,6 +32,7 @@ export const settingIds = {
 	worktreesCopy: 'worktrees.copy',
 	worktreesSetupCommand: 'worktrees.setupCommand',
 	worktreesProposedSetupCommand: 'worktrees.proposedSetupCommand',
+	checkpointsKeepPerChat: 'checkpoints.keepPerChat',
 } as const;
 
 export const viewIds = {

@@ -12,10 +12,14 @@ export type SessionsNode =
 	| { kind: 'detachedGroup'; worktrees: WorktreeRow[] }
 	| { kind: 'worktree'; worktree: WorktreeRow };
 
+/** The tables whose rows the tree shows (sessions with their worktree state and chat count, chats, worktrees). */
+const shownTables = ['sessions', 'chats', 'worktrees'];
+
 /**
  * The Sessions tree: sessions (branch and worktree state), their chats, and worktrees whose session is gone
- * ("detached"). Empty until the store is ready, so VS Code shows the welcome content. Refreshes after every
- * acknowledged write, debounced.
+ * ("detached"). Empty until the store is ready, so VS Code shows the welcome content. Refreshes, debounced,
+ * after writes to the tables it shows; the transcript writes of streaming agents (turns, messages) do not
+ * touch them, so a busy chat costs the tree nothing.
  */
 export class SessionsView extends Disposable implements vscode.TreeDataProvider<SessionsNode> {
 	private readonly _onDidChangeTreeData = this._register(new vscode.EventEmitter<SessionsNode | undefined>());
@@ -33,7 +37,13 @@ export class SessionsView extends Disposable implements vscode.TreeDataProvider<
 	/** Connects the view to the store once it is open. */
 	attach(store: Store, sessions: SessionsRepo, worktrees: WorktreesRepo): void {
 		this.repos = { sessions, worktrees };
-		this._register(store.onDidWrite(() => this.scheduleRefresh()));
+		this._register(
+			store.onDidWrite((e) => {
+				if (shownTables.some((t) => e.tables.has(t))) {
+					this.scheduleRefresh();
+				}
+			}),
+		);
 		this.refresh();
 	}
 

@@ -53,7 +53,12 @@ function processAlive(pid: number): boolean {
 /** The tree of everything in the worktree's folder (tracked changes, untracked files; not ignored ones), through a temporary index. */
 export async function worktreeTree(git: Git): Promise<string> {
 	return withTempIndex(async (env) => {
-		await git.run(['read-tree', 'HEAD'], { env });
+		// Seeded from the worktree's own index, whose cached file stats let `add -A` re-hash only files changed
+		// since git last looked, instead of every file (as reading HEAD into an empty index would).
+		const indexPath = worktreeIndexPath(git.cwd) ?? path.resolve(git.cwd, (await git.run(['rev-parse', '--git-path', 'index'])).trim());
+		if (!copyIndex(indexPath, env.GIT_INDEX_FILE!)) {
+			await git.run(['read-tree', 'HEAD'], { env });
+		}
 		await git.run(['add', '-A', '--', '.'], { env });
 		return (await git.run(['write-tree'], { env })).trim();
 	});
@@ -74,18 +79,65 @@ export async function indexTree(git: Git): Promise<string> {
 	});
 }
 
+/** Where per-turn checkpoints live; `refs/agent-tabs/saved/*` (saved work) is elsewhere and never pruned. */
+export const checkpointRefPrefix = 'refs/agent-tabs/checkpoints/';
+
 /**
  * Records the whole state of a worktree (tracked changes, untracked files, binary files, modes; not
- * ignored files) as a commit on top of HEAD, through a temporary index so the worktree's own index and
- * HEAD are untouched, and points `ref` at it. Returns the commit and whether anything differed from HEAD.
+ * ignored files) as a commit on top of HEAD, through a temporary index (`worktreeTree`) so the worktree's
+ * own index and HEAD are untouched, and points `ref` at it. Returns the commit and whether anything
+ * differed from HEAD.
  */
 export async function snapshotCommit(git: Git, ref: string, message: string): Promise<{ commit: string; tree: string; head: string; dirty: boolean }> {
-	const head = (await git.run(['rev-parse', 'HEAD'])).trim();
-	const tree = await worktreeTree(git);
-	const headTree = (await git.run(['rev-parse', 'HEAD^{tree}'])).trim();
+	// HEAD is read while `add` works: two processes at once instead of one after the other.
+	const [revs, tree] = await Promise.all([git.run(['rev-parse', 'HEAD', 'HEAD^{tree}']), worktreeTree(git)]);
+	const [head, headTree] = revs.trim().split('\n');
+	if (!head || !headTree) {
+		throw new AgentTabsError('checkpoint/failed', `git rev-parse gave no HEAD in ${git.cwd}.`);
+	}
 	const commit = (await git.run(['commit-tree', tree, '-p', head], { env: identity, input: message })).trim();
 	await git.run(['update-ref', ref, commit]);
 	return { commit, tree, head, dirty: tree !== headTree };
+}
+
+/**
+ * The index file of the worktree whose top folder is `cwd`, found without running git: `.git/index` in a main
+ * checkout, `<gitdir>/index` in a linked worktree (its `.git` file names the gitdir). Undefined otherwise
+ * (a subfolder, an unusual layout): the caller asks git.
+ */
+function worktreeIndexPath(cwd: string): string | undefined {
+	const dotGit = path.join(cwd, '.git');
+	try {
+		if (fs.statSync(dotGit).isDirectory()) {
+			return path.join(dotGit, 'index');
+		}
+		const gitdir = /^gitdir: (.+)$/m.exec(fs.readFileSync(dotGit, 'utf8'))?.[1]?.trim();
+		return gitdir ? path.join(path.resolve(cwd, gitdir), 'index') : undefined;
+	} catch {
+		return undefined;
+	}
+}
+
+/** Copies the worktree's index to seed a temporary one; false when there is none (a fresh worktree). */
+function copyIndex(from: string, to: string): boolean {
+	try {
+		fs.copyFileSync(from, to);
+		return true;
+	} catch {
+		return false;
+	}
+}
+
+/**
+ * Deletes checkpoint refs (one `git update-ref --stdin` for all of them). Only refs under
+ * `refs/agent-tabs/checkpoints/` are accepted: saved work is never pruned.
+ */
+export async function deleteCheckpointRefs(git: Git, refs: readonly string[]): Promise<void> {
+	const doomed = refs.filter((r) => r.startsWith(checkpointRefPrefix) && !r.includes('..'));
+	if (doomed.length === 0) {
+		return;
+	}
+	await git.run(['update-ref', '--stdin'], { input: doomed.map((r) => `delete ${r}\n`).join('') });
 }
 
 /**

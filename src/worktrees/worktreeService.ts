@@ -8,9 +8,10 @@ import { newId } from '../common/ids';
 import { errorMessage, type Logger } from '../common/log';
 import { SessionsRepo, type SessionRow } from '../db/sessionsRepo';
 import type { Store } from '../db/store';
+import { TranscriptRepo } from '../db/transcriptRepo';
 import { WorktreesRepo, type WorktreeRow } from '../db/worktreesRepo';
 import { Git, GitError, parseWorktreeList } from './gitClient';
-import { identity, indexTree, removeStaleTempIndexes, restoreCheckpoint, snapshotCommit, withTempIndex, worktreeTree } from './checkpoints';
+import { checkpointRefPrefix, deleteCheckpointRefs, identity, indexTree, removeStaleTempIndexes, restoreCheckpoint, snapshotCommit, withTempIndex, worktreeTree } from './checkpoints';
 import { liveLeases, markOwned, readOwnerMark } from './ownership';
 import { assessRisk, describeOperation, type RiskReport } from './risk';
 import { addSave, readSave, resolveSavedRef, saveTrailers, type SaveContents } from './savedRefs';
@@ -30,7 +31,12 @@ export interface WorktreeOptions {
 	/** Receives setup output line by line. */
 	onSetupOutput?: (line: string) => void;
 	env?: NodeJS.ProcessEnv;
+	/** Checkpoints kept per chat, newest turns first (setting `agentTabs.checkpoints.keepPerChat`); older ones are pruned unless their turn has a pending change. */
+	checkpointsPerChat?: number;
 }
+
+/** Default for `WorktreeOptions.checkpointsPerChat`. */
+export const defaultCheckpointsPerChat = 50;
 
 /** What a removal saved, and where to find it. */
 export interface SavedWork {
@@ -103,7 +109,7 @@ export class WorktreeService {
 	private readonly stateDir: string;
 
 	constructor(
-		store: Store,
+		private readonly store: Store,
 		private readonly logger: Logger,
 		private readonly options: WorktreeOptions = {},
 	) {
@@ -746,9 +752,30 @@ export class WorktreeService {
 
 	/** Records the worktree's state before a turn; the ref lets the chat rewind to it later. */
 	async checkpoint(cwd: string, name: string): Promise<string> {
-		const ref = `refs/agent-tabs/checkpoints/${name}`;
+		const ref = `${checkpointRefPrefix}${name}`;
 		await snapshotCommit(this.git(cwd), ref, `agent-tabs: checkpoint ${name}`);
+		await this.pruneCheckpoints(cwd, name.split('/')[0]!);
 		return ref;
+	}
+
+	/**
+	 * Deletes a chat's checkpoints beyond its last `checkpointsPerChat` turns, except those of turns with a
+	 * pending change; the turns forget them, so rewind is not offered for them. Never fails the turn.
+	 */
+	async pruneCheckpoints(cwd: string, chatId: string): Promise<string[]> {
+		const transcript = new TranscriptRepo(this.store);
+		const refs = transcript.prunableCheckpoints(chatId, this.options.checkpointsPerChat ?? defaultCheckpointsPerChat);
+		if (refs.length === 0) {
+			return [];
+		}
+		try {
+			transcript.forgetCheckpoints(refs);
+			await deleteCheckpointRefs(this.git(cwd), refs);
+			return refs;
+		} catch (e) {
+			this.logger.warn(`[WorktreeService][pruneCheckpoints] ${chatId}: ${errorMessage(e)}`);
+			return [];
+		}
 	}
 
 	/** Puts the worktree back to a checkpoint; what it replaces is recorded first, so nothing is lost. */

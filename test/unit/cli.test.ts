@@ -3,7 +3,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeRepo, snapshotFiles } from './gitRepo';
-import { removeDir, repoRoot, tempDir } from './helpers';
+import { openStore, removeDir, repoRoot, tempDir } from './helpers';
 
 const cli = path.join(repoRoot, 'out', 'src', 'cli', 'main.js');
 const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js');
@@ -28,6 +28,16 @@ function makeWork(wt: string): void {
 	fs.writeFileSync(path.join(wt, 'run.sh'), '#!/bin/sh\necho session\n', { mode: 0o755 });
 	fs.mkdirSync(path.join(wt, 'new dir'), { recursive: true });
 	fs.writeFileSync(path.join(wt, 'new dir', 'ünïcødé.txt'), 'new\n');
+}
+
+
+/**
+ * Folds every journal of a state folder into its snapshot (an open and close with every journal counted as
+ * large), so the snapshot alone holds the state: damaging it then loses the state, as a damaged database does.
+ */
+async function foldIntoSnapshot(state: string): Promise<void> {
+	const store = await openStore(state, { smallJournalRecords: 1 });
+	await store.close();
 }
 
 suite('cli: agent-tabs', function () {
@@ -241,7 +251,7 @@ suite('cli: agent-tabs', function () {
 		assert.deepEqual(snapshotFiles(b.worktreePath), before);
 	});
 
-	test('a damaged database is an error naming the file kept, exit 3; sessions are rebuilt from git and can be restored', function () {
+	test('a damaged database is an error naming the file kept, exit 3; sessions are rebuilt from git and can be restored', async function () {
 		this.timeout(180_000); // a dozen CLI processes, each loading sql.js
 		const state = path.join(dir, 'state');
 		const common = ['--state', state, '--worktrees', path.join(dir, 'worktrees'), '--json'];
@@ -250,6 +260,7 @@ suite('cli: agent-tabs', function () {
 		makeWork(shelved.worktreePath);
 		const before = snapshotFiles(shelved.worktreePath);
 		assert.equal(run(['session', 'archive', shelved.sessionId, ...common]).code, 0);
+		await foldIntoSnapshot(state); // else the journals still hold every write and replay it over the damage
 		const snapshot = path.join(state, 'agent-tabs.sqlite');
 		fs.writeFileSync(snapshot, fs.readFileSync(snapshot).subarray(0, 5000));
 
@@ -288,6 +299,7 @@ suite('cli: agent-tabs', function () {
 		}
 		run(['session', 'archive', made[1]!.sessionId, ...common]);
 		run(['session', 'delete', made[2]!.sessionId, ...common]);
+		await foldIntoSnapshot(state); // else the journals still hold every write and replay it over the damage
 		const snapshot = path.join(state, 'agent-tabs.sqlite');
 		fs.writeFileSync(snapshot, fs.readFileSync(snapshot).subarray(0, 3000));
 		// How long an uninterrupted recovery takes, on a copy: the kills land anywhere inside it.

@@ -221,6 +221,30 @@ suite('agents/permissions', () => {
 });
 
 suite('worktrees/dirtySnapshot', () => {
+	test('a large file (streamed) changed in place at the same size, and many files at once, are told apart', async () => {
+		const dir = tempDir();
+		try {
+			const repo = makeRepo(path.join(dir, 'r'));
+			const big = Buffer.alloc(3 * 1024 * 1024, 7);
+			fs.writeFileSync(path.join(repo, 'big.bin'), big);
+			for (let i = 0; i < 60; i++) {
+				fs.writeFileSync(path.join(repo, `f${String(i).padStart(2, '0')}.txt`), `${i}\n`);
+			}
+			const before = await takeDirtySnapshot(repo);
+			big[big.length - 2] = 8; // one byte near the end, beyond the first chunk of the stream
+			fs.writeFileSync(path.join(repo, 'big.bin'), big);
+			fs.writeFileSync(path.join(repo, 'f59.txt'), 'x\n');
+			const after = await takeDirtySnapshot(repo);
+			assert.equal(after.size, 61);
+			assert.deepEqual(diffSnapshots(repo, before, after), [
+				{ path: 'big.bin', kind: 'modify' },
+				{ path: 'f59.txt', kind: 'modify' },
+			]);
+		} finally {
+			removeDir(dir);
+		}
+	});
+
 	test('tells additions, modifications and deletions made between two snapshots', async () => {
 		const dir = tempDir();
 		try {

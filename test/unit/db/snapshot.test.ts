@@ -23,6 +23,7 @@ suite('db/store: read-only snapshots for commands that only read', function () {
 		const writer = await openStore(state);
 		try {
 			new SessionsRepo(writer).create({ title: 'only in the journal' });
+			await writer.durable(); // a reader sees what is acknowledged: on disk in the journal
 			const files = fs.readdirSync(state).sort();
 			const reader = await snapshot(state);
 			try {

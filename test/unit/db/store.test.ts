@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StoreLockedError } from '../../../src/db/lock';
@@ -42,6 +42,7 @@ suite('db/store', () => {
 		const snapshotBefore = fs.readFileSync(path.join(dir, storeFiles.snapshot));
 		insertSession(store, 'a');
 		insertSession(store, 'b');
+		await store.durable();
 		// No close, no checkpoint: the snapshot is unchanged and only the journal has the writes.
 		assert.deepEqual(fs.readFileSync(path.join(dir, storeFiles.snapshot)), snapshotBefore);
 		const crashed = path.join(dir, 'crashed');
@@ -54,6 +55,68 @@ suite('db/store', () => {
 		} finally {
 			await reopened.close();
 			await store.close();
+		}
+	});
+
+	test('write applies in memory and returns at once; durable() and writeDurable() acknowledge once on disk', async () => {
+		const store = await openStore(dir);
+		try {
+			const seen: string[][] = [];
+			const sub = store.onDidWrite((e) => seen.push([...e.tables].sort()));
+			const result = store.write((tx) => {
+				tx.run('INSERT INTO sessions (id, title, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)', ['a', 'a', 'active', 1, 1]);
+				tx.run('INSERT OR REPLACE INTO _store_meta (key, value) VALUES (?, ?)', ['k', 'v']);
+				return 42;
+			});
+			assert.equal(result, 42, 'write still returns what fn returns');
+			assert.deepEqual(sessionIds(store), ['a'], 'readable at once');
+			assert.equal(store.lastSeq, 1);
+			await store.durable();
+			assert.equal(store.lastDurableSeq, 1);
+			const rows = await store.writeDurable((tx) => tx.run("UPDATE sessions SET title = 'b' WHERE id = 'a'"));
+			assert.equal(rows, 1);
+			assert.equal(store.lastDurableSeq, 2);
+			// Many writes without waiting, then one durable(): all of them are on disk (group commit).
+			for (let i = 0; i < 200; i++) {
+				insertSession(store, `g${String(i).padStart(3, '0')}`);
+			}
+			await store.durable();
+			assert.equal(store.lastDurableSeq, 202);
+			sub.dispose();
+			assert.deepEqual(seen.slice(0, 2), [['_store_meta', 'sessions'], ['sessions']], 'each write says which tables it changed');
+			const crashed = path.join(dir, 'crashed');
+			copyAsCrashed(dir, crashed);
+			const reopened = await openStore(crashed);
+			try {
+				assert.equal(sessionIds(reopened).length, 201);
+				assert.equal(reopened.recovery.replayedRecords, 202);
+			} finally {
+				await reopened.close();
+			}
+		} finally {
+			await store.close();
+		}
+	});
+
+	test('an intact snapshot opens without quick_check; a snapshot that does not match its checksum is checked', async () => {
+		const store = await openStore(dir);
+		insertSession(store, 'a');
+		await store.close();
+		const sum = path.join(dir, storeFiles.snapshotSum);
+		assert.ok(fs.existsSync(sum), 'the fold writes the checksum with the snapshot');
+		// Damage inside the data that only quick_check or the checksum can see: the file stays a valid header.
+		const snapshot = path.join(dir, storeFiles.snapshot);
+		const bytes = fs.readFileSync(snapshot);
+		const pageSize = bytes.readUInt16BE(16);
+		for (let i = pageSize * 2; i < pageSize * 3 && i < bytes.length; i++) {
+			bytes[i] = 0xa5;
+		}
+		fs.writeFileSync(snapshot, bytes);
+		const reopened = await openStore(dir);
+		try {
+			assert.equal(reopened.recovery.movedAside.length, 1, 'the checksum mismatch led to quick_check, which found the damage');
+		} finally {
+			await reopened.close();
 		}
 	});
 
@@ -91,6 +154,7 @@ suite('db/store', () => {
 			tx.run("INSERT INTO sessions (id, title, status, created_at, updated_at) VALUES ('s', 'ünï 🧪 \"q\"', 'active', 1, 1)");
 			tx.run("INSERT INTO _store_meta (key, value) VALUES ('blob', ?)", [blob]);
 		});
+		await store.durable();
 		const crashed = path.join(dir, 'crashed');
 		copyAsCrashed(dir, crashed);
 		const reopened = await openStore(crashed);
@@ -113,6 +177,7 @@ suite('db/store', () => {
 			assert.equal(journals(dir).length, 1, 'old journals are removed once the snapshot holds them');
 			assert.ok(store.journalBytes <= journalHeader.length + 1024);
 			insertSession(store, 'after');
+			await store.durable();
 			const crashed = path.join(dir, 'crashed');
 			copyAsCrashed(dir, crashed);
 			const reopened = await openStore(crashed);
@@ -127,8 +192,8 @@ suite('db/store', () => {
 		}
 	});
 
-	test('close writes a final snapshot and releases the lock', async () => {
-		const store = await openStore(dir);
+	test('close folds a journal that is not small into a final snapshot, and releases the lock', async () => {
+		const store = await openStore(dir, { smallJournalRecords: 1 });
 		insertSession(store, 'a');
 		await store.close();
 		assert.ok(!fs.existsSync(path.join(dir, storeFiles.lock)));
@@ -141,10 +206,33 @@ suite('db/store', () => {
 		}
 	});
 
+	test('close leaves a small journal for the next open to replay (no fold), and nothing is lost', async () => {
+		const store = await openStore(dir);
+		insertSession(store, 'a');
+		insertSession(store, 'b');
+		await store.close();
+		assert.ok(!fs.existsSync(path.join(dir, storeFiles.lock)));
+		const again = await openStore(dir);
+		try {
+			assert.deepEqual(sessionIds(again), ['a', 'b']);
+			assert.equal(again.recovery.replayedRecords, 2);
+			insertSession(again, 'c');
+		} finally {
+			await again.close();
+		}
+		const third = await openStore(dir);
+		try {
+			assert.deepEqual(sessionIds(third), ['a', 'b', 'c']);
+		} finally {
+			await third.close();
+		}
+	});
+
 	test('a torn journal tail (a write cut short) is dropped quietly; everything acknowledged stays', async () => {
 		const store = await openStore(dir);
 		insertSession(store, 'a');
 		insertSession(store, 'b');
+		await store.durable();
 		const crashed = path.join(dir, 'crashed');
 		copyAsCrashed(dir, crashed);
 		await store.close();
@@ -164,7 +252,7 @@ suite('db/store', () => {
 	test('a damaged journal is moved aside, the writes before the damage are recovered', async () => {
 		const store = await openStore(dir);
 		for (const id of ['a', 'b', 'c', 'd']) {
-			insertSession(store, id);
+			await store.writeDurable((tx) => tx.run('INSERT INTO sessions (id, title, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)', [id, id, 'active', 1, 1]));
 		}
 		const crashed = path.join(dir, 'crashed');
 		copyAsCrashed(dir, crashed);
@@ -203,7 +291,7 @@ suite('db/store', () => {
 		['missing its last byte', (bytes: Buffer) => bytes.subarray(0, bytes.length - 1)],
 	] as const) {
 		test(`a ${name} database file is moved aside, kept, and the store starts with what it can recover`, async () => {
-			const store = await openStore(dir);
+			const store = await openStore(dir, { smallJournalRecords: 1 }); // close folds: the snapshot alone holds the rows
 			for (let i = 0; i < 50; i++) {
 				insertSession(store, `s${i}`, 'y'.repeat(500));
 			}
@@ -260,6 +348,7 @@ suite('db/store', () => {
 		const store = await openStore(dir);
 		insertSession(store, 'a');
 		insertSession(store, 'b');
+		await store.durable();
 		const crashed = path.join(dir, 'crashed');
 		copyAsCrashed(dir, crashed);
 		await store.close();
@@ -268,6 +357,38 @@ suite('db/store', () => {
 		try {
 			assert.deepEqual(sessionIds(reopened), ['a', 'b']);
 			assert.equal(reopened.recovery.movedAside.length, 1);
+		} finally {
+			await reopened.close();
+		}
+	});
+
+	test('a journal append that fails in the worker (the file cannot grow): durable() rejects in plain words, later writes throw, every acknowledged write survives', async () => {
+		const first = await openStore(dir);
+		await first.close();
+		const largest = Math.max(...fs.readdirSync(dir).map((n) => fs.statSync(path.join(dir, n)).size));
+		// Room for a few 10 kB rows in the journal, not for a thousand.
+		const limit = largest + 100_000;
+		const r = spawnSync('prlimit', [`--fsize=${limit}:${limit}`, process.execPath, path.join(repoRoot, 'out', 'test', 'fixtures', 'fullDiskWriter.js'), dir, wasmPath], { encoding: 'utf8' });
+		assert.equal(r.status, 0, r.stderr);
+		const out = JSON.parse(r.stdout.trim()) as {
+			acked: number[];
+			durableError?: { storeFailed: boolean; message: string };
+			writeError?: { storeFailed: boolean; message: string };
+			durableAfter: string;
+		};
+		assert.ok(out.acked.length > 0 && out.acked.length < 1000, `some writes fit, not all (${out.acked.length})`);
+		assert.ok(out.durableError?.storeFailed, 'durable() rejects with StoreFailedError');
+		assert.match(out.durableError.message, /Could not save to .*agent-tabs\.journal\.\d+: the file reached the largest size this process may write/);
+		assert.ok(out.writeError?.storeFailed, 'a write after the failure throws StoreFailedError');
+		assert.match(out.writeError.message, /stopped accepting writes .*largest size this process may write/);
+		assert.equal(out.durableAfter, 'rejected with StoreFailedError');
+		assert.ok(!fs.existsSync(path.join(dir, storeFiles.lock)), 'close() after the failure finished and released the lock');
+		const reopened = await openStore(dir);
+		try {
+			const ids = new Set(sessionIds(reopened));
+			for (const n of out.acked) {
+				assert.ok(ids.has(`s${n}`), `acknowledged write ${n} survives`);
+			}
 		} finally {
 			await reopened.close();
 		}

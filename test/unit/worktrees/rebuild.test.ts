@@ -69,7 +69,8 @@ suite('worktrees: getting back what git knows after the database is lost (real g
 
 	test('after the database file is cut at any point: sessions come back from the worktrees and refs/agent-tabs, restorable byte for byte', async () => {
 		const state = path.join(dir, 'state');
-		const store = await openStore(state);
+		// Every journal counts as large, so close folds: the snapshot alone holds the state, and cutting it loses it.
+		const store = await openStore(state, { smallJournalRecords: 1 });
 		const s = service(store);
 		// A live session with unsaved work, a live clean one, an archived one, a deleted one.
 		const alive = await s.createSession({ repo, title: 'Alive and dirty' });

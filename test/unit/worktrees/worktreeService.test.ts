@@ -3,7 +3,9 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { PendingChangesRepo } from '../../../src/db/pendingChangesRepo';
 import { SessionsRepo } from '../../../src/db/sessionsRepo';
+import { TranscriptRepo, TurnRecorder } from '../../../src/db/transcriptRepo';
 import type { Store } from '../../../src/db/store';
 import { WorktreesRepo } from '../../../src/db/worktreesRepo';
 import { snapshotCommit } from '../../../src/worktrees/checkpoints';
@@ -593,6 +595,79 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		// The replaced state is itself a checkpoint: rewinding to it brings everything back.
 		await service.rewind(wt, r.replacedRef);
 		assert.deepEqual(snapshotFiles(wt), before);
+	});
+
+	test('checkpoints: every git state of the worktree is recorded as it is on disk, and its own index is untouched', async () => {
+		const { worktree } = await service.createSession({ repo, title: 'index states' });
+		const wt = worktree.path;
+		fs.writeFileSync(path.join(wt, 'staged.txt'), 'staged\n');
+		git(wt, 'add', 'staged.txt');
+		fs.writeFileSync(path.join(wt, 'src/app.ts'), 'export const a = 1;\n');
+		git(wt, 'add', 'src/app.ts');
+		fs.writeFileSync(path.join(wt, 'src/app.ts'), 'export const a = 2; // partly staged\n');
+		fs.writeFileSync(path.join(wt, 'untracked.txt'), 'new\n');
+		git(wt, 'rm', '-q', '--cached', 'README.md'); // staged deletion, file still on disk
+		const statusBefore = git(wt, 'status', '--porcelain=v1', '-z');
+		const cachedBefore = git(wt, 'diff', '--cached', '--binary');
+		const ref = await service.checkpoint(wt, 'chat-s/turn-1-before');
+		assert.equal(git(wt, 'status', '--porcelain=v1', '-z'), statusBefore, 'the worktree index is not changed');
+		assert.equal(git(wt, 'diff', '--cached', '--binary'), cachedBefore);
+		const files = git(wt, 'ls-tree', '-r', '--name-only', ref).trim().split('\n').sort();
+		assert.deepEqual(files, ['.gitignore', 'README.md', 'src/app.ts', 'staged.txt', 'untracked.txt']);
+		assert.equal(git(wt, 'show', `${ref}:src/app.ts`), 'export const a = 2; // partly staged\n', 'the working tree content, not the staged one');
+		// A file deleted on disk but still in the index is absent from the checkpoint.
+		fs.rmSync(path.join(wt, 'staged.txt'));
+		const ref2 = await service.checkpoint(wt, 'chat-s/turn-2-before');
+		assert.ok(!git(wt, 'ls-tree', '-r', '--name-only', ref2).includes('staged.txt'));
+	});
+
+	test('checkpoints during a merge with a conflict record the files as they are and leave the merge as it was', async () => {
+		const { worktree } = await service.createSession({ repo, title: 'merge states' });
+		const wt = worktree.path;
+		git(wt, 'checkout', '-q', '-b', 'other');
+		fs.writeFileSync(path.join(wt, 'README.md'), '# other\n');
+		git(wt, 'commit', '-qam', 'other');
+		git(wt, 'checkout', '-q', worktree.branch!);
+		fs.writeFileSync(path.join(wt, 'README.md'), '# ours\n');
+		git(wt, 'commit', '-qam', 'ours');
+		assert.throws(() => execFileSync('git', ['merge', 'other'], { cwd: wt, env, stdio: 'ignore' }));
+		const statusBefore = git(wt, 'status', '--porcelain=v1', '-z');
+		assert.match(statusBefore, /^UU README\.md/);
+		const ref = await service.checkpoint(wt, 'chat-m/turn-1-before');
+		assert.equal(git(wt, 'status', '--porcelain=v1', '-z'), statusBefore, 'the conflict is still there, unresolved');
+		assert.ok(fs.existsSync(path.join(git(wt, 'rev-parse', '--absolute-git-dir').trim(), 'MERGE_HEAD')));
+		assert.match(git(wt, 'show', `${ref}:README.md`), /<<<<<<< HEAD\n# ours\n=======\n# other\n>>>>>>> other/);
+	});
+
+	test('checkpoints beyond the last N per chat are pruned, except turns with pending changes; saved refs stay', async () => {
+		const { session, worktree } = await service.createSession({ repo, title: 'prune' });
+		const wt = worktree.path;
+		const sessions = new SessionsRepo(store);
+		const chat = sessions.createChat({ sessionId: session.id, agent: 'claude' });
+		const transcript = new TranscriptRepo(store);
+		const keep2 = new WorktreeService(store, new MemoryLogger(), { root: path.join(dir, 'worktrees'), env, checkpointsPerChat: 2 });
+		git(wt, 'update-ref', 'refs/agent-tabs/saved/keep-me', 'HEAD');
+		const turns: { id: string; before: string; after: string }[] = [];
+		for (let i = 1; i <= 5; i++) {
+			const turn = transcript.startTurn({ chatId: chat.id, agent: 'claude', prompt: `turn ${i}` });
+			fs.writeFileSync(path.join(wt, `t${i}.txt`), `${i}\n`);
+			const before = await keep2.checkpoint(wt, `${chat.id}/t${i}`);
+			transcript.setCheckpoints(turn.id, before, null);
+			if (i === 1) {
+				new PendingChangesRepo(store).record({ sessionId: session.id, worktreeId: worktree.id, chatId: chat.id, agent: 'claude', turnId: turn.id, path: 't1.txt', kind: 'add', source: 'watcher', shared: false });
+			}
+			new TurnRecorder(transcript, turn).finish({ stopReason: 'end_turn', backendSessionId: 'b' });
+			const after = await keep2.checkpoint(wt, `${chat.id}/t${i}-after`);
+			transcript.setCheckpoints(turn.id, null, after);
+			turns.push({ id: turn.id, before, after });
+		}
+		const refs = git(wt, 'for-each-ref', '--format=%(refname)', 'refs/agent-tabs/').trim().split('\n');
+		const live = (r: string): boolean => refs.includes(r);
+		// Turn 1 has a pending change; turns 4 and 5 are the last two; turns 2 and 3 are pruned.
+		assert.deepEqual(turns.map((t) => [live(t.before), live(t.after)]), [[true, true], [false, false], [false, false], [true, true], [true, true]]);
+		assert.ok(live('refs/agent-tabs/saved/keep-me'), 'saved work is never pruned');
+		const rows = transcript.listTurns(chat.id);
+		assert.deepEqual(rows.map((r) => r.checkpoint_before !== null), [true, false, false, true, true], 'no rewind is offered for pruned turns');
 	});
 
 	test('errors in plain words', async () => {

@@ -1,0 +1,233 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import type { Database, Statement } from 'sql.js';
+import { crc32 } from './crc32';
+import { decodeParams, fsyncDir, type JournalRecord } from './journal';
+
+/**
+ * The files of a state folder and the steps shared by `Store.open` (host thread) and the fold worker
+ * (`storeWorker.ts`): listing journals, replaying records, writing a snapshot with its checksum.
+ */
+
+/** File names inside a state folder. */
+export const storeFiles = {
+	snapshot: 'agent-tabs.sqlite',
+	/** `{"size":n,"crc32":c}` of the snapshot as written; lets open skip `PRAGMA quick_check` on an intact file. */
+	snapshotSum: 'agent-tabs.sqlite.sum',
+	lock: 'agent-tabs.lock',
+	journalPrefix: 'agent-tabs.journal.',
+	/** Present from the moment a damaged file is moved aside until what git knows has been rebuilt. */
+	rebuildNeeded: 'agent-tabs.rebuild-needed',
+} as const;
+
+/** A damaged database or journal: what was kept aside, and why. */
+export interface DamageReport {
+	/** Full paths of the files kept aside. */
+	keptAs: string[];
+	problems: string[];
+}
+
+/** The rebuild still owed after a damaged file was moved aside (`storeFiles.rebuildNeeded`), or null. */
+export function readDamageMarker(dir: string): DamageReport | null {
+	const file = path.join(dir, storeFiles.rebuildNeeded);
+	if (!fs.existsSync(file)) {
+		return null;
+	}
+	try {
+		const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<DamageReport>;
+		return { keptAs: Array.isArray(parsed.keptAs) ? parsed.keptAs.map(String) : [], problems: Array.isArray(parsed.problems) ? parsed.problems.map(String) : [] };
+	} catch {
+		// Torn by a crash while it was written: the rebuild is still owed, the details are in the .bad-* files.
+		return { keptAs: [], problems: [`An earlier start found damaged state files (see the *.bad-* files in ${dir}).`] };
+	}
+}
+
+/** Writes and fsyncs the marker (file and folder), before the damaged file it describes is moved aside. */
+export function writeDamageMarker(dir: string, report: DamageReport): void {
+	const file = path.join(dir, storeFiles.rebuildNeeded);
+	const fd = fs.openSync(file, 'w');
+	try {
+		fs.writeSync(fd, JSON.stringify(report));
+		fs.fsyncSync(fd);
+	} finally {
+		fs.closeSync(fd);
+	}
+	fsyncDir(dir);
+}
+
+const sqliteMagic = 'SQLite format 3\0';
+const sqliteHeaderBytes = 100;
+
+/**
+ * The file size an SQLite header promises (page size times page count), when the header's page count is
+ * valid (its "version-valid-for" number matches the change counter, as in every file SQLite wrote itself).
+ */
+function sqliteSizeFromHeader(bytes: Uint8Array): number | undefined {
+	const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+	const rawPageSize = view.getUint16(16);
+	const pageSize = rawPageSize === 1 ? 65536 : rawPageSize;
+	const pages = view.getUint32(28);
+	if (pages === 0 || view.getUint32(92) !== view.getUint32(24)) {
+		return undefined;
+	}
+	return pageSize * pages;
+}
+
+/**
+ * What is wrong with a snapshot file's shape, or undefined when it looks whole. Every snapshot we write is a
+ * whole database; SQLite would take an empty or cut-off-header file for a new empty database (every session
+ * would vanish without a word), and reads a cut-off file without complaint as long as the pages it needs are
+ * there. Checked before anything else, the checksum shortcut included.
+ */
+export function snapshotShapeProblem(bytes: Uint8Array): string | undefined {
+	if (bytes.length < sqliteHeaderBytes || Buffer.from(bytes.buffer, bytes.byteOffset, sqliteMagic.length).toString('latin1') !== sqliteMagic) {
+		return bytes.length === 0 ? 'the file is empty' : `the file does not start with an SQLite header (${bytes.length} bytes)`;
+	}
+	const expectedBytes = sqliteSizeFromHeader(bytes);
+	if (expectedBytes !== undefined && expectedBytes !== bytes.length) {
+		return `the file has ${bytes.length} bytes where its header says ${expectedBytes}: it was cut short or overwritten`;
+	}
+	return undefined;
+}
+
+export function journalPath(dir: string, startSeq: number): string {
+	return path.join(dir, `${storeFiles.journalPrefix}${String(startSeq).padStart(12, '0')}`);
+}
+
+export function journalStart(file: string): number {
+	return Number(path.basename(file).slice(storeFiles.journalPrefix.length));
+}
+
+/** The journal files of a folder, oldest first. */
+export function listJournals(dir: string): string[] {
+	return fs
+		.readdirSync(dir)
+		.filter((n) => n.startsWith(storeFiles.journalPrefix) && /^\d+$/.test(n.slice(storeFiles.journalPrefix.length)))
+		.map((n) => path.join(dir, n))
+		.sort((a, b) => journalStart(a) - journalStart(b));
+}
+
+/**
+ * Connection settings. Durability comes from our journal, not from SQLite's: the database lives in sql.js's
+ * in-memory file system, so SQLite's own rollback journal can stay in memory, its syncs are no-ops anyway,
+ * and a large page cache keeps a big database from being re-read page by page on every transaction.
+ */
+export function applyConnectionPragmas(db: Database): void {
+	db.exec('PRAGMA foreign_keys = ON; PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;');
+}
+
+export function ensureMetaTable(db: Database): void {
+	db.exec('CREATE TABLE IF NOT EXISTS _store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
+}
+
+export function readSnapshotSeq(db: Database): number {
+	try {
+		const r = db.exec("SELECT value FROM _store_meta WHERE key = 'journal_seq'");
+		const v = r[0]?.values[0]?.[0];
+		return v === undefined ? 0 : Number(v);
+	} catch {
+		return 0;
+	}
+}
+
+/** Records which journal write the snapshot contains. Not journaled itself: it describes the snapshot. */
+export function setSnapshotSeq(db: Database, seq: number): void {
+	ensureMetaTable(db);
+	db.run("INSERT INTO _store_meta (key, value) VALUES ('journal_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [String(seq)]);
+}
+
+/**
+ * Replays journal records into a database in one transaction (sql.js commits cost about a millisecond
+ * each, so a replay commits once, not once per record), each record a savepoint so one that fails leaves no
+ * trace, with every statement prepared once: a journal repeats the same few statements thousands of times.
+ */
+export function replay<T>(db: Database, fn: (apply: (record: JournalRecord) => void) => T): T {
+	const statements = new Map<string, Statement>();
+	const prepared = (sql: string): Statement => {
+		let stmt = statements.get(sql);
+		if (!stmt) {
+			stmt = db.prepare(sql);
+			statements.set(sql, stmt);
+		}
+		return stmt;
+	};
+	const apply = (record: JournalRecord): void => {
+		prepared('SAVEPOINT record').run();
+		try {
+			for (const [sql, params] of record.stmts) {
+				prepared(sql).run(decodeParams(params));
+			}
+			prepared('RELEASE record').run();
+		} catch (e) {
+			db.exec('ROLLBACK TO record; RELEASE record');
+			throw e;
+		}
+	};
+	db.exec('BEGIN');
+	try {
+		return fn(apply);
+	} finally {
+		// What applied is kept, also when `fn` stopped early at a record that does not apply.
+		for (const stmt of statements.values()) {
+			stmt.free();
+		}
+		db.exec('COMMIT');
+	}
+}
+
+const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
+
+/** CRC-32 of a whole snapshot: zlib's native one where Node has it (about 1.5 GB/s), else the table one. */
+export function snapshotChecksum(bytes: Uint8Array): number {
+	return nativeCrc32 ? nativeCrc32(bytes) >>> 0 : crc32(bytes);
+}
+
+/** Whether `bytes` are exactly the snapshot the store last wrote (its size and checksum match the sum file). */
+export function snapshotMatchesSum(dir: string, bytes: Uint8Array): boolean {
+	try {
+		const sum = JSON.parse(fs.readFileSync(path.join(dir, storeFiles.snapshotSum), 'utf8')) as { size?: unknown; crc32?: unknown };
+		return sum.size === bytes.length && sum.crc32 === snapshotChecksum(bytes);
+	} catch {
+		return false;
+	}
+}
+
+/** Writes the sum file for a snapshot (temp file and rename; losing it only costs the next open a quick_check). */
+export function writeSnapshotSum(dir: string, bytes: Uint8Array): void {
+	const target = path.join(dir, storeFiles.snapshotSum);
+	const tmp = `${target}.tmp-${process.pid}`;
+	fs.writeFileSync(tmp, JSON.stringify({ size: bytes.length, crc32: snapshotChecksum(bytes) }));
+	fs.renameSync(tmp, target);
+}
+
+/**
+ * Replaces the snapshot with `bytes`: temp file, fsync, rename, then the sum file, then fsync the folder.
+ * A crash at any point leaves the old snapshot or the new one, never a mix (a stale sum only means the next
+ * open runs the full quick_check).
+ */
+export function writeSnapshotFileSync(dir: string, bytes: Uint8Array): void {
+	const target = path.join(dir, storeFiles.snapshot);
+	const tmp = `${target}.tmp-${process.pid}`;
+	const fd = fs.openSync(tmp, 'w');
+	try {
+		let written = 0;
+		while (written < bytes.length) {
+			written += fs.writeSync(fd, bytes, written, bytes.length - written);
+		}
+		fs.fsyncSync(fd);
+	} finally {
+		fs.closeSync(fd);
+	}
+	fs.renameSync(tmp, target);
+	writeSnapshotSum(dir, bytes);
+	fsyncDir(dir);
+}
+
+/** Exports `db` as the snapshot of write `seq`. Export reopens the database, so the connection pragmas are set again. */
+export function exportSnapshot(db: Database, dir: string, seq: number): void {
+	setSnapshotSeq(db, seq);
+	const bytes = db.export();
+	applyConnectionPragmas(db);
+	writeSnapshotFileSync(dir, bytes);
+}
