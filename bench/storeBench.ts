@@ -4,7 +4,7 @@
  *  - write: one small transaction (a streaming flush: upsert a ~300-byte message, update its turn) from
  *    `write()` until `durable()` resolves, against the floor: a raw positional append of the same number of
  *    bytes plus fdatasync to a plain file in the same folder, in blocks interleaved with the store's;
- *  - fold: the longest stall of the host's event loop while `checkpoint()` folds the journal into a new
+ *  - fold: the longest stall of the host's event loop while `foldJournal()` folds the journal into a new
  *    snapshot, against the longest stall over the same time with nothing running, and against what the old
  *    fold stalled (`db.export()` of the same database on the host thread);
  *  - open: `Store.open` of the folder (snapshot, checksum, journals) against a plain sql.js load of the same
@@ -102,7 +102,7 @@ function dbBytes(store: Store): number {
 interface Built {
 	mb: number;
 	dir: string;
-	/** Filling plus the closing checkpoint (export, write, fsync, rename). */
+	/** Filling plus the closing fold (export, write, fsync, rename). */
 	buildMs: number;
 	/** Size of the snapshot the measurement opens. */
 	snapshotBytes: number;
@@ -113,7 +113,7 @@ interface Built {
 
 /**
  * Fills a state folder through the real Store to about `mb` MB: sessions and chats through SessionsRepo,
- * then turns and messages in batches of 210 rows per transaction. A huge checkpoint threshold keeps the
+ * then turns and messages in batches of 210 rows per transaction. A huge fold threshold keeps the
  * build from exporting over and over; `close` writes the one snapshot the measurement then opens.
  */
 async function build(dir: string, mb: number): Promise<Built> {
@@ -121,7 +121,7 @@ async function build(dir: string, mb: number): Promise<Built> {
 	const rand = prng(mb);
 	let clock = Date.UTC(2026, 0, 1);
 	const now = (): number => (clock += 7);
-	const store = await Store.open({ dir, wasmPath, logger: nullLogger, owner: 'bench-build', checkpointBytes: 2 ** 40 });
+	const store = await Store.open({ dir, wasmPath, logger: nullLogger, owner: 'bench-build', foldJournalBytes: 2 ** 40 });
 	const sessions = new SessionsRepo(store, now);
 	let chatId = '';
 	let s = 0;
@@ -344,7 +344,7 @@ export async function runStoreBench(): Promise<Record<string, unknown>> {
 			const open = await measureOpen(dir, config.opens);
 
 			// Writes, interleaved block by block with the floor so drift on this shared machine lands on both.
-			const store = await Store.open({ dir, wasmPath, logger: nullLogger, owner: 'bench', checkpointBytes: 2 ** 40 });
+			const store = await Store.open({ dir, wasmPath, logger: nullLogger, owner: 'bench', foldJournalBytes: 2 ** 40 });
 			const turnId = new TranscriptRepo(store).startTurn({ chatId: built.chatId, agent: 'claude', prompt: 'bench: stream a long answer' }).id;
 			await store.durable();
 			const rounds = Math.ceil(config.writes / config.block);
@@ -375,7 +375,7 @@ export async function runStoreBench(): Promise<Record<string, unknown>> {
 			globalThis.gc?.();
 			const watch = stallWatch();
 			const f0 = nowMs();
-			await store.checkpoint();
+			await store.foldJournal();
 			const foldMs = nowMs() - f0;
 			const longestStallMs = watch.stop();
 			const idle = stallWatch();
@@ -433,7 +433,7 @@ export async function runStoreBench(): Promise<Record<string, unknown>> {
 			sizes: results,
 			notes: [
 				'Times in ms. write = Store.write of one small transaction until durable() resolves (the journal worker appended and fdatasynced it); floor = the same bytes appended to a plain file + fdatasync on this thread.',
-				'fold = store.checkpoint() with the measured writes in the journal; longestStallMs = the longest the host event loop could not run (1 ms timer chain); idleLongestStallMs = the same watch over the same time with nothing running; oldFoldStallMs = db.export() of the same database on the host thread, which the old fold did.',
+				'fold = store.foldJournal() with the measured writes in the journal; longestStallMs = the longest the host event loop could not run (1 ms timer chain); idleLongestStallMs = the same watch over the same time with nothing running; oldFoldStallMs = db.export() of the same database on the host thread, which the old fold did.',
 				'open = Store.open + nothing else; plainLoadMs = readFileSync + new SQL.Database of the same snapshot; both with the file in the OS page cache. openAfterCrash opens a copy of the folder taken before the fold (its journal holds the measured writes).',
 			],
 		};

@@ -296,7 +296,7 @@ class ExtensionRoot extends Disposable {
 		return this.stateDir;
 	}
 
-	/** Shutdown order: the agent pool (cancel, SIGTERM, SIGKILL), then the store (final checkpoint, lock released). */
+	/** Shutdown order: the agent pool (cancel, SIGTERM, SIGKILL), then the store (final fold, lock released). */
 	async shutdown(): Promise<void> {
 		// First: tabs that go away with the window from here on are not closes (their contexts survive).
 		this.chats?.manager.beginShutdown();

@@ -2,16 +2,9 @@ import type { Event } from '../common/event';
 import type { SecretRedactor } from '../common/redact';
 import type { IDisposable } from '../common/lifecycle';
 import type { AgentDefinition } from './definitions';
-import type { AgentEvent, TurnResult } from './events';
+import type { AgentEvent, TurnResult } from '../protocol/agentEvents';
+import type { PromptInput } from '../protocol/turns';
 import type { PermissionBroker } from './permissions';
-
-/** A prompt: text plus optional mentioned files (sent as resource links) and images. */
-export interface PromptInput {
-	text: string;
-	/** Absolute paths inside the worktree the user mentioned. */
-	files?: string[];
-	images?: { data: string; mimeType: string }[];
-}
 
 export interface McpServerSpec {
 	name: string;

@@ -2,7 +2,7 @@ import { Emitter, logListenerErrors, type Event } from '../common/event';
 import { newId } from '../common/ids';
 import { Disposable } from '../common/lifecycle';
 import type { Logger } from '../common/log';
-import type { PermissionOption, ToolKind } from './events';
+import type { PermissionOption, ToolKind } from '../protocol/agentEvents';
 
 export interface PermissionRequest {
 	id: string;

@@ -8,13 +8,14 @@ import { AgentSessionsRepo } from '../db/agentSessionsRepo';
 import { PendingChangesRepo } from '../db/pendingChangesRepo';
 import { SessionsRepo } from '../db/sessionsRepo';
 import { StoreFailedError, type Store } from '../db/store';
-import { TranscriptRepo, TurnRecorder, type TurnRow, type TurnStatus } from '../db/transcriptRepo';
+import { TranscriptRepo, TurnRecorder, type TurnRow } from '../db/transcriptRepo';
 import { diffSnapshots, takeDirtySnapshot, type DirtySnapshot } from '../worktrees/dirtySnapshot';
 import { acquireLease } from '../worktrees/ownership';
-import type { AgentBackend, AgentSessionHandle, McpServerSpec, PromptInput } from './backend';
+import type { AgentBackend, AgentSessionHandle, McpServerSpec } from './backend';
 import { configHash, type AgentDefinition, type AgentTransport } from './definitions';
 import { agentEnvironment } from './environment';
-import type { AgentEvent, TurnResult } from './events';
+import type { AgentEvent, TurnResult } from '../protocol/agentEvents';
+import type { PromptInput, TurnStatus } from '../protocol/turns';
 import type { PermissionBroker } from './permissions';
 
 export interface AgentPoolOptions {

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { AcpBackend } from '../agents/acp/acpBackend';
 import { mergeDefinitions, type AgentDefinition } from '../agents/definitions';
-import type { AgentEvent } from '../agents/events';
+import type { AgentEvent } from '../protocol/agentEvents';
 import { PermissionBroker, type PermissionPolicy } from '../agents/permissions';
 import { AgentPool } from '../agents/pool';
 import { AgentTabsError } from '../common/errors';

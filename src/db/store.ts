@@ -41,8 +41,8 @@ export interface StoreOptions {
 	logger: Logger;
 	/** Who is opening, for the lock message a second process sees ("VS Code window", "agent-tabs CLI"). */
 	owner: string;
-	/** Journal size in bytes past which a background checkpoint folds it into the snapshot. */
-	checkpointBytes?: number;
+	/** Journal size in bytes past which a background fold writes it into the snapshot. */
+	foldJournalBytes?: number;
 	/**
 	 * A journal under this many records (default 500) and bytes (default 1 MiB) is left as it is on open and
 	 * close rather than folded: replaying it costs the next open a few milliseconds, a fold a full export.
@@ -258,8 +258,8 @@ export class Store extends Disposable {
 	private foldWorkerInstance: Worker | undefined;
 	/** A fold asked for while one ran: the highest write it must cover. */
 	private foldWanted = 0;
-	/** checkpoint() calls waiting: they keep the process alive like pending writes do. */
-	private checkpointsWaiting = 0;
+	/** foldJournal() calls waiting: they keep the process alive like pending writes do. */
+	private foldJournalWaiting = 0;
 	private closing = false;
 	private journalExited = false;
 	/** The journal worker said it is up (before that, close() can simply stop it). */
@@ -302,7 +302,7 @@ export class Store extends Disposable {
 		this.journal = journal;
 		// Writes made before the worker is up wait in its message queue; durable() covers them like any other.
 		journal.on('message', (m: FromJournal) => this.onJournalMessage(m));
-		journal.postMessage({ type: 'init', dir: options.dir, ...files, seq, checkpointBytes: options.checkpointBytes ?? 16 * 1024 * 1024 } satisfies ToJournal);
+		journal.postMessage({ type: 'init', dir: options.dir, ...files, seq, foldJournalBytes: options.foldJournalBytes ?? 16 * 1024 * 1024 } satisfies ToJournal);
 		journal.on('error', (e) => this.fail(e));
 		journal.on('exit', (code) => {
 			this.journalExited = true;
@@ -374,10 +374,10 @@ export class Store extends Disposable {
 	 * A consistent read-only view of the state, for commands that only read: the snapshot plus every
 	 * acknowledged journal record, without taking the writer lock and without writing anything (not even to
 	 * repair), so it works while a window or another command holds the folder, and on a read-only folder.
-	 * A writer that checkpoints meanwhile can delete a journal between our reads; a gap in the sequence
+	 * A writer that folds meanwhile can delete a journal between our reads; a gap in the sequence
 	 * numbers shows it, and the read starts over.
 	 */
-	static async openSnapshot(options: Omit<StoreOptions, 'owner' | 'checkpointBytes'>): Promise<Store> {
+	static async openSnapshot(options: Omit<StoreOptions, 'owner' | 'foldJournalBytes'>): Promise<Store> {
 		const { dir, logger } = options;
 		if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) {
 			throw stateFolderProblem(dir, Object.assign(new Error('not a folder'), { code: 'ENOTDIR' }))!;
@@ -448,7 +448,7 @@ export class Store extends Disposable {
 			logger.error(`[Store][open] ${file} ${why}; moved aside to ${target}`);
 		};
 
-		// Leftovers of a checkpoint cut short by a crash: never the live snapshot, safe to drop.
+		// Leftovers of a fold cut short by a crash: never the live snapshot, safe to drop.
 		for (const name of readOnly ? [] : fs.readdirSync(dir)) {
 			if (name.startsWith(`${storeFiles.snapshot}.tmp-`) || name.startsWith(`${storeFiles.snapshotSum}.tmp-`)) {
 				fs.rmSync(path.join(dir, name), { force: true });
@@ -723,7 +723,7 @@ export class Store extends Disposable {
 	 * exit also after a failure, so the lock is released and the caller's close() resolves.
 	 */
 	private updateRef(): void {
-		if (!this.closed && (this.closing || (!this.failed && (this.durableSeq < this.seq || this.checkpointsWaiting > 0)))) {
+		if (!this.closed && (this.closing || (!this.failed && (this.durableSeq < this.seq || this.foldJournalWaiting > 0)))) {
 			this.journal?.ref();
 		} else {
 			this.journal?.unref();
@@ -799,7 +799,7 @@ export class Store extends Disposable {
 		if (!this.foldWorkerInstance) {
 			const data: FoldWorkerData = { role: 'fold', dir: this.dir, wasmPath: this.options.wasmPath };
 			this.foldWorkerInstance = new Worker(workerScript, { workerData: data });
-			this.foldWorkerInstance.unref(); // never needed for correctness; close() and checkpoint() wait for folds themselves
+			this.foldWorkerInstance.unref(); // never needed for correctness; close() and foldJournal() wait for folds themselves
 			this.foldWorkerInstance.on('error', (e) => this.options.logger.error(`[Store][fold] ${errorMessage(e)}`));
 		}
 		return this.foldWorkerInstance;
@@ -809,7 +809,7 @@ export class Store extends Disposable {
 	 * Folds the journal into a new snapshot now (every write made before the call), in the fold worker;
 	 * resolves when the snapshot is renamed into place and the folded journals are gone.
 	 */
-	async checkpoint(): Promise<void> {
+	async foldJournal(): Promise<void> {
 		const journal = this.journal;
 		if (this.closed || this.failed || !journal) {
 			return; // a read-only snapshot never folds: it writes nothing
@@ -819,13 +819,13 @@ export class Store extends Disposable {
 			return;
 		}
 		const folded = this.foldWaiters.wait(target);
-		this.checkpointsWaiting++;
+		this.foldJournalWaiting++;
 		this.updateRef();
 		try {
 			journal.postMessage({ type: 'rotate' } satisfies ToJournal);
 			await folded;
 		} finally {
-			this.checkpointsWaiting--;
+			this.foldJournalWaiting--;
 			this.updateRef();
 		}
 	}
@@ -846,7 +846,7 @@ export class Store extends Disposable {
 		this.updateRef();
 		await this.durable().catch(() => undefined);
 		if (!this.failed && this.foldedSeq < this.seq && this.journalIsLarge(this.seq)) {
-			await this.checkpoint().catch((e) => this.options.logger.error(`[Store][close] final checkpoint failed, the journal keeps every write: ${errorMessage(e)}`));
+			await this.foldJournal().catch((e) => this.options.logger.error(`[Store][close] final fold failed, the journal keeps every write: ${errorMessage(e)}`));
 		}
 		await this.fold?.done.catch(() => undefined);
 		// A worker that is still starting has opened nothing yet and has nothing to write (durable() resolved):

@@ -3,7 +3,7 @@
  *
  * - `journal`: appends the records the host posts, group-committing whatever arrived while the previous
  *   fdatasync ran (one write and one fdatasync per batch), and reports `durable` up to a sequence number.
- *   Past `checkpointBytes` (or when asked) it starts a new journal file at the next write and reports
+ *   Past `foldJournalBytes` (or when asked) it starts a new journal file at the next write and reports
  *   `rotated`, so every older file is complete and can be folded.
  * - `fold`: started at the first fold and kept (idle, it holds no database). Per fold it loads the snapshot into its own sql.js, replays the complete journals up to
  *   `upTo`, exports, writes the new snapshot (temp file, fsync, rename) and removes the folded journals.
@@ -29,7 +29,7 @@ export interface JournalInit {
 	truncate?: { file: string; length: number };
 	/** Sequence number of the last write already in the folder's files. */
 	seq: number;
-	checkpointBytes: number;
+	foldJournalBytes: number;
 }
 
 export interface FoldWorkerData {
@@ -98,7 +98,7 @@ function runJournal(data: JournalInit): void {
 				durable = batch[batch.length - 1]!.seq;
 				post({ type: 'durable', seq: durable, bytes: writer.bytes });
 			}
-			if (!failed && (rotateAsked || writer.bytes >= data.checkpointBytes)) {
+			if (!failed && (rotateAsked || writer.bytes >= data.foldJournalBytes)) {
 				rotateAsked = false;
 				rotate();
 			}

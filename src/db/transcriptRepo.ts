@@ -1,9 +1,9 @@
-import type { AgentEvent, TurnResult } from '../agents/events';
+import type { AgentEvent, TurnResult } from '../protocol/agentEvents';
+import type { TurnStatus } from '../protocol/turns';
 import { newId } from '../common/ids';
 import { errorMessage } from '../common/log';
 import type { Store } from './store';
 
-export type TurnStatus = 'running' | 'done' | 'cancelled' | 'error' | 'interrupted';
 export type MessageKind = 'user' | 'text' | 'reasoning' | 'tool_call' | 'plan' | 'permission' | 'file_edit' | 'usage' | 'error' | 'notice' | 'raw';
 
 export interface TurnRow {

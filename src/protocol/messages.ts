@@ -5,7 +5,7 @@
  * updates, because a hidden webview drops messages and must be able to resync from the database.
  *
  * Everything here is plain data (JSON-safe): no classes, no functions, no imports from db or agents. The row
- * types mirror the transcript rows (`db/transcriptRepo.ts`) and agent events (`agents/events.ts`) on purpose,
+ * types mirror the transcript rows (`db/transcriptRepo.ts`) and agent events (`protocol/agentEvents.ts`) on purpose,
  * but are restated so the browser bundle never depends on the core.
  */
 

@@ -1,4 +1,4 @@
-import type { AgentEvent, ConfigOption, PlanEntry, ToolContent, ToolKind, ToolLocation, ToolStatus } from '../events';
+import type { AgentEvent, ConfigOption, PlanEntry, ToolContent, ToolKind, ToolLocation, ToolStatus } from '../../protocol/agentEvents';
 
 type Obj = Record<string, unknown>;
 

@@ -6,21 +6,9 @@ import { earlierLayout } from './m0001EarlierLayout';
 import { chatKeyedAgentSessions } from './m0002ChatKeyedAgentSessions';
 import { sessionRepoRoot } from './m0003SessionRepoRoot';
 import { worktreeIntentStates } from './m0004WorktreeIntentStates';
+import { MigrationGateError, type GateCounts, type Migration, type MigrationDb } from './migration';
 
-/** One schema step. `up` runs inside a transaction with foreign keys off, and must be idempotent. */
-export interface Migration {
-	version: number;
-	name: string;
-	up(db: MigrationDb): void;
-}
-
-/** The part of sql.js a migration uses. */
-export interface MigrationDb {
-	exec(sql: string): void;
-	/** Rows of a query as objects. */
-	all<T = Record<string, unknown>>(sql: string): T[];
-	count(sql: string): number;
-}
+export { MigrationGateError, type GateCounts, type Migration } from './migration';
 
 /** Every migration, in order. The history starts at the layout of the system Agent Tabs replaces. */
 export const migrations: readonly Migration[] = [earlierLayout, chatKeyedAgentSessions, sessionRepoRoot, worktreeIntentStates];
@@ -31,32 +19,6 @@ export interface MigrationOutcome {
 	from: number;
 	to: number;
 	applied: string[];
-}
-
-/** What a migration's backfill could not account for. Any non-zero count aborts it. */
-export type GateCounts = Record<string, number>;
-
-/**
- * A migration moved data and then found rows it could not map. It was rolled back; nothing on disk changed.
- */
-export class MigrationGateError extends AgentTabsError {
-	constructor(
-		readonly migration: string,
-		readonly counts: GateCounts,
-	) {
-		const found = Object.entries(counts)
-			.filter(([, n]) => n > 0)
-			.map(([what, n]) => `${n} ${what}`)
-			.join(', ');
-		super('store/migrationGate', `The database upgrade "${migration}" could not account for every existing row (${found}). It was rolled back and the database file was left untouched.`);
-	}
-}
-
-/** Throws `MigrationGateError` when any count is non-zero. Migrations call this after their backfill. */
-export function verifyBackfill(migration: string, counts: GateCounts): void {
-	if (Object.values(counts).some((n) => n !== 0)) {
-		throw new MigrationGateError(migration, counts);
-	}
 }
 
 function wrap(db: Database): MigrationDb {

@@ -1,4 +1,4 @@
-import type { Migration } from './index';
+import type { Migration } from './migration';
 
 /**
  * The layout of the system Agent Tabs replaces: one shared worktree per session (`session_worktrees`) and one

@@ -1,4 +1,4 @@
-import { verifyBackfill, type Migration, type MigrationDb } from './index';
+import { verifyBackfill, type Migration, type MigrationDb } from './migration';
 
 /** Sessions whose tasks outlived them in the earlier layout are gathered here, archived, so no task is dropped. */
 export const orphanTasksSessionId = 'imported-tasks-without-session';

@@ -1,4 +1,4 @@
-import type { Migration } from './index';
+import type { Migration } from './migration';
 
 /**
  * Sessions remember the repository they belong to: the agent runtime needs a working folder before a

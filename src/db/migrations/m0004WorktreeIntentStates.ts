@@ -1,4 +1,4 @@
-import { verifyBackfill, type Migration } from './index';
+import { verifyBackfill, type Migration } from './migration';
 
 /** Every value `worktrees.state` may take from this step on. */
 export const worktreeStates = ['creating', 'ready', 'missing', 'removing', 'restoring', 'removed', 'failed'] as const;

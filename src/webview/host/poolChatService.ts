@@ -1,7 +1,7 @@
 import * as path from 'node:path';
-import type { PromptInput } from '../../agents/backend';
+import type { PromptInput } from '../../protocol/turns';
 import type { AgentDefinition } from '../../agents/definitions';
-import type { AgentEvent } from '../../agents/events';
+import type { AgentEvent } from '../../protocol/agentEvents';
 import type { PermissionBroker } from '../../agents/permissions';
 import type { AgentPool, PoolEvent } from '../../agents/pool';
 import { AgentTabsError } from '../../common/errors';

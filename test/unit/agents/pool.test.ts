@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AcpBackend } from '../../../src/agents/acp/acpBackend';
 import type { AgentDefinition } from '../../../src/agents/definitions';
-import type { AgentEvent } from '../../../src/agents/events';
+import type { AgentEvent } from '../../../src/protocol/agentEvents';
 import { PermissionBroker, type PermissionPolicySettings } from '../../../src/agents/permissions';
 import { AgentPool, type AgentPoolOptions } from '../../../src/agents/pool';
 import { AgentSessionsRepo } from '../../../src/db/agentSessionsRepo';

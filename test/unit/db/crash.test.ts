@@ -61,7 +61,7 @@ suite('db/crash (SIGKILL at random moments)', function () {
 			let totalReplayed = 0;
 			let tornTails = 0;
 			for (let round = 0; round < kills; round++) {
-				// Random moment: anywhere from right after open to well into a stream of writes and checkpoints.
+				// Random moment: anywhere from right after open to well into a stream of writes and folds.
 				const runMs = Math.floor(Math.random() * 250);
 				const { acked } = await runWriterAndKill(dir, nextId, runMs);
 				for (const id of acked) {

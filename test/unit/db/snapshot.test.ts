@@ -48,9 +48,9 @@ suite('db/store: read-only snapshots for commands that only read', function () {
 		assert.ok(!fs.existsSync(state));
 	});
 
-	test('while another process writes and checkpoints all the time, every snapshot is complete and gap-free', async () => {
+	test('while another process writes and folds all the time, every snapshot is complete and gap-free', async () => {
 		const state = path.join(dir, 'busy');
-		// A small checkpoint size: the writer folds its journal into the snapshot and deletes journals constantly.
+		// A small fold size: the writer folds its journal into the snapshot and deletes journals constantly.
 		const child = spawn(process.execPath, [path.join(repoRoot, 'out', 'test', 'fixtures', 'crashWriter.js'), state, wasmPath, '1', '8000'], { stdio: ['ignore', 'pipe', 'inherit'] });
 		let acked = 0;
 		let buffer = '';

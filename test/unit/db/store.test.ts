@@ -43,7 +43,7 @@ suite('db/store', () => {
 		insertSession(store, 'a');
 		insertSession(store, 'b');
 		await store.durable();
-		// No close, no checkpoint: the snapshot is unchanged and only the journal has the writes.
+		// No close, no fold: the snapshot is unchanged and only the journal has the writes.
 		assert.deepEqual(fs.readFileSync(path.join(dir, storeFiles.snapshot)), snapshotBefore);
 		const crashed = path.join(dir, 'crashed');
 		copyAsCrashed(dir, crashed);
@@ -167,13 +167,13 @@ suite('db/store', () => {
 		}
 	});
 
-	test('checkpoints fold the journal into the snapshot in the background', async () => {
-		const store = await openStore(dir, { checkpointBytes: 2048 });
+	test('folds write the journal into the snapshot in the background', async () => {
+		const store = await openStore(dir, { foldJournalBytes: 2048 });
 		try {
 			for (let i = 0; i < 40; i++) {
 				insertSession(store, `s${String(i).padStart(2, '0')}`, 'x'.repeat(200));
 			}
-			await store.checkpoint();
+			await store.foldJournal();
 			assert.equal(journals(dir).length, 1, 'old journals are removed once the snapshot holds them');
 			assert.ok(store.journalBytes <= journalHeader.length + 1024);
 			insertSession(store, 'after');
@@ -183,7 +183,7 @@ suite('db/store', () => {
 			const reopened = await openStore(crashed);
 			try {
 				assert.equal(sessionIds(reopened).length, 41);
-				assert.equal(reopened.recovery.replayedRecords, 1, 'only the write after the checkpoint is replayed');
+				assert.equal(reopened.recovery.replayedRecords, 1, 'only the write after the fold is replayed');
 			} finally {
 				await reopened.close();
 			}
