@@ -597,6 +597,24 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.deepEqual(snapshotFiles(wt), before);
 	});
 
+	test('checkpoints: rewind restores the exact bytes of non-UTF-8 text and binary files', async () => {
+		const { worktree } = await service.createSession({ repo, title: 'rewind bytes' });
+		const wt = worktree.path;
+		const latin1 = Buffer.from('caf\xe9\nna\xefve\n', 'latin1');
+		const binary = Buffer.from([0, 1, 2, 0xc3, 0x28, 0xff, 0xfe, 10, 0x80, 0]);
+		fs.writeFileSync(path.join(wt, 'latin1.txt'), latin1);
+		fs.writeFileSync(path.join(wt, 'blob.bin'), binary);
+		// A user's diff settings must not shape the patch the rewind applies.
+		git(wt, 'config', 'diff.noprefix', 'true');
+		git(wt, 'config', 'color.diff', 'always');
+		const ref = await service.checkpoint(wt, 'chat-x/turn-1-before');
+		fs.writeFileSync(path.join(wt, 'latin1.txt'), Buffer.from('caf\xe9 au lait\n\xa9\n', 'latin1'));
+		fs.writeFileSync(path.join(wt, 'blob.bin'), Buffer.from([0xff, 0, 0xe9, 0xc0, 10]));
+		await service.rewind(wt, ref);
+		assert.deepEqual(fs.readFileSync(path.join(wt, 'latin1.txt')), latin1);
+		assert.deepEqual(fs.readFileSync(path.join(wt, 'blob.bin')), binary);
+	});
+
 	test('checkpoints: every git state of the worktree is recorded as it is on disk, and its own index is untouched', async () => {
 		const { worktree } = await service.createSession({ repo, title: 'index states' });
 		const wt = worktree.path;
