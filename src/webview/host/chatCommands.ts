@@ -151,7 +151,7 @@ export function chatCommandHandlers(deps: ChatCommandDeps): Record<'newChat' | '
 				validateInput: (v) => (v.trim() === '' ? vscode.l10n.t('A chat needs a title.') : undefined),
 			});
 			if (title !== undefined) {
-				service.rename(chatId, title);
+				await service.rename(chatId, title);
 			}
 			return title;
 		},
