@@ -134,6 +134,7 @@ class ExtensionRoot extends Disposable {
 			sessions: () => this.ready.then((r) => r.sessions),
 			definitions: () => this.definitions,
 			hasKey: (env) => this.apiKeys.has(env),
+			durable: () => this.ready.then((r) => r.store.durable()),
 		});
 		this._register(
 			registerCommands(this.logger, {
