@@ -607,12 +607,17 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		// A user's diff settings must not shape the patch the rewind applies.
 		git(wt, 'config', 'diff.noprefix', 'true');
 		git(wt, 'config', 'color.diff', 'always');
+		// A file name that is not UTF-8 either (Latin-1 `café.txt`): fs takes it as bytes.
+		const latin1Name = Buffer.concat([Buffer.from(`${wt}/`), Buffer.from('caf\xe9.txt', 'latin1')]);
+		fs.writeFileSync(latin1Name, latin1);
 		const ref = await service.checkpoint(wt, 'chat-x/turn-1-before');
+		fs.writeFileSync(latin1Name, binary);
 		fs.writeFileSync(path.join(wt, 'latin1.txt'), Buffer.from('caf\xe9 au lait\n\xa9\n', 'latin1'));
 		fs.writeFileSync(path.join(wt, 'blob.bin'), Buffer.from([0xff, 0, 0xe9, 0xc0, 10]));
 		await service.rewind(wt, ref);
 		assert.deepEqual(fs.readFileSync(path.join(wt, 'latin1.txt')), latin1);
 		assert.deepEqual(fs.readFileSync(path.join(wt, 'blob.bin')), binary);
+		assert.deepEqual(fs.readFileSync(latin1Name), latin1);
 	});
 
 	test('checkpoints: every git state of the worktree is recorded as it is on disk, and its own index is untouched', async () => {
