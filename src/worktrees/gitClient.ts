@@ -100,6 +100,22 @@ export class Git {
 	async zlist(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<string[]> {
 		return (await this.run(args, options)).split('\0').filter((l) => l.length > 0);
 	}
+
+	/** Like zlist, as raw bytes: a file name that is not UTF-8 stays exact (fs takes it as a Buffer path). */
+	async zlistBytes(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<Buffer[]> {
+		const out = await this.runBytes(args, options);
+		const items: Buffer[] = [];
+		let start = 0;
+		for (let end = out.indexOf(0); end >= 0; start = end + 1, end = out.indexOf(0, start)) {
+			if (end > start) {
+				items.push(out.subarray(start, end));
+			}
+		}
+		if (start < out.length) {
+			items.push(out.subarray(start));
+		}
+		return items;
+	}
 }
 
 export interface WorktreeListEntry {

@@ -66,7 +66,11 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 	test('carrying the main checkout\'s uncommitted changes into the new worktree', async () => {
 		fs.writeFileSync(path.join(repo, 'README.md'), '# changed in main\n');
 		fs.writeFileSync(path.join(repo, 'new.txt'), 'untracked in main\n');
+		// An untracked file whose name is not UTF-8 (Latin-1 `café.txt`) is carried too.
+		const latin1Name = Buffer.from('caf\xe9.txt', 'latin1');
+		fs.writeFileSync(Buffer.concat([Buffer.from(`${repo}/`), latin1Name]), 'latin-1 name\n');
 		const { worktree } = await service.createSession({ repo, title: 'carry', carryChanges: true });
+		assert.equal(fs.readFileSync(Buffer.concat([Buffer.from(`${worktree.path}/`), latin1Name]), 'utf8'), 'latin-1 name\n');
 		assert.equal(fs.readFileSync(path.join(worktree.path, 'README.md'), 'utf8'), '# changed in main\n');
 		assert.equal(fs.readFileSync(path.join(worktree.path, 'new.txt'), 'utf8'), 'untracked in main\n');
 	});
