@@ -99,7 +99,7 @@ class ExtensionRoot extends Disposable {
 			(name: keyof ReturnType<typeof sessionCommandHandlers>) =>
 			async (...args: unknown[]): Promise<unknown> => {
 				const { store, sessions } = await this.ready;
-				handlers ??= sessionCommandHandlers({ service: () => this.worktreeService(store), sessions, worktrees: new WorktreesRepo(store), logger: this.logger });
+				handlers ??= sessionCommandHandlers({ service: () => this.worktreeService(store), sessions, worktrees: new WorktreesRepo(store), logger: this.logger, durable: () => store.durable() });
 				return handlers[name]!(...args);
 			};
 		this._register(
@@ -134,6 +134,7 @@ class ExtensionRoot extends Disposable {
 			sessions: () => this.ready.then((r) => r.sessions),
 			definitions: () => this.definitions,
 			hasKey: (env) => this.apiKeys.has(env),
+			durable: () => this.ready.then((r) => r.store.durable()),
 		});
 		this._register(
 			registerCommands(this.logger, {

@@ -13,6 +13,8 @@ export interface SessionCommandDeps {
 	sessions: SessionsRepo;
 	worktrees: WorktreesRepo;
 	logger: Logger;
+	/** Resolves when every write so far is on disk; success is reported only after it (see Store.durable). */
+	durable: () => Promise<void>;
 }
 
 /** The session a command is about: the tree node it was run on, or one the user picks. */
@@ -85,6 +87,12 @@ function savedMessage(result: RemoveResult | null): string {
 }
 
 export function sessionCommandHandlers(deps: SessionCommandDeps): Record<string, (...args: unknown[]) => unknown> {
+	/** The result of a change to the state, once it is durable: only then may the user be told it is done. */
+	const durably = async <T>(work: Promise<T>): Promise<T> => {
+		const result = await work;
+		await deps.durable();
+		return result;
+	};
 	const removeWithRisk = async (sessionId: string, action: 'delete' | 'archive'): Promise<RemoveResult | null | undefined> => {
 		const session = deps.sessions.get(sessionId)!;
 		const wt = deps.worktrees.forSession(sessionId);
@@ -111,7 +119,7 @@ export function sessionCommandHandlers(deps: SessionCommandDeps): Record<string,
 			return undefined;
 		}
 		return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Saving the work of "{0}"…', session.title) }, () =>
-			action === 'delete' ? deps.service().deleteSession(sessionId) : deps.service().archiveSession(sessionId),
+			durably(action === 'delete' ? deps.service().deleteSession(sessionId) : deps.service().archiveSession(sessionId)),
 		);
 	};
 
@@ -145,7 +153,7 @@ export function sessionCommandHandlers(deps: SessionCommandDeps): Record<string,
 				}
 				carryChanges = pick === carry;
 			}
-			const created = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Creating the worktree for "{0}"…', title) }, () => service.createSession({ repo: main, title: title.trim(), carryChanges }));
+			const created = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Creating the worktree for "{0}"…', title) }, () => durably(service.createSession({ repo: main, title: title.trim(), carryChanges })));
 			void vscode.window.showInformationMessage(vscode.l10n.t('Session "{0}" is ready on {1}.', created.session.title, created.worktree.branch ?? ''));
 			return created.session.id;
 		},
@@ -174,7 +182,7 @@ export function sessionCommandHandlers(deps: SessionCommandDeps): Record<string,
 		restoreSession: async (node?: unknown) => {
 			const n = node as SessionsNode | undefined;
 			if (n?.kind === 'worktree') {
-				return (await deps.service().attachWorktree(n.worktree.id)).session.id;
+				return (await durably(deps.service().attachWorktree(n.worktree.id))).session.id;
 			}
 			let id: string | undefined;
 			if (n?.kind === 'session' || typeof node === 'string') {
@@ -191,7 +199,7 @@ export function sessionCommandHandlers(deps: SessionCommandDeps): Record<string,
 				}
 				const pick = await vscode.window.showQuickPick(items, { placeHolder: vscode.l10n.t('Which session or worktree?') });
 				if (pick?.worktreeId) {
-					const attached = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Restoring the worktree…') }, () => deps.service().attachWorktree(pick.worktreeId!));
+					const attached = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Restoring the worktree…') }, () => durably(deps.service().attachWorktree(pick.worktreeId!)));
 					void vscode.window.showInformationMessage(vscode.l10n.t('Restored {0} on {1}.', attached.worktree.path, attached.worktree.branch ?? ''));
 					return attached.session.id;
 				}
@@ -201,7 +209,7 @@ export function sessionCommandHandlers(deps: SessionCommandDeps): Record<string,
 				return undefined;
 			}
 			const restoreId = id;
-			const wt = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Restoring the worktree…') }, () => deps.service().restoreSession(restoreId));
+			const wt = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Restoring the worktree…') }, () => durably(deps.service().restoreSession(restoreId)));
 			void vscode.window.showInformationMessage(vscode.l10n.t('Restored {0} on {1}.', wt.path, wt.branch ?? ''));
 			return id;
 		},
@@ -210,7 +218,7 @@ export function sessionCommandHandlers(deps: SessionCommandDeps): Record<string,
 			if (n?.kind !== 'worktree') {
 				return undefined;
 			}
-			return (await deps.service().attachWorktree(n.worktree.id)).session.id;
+			return (await durably(deps.service().attachWorktree(n.worktree.id))).session.id;
 		},
 		removeWorktree: async (node?: unknown) => {
 			const n = node as SessionsNode | undefined;
@@ -222,7 +230,7 @@ export function sessionCommandHandlers(deps: SessionCommandDeps): Record<string,
 			if (!choice) {
 				return undefined;
 			}
-			const result = await deps.service().remove(n.worktree.id, 'it was removed from the Sessions view');
+			const result = await durably(deps.service().remove(n.worktree.id, 'it was removed from the Sessions view'));
 			void vscode.window.showInformationMessage(savedMessage(result));
 			return result;
 		},
@@ -272,7 +280,7 @@ export function sessionCommandHandlers(deps: SessionCommandDeps): Record<string,
 			if (!pick) {
 				return undefined;
 			}
-			const r = await deps.service().mergeSession(id, pick.strategy);
+			const r = await durably(deps.service().mergeSession(id, pick.strategy));
 			void vscode.window.showInformationMessage(r.message);
 			return r;
 		},
@@ -281,7 +289,7 @@ export function sessionCommandHandlers(deps: SessionCommandDeps): Record<string,
 			if (!id) {
 				return undefined;
 			}
-			const url = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Creating the pull request…') }, () => deps.service().createPullRequest(id, findCommand('gh')));
+			const url = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Creating the pull request…') }, () => durably(deps.service().createPullRequest(id, findCommand('gh'))));
 			const open = vscode.l10n.t('Open');
 			if ((await vscode.window.showInformationMessage(vscode.l10n.t('Pull request created: {0}', url), open)) === open) {
 				await vscode.env.openExternal(vscode.Uri.parse(url));

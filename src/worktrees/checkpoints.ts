@@ -154,9 +154,11 @@ export async function restoreCheckpoint(git: Git, checkpointRef: string): Promis
 	const now = await snapshotCommit(git, replacedRef, 'agent-tabs: worktree state replaced by a checkpoint restore');
 	const files = await git.zlist(['diff', '--name-only', '-z', now.commit, checkpointRef]);
 	if (files.length > 0) {
-		const patch = await git.run(['diff', '--binary', '--full-index', now.commit, checkpointRef]);
+		// Bytes, not a string: a patch of a non-UTF-8 file would not survive decoding and apply no more.
+		// The user's diff settings (external tools, colour, textconv, noprefix) must not shape a patch for apply.
+		const patch = await git.runBytes(['diff', '--binary', '--full-index', '--no-ext-diff', '--no-color', '--no-textconv', '--src-prefix=a/', '--dst-prefix=b/', now.commit, checkpointRef]);
 		// The worktree equals `now` (just recorded), so the patch applies exactly; the index is left alone.
-		await git.run(['apply', '--whitespace=nowarn', '--binary', '-'], { input: patch });
+		await git.runBytes(['apply', '--whitespace=nowarn', '--binary', '-'], { input: patch });
 	}
 	return { replacedRef, files };
 }

@@ -40,11 +40,23 @@ export class Git {
 	}
 
 	run(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string; maxBuffer?: number } = {}): Promise<string> {
+		return this.exec<string>(args, 'utf8', options);
+	}
+
+	/**
+	 * Like run, but input and output are raw bytes. Patches and file contents must cross git this way:
+	 * decoding them as UTF-8 replaces every invalid byte (a Latin-1 `é`, a binary blob) with U+FFFD.
+	 */
+	runBytes(args: string[], options: { env?: NodeJS.ProcessEnv; input?: Buffer; maxBuffer?: number } = {}): Promise<Buffer> {
+		return this.exec<Buffer>(args, 'buffer', options);
+	}
+
+	private exec<Output extends string | Buffer>(args: string[], encoding: 'utf8' | 'buffer', options: { env?: NodeJS.ProcessEnv; input?: string | Buffer; maxBuffer?: number }): Promise<Output> {
 		return new Promise((resolve, reject) => {
 			const child = execFile(
 				'git',
 				args,
-				{ cwd: this.cwd, env: { ...this.env, ...options.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' }, maxBuffer: options.maxBuffer ?? 256 * 1024 * 1024, encoding: 'utf8' },
+				{ cwd: this.cwd, env: { ...this.env, ...options.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' }, maxBuffer: options.maxBuffer ?? 256 * 1024 * 1024, encoding },
 				(error, stdout, stderr) => {
 					if (error) {
 						const code = (error as NodeJS.ErrnoException).code;
@@ -53,10 +65,10 @@ export class Git {
 							reject(folderProblem(this.cwd) ?? new AgentTabsError('git/notInstalled', 'git is not installed or not on PATH. Agent Tabs needs git for sessions and worktrees.'));
 							return;
 						}
-						reject(new GitError(args, stderr, typeof error.code === 'number' ? error.code : null));
+						reject(new GitError(args, stderr.toString(), typeof error.code === 'number' ? error.code : null));
 						return;
 					}
-					resolve(stdout);
+					resolve(stdout as Output);
 				},
 			);
 			if (options.input !== undefined) {
@@ -87,6 +99,22 @@ export class Git {
 	/** NUL-separated output (paths with any characters). */
 	async zlist(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<string[]> {
 		return (await this.run(args, options)).split('\0').filter((l) => l.length > 0);
+	}
+
+	/** Like zlist, as raw bytes: a file name that is not UTF-8 stays exact (fs takes it as a Buffer path). */
+	async zlistBytes(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<Buffer[]> {
+		const out = await this.runBytes(args, options);
+		const items: Buffer[] = [];
+		let start = 0;
+		for (let end = out.indexOf(0); end >= 0; start = end + 1, end = out.indexOf(0, start)) {
+			if (end > start) {
+				items.push(out.subarray(start, end));
+			}
+		}
+		if (start < out.length) {
+			items.push(out.subarray(start));
+		}
+		return items;
 	}
 }
 

@@ -332,7 +332,12 @@ export class WorktreeService {
 		if (stash) {
 			await this.git(wtPath).run(['stash', 'apply', stash]);
 		}
-		for (const rel of await git.zlist(['ls-files', '--others', '--exclude-standard', '-z'])) {
+		for (const relBytes of await git.zlistBytes(['ls-files', '--others', '--exclude-standard', '-z'])) {
+			const rel = relBytes.toString('utf8');
+			if (!Buffer.from(rel, 'utf8').equals(relBytes)) {
+				copyNonUtf8Named(repo, wtPath, relBytes);
+				continue;
+			}
 			const target = path.join(wtPath, rel);
 			fs.mkdirSync(path.dirname(target), { recursive: true });
 			fs.cpSync(path.join(repo, rel), target, { preserveTimestamps: true });
@@ -870,4 +875,21 @@ export class WorktreeService {
 				return null;
 		}
 	}
+}
+
+/**
+ * Copies one file or symlink whose name is not UTF-8 (a Latin-1 `café.txt`): fs reaches such a name only as
+ * a Buffer path, which cpSync does not take. Mode and times are kept as cpSync keeps them.
+ */
+function copyNonUtf8Named(fromRoot: string, toRoot: string, rel: Buffer): void {
+	const source = Buffer.concat([Buffer.from(`${fromRoot}/`), rel]);
+	const target = Buffer.concat([Buffer.from(`${toRoot}/`), rel]);
+	fs.mkdirSync(target.subarray(0, target.lastIndexOf(0x2f)), { recursive: true });
+	const stat = fs.lstatSync(source);
+	if (stat.isSymbolicLink()) {
+		fs.symlinkSync(fs.readlinkSync(source, { encoding: 'buffer' }), target);
+		return;
+	}
+	fs.copyFileSync(source, target);
+	fs.utimesSync(target, stat.atime, stat.mtime);
 }

@@ -13,6 +13,8 @@ export interface ChatCommandDeps {
 	definitions: () => readonly AgentDefinition[];
 	/** Whether a secret variable has a value in SecretStorage. */
 	hasKey: (envName: string) => Promise<boolean>;
+	/** Resolves when every write so far is on disk; a new chat's tab opens only after it (see Store.durable). */
+	durable: () => Promise<void>;
 }
 
 /** Ids from a Sessions tree node or a plain string argument (commands run from the palette get none). */
@@ -129,6 +131,7 @@ export function chatCommandHandlers(deps: ChatCommandDeps): Record<'newChat' | '
 				return undefined;
 			}
 			const chat = sessions.createChat({ sessionId, agent: picked.definition.id, title: picked.definition.label });
+			await deps.durable();
 			await deps.manager.open(chat.id);
 			return chat.id;
 		},
@@ -151,7 +154,7 @@ export function chatCommandHandlers(deps: ChatCommandDeps): Record<'newChat' | '
 				validateInput: (v) => (v.trim() === '' ? vscode.l10n.t('A chat needs a title.') : undefined),
 			});
 			if (title !== undefined) {
-				service.rename(chatId, title);
+				await service.rename(chatId, title);
 			}
 			return title;
 		},

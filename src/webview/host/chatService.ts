@@ -31,7 +31,7 @@ export interface ChatService {
 	/** The folder the chat's agent works in (its session's worktree), for checks such as "is this selection inside it". */
 	workingDirectory(chatId: string): string | undefined;
 	saveDraft(chatId: string, draft: string): void;
-	rename(chatId: string, title: string): void;
+	rename(chatId: string, title: string): Promise<void>;
 	/** The tab was closed by the user: end the chat's agent context. The transcript stays. */
 	closeContext(chatId: string): Promise<void>;
 	/** Sequence-numbered row updates of every chat (filter by `chatId`). */

@@ -572,15 +572,17 @@ export class PoolChatService extends Disposable implements ChatService {
 		this.state(chatId).draft = draft;
 	}
 
-	rename(chatId: string, title: string): void {
+	async rename(chatId: string, title: string): Promise<void> {
 		const clean = title.trim();
 		if (clean === '') {
 			throw new AgentTabsError('chat/emptyTitle', 'A chat needs a title.');
 		}
 		this.chat(chatId);
 		// TODO(issue 12): SessionsRepo has no rename yet; this one statement moves there with the dispatcher.
-		this.options.store.write((tx) => tx.run('UPDATE chats SET title = ?, updated_at = ? WHERE id = ?', [clean, Date.now(), chatId]));
+		const write = this.options.store.writeDurable((tx) => tx.run('UPDATE chats SET title = ?, updated_at = ? WHERE id = ?', [clean, Date.now(), chatId]));
 		this.fireMeta(chatId);
+		// The tab shows the new title at once; the command reports done only once it is on disk.
+		await write;
 	}
 
 	async closeContext(chatId: string): Promise<void> {
@@ -596,6 +598,7 @@ export class PoolChatService extends Disposable implements ChatService {
 		this.sessions.closeChat(chatId);
 		this.chats.delete(chatId);
 		clearTimeout(st.refreshTimer);
+		await this.options.store.durable();
 	}
 }
 

@@ -11,13 +11,13 @@ import type { AgentDefinition } from '../../../src/agents/definitions';
 import { PermissionBroker } from '../../../src/agents/permissions';
 import { AgentPool } from '../../../src/agents/pool';
 import { SessionsRepo } from '../../../src/db/sessionsRepo';
-import type { Store } from '../../../src/db/store';
+import { Store } from '../../../src/db/store';
 import { ChatRowModel } from '../../../src/protocol/chatSync';
 import type { ChatMeta, ChatRow, RowUpdate } from '../../../src/protocol/messages';
 import { PoolChatService, rankFiles, toPromptInput } from '../../../src/webview/host/poolChatService';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { makeRepo } from '../gitRepo';
-import { MemoryLogger, openStore, removeDir, repoRoot, tempDir } from '../helpers';
+import { MemoryLogger, openStore, removeDir, repoRoot, tempDir, wasmPath } from '../helpers';
 
 const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js');
 
@@ -245,11 +245,37 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 		assert.deepEqual(rankFiles(['a/zapp.ts', 'b/app.ts', 'app/x.ts', 'c/readme'], 'app'), ['b/app.ts', 'a/zapp.ts', 'app/x.ts']);
 	});
 
+	test('rename and close report done only once the store has the change on disk', async () => {
+		const chatId = newChat();
+		const storeDurable = store.durable.bind(store);
+		let acknowledged = 0;
+		store.durable = async () => {
+			await storeDurable();
+			acknowledged++;
+		};
+		try {
+			await service.rename(chatId, 'Kept on disk');
+			assert.equal(acknowledged, 1, 'rename waited for the acknowledgement');
+			await service.closeContext(chatId);
+			assert.equal(acknowledged, 2, 'close waited for the acknowledgement');
+		} finally {
+			store.durable = storeDurable;
+		}
+		const reader = await Store.openSnapshot({ dir: path.join(dir, 'state'), wasmPath, logger: new MemoryLogger() });
+		try {
+			const chat = new SessionsRepo(reader).getChat(chatId);
+			assert.equal(chat?.title, 'Kept on disk');
+			assert.notEqual(chat?.closed_at, null);
+		} finally {
+			await reader.close();
+		}
+	});
+
 	test('rename changes the title; closing marks the chat closed, and a new conversation is announced only when it is one', async () => {
 		const chatId = newChat();
-		service.rename(chatId, '  Fix the parser  ');
+		await service.rename(chatId, '  Fix the parser  ');
 		assert.equal(service.meta(chatId).title, 'Fix the parser');
-		assert.throws(() => service.rename(chatId, ' '), /needs a title/);
+		await assert.rejects(service.rename(chatId, ' '), /needs a title/);
 		await service.send(chatId, { text: 'say before', attachments: [] });
 		await waitFor(idle(chatId), 'turn 1');
 		await service.closeContext(chatId);

@@ -66,7 +66,11 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 	test('carrying the main checkout\'s uncommitted changes into the new worktree', async () => {
 		fs.writeFileSync(path.join(repo, 'README.md'), '# changed in main\n');
 		fs.writeFileSync(path.join(repo, 'new.txt'), 'untracked in main\n');
+		// An untracked file whose name is not UTF-8 (Latin-1 `café.txt`) is carried too.
+		const latin1Name = Buffer.from('caf\xe9.txt', 'latin1');
+		fs.writeFileSync(Buffer.concat([Buffer.from(`${repo}/`), latin1Name]), 'latin-1 name\n');
 		const { worktree } = await service.createSession({ repo, title: 'carry', carryChanges: true });
+		assert.equal(fs.readFileSync(Buffer.concat([Buffer.from(`${worktree.path}/`), latin1Name]), 'utf8'), 'latin-1 name\n');
 		assert.equal(fs.readFileSync(path.join(worktree.path, 'README.md'), 'utf8'), '# changed in main\n');
 		assert.equal(fs.readFileSync(path.join(worktree.path, 'new.txt'), 'utf8'), 'untracked in main\n');
 	});
@@ -595,6 +599,29 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		// The replaced state is itself a checkpoint: rewinding to it brings everything back.
 		await service.rewind(wt, r.replacedRef);
 		assert.deepEqual(snapshotFiles(wt), before);
+	});
+
+	test('checkpoints: rewind restores the exact bytes of non-UTF-8 text and binary files', async () => {
+		const { worktree } = await service.createSession({ repo, title: 'rewind bytes' });
+		const wt = worktree.path;
+		const latin1 = Buffer.from('caf\xe9\nna\xefve\n', 'latin1');
+		const binary = Buffer.from([0, 1, 2, 0xc3, 0x28, 0xff, 0xfe, 10, 0x80, 0]);
+		fs.writeFileSync(path.join(wt, 'latin1.txt'), latin1);
+		fs.writeFileSync(path.join(wt, 'blob.bin'), binary);
+		// A user's diff settings must not shape the patch the rewind applies.
+		git(wt, 'config', 'diff.noprefix', 'true');
+		git(wt, 'config', 'color.diff', 'always');
+		// A file name that is not UTF-8 either (Latin-1 `café.txt`): fs takes it as bytes.
+		const latin1Name = Buffer.concat([Buffer.from(`${wt}/`), Buffer.from('caf\xe9.txt', 'latin1')]);
+		fs.writeFileSync(latin1Name, latin1);
+		const ref = await service.checkpoint(wt, 'chat-x/turn-1-before');
+		fs.writeFileSync(latin1Name, binary);
+		fs.writeFileSync(path.join(wt, 'latin1.txt'), Buffer.from('caf\xe9 au lait\n\xa9\n', 'latin1'));
+		fs.writeFileSync(path.join(wt, 'blob.bin'), Buffer.from([0xff, 0, 0xe9, 0xc0, 10]));
+		await service.rewind(wt, ref);
+		assert.deepEqual(fs.readFileSync(path.join(wt, 'latin1.txt')), latin1);
+		assert.deepEqual(fs.readFileSync(path.join(wt, 'blob.bin')), binary);
+		assert.deepEqual(fs.readFileSync(latin1Name), latin1);
 	});
 
 	test('checkpoints: every git state of the worktree is recorded as it is on disk, and its own index is untouched', async () => {
