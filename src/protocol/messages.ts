@@ -5,9 +5,12 @@
  * updates, because a hidden webview drops messages and must be able to resync from the database.
  *
  * Everything here is plain data (JSON-safe): no classes, no functions, no imports from db or agents. The row
- * types mirror the transcript rows (`db/transcriptRepo.ts`) and agent events (`protocol/agentEvents.ts`) on purpose,
- * but are restated so the browser bundle never depends on the core.
+ * types mirror the transcript rows (`db/transcriptRepo.ts`); the agent-event and turn types they carry come from
+ * `protocol/agentEvents.ts` and `protocol/turns.ts` (pure types, so the browser bundle still needs nothing else).
  */
+
+import type { PermissionOption, PlanEntry, ToolKind, ToolStatus } from './agentEvents';
+import type { TurnStatus } from './turns';
 
 export const protocolVersion = 2;
 
@@ -16,21 +19,9 @@ export type ViewKind = 'chat';
 // ---------------------------------------------------------------------------------------------------------
 // Transcript rows
 
-export type ToolKind = 'read' | 'edit' | 'delete' | 'move' | 'search' | 'execute' | 'think' | 'fetch' | 'switch_mode' | 'other';
-export type ToolStatus = 'pending' | 'in_progress' | 'completed' | 'failed';
-export type TurnStatus = 'running' | 'done' | 'cancelled' | 'error' | 'interrupted';
-
-export interface PlanEntry {
-	content: string;
-	priority: 'high' | 'medium' | 'low';
-	status: 'pending' | 'in_progress' | 'completed';
-}
-
-export interface PermissionOption {
-	optionId: string;
-	name: string;
-	kind: 'allow_once' | 'allow_always' | 'reject_once' | 'reject_always';
-}
+// The agent-event and turn types the rows carry are the core's own, from this same folder.
+export type { PermissionOption, PlanEntry, ToolKind, ToolStatus } from './agentEvents';
+export type { TurnStatus } from './turns';
 
 export interface PermissionDecision {
 	outcome: 'selected' | 'cancelled';

@@ -85,3 +85,14 @@ export function ensureNoDisposablesLeaked(): void {
 		}
 	});
 }
+
+/** Polls `check` every 20 ms until it holds; fails naming `what` after `ms`. */
+export async function waitFor(check: () => boolean, what = 'condition', ms = 10_000): Promise<void> {
+	const end = Date.now() + ms;
+	while (!check()) {
+		if (Date.now() > end) {
+			throw new Error(`timed out waiting for ${what}`);
+		}
+		await new Promise((r) => setTimeout(r, 20));
+	}
+}

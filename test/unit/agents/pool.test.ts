@@ -13,7 +13,7 @@ import type { Store } from '../../../src/db/store';
 import { TranscriptRepo } from '../../../src/db/transcriptRepo';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { gitEnv, makeRepo } from '../gitRepo';
-import { MemoryLogger, openStore, removeDir, repoRoot, tempDir } from '../helpers';
+import { MemoryLogger, openStore, removeDir, repoRoot, tempDir, waitFor } from '../helpers';
 
 const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js');
 
@@ -29,16 +29,6 @@ function alive(pid: number): boolean {
 		return true;
 	} catch {
 		return false;
-	}
-}
-
-async function waitFor(check: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-	const end = Date.now() + ms;
-	while (!check()) {
-		if (Date.now() > end) {
-			throw new Error(`timed out waiting for ${what}`);
-		}
-		await new Promise((r) => setTimeout(r, 20));
 	}
 }
 
@@ -276,7 +266,7 @@ suite('agents/pool with a real ACP agent process', function () {
 		const second = await pool.ensure(chat, 'scripted');
 		assert.notEqual(second, first);
 		assert.notEqual(second.backendSessionId, first.backendSessionId);
-		await waitFor(() => !alive(pidOf(first.backendSessionId)), 5000, 'the old agent to exit');
+		await waitFor(() => !alive(pidOf(first.backendSessionId)), 'the old agent to exit', 5000);
 		const row = new AgentSessionsRepo(store).get(chat, 'scripted')!;
 		assert.notEqual(row.config_hash, firstHash);
 		assert.equal(row.backend_session_id, second.backendSessionId);
@@ -292,7 +282,7 @@ suite('agents/pool with a real ACP agent process', function () {
 		assert.match(crashed.result.error ?? '', /interrupted: the agent process exited \(code 3/);
 		assert.equal(new TranscriptRepo(store).getTurn(crashed.turn.id)!.status, 'interrupted');
 		assert.match(agentText(crashed.turn.id), /going down/, 'what streamed before the crash is kept');
-		await waitFor(() => new AgentSessionsRepo(store).get(chat, 'scripted')!.status === 'crashed', 5000, 'crashed status');
+		await waitFor(() => new AgentSessionsRepo(store).get(chat, 'scripted')!.status === 'crashed', 'crashed status', 5000);
 		const after = await pool.prompt(chat, 'scripted', { text: 'say back' });
 		assert.equal(after.status, 'done');
 		const handle = pool.peek(chat, 'scripted')!;
@@ -331,7 +321,7 @@ suite('agents/pool with a real ACP agent process', function () {
 		const chats = [newChat(), newChat(), newChat()];
 		const handles = await Promise.all(chats.map((c) => pool.ensure(c, 'scripted')));
 		const running = pool.prompt(chats[0]!, 'scripted', { text: 'sleep 10000' });
-		await waitFor(() => pool.isRunning(chats[0]!, 'scripted'), 5000, 'the turn to start');
+		await waitFor(() => pool.isRunning(chats[0]!, 'scripted'), 'the turn to start', 5000);
 		const pids = handles.map((h) => pidOf(h.backendSessionId));
 		assert.ok(pids.every(alive));
 		await pool.shutdown();
@@ -365,7 +355,7 @@ suite('agents/pool with a real ACP agent process', function () {
 		const hungOutcome = await hung;
 		assert.equal(hungOutcome.status, 'cancelled');
 		assert.match(hungOutcome.result.error ?? '', /did not stop/);
-		await waitFor(() => !alive(pid), 5000, 'the hung agent to be killed');
+		await waitFor(() => !alive(pid), 'the hung agent to be killed', 5000);
 	});
 
 	test('permission requests go to the broker: a person decides, silence rejects', async () => {
@@ -581,8 +571,8 @@ suite('agents/pool with a real ACP agent process', function () {
 		const chat = newChat();
 		const first = await pool.prompt(chat, 'scripted', { text: 'say hi' });
 		const pid = pidOf(first.result.backendSessionId);
-		await waitFor(() => pool.size === 0, 5000, 'reaping');
-		await waitFor(() => !alive(pid), 5000, 'the idle agent to exit');
+		await waitFor(() => pool.size === 0, 'reaping', 5000);
+		await waitFor(() => !alive(pid), 'the idle agent to exit', 5000);
 		assert.equal(new AgentSessionsRepo(store).get(chat, 'scripted')!.status, 'idle');
 		const second = await pool.prompt(chat, 'scripted', { text: 'say again' });
 		assert.equal(second.status, 'done');

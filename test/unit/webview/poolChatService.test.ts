@@ -17,19 +17,9 @@ import type { ChatMeta, ChatRow, RowUpdate } from '../../../src/protocol/message
 import { PoolChatService, rankFiles, toPromptInput } from '../../../src/webview/host/poolChatService';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { makeRepo } from '../gitRepo';
-import { MemoryLogger, openStore, removeDir, repoRoot, tempDir, wasmPath } from '../helpers';
+import { MemoryLogger, openStore, removeDir, repoRoot, tempDir, waitFor, wasmPath } from '../helpers';
 
 const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js');
-
-async function waitFor(check: () => boolean, what: string, ms = 10_000): Promise<void> {
-	const end = Date.now() + ms;
-	while (!check()) {
-		if (Date.now() > end) {
-			throw new Error(`timed out waiting for ${what}`);
-		}
-		await new Promise((r) => setTimeout(r, 20));
-	}
-}
 
 suite('webview/host: PoolChatService over the real pool and a scripted agent', function () {
 	this.timeout(40_000);
