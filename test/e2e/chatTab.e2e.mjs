@@ -5,38 +5,15 @@
 // in the session's worktree, "Rewind to before this turn" (preview, then confirm), a window reload that
 // brings the tab back with its transcript, and "Close Chat". Screenshots in .test-output/e2e-chat/.
 // Writes .test-output/e2e-chat.json. Expects dist/ and out/test built and the test VS Code installed.
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-	assertInstalled,
-	createGitRepo,
-	freePort,
-	hermeticEnv,
-	installVsix,
-	launchChromium,
-	node24,
-	prepareProfile,
-	quietSettings,
-	repoRoot,
-	sleep,
-	runPaletteCommand,
-	startCodeServer,
-} from '../../scripts/lib/codeServer.mjs';
+import { node24, quietSettings, repoRoot, runPaletteCommand, sleep } from '../../scripts/lib/codeServer.mjs';
+import { e2eRun, KnownDefect, openPackaged, runSteps, toast as toastOn, workbench as workbenchOf } from '../../scripts/lib/e2eRunner.mjs';
 
-const outputDir = path.join(repoRoot, '.test-output');
-const shotDir = path.join(outputDir, 'e2e-chat');
-const totalTimeoutMs = Number(process.env.AGENT_TABS_E2E_TIMEOUT_MS || 420_000);
-const counts = { passed: 0, failed: 0, skipped: 0 };
-const started = Date.now();
-fs.rmSync(shotDir, { recursive: true, force: true });
-fs.mkdirSync(shotDir, { recursive: true });
-const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agent-tabs-e2e-chat-'));
-const worktreesRoot = path.join(runDir, 'worktrees');
-const logFile = path.join(runDir, 'code-server.log');
+const run = e2eRun({ layer: 'e2e-chat', shots: 'e2e-chat', timeoutMs: 420_000 });
+const { state, shotDir } = run;
+const worktreesRoot = path.join(run.runDir, 'worktrees');
 const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js');
-const state = {};
 const sessionTitle = 'E2E Chat';
 const worktree = path.join(worktreesRoot, 'e2e-chat');
 const agentLabel = 'Scripted';
@@ -46,15 +23,6 @@ const secondPermission = 'Run the linter';
 const unsentDraft = 'an idea I have not sent yet';
 const file = 'notes.md';
 const prompt = [`say ${greeting}`, 'stream 40', `permission ${permissionTitle}`, `write ${file} hi`];
-
-setTimeout(() => {
-	process.stdout.write(`  ✘ timed out after ${totalTimeoutMs / 1000} s\n`);
-	counts.failed++;
-	void finish();
-}, totalTimeoutMs).unref();
-
-/** A step that shows a known, reported defect: skipped (and said so) unless AGENT_TABS_E2E_KNOWN_DEFECTS=1. */
-class KnownDefect extends Error {}
 
 const steps = [
 	['the packaged extension opens in code-server, with the scripted agent in the user settings', open],
@@ -68,60 +36,23 @@ const steps = [
 	['after a browser refresh (F5 on code-server) the tab is back with its transcript', browserRefresh],
 	['"Agent Tabs: Close Chat" closes the tab; the chat is listed as closed', closeChat],
 ];
-let broken = false;
-for (const [name, fn] of steps) {
-	if (broken) {
-		process.stdout.write(`  - ${name} (skipped: an earlier step failed)\n`);
-		counts.skipped++;
-		continue;
-	}
-	const t0 = Date.now();
-	try {
-		await fn();
-		process.stdout.write(`  ✔ ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
-		counts.passed++;
-	} catch (e) {
-		if (e instanceof KnownDefect) {
-			process.stdout.write(`  - ${name} (skipped: ${e.message})\n`);
-			counts.skipped++;
-			continue;
-		}
-		process.stdout.write(`  ✘ ${name}\n      ${(e instanceof Error ? (e.stack ?? e.message) : String(e)).split('\n').join('\n      ')}\n`);
-		counts.failed++;
-		broken = true;
-		await state.page?.screenshot({ path: path.join(shotDir, 'failure.png') }).catch(() => undefined);
-	}
-}
-await finish();
+await runSteps(run, steps);
 
 async function open() {
-	for (const built of [path.join(repoRoot, 'dist', 'extension.js'), agentScript]) {
-		if (!fs.existsSync(built)) {
-			throw new Error(`${built} is missing: run \`npx tsc -p tsconfig.test.json && node esbuild.mjs\` first.`);
-		}
-	}
-	assertInstalled();
-	const vsix = path.join(runDir, 'agent-tabs.vsix');
-	execFileSync(node24, [path.join(repoRoot, 'node_modules', '@vscode', 'vsce', 'vsce'), 'package', '--no-dependencies', '--no-rewrite-relative-links', '-o', vsix], { cwd: repoRoot, stdio: 'pipe' });
 	// `agentTabs.agents` and the worktrees root are machine-scoped: in this remote window they are user
 	// settings of the machine (the "Remote" tab of the Settings editor), where a user would put them.
-	state.dirs = prepareProfile(runDir, quietSettings, {
-		'agentTabs.worktrees.root': worktreesRoot,
-		'agentTabs.agents': [{ id: 'scripted', label: agentLabel, transport: 'acp', command: node24, args: [agentScript] }],
+	await openPackaged(run, {
+		built: [agentScript],
+		settings: quietSettings,
+		machineSettings: {
+			'agentTabs.worktrees.root': worktreesRoot,
+			'agentTabs.agents': [{ id: 'scripted', label: agentLabel, transport: 'acp', command: node24, args: [agentScript] }],
+		},
 	});
-	state.env = hermeticEnv(runDir);
-	installVsix({ dirs: state.dirs, vsix, env: state.env });
-	state.workspace = createGitRepo(path.join(runDir, 'workspace'));
-	state.server = await startCodeServer({ dirs: state.dirs, workspace: state.workspace, port: await freePort(), env: state.env, log: (l) => fs.appendFileSync(logFile, `${l}\n`) });
-	state.browser = await launchChromium({ profileDir: path.join(runDir, 'chromium'), env: state.env });
-	const page = (state.page = state.browser.pages()[0] ?? (await state.browser.newPage()));
-	await page.goto(`${state.server.origin}/?folder=${encodeURIComponent(state.workspace)}`);
-	await workbench();
 }
 
-async function workbench() {
-	await state.page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
-	await state.page.locator('.statusbar').waitFor({ timeout: 60_000 });
+function workbench() {
+	return workbenchOf(state.page);
 }
 
 async function newSession() {
@@ -376,22 +307,6 @@ async function chatFrame(timeout = 60_000) {
 	}
 }
 
-async function toast(text, timeout) {
-	const t = state.page.locator('.notifications-toasts .notification-toast', { hasText: text });
-	await t.first().waitFor({ state: 'visible', timeout });
-	return t.first().innerText();
-}
-
-async function finish() {
-	await state.browser?.close().catch(() => undefined);
-	await state.server?.stop();
-	fs.mkdirSync(outputDir, { recursive: true });
-	fs.writeFileSync(path.join(outputDir, 'e2e-chat.json'), JSON.stringify({ layer: 'e2e-chat', ...counts }));
-	process.stdout.write(`\ne2e-chat: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
-	if (counts.failed > 0 || process.env.AGENT_TABS_KEEP_RUN) {
-		process.stdout.write(`run folder kept: ${runDir}\n`);
-	} else {
-		fs.rmSync(runDir, { recursive: true, force: true });
-	}
-	process.exit(counts.failed > 0 ? 1 : 0);
+function toast(text, timeout) {
+	return toastOn(state.page, text, timeout);
 }

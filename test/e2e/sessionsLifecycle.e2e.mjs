@@ -6,45 +6,17 @@
 // Expects dist/ built and the test VS Code installed (see sessionsView.e2e.mjs).
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-	assertInstalled,
-	createGitRepo,
-	freePort,
-	hermeticEnv,
-	installVsix,
-	launchChromium,
-	node24,
-	prepareProfile,
-	quietSettings,
-	repoRoot,
-	sleep,
-	runPaletteCommand,
-	startCodeServer,
-} from '../../scripts/lib/codeServer.mjs';
+import { quietSettings, runPaletteCommand, sleep } from '../../scripts/lib/codeServer.mjs';
+import { e2eRun, openPackaged, pick, runSteps, toast as toastOn } from '../../scripts/lib/e2eRunner.mjs';
 
-const outputDir = path.join(repoRoot, '.test-output');
-const shotDir = path.join(outputDir, 'e2e-sessions');
-const totalTimeoutMs = Number(process.env.AGENT_TABS_E2E_TIMEOUT_MS || 240_000);
-const counts = { passed: 0, failed: 0, skipped: 0 };
-const started = Date.now();
-fs.rmSync(shotDir, { recursive: true, force: true });
-fs.mkdirSync(shotDir, { recursive: true });
-const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agent-tabs-e2e-sessions-'));
-const worktreesRoot = path.join(runDir, 'worktrees');
-const logFile = path.join(runDir, 'code-server.log');
-const state = {};
+const run = e2eRun({ layer: 'e2e-sessions', shots: 'e2e-sessions', timeoutMs: 240_000 });
+const { state, shotDir } = run;
+const worktreesRoot = path.join(run.runDir, 'worktrees');
 const title = 'E2E Feature';
 const branch = 'agent-tabs/e2e-feature';
 const worktree = path.join(worktreesRoot, 'e2e-feature');
 const notes = `unsaved idea ${Date.now()}\n`;
-
-setTimeout(() => {
-	process.stdout.write(`  ✘ timed out after ${totalTimeoutMs / 1000} s\n`);
-	counts.failed++;
-	void finish();
-}, totalTimeoutMs).unref();
 
 const git = (...args) => execFileSync('git', args, { cwd: state.workspace, env: state.env, encoding: 'utf8' });
 
@@ -55,45 +27,11 @@ const steps = [
 	['"Delete Session" shows what would be lost; "Save and Delete" saves it, keeps the branch, removes the folder', deleteSession],
 	['"Restore Session" brings the worktree back with the unsaved work', restoreSession],
 ];
-let broken = false;
-for (const [name, fn] of steps) {
-	if (broken) {
-		process.stdout.write(`  - ${name} (skipped: an earlier step failed)\n`);
-		counts.skipped++;
-		continue;
-	}
-	const t0 = Date.now();
-	try {
-		await fn();
-		process.stdout.write(`  ✔ ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
-		counts.passed++;
-	} catch (e) {
-		process.stdout.write(`  ✘ ${name}\n      ${(e instanceof Error ? (e.stack ?? e.message) : String(e)).split('\n').join('\n      ')}\n`);
-		counts.failed++;
-		broken = true;
-		await state.page?.screenshot({ path: path.join(shotDir, 'failure.png') }).catch(() => undefined);
-	}
-}
-await finish();
+await runSteps(run, steps);
 
 async function open() {
-	if (!fs.existsSync(path.join(repoRoot, 'dist', 'extension.js'))) {
-		throw new Error('dist/extension.js is missing: run `node esbuild.mjs` first.');
-	}
-	assertInstalled();
-	const vsix = path.join(runDir, 'agent-tabs.vsix');
-	execFileSync(node24, [path.join(repoRoot, 'node_modules', '@vscode', 'vsce', 'vsce'), 'package', '--no-dependencies', '--no-rewrite-relative-links', '-o', vsix], { cwd: repoRoot, stdio: 'pipe' });
 	// Machine-scoped: in this remote window it is a setting of the machine (see prepareProfile).
-	state.dirs = prepareProfile(runDir, quietSettings, { 'agentTabs.worktrees.root': worktreesRoot });
-	state.env = hermeticEnv(runDir);
-	installVsix({ dirs: state.dirs, vsix, env: state.env });
-	state.workspace = createGitRepo(path.join(runDir, 'workspace'));
-	state.server = await startCodeServer({ dirs: state.dirs, workspace: state.workspace, port: await freePort(), env: state.env, log: (l) => fs.appendFileSync(logFile, `${l}\n`) });
-	state.browser = await launchChromium({ profileDir: path.join(runDir, 'chromium'), env: state.env });
-	const page = (state.page = state.browser.pages()[0] ?? (await state.browser.newPage()));
-	await page.goto(`${state.server.origin}/?folder=${encodeURIComponent(state.workspace)}`);
-	await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
-	await page.locator('.statusbar').waitFor({ timeout: 30_000 });
+	await openPackaged(run, { settings: quietSettings, machineSettings: { 'agentTabs.worktrees.root': worktreesRoot } });
 }
 
 async function newSession() {
@@ -163,28 +101,6 @@ async function restoreSession() {
 	await page.screenshot({ path: path.join(shotDir, 'session-restored.png') });
 }
 
-async function toast(text, timeout) {
-	const t = state.page.locator('.notifications-toasts .notification-toast', { hasText: text });
-	await t.first().waitFor({ state: 'visible', timeout });
-	return t.first().innerText();
-}
-
-async function pick(page, label) {
-	const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: label }).first();
-	await row.waitFor({ state: 'visible', timeout: 15_000 });
-	await row.click();
-}
-
-async function finish() {
-	await state.browser?.close().catch(() => undefined);
-	await state.server?.stop();
-	fs.mkdirSync(outputDir, { recursive: true });
-	fs.writeFileSync(path.join(outputDir, 'e2e-sessions.json'), JSON.stringify({ layer: 'e2e-sessions', ...counts }));
-	process.stdout.write(`\ne2e-sessions: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
-	if (counts.failed > 0 || process.env.AGENT_TABS_KEEP_RUN) {
-		process.stdout.write(`run folder kept: ${runDir}\n`);
-	} else {
-		fs.rmSync(runDir, { recursive: true, force: true });
-	}
-	process.exit(counts.failed > 0 ? 1 : 0);
+function toast(text, timeout) {
+	return toastOn(state.page, text, timeout);
 }
