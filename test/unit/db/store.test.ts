@@ -1,9 +1,12 @@
 import * as assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { handoverFileName, requestHandover, watchHandoverRequests } from '../../../src/db/handover';
 import { StoreLockedError } from '../../../src/db/lock';
 import { journalHeader } from '../../../src/db/journal';
+import { SessionsRepo } from '../../../src/db/sessionsRepo';
 import { type Store, storeFiles } from '../../../src/db/store';
 import { ensureNoDisposablesLeaked, MemoryLogger, openStore, removeDir, repoRoot, tempDir, wasmPath } from '../helpers';
 
@@ -402,8 +405,8 @@ suite('db/store', () => {
 			}
 		});
 
-		function startHolder(): Promise<ChildProcess> {
-			const child = spawn(process.execPath, [path.join(repoRoot, 'out', 'test', 'fixtures', 'lockHolder.js'), dir, wasmPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+		function startHolder(env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
+			const child = spawn(process.execPath, [path.join(repoRoot, 'out', 'test', 'fixtures', 'lockHolder.js'), dir, wasmPath], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
 			children.push(child);
 			return new Promise((resolve, reject) => {
 				let err = '';
@@ -412,6 +415,50 @@ suite('db/store', () => {
 				child.on('exit', (code) => reject(new Error(`lock holder exited ${code}: ${err}`)));
 			});
 		}
+
+		test('a holder that hands over (a VS Code window) lets go when asked, its last write kept', async () => {
+			const child = await startHolder({ AGENT_TABS_HANDOVER: '1' });
+			const lockFile = path.join(dir, storeFiles.lock);
+			await assert.rejects(openStore(dir), StoreLockedError);
+			const exited = new Promise<number | null>((r) => child.on('exit', r));
+			assert.equal(await requestHandover(dir, lockFile, 'a unit test', 20_000), true);
+			assert.equal(await exited, 0, 'the holder closed its store and exited by itself');
+			assert.ok(!fs.existsSync(path.join(dir, handoverFileName)), 'the request is cleaned up');
+			const store = await openStore(dir);
+			try {
+				assert.deepEqual(
+					new SessionsRepo(store).list().map((s) => s.title),
+					[`handed to ${process.pid}`],
+				);
+			} finally {
+				await store.close();
+			}
+		});
+
+		test('a holder that does not hand over (the CLI) keeps the folder; the request times out and is removed', async () => {
+			const child = await startHolder();
+			assert.equal(await requestHandover(dir, path.join(dir, storeFiles.lock), 'a unit test', 1_500), false);
+			assert.equal(child.exitCode, null, 'the holder still runs');
+			assert.ok(!fs.existsSync(path.join(dir, handoverFileName)));
+			await assert.rejects(openStore(dir), StoreLockedError);
+		});
+
+		test('a handover request from a process that is gone, or from the holder itself, is ignored', async () => {
+			const store = await openStore(dir);
+			let released = 0;
+			const watcher = watchHandoverRequests(dir, async () => void released++, 20);
+			try {
+				const dead = spawnSync(process.execPath, ['-e', '']).pid;
+				fs.writeFileSync(path.join(dir, handoverFileName), JSON.stringify({ pid: dead, host: os.hostname(), owner: 'gone', since: '', at: Date.now() }));
+				await new Promise((r) => setTimeout(r, 200));
+				fs.writeFileSync(path.join(dir, handoverFileName), JSON.stringify({ pid: process.pid, host: os.hostname(), owner: 'me', since: '', at: Date.now() }));
+				await new Promise((r) => setTimeout(r, 200));
+				assert.equal(released, 0);
+			} finally {
+				watcher.dispose();
+				await store.close();
+			}
+		});
 
 		test('a second opener in the same process gets a clear error', async () => {
 			const store = await openStore(dir);
