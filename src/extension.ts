@@ -23,6 +23,7 @@ import { Store } from './db/store';
 import { TranscriptRepo } from './db/transcriptRepo';
 import { readDefinitions, readPermissionSettings, setApiKey, showAgents, showPermissionRequest } from './vscode/agentCommands';
 import { ApiKeys } from './vscode/apiKeys';
+import { agentIconUri } from './vscode/agentIcons';
 import { registerCommands } from './vscode/commands';
 import { commandIds, contextKeys, settingIds } from './vscode/ids';
 import { OutputChannelLogger } from './vscode/logger';
@@ -124,7 +125,9 @@ class ExtensionRoot extends Disposable {
 				new PoolChatService({ store, pool, permissions: this.permissions, definitions: () => this.definitions, logger: this.logger, rewind: (cwd, ref) => this.worktreeService(store).rewind(cwd, ref) }),
 			),
 		);
-		const chatManager = this._register(new ChatPanelManager(context.extensionUri, chatService, this.logger));
+		const chatManager = this._register(
+			new ChatPanelManager(context.extensionUri, chatService, this.logger, undefined, (agent) => agentIconUri(context.extensionUri, this.definitions.find((d) => d.id === agent))),
+		);
 		const chatSerializer = new ChatPanelSerializer(chatManager);
 		this.chats = { manager: chatManager, serializer: chatSerializer, service: chatService };
 		this._register(vscode.window.registerWebviewPanelSerializer(chatViewType, chatSerializer));

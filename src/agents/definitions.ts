@@ -32,6 +32,8 @@ export interface AgentDefinition {
 	 * from a real failure: Gemini CLI (0.61) then refuses to create any new file.
 	 */
 	readMissingFile?: ReadMissingFile;
+	/** An image for its chat tabs (an absolute path or `~/…`); the built-in agents have their own. */
+	icon?: string;
 }
 
 export type ReadMissingFile = 'notFound' | 'empty';
@@ -141,6 +143,9 @@ export function mergeDefinitions(user: unknown, presets: readonly AgentDefinitio
 		if (d.env !== undefined && !isStringRecord(d.env)) {
 			throw new AgentTabsError('agents/invalid', `Agent "${d.id}": "env" must map names to string values.`);
 		}
+		if (d.icon !== undefined && typeof d.icon !== 'string') {
+			throw new AgentTabsError('agents/invalid', `Agent "${d.id}": "icon" must be the path of an image file.`);
+		}
 		if (d.readMissingFile !== undefined && d.readMissingFile !== 'notFound' && d.readMissingFile !== 'empty') {
 			throw new AgentTabsError('agents/invalid', `Agent "${d.id}": "readMissingFile" must be "notFound" or "empty".`);
 		}
@@ -157,6 +162,7 @@ export function mergeDefinitions(user: unknown, presets: readonly AgentDefinitio
 			passEnv: Array.isArray(d.passEnv) ? (d.passEnv as string[]) : base?.passEnv,
 			install: typeof d.install === 'string' ? d.install : base?.install,
 			readMissingFile: (d.readMissingFile as ReadMissingFile | undefined) ?? base?.readMissingFile,
+			icon: (d.icon as string | undefined) ?? base?.icon,
 		};
 		byId.set(d.id, merged);
 	});

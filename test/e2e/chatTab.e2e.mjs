@@ -14,6 +14,7 @@ const run = e2eRun({ layer: 'e2e-chat', shots: 'e2e-chat', timeoutMs: 420_000 })
 const { state, shotDir } = run;
 const worktreesRoot = path.join(run.runDir, 'worktrees');
 const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js');
+const agentIcon = path.join(run.runDir, 'scripted-agent-icon.svg');
 const sessionTitle = 'E2E Chat';
 const worktree = path.join(worktreesRoot, 'e2e-chat');
 const agentLabel = 'Scripted';
@@ -41,12 +42,13 @@ await runSteps(run, steps);
 async function open() {
 	// `agentTabs.agents` and the worktrees root are machine-scoped: in this remote window they are user
 	// settings of the machine (the "Remote" tab of the Settings editor), where a user would put them.
+	fs.writeFileSync(agentIcon, '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16"><rect width="16" height="16" fill="#08c"/></svg>');
 	await openPackaged(run, {
 		built: [agentScript],
 		settings: quietSettings,
 		machineSettings: {
 			'agentTabs.worktrees.root': worktreesRoot,
-			'agentTabs.agents': [{ id: 'scripted', label: agentLabel, transport: 'acp', command: node24, args: [agentScript] }],
+			'agentTabs.agents': [{ id: 'scripted', label: agentLabel, transport: 'acp', command: node24, args: [agentScript], icon: agentIcon }],
 		},
 	});
 }
@@ -87,6 +89,16 @@ async function newChat() {
 	await frame.locator('textarea.input').waitFor({ state: 'visible', timeout: 30_000 });
 	// The heading comes with the chat's first snapshot from the host.
 	await frame.locator('h1.title', { hasText: agentLabel }).waitFor({ state: 'visible', timeout: 30_000 });
+	// The tab shows the agent's own icon (from its definition), drawn by VS Code as the label's ::before.
+	const icon = await chatTab().evaluate((tab) =>
+		[tab, ...tab.querySelectorAll('*')]
+			.flatMap((el) => [getComputedStyle(el).backgroundImage, getComputedStyle(el, '::before').backgroundImage, getComputedStyle(el, '::before').maskImage ?? ''])
+			.filter((v) => v && v !== 'none')
+			.join(' '),
+	);
+	if (!icon.includes(path.basename(agentIcon))) {
+		throw new Error(`the chat tab does not show the agent's icon: ${JSON.stringify(icon)} in ${await chatTab().evaluate((t) => t.outerHTML)}`);
+	}
 	await page.screenshot({ path: path.join(shotDir, '1-chat-opened.png') });
 }
 

@@ -57,10 +57,10 @@ export class ChatPanel extends Disposable {
 		private readonly selection: () => EditorSelection | undefined,
 		/** The webview panel is gone (closed by the user, by code, or with the window); the owner decides what that means. */
 		onDidDisposePanel: () => void,
+		private readonly agentIcon?: (agent: string) => vscode.Uri,
 	) {
 		super();
 		panel.webview.options = chatWebviewOptions(extensionUri);
-		panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'agent-tabs.svg');
 		this.messenger = this._register(new WebviewMessenger(panel.webview, logger, `[ChatPanel][${chatId}]`));
 		this.registerHandlers();
 		this._register(
@@ -97,6 +97,7 @@ export class ChatPanel extends Disposable {
 
 	private updateTitle(meta: ChatMeta): void {
 		this.panel.title = chatTabTitle(meta);
+		this.panel.iconPath = this.agentIcon?.(meta.agent) ?? vscode.Uri.joinPath(this.extensionUri, 'media', 'agent-tabs.svg');
 	}
 
 	private render(): void {

@@ -26,6 +26,8 @@ export class ChatPanelManager extends Disposable {
 		private readonly service: Promise<ChatService>,
 		private readonly logger: Logger,
 		private readonly closeGraceMs = 1000,
+		/** The icon of an agent's tabs (the manager does not know the agent definitions). */
+		private readonly agentIcon?: (agent: string) => vscode.Uri,
 	) {
 		super();
 		service.catch(() => undefined);
@@ -113,7 +115,7 @@ export class ChatPanelManager extends Disposable {
 			clearTimeout(pending);
 			this.pendingCloses.delete(chatId);
 		}
-		const chatPanel: ChatPanel = new ChatPanel(chatId, panel, service, this.extensionUri, this.logger, () => this.lastSelection, () => this.onPanelGone(chatId, chatPanel));
+		const chatPanel: ChatPanel = new ChatPanel(chatId, panel, service, this.extensionUri, this.logger, () => this.lastSelection, () => this.onPanelGone(chatId, chatPanel), this.agentIcon);
 		this.panels.set(chatId, chatPanel);
 		return chatPanel;
 	}

@@ -21,7 +21,7 @@ suite('agents/definitions', () => {
 		assert.equal(claude.command, 'claude-agent-acp', 'fields not given keep the preset value');
 		assert.equal(claude.defaultMode, 'default');
 		assert.deepEqual(claude.env, { X: '1' });
-		assert.deepEqual(merged.find((d) => d.id === 'mine'), { id: 'mine', label: 'mine', transport: 'acp', command: '/bin/mine', args: ['--acp'], env: {}, defaultMode: undefined, defaultModel: undefined, secretEnv: undefined, passEnv: undefined, install: undefined, readMissingFile: undefined });
+		assert.deepEqual(merged.find((d) => d.id === 'mine'), { id: 'mine', label: 'mine', transport: 'acp', command: '/bin/mine', args: ['--acp'], env: {}, defaultMode: undefined, defaultModel: undefined, secretEnv: undefined, passEnv: undefined, install: undefined, readMissingFile: undefined, icon: undefined });
 		assert.equal(mergeDefinitions([{ id: 'mine', command: 'm', transport: 'acp', readMissingFile: 'empty' }]).find((d) => d.id === 'mine')!.readMissingFile, 'empty');
 	});
 
@@ -40,6 +40,7 @@ suite('agents/definitions', () => {
 		assert.throws(() => mergeDefinitions([{ id: 'x', command: 'a', transport: 'acp', args: [1] }]), /"args" must be an array of strings/);
 		assert.throws(() => mergeDefinitions([{ id: 'has space', command: 'a' }]), /needs an "id"/);
 		assert.throws(() => mergeDefinitions([{ id: 'x', command: 'a', transport: 'acp', readMissingFile: 'ignore' }]), /Agent "x": "readMissingFile" must be "notFound" or "empty"/);
+		assert.throws(() => mergeDefinitions([{ id: 'x', command: 'a', transport: 'acp', icon: 3 }]), /Agent "x": "icon" must be the path of an image file/);
 	});
 
 	test('the config hash follows command, args, env names, model, mode and MCP servers, never env values', () => {
