@@ -9,6 +9,7 @@ import { AcpBackend } from './agents/acp/acpBackend';
 import type { AgentDefinition } from './agents/definitions';
 import { PermissionBroker } from './agents/permissions';
 import { AgentPool } from './agents/pool';
+import { AgentTabsError } from './common/errors';
 import { Disposable } from './common/lifecycle';
 import { errorMessage } from './common/log';
 import { SecretRedactor } from './common/redact';
@@ -24,6 +25,9 @@ import { TranscriptRepo } from './db/transcriptRepo';
 import { readDefinitions, readPermissionSettings, setApiKey, showAgents, showPermissionRequest } from './vscode/agentCommands';
 import { ApiKeys } from './vscode/apiKeys';
 import { agentIconUri } from './vscode/agentIcons';
+import { canonicalStateDir } from './vscode/stateFolder';
+import { requestHandover, watchHandoverRequests, type HandoverRequest } from './db/handover';
+import { StoreLockedError } from './db/lock';
 import { registerCommands } from './vscode/commands';
 import { commandIds, contextKeys, settingIds } from './vscode/ids';
 import { OutputChannelLogger } from './vscode/logger';
@@ -44,12 +48,18 @@ export interface AgentTabsTestApi {
 	readonly chats: { manager: ChatPanelManager; serializer: ChatPanelSerializer; service: Promise<ChatService> };
 }
 
+/** How this window names itself as the holder of the state and of worktree leases. */
+const windowOwnerPrefix = 'a VS Code window';
+const windowOwner = `${windowOwnerPrefix} (${vscode.env.appName})`;
+
 class ExtensionRoot extends Disposable {
 	/** Every secret value this window knows (the host's secret-looking variables, keys handed to agents). */
 	private readonly redactor = new SecretRedactor();
 	readonly logger = this._register(new OutputChannelLogger('Agent Tabs', this.redactor));
 	readonly stateDir: string;
-	readonly ready: Promise<{ store: Store; sessions: SessionsRepo; pool: AgentPool; permissions: PermissionBroker }>;
+	private readonly handsOver: boolean;
+	/** Replaced by a rejection once this window handed its state to another one. */
+	ready: Promise<{ store: Store; sessions: SessionsRepo; pool: AgentPool; permissions: PermissionBroker }>;
 	private store: Store | undefined;
 	private pool: AgentPool | undefined;
 	private readonly apiKeys: ApiKeys;
@@ -74,8 +84,12 @@ class ExtensionRoot extends Disposable {
 				}
 			}),
 		);
-		// Per workspace when a folder is open; otherwise the global storage, so a bare window still works.
-		this.stateDir = (context.storageUri ?? context.globalStorageUri).fsPath;
+		// Per workspace when a folder is open (its own folder, even when VS Code gave this host `<id>-1`);
+		// otherwise the global storage, so a bare window still works.
+		this.stateDir = context.storageUri ? canonicalStateDir(context.storageUri.fsPath) : context.globalStorageUri.fsPath;
+		// Windows of one workspace hand its state to the newest (a refreshed browser tab leaves the old host
+		// running); bare windows share the global storage and do not take it from each other.
+		this.handsOver = context.storageUri !== undefined;
 		const view = this._register(new SessionsView());
 		this._register(
 			registerCommands(this.logger, {
@@ -151,12 +165,7 @@ class ExtensionRoot extends Disposable {
 
 	private async openStore(): Promise<{ store: Store; sessions: SessionsRepo; pool: AgentPool; permissions: PermissionBroker }> {
 		try {
-			const store = await Store.open({
-				dir: this.stateDir,
-				wasmPath: path.join(this.context.extensionPath, 'dist', 'sql-wasm.wasm'),
-				logger: this.logger,
-				owner: `a VS Code window (${vscode.env.appName})`,
-			});
+			const store = await this.openStoreTakingOver();
 			if (this.isDisposed) {
 				await store.close();
 				throw new Error('Agent Tabs was deactivated while its store was opening.');
@@ -173,7 +182,7 @@ class ExtensionRoot extends Disposable {
 				definitions: () => this.definitions,
 				agentEnv: (def) => this.apiKeys.envFor(def),
 				redactor: this.redactor,
-				leaseOwner: `a VS Code window (${vscode.env.appName})`,
+				leaseOwner: windowOwner,
 				permissions: this.permissions,
 				idleTimeoutMs: idleMinutes * 60_000,
 				checkpoint: (cwd, name) => this.worktreeService(store).checkpoint(cwd, name),
@@ -195,6 +204,40 @@ class ExtensionRoot extends Disposable {
 			});
 			throw e;
 		}
+	}
+
+	/** Opens the store; a live VS Code window of this workspace that holds it is asked to hand it over first. */
+	private async openStoreTakingOver(): Promise<Store> {
+		const open = (): Promise<Store> => Store.open({ dir: this.stateDir, wasmPath: path.join(this.context.extensionPath, 'dist', 'sql-wasm.wasm'), logger: this.logger, owner: windowOwner });
+		let store: Store;
+		try {
+			store = await open();
+		} catch (e) {
+			if (!(e instanceof StoreLockedError) || !this.handsOver || !e.holder.owner.startsWith(windowOwnerPrefix)) {
+				throw e;
+			}
+			this.logger.info(`[ExtensionRoot][openStore] ${e.holder.owner} (pid ${e.holder.pid}) holds the state; asking it to hand over`);
+			if (!(await requestHandover(this.stateDir, e.lockFile, windowOwner))) {
+				throw e;
+			}
+			store = await open();
+		}
+		if (this.handsOver) {
+			this._register(watchHandoverRequests(this.stateDir, (request) => this.handOver(request)));
+		}
+		return store;
+	}
+
+	/** Another window of this workspace asked for the state: stop, close the store, and say so here. */
+	private async handOver(request: HandoverRequest): Promise<void> {
+		this.logger.warn(`[ExtensionRoot][handOver] ${request.owner} (pid ${request.pid}) takes over the state; this window lets go`);
+		const moved = new AgentTabsError('store/handedOver', vscode.l10n.t('Agent Tabs now runs in another window of this workspace. Reload this window to use it here.'));
+		this.ready = Promise.reject(moved);
+		this.ready.catch(() => undefined);
+		void vscode.commands.executeCommand('setContext', contextKeys.storeReady, false);
+		await this.shutdownParts();
+		const reload = vscode.l10n.t('Reload Window');
+		void vscode.window.showWarningMessage(moved.message, reload).then((choice) => choice && vscode.commands.executeCommand('workbench.action.reloadWindow'));
 	}
 
 	/** `agentTabs.worktrees.root` as a folder (`~` and paths relative to the first workspace folder resolved). */
@@ -302,6 +345,11 @@ class ExtensionRoot extends Disposable {
 
 	/** Shutdown order: the agent pool (cancel, SIGTERM, SIGKILL), then the store (final fold, lock released). */
 	async shutdown(): Promise<void> {
+		await this.shutdownParts();
+		this.dispose();
+	}
+
+	private async shutdownParts(): Promise<void> {
 		// First: tabs that go away with the window from here on are not closes (their contexts survive).
 		this.chats?.manager.beginShutdown();
 		const pool = this.pool;
@@ -312,7 +360,6 @@ class ExtensionRoot extends Disposable {
 		if (store) {
 			await store.close().catch((e) => this.logger.error(`[ExtensionRoot][shutdown] ${errorMessage(e)}`));
 		}
-		this.dispose();
 	}
 }
 

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { node24, quietSettings, repoRoot, runPaletteCommand, sleep } from '../../scripts/lib/codeServer.mjs';
-import { e2eRun, KnownDefect, openPackaged, runSteps, toast as toastOn, workbench as workbenchOf } from '../../scripts/lib/e2eRunner.mjs';
+import { e2eRun, openPackaged, runSteps, toast as toastOn, workbench as workbenchOf } from '../../scripts/lib/e2eRunner.mjs';
 
 const run = e2eRun({ layer: 'e2e-chat', shots: 'e2e-chat', timeoutMs: 420_000 });
 const { state, shotDir } = run;
@@ -34,7 +34,7 @@ const steps = [
 	['"Rewind to before this turn" previews the file, and on confirm removes it', rewind],
 	['a permission asked while the tab is out of view is a notification; answering it settles the card', notificationPermission],
 	['after "Developer: Reload Window" the tab is back with its transcript and the unsent draft', reload],
-	['after a browser refresh (F5 on code-server) the tab is back with its transcript', browserRefresh],
+	['after a browser refresh (F5 on code-server) the tab is back with its transcript and answers the next prompt', browserRefresh],
 	['"Agent Tabs: Close Chat" closes the tab; the chat is listed as closed', closeChat],
 ];
 await runSteps(run, steps);
@@ -255,12 +255,8 @@ async function reload() {
 
 async function browserRefresh() {
 	const { page } = state;
-	if (!process.env.AGENT_TABS_E2E_KNOWN_DEFECTS) {
-		// After a refresh the old extension host lives on (the remote's reconnection grace) and keeps VS Code's
-		// lock on the workspace storage folder, so the new one gets `<id>-1`: an empty database, no sessions,
-		// and the restored tab is closed as "no chat". Set AGENT_TABS_E2E_KNOWN_DEFECTS=1 to see it fail.
-		throw new KnownDefect('known defect: a browser refresh gives the new extension host another storage folder');
-	}
+	// The old extension host lives on after a refresh (the remote's reconnection grace) holding the state; the
+	// new window asks it to hand over, so the tab comes back on the same database.
 	// Not asserted here: the draft. A browser refresh is not a clean shutdown, and VS Code web may keep an
 	// older webview state (seen: a draft cut mid-word); "Developer: Reload Window" above keeps it exactly.
 	await page.reload();
@@ -270,6 +266,12 @@ async function browserRefresh() {
 	await restored.locator('.message.user .body', { hasText: greeting }).waitFor({ state: 'visible', timeout: 60_000 });
 	await restored.locator('section.permission.settled', { hasText: secondPermission }).waitFor({ state: 'visible', timeout: 30_000 });
 	await restored.locator('.turn.turn-done', { hasText: 'Turn 2' }).waitFor({ state: 'visible', timeout: 30_000 });
+	// The new window drives the agent: a prompt after the refresh is answered and saved as the third turn.
+	const input = restored.locator('textarea.input');
+	await input.fill('say after the refresh');
+	await input.press('Enter');
+	await restored.locator('.turn.turn-done', { hasText: 'Turn 3' }).waitFor({ state: 'visible', timeout: 60_000 });
+	await restored.locator('.message.agent .body', { hasText: 'after the refresh' }).waitFor({ state: 'visible', timeout: 30_000 });
 	await sleep(500);
 	await page.screenshot({ path: path.join(shotDir, '9-after-browser-refresh.png') });
 }
