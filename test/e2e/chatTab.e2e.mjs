@@ -2,8 +2,8 @@
 // UI test of a chat tab as a user works with it, in the installed .vsix under code-server: a session from the
 // palette, "New Chat" with the scripted ACP agent (a real child process, defined in the user settings), a
 // prompt typed into the tab that streams a reply, asks a permission (answered on the card) and writes a file
-// in the session's worktree, "Rewind to before this turn" (preview, then confirm), a window reload that
-// brings the tab back with its transcript, and "Close Chat". Screenshots in .test-output/e2e-chat/.
+// in the session's worktree, "Rewind to before this turn" (preview, then confirm), a window reload and a
+// browser refresh that bring the tab back with its transcript and the agent's resumed context, and "Close Chat". Screenshots in .test-output/e2e-chat/.
 // Writes .test-output/e2e-chat.json. Expects dist/ and out/test built and the test VS Code installed.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -15,6 +15,8 @@ const { state, shotDir } = run;
 const worktreesRoot = path.join(run.runDir, 'worktrees');
 const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js');
 const agentIcon = path.join(run.runDir, 'scripted-agent-icon.svg');
+// Where the scripted agent keeps its conversations, so a new agent process can load one (session/load).
+const agentState = path.join(run.runDir, 'scripted-agent-sessions');
 const sessionTitle = 'E2E Chat';
 const worktree = path.join(worktreesRoot, 'e2e-chat');
 const agentLabel = 'Scripted';
@@ -34,7 +36,7 @@ const steps = [
 	['"Rewind to before this turn" previews the file, and on confirm removes it', rewind],
 	['a permission asked while the tab is out of view is a notification; answering it settles the card', notificationPermission],
 	['after "Developer: Reload Window" the tab is back with its transcript and the unsent draft', reload],
-	['after a browser refresh (F5 on code-server) the tab is back with its transcript and answers the next prompt', browserRefresh],
+	['after a browser refresh (F5 on code-server) the tab is back with its transcript and the agent resumes its context', browserRefresh],
 	['"Agent Tabs: Close Chat" closes the tab; the chat is listed as closed', closeChat],
 ];
 await runSteps(run, steps);
@@ -48,7 +50,7 @@ async function open() {
 		settings: quietSettings,
 		machineSettings: {
 			'agentTabs.worktrees.root': worktreesRoot,
-			'agentTabs.agents': [{ id: 'scripted', label: agentLabel, transport: 'acp', command: node24, args: [agentScript], icon: agentIcon }],
+			'agentTabs.agents': [{ id: 'scripted', label: agentLabel, transport: 'acp', command: node24, args: [agentScript], icon: agentIcon, env: { SCRIPTED_AGENT_STATE_DIR: agentState } }],
 		},
 	});
 }
@@ -266,12 +268,16 @@ async function browserRefresh() {
 	await restored.locator('.message.user .body', { hasText: greeting }).waitFor({ state: 'visible', timeout: 60_000 });
 	await restored.locator('section.permission.settled', { hasText: secondPermission }).waitFor({ state: 'visible', timeout: 30_000 });
 	await restored.locator('.turn.turn-done', { hasText: 'Turn 2' }).waitFor({ state: 'visible', timeout: 30_000 });
-	// The new window drives the agent: a prompt after the refresh is answered and saved as the third turn.
+	// The new window drives the agent, and the agent's own context is resumed (session/load), not started anew:
+	// it still holds the two earlier prompts.
 	const input = restored.locator('textarea.input');
-	await input.fill('say after the refresh');
+	await input.fill('recall');
 	await input.press('Enter');
 	await restored.locator('.turn.turn-done', { hasText: 'Turn 3' }).waitFor({ state: 'visible', timeout: 60_000 });
-	await restored.locator('.message.agent .body', { hasText: 'after the refresh' }).waitFor({ state: 'visible', timeout: 30_000 });
+	await restored.locator('.message.agent .body', { hasText: 'recall: 2 earlier prompts' }).waitFor({ state: 'visible', timeout: 30_000 });
+	if ((await restored.locator('.notice', { hasText: 'could not restore' }).count()) !== 0) {
+		throw new Error('the agent context was reset after the refresh instead of resumed');
+	}
 	await sleep(500);
 	await page.screenshot({ path: path.join(shotDir, '9-after-browser-refresh.png') });
 }
