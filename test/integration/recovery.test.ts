@@ -29,8 +29,9 @@ function within<T>(promise: PromiseLike<T>, ms: number, message: string): Promis
 suite('Agent Tabs in a real VS Code: notifications, dialogs and a damaged database', () => {
 	let api: AgentTabsTestApi;
 	const folder = (): string => vscode.workspace.workspaceFolders![0]!.uri.fsPath;
-	const liveTitle = `${marker} live`;
-	const archivedTitle = `${marker} archived`;
+	// The distinguishing word first: branch names are cut to a few dozen characters.
+	const liveTitle = `live ${marker}`;
+	const archivedTitle = `archived ${marker}`;
 
 	suiteSetup(async () => {
 		const exports = await vscode.extensions.getExtension<AgentTabsTestApi | undefined>('agent-tabs.agent-tabs')!.activate();
@@ -75,16 +76,16 @@ suite('Agent Tabs in a real VS Code: notifications, dialogs and a damaged databa
 		assert.ok(marker, 'E2E_MARKER is not set');
 		const { sessions } = await api.ready;
 		const listed = sessions.list();
-		const byBranch = (title: string): (typeof listed)[number] | undefined => listed.find((s) => s.branch === `agent-tabs/${slugify(title)}`);
-		const live = byBranch(liveTitle);
+		// A rebuilt live session is named after its branch; an archived one after the title its save recorded.
+		const live = listed.find((s) => s.branch === `agent-tabs/${slugify(liveTitle)}`);
 		assert.ok(live, `the live session is not back: ${JSON.stringify(listed.map((s) => [s.title, s.branch, s.status]))}`);
 		assert.equal(live.status, 'active');
 		assert.equal(live.worktree_state, 'ready');
 		assert.equal(fs.readFileSync(path.join(live.worktree_path!, 'work in progress.txt'), 'utf8'), 'not committed\n');
-		const archived = byBranch(archivedTitle);
+		const archived = listed.find((s) => s.title === archivedTitle);
 		assert.ok(archived, `the archived session is not back: ${JSON.stringify(listed.map((s) => [s.title, s.branch, s.status]))}`);
 		assert.equal(archived.status, 'archived');
-		assert.equal(archived.title, archivedTitle, 'the title recorded in the save');
+		assert.equal(archived.branch, `agent-tabs/${slugify(archivedTitle)}`);
 		// Restorable as before: its saved work comes back.
 		const service = await api.worktreeService();
 		await service.restoreSession(archived.id);
