@@ -54,7 +54,10 @@ try {
 const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agent-tabs-it-'));
 const dirs = prepareProfile(runDir);
 const workspace = createGitRepo(path.join(runDir, 'workspace'));
-const env = hermeticEnv(runDir);
+// The tests' temporary folders (worktrees of throwaway sessions) go inside the run folder, and with it.
+const tmpDir = path.join(runDir, 'tmp');
+fs.mkdirSync(tmpDir);
+const env = hermeticEnv(runDir, { TMPDIR: tmpDir });
 // One port for both phases: the workspace storage folder is keyed by the folder's vscode-remote URI, whose
 // authority includes the port, so another port would be another storage folder.
 const port = await freePort();
