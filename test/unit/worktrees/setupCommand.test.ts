@@ -117,6 +117,17 @@ suite('worktrees: a repository\'s proposed setup command runs only once the user
 		);
 	});
 
+	test('a restored worktree runs the confirmed proposal again, without asking', async () => {
+		const runs = path.join(dir, 'runs.log');
+		const repo = repository('repo', `echo ran >> "${runs}"`);
+		answers = ['run'];
+		const { session } = await service().createSession({ repo, title: 'restored' });
+		await service().archiveSession(session.id);
+		await service().restoreSession(session.id);
+		assert.equal(fs.readFileSync(runs, 'utf8'), 'ran\nran\n', 'once at creation, once at the restore');
+		assert.equal(asked.length, 1);
+	});
+
 	test('the user\'s own setup command wins without a question; no proposal means no question', async () => {
 		const repo = repository('repo');
 		own = 'echo own > own-ran.txt';
