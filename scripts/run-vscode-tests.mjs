@@ -3,13 +3,17 @@
 // the development extension and runs out/test/integration/index.js (Recipe A of ../shared/docs/vscode-e2e.md).
 //
 // Expects dist/ (node esbuild.mjs) and out/ (npx tsc -p tsconfig.test.json) to be built.
-// The suite runs twice against the same user data and workspace, each time in a fresh code-server and
-// Chromium: E2E_PHASE=write, then E2E_PHASE=verify, which proves state survives a restart. The write phase
-// ends with a hard kill (SIGKILL as soon as its results are written, before VS Code can deactivate the
-// extension), so the verify phase must also take over the stale store lock; the verify phase ends with a
-// normal shutdown, which must release the lock.
+// The suite runs three times against the same user data and workspace, each time in a fresh code-server and
+// Chromium: E2E_PHASE=write, then E2E_PHASE=verify, which proves state survives a restart, then
+// E2E_PHASE=damaged after the runner folded the store and truncated its database file, which proves a damaged
+// database is reported and the sessions are rebuilt from git. The write phase ends with a hard kill (SIGKILL
+// as soon as its results are written, before VS Code can deactivate the extension), so the verify phase must
+// also take over the stale store lock; the later phases end with a normal shutdown, which must release it.
+// While a phase runs, tests inside VS Code can read the workbench's DOM (the notification center: toasts
+// are off under the smoke-test driver) through a folder of request and response files, E2E_PROBE_DIR.
 // Writes .test-output/integration.json and exits non-zero on any failure or missing result.
 // AGENT_TABS_KEEP_RUN=1 keeps the run folder (it is always kept after a failure).
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -50,7 +54,10 @@ try {
 const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agent-tabs-it-'));
 const dirs = prepareProfile(runDir);
 const workspace = createGitRepo(path.join(runDir, 'workspace'));
-const env = hermeticEnv(runDir);
+// The tests' temporary folders (worktrees of throwaway sessions) go inside the run folder, and with it.
+const tmpDir = path.join(runDir, 'tmp');
+fs.mkdirSync(tmpDir);
+const env = hermeticEnv(runDir, { TMPDIR: tmpDir });
 // One port for both phases: the workspace storage folder is keyed by the folder's vscode-remote URI, whose
 // authority includes the port, so another port would be another storage folder.
 const port = await freePort();
@@ -59,7 +66,10 @@ const logFile = path.join(runDir, 'vscode.log');
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const started = Date.now();
 
-for (const phase of ['write', 'verify']) {
+for (const phase of ['write', 'verify', 'damaged']) {
+	if (phase === 'damaged') {
+		damageStore();
+	}
 	const t0 = Date.now();
 	const outcome = await runPhase(phase);
 	const { result } = outcome;
@@ -105,6 +115,8 @@ async function runPhase(phase) {
 	const resultFile = path.join(runDir, `result-${phase}.json`);
 	const hardKill = phase === 'write';
 	const log = (line) => fs.appendFileSync(logFile, `[${phase}] ${line}\n`);
+	const probeDir = fs.mkdtempSync(path.join(runDir, `probe-${phase}-`));
+	let answering;
 	let server;
 	let browser;
 	let exitCode;
@@ -116,7 +128,7 @@ async function runPhase(phase) {
 			workspace,
 			port,
 			// Inherited by the extension host, where the tests read them.
-			env: { ...env, E2E_PHASE: phase, E2E_MARKER: marker, E2E_RESULT_FILE: resultFile, E2E_USER_DATA_DIR: dirs.userDataDir },
+			env: { ...env, E2E_PHASE: phase, E2E_MARKER: marker, E2E_RESULT_FILE: resultFile, E2E_USER_DATA_DIR: dirs.userDataDir, E2E_PROBE_DIR: probeDir },
 			// Without it a built VS Code ignores the test payload and just opens the workbench.
 			vscodeOptions: ['enable-smoke-test-driver'],
 			log,
@@ -138,6 +150,7 @@ async function runPhase(phase) {
 			['skipReleaseNotes', 'true'],
 		];
 		await page.goto(`${server.origin}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
+		answering = answerProbes(page, probeDir, log);
 		const timeout = `the tests did not finish within ${phaseTimeoutMs / 1000} s`;
 		if (hardKill) {
 			result = await withTimeout(pollResult(resultFile, Date.now() + phaseTimeoutMs), phaseTimeoutMs, timeout);
@@ -154,11 +167,72 @@ async function runPhase(phase) {
 	} catch (e) {
 		error = e instanceof Error ? e.message : String(e);
 	} finally {
+		answering?.stop();
 		await browser?.close().catch(() => undefined);
 		await server?.stop();
 	}
 	result ??= readJson(resultFile);
 	return { exitCode, error, result };
+}
+
+/**
+ * Answers the DOM questions of the tests inside VS Code: `<id>.request.json` holds `{ selector }`, and
+ * `<id>.response.json` gets the text of every element matching it (written whole, by a rename).
+ */
+function answerProbes(page, dir, log) {
+	let stopped = false;
+	const answered = new Set();
+	const loop = async () => {
+		while (!stopped) {
+			for (const name of fs.readdirSync(dir)) {
+				const id = name.endsWith('.request.json') ? name.slice(0, -'.request.json'.length) : undefined;
+				const request = id && !answered.has(id) ? readJson(path.join(dir, name)) : undefined;
+				if (!request) {
+					continue;
+				}
+				answered.add(id);
+				const response = await page
+					.locator(request.selector)
+					.evaluateAll((elements) => elements.map((e) => e.textContent ?? ''))
+					.then((texts) => ({ texts }), (e) => ({ error: String(e) }));
+				const target = path.join(dir, `${id}.response.json`);
+				fs.writeFileSync(`${target}.tmp`, JSON.stringify(response));
+				fs.renameSync(`${target}.tmp`, target);
+			}
+			await sleep(50);
+		}
+	};
+	loop().catch((e) => log(`probe answering stopped: ${e}`));
+	return { stop: () => void (stopped = true) };
+}
+
+/**
+ * Between the verify and the damaged phase: everything folded into agent-tabs.sqlite (as a long-lived state
+ * folder has it, so the journal cannot bring anything back) with the store's own code, then that file cut in
+ * half. Only git still knows the sessions.
+ */
+function damageStore() {
+	const stateDir = stateDirs()[0];
+	if (!stateDir) {
+		return; // the verify phase reports the missing state folder
+	}
+	const folder = spawnSync(process.execPath, [path.join(repoRoot, 'out', 'test', 'fixtures', 'foldingWriter.js'), stateDir, path.join(repoRoot, 'dist', 'sql-wasm.wasm'), '1', '0', 'fold'], {
+		encoding: 'utf8',
+	});
+	if (folder.status !== 0) {
+		process.stdout.write(`  ✘ [runner] folding the store before damaging it failed: ${folder.stderr}\n`);
+		totals.failed++;
+	}
+	const file = path.join(stateDir, 'agent-tabs.sqlite');
+	fs.truncateSync(file, Math.floor(fs.statSync(file).size / 2));
+	process.stdout.write(`  · [runner] ${file} folded and cut to half its size\n`);
+}
+
+function stateDirs() {
+	const storage = path.join(dirs.userDataDir, 'User', 'workspaceStorage');
+	return fs.existsSync(storage)
+		? fs.readdirSync(storage).map((d) => path.join(storage, d, 'agent-tabs.agent-tabs')).filter((d) => fs.existsSync(d))
+		: [];
 }
 
 async function pollResult(file, deadline) {
@@ -187,14 +261,11 @@ async function pidExited(pid, timeoutMs) {
 
 /** Runner-side checks of the store lock between and after the phases. */
 function checkLock(phase, result) {
-	const storage = path.join(dirs.userDataDir, 'User', 'workspaceStorage');
-	const stateDirs = fs.existsSync(storage)
-		? fs.readdirSync(storage).map((d) => path.join(storage, d, 'agent-tabs.agent-tabs')).filter((d) => fs.existsSync(d))
-		: [];
-	if (phase === 'verify') {
-		report(stateDirs.length === 1 ? 'passed' : 'failed', `[runner] both phases used one state folder (found ${stateDirs.length})`);
+	const found = stateDirs();
+	if (phase !== 'write') {
+		report(found.length === 1 ? 'passed' : 'failed', `[runner] the phases up to ${phase} used one state folder (found ${found.length})`);
 	}
-	const lockFile = stateDirs.length === 1 ? path.join(stateDirs[0], 'agent-tabs.lock') : undefined;
+	const lockFile = found.length === 1 ? path.join(found[0], 'agent-tabs.lock') : undefined;
 	const lock = lockFile && readJson(lockFile);
 	if (phase === 'write') {
 		// Not counted: it depends on winning a race with VS Code's own shutdown, and only says which path ran.
@@ -205,7 +276,7 @@ function checkLock(phase, result) {
 		);
 	} else {
 		const held = lockFile !== undefined && fs.existsSync(lockFile);
-		report(lockFile && !held ? 'passed' : 'failed', `[runner] a normal shutdown released the store lock${held ? ` (still held: ${JSON.stringify(lock)})` : ''}`);
+		report(lockFile && !held ? 'passed' : 'failed', `[runner] a normal shutdown released the store lock (${phase})${held ? ` (still held: ${JSON.stringify(lock)})` : ''}`);
 	}
 }
 

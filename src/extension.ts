@@ -44,6 +44,8 @@ export interface AgentTabsTestApi {
 	readonly stateDir: string;
 	/** Resolves when the store is open (or rejects with why it could not be opened). */
 	readonly ready: Promise<{ store: Store; sessions: SessionsRepo; pool: AgentPool; permissions: PermissionBroker }>;
+	/** The worktree service the session commands use, with this window's settings (root, setup command). */
+	worktreeService(): Promise<WorktreeService>;
 	/** Chat tabs: open, restore (as the serializer would) and inspect panels; the port they talk to. */
 	readonly chats: { manager: ChatPanelManager; serializer: ChatPanelSerializer; service: Promise<ChatService> };
 }
@@ -249,7 +251,7 @@ class ExtensionRoot extends Disposable {
 	}
 
 	/** A service reading the current worktree settings (root, files to copy, setup command). */
-	private worktreeService(store: Store): WorktreeService {
+	worktreeService(store: Store): WorktreeService {
 		const c = vscode.workspace.getConfiguration(settingIds.section);
 		return new WorktreeService(store, this.logger, {
 			root: this.worktreesRoot(),
@@ -369,7 +371,8 @@ export function activate(context: vscode.ExtensionContext): AgentTabsTestApi | u
 	root = new ExtensionRoot(context);
 	context.subscriptions.push(root);
 	if (context.extensionMode === vscode.ExtensionMode.Test) {
-		return { stateDir: root.stateDir, ready: root.ready, chats: root.chats! };
+		const r = root;
+		return { stateDir: r.stateDir, ready: r.ready, chats: r.chats!, worktreeService: async () => r.worktreeService((await r.ready).store) };
 	}
 	return undefined;
 }

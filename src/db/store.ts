@@ -51,6 +51,15 @@ export interface StoreOptions {
 	smallJournalBytes?: number;
 }
 
+/** Options of `Store.openSnapshot`. */
+export interface SnapshotOptions extends Omit<StoreOptions, 'owner' | 'foldJournalBytes'> {
+	/**
+	 * Called after the reader read the snapshot file and after it listed the journals: a test seam that lets
+	 * a real writer fold at exactly that moment (the race `openSnapshot` must survive).
+	 */
+	afterRead?: (what: 'snapshot' | 'journalList') => void;
+}
+
 /** What one write changed, for listeners that only care about some tables. */
 export interface StoreWriteEvent {
 	/** Names of the tables the write's statements inserted into, updated or deleted from. */
@@ -377,8 +386,8 @@ export class Store extends Disposable {
 	 * A writer that folds meanwhile can delete a journal between our reads; a gap in the sequence
 	 * numbers shows it, and the read starts over.
 	 */
-	static async openSnapshot(options: Omit<StoreOptions, 'owner' | 'foldJournalBytes'>): Promise<Store> {
-		const { dir, logger } = options;
+	static async openSnapshot(options: SnapshotOptions): Promise<Store> {
+		const { dir, logger, afterRead } = options;
 		if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) {
 			throw stateFolderProblem(dir, Object.assign(new Error('not a folder'), { code: 'ENOTDIR' }))!;
 		}
@@ -386,7 +395,7 @@ export class Store extends Disposable {
 		const full: StoreOptions = { ...options, owner: 'a read-only command' };
 		for (let attempt = 1; ; attempt++) {
 			try {
-				const store = Store.load(SQL, full, undefined, attempt < 5 ? nullLogger : logger);
+				const store = Store.load(SQL, full, undefined, attempt < 5 ? nullLogger : logger, afterRead);
 				if (store.recovery.problems.length === 0 || attempt >= 5) {
 					return store;
 				}
@@ -408,7 +417,7 @@ export class Store extends Disposable {
 	 * Loads snapshot and journals; with the lock (and the journal worker) it also repairs, writes a new
 	 * snapshot where the files cannot simply be continued, and hands the worker its journal.
 	 */
-	private static load(SQL: SqlJsStatic, options: StoreOptions, writer: { lock: StoreLock; journal: Worker } | undefined, logger: Logger): Store {
+	private static load(SQL: SqlJsStatic, options: StoreOptions, writer: { lock: StoreLock; journal: Worker } | undefined, logger: Logger, afterRead?: SnapshotOptions['afterRead']): Store {
 		const { dir } = options;
 		const readOnly = !writer;
 		if (readOnly && !fs.existsSync(dir)) {
@@ -486,6 +495,7 @@ export class Store extends Disposable {
 				moveAside(snapshotFile, `is not a readable database (${errorMessage(e)})`);
 			}
 		}
+		afterRead?.('snapshot');
 		const snapshotWasBad = report.movedAside.length > 0;
 		const fresh = !db;
 		db ??= new SQL.Database();
@@ -500,6 +510,7 @@ export class Store extends Disposable {
 
 		// 2. The journals, oldest first. Records at or below the snapshot's sequence are already in it.
 		const journals = listJournals(dir);
+		afterRead?.('journalList');
 		let seq = snapshotSeq;
 		let replayBroken = false;
 		let tornTail: { file: string; validBytes: number } | undefined;
@@ -509,6 +520,14 @@ export class Store extends Disposable {
 				const isLast = i === journals.length - 1;
 				if (replayBroken) {
 					moveAside(file, 'comes after a damaged journal and could not be applied');
+					continue;
+				}
+				const start = journalStart(file);
+				if (readOnly && start > seq + 1) {
+					// Writes seq+1 to start-1 are in neither the snapshot read nor any journal: a writer folded them
+					// into a newer snapshot between our reads. An idle writer's new journal has no record to show it.
+					moveAside(file, `starts at write ${start}, after write ${seq} of the snapshot read before it (a fold happened meanwhile)`);
+					replayBroken = true;
 					continue;
 				}
 				const result = readJournal(file);

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import * as vscode from 'vscode';
+import { decideSetupCommand } from '../worktrees/setupCommand';
 import { settingIds } from './ids';
 
 /**
@@ -13,36 +13,26 @@ export function userSetting<T>(key: string, fallback: T): T {
 }
 
 /**
- * The setup command for new and restored worktrees of `repo`: the user's own `worktrees.setupCommand`, or
- * else the one the repository proposes in `worktrees.proposedSetupCommand`, which runs only after the user
- * confirmed it for this repository (asked once; asked again when the proposal changes).
+ * The setup command for new and restored worktrees of `repo` (see `decideSetupCommand`): the user's own
+ * `worktrees.setupCommand`, or else the repository's `worktrees.proposedSetupCommand` once the user confirmed
+ * it for this repository in a modal dialog, remembered in `state`.
  */
-export async function setupCommandFor(state: vscode.Memento, repo: string): Promise<string | undefined> {
-	const own = userSetting<string>(settingIds.worktreesSetupCommand, '').trim();
-	if (own) {
-		return own;
-	}
+export function setupCommandFor(state: vscode.Memento, repo: string): Promise<string | undefined> {
 	const folder = vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === 'file' && f.uri.fsPath === repo)?.uri;
-	const proposed = vscode.workspace.getConfiguration(settingIds.section, folder).get<string>(settingIds.worktreesProposedSetupCommand, '').trim();
-	if (!proposed) {
-		return undefined;
-	}
-	const key = `agentTabs.setupCommandDecision.${createHash('sha256').update(`${repo}\0${proposed}`).digest('hex').slice(0, 24)}`;
-	const remembered = state.get<'run' | 'skip'>(key);
-	if (remembered) {
-		return remembered === 'run' ? proposed : undefined;
-	}
-	const run = vscode.l10n.t('Run It');
-	const skip = vscode.l10n.t('Do Not Run It');
-	const choice = await vscode.window.showWarningMessage(
-		vscode.l10n.t('The repository {0} proposes a setup command for each new worktree:', repo),
-		{ modal: true, detail: vscode.l10n.t('{0}\n\nIt runs with your permissions. Your answer is remembered for this repository until the command changes.', proposed) },
-		run,
-		skip,
-	);
-	if (choice === undefined) {
-		return undefined; // Cancel: asked again next time.
-	}
-	await state.update(key, choice === run ? 'run' : 'skip');
-	return choice === run ? proposed : undefined;
+	return decideSetupCommand(repo, {
+		own: userSetting<string>(settingIds.worktreesSetupCommand, ''),
+		proposed: vscode.workspace.getConfiguration(settingIds.section, folder).get<string>(settingIds.worktreesProposedSetupCommand, ''),
+		memory: state,
+		confirm: async (where, command) => {
+			const run = vscode.l10n.t('Run It');
+			const skip = vscode.l10n.t('Do Not Run It');
+			const choice = await vscode.window.showWarningMessage(
+				vscode.l10n.t('The repository {0} proposes a setup command for each new worktree:', where),
+				{ modal: true, detail: vscode.l10n.t('{0}\n\nIt runs with your permissions. Your answer is remembered for this repository until the command changes.', command) },
+				run,
+				skip,
+			);
+			return choice === undefined ? undefined : choice === run ? 'run' : 'skip';
+		},
+	});
 }

@@ -1,9 +1,9 @@
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SessionsRepo } from '../../../src/db/sessionsRepo';
-import { Store, StoreReadOnlyError } from '../../../src/db/store';
+import { Store, StoreReadOnlyError, storeFiles, type SnapshotOptions } from '../../../src/db/store';
 import { MemoryLogger, openStore, removeDir, repoRoot, tempDir, wasmPath } from '../helpers';
 
 function snapshot(dir: string, logger = new MemoryLogger()): Promise<Store> {
@@ -47,6 +47,53 @@ suite('db/store: read-only snapshots for commands that only read', function () {
 		await reader.close();
 		assert.ok(!fs.existsSync(state));
 	});
+
+	/**
+	 * A real second process (test/fixtures/foldingWriter.ts) writes `count` sessions and, with `fold`, folds
+	 * its journal into the snapshot and deletes the folded journals; synchronous, so it can run inside a
+	 * reader's open, between two of its file reads.
+	 */
+	function writer(state: string, first: number, count: number, fold: boolean): void {
+		execFileSync(process.execPath, [path.join(repoRoot, 'out', 'test', 'fixtures', 'foldingWriter.js'), state, wasmPath, String(first), String(count), ...(fold ? ['fold'] : [])], { stdio: 'pipe' });
+	}
+
+	/** Opens a snapshot while a writer folds right after the reader's `at` read (once, on the first attempt). */
+	async function snapshotWithFoldAfter(state: string, at: Parameters<NonNullable<SnapshotOptions['afterRead']>>[0], logger: MemoryLogger): Promise<Store> {
+		let folded = false;
+		return Store.openSnapshot({
+			dir: state,
+			wasmPath,
+			logger,
+			afterRead: (what) => {
+				if (what === at && !folded) {
+					folded = true;
+					writer(state, 6, 5, true);
+				}
+			},
+		});
+	}
+
+	for (const [at, when] of [
+		['snapshot', 'between reading the snapshot and listing the journals'],
+		['journalList', 'between listing the journals and reading them'],
+	] as const) {
+		test(`a writer that folds ${when} makes the reader start over: it sees every acknowledged write`, async () => {
+			const state = path.join(dir, 'state');
+			// The snapshot at write 0 and a journal holding w1..w5 (small journals are not folded on close).
+			writer(state, 1, 5, false);
+			assert.ok(fs.readdirSync(state).some((n) => n.startsWith(storeFiles.journalPrefix)), 'the setup left a journal');
+			const logger = new MemoryLogger();
+			const reader = await snapshotWithFoldAfter(state, at, logger);
+			try {
+				const titles = new SessionsRepo(reader).list().map((s) => s.title).sort();
+				// w1..w5 were acknowledged before the read began; the fold ran before the read finished, so w6..w10 too.
+				assert.deepEqual(titles, ['w1', 'w10', 'w2', 'w3', 'w4', 'w5', 'w6', 'w7', 'w8', 'w9'], logger.lines.join('\n'));
+				assert.deepEqual(reader.recovery.problems, []);
+			} finally {
+				await reader.close();
+			}
+		});
+	}
 
 	test('while another process writes and folds all the time, every snapshot is complete and gap-free', async () => {
 		const state = path.join(dir, 'busy');
