@@ -138,6 +138,7 @@ export function prepareProfile(runDir, settings = quietSettings, machineSettings
 export function createGitRepo(dir, files = { 'README.md': '# Sample\n\nA repository for trying Agent Tabs.\n' }) {
 	fs.mkdirSync(dir, { recursive: true });
 	for (const [name, text] of Object.entries(files)) {
+		fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
 		fs.writeFileSync(path.join(dir, name), text);
 	}
 	const git = (...args) =>

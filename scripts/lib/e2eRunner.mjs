@@ -94,9 +94,10 @@ export function packageVsix(run) {
 
 /**
  * The packaged extension installed into a fresh code-server, opened on a new git repository in Chromium.
- * `built` lists files the test needs built first; `settings` and `machineSettings` go to prepareProfile.
+ * `built` lists files the test needs built first; `settings` and `machineSettings` go to prepareProfile;
+ * `files` (name to text) replaces the repository's first commit.
  */
-export async function openPackaged(run, { built = [], settings, machineSettings } = {}) {
+export async function openPackaged(run, { built = [], settings, machineSettings, files } = {}) {
 	for (const file of [path.join(repoRoot, 'dist', 'extension.js'), ...built]) {
 		if (!fs.existsSync(file)) {
 			throw new Error(`${path.relative(repoRoot, file)} is missing: run \`npx tsc -p tsconfig.test.json && node esbuild.mjs\` first.`);
@@ -108,7 +109,7 @@ export async function openPackaged(run, { built = [], settings, machineSettings 
 	state.dirs = prepareProfile(run.runDir, settings, machineSettings);
 	state.env = hermeticEnv(run.runDir);
 	installVsix({ dirs: state.dirs, vsix, env: state.env });
-	state.workspace = createGitRepo(path.join(run.runDir, 'workspace'));
+	state.workspace = createGitRepo(path.join(run.runDir, 'workspace'), files);
 	state.server = await startCodeServer({ dirs: state.dirs, workspace: state.workspace, port: await freePort(), env: state.env, log: (l) => fs.appendFileSync(run.logFile, `${l}\n`) });
 	state.browser = await launchChromium({ profileDir: path.join(run.runDir, 'chromium'), env: state.env });
 	const page = (state.page = state.browser.pages()[0] ?? (await state.browser.newPage()));

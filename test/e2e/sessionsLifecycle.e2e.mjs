@@ -17,12 +17,15 @@ const title = 'E2E Feature';
 const branch = 'agent-tabs/e2e-feature';
 const worktree = path.join(worktreesRoot, 'e2e-feature');
 const notes = `unsaved idea ${Date.now()}\n`;
+// The repository proposes a setup command in its own settings; it writes a file outside the worktree, so the
+// test sees whether it ran without adding work to the session.
+const setupRan = path.join(run.runDir, 'setup-ran');
 
 const git = (...args) => execFileSync('git', args, { cwd: state.workspace, env: state.env, encoding: 'utf8' });
 
 const steps = [
 	['the packaged extension opens in code-server on a git repository', open],
-	['"Agent Tabs: New Session" creates a worktree on agent-tabs/<name> outside the repository', newSession],
+	['"Agent Tabs: New Session" asks about the repository\'s proposed setup command, runs it once confirmed, and creates a worktree on agent-tabs/<name> outside the repository', newSession],
 	['the Sessions view lists the session with its branch', seeSession],
 	['"Delete Session" shows what would be lost; "Save and Delete" saves it, keeps the branch, removes the folder', deleteSession],
 	['"Restore Session" brings the worktree back with the unsaved work', restoreSession],
@@ -31,7 +34,14 @@ await runSteps(run, steps);
 
 async function open() {
 	// Machine-scoped: in this remote window it is a setting of the machine (see prepareProfile).
-	await openPackaged(run, { settings: quietSettings, machineSettings: { 'agentTabs.worktrees.root': worktreesRoot } });
+	await openPackaged(run, {
+		settings: quietSettings,
+		machineSettings: { 'agentTabs.worktrees.root': worktreesRoot },
+		files: {
+			'README.md': '# Sample\n',
+			'.vscode/settings.json': JSON.stringify({ 'agentTabs.worktrees.proposedSetupCommand': `pwd > '${setupRan}'`, 'agentTabs.worktrees.setupCommand': `touch '${setupRan}.unconfirmed'` }),
+		},
+	});
 }
 
 async function newSession() {
@@ -41,9 +51,23 @@ async function newSession() {
 	await input.waitFor({ state: 'visible', timeout: 10_000 });
 	await input.fill(title);
 	await page.keyboard.press('Enter');
+	// The repository's proposal is asked about once, in a modal dialog; its own `setupCommand` is ignored.
+	const dialog = page.locator('.monaco-dialog-box', { hasText: 'proposes a setup command' });
+	await dialog.waitFor({ state: 'visible', timeout: 60_000 });
+	if (fs.existsSync(setupRan)) {
+		throw new Error('the proposed setup command ran before it was confirmed');
+	}
+	await run.shot('setup-command-proposed.png');
+	await dialog.getByRole('button', { name: 'Run It', exact: true }).click();
 	await toast(`Session "${title}" is ready on ${branch}.`, 60_000);
 	if (!fs.existsSync(path.join(worktree, '.git'))) {
 		throw new Error(`${worktree} is not a git worktree`);
+	}
+	if (!fs.existsSync(setupRan) || fs.readFileSync(setupRan, 'utf8').trim() !== worktree) {
+		throw new Error(`the confirmed setup command did not run in the worktree ${worktree}`);
+	}
+	if (fs.existsSync(`${setupRan}.unconfirmed`)) {
+		throw new Error("the repository's own agentTabs.worktrees.setupCommand ran");
 	}
 	const head = execFileSync('git', ['rev-parse', '--abbrev-ref', 'HEAD'], { cwd: worktree, env: state.env, encoding: 'utf8' }).trim();
 	if (head !== branch) {
