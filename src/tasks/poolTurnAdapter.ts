@@ -1,4 +1,5 @@
 import type { AgentPool } from '../agents/pool';
+import type { Store } from '../db/store';
 import type { PromptInput } from '../protocol/turns';
 import type { TaskTurnResult, TaskTurnRunner } from './dispatcher';
 
@@ -15,10 +16,15 @@ export function summarize(text: string): string | undefined {
 
 /**
  * The dispatcher's turn runner over today's `AgentPool.prompt`/`cancel`, until the turn layer (TurnRunner)
- * replaces it. The turn id is learnt from the pool's first event of the turn; the summary from its text.
+ * replaces it. The pool does not say when a turn starts, so the turn id is learnt from the store: the first
+ * `turns` write after the prompt that leaves a running turn of this chat and agent. The summary comes from the
+ * turn's streamed text.
  */
 export class PoolTurnAdapter implements TaskTurnRunner {
-	constructor(private readonly pool: AgentPool) {}
+	constructor(
+		private readonly pool: AgentPool,
+		private readonly store: Store,
+	) {}
 
 	async runTurn(chatId: string, agent: string, input: PromptInput, options: { signal: AbortSignal; onTurnStarted?: (turnId: string) => void }): Promise<TaskTurnResult> {
 		if (options.signal.aborted) {
@@ -26,14 +32,25 @@ export class PoolTurnAdapter implements TaskTurnRunner {
 		}
 		let turnId: string | undefined;
 		let text = '';
+		const learnt = (id: string): void => {
+			if (turnId === undefined) {
+				turnId = id;
+				options.onTurnStarted?.(id);
+			}
+		};
+		const writes = this.store.onDidWrite(({ tables }) => {
+			if (turnId === undefined && tables.has('turns')) {
+				const row = this.store.get<{ id: string }>(`SELECT id FROM turns WHERE chat_id = ? AND agent = ? AND status = 'running' ORDER BY seq DESC LIMIT 1`, [chatId, agent]);
+				if (row) {
+					learnt(row.id);
+				}
+			}
+		});
 		const events = this.pool.onDidEvent((e) => {
 			if (e.chatId !== chatId || e.agent !== agent || !e.turnId) {
 				return;
 			}
-			if (turnId === undefined) {
-				turnId = e.turnId;
-				options.onTurnStarted?.(turnId);
-			}
+			learnt(e.turnId);
 			if (e.turnId === turnId && e.event.type === 'text') {
 				text = (text + e.event.text).slice(-4 * summaryChars);
 			}
@@ -50,6 +67,7 @@ export class PoolTurnAdapter implements TaskTurnRunner {
 		} finally {
 			options.signal.removeEventListener('abort', onAbort);
 			events.dispose();
+			writes.dispose();
 		}
 	}
 }
