@@ -209,9 +209,10 @@ export class Dispatcher extends Disposable {
 	}
 
 	/** Resolves with the task once it has ended (done, failed, cancelled or interrupted). */
-	whenEnded(taskId: string): Promise<TaskRow> {
+	async whenEnded(taskId: string): Promise<TaskRow> {
 		this.requireTask(taskId);
-		return this.wait(() => endedTaskStatuses.includes(this.tasks.get(taskId)?.status ?? 'done')).then(() => this.requireTask(taskId));
+		await this.wait(() => endedTaskStatuses.includes(this.tasks.get(taskId)?.status ?? 'done'));
+		return this.requireTask(taskId);
 	}
 
 	/** Resolves once nothing is queued, being given a chat or running (the CLI's "run the queue until empty"). */
