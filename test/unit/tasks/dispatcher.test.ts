@@ -295,6 +295,21 @@ suite('tasks/dispatcher with the real store, worktrees, pool and scripted agents
 		assert.equal(turnsOf(core, chatA).length, 1);
 	});
 
+	test('stop with a grace period lets a short turn finish as done; waiting on a task that will not end in this run is refused', async () => {
+		const core = await open({ maxConcurrent: 1 });
+		const chat = newChat(core);
+		await core.dispatcher.start();
+		const quick = await core.dispatcher.add({ creator: 'generic', agent: 'scripted', chatId: chat, input: { text: 'sleep 300\nsay quick' } });
+		const after = await core.dispatcher.add({ creator: 'generic', agent: 'scripted', chatId: chat, input: { text: 'say later' } });
+		await waitFor(() => core.dispatcher.isRunning(quick.id), 'the quick task to start', 20_000);
+		const waiting = core.dispatcher.whenEnded(after.id);
+		await core.dispatcher.stop({ graceMs: 20_000 });
+		assert.equal(core.dispatcher.get(quick.id)?.status, 'done', 'it finished within the grace period');
+		assert.equal(core.dispatcher.get(after.id)?.status, 'queued', 'nothing new started while stopping');
+		await assert.rejects(waiting, /shutting down; the task will not end in this run/);
+		await assert.rejects(core.dispatcher.retry(quick.id), /shutting down/);
+	});
+
 	test('a core killed mid-turn (SIGKILL of its process group): queued tasks run after restart, the running one is interrupted, nothing runs twice', async () => {
 		const core0 = await open();
 		const chats = [newChat(core0), newChat(core0), newChat(core0)];
