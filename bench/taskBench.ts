@@ -1,7 +1,7 @@
 /**
  * bench/tasks: what the dispatcher costs per task against calling the turn runner directly, in the same run:
  *  - withAgent: one short turn ("say ok") of a warm scripted ACP agent through the real pool, store and
- *    worktree; direct = `PoolTurnAdapter.runTurn`, dispatched = `Dispatcher.add` + `whenEnded` (a durable
+ *    worktree; direct = `TaskTurnAdapter.runTurn` (over the pool), dispatched = `Dispatcher.add` + `whenEnded` (a durable
  *    insert, a claim, the same turn, a durable end). Blocks of each are interleaved; the ratio is of the means.
  *  - bookkeeping: the same with a runner that returns at once, so only the dispatcher's own work is left
  *    (validate, two durable writes, choosing, events): its absolute time per task, against the direct call.
@@ -22,7 +22,7 @@ import { SessionsRepo } from '../src/db/sessionsRepo';
 import { Store } from '../src/db/store';
 import { SessionChatResolver } from '../src/tasks/chatResolver';
 import { Dispatcher, type TaskTurnRunner } from '../src/tasks/dispatcher';
-import { PoolTurnAdapter } from '../src/tasks/poolTurnAdapter';
+import { poolTurnSource, TaskTurnAdapter } from '../src/tasks/taskTurnAdapter';
 import { WorktreeService } from '../src/worktrees/worktreeService';
 import { makeRepo } from './agentBench';
 import { log, nowMs, round, summary } from './stats';
@@ -71,7 +71,7 @@ export async function runTaskBench(): Promise<Record<string, unknown>> {
 		const { session } = await worktrees.createSession({ repo: makeRepo(path.join(root, 'repo')), title: 'bench' });
 		const chats = Array.from({ length: 8 }, () => sessions.createChat({ sessionId: session.id, agent: 'scripted' }).id);
 		const chat = chats[0]!;
-		const adapter = new PoolTurnAdapter(pool, store);
+		const adapter = new TaskTurnAdapter(poolTurnSource(pool), store);
 		const dispatcherWith = async (runner: TaskTurnRunner): Promise<Dispatcher> => {
 			const d = new Dispatcher({ store, logger: nullLogger, runner, chats: new SessionChatResolver(store, worktrees, nullLogger), maxConcurrent: 1, maxPerWorktree: 1 });
 			dispatchers.push(d);

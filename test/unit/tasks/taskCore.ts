@@ -8,7 +8,7 @@ import { SessionsRepo } from '../../../src/db/sessionsRepo';
 import { Store } from '../../../src/db/store';
 import { SessionChatResolver } from '../../../src/tasks/chatResolver';
 import { Dispatcher, type DispatcherOptions } from '../../../src/tasks/dispatcher';
-import { PoolTurnAdapter } from '../../../src/tasks/poolTurnAdapter';
+import { poolTurnSource, TaskTurnAdapter } from '../../../src/tasks/taskTurnAdapter';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { gitEnv } from '../gitRepo';
 
@@ -63,7 +63,7 @@ export class TaskCore {
 			flushMs: 20,
 		});
 		const worktrees = new WorktreeService(store, logger, { root: folders.worktrees, env: gitEnv(folders.dir) });
-		const dispatcher = new Dispatcher({ store, logger, runner: new PoolTurnAdapter(pool, store), chats: new SessionChatResolver(store, worktrees, logger), stopTimeoutMs: 10_000, ...options.dispatcher });
+		const dispatcher = new Dispatcher({ store, logger, runner: new TaskTurnAdapter(poolTurnSource(pool), store), chats: new SessionChatResolver(store, worktrees, logger), stopTimeoutMs: 10_000, ...options.dispatcher });
 		return new TaskCore(store, pool, broker, worktrees, dispatcher, new SessionsRepo(store));
 	}
 
