@@ -30,7 +30,7 @@ function definition(): AgentDefinition {
 	return { id: 'scripted', label: 'Scripted', transport: 'acp', command: process.execPath, args: [agentScript], env: {} };
 }
 
-function makeRepo(dir: string): string {
+export function makeRepo(dir: string): string {
 	fs.mkdirSync(dir, { recursive: true });
 	const env = { ...process.env, GIT_CONFIG_NOSYSTEM: '1', HOME: dir };
 	execFileSync('git', ['init', '-q', '-b', 'main'], { cwd: dir, env });

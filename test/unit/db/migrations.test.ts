@@ -30,7 +30,7 @@ suite('db/migrations', () => {
 		const store = await openStore(dir);
 		try {
 			assert.equal(store.get<{ user_version: number }>('PRAGMA user_version')?.user_version, latestVersion);
-			assert.deepEqual(store.recovery.migration.applied, ['earlier layout', 'chat-keyed agent sessions', 'session repository root', 'worktree intent states']);
+			assert.deepEqual(store.recovery.migration.applied, ['earlier layout', 'chat-keyed agent sessions', 'session repository root', 'worktree intent states', 'task dispatch']);
 			assert.deepEqual(tables(store), ['_store_meta', 'agent_sessions', 'chats', 'messages', 'pending_changes', 'sessions', 'tasks', 'turns', 'worktrees']);
 			assert.ok(columns(store, 'agent_sessions').includes('chat_id'));
 			assert.ok(columns(store, 'tasks').includes('chat_id'));
@@ -55,8 +55,8 @@ suite('db/migrations', () => {
 				['agent_sessions.backend', "INSERT INTO agent_sessions (chat_id, agent, backend, status, created_at, updated_at) VALUES ('c', 'a', 'telnet', 'ready', 1, 1)"],
 				['turns.status', "INSERT INTO turns (id, chat_id, agent, seq, prompt, status, started_at) VALUES ('u2', 'c', 'a', 2, 'p', 'maybe', 1)"],
 				['messages.kind', "INSERT INTO messages (id, turn_id, seq, kind, content, created_at, updated_at) VALUES ('m', 'u', 1, 'poem', '{}', 1, 1)"],
-				['tasks.creator', "INSERT INTO tasks (id, creator, agent, prompt, status, created_at) VALUES ('t', 'robot', 'a', 'p', 'queued', 1)"],
-				['tasks.status', "INSERT INTO tasks (id, creator, agent, prompt, status, created_at) VALUES ('t', 'cli', 'a', 'p', 'lost', 1)"],
+				['tasks.creator', "INSERT INTO tasks (id, seq, creator, agent, prompt, status, created_at, updated_at) VALUES ('t', 1, 'robot', 'a', 'p', 'queued', 1, 1)"],
+				['tasks.status', "INSERT INTO tasks (id, seq, creator, agent, prompt, status, created_at, updated_at) VALUES ('t', 1, 'cli', 'a', 'p', 'lost', 1, 1)"],
 				['pending_changes.kind', "INSERT INTO pending_changes (id, chat_id, agent, path, kind, created_at, updated_at) VALUES ('p', 'c', 'a', 'f', 'teleport', 1, 1)"],
 				['pending_changes.status', "INSERT INTO pending_changes (id, chat_id, agent, path, kind, status, created_at, updated_at) VALUES ('p', 'c', 'a', 'f', 'add', 'meh', 1, 1)"],
 			];
@@ -74,7 +74,7 @@ suite('db/migrations', () => {
 		const before = await writeLegacyDatabase(dir, typicalLegacyRows);
 		const store = await openStore(dir);
 		try {
-			assert.deepEqual(store.recovery.migration, { from: 1, to: latestVersion, applied: ['chat-keyed agent sessions', 'session repository root', 'worktree intent states'] });
+			assert.deepEqual(store.recovery.migration, { from: 1, to: latestVersion, applied: ['chat-keyed agent sessions', 'session repository root', 'worktree intent states', 'task dispatch'] });
 			assert.deepEqual(store.all('SELECT id, repo_root FROM sessions ORDER BY id'), [
 				{ id: orphanTasksSessionId, repo_root: null },
 				{ id: 's1', repo_root: '/repo' },
@@ -213,7 +213,7 @@ INSERT INTO worktrees (id, session_id, repo_root, path, branch, state, saved_ref
 		});
 		const store = await openStore(dir);
 		try {
-			assert.deepEqual(store.recovery.migration, { from: 3, to: latestVersion, applied: ['worktree intent states'] });
+			assert.deepEqual(store.recovery.migration, { from: 3, to: latestVersion, applied: ['worktree intent states', 'task dispatch'] });
 			const rows = store.all<Record<string, unknown>>('SELECT id, session_id, path, branch, state, saved_ref, created_at, updated_at FROM worktrees ORDER BY id');
 			assert.deepEqual(rows, [
 				{ id: 'w-missing', session_id: null, path: '/wt/missing', branch: 'agent-tabs/m', state: 'missing', saved_ref: 'refs/agent-tabs/saved/w-missing', created_at: 5, updated_at: 6 },

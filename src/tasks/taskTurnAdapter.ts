@@ -1,0 +1,94 @@
+import type { AgentPool } from '../agents/pool';
+import type { Event } from '../common/event';
+import type { Store } from '../db/store';
+import type { AgentEvent } from '../protocol/agentEvents';
+import type { PromptInput, TurnStatus } from '../protocol/turns';
+import type { TaskTurnResult, TaskTurnRunner } from './dispatcher';
+
+const summaryChars = 280;
+
+/** The end of an answer, on one line: the part that usually says what was done. */
+export function summarize(text: string): string | undefined {
+	const flat = text.replace(/\s+/g, ' ').trim();
+	if (!flat) {
+		return undefined;
+	}
+	return flat.length > summaryChars ? `…${flat.slice(-(summaryChars - 1))}` : flat;
+}
+
+/**
+ * What runs turns, as the adapter needs it: the turn layer's `TurnRunner` has this shape; `poolTurnSource`
+ * gives it to today's `AgentPool`.
+ */
+export interface TurnSource {
+	readonly onDidEvent: Event<{ chatId: string; agent: string; turnId?: string; event: AgentEvent }>;
+	runTurn(chatId: string, agent: string, input: PromptInput, options: { signal: AbortSignal }): Promise<{ turn: { id: string }; status: TurnStatus; result: { error?: string } }>;
+}
+
+/** `AgentPool.prompt`/`cancel` as a TurnSource (aborting the signal cancels the turn). */
+export function poolTurnSource(pool: AgentPool): TurnSource {
+	return {
+		onDidEvent: pool.onDidEvent,
+		async runTurn(chatId, agent, input, { signal }) {
+			// `prompt` registers its cancel ticket before its first await, so an abort from now on reaches the turn.
+			const turn = pool.prompt(chatId, agent, input);
+			const onAbort = (): void => void pool.cancel(chatId, agent).catch(() => undefined);
+			signal.addEventListener('abort', onAbort, { once: true });
+			try {
+				return await turn;
+			} finally {
+				signal.removeEventListener('abort', onAbort);
+			}
+		},
+	};
+}
+
+/**
+ * The dispatcher's turn runner over a TurnSource. The source does not say when a turn starts, so the turn id
+ * is learnt from the store (the first `turns` write after the prompt that leaves a running turn of this chat
+ * and agent) or from the first event of the turn, whichever comes first; the summary from its streamed text.
+ */
+export class TaskTurnAdapter implements TaskTurnRunner {
+	constructor(
+		private readonly turns: TurnSource,
+		private readonly store: Store,
+	) {}
+
+	async runTurn(chatId: string, agent: string, input: PromptInput, options: { signal: AbortSignal; onTurnStarted?: (turnId: string) => void }): Promise<TaskTurnResult> {
+		if (options.signal.aborted) {
+			return { status: 'cancelled' };
+		}
+		let turnId: string | undefined;
+		let text = '';
+		const learnt = (id: string): void => {
+			if (turnId === undefined) {
+				turnId = id;
+				options.onTurnStarted?.(id);
+			}
+		};
+		const writes = this.store.onDidWrite(({ tables }) => {
+			if (turnId === undefined && tables.has('turns')) {
+				const row = this.store.get<{ id: string }>(`SELECT id FROM turns WHERE chat_id = ? AND agent = ? AND status = 'running' ORDER BY seq DESC LIMIT 1`, [chatId, agent]);
+				if (row) {
+					learnt(row.id);
+				}
+			}
+		});
+		const events = this.turns.onDidEvent((e) => {
+			if (e.chatId !== chatId || e.agent !== agent || !e.turnId) {
+				return;
+			}
+			learnt(e.turnId);
+			if (e.turnId === turnId && e.event.type === 'text') {
+				text = (text + e.event.text).slice(-4 * summaryChars);
+			}
+		});
+		try {
+			const outcome = await this.turns.runTurn(chatId, agent, input, { signal: options.signal });
+			return { status: outcome.status, turnId: outcome.turn.id, summary: summarize(text), error: outcome.result.error };
+		} finally {
+			events.dispose();
+			writes.dispose();
+		}
+	}
+}
