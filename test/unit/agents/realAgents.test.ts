@@ -14,6 +14,7 @@ import { startFakeAnthropic, startFakeGemini, startFakeOpenAI, type FakeServer }
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { gitEnv, makeRepo } from '../gitRepo';
 import { cliBundle, MemoryLogger, openStore, removeDir, repoRoot, tempDir } from '../helpers';
+import { checkNoLeaksAfterSuite } from '../leakCheck';
 
 /**
  * The real agent CLIs from npm (installed by scripts/install-test-agents.sh into the test cache), driven
@@ -26,6 +27,12 @@ const binDir = (agent: string): string => path.join(cache, 'agents', agent, 'nod
 const bin = (agent: string, name = agent): string => path.join(binDir(agent), name);
 const installed = fs.existsSync(bin('claude', 'claude-agent-acp')) && fs.existsSync(bin('opencode'));
 const geminiInstalled = fs.existsSync(bin('gemini'));
+/**
+ * What the real agent CLIs keep in the temp folder across runs, by their own design (not Agent Tabs' to
+ * remove): the native libraries a Bun-built binary (Claude's `claude`, `opencode`) unpacks, Claude Code's
+ * `claude-<uid>` and `cc-socks` folders, opencode's `opencode` folder.
+ */
+const agentsOwnTemp = /^(\.[0-9a-f]+-[0-9a-f]+\.so|claude-\d+|cc-socks|opencode)$/;
 
 interface Harness {
 	dir: string;
@@ -158,6 +165,7 @@ function skipUnlessInstalled(ok: boolean, what: string): (this: Mocha.Context) =
 
 suite('agents: real claude-agent-acp and opencode, offline against scripted model servers', function () {
 	this.timeout(180_000);
+	checkNoLeaksAfterSuite({ othersTemp: agentsOwnTemp });
 	suiteSetup(skipUnlessInstalled(installed, 'The real agents are'));
 
 	const cases = [
@@ -284,6 +292,7 @@ function functionResponses(server: FakeServer): string[] {
 
 suite('agents: the real Gemini CLI (gemini --acp), offline against a scripted Gemini API server', function () {
 	this.timeout(180_000);
+	checkNoLeaksAfterSuite({ othersTemp: agentsOwnTemp });
 	suiteSetup(skipUnlessInstalled(geminiInstalled, 'The Gemini CLI is'));
 
 	const edit = { marker: 'EDIT-README', oldText: '# test', newText: '# test, edited by gemini' };
