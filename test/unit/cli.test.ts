@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeRepo, snapshotFiles } from './gitRepo';
 import { openStore, removeDir, repoRoot, tempDir } from './helpers';
+import { checkNoLeaksAfterSuite } from './leakCheck';
 
 const cli = path.join(repoRoot, 'out', 'src', 'cli', 'main.js');
 const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js');
@@ -42,6 +43,7 @@ async function foldIntoSnapshot(state: string): Promise<void> {
 
 suite('cli: agent-tabs', function () {
 	this.timeout(30_000);
+	checkNoLeaksAfterSuite();
 	let dir: string;
 	let repo: string;
 	let agents: string;

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { gitEnv, makeRepo } from './gitRepo';
 import { removeDir, repoRoot, tempDir, wasmPath } from './helpers';
+import { checkNoLeaksAfterSuite } from './leakCheck';
 
 const cli = path.join(repoRoot, 'out', 'src', 'cli', 'main.js');
 const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js');
@@ -40,6 +41,7 @@ function listFiles(dir: string): string[] {
 suite('cli: careless input gets plain words', function () {
 	// Each case starts real processes (node, git, an agent); the machine running them may be busy.
 	this.timeout(120_000);
+	checkNoLeaksAfterSuite();
 	let dir: string;
 	let repo: string;
 	let state: string;

@@ -14,6 +14,7 @@ import { TranscriptRepo } from '../../../src/db/transcriptRepo';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { gitEnv, makeRepo } from '../gitRepo';
 import { MemoryLogger, openStore, removeDir, repoRoot, tempDir, waitFor } from '../helpers';
+import { checkNoLeaksAfterSuite } from '../leakCheck';
 
 const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js');
 
@@ -34,6 +35,7 @@ function alive(pid: number): boolean {
 
 suite('agents/pool with a real ACP agent process', function () {
 	this.timeout(30_000);
+	checkNoLeaksAfterSuite();
 	let dir: string;
 	let repo: string;
 	/** The real worktree of the test's session: where agents work. */

@@ -9,6 +9,7 @@ import { TranscriptRepo } from '../../../src/db/transcriptRepo';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { makeRepo } from '../gitRepo';
 import { MemoryLogger, openStore, removeDir, repoRoot, tempDir } from '../helpers';
+import { checkNoLeaksAfterSuite } from '../leakCheck';
 
 const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js');
 
@@ -19,6 +20,7 @@ const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js'
  */
 suite('agents/pool: a turn that fails inside ends as failed and the process goes on', function () {
 	this.timeout(30_000);
+	checkNoLeaksAfterSuite();
 	let dir: string;
 	let store: Store;
 	let logger: MemoryLogger;

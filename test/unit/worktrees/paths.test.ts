@@ -7,9 +7,11 @@ import { isSameOrInside, realPathLoose, refuseRootInsideCheckouts, resolveWorktr
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { gitEnv, makeRepo } from '../gitRepo';
 import { MemoryLogger, openStore, removeDir, tempDir } from '../helpers';
+import { checkNoLeaksAfterSuite } from '../leakCheck';
 
 suite('worktrees: where the worktrees folder may be', function () {
 	this.timeout(60_000);
+	checkNoLeaksAfterSuite();
 	let dir: string;
 	setup(() => {
 		dir = tempDir('agent-tabs-paths-');

@@ -11,6 +11,7 @@ import { rebuildFromGit, worktreeToAttach } from '../../../src/worktrees/rebuild
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { gitEnv, makeRepo, snapshotFiles } from '../gitRepo';
 import { MemoryLogger, openStore, removeDir, tempDir } from '../helpers';
+import { checkNoLeaksAfterSuite } from '../leakCheck';
 
 /** Sessions and detached worktrees as the Sessions view and `session list` show them. */
 function visible(store: Store): string[] {
@@ -21,6 +22,7 @@ function visible(store: Store): string[] {
 
 suite('worktrees: getting back what git knows after the database is lost (real git, real store)', function () {
 	this.timeout(120_000);
+	checkNoLeaksAfterSuite();
 	let dir: string;
 	let repo: string;
 	let root: string;

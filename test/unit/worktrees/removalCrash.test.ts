@@ -9,6 +9,7 @@ import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { makeRepo } from '../gitRepo';
 import { MemoryLogger, openStore, removeDir, repoRoot, tempDir } from '../helpers';
 import { fullState } from './worktreeState';
+import { checkNoLeaksAfterSuite } from '../leakCheck';
 
 /** Bounded for CI: each kill is one archive or delete of a worktree of `files` files, then a start and a restore. */
 const kills = Number(process.env.AGENT_TABS_REMOVAL_KILLS ?? 15);
@@ -63,6 +64,7 @@ function runAndKill(args: string[], env: NodeJS.ProcessEnv, atMs: number, watch:
 suite('worktrees/crash (SIGKILL of session archive, delete and new at random moments)', function () {
 	// Generous: on a shared, loaded machine one CLI start alone can take seconds. The work is bounded by the counts.
 	this.timeout(Math.max(300_000, (kills + createKills) * 60_000));
+	checkNoLeaksAfterSuite();
 
 	test(`after each of ${kills} kills of a removal and ${createKills} of a creation, a start finds everything recoverable, exactly`, async () => {
 		const dir = tempDir('agent-tabs-removal-crash-');

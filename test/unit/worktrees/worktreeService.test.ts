@@ -16,9 +16,11 @@ import { installGitShim } from './gitShim';
 import { fullState, snapshotFiles } from './worktreeState';
 import { gitEnv, makeRepo } from '../gitRepo';
 import { MemoryLogger, openStore, removeDir, repoRoot, tempDir } from '../helpers';
+import { checkNoLeaksAfterSuite } from '../leakCheck';
 
 suite('worktrees: sessions that never lose work (real git)', function () {
 	this.timeout(60_000);
+	checkNoLeaksAfterSuite();
 	let dir: string;
 	let repo: string;
 	let store: Store;
