@@ -42,7 +42,7 @@ async function foldIntoSnapshot(state: string): Promise<void> {
 }
 
 suite('cli: agent-tabs', function () {
-	this.timeout(30_000);
+	this.timeout(90_000); // each test starts several CLI processes; CI machines are shared and slow
 	checkNoLeaksAfterSuite();
 	let dir: string;
 	let repo: string;
