@@ -198,4 +198,55 @@ suite('agents/pool with a real ACP agent process', function () {
 		assert.equal(second.status, 'done');
 		assert.ok(pool.peek(chat, 'scripted')!.resumed);
 	});
+
+	test('end stops one chat\'s agent process: the others go on; the next prompt starts a new one that resumes', async () => {
+		const { pool, turns } = rig.make();
+		const a = rig.newChat();
+		const b = rig.newChat();
+		const first = await turns.runTurn(a, 'scripted', { text: 'say remember me' });
+		const other = await pool.ensure(b, 'scripted');
+		const pidA = pidOf(first.result.backendSessionId);
+		const handleA = pool.peek(a, 'scripted');
+		await pool.end(a, 'scripted');
+		await waitFor(() => !alive(pidA), 'the ended agent to exit', 5000);
+		assert.equal(pool.peek(a, 'scripted'), undefined);
+		assert.equal(pool.size, 1);
+		assert.ok(alive(pidOf(other.backendSessionId)), 'the other chat\'s agent still runs');
+		assert.equal(new AgentSessionsRepo(rig.store).get(a, 'scripted')!.status, 'ended');
+		await pool.end(a, 'scripted'); // ending what is not running is nothing
+		const again = await turns.runTurn(a, 'scripted', { text: 'say back' });
+		assert.equal(again.status, 'done');
+		const handle = pool.peek(a, 'scripted')!;
+		assert.notEqual(handle, handleA, 'a new process');
+		assert.ok(handle.resumed, 'which loaded the chat\'s earlier context');
+		assert.equal(again.result.backendSessionId, first.result.backendSessionId);
+	});
+
+	test('end during a turn cancels the turn first, which records its end', async () => {
+		const { pool, turns } = rig.make();
+		const chat = rig.newChat();
+		const running = turns.runTurn(chat, 'scripted', { text: 'say starting\nsleep 10000' });
+		await waitFor(() => pool.isRunning(chat, 'scripted'), 'the turn to start', 5000);
+		const pid = pidOf(pool.peek(chat, 'scripted')!.backendSessionId);
+		await pool.end(chat, 'scripted');
+		const outcome = await running;
+		assert.equal(outcome.status, 'cancelled', outcome.result.error);
+		assert.equal(new TranscriptRepo(rig.store).getTurn(outcome.turn.id)!.status, 'cancelled');
+		await waitFor(() => !alive(pid), 'the agent to exit', 5000);
+		assert.equal(pool.size, 0);
+	});
+
+	test('a session busy with a turn is not taken twice; its new configuration waits for the turn to end', async () => {
+		let env: Record<string, string> = {};
+		const { pool, turns } = rig.make({ defs: () => rig.definitions(env) });
+		const chat = rig.newChat();
+		const running = turns.runTurn(chat, 'scripted', { text: 'sleep 1500\nsay done' });
+		await waitFor(() => pool.isRunning(chat, 'scripted'), 'the turn to start', 5000);
+		await assert.rejects(pool.beginTurn(chat, 'scripted'), /already running a turn/);
+		env = { SOME_NEW_SETTING: '1' };
+		await assert.rejects(pool.ensure(chat, 'scripted'), /in the middle of a turn; its new settings apply after it ends/);
+		assert.equal((await running).status, 'done');
+		const fresh = await pool.ensure(chat, 'scripted');
+		assert.equal(fresh.resumed, false, 'after the turn, the new configuration starts a new session');
+	});
 });

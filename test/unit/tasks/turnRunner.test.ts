@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import type { AgentDefinition } from '../../../src/agents/definitions';
 import type { AgentEvent } from '../../../src/protocol/agentEvents';
 import { PendingChangesRepo } from '../../../src/db/pendingChangesRepo';
+import { TranscriptRepo } from '../../../src/db/transcriptRepo';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { AgentRig } from '../agentRig';
 import { gitEnv } from '../gitRepo';
@@ -300,5 +301,80 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		const text = rig.agentText(outcome.turn.id);
 		assert.ok(text.length >= 10 * 1024 * 1024, `the 10 MB chunk arrived (${text.length} chars)`);
 		assert.match(text, /still here$/);
+	});
+
+	test('an abort signal cancels the turn: before the agent has it (never sent) or while it runs', async () => {
+		const { turns } = rig.make();
+		const chat = rig.newChat();
+		const aborted = new AbortController();
+		aborted.abort();
+		const before = await turns.runTurn(chat, 'scripted', { text: 'say never said' }, { signal: aborted.signal });
+		assert.equal(before.status, 'cancelled');
+		assert.doesNotMatch(rig.agentText(before.turn.id), /never said/, 'the agent never got it');
+
+		const controller = new AbortController();
+		const seen: string[] = [];
+		const sub = turns.onDidEvent((e) => {
+			if (e.event.type === 'text' && e.event.text.includes('starting')) {
+				seen.push('started');
+				controller.abort();
+			}
+		});
+		const during = await turns.runTurn(chat, 'scripted', { text: 'say starting\nsleep 10000\nsay too late' }, { signal: controller.signal });
+		sub.dispose();
+		assert.deepEqual(seen, ['started']);
+		assert.equal(during.status, 'cancelled');
+		assert.doesNotMatch(rig.agentText(during.turn.id), /too late/);
+		assert.equal((await turns.runTurn(chat, 'scripted', { text: 'say after' })).status, 'done', 'a spent signal does not touch the next turn');
+	});
+
+	test('a second turn for a chat that is running one is refused; the first goes on', async () => {
+		const { turns } = rig.make();
+		const chat = rig.newChat();
+		const first = turns.runTurn(chat, 'scripted', { text: 'sleep 300\nsay first' });
+		assert.ok(turns.isRunning(chat, 'scripted'), 'running from the moment it is asked for');
+		await assert.rejects(turns.runTurn(chat, 'scripted', { text: 'say second' }), /already running a turn/);
+		const outcome = await first;
+		assert.equal(outcome.status, 'done');
+		assert.match(rig.agentText(outcome.turn.id), /first/);
+		assert.equal(turns.isRunning(chat, 'scripted'), false);
+	});
+
+	test('every event of a chat is numbered once, in order, the agent\'s idle updates between turns included', async () => {
+		const { pool, turns } = rig.make();
+		const a = rig.newChat();
+		const b = rig.newChat();
+		const events: { chatId: string; seq: number; turnId?: string; type: string }[] = [];
+		const sub = turns.onDidEvent((e) => events.push({ chatId: e.chatId, seq: e.seq, turnId: e.turnId, type: e.event.type }));
+		const first = await turns.runTurn(a, 'scripted', { text: 'say one' });
+		await (await pool.ensure(a, 'scripted')).setMode!('plan');
+		await turns.runTurn(b, 'scripted', { text: 'say other chat' });
+		const second = await turns.runTurn(a, 'scripted', { text: 'say two' });
+		sub.dispose();
+		const ofA = events.filter((e) => e.chatId === a);
+		assert.deepEqual(ofA.map((e) => e.seq), ofA.map((_, i) => i + 1), 'no gap, no repeat');
+		const idle = ofA.filter((e) => e.turnId === undefined);
+		assert.ok(idle.some((e) => e.type === 'mode'), 'the mode change between turns is numbered with the turns');
+		const modeAt = ofA.findIndex((e) => e.type === 'mode');
+		assert.ok(ofA.slice(0, modeAt).every((e) => e.turnId === first.turn.id || e.turnId === undefined));
+		assert.ok(ofA.slice(modeAt + 1).some((e) => e.turnId === second.turn.id));
+		assert.deepEqual(events.filter((e) => e.chatId === b).map((e) => e.seq)[0], 1, 'each chat counts on its own');
+	});
+
+	test('shutdown cancels running turns, lets them record their end while their agent lives, then refuses new ones', async () => {
+		const { pool, turns } = rig.make();
+		const chat = rig.newChat();
+		const running = turns.runTurn(chat, 'scripted', { text: 'say starting\nsleep 10000' });
+		await waitFor(() => pool.isRunning(chat, 'scripted'), 'the turn to start', 5000);
+		const handle = pool.peek(chat, 'scripted')!;
+		await turns.shutdown();
+		const outcome = await running;
+		assert.equal(outcome.status, 'cancelled', outcome.result.error);
+		const row = new TranscriptRepo(rig.store).getTurn(outcome.turn.id)!;
+		assert.deepEqual([row.status, row.ended_at !== null], ['cancelled', true], 'its end is in the database before the pool shuts down');
+		assert.equal(pool.peek(chat, 'scripted'), handle, 'the agent process is the pool\'s to end, after the turns');
+		await assert.rejects(turns.runTurn(chat, 'scripted', { text: 'say late' }), /shutting down/);
+		await pool.shutdown();
+		assert.equal(pool.size, 0);
 	});
 });
