@@ -49,7 +49,6 @@ export interface AgentPoolEvent {
  * it is neither reaped nor replaced by a configuration change, and `cancel` reaches its turn.
  */
 export interface AgentTurnLease {
-	readonly chatId: string;
 	readonly definition: AgentDefinition;
 	readonly handle: AgentSessionHandle;
 	/** Said once, in this turn: the agent could not restore its earlier context. */
@@ -112,11 +111,6 @@ export class AgentPool extends Disposable {
 		this.agentSessions = new AgentSessionsRepo(options.store);
 	}
 
-	/** True once shutdown began: no new session or turn starts. */
-	get isClosing(): boolean {
-		return this.closing || this.isDisposed;
-	}
-
 	/** Live sessions (for tests and the status bar). */
 	get size(): number {
 		return this.entries.size;
@@ -131,8 +125,7 @@ export class AgentPool extends Disposable {
 		return !!this.entries.get(poolKey(chatId, agent))?.running;
 	}
 
-	/** The agent's definition, or a plain-words error naming the known agents. */
-	definition(agent: string): AgentDefinition {
+	private definition(agent: string): AgentDefinition {
 		const def = this.options.definitions().find((d) => d.id === agent);
 		if (!def) {
 			const known = this.options.definitions().map((d) => d.id).join(', ');
@@ -314,7 +307,6 @@ export class AgentPool extends Disposable {
 		entry.contextResetNotice = undefined;
 		let released = false;
 		return {
-			chatId,
 			definition: this.definition(entry.agent),
 			handle: entry.handle,
 			contextResetNotice: notice,
