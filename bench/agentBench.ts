@@ -9,15 +9,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { AcpBackend } from '../src/agents/acp/acpBackend';
 import type { AgentDefinition } from '../src/agents/definitions';
 import { PermissionBroker } from '../src/agents/permissions';
-import { AgentPool } from '../src/agents/pool';
 import { nullLogger } from '../src/common/log';
-import { SessionsRepo } from '../src/db/sessionsRepo';
 import { Store } from '../src/db/store';
 import { TranscriptRepo } from '../src/db/transcriptRepo';
-import { WorktreeService } from '../src/worktrees/worktreeService';
+import { Core } from '../src/tasks/core';
 import { log, nowMs, percentile, round } from './stats';
 
 const wasmPath = path.resolve(__dirname, '..', '..', 'node_modules', 'sql.js', 'dist', 'sql-wasm.wasm');
@@ -40,30 +37,29 @@ export function makeRepo(dir: string): string {
 	return dir;
 }
 
-async function withPool<T>(root: string, fn: (pool: AgentPool, newChat: () => string, store: Store) => Promise<T>): Promise<T> {
+/** The core both roots build (store, worktrees, pool, turn runner), over a real repository and one session. */
+async function withPool<T>(root: string, fn: (core: Core, newChat: () => string) => Promise<T>): Promise<T> {
 	const repo = makeRepo(path.join(root, `repo-${Math.random().toString(36).slice(2)}`));
 	const store = await Store.open({ dir: path.join(root, `state-${Math.random().toString(36).slice(2)}`), wasmPath, logger: nullLogger, owner: 'bench' });
 	const broker = new PermissionBroker({ default: 'allow', timeoutMs: 1000 }, nullLogger);
-	const pool = new AgentPool({ store, logger: nullLogger, backends: { acp: new AcpBackend({ logger: nullLogger }) }, definitions: () => [definition()], permissions: broker });
-	const sessions = new SessionsRepo(store);
-	// Agents work only in a session's worktree, so the bench gets a real one.
-	const { session } = await new WorktreeService(store, nullLogger, { root: path.join(root, 'worktrees') }).createSession({ repo, title: 'bench' });
+	const core = new Core(store, { logger: nullLogger, owner: 'bench', interruptedTurnReason: 'bench', definitions: () => [definition()], permissions: broker, worktrees: { root: path.join(root, 'worktrees') } });
 	try {
-		return await fn(pool, () => sessions.createChat({ sessionId: session.id, agent: 'scripted' }).id, store);
+		// Agents work only in a session's worktree, so the bench gets a real one.
+		const { session } = await core.worktrees.createSession({ repo, title: 'bench' });
+		return await fn(core, () => core.sessions.createChat({ sessionId: session.id, agent: 'scripted' }).id);
 	} finally {
-		await pool.shutdown();
+		await core.shutdown();
 		broker.dispose();
-		await store.close();
 	}
 }
 
 async function pipeline(root: string): Promise<Record<string, unknown>> {
 	log(`agents: pipeline, ${chunks} chunks`);
-	return withPool(root, async (pool, newChat, store) => {
+	return withPool(root, async ({ pool, turns, store }, newChat) => {
 		const chat = newChat();
 		await pool.ensure(chat, 'scripted');
 		let received = 0;
-		const sub = pool.onDidEvent((e) => {
+		const sub = turns.onDidEvent((e) => {
 			if (e.event.type === 'text') {
 				received++;
 			}
@@ -71,7 +67,7 @@ async function pipeline(root: string): Promise<Record<string, unknown>> {
 		// The same host idle first (agent started, nothing streaming), for as long as the stream will take
 		// (estimated from a short warm-up stream), as the baseline for the event-loop delay while streaming.
 		const w0 = nowMs();
-		await pool.prompt(chat, 'scripted', { text: `stream ${Math.max(1000, Math.floor(chunks / 20))}` });
+		await turns.runTurn(chat, 'scripted', { text: `stream ${Math.max(1000, Math.floor(chunks / 20))}` });
 		const idleMs = Math.min(10_000, Math.max(1000, (nowMs() - w0) * 20));
 		const idle = monitorEventLoopDelay({ resolution: 1 });
 		idle.enable();
@@ -81,7 +77,7 @@ async function pipeline(root: string): Promise<Record<string, unknown>> {
 		const delay = monitorEventLoopDelay({ resolution: 1 });
 		delay.enable();
 		const t0 = nowMs();
-		const outcome = await pool.prompt(chat, 'scripted', { text: `stream ${chunks}` });
+		const outcome = await turns.runTurn(chat, 'scripted', { text: `stream ${chunks}` });
 		const ms = nowMs() - t0;
 		delay.disable();
 		sub.dispose();
@@ -138,12 +134,12 @@ async function directFirstEvent(cwd: string): Promise<number> {
 }
 
 async function poolFirstEvent(root: string): Promise<number> {
-	return withPool(root, async (pool, newChat) => {
+	return withPool(root, async ({ turns }, newChat) => {
 		const chat = newChat();
 		let first = 0;
 		const t0 = nowMs();
 		const got = new Promise<void>((resolve) => {
-			const sub = pool.onDidEvent((e) => {
+			const sub = turns.onDidEvent((e) => {
 				if (e.event.type === 'text' && !first) {
 					first = nowMs() - t0;
 					sub.dispose();
@@ -151,7 +147,7 @@ async function poolFirstEvent(root: string): Promise<number> {
 				}
 			});
 		});
-		const turn = pool.prompt(chat, 'scripted', { text: 'say hi' });
+		const turn = turns.runTurn(chat, 'scripted', { text: 'say hi' });
 		await got;
 		await turn;
 		return first;
@@ -180,7 +176,7 @@ function rssKb(pid: number): number {
 
 async function memory(root: string): Promise<Record<string, unknown>> {
 	log(`agents: memory of ${idleSessions} idle sessions`);
-	return withPool(root, async (pool, newChat) => {
+	return withPool(root, async ({ pool }, newChat) => {
 		global.gc?.();
 		const heap0 = process.memoryUsage().heapUsed;
 		const handles = [];

@@ -22,7 +22,8 @@ import { SessionsRepo } from '../src/db/sessionsRepo';
 import { Store } from '../src/db/store';
 import { SessionChatResolver } from '../src/tasks/chatResolver';
 import { Dispatcher, type TaskTurnRunner } from '../src/tasks/dispatcher';
-import { poolTurnSource, TaskTurnAdapter } from '../src/tasks/taskTurnAdapter';
+import { TaskTurnAdapter } from '../src/tasks/taskTurnAdapter';
+import { TurnRunner } from '../src/tasks/turnRunner';
 import { WorktreeService } from '../src/worktrees/worktreeService';
 import { makeRepo } from './agentBench';
 import { log, nowMs, round, summary } from './stats';
@@ -64,6 +65,7 @@ export async function runTaskBench(): Promise<Record<string, unknown>> {
 	const store = await Store.open({ dir: path.join(root, 'state'), wasmPath, logger: nullLogger, owner: 'bench' });
 	const broker = new PermissionBroker({ default: 'allow', timeoutMs: 1000 }, nullLogger);
 	const pool = new AgentPool({ store, logger: nullLogger, backends: { acp: new AcpBackend({ logger: nullLogger }) }, definitions: () => [definition()], permissions: broker });
+	const turns = new TurnRunner({ store, pool, logger: nullLogger });
 	const worktrees = new WorktreeService(store, nullLogger, { root: path.join(root, 'worktrees') });
 	const sessions = new SessionsRepo(store);
 	const dispatchers: Dispatcher[] = [];
@@ -71,7 +73,7 @@ export async function runTaskBench(): Promise<Record<string, unknown>> {
 		const { session } = await worktrees.createSession({ repo: makeRepo(path.join(root, 'repo')), title: 'bench' });
 		const chats = Array.from({ length: 8 }, () => sessions.createChat({ sessionId: session.id, agent: 'scripted' }).id);
 		const chat = chats[0]!;
-		const adapter = new TaskTurnAdapter(poolTurnSource(pool), store);
+		const adapter = new TaskTurnAdapter(turns, store);
 		const dispatcherWith = async (runner: TaskTurnRunner): Promise<Dispatcher> => {
 			const d = new Dispatcher({ store, logger: nullLogger, runner, chats: new SessionChatResolver(store, worktrees, nullLogger), maxConcurrent: 1, maxPerWorktree: 1 });
 			dispatchers.push(d);
@@ -132,6 +134,8 @@ export async function runTaskBench(): Promise<Record<string, unknown>> {
 			await d.stop();
 			d.dispose();
 		}
+		await turns.shutdown();
+		turns.dispose();
 		await pool.shutdown();
 		broker.dispose();
 		await store.close();

@@ -5,23 +5,19 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { AcpBackend } from './agents/acp/acpBackend';
 import type { AgentDefinition } from './agents/definitions';
 import { PermissionBroker } from './agents/permissions';
-import { AgentPool } from './agents/pool';
 import { AgentTabsError } from './common/errors';
 import { Disposable } from './common/lifecycle';
 import { errorMessage } from './common/log';
 import { SecretRedactor } from './common/redact';
-import { AgentSessionsRepo } from './db/agentSessionsRepo';
-import { SessionsRepo } from './db/sessionsRepo';
-import { WorktreesRepo } from './db/worktreesRepo';
+import type { SessionsRepo } from './db/sessionsRepo';
+import type { Store } from './db/store';
+import { Core } from './tasks/core';
 import { resolveWorktreesSetting } from './worktrees/paths';
 import { rebuildFromGit } from './worktrees/rebuild';
-import { WorktreeService } from './worktrees/worktreeService';
+import type { WorktreeOptions } from './worktrees/worktreeService';
 import { sessionCommandHandlers } from './vscode/sessionCommands';
-import { Store } from './db/store';
-import { TranscriptRepo } from './db/transcriptRepo';
 import { readDefinitions, readPermissionSettings, setApiKey, showAgents, showPermissionRequest } from './vscode/agentCommands';
 import { ApiKeys } from './vscode/apiKeys';
 import { agentIconUri } from './vscode/agentIcons';
@@ -43,11 +39,20 @@ import { PoolChatService } from './webview/host/poolChatService';
 export interface AgentTabsTestApi {
 	readonly stateDir: string;
 	/** Resolves when the store is open (or rejects with why it could not be opened). */
-	readonly ready: Promise<{ store: Store; sessions: SessionsRepo; pool: AgentPool; permissions: PermissionBroker }>;
+	readonly ready: Promise<CoreParts>;
 	/** The worktree service the session commands use, with this window's settings (root, setup command). */
-	worktreeService(): Promise<WorktreeService>;
+	worktreeService(): Promise<Core['worktrees']>;
 	/** Chat tabs: open, restore (as the serializer would) and inspect panels; the port they talk to. */
 	readonly chats: { manager: ChatPanelManager; serializer: ChatPanelSerializer; service: Promise<ChatService> };
+}
+
+/** The core's parts, once the store is open (`pool` for agent sessions, `turns` to run turns). */
+export interface CoreParts {
+	store: Store;
+	sessions: SessionsRepo;
+	pool: Core['pool'];
+	turns: Core['turns'];
+	permissions: PermissionBroker;
 }
 
 /** How this window names itself as the holder of the state and of worktree leases. */
@@ -61,9 +66,8 @@ class ExtensionRoot extends Disposable {
 	readonly stateDir: string;
 	private readonly handsOver: boolean;
 	/** Replaced by a rejection once this window handed its state to another one. */
-	ready: Promise<{ store: Store; sessions: SessionsRepo; pool: AgentPool; permissions: PermissionBroker }>;
-	private store: Store | undefined;
-	private pool: AgentPool | undefined;
+	ready: Promise<CoreParts>;
+	private core: Core | undefined;
 	private readonly apiKeys: ApiKeys;
 	private definitions: AgentDefinition[];
 	private readonly permissions: PermissionBroker;
@@ -104,9 +108,10 @@ class ExtensionRoot extends Disposable {
 		);
 		this.ready = this.openStore();
 		this.ready.then(
-			({ store, sessions }) => {
-				view.attach(store, sessions, new WorktreesRepo(store));
-				void this.reconcileWorktrees(store);
+			() => {
+				const core = this.core!;
+				view.attach(core.store, core.sessions, core.worktreeRows);
+				void this.reconcileWorktrees(core);
 			},
 			() => undefined,
 		);
@@ -115,8 +120,9 @@ class ExtensionRoot extends Disposable {
 		const session =
 			(name: keyof ReturnType<typeof sessionCommandHandlers>) =>
 			async (...args: unknown[]): Promise<unknown> => {
-				const { store, sessions } = await this.ready;
-				handlers ??= sessionCommandHandlers({ service: () => this.worktreeService(store), sessions, worktrees: new WorktreesRepo(store), logger: this.logger, durable: () => store.durable() });
+				await this.ready;
+				const core = this.core!;
+				handlers ??= sessionCommandHandlers({ service: () => core.worktrees, sessions: core.sessions, worktrees: core.worktreeRows, logger: this.logger, durable: () => core.store.durable() });
 				return handlers[name]!(...args);
 			};
 		this._register(
@@ -136,9 +142,9 @@ class ExtensionRoot extends Disposable {
 		);
 
 		// Chat tabs (issue 14). PoolChatService is the adapter the task dispatcher replaces (issues 11/12).
-		const chatService: Promise<ChatService> = this.ready.then(({ store, pool }) =>
+		const chatService: Promise<ChatService> = this.ready.then(({ store, pool, turns }) =>
 			this._register(
-				new PoolChatService({ store, pool, permissions: this.permissions, definitions: () => this.definitions, logger: this.logger, rewind: (cwd, ref) => this.worktreeService(store).rewind(cwd, ref) }),
+				new PoolChatService({ store, pool, turns, permissions: this.permissions, definitions: () => this.definitions, logger: this.logger, rewind: (cwd, ref) => this.core!.worktrees.rewind(cwd, ref) }),
 			),
 		);
 		const chatManager = this._register(
@@ -165,37 +171,36 @@ class ExtensionRoot extends Disposable {
 		);
 	}
 
-	private async openStore(): Promise<{ store: Store; sessions: SessionsRepo; pool: AgentPool; permissions: PermissionBroker }> {
+	private async openStore(): Promise<CoreParts> {
 		try {
-			const store = await this.openStoreTakingOver();
+			const idleMinutes = vscode.workspace.getConfiguration(settingIds.section).get<number>(settingIds.idleMinutes, 30);
+			const core = await this.openCoreTakingOver(
+				{ dir: this.stateDir, wasmPath: path.join(this.context.extensionPath, 'dist', 'sql-wasm.wasm') },
+				{
+					logger: this.logger,
+					owner: windowOwner,
+					interruptedTurnReason: vscode.l10n.t('VS Code closed or crashed while this turn was running.'),
+					worktrees: this.worktreeOptions(),
+					definitions: () => this.definitions,
+					agentEnv: (def) => this.apiKeys.envFor(def),
+					redactor: this.redactor,
+					permissions: this.permissions,
+					idleTimeoutMs: idleMinutes * 60_000,
+				},
+			);
 			if (this.isDisposed) {
-				await store.close();
+				await core.shutdown();
 				throw new Error('Agent Tabs was deactivated while its store was opening.');
 			}
-			this.store = store;
-			// Nothing runs yet in this window: turns left running by a crash were interrupted.
-			new TranscriptRepo(store).markRunningInterrupted(vscode.l10n.t('VS Code closed or crashed while this turn was running.'));
-			new AgentSessionsRepo(store).markAllStopped();
-			const idleMinutes = vscode.workspace.getConfiguration(settingIds.section).get<number>(settingIds.idleMinutes, 30);
-			this.pool = new AgentPool({
-				store,
-				logger: this.logger,
-				backends: { acp: new AcpBackend({ logger: this.logger }) },
-				definitions: () => this.definitions,
-				agentEnv: (def) => this.apiKeys.envFor(def),
-				redactor: this.redactor,
-				leaseOwner: windowOwner,
-				permissions: this.permissions,
-				idleTimeoutMs: idleMinutes * 60_000,
-				checkpoint: (cwd, name) => this.worktreeService(store).checkpoint(cwd, name),
-			});
-			this._register(this.pool);
-			if (store.recovery.damaged) {
+			this.core = core;
+			// Shutdown ends it in order; this ends its agent processes if the root is disposed without one.
+			this._register(core);
+			if (core.store.recovery.damaged) {
 				// Before anyone reads the sessions: bring back what git knows, then say so loudly.
-				await this.rebuildDamagedState(store);
+				await this.rebuildDamagedState(core);
 			}
 			void vscode.commands.executeCommand('setContext', contextKeys.storeReady, true);
-			return { store, sessions: new SessionsRepo(store), pool: this.pool, permissions: this.permissions };
+			return { store: core.store, sessions: core.sessions, pool: core.pool, turns: core.turns, permissions: this.permissions };
 		} catch (e) {
 			this.logger.error(`[ExtensionRoot][openStore] ${errorMessage(e)}`);
 			void vscode.commands.executeCommand('setContext', contextKeys.storeFailed, true);
@@ -208,12 +213,11 @@ class ExtensionRoot extends Disposable {
 		}
 	}
 
-	/** Opens the store; a live VS Code window of this workspace that holds it is asked to hand it over first. */
-	private async openStoreTakingOver(): Promise<Store> {
-		const open = (): Promise<Store> => Store.open({ dir: this.stateDir, wasmPath: path.join(this.context.extensionPath, 'dist', 'sql-wasm.wasm'), logger: this.logger, owner: windowOwner });
-		let store: Store;
+	/** Opens the core; a live VS Code window of this workspace that holds the store is asked to hand it over first. */
+	private async openCoreTakingOver(...args: Parameters<typeof Core.open>): Promise<Core> {
+		let core: Core;
 		try {
-			store = await open();
+			core = await Core.open(...args);
 		} catch (e) {
 			if (!(e instanceof StoreLockedError) || !this.handsOver || !e.holder.owner.startsWith(windowOwnerPrefix)) {
 				throw e;
@@ -222,12 +226,12 @@ class ExtensionRoot extends Disposable {
 			if (!(await requestHandover(this.stateDir, e.lockFile, windowOwner))) {
 				throw e;
 			}
-			store = await open();
+			core = await Core.open(...args);
 		}
 		if (this.handsOver) {
 			this._register(watchHandoverRequests(this.stateDir, (request) => this.handOver(request)));
 		}
-		return store;
+		return core;
 	}
 
 	/** Another window of this workspace asked for the state: stop, close the store, and say so here. */
@@ -250,28 +254,42 @@ class ExtensionRoot extends Disposable {
 		return resolveWorktreesSetting(setting, base);
 	}
 
-	/** A service reading the current worktree settings (root, files to copy, setup command). */
-	worktreeService(store: Store): WorktreeService {
-		const c = vscode.workspace.getConfiguration(settingIds.section);
-		return new WorktreeService(store, this.logger, {
-			root: this.worktreesRoot(),
-			copy: c.get<string[]>(settingIds.worktreesCopy, ['.env*']),
+	/**
+	 * The options of the window's one worktree service: each field reads the current setting when the service
+	 * uses it, so a changed setting applies to the next operation without a new service.
+	 */
+	private worktreeOptions(): WorktreeOptions {
+		const config = (): vscode.WorkspaceConfiguration => vscode.workspace.getConfiguration(settingIds.section);
+		const worktreesRoot = (): string | undefined => this.worktreesRoot();
+		return {
+			get root() {
+				return worktreesRoot();
+			},
+			get copy() {
+				return config().get<string[]>(settingIds.worktreesCopy, ['.env*']);
+			},
+			get checkpointsPerChat() {
+				return config().get<number>(settingIds.checkpointsKeepPerChat);
+			},
 			setupCommandFor: (repo) => setupCommandFor(this.context.globalState, repo),
-			checkpointsPerChat: c.get<number>(settingIds.checkpointsKeepPerChat),
 			onSetupOutput: (line) => this.logger.info(`[Worktrees][setup] ${line}`),
-			runningAgents: (sessionId) =>
-				new SessionsRepo(store)
-					.listChats(sessionId)
-					.filter((chat) => this.pool?.isRunning(chat.id, chat.agent))
-					.map((chat) => chat.title),
-		});
+			runningAgents: (sessionId) => this.core?.runningChats(sessionId) ?? [],
+		};
+	}
+
+	/** The window's one worktree service (once the store is open). */
+	worktrees(): Core['worktrees'] {
+		if (!this.core) {
+			throw new AgentTabsError('store/notOpen', 'Agent Tabs has no open state in this window.');
+		}
+		return this.core.worktrees;
 	}
 
 	/** Start-up reconciliation for each repository in the workspace: vanished folders, unknown worktrees. */
-	private async reconcileWorktrees(store: Store): Promise<void> {
+	private async reconcileWorktrees(core: Core): Promise<void> {
 		// First what an interrupted window or command left half-done, in every repository the store knows.
 		try {
-			const r = await this.worktreeService(store).recoverInterrupted();
+			const r = await core.worktrees.recoverInterrupted();
 			if (r.completedRemovals.length > 0) {
 				void vscode.window.showInformationMessage(
 					vscode.l10n.t('Agent Tabs finished removing {0}, which was interrupted; its work was saved first. Restore Session brings it back.', r.completedRemovals.join(', ')),
@@ -285,7 +303,7 @@ class ExtensionRoot extends Disposable {
 				continue;
 			}
 			try {
-				const r = await this.worktreeService(store).reconcile(folder.uri.fsPath);
+				const r = await core.worktrees.reconcile(folder.uri.fsPath);
 				if (r.missing.length || r.adopted.length) {
 					this.logger.info(`[Worktrees][reconcile] missing: ${r.missing.join(', ') || '-'}; adopted: ${r.adopted.join(', ') || '-'}`);
 				}
@@ -299,12 +317,13 @@ class ExtensionRoot extends Disposable {
 	 * The database (or its journal) was damaged: rebuild the sessions git still knows from the window's
 	 * folders and the worktrees folder, then an error notification naming the files kept aside.
 	 */
-	private async rebuildDamagedState(store: Store): Promise<void> {
+	private async rebuildDamagedState(core: Core): Promise<void> {
+		const store = core.store;
 		const damaged = store.recovery.damaged!;
 		let rebuilt = '';
 		try {
 			const folders = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
-			const report = await rebuildFromGit({ store, service: this.worktreeService(store), logger: this.logger, repos: folders, root: this.worktreesRoot() });
+			const report = await rebuildFromGit({ store, service: core.worktrees, logger: this.logger, repos: folders, root: this.worktreesRoot() });
 			store.rebuildDone();
 			rebuilt = vscode.l10n.t('Rebuilt from git: {0} sessions and worktrees ({1}).', report.rebuilt.length, report.rebuilt.map((r) => r.title).join(', ') || '-');
 			for (const problem of report.problems) {
@@ -345,7 +364,7 @@ class ExtensionRoot extends Disposable {
 		return this.stateDir;
 	}
 
-	/** Shutdown order: the agent pool (cancel, SIGTERM, SIGKILL), then the store (final fold, lock released). */
+	/** Shutdown order: the chat tabs stop counting closes, then the core (turns, agent processes, store). */
 	async shutdown(): Promise<void> {
 		await this.shutdownParts();
 		this.dispose();
@@ -354,14 +373,9 @@ class ExtensionRoot extends Disposable {
 	private async shutdownParts(): Promise<void> {
 		// First: tabs that go away with the window from here on are not closes (their contexts survive).
 		this.chats?.manager.beginShutdown();
-		const pool = this.pool;
-		this.pool = undefined;
-		await pool?.shutdown().catch((e) => this.logger.error(`[ExtensionRoot][shutdown] pool: ${errorMessage(e)}`));
-		const store = this.store;
-		this.store = undefined;
-		if (store) {
-			await store.close().catch((e) => this.logger.error(`[ExtensionRoot][shutdown] ${errorMessage(e)}`));
-		}
+		const core = this.core;
+		this.core = undefined;
+		await core?.shutdown();
 	}
 }
 
@@ -372,7 +386,15 @@ export function activate(context: vscode.ExtensionContext): AgentTabsTestApi | u
 	context.subscriptions.push(root);
 	if (context.extensionMode === vscode.ExtensionMode.Test) {
 		const r = root;
-		return { stateDir: r.stateDir, ready: r.ready, chats: r.chats!, worktreeService: async () => r.worktreeService((await r.ready).store) };
+		return {
+			stateDir: r.stateDir,
+			ready: r.ready,
+			chats: r.chats!,
+			worktreeService: async () => {
+				await r.ready;
+				return r.worktrees();
+			},
+		};
 	}
 	return undefined;
 }

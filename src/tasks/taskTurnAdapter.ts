@@ -1,4 +1,3 @@
-import type { AgentPool } from '../agents/pool';
 import type { Event } from '../common/event';
 import type { Store } from '../db/store';
 import type { AgentEvent } from '../protocol/agentEvents';
@@ -16,31 +15,10 @@ export function summarize(text: string): string | undefined {
 	return flat.length > summaryChars ? `…${flat.slice(-(summaryChars - 1))}` : flat;
 }
 
-/**
- * What runs turns, as the adapter needs it: the turn layer's `TurnRunner` has this shape; `poolTurnSource`
- * gives it to today's `AgentPool`.
- */
+/** What runs turns, as the adapter needs it: the turn layer's `TurnRunner`. */
 export interface TurnSource {
 	readonly onDidEvent: Event<{ chatId: string; agent: string; turnId?: string; event: AgentEvent }>;
 	runTurn(chatId: string, agent: string, input: PromptInput, options: { signal: AbortSignal }): Promise<{ turn: { id: string }; status: TurnStatus; result: { error?: string } }>;
-}
-
-/** `AgentPool.prompt`/`cancel` as a TurnSource (aborting the signal cancels the turn). */
-export function poolTurnSource(pool: AgentPool): TurnSource {
-	return {
-		onDidEvent: pool.onDidEvent,
-		async runTurn(chatId, agent, input, { signal }) {
-			// `prompt` registers its cancel ticket before its first await, so an abort from now on reaches the turn.
-			const turn = pool.prompt(chatId, agent, input);
-			const onAbort = (): void => void pool.cancel(chatId, agent).catch(() => undefined);
-			signal.addEventListener('abort', onAbort, { once: true });
-			try {
-				return await turn;
-			} finally {
-				signal.removeEventListener('abort', onAbort);
-			}
-		},
-	};
 }
 
 /**

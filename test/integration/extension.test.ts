@@ -88,7 +88,7 @@ suite('Agent Tabs in a real VS Code', () => {
 
 	test('an ACP agent runs a turn inside this extension host: streamed, saved, its edit attributed', async function () {
 		this.timeout(60_000);
-		const { sessions, pool, store } = await api.ready;
+		const { sessions, turns, store } = await api.ready;
 		const folder = vscode.workspace.workspaceFolders![0]!.uri.fsPath;
 		// The scripted agent, a real child process speaking ACP, defined the way a user would: in settings.
 		const agentScript = path.resolve(__dirname, '..', 'fixtures', 'acpAgent.js');
@@ -100,10 +100,10 @@ suite('Agent Tabs in a real VS Code', () => {
 			const { session, worktree } = await new WorktreeService(store, nullLogger, { root: worktrees }).createSession({ repo: folder, title: `agent run ${phase ?? ''}` });
 			const chat = sessions.createChat({ sessionId: session.id, agent: 'scripted' });
 			const file = `from-agent-${Date.now()}.txt`;
-			let outcome: Awaited<ReturnType<typeof pool.prompt>> | undefined;
+			let outcome: Awaited<ReturnType<typeof turns.runTurn>> | undefined;
 			for (let attempt = 0; attempt < 20 && !outcome; attempt++) {
 				try {
-					outcome = await pool.prompt(chat.id, 'scripted', { text: `say hello from the host\nwrite ${file} written in VS Code` });
+					outcome = await turns.runTurn(chat.id, 'scripted', { text: `say hello from the host\nwrite ${file} written in VS Code` });
 				} catch (e) {
 					// The settings change reaches the extension through an event; give it a moment.
 					if (!/There is no agent "scripted"/.test(String(e))) {
@@ -127,7 +127,7 @@ suite('Agent Tabs in a real VS Code', () => {
 
 	test('a repository\'s own settings cannot name agent commands or allow permissions', async function () {
 		this.timeout(60_000);
-		const { sessions, pool, permissions, store } = await api.ready;
+		const { sessions, turns, permissions, store } = await api.ready;
 		const folder = vscode.workspace.workspaceFolders![0]!.uri.fsPath;
 		const settingsDir = path.join(folder, '.vscode');
 		const settingsFile = path.join(settingsDir, 'settings.json');
@@ -156,7 +156,7 @@ suite('Agent Tabs in a real VS Code', () => {
 			const worktrees = fs.mkdtempSync(path.join(os.tmpdir(), 'agent-tabs-it-worktrees-'));
 			const { session } = await new WorktreeService(store, nullLogger, { root: worktrees }).createSession({ repo: folder, title: 'repo settings' });
 			const chat = sessions.createChat({ sessionId: session.id, agent: 'evil' });
-			await assert.rejects(pool.prompt(chat.id, 'evil', { text: 'hi' }), /There is no agent "evil"/);
+			await assert.rejects(turns.runTurn(chat.id, 'evil', { text: 'hi' }), /There is no agent "evil"/);
 			assert.equal(fs.existsSync(pwned), false, 'nothing the repository named ran');
 		} finally {
 			fs.rmSync(settingsFile, { force: true });

@@ -3,7 +3,8 @@ import type { PromptInput } from '../../protocol/turns';
 import type { AgentDefinition } from '../../agents/definitions';
 import type { AgentEvent } from '../../protocol/agentEvents';
 import type { PermissionBroker } from '../../agents/permissions';
-import type { AgentPool, PoolEvent } from '../../agents/pool';
+import type { AgentPool } from '../../agents/pool';
+import type { ChatEvent, TurnOutcome, TurnRunner } from '../../tasks/turnRunner';
 import { AgentTabsError } from '../../common/errors';
 import { Emitter, logListenerErrors, type Event } from '../../common/event';
 import { newId } from '../../common/ids';
@@ -34,7 +35,10 @@ import type { ChatService } from './chatService';
 
 export interface PoolChatServiceOptions {
 	store: Store;
+	/** Live agent sessions (modes, models, whether a context is alive). */
 	pool: AgentPool;
+	/** Runs the turns and numbers every chat event. */
+	turns: TurnRunner;
 	permissions: PermissionBroker;
 	definitions: () => readonly AgentDefinition[];
 	logger: Logger;
@@ -74,7 +78,7 @@ interface ChatState {
 
 /**
  * THE ADAPTER TO BE REPLACED BY THE DISPATCHER (issues 11/12). It implements the chat tab's port directly
- * over the agent pool and the transcript, running one prompt at a time per chat the way `agent-tabs run`
+ * over the turn runner, the agent pool and the transcript, running one prompt at a time per chat the way `agent-tabs run`
  * does, with an in-memory queue. Row updates are found by reading the turn's rows back from the database
  * after agent events (the database is the truth) and comparing them with what was last sent. Its sequence
  * numbers live in memory: each host start is a new epoch, so a view from before resyncs with a snapshot.
@@ -96,7 +100,7 @@ export class PoolChatService extends Disposable implements ChatService {
 		super();
 		this.sessions = new SessionsRepo(options.store);
 		this.transcript = new TranscriptRepo(options.store);
-		this._register(options.pool.onDidEvent((e) => this.onPoolEvent(e)));
+		this._register(options.turns.onDidEvent((e) => this.onChatEvent(e)));
 		this._register(options.permissions.onDidRequest((r) => this.matchPermission(r.chatId, r.id, r.toolCallId)));
 		this._register(options.permissions.onDidSettle(() => this.fireMetaForWaiting()));
 		this._register({
@@ -246,9 +250,9 @@ export class PoolChatService extends Disposable implements ChatService {
 	}
 
 	// ---------------------------------------------------------------------------------------------------
-	// Following the pool
+	// Following the turn runner (turn events and the pool's idle events, numbered per chat)
 
-	private onPoolEvent(e: PoolEvent): void {
+	private onChatEvent(e: ChatEvent): void {
 		const st = this.state(e.chatId);
 		if (this.applyMetaEvent(st, e.event)) {
 			this.fireMeta(e.chatId);
@@ -385,8 +389,8 @@ export class PoolChatService extends Disposable implements ChatService {
 				this.addLooseRow(chatId, { id: newId('note'), turnId: null, kind: 'notice', severity: 'info', title: 'This chat was closed earlier, so the agent starts a new conversation. The transcript above is kept.' });
 			}
 			const input = toPromptInput(prompt, cwd);
-			// The pool says nothing until the agent's first event, which can take seconds while it starts:
-			// show the new turn (the prompt, "running") as soon as the pool has written it.
+			// The turn runner says nothing until the agent's first event, which can take seconds while it starts:
+			// show the new turn (the prompt, "running") as soon as the turn runner has written it.
 			const earlier = new Set(this.transcript.listTurns(chatId).map((t) => t.id));
 			const watch = setInterval(() => {
 				const fresh = this.transcript.listTurns(chatId).find((t) => !earlier.has(t.id));
@@ -395,9 +399,9 @@ export class PoolChatService extends Disposable implements ChatService {
 					this.refreshTurn(chatId, fresh.id);
 				}
 			}, 50);
-			let outcome: Awaited<ReturnType<AgentPool['prompt']>>;
+			let outcome: TurnOutcome;
 			try {
-				outcome = await this.options.pool.prompt(chatId, chat.agent, input);
+				outcome = await this.options.turns.runTurn(chatId, chat.agent, input);
 			} finally {
 				clearInterval(watch);
 			}
@@ -415,7 +419,7 @@ export class PoolChatService extends Disposable implements ChatService {
 
 	async cancel(chatId: string): Promise<void> {
 		const chat = this.chat(chatId);
-		await this.options.pool.cancel(chatId, chat.agent);
+		await this.options.turns.cancel(chatId, chat.agent);
 	}
 
 	answerPermission(chatId: string, requestId: string, optionId: string): { accepted: boolean } {
@@ -592,9 +596,9 @@ export class PoolChatService extends Disposable implements ChatService {
 		}
 		const st = this.state(chatId);
 		st.queue = [];
-		await this.options.pool.cancel(chatId, chat.agent).catch((e) => this.options.logger.warn(`[PoolChatService][close] cancel: ${errorMessage(e)}`));
+		await this.options.turns.cancel(chatId, chat.agent).catch((e) => this.options.logger.warn(`[PoolChatService][close] cancel: ${errorMessage(e)}`));
 		// Closing the chat removes its agent_sessions rows (a trigger), so the next prompt starts a new context.
-		// TODO(issue 12): the pool has no way to end one live session; the process stays until the idle reaper.
+		// TODO(issue 12): the dispatcher ends the live process here (`AgentPool.end`); until then it stays until the idle reaper.
 		this.sessions.closeChat(chatId);
 		this.chats.delete(chatId);
 		clearTimeout(st.refreshTimer);

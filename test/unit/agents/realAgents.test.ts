@@ -6,6 +6,7 @@ import { AcpBackend } from '../../../src/agents/acp/acpBackend';
 import { mergeDefinitions, type AgentDefinition } from '../../../src/agents/definitions';
 import { PermissionBroker } from '../../../src/agents/permissions';
 import { AgentPool } from '../../../src/agents/pool';
+import { TurnRunner } from '../../../src/tasks/turnRunner';
 import { PendingChangesRepo } from '../../../src/db/pendingChangesRepo';
 import { SessionsRepo } from '../../../src/db/sessionsRepo';
 import type { Store } from '../../../src/db/store';
@@ -135,14 +136,16 @@ function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number 
 }
 
 /** A pool with one agent that answers every permission request by `policy`; everything is ended and removed after `body`. */
-async function withPool(h: Harness, server: FakeServer, def: AgentDefinition, body: (ctx: { pool: AgentPool; store: Store; logger: MemoryLogger }) => Promise<void>, policy: 'allow' | 'reject' = 'allow'): Promise<void> {
+async function withPool(h: Harness, server: FakeServer, def: AgentDefinition, body: (ctx: { pool: AgentPool; turns: TurnRunner; store: Store; logger: MemoryLogger }) => Promise<void>, policy: 'allow' | 'reject' = 'allow'): Promise<void> {
 	const logger = new MemoryLogger();
 	const store = await openStore(path.join(h.dir, 'state'), { logger });
 	const broker = new PermissionBroker({ default: policy, timeoutMs: 5000 }, logger);
 	const pool = new AgentPool({ store, logger, backends: { acp: new AcpBackend({ logger, startTimeoutMs: 60_000 }) }, definitions: () => [def], permissions: broker });
+	const turns = new TurnRunner({ store, pool, logger });
 	try {
-		await body({ pool, store, logger });
+		await body({ pool, turns, store, logger });
 	} finally {
+		await turns.shutdown();
 		await pool.shutdown();
 		broker.dispose();
 		await store.close();
@@ -224,13 +227,13 @@ suite('agents: real claude-agent-acp and opencode, offline against scripted mode
 		test(`${c.agent} through the pool: two chats are two contexts in one folder`, async () => {
 			const h = harness();
 			const server = await c.start({ targetFile: () => h.target, content: `pool ${c.agent}\n` });
-			await withPool(h, server, c.define(h, server.url), async ({ pool, store, logger }) => {
+			await withPool(h, server, c.define(h, server.url), async ({ pool, turns, store, logger }) => {
 				const sessions = new SessionsRepo(store);
 				const { session: s, worktree } = await new WorktreeService(store, logger, { root: path.join(h.dir, 'worktrees'), env: gitEnv(h.dir) }).createSession({ repo: h.repo, title: 'real' });
 				h.target = path.join(worktree.path, 'hello.txt');
 				const chatA = sessions.createChat({ sessionId: s.id, agent: c.agent }).id;
 				const chatB = sessions.createChat({ sessionId: s.id, agent: c.agent }).id;
-				const a = await pool.prompt(chatA, c.agent, { text: 'Create hello.txt' });
+				const a = await turns.runTurn(chatA, c.agent, { text: 'Create hello.txt' });
 				assert.equal(a.status, 'done', a.result.error);
 				assert.equal(fs.readFileSync(h.target, 'utf8'), `pool ${c.agent}\n`);
 				assert.equal(a.cwd, worktree.path, 'the agent worked in the session worktree');
@@ -301,7 +304,7 @@ suite('agents: the real Gemini CLI (gemini --acp), offline against a scripted Ge
 		startFakeGemini({ targetFile: () => path.join(worktree(), 'hello.txt'), content: 'hello from gemini\n', edit: { ...edit, file: () => path.join(worktree(), 'README.md') } });
 
 	/** A session with its own worktree and one Gemini chat in it, driven through the pool. */
-	async function withGeminiChat(policy: 'allow' | 'reject', body: (ctx: { h: Harness; pool: AgentPool; store: Store; server: FakeServer; chat: string; worktree: string }) => Promise<void>): Promise<void> {
+	async function withGeminiChat(policy: 'allow' | 'reject', body: (ctx: { h: Harness; turns: TurnRunner; store: Store; server: FakeServer; chat: string; worktree: string }) => Promise<void>): Promise<void> {
 		const h = harness();
 		let worktree = '';
 		const server = await startServer(() => worktree);
@@ -310,26 +313,26 @@ suite('agents: the real Gemini CLI (gemini --acp), offline against a scripted Ge
 			h,
 			server,
 			def,
-			async ({ pool, store, logger }) => {
+			async ({ turns, store, logger }) => {
 				const created = await new WorktreeService(store, logger, { root: path.join(h.dir, 'worktrees'), env: gitEnv(h.dir) }).createSession({ repo: h.repo, title: `gemini ${policy}` });
 				worktree = created.worktree.path;
 				const chat = new SessionsRepo(store).createChat({ sessionId: created.session.id, agent: 'gemini' }).id;
-				await body({ h, pool, store, server, chat, worktree });
+				await body({ h, turns, store, server, chat, worktree });
 			},
 			policy,
 		);
 	}
 
 	test('through the pool: creates a new file and edits an existing one in the session worktree, attributed, permission answered', async () => {
-		await withGeminiChat('allow', async ({ h, pool, store, server, chat, worktree }) => {
-			const a = await pool.prompt(chat, 'gemini', { text: 'Create hello.txt saying hello' });
+		await withGeminiChat('allow', async ({ h, turns, store, server, chat, worktree }) => {
+			const a = await turns.runTurn(chat, 'gemini', { text: 'Create hello.txt saying hello' });
 			assert.equal(a.status, 'done', a.result.error);
 			assert.equal(a.result.stopReason, 'end_turn');
 			assert.equal(a.cwd, worktree);
 			assert.equal(fs.readFileSync(path.join(worktree, 'hello.txt'), 'utf8'), 'hello from gemini\n');
 			assert.ok(!fs.existsSync(path.join(h.repo, 'hello.txt')), 'the main checkout is untouched');
 
-			const b = await pool.prompt(chat, 'gemini', { text: `Change the title of README.md (${edit.marker})` });
+			const b = await turns.runTurn(chat, 'gemini', { text: `Change the title of README.md (${edit.marker})` });
 			assert.equal(b.status, 'done', b.result.error);
 			assert.equal(fs.readFileSync(path.join(worktree, 'README.md'), 'utf8'), '# test, edited by gemini\n');
 			assert.equal(fs.readFileSync(path.join(h.repo, 'README.md'), 'utf8'), '# test\n', 'the main checkout is untouched');
@@ -356,9 +359,9 @@ suite('agents: the real Gemini CLI (gemini --acp), offline against a scripted Ge
 	});
 
 	test('a rejected permission writes nothing and attributes nothing', async () => {
-		await withGeminiChat('reject', async ({ pool, store, chat, worktree }) => {
-			const a = await pool.prompt(chat, 'gemini', { text: 'Create hello.txt saying hello' });
-			const b = await pool.prompt(chat, 'gemini', { text: `Change the title of README.md (${edit.marker})` });
+		await withGeminiChat('reject', async ({ turns, store, chat, worktree }) => {
+			const a = await turns.runTurn(chat, 'gemini', { text: 'Create hello.txt saying hello' });
+			const b = await turns.runTurn(chat, 'gemini', { text: `Change the title of README.md (${edit.marker})` });
 			for (const turn of [a, b]) {
 				const permissions = new TranscriptRepo(store)
 					.listMessages(turn.turn.id)

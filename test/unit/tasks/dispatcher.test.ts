@@ -8,6 +8,7 @@ import { TranscriptRepo } from '../../../src/db/transcriptRepo';
 import { makeRepo } from '../gitRepo';
 import { MemoryLogger, removeDir, repoRoot, tempDir, waitFor } from '../helpers';
 import { coreFolders, scriptedAgent, TaskCore, type CoreFolders } from './taskCore';
+import { checkNoLeaksAfterSuite } from '../leakCheck';
 
 /** Watches a dispatcher's changes: the order tasks started in and the most that ran at once (overall and per group). */
 class Observer {
@@ -41,6 +42,7 @@ class Observer {
 
 suite('tasks/dispatcher with the real store, worktrees, pool and scripted agents', function () {
 	this.timeout(120_000);
+	checkNoLeaksAfterSuite();
 	let dir: string;
 	let repo: string;
 	let folders: CoreFolders;

@@ -8,7 +8,8 @@ import { SessionsRepo } from '../../../src/db/sessionsRepo';
 import { Store } from '../../../src/db/store';
 import { SessionChatResolver } from '../../../src/tasks/chatResolver';
 import { Dispatcher, type DispatcherOptions } from '../../../src/tasks/dispatcher';
-import { poolTurnSource, TaskTurnAdapter } from '../../../src/tasks/taskTurnAdapter';
+import { TaskTurnAdapter } from '../../../src/tasks/taskTurnAdapter';
+import { TurnRunner } from '../../../src/tasks/turnRunner';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { gitEnv } from '../gitRepo';
 
@@ -38,13 +39,14 @@ export function scriptedAgent(folders: CoreFolders, id = 'scripted'): AgentDefin
 
 /**
  * The whole core as the factory will wire it, with real parts: store (sql.js + journal), worktrees (git),
- * pool (scripted ACP agents as child processes), the dispatcher over the pool adapter and the session resolver.
- * Closing follows the shutdown order: dispatcher, pool, store.
+ * pool (scripted ACP agents as child processes), the turn runner, the dispatcher over it and the session
+ * resolver. Closing follows the shutdown order: dispatcher, turns, pool, store.
  */
 export class TaskCore {
 	private constructor(
 		readonly store: Store,
 		readonly pool: AgentPool,
+		readonly turns: TurnRunner,
 		readonly broker: PermissionBroker,
 		readonly worktrees: WorktreeService,
 		readonly dispatcher: Dispatcher,
@@ -60,16 +62,18 @@ export class TaskCore {
 			backends: { acp: new AcpBackend({ logger, startTimeoutMs: 10_000, cancelGraceMs: 1000, killGraceMs: 1000 }) },
 			definitions: options.definitions ?? (() => [scriptedAgent(folders)]),
 			permissions: broker,
-			flushMs: 20,
 		});
+		const turns = new TurnRunner({ store, pool, logger, flushMs: 20 });
 		const worktrees = new WorktreeService(store, logger, { root: folders.worktrees, env: gitEnv(folders.dir) });
-		const dispatcher = new Dispatcher({ store, logger, runner: new TaskTurnAdapter(poolTurnSource(pool), store), chats: new SessionChatResolver(store, worktrees, logger), stopTimeoutMs: 10_000, ...options.dispatcher });
-		return new TaskCore(store, pool, broker, worktrees, dispatcher, new SessionsRepo(store));
+		const dispatcher = new Dispatcher({ store, logger, runner: new TaskTurnAdapter(turns, store), chats: new SessionChatResolver(store, worktrees, logger), stopTimeoutMs: 10_000, ...options.dispatcher });
+		return new TaskCore(store, pool, turns, broker, worktrees, dispatcher, new SessionsRepo(store));
 	}
 
 	async close(): Promise<void> {
 		await this.dispatcher.stop();
 		this.dispatcher.dispose();
+		await this.turns.shutdown();
+		this.turns.dispose();
 		await this.pool.shutdown();
 		this.broker.dispose();
 		await this.store.close();

@@ -10,6 +10,7 @@ import { AcpBackend } from '../../../src/agents/acp/acpBackend';
 import type { AgentDefinition } from '../../../src/agents/definitions';
 import { PermissionBroker } from '../../../src/agents/permissions';
 import { AgentPool } from '../../../src/agents/pool';
+import { TurnRunner } from '../../../src/tasks/turnRunner';
 import { SessionsRepo } from '../../../src/db/sessionsRepo';
 import { Store } from '../../../src/db/store';
 import { ChatRowModel } from '../../../src/protocol/chatSync';
@@ -32,6 +33,7 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 	let sessions: SessionsRepo;
 	let broker: PermissionBroker;
 	let pool: AgentPool;
+	let turns: TurnRunner;
 	let service: PoolChatService;
 	let updates: RowUpdate[];
 	let metas: ChatMeta[];
@@ -72,10 +74,9 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 			backends: { acp: new AcpBackend({ logger, startTimeoutMs: 5000, cancelGraceMs: 1000, killGraceMs: 1000 }) },
 			definitions,
 			permissions: broker,
-			flushMs: 20,
-			checkpoint: (cwd, name) => worktrees.checkpoint(cwd, name),
 		});
-		service = new PoolChatService({ store, pool, permissions: broker, definitions, logger, rewind: (cwd, ref) => worktrees.rewind(cwd, ref), refreshDelayMs: 30 });
+		turns = new TurnRunner({ store, pool, logger, flushMs: 20, checkpoint: (cwd, name) => worktrees.checkpoint(cwd, name) });
+		service = new PoolChatService({ store, pool, turns, permissions: broker, definitions, logger, rewind: (cwd, ref) => worktrees.rewind(cwd, ref), refreshDelayMs: 30 });
 		updates = [];
 		metas = [];
 		service.onDidUpdateRow((u) => updates.push(u));
@@ -84,6 +85,7 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 
 	teardown(async () => {
 		service.dispose();
+		await turns.shutdown();
 		await pool.shutdown();
 		broker.dispose();
 		await store.close();

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { AcpBackend } from '../../../src/agents/acp/acpBackend';
 import { PermissionBroker } from '../../../src/agents/permissions';
 import { AgentPool } from '../../../src/agents/pool';
+import { TurnRunner } from '../../../src/tasks/turnRunner';
 import { SessionsRepo } from '../../../src/db/sessionsRepo';
 import type { Store } from '../../../src/db/store';
 import { TranscriptRepo } from '../../../src/db/transcriptRepo';
@@ -18,13 +19,14 @@ const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js'
  * sql.js database, as a full disk or a constraint would), a listener that throws. The turn ends as failed,
  * the error is logged, and the process goes on.
  */
-suite('agents/pool: a turn that fails inside ends as failed and the process goes on', function () {
+suite('tasks/turnRunner: a turn that fails inside ends as failed and the process goes on', function () {
 	this.timeout(30_000);
 	checkNoLeaksAfterSuite();
 	let dir: string;
 	let store: Store;
 	let logger: MemoryLogger;
 	let pool: AgentPool;
+	let turns: TurnRunner;
 	let broker: PermissionBroker;
 	let chatId: string;
 
@@ -43,11 +45,11 @@ suite('agents/pool: a turn that fails inside ends as failed and the process goes
 			backends: { acp: new AcpBackend({ logger, startTimeoutMs: 5000, cancelGraceMs: 1000, killGraceMs: 1000 }) },
 			definitions: () => [{ id: 'scripted', label: 'Scripted', transport: 'acp', command: process.execPath, args: [agentScript], env: {} }],
 			permissions: broker,
-			flushMs: 20,
-			checkpoint: (cwd, name) => worktrees.checkpoint(cwd, name),
 		});
+		turns = new TurnRunner({ store, pool, logger, flushMs: 20, checkpoint: (cwd, name) => worktrees.checkpoint(cwd, name) });
 	});
 	teardown(async () => {
+		await turns.shutdown();
 		await pool.shutdown();
 		broker.dispose();
 		await store.close();
@@ -60,7 +62,7 @@ suite('agents/pool: a turn that fails inside ends as failed and the process goes
 
 	test('a write that fails between the turn\'s start and its end: the turn ends as failed, not running', async () => {
 		failWrites('no_running', "BEFORE UPDATE OF status ON agent_sessions WHEN NEW.status = 'running'");
-		const outcome = await pool.prompt(chatId, 'scripted', { text: 'say hi' });
+		const outcome = await turns.runTurn(chatId, 'scripted', { text: 'say hi' });
 		assert.equal(outcome.status, 'error');
 		const turn = new TranscriptRepo(store).getTurn(outcome.turn.id)!;
 		assert.equal(turn.status, 'error', 'the turn is not left running');
@@ -68,13 +70,13 @@ suite('agents/pool: a turn that fails inside ends as failed and the process goes
 		assert.ok(turn.ended_at, 'it has an end');
 		assert.ok(logger.lines.some((l) => l.startsWith('error') && /failed: .*the disk said no/.test(l)), logger.lines.join('\n'));
 		store.write((tx) => tx.run('DROP TRIGGER no_running'));
-		const next = await pool.prompt(chatId, 'scripted', { text: 'say again' });
-		assert.equal(next.status, 'done', 'the pool goes on');
+		const next = await turns.runTurn(chatId, 'scripted', { text: 'say again' });
+		assert.equal(next.status, 'done', 'the turn runner goes on');
 	});
 
 	test('a failing write in the deferred transcript flush is logged, not thrown from the timer, and ends the turn as failed', async () => {
 		failWrites('no_text', "BEFORE INSERT ON messages WHEN NEW.kind = 'text'");
-		const outcome = await pool.prompt(chatId, 'scripted', { text: 'say streamed text\nsleep 100\nsay more' });
+		const outcome = await turns.runTurn(chatId, 'scripted', { text: 'say streamed text\nsleep 100\nsay more' });
 		assert.equal(outcome.status, 'error');
 		const turn = new TranscriptRepo(store).getTurn(outcome.turn.id)!;
 		assert.equal(turn.status, 'error');
@@ -82,23 +84,23 @@ suite('agents/pool: a turn that fails inside ends as failed and the process goes
 		assert.match(outcome.result.error ?? '', /could not be saved/);
 		assert.ok(logger.lines.some((l) => l.startsWith('error') && /could not save turn .*the disk said no/.test(l)), logger.lines.join('\n'));
 		store.write((tx) => tx.run('DROP TRIGGER no_text'));
-		assert.equal((await pool.prompt(chatId, 'scripted', { text: 'say fine' })).status, 'done');
+		assert.equal((await turns.runTurn(chatId, 'scripted', { text: 'say fine' })).status, 'done');
 	});
 
 	test('a listener that throws is logged; the other listeners still get every event', async () => {
 		const seen: string[] = [];
-		const bad = pool.onDidEvent(() => {
+		const bad = turns.onDidEvent(() => {
 			throw new Error('listener bug');
 		});
-		const good = pool.onDidEvent((e) => seen.push(e.event.type));
+		const good = turns.onDidEvent((e) => seen.push(e.event.type));
 		try {
-			const outcome = await pool.prompt(chatId, 'scripted', { text: 'say hi' });
+			const outcome = await turns.runTurn(chatId, 'scripted', { text: 'say hi' });
 			assert.equal(outcome.status, 'done');
 		} finally {
 			bad.dispose();
 			good.dispose();
 		}
 		assert.ok(seen.includes('text'));
-		assert.ok(logger.lines.some((l) => l.startsWith('error') && l.includes('[AgentPool][onDidEvent] a listener failed: Error: listener bug')), logger.lines.join('\n'));
+		assert.ok(logger.lines.some((l) => l.startsWith('error') && l.includes('[TurnRunner][onDidEvent] a listener failed: Error: listener bug')), logger.lines.join('\n'));
 	});
 });

@@ -1,10 +1,11 @@
 import * as assert from 'node:assert/strict';
 import { SessionsRepo } from '../../../src/db/sessionsRepo';
 import type { Store } from '../../../src/db/store';
-import { TranscriptRepo, TurnRecorder } from '../../../src/db/transcriptRepo';
+import { TranscriptRepo } from '../../../src/db/transcriptRepo';
+import { TurnRecorder } from '../../../src/tasks/turnRecorder';
 import { ensureNoDisposablesLeaked, openStore, removeDir, tempDir } from '../helpers';
 
-suite('db/transcript: events folded into messages', () => {
+suite('tasks/turnRecorder: events folded into messages', () => {
 	let dir: string;
 	let store: Store;
 	let transcript: TranscriptRepo;

@@ -1,0 +1,184 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { mergeDefinitions, type AgentDefinition } from '../agents/definitions';
+import { AgentTabsError } from '../common/errors';
+import { errorMessage, type Logger } from '../common/log';
+import { StoreLockedError } from '../db/lock';
+import { Store, StoreFolderError } from '../db/store';
+import { WorktreeService, type WorktreeOptions } from '../worktrees/worktreeService';
+import type { RebuildInput } from '../worktrees/rebuild';
+import { flag, type CommandSpec, type FlagTable, type ParsedArgs } from './args';
+import { stopOnDamagedStore } from './recovery';
+
+/** What every command module shares: the command shape, global flags, the logger, the store, output. */
+
+/** A command of the table with the function that runs it. */
+export interface CliCommand extends CommandSpec {
+	/** `read`: the command never writes, so it opens a consistent snapshot without the writer lock. */
+	access?: 'read';
+	run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean): Promise<number>;
+}
+
+export const globalFlags: FlagTable = {
+	state: { type: 'string', value: '<dir>', help: 'state folder (default: $AGENT_TABS_STATE, else $XDG_STATE_HOME/agent-tabs,\nelse ~/.local/state/agent-tabs)' },
+	agents: { type: 'string', value: '<file.json>', help: 'agent definitions merged over the built-in presets (claude, codex, gemini, opencode, goose)' },
+	json: { type: 'boolean', help: 'machine-readable output: one JSON object a line' },
+	worktrees: { type: 'string', value: '<dir>', help: 'where session worktrees are created (default: $AGENT_TABS_WORKTREES,\nelse ~/.agent-tabs/worktrees/<repo>-<hash>)' },
+	'log-level': { type: 'string', value: '<level>', choices: ['error', 'warn', 'info', 'debug'], help: 'error, warn, info or debug on stderr (default: warn)' },
+	help: { type: 'boolean', help: 'this help, or one command\'s with <command> --help' },
+};
+
+
+export class StderrLogger implements Logger {
+	private readonly order = ['error', 'warn', 'info', 'debug', 'trace'];
+	constructor(private readonly level: string) {}
+	private write(level: string, message: string | Error, args: unknown[]): void {
+		if (this.order.indexOf(level) <= this.order.indexOf(this.level)) {
+			process.stderr.write(`[${level}] ${String(message)}${args.length ? ` ${args.map(String).join(' ')}` : ''}\n`);
+		}
+	}
+	trace(m: string, ...a: unknown[]): void {
+		this.write('trace', m, a);
+	}
+	debug(m: string, ...a: unknown[]): void {
+		this.write('debug', m, a);
+	}
+	info(m: string, ...a: unknown[]): void {
+		this.write('info', m, a);
+	}
+	warn(m: string, ...a: unknown[]): void {
+		this.write('warn', m, a);
+	}
+	error(m: string | Error, ...a: unknown[]): void {
+		this.write('error', m, a);
+	}
+}
+
+/** The documented default state folder. */
+export function defaultStateDir(): string {
+	if (process.env.AGENT_TABS_STATE) {
+		return process.env.AGENT_TABS_STATE;
+	}
+	const base = process.env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state');
+	return path.join(base, 'agent-tabs');
+}
+
+function wasmPath(): string {
+	const beside = path.join(__dirname, 'sql-wasm.wasm');
+	if (fs.existsSync(beside)) {
+		return beside;
+	}
+	return require.resolve('sql.js/dist/sql-wasm.wasm');
+}
+
+export function loadDefinitions(args: ParsedArgs<CliCommand>): AgentDefinition[] {
+	const file = flag(args, 'agents');
+	if (!file) {
+		return mergeDefinitions(undefined);
+	}
+	let text: string;
+	try {
+		text = fs.readFileSync(file, 'utf8');
+	} catch (e) {
+		const code = (e as NodeJS.ErrnoException).code;
+		const why = code === 'ENOENT' ? 'the file does not exist' : code === 'EISDIR' ? 'it is a folder, not a file' : code === 'EACCES' ? 'permission denied' : errorMessage(e);
+		throw new AgentTabsError('cli/agents', `Could not read agent definitions from ${file}: ${why}.`);
+	}
+	let raw: unknown;
+	try {
+		raw = JSON.parse(text);
+	} catch (e) {
+		throw new AgentTabsError('cli/agents', `The agent definitions in ${file} are not valid JSON: ${errorMessage(e)}`);
+	}
+	return mergeDefinitions(raw);
+}
+
+export function out(json: boolean, value: unknown, human: string): void {
+	process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${human}\n`);
+}
+
+/**
+ * The store for a command. Commands that write take the writer lock; commands that only read get a
+ * consistent snapshot without it, so they work while a window or another command holds the folder.
+ * `preferLock`: a reading command that does better with the lock (session list reconciles first) takes it
+ * when it is free and falls back to the snapshot when it is not.
+ */
+export async function openStore(args: ParsedArgs<CliCommand>, logger: Logger, options: { preferLock?: boolean } = {}): Promise<Store> {
+	const dir = path.resolve(flag(args, 'state') ?? defaultStateDir());
+	if (args.command.access === 'read') {
+		if (options.preferLock) {
+			try {
+				return await Store.open({ dir, wasmPath: wasmPath(), logger, owner: 'the agent-tabs command line' });
+			} catch (e) {
+				if (!(e instanceof StoreLockedError) && !(e instanceof StoreFolderError && e.code === 'store/readOnlyFolder')) {
+					throw e;
+				}
+				logger.info(`[cli] ${errorMessage(e)} Reading a snapshot instead.`);
+			}
+		}
+		const snapshot = await Store.openSnapshot({ dir, wasmPath: wasmPath(), logger });
+		if (snapshot.recovery.problems.length === 0 && !snapshot.recovery.damaged) {
+			return snapshot;
+		}
+		// A damaged file, or a rebuild an earlier command owed when it was killed (the marker says so even
+		// when the files left read cleanly): a reader never repairs, so this command takes the writer's path
+		// when it can (keep the file aside, rebuild from git, say so loudly); a window holding the state does that itself.
+		const problems = [...snapshot.recovery.problems, ...(snapshot.recovery.damaged?.problems ?? [])];
+		await snapshot.close();
+		try {
+			return await openWriter(dir, args, logger);
+		} catch (e) {
+			if (!(e instanceof StoreLockedError)) {
+				throw e;
+			}
+			logger.error(`[cli] the state in ${dir} is damaged (${problems.join(' ')}) and ${errorMessage(e)} That process keeps the damaged file aside and rebuilds; showing what could be read.`);
+			return Store.openSnapshot({ dir, wasmPath: wasmPath(), logger });
+		}
+	}
+	return openWriter(dir, args, logger);
+}
+
+/** The store with the writer lock; a damaged database stops the command after rebuilding what git knows. */
+async function openWriter(dir: string, args: ParsedArgs<CliCommand>, logger: Logger): Promise<Store> {
+	const store = await Store.open({ dir, wasmPath: wasmPath(), logger, owner: 'the agent-tabs command line' });
+	if (store.recovery.damaged) {
+		await stopOnDamagedStore(store, rebuildInput(store, args, logger));
+	}
+	return store;
+}
+
+function worktreesRoot(args: ParsedArgs<CliCommand>): string | undefined {
+	return flag(args, 'worktrees') ?? process.env.AGENT_TABS_WORKTREES;
+}
+
+/** Where the command line looks for what git knows: `--repo`, and the worktrees folder. */
+export function rebuildInput(store: Store, args: ParsedArgs<CliCommand>, logger: Logger): RebuildInput {
+	const repo = flag(args, 'repo');
+	return { store, service: worktreeService(store, args, logger), logger, repos: repo ? [path.resolve(repo)] : [], root: worktreesRoot(args) };
+}
+
+/** A folder given on the command line, or a plain-words error. */
+export function requireFolder(dir: string, what: string): void {
+	let stat: fs.Stats;
+	try {
+		stat = fs.statSync(dir);
+	} catch {
+		throw new AgentTabsError('cli/noFolder', `${what} ${dir} does not exist.`);
+	}
+	if (!stat.isDirectory()) {
+		throw new AgentTabsError('cli/notFolder', `${what} ${dir} is a file, not a folder.`);
+	}
+}
+
+/** The command line's worktree settings: `--worktrees`, setup output on stderr. */
+export function worktreeOptions(args: ParsedArgs<CliCommand>): WorktreeOptions {
+	return {
+		root: worktreesRoot(args),
+		onSetupOutput: (line) => process.stderr.write(`[setup] ${line}\n`),
+	};
+}
+
+export function worktreeService(store: Store, args: ParsedArgs<CliCommand>, logger: Logger): WorktreeService {
+	return new WorktreeService(store, logger, worktreeOptions(args));
+}

@@ -1,0 +1,383 @@
+import * as fs from 'node:fs';
+import { AgentTabsError } from '../common/errors';
+import { Emitter, logListenerErrors, type Event } from '../common/event';
+import { Disposable } from '../common/lifecycle';
+import { errorMessage, type Logger } from '../common/log';
+import { redactingLogger, StreamRedactor, type SecretRedactor } from '../common/redact';
+import { PendingChangesRepo } from '../db/pendingChangesRepo';
+import { SessionsRepo } from '../db/sessionsRepo';
+import { StoreFailedError, type Store } from '../db/store';
+import { TranscriptRepo, type TurnRow } from '../db/transcriptRepo';
+import type { AgentEvent, TurnResult } from '../protocol/agentEvents';
+import type { PromptInput, TurnStatus } from '../protocol/turns';
+import { diffSnapshots, takeDirtySnapshot, type DirtySnapshot } from '../worktrees/dirtySnapshot';
+import { acquireLease } from '../worktrees/ownership';
+import { noWorktreeError, type AgentPool, type AgentPoolEvent } from '../agents/pool';
+import { TurnRecorder } from './turnRecorder';
+
+export interface TurnRunnerOptions {
+	store: Store;
+	/** The agent sessions turns run in; its redactor is this layer's too. */
+	pool: AgentPool;
+	logger: Logger;
+	/** How often streamed text is written to the transcript. */
+	flushMs?: number;
+	/** Who runs these turns, written into the worktree lease every process honours ("a VS Code window"). */
+	leaseOwner?: string;
+	/** Records the worktree state under a private ref before and after each turn, so a chat can rewind. */
+	checkpoint?: (cwd: string, name: string) => Promise<string>;
+}
+
+/** An event of a chat, numbered per chat so a view can notice gaps and resync from the database. */
+export interface ChatEvent {
+	chatId: string;
+	agent: string;
+	/** The turn it belongs to; none for what an agent says between turns (idle updates, a crash notice). */
+	turnId?: string;
+	seq: number;
+	event: AgentEvent;
+}
+
+/** How a turn ended, with where it ran. */
+export interface TurnOutcome {
+	turn: TurnRow;
+	status: TurnStatus;
+	result: TurnResult;
+	cwd: string;
+	sessionId: string;
+}
+
+export interface RunTurnOptions {
+	/** Aborting it cancels the turn, as `cancel` does (before the agent has it, or while it runs). */
+	signal?: AbortSignal;
+}
+
+/** A running turn in a folder: whether another turn overlapped it, and what other turns reported writing meanwhile. */
+interface TurnMark {
+	overlapped: boolean;
+	/** Paths that overlapping turns reported through the protocol: theirs, not this turn's. */
+	othersWrote: Set<string>;
+}
+
+/** A turn asked for; `cancelled` is read before the prompt goes to the agent. */
+interface Ticket {
+	chatId: string;
+	agent: string;
+	cancelled: boolean;
+}
+
+const turnKey = (chatId: string, agent: string): string => `${chatId}:${agent}`;
+
+/**
+ * The turn: one prompt of a chat to its agent, from the transcript row to the turn's end on disk. It takes
+ * the agent session from the pool, a lease on the worktree, a git checkpoint and a picture of the worktree
+ * before and after; it streams, redacts and records every event (`TurnRecorder`), attributes every edit
+ * (reported by the protocol, or seen on disk when the agent wrote itself) into pending changes, and numbers
+ * each chat's events, the pool's included, for the views.
+ */
+export class TurnRunner extends Disposable {
+	private readonly _onDidEvent = this._register(new Emitter<ChatEvent>((e) => logListenerErrors(this.options.logger, '[TurnRunner][onDidEvent]')(e)));
+	/** Every event of every chat, redacted and numbered per chat. */
+	readonly onDidEvent: Event<ChatEvent> = this._onDidEvent.event;
+
+	/** Turns asked for, by `chatId:agent`, from the moment `runTurn` is called. */
+	private readonly tickets = new Map<string, Ticket>();
+	private readonly seqByChat = new Map<string, number>();
+	/** Turns not yet ended: shutdown lets them write their end before the store closes. */
+	private readonly turnsInFlight = new Set<Promise<TurnOutcome>>();
+	/** Running turns by working folder, to tell when only the watcher saw a write and two turns overlapped. */
+	private readonly activeByCwd = new Map<string, Set<TurnMark>>();
+	private readonly sessions: SessionsRepo;
+	private readonly transcript: TranscriptRepo;
+	private readonly pending: PendingChangesRepo;
+	private readonly pool: AgentPool;
+	private readonly redactor: SecretRedactor;
+	private readonly logger: Logger;
+	private closing = false;
+
+	constructor(private readonly options: TurnRunnerOptions) {
+		super();
+		this.pool = options.pool;
+		this.redactor = options.pool.redactor;
+		this.logger = redactingLogger(options.logger, this.redactor);
+		this.sessions = new SessionsRepo(options.store);
+		this.transcript = new TranscriptRepo(options.store);
+		this.pending = new PendingChangesRepo(options.store);
+		this._register(this.pool.onDidEvent((e: AgentPoolEvent) => this.fire(e.chatId, e.agent, e.event)));
+	}
+
+	/** Whether the chat's agent has a turn asked for or running (`AgentPool.isRunning`: the agent has it). */
+	isRunning(chatId: string, agent: string): boolean {
+		return this.tickets.has(turnKey(chatId, agent));
+	}
+
+	/** Sends an event that is already redacted, with the chat's next number. */
+	private fire(chatId: string, agent: string, event: AgentEvent, turnId?: string): void {
+		const seq = (this.seqByChat.get(chatId) ?? 0) + 1;
+		this.seqByChat.set(chatId, seq);
+		this._onDidEvent.fire({ chatId, agent, turnId, seq, event });
+	}
+
+	/**
+	 * Runs one turn: starts the agent session if needed, streams and persists its events, attributes every
+	 * edit, takes the checkpoints, and closes the turn. Resolves once the turn's end is on disk; rejects only
+	 * when the turn never started (unknown agent or chat, no worktree, the agent could not start, busy).
+	 */
+	async runTurn(chatId: string, agent: string, input: PromptInput, options: RunTurnOptions = {}): Promise<TurnOutcome> {
+		if (this.closing || this.isDisposed) {
+			throw new AgentTabsError('pool/closed', 'Agent Tabs is shutting down.');
+		}
+		const key = turnKey(chatId, agent);
+		if (this.tickets.has(key)) {
+			throw new AgentTabsError('agent/busy', 'This chat is already running a turn; wait for it or cancel it.');
+		}
+		// Registered before the first await, so a cancel that comes while the agent is still starting counts.
+		const ticket: Ticket = { chatId, agent, cancelled: options.signal?.aborted ?? false };
+		this.tickets.set(key, ticket);
+		const onAbort = (): void => void this.cancel(chatId, agent).catch(() => undefined);
+		options.signal?.addEventListener('abort', onAbort, { once: true });
+		const turn = this.run(chatId, agent, input, ticket);
+		this.turnsInFlight.add(turn);
+		try {
+			return await turn;
+		} finally {
+			options.signal?.removeEventListener('abort', onAbort);
+			this.turnsInFlight.delete(turn);
+			this.tickets.delete(key);
+		}
+	}
+
+	/** Cancels the chat's turn: before the agent has it (it never starts) or while it runs (session/cancel). */
+	async cancel(chatId: string, agent: string): Promise<void> {
+		const ticket = this.tickets.get(turnKey(chatId, agent));
+		if (ticket) {
+			ticket.cancelled = true;
+		}
+		await this.pool.cancel(chatId, agent);
+	}
+
+	/**
+	 * Refuses new turns, cancels the running ones and waits (not forever) for them to record their end
+	 * (checkpoint, transcript, status): the pool shuts down after this, and the store after the pool.
+	 */
+	async shutdown(): Promise<void> {
+		this.closing = true;
+		for (const ticket of this.tickets.values()) {
+			ticket.cancelled = true;
+		}
+		await Promise.allSettled([...this.tickets.values()].map((t) => this.pool.cancel(t.chatId, t.agent)));
+		let timer: NodeJS.Timeout | undefined;
+		await Promise.race([Promise.allSettled([...this.turnsInFlight]), new Promise((resolve) => (timer = setTimeout(resolve, 10_000)))]);
+		clearTimeout(timer);
+		this.dispose();
+	}
+
+	private async run(chatId: string, agent: string, input: PromptInput, ticket: Ticket): Promise<TurnOutcome> {
+		// The "before" picture of the worktree is taken while the agent starts, not after: starting takes far
+		// longer than `git status`, and the agent cannot write anything before it has the prompt.
+		const early = this.sessions.workingDirectory(chatId);
+		const beforePromise = early?.cwd ? this.snapshot(early.cwd) : Promise.resolve(undefined);
+		beforePromise.catch(() => undefined);
+		const checkpointName = `${chatId}/${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+		const checkpointBefore = early?.cwd ? this.takeCheckpoint(early.cwd, `${checkpointName}-before`) : Promise.resolve(undefined);
+		const session = await this.pool.beginTurn(chatId, agent);
+		const agentId = session.definition.id;
+		const wd = this.sessions.workingDirectory(chatId);
+		const cwd = wd?.cwd;
+		if (!wd || !cwd || !fs.existsSync(cwd)) {
+			// The worktree was archived or went missing after the agent started: never follow it elsewhere.
+			session.release(undefined);
+			await this.pool.end(chatId, agentId);
+			throw !wd
+				? new AgentTabsError('chat/unknown', `There is no chat ${chatId}.`)
+				: !cwd
+					? noWorktreeError(wd)
+					: new AgentTabsError('session/noWorktree', `The worktree folder ${cwd} of session ${wd.sessionId} is gone (removed by another window, the command line or by hand). Restore the session first; agents never work anywhere else.`);
+		}
+		const releaseLease = this.lease(cwd, `${session.definition.label} in chat ${chatId}`);
+		const tag = `[TurnRunner][${chatId}:${agentId}]`;
+		let turn: TurnRow;
+		try {
+			turn = this.transcript.startTurn({ chatId, agent: agentId, prompt: this.redactor.redact(input.text) });
+		} catch (e) {
+			releaseLease();
+			session.release(undefined);
+			throw e;
+		}
+		const recorder = new TurnRecorder(this.transcript, turn, this.options.flushMs ?? 100, (e) => {
+			this.logger.error(`${tag} could not save turn ${turn.id}: ${errorMessage(e)}`);
+			if (e instanceof StoreFailedError) {
+				// Nothing more of this turn can be saved: stop the agent rather than let it work unrecorded.
+				void this.cancel(chatId, agentId).catch(() => undefined);
+			}
+		});
+		const mark: TurnMark = { overlapped: false, othersWrote: new Set() };
+		const active = this.activeByCwd.get(cwd) ?? new Set();
+		this.activeByCwd.set(cwd, active);
+		for (const other of active) {
+			other.overlapped = true;
+			mark.overlapped = true;
+		}
+		active.add(mark);
+		const protocolPaths = new Set<string>();
+		// Streamed text is redacted as a stream: a secret may arrive split across chunks.
+		const streams = new Map<'text' | 'reasoning', { redactor: StreamRedactor; messageId?: string }>();
+		const release = (type: 'text' | 'reasoning'): void => {
+			const stream = streams.get(type);
+			streams.delete(type);
+			const rest = stream?.redactor.flush();
+			if (rest) {
+				deliver({ type, text: rest, ...(stream!.messageId !== undefined ? { messageId: stream!.messageId } : {}) });
+			}
+		};
+		const onEvent = (raw: AgentEvent): void => {
+			if (raw.type === 'text' || raw.type === 'reasoning') {
+				let stream = streams.get(raw.type);
+				if (stream && stream.messageId !== raw.messageId) {
+					release(raw.type);
+					stream = undefined;
+				}
+				if (!stream) {
+					stream = { redactor: new StreamRedactor(this.redactor), messageId: raw.messageId };
+					streams.set(raw.type, stream);
+				}
+				const text = stream.redactor.push(raw.text);
+				if (text) {
+					deliver({ ...raw, text });
+				}
+				return;
+			}
+			release('text');
+			release('reasoning');
+			deliver(this.redactor.redactDeep(raw));
+		};
+		const deliver = (event: AgentEvent): void => {
+			try {
+				recorder.record(event);
+				if (event.type === 'file_edit' && event.source !== 'watcher') {
+					protocolPaths.add(event.path);
+					for (const other of active) {
+						if (other !== mark) {
+							other.othersWrote.add(event.path);
+						}
+					}
+					this.pending.record({ sessionId: wd.sessionId, worktreeId: wd.worktreeId, chatId, agent: agentId, turnId: turn.id, path: event.path, kind: event.kind, source: 'protocol' });
+				}
+			} catch (e) {
+				this.logger.error(`${tag} could not save an event: ${errorMessage(e)}`);
+			}
+			this.fire(chatId, agentId, event, turn.id);
+		};
+		let result: TurnResult = { stopReason: 'error', backendSessionId: session.handle.backendSessionId };
+		// Everything between the turn's start and its end is in this try: whatever throws, the turn is ended
+		// (as failed) below, never left `running`.
+		try {
+			session.recordRunning();
+			if (session.contextResetNotice) {
+				onEvent({ type: 'notice', severity: 'warning', title: session.contextResetNotice });
+			}
+			const before = early?.cwd === cwd ? await beforePromise : await this.snapshot(cwd);
+			const checkpointRef = early?.cwd === cwd ? await checkpointBefore : undefined;
+			if (checkpointRef) {
+				this.transcript.setCheckpoints(turn.id, checkpointRef, null);
+			}
+			try {
+				// A cancel that came while the turn was being set up ends it before the agent sees it.
+				result = ticket.cancelled || session.cancelled
+					? { stopReason: 'cancelled', backendSessionId: session.handle.backendSessionId }
+					: await session.handle.prompt(input, { turnId: turn.id, onEvent });
+			} catch (e) {
+				result = { stopReason: 'error', backendSessionId: session.handle.backendSessionId, error: errorMessage(e) };
+			}
+			release('text');
+			release('reasoning');
+			const after = before ? await this.snapshot(cwd) : undefined;
+			if (before && after) {
+				for (const change of diffSnapshots(cwd, before, after)) {
+					if (protocolPaths.has(change.path) || mark.othersWrote.has(change.path)) {
+						continue;
+					}
+					onEvent({ type: 'file_edit', path: change.path, kind: change.kind, source: 'watcher' });
+					this.pending.record({ sessionId: wd.sessionId, worktreeId: wd.worktreeId, chatId, agent: agentId, turnId: turn.id, path: change.path, kind: change.kind, source: 'watcher', shared: mark.overlapped });
+				}
+			}
+		} catch (e) {
+			this.logger.error(`${tag} turn ${turn.id} failed: ${errorMessage(e)}`);
+			result = { ...result, stopReason: 'error', error: `Agent Tabs failed during this turn: ${errorMessage(e)}` };
+		} finally {
+			active.delete(mark);
+			if (active.size === 0) {
+				this.activeByCwd.delete(cwd);
+			}
+			releaseLease();
+		}
+		try {
+			const after = await this.takeCheckpoint(cwd, `${checkpointName}-after`);
+			if (after) {
+				this.transcript.setCheckpoints(turn.id, null, after);
+			}
+		} catch (e) {
+			this.logger.warn(`${tag} could not record the checkpoint after turn ${turn.id}: ${errorMessage(e)}`);
+		}
+		result = this.redactor.redactDeep(result);
+		let status: TurnStatus;
+		try {
+			status = recorder.finish(result);
+		} catch (e) {
+			// The store cannot write at all; the next start marks this turn interrupted.
+			this.logger.error(`${tag} could not end turn ${turn.id}: ${errorMessage(e)}`);
+			status = 'error';
+		}
+		if (recorder.failure !== undefined) {
+			result = { ...result, error: [result.error, `Part of this turn could not be saved: ${errorMessage(recorder.failure)}`].filter(Boolean).join(' ') };
+		}
+		session.release(result.backendSessionId);
+		// The turn's end is reported only once its transcript and session state are on disk; when the journal
+		// failed before that, the turn ended as failed whatever the agent said (what is in memory is not saved).
+		let saved = true;
+		try {
+			await this.options.store.durable();
+		} catch (e) {
+			saved = false;
+			this.logger.error(`${tag} turn ${turn.id} could not be made durable: ${errorMessage(e)}`);
+			status = 'error';
+			if (recorder.failure === undefined) {
+				result = { ...result, error: [result.error, `Part of this turn could not be saved: ${errorMessage(e)}`].filter(Boolean).join(' ') };
+			}
+		}
+		this.fire(chatId, agentId, this.redactor.redactDeep({ type: 'notice', severity: status === 'error' ? 'error' : 'info', title: `turn ${status}` }), turn.id);
+		const recorded = this.transcript.getTurn(turn.id) ?? { ...turn, status };
+		return { turn: saved ? recorded : { ...recorded, status, error: result.error ?? null }, status, result, cwd, sessionId: wd.sessionId };
+	}
+
+	/** A lease on the worktree for this turn, so no process removes it while the agent works there. */
+	private lease(cwd: string, what: string): () => void {
+		try {
+			return acquireLease(cwd, { owner: this.options.leaseOwner ?? `process ${process.pid}`, what });
+		} catch (e) {
+			this.logger.warn(`[TurnRunner][lease] ${cwd}: ${errorMessage(e)}; other processes cannot see that an agent works there`);
+			return () => undefined;
+		}
+	}
+
+	private async snapshot(cwd: string): Promise<DirtySnapshot | undefined> {
+		try {
+			return await takeDirtySnapshot(cwd);
+		} catch (e) {
+			this.logger.debug(`[TurnRunner][snapshot] ${cwd}: ${errorMessage(e)} (edits an agent writes itself cannot be seen here)`);
+			return undefined;
+		}
+	}
+
+	private async takeCheckpoint(cwd: string, name: string): Promise<string | undefined> {
+		if (!this.options.checkpoint) {
+			return undefined;
+		}
+		try {
+			return await this.options.checkpoint(cwd, name);
+		} catch (e) {
+			this.logger.debug(`[TurnRunner][checkpoint] ${cwd}: ${errorMessage(e)}`);
+			return undefined;
+		}
+	}
+}

@@ -1,0 +1,117 @@
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { AcpBackend } from '../../../src/agents/acp/acpBackend';
+import { PermissionBroker } from '../../../src/agents/permissions';
+import { AgentSessionsRepo } from '../../../src/db/agentSessionsRepo';
+import { SessionsRepo } from '../../../src/db/sessionsRepo';
+import { TranscriptRepo } from '../../../src/db/transcriptRepo';
+import { Core, type CoreOptions } from '../../../src/tasks/core';
+import type { WorktreeOptions } from '../../../src/worktrees/worktreeService';
+import { agentScript, alive, pidOf } from '../agentRig';
+import { gitEnv, makeRepo } from '../gitRepo';
+import { MemoryLogger, openStore, removeDir, tempDir, waitFor, wasmPath } from '../helpers';
+import { checkNoLeaksAfterSuite } from '../leakCheck';
+
+/** The one factory both roots use: what it does at start, what it wires, and the order it shuts down in. */
+suite('tasks/core: the core both roots build', function () {
+	this.timeout(30_000);
+	checkNoLeaksAfterSuite();
+	let dir: string;
+	let repo: string;
+	let logger: MemoryLogger;
+	let broker: PermissionBroker;
+	let cores: Core[];
+
+	setup(() => {
+		dir = tempDir('agent-tabs-core-');
+		repo = makeRepo(path.join(dir, 'repo'));
+		logger = new MemoryLogger();
+		broker = new PermissionBroker({ default: 'allow', timeoutMs: 2000 }, logger);
+		cores = [];
+	});
+	teardown(async () => {
+		for (const core of cores) {
+			await core.shutdown();
+		}
+		broker.dispose();
+		removeDir(dir);
+	});
+
+	function options(worktrees: WorktreeOptions = { root: path.join(dir, 'worktrees'), env: gitEnv(dir) }): CoreOptions {
+		return {
+			logger,
+			owner: 'a core test',
+			interruptedTurnReason: 'the test host went away',
+			worktrees,
+			definitions: () => [{ id: 'scripted', label: 'Scripted', transport: 'acp', command: process.execPath, args: [agentScript], env: { SCRIPTED_AGENT_STATE_DIR: path.join(dir, 'agent-state') } }],
+			permissions: broker,
+			backends: { acp: new AcpBackend({ logger, startTimeoutMs: 5000, cancelGraceMs: 1000, killGraceMs: 1000 }) },
+			flushMs: 20,
+		};
+	}
+
+	async function open(worktrees?: WorktreeOptions): Promise<Core> {
+		const core = await Core.open({ dir: path.join(dir, 'state'), wasmPath }, options(worktrees));
+		cores.push(core);
+		return core;
+	}
+
+	test('a start marks turns a crash left running interrupted and live agent sessions stopped', async () => {
+		const store = await openStore(path.join(dir, 'state'));
+		const sessions = new SessionsRepo(store);
+		const chat = sessions.createChat({ sessionId: sessions.create({ title: 't' }).id, agent: 'scripted' }).id;
+		const turn = new TranscriptRepo(store).startTurn({ chatId: chat, agent: 'scripted', prompt: 'go' });
+		new AgentSessionsRepo(store).upsert({ chat_id: chat, agent: 'scripted', backend: 'acp', status: 'running', backend_session_id: 'scripted-1-1' });
+		await store.close();
+
+		const core = await open();
+		const row = core.transcript.getTurn(turn.id)!;
+		assert.deepEqual([row.status, row.error], ['interrupted', 'the test host went away']);
+		const agent = core.agentSessions.get(chat, 'scripted')!;
+		assert.deepEqual([agent.status, agent.backend_session_id], ['idle', 'scripted-1-1'], 'stopped, still resumable');
+	});
+
+	test('a turn through the core is recorded with its checkpoints; shutdown goes turns, agents, store', async () => {
+		const core = await open();
+		const { session, worktree } = await core.worktrees.createSession({ repo, title: 'core' });
+		const chat = core.sessions.createChat({ sessionId: session.id, agent: 'scripted', title: 'Scripted' }).id;
+		const done = await core.turns.runTurn(chat, 'scripted', { text: 'write a.txt one' });
+		assert.equal(done.status, 'done', done.result.error);
+		assert.equal(done.cwd, worktree.path);
+		const recorded = core.transcript.getTurn(done.turn.id)!;
+		assert.ok(recorded.checkpoint_before && recorded.checkpoint_after, 'checkpoints before and after, through the one worktree service');
+		assert.deepEqual(core.pending.listForChat(chat).map((p) => p.path), ['a.txt']);
+
+		const running = core.turns.runTurn(chat, 'scripted', { text: 'say starting\nsleep 10000' });
+		await waitFor(() => core.pool.isRunning(chat, 'scripted'), 'the turn to start', 5000);
+		assert.deepEqual(core.runningChats(session.id), ['Scripted'], 'the risk report sees the running chat');
+		const pid = pidOf(core.pool.peek(chat, 'scripted')!.backendSessionId);
+		await core.shutdown();
+		const outcome = await running;
+		assert.equal(outcome.status, 'cancelled', outcome.result.error);
+		assert.equal(outcome.turn.status, 'cancelled', 'its end was recorded before the store closed');
+		assert.ok(!alive(pid), 'the agent process is ended');
+		assert.throws(() => core.store.write((tx) => tx.run('SELECT 1')), /closed/, 'the store is closed last');
+		await core.shutdown(); // twice is fine
+
+		const reopened = await open();
+		assert.equal(reopened.transcript.getTurn(outcome.turn.id)!.status, 'cancelled', 'and it is on disk');
+	});
+
+	test('the one worktree service reads its options when it uses them, so a changed setting applies without a new service', async () => {
+		let root = path.join(dir, 'first-root');
+		const core = await open({
+			get root() {
+				return root;
+			},
+			env: gitEnv(dir),
+		});
+		const first = await core.worktrees.createSession({ repo, title: 'one' });
+		root = path.join(dir, 'second-root');
+		const second = await core.worktrees.createSession({ repo, title: 'two' });
+		assert.equal(path.dirname(first.worktree.path), path.join(dir, 'first-root'));
+		assert.equal(path.dirname(second.worktree.path), path.join(dir, 'second-root'));
+		assert.ok(fs.existsSync(second.worktree.path));
+	});
+});

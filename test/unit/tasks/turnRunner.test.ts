@@ -1,0 +1,382 @@
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { AgentDefinition } from '../../../src/agents/definitions';
+import type { AgentEvent } from '../../../src/protocol/agentEvents';
+import { PendingChangesRepo } from '../../../src/db/pendingChangesRepo';
+import { TranscriptRepo } from '../../../src/db/transcriptRepo';
+import { WorktreeService } from '../../../src/worktrees/worktreeService';
+import { AgentRig } from '../agentRig';
+import { gitEnv } from '../gitRepo';
+import { waitFor } from '../helpers';
+import { checkNoLeaksAfterSuite } from '../leakCheck';
+
+/**
+ * The turn layer over the real pool, a real store and git repository, and the scripted ACP agent (a real
+ * child process): streaming, the transcript, attribution, confinement, permissions, terminals, redaction,
+ * worktrees that go away, cancel and shutdown.
+ */
+suite('tasks/turnRunner with a real ACP agent process', function () {
+	this.timeout(30_000);
+	checkNoLeaksAfterSuite();
+	const rig = new AgentRig();
+
+	test('a turn streams, is persisted folded into messages, and its fs write is attributed', async () => {
+		const { turns } = rig.make();
+		const chat = rig.newChat();
+		const seen: AgentEvent[] = [];
+		const sub = turns.onDidEvent((e) => e.chatId === chat && seen.push(e.event));
+		const outcome = await turns.runTurn(chat, 'scripted', { text: 'think pondering\nsay Hello\nsay  world\nplan read|write\nwrite hello.txt hi there\\n' });
+		sub.dispose();
+		assert.equal(outcome.status, 'done');
+		assert.equal(outcome.result.stopReason, 'end_turn');
+		assert.equal(fs.readFileSync(path.join(rig.work, 'hello.txt'), 'utf8'), 'hi there\n');
+		const kinds = rig.messages(outcome.turn.id).map((m) => m.kind);
+		assert.deepEqual(kinds.slice(0, 1), ['user']);
+		for (const k of ['reasoning', 'text', 'plan', 'file_edit']) {
+			assert.ok(kinds.includes(k), `transcript has ${k}: ${kinds.join(',')}`);
+		}
+		assert.match(rig.agentText(outcome.turn.id), /Hello world/);
+		const pending = new PendingChangesRepo(rig.store).listForChat(chat);
+		assert.equal(pending.length, 1);
+		assert.deepEqual({ path: pending[0]!.path, agent: pending[0]!.agent, turn: pending[0]!.turn_id, kind: pending[0]!.kind, source: pending[0]!.source }, {
+			path: 'hello.txt', agent: 'scripted', turn: outcome.turn.id, kind: 'add', source: 'protocol',
+		});
+		assert.ok(seen.some((e) => e.type === 'text'));
+	});
+
+	test('an agent that writes to disk itself is caught by the worktree diff', async () => {
+		const { turns } = rig.make();
+		const chat = rig.newChat();
+		fs.writeFileSync(path.join(rig.work, 'README.md'), '# dirty before the turn\n');
+		const outcome = await turns.runTurn(chat, 'scripted', { text: 'diskwrite src/direct.ts export const x = 1;\\n' });
+		assert.equal(outcome.status, 'done');
+		const pending = new PendingChangesRepo(rig.store).listForChat(chat);
+		assert.deepEqual(pending.map((p) => [p.path, p.kind, p.source, p.shared]), [['src/direct.ts', 'add', 'watcher', 0]], 'the file dirty before the turn is not blamed on it');
+	});
+
+	test('when two turns overlap in one worktree, a write only the diff saw is marked shared', async () => {
+		const { pool, turns } = rig.make();
+		const s = { id: rig.sessionId };
+		const a = rig.newChat();
+		const b = rig.newChat();
+		await Promise.all([pool.ensure(a, 'scripted'), pool.ensure(b, 'scripted')]);
+		const long = turns.runTurn(a, 'scripted', { text: 'sleep 600\ndiskwrite from-a.txt a' });
+		await waitFor(() => pool.isRunning(a, 'scripted'));
+		const short = await turns.runTurn(b, 'scripted', { text: 'write from-b.txt b' });
+		await long;
+		const rows = new PendingChangesRepo(rig.store).listForSession(s.id).map((p) => [p.path, p.chat_id, p.source, p.shared]);
+		assert.deepEqual(rows.sort(), [
+			['from-a.txt', a, 'watcher', 1],
+			['from-b.txt', b, 'protocol', 0],
+		].sort(), 'the protocol-reported write is attributed exactly; the one only seen on disk is shared');
+		assert.equal(short.status, 'done');
+	});
+
+	test('writes outside the worktree are refused with a clear error, symlinks included', async () => {
+		const { turns } = rig.make();
+		const chat = rig.newChat();
+		const outside = path.join(rig.dir, 'outside');
+		fs.mkdirSync(outside);
+		fs.symlinkSync(outside, path.join(rig.work, 'escape'));
+		const outcome = await turns.runTurn(chat, 'scripted', { text: `writeabs ${path.join(outside, 'a.txt')} nope\nwrite ../outside/b.txt nope\nwrite escape/c.txt nope` });
+		const text = rig.agentText(outcome.turn.id);
+		assert.equal((text.match(/write error: .*outside this session's worktree/g) ?? []).length, 3, text);
+		assert.deepEqual(fs.readdirSync(outside), []);
+		assert.deepEqual(new PendingChangesRepo(rig.store).listForChat(chat), []);
+	});
+
+	test('a diff shown before the permission request counts as an edit only once the tool call completes', async () => {
+		const rejecting = rig.make({ permissionSettings: { default: 'reject', timeoutMs: 2000 } });
+		const rejectedChat = rig.newChat();
+		const rejected = await rejecting.turns.runTurn(rejectedChat, 'scripted', { text: 'propose proposed.txt maybe' });
+		assert.equal(rejected.status, 'done', rejected.result.error);
+		assert.ok(!fs.existsSync(path.join(rig.work, 'proposed.txt')));
+		assert.deepEqual(new PendingChangesRepo(rig.store).listForChat(rejectedChat), [], 'a rejected proposal is not a change');
+		assert.deepEqual(rig.messages(rejected.turn.id).filter((m) => m.kind === 'file_edit'), []);
+
+		const allowing = rig.make();
+		const allowedChat = rig.newChat();
+		const allowed = await allowing.turns.runTurn(allowedChat, 'scripted', { text: 'propose proposed.txt yes' });
+		assert.equal(fs.readFileSync(path.join(rig.work, 'proposed.txt'), 'utf8'), 'yes');
+		const pending = new PendingChangesRepo(rig.store).listForChat(allowedChat);
+		assert.deepEqual(
+			pending.map((p) => [p.path, p.kind, p.turn_id, p.source]),
+			[['proposed.txt', 'add', allowed.turn.id, 'protocol']],
+		);
+	});
+
+	test('a missing file reads as the spec\'s resource-not-found error, or as an empty text for agents that need it; reads stay confined either way', async () => {
+		fs.writeFileSync(path.join(rig.work, 'present.txt'), 'abc\n');
+		fs.writeFileSync(path.join(rig.dir, 'secret.txt'), 'secret\n');
+		const reads = 'read present.txt\nread missing.txt\nread no-such-rig.dir/missing.txt\nread ../secret.txt\nread ../no-such.txt';
+		const answers = async (def: Partial<AgentDefinition>, env: Record<string, string> = {}): Promise<string[]> => {
+			const { turns } = rig.make({ defs: () => [{ ...rig.definitions(env)[0]!, ...def }] });
+			const outcome = await turns.runTurn(rig.newChat(), 'scripted', { text: reads });
+			assert.equal(outcome.status, 'done', outcome.result.error);
+			return rig.agentText(outcome.turn.id).trim().split('\n');
+		};
+		const outside = [/^read error -32602: .*secret\.txt is outside this session's worktree/, /^read error -32602: .*no-such\.txt is outside this session's worktree/];
+		const check = (lines: string[], missing: RegExp[]): void => {
+			assert.equal(lines.length, 5, lines.join('\n'));
+			[/^read 4 chars$/, ...missing, ...outside].forEach((re, i) => assert.match(lines[i]!, re));
+		};
+		const notFound = [/^read error -32002: Resource not found: .*missing\.txt$/, /^read error -32002: Resource not found: .*no-such-rig.dir\/missing\.txt$/];
+		const empty = [/^read 0 chars$/, /^read 0 chars$/];
+		check(await answers({}), notFound);
+		check(await answers({ readMissingFile: 'notFound' }), notFound);
+		check(await answers({ readMissingFile: 'empty' }), empty);
+		// The Gemini CLI needs the empty answer even when a user's own definition starts it; an explicit setting wins.
+		check(await answers({}, { SCRIPTED_AGENT_NAME: 'gemini-cli' }), empty);
+		check(await answers({ readMissingFile: 'notFound' }, { SCRIPTED_AGENT_NAME: 'gemini-cli' }), notFound);
+	});
+
+	test('permission requests go to the broker: a person decides, silence rejects', async () => {
+		const { turns, broker } = rig.make({ permissionSettings: { default: 'ask', timeoutMs: 300 } });
+		const chat = rig.newChat();
+		let answered = 0;
+		const sub = broker.onDidRequest((r) => {
+			if (answered++ === 0) {
+				const allow = r.options.find((o) => o.kind === 'allow_once')!;
+				setTimeout(() => broker.decide(r.id, allow.optionId), 50);
+			}
+		});
+		const outcome = await turns.runTurn(chat, 'scripted', { text: 'permission first\npermission second' });
+		sub.dispose();
+		const text = rig.agentText(outcome.turn.id);
+		assert.match(text, /permission: allow/);
+		assert.match(text, /permission: cancelled/);
+		const decisions = rig.messages(outcome.turn.id).filter((m) => m.kind === 'permission').map((m) => (m.content.decision as { decidedBy: string }).decidedBy);
+		assert.deepEqual(decisions, ['user', 'timeout']);
+	});
+
+	test('terminals run inside the worktree', async () => {
+		const { turns } = rig.make();
+		const chat = rig.newChat();
+		const outcome = await turns.runTurn(chat, 'scripted', { text: 'terminal pwd; echo out-$((40+2))' });
+		const text = rig.agentText(outcome.turn.id);
+		assert.ok(text.includes(fs.realpathSync(rig.work)) || text.includes(rig.work), text);
+		assert.match(text, /out-42/);
+	});
+
+	test('a chat whose worktree is archived or missing refuses, and never runs in the main checkout', async () => {
+		const { pool, turns } = rig.make();
+		const chat = rig.newChat();
+		const service = new WorktreeService(rig.store, rig.logger, { root: path.join(rig.dir, 'worktrees'), env: gitEnv(rig.dir) });
+		await turns.runTurn(chat, 'scripted', { text: 'say warm' });
+		await service.archiveSession(rig.sessionId);
+		await assert.rejects(turns.runTurn(chat, 'scripted', { text: 'diskwrite escaped.txt x' }), /archived, its work saved.*only inside their session's worktree.*Restore the session first/s);
+		assert.equal(pool.size, 0, 'the live agent of the archived worktree was ended');
+		const fresh = rig.make();
+		await assert.rejects(fresh.turns.runTurn(chat, 'scripted', { text: 'diskwrite escaped.txt x' }), /Restore the session first/);
+		assert.equal(fs.existsSync(path.join(rig.repo, 'escaped.txt')), false, 'nothing ran in the main checkout');
+		assert.equal(fresh.pool.size, 0, 'no agent was started');
+		await service.restoreSession(rig.sessionId);
+		const back = await fresh.turns.runTurn(chat, 'scripted', { text: 'diskwrite back.txt x' });
+		assert.equal(back.cwd, rig.sessions.workingDirectory(chat)!.cwd);
+		assert.ok(fs.existsSync(path.join(back.cwd, 'back.txt')));
+		assert.equal(fs.existsSync(path.join(rig.repo, 'back.txt')), false);
+	});
+
+	test('a worktree folder removed behind the pool\'s back (another window, the CLI, by hand) is refused, not followed', async () => {
+		const { pool, turns } = rig.make();
+		const chat = rig.newChat();
+		await turns.runTurn(chat, 'scripted', { text: 'say warm' });
+		fs.rmSync(rig.work, { recursive: true, force: true });
+		await assert.rejects(turns.runTurn(chat, 'scripted', { text: 'diskwrite escaped.txt x' }), /worktree folder .* is gone .*Restore the session first/);
+		assert.equal(pool.size, 0, 'the agent living in the vanished folder was ended');
+		assert.equal(fs.existsSync(path.join(rig.repo, 'escaped.txt')), false);
+	});
+
+	test('a session with no worktree at all refuses instead of using its repository', async () => {
+		const { turns } = rig.make();
+		const bare = rig.sessions.create({ title: 'no worktree', repoRoot: rig.repo });
+		const chat = rig.sessions.createChat({ sessionId: bare.id, agent: 'scripted' }).id;
+		await assert.rejects(turns.runTurn(chat, 'scripted', { text: 'diskwrite escaped.txt x' }), /has no worktree/);
+		assert.equal(fs.existsSync(path.join(rig.repo, 'escaped.txt')), false);
+	});
+
+	test('terminals follow the permission policy: reject runs nothing, ask asks unless the tool call was asked for', async () => {
+		const marker = path.join(rig.work, 'ran.txt');
+		const rejecting = rig.make({ permissionSettings: { default: 'reject', timeoutMs: 2000 } });
+		const chat = rig.newChat();
+		const refused = await rejecting.turns.runTurn(chat, 'scripted', { text: `terminal touch ${marker}\naskterminal touch ${marker}` });
+		assert.equal(fs.existsSync(marker), false, 'nothing ran under reject');
+		const refusedText = rig.agentText(refused.turn.id);
+		assert.match(refusedText, /terminal error: Refused: the permission policy did not allow running sh -c touch/);
+		assert.match(refusedText, /terminal not asked for: permission refused/);
+		await rejecting.shutdown();
+
+		const asking = rig.make({ permissionSettings: { default: 'ask', timeoutMs: 2000 } });
+		const broker = asking.broker;
+		const asked: string[] = [];
+		const sub = broker.onDidRequest((r) => {
+			asked.push(r.title);
+			const option = r.options.find((o) => o.kind === (r.title.includes('no-') ? 'reject_once' : 'allow_once'))!;
+			setTimeout(() => broker.decide(r.id, option.optionId), 10);
+		});
+		const chat2 = rig.newChat();
+		const outcome = await asking.turns.runTurn(chat2, 'scripted', { text: 'terminal echo yes-1\nterminal echo no-2\naskterminal echo yes-3' });
+		sub.dispose();
+		const text = rig.agentText(outcome.turn.id);
+		assert.match(text, /yes-1\nexit 0/);
+		assert.match(text, /terminal error: Refused/);
+		assert.doesNotMatch(text, /^no-2$/m);
+		assert.match(text, /yes-3\nexit 0/);
+		assert.deepEqual(asked, ['Run in a terminal: sh -c echo yes-1', 'Run in a terminal: sh -c echo no-2', 'echo yes-3'], 'the tool call the agent asked for is not asked twice');
+		const decisions = rig.messages(outcome.turn.id).filter((m) => m.kind === 'permission').length;
+		assert.equal(decisions, 3, 'every terminal decision is in the transcript');
+	});
+
+	test('terminals start only inside the worktree', async () => {
+		const { turns } = rig.make();
+		const chat = rig.newChat();
+		const outside = path.join(rig.dir, 'outside');
+		fs.mkdirSync(outside);
+		fs.mkdirSync(path.join(rig.work, 'sub'));
+		fs.symlinkSync(outside, path.join(rig.work, 'escape'));
+		const outcome = await turns.runTurn(chat, 'scripted', { text: `terminalin ${outside} touch here.txt\nterminalin ../outside touch here.txt\nterminalin escape touch here.txt\nterminalin sub pwd` });
+		const text = rig.agentText(outcome.turn.id);
+		assert.equal((text.match(/terminal error: Refused: .*outside this session's worktree/g) ?? []).length, 3, text);
+		assert.deepEqual(fs.readdirSync(outside), []);
+		assert.match(text, new RegExp(`${fs.realpathSync(path.join(rig.work, 'sub')).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\nexit 0`));
+	});
+
+	test('a hostile agent cannot read the host environment, and every secret it echoes is redacted before it is stored or logged', async () => {
+		const hostSecret = 'AKIAHOSTSECRET-0123456789';
+		const hostToken = 'ghp_hosttoken_abcdefghijklmnop';
+		const agentKey = 'sk-ant-handed-to-the-agent-42';
+		const declared = 'declared-secret-env-value-77';
+		const fileToken = 'token-from-the-agents-file-99';
+		const mcpToken = 'mcp-server-token-for-the-agent-5';
+		const { turns } = rig.make({
+			mcpServers: () => [{ name: 'tasks', command: process.execPath, args: ['-e', ''], env: { TASKS_AUTH_TOKEN: mcpToken } }],
+			hostEnv: { ...process.env, AWS_SECRET_ACCESS_KEY: hostSecret, GITHUB_TOKEN: hostToken, AGENT_TABS_HOST_ONLY: 'plain-host-value', MY_DECLARED: declared },
+			defs: () => [{ ...rig.definitions({ SERVICE_TOKEN: fileToken })[0]!, secretEnv: ['ANTHROPIC_API_KEY', 'MY_DECLARED'] }],
+			agentEnv: () => Promise.resolve({ ANTHROPIC_API_KEY: agentKey }),
+		});
+		const chat = rig.newChat();
+		const seen: string[] = [];
+		const sub = turns.onDidEvent((e) => seen.push(JSON.stringify(e.event)));
+		const outcome = await turns.runTurn(chat, 'scripted', {
+			text: [
+				'terminal env',
+				'myenv AGENT_TABS_HOST_ONLY',
+				'myenv AWS_SECRET_ACCESS_KEY',
+				`say my key is ${agentKey} and ${declared}`,
+				`say split: ${agentKey.slice(0, 9)}`,
+				`say ${agentKey.slice(9)} (streamed in two chunks)`,
+				`toolout ${fileToken} ${agentKey}`,
+				`say ${hostToken} ${hostSecret} ${mcpToken}`,
+				'crash',
+			].join('\n'),
+		});
+		sub.dispose();
+		const text = rig.agentText(outcome.turn.id);
+		assert.match(text, /AGENT_TABS_HOST_ONLY=\(unset\)/, 'a host variable outside the pass-through list does not reach the agent');
+		assert.match(text, /AWS_SECRET_ACCESS_KEY=\(unset\)/);
+		assert.match(text, /PATH=/, 'the pass-through list does');
+		assert.match(text, /ANTHROPIC_API_KEY=\[redacted ANTHROPIC_API_KEY\]/, 'the terminal saw the key, the transcript does not');
+		const everything = [
+			JSON.stringify(rig.store.all('SELECT * FROM messages')),
+			JSON.stringify(rig.store.all('SELECT * FROM turns')),
+			JSON.stringify(rig.store.all('SELECT * FROM agent_sessions')),
+			...seen,
+			rig.logger.lines.join('\n'),
+			...fs.readdirSync(path.join(rig.dir, 'state')).filter((f) => !fs.statSync(path.join(rig.dir, 'state', f)).isDirectory()).map((f) => fs.readFileSync(path.join(rig.dir, 'state', f), 'latin1')),
+		].join('\n');
+		for (const secret of [hostSecret, hostToken, agentKey, declared, fileToken, mcpToken]) {
+			assert.ok(!everything.includes(secret), `${secret} is nowhere in the database, the journal, the events or the logs`);
+		}
+		assert.match(everything, /\[redacted SERVICE_TOKEN\]/);
+		assert.match(text, /split: \[redacted ANTHROPIC_API_KEY\] \(streamed in two chunks\)/, 'a key split across chunks is redacted whole');
+	});
+
+	test('garbage, huge lines and unknown updates: reported or kept, never lost, the turn goes on', async () => {
+		const { turns } = rig.make();
+		const chat = rig.newChat();
+		const outcome = await turns.runTurn(chat, 'scripted', { text: 'garbage\nunknown\nbigline 10\nsay still here' });
+		assert.equal(outcome.status, 'done');
+		const msgs = rig.messages(outcome.turn.id);
+		assert.ok(msgs.some((m) => m.kind === 'error' && /not an ACP message/.test(String(m.content.message))), 'garbage is reported');
+		assert.ok(msgs.some((m) => m.kind === 'raw' && JSON.stringify(m.content).includes('future_update')), 'the unknown update is kept raw');
+		const text = rig.agentText(outcome.turn.id);
+		assert.ok(text.length >= 10 * 1024 * 1024, `the 10 MB chunk arrived (${text.length} chars)`);
+		assert.match(text, /still here$/);
+	});
+
+	test('an abort signal cancels the turn: before the agent has it (never sent) or while it runs', async () => {
+		const { turns } = rig.make();
+		const chat = rig.newChat();
+		const aborted = new AbortController();
+		aborted.abort();
+		const before = await turns.runTurn(chat, 'scripted', { text: 'say never said' }, { signal: aborted.signal });
+		assert.equal(before.status, 'cancelled');
+		assert.doesNotMatch(rig.agentText(before.turn.id), /never said/, 'the agent never got it');
+
+		const controller = new AbortController();
+		const seen: string[] = [];
+		const sub = turns.onDidEvent((e) => {
+			if (e.event.type === 'text' && e.event.text.includes('starting')) {
+				seen.push('started');
+				controller.abort();
+			}
+		});
+		const during = await turns.runTurn(chat, 'scripted', { text: 'say starting\nsleep 10000\nsay too late' }, { signal: controller.signal });
+		sub.dispose();
+		assert.deepEqual(seen, ['started']);
+		assert.equal(during.status, 'cancelled');
+		assert.doesNotMatch(rig.agentText(during.turn.id), /too late/);
+		assert.equal((await turns.runTurn(chat, 'scripted', { text: 'say after' })).status, 'done', 'a spent signal does not touch the next turn');
+	});
+
+	test('a second turn for a chat that is running one is refused; the first goes on', async () => {
+		const { turns } = rig.make();
+		const chat = rig.newChat();
+		const first = turns.runTurn(chat, 'scripted', { text: 'sleep 300\nsay first' });
+		assert.ok(turns.isRunning(chat, 'scripted'), 'running from the moment it is asked for');
+		await assert.rejects(turns.runTurn(chat, 'scripted', { text: 'say second' }), /already running a turn/);
+		const outcome = await first;
+		assert.equal(outcome.status, 'done');
+		assert.match(rig.agentText(outcome.turn.id), /first/);
+		assert.equal(turns.isRunning(chat, 'scripted'), false);
+	});
+
+	test('every event of a chat is numbered once, in order, the agent\'s idle updates between turns included', async () => {
+		const { pool, turns } = rig.make();
+		const a = rig.newChat();
+		const b = rig.newChat();
+		const events: { chatId: string; seq: number; turnId?: string; type: string }[] = [];
+		const sub = turns.onDidEvent((e) => events.push({ chatId: e.chatId, seq: e.seq, turnId: e.turnId, type: e.event.type }));
+		const first = await turns.runTurn(a, 'scripted', { text: 'say one' });
+		await (await pool.ensure(a, 'scripted')).setMode!('plan');
+		await turns.runTurn(b, 'scripted', { text: 'say other chat' });
+		const second = await turns.runTurn(a, 'scripted', { text: 'say two' });
+		sub.dispose();
+		const ofA = events.filter((e) => e.chatId === a);
+		assert.deepEqual(ofA.map((e) => e.seq), ofA.map((_, i) => i + 1), 'no gap, no repeat');
+		const idle = ofA.filter((e) => e.turnId === undefined);
+		assert.ok(idle.some((e) => e.type === 'mode'), 'the mode change between turns is numbered with the turns');
+		const modeAt = ofA.findIndex((e) => e.type === 'mode');
+		assert.ok(ofA.slice(0, modeAt).every((e) => e.turnId === first.turn.id || e.turnId === undefined));
+		assert.ok(ofA.slice(modeAt + 1).some((e) => e.turnId === second.turn.id));
+		assert.deepEqual(events.filter((e) => e.chatId === b).map((e) => e.seq)[0], 1, 'each chat counts on its own');
+	});
+
+	test('shutdown cancels running turns, lets them record their end while their agent lives, then refuses new ones', async () => {
+		const { pool, turns } = rig.make();
+		const chat = rig.newChat();
+		const running = turns.runTurn(chat, 'scripted', { text: 'say starting\nsleep 10000' });
+		await waitFor(() => pool.isRunning(chat, 'scripted'), 'the turn to start', 5000);
+		const handle = pool.peek(chat, 'scripted')!;
+		await turns.shutdown();
+		const outcome = await running;
+		assert.equal(outcome.status, 'cancelled', outcome.result.error);
+		const row = new TranscriptRepo(rig.store).getTurn(outcome.turn.id)!;
+		assert.deepEqual([row.status, row.ended_at !== null], ['cancelled', true], 'its end is in the database before the pool shuts down');
+		assert.equal(pool.peek(chat, 'scripted'), handle, 'the agent process is the pool\'s to end, after the turns');
+		await assert.rejects(turns.runTurn(chat, 'scripted', { text: 'say late' }), /shutting down/);
+		await pool.shutdown();
+		assert.equal(pool.size, 0);
+	});
+});
