@@ -172,20 +172,50 @@ export class TurnRunner extends Disposable {
 		this.dispose();
 	}
 
+	/** Registers a turn as running in `cwd` (so overlapping turns see each other); returns the folder. */
+	private markRunning(cwd: string, mark: TurnMark): string {
+		const active = this.activeByCwd.get(cwd) ?? new Set();
+		this.activeByCwd.set(cwd, active);
+		for (const other of active) {
+			other.overlapped = true;
+			mark.overlapped = true;
+		}
+		active.add(mark);
+		return cwd;
+	}
+
+	private unmarkRunning(cwd: string | undefined, mark: TurnMark): void {
+		const active = cwd === undefined ? undefined : this.activeByCwd.get(cwd);
+		if (active?.delete(mark) && active.size === 0) {
+			this.activeByCwd.delete(cwd!);
+		}
+	}
+
 	private async run(chatId: string, agent: string, input: PromptInput, ticket: Ticket): Promise<TurnOutcome> {
 		// The "before" picture of the worktree is taken while the agent starts, not after: starting takes far
 		// longer than `git status`, and the agent cannot write anything before it has the prompt.
 		const early = this.sessions.workingDirectory(chatId);
+		// The turn counts as running in its folder from its "before" picture on: what another turn reports
+		// writing from then on is that turn's, even while this one's agent is still starting.
+		const mark: TurnMark = { overlapped: false, othersWrote: new Set() };
+		let markedIn = early?.cwd ? this.markRunning(early.cwd, mark) : undefined;
 		const beforePromise = early?.cwd ? this.snapshot(early.cwd) : Promise.resolve(undefined);
 		beforePromise.catch(() => undefined);
 		const checkpointName = `${chatId}/${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 		const checkpointBefore = early?.cwd ? this.takeCheckpoint(early.cwd, `${checkpointName}-before`) : Promise.resolve(undefined);
-		const session = await this.pool.beginTurn(chatId, agent);
+		let session: Awaited<ReturnType<AgentPool['beginTurn']>>;
+		try {
+			session = await this.pool.beginTurn(chatId, agent);
+		} catch (e) {
+			this.unmarkRunning(markedIn, mark);
+			throw e;
+		}
 		const agentId = session.definition.id;
 		const wd = this.sessions.workingDirectory(chatId);
 		const cwd = wd?.cwd;
 		if (!wd || !cwd || !fs.existsSync(cwd)) {
 			// The worktree was archived or went missing after the agent started: never follow it elsewhere.
+			this.unmarkRunning(markedIn, mark);
 			session.release(undefined);
 			await this.pool.end(chatId, agentId);
 			throw !wd
@@ -200,6 +230,7 @@ export class TurnRunner extends Disposable {
 		try {
 			turn = this.transcript.startTurn({ chatId, agent: agentId, prompt: this.redactor.redact(input.text) });
 		} catch (e) {
+			this.unmarkRunning(markedIn, mark);
 			releaseLease();
 			session.release(undefined);
 			throw e;
@@ -211,14 +242,12 @@ export class TurnRunner extends Disposable {
 				void this.cancel(chatId, agentId).catch(() => undefined);
 			}
 		});
-		const mark: TurnMark = { overlapped: false, othersWrote: new Set() };
-		const active = this.activeByCwd.get(cwd) ?? new Set();
-		this.activeByCwd.set(cwd, active);
-		for (const other of active) {
-			other.overlapped = true;
-			mark.overlapped = true;
+		if (markedIn !== cwd) {
+			// The session's folder changed while the agent started (rare): the picture is retaken there below.
+			this.unmarkRunning(markedIn, mark);
+			markedIn = this.markRunning(cwd, mark);
 		}
-		active.add(mark);
+		const active = this.activeByCwd.get(cwd)!;
 		const protocolPaths = new Set<string>();
 		// Streamed text is redacted as a stream: a secret may arrive split across chunks.
 		const streams = new Map<'text' | 'reasoning', { redactor: StreamRedactor; messageId?: string }>();
@@ -305,10 +334,7 @@ export class TurnRunner extends Disposable {
 			this.logger.error(`${tag} turn ${turn.id} failed: ${errorMessage(e)}`);
 			result = { ...result, stopReason: 'error', error: `Agent Tabs failed during this turn: ${errorMessage(e)}` };
 		} finally {
-			active.delete(mark);
-			if (active.size === 0) {
-				this.activeByCwd.delete(cwd);
-			}
+			this.unmarkRunning(cwd, mark);
 			releaseLease();
 		}
 		try {

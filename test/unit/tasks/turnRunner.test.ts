@@ -6,7 +6,7 @@ import type { AgentEvent } from '../../../src/protocol/agentEvents';
 import { PendingChangesRepo } from '../../../src/db/pendingChangesRepo';
 import { TranscriptRepo } from '../../../src/db/transcriptRepo';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
-import { AgentRig } from '../agentRig';
+import { AgentRig, agentScript } from '../agentRig';
 import { gitEnv } from '../gitRepo';
 import { waitFor } from '../helpers';
 import { checkNoLeaksAfterSuite } from '../leakCheck';
@@ -71,6 +71,22 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 			['from-b.txt', b, 'protocol', 0],
 		].sort(), 'the protocol-reported write is attributed exactly; the one only seen on disk is shared');
 		assert.equal(short.status, 'done');
+	});
+
+	test("a write another turn reports while this turn's agent is still starting is that turn's, not this one's", async () => {
+		// An agent that takes 1.5 s to start: its turn has taken its "before" picture long before it can write.
+		const slow: AgentDefinition = { id: 'slow', label: 'Slow', transport: 'acp', command: '/bin/sh', args: ['-c', `sleep 1.5; exec "${process.execPath}" "${agentScript}"`], env: rig.agentEnv };
+		const { pool, turns } = rig.make({ defs: () => [...rig.definitions(), slow] });
+		const a = rig.sessions.createChat({ sessionId: rig.sessionId, agent: 'slow' }).id;
+		const b = rig.newChat();
+		await pool.ensure(b, 'scripted');
+		const starting = turns.runTurn(a, 'slow', { text: 'say nothing written here' });
+		await new Promise((r) => setTimeout(r, 400));
+		assert.equal((await turns.runTurn(b, 'scripted', { text: 'write from-b.txt b' })).status, 'done');
+		const outcome = await starting;
+		assert.equal(outcome.status, 'done');
+		const rows = new PendingChangesRepo(rig.store).listForSession(rig.sessionId).map((p) => [p.path, p.chat_id, p.agent, p.source]);
+		assert.deepEqual(rows, [['from-b.txt', b, 'scripted', 'protocol']], 'the slow turn claims nothing');
 	});
 
 	test('writes outside the worktree are refused with a clear error, symlinks included', async () => {
