@@ -5,10 +5,11 @@
 // in the session's worktree, "Rewind to before this turn" (preview, then confirm), a window reload and a
 // browser refresh that bring the tab back with its transcript and the agent's resumed context, and "Close Chat". Screenshots in .test-output/e2e-chat/.
 // Writes .test-output/e2e-chat.json. Expects dist/ and out/test built and the test VS Code installed.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { node24, quietSettings, repoRoot, runPaletteCommand, sleep } from '../../scripts/lib/codeServer.mjs';
-import { e2eRun, openPackaged, runSteps, toast as toastOn, workbench as workbenchOf } from '../../scripts/lib/e2eRunner.mjs';
+import { e2eRun, openPackaged, pick, runSteps, toast as toastOn, workbench as workbenchOf } from '../../scripts/lib/e2eRunner.mjs';
 
 const run = e2eRun({ layer: 'e2e-chat', shots: 'e2e-chat', timeoutMs: 420_000 });
 const { state, shotDir } = run;
@@ -20,6 +21,7 @@ const agentState = path.join(run.runDir, 'scripted-agent-sessions');
 const sessionTitle = 'E2E Chat';
 const worktree = path.join(worktreesRoot, 'e2e-chat');
 const agentLabel = 'Scripted';
+const reviewerLabel = 'Reviewer';
 const greeting = `hello from the scripted agent ${Date.now()}`;
 const permissionTitle = 'Write the notes';
 const secondPermission = 'Run the linter';
@@ -38,6 +40,7 @@ const steps = [
 	['after "Developer: Reload Window" the tab is back with its transcript and the unsent draft', reload],
 	['after a browser refresh (F5 on code-server) the tab is back with its transcript and the agent resumes its context', browserRefresh],
 	['"Agent Tabs: Close Chat" closes the tab; the chat is listed as closed', closeChat],
+	['two tabs with two agents in one session work at once; each file is attributed to its own chat and agent', twoAgents],
 ];
 await runSteps(run, steps);
 
@@ -50,7 +53,10 @@ async function open() {
 		settings: quietSettings,
 		machineSettings: {
 			'agentTabs.worktrees.root': worktreesRoot,
-			'agentTabs.agents': [{ id: 'scripted', label: agentLabel, transport: 'acp', command: node24, args: [agentScript], icon: agentIcon, env: { SCRIPTED_AGENT_STATE_DIR: agentState } }],
+			'agentTabs.agents': [
+				{ id: 'scripted', label: agentLabel, transport: 'acp', command: node24, args: [agentScript], icon: agentIcon, env: { SCRIPTED_AGENT_STATE_DIR: agentState } },
+				{ id: 'reviewer', label: reviewerLabel, transport: 'acp', command: node24, args: [agentScript] },
+			],
 		},
 	});
 }
@@ -306,9 +312,70 @@ async function closeChat() {
 	}
 }
 
-/** The editor tab of the chat (the tab strip, not the webview). */
-function chatTab() {
-	return state.page.locator('.tabs-container .tab', { hasText: agentLabel });
+async function twoAgents() {
+	const { page } = state;
+	const openChat = async (label) => {
+		await runPaletteCommand(page, 'Agent Tabs: New Chat');
+		await pick(page, label);
+		await chatTab(label).waitFor({ state: 'visible', timeout: 30_000 });
+		const frame = await chatFrame();
+		await frame.locator('h1.title', { hasText: label }).waitFor({ state: 'visible', timeout: 30_000 });
+		return frame;
+	};
+	const send = async (frame, text) => {
+		const input = frame.locator('textarea.input');
+		await input.fill(text);
+		await input.press('Enter');
+		await frame.locator('.turn.turn-running').waitFor({ state: 'visible', timeout: 30_000 });
+	};
+	// The reviewer starts a slow turn; the scripted agent writes while it still runs, in the same worktree.
+	await send(await openChat(reviewerLabel), 'sleep 4000\nwrite review.md from the reviewer');
+	const scripted = await openChat(agentLabel);
+	await send(scripted, 'write scripted.md from the scripted agent');
+	await scripted.locator('.turn.turn-done').waitFor({ state: 'visible', timeout: 60_000 });
+	await scripted.locator('.file-edit', { hasText: 'scripted.md' }).waitFor({ state: 'visible', timeout: 30_000 });
+	if ((await scripted.locator('.file-edit', { hasText: 'review.md' }).count()) !== 0) {
+		throw new Error("the reviewer's file is shown in the scripted agent's tab");
+	}
+	await page.screenshot({ path: path.join(shotDir, '11-two-agents-scripted.png') });
+	await chatTab(reviewerLabel).click();
+	const reviewer = await chatFrame();
+	await reviewer.locator('.turn.turn-done').waitFor({ state: 'visible', timeout: 60_000 });
+	await reviewer.locator('.file-edit', { hasText: 'review.md' }).waitFor({ state: 'visible', timeout: 30_000 });
+	if ((await reviewer.locator('.file-edit', { hasText: 'scripted.md' }).count()) !== 0) {
+		throw new Error("the scripted agent's file is shown in the reviewer's tab");
+	}
+	await page.screenshot({ path: path.join(shotDir, '12-two-agents-reviewer.png') });
+	for (const [file, text] of [['review.md', 'from the reviewer'], ['scripted.md', 'from the scripted agent']]) {
+		if (fs.readFileSync(path.join(worktree, file), 'utf8') !== text) {
+			throw new Error(`${file} in the worktree does not hold ${JSON.stringify(text)}`);
+		}
+	}
+	// What the database says, read by the command line while the window holds the state (a read-only query).
+	const stateDir = path.join(state.dirs.userDataDir, 'User', 'workspaceStorage');
+	const storage = fs.readdirSync(stateDir).map((d) => path.join(stateDir, d, 'agent-tabs.agent-tabs')).find((d) => fs.existsSync(path.join(d, 'agent-tabs.sqlite')));
+	// --json prints one JSON object per line.
+	const cli = (...args) =>
+		execFileSync(process.execPath, [path.join(repoRoot, 'dist', 'cli.js'), ...args, '--state', storage, '--json'], { env: state.env, encoding: 'utf8' })
+			.split('\n')
+			.filter(Boolean)
+			.map((l) => JSON.parse(l));
+	const [session] = cli('sessions');
+	const chats = cli('chats');
+	const pending = cli('pending', session.id);
+	// Each change names its agent and its chat, and that chat is one of that agent's (written through ACP).
+	const agentOf = (file) => {
+		const change = pending.find((c) => c.path === file && c.source === 'protocol');
+		return change && chats.find((c) => c.id === change.chat_id)?.agent === change.agent ? change.agent : undefined;
+	};
+	if (agentOf('review.md') !== 'reviewer' || agentOf('scripted.md') !== 'scripted') {
+		throw new Error(`the pending changes are not attributed to their agents: ${JSON.stringify(pending)} (chats ${JSON.stringify(chats)})`);
+	}
+}
+
+/** The editor tab of a chat (the tab strip, not the webview). */
+function chatTab(label = agentLabel) {
+	return state.page.locator('.tabs-container .tab', { hasText: label });
 }
 
 /** The chat webview's inner frame; there may be other webviews, so it is the one with the chat composer. */
