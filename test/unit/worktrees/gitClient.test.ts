@@ -5,9 +5,10 @@ import * as path from 'node:path';
 import { CancelledError } from '../../../src/common/errors';
 import { Git, GitError, gitTimeouts, GitTimeoutError, setMaxGitProcesses, type GitProgress } from '../../../src/worktrees/gitClient';
 import { defaultMaxGitProcesses, gitProcessSlots, processAlive } from '../../../src/worktrees/gitProcess';
+import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { gitEnv, makeRepo } from '../gitRepo';
 import { writeGitShim } from './gitShim';
-import { removeDir, tempDir, waitFor } from '../helpers';
+import { MemoryLogger, openStore, removeDir, repoRoot, tempDir, waitFor } from '../helpers';
 
 /**
  * A `git` earlier on PATH that runs the real one, except: with SHIM_COUNT_DIR it records how many shims
@@ -83,6 +84,46 @@ suite('worktrees/git: the one git runner (limit, timeouts, cancel, progress; rea
 		assert.equal(seen.length, 40);
 		assert.ok(Math.max(...seen) <= 4, `at most 4 at once, saw ${Math.max(...seen)}`);
 		assert.ok(Math.max(...seen) >= 2, 'they did overlap (the limit is not 1 by accident)');
+	});
+
+	test('twenty chats checkpointing at once in four repositories share the limit', async () => {
+		setMaxGitProcesses(3);
+		const counts = path.join(dir, 'live');
+		fs.mkdirSync(counts);
+		const repos = [repo, ...[1, 2, 3].map((n) => makeRepo(path.join(dir, `repo ${n}`), { 'a.txt': `${n}\n` }))];
+		repos.forEach((r, n) => fs.writeFileSync(path.join(r, 'dirty.txt'), `turn work ${n}\n`));
+		const store = await openStore(path.join(dir, 'state'));
+		try {
+			const service = new WorktreeService(store, new MemoryLogger(), { root: path.join(dir, 'worktrees'), env: shimmed({ SHIM_COUNT_DIR: counts }) });
+			const refs = await Promise.all(Array.from({ length: 20 }, (_, i) => service.checkpoint(repos[i % 4]!, `chat-${i}/turn-1`)));
+			for (const [i, ref] of refs.entries()) {
+				assert.equal(execFileSync('git', ['show', `${ref}:dirty.txt`], { cwd: repos[i % 4], env, encoding: 'utf8' }), `turn work ${i % 4}\n`);
+			}
+		} finally {
+			await store.close();
+		}
+		const seen = fs.readFileSync(`${counts}.log`, 'utf8').trim().split('\n').map((l) => Number(l.trim()));
+		assert.ok(seen.length >= 60, `every checkpoint's gits went through the shim (${seen.length})`);
+		assert.ok(Math.max(...seen) <= 3, `at most 3 at once, saw ${Math.max(...seen)}`);
+	});
+
+	test('nothing in src starts git except Git (gitClient.ts)', () => {
+		const offenders: string[] = [];
+		const walk = (folder: string): void => {
+			for (const entry of fs.readdirSync(folder, { withFileTypes: true })) {
+				const file = path.join(folder, entry.name);
+				if (entry.isDirectory()) {
+					walk(file);
+				} else if (/\.tsx?$/.test(entry.name) && !file.endsWith(path.join('worktrees', 'gitClient.ts'))) {
+					const text = fs.readFileSync(file, 'utf8');
+					if (/from 'simple-git'|\b(spawn|spawnSync|execFile|execFileSync|exec|execSync)\(\s*['"`]git\b/.test(text)) {
+						offenders.push(path.relative(repoRoot, file));
+					}
+				}
+			}
+		};
+		walk(path.join(repoRoot, 'src'));
+		assert.deepEqual(offenders, []);
 	});
 
 	test('a hung git is ended after its timeout with its children, and the error names the command and the time', async () => {
