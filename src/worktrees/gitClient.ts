@@ -120,8 +120,13 @@ export class Git {
 	}
 
 	private async exec(args: string[], options: GitRunOptions & { input?: string | Buffer }): Promise<Buffer> {
-		const release = await gitProcessSlots.acquire(options.signal, () => `git ${args.join(' ')}`);
+		const what = (): string => `git ${args.join(' ')}`;
+		const release = await gitProcessSlots.acquire(options.signal, what);
 		try {
+			if (options.signal?.aborted) {
+				// Cancelled just as its slot came free: its abort event has fired already.
+				throw new CancelledError(`${what()} was cancelled before it started.`);
+			}
 			return await this.spawnOnce(args, options);
 		} finally {
 			release();
