@@ -59,6 +59,11 @@ export class SessionIntegration {
 			}
 			if (e instanceof CancelledError || e instanceof GitTimeoutError) {
 				await where.run(abort).catch(() => undefined);
+				if (where === main) {
+					// Stopped before it recorded MERGE_HEAD (in a hook, say), a merge has nothing `--abort` can
+					// find, yet its files are in the index; the checkout was clean, so back to HEAD's.
+					await main.run(['reset', '--merge']).catch(() => undefined);
+				}
 			}
 			throw e;
 		};
@@ -76,7 +81,13 @@ export class SessionIntegration {
 			} catch (e) {
 				await undo(e, ['reset', '--merge'], main);
 			}
-			await main.run(['commit', '-q', '-m', `${session.title}\n\nSquashed from ${wt.branch} (${ahead.length} commits) by Agent Tabs.`], { env: identityEnv });
+			try {
+				await main.run(['commit', '-q', '-m', `${session.title}\n\nSquashed from ${wt.branch} (${ahead.length} commits) by Agent Tabs.`], { ...long, env: identityEnv });
+			} catch (e) {
+				// A commit hook refused, or the commit was cancelled: the squashed files leave the index again.
+				await main.run(['reset', '--merge']).catch(() => undefined);
+				throw e instanceof GitError ? new AgentTabsError('merge/commitFailed', `Committing the squash of ${wt.branch} into ${base} failed: ${e.stderr.trim() || e.message} Nothing was changed.`, { cause: e }) : e;
+			}
 		} else {
 			const wtGit = this.ctx.git(wt.path);
 			try {
