@@ -28,7 +28,7 @@ import { registerCommands } from './vscode/commands';
 import { commandIds, contextKeys, settingIds } from './vscode/ids';
 import { OutputChannelLogger } from './vscode/logger';
 import { SessionsView } from './vscode/sessionsView';
-import { setupCommandFor, userSetting } from './vscode/userSettings';
+import { applyGitProcessLimit, setupCommandFor, userSetting } from './vscode/userSettings';
 import { chatCommandHandlers } from './webview/host/chatCommands';
 import { chatViewType } from './webview/host/chatPanel';
 import { ChatPanelManager, ChatPanelSerializer } from './webview/host/chatPanels';
@@ -78,6 +78,7 @@ class ExtensionRoot extends Disposable {
 		this.apiKeys = new ApiKeys(context.secrets);
 		this.definitions = readDefinitions(this.logger);
 		this.permissions = this._register(new PermissionBroker(readPermissionSettings(), this.logger));
+		this._register(applyGitProcessLimit());
 		// A request whose chat tab is in view is answered on its card there; otherwise it is also a notification.
 		this._register(this.permissions.onDidRequest((request) => this.chats?.manager.isVisible(request.chatId) || showPermissionRequest(this.permissions, request, this.definitions)));
 		this._register(

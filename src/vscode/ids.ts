@@ -33,6 +33,7 @@ export const settingIds = {
 	worktreesSetupCommand: 'worktrees.setupCommand',
 	worktreesProposedSetupCommand: 'worktrees.proposedSetupCommand',
 	checkpointsKeepPerChat: 'checkpoints.keepPerChat',
+	gitMaxConcurrentProcesses: 'git.maxConcurrentProcesses',
 } as const;
 
 export const viewIds = {

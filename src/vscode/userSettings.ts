@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { decideSetupCommand } from '../worktrees/setupCommand';
+import { defaultMaxGitProcesses, setMaxGitProcesses } from '../worktrees/gitClient';
 import { settingIds } from './ids';
 
 /**
@@ -10,6 +11,24 @@ import { settingIds } from './ids';
 export function userSetting<T>(key: string, fallback: T): T {
 	const inspected = vscode.workspace.getConfiguration(settingIds.section).inspect<T>(key);
 	return inspected?.globalValue ?? inspected?.defaultValue ?? fallback;
+}
+
+/**
+ * Applies `agentTabs.git.maxConcurrentProcesses` (git processes at once, for the whole extension host) now
+ * and whenever it changes. Machine-scoped, read from the user's settings like the others here: what a
+ * machine can carry is not a repository's to decide.
+ */
+export function applyGitProcessLimit(): vscode.Disposable {
+	const apply = (): void => {
+		const value = userSetting<number>(settingIds.gitMaxConcurrentProcesses, defaultMaxGitProcesses);
+		setMaxGitProcesses(Number.isInteger(value) && value >= 1 ? value : defaultMaxGitProcesses);
+	};
+	apply();
+	return vscode.workspace.onDidChangeConfiguration((e) => {
+		if (e.affectsConfiguration(`${settingIds.section}.${settingIds.gitMaxConcurrentProcesses}`)) {
+			apply();
+		}
+	});
 }
 
 /**

@@ -2,7 +2,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AgentTabsError } from '../common/errors';
+import { errorMessage } from '../common/log';
+import { TranscriptRepo } from '../db/transcriptRepo';
 import type { Git } from './gitClient';
+import { defaultCheckpointsPerChat, type WorktreeContext } from './worktreeContext';
 
 /** The author and committer of every commit Agent Tabs writes (saves, checkpoints). */
 export const identity = { GIT_AUTHOR_NAME: 'Agent Tabs', GIT_AUTHOR_EMAIL: 'agent-tabs@localhost', GIT_COMMITTER_NAME: 'Agent Tabs', GIT_COMMITTER_EMAIL: 'agent-tabs@localhost' };
@@ -161,4 +164,45 @@ export async function restoreCheckpoint(git: Git, checkpointRef: string): Promis
 		await git.runBytes(['apply', '--whitespace=nowarn', '--binary', '-'], { input: patch });
 	}
 	return { replacedRef, files };
+}
+
+/**
+ * A chat's per-turn checkpoints in a worktree: taken before each turn, pruned to the last
+ * `checkpointsPerChat` turns (never those with a pending change), and rewound to.
+ */
+export class TurnCheckpoints {
+	constructor(private readonly ctx: WorktreeContext) {}
+
+	/** Records the worktree's state before a turn; the ref lets the chat rewind to it later. */
+	async checkpoint(cwd: string, name: string): Promise<string> {
+		const ref = `${checkpointRefPrefix}${name}`;
+		await snapshotCommit(this.ctx.git(cwd), ref, `agent-tabs: checkpoint ${name}`);
+		await this.pruneCheckpoints(cwd, name.split('/')[0]!);
+		return ref;
+	}
+
+	/**
+	 * Deletes a chat's checkpoints beyond its last `checkpointsPerChat` turns, except those of turns with a
+	 * pending change; the turns forget them, so rewind is not offered for them. Never fails the turn.
+	 */
+	async pruneCheckpoints(cwd: string, chatId: string): Promise<string[]> {
+		const transcript = new TranscriptRepo(this.ctx.store);
+		const refs = transcript.prunableCheckpoints(chatId, this.ctx.options.checkpointsPerChat ?? defaultCheckpointsPerChat);
+		if (refs.length === 0) {
+			return [];
+		}
+		try {
+			transcript.forgetCheckpoints(refs);
+			await deleteCheckpointRefs(this.ctx.git(cwd), refs);
+			return refs;
+		} catch (e) {
+			this.ctx.logger.warn(`[WorktreeService][pruneCheckpoints] ${chatId}: ${errorMessage(e)}`);
+			return [];
+		}
+	}
+
+	/** Puts the worktree back to a checkpoint; what it replaces is recorded first, so nothing is lost. */
+	async rewind(cwd: string, checkpointRef: string): Promise<{ replacedRef: string; files: string[] }> {
+		return restoreCheckpoint(this.ctx.git(cwd), checkpointRef);
+	}
 }

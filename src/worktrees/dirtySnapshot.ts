@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { simpleGit } from 'simple-git';
+import { Git } from './gitClient';
 
 /** Path (worktree-relative, forward slashes) → content hash (null for a deleted file) and git's status code. */
 export type DirtySnapshot = Map<string, { hash: string | null; code: string }>;
@@ -59,8 +59,8 @@ async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: 
  * Asynchronous and bounded, so the extension host keeps running: files are read off the event loop, a few
  * at a time, large ones streamed, huge ones (past `maxHashedBytes`) compared by size and mtime.
  */
-export async function takeDirtySnapshot(root: string): Promise<DirtySnapshot> {
-	const out = await simpleGit(root).raw(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--no-renames']);
+export async function takeDirtySnapshot(root: string, git: Git = new Git(root)): Promise<DirtySnapshot> {
+	const out = await git.run(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--no-renames']);
 	const entries: { rel: string; code: string }[] = [];
 	for (const entry of out.split('\0')) {
 		if (entry.length < 4) {

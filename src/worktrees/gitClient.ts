@@ -1,6 +1,9 @@
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import { AgentTabsError } from '../common/errors';
+import { AgentTabsError, CancelledError } from '../common/errors';
+import { endProcessTree, gitProcessSlots, progressCommands, ProgressReader, type GitProgress } from './gitProcess';
+
+export { setMaxGitProcesses, defaultMaxGitProcesses, type GitProgress } from './gitProcess';
 
 /** A git command failed; `stderr` says why in git's words. */
 export class GitError extends AgentTabsError {
@@ -12,6 +15,60 @@ export class GitError extends AgentTabsError {
 		super('git/failed', `git ${args.join(' ')} failed: ${stderr.trim() || `exit code ${exitCode}`}`);
 	}
 }
+
+/** A git that ran past its time (or went silent, for a long operation) and was ended with everything it started. */
+export class GitTimeoutError extends AgentTabsError {
+	constructor(
+		readonly args: string[],
+		readonly cwd: string,
+		readonly afterMs: number,
+		readonly silent: boolean,
+	) {
+		super(
+			'git/timeout',
+			`git ${args.join(' ')} (in ${cwd}) ${silent ? `printed nothing for ${seconds(afterMs)}` : `did not finish within ${seconds(afterMs)}`}, so it was stopped, with every process it had started. Nothing it had not finished was kept; try again, or look for what git waits on (a hook, a filter, the network, a lock).`,
+		);
+	}
+}
+
+function seconds(ms: number): string {
+	return ms >= 60_000 && ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 100) / 10} s`;
+}
+
+/** How long git may run (see GitRunOptions); process-wide, like the limit of processes at once. */
+export const gitTimeouts = {
+	/** Any command, unless it says otherwise: generous, so a slow disk or a big repository is not cut short. */
+	defaultMs: 10 * 60_000,
+	/** A long operation (`long: true`) is ended only when it prints nothing for this long. */
+	longSilenceMs: 10 * 60_000,
+	/** After SIGTERM, what git gets to remove its lock files before SIGKILL. */
+	graceMs: 3000,
+};
+
+export interface GitRunOptions {
+	/** Added to the Git's environment for this command (`GIT_INDEX_FILE` of a temporary index…). */
+	env?: NodeJS.ProcessEnv;
+	maxBuffer?: number;
+	/** Ends the command (and what it started) after this long; 0 for never. Default `gitTimeouts.defaultMs`. */
+	timeoutMs?: number;
+	/**
+	 * A long operation (push, fetch, clone, merge, rebase, checking out a whole tree): no limit on its
+	 * length, ended only when it prints nothing for `silenceMs` (default `gitTimeouts.longSilenceMs`).
+	 */
+	long?: boolean;
+	silenceMs?: number;
+	/** Cancels the command: a queued one never starts, a running one is ended with everything it started. */
+	signal?: AbortSignal;
+	/** Progress of clone, fetch, pull, push, checkout and merge (`--progress` is added for them). */
+	onProgress?: (progress: GitProgress) => void;
+}
+
+/**
+ * Git variables inherited from the surroundings that would point every command at another repository
+ * (VS Code started from a git hook or `git rebase -x` has them set). A command that needs one (a temporary
+ * index) passes it in its own `env`.
+ */
+const inheritedLocationVariables = ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_COMMON_DIR', 'GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES', 'GIT_NAMESPACE', 'GIT_PREFIX'];
 
 /** Plain words for a working folder git cannot run in, or undefined when the folder is fine. */
 function folderProblem(cwd: string): AgentTabsError | undefined {
@@ -25,52 +82,143 @@ function folderProblem(cwd: string): AgentTabsError | undefined {
 }
 
 /**
- * Runs git in one folder. Raw `git` through execFile rather than simple-git's higher-level API because the
- * save path needs plumbing (temporary index files, commit-tree, update-ref) with exact control over
- * environment and output bytes. Never through a shell: paths with spaces or any characters are safe.
+ * The one way Agent Tabs runs git. Every process takes a slot of the process-wide limit first
+ * (`setMaxGitProcesses`), is ended with everything it started when it runs past its time or is cancelled,
+ * and reports progress for long operations. Spawned directly, never through a shell (paths with any
+ * characters are safe), with exact bytes in and out and exact control of the environment: the save path
+ * needs plumbing (temporary index files, commit-tree, update-ref) on file names that need not be UTF-8.
+ * simple-git is not used to spawn: it can only signal git itself (not the hook or ssh it waits on), keeps
+ * a queue per instance, strips GIT_* variables, and decodes output as UTF-8.
  */
 export class Git {
+	private readonly env: NodeJS.ProcessEnv;
+
 	constructor(
 		readonly cwd: string,
-		private readonly env: NodeJS.ProcessEnv = process.env,
-	) {}
+		env: NodeJS.ProcessEnv = process.env,
+	) {
+		this.env = { ...env };
+		for (const name of inheritedLocationVariables) {
+			delete this.env[name];
+		}
+	}
 
 	at(cwd: string): Git {
 		return new Git(cwd, this.env);
 	}
 
-	run(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string; maxBuffer?: number } = {}): Promise<string> {
-		return this.exec<string>(args, 'utf8', options);
+	run(args: string[], options: GitRunOptions & { input?: string } = {}): Promise<string> {
+		return this.exec(args, options).then((out) => out.toString('utf8'));
 	}
 
 	/**
 	 * Like run, but input and output are raw bytes. Patches and file contents must cross git this way:
 	 * decoding them as UTF-8 replaces every invalid byte (a Latin-1 `é`, a binary blob) with U+FFFD.
 	 */
-	runBytes(args: string[], options: { env?: NodeJS.ProcessEnv; input?: Buffer; maxBuffer?: number } = {}): Promise<Buffer> {
-		return this.exec<Buffer>(args, 'buffer', options);
+	runBytes(args: string[], options: GitRunOptions & { input?: Buffer } = {}): Promise<Buffer> {
+		return this.exec(args, options);
 	}
 
-	private exec<Output extends string | Buffer>(args: string[], encoding: 'utf8' | 'buffer', options: { env?: NodeJS.ProcessEnv; input?: string | Buffer; maxBuffer?: number }): Promise<Output> {
+	private async exec(args: string[], options: GitRunOptions & { input?: string | Buffer }): Promise<Buffer> {
+		const what = (): string => `git ${args.join(' ')}`;
+		const release = await gitProcessSlots.acquire(options.signal, what);
+		try {
+			if (options.signal?.aborted) {
+				// Cancelled just as its slot came free: its abort event has fired already.
+				throw new CancelledError(`${what()} was cancelled before it started.`);
+			}
+			return await this.spawnOnce(args, options);
+		} finally {
+			release();
+		}
+	}
+
+	private spawnOnce(args: string[], options: GitRunOptions & { input?: string | Buffer }): Promise<Buffer> {
+		const argv = options.onProgress && progressCommands.has(args[0] ?? '') ? [args[0]!, '--progress', ...args.slice(1)] : args;
+		const maxBuffer = options.maxBuffer ?? 256 * 1024 * 1024;
 		return new Promise((resolve, reject) => {
-			const child = execFile(
-				'git',
-				args,
-				{ cwd: this.cwd, env: { ...this.env, ...options.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' }, maxBuffer: options.maxBuffer ?? 256 * 1024 * 1024, encoding },
-				(error, stdout, stderr) => {
-					if (error) {
-						const code = (error as NodeJS.ErrnoException).code;
-						if (code === 'ENOENT' || code === 'ENOTDIR') {
-							// Spawning fails the same way for a missing git and for a folder that is not there.
-							reject(folderProblem(this.cwd) ?? new AgentTabsError('git/notInstalled', 'git is not installed or not on PATH. Agent Tabs needs git for sessions and worktrees.'));
-							return;
-						}
-						reject(new GitError(args, stderr.toString(), typeof error.code === 'number' ? error.code : null));
-						return;
+			const child = spawn('git', argv, {
+				cwd: this.cwd,
+				env: { ...this.env, ...options.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' },
+				stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+				windowsHide: true,
+			});
+			const stdout: Buffer[] = [];
+			let stdoutBytes = 0;
+			const stderr: Buffer[] = [];
+			let stderrBytes = 0;
+			const progress = options.onProgress ? new ProgressReader(options.onProgress) : undefined;
+			/** Why we are ending it; its error once the process is gone. */
+			let ending: { error: Error; done: Promise<void> } | undefined;
+			const end = (error: Error): void => {
+				if (!ending && child.pid !== undefined) {
+					ending = { error, done: endProcessTree(child.pid, gitTimeouts.graceMs) };
+					// A process git left behind (started in the background, so no longer its child) may still
+					// hold the pipes; the command is over all the same.
+					void ending.done.then(() => {
+						child.stdout?.destroy();
+						child.stderr?.destroy();
+					});
+				}
+			};
+			const timeoutMs = options.long ? 0 : (options.timeoutMs ?? gitTimeouts.defaultMs);
+			const timer = timeoutMs > 0 ? setTimeout(() => end(new GitTimeoutError(args, this.cwd, timeoutMs, false)), timeoutMs) : undefined;
+			const silenceMs = options.long ? (options.silenceMs ?? gitTimeouts.longSilenceMs) : 0;
+			let silence: NodeJS.Timeout | undefined;
+			const heard = (): void => {
+				if (silenceMs > 0) {
+					clearTimeout(silence);
+					silence = setTimeout(() => end(new GitTimeoutError(args, this.cwd, silenceMs, true)), silenceMs);
+				}
+			};
+			heard();
+			const onAbort = (): void => end(new CancelledError(`git ${args.join(' ')} (in ${this.cwd}) was cancelled; it was stopped, with every process it had started.`));
+			options.signal?.addEventListener('abort', onAbort, { once: true });
+			child.stdout!.on('data', (chunk: Buffer) => {
+				heard();
+				stdoutBytes += chunk.length;
+				if (stdoutBytes > maxBuffer) {
+					end(new AgentTabsError('git/outputTooLarge', `git ${args.join(' ')} (in ${this.cwd}) printed more than ${maxBuffer} bytes, so it was stopped.`));
+					return;
+				}
+				stdout.push(chunk);
+			});
+			child.stderr!.on('data', (chunk: Buffer) => {
+				heard();
+				progress?.push(chunk);
+				// Only the end of a long stderr is kept: it says why git stopped.
+				stderr.push(chunk);
+				stderrBytes += chunk.length;
+				while (stderrBytes > 1024 * 1024 && stderr.length > 1) {
+					stderrBytes -= stderr.shift()!.length;
+				}
+			});
+			let spawnError: NodeJS.ErrnoException | undefined;
+			child.on('error', (e: NodeJS.ErrnoException) => (spawnError ??= e));
+			child.on('close', (code) => {
+				clearTimeout(timer);
+				clearTimeout(silence);
+				options.signal?.removeEventListener('abort', onAbort);
+				if (ending) {
+					const { error, done } = ending;
+					void done.then(() => reject(error));
+					return;
+				}
+				if (spawnError) {
+					if (spawnError.code === 'ENOENT' || spawnError.code === 'ENOTDIR') {
+						// Spawning fails the same way for a missing git and for a folder that is not there.
+						reject(folderProblem(this.cwd) ?? new AgentTabsError('git/notInstalled', 'git is not installed or not on PATH. Agent Tabs needs git for sessions and worktrees.'));
+					} else {
+						reject(new AgentTabsError('git/spawnFailed', `Could not start git ${args.join(' ')} in ${this.cwd}: ${spawnError.message}`, { cause: spawnError }));
 					}
-					resolve(stdout as Output);
-				},
-			);
+					return;
+				}
+				if (code !== 0) {
+					reject(new GitError(args, progress ? progress.text() : Buffer.concat(stderr).toString('utf8'), code));
+					return;
+				}
+				resolve(Buffer.concat(stdout));
+			});
 			if (options.input !== undefined) {
 				// A git that fails before reading its input closes the pipe: that is its exit code's story, not a crash.
 				child.stdin?.on('error', () => undefined);
@@ -80,7 +228,7 @@ export class Git {
 	}
 
 	/** Like run, but a non-zero exit is a `false` instead of an error (for `--verify`, `--quiet` checks). */
-	async ok(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<boolean> {
+	async ok(args: string[], options: GitRunOptions = {}): Promise<boolean> {
 		try {
 			await this.run(args, options);
 			return true;
@@ -92,17 +240,17 @@ export class Git {
 		}
 	}
 
-	async lines(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<string[]> {
+	async lines(args: string[], options: GitRunOptions = {}): Promise<string[]> {
 		return (await this.run(args, options)).split('\n').filter((l) => l.length > 0);
 	}
 
 	/** NUL-separated output (paths with any characters). */
-	async zlist(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<string[]> {
+	async zlist(args: string[], options: GitRunOptions = {}): Promise<string[]> {
 		return (await this.run(args, options)).split('\0').filter((l) => l.length > 0);
 	}
 
 	/** Like zlist, as raw bytes: a file name that is not UTF-8 stays exact (fs takes it as a Buffer path). */
-	async zlistBytes(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<Buffer[]> {
+	async zlistBytes(args: string[], options: GitRunOptions = {}): Promise<Buffer[]> {
 		const out = await this.runBytes(args, options);
 		const items: Buffer[] = [];
 		let start = 0;

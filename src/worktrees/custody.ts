@@ -1,0 +1,423 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { AgentTabsError } from '../common/errors';
+import { newId } from '../common/ids';
+import { errorMessage } from '../common/log';
+import type { SessionRow } from '../db/sessionsRepo';
+import type { WorktreeRow } from '../db/worktreesRepo';
+import { removeStaleTempIndexes, identity, indexTree, withTempIndex, worktreeTree } from './checkpoints';
+import { type Git, parseWorktreeList } from './gitClient';
+import { liveLeases, markOwned, readOwnerMark } from './ownership';
+import { assessRisk, describeOperation, type RiskReport } from './risk';
+import { addSave, readSave, resolveSavedRef, saveTrailers, type SaveContents } from './savedRefs';
+import type { SessionLifecycle } from './sessionLifecycle';
+import type { WorktreeContext } from './worktreeContext';
+
+/** What a removal saved, and where to find it. */
+export interface SavedWork {
+	/**
+	 * The private ref holding the save, `refs/agent-tabs/saved/<worktree id>/<n>` (see savedRefs.ts). Its
+	 * commit's tree is the working folder; its first parent is HEAD, its second the index (as `git stash`).
+	 */
+	ref: string;
+	commit: string;
+	/** The branch HEAD was on (kept); null for a detached HEAD. */
+	branch: string | null;
+	/** The commit HEAD was on. */
+	head: string;
+	/** Files of the working folder that differ from HEAD (changed, deleted, untracked). */
+	files: number;
+	/** Files whose staged state differs from HEAD. */
+	staged: number;
+}
+
+export interface RemoveResult {
+	risk: RiskReport;
+	/** Null when the folder was already gone (deleted by hand): only the branch and earlier saves are left. */
+	saved: SavedWork | null;
+	removedPath: string;
+}
+
+/** What a start-up found half-done and finished or undid. */
+export interface RecoveryReport {
+	/** Removals interrupted after their save: the folder is now removed. */
+	completedRemovals: string[];
+	/** Restores interrupted half-way: the partial folder is removed; the save and branch are untouched. */
+	undoneRestores: string[];
+	/** Session creations interrupted half-way: rolled back. */
+	rolledBackCreates: string[];
+	/** Temporary index files of processes that died. */
+	removedTempFiles: string[];
+}
+
+/**
+ * Custody of the work in worktrees, with one rule: no path loses work. Every removal goes through `remove`,
+ * which saves everything `risk` finds into a private ref first, verifies the save byte for byte, keeps the
+ * branch, and only then deletes the folder; `restoreSession` and `attachWorktree` bring a save back
+ * exactly; `reconcile` and `recoverInterrupted` bring the database and the disk back in line at start-up.
+ */
+export class WorktreeCustody {
+	constructor(
+		private readonly ctx: WorktreeContext,
+		private readonly lifecycle: SessionLifecycle,
+	) {}
+
+	async risk(worktreeId: string): Promise<RiskReport> {
+		const wt = this.ctx.requireWorktree(worktreeId);
+		const inThisProcess = wt.session_id ? (this.ctx.options.runningAgents?.(wt.session_id) ?? []) : [];
+		// Agents other processes (another window, the CLI) run there, seen through their leases.
+		const elsewhere = liveLeases(wt.path)
+			.filter((l) => l.pid !== process.pid || !this.ctx.options.runningAgents)
+			.map((l) => `${l.what} (${l.owner}, pid ${l.pid})`);
+		return assessRisk(this.ctx.git(wt.repo_root), {
+			path: wt.path,
+			branch: wt.branch,
+			baseRef: wt.base_ref,
+			runningAgents: [...inThisProcess, ...elsewhere],
+		});
+	}
+
+	/**
+	 * Saves everything the worktree holds as one commit, the way `git stash` does: its tree is the working
+	 * folder (tracked changes, untracked files, binary files, modes; not ignored files), its first parent is
+	 * HEAD and its second a commit of the index (staged and partly staged files), and its message records
+	 * the branch HEAD is on. Built through a temporary index (the worktree's own index and HEAD are
+	 * untouched) and verified byte for byte against the folder before a new ref,
+	 * `refs/agent-tabs/saved/<worktree id>/<n>`, is created for it. Earlier saves are never moved or
+	 * deleted, also when this one fails. A worktree with an unresolved conflict cannot be saved this way.
+	 */
+	async save(worktreeId: string, reason: string): Promise<SavedWork> {
+		const wt = this.ctx.requireWorktree(worktreeId);
+		const git = this.ctx.git(wt.path);
+		const title = wt.session_id ? this.ctx.sessions.get(wt.session_id)?.title : undefined;
+		const head = (await git.run(['rev-parse', 'HEAD'])).trim();
+		const branch = (await git.run(['symbolic-ref', '--quiet', 'HEAD']).catch(() => '')).trim().replace(/^refs\/heads\//, '') || null;
+		const savedIndexTree = await indexTree(git);
+		const tree = await worktreeTree(git);
+		const indexCommit = (await git.run(['commit-tree', savedIndexTree, '-p', head], { env: identity, input: `agent-tabs: index of ${wt.path}\n` })).trim();
+		const oneLine = (v: string): string => v.replace(/[\r\n]+/g, ' ');
+		const message = [
+			`agent-tabs: saved work before ${reason}`,
+			'',
+			`Session worktree ${oneLine(wt.path)} on ${branch ?? 'a detached HEAD'}.`,
+			'',
+			...(title ? [`${saveTrailers.title}: ${oneLine(title)}`] : []),
+			`${saveTrailers.branch}: ${branch ?? ''}`,
+			`${saveTrailers.format}: 2`,
+		].join('\n');
+		const commit = (await git.run(['commit-tree', tree, '-p', head, '-p', indexCommit], { env: identity, input: `${message}\n` })).trim();
+		await this.verifyFolder(git, { head, branch, indexTree: savedIndexTree, worktreeTree: tree }, 'saveMismatch', 'The saved copy does not match the worktree');
+		const entry = await addSave(git, wt.id, commit);
+		const [changed, staged] = await Promise.all([git.zlist(['diff', '--name-only', '-z', head, tree]), git.zlist(['diff', '--name-only', '-z', head, savedIndexTree])]);
+		this.ctx.worktrees.update(wt.id, { saved_ref: entry.ref });
+		this.ctx.logger.info(`[Worktrees][save] ${wt.path}: HEAD ${head.slice(0, 12)} on ${branch ?? '(detached)'}, ${changed.length} files, ${staged.length} staged, saved as ${entry.ref}`);
+		return { ref: entry.ref, commit, branch, head, files: changed.length, staged: staged.length };
+	}
+
+	/**
+	 * Compares a worktree folder with what a save holds: the files by content (every file re-hashed, so equal
+	 * sizes and times cannot hide a change), the index, HEAD and its branch. Any difference throws.
+	 */
+	private async verifyFolder(git: Git, expected: Pick<SaveContents, 'head' | 'indexTree' | 'worktreeTree'> & { branch: string | null }, code: string, what: string): Promise<void> {
+		const differing = await withTempIndex(async (env) => {
+			await git.run(['read-tree', expected.worktreeTree], { env });
+			await git.run(['update-index', '-q', '--really-refresh'], { env }).catch(() => undefined);
+			return [...(await git.zlist(['diff-files', '--name-only', '-z'], { env })), ...(await git.zlist(['ls-files', '--others', '--exclude-standard', '-z'], { env }))];
+		});
+		const problems: string[] = [];
+		if (differing.length > 0) {
+			problems.push(`files differ: ${differing.slice(0, 5).join(', ')}${differing.length > 5 ? ` and ${differing.length - 5} more` : ''}`);
+		}
+		if ((await indexTree(git).catch(() => '')) !== expected.indexTree) {
+			problems.push('the staged files (index) differ');
+		}
+		if ((await git.run(['rev-parse', 'HEAD'])).trim() !== expected.head) {
+			problems.push('HEAD moved');
+		}
+		const branch = (await git.run(['symbolic-ref', '--quiet', 'HEAD']).catch(() => '')).trim().replace(/^refs\/heads\//, '') || null;
+		if (branch !== expected.branch) {
+			problems.push(`HEAD is on ${branch ?? 'no branch'}, not ${expected.branch ?? 'a detached HEAD'}`);
+		}
+		if (problems.length > 0) {
+			throw new AgentTabsError(`worktree/${code}`, `${what} (${problems.join('; ')}).`);
+		}
+	}
+
+	/**
+	 * The one way a worktree folder is removed: assess, refuse during a git operation or conflict, save what
+	 * the worktree holds and verify it, record the intent (`removing`), then remove the folder. If saving
+	 * fails, nothing is removed and the error says why. Interrupted at any point, the next start finishes it
+	 * (see recoverInterrupted); a worktree already `removing` is never saved again (its folder may be half
+	 * gone), only finished.
+	 */
+	async remove(worktreeId: string, reason: string): Promise<RemoveResult> {
+		let wt = this.ctx.requireWorktree(worktreeId);
+		if (wt.state === 'removing') {
+			await this.finishRemoval(wt);
+			const saved = await this.savedWork(this.ctx.requireWorktree(worktreeId));
+			return { risk: await this.risk(worktreeId), saved, removedPath: wt.path };
+		}
+		const risk = await this.risk(worktreeId);
+		if (risk.runningAgents.length > 0) {
+			throw new AgentTabsError('worktree/busy', `Agents are still running in ${wt.path}: ${risk.runningAgents.join(', ')}. Stop them first; nothing was removed.`);
+		}
+		let saved: SavedWork | null = null;
+		if (risk.exists) {
+			const listed = parseWorktreeList(await this.ctx.git(wt.repo_root).run(['worktree', 'list', '--porcelain', '-z']));
+			const entry = listed.find((e) => path.resolve(e.path) === path.resolve(wt.path));
+			if (entry?.locked) {
+				throw new AgentTabsError('worktree/locked', `${wt.path} is locked in git (git worktree lock), so it is left alone. Unlock it with "git worktree unlock ${wt.path}" to remove it.`);
+			}
+			if (risk.operation) {
+				throw new AgentTabsError('worktree/operationInProgress', `${wt.path} has ${describeOperation(risk.operation)}. Run that in ${wt.path}, then try again. Nothing was removed.`);
+			}
+			if (risk.conflicts.length > 0) {
+				throw new AgentTabsError('worktree/conflicts', `${wt.path} has unresolved conflicts in ${risk.conflicts.slice(0, 5).join(', ')}. Resolve them and stage the result ("git add"), or undo them with "git checkout -m <file>", then try again. Nothing was removed.`);
+			}
+			// The branch head too, under a private ref: its commits stay reachable even if someone deletes the branch.
+			await this.ctx.git(wt.path).run(['update-ref', `refs/agent-tabs/heads/${wt.id}`, 'HEAD']).catch(() => undefined);
+			try {
+				saved = await this.save(worktreeId, reason);
+			} catch (e) {
+				throw new AgentTabsError('worktree/saveFailed', `Could not save the work in ${wt.path}, so it was not removed: ${errorMessage(e)}`, { cause: e });
+			}
+			// The intent is on disk before the folder is touched.
+			this.ctx.worktrees.update(wt.id, { state: 'removing' });
+			wt = this.ctx.requireWorktree(worktreeId);
+			await this.finishRemoval(wt);
+		} else {
+			// Deleted by hand: nothing of the folder is left to save. Restore then starts from the branch; the
+			// saves of earlier removals stay under refs/agent-tabs/saved/<id>/.
+			this.ctx.logger.warn(`[Worktrees][remove] ${wt.path} was already gone; the branch ${wt.branch ?? '-'} is kept`);
+			this.ctx.worktrees.update(wt.id, { saved_ref: null });
+			await this.ctx.git(wt.repo_root).run(['worktree', 'prune']).catch(() => undefined);
+			this.ctx.worktrees.update(wt.id, { state: 'removed' });
+		}
+		return { risk, saved, removedPath: wt.path };
+	}
+
+	/** Second half of a removal whose save is recorded: the folder goes, the row says `removed`. */
+	private async finishRemoval(wt: WorktreeRow): Promise<void> {
+		await this.lifecycle.deleteFolder(wt);
+		this.ctx.worktrees.update(wt.id, { state: 'removed' });
+	}
+
+	/** The save a row points to, read back; null when it has none (or its ref is gone). */
+	private async savedWorkContents(wt: WorktreeRow): Promise<(SaveContents & { ref: string }) | null> {
+		const git = this.ctx.git(wt.repo_root);
+		const entry = wt.saved_ref ? await resolveSavedRef(git, wt.id, wt.saved_ref).catch(() => null) : null;
+		return entry ? { ...(await readSave(git, entry.commit)), ref: entry.ref } : null;
+	}
+
+	private async savedWork(wt: WorktreeRow): Promise<SavedWork | null> {
+		const save = await this.savedWorkContents(wt);
+		if (!save) {
+			return null;
+		}
+		const entry = { ref: save.ref, commit: save.commit };
+		const git = this.ctx.git(wt.repo_root);
+		const [changed, staged] = await Promise.all([git.zlist(['diff', '--name-only', '-z', save.head, save.worktreeTree]), git.zlist(['diff', '--name-only', '-z', save.head, save.indexTree])]);
+		return { ref: entry.ref, commit: entry.commit, branch: save.branch === undefined ? wt.branch : save.branch, head: save.head, files: changed.length, staged: staged.length };
+	}
+
+	/** Deletes a session: its worktree is saved and removed (the branch and the saved ref stay). */
+	async deleteSession(sessionId: string): Promise<RemoveResult | null> {
+		const wt = this.ctx.worktrees.forSession(sessionId);
+		const result = wt && wt.state !== 'removed' ? await this.remove(wt.id, 'the session was deleted') : null;
+		this.ctx.sessions.delete(sessionId);
+		return result;
+	}
+
+	/** Archives a session: its worktree folder is saved and removed; "Restore Session" brings it back. */
+	async archiveSession(sessionId: string): Promise<RemoveResult | null> {
+		const wt = this.ctx.worktrees.forSession(sessionId);
+		const result = wt && wt.state !== 'removed' ? await this.remove(wt.id, 'the session was archived') : null;
+		this.ctx.sessions.setStatus(sessionId, 'archived');
+		return result;
+	}
+
+	/**
+	 * Gives a detached worktree (its session was deleted, or it was adopted) a new session. A worktree whose
+	 * folder was removed is restored from its branch and saved ref on the way.
+	 */
+	async attachWorktree(worktreeId: string, title?: string): Promise<{ session: SessionRow; worktree: WorktreeRow }> {
+		const wt = this.ctx.requireWorktree(worktreeId);
+		if (wt.session_id) {
+			throw new AgentTabsError('worktree/attached', `${wt.path} already belongs to a session.`);
+		}
+		// The title the session had, when its saved work recorded it.
+		const savedTitle = (await this.savedWorkContents(wt))?.title;
+		const session = this.ctx.sessions.create({ title: title ?? savedTitle ?? wt.branch?.replace(/^agent-tabs[^/]*\//, '') ?? path.basename(wt.path), baseRef: wt.base_ref ?? undefined, repoRoot: wt.repo_root });
+		this.ctx.worktrees.update(wt.id, { session_id: session.id });
+		const worktree = wt.state === 'ready' && fs.existsSync(wt.path) ? this.ctx.worktrees.get(wt.id)! : await this.restoreSession(session.id);
+		markOwned(worktree.path, { worktreeId: wt.id, sessionId: session.id, stateDir: this.ctx.stateDir });
+		return { session: this.ctx.sessions.get(session.id)!, worktree };
+	}
+
+	/**
+	 * Recreates the worktree exactly as it was saved: HEAD on its branch (or detached, as it was), the index
+	 * with its staged and partly staged files, and the working folder with untracked files. The intent
+	 * (`restoring`) is recorded first; the result is verified against the save before it counts as restored,
+	 * and a failed or interrupted restore removes its partial folder again (the save and the branch are
+	 * untouched). Without a save (the folder was deleted by hand before removal) it comes back from the branch.
+	 */
+	async restoreSession(sessionId: string): Promise<WorktreeRow> {
+		const session = this.ctx.sessions.get(sessionId);
+		let wt = this.ctx.worktrees.forSession(sessionId);
+		if (!session || !wt) {
+			throw new AgentTabsError('session/unknown', `There is no session ${sessionId} with a worktree to restore.`);
+		}
+		if (wt.state === 'ready' && fs.existsSync(wt.path)) {
+			this.ctx.sessions.setStatus(sessionId, 'active');
+			return wt;
+		}
+		if (wt.state === 'removing' || wt.state === 'restoring' || wt.state === 'creating') {
+			await this.recoverRow(wt);
+			wt = this.ctx.worktrees.forSession(sessionId);
+			if (!wt) {
+				throw new AgentTabsError('session/unknown', `The session ${sessionId} had not finished being created, so there is nothing to restore.`);
+			}
+		}
+		const git = this.ctx.git(wt.repo_root);
+		await git.run(['worktree', 'prune']).catch(() => undefined);
+		const entry = wt.saved_ref ? await resolveSavedRef(git, wt.id, wt.saved_ref) : null;
+		if (wt.saved_ref && !entry) {
+			throw new AgentTabsError('worktree/noSave', `The saved work ${wt.saved_ref} of this session no longer exists in ${wt.repo_root}; nothing was restored.`);
+		}
+		const save = entry ? await readSave(git, entry.commit) : null;
+		const branch = save && save.branch !== undefined ? save.branch : wt.branch;
+		const tip = branch ? (await git.run(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`]).catch(() => '')).trim() : '';
+		if (!save && !tip) {
+			throw new AgentTabsError('worktree/noBranch', `The branch ${wt.branch ?? '(none)'} of this session no longer exists and no save of its folder was kept; nothing was restored.`);
+		}
+		const head = save?.head ?? tip;
+		const expected = { head, indexTree: save?.indexTree ?? (await git.run(['rev-parse', `${head}^{tree}`])).trim(), worktreeTree: save?.worktreeTree ?? (await git.run(['rev-parse', `${head}^{tree}`])).trim() };
+		if (fs.existsSync(wt.path) && fs.readdirSync(wt.path).length > 0) {
+			throw new AgentTabsError('worktree/pathTaken', `${wt.path} exists and is not empty; move it away to restore the session there.`);
+		}
+		// HEAD goes back on its branch; a branch deleted since is recreated where it was; a branch that moved
+		// on since (new commits made elsewhere) is left alone and HEAD comes back detached at the saved commit.
+		let addArgs: string[];
+		let expectedBranch: string | null = branch;
+		if (branch && tip === head) {
+			addArgs = [wt.path, branch];
+		} else if (branch && !tip) {
+			addArgs = ['-b', branch, wt.path, head];
+		} else {
+			if (branch) {
+				this.ctx.logger.warn(`[Worktrees][restore] ${branch} moved since the save (now ${tip.slice(0, 12)}, saved at ${head.slice(0, 12)}); ${wt.path} comes back detached at the saved commit`);
+			}
+			expectedBranch = null;
+			addArgs = ['--detach', wt.path, head];
+		}
+		const before = wt.state === 'ready' ? 'missing' : wt.state;
+		this.ctx.worktrees.update(wt.id, { state: 'restoring' });
+		try {
+			await git.run(['worktree', 'add', '--no-checkout', ...addArgs]);
+			const wtGit = this.ctx.git(wt.path);
+			// The folder from the working-tree tree, then the index from the index tree; stat data refreshed.
+			await wtGit.run(['read-tree', '-u', '--reset', expected.worktreeTree]);
+			await wtGit.run(['read-tree', '--reset', expected.indexTree]);
+			await wtGit.run(['update-index', '-q', '--refresh']).catch(() => undefined);
+			await this.verifyFolder(wtGit, { ...expected, branch: expectedBranch }, 'restoreMismatch', `The restored folder ${wt.path} does not match the save`);
+			markOwned(wt.path, { worktreeId: wt.id, sessionId, stateDir: this.ctx.stateDir });
+		} catch (e) {
+			await this.lifecycle.deleteFolder(wt).catch((r: unknown) => this.ctx.logger.error(`[Worktrees][restore] cleanup: ${errorMessage(r)}`));
+			this.ctx.worktrees.update(wt.id, { state: before });
+			throw new AgentTabsError('worktree/restoreFailed', `Could not restore ${wt.path}: ${errorMessage(e)} Nothing was changed${entry ? `; the saved work is still in ${entry.ref}` : ''}.`, { cause: e });
+		}
+		// Ignored files (.env, dependencies) are not in the save: the setup step puts them back as on creation.
+		await this.lifecycle.setup(wt.repo_root, wt.path);
+		this.ctx.worktrees.update(wt.id, { state: 'ready' });
+		this.ctx.sessions.setStatus(sessionId, 'active');
+		return this.ctx.worktrees.get(wt.id)!;
+	}
+
+	/**
+	 * Start-up reconciliation with `git worktree list`: rows whose folder vanished are marked missing (their
+	 * branch is never deleted); worktrees under our root that we do not know are adopted as detached, unless
+	 * their owner mark says another state folder holds them (a window opened on a session's worktree, the
+	 * CLI): those belong to a session elsewhere and are left alone. Our own live worktrees get a mark if they
+	 * lack one (made before marks existed).
+	 */
+	async reconcile(repoInput: string): Promise<{ missing: string[]; adopted: string[]; recovered: RecoveryReport }> {
+		const repo = await this.lifecycle.resolveRepository(repoInput);
+		const recovered = await this.recoverInterrupted(repo);
+		const listed = parseWorktreeList(await this.ctx.git(repo).run(['worktree', 'list', '--porcelain', '-z']));
+		const livePaths = new Set(listed.filter((e) => !e.prunable).map((e) => path.resolve(e.path)));
+		const missing: string[] = [];
+		for (const row of this.ctx.worktrees.list()) {
+			if (row.repo_root === repo && row.state === 'ready' && (!fs.existsSync(row.path) || !livePaths.has(path.resolve(row.path)))) {
+				this.ctx.worktrees.update(row.id, { state: 'missing' });
+				missing.push(row.path);
+			} else if (row.repo_root === repo && row.state === 'ready' && !readOwnerMark(row.path)) {
+				try {
+					markOwned(row.path, { worktreeId: row.id, sessionId: row.session_id, stateDir: this.ctx.stateDir });
+				} catch (e) {
+					this.ctx.logger.debug(`[Worktrees][reconcile] could not mark ${row.path}: ${errorMessage(e)}`);
+				}
+			}
+		}
+		const root = this.lifecycle.worktreeRoot(repo);
+		const adopted: string[] = [];
+		for (const e of listed) {
+			const p = path.resolve(e.path);
+			const mark = readOwnerMark(p);
+			if (!e.prunable && p.startsWith(root + path.sep) && !this.ctx.worktrees.byPath(p) && (!mark || path.resolve(mark.stateDir) === path.resolve(this.ctx.stateDir))) {
+				this.ctx.worktrees.insert({ id: newId('wt'), session_id: null, repo_root: repo, path: p, branch: e.branch ?? null, base_ref: null, base_commit: null, state: 'ready' });
+				adopted.push(p);
+			}
+		}
+		return { missing, adopted, recovered };
+	}
+
+	/**
+	 * What a start-up does first: steps a killed process left half-done are finished or undone from what
+	 * is safe. A removal (`removing`) was saved and verified before its folder was touched, so it is
+	 * finished and its session archived (restorable). A restore (`restoring`) is undone: its partial folder
+	 * is rebuilt from the same save on the next restore. A creation (`creating`) is rolled back. Temporary
+	 * index files of dead processes are removed. `repo` limits it to one repository.
+	 */
+	async recoverInterrupted(repo?: string): Promise<RecoveryReport> {
+		const report: RecoveryReport = { completedRemovals: [], undoneRestores: [], rolledBackCreates: [], removedTempFiles: removeStaleTempIndexes() };
+		for (const row of this.ctx.worktrees.list()) {
+			if (repo !== undefined && row.repo_root !== repo) {
+				continue;
+			}
+			try {
+				const done = await this.recoverRow(row);
+				if (done) {
+					report[done].push(row.path);
+				}
+			} catch (e) {
+				this.ctx.logger.error(`[Worktrees][recover] ${row.path} (${row.state}): ${errorMessage(e)}`);
+			}
+		}
+		if (report.completedRemovals.length + report.undoneRestores.length + report.rolledBackCreates.length > 0) {
+			this.ctx.logger.warn(
+				`[Worktrees][recover] after an interruption: removals finished: ${report.completedRemovals.join(', ') || '-'}; restores undone: ${report.undoneRestores.join(', ') || '-'}; creations rolled back: ${report.rolledBackCreates.join(', ') || '-'}`,
+			);
+		}
+		return report;
+	}
+
+	private async recoverRow(row: WorktreeRow): Promise<'completedRemovals' | 'undoneRestores' | 'rolledBackCreates' | null> {
+		switch (row.state) {
+			case 'removing':
+				await this.finishRemoval(row);
+				if (row.session_id && this.ctx.sessions.get(row.session_id)?.status === 'active') {
+					this.ctx.sessions.setStatus(row.session_id, 'archived');
+				}
+				return 'completedRemovals';
+			case 'restoring':
+				await this.lifecycle.deleteFolder(row);
+				this.ctx.worktrees.update(row.id, { state: 'removed' });
+				return 'undoneRestores';
+			case 'creating':
+				await this.lifecycle.rollBackCreate(row);
+				return 'rolledBackCreates';
+			default:
+				return null;
+		}
+	}
+}

@@ -1,0 +1,130 @@
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import { AgentTabsError, CancelledError } from '../common/errors';
+import { type Git, GitError, type GitRunOptions, GitTimeoutError, type GitProgress } from './gitClient';
+import { assessRisk } from './risk';
+import type { WorktreeContext } from './worktreeContext';
+
+/**
+ * A session's work going where it belongs: merged into its base branch in the main checkout (merge,
+ * squash or rebase), or pushed and proposed as a pull request.
+ */
+/** Cancel and progress for the long steps (the merge or rebase, the push). */
+export interface IntegrationOptions {
+	signal?: AbortSignal;
+	onProgress?: (progress: GitProgress) => void;
+}
+
+export class SessionIntegration {
+	constructor(private readonly ctx: WorktreeContext) {}
+
+	/**
+	 * Merges the session branch into its base branch in the main checkout: a merge commit, a squash commit,
+	 * or a rebase of the branch onto the base followed by a fast-forward. Refuses, changing nothing, when the
+	 * main checkout is dirty or on another branch, when the session has uncommitted work, or on a conflict.
+	 */
+	async mergeSession(sessionId: string, strategy: 'merge' | 'squash' | 'rebase', options: IntegrationOptions = {}): Promise<{ strategy: string; commit: string; message: string }> {
+		const session = this.ctx.sessions.get(sessionId);
+		const wt = this.ctx.worktrees.forSession(sessionId);
+		if (!session || !wt || !wt.branch) {
+			throw new AgentTabsError('session/unknown', `There is no session ${sessionId} with a branch to merge.`);
+		}
+		const base = wt.base_ref;
+		const main = this.ctx.git(wt.repo_root);
+		if (!base || !(await main.ok(['rev-parse', '--verify', '--quiet', `refs/heads/${base}`]))) {
+			throw new AgentTabsError('merge/noBase', `The session was started from ${base ?? 'a detached HEAD'}, which is not a branch to merge into.`);
+		}
+		const current = (await main.run(['symbolic-ref', '--quiet', '--short', 'HEAD']).catch(() => '')).trim();
+		if (current !== base) {
+			throw new AgentTabsError('merge/wrongBranch', `The main checkout ${wt.repo_root} is on ${current || 'a detached HEAD'}; check out ${base} there to merge into it.`);
+		}
+		if ((await main.zlist(['status', '--porcelain', '-z', '--untracked-files=no'])).length > 0) {
+			throw new AgentTabsError('merge/dirtyMain', `The main checkout ${wt.repo_root} has uncommitted changes; commit or stash them first. Nothing was merged.`);
+		}
+		if (fs.existsSync(wt.path) && (await this.ctx.git(wt.path).zlist(['status', '--porcelain', '-z'])).length > 0) {
+			throw new AgentTabsError('merge/dirtySession', `The session's worktree has uncommitted work; commit it first so it is part of the merge. Nothing was merged.`);
+		}
+		const ahead = await main.lines(['rev-list', `${base}..refs/heads/${wt.branch}`]);
+		// By content, not reachability: after a squash merge the branch's commits are still "ahead".
+		const unmerged = (await assessRisk(main, { path: wt.path, branch: wt.branch, baseRef: base })).unmerged;
+		if (ahead.length === 0 || unmerged.length === 0) {
+			throw new AgentTabsError('merge/nothing', `${wt.branch} has no commits that ${base} does not have.`);
+		}
+		/** A merge step that failed, was cancelled or ran out of time is undone, so nothing is changed. */
+		const undo = async (e: unknown, abort: string[], where: Git): Promise<never> => {
+			if (e instanceof GitError) {
+				const files = await where.zlist(['diff', '--name-only', '--diff-filter=U', '-z']).catch(() => []);
+				await where.run(abort).catch(() => undefined);
+				throw new AgentTabsError('merge/conflict', `Merging ${wt.branch} into ${base} conflicts in ${files.join(', ') || 'some files'}; a person needs to resolve that. Nothing was changed.`);
+			}
+			if (e instanceof CancelledError || e instanceof GitTimeoutError) {
+				await where.run(abort).catch(() => undefined);
+				if (where === main) {
+					// Stopped before it recorded MERGE_HEAD (in a hook, say), a merge has nothing `--abort` can
+					// find, yet its files are in the index; the checkout was clean, so back to HEAD's.
+					await main.run(['reset', '--merge']).catch(() => undefined);
+				}
+			}
+			throw e;
+		};
+		const long: GitRunOptions = { long: true, signal: options.signal, onProgress: options.onProgress };
+		const identityEnv = { GIT_COMMITTER_NAME: process.env.GIT_COMMITTER_NAME ?? 'Agent Tabs', GIT_COMMITTER_EMAIL: process.env.GIT_COMMITTER_EMAIL ?? 'agent-tabs@localhost' };
+		if (strategy === 'merge') {
+			try {
+				await main.run(['merge', '--no-ff', '--no-edit', '-m', `Merge ${wt.branch}: ${session.title}`, `refs/heads/${wt.branch}`], { ...long, env: identityEnv });
+			} catch (e) {
+				await undo(e, ['merge', '--abort'], main);
+			}
+		} else if (strategy === 'squash') {
+			try {
+				await main.run(['merge', '--squash', `refs/heads/${wt.branch}`], long);
+			} catch (e) {
+				await undo(e, ['reset', '--merge'], main);
+			}
+			try {
+				await main.run(['commit', '-q', '-m', `${session.title}\n\nSquashed from ${wt.branch} (${ahead.length} commits) by Agent Tabs.`], { ...long, env: identityEnv });
+			} catch (e) {
+				// A commit hook refused, or the commit was cancelled: the squashed files leave the index again.
+				await main.run(['reset', '--merge']).catch(() => undefined);
+				throw e instanceof GitError ? new AgentTabsError('merge/commitFailed', `Committing the squash of ${wt.branch} into ${base} failed: ${e.stderr.trim() || e.message} Nothing was changed.`, { cause: e }) : e;
+			}
+		} else {
+			const wtGit = this.ctx.git(wt.path);
+			try {
+				await wtGit.run(['rebase', base], { ...long, env: identityEnv });
+			} catch (e) {
+				await undo(e, ['rebase', '--abort'], wtGit);
+			}
+			await main.run(['merge', '--ff-only', `refs/heads/${wt.branch}`]);
+		}
+		const commit = (await main.run(['rev-parse', 'HEAD'])).trim();
+		return { strategy, commit, message: `${wt.branch} is in ${base} (${strategy}, ${commit.slice(0, 12)}).` };
+	}
+
+	/** Pushes the session branch (with progress) and opens a pull request with the GitHub CLI, when it is installed. */
+	async createPullRequest(sessionId: string, ghPath: string | undefined, options: IntegrationOptions = {}): Promise<string> {
+		const session = this.ctx.sessions.get(sessionId);
+		const wt = this.ctx.worktrees.forSession(sessionId);
+		if (!session || !wt || !wt.branch) {
+			throw new AgentTabsError('session/unknown', `There is no session ${sessionId} with a branch.`);
+		}
+		if (!ghPath) {
+			throw new AgentTabsError('pr/noGh', 'Creating a pull request needs the GitHub CLI (gh). Install it and run "gh auth login", or push the branch and open the pull request yourself.');
+		}
+		const git = this.ctx.git(wt.path);
+		await git.run(['push', '-u', 'origin', wt.branch], { long: true, signal: options.signal, onProgress: options.onProgress });
+		return new Promise((resolve, reject) => {
+			const child = spawn(ghPath, ['pr', 'create', '--head', wt.branch!, '--base', wt.base_ref ?? 'main', '--title', session.title, '--body', `Work from the Agent Tabs session "${session.title}".`], {
+				cwd: wt.path,
+				env: this.ctx.options.env ?? process.env,
+				stdio: ['ignore', 'pipe', 'pipe'],
+			});
+			let out = '';
+			let err = '';
+			child.stdout.on('data', (d) => (out += String(d)));
+			child.stderr.on('data', (d) => (err += String(d)));
+			child.on('error', reject);
+			child.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new AgentTabsError('pr/failed', `gh pr create failed: ${err.trim() || `exit ${code}`}`))));
+		});
+	}
+}

@@ -1,0 +1,319 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { AgentTabsError } from '../common/errors';
+import { newId } from '../common/ids';
+import { errorMessage } from '../common/log';
+import type { SessionRow } from '../db/sessionsRepo';
+import type { WorktreeRow } from '../db/worktreesRepo';
+import { GitError, parseWorktreeList } from './gitClient';
+import { markOwned } from './ownership';
+import { refuseRootInsideCheckouts } from './paths';
+import { assessRisk } from './risk';
+import type { WorktreeContext } from './worktreeContext';
+
+/**
+ * Namespaces for session branches, in order of preference. The first is the documented one; the others are
+ * for repositories where a branch named like the namespace itself makes git refuse every branch under it.
+ */
+export const sessionBranchPrefixes = ['agent-tabs', 'agent-tabs-sessions', 'agent-tabs-2', 'agent-tabs-3', 'agent-tabs-4', 'agent-tabs-5'] as const;
+
+export function slugify(title: string): string {
+	const slug = title
+		.normalize('NFKD')
+		.replace(/[\u0300-\u036f]/g, '')
+		.toLowerCase()
+		.replace(/[^a-z0-9]+/g, '-')
+		.replace(/^-+|-+$/g, '')
+		.slice(0, 40)
+		.replace(/-+$/g, '');
+	return slug || 'session';
+}
+
+function globToRegExp(glob: string): RegExp {
+	return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}$`);
+}
+
+/**
+ * A session's worktree coming into being and going away again: the repository it starts from, where its
+ * folder goes, its branch name, carrying the main checkout's changes, the setup step, and undoing a
+ * creation that did not finish. Saving and removing a worktree with work in it is the custody's
+ * (custody.ts); this room only deletes folders that hold no work (a rollback) or are already saved.
+ */
+export class SessionLifecycle {
+	constructor(private readonly ctx: WorktreeContext) {}
+
+	/** The repository's top folder, or a plain-words error for everything that is not a usable repository. */
+	async resolveRepository(dir: string): Promise<string> {
+		if (!fs.existsSync(dir)) {
+			throw new AgentTabsError('repo/missing', `The folder ${dir} does not exist.`);
+		}
+		if (!fs.statSync(dir).isDirectory()) {
+			throw new AgentTabsError('repo/notFolder', `${dir} is a file, not a folder: give the repository's folder.`);
+		}
+		const git = this.ctx.git(dir);
+		let lines: string[];
+		try {
+			// One call for the three answers: inside a work tree?, its top folder, the shared .git folder.
+			lines = (await git.run(['rev-parse', '--is-inside-work-tree', '--show-toplevel', '--git-common-dir'])).split('\n');
+		} catch (e) {
+			if (e instanceof GitError) {
+				if (await git.ok(['rev-parse', '--is-bare-repository'])) {
+					throw new AgentTabsError('repo/bare', `${dir} is a bare git repository: it has no working folder to start sessions from. Clone it first.`);
+				}
+				throw new AgentTabsError('repo/notGit', `${dir} is not a git repository. Sessions need git (run "git init" there first).`);
+			}
+			throw e;
+		}
+		if (lines[0]?.trim() !== 'true') {
+			throw new AgentTabsError('repo/bare', `${dir} is a bare git repository: it has no working folder to start sessions from.`);
+		}
+		const top = lines[1]!.trim();
+		// A worktree of another repository: use its main checkout as the repository.
+		const common = path.resolve(top, lines[2]!.trim());
+		return path.basename(common) === '.git' ? path.dirname(common) : top;
+	}
+
+	/** Staged, unstaged or untracked (not ignored) changes in a checkout. */
+	async hasUncommittedChanges(dir: string): Promise<boolean> {
+		return (await this.ctx.git(dir).zlist(['status', '--porcelain', '-z'])).length > 0;
+	}
+
+	worktreeRoot(repo: string): string {
+		if (this.ctx.options.root) {
+			return path.resolve(this.ctx.options.root);
+		}
+		const hash = createHash('sha1').update(repo).digest('hex').slice(0, 6);
+		return path.join(os.homedir(), '.agent-tabs', 'worktrees', `${path.basename(repo)}-${hash}`);
+	}
+
+	/**
+	 * A new session and its worktree: outside the repository, on `agent-tabs/<slug>` (or the first free name
+	 * of `sessionBranchPrefixes`, said in `note`) from `baseRef` (default
+	 * the current HEAD), optionally carrying the main checkout's uncommitted changes, then the setup step.
+	 */
+	async createSession(input: { repo: string; title: string; baseRef?: string; carryChanges?: boolean }): Promise<{ session: SessionRow; worktree: WorktreeRow; note?: string }> {
+		const repo = await this.resolveRepository(input.repo);
+		const git = this.ctx.git(repo);
+		let baseRef = input.baseRef;
+		if (!(await git.ok(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']))) {
+			throw new AgentTabsError('repo/noCommits', `${repo} has no commits yet; make a first commit before starting a session.`);
+		}
+		if (!baseRef) {
+			const head = (await git.run(['symbolic-ref', '--quiet', '--short', 'HEAD']).catch(() => '')).trim();
+			baseRef = head || (await git.run(['rev-parse', 'HEAD']).catch(() => '')).trim();
+			if (!baseRef) {
+				throw new AgentTabsError('repo/noCommits', `${repo} has no commits yet; make a first commit before starting a session.`);
+			}
+		}
+		if (!(await git.ok(['rev-parse', '--verify', '--quiet', `${baseRef}^{commit}`]))) {
+			throw new AgentTabsError('repo/badRef', `"${baseRef}" is not a branch, tag or commit in ${repo}.`);
+		}
+		const baseCommit = (await git.run(['rev-parse', `${baseRef}^{commit}`])).trim();
+		const root = this.worktreeRoot(repo);
+		refuseRootInsideCheckouts(root, parseWorktreeList(await git.run(['worktree', 'list', '--porcelain', '-z'])).filter((e) => !e.prunable && !e.bare).map((e) => e.path));
+		try {
+			fs.mkdirSync(root, { recursive: true });
+		} catch (e) {
+			const code = (e as NodeJS.ErrnoException).code;
+			if (code === 'EEXIST' || code === 'ENOTDIR') {
+				throw new AgentTabsError('worktree/rootNotFolder', `The worktrees folder ${root} cannot be used: it, or a folder on its way, is a file.`, { cause: e });
+			}
+			if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+				throw new AgentTabsError('worktree/rootReadOnly', `The worktrees folder ${root} cannot be created or written (permission denied); pick another one (--worktrees, or agentTabs.worktrees.root).`, { cause: e });
+			}
+			throw e;
+		}
+		const slug = slugify(input.title);
+		// Branch names are checked in memory against every branch, because git refuses a branch when a
+		// branch is a folder of its name or the other way round (`agent-tabs` blocks `agent-tabs/x`).
+		const taken = (await git.lines(['for-each-ref', '--format=%(refname)', 'refs/heads/'])).map((r) => r.slice('refs/heads/'.length).toLowerCase());
+		const blocked = (name: string): boolean => {
+			const n = name.toLowerCase();
+			return taken.some((b) => b === n || b.startsWith(`${n}/`) || n.startsWith(`${b}/`));
+		};
+		// A namespace is usable when no branch is named like it; branches under it are only other sessions.
+		const prefix = sessionBranchPrefixes.find((p) => !taken.includes(p));
+		if (!prefix) {
+			throw new AgentTabsError('worktree/names', `Branches named ${sessionBranchPrefixes.join(', ')} in ${repo} block every branch namespace Agent Tabs uses for sessions; rename one of them.`);
+		}
+		let note: string | undefined;
+		if (prefix !== sessionBranchPrefixes[0]) {
+			note = `The repository has a branch named "${sessionBranchPrefixes[0]}", which stops git from creating branches under ${sessionBranchPrefixes[0]}/, so this session's branch is under ${prefix}/ instead.`;
+			this.ctx.logger.info(`[Worktrees][create] ${repo}: ${note}`);
+		}
+		let session: SessionRow | undefined;
+		let worktree: WorktreeRow | undefined;
+		for (let n = 1; n < 1000 && !worktree; n++) {
+			const suffix = n === 1 ? '' : `-${n}`;
+			const branch = `${prefix}/${slug}${suffix}`;
+			const wtPath = path.join(root, `${slug}${suffix}`);
+			if (!blocked(branch) && !fs.existsSync(wtPath) && !this.ctx.worktrees.byPath(wtPath)) {
+				// The rows (state `creating`) come before anything on disk: a start after a kill rolls them back.
+				const s = this.ctx.sessions.create({ title: input.title, baseRef, repoRoot: repo });
+				const w = this.ctx.worktrees.insert({ id: newId('wt'), session_id: s.id, repo_root: repo, path: wtPath, branch, base_ref: baseRef, base_commit: baseCommit, state: 'creating' });
+				// Claim the folder at once so a second session created at the same moment picks another name.
+				try {
+					fs.mkdirSync(wtPath);
+				} catch {
+					this.ctx.worktrees.delete(w.id);
+					this.ctx.sessions.delete(s.id);
+					continue;
+				}
+				session = s;
+				worktree = w;
+			}
+		}
+		if (!session || !worktree) {
+			throw new AgentTabsError('worktree/names', `No free branch name for "${input.title}".`);
+		}
+		const { branch, path: wtPath } = worktree;
+		try {
+			fs.rmdirSync(wtPath);
+			await git.run(['worktree', 'add', '-b', branch!, wtPath, baseCommit]);
+			markOwned(wtPath, { worktreeId: worktree.id, sessionId: session.id, stateDir: this.ctx.stateDir });
+			if (input.carryChanges) {
+				await this.carryChanges(repo, wtPath);
+			}
+			await this.setup(repo, wtPath);
+			this.ctx.worktrees.update(worktree.id, { state: 'ready' });
+		} catch (e) {
+			// A create that fails leaves nothing behind: no folder, no branch, no rows. The error keeps git's words.
+			this.ctx.logger.error(`[Worktrees][create] ${errorMessage(e)}`);
+			await this.rollBackCreate(this.ctx.worktrees.get(worktree.id)!).catch((r: unknown) => this.ctx.logger.error(`[Worktrees][create] rollback: ${errorMessage(r)}`));
+			throw e instanceof AgentTabsError ? e : new AgentTabsError('worktree/create', `Could not create the worktree for "${input.title}": ${errorMessage(e)}`, { cause: e });
+		}
+		return { session, worktree: this.ctx.worktrees.get(worktree.id)!, note };
+	}
+
+	/**
+	 * Undoes a session creation that did not finish: the folder (even locked by an interrupted
+	 * `git worktree add`), the branch if nothing was committed on it, the worktree row, and the session when
+	 * it has no chats yet.
+	 */
+	async rollBackCreate(wt: WorktreeRow): Promise<void> {
+		await this.deleteFolder(wt);
+		if (wt.branch && wt.base_commit) {
+			// Only while the branch is still where it was created: a commit on it is work, and branches are kept.
+			await this.ctx.git(wt.repo_root).run(['update-ref', '-d', `refs/heads/${wt.branch}`, wt.base_commit]).catch(() => undefined);
+		}
+		this.ctx.worktrees.delete(wt.id);
+		if (wt.session_id && this.ctx.sessions.listChats(wt.session_id).length === 0) {
+			this.ctx.sessions.delete(wt.session_id);
+		}
+	}
+
+	/**
+	 * Undoes a session created for something that then failed before any work was done (an agent that
+	 * could not start): its worktree, branch, chats and row go. Keeps everything and returns false when the
+	 * worktree holds any work (a change, an untracked file, a commit).
+	 */
+	async discardNewSession(sessionId: string): Promise<boolean> {
+		const wt = this.ctx.worktrees.forSession(sessionId);
+		if (wt) {
+			// Only what is in the folder matters here, not who runs in it: `assessRisk` directly, not the custody's `risk`.
+			const risk = await assessRisk(this.ctx.git(wt.repo_root), { path: wt.path, branch: wt.branch, baseRef: wt.base_ref });
+			const head = risk.exists ? (await this.ctx.git(wt.path).run(['rev-parse', 'HEAD'])).trim() : '';
+			if (!risk.exists || risk.staged.length + risk.unstaged.length + risk.untracked.length > 0 || head !== wt.base_commit) {
+				return false;
+			}
+			await this.rollBackCreate(wt);
+		}
+		this.ctx.sessions.delete(sessionId);
+		return true;
+	}
+
+	/** Removes a worktree's folder and git's record of it, whatever state an interruption left them in. */
+	async deleteFolder(wt: WorktreeRow): Promise<void> {
+		const git = this.ctx.git(wt.repo_root);
+		const entry = parseWorktreeList(await git.run(['worktree', 'list', '--porcelain', '-z'])).find((e) => path.resolve(e.path) === path.resolve(wt.path));
+		if (entry?.locked) {
+			// Only reached for our own interrupted steps (an `add` killed while git held its "initializing" lock).
+			await git.run(['worktree', 'unlock', wt.path]).catch(() => undefined);
+		}
+		if (entry && fs.existsSync(wt.path)) {
+			await git.run(['worktree', 'remove', '--force', wt.path]).catch((e: unknown) => this.ctx.logger.warn(`[Worktrees][remove] ${errorMessage(e)}; removing the folder directly`));
+		}
+		// A half-deleted folder is no longer a worktree git will remove: finish it by hand.
+		fs.rmSync(wt.path, { recursive: true, force: true });
+		await git.run(['worktree', 'prune']).catch(() => undefined);
+	}
+
+	private async carryChanges(repo: string, wtPath: string): Promise<void> {
+		const git = this.ctx.git(repo);
+		// `git stash create` fails without a word when it cannot lock the index. Writing the index first
+		// (forced: a fresh index would skip the lock) takes the same lock and, failing, says why in git's words.
+		await git.run(['update-index', '--refresh', '--force-write-index']).catch((e: unknown) => {
+			if (e instanceof GitError && e.exitCode === 1) {
+				return ''; // only "needs update": files that differ, which is what is carried
+			}
+			const why = e instanceof GitError ? e.stderr.split('\n').filter((l) => l && !l.endsWith(': needs update')).join('\n').trim() : errorMessage(e);
+			throw new AgentTabsError('worktree/carry', `Could not carry the uncommitted changes of ${repo} into the new session, so it was not created: ${why}`, { cause: e });
+		});
+		const stash = (await git.run(['stash', 'create'])).trim();
+		if (stash) {
+			await this.ctx.git(wtPath).run(['stash', 'apply', stash]);
+		}
+		for (const relBytes of await git.zlistBytes(['ls-files', '--others', '--exclude-standard', '-z'])) {
+			const rel = relBytes.toString('utf8');
+			if (!Buffer.from(rel, 'utf8').equals(relBytes)) {
+				copyNonUtf8Named(repo, wtPath, relBytes);
+				continue;
+			}
+			const target = path.join(wtPath, rel);
+			fs.mkdirSync(path.dirname(target), { recursive: true });
+			fs.cpSync(path.join(repo, rel), target, { preserveTimestamps: true });
+		}
+	}
+
+	/** Files to copy, then the setup command, in a new or restored worktree. */
+	async setup(repo: string, wtPath: string): Promise<void> {
+		const patterns = (this.ctx.options.copy ?? ['.env*']).map(globToRegExp);
+		if (patterns.length > 0) {
+			// Candidates are files git does not track (ignored or untracked), like .env files.
+			const candidates = await this.ctx.git(repo).zlist(['ls-files', '--others', '-z']);
+			for (const rel of candidates) {
+				if (patterns.some((p) => p.test(rel) || p.test(path.basename(rel)))) {
+					const target = path.join(wtPath, rel);
+					if (!fs.existsSync(target)) {
+						fs.mkdirSync(path.dirname(target), { recursive: true });
+						fs.copyFileSync(path.join(repo, rel), target);
+					}
+				}
+			}
+		}
+		const command = (this.ctx.options.setupCommand ?? (await this.ctx.options.setupCommandFor?.(repo)))?.trim();
+		if (command) {
+			await new Promise<void>((resolve, reject) => {
+				const child = spawn(command, { cwd: wtPath, shell: true, env: this.ctx.options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+				const forward = (d: Buffer): void => {
+					for (const line of d.toString('utf8').split('\n').filter(Boolean)) {
+						this.ctx.options.onSetupOutput?.(line);
+					}
+				};
+				child.stdout.on('data', forward);
+				child.stderr.on('data', forward);
+				child.on('error', reject);
+				child.on('exit', (code) => (code === 0 ? resolve() : reject(new AgentTabsError('worktree/setup', `The setup command "${command}" failed with exit code ${code}.`))));
+			});
+		}
+	}
+}
+/**
+ * Copies one file or symlink whose name is not UTF-8 (a Latin-1 `café.txt`): fs reaches such a name only as
+ * a Buffer path, which cpSync does not take. Mode and times are kept as cpSync keeps them.
+ */
+function copyNonUtf8Named(fromRoot: string, toRoot: string, rel: Buffer): void {
+	const source = Buffer.concat([Buffer.from(`${fromRoot}/`), rel]);
+	const target = Buffer.concat([Buffer.from(`${toRoot}/`), rel]);
+	fs.mkdirSync(target.subarray(0, target.lastIndexOf(0x2f)), { recursive: true });
+	const stat = fs.lstatSync(source);
+	if (stat.isSymbolicLink()) {
+		fs.symlinkSync(fs.readlinkSync(source, { encoding: 'buffer' }), target);
+		return;
+	}
+	fs.copyFileSync(source, target);
+	fs.utimesSync(target, stat.atime, stat.mtime);
+}

@@ -1,0 +1,67 @@
+import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CancelledError } from '../../../src/common/errors';
+import type { Store } from '../../../src/db/store';
+import { processAlive } from '../../../src/worktrees/gitProcess';
+import { WorktreeService } from '../../../src/worktrees/worktreeService';
+import { gitEnv, makeRepo } from '../gitRepo';
+import { MemoryLogger, openStore, removeDir, tempDir, waitFor } from '../helpers';
+
+suite('worktrees/integration: merge cancelled half-way (real git, a real hook)', function () {
+	this.timeout(60_000);
+	let dir: string;
+	let store: Store;
+
+	setup(async () => {
+		dir = tempDir('agent-tabs-merge-');
+		store = await openStore(path.join(dir, 'state'));
+	});
+	teardown(async () => {
+		await store.close();
+		removeDir(dir);
+	});
+
+	/** A repository with a session whose branch has one commit to merge. */
+	async function sessionToMerge(): Promise<{ repo: string; sessionId: string; git: (cwd: string, ...args: string[]) => string; service: WorktreeService }> {
+		const env = gitEnv(dir);
+		fs.writeFileSync(path.join(dir, '.gitconfig'), '[user]\n\tname = T\n\temail = t@t\n[commit]\n\tgpgsign = false\n');
+		const repo = makeRepo(path.join(dir, 'repo'), { 'a.txt': 'a\n' });
+		const git = (cwd: string, ...args: string[]): string => execFileSync('git', args, { cwd, env, encoding: 'utf8' });
+		const service = new WorktreeService(store, new MemoryLogger(), { root: path.join(dir, 'worktrees'), env });
+		const { session, worktree } = await service.createSession({ repo, title: 'merge me' });
+		fs.writeFileSync(path.join(worktree.path, 'b.txt'), 'b\n');
+		git(worktree.path, 'add', 'b.txt');
+		git(worktree.path, 'commit', '-q', '-m', 'b');
+		return { repo, sessionId: session.id, git, service };
+	}
+
+	test('cancelling a merge while its hook runs ends the hook and leaves the main checkout as it was', async () => {
+		const { repo, sessionId, git, service } = await sessionToMerge();
+		const headBefore = git(repo, 'rev-parse', 'HEAD');
+		// Runs after the merge has written the index and files, before the commit: the worst moment to stop.
+		const marker = path.join(dir, 'hook-pid');
+		fs.writeFileSync(path.join(repo, '.git', 'hooks', 'pre-merge-commit'), `#!/bin/sh\necho $$ > "${marker}"\nsleep 300\n`, { mode: 0o755 });
+		const cancel = new AbortController();
+		const merging = service.mergeSession(sessionId, 'merge', { signal: cancel.signal });
+		await waitFor(() => fs.existsSync(marker) && fs.readFileSync(marker, 'utf8').endsWith('\n'), 'the merge hook to run');
+		assert.ok(fs.existsSync(path.join(repo, 'b.txt')), 'the merge had changed the main checkout when it was cancelled');
+		cancel.abort();
+		await assert.rejects(merging, CancelledError);
+		assert.equal(processAlive(Number(fs.readFileSync(marker, 'utf8'))), false, 'the hook was ended with git');
+		assert.equal(git(repo, 'rev-parse', 'HEAD'), headBefore);
+		assert.equal(git(repo, 'status', '--porcelain'), '');
+		assert.ok(!fs.existsSync(path.join(repo, '.git', 'MERGE_HEAD')));
+		assert.ok(!fs.existsSync(path.join(repo, 'b.txt')));
+	});
+
+	test('a squash whose commit a hook refuses changes nothing and says why', async () => {
+		const { repo, sessionId, git, service } = await sessionToMerge();
+		const headBefore = git(repo, 'rev-parse', 'HEAD');
+		fs.writeFileSync(path.join(repo, '.git', 'hooks', 'pre-commit'), '#!/bin/sh\necho "lint failed: b.txt" >&2\nexit 1\n', { mode: 0o755 });
+		await assert.rejects(service.mergeSession(sessionId, 'squash'), /^AgentTabsError: Committing the squash of agent-tabs\/merge-me into main failed: lint failed: b\.txt Nothing was changed\.$/);
+		assert.equal(git(repo, 'rev-parse', 'HEAD'), headBefore);
+		assert.equal(git(repo, 'status', '--porcelain'), '');
+	});
+});
