@@ -42,6 +42,9 @@ function record(layer, counts, note) {
 	totals.skipped += counts.skipped;
 }
 
+// Tests compile into out/ afresh: a test file moved or deleted since the last build must not run from there.
+fs.rmSync(path.join(root, 'out'), { recursive: true, force: true });
+
 // Static checks and the build are prerequisites of every layer; a failure counts as one failed test.
 const npx = (args) => ['npx', ['--no-install', ...args]];
 for (const [title, [cmd, args]] of [

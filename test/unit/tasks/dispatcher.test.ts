@@ -71,6 +71,31 @@ suite('tasks/dispatcher with the real store, worktrees, pool and scripted agents
 		return new TranscriptRepo(core.store).listTurns(chatId).map((t) => ({ id: t.id, prompt: t.prompt, status: t.status }));
 	}
 
+	/**
+	 * The agents of a killed core live on in their own process groups until their input closes and their turn
+	 * ends, and may still write into the test's folder: end them, as the next test (or a user) would find them
+	 * gone anyway. They are found by the state folder in their environment.
+	 */
+	async function endOrphanedAgents(): Promise<void> {
+		const marker = `SCRIPTED_AGENT_STATE_DIR=${path.join(dir, 'agent-state')}`;
+		const orphans = (): number[] =>
+			fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((pid) => {
+				try {
+					return fs.readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(marker);
+				} catch {
+					return false;
+				}
+			});
+		for (const pid of orphans()) {
+			try {
+				process.kill(pid, 'SIGKILL');
+			} catch {
+				// gone meanwhile
+			}
+		}
+		await waitFor(() => orphans().length === 0, 'the killed core\'s agents to end', 10_000);
+	}
+
 	setup(async () => {
 		dir = tempDir('agent-tabs-tasks-');
 		repo = makeRepo(path.join(dir, 'repo'));
@@ -332,6 +357,7 @@ suite('tasks/dispatcher with the real store, worktrees, pool and scripted agents
 		assert.ok(out.includes('"running"'), `the child core failed: ${err}`);
 		process.kill(-child.pid!, 'SIGKILL');
 		await exited;
+		await endOrphanedAgents();
 		const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { added?: string[]; running?: string });
 		const ids = lines.find((l) => l.added)!.added!;
 		assert.equal(lines.find((l) => l.running)!.running, ids[0]);
@@ -369,6 +395,7 @@ suite('tasks/dispatcher with the real store, worktrees, pool and scripted agents
 				// already gone
 			}
 			await exited;
+			await endOrphanedAgents();
 			const core = await open({ maxConcurrent: 2 });
 			const inRound = (): TaskRow[] => core.dispatcher.list().filter((t) => chats.includes(t.chat_id ?? ''));
 			const runningBefore = inRound().filter((t) => t.status === 'running').map((t) => t.id);
