@@ -382,9 +382,8 @@ export class PoolChatService extends Disposable implements ChatService {
 		try {
 			const chat = this.chat(chatId);
 			const cwd = this.workingDirectory(chatId);
-			// Said only when it is true: the pool cannot yet end one live context, so a chat reopened while its
-			// agent process still runs (until the idle reaper) keeps that conversation.
-			if (this.isClosed(chat) && !st.saidNewContext && !this.options.pool.peek(chatId, chat.agent)) {
+			// Closing ended the agent process and forgot its context, so a prompt after a close starts anew.
+			if (this.isClosed(chat) && !st.saidNewContext) {
 				st.saidNewContext = true;
 				this.addLooseRow(chatId, { id: newId('note'), turnId: null, kind: 'notice', severity: 'info', title: 'This chat was closed earlier, so the agent starts a new conversation. The transcript above is kept.' });
 			}
@@ -597,9 +596,10 @@ export class PoolChatService extends Disposable implements ChatService {
 		const st = this.state(chatId);
 		st.queue = [];
 		await this.options.turns.cancel(chatId, chat.agent).catch((e) => this.options.logger.warn(`[PoolChatService][close] cancel: ${errorMessage(e)}`));
-		// Closing the chat removes its agent_sessions rows (a trigger), so the next prompt starts a new context.
-		// TODO(issue 12): the dispatcher ends the live process here (`AgentPool.end`); until then it stays until the idle reaper.
+		// Closing the chat removes its agent_sessions rows (a trigger), so the next prompt starts a new context;
+		// the agent process itself (its whole process group) ends now, not when the idle reaper finds it.
 		this.sessions.closeChat(chatId);
+		await this.options.pool.end(chatId, chat.agent).catch((e) => this.options.logger.warn(`[PoolChatService][close] end: ${errorMessage(e)}`));
 		this.chats.delete(chatId);
 		clearTimeout(st.refreshTimer);
 		await this.options.store.durable();

@@ -17,6 +17,7 @@ import { ChatRowModel } from '../../../src/protocol/chatSync';
 import type { ChatMeta, ChatRow, RowUpdate } from '../../../src/protocol/messages';
 import { PoolChatService, rankFiles, toPromptInput } from '../../../src/webview/host/poolChatService';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
+import { alive, pidOf } from '../agentRig';
 import { makeRepo } from '../gitRepo';
 import { MemoryLogger, openStore, removeDir, repoRoot, tempDir, waitFor, wasmPath } from '../helpers';
 
@@ -263,25 +264,27 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 		}
 	});
 
-	test('rename changes the title; closing marks the chat closed, and a new conversation is announced only when it is one', async () => {
+	test('rename changes the title; closing ends the agent process, and reopening starts a new conversation that says so', async () => {
 		const chatId = newChat();
 		await service.rename(chatId, '  Fix the parser  ');
 		assert.equal(service.meta(chatId).title, 'Fix the parser');
 		await assert.rejects(service.rename(chatId, ' '), /needs a title/);
 		await service.send(chatId, { text: 'say before', attachments: [] });
 		await waitFor(idle(chatId), 'turn 1');
+		const first = pool.peek(chatId, 'scripted');
+		assert.ok(first, 'the agent process runs after the turn');
+		const firstPid = pidOf(first.backendSessionId);
+		assert.ok(alive(firstPid));
 		await service.closeContext(chatId);
 		assert.equal(service.meta(chatId).closed, true);
 		assert.notEqual(sessions.getChat(chatId)?.closed_at, null);
-		// The pool has no API yet to end one live context: while the agent process lives, it keeps the
-		// conversation, and the tab must not claim otherwise. Without one, the notice says it starts anew.
-		const liveContext = pool.peek(chatId, 'scripted') !== undefined;
+		assert.equal(alive(firstPid), false, 'closing the tab ended its agent process');
+		assert.equal(pool.peek(chatId, 'scripted'), undefined, 'and the pool holds no context for it');
 		await service.send(chatId, { text: 'say after', attachments: [] });
 		await waitFor(() => rowsOf(chatId).filter((r) => r.kind === 'turn' && r.status === 'done').length === 2 && idle(chatId)(), 'turn 2');
-		assert.equal(
-			rowsOf(chatId).some((r) => r.kind === 'notice' && /starts a new conversation/.test(r.title)),
-			!liveContext,
-		);
+		assert.ok(rowsOf(chatId).some((r) => r.kind === 'notice' && /starts a new conversation/.test(r.title)), 'the new context says so');
+		const second = pool.peek(chatId, 'scripted');
+		assert.ok(second && pidOf(second.backendSessionId) !== firstPid, 'a new agent process');
 		assert.equal(service.meta(chatId).closed, false, 'a prompt after the close continues the chat');
 	});
 });
