@@ -50,8 +50,8 @@ suite('db/migrations: task dispatch (step 5)', () => {
 		assert.equal(before.length, 6);
 		const store = await openStore(dir);
 		try {
-			assert.equal(latestVersion, 5);
-			assert.deepEqual(store.recovery.migration.applied, ['task dispatch']);
+			assert.equal(latestVersion, 6);
+			assert.deepEqual(store.recovery.migration.applied, ['task dispatch', 'chat row sequence']);
 			assert.deepEqual(store.all(`SELECT ${columns} FROM tasks ORDER BY id`), before, 'every column of every row is carried over');
 			assert.deepEqual(
 				store.all<{ id: string }>('SELECT id FROM tasks ORDER BY seq').map((r) => r.id),

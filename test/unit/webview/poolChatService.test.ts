@@ -53,7 +53,7 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 	const lastMeta = (chatId: string): ChatMeta | undefined => metas.filter((m) => m.chatId === chatId).at(-1);
 	const idle = (chatId: string) => (): boolean => lastMeta(chatId)?.status === 'idle' && service.meta(chatId).status === 'idle';
 	const rowsOf = (chatId: string): ChatRow[] => {
-		const r = service.open(chatId);
+		const r = service.read(chatId);
 		assert.equal(r.kind, 'snapshot');
 		return r.kind === 'snapshot' ? r.snapshot.rows : [];
 	};
@@ -95,7 +95,7 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 
 	test('a prompt streams in as row appends and in-place changes that add up to the database snapshot', async () => {
 		const chatId = newChat();
-		const before = service.open(chatId);
+		const before = service.read(chatId);
 		assert.equal(before.kind, 'snapshot');
 		const view = new ChatRowModel();
 		if (before.kind === 'snapshot') {
@@ -103,6 +103,7 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 		}
 		assert.deepEqual(await service.send(chatId, { text: 'say Hello <img src=x onerror=alert(1)>\nthink hmm\nplan a|b\nwrite notes.txt hi\ncommands', attachments: [] }), { queued: false });
 		await waitFor(idle(chatId), 'the turn to end');
+		await service.sent(chatId);
 		for (const u of updates.filter((x) => x.chatId === chatId)) {
 			assert.notEqual(['gap', 'epoch'].indexOf(view.apply(u).kind) >= 0, true, `update ${u.seq} applied in order`);
 		}
@@ -134,14 +135,14 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 		const chatId = newChat();
 		await service.send(chatId, { text: 'say one', attachments: [] });
 		await waitFor(idle(chatId), 'turn 1');
-		const first = service.open(chatId);
+		const first = service.read(chatId);
 		assert.equal(first.kind, 'snapshot');
 		if (first.kind !== 'snapshot') {
 			return;
 		}
 		await service.send(chatId, { text: 'say two\nstream 50', attachments: [] });
 		await waitFor(idle(chatId), 'turn 2');
-		const again = service.open(chatId, { seq: first.snapshot.seq, epoch: first.snapshot.epoch });
+		const again = service.read(chatId, { seq: first.snapshot.seq, epoch: first.snapshot.epoch });
 		assert.equal(again.kind, 'updates');
 		const view = new ChatRowModel();
 		view.reset(first.snapshot);
@@ -151,7 +152,7 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 			view.catchUp(again.updates);
 		}
 		assert.deepEqual(view.rows, rowsOf(chatId));
-		assert.equal(service.open(chatId, { seq: 1, epoch: 'epoch-from-another-host' }).kind, 'snapshot');
+		assert.equal(service.read(chatId, { seq: 1, epoch: 'epoch-from-another-host' }).kind, 'snapshot');
 	});
 
 	test('messages sent during a turn queue, can be edited or removed, and run in order after it', async () => {
