@@ -6,16 +6,11 @@ import { chatKeyedAgentSessions } from '../../../src/db/migrations/m0002ChatKeye
 import { sessionRepoRoot } from '../../../src/db/migrations/m0003SessionRepoRoot';
 import { worktreeIntentStates } from '../../../src/db/migrations/m0004WorktreeIntentStates';
 import { taskDispatch } from '../../../src/db/migrations/m0005TaskDispatch';
-import type { MigrationDb } from '../../../src/db/migrations/migration';
 import { allRows } from '../../../src/db/rows';
 import { storeFiles } from '../../../src/db/store';
 import { TranscriptRepo } from '../../../src/db/transcriptRepo';
 import { ensureNoDisposablesLeaked, openStore, removeDir, tempDir } from '../helpers';
-import { typicalLegacyRows, writeLegacyDatabase } from './legacyFixture';
-
-function migrationDb(db: Database): MigrationDb {
-	return { exec: (sql) => db.exec(sql), all: <T>(sql: string) => allRows<T>(db, sql), count: (sql) => Number(Object.values(allRows<Record<string, unknown>>(db, sql)[0] ?? { n: 0 })[0]) };
-}
+import { migrationDb, typicalLegacyRows, writeLegacyDatabase } from './legacyFixture';
 
 /**
  * The legacy rows brought to version 5 with the real steps, plus two chats with transcripts written out of
