@@ -363,8 +363,19 @@ export class PoolChatService extends Disposable implements ChatService {
 
 	private addLooseRow(chatId: string, row: ChatRow): void {
 		const st = this.state(chatId);
-		const placed = { ...row, order: looseRowOrder(this.transcript.listTurns(chatId).length) } as ChatRow;
-		st.looseRows.push({ row: placed, seq: this.transcript.nextChatSeq(chatId) });
+		let seq: number;
+		let turns: number;
+		try {
+			turns = this.transcript.listTurns(chatId).length;
+			seq = this.transcript.nextChatSeq(chatId);
+		} catch (e) {
+			// The store refuses writes (the row may be the error saying so): number it in memory, so it is still shown.
+			this.options.logger.warn(`[PoolChatService][notice] ${chatId}: no stored number: ${errorMessage(e)}`);
+			turns = Number.MAX_SAFE_INTEGER;
+			seq = st.seq + 1;
+		}
+		const placed = { ...row, order: looseRowOrder(turns) } as ChatRow;
+		st.looseRows.push({ row: placed, seq });
 		if (st.looseRows.length > looseRowLimit) {
 			st.looseRows.splice(0, st.looseRows.length - looseRowLimit);
 		}

@@ -341,6 +341,26 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 		await assert.rejects(service.retry(chatId, error.id), /nothing to retry/);
 	});
 
+	test('a send that fails because the store refuses writes is still shown, numbered in memory', async () => {
+		const chatId = newChat('absent');
+		const view = new ChatRowModel();
+		view.reset(snapshotOf(chatId));
+		const storeWrite = store.write.bind(store);
+		store.write = () => {
+			throw new Error('the disk is full');
+		};
+		try {
+			await service.send(chatId, { text: 'hello', attachments: [] });
+			await waitFor(() => updates.some((u) => u.chatId === chatId && u.row.kind === 'error'), 'the error row');
+		} finally {
+			store.write = storeWrite;
+		}
+		const [update] = updates.filter((u) => u.chatId === chatId);
+		assert.equal(view.apply(update!).kind, 'appended');
+		assert.ok(update?.row.kind === 'error' && update.row.retryable, JSON.stringify(update));
+		assert.ok(logger.lines.some((l) => /no stored number: the disk is full/.test(l)), 'and the log says why');
+	});
+
 	test('file mentions complete from the worktree and go to the agent as paths inside it, never outside', async () => {
 		const chatId = newChat();
 		const items = await service.completeFiles(chatId, 'app');
