@@ -20,6 +20,8 @@ export interface TurnRow {
 	error: string | null;
 	started_at: number;
 	ended_at: number | null;
+	/** The chat's sequence number of this row's last change (`chats.row_seq`, numbered by triggers). */
+	row_seq: number;
 }
 
 export interface MessageRow {
@@ -31,6 +33,8 @@ export interface MessageRow {
 	content: string;
 	created_at: number;
 	updated_at: number;
+	/** The chat's sequence number of this row's last change (`chats.row_seq`, numbered by triggers). */
+	row_seq: number;
 }
 
 /** One message row to write: `content` is its JSON text. */
@@ -64,8 +68,9 @@ export class TranscriptRepo {
 		const t = this.now();
 		return this.store.write((tx) => {
 			const seq = (tx.get<{ n: number }>('SELECT COALESCE(max(seq), 0) + 1 AS n FROM turns WHERE chat_id = ?', [input.chatId])?.n ?? 1) as number;
-			const row: TurnRow = { id: newId('turn'), chat_id: input.chatId, agent: input.agent, seq, prompt: input.prompt, status: 'running', stop_reason: null, input_tokens: null, output_tokens: null, cost_usd: null, checkpoint_before: null, checkpoint_after: null, error: null, started_at: t, ended_at: null };
-			tx.run('INSERT INTO turns (id, chat_id, agent, seq, prompt, status, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)', [row.id, row.chat_id, row.agent, row.seq, row.prompt, row.status, t]);
+			const id = newId('turn');
+			tx.run('INSERT INTO turns (id, chat_id, agent, seq, prompt, status, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)', [id, input.chatId, input.agent, seq, input.prompt, 'running', t]);
+			const row = tx.get<TurnRow>('SELECT * FROM turns WHERE id = ?', [id])!;
 			tx.run("INSERT INTO messages (id, turn_id, seq, kind, content, created_at, updated_at) VALUES (?, ?, 0, 'user', ?, ?, ?)", [newId('msg'), row.id, JSON.stringify({ text: input.prompt }), t, t]);
 			return row;
 		});
@@ -152,6 +157,38 @@ export class TranscriptRepo {
 				turnId,
 			]);
 		});
+	}
+
+	/** The chat's last sequence number: every row change so far is numbered at or below it. */
+	chatSeq(chatId: string): number {
+		return this.store.get<{ row_seq: number }>('SELECT row_seq FROM chats WHERE id = ?', [chatId])?.row_seq ?? 0;
+	}
+
+	/**
+	 * Takes the chat's next sequence number for something shown with the transcript but not stored in it
+	 * (a chat-level notice), so it has its place in the numbering.
+	 */
+	nextChatSeq(chatId: string): number {
+		return this.store.write((tx) => {
+			tx.run('UPDATE chats SET row_seq = row_seq + 1 WHERE id = ?', [chatId]);
+			return tx.get<{ row_seq: number }>('SELECT row_seq FROM chats WHERE id = ?', [chatId])?.row_seq ?? 0;
+		});
+	}
+
+	/**
+	 * The chat's turn and message rows changed (inserted or updated) after sequence number `seq`, with the
+	 * turns they belong to, in transcript order. This is what a view that has seen everything up to `seq` lacks.
+	 */
+	changedSince(chatId: string, seq: number): { turn: TurnRow; changed: boolean; messages: MessageRow[] }[] {
+		const turns = this.store.all<TurnRow>(
+			`SELECT * FROM turns t WHERE chat_id = ? AND (row_seq > ? OR EXISTS (SELECT 1 FROM messages m WHERE m.turn_id = t.id AND m.row_seq > ?)) ORDER BY seq`,
+			[chatId, seq, seq],
+		);
+		return turns.map((turn) => ({
+			turn,
+			changed: turn.row_seq > seq,
+			messages: this.store.all<MessageRow>('SELECT * FROM messages WHERE turn_id = ? AND row_seq > ? ORDER BY seq', [turn.id, seq]),
+		}));
 	}
 
 	/** Turns still marked running when nothing runs (after a crash of the host): they were interrupted. */

@@ -1,13 +1,13 @@
 import type { ChatRow, ChatSnapshot, RowUpdate } from './messages';
 
-/** What applying a row update did: `gap` and `epoch` mean the view missed something and must resync. */
+/** What applying a row update did (`index`: where the row is now); `gap` and `epoch` mean the view missed something and must resync. */
 export type ApplyOutcome = { kind: 'appended' | 'changed'; row: ChatRow; index: number } | { kind: 'stale' } | { kind: 'gap' } | { kind: 'epoch' };
 
 /**
  * A chat's rows as a view holds them, kept in step with the host by sequence number. Pure data, shared by
- * the webview (which renders each outcome) and the tests. An update numbered seq + 1 applies; one at or
- * below seq was already seen (stale); one further ahead, or from another epoch, means messages were
- * dropped and the view must ask the host (the database) again.
+ * the webview (which renders each outcome) and the tests. An update whose `prevSeq` the view has reached
+ * applies; one at or below seq was already seen (stale); one whose `prevSeq` is ahead, or from another
+ * epoch, means messages were dropped and the view must ask the host (the database) again.
  */
 export class ChatRowModel {
 	private rowsInOrder: ChatRow[] = [];
@@ -39,7 +39,7 @@ export class ChatRowModel {
 		if (update.seq <= this.seq) {
 			return { kind: 'stale' };
 		}
-		if (update.seq !== this.seq + 1) {
+		if ((update.prevSeq ?? update.seq - 1) > this.seq) {
 			return { kind: 'gap' };
 		}
 		this.seq = update.seq;
@@ -51,7 +51,7 @@ export class ChatRowModel {
 	 * that changed since, in the order the rows appeared, so numbers skip and need not rise. Outcomes of
 	 * applied updates only.
 	 */
-	catchUp(updates: readonly RowUpdate[]): ApplyOutcome[] {
+	catchUp(updates: readonly RowUpdate[], upTo?: number): ApplyOutcome[] {
 		const outcomes: ApplyOutcome[] = [];
 		const from = this.seq;
 		for (const u of updates) {
@@ -63,6 +63,8 @@ export class ChatRowModel {
 				this.seq = Math.max(this.seq, u.seq);
 			}
 		}
+		// The host read everything up to `upTo`: numbers it had nothing to send for are seen too.
+		this.seq = Math.max(this.seq, upTo ?? 0);
 		return outcomes;
 	}
 
@@ -73,10 +75,31 @@ export class ChatRowModel {
 			this.rowsInOrder[existing] = update.row;
 			return { kind: 'changed', row: update.row, index: existing };
 		}
-		this.rowsInOrder.push(update.row);
-		this.indexById.set(update.row.id, this.rowsInOrder.length - 1);
-		return { kind: 'appended', row: update.row, index: this.rowsInOrder.length - 1 };
+		const index = insertionIndex(this.rowsInOrder, update.row.order);
+		this.rowsInOrder.splice(index, 0, update.row);
+		for (let i = index; i < this.rowsInOrder.length; i++) {
+			this.indexById.set(this.rowsInOrder[i]!.id, i);
+		}
+		return { kind: 'appended', row: update.row, index };
 	}
+}
+
+const compareOrder = (a: readonly [number, number], b: readonly [number, number]): number => a[0] - b[0] || a[1] - b[1];
+
+/** Where a new row goes: after every row placed at or before its `order` (at the end without one). */
+function insertionIndex(rows: readonly ChatRow[], order: [number, number] | undefined): number {
+	if (!order) {
+		return rows.length;
+	}
+	let i = rows.length;
+	while (i > 0) {
+		const before = rows[i - 1]!.order;
+		if (!before || compareOrder(before, order) <= 0) {
+			break;
+		}
+		i--;
+	}
+	return i;
 }
 
 /**

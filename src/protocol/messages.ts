@@ -34,6 +34,12 @@ interface RowBase {
 	id: string;
 	/** The turn the row belongs to; null for chat-level rows (an agent that stopped between turns). */
 	turnId: string | null;
+	/**
+	 * Where the row belongs in the transcript: [turn number, place in the turn] (the turn's header is -1;
+	 * chat-level rows come after the turn before them). Updates arrive in the order rows changed, not the
+	 * order they appear, so a row new to a view is put where this says. Without it, at the end.
+	 */
+	order?: [number, number];
 }
 
 /** One row of a chat's transcript. A turn row comes first, then that turn's messages in order. */
@@ -115,27 +121,39 @@ export interface ChatMeta {
 export interface ChatSnapshot {
 	chatId: string;
 	/**
-	 * Names the host's numbering. Sequence numbers only compare within one epoch: a host restart (or a
-	 * rewound history) starts a new epoch, and a webview that sees another epoch resyncs.
+	 * Names the numbering. The sequence is the chat's, stored with its transcript rows (`row_seq`), so it
+	 * holds across reloads and restarts; a webview that sees another epoch resyncs with a snapshot.
 	 */
 	epoch: string;
-	/** Sequence number of the last update included; updates continue from seq + 1. */
+	/** The chat's sequence number the snapshot was read at: every row change up to it is included. */
 	seq: number;
 	rows: ChatRow[];
 	meta: ChatMeta;
 }
 
-/** A row update: `append` adds a new row at the end, `change` replaces the row with the same id. */
+/**
+ * "Row N appended" or "row N changed": `append` adds a row the view has not had (where `row.order` says),
+ * `change` replaces the row with the same id in place. `seq` is the stored number of the row's change.
+ */
 export interface RowUpdate {
 	chatId: string;
 	epoch: string;
 	seq: number;
+	/**
+	 * The seq of the update the host sent before this one for the chat (numbers skip: changes nobody sees,
+	 * or several changes of one row read at once). A view that has not seen up to it missed something and
+	 * resyncs. Without it, seq - 1.
+	 */
+	prevSeq?: number;
 	op: 'append' | 'change';
 	row: ChatRow;
 }
 
-/** The answer to `chat/open`: the whole chat, or (when `sinceSeq` is still known) the updates after it. */
-export type ChatOpenResult = { kind: 'snapshot'; snapshot: ChatSnapshot } | { kind: 'updates'; updates: RowUpdate[]; meta: ChatMeta };
+/**
+ * The answer to `chat/open`: the whole chat, or (when `sinceSeq` is still known) the rows changed after it,
+ * read from the database up to `seq`.
+ */
+export type ChatOpenResult = { kind: 'snapshot'; snapshot: ChatSnapshot } | { kind: 'updates'; updates: RowUpdate[]; meta: ChatMeta; seq?: number };
 
 // ---------------------------------------------------------------------------------------------------------
 // Prompts and completion

@@ -39,7 +39,7 @@ const steps = [
 	['a permission asked while the tab is out of view is a notification; answering it settles the card', notificationPermission],
 	['after "Developer: Reload Window" the tab is back with its transcript and the unsent draft', reload],
 	['after a browser refresh (F5 on code-server) the tab is back with its transcript and the agent resumes its context', browserRefresh],
-	['"Agent Tabs: Close Chat" closes the tab; the chat is listed as closed', closeChat],
+	['"Agent Tabs: Close Chat" closes the tab and ends its agent process; the chat is listed as closed', closeChat],
 	['two tabs with two agents in one session work at once; each file is attributed to its own chat and agent', twoAgents],
 ];
 await runSteps(run, steps);
@@ -290,8 +290,20 @@ async function browserRefresh() {
 
 async function closeChat() {
 	const { page } = state;
+	// The only chat so far: its agent is the one scripted agent process working in the session's worktree.
+	const agents = scriptedAgentPids();
+	if (agents.length === 0) {
+		throw new Error(`no scripted agent process runs in ${worktree} before closing`);
+	}
 	await runPaletteCommand(page, 'Agent Tabs: Close Chat');
 	await chatTab().waitFor({ state: 'detached', timeout: 30_000 });
+	// Closing the tab ends its agent process (not only "never resumed"; the idle reaper is minutes away).
+	for (const deadline = Date.now() + 20_000; scriptedAgentPids().some((p) => agents.includes(p)); ) {
+		if (Date.now() > deadline) {
+			throw new Error(`the agent process ${JSON.stringify(scriptedAgentPids())} still runs after Close Chat`);
+		}
+		await sleep(250);
+	}
 	// Closing ends the conversation (after a short grace period): "Open Chat" then lists it as closed.
 	const deadline = Date.now() + 60_000;
 	for (;;) {
@@ -371,6 +383,25 @@ async function twoAgents() {
 	if (agentOf('review.md') !== 'reviewer' || agentOf('scripted.md') !== 'scripted') {
 		throw new Error(`the pending changes are not attributed to their agents: ${JSON.stringify(pending)} (chats ${JSON.stringify(chats)})`);
 	}
+}
+
+/** Processes of the scripted agent working in the session's worktree (Linux: read from /proc). */
+function scriptedAgentPids() {
+	const pids = [];
+	for (const entry of fs.readdirSync('/proc')) {
+		if (!/^\d+$/.test(entry)) {
+			continue;
+		}
+		try {
+			const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+			if (cmdline.includes(agentScript) && fs.realpathSync(`/proc/${entry}/cwd`) === fs.realpathSync(worktree)) {
+				pids.push(Number(entry));
+			}
+		} catch {
+			// The process ended while being read, or is not ours to read.
+		}
+	}
+	return pids;
 }
 
 /** The editor tab of a chat (the tab strip, not the webview). */

@@ -8,8 +8,11 @@ import type { ChatMeta, ChatOpenResult, ChatSnapshot, CompletionItem, PromptPayl
  * `AgentTabsError`s whose code and plain-words message reach the tab unchanged.
  */
 export interface ChatService {
-	/** The chat as the database has it, or only the row updates after `sinceSeq` when that epoch is still current. */
-	open(chatId: string, since?: { seq: number; epoch: string }): ChatOpenResult;
+	/**
+	 * The chat as the database has it, or only the rows changed after `since.seq` (the chat's stored sequence,
+	 * which survives restarts) when the view knows that numbering; answered once it is on disk.
+	 */
+	open(chatId: string, since?: { seq: number; epoch: string }): Promise<ChatOpenResult>;
 	meta(chatId: string): ChatMeta;
 	/** Runs the prompt now, or queues it behind the running turn (`queued: true`). */
 	send(chatId: string, prompt: PromptPayload): Promise<{ queued: boolean }>;
@@ -32,7 +35,7 @@ export interface ChatService {
 	workingDirectory(chatId: string): string | undefined;
 	saveDraft(chatId: string, draft: string): void;
 	rename(chatId: string, title: string): Promise<void>;
-	/** The tab was closed by the user: end the chat's agent context. The transcript stays. */
+	/** The tab was closed by the user: end the chat's agent context and its process. The transcript stays. */
 	closeContext(chatId: string): Promise<void>;
 	/** Sequence-numbered row updates of every chat (filter by `chatId`). */
 	readonly onDidUpdateRow: Event<RowUpdate>;

@@ -4,7 +4,7 @@ import type { AgentDefinition } from '../../agents/definitions';
 import type { AgentEvent } from '../../protocol/agentEvents';
 import type { PermissionBroker } from '../../agents/permissions';
 import type { AgentPool } from '../../agents/pool';
-import type { ChatEvent, TurnOutcome, TurnRunner } from '../../tasks/turnRunner';
+import type { ChatEvent, TurnRunner } from '../../tasks/turnRunner';
 import { AgentTabsError } from '../../common/errors';
 import { Emitter, logListenerErrors, type Event } from '../../common/event';
 import { newId } from '../../common/ids';
@@ -13,10 +13,9 @@ import { errorMessage, type Logger } from '../../common/log';
 import { SessionsRepo } from '../../db/sessionsRepo';
 import type { Store } from '../../db/store';
 import { TranscriptRepo, type MessageRow, type TurnRow } from '../../db/transcriptRepo';
-import { parse, turnRows } from './transcriptRows';
+import { looseRowOrder, messageRow, parse, turnHeaderRow, turnRows } from './transcriptRows';
 import { snapshotCommit } from '../../worktrees/checkpoints';
 import { Git } from '../../worktrees/gitClient';
-import { collapseUpdates } from '../../protocol/chatSync';
 import type {
 	ChatMeta,
 	ChatOpenResult,
@@ -48,24 +47,27 @@ export interface PoolChatServiceOptions {
 	refreshDelayMs?: number;
 }
 
-/** Updates kept per chat for resync by sequence number; a view further behind gets a snapshot. */
-const updateLogSize = 500;
+/**
+ * Names the numbering views hold: the chat's sequence stored with its transcript rows (`row_seq`), the same
+ * across reloads and restarts. A view from another numbering gets a snapshot.
+ */
+const storedEpoch = 'row_seq';
 /** Chat-level rows (failed sends, an agent that stopped) that no turn holds; kept in memory only. */
 const looseRowLimit = 50;
 
 interface ChatState {
-	epoch: string;
+	/** The stored seq of the last update sent (or the chat's seq when this host first followed it). */
 	seq: number;
-	log: RowUpdate[];
-	/** What each row looked like when last sent, to tell "changed" from "unchanged". */
-	sent: Map<string, string>;
-	/** With how many turns the chat had when each was added, so a snapshot puts them back where they happened. */
-	looseRows: { row: ChatRow; afterTurns: number }[];
+	/** Sending waits for the store's acknowledgement, in order: a view never holds a number a crash could reuse. */
+	sending: Promise<void>;
+	/** Rows sent or snapshotted, to tell "row appended" from "row changed". */
+	sent: Set<string>;
+	/** Each with its number in the chat's sequence; `order` puts it back where it happened. */
+	looseRows: { row: ChatRow; seq: number }[];
 	failedPrompts: Map<string, PromptPayload>;
 	queue: QueuedPrompt[];
 	running: boolean;
 	refreshTimer?: NodeJS.Timeout;
-	turnToRefresh?: string;
 	commands?: SlashCommandInfo[];
 	modes: { current?: string; available: Choice[] };
 	models: { current?: string; available: Choice[] };
@@ -79,9 +81,9 @@ interface ChatState {
 /**
  * THE ADAPTER TO BE REPLACED BY THE DISPATCHER (issues 11/12). It implements the chat tab's port directly
  * over the turn runner, the agent pool and the transcript, running one prompt at a time per chat the way `agent-tabs run`
- * does, with an in-memory queue. Row updates are found by reading the turn's rows back from the database
- * after agent events (the database is the truth) and comparing them with what was last sent. Its sequence
- * numbers live in memory: each host start is a new epoch, so a view from before resyncs with a snapshot.
+ * does, with an in-memory queue. Row updates are the rows the database numbered after the last one sent
+ * (`TranscriptRepo.changedSince`), read shortly after agent events; a view that reconnects asks for the rows
+ * changed since its number and gets exactly those, across reloads and restarts.
  */
 export class PoolChatService extends Disposable implements ChatService {
 	private readonly _onDidUpdateRow = this._register(new Emitter<RowUpdate>((e) => logListenerErrors(this.options.logger, '[PoolChatService]')(e)));
@@ -116,10 +118,9 @@ export class PoolChatService extends Disposable implements ChatService {
 		let st = this.chats.get(chatId);
 		if (!st) {
 			st = {
-				epoch: newId('epoch'),
-				seq: 0,
-				log: [],
-				sent: new Map(),
+				seq: this.transcript.chatSeq(chatId),
+				sending: Promise.resolve(),
+				sent: new Set(),
 				looseRows: [],
 				failedPrompts: new Map(),
 				queue: [],
@@ -150,37 +151,70 @@ export class PoolChatService extends Disposable implements ChatService {
 	// ---------------------------------------------------------------------------------------------------
 	// Reading
 
-	open(chatId: string, since?: { seq: number; epoch: string }): ChatOpenResult {
-		this.chat(chatId);
-		const st = this.state(chatId);
-		if (since && since.epoch === st.epoch && since.seq <= st.seq && (st.log.length === 0 ? since.seq === st.seq : since.seq >= st.log[0]!.seq - 1)) {
-			return { kind: 'updates', updates: collapseUpdates(st.log, since.seq), meta: this.meta(chatId) };
-		}
-		return { kind: 'snapshot', snapshot: this.snapshot(chatId) };
+	/** What `read` says, answered once the store has it on disk (so no view holds a number a crash could reuse). */
+	async open(chatId: string, since?: { seq: number; epoch: string }): Promise<ChatOpenResult> {
+		const result = this.read(chatId, since);
+		await this.options.store.durable();
+		return result;
 	}
 
-	private snapshot(chatId: string): ChatSnapshot {
+	/**
+	 * The chat from the database: the rows changed after `since.seq` when the view knows this numbering and
+	 * is not ahead of the database, else a snapshot.
+	 */
+	read(chatId: string, since?: { seq: number; epoch: string }): ChatOpenResult {
+		this.chat(chatId);
+		const current = this.transcript.chatSeq(chatId);
+		if (since && since.epoch === storedEpoch && since.seq <= current) {
+			return { kind: 'updates', updates: this.changesSince(chatId, since.seq), meta: this.meta(chatId), seq: current };
+		}
+		return { kind: 'snapshot', snapshot: this.snapshot(chatId, current) };
+	}
+
+	private snapshot(chatId: string, seq: number): ChatSnapshot {
 		const st = this.state(chatId);
 		const rows: ChatRow[] = [];
 		const cwd = this.workingDirectory(chatId);
-		let loose = 0;
-		const takeLoose = (turnsSoFar: number): void => {
-			for (; loose < st.looseRows.length && st.looseRows[loose]!.afterTurns <= turnsSoFar; loose++) {
-				rows.push(st.looseRows[loose]!.row);
-			}
-		};
-		this.transcript.listTurns(chatId).forEach((turn, i) => {
-			takeLoose(i);
+		for (const turn of this.transcript.listTurns(chatId)) {
 			const messages = this.transcript.listMessages(turn.id);
 			this.learnMeta(st, messages);
 			rows.push(...turnRows(turn, messages, cwd));
-		});
-		takeLoose(Infinity);
-		st.sent.clear();
-		for (const row of rows) {
-			st.sent.set(row.id, JSON.stringify(row));
 		}
-		return { chatId, epoch: st.epoch, seq: st.seq, rows, meta: this.meta(chatId) };
+		// Chat-level rows go after the turns that came before them.
+		for (const { row } of st.looseRows) {
+			const next = rows.findIndex((r) => r.kind === 'turn' && r.number > (row.order?.[0] ?? Infinity));
+			rows.splice(next < 0 ? rows.length : next, 0, row);
+		}
+		for (const row of rows) {
+			st.sent.add(row.id);
+		}
+		return { chatId, epoch: storedEpoch, seq, rows, meta: this.meta(chatId) };
+	}
+
+	/** The rows changed after `seq`, each once with its newest content and number, in the order they were numbered. */
+	private changesSince(chatId: string, seq: number): RowUpdate[] {
+		const st = this.state(chatId);
+		const cwd = this.workingDirectory(chatId);
+		const changed: { seq: number; row: ChatRow }[] = [];
+		for (const { turn, changed: headerChanged, messages } of this.transcript.changedSince(chatId, seq)) {
+			if (headerChanged) {
+				changed.push({ seq: turn.row_seq, row: turnHeaderRow(turn) });
+			}
+			for (const m of messages) {
+				const row = messageRow(turn, m, cwd);
+				if (row) {
+					changed.push({ seq: m.row_seq, row });
+				}
+			}
+		}
+		changed.push(...st.looseRows.filter((l) => l.seq > seq));
+		return changed
+			.sort((a, b) => a.seq - b.seq)
+			.map(({ seq: rowSeq, row }) => {
+				const op = st.sent.has(row.id) ? 'change' : 'append';
+				st.sent.add(row.id);
+				return { chatId, epoch: storedEpoch, seq: rowSeq, op, row };
+			});
 	}
 
 	meta(chatId: string): ChatMeta {
@@ -261,7 +295,7 @@ export class PoolChatService extends Disposable implements ChatService {
 			st.unmatchedPermissionEvents.push({ requestId: e.event.requestId, toolCallId: e.event.toolCallId });
 		}
 		if (e.turnId) {
-			this.scheduleRefresh(e.chatId, e.turnId);
+			this.scheduleRefresh(e.chatId);
 		} else if (e.event.type === 'notice' || e.event.type === 'error') {
 			const row: ChatRow =
 				e.event.type === 'notice'
@@ -282,64 +316,70 @@ export class PoolChatService extends Disposable implements ChatService {
 		this.fireMeta(chatId);
 	}
 
-	private scheduleRefresh(chatId: string, turnId: string): void {
+	private scheduleRefresh(chatId: string): void {
 		const st = this.state(chatId);
-		if (st.turnToRefresh && st.turnToRefresh !== turnId) {
-			this.refreshTurn(chatId, st.turnToRefresh);
-		}
-		st.turnToRefresh = turnId;
 		if (!st.refreshTimer) {
 			st.refreshTimer = setTimeout(() => {
 				st.refreshTimer = undefined;
-				const id = st.turnToRefresh;
-				st.turnToRefresh = undefined;
-				if (id && !this.isDisposed) {
-					this.refreshTurn(chatId, id);
+				if (!this.isDisposed) {
+					this.publishChanges(chatId);
 				}
 			}, this.options.refreshDelayMs ?? 120);
 		}
 	}
 
-	/** Reads a turn's rows back from the database and sends what is new or different. */
-	private refreshTurn(chatId: string, turnId: string): void {
+	/**
+	 * Sends the rows the database numbered after the last one sent, in their order, each naming the one
+	 * before it (`prevSeq`), once the store has acknowledged them.
+	 */
+	private publishChanges(chatId: string): void {
 		try {
-			const turn = this.transcript.getTurn(turnId);
-			if (!turn) {
+			const st = this.state(chatId);
+			const updates = this.changesSince(chatId, st.seq);
+			if (updates.length === 0) {
 				return;
 			}
-			const st = this.state(chatId);
-			const messages = this.transcript.listMessages(turnId);
-			for (const row of turnRows(turn, messages, this.workingDirectory(chatId))) {
-				this.publish(st, chatId, row);
+			for (const u of updates) {
+				u.prevSeq = st.seq;
+				st.seq = u.seq;
 			}
+			st.sending = st.sending
+				.then(() => this.options.store.durable())
+				.catch((e) => this.options.logger.warn(`[PoolChatService][publish] ${chatId}: not acknowledged: ${errorMessage(e)}`))
+				.then(() => {
+					for (const u of updates) {
+						this._onDidUpdateRow.fire(u);
+					}
+				});
 		} catch (e) {
-			this.options.logger.warn(`[PoolChatService][refresh] ${chatId}: ${errorMessage(e)}`);
+			this.options.logger.warn(`[PoolChatService][publish] ${chatId}: ${errorMessage(e)}`);
 		}
 	}
 
-	private publish(st: ChatState, chatId: string, row: ChatRow): void {
-		const json = JSON.stringify(row);
-		const before = st.sent.get(row.id);
-		if (before === json) {
-			return;
-		}
-		st.sent.set(row.id, json);
-		st.seq += 1;
-		const update: RowUpdate = { chatId, epoch: st.epoch, seq: st.seq, op: before === undefined ? 'append' : 'change', row };
-		st.log.push(update);
-		if (st.log.length > updateLogSize) {
-			st.log.splice(0, st.log.length - updateLogSize);
-		}
-		this._onDidUpdateRow.fire(update);
+	/** Resolves once every row update read so far for the chat has been sent. */
+	async sent(chatId: string): Promise<void> {
+		await this.state(chatId).sending;
 	}
 
 	private addLooseRow(chatId: string, row: ChatRow): void {
 		const st = this.state(chatId);
-		st.looseRows.push({ row, afterTurns: this.transcript.listTurns(chatId).length });
+		let seq: number;
+		let turns: number;
+		try {
+			turns = this.transcript.listTurns(chatId).length;
+			seq = this.transcript.nextChatSeq(chatId);
+		} catch (e) {
+			// The store refuses writes (the row may be the error saying so): number it in memory, so it is still shown.
+			this.options.logger.warn(`[PoolChatService][notice] ${chatId}: no stored number: ${errorMessage(e)}`);
+			turns = Number.MAX_SAFE_INTEGER;
+			seq = st.seq + 1;
+		}
+		const placed = { ...row, order: looseRowOrder(turns) } as ChatRow;
+		st.looseRows.push({ row: placed, seq });
 		if (st.looseRows.length > looseRowLimit) {
 			st.looseRows.splice(0, st.looseRows.length - looseRowLimit);
 		}
-		this.publish(st, chatId, row);
+		this.publishChanges(chatId);
 	}
 
 	// ---------------------------------------------------------------------------------------------------
@@ -382,9 +422,8 @@ export class PoolChatService extends Disposable implements ChatService {
 		try {
 			const chat = this.chat(chatId);
 			const cwd = this.workingDirectory(chatId);
-			// Said only when it is true: the pool cannot yet end one live context, so a chat reopened while its
-			// agent process still runs (until the idle reaper) keeps that conversation.
-			if (this.isClosed(chat) && !st.saidNewContext && !this.options.pool.peek(chatId, chat.agent)) {
+			// Closing ended the agent process and forgot its context, so a prompt after a close starts anew.
+			if (this.isClosed(chat) && !st.saidNewContext) {
 				st.saidNewContext = true;
 				this.addLooseRow(chatId, { id: newId('note'), turnId: null, kind: 'notice', severity: 'info', title: 'This chat was closed earlier, so the agent starts a new conversation. The transcript above is kept.' });
 			}
@@ -396,19 +435,17 @@ export class PoolChatService extends Disposable implements ChatService {
 				const fresh = this.transcript.listTurns(chatId).find((t) => !earlier.has(t.id));
 				if (fresh) {
 					clearInterval(watch);
-					this.refreshTurn(chatId, fresh.id);
+					this.publishChanges(chatId);
 				}
 			}, 50);
-			let outcome: TurnOutcome;
 			try {
-				outcome = await this.options.turns.runTurn(chatId, chat.agent, input);
+				await this.options.turns.runTurn(chatId, chat.agent, input);
 			} finally {
 				clearInterval(watch);
 			}
 			clearTimeout(st.refreshTimer);
 			st.refreshTimer = undefined;
-			st.turnToRefresh = undefined;
-			this.refreshTurn(chatId, outcome.turn.id);
+			this.publishChanges(chatId);
 		} catch (e) {
 			// The turn never started (the agent is not installed, needs a key, the worktree is gone): say so with Retry.
 			const id = newId('err');
@@ -597,9 +634,10 @@ export class PoolChatService extends Disposable implements ChatService {
 		const st = this.state(chatId);
 		st.queue = [];
 		await this.options.turns.cancel(chatId, chat.agent).catch((e) => this.options.logger.warn(`[PoolChatService][close] cancel: ${errorMessage(e)}`));
-		// Closing the chat removes its agent_sessions rows (a trigger), so the next prompt starts a new context.
-		// TODO(issue 12): the dispatcher ends the live process here (`AgentPool.end`); until then it stays until the idle reaper.
+		// Closing the chat removes its agent_sessions rows (a trigger), so the next prompt starts a new context;
+		// the agent process itself (its whole process group) ends now, not when the idle reaper finds it.
 		this.sessions.closeChat(chatId);
+		await this.options.pool.end(chatId, chat.agent).catch((e) => this.options.logger.warn(`[PoolChatService][close] end: ${errorMessage(e)}`));
 		this.chats.delete(chatId);
 		clearTimeout(st.refreshTimer);
 		await this.options.store.durable();

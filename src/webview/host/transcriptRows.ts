@@ -21,28 +21,37 @@ const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : und
 
 /** A turn as rows: its header, then each message the recorder wrote (meta notices are not rows). */
 export function turnRows(turn: TurnRow, messages: readonly MessageRow[], cwd?: string): ChatRow[] {
-	const rows: ChatRow[] = [
-		{
-			id: turn.id,
-			turnId: turn.id,
-			kind: 'turn',
-			number: turn.seq,
-			agent: turn.agent,
-			status: turn.status,
-			...(turn.stop_reason ? { stopReason: turn.stop_reason } : {}),
-			...(turn.error ? { error: turn.error } : {}),
-			canRewind: turn.checkpoint_before !== null,
-			startedAt: turn.started_at,
-			...(turn.ended_at !== null ? { endedAt: turn.ended_at } : {}),
-		},
-	];
+	const rows: ChatRow[] = [turnHeaderRow(turn)];
 	for (const m of messages) {
-		const row = messageRow(turn.id, m, cwd);
+		const row = messageRow(turn, m, cwd);
 		if (row) {
 			rows.push(row);
 		}
 	}
 	return rows;
+}
+
+/** A turn's header row (its number, agent, status and whether it can be rewound), first of its rows. */
+export function turnHeaderRow(turn: TurnRow): ChatRow {
+	return {
+		id: turn.id,
+		turnId: turn.id,
+		order: [turn.seq, -1],
+		kind: 'turn',
+		number: turn.seq,
+		agent: turn.agent,
+		status: turn.status,
+		...(turn.stop_reason ? { stopReason: turn.stop_reason } : {}),
+		...(turn.error ? { error: turn.error } : {}),
+		canRewind: turn.checkpoint_before !== null,
+		startedAt: turn.started_at,
+		...(turn.ended_at !== null ? { endedAt: turn.ended_at } : {}),
+	};
+}
+
+/** Where a chat-level row shown after the first `turns` turns goes (`ChatRow.order`): after all of their rows. */
+export function looseRowOrder(turns: number): [number, number] {
+	return [turns, Number.MAX_SAFE_INTEGER];
 }
 
 /** Paths as the user knows them: relative to the worktree when inside it (agents report absolute ones). */
@@ -54,9 +63,10 @@ function shownPath(p: string, cwd: string | undefined): string {
 	return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel.split(path.sep).join('/') : p;
 }
 
-function messageRow(turnId: string, m: MessageRow, cwd: string | undefined): ChatRow | undefined {
+/** One stored message as a row, or undefined for what is not shown (meta notices: modes, commands). */
+export function messageRow(turn: TurnRow, m: MessageRow, cwd: string | undefined): ChatRow | undefined {
 	const c = parse(m.content);
-	const base = { id: m.id, turnId };
+	const base = { id: m.id, turnId: turn.id, order: [turn.seq, m.seq] as [number, number] };
 	switch (m.kind) {
 		case 'user':
 			return { ...base, kind: 'user', text: str(c.text) ?? '' };

@@ -3,10 +3,17 @@ import * as path from 'node:path';
 import type { Database } from 'sql.js';
 import { earlierLayout } from '../../../src/db/migrations/m0001EarlierLayout';
 import { loadSqlJs } from '../../../src/db/sqlJs';
+import type { MigrationDb } from '../../../src/db/migrations/migration';
+import { allRows } from '../../../src/db/rows';
 import { storeFiles } from '../../../src/db/store';
 import { wasmPath } from '../helpers';
 
 /** The rows a database of the earlier system might hold. */
+/** A sql.js database as a migration step sees it, to run real steps on a fixture. */
+export function migrationDb(db: Database): MigrationDb {
+	return { exec: (sql) => db.exec(sql), all: <T>(sql: string) => allRows<T>(db, sql), count: (sql) => Number(Object.values(allRows<Record<string, unknown>>(db, sql)[0] ?? { n: 0 })[0]) };
+}
+
 export interface LegacySeed {
 	(db: Database): void;
 }

@@ -6,15 +6,10 @@ import { latestVersion } from '../../../src/db/migrations';
 import { chatKeyedAgentSessions } from '../../../src/db/migrations/m0002ChatKeyedAgentSessions';
 import { sessionRepoRoot } from '../../../src/db/migrations/m0003SessionRepoRoot';
 import { worktreeIntentStates } from '../../../src/db/migrations/m0004WorktreeIntentStates';
-import type { MigrationDb } from '../../../src/db/migrations/migration';
 import { allRows } from '../../../src/db/rows';
 import { storeFiles } from '../../../src/db/store';
 import { ensureNoDisposablesLeaked, openStore, removeDir, tempDir } from '../helpers';
-import { typicalLegacyRows, writeLegacyDatabase } from './legacyFixture';
-
-function migrationDb(db: Database): MigrationDb {
-	return { exec: (sql) => db.exec(sql), all: <T>(sql: string) => allRows<T>(db, sql), count: (sql) => Number(Object.values(allRows<Record<string, unknown>>(db, sql)[0] ?? { n: 0 })[0]) };
-}
+import { migrationDb, typicalLegacyRows, writeLegacyDatabase } from './legacyFixture';
 
 /** The legacy rows brought to version 4 with the real steps, plus tasks of every status version 4 knows. */
 function toVersion4(extra = ''): (db: Database) => void {
@@ -50,8 +45,8 @@ suite('db/migrations: task dispatch (step 5)', () => {
 		assert.equal(before.length, 6);
 		const store = await openStore(dir);
 		try {
-			assert.equal(latestVersion, 5);
-			assert.deepEqual(store.recovery.migration.applied, ['task dispatch']);
+			assert.equal(latestVersion, 6);
+			assert.deepEqual(store.recovery.migration.applied, ['task dispatch', 'chat row sequence']);
 			assert.deepEqual(store.all(`SELECT ${columns} FROM tasks ORDER BY id`), before, 'every column of every row is carried over');
 			assert.deepEqual(
 				store.all<{ id: string }>('SELECT id FROM tasks ORDER BY seq').map((r) => r.id),

@@ -270,6 +270,16 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.equal(await page.evaluate(() => document.activeElement?.className), 'input', 'updates never take focus from the input');
 	});
 
+	test('a new row arriving after a later one is shown in its place in the transcript', async () => {
+		const rows = allRows().slice(0, 2).map((r, i) => ({ ...r, order: [1, i - 1] as [number, number] }));
+		await openTab(snap(rows, 2));
+		await rowUpdate({ seq: 4, prevSeq: 2, op: 'append', row: { id: 'late', turnId: 't1', kind: 'text', text: 'second', order: [1, 2] } });
+		await rowUpdate({ seq: 5, prevSeq: 4, op: 'append', row: { id: 'early', turnId: 't1', kind: 'text', text: 'first', order: [1, 1] } });
+		await until(async () => (await page.locator('[data-row-id="early"]').count()) === 1, 'the early row');
+		assert.deepEqual(await page.locator('[role="log"] > *').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.rowId)), ['t1', 'u1', 'early', 'late']);
+		assert.equal(host.of('chat/open').length, 1, 'numbers that skip (3) are no gap when the update names the one before it');
+	});
+
 	test('Enter sends, Shift+Enter breaks the line; the draft lives in setState and survives a reload', async () => {
 		await openTab(snap(allRows().slice(0, 2), 2));
 		host.handlers['chat/send'] = () => ({ queued: false });

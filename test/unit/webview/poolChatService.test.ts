@@ -14,9 +14,10 @@ import { TurnRunner } from '../../../src/tasks/turnRunner';
 import { SessionsRepo } from '../../../src/db/sessionsRepo';
 import { Store } from '../../../src/db/store';
 import { ChatRowModel } from '../../../src/protocol/chatSync';
-import type { ChatMeta, ChatRow, RowUpdate } from '../../../src/protocol/messages';
+import type { ChatMeta, ChatRow, ChatSnapshot, RowUpdate } from '../../../src/protocol/messages';
 import { PoolChatService, rankFiles, toPromptInput } from '../../../src/webview/host/poolChatService';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
+import { alive, pidOf } from '../agentRig';
 import { makeRepo } from '../gitRepo';
 import { MemoryLogger, openStore, removeDir, repoRoot, tempDir, waitFor, wasmPath } from '../helpers';
 
@@ -52,7 +53,7 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 	const lastMeta = (chatId: string): ChatMeta | undefined => metas.filter((m) => m.chatId === chatId).at(-1);
 	const idle = (chatId: string) => (): boolean => lastMeta(chatId)?.status === 'idle' && service.meta(chatId).status === 'idle';
 	const rowsOf = (chatId: string): ChatRow[] => {
-		const r = service.open(chatId);
+		const r = service.read(chatId);
 		assert.equal(r.kind, 'snapshot');
 		return r.kind === 'snapshot' ? r.snapshot.rows : [];
 	};
@@ -62,12 +63,16 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 		repo = makeRepo(path.join(dir, 'repo'), { 'README.md': '# test\n', 'src/app.ts': 'x\n', 'src/apple.ts': 'y\n' });
 		logger = new MemoryLogger();
 		store = await openStore(path.join(dir, 'state'));
-		sessions = new SessionsRepo(store);
 		broker = new PermissionBroker({ default: 'ask', timeoutMs: 5000 }, logger);
-		const worktrees = new WorktreeService(store, logger, { root: path.join(dir, 'worktrees') });
-		const created = await worktrees.createSession({ repo, title: 't' });
+		const created = await start().createSession({ repo, title: 't' });
 		work = created.worktree.path;
 		sessionId = created.session.id;
+	});
+
+	/** The pool, turn runner and chat service over `store`, as the extension builds them; returns the worktree service. */
+	function start(): WorktreeService {
+		sessions = new SessionsRepo(store);
+		const worktrees = new WorktreeService(store, logger, { root: path.join(dir, 'worktrees') });
 		pool = new AgentPool({
 			store,
 			logger,
@@ -81,20 +86,32 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 		metas = [];
 		service.onDidUpdateRow((u) => updates.push(u));
 		service.onDidChangeMeta((m) => metas.push(m));
-	});
+		return worktrees;
+	}
 
-	teardown(async () => {
+	async function stop(): Promise<void> {
 		service.dispose();
 		await turns.shutdown();
 		await pool.shutdown();
-		broker.dispose();
 		await store.close();
+	}
+
+	/** Everything ends as when the window closes, and starts again over the same state folder. */
+	async function restart(): Promise<void> {
+		await stop();
+		store = await openStore(path.join(dir, 'state'));
+		start();
+	}
+
+	teardown(async () => {
+		await stop();
+		broker.dispose();
 		removeDir(dir);
 	});
 
 	test('a prompt streams in as row appends and in-place changes that add up to the database snapshot', async () => {
 		const chatId = newChat();
-		const before = service.open(chatId);
+		const before = service.read(chatId);
 		assert.equal(before.kind, 'snapshot');
 		const view = new ChatRowModel();
 		if (before.kind === 'snapshot') {
@@ -102,6 +119,7 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 		}
 		assert.deepEqual(await service.send(chatId, { text: 'say Hello <img src=x onerror=alert(1)>\nthink hmm\nplan a|b\nwrite notes.txt hi\ncommands', attachments: [] }), { queued: false });
 		await waitFor(idle(chatId), 'the turn to end');
+		await service.sent(chatId);
 		for (const u of updates.filter((x) => x.chatId === chatId)) {
 			assert.notEqual(['gap', 'epoch'].indexOf(view.apply(u).kind) >= 0, true, `update ${u.seq} applied in order`);
 		}
@@ -133,14 +151,14 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 		const chatId = newChat();
 		await service.send(chatId, { text: 'say one', attachments: [] });
 		await waitFor(idle(chatId), 'turn 1');
-		const first = service.open(chatId);
+		const first = service.read(chatId);
 		assert.equal(first.kind, 'snapshot');
 		if (first.kind !== 'snapshot') {
 			return;
 		}
 		await service.send(chatId, { text: 'say two\nstream 50', attachments: [] });
 		await waitFor(idle(chatId), 'turn 2');
-		const again = service.open(chatId, { seq: first.snapshot.seq, epoch: first.snapshot.epoch });
+		const again = service.read(chatId, { seq: first.snapshot.seq, epoch: first.snapshot.epoch });
 		assert.equal(again.kind, 'updates');
 		const view = new ChatRowModel();
 		view.reset(first.snapshot);
@@ -150,7 +168,107 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 			view.catchUp(again.updates);
 		}
 		assert.deepEqual(view.rows, rowsOf(chatId));
-		assert.equal(service.open(chatId, { seq: 1, epoch: 'epoch-from-another-host' }).kind, 'snapshot');
+		assert.equal(service.read(chatId, { seq: 1, epoch: 'epoch-from-another-host' }).kind, 'snapshot');
+	});
+
+	/** What the database numbered after `seq` for the chat: each shown row that changed, with its number. */
+	function storedChangesSince(chatId: string, seq: number): Map<string, number> {
+		const rows = store.all<{ id: string; row_seq: number; kind: string; content: string }>(
+			`SELECT id, row_seq, 'turn' AS kind, '{}' AS content FROM turns WHERE chat_id = ? AND row_seq > ?
+			 UNION ALL SELECT m.id, m.row_seq, m.kind, m.content FROM messages m JOIN turns t ON t.id = m.turn_id WHERE t.chat_id = ? AND m.row_seq > ?`,
+			[chatId, seq, chatId, seq],
+		);
+		// Meta notices (modes, commands) are numbered like every row but are not shown.
+		return new Map(rows.filter((r) => !(r.kind === 'notice' && 'state' in (JSON.parse(r.content) as object))).map((r) => [r.id, r.row_seq]));
+	}
+
+	const snapshotOf = (chatId: string): ChatSnapshot => {
+		const r = service.read(chatId);
+		assert.equal(r.kind, 'snapshot');
+		return (r as Extract<typeof r, { kind: 'snapshot' }>).snapshot;
+	};
+
+	test('the chat sequence is stored with its rows: a view that missed nothing gets nothing after a restart, and numbering continues', async () => {
+		const chatId = newChat();
+		await service.send(chatId, { text: 'say one\nwrite a.txt x', attachments: [] });
+		await waitFor(idle(chatId), 'turn 1');
+		await service.sent(chatId);
+		const view = new ChatRowModel();
+		view.reset(snapshotOf(chatId));
+		const stored = store.get<{ row_seq: number }>('SELECT row_seq FROM chats WHERE id = ?', [chatId])!.row_seq;
+		assert.ok(view.seq > 0 && view.seq === stored, `the snapshot is read at the stored seq (${view.seq}, stored ${stored})`);
+		assert.equal(Math.max(...storedChangesSince(chatId, 0).values()), stored, 'the chat seq is its rows\' highest');
+
+		await restart();
+		assert.deepEqual(await service.open(chatId, { seq: view.seq, epoch: view.epoch }), { kind: 'updates', updates: [], meta: service.meta(chatId), seq: stored }, 'no reload when nothing was missed');
+
+		await service.send(chatId, { text: 'say two', attachments: [] });
+		await waitFor(() => idle(chatId)() && rowsOf(chatId).filter((r) => r.kind === 'turn').length === 2, 'turn 2');
+		await service.sent(chatId);
+		const live = updates.filter((u) => u.chatId === chatId);
+		assert.ok(live.length > 0 && live.every((u) => u.seq > stored), 'numbers after the restart continue past the stored ones');
+		for (const u of live) {
+			assert.ok(!['gap', 'epoch'].includes(view.apply(u).kind), `update ${u.seq} (after ${u.prevSeq}) applies to the view from before the restart`);
+		}
+		assert.deepEqual(view.rows, rowsOf(chatId));
+	});
+
+	test('a view that missed updates gets exactly the rows the database changed since its seq', async () => {
+		const chatId = newChat();
+		const view = new ChatRowModel();
+		view.reset(snapshotOf(chatId));
+		await service.send(chatId, { text: 'say one\nsleep 150\nplan a|b\nsleep 150\nwrite a.txt x\nsleep 150\nsay two\nsleep 150\nsay three', attachments: [] });
+		await waitFor(idle(chatId), 'the turn');
+		await service.sent(chatId);
+		const live = updates.filter((u) => u.chatId === chatId);
+		assert.ok(live.length >= 6, `enough updates to drop some (${live.length})`);
+		const kept = Math.floor(live.length / 3);
+		for (const u of live.slice(0, kept)) {
+			assert.equal(['appended', 'changed'].includes(view.apply(u).kind), true);
+		}
+		// A hidden tab drops the next three; the one after them shows the gap and changes nothing.
+		const rowsBefore = [...view.rows];
+		assert.equal(view.apply(live[kept + 3]!).kind, 'gap');
+		assert.deepEqual(view.rows, rowsBefore);
+		const seen = view.seq;
+		const again = service.read(chatId, { seq: seen, epoch: view.epoch });
+		assert.equal(again.kind, 'updates');
+		if (again.kind !== 'updates') {
+			return;
+		}
+		const expected = storedChangesSince(chatId, seen);
+		assert.ok(expected.size > 0);
+		assert.deepEqual(new Map(again.updates.map((u) => [u.row.id, u.seq])), expected, 'exactly the rows changed since, each with its stored number');
+		assert.equal(again.updates.length, expected.size, 'each once');
+		view.catchUp(again.updates, again.seq);
+		assert.deepEqual(view.rows, rowsOf(chatId), 'in their places');
+		assert.equal(view.seq, again.seq);
+	});
+
+	test('a row updated in place while it streams is sent as a change of that row, never as a second row', async () => {
+		const chatId = newChat();
+		const view = new ChatRowModel();
+		view.reset(snapshotOf(chatId));
+		await service.send(chatId, { text: 'say part one\nsleep 300\nsay part two\nsleep 300\nsay part three', attachments: [] });
+		await waitFor(idle(chatId), 'the turn');
+		await service.sent(chatId);
+		const live = updates.filter((u) => u.chatId === chatId);
+		const texts = live.filter((u) => u.row.kind === 'text');
+		const ids = [...new Set(texts.map((u) => u.row.id))];
+		assert.equal(ids.length, 1, 'one text row');
+		assert.ok(texts.length >= 2, `the text row was sent more than once while it streamed (${texts.length})`);
+		assert.deepEqual(
+			texts.map((u) => u.op),
+			['append', ...texts.slice(1).map(() => 'change')],
+		);
+		for (const u of live) {
+			view.apply(u);
+		}
+		assert.equal(view.rows.filter((r) => r.id === ids[0]).length, 1);
+		const row = view.get(ids[0]!);
+		assert.ok(row?.kind === 'text' && /part one.*part two.*part three/s.test(row.text), JSON.stringify(row));
+		assert.equal(texts.at(-1)!.seq, store.get<{ row_seq: number }>('SELECT row_seq FROM messages WHERE id = ?', [ids[0]!])!.row_seq, 'the last update carries the stored seq');
+		assert.deepEqual(view.rows, rowsOf(chatId));
 	});
 
 	test('messages sent during a turn queue, can be edited or removed, and run in order after it', async () => {
@@ -223,6 +341,26 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 		await assert.rejects(service.retry(chatId, error.id), /nothing to retry/);
 	});
 
+	test('a send that fails because the store refuses writes is still shown, numbered in memory', async () => {
+		const chatId = newChat('absent');
+		const view = new ChatRowModel();
+		view.reset(snapshotOf(chatId));
+		const storeWrite = store.write.bind(store);
+		store.write = () => {
+			throw new Error('the disk is full');
+		};
+		try {
+			await service.send(chatId, { text: 'hello', attachments: [] });
+			await waitFor(() => updates.some((u) => u.chatId === chatId && u.row.kind === 'error'), 'the error row');
+		} finally {
+			store.write = storeWrite;
+		}
+		const [update] = updates.filter((u) => u.chatId === chatId);
+		assert.equal(view.apply(update!).kind, 'appended');
+		assert.ok(update?.row.kind === 'error' && update.row.retryable, JSON.stringify(update));
+		assert.ok(logger.lines.some((l) => /no stored number: the disk is full/.test(l)), 'and the log says why');
+	});
+
 	test('file mentions complete from the worktree and go to the agent as paths inside it, never outside', async () => {
 		const chatId = newChat();
 		const items = await service.completeFiles(chatId, 'app');
@@ -263,25 +401,27 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 		}
 	});
 
-	test('rename changes the title; closing marks the chat closed, and a new conversation is announced only when it is one', async () => {
+	test('rename changes the title; closing ends the agent process, and reopening starts a new conversation that says so', async () => {
 		const chatId = newChat();
 		await service.rename(chatId, '  Fix the parser  ');
 		assert.equal(service.meta(chatId).title, 'Fix the parser');
 		await assert.rejects(service.rename(chatId, ' '), /needs a title/);
 		await service.send(chatId, { text: 'say before', attachments: [] });
 		await waitFor(idle(chatId), 'turn 1');
+		const first = pool.peek(chatId, 'scripted');
+		assert.ok(first, 'the agent process runs after the turn');
+		const firstPid = pidOf(first.backendSessionId);
+		assert.ok(alive(firstPid));
 		await service.closeContext(chatId);
 		assert.equal(service.meta(chatId).closed, true);
 		assert.notEqual(sessions.getChat(chatId)?.closed_at, null);
-		// The pool has no API yet to end one live context: while the agent process lives, it keeps the
-		// conversation, and the tab must not claim otherwise. Without one, the notice says it starts anew.
-		const liveContext = pool.peek(chatId, 'scripted') !== undefined;
+		assert.equal(alive(firstPid), false, 'closing the tab ended its agent process');
+		assert.equal(pool.peek(chatId, 'scripted'), undefined, 'and the pool holds no context for it');
 		await service.send(chatId, { text: 'say after', attachments: [] });
 		await waitFor(() => rowsOf(chatId).filter((r) => r.kind === 'turn' && r.status === 'done').length === 2 && idle(chatId)(), 'turn 2');
-		assert.equal(
-			rowsOf(chatId).some((r) => r.kind === 'notice' && /starts a new conversation/.test(r.title)),
-			!liveContext,
-		);
+		assert.ok(rowsOf(chatId).some((r) => r.kind === 'notice' && /starts a new conversation/.test(r.title)), 'the new context says so');
+		const second = pool.peek(chatId, 'scripted');
+		assert.ok(second && pidOf(second.backendSessionId) !== firstPid, 'a new agent process');
 		assert.equal(service.meta(chatId).closed, false, 'a prompt after the close continues the chat');
 	});
 });

@@ -41,6 +41,35 @@ suite('protocol: chat rows by sequence number', () => {
 		assert.equal(m.rows.length, 1);
 	});
 
+	test('numbers may skip: an update applies when the view has the one before it (prevSeq), else it is a gap', () => {
+		const m = new ChatRowModel();
+		m.reset(snapshot([text('r1', 'a')], 3));
+		assert.equal(m.apply({ ...update(7, text('r2', 'b')), prevSeq: 3 }).kind, 'appended', '4 to 6 were changes nobody sees');
+		assert.equal(m.seq, 7);
+		assert.equal(m.apply({ ...update(12, text('r3', 'c')), prevSeq: 9 }).kind, 'gap', 'the update numbered 9 was missed');
+		assert.equal(m.rows.length, 2);
+		// A resync read up to 10 answers the rows changed since 7, and the view has everything up to 10.
+		m.catchUp([{ ...update(9, text('r2', 'b2'), 'change') }], 10);
+		assert.equal(m.seq, 10);
+		assert.equal(m.apply({ ...update(12, text('r3', 'c')), prevSeq: 9 }).kind, 'appended', 'what it waited for came with the resync');
+	});
+
+	test('a row new to the view goes where its order says, not where it arrives', () => {
+		const at = (id: string, order: [number, number]): ChatRow => ({ ...text(id, id), order });
+		const m = new ChatRowModel();
+		m.reset(snapshot([at('turn1', [1, -1]), at('t1m0', [1, 0]), at('note', [1, Number.MAX_SAFE_INTEGER]), at('turn2', [2, -1])], 1));
+		// Turn 1's message 1 was created before message 2 but changed after it, so it arrives last.
+		assert.deepEqual(m.apply(update(2, at('t1m2', [1, 2]))), { kind: 'appended', row: at('t1m2', [1, 2]), index: 2 });
+		assert.deepEqual(m.apply(update(3, at('t1m1', [1, 1]))), { kind: 'appended', row: at('t1m1', [1, 1]), index: 2 });
+		assert.deepEqual(m.apply(update(4, at('t2m0', [2, 0]))).kind, 'appended');
+		assert.deepEqual(
+			m.rows.map((r) => r.id),
+			['turn1', 't1m0', 't1m1', 't1m2', 'note', 'turn2', 't2m0'],
+		);
+		assert.equal(m.get('t1m2')?.id, 't1m2', 'rows moved by an insertion are still found by id');
+		assert.deepEqual(m.apply(update(5, { ...at('t1m2', [1, 2]), text: 'changed' } as ChatRow, 'change')), { kind: 'changed', row: { ...at('t1m2', [1, 2]), text: 'changed' }, index: 3 });
+	});
+
 	test('collapseUpdates keeps the newest update per row after sinceSeq, in order', () => {
 		const log = [update(1, text('a', '1')), update(2, text('b', '1')), update(3, text('a', '12'), 'change'), update(4, text('c', '1'))];
 		// Row a changed after b appeared: it keeps its place (first) with its newest text and number.

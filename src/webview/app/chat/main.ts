@@ -147,9 +147,11 @@ function applyUpdate(update: RowUpdate): boolean {
 
 function show(outcome: ApplyOutcome): boolean {
 	switch (outcome.kind) {
-		case 'appended':
-			keepScroll(() => log.append(place(outcome.row)));
+		case 'appended': {
+			const next = model.rows[outcome.index + 1];
+			keepScroll(() => log.insertBefore(place(outcome.row), (next && elements.get(next.id)) ?? null));
 			break;
+		}
 		case 'changed':
 			keepScroll(() => replaceRow(outcome.row));
 			break;
@@ -195,7 +197,7 @@ async function resync(): Promise<void> {
 			if (result.kind === 'snapshot') {
 				showSnapshot(result.snapshot);
 			} else {
-				if (!model.catchUp(result.updates).every(show)) {
+				if (!model.catchUp(result.updates, result.seq).every(show)) {
 					// Another epoch began meanwhile: only a snapshot can say what is true now.
 					syncAgain = true;
 					model.epoch = '';
