@@ -16,7 +16,7 @@ import { WorktreeService, type WorktreeOptions } from '../worktrees/worktreeServ
 import { SessionChatResolver } from './chatResolver';
 import { Dispatcher, type DispatcherLimits } from './dispatcher';
 import { TaskTurnAdapter } from './taskTurnAdapter';
-import { TurnRunner } from './turnRunner';
+import { TurnRunner, type TurnOutcome } from './turnRunner';
 
 /** What both roots (the extension, `agent-tabs run`) give to get the core. */
 export interface CoreOptions {
@@ -74,6 +74,8 @@ export class Core implements IDisposable {
 	 * run) is the surface's decision (a window always; the command line only where it runs the queue).
 	 */
 	readonly dispatcher: Dispatcher;
+	/** The dispatcher's turn runner; its `onDidRunTurn` gives each task's whole `TurnOutcome`. */
+	readonly taskTurns: TaskTurnAdapter<TurnOutcome>;
 	private shuttingDown: Promise<void> | undefined;
 
 	/** The core over a store the caller opened with the writer lock (the CLI opens its own way). */
@@ -111,11 +113,13 @@ export class Core implements IDisposable {
 			leaseOwner: options.owner,
 			checkpoint: (cwd, name) => this.worktrees.checkpoint(cwd, name),
 		});
+		this.taskTurns = new TaskTurnAdapter(this.turns, store);
 		this.dispatcher = new Dispatcher({
 			store,
 			logger,
-			runner: new TaskTurnAdapter(this.turns, store),
+			runner: this.taskTurns,
 			chats: new SessionChatResolver(store, this.worktrees, logger),
+			redact: (input) => this.pool.redactForStorage(input),
 			...options.tasks,
 		});
 	}
@@ -150,6 +154,7 @@ export class Core implements IDisposable {
 			const log = (what: string) => (e: unknown) => this.options.logger.error(`[Core][shutdown] ${what}: ${errorMessage(e)}`);
 			await this.dispatcher.stop().catch(log('tasks'));
 			this.dispatcher.dispose();
+			this.taskTurns.dispose();
 			await this.turns.shutdown().catch(log('turns'));
 			await this.pool.shutdown().catch(log('agents'));
 			await this.store.close().catch(log('store'));
@@ -160,6 +165,7 @@ export class Core implements IDisposable {
 	/** Ends what runs at once, without waiting (turns stop being followed, agent processes are killed); the store stays open. */
 	dispose(): void {
 		this.dispatcher.dispose();
+		this.taskTurns.dispose();
 		this.turns.dispose();
 		this.pool.dispose();
 	}

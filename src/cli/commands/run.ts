@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { AgentTabsError } from '../../common/errors';
 import { errorMessage, type Logger } from '../../common/log';
 import type { PermissionPolicy } from '../../agents/permissions';
+import type { TurnOutcome } from '../../tasks/turnRunner';
 import { flag, type ParsedArgs } from '../args';
 import { loadDefinitions, openCore, out, requireAgent, requireFolder, type CliCommand } from '../shared';
 import { printEvents, runQueueUntilEnded } from './task';
@@ -56,34 +57,36 @@ async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 		process.once('SIGINT', onSignal);
 		process.once('SIGTERM', onSignal);
 		const sub = printEvents(turns, () => chatId, json);
+		let outcome: TurnOutcome | undefined;
+		const ran = core.taskTurns.onDidRunTurn((e) => e.chatId === chatId && (outcome = e.outcome));
 		// The turn is a task (creator `cli`) like every prompt: the queue runs, and this command waits for its task.
 		const task = await dispatcher.add({ creator: 'cli', agent: def.id, input: { text: prompt }, chatId });
 		taskId = task.id;
-		const ended = await runQueueUntilEnded(dispatcher, task.id);
-		sub.dispose();
-		const turn = ended.turn_id ? core.transcript.getTurn(ended.turn_id) : undefined;
-		if (!turn) {
+		const ended = await runQueueUntilEnded(dispatcher, task.id).finally(() => {
+			sub.dispose();
+			ran.dispose();
+		});
+		if (!outcome) {
 			// The agent never ran: the session this run made for it goes again, unless it somehow holds work.
 			if (createdSession && (await worktrees.discardNewSession(createdSession).catch(() => false))) {
 				logger.info(`[cli][run] removed the session ${createdSession} made for this run`);
 			}
 			throw new AgentTabsError('task/notStarted', ended.error ?? `The turn never started (its task ended ${ended.status}).`);
 		}
-		const cwd = sessions.workingDirectory(chatId)?.cwd ?? core.worktreeRows.forSession(sessionId)?.path;
 		const end = {
 			type: 'turn_end',
-			stopReason: turn.stop_reason,
-			status: turn.status,
-			error: turn.error ?? undefined,
+			stopReason: outcome.result.stopReason,
+			status: outcome.status,
+			error: outcome.result.error,
 			chatId,
-			sessionId,
-			turnId: turn.id,
-			cwd,
-			backendSessionId: core.agentSessions.get(chatId, def.id)?.backend_session_id ?? undefined,
+			sessionId: outcome.sessionId,
+			turnId: outcome.turn.id,
+			cwd: outcome.cwd,
+			backendSessionId: outcome.result.backendSessionId,
 			taskId: task.id,
 		};
-		out(json, end, `\n— ${turn.status} (${turn.stop_reason})${turn.error ? `: ${turn.error}` : ''}\n  chat ${chatId} · session ${sessionId} · ${cwd}`);
-		return turn.status === 'done' && turn.stop_reason === 'end_turn' ? 0 : 1;
+		out(json, end, `\n— ${outcome.status} (${outcome.result.stopReason})${outcome.result.error ? `: ${outcome.result.error}` : ''}\n  chat ${chatId} · session ${outcome.sessionId} · ${outcome.cwd}`);
+		return outcome.status === 'done' && outcome.result.stopReason === 'end_turn' ? 0 : 1;
 	} finally {
 		process.off('SIGINT', onSignal);
 		process.off('SIGTERM', onSignal);
