@@ -28,6 +28,7 @@ import { registerCommands } from './vscode/commands';
 import { commandIds, contextKeys, settingIds } from './vscode/ids';
 import { OutputChannelLogger } from './vscode/logger';
 import { SessionsView } from './vscode/sessionsView';
+import { startTasks, TasksView } from './vscode/tasksView';
 import { applyGitProcessLimit, setupCommandFor, userSetting } from './vscode/userSettings';
 import { chatCommandHandlers } from './webview/host/chatCommands';
 import { chatViewType } from './webview/host/chatPanel';
@@ -53,6 +54,8 @@ export interface CoreParts {
 	pool: Core['pool'];
 	turns: Core['turns'];
 	permissions: PermissionBroker;
+	/** Runs every task; started by this window once the store is open. */
+	dispatcher: Core['dispatcher'];
 }
 
 /** How this window names itself as the holder of the state and of worktree leases. */
@@ -115,6 +118,17 @@ class ExtensionRoot extends Disposable {
 				void this.reconcileWorktrees(core);
 			},
 			() => undefined,
+		);
+		// Tasks (issue 12): the view, its commands, and this window runs the queue once the store is open.
+		const tasksView = this._register(new TasksView());
+		this._register(
+			startTasks({
+				logger: this.logger,
+				view: tasksView,
+				ready: () => this.ready,
+				definitions: () => this.definitions,
+				openChat: (chatId) => vscode.commands.executeCommand(commandIds.openChat, chatId),
+			}),
 		);
 		// Session commands are registered at once (so the palette always finds them) and wait for the store.
 		let handlers: ReturnType<typeof sessionCommandHandlers> | undefined;
@@ -201,7 +215,7 @@ class ExtensionRoot extends Disposable {
 				await this.rebuildDamagedState(core);
 			}
 			void vscode.commands.executeCommand('setContext', contextKeys.storeReady, true);
-			return { store: core.store, sessions: core.sessions, pool: core.pool, turns: core.turns, permissions: this.permissions };
+			return { store: core.store, sessions: core.sessions, pool: core.pool, turns: core.turns, permissions: this.permissions, dispatcher: core.dispatcher };
 		} catch (e) {
 			this.logger.error(`[ExtensionRoot][openStore] ${errorMessage(e)}`);
 			void vscode.commands.executeCommand('setContext', contextKeys.storeFailed, true);
