@@ -45,6 +45,8 @@ export interface AgentTabsTestApi {
 	worktreeService(): Promise<Core['worktrees']>;
 	/** Chat tabs: open, restore (as the serializer would) and inspect panels; the port they talk to. */
 	readonly chats: { manager: ChatPanelManager; serializer: ChatPanelSerializer; service: Promise<ChatService> };
+	/** The Tasks view's tree data provider. */
+	readonly tasksView: TasksView;
 }
 
 /** The core's parts, once the store is open (`pool` for agent sessions, `turns` to run turns). */
@@ -75,6 +77,7 @@ class ExtensionRoot extends Disposable {
 	private definitions: AgentDefinition[];
 	private readonly permissions: PermissionBroker;
 	chats: AgentTabsTestApi['chats'] | undefined;
+	tasksView: TasksView | undefined;
 
 	constructor(private readonly context: vscode.ExtensionContext) {
 		super();
@@ -120,7 +123,7 @@ class ExtensionRoot extends Disposable {
 			() => undefined,
 		);
 		// Tasks (issue 12): the view, its commands, and this window runs the queue once the store is open.
-		const tasksView = this._register(new TasksView());
+		const tasksView = (this.tasksView = this._register(new TasksView()));
 		this._register(
 			startTasks({
 				logger: this.logger,
@@ -405,6 +408,7 @@ export function activate(context: vscode.ExtensionContext): AgentTabsTestApi | u
 			stateDir: r.stateDir,
 			ready: r.ready,
 			chats: r.chats!,
+			tasksView: r.tasksView!,
 			worktreeService: async () => {
 				await r.ready;
 				return r.worktrees();
