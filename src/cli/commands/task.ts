@@ -58,7 +58,7 @@ export function printEvents(turns: Core['turns'], chatId: () => string | null | 
 
 /**
  * Runs the queue (this process holds the state, so no window does) until task `taskId` has ended; then takes
- * no new task and lets the turns it started for other tasks finish (a second Ctrl+C interrupts them: retryable).
+ * no new task and lets the turns it started for other tasks finish (the caller's Ctrl+C handler stops them).
  */
 export async function runQueueUntilEnded(dispatcher: Dispatcher, taskId: string): Promise<TaskRow> {
 	await dispatcher.start();
