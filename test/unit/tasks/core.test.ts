@@ -146,6 +146,24 @@ suite('tasks/core: the core both roots build', function () {
 		assert.equal(fs.readFileSync(path.join(worktreeOf(second, session.id), 'later.txt'), 'utf8'), 'later');
 	});
 
+	test('a task\'s prompt is stored without the secrets the core knows; the agent still gets it as given', async () => {
+		const secret = 'defined-in-agent-env-0123456789';
+		const core = await Core.open(
+			{ dir: path.join(dir, 'state'), wasmPath },
+			{ ...options(), definitions: () => [{ ...options().definitions()[0]!, env: { ...options().definitions()[0]!.env, DEPLOY_TOKEN: secret } }] },
+		);
+		cores.push(core);
+		const { session, worktree } = await core.worktrees.createSession({ repo, title: 'secrets' });
+		const task = await core.dispatcher.add({ creator: 'generic', agent: 'scripted', input: { text: `write token.txt ${secret}` }, sessionId: session.id });
+		assert.equal(task.prompt, 'write token.txt [redacted DEPLOY_TOKEN]', 'the row never holds the secret');
+		await core.dispatcher.start();
+		assert.equal((await core.dispatcher.whenEnded(task.id)).status, 'done');
+		assert.equal(fs.readFileSync(path.join(worktree.path, 'token.txt'), 'utf8'), secret, 'the agent got the prompt as given');
+		await core.shutdown();
+		const files = fs.readdirSync(path.join(dir, 'state')).map((f) => path.join(dir, 'state', f)).filter((f) => fs.statSync(f).isFile());
+		assert.ok(!files.some((f) => fs.readFileSync(f, 'latin1').includes(secret)), 'nor the database or its journal');
+	});
+
 	function worktreeOf(core: Core, sessionId: string): string {
 		return core.worktreeRows.forSession(sessionId)!.path;
 	}
