@@ -28,6 +28,7 @@ import { registerCommands } from './vscode/commands';
 import { commandIds, contextKeys, settingIds } from './vscode/ids';
 import { OutputChannelLogger } from './vscode/logger';
 import { SessionsView } from './vscode/sessionsView';
+import { startTasks, TasksView } from './vscode/tasksView';
 import { applyGitProcessLimit, setupCommandFor, userSetting } from './vscode/userSettings';
 import { chatCommandHandlers } from './webview/host/chatCommands';
 import { chatViewType } from './webview/host/chatPanel';
@@ -44,6 +45,8 @@ export interface AgentTabsTestApi {
 	worktreeService(): Promise<Core['worktrees']>;
 	/** Chat tabs: open, restore (as the serializer would) and inspect panels; the port they talk to. */
 	readonly chats: { manager: ChatPanelManager; serializer: ChatPanelSerializer; service: Promise<ChatService> };
+	/** The Tasks view's tree data provider. */
+	readonly tasksView: TasksView;
 }
 
 /** The core's parts, once the store is open (`pool` for agent sessions, `turns` to run turns). */
@@ -53,6 +56,8 @@ export interface CoreParts {
 	pool: Core['pool'];
 	turns: Core['turns'];
 	permissions: PermissionBroker;
+	/** Runs every task; started by this window once the store is open. */
+	dispatcher: Core['dispatcher'];
 }
 
 /** How this window names itself as the holder of the state and of worktree leases. */
@@ -72,6 +77,7 @@ class ExtensionRoot extends Disposable {
 	private definitions: AgentDefinition[];
 	private readonly permissions: PermissionBroker;
 	chats: AgentTabsTestApi['chats'] | undefined;
+	tasksView: TasksView | undefined;
 
 	constructor(private readonly context: vscode.ExtensionContext) {
 		super();
@@ -115,6 +121,17 @@ class ExtensionRoot extends Disposable {
 				void this.reconcileWorktrees(core);
 			},
 			() => undefined,
+		);
+		// Tasks (issue 12): the view, its commands, and this window runs the queue once the store is open.
+		const tasksView = (this.tasksView = this._register(new TasksView()));
+		this._register(
+			startTasks({
+				logger: this.logger,
+				view: tasksView,
+				ready: () => this.ready,
+				definitions: () => this.definitions,
+				openChat: (chatId) => vscode.commands.executeCommand(commandIds.openChat, chatId),
+			}),
 		);
 		// Session commands are registered at once (so the palette always finds them) and wait for the store.
 		let handlers: ReturnType<typeof sessionCommandHandlers> | undefined;
@@ -201,7 +218,7 @@ class ExtensionRoot extends Disposable {
 				await this.rebuildDamagedState(core);
 			}
 			void vscode.commands.executeCommand('setContext', contextKeys.storeReady, true);
-			return { store: core.store, sessions: core.sessions, pool: core.pool, turns: core.turns, permissions: this.permissions };
+			return { store: core.store, sessions: core.sessions, pool: core.pool, turns: core.turns, permissions: this.permissions, dispatcher: core.dispatcher };
 		} catch (e) {
 			this.logger.error(`[ExtensionRoot][openStore] ${errorMessage(e)}`);
 			void vscode.commands.executeCommand('setContext', contextKeys.storeFailed, true);
@@ -391,6 +408,7 @@ export function activate(context: vscode.ExtensionContext): AgentTabsTestApi | u
 			stateDir: r.stateDir,
 			ready: r.ready,
 			chats: r.chats!,
+			tasksView: r.tasksView!,
 			worktreeService: async () => {
 				await r.ready;
 				return r.worktrees();

@@ -125,6 +125,20 @@ export class AgentPool extends Disposable {
 		return !!this.entries.get(poolKey(chatId, agent))?.running;
 	}
 
+	/**
+	 * `value` without the secrets this pool knows, nor those its agent definitions would hand out (their
+	 * `env`, host pass-through), which are known before any agent starts: for prompts stored before they run.
+	 */
+	redactForStorage<T>(value: T): T {
+		for (const def of this.options.definitions()) {
+			const { env, secretNames } = agentEnvironment(def, this.options.hostEnv ?? process.env, {});
+			for (const name of secretNames) {
+				this.redactor.add(name, env[name]);
+			}
+		}
+		return this.redactor.redactDeep(value);
+	}
+
 	private definition(agent: string): AgentDefinition {
 		const def = this.options.definitions().find((d) => d.id === agent);
 		if (!def) {

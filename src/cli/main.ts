@@ -12,6 +12,7 @@ import { queryCommands } from './commands/queries';
 import { rewindCommands } from './commands/rewind';
 import { runCommands } from './commands/run';
 import { sessionCommands } from './commands/session';
+import { taskCommands } from './commands/task';
 import { damagedStoreExitCode, StoreDamagedError } from './recovery';
 import { globalFlags, StderrLogger, type CliCommand } from './shared';
 
@@ -21,7 +22,7 @@ export { defaultStateDir } from './shared';
  * Every command, as data. To add one, add an entry: its words, arguments, flags and the function that
  * runs it; parsing, `--help` and the hints for mistyped flags follow from the entry.
  */
-const commands = new CommandTable<CliCommand>(globalFlags).add(...runCommands, ...sessionCommands, ...rewindCommands, ...queryCommands);
+const commands = new CommandTable<CliCommand>(globalFlags).add(...runCommands, ...sessionCommands, ...rewindCommands, ...queryCommands, ...taskCommands);
 
 function generalUsage(): string {
 	const lines = ['Usage: agent-tabs <command> [options]     (agent-tabs <command> --help for one command)', '', 'Commands:'];
@@ -42,6 +43,10 @@ function generalUsage(): string {
 		'another process writes...); 3 the state database was damaged: it was kept aside, sessions were',
 		'rebuilt from git, and the command did nothing else. sessions, chats, show, pending and session list',
 		'only read: they work while a window or another command holds the state folder.',
+		'',
+		'Tasks: every prompt is a task in one queue (run too: its task is created by cli). A VS Code window',
+		'holding the state runs the queue itself; otherwise task work, task add --wait and run run it here.',
+		'task list and task show only read, like the commands above.',
 		'',
 		'The command line never prompts: every removal saves the work first (a private ref, verified byte for',
 		'byte; the branch is kept), so delete and archive are safe to run unattended.',

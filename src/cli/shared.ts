@@ -6,6 +6,8 @@ import { AgentTabsError } from '../common/errors';
 import { errorMessage, type Logger } from '../common/log';
 import { StoreLockedError } from '../db/lock';
 import { Store, StoreFolderError } from '../db/store';
+import { PermissionBroker, type PermissionPolicy } from '../agents/permissions';
+import { Core } from '../tasks/core';
 import { WorktreeService, type WorktreeOptions } from '../worktrees/worktreeService';
 import type { RebuildInput } from '../worktrees/rebuild';
 import { flag, type CommandSpec, type FlagTable, type ParsedArgs } from './args';
@@ -92,6 +94,15 @@ export function loadDefinitions(args: ParsedArgs<CliCommand>): AgentDefinition[]
 		throw new AgentTabsError('cli/agents', `The agent definitions in ${file} are not valid JSON: ${errorMessage(e)}`);
 	}
 	return mergeDefinitions(raw);
+}
+
+/** The agent `--agent` names, or a plain-words error listing the known ones. */
+export function requireAgent(definitions: readonly AgentDefinition[], agentId: string): AgentDefinition {
+	const def = definitions.find((d) => d.id === agentId);
+	if (!def) {
+		throw new AgentTabsError('agent/unknown', `There is no agent "${agentId}". Known agents: ${definitions.map((d) => d.id).join(', ')}.`);
+	}
+	return def;
 }
 
 export function out(json: boolean, value: unknown, human: string): void {
@@ -181,4 +192,37 @@ export function worktreeOptions(args: ParsedArgs<CliCommand>): WorktreeOptions {
 
 export function worktreeService(store: Store, args: ParsedArgs<CliCommand>, logger: Logger): WorktreeService {
 	return new WorktreeService(store, logger, worktreeOptions(args));
+}
+
+/**
+ * The core for a command that runs agents (`run`, `task add`, `task work`...): the store with the writer lock,
+ * agents from `--agents`, permissions answered by `policy` (the command line never prompts). `close` shuts
+ * the core down in order (dispatcher, turns, agents, store).
+ */
+export async function openCore(args: ParsedArgs<CliCommand>, logger: Logger, options: { owner: string; policy?: PermissionPolicy; definitions?: AgentDefinition[] }): Promise<{ core: Core; close: () => Promise<void> }> {
+	const definitions = options.definitions ?? loadDefinitions(args);
+	const store = await openStore(args, logger);
+	const permissions = new PermissionBroker({ default: options.policy ?? 'reject', timeoutMs: 1 }, logger);
+	let core: Core;
+	try {
+		core = new Core(store, {
+			logger,
+			owner: options.owner,
+			interruptedTurnReason: 'Agent Tabs stopped while this turn was running.',
+			worktrees: worktreeOptions(args),
+			definitions: () => definitions,
+			permissions,
+		});
+	} catch (e) {
+		permissions.dispose();
+		await store.close();
+		throw e;
+	}
+	return {
+		core,
+		close: async () => {
+			await core.shutdown();
+			permissions.dispose();
+		},
+	};
 }

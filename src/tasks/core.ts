@@ -13,7 +13,10 @@ import { Store, type StoreOptions } from '../db/store';
 import { TranscriptRepo } from '../db/transcriptRepo';
 import { WorktreesRepo } from '../db/worktreesRepo';
 import { WorktreeService, type WorktreeOptions } from '../worktrees/worktreeService';
-import { TurnRunner } from './turnRunner';
+import { SessionChatResolver } from './chatResolver';
+import { Dispatcher, type DispatcherLimits } from './dispatcher';
+import { TaskTurnAdapter } from './taskTurnAdapter';
+import { TurnRunner, type TurnOutcome } from './turnRunner';
 
 /** What both roots (the extension, `agent-tabs run`) give to get the core. */
 export interface CoreOptions {
@@ -43,13 +46,18 @@ export interface CoreOptions {
 	owner: string;
 	/** Said in the transcript of a turn a crash left running ("VS Code closed or crashed while this turn was running."). */
 	interruptedTurnReason: string;
+	/**
+	 * The dispatcher's limits (`setLimits` changes them live), the repository a task naming no chat or session
+	 * gets its new session from, and how long its stop waits for a cancelled turn.
+	 */
+	tasks?: Partial<DispatcherLimits> & { defaultRepo?: string; stopTimeoutMs?: number };
 }
 
 /**
  * The core both roots run on, built in dependency order: store → repositories → worktree service → agent
- * pool → turn runner. Building it is a start: nothing of this process runs yet, so turns a crash left
+ * pool → turn runner → dispatcher. Building it is a start: nothing of this process runs yet, so turns a crash left
  * `running` are marked interrupted and live agent sessions stopped (resumable). `shutdown` goes the other way:
- * turns first (cancelled, their end recorded), then the agent processes, then the store.
+ * the dispatcher first, then turns (cancelled, their end recorded), then the agent processes, then the store.
  */
 export class Core implements IDisposable {
 	readonly sessions: SessionsRepo;
@@ -61,6 +69,13 @@ export class Core implements IDisposable {
 	readonly worktrees: WorktreeService;
 	readonly pool: AgentPool;
 	readonly turns: TurnRunner;
+	/**
+	 * Runs every task. Built, not started: starting it (tasks left running become interrupted, queued ones
+	 * run) is the surface's decision (a window always; the command line only where it runs the queue).
+	 */
+	readonly dispatcher: Dispatcher;
+	/** The dispatcher's turn runner; its `onDidRunTurn` gives each task's whole `TurnOutcome`. */
+	readonly taskTurns: TaskTurnAdapter<TurnOutcome>;
 	private shuttingDown: Promise<void> | undefined;
 
 	/** The core over a store the caller opened with the writer lock (the CLI opens its own way). */
@@ -98,6 +113,15 @@ export class Core implements IDisposable {
 			leaseOwner: options.owner,
 			checkpoint: (cwd, name) => this.worktrees.checkpoint(cwd, name),
 		});
+		this.taskTurns = new TaskTurnAdapter(this.turns, store);
+		this.dispatcher = new Dispatcher({
+			store,
+			logger,
+			runner: this.taskTurns,
+			chats: new SessionChatResolver(store, this.worktrees, logger),
+			redact: (input) => this.pool.redactForStorage(input),
+			...options.tasks,
+		});
 	}
 
 	/** Opens the store (writer lock; `owner` names this process to others) and builds the core on it. */
@@ -120,13 +144,17 @@ export class Core implements IDisposable {
 	}
 
 	/**
-	 * Turns (cancelled; each records its end), then the agent processes (SIGTERM, SIGKILL after the grace
+	 * The dispatcher (takes and starts nothing more; its running tasks end interrupted), then the turns
+	 * (cancelled; each records its end), then the agent processes (SIGTERM, SIGKILL after the grace
 	 * period), then the store (final fold, lock released). Safe to call twice; each step's failure is logged
 	 * and the next still runs.
 	 */
 	shutdown(): Promise<void> {
 		this.shuttingDown ??= (async () => {
 			const log = (what: string) => (e: unknown) => this.options.logger.error(`[Core][shutdown] ${what}: ${errorMessage(e)}`);
+			await this.dispatcher.stop().catch(log('tasks'));
+			this.dispatcher.dispose();
+			this.taskTurns.dispose();
 			await this.turns.shutdown().catch(log('turns'));
 			await this.pool.shutdown().catch(log('agents'));
 			await this.store.close().catch(log('store'));
@@ -136,6 +164,8 @@ export class Core implements IDisposable {
 
 	/** Ends what runs at once, without waiting (turns stop being followed, agent processes are killed); the store stays open. */
 	dispose(): void {
+		this.dispatcher.dispose();
+		this.taskTurns.dispose();
 		this.turns.dispose();
 		this.pool.dispose();
 	}

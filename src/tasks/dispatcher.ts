@@ -56,6 +56,11 @@ export interface DispatcherOptions extends Partial<DispatcherLimits> {
 	defaultRepo?: string;
 	/** How long `stop` waits for a cancelled turn to end before leaving its task to the next start. Default 15 s. */
 	stopTimeoutMs?: number;
+	/**
+	 * Takes the secrets this process knows out of a prompt before it is stored (API keys never reach the
+	 * database). The agent still gets the prompt as given when it runs in the process that added it.
+	 */
+	redact?: (input: PromptInput) => PromptInput;
 }
 
 /** What `add` takes: the prompt and where it goes. Exactly one of chat, session or new session decides where. */
@@ -106,6 +111,10 @@ export class Dispatcher extends Disposable {
 	private readonly runningChats = new Set<string>();
 	/** Tasks being given a chat, with the work doing it. */
 	private readonly resolving = new Map<string, Promise<void>>();
+	/** Prompts as given, for tasks added by this process (the row holds them redacted). */
+	private readonly givenInputs = new Map<string, PromptInput>();
+	/** Ends the store refused to record (it stopped accepting writes): `whenEnded` still learns them. */
+	private readonly unrecordedEnds = new Map<string, TaskEnd>();
 	private readonly waiters = new Set<{ check: () => boolean; resolve: () => void; reject: (e: Error) => void }>();
 	private started = false;
 	private stopping = false;
@@ -156,7 +165,9 @@ export class Dispatcher extends Disposable {
 	/** Queues a task; resolves once it is on disk (it may already be running). */
 	async add(request: TaskRequest): Promise<TaskRow> {
 		this.refuseWhenStopping();
-		const row = this.tasks.create(this.validate(request));
+		const valid = this.validate(request);
+		const row = this.tasks.create({ ...valid, input: this.options.redact?.(valid.input) ?? valid.input });
+		this.givenInputs.set(row.id, valid.input);
 		await this.options.store.durable();
 		this.options.logger.info(`[Dispatcher] task ${row.id} queued (${row.creator}, ${row.agent}${row.chat_id ? `, chat ${row.chat_id}` : ''}, priority ${row.priority})`);
 		this.changed(row.id);
@@ -182,6 +193,7 @@ export class Dispatcher extends Disposable {
 		if (row.status !== 'queued' || !this.tasks.cancelQueued(taskId)) {
 			throw new AgentTabsError('task/ended', `Task ${taskId} has already ended (${row.status}); there is nothing to cancel.`);
 		}
+		this.givenInputs.delete(taskId);
 		await this.options.store.durable();
 		this.options.logger.info(`[Dispatcher] task ${taskId} cancelled before it ran`);
 		this.changed(taskId);
@@ -211,8 +223,11 @@ export class Dispatcher extends Disposable {
 	/** Resolves with the task once it has ended (done, failed, cancelled or interrupted). */
 	async whenEnded(taskId: string): Promise<TaskRow> {
 		this.requireTask(taskId);
-		await this.wait(() => endedTaskStatuses.includes(this.tasks.get(taskId)?.status ?? 'done'));
-		return this.requireTask(taskId);
+		await this.wait(() => this.unrecordedEnds.has(taskId) || endedTaskStatuses.includes(this.tasks.get(taskId)?.status ?? 'done'));
+		const row = this.requireTask(taskId);
+		const end = this.unrecordedEnds.get(taskId);
+		// The store kept it `running` (the next start marks it interrupted); this process knows how it ended.
+		return end && row.status === 'running' ? { ...row, status: end.status, result: end.result ?? null, error: end.error ?? null, turn_id: end.turnId ?? row.turn_id } : row;
 	}
 
 	/** Resolves once nothing is queued, being given a chat or running (the CLI's "run the queue until empty"). */
@@ -352,6 +367,7 @@ export class Dispatcher extends Disposable {
 
 	private failUnresolvable(task: TaskRow, error: string): void {
 		try {
+			this.givenInputs.delete(task.id);
 			if (this.tasks.failQueued(task.id, error)) {
 				this.changed(task.id);
 			}
@@ -369,6 +385,7 @@ export class Dispatcher extends Disposable {
 		this.options.logger.info(`[Dispatcher] task ${task.id} started in chat ${chatId}`);
 		this.changed(task.id);
 		run.done = this.execute(run).finally(() => {
+			this.givenInputs.delete(task.id);
 			this.running.delete(task.id);
 			this.runningChats.delete(chatId);
 			this.changed(task.id);
@@ -380,7 +397,7 @@ export class Dispatcher extends Disposable {
 		const { task } = run;
 		let end: TaskEnd;
 		try {
-			const result = await this.options.runner.runTurn(run.chatId, task.agent, taskInput(task), {
+			const result = await this.options.runner.runTurn(run.chatId, task.agent, this.givenInputs.get(task.id) ?? taskInput(task), {
 				signal: run.abort.signal,
 				onTurnStarted: (turnId) => {
 					try {
@@ -401,6 +418,7 @@ export class Dispatcher extends Disposable {
 			this.options.logger.info(`[Dispatcher] task ${task.id} ${end.status}${end.error ? `: ${end.error}` : ''}`);
 		} catch (e) {
 			// Left `running` in the store: the next start marks it interrupted.
+			this.unrecordedEnds.set(task.id, end);
 			this.options.logger.error(`[Dispatcher] could not record the end (${end.status}) of task ${task.id}: ${errorMessage(e)}`);
 		}
 	}

@@ -1,4 +1,5 @@
-import type { Event } from '../common/event';
+import { Emitter, type Event } from '../common/event';
+import type { IDisposable } from '../common/lifecycle';
 import type { Store } from '../db/store';
 import type { AgentEvent } from '../protocol/agentEvents';
 import type { PromptInput, TurnStatus } from '../protocol/turns';
@@ -15,10 +16,17 @@ export function summarize(text: string): string | undefined {
 	return flat.length > summaryChars ? `…${flat.slice(-(summaryChars - 1))}` : flat;
 }
 
+/** How a turn ended, as much as the adapter needs of the turn layer's `TurnOutcome`. */
+export interface TurnSourceOutcome {
+	turn: { id: string };
+	status: TurnStatus;
+	result: { error?: string };
+}
+
 /** What runs turns, as the adapter needs it: the turn layer's `TurnRunner`. */
-export interface TurnSource {
+export interface TurnSource<O extends TurnSourceOutcome = TurnSourceOutcome> {
 	readonly onDidEvent: Event<{ chatId: string; agent: string; turnId?: string; event: AgentEvent }>;
-	runTurn(chatId: string, agent: string, input: PromptInput, options: { signal: AbortSignal }): Promise<{ turn: { id: string }; status: TurnStatus; result: { error?: string } }>;
+	runTurn(chatId: string, agent: string, input: PromptInput, options: { signal: AbortSignal }): Promise<O>;
 }
 
 /**
@@ -26,11 +34,19 @@ export interface TurnSource {
  * is learnt from the store (the first `turns` write after the prompt that leaves a running turn of this chat
  * and agent) or from the first event of the turn, whichever comes first; the summary from its streamed text.
  */
-export class TaskTurnAdapter implements TaskTurnRunner {
+export class TaskTurnAdapter<O extends TurnSourceOutcome = TurnSourceOutcome> implements TaskTurnRunner, IDisposable {
+	private readonly _onDidRunTurn = new Emitter<{ chatId: string; agent: string; outcome: O }>(() => undefined);
+	/** The whole outcome of each turn run for a task, before the task's end is recorded (`agent-tabs run` prints it). */
+	readonly onDidRunTurn: Event<{ chatId: string; agent: string; outcome: O }> = this._onDidRunTurn.event;
+
 	constructor(
-		private readonly turns: TurnSource,
+		private readonly turns: TurnSource<O>,
 		private readonly store: Store,
 	) {}
+
+	dispose(): void {
+		this._onDidRunTurn.dispose();
+	}
 
 	async runTurn(chatId: string, agent: string, input: PromptInput, options: { signal: AbortSignal; onTurnStarted?: (turnId: string) => void }): Promise<TaskTurnResult> {
 		if (options.signal.aborted) {
@@ -63,6 +79,7 @@ export class TaskTurnAdapter implements TaskTurnRunner {
 		});
 		try {
 			const outcome = await this.turns.runTurn(chatId, agent, input, { signal: options.signal });
+			this._onDidRunTurn.fire({ chatId, agent, outcome });
 			return { status: outcome.status, turnId: outcome.turn.id, summary: summarize(text), error: outcome.result.error };
 		} finally {
 			events.dispose();

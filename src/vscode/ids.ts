@@ -20,6 +20,10 @@ export const commandIds = {
 	openChat: 'agentTabs.openChat',
 	renameChat: 'agentTabs.renameChat',
 	closeChat: 'agentTabs.closeChat',
+	newTask: 'agentTabs.newTask',
+	cancelTask: 'agentTabs.cancelTask',
+	retryTask: 'agentTabs.retryTask',
+	openTaskChat: 'agentTabs.openTaskChat',
 } as const;
 
 export const settingIds = {
@@ -34,11 +38,14 @@ export const settingIds = {
 	worktreesProposedSetupCommand: 'worktrees.proposedSetupCommand',
 	checkpointsKeepPerChat: 'checkpoints.keepPerChat',
 	gitMaxConcurrentProcesses: 'git.maxConcurrentProcesses',
+	tasksMaxConcurrent: 'tasks.maxConcurrent',
+	tasksMaxPerWorktree: 'tasks.maxPerWorktree',
 } as const;
 
 export const viewIds = {
 	container: 'agentTabs',
 	sessions: 'agentTabs.sessions',
+	tasks: 'agentTabs.tasks',
 } as const;
 
 export const contextKeys = {

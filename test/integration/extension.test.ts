@@ -125,6 +125,62 @@ suite('Agent Tabs in a real VS Code', () => {
 		}
 	});
 
+	test('tasks: one added runs with the scripted agent in this window, shows in the Tasks view; Cancel Task and Retry Task work', async function () {
+		this.timeout(90_000);
+		const { dispatcher, store } = await api.ready;
+		const folder = vscode.workspace.workspaceFolders![0]!.uri.fsPath;
+		const agentScript = path.resolve(__dirname, '..', 'fixtures', 'acpAgent.js');
+		const config = vscode.workspace.getConfiguration('agentTabs');
+		await config.update('agents', [{ id: 'scripted', label: 'Scripted', transport: 'acp', command: process.execPath, args: [agentScript] }], vscode.ConfigurationTarget.Global);
+		try {
+			const worktrees = fs.mkdtempSync(path.join(os.tmpdir(), 'agent-tabs-it-tasks-'));
+			const { session, worktree } = await new WorktreeService(store, nullLogger, { root: worktrees }).createSession({ repo: folder, title: `tasks ${phase ?? ''}` });
+			const file = `from-task-${Date.now()}.txt`;
+			let done: Awaited<ReturnType<typeof dispatcher.whenEnded>> | undefined;
+			for (let attempt = 0; attempt < 20 && done?.status !== 'done'; attempt++) {
+				// The settings change reaches the extension through an event; a task that ran before it fails.
+				const task = await dispatcher.add({ creator: 'new_task', agent: 'scripted', input: { text: `say hello from a task\nwrite ${file} task work` }, sessionId: session.id });
+				done = await dispatcher.whenEnded(task.id);
+				if (done.status !== 'done' && !/There is no agent "scripted"/.test(done.error ?? '')) {
+					break;
+				}
+				await new Promise((r) => setTimeout(r, 100));
+			}
+			assert.equal(done?.status, 'done', done?.error ?? undefined);
+			assert.equal(fs.readFileSync(path.join(worktree.path, file), 'utf8'), 'task work', 'the window started the dispatcher: the task ran in the session\'s worktree');
+			const shown = async (id: string, status: string): Promise<vscode.TreeItem> => {
+				for (let i = 0; i < 50; i++) {
+					const node = api.tasksView.getChildren().find((n) => n.task.id === id);
+					if (node?.task.status === status) {
+						return api.tasksView.getTreeItem(node);
+					}
+					await new Promise((r) => setTimeout(r, 100));
+				}
+				throw new Error(`task ${id} is not shown as ${status} in the Tasks view`);
+			};
+			const item = await shown(done.id, 'done');
+			assert.equal(item.label, 'say hello from a task');
+			assert.match(String(item.description), /^scripted · done · chat /);
+
+			const long = await dispatcher.add({ creator: 'new_task', agent: 'scripted', input: { text: 'say waiting\nsleep 20000' }, chatId: done.chat_id! });
+			await shown(long.id, 'running');
+			const node = api.tasksView.getChildren().find((n) => n.task.id === long.id)!;
+			await vscode.commands.executeCommand('agentTabs.cancelTask', node);
+			assert.equal((await dispatcher.whenEnded(long.id)).status, 'cancelled');
+
+			const failing = await dispatcher.add({ creator: 'new_task', agent: 'scripted', input: { text: 'crash' }, chatId: done.chat_id! });
+			assert.equal((await dispatcher.whenEnded(failing.id)).status, 'failed');
+			await shown(failing.id, 'failed');
+			const retryId = await vscode.commands.executeCommand<string>('agentTabs.retryTask', api.tasksView.getChildren().find((n) => n.task.id === failing.id));
+			const retried = dispatcher.get(retryId)!;
+			assert.deepEqual([retried.parent_task_id, retried.attempt, retried.creator], [failing.id, 2, 'new_task']);
+			await dispatcher.whenEnded(retryId);
+			fs.rmSync(path.join(worktree.path, file));
+		} finally {
+			await config.update('agents', undefined, vscode.ConfigurationTarget.Global);
+		}
+	});
+
 	test('a repository\'s own settings cannot name agent commands or allow permissions', async function () {
 		this.timeout(60_000);
 		const { sessions, turns, permissions, store } = await api.ready;

@@ -1,38 +1,11 @@
 import * as path from 'node:path';
 import { AgentTabsError } from '../../common/errors';
 import { errorMessage, type Logger } from '../../common/log';
-import type { AgentEvent } from '../../protocol/agentEvents';
-import { PermissionBroker, type PermissionPolicy } from '../../agents/permissions';
-import { Core } from '../../tasks/core';
+import type { PermissionPolicy } from '../../agents/permissions';
+import type { TurnOutcome } from '../../tasks/turnRunner';
 import { flag, type ParsedArgs } from '../args';
-import { loadDefinitions, openStore, out, requireFolder, worktreeOptions, type CliCommand } from '../shared';
-
-function describe(event: AgentEvent): string | undefined {
-	switch (event.type) {
-		case 'text':
-			return event.text;
-		case 'reasoning':
-			return `(thinking) ${event.text}`;
-		case 'tool_call':
-			return `[tool] ${event.title}${event.status ? ` (${event.status})` : ''}`;
-		case 'tool_update':
-			return event.status ? `[tool ${event.toolCallId}] ${event.status}` : undefined;
-		case 'plan':
-			return `[plan] ${event.entries.map((e) => `${e.status === 'completed' ? '✓' : '·'} ${e.content}`).join('; ')}`;
-		case 'permission_request':
-			return `[permission] ${event.title}`;
-		case 'permission_decision':
-			return `[permission] ${event.outcome === 'selected' ? event.optionId : 'cancelled'} (${event.decidedBy})`;
-		case 'file_edit':
-			return `[edit] ${event.kind} ${event.path} (${event.source})`;
-		case 'error':
-			return `[error] ${event.message}`;
-		case 'notice':
-			return `[${event.severity}] ${event.title}${event.description ? `: ${event.description}` : ''}`;
-		default:
-			return undefined;
-	}
-}
+import { loadDefinitions, openCore, out, requireAgent, requireFolder, type CliCommand } from '../shared';
+import { printEvents, runQueueUntilEnded } from './task';
 
 async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean): Promise<number> {
 	const repoDir = path.resolve(flag(args, 'repo')!);
@@ -40,32 +13,15 @@ async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 	const prompt = flag(args, 'prompt')!;
 	requireFolder(repoDir, 'The repository folder');
 	const definitions = loadDefinitions(args);
-	const def = definitions.find((d) => d.id === agentId);
-	if (!def) {
-		throw new AgentTabsError('agent/unknown', `There is no agent "${agentId}". Known agents: ${definitions.map((d) => d.id).join(', ')}.`);
-	}
-	const policy = (flag(args, 'permissions') ?? 'reject') as PermissionPolicy;
-	const store = await openStore(args, logger);
-	const permissions = new PermissionBroker({ default: policy, timeoutMs: 1 }, logger);
-	let core: Core;
-	try {
-		core = new Core(store, {
-			logger,
-			owner: 'agent-tabs run',
-			interruptedTurnReason: 'Agent Tabs stopped while this turn was running.',
-			worktrees: worktreeOptions(args),
-			definitions: () => definitions,
-			permissions,
-		});
-	} catch (e) {
-		permissions.dispose();
-		await store.close();
-		throw e;
-	}
-	const { sessions, worktrees, turns } = core;
+	const def = requireAgent(definitions, agentId);
+	const { core, close } = await openCore(args, logger, { owner: 'agent-tabs run', policy: (flag(args, 'permissions') ?? 'reject') as PermissionPolicy, definitions });
+	const { sessions, worktrees, turns, dispatcher } = core;
+	let taskId: string | undefined;
 	const onSignal = (): void => {
 		logger.warn('[cli] interrupted; cancelling the turn');
-		void turns.cancel(chatId, def.id);
+		if (taskId) {
+			void dispatcher.cancel(taskId).catch(() => dispatcher.stop());
+		}
 	};
 	let chatId = '';
 	try {
@@ -100,27 +56,23 @@ async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 		}
 		process.once('SIGINT', onSignal);
 		process.once('SIGTERM', onSignal);
-		const sub = turns.onDidEvent((e) => {
-			if (e.chatId !== chatId) {
-				return;
-			}
-			if (json) {
-				out(true, { type: 'event', seq: e.seq, turnId: e.turnId, event: e.event }, '');
-			} else {
-				const line = describe(e.event);
-				if (line !== undefined) {
-					process.stdout.write(e.event.type === 'text' ? e.event.text : `\n${line}\n`);
-				}
-			}
+		const sub = printEvents(turns, () => chatId, json);
+		let outcome: TurnOutcome | undefined;
+		const ran = core.taskTurns.onDidRunTurn((e) => e.chatId === chatId && (outcome = e.outcome));
+		// The turn is a task (creator `cli`) like every prompt: the queue runs, and this command waits for its task.
+		const task = await dispatcher.add({ creator: 'cli', agent: def.id, input: { text: prompt }, chatId });
+		taskId = task.id;
+		const ended = await runQueueUntilEnded(dispatcher, task.id).finally(() => {
+			sub.dispose();
+			ran.dispose();
 		});
-		const outcome = await turns.runTurn(chatId, def.id, { text: prompt }).catch(async (e: unknown) => {
+		if (!outcome) {
 			// The agent never ran: the session this run made for it goes again, unless it somehow holds work.
 			if (createdSession && (await worktrees.discardNewSession(createdSession).catch(() => false))) {
 				logger.info(`[cli][run] removed the session ${createdSession} made for this run`);
 			}
-			throw e;
-		});
-		sub.dispose();
+			throw new AgentTabsError('task/notStarted', ended.error ?? `The turn never started (its task ended ${ended.status}).`);
+		}
 		const end = {
 			type: 'turn_end',
 			stopReason: outcome.result.stopReason,
@@ -131,14 +83,14 @@ async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 			turnId: outcome.turn.id,
 			cwd: outcome.cwd,
 			backendSessionId: outcome.result.backendSessionId,
+			taskId: task.id,
 		};
 		out(json, end, `\n— ${outcome.status} (${outcome.result.stopReason})${outcome.result.error ? `: ${outcome.result.error}` : ''}\n  chat ${chatId} · session ${outcome.sessionId} · ${outcome.cwd}`);
 		return outcome.status === 'done' && outcome.result.stopReason === 'end_turn' ? 0 : 1;
 	} finally {
 		process.off('SIGINT', onSignal);
 		process.off('SIGTERM', onSignal);
-		await core.shutdown();
-		permissions.dispose();
+		await close();
 	}
 }
 

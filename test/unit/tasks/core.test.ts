@@ -99,6 +99,75 @@ suite('tasks/core: the core both roots build', function () {
 		assert.equal(reopened.transcript.getTurn(outcome.turn.id)!.status, 'cancelled', 'and it is on disk');
 	});
 
+	test('the core builds the dispatcher, not started; shutdown stops it first, so a running task ends interrupted (retryable) before the store closes', async () => {
+		const core = await open();
+		const { session } = await core.worktrees.createSession({ repo, title: 'tasks' });
+		const queued = await core.dispatcher.add({ creator: 'generic', agent: 'scripted', input: { text: 'say hi' }, sessionId: session.id });
+		await new Promise((resolve) => setTimeout(resolve, 200));
+		assert.equal(core.dispatcher.get(queued.id)!.status, 'queued', 'building the core does not start the queue: the surface does');
+		await core.dispatcher.start();
+		const done = await core.dispatcher.whenEnded(queued.id);
+		assert.equal(done.status, 'done', done.error ?? undefined);
+		assert.ok(done.chat_id && done.turn_id, 'it was given a chat and ran a turn in it');
+
+		const long = await core.dispatcher.add({ creator: 'cli', agent: 'scripted', input: { text: 'say starting\nsleep 10000' }, chatId: done.chat_id! });
+		await waitFor(() => core.dispatcher.get(long.id)!.turn_id !== null, 'the long task to start its turn', 10_000);
+		await core.shutdown();
+		// Had the turns been shut down before the dispatcher, the turn would have ended as a user's cancel.
+		const reopened = await open();
+		const row = reopened.dispatcher.get(long.id)!;
+		assert.equal(row.status, 'interrupted', 'the dispatcher stopped first: shutdown, not a cancel');
+		assert.equal(reopened.transcript.getTurn(row.turn_id!)!.status, 'cancelled', 'its turn recorded its end before the store closed');
+		const retried = await reopened.dispatcher.retry(long.id);
+		assert.equal(retried.parent_task_id, long.id);
+	});
+
+	test('tasks persist across a restart of the whole core: queued ones run after start, one cut off is interrupted and never re-run by itself', async () => {
+		const first = await open();
+		const { session } = await first.worktrees.createSession({ repo, title: 'persist' });
+		const waiting = await first.dispatcher.add({ creator: 'new_task', agent: 'scripted', input: { text: 'write later.txt later' }, sessionId: session.id });
+		const fresh = await first.dispatcher.add({ creator: 'cli', agent: 'scripted', input: { text: 'say in a new session' }, newSession: { repo, title: 'fresh' } });
+		await first.shutdown();
+
+		// A crash while a task ran: its row is still `running` when the next core starts.
+		const store = await openStore(path.join(dir, 'state'));
+		store.write((tx) => tx.run(`UPDATE tasks SET status = 'running', started_at = ? WHERE id = ?`, [Date.now(), waiting.id]));
+		await store.close();
+		const second = await open();
+		assert.deepEqual(await second.dispatcher.start(), [waiting.id], 'the task cut off is marked interrupted at start');
+		const ran = await second.dispatcher.whenEnded(fresh.id);
+		assert.equal(ran.status, 'done', ran.error ?? undefined);
+		assert.notEqual(ran.session_id, session.id, 'the queued task got a new session of its own');
+		await second.dispatcher.whenIdle();
+		assert.equal(second.dispatcher.get(waiting.id)!.status, 'interrupted');
+		assert.ok(!fs.existsSync(path.join(worktreeOf(second, session.id), 'later.txt')), 'the interrupted task did not run again by itself');
+		const retry = await second.dispatcher.retry(waiting.id);
+		assert.equal((await second.dispatcher.whenEnded(retry.id)).status, 'done');
+		assert.equal(fs.readFileSync(path.join(worktreeOf(second, session.id), 'later.txt'), 'utf8'), 'later');
+	});
+
+	test('a task\'s prompt is stored without the secrets the core knows; the agent still gets it as given', async () => {
+		const secret = 'defined-in-agent-env-0123456789';
+		const core = await Core.open(
+			{ dir: path.join(dir, 'state'), wasmPath },
+			{ ...options(), definitions: () => [{ ...options().definitions()[0]!, env: { ...options().definitions()[0]!.env, DEPLOY_TOKEN: secret } }] },
+		);
+		cores.push(core);
+		const { session, worktree } = await core.worktrees.createSession({ repo, title: 'secrets' });
+		const task = await core.dispatcher.add({ creator: 'generic', agent: 'scripted', input: { text: `write token.txt ${secret}` }, sessionId: session.id });
+		assert.equal(task.prompt, 'write token.txt [redacted DEPLOY_TOKEN]', 'the row never holds the secret');
+		await core.dispatcher.start();
+		assert.equal((await core.dispatcher.whenEnded(task.id)).status, 'done');
+		assert.equal(fs.readFileSync(path.join(worktree.path, 'token.txt'), 'utf8'), secret, 'the agent got the prompt as given');
+		await core.shutdown();
+		const files = fs.readdirSync(path.join(dir, 'state')).map((f) => path.join(dir, 'state', f)).filter((f) => fs.statSync(f).isFile());
+		assert.ok(!files.some((f) => fs.readFileSync(f, 'latin1').includes(secret)), 'nor the database or its journal');
+	});
+
+	function worktreeOf(core: Core, sessionId: string): string {
+		return core.worktreeRows.forSession(sessionId)!.path;
+	}
+
 	test('the one worktree service reads its options when it uses them, so a changed setting applies without a new service', async () => {
 		let root = path.join(dir, 'first-root');
 		const core = await open({

@@ -1,0 +1,306 @@
+import * as path from 'node:path';
+import type { PermissionPolicy } from '../../agents/permissions';
+import { AgentTabsError } from '../../common/errors';
+import type { IDisposable } from '../../common/lifecycle';
+import type { Logger } from '../../common/log';
+import { StoreLockedError } from '../../db/lock';
+import { endedTaskStatuses, TasksRepo, taskStatuses, type TaskRow, type TaskStatus } from '../../db/tasksRepo';
+import type { AgentEvent } from '../../protocol/agentEvents';
+import type { Core } from '../../tasks/core';
+import type { Dispatcher } from '../../tasks/dispatcher';
+import { commandName, flag, hasFlag, UsageError, type FlagTable, type ParsedArgs } from '../args';
+import { loadDefinitions, openCore, openStore, out, requireAgent, requireFolder, type CliCommand } from '../shared';
+
+/** What an agent event looks like in a terminal. */
+function describe(event: AgentEvent): string | undefined {
+	switch (event.type) {
+		case 'text':
+			return event.text;
+		case 'reasoning':
+			return `(thinking) ${event.text}`;
+		case 'tool_call':
+			return `[tool] ${event.title}${event.status ? ` (${event.status})` : ''}`;
+		case 'tool_update':
+			return event.status ? `[tool ${event.toolCallId}] ${event.status}` : undefined;
+		case 'plan':
+			return `[plan] ${event.entries.map((e) => `${e.status === 'completed' ? '✓' : '·'} ${e.content}`).join('; ')}`;
+		case 'permission_request':
+			return `[permission] ${event.title}`;
+		case 'permission_decision':
+			return `[permission] ${event.outcome === 'selected' ? event.optionId : 'cancelled'} (${event.decidedBy})`;
+		case 'file_edit':
+			return `[edit] ${event.kind} ${event.path} (${event.source})`;
+		case 'error':
+			return `[error] ${event.message}`;
+		case 'notice':
+			return `[${event.severity}] ${event.title}${event.description ? `: ${event.description}` : ''}`;
+		default:
+			return undefined;
+	}
+}
+
+/** Streams the events of the chat `chatId()` names (known once a task has one) to stdout, as `run` always has. */
+export function printEvents(turns: Core['turns'], chatId: () => string | null | undefined, json: boolean): IDisposable {
+	return turns.onDidEvent((e) => {
+		if (e.chatId !== chatId()) {
+			return;
+		}
+		if (json) {
+			out(true, { type: 'event', seq: e.seq, turnId: e.turnId, event: e.event }, '');
+		} else {
+			const line = describe(e.event);
+			if (line !== undefined) {
+				process.stdout.write(e.event.type === 'text' ? e.event.text : `\n${line}\n`);
+			}
+		}
+	});
+}
+
+/**
+ * Runs the queue (this process holds the state, so no window does) until task `taskId` has ended; then takes
+ * no new task and lets the turns it started for other tasks finish (the caller's Ctrl+C handler stops them).
+ */
+export async function runQueueUntilEnded(dispatcher: Dispatcher, taskId: string): Promise<TaskRow> {
+	await dispatcher.start();
+	const ended = await dispatcher.whenEnded(taskId);
+	await dispatcher.stop({ graceMs: otherTasksGraceMs });
+	return ended;
+}
+
+/** How long a command that got what it waited for lets other tasks' turns finish (the longest a timer takes). */
+const otherTasksGraceMs = 2 ** 31 - 1;
+
+function firstLine(text: string): string {
+	const line = text.trim().split('\n', 1)[0]!.trim();
+	return line.length > 60 ? `${line.slice(0, 59)}…` : line;
+}
+
+function describeTask(t: TaskRow): string {
+	return `${t.id}  ${t.status.padEnd(11)} ${t.agent.padEnd(10)} ${String(t.priority).padStart(3)}  ${firstLine(t.prompt)}`;
+}
+
+function taskDetails(t: TaskRow): string {
+	const time = (ms: number | null): string => (ms === null ? '-' : new Date(ms).toISOString());
+	return [
+		`task ${t.id} · ${t.status}${t.attempt > 1 ? ` · attempt ${t.attempt} (retries ${t.parent_task_id})` : ''}`,
+		`  agent ${t.agent} · priority ${t.priority} · created by ${t.creator}`,
+		`  chat ${t.chat_id ?? '-'} · session ${t.session_id ?? '-'} · turn ${t.turn_id ?? '-'}`,
+		`  created ${time(t.created_at)} · started ${time(t.started_at)} · ended ${time(t.ended_at)}`,
+		...(t.error ? [`  error: ${t.error}`] : []),
+		...(t.result ? [`  result: ${t.result}`] : []),
+		'',
+		t.prompt,
+	].join('\n');
+}
+
+/**
+ * The core for a command that writes tasks. Another process holding the state folder (a VS Code window, or a
+ * command running the queue) is the only writer: say so plainly, and where a window runs the queue itself.
+ */
+async function openTaskCore(args: ParsedArgs<CliCommand>, logger: Logger, what: string, policy?: PermissionPolicy): Promise<Awaited<ReturnType<typeof openCore>>> {
+	try {
+		return await openCore(args, logger, { owner: `agent-tabs ${commandName(args.command)}`, policy });
+	} catch (e) {
+		if (!(e instanceof StoreLockedError)) {
+			throw e;
+		}
+		const window = e.holder.owner.startsWith('a VS Code window');
+		throw new AgentTabsError(
+			'store/locked',
+			`Cannot ${what} while ${e.holder.owner} holds the state: ${e.message}` +
+				(window ? ' That window runs the queue itself: add and manage tasks there (Agent Tabs: New Task, the Tasks view).' : '') +
+				' task list and task show work meanwhile.',
+		);
+	}
+}
+
+function policyOf(args: ParsedArgs<CliCommand>): PermissionPolicy {
+	return (flag(args, 'permissions') ?? 'reject') as PermissionPolicy;
+}
+
+async function add(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean): Promise<number> {
+	const chatId = flag(args, 'chat');
+	const sessionId = flag(args, 'session');
+	const repo = flag(args, 'repo');
+	const title = flag(args, 'title');
+	const targets = [chatId && '--chat', sessionId && '--session', repo && '--repo'].filter(Boolean);
+	if (targets.length !== 1) {
+		throw new UsageError(
+			targets.length === 0 ? '"task add" needs where the task runs: --chat <id>, --session <id>, or --repo <dir> for a new session.' : `"task add" takes one of --chat, --session and --repo, not ${targets.join(' and ')}.`,
+			args.command,
+		);
+	}
+	if (title !== undefined && !repo) {
+		throw new UsageError('--title names the new session a task starts, so it goes with --repo.', args.command);
+	}
+	const priorityText = flag(args, 'priority');
+	const priority = priorityText === undefined ? 0 : Number(priorityText);
+	if (priorityText !== undefined && (!/^-?\d+$/.test(priorityText.trim()) || !Number.isSafeInteger(priority))) {
+		throw new UsageError(`--priority is a whole number (higher runs first), not "${priorityText}".`, args.command);
+	}
+	const repoDir = repo === undefined ? undefined : path.resolve(repo);
+	if (repoDir) {
+		requireFolder(repoDir, 'The repository folder');
+	}
+	const agent = requireAgent(loadDefinitions(args), flag(args, 'agent')!).id;
+	const wait = hasFlag(args, 'wait');
+	const { core, close } = await openTaskCore(args, logger, 'add a task', policyOf(args));
+	const { dispatcher } = core;
+	let taskId: string | undefined;
+	const onSignal = (): void => {
+		logger.warn('[cli] interrupted; cancelling the task');
+		void (taskId ? dispatcher.cancel(taskId) : Promise.resolve()).catch(() => dispatcher.stop());
+	};
+	try {
+		const task = await dispatcher.add({ creator: 'cli', agent, input: { text: flag(args, 'prompt')! }, chatId, sessionId, newSession: repoDir ? { repo: repoDir, title } : undefined, priority });
+		taskId = task.id;
+		if (!wait) {
+			out(json, { type: 'task', ...task }, `Task ${task.id} queued. It runs when a VS Code window holding this state opens, or with: agent-tabs task work`);
+			return 0;
+		}
+		process.once('SIGINT', onSignal);
+		process.once('SIGTERM', onSignal);
+		const sub = printEvents(core.turns, () => dispatcher.get(task.id)?.chat_id, json);
+		const ended = await runQueueUntilEnded(dispatcher, task.id).finally(() => sub.dispose());
+		out(json, { type: 'task_end', ...ended }, `\n— task ${ended.id} ${ended.status}${ended.error ? `: ${ended.error}` : ''}\n  chat ${ended.chat_id ?? '-'} · session ${ended.session_id ?? '-'}`);
+		return ended.status === 'done' ? 0 : 1;
+	} finally {
+		process.off('SIGINT', onSignal);
+		process.off('SIGTERM', onSignal);
+		await close();
+	}
+}
+
+/** Runs every queued task (and those queued meanwhile) until none is left; exit 1 when one of them did not end done. */
+async function work(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean): Promise<number> {
+	const { core, close } = await openTaskCore(args, logger, 'run the queue', policyOf(args));
+	const { dispatcher } = core;
+	const onSignal = (): void => {
+		logger.warn('[cli] interrupted; stopping: running tasks end interrupted and can be retried');
+		void dispatcher.stop();
+	};
+	let failed = false;
+	const ended = new Set<string>();
+	const sub = dispatcher.onDidChange(({ task }) => {
+		if (task.status === 'running' && !json) {
+			process.stdout.write(`started  ${describeTask(task)}\n`);
+		}
+		if (endedTaskStatuses.includes(task.status) && task.started_at !== null && !ended.has(task.id)) {
+			ended.add(task.id);
+			failed ||= task.status !== 'done';
+			out(json, { type: 'task_end', ...task }, `ended    ${describeTask(task)}${task.error ? `\n         ${task.error}` : ''}`);
+		}
+	});
+	try {
+		process.once('SIGINT', onSignal);
+		process.once('SIGTERM', onSignal);
+		const interrupted = await dispatcher.start();
+		for (const id of interrupted) {
+			process.stderr.write(`agent-tabs: task ${id} was running when Agent Tabs last ended; it is interrupted (agent-tabs task retry ${id} runs it again).\n`);
+		}
+		await dispatcher.whenIdle();
+		if (!json) {
+			process.stdout.write(`The queue is empty (${ended.size} task${ended.size === 1 ? '' : 's'} ran).\n`);
+		}
+		return failed ? 1 : 0;
+	} catch (e) {
+		if (e instanceof AgentTabsError && e.code === 'dispatcher/stopped') {
+			return 1;
+		}
+		throw e;
+	} finally {
+		sub.dispose();
+		process.off('SIGINT', onSignal);
+		process.off('SIGTERM', onSignal);
+		await close();
+	}
+}
+
+async function cancelOrRetry(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean): Promise<number> {
+	const retry = args.command.words[1] === 'retry';
+	const taskId = args.positionals[0]!;
+	const { core, close } = await openTaskCore(args, logger, retry ? 'retry a task' : 'cancel a task');
+	try {
+		const row = core.dispatcher.get(taskId);
+		if (!row) {
+			throw new AgentTabsError('task/unknown', `There is no task ${taskId}.`);
+		}
+		if (!retry && row.status === 'running') {
+			// This process holds the writer lock, so no other process runs it: the one that did ended.
+			throw new AgentTabsError('task/orphaned', `Task ${taskId} was running when the process running it ended; it is marked interrupted when the queue next runs (agent-tabs task work), and can then be retried.`);
+		}
+		if (retry) {
+			const task = await core.dispatcher.retry(taskId);
+			out(json, { type: 'task', ...task }, `Task ${taskId} is retried as task ${task.id} (attempt ${task.attempt}), queued. It runs when a VS Code window holding this state opens, or with: agent-tabs task work`);
+		} else {
+			const task = await core.dispatcher.cancel(taskId);
+			out(json, { type: 'task', ...task }, `Task ${taskId} is cancelled; it will not run.`);
+		}
+		return 0;
+	} finally {
+		await close();
+	}
+}
+
+async function read(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean): Promise<number> {
+	const store = await openStore(args, logger);
+	try {
+		const tasks = new TasksRepo(store);
+		if (args.command.words[1] === 'show') {
+			const taskId = args.positionals[0]!;
+			const task = tasks.get(taskId);
+			if (!task) {
+				throw new AgentTabsError('task/unknown', `There is no task ${taskId}.`);
+			}
+			out(json, task, taskDetails(task));
+		} else {
+			const status = flag(args, 'status') as TaskStatus | undefined;
+			for (const task of tasks.list(status ? { status } : {})) {
+				out(json, task, describeTask(task));
+			}
+		}
+		return 0;
+	} finally {
+		await store.close();
+	}
+}
+
+const permissionsFlag: FlagTable[string] = { type: 'string', value: 'reject|allow', choices: ['reject', 'allow'], help: "how agents' permission requests are answered (default reject): the command line never prompts" };
+
+/** `task add|list|show|cancel|retry|work`. */
+export const taskCommands: CliCommand[] = [
+	{
+		words: ['task', 'add'],
+		flags: {
+			agent: { type: 'string', value: '<id>', required: true, help: 'the agent (see --agents)' },
+			prompt: { type: 'string', value: '<text>', required: true, help: 'the prompt (a prompt starting with a dash: --prompt=-text)' },
+			chat: { type: 'string', value: '<id>', help: 'run in this chat (after its earlier tasks)' },
+			session: { type: 'string', value: '<id>', help: 'run in a new chat of this session' },
+			repo: { type: 'string', value: '<dir>', help: 'run in a new session (its own worktree) of this repository' },
+			title: { type: 'string', value: '<t>', help: 'the new session\'s title (with --repo; default: the prompt\'s first line)' },
+			priority: { type: 'string', value: '<n>', help: 'a whole number; higher runs first (default 0)' },
+			wait: { type: 'boolean', help: 'run the queue here until this task ends, print its result (exit 1 unless it ended done)' },
+			permissions: permissionsFlag,
+		},
+		summary: 'queue a prompt for an agent as a task',
+		details: 'A VS Code window holding the state runs the queue itself; otherwise task work (or --wait) runs it.',
+		run: add,
+	},
+	{
+		words: ['task', 'list'],
+		flags: { status: { type: 'string', value: '<status>', choices: taskStatuses, help: `only tasks in this status: ${taskStatuses.join(', ')}` } },
+		summary: 'list tasks (oldest first)',
+		run: read,
+		access: 'read',
+	},
+	{ words: ['task', 'show'], args: ['taskId'], summary: 'print a task: its prompt, where it ran and how it ended', run: read, access: 'read' },
+	{ words: ['task', 'cancel'], args: ['taskId'], summary: 'cancel a queued task (it never runs)', run: cancelOrRetry },
+	{ words: ['task', 'retry'], args: ['taskId'], summary: 'queue a failed or interrupted task again', run: cancelOrRetry },
+	{
+		words: ['task', 'work'],
+		flags: { permissions: permissionsFlag },
+		summary: 'run queued tasks until the queue is empty',
+		details: 'Only without a VS Code window holding the state: such a window runs the queue itself.',
+		run: work,
+	},
+];

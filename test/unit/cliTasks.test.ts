@@ -1,0 +1,150 @@
+import * as assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { makeRepo } from './gitRepo';
+import { removeDir, repoRoot, tempDir } from './helpers';
+import { checkNoLeaksAfterSuite } from './leakCheck';
+
+const cli = path.join(repoRoot, 'out', 'src', 'cli', 'main.js');
+const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js');
+
+interface Task {
+	id: string;
+	status: string;
+	creator: string;
+	chat_id: string | null;
+	session_id: string | null;
+	prompt: string;
+	priority: number;
+	parent_task_id: string | null;
+	attempt: number;
+	result: string | null;
+	error: string | null;
+}
+
+/** `agent-tabs task ...`: the queue from the command line, with the scripted agent. */
+suite('cli: agent-tabs task', function () {
+	this.timeout(120_000);
+	checkNoLeaksAfterSuite();
+	let dir: string;
+	let repo: string;
+	let common: string[];
+
+	function cliRun(args: string[]): { code: number | null; stdout: string; stderr: string } {
+		const r = spawnSync(process.execPath, [cli, ...args, ...common], { encoding: 'utf8', env: { ...process.env, AGENT_TABS_WORKTREES: path.join(dir, 'worktrees') } });
+		return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+	}
+	function json(args: string[]): Record<string, unknown>[] {
+		const r = cliRun([...args, '--json']);
+		assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+		return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+	}
+	const task = (args: string[]): Task => json(args).pop() as unknown as Task;
+
+	setup(() => {
+		dir = tempDir('agent-tabs-cli-tasks-');
+		repo = makeRepo(path.join(dir, 'repo'));
+		const agents = path.join(dir, 'agents.json');
+		fs.writeFileSync(agents, JSON.stringify([{ id: 'scripted', label: 'Scripted', transport: 'acp', command: process.execPath, args: [agentScript], env: {} }]));
+		common = ['--state', path.join(dir, 'state'), '--worktrees', path.join(dir, 'worktrees'), '--agents', agents];
+	});
+	teardown(() => removeDir(dir));
+
+	test('add without --wait queues (persisted); task work runs the queue until empty; list, show, cancel, retry', () => {
+		const first = task(['task', 'add', '--agent', 'scripted', '--prompt', 'write first.txt one', '--repo', repo, '--title', 'Queued work']);
+		assert.deepEqual([first.status, first.creator, first.chat_id], ['queued', 'cli', null]);
+		const cancelled = task(['task', 'add', '--agent', 'scripted', '--prompt', 'write never.txt x', '--repo', repo]);
+		const urgent = task(['task', 'add', '--agent', 'scripted', '--prompt', 'crash', '--repo', repo, '--priority', '5']);
+		assert.equal(task(['task', 'cancel', cancelled.id]).status, 'cancelled');
+		assert.deepEqual(json(['task', 'list', '--status', 'queued']).map((t) => t.id), [first.id, urgent.id], 'the queue survived between processes');
+
+		const worked = cliRun(['task', 'work']);
+		assert.equal(worked.code, 1, 'one task it ran did not end done');
+		assert.match(worked.stdout, /The queue is empty \(2 tasks ran\)/);
+		const ran = task(['task', 'show', first.id]);
+		assert.equal(ran.status, 'done', ran.error ?? undefined);
+		const sessions = json(['sessions']);
+		const session = sessions.find((s) => s.id === ran.session_id)!;
+		assert.equal(session.title, 'Queued work');
+		const worktree = path.join(dir, 'worktrees', fs.readdirSync(path.join(dir, 'worktrees')).find((d) => fs.existsSync(path.join(dir, 'worktrees', d, 'first.txt')))!);
+		assert.equal(fs.readFileSync(path.join(worktree, 'first.txt'), 'utf8'), 'one');
+		assert.ok(!fs.readdirSync(path.join(dir, 'worktrees')).some((d) => fs.existsSync(path.join(dir, 'worktrees', d, 'never.txt'))), 'a cancelled task never runs');
+		assert.equal(task(['task', 'show', urgent.id]).status, 'failed');
+		assert.match(cliRun(['task', 'show', first.id]).stdout, /task .* · done[\s\S]*created by cli[\s\S]*write first.txt one/);
+
+		const retried = task(['task', 'retry', urgent.id]);
+		assert.deepEqual([retried.status, retried.parent_task_id, retried.attempt, retried.chat_id], ['queued', urgent.id, 2, task(['task', 'show', urgent.id]).chat_id]);
+		const again = cliRun(['task', 'retry', urgent.id]);
+		assert.equal(again.code, 2);
+		assert.match(again.stderr, /already|retried/i, 'a second retry of one task is refused in plain words');
+		const cancelDone = cliRun(['task', 'cancel', first.id]);
+		assert.equal(cancelDone.code, 2);
+		assert.match(cancelDone.stderr, /has already ended \(done\)/);
+	});
+
+	test('add --wait runs the queue until its task ends and prints the result; exit 1 when it failed', () => {
+		const made = json(['session', 'new', '--repo', repo, '--title', 'Waiting'])[0]!;
+		const lines = json(['task', 'add', '--agent', 'scripted', '--prompt', 'say all done here', '--session', String(made.sessionId), '--wait']);
+		const end = lines.pop() as unknown as Task & { type: string };
+		assert.deepEqual([end.type, end.status, end.session_id, end.result], ['task_end', 'done', made.sessionId, 'all done here']);
+		assert.ok(lines.some((l) => l.type === 'event'), 'the agent\'s events stream while it waits');
+		const chat = end.chat_id!;
+		const failed = cliRun(['task', 'add', '--agent', 'scripted', '--prompt', 'crash', '--chat', chat, '--wait']);
+		assert.equal(failed.code, 1, failed.stderr);
+		assert.match(failed.stdout, /— task \S+ failed/);
+		assert.deepEqual(json(['task', 'list']).map((t) => t.chat_id), [chat, chat], 'both ran in that chat');
+	});
+
+	test('bad input: plain words and exit 2, nothing queued', () => {
+		const cases: [string[], RegExp][] = [
+			[['task', 'add', '--agent', 'scripted', '--prompt', 'x'], /needs where the task runs: --chat <id>, --session <id>, or --repo <dir>/],
+			[['task', 'add', '--agent', 'scripted', '--prompt', 'x', '--repo', repo, '--session', 'ses-1'], /one of --chat, --session and --repo, not --session and --repo/],
+			[['task', 'add', '--agent', 'scripted', '--prompt', 'x', '--session', 'ses-1', '--title', 't'], /--title names the new session a task starts, so it goes with --repo/],
+			[['task', 'add', '--agent', 'scripted', '--prompt', 'x', '--repo', repo, '--priority', 'high'], /--priority is a whole number \(higher runs first\), not "high"/],
+			[['task', 'add', '--agent', 'nope', '--prompt', 'x', '--repo', repo], /There is no agent "nope"/],
+			[['task', 'add', '--agent', 'scripted', '--prompt', 'x', '--session', 'ses-missing'], /There is no session ses-missing/],
+			[['task', 'add', '--agent', 'scripted', '--prompt', '   ', '--repo', repo], /needs a prompt; this one is empty/],
+			[['task', 'add', '--agent', 'scripted', '--prompt', 'x', '--repo', path.join(dir, 'missing')], /does not exist/],
+			[['task', 'show', 'task-nope'], /There is no task task-nope/],
+			[['task', 'cancel', 'task-nope'], /There is no task task-nope/],
+			[['task', 'list', '--status', 'sleeping'], /--status must be/],
+			[['task', 'frobnicate'], /Unknown command "task frobnicate"/],
+		];
+		for (const [args, message] of cases) {
+			const r = cliRun(args);
+			assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+			assert.match(r.stderr, message, args.join(' '));
+		}
+		assert.deepEqual(json(['task', 'list']), [], 'nothing was queued');
+	});
+
+	test('while another process holds the state: list and show read; add says plainly it cannot write', async () => {
+		const queued = task(['task', 'add', '--agent', 'scripted', '--prompt', 'say later', '--repo', repo]);
+		const state = path.join(dir, 'state');
+		const holder = spawn(process.execPath, [path.join(repoRoot, 'out', 'test', 'fixtures', 'lockHolder.js'), state, require.resolve('sql.js/dist/sql-wasm.wasm')], { stdio: ['ignore', 'pipe', 'inherit'] });
+		try {
+			await new Promise<void>((resolve) => holder.stdout.on('data', (d) => String(d).includes('ready') && resolve()));
+			assert.deepEqual(json(['task', 'list']).map((t) => t.id), [queued.id]);
+			assert.equal(task(['task', 'show', queued.id]).status, 'queued');
+			const add = cliRun(['task', 'add', '--agent', 'scripted', '--prompt', 'x', '--repo', repo]);
+			assert.equal(add.code, 2);
+			assert.match(add.stderr, /Cannot add a task while the lock-holder test process holds the state: .*is in use by/);
+			const work = cliRun(['task', 'work']);
+			assert.equal(work.code, 2);
+			assert.match(work.stderr, /Cannot run the queue while/);
+		} finally {
+			holder.kill('SIGKILL');
+		}
+		assert.deepEqual(json(['task', 'list']).map((t) => t.id), [queued.id], 'nothing was added');
+	});
+
+	test('help lists the task commands and says a window runs the queue itself', () => {
+		const help = cliRun(['--help']);
+		assert.equal(help.code, 0);
+		for (const c of ['task add', 'task list', 'task show <taskId>', 'task cancel <taskId>', 'task retry <taskId>', 'task work']) {
+			assert.ok(help.stdout.includes(`  ${c}`), c);
+		}
+		assert.match(help.stdout, /A VS Code window\s+holding the state runs the queue itself/);
+	});
+});
