@@ -89,7 +89,8 @@ interface Running {
 	done: Promise<void>;
 }
 
-const defaultLimits: DispatcherLimits = { maxConcurrent: 4, maxPerWorktree: 2 };
+// One turn per worktree by default, as in the window: each turn's worktree diff is then exactly its own.
+const defaultLimits: DispatcherLimits = { maxConcurrent: 4, maxPerWorktree: 1 };
 
 /**
  * Runs every task, whoever created it, through the turn runner. Order and limits:
