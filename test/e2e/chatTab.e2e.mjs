@@ -338,7 +338,8 @@ async function twoAgents() {
 		const input = frame.locator('textarea.input');
 		await input.fill(text);
 		await input.press('Enter');
-		await frame.locator('.turn.turn-running').waitFor({ state: 'visible', timeout: 30_000 });
+		// The turn may already be done when the tab is looked at: wait for the prompt to show in it.
+		await frame.locator('.message.user .body', { hasText: text.split('\n').pop() }).waitFor({ state: 'visible', timeout: 30_000 });
 	};
 	// The reviewer starts a slow turn; the scripted agent writes while it still runs, in the same worktree.
 	await send(await openChat(reviewerLabel), 'sleep 4000\nwrite review.md from the reviewer');

@@ -68,8 +68,11 @@ async function openSessionsView() {
 	const { page } = state;
 	await page.locator('.part.activitybar .action-item a[aria-label^="Agent Tabs"]').click({ timeout: 15_000 });
 	const view = page.locator('.part.sidebar');
-	// A container with one view shows that view's name in the side bar title, not in a pane header.
-	await view.locator('.composite.title', { hasText: 'Agent Tabs: Sessions' }).waitFor({ state: 'visible', timeout: 15_000 });
+	// The container holds two views (Sessions and Tasks), each under its own pane header.
+	await view.locator('.composite.title', { hasText: 'Agent Tabs' }).waitFor({ state: 'visible', timeout: 15_000 });
+	for (const name of ['Sessions', 'Tasks']) {
+		await view.locator('.pane-header', { hasText: name }).first().waitFor({ state: 'visible', timeout: 15_000 });
+	}
 	// Shown once the store has opened (the agentTabs.storeReady context key) and it holds no sessions.
 	await view.locator('.welcome-view-content', { hasText: 'No sessions yet' }).waitFor({ state: 'visible', timeout: 30_000 });
 	await page.screenshot({ path: screenshot });
