@@ -24,10 +24,12 @@ import {
 	createGitRepo,
 	freePort,
 	hermeticEnv,
+	indent,
 	isNoise,
 	launchChromium,
 	prepareProfile,
 	repoRoot,
+	seconds,
 	sleep,
 	startCodeServer,
 	withTimeout,
@@ -293,17 +295,6 @@ function readJson(file) {
 	} catch {
 		return undefined;
 	}
-}
-
-function indent(text, prefix) {
-	return text
-		.split('\n')
-		.map((l) => prefix + l)
-		.join('\n');
-}
-
-function seconds(ms) {
-	return `${(ms / 1000).toFixed(1)} s`;
 }
 
 function fail(message) {

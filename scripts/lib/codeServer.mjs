@@ -331,3 +331,15 @@ export async function runPaletteCommand(page, title, attempts = 6) {
 		}
 	}
 }
+
+/** Each line of `text` behind `prefix` (for a failure's stack under its test line). */
+export function indent(text, prefix) {
+	return text
+		.split('\n')
+		.map((l) => prefix + l)
+		.join('\n');
+}
+
+export function seconds(ms) {
+	return `${(ms / 1000).toFixed(1)} s`;
+}

@@ -10,11 +10,13 @@ import {
 	createGitRepo,
 	freePort,
 	hermeticEnv,
+	indent,
 	installVsix,
 	launchChromium,
 	node24,
 	prepareProfile,
 	repoRoot,
+	seconds,
 	startCodeServer,
 } from './codeServer.mjs';
 
@@ -155,15 +157,4 @@ async function finish(run) {
 		fs.rmSync(run.runDir, { recursive: true, force: true });
 	}
 	process.exit(counts.failed > 0 ? 1 : 0);
-}
-
-function indent(text, prefix) {
-	return text
-		.split('\n')
-		.map((l) => prefix + l)
-		.join('\n');
-}
-
-function seconds(ms) {
-	return `${(ms / 1000).toFixed(1)} s`;
 }

@@ -4,7 +4,7 @@ import { Disposable } from '../common/lifecycle';
 import { errorMessage, type Logger } from '../common/log';
 import { SessionsRepo } from '../db/sessionsRepo';
 import type { Store } from '../db/store';
-import { endedTaskStatuses, taskCreators, taskInput, TasksRepo, type NewSessionRequest, type TaskCreator, type TaskEnd, type TaskFilter, type TaskRow } from '../db/tasksRepo';
+import { endedTaskStatuses, taskCreators, taskInput, TasksRepo, type NewTask, type TaskEnd, type TaskFilter, type TaskRow } from '../db/tasksRepo';
 import type { PromptInput, TurnStatus } from '../protocol/turns';
 
 /** How a turn run for a task ended. `turnId` is absent when the turn never started (cancelled first). */
@@ -64,15 +64,7 @@ export interface DispatcherOptions extends Partial<DispatcherLimits> {
 }
 
 /** What `add` takes: the prompt and where it goes. Exactly one of chat, session or new session decides where. */
-export interface TaskRequest {
-	creator: TaskCreator;
-	agent: string;
-	input: PromptInput;
-	chatId?: string;
-	sessionId?: string;
-	newSession?: NewSessionRequest;
-	priority?: number;
-}
+export type TaskRequest = Omit<NewTask, 'id'>;
 
 export interface TaskChange {
 	/** The task as it is now. */

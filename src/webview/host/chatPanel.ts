@@ -57,7 +57,7 @@ export class ChatPanel extends Disposable {
 		private readonly selection: () => EditorSelection | undefined,
 		/** The webview panel is gone (closed by the user, by code, or with the window); the owner decides what that means. */
 		onDidDisposePanel: () => void,
-		private readonly agentIcon?: (agent: string) => vscode.Uri,
+		agentIcon?: (agent: string) => vscode.Uri,
 	) {
 		super();
 		panel.webview.options = chatWebviewOptions(extensionUri);
@@ -82,7 +82,10 @@ export class ChatPanel extends Disposable {
 			}),
 		);
 		this._register(panel.onDidDispose(onDidDisposePanel));
-		this.updateTitle(service.meta(chatId));
+		const meta = service.meta(chatId);
+		// A chat keeps its agent: the icon is looked up once, not on every title change.
+		panel.iconPath = agentIcon?.(meta.agent) ?? vscode.Uri.joinPath(extensionUri, 'media', 'agent-tabs.svg');
+		this.updateTitle(meta);
 		this.render();
 	}
 
@@ -97,7 +100,6 @@ export class ChatPanel extends Disposable {
 
 	private updateTitle(meta: ChatMeta): void {
 		this.panel.title = chatTabTitle(meta);
-		this.panel.iconPath = this.agentIcon?.(meta.agent) ?? vscode.Uri.joinPath(this.extensionUri, 'media', 'agent-tabs.svg');
 	}
 
 	private render(): void {
