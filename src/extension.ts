@@ -34,7 +34,7 @@ import { chatCommandHandlers } from './webview/host/chatCommands';
 import { chatViewType } from './webview/host/chatPanel';
 import { ChatPanelManager, ChatPanelSerializer } from './webview/host/chatPanels';
 import type { ChatService } from './webview/host/chatService';
-import { PoolChatService } from './webview/host/poolChatService';
+import { TaskChatService } from './webview/host/taskChatService';
 
 /** What `activate` returns in test mode, so integration tests reach the parts without globals. */
 export interface AgentTabsTestApi {
@@ -159,10 +159,10 @@ class ExtensionRoot extends Disposable {
 			}),
 		);
 
-		// Chat tabs (issue 14). PoolChatService is the adapter the task dispatcher replaces (issues 11/12).
-		const chatService: Promise<ChatService> = this.ready.then(({ store, pool, turns }) =>
+		// Chat tabs (issue 14): every message is a task of the one dispatcher (issue 12).
+		const chatService: Promise<ChatService> = this.ready.then(({ store, pool, turns, dispatcher }) =>
 			this._register(
-				new PoolChatService({ store, pool, turns, permissions: this.permissions, definitions: () => this.definitions, logger: this.logger, rewind: (cwd, ref) => this.core!.worktrees.rewind(cwd, ref) }),
+				new TaskChatService({ store, pool, turns, dispatcher, permissions: this.permissions, definitions: () => this.definitions, logger: this.logger, rewind: (cwd, ref) => this.core!.worktrees.rewind(cwd, ref) }),
 			),
 		);
 		const chatManager = this._register(

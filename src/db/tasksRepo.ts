@@ -206,6 +206,12 @@ export class TasksRepo {
 		return this.update('status = ?, result = ?, error = ?, turn_id = COALESCE(?, turn_id), ended_at = ?', [end.status, end.result ?? null, end.error ?? null, end.turnId ?? null, t], id, ['running']);
 	}
 
+	/** A queued task's prompt, changed before it runs (a chat's queued message edited). False once it left the queue. */
+	editQueued(id: string, input: PromptInput): boolean {
+		const onlyText = !input.files?.length && !input.images?.length;
+		return this.update('prompt = ?, input_json = ?', [input.text, onlyText ? null : JSON.stringify(input)], id, ['queued']);
+	}
+
 	/** queued → cancelled: it never runs. False when it was no longer queued. */
 	cancelQueued(id: string): boolean {
 		return this.update(`status = 'cancelled', ended_at = ?`, [this.now()], id, ['queued']);

@@ -13,3 +13,9 @@ export interface PromptInput {
 
 /** How a turn stands: `interrupted` is a turn found still `running` after a crash. */
 export type TurnStatus = 'running' | 'done' | 'cancelled' | 'error' | 'interrupted';
+
+/**
+ * The reason a turn's abort signal carries when Agent Tabs shuts down under it (not a person's cancel): the
+ * turn ends `interrupted`, offered for retry, rather than `cancelled`.
+ */
+export const shutdownAbortReason = 'agent-tabs/shutdown';

@@ -5,7 +5,7 @@ import { errorMessage, type Logger } from '../common/log';
 import { SessionsRepo } from '../db/sessionsRepo';
 import type { Store } from '../db/store';
 import { endedTaskStatuses, taskCreators, taskInput, TasksRepo, type NewTask, type TaskEnd, type TaskFilter, type TaskRow } from '../db/tasksRepo';
-import type { PromptInput, TurnStatus } from '../protocol/turns';
+import { shutdownAbortReason, type PromptInput, type TurnStatus } from '../protocol/turns';
 
 /** How a turn run for a task ended. `turnId` is absent when the turn never started (cancelled first). */
 export interface TaskTurnResult {
@@ -194,6 +194,35 @@ export class Dispatcher extends Disposable {
 		return this.requireTask(taskId);
 	}
 
+	/**
+	 * Changes the prompt of a task that has not started (a chat's queued message, edited). Refused in plain
+	 * words once it left the queue: what runs is exactly what was shown.
+	 */
+	async editQueued(taskId: string, input: PromptInput): Promise<TaskRow> {
+		if (typeof input.text !== 'string' || !input.text.trim()) {
+			throw new AgentTabsError('task/noPrompt', 'A queued prompt cannot be empty; remove it instead.');
+		}
+		if (!this.tasks.editQueued(taskId, this.options.redact?.(input) ?? input)) {
+			throw new AgentTabsError('task/notQueued', 'That message was already sent or removed.');
+		}
+		this.givenInputs.set(taskId, input);
+		await this.options.store.durable();
+		this.changed(taskId);
+		return this.requireTask(taskId);
+	}
+
+	/** Cancels a task only while it is queued (a chat's queued message, removed); a running one is left alone. */
+	async removeQueued(taskId: string): Promise<TaskRow> {
+		if (this.running.has(taskId) || !this.tasks.cancelQueued(taskId)) {
+			throw new AgentTabsError('task/notQueued', 'That message was already sent or removed.');
+		}
+		this.givenInputs.delete(taskId);
+		await this.options.store.durable();
+		this.changed(taskId);
+		this.pump();
+		return this.requireTask(taskId);
+	}
+
 	/** Retries a failed or interrupted task as a new queued task (see TasksRepo.retry); returns the new task. */
 	async retry(taskId: string): Promise<TaskRow> {
 		this.refuseWhenStopping();
@@ -242,7 +271,7 @@ export class Dispatcher extends Disposable {
 		}
 		for (const run of this.running.values()) {
 			run.reason ??= 'shutdown';
-			run.abort.abort();
+			run.abort.abort(shutdownAbortReason);
 		}
 		const left = await raceTimeout(all(), this.options.stopTimeoutMs ?? 15_000);
 		if (!left && this.running.size > 0) {
@@ -255,7 +284,7 @@ export class Dispatcher extends Disposable {
 		this.stopping = true;
 		for (const run of this.running.values()) {
 			run.reason ??= 'shutdown';
-			run.abort.abort();
+			run.abort.abort(shutdownAbortReason);
 		}
 		this.rejectWaiters();
 		super.dispose();

@@ -9,7 +9,7 @@ import { SessionsRepo } from '../db/sessionsRepo';
 import { StoreFailedError, type Store } from '../db/store';
 import { TranscriptRepo, type TurnRow } from '../db/transcriptRepo';
 import type { AgentEvent, TurnResult } from '../protocol/agentEvents';
-import type { PromptInput, TurnStatus } from '../protocol/turns';
+import { shutdownAbortReason, type PromptInput, type TurnStatus } from '../protocol/turns';
 import { diffSnapshots, takeDirtySnapshot, type DirtySnapshot } from '../worktrees/dirtySnapshot';
 import { acquireLease } from '../worktrees/ownership';
 import { noWorktreeError, type AgentPool, type AgentPoolEvent } from '../agents/pool';
@@ -64,6 +64,8 @@ interface Ticket {
 	chatId: string;
 	agent: string;
 	cancelled: boolean;
+	/** Cancelled because Agent Tabs is shutting down: the turn ends `interrupted` (retryable), not `cancelled`. */
+	interrupted?: boolean;
 }
 
 const turnKey = (chatId: string, agent: string): string => `${chatId}:${agent}`;
@@ -134,7 +136,10 @@ export class TurnRunner extends Disposable {
 		// Registered before the first await, so a cancel that comes while the agent is still starting counts.
 		const ticket: Ticket = { chatId, agent, cancelled: options.signal?.aborted ?? false };
 		this.tickets.set(key, ticket);
-		const onAbort = (): void => void this.cancel(chatId, agent).catch(() => undefined);
+		const onAbort = (): void => {
+			ticket.interrupted ||= options.signal?.reason === shutdownAbortReason;
+			void this.cancel(chatId, agent).catch(() => undefined);
+		};
 		options.signal?.addEventListener('abort', onAbort, { once: true });
 		const turn = this.run(chatId, agent, input, ticket);
 		this.turnsInFlight.add(turn);
@@ -164,6 +169,7 @@ export class TurnRunner extends Disposable {
 		this.closing = true;
 		for (const ticket of this.tickets.values()) {
 			ticket.cancelled = true;
+			ticket.interrupted = true;
 		}
 		await Promise.allSettled([...this.tickets.values()].map((t) => this.pool.cancel(t.chatId, t.agent)));
 		let timer: NodeJS.Timeout | undefined;
@@ -317,6 +323,9 @@ export class TurnRunner extends Disposable {
 					: await session.handle.prompt(input, { turnId: turn.id, onEvent });
 			} catch (e) {
 				result = { stopReason: 'error', backendSessionId: session.handle.backendSessionId, error: errorMessage(e) };
+			}
+			if (ticket.interrupted && result.stopReason === 'cancelled') {
+				result = { ...result, stopReason: 'interrupted', error: 'Agent Tabs shut down while this turn was running; Retry runs it again.' };
 			}
 			release('text');
 			release('reasoning');

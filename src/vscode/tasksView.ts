@@ -255,7 +255,8 @@ export function startTasks(deps: {
 				}),
 			);
 			deps.view.attach(dispatcher);
-			const interrupted = await dispatcher.start();
+			// A chat's own interrupted turn shows in its tab (with Retry); the warning names the other tasks.
+			const interrupted = (await dispatcher.start()).filter((id) => dispatcher.get(id)?.creator !== 'chat');
 			if (interrupted.length > 0) {
 				void vscode.window.showWarningMessage(vscode.l10n.t('{0} task(s) were running when VS Code last closed. They are marked interrupted; Retry Task in the Tasks view runs them again.', interrupted.length));
 			}

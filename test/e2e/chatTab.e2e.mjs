@@ -20,6 +20,8 @@ const agentIcon = path.join(run.runDir, 'scripted-agent-icon.svg');
 const agentState = path.join(run.runDir, 'scripted-agent-sessions');
 const sessionTitle = 'E2E Chat';
 const worktree = path.join(worktreesRoot, 'e2e-chat');
+/** Written by a message that waits in the queue while the window reloads. */
+const queuedFile = 'queued-across-reload.txt';
 const agentLabel = 'Scripted';
 const reviewerLabel = 'Reviewer';
 const greeting = `hello from the scripted agent ${Date.now()}`;
@@ -37,7 +39,7 @@ const steps = [
 	['clicking "Allow" on the card lets the turn finish; the file is in the worktree, not in the checkout', answerPermission],
 	['"Rewind to before this turn" previews the file, and on confirm removes it', rewind],
 	['a permission asked while the tab is out of view is a notification; answering it settles the card', notificationPermission],
-	['after "Developer: Reload Window" the tab is back with its transcript and the unsent draft', reload],
+	['after "Developer: Reload Window" the tab is back with its transcript and the unsent draft; the turn it cut off is interrupted and the queued message is sent', reload],
 	['after a browser refresh (F5 on code-server) the tab is back with its transcript and the agent resumes its context', browserRefresh],
 	['"Agent Tabs: Close Chat" closes the tab and ends its agent process; the chat is listed as closed', closeChat],
 	['two tabs with two agents in one session work at once; each file is attributed to its own chat and agent', twoAgents],
@@ -235,7 +237,17 @@ async function notificationPermission() {
 
 async function reload() {
 	const { page } = state;
-	const typing = (await chatFrame()).locator('textarea.input');
+	const before = await chatFrame();
+	const typing = before.locator('textarea.input');
+	// A long turn runs and a message waits in the queue when the window reloads: the queue is the dispatcher's,
+	// on disk, so the message is sent after the reload; the cut-off turn is marked interrupted, with a Retry.
+	await typing.fill('sleep 120000\nsay never finished');
+	await typing.press('Enter');
+	await before.locator('.turn.turn-running', { hasText: 'Turn 3' }).waitFor({ state: 'visible', timeout: 60_000 });
+	await typing.fill(`write ${queuedFile} sent after the reload`);
+	await typing.press('Enter');
+	await before.locator('.queue-list li .queued-text', { hasText: queuedFile }).waitFor({ state: 'visible', timeout: 30_000 });
+	await page.screenshot({ path: path.join(shotDir, '8-queued-before-reload.png') });
 	await typing.click();
 	await typing.pressSequentially(unsentDraft, { delay: 5 });
 	await sleep(1_000);
@@ -252,13 +264,21 @@ async function reload() {
 	if ((await frame.locator('section.permission.open').count()) !== 0) {
 		throw new Error('an answered permission card is open again after the reload');
 	}
+	await frame.locator('.turn.turn-interrupted', { hasText: 'Turn 3' }).waitFor({ state: 'visible', timeout: 60_000 });
+	await frame.locator('.turn.turn-done', { hasText: 'Turn 4' }).waitFor({ state: 'visible', timeout: 90_000 });
+	if (!fs.existsSync(path.join(worktree, queuedFile))) {
+		throw new Error(`the message queued before the reload ran, but ${queuedFile} is not in the worktree`);
+	}
+	if ((await frame.locator('.queue-list li').count()) !== 0) {
+		throw new Error('the queue still shows the message after it was sent');
+	}
 	// The unsent draft comes back as it was; the messages sent earlier do not.
 	const draft = await frame.locator('textarea.input').inputValue();
 	if (draft !== unsentDraft) {
 		throw new Error(`the composer holds ${JSON.stringify(draft)} after the reload, not the unsent draft`);
 	}
 	await sleep(500);
-	await page.screenshot({ path: path.join(shotDir, '8-after-reload.png') });
+	await page.screenshot({ path: path.join(shotDir, '9-after-reload.png') });
 }
 
 async function browserRefresh() {
@@ -279,13 +299,14 @@ async function browserRefresh() {
 	const input = restored.locator('textarea.input');
 	await input.fill('recall');
 	await input.press('Enter');
-	await restored.locator('.turn.turn-done', { hasText: 'Turn 3' }).waitFor({ state: 'visible', timeout: 60_000 });
-	await restored.locator('.message.agent .body', { hasText: 'recall: 2 earlier prompts' }).waitFor({ state: 'visible', timeout: 30_000 });
+	await restored.locator('.turn.turn-done', { hasText: 'Turn 5' }).waitFor({ state: 'visible', timeout: 60_000 });
+	// At least the two prompts from before the reloads (the cut-off and the queued one may count too).
+	await restored.locator('.message.agent .body', { hasText: /recall: ([2-9]|\d\d+) earlier prompts/ }).waitFor({ state: 'visible', timeout: 30_000 });
 	if ((await restored.locator('.notice', { hasText: 'could not restore' }).count()) !== 0) {
 		throw new Error('the agent context was reset after the refresh instead of resumed');
 	}
 	await sleep(500);
-	await page.screenshot({ path: path.join(shotDir, '9-after-browser-refresh.png') });
+	await page.screenshot({ path: path.join(shotDir, '10-after-browser-refresh.png') });
 }
 
 async function closeChat() {
@@ -312,7 +333,7 @@ async function closeChat() {
 		await row.waitFor({ state: 'visible', timeout: 15_000 });
 		const text = await row.innerText();
 		if (text.includes('closed')) {
-			await page.screenshot({ path: path.join(shotDir, '10-closed-in-open-chat.png') });
+			await page.screenshot({ path: path.join(shotDir, '11-closed-in-open-chat.png') });
 			await page.keyboard.press('Escape');
 			break;
 		}
@@ -350,7 +371,7 @@ async function twoAgents() {
 	if ((await scripted.locator('.file-edit', { hasText: 'review.md' }).count()) !== 0) {
 		throw new Error("the reviewer's file is shown in the scripted agent's tab");
 	}
-	await page.screenshot({ path: path.join(shotDir, '11-two-agents-scripted.png') });
+	await page.screenshot({ path: path.join(shotDir, '12-two-agents-scripted.png') });
 	await chatTab(reviewerLabel).click();
 	const reviewer = await chatFrame();
 	await reviewer.locator('.turn.turn-done').waitFor({ state: 'visible', timeout: 60_000 });
@@ -358,7 +379,7 @@ async function twoAgents() {
 	if ((await reviewer.locator('.file-edit', { hasText: 'scripted.md' }).count()) !== 0) {
 		throw new Error("the scripted agent's file is shown in the reviewer's tab");
 	}
-	await page.screenshot({ path: path.join(shotDir, '12-two-agents-reviewer.png') });
+	await page.screenshot({ path: path.join(shotDir, '13-two-agents-reviewer.png') });
 	for (const [file, text] of [['review.md', 'from the reviewer'], ['scripted.md', 'from the scripted agent']]) {
 		if (fs.readFileSync(path.join(worktree, file), 'utf8') !== text) {
 			throw new Error(`${file} in the worktree does not hold ${JSON.stringify(text)}`);

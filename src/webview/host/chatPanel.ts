@@ -133,8 +133,8 @@ export class ChatPanel extends Disposable {
 		m.handle('chat/saveDraft', (p) => (s.saveDraft(own(p.chatId), p.draft), null));
 		m.handle('chat/retry', (p) => s.retry(own(p.chatId), p.rowId));
 		m.handle('permission/answer', (p) => s.answerPermission(own(p.chatId), p.requestId, p.optionId));
-		m.handle('queue/edit', (p) => (s.editQueued(own(p.chatId), p.queueId, p.text), null));
-		m.handle('queue/remove', (p) => (s.removeQueued(own(p.chatId), p.queueId), null));
+		m.handle('queue/edit', async (p) => (await s.editQueued(own(p.chatId), p.queueId, p.text), null));
+		m.handle('queue/remove', async (p) => (await s.removeQueued(own(p.chatId), p.queueId), null));
 		m.handle('turn/rewindPreview', (p) => s.rewindPreview(own(p.chatId), p.turnId));
 		m.handle('turn/rewind', (p) => s.rewind(own(p.chatId), p.turnId));
 		m.handle('complete/commands', (p) => s.completeCommands(own(p.chatId), p.query));

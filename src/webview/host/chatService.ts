@@ -2,9 +2,8 @@ import type { Event } from '../../common/event';
 import type { ChatMeta, ChatOpenResult, ChatSnapshot, CompletionItem, PromptPayload, RewindPreview, RewindResult, RowUpdate } from '../../protocol/messages';
 
 /**
- * The port between chat tabs and whatever runs chats. Today `PoolChatService` implements it over the agent
- * pool and the transcript directly; the task dispatcher (issues 11 and 12) replaces that adapter without
- * any change to the panels, the protocol or the webview. Every method takes the chat's id; errors are
+ * The port between chat tabs and whatever runs chats: `TaskChatService`, over the task dispatcher (a message
+ * is a task; the chat's queue is its queued tasks). Every method takes the chat's id; errors are
  * `AgentTabsError`s whose code and plain-words message reach the tab unchanged.
  */
 export interface ChatService {
@@ -14,14 +13,15 @@ export interface ChatService {
 	 */
 	open(chatId: string, since?: { seq: number; epoch: string }): Promise<ChatOpenResult>;
 	meta(chatId: string): ChatMeta;
-	/** Runs the prompt now, or queues it behind the running turn (`queued: true`). */
+	/** Runs the prompt now, or queues it (`queued: true`) behind the chat's running turn or the task limits. */
 	send(chatId: string, prompt: PromptPayload): Promise<{ queued: boolean }>;
 	/** Cancels the running turn; queued prompts stay queued. */
 	cancel(chatId: string): Promise<void>;
 	/** A person's answer to a permission request; `accepted: false` when it was already settled elsewhere. */
 	answerPermission(chatId: string, requestId: string, optionId: string): { accepted: boolean };
-	editQueued(chatId: string, queueId: string, text: string): void;
-	removeQueued(chatId: string, queueId: string): void;
+	/** Changes a queued message before it is sent; refused (`queue/gone`) once it was sent or removed. */
+	editQueued(chatId: string, queueId: string, text: string): Promise<void>;
+	removeQueued(chatId: string, queueId: string): Promise<void>;
 	/** What "Rewind to before this turn" would replace; nothing changes yet. */
 	rewindPreview(chatId: string, turnId: string): Promise<RewindPreview>;
 	rewind(chatId: string, turnId: string): Promise<RewindResult>;

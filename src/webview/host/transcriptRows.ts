@@ -3,6 +3,7 @@
  * because whatever runs chats later (the dispatcher) shows the same rows.
  */
 import * as path from 'node:path';
+import type { ChatNoticeRow } from '../../db/chatNoticesRepo';
 import type { MessageRow, TurnRow } from '../../db/transcriptRepo';
 import type { ChatRow } from '../../protocol/messages';
 
@@ -132,4 +133,18 @@ export function messageRow(turn: TurnRow, m: MessageRow, cwd: string | undefined
 		default:
 			return undefined;
 	}
+}
+
+/** A stored chat-level row (`chat_notices`) as the tab shows it, after the turns that came before it. */
+export function noticeRow(n: ChatNoticeRow): ChatRow {
+	const c = parse(n.row_json);
+	const place = { id: n.id, turnId: null, order: looseRowOrder(n.after_turns) };
+	if (c.kind === 'error' && typeof c.message === 'string') {
+		return { ...place, kind: 'error', message: c.message, ...(typeof c.code === 'string' ? { code: c.code } : {}), retryable: c.retryable === true };
+	}
+	if (c.kind === 'notice' && typeof c.title === 'string') {
+		const severity = c.severity === 'warning' || c.severity === 'error' ? c.severity : 'info';
+		return { ...place, kind: 'notice', severity, title: c.title, ...(typeof c.description === 'string' ? { description: c.description } : {}) };
+	}
+	return { ...place, kind: 'notice', severity: 'warning', title: 'A stored notice of this chat could not be read.' };
 }

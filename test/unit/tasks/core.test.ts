@@ -89,14 +89,14 @@ suite('tasks/core: the core both roots build', function () {
 		const pid = pidOf(core.pool.peek(chat, 'scripted')!.backendSessionId);
 		await core.shutdown();
 		const outcome = await running;
-		assert.equal(outcome.status, 'cancelled', outcome.result.error);
-		assert.equal(outcome.turn.status, 'cancelled', 'its end was recorded before the store closed');
+		assert.equal(outcome.status, 'interrupted', outcome.result.error);
+		assert.equal(outcome.turn.status, 'interrupted', 'its end was recorded before the store closed (interrupted by the shutdown, not cancelled by a person)');
 		assert.ok(!alive(pid), 'the agent process is ended');
 		assert.throws(() => core.store.write((tx) => tx.run('SELECT 1')), /closed/, 'the store is closed last');
 		await core.shutdown(); // twice is fine
 
 		const reopened = await open();
-		assert.equal(reopened.transcript.getTurn(outcome.turn.id)!.status, 'cancelled', 'and it is on disk');
+		assert.equal(reopened.transcript.getTurn(outcome.turn.id)!.status, 'interrupted', 'and it is on disk');
 	});
 
 	test('the core builds the dispatcher, not started; shutdown stops it first, so a running task ends interrupted (retryable) before the store closes', async () => {
@@ -117,7 +117,7 @@ suite('tasks/core: the core both roots build', function () {
 		const reopened = await open();
 		const row = reopened.dispatcher.get(long.id)!;
 		assert.equal(row.status, 'interrupted', 'the dispatcher stopped first: shutdown, not a cancel');
-		assert.equal(reopened.transcript.getTurn(row.turn_id!)!.status, 'cancelled', 'its turn recorded its end before the store closed');
+		assert.equal(reopened.transcript.getTurn(row.turn_id!)!.status, 'interrupted', 'its turn recorded its end before the store closed');
 		const retried = await reopened.dispatcher.retry(long.id);
 		assert.equal(retried.parent_task_id, long.id);
 	});

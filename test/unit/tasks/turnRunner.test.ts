@@ -387,9 +387,9 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		const handle = pool.peek(chat, 'scripted')!;
 		await turns.shutdown();
 		const outcome = await running;
-		assert.equal(outcome.status, 'cancelled', outcome.result.error);
+		assert.equal(outcome.status, 'interrupted', outcome.result.error);
 		const row = new TranscriptRepo(rig.store).getTurn(outcome.turn.id)!;
-		assert.deepEqual([row.status, row.ended_at !== null], ['cancelled', true], 'its end is in the database before the pool shuts down');
+		assert.deepEqual([row.status, row.ended_at !== null], ['interrupted', true], 'its end is in the database before the pool shuts down');
 		assert.equal(pool.peek(chat, 'scripted'), handle, 'the agent process is the pool\'s to end, after the turns');
 		await assert.rejects(turns.runTurn(chat, 'scripted', { text: 'say late' }), /shutting down/);
 		await pool.shutdown();

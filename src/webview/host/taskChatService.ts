@@ -5,6 +5,9 @@ import type { AgentEvent } from '../../protocol/agentEvents';
 import type { PermissionBroker } from '../../agents/permissions';
 import type { AgentPool } from '../../agents/pool';
 import type { ChatEvent, TurnRunner } from '../../tasks/turnRunner';
+import type { Dispatcher, TaskChange } from '../../tasks/dispatcher';
+import { ChatNoticesRepo, type ChatNoticeContent } from '../../db/chatNoticesRepo';
+import { taskInput, type TaskRow } from '../../db/tasksRepo';
 import { AgentTabsError } from '../../common/errors';
 import { Emitter, logListenerErrors, type Event } from '../../common/event';
 import { newId } from '../../common/ids';
@@ -13,7 +16,7 @@ import { errorMessage, type Logger } from '../../common/log';
 import { SessionsRepo } from '../../db/sessionsRepo';
 import type { Store } from '../../db/store';
 import { TranscriptRepo, type MessageRow, type TurnRow } from '../../db/transcriptRepo';
-import { looseRowOrder, messageRow, parse, turnHeaderRow, turnRows } from './transcriptRows';
+import { looseRowOrder, messageRow, noticeRow, parse, turnHeaderRow, turnRows } from './transcriptRows';
 import { snapshotCommit } from '../../worktrees/checkpoints';
 import { Git } from '../../worktrees/gitClient';
 import type {
@@ -32,12 +35,14 @@ import type {
 } from '../../protocol/messages';
 import type { ChatService } from './chatService';
 
-export interface PoolChatServiceOptions {
+export interface TaskChatServiceOptions {
 	store: Store;
 	/** Live agent sessions (modes, models, whether a context is alive). */
 	pool: AgentPool;
-	/** Runs the turns and numbers every chat event. */
-	turns: TurnRunner;
+	/** Numbers every chat event (the dispatcher runs the turns through it). */
+	turns: Pick<TurnRunner, 'onDidEvent' | 'cancel'>;
+	/** Runs every prompt: a chat message is a task (creator `chat`); the chat's queue is its queued tasks. */
+	dispatcher: Dispatcher;
 	permissions: PermissionBroker;
 	definitions: () => readonly AgentDefinition[];
 	logger: Logger;
@@ -52,8 +57,8 @@ export interface PoolChatServiceOptions {
  * across reloads and restarts. A view from another numbering gets a snapshot.
  */
 const storedEpoch = 'row_seq';
-/** Chat-level rows (failed sends, an agent that stopped) that no turn holds; kept in memory only. */
-const looseRowLimit = 50;
+/** Chat-level rows the store refused to keep (it stopped accepting writes): shown from memory, the newest few. */
+const unstoredRowLimit = 50;
 
 interface ChatState {
 	/** The stored seq of the last update sent (or the chat's seq when this host first followed it). */
@@ -62,11 +67,8 @@ interface ChatState {
 	sending: Promise<void>;
 	/** Rows sent or snapshotted, to tell "row appended" from "row changed". */
 	sent: Set<string>;
-	/** Each with its number in the chat's sequence; `order` puts it back where it happened. */
-	looseRows: { row: ChatRow; seq: number }[];
-	failedPrompts: Map<string, PromptPayload>;
-	queue: QueuedPrompt[];
-	running: boolean;
+	/** Chat-level rows the store refused, each numbered in memory; `order` puts it back where it happened. */
+	unstoredRows: { row: ChatRow; seq: number }[];
 	refreshTimer?: NodeJS.Timeout;
 	commands?: SlashCommandInfo[];
 	modes: { current?: string; available: Choice[] };
@@ -79,30 +81,37 @@ interface ChatState {
 }
 
 /**
- * THE ADAPTER TO BE REPLACED BY THE DISPATCHER (issues 11/12). It implements the chat tab's port directly
- * over the turn runner, the agent pool and the transcript, running one prompt at a time per chat the way `agent-tabs run`
- * does, with an in-memory queue. Row updates are the rows the database numbered after the last one sent
- * (`TranscriptRepo.changedSince`), read shortly after agent events; a view that reconnects asks for the rows
- * changed since its number and gets exactly those, across reloads and restarts.
+ * The chat tab's port over the task dispatcher: every message is a task (creator `chat`), so the chat's queue
+ * is its queued tasks (persisted: they survive a reload and run after it), one turn runs per chat, and the
+ * dispatcher's limits apply to chats as to every other creator. Chat-level rows (a send that never became a
+ * turn, an agent that stopped, a rewind) are stored with the transcript (`chat_notices`). Row updates are the
+ * rows the database numbered after the last one sent (`TranscriptRepo.changedSince`), read shortly after
+ * agent events; a view that reconnects asks for the rows changed since its number and gets exactly those,
+ * across reloads and restarts.
  */
-export class PoolChatService extends Disposable implements ChatService {
-	private readonly _onDidUpdateRow = this._register(new Emitter<RowUpdate>((e) => logListenerErrors(this.options.logger, '[PoolChatService]')(e)));
+export class TaskChatService extends Disposable implements ChatService {
+	private readonly _onDidUpdateRow = this._register(new Emitter<RowUpdate>((e) => logListenerErrors(this.options.logger, '[TaskChatService]')(e)));
 	readonly onDidUpdateRow: Event<RowUpdate> = this._onDidUpdateRow.event;
-	private readonly _onDidChangeMeta = this._register(new Emitter<ChatMeta>((e) => logListenerErrors(this.options.logger, '[PoolChatService]')(e)));
+	private readonly _onDidChangeMeta = this._register(new Emitter<ChatMeta>((e) => logListenerErrors(this.options.logger, '[TaskChatService]')(e)));
 	readonly onDidChangeMeta: Event<ChatMeta> = this._onDidChangeMeta.event;
-	private readonly _onDidReset = this._register(new Emitter<ChatSnapshot>((e) => logListenerErrors(this.options.logger, '[PoolChatService]')(e)));
+	private readonly _onDidReset = this._register(new Emitter<ChatSnapshot>((e) => logListenerErrors(this.options.logger, '[TaskChatService]')(e)));
 	readonly onDidReset: Event<ChatSnapshot> = this._onDidReset.event;
 
 	private readonly chats = new Map<string, ChatState>();
 	private readonly sessions: SessionsRepo;
 	private readonly transcript: TranscriptRepo;
+	private readonly notices: ChatNoticesRepo;
+	/** Queued messages as typed (attachments and all), for the tasks this process queued; the task row has the prompt sent. */
+	private readonly typed = new Map<string, PromptPayload>();
 	private readonly fileCache = new Map<string, { at: number; files: Promise<string[]> }>();
 
-	constructor(private readonly options: PoolChatServiceOptions) {
+	constructor(private readonly options: TaskChatServiceOptions) {
 		super();
 		this.sessions = new SessionsRepo(options.store);
 		this.transcript = new TranscriptRepo(options.store);
+		this.notices = new ChatNoticesRepo(options.store);
 		this._register(options.turns.onDidEvent((e) => this.onChatEvent(e)));
+		this._register(options.dispatcher.onDidChange((e) => this.onTaskChange(e)));
 		this._register(options.permissions.onDidRequest((r) => this.matchPermission(r.chatId, r.id, r.toolCallId)));
 		this._register(options.permissions.onDidSettle(() => this.fireMetaForWaiting()));
 		this._register({
@@ -121,10 +130,7 @@ export class PoolChatService extends Disposable implements ChatService {
 				seq: this.transcript.chatSeq(chatId),
 				sending: Promise.resolve(),
 				sent: new Set(),
-				looseRows: [],
-				failedPrompts: new Map(),
-				queue: [],
-				running: false,
+				unstoredRows: [],
 				modes: { available: [] },
 				models: { available: [] },
 				permissionIds: new Map(),
@@ -181,7 +187,7 @@ export class PoolChatService extends Disposable implements ChatService {
 			rows.push(...turnRows(turn, messages, cwd));
 		}
 		// Chat-level rows go after the turns that came before them.
-		for (const { row } of st.looseRows) {
+		for (const row of [...this.notices.list(chatId).map(noticeRow), ...st.unstoredRows.map((u) => u.row)]) {
 			const next = rows.findIndex((r) => r.kind === 'turn' && r.number > (row.order?.[0] ?? Infinity));
 			rows.splice(next < 0 ? rows.length : next, 0, row);
 		}
@@ -207,7 +213,8 @@ export class PoolChatService extends Disposable implements ChatService {
 				}
 			}
 		}
-		changed.push(...st.looseRows.filter((l) => l.seq > seq));
+		changed.push(...this.notices.list(chatId, seq).map((n) => ({ seq: n.row_seq, row: noticeRow(n) })));
+		changed.push(...st.unstoredRows.filter((l) => l.seq > seq));
 		return changed
 			.sort((a, b) => a.seq - b.seq)
 			.map(({ seq: rowSeq, row }) => {
@@ -226,11 +233,11 @@ export class PoolChatService extends Disposable implements ChatService {
 			title: chat.title,
 			agent: chat.agent,
 			agentLabel: this.agentLabel(chat.agent),
-			status: waiting ? 'waitingForPermission' : st.running ? 'running' : 'idle',
+			status: waiting ? 'waitingForPermission' : this.runningTask(chatId) ? 'running' : 'idle',
 			modes: st.modes,
 			models: st.models,
 			commands: st.commands ?? [],
-			queue: st.queue.map((q) => ({ ...q })),
+			queue: this.options.dispatcher.list({ chatId, status: 'queued' }).map((t) => this.queuedPrompt(t)),
 			closed: this.isClosed(chat),
 		};
 	}
@@ -245,7 +252,7 @@ export class PoolChatService extends Disposable implements ChatService {
 		try {
 			this._onDidChangeMeta.fire(this.meta(chatId));
 		} catch (e) {
-			this.options.logger.debug(`[PoolChatService][meta] ${chatId}: ${errorMessage(e)}`);
+			this.options.logger.debug(`[TaskChatService][meta] ${chatId}: ${errorMessage(e)}`);
 		}
 	}
 
@@ -297,12 +304,60 @@ export class PoolChatService extends Disposable implements ChatService {
 		if (e.turnId) {
 			this.scheduleRefresh(e.chatId);
 		} else if (e.event.type === 'notice' || e.event.type === 'error') {
-			const row: ChatRow =
+			// Between turns (an agent that stopped, a context that was reset): said once, stored with the chat.
+			this.addNotice(
+				e.chatId,
 				e.event.type === 'notice'
-					? { id: newId('note'), turnId: null, kind: 'notice', severity: e.event.severity, title: e.event.title, ...(e.event.description ? { description: e.event.description } : {}) }
-					: { id: newId('note'), turnId: null, kind: 'error', message: e.event.message, retryable: false };
-			this.addLooseRow(e.chatId, row);
+					? { kind: 'notice', severity: e.event.severity, title: e.event.title, ...(e.event.description ? { description: e.event.description } : {}) }
+					: { kind: 'error', message: e.event.message, retryable: false },
+			);
 		}
+	}
+
+	/**
+	 * Follows the chat's tasks: a message that starts running shows its turn at once (the agent may take
+	 * seconds to say anything), every change updates the queue and status, and a send that ended without a
+	 * turn (the agent is not installed, needs a key, the worktree is gone) says why, with a Retry.
+	 */
+	private onTaskChange({ task }: TaskChange): void {
+		const chatId = task.chat_id;
+		if (!chatId || this.isDisposed) {
+			return;
+		}
+		if (task.status !== 'queued') {
+			this.typed.delete(task.id);
+		}
+		if (task.status === 'failed' && !task.turn_id && task.creator === 'chat') {
+			try {
+				if (!this.notices.hasTask(task.id)) {
+					this.addNotice(chatId, { kind: 'error', message: task.error ?? 'The message could not be sent.', retryable: true }, task.id);
+				}
+			} catch (e) {
+				this.options.logger.warn(`[TaskChatService][task] ${task.id}: ${errorMessage(e)}`);
+			}
+		}
+		if (task.turn_id || task.status !== 'queued') {
+			clearTimeout(this.state(chatId).refreshTimer);
+			this.state(chatId).refreshTimer = undefined;
+			this.publishChanges(chatId);
+		}
+		this.fireMeta(chatId);
+	}
+
+	/** The chat's task running now, if any. */
+	private runningTask(chatId: string): TaskRow | undefined {
+		return this.options.dispatcher.list({ chatId, status: 'running' })[0];
+	}
+
+	/** A queued task as the tab shows it: as typed when this process queued it, else from the task's prompt. */
+	private queuedPrompt(task: TaskRow): QueuedPrompt {
+		const typed = this.typed.get(task.id);
+		if (typed) {
+			return { id: task.id, text: typed.text, attachments: typed.attachments.map((a) => ({ ...a })) };
+		}
+		const cwd = this.workingDirectory(task.chat_id ?? '');
+		const input = taskInput(task);
+		return { id: task.id, text: input.text, attachments: (input.files ?? []).map((f) => ({ kind: 'file', path: cwd ? path.relative(cwd, f).split(path.sep).join('/') : f })) };
 	}
 
 	/** The broker names a request differently from the transcript; both come from one agent call, in this order. */
@@ -345,14 +400,14 @@ export class PoolChatService extends Disposable implements ChatService {
 			}
 			st.sending = st.sending
 				.then(() => this.options.store.durable())
-				.catch((e) => this.options.logger.warn(`[PoolChatService][publish] ${chatId}: not acknowledged: ${errorMessage(e)}`))
+				.catch((e) => this.options.logger.warn(`[TaskChatService][publish] ${chatId}: not acknowledged: ${errorMessage(e)}`))
 				.then(() => {
 					for (const u of updates) {
 						this._onDidUpdateRow.fire(u);
 					}
 				});
 		} catch (e) {
-			this.options.logger.warn(`[PoolChatService][publish] ${chatId}: ${errorMessage(e)}`);
+			this.options.logger.warn(`[TaskChatService][publish] ${chatId}: ${errorMessage(e)}`);
 		}
 	}
 
@@ -361,23 +416,17 @@ export class PoolChatService extends Disposable implements ChatService {
 		await this.state(chatId).sending;
 	}
 
-	private addLooseRow(chatId: string, row: ChatRow): void {
+	/** Stores a chat-level row and sends it; when the store refuses, it is numbered and shown from memory. */
+	private addNotice(chatId: string, content: ChatNoticeContent, taskId?: string): void {
 		const st = this.state(chatId);
-		let seq: number;
-		let turns: number;
 		try {
-			turns = this.transcript.listTurns(chatId).length;
-			seq = this.transcript.nextChatSeq(chatId);
+			this.notices.add(chatId, this.options.pool.redactForStorage(content), taskId);
 		} catch (e) {
 			// The store refuses writes (the row may be the error saying so): number it in memory, so it is still shown.
-			this.options.logger.warn(`[PoolChatService][notice] ${chatId}: no stored number: ${errorMessage(e)}`);
-			turns = Number.MAX_SAFE_INTEGER;
-			seq = st.seq + 1;
-		}
-		const placed = { ...row, order: looseRowOrder(turns) } as ChatRow;
-		st.looseRows.push({ row: placed, seq });
-		if (st.looseRows.length > looseRowLimit) {
-			st.looseRows.splice(0, st.looseRows.length - looseRowLimit);
+			this.options.logger.warn(`[TaskChatService][notice] ${chatId}: no stored number: ${errorMessage(e)}`);
+			const row = { ...content, id: newId('note'), turnId: null, order: looseRowOrder(Number.MAX_SAFE_INTEGER) } as ChatRow;
+			st.unstoredRows.push({ row, seq: Math.max(st.seq, ...st.unstoredRows.map((u) => u.seq)) + 1 });
+			st.unstoredRows.splice(0, Math.max(0, st.unstoredRows.length - unstoredRowLimit));
 		}
 		this.publishChanges(chatId);
 	}
@@ -385,77 +434,39 @@ export class PoolChatService extends Disposable implements ChatService {
 	// ---------------------------------------------------------------------------------------------------
 	// Acting
 
+	/**
+	 * Queues the message as a task of the chat; it runs now unless a turn of this chat (or the worktree's or
+	 * the global limit) makes it wait. Answered once the task is on disk.
+	 */
 	async send(chatId: string, prompt: PromptPayload): Promise<{ queued: boolean }> {
-		this.chat(chatId);
+		const chat = this.chat(chatId);
 		if (prompt.text.trim() === '' && prompt.attachments.length === 0) {
 			throw new AgentTabsError('prompt/empty', 'Type a message first.');
 		}
+		const input = toPromptInput(prompt, this.workingDirectory(chatId));
 		const st = this.state(chatId);
-		if (st.running) {
-			st.queue.push({ id: newId('queued'), text: prompt.text, attachments: prompt.attachments });
-			this.fireMeta(chatId);
-			return { queued: true };
+		// Closing ended the agent process and forgot its context, so a prompt after a close starts anew.
+		if (this.isClosed(chat) && !st.saidNewContext) {
+			st.saidNewContext = true;
+			this.addNotice(chatId, { kind: 'notice', severity: 'info', title: 'This chat was closed earlier, so the agent starts a new conversation. The transcript above is kept.' });
 		}
-		void this.runQueue(chatId, prompt);
-		return { queued: false };
-	}
-
-	private async runQueue(chatId: string, first: PromptPayload): Promise<void> {
-		const st = this.state(chatId);
-		st.running = true;
+		const task = await this.options.dispatcher.add({ creator: 'chat', chatId, agent: chat.agent, input });
+		if (task.status === 'queued' && !this.options.dispatcher.isRunning(task.id)) {
+			this.typed.set(task.id, { text: prompt.text, attachments: prompt.attachments.map((a) => ({ ...a })) });
+		}
 		this.fireMeta(chatId);
-		try {
-			let next: PromptPayload | undefined = first;
-			while (next && !this.isDisposed) {
-				await this.runOne(chatId, next);
-				next = st.queue.shift();
-				this.fireMeta(chatId);
-			}
-		} finally {
-			st.running = false;
-			this.fireMeta(chatId);
-		}
+		return { queued: !this.options.dispatcher.isRunning(task.id) && this.options.dispatcher.get(task.id)?.status === 'queued' };
 	}
 
-	private async runOne(chatId: string, prompt: PromptPayload): Promise<void> {
-		const st = this.state(chatId);
-		try {
-			const chat = this.chat(chatId);
-			const cwd = this.workingDirectory(chatId);
-			// Closing ended the agent process and forgot its context, so a prompt after a close starts anew.
-			if (this.isClosed(chat) && !st.saidNewContext) {
-				st.saidNewContext = true;
-				this.addLooseRow(chatId, { id: newId('note'), turnId: null, kind: 'notice', severity: 'info', title: 'This chat was closed earlier, so the agent starts a new conversation. The transcript above is kept.' });
-			}
-			const input = toPromptInput(prompt, cwd);
-			// The turn runner says nothing until the agent's first event, which can take seconds while it starts:
-			// show the new turn (the prompt, "running") as soon as the turn runner has written it.
-			const earlier = new Set(this.transcript.listTurns(chatId).map((t) => t.id));
-			const watch = setInterval(() => {
-				const fresh = this.transcript.listTurns(chatId).find((t) => !earlier.has(t.id));
-				if (fresh) {
-					clearInterval(watch);
-					this.publishChanges(chatId);
-				}
-			}, 50);
-			try {
-				await this.options.turns.runTurn(chatId, chat.agent, input);
-			} finally {
-				clearInterval(watch);
-			}
-			clearTimeout(st.refreshTimer);
-			st.refreshTimer = undefined;
-			this.publishChanges(chatId);
-		} catch (e) {
-			// The turn never started (the agent is not installed, needs a key, the worktree is gone): say so with Retry.
-			const id = newId('err');
-			st.failedPrompts.set(id, prompt);
-			this.addLooseRow(chatId, { id, turnId: null, kind: 'error', message: errorMessage(e), code: e instanceof AgentTabsError ? e.code : undefined, retryable: true });
-		}
-	}
-
+	/** Cancels the chat's running turn (its task ends cancelled); queued messages stay queued. */
 	async cancel(chatId: string): Promise<void> {
 		const chat = this.chat(chatId);
+		const running = this.runningTask(chatId);
+		if (running) {
+			await this.options.dispatcher.cancel(running.id);
+			await this.options.dispatcher.whenEnded(running.id).catch(() => undefined);
+			return;
+		}
 		await this.options.turns.cancel(chatId, chat.agent);
 	}
 
@@ -465,26 +476,35 @@ export class PoolChatService extends Disposable implements ChatService {
 		return { accepted };
 	}
 
-	private queued(chatId: string, queueId: string): QueuedPrompt {
-		const q = this.state(chatId).queue.find((x) => x.id === queueId);
-		if (!q) {
+	/** A queued message of this chat, or a plain-words refusal once it was sent or removed. */
+	private queuedTask(chatId: string, queueId: string): TaskRow {
+		const task = this.options.dispatcher.get(queueId);
+		if (!task || task.chat_id !== chatId || task.status !== 'queued') {
 			throw new AgentTabsError('queue/gone', 'That message was already sent or removed.');
 		}
-		return q;
+		return task;
 	}
 
-	editQueued(chatId: string, queueId: string, text: string): void {
+	async editQueued(chatId: string, queueId: string, text: string): Promise<void> {
 		if (text.trim() === '') {
 			throw new AgentTabsError('prompt/empty', 'A queued message cannot be empty; remove it instead.');
 		}
-		this.queued(chatId, queueId).text = text;
+		const task = this.queuedTask(chatId, queueId);
+		const before = this.queuedPrompt(task);
+		const edited: PromptPayload = { text, attachments: before.attachments };
+		await this.options.dispatcher.editQueued(task.id, toPromptInput(edited, this.workingDirectory(chatId))).catch((e: unknown) => {
+			throw e instanceof AgentTabsError && e.code === 'task/notQueued' ? new AgentTabsError('queue/gone', e.message) : e;
+		});
+		this.typed.set(task.id, edited);
 		this.fireMeta(chatId);
 	}
 
-	removeQueued(chatId: string, queueId: string): void {
-		const st = this.state(chatId);
-		const q = this.queued(chatId, queueId);
-		st.queue = st.queue.filter((x) => x !== q);
+	async removeQueued(chatId: string, queueId: string): Promise<void> {
+		const task = this.queuedTask(chatId, queueId);
+		await this.options.dispatcher.removeQueued(task.id).catch((e: unknown) => {
+			throw e instanceof AgentTabsError && e.code === 'task/notQueued' ? new AgentTabsError('queue/gone', e.message) : e;
+		});
+		this.typed.delete(task.id);
 		this.fireMeta(chatId);
 	}
 
@@ -500,7 +520,7 @@ export class PoolChatService extends Disposable implements ChatService {
 		if (!cwd) {
 			throw new AgentTabsError('chat/noFolder', 'This chat has no worktree to rewind.');
 		}
-		if (this.state(chatId).running) {
+		if (this.runningTask(chatId)) {
 			throw new AgentTabsError('agent/busy', 'A turn is running; cancel it or wait before rewinding.');
 		}
 		return { turn, cwd, ref: turn.checkpoint_before };
@@ -525,9 +545,7 @@ export class PoolChatService extends Disposable implements ChatService {
 		const { turn, cwd, ref } = this.rewindTarget(chatId, turnId);
 		const result = await this.options.rewind(cwd, ref);
 		const files = result.files.length === 1 ? '1 file' : `${result.files.length} files`;
-		this.addLooseRow(chatId, {
-			id: newId('note'),
-			turnId: null,
+		this.addNotice(chatId, {
 			kind: 'notice',
 			severity: 'info',
 			title: `Rewound ${files} to before turn ${turn.seq}.`,
@@ -536,18 +554,36 @@ export class PoolChatService extends Disposable implements ChatService {
 		return result;
 	}
 
+	/**
+	 * Sends again what an error row belongs to: a failed send (its task is retried: a new task, once) or a
+	 * turn that failed (its task retried when it has one that may be, else its prompt sent again).
+	 */
 	async retry(chatId: string, errorRowId: string): Promise<{ queued: boolean }> {
-		const st = this.state(chatId);
-		const failed = st.failedPrompts.get(errorRowId);
-		if (failed) {
-			st.failedPrompts.delete(errorRowId);
-			return this.send(chatId, failed);
+		this.chat(chatId);
+		const notice = this.notices.get(errorRowId);
+		let taskId: string | null | undefined;
+		let prompt: PromptPayload | undefined;
+		if (notice && notice.chat_id === chatId && notice.task_id) {
+			taskId = notice.task_id;
+		} else {
+			const turn = this.options.store.get<{ id: string; prompt: string; chat_id: string }>('SELECT t.id, t.prompt, t.chat_id FROM messages m JOIN turns t ON t.id = m.turn_id WHERE m.id = ?', [errorRowId]);
+			if (!turn || turn.chat_id !== chatId) {
+				throw new AgentTabsError('retry/unknown', 'There is nothing to retry for that message.');
+			}
+			const task = this.options.dispatcher.list({ chatId }).find((t) => t.turn_id === turn.id);
+			const retried = task && this.options.store.get('SELECT 1 AS found FROM tasks WHERE parent_task_id = ?', [task.id]);
+			if (task && (task.status === 'failed' || task.status === 'interrupted') && !retried) {
+				taskId = task.id;
+			} else {
+				prompt = { text: turn.prompt, attachments: [] };
+			}
 		}
-		const turn = this.options.store.get<{ prompt: string; chat_id: string }>('SELECT t.prompt, t.chat_id FROM messages m JOIN turns t ON t.id = m.turn_id WHERE m.id = ?', [errorRowId]);
-		if (!turn || turn.chat_id !== chatId) {
-			throw new AgentTabsError('retry/unknown', 'There is nothing to retry for that message.');
+		if (prompt) {
+			return this.send(chatId, prompt);
 		}
-		return this.send(chatId, { text: turn.prompt, attachments: [] });
+		const task = await this.options.dispatcher.retry(taskId!);
+		this.fireMeta(chatId);
+		return { queued: !this.options.dispatcher.isRunning(task.id) && this.options.dispatcher.get(task.id)?.status === 'queued' };
 	}
 
 	private async liveHandle(chatId: string): Promise<ReturnType<AgentPool['peek']>> {
@@ -632,12 +668,15 @@ export class PoolChatService extends Disposable implements ChatService {
 			return;
 		}
 		const st = this.state(chatId);
-		st.queue = [];
-		await this.options.turns.cancel(chatId, chat.agent).catch((e) => this.options.logger.warn(`[PoolChatService][close] cancel: ${errorMessage(e)}`));
+		// What was queued in the tab goes with it; the running turn is cancelled (its task ends cancelled).
+		for (const task of this.options.dispatcher.list({ chatId, status: 'queued' })) {
+			await this.options.dispatcher.removeQueued(task.id).catch(() => undefined);
+		}
+		await this.cancel(chatId).catch((e) => this.options.logger.warn(`[TaskChatService][close] cancel: ${errorMessage(e)}`));
 		// Closing the chat removes its agent_sessions rows (a trigger), so the next prompt starts a new context;
 		// the agent process itself (its whole process group) ends now, not when the idle reaper finds it.
 		this.sessions.closeChat(chatId);
-		await this.options.pool.end(chatId, chat.agent).catch((e) => this.options.logger.warn(`[PoolChatService][close] end: ${errorMessage(e)}`));
+		await this.options.pool.end(chatId, chat.agent).catch((e) => this.options.logger.warn(`[TaskChatService][close] end: ${errorMessage(e)}`));
 		this.chats.delete(chatId);
 		clearTimeout(st.refreshTimer);
 		await this.options.store.durable();

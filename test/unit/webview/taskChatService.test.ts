@@ -1,5 +1,5 @@
 /**
- * The chat tab's port over the real core: a real sql.js store, a real git repository, and the scripted ACP
+ * The chat tab's port over the real core (a message is a task of the real dispatcher): a real sql.js store, a real git repository, and the scripted ACP
  * agent as a real child process. What a tab would see (row updates, snapshots, meta) is checked against
  * the database, which is the truth.
  */
@@ -11,11 +11,15 @@ import type { AgentDefinition } from '../../../src/agents/definitions';
 import { PermissionBroker } from '../../../src/agents/permissions';
 import { AgentPool } from '../../../src/agents/pool';
 import { TurnRunner } from '../../../src/tasks/turnRunner';
+import { SessionChatResolver } from '../../../src/tasks/chatResolver';
+import { Dispatcher } from '../../../src/tasks/dispatcher';
+import { TaskTurnAdapter } from '../../../src/tasks/taskTurnAdapter';
+import type { WriteTx } from '../../../src/db/store';
 import { SessionsRepo } from '../../../src/db/sessionsRepo';
 import { Store } from '../../../src/db/store';
 import { ChatRowModel } from '../../../src/protocol/chatSync';
 import type { ChatMeta, ChatRow, ChatSnapshot, RowUpdate } from '../../../src/protocol/messages';
-import { PoolChatService, rankFiles, toPromptInput } from '../../../src/webview/host/poolChatService';
+import { TaskChatService, rankFiles, toPromptInput } from '../../../src/webview/host/taskChatService';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { alive, pidOf } from '../agentRig';
 import { makeRepo } from '../gitRepo';
@@ -23,7 +27,7 @@ import { MemoryLogger, openStore, removeDir, repoRoot, tempDir, waitFor, wasmPat
 
 const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js');
 
-suite('webview/host: PoolChatService over the real pool and a scripted agent', function () {
+suite('webview/host: TaskChatService over the real dispatcher, pool and a scripted agent', function () {
 	this.timeout(40_000);
 	let dir: string;
 	let repo: string;
@@ -35,7 +39,8 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 	let broker: PermissionBroker;
 	let pool: AgentPool;
 	let turns: TurnRunner;
-	let service: PoolChatService;
+	let dispatcher: Dispatcher;
+	let service: TaskChatService;
 	let updates: RowUpdate[];
 	let metas: ChatMeta[];
 	let logger: MemoryLogger;
@@ -64,13 +69,13 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 		logger = new MemoryLogger();
 		store = await openStore(path.join(dir, 'state'));
 		broker = new PermissionBroker({ default: 'ask', timeoutMs: 5000 }, logger);
-		const created = await start().createSession({ repo, title: 't' });
+		const created = await (await start()).createSession({ repo, title: 't' });
 		work = created.worktree.path;
 		sessionId = created.session.id;
 	});
 
-	/** The pool, turn runner and chat service over `store`, as the extension builds them; returns the worktree service. */
-	function start(): WorktreeService {
+	/** The pool, turn runner, dispatcher and chat service over `store`, as the extension builds them; returns the worktree service. */
+	async function start(): Promise<WorktreeService> {
 		sessions = new SessionsRepo(store);
 		const worktrees = new WorktreeService(store, logger, { root: path.join(dir, 'worktrees') });
 		pool = new AgentPool({
@@ -81,15 +86,19 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 			permissions: broker,
 		});
 		turns = new TurnRunner({ store, pool, logger, flushMs: 20, checkpoint: (cwd, name) => worktrees.checkpoint(cwd, name) });
-		service = new PoolChatService({ store, pool, turns, permissions: broker, definitions, logger, rewind: (cwd, ref) => worktrees.rewind(cwd, ref), refreshDelayMs: 30 });
+		dispatcher = new Dispatcher({ store, logger, runner: new TaskTurnAdapter(turns, store), chats: new SessionChatResolver(store, worktrees, logger), redact: (input) => pool.redactForStorage(input) });
+		service = new TaskChatService({ store, pool, turns, dispatcher, permissions: broker, definitions, logger, rewind: (cwd, ref) => worktrees.rewind(cwd, ref), refreshDelayMs: 30 });
 		updates = [];
 		metas = [];
 		service.onDidUpdateRow((u) => updates.push(u));
 		service.onDidChangeMeta((m) => metas.push(m));
+		await dispatcher.start();
 		return worktrees;
 	}
 
 	async function stop(): Promise<void> {
+		await dispatcher.stop();
+		dispatcher.dispose();
 		service.dispose();
 		await turns.shutdown();
 		await pool.shutdown();
@@ -100,7 +109,7 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 	async function restart(): Promise<void> {
 		await stop();
 		store = await openStore(path.join(dir, 'state'));
-		start();
+		await start();
 	}
 
 	teardown(async () => {
@@ -282,10 +291,19 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 		assert.deepEqual(await service.send(chatId, { text: 'say second', attachments: [] }), { queued: true });
 		assert.deepEqual(await service.send(chatId, { text: 'say third', attachments: [] }), { queued: true });
 		const [second, third] = service.meta(chatId).queue;
-		service.editQueued(chatId, second!.id, 'say second, edited');
-		service.removeQueued(chatId, third!.id);
-		assert.throws(() => service.removeQueued(chatId, third!.id), /already sent or removed/);
-		assert.throws(() => service.editQueued(chatId, second!.id, '   '), /cannot be empty/);
+		await service.editQueued(chatId, second!.id, 'say second, edited');
+		await service.removeQueued(chatId, third!.id);
+		await assert.rejects(service.removeQueued(chatId, third!.id), /already sent or removed/);
+		await assert.rejects(service.editQueued(chatId, second!.id, '   '), /cannot be empty/);
+		// The queue is the dispatcher's: the chat's queued tasks, as edited, and the removed one cancelled.
+		assert.deepEqual(
+			dispatcher.list({ chatId }).map((t) => [t.creator, t.prompt, t.status]),
+			[
+				['chat', 'sleep 600\nsay first', 'running'],
+				['chat', 'say second, edited', 'queued'],
+				['chat', 'say third', 'cancelled'],
+			],
+		);
 		await waitFor(() => idle(chatId)() && service.meta(chatId).queue.length === 0, 'the queue to drain');
 		const users = rowsOf(chatId).flatMap((r) => (r.kind === 'user' ? [r.text] : []));
 		assert.deepEqual(users, ['sleep 600\nsay first', 'say second, edited']);
@@ -328,6 +346,10 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 		await waitFor(idle(chatId), 'the second turn');
 		const order = rowsOf(chatId).map((r) => (r.kind === 'turn' ? `turn ${r.number}` : r.kind === 'notice' ? 'notice' : undefined)).filter(Boolean);
 		assert.deepEqual(order, ['turn 1', 'notice', 'turn 2']);
+		// The notice is stored with the chat: a restarted window shows it in the same place.
+		const shown = rowsOf(chatId);
+		await restart();
+		assert.deepEqual(rowsOf(chatId), shown);
 	});
 
 	test('a send that cannot start says why with a Retry, and Retry tries again', async () => {
@@ -338,10 +360,72 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 		assert.ok(error?.kind === 'error' && error.retryable && error.turnId === null, JSON.stringify(error));
 		await service.retry(chatId, error.id);
 		await waitFor(() => rowsOf(chatId).filter((r) => r.kind === 'error').length === 2 && idle(chatId)(), 'the second error');
-		await assert.rejects(service.retry(chatId, error.id), /nothing to retry/);
+		await assert.rejects(service.retry(chatId, error.id), /already retried/, 'one error row retries once');
+		await assert.rejects(service.retry(chatId, 'no-such-row'), /nothing to retry/);
+		const tasks = dispatcher.list({ chatId });
+		assert.deepEqual(
+			tasks.map((t) => [t.status, t.attempt]),
+			[
+				['failed', 1],
+				['failed', 2],
+			],
+		);
+		assert.equal(tasks[1]!.parent_task_id, tasks[0]!.id, 'Retry retried the failed task');
 	});
 
-	test('a send that fails because the store refuses writes is still shown, numbered in memory', async () => {
+	test('failed sends and queued messages are stored: after a restart the tab shows them and the queue runs', async () => {
+		const absent = newChat('absent');
+		await service.send(absent, { text: 'hello', attachments: [] });
+		await waitFor(() => rowsOf(absent).some((r) => r.kind === 'error'), 'the error row');
+		const chatId = newChat();
+		await service.send(chatId, { text: 'sleep 600\nsay first', attachments: [] });
+		await waitFor(() => service.meta(chatId).status === 'running', 'running');
+		assert.deepEqual(await service.send(chatId, { text: 'write queued.txt from the queue', attachments: [{ kind: 'file', path: 'README.md' }] }), { queued: true });
+		const before = { absent: rowsOf(absent), queue: service.meta(chatId).queue };
+		assert.deepEqual(before.queue.map((q) => [q.text, q.attachments]), [['write queued.txt from the queue', [{ kind: 'file', path: 'README.md' }]]]);
+
+		// The window closes mid-turn: the running task is interrupted (offered for retry), the queued one waits on disk.
+		await stop();
+		store = await openStore(path.join(dir, 'state'));
+		assert.deepEqual(
+			store.all<{ prompt: string; status: string }>('SELECT prompt, status FROM tasks WHERE chat_id = ? ORDER BY seq', [chatId]).map((t) => [t.prompt, t.status]),
+			[
+				['sleep 600\nsay first', 'interrupted'],
+				['write queued.txt from the queue', 'queued'],
+			],
+			'on disk: the running message was interrupted by the shutdown, the queued one waits',
+		);
+		await store.close();
+		store = await openStore(path.join(dir, 'state'));
+		await start();
+
+		assert.deepEqual(rowsOf(absent), before.absent, 'the failed send is still shown, with its Retry');
+		await waitFor(() => fs.existsSync(path.join(work, 'queued.txt')) && idle(chatId)(), 'the queued message ran after the restart');
+		const turnsShown = rowsOf(chatId).flatMap((r) => (r.kind === 'turn' ? [[r.number, r.status]] : []));
+		assert.deepEqual(turnsShown, [
+			[1, 'interrupted'],
+			[2, 'done'],
+		]);
+		assert.deepEqual(
+			dispatcher.list({ chatId }).map((t) => t.status),
+			['interrupted', 'done'],
+		);
+		const turn2 = store.get<{ prompt: string }>('SELECT prompt FROM turns WHERE chat_id = ? AND seq = 2', [chatId]);
+		assert.equal(turn2?.prompt, 'write queued.txt from the queue', 'the queued prompt ran as typed');
+		// The cut-off turn says so with a Retry, which retries its task (the same prompt, a new attempt).
+		const cutOff = rowsOf(chatId).find((r) => r.kind === 'error' && r.turnId !== null);
+		assert.ok(cutOff?.kind === 'error' && cutOff.retryable && /shut down while this turn was running/.test(cutOff.message), JSON.stringify(cutOff));
+		await service.retry(chatId, cutOff.id);
+		await waitFor(() => rowsOf(chatId).filter((r) => r.kind === 'turn' && r.status === 'done').length === 2 && idle(chatId)(), 'the retried turn');
+		const [cut, , again] = dispatcher.list({ chatId });
+		assert.deepEqual([again?.parent_task_id, again?.attempt, again?.prompt, again?.status], [cut!.id, 2, 'sleep 600\nsay first', 'done']);
+		// Retry of the failed send works after the restart too (it is the stored task's retry).
+		const error = rowsOf(absent).find((r) => r.kind === 'error')!;
+		await service.retry(absent, error.id);
+		await waitFor(() => rowsOf(absent).filter((r) => r.kind === 'error').length === 2, 'the retried send failed again, said once more');
+	});
+
+	test('a send the store cannot record is refused in plain words; a notice it cannot store is still shown, numbered in memory', async () => {
 		const chatId = newChat('absent');
 		const view = new ChatRowModel();
 		view.reset(snapshotOf(chatId));
@@ -349,6 +433,24 @@ suite('webview/host: PoolChatService over the real pool and a scripted agent', f
 		store.write = () => {
 			throw new Error('the disk is full');
 		};
+		try {
+			await assert.rejects(service.send(chatId, { text: 'hello', attachments: [] }), /the disk is full/, 'never acknowledged, so the text stays in the input');
+		} finally {
+			store.write = storeWrite;
+		}
+		assert.deepEqual(dispatcher.list({ chatId }), [], 'and no task was queued');
+		// Only the notices table refuses now: the send is a task, its failure a notice that cannot be stored.
+		store.write = <T>(fn: (tx: WriteTx) => T): T =>
+			storeWrite((tx) => {
+				const guarded = Object.create(tx) as WriteTx;
+				guarded.run = (sql, params) => {
+					if (/INSERT INTO chat_notices/.test(sql)) {
+						throw new Error('the disk is full');
+					}
+					return tx.run(sql, params);
+				};
+				return fn(guarded);
+			});
 		try {
 			await service.send(chatId, { text: 'hello', attachments: [] });
 			await waitFor(() => updates.some((u) => u.chatId === chatId && u.row.kind === 'error'), 'the error row');
