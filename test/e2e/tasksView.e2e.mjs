@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { node24, quietSettings, repoRoot, runPaletteCommand, sleep } from '../../scripts/lib/codeServer.mjs';
-import { chatFrame, e2eRun, openPackaged, pick, runSteps } from '../../scripts/lib/e2eRunner.mjs';
+import { chatFrame, e2eRun, openPackaged, pick, runSteps, toast, workbench } from '../../scripts/lib/e2eRunner.mjs';
 
 const run = e2eRun({ layer: 'e2e-tasks', shots: 'e2e-tasks', timeoutMs: 360_000 });
 const { state } = run;
@@ -27,6 +27,7 @@ const steps = [
 	["clicking the task opens its chat tab, with the prompt and the agent's answer", openChat],
 	['a task queued behind a running one in the same session is cancelled from the view and never runs; the running one is cancelled too', cancelQueued],
 	['a task that fails is retried from the view as a new task', retryFailed],
+	['an API key set with "Set API Key" for an agent never started, pasted into a New Task prompt after a reload: the agent gets it, no file of the state or the logs holds it', pastedKey],
 ];
 await runSteps(run, steps);
 
@@ -36,7 +37,11 @@ async function open() {
 		settings: quietSettings,
 		machineSettings: {
 			'agentTabs.worktrees.root': worktreesRoot,
-			'agentTabs.agents': [{ id: 'scripted', label: agentLabel, transport: 'acp', command: node24, args: [agentScript], env: { SCRIPTED_AGENT_STATE_DIR: path.join(run.runDir, 'agent-state') } }],
+			'agentTabs.agents': [
+				{ id: 'scripted', label: agentLabel, transport: 'acp', command: node24, args: [agentScript], env: { SCRIPTED_AGENT_STATE_DIR: path.join(run.runDir, 'agent-state') } },
+				// Declares a key; never started here.
+				{ id: 'cloud', label: 'Cloud', transport: 'acp', command: node24, args: [agentScript], secretEnv: ['CLOUD_API_KEY'] },
+			],
 		},
 	});
 	await state.page.locator('.part.activitybar .action-item a[aria-label^="Agent Tabs"]').click({ timeout: 15_000 });
@@ -166,6 +171,54 @@ async function retryFailed() {
 /** The quick pick asking `placeholder`. */
 function question(placeholder) {
 	return state.page.locator(`.quick-input-widget .quick-input-box input[placeholder="${placeholder}"]`).waitFor({ state: 'visible', timeout: 15_000 });
+}
+
+async function pastedKey() {
+	const { page } = state;
+	const secret = `sk-cloud-${Date.now()}-e2e-secret`;
+	await runPaletteCommand(page, 'Agent Tabs: Set API Key');
+	await question('Which key?');
+	await pick(page, 'CLOUD_API_KEY');
+	const input = page.locator('.quick-input-widget .quick-input-box input[type="password"]');
+	await input.waitFor({ state: 'visible', timeout: 15_000 });
+	await input.fill(secret);
+	await page.keyboard.press('Enter');
+	await toast(page, 'CLOUD_API_KEY saved', 15_000);
+	// A new window knows it from activation on, before any agent was given it.
+	await runPaletteCommand(page, 'Developer: Reload Window');
+	await page.waitForEvent('load', { timeout: 60_000 }).catch(() => undefined);
+	await workbench(page);
+	await page.locator('.part.sidebar .monaco-list-row', { hasText: firstPrompt }).first().waitFor({ state: 'visible', timeout: 90_000 });
+	const prompt = `write key.txt ${secret}`;
+	await addTask(prompt, firstPrompt);
+	const row = taskRows().filter({ hasText: 'write key.txt [redacted CLOUD_API_KEY]' });
+	await row.filter({ hasText: 'done' }).waitFor({ state: 'visible', timeout: 60_000 });
+	const worktree = path.join(worktreesRoot, fs.readdirSync(worktreesRoot)[0]);
+	if (fs.readFileSync(path.join(worktree, 'key.txt'), 'utf8') !== secret) {
+		throw new Error('the agent did not get the prompt as typed');
+	}
+	if ((await taskRows().allInnerTexts()).some((t) => t.includes(secret))) {
+		throw new Error('the Tasks view shows the key');
+	}
+	await sleep(300);
+	await run.shot('7-pasted-key-redacted.png');
+	// The state folder (database, journal) and the logs live under the user data folder of the server.
+	const holding = filesHolding(state.dirs.userDataDir, secret);
+	if (holding.length > 0) {
+		throw new Error(`the key is stored in clear in ${JSON.stringify(holding)}`);
+	}
+}
+
+/** Files under `dir` whose bytes contain `text`. */
+function filesHolding(dir, text) {
+	const found = [];
+	for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
+		const file = path.join(entry.parentPath ?? entry.path, entry.name);
+		if (entry.isFile() && fs.readFileSync(file, 'latin1').includes(text)) {
+			found.push(file);
+		}
+	}
+	return found;
 }
 
 function tasksPane() {
