@@ -74,6 +74,8 @@ class ExtensionRoot extends Disposable {
 	ready: Promise<CoreParts>;
 	private core: Core | undefined;
 	private readonly apiKeys: ApiKeys;
+	/** Settles once the redactor knows every key in SecretStorage; the store opens after it. */
+	private readonly keysKnown: Promise<void>;
 	private definitions: AgentDefinition[];
 	private readonly permissions: PermissionBroker;
 	chats: AgentTabsTestApi['chats'] | undefined;
@@ -81,8 +83,11 @@ class ExtensionRoot extends Disposable {
 
 	constructor(private readonly context: vscode.ExtensionContext) {
 		super();
-		this.apiKeys = new ApiKeys(context.secrets);
+		// Every stored key is known to the redactor (logs, transcripts, task rows) before the store opens.
+		this.apiKeys = new ApiKeys(context.secrets, this.redactor);
 		this.definitions = readDefinitions(this.logger);
+		this._register(this.apiKeys.watch((e) => this.logger.error(`[ExtensionRoot][apiKeys] ${errorMessage(e)}`)));
+		this.keysKnown = this.registerApiKeys();
 		this.permissions = this._register(new PermissionBroker(readPermissionSettings(), this.logger));
 		this._register(applyGitProcessLimit());
 		// A request whose chat tab is in view is answered on its card there; otherwise it is also a notification.
@@ -91,6 +96,7 @@ class ExtensionRoot extends Disposable {
 			vscode.workspace.onDidChangeConfiguration((e) => {
 				if (e.affectsConfiguration(`${settingIds.section}.${settingIds.agents}`)) {
 					this.definitions = readDefinitions(this.logger);
+					void this.registerApiKeys();
 				}
 				if (e.affectsConfiguration(`${settingIds.section}.permissions`)) {
 					this.permissions.updateSettings(readPermissionSettings());
@@ -189,8 +195,15 @@ class ExtensionRoot extends Disposable {
 		);
 	}
 
+	/** Gives the redactor every stored key; a failure is logged (agents then cannot get the key either). */
+	private registerApiKeys(): Promise<void> {
+		return this.apiKeys.registerAll(this.definitions).catch((e: unknown) => this.logger.error(`[ExtensionRoot][apiKeys] could not read the stored API keys: ${errorMessage(e)}`));
+	}
+
 	private async openStore(): Promise<CoreParts> {
 		try {
+			// No prompt is stored before the redactor knows every key a user might paste into one.
+			await this.keysKnown;
 			const idleMinutes = vscode.workspace.getConfiguration(settingIds.section).get<number>(settingIds.idleMinutes, 30);
 			const core = await this.openCoreTakingOver(
 				{ dir: this.stateDir, wasmPath: path.join(this.context.extensionPath, 'dist', 'sql-wasm.wasm') },

@@ -17,6 +17,7 @@ import {
 	prepareProfile,
 	repoRoot,
 	seconds,
+	sleep,
 	startCodeServer,
 } from './codeServer.mjs';
 
@@ -137,6 +138,22 @@ export async function pick(page, label) {
 	const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: label }).first();
 	await row.waitFor({ state: 'visible', timeout: 15_000 });
 	await row.click();
+}
+
+/** The chat webview's inner frame; there may be other webviews, so it is the one with the chat composer. */
+export async function chatFrame(page, timeout = 60_000) {
+	const deadline = Date.now() + timeout;
+	for (;;) {
+		for (const frame of page.frames()) {
+			if (frame.url().includes('/webview/') && (await frame.locator('.composer textarea.input').count().catch(() => 0)) > 0) {
+				return frame;
+			}
+		}
+		if (Date.now() > deadline) {
+			throw new Error(`no chat webview appeared within ${timeout / 1000} s (frames: ${page.frames().map((f) => f.url().slice(0, 120)).join(', ')})`);
+		}
+		await sleep(500);
+	}
 }
 
 async function finish(run) {

@@ -106,10 +106,12 @@ export async function main(argv: string[]): Promise<number> {
 			return usageError(e);
 		}
 		const code = e instanceof AgentTabsError ? e.code : 'error';
+		// An error may quote a prompt or an agent's words: no known secret goes out with it.
+		const message = redactor.redact(errorMessage(e));
 		if (json) {
-			process.stdout.write(`${JSON.stringify({ type: 'error', code, message: errorMessage(e), ...(e instanceof StoreDamagedError ? e.details : {}) })}\n`);
+			process.stdout.write(`${JSON.stringify({ type: 'error', code, message, ...(e instanceof StoreDamagedError ? e.details : {}) })}\n`);
 		}
-		process.stderr.write(`agent-tabs: ${e instanceof StoreDamagedError ? 'error: ' : ''}${errorMessage(e)}\n`);
+		process.stderr.write(`agent-tabs: ${e instanceof StoreDamagedError ? 'error: ' : ''}${message}\n`);
 		return e instanceof StoreDamagedError ? damagedStoreExitCode : 2;
 	}
 }

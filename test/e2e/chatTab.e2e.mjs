@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { node24, quietSettings, repoRoot, runPaletteCommand, sleep } from '../../scripts/lib/codeServer.mjs';
-import { e2eRun, openPackaged, pick, runSteps, toast as toastOn, workbench as workbenchOf } from '../../scripts/lib/e2eRunner.mjs';
+import { chatFrame as chatFrameOf, e2eRun, openPackaged, pick, runSteps, toast as toastOn, workbench as workbenchOf } from '../../scripts/lib/e2eRunner.mjs';
 
 const run = e2eRun({ layer: 'e2e-chat', shots: 'e2e-chat', timeoutMs: 420_000 });
 const { state, shotDir } = run;
@@ -431,20 +431,9 @@ function chatTab(label = agentLabel) {
 	return state.page.locator('.tabs-container .tab', { hasText: label });
 }
 
-/** The chat webview's inner frame; there may be other webviews, so it is the one with the chat composer. */
-async function chatFrame(timeout = 60_000) {
-	const deadline = Date.now() + timeout;
-	for (;;) {
-		for (const frame of state.page.frames()) {
-			if (frame.url().includes('/webview/') && (await frame.locator('.composer textarea.input').count().catch(() => 0)) > 0) {
-				return frame;
-			}
-		}
-		if (Date.now() > deadline) {
-			throw new Error(`no chat webview appeared within ${timeout / 1000} s (frames: ${state.page.frames().map((f) => f.url().slice(0, 120)).join(', ')})`);
-		}
-		await sleep(500);
-	}
+/** The chat webview's inner frame. */
+function chatFrame(timeout) {
+	return chatFrameOf(state.page, timeout);
 }
 
 function toast(text, timeout) {
