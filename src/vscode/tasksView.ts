@@ -26,6 +26,7 @@ export class TasksView extends Disposable implements vscode.TreeDataProvider<Tas
 	private readonly _onDidChangeTreeData = this._register(new vscode.EventEmitter<TaskNode | undefined>());
 	readonly onDidChangeTreeData = this._onDidChangeTreeData.event;
 	private dispatcher: Dispatcher | undefined;
+	private sessions: SessionsRepo | undefined;
 	private refreshTimer: NodeJS.Timeout | undefined;
 	readonly treeView: vscode.TreeView<TaskNode>;
 
@@ -35,8 +36,9 @@ export class TasksView extends Disposable implements vscode.TreeDataProvider<Tas
 		this._register({ dispose: () => clearTimeout(this.refreshTimer) });
 	}
 
-	attach(dispatcher: Dispatcher): void {
+	attach(dispatcher: Dispatcher, sessions?: SessionsRepo): void {
 		this.dispatcher = dispatcher;
+		this.sessions = sessions;
 		this._register(
 			dispatcher.onDidChange(() => {
 				clearTimeout(this.refreshTimer);
@@ -59,7 +61,14 @@ export class TasksView extends Disposable implements vscode.TreeDataProvider<Tas
 		const t = node.task;
 		const item = new vscode.TreeItem(firstLine(t.prompt), vscode.TreeItemCollapsibleState.None);
 		item.id = t.id;
-		const where = t.chat_id ? vscode.l10n.t('chat {0}', t.chat_id) : t.session_id ? vscode.l10n.t('session {0}', t.session_id) : vscode.l10n.t('new session');
+		// Where it runs, as the user named it: the chat's tab title, else the session's title, else the id.
+		const chatTitle = t.chat_id ? this.sessions?.getChat(t.chat_id)?.title : undefined;
+		const sessionTitle = t.session_id ? this.sessions?.get(t.session_id)?.title : undefined;
+		const where = t.chat_id
+			? vscode.l10n.t('chat "{0}"', chatTitle ?? t.chat_id)
+			: t.session_id
+				? vscode.l10n.t('session "{0}"', sessionTitle ?? t.session_id)
+				: vscode.l10n.t('new session');
 		item.description = `${t.agent} · ${statusLabel(t.status)} · ${where}`;
 		item.tooltip = new vscode.MarkdownString(
 			[vscode.l10n.t('Task {0}, created by {1}, priority {2}', t.id, t.creator, t.priority), t.error ? vscode.l10n.t('Error: {0}', t.error) : '', t.result ? vscode.l10n.t('Result: {0}', t.result) : '']
@@ -242,7 +251,7 @@ export function startTasks(deps: {
 		}),
 	);
 	void deps.ready().then(
-		async ({ dispatcher }) => {
+		async ({ dispatcher, sessions }) => {
 			if (store.isDisposed) {
 				return;
 			}
@@ -254,7 +263,7 @@ export function startTasks(deps: {
 					}
 				}),
 			);
-			deps.view.attach(dispatcher);
+			deps.view.attach(dispatcher, sessions);
 			// A chat's own interrupted turn shows in its tab (with Retry); the warning names the other tasks.
 			const interrupted = (await dispatcher.start()).filter((id) => dispatcher.get(id)?.creator !== 'chat');
 			if (interrupted.length > 0) {
