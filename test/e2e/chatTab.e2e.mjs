@@ -42,7 +42,7 @@ const steps = [
 	['after "Developer: Reload Window" the tab is back with its transcript and the unsent draft; the turn it cut off is interrupted and the queued message is sent', reload],
 	['after a browser refresh (F5 on code-server) the tab is back with its transcript and the agent resumes its context', browserRefresh],
 	['"Agent Tabs: Close Chat" closes the tab and ends its agent process; the chat is listed as closed', closeChat],
-	['two tabs with two agents in one session work at once; each file is attributed to its own chat and agent', twoAgents],
+	['two tabs with two agents in one session share its worktree, one turn at a time; each file is attributed to its own chat and agent', twoAgents],
 ];
 await runSteps(run, steps);
 
@@ -362,7 +362,8 @@ async function twoAgents() {
 		// The turn may already be done when the tab is looked at: wait for the prompt to show in it.
 		await frame.locator('.message.user .body', { hasText: text.split('\n').pop() }).waitFor({ state: 'visible', timeout: 30_000 });
 	};
-	// The reviewer starts a slow turn; the scripted agent writes while it still runs, in the same worktree.
+	// The reviewer starts a slow turn; the scripted agent's message waits for it (one turn per worktree by
+	// default, `agentTabs.tasks.maxPerWorktree`), then writes in the same worktree.
 	await send(await openChat(reviewerLabel), 'sleep 4000\nwrite review.md from the reviewer');
 	const scripted = await openChat(agentLabel);
 	await send(scripted, 'write scripted.md from the scripted agent');
