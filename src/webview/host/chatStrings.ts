@@ -68,7 +68,7 @@ export function chatStrings(vscode: VsCodeL10n): ChatStrings {
 		mode: vscode.l10n.t('Mode'),
 		model: vscode.l10n.t('Model'),
 		queue: vscode.l10n.t('Queued messages'),
-		queuedNote: vscode.l10n.t('Sent when the current turn ends.'),
+		queuedNote: vscode.l10n.t('Sent in order, once the turn running in this chat or its session ends.'),
 		edit: vscode.l10n.t('Edit'),
 		remove: vscode.l10n.t('Remove'),
 		save: vscode.l10n.t('Save'),
