@@ -71,7 +71,8 @@ export class TasksView extends Disposable implements vscode.TreeDataProvider<Tas
 				: vscode.l10n.t('new session');
 		item.description = `${t.agent} · ${statusLabel(t.status)} · ${where}`;
 		item.tooltip = new vscode.MarkdownString(
-			[vscode.l10n.t('Task {0}, created by {1}, priority {2}', t.id, t.creator, t.priority), t.error ? vscode.l10n.t('Error: {0}', t.error) : '', t.result ? vscode.l10n.t('Result: {0}', t.result) : '']
+			// The description is cut off in a narrow sidebar; the hover says it whole.
+			[item.description, vscode.l10n.t('Task {0}, created by {1}, priority {2}', t.id, t.creator, t.priority), t.error ? vscode.l10n.t('Error: {0}', t.error) : '', t.result ? vscode.l10n.t('Result: {0}', t.result) : '']
 				.filter(Boolean)
 				.map((line) => line.replace(/[\\`*_{}[\]()#+\-.!|]/g, '\\$&'))
 				.join('\n\n'),

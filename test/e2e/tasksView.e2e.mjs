@@ -95,10 +95,25 @@ async function newTask() {
 		throw new Error(`expected one new worktree under ${worktreesRoot}, found ${JSON.stringify(worktrees)}`);
 	}
 	await page.locator('.part.sidebar .monaco-list-row', { hasText: firstPrompt }).first().waitFor({ state: 'visible', timeout: 30_000 });
-	// The result summary is the task's hover.
-	await row.hover();
+	// The result summary is the task's hover. A hover shows only after the pointer rests on the row, and a
+	// pointer already there (or a refresh of the row under it) may not start one: move away and back until it does.
 	const hover = page.locator('.workbench-hover, .monaco-hover').filter({ hasText: 'Result:' });
-	await hover.first().waitFor({ state: 'visible', timeout: 15_000 });
+	for (let attempt = 1; ; attempt++) {
+		await page.mouse.move(0, 0);
+		await sleep(300);
+		await row.first().hover({ position: { x: 40, y: 10 } });
+		const shown = await hover
+			.first()
+			.waitFor({ state: 'visible', timeout: 8_000 })
+			.then(() => true)
+			.catch(() => false);
+		if (shown) {
+			break;
+		}
+		if (attempt === 4) {
+			throw new Error("the task's hover with its result did not show after hovering the row four times");
+		}
+	}
 	const said = await hover.first().innerText();
 	if (!said.includes(marker) || !said.includes('created by new_task')) {
 		throw new Error(`the task's hover does not show its result and creator: ${JSON.stringify(said)}`);
