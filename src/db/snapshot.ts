@@ -1,6 +1,5 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
 import type { Database, Statement } from 'sql.js';
 import { crc32 } from './crc32';
 import { decodeParams, fsyncDir, type JournalRecord } from './journal';
@@ -139,8 +138,11 @@ export function setSnapshotSeq(db: Database, seq: number): void {
 
 /**
  * Replays journal records into a database in one transaction (sql.js commits cost about a millisecond
- * each, so a replay commits once, not once per record), each record a savepoint so one that fails leaves no
- * trace, with every statement prepared once: a journal repeats the same few statements thousands of times.
+ * each, so a replay commits once, not once per record), with every statement prepared once: a journal
+ * repeats the same few statements thousands of times. A record that fails leaves no trace: records are
+ * applied without a savepoint each (which would double the cost of a replay), and when one throws the
+ * transaction is rolled back and the records applied before it are applied again (statements are
+ * deterministic), then the error is thrown for `fn` to handle.
  */
 export function replay<T>(db: Database, fn: (apply: (record: JournalRecord) => void) => T): T {
 	const statements = new Map<string, Statement>();
@@ -152,17 +154,28 @@ export function replay<T>(db: Database, fn: (apply: (record: JournalRecord) => v
 		}
 		return stmt;
 	};
+	const run = (record: JournalRecord): void => {
+		for (const [sql, params] of record.stmts) {
+			prepared(sql).run(decodeParams(params));
+		}
+	};
+	const applied: JournalRecord[] = [];
 	const apply = (record: JournalRecord): void => {
-		prepared('SAVEPOINT record').run();
 		try {
-			for (const [sql, params] of record.stmts) {
-				prepared(sql).run(decodeParams(params));
-			}
-			prepared('RELEASE record').run();
+			run(record);
 		} catch (e) {
-			db.exec('ROLLBACK TO record; RELEASE record');
+			try {
+				db.exec('ROLLBACK');
+			} catch {
+				// SQLite already rolled the transaction back (it does on some errors, such as a full disk).
+			}
+			db.exec('BEGIN');
+			for (const earlier of applied) {
+				run(earlier);
+			}
 			throw e;
 		}
+		applied.push(record);
 	};
 	db.exec('BEGIN');
 	try {
@@ -176,18 +189,57 @@ export function replay<T>(db: Database, fn: (apply: (record: JournalRecord) => v
 	}
 }
 
-const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
-
-/** CRC-32 of a whole snapshot: zlib's native one where Node has it (about 1.5 GB/s), else the table one. */
-export function snapshotChecksum(bytes: Uint8Array): number {
-	return nativeCrc32 ? nativeCrc32(bytes) >>> 0 : crc32(bytes);
+/** A snapshot file's bytes and their CRC-32. */
+export interface SnapshotRead {
+	bytes: Buffer;
+	crc: number;
 }
 
-/** Whether `bytes` are exactly the snapshot the store last wrote (its size and checksum match the sum file). */
-export function snapshotMatchesSum(dir: string, bytes: Uint8Array): boolean {
+/** Bytes read per slice by `readSnapshotFile`. */
+const readSliceBytes = 8 * 1024 * 1024;
+
+/**
+ * Reads a snapshot file on the thread pool, slice by slice, and checksums each slice on this thread while
+ * the next one is read: the checksum costs an open next to nothing beyond the read itself. Undefined when
+ * there is no file.
+ */
+export async function readSnapshotFile(file: string): Promise<SnapshotRead | undefined> {
+	let handle: fs.promises.FileHandle;
+	try {
+		handle = await fs.promises.open(file, 'r');
+	} catch (e) {
+		if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+			return undefined;
+		}
+		throw e;
+	}
+	try {
+		const size = (await handle.stat()).size;
+		const bytes = Buffer.allocUnsafe(size);
+		let done = 0;
+		let crc = 0;
+		const next = (): Promise<{ bytesRead: number }> | undefined => (done < size ? handle.read(bytes, done, Math.min(readSliceBytes, size - done), done) : undefined);
+		for (let reading = next(); reading; ) {
+			const { bytesRead } = await reading;
+			if (bytesRead === 0) {
+				break; // the file is shorter than it was a moment ago: what was read is all there is
+			}
+			const start = done;
+			done += bytesRead;
+			reading = next();
+			crc = crc32(bytes.subarray(start, done), crc);
+		}
+		return { bytes: done === size ? bytes : bytes.subarray(0, done), crc };
+	} finally {
+		await handle.close();
+	}
+}
+
+/** Whether a snapshot is exactly the one the store last wrote (its size and checksum match the sum file). */
+export function snapshotMatchesSum(dir: string, snapshot: SnapshotRead): boolean {
 	try {
 		const sum = JSON.parse(fs.readFileSync(path.join(dir, storeFiles.snapshotSum), 'utf8')) as { size?: unknown; crc32?: unknown };
-		return sum.size === bytes.length && sum.crc32 === snapshotChecksum(bytes);
+		return sum.size === snapshot.bytes.length && sum.crc32 === snapshot.crc;
 	} catch {
 		return false;
 	}
@@ -197,7 +249,7 @@ export function snapshotMatchesSum(dir: string, bytes: Uint8Array): boolean {
 export function writeSnapshotSum(dir: string, bytes: Uint8Array): void {
 	const target = path.join(dir, storeFiles.snapshotSum);
 	const tmp = `${target}.tmp-${process.pid}`;
-	fs.writeFileSync(tmp, JSON.stringify({ size: bytes.length, crc32: snapshotChecksum(bytes) }));
+	fs.writeFileSync(tmp, JSON.stringify({ size: bytes.length, crc32: crc32(bytes) }));
 	fs.renameSync(tmp, target);
 }
 
