@@ -503,7 +503,8 @@ export class Store extends Disposable {
 					throw new Error(shapeProblem);
 				}
 				const intact = snapshotMatchesSum(dir, snapshot);
-				// No copy: sql.js takes the array as its in-memory file, and this buffer is not used again.
+				// sql.js copies these bytes into its in-memory file system (1.16 offers no way to hand them over), and
+				// that file is copied once more when a write first makes it grow (replay after a crash does).
 				db = new SQL.Database(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
 				if (!intact) {
 					const check = db.exec('PRAGMA quick_check');
