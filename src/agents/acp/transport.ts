@@ -60,7 +60,8 @@ export function stdioStream(stdout: Readable, stdin: Writable, hooks: TransportH
 			let offset = 0;
 			let draining = false;
 			let pausedByUs = false;
-			let finish: (() => void) | undefined;
+			/** The stream's end or error, held until the lines received before it are handled. */
+			const afterwards: (() => void)[] = [];
 			const takeLines = (chunk: Buffer, deadline: number): boolean => {
 				let nl = chunk.indexOf(0x0a, offset);
 				let n = 0;
@@ -118,13 +119,14 @@ export function stdioStream(stdout: Readable, stdin: Writable, hooks: TransportH
 					pausedByUs = false;
 					stdout.resume();
 				}
-				finish?.();
-				finish = undefined;
+				for (const step of afterwards.splice(0)) {
+					step();
+				}
 			};
 			/** Runs `step` once every line received before it is handled. */
 			const afterBacklog = (step: () => void): void => {
 				if (draining) {
-					finish = step;
+					afterwards.push(step);
 				} else {
 					step();
 				}
