@@ -503,9 +503,10 @@ export class Store extends Disposable {
 					throw new Error(shapeProblem);
 				}
 				const intact = snapshotMatchesSum(dir, snapshot);
-				// sql.js copies these bytes into its in-memory file system (1.16 offers no way to hand them over), and
-				// that file is copied once more when a write first makes it grow (replay after a crash does).
-				db = new SQL.Database(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
+				// sql.js copies these bytes into its in-memory file system (1.16 offers no way to hand them over);
+				// the writer's read brings room to grow, so the first writes do not copy that file once more.
+				const loaded = snapshot.withGrowthRoom ?? bytes;
+				db = new SQL.Database(new Uint8Array(loaded.buffer, loaded.byteOffset, loaded.length));
 				if (!intact) {
 					const check = db.exec('PRAGMA quick_check');
 					const verdict = check[0]?.values[0]?.[0];

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { crc32, tableCrc32 } from '../../../src/db/crc32';
 import type { JournalRecord } from '../../../src/db/journal';
-import { readSnapshotFile, replay } from '../../../src/db/snapshot';
+import { growthRoom, readSnapshotFile, replay } from '../../../src/db/snapshot';
 import { loadSqlJs } from '../../../src/db/sqlJs';
 import { removeDir, tempDir, wasmPath } from '../helpers';
 
@@ -64,6 +64,9 @@ suite('db/snapshot: replay, checksums and the snapshot read', () => {
 		const read = await readSnapshotFile(file);
 		assert.ok(read && read.bytes.equals(bytes));
 		assert.equal(read.crc, crc32(bytes));
+		const padded = read.withGrowthRoom!;
+		assert.equal(padded.length, bytes.length + growthRoom(bytes.length), 'sql.js gets room to grow');
+		assert.ok(padded.subarray(bytes.length).every((b) => b === 0));
 		assert.equal(await readSnapshotFile(path.join(dir, 'missing.sqlite')), undefined);
 	});
 });
