@@ -253,25 +253,52 @@ function oddOverEvenBlocksP99(values: number[], block: number): number {
 	return round(percentile(half(1), 99) / percentile(half(0), 99), 2);
 }
 
+/** This thread's time on a CPU and time waiting for one (ns), from Linux's schedstat; undefined elsewhere. */
+function schedStat(): { runNs: number; waitNs: number } | undefined {
+	try {
+		const [run, wait] = fs.readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ').map(Number);
+		return { runNs: run!, waitNs: wait! };
+	} catch {
+		return undefined;
+	}
+}
+
+/** The longest stall a watch saw, and (on Linux) how much of it this thread ran and how much it waited for a CPU. */
+interface Stall {
+	ms: number;
+	hostRanMs?: number;
+	waitedForCpuMs?: number;
+}
+
 /**
  * Watches the event loop with a chain of 1 ms timers and reports the longest gap between two of them beyond
- * the 1 ms asked for: the longest time the thread could not run anything else.
+ * the 1 ms asked for: the longest time the thread could not run anything else. On Linux it also says what
+ * the thread did in that gap: ran (work on this thread) or waited for a CPU (the machine was busy).
  */
-function stallWatch(): { stop: () => number } {
+function stallWatch(): { stop: () => Stall } {
 	let last = nowMs();
-	let longest = 0;
+	let lastSched = schedStat();
+	let longest: Stall = { ms: 0 };
 	let timer: NodeJS.Timeout;
 	const tickFn = (): void => {
 		const now = nowMs();
-		longest = Math.max(longest, now - last - 1);
+		const sched = schedStat();
+		if (now - last - 1 > longest.ms) {
+			longest = { ms: now - last - 1 };
+			if (sched && lastSched) {
+				longest.hostRanMs = round((sched.runNs - lastSched.runNs) / 1e6, 2);
+				longest.waitedForCpuMs = round((sched.waitNs - lastSched.waitNs) / 1e6, 2);
+			}
+		}
 		last = now;
+		lastSched = sched;
 		timer = setTimeout(tickFn, 1);
 	};
 	timer = setTimeout(tickFn, 1);
 	return {
 		stop: () => {
 			clearTimeout(timer);
-			return Math.max(0, longest);
+			return { ...longest, ms: Math.max(0, longest.ms) };
 		},
 	};
 }
@@ -326,7 +353,7 @@ export interface StoreSizeResult {
 	buildMs: number;
 	recordBytes: number;
 	write: { store: ReturnType<typeof summary>; floor: ReturnType<typeof summary>; p99OverFloorP99: number; p50OverFloorP50: number; floorNoiseP99OddOverEven: number };
-	fold: { ms: number; longestStallMs: number; idleLongestStallMs: number; oldFoldStallMs: number };
+	fold: { ms: number; longestStallMs: number; longestStall: Stall; idleLongestStallMs: number; oldFoldStallMs: number };
 	open: Awaited<ReturnType<typeof measureOpen>>;
 	openAfterCrash: Awaited<ReturnType<typeof measureOpen>> & { journalMb: number };
 }
@@ -377,10 +404,11 @@ export async function runStoreBench(): Promise<Record<string, unknown>> {
 			const f0 = nowMs();
 			await store.foldJournal();
 			const foldMs = nowMs() - f0;
-			const longestStallMs = watch.stop();
+			const longestStall = watch.stop();
+			const longestStallMs = longestStall.ms;
 			const idle = stallWatch();
 			await sleep(foldMs);
-			const idleLongestStallMs = idle.stop();
+			const idleLongestStallMs = idle.stop().ms;
 			await store.close();
 
 			// What the old fold stalled: db.export() of this database on this thread.
@@ -414,7 +442,7 @@ export async function runStoreBench(): Promise<Record<string, unknown>> {
 				buildMs: built.buildMs,
 				recordBytes,
 				write: { store: st, floor: fl, p99OverFloorP99: round(st.p99 / fl.p99, 2), p50OverFloorP50: round(st.p50 / fl.p50, 2), floorNoiseP99OddOverEven: oddOverEvenBlocksP99(s.floorLat, config.block) },
-				fold: { ms: round(foldMs, 1), longestStallMs: round(longestStallMs, 2), idleLongestStallMs: round(idleLongestStallMs, 2), oldFoldStallMs: round(oldFoldStallMs, 1) },
+				fold: { ms: round(foldMs, 1), longestStallMs: round(longestStallMs, 2), longestStall: { ...longestStall, ms: round(longestStall.ms, 2) }, idleLongestStallMs: round(idleLongestStallMs, 2), oldFoldStallMs: round(oldFoldStallMs, 1) },
 				open,
 				openAfterCrash,
 			});
@@ -433,7 +461,7 @@ export async function runStoreBench(): Promise<Record<string, unknown>> {
 			sizes: results,
 			notes: [
 				'Times in ms. write = Store.write of one small transaction until durable() resolves (the journal worker appended and fdatasynced it); floor = the same bytes appended to a plain file + fdatasync on this thread.',
-				'fold = store.foldJournal() with the measured writes in the journal; longestStallMs = the longest the host event loop could not run (1 ms timer chain); idleLongestStallMs = the same watch over the same time with nothing running; oldFoldStallMs = db.export() of the same database on the host thread, which the old fold did.',
+				'fold = store.foldJournal() with the measured writes in the journal; longestStallMs = the longest the host event loop could not run (1 ms timer chain), and in longestStall (Linux) how much of that gap the host thread ran (hostRanMs) and waited for a CPU (waitedForCpuMs); idleLongestStallMs = the same watch over the same time with nothing running; oldFoldStallMs = db.export() of the same database on the host thread, which the old fold did.',
 				'open = Store.open + nothing else; plainLoadMs = readFileSync + new SQL.Database of the same snapshot; both with the file in the OS page cache. openAfterCrash opens a copy of the folder taken before the fold (its journal holds the measured writes).',
 			],
 		};

@@ -1,6 +1,5 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
 import type { Database, Statement } from 'sql.js';
 import { crc32 } from './crc32';
 import { decodeParams, fsyncDir, type JournalRecord } from './journal';
@@ -139,8 +138,11 @@ export function setSnapshotSeq(db: Database, seq: number): void {
 
 /**
  * Replays journal records into a database in one transaction (sql.js commits cost about a millisecond
- * each, so a replay commits once, not once per record), each record a savepoint so one that fails leaves no
- * trace, with every statement prepared once: a journal repeats the same few statements thousands of times.
+ * each, so a replay commits once, not once per record), with every statement prepared once: a journal
+ * repeats the same few statements thousands of times. A record that fails leaves no trace: records are
+ * applied without a savepoint each (which would double the cost of a replay), and when one throws the
+ * transaction is rolled back and the records applied before it are applied again (statements are
+ * deterministic), then the error is thrown for `fn` to handle.
  */
 export function replay<T>(db: Database, fn: (apply: (record: JournalRecord) => void) => T): T {
 	const statements = new Map<string, Statement>();
@@ -152,17 +154,28 @@ export function replay<T>(db: Database, fn: (apply: (record: JournalRecord) => v
 		}
 		return stmt;
 	};
+	const run = (record: JournalRecord): void => {
+		for (const [sql, params] of record.stmts) {
+			prepared(sql).run(decodeParams(params));
+		}
+	};
+	const applied: JournalRecord[] = [];
 	const apply = (record: JournalRecord): void => {
-		prepared('SAVEPOINT record').run();
 		try {
-			for (const [sql, params] of record.stmts) {
-				prepared(sql).run(decodeParams(params));
-			}
-			prepared('RELEASE record').run();
+			run(record);
 		} catch (e) {
-			db.exec('ROLLBACK TO record; RELEASE record');
+			try {
+				db.exec('ROLLBACK');
+			} catch {
+				// SQLite already rolled the transaction back (it does on some errors, such as a full disk).
+			}
+			db.exec('BEGIN');
+			for (const earlier of applied) {
+				run(earlier);
+			}
 			throw e;
 		}
+		applied.push(record);
 	};
 	db.exec('BEGIN');
 	try {
@@ -176,18 +189,83 @@ export function replay<T>(db: Database, fn: (apply: (record: JournalRecord) => v
 	}
 }
 
-const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
-
-/** CRC-32 of a whole snapshot: zlib's native one where Node has it (about 1.5 GB/s), else the table one. */
-export function snapshotChecksum(bytes: Uint8Array): number {
-	return nativeCrc32 ? nativeCrc32(bytes) >>> 0 : crc32(bytes);
+/** A snapshot file's bytes and their CRC-32. */
+export interface SnapshotRead {
+	bytes: Buffer;
+	crc: number;
+	/**
+	 * The bytes followed by zeroes (`growthRoom`), to load into sql.js: its in-memory file is exactly as
+	 * large as the array it is given and is copied whole into a new one the first time a write makes it
+	 * grow, a stall of 100 to 200 ms on the host at 100 MB. A database larger than its header says is
+	 * fine to SQLite (it goes by the header), and its export is exact. Absent: load `bytes`.
+	 */
+	withGrowthRoom?: Uint8Array;
 }
 
-/** Whether `bytes` are exactly the snapshot the store last wrote (its size and checksum match the sum file). */
-export function snapshotMatchesSum(dir: string, bytes: Uint8Array): boolean {
+/** Room to grow that the store's in-memory file gets on open: an eighth of the file, at least 64 KB. */
+export function growthRoom(size: number): number {
+	return Math.max(64 * 1024, Math.ceil(size / 8));
+}
+
+/** Bytes read per slice by `readSnapshotFile`. */
+const readSliceBytes = 8 * 1024 * 1024;
+
+/** Reads `length` bytes at `position` into `into` at `offset`, on the thread pool; resolves to the bytes read. */
+function readAt(fd: number, into: Buffer, offset: number, length: number, position: number): Promise<number> {
+	return new Promise((resolve, reject) => fs.read(fd, into, offset, length, position, (e, bytesRead) => (e ? reject(e) : resolve(bytesRead))));
+}
+
+/**
+ * Reads a snapshot file with room to grow after it (`growthRoom`) and its checksum. A file larger than one
+ * slice is read on the thread pool, slice by slice, and each slice is checksummed on this thread while the
+ * next one is read, so the checksum costs next to nothing beyond the read; a small one is read at once.
+ * Undefined when there is no file.
+ */
+export async function readSnapshotFile(file: string): Promise<SnapshotRead | undefined> {
+	let fd: number;
+	try {
+		fd = fs.openSync(file, 'r');
+	} catch (e) {
+		if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+			return undefined;
+		}
+		throw e;
+	}
+	try {
+		const size = fs.fstatSync(fd).size;
+		const padded = Buffer.allocUnsafe(size + growthRoom(size)).fill(0, size);
+		const bytes = padded.subarray(0, size);
+		let done = 0;
+		let crc = 0;
+		if (size <= readSliceBytes) {
+			for (let n = -1; n !== 0 && done < size; done += n) {
+				n = fs.readSync(fd, bytes, done, size - done, done);
+			}
+			crc = crc32(bytes.subarray(0, done));
+		} else {
+			const next = (): Promise<number> | undefined => (done < size ? readAt(fd, bytes, done, Math.min(readSliceBytes, size - done), done) : undefined);
+			for (let reading = next(); reading; ) {
+				const bytesRead = await reading;
+				if (bytesRead === 0) {
+					break; // the file is shorter than it was a moment ago: what was read is all there is
+				}
+				const start = done;
+				done += bytesRead;
+				reading = next();
+				crc = crc32(bytes.subarray(start, done), crc);
+			}
+		}
+		return done === size ? { bytes, crc, withGrowthRoom: padded } : { bytes: bytes.subarray(0, done), crc };
+	} finally {
+		fs.closeSync(fd);
+	}
+}
+
+/** Whether a snapshot is exactly the one the store last wrote (its size and checksum match the sum file). */
+export function snapshotMatchesSum(dir: string, snapshot: SnapshotRead): boolean {
 	try {
 		const sum = JSON.parse(fs.readFileSync(path.join(dir, storeFiles.snapshotSum), 'utf8')) as { size?: unknown; crc32?: unknown };
-		return sum.size === bytes.length && sum.crc32 === snapshotChecksum(bytes);
+		return sum.size === snapshot.bytes.length && sum.crc32 === snapshot.crc;
 	} catch {
 		return false;
 	}
@@ -197,7 +275,7 @@ export function snapshotMatchesSum(dir: string, bytes: Uint8Array): boolean {
 export function writeSnapshotSum(dir: string, bytes: Uint8Array): void {
 	const target = path.join(dir, storeFiles.snapshotSum);
 	const tmp = `${target}.tmp-${process.pid}`;
-	fs.writeFileSync(tmp, JSON.stringify({ size: bytes.length, crc32: snapshotChecksum(bytes) }));
+	fs.writeFileSync(tmp, JSON.stringify({ size: bytes.length, crc32: crc32(bytes) }));
 	fs.renameSync(tmp, target);
 }
 
@@ -227,7 +305,10 @@ export function writeSnapshotFileSync(dir: string, bytes: Uint8Array): void {
 /** Exports `db` as the snapshot of write `seq`. Export reopens the database, so the connection pragmas are set again. */
 export function exportSnapshot(db: Database, dir: string, seq: number): void {
 	setSnapshotSeq(db, seq);
-	const bytes = db.export();
+	const exported = db.export();
 	applyConnectionPragmas(db);
-	writeSnapshotFileSync(dir, bytes);
+	// Exactly the database, never the zeroes of a store loaded with room to grow (a snapshot longer than
+	// its header says would read as damaged).
+	const size = sqliteSizeFromHeader(exported);
+	writeSnapshotFileSync(dir, size !== undefined && size < exported.length ? exported.subarray(0, size) : exported);
 }

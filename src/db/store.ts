@@ -6,6 +6,7 @@ import { Emitter, logListenerErrors, type Event } from '../common/event';
 import { Disposable, toDisposable } from '../common/lifecycle';
 import { errorMessage, nullLogger, type Logger } from '../common/log';
 import { Worker } from 'node:worker_threads';
+import { crc32 } from './crc32';
 import { encodeParams, encodeRecord, fsyncDir, readJournal, type JournalRecord, type SqlParam } from './journal';
 import { StoreLock } from './lock';
 import { allRows } from './rows';
@@ -19,6 +20,7 @@ import {
 	journalStart,
 	listJournals,
 	readDamageMarker,
+	readSnapshotFile,
 	readSnapshotSeq,
 	snapshotMatchesSum,
 	snapshotShapeProblem,
@@ -26,6 +28,7 @@ import {
 	writeDamageMarker,
 	writeSnapshotSum,
 	type DamageReport,
+	type SnapshotRead,
 } from './snapshot';
 import { loadSqlJs } from './sqlJs';
 import type { FoldWorkerData, FromFold, FromJournal, ToFold, ToJournal } from './storeWorker';
@@ -221,6 +224,11 @@ class SeqWaiters {
 /** Matches the table a write statement changes (`INSERT [OR x] INTO t`, `UPDATE [OR x] t`, `DELETE FROM t`). */
 const changedTablePattern = /^\s*(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)\s+["`[]?(\w+)/i;
 
+/** A snapshot read on this thread, with its checksum. */
+function withChecksum(bytes: Buffer): SnapshotRead {
+	return { bytes, crc: crc32(bytes) };
+}
+
 /** Where the store's worker script is: next to this module (out/src/db in tests, dist/ in the bundles). */
 const workerScript = path.join(__dirname, 'storeWorker.js');
 
@@ -365,14 +373,22 @@ export class Store extends Disposable {
 		onStateFolder(dir, () => fs.mkdirSync(dir, { recursive: true }));
 		const SQL = await loadSqlJs(options.wasmPath);
 		const lock = onStateFolder(dir, () => StoreLock.acquire(path.join(dir, storeFiles.lock), options.owner));
-		// The journal worker starts while this thread loads the database; it gets its file once that is known.
-		const journal = new Worker(workerScript, { workerData: { role: 'journal' } });
-		journal.unref(); // referenced only while writes wait for the disk
+		// The journal worker starts once the database is loaded: its start-up (tens of milliseconds of CPU)
+		// would compete with the load on a small machine, and nothing waits for it (writes queue up meanwhile).
+		let journal: Worker | undefined;
+		const startJournal = (): Worker => {
+			journal = new Worker(workerScript, { workerData: { role: 'journal' } });
+			journal.unref(); // referenced only while writes wait for the disk
+			return journal;
+		};
 		let store: Store;
 		try {
-			store = onStateFolder(dir, () => Store.load(SQL, options, { lock, journal }, logger));
+			const snapshot = await readSnapshotFile(path.join(dir, storeFiles.snapshot)).catch((e: unknown) => {
+				throw stateFolderProblem(dir, e) ?? e;
+			});
+			store = onStateFolder(dir, () => Store.load(SQL, options, { lock, startJournal, snapshot }, logger));
 		} catch (e) {
-			void journal.terminate();
+			void journal?.terminate();
 			lock.release();
 			throw e;
 		}
@@ -417,7 +433,13 @@ export class Store extends Disposable {
 	 * Loads snapshot and journals; with the lock (and the journal worker) it also repairs, writes a new
 	 * snapshot where the files cannot simply be continued, and hands the worker its journal.
 	 */
-	private static load(SQL: SqlJsStatic, options: StoreOptions, writer: { lock: StoreLock; journal: Worker } | undefined, logger: Logger, afterRead?: SnapshotOptions['afterRead']): Store {
+	private static load(
+		SQL: SqlJsStatic,
+		options: StoreOptions,
+		writer: { lock: StoreLock; startJournal: () => Worker; snapshot: SnapshotRead | undefined } | undefined,
+		logger: Logger,
+		afterRead?: SnapshotOptions['afterRead'],
+	): Store {
 		const { dir } = options;
 		const readOnly = !writer;
 		if (readOnly && !fs.existsSync(dir)) {
@@ -428,6 +450,8 @@ export class Store extends Disposable {
 			return new Store(db, options, undefined, undefined, 0, 0, 0, { movedAside: [], problems: [], replayedRecords: 0, droppedTornBytes: 0, migration, damaged: null });
 		}
 		const snapshotFile = path.join(dir, storeFiles.snapshot);
+		// The writer read the snapshot before (`readSnapshotFile`, off this thread); a reader reads it here.
+		const preread = writer ? (writer.snapshot ?? null) : undefined;
 		const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 		const report: RecoveryReport = {
 			movedAside: [],
@@ -469,17 +493,20 @@ export class Store extends Disposable {
 		let db: Database | undefined;
 		let snapshotSeq = 0;
 		let checkedWithoutSum = false;
-		if (fs.existsSync(snapshotFile)) {
-			const bytes = fs.readFileSync(snapshotFile);
+		const snapshot = preread !== undefined ? preread : fs.existsSync(snapshotFile) ? withChecksum(fs.readFileSync(snapshotFile)) : null;
+		if (snapshot) {
+			const { bytes } = snapshot;
 			try {
 				// The shape first: a damaged file is never trusted, whatever a (stale) sum file says.
 				const shapeProblem = snapshotShapeProblem(bytes);
 				if (shapeProblem) {
 					throw new Error(shapeProblem);
 				}
-				const intact = snapshotMatchesSum(dir, bytes);
-				// No copy: sql.js takes the array as its in-memory file, and this buffer is not used again.
-				db = new SQL.Database(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
+				const intact = snapshotMatchesSum(dir, snapshot);
+				// sql.js copies these bytes into its in-memory file system (1.16 offers no way to hand them over);
+				// the writer's read brings room to grow, so the first writes do not copy that file once more.
+				const loaded = snapshot.withGrowthRoom ?? bytes;
+				db = new SQL.Database(new Uint8Array(loaded.buffer, loaded.byteOffset, loaded.length));
 				if (!intact) {
 					const check = db.exec('PRAGMA quick_check');
 					const verdict = check[0]?.values[0]?.[0];
@@ -588,6 +615,7 @@ export class Store extends Disposable {
 		// 4. A new snapshot only when the files cannot simply be continued: a fresh or damaged folder, or a
 		// migration (not journaled). A plain replay keeps its journals; the fold worker folds them after open,
 		// so opening costs no export.
+		let keptJournalBytes = 0;
 		if (fresh || report.migration.applied.length > 0 || report.movedAside.length > 0) {
 			if (report.migration.applied.length > 0 && !fresh && report.migration.from > 0) {
 				// Keep the pre-migration file (still untouched on disk): migrations are one-way.
@@ -605,10 +633,12 @@ export class Store extends Disposable {
 				// quick_check passed: record the file's checksum, so the next open can skip it.
 				writeSnapshotSum(dir, fs.readFileSync(snapshotFile));
 			}
-			// A journal that holds nothing past the last replayed write (an empty one a crash left behind).
 			for (const file of listJournals(dir)) {
 				if (journalStart(file) > seq) {
+					// A journal that holds nothing past the last replayed write (an empty one a crash left behind).
 					fs.rmSync(file, { force: true });
+				} else {
+					keptJournalBytes += fs.statSync(file).size;
 				}
 			}
 		}
@@ -617,8 +647,7 @@ export class Store extends Disposable {
 		const journalFile = journalPath(dir, seq + 1);
 		logger.info(`[Store][open] ${snapshotFile}: schema ${latestVersion}, write ${seq}, replayed ${report.replayedRecords}`);
 		const journalFiles = { file: journalFile, truncate: tornTail && !report.movedAside.length ? { file: tornTail.file, length: tornTail.validBytes } : undefined };
-		const keptJournalBytes = listJournals(dir).reduce((sum, file) => sum + fs.statSync(file).size, 0);
-		return new Store(db, options, writer.lock, { worker: writer.journal, files: journalFiles }, seq, snapshotSeq, keptJournalBytes, report);
+		return new Store(db, options, writer.lock, { worker: writer.startJournal(), files: journalFiles }, seq, snapshotSeq, keptJournalBytes, report);
 	}
 
 	/**

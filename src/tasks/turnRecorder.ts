@@ -6,6 +6,11 @@ import type { MessageKind, TranscriptRepo, TurnRow } from '../db/transcriptRepo'
 
 /** Streamed text beyond this many characters continues in a new message row (marked `continued`). */
 const maxMessageChars = 16 * 1024;
+/**
+ * Streamed text this long waiting for the timer is written at once (in its own macrotask) instead: a fast
+ * stream then flushes about one full row at a time, and no single flush holds the host's event loop long.
+ */
+const flushSoonChars = maxMessageChars;
 
 interface OpenMessage {
 	id: string;
@@ -32,6 +37,9 @@ export class TurnRecorder {
 	private readonly byKey = new Map<string, OpenMessage>();
 	private nextSeq = 1;
 	private timer: NodeJS.Timeout | undefined;
+	private soon: NodeJS.Immediate | undefined;
+	/** Streamed characters recorded since the last flush. */
+	private unflushedChars = 0;
 	private finished = false;
 	private _failure: unknown;
 
@@ -82,6 +90,7 @@ export class TurnRecorder {
 					// A long stream continues in a new row, so each flush writes a bounded amount, not the whole text.
 					this.open(kind, { text: event.text, ...(event.messageId ? { messageId: event.messageId } : {}), ...(sameMessage ? { continued: true } : {}) });
 				}
+				this.unflushedChars += event.text.length;
 				urgent = false;
 				break;
 			}
@@ -152,15 +161,19 @@ export class TurnRecorder {
 		}
 		if (urgent) {
 			this.flush();
-		} else if (!this.timer) {
-			this.timer = setTimeout(() => {
-				this.timer = undefined;
-				try {
-					this.flush();
-				} catch (e) {
-					this.failed(e);
-				}
-			}, this.flushMs);
+		} else if (this.unflushedChars >= flushSoonChars) {
+			this.soon ??= setImmediate(() => this.deferredFlush());
+		} else {
+			this.timer ??= setTimeout(() => this.deferredFlush(), this.flushMs);
+		}
+	}
+
+	/** A flush nobody waits for (timer or immediate): a failure is kept, not thrown. */
+	private deferredFlush(): void {
+		try {
+			this.flush();
+		} catch (e) {
+			this.failed(e);
 		}
 	}
 
@@ -180,6 +193,11 @@ export class TurnRecorder {
 			clearTimeout(this.timer);
 			this.timer = undefined;
 		}
+		if (this.soon) {
+			clearImmediate(this.soon);
+			this.soon = undefined;
+		}
+		this.unflushedChars = 0;
 		const dirty = this.messages.filter((m) => m.dirty);
 		if (dirty.length === 0) {
 			return;

@@ -4,6 +4,9 @@ import type { Readable, Writable } from 'node:stream';
 /** Lines longer than this are not ACP messages we can take; the connection is closed with an error. */
 export const maxLineBytes = 64 * 1024 * 1024;
 
+/** The longest stretch (ms) one macrotask spends handling an agent's lines before it yields to the event loop. */
+const sliceMs = 2;
+
 export interface TransportHooks {
 	/**
 	 * Every `session/update` notification, in arrival order, before anything else sees it. We handle these
@@ -50,14 +53,20 @@ export function stdioStream(stdout: Readable, stdin: Writable, hooks: TransportH
 				}
 				controller.enqueue(msg as acp.AnyMessage);
 			};
-			stdout.on('data', (chunk: Buffer) => {
-				if (closed) {
-					return;
-				}
-				let start = 0;
-				let nl = chunk.indexOf(0x0a, start);
+			// Lines are handled in slices of at most `sliceMs`: an agent that floods its stdout (libuv reads up to
+			// 32 × 64 KB in one go) must not hold the host's event loop for one long stretch. While a backlog is
+			// handled the stream is paused (backpressure on the agent), and its end or error waits its turn.
+			const backlog: Buffer[] = [];
+			let offset = 0;
+			let draining = false;
+			let pausedByUs = false;
+			/** The stream's end or error, held until the lines received before it are handled. */
+			const afterwards: (() => void)[] = [];
+			const takeLines = (chunk: Buffer, deadline: number): boolean => {
+				let nl = chunk.indexOf(0x0a, offset);
+				let n = 0;
 				while (nl !== -1) {
-					const piece = chunk.subarray(start, nl);
+					const piece = chunk.subarray(offset, nl);
 					if (pending.length > 0) {
 						pending.push(piece);
 						handleLine(Buffer.concat(pending));
@@ -66,11 +75,17 @@ export function stdioStream(stdout: Readable, stdin: Writable, hooks: TransportH
 					} else {
 						handleLine(piece);
 					}
-					start = nl + 1;
-					nl = chunk.indexOf(0x0a, start);
+					offset = nl + 1;
+					if (closed) {
+						return true;
+					}
+					if (++n % 16 === 0 && performance.now() > deadline) {
+						return false;
+					}
+					nl = chunk.indexOf(0x0a, offset);
 				}
-				if (start < chunk.length) {
-					const rest = chunk.subarray(start);
+				if (offset < chunk.length) {
+					const rest = chunk.subarray(offset);
 					pending.push(Buffer.from(rest));
 					pendingBytes += rest.length;
 					if (pendingBytes > maxLineBytes) {
@@ -81,25 +96,72 @@ export function stdioStream(stdout: Readable, stdin: Writable, hooks: TransportH
 						controller.error(error);
 					}
 				}
-			});
-			stdout.on('end', () => {
+				return true;
+			};
+			const drain = (): void => {
+				draining = false;
+				const deadline = performance.now() + sliceMs;
+				while (backlog.length > 0 && !closed) {
+					if (!takeLines(backlog[0]!, deadline)) {
+						draining = true;
+						if (!pausedByUs && !stdout.isPaused()) {
+							pausedByUs = true;
+							stdout.pause();
+						}
+						setImmediate(drain);
+						return;
+					}
+					backlog.shift();
+					offset = 0;
+				}
+				backlog.length = 0;
+				if (pausedByUs) {
+					pausedByUs = false;
+					stdout.resume();
+				}
+				for (const step of afterwards.splice(0)) {
+					step();
+				}
+			};
+			/** Runs `step` once every line received before it is handled. */
+			const afterBacklog = (step: () => void): void => {
+				if (draining) {
+					afterwards.push(step);
+				} else {
+					step();
+				}
+			};
+			stdout.on('data', (chunk: Buffer) => {
 				if (closed) {
 					return;
 				}
-				closed = true;
-				if (pending.length > 0) {
-					handleLine(Buffer.concat(pending));
-					pending = [];
+				backlog.push(chunk);
+				if (!draining) {
+					drain();
 				}
-				controller.close();
 			});
-			stdout.on('error', (e) => {
-				if (!closed) {
+			stdout.on('end', () =>
+				afterBacklog(() => {
+					if (closed) {
+						return;
+					}
 					closed = true;
-					hooks.onFatal(e);
-					controller.error(e);
-				}
-			});
+					if (pending.length > 0) {
+						handleLine(Buffer.concat(pending));
+						pending = [];
+					}
+					controller.close();
+				}),
+			);
+			stdout.on('error', (e) =>
+				afterBacklog(() => {
+					if (!closed) {
+						closed = true;
+						hooks.onFatal(e);
+						controller.error(e);
+					}
+				}),
+			);
 		},
 		cancel() {
 			closed = true;

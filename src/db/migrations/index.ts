@@ -53,6 +53,9 @@ export function migrate(db: Database, logger: Logger): MigrationOutcome {
 		);
 	}
 	const applied: string[] = [];
+	if (from === latestVersion) {
+		return { from, to: from, applied }; // the usual open: one pragma, not one per migration
+	}
 	const mdb = wrap(db);
 	for (const m of migrations) {
 		if (m.version <= userVersion(db)) {

@@ -154,6 +154,30 @@ suite('agents/acp/transport', () => {
 		assert.deepEqual(r.fatal, []);
 	});
 
+	test('a flood of lines is handled in slices: other tasks run in between, order and the end are kept', async () => {
+		const stdout = new PassThrough();
+		const updates: number[] = [];
+		let ticksWhileFlooding = 0;
+		const stream = stdioStream(stdout, new PassThrough(), { onSessionUpdate: (p) => updates.push((p as { n: number }).n), onGarbage: () => undefined, onFatal: () => undefined });
+		const reader = stream.readable.getReader();
+		const lines = 200_000;
+		const flood = Array.from({ length: lines }, (_, n) => `{"jsonrpc":"2.0","method":"session/update","params":{"n":${n},"update":{"sessionUpdate":"agent_message_chunk","content":{"type":"text","text":"w "}}}}\n`).join('');
+		const tick = setInterval(() => {
+			if (updates.length > 0 && updates.length < lines) {
+				ticksWhileFlooding++;
+			}
+		}, 0);
+		stdout.end(`${flood}{"jsonrpc":"2.0","id":7,"result":{}}\n`);
+		const first = await reader.read();
+		const end = await reader.read();
+		clearInterval(tick);
+		assert.deepEqual(first.value, { jsonrpc: '2.0', id: 7, result: {} }, 'the response after the flood comes after every update');
+		assert.equal(end.done, true, 'the stream ends once the backlog is handled');
+		assert.equal(updates.length, lines);
+		assert.ok(updates.every((n, i) => n === i), 'in order');
+		assert.ok(ticksWhileFlooding > 0, 'timers ran while the backlog was handled: no single task took it all');
+	});
+
 	test('a 10 MB line is fine; a line without end past the limit is a clear fatal error', async () => {
 		const big = JSON.stringify({ jsonrpc: '2.0', method: 'session/update', params: { text: 'x'.repeat(10 * 1024 * 1024) } });
 		const r = await collect([big.slice(0, 5_000_000), big.slice(5_000_000), '\n']);

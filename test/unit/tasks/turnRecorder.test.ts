@@ -50,6 +50,25 @@ suite('tasks/turnRecorder: events folded into messages', () => {
 		assert.equal(transcript.getTurn(turn.id)!.status, 'done');
 	});
 
+	test('a fast stream writes each filled row at once, in a task of its own, without waiting for the flush timer', async () => {
+		const turn = transcript.startTurn({ chatId, agent: 'a', prompt: 'go' });
+		const recorder = new TurnRecorder(transcript, turn, 60_000);
+		const stored = (): string => transcript.listMessages(turn.id).filter((m) => m.kind === 'text').map((m) => String((JSON.parse(m.content) as { text: string }).text)).join('');
+		let sent = '';
+		for (let i = 0; sent.length < 40 * 1024; i++) {
+			sent += `chunk${i} `;
+			recorder.record({ type: 'text', text: `chunk${i} ` });
+		}
+		assert.equal(stored(), '', 'nothing is written inside the event that fills a row');
+		await new Promise((r) => setImmediate(r));
+		assert.equal(stored(), sent, 'the next macrotask wrote everything streamed so far, long before the 60 s timer');
+		recorder.record({ type: 'text', text: 'tail' });
+		await new Promise((r) => setImmediate(r));
+		assert.equal(stored(), sent, 'a short tail waits for the timer (or the end of the turn)');
+		assert.equal(recorder.finish({ stopReason: 'end_turn', backendSessionId: 'b' }), 'done');
+		assert.equal(stored(), `${sent}tail`);
+	});
+
 	test('turns left running by a crash of the host are marked interrupted, their messages kept', () => {
 		const turn = transcript.startTurn({ chatId, agent: 'a', prompt: 'go' });
 		const recorder = new TurnRecorder(transcript, turn, 10_000);

@@ -1,0 +1,72 @@
+import * as assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { crc32, tableCrc32 } from '../../../src/db/crc32';
+import type { JournalRecord } from '../../../src/db/journal';
+import { growthRoom, readSnapshotFile, replay } from '../../../src/db/snapshot';
+import { loadSqlJs } from '../../../src/db/sqlJs';
+import { removeDir, tempDir, wasmPath } from '../helpers';
+
+suite('db/snapshot: replay, checksums and the snapshot read', () => {
+	let dir: string;
+	setup(() => {
+		dir = tempDir('agent-tabs-replay-');
+	});
+	teardown(() => removeDir(dir));
+
+	test('a record that fails half-way leaves no trace; the records before and after it stay', async () => {
+		const SQL = await loadSqlJs(wasmPath);
+		const db = new SQL.Database();
+		try {
+			db.exec('CREATE TABLE t (id TEXT PRIMARY KEY, v INTEGER NOT NULL)');
+			const insert = 'INSERT INTO t (id, v) VALUES (?, ?)';
+			const records: JournalRecord[] = [
+				{ seq: 1, stmts: [[insert, ['a', 1]], [insert, ['b', 2]]] },
+				// Its first statement applies, its second breaks the primary key: the whole record must go.
+				{ seq: 2, stmts: [[insert, ['c', 3]], [insert, ['a', 4]]] },
+				{ seq: 3, stmts: [[insert, ['d', 5]], ['UPDATE t SET v = v + 10 WHERE id = ?', ['b']]] },
+			];
+			const failures: number[] = [];
+			replay(db, (apply) => {
+				for (const record of records) {
+					try {
+						apply(record);
+					} catch {
+						failures.push(record.seq);
+					}
+				}
+			});
+			assert.deepEqual(failures, [2]);
+			assert.deepEqual(db.exec('SELECT id, v FROM t ORDER BY id')[0]!.values, [
+				['a', 1],
+				['b', 12],
+				['d', 5],
+			]);
+		} finally {
+			db.close();
+		}
+	});
+
+	test('the CRC-32 is the standard one, native or by table, whole or slice by slice', () => {
+		const bytes = crypto.randomBytes(100_003);
+		const whole = crc32(bytes);
+		assert.equal(crc32(Buffer.from('123456789')), 0xcbf43926, 'the check value of CRC-32/IEEE');
+		assert.equal(tableCrc32(bytes), whole);
+		assert.equal(crc32(bytes.subarray(40_000), crc32(bytes.subarray(0, 40_000))), whole);
+		assert.equal(tableCrc32(bytes.subarray(40_000), tableCrc32(bytes.subarray(0, 40_000))), whole);
+	});
+
+	test('the snapshot read (in slices, checksummed as it goes) gives the file and its CRC; no file is undefined', async () => {
+		const file = path.join(dir, 'big.sqlite');
+		const bytes = crypto.randomBytes(19 * 1024 * 1024 + 7); // more than two slices
+		fs.writeFileSync(file, bytes);
+		const read = await readSnapshotFile(file);
+		assert.ok(read && read.bytes.equals(bytes));
+		assert.equal(read.crc, crc32(bytes));
+		const padded = read.withGrowthRoom!;
+		assert.equal(padded.length, bytes.length + growthRoom(bytes.length), 'sql.js gets room to grow');
+		assert.ok(padded.subarray(bytes.length).every((b) => b === 0));
+		assert.equal(await readSnapshotFile(path.join(dir, 'missing.sqlite')), undefined);
+	});
+});
