@@ -16,6 +16,7 @@ import { Dispatcher } from '../../../src/tasks/dispatcher';
 import { TaskTurnAdapter } from '../../../src/tasks/taskTurnAdapter';
 import type { WriteTx } from '../../../src/db/store';
 import { SessionsRepo } from '../../../src/db/sessionsRepo';
+import { TranscriptRepo } from '../../../src/db/transcriptRepo';
 import { Store } from '../../../src/db/store';
 import { ChatRowModel } from '../../../src/protocol/chatSync';
 import type { ChatMeta, ChatRow, ChatSnapshot, RowUpdate } from '../../../src/protocol/messages';
@@ -77,6 +78,8 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 	/** The pool, turn runner, dispatcher and chat service over `store`, as the extension builds them; returns the worktree service. */
 	async function start(): Promise<WorktreeService> {
 		sessions = new SessionsRepo(store);
+		// As the core does when it opens: nothing runs yet, so a turn still marked running was cut off.
+		new TranscriptRepo(store).markRunningInterrupted('Agent Tabs ended while this turn was running.');
 		const worktrees = new WorktreeService(store, logger, { root: path.join(dir, 'worktrees') });
 		pool = new AgentPool({
 			store,
@@ -423,6 +426,27 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 		const error = rowsOf(absent).find((r) => r.kind === 'error')!;
 		await service.retry(absent, error.id);
 		await waitFor(() => rowsOf(absent).filter((r) => r.kind === 'error').length === 2, 'the retried send failed again, said once more');
+	});
+
+	test('a turn cut off by a killed host says so with a Retry after the restart, and Retry sends its prompt again', async () => {
+		const chatId = newChat();
+		// What a host killed mid-turn leaves: the turn still marked running, its prompt stored.
+		new TranscriptRepo(store).startTurn({ chatId, agent: 'scripted', prompt: 'write crashed.txt written on retry' });
+		const view = new ChatRowModel();
+		await restart();
+		view.reset(snapshotOf(chatId));
+		const cut = view.rows.find((r) => r.kind === 'error');
+		assert.ok(cut?.kind === 'error' && cut.retryable && /ended while this turn was running/.test(cut.message), JSON.stringify(view.rows));
+		assert.deepEqual(
+			view.rows.filter((r) => r.kind === 'turn').map((r) => r.kind === 'turn' && r.status),
+			['interrupted'],
+		);
+		await service.retry(chatId, cut.id);
+		await waitFor(() => fs.existsSync(path.join(work, 'crashed.txt')) && idle(chatId)(), 'the retried turn');
+		assert.deepEqual(
+			rowsOf(chatId).flatMap((r) => (r.kind === 'turn' ? [r.status] : [])),
+			['interrupted', 'done'],
+		);
 	});
 
 	test('a send the store cannot record is refused in plain words; a notice it cannot store is still shown, numbered in memory', async () => {
