@@ -165,17 +165,6 @@ export class TranscriptRepo {
 	}
 
 	/**
-	 * Takes the chat's next sequence number for something shown with the transcript but not stored in it
-	 * (a chat-level notice), so it has its place in the numbering.
-	 */
-	nextChatSeq(chatId: string): number {
-		return this.store.write((tx) => {
-			tx.run('UPDATE chats SET row_seq = row_seq + 1 WHERE id = ?', [chatId]);
-			return tx.get<{ row_seq: number }>('SELECT row_seq FROM chats WHERE id = ?', [chatId])?.row_seq ?? 0;
-		});
-	}
-
-	/**
 	 * The chat's turn and message rows changed (inserted or updated) after sequence number `seq`, with the
 	 * turns they belong to, in transcript order. This is what a view that has seen everything up to `seq` lacks.
 	 */

@@ -60,8 +60,10 @@ export class ApiKeys {
 	 */
 	async registerAll(definitions: readonly AgentDefinition[]): Promise<void> {
 		const names = new Set([...definitions.flatMap((d) => d.secretEnv ?? []), ...(await this.storedNames())]);
-		for (const name of names) {
-			this.redactor?.add(name, await this.secrets.get(this.key(name)));
+		// Read together: the store opens only after this, at activation.
+		const values = await Promise.all([...names].map(async (name) => [name, await this.secrets.get(this.key(name))] as const));
+		for (const [name, value] of values) {
+			this.redactor?.add(name, value);
 		}
 	}
 

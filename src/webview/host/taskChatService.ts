@@ -40,7 +40,7 @@ export interface TaskChatServiceOptions {
 	/** Live agent sessions (modes, models, whether a context is alive). */
 	pool: AgentPool;
 	/** Numbers every chat event (the dispatcher runs the turns through it). */
-	turns: Pick<TurnRunner, 'onDidEvent' | 'cancel'>;
+	turns: Pick<TurnRunner, 'onDidEvent'>;
 	/** Runs every prompt: a chat message is a task (creator `chat`); the chat's queue is its queued tasks. */
 	dispatcher: Dispatcher;
 	permissions: PermissionBroker;
@@ -337,8 +337,9 @@ export class TaskChatService extends Disposable implements ChatService {
 			}
 		}
 		if (task.turn_id || task.status !== 'queued') {
-			clearTimeout(this.state(chatId).refreshTimer);
-			this.state(chatId).refreshTimer = undefined;
+			const st = this.state(chatId);
+			clearTimeout(st.refreshTimer);
+			st.refreshTimer = undefined;
 			this.publishChanges(chatId);
 		}
 		this.fireMeta(chatId);
@@ -451,23 +452,27 @@ export class TaskChatService extends Disposable implements ChatService {
 			this.addNotice(chatId, { kind: 'notice', severity: 'info', title: 'This chat was closed earlier, so the agent starts a new conversation. The transcript above is kept.' });
 		}
 		const task = await this.options.dispatcher.add({ creator: 'chat', chatId, agent: chat.agent, input });
-		if (task.status === 'queued' && !this.options.dispatcher.isRunning(task.id)) {
+		const queued = this.stillQueued(task.id);
+		if (queued) {
 			this.typed.set(task.id, { text: prompt.text, attachments: prompt.attachments.map((a) => ({ ...a })) });
 		}
 		this.fireMeta(chatId);
-		return { queued: !this.options.dispatcher.isRunning(task.id) && this.options.dispatcher.get(task.id)?.status === 'queued' };
+		return { queued };
 	}
 
-	/** Cancels the chat's running turn (its task ends cancelled); queued messages stay queued. */
+	/** Whether a task just added waits (behind its chat's turn or a limit) rather than already running or ended. */
+	private stillQueued(taskId: string): boolean {
+		return !this.options.dispatcher.isRunning(taskId) && this.options.dispatcher.get(taskId)?.status === 'queued';
+	}
+
+	/** Cancels the chat's running turn (its task ends cancelled); queued messages stay queued. Every turn is a task's. */
 	async cancel(chatId: string): Promise<void> {
-		const chat = this.chat(chatId);
+		this.chat(chatId);
 		const running = this.runningTask(chatId);
 		if (running) {
 			await this.options.dispatcher.cancel(running.id);
 			await this.options.dispatcher.whenEnded(running.id).catch(() => undefined);
-			return;
 		}
-		await this.options.turns.cancel(chatId, chat.agent);
 	}
 
 	answerPermission(chatId: string, requestId: string, optionId: string): { accepted: boolean } {
@@ -492,18 +497,14 @@ export class TaskChatService extends Disposable implements ChatService {
 		const task = this.queuedTask(chatId, queueId);
 		const before = this.queuedPrompt(task);
 		const edited: PromptPayload = { text, attachments: before.attachments };
-		await this.options.dispatcher.editQueued(task.id, toPromptInput(edited, this.workingDirectory(chatId))).catch((e: unknown) => {
-			throw e instanceof AgentTabsError && e.code === 'task/notQueued' ? new AgentTabsError('queue/gone', e.message) : e;
-		});
+		await this.options.dispatcher.editQueued(task.id, toPromptInput(edited, this.workingDirectory(chatId))).catch(queueGone);
 		this.typed.set(task.id, edited);
 		this.fireMeta(chatId);
 	}
 
 	async removeQueued(chatId: string, queueId: string): Promise<void> {
 		const task = this.queuedTask(chatId, queueId);
-		await this.options.dispatcher.removeQueued(task.id).catch((e: unknown) => {
-			throw e instanceof AgentTabsError && e.code === 'task/notQueued' ? new AgentTabsError('queue/gone', e.message) : e;
-		});
+		await this.options.dispatcher.removeQueued(task.id).catch(queueGone);
 		this.typed.delete(task.id);
 		this.fireMeta(chatId);
 	}
@@ -583,7 +584,7 @@ export class TaskChatService extends Disposable implements ChatService {
 		}
 		const task = await this.options.dispatcher.retry(taskId!);
 		this.fireMeta(chatId);
-		return { queued: !this.options.dispatcher.isRunning(task.id) && this.options.dispatcher.get(task.id)?.status === 'queued' };
+		return { queued: this.stillQueued(task.id) };
 	}
 
 	private async liveHandle(chatId: string): Promise<ReturnType<AgentPool['peek']>> {
@@ -681,6 +682,11 @@ export class TaskChatService extends Disposable implements ChatService {
 		clearTimeout(st.refreshTimer);
 		await this.options.store.durable();
 	}
+}
+
+/** The dispatcher's "no longer queued" (a race with the task starting) in the chat port's words. */
+function queueGone(e: unknown): never {
+	throw e instanceof AgentTabsError && e.code === 'task/notQueued' ? new AgentTabsError('queue/gone', e.message) : e;
 }
 
 /** Mentioned files become absolute paths inside the worktree (resource links); a selection is quoted into the text. */

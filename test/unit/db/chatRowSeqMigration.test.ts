@@ -7,6 +7,7 @@ import { sessionRepoRoot } from '../../../src/db/migrations/m0003SessionRepoRoot
 import { worktreeIntentStates } from '../../../src/db/migrations/m0004WorktreeIntentStates';
 import { taskDispatch } from '../../../src/db/migrations/m0005TaskDispatch';
 import { allRows } from '../../../src/db/rows';
+import { ChatNoticesRepo } from '../../../src/db/chatNoticesRepo';
 import { storeFiles } from '../../../src/db/store';
 import { TranscriptRepo } from '../../../src/db/transcriptRepo';
 import { ensureNoDisposablesLeaked, openStore, removeDir, tempDir } from '../helpers';
@@ -81,7 +82,7 @@ suite('db/migrations: chat row sequence (step 6)', () => {
 			const turn = repo.startTurn({ chatId: 'empty', agent: 'claude', prompt: 'hi' });
 			assert.equal(turn.row_seq, 1);
 			assert.deepEqual(repo.listMessages(turn.id).map((m) => m.row_seq), [2]);
-			assert.equal(repo.nextChatSeq('empty'), 3, 'a chat-level row takes a number too');
+			assert.equal(new ChatNoticesRepo(store).add('empty', { kind: 'notice', severity: 'info', title: 'said' }).row_seq, 3, 'a chat-level row takes a number too');
 			assert.deepEqual(
 				repo.changedSince('ca', 7).map((c) => [c.turn.id, c.changed, c.messages.map((m) => m.id)]),
 				[['a2', false, ['a2m1']]],
