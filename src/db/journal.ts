@@ -35,9 +35,13 @@ export function decodeParams(params: readonly JournalParam[]): SqlParam[] {
 	return params.map((p) => (p !== null && typeof p === 'object' ? new Uint8Array(Buffer.from(p.$b, 'base64')) : p));
 }
 
+/**
+ * A record's bytes, in a buffer of its own (never a slice of Node's shared pool), so it can be transferred
+ * to the journal worker rather than copied with the 8 KB pool around it.
+ */
 export function encodeRecord(record: JournalRecord): Buffer {
 	const payload = Buffer.from(JSON.stringify(record), 'utf8');
-	const out = Buffer.allocUnsafe(recordHeaderBytes + payload.length);
+	const out = Buffer.allocUnsafeSlow(recordHeaderBytes + payload.length);
 	out.writeUInt32LE(payload.length, 0);
 	out.writeUInt32LE(crc32(payload), 4);
 	payload.copy(out, recordHeaderBytes);

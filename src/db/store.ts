@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { crc32 } from './crc32';
 import { encodeParams, encodeRecord, fsyncDir, readJournal, type JournalRecord, type SqlParam } from './journal';
 import { StoreLock } from './lock';
-import { allRows } from './rows';
+import { StatementCache } from './rows';
 import { latestVersion, migrate, type MigrationOutcome } from './migrations';
 import {
 	applyConnectionPragmas,
@@ -292,6 +292,8 @@ export class Store extends Disposable {
 
 	/** The journal worker; absent for a read-only snapshot. */
 	private readonly journal: Worker | undefined;
+	/** Every statement the store runs, prepared once (see `StatementCache`). */
+	private readonly statements: StatementCache;
 
 	private constructor(
 		private readonly db: Database,
@@ -306,6 +308,7 @@ export class Store extends Disposable {
 		readonly recovery: RecoveryReport,
 	) {
 		super();
+		this.statements = new StatementCache(db);
 		this.seq = seq;
 		this.openSeq = seq;
 		this.durableSeq = seq;
@@ -673,7 +676,7 @@ export class Store extends Disposable {
 		const tables = new Set<string>();
 		const tx: WriteTx = {
 			run: (sql, params = []) => {
-				this.db.run(sql, params as SqlParam[]);
+				this.statements.run(sql, params);
 				stmts.push([sql, encodeParams(params)]);
 				const table = changedTablePattern.exec(sql)?.[1];
 				if (table) {
@@ -686,14 +689,14 @@ export class Store extends Disposable {
 		};
 		let result: T;
 		try {
-			this.db.exec('BEGIN');
+			this.statements.run('BEGIN');
 			try {
 				result = fn(tx);
 			} catch (e) {
-				this.db.exec('ROLLBACK');
+				this.statements.run('ROLLBACK');
 				throw e;
 			}
-			this.db.exec('COMMIT');
+			this.statements.run('COMMIT');
 			if (stmts.length === 0) {
 				return result;
 			}
@@ -701,7 +704,8 @@ export class Store extends Disposable {
 			this.seq = record.seq;
 			const bytes = encodeRecord(record);
 			journal.ref(); // keeps the process alive until the write is on disk (see updateRef)
-			journal.postMessage({ type: 'append', seq: record.seq, bytes } satisfies ToJournal);
+			// Transferred, not copied: the bytes are this record's alone (`encodeRecord`).
+			journal.postMessage({ type: 'append', seq: record.seq, bytes } satisfies ToJournal, [bytes.buffer as ArrayBuffer]);
 		} finally {
 			this.inWrite = false;
 		}
@@ -731,7 +735,7 @@ export class Store extends Disposable {
 	}
 
 	all<T = Record<string, SqlValue>>(sql: string, params: readonly SqlParam[] = []): T[] {
-		return allRows<T>(this.db, sql, params);
+		return this.statements.all<T>(sql, params);
 	}
 
 	get<T = Record<string, SqlValue>>(sql: string, params: readonly SqlParam[] = []): T | undefined {
@@ -928,6 +932,7 @@ export class Store extends Disposable {
 		void this.foldWorkerInstance?.terminate();
 		this.durableWaiters.failAll(new StoreFailedError('The store was closed before the write reached the disk.'));
 		this.foldWaiters.failAll(new StoreFailedError('The store was closed.'));
+		this.statements.clear();
 		this.db.close();
 		this.lock?.release();
 	}

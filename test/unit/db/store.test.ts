@@ -141,6 +141,43 @@ suite('db/store', () => {
 		}
 	});
 
+	test('statements are prepared once and stay usable: after a statement that fails, a write that throws, and past the cache size', async () => {
+		const store = await openStore(dir);
+		try {
+			const insert = 'INSERT INTO sessions (id, title, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)';
+			insertSession(store, 'a');
+			// The same prepared insert fails on a duplicate key, then works again with new values.
+			assert.throws(() => store.write((tx) => tx.run(insert, ['a', 'dup', 'active', 1, 1])), /UNIQUE/);
+			assert.throws(() => store.write((tx) => tx.run(insert, ['b', 't', 'not-a-status', 1, 1])), /CHECK/);
+			store.write((tx) => tx.run(insert, ['b', 't', 'active', 1, 1]));
+			// A read inside a write that then throws leaves no statement open: the next transaction begins.
+			assert.throws(() =>
+				store.write((tx) => {
+					assert.equal(tx.all('SELECT id FROM sessions ORDER BY id').length, 2);
+					tx.run(insert, ['c', 't', 'active', 1, 1]);
+					throw new Error('undo');
+				}),
+			/undo/);
+			// More distinct statements than the cache keeps: the oldest are dropped and prepared again when used.
+			for (let i = 0; i < 300; i++) {
+				assert.equal(store.get<{ n: number }>(`SELECT ${i} AS n`)?.n, i);
+			}
+			store.write((tx) => tx.run(insert, ['d', 't', 'active', 1, 1]));
+			assert.deepEqual(sessionIds(store), ['a', 'b', 'd']);
+			await store.durable();
+			const crashed = path.join(dir, 'crashed');
+			copyAsCrashed(dir, crashed);
+			const reopened = await openStore(crashed);
+			try {
+				assert.deepEqual(sessionIds(reopened), ['a', 'b', 'd']);
+			} finally {
+				await reopened.close();
+			}
+		} finally {
+			await store.close();
+		}
+	});
+
 	test('nested writes are refused', async () => {
 		const store = await openStore(dir);
 		try {
