@@ -46,8 +46,9 @@ const base = {
 
 const host = {
 	...base,
-	// The store's journal and fold run in worker threads (src/db/storeWorker.ts), loaded from dist/storeWorker.js.
-	entryPoints: { extension: 'src/extension.ts', storeWorker: 'src/db/storeWorker.ts' },
+	// The store's journal and fold run in worker threads (src/db/storeWorker.ts), loaded from dist/storeWorker.js;
+	// git is started by a helper process (src/worktrees/spawnHelperProcess.ts), dist/spawnHelperProcess.js.
+	entryPoints: { extension: 'src/extension.ts', storeWorker: 'src/db/storeWorker.ts', spawnHelperProcess: 'src/worktrees/spawnHelperProcess.ts' },
 	outdir: 'dist',
 	platform: 'node',
 	format: 'cjs',

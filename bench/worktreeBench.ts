@@ -1,7 +1,9 @@
 /**
  * bench/worktrees: session creation (WorktreeService.createSession, no copy list and no setup command, i.e.
  * "before the setup step") against a plain `git worktree add` of the same generated 20,000-file repository in
- * the same run, alternated run by run; and `risk()` on a created worktree, clean and with changes.
+ * the same run, alternated run by run; and `risk()` on a created worktree, clean and with changes; and how
+ * long a git command holds the host's event loop when the host's heap is large (an extension host's is):
+ * started through the spawn helper (how Git runs it) against a direct spawn from this process (how it was).
  */
 import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -22,6 +24,8 @@ const changedFiles = 100;
 const targetRatio = 1.2;
 const checkpointRuns = Number(process.env.BENCH_CHECKPOINT_RUNS ?? 7);
 const checkpointTargetRatio = 1.5;
+const stallHeapMb = Number(process.env.BENCH_HEAP_MB ?? 400);
+const stallRuns = Number(process.env.BENCH_STALL_RUNS ?? 15);
 
 type Env = NodeJS.ProcessEnv;
 
@@ -109,6 +113,70 @@ async function withGitCallsTimed<T>(fn: () => Promise<T>): Promise<{ result: T; 
 	} finally {
 		Git.prototype.run = original;
 	}
+}
+
+/** The longest the event loop could not run (a 1 ms timer chain) while `fn` ran. */
+async function longestStall(fn: () => Promise<unknown>): Promise<number> {
+	let last = nowMs();
+	let longest = 0;
+	let on = true;
+	let timer: NodeJS.Timeout | undefined;
+	const tick = (): void => {
+		const now = nowMs();
+		longest = Math.max(longest, now - last);
+		last = now;
+		if (on) {
+			timer = setTimeout(tick, 1);
+		}
+	};
+	timer = setTimeout(tick, 1);
+	try {
+		await fn();
+	} finally {
+		on = false;
+		clearTimeout(timer);
+	}
+	tick();
+	return longest;
+}
+
+/**
+ * `git rev-parse HEAD` with `stallHeapMb` of this process's memory in use: the longest event-loop stall through
+ * Git (the spawn helper forks it) against execFile from this process, alternated, and against the same watch
+ * over a sleep as long as the command (idle).
+ */
+async function gitStallWithLargeHeap(repo: string, env: Env): Promise<Record<string, unknown>> {
+	log(`worktrees: git stall with ${stallHeapMb} MB in use, ${stallRuns} runs each`);
+	const ballast: Buffer[] = [];
+	for (let mb = 0; mb < stallHeapMb; mb += 16) {
+		ballast.push(Buffer.alloc(16 * 1024 * 1024, mb % 251)); // touched, so every page is mapped
+	}
+	const viaHelper = new Git(repo, env);
+	const helper: number[] = [];
+	const direct: number[] = [];
+	const idle: number[] = [];
+	await viaHelper.run(['rev-parse', 'HEAD']); // starts the helper (a fork of this large process, once)
+	for (let i = 0; i < stallRuns; i++) {
+		const order = i % 2 === 0 ? (['helper', 'direct'] as const) : (['direct', 'helper'] as const);
+		for (const way of order) {
+			if (way === 'helper') {
+				helper.push(await longestStall(() => viaHelper.run(['rev-parse', 'HEAD'])));
+			} else {
+				direct.push(await longestStall(() => git(repo, env, ['rev-parse', 'HEAD'])));
+			}
+		}
+		idle.push(await longestStall(() => new Promise((r) => setTimeout(r, 5))));
+	}
+	ballast.length = 0;
+	const h = median(helper);
+	return {
+		heapInUseMb: stallHeapMb,
+		viaHelperLongestStallMs: { median: round(h, 2), max: round(Math.max(...helper), 2) },
+		directSpawnLongestStallMs: { median: round(median(direct), 2), max: round(Math.max(...direct), 2) },
+		idleLongestStallMs: { median: round(median(idle), 2) },
+		helperOverIdle: round(h / median(idle), 2),
+		directOverHelper: round(median(direct) / h, 1),
+	};
 }
 
 export async function runWorktreeBench(): Promise<Record<string, unknown>> {
@@ -237,6 +305,7 @@ export async function runWorktreeBench(): Promise<Record<string, unknown>> {
 			emptyIndex.push(await emptyIndexOnce(i));
 		}
 		const checkpointRatio = round(median(checkpoint) / median(stash), 2);
+		const gitStall = await gitStallWithLargeHeap(repo, env);
 
 		const ratio = round(median(ours) / median(baseline), 2);
 		// Per-run ratios too: runs are paired (back to back), so their median is less sensitive to a slow stretch.
@@ -273,7 +342,9 @@ export async function runWorktreeBench(): Promise<Record<string, unknown>> {
 				target: checkpointTargetRatio,
 				withinTarget: checkpointRatio <= checkpointTargetRatio,
 			},
+			gitStall,
 			notes: [
+				`gitStall = the longest event-loop stall (1 ms timer chain) while one git rev-parse HEAD runs, with ${stallHeapMb} MB of this process's memory in use: through Git (forked by the spawn helper) against execFile from this process (a fork of this process), alternated; idle = the same watch over a 5 ms sleep.`,
 				`checkpointPerTurn = WorktreeService.checkpoint (temporary index seeded from the worktree's index, add -A, write-tree, commit-tree, update-ref, prune) on the worktree with ${changedFiles} changed and ${changedFiles} untracked files, against git stash create on the same worktree, alternated; previousWay = read-tree HEAD into an empty index + add -A + write-tree (what checkpoints did before). Target ratio <= ${checkpointTargetRatio}.`,
 				'baseline = git worktree add -b <branch> <path> HEAD via execFile, same environment; ours = WorktreeService.createSession with copy [] and no setup command (state rows written to a Store).',
 				'Runs alternate (order swapped every run) after the profiled creation, which doubles as the warm-up; removal of each worktree and branch is outside the timed part.',

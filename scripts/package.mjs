@@ -15,7 +15,7 @@ fs.mkdirSync(path.dirname(out), { recursive: true });
 execFileSync(bin('vsce'), ['package', '--no-dependencies', '--allow-missing-repository', '--no-rewrite-relative-links', '-o', out], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
 
 const files = execFileSync(bin('vsce'), ['ls', '--no-dependencies'], { cwd: root, encoding: 'utf8' }).split('\n').filter(Boolean);
-const required = ['dist/extension.js', 'dist/storeWorker.js', 'dist/sql-wasm.wasm', 'dist/webview/chat.js', 'dist/webview/chat.css', 'package.json', 'package.nls.json', 'l10n/bundle.l10n.json', 'media/agent-tabs.svg'];
+const required = ['dist/extension.js', 'dist/storeWorker.js', 'dist/spawnHelperProcess.js', 'dist/sql-wasm.wasm', 'dist/webview/chat.js', 'dist/webview/chat.css', 'package.json', 'package.nls.json', 'l10n/bundle.l10n.json', 'media/agent-tabs.svg'];
 const missing = required.filter((f) => !files.includes(f));
 const forbidden = files.filter((f) => /^(src|test|out|node_modules|bench|scripts)\//.test(f) || f.endsWith('.map') || f.endsWith('.ts'));
 if (missing.length || forbidden.length) {

@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { AgentTabsError, CancelledError } from '../common/errors';
 import { endProcessTree, gitProcessSlots, progressCommands, ProgressReader, type GitProgress } from './gitProcess';
+import { launchProcess } from './spawnHelper';
 
 export { setMaxGitProcesses, defaultMaxGitProcesses, type GitProgress } from './gitProcess';
 
@@ -137,11 +137,11 @@ export class Git {
 		const argv = options.onProgress && progressCommands.has(args[0] ?? '') ? [args[0]!, '--progress', ...args.slice(1)] : args;
 		const maxBuffer = options.maxBuffer ?? 256 * 1024 * 1024;
 		return new Promise((resolve, reject) => {
-			const child = spawn('git', argv, {
+			// Through the spawn helper: a fork from this (large) process would stall it (see spawnHelper.ts).
+			const child = launchProcess('git', argv, {
 				cwd: this.cwd,
 				env: { ...this.env, ...options.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' },
-				stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-				windowsHide: true,
+				stdin: options.input !== undefined,
 			});
 			const stdout: Buffer[] = [];
 			let stdoutBytes = 0;
@@ -151,14 +151,12 @@ export class Git {
 			/** Why we are ending it; its error once the process is gone. */
 			let ending: { error: Error; done: Promise<void> } | undefined;
 			const end = (error: Error): void => {
-				if (!ending && child.pid !== undefined) {
-					ending = { error, done: endProcessTree(child.pid, gitTimeouts.graceMs) };
+				if (!ending) {
+					const done = child.started.then((pid) => (pid === undefined ? undefined : endProcessTree(pid, gitTimeouts.graceMs)));
+					ending = { error, done };
 					// A process git left behind (started in the background, so no longer its child) may still
 					// hold the pipes; the command is over all the same.
-					void ending.done.then(() => {
-						child.stdout?.destroy();
-						child.stderr?.destroy();
-					});
+					void done.then(() => child.dropOutput());
 				}
 			};
 			const timeoutMs = options.long ? 0 : (options.timeoutMs ?? gitTimeouts.defaultMs);
@@ -174,7 +172,7 @@ export class Git {
 			heard();
 			const onAbort = (): void => end(new CancelledError(`git ${args.join(' ')} (in ${this.cwd}) was cancelled; it was stopped, with every process it had started.`));
 			options.signal?.addEventListener('abort', onAbort, { once: true });
-			child.stdout!.on('data', (chunk: Buffer) => {
+			child.on('stdout', (chunk: Buffer) => {
 				heard();
 				stdoutBytes += chunk.length;
 				if (stdoutBytes > maxBuffer) {
@@ -183,7 +181,7 @@ export class Git {
 				}
 				stdout.push(chunk);
 			});
-			child.stderr!.on('data', (chunk: Buffer) => {
+			child.on('stderr', (chunk: Buffer) => {
 				heard();
 				progress?.push(chunk);
 				// Only the end of a long stderr is kept: it says why git stopped.
@@ -205,7 +203,9 @@ export class Git {
 					return;
 				}
 				if (spawnError) {
-					if (spawnError.code === 'ENOENT' || spawnError.code === 'ENOTDIR') {
+					if (spawnError.code === 'EHELPERGONE') {
+						reject(new AgentTabsError('git/helperGone', `git ${args.join(' ')} (in ${this.cwd}) was stopped because ${spawnError.message}; try again.`, { cause: spawnError }));
+					} else if (spawnError.code === 'ENOENT' || spawnError.code === 'ENOTDIR') {
 						// Spawning fails the same way for a missing git and for a folder that is not there.
 						reject(folderProblem(this.cwd) ?? new AgentTabsError('git/notInstalled', 'git is not installed or not on PATH. Agent Tabs needs git for sessions and worktrees.'));
 					} else {
@@ -220,9 +220,7 @@ export class Git {
 				resolve(Buffer.concat(stdout));
 			});
 			if (options.input !== undefined) {
-				// A git that fails before reading its input closes the pipe: that is its exit code's story, not a crash.
-				child.stdin?.on('error', () => undefined);
-				child.stdin?.end(options.input);
+				child.input(options.input);
 			}
 		});
 	}

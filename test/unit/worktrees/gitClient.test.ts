@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { CancelledError } from '../../../src/common/errors';
 import { Git, GitError, gitTimeouts, GitTimeoutError, setMaxGitProcesses, type GitProgress } from '../../../src/worktrees/gitClient';
 import { defaultMaxGitProcesses, gitProcessSlots, processAlive } from '../../../src/worktrees/gitProcess';
+import { spawnHelperForTests } from '../../../src/worktrees/spawnHelper';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { gitEnv, makeRepo } from '../gitRepo';
 import { writeGitShim } from './gitShim';
@@ -231,5 +232,51 @@ suite('worktrees/git: the one git runner (limit, timeouts, cancel, progress; rea
 		const polluted = { ...env, GIT_DIR: path.join(other, '.git'), GIT_WORK_TREE: other };
 		assert.equal((await new Git(repo, polluted).run(['rev-parse', '--show-toplevel'])).trim(), fs.realpathSync(repo));
 		assert.equal((await new Git(repo, env).run(['rev-parse', '--git-dir'], { env: { GIT_DIR: path.join(other, '.git') } })).trim(), path.join(other, '.git'));
+	});
+	/** The parent pid of a live process (Linux). */
+	function parentOf(pid: number): number {
+		const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+		return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+	}
+
+	test('git is started by the spawn helper, not by this process; exact bytes cross both ways', async function () {
+		if (process.platform !== 'linux') {
+			this.skip();
+		}
+		const pidsFile = path.join(dir, 'pids');
+		const cancel = new AbortController();
+		const hung = new Git(repo, shimmed({ SHIM_HANG: 'status', SHIM_PIDS: pidsFile })).run(['status'], { timeoutMs: 20_000, signal: cancel.signal });
+		const [shell] = await hungPids(pidsFile);
+		const helper = spawnHelperForTests.pid;
+		assert.ok(helper !== undefined && helper !== process.pid, 'a helper process runs');
+		assert.equal(parentOf(shell!), helper, 'the git was forked by the helper');
+		assert.equal(parentOf(helper), process.pid, 'the helper is our child');
+		// Bytes that are not UTF-8, in and out, through the helper's channel.
+		const bytes = Buffer.from([0xff, 0xfe, 0x00, 0xe9, 0x0a, 0x80]);
+		const id = (await new Git(repo, env).runBytes(['hash-object', '-w', '--stdin'], { input: bytes })).toString('utf8').trim();
+		assert.deepEqual(await new Git(repo, env).runBytes(['cat-file', 'blob', id]), bytes);
+		cancel.abort();
+		await assert.rejects(hung, CancelledError);
+	});
+
+	test('a spawn helper that dies ends the commands it ran, in plain words; the next command starts a new helper', async function () {
+		if (process.platform !== 'linux') {
+			this.skip();
+		}
+		const pidsFile = path.join(dir, 'pids');
+		const hung = new Git(repo, shimmed({ SHIM_HANG: 'status', SHIM_PIDS: pidsFile })).run(['status'], { timeoutMs: 20_000 });
+		const pids = await hungPids(pidsFile);
+		const helper = spawnHelperForTests.pid!;
+		process.kill(helper, 'SIGKILL');
+		await assert.rejects(hung, (e: unknown) => {
+			assert.ok(e instanceof Error);
+			assert.equal((e as { code?: string }).code, 'git/helperGone');
+			assert.match(e.message, /^git status \(in .*repo\) was stopped because the helper process that started it stopped/);
+			return true;
+		});
+		await waitFor(() => pids.every((p) => !processAlive(p)), 'the orphaned git and its child to be ended');
+		assert.equal((await new Git(repo, env).run(['rev-parse', '--show-toplevel'])).trim(), fs.realpathSync(repo));
+		assert.notEqual(spawnHelperForTests.pid, helper, 'a new helper runs');
+		assert.deepEqual(gitProcessSlots.load, { running: 0, queued: 0 });
 	});
 });
