@@ -133,10 +133,12 @@ export class TranscriptRepo {
 		const t = this.now();
 		this.store.write((tx) => {
 			for (const m of messages) {
+				// The content goes in as UTF-8 bytes and SQLite makes it text: sql.js encodes a string parameter
+				// character by character in JavaScript, a third of a streamed row's write (16 KB) on the host.
 				tx.run(
-					`INSERT INTO messages (id, turn_id, seq, kind, tool_call_id, content, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+					`INSERT INTO messages (id, turn_id, seq, kind, tool_call_id, content, created_at, updated_at) VALUES (?, ?, ?, ?, ?, CAST(? AS TEXT), ?, ?)
 					 ON CONFLICT (id) DO UPDATE SET content = excluded.content, updated_at = excluded.updated_at`,
-					[m.id, turnId, m.seq, m.kind, m.toolCallId, m.content, m.createdAt, t],
+					[m.id, turnId, m.seq, m.kind, m.toolCallId, utf8(m.content), m.createdAt, t],
 				);
 			}
 		});
@@ -195,4 +197,9 @@ export class TranscriptRepo {
 			return tx.run("UPDATE turns SET status = 'interrupted', stop_reason = 'interrupted', error = ?, ended_at = ? WHERE status = 'running'", [reason, t]);
 		});
 	}
+}
+
+/** A string as UTF-8 bytes, encoded natively (see `writeMessages`). */
+function utf8(text: string): Uint8Array {
+	return Buffer.from(text, 'utf8');
 }

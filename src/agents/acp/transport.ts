@@ -5,7 +5,7 @@ import type { Readable, Writable } from 'node:stream';
 export const maxLineBytes = 64 * 1024 * 1024;
 
 /** The longest stretch (ms) one macrotask spends handling an agent's lines before it yields to the event loop. */
-const sliceMs = 2;
+const sliceMs = 1;
 
 export interface TransportHooks {
 	/**
@@ -137,7 +137,11 @@ export function stdioStream(stdout: Readable, stdin: Writable, hooks: TransportH
 				}
 				backlog.push(chunk);
 				if (!draining) {
-					drain();
+					// Not at once: libuv hands over up to 32 chunks in one poll, each as its own 'data' event, and
+					// a drain per event would give each its own slice. The check phase right after the poll handles
+					// them all in one slice.
+					draining = true;
+					setImmediate(drain);
 				}
 			});
 			stdout.on('end', () =>
