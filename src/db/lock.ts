@@ -80,8 +80,10 @@ export class StoreLock {
 			try {
 				const fd = fs.openSync(file, 'wx');
 				try {
+					// Not fsynced (it cost an open up to 12 ms on a busy disk): the lock speaks only for a live
+					// process, and after a crash of the machine no process holds it; an empty or torn file that
+					// is not fresh is taken over as stale (below).
 					fs.writeSync(fd, token);
-					fs.fsyncSync(fd);
 				} finally {
 					fs.closeSync(fd);
 				}

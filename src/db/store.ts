@@ -229,6 +229,12 @@ function withChecksum(bytes: Buffer): SnapshotRead {
 	return { bytes, crc: crc32(bytes) };
 }
 
+/** The journal file the journal worker starts, and a torn tail to cut back first. */
+interface JournalFiles {
+	file: string;
+	truncate?: { file: string; length: number };
+}
+
 /** Where the store's worker script is: next to this module (out/src/db in tests, dist/ in the bundles). */
 const workerScript = path.join(__dirname, 'storeWorker.js');
 
@@ -290,8 +296,12 @@ export class Store extends Disposable {
 		return seq - this.foldedSeq >= (this.options.smallJournalRecords ?? 500) || bytes >= (this.options.smallJournalBytes ?? 1024 * 1024);
 	}
 
-	/** The journal worker; absent for a read-only snapshot. */
-	private readonly journal: Worker | undefined;
+	/** The journal worker once started (`journalWorker()`); never for a read-only snapshot. */
+	private journal: Worker | undefined;
+	/** How to start the journal worker and the files it starts with; absent for a read-only snapshot. */
+	private readonly journalPlan: { start: () => Worker; files: JournalFiles } | undefined;
+	/** Starts the journal worker right after open, unless a write needs it sooner. */
+	private journalSoon: NodeJS.Immediate | undefined;
 	/** Every statement the store runs, prepared once (see `StatementCache`). */
 	private readonly statements: StatementCache;
 
@@ -300,8 +310,8 @@ export class Store extends Disposable {
 		private readonly options: StoreOptions,
 		/** Absent for a read-only snapshot, which never takes the lock nor writes. */
 		private readonly lock: StoreLock | undefined,
-		/** The journal worker and the files it starts with; absent for a read-only snapshot. */
-		journalWorker: { worker: Worker; files: { file: string; truncate?: { file: string; length: number } } } | undefined,
+		/** How to start the journal worker and the files it starts with; absent for a read-only snapshot. */
+		journalPlan: { start: () => Worker; files: JournalFiles } | undefined,
 		seq: number,
 		snapshotSeq: number,
 		openJournalBytes: number,
@@ -315,14 +325,32 @@ export class Store extends Disposable {
 		this.foldedSeq = snapshotSeq;
 		this._register(toDisposable(() => this.closeSync()));
 		this.openJournalBytes = openJournalBytes;
-		if (!journalWorker) {
+		this.journalPlan = journalPlan;
+		if (!journalPlan) {
 			return; // read-only: no journal worker, and no fold worker either
 		}
-		const { worker: journal, files } = journalWorker;
+		// The worker is started after open returns (creating a thread costs the host 1 to 10 ms), or by the
+		// first write if that comes sooner.
+		this.journalSoon = setImmediate(() => this.journalWorker());
+		if (this.journalIsLarge(seq)) {
+			// Journals replayed on open are folded in the background, so the next open does not replay them again.
+			this.startFold(seq);
+		}
+	}
+
+	/** The journal worker, started (and handed its files) the first time it is needed. */
+	private journalWorker(): Worker {
+		if (this.journal) {
+			return this.journal;
+		}
+		clearImmediate(this.journalSoon);
+		this.journalSoon = undefined;
+		const { start, files } = this.journalPlan!;
+		const journal = start();
 		this.journal = journal;
 		// Writes made before the worker is up wait in its message queue; durable() covers them like any other.
 		journal.on('message', (m: FromJournal) => this.onJournalMessage(m));
-		journal.postMessage({ type: 'init', dir: options.dir, ...files, seq, foldJournalBytes: options.foldJournalBytes ?? 16 * 1024 * 1024 } satisfies ToJournal);
+		journal.postMessage({ type: 'init', dir: this.options.dir, ...files, seq: this.openSeq, foldJournalBytes: this.options.foldJournalBytes ?? 16 * 1024 * 1024 } satisfies ToJournal);
 		journal.on('error', (e) => this.fail(e));
 		journal.on('exit', (code) => {
 			this.journalExited = true;
@@ -330,10 +358,8 @@ export class Store extends Disposable {
 				this.fail(new Error(`the journal worker stopped (exit code ${code})`));
 			}
 		});
-		if (this.journalIsLarge(seq)) {
-			// Journals replayed on open are folded in the background, so the next open does not replay them again.
-			this.startFold(seq);
-		}
+		this.updateRef();
+		return journal;
 	}
 
 	/** Path of the snapshot file. */
@@ -376,8 +402,8 @@ export class Store extends Disposable {
 		onStateFolder(dir, () => fs.mkdirSync(dir, { recursive: true }));
 		const SQL = await loadSqlJs(options.wasmPath);
 		const lock = onStateFolder(dir, () => StoreLock.acquire(path.join(dir, storeFiles.lock), options.owner));
-		// The journal worker starts once the database is loaded: its start-up (tens of milliseconds of CPU)
-		// would compete with the load on a small machine, and nothing waits for it (writes queue up meanwhile).
+		// The journal worker starts after open returns (or at the first write): its start-up (tens of
+		// milliseconds of CPU) would compete with the load on a small machine, and nothing waits for it.
 		let journal: Worker | undefined;
 		const startJournal = (): Worker => {
 			journal = new Worker(workerScript, { workerData: { role: 'journal' } });
@@ -650,7 +676,7 @@ export class Store extends Disposable {
 		const journalFile = journalPath(dir, seq + 1);
 		logger.info(`[Store][open] ${snapshotFile}: schema ${latestVersion}, write ${seq}, replayed ${report.replayedRecords}`);
 		const journalFiles = { file: journalFile, truncate: tornTail && !report.movedAside.length ? { file: tornTail.file, length: tornTail.validBytes } : undefined };
-		return new Store(db, options, writer.lock, { worker: writer.startJournal(), files: journalFiles }, seq, snapshotSeq, keptJournalBytes, report);
+		return new Store(db, options, writer.lock, { start: writer.startJournal, files: journalFiles }, seq, snapshotSeq, keptJournalBytes, report);
 	}
 
 	/**
@@ -661,10 +687,10 @@ export class Store extends Disposable {
 		if (this.closed) {
 			throw new StoreFailedError('The store is closed.');
 		}
-		const journal = this.journal;
-		if (!journal) {
+		if (!this.journalPlan) {
 			throw new StoreReadOnlyError();
 		}
+		const journal = this.journalWorker();
 		if (this.failed) {
 			throw new StoreFailedError(`The store stopped accepting writes after an earlier failure: ${this.failed.message}`, { cause: this.failed });
 		}
@@ -862,14 +888,14 @@ export class Store extends Disposable {
 	 * resolves when the snapshot is renamed into place and the folded journals are gone.
 	 */
 	async foldJournal(): Promise<void> {
-		const journal = this.journal;
-		if (this.closed || this.failed || !journal) {
+		if (this.closed || this.failed || !this.journalPlan) {
 			return; // a read-only snapshot never folds: it writes nothing
 		}
 		const target = this.seq;
 		if (this.foldedSeq >= target) {
 			return;
 		}
+		const journal = this.journalWorker();
 		const folded = this.foldWaiters.wait(target);
 		this.foldJournalWaiting++;
 		this.updateRef();
@@ -887,8 +913,7 @@ export class Store extends Disposable {
 		if (this.closed || this.journalClosed) {
 			return this.journalClosed;
 		}
-		const journal = this.journal;
-		if (!journal) {
+		if (!this.journalPlan) {
 			// A read-only snapshot: no worker to wait for, no lock to release.
 			this.closeSync();
 			this.dispose();
@@ -901,6 +926,13 @@ export class Store extends Disposable {
 			await this.foldJournal().catch((e) => this.options.logger.error(`[Store][close] final fold failed, the journal keeps every write: ${errorMessage(e)}`));
 		}
 		await this.fold?.done.catch(() => undefined);
+		const journal = this.journal;
+		if (!journal) {
+			// Never started: nothing was written since open, so there is nothing to close.
+			this.closeSync();
+			this.dispose();
+			return;
+		}
 		// A worker that is still starting has opened nothing yet and has nothing to write (durable() resolved):
 		// stopping it is enough, and much quicker than waiting for it to start.
 		const nothingToClose = this.journalExited || (!this.journalReady && this.durableSeq >= this.seq);
@@ -924,6 +956,7 @@ export class Store extends Disposable {
 			return;
 		}
 		this.closed = true;
+		clearImmediate(this.journalSoon);
 		if (this.journal && !this.journalClosed) {
 			// Disposed without close(): the worker appends what it has, closes its file and exits on its own.
 			this.journal.postMessage({ type: 'close' } satisfies ToJournal);
