@@ -4,12 +4,13 @@ import * as path from 'node:path';
 import { endProcessTree } from './gitProcess';
 
 /**
- * Git is started by a small helper process, not by the extension host. Starting a process forks the one that
+ * Git, and the commands agents run in terminals, are started by a small helper process, not by the extension
+ * host. Starting a process forks the one that
  * starts it: the kernel copies its page tables and makes its every page copy-on-write until the child execs,
  * and the whole address space is locked meanwhile, so a worker thread does not help. Measured on this
  * project's machine, one spawn held a Node thread 1.4 ms with an empty heap, 23 ms with 200 MB in use and
  * 54 ms with 800 MB; an extension host holds hundreds of megabytes (its own and every other extension's),
- * and a turn runs a handful of gits at its start and end. The helper's heap stays small, so its forks are
+ * and a turn runs a handful of gits at its start and end (and an agent a command per step). The helper's heap stays small, so its forks are
  * cheap, and the host only exchanges messages with it.
  *
  * The helper starts at the first command and stays (idle, it does not keep the host alive). If it cannot
@@ -18,7 +19,7 @@ import { endProcessTree } from './gitProcess';
  */
 
 export type ToSpawnHelper =
-	| { t: 'spawn'; id: number; command: string; args: string[]; cwd: string; env: NodeJS.ProcessEnv; stdin: boolean }
+	| { t: 'spawn'; id: number; command: string; args: string[]; cwd: string; env: NodeJS.ProcessEnv; stdin: boolean; detached: boolean }
 	| { t: 'stdin'; id: number; data: Buffer | string }
 	| { t: 'release'; id: number };
 
@@ -27,6 +28,7 @@ export type FromSpawnHelper =
 	| { t: 'spawned'; id: number; pid: number | undefined }
 	| { t: 'out'; id: number; fd: 1 | 2; data: Uint8Array }
 	| { t: 'error'; id: number; message: string; code?: string }
+	| { t: 'exit'; id: number; code: number | null; signal: NodeJS.Signals | null }
 	| { t: 'close'; id: number; code: number | null; signal: NodeJS.Signals | null };
 
 export interface LaunchOptions {
@@ -34,11 +36,14 @@ export interface LaunchOptions {
 	env: NodeJS.ProcessEnv;
 	/** Whether the process gets input (`input()`); otherwise its stdin is closed. */
 	stdin: boolean;
+	/** In a process group of its own (POSIX), so it can be ended with everything it started. */
+	detached?: boolean;
 }
 
 /**
  * A started process, wherever it was started from. Events: `stdout` and `stderr` (a Buffer each), `error`
- * (it could not start: `code` says why, e.g. ENOENT), then `close` (exit code, signal) once, after all output.
+ * (it could not start: `code` says why, e.g. ENOENT), `exit` (exit code, signal) when it ended, and `close`
+ * (the same) once, after all its output (a process it left running may hold its pipes longer).
  */
 export interface LaunchedProcess {
 	/** Its process id once started; undefined when it could not start. */
@@ -49,7 +54,7 @@ export interface LaunchedProcess {
 	dropOutput(): void;
 	on(event: 'stdout' | 'stderr', listener: (chunk: Buffer) => void): this;
 	on(event: 'error', listener: (error: NodeJS.ErrnoException) => void): this;
-	on(event: 'close', listener: (code: number | null, signal: NodeJS.Signals | null) => void): this;
+	on(event: 'exit' | 'close', listener: (code: number | null, signal: NodeJS.Signals | null) => void): this;
 }
 
 const helperScript = path.join(__dirname, 'spawnHelperProcess.js');
@@ -82,8 +87,15 @@ class HelperProcess extends EventEmitter implements LaunchedProcess {
 		this.helper.send({ t: 'release', id: this.id });
 	}
 
+	/** The `exit` event was given. */
+	exited = false;
+
 	closed(code: number | null, signal: NodeJS.Signals | null): void {
 		this.resolveStarted(this.pid);
+		if (!this.exited) {
+			this.exited = true;
+			this.emit('exit', code, signal);
+		}
 		this.emit('close', code, signal);
 	}
 }
@@ -95,12 +107,13 @@ class DirectProcess extends EventEmitter implements LaunchedProcess {
 
 	constructor(command: string, args: string[], options: LaunchOptions) {
 		super();
-		this.child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], windowsHide: true });
+		this.child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], windowsHide: true, detached: options.detached ?? false });
 		this.started = Promise.resolve(this.child.pid);
 		this.child.stdout!.on('data', (chunk: Buffer) => this.emit('stdout', chunk));
 		this.child.stderr!.on('data', (chunk: Buffer) => this.emit('stderr', chunk));
 		this.child.stdin?.on('error', () => undefined); // a command that exits before reading its input: its exit code says why
 		this.child.on('error', (e) => this.emit('error', e));
+		this.child.on('exit', (code, signal) => this.emit('exit', code, signal));
 		this.child.on('close', (code, signal) => this.emit('close', code, signal));
 	}
 
@@ -135,7 +148,7 @@ class SpawnHelper {
 		this.running.set(proc.id, proc);
 		this.requests.set(proc.id, { command, args, options });
 		this.updateRef();
-		this.send({ t: 'spawn', id: proc.id, command, args, cwd: options.cwd, env: options.env, stdin: options.stdin });
+		this.send({ t: 'spawn', id: proc.id, command, args, cwd: options.cwd, env: options.env, stdin: options.stdin, detached: options.detached ?? false });
 		return proc;
 	}
 
@@ -198,6 +211,10 @@ class SpawnHelper {
 			case 'error':
 				proc.emit('error', Object.assign(new Error(m.message), m.code ? { code: m.code } : {}));
 				break;
+			case 'exit':
+				proc.exited = true;
+				proc.emit('exit', m.code, m.signal);
+				break;
 			case 'close':
 				this.running.delete(m.id);
 				this.updateRef();
@@ -241,6 +258,10 @@ class SpawnHelper {
 		direct.on('stdout', (c) => proc.emit('stdout', c));
 		direct.on('stderr', (c) => proc.emit('stderr', c));
 		direct.on('error', (e) => proc.emit('error', e));
+		direct.on('exit', (code, signal) => {
+			proc.exited = true;
+			proc.emit('exit', code, signal);
+		});
 		direct.on('close', (code, signal) => proc.closed(code, signal));
 		proc.input = (data) => direct.input(data);
 		proc.dropOutput = () => direct.dropOutput();
@@ -278,7 +299,7 @@ class SpawnHelper {
 
 const helper = new SpawnHelper();
 
-/** Starts `command` through the spawn helper (or directly where the helper cannot run). */
+/** Starts `command` through the spawn helper (or directly where the helper cannot run): git, and agents' terminal commands. */
 export function launchProcess(command: string, args: string[], options: LaunchOptions): LaunchedProcess {
 	return helper.launch(command, args, options);
 }

@@ -18,7 +18,7 @@ function send(m: FromSpawnHelper): void {
 function start(m: Extract<ToSpawnHelper, { t: 'spawn' }>): void {
 	let child: ChildProcess;
 	try {
-		child = spawn(m.command, m.args, { cwd: m.cwd, env: m.env, stdio: [m.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], windowsHide: true });
+		child = spawn(m.command, m.args, { cwd: m.cwd, env: m.env, stdio: [m.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], windowsHide: true, detached: m.detached });
 	} catch (e) {
 		const err = e as NodeJS.ErrnoException;
 		send({ t: 'error', id: m.id, message: err.message, code: err.code });
@@ -31,6 +31,7 @@ function start(m: Extract<ToSpawnHelper, { t: 'spawn' }>): void {
 	child.stderr!.on('data', (data: Buffer) => send({ t: 'out', id: m.id, fd: 2, data }));
 	child.stdin?.on('error', () => undefined); // a command that exits before reading its input: its exit code says why
 	child.on('error', (e: NodeJS.ErrnoException) => send({ t: 'error', id: m.id, message: e.message, code: e.code }));
+	child.on('exit', (code, signal) => send({ t: 'exit', id: m.id, code, signal }));
 	child.on('close', (code, signal) => {
 		children.delete(m.id);
 		send({ t: 'close', id: m.id, code, signal });

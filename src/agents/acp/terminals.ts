@@ -1,13 +1,17 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import { AgentTabsError } from '../../common/errors';
 import { newId } from '../../common/ids';
+import { launchProcess, type LaunchedProcess } from '../../worktrees/spawnHelper';
 import { resolveInsideWorktree } from '../confine';
 
 const defaultOutputLimit = 1024 * 1024;
 
 interface Terminal {
-	child: ChildProcess;
+	proc: LaunchedProcess;
+	/** Its process id once started (through the spawn helper, so not at once). */
+	pid?: number;
+	/** A kill asked for before the process id was known. */
+	killWanted?: boolean;
 	output: Buffer;
 	truncated: boolean;
 	limit: number;
@@ -59,24 +63,31 @@ export class TerminalManager {
 		for (const { name, value } of params.env ?? []) {
 			env[name] = value;
 		}
-		const child = spawn(params.command, params.args ?? [], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: process.platform !== 'win32' });
+		// Through the spawn helper: forking this (large) process per command would stall it (see spawnHelper.ts).
+		const proc = launchProcess(params.command, params.args ?? [], { cwd, env, stdin: false, detached: process.platform !== 'win32' });
 		const t: Terminal = {
-			child,
+			proc,
 			output: Buffer.alloc(0),
 			truncated: false,
 			limit: params.outputByteLimit ?? defaultOutputLimit,
 			exited: new Promise((resolve) => {
-				child.once('exit', (code, signal) => {
-					t.exit = { exitCode: code, signal };
+				proc.on('exit', (code, signal) => {
+					t.exit ??= { exitCode: code, signal };
 					resolve();
 				});
-				child.once('error', (e) => {
+				proc.on('error', (e) => {
 					t.output = Buffer.concat([t.output, Buffer.from(`${e.message}\n`)]);
 					t.exit = { exitCode: 127, signal: null };
 					resolve();
 				});
 			}),
 		};
+		void proc.started.then((pid) => {
+			t.pid = pid;
+			if (t.killWanted) {
+				killTree(t);
+			}
+		});
 		const append = (chunk: Buffer): void => {
 			let out = Buffer.concat([t.output, chunk]);
 			if (out.length > t.limit) {
@@ -90,8 +101,8 @@ export class TerminalManager {
 			}
 			t.output = out;
 		};
-		child.stdout!.on('data', append);
-		child.stderr!.on('data', append);
+		proc.on('stdout', append);
+		proc.on('stderr', append);
 		const terminalId = newId('term');
 		this.terminals.set(terminalId, t);
 		return { terminalId };
@@ -120,13 +131,13 @@ export class TerminalManager {
 	}
 
 	kill(id: string): void {
-		killTree(this.get(id).child);
+		killTree(this.get(id));
 	}
 
 	release(id: string): void {
 		const t = this.terminals.get(id);
 		if (t) {
-			killTree(t.child);
+			killTree(t);
 			this.terminals.delete(id);
 		}
 	}
@@ -134,7 +145,7 @@ export class TerminalManager {
 	/** Kills every running command (cancel); the terminals stay readable. */
 	killAll(): void {
 		for (const t of this.terminals.values()) {
-			killTree(t.child);
+			killTree(t);
 		}
 	}
 
@@ -144,17 +155,22 @@ export class TerminalManager {
 	}
 }
 
-function killTree(child: ChildProcess): void {
-	if (child.exitCode !== null || child.signalCode !== null) {
+/** Kills the command with everything it started (its process group), now or as soon as its pid is known. */
+function killTree(t: Terminal): void {
+	if (t.exit) {
+		return;
+	}
+	if (t.pid === undefined) {
+		t.killWanted = true;
 		return;
 	}
 	try {
-		if (child.pid !== undefined && process.platform !== 'win32') {
-			process.kill(-child.pid, 'SIGKILL');
-			return;
-		}
+		process.kill(process.platform !== 'win32' ? -t.pid : t.pid, 'SIGKILL');
 	} catch {
-		// Fall through to the direct kill.
+		try {
+			process.kill(t.pid, 'SIGKILL');
+		} catch {
+			// already gone
+		}
 	}
-	child.kill('SIGKILL');
 }
