@@ -286,9 +286,15 @@ class SpawnHelper {
 		}
 	}
 
-	/** Stops the helper (tests; it also exits by itself when this process goes away). */
-	stop(): void {
-		this.child?.kill();
+	/** Stops the helper and waits for it to exit (tests; it also exits by itself when this process goes away). */
+	async stop(): Promise<void> {
+		const child = this.child;
+		if (!child || child.exitCode !== null || child.signalCode !== null) {
+			return;
+		}
+		const exited = new Promise((resolve) => child.once('exit', resolve));
+		child.kill();
+		await exited;
 	}
 
 	/** The helper's process id, if one runs (tests). */
@@ -309,7 +315,7 @@ export const spawnHelperForTests = {
 	get pid(): number | undefined {
 		return helper.pid;
 	},
-	stop(): void {
-		helper.stop();
+	stop(): Promise<void> {
+		return helper.stop();
 	},
 };

@@ -2,6 +2,7 @@ import { createHook } from 'node:async_hooks';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { spawnHelperForTests } from '../../src/worktrees/spawnHelper';
 
 /**
  * Leak checks for a whole suite: call `checkNoLeaksAfterSuite()` at the top of a `suite`. After the suite (and
@@ -27,6 +28,7 @@ export function checkNoLeaksAfterSuite(options: { settleMs?: number; othersTemp?
 	let savedTmp: string | undefined;
 	let baselineChildren = new Set<number>();
 	let baselineActive = new Map<string, number>();
+	let helperBefore: number | undefined;
 
 	suiteSetup(async () => {
 		// Mocha starts this hook's timer once the hook returns its promise: the baseline counts it, as the check
@@ -37,6 +39,7 @@ export function checkNoLeaksAfterSuite(options: { settleMs?: number; othersTemp?
 		// Open to other users as /tmp is: tests run processes as `nobody` on folders made inside it.
 		fs.chmodSync(privateTmp, 0o755);
 		process.env.TMPDIR = privateTmp;
+		helperBefore = spawnHelperForTests.pid;
 		baselineChildren = new Set(scanProcesses(privateTmp).descendants.map((p) => p.pid));
 		baselineActive = countActive();
 		tracker.start();
@@ -45,6 +48,11 @@ export function checkNoLeaksAfterSuite(options: { settleMs?: number; othersTemp?
 	suiteTeardown(async function () {
 		if (!privateTmp) {
 			return; // the suite never started (a hook before ours failed or skipped it)
+		}
+		// The spawn helper is process-wide and kept between commands: one this suite started is stopped, as
+		// the suite's own (it would carry the suite's TMPDIR into the next suite).
+		if (spawnHelperForTests.pid !== undefined && spawnHelperForTests.pid !== helperBefore) {
+			await spawnHelperForTests.stop();
 		}
 		// What starts from here on is the check's own (mocha's timer for this hook included).
 		tracker.stopTracking();

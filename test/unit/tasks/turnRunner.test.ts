@@ -5,6 +5,8 @@ import type { AgentDefinition } from '../../../src/agents/definitions';
 import type { AgentEvent } from '../../../src/protocol/agentEvents';
 import { PendingChangesRepo } from '../../../src/db/pendingChangesRepo';
 import { TranscriptRepo } from '../../../src/db/transcriptRepo';
+import { processAlive } from '../../../src/worktrees/gitProcess';
+import { spawnHelperForTests } from '../../../src/worktrees/spawnHelper';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { AgentRig, agentScript } from '../agentRig';
 import { gitEnv } from '../gitRepo';
@@ -173,6 +175,23 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		const text = rig.agentText(outcome.turn.id);
 		assert.ok(text.includes(fs.realpathSync(rig.work)) || text.includes(rig.work), text);
 		assert.match(text, /out-42/);
+	});
+
+	test('a terminal command still running when its turn is cancelled is killed with what it started; the spawn helper started it, not the host', async () => {
+		const { turns } = rig.make();
+		const chat = rig.newChat();
+		const pids = path.join(rig.dir, 'terminal-pids');
+		const running = turns.runTurn(chat, 'scripted', { text: `terminal sleep 300 & echo $$ $! > ${pids}.tmp; mv ${pids}.tmp ${pids}; wait` });
+		await waitFor(() => fs.existsSync(pids), 'the terminal command to start', 20_000);
+		const [shell, sleeper] = fs.readFileSync(pids, 'utf8').trim().split(' ').map(Number) as [number, number];
+		if (process.platform === 'linux') {
+			const stat = fs.readFileSync(`/proc/${shell}/stat`, 'utf8');
+			const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+			assert.equal(parent, spawnHelperForTests.pid, 'forked by the spawn helper');
+		}
+		await turns.cancel(chat, 'scripted');
+		await running;
+		await waitFor(() => !processAlive(shell) && !processAlive(sleeper), 'the command and the process it started to be killed', 10_000);
 	});
 
 	test('a chat whose worktree is archived or missing refuses, and never runs in the main checkout', async () => {
