@@ -23,7 +23,7 @@ import { encodeParams, encodeRecord, type JournalRecord, type SqlParam } from '.
 import { SessionsRepo } from '../src/db/sessionsRepo';
 import { loadSqlJs } from '../src/db/sqlJs';
 import { Store, storeFiles, type WriteTx } from '../src/db/store';
-import { TranscriptRepo } from '../src/db/transcriptRepo';
+import { TranscriptRepo, upsertMessageSql, utf8 } from '../src/db/transcriptRepo';
 import { log, nowMs, percentile, round, summary } from './stats';
 
 const wasmPath = path.resolve(__dirname, '..', '..', 'node_modules', 'sql.js', 'dist', 'sql-wasm.wasm');
@@ -85,9 +85,6 @@ function messageContent(rand: () => number, kind: string, i: number): string {
 }
 
 const insertTurnSql = 'INSERT INTO turns (id, chat_id, agent, seq, prompt, status, stop_reason, input_tokens, output_tokens, started_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
-/** The statement TurnRecorder.flush runs per message. */
-const upsertMessageSql =
-	'INSERT INTO messages (id, turn_id, seq, kind, tool_call_id, content, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET content = excluded.content, updated_at = excluded.updated_at';
 const updateTurnSql = 'UPDATE turns SET output_tokens = ? WHERE id = ?';
 
 const agents = ['claude', 'codex', 'opencode'];
@@ -141,7 +138,7 @@ async function build(dir: string, mb: number): Promise<Built> {
 							for (let m = 0; m < messagesPerTurn; m++) {
 								const kind = m === 0 ? 'user' : kinds[m % kinds.length]!;
 								const at = now();
-								tx.run(upsertMessageSql, [newId('msg'), turnId, m, kind, kind === 'tool_call' ? `call_${m}` : null, messageContent(rand, kind, m), at, at]);
+								tx.run(upsertMessageSql, [newId('msg'), turnId, m, kind, kind === 'tool_call' ? `call_${m}` : null, utf8(messageContent(rand, kind, m)), at, at]);
 							}
 						}
 					});
@@ -172,7 +169,7 @@ function smallWrites(turnId: string, n: number, from: number): SmallWrite[] {
 		const at = Date.UTC(2026, 5, 1) + seq * 100;
 		// ~300 bytes of content: {"text":"...","messageId":"..."}.
 		const content = JSON.stringify({ text: prose(rand, 262), messageId: `bench-${seq}` });
-		out.push({ message: [newId('msg'), turnId, seq, 'text', null, content, at, at], turn: [seq * 12, turnId] });
+		out.push({ message: [newId('msg'), turnId, seq, 'text', null, utf8(content), at, at], turn: [seq * 12, turnId] });
 	}
 	return out;
 }

@@ -133,13 +133,7 @@ export class TranscriptRepo {
 		const t = this.now();
 		this.store.write((tx) => {
 			for (const m of messages) {
-				// The content goes in as UTF-8 bytes and SQLite makes it text: sql.js encodes a string parameter
-				// character by character in JavaScript, a third of a streamed row's write (16 KB) on the host.
-				tx.run(
-					`INSERT INTO messages (id, turn_id, seq, kind, tool_call_id, content, created_at, updated_at) VALUES (?, ?, ?, ?, ?, CAST(? AS TEXT), ?, ?)
-					 ON CONFLICT (id) DO UPDATE SET content = excluded.content, updated_at = excluded.updated_at`,
-					[m.id, turnId, m.seq, m.kind, m.toolCallId, utf8(m.content), m.createdAt, t],
-				);
+				tx.run(upsertMessageSql, [m.id, turnId, m.seq, m.kind, m.toolCallId, utf8(m.content), m.createdAt, t]);
 			}
 		});
 	}
@@ -199,7 +193,15 @@ export class TranscriptRepo {
 	}
 }
 
-/** A string as UTF-8 bytes, encoded natively (see `writeMessages`). */
-function utf8(text: string): Uint8Array {
+/**
+ * How a message row is written (a streamed flush runs it per changed message; `bench/` runs it too). The
+ * content goes in as UTF-8 bytes (`utf8`) and SQLite makes it text: sql.js encodes a string parameter
+ * character by character in JavaScript, a third of the host's time for a streamed row's write (16 KB).
+ */
+export const upsertMessageSql =
+	'INSERT INTO messages (id, turn_id, seq, kind, tool_call_id, content, created_at, updated_at) VALUES (?, ?, ?, ?, ?, CAST(? AS TEXT), ?, ?) ON CONFLICT (id) DO UPDATE SET content = excluded.content, updated_at = excluded.updated_at';
+
+/** A string as UTF-8 bytes, encoded natively (the content parameter of `upsertMessageSql`). */
+export function utf8(text: string): Uint8Array {
 	return Buffer.from(text, 'utf8');
 }
