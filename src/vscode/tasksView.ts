@@ -151,6 +151,8 @@ export function taskCommandHandlers(deps: TaskCommandDeps): Record<'newTask' | '
 			const prompt = await vscode.window.showInputBox({
 				title: vscode.l10n.t('New Task'),
 				prompt: vscode.l10n.t('What should the agent do?'),
+				// A prompt typed out is not lost when focus goes elsewhere (a chat tab takes it back after the palette closes).
+				ignoreFocusOut: true,
 				validateInput: (v) => (v.trim() === '' ? vscode.l10n.t('A task needs a prompt.') : undefined),
 			});
 			if (prompt === undefined) {
@@ -163,7 +165,7 @@ export function taskCommandHandlers(deps: TaskCommandDeps): Record<'newTask' | '
 			}
 			const agent = await vscode.window.showQuickPick(
 				installed.map(({ definition }) => ({ label: definition.label, description: definition.id, id: definition.id })),
-				{ placeHolder: vscode.l10n.t('Which agent?') },
+				{ placeHolder: vscode.l10n.t('Which agent?'), ignoreFocusOut: true },
 			);
 			if (!agent) {
 				return undefined;
@@ -176,7 +178,7 @@ export function taskCommandHandlers(deps: TaskCommandDeps): Record<'newTask' | '
 				(
 					await vscode.window.showQuickPick(
 						[newSession, ...sessions.list().filter((s) => s.status === 'active').map((s) => ({ label: s.title, description: s.branch ?? '', id: s.id }))],
-						{ placeHolder: vscode.l10n.t('Run it in which session?') },
+						{ placeHolder: vscode.l10n.t('Run it in which session?'), ignoreFocusOut: true },
 					)
 				)?.id;
 			if (target === undefined) {

@@ -77,7 +77,7 @@ export function chatCommandHandlers(deps: ChatCommandDeps): Record<'newChat' | '
 			detail: open.has(c.id) ? vscode.l10n.t('open') : c.closed_at ? vscode.l10n.t('closed') : undefined,
 			id: c.id,
 		}));
-		return (await vscode.window.showQuickPick(items, { placeHolder }))?.id;
+		return (await vscode.window.showQuickPick(items, { placeHolder, ignoreFocusOut: true }))?.id;
 	};
 
 	return {
@@ -94,7 +94,7 @@ export function chatCommandHandlers(deps: ChatCommandDeps): Record<'newChat' | '
 				sessionId =
 					active.length === 1
 						? active[0]!.id
-						: (await vscode.window.showQuickPick(active.map((s) => ({ label: s.title, description: s.branch ?? '', id: s.id })), { placeHolder: vscode.l10n.t('Which session?') }))?.id;
+						: (await vscode.window.showQuickPick(active.map((s) => ({ label: s.title, description: s.branch ?? '', id: s.id })), { placeHolder: vscode.l10n.t('Which session?'), ignoreFocusOut: true }))?.id;
 			}
 			if (!sessionId) {
 				return undefined;
@@ -122,7 +122,9 @@ export function chatCommandHandlers(deps: ChatCommandDeps): Record<'newChat' | '
 				}),
 			);
 			items.sort((a, b) => Number(b.installed) - Number(a.installed));
-			const picked = await vscode.window.showQuickPick(items, { placeHolder: vscode.l10n.t('Which agent?'), matchOnDetail: true });
+			// Kept open when focus goes elsewhere: run from a chat tab, the tab takes focus back a moment after the
+			// palette closes (VS Code gives a webview its focus back asynchronously), which closed this picker.
+			const picked = await vscode.window.showQuickPick(items, { placeHolder: vscode.l10n.t('Which agent?'), matchOnDetail: true, ignoreFocusOut: true });
 			if (!picked) {
 				return undefined;
 			}
@@ -151,6 +153,7 @@ export function chatCommandHandlers(deps: ChatCommandDeps): Record<'newChat' | '
 			const title = await vscode.window.showInputBox({
 				title: vscode.l10n.t('Rename Chat'),
 				value: service.meta(chatId).title,
+				ignoreFocusOut: true,
 				validateInput: (v) => (v.trim() === '' ? vscode.l10n.t('A chat needs a title.') : undefined),
 			});
 			if (title !== undefined) {
