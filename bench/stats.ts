@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+
 /** Small statistics helpers shared by the benchmarks. Times are in milliseconds. */
 export function percentile(values: number[], p: number): number {
 	if (values.length === 0) {
@@ -24,4 +26,58 @@ export function nowMs(): number {
 
 export function log(message: string): void {
 	process.stderr.write(`[bench] ${message}\n`);
+}
+
+/** This thread's time on a CPU and time waiting for one (ns), from Linux's schedstat; undefined elsewhere. */
+function schedStat(): { runNs: number; waitNs: number } | undefined {
+	try {
+		const [run, wait] = fs.readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ').map(Number);
+		return { runNs: run!, waitNs: wait! };
+	} catch {
+		return undefined;
+	}
+}
+
+/** The longest stall a watch saw, and (on Linux) how much of it this thread ran and how much it waited for a CPU. */
+export interface Stall {
+	ms: number;
+	hostRanMs?: number;
+	waitedForCpuMs?: number;
+}
+
+/**
+ * Watches the event loop with a chain of 1 ms timers and reports the longest gap between two of them (or
+ * between the last one and `stop()`) beyond the 1 ms asked for: the longest time the thread could not run
+ * anything else. On Linux it also says what the thread did in that gap: ran (work on this thread) or waited
+ * for a CPU (the machine was busy).
+ */
+export function stallWatch(): { stop: () => Stall } {
+	let last = nowMs();
+	let lastSched = schedStat();
+	let longest: Stall = { ms: 0 };
+	const measure = (): void => {
+		const now = nowMs();
+		const sched = schedStat();
+		if (now - last - 1 > longest.ms) {
+			longest = { ms: now - last - 1 };
+			if (sched && lastSched) {
+				longest.hostRanMs = round((sched.runNs - lastSched.runNs) / 1e6, 2);
+				longest.waitedForCpuMs = round((sched.waitNs - lastSched.waitNs) / 1e6, 2);
+			}
+		}
+		last = now;
+		lastSched = sched;
+	};
+	const tick = (): void => {
+		measure();
+		timer = setTimeout(tick, 1);
+	};
+	let timer = setTimeout(tick, 1);
+	return {
+		stop: () => {
+			clearTimeout(timer);
+			measure();
+			return { ...longest, ms: Math.max(0, longest.ms) };
+		},
+	};
 }

@@ -24,7 +24,7 @@ import { SessionsRepo } from '../src/db/sessionsRepo';
 import { loadSqlJs } from '../src/db/sqlJs';
 import { Store, storeFiles, type WriteTx } from '../src/db/store';
 import { TranscriptRepo, upsertMessageSql, utf8 } from '../src/db/transcriptRepo';
-import { log, nowMs, percentile, round, summary } from './stats';
+import { log, nowMs, percentile, round, stallWatch, summary, type Stall } from './stats';
 
 const wasmPath = path.resolve(__dirname, '..', '..', 'node_modules', 'sql.js', 'dist', 'sql-wasm.wasm');
 const MiB = 1024 * 1024;
@@ -248,56 +248,6 @@ function floorBlock(s: Size, n: number): void {
 function oddOverEvenBlocksP99(values: number[], block: number): number {
 	const half = (parity: number): number[] => values.filter((_, i) => Math.floor(i / block) % 2 === parity);
 	return round(percentile(half(1), 99) / percentile(half(0), 99), 2);
-}
-
-/** This thread's time on a CPU and time waiting for one (ns), from Linux's schedstat; undefined elsewhere. */
-function schedStat(): { runNs: number; waitNs: number } | undefined {
-	try {
-		const [run, wait] = fs.readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ').map(Number);
-		return { runNs: run!, waitNs: wait! };
-	} catch {
-		return undefined;
-	}
-}
-
-/** The longest stall a watch saw, and (on Linux) how much of it this thread ran and how much it waited for a CPU. */
-interface Stall {
-	ms: number;
-	hostRanMs?: number;
-	waitedForCpuMs?: number;
-}
-
-/**
- * Watches the event loop with a chain of 1 ms timers and reports the longest gap between two of them beyond
- * the 1 ms asked for: the longest time the thread could not run anything else. On Linux it also says what
- * the thread did in that gap: ran (work on this thread) or waited for a CPU (the machine was busy).
- */
-function stallWatch(): { stop: () => Stall } {
-	let last = nowMs();
-	let lastSched = schedStat();
-	let longest: Stall = { ms: 0 };
-	let timer: NodeJS.Timeout;
-	const tickFn = (): void => {
-		const now = nowMs();
-		const sched = schedStat();
-		if (now - last - 1 > longest.ms) {
-			longest = { ms: now - last - 1 };
-			if (sched && lastSched) {
-				longest.hostRanMs = round((sched.runNs - lastSched.runNs) / 1e6, 2);
-				longest.waitedForCpuMs = round((sched.waitNs - lastSched.waitNs) / 1e6, 2);
-			}
-		}
-		last = now;
-		lastSched = sched;
-		timer = setTimeout(tickFn, 1);
-	};
-	timer = setTimeout(tickFn, 1);
-	return {
-		stop: () => {
-			clearTimeout(timer);
-			return { ...longest, ms: Math.max(0, longest.ms) };
-		},
-	};
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

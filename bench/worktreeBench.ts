@@ -13,7 +13,7 @@ import { nullLogger } from '../src/common/log';
 import { Store } from '../src/db/store';
 import { Git } from '../src/worktrees/gitClient';
 import { WorktreeService } from '../src/worktrees/worktreeService';
-import { log, nowMs, percentile, round } from './stats';
+import { log, nowMs, percentile, round, stallWatch } from './stats';
 
 const wasmPath = path.resolve(__dirname, '..', '..', 'node_modules', 'sql.js', 'dist', 'sql-wasm.wasm');
 const runs = Number(process.env.BENCH_WORKTREE_RUNS ?? 5);
@@ -115,29 +115,16 @@ async function withGitCallsTimed<T>(fn: () => Promise<T>): Promise<{ result: T; 
 	}
 }
 
-/** The longest the event loop could not run (a 1 ms timer chain) while `fn` ran. */
+/** The longest gap in a chain of 1 ms timers while `fn` ran, the 1 ms asked for included. */
 async function longestStall(fn: () => Promise<unknown>): Promise<number> {
-	let last = nowMs();
-	let longest = 0;
-	let on = true;
-	let timer: NodeJS.Timeout | undefined;
-	const tick = (): void => {
-		const now = nowMs();
-		longest = Math.max(longest, now - last);
-		last = now;
-		if (on) {
-			timer = setTimeout(tick, 1);
-		}
-	};
-	timer = setTimeout(tick, 1);
+	const watch = stallWatch();
+	let beyondTimerMs = 0;
 	try {
 		await fn();
 	} finally {
-		on = false;
-		clearTimeout(timer);
+		beyondTimerMs = watch.stop().ms;
 	}
-	tick();
-	return longest;
+	return beyondTimerMs + 1;
 }
 
 /**

@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Database, Statement } from 'sql.js';
+import type { Database } from 'sql.js';
 import { crc32 } from './crc32';
 import { decodeParams, fsyncDir, type JournalRecord } from './journal';
+import { StatementCache } from './rows';
 
 /**
  * The files of a state folder and the steps shared by `Store.open` (host thread) and the fold worker
@@ -145,18 +146,10 @@ export function setSnapshotSeq(db: Database, seq: number): void {
  * deterministic), then the error is thrown for `fn` to handle.
  */
 export function replay<T>(db: Database, fn: (apply: (record: JournalRecord) => void) => T): T {
-	const statements = new Map<string, Statement>();
-	const prepared = (sql: string): Statement => {
-		let stmt = statements.get(sql);
-		if (!stmt) {
-			stmt = db.prepare(sql);
-			statements.set(sql, stmt);
-		}
-		return stmt;
-	};
+	const statements = new StatementCache(db);
 	const run = (record: JournalRecord): void => {
 		for (const [sql, params] of record.stmts) {
-			prepared(sql).run(decodeParams(params));
+			statements.run(sql, decodeParams(params));
 		}
 	};
 	const applied: JournalRecord[] = [];
@@ -182,9 +175,7 @@ export function replay<T>(db: Database, fn: (apply: (record: JournalRecord) => v
 		return fn(apply);
 	} finally {
 		// What applied is kept, also when `fn` stopped early at a record that does not apply.
-		for (const stmt of statements.values()) {
-			stmt.free();
-		}
+		statements.clear();
 		db.exec('COMMIT');
 	}
 }

@@ -298,8 +298,8 @@ export class Store extends Disposable {
 
 	/** The journal worker once started (`journalWorker()`); never for a read-only snapshot. */
 	private journal: Worker | undefined;
-	/** How to start the journal worker and the files it starts with; absent for a read-only snapshot. */
-	private readonly journalPlan: { start: () => Worker; files: JournalFiles } | undefined;
+	/** The files the journal worker starts with; absent for a read-only snapshot. */
+	private readonly journalFiles: JournalFiles | undefined;
 	/** Starts the journal worker right after open, unless a write needs it sooner. */
 	private journalSoon: NodeJS.Immediate | undefined;
 	/** Every statement the store runs, prepared once (see `StatementCache`). */
@@ -310,8 +310,8 @@ export class Store extends Disposable {
 		private readonly options: StoreOptions,
 		/** Absent for a read-only snapshot, which never takes the lock nor writes. */
 		private readonly lock: StoreLock | undefined,
-		/** How to start the journal worker and the files it starts with; absent for a read-only snapshot. */
-		journalPlan: { start: () => Worker; files: JournalFiles } | undefined,
+		/** The files the journal worker starts with; absent for a read-only snapshot. */
+		journalFiles: JournalFiles | undefined,
 		seq: number,
 		snapshotSeq: number,
 		openJournalBytes: number,
@@ -325,12 +325,13 @@ export class Store extends Disposable {
 		this.foldedSeq = snapshotSeq;
 		this._register(toDisposable(() => this.closeSync()));
 		this.openJournalBytes = openJournalBytes;
-		this.journalPlan = journalPlan;
-		if (!journalPlan) {
+		this.journalFiles = journalFiles;
+		if (!journalFiles) {
 			return; // read-only: no journal worker, and no fold worker either
 		}
-		// The worker is started after open returns (creating a thread costs the host 1 to 10 ms), or by the
-		// first write if that comes sooner.
+		// The worker is started after open returns, or by the first write if that comes sooner: creating a
+		// thread costs the host 1 to 10 ms, and its start-up (tens of milliseconds of CPU) would compete with
+		// the load on a small machine.
 		this.journalSoon = setImmediate(() => this.journalWorker());
 		if (this.journalIsLarge(seq)) {
 			// Journals replayed on open are folded in the background, so the next open does not replay them again.
@@ -345,12 +346,11 @@ export class Store extends Disposable {
 		}
 		clearImmediate(this.journalSoon);
 		this.journalSoon = undefined;
-		const { start, files } = this.journalPlan!;
-		const journal = start();
+		const journal = new Worker(workerScript, { workerData: { role: 'journal' } });
 		this.journal = journal;
 		// Writes made before the worker is up wait in its message queue; durable() covers them like any other.
 		journal.on('message', (m: FromJournal) => this.onJournalMessage(m));
-		journal.postMessage({ type: 'init', dir: this.options.dir, ...files, seq: this.openSeq, foldJournalBytes: this.options.foldJournalBytes ?? 16 * 1024 * 1024 } satisfies ToJournal);
+		journal.postMessage({ type: 'init', dir: this.options.dir, ...this.journalFiles!, seq: this.openSeq, foldJournalBytes: this.options.foldJournalBytes ?? 16 * 1024 * 1024 } satisfies ToJournal);
 		journal.on('error', (e) => this.fail(e));
 		journal.on('exit', (code) => {
 			this.journalExited = true;
@@ -358,7 +358,7 @@ export class Store extends Disposable {
 				this.fail(new Error(`the journal worker stopped (exit code ${code})`));
 			}
 		});
-		this.updateRef();
+		this.updateRef(); // referenced only while writes wait for the disk
 		return journal;
 	}
 
@@ -402,22 +402,13 @@ export class Store extends Disposable {
 		onStateFolder(dir, () => fs.mkdirSync(dir, { recursive: true }));
 		const SQL = await loadSqlJs(options.wasmPath);
 		const lock = onStateFolder(dir, () => StoreLock.acquire(path.join(dir, storeFiles.lock), options.owner));
-		// The journal worker starts after open returns (or at the first write): its start-up (tens of
-		// milliseconds of CPU) would compete with the load on a small machine, and nothing waits for it.
-		let journal: Worker | undefined;
-		const startJournal = (): Worker => {
-			journal = new Worker(workerScript, { workerData: { role: 'journal' } });
-			journal.unref(); // referenced only while writes wait for the disk
-			return journal;
-		};
 		let store: Store;
 		try {
 			const snapshot = await readSnapshotFile(path.join(dir, storeFiles.snapshot)).catch((e: unknown) => {
 				throw stateFolderProblem(dir, e) ?? e;
 			});
-			store = onStateFolder(dir, () => Store.load(SQL, options, { lock, startJournal, snapshot }, logger));
+			store = onStateFolder(dir, () => Store.load(SQL, options, { lock, snapshot }, logger));
 		} catch (e) {
-			void journal?.terminate();
 			lock.release();
 			throw e;
 		}
@@ -465,7 +456,7 @@ export class Store extends Disposable {
 	private static load(
 		SQL: SqlJsStatic,
 		options: StoreOptions,
-		writer: { lock: StoreLock; startJournal: () => Worker; snapshot: SnapshotRead | undefined } | undefined,
+		writer: { lock: StoreLock; snapshot: SnapshotRead | undefined } | undefined,
 		logger: Logger,
 		afterRead?: SnapshotOptions['afterRead'],
 	): Store {
@@ -676,7 +667,7 @@ export class Store extends Disposable {
 		const journalFile = journalPath(dir, seq + 1);
 		logger.info(`[Store][open] ${snapshotFile}: schema ${latestVersion}, write ${seq}, replayed ${report.replayedRecords}`);
 		const journalFiles = { file: journalFile, truncate: tornTail && !report.movedAside.length ? { file: tornTail.file, length: tornTail.validBytes } : undefined };
-		return new Store(db, options, writer.lock, { start: writer.startJournal, files: journalFiles }, seq, snapshotSeq, keptJournalBytes, report);
+		return new Store(db, options, writer.lock, journalFiles, seq, snapshotSeq, keptJournalBytes, report);
 	}
 
 	/**
@@ -687,7 +678,7 @@ export class Store extends Disposable {
 		if (this.closed) {
 			throw new StoreFailedError('The store is closed.');
 		}
-		if (!this.journalPlan) {
+		if (!this.journalFiles) {
 			throw new StoreReadOnlyError();
 		}
 		const journal = this.journalWorker();
@@ -888,7 +879,7 @@ export class Store extends Disposable {
 	 * resolves when the snapshot is renamed into place and the folded journals are gone.
 	 */
 	async foldJournal(): Promise<void> {
-		if (this.closed || this.failed || !this.journalPlan) {
+		if (this.closed || this.failed || !this.journalFiles) {
 			return; // a read-only snapshot never folds: it writes nothing
 		}
 		const target = this.seq;
@@ -913,7 +904,7 @@ export class Store extends Disposable {
 		if (this.closed || this.journalClosed) {
 			return this.journalClosed;
 		}
-		if (!this.journalPlan) {
+		if (!this.journalFiles) {
 			// A read-only snapshot: no worker to wait for, no lock to release.
 			this.closeSync();
 			this.dispose();

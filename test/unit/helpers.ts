@@ -96,3 +96,9 @@ export async function waitFor(check: () => boolean, what = 'condition', ms = 10_
 		await new Promise((r) => setTimeout(r, 20));
 	}
 }
+
+/** The parent pid of a live process (Linux: read from /proc, after the command name, which may hold spaces). */
+export function parentPid(pid: number): number {
+	const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+	return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}

@@ -10,7 +10,7 @@ import { spawnHelperForTests } from '../../../src/worktrees/spawnHelper';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { AgentRig, agentScript } from '../agentRig';
 import { gitEnv } from '../gitRepo';
-import { waitFor } from '../helpers';
+import { parentPid, waitFor } from '../helpers';
 import { checkNoLeaksAfterSuite } from '../leakCheck';
 
 /**
@@ -185,9 +185,7 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		await waitFor(() => fs.existsSync(pids), 'the terminal command to start', 20_000);
 		const [shell, sleeper] = fs.readFileSync(pids, 'utf8').trim().split(' ').map(Number) as [number, number];
 		if (process.platform === 'linux') {
-			const stat = fs.readFileSync(`/proc/${shell}/stat`, 'utf8');
-			const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-			assert.equal(parent, spawnHelperForTests.pid, 'forked by the spawn helper');
+			assert.equal(parentPid(shell), spawnHelperForTests.pid, 'forked by the spawn helper');
 		}
 		await turns.cancel(chat, 'scripted');
 		await running;
