@@ -62,7 +62,8 @@ const helperScript = path.join(__dirname, 'spawnHelperProcess.js');
 /** A process the helper runs, as the host sees it. */
 class HelperProcess extends EventEmitter implements LaunchedProcess {
 	pid: number | undefined;
-	spawnedAnswer = false;
+	/** The `exit` event was given. */
+	private exitGiven = false;
 	private resolveStarted!: (pid: number | undefined) => void;
 	readonly started = new Promise<number | undefined>((resolve) => (this.resolveStarted = resolve));
 
@@ -74,7 +75,6 @@ class HelperProcess extends EventEmitter implements LaunchedProcess {
 	}
 
 	spawned(pid: number | undefined): void {
-		this.spawnedAnswer = true;
 		this.pid = pid;
 		this.resolveStarted(pid);
 	}
@@ -87,15 +87,16 @@ class HelperProcess extends EventEmitter implements LaunchedProcess {
 		this.helper.send({ t: 'release', id: this.id });
 	}
 
-	/** The `exit` event was given. */
-	exited = false;
+	exited(code: number | null, signal: NodeJS.Signals | null): void {
+		if (!this.exitGiven) {
+			this.exitGiven = true;
+			this.emit('exit', code, signal);
+		}
+	}
 
 	closed(code: number | null, signal: NodeJS.Signals | null): void {
 		this.resolveStarted(this.pid);
-		if (!this.exited) {
-			this.exited = true;
-			this.emit('exit', code, signal);
-		}
+		this.exited(code, signal);
 		this.emit('close', code, signal);
 	}
 }
@@ -128,6 +129,8 @@ class DirectProcess extends EventEmitter implements LaunchedProcess {
 }
 
 class SpawnHelper {
+	/** The helper's script (tests point it elsewhere to see the fallback). */
+	script = helperScript;
 	private child: ChildProcess | undefined;
 	/** The helper said it is up at least once: a later exit is a crash, not a helper that cannot run here. */
 	private everReady = false;
@@ -136,7 +139,7 @@ class SpawnHelper {
 	private deaths = 0;
 	private nextId = 1;
 	private readonly running = new Map<number, HelperProcess>();
-	/** What was asked of a helper that died before answering, to be started directly instead. */
+	/** What was asked of the helper and not yet answered (`spawned`): started directly instead if it dies. */
 	private readonly requests = new Map<number, { command: string; args: string[]; options: LaunchOptions; input?: Buffer | string }>();
 
 	launch(command: string, args: string[], options: LaunchOptions): LaunchedProcess {
@@ -170,7 +173,7 @@ class SpawnHelper {
 		}
 		let child: ChildProcess;
 		try {
-			child = fork(helperScript, [], {
+			child = fork(this.script, [], {
 				serialization: 'advanced', // Buffers cross as bytes
 				stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
 				execArgv: [], // not the host's flags (an inspector port, a profiler)
@@ -184,7 +187,6 @@ class SpawnHelper {
 		child.on('message', (m: FromSpawnHelper) => this.onMessage(m));
 		child.on('error', () => undefined); // an exit follows
 		child.on('exit', () => this.onExit(child));
-		this.updateRef();
 		return child;
 	}
 
@@ -212,11 +214,11 @@ class SpawnHelper {
 				proc.emit('error', Object.assign(new Error(m.message), m.code ? { code: m.code } : {}));
 				break;
 			case 'exit':
-				proc.exited = true;
-				proc.emit('exit', m.code, m.signal);
+				proc.exited(m.code, m.signal);
 				break;
 			case 'close':
 				this.running.delete(m.id);
+				this.requests.delete(m.id);
 				this.updateRef();
 				proc.closed(m.code, m.signal);
 				break;
@@ -238,7 +240,7 @@ class SpawnHelper {
 		this.requests.clear();
 		for (const proc of orphans) {
 			const request = requests.get(proc.id);
-			if (!proc.spawnedAnswer && request) {
+			if (request) {
 				// Never started by the helper: start it here, and pass on what it says.
 				this.relayDirect(proc, request);
 				continue;
@@ -253,15 +255,12 @@ class SpawnHelper {
 	}
 
 	private relayDirect(proc: HelperProcess, request: { command: string; args: string[]; options: LaunchOptions; input?: Buffer | string }): void {
-		const direct = this.unusable ? new DirectProcess(request.command, request.args, request.options) : this.launch(request.command, request.args, request.options);
+		const direct = new DirectProcess(request.command, request.args, request.options);
 		void direct.started.then((pid) => proc.spawned(pid));
 		direct.on('stdout', (c) => proc.emit('stdout', c));
 		direct.on('stderr', (c) => proc.emit('stderr', c));
 		direct.on('error', (e) => proc.emit('error', e));
-		direct.on('exit', (code, signal) => {
-			proc.exited = true;
-			proc.emit('exit', code, signal);
-		});
+		direct.on('exit', (code, signal) => proc.exited(code, signal));
 		direct.on('close', (code, signal) => proc.closed(code, signal));
 		proc.input = (data) => direct.input(data);
 		proc.dropOutput = () => direct.dropOutput();
@@ -297,6 +296,15 @@ class SpawnHelper {
 		await exited;
 	}
 
+	/** Starts over with another script (tests): the next command starts a helper from it. */
+	async restart(script: string): Promise<void> {
+		await this.stop();
+		this.script = script;
+		this.unusable = false;
+		this.everReady = false;
+		this.deaths = 0;
+	}
+
 	/** The helper's process id, if one runs (tests). */
 	get pid(): number | undefined {
 		return this.child?.pid;
@@ -310,8 +318,12 @@ export function launchProcess(command: string, args: string[], options: LaunchOp
 	return helper.launch(command, args, options);
 }
 
-/** The spawn helper, for tests: its pid and a way to kill it. */
+/** The spawn helper, for tests: its pid, a way to stop it, and to start over from another script. */
 export const spawnHelperForTests = {
+	/** Starts over from `script` (default: the real one), as if this process had just started. */
+	restart(script = helperScript): Promise<void> {
+		return helper.restart(script);
+	},
 	get pid(): number | undefined {
 		return helper.pid;
 	},

@@ -9,7 +9,7 @@ import { spawnHelperForTests } from '../../../src/worktrees/spawnHelper';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { gitEnv, makeRepo } from '../gitRepo';
 import { writeGitShim } from './gitShim';
-import { MemoryLogger, openStore, removeDir, repoRoot, tempDir, waitFor } from '../helpers';
+import { MemoryLogger, openStore, parentPid, removeDir, repoRoot, tempDir, waitFor } from '../helpers';
 
 /**
  * A `git` earlier on PATH that runs the real one, except: with SHIM_COUNT_DIR it records how many shims
@@ -233,11 +233,6 @@ suite('worktrees/git: the one git runner (limit, timeouts, cancel, progress; rea
 		assert.equal((await new Git(repo, polluted).run(['rev-parse', '--show-toplevel'])).trim(), fs.realpathSync(repo));
 		assert.equal((await new Git(repo, env).run(['rev-parse', '--git-dir'], { env: { GIT_DIR: path.join(other, '.git') } })).trim(), path.join(other, '.git'));
 	});
-	/** The parent pid of a live process (Linux). */
-	function parentOf(pid: number): number {
-		const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-		return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-	}
 
 	test('git is started by the spawn helper, not by this process; exact bytes cross both ways', async function () {
 		if (process.platform !== 'linux') {
@@ -249,8 +244,8 @@ suite('worktrees/git: the one git runner (limit, timeouts, cancel, progress; rea
 		const [shell] = await hungPids(pidsFile);
 		const helper = spawnHelperForTests.pid;
 		assert.ok(helper !== undefined && helper !== process.pid, 'a helper process runs');
-		assert.equal(parentOf(shell!), helper, 'the git was forked by the helper');
-		assert.equal(parentOf(helper), process.pid, 'the helper is our child');
+		assert.equal(parentPid(shell!), helper, 'the git was forked by the helper');
+		assert.equal(parentPid(helper), process.pid, 'the helper is our child');
 		// Bytes that are not UTF-8, in and out, through the helper's channel.
 		const bytes = Buffer.from([0xff, 0xfe, 0x00, 0xe9, 0x0a, 0x80]);
 		const id = (await new Git(repo, env).runBytes(['hash-object', '-w', '--stdin'], { input: bytes })).toString('utf8').trim();
@@ -277,6 +272,26 @@ suite('worktrees/git: the one git runner (limit, timeouts, cancel, progress; rea
 		await waitFor(() => pids.every((p) => !processAlive(p)), 'the orphaned git and its child to be ended');
 		assert.equal((await new Git(repo, env).run(['rev-parse', '--show-toplevel'])).trim(), fs.realpathSync(repo));
 		assert.notEqual(spawnHelperForTests.pid, helper, 'a new helper runs');
+		assert.deepEqual(gitProcessSlots.load, { running: 0, queued: 0 });
+	});
+	test('where the spawn helper cannot run, git is spawned directly: the commands asked for while it failed to start, and every later one', async () => {
+		await spawnHelperForTests.restart(path.join(dir, 'no-such-helper.js'));
+		try {
+			const top = fs.realpathSync(repo);
+			// Asked for at once: they reach a helper that exits before it answers, and are started here instead.
+			const [a, b, blob] = await Promise.all([
+				new Git(repo, env).run(['rev-parse', '--show-toplevel']),
+				new Git(repo, env).run(['rev-parse', '--show-toplevel']),
+				new Git(repo, env).run(['hash-object', '--stdin'], { input: 'relayed input\n' }),
+			]);
+			assert.deepEqual([a.trim(), b.trim()], [top, top]);
+			assert.equal(blob.trim(), execFileSync('git', ['hash-object', '--stdin'], { input: 'relayed input\n', encoding: 'utf8' }).trim(), 'the input reached the directly started git');
+			assert.equal(spawnHelperForTests.pid, undefined, 'no helper runs');
+			assert.equal((await new Git(repo, env).run(['rev-parse', '--show-toplevel'])).trim(), top, 'a later command is spawned directly');
+			assert.equal(spawnHelperForTests.pid, undefined, 'and starts no helper');
+		} finally {
+			await spawnHelperForTests.restart();
+		}
 		assert.deepEqual(gitProcessSlots.load, { running: 0, queued: 0 });
 	});
 });
