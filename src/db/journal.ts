@@ -28,24 +28,34 @@ export interface JournalRecord {
 }
 
 export function encodeParams(params: readonly SqlParam[]): JournalParam[] {
-	return params.map((p) => (p instanceof Uint8Array ? { $b: Buffer.from(p).toString('base64') } : p));
+	return params.map((p) => (p instanceof Uint8Array ? { $b: Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString('base64') } : p));
 }
 
 export function decodeParams(params: readonly JournalParam[]): SqlParam[] {
 	return params.map((p) => (p !== null && typeof p === 'object' ? new Uint8Array(Buffer.from(p.$b, 'base64')) : p));
 }
 
+/** A record as the journal stores it (UTF-8 JSON), made on the host: the journal thread frames it (`frameRecord`). */
+export function recordJson(record: JournalRecord): string {
+	return JSON.stringify(record);
+}
+
 /**
- * A record's bytes, in a buffer of its own (never a slice of Node's shared pool), so it can be transferred
- * to the journal worker rather than copied with the 8 KB pool around it.
+ * A record's bytes as they go into the journal file: length, CRC-32 and the payload, framed by the journal
+ * thread from the JSON the host posts (posting a string costs the host less than building and sending bytes).
  */
-export function encodeRecord(record: JournalRecord): Buffer {
-	const payload = Buffer.from(JSON.stringify(record), 'utf8');
-	const out = Buffer.allocUnsafeSlow(recordHeaderBytes + payload.length);
-	out.writeUInt32LE(payload.length, 0);
-	out.writeUInt32LE(crc32(payload), 4);
-	payload.copy(out, recordHeaderBytes);
+export function frameRecord(json: string): Buffer {
+	const length = Buffer.byteLength(json, 'utf8');
+	const out = Buffer.allocUnsafe(recordHeaderBytes + length);
+	out.write(json, recordHeaderBytes, 'utf8');
+	out.writeUInt32LE(length, 0);
+	out.writeUInt32LE(crc32(out.subarray(recordHeaderBytes)), 4);
 	return out;
+}
+
+/** A record's bytes as they go into the journal file. */
+export function encodeRecord(record: JournalRecord): Buffer {
+	return frameRecord(recordJson(record));
 }
 
 /** What reading a journal file found. */

@@ -7,7 +7,7 @@ import { Disposable, toDisposable } from '../common/lifecycle';
 import { errorMessage, nullLogger, type Logger } from '../common/log';
 import { Worker } from 'node:worker_threads';
 import { crc32 } from './crc32';
-import { encodeParams, encodeRecord, fsyncDir, readJournal, type JournalRecord, type SqlParam } from './journal';
+import { encodeParams, fsyncDir, recordJson, readJournal, type JournalRecord, type SqlParam } from './journal';
 import { StoreLock } from './lock';
 import { StatementCache } from './rows';
 import { latestVersion, migrate, type MigrationOutcome } from './migrations';
@@ -719,10 +719,8 @@ export class Store extends Disposable {
 			}
 			const record: JournalRecord = { seq: this.seq + 1, stmts };
 			this.seq = record.seq;
-			const bytes = encodeRecord(record);
 			journal.ref(); // keeps the process alive until the write is on disk (see updateRef)
-			// Transferred, not copied: the bytes are this record's alone (`encodeRecord`).
-			journal.postMessage({ type: 'append', seq: record.seq, bytes } satisfies ToJournal, [bytes.buffer as ArrayBuffer]);
+			journal.postMessage({ type: 'append', seq: record.seq, json: recordJson(record) } satisfies ToJournal);
 		} finally {
 			this.inWrite = false;
 		}

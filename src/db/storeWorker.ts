@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorMessage } from '../common/log';
-import { JournalWriter, journalHeader, readJournal } from './journal';
+import { JournalWriter, frameRecord, journalHeader, readJournal } from './journal';
 import { applyConnectionPragmas, exportSnapshot, replay, journalPath, journalStart, listJournals, readSnapshotSeq, storeFiles } from './snapshot';
 import { loadSqlJs } from './sqlJs';
 
@@ -44,7 +44,7 @@ export interface ToFold {
 	upTo: number;
 }
 
-export type ToJournal = JournalInit | { type: 'append'; seq: number; bytes: Uint8Array } | { type: 'rotate' } | { type: 'close' };
+export type ToJournal = JournalInit | { type: 'append'; seq: number; json: string } | { type: 'rotate' } | { type: 'close' };
 
 export type FromJournal =
 	| { type: 'durable'; seq: number; bytes: number }
@@ -65,7 +65,7 @@ function runJournal(data: JournalInit): void {
 	let writer = JournalWriter.create(data.file);
 	post({ type: 'ready' });
 	let durable = data.seq;
-	let queue: { seq: number; bytes: Uint8Array }[] = [];
+	let queue: { seq: number; json: string }[] = [];
 	let scheduled = false;
 	let rotateAsked = false;
 	let closeAsked = false;
@@ -94,7 +94,7 @@ function runJournal(data: JournalInit): void {
 			} else if (queue.length > 0) {
 				const batch = queue;
 				queue = [];
-				writer.append(Buffer.concat(batch.map((r) => r.bytes)));
+				writer.append(Buffer.concat(batch.map((r) => frameRecord(r.json))));
 				durable = batch[batch.length - 1]!.seq;
 				post({ type: 'durable', seq: durable, bytes: writer.bytes });
 			}
