@@ -192,7 +192,7 @@ export interface SnapshotRead {
 	 * grow, a stall of 100 to 200 ms on the host at 100 MB. A database larger than its header says is
 	 * fine to SQLite (it goes by the header), and its export is exact. Absent: load `bytes`.
 	 */
-	withGrowthRoom?: Uint8Array;
+	withGrowthRoom?: Buffer;
 }
 
 /** Room to grow that the store's in-memory file gets on open: an eighth of the file, at least 64 KB. */

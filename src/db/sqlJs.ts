@@ -1,4 +1,4 @@
-import initSqlJs, { type SqlJsStatic } from 'sql.js';
+import initSqlJs, { type Database, type SqlJsStatic } from 'sql.js';
 
 const loaded = new Map<string, Promise<SqlJsStatic>>();
 
@@ -14,4 +14,15 @@ export function loadSqlJs(wasmPath: string): Promise<SqlJsStatic> {
 		p.catch(() => loaded.delete(wasmPath));
 	}
 	return p;
+}
+
+/**
+ * Opens a database file's bytes in sql.js without copying them: its in-memory file system takes
+ * `bytes.slice()` of what it is given, and a Node Buffer's `slice` is a view, so the database keeps this
+ * memory instead of a copy (a plain Uint8Array would be copied whole: the time of a second read of the
+ * file, and the database twice in memory until the first is collected). The buffer belongs to the
+ * database from then on: its writes change it, so the caller never reads it again.
+ */
+export function openDatabaseInPlace(SQL: SqlJsStatic, bytes: Buffer): Database {
+	return new SQL.Database(bytes);
 }

@@ -30,7 +30,7 @@ import {
 	type DamageReport,
 	type SnapshotRead,
 } from './snapshot';
-import { loadSqlJs } from './sqlJs';
+import { loadSqlJs, openDatabaseInPlace } from './sqlJs';
 import type { FoldWorkerData, FromFold, FromJournal, ToFold, ToJournal } from './storeWorker';
 
 export type { SqlParam } from './journal';
@@ -523,10 +523,9 @@ export class Store extends Disposable {
 					throw new Error(shapeProblem);
 				}
 				const intact = snapshotMatchesSum(dir, snapshot);
-				// sql.js copies these bytes into its in-memory file system (1.16 offers no way to hand them over);
-				// the writer's read brings room to grow, so the first writes do not copy that file once more.
-				const loaded = snapshot.withGrowthRoom ?? bytes;
-				db = new SQL.Database(new Uint8Array(loaded.buffer, loaded.byteOffset, loaded.length));
+				// The bytes become the database's in-memory file; the writer's read brings room to grow, so the
+				// first writes do not copy that file into a larger one. Nothing reads `snapshot` after this.
+				db = openDatabaseInPlace(SQL, snapshot.withGrowthRoom ?? bytes);
 				if (!intact) {
 					const check = db.exec('PRAGMA quick_check');
 					const verdict = check[0]?.values[0]?.[0];

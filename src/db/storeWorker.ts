@@ -17,7 +17,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { errorMessage } from '../common/log';
 import { JournalWriter, frameRecord, journalHeader, readJournal } from './journal';
 import { applyConnectionPragmas, exportSnapshot, replay, journalPath, journalStart, listJournals, readSnapshotSeq, storeFiles } from './snapshot';
-import { loadSqlJs } from './sqlJs';
+import { loadSqlJs, openDatabaseInPlace } from './sqlJs';
 
 /** Sent as the journal worker's first message (it starts while the host still loads the database). */
 export interface JournalInit {
@@ -188,7 +188,7 @@ async function fold(data: FoldWorkerData, upTo: number, post: (m: FromFold) => v
 		const t0 = performance.now();
 		const SQL = await loadSqlJs(data.wasmPath);
 		const bytes = fs.readFileSync(path.join(data.dir, storeFiles.snapshot));
-		const db = new SQL.Database(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
+		const db = openDatabaseInPlace(SQL, bytes);
 		try {
 			applyConnectionPragmas(db);
 			let seq = readSnapshotSeq(db);

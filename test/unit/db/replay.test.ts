@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { crc32, tableCrc32 } from '../../../src/db/crc32';
 import type { JournalRecord } from '../../../src/db/journal';
 import { growthRoom, readSnapshotFile, replay } from '../../../src/db/snapshot';
-import { loadSqlJs } from '../../../src/db/sqlJs';
+import { loadSqlJs, openDatabaseInPlace } from '../../../src/db/sqlJs';
 import { removeDir, tempDir, wasmPath } from '../helpers';
 
 suite('db/snapshot: replay, checksums and the snapshot read', () => {
@@ -43,6 +43,33 @@ suite('db/snapshot: replay, checksums and the snapshot read', () => {
 				['b', 12],
 				['d', 5],
 			]);
+		} finally {
+			db.close();
+		}
+	});
+
+	test('a database opened in place uses the Buffer it was given (no copy), grows out of it when full, and exports exactly', async () => {
+		const SQL = await loadSqlJs(wasmPath);
+		const source = new SQL.Database();
+		source.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t (v) VALUES ('a'), ('b')");
+		const exported = source.export();
+		source.close();
+		// Room to grow after the file, as the store's read brings it.
+		const bytes = Buffer.alloc(exported.length + 64 * 1024);
+		bytes.set(exported);
+		const before = Buffer.from(bytes);
+		const db = openDatabaseInPlace(SQL, bytes);
+		try {
+			db.exec("INSERT INTO t (v) VALUES ('c')");
+			// The write landed in the Buffer itself: sql.js kept it rather than a copy (one copy of a large
+			// database in memory, and no time spent copying it at open).
+			assert.ok(!bytes.equals(before), 'the database writes into the Buffer it was opened from');
+			// Past the room it has, the database moves to memory of its own and keeps every row.
+			db.exec(`INSERT INTO t (v) SELECT hex(randomblob(1000)) FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) SELECT i FROM n)`);
+			assert.equal(db.exec('SELECT count(*) FROM t')[0]!.values[0]![0], 203);
+			const again = new SQL.Database(db.export());
+			assert.deepEqual(again.exec('SELECT v FROM t WHERE id <= 3 ORDER BY id')[0]!.values, [['a'], ['b'], ['c']]);
+			again.close();
 		} finally {
 			db.close();
 		}
