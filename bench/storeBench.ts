@@ -13,7 +13,8 @@
  *    measured writes.
  * Targets (issue 13): write p99 <= 3x floor p99; fold's longest stall < 16 ms; open <= 1.5x plain load.
  *
- * Knobs (environment): BENCH_SIZES_MB (1,20,100), BENCH_WRITES (2000 per size), BENCH_BLOCK (25), BENCH_OPENS (5).
+ * Knobs (environment): BENCH_SIZES_MB (1,20,100), BENCH_WRITES (2000 per size), BENCH_BLOCK (25), BENCH_OPENS (5),
+ * BENCH_COLD_OPENS (9).
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -46,6 +47,8 @@ const config = {
 	writes: envInt('BENCH_WRITES', 2000),
 	block: envInt('BENCH_BLOCK', 25),
 	opens: envInt('BENCH_OPENS', 5),
+	// A fresh process per open moves more from run to run (page faults, lazily compiled code): more runs.
+	coldOpens: envInt('BENCH_COLD_OPENS', 9),
 };
 
 export const targets = { writeP99OverFloorP99: 3, foldLongestStallMs: 16, openOverPlainLoad: 1.5 } as const;
@@ -307,7 +310,7 @@ function coldOpenMs(mode: 'plain' | 'store', dir: string): number {
  * before (below glibc's 32 MB threshold for a fresh mapping), while a window reads its file into fresh
  * memory; at 20 MB that alone moved the plain load from about 40 ms to 8.
  */
-function measureColdOpen(dir: string, runs: number): { openMs: number; plainLoadMs: number; ratio: number } {
+function measureColdOpen(dir: string, runs: number): { openMs: number; plainLoadMs: number; ratio: number; open: number[]; plain: number[] } {
 	const open: number[] = [];
 	const plain: number[] = [];
 	for (let i = 0; i < runs; i++) {
@@ -316,7 +319,7 @@ function measureColdOpen(dir: string, runs: number): { openMs: number; plainLoad
 	}
 	const openMs = percentile(open, 50);
 	const plainMs = percentile(plain, 50);
-	return { openMs: round(openMs, 1), plainLoadMs: round(plainMs, 1), ratio: round(openMs / plainMs, 2) };
+	return { openMs: round(openMs, 1), plainLoadMs: round(plainMs, 1), ratio: round(openMs / plainMs, 2), open: open.map((v) => round(v, 1)), plain: plain.map((v) => round(v, 1)) };
 }
 
 export interface StoreSizeResult {
@@ -343,8 +346,8 @@ export async function runStoreBench(): Promise<Record<string, unknown>> {
 
 			log(`store: open ${mb} MB against a plain sql.js load, ${config.opens} runs each`);
 			const open = await measureOpen(dir, config.opens);
-			log(`store: open ${mb} MB against a plain sql.js load, each in a fresh process, ${config.opens} runs each`);
-			const openCold = measureColdOpen(dir, config.opens);
+			log(`store: open ${mb} MB against a plain sql.js load, each in a fresh process, ${config.coldOpens} runs each`);
+			const openCold = measureColdOpen(dir, config.coldOpens);
 
 			// Writes, interleaved block by block with the floor so drift on this shared machine lands on both.
 			const store = await Store.open({ dir, wasmPath, logger: nullLogger, owner: 'bench', foldJournalBytes: 2 ** 40 });
