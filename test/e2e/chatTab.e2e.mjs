@@ -265,6 +265,12 @@ async function reload() {
 		throw new Error('an answered permission card is open again after the reload');
 	}
 	await frame.locator('.turn.turn-interrupted', { hasText: 'Turn 3' }).waitFor({ state: 'visible', timeout: 60_000 });
+	// Why it stopped is said once, in the error row with its Retry, not again in the turn's header.
+	const reason = (await frame.locator('.error .body').first().textContent({ timeout: 30_000 }))?.trim() ?? '';
+	const header = (await frame.locator('.turn.turn-interrupted', { hasText: 'Turn 3' }).textContent()) ?? '';
+	if (!reason || header.includes(reason)) {
+		throw new Error(`the interrupted turn's reason should show once, in its error row (row: "${reason}", header: "${header}")`);
+	}
 	await frame.locator('.turn.turn-done', { hasText: 'Turn 4' }).waitFor({ state: 'visible', timeout: 90_000 });
 	if (!fs.existsSync(path.join(worktree, queuedFile))) {
 		throw new Error(`the message queued before the reload ran, but ${queuedFile} is not in the worktree`);

@@ -118,8 +118,8 @@ function turnHeader(row: Row<'turn'>, ctx: RowContext): HTMLElement {
 	const el = h(
 		'div',
 		{ class: `turn turn-${row.status}` },
+		// A turn's error is not repeated here: the recorder writes it as the turn's error row, with its Retry.
 		h('span', { class: 'turn-label' }, `${format(s.turn, row.number)} · ${s[turnStatusKey[row.status]]}`),
-		row.error ? h('span', { class: 'turn-error' }, row.error) : undefined,
 	);
 	if (row.canRewind && row.status !== 'running') {
 		const button = h('button', { class: 'link rewind', attrs: { type: 'button', 'data-focus': 'rewind' } }, s.rewind);
