@@ -1,5 +1,6 @@
 /**
- * bench/agents: the event pipeline (agent → pool → store → subscriber), cold start against a minimal direct
+ * bench/agents: the event pipeline (agent → pool → store → subscriber), its event-loop delay against the
+ * same host idle and against a host that only parses the same stream; cold start against a minimal direct
  * SDK client talking to the same agent in the same run, and memory per idle pooled session.
  */
 import * as acp from '@agentclientprotocol/sdk';
@@ -87,6 +88,8 @@ async function pipeline(root: string): Promise<Record<string, unknown>> {
 			.reduce((n, m) => n + (JSON.parse(m.content) as { text: string }).text.split(' ').length - 1, 0);
 		const p99 = delay.percentile(99) / 1e6;
 		const idleP99 = idle.percentile(99) / 1e6;
+		log(`agents: the same stream read by a host that only parses it, 3 runs`);
+		const floor = await parseOnlyFloorP99();
 		return {
 			chunks,
 			received,
@@ -98,11 +101,58 @@ async function pipeline(root: string): Promise<Record<string, unknown>> {
 			idleEventLoopDelayP99Ms: round(idleP99, 2),
 			idleMs: round(idleMs, 0),
 			streamingOverIdleP99: round(p99 / idleP99, 2),
+			parseOnlyFloorP99Ms: floor.p99Ms,
+			parseOnlyFloorRuns: floor.runs,
+			streamingOverParseOnlyP99: round(p99 / floor.p99Ms, 2),
 			targets: { streamingOverIdleP99: 3, eventLoopDelayP99Ms: 20 },
 			met: { within3xIdle: p99 / idleP99 <= 3, under20ms: p99 < 20 },
 			journalWrites: store.lastSeq,
 		};
 	});
+}
+
+/** What the scripted agent's `stream <n>` writes: the same lines, the same way (a write per line, a pause per 1000). */
+const streamWriter = `const n = Number(process.argv[1]); let i = 0;
+function go() {
+	for (let k = 0; k < 1000 && i < n; k++, i++) {
+		process.stdout.write('{"jsonrpc":"2.0","method":"session/update","params":{"sessionId":"bench-session","update":{"sessionUpdate":"agent_message_chunk","content":{"type":"text","text":"w' + (i % 10) + ' "}}}}\\n');
+	}
+	if (i < n) setImmediate(go);
+}
+go();`;
+
+/**
+ * The least a host can do with the same stream: read the lines and JSON.parse each, nothing else (no
+ * slicing, no events, no store). Its event-loop delay p99 is what this machine gives any reader of such a
+ * stream, so the pipeline's p99 over it is the share of the pipeline's own work. Median of three runs.
+ */
+async function parseOnlyFloorP99(): Promise<{ p99Ms: number; runs: number[] }> {
+	const runs: number[] = [];
+	for (let r = 0; r < 3; r++) {
+		const delay = monitorEventLoopDelay({ resolution: 1 });
+		delay.enable();
+		const child = spawn(process.execPath, ['-e', streamWriter, String(chunks)], { stdio: ['ignore', 'pipe', 'inherit'] });
+		let pending = '';
+		let parsed = 0;
+		child.stdout.setEncoding('utf8');
+		child.stdout.on('data', (text: string) => {
+			const s = pending + text;
+			let start = 0;
+			for (let nl = s.indexOf('\n'); nl !== -1; nl = s.indexOf('\n', start)) {
+				const m = JSON.parse(s.slice(start, nl)) as { method?: string };
+				parsed += m.method === 'session/update' ? 1 : 0;
+				start = nl + 1;
+			}
+			pending = s.slice(start);
+		});
+		await new Promise((resolve) => child.once('close', resolve));
+		delay.disable();
+		if (parsed !== chunks) {
+			throw new Error(`the parse-only floor read ${parsed} of ${chunks} lines`);
+		}
+		runs.push(round(delay.percentile(99) / 1e6, 2));
+	}
+	return { p99Ms: percentile(runs, 50), runs };
 }
 
 /** The baseline: the least a client can do to get a first event, with the SDK, no store, no pool. */
