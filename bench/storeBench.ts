@@ -3,7 +3,8 @@
  * 100 MB of realistic rows (sessions, chats, turns, messages built through the real Store):
  *  - write: one small transaction (a streaming flush: upsert a ~300-byte message, update its turn) from
  *    `write()` until `durable()` resolves, against the floor: a raw positional append of the same number of
- *    bytes plus fdatasync to a plain file in the same folder, in blocks interleaved with the store's;
+ *    bytes plus fdatasync to a plain file in the same folder, in blocks interleaved with the store's; and
+ *    against the same append done off the host thread by a bare worker (`offThreadFloor`);
  *  - fold: the longest stall of the host's event loop while `foldJournal()` folds the journal into a new
  *    snapshot, against the longest stall over the same time with nothing running, and against what the old
  *    fold stalled (`db.export()` of the same database on the host thread);
@@ -20,6 +21,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { newId } from '../src/common/ids';
 import { nullLogger } from '../src/common/log';
 import { encodeParams, encodeRecord, type JournalRecord, type SqlParam } from '../src/db/journal';
@@ -218,6 +220,51 @@ class FloorFile {
 	}
 }
 
+/**
+ * The same append+fdatasync done the way the durability contract asks (off the host thread): posted to a
+ * worker thread that appends and syncs, then answers. Not the target's floor, a second reference: what the
+ * two thread hops alone add on this machine, with no SQL and no store around them.
+ */
+class OffThreadFloorFile {
+	private readonly worker: Worker;
+	private answered: (() => void) | undefined;
+
+	constructor(file: string, bytes: number) {
+		this.worker = new Worker(
+			`const { parentPort, workerData } = require('node:worker_threads');
+			const fs = require('node:fs');
+			const fd = fs.openSync(workerData.file, 'w');
+			let position = 0;
+			parentPort.on('message', (m) => {
+				if (m === 'close') { fs.closeSync(fd); parentPort.close(); return; }
+				const bytes = Buffer.from(m, 'utf8');
+				let written = 0;
+				while (written < bytes.length) written += fs.writeSync(fd, bytes, written, bytes.length - written, position + written);
+				fs.fdatasyncSync(fd);
+				position += bytes.length;
+				parentPort.postMessage('durable');
+			});`,
+			{ eval: true, workerData: { file } },
+		);
+		this.worker.on('message', () => this.answered?.());
+		this.payload = prose(prng(bytes), bytes);
+	}
+
+	private readonly payload: string;
+
+	async append(): Promise<number> {
+		const t0 = nowMs();
+		const done = new Promise<void>((resolve) => (this.answered = resolve));
+		this.worker.postMessage(this.payload);
+		await done;
+		return nowMs() - t0;
+	}
+
+	async close(): Promise<void> {
+		this.worker.postMessage('close');
+		await new Promise((resolve) => this.worker.once('exit', resolve));
+	}
+}
 
 const warmupWrites = 20;
 
@@ -227,6 +274,8 @@ interface Size {
 	writes: SmallWrite[];
 	next: number;
 	floor: FloorFile;
+	offThreadFloor: OffThreadFloorFile;
+	offThreadFloorLat: number[];
 	recordBytes: number;
 	storeLat: number[];
 	floorLat: number[];
@@ -246,6 +295,12 @@ async function storeBlock(s: Size, n: number): Promise<void> {
 function floorBlock(s: Size, n: number): void {
 	for (let i = 0; i < n; i++) {
 		s.floorLat.push(s.floor.append());
+	}
+}
+
+async function offThreadFloorBlock(s: Size, n: number): Promise<void> {
+	for (let i = 0; i < n; i++) {
+		s.offThreadFloorLat.push(await s.offThreadFloor.append());
 	}
 }
 
@@ -328,7 +383,15 @@ export interface StoreSizeResult {
 	rows: Built['rows'];
 	buildMs: number;
 	recordBytes: number;
-	write: { store: ReturnType<typeof summary>; floor: ReturnType<typeof summary>; p99OverFloorP99: number; p50OverFloorP50: number; floorNoiseP99OddOverEven: number };
+	write: {
+		store: ReturnType<typeof summary>;
+		floor: ReturnType<typeof summary>;
+		p99OverFloorP99: number;
+		p50OverFloorP50: number;
+		floorNoiseP99OddOverEven: number;
+		offThreadFloor: ReturnType<typeof summary>;
+		p99OverOffThreadFloorP99: number;
+	};
 	fold: { ms: number; longestStallMs: number; longestStall: Stall; idleLongestStallMs: number; oldFoldStallMs: number };
 	open: Awaited<ReturnType<typeof measureOpen>>;
 	openCold: ReturnType<typeof measureColdOpen>;
@@ -357,19 +420,23 @@ export async function runStoreBench(): Promise<Record<string, unknown>> {
 			const writes = smallWrites(turnId, warmupWrites + rounds * config.block, 0);
 			const mid = writes[Math.floor(writes.length / 2)]!;
 			const { bytes: recordBytes } = smallWriteRecordBytes(mid, store.lastSeq + Math.floor(writes.length / 2));
-			const s: Size = { built, store, writes, next: 0, floor: new FloorFile(path.join(dir, 'floor.bin'), recordBytes), recordBytes, storeLat: [], floorLat: [] };
+			const s: Size = { built, store, writes, next: 0, floor: new FloorFile(path.join(dir, 'floor.bin'), recordBytes), offThreadFloor: new OffThreadFloorFile(path.join(dir, 'floor-off-thread.bin'), recordBytes), offThreadFloorLat: [], recordBytes, storeLat: [], floorLat: [] };
 			log(`store: ${rounds * config.block} writes at ${mb} MB, interleaved with the floor`);
 			await storeBlock(s, warmupWrites);
 			floorBlock(s, warmupWrites);
+			await offThreadFloorBlock(s, warmupWrites);
 			s.storeLat = [];
 			s.floorLat = [];
+			s.offThreadFloorLat = [];
 			globalThis.gc?.();
 			for (let r = 0; r < rounds; r++) {
 				floorBlock(s, config.block);
 				await storeBlock(s, config.block);
+				await offThreadFloorBlock(s, config.block);
 			}
 			floorBlock(s, config.block);
 			s.floor.close();
+			await s.offThreadFloor.close();
 
 			// A crash now: the journal holds every measured write. Open of that copy replays them.
 			const crashed = path.join(root, `crashed-${mb}mb`);
@@ -414,13 +481,22 @@ export async function runStoreBench(): Promise<Record<string, unknown>> {
 
 			const st = summary(s.storeLat);
 			const fl = summary(s.floorLat);
+			const oft = summary(s.offThreadFloorLat);
 			results.push({
 				sizeMb: mb,
 				snapshotMb: round(built.snapshotBytes / MiB, 1),
 				rows: built.rows,
 				buildMs: built.buildMs,
 				recordBytes,
-				write: { store: st, floor: fl, p99OverFloorP99: round(st.p99 / fl.p99, 2), p50OverFloorP50: round(st.p50 / fl.p50, 2), floorNoiseP99OddOverEven: oddOverEvenBlocksP99(s.floorLat, config.block) },
+				write: {
+					store: st,
+					floor: fl,
+					p99OverFloorP99: round(st.p99 / fl.p99, 2),
+					p50OverFloorP50: round(st.p50 / fl.p50, 2),
+					floorNoiseP99OddOverEven: oddOverEvenBlocksP99(s.floorLat, config.block),
+					offThreadFloor: oft,
+					p99OverOffThreadFloorP99: round(st.p99 / oft.p99, 2),
+				},
 				fold: { ms: round(foldMs, 1), longestStallMs: round(longestStallMs, 2), longestStall: { ...longestStall, ms: round(longestStall.ms, 2) }, idleLongestStallMs: round(idleLongestStallMs, 2), oldFoldStallMs: round(oldFoldStallMs, 1) },
 				open,
 				openCold,
@@ -441,7 +517,7 @@ export async function runStoreBench(): Promise<Record<string, unknown>> {
 			met,
 			sizes: results,
 			notes: [
-				'Times in ms. write = Store.write of one small transaction until durable() resolves (the journal worker appended and fdatasynced it); floor = the same bytes appended to a plain file + fdatasync on this thread.',
+				'Times in ms. write = Store.write of one small transaction until durable() resolves (the journal worker appended and fdatasynced it); floor = the same bytes appended to a plain file + fdatasync on this thread; offThreadFloor = the same append + fdatasync posted to a bare worker thread that answers when done (the two thread hops the contract asks for, nothing else).',
 				'fold = store.foldJournal() with the measured writes in the journal; longestStallMs = the longest the host event loop could not run (1 ms timer chain), and in longestStall (Linux) how much of that gap the host thread ran (hostRanMs) and waited for a CPU (waitedForCpuMs); idleLongestStallMs = the same watch over the same time with nothing running; oldFoldStallMs = db.export() of the same database on the host thread, which the old fold did.',
 				'open = Store.open + nothing else; plainLoadMs = readFileSync + new SQL.Database(the Buffer) of the same snapshot, as sql.js documents it; both with the file in the OS page cache, alternated in this process. openCold = the same two, each in a fresh process (sql.js loaded before the clock starts), as a window start pays it. openAfterCrash opens a copy of the folder taken before the fold (its journal holds the measured writes).',
 			],
