@@ -29,6 +29,7 @@ import { SessionsRepo } from '../src/db/sessionsRepo';
 import { loadSqlJs } from '../src/db/sqlJs';
 import { Store, storeFiles, type WriteTx } from '../src/db/store';
 import { TranscriptRepo, upsertMessageSql, utf8 } from '../src/db/transcriptRepo';
+import { plainLoad } from './openChild';
 import { log, nowMs, percentile, round, stallWatch, summary, type Stall } from './stats';
 
 const wasmPath = path.resolve(__dirname, '..', '..', 'node_modules', 'sql.js', 'dist', 'sql-wasm.wasm');
@@ -227,6 +228,7 @@ class FloorFile {
  */
 class OffThreadFloorFile {
 	private readonly worker: Worker;
+	private readonly payload: string;
 	private answered: (() => void) | undefined;
 
 	constructor(file: string, bytes: number) {
@@ -249,8 +251,6 @@ class OffThreadFloorFile {
 		this.worker.on('message', () => this.answered?.());
 		this.payload = prose(prng(bytes), bytes);
 	}
-
-	private readonly payload: string;
 
 	async append(): Promise<number> {
 		const t0 = nowMs();
@@ -322,12 +322,10 @@ function copyAsCrashed(from: string, to: string): void {
 	}
 }
 
-/** A plain load as sql.js documents it for Node: read the file, hand its Buffer to `new SQL.Database`. */
 async function plainLoadMs(file: string): Promise<number> {
 	const SQL = await loadSqlJs(wasmPath);
 	const t0 = nowMs();
-	const db = new SQL.Database(fs.readFileSync(file));
-	db.exec('SELECT 1');
+	const db = plainLoad(SQL, file);
 	const ms = nowMs() - t0;
 	db.close();
 	return ms;

@@ -35,27 +35,34 @@ export function decodeParams(params: readonly JournalParam[]): SqlParam[] {
 	return params.map((p) => (p !== null && typeof p === 'object' ? new Uint8Array(Buffer.from(p.$b, 'base64')) : p));
 }
 
-/** A record as the journal stores it (UTF-8 JSON), made on the host: the journal thread frames it (`frameRecord`). */
+/** A record as the journal stores it (UTF-8 JSON), made on the host: the journal thread frames it (`frameRecords`). */
 export function recordJson(record: JournalRecord): string {
 	return JSON.stringify(record);
 }
 
 /**
- * A record's bytes as they go into the journal file: length, CRC-32 and the payload, framed by the journal
- * thread from the JSON the host posts (posting a string costs the host less than building and sending bytes).
+ * Records' bytes as they go into the journal file, one after another in one buffer: each its length, its
+ * CRC-32 and its payload. The journal thread frames a batch from the JSON the host posts (posting a string
+ * costs the host less than building and sending bytes).
  */
-export function frameRecord(json: string): Buffer {
-	const length = Buffer.byteLength(json, 'utf8');
-	const out = Buffer.allocUnsafe(recordHeaderBytes + length);
-	out.write(json, recordHeaderBytes, 'utf8');
-	out.writeUInt32LE(length, 0);
-	out.writeUInt32LE(crc32(out.subarray(recordHeaderBytes)), 4);
+export function frameRecords(jsons: readonly string[]): Buffer {
+	const lengths = jsons.map((json) => Buffer.byteLength(json, 'utf8'));
+	const out = Buffer.allocUnsafe(lengths.reduce((sum, length) => sum + recordHeaderBytes + length, 0));
+	let offset = 0;
+	jsons.forEach((json, i) => {
+		const length = lengths[i]!;
+		const payload = offset + recordHeaderBytes;
+		out.write(json, payload, 'utf8');
+		out.writeUInt32LE(length, offset);
+		out.writeUInt32LE(crc32(out.subarray(payload, payload + length)), offset + 4);
+		offset = payload + length;
+	});
 	return out;
 }
 
 /** A record's bytes as they go into the journal file. */
 export function encodeRecord(record: JournalRecord): Buffer {
-	return frameRecord(recordJson(record));
+	return frameRecords([recordJson(record)]);
 }
 
 /** What reading a journal file found. */

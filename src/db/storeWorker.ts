@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorMessage } from '../common/log';
-import { JournalWriter, frameRecord, journalHeader, readJournal } from './journal';
+import { JournalWriter, frameRecords, journalHeader, readJournal } from './journal';
 import { applyConnectionPragmas, exportSnapshot, replay, journalPath, journalStart, listJournals, readSnapshotSeq, storeFiles } from './snapshot';
 import { loadSqlJs, openDatabaseInPlace } from './sqlJs';
 
@@ -94,7 +94,7 @@ function runJournal(data: JournalInit): void {
 			} else if (queue.length > 0) {
 				const batch = queue;
 				queue = [];
-				writer.append(Buffer.concat(batch.map((r) => frameRecord(r.json))));
+				writer.append(frameRecords(batch.map((r) => r.json)));
 				durable = batch[batch.length - 1]!.seq;
 				post({ type: 'durable', seq: durable, bytes: writer.bytes });
 			}
