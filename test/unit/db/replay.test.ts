@@ -86,7 +86,7 @@ suite('db/snapshot: replay, checksums and the snapshot read', () => {
 
 	test('the snapshot read (in slices, checksummed as it goes) gives the file and its CRC; no file is undefined', async () => {
 		const file = path.join(dir, 'big.sqlite');
-		const bytes = crypto.randomBytes(19 * 1024 * 1024 + 7); // more than two slices
+		const bytes = crypto.randomBytes(19 * 1024 * 1024 + 7); // several slices, the last one short
 		fs.writeFileSync(file, bytes);
 		const read = await readSnapshotFile(file);
 		assert.ok(read && read.bytes.equals(bytes));
@@ -94,6 +94,11 @@ suite('db/snapshot: replay, checksums and the snapshot read', () => {
 		const padded = read.withGrowthRoom!;
 		assert.equal(padded.length, bytes.length + growthRoom(bytes.length), 'sql.js gets room to grow');
 		assert.ok(padded.subarray(bytes.length).every((b) => b === 0));
+		const whole = crypto.randomBytes(8 * 1024 * 1024); // slices that end exactly at the end of the file
+		fs.writeFileSync(file, whole);
+		const readWhole = await readSnapshotFile(file);
+		assert.ok(readWhole && readWhole.bytes.equals(whole));
+		assert.equal(readWhole.crc, crc32(whole));
 		assert.equal(await readSnapshotFile(path.join(dir, 'missing.sqlite')), undefined);
 	});
 });
