@@ -44,7 +44,11 @@ export interface StoreOptions {
 	logger: Logger;
 	/** Who is opening, for the lock message a second process sees ("VS Code window", "agent-tabs CLI"). */
 	owner: string;
-	/** Journal size in bytes past which a background fold writes it into the snapshot. */
+	/**
+	 * Journal size in bytes past which a background fold writes it into the snapshot (default 4 MiB). It bounds
+	 * what an open after a crash replays (about 4,800 streaming flushes: about a second at 100 MB, at 0.1 to
+	 * 0.2 ms a record), against how often the fold thread spends about 13 ms per MB of database on a fold.
+	 */
 	foldJournalBytes?: number;
 	/**
 	 * A journal under this many records (default 500) and bytes (default 1 MiB) is left as it is on open and
@@ -53,6 +57,8 @@ export interface StoreOptions {
 	smallJournalRecords?: number;
 	smallJournalBytes?: number;
 }
+
+const defaultFoldJournalBytes = 4 * 1024 * 1024;
 
 /** Options of `Store.openSnapshot`. */
 export interface SnapshotOptions extends Omit<StoreOptions, 'owner' | 'foldJournalBytes'> {
@@ -350,7 +356,7 @@ export class Store extends Disposable {
 		this.journal = journal;
 		// Writes made before the worker is up wait in its message queue; durable() covers them like any other.
 		journal.on('message', (m: FromJournal) => this.onJournalMessage(m));
-		journal.postMessage({ type: 'init', dir: this.options.dir, ...this.journalFiles!, seq: this.openSeq, foldJournalBytes: this.options.foldJournalBytes ?? 16 * 1024 * 1024 } satisfies ToJournal);
+		journal.postMessage({ type: 'init', dir: this.options.dir, ...this.journalFiles!, seq: this.openSeq, foldJournalBytes: this.options.foldJournalBytes ?? defaultFoldJournalBytes } satisfies ToJournal);
 		journal.on('error', (e) => this.fail(e));
 		journal.on('exit', (code) => {
 			this.journalExited = true;

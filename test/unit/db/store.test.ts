@@ -232,6 +232,35 @@ suite('db/store', () => {
 		}
 	});
 
+	test('by default a journal past 4 MiB is folded in the background, so a crash leaves at most that much to replay', async () => {
+		const store = await openStore(dir);
+		try {
+			const title = 'x'.repeat(100_000);
+			for (let i = 0; i < 70; i++) {
+				insertSession(store, `s${String(i).padStart(2, '0')}`, title);
+			}
+			await store.durable();
+			const started = Date.now();
+			// The journal past the limit is folded and removed; the writes after it are in a journal of their own.
+			while (!(journals(dir).length === 1 && !journals(dir)[0]!.endsWith('000000000001'))) {
+				assert.ok(Date.now() - started < 30_000, `no background fold; journals: ${journals(dir).join(', ')}`);
+				await new Promise((resolve) => setTimeout(resolve, 50));
+			}
+			const crashed = path.join(dir, 'crashed');
+			copyAsCrashed(dir, crashed);
+			const reopened = await openStore(crashed);
+			try {
+				assert.equal(sessionIds(reopened).length, 70);
+				const replayed = reopened.recovery.replayedRecords;
+				assert.ok(replayed > 0 && replayed < 70 - 40, `replayed ${replayed}: only the writes after the first 4 MiB`);
+			} finally {
+				await reopened.close();
+			}
+		} finally {
+			await store.close();
+		}
+	});
+
 	test('close folds a journal that is not small into a final snapshot, and releases the lock', async () => {
 		const store = await openStore(dir, { smallJournalRecords: 1 });
 		insertSession(store, 'a');
