@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { IDisposable } from '../common/lifecycle';
-import { isAlive, procStartTime, type LockOwner } from './lock';
+import { isAlive, ownProcStartTime, type LockOwner } from './lock';
 
 /**
  * Handing a state folder from one live process to another. A browser refresh of a remote window (code-server,
@@ -49,7 +49,7 @@ export function watchHandoverRequests(dir: string, release: (request: HandoverRe
  */
 export async function requestHandover(dir: string, lockFile: string, owner: string, timeoutMs = 15_000): Promise<boolean> {
 	const file = path.join(dir, handoverFileName);
-	const request: HandoverRequest = { pid: process.pid, host: os.hostname(), owner, since: new Date().toISOString(), procStart: procStartTime(process.pid), at: Date.now() };
+	const request: HandoverRequest = { pid: process.pid, host: os.hostname(), owner, since: new Date().toISOString(), procStart: ownProcStartTime(), at: Date.now() };
 	const temp = `${file}.${process.pid}.tmp`;
 	fs.writeFileSync(temp, JSON.stringify(request));
 	fs.renameSync(temp, file);

@@ -40,6 +40,14 @@ export function procStartTime(pid: number): string | undefined {
 	}
 }
 
+let ownStartTime: { value: string | undefined } | undefined;
+
+/** This process's start time, read once: `/proc/<pid>/stat` costs a quarter of a millisecond each time. */
+export function ownProcStartTime(): string | undefined {
+	ownStartTime ??= { value: procStartTime(process.pid) };
+	return ownStartTime.value;
+}
+
 /** Whether the process that wrote `holder` still runs (assumed so for another host, which we cannot check). */
 export function isAlive(holder: Pick<LockOwner, 'pid' | 'host' | 'procStart'>): boolean {
 	if (holder.host !== os.hostname()) {
@@ -74,7 +82,7 @@ export class StoreLock {
 	) {}
 
 	static acquire(file: string, owner: string): StoreLock {
-		const me: LockOwner = { pid: process.pid, host: os.hostname(), owner, since: new Date().toISOString(), procStart: procStartTime(process.pid) };
+		const me: LockOwner = { pid: process.pid, host: os.hostname(), owner, since: new Date().toISOString(), procStart: ownProcStartTime() };
 		const token = JSON.stringify(me);
 		for (let attempt = 0; attempt < 5; attempt++) {
 			try {

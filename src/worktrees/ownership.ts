@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AgentTabsError } from '../common/errors';
-import { isAlive, procStartTime } from '../db/lock';
+import { isAlive, ownProcStartTime } from '../db/lock';
 
 /**
  * What Agent Tabs keeps in a worktree's own git admin folder (`git rev-parse --git-dir` of the worktree,
@@ -80,7 +80,7 @@ export function acquireLease(worktree: string, lease: Pick<WorktreeLease, 'owner
 	}
 	const dir = path.join(admin, leaseDir);
 	fs.mkdirSync(dir, { recursive: true });
-	const record: WorktreeLease = { pid: process.pid, procStart: procStartTime(process.pid), host: os.hostname(), since: new Date().toISOString(), ...lease };
+	const record: WorktreeLease = { pid: process.pid, procStart: ownProcStartTime(), host: os.hostname(), since: new Date().toISOString(), ...lease };
 	const file = path.join(dir, `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}.json`);
 	fs.writeFileSync(file, JSON.stringify(record));
 	return () => fs.rmSync(file, { force: true });
