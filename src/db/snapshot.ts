@@ -253,11 +253,12 @@ export async function readSnapshotFile(file: string): Promise<SnapshotRead | und
 				slices.push(readFullyAt(fd, bytes, offset, Math.min(readSliceBytes, size - offset)));
 			}
 			for (const slice of slices) {
+				const start = done;
 				const bytesRead = await slice;
-				crc = crc32(bytes.subarray(done, done + bytesRead), crc);
-				done += bytesRead;
-				if (done % readSliceBytes !== 0) {
-					break; // the file is shorter than it was a moment ago: what was read is all there is
+				crc = crc32(bytes.subarray(start, start + bytesRead), crc);
+				done = start + bytesRead;
+				if (bytesRead < Math.min(readSliceBytes, size - start)) {
+					break; // the file is shorter than it was a moment ago: what was read up to here is all there is
 				}
 			}
 		}
