@@ -8,7 +8,7 @@ import { StoreLockedError } from '../../../src/db/lock';
 import { journalHeader } from '../../../src/db/journal';
 import { SessionsRepo } from '../../../src/db/sessionsRepo';
 import { type Store, storeFiles } from '../../../src/db/store';
-import { ensureNoDisposablesLeaked, MemoryLogger, openStore, removeDir, repoRoot, tempDir, wasmPath } from '../helpers';
+import { ensureNoDisposablesLeaked, MemoryLogger, openStore, removeDir, repoRoot, tempDir, waitFor, wasmPath } from '../helpers';
 
 function insertSession(store: Store, id: string, title = id): void {
 	store.write((tx) => tx.run('INSERT INTO sessions (id, title, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)', [id, title, 'active', 1, 1]));
@@ -240,12 +240,12 @@ suite('db/store', () => {
 				insertSession(store, `s${String(i).padStart(2, '0')}`, title);
 			}
 			await store.durable();
-			const started = Date.now();
 			// The journal past the limit is folded and removed; the writes after it are in a journal of their own.
-			while (!(journals(dir).length === 1 && !journals(dir)[0]!.endsWith('000000000001'))) {
-				assert.ok(Date.now() - started < 30_000, `no background fold; journals: ${journals(dir).join(', ')}`);
-				await new Promise((resolve) => setTimeout(resolve, 50));
-			}
+			const folded = (): boolean => {
+				const names = journals(dir);
+				return names.length === 1 && !names[0]!.endsWith('000000000001');
+			};
+			await waitFor(folded, 'a background fold of the first journal (past 4 MiB, the default)', 30_000);
 			const crashed = path.join(dir, 'crashed');
 			copyAsCrashed(dir, crashed);
 			const reopened = await openStore(crashed);
