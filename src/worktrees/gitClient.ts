@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { AgentTabsError, CancelledError } from '../common/errors';
 import { endProcessTree, gitProcessSlots, progressCommands, ProgressReader, type GitProgress } from './gitProcess';
 import { launchProcess } from './spawnHelper';
@@ -81,6 +82,50 @@ function folderProblem(cwd: string): AgentTabsError | undefined {
 	return stat.isDirectory() ? undefined : new AgentTabsError('git/notFolder', `${cwd} is a file, not a folder.`);
 }
 
+/** The tail of each repository's queue of `git worktree` commands, by the repository's admin folder. */
+const worktreeAdminTails = new Map<string, Promise<void>>();
+
+/**
+ * Runs a `git worktree` command when the ones before it in the same repository have ended. Git does not
+ * guard its worktree list against itself: `git worktree add` writes a new entry's files one by one, and a
+ * second `worktree add` or `worktree list` that reads the entry in between stops with "failed to read
+ * .git/worktrees/<name>/commondir" (seen when several sessions were created at once).
+ */
+async function inWorktreeAdminTurn<T>(cwd: string, run: () => Promise<T>): Promise<T> {
+	const key = repositoryAdminFolder(cwd);
+	const before = worktreeAdminTails.get(key) ?? Promise.resolve();
+	let done!: () => void;
+	const tail = before.then(() => new Promise<void>((resolve) => (done = resolve)));
+	worktreeAdminTails.set(key, tail);
+	try {
+		await before;
+		return await run();
+	} finally {
+		done();
+		if (worktreeAdminTails.get(key) === tail) {
+			worktreeAdminTails.delete(key);
+		}
+	}
+}
+
+/**
+ * The repository's shared admin folder (what `git rev-parse --git-common-dir` prints) for a checkout's top
+ * folder, read from its `.git` without running git; the folder itself for anything else.
+ */
+function repositoryAdminFolder(cwd: string): string {
+	const dotGit = path.join(cwd, '.git');
+	try {
+		if (fs.statSync(dotGit).isDirectory()) {
+			return fs.realpathSync(dotGit);
+		}
+		const gitDir = path.resolve(cwd, /^gitdir: (.*)$/m.exec(fs.readFileSync(dotGit, 'utf8'))?.[1]?.trim() ?? '');
+		const common = fs.readFileSync(path.join(gitDir, 'commondir'), 'utf8').trim();
+		return fs.realpathSync(path.resolve(gitDir, common));
+	} catch {
+		return path.resolve(cwd);
+	}
+}
+
 /**
  * The one way Agent Tabs runs git. Every process takes a slot of the process-wide limit first
  * (`setMaxGitProcesses`), is ended with everything it started when it runs past its time or is cancelled,
@@ -120,6 +165,13 @@ export class Git {
 	}
 
 	private async exec(args: string[], options: GitRunOptions & { input?: string | Buffer }): Promise<Buffer> {
+		if (args[0] === 'worktree') {
+			return inWorktreeAdminTurn(this.cwd, () => this.execInSlot(args, options));
+		}
+		return this.execInSlot(args, options);
+	}
+
+	private async execInSlot(args: string[], options: GitRunOptions & { input?: string | Buffer }): Promise<Buffer> {
 		const what = (): string => `git ${args.join(' ')}`;
 		const release = await gitProcessSlots.acquire(options.signal, what);
 		try {

@@ -13,7 +13,8 @@ import { MemoryLogger, openStore, parentPid, removeDir, repoRoot, tempDir, waitF
 
 /**
  * A `git` earlier on PATH that runs the real one, except: with SHIM_COUNT_DIR it records how many shims
- * run at this moment (a file per live process, counted on start) and lingers a little so runs overlap;
+ * run at this moment (a file per live process, counted on start) and lingers a little so runs overlap
+ * (only for the subcommand in SHIM_COUNT_ONLY, when set);
  * for the subcommand in SHIM_HANG it hangs in a child `sleep` (writing "<shell pid> <sleep pid>" to
  * SHIM_PIDS), ignoring SIGTERM too when SHIM_IGNORE_TERM is set.
  */
@@ -21,7 +22,7 @@ function installShim(dir: string): string {
 	return writeGitShim(
 		dir,
 		'shim-bin',
-		(realGit) => `if [ -n "$SHIM_COUNT_DIR" ]; then
+		(realGit) => `if [ -n "$SHIM_COUNT_DIR" ] && { [ -z "$SHIM_COUNT_ONLY" ] || [ "$1" = "$SHIM_COUNT_ONLY" ]; }; then
 	touch "$SHIM_COUNT_DIR/$$"
 	ls "$SHIM_COUNT_DIR" | wc -l >> "$SHIM_COUNT_DIR.log"
 	sleep 0.05
@@ -106,6 +107,26 @@ suite('worktrees/git: the one git runner (limit, timeouts, cancel, progress; rea
 		const seen = fs.readFileSync(`${counts}.log`, 'utf8').trim().split('\n').map((l) => Number(l.trim()));
 		assert.ok(seen.length >= 60, `every checkpoint's gits went through the shim (${seen.length})`);
 		assert.ok(Math.max(...seen) <= 3, `at most 3 at once, saw ${Math.max(...seen)}`);
+	});
+
+	test('sessions created at once in one repository run their git worktree commands one at a time, and all get a worktree', async () => {
+		const counts = path.join(dir, 'live');
+		fs.mkdirSync(counts);
+		const store = await openStore(path.join(dir, 'state'));
+		try {
+			const service = new WorktreeService(store, new MemoryLogger(), { root: path.join(dir, 'worktrees'), env: shimmed({ SHIM_COUNT_DIR: counts, SHIM_COUNT_ONLY: 'worktree' }) });
+			const created = await Promise.all(Array.from({ length: 6 }, (_, i) => service.createSession({ repo, title: `at once ${i}` })));
+			const listed = execFileSync('git', ['worktree', 'list', '--porcelain'], { cwd: repo, env, encoding: 'utf8' });
+			for (const { worktree } of created) {
+				assert.ok(fs.existsSync(path.join(worktree.path, 'README.md')), `${worktree.path} is checked out`);
+				assert.ok(listed.includes(`worktree ${worktree.path}\n`), `git lists ${worktree.path}`);
+			}
+		} finally {
+			await store.close();
+		}
+		const seen = fs.readFileSync(`${counts}.log`, 'utf8').trim().split('\n').map((l) => Number(l.trim()));
+		assert.ok(seen.length >= 12, `every creation's worktree list and add went through the shim (${seen.length})`);
+		assert.equal(Math.max(...seen), 1, 'never two git worktree commands in one repository at once');
 	});
 
 	test('nothing in src starts git except Git (gitClient.ts)', () => {
