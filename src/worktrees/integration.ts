@@ -53,9 +53,17 @@ export class SessionIntegration {
 		/** A merge step that failed, was cancelled or ran out of time is undone, so nothing is changed. */
 		const undo = async (e: unknown, abort: string[], where: Git): Promise<never> => {
 			if (e instanceof GitError) {
-				const files = await where.zlist(['diff', '--name-only', '--diff-filter=U', '-z']).catch(() => []);
+				const files = [...new Set(await where.zlist(['diff', '--name-only', '--diff-filter=U', '-z']).catch(() => []))];
 				await where.run(abort).catch(() => undefined);
-				throw new AgentTabsError('merge/conflict', `Merging ${wt.branch} into ${base} conflicts in ${files.join(', ') || 'some files'}; a person needs to resolve that. Nothing was changed.`);
+				if (where === main) {
+					await main.run(['reset', '--merge']).catch(() => undefined);
+				}
+				if (files.length > 0) {
+					throw new AgentTabsError('merge/conflict', `Merging ${wt.branch} into ${base} conflicts in ${files.join(', ')}; a person needs to resolve that. Nothing was changed.`, { cause: e });
+				}
+				// Not a conflict: a commit that could not be signed, no author identity, a hook that said no. Git's
+				// own words say which.
+				throw new AgentTabsError('merge/failed', `Merging ${wt.branch} into ${base} failed: ${gitSays(e)} Nothing was changed.`, { cause: e });
 			}
 			if (e instanceof CancelledError || e instanceof GitTimeoutError) {
 				await where.run(abort).catch(() => undefined);
@@ -86,7 +94,7 @@ export class SessionIntegration {
 			} catch (e) {
 				// A commit hook refused, or the commit was cancelled: the squashed files leave the index again.
 				await main.run(['reset', '--merge']).catch(() => undefined);
-				throw e instanceof GitError ? new AgentTabsError('merge/commitFailed', `Committing the squash of ${wt.branch} into ${base} failed: ${e.stderr.trim() || e.message} Nothing was changed.`, { cause: e }) : e;
+				throw e instanceof GitError ? new AgentTabsError('merge/commitFailed', `Committing the squash of ${wt.branch} into ${base} failed: ${gitSays(e)} Nothing was changed.`, { cause: e }) : e;
 			}
 		} else {
 			const wtGit = this.ctx.git(wt.path);
@@ -127,4 +135,14 @@ export class SessionIntegration {
 			child.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new AgentTabsError('pr/failed', `gh pr create failed: ${err.trim() || `exit ${code}`}`))));
 		});
 	}
+}
+
+/** What git said when it failed, as one sentence (its last lines; hints dropped). */
+function gitSays(e: GitError): string {
+	const lines = (e.stderr || e.message)
+		.split(/\r?\n|\r/)
+		.map((l) => l.trim())
+		.filter((l) => l && !l.startsWith('hint:') && !/^Rebasing \(\d+\/\d+\)$/.test(l));
+	const text = lines.slice(-4).join(' ').replace(/^(fatal|error): /i, '');
+	return /[.!?]$/.test(text) ? text : `${text}.`;
 }

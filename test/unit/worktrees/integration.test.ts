@@ -60,8 +60,43 @@ suite('worktrees/integration: merge cancelled half-way (real git, a real hook)',
 		const { repo, sessionId, git, service } = await sessionToMerge();
 		const headBefore = git(repo, 'rev-parse', 'HEAD');
 		fs.writeFileSync(path.join(repo, '.git', 'hooks', 'pre-commit'), '#!/bin/sh\necho "lint failed: b.txt" >&2\nexit 1\n', { mode: 0o755 });
-		await assert.rejects(service.mergeSession(sessionId, 'squash'), /^AgentTabsError: Committing the squash of agent-tabs\/merge-me into main failed: lint failed: b\.txt Nothing was changed\.$/);
+		await assert.rejects(service.mergeSession(sessionId, 'squash'), /^AgentTabsError: Committing the squash of agent-tabs\/merge-me into main failed: lint failed: b\.txt\. Nothing was changed\.$/);
 		assert.equal(git(repo, 'rev-parse', 'HEAD'), headBefore);
 		assert.equal(git(repo, 'status', '--porcelain'), '');
+	});
+
+	for (const strategy of ['merge', 'rebase'] as const) {
+		test(`a ${strategy} whose commit cannot be signed says so in git's words, not "conflicts", and changes nothing`, async () => {
+			const { repo, sessionId, git, service } = await sessionToMerge();
+			// The base moved on, so a rebase has commits to rewrite (and sign).
+			fs.writeFileSync(path.join(repo, 'c.txt'), 'c\n');
+			git(repo, 'add', 'c.txt');
+			git(repo, 'commit', '-q', '-m', 'c');
+			const headBefore = git(repo, 'rev-parse', 'HEAD');
+			// commit.gpgsign with a signing program that fails, as with a missing or locked key.
+			const gpg = path.join(dir, 'gpg-fails');
+			fs.writeFileSync(gpg, '#!/bin/sh\necho "gpg: signing failed: No secret key" >&2\nexit 2\n', { mode: 0o755 });
+			git(repo, 'config', 'commit.gpgsign', 'true');
+			git(repo, 'config', 'gpg.program', gpg);
+			const error = await service.mergeSession(sessionId, strategy).then(
+				() => assert.fail('the merge succeeded without a signature'),
+				(e: unknown) => e as Error & { code?: string },
+			);
+			assert.equal(error.code, 'merge/failed', error.message);
+			assert.match(error.message, /failed: .*gpg.* Nothing was changed\.$/);
+			assert.doesNotMatch(error.message, /conflict/);
+			assert.equal(git(repo, 'rev-parse', 'HEAD'), headBefore);
+			assert.equal(git(repo, 'status', '--porcelain'), '');
+		});
+	}
+
+	test('a merge a pre-merge-commit hook refuses names the hook\'s words and changes nothing', async () => {
+		const { repo, sessionId, git, service } = await sessionToMerge();
+		const headBefore = git(repo, 'rev-parse', 'HEAD');
+		fs.writeFileSync(path.join(repo, '.git', 'hooks', 'pre-merge-commit'), '#!/bin/sh\necho "merges need a ticket number" >&2\nexit 1\n', { mode: 0o755 });
+		await assert.rejects(service.mergeSession(sessionId, 'merge'), (e: Error & { code?: string }) => e.code === 'merge/failed' && /merges need a ticket number/.test(e.message) && !/conflict/.test(e.message));
+		assert.equal(git(repo, 'rev-parse', 'HEAD'), headBefore);
+		assert.equal(git(repo, 'status', '--porcelain'), '');
+		assert.ok(!fs.existsSync(path.join(repo, '.git', 'MERGE_HEAD')));
 	});
 });
