@@ -8,6 +8,7 @@ import type { WorktreeRow } from '../db/worktreesRepo';
 import { removeStaleTempIndexes, identity, indexTree, withTempIndex, worktreeTree } from './checkpoints';
 import { type Git, parseWorktreeList } from './gitClient';
 import { liveLeases, markOwned, readOwnerMark } from './ownership';
+import { isSameOrInside, realPathLoose, samePath } from './paths';
 import { assessRisk, describeOperation, type RiskReport } from './risk';
 import { addSave, readSave, resolveSavedRef, saveTrailers, type SaveContents } from './savedRefs';
 import type { SessionLifecycle } from './sessionLifecycle';
@@ -164,7 +165,7 @@ export class WorktreeCustody {
 		let saved: SavedWork | null = null;
 		if (risk.exists) {
 			const listed = parseWorktreeList(await this.ctx.git(wt.repo_root).run(['worktree', 'list', '--porcelain', '-z']));
-			const entry = listed.find((e) => path.resolve(e.path) === path.resolve(wt.path));
+			const entry = listed.find((e) => samePath(e.path, wt.path));
 			if (entry?.locked) {
 				throw new AgentTabsError('worktree/locked', `${wt.path} is locked in git (git worktree lock), so it is left alone. Unlock it with "git worktree unlock ${wt.path}" to remove it.`);
 			}
@@ -344,10 +345,10 @@ export class WorktreeCustody {
 		const repo = await this.lifecycle.resolveRepository(repoInput);
 		const recovered = await this.recoverInterrupted(repo);
 		const listed = parseWorktreeList(await this.ctx.git(repo).run(['worktree', 'list', '--porcelain', '-z']));
-		const livePaths = new Set(listed.filter((e) => !e.prunable).map((e) => path.resolve(e.path)));
+		const livePaths = new Set(listed.filter((e) => !e.prunable).map((e) => realPathLoose(e.path)));
 		const missing: string[] = [];
 		for (const row of this.ctx.worktrees.list()) {
-			if (row.repo_root === repo && row.state === 'ready' && (!fs.existsSync(row.path) || !livePaths.has(path.resolve(row.path)))) {
+			if (row.repo_root === repo && row.state === 'ready' && (!fs.existsSync(row.path) || !livePaths.has(realPathLoose(row.path)))) {
 				this.ctx.worktrees.update(row.id, { state: 'missing' });
 				missing.push(row.path);
 			} else if (row.repo_root === repo && row.state === 'ready' && !readOwnerMark(row.path)) {
@@ -360,10 +361,11 @@ export class WorktreeCustody {
 		}
 		const root = this.lifecycle.worktreeRoot(repo);
 		const adopted: string[] = [];
+		const known = new Set(this.ctx.worktrees.list().map((row) => realPathLoose(row.path)));
 		for (const e of listed) {
-			const p = path.resolve(e.path);
+			const p = realPathLoose(e.path);
 			const mark = readOwnerMark(p);
-			if (!e.prunable && p.startsWith(root + path.sep) && !this.ctx.worktrees.byPath(p) && (!mark || path.resolve(mark.stateDir) === path.resolve(this.ctx.stateDir))) {
+			if (!e.prunable && p !== root && isSameOrInside(p, root) && !known.has(p) && (!mark || path.resolve(mark.stateDir) === path.resolve(this.ctx.stateDir))) {
 				this.ctx.worktrees.insert({ id: newId('wt'), session_id: null, repo_root: repo, path: p, branch: e.branch ?? null, base_ref: null, base_commit: null, state: 'ready' });
 				adopted.push(p);
 			}

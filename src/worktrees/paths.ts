@@ -24,6 +24,14 @@ export function realPathLoose(p: string): string {
 	}
 }
 
+/**
+ * Whether two spellings name the same folder, through symlinks: git reports worktrees by their real path,
+ * while a worktrees folder may be reached through a symlink (`~/.agent-tabs` on another disk, macOS `/tmp`).
+ */
+export function samePath(a: string, b: string): boolean {
+	return path.resolve(a) === path.resolve(b) || realPathLoose(a) === realPathLoose(b);
+}
+
 /** True when `child` is `parent` or somewhere below it (both already resolved). */
 export function isSameOrInside(child: string, parent: string): boolean {
 	const rel = path.relative(parent, child);

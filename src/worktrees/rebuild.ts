@@ -9,6 +9,7 @@ import { WorktreesRepo } from '../db/worktreesRepo';
 import { AgentTabsError } from '../common/errors';
 import { Git, parseWorktreeList, type WorktreeListEntry } from './gitClient';
 import { branchAt, describeSave, latestSavedRef, readWorktreeTrails, type SaveDescription, type WorktreeTrail } from './gitRecords';
+import { realPathLoose, samePath } from './paths';
 import type { WorktreeService } from './worktreeService';
 
 /** One session or detached worktree brought back from git. */
@@ -106,7 +107,7 @@ interface RepoRecords {
 async function readRepoRecords(repo: string, env: NodeJS.ProcessEnv | undefined): Promise<RepoRecords> {
 	const git = new Git(repo, env);
 	const baseRef = (await git.run(['symbolic-ref', '--quiet', '--short', 'HEAD']).catch(() => '')).trim() || null;
-	const listed = parseWorktreeList(await git.run(['worktree', 'list', '--porcelain', '-z'])).filter((e) => !e.prunable && !e.bare && path.resolve(e.path) !== repo);
+	const listed = parseWorktreeList(await git.run(['worktree', 'list', '--porcelain', '-z'])).filter((e) => !e.prunable && !e.bare && !samePath(e.path, repo));
 	const trails = await readWorktreeTrails(git);
 	const saves = new Map<string, SaveDescription>();
 	const trailByPath = new Map<string, string>();
@@ -205,7 +206,7 @@ async function rebuildRepository(input: RebuildInput, repo: string, searchRoots:
  */
 export async function worktreeToAttach(input: RebuildInput, target: string): Promise<string> {
 	const worktrees = new WorktreesRepo(input.store);
-	const byId = worktrees.get(target) ?? worktrees.byPath(path.resolve(target));
+	const byId = worktrees.get(target) ?? worktrees.byPath(path.resolve(target)) ?? worktrees.byPath(realPathLoose(target));
 	if (byId) {
 		return byId.id;
 	}
@@ -214,7 +215,7 @@ export async function worktreeToAttach(input: RebuildInput, target: string): Pro
 		// A worktree folder the store does not know (a new state folder, or a lost database).
 		const repo = await input.service.resolveRepository(target);
 		const records = await readRepoRecords(repo, input.env);
-		const entry = records.listed.find((e) => path.resolve(e.path) === path.resolve(target));
+		const entry = records.listed.find((e) => samePath(e.path, target));
 		if (entry) {
 			return insertLive(input, records, entry).worktreeId;
 		}

@@ -10,7 +10,7 @@ import type { SessionRow } from '../db/sessionsRepo';
 import type { WorktreeRow } from '../db/worktreesRepo';
 import { GitError, parseWorktreeList } from './gitClient';
 import { markOwned } from './ownership';
-import { refuseRootInsideCheckouts } from './paths';
+import { realPathLoose, refuseRootInsideCheckouts, samePath } from './paths';
 import { assessRisk } from './risk';
 import type { WorktreeContext } from './worktreeContext';
 
@@ -82,11 +82,13 @@ export class SessionLifecycle {
 	}
 
 	worktreeRoot(repo: string): string {
+		// Real paths (symlinks resolved), as git reports worktrees: a folder reached through a symlink would
+		// otherwise look gone at the next start.
 		if (this.ctx.options.root) {
-			return path.resolve(this.ctx.options.root);
+			return realPathLoose(this.ctx.options.root);
 		}
 		const hash = createHash('sha1').update(repo).digest('hex').slice(0, 6);
-		return path.join(os.homedir(), '.agent-tabs', 'worktrees', `${path.basename(repo)}-${hash}`);
+		return realPathLoose(path.join(os.homedir(), '.agent-tabs', 'worktrees', `${path.basename(repo)}-${hash}`));
 	}
 
 	/**
@@ -228,7 +230,7 @@ export class SessionLifecycle {
 	/** Removes a worktree's folder and git's record of it, whatever state an interruption left them in. */
 	async deleteFolder(wt: WorktreeRow): Promise<void> {
 		const git = this.ctx.git(wt.repo_root);
-		const entry = parseWorktreeList(await git.run(['worktree', 'list', '--porcelain', '-z'])).find((e) => path.resolve(e.path) === path.resolve(wt.path));
+		const entry = parseWorktreeList(await git.run(['worktree', 'list', '--porcelain', '-z'])).find((e) => samePath(e.path, wt.path));
 		if (entry?.locked) {
 			// Only reached for our own interrupted steps (an `add` killed while git held its "initializing" lock).
 			await git.run(['worktree', 'unlock', wt.path]).catch(() => undefined);

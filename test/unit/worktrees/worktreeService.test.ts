@@ -494,6 +494,29 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.deepEqual(new WorktreesRepo(store).detached().map((w) => w.path), [stray]);
 	});
 
+	test('a worktrees folder reached through a symlink: sessions stay live across starts, archive and restore work', async () => {
+		fs.mkdirSync(path.join(dir, 'real-root'));
+		fs.symlinkSync(path.join(dir, 'real-root'), path.join(dir, 'link-root'));
+		const linked = new WorktreeService(store, new MemoryLogger(), { root: path.join(dir, 'link-root'), env });
+		const { session, worktree } = await linked.createSession({ repo, title: 'through a link' });
+		fs.writeFileSync(path.join(worktree.path, 'work.txt'), 'work\n');
+		// A row written before paths were made real (the symlinked spelling), as a store from earlier versions has.
+		const { worktree: older } = await linked.createSession({ repo, title: 'older row' });
+		const olderLinkPath = path.join(dir, 'link-root', path.basename(older.path));
+		store.write((tx) => tx.run('UPDATE worktrees SET path = ? WHERE id = ?', [olderLinkPath, older.id]));
+		const r = await linked.reconcile(repo);
+		assert.deepEqual(r.missing, [], 'git lists the real path; the session is not missing');
+		assert.deepEqual(r.adopted, [], 'and not adopted a second time');
+		assert.equal(new WorktreesRepo(store).get(worktree.id)!.state, 'ready');
+		assert.equal(new WorktreesRepo(store).get(older.id)!.state, 'ready');
+		await linked.archiveSession(session.id);
+		assert.ok(!fs.existsSync(worktree.path));
+		await linked.restoreSession(session.id);
+		assert.equal(fs.readFileSync(path.join(worktree.path, 'work.txt'), 'utf8'), 'work\n');
+		await linked.archiveSession(older.session_id!);
+		assert.ok(!fs.existsSync(older.path), 'the older row, spelled through the link, is removed too');
+	});
+
 	test('a window opened on a session worktree never adopts the worktrees another state folder owns', async () => {
 		const { worktree } = await service.createSession({ repo, title: 'owned elsewhere' });
 		const admin = git(worktree.path, 'rev-parse', '--absolute-git-dir').trim();
