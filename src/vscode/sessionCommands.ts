@@ -60,6 +60,7 @@ function riskDetail(risk: RiskReport): string {
 	list(vscode.l10n.t('Unstaged'), risk.unstaged);
 	list(vscode.l10n.t('Untracked'), risk.untracked);
 	list(vscode.l10n.t('Unresolved conflicts'), risk.conflicts);
+	list(vscode.l10n.t('Git repositories inside it (move them out first)'), risk.innerRepositories);
 	list(vscode.l10n.t('Not pushed'), risk.unpushed.map((c) => c.slice(0, 8)));
 	list(vscode.l10n.t('Not merged'), risk.unmerged.map((c) => c.slice(0, 8)));
 	list(vscode.l10n.t('Stashes'), risk.stashes);
@@ -103,8 +104,9 @@ export function sessionCommandHandlers(deps: SessionCommandDeps): Record<string,
 			void vscode.window.showWarningMessage(vscode.l10n.t('Agents are still running in "{0}". Stop them first.', session.title), { modal: true, detail: riskDetail(risk) });
 			return undefined;
 		}
-		if (risk && (risk.operation || risk.conflicts.length > 0)) {
-			// Refused before asking: a save cannot hold a half-done merge or rebase (see WorktreeService.remove).
+		if (risk && (risk.operation || risk.conflicts.length > 0 || risk.innerRepositories.length > 0)) {
+			// Refused before asking: a save cannot hold a half-done merge or rebase, nor a repository inside the
+			// worktree (see WorktreeService.remove).
 			void vscode.window.showWarningMessage(vscode.l10n.t('"{0}" cannot be saved and removed right now.', session.title), { modal: true, detail: riskDetail(risk) });
 			return undefined;
 		}

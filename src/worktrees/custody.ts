@@ -175,6 +175,12 @@ export class WorktreeCustody {
 			if (risk.conflicts.length > 0) {
 				throw new AgentTabsError('worktree/conflicts', `${wt.path} has unresolved conflicts in ${risk.conflicts.slice(0, 5).join(', ')}. Resolve them and stage the result ("git add"), or undo them with "git checkout -m <file>", then try again. Nothing was removed.`);
 			}
+			if (risk.innerRepositories.length > 0) {
+				throw new AgentTabsError(
+					'worktree/innerRepositories',
+					`${wt.path} holds git repositories of its own whose work a save cannot hold: ${risk.innerRepositories.join('; ')}. Move them out of the worktree (or commit and push a submodule's work), then try again. Nothing was removed.`,
+				);
+			}
 			// The branch head too, under a private ref: its commits stay reachable even if someone deletes the branch.
 			await this.ctx.git(wt.path).run(['update-ref', `refs/agent-tabs/heads/${wt.id}`, 'HEAD']).catch(() => undefined);
 			try {

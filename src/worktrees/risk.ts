@@ -57,6 +57,12 @@ export interface RiskReport {
 	operation: OperationInProgress | null;
 	/** Files with unresolved conflicts (unmerged index entries). */
 	conflicts: string[];
+	/**
+	 * Git repositories inside the worktree whose own work a save cannot hold, each in plain words: a
+	 * repository created or cloned into it (its files and history are not the worktree's), and submodules
+	 * with uncommitted changes or commits on none of their remotes (their git folder goes with the worktree).
+	 */
+	innerRepositories: string[];
 	/** Chats whose agents are running in this worktree right now. */
 	runningAgents: string[];
 	/** True when nothing at all would be lost. */
@@ -90,6 +96,7 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 		stashes: [],
 		operation: null,
 		conflicts: [],
+		innerRepositories: [],
 		runningAgents: input.runningAgents ?? [],
 		clean: true,
 		summary: '',
@@ -113,6 +120,7 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 			operationInProgress(wt),
 		]);
 		Object.assign(report, { staged, unstaged, untracked, ignoredCount: ignored.length, conflicts: [...new Set(conflicts)], operation });
+		report.innerRepositories = await innerRepositories(wt, untracked);
 		// Whatever HEAD the worktree has (another branch checked out, or detached) is what would be lost.
 		branch = headBranch;
 		report.branch = headBranch;
@@ -147,6 +155,9 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 	if (report.conflicts.length) {
 		parts.push(plural(report.conflicts.length, 'file') + ' with unresolved conflicts');
 	}
+	if (report.innerRepositories.length) {
+		parts.push(`${report.innerRepositories.length === 1 ? 'a git repository' : `${report.innerRepositories.length} git repositories`} inside it that cannot be saved (${report.innerRepositories.join('; ')})`);
+	}
 	if (report.staged.length) {
 		parts.push(plural(report.staged.length, 'staged change'));
 	}
@@ -168,7 +179,7 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 	if (report.runningAgents.length) {
 		parts.push(`${plural(report.runningAgents.length, 'agent')} running`);
 	}
-	report.clean = !report.operation && report.conflicts.length === 0 && report.staged.length + report.unstaged.length + report.untracked.length + report.unpushed.length + report.unmerged.length + report.stashes.length + report.runningAgents.length === 0;
+	report.clean = !report.operation && report.conflicts.length === 0 && report.innerRepositories.length === 0 && report.staged.length + report.unstaged.length + report.untracked.length + report.unpushed.length + report.unmerged.length + report.stashes.length + report.runningAgents.length === 0;
 	report.summary = report.clean ? 'Nothing would be lost.' : `At risk: ${parts.join(', ')}.`;
 	if (!report.exists) {
 		report.summary = `Its folder ${input.path} is gone (deleted or moved outside Agent Tabs); only the branch and earlier saves are left. ${report.summary}`;
@@ -177,6 +188,34 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 		report.summary += ` (${plural(report.ignoredCount, 'ignored path')} such as build output are not kept.)`;
 	}
 	return report;
+}
+
+/**
+ * Repositories inside a worktree (`wt` runs in its folder) that a save cannot hold. `git add -A` records a
+ * repository inside the worktree as a pointer to its HEAD commit, not its files; and a submodule's git folder
+ * lives in the worktree's own admin folder, which goes with the worktree. So a repository created or cloned
+ * into the worktree always counts (`untracked` lists it with a trailing slash), and a checked-out submodule
+ * counts when it has changes or commits on none of its remotes (`git submodule update` brings back the rest).
+ */
+async function innerRepositories(wt: Git, untracked: readonly string[]): Promise<string[]> {
+	const found = untracked.filter((p) => p.endsWith('/')).map((p) => `${p} (a separate git repository; its files and history are not part of this worktree)`);
+	const submodules = (await wt.zlist(['ls-files', '--stage', '-z'])).filter((entry) => entry.startsWith('160000 ')).map((entry) => entry.slice(entry.indexOf('\t') + 1));
+	for (const sub of submodules) {
+		const folder = path.join(wt.cwd, sub);
+		if (!fs.existsSync(path.join(folder, '.git'))) {
+			continue; // not checked out: nothing of it is in the worktree
+		}
+		const git = wt.at(folder);
+		const [changes, onNoRemote] = await Promise.all([
+			git.zlist(['status', '--porcelain', '-z']).catch(() => ['?']),
+			git.lines(['rev-list', '-n', '1', 'HEAD', '--all', '--not', '--remotes']).catch(() => ['?']),
+		]);
+		const what = [...(changes.length > 0 ? ['uncommitted changes'] : []), ...(onNoRemote.length > 0 ? ['commits on none of its remotes'] : [])];
+		if (what.length > 0) {
+			found.push(`${sub} (a submodule with ${what.join(' and ')})`);
+		}
+	}
+	return found;
 }
 
 /** Whether merging `branch` into `base` would leave the base's tree unchanged (its work is already there). */

@@ -494,6 +494,48 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.deepEqual(new WorktreesRepo(store).detached().map((w) => w.path), [stray]);
 	});
 
+	test('a git repository cloned into the worktree is never removed with it: risk names it, removal refuses until it is moved out', async () => {
+		const { session, worktree } = await service.createSession({ repo, title: 'vendored' });
+		// What an agent does when asked to vendor a library: clone it in, then commit there.
+		const library = makeRepo(path.join(dir, 'library'), { 'lib.js': 'module.exports = 1;\n' });
+		git(worktree.path, 'clone', '-q', library, 'vendor-lib');
+		fs.writeFileSync(path.join(worktree.path, 'vendor-lib', 'lib.js'), 'module.exports = 2;\n');
+		git(path.join(worktree.path, 'vendor-lib'), 'commit', '-q', '-am', 'a commit only this clone has');
+		const commit = git(path.join(worktree.path, 'vendor-lib'), 'rev-parse', 'HEAD').trim();
+		const risk = await service.risk(worktree.id);
+		assert.equal(risk.clean, false);
+		assert.deepEqual(risk.innerRepositories, ['vendor-lib/ (a separate git repository; its files and history are not part of this worktree)']);
+		assert.match(risk.summary, /a git repository inside it that cannot be saved \(vendor-lib\//);
+		await assert.rejects(service.archiveSession(session.id), (e: Error & { code?: string }) => e.code === 'worktree/innerRepositories' && /Move them out of the worktree/.test(e.message) && /Nothing was removed\.$/.test(e.message));
+		assert.equal(git(path.join(worktree.path, 'vendor-lib'), 'rev-parse', 'HEAD').trim(), commit, 'the clone and its commit are still there');
+		assert.equal(new WorktreesRepo(store).get(worktree.id)!.state, 'ready');
+		fs.renameSync(path.join(worktree.path, 'vendor-lib'), path.join(dir, 'vendor-lib-moved'));
+		assert.ok((await service.archiveSession(session.id))!.saved);
+	});
+
+	test('a submodule with commits on no remote or uncommitted changes blocks removal; a clean one at a pushed commit does not', async () => {
+		const library = makeRepo(path.join(dir, 'library'), { 'lib.js': 'module.exports = 1;\n' });
+		const fileProtocol = ['-c', 'protocol.file.allow=always'];
+		git(repo, ...fileProtocol, 'submodule', 'add', '-q', library, 'sublib');
+		git(repo, 'commit', '-q', '-m', 'add sublib');
+		const { session, worktree } = await service.createSession({ repo, title: 'with a submodule' });
+		git(worktree.path, ...fileProtocol, 'submodule', 'update', '-q', '--init');
+		const sub = path.join(worktree.path, 'sublib');
+		assert.ok(fs.existsSync(path.join(sub, 'lib.js')));
+		assert.deepEqual((await service.risk(worktree.id)).innerRepositories, [], 'checked out at its recorded commit, which its remote has');
+		fs.writeFileSync(path.join(sub, 'lib.js'), 'module.exports = 2;\n');
+		assert.deepEqual((await service.risk(worktree.id)).innerRepositories, ['sublib (a submodule with uncommitted changes)']);
+		git(sub, 'commit', '-q', '-am', 'only in the worktree');
+		assert.deepEqual((await service.risk(worktree.id)).innerRepositories, ['sublib (a submodule with commits on none of its remotes)']);
+		await assert.rejects(service.archiveSession(session.id), (e: Error & { code?: string }) => e.code === 'worktree/innerRepositories');
+		assert.match(git(sub, 'log', '-1', '--format=%s'), /only in the worktree/);
+		// Pushed to its remote, the commit can be fetched again: removal goes ahead.
+		git(sub, 'push', '-q', 'origin', 'HEAD:refs/heads/pushed');
+		git(sub, 'fetch', '-q', 'origin');
+		assert.deepEqual((await service.risk(worktree.id)).innerRepositories, []);
+		assert.ok((await service.archiveSession(session.id))!.saved);
+	});
+
 	test('a worktrees folder reached through a symlink: sessions stay live across starts, archive and restore work', async () => {
 		fs.mkdirSync(path.join(dir, 'real-root'));
 		fs.symlinkSync(path.join(dir, 'real-root'), path.join(dir, 'link-root'));
