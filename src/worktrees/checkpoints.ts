@@ -53,8 +53,14 @@ function processAlive(pid: number): boolean {
 	}
 }
 
-/** The tree of everything in the worktree's folder (tracked changes, untracked files; not ignored ones), through a temporary index. */
-export async function worktreeTree(git: Git): Promise<string> {
+/**
+ * The tree of everything in the worktree's folder (tracked changes, untracked files; not ignored ones), through
+ * a temporary index. `exact` (a save before removal) also takes what git's settings would hide: files marked
+ * assume-unchanged or skip-worktree that are on disk (local config edits people hide that way; a sparse
+ * checkout's absent files stay as they are), and executable bits under `core.fileMode=false` on a file
+ * system that keeps them.
+ */
+export async function worktreeTree(git: Git, options: { exact?: boolean } = {}): Promise<string> {
 	return withTempIndex(async (env) => {
 		// Seeded from the worktree's own index, whose cached file stats let `add -A` re-hash only files changed
 		// since git last looked, instead of every file (as reading HEAD into an empty index would).
@@ -62,9 +68,72 @@ export async function worktreeTree(git: Git): Promise<string> {
 		if (!copyIndex(indexPath, env.GIT_INDEX_FILE!)) {
 			await git.run(['read-tree', 'HEAD'], { env });
 		}
-		await git.run(['add', '-A', '--', '.'], { env });
+		let add = ['add', '-A', '--', '.'];
+		if (options.exact) {
+			const hidden = await hiddenFiles(git, env);
+			// Every assume-unchanged file (a deletion counts too), and skip-worktree files that are on disk. One
+			// flag per call: given both, update-index changes only the first.
+			const unassume = hidden.filter((h) => h.assumeUnchanged).map((h) => h.path);
+			const unskip = hidden.filter((h) => h.skipWorktree && h.present).map((h) => h.path);
+			for (const [flag, paths] of [['--no-assume-unchanged', unassume], ['--no-skip-worktree', unskip]] as const) {
+				if (paths.length > 0) {
+					await git.runBytes(['update-index', flag, '-z', '--stdin'], { env, input: Buffer.concat(paths.flatMap((p) => [p, Buffer.from([0])])) });
+				}
+			}
+			if (unskip.length > 0) {
+				// Files outside a sparse checkout's cone are added only with --sparse (git 2.35 and later).
+				if ((await git.run(['config', '--bool', 'core.sparseCheckout']).catch(() => '')).trim() === 'true') {
+					add = ['add', '-A', '--sparse', '--', '.'];
+				}
+			}
+			if (await modesHiddenFromGit(git)) {
+				add = ['-c', 'core.fileMode=true', ...add];
+			}
+		}
+		await git.run(add, { env });
 		return (await git.run(['write-tree'], { env })).trim();
 	});
+}
+
+/**
+ * Index entries whose disk content git does not look at: assume-unchanged (`ls-files -v` tags them in lower
+ * case) and skip-worktree (`S`), and whether each is on disk. Names as raw bytes (they need not be UTF-8).
+ */
+export async function hiddenFiles(git: Git, env?: NodeJS.ProcessEnv): Promise<{ path: Buffer; present: boolean; skipWorktree: boolean; assumeUnchanged: boolean }[]> {
+	const entries = await git.zlistBytes(['ls-files', '-v', '-z'], { env });
+	const hidden: { path: Buffer; present: boolean; skipWorktree: boolean; assumeUnchanged: boolean }[] = [];
+	for (const entry of entries) {
+		const tag = String.fromCharCode(entry[0]!);
+		if (tag === 'S' || tag === 's' || (tag >= 'a' && tag <= 'z')) {
+			const name = entry.subarray(2);
+			hidden.push({ path: Buffer.from(name), present: fs.lstatSync(Buffer.concat([Buffer.from(git.cwd + path.sep), name]), { throwIfNoEntry: false }) !== undefined, skipWorktree: tag === 'S' || tag === 's', assumeUnchanged: tag >= 'a' && tag <= 'z' });
+		}
+	}
+	return hidden;
+}
+
+/**
+ * Whether `core.fileMode=false` hides executable bits this file system keeps (people set it to silence
+ * mode changes; git also sets it where the file system cannot keep them, and then there is nothing to
+ * keep). Probed the way `git init` does: a file in the worktree's git folder, made executable and back.
+ */
+export async function modesHiddenFromGit(git: Git): Promise<boolean> {
+	const setting = (await git.run(['config', '--bool', 'core.fileMode']).catch(() => '')).trim();
+	if (setting !== 'false') {
+		return false;
+	}
+	const probe = path.join(path.resolve(git.cwd, (await git.run(['rev-parse', '--git-dir'])).trim()), `agent-tabs-mode-probe-${process.pid}`);
+	try {
+		fs.writeFileSync(probe, '', { mode: 0o644 });
+		fs.chmodSync(probe, 0o755);
+		const executable = (fs.statSync(probe).mode & 0o100) !== 0;
+		fs.chmodSync(probe, 0o644);
+		return executable && (fs.statSync(probe).mode & 0o100) === 0;
+	} catch {
+		return false;
+	} finally {
+		fs.rmSync(probe, { force: true });
+	}
 }
 
 /**

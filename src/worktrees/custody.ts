@@ -5,7 +5,7 @@ import { newId } from '../common/ids';
 import { errorMessage } from '../common/log';
 import type { SessionRow } from '../db/sessionsRepo';
 import type { WorktreeRow } from '../db/worktreesRepo';
-import { removeStaleTempIndexes, identity, indexTree, withTempIndex, worktreeTree } from './checkpoints';
+import { hiddenFiles, removeStaleTempIndexes, identity, indexTree, modesHiddenFromGit, withTempIndex, worktreeTree } from './checkpoints';
 import { type Git, parseWorktreeList } from './gitClient';
 import { liveLeases, markOwned, readOwnerMark } from './ownership';
 import { isSameOrInside, realPathLoose, samePath } from './paths';
@@ -94,7 +94,7 @@ export class WorktreeCustody {
 		const head = (await git.run(['rev-parse', 'HEAD'])).trim();
 		const branch = (await git.run(['symbolic-ref', '--quiet', 'HEAD']).catch(() => '')).trim().replace(/^refs\/heads\//, '') || null;
 		const savedIndexTree = await indexTree(git);
-		const tree = await worktreeTree(git);
+		const tree = await worktreeTree(git, { exact: true });
 		const indexCommit = (await git.run(['commit-tree', savedIndexTree, '-p', head], { env: identity, input: `agent-tabs: index of ${wt.path}\n` })).trim();
 		const oneLine = (v: string): string => v.replace(/[\r\n]+/g, ' ');
 		const message = [
@@ -120,10 +120,17 @@ export class WorktreeCustody {
 	 * sizes and times cannot hide a change), the index, HEAD and its branch. Any difference throws.
 	 */
 	private async verifyFolder(git: Git, expected: Pick<SaveContents, 'head' | 'indexTree' | 'worktreeTree'> & { branch: string | null }, code: string, what: string): Promise<void> {
+		// Read as the save read it (see worktreeTree's `exact`): executable bits git's settings hide are compared,
+		// and only a sparse checkout's absent files are left out, as they are in the worktree's index.
+		const modes = (await modesHiddenFromGit(git)) ? ['-c', 'core.fileMode=true'] : [];
+		const sparseAbsent = (await hiddenFiles(git)).filter((h) => h.skipWorktree && !h.present).map((h) => h.path);
 		const differing = await withTempIndex(async (env) => {
 			await git.run(['read-tree', expected.worktreeTree], { env });
-			await git.run(['update-index', '-q', '--really-refresh'], { env }).catch(() => undefined);
-			return [...(await git.zlist(['diff-files', '--name-only', '-z'], { env })), ...(await git.zlist(['ls-files', '--others', '--exclude-standard', '-z'], { env }))];
+			if (sparseAbsent.length > 0) {
+				await git.runBytes(['update-index', '--skip-worktree', '-z', '--stdin'], { env, input: Buffer.concat(sparseAbsent.flatMap((p) => [p, Buffer.from([0])])) });
+			}
+			await git.run([...modes, 'update-index', '-q', '--really-refresh'], { env }).catch(() => undefined);
+			return [...(await git.zlist([...modes, 'diff-files', '--name-only', '-z'], { env })), ...(await git.zlist(['ls-files', '--others', '--exclude-standard', '-z'], { env }))];
 		});
 		const problems: string[] = [];
 		if (differing.length > 0) {

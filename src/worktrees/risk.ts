@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { hiddenFiles } from './checkpoints';
 import { type Git, GitError } from './gitClient';
 
 /** A git operation stopped half-way in a worktree, with the commands that finish or abort it. */
@@ -119,7 +120,10 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 			wt.run(['rev-parse', '--verify', '--quiet', 'HEAD']).then((s) => s.trim() || null, () => null),
 			operationInProgress(wt),
 		]);
-		Object.assign(report, { staged, unstaged, untracked, ignoredCount: ignored.length, conflicts: [...new Set(conflicts)], operation });
+		// Files marked assume-unchanged or skip-worktree that changed on disk: `git diff` does not look at them,
+		// but the save does (see worktreeTree's `exact`), and so must the report.
+		const hiddenChanges = (await changedHiddenFiles(wt)).filter((p) => !unstaged.includes(p));
+		Object.assign(report, { staged, unstaged: [...unstaged, ...hiddenChanges], untracked, ignoredCount: ignored.length, conflicts: [...new Set(conflicts)], operation });
 		report.innerRepositories = await innerRepositories(wt, untracked);
 		// Whatever HEAD the worktree has (another branch checked out, or detached) is what would be lost.
 		branch = headBranch;
@@ -188,6 +192,29 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 		report.summary += ` (${plural(report.ignoredCount, 'ignored path')} such as build output are not kept.)`;
 	}
 	return report;
+}
+
+/** Files git is told not to look at (assume-unchanged, skip-worktree but on disk) whose content changed. */
+async function changedHiddenFiles(wt: Git): Promise<string[]> {
+	const hidden = (await hiddenFiles(wt)).filter((h) => h.assumeUnchanged || h.present).map((h) => ({ name: h.path.toString('utf8'), present: h.present }));
+	const checkable = hidden.filter((h) => !h.name.includes('\n'));
+	if (checkable.length === 0) {
+		return [];
+	}
+	const gone = checkable.filter((h) => !h.present).map((h) => h.name);
+	const onDisk = checkable.filter((h) => h.present).map((h) => h.name);
+	const changed: string[] = [...gone];
+	if (onDisk.length > 0) {
+		const [hashed, staged] = await Promise.all([wt.run(['hash-object', '--stdin-paths'], { input: `${onDisk.join('\n')}\n` }), wt.zlist(['ls-files', '--stage', '-z'])]);
+		const hashes = hashed.split('\n');
+		const inIndex = new Map(staged.map((entry) => [entry.slice(entry.indexOf('\t') + 1), entry.split(' ')[1]]));
+		onDisk.forEach((name, i) => {
+			if (hashes[i] !== inIndex.get(name)) {
+				changed.push(name);
+			}
+		});
+	}
+	return changed;
 }
 
 /**

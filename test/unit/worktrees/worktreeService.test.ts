@@ -536,6 +536,43 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.ok((await service.archiveSession(session.id))!.saved);
 	});
 
+	for (const flag of ['--skip-worktree', '--assume-unchanged'] as const) {
+		test(`a tracked file marked ${flag} and then edited (hidden local config) is reported, saved and restored exactly`, async () => {
+			const { session, worktree } = await service.createSession({ repo, title: `hidden ${flag}` });
+			git(worktree.path, 'update-index', flag, 'src/app.ts');
+			fs.writeFileSync(path.join(worktree.path, 'src/app.ts'), 'export const token = "mine";\n');
+			assert.equal(git(worktree.path, 'status', '--porcelain'), '', 'git itself does not show the change');
+			const risk = await service.risk(worktree.id);
+			assert.deepEqual(risk.unstaged, ['src/app.ts']);
+			assert.equal(risk.clean, false);
+			const result = await service.archiveSession(session.id);
+			assert.equal(result!.saved!.files, 1);
+			await service.restoreSession(session.id);
+			assert.equal(fs.readFileSync(path.join(worktree.path, 'src/app.ts'), 'utf8'), 'export const token = "mine";\n');
+		});
+	}
+
+	test('a sparse checkout: its absent files are not "deleted"; archive and restore keep the change made', async () => {
+		git(repo, 'sparse-checkout', 'set', 'src');
+		const { session, worktree } = await service.createSession({ repo, title: 'sparse' });
+		fs.writeFileSync(path.join(worktree.path, 'src/app.ts'), 'export const sparse = 1;\n');
+		assert.deepEqual((await service.risk(worktree.id)).unstaged, ['src/app.ts']);
+		await service.archiveSession(session.id);
+		await service.restoreSession(session.id);
+		assert.equal(fs.readFileSync(path.join(worktree.path, 'src/app.ts'), 'utf8'), 'export const sparse = 1;\n');
+	});
+
+	test('executable bits survive archive and restore when core.fileMode is false on a file system that keeps them', async () => {
+		git(repo, 'config', 'core.fileMode', 'false');
+		const { session, worktree } = await service.createSession({ repo, title: 'modes' });
+		fs.writeFileSync(path.join(worktree.path, 'run.sh'), '#!/bin/sh\necho hi\n', { mode: 0o755 });
+		fs.chmodSync(path.join(worktree.path, 'README.md'), 0o755);
+		await service.archiveSession(session.id);
+		await service.restoreSession(session.id);
+		assert.equal(fs.statSync(path.join(worktree.path, 'run.sh')).mode & 0o111, 0o111, 'an untracked script stays executable');
+		assert.equal(fs.statSync(path.join(worktree.path, 'README.md')).mode & 0o111, 0o111, 'a tracked file made executable stays so');
+	});
+
 	test('a worktrees folder reached through a symlink: sessions stay live across starts, archive and restore work', async () => {
 		fs.mkdirSync(path.join(dir, 'real-root'));
 		fs.symlinkSync(path.join(dir, 'real-root'), path.join(dir, 'link-root'));
