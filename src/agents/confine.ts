@@ -9,17 +9,32 @@ export class OutsideWorktreeError extends AgentTabsError {
 	}
 }
 
-/** The nearest existing ancestor of `p` (itself included), resolved through symlinks. */
-function realpathOfExistingPrefix(p: string): { real: string; rest: string[] } {
+/**
+ * Where `p` physically leads: its nearest existing ancestor resolved through symlinks, and the rest. A
+ * dangling symlink on the way (its target does not exist yet) is followed too: writing through it would
+ * create its target, wherever that is.
+ */
+function realpathOfExistingPrefix(p: string, depth = 0): { real: string; rest: string[] } {
 	const rest: string[] = [];
 	let current = p;
 	for (;;) {
 		try {
 			return { real: fs.realpathSync(current), rest };
 		} catch (e) {
-			if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ENOTDIR') {
+			const code = (e as NodeJS.ErrnoException).code;
+			if (code === 'ELOOP') {
+				throw new Error(`${p} has a loop of symbolic links`);
+			}
+			if (code !== 'ENOENT' && code !== 'ENOTDIR') {
 				throw e;
 			}
+		}
+		if (fs.lstatSync(current, { throwIfNoEntry: false })?.isSymbolicLink()) {
+			if (depth > 40) {
+				throw new Error(`${p} has a loop of symbolic links`);
+			}
+			const target = realpathOfExistingPrefix(path.resolve(path.dirname(current), fs.readlinkSync(current)), depth + 1);
+			return { real: target.real, rest: [...target.rest, ...rest] };
 		}
 		const parent = path.dirname(current);
 		if (parent === current) {
@@ -56,6 +71,106 @@ export function resolveInsideWorktree(root: string, requested: string): string {
 		throw new OutsideWorktreeError(requested, rootResolved, 'a symbolic link on the way points outside it');
 	}
 	return abs;
+}
+
+/** Whether a path (relative, either separator) goes through a folder or file named `.git`. */
+function touchesGitAdmin(rel: string): boolean {
+	return rel.split(/[\\/]+/).some((part) => part.toLowerCase() === '.git');
+}
+
+/**
+ * Resolves a path an agent wants to write, as `resolveInsideWorktree`, and also refuses git's own files
+ * (`.git`, at the top or in a repository inside the worktree): a `.git` file pointed at a folder the agent
+ * made would hand the agent the git configuration, and with it commands that Agent Tabs' own git runs.
+ * Returns the path as written and where it physically leads (symlinks resolved).
+ */
+export function resolveWritableInsideWorktree(root: string, requested: string): { abs: string; physical: string } {
+	const abs = resolveInsideWorktree(root, requested);
+	const rootReal = fs.realpathSync(path.resolve(root));
+	const { real, rest } = realpathOfExistingPrefix(abs);
+	const physical = path.join(real, ...rest);
+	if (touchesGitAdmin(path.relative(path.resolve(root), abs)) || touchesGitAdmin(path.relative(rootReal, physical))) {
+		throw new AgentTabsError('fs/gitAdmin', `Refused: ${requested} is one of git's own files (.git). Agents may not write them; use git commands in a terminal instead.`);
+	}
+	return { abs, physical };
+}
+
+/** Where an open file descriptor really is (Linux: /proc), or undefined where that cannot be asked. */
+function openedPath(fd: number): string | undefined {
+	try {
+		return fs.readlinkSync(`/proc/self/fd/${fd}`);
+	} catch {
+		return undefined;
+	}
+}
+
+/** A file that was opened after its path was checked must still be inside: a folder swapped for a symlink in between would take it out. */
+function checkOpened(fd: number, root: string, requested: string): void {
+	const where = openedPath(fd);
+	if (where !== undefined && !isInside(where, fs.realpathSync(path.resolve(root)))) {
+		throw new OutsideWorktreeError(requested, path.resolve(root), 'a folder on the way was replaced by a symbolic link that points outside it');
+	}
+}
+
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+
+/**
+ * Reads a text file an agent asked for, inside its worktree: a regular file only (a FIFO or device would
+ * block a thread of the host for good), opened without blocking and checked again once open.
+ */
+export async function readFileInsideWorktree(root: string, requested: string): Promise<string> {
+	const abs = resolveInsideWorktree(root, requested);
+	const { real, rest } = realpathOfExistingPrefix(abs);
+	const handle = await fs.promises.open(path.join(real, ...rest), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+	try {
+		if (!(await handle.stat()).isFile()) {
+			throw new AgentTabsError('fs/notAFile', `Refused: ${requested} is not a regular file.`);
+		}
+		checkOpened(handle.fd, root, requested);
+		return await handle.readFile('utf8');
+	} finally {
+		await handle.close();
+	}
+}
+
+/**
+ * Writes a text file for an agent, inside its worktree (folders created as needed), and says whether it
+ * existed. The file is opened without following a symlink at its end and without truncating, checked
+ * again once open (a folder on the way swapped for a symlink in between), and only then emptied and
+ * written; a file this call created outside is removed again.
+ */
+export async function writeFileInsideWorktree(root: string, requested: string, content: string): Promise<{ abs: string; existed: boolean }> {
+	const { abs, physical } = resolveWritableInsideWorktree(root, requested);
+	await fs.promises.mkdir(path.dirname(physical), { recursive: true });
+	let created = true;
+	let handle: fs.promises.FileHandle;
+	try {
+		handle = await fs.promises.open(physical, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o666);
+	} catch (e) {
+		if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+			throw e;
+		}
+		created = false;
+		handle = await fs.promises.open(physical, O_WRONLY | O_NOFOLLOW | O_NONBLOCK);
+	}
+	try {
+		try {
+			if (!(await handle.stat()).isFile()) {
+				throw new AgentTabsError('fs/notAFile', `Refused: ${requested} is not a regular file.`);
+			}
+			checkOpened(handle.fd, root, requested);
+		} catch (e) {
+			if (created) {
+				await fs.promises.unlink(openedPath(handle.fd) ?? physical).catch(() => undefined);
+			}
+			throw e;
+		}
+		await handle.truncate(0);
+		await handle.writeFile(content, 'utf8');
+	} finally {
+		await handle.close();
+	}
+	return { abs, existed: !created };
 }
 
 /** The path relative to the worktree, with forward slashes, for storage and display. */

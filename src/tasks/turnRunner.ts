@@ -332,11 +332,13 @@ export class TurnRunner extends Disposable {
 			const after = before ? await this.snapshot(cwd) : undefined;
 			if (before && after) {
 				for (const change of diffSnapshots(cwd, before, after)) {
-					if (protocolPaths.has(change.path) || mark.othersWrote.has(change.path)) {
+					// A file name can hold a secret too; protocol paths were redacted the same way before they were kept.
+					const changedPath = this.redactor.redact(change.path);
+					if (protocolPaths.has(changedPath) || mark.othersWrote.has(changedPath)) {
 						continue;
 					}
-					onEvent({ type: 'file_edit', path: change.path, kind: change.kind, source: 'watcher' });
-					this.pending.record({ sessionId: wd.sessionId, worktreeId: wd.worktreeId, chatId, agent: agentId, turnId: turn.id, path: change.path, kind: change.kind, source: 'watcher', shared: mark.overlapped });
+					onEvent({ type: 'file_edit', path: changedPath, kind: change.kind, source: 'watcher' });
+					this.pending.record({ sessionId: wd.sessionId, worktreeId: wd.worktreeId, chatId, agent: agentId, turnId: turn.id, path: changedPath, kind: change.kind, source: 'watcher', shared: mark.overlapped });
 				}
 			}
 		} catch (e) {

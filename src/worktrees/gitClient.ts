@@ -62,6 +62,28 @@ export interface GitRunOptions {
 	signal?: AbortSignal;
 	/** Progress of clone, fetch, pull, push, checkout and merge (`--progress` is added for them). */
 	onProgress?: (progress: GitProgress) => void;
+	/** Configuration for this command only (as `git -c`, passed in the environment so argv stays as given). */
+	config?: Record<string, string>;
+}
+
+/**
+ * Configuration every command gets. core.fsmonitor names a command git runs on status, diff and add: never
+ * one from a repository an agent may have written (its worktree's configuration, a repository cloned into it).
+ */
+const alwaysConfig: Record<string, string> = { 'core.fsmonitor': 'false' };
+
+/** `env` with `config` added as GIT_CONFIG_KEY_n/VALUE_n after any the environment already has (git 2.31+). */
+export function withConfigEnv(env: NodeJS.ProcessEnv, config: Record<string, string>): NodeJS.ProcessEnv {
+	const existing = Number(env.GIT_CONFIG_COUNT ?? 0);
+	let n = Number.isInteger(existing) && existing > 0 ? existing : 0;
+	const out: NodeJS.ProcessEnv = { ...env };
+	for (const [key, value] of Object.entries(config)) {
+		out[`GIT_CONFIG_KEY_${n}`] = key;
+		out[`GIT_CONFIG_VALUE_${n}`] = value;
+		n++;
+	}
+	out.GIT_CONFIG_COUNT = String(n);
+	return out;
 }
 
 /**
@@ -192,7 +214,7 @@ export class Git {
 			// Through the spawn helper: a fork from this (large) process would stall it (see spawnHelper.ts).
 			const child = launchProcess('git', argv, {
 				cwd: this.cwd,
-				env: { ...this.env, ...options.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' },
+				env: withConfigEnv({ ...this.env, ...options.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' }, { ...alwaysConfig, ...options.config }),
 				stdin: options.input !== undefined,
 			});
 			const stdout: Buffer[] = [];

@@ -9,7 +9,7 @@ import { errorMessage, type Logger } from '../../common/log';
 import { redactingLogger } from '../../common/redact';
 import type { AgentBackend, AgentSessionHandle, EnsureSessionOptions, SessionCapabilities, TurnContext } from '../backend';
 import type { PromptInput } from '../../protocol/turns';
-import { resolveInsideWorktree, worktreeRelative } from '../confine';
+import { readFileInsideWorktree, resolveInsideWorktree, worktreeRelative, writeFileInsideWorktree } from '../confine';
 import type { ReadMissingFile } from '../definitions';
 import { agentEnvironment } from '../environment';
 import type { AgentEvent, PermissionOption, StopReason, ToolKind, TurnResult, TurnUsage } from '../../protocol/agentEvents';
@@ -130,6 +130,18 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 			}
 			this.conn?.close(new Error('agent exited'));
 			this._onDidExit.fire({ code, signal, expected });
+		});
+		// An agent that closes its output but keeps running can never answer again: ended, as a crash, so the
+		// next turn starts it anew instead of failing with "connection closed" for as long as it lives.
+		proc.child.stdout!.once('end', () => {
+			const timer = setTimeout(() => {
+				if (!this.exitInfo && !this.shuttingDown) {
+					this.fatal = 'the agent closed its output but kept running';
+					this.logger.warn(`${this.tag} ${this.fatal}; ending it`);
+					void this.kill();
+				}
+			}, 2000);
+			void proc.exited.finally(() => clearTimeout(timer));
 		});
 		const redactor = this.opts.redactor;
 		this.terminals = new TerminalManager(cwd, env, redactor ? (t) => redactor.redact(t) : undefined);
@@ -337,10 +349,9 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 
 	private async onRead(params: { path: string; line?: number | null; limit?: number | null }): Promise<{ content: string }> {
 		return this.guardAsync(async () => {
-			const abs = resolveInsideWorktree(this.opts.cwd, params.path);
 			let content: string;
 			try {
-				content = await fs.promises.readFile(abs, 'utf8');
+				content = await readFileInsideWorktree(this.opts.cwd, params.path);
 			} catch (e) {
 				const code = (e as NodeJS.ErrnoException).code;
 				if (code !== 'ENOENT' && code !== 'ENOTDIR') {
@@ -362,10 +373,12 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 
 	private async onWrite(params: { path: string; content: string }): Promise<Record<string, never>> {
 		return this.guardAsync(async () => {
-			const abs = resolveInsideWorktree(this.opts.cwd, params.path);
-			const existed = fs.existsSync(abs);
-			await fs.promises.mkdir(path.dirname(abs), { recursive: true });
-			await fs.promises.writeFile(abs, params.content, 'utf8');
+			if (!this.turn) {
+				// Every edit is attributed to the turn that made it; outside a turn (after a cancel, while idle)
+				// there is none, so nothing is written, as with terminals.
+				throw new acp.RequestError(-32602, `Refused: writing ${params.path} was asked for outside a turn; files are written only while the agent works on a prompt.`);
+			}
+			const { abs, existed } = await writeFileInsideWorktree(this.opts.cwd, params.path, params.content);
 			const rel = worktreeRelative(this.opts.cwd, abs);
 			this.turn?.editedPaths.add(rel);
 			this.emit({ type: 'file_edit', path: rel, kind: existed ? 'modify' : 'add', source: 'fs_write' });
@@ -496,8 +509,13 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		await this.conn?.agent.notify(acp.methods.agent.session.cancel, { sessionId: this.backendSessionId }).catch(() => undefined);
 	}
 
+	/** A settings request (mode, model, option) answered in time: an agent that never answers must not hold the start or a picker. */
+	private settingRequest<T>(p: Promise<T>, what: string): Promise<T> {
+		return withTimeout(p, this.backendOptions.startTimeoutMs ?? 30_000, `"${this.opts.definition.label}" (${what})`);
+	}
+
 	async setMode(modeId: string): Promise<void> {
-		await this.conn!.agent.request(acp.methods.agent.session.setMode, { sessionId: this.backendSessionId, modeId });
+		await this.settingRequest(this.conn!.agent.request(acp.methods.agent.session.setMode, { sessionId: this.backendSessionId, modeId }), 'session/set_mode');
 		this.emit({ type: 'mode', modeId });
 	}
 
@@ -506,7 +524,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		if (option) {
 			await this.setConfigOption(option.id, modelId);
 		} else if (this.legacyModels) {
-			await this.conn!.agent.request('session/set_model', { sessionId: this.backendSessionId, modelId });
+			await this.settingRequest(this.conn!.agent.request('session/set_model', { sessionId: this.backendSessionId, modelId }), 'session/set_model');
 		} else {
 			throw new AgentTabsError('agent/noModels', 'This agent does not offer a choice of model.');
 		}
@@ -515,7 +533,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 
 	async setConfigOption(configId: string, value: string | boolean): Promise<void> {
 		const params = typeof value === 'boolean' ? { sessionId: this.backendSessionId, configId, type: 'boolean' as const, value } : { sessionId: this.backendSessionId, configId, value };
-		const r = await this.conn!.agent.request(acp.methods.agent.session.setConfigOption, params as acp.SetSessionConfigOptionRequest);
+		const r = await this.settingRequest(this.conn!.agent.request(acp.methods.agent.session.setConfigOption, params as acp.SetSessionConfigOptionRequest), 'session/set_config_option');
 		this.configOptions = mapConfigOptions((r as { configOptions?: unknown }).configOptions);
 		this.emit({ type: 'config', options: this.configOptions });
 	}

@@ -5,6 +5,8 @@ import { launchProcess, type LaunchedProcess } from '../../worktrees/spawnHelper
 import { resolveInsideWorktree } from '../confine';
 
 const defaultOutputLimit = 1024 * 1024;
+/** The most output kept per terminal, whatever limit the agent asks for: the host holds it in memory. */
+export const maxOutputLimit = 16 * 1024 * 1024;
 
 interface Terminal {
 	proc: LaunchedProcess;
@@ -12,7 +14,9 @@ interface Terminal {
 	pid?: number;
 	/** A kill asked for before the process id was known. */
 	killWanted?: boolean;
-	output: Buffer;
+	/** Output as it came, oldest first; whole chunks older than the limit are dropped as new ones come. */
+	chunks: Buffer[];
+	bytes: number;
 	truncated: boolean;
 	limit: number;
 	exit?: { exitCode: number | null; signal: string | null };
@@ -67,16 +71,17 @@ export class TerminalManager {
 		const proc = launchProcess(params.command, params.args ?? [], { cwd, env, stdin: false, detached: process.platform !== 'win32' });
 		const t: Terminal = {
 			proc,
-			output: Buffer.alloc(0),
+			chunks: [],
+			bytes: 0,
 			truncated: false,
-			limit: params.outputByteLimit ?? defaultOutputLimit,
+			limit: outputLimit(params.outputByteLimit),
 			exited: new Promise((resolve) => {
 				proc.on('exit', (code, signal) => {
 					t.exit ??= { exitCode: code, signal };
 					resolve();
 				});
 				proc.on('error', (e) => {
-					t.output = Buffer.concat([t.output, Buffer.from(`${e.message}\n`)]);
+					append(Buffer.from(`${e.message}\n`));
 					t.exit = { exitCode: 127, signal: null };
 					resolve();
 				});
@@ -88,19 +93,15 @@ export class TerminalManager {
 				killTree(t);
 			}
 		});
-		const append = (chunk: Buffer): void => {
-			let out = Buffer.concat([t.output, chunk]);
-			if (out.length > t.limit) {
-				// Drop from the front at a UTF-8 character boundary, as the protocol asks.
-				let start = out.length - t.limit;
-				while (start < out.length && (out[start]! & 0xc0) === 0x80) {
-					start++;
-				}
-				out = out.subarray(start);
+		// Kept as a list, not copied into one buffer per chunk: that was quadratic in the output's length.
+		function append(chunk: Buffer): void {
+			t.chunks.push(chunk);
+			t.bytes += chunk.length;
+			while (t.chunks.length > 1 && t.bytes - t.chunks[0]!.length >= t.limit) {
+				t.bytes -= t.chunks.shift()!.length;
 				t.truncated = true;
 			}
-			t.output = out;
-		};
+		}
 		proc.on('stdout', append);
 		proc.on('stderr', append);
 		const terminalId = newId('term');
@@ -118,7 +119,7 @@ export class TerminalManager {
 
 	output(id: string): { output: string; truncated: boolean; exitStatus?: { exitCode: number | null; signal: string | null } } {
 		const t = this.get(id);
-		return { output: this.redact(t.output.toString('utf8')), truncated: t.truncated, ...(t.exit ? { exitStatus: t.exit } : {}) };
+		return { output: this.redact(retainedOutput(t).toString('utf8')), truncated: t.truncated, ...(t.exit ? { exitStatus: t.exit } : {}) };
 	}
 
 	async waitForExit(id: string, signal?: AbortSignal): Promise<{ exitCode: number | null; signal: string | null }> {
@@ -173,4 +174,25 @@ function killTree(t: Terminal): void {
 			// already gone
 		}
 	}
+}
+
+/** The limit an agent asked for, within what the host keeps (a missing or unusable one: the default). */
+function outputLimit(asked: number | null | undefined): number {
+	return typeof asked === 'number' && Number.isFinite(asked) && asked >= 0 ? Math.min(Math.floor(asked), maxOutputLimit) : defaultOutputLimit;
+}
+
+/** The last `limit` bytes of a terminal's output, cut at a UTF-8 character boundary as the protocol asks. */
+function retainedOutput(t: Terminal): Buffer {
+	let out = t.chunks.length === 1 ? t.chunks[0]! : Buffer.concat(t.chunks);
+	if (out.length > t.limit) {
+		let start = out.length - t.limit;
+		while (start < out.length && (out[start]! & 0xc0) === 0x80) {
+			start++;
+		}
+		out = out.subarray(start);
+		t.truncated = true;
+	}
+	t.chunks = out.length > 0 ? [out] : [];
+	t.bytes = out.length;
+	return out;
 }

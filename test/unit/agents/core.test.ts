@@ -1,10 +1,12 @@
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { mapSessionUpdate } from '../../../src/agents/acp/mapUpdate';
 import { stdioStream } from '../../../src/agents/acp/transport';
-import { OutsideWorktreeError, resolveInsideWorktree } from '../../../src/agents/confine';
+import { maxOutputLimit, TerminalManager } from '../../../src/agents/acp/terminals';
+import { OutsideWorktreeError, readFileInsideWorktree, resolveInsideWorktree, writeFileInsideWorktree } from '../../../src/agents/confine';
 import { agentPresets, configHash, mergeDefinitions } from '../../../src/agents/definitions';
 import { agentEnvironment } from '../../../src/agents/environment';
 import { redactingLogger, SecretRedactor } from '../../../src/common/redact';
@@ -83,6 +85,49 @@ suite('agents/confine', () => {
 			assert.throws(() => resolveInsideWorktree(wt, p), OutsideWorktreeError, p);
 		}
 		assert.throws(() => resolveInsideWorktree(wt, 'link/x'), /symbolic link/);
+	});
+
+	test('a write through a dangling symlink (its target not there yet) is refused and creates nothing outside', async () => {
+		const wt = path.join(root, 'wt');
+		fs.symlinkSync(path.join(root, 'outside', 'new.txt'), path.join(wt, 'dangling'));
+		fs.symlinkSync(path.join(root, 'outside', 'newdir'), path.join(wt, 'dangling-dir'));
+		fs.symlinkSync('inner-dangling-target.txt', path.join(wt, 'src', 'inner-dangling'));
+		for (const p of ['dangling', 'dangling-dir/a.txt']) {
+			await assert.rejects(writeFileInsideWorktree(wt, p, 'escaped'), OutsideWorktreeError, p);
+		}
+		assert.deepEqual(fs.readdirSync(path.join(root, 'outside')), []);
+		// A dangling link that stays inside creates its target, as a plain write through it would.
+		assert.deepEqual(await writeFileInsideWorktree(wt, 'src/inner-dangling', 'inside'), { abs: path.join(wt, 'src', 'inner-dangling'), existed: false });
+		assert.equal(fs.readFileSync(path.join(wt, 'src', 'inner-dangling-target.txt'), 'utf8'), 'inside');
+		assert.equal(fs.lstatSync(path.join(wt, 'src', 'inner-dangling')).isSymbolicLink(), true, 'the link itself is left as it was');
+	});
+
+	test("git's own files are never written: the worktree's .git file, a repository's .git folder inside it, a link to them", async () => {
+		const wt = path.join(root, 'wt');
+		fs.writeFileSync(path.join(wt, '.git'), 'gitdir: /somewhere/.git/worktrees/wt\n');
+		fs.mkdirSync(path.join(wt, 'vendor', '.git'), { recursive: true });
+		fs.symlinkSync(path.join(wt, 'vendor', '.git'), path.join(wt, 'admin-link'));
+		for (const p of ['.git', 'vendor/.git/config', 'vendor/.GIT/hooks/pre-commit', 'admin-link/config', path.join(wt, '.git')]) {
+			await assert.rejects(writeFileInsideWorktree(wt, p, 'gitdir: evil'), /one of git's own files/, p);
+		}
+		assert.equal(fs.readFileSync(path.join(wt, '.git'), 'utf8'), 'gitdir: /somewhere/.git/worktrees/wt\n');
+		assert.deepEqual(fs.readdirSync(path.join(wt, 'vendor', '.git')), []);
+		assert.equal(await readFileInsideWorktree(wt, '.git'), 'gitdir: /somewhere/.git/worktrees/wt\n', 'reading them is fine');
+	});
+
+	test('a FIFO or a folder is refused at once, for reads and writes, without blocking a thread', async () => {
+		const wt = path.join(root, 'wt');
+		execFileSync('mkfifo', [path.join(wt, 'pipe')]);
+		// More than the thread pool has: a blocking open of each would leave nothing for the rest of the host.
+		const reads = Array.from({ length: 8 }, () => readFileInsideWorktree(wt, 'pipe'));
+		for (const read of reads) {
+			await assert.rejects(read, /is not a regular file/);
+		}
+		await assert.rejects(writeFileInsideWorktree(wt, 'pipe', 'x'), /ENXIO|is not a regular file/);
+		await assert.rejects(readFileInsideWorktree(wt, 'src'), /is not a regular file|EISDIR/);
+		fs.writeFileSync(path.join(wt, 'src', 'plain.txt'), 'plain');
+		const answered = await Promise.race([fs.promises.readFile(path.join(wt, 'src', 'plain.txt'), 'utf8'), new Promise((resolve) => setTimeout(() => resolve('blocked'), 5000))]);
+		assert.equal(answered, 'plain', 'the thread pool still answers other reads');
 	});
 });
 
@@ -339,5 +384,31 @@ suite('agents/environment and secret redaction', () => {
 		const inner = new MemoryLogger();
 		redactingLogger(inner, r).warn('agent said AKIA-host-access-key');
 		assert.deepEqual(inner.lines, ['warn agent said [redacted AWS_ACCESS_KEY_ID]']);
+	});
+});
+
+suite('agents/acp/terminals', () => {
+	let root: string;
+	setup(() => {
+		root = tempDir();
+	});
+	teardown(() => removeDir(root));
+
+	test('output past the limit keeps its newest bytes at a character boundary; an agent cannot ask the host to keep more than 16 MiB', async () => {
+		const terminals = new TerminalManager(root, { PATH: process.env.PATH ?? '' });
+		try {
+			// 24 MiB of "é" (two bytes each), asked to keep 10^15 bytes.
+			const { terminalId } = terminals.create({ command: process.execPath, args: ['-e', 'const b = Buffer.from("é".repeat(512 * 1024)); for (let i = 0; i < 24; i++) process.stdout.write(b); process.stdout.write("END")'], outputByteLimit: 1e15 });
+			assert.deepEqual(await terminals.waitForExit(terminalId), { exitCode: 0, signal: null });
+			const out = terminals.output(terminalId);
+			assert.equal(out.truncated, true);
+			assert.equal(Buffer.byteLength(out.output), maxOutputLimit - 1, 'cut at a character boundary');
+			assert.ok(out.output.endsWith('ééEND') && !out.output.includes('\uFFFD'));
+			const small = terminals.create({ command: process.execPath, args: ['-e', 'process.stdout.write("a".repeat(100) + "tail")'], outputByteLimit: 10 });
+			await terminals.waitForExit(small.terminalId);
+			assert.deepEqual(terminals.output(small.terminalId), { output: 'aaaaaatail', truncated: true, exitStatus: { exitCode: 0, signal: null } });
+		} finally {
+			terminals.dispose();
+		}
 	});
 });

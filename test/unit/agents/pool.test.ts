@@ -183,6 +183,29 @@ suite('agents/pool with a real ACP agent process', function () {
 		});
 	}
 
+	test('an agent that never answers its default mode request still starts, in bounded time, and the turn runs', async () => {
+		const { pool, turns } = rig.make({ defs: () => [{ ...rig.definitions({ SCRIPTED_AGENT_HANG_SET_MODE: '1' })[0]!, defaultMode: 'plan' }] });
+		const chat = rig.newChat();
+		const outcome = await turns.runTurn(chat, 'scripted', { text: 'say still answering prompts' });
+		assert.equal(outcome.status, 'done');
+		assert.match(rig.agentText(outcome.turn.id), /still answering prompts/);
+		assert.ok(rig.logger.lines.some((l) => /default mode: .*session\/set_mode\) did not answer within 5 s/.test(l)), 'the unanswered request is logged');
+		await assert.rejects(pool.peek(chat, 'scripted')!.setMode!('plan'), /did not answer within 5 s/, 'a mode picked later gets an answer too');
+	});
+
+	test('an agent that closes its output but keeps running is ended as a crash, and the next turn starts it anew', async () => {
+		const { pool, turns } = rig.make();
+		const chat = rig.newChat();
+		const first = await turns.runTurn(chat, 'scripted', { text: 'say before\ncloseout' });
+		assert.notEqual(first.status, 'done');
+		const pid = pidOf(first.result.backendSessionId);
+		await waitFor(() => !alive(pid), 'the silent agent to be ended', 10_000);
+		const second = await turns.runTurn(chat, 'scripted', { text: 'say back again' });
+		assert.equal(second.status, 'done', second.result.error);
+		assert.match(rig.agentText(second.turn.id), /back again/);
+		assert.ok(pool.size >= 1);
+	});
+
 	test('a missing agent command says how to install it', async () => {
 		const { turns } = rig.make({ defs: () => [{ id: 'scripted', label: 'Nope', transport: 'acp', command: 'agent-tabs-no-such-agent', args: [], env: {}, install: 'npm i -g nope' }] });
 		await assert.rejects(turns.runTurn(rig.newChat(), 'scripted', { text: 'hi' }), /"agent-tabs-no-such-agent" was not found. Install it with: npm i -g nope/);

@@ -104,6 +104,18 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		assert.deepEqual(new PendingChangesRepo(rig.store).listForChat(chat), []);
 	});
 
+	test('a write sent after the turn ended (after a cancel, or while idle) is refused: no edit goes unattributed', async () => {
+		const { turns } = rig.make();
+		const chat = rig.newChat();
+		const outcome = await turns.runTurn(chat, 'scripted', { text: 'latewrite 300 late.txt written after the turn\nwrite in-turn.txt during the turn' });
+		assert.equal(outcome.status, 'done');
+		await new Promise((r) => setTimeout(r, 900));
+		assert.ok(fs.existsSync(path.join(rig.work, 'in-turn.txt')));
+		assert.ok(!fs.existsSync(path.join(rig.work, 'late.txt')), 'the late write was refused');
+		assert.ok(rig.logger.lines.some((l) => /latewrite late\.txt: .*outside a turn/.test(l)), rig.logger.lines.filter((l) => l.includes('latewrite')).join('\n') || 'the agent was told why');
+		assert.deepEqual(new PendingChangesRepo(rig.store).listForChat(chat).map((p) => p.path), ['in-turn.txt']);
+	});
+
 	test('a diff shown before the permission request counts as an edit only once the tool call completes', async () => {
 		const rejecting = rig.make({ permissionSettings: { default: 'reject', timeoutMs: 2000 } });
 		const rejectedChat = rig.newChat();
@@ -301,6 +313,8 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 				`say ${agentKey.slice(9)} (streamed in two chunks)`,
 				`toolout ${fileToken} ${agentKey}`,
 				`say ${hostToken} ${hostSecret} ${mcpToken}`,
+				// A file named after the key, made in a terminal: only the watcher sees it.
+				'terminal touch "named-$ANTHROPIC_API_KEY.txt"',
 				'crash',
 			].join('\n'),
 		});
@@ -314,6 +328,7 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 			JSON.stringify(rig.store.all('SELECT * FROM messages')),
 			JSON.stringify(rig.store.all('SELECT * FROM turns')),
 			JSON.stringify(rig.store.all('SELECT * FROM agent_sessions')),
+			JSON.stringify(rig.store.all('SELECT * FROM pending_changes')),
 			...seen,
 			rig.logger.lines.join('\n'),
 			...fs.readdirSync(path.join(rig.dir, 'state')).filter((f) => !fs.statSync(path.join(rig.dir, 'state', f)).isDirectory()).map((f) => fs.readFileSync(path.join(rig.dir, 'state', f), 'latin1')),
@@ -323,6 +338,11 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		}
 		assert.match(everything, /\[redacted SERVICE_TOKEN\]/);
 		assert.match(text, /split: \[redacted ANTHROPIC_API_KEY\] \(streamed in two chunks\)/, 'a key split across chunks is redacted whole');
+		assert.deepEqual(
+			rig.store.all<{ path: string }>('SELECT path FROM pending_changes').map((r) => r.path).filter((p) => p.startsWith('named-')),
+			['named-[redacted ANTHROPIC_API_KEY].txt'],
+			'the file is attributed once, under its redacted name',
+		);
 	});
 
 	test('garbage, huge lines and unknown updates: reported or kept, never lost, the turn goes on', async () => {

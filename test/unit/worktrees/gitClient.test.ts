@@ -255,6 +255,24 @@ suite('worktrees/git: the one git runner (limit, timeouts, cancel, progress; rea
 		assert.equal((await new Git(repo, env).run(['rev-parse', '--git-dir'], { env: { GIT_DIR: path.join(other, '.git') } })).trim(), path.join(other, '.git'));
 	});
 
+	test("a repository's core.fsmonitor command never runs (an agent could have written that configuration); settings from the surroundings are kept", async () => {
+		const proof = path.join(dir, 'fsmonitor-ran');
+		const monitor = path.join(dir, 'monitor.sh');
+		fs.writeFileSync(monitor, `#!/bin/sh\nenv > "${proof}"\n`, { mode: 0o755 });
+		execFileSync('git', ['config', 'core.fsmonitor', monitor], { cwd: repo, env });
+		fs.writeFileSync(path.join(repo, 'touched.txt'), 'x');
+		const withOwnConfig = { ...env, GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'user.name', GIT_CONFIG_VALUE_0: 'From The Surroundings' };
+		const git = new Git(repo, withOwnConfig);
+		await git.run(['status', '--porcelain']);
+		await git.run(['diff', '--name-only']);
+		await git.run(['add', '-A'], { env: { GIT_INDEX_FILE: path.join(dir, 'scratch-index') } });
+		assert.equal(fs.existsSync(proof), false, 'the fsmonitor command ran');
+		assert.equal((await git.run(['config', 'user.name'])).trim(), 'From The Surroundings');
+		assert.equal((await git.run(['config', 'core.fileMode'], { config: { 'core.fileMode': 'false' } })).trim(), 'false', "a command's own configuration applies");
+		execFileSync('git', ['status', '--porcelain'], { cwd: repo, env });
+		assert.equal(fs.existsSync(proof), true, 'plain git runs it, so the test can fail');
+	});
+
 	test('git is started by the spawn helper, not by this process; exact bytes cross both ways', async function () {
 		if (process.platform !== 'linux') {
 			this.skip();
