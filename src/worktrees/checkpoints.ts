@@ -69,6 +69,7 @@ export async function worktreeTree(git: Git, options: { exact?: boolean } = {}):
 			await git.run(['read-tree', 'HEAD'], { env });
 		}
 		let add = ['add', '-A', '--', '.'];
+		let config: Record<string, string> | undefined;
 		if (options.exact) {
 			const hidden = await hiddenFiles(git, env);
 			// Every assume-unchanged file (a deletion counts too), and skip-worktree files that are on disk. One
@@ -87,12 +88,88 @@ export async function worktreeTree(git: Git, options: { exact?: boolean } = {}):
 				}
 			}
 			if (await modesHiddenFromGit(git)) {
-				add = ['-c', 'core.fileMode=true', ...add];
+				config = { 'core.fileMode': 'true' };
 			}
 		}
-		await git.run(add, { env });
+		await git.run(add, { env, config });
+		if (options.exact) {
+			await keepRawBytes(git, env);
+		}
 		return (await git.run(['write-tree'], { env })).trim();
 	});
+}
+
+/** Regular files (not symlinks, not submodules) among index entries `<mode> <blob> <stage>\t<path>`. */
+function regularFiles(entries: readonly string[]): Map<string, { mode: string; blob: string }> {
+	const files = new Map<string, { mode: string; blob: string }>();
+	for (const entry of entries) {
+		const tab = entry.indexOf('\t');
+		const [mode = '', blob = ''] = entry.slice(0, tab).split(' ');
+		const name = entry.slice(tab + 1);
+		// Names that are not UTF-8 (decoded with U+FFFD) or hold a line break cannot be named to hash-object.
+		if ((mode === '100644' || mode === '100755') && !name.includes('\n') && !name.includes('\uFFFD')) {
+			files.set(name, { mode, blob });
+		}
+	}
+	return files;
+}
+
+/** `git hash-object --no-filters` of files in the worktree (relative names): the ids of their bytes as they are. */
+export async function rawBlobIds(git: Git, names: readonly string[], write = false): Promise<string[]> {
+	if (names.length === 0) {
+		return [];
+	}
+	return (await git.run(['hash-object', '--no-filters', ...(write ? ['-w'] : []), '--stdin-paths'], { input: `${names.join('\n')}\n` })).split('\n').slice(0, names.length);
+}
+
+/**
+ * Files git would store converted (line endings under `text`/`eol`/`core.autocrlf`, a clean filter) are stored
+ * as their bytes on disk instead, so a restore gives back what was there, not what git would have committed.
+ * Only files that differ from HEAD (changed, new): the rest come back from HEAD as a checkout writes them.
+ */
+async function keepRawBytes(git: Git, env: NodeJS.ProcessEnv): Promise<void> {
+	const changed = new Set(await git.zlist(['diff-index', '--cached', '--name-only', '--diff-filter=AMT', '-z', 'HEAD'], { env }));
+	if (changed.size === 0) {
+		return;
+	}
+	const files = [...regularFiles(await git.zlist(['ls-files', '--stage', '-z'], { env }))].filter(([name]) => changed.has(name));
+	const raw = await rawBlobIds(
+		git,
+		files.map(([name]) => name),
+	);
+	const converted = files.filter(([, entry], i) => raw[i] !== entry.blob);
+	if (converted.length === 0) {
+		return;
+	}
+	const ids = await rawBlobIds(
+		git,
+		converted.map(([name]) => name),
+		true,
+	);
+	const info = converted.map(([name, entry], i) => `${entry.mode} ${ids[i]}\t${name}\0`).join('');
+	await git.run(['update-index', '-z', '--index-info'], { env, input: info });
+}
+
+/**
+ * Of the files `diff-files` reports as differing from `tree`, those whose bytes on disk are exactly the
+ * tree's blob (stored raw by `keepRawBytes`, which `diff-files` compares only after conversion), and whose
+ * executable bit matches when modes count, are not differences.
+ */
+export async function rawDifferences(git: Git, tree: string, reported: readonly string[], compareModes: boolean): Promise<string[]> {
+	if (reported.length === 0) {
+		return [];
+	}
+	const inTree = regularFiles(await git.zlist(['ls-tree', '-r', '-z', tree]).then((lines) => lines.map((l) => l.replace(/^(\d+) blob ([0-9a-f]+)\t/, '$1 $2 0\t'))));
+	const candidates = reported.filter((name) => inTree.has(name) && fs.lstatSync(path.join(git.cwd, name), { throwIfNoEntry: false })?.isFile());
+	const raw = await rawBlobIds(git, candidates);
+	const same = new Set(
+		candidates.filter((name, i) => {
+			const entry = inTree.get(name)!;
+			const executable = (fs.lstatSync(path.join(git.cwd, name)).mode & 0o100) !== 0;
+			return raw[i] === entry.blob && (!compareModes || executable === (entry.mode === '100755'));
+		}),
+	);
+	return reported.filter((name) => !same.has(name));
 }
 
 /**

@@ -5,7 +5,7 @@ import { newId } from '../common/ids';
 import { errorMessage } from '../common/log';
 import type { SessionRow } from '../db/sessionsRepo';
 import type { WorktreeRow } from '../db/worktreesRepo';
-import { hiddenFiles, removeStaleTempIndexes, identity, indexTree, modesHiddenFromGit, withTempIndex, worktreeTree } from './checkpoints';
+import { hiddenFiles, rawDifferences, removeStaleTempIndexes, identity, indexTree, modesHiddenFromGit, withTempIndex, worktreeTree } from './checkpoints';
 import { type Git, parseWorktreeList } from './gitClient';
 import { liveLeases, markOwned, readOwnerMark } from './ownership';
 import { isSameOrInside, realPathLoose, samePath } from './paths';
@@ -122,15 +122,17 @@ export class WorktreeCustody {
 	private async verifyFolder(git: Git, expected: Pick<SaveContents, 'head' | 'indexTree' | 'worktreeTree'> & { branch: string | null }, code: string, what: string): Promise<void> {
 		// Read as the save read it (see worktreeTree's `exact`): executable bits git's settings hide are compared,
 		// and only a sparse checkout's absent files are left out, as they are in the worktree's index.
-		const modes = (await modesHiddenFromGit(git)) ? ['-c', 'core.fileMode=true'] : [];
+		const config = (await modesHiddenFromGit(git)) ? { 'core.fileMode': 'true' } : undefined;
+		const compareModes = config !== undefined || (await git.run(['config', '--bool', 'core.fileMode']).catch(() => '')).trim() !== 'false';
 		const sparseAbsent = (await hiddenFiles(git)).filter((h) => h.skipWorktree && !h.present).map((h) => h.path);
 		const differing = await withTempIndex(async (env) => {
 			await git.run(['read-tree', expected.worktreeTree], { env });
 			if (sparseAbsent.length > 0) {
 				await git.runBytes(['update-index', '--skip-worktree', '-z', '--stdin'], { env, input: Buffer.concat(sparseAbsent.flatMap((p) => [p, Buffer.from([0])])) });
 			}
-			await git.run([...modes, 'update-index', '-q', '--really-refresh'], { env }).catch(() => undefined);
-			return [...(await git.zlist([...modes, 'diff-files', '--name-only', '-z'], { env })), ...(await git.zlist(['ls-files', '--others', '--exclude-standard', '-z'], { env }))];
+			await git.run(['update-index', '-q', '--really-refresh'], { env, config }).catch(() => undefined);
+			const changed = await git.zlist(['diff-files', '--name-only', '-z'], { env, config });
+			return [...(await rawDifferences(git, expected.worktreeTree, changed, compareModes)), ...(await git.zlist(['ls-files', '--others', '--exclude-standard', '-z'], { env }))];
 		});
 		const problems: string[] = [];
 		if (differing.length > 0) {
@@ -338,7 +340,7 @@ export class WorktreeCustody {
 		} catch (e) {
 			await this.lifecycle.deleteFolder(wt).catch((r: unknown) => this.ctx.logger.error(`[Worktrees][restore] cleanup: ${errorMessage(r)}`));
 			this.ctx.worktrees.update(wt.id, { state: before });
-			throw new AgentTabsError('worktree/restoreFailed', `Could not restore ${wt.path}: ${errorMessage(e)} Nothing was changed${entry ? `; the saved work is still in ${entry.ref}` : ''}.`, { cause: e });
+			throw new AgentTabsError('worktree/restoreFailed', `Could not restore ${wt.path}: ${errorMessage(e).trim().replace(/([^.!?])$/, '$1.')} Nothing was changed${entry ? `; the saved work is still in ${entry.ref}` : ''}.`, { cause: e });
 		}
 		// Ignored files (.env, dependencies) are not in the save: the setup step puts them back as on creation.
 		await this.lifecycle.setup(wt.repo_root, wt.path);

@@ -562,6 +562,28 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(fs.readFileSync(path.join(worktree.path, 'src/app.ts'), 'utf8'), 'export const sparse = 1;\n');
 	});
 
+	test('line endings and clean filters: archive and restore give back the bytes that were on disk, not what git would commit', async () => {
+		fs.writeFileSync(path.join(repo, '.gitattributes'), '* text=auto\n*.cfg filter=strip\n');
+		git(repo, 'config', 'filter.strip.clean', 'sed s/hunter2/redacted/');
+		git(repo, 'add', '.gitattributes');
+		git(repo, 'commit', '-q', '-m', 'attributes');
+		const { session, worktree } = await service.createSession({ repo, title: 'line endings' });
+		const files: Record<string, string> = {
+			'README.md': '# edited on Windows\r\nsecond line\r\n',
+			'notes-crlf.txt': 'untracked\r\nwith CRLF\r\n',
+			'app.cfg': 'SECRET=hunter2\n',
+			'plain.txt': 'nothing to convert\n',
+		};
+		for (const [name, content] of Object.entries(files)) {
+			fs.writeFileSync(path.join(worktree.path, name), content);
+		}
+		await service.archiveSession(session.id);
+		await service.restoreSession(session.id);
+		for (const [name, content] of Object.entries(files)) {
+			assert.equal(fs.readFileSync(path.join(worktree.path, name), 'utf8'), content, name);
+		}
+	});
+
 	test('executable bits survive archive and restore when core.fileMode is false on a file system that keeps them', async () => {
 		git(repo, 'config', 'core.fileMode', 'false');
 		const { session, worktree } = await service.createSession({ repo, title: 'modes' });
