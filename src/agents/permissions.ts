@@ -27,6 +27,11 @@ export interface PermissionPolicySettings {
 	timeoutMs: number;
 }
 
+/** Requests of one chat shown at once; later ones wait their turn (an agent flooding requests fills no screen). */
+export const maxShownPerChat = 4;
+/** Requests of one chat that may wait; past that an agent is flooding, and further requests are refused. */
+export const maxWaitingPerChat = 64;
+
 /**
  * Routes agents' permission requests: a policy answers at once where it can; otherwise the request waits for
  * a decision from the UI (`decide`) and is rejected when nobody decides in time or the turn is cancelled.
@@ -38,6 +43,8 @@ export class PermissionBroker extends Disposable {
 	private readonly _onDidSettle = this._register(new Emitter<{ id: string; outcome: PermissionOutcome }>((e) => logListenerErrors(this.logger, '[Permissions][onDidSettle]')(e)));
 	readonly onDidSettle: Event<{ id: string; outcome: PermissionOutcome }> = this._onDidSettle.event;
 	private readonly open = new Map<string, { request: PermissionRequest; resolve: (o: PermissionOutcome) => void; timer: NodeJS.Timeout }>();
+	/** Requests waiting for one of their chat's `maxShownPerChat` places, oldest first, per chat. */
+	private readonly waiting = new Map<string, { request: PermissionRequest; show: () => void; cancel: () => void }[]>();
 
 	constructor(
 		private settings: PermissionPolicySettings,
@@ -76,6 +83,10 @@ export class PermissionBroker extends Disposable {
 			}
 		}
 		return new Promise((resolve) => {
+			if (signal?.aborted) {
+				resolve({ outcome: 'cancelled', decidedBy: 'cancel' });
+				return;
+			}
 			const settle = (outcome: PermissionOutcome): void => {
 				const entry = this.open.get(request.id);
 				if (!entry) {
@@ -86,18 +97,61 @@ export class PermissionBroker extends Disposable {
 				signal?.removeEventListener('abort', onAbort);
 				this._onDidSettle.fire({ id: request.id, outcome });
 				resolve(outcome);
+				this.showNext(request.chatId);
 			};
-			const onAbort = (): void => settle({ outcome: 'cancelled', decidedBy: 'cancel' });
-			const timer = setTimeout(() => settle({ outcome: 'cancelled', decidedBy: 'timeout' }), this.settings.timeoutMs);
-			timer.unref?.();
-			this.open.set(request.id, { request, resolve: settle, timer });
-			signal?.addEventListener('abort', onAbort, { once: true });
-			if (signal?.aborted) {
-				onAbort();
+			const show = (): void => {
+				// The time to answer starts when the request is shown.
+				const timer = setTimeout(() => settle({ outcome: 'cancelled', decidedBy: 'timeout' }), this.settings.timeoutMs);
+				timer.unref?.();
+				this.open.set(request.id, { request, resolve: settle, timer });
+				this._onDidRequest.fire(request);
+			};
+			const onAbort = (): void => {
+				const queue = this.waiting.get(request.chatId);
+				const at = queue?.findIndex((w) => w.request.id === request.id) ?? -1;
+				if (at >= 0) {
+					queue!.splice(at, 1);
+					resolve({ outcome: 'cancelled', decidedBy: 'cancel' });
+					return;
+				}
+				settle({ outcome: 'cancelled', decidedBy: 'cancel' });
+			};
+			const queued = this.waiting.get(request.chatId)?.length ?? 0;
+			if (queued >= maxWaitingPerChat) {
+				this.logger.warn(`[Permissions] ${request.agent} in chat ${request.chatId} asked for more than ${maxShownPerChat + maxWaitingPerChat} permissions at once; refused: ${request.title}`);
+				const reject = request.options.find((o) => o.kind === 'reject_once') ?? request.options.find((o) => o.kind === 'reject_always');
+				const outcome: PermissionOutcome = reject ? { outcome: 'selected', optionId: reject.optionId, decidedBy: 'policy' } : { outcome: 'cancelled', decidedBy: 'cancel' };
+				this._onDidSettle.fire({ id: request.id, outcome });
+				resolve(outcome);
 				return;
 			}
-			this._onDidRequest.fire(request);
+			signal?.addEventListener('abort', onAbort, { once: true });
+			if (this.shownFor(request.chatId) < maxShownPerChat) {
+				show();
+			} else {
+				const queue = this.waiting.get(request.chatId) ?? [];
+				queue.push({ request, show, cancel: onAbort });
+				this.waiting.set(request.chatId, queue);
+			}
 		});
+	}
+
+	private shownFor(chatId: string): number {
+		let n = 0;
+		for (const entry of this.open.values()) {
+			n += entry.request.chatId === chatId ? 1 : 0;
+		}
+		return n;
+	}
+
+	/** A place came free in a chat: its oldest waiting request is shown. */
+	private showNext(chatId: string): void {
+		const queue = this.waiting.get(chatId);
+		const next = queue?.shift();
+		if (queue && queue.length === 0) {
+			this.waiting.delete(chatId);
+		}
+		next?.show();
 	}
 
 	/** A person's answer. Returns false when the request is no longer open (answered, timed out, cancelled). */
@@ -125,6 +179,12 @@ export class PermissionBroker extends Disposable {
 	}
 
 	private cancelAll(): void {
+		for (const queue of [...this.waiting.values()]) {
+			for (const waiting of [...queue]) {
+				waiting.cancel();
+			}
+		}
+		this.waiting.clear();
 		for (const entry of [...this.open.values()]) {
 			entry.resolve({ outcome: 'cancelled', decidedBy: 'cancel' });
 		}

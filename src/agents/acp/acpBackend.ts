@@ -1,6 +1,7 @@
 import * as acp from '@agentclientprotocol/sdk';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { setMaxListeners } from 'node:events';
 import { pathToFileURL } from 'node:url';
 import { AgentTabsError } from '../../common/errors';
 import { Emitter, logListenerErrors } from '../../common/event';
@@ -12,6 +13,7 @@ import type { PromptInput } from '../../protocol/turns';
 import { readFileInsideWorktree, resolveInsideWorktree, worktreeRelative, writeFileInsideWorktree } from '../confine';
 import type { ReadMissingFile } from '../definitions';
 import { agentEnvironment } from '../environment';
+import { maxShownPerChat, maxWaitingPerChat } from '../permissions';
 import type { AgentEvent, PermissionOption, StopReason, ToolKind, TurnResult, TurnUsage } from '../../protocol/agentEvents';
 import { spawnAgent, terminate, type SpawnedAgent } from '../process';
 import { mapConfigOptions, mapSessionUpdate } from './mapUpdate';
@@ -458,6 +460,8 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 			}
 		}
 		const abort = new AbortController();
+		// Every open or waiting permission request of the turn listens to it (see PermissionBroker's limits).
+		setMaxListeners(maxShownPerChat + maxWaitingPerChat + 16, abort.signal);
 		this.turn = { ctx, abort, editedPaths: new Set(), proposedDiffs: new Map() };
 		this.allowedToolCalls.clear();
 		const proc = this.proc!;

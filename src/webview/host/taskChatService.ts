@@ -300,6 +300,11 @@ export class TaskChatService extends Disposable implements ChatService {
 		}
 		if (e.event.type === 'permission_request') {
 			st.unmatchedPermissionEvents.push({ requestId: e.event.requestId, toolCallId: e.event.toolCallId });
+		} else if (e.event.type === 'permission_decision') {
+			// Settled without being shown (a policy, a cancel, a flood refused while waiting): never matched later.
+			const requestId = e.event.requestId;
+			st.unmatchedPermissionEvents = st.unmatchedPermissionEvents.filter((p) => p.requestId !== requestId);
+			st.permissionIds.delete(requestId);
 		}
 		if (e.turnId) {
 			this.scheduleRefresh(e.chatId);

@@ -10,7 +10,7 @@ import { OutsideWorktreeError, readFileInsideWorktree, resolveInsideWorktree, wr
 import { agentPresets, configHash, mergeDefinitions } from '../../../src/agents/definitions';
 import { agentEnvironment } from '../../../src/agents/environment';
 import { redactingLogger, SecretRedactor } from '../../../src/common/redact';
-import { PermissionBroker } from '../../../src/agents/permissions';
+import { maxShownPerChat, maxWaitingPerChat, PermissionBroker } from '../../../src/agents/permissions';
 import { diffSnapshots, takeDirtySnapshot } from '../../../src/worktrees/dirtySnapshot';
 import { makeRepo } from '../gitRepo';
 import { ensureNoDisposablesLeaked, MemoryLogger, removeDir, tempDir } from '../helpers';
@@ -284,6 +284,46 @@ suite('agents/permissions', () => {
 			sub2.dispose();
 			assert.equal(broker.decide(id, 'yes'), false, 'a button pressed after the request settled is refused');
 			assert.equal(broker.dismiss(id), false);
+		} finally {
+			broker.dispose();
+		}
+	});
+});
+
+suite('agents/permissions: a flood', () => {
+	ensureNoDisposablesLeaked();
+	const options = [
+		{ optionId: 'yes', name: 'Allow', kind: 'allow_once' as const },
+		{ optionId: 'no', name: 'Reject', kind: 'reject_once' as const },
+	];
+
+	test('a chat shows a few requests at once, the rest wait their turn, a flood past the queue is refused; other chats are not held up', async () => {
+		const logger = new MemoryLogger();
+		const broker = new PermissionBroker({ default: 'ask', timeoutMs: 60_000 }, logger);
+		try {
+			const shown: string[] = [];
+			const sub = broker.onDidRequest((r) => shown.push(r.title));
+			const abort = new AbortController();
+			const total = maxShownPerChat + maxWaitingPerChat + 10;
+			const flood = Array.from({ length: total }, (_, i) => broker.request({ chatId: 'flood', agent: 'a', title: `f${i}`, options }, abort.signal));
+			const other = broker.request({ chatId: 'calm', agent: 'a', title: 'calm', options });
+			assert.equal(shown.length, maxShownPerChat + 1, 'four of the flood are shown, and the other chat\'s request');
+			assert.ok(shown.includes('calm'));
+			const refused = await Promise.all(flood.slice(maxShownPerChat + maxWaitingPerChat));
+			assert.ok(refused.every((o) => o.outcome === 'selected' && o.optionId === 'no' && o.decidedBy === 'policy'), 'past the queue, refused at once');
+			assert.ok(logger.lines.some((l) => /asked for more than 68 permissions at once/.test(l)));
+			// Answering the first shown one shows the next waiting one, in order.
+			assert.equal(broker.decide(broker.pending.find((p) => p.title === 'f0')!.id, 'yes'), true);
+			assert.deepEqual(await flood[0], { outcome: 'selected', optionId: 'yes', decidedBy: 'user' });
+			assert.equal(shown[shown.length - 1], `f${maxShownPerChat}`);
+			// A cancel settles shown and waiting ones alike.
+			abort.abort();
+			const rest = await Promise.all(flood.slice(1, maxShownPerChat + maxWaitingPerChat));
+			assert.ok(rest.every((o) => o.outcome === 'cancelled'));
+			assert.deepEqual(broker.pending.map((p) => p.title), ['calm']);
+			broker.decide(broker.pending[0]!.id, 'no');
+			assert.deepEqual(await other, { outcome: 'selected', optionId: 'no', decidedBy: 'user' });
+			sub.dispose();
 		} finally {
 			broker.dispose();
 		}
