@@ -288,14 +288,6 @@ suite('agents/permissions', () => {
 			broker.dispose();
 		}
 	});
-});
-
-suite('agents/permissions: a flood', () => {
-	ensureNoDisposablesLeaked();
-	const options = [
-		{ optionId: 'yes', name: 'Allow', kind: 'allow_once' as const },
-		{ optionId: 'no', name: 'Reject', kind: 'reject_once' as const },
-	];
 
 	test('a chat shows a few requests at once, the rest wait their turn, a flood past the queue is refused; other chats are not held up', async () => {
 		const logger = new MemoryLogger();
