@@ -126,6 +126,11 @@ ORDER BY s.status = 'archived', s.updated_at DESC, s.id`);
 		);
 	}
 
+	/** A chat's new title, applied in memory at once; durable once `store.durable()` resolves. */
+	renameChat(id: string, title: string): void {
+		this.store.write((tx) => tx.run('UPDATE chats SET title = ?, updated_at = ? WHERE id = ?', [title, this.now(), id]));
+	}
+
 	/** Closing a tab ends its agent contexts (a trigger removes its agent_sessions); the transcript stays. */
 	closeChat(id: string): void {
 		const t = this.now();

@@ -661,11 +661,10 @@ export class TaskChatService extends Disposable implements ChatService {
 			throw new AgentTabsError('chat/emptyTitle', 'A chat needs a title.');
 		}
 		this.chat(chatId);
-		// TODO(issue 12): SessionsRepo has no rename yet; this one statement moves there with the dispatcher.
-		const write = this.options.store.writeDurable((tx) => tx.run('UPDATE chats SET title = ?, updated_at = ? WHERE id = ?', [clean, Date.now(), chatId]));
+		this.sessions.renameChat(chatId, clean);
 		this.fireMeta(chatId);
 		// The tab shows the new title at once; the command reports done only once it is on disk.
-		await write;
+		await this.options.store.durable();
 	}
 
 	async closeContext(chatId: string): Promise<void> {
