@@ -60,7 +60,7 @@ function processAlive(pid: number): boolean {
  * checkout's absent files stay as they are), and executable bits under `core.fileMode=false` on a file
  * system that keeps them.
  */
-export async function worktreeTree(git: Git, options: { exact?: boolean } = {}): Promise<string> {
+export async function worktreeTree(git: Git, options: { exact?: boolean; keepIgnored?: (rel: string) => boolean } = {}): Promise<string> {
 	return withTempIndex(async (env) => {
 		// Seeded from the worktree's own index, whose cached file stats let `add -A` re-hash only files changed
 		// since git last looked, instead of every file (as reading HEAD into an empty index would).
@@ -92,11 +92,36 @@ export async function worktreeTree(git: Git, options: { exact?: boolean } = {}):
 			}
 		}
 		await git.run(add, { env, config });
+		if (options.keepIgnored) {
+			await addIgnoredFiles(git, env, options.keepIgnored);
+		}
 		if (options.exact) {
 			await keepRawBytes(git, env);
 		}
 		return (await git.run(['write-tree'], { env })).trim();
 	});
+}
+
+/** The largest ignored file a save keeps (`keepIgnored`): those are hand-edited settings, not build output. */
+const maxKeptIgnoredBytes = 1024 * 1024;
+
+/**
+ * Ignored files `keep` names (the `.env` files the setup step copies in: a worktree's own edits to them, such
+ * as another port, would otherwise come back as the main checkout's copy) are added to the temporary index.
+ * Ignored folders are listed as one entry and not looked into.
+ */
+async function addIgnoredFiles(git: Git, env: NodeJS.ProcessEnv, keep: (rel: string) => boolean): Promise<void> {
+	const ignored = await git.zlist(['ls-files', '--others', '--ignored', '--exclude-standard', '--directory', '-z'], { env });
+	const kept = ignored.filter((rel) => {
+		if (rel.endsWith('/') || rel.includes('\uFFFD') || !keep(rel)) {
+			return false;
+		}
+		const stat = fs.lstatSync(path.join(git.cwd, rel), { throwIfNoEntry: false });
+		return stat?.isFile() === true && stat.size <= maxKeptIgnoredBytes;
+	});
+	if (kept.length > 0) {
+		await git.run(['add', '--force', '--', ...kept.map((rel) => `:(literal)${rel}`)], { env });
+	}
 }
 
 /** Regular files (not symlinks, not submodules) among index entries `<mode> <blob> <stage>\t<path>`. */

@@ -75,7 +75,23 @@ export class WorktreeCustody {
 			branch: wt.branch,
 			baseRef: wt.base_ref,
 			runningAgents: [...inThisProcess, ...elsewhere],
+			keptIgnored: (rel) => this.ownCopiedFile(wt, rel),
 		});
+	}
+
+	/**
+	 * An ignored file the setup step copies (`.env*`) that this worktree changed or made: the setup step would
+	 * bring back the main checkout's copy instead, so a save keeps it. Unchanged copies are left to the setup.
+	 */
+	private ownCopiedFile(wt: WorktreeRow, rel: string): boolean {
+		if (!this.lifecycle.isCopied(rel)) {
+			return false;
+		}
+		try {
+			return !fs.readFileSync(path.join(wt.path, rel)).equals(fs.readFileSync(path.join(wt.repo_root, rel)));
+		} catch {
+			return true; // not in the main checkout (or unreadable there): only this copy has it
+		}
 	}
 
 	/**
@@ -94,7 +110,7 @@ export class WorktreeCustody {
 		const head = (await git.run(['rev-parse', 'HEAD'])).trim();
 		const branch = (await git.run(['symbolic-ref', '--quiet', 'HEAD']).catch(() => '')).trim().replace(/^refs\/heads\//, '') || null;
 		const savedIndexTree = await indexTree(git);
-		const tree = await worktreeTree(git, { exact: true });
+		const tree = await worktreeTree(git, { exact: true, keepIgnored: (rel) => this.ownCopiedFile(wt, rel) });
 		const indexCommit = (await git.run(['commit-tree', savedIndexTree, '-p', head], { env: identity, input: `agent-tabs: index of ${wt.path}\n` })).trim();
 		const oneLine = (v: string): string => v.replace(/[\r\n]+/g, ' ');
 		const message = [

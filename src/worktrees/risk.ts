@@ -82,7 +82,7 @@ function plural(n: number, word: string): string {
  * cherry-picked) is merged, and a branch whose whole change merges into the base as a no-op (squash-merged)
  * has nothing unmerged.
  */
-export async function assessRisk(git: Git, input: { path: string; branch: string | null; baseRef: string | null; runningAgents?: string[] }): Promise<RiskReport> {
+export async function assessRisk(git: Git, input: { path: string; branch: string | null; baseRef: string | null; runningAgents?: string[]; keptIgnored?: (rel: string) => boolean }): Promise<RiskReport> {
 	const report: RiskReport = {
 		path: input.path,
 		branch: input.branch,
@@ -123,7 +123,7 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 		// Files marked assume-unchanged or skip-worktree that changed on disk: `git diff` does not look at them,
 		// but the save does (see worktreeTree's `exact`), and so must the report.
 		const hiddenChanges = (await changedHiddenFiles(wt)).filter((p) => !unstaged.includes(p));
-		Object.assign(report, { staged, unstaged: [...unstaged, ...hiddenChanges], untracked, ignoredCount: ignored.length, conflicts: [...new Set(conflicts)], operation });
+		Object.assign(report, { staged, unstaged: [...unstaged, ...hiddenChanges], untracked, ignoredCount: ignored.filter((rel) => rel.endsWith('/') || !input.keptIgnored?.(rel)).length, conflicts: [...new Set(conflicts)], operation });
 		report.innerRepositories = await innerRepositories(wt, untracked);
 		// Whatever HEAD the worktree has (another branch checked out, or detached) is what would be lost.
 		branch = headBranch;

@@ -270,14 +270,18 @@ export class SessionLifecycle {
 		}
 	}
 
+	/** Whether a file (relative name) is one the setup step copies into new worktrees (`agentTabs.worktrees.copy`). */
+	isCopied(rel: string): boolean {
+		return (this.ctx.options.copy ?? ['.env*']).map(globToRegExp).some((p) => p.test(rel) || p.test(path.basename(rel)));
+	}
+
 	/** Files to copy, then the setup command, in a new or restored worktree. */
 	async setup(repo: string, wtPath: string): Promise<void> {
-		const patterns = (this.ctx.options.copy ?? ['.env*']).map(globToRegExp);
-		if (patterns.length > 0) {
+		if ((this.ctx.options.copy ?? ['.env*']).length > 0) {
 			// Candidates are files git does not track (ignored or untracked), like .env files.
 			const candidates = await this.ctx.git(repo).zlist(['ls-files', '--others', '-z']);
 			for (const rel of candidates) {
-				if (patterns.some((p) => p.test(rel) || p.test(path.basename(rel)))) {
+				if (this.isCopied(rel)) {
 					const target = path.join(wtPath, rel);
 					if (!fs.existsSync(target)) {
 						fs.mkdirSync(path.dirname(target), { recursive: true });

@@ -562,6 +562,22 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(fs.readFileSync(path.join(worktree.path, 'src/app.ts'), 'utf8'), 'export const sparse = 1;\n');
 	});
 
+	test("a worktree's own edit to a copied .env file survives archive and restore; other ignored files are not kept", async () => {
+		const { session, worktree } = await service.createSession({ repo, title: 'own port' });
+		assert.equal(fs.readFileSync(path.join(worktree.path, '.env.local'), 'utf8'), 'SECRET=1\n', 'copied in by the setup step');
+		fs.writeFileSync(path.join(worktree.path, '.env.local'), 'SECRET=1\nPORT=3001\n');
+		fs.mkdirSync(path.join(worktree.path, 'node_modules'));
+		fs.writeFileSync(path.join(worktree.path, 'node_modules', 'big.js'), 'build output\n');
+		const risk = await service.risk(worktree.id);
+		assert.equal(risk.ignoredCount, 1, 'node_modules/ is not kept; .env.local is');
+		await service.archiveSession(session.id);
+		fs.writeFileSync(path.join(repo, '.env.local'), 'SECRET=2\n'); // the main checkout's copy changes meanwhile
+		await service.restoreSession(session.id);
+		assert.equal(fs.readFileSync(path.join(worktree.path, '.env.local'), 'utf8'), 'SECRET=1\nPORT=3001\n');
+		assert.ok(!fs.existsSync(path.join(worktree.path, 'node_modules')));
+		assert.equal(git(worktree.path, 'status', '--porcelain'), '', '.env.local is back as an ignored file, not staged or tracked');
+	});
+
 	test('line endings and clean filters: archive and restore give back the bytes that were on disk, not what git would commit', async () => {
 		fs.writeFileSync(path.join(repo, '.gitattributes'), '* text=auto\n*.cfg filter=strip\n');
 		git(repo, 'config', 'filter.strip.clean', 'sed s/hunter2/redacted/');
