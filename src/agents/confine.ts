@@ -151,7 +151,11 @@ export async function writeFileInsideWorktree(root: string, requested: string, c
 			throw e;
 		}
 		created = false;
-		handle = await fs.promises.open(physical, O_WRONLY | O_NOFOLLOW | O_NONBLOCK);
+		handle = await fs.promises.open(physical, O_WRONLY | O_NOFOLLOW | O_NONBLOCK).catch((e: unknown) => {
+			// ENXIO: a FIFO nobody reads; EISDIR: a folder.
+			const code = (e as NodeJS.ErrnoException).code;
+			throw code === 'ENXIO' || code === 'EISDIR' ? new AgentTabsError('fs/notAFile', `Refused: ${requested} is not a regular file.`) : e;
+		});
 	}
 	try {
 		try {
