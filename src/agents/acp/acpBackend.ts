@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { setMaxListeners } from 'node:events';
 import { pathToFileURL } from 'node:url';
 import { AgentTabsError } from '../../common/errors';
-import { Emitter, logListenerErrors } from '../../common/event';
+import { Emitter, logListenerErrors, type Event } from '../../common/event';
 import { Disposable, toDisposable } from '../../common/lifecycle';
 import { errorMessage, type Logger } from '../../common/log';
 import { redactingLogger } from '../../common/redact';
@@ -65,7 +65,24 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	private readonly _onDidExit = this._register(new Emitter<{ code: number | null; signal: string | null; expected: boolean }>((e) => logListenerErrors(this.logger, '[AcpSession][onDidExit]')(e)));
 	readonly onDidExit = this._onDidExit.event;
 	private readonly _onDidEmitIdleEvent = this._register(new Emitter<AgentEvent>((e) => logListenerErrors(this.logger, '[AcpSession][onDidEmitIdleEvent]')(e)));
-	readonly onDidEmitIdleEvent = this._onDidEmitIdleEvent.event;
+	/**
+	 * Idle events from before anyone listened: the session's setup (modes, models, options, commands) comes
+	 * while the pool is still waiting for `ensureSession`, and the first listener gets them, in order.
+	 */
+	private earlyIdleEvents: AgentEvent[] | undefined = [];
+	readonly onDidEmitIdleEvent: Event<AgentEvent> = (listener, thisArgs, disposables) => {
+		const subscription = this._onDidEmitIdleEvent.event(listener, thisArgs, disposables);
+		const early = this.earlyIdleEvents ?? [];
+		this.earlyIdleEvents = undefined;
+		for (const event of early) {
+			try {
+				listener.call(thisArgs, event);
+			} catch (e) {
+				this.logger.error(`${this.tag} an idle event listener failed: ${errorMessage(e)}`);
+			}
+		}
+		return subscription;
+	};
 
 	backendSessionId = '';
 	resumed = false;
@@ -84,6 +101,8 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	private readMissingFile: ReadMissingFile = 'notFound';
 	/** Tool calls of this turn the user or the policy allowed and that have not finished: their terminals run without asking again. */
 	private readonly allowedToolCalls = new Set<string>();
+	/** Title and kind of this turn's tool calls as announced: a permission request may name only the id. */
+	private readonly toolCallsSeen = new Map<string, { title?: string; kind?: ToolKind }>();
 	private readonly logger: Logger;
 	private readonly tag: string;
 
@@ -103,6 +122,10 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		}
 		if (this.turn) {
 			this.turn.ctx.onEvent(event);
+		} else if (this.earlyIdleEvents) {
+			if (this.earlyIdleEvents.length < 1000) {
+				this.earlyIdleEvents.push(event);
+			}
 		} else {
 			this._onDidEmitIdleEvent.fire(event);
 		}
@@ -153,6 +176,13 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 				for (const event of mapSessionUpdate(params)) {
 					this.emit(event);
 					this.noteToolDiffs(event);
+					if (event.type === 'config') {
+						this.configOptions = event.options; // what set_model and set_config_option pick from
+					}
+					if ((event.type === 'tool_call' || event.type === 'tool_update') && this.toolCallsSeen.size < 10_000) {
+						const seen = this.toolCallsSeen.get(event.toolCallId) ?? {};
+						this.toolCallsSeen.set(event.toolCallId, { title: event.title ?? seen.title, kind: event.kind ?? seen.kind });
+					}
 					if (event.type === 'tool_update' && (event.status === 'completed' || event.status === 'failed')) {
 						this.allowedToolCalls.delete(event.toolCallId);
 					}
@@ -172,7 +202,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 
 		const app = acp
 			.client({ name: 'agent-tabs' })
-			.onRequest(acp.methods.client.session.requestPermission, (c) => this.onPermission(c.params))
+			.onRequest(acp.methods.client.session.requestPermission, (c) => this.onPermission(c.params, c.signal))
 			.onRequest(acp.methods.client.fs.readTextFile, (c) => this.onRead(c.params))
 			.onRequest(acp.methods.client.fs.writeTextFile, (c) => this.onWrite(c.params))
 			.onRequest(acp.methods.client.terminal.create, (c) => this.onTerminalCreate(c.params))
@@ -364,10 +394,10 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 				}
 				throw acp.RequestError.resourceNotFound(params.path);
 			}
-			if (params.line || params.limit) {
+			if (typeof params.line === 'number' || typeof params.limit === 'number') {
 				const lines = content.split('\n');
 				const start = Math.max(0, (params.line ?? 1) - 1);
-				content = lines.slice(start, params.limit ? start + params.limit : undefined).join('\n');
+				content = lines.slice(start, typeof params.limit === 'number' ? start + Math.max(0, params.limit) : undefined).join('\n');
 			}
 			return { content };
 		});
@@ -389,10 +419,13 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	}
 
 	/** Asks the broker (policy or person), recording the request and the decision in the transcript. */
-	private async ask(request: { title: string; toolCallId?: string; kind?: ToolKind; options: PermissionOption[] }): Promise<{ outcome: 'selected'; optionId: string } | { outcome: 'cancelled' }> {
+	private async ask(request: { title: string; toolCallId?: string; kind?: ToolKind; options: PermissionOption[] }, requestSignal?: AbortSignal): Promise<{ outcome: 'selected'; optionId: string } | { outcome: 'cancelled' }> {
 		const requestEventId = `${request.toolCallId ?? 'perm'}:${Date.now()}`;
 		this.emit({ type: 'permission_request', requestId: requestEventId, ...request });
-		const outcome = await this.opts.permissions.request({ chatId: this.opts.chatId, agent: this.opts.definition.id, ...request }, this.turn?.abort.signal);
+		// Settled by a cancel of the turn, or by the agent withdrawing the request ($/cancel_request).
+		const signals = [this.turn?.abort.signal, requestSignal].filter((s): s is AbortSignal => s !== undefined);
+		const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+		const outcome = await this.opts.permissions.request({ chatId: this.opts.chatId, agent: this.opts.definition.id, ...request }, signal);
 		this.emit({
 			type: 'permission_decision',
 			requestId: requestEventId,
@@ -403,12 +436,15 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		return outcome.outcome === 'selected' ? { outcome: 'selected', optionId: outcome.optionId } : { outcome: 'cancelled' };
 	}
 
-	private async onPermission(params: acp.RequestPermissionRequest): Promise<acp.RequestPermissionResponse> {
+	private async onPermission(params: acp.RequestPermissionRequest, requestSignal?: AbortSignal): Promise<acp.RequestPermissionResponse> {
 		const toolCall = params.toolCall as { toolCallId?: string; title?: string | null; kind?: string | null };
 		const options = params.options.map((o) => ({ optionId: o.optionId, name: o.name, kind: o.kind }));
-		const kind = (toolCall.kind ?? undefined) as ToolKind | undefined;
-		const outcome = await this.ask({ title: toolCall.title ?? 'The agent asks for permission', toolCallId: toolCall.toolCallId, kind, options });
-		if (outcome.outcome === 'selected' && toolCall.toolCallId && this.turn && (kind === undefined || kind === 'execute' || kind === 'other')) {
+		// The request carries only what changed about the tool call (often just its id): the rest as announced.
+		const seen = toolCall.toolCallId ? this.toolCallsSeen.get(toolCall.toolCallId) : undefined;
+		const kind = (toolCall.kind ?? seen?.kind ?? undefined) as ToolKind | undefined;
+		const outcome = await this.ask({ title: toolCall.title ?? seen?.title ?? 'The agent asks for permission', toolCallId: toolCall.toolCallId, kind, options }, requestSignal);
+		// Only a tool call known to run commands stands for its terminals; one of unknown kind does not.
+		if (outcome.outcome === 'selected' && toolCall.toolCallId && this.turn && (kind === 'execute' || kind === 'other')) {
 			if (options.find((o) => o.optionId === outcome.optionId)?.kind.startsWith('allow')) {
 				this.allowedToolCalls.add(toolCall.toolCallId);
 			}
@@ -454,9 +490,12 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 			const abs = resolveInsideWorktree(this.opts.cwd, file);
 			blocks.push({ type: 'resource_link', uri: pathToFileURL(abs).href, name: path.basename(abs) });
 		}
+		let imagesLeftOut = 0;
 		for (const image of input.images ?? []) {
 			if (this.capabilities.images) {
 				blocks.push({ type: 'image', data: image.data, mimeType: image.mimeType });
+			} else {
+				imagesLeftOut++;
 			}
 		}
 		const abort = new AbortController();
@@ -464,6 +503,10 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		setMaxListeners(maxShownPerChat + maxWaitingPerChat + 16, abort.signal);
 		this.turn = { ctx, abort, editedPaths: new Set(), proposedDiffs: new Map() };
 		this.allowedToolCalls.clear();
+		this.toolCallsSeen.clear();
+		if (imagesLeftOut > 0) {
+			this.emit({ type: 'notice', severity: 'warning', title: `${this.opts.definition.label} does not take images, so ${imagesLeftOut === 1 ? 'the image was' : `${imagesLeftOut} images were`} not sent.` });
+		}
 		const proc = this.proc!;
 		try {
 			const crashed = proc.exited.then(({ code, signal }): TurnResult => {

@@ -285,6 +285,15 @@ export class TaskChatService extends Disposable implements ChatService {
 			case 'model':
 				st.models = { current: event.modelId, available: event.available ?? st.models.available };
 				return true;
+			case 'config': {
+				// Agents of the newer API offer the model as a config option (category "model") instead.
+				const model = event.options.find((o) => o.type === 'select' && (o.category === 'model' || o.id === 'model'));
+				if (!model) {
+					return false;
+				}
+				st.models = { current: String(model.currentValue), available: (model.options ?? []).map((o) => ({ id: o.value, name: o.name })) };
+				return true;
+			}
 			default:
 				return false;
 		}

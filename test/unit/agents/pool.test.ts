@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { AgentSessionsRepo } from '../../../src/db/agentSessionsRepo';
 import { TranscriptRepo } from '../../../src/db/transcriptRepo';
+import type { AgentEvent } from '../../../src/protocol/agentEvents';
 import { AgentRig, alive, pidOf } from '../agentRig';
 import { waitFor } from '../helpers';
 import { checkNoLeaksAfterSuite } from '../leakCheck';
@@ -204,6 +205,27 @@ suite('agents/pool with a real ACP agent process', function () {
 		assert.equal(second.status, 'done', second.result.error);
 		assert.match(rig.agentText(second.turn.id), /back again/);
 		assert.ok(pool.size >= 1);
+	});
+
+	test("the agent's modes, model options and commands from its session setup reach the pool's listeners before the first prompt", async () => {
+		const { pool } = rig.make();
+		const chat = rig.newChat();
+		const seen: AgentEvent[] = [];
+		const sub = pool.onDidEvent((e) => e.chatId === chat && seen.push(e.event));
+		await pool.ensure(chat, 'scripted');
+		sub.dispose();
+		const mode = seen.find((e) => e.type === 'mode');
+		assert.deepEqual(mode, { type: 'mode', modeId: 'default', available: [{ id: 'default', name: 'Default' }, { id: 'plan', name: 'Plan' }] });
+		assert.ok(seen.some((e) => e.type === 'config'), 'the model option too');
+	});
+
+	test('config options an agent sends later (config_option_update) are what a model is then picked from', async () => {
+		const { pool, turns } = rig.make({ defs: () => rig.definitions({ SCRIPTED_AGENT_OPTIONS_LATER: '1' }) });
+		const chat = rig.newChat();
+		await pool.ensure(chat, 'scripted');
+		await assert.rejects(pool.peek(chat, 'scripted')!.setModel!('large'), /does not offer a choice of model/);
+		assert.equal((await turns.runTurn(chat, 'scripted', { text: 'sendoptions' })).status, 'done');
+		await pool.peek(chat, 'scripted')!.setModel!('large');
 	});
 
 	test('a missing agent command says how to install it', async () => {

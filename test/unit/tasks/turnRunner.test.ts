@@ -116,6 +116,50 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		assert.deepEqual(new PendingChangesRepo(rig.store).listForChat(chat).map((p) => p.path), ['in-turn.txt']);
 	});
 
+	test('partial reads count lines from 1 and a limit of 0 reads nothing; images an agent does not take are said, not dropped silently', async () => {
+		fs.writeFileSync(path.join(rig.work, 'lines.txt'), 'a\nb\nc\n');
+		const { turns } = rig.make({ defs: () => rig.definitions({ SCRIPTED_AGENT_NO_IMAGES: '1' }) });
+		const chat = rig.newChat();
+		const outcome = await turns.runTurn(chat, 'scripted', {
+			text: 'readlines lines.txt 2 1\nreadlines lines.txt 2 0\nreadlines lines.txt 9 2\nreadlines lines.txt 1 2',
+			images: [{ data: Buffer.from('not really a png').toString('base64'), mimeType: 'image/png' }],
+		});
+		const text = rig.agentText(outcome.turn.id);
+		assert.match(text, /lines 2\+1: "b"/);
+		assert.match(text, /lines 2\+0: ""/);
+		assert.match(text, /lines 9\+2: ""/);
+		assert.match(text, /lines 1\+2: "a\\nb"/);
+		assert.ok(rig.messages(outcome.turn.id).some((m) => m.kind === 'notice' && /does not take images, so the image was not sent/.test(JSON.stringify(m.content))));
+	});
+
+	test("a permission request the agent withdraws ($/cancel_request) closes at once instead of waiting for the person's timeout", async () => {
+		const { turns, broker } = rig.make({ permissionSettings: { default: 'ask', timeoutMs: 60_000 } });
+		const chat = rig.newChat();
+		const outcome = await turns.runTurn(chat, 'scripted', { text: 'permwithdraw 300' });
+		assert.match(rig.agentText(outcome.turn.id), /withdrawn: (cancelled|request error) after less than 5 s/);
+		assert.deepEqual(broker.pending, [], 'no card is left waiting');
+	});
+
+	test('a permission request naming only its tool call shows that call, and allowing a "delete" lets no terminal run unasked', async () => {
+		const { turns, broker } = rig.make({ permissionSettings: { default: 'ask', timeoutMs: 1500 } });
+		const asked: { title: string; kind?: string }[] = [];
+		const sub = broker.onDidRequest((r) => {
+			asked.push({ title: r.title, kind: r.kind });
+			if (r.title === 'Delete notes.txt') {
+				broker.decide(r.id, 'allow'); // the person allows the delete; the terminal request goes unanswered
+			}
+		});
+		const chat = rig.newChat();
+		const outcome = await turns.runTurn(chat, 'scripted', { text: 'idonlythenrun echo RAN-UNASKED > ran.txt' });
+		sub.dispose();
+		const text = rig.agentText(outcome.turn.id);
+		assert.match(text, /permission: allow/);
+		assert.deepEqual(asked[0], { title: 'Delete notes.txt', kind: 'delete' }, 'the request is shown with the announced title and kind');
+		assert.ok(asked.some((a) => /^Run in a terminal: sh -c echo RAN-UNASKED/.test(a.title)), 'the terminal was asked for on its own');
+		assert.match(text, /terminal refused/);
+		assert.ok(!fs.existsSync(path.join(rig.work, 'ran.txt')));
+	});
+
 	test('a diff shown before the permission request counts as an edit only once the tool call completes', async () => {
 		const rejecting = rig.make({ permissionSettings: { default: 'reject', timeoutMs: 2000 } });
 		const rejectedChat = rig.newChat();

@@ -157,6 +157,9 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 			['/test'],
 		);
 		assert.ok(!truth.some((r) => r.kind === 'notice' && r.title === ''), 'meta notices are not rows');
+		// The mode and model pickers: from the agent's session setup (modes; the model as a config option).
+		assert.deepEqual(service.meta(chatId).modes, { current: 'default', available: [{ id: 'default', name: 'Default' }, { id: 'plan', name: 'Plan' }] });
+		assert.deepEqual(service.meta(chatId).models, { current: 'small', available: [{ id: 'small', name: 'Small' }, { id: 'large', name: 'Large' }] });
 	});
 
 	test('resync from a seq returns only what changed since; an unknown epoch gets a snapshot', async () => {
