@@ -1,6 +1,5 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { hiddenFiles } from './checkpoints';
 import { type Git, GitError } from './gitClient';
 
 /** A git operation stopped half-way in a worktree, with the commands that finish or abort it. */
@@ -122,9 +121,11 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 		]);
 		// Files marked assume-unchanged or skip-worktree that changed on disk: `git diff` does not look at them,
 		// but the save does (see worktreeTree's `exact`), and so must the report.
-		const hiddenChanges = (await changedHiddenFiles(wt)).filter((p) => !unstaged.includes(p));
+		// One listing of the index serves both: flags (`-v`) and modes and blobs (`-s`).
+		const entries = parseIndexEntries(await wt.zlist(['ls-files', '-v', '-s', '-z']));
+		const hiddenChanges = (await changedHiddenFiles(wt, entries)).filter((p) => !unstaged.includes(p));
 		Object.assign(report, { staged, unstaged: [...unstaged, ...hiddenChanges], untracked, ignoredCount: ignored.filter((rel) => rel.endsWith('/') || !input.keptIgnored?.(rel)).length, conflicts: [...new Set(conflicts)], operation });
-		report.innerRepositories = await innerRepositories(wt, untracked);
+		report.innerRepositories = await innerRepositories(wt, untracked, entries);
 		// Whatever HEAD the worktree has (another branch checked out, or detached) is what would be lost.
 		branch = headBranch;
 		report.branch = headBranch;
@@ -194,23 +195,45 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 	return report;
 }
 
+/** One index entry of `git ls-files -v -s -z`: `<tag> <mode> <blob> <stage>\t<path>`. */
+interface IndexEntry {
+	/** `H`, `S` (skip-worktree)…; lower case when assume-unchanged. */
+	tag: string;
+	mode: string;
+	blob: string;
+	path: string;
+}
+
+function parseIndexEntries(lines: readonly string[]): IndexEntry[] {
+	return lines.map((line) => {
+		const tab = line.indexOf('\t');
+		const [tag = '', mode = '', blob = ''] = line.slice(0, tab).split(' ');
+		return { tag, mode, blob, path: line.slice(tab + 1) };
+	});
+}
+
 /** Files git is told not to look at (assume-unchanged, skip-worktree but on disk) whose content changed. */
-async function changedHiddenFiles(wt: Git): Promise<string[]> {
-	const hidden = (await hiddenFiles(wt)).filter((h) => h.assumeUnchanged || h.present).map((h) => ({ name: h.path.toString('utf8'), present: h.present }));
-	const checkable = hidden.filter((h) => !h.name.includes('\n'));
-	if (checkable.length === 0) {
-		return [];
+async function changedHiddenFiles(wt: Git, entries: readonly IndexEntry[]): Promise<string[]> {
+	const changed: string[] = [];
+	const onDisk: IndexEntry[] = [];
+	for (const e of entries) {
+		const assumeUnchanged = e.tag >= 'a' && e.tag <= 'z';
+		const skipWorktree = e.tag === 'S' || e.tag === 's';
+		if ((!assumeUnchanged && !skipWorktree) || e.path.includes('\n') || e.path.includes('\uFFFD')) {
+			continue;
+		}
+		const present = fs.lstatSync(path.join(wt.cwd, e.path), { throwIfNoEntry: false }) !== undefined;
+		if (present) {
+			onDisk.push(e);
+		} else if (assumeUnchanged) {
+			changed.push(e.path); // deleted behind git's back; a sparse checkout's absent files are not changes
+		}
 	}
-	const gone = checkable.filter((h) => !h.present).map((h) => h.name);
-	const onDisk = checkable.filter((h) => h.present).map((h) => h.name);
-	const changed: string[] = [...gone];
 	if (onDisk.length > 0) {
-		const [hashed, staged] = await Promise.all([wt.run(['hash-object', '--stdin-paths'], { input: `${onDisk.join('\n')}\n` }), wt.zlist(['ls-files', '--stage', '-z'])]);
-		const hashes = hashed.split('\n');
-		const inIndex = new Map(staged.map((entry) => [entry.slice(entry.indexOf('\t') + 1), entry.split(' ')[1]]));
-		onDisk.forEach((name, i) => {
-			if (hashes[i] !== inIndex.get(name)) {
-				changed.push(name);
+		const hashes = (await wt.run(['hash-object', '--stdin-paths'], { input: `${onDisk.map((e) => e.path).join('\n')}\n` })).split('\n');
+		onDisk.forEach((e, i) => {
+			if (hashes[i] !== e.blob) {
+				changed.push(e.path);
 			}
 		});
 	}
@@ -224,9 +247,9 @@ async function changedHiddenFiles(wt: Git): Promise<string[]> {
  * into the worktree always counts (`untracked` lists it with a trailing slash), and a checked-out submodule
  * counts when it has changes or commits on none of its remotes (`git submodule update` brings back the rest).
  */
-async function innerRepositories(wt: Git, untracked: readonly string[]): Promise<string[]> {
+async function innerRepositories(wt: Git, untracked: readonly string[], entries: readonly IndexEntry[]): Promise<string[]> {
 	const found = untracked.filter((p) => p.endsWith('/')).map((p) => `${p} (a separate git repository; its files and history are not part of this worktree)`);
-	const submodules = (await wt.zlist(['ls-files', '--stage', '-z'])).filter((entry) => entry.startsWith('160000 ')).map((entry) => entry.slice(entry.indexOf('\t') + 1));
+	const submodules = entries.filter((e) => e.mode === '160000').map((e) => e.path);
 	for (const sub of submodules) {
 		const folder = path.join(wt.cwd, sub);
 		if (!fs.existsSync(path.join(folder, '.git'))) {
