@@ -277,7 +277,14 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 				result = created as typeof result;
 			} catch (e) {
 				if (e instanceof acp.RequestError && e.code === -32000) {
-					throw new AgentTabsError('agent/authRequired', `"${definition.label}" needs to be signed in or given an API key (Agent Tabs: Set API Key).`);
+					// The ways the agent itself names (authMethods): signing in is the agent's own step, done once in
+					// its command line; a key can come from Agent Tabs.
+					const ways = (init.authMethods ?? [])
+						.map((m) => (m.description ? `${m.name} (${m.description})` : m.name))
+						.filter((w) => typeof w === 'string' && w.trim() !== '')
+						.slice(0, 5);
+					const named = ways.length > 0 ? ` It offers: ${ways.join('; ')}.` : '';
+					throw new AgentTabsError('agent/authRequired', `"${definition.label}" needs to be signed in or given an API key (Agent Tabs: Set API Key).${named}`);
 				}
 				throw e;
 			}

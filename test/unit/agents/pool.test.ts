@@ -172,6 +172,7 @@ suite('agents/pool with a real ACP agent process', function () {
 		['exits at start', { SCRIPTED_AGENT_EXIT_AT_START: '1' }, /exited while starting/],
 		['hangs at start', { SCRIPTED_AGENT_HANG_AT_START: '1' }, /did not answer within 5 s/],
 		['speaks another protocol version', { SCRIPTED_AGENT_PROTOCOL_VERSION: '99' }, /protocol version 99/],
+		['needs a sign-in', { SCRIPTED_AGENT_AUTH_REQUIRED: '1' }, /needs to be signed in or given an API key \(Agent Tabs: Set API Key\)\. It offers: Log in with Scripted \(opens a browser\); SCRIPTED_API_KEY\./],
 	] as const) {
 		test(`an agent that ${name} fails with a clear error and a persisted error state`, async () => {
 			const { pool, turns } = rig.make({ defs: () => rig.definitions(env) });
