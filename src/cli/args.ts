@@ -224,6 +224,10 @@ export class CommandTable<T extends CommandSpec = CommandSpec> {
 			if (f.required && v === undefined && !flags.has('help')) {
 				fail(`"${name}" needs --${n}${f.value ? ` ${f.value}` : ''}.`);
 			}
+			if (typeof v === 'string' && v.trim() === '') {
+				// An empty --state would be the current folder, an empty --title no title: a value was meant.
+				fail(`--${n} needs a value${f.value ? ` ${f.value}` : ''}; it was given an empty one.`);
+			}
 			if (typeof v === 'string' && f.choices && !f.choices.includes(v)) {
 				fail(`--${n} must be ${f.choices.slice(0, -1).join(', ')}${f.choices.length > 1 ? ' or ' : ''}${f.choices[f.choices.length - 1]} (got "${v}").`);
 			}

@@ -5,10 +5,12 @@ import { newId } from '../common/ids';
 import { errorMessage, type Logger } from '../common/log';
 import { SessionsRepo } from '../db/sessionsRepo';
 import type { Store } from '../db/store';
+import { storeFiles } from '../db/snapshot';
 import { WorktreesRepo } from '../db/worktreesRepo';
 import { AgentTabsError } from '../common/errors';
 import { Git, parseWorktreeList, type WorktreeListEntry } from './gitClient';
 import { branchAt, describeSave, latestSavedRef, readWorktreeTrails, type SaveDescription, type WorktreeTrail } from './gitRecords';
+import { readOwnerMark } from './ownership';
 import { realPathLoose, samePath } from './paths';
 import type { WorktreeService } from './worktreeService';
 
@@ -161,6 +163,22 @@ async function insertRemoved(input: RebuildInput, records: RepoRecords, trail: W
 	return { kind: save?.reason === 'archived' ? 'archived' : 'detached', sessionId: null, worktreeId: trail.worktreeId, title: titleOf(save, branch, folder), repo: records.repo, path: folder, branch, savedRef };
 }
 
+/**
+ * A worktree whose owner mark names another state folder that still has its database: a session of another
+ * window or workspace, not one this state lost. (A mark naming a folder that is gone is taken back.)
+ */
+function heldElsewhere(folder: string, stateDir: string): boolean {
+	const mark = readOwnerMark(folder);
+	if (!mark || samePath(mark.stateDir, stateDir)) {
+		return false;
+	}
+	try {
+		return fs.readdirSync(mark.stateDir).some((name) => name === storeFiles.snapshot || name.startsWith(storeFiles.journalPrefix));
+	} catch {
+		return false;
+	}
+}
+
 async function rebuildRepository(input: RebuildInput, repo: string, searchRoots: string[], report: RebuildReport): Promise<void> {
 	const records = await readRepoRecords(repo, input.env);
 	const sessions = new SessionsRepo(input.store);
@@ -172,7 +190,7 @@ async function rebuildRepository(input: RebuildInput, repo: string, searchRoots:
 	for (const entry of records.listed) {
 		const folder = path.resolve(entry.path);
 		const ours = records.trailByPath.has(folder) || entry.branch?.startsWith('agent-tabs/') || roots.some((r) => folder.startsWith(r + path.sep));
-		if (!ours || worktrees.byPath(folder)) {
+		if (!ours || worktrees.byPath(folder) || heldElsewhere(folder, input.store.dir)) {
 			continue;
 		}
 		const rebuilt = insertLive(input, records, entry);

@@ -71,8 +71,9 @@ export class SessionLifecycle {
 			throw new AgentTabsError('repo/bare', `${dir} is a bare git repository: it has no working folder to start sessions from.`);
 		}
 		const top = lines[1]!.trim();
-		// A worktree of another repository: use its main checkout as the repository.
-		const common = path.resolve(top, lines[2]!.trim());
+		// A worktree of another repository: use its main checkout as the repository. Git prints the common
+		// folder relative to the folder it ran in (a subfolder, say), which it sees by its real path.
+		const common = path.resolve(fs.realpathSync(dir), lines[2]!.trim());
 		return path.basename(common) === '.git' ? path.dirname(common) : top;
 	}
 

@@ -140,6 +140,12 @@ suite('cli: agent-tabs', function () {
 		assert.equal(run(['chats', '--state', state]).stdout, '');
 		assert.deepEqual(fs.readdirSync(worktrees), []);
 		assert.equal(spawnSync('git', ['branch', '--list', 'agent-tabs/*'], { cwd: repo, encoding: 'utf8' }).stdout, '');
+		// A blank prompt is refused before anything is made for it.
+		const blank = run(['run', '--repo', repo, '--agent', 'ghost', '--agents', ghosts, '--prompt', '  ', '--state', state, '--worktrees', worktrees]);
+		assert.equal(blank.code, 2);
+		assert.match(blank.stderr, /--prompt needs a value .*; it was given an empty one/);
+		assert.equal(run(['session', 'list', '--state', state, '--worktrees', worktrees]).stdout, '');
+		assert.deepEqual(fs.readdirSync(worktrees), []);
 	});
 
 	test('session new --carry with .git/index.lock present fails in git\'s words and leaves nothing', () => {
@@ -304,15 +310,19 @@ suite('cli: agent-tabs', function () {
 		await foldIntoSnapshot(state); // else the journals still hold every write and replay it over the damage
 		const snapshot = path.join(state, 'agent-tabs.sqlite');
 		fs.writeFileSync(snapshot, fs.readFileSync(snapshot).subarray(0, 3000));
+		// Each copy below stands for the damaged state folder, which the worktrees' owner marks name: the original
+		// goes away (a state folder that still has its database holds its own sessions).
+		const original = path.join(dir, 'state-original');
+		fs.renameSync(state, original);
 		// How long an uninterrupted recovery takes, on a copy: the kills land anywhere inside it.
-		fs.cpSync(state, path.join(dir, 'timing'), { recursive: true });
+		fs.cpSync(original, path.join(dir, 'timing'), { recursive: true });
 		const startedAt = Date.now();
 		assert.equal(run(['sessions', '--state', path.join(dir, 'timing'), '--worktrees', path.join(dir, 'worktrees')]).code, 3);
 		const duration = Date.now() - startedAt;
 		const rounds = 6;
 		for (let round = 0; round < rounds; round++) {
 			const copy = path.join(dir, `state-${round}`);
-			fs.cpSync(state, copy, { recursive: true });
+			fs.cpSync(original, copy, { recursive: true });
 			const args = ['sessions', '--state', copy, '--worktrees', path.join(dir, 'worktrees'), '--json'];
 			const child = spawn(process.execPath, [cli, ...args], { stdio: 'ignore', env: { ...process.env, AGENT_TABS_WORKTREES: defaultWorktrees } });
 			const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));

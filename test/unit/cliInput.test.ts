@@ -101,6 +101,14 @@ suite('cli: careless input gets plain words', function () {
 			assert.match(r.stderr, /Usage: agent-tabs/, args.join(' '));
 		}
 		assert.deepEqual(listFiles(state), [], 'no usage error touched the state');
+		// An empty value is a mistake, not "the current folder" or "no title".
+		const before = fs.readdirSync(dir).sort();
+		for (const args of [['sessions', '--state', ''], ['session', 'new', '--repo', repo, '--title', ' ', '--state', state]]) {
+			const r = cliRun(args, { cwd: dir });
+			assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+			assert.match(r.stderr, /needs a value.*; it was given an empty one/);
+		}
+		assert.deepEqual(fs.readdirSync(dir).sort(), before, 'no state was made in the current folder');
 		const help = cliRun(['session', 'new', '--help'], { cwd: dir });
 		assert.equal(help.code, 0);
 		assert.match(help.stdout, /^Usage: agent-tabs session new/);

@@ -96,6 +96,17 @@ suite('cli: agent-tabs task', function () {
 		assert.deepEqual(json(['task', 'list']).map((t) => t.chat_id), [chat, chat], 'both ran in that chat');
 	});
 
+	test('task work reports a task that failed before its turn could start (its folder is no repository) and exits 1', () => {
+		const notRepo = path.join(dir, 'not-a-repo');
+		fs.mkdirSync(notRepo);
+		const queued = task(['task', 'add', '--agent', 'scripted', '--prompt', 'say hi', '--repo', notRepo]);
+		const worked = cliRun(['task', 'work', '--json']);
+		assert.equal(worked.code, 1, worked.stderr);
+		const ends = worked.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Task & { type: string });
+		assert.deepEqual(ends.map((e) => [e.type, e.id, e.status]), [['task_end', queued.id, 'failed']]);
+		assert.match(ends[0]!.error ?? '', /not a git repository/);
+	});
+
 	test('bad input: plain words and exit 2, nothing queued', () => {
 		const cases: [string[], RegExp][] = [
 			[['task', 'add', '--agent', 'scripted', '--prompt', 'x'], /needs where the task runs: --chat <id>, --session <id>, or --repo <dir>/],
@@ -104,7 +115,7 @@ suite('cli: agent-tabs task', function () {
 			[['task', 'add', '--agent', 'scripted', '--prompt', 'x', '--repo', repo, '--priority', 'high'], /--priority is a whole number \(higher runs first\), not "high"/],
 			[['task', 'add', '--agent', 'nope', '--prompt', 'x', '--repo', repo], /There is no agent "nope"/],
 			[['task', 'add', '--agent', 'scripted', '--prompt', 'x', '--session', 'ses-missing'], /There is no session ses-missing/],
-			[['task', 'add', '--agent', 'scripted', '--prompt', '   ', '--repo', repo], /needs a prompt; this one is empty/],
+			[['task', 'add', '--agent', 'scripted', '--prompt', '   ', '--repo', repo], /--prompt needs a value .*; it was given an empty one/],
 			[['task', 'add', '--agent', 'scripted', '--prompt', 'x', '--repo', path.join(dir, 'missing')], /does not exist/],
 			[['task', 'show', 'task-nope'], /There is no task task-nope/],
 			[['task', 'cancel', 'task-nope'], /There is no task task-nope/],

@@ -120,6 +120,10 @@ async function rebuildCommand(input: RebuildInput, json: boolean): Promise<numbe
 	if (input.repos.length === 0 && !input.root) {
 		throw new AgentTabsError('cli/usage', 'session rebuild needs --repo (and --worktrees if the sessions were made with one).');
 	}
+	// A repository named on the command line that is none is a mistake: said before anything is rebuilt.
+	for (const repo of input.repos) {
+		await input.service.resolveRepository(repo);
+	}
 	const report = await rebuildFromGit(input);
 	input.store.rebuildDone();
 	out(json, report, [`Rebuilt ${report.rebuilt.length} from ${report.repos.join(', ') || 'no repository'}.`, ...describeRebuilt(report), ...report.problems.map((p) => `Not rebuilt: ${p}`)].join('\n'));

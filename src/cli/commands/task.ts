@@ -185,7 +185,8 @@ async function work(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean)
 		if (task.status === 'running' && !json) {
 			process.stdout.write(`started  ${describeTask(task)}\n`);
 		}
-		if (endedTaskStatuses.includes(task.status) && task.started_at !== null && !ended.has(task.id)) {
+		// A task that failed before its turn started (its repository or session could not be had) counts too.
+		if (endedTaskStatuses.includes(task.status) && (task.started_at !== null || task.status === 'failed') && !ended.has(task.id)) {
 			ended.add(task.id);
 			failed ||= task.status !== 'done';
 			out(json, { type: 'task_end', ...task }, `ended    ${describeTask(task)}${task.error ? `\n         ${task.error}` : ''}`);

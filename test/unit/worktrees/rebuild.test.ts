@@ -104,10 +104,14 @@ suite('worktrees: getting back what git knows after the database is lost (real g
 			'(detached) agent-tabs/gone, removed, gone',
 		];
 		const bytes = fs.readFileSync(path.join(state, storeFiles.snapshot));
+		// The worktrees' owner marks name `state`; each cut copy stands for it, so the original goes away (a
+		// state folder that still has its database holds its sessions, see the next test).
+		const original = path.join(dir, 'state-before-the-damage');
+		fs.renameSync(state, original);
 		let rebuiltState = '';
 		for (const cut of [0, 1, 100, 4096, Math.floor(bytes.length / 2), bytes.length - 1]) {
 			const copy = path.join(dir, `state-cut-${cut}`);
-			fs.cpSync(state, copy, { recursive: true });
+			fs.cpSync(original, copy, { recursive: true });
 			fs.writeFileSync(path.join(copy, storeFiles.snapshot), bytes.subarray(0, cut));
 			const damaged = await openStore(copy);
 			try {
@@ -141,6 +145,28 @@ suite('worktrees: getting back what git knows after the database is lost (real g
 			assert.deepEqual(snapshotFiles(attached.worktree.path), goneFiles, 'the deleted session comes back byte for byte');
 		} finally {
 			await rebuilt.close();
+		}
+	});
+
+	test("a rebuild leaves alone the live sessions another state folder holds (another window's workspace), and takes back those of one that is gone", async () => {
+		const other = await openStore(path.join(dir, 'other-window'));
+		const { worktree: held } = await service(other).createSession({ repo, title: 'held by another window' });
+		await other.close();
+		const gone = await openStore(path.join(dir, 'gone-window'));
+		const { worktree: orphan } = await service(gone).createSession({ repo, title: 'its state was deleted' });
+		await gone.close();
+		fs.rmSync(path.join(dir, 'gone-window'), { recursive: true, force: true });
+
+		const fresh = await openStore(path.join(dir, 'rebuilt'));
+		try {
+			const report = await rebuildFromGit({ store: fresh, service: service(fresh), logger: new MemoryLogger(), repos: [repo], root, env });
+			assert.deepEqual(
+				report.rebuilt.map((r) => r.path),
+				[orphan.path],
+			);
+			assert.equal(new WorktreesRepo(fresh).byPath(held.path), undefined, 'the held one stays with its own state');
+		} finally {
+			await fresh.close();
 		}
 	});
 

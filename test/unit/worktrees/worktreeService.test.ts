@@ -59,6 +59,17 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(git(worktree.path, 'rev-parse', '--abbrev-ref', 'HEAD').trim(), 'agent-tabs/fix-the-login-bug');
 	});
 
+	test('a subfolder of the repository (a monorepo package opened on its own) starts its session in that repository, also inside another one', async () => {
+		const { worktree } = await service.createSession({ repo: path.join(repo, 'src'), title: 'from a subfolder' });
+		assert.equal(worktree.repo_root, fs.realpathSync(repo));
+		// A repository inside another repository's folder: the inner one is meant, not the outer.
+		const inner = makeRepo(path.join(repo, 'vendor', 'inner'), { 'lib/a.ts': 'export {};\n' });
+		const { worktree: innerWt } = await service.createSession({ repo: path.join(inner, 'lib'), title: 'inner' });
+		assert.equal(innerWt.repo_root, fs.realpathSync(inner));
+		assert.ok(fs.existsSync(path.join(innerWt.path, 'lib', 'a.ts')));
+		assert.equal(git(repo, 'branch', '--list', 'agent-tabs/inner').trim(), '', 'nothing was made in the outer repository');
+	});
+
 	test('branch-name collisions are resolved; two sessions created at once get two worktrees', async () => {
 		git(repo, 'branch', 'agent-tabs/same');
 		const [a, b] = await Promise.all([service.createSession({ repo, title: 'same' }), service.createSession({ repo, title: 'same' })]);
