@@ -1,6 +1,6 @@
 /**
  * Composition root. `activate` wires the parts together and returns fast; opening the store happens in the
- * background. Exactly one disposable, the ExtensionRoot, goes into `context.subscriptions`.
+ * background. Exactly one disposable goes into `context.subscriptions`: one that starts the root's shutdown.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -395,10 +395,21 @@ class ExtensionRoot extends Disposable {
 		return this.stateDir;
 	}
 
-	/** Shutdown order: the chat tabs stop counting closes, then the core (turns, agent processes, store). */
-	async shutdown(): Promise<void> {
-		await this.shutdownParts();
-		this.dispose();
+	private shutdownDone: Promise<void> | undefined;
+
+	/**
+	 * Shutdown order: the chat tabs stop counting closes, then the core (turns, agent processes, store), and
+	 * only then everything the root registered (the log last of all). Once, whoever asks first.
+	 */
+	shutdown(): Promise<void> {
+		this.shutdownDone ??= (async () => {
+			try {
+				await this.shutdownParts();
+			} finally {
+				this.dispose();
+			}
+		})();
+		return this.shutdownDone;
 	}
 
 	private async shutdownParts(): Promise<void> {
@@ -414,9 +425,11 @@ let root: ExtensionRoot | undefined;
 
 export function activate(context: vscode.ExtensionContext): AgentTabsTestApi | undefined {
 	root = new ExtensionRoot(context);
-	context.subscriptions.push(root);
+	const r = root;
+	// VS Code disposes the subscriptions right after calling deactivate, without waiting for it: disposing the
+	// root there would end agents and the store in the middle of the ordered shutdown. Both start the same one.
+	context.subscriptions.push({ dispose: () => void r.shutdown() });
 	if (context.extensionMode === vscode.ExtensionMode.Test) {
-		const r = root;
 		return {
 			stateDir: r.stateDir,
 			ready: r.ready,

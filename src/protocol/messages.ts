@@ -200,7 +200,8 @@ export interface Requests {
 	'chat/cancel': [{ chatId: string }, null];
 	'chat/setMode': [{ chatId: string; modeId: string }, null];
 	'chat/setModel': [{ chatId: string; modelId: string }, null];
-	'chat/saveDraft': [{ chatId: string; draft: string }, null];
+	/** Answers with the draft as the tab may keep it in its state (known secrets redacted). */
+	'chat/saveDraft': [{ chatId: string; draft: string }, { draft: string }];
 	'permission/answer': [{ chatId: string; requestId: string; optionId: string }, { accepted: boolean }];
 	'queue/edit': [{ chatId: string; queueId: string; text: string }, null];
 	'queue/remove': [{ chatId: string; queueId: string }, null];

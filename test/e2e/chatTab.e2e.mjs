@@ -250,7 +250,8 @@ async function reload() {
 	await page.screenshot({ path: path.join(shotDir, '8-queued-before-reload.png') });
 	await typing.click();
 	await typing.pressSequentially(unsentDraft, { delay: 5 });
-	await sleep(1_000);
+	// The tab keeps a draft once the host has vetted it (a quarter second after the last key, then a round trip).
+	await sleep(2_000);
 	await runPaletteCommand(page, 'Developer: Reload Window');
 	await page.waitForEvent('load', { timeout: 60_000 }).catch(() => undefined);
 	await workbench();

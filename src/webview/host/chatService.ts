@@ -33,7 +33,8 @@ export interface ChatService {
 	completeFiles(chatId: string, query: string): Promise<CompletionItem[]>;
 	/** The folder the chat's agent works in (its session's worktree), for checks such as "is this selection inside it". */
 	workingDirectory(chatId: string): string | undefined;
-	saveDraft(chatId: string, draft: string): void;
+	/** Keeps an unsent draft; returns it as it may be stored (known secrets redacted: a pasted key is never kept in clear). */
+	saveDraft(chatId: string, draft: string): string;
 	rename(chatId: string, title: string): Promise<void>;
 	/** The tab was closed by the user: end the chat's agent context and its process. The transcript stays. */
 	closeContext(chatId: string): Promise<void>;

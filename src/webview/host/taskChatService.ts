@@ -660,8 +660,10 @@ export class TaskChatService extends Disposable implements ChatService {
 		return this.sessions.workingDirectory(chatId)?.cwd ?? undefined;
 	}
 
-	saveDraft(chatId: string, draft: string): void {
-		this.state(chatId).draft = draft;
+	saveDraft(chatId: string, draft: string): string {
+		const safe = this.options.pool.redactForStorage(draft);
+		this.state(chatId).draft = safe;
+		return safe;
 	}
 
 	async rename(chatId: string, title: string): Promise<void> {

@@ -280,19 +280,22 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.equal(host.of('chat/open').length, 1, 'numbers that skip (3) are no gap when the update names the one before it');
 	});
 
-	test('Enter sends, Shift+Enter breaks the line; the draft lives in setState and survives a reload', async () => {
+	test('Enter sends, Shift+Enter breaks the line; the draft, as the host vetted it (no key in clear), lives in setState and survives a reload', async () => {
 		await openTab(snap(allRows().slice(0, 2), 2));
 		host.handlers['chat/send'] = () => ({ queued: false });
-		host.handlers['chat/saveDraft'] = () => null;
+		host.handlers['chat/saveDraft'] = (p) => ({ draft: p.draft.replace('sk-pasted-key-123', '[redacted ANTHROPIC_API_KEY]') });
+		const state = (): Promise<unknown> => page.evaluate(() => (window as unknown as { __state: unknown }).__state);
 		const input = page.locator('textarea.input');
 		await input.focus();
 		await page.keyboard.type('hello');
 		await page.keyboard.press('Shift+Enter');
-		await page.keyboard.type('world');
-		assert.deepEqual(await page.evaluate(() => (window as unknown as { __state: unknown }).__state), { v: 1, chatId: 'chat-1', draft: 'hello\nworld' });
+		await page.keyboard.type('world sk-pasted-key-123');
+		assert.ok(!JSON.stringify(await state()).includes('sk-pasted-key-123'), 'the key never reaches the tab state, not even before the host answers');
+		await until(async () => JSON.stringify(await state()) === JSON.stringify({ v: 1, chatId: 'chat-1', draft: 'hello\nworld [redacted ANTHROPIC_API_KEY]' }), 'the vetted draft in the tab state');
 		await page.reload();
 		await page.waitForSelector('[role="log"] > *');
-		assert.equal(await page.locator('textarea.input').inputValue(), 'hello\nworld', 'the draft came back after a reload');
+		assert.equal(await page.locator('textarea.input').inputValue(), 'hello\nworld [redacted ANTHROPIC_API_KEY]', 'the draft came back after a reload, the key redacted');
+		await page.locator('textarea.input').fill('hello\nworld');
 		await page.locator('textarea.input').focus();
 		await page.keyboard.press('End');
 		await page.keyboard.press('Enter');

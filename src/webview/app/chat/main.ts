@@ -39,10 +39,24 @@ const composer = new Composer(
 		editQueued: async (queueId, text) => void (await rpc.request('queue/edit', { chatId, queueId, text })),
 		removeQueued: async (queueId) => void (await rpc.request('queue/remove', { chatId, queueId })),
 		draftChanged: (draft) => {
-			tabState = { v: 1, chatId, ...(draft ? { draft } : {}) };
-			api.setState(tabState);
 			clearTimeout(draftTimer);
-			draftTimer = setTimeout(() => void rpc.request('chat/saveDraft', { chatId, draft }).catch(() => undefined), 800);
+			if (!draft) {
+				tabState = { v: 1, chatId };
+				api.setState(tabState);
+			}
+			// The tab's state is kept on disk by VS Code: only a draft the host has checked goes there, with any
+			// key pasted into it redacted.
+			draftTimer = setTimeout(
+				() =>
+					void rpc
+						.request('chat/saveDraft', { chatId, draft })
+						.then((kept) => {
+							tabState = { v: 1, chatId, ...(kept.draft ? { draft: kept.draft } : {}) };
+							api.setState(tabState);
+						})
+						.catch(() => undefined),
+				draft ? 250 : 0,
+			);
 		},
 	},
 	tabState.draft ?? '',
