@@ -92,7 +92,9 @@ export class Core implements IDisposable {
 		// Nothing runs yet in this process, and it holds the writer lock: turns left running were interrupted.
 		this.transcript.markRunningInterrupted(options.interruptedTurnReason);
 		this.agentSessions.markAllStopped();
-		this.worktrees = new WorktreeService(store, logger, options.worktrees ?? {});
+		// Over the caller's options, not a copy of them: their getters (live settings) keep being read.
+		const worktreeOptions = Object.create(options.worktrees ?? {}, { endIdleAgents: { value: (sessionId: string) => this.endSessionAgents(sessionId) } }) as WorktreeOptions;
+		this.worktrees = new WorktreeService(store, logger, worktreeOptions);
 		this.pool = new AgentPool({
 			store,
 			logger,
@@ -136,6 +138,13 @@ export class Core implements IDisposable {
 	}
 
 	/** Titles of the session's chats with a turn asked for or running (for the risk report). */
+	/** Ends the agent process of every chat of a session (its worktree is about to go). */
+	async endSessionAgents(sessionId: string): Promise<void> {
+		for (const chat of this.sessions.listChats(sessionId)) {
+			await this.pool.end(chat.id, chat.agent);
+		}
+	}
+
 	runningChats(sessionId: string): string[] {
 		return this.sessions
 			.listChats(sessionId)

@@ -206,6 +206,9 @@ export class WorktreeCustody {
 					`${wt.path} holds git repositories of its own whose work a save cannot hold: ${risk.innerRepositories.join('; ')}. Move them out of the worktree (or commit and push a submodule's work), then try again. Nothing was removed.`,
 				);
 			}
+			if (wt.session_id) {
+				await this.ctx.options.endIdleAgents?.(wt.session_id).catch((e: unknown) => this.ctx.logger.warn(`[Worktrees][remove] ending idle agents: ${errorMessage(e)}`));
+			}
 			// The branch head too, under a private ref: its commits stay reachable even if someone deletes the branch.
 			await this.ctx.git(wt.path).run(['update-ref', `refs/agent-tabs/heads/${wt.id}`, 'HEAD']).catch(() => undefined);
 			try {

@@ -16,6 +16,11 @@ export interface WorktreeOptions {
 	setupCommandFor?: (repo: string) => Promise<string | undefined>;
 	/** Chats with an agent running in a session right now (for the risk report). */
 	runningAgents?: (sessionId: string) => string[];
+	/**
+	 * Ends the session's idle agent processes before its worktree folder goes (they would otherwise live on in
+	 * a deleted folder until the idle timeout, and a restored session would reuse one working in the old one).
+	 */
+	endIdleAgents?: (sessionId: string) => Promise<void>;
 	/** Receives setup output line by line. */
 	onSetupOutput?: (line: string) => void;
 	env?: NodeJS.ProcessEnv;

@@ -4,6 +4,7 @@ import { errorMessage, type Logger } from '../../common/log';
 import { readChatTabState } from '../../protocol/messages';
 import { ChatPanel, chatViewType, chatWebviewOptions, type EditorSelection } from './chatPanel';
 import type { ChatService } from './chatService';
+import { noticeHtml } from './html';
 
 /**
  * Owns every open chat tab, one per chat (open-or-reveal), keyed by chat id.
@@ -92,6 +93,14 @@ export class ChatPanelManager extends Disposable {
 		let service: ChatService;
 		try {
 			service = await this.service;
+		} catch (e) {
+			// The state could not be opened (another process holds it, say): the chat is not gone. The tab stays,
+			// says why, and comes back whole at the next reload once the state is free.
+			this.logger.warn(`[ChatPanels][restore] keeping a chat tab whose state cannot be opened now: ${errorMessage(e)}`);
+			panel.webview.html = noticeHtml(vscode.l10n.t('This chat cannot be shown right now'), vscode.l10n.t('{0} Reload the window once that is resolved; the chat comes back.', errorMessage(e)), vscode.env.language);
+			return;
+		}
+		try {
 			if (!tab) {
 				throw new Error('the tab kept no chat id');
 			}

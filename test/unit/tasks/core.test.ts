@@ -72,6 +72,22 @@ suite('tasks/core: the core both roots build', function () {
 		assert.deepEqual([agent.status, agent.backend_session_id], ['idle', 'scripted-1-1'], 'stopped, still resumable');
 	});
 
+	test("archiving a session ends its chats' idle agent processes before the folder goes; a restored session starts them anew there", async () => {
+		const core = await open();
+		const { session, worktree } = await core.worktrees.createSession({ repo, title: 'idle agents' });
+		const chat = core.sessions.createChat({ sessionId: session.id, agent: 'scripted', title: 'Scripted' }).id;
+		assert.equal((await core.turns.runTurn(chat, 'scripted', { text: 'write a.txt one' })).status, 'done');
+		const pid = pidOf(core.pool.peek(chat, 'scripted')!.backendSessionId);
+		assert.ok(alive(pid), 'idle, not reaped yet');
+		await core.worktrees.archiveSession(session.id);
+		await waitFor(() => !alive(pid), 'the idle agent to be ended', 10_000);
+		assert.equal(core.pool.peek(chat, 'scripted'), undefined);
+		await core.worktrees.restoreSession(session.id);
+		const again = await core.turns.runTurn(chat, 'scripted', { text: 'write b.txt two' });
+		assert.equal(again.status, 'done', again.result.error);
+		assert.equal(fs.readFileSync(path.join(worktree.path, 'b.txt'), 'utf8'), 'two');
+	});
+
 	test('a turn through the core is recorded with its checkpoints; shutdown goes turns, agents, store', async () => {
 		const core = await open();
 		const { session, worktree } = await core.worktrees.createSession({ repo, title: 'core' });
