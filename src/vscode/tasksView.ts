@@ -120,7 +120,8 @@ export interface TaskCommandDeps {
 	/** Opens a chat's tab (the chat command). */
 	openChat: (chatId: string) => Thenable<unknown>;
 	/** The repository a new session starts from (the first workspace folder). */
-	defaultRepo: () => string | undefined;
+	/** The repository a new session starts in: the only folder, or the one the person picks (undefined: none or cancelled). */
+	defaultRepo: () => Thenable<string | undefined> | string | undefined;
 }
 
 /** A task id from a Tasks view node, an id, or undefined. */
@@ -186,9 +187,12 @@ export function taskCommandHandlers(deps: TaskCommandDeps): Record<'newTask' | '
 			}
 			let repo: string | undefined;
 			if (target === '') {
-				repo = deps.defaultRepo();
+				const folders = vscode.workspace.workspaceFolders?.filter((f) => f.uri.scheme === 'file') ?? [];
+				repo = await deps.defaultRepo();
 				if (!repo) {
-					void vscode.window.showWarningMessage(vscode.l10n.t('A new session needs a repository: open a folder of a git repository first.'));
+					if (folders.length === 0) {
+						void vscode.window.showWarningMessage(vscode.l10n.t('A new session needs a repository: open a folder of a git repository first.'));
+					}
 					return undefined;
 				}
 			}
@@ -243,7 +247,13 @@ export function startTasks(deps: {
 		sessions: () => deps.ready().then((r) => r.sessions),
 		definitions: deps.definitions,
 		openChat: deps.openChat,
-		defaultRepo: () => vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === 'file')?.uri.fsPath,
+		defaultRepo: async () => {
+			const folders = vscode.workspace.workspaceFolders?.filter((f) => f.uri.scheme === 'file') ?? [];
+			if (folders.length <= 1) {
+				return folders[0]?.uri.fsPath;
+			}
+			return (await vscode.window.showWorkspaceFolderPick({ placeHolder: vscode.l10n.t('Start the session in which repository?'), ignoreFocusOut: true }))?.uri.fsPath;
+		},
 	});
 	store.add(
 		registerCommands(deps.logger, {
