@@ -146,7 +146,14 @@ class ExtensionRoot extends Disposable {
 			async (...args: unknown[]): Promise<unknown> => {
 				await this.ready;
 				const core = this.core!;
-				handlers ??= sessionCommandHandlers({ service: () => core.worktrees, sessions: core.sessions, worktrees: core.worktreeRows, logger: this.logger, durable: () => core.store.durable() });
+				handlers ??= sessionCommandHandlers({
+					service: () => core.worktrees,
+					sessions: core.sessions,
+					worktrees: core.worktreeRows,
+					logger: this.logger,
+					durable: () => core.store.durable(),
+					closeChatTabs: (chatIds) => chatIds.forEach((id) => this.chats?.manager.get(id)?.panel.dispose()),
+				});
 				return handlers[name]!(...args);
 			};
 		this._register(

@@ -15,6 +15,8 @@ export interface SessionCommandDeps {
 	logger: Logger;
 	/** Resolves when every write so far is on disk; success is reported only after it (see Store.durable). */
 	durable: () => Promise<void>;
+	/** Closes the tabs of chats that no longer exist (a deleted session's). */
+	closeChatTabs?: (chatIds: readonly string[]) => void;
 }
 
 /** The session a command is about: the tree node it was run on, or one the user picks. */
@@ -120,9 +122,16 @@ export function sessionCommandHandlers(deps: SessionCommandDeps): Record<string,
 		if (!choice) {
 			return undefined;
 		}
-		return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Saving the work of "{0}"…', session.title) }, () =>
+		const chatIds = deps.sessions.listChats(sessionId).map((c) => c.id);
+		const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Saving the work of "{0}"…', session.title) }, () =>
 			durably(action === 'delete' ? deps.service().deleteSession(sessionId) : deps.service().archiveSession(sessionId)),
 		);
+		if (action === 'delete') {
+			// Its chats went with it: their tabs could only fail now. (An archived session's tabs stay; a message
+			// there says to restore the session.)
+			deps.closeChatTabs?.(chatIds);
+		}
+		return result;
 	};
 
 	const worktreeOf = (sessionId: string): { path: string; id: string } => {
