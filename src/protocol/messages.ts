@@ -263,6 +263,69 @@ export function readChatTabState(value: unknown): ChatTabState | undefined {
 	return undefined;
 }
 
+/** The longest text a webview may send in one field (a prompt, a draft, a queued message's new text). */
+export const maxTextLength = 1024 * 1024;
+/** The longest id, option or query a webview may send. */
+const maxIdLength = 4096;
+/** The most attachments one prompt may carry. */
+export const maxAttachments = 100;
+
+/** Each request's string fields (all required), and which of them are long text rather than ids. */
+const requestFields: { [M in keyof Requests]: readonly (keyof Requests[M][0] & string)[] } = {
+	'chat/open': ['chatId'],
+	'chat/send': ['chatId'],
+	'chat/cancel': ['chatId'],
+	'chat/setMode': ['chatId', 'modeId'],
+	'chat/setModel': ['chatId', 'modelId'],
+	'chat/saveDraft': ['chatId', 'draft'],
+	'permission/answer': ['chatId', 'requestId', 'optionId'],
+	'queue/edit': ['chatId', 'queueId', 'text'],
+	'queue/remove': ['chatId', 'queueId'],
+	'turn/rewindPreview': ['chatId', 'turnId'],
+	'turn/rewind': ['chatId', 'turnId'],
+	'chat/retry': ['chatId', 'rowId'],
+	'complete/commands': ['chatId', 'query'],
+	'complete/files': ['chatId', 'query'],
+	'editor/attachSelection': ['chatId'],
+};
+const textFields = new Set(['draft', 'text']);
+
+/**
+ * What is wrong with a request's parameters, in words, or undefined when they have the shape its method
+ * needs: every field of the right type and within its size (a webview renders agent text; it is not trusted).
+ */
+export function requestParamsProblem(method: string, params: unknown): string | undefined {
+	const fields = (requestFields as Record<string, readonly string[] | undefined>)[method];
+	if (!fields) {
+		return undefined; // an unknown method is answered as such
+	}
+	if (typeof params !== 'object' || params === null || Array.isArray(params)) {
+		return 'its parameters are missing';
+	}
+	const p = params as Record<string, unknown>;
+	for (const field of fields) {
+		const value = p[field];
+		if (typeof value !== 'string') {
+			return `${field} is not text`;
+		}
+		if (value.length > (textFields.has(field) ? maxTextLength : maxIdLength)) {
+			return `${field} is too long`;
+		}
+	}
+	if (method === 'chat/open') {
+		if (p.sinceSeq !== undefined && !(Number.isSafeInteger(p.sinceSeq) && (p.sinceSeq as number) >= 0)) {
+			return 'sinceSeq is not a count';
+		}
+		if (p.epoch !== undefined && (typeof p.epoch !== 'string' || p.epoch.length > maxIdLength)) {
+			return 'epoch is not an id';
+		}
+	}
+	if (method === 'chat/send' && !isPromptPayload(p.prompt)) {
+		return 'the prompt is not in the form of one, or is too large';
+	}
+	return undefined;
+}
+
 /** Checks the shape of a message from a webview before the host dispatches it (a webview is not trusted). */
 export function isWebviewToHost(value: unknown): value is WebviewToHost {
 	const m = value as { kind?: unknown; id?: unknown; method?: unknown; protocol?: unknown } | null;
@@ -362,17 +425,17 @@ export interface ChatBootstrap {
 /** Checks a prompt from a webview: text, and attachments of the known kinds with the fields each needs. */
 export function isPromptPayload(value: unknown): value is PromptPayload {
 	const p = value as Partial<PromptPayload> | null;
-	if (typeof p !== 'object' || p === null || typeof p.text !== 'string' || !Array.isArray(p.attachments)) {
+	if (typeof p !== 'object' || p === null || typeof p.text !== 'string' || p.text.length > maxTextLength || !Array.isArray(p.attachments) || p.attachments.length > maxAttachments) {
 		return false;
 	}
 	return p.attachments.every((a: Partial<PromptAttachment> | null) => {
-		if (typeof a !== 'object' || a === null || typeof a.path !== 'string' || a.path === '') {
+		if (typeof a !== 'object' || a === null || typeof a.path !== 'string' || a.path === '' || a.path.length > maxIdLength) {
 			return false;
 		}
 		if (a.kind === 'file') {
 			return true;
 		}
 		const s = a as Partial<Extract<PromptAttachment, { kind: 'selection' }>>;
-		return a.kind === 'selection' && typeof s.text === 'string' && Number.isInteger(s.startLine) && Number.isInteger(s.endLine);
+		return a.kind === 'selection' && typeof s.text === 'string' && s.text.length <= maxTextLength && Number.isInteger(s.startLine) && Number.isInteger(s.endLine);
 	});
 }

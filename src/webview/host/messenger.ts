@@ -4,6 +4,7 @@ import { Disposable, type IDisposable } from '../../common/lifecycle';
 import { errorMessage, type Logger } from '../../common/log';
 import {
 	isWebviewToHost,
+	requestParamsProblem,
 	protocolVersion,
 	type ErrorReply,
 	type HostToWebview,
@@ -100,6 +101,12 @@ export class WebviewMessenger extends Disposable {
 		const handler = this.handlers.get(method);
 		if (!handler) {
 			this.post({ kind: 'response', id, ok: false, error: { code: 'unknownMethod', message: `Unknown request "${method}".` } });
+			return;
+		}
+		const problem = requestParamsProblem(method, params);
+		if (problem) {
+			this.logger.warn(`${this.tag}[${method}] refused a request: ${problem}`);
+			this.post({ kind: 'response', id, ok: false, error: { code: 'badRequest', message: `The request was not in a form Agent Tabs understands (${problem}); nothing was done.` } });
 			return;
 		}
 		const abort = new AbortController();

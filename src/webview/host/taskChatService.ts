@@ -710,13 +710,16 @@ export function toPromptInput(prompt: PromptPayload, cwd: string | undefined): P
 	let text = prompt.text;
 	for (const a of prompt.attachments) {
 		const abs = cwd ? path.resolve(cwd, a.path) : undefined;
-		if (!abs || !cwd || (abs !== cwd && !abs.startsWith(cwd + path.sep))) {
+		// A file inside the worktree, not the worktree itself ("." would send the whole folder as one link).
+		if (!abs || !cwd || !abs.startsWith(cwd + path.sep)) {
 			throw new AgentTabsError('prompt/outsideWorktree', `${a.path} is not inside this session's worktree, so it cannot be sent.`);
 		}
 		if (a.kind === 'file') {
 			files.push(abs);
 		} else {
-			text += `\n\n${a.path}:${a.startLine}-${a.endLine}\n\`\`\`\n${a.text}\n\`\`\``;
+			// A fence longer than any run of backticks in the selection, so the selection cannot close it.
+			const fence = '`'.repeat(Math.max(3, ...[...a.text.matchAll(/`+/g)].map((m) => m[0].length + 1)));
+			text += `\n\n${a.path}:${a.startLine}-${a.endLine}\n${fence}\n${a.text}\n${fence}`;
 		}
 	}
 	return { text, ...(files.length ? { files } : {}) };

@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import { AgentTabsError } from '../../../src/common/errors';
 import { Emitter } from '../../../src/common/event';
 import { ChatRowModel, collapseUpdates } from '../../../src/protocol/chatSync';
-import { isPromptPayload, isWebviewToHost, protocolVersion, readChatTabState, type ChatRow, type ChatSnapshot, type HostToWebview, type RowUpdate, type WebviewToHost } from '../../../src/protocol/messages';
+import { isPromptPayload, isWebviewToHost, maxAttachments, maxTextLength, protocolVersion, requestParamsProblem, readChatTabState, type ChatRow, type ChatSnapshot, type HostToWebview, type RowUpdate, type WebviewToHost } from '../../../src/protocol/messages';
 import { RpcClient, RpcError } from '../../../src/protocol/rpcClient';
 import { chatHtml, inlineJson, newNonce } from '../../../src/webview/host/html';
 import { WebviewMessenger, type MessageTransport } from '../../../src/webview/host/messenger';
@@ -113,6 +113,26 @@ suite('protocol: tab state and message shapes', () => {
 		assert.ok(isPromptPayload({ text: '', attachments: [{ kind: 'file', path: 'a.ts' }, { kind: 'selection', path: 'a.ts', startLine: 1, endLine: 2, text: 'x' }] }));
 		for (const bad of [null, 'hi', { text: 'hi' }, { text: 1, attachments: [] }, { text: 'hi', attachments: [null] }, { text: 'hi', attachments: [{ kind: 'file', path: '' }] }, { text: 'hi', attachments: [{ kind: 'selection', path: 'a', startLine: 1 }] }, { text: 'hi', attachments: [{ kind: 'image', path: 'a' }] }]) {
 			assert.equal(isPromptPayload(bad), false, JSON.stringify(bad));
+		}
+	});
+
+	test("a request's parameters are checked field by field, sizes included, before its handler runs", () => {
+		assert.equal(requestParamsProblem('chat/setMode', { chatId: 'c', modeId: 'plan' }), undefined);
+		assert.equal(requestParamsProblem('chat/open', { chatId: 'c', sinceSeq: 4, epoch: 'row_seq' }), undefined);
+		assert.equal(requestParamsProblem('no/such', undefined), undefined, 'an unknown method is answered as unknown elsewhere');
+		const cases: [string, unknown, RegExp][] = [
+			['chat/cancel', undefined, /parameters are missing/],
+			['chat/setMode', { chatId: 'c' }, /modeId is not text/],
+			['chat/setModel', { chatId: 'c', modelId: 7 }, /modelId is not text/],
+			['chat/open', { chatId: 'c', sinceSeq: '4' }, /sinceSeq is not a count/],
+			['chat/open', { chatId: 'c', sinceSeq: -1 }, /sinceSeq is not a count/],
+			['queue/edit', { chatId: 'c', queueId: 'q', text: 'x'.repeat(maxTextLength + 1) }, /text is too long/],
+			['permission/answer', { chatId: 'c', requestId: 'r'.repeat(5000), optionId: 'o' }, /requestId is too long/],
+			['chat/send', { chatId: 'c', prompt: { text: 'x'.repeat(maxTextLength + 1), attachments: [] } }, /prompt/],
+			['chat/send', { chatId: 'c', prompt: { text: 'x', attachments: Array.from({ length: maxAttachments + 1 }, () => ({ kind: 'file', path: 'a' })) } }, /prompt/],
+		];
+		for (const [method, params, problem] of cases) {
+			assert.match(requestParamsProblem(method, params) ?? '', problem, `${method} ${JSON.stringify(params)?.slice(0, 80)}`);
 		}
 	});
 

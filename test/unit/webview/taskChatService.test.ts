@@ -501,6 +501,9 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 		const withSelection = toPromptInput({ text: 'why', attachments: [{ kind: 'selection', path: 'src/app.ts', startLine: 1, endLine: 1, text: 'x' }] }, work);
 		assert.match(withSelection.text, /^why\n\nsrc\/app\.ts:1-1\n```\nx\n```$/);
 		assert.throws(() => toPromptInput({ text: 'x', attachments: [{ kind: 'file', path: '../outside.txt' }] }, work), /not inside this session's worktree/);
+		assert.throws(() => toPromptInput({ text: 'x', attachments: [{ kind: 'file', path: '.' }] }, work), /not inside this session's worktree/, 'the worktree itself is not a file in it');
+		const fenced = toPromptInput({ text: 'why', attachments: [{ kind: 'selection', path: 'README.md', startLine: 1, endLine: 3, text: '```ts\ncode\n```' }] }, work);
+		assert.match(fenced.text, /^why\n\nREADME\.md:1-3\n````\n```ts\ncode\n```\n````$/, 'a selection holding a fence is quoted in a longer one');
 		assert.deepEqual(rankFiles(['a/zapp.ts', 'b/app.ts', 'app/x.ts', 'c/readme'], 'app'), ['b/app.ts', 'a/zapp.ts', 'app/x.ts']);
 	});
 
