@@ -42,7 +42,7 @@ export class SessionsRepo {
 
 	create(input: { title: string; baseRef?: string; repoRoot?: string; id?: string; status?: SessionStatus }): SessionRow {
 		const t = this.now();
-		const row: SessionRow = { id: input.id ?? newId('ses'), title: input.title, base_ref: input.baseRef ?? null, repo_root: input.repoRoot ?? null, status: input.status ?? 'active', created_at: t, updated_at: t };
+		const row: SessionRow = { id: input.id ?? newId('ses'), title: oneLineTitle(input.title) || 'New session', base_ref: input.baseRef ?? null, repo_root: input.repoRoot ?? null, status: input.status ?? 'active', created_at: t, updated_at: t };
 		this.store.write((tx) => {
 			tx.run('INSERT INTO sessions (id, title, base_ref, repo_root, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)', [row.id, row.title, row.base_ref, row.repo_root, row.status, t, t]);
 		});
@@ -83,7 +83,7 @@ ORDER BY s.status = 'archived', s.updated_at DESC, s.id`);
 			const row: ChatRow = {
 				id: input.id ?? newId('chat'),
 				session_id: input.sessionId,
-				title: input.title ?? input.agent,
+				title: oneLineTitle(input.title ?? '') || input.agent,
 				agent: input.agent,
 				tab_order: order,
 				opened_at: t,
@@ -128,7 +128,7 @@ ORDER BY s.status = 'archived', s.updated_at DESC, s.id`);
 
 	/** A chat's new title, applied in memory at once; durable once `store.durable()` resolves. */
 	renameChat(id: string, title: string): void {
-		this.store.write((tx) => tx.run('UPDATE chats SET title = ?, updated_at = ? WHERE id = ?', [title, this.now(), id]));
+		this.store.write((tx) => tx.run('UPDATE chats SET title = ?, updated_at = ? WHERE id = ?', [oneLineTitle(title), this.now(), id]));
 	}
 
 	/** Closing a tab ends its agent contexts (a trigger removes its agent_sessions); the transcript stays. */
@@ -138,4 +138,9 @@ ORDER BY s.status = 'archived', s.updated_at DESC, s.id`);
 			tx.run('UPDATE chats SET closed_at = ?, updated_at = ? WHERE id = ? AND closed_at IS NULL', [t, t, id]);
 		});
 	}
+}
+
+/** A title on one line: line breaks and runs of white space become one space (lists show one row per title). */
+export function oneLineTitle(title: string): string {
+	return title.replace(/\s+/g, ' ').trim();
 }

@@ -101,6 +101,9 @@ suite('cli: careless input gets plain words', function () {
 			assert.match(r.stderr, /Usage: agent-tabs/, args.join(' '));
 		}
 		assert.deepEqual(listFiles(state), [], 'no usage error touched the state');
+		const badTurn = cliRun(['rewind', 'chat-x', 'abc', '--state', state], { cwd: dir });
+		assert.equal(badTurn.code, 2, badTurn.stderr);
+		assert.match(badTurn.stderr, /The turn to rewind to is a number .*not "abc"/);
 		// An empty value is a mistake, not "the current folder" or "no title".
 		const before = fs.readdirSync(dir).sort();
 		for (const args of [['sessions', '--state', ''], ['session', 'new', '--repo', repo, '--title', ' ', '--state', state]]) {

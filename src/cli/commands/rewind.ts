@@ -7,6 +7,9 @@ import { openStore, out, worktreeService, type CliCommand } from '../shared';
 
 async function rewind(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean): Promise<number> {
 	const [chatId, seqText] = args.positionals;
+	if (!/^[1-9]\d*$/.test(seqText ?? '')) {
+		throw new AgentTabsError('cli/usage', `The turn to rewind to is a number (1 for the chat's first turn), not "${seqText ?? ''}".`);
+	}
 	const store = await openStore(args, logger);
 	try {
 		const sessions = new SessionsRepo(store);

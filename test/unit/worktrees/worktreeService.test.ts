@@ -70,6 +70,13 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(git(repo, 'branch', '--list', 'agent-tabs/inner').trim(), '', 'nothing was made in the outer repository');
 	});
 
+	test('a title with line breaks is kept on one line (lists show a row per title); a blank one is "New session"', async () => {
+		const { session } = await service.createSession({ repo, title: 'Fix the\nparser  \t now' });
+		assert.equal(session.title, 'Fix the parser now');
+		assert.equal(new SessionsRepo(store).create({ title: ' \n ' }).title, 'New session');
+		assert.equal(new SessionsRepo(store).createChat({ sessionId: session.id, agent: 'claude', title: 'a\nb' }).title, 'a b');
+	});
+
 	test('branch-name collisions are resolved; two sessions created at once get two worktrees', async () => {
 		git(repo, 'branch', 'agent-tabs/same');
 		const [a, b] = await Promise.all([service.createSession({ repo, title: 'same' }), service.createSession({ repo, title: 'same' })]);
