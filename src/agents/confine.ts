@@ -56,6 +56,11 @@ function isInside(child: string, root: string): boolean {
  * (symlinks anywhere on the way that lead out), so a link inside the worktree cannot be used to escape it.
  */
 export function resolveInsideWorktree(root: string, requested: string): string {
+	return confined(root, requested).abs;
+}
+
+/** `resolveInsideWorktree`, with where the path physically leads and the worktree's real path. */
+function confined(root: string, requested: string): { abs: string; physical: string; rootReal: string } {
 	if (typeof requested !== 'string' || requested.length === 0 || requested.includes('\0')) {
 		throw new OutsideWorktreeError(String(requested), root, 'not a valid path');
 	}
@@ -70,7 +75,7 @@ export function resolveInsideWorktree(root: string, requested: string): string {
 	if (!isInside(physical, rootReal)) {
 		throw new OutsideWorktreeError(requested, rootResolved, 'a symbolic link on the way points outside it');
 	}
-	return abs;
+	return { abs, physical, rootReal };
 }
 
 /** Whether a path (relative, either separator) goes through a folder or file named `.git`. */
@@ -84,15 +89,13 @@ function touchesGitAdmin(rel: string): boolean {
  * made would hand the agent the git configuration, and with it commands that Agent Tabs' own git runs.
  * Returns the path as written and where it physically leads (symlinks resolved).
  */
-export function resolveWritableInsideWorktree(root: string, requested: string): { abs: string; physical: string } {
-	const abs = resolveInsideWorktree(root, requested);
-	const rootReal = fs.realpathSync(path.resolve(root));
-	const { real, rest } = realpathOfExistingPrefix(abs);
-	const physical = path.join(real, ...rest);
+export function resolveWritableInsideWorktree(root: string, requested: string): { abs: string; physical: string; rootReal: string } {
+	const resolved = confined(root, requested);
+	const { abs, physical, rootReal } = resolved;
 	if (touchesGitAdmin(path.relative(path.resolve(root), abs)) || touchesGitAdmin(path.relative(rootReal, physical))) {
 		throw new AgentTabsError('fs/gitAdmin', `Refused: ${requested} is one of git's own files (.git). Agents may not write them; use git commands in a terminal instead.`);
 	}
-	return { abs, physical };
+	return resolved;
 }
 
 /** Where an open file descriptor really is (Linux: /proc), or undefined where that cannot be asked. */
@@ -105,9 +108,9 @@ function openedPath(fd: number): string | undefined {
 }
 
 /** A file that was opened after its path was checked must still be inside: a folder swapped for a symlink in between would take it out. */
-function checkOpened(fd: number, root: string, requested: string): void {
+function checkOpened(fd: number, root: string, rootReal: string, requested: string): void {
 	const where = openedPath(fd);
-	if (where !== undefined && !isInside(where, fs.realpathSync(path.resolve(root)))) {
+	if (where !== undefined && !isInside(where, rootReal)) {
 		throw new OutsideWorktreeError(requested, path.resolve(root), 'a folder on the way was replaced by a symbolic link that points outside it');
 	}
 }
@@ -119,14 +122,13 @@ const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.const
  * block a thread of the host for good), opened without blocking and checked again once open.
  */
 export async function readFileInsideWorktree(root: string, requested: string): Promise<string> {
-	const abs = resolveInsideWorktree(root, requested);
-	const { real, rest } = realpathOfExistingPrefix(abs);
-	const handle = await fs.promises.open(path.join(real, ...rest), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+	const { physical, rootReal } = confined(root, requested);
+	const handle = await fs.promises.open(physical, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
 	try {
 		if (!(await handle.stat()).isFile()) {
 			throw new AgentTabsError('fs/notAFile', `Refused: ${requested} is not a regular file.`);
 		}
-		checkOpened(handle.fd, root, requested);
+		checkOpened(handle.fd, root, rootReal, requested);
 		return await handle.readFile('utf8');
 	} finally {
 		await handle.close();
@@ -140,7 +142,7 @@ export async function readFileInsideWorktree(root: string, requested: string): P
  * written; a file this call created outside is removed again.
  */
 export async function writeFileInsideWorktree(root: string, requested: string, content: string): Promise<{ abs: string; existed: boolean }> {
-	const { abs, physical } = resolveWritableInsideWorktree(root, requested);
+	const { abs, physical, rootReal } = resolveWritableInsideWorktree(root, requested);
 	await fs.promises.mkdir(path.dirname(physical), { recursive: true });
 	let created = true;
 	let handle: fs.promises.FileHandle;
@@ -162,7 +164,7 @@ export async function writeFileInsideWorktree(root: string, requested: string, c
 			if (!(await handle.stat()).isFile()) {
 				throw new AgentTabsError('fs/notAFile', `Refused: ${requested} is not a regular file.`);
 			}
-			checkOpened(handle.fd, root, requested);
+			checkOpened(handle.fd, root, rootReal, requested);
 		} catch (e) {
 			if (created) {
 				await fs.promises.unlink(openedPath(handle.fd) ?? physical).catch(() => undefined);

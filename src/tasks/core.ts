@@ -137,7 +137,6 @@ export class Core implements IDisposable {
 		}
 	}
 
-	/** Titles of the session's chats with a turn asked for or running (for the risk report). */
 	/** Ends the agent process of every chat of a session (its worktree is about to go). */
 	async endSessionAgents(sessionId: string): Promise<void> {
 		for (const chat of this.sessions.listChats(sessionId)) {
@@ -145,6 +144,7 @@ export class Core implements IDisposable {
 		}
 	}
 
+	/** Titles of the session's chats with a turn asked for or running (for the risk report). */
 	runningChats(sessionId: string): string[] {
 		return this.sessions
 			.listChats(sessionId)

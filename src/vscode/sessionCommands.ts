@@ -39,7 +39,8 @@ async function pickSession(deps: SessionCommandDeps, node: unknown, filter: (sta
 	return (await vscode.window.showQuickPick(items, { placeHolder: vscode.l10n.t('Which session?') }))?.id;
 }
 
-async function pickRepository(): Promise<string | undefined> {
+/** The repository a new session starts in: the only workspace folder, or the one picked; says so when there is none. */
+export async function pickRepository(): Promise<string | undefined> {
 	const folders = vscode.workspace.workspaceFolders?.filter((f) => f.uri.scheme === 'file') ?? [];
 	if (folders.length === 0) {
 		void vscode.window.showErrorMessage(vscode.l10n.t('Open a folder with a git repository to start a session.'));

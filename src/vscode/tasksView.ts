@@ -7,6 +7,7 @@ import type { SessionsRepo } from '../db/sessionsRepo';
 import type { TaskRow, TaskStatus } from '../db/tasksRepo';
 import type { Dispatcher } from '../tasks/dispatcher';
 import { registerCommands } from './commands';
+import { pickRepository } from './sessionCommands';
 import { commandIds, settingIds, viewIds } from './ids';
 
 /** A node of the Tasks tree; the task commands receive it as their first argument. */
@@ -119,8 +120,7 @@ export interface TaskCommandDeps {
 	definitions: () => readonly AgentDefinition[];
 	/** Opens a chat's tab (the chat command). */
 	openChat: (chatId: string) => Thenable<unknown>;
-	/** The repository a new session starts from (the first workspace folder). */
-	/** The repository a new session starts in: the only folder, or the one the person picks (undefined: none or cancelled). */
+	/** The repository a new session starts in (undefined: none, said already, or cancelled). */
 	defaultRepo: () => Thenable<string | undefined> | string | undefined;
 }
 
@@ -187,12 +187,8 @@ export function taskCommandHandlers(deps: TaskCommandDeps): Record<'newTask' | '
 			}
 			let repo: string | undefined;
 			if (target === '') {
-				const folders = vscode.workspace.workspaceFolders?.filter((f) => f.uri.scheme === 'file') ?? [];
 				repo = await deps.defaultRepo();
 				if (!repo) {
-					if (folders.length === 0) {
-						void vscode.window.showWarningMessage(vscode.l10n.t('A new session needs a repository: open a folder of a git repository first.'));
-					}
 					return undefined;
 				}
 			}
@@ -247,13 +243,7 @@ export function startTasks(deps: {
 		sessions: () => deps.ready().then((r) => r.sessions),
 		definitions: deps.definitions,
 		openChat: deps.openChat,
-		defaultRepo: async () => {
-			const folders = vscode.workspace.workspaceFolders?.filter((f) => f.uri.scheme === 'file') ?? [];
-			if (folders.length <= 1) {
-				return folders[0]?.uri.fsPath;
-			}
-			return (await vscode.window.showWorkspaceFolderPick({ placeHolder: vscode.l10n.t('Start the session in which repository?'), ignoreFocusOut: true }))?.uri.fsPath;
-		},
+		defaultRepo: pickRepository,
 	});
 	store.add(
 		registerCommands(deps.logger, {

@@ -87,9 +87,7 @@ export async function worktreeTree(git: Git, options: { exact?: boolean; keepIgn
 					add = ['add', '-A', '--sparse', '--', '.'];
 				}
 			}
-			if (await modesHiddenFromGit(git)) {
-				config = { 'core.fileMode': 'true' };
-			}
+			config = (await modeHandling(git)).config;
 		}
 		await git.run(add, { env, config });
 		if (options.keepIgnored) {
@@ -215,15 +213,20 @@ export async function hiddenFiles(git: Git, env?: NodeJS.ProcessEnv): Promise<{ 
 }
 
 /**
- * Whether `core.fileMode=false` hides executable bits this file system keeps (people set it to silence
- * mode changes; git also sets it where the file system cannot keep them, and then there is nothing to
- * keep). Probed the way `git init` does: a file in the worktree's git folder, made executable and back.
+ * How executable bits are read for an exact save: `compareModes` when they count at all, and the `config`
+ * that makes git see them where `core.fileMode=false` hides bits this file system keeps (people set it to
+ * silence mode changes; git also sets it where the file system cannot keep them, and then they do not count).
  */
-export async function modesHiddenFromGit(git: Git): Promise<boolean> {
+export async function modeHandling(git: Git): Promise<{ compareModes: boolean; config?: Record<string, string> }> {
 	const setting = (await git.run(['config', '--bool', 'core.fileMode']).catch(() => '')).trim();
 	if (setting !== 'false') {
-		return false;
+		return { compareModes: true };
 	}
+	return (await fileSystemKeepsModes(git)) ? { compareModes: true, config: { 'core.fileMode': 'true' } } : { compareModes: false };
+}
+
+/** Probed the way `git init` does: a file in the worktree's git folder, made executable and back. */
+async function fileSystemKeepsModes(git: Git): Promise<boolean> {
 	const probe = path.join(path.resolve(git.cwd, (await git.run(['rev-parse', '--git-dir'])).trim()), `agent-tabs-mode-probe-${process.pid}`);
 	try {
 		fs.writeFileSync(probe, '', { mode: 0o644 });

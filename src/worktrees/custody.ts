@@ -5,7 +5,7 @@ import { newId } from '../common/ids';
 import { errorMessage } from '../common/log';
 import type { SessionRow } from '../db/sessionsRepo';
 import type { WorktreeRow } from '../db/worktreesRepo';
-import { hiddenFiles, rawDifferences, removeStaleTempIndexes, identity, indexTree, modesHiddenFromGit, withTempIndex, worktreeTree } from './checkpoints';
+import { hiddenFiles, rawDifferences, removeStaleTempIndexes, identity, indexTree, modeHandling, withTempIndex, worktreeTree } from './checkpoints';
 import { type Git, parseWorktreeList } from './gitClient';
 import { liveLeases, markOwned, readOwnerMark } from './ownership';
 import { isSameOrInside, realPathLoose, samePath } from './paths';
@@ -75,23 +75,26 @@ export class WorktreeCustody {
 			branch: wt.branch,
 			baseRef: wt.base_ref,
 			runningAgents: [...inThisProcess, ...elsewhere],
-			keptIgnored: (rel) => this.ownCopiedFile(wt, rel),
+			keptIgnored: this.ownCopiedFiles(wt),
 		});
 	}
 
 	/**
-	 * An ignored file the setup step copies (`.env*`) that this worktree changed or made: the setup step would
-	 * bring back the main checkout's copy instead, so a save keeps it. Unchanged copies are left to the setup.
+	 * Ignored files the setup step copies (`.env*`) that this worktree changed or made: the setup step would
+	 * bring back the main checkout's copy instead, so a save keeps them. Unchanged copies are left to the setup.
 	 */
-	private ownCopiedFile(wt: WorktreeRow, rel: string): boolean {
-		if (!this.lifecycle.isCopied(rel)) {
-			return false;
-		}
-		try {
-			return !fs.readFileSync(path.join(wt.path, rel)).equals(fs.readFileSync(path.join(wt.repo_root, rel)));
-		} catch {
-			return true; // not in the main checkout (or unreadable there): only this copy has it
-		}
+	private ownCopiedFiles(wt: WorktreeRow): (rel: string) => boolean {
+		const isCopied = this.lifecycle.copiedFiles();
+		return (rel) => {
+			if (!isCopied(rel)) {
+				return false;
+			}
+			try {
+				return !fs.readFileSync(path.join(wt.path, rel)).equals(fs.readFileSync(path.join(wt.repo_root, rel)));
+			} catch {
+				return true; // not in the main checkout (or unreadable there): only this copy has it
+			}
+		};
 	}
 
 	/**
@@ -110,7 +113,7 @@ export class WorktreeCustody {
 		const head = (await git.run(['rev-parse', 'HEAD'])).trim();
 		const branch = (await git.run(['symbolic-ref', '--quiet', 'HEAD']).catch(() => '')).trim().replace(/^refs\/heads\//, '') || null;
 		const savedIndexTree = await indexTree(git);
-		const tree = await worktreeTree(git, { exact: true, keepIgnored: (rel) => this.ownCopiedFile(wt, rel) });
+		const tree = await worktreeTree(git, { exact: true, keepIgnored: this.ownCopiedFiles(wt) });
 		const indexCommit = (await git.run(['commit-tree', savedIndexTree, '-p', head], { env: identity, input: `agent-tabs: index of ${wt.path}\n` })).trim();
 		const oneLine = (v: string): string => v.replace(/[\r\n]+/g, ' ');
 		const message = [
@@ -138,8 +141,7 @@ export class WorktreeCustody {
 	private async verifyFolder(git: Git, expected: Pick<SaveContents, 'head' | 'indexTree' | 'worktreeTree'> & { branch: string | null }, code: string, what: string): Promise<void> {
 		// Read as the save read it (see worktreeTree's `exact`): executable bits git's settings hide are compared,
 		// and only a sparse checkout's absent files are left out, as they are in the worktree's index.
-		const config = (await modesHiddenFromGit(git)) ? { 'core.fileMode': 'true' } : undefined;
-		const compareModes = config !== undefined || (await git.run(['config', '--bool', 'core.fileMode']).catch(() => '')).trim() !== 'false';
+		const { config, compareModes } = await modeHandling(git);
 		const sparseAbsent = (await hiddenFiles(git)).filter((h) => h.skipWorktree && !h.present).map((h) => h.path);
 		const differing = await withTempIndex(async (env) => {
 			await git.run(['read-tree', expected.worktreeTree], { env });

@@ -271,18 +271,20 @@ export class SessionLifecycle {
 		}
 	}
 
-	/** Whether a file (relative name) is one the setup step copies into new worktrees (`agentTabs.worktrees.copy`). */
-	isCopied(rel: string): boolean {
-		return (this.ctx.options.copy ?? ['.env*']).map(globToRegExp).some((p) => p.test(rel) || p.test(path.basename(rel)));
+	/** Which files (relative names) the setup step copies into new worktrees (`agentTabs.worktrees.copy`, read now). */
+	copiedFiles(): (rel: string) => boolean {
+		const patterns = (this.ctx.options.copy ?? ['.env*']).map(globToRegExp);
+		return (rel) => patterns.some((p) => p.test(rel) || p.test(path.basename(rel)));
 	}
 
 	/** Files to copy, then the setup command, in a new or restored worktree. */
 	async setup(repo: string, wtPath: string): Promise<void> {
 		if ((this.ctx.options.copy ?? ['.env*']).length > 0) {
+			const isCopied = this.copiedFiles();
 			// Candidates are files git does not track (ignored or untracked), like .env files.
 			const candidates = await this.ctx.git(repo).zlist(['ls-files', '--others', '-z']);
 			for (const rel of candidates) {
-				if (this.isCopied(rel)) {
+				if (isCopied(rel)) {
 					const target = path.join(wtPath, rel);
 					if (!fs.existsSync(target)) {
 						fs.mkdirSync(path.dirname(target), { recursive: true });

@@ -25,10 +25,6 @@ async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 	};
 	let chatId = '';
 	try {
-		// Before anything is made for it (a session, a worktree, a chat): an empty prompt goes no further.
-		if (!prompt.trim()) {
-			throw new AgentTabsError('task/noPrompt', 'A task needs a prompt; this one is empty.');
-		}
 		let sessionId = flag(args, 'session');
 		if (sessionId && !sessions.get(sessionId)) {
 			throw new AgentTabsError('session/unknown', `There is no session ${sessionId}.`);

@@ -25,27 +25,26 @@ export interface ChatHtmlInput {
 }
 
 /**
- * The only HTML the chat tab gets: a strict CSP (nothing by default; styles, fonts and images only from the
- * extension's own folders; scripts only with this page's nonce), the bootstrap as inert JSON, one script.
- * Everything else is built by the app with DOM calls, never from HTML strings.
- */
-/**
  * A page that only says something (no script): a restored tab whose state cannot be opened right now keeps its
  * place and its saved state, and says why, instead of vanishing.
  */
 export function noticeHtml(title: string, text: string, lang = 'en'): string {
-	const escapeText = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 	return `<!DOCTYPE html>
 <html lang="${escapeAttribute(lang)}">
 <head>
 <meta charset="UTF-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none';">
-<title>${escapeText(title)}</title>
+<title>${escapeAttribute(title)}</title>
 </head>
-<body role="alert"><h1>${escapeText(title)}</h1><p>${escapeText(text)}</p></body>
+<body role="alert"><h1>${escapeAttribute(title)}</h1><p>${escapeAttribute(text)}</p></body>
 </html>`;
 }
 
+/**
+ * The only HTML the chat tab gets: a strict CSP (nothing by default; styles, fonts and images only from the
+ * extension's own folders; scripts only with this page's nonce), the bootstrap as inert JSON, one script.
+ * Everything else is built by the app with DOM calls, never from HTML strings.
+ */
 export function chatHtml(input: ChatHtmlInput): string {
 	const csp = [
 		"default-src 'none'",
