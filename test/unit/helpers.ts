@@ -34,7 +34,9 @@ export function tempDir(prefix = 'agent-tabs-test-'): string {
 }
 
 export function removeDir(dir: string): void {
-	fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10 });
+	// Retried for up to about 45 s (rmSync backs off linearly): a git that a test's last step started may still
+	// be finishing its writes in the folder (seen once: ENOTEMPTY on .git/objects after ten retries).
+	fs.rmSync(dir, { recursive: true, force: true, maxRetries: 30 });
 }
 
 /** A logger that keeps every line, so tests can assert on what was said. */
