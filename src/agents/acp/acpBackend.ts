@@ -28,7 +28,14 @@ export interface AcpBackendOptions {
 	cancelGraceMs?: number;
 	/** SIGTERM to SIGKILL. */
 	killGraceMs?: number;
+	/** After session/load answers, how long without history updates before the replay counts as over. */
+	replayQuietMs?: number;
 }
+
+/** The updates a session/load replays: the conversation itself, not the session's state (mode, commands, usage). */
+const historyEvents = new Set<AgentEvent['type']>(['text', 'reasoning', 'user_text', 'plan', 'tool_call', 'tool_update']);
+/** However chatty the agent, the first prompt waits at most this long for a late replay to end. */
+const maxReplayTailMs = 3000;
 
 const stopReasons = new Set<StopReason>(['end_turn', 'max_tokens', 'max_turn_requests', 'refusal', 'cancelled']);
 
@@ -92,7 +99,12 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	private conn: acp.ClientConnection | undefined;
 	private terminals: TerminalManager | undefined;
 	private turn: { ctx: TurnContext; abort: AbortController; editedPaths: Set<string>; proposedDiffs: Map<string, { path: string; kind: 'add' | 'modify' }[]> } | undefined;
+	/** While true, history updates are the agent's replay of a loaded session, which our transcript already holds. */
 	private replaying = false;
+	/** When the last replayed history update arrived: the replay is over once the agent has been quiet a while. */
+	private lastReplayAt = 0;
+	/** Tool calls replayed from history: a late one is never taken for this turn's work (ids are unique in a session). */
+	private readonly replayedToolCalls = new Set<string>();
 	private shuttingDown = false;
 	private exitInfo: { code: number | null; signal: string | null } | undefined;
 	private fatal: string | undefined;
@@ -117,9 +129,6 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	}
 
 	private emit(event: AgentEvent): void {
-		if (this.replaying) {
-			return; // session/load replays history we already have in our own transcript
-		}
 		if (this.turn) {
 			this.turn.ctx.onEvent(event);
 		} else if (this.earlyIdleEvents) {
@@ -174,6 +183,9 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		const stream = stdioStream(proc.child.stdout!, proc.child.stdin!, {
 			onSessionUpdate: (params) => {
 				for (const event of mapSessionUpdate(params)) {
+					if (this.isReplayed(event)) {
+						continue;
+					}
 					this.emit(event);
 					this.noteToolDiffs(event);
 					if (event.type === 'config') {
@@ -255,9 +267,12 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		if (resumeId && (this.capabilities.loadSession || this.capabilities.resume)) {
 			try {
 				this.replaying = true;
-				result = this.capabilities.resume
-					? await step(agent.request(acp.methods.agent.session.resume, { sessionId: resumeId, cwd, mcpServers }), `"${definition.label}" (session/resume)`)
-					: await step(agent.request(acp.methods.agent.session.load, { sessionId: resumeId, cwd, mcpServers }), `"${definition.label}" (session/load)`);
+				if (this.capabilities.resume) {
+					result = await step(agent.request(acp.methods.agent.session.resume, { sessionId: resumeId, cwd, mcpServers }), `"${definition.label}" (session/resume)`);
+				} else {
+					result = await step(agent.request(acp.methods.agent.session.load, { sessionId: resumeId, cwd, mcpServers }), `"${definition.label}" (session/load)`);
+					await this.replayTail();
+				}
 				this.backendSessionId = resumeId;
 				this.resumed = true;
 			} catch (e) {
@@ -309,6 +324,42 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	private stderrHint(): string {
 		const tail = this.proc?.stderr.toString().trim();
 		return tail ? ` Its last words: ${tail.slice(-400)}` : '';
+	}
+
+	/**
+	 * The spec has an agent replay the whole history before it answers session/load, but some answer first
+	 * and stream the history after (gemini-cli 0.61 does not wait for its own replay). Until the agent has
+	 * been quiet for a moment, its history updates still count as replay, so none lands in the next turn.
+	 */
+	private async replayTail(): Promise<void> {
+		const quietMs = this.backendOptions.replayQuietMs ?? 250;
+		const started = Date.now();
+		this.lastReplayAt = Math.max(this.lastReplayAt, started);
+		for (;;) {
+			const now = Date.now();
+			const wait = Math.min(this.lastReplayAt + quietMs - now, started + maxReplayTailMs - now);
+			if (wait <= 0 || this.exitInfo) {
+				return;
+			}
+			await new Promise((resolve) => setTimeout(resolve, wait));
+		}
+	}
+
+	/** A history update of a loaded session's replay, during it or (for a tool call it named) late. */
+	private isReplayed(event: AgentEvent): boolean {
+		const isTool = event.type === 'tool_call' || event.type === 'tool_update';
+		if (this.replaying && (isTool || historyEvents.has(event.type))) {
+			this.lastReplayAt = Date.now();
+			if (isTool && this.replayedToolCalls.size < 10_000) {
+				this.replayedToolCalls.add(event.toolCallId);
+			}
+			return true;
+		}
+		if (isTool && this.replayedToolCalls.has(event.toolCallId)) {
+			this.logger.debug(`${this.tag} a replayed tool call (${event.toolCallId}) came after the replay; ignored`);
+			return true;
+		}
+		return false;
 	}
 
 	private noteSessionSetup(result: { modes?: unknown; configOptions?: unknown; models?: unknown } | undefined): void {

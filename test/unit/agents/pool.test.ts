@@ -1,6 +1,8 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import type { AgentDefinition } from '../../../src/agents/definitions';
 import { AgentSessionsRepo } from '../../../src/db/agentSessionsRepo';
+import { PendingChangesRepo } from '../../../src/db/pendingChangesRepo';
 import { TranscriptRepo } from '../../../src/db/transcriptRepo';
 import type { AgentEvent } from '../../../src/protocol/agentEvents';
 import { AgentRig, alive, pidOf } from '../agentRig';
@@ -99,6 +101,27 @@ suite('agents/pool with a real ACP agent process', function () {
 		assert.equal(second.status, 'done');
 		assert.ok(pool2.pool.peek(chat, 'scripted')!.resumed);
 		assert.equal(second.result.backendSessionId, first.result.backendSessionId);
+	});
+
+	test('a history an agent replays after answering session/load (as gemini-cli does) is not taken for the next turn', async () => {
+		// The same definition for both pools: a changed one would start a new context instead of loading.
+		const defs = (): AgentDefinition[] => rig.definitions({ SCRIPTED_AGENT_LATE_REPLAY_MS: '40' });
+		const chat = rig.newChat();
+		const pool1 = rig.make({ defs });
+		const first = await pool1.turns.runTurn(chat, 'scripted', { text: 'write notes.txt first version\nsay wrote it' });
+		await pool1.shutdown();
+		const pool2 = rig.make({ defs });
+		// The turn lasts longer than the late replay, so a replayed update taken for live lands in it.
+		const second = await pool2.turns.runTurn(chat, 'scripted', { text: 'sleep 500\nsay two' });
+		assert.equal(second.status, 'done', second.result.error);
+		assert.ok(pool2.pool.peek(chat, 'scripted')!.resumed, 'the new process loaded the chat');
+		assert.deepEqual(rig.messages(second.turn.id).map((m) => m.kind).filter((k) => k !== 'usage'), ['user', 'text'], 'the prompt and the answer: no replayed prompt, answer or tool call in the new turn');
+		assert.equal(rig.agentText(second.turn.id), 'two');
+		assert.deepEqual(
+			new PendingChangesRepo(rig.store).listForChat(chat).map((p) => [p.path, p.kind, p.turn_id]),
+			[['notes.txt', 'add', first.turn.id]],
+			'the replayed write is not an edit of the new turn',
+		);
 	});
 
 	test('an agent that cannot restore its context says so in the transcript', async () => {
