@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import * as path from 'node:path';
 import { findCommand } from '../agents/installed';
 import { AgentTabsError } from '../common/errors';
 import type { Logger } from '../common/log';
@@ -154,18 +155,19 @@ export function sessionCommandHandlers(deps: SessionCommandDeps): Record<string,
 				return undefined;
 			}
 			const service = deps.service();
-			const main = await service.resolveRepository(repo);
+			// The checkout the window shows (a linked worktree of the user's own, say): the session starts from it.
+			const { checkout } = await service.resolveCheckout(repo);
 			let carryChanges = false;
-			if (await service.hasUncommittedChanges(main)) {
+			if (await service.hasUncommittedChanges(checkout)) {
 				const carry = vscode.l10n.t('Carry them over');
-				const leave = vscode.l10n.t('Leave them in the main checkout');
-				const pick = await vscode.window.showQuickPick([carry, leave], { placeHolder: vscode.l10n.t('The main checkout has uncommitted changes. Carry them into the new worktree?') });
+				const leave = vscode.l10n.t('Leave them where they are');
+				const pick = await vscode.window.showQuickPick([carry, leave], { placeHolder: vscode.l10n.t('{0} has uncommitted changes. Carry them into the new worktree?', path.basename(checkout)) });
 				if (!pick) {
 					return undefined;
 				}
 				carryChanges = pick === carry;
 			}
-			const created = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Creating the worktree for "{0}"…', title) }, () => durably(service.createSession({ repo: main, title: title.trim(), carryChanges })));
+			const created = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Creating the worktree for "{0}"…', title) }, () => durably(service.createSession({ repo: checkout, title: title.trim(), carryChanges })));
 			void vscode.window.showInformationMessage(vscode.l10n.t('Session "{0}" is ready on {1}.', created.session.title, created.worktree.branch ?? ''));
 			return created.session.id;
 		},

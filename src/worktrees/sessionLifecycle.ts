@@ -47,6 +47,15 @@ export class SessionLifecycle {
 
 	/** The repository's top folder, or a plain-words error for everything that is not a usable repository. */
 	async resolveRepository(dir: string): Promise<string> {
+		return (await this.resolveCheckout(dir)).repo;
+	}
+
+	/**
+	 * The repository a folder belongs to (its main checkout: sessions of all its worktrees are one list) and
+	 * the checkout the folder is in (the main one, or a linked worktree of the user's own): a new session
+	 * starts from what that checkout has, as the user sees it.
+	 */
+	async resolveCheckout(dir: string): Promise<{ repo: string; checkout: string }> {
 		if (!fs.existsSync(dir)) {
 			throw new AgentTabsError('repo/missing', `The folder ${dir} does not exist.`);
 		}
@@ -74,7 +83,7 @@ export class SessionLifecycle {
 		// A worktree of another repository: use its main checkout as the repository. Git prints the common
 		// folder relative to the folder it ran in (a subfolder, say), which it sees by its real path.
 		const common = path.resolve(fs.realpathSync(dir), lines[2]!.trim());
-		return path.basename(common) === '.git' ? path.dirname(common) : top;
+		return { repo: path.basename(common) === '.git' ? path.dirname(common) : top, checkout: top };
 	}
 
 	/** Staged, unstaged or untracked (not ignored) changes in a checkout. */
@@ -95,18 +104,20 @@ export class SessionLifecycle {
 	/**
 	 * A new session and its worktree: outside the repository, on `agent-tabs/<slug>` (or the first free name
 	 * of `sessionBranchPrefixes`, said in `note`) from `baseRef` (default
-	 * the current HEAD), optionally carrying the main checkout's uncommitted changes, then the setup step.
+	 * the HEAD of the checkout `input.repo` is in: a linked worktree's own branch, not the main checkout's),
+	 * optionally carrying that checkout's uncommitted changes, then the setup step.
 	 */
 	async createSession(input: { repo: string; title: string; baseRef?: string; carryChanges?: boolean }): Promise<{ session: SessionRow; worktree: WorktreeRow; note?: string }> {
-		const repo = await this.resolveRepository(input.repo);
+		const { repo, checkout } = await this.resolveCheckout(input.repo);
 		const git = this.ctx.git(repo);
+		const here = this.ctx.git(checkout);
 		let baseRef = input.baseRef;
-		if (!(await git.ok(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']))) {
-			throw new AgentTabsError('repo/noCommits', `${repo} has no commits yet; make a first commit before starting a session.`);
+		if (!(await here.ok(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']))) {
+			throw new AgentTabsError('repo/noCommits', `${checkout} has no commits yet; make a first commit before starting a session.`);
 		}
 		if (!baseRef) {
-			const head = (await git.run(['symbolic-ref', '--quiet', '--short', 'HEAD']).catch(() => '')).trim();
-			baseRef = head || (await git.run(['rev-parse', 'HEAD']).catch(() => '')).trim();
+			const head = (await here.run(['symbolic-ref', '--quiet', '--short', 'HEAD']).catch(() => '')).trim();
+			baseRef = head || (await here.run(['rev-parse', 'HEAD']).catch(() => '')).trim();
 			if (!baseRef) {
 				throw new AgentTabsError('repo/noCommits', `${repo} has no commits yet; make a first commit before starting a session.`);
 			}
@@ -178,7 +189,7 @@ export class SessionLifecycle {
 			await git.run(['worktree', 'add', '-b', branch!, wtPath, baseCommit]);
 			markOwned(wtPath, { worktreeId: worktree.id, sessionId: session.id, stateDir: this.ctx.stateDir });
 			if (input.carryChanges) {
-				await this.carryChanges(repo, wtPath);
+				await this.carryChanges(checkout, wtPath);
 			}
 			await this.setup(repo, wtPath);
 			this.ctx.worktrees.update(worktree.id, { state: 'ready' });

@@ -38,6 +38,10 @@ export class WorktreeService {
 		return this.lifecycle.resolveRepository(dir);
 	}
 
+	resolveCheckout(dir: string): Promise<{ repo: string; checkout: string }> {
+		return this.lifecycle.resolveCheckout(dir);
+	}
+
 	hasUncommittedChanges(dir: string): Promise<boolean> {
 		return this.lifecycle.hasUncommittedChanges(dir);
 	}

@@ -70,6 +70,31 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(git(repo, 'branch', '--list', 'agent-tabs/inner').trim(), '', 'nothing was made in the outer repository');
 	});
 
+	test('a linked worktree of the user\'s own (opened as the window\'s folder) starts its session from its own branch and carries its own changes', async () => {
+		const mine = path.join(dir, 'my feature');
+		git(repo, 'worktree', 'add', '-q', '-b', 'feature', mine);
+		fs.writeFileSync(path.join(mine, 'feature.txt'), 'committed on feature\n');
+		git(mine, 'add', 'feature.txt');
+		git(mine, 'commit', '-q', '-m', 'feature');
+		fs.writeFileSync(path.join(mine, 'README.md'), '# edited in my feature worktree\n');
+		fs.writeFileSync(path.join(mine, 'draft.txt'), 'untracked in my feature worktree\n');
+		fs.writeFileSync(path.join(repo, 'main-only.txt'), 'untracked in the main checkout\n');
+		const { session, worktree } = await service.createSession({ repo: path.join(mine, 'src'), title: 'from my feature', carryChanges: true });
+		assert.equal(worktree.repo_root, fs.realpathSync(repo), 'the sessions of every checkout of a repository are one list');
+		assert.equal(new SessionsRepo(store).get(session.id)!.repo_root, fs.realpathSync(repo));
+		assert.equal(worktree.base_ref, 'feature');
+		assert.equal(worktree.base_commit, git(mine, 'rev-parse', 'HEAD').trim());
+		assert.equal(fs.readFileSync(path.join(worktree.path, 'feature.txt'), 'utf8'), 'committed on feature\n');
+		assert.equal(fs.readFileSync(path.join(worktree.path, 'README.md'), 'utf8'), '# edited in my feature worktree\n');
+		assert.equal(fs.readFileSync(path.join(worktree.path, 'draft.txt'), 'utf8'), 'untracked in my feature worktree\n');
+		assert.ok(!fs.existsSync(path.join(worktree.path, 'main-only.txt')), 'nothing of the main checkout is carried');
+		assert.equal(fs.readFileSync(path.join(mine, 'README.md'), 'utf8'), '# edited in my feature worktree\n', 'carrying copies; the changes stay where they were');
+		// A detached HEAD there: the session starts from its commit.
+		git(mine, 'checkout', '-q', '--detach', 'HEAD~1');
+		const { worktree: detached } = await service.createSession({ repo: mine, title: 'detached' });
+		assert.equal(detached.base_commit, git(repo, 'rev-parse', 'main').trim());
+	});
+
 	test('a title with line breaks is kept on one line (lists show a row per title); a blank one is "New session"', async () => {
 		const { session } = await service.createSession({ repo, title: 'Fix the\nparser  \t now' });
 		assert.equal(session.title, 'Fix the parser now');
