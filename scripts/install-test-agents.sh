@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real agent CLIs the end-to-end tests drive (offline, against scripted model servers on
 # 127.0.0.1) into the git-ignored test cache: Claude's ACP adapter (it bundles the native `claude`),
-# opencode and the Gemini CLI. Each agent has its own folder and version stamp, $CACHE/agents/<name>/,
+# opencode, the Gemini CLI and Codex's ACP adapter (it depends on `@openai/codex`, which ships the native
+# `codex` in its platform package). Each agent has its own folder and version stamp, $CACHE/agents/<name>/,
 # so changing one agent's version reinstalls that agent only. Re-running is a no-op when the pinned
 # versions are already there.
 set -euo pipefail
@@ -9,6 +10,7 @@ set -euo pipefail
 CLAUDE_ACP_VERSION="${CLAUDE_ACP_VERSION:-0.101.0}"
 OPENCODE_VERSION="${OPENCODE_VERSION:-1.18.33}"
 GEMINI_CLI_VERSION="${GEMINI_CLI_VERSION:-0.61.0}"
+CODEX_ACP_VERSION="${CODEX_ACP_VERSION:-2.6.0}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${AGENT_TABS_TEST_CACHE:-$ROOT/.vscode-test}"
 AGENTS="$CACHE/agents"
@@ -52,4 +54,5 @@ mkdir -p "$AGENTS"
 install_agent claude @agentclientprotocol/claude-agent-acp "$CLAUDE_ACP_VERSION" claude-agent-acp
 install_agent opencode opencode-ai "$OPENCODE_VERSION" opencode
 install_agent gemini @google/gemini-cli "$GEMINI_CLI_VERSION" gemini
+install_agent codex @agentclientprotocol/codex-acp "$CODEX_ACP_VERSION" codex-acp
 echo "[install-test-agents] done"

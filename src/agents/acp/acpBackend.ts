@@ -37,6 +37,28 @@ const historyEvents = new Set<AgentEvent['type']>(['text', 'reasoning', 'user_te
 /** However chatty the agent, the first prompt waits at most this long for a late replay to end. */
 const maxReplayTailMs = 3000;
 
+const isAuthRequired = (e: unknown): boolean => e instanceof acp.RequestError && e.code === -32000;
+
+/**
+ * The sign-in an agent offers for an API key (codex-acp's `api-key`, gemini-cli's `gemini-api-key`, marked
+ * `_meta["api-key"]` by both, or named so), if the agent was given a key: one of its `secretEnv` variables,
+ * or another `*_API_KEY`. Never a terminal method (the spec forbids passing it to `authenticate`), nor any
+ * other: those open a browser or change the agent's stored login.
+ */
+export function apiKeyAuthMethod(methods: readonly acp.AuthMethod[] | null | undefined, keyNames: readonly string[], env: Readonly<Record<string, string>>): acp.AuthMethod | undefined {
+	const hasKey = Object.entries(env).some(([name, value]) => value.trim() !== '' && (keyNames.includes(name) || name.endsWith('_API_KEY')));
+	if (!hasKey) {
+		return undefined;
+	}
+	return (methods ?? []).find((m) => {
+		if ((m as { type?: unknown }).type === 'terminal') {
+			return false;
+		}
+		const meta = m._meta as Record<string, unknown> | null | undefined;
+		return (typeof meta?.['api-key'] === 'object' && meta['api-key'] !== null) || /\bapi[\s_-]?key\b/i.test(`${m.id} ${m.name}`);
+	});
+}
+
 const stopReasons = new Set<StopReason>(['end_turn', 'max_tokens', 'max_turn_requests', 'refusal', 'cancelled']);
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -262,21 +284,46 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		};
 		const mcpServers = (this.opts.mcpServers ?? []).map((s) => ({ name: s.name, command: s.command, args: s.args, env: Object.entries(s.env).map(([name, value]) => ({ name, value })) }));
 
+		// An agent that answers "auth required" although the user gave it a key (codex-acp reads OPENAI_API_KEY
+		// only once told to): signed in once with its API-key method, then asked again. Never a browser login.
+		let signedIn = false;
+		const withKeySignIn = async <T>(request: () => Promise<T>): Promise<T> => {
+			try {
+				return await request();
+			} catch (e) {
+				const method = !signedIn && isAuthRequired(e) ? apiKeyAuthMethod(init.authMethods, definition.secretEnv ?? [], env) : undefined;
+				if (!method) {
+					throw e;
+				}
+				signedIn = true;
+				this.logger.info(`${this.tag} asks for a sign-in; signing in with its "${method.name}" method and the API key it was given`);
+				try {
+					await step(agent.request(acp.methods.agent.authenticate, { methodId: method.id }), `"${definition.label}" (authenticate)`);
+				} catch (authError) {
+					if (this.exitInfo) {
+						throw authError;
+					}
+					throw new AgentTabsError('agent/authRequired', `"${definition.label}" did not accept the API key it was given (its "${method.name}" sign-in): ${errorMessage(authError)}. Check the key (Agent Tabs: Set API Key).`, { cause: authError });
+				}
+				return request();
+			}
+		};
+
 		let result: { modes?: unknown; configOptions?: unknown; models?: unknown } | undefined;
 		const resumeId = this.opts.resumeSessionId;
 		if (resumeId && (this.capabilities.loadSession || this.capabilities.resume)) {
 			try {
 				this.replaying = true;
 				if (this.capabilities.resume) {
-					result = await step(agent.request(acp.methods.agent.session.resume, { sessionId: resumeId, cwd, mcpServers }), `"${definition.label}" (session/resume)`);
+					result = await withKeySignIn(() => step(agent.request(acp.methods.agent.session.resume, { sessionId: resumeId, cwd, mcpServers }), `"${definition.label}" (session/resume)`));
 				} else {
-					result = await step(agent.request(acp.methods.agent.session.load, { sessionId: resumeId, cwd, mcpServers }), `"${definition.label}" (session/load)`);
+					result = await withKeySignIn(() => step(agent.request(acp.methods.agent.session.load, { sessionId: resumeId, cwd, mcpServers }), `"${definition.label}" (session/load)`));
 					await this.replayTail();
 				}
 				this.backendSessionId = resumeId;
 				this.resumed = true;
 			} catch (e) {
-				if (this.exitInfo) {
+				if (this.exitInfo || (e instanceof AgentTabsError && e.code === 'agent/authRequired')) {
 					throw e;
 				}
 				const detail = e instanceof acp.RequestError && e.data !== undefined ? ` (${JSON.stringify(e.data).slice(0, 500)})` : '';
@@ -287,11 +334,11 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		}
 		if (!this.resumed) {
 			try {
-				const created = (await step(agent.request(acp.methods.agent.session.new, { cwd, mcpServers }), `"${definition.label}" (session/new)`)) as acp.NewSessionResponse;
+				const created = (await withKeySignIn(() => step(agent.request(acp.methods.agent.session.new, { cwd, mcpServers }), `"${definition.label}" (session/new)`))) as acp.NewSessionResponse;
 				this.backendSessionId = created.sessionId;
 				result = created as typeof result;
 			} catch (e) {
-				if (e instanceof acp.RequestError && e.code === -32000) {
+				if (isAuthRequired(e)) {
 					// The ways the agent itself names (authMethods): signing in is the agent's own step, done once in
 					// its command line; a key can come from Agent Tabs.
 					const ways = (init.authMethods ?? [])

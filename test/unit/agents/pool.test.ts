@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { AgentDefinition } from '../../../src/agents/definitions';
 import { AgentSessionsRepo } from '../../../src/db/agentSessionsRepo';
 import { PendingChangesRepo } from '../../../src/db/pendingChangesRepo';
@@ -207,6 +208,28 @@ suite('agents/pool with a real ACP agent process', function () {
 			assert.equal(pool.size, 0);
 		});
 	}
+
+	test('an agent that asks for a sign-in although it was given a key is signed in with its API-key method, never a browser login; a key it refuses is said so', async () => {
+		const withKey = (key: string): (() => AgentDefinition[]) => () => [{ ...rig.definitions({ SCRIPTED_AGENT_AUTH_REQUIRED: '1', SCRIPTED_API_KEY: key })[0]!, secretEnv: ['SCRIPTED_API_KEY'] }];
+		const browserLogin = path.join(rig.agentEnv.SCRIPTED_AGENT_STATE_DIR!, 'browser-login-started');
+		const chat = rig.newChat();
+		const first = rig.make({ defs: withKey('sk-scripted-good') });
+		const outcome = await first.turns.runTurn(chat, 'scripted', { text: 'say signed in' });
+		assert.equal(outcome.status, 'done', outcome.result.error);
+		assert.equal(rig.agentText(outcome.turn.id), 'signed in');
+		assert.ok(rig.logger.lines.some((l) => /signing in with its "SCRIPTED_API_KEY" method/.test(l)), 'the sign-in is logged');
+		assert.ok(!rig.logger.lines.some((l) => l.includes('sk-scripted-good')), 'the key is not');
+		// A new process resumes the chat: its session/load asks for the sign-in too.
+		await first.shutdown();
+		const second = rig.make({ defs: withKey('sk-scripted-good') });
+		const resumed = await second.turns.runTurn(chat, 'scripted', { text: 'say back' });
+		assert.equal(resumed.status, 'done', resumed.result.error);
+		assert.ok(second.pool.peek(chat, 'scripted')!.resumed, 'the chat kept its context');
+
+		const refused = rig.make({ defs: withKey('rejected-key') });
+		await assert.rejects(refused.turns.runTurn(rig.newChat(), 'scripted', { text: 'say hi' }), /"Scripted" did not accept the API key it was given \(its "SCRIPTED_API_KEY" sign-in\): Invalid API key\. Check the key \(Agent Tabs: Set API Key\)\./);
+		assert.ok(!fs.existsSync(browserLogin), 'no browser login was started');
+	});
 
 	test('an agent that never answers its default mode request still starts, in bounded time, and the turn runs', async () => {
 		const { pool, turns } = rig.make({ defs: () => [{ ...rig.definitions({ SCRIPTED_AGENT_HANG_SET_MODE: '1' })[0]!, defaultMode: 'plan' }] });

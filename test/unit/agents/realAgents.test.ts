@@ -11,7 +11,7 @@ import { PendingChangesRepo } from '../../../src/db/pendingChangesRepo';
 import { SessionsRepo } from '../../../src/db/sessionsRepo';
 import type { Store } from '../../../src/db/store';
 import { TranscriptRepo } from '../../../src/db/transcriptRepo';
-import { startFakeAnthropic, startFakeGemini, startFakeOpenAI, type FakeServer } from '../../fixtures/modelServers';
+import { startFakeAnthropic, startFakeGemini, startFakeOpenAI, startFakeResponses, type FakeServer } from '../../fixtures/modelServers';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { gitEnv, makeRepo } from '../gitRepo';
 import { cliBundle, MemoryLogger, openStore, removeDir, repoRoot, tempDir } from '../helpers';
@@ -26,14 +26,14 @@ const cache = process.env.AGENT_TABS_TEST_CACHE ?? path.join(repoRoot, '.vscode-
 /** Each agent has its own install folder in the cache, `agents/<agent>/`. */
 const binDir = (agent: string): string => path.join(cache, 'agents', agent, 'node_modules', '.bin');
 const bin = (agent: string, name = agent): string => path.join(binDir(agent), name);
-const installed = fs.existsSync(bin('claude', 'claude-agent-acp')) && fs.existsSync(bin('opencode'));
+const installed = fs.existsSync(bin('claude', 'claude-agent-acp')) && fs.existsSync(bin('opencode')) && fs.existsSync(bin('codex', 'codex-acp'));
 const geminiInstalled = fs.existsSync(bin('gemini'));
 /**
  * What the real agent CLIs keep in the temp folder across runs, by their own design (not Agent Tabs' to
  * remove): the native libraries a Bun-built binary (Claude's `claude`, `opencode`) unpacks, Claude Code's
- * `claude-<uid>` and `cc-socks` folders, opencode's `opencode` folder.
+ * `claude-<uid>` and `cc-socks` folders, opencode's `opencode` folder, Codex's sandbox mount points.
  */
-const agentsOwnTemp = /^(\.[0-9a-f]+-[0-9a-f]+\.so|claude-\d+|cc-socks|opencode)$/;
+const agentsOwnTemp = /^(\.[0-9a-f]+-[0-9a-f]+\.so|claude-\d+|cc-socks|opencode|codex-bwrap-synthetic-mount-targets-\d+)$/;
 
 interface Harness {
 	dir: string;
@@ -118,6 +118,46 @@ function opencodeDefinition(h: Harness, baseUrl: string): AgentDefinition {
 	};
 }
 
+/**
+ * Codex as a user gets it (`codex-acp`, which runs the `codex` it depends on), with a model provider of its
+ * own in `CODEX_HOME/config.toml` pointing at the scripted Responses server (agent-protocols.md §4.2): update
+ * checks, analytics and the plugin and app syncs (which call github.com and chatgpt.com) off.
+ */
+function codexDefinition(h: Harness, baseUrl: string, auth: 'providerKey' | 'openaiSignIn' = 'providerKey'): AgentDefinition {
+	const codexHome = path.join(h.home, '.codex');
+	fs.mkdirSync(codexHome, { recursive: true });
+	fs.writeFileSync(
+		path.join(codexHome, 'config.toml'),
+		[
+			'model = "gpt-5.5"',
+			'model_provider = "fake"',
+			'check_for_update_on_startup = false',
+			'[analytics]',
+			'enabled = false',
+			'[features]',
+			'plugins = false',
+			'remote_plugin = false',
+			'plugin_discovery_prefetch = false',
+			'apps = false',
+			'[model_providers.fake]',
+			'name = "Fake"',
+			`base_url = "${baseUrl}/v1"`,
+			// openaiSignIn: the provider takes the OpenAI sign-in, as OpenAI itself does (an API key or ChatGPT).
+			auth === 'providerKey' ? 'env_key = "FAKE_API_KEY"' : 'requires_openai_auth = true',
+			'wire_api = "responses"',
+			'',
+		].join('\n'),
+	);
+	return {
+		id: 'codex',
+		label: 'Codex',
+		transport: 'acp',
+		command: bin('codex', 'codex-acp'),
+		args: [],
+		env: { ...offlineEnv(h), CODEX_HOME: codexHome, ...(auth === 'providerKey' ? { FAKE_API_KEY: 'sk-fake-not-a-real-key' } : {}) },
+	};
+}
+
 const jsonLines = (text: string): Record<string, unknown>[] =>
 	text
 		.trim()
@@ -166,7 +206,7 @@ function skipUnlessInstalled(ok: boolean, what: string): (this: Mocha.Context) =
 	};
 }
 
-suite('agents: real claude-agent-acp and opencode, offline against scripted model servers', function () {
+suite('agents: real claude-agent-acp, opencode and codex-acp, offline against scripted model servers', function () {
 	this.timeout(180_000);
 	checkNoLeaksAfterSuite({ othersTemp: agentsOwnTemp });
 	suiteSetup(skipUnlessInstalled(installed, 'The real agents are'));
@@ -179,6 +219,8 @@ suite('agents: real claude-agent-acp and opencode, offline against scripted mode
 		// after the turn (`watcher`) sees it. A new agent version that changes this fails here, on purpose.
 		{ agent: 'claude', start: startFakeAnthropic, define: claudeDefinition, source: 'protocol', eventSource: 'tool_diff' },
 		{ agent: 'opencode', start: startFakeOpenAI, define: opencodeDefinition, source: 'watcher', eventSource: 'watcher' },
+		// Codex (codex-acp) applies its patch itself and shows the diff on the pending tool call.
+		{ agent: 'codex', start: startFakeResponses, define: codexDefinition, source: 'protocol', eventSource: 'tool_diff' },
 	] as const;
 
 	for (const c of cases) {
@@ -250,6 +292,63 @@ suite('agents: real claude-agent-acp and opencode, offline against scripted mode
 			});
 		});
 	}
+});
+
+suite('agents: real Codex (codex-acp) with the OpenAI key a user gives it, offline against a scripted Responses server', function () {
+	this.timeout(180_000);
+	checkNoLeaksAfterSuite({ othersTemp: agentsOwnTemp });
+	suiteSetup(skipUnlessInstalled(installed, 'The real agents are'));
+
+	test('codex asks for a sign-in; Agent Tabs signs it in with its API-key method; a new file, then an edit in the same chat with its context resumed, attributed; the key is stored nowhere of ours', async () => {
+		const h = harness();
+		let worktree = '';
+		const key = `sk-openai-test-${Date.now()}`;
+		const edit = { marker: 'EDIT-README', oldText: '# test', newText: '# test, edited by codex' };
+		const server = await startFakeResponses({ targetFile: () => path.join(worktree, 'hello.txt'), content: 'hello from codex\n', edit: { ...edit, file: () => path.join(worktree, 'README.md') } });
+		try {
+			const codex = codexDefinition(h, server.url, 'openaiSignIn');
+			const agentsFile = path.join(h.dir, 'agents.json');
+			// The preset with its own command and folders: OPENAI_API_KEY is its secretEnv, passed from the user's environment.
+			fs.writeFileSync(agentsFile, JSON.stringify([{ id: 'codex', command: codex.command, env: codex.env }]));
+			const state = path.join(h.dir, 'state');
+			const env = { ...process.env, ...offlineEnv(h), OPENAI_API_KEY: key };
+			const created = await runCli(['session', 'new', '--repo', h.repo, '--title', 'codex sign-in', '--state', state, '--worktrees', path.join(h.dir, 'worktrees'), '--json'], env);
+			const session = JSON.parse(created.stdout) as { sessionId: string; worktreePath: string };
+			worktree = session.worktreePath;
+			const run = async (prompt: string, chat?: string): Promise<{ end: Record<string, unknown>; stdout: string; stderr: string }> => {
+				const r = await runCli(['run', '--repo', h.repo, '--session', session.sessionId, ...(chat ? ['--chat', chat] : []), '--agent', 'codex', '--prompt', prompt, '--agents', agentsFile, '--state', state, '--permissions', 'allow', '--json'], env);
+				const end = jsonLines(r.stdout).pop()!;
+				assert.equal(end.type, 'turn_end', `${r.stdout}\n${r.stderr}`);
+				assert.equal(end.stopReason, 'end_turn', `${r.stdout}\n${r.stderr}`);
+				assert.equal(r.code, 0);
+				return { end, ...r };
+			};
+			const first = await run('Create hello.txt saying hello');
+			const second = await run(`Change the title of README.md (${edit.marker})`, String(first.end.chatId));
+			assert.equal(fs.readFileSync(path.join(worktree, 'hello.txt'), 'utf8'), 'hello from codex\n');
+			assert.equal(fs.readFileSync(path.join(worktree, 'README.md'), 'utf8'), '# test, edited by codex\n');
+			assert.ok(!fs.existsSync(path.join(h.repo, 'hello.txt')), 'the main checkout is untouched');
+			// The model saw the first prompt again with the second: the chat's context was resumed, not restarted.
+			const lastRequest = JSON.stringify(server.requests.filter((r) => r.path === '/v1/responses').pop()?.body);
+			assert.ok(lastRequest.includes('Create hello.txt saying hello'), 'the second turn carries the first one');
+			const pending = jsonLines((await runCli(['pending', session.sessionId, '--state', state, '--json'], env)).stdout);
+			assert.deepEqual(
+				pending.map((r) => [r.path, r.kind, r.chat_id, r.agent, r.turn_id, r.source]),
+				[
+					['hello.txt', 'add', first.end.chatId, 'codex', first.end.turnId, 'protocol'],
+					['README.md', 'modify', first.end.chatId, 'codex', second.end.turnId, 'protocol'],
+				],
+			);
+			// Codex keeps the key in its own auth.json, as `codex login --with-api-key` does; Agent Tabs keeps it nowhere.
+			const stateFiles = fs.readdirSync(state).map((f) => path.join(state, f)).filter((f) => fs.statSync(f).isFile()).map((f) => fs.readFileSync(f, 'latin1'));
+			for (const text of [first.stdout, first.stderr, second.stdout, second.stderr, ...stateFiles]) {
+				assert.ok(!text.includes(key), 'the key is not in the output, the database or the journal');
+			}
+		} finally {
+			await server.close();
+			removeDir(h.dir);
+		}
+	});
 });
 
 /**
