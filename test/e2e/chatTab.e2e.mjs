@@ -43,6 +43,7 @@ const steps = [
 	['after a browser refresh (F5 on code-server) the tab is back with its transcript and the agent resumes its context', browserRefresh],
 	['"Agent Tabs: Close Chat" closes the tab and ends its agent process; the chat is listed as closed', closeChat],
 	['two tabs with two agents in one session share its worktree, one turn at a time; each file is attributed to its own chat and agent', twoAgents],
+	['"Delete Session" (saved first) closes the session\'s chat tabs and ends their agents', deleteSession],
 ];
 await runSteps(run, steps);
 
@@ -413,6 +414,49 @@ async function twoAgents() {
 	if (agentOf('review.md') !== 'reviewer' || agentOf('scripted.md') !== 'scripted') {
 		throw new Error(`the pending changes are not attributed to their agents: ${JSON.stringify(pending)} (chats ${JSON.stringify(chats)})`);
 	}
+}
+
+async function deleteSession() {
+	const { page } = state;
+	for (const label of [agentLabel, reviewerLabel]) {
+		await chatTab(label).waitFor({ state: 'visible', timeout: 10_000 });
+	}
+	const agents = scriptedAgentPids();
+	if (agents.length === 0) {
+		throw new Error('no agent process of the session runs before the delete');
+	}
+	await runPaletteCommand(page, 'Agent Tabs: Delete Session');
+	await pick(page, sessionTitle);
+	const dialog = page.locator('.monaco-dialog-box');
+	await dialog.waitFor({ state: 'visible', timeout: 30_000 });
+	const text = await dialog.innerText();
+	if (!text.includes('review.md') || !text.includes('scripted.md')) {
+		throw new Error(`the dialog does not name the agents' files: ${JSON.stringify(text)}`);
+	}
+	await dialog.getByRole('button', { name: 'Save and Delete' }).click();
+	await toast('refs/agent-tabs/saved/', 60_000);
+	// Its chats went with the session: their tabs close instead of failing at the next message.
+	for (const label of [agentLabel, reviewerLabel]) {
+		await chatTab(label).waitFor({ state: 'detached', timeout: 20_000 });
+	}
+	if (fs.existsSync(worktree)) {
+		throw new Error('the worktree folder is still there');
+	}
+	const alive = (pid) => {
+		try {
+			process.kill(pid, 0);
+			return true;
+		} catch {
+			return false;
+		}
+	};
+	for (let i = 0; i < 100 && agents.some(alive); i++) {
+		await sleep(100);
+	}
+	if (agents.some(alive)) {
+		throw new Error(`agent processes of the deleted session still run: ${agents.filter(alive).join(', ')}`);
+	}
+	await page.screenshot({ path: path.join(shotDir, '14-deleted-session-tabs-closed.png') });
 }
 
 /** Processes of the scripted agent working in the session's worktree (Linux: read from /proc). */
