@@ -191,7 +191,7 @@ export class SessionLifecycle {
 			if (input.carryChanges) {
 				await this.carryChanges(checkout, wtPath);
 			}
-			await this.setup(repo, wtPath);
+			await this.setup(repo, wtPath, checkout);
 			this.ctx.worktrees.update(worktree.id, { state: 'ready' });
 		} catch (e) {
 			// A create that fails leaves nothing behind: no folder, no branch, no rows. The error keeps git's words.
@@ -289,17 +289,28 @@ export class SessionLifecycle {
 	}
 
 	/** Files to copy, then the setup command, in a new or restored worktree. */
-	async setup(repo: string, wtPath: string): Promise<void> {
+	/**
+	 * The setup step of a new or restored worktree: `agentTabs.worktrees.copy` files from `copyFrom` (the
+	 * checkout the session starts from; the main checkout by default), then the setup command of `repo`.
+	 */
+	async setup(repo: string, wtPath: string, copyFrom = repo): Promise<void> {
 		if ((this.ctx.options.copy ?? ['.env*']).length > 0) {
 			const isCopied = this.copiedFiles();
-			// Candidates are files git does not track (ignored or untracked), like .env files.
-			const candidates = await this.ctx.git(repo).zlist(['ls-files', '--others', '-z']);
+			// Candidates are files git does not track (ignored or untracked), like .env files. A repository
+			// whose main folder has no checkout (a bare `.git` with worktrees of its own) has none to copy.
+			const candidates = await this.ctx
+				.git(copyFrom)
+				.zlist(['ls-files', '--others', '-z'])
+				.catch((e: unknown) => {
+					this.ctx.logger.info(`[Worktrees][setup] nothing copied from ${copyFrom}: ${errorMessage(e)}`);
+					return [];
+				});
 			for (const rel of candidates) {
 				if (isCopied(rel)) {
 					const target = path.join(wtPath, rel);
 					if (!fs.existsSync(target)) {
 						fs.mkdirSync(path.dirname(target), { recursive: true });
-						fs.copyFileSync(path.join(repo, rel), target);
+						fs.copyFileSync(path.join(copyFrom, rel), target);
 					}
 				}
 			}

@@ -79,7 +79,9 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		fs.writeFileSync(path.join(mine, 'README.md'), '# edited in my feature worktree\n');
 		fs.writeFileSync(path.join(mine, 'draft.txt'), 'untracked in my feature worktree\n');
 		fs.writeFileSync(path.join(repo, 'main-only.txt'), 'untracked in the main checkout\n');
+		fs.writeFileSync(path.join(mine, '.env.local'), 'SECRET=mine\n');
 		const { session, worktree } = await service.createSession({ repo: path.join(mine, 'src'), title: 'from my feature', carryChanges: true });
+		assert.equal(fs.readFileSync(path.join(worktree.path, '.env.local'), 'utf8'), 'SECRET=mine\n', "the setup step copies that checkout's .env files");
 		assert.equal(worktree.repo_root, fs.realpathSync(repo), 'the sessions of every checkout of a repository are one list');
 		assert.equal(new SessionsRepo(store).get(session.id)!.repo_root, fs.realpathSync(repo));
 		assert.equal(worktree.base_ref, 'feature');
@@ -93,6 +95,25 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		git(mine, 'checkout', '-q', '--detach', 'HEAD~1');
 		const { worktree: detached } = await service.createSession({ repo: mine, title: 'detached' });
 		assert.equal(detached.base_commit, git(repo, 'rev-parse', 'main').trim());
+	});
+
+	test('a bare repository kept as proj/.git, worked on through worktrees of its own, starts sessions from the worktree opened', async () => {
+		const proj = path.join(dir, 'proj');
+		git(dir, 'clone', '-q', '--bare', repo, path.join(proj, '.git'));
+		const mainTree = path.join(proj, 'main');
+		git(path.join(proj, '.git'), 'worktree', 'add', '-q', mainTree, 'main');
+		fs.writeFileSync(path.join(mainTree, '.env.local'), 'SECRET=bare\n');
+		const { session, worktree } = await service.createSession({ repo: mainTree, title: 'from a bare layout' });
+		assert.equal(worktree.repo_root, fs.realpathSync(proj));
+		assert.equal(worktree.base_ref, 'main');
+		assert.equal(fs.readFileSync(path.join(worktree.path, 'README.md'), 'utf8'), '# r\n');
+		assert.equal(fs.readFileSync(path.join(worktree.path, '.env.local'), 'utf8'), 'SECRET=bare\n');
+		// Its work is saved and comes back as in any other repository.
+		fs.writeFileSync(path.join(worktree.path, 'notes.txt'), 'unsaved\n');
+		await service.archiveSession(session.id);
+		assert.ok(!fs.existsSync(worktree.path));
+		await service.restoreSession(session.id);
+		assert.equal(fs.readFileSync(path.join(worktree.path, 'notes.txt'), 'utf8'), 'unsaved\n');
 	});
 
 	test('a title with line breaks is kept on one line (lists show a row per title); a blank one is "New session"', async () => {
