@@ -34,6 +34,13 @@ export interface AgentDefinition {
 	readMissingFile?: ReadMissingFile;
 	/** An image for its chat tabs (an absolute path or `~/…`); the built-in agents have their own. */
 	icon?: string;
+	/**
+	 * The id of the `authenticate` method that signs this agent in with the key in its `secretEnv`, for an
+	 * agent that answers "auth required" until told to use it (codex-acp: `api-key`). Only that method, only
+	 * when such a key is set, once per start. Other agents are never signed in by Agent Tabs: their methods
+	 * may open a browser or replace a login the user has (gemini-cli's clears a Google login).
+	 */
+	keySignIn?: string;
 }
 
 export type ReadMissingFile = 'notFound' | 'empty';
@@ -60,6 +67,7 @@ export const agentPresets: readonly AgentDefinition[] = [
 		env: {},
 		secretEnv: ['OPENAI_API_KEY'],
 		passEnv: ['OPENAI_*', 'CODEX_*'],
+		keySignIn: 'api-key',
 		install: 'npm install -g @agentclientprotocol/codex-acp',
 	},
 	{
@@ -143,6 +151,9 @@ export function mergeDefinitions(user: unknown, presets: readonly AgentDefinitio
 		if (d.env !== undefined && !isStringRecord(d.env)) {
 			throw new AgentTabsError('agents/invalid', `Agent "${d.id}": "env" must map names to string values.`);
 		}
+		if (d.keySignIn !== undefined && (typeof d.keySignIn !== 'string' || d.keySignIn.trim() === '')) {
+			throw new AgentTabsError('agents/invalid', `Agent "${d.id}": "keySignIn" must be the id of the agent's API-key sign-in method.`);
+		}
 		if (d.icon !== undefined && typeof d.icon !== 'string') {
 			throw new AgentTabsError('agents/invalid', `Agent "${d.id}": "icon" must be the path of an image file.`);
 		}
@@ -163,6 +174,7 @@ export function mergeDefinitions(user: unknown, presets: readonly AgentDefinitio
 			install: typeof d.install === 'string' ? d.install : base?.install,
 			readMissingFile: (d.readMissingFile as ReadMissingFile | undefined) ?? base?.readMissingFile,
 			icon: (d.icon as string | undefined) ?? base?.icon,
+			keySignIn: (d.keySignIn as string | undefined) ?? base?.keySignIn,
 		};
 		byId.set(d.id, merged);
 	});

@@ -11,7 +11,7 @@ import { redactingLogger } from '../../common/redact';
 import type { AgentBackend, AgentSessionHandle, EnsureSessionOptions, SessionCapabilities, TurnContext } from '../backend';
 import type { PromptInput } from '../../protocol/turns';
 import { readFileInsideWorktree, resolveInsideWorktree, worktreeRelative, writeFileInsideWorktree } from '../confine';
-import type { ReadMissingFile } from '../definitions';
+import type { AgentDefinition, ReadMissingFile } from '../definitions';
 import { agentEnvironment } from '../environment';
 import { maxShownPerChat, maxWaitingPerChat } from '../permissions';
 import type { AgentEvent, PermissionOption, StopReason, ToolKind, TurnResult, TurnUsage } from '../../protocol/agentEvents';
@@ -40,23 +40,15 @@ const maxReplayTailMs = 3000;
 const isAuthRequired = (e: unknown): boolean => e instanceof acp.RequestError && e.code === -32000;
 
 /**
- * The sign-in an agent offers for an API key (codex-acp's `api-key`, gemini-cli's `gemini-api-key`, marked
- * `_meta["api-key"]` by both, or named so), if the agent was given a key: one of its `secretEnv` variables,
- * or another `*_API_KEY`. Never a terminal method (the spec forbids passing it to `authenticate`), nor any
- * other: those open a browser or change the agent's stored login.
+ * The method its definition names for signing in with a key (`keySignIn`), if the agent offers it, it is not
+ * a terminal method (the spec forbids passing those to `authenticate`), and one of the definition's
+ * `secretEnv` keys is set (from secret storage or the user's environment).
  */
-export function apiKeyAuthMethod(methods: readonly acp.AuthMethod[] | null | undefined, keyNames: readonly string[], env: Readonly<Record<string, string>>): acp.AuthMethod | undefined {
-	const hasKey = Object.entries(env).some(([name, value]) => value.trim() !== '' && (keyNames.includes(name) || name.endsWith('_API_KEY')));
-	if (!hasKey) {
+export function keySignInMethod(definition: Pick<AgentDefinition, 'keySignIn' | 'secretEnv'>, methods: readonly acp.AuthMethod[] | null | undefined, env: Readonly<Record<string, string>>): acp.AuthMethod | undefined {
+	if (!definition.keySignIn || !(definition.secretEnv ?? []).some((name) => (env[name] ?? '').trim() !== '')) {
 		return undefined;
 	}
-	return (methods ?? []).find((m) => {
-		if ((m as { type?: unknown }).type === 'terminal') {
-			return false;
-		}
-		const meta = m._meta as Record<string, unknown> | null | undefined;
-		return (typeof meta?.['api-key'] === 'object' && meta['api-key'] !== null) || /\bapi[\s_-]?key\b/i.test(`${m.id} ${m.name}`);
-	});
+	return (methods ?? []).find((m) => m.id === definition.keySignIn && (m as { type?: unknown }).type !== 'terminal');
 }
 
 const stopReasons = new Set<StopReason>(['end_turn', 'max_tokens', 'max_turn_requests', 'refusal', 'cancelled']);
@@ -125,8 +117,11 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	private replaying = false;
 	/** When the last replayed history update arrived: the replay is over once the agent has been quiet a while. */
 	private lastReplayAt = 0;
-	/** Tool calls replayed from history: a late one is never taken for this turn's work (ids are unique in a session). */
-	private readonly replayedToolCalls = new Set<string>();
+	/**
+	 * Tool calls replayed from history, and whether they had ended: in the first turn after a load, their late
+	 * re-announcements and ended updates are not taken for that turn's work (ids are unique in a session).
+	 */
+	private readonly replayedToolCalls = new Map<string, boolean>();
 	private shuttingDown = false;
 	private exitInfo: { code: number | null; signal: string | null } | undefined;
 	private fatal: string | undefined;
@@ -285,13 +280,18 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		const mcpServers = (this.opts.mcpServers ?? []).map((s) => ({ name: s.name, command: s.command, args: s.args, env: Object.entries(s.env).map(([name, value]) => ({ name, value })) }));
 
 		// An agent that answers "auth required" although the user gave it a key (codex-acp reads OPENAI_API_KEY
-		// only once told to): signed in once with its API-key method, then asked again. Never a browser login.
+		// only once told to): signed in once with the method its definition names, then asked again.
 		let signedIn = false;
+		/** Why the sign-in failed: a load that then fails falls back to session/new, which reports this. */
+		let refused: Error | undefined;
 		const withKeySignIn = async <T>(request: () => Promise<T>): Promise<T> => {
 			try {
 				return await request();
 			} catch (e) {
-				const method = !signedIn && isAuthRequired(e) ? apiKeyAuthMethod(init.authMethods, definition.secretEnv ?? [], env) : undefined;
+				if (refused && isAuthRequired(e)) {
+					throw refused;
+				}
+				const method = !signedIn && isAuthRequired(e) ? keySignInMethod(definition, init.authMethods, env) : undefined;
 				if (!method) {
 					throw e;
 				}
@@ -303,7 +303,11 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 					if (this.exitInfo) {
 						throw authError;
 					}
-					throw new AgentTabsError('agent/authRequired', `"${definition.label}" did not accept the API key it was given (its "${method.name}" sign-in): ${errorMessage(authError)}. Check the key (Agent Tabs: Set API Key).`, { cause: authError });
+					refused =
+						authError instanceof AgentTabsError && authError.code === 'agent/timeout'
+							? authError
+							: new AgentTabsError('agent/authRequired', `"${definition.label}" did not accept the API key it was given (its "${method.name}" sign-in): ${errorMessage(authError)}. Check the key (Agent Tabs: Set API Key).`, { cause: authError });
+					throw refused;
 				}
 				return request();
 			}
@@ -323,7 +327,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 				this.backendSessionId = resumeId;
 				this.resumed = true;
 			} catch (e) {
-				if (this.exitInfo || (e instanceof AgentTabsError && e.code === 'agent/authRequired')) {
+				if (this.exitInfo) {
 					throw e;
 				}
 				const detail = e instanceof acp.RequestError && e.data !== undefined ? ` (${JSON.stringify(e.data).slice(0, 500)})` : '';
@@ -389,6 +393,11 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 				return;
 			}
 			await new Promise((resolve) => setTimeout(resolve, wait));
+			// A timer that fired late means the host was busy: the agent's output of that time may still be
+			// unread, so the quiet it seems to show proves nothing. Another quiet stretch is needed.
+			if (Date.now() - (now + wait) > 50) {
+				this.lastReplayAt = Date.now();
+			}
 		}
 	}
 
@@ -398,13 +407,28 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		if (this.replaying && (isTool || historyEvents.has(event.type))) {
 			this.lastReplayAt = Date.now();
 			if (isTool && this.replayedToolCalls.size < 10_000) {
-				this.replayedToolCalls.add(event.toolCallId);
+				const ended = event.status === 'completed' || event.status === 'failed';
+				this.replayedToolCalls.set(event.toolCallId, ended || this.replayedToolCalls.get(event.toolCallId) === true);
 			}
 			return true;
 		}
-		if (isTool && this.replayedToolCalls.has(event.toolCallId)) {
+		if (event.type !== 'tool_call' && event.type !== 'tool_update') {
+			return false;
+		}
+		const replayedEnded = this.replayedToolCalls.get(event.toolCallId);
+		if (replayedEnded === undefined) {
+			return false;
+		}
+		// A call announced as ended under a replayed id, or an update of a replayed call that had ended: the
+		// replay's, late. A call announced as running is live: an agent that numbers its calls anew in each
+		// process may reuse an id, and from then on that id is this call's.
+		const ended = event.status === 'completed' || event.status === 'failed';
+		if (event.type === 'tool_call' ? ended : replayedEnded) {
 			this.logger.debug(`${this.tag} a replayed tool call (${event.toolCallId}) came after the replay; ignored`);
 			return true;
+		}
+		if (event.type === 'tool_call') {
+			this.replayedToolCalls.delete(event.toolCallId);
 		}
 		return false;
 	}
@@ -648,6 +672,8 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 			return await Promise.race([answered, crashed, cancelledHard]);
 		} finally {
 			this.turn = undefined;
+			// A late replay ends before the first turn does; later turns keep every id the agent sends.
+			this.replayedToolCalls.clear();
 		}
 	}
 

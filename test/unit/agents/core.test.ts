@@ -23,7 +23,7 @@ suite('agents/definitions', () => {
 		assert.equal(claude.command, 'claude-agent-acp', 'fields not given keep the preset value');
 		assert.equal(claude.defaultMode, 'default');
 		assert.deepEqual(claude.env, { X: '1' });
-		assert.deepEqual(merged.find((d) => d.id === 'mine'), { id: 'mine', label: 'mine', transport: 'acp', command: '/bin/mine', args: ['--acp'], env: {}, defaultMode: undefined, defaultModel: undefined, secretEnv: undefined, passEnv: undefined, install: undefined, readMissingFile: undefined, icon: undefined });
+		assert.deepEqual(merged.find((d) => d.id === 'mine'), { id: 'mine', label: 'mine', transport: 'acp', command: '/bin/mine', args: ['--acp'], env: {}, defaultMode: undefined, defaultModel: undefined, secretEnv: undefined, passEnv: undefined, install: undefined, readMissingFile: undefined, icon: undefined, keySignIn: undefined });
 		assert.equal(mergeDefinitions([{ id: 'mine', command: 'm', transport: 'acp', readMissingFile: 'empty' }]).find((d) => d.id === 'mine')!.readMissingFile, 'empty');
 	});
 
@@ -33,6 +33,9 @@ suite('agents/definitions', () => {
 		const overridden = mergeDefinitions([{ id: 'gemini', env: { GEMINI_CLI_NO_RELAUNCH: 'true' } }]).find((d) => d.id === 'gemini')!;
 		assert.equal(overridden.readMissingFile, 'empty', 'overriding the environment keeps the preset quirk');
 		assert.equal(mergeDefinitions([{ id: 'gemini', readMissingFile: 'notFound' }]).find((d) => d.id === 'gemini')!.readMissingFile, 'notFound');
+		assert.equal(preset.keySignIn, undefined, 'gemini reads its key itself; its sign-in would clear a Google login');
+		const codex = mergeDefinitions([{ id: 'codex', env: { CODEX_HOME: '/x' } }]).find((d) => d.id === 'codex')!;
+		assert.deepEqual([codex.secretEnv, codex.keySignIn], [['OPENAI_API_KEY'], 'api-key'], 'codex is signed in with its key, also when overridden');
 	});
 
 	test('a bad definition is an error naming the agent and the field', () => {
@@ -43,6 +46,7 @@ suite('agents/definitions', () => {
 		assert.throws(() => mergeDefinitions([{ id: 'has space', command: 'a' }]), /needs an "id"/);
 		assert.throws(() => mergeDefinitions([{ id: 'x', command: 'a', transport: 'acp', readMissingFile: 'ignore' }]), /Agent "x": "readMissingFile" must be "notFound" or "empty"/);
 		assert.throws(() => mergeDefinitions([{ id: 'x', command: 'a', transport: 'acp', icon: 3 }]), /Agent "x": "icon" must be the path of an image file/);
+		assert.throws(() => mergeDefinitions([{ id: 'x', command: 'a', transport: 'acp', keySignIn: ' ' }]), /Agent "x": "keySignIn" must be the id of the agent's API-key sign-in method/);
 	});
 
 	test('the config hash follows command, args, env names, model, mode and MCP servers, never env values', () => {

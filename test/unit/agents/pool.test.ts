@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { AcpBackend } from '../../../src/agents/acp/acpBackend';
 import type { AgentDefinition } from '../../../src/agents/definitions';
 import { AgentSessionsRepo } from '../../../src/db/agentSessionsRepo';
 import { PendingChangesRepo } from '../../../src/db/pendingChangesRepo';
@@ -125,6 +126,59 @@ suite('agents/pool with a real ACP agent process', function () {
 		);
 	});
 
+	test('a late replay is not taken for the next turn either when the host was busy while the agent streamed it', async () => {
+		const quietMs = 237; // a value no other timer of this test uses, to find the replay's quiet timer
+		const backends = { acp: new AcpBackend({ logger: rig.logger, startTimeoutMs: 5000, cancelGraceMs: 1000, killGraceMs: 1000, replayQuietMs: quietMs }) };
+		const defs = (): AgentDefinition[] => rig.definitions({ SCRIPTED_AGENT_LATE_REPLAY_MS: '200' });
+		const chat = rig.newChat();
+		const pool1 = rig.make({ defs, backends });
+		const first = await pool1.turns.runTurn(chat, 'scripted', { text: 'write notes.txt first version\nsay wrote it' });
+		await pool1.shutdown();
+		const pool2 = rig.make({ defs, backends });
+		// While the replay's quiet timer runs, the host is held for 300 ms (a long synchronous task): the agent's
+		// next replayed lines wait unread in the pipe, and the timer fires late.
+		const realSetTimeout = global.setTimeout;
+		let armed = true;
+		global.setTimeout = ((fn: () => void, ms?: number, ...rest: unknown[]) => {
+			if (armed && ms === quietMs) {
+				armed = false;
+				setImmediate(() => {
+					const end = Date.now() + 300;
+					while (Date.now() < end) {
+						// busy
+					}
+				});
+			}
+			return realSetTimeout(fn, ms, ...rest);
+		}) as typeof setTimeout;
+		try {
+			const second = await pool2.turns.runTurn(chat, 'scripted', { text: 'sleep 1000\nsay two' });
+			assert.equal(second.status, 'done', second.result.error);
+			assert.ok(!armed, 'the host was held while the replay was under way');
+			assert.deepEqual(rig.messages(second.turn.id).map((m) => m.kind).filter((k) => k !== 'usage'), ['user', 'text']);
+			assert.deepEqual(new PendingChangesRepo(rig.store).listForChat(chat).map((p) => [p.path, p.kind, p.turn_id]), [['notes.txt', 'add', first.turn.id]]);
+		} finally {
+			global.setTimeout = realSetTimeout;
+		}
+	});
+
+	test('an agent that numbers its tool calls anew in each process keeps its live calls after a reload (only the replay is left out)', async () => {
+		const defs = (): AgentDefinition[] => rig.definitions({ SCRIPTED_AGENT_PROCESS_IDS: '1', SCRIPTED_AGENT_LATE_REPLAY_MS: '0' });
+		const chat = rig.newChat();
+		const pool1 = rig.make({ defs });
+		await pool1.turns.runTurn(chat, 'scripted', { text: 'write a.txt one' });
+		await pool1.shutdown();
+		const pool2 = rig.make({ defs });
+		const second = await pool2.turns.runTurn(chat, 'scripted', { text: 'write b.txt two\nwrite c.txt three' });
+		assert.equal(second.status, 'done', second.result.error);
+		assert.ok(pool2.pool.peek(chat, 'scripted')!.resumed);
+		assert.equal(rig.messages(second.turn.id).filter((m) => m.kind === 'tool_call').length, 2, 'both live calls, one of them under the replayed call\'s id');
+		assert.deepEqual(
+			new PendingChangesRepo(rig.store).listForChat(chat).map((p) => p.path).sort(),
+			['a.txt', 'b.txt', 'c.txt'],
+		);
+	});
+
 	test('an agent that cannot restore its context says so in the transcript', async () => {
 		const chat = rig.newChat();
 		const pool1 = rig.make();
@@ -209,8 +263,18 @@ suite('agents/pool with a real ACP agent process', function () {
 		});
 	}
 
-	test('an agent that asks for a sign-in although it was given a key is signed in with its API-key method, never a browser login; a key it refuses is said so', async () => {
-		const withKey = (key: string): (() => AgentDefinition[]) => () => [{ ...rig.definitions({ SCRIPTED_AGENT_AUTH_REQUIRED: '1', SCRIPTED_API_KEY: key })[0]!, secretEnv: ['SCRIPTED_API_KEY'] }];
+	test('an agent that asks for a sign-in although it was given a key is signed in with the method its definition names, never another; a key it refuses is said so', async () => {
+		const withKey = (key: string, more: Partial<AgentDefinition> = {}): (() => AgentDefinition[]) => () => [{ ...rig.definitions({ SCRIPTED_AGENT_AUTH_REQUIRED: '1', SCRIPTED_API_KEY: key })[0]!, secretEnv: ['SCRIPTED_API_KEY'], keySignIn: 'key', ...more }];
+		// Not named by its definition (gemini-cli's sign-in would clear the user's Google login), or no key of
+		// its own set: no sign-in, the error as before.
+		for (const [what, defs] of [
+			['no keySignIn', withKey('sk-scripted-good', { keySignIn: undefined })],
+			['the key under another name', () => [{ ...rig.definitions({ SCRIPTED_AGENT_AUTH_REQUIRED: '1', OTHER_API_KEY: 'sk-other' })[0]!, secretEnv: ['SCRIPTED_API_KEY'], keySignIn: 'key' }]],
+		] as const) {
+			const untouched = rig.make({ defs });
+			await assert.rejects(untouched.turns.runTurn(rig.newChat(), 'scripted', { text: 'say hi' }), /needs to be signed in or given an API key/, what);
+		}
+		assert.ok(!rig.logger.lines.some((l) => /signing in with/.test(l)), 'no sign-in was tried');
 		const browserLogin = path.join(rig.agentEnv.SCRIPTED_AGENT_STATE_DIR!, 'browser-login-started');
 		const chat = rig.newChat();
 		const first = rig.make({ defs: withKey('sk-scripted-good') });
