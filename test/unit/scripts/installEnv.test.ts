@@ -37,7 +37,7 @@ for spec in "\${specs[@]}"; do
 		printf '#!/bin/sh\\necho "4.x with Code 1.x"\\n' > "$prefix/node_modules/.bin/code-server"
 		chmod +x "$prefix/node_modules/.bin/code-server" ;;
 	*)
-		for bin in claude-agent-acp opencode gemini; do
+		for bin in claude-agent-acp opencode gemini codex-acp; do
 			printf '#!/bin/sh\\n' > "$prefix/node_modules/.bin/$bin"; chmod +x "$prefix/node_modules/.bin/$bin"
 		done ;;
 	esac
