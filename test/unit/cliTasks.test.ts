@@ -96,6 +96,26 @@ suite('cli: agent-tabs task', function () {
 		assert.deepEqual(json(['task', 'list']).map((t) => t.chat_id), [chat, chat], 'both ran in that chat');
 	});
 
+	test('run reports its own turn as soon as it ends; another task it started that hangs ends interrupted, and run exits', async () => {
+		const other = task(['task', 'add', '--agent', 'scripted', '--prompt', 'say started\nhang', '--repo', repo, '--title', 'Hangs']);
+		const started = Date.now();
+		const r = await new Promise<{ code: number | null; stdout: string; reportedAt: number }>((resolve) => {
+			const child = spawn(process.execPath, [cli, 'run', '--repo', repo, '--agent', 'scripted', '--prompt', 'sleep 300\nsay mine is done', ...common, '--json'], { env: { ...process.env, AGENT_TABS_WORKTREES: path.join(dir, 'worktrees') } });
+			let stdout = '';
+			let reportedAt = 0;
+			child.stdout.on('data', (d: Buffer) => {
+				stdout += d.toString('utf8');
+				reportedAt ||= stdout.includes('"turn_end"') ? Date.now() : 0;
+			});
+			child.on('exit', (code) => resolve({ code, stdout, reportedAt }));
+		});
+		const end = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).pop()!;
+		assert.deepEqual([end.type, end.status, r.code], ['turn_end', 'done', 0], r.stdout);
+		assert.ok(r.reportedAt > 0 && r.reportedAt - started < 20_000, `the result came ${r.reportedAt - started} ms after the start, not after the other task's grace`);
+		const hung = task(['task', 'show', other.id]);
+		assert.equal(hung.status, 'interrupted', 'the hanging task was stopped after a grace period, to be retried');
+	});
+
 	test('task work reports a task that failed before its turn could start (its folder is no repository) and exits 1', () => {
 		const notRepo = path.join(dir, 'not-a-repo');
 		fs.mkdirSync(notRepo);

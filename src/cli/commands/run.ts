@@ -62,17 +62,41 @@ async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 		// The turn is a task (creator `cli`) like every prompt: the queue runs, and this command waits for its task.
 		const task = await dispatcher.add({ creator: 'cli', agent: def.id, input: { text: prompt }, chatId });
 		taskId = task.id;
-		const ended = await runQueueUntilEnded(dispatcher, task.id).finally(() => {
+		// Reported as soon as this task ends, not after the other tasks this command started.
+		let code = 1;
+		let notStarted: AgentTabsError | undefined;
+		await runQueueUntilEnded(
+			dispatcher,
+			task.id,
+			async (ended) => {
+				sub.dispose();
+				ran.dispose();
+				if (!outcome) {
+					// The agent never ran: the session this run made for it goes again, unless it somehow holds work.
+					if (createdSession && (await worktrees.discardNewSession(createdSession).catch(() => false))) {
+						logger.info(`[cli][run] removed the session ${createdSession} made for this run`);
+					}
+					notStarted = new AgentTabsError('task/notStarted', ended.error ?? `The turn never started (its task ended ${ended.status}).`);
+					return;
+				}
+				code = reportTurnEnd(outcome, ended.id);
+			},
+			logger,
+		).finally(() => {
 			sub.dispose();
 			ran.dispose();
 		});
-		if (!outcome) {
-			// The agent never ran: the session this run made for it goes again, unless it somehow holds work.
-			if (createdSession && (await worktrees.discardNewSession(createdSession).catch(() => false))) {
-				logger.info(`[cli][run] removed the session ${createdSession} made for this run`);
-			}
-			throw new AgentTabsError('task/notStarted', ended.error ?? `The turn never started (its task ended ${ended.status}).`);
+		if (notStarted) {
+			throw notStarted;
 		}
+		return code;
+	} finally {
+		process.off('SIGINT', onSignal);
+		process.off('SIGTERM', onSignal);
+		await close();
+	}
+
+	function reportTurnEnd(outcome: TurnOutcome, taskId: string): number {
 		const end = {
 			type: 'turn_end',
 			stopReason: outcome.result.stopReason,
@@ -83,14 +107,10 @@ async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 			turnId: outcome.turn.id,
 			cwd: outcome.cwd,
 			backendSessionId: outcome.result.backendSessionId,
-			taskId: task.id,
+			taskId,
 		};
 		out(json, end, `\n— ${outcome.status} (${outcome.result.stopReason})${outcome.result.error ? `: ${outcome.result.error}` : ''}\n  chat ${chatId} · session ${outcome.sessionId} · ${outcome.cwd}`);
 		return outcome.status === 'done' && outcome.result.stopReason === 'end_turn' ? 0 : 1;
-	} finally {
-		process.off('SIGINT', onSignal);
-		process.off('SIGTERM', onSignal);
-		await close();
 	}
 }
 

@@ -57,18 +57,24 @@ export function printEvents(turns: Core['turns'], chatId: () => string | null | 
 }
 
 /**
- * Runs the queue (this process holds the state, so no window does) until task `taskId` has ended; then takes
- * no new task and lets the turns it started for other tasks finish (the caller's Ctrl+C handler stops them).
+ * Runs the queue (this process holds the state, so no window does) until task `taskId` has ended, and reports
+ * it at once (`onEnded`); then takes no new task and gives the turns it started for other tasks a while to
+ * finish: those still running are then stopped and end interrupted, to be retried (`task work`).
  */
-export async function runQueueUntilEnded(dispatcher: Dispatcher, taskId: string): Promise<TaskRow> {
+export async function runQueueUntilEnded(dispatcher: Dispatcher, taskId: string, onEnded: (ended: TaskRow) => Promise<void> | void, logger: Logger): Promise<TaskRow> {
 	await dispatcher.start();
 	const ended = await dispatcher.whenEnded(taskId);
+	await onEnded(ended);
+	const others = dispatcher.runningCount - (dispatcher.isRunning(taskId) ? 1 : 0);
+	if (others > 0) {
+		logger.info(`[cli] ${others} other task(s) this command started are still running: waiting up to ${otherTasksGraceMs / 1000} s, then they end interrupted (run them again with "agent-tabs task work")`);
+	}
 	await dispatcher.stop({ graceMs: otherTasksGraceMs });
 	return ended;
 }
 
-/** How long a command that got what it waited for lets other tasks' turns finish (the longest a timer takes). */
-const otherTasksGraceMs = 2 ** 31 - 1;
+/** How long a command that got what it waited for lets the other tasks' turns it started finish. */
+const otherTasksGraceMs = 10_000;
 
 function firstLine(text: string): string {
 	const line = text.trim().split('\n', 1)[0]!.trim();
@@ -161,8 +167,15 @@ async function add(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 		process.once('SIGINT', onSignal);
 		process.once('SIGTERM', onSignal);
 		const sub = printEvents(core.turns, () => dispatcher.get(task.id)?.chat_id, json);
-		const ended = await runQueueUntilEnded(dispatcher, task.id).finally(() => sub.dispose());
-		out(json, { type: 'task_end', ...ended }, `\n— task ${ended.id} ${ended.status}${ended.error ? `: ${ended.error}` : ''}\n  chat ${ended.chat_id ?? '-'} · session ${ended.session_id ?? '-'}`);
+		const ended = await runQueueUntilEnded(
+			dispatcher,
+			task.id,
+			(t) => {
+				sub.dispose();
+				out(json, { type: 'task_end', ...t }, `\n— task ${t.id} ${t.status}${t.error ? `: ${t.error}` : ''}\n  chat ${t.chat_id ?? '-'} · session ${t.session_id ?? '-'}`);
+			},
+			logger,
+		).finally(() => sub.dispose());
 		return ended.status === 'done' ? 0 : 1;
 	} finally {
 		process.off('SIGINT', onSignal);
