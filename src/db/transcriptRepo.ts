@@ -179,16 +179,17 @@ export class TranscriptRepo {
 	/**
 	 * Turns still marked running when nothing runs (after a crash of the host): they were interrupted. Each
 	 * also gets an error message saying so, last in the turn, so a chat shows it with a Retry as it shows a
-	 * turn that failed while the host lived.
+	 * turn that failed while the host lived. Returns the turns it marked.
 	 */
-	markRunningInterrupted(reason: string): number {
+	markRunningInterrupted(reason: string): string[] {
 		const t = this.now();
 		return this.store.write((tx) => {
 			const cut = tx.all<{ id: string; next: number }>("SELECT t.id, COALESCE((SELECT max(seq) FROM messages WHERE turn_id = t.id), 0) + 1 AS next FROM turns t WHERE t.status = 'running'");
 			for (const turn of cut) {
 				tx.run("INSERT INTO messages (id, turn_id, seq, kind, content, created_at, updated_at) VALUES (?, ?, ?, 'error', ?, ?, ?)", [newId('msg'), turn.id, turn.next, JSON.stringify({ message: reason, code: 'turn/interrupted' }), t, t]);
 			}
-			return tx.run("UPDATE turns SET status = 'interrupted', stop_reason = 'interrupted', error = ?, ended_at = ? WHERE status = 'running'", [reason, t]);
+			tx.run("UPDATE turns SET status = 'interrupted', stop_reason = 'interrupted', error = ?, ended_at = ? WHERE status = 'running'", [reason, t]);
+			return cut.map((turn) => turn.id);
 		});
 	}
 }

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { AcpBackend } from '../agents/acp/acpBackend';
 import type { AgentBackend, McpServerSpec } from '../agents/backend';
 import type { AgentDefinition, AgentTransport } from '../agents/definitions';
@@ -8,10 +9,10 @@ import { errorMessage, type Logger } from '../common/log';
 import type { SecretRedactor } from '../common/redact';
 import { AgentSessionsRepo } from '../db/agentSessionsRepo';
 import { PendingChangesRepo } from '../db/pendingChangesRepo';
-import { SessionsRepo } from '../db/sessionsRepo';
+import { SessionsRepo, type ChatRow } from '../db/sessionsRepo';
 import { Store, type StoreOptions } from '../db/store';
-import { TranscriptRepo } from '../db/transcriptRepo';
-import { WorktreesRepo } from '../db/worktreesRepo';
+import { TranscriptRepo, type TurnRow } from '../db/transcriptRepo';
+import { WorktreesRepo, type WorktreeRow } from '../db/worktreesRepo';
 import { WorktreeService, type WorktreeOptions } from '../worktrees/worktreeService';
 import { SessionChatResolver } from './chatResolver';
 import { Dispatcher, type DispatcherLimits } from './dispatcher';
@@ -77,6 +78,8 @@ export class Core implements IDisposable {
 	/** The dispatcher's turn runner; its `onDidRunTurn` gives each task's whole `TurnOutcome`. */
 	readonly taskTurns: TaskTurnAdapter<TurnOutcome>;
 	private shuttingDown: Promise<void> | undefined;
+	/** The interrupted turns' edits being attributed (see attributeInterruptedEdits); turns start after. */
+	private readonly interruptedEdits: Promise<void>;
 
 	/** The core over a store the caller opened with the writer lock (the CLI opens its own way). */
 	constructor(
@@ -90,7 +93,7 @@ export class Core implements IDisposable {
 		this.agentSessions = new AgentSessionsRepo(store);
 		this.pending = new PendingChangesRepo(store);
 		// Nothing runs yet in this process, and it holds the writer lock: turns left running were interrupted.
-		this.transcript.markRunningInterrupted(options.interruptedTurnReason);
+		const interrupted = this.transcript.markRunningInterrupted(options.interruptedTurnReason);
 		this.agentSessions.markAllStopped();
 		// Over the caller's options, not a copy of them: their getters (live settings) keep being read.
 		const worktreeOptions = Object.create(options.worktrees ?? {}, { endIdleAgents: { value: (sessionId: string) => this.endSessionAgents(sessionId) } }) as WorktreeOptions;
@@ -113,8 +116,13 @@ export class Core implements IDisposable {
 			logger,
 			flushMs: options.flushMs,
 			leaseOwner: options.owner,
-			checkpoint: (cwd, name) => this.worktrees.checkpoint(cwd, name),
+			// A new turn starts once the interrupted ones' edits are attributed: its own would count as theirs.
+			checkpoint: async (cwd, name) => {
+				await this.interruptedEdits;
+				return this.worktrees.checkpoint(cwd, name);
+			},
 		});
+		this.interruptedEdits = this.attributeInterruptedEdits(interrupted);
 		this.taskTurns = new TaskTurnAdapter(this.turns, store);
 		this.dispatcher = new Dispatcher({
 			store,
@@ -124,6 +132,45 @@ export class Core implements IDisposable {
 			redact: (input) => this.pool.redactForStorage(input),
 			...options.tasks,
 		});
+	}
+
+	/**
+	 * Edits of turns cut off by the end of their process (a crash, a killed command) that only the turn's end
+	 * would have seen (agents that write files themselves and report nothing): what changed in the worktree
+	 * since the turn's checkpoint, not yet recorded for it, is recorded as its own (shared when several turns
+	 * of one worktree were cut off). Never fails; a worktree that is gone is skipped.
+	 */
+	private async attributeInterruptedEdits(turnIds: readonly string[]): Promise<void> {
+		const byWorktree = new Map<string, { turn: TurnRow; chat: ChatRow; worktree: WorktreeRow }[]>();
+		for (const id of turnIds) {
+			const turn = this.transcript.getTurn(id);
+			const chat = turn?.checkpoint_before ? this.sessions.getChat(turn.chat_id) : undefined;
+			const worktree = chat ? this.worktreeRows.forSession(chat.session_id) : undefined;
+			if (turn && chat && worktree?.state === 'ready' && fs.existsSync(worktree.path)) {
+				byWorktree.set(worktree.id, [...(byWorktree.get(worktree.id) ?? []), { turn, chat, worktree }]);
+			}
+		}
+		for (const cut of byWorktree.values()) {
+			for (const { turn, chat, worktree } of cut) {
+				try {
+					const recorded = new Set(this.pending.listForChat(chat.id).filter((p) => p.turn_id === turn.id).map((p) => p.path));
+					const changes = await this.worktrees.changesSinceCheckpoint(worktree.path, turn.checkpoint_before!);
+					let added = 0;
+					for (const change of changes) {
+						const changedPath = this.options.redactor ? this.options.redactor.redact(change.path) : change.path;
+						if (!recorded.has(changedPath)) {
+							this.pending.record({ sessionId: chat.session_id, worktreeId: worktree.id, chatId: chat.id, agent: turn.agent, turnId: turn.id, path: changedPath, kind: change.kind, source: 'watcher', shared: cut.length > 1 });
+							added++;
+						}
+					}
+					if (added > 0) {
+						this.options.logger.info(`[Core] turn ${turn.id} was cut off; ${added} change(s) in ${worktree.path} since it started are recorded as its edits`);
+					}
+				} catch (e) {
+					this.options.logger.warn(`[Core] the edits of interrupted turn ${turn.id} could not be found: ${errorMessage(e)}`);
+				}
+			}
+		}
 	}
 
 	/** Opens the store (writer lock; `owner` names this process to others) and builds the core on it. */
@@ -161,6 +208,7 @@ export class Core implements IDisposable {
 	shutdown(): Promise<void> {
 		this.shuttingDown ??= (async () => {
 			const log = (what: string) => (e: unknown) => this.options.logger.error(`[Core][shutdown] ${what}: ${errorMessage(e)}`);
+			await this.interruptedEdits;
 			await this.dispatcher.stop().catch(log('tasks'));
 			this.dispatcher.dispose();
 			this.taskTurns.dispose();

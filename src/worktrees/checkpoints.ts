@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { AgentTabsError } from '../common/errors';
 import { errorMessage } from '../common/log';
+import { newId } from '../common/ids';
 import { TranscriptRepo } from '../db/transcriptRepo';
 import type { Git } from './gitClient';
 import { defaultCheckpointsPerChat, type WorktreeContext } from './worktreeContext';
@@ -341,6 +342,29 @@ export async function restoreCheckpoint(git: Git, checkpointRef: string): Promis
 }
 
 /**
+ * The files that differ between a checkpoint and the worktree as it is now (its files, as a checkpoint would
+ * record them): what changed since. The worktree is not touched; a throwaway ref holds the comparison.
+ */
+export async function changesSinceCheckpoint(git: Git, checkpointRef: string): Promise<{ path: string; kind: 'add' | 'modify' | 'delete' }[]> {
+	if (!(await git.ok(['rev-parse', '--verify', '--quiet', `${checkpointRef}^{commit}`]))) {
+		return [];
+	}
+	const probe = `refs/agent-tabs/preview/${newId('p')}`;
+	try {
+		const now = await snapshotCommit(git, probe, 'agent-tabs: changes since a checkpoint');
+		const fields = await git.zlist(['diff', '--name-status', '--no-renames', '-z', checkpointRef, now.commit]);
+		const changes: { path: string; kind: 'add' | 'modify' | 'delete' }[] = [];
+		for (let i = 0; i + 1 < fields.length; i += 2) {
+			const status = fields[i]!;
+			changes.push({ path: fields[i + 1]!, kind: status === 'A' ? 'add' : status === 'D' ? 'delete' : 'modify' });
+		}
+		return changes;
+	} finally {
+		await git.run(['update-ref', '-d', probe]).catch(() => undefined);
+	}
+}
+
+/**
  * A chat's per-turn checkpoints in a worktree: taken before each turn, pruned to the last
  * `checkpointsPerChat` turns (never those with a pending change), and rewound to.
  */
@@ -373,6 +397,11 @@ export class TurnCheckpoints {
 			this.ctx.logger.warn(`[WorktreeService][pruneCheckpoints] ${chatId}: ${errorMessage(e)}`);
 			return [];
 		}
+	}
+
+	/** What changed in the worktree since a checkpoint (see `changesSinceCheckpoint`). */
+	changesSince(cwd: string, checkpointRef: string): Promise<{ path: string; kind: 'add' | 'modify' | 'delete' }[]> {
+		return changesSinceCheckpoint(this.ctx.git(cwd), checkpointRef);
 	}
 
 	/** Puts the worktree back to a checkpoint; what it replaces is recorded first, so nothing is lost. */

@@ -110,6 +110,10 @@ export class WorktreeService {
 		return this.checkpoints.checkpoint(cwd, name);
 	}
 
+	changesSinceCheckpoint(cwd: string, checkpointRef: string): Promise<{ path: string; kind: 'add' | 'modify' | 'delete' }[]> {
+		return this.checkpoints.changesSince(cwd, checkpointRef);
+	}
+
 	pruneCheckpoints(cwd: string, chatId: string): Promise<string[]> {
 		return this.checkpoints.pruneCheckpoints(cwd, chatId);
 	}

@@ -3,7 +3,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeRepo, snapshotFiles } from './gitRepo';
-import { openStore, removeDir, repoRoot, tempDir } from './helpers';
+import { openStore, removeDir, repoRoot, tempDir, waitFor } from './helpers';
 import { checkNoLeaksAfterSuite } from './leakCheck';
 
 const cli = path.join(repoRoot, 'out', 'src', 'cli', 'main.js');
@@ -88,6 +88,45 @@ suite('cli: agent-tabs', function () {
 		assert.equal(fs.readFileSync(path.join(String(end.cwd), 'notes.md'), 'utf8'), 'hello');
 		assert.ok(!fs.existsSync(path.join(String(end.cwd), 'extra.md')));
 		assert.match(JSON.parse(rewound.stdout).replacedRef, /^refs\/agent-tabs\/checkpoints\//);
+	});
+
+	test('a run killed mid-turn: the next one records what the cut-off turn wrote unreported as that turn\'s, and its own edits as its own', async () => {
+		const state = path.join(dir, 'state');
+		const common = ['--repo', repo, '--agent', 'scripted', '--agents', agents, '--state', state, '--worktrees', path.join(dir, 'worktrees'), '--json'];
+		const first = run(['run', ...common, '--prompt', 'say first']);
+		assert.equal(first.code, 0, first.stderr);
+		const { chatId, sessionId, cwd } = JSON.parse(first.stdout.trim().split('\n').pop()!) as { chatId: string; sessionId: string; cwd: string };
+		// The agent writes one file through Agent Tabs and one itself, reporting nothing (as opencode does).
+		const child = spawn(process.execPath, [cli, 'run', ...common, '--chat', chatId, '--prompt', 'write reported.md r\ndiskwrite quiet.md q\nsay written\nsleep 30000'], { detached: true, env: { ...process.env, AGENT_TABS_WORKTREES: defaultWorktrees }, stdio: ['ignore', 'pipe', 'ignore'] });
+		let out = '';
+		child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+		await waitFor(() => out.includes('written'), 'the agent to write both files', 30_000);
+		process.kill(-child.pid!, 'SIGKILL');
+		await new Promise((r) => child.once('exit', r));
+		// The agent, in a process group of its own, outlives the command; it is not what this test is about.
+		for (const pid of fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+			try {
+				if (fs.realpathSync(`/proc/${pid}/cwd`) === fs.realpathSync(cwd) && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('acpAgent.js')) {
+					process.kill(Number(pid), 'SIGKILL');
+				}
+			} catch {
+				// gone, or not ours to read
+			}
+		}
+		const after = run(['run', ...common, '--chat', chatId, '--prompt', 'diskwrite later.md l']);
+		assert.equal(after.code, 0, after.stderr);
+		const turns = run(['show', chatId, '--state', state, '--json']).stdout.trim().split('\n').map((l) => (JSON.parse(l) as { turn: { id: string; status: string } }).turn);
+		assert.deepEqual(turns.map((t) => t.status), ['done', 'interrupted', 'done']);
+		const pending = run(['pending', sessionId, '--state', state, '--json']).stdout.trim().split('\n').map((l) => JSON.parse(l) as { path: string; turn_id: string; source: string });
+		assert.deepEqual(
+			pending.map((p) => [p.path, p.turn_id, p.source]).sort(),
+			[
+				['later.md', turns[2]!.id, 'watcher'],
+				['quiet.md', turns[1]!.id, 'watcher'],
+				['reported.md', turns[1]!.id, 'protocol'],
+			],
+		);
+		assert.equal(fs.readFileSync(path.join(cwd, 'quiet.md'), 'utf8'), 'q');
 	});
 
 	test('session new, risk, archive, restore, delete: unattended, and the JSON says what was saved', () => {
