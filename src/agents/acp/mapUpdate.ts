@@ -174,8 +174,18 @@ export function mapSessionUpdate(params: unknown): AgentEvent[] {
 			return typeof update.currentModeId === 'string' ? [{ type: 'mode', modeId: update.currentModeId }] : raw();
 		case 'config_option_update':
 			return [{ type: 'config', options: mapConfigOptions(update.configOptions) }];
-		case 'session_info_update':
-			return [{ type: 'session_info', title: str(update.title) }];
+		case 'session_info_update': {
+			const events: AgentEvent[] = [{ type: 'session_info', title: str(update.title) }];
+			// codex-acp reports its model connection's trouble ("Reconnecting... 2/5") only here, in its own
+			// `_meta`: shown, or a turn waiting on an unreachable model says nothing for minutes.
+			const codex = isObj(update._meta) && isObj(update._meta.codex) ? update._meta.codex : undefined;
+			const error = codex && isObj(codex.error) ? codex.error : undefined;
+			const message = error ? str(error.message) : undefined;
+			if (error && message) {
+				events.push({ type: 'notice', severity: 'warning', title: message, description: str(error.additionalDetails) });
+			}
+			return events;
+		}
 		case 'usage_update': {
 			const cost = isObj(update.cost) && num(update.cost.amount) !== undefined ? { amount: num(update.cost.amount)!, currency: str(update.cost.currency) ?? 'USD' } : undefined;
 			return [{ type: 'usage', usedTokens: num(update.used), contextSize: num(update.size), ...(cost ? { cost } : {}) }];

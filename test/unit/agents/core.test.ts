@@ -149,6 +149,12 @@ suite('agents/acp/mapUpdate', () => {
 		assert.deepEqual(mapSessionUpdate(u({ sessionUpdate: 'current_mode_update', currentModeId: 'plan' })), [{ type: 'mode', modeId: 'plan' }]);
 		assert.deepEqual(mapSessionUpdate(u({ sessionUpdate: 'usage_update', used: 10, size: 100, cost: { amount: 0.5, currency: 'USD' } })), [{ type: 'usage', usedTokens: 10, contextSize: 100, cost: { amount: 0.5, currency: 'USD' } }]);
 		assert.deepEqual(mapSessionUpdate(u({ sessionUpdate: 'notice', severity: 'warning', title: 'T' })), [{ type: 'notice', severity: 'warning', title: 'T', description: undefined }]);
+		// codex-acp's model-connection trouble, as it sends it (2.6.0): shown as a warning.
+		assert.deepEqual(
+			mapSessionUpdate(u({ sessionUpdate: 'session_info_update', _meta: { codex: { error: { message: 'Reconnecting... 2/5', additionalDetails: 'stream disconnected before completion', willRetry: true } } } })),
+			[{ type: 'session_info', title: undefined }, { type: 'notice', severity: 'warning', title: 'Reconnecting... 2/5', description: 'stream disconnected before completion' }],
+		);
+		assert.deepEqual(mapSessionUpdate(u({ sessionUpdate: 'session_info_update', _meta: { codex: { threadStatus: { type: 'idle' } } } })), [{ type: 'session_info', title: undefined }]);
 		assert.equal(mapSessionUpdate(u({ sessionUpdate: 'config_option_update', configOptions: [{ id: 'model', name: 'Model', type: 'select', currentValue: 'a', options: [{ value: 'a', name: 'A' }] }] }))[0]!.type, 'config');
 	});
 
