@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { AgentTabsError } from '../common/errors';
 import { Emitter, logListenerErrors, type Event } from '../common/event';
 import { Disposable } from '../common/lifecycle';
@@ -10,7 +11,7 @@ import { StoreFailedError, type Store } from '../db/store';
 import { TranscriptRepo, type TurnRow } from '../db/transcriptRepo';
 import type { AgentEvent, TurnResult } from '../protocol/agentEvents';
 import { shutdownAbortReason, type PromptInput, type TurnStatus } from '../protocol/turns';
-import { diffSnapshots, takeDirtySnapshot, type DirtySnapshot } from '../worktrees/dirtySnapshot';
+import { diffSnapshots, hashFile, takeDirtySnapshot, type DirtySnapshot } from '../worktrees/dirtySnapshot';
 import { acquireLease } from '../worktrees/ownership';
 import { noWorktreeError, type AgentPool, type AgentPoolEvent } from '../agents/pool';
 import { TurnRecorder } from './turnRecorder';
@@ -55,8 +56,11 @@ export interface RunTurnOptions {
 /** A running turn in a folder: whether another turn overlapped it, and what other turns reported writing meanwhile. */
 interface TurnMark {
 	overlapped: boolean;
-	/** Paths that overlapping turns reported through the protocol: theirs, not this turn's. */
-	othersWrote: Set<string>;
+	/**
+	 * Paths that overlapping turns reported writing through the protocol, with the file's hash right after:
+	 * theirs, not this turn's, unless the file changed again after that.
+	 */
+	othersWrote: Map<string, Promise<string | null>>;
 }
 
 /** A turn asked for; `cancelled` is read before the prompt goes to the agent. */
@@ -203,7 +207,7 @@ export class TurnRunner extends Disposable {
 		const early = this.sessions.workingDirectory(chatId);
 		// The turn counts as running in its folder from its "before" picture on: what another turn reports
 		// writing from then on is that turn's, even while this one's agent is still starting.
-		const mark: TurnMark = { overlapped: false, othersWrote: new Set() };
+		const mark: TurnMark = { overlapped: false, othersWrote: new Map() };
 		let markedIn = early?.cwd ? this.markRunning(early.cwd, mark) : undefined;
 		const beforePromise = early?.cwd ? this.snapshot(early.cwd) : Promise.resolve(undefined);
 		beforePromise.catch(() => undefined);
@@ -293,7 +297,7 @@ export class TurnRunner extends Disposable {
 					protocolPaths.add(event.path);
 					for (const other of active) {
 						if (other !== mark) {
-							other.othersWrote.add(event.path);
+							other.othersWrote.set(event.path, hashFile(path.join(cwd, event.path)));
 						}
 					}
 					this.pending.record({ sessionId: wd.sessionId, worktreeId: wd.worktreeId, chatId, agent: agentId, turnId: turn.id, path: event.path, kind: event.kind, source: 'protocol' });
@@ -334,11 +338,17 @@ export class TurnRunner extends Disposable {
 				for (const change of diffSnapshots(cwd, before, after)) {
 					// A file name can hold a secret too; protocol paths were redacted the same way before they were kept.
 					const changedPath = this.redactor.redact(change.path);
-					if (protocolPaths.has(changedPath) || mark.othersWrote.has(changedPath)) {
+					if (protocolPaths.has(changedPath)) {
+						continue;
+					}
+					// Another turn reported writing it: theirs if the file is as they left it; changed again since,
+					// this turn may have written it too, so it is recorded here as well, shared.
+					const theirs = mark.othersWrote.get(changedPath);
+					if (theirs && (await theirs) === (after.get(change.path)?.hash ?? null)) {
 						continue;
 					}
 					onEvent({ type: 'file_edit', path: changedPath, kind: change.kind, source: 'watcher' });
-					this.pending.record({ sessionId: wd.sessionId, worktreeId: wd.worktreeId, chatId, agent: agentId, turnId: turn.id, path: changedPath, kind: change.kind, source: 'watcher', shared: mark.overlapped });
+					this.pending.record({ sessionId: wd.sessionId, worktreeId: wd.worktreeId, chatId, agent: agentId, turnId: turn.id, path: changedPath, kind: change.kind, source: 'watcher', shared: mark.overlapped || theirs !== undefined });
 				}
 			}
 		} catch (e) {

@@ -17,7 +17,8 @@ const wholeReadBytes = 1024 * 1024;
  */
 const maxHashedBytes = 64 * 1024 * 1024;
 
-async function hashFile(abs: string): Promise<string | null> {
+/** A file's hash as a snapshot records it (null when it is not there). */
+export async function hashFile(abs: string): Promise<string | null> {
 	try {
 		const stat = await fs.promises.stat(abs);
 		if (!stat.isFile()) {

@@ -75,6 +75,26 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		assert.equal(short.status, 'done');
 	});
 
+	test('when two turns overlap and this one overwrites a file the other reported writing, the file is recorded for both, shared', async () => {
+		const { pool, turns } = rig.make();
+		const s = { id: rig.sessionId };
+		const a = rig.newChat();
+		const b = rig.newChat();
+		await Promise.all([pool.ensure(a, 'scripted'), pool.ensure(b, 'scripted')]);
+		// a writes the file itself, unreported, after b reported writing it: the content on disk is a's.
+		const long = turns.runTurn(a, 'scripted', { text: 'sleep 600\ndiskwrite both.txt from a' });
+		await waitFor(() => pool.isRunning(a, 'scripted'));
+		await turns.runTurn(b, 'scripted', { text: 'write both.txt from b\nwrite only-b.txt b' });
+		await long;
+		assert.equal(fs.readFileSync(path.join(rig.work, 'both.txt'), 'utf8'), 'from a');
+		const rows = new PendingChangesRepo(rig.store).listForSession(s.id).map((p) => [p.path, p.chat_id, p.source, p.shared]);
+		assert.deepEqual(rows.sort(), [
+			['both.txt', a, 'watcher', 1],
+			['both.txt', b, 'protocol', 0],
+			['only-b.txt', b, 'protocol', 0],
+		].sort(), "a's overwrite is a's too; a file b wrote and a left alone stays b's only");
+	});
+
 	test("a write another turn reports while this turn's agent is still starting is that turn's, not this one's", async () => {
 		// An agent that takes 1.5 s to start: its turn has taken its "before" picture long before it can write.
 		const slow: AgentDefinition = { id: 'slow', label: 'Slow', transport: 'acp', command: '/bin/sh', args: ['-c', `sleep 1.5; exec "${process.execPath}" "${agentScript}"`], env: rig.agentEnv };
