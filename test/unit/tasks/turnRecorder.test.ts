@@ -74,14 +74,14 @@ suite('tasks/turnRecorder: events folded into messages', () => {
 		const recorder = new TurnRecorder(transcript, turn, 10_000);
 		recorder.record({ type: 'text', text: 'half an answer' });
 		recorder.flush();
-		assert.equal(transcript.markRunningInterrupted('the window closed'), 1);
+		assert.deepEqual(transcript.markRunningInterrupted('the window closed'), [turn.id]);
 		const row = transcript.getTurn(turn.id)!;
 		assert.deepEqual([row.status, row.error], ['interrupted', 'the window closed']);
 		assert.match(transcript.listMessages(turn.id).map((m) => m.content).join(''), /half an answer/);
 		// It says so last in the turn, as an error a chat shows with a Retry.
 		const last = transcript.listMessages(turn.id).at(-1)!;
 		assert.deepEqual([last.kind, JSON.parse(last.content)], ['error', { message: 'the window closed', code: 'turn/interrupted' }]);
-		assert.equal(transcript.markRunningInterrupted('again'), 0, 'and only once');
+		assert.deepEqual(transcript.markRunningInterrupted('again'), [], 'and only once');
 		assert.equal(transcript.listMessages(turn.id).filter((m) => m.kind === 'error').length, 1);
 	});
 });
