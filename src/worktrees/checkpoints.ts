@@ -318,6 +318,12 @@ export async function deleteCheckpointRefs(git: Git, refs: readonly string[]): P
 	await git.run(['update-ref', '--stdin'], { input: doomed.map((r) => `delete ${r}\n`).join('') });
 }
 
+async function requireCheckpoint(git: Git, checkpointRef: string): Promise<void> {
+	if (!(await git.ok(['rev-parse', '--verify', '--quiet', `${checkpointRef}^{commit}`]))) {
+		throw new AgentTabsError('checkpoint/missing', `The checkpoint ${checkpointRef} does not exist.`);
+	}
+}
+
 /**
  * Puts the worktree's files back to the state recorded in `checkpointRef`. What is there now is recorded
  * first under `<checkpointRef>-replaced-<time>` (so the rewind itself loses nothing), then the difference is
@@ -325,9 +331,7 @@ export async function deleteCheckpointRefs(git: Git, refs: readonly string[]): P
  * the branch are not moved.
  */
 export async function restoreCheckpoint(git: Git, checkpointRef: string): Promise<{ replacedRef: string; files: string[] }> {
-	if (!(await git.ok(['rev-parse', '--verify', '--quiet', `${checkpointRef}^{commit}`]))) {
-		throw new AgentTabsError('checkpoint/missing', `The checkpoint ${checkpointRef} does not exist.`);
-	}
+	await requireCheckpoint(git, checkpointRef);
 	const replacedRef = `${checkpointRef}-replaced-${Date.now()}`;
 	const now = await snapshotCommit(git, replacedRef, 'agent-tabs: worktree state replaced by a checkpoint restore');
 	const files = await git.zlist(['diff', '--name-only', '-z', now.commit, checkpointRef]);
@@ -346,9 +350,7 @@ export async function restoreCheckpoint(git: Git, checkpointRef: string): Promis
  * record them): what changed since. The worktree is not touched; a throwaway ref holds the comparison.
  */
 export async function changesSinceCheckpoint(git: Git, checkpointRef: string): Promise<{ path: string; kind: 'add' | 'modify' | 'delete' }[]> {
-	if (!(await git.ok(['rev-parse', '--verify', '--quiet', `${checkpointRef}^{commit}`]))) {
-		return [];
-	}
+	await requireCheckpoint(git, checkpointRef);
 	const probe = `refs/agent-tabs/preview/${newId('p')}`;
 	try {
 		const now = await snapshotCommit(git, probe, 'agent-tabs: changes since a checkpoint');

@@ -288,7 +288,6 @@ export class SessionLifecycle {
 		return (rel) => patterns.some((p) => p.test(rel) || p.test(path.basename(rel)));
 	}
 
-	/** Files to copy, then the setup command, in a new or restored worktree. */
 	/**
 	 * The setup step of a new or restored worktree: `agentTabs.worktrees.copy` files from `copyFrom` (the
 	 * checkout the session starts from; the main checkout by default), then the setup command of `repo`.

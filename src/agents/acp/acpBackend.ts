@@ -44,7 +44,7 @@ const isAuthRequired = (e: unknown): boolean => e instanceof acp.RequestError &&
  * a terminal method (the spec forbids passing those to `authenticate`), and one of the definition's
  * `secretEnv` keys is set (from secret storage or the user's environment).
  */
-export function keySignInMethod(definition: Pick<AgentDefinition, 'keySignIn' | 'secretEnv'>, methods: readonly acp.AuthMethod[] | null | undefined, env: Readonly<Record<string, string>>): acp.AuthMethod | undefined {
+function keySignInMethod(definition: Pick<AgentDefinition, 'keySignIn' | 'secretEnv'>, methods: readonly acp.AuthMethod[] | null | undefined, env: Readonly<Record<string, string>>): acp.AuthMethod | undefined {
 	if (!definition.keySignIn || !(definition.secretEnv ?? []).some((name) => (env[name] ?? '').trim() !== '')) {
 		return undefined;
 	}

@@ -17,7 +17,7 @@ import { SessionsRepo } from '../../db/sessionsRepo';
 import type { Store } from '../../db/store';
 import { TranscriptRepo, type MessageRow, type TurnRow } from '../../db/transcriptRepo';
 import { looseRowOrder, messageRow, noticeRow, parse, turnHeaderRow, turnRows } from './transcriptRows';
-import { snapshotCommit } from '../../worktrees/checkpoints';
+import { changesSinceCheckpoint } from '../../worktrees/checkpoints';
 import { Git } from '../../worktrees/gitClient';
 import type {
 	ChatMeta,
@@ -543,17 +543,10 @@ export class TaskChatService extends Disposable implements ChatService {
 
 	async rewindPreview(chatId: string, turnId: string): Promise<RewindPreview> {
 		const { turn, cwd, ref } = this.rewindTarget(chatId, turnId);
-		const git = new Git(cwd);
-		// Records the present state under a throwaway ref only to compare it; the worktree is not touched.
-		const probe = `refs/agent-tabs/preview/${newId('p')}`;
-		try {
-			const now = await snapshotCommit(git, probe, 'agent-tabs: rewind preview');
-			const files = await git.zlist(['diff', '--name-only', '-z', now.commit, ref]);
-			const laterTurns = this.transcript.listTurns(chatId).filter((t) => t.seq > turn.seq).length;
-			return { turnId, number: turn.seq, files, laterTurns };
-		} finally {
-			await git.run(['update-ref', '-d', probe]).catch(() => undefined);
-		}
+		// What a rewind would change back: everything that changed since the checkpoint (the worktree is not touched).
+		const files = (await changesSinceCheckpoint(new Git(cwd), ref)).map((c) => c.path);
+		const laterTurns = this.transcript.listTurns(chatId).filter((t) => t.seq > turn.seq).length;
+		return { turnId, number: turn.seq, files, laterTurns };
 	}
 
 	async rewind(chatId: string, turnId: string): Promise<RewindResult> {
