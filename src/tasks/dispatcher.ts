@@ -174,6 +174,7 @@ export class Dispatcher extends Disposable {
 	 */
 	async cancel(taskId: string): Promise<TaskRow> {
 		const run = this.running.get(taskId);
+		this.options.logger.info(`[Dispatcher] task ${taskId}: cancel asked (${run ? 'running' : (this.tasks.get(taskId)?.status ?? 'unknown')})`);
 		if (run) {
 			run.reason ??= 'cancel';
 			run.abort.abort();

@@ -84,7 +84,7 @@ async function newTask() {
 	await addTask(firstPrompt, 'New session');
 	const row = taskRow(firstPrompt);
 	await row.waitFor({ state: 'visible', timeout: 30_000 });
-	await row.filter({ hasText: 'done' }).waitFor({ state: 'visible', timeout: 120_000 });
+	await row.filter(status('done')).waitFor({ state: 'visible', timeout: 120_000 });
 	const text = await row.innerText();
 	if (!text.includes('scripted')) {
 		throw new Error(`the task row does not name its agent: ${JSON.stringify(text)}`);
@@ -142,19 +142,19 @@ async function cancelQueued() {
 	const { page } = state;
 	// One turn per worktree by default: the second task in the session waits for the first.
 	await addTask(slowPrompt, firstPrompt);
-	await taskRow(slowPrompt).filter({ hasText: 'running' }).waitFor({ state: 'visible', timeout: 60_000 });
+	await taskRow(slowPrompt).filter(status('running')).waitFor({ state: 'visible', timeout: 60_000 });
 	await addTask(queuedPrompt, firstPrompt);
 	const queued = taskRow(queuedPrompt);
-	await queued.filter({ hasText: 'queued' }).waitFor({ state: 'visible', timeout: 30_000 });
+	await queued.filter(status('queued')).waitFor({ state: 'visible', timeout: 30_000 });
 	await sleep(300);
 	await run.shot('3-running-and-queued.png');
 	await rowAction(queued, 'Cancel Task');
-	await queued.filter({ hasText: 'cancelled' }).waitFor({ state: 'visible', timeout: 30_000 });
+	await queued.filter(status('cancelled')).waitFor({ state: 'visible', timeout: 30_000 });
 	// Ending the running one starts nothing more: the cancelled task stays cancelled.
 	await rowAction(taskRow(slowPrompt), 'Cancel Task');
-	await taskRow(slowPrompt).filter({ hasText: 'cancelled' }).waitFor({ state: 'visible', timeout: 60_000 });
+	await taskRow(slowPrompt).filter(status('cancelled')).waitFor({ state: 'visible', timeout: 60_000 });
 	await sleep(2_000);
-	if (!(await queued.innerText()).includes('cancelled')) {
+	if (!(await queued.innerText()).includes(' · cancelled · ')) {
 		throw new Error(`the cancelled task changed status: ${JSON.stringify(await queued.innerText())}`);
 	}
 	const worktree = path.join(worktreesRoot, fs.readdirSync(worktreesRoot)[0]);
@@ -166,7 +166,7 @@ async function cancelQueued() {
 
 async function retryFailed() {
 	await addTask(failingPrompt, firstPrompt);
-	const failed = taskRow(failingPrompt).filter({ hasText: 'failed' });
+	const failed = taskRow(failingPrompt).filter(status('failed'));
 	await failed.first().waitFor({ state: 'visible', timeout: 60_000 });
 	await sleep(300);
 	await run.shot('5-failed.png');
@@ -207,7 +207,7 @@ async function pastedKey() {
 	const prompt = `write key.txt ${secret}`;
 	await addTask(prompt, firstPrompt);
 	const row = taskRows().filter({ hasText: 'write key.txt [redacted CLOUD_API_KEY]' });
-	await row.filter({ hasText: 'done' }).waitFor({ state: 'visible', timeout: 60_000 });
+	await row.filter(status('done')).waitFor({ state: 'visible', timeout: 60_000 });
 	const worktree = path.join(worktreesRoot, fs.readdirSync(worktreesRoot)[0]);
 	if (fs.readFileSync(path.join(worktree, 'key.txt'), 'utf8') !== secret) {
 		throw new Error('the agent did not get the prompt as typed');
@@ -246,6 +246,14 @@ function taskRows() {
 
 function taskRow(prompt) {
 	return taskRows().filter({ hasText: prompt });
+}
+
+/**
+ * A filter for rows whose description shows `name` as the status ("agent · status · where"), never a prompt
+ * that happens to hold the word (the queued task's prompt says "cancelled").
+ */
+function status(name) {
+	return { hasText: ` · ${name} · ` };
 }
 
 /** Clicks a task row's inline action (shown on hover), by its title. */
