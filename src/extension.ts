@@ -224,6 +224,8 @@ class ExtensionRoot extends Disposable {
 					redactor: this.redactor,
 					permissions: this.permissions,
 					idleTimeoutMs: idleMinutes * 60_000,
+					// Read at each turn's start, so a changed setting counts from the next turn on.
+					silenceTimeoutMs: () => Math.max(0, vscode.workspace.getConfiguration(settingIds.section).get<number>(settingIds.silenceMinutes, 10)) * 60_000,
 				},
 			);
 			if (this.isDisposed) {

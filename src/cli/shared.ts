@@ -7,10 +7,10 @@ import { errorMessage, type Logger } from '../common/log';
 import { StoreLockedError } from '../db/lock';
 import { Store, StoreFolderError } from '../db/store';
 import { PermissionBroker, type PermissionPolicy } from '../agents/permissions';
-import { Core } from '../tasks/core';
+import { Core, defaultSilenceTimeoutMs } from '../tasks/core';
 import { WorktreeService, type WorktreeOptions } from '../worktrees/worktreeService';
 import type { RebuildInput } from '../worktrees/rebuild';
-import { flag, type CommandSpec, type FlagTable, type ParsedArgs } from './args';
+import { flag, UsageError, type CommandSpec, type FlagSpec, type FlagTable, type ParsedArgs } from './args';
 import { stopOnDamagedStore } from './recovery';
 
 /** What every command module shares: the command shape, global flags, the logger, the store, output. */
@@ -194,6 +194,25 @@ export function worktreeService(store: Store, args: ParsedArgs<CliCommand>, logg
 	return new WorktreeService(store, logger, worktreeOptions(args));
 }
 
+/** `--silence-minutes`, for every command that runs agents. */
+export const silenceFlag: FlagSpec = {
+	type: 'string',
+	value: '<n>',
+	help: `stop a turn whose agent sends nothing for this many minutes with no tool running (default ${defaultSilenceTimeoutMs / 60_000}; 0 waits forever)`,
+};
+
+function silenceTimeoutMs(args: ParsedArgs<CliCommand>): number | undefined {
+	const text = flag(args, 'silence-minutes');
+	if (text === undefined) {
+		return undefined;
+	}
+	const minutes = Number(text);
+	if (text.trim() === '' || !Number.isFinite(minutes) || minutes < 0) {
+		throw new UsageError(`--silence-minutes is a number of minutes, 0 or more (0 waits forever), not "${text}".`, args.command);
+	}
+	return minutes * 60_000;
+}
+
 /**
  * The core for a command that runs agents (`run`, `task add`, `task work`...): the store with the writer lock,
  * agents from `--agents`, permissions answered by `policy` (the command line never prompts). `close` shuts
@@ -201,6 +220,7 @@ export function worktreeService(store: Store, args: ParsedArgs<CliCommand>, logg
  */
 export async function openCore(args: ParsedArgs<CliCommand>, logger: Logger, options: { owner: string; policy?: PermissionPolicy; definitions?: AgentDefinition[] }): Promise<{ core: Core; close: () => Promise<void> }> {
 	const definitions = options.definitions ?? loadDefinitions(args);
+	const silence = silenceTimeoutMs(args);
 	const store = await openStore(args, logger);
 	const permissions = new PermissionBroker({ default: options.policy ?? 'reject', timeoutMs: 1 }, logger);
 	let core: Core;
@@ -212,6 +232,7 @@ export async function openCore(args: ParsedArgs<CliCommand>, logger: Logger, opt
 			worktrees: worktreeOptions(args),
 			definitions: () => definitions,
 			permissions,
+			silenceTimeoutMs: silence,
 		});
 	} catch (e) {
 		permissions.dispose();

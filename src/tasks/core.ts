@@ -43,6 +43,11 @@ export interface CoreOptions {
 	idleTimeoutMs?: number;
 	/** How often streamed text is written to the transcript. */
 	flushMs?: number;
+	/**
+	 * A turn whose agent sends nothing for this long, with no tool running and no permission waiting, is stopped
+	 * and fails, saying so (`TurnRunner`). Read at each turn's start. Default 10 minutes; 0 never stops one.
+	 */
+	silenceTimeoutMs?: number | (() => number);
 	/** Who runs the agents, as worktree leases name it ("a VS Code window (Code)", "agent-tabs run"). */
 	owner: string;
 	/** Said in the transcript of a turn a crash left running ("VS Code closed or crashed while this turn was running."). */
@@ -53,6 +58,9 @@ export interface CoreOptions {
 	 */
 	tasks?: Partial<DispatcherLimits> & { defaultRepo?: string; stopTimeoutMs?: number };
 }
+
+/** How long an agent may send nothing in a turn, with nothing outstanding, before the turn is stopped. */
+export const defaultSilenceTimeoutMs = 10 * 60_000;
 
 /**
  * The core both roots run on, built in dependency order: store → repositories → worktree service → agent
@@ -115,6 +123,7 @@ export class Core implements IDisposable {
 			pool: this.pool,
 			logger,
 			flushMs: options.flushMs,
+			silenceTimeoutMs: options.silenceTimeoutMs ?? defaultSilenceTimeoutMs,
 			leaseOwner: options.owner,
 			// A new turn starts once the interrupted ones' edits are attributed: its own would count as theirs.
 			checkpoint: async (cwd, name) => {

@@ -14,6 +14,7 @@ import { shutdownAbortReason, type PromptInput, type TurnStatus } from '../proto
 import { diffSnapshots, hashFile, takeDirtySnapshot, type DirtySnapshot } from '../worktrees/dirtySnapshot';
 import { acquireLease } from '../worktrees/ownership';
 import { noWorktreeError, type AgentPool, type AgentPoolEvent } from '../agents/pool';
+import { SilenceWatchdog } from './silenceWatchdog';
 import { TurnRecorder } from './turnRecorder';
 
 export interface TurnRunnerOptions {
@@ -27,6 +28,11 @@ export interface TurnRunnerOptions {
 	leaseOwner?: string;
 	/** Records the worktree state under a private ref before and after each turn, so a chat can rewind. */
 	checkpoint?: (cwd: string, name: string) => Promise<string>;
+	/**
+	 * A turn whose agent sends nothing for this long, with no tool call running and no permission waiting, is
+	 * stopped (cancelled, then ended) and ends as failed, saying so. Read at each turn's start; 0 or none: never.
+	 */
+	silenceTimeoutMs?: number | (() => number);
 }
 
 /** An event of a chat, numbered per chat so a view can notice gaps and resync from the database. */
@@ -70,6 +76,16 @@ interface Ticket {
 	cancelled: boolean;
 	/** Cancelled because Agent Tabs is shutting down: the turn ends `interrupted` (retryable), not `cancelled`. */
 	interrupted?: boolean;
+}
+
+/** "10 minutes", "1.5 minutes", "30 seconds". */
+function describeDuration(ms: number): string {
+	if (ms >= 60_000) {
+		const minutes = Math.round(ms / 6_000) / 10;
+		return `${minutes} minute${minutes === 1 ? '' : 's'}`;
+	}
+	const seconds = Math.round(ms / 100) / 10;
+	return `${seconds} second${seconds === 1 ? '' : 's'}`;
 }
 
 const turnKey = (chatId: string, agent: string): string => `${chatId}:${agent}`;
@@ -258,6 +274,7 @@ export class TurnRunner extends Disposable {
 			markedIn = this.markRunning(cwd, mark);
 		}
 		const active = this.activeByCwd.get(cwd)!;
+		let watchdog: SilenceWatchdog | undefined;
 		const protocolPaths = new Set<string>();
 		// Streamed text is redacted as a stream: a secret may arrive split across chunks.
 		const streams = new Map<'text' | 'reasoning', { redactor: StreamRedactor; messageId?: string }>();
@@ -270,6 +287,7 @@ export class TurnRunner extends Disposable {
 			}
 		};
 		const onEvent = (raw: AgentEvent): void => {
+			watchdog?.observe(raw);
 			if (raw.type === 'text' || raw.type === 'reasoning') {
 				let stream = streams.get(raw.type);
 				if (stream && stream.messageId !== raw.messageId) {
@@ -322,11 +340,22 @@ export class TurnRunner extends Disposable {
 			}
 			try {
 				// A cancel that came while the turn was being set up ends it before the agent sees it.
-				result = ticket.cancelled || session.cancelled
-					? { stopReason: 'cancelled', backendSessionId: session.handle.backendSessionId }
-					: await session.handle.prompt(input, { turnId: turn.id, onEvent });
+				if (ticket.cancelled || session.cancelled) {
+					result = { stopReason: 'cancelled', backendSessionId: session.handle.backendSessionId };
+				} else {
+					watchdog = this.watchSilence(chatId, agentId, tag);
+					result = await session.handle.prompt(input, { turnId: turn.id, onEvent });
+				}
 			} catch (e) {
 				result = { stopReason: 'error', backendSessionId: session.handle.backendSessionId, error: errorMessage(e) };
+			}
+			watchdog?.dispose();
+			if (watchdog?.fired && !ticket.cancelled) {
+				result = {
+					...result,
+					stopReason: 'error',
+					error: `${session.definition.label} sent nothing for ${describeDuration(watchdog.timeoutMs)} with no tool running, so the turn was stopped (the limit is the setting agentTabs.agents.silenceMinutes, or --silence-minutes).${result.error ? ` ${result.error}` : ''}`,
+				};
 			}
 			if (ticket.interrupted && result.stopReason === 'cancelled') {
 				result = { ...result, stopReason: 'interrupted', error: 'Agent Tabs shut down while this turn was running; Retry runs it again.' };
@@ -355,6 +384,7 @@ export class TurnRunner extends Disposable {
 			this.logger.error(`${tag} turn ${turn.id} failed: ${errorMessage(e)}`);
 			result = { ...result, stopReason: 'error', error: `Agent Tabs failed during this turn: ${errorMessage(e)}` };
 		} finally {
+			watchdog?.dispose();
 			this.unmarkRunning(cwd, mark);
 			releaseLease();
 		}
@@ -395,6 +425,19 @@ export class TurnRunner extends Disposable {
 		this.fire(chatId, agentId, this.redactor.redactDeep({ type: 'notice', severity: status === 'error' ? 'error' : 'info', title: `turn ${status}` }), turn.id);
 		const recorded = this.transcript.getTurn(turn.id) ?? { ...turn, status };
 		return { turn: saved ? recorded : { ...recorded, status, error: result.error ?? null }, status, result, cwd, sessionId: wd.sessionId };
+	}
+
+	/** Stops the turn once its agent has gone silent (`silenceTimeoutMs`); none when that is off. */
+	private watchSilence(chatId: string, agentId: string, tag: string): SilenceWatchdog | undefined {
+		const setting = this.options.silenceTimeoutMs;
+		const timeoutMs = typeof setting === 'function' ? setting() : (setting ?? 0);
+		if (!(timeoutMs > 0)) {
+			return undefined;
+		}
+		return new SilenceWatchdog(timeoutMs, () => {
+			this.logger.warn(`${tag} the agent sent nothing for ${timeoutMs} ms with no tool running; stopping the turn`);
+			void this.pool.cancel(chatId, agentId).catch(() => undefined);
+		});
 	}
 
 	/** A lease on the worktree for this turn, so no process removes it while the agent works there. */

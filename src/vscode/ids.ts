@@ -32,6 +32,7 @@ export const settingIds = {
 	permissionsDefault: 'permissions.default',
 	permissionsTimeoutSeconds: 'permissions.timeoutSeconds',
 	idleMinutes: 'agents.idleMinutes',
+	silenceMinutes: 'agents.silenceMinutes',
 	worktreesRoot: 'worktrees.root',
 	worktreesCopy: 'worktrees.copy',
 	worktreesSetupCommand: 'worktrees.setupCommand',

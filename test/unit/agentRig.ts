@@ -39,7 +39,7 @@ export interface Rig {
 	shutdown(): Promise<void>;
 }
 
-export type RigOptions = Partial<AgentPoolOptions> & Partial<Pick<TurnRunnerOptions, 'checkpoint' | 'leaseOwner'>> & { permissionSettings?: PermissionPolicySettings; defs?: () => AgentDefinition[] };
+export type RigOptions = Partial<AgentPoolOptions> & Partial<Pick<TurnRunnerOptions, 'checkpoint' | 'leaseOwner' | 'silenceTimeoutMs'>> & { permissionSettings?: PermissionPolicySettings; defs?: () => AgentDefinition[] };
 
 /**
  * A real store, a real git repository with one session and its worktree, and pools with turn runners over
@@ -99,7 +99,7 @@ export class AgentRig {
 			permissions: broker,
 			...options,
 		});
-		const turns = new TurnRunner({ store: this.store, pool, logger: this.logger, flushMs: 20, checkpoint: options.checkpoint, leaseOwner: options.leaseOwner });
+		const turns = new TurnRunner({ store: this.store, pool, logger: this.logger, flushMs: 20, checkpoint: options.checkpoint, leaseOwner: options.leaseOwner, silenceTimeoutMs: options.silenceTimeoutMs });
 		const rig: Rig = {
 			pool,
 			turns,

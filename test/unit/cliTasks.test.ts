@@ -94,6 +94,11 @@ suite('cli: agent-tabs task', function () {
 		assert.equal(failed.code, 1, failed.stderr);
 		assert.match(failed.stdout, /— task \S+ failed/);
 		assert.deepEqual(json(['task', 'list']).map((t) => t.chat_id), [chat, chat], 'both ran in that chat');
+		const silent = cliRun(['task', 'add', '--agent', 'scripted', '--prompt', 'say stuck\nsleep 60000', '--chat', chat, '--wait', '--silence-minutes', '0.01', '--json']);
+		assert.equal(silent.code, 1, silent.stderr);
+		const silentEnd = JSON.parse(silent.stdout.trim().split('\n').pop()!) as Task & { type: string };
+		assert.equal(silentEnd.status, 'failed');
+		assert.match(silentEnd.error ?? '', /Scripted sent nothing for 0\.6 seconds with no tool running, so the turn was stopped/);
 	});
 
 	test('run reports its own turn as soon as it ends; another task it started that hangs ends interrupted, and run exits', async () => {
@@ -140,6 +145,8 @@ suite('cli: agent-tabs task', function () {
 			[['task', 'show', 'task-nope'], /There is no task task-nope/],
 			[['task', 'cancel', 'task-nope'], /There is no task task-nope/],
 			[['task', 'list', '--status', 'sleeping'], /--status must be/],
+			[['task', 'work', '--silence-minutes', 'soon'], /--silence-minutes is a number of minutes, 0 or more \(0 waits forever\), not "soon"/],
+			[['task', 'work', '--silence-minutes=-1'], /--silence-minutes is a number of minutes/],
 			[['task', 'frobnicate'], /Unknown command "task frobnicate"/],
 		];
 		for (const [args, message] of cases) {

@@ -4,7 +4,7 @@ import { errorMessage, type Logger } from '../../common/log';
 import type { PermissionPolicy } from '../../agents/permissions';
 import type { TurnOutcome } from '../../tasks/turnRunner';
 import { flag, type ParsedArgs } from '../args';
-import { loadDefinitions, openCore, out, requireAgent, requireFolder, type CliCommand } from '../shared';
+import { loadDefinitions, openCore, out, requireAgent, requireFolder, silenceFlag, type CliCommand } from '../shared';
 import { printEvents, runQueueUntilEnded } from './task';
 
 async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean): Promise<number> {
@@ -125,6 +125,7 @@ export const runCommands: CliCommand[] = [
 			session: { type: 'string', value: '<id>', help: 'run in this existing session' },
 			chat: { type: 'string', value: '<id>', help: 'continue this chat' },
 			permissions: { type: 'string', value: 'reject|allow', choices: ['reject', 'allow'], help: 'how agents\' permission requests are answered (default reject): the command line never prompts' },
+			'silence-minutes': silenceFlag,
 		},
 		summary: 'run one turn of an agent (in a new session and worktree unless --session/--chat)',
 		run,

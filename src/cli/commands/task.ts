@@ -9,7 +9,7 @@ import type { AgentEvent } from '../../protocol/agentEvents';
 import type { Core } from '../../tasks/core';
 import type { Dispatcher } from '../../tasks/dispatcher';
 import { commandName, flag, hasFlag, UsageError, type FlagTable, type ParsedArgs } from '../args';
-import { loadDefinitions, openCore, openStore, out, requireAgent, requireFolder, type CliCommand } from '../shared';
+import { loadDefinitions, openCore, openStore, out, requireAgent, requireFolder, silenceFlag, type CliCommand } from '../shared';
 
 /** What an agent event looks like in a terminal. */
 function describe(event: AgentEvent): string | undefined {
@@ -295,6 +295,7 @@ export const taskCommands: CliCommand[] = [
 			priority: { type: 'string', value: '<n>', help: 'a whole number; higher runs first (default 0)' },
 			wait: { type: 'boolean', help: 'run the queue here until this task ends, print its result (exit 1 unless it ended done)' },
 			permissions: permissionsFlag,
+			'silence-minutes': silenceFlag,
 		},
 		summary: 'queue a prompt for an agent as a task',
 		details: 'A VS Code window holding the state runs the queue itself; otherwise task work (or --wait) runs it.',
@@ -312,7 +313,7 @@ export const taskCommands: CliCommand[] = [
 	{ words: ['task', 'retry'], args: ['taskId'], summary: 'queue a failed or interrupted task again', run: cancelOrRetry },
 	{
 		words: ['task', 'work'],
-		flags: { permissions: permissionsFlag },
+		flags: { permissions: permissionsFlag, 'silence-minutes': silenceFlag },
 		summary: 'run queued tasks until the queue is empty',
 		details: 'Only without a VS Code window holding the state: such a window runs the queue itself.',
 		run: work,

@@ -8,7 +8,7 @@ import { TranscriptRepo } from '../../../src/db/transcriptRepo';
 import { processAlive } from '../../../src/worktrees/gitProcess';
 import { spawnHelperForTests } from '../../../src/worktrees/spawnHelper';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
-import { AgentRig, agentScript } from '../agentRig';
+import { AgentRig, agentScript, alive, pidOf } from '../agentRig';
 import { gitEnv } from '../gitRepo';
 import { parentPid, waitFor } from '../helpers';
 import { checkNoLeaksAfterSuite } from '../leakCheck';
@@ -445,6 +445,56 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		assert.equal(during.status, 'cancelled');
 		assert.doesNotMatch(rig.agentText(during.turn.id), /too late/);
 		assert.equal((await turns.runTurn(chat, 'scripted', { text: 'say after' })).status, 'done', 'a spent signal does not touch the next turn');
+	});
+
+	test('an agent that goes silent with nothing outstanding is stopped: the turn fails saying why, what it said is kept, the chat goes on', async () => {
+		const { turns } = rig.make({ silenceTimeoutMs: 400 });
+		const chat = rig.newChat();
+		const started = Date.now();
+		const silent = await turns.runTurn(chat, 'scripted', { text: 'say hello\nsleep 60000\nsay too late' });
+		assert.ok(Date.now() - started < 10_000, 'stopped long before the agent would have gone on');
+		assert.equal(silent.status, 'error');
+		assert.match(silent.result.error ?? '', /Scripted sent nothing for 0\.4 seconds with no tool running, so the turn was stopped \(the limit is the setting agentTabs\.agents\.silenceMinutes, or --silence-minutes\)/);
+		assert.equal(rig.agentText(silent.turn.id), 'hello');
+		assert.match(new TranscriptRepo(rig.store).getTurn(silent.turn.id)?.error ?? '', /sent nothing for/, 'the reason is in the transcript');
+		assert.match(rig.logger.lines.join('\n'), /sent nothing for 400 ms with no tool running; stopping the turn/);
+		const next = await turns.runTurn(chat, 'scripted', { text: 'say again' });
+		assert.equal(next.status, 'done');
+		assert.equal(next.result.backendSessionId, silent.result.backendSessionId, 'the agent answered the cancel, so its session goes on');
+	});
+
+	test('a silent agent that ignores the cancel is ended; the next turn starts it again', async () => {
+		const { turns } = rig.make({ silenceTimeoutMs: 300 });
+		const chat = rig.newChat();
+		const hung = await turns.runTurn(chat, 'scripted', { text: 'say working\nhang' });
+		assert.equal(hung.status, 'error');
+		assert.match(hung.result.error ?? '', /sent nothing for 0\.3 seconds.*did not stop when asked and was ended/);
+		const pid = pidOf(hung.result.backendSessionId!);
+		await waitFor(() => !alive(pid), 'the hung agent process is gone', 5000);
+		assert.equal((await turns.runTurn(chat, 'scripted', { text: 'say back' })).status, 'done');
+	});
+
+	test('silence is only silence: a running tool call, a permission waiting on a person, or a steady trickle is never stopped', async () => {
+		let timeoutMs = 400;
+		const { turns, broker } = rig.make({ silenceTimeoutMs: () => timeoutMs, permissionSettings: { default: 'ask', timeoutMs: 5000 } });
+		const chat = rig.newChat();
+		const tool = await turns.runTurn(chat, 'scripted', { text: 'tool t1 Build everything\nsleep 1200\ntooldone t1\nsay built' });
+		assert.equal(tool.status, 'done', tool.result.error);
+		assert.match(rig.agentText(tool.turn.id), /built/);
+
+		const sub = broker.onDidRequest((r) => setTimeout(() => broker.decide(r.id, r.options.find((o) => o.kind === 'allow_once')!.optionId), 1200));
+		const asked = await turns.runTurn(chat, 'scripted', { text: 'permission Edit a file\nsay asked' });
+		sub.dispose();
+		assert.equal(asked.status, 'done', asked.result.error);
+		assert.match(rig.agentText(asked.turn.id), /permission: allow/);
+
+		const trickle = await turns.runTurn(chat, 'scripted', { text: 'say a\nsleep 250\nsay b\nsleep 250\nsay c\nsleep 250\nsay d' });
+		assert.equal(trickle.status, 'done', trickle.result.error);
+		assert.equal(rig.agentText(trickle.turn.id), 'abcd');
+
+		timeoutMs = 0;
+		const never = await turns.runTurn(chat, 'scripted', { text: 'sleep 900\nsay patient' });
+		assert.equal(never.status, 'done', 'the setting is read at each turn, and 0 waits forever');
 	});
 
 	test('a second turn for a chat that is running one is refused; the first goes on', async () => {

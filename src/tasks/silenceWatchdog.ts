@@ -1,0 +1,82 @@
+import type { IDisposable } from '../common/lifecycle';
+import type { AgentEvent } from '../protocol/agentEvents';
+
+const maxTimeoutMs = 2 ** 31 - 1;
+
+/**
+ * Watches one turn for an agent that went silent: nothing at all for `timeoutMs` while no tool call runs and
+ * no permission waits on a person. A hung model connection or a wedged agent otherwise holds the chat (and its
+ * task slot) forever; a long build or a person thinking about a permission is work, not silence.
+ */
+export class SilenceWatchdog implements IDisposable {
+	private lastActivity = Date.now();
+	/** Tool calls announced and not finished: the agent is waiting on them, not on itself. */
+	private readonly runningTools = new Set<string>();
+	private readonly waitingPermissions = new Set<string>();
+	private timer: NodeJS.Timeout | undefined;
+	private done = false;
+	/** Whether it stopped the turn. */
+	fired = false;
+
+	constructor(
+		readonly timeoutMs: number,
+		private readonly onSilent: () => void,
+	) {
+		this.arm(timeoutMs);
+	}
+
+	/** Every event of the turn counts as a sign of life; tool calls and permission requests hold it off until they end. */
+	observe(event: AgentEvent): void {
+		this.lastActivity = Date.now();
+		switch (event.type) {
+			case 'tool_call':
+			case 'tool_update':
+				if (event.status === 'completed' || event.status === 'failed') {
+					this.runningTools.delete(event.toolCallId);
+				} else if (event.type === 'tool_call' || event.status !== undefined) {
+					// An update without a status says nothing about whether the call still runs.
+					this.runningTools.add(event.toolCallId);
+				}
+				break;
+			case 'permission_request':
+				this.waitingPermissions.add(event.requestId);
+				break;
+			case 'permission_decision':
+				this.waitingPermissions.delete(event.requestId);
+				break;
+		}
+	}
+
+	private arm(ms: number): void {
+		if (this.done) {
+			return;
+		}
+		clearTimeout(this.timer);
+		// Node fires a longer timeout at once; a huge setting is checked again at the longest one instead.
+		this.timer = setTimeout(() => this.check(), Math.min(ms, maxTimeoutMs));
+		// Never what keeps a process (the command line) alive: the turn it watches does that.
+		this.timer.unref?.();
+	}
+
+	private check(): void {
+		if (this.runningTools.size > 0 || this.waitingPermissions.size > 0) {
+			// Silence counts from the moment the agent has nothing outstanding, not from before.
+			this.lastActivity = Date.now();
+			this.arm(this.timeoutMs);
+			return;
+		}
+		const silentFor = Date.now() - this.lastActivity;
+		if (silentFor < this.timeoutMs) {
+			this.arm(this.timeoutMs - silentFor);
+			return;
+		}
+		this.fired = true;
+		this.dispose();
+		this.onSilent();
+	}
+
+	dispose(): void {
+		this.done = true;
+		clearTimeout(this.timer);
+	}
+}
