@@ -13,7 +13,7 @@ import { errorMessage } from './common/log';
 import { SecretRedactor } from './common/redact';
 import type { SessionsRepo } from './db/sessionsRepo';
 import type { Store } from './db/store';
-import { Core } from './tasks/core';
+import { Core, defaultSilenceTimeoutMs } from './tasks/core';
 import { resolveWorktreesSetting } from './worktrees/paths';
 import { rebuildFromGit } from './worktrees/rebuild';
 import type { WorktreeOptions } from './worktrees/worktreeService';
@@ -225,7 +225,7 @@ class ExtensionRoot extends Disposable {
 					permissions: this.permissions,
 					idleTimeoutMs: idleMinutes * 60_000,
 					// Read at each turn's start, so a changed setting counts from the next turn on.
-					silenceTimeoutMs: () => Math.max(0, vscode.workspace.getConfiguration(settingIds.section).get<number>(settingIds.silenceMinutes, 10)) * 60_000,
+					silenceTimeoutMs: () => Math.max(0, vscode.workspace.getConfiguration(settingIds.section).get<number>(settingIds.silenceMinutes, defaultSilenceTimeoutMs / 60_000)) * 60_000,
 				},
 			);
 			if (this.isDisposed) {

@@ -36,6 +36,11 @@ export interface EnsureSessionOptions {
 export interface TurnContext {
 	turnId: string;
 	onEvent(event: AgentEvent): void;
+	/**
+	 * The agent asked the client for something during the turn (a file, a terminal, its exit, a permission):
+	 * work under way that no event shows. Called when the request comes; the returned function when it is answered.
+	 */
+	onClientRequest?(method: string): () => void;
 }
 
 export interface SessionCapabilities {

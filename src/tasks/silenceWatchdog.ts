@@ -4,15 +4,19 @@ import type { AgentEvent } from '../protocol/agentEvents';
 const maxTimeoutMs = 2 ** 31 - 1;
 
 /**
- * Watches one turn for an agent that went silent: nothing at all for `timeoutMs` while no tool call runs and
- * no permission waits on a person. A hung model connection or a wedged agent otherwise holds the chat (and its
- * task slot) forever; a long build or a person thinking about a permission is work, not silence.
+ * Watches one turn for an agent that went silent: nothing at all for `timeoutMs` while no tool call runs, no
+ * permission waits on a person and no request of the agent (a terminal command it waits for) is being
+ * answered. A hung model connection or a wedged agent otherwise holds the chat (and its task slot) forever; a
+ * long build or a person thinking about a permission is work, not silence. A tool call that never ends holds
+ * it off for the rest of the turn: a long tool and a hung one look the same from here.
  */
 export class SilenceWatchdog implements IDisposable {
 	private lastActivity = Date.now();
 	/** Tool calls announced and not finished: the agent is waiting on them, not on itself. */
 	private readonly runningTools = new Set<string>();
 	private readonly waitingPermissions = new Set<string>();
+	/** Requests of the agent being answered (a terminal's exit it waits for, a file): work no event shows. */
+	private requestsInFlight = 0;
 	private timer: NodeJS.Timeout | undefined;
 	private done = false;
 	/** Whether it stopped the turn. */
@@ -47,6 +51,20 @@ export class SilenceWatchdog implements IDisposable {
 		}
 	}
 
+	/** The agent asked the client for something: a sign of life, and work under way until it is answered. */
+	requestStarted(): () => void {
+		this.lastActivity = Date.now();
+		this.requestsInFlight++;
+		let answered = false;
+		return () => {
+			if (!answered) {
+				answered = true;
+				this.requestsInFlight--;
+				this.lastActivity = Date.now();
+			}
+		};
+	}
+
 	private arm(ms: number): void {
 		if (this.done) {
 			return;
@@ -59,7 +77,7 @@ export class SilenceWatchdog implements IDisposable {
 	}
 
 	private check(): void {
-		if (this.runningTools.size > 0 || this.waitingPermissions.size > 0) {
+		if (this.runningTools.size > 0 || this.waitingPermissions.size > 0 || this.requestsInFlight > 0) {
 			// Silence counts from the moment the agent has nothing outstanding, not from before.
 			this.lastActivity = Date.now();
 			this.arm(this.timeoutMs);

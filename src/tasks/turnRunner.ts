@@ -76,6 +76,8 @@ interface Ticket {
 	cancelled: boolean;
 	/** Cancelled because Agent Tabs is shutting down: the turn ends `interrupted` (retryable), not `cancelled`. */
 	interrupted?: boolean;
+	/** Stopped because its agent went silent (`silenceTimeoutMs`), before anyone cancelled it. */
+	silenced?: boolean;
 }
 
 /** "10 minutes", "1.5 minutes", "30 seconds". */
@@ -343,14 +345,17 @@ export class TurnRunner extends Disposable {
 				if (ticket.cancelled || session.cancelled) {
 					result = { stopReason: 'cancelled', backendSessionId: session.handle.backendSessionId };
 				} else {
-					watchdog = this.watchSilence(chatId, agentId, tag);
-					result = await session.handle.prompt(input, { turnId: turn.id, onEvent });
+					watchdog = this.watchSilence(chatId, agentId, tag, ticket);
+					const silence = watchdog;
+					result = await session.handle.prompt(input, { turnId: turn.id, onEvent, ...(silence ? { onClientRequest: () => silence.requestStarted() } : {}) });
 				}
 			} catch (e) {
 				result = { stopReason: 'error', backendSessionId: session.handle.backendSessionId, error: errorMessage(e) };
 			}
 			watchdog?.dispose();
-			if (watchdog?.fired && !ticket.cancelled) {
+			// Stopped for its silence: the turn failed, and says why, unless the agent answered all the same or a
+			// person had cancelled first. A shutdown during the stop does not make it a retryable interruption.
+			if (watchdog && ticket.silenced && (result.stopReason === 'cancelled' || result.stopReason === 'error')) {
 				result = {
 					...result,
 					stopReason: 'error',
@@ -428,13 +433,17 @@ export class TurnRunner extends Disposable {
 	}
 
 	/** Stops the turn once its agent has gone silent (`silenceTimeoutMs`); none when that is off. */
-	private watchSilence(chatId: string, agentId: string, tag: string): SilenceWatchdog | undefined {
+	private watchSilence(chatId: string, agentId: string, tag: string, ticket: Ticket): SilenceWatchdog | undefined {
 		const setting = this.options.silenceTimeoutMs;
 		const timeoutMs = typeof setting === 'function' ? setting() : (setting ?? 0);
 		if (!(timeoutMs > 0)) {
 			return undefined;
 		}
 		return new SilenceWatchdog(timeoutMs, () => {
+			if (ticket.cancelled) {
+				return;
+			}
+			ticket.silenced = true;
 			this.logger.warn(`${tag} the agent sent nothing for ${timeoutMs} ms with no tool running; stopping the turn`);
 			void this.pool.cancel(chatId, agentId).catch(() => undefined);
 		});

@@ -8,6 +8,20 @@ const num = (v: unknown): number | undefined => (typeof v === 'number' && Number
 
 const toolKinds = new Set<ToolKind>(['read', 'edit', 'delete', 'move', 'search', 'execute', 'think', 'fetch', 'switch_mode', 'other']);
 const toolStatuses = new Set<ToolStatus>(['pending', 'in_progress', 'completed', 'failed']);
+/**
+ * Statuses outside the spec that agents send for a call that has ended or runs: read as the nearest one, so a
+ * call an agent calls "cancelled" shows as ended (and stops counting as running) instead of pending for ever.
+ */
+const toolStatusAliases: ReadonlyMap<string, ToolStatus> = new Map([
+	['running', 'in_progress'],
+	['cancelled', 'failed'],
+	['canceled', 'failed'],
+	['rejected', 'failed'],
+	['error', 'failed'],
+	['aborted', 'failed'],
+	['done', 'completed'],
+	['success', 'completed'],
+]);
 
 function contentText(block: unknown): string | undefined {
 	if (!isObj(block)) {
@@ -64,8 +78,11 @@ function toolFields(u: Obj): Omit<Extract<AgentEvent, { type: 'tool_update' }>, 
 	if (typeof u.kind === 'string' && toolKinds.has(u.kind as ToolKind)) {
 		out.kind = u.kind as ToolKind;
 	}
-	if (typeof u.status === 'string' && toolStatuses.has(u.status as ToolStatus)) {
-		out.status = u.status as ToolStatus;
+	if (typeof u.status === 'string') {
+		const status = toolStatuses.has(u.status as ToolStatus) ? (u.status as ToolStatus) : toolStatusAliases.get(u.status.toLowerCase());
+		if (status) {
+			out.status = status;
+		}
 	}
 	const locations = mapLocations(u.locations);
 	if (locations) {

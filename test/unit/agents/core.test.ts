@@ -158,6 +158,13 @@ suite('agents/acp/mapUpdate', () => {
 		assert.equal(mapSessionUpdate(u({ sessionUpdate: 'config_option_update', configOptions: [{ id: 'model', name: 'Model', type: 'select', currentValue: 'a', options: [{ value: 'a', name: 'A' }] }] }))[0]!.type, 'config');
 	});
 
+	test('tool statuses outside the spec read as the nearest one: an ended call never stays pending; nonsense is dropped', () => {
+		const u = (status: unknown): unknown => ({ sessionId: 's', update: { sessionUpdate: 'tool_call_update', toolCallId: 't1', status } });
+		const statusOf = (status: unknown): unknown => (mapSessionUpdate(u(status))[0] as { status?: unknown }).status;
+		assert.deepEqual(['cancelled', 'Canceled', 'error', 'rejected', 'aborted', 'done', 'success', 'running'].map(statusOf), ['failed', 'failed', 'failed', 'failed', 'failed', 'completed', 'completed', 'in_progress']);
+		assert.deepEqual(['constructor', '__proto__', 'toString', 'later', 7, null].map(statusOf), [undefined, undefined, undefined, undefined, undefined, undefined]);
+	});
+
 	test('unknown variants and unusable shapes are kept as raw events', () => {
 		const future = { sessionId: 's', update: { sessionUpdate: 'future_update', stuff: [1, 2] } };
 		assert.deepEqual(mapSessionUpdate(future), [{ type: 'raw', method: 'session/update', payload: future }]);

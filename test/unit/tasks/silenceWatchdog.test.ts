@@ -20,19 +20,33 @@ suite('tasks/silenceWatchdog', () => {
 
 	test('a tool call holds it off until it completes or fails, whatever updates without a status say; then silence counts again', async () => {
 		let fired = 0;
-		const watchdog = new SilenceWatchdog(150, () => fired++);
+		const watchdog = new SilenceWatchdog(300, () => fired++);
 		watchdog.observe({ type: 'tool_call', toolCallId: 'a', title: 'Build' });
 		watchdog.observe({ type: 'tool_call', toolCallId: 'b', title: 'Test', status: 'pending' });
 		watchdog.observe({ type: 'tool_update', toolCallId: 'a', title: 'Build (still)' });
 		watchdog.observe({ type: 'tool_update', toolCallId: 'a', status: 'failed' });
-		await sleep(400);
+		await sleep(700);
 		assert.equal(fired, 0, 'b still runs');
 		watchdog.observe({ type: 'tool_update', toolCallId: 'b', status: 'completed' });
 		await sleep(100);
 		assert.equal(fired, 0, 'silence counts from the end of the last tool call');
-		await sleep(250);
+		await sleep(600);
 		assert.equal(fired, 1);
 		assert.ok(watchdog.fired);
+	});
+
+	test('a request of the agent being answered holds it off; answered, silence counts from then', async () => {
+		let fired = 0;
+		const watchdog = new SilenceWatchdog(300, () => fired++);
+		const answered = watchdog.requestStarted();
+		await sleep(700);
+		assert.equal(fired, 0, 'the agent waits for a terminal command');
+		answered();
+		answered();
+		await sleep(100);
+		assert.equal(fired, 0);
+		await sleep(600);
+		assert.equal(fired, 1, 'answering twice counted once');
 	});
 
 	test('disposed, it never fires', async () => {

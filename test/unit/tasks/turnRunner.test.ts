@@ -472,6 +472,15 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		const pid = pidOf(hung.result.backendSessionId!);
 		await waitFor(() => !alive(pid), 'the hung agent process is gone', 5000);
 		assert.equal((await turns.runTurn(chat, 'scripted', { text: 'say back' })).status, 'done');
+
+		// Shut down while the silent turn is being stopped: it failed for its silence, not a retryable interruption.
+		const other = rig.newChat();
+		const stopping = turns.runTurn(other, 'scripted', { text: 'say working\nhang' });
+		await waitFor(() => rig.logger.lines.filter((l) => l.includes('stopping the turn')).length === 2, 'the second silent turn is being stopped');
+		await turns.shutdown();
+		const stopped = await stopping;
+		assert.equal(stopped.status, 'error', stopped.result.error);
+		assert.match(stopped.result.error ?? '', /sent nothing for 0\.3 seconds/);
 	});
 
 	test('silence is only silence: a running tool call, a permission waiting on a person, or a steady trickle is never stopped', async () => {
@@ -495,6 +504,12 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		timeoutMs = 0;
 		const never = await turns.runTurn(chat, 'scripted', { text: 'sleep 900\nsay patient' });
 		assert.equal(never.status, 'done', 'the setting is read at each turn, and 0 waits forever');
+
+		// A command the agent runs in a terminal and waits for, with no tool call around it (the spec allows it).
+		const plain = rig.make({ silenceTimeoutMs: 400 });
+		const build = await plain.turns.runTurn(rig.newChat(), 'scripted', { text: 'terminal sleep 1.2; echo built' });
+		assert.equal(build.status, 'done', build.result.error);
+		assert.match(rig.agentText(build.turn.id), /built\nexit 0/);
 	});
 
 	test('a second turn for a chat that is running one is refused; the first goes on', async () => {
