@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { AgentTabsError, CancelledError } from '../common/errors';
-import { type Git, GitError, type GitRunOptions, GitTimeoutError, type GitProgress } from './gitClient';
+import { type Git, GitError, type GitRunOptions, GitTimeoutError, type GitProgress, parseWorktreeList } from './gitClient';
+import { samePath } from './paths';
 import { assessRisk } from './risk';
 import type { WorktreeContext } from './worktreeContext';
 
@@ -23,6 +24,23 @@ export class SessionIntegration {
 	 * or a rebase of the branch onto the base followed by a fast-forward. Refuses, changing nothing, when the
 	 * main checkout is dirty or on another branch, when the session has uncommitted work, or on a conflict.
 	 */
+	/**
+	 * Where a merge into `base` happens: the main checkout; for a bare repository (worked on only through
+	 * linked worktrees) the worktree of the user's that has `base` checked out.
+	 */
+	private async mergeCheckout(repoRoot: string, base: string): Promise<{ path: string; bare: boolean }> {
+		const entries = parseWorktreeList(await this.ctx.git(repoRoot).run(['worktree', 'list', '--porcelain', '-z']).catch(() => ''));
+		if (!entries[0]?.bare) {
+			return { path: repoRoot, bare: false };
+		}
+		const sessionFolders = this.ctx.worktrees.list().map((w) => w.path);
+		const checkout = entries.find((e) => !e.bare && !e.prunable && e.branch === base && fs.existsSync(e.path) && !sessionFolders.some((f) => samePath(f, e.path)));
+		if (!checkout) {
+			throw new AgentTabsError('merge/noCheckout', `${repoRoot} is a bare repository and none of its worktrees has ${base} checked out; check out ${base} in one of them to merge into it. Nothing was merged.`);
+		}
+		return { path: checkout.path, bare: true };
+	}
+
 	async mergeSession(sessionId: string, strategy: 'merge' | 'squash' | 'rebase', options: IntegrationOptions = {}): Promise<{ strategy: string; commit: string; message: string }> {
 		const session = this.ctx.sessions.get(sessionId);
 		const wt = this.ctx.worktrees.forSession(sessionId);
@@ -30,16 +48,19 @@ export class SessionIntegration {
 			throw new AgentTabsError('session/unknown', `There is no session ${sessionId} with a branch to merge.`);
 		}
 		const base = wt.base_ref;
-		const main = this.ctx.git(wt.repo_root);
-		if (!base || !(await main.ok(['rev-parse', '--verify', '--quiet', `refs/heads/${base}`]))) {
+		const repo = this.ctx.git(wt.repo_root);
+		if (!base || !(await repo.ok(['rev-parse', '--verify', '--quiet', `refs/heads/${base}`]))) {
 			throw new AgentTabsError('merge/noBase', `The session was started from ${base ?? 'a detached HEAD'}, which is not a branch to merge into.`);
 		}
+		const target = await this.mergeCheckout(wt.repo_root, base);
+		const main = this.ctx.git(target.path);
+		const where = target.bare ? `The checkout ${target.path}` : `The main checkout ${target.path}`;
 		const current = (await main.run(['symbolic-ref', '--quiet', '--short', 'HEAD']).catch(() => '')).trim();
 		if (current !== base) {
-			throw new AgentTabsError('merge/wrongBranch', `The main checkout ${wt.repo_root} is on ${current || 'a detached HEAD'}; check out ${base} there to merge into it.`);
+			throw new AgentTabsError('merge/wrongBranch', `${where} is on ${current || 'a detached HEAD'}; check out ${base} there to merge into it.`);
 		}
 		if ((await main.zlist(['status', '--porcelain', '-z', '--untracked-files=no'])).length > 0) {
-			throw new AgentTabsError('merge/dirtyMain', `The main checkout ${wt.repo_root} has uncommitted changes; commit or stash them first. Nothing was merged.`);
+			throw new AgentTabsError('merge/dirtyMain', `${where} has uncommitted changes; commit or stash them first. Nothing was merged.`);
 		}
 		if (fs.existsSync(wt.path) && (await this.ctx.git(wt.path).zlist(['status', '--porcelain', '-z'])).length > 0) {
 			throw new AgentTabsError('merge/dirtySession', `The session's worktree has uncommitted work; commit it first so it is part of the merge. Nothing was merged.`);

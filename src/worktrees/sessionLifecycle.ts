@@ -83,7 +83,36 @@ export class SessionLifecycle {
 		// A worktree of another repository: use its main checkout as the repository. Git prints the common
 		// folder relative to the folder it ran in (a subfolder, say), which it sees by its real path.
 		const common = path.resolve(fs.realpathSync(dir), lines[2]!.trim());
-		return { repo: path.basename(common) === '.git' ? path.dirname(common) : top, checkout: top };
+		return { repo: await this.repositoryFolder(common, top), checkout: top };
+	}
+
+	/**
+	 * The one folder that stands for a repository whichever of its checkouts a folder is in, so its sessions
+	 * are one list: the main checkout; for a bare repository worked on through worktrees of its own, the
+	 * folder holding it (`proj` for `proj/.git`, and for `proj/.bare` when `proj/.git` points there), else
+	 * the bare repository itself (`repo.git` beside its worktrees). A checkout whose git folder is kept apart
+	 * (`--separate-git-dir`) is its own: git does not record where such a repository's main checkout is.
+	 */
+	private async repositoryFolder(common: string, top: string): Promise<string> {
+		if (path.basename(common) === '.git') {
+			return path.dirname(common);
+		}
+		// A git folder of another name: a bare repository's, or one kept apart from its checkout
+		// (`--separate-git-dir`, a submodule's). Git lists the main checkout, or the bare repository, first.
+		const out = await this.ctx
+			.git(top)
+			.run(['worktree', 'list', '--porcelain', '-z'])
+			.catch(() => '');
+		const main = parseWorktreeList(out)[0];
+		if (!main) {
+			return top;
+		}
+		if (!main.bare) {
+			// Git names a separate git folder's main checkout by the git folder (it does not know the checkout).
+			return fs.existsSync(main.path) && !samePath(main.path, common) ? realPathLoose(main.path) : top;
+		}
+		const holder = path.dirname(common);
+		return gitFilePointsTo(path.join(holder, '.git'), common) ? holder : realPathLoose(common);
 	}
 
 	/** Staged, unstaged or untracked (not ignored) changes in a checkout. */
@@ -346,4 +375,14 @@ function copyNonUtf8Named(fromRoot: string, toRoot: string, rel: Buffer): void {
 	}
 	fs.copyFileSync(source, target);
 	fs.utimesSync(target, stat.atime, stat.mtime);
+}
+
+/** Whether `gitFile` is a `.git` file (`gitdir: <folder>`) naming `gitDir`. */
+function gitFilePointsTo(gitFile: string, gitDir: string): boolean {
+	try {
+		const m = /^gitdir:\s*(.+?)\s*$/m.exec(fs.readFileSync(gitFile, 'utf8'));
+		return m !== null && samePath(realPathLoose(path.resolve(path.dirname(gitFile), m[1]!)), realPathLoose(gitDir));
+	} catch {
+		return false;
+	}
 }

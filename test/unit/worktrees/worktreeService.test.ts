@@ -116,6 +116,63 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(fs.readFileSync(path.join(worktree.path, 'notes.txt'), 'utf8'), 'unsaved\n');
 	});
 
+	test('every other repository layout is one repository whichever checkout a session starts from: proj/.bare, repo.git, a separate git folder', async () => {
+		// proj/.bare with proj/.git pointing to it (the usual way to keep a bare clone beside its worktrees).
+		const proj = path.join(dir, 'proj');
+		git(dir, 'clone', '-q', '--bare', repo, path.join(proj, '.bare'));
+		fs.writeFileSync(path.join(proj, '.git'), 'gitdir: ./.bare\n');
+		git(proj, 'worktree', 'add', '-q', 'main', 'main');
+		git(proj, 'worktree', 'add', '-q', '-b', 'feature', 'feature', 'main');
+		const fromMain = await service.createSession({ repo: path.join(proj, 'main'), title: 'dot bare main' });
+		const fromFeature = await service.createSession({ repo: path.join(proj, 'feature', 'src'), title: 'dot bare feature' });
+		assert.deepEqual([fromMain.worktree.repo_root, fromFeature.worktree.repo_root], [fs.realpathSync(proj), fs.realpathSync(proj)]);
+		assert.deepEqual([fromMain.worktree.base_ref, fromFeature.worktree.base_ref], ['main', 'feature'], 'each starts from the checkout opened');
+
+		// repo.git beside its worktrees: the bare repository itself stands for them.
+		const bareRepo = path.join(dir, 'r.git');
+		git(dir, 'clone', '-q', '--bare', repo, bareRepo);
+		git(bareRepo, 'worktree', 'add', '-q', path.join(dir, 'r-main'), 'main');
+		git(bareRepo, 'worktree', 'add', '-q', '-b', 'other', path.join(dir, 'r-other'), 'main');
+		const a = await service.createSession({ repo: path.join(dir, 'r-main'), title: 'repo dot git a' });
+		const b = await service.createSession({ repo: path.join(dir, 'r-other'), title: 'repo dot git b' });
+		assert.deepEqual([a.worktree.repo_root, b.worktree.repo_root], [fs.realpathSync(bareRepo), fs.realpathSync(bareRepo)]);
+		// Work there is saved and comes back, as anywhere.
+		fs.writeFileSync(path.join(a.worktree.path, 'notes.txt'), 'unsaved\n');
+		await service.archiveSession(a.session.id);
+		assert.ok(!fs.existsSync(a.worktree.path));
+		await service.restoreSession(a.session.id);
+		assert.equal(fs.readFileSync(path.join(a.worktree.path, 'notes.txt'), 'utf8'), 'unsaved\n');
+
+		// A checkout whose git folder is kept apart (--separate-git-dir) is its own repository, never the git
+		// folder (git lists that as the main checkout: it does not know where the checkout is).
+		const sep = path.join(dir, 'sep');
+		git(dir, 'clone', '-q', '--separate-git-dir', path.join(dir, 'store.git'), repo, sep);
+		git(sep, 'worktree', 'add', '-q', '-b', 'side', path.join(dir, 'sep-side'), 'main');
+		const fromSep = await service.createSession({ repo: sep, title: 'separate main' });
+		const fromLinked = await service.createSession({ repo: path.join(dir, 'sep-side'), title: 'separate linked' });
+		assert.deepEqual([fromSep.worktree.repo_root, fromLinked.worktree.repo_root], [fs.realpathSync(sep), fs.realpathSync(path.join(dir, 'sep-side'))]);
+	});
+
+	test('in a bare repository a session merges into the worktree of yours that has its base checked out', async () => {
+		const bareRepo = path.join(dir, 'm.git');
+		git(dir, 'clone', '-q', '--bare', repo, bareRepo);
+		const mainTree = path.join(dir, 'm-main');
+		git(bareRepo, 'worktree', 'add', '-q', mainTree, 'main');
+		const { session, worktree } = await service.createSession({ repo: mainTree, title: 'bare merge' });
+		fs.writeFileSync(path.join(worktree.path, 'feature.txt'), 'made by the agent\n');
+		git(worktree.path, 'add', '-A');
+		git(worktree.path, 'commit', '-q', '-m', 'feature');
+		git(mainTree, 'checkout', '-q', '-b', 'elsewhere');
+		await assert.rejects(service.mergeSession(session.id, 'merge'), /is a bare repository and none of its worktrees has main checked out; check out main in one of them/);
+		git(mainTree, 'checkout', '-q', 'main');
+		fs.writeFileSync(path.join(mainTree, 'README.md'), '# dirty\n');
+		await assert.rejects(service.mergeSession(session.id, 'merge'), new RegExp(`The checkout ${mainTree.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} has uncommitted changes`));
+		git(mainTree, 'checkout', '--', 'README.md');
+		const merged = await service.mergeSession(session.id, 'merge');
+		assert.equal(git(mainTree, 'rev-parse', 'HEAD').trim(), merged.commit);
+		assert.equal(fs.readFileSync(path.join(mainTree, 'feature.txt'), 'utf8'), 'made by the agent\n');
+	});
+
 	test('a title with line breaks is kept on one line (lists show a row per title); a blank one is "New session"', async () => {
 		const { session } = await service.createSession({ repo, title: 'Fix the\nparser  \t now' });
 		assert.equal(session.title, 'Fix the parser now');
