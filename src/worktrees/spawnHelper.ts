@@ -1,5 +1,6 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { endProcessTree } from './gitProcess';
 
@@ -128,10 +129,59 @@ class DirectProcess extends EventEmitter implements LaunchedProcess {
 	}
 }
 
+/**
+ * Each command started through the helper carries this variable, unique to it, so that when the helper dies
+ * before saying it started one, the command can still be found (and ended) by it: its process and whatever
+ * it started inherit it.
+ */
+const launchTagVariable = 'AGENT_TABS_LAUNCH';
+
+/** Processes of this user (Linux: `/proc`) whose environment holds `name=value`; none where that cannot be read. */
+function processesTagged(name: string, value: string): number[] {
+	if (process.platform !== 'linux') {
+		return [];
+	}
+	const needle = Buffer.from(`\0${name}=${value}\0`);
+	const found: number[] = [];
+	let entries: string[];
+	try {
+		entries = fs.readdirSync('/proc');
+	} catch {
+		return [];
+	}
+	for (const entry of entries) {
+		if (!/^\d+$/.test(entry)) {
+			continue;
+		}
+		try {
+			// A leading NUL makes the first variable match like the others.
+			if (Buffer.concat([Buffer.from([0]), fs.readFileSync(`/proc/${entry}/environ`)]).includes(needle)) {
+				found.push(Number(entry));
+			}
+		} catch {
+			// gone meanwhile, or another user's
+		}
+	}
+	return found;
+}
+
+/** A command asked of the helper, kept until it says it started it: what to do if it dies first. */
+interface LaunchRequest {
+	command: string;
+	args: string[];
+	options: LaunchOptions;
+	input?: Buffer | string;
+	/** The value of `AGENT_TABS_LAUNCH` it runs with. */
+	tag: string;
+}
+
 class SpawnHelper {
 	/** The helper's script (tests point it elsewhere to see the fallback). */
 	script = helperScript;
 	private child: ChildProcess | undefined;
+	/** Helper processes that said they are up: their spawn requests may have run, even unanswered. */
+	private readonly readyChildren = new WeakSet<ChildProcess>();
+	private readonly launchPrefix = `${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
 	/** The helper said it is up at least once: a later exit is a crash, not a helper that cannot run here. */
 	private everReady = false;
 	/** The helper cannot run here (it never came up): spawn directly from now on. */
@@ -140,7 +190,9 @@ class SpawnHelper {
 	private nextId = 1;
 	private readonly running = new Map<number, HelperProcess>();
 	/** What was asked of the helper and not yet answered (`spawned`): started directly instead if it dies. */
-	private readonly requests = new Map<number, { command: string; args: string[]; options: LaunchOptions; input?: Buffer | string }>();
+	private readonly requests = new Map<number, LaunchRequest>();
+	/** Which helper process each running command was asked of. */
+	private readonly askedOf = new Map<number, ChildProcess>();
 
 	launch(command: string, args: string[], options: LaunchOptions): LaunchedProcess {
 		const helper = this.unusable ? undefined : this.ensure();
@@ -148,10 +200,12 @@ class SpawnHelper {
 			return new DirectProcess(command, args, options);
 		}
 		const proc = new HelperProcess(this, this.nextId++);
+		const tag = `${this.launchPrefix}-${proc.id}`;
 		this.running.set(proc.id, proc);
-		this.requests.set(proc.id, { command, args, options });
+		this.askedOf.set(proc.id, helper);
+		this.requests.set(proc.id, { command, args, options, tag });
 		this.updateRef();
-		this.send({ t: 'spawn', id: proc.id, command, args, cwd: options.cwd, env: options.env, stdin: options.stdin, detached: options.detached ?? false });
+		this.send({ t: 'spawn', id: proc.id, command, args, cwd: options.cwd, env: { ...options.env, [launchTagVariable]: tag }, stdin: options.stdin, detached: options.detached ?? false });
 		return proc;
 	}
 
@@ -184,14 +238,15 @@ class SpawnHelper {
 			return undefined;
 		}
 		this.child = child;
-		child.on('message', (m: FromSpawnHelper) => this.onMessage(m));
+		child.on('message', (m: FromSpawnHelper) => this.onMessage(child, m));
 		child.on('error', () => undefined); // an exit follows
 		child.on('exit', () => this.onExit(child));
 		return child;
 	}
 
-	private onMessage(m: FromSpawnHelper): void {
+	private onMessage(child: ChildProcess, m: FromSpawnHelper): void {
 		if (m.t === 'ready') {
+			this.readyChildren.add(child);
 			this.everReady = true;
 			this.deaths = 0;
 			return;
@@ -219,6 +274,7 @@ class SpawnHelper {
 			case 'close':
 				this.running.delete(m.id);
 				this.requests.delete(m.id);
+				this.askedOf.delete(m.id);
 				this.updateRef();
 				proc.closed(m.code, m.signal);
 				break;
@@ -229,24 +285,54 @@ class SpawnHelper {
 		if (this.child !== child) {
 			return;
 		}
+		// The next command starts a new helper at once; this one's commands are settled once every message
+		// it sent has been read (its exit can be seen before its last messages: that it started a command).
 		this.child = undefined;
 		this.deaths++;
 		if (!this.everReady || this.deaths >= 3) {
 			this.unusable = true;
 		}
-		const orphans = [...this.running.values()];
-		this.running.clear();
-		const requests = new Map(this.requests);
-		this.requests.clear();
-		for (const proc of orphans) {
-			const request = requests.get(proc.id);
-			if (request) {
+		this.updateRef();
+		let settled = false;
+		const settle = (): void => {
+			if (!settled) {
+				settled = true;
+				clearTimeout(timer);
+				this.settleOrphans(child);
+			}
+		};
+		const timer = setTimeout(settle, 1000);
+		if (child.connected) {
+			child.once('disconnect', settle);
+		} else {
+			settle();
+		}
+	}
+
+	/**
+	 * The commands a dead helper ran end, in plain words, with every process they started. One it never said
+	 * it started is started here instead only when the helper never came up (it cannot have run it): one a
+	 * running helper was asked for may have run, and running it again could do its work twice.
+	 */
+	private settleOrphans(child: ChildProcess): void {
+		const ids = [...this.askedOf].filter(([, c]) => c === child).map(([id]) => id);
+		for (const id of ids) {
+			const proc = this.running.get(id);
+			const request = this.requests.get(id);
+			this.running.delete(id);
+			this.requests.delete(id);
+			this.askedOf.delete(id);
+			if (!proc) {
+				continue;
+			}
+			const tagged = request ? processesTagged(launchTagVariable, request.tag) : [];
+			if (request && tagged.length === 0 && !this.readyChildren.has(child)) {
 				// Never started by the helper: start it here, and pass on what it says.
 				this.relayDirect(proc, request);
 				continue;
 			}
-			const pid = proc.pid;
-			void (pid === undefined ? Promise.resolve() : endProcessTree(pid, 1000)).then(() => {
+			const pids = [...new Set([...(proc.pid === undefined ? [] : [proc.pid]), ...tagged])];
+			void Promise.all(pids.map((pid) => endProcessTree(pid, 1000))).then(() => {
 				proc.emit('error', Object.assign(new Error('the helper process that started it stopped, so it was ended'), { code: 'EHELPERGONE' }));
 				proc.closed(null, null);
 			});
@@ -254,7 +340,7 @@ class SpawnHelper {
 		this.updateRef();
 	}
 
-	private relayDirect(proc: HelperProcess, request: { command: string; args: string[]; options: LaunchOptions; input?: Buffer | string }): void {
+	private relayDirect(proc: HelperProcess, request: LaunchRequest): void {
 		const direct = new DirectProcess(request.command, request.args, request.options);
 		void direct.started.then((pid) => proc.spawned(pid));
 		direct.on('stdout', (c) => proc.emit('stdout', c));

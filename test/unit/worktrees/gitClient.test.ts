@@ -313,6 +313,29 @@ suite('worktrees/git: the one git runner (limit, timeouts, cancel, progress; rea
 		assert.notEqual(spawnHelperForTests.pid, helper, 'a new helper runs');
 		assert.deepEqual(gitProcessSlots.load, { running: 0, queued: 0 });
 	});
+	test('a helper that dies before it says it started a command: the command is found by its launch tag and ended, never run twice', async function () {
+		if (process.platform !== 'linux') {
+			this.skip();
+		}
+		await spawnHelperForTests.restart(path.join(repoRoot, 'out', 'test', 'fixtures', 'silentSpawnHelper.js'));
+		try {
+			const pidsFile = path.join(dir, 'pids');
+			const hung = new Git(repo, shimmed({ SHIM_HANG: 'status', SHIM_PIDS: pidsFile })).run(['status'], { timeoutMs: 30_000 });
+			const pids = await hungPids(pidsFile);
+			await assert.rejects(hung, (e: unknown) => {
+				assert.equal((e as { code?: string }).code, 'git/helperGone', String(e));
+				assert.match((e as Error).message, /^git status \(in .*repo\) was stopped because the helper process that started it stopped/);
+				return true;
+			});
+			await waitFor(() => pids.every((p) => !processAlive(p)), 'the git the helper started (and its child) to be ended');
+			await new Promise((resolve) => setTimeout(resolve, 500));
+			assert.deepEqual(fs.readFileSync(pidsFile, 'utf8').trim().split(' ').map(Number), pids, 'it was not started again');
+		} finally {
+			await spawnHelperForTests.restart();
+		}
+		assert.deepEqual(gitProcessSlots.load, { running: 0, queued: 0 });
+	});
+
 	test('where the spawn helper cannot run, git is spawned directly: the commands asked for while it failed to start, and every later one', async () => {
 		await spawnHelperForTests.restart(path.join(dir, 'no-such-helper.js'));
 		try {
