@@ -36,7 +36,7 @@ export async function setApiKey(keys: ApiKeys, definitions: readonly AgentDefini
 	const items = await Promise.all(
 		names.map(async (n) => ({ label: n.env, description: n.agent, detail: (await keys.has(n.env)) ? vscode.l10n.t('set') : vscode.l10n.t('not set'), env: n.env })),
 	);
-	const picked = await vscode.window.showQuickPick(items, { title: vscode.l10n.t('Set API Key'), placeHolder: vscode.l10n.t('Which key?') });
+	const picked = await vscode.window.showQuickPick(items, { title: vscode.l10n.t('Set API Key'), placeHolder: vscode.l10n.t('Which key?'), ignoreFocusOut: true });
 	if (!picked) {
 		return;
 	}
@@ -67,7 +67,7 @@ export async function showAgents(definitions: readonly AgentDefinition[]): Promi
 		install: path ? undefined : definition.install,
 		preset: agentPresets.some((p) => p.id === definition.id),
 	}));
-	const picked = await vscode.window.showQuickPick(items, { title: vscode.l10n.t('Agents'), placeHolder: vscode.l10n.t('Pick an agent that is not installed to copy its install command') });
+	const picked = await vscode.window.showQuickPick(items, { title: vscode.l10n.t('Agents'), placeHolder: vscode.l10n.t('Pick an agent that is not installed to copy its install command'), ignoreFocusOut: true });
 	if (picked?.install) {
 		await vscode.env.clipboard.writeText(picked.install);
 		void vscode.window.showInformationMessage(vscode.l10n.t('Copied: {0}', picked.install));

@@ -37,7 +37,9 @@ async function pickSession(deps: SessionCommandDeps, node: unknown, filter: (sta
 		void vscode.window.showInformationMessage(vscode.l10n.t('There are no sessions for this.'));
 		return undefined;
 	}
-	return (await vscode.window.showQuickPick(items, { placeHolder: vscode.l10n.t('Which session?') }))?.id;
+	// Kept open when focus goes elsewhere, like every picker here: run from the palette over a chat tab, the
+	// tab takes focus back a moment later (VS Code refocuses a webview asynchronously), which closed it.
+	return (await vscode.window.showQuickPick(items, { placeHolder: vscode.l10n.t('Which session?'), ignoreFocusOut: true }))?.id;
 }
 
 /** The repository a new session starts in: the only workspace folder, or the one picked; says so when there is none. */
@@ -161,7 +163,7 @@ export function sessionCommandHandlers(deps: SessionCommandDeps): Record<string,
 			if (await service.hasUncommittedChanges(checkout)) {
 				const carry = vscode.l10n.t('Carry them over');
 				const leave = vscode.l10n.t('Leave them where they are');
-				const pick = await vscode.window.showQuickPick([carry, leave], { placeHolder: vscode.l10n.t('{0} has uncommitted changes. Carry them into the new worktree?', path.basename(checkout)) });
+				const pick = await vscode.window.showQuickPick([carry, leave], { placeHolder: vscode.l10n.t('{0} has uncommitted changes. Carry them into the new worktree?', path.basename(checkout)), ignoreFocusOut: true });
 				if (!pick) {
 					return undefined;
 				}
@@ -211,7 +213,7 @@ export function sessionCommandHandlers(deps: SessionCommandDeps): Record<string,
 					void vscode.window.showInformationMessage(vscode.l10n.t('There is nothing to restore: no archived sessions and no detached worktrees.'));
 					return undefined;
 				}
-				const pick = await vscode.window.showQuickPick(items, { placeHolder: vscode.l10n.t('Which session or worktree?') });
+				const pick = await vscode.window.showQuickPick(items, { placeHolder: vscode.l10n.t('Which session or worktree?'), ignoreFocusOut: true });
 				if (pick?.worktreeId) {
 					const attached = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Restoring the worktree…') }, () => durably(deps.service().attachWorktree(pick.worktreeId!)));
 					void vscode.window.showInformationMessage(vscode.l10n.t('Restored {0} on {1}.', attached.worktree.path, attached.worktree.branch ?? ''));
@@ -290,7 +292,7 @@ export function sessionCommandHandlers(deps: SessionCommandDeps): Record<string,
 				{ label: vscode.l10n.t('Squash'), description: vscode.l10n.t('one commit with all the changes'), strategy: 'squash' as const },
 				{ label: vscode.l10n.t('Rebase'), description: vscode.l10n.t('replay the commits on the base, then fast-forward'), strategy: 'rebase' as const },
 			];
-			const pick = await vscode.window.showQuickPick(items, { placeHolder: vscode.l10n.t('How should the session branch go into its base?') });
+			const pick = await vscode.window.showQuickPick(items, { placeHolder: vscode.l10n.t('How should the session branch go into its base?'), ignoreFocusOut: true });
 			if (!pick) {
 				return undefined;
 			}

@@ -145,7 +145,7 @@ export function taskCommandHandlers(deps: TaskCommandDeps): Record<'newTask' | '
 			void vscode.window.showInformationMessage(vscode.l10n.t('No task can be picked for this.'));
 			return undefined;
 		}
-		return (await vscode.window.showQuickPick(tasks.map((t) => ({ label: firstLine(t.prompt), description: `${t.agent} · ${statusLabel(t.status)}`, id: t.id })), { placeHolder }))?.id;
+		return (await vscode.window.showQuickPick(tasks.map((t) => ({ label: firstLine(t.prompt), description: `${t.agent} · ${statusLabel(t.status)}`, id: t.id })), { placeHolder, ignoreFocusOut: true }))?.id;
 	};
 	return {
 		newTask: async (arg) => {

@@ -127,7 +127,7 @@ function replaceRow(row: ChatRow): void {
 	const focused = old.contains(document.activeElement) ? (document.activeElement as HTMLElement) : undefined;
 	const next = place(row);
 	old.replaceWith(next);
-	if (focused) {
+	if (focused && document.hasFocus()) {
 		const key = focused.dataset.focus;
 		const target = (key && next.querySelector<HTMLElement>(`[data-focus="${key}"]:not([disabled])`)) || next.querySelector<HTMLElement>('[data-focus="card"]') || next;
 		if (!target.hasAttribute('tabindex') && !target.matches('button, textarea, select, a, input')) {
@@ -253,5 +253,14 @@ document.addEventListener('keydown', (e) => {
 	}
 });
 
-composer.input.focus();
+// Ready to type when the tab is shown, but never taking focus from elsewhere: a tab rebuilt while a picker or
+// another editor has focus (a tab's view is rebuilt each time it is shown) would close or leave it.
+if (document.hasFocus()) {
+	composer.input.focus();
+}
+window.addEventListener('focus', () => {
+	if (document.activeElement === document.body || document.activeElement === null) {
+		composer.input.focus();
+	}
+});
 void resync();
