@@ -130,6 +130,7 @@ export class Core implements IDisposable {
 				await this.interruptedEdits;
 				return this.worktrees.checkpoint(cwd, name);
 			},
+			dropCheckpoint: (cwd, ref) => this.worktrees.dropCheckpoint(cwd, ref),
 		});
 		this.interruptedEdits = this.attributeInterruptedEdits(interrupted);
 		this.taskTurns = new TaskTurnAdapter(this.turns, store);

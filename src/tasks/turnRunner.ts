@@ -28,6 +28,8 @@ export interface TurnRunnerOptions {
 	leaseOwner?: string;
 	/** Records the worktree state under a private ref before and after each turn, so a chat can rewind. */
 	checkpoint?: (cwd: string, name: string) => Promise<string>;
+	/** Deletes a checkpoint taken for a turn that then never started. */
+	dropCheckpoint?: (cwd: string, ref: string) => Promise<void>;
 	/**
 	 * A turn whose agent sends nothing for this long, with no tool call running and no permission waiting, is
 	 * stopped (cancelled, then ended) and ends as failed, saying so. Read at each turn's start; 0 or none: never.
@@ -231,11 +233,20 @@ export class TurnRunner extends Disposable {
 		beforePromise.catch(() => undefined);
 		const checkpointName = `${chatId}/${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 		const checkpointBefore = early?.cwd ? this.takeCheckpoint(early.cwd, `${checkpointName}-before`) : Promise.resolve(undefined);
+		// A turn that never starts leaves no git running after it rejects, and no checkpoint no turn records.
+		const abandon = async (): Promise<void> => {
+			await beforePromise;
+			const ref = await checkpointBefore;
+			if (ref && early?.cwd) {
+				await this.options.dropCheckpoint?.(early.cwd, ref).catch((e: unknown) => this.logger.debug(`[TurnRunner][checkpoint] ${ref}: ${errorMessage(e)}`));
+			}
+		};
 		let session: Awaited<ReturnType<AgentPool['beginTurn']>>;
 		try {
 			session = await this.pool.beginTurn(chatId, agent);
 		} catch (e) {
 			this.unmarkRunning(markedIn, mark);
+			await abandon();
 			throw e;
 		}
 		const agentId = session.definition.id;
@@ -246,6 +257,7 @@ export class TurnRunner extends Disposable {
 			this.unmarkRunning(markedIn, mark);
 			session.release(undefined);
 			await this.pool.end(chatId, agentId);
+			await abandon();
 			throw !wd
 				? new AgentTabsError('chat/unknown', `There is no chat ${chatId}.`)
 				: !cwd
@@ -261,6 +273,7 @@ export class TurnRunner extends Disposable {
 			this.unmarkRunning(markedIn, mark);
 			releaseLease();
 			session.release(undefined);
+			await abandon();
 			throw e;
 		}
 		const recorder = new TurnRecorder(this.transcript, turn, this.options.flushMs ?? 100, (e) => {

@@ -401,6 +401,11 @@ export class TurnCheckpoints {
 		}
 	}
 
+	/** Deletes a checkpoint no turn records (its turn never started), so no ref is left that nothing prunes. */
+	async drop(cwd: string, ref: string): Promise<void> {
+		await deleteCheckpointRefs(this.ctx.git(cwd), [ref]);
+	}
+
 	/** What changed in the worktree since a checkpoint (see `changesSinceCheckpoint`). */
 	changesSince(cwd: string, checkpointRef: string): Promise<{ path: string; kind: 'add' | 'modify' | 'delete' }[]> {
 		return changesSinceCheckpoint(this.ctx.git(cwd), checkpointRef);

@@ -114,6 +114,10 @@ export class WorktreeService {
 		return this.checkpoints.changesSince(cwd, checkpointRef);
 	}
 
+	dropCheckpoint(cwd: string, ref: string): Promise<void> {
+		return this.checkpoints.drop(cwd, ref);
+	}
+
 	pruneCheckpoints(cwd: string, chatId: string): Promise<string[]> {
 		return this.checkpoints.pruneCheckpoints(cwd, chatId);
 	}

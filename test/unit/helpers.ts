@@ -34,9 +34,19 @@ export function tempDir(prefix = 'agent-tabs-test-'): string {
 }
 
 export function removeDir(dir: string): void {
-	// Retried for up to about 45 s (rmSync backs off linearly): a git that a test's last step started may still
-	// be finishing its writes in the folder (seen once: ENOTEMPTY on .git/objects after ten retries).
-	fs.rmSync(dir, { recursive: true, force: true, maxRetries: 30 });
+	// A process a test's last step started may still be finishing its writes in the folder. rmSync retries only
+	// the folder it failed on, never what was written into it meanwhile, so each attempt starts over.
+	for (let attempt = 1; ; attempt++) {
+		try {
+			fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+			return;
+		} catch (e) {
+			if (attempt >= 20 || !['ENOTEMPTY', 'EBUSY', 'EPERM'].includes((e as NodeJS.ErrnoException).code ?? '')) {
+				throw e;
+			}
+			Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200 * attempt);
+		}
+	}
 }
 
 /** A logger that keeps every line, so tests can assert on what was said. */

@@ -1,10 +1,12 @@
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { AcpBackend } from '../../../src/agents/acp/acpBackend';
 import { PermissionBroker } from '../../../src/agents/permissions';
 import { AgentPool } from '../../../src/agents/pool';
 import { TurnRunner } from '../../../src/tasks/turnRunner';
 import { SessionsRepo } from '../../../src/db/sessionsRepo';
+import { WorktreesRepo } from '../../../src/db/worktreesRepo';
 import type { Store } from '../../../src/db/store';
 import { TranscriptRepo } from '../../../src/db/transcriptRepo';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
@@ -29,6 +31,7 @@ suite('tasks/turnRunner: a turn that fails inside ends as failed and the process
 	let turns: TurnRunner;
 	let broker: PermissionBroker;
 	let chatId: string;
+	let work: string;
 
 	setup(async () => {
 		dir = tempDir('agent-tabs-turn-failures-');
@@ -46,7 +49,8 @@ suite('tasks/turnRunner: a turn that fails inside ends as failed and the process
 			definitions: () => [{ id: 'scripted', label: 'Scripted', transport: 'acp', command: process.execPath, args: [agentScript], env: {} }],
 			permissions: broker,
 		});
-		turns = new TurnRunner({ store, pool, logger, flushMs: 20, checkpoint: (cwd, name) => worktrees.checkpoint(cwd, name) });
+		turns = new TurnRunner({ store, pool, logger, flushMs: 20, checkpoint: (cwd, name) => worktrees.checkpoint(cwd, name), dropCheckpoint: (cwd, ref) => worktrees.dropCheckpoint(cwd, ref) });
+		work = new WorktreesRepo(store).forSession(session.id)!.path;
 	});
 	teardown(async () => {
 		await turns.shutdown();
@@ -55,6 +59,8 @@ suite('tasks/turnRunner: a turn that fails inside ends as failed and the process
 		await store.close();
 		removeDir(dir);
 	});
+
+	const worktreesOf = (): WorktreeService => new WorktreeService(store, logger, { root: path.join(dir, 'worktrees') });
 
 	function failWrites(name: string, trigger: string): void {
 		store.write((tx) => tx.run(`CREATE TRIGGER ${name} ${trigger} BEGIN SELECT RAISE(ABORT, 'the disk said no'); END`));
@@ -85,6 +91,28 @@ suite('tasks/turnRunner: a turn that fails inside ends as failed and the process
 		assert.ok(logger.lines.some((l) => l.startsWith('error') && /could not save turn .*the disk said no/.test(l)), logger.lines.join('\n'));
 		store.write((tx) => tx.run('DROP TRIGGER no_text'));
 		assert.equal((await turns.runTurn(chatId, 'scripted', { text: 'say fine' })).status, 'done');
+	});
+
+	test('a turn whose agent cannot start rejects only once the checkpoint taken meanwhile is gone: no git runs after it, no ref is left', async () => {
+		const missing = new SessionsRepo(store).createChat({ sessionId: new SessionsRepo(store).getChat(chatId)!.session_id, agent: 'scripted' }).id;
+		const refs = (): string[] => execFileSync('git', ['for-each-ref', '--format=%(refname)', `refs/agent-tabs/checkpoints/${missing}/`], { cwd: work, encoding: 'utf8' }).split('\n').filter(Boolean);
+		const broken = new AgentPool({
+			store,
+			logger,
+			backends: { acp: new AcpBackend({ logger, startTimeoutMs: 5000 }) },
+			definitions: () => [{ id: 'scripted', label: 'Scripted', transport: 'acp', command: path.join(dir, 'no-such-agent'), args: [], env: {} }],
+			permissions: broker,
+		});
+		const brokenTurns = new TurnRunner({ store, pool: broken, logger, flushMs: 20, checkpoint: (cwd, name) => worktreesOf().checkpoint(cwd, name), dropCheckpoint: (cwd, ref) => worktreesOf().dropCheckpoint(cwd, ref) });
+		try {
+			await assert.rejects(brokenTurns.runTurn(missing, 'scripted', { text: 'say hi' }));
+			assert.deepEqual(refs(), []);
+			await new Promise((resolve) => setTimeout(resolve, 500));
+			assert.deepEqual(refs(), [], 'nothing was still being written');
+		} finally {
+			await brokenTurns.shutdown();
+			await broken.shutdown();
+		}
 	});
 
 	test('a listener that throws is logged; the other listeners still get every event', async () => {
