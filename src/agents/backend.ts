@@ -40,7 +40,7 @@ export interface TurnContext {
 	 * The agent asked the client for something during the turn (a file, a terminal, its exit, a permission):
 	 * work under way that no event shows. Called when the request comes; the returned function when it is answered.
 	 */
-	onClientRequest?(method: string): () => void;
+	onClientRequest?(): () => void;
 }
 
 export interface SessionCapabilities {

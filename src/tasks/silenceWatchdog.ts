@@ -14,8 +14,10 @@ export class SilenceWatchdog implements IDisposable {
 	private lastActivity = Date.now();
 	/** Tool calls announced and not finished: the agent is waiting on them, not on itself. */
 	private readonly runningTools = new Set<string>();
-	private readonly waitingPermissions = new Set<string>();
-	/** Requests of the agent being answered (a terminal's exit it waits for, a file): work no event shows. */
+	/**
+	 * Requests of the agent being answered (a terminal's exit it waits for, a permission a person decides, a
+	 * file): work no event shows.
+	 */
 	private requestsInFlight = 0;
 	private timer: NodeJS.Timeout | undefined;
 	private done = false;
@@ -29,25 +31,16 @@ export class SilenceWatchdog implements IDisposable {
 		this.arm(timeoutMs);
 	}
 
-	/** Every event of the turn counts as a sign of life; tool calls and permission requests hold it off until they end. */
+	/** Every event of the turn counts as a sign of life; tool calls hold it off until they end. */
 	observe(event: AgentEvent): void {
 		this.lastActivity = Date.now();
-		switch (event.type) {
-			case 'tool_call':
-			case 'tool_update':
-				if (event.status === 'completed' || event.status === 'failed') {
-					this.runningTools.delete(event.toolCallId);
-				} else if (event.type === 'tool_call' || event.status !== undefined) {
-					// An update without a status says nothing about whether the call still runs.
-					this.runningTools.add(event.toolCallId);
-				}
-				break;
-			case 'permission_request':
-				this.waitingPermissions.add(event.requestId);
-				break;
-			case 'permission_decision':
-				this.waitingPermissions.delete(event.requestId);
-				break;
+		if (event.type === 'tool_call' || event.type === 'tool_update') {
+			if (event.status === 'completed' || event.status === 'failed') {
+				this.runningTools.delete(event.toolCallId);
+			} else if (event.type === 'tool_call' || event.status !== undefined) {
+				// An update without a status says nothing about whether the call still runs.
+				this.runningTools.add(event.toolCallId);
+			}
 		}
 	}
 
@@ -77,7 +70,7 @@ export class SilenceWatchdog implements IDisposable {
 	}
 
 	private check(): void {
-		if (this.runningTools.size > 0 || this.waitingPermissions.size > 0 || this.requestsInFlight > 0) {
+		if (this.runningTools.size > 0 || this.requestsInFlight > 0) {
 			// Silence counts from the moment the agent has nothing outstanding, not from before.
 			this.lastActivity = Date.now();
 			this.arm(this.timeoutMs);

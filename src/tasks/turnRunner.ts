@@ -358,8 +358,8 @@ export class TurnRunner extends Disposable {
 				if (ticket.cancelled || session.cancelled) {
 					result = { stopReason: 'cancelled', backendSessionId: session.handle.backendSessionId };
 				} else {
-					watchdog = this.watchSilence(chatId, agentId, tag, ticket);
-					const silence = watchdog;
+					const silence = this.watchSilence(chatId, agentId, tag, ticket);
+					watchdog = silence;
 					result = await session.handle.prompt(input, { turnId: turn.id, onEvent, ...(silence ? { onClientRequest: () => silence.requestStarted() } : {}) });
 				}
 			} catch (e) {
@@ -402,7 +402,6 @@ export class TurnRunner extends Disposable {
 			this.logger.error(`${tag} turn ${turn.id} failed: ${errorMessage(e)}`);
 			result = { ...result, stopReason: 'error', error: `Agent Tabs failed during this turn: ${errorMessage(e)}` };
 		} finally {
-			watchdog?.dispose();
 			this.unmarkRunning(cwd, mark);
 			releaseLease();
 		}

@@ -80,14 +80,36 @@ export function setMaxGitProcesses(max: number): void {
 	gitProcessSlots.setLimit(max);
 }
 
+/** The process ids listed in `/proc` (Linux). */
+function procPids(): string[] {
+	return fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+}
+
+/** Processes of this user (Linux: `/proc`) whose environment holds `name=value`; none where that cannot be read. */
+export function processesTagged(name: string, value: string): number[] {
+	if (process.platform !== 'linux') {
+		return [];
+	}
+	// A leading NUL makes the first variable match like the others.
+	const needle = Buffer.from(`\0${name}=${value}\0`);
+	const found: number[] = [];
+	for (const pid of procPids()) {
+		try {
+			if (Buffer.concat([Buffer.from([0]), fs.readFileSync(`/proc/${pid}/environ`)]).includes(needle)) {
+				found.push(Number(pid));
+			}
+		} catch {
+			// gone meanwhile, or another user's
+		}
+	}
+	return found;
+}
+
 /** Parent of each live process (zombies left out: they hold nothing and cannot be signalled away). */
 function parentTable(): Map<number, number> {
 	const parents = new Map<number, number>();
 	if (fs.existsSync('/proc/self/stat')) {
-		for (const name of fs.readdirSync('/proc')) {
-			if (!/^\d+$/.test(name)) {
-				continue;
-			}
+		for (const name of procPids()) {
 			try {
 				const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
 				// "pid (comm) state ppid …": comm may hold spaces and parentheses, so read after the last ')'.

@@ -20,11 +20,6 @@ export class SessionIntegration {
 	constructor(private readonly ctx: WorktreeContext) {}
 
 	/**
-	 * Merges the session branch into its base branch in the main checkout: a merge commit, a squash commit,
-	 * or a rebase of the branch onto the base followed by a fast-forward. Refuses, changing nothing, when the
-	 * main checkout is dirty or on another branch, when the session has uncommitted work, or on a conflict.
-	 */
-	/**
 	 * Where a merge into `base` happens: the main checkout; for a bare repository (worked on only through
 	 * linked worktrees) the worktree of the user's that has `base` checked out.
 	 */
@@ -41,6 +36,12 @@ export class SessionIntegration {
 		return { path: checkout.path, bare: true };
 	}
 
+	/**
+	 * Merges the session branch into its base branch where that is checked out (`mergeCheckout`): a merge
+	 * commit, a squash commit, or a rebase of the branch onto the base followed by a fast-forward. Refuses,
+	 * changing nothing, when that checkout is dirty or on another branch, when the session has uncommitted
+	 * work, or on a conflict.
+	 */
 	async mergeSession(sessionId: string, strategy: 'merge' | 'squash' | 'rebase', options: IntegrationOptions = {}): Promise<{ strategy: string; commit: string; message: string }> {
 		const session = this.ctx.sessions.get(sessionId);
 		const wt = this.ctx.worktrees.forSession(sessionId);

@@ -1,8 +1,7 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { endProcessTree } from './gitProcess';
+import { endProcessTree, processesTagged } from './gitProcess';
 
 /**
  * Git, and the commands agents run in terminals, are started by a small helper process, not by the extension
@@ -135,35 +134,6 @@ class DirectProcess extends EventEmitter implements LaunchedProcess {
  * it started inherit it.
  */
 const launchTagVariable = 'AGENT_TABS_LAUNCH';
-
-/** Processes of this user (Linux: `/proc`) whose environment holds `name=value`; none where that cannot be read. */
-function processesTagged(name: string, value: string): number[] {
-	if (process.platform !== 'linux') {
-		return [];
-	}
-	const needle = Buffer.from(`\0${name}=${value}\0`);
-	const found: number[] = [];
-	let entries: string[];
-	try {
-		entries = fs.readdirSync('/proc');
-	} catch {
-		return [];
-	}
-	for (const entry of entries) {
-		if (!/^\d+$/.test(entry)) {
-			continue;
-		}
-		try {
-			// A leading NUL makes the first variable match like the others.
-			if (Buffer.concat([Buffer.from([0]), fs.readFileSync(`/proc/${entry}/environ`)]).includes(needle)) {
-				found.push(Number(entry));
-			}
-		} catch {
-			// gone meanwhile, or another user's
-		}
-	}
-	return found;
-}
 
 /** A command asked of the helper, kept until it says it started it: what to do if it dies first. */
 interface LaunchRequest {

@@ -231,14 +231,14 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 
 		const app = acp
 			.client({ name: 'agent-tabs' })
-			.onRequest(acp.methods.client.session.requestPermission, (c) => this.inTurn(c.method, () => this.onPermission(c.params, c.signal)))
-			.onRequest(acp.methods.client.fs.readTextFile, (c) => this.inTurn(c.method, () => this.onRead(c.params)))
-			.onRequest(acp.methods.client.fs.writeTextFile, (c) => this.inTurn(c.method, () => this.onWrite(c.params)))
-			.onRequest(acp.methods.client.terminal.create, (c) => this.inTurn(c.method, () => this.onTerminalCreate(c.params)))
-			.onRequest(acp.methods.client.terminal.output, (c) => this.inTurn(c.method, () => this.guard(() => this.terminals!.output(c.params.terminalId))))
-			.onRequest(acp.methods.client.terminal.waitForExit, (c) => this.inTurn(c.method, () => this.guardAsync(() => this.terminals!.waitForExit(c.params.terminalId, c.signal))))
-			.onRequest(acp.methods.client.terminal.kill, (c) => this.inTurn(c.method, () => this.guard(() => (this.terminals!.kill(c.params.terminalId), {}))))
-			.onRequest(acp.methods.client.terminal.release, (c) => this.inTurn(c.method, () => this.guard(() => (this.terminals!.release(c.params.terminalId), {}))))
+			.onRequest(acp.methods.client.session.requestPermission, (c) => this.inTurn(() => this.onPermission(c.params, c.signal)))
+			.onRequest(acp.methods.client.fs.readTextFile, (c) => this.inTurn(() => this.onRead(c.params)))
+			.onRequest(acp.methods.client.fs.writeTextFile, (c) => this.inTurn(() => this.onWrite(c.params)))
+			.onRequest(acp.methods.client.terminal.create, (c) => this.inTurn(() => this.onTerminalCreate(c.params)))
+			.onRequest(acp.methods.client.terminal.output, (c) => this.inTurn(() => this.guard(() => this.terminals!.output(c.params.terminalId))))
+			.onRequest(acp.methods.client.terminal.waitForExit, (c) => this.inTurn(() => this.guardAsync(() => this.terminals!.waitForExit(c.params.terminalId, c.signal))))
+			.onRequest(acp.methods.client.terminal.kill, (c) => this.inTurn(() => this.guard(() => (this.terminals!.kill(c.params.terminalId), {}))))
+			.onRequest(acp.methods.client.terminal.release, (c) => this.inTurn(() => this.guard(() => (this.terminals!.release(c.params.terminalId), {}))))
 			.onNotification('*', (c) => this.emit({ type: 'raw', method: c.method, payload: c.params }))
 			.onRequest('*', (c) => {
 				this.emit({ type: 'raw', method: c.method, payload: c.params });
@@ -493,8 +493,8 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	}
 
 	/** Answers a request of the agent, telling the running turn (if any) it is under way until it is answered. */
-	private async inTurn<T>(method: string, fn: () => T | Promise<T>): Promise<T> {
-		const answered = this.turn?.ctx.onClientRequest?.(method);
+	private async inTurn<T>(fn: () => T | Promise<T>): Promise<T> {
+		const answered = this.turn?.ctx.onClientRequest?.();
 		try {
 			return await fn();
 		} finally {
