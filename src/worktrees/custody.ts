@@ -218,8 +218,9 @@ export class WorktreeCustody {
 			} catch (e) {
 				throw new AgentTabsError('worktree/saveFailed', `Could not save the work in ${wt.path}, so it was not removed: ${errorMessage(e)}`, { cause: e });
 			}
-			// The intent is on disk before the folder is touched.
+			// The intent is on disk before the folder is touched (a write is only in memory until durable()).
 			this.ctx.worktrees.update(wt.id, { state: 'removing' });
+			await this.ctx.store.durable();
 			wt = this.ctx.requireWorktree(worktreeId);
 			await this.finishRemoval(wt);
 		} else {
@@ -350,6 +351,8 @@ export class WorktreeCustody {
 		const before = wt.state === 'ready' ? 'missing' : wt.state;
 		this.ctx.worktrees.update(wt.id, { state: 'restoring' });
 		try {
+			// On disk before the folder is made: a start after a kill finds the partial folder and removes it.
+			await this.ctx.store.durable();
 			await git.run(['worktree', 'add', '--no-checkout', ...addArgs]);
 			const wtGit = this.ctx.git(wt.path);
 			// The folder from the working-tree tree, then the index from the index tree; stat data refreshed.

@@ -194,9 +194,11 @@ export class SessionLifecycle {
 			const branch = `${prefix}/${slug}${suffix}`;
 			const wtPath = path.join(root, `${slug}${suffix}`);
 			if (!blocked(branch) && !fs.existsSync(wtPath) && !this.ctx.worktrees.byPath(wtPath)) {
-				// The rows (state `creating`) come before anything on disk: a start after a kill rolls them back.
+				// The rows (state `creating`) are on disk before anything else is: a start after a kill rolls them back.
+				// Another creation in this process meanwhile sees them in memory and picks another name.
 				const s = this.ctx.sessions.create({ title: input.title, baseRef, repoRoot: repo });
 				const w = this.ctx.worktrees.insert({ id: newId('wt'), session_id: s.id, repo_root: repo, path: wtPath, branch, base_ref: baseRef, base_commit: baseCommit, state: 'creating' });
+				await this.ctx.store.durable();
 				// Claim the folder at once so a second session created at the same moment picks another name.
 				try {
 					fs.mkdirSync(wtPath);

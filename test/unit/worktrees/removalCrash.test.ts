@@ -180,7 +180,7 @@ suite('worktrees/crash (SIGKILL of session archive, delete and new at random mom
 			cliJson('session', 'delete', probe.sessionId as string);
 			for (let round = 0; round < createKills; round++) {
 				const title = `new ${round}`;
-				const killed = await runAndKill(['session', 'new', '--repo', repo, '--title', title, ...common], env, Math.floor(createMs * (0.3 + Math.random() * 0.7)));
+				const killed = await runAndKill(['session', 'new', '--repo', repo, '--title', title, ...common], env, Math.floor(createMs * (0.05 + Math.random() * 0.95)));
 				cliJson('session', 'list');
 				assert.deepEqual(leftTempFiles(killed.pid), []);
 				const store = await openStore(state);
