@@ -109,6 +109,12 @@ export class TranscriptRepo {
 		return rows.flatMap((r) => [r.checkpoint_before, r.checkpoint_after]).filter((r): r is string => r !== null);
 	}
 
+	/** Every checkpoint ref a turn records. */
+	recordedCheckpoints(): Set<string> {
+		const rows = this.store.all<{ ref: string }>('SELECT checkpoint_before AS ref FROM turns WHERE checkpoint_before IS NOT NULL UNION SELECT checkpoint_after FROM turns WHERE checkpoint_after IS NOT NULL');
+		return new Set(rows.map((r) => r.ref));
+	}
+
 	/** Forgets pruned checkpoint refs, so no rewind to them is offered any more. */
 	forgetCheckpoints(refs: readonly string[]): void {
 		if (refs.length === 0) {

@@ -132,7 +132,13 @@ export class Core implements IDisposable {
 			},
 			dropCheckpoint: (cwd, ref) => this.worktrees.dropCheckpoint(cwd, ref),
 		});
-		this.interruptedEdits = this.attributeInterruptedEdits(interrupted);
+		// Then checkpoints a kill left unrecorded go; no turn of this store can be taking one meanwhile.
+		this.interruptedEdits = this.attributeInterruptedEdits(interrupted).then(() =>
+			this.worktrees.sweepUnrecordedCheckpoints().then(
+				() => undefined,
+				(e: unknown) => logger.warn(`[Core] sweeping checkpoints: ${errorMessage(e)}`),
+			),
+		);
 		this.taskTurns = new TaskTurnAdapter(this.turns, store);
 		this.dispatcher = new Dispatcher({
 			store,

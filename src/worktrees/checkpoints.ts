@@ -259,6 +259,8 @@ export async function indexTree(git: Git): Promise<string> {
 
 /** Where per-turn checkpoints live; `refs/agent-tabs/saved/*` (saved work) is elsewhere and never pruned. */
 export const checkpointRefPrefix = 'refs/agent-tabs/checkpoints/';
+/** Throwaway refs of a comparison with a checkpoint (`changesSinceCheckpoint`). */
+const previewRefPrefix = 'refs/agent-tabs/preview/';
 
 /**
  * Records the whole state of a worktree (tracked changes, untracked files, binary files, modes; not
@@ -351,7 +353,7 @@ export async function restoreCheckpoint(git: Git, checkpointRef: string): Promis
  */
 export async function changesSinceCheckpoint(git: Git, checkpointRef: string): Promise<{ path: string; kind: 'add' | 'modify' | 'delete' }[]> {
 	await requireCheckpoint(git, checkpointRef);
-	const probe = `refs/agent-tabs/preview/${newId('p')}`;
+	const probe = `${previewRefPrefix}${newId('p')}`;
 	try {
 		const now = await snapshotCommit(git, probe, 'agent-tabs: changes since a checkpoint');
 		const fields = await git.zlist(['diff', '--name-status', '--no-renames', '-z', checkpointRef, now.commit]);
@@ -404,6 +406,47 @@ export class TurnCheckpoints {
 	/** Deletes a checkpoint no turn records (its turn never started), so no ref is left that nothing prunes. */
 	async drop(cwd: string, ref: string): Promise<void> {
 		await deleteCheckpointRefs(this.ctx.git(cwd), [ref]);
+	}
+
+	/**
+	 * At a start, before any turn runs: deletes the checkpoints of this store's chats that no turn records (a
+	 * process killed between taking a turn's checkpoint and recording it) and comparison refs (`preview/`) more
+	 * than an hour old. Only this store's chats: another state folder (another window, the command line with
+	 * `--state`) may use the same repository. What a rewind replaced (`-replaced-`) is the user's and stays.
+	 */
+	async sweepUnrecorded(): Promise<string[]> {
+		const transcript = new TranscriptRepo(this.ctx.store);
+		const recorded = transcript.recordedCheckpoints();
+		const repos = new Set(this.ctx.worktrees.list().map((w) => w.repo_root).filter((r) => fs.existsSync(r)));
+		const swept: string[] = [];
+		const hourAgo = Date.now() / 1000 - 3600;
+		for (const repo of repos) {
+			try {
+				const git = this.ctx.git(repo);
+				const doomed: string[] = [];
+				for (const line of await git.lines(['for-each-ref', '--format=%(refname) %(committerdate:unix)', checkpointRefPrefix, previewRefPrefix])) {
+					const [ref = '', time = ''] = line.split(' ');
+					if (ref.startsWith(previewRefPrefix)) {
+						if (Number(time) < hourAgo) {
+							doomed.push(ref);
+						}
+						continue;
+					}
+					const chatId = ref.slice(checkpointRefPrefix.length).split('/')[0]!;
+					if (!recorded.has(ref) && !ref.includes('-replaced-') && this.ctx.sessions.getChat(chatId)) {
+						doomed.push(ref);
+					}
+				}
+				if (doomed.length > 0) {
+					await git.run(['update-ref', '--stdin'], { input: doomed.map((r) => `delete ${r}\n`).join('') });
+					swept.push(...doomed);
+					this.ctx.logger.info(`[WorktreeService][sweep] ${repo}: ${doomed.length} checkpoint(s) no turn records removed`);
+				}
+			} catch (e) {
+				this.ctx.logger.warn(`[WorktreeService][sweep] ${repo}: ${errorMessage(e)}`);
+			}
+		}
+		return swept;
 	}
 
 	/** What changed in the worktree since a checkpoint (see `changesSinceCheckpoint`). */

@@ -118,6 +118,10 @@ export class WorktreeService {
 		return this.checkpoints.drop(cwd, ref);
 	}
 
+	sweepUnrecordedCheckpoints(): Promise<string[]> {
+		return this.checkpoints.sweepUnrecorded();
+	}
+
 	pruneCheckpoints(cwd: string, chatId: string): Promise<string[]> {
 		return this.checkpoints.pruneCheckpoints(cwd, chatId);
 	}

@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AcpBackend } from '../../../src/agents/acp/acpBackend';
@@ -70,6 +71,45 @@ suite('tasks/core: the core both roots build', function () {
 		assert.deepEqual([row.status, row.error], ['interrupted', 'the test host went away']);
 		const agent = core.agentSessions.get(chat, 'scripted')!;
 		assert.deepEqual([agent.status, agent.backend_session_id], ['idle', 'scripted-1-1'], 'stopped, still resumable');
+	});
+
+	test('a start removes the checkpoints a kill left unrecorded, before any turn runs; rewinds, other stores and recent comparisons are kept', async () => {
+		const first = await open();
+		const { session } = await first.worktrees.createSession({ repo, title: 'sweep' });
+		const chat = first.sessions.createChat({ sessionId: session.id, agent: 'scripted', title: 'Scripted' }).id;
+		const done = await first.turns.runTurn(chat, 'scripted', { text: 'write a.txt one' });
+		assert.equal(done.status, 'done', done.result.error);
+		await first.shutdown();
+		const env = gitEnv(dir);
+		const git = (args: string[], extra: NodeJS.ProcessEnv = {}): string => execFileSync('git', args, { cwd: repo, env: { ...env, ...extra }, encoding: 'utf8' }).trim();
+		const tree = git(['rev-parse', 'HEAD^{tree}']);
+		const commitAt = (when: string): string => git(['commit-tree', tree, '-m', 'probe'], { GIT_COMMITTER_DATE: when, GIT_AUTHOR_DATE: when });
+		const head = git(['rev-parse', 'HEAD']);
+		const refs = {
+			unrecorded: `refs/agent-tabs/checkpoints/${chat}/killed-before`,
+			replaced: `refs/agent-tabs/checkpoints/${chat}/older-before-replaced-1`,
+			otherStore: 'refs/agent-tabs/checkpoints/chat_of_another_window/x-before',
+			oldPreview: 'refs/agent-tabs/preview/p_old',
+			newPreview: 'refs/agent-tabs/preview/p_new',
+			saved: `refs/agent-tabs/saved/wt_x/1`,
+		};
+		for (const ref of [refs.unrecorded, refs.replaced, refs.otherStore, refs.saved]) {
+			git(['update-ref', ref, head]);
+		}
+		git(['update-ref', refs.oldPreview, commitAt(`${Math.floor(Date.now() / 1000) - 2 * 3600} +0000`)]);
+		git(['update-ref', refs.newPreview, commitAt(`${Math.floor(Date.now() / 1000) - 60} +0000`)]);
+
+		const second = await open();
+		const next = await second.turns.runTurn(chat, 'scripted', { text: 'write b.txt two' });
+		assert.equal(next.status, 'done', next.result.error);
+		const left = new Set(git(['for-each-ref', '--format=%(refname)', 'refs/agent-tabs/']).split('\n'));
+		assert.ok(!left.has(refs.unrecorded), 'the checkpoint no turn records is gone');
+		assert.ok(!left.has(refs.oldPreview), 'a comparison ref hours old is gone');
+		for (const kept of [refs.replaced, refs.otherStore, refs.newPreview, refs.saved, done.turn.checkpoint_before!, done.turn.checkpoint_after!]) {
+			assert.ok(left.has(kept), `${kept} is kept`);
+		}
+		const latest = second.transcript.getTurn(next.turn.id)!;
+		assert.ok(left.has(latest.checkpoint_before!) && left.has(latest.checkpoint_after!), 'the new turn took and kept its own');
 	});
 
 	test("archiving a session ends its chats' idle agent processes before the folder goes; a restored session starts them anew there", async () => {
