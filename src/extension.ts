@@ -364,7 +364,7 @@ class ExtensionRoot extends Disposable {
 		try {
 			const folders = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
 			const report = await rebuildFromGit({ store, service: core.worktrees, logger: this.logger, repos: folders, root: this.worktreesRoot() });
-			store.rebuildDone();
+			await store.rebuildDone();
 			rebuilt = vscode.l10n.t('Rebuilt from git: {0} sessions and worktrees ({1}).', report.rebuilt.length, report.rebuilt.map((r) => r.title).join(', ') || '-');
 			for (const problem of report.problems) {
 				this.logger.error(`[ExtensionRoot][rebuild] ${problem}`);

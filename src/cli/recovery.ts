@@ -35,7 +35,7 @@ export async function stopOnDamagedStore(store: Store, input: Omit<RebuildInput,
 	let report: RebuildReport;
 	try {
 		report = await rebuildFromGit({ ...input, store });
-		store.rebuildDone();
+		await store.rebuildDone();
 	} finally {
 		await store.close();
 	}

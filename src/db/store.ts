@@ -397,8 +397,12 @@ export class Store extends Disposable {
 		return !this.lock;
 	}
 
-	/** After a damaged file: what git knows has been rebuilt into the store, so the next open is quiet again. */
-	rebuildDone(): void {
+	/**
+	 * After a damaged file: what git knows has been rebuilt into the store, so the next open is quiet again.
+	 * The marker goes only once the rebuilt rows are on disk: a kill before that rebuilds again.
+	 */
+	async rebuildDone(): Promise<void> {
+		await this.durable();
 		fs.rmSync(path.join(this.dir, storeFiles.rebuildNeeded), { force: true });
 		fsyncDir(this.dir);
 	}

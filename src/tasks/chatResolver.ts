@@ -23,7 +23,7 @@ export class SessionChatResolver implements TaskChatResolver {
 	private readonly worktreeRows: WorktreesRepo;
 
 	constructor(
-		private readonly store: Store,
+		store: Store,
 		private readonly worktrees: WorktreeService,
 		private readonly logger: Logger,
 	) {
@@ -51,8 +51,9 @@ export class SessionChatResolver implements TaskChatResolver {
 				`Session ${sessionId} has ${worktree ? `its worktree in the state "${worktree.state}"` : 'no worktree'}, and agents work only inside their session's worktree. Restore the session first.`,
 			);
 		}
+		// Not made durable here: the dispatcher records the chat on the task and then waits for both, so a kill
+		// in between never leaves a chat on disk that its task does not know (it would make another one).
 		const chat = this.sessions.createChat({ sessionId, agent: task.agent, title: taskTitle(task) });
-		await this.store.durable();
 		return { chatId: chat.id, sessionId, worktreePath: worktree.path };
 	}
 }

@@ -354,6 +354,9 @@ export class TurnRunner extends Disposable {
 				this.transcript.setCheckpoints(turn.id, checkpointRef, null);
 			}
 			try {
+				// The turn, its task's claim and its checkpoint are on disk before the agent has the prompt: after a
+				// kill the next start finds the turn interrupted (its edits attributed), and never runs it again.
+				await this.options.store.durable();
 				// A cancel that came while the turn was being set up ends it before the agent sees it.
 				if (ticket.cancelled || session.cancelled) {
 					result = { stopReason: 'cancelled', backendSessionId: session.handle.backendSessionId };

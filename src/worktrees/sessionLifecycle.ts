@@ -264,7 +264,10 @@ export class SessionLifecycle {
 			if (!risk.exists || risk.staged.length + risk.unstaged.length + risk.untracked.length > 0 || head !== wt.base_commit) {
 				return false;
 			}
-			await this.rollBackCreate(wt);
+			// Back to `creating` on disk before the folder goes: a start after a kill finishes the rollback.
+			this.ctx.worktrees.update(wt.id, { state: 'creating' });
+			await this.ctx.store.durable();
+			await this.rollBackCreate(this.ctx.requireWorktree(wt.id));
 		}
 		this.ctx.sessions.delete(sessionId);
 		return true;

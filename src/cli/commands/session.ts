@@ -111,6 +111,7 @@ async function attachCommand(service: WorktreeService, input: RebuildInput, targ
 	}
 	const worktreeId = await worktreeToAttach(input, target);
 	const { session, worktree } = await service.attachWorktree(worktreeId, title);
+	await input.store.durable();
 	out(json, { sessionId: session.id, title: session.title, worktreeId: worktree.id, worktreePath: worktree.path, branch: worktree.branch, savedRef: worktree.saved_ref }, `${session.id}  ${worktree.branch ?? '-'}  ${worktree.path}  "${session.title}"`);
 	return 0;
 }
@@ -125,7 +126,7 @@ async function rebuildCommand(input: RebuildInput, json: boolean): Promise<numbe
 		await input.service.resolveRepository(repo);
 	}
 	const report = await rebuildFromGit(input);
-	input.store.rebuildDone();
+	await input.store.rebuildDone();
 	out(json, report, [`Rebuilt ${report.rebuilt.length} from ${report.repos.join(', ') || 'no repository'}.`, ...describeRebuilt(report), ...report.problems.map((p) => `Not rebuilt: ${p}`)].join('\n'));
 	return 0;
 }

@@ -559,6 +559,8 @@ export class TaskChatService extends Disposable implements ChatService {
 			title: `Rewound ${files} to before turn ${turn.seq}.`,
 			description: `What the rewind replaced is kept in ${result.replacedRef}.`,
 		});
+		// The notice is the only place the chat names the ref that holds what the rewind replaced.
+		await this.options.store.durable();
 		return result;
 	}
 
@@ -685,10 +687,13 @@ export class TaskChatService extends Disposable implements ChatService {
 		// Closing the chat removes its agent_sessions rows (a trigger), so the next prompt starts a new context;
 		// the agent process itself (its whole process group) ends now, not when the idle reaper finds it.
 		this.sessions.closeChat(chatId);
+		// Closed on disk before the agent ends: a kill in between never brings back a tab whose context went.
+		const closed = this.options.store.durable();
+		await closed.catch(() => undefined);
 		await this.options.pool.end(chatId, chat.agent).catch((e) => this.options.logger.warn(`[TaskChatService][close] end: ${errorMessage(e)}`));
 		this.chats.delete(chatId);
 		clearTimeout(st.refreshTimer);
-		await this.options.store.durable();
+		await closed;
 	}
 }
 

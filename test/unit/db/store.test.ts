@@ -409,7 +409,7 @@ suite('db/store', () => {
 		try {
 			assert.deepEqual(again.recovery.damaged, report, 'the same report, although nothing was moved aside this time');
 			assert.deepEqual(again.recovery.movedAside, []);
-			again.rebuildDone();
+			await again.rebuildDone();
 		} finally {
 			await again.close();
 		}

@@ -119,7 +119,7 @@ suite('worktrees: getting back what git knows after the database is lost (real g
 				assert.deepEqual(visible(damaged), [], `cut at ${cut}: the database itself has nothing left`);
 				// Reached from the repository, and (with no repository given) from the worktrees folder alone.
 				const report = await rebuildFromGit({ store: damaged, service: service(damaged), logger: new MemoryLogger(), repos: cut % 2 === 0 ? [repo] : [], root, env });
-				damaged.rebuildDone();
+				await damaged.rebuildDone();
 				assert.deepEqual(report.problems, []);
 				assert.deepEqual(visible(damaged), expected, `cut at ${cut}`);
 				const again = await rebuildFromGit({ store: damaged, service: service(damaged), logger: new MemoryLogger(), repos: [repo], root, env });
