@@ -103,16 +103,7 @@ suite('cli: agent-tabs', function () {
 		await waitFor(() => out.includes('written'), 'the agent to write both files', 30_000);
 		process.kill(-child.pid!, 'SIGKILL');
 		await new Promise((r) => child.once('exit', r));
-		// The agent, in a process group of its own, outlives the command; it is not what this test is about.
-		for (const pid of fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
-			try {
-				if (fs.realpathSync(`/proc/${pid}/cwd`) === fs.realpathSync(cwd) && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('acpAgent.js')) {
-					process.kill(Number(pid), 'SIGKILL');
-				}
-			} catch {
-				// gone, or not ours to read
-			}
-		}
+		killScriptedAgentsIn(cwd);
 		const after = run(['run', ...common, '--chat', chatId, '--prompt', 'diskwrite later.md l']);
 		assert.equal(after.code, 0, after.stderr);
 		const turns = run(['show', chatId, '--state', state, '--json']).stdout.trim().split('\n').map((l) => (JSON.parse(l) as { turn: { id: string; status: string } }).turn);
@@ -127,6 +118,36 @@ suite('cli: agent-tabs', function () {
 			],
 		);
 		assert.equal(fs.readFileSync(path.join(cwd, 'quiet.md'), 'utf8'), 'q');
+	});
+
+	test('a run killed the instant its agent has the prompt: the turn is on disk (interrupted, its write its own) and its task never runs again', async () => {
+		const state = path.join(dir, 'state');
+		const common = ['--repo', repo, '--agent', 'scripted', '--agents', agents, '--state', state, '--worktrees', path.join(dir, 'worktrees'), '--json'];
+		const first = run(['run', ...common, '--prompt', 'say first']);
+		assert.equal(first.code, 0, first.stderr);
+		const { chatId, sessionId, cwd } = JSON.parse(first.stdout.trim().split('\n').pop()!) as { chatId: string; sessionId: string; cwd: string };
+		const marker = path.join(cwd, 'prompted.md');
+		const child = spawn(process.execPath, [cli, 'run', ...common, '--chat', chatId, '--prompt', 'diskwrite prompted.md p\nsleep 30000'], { detached: true, env: { ...process.env, AGENT_TABS_WORKTREES: defaultWorktrees }, stdio: 'ignore' });
+		// Killed as soon as the agent's first act is visible, before anything of the turn's end can be written.
+		await new Promise<void>((resolve) => {
+			const poll = setInterval(() => {
+				if (fs.existsSync(marker)) {
+					clearInterval(poll);
+					process.kill(-child.pid!, 'SIGKILL');
+					resolve();
+				}
+			}, 1);
+		});
+		await new Promise((r) => (child.exitCode === null && child.signalCode === null ? child.once('exit', r) : r(undefined)));
+		killScriptedAgentsIn(cwd);
+		fs.writeFileSync(marker, 'x'); // the agent would write "p" again if it were given the prompt again
+		const after = run(['run', ...common, '--chat', chatId, '--prompt', 'say after']);
+		assert.equal(after.code, 0, after.stderr);
+		const turns = run(['show', chatId, '--state', state, '--json']).stdout.trim().split('\n').map((l) => (JSON.parse(l) as { turn: { id: string; status: string } }).turn);
+		assert.deepEqual(turns.map((t) => t.status), ['done', 'interrupted', 'done'], 'the cut-off turn is recorded, and not run a second time');
+		assert.equal(fs.readFileSync(marker, 'utf8'), 'x', 'the agent never had the killed prompt again');
+		const pending = run(['pending', sessionId, '--state', state, '--json']).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { path: string; turn_id: string });
+		assert.deepEqual(pending.map((p) => [p.path, p.turn_id]), [['prompted.md', turns[1]!.id]]);
 	});
 
 	test('session new, risk, archive, restore, delete: unattended, and the JSON says what was saved', () => {
@@ -406,3 +427,16 @@ suite('cli: agent-tabs', function () {
 		assert.ok(fs.existsSync(path.join(dir, 'wts', 'beside')), 'a relative folder outside the repository is fine');
 	});
 });
+
+/** The agent, in a process group of its own, outlives a killed command; it is not what these tests are about. */
+function killScriptedAgentsIn(cwd: string): void {
+	for (const pid of fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+		try {
+			if (fs.realpathSync(`/proc/${pid}/cwd`) === fs.realpathSync(cwd) && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('acpAgent.js')) {
+				process.kill(Number(pid), 'SIGKILL');
+			}
+		} catch {
+			// gone, or not ours to read
+		}
+	}
+}
