@@ -3,7 +3,7 @@ import type { Logger } from '../common/log';
 import { SessionsRepo } from '../db/sessionsRepo';
 import type { Store } from '../db/store';
 import { taskNewSession, type TaskRow } from '../db/tasksRepo';
-import { WorktreesRepo } from '../db/worktreesRepo';
+import { WorktreesRepo, type WorktreeRow } from '../db/worktreesRepo';
 import type { WorktreeService } from '../worktrees/worktreeService';
 import type { ResolvedChat, TaskChatResolver } from './dispatcher';
 
@@ -32,7 +32,14 @@ export class SessionChatResolver implements TaskChatResolver {
 	}
 
 	async ensureChat(task: TaskRow): Promise<ResolvedChat> {
-		let sessionId = task.session_id;
+		// The chat made for a task has an id derived from it: a resolve that a kill cut off after the chat was on
+		// disk and before the task named it finds that chat again, instead of making another (and another session).
+		const chatId = chatIdForTask(task.id);
+		const made = this.sessions.getChat(chatId);
+		if (made && made.closed_at === null) {
+			return { chatId, sessionId: made.session_id, worktreePath: this.readyWorktree(made.session_id).path };
+		}
+		let sessionId = task.session_id ?? made?.session_id ?? null;
 		if (sessionId === null) {
 			const request = taskNewSession(task);
 			if (!request) {
@@ -44,6 +51,14 @@ export class SessionChatResolver implements TaskChatResolver {
 		} else if (!this.sessions.get(sessionId)) {
 			throw new AgentTabsError('session/unknown', `Session ${sessionId} no longer exists.`);
 		}
+		const worktree = this.readyWorktree(sessionId);
+		// The dispatcher records the chat on the task, then waits for both to be on disk.
+		// A closed one (its tab closed before the task ran) is not reused; the new chat's id is then random.
+		const chat = this.sessions.createChat({ id: made ? undefined : chatId, sessionId, agent: task.agent, title: taskTitle(task) });
+		return { chatId: chat.id, sessionId, worktreePath: worktree.path };
+	}
+
+	private readyWorktree(sessionId: string): WorktreeRow {
 		const worktree = this.worktreeRows.forSession(sessionId);
 		if (worktree?.state !== 'ready') {
 			throw new AgentTabsError(
@@ -51,9 +66,11 @@ export class SessionChatResolver implements TaskChatResolver {
 				`Session ${sessionId} has ${worktree ? `its worktree in the state "${worktree.state}"` : 'no worktree'}, and agents work only inside their session's worktree. Restore the session first.`,
 			);
 		}
-		// Not made durable here: the dispatcher records the chat on the task and then waits for both, so a kill
-		// in between never leaves a chat on disk that its task does not know (it would make another one).
-		const chat = this.sessions.createChat({ sessionId, agent: task.agent, title: taskTitle(task) });
-		return { chatId: chat.id, sessionId, worktreePath: worktree.path };
+		return worktree;
 	}
+}
+
+/** The id of the chat made for a task (a task that names no chat gets one of its own). */
+function chatIdForTask(taskId: string): string {
+	return `chat-${taskId.startsWith('task-') ? taskId.slice('task-'.length) : taskId}`;
 }

@@ -417,6 +417,7 @@ export class TurnCheckpoints {
 	async sweepUnrecorded(): Promise<string[]> {
 		const transcript = new TranscriptRepo(this.ctx.store);
 		const recorded = transcript.recordedCheckpoints();
+		const chats = new Set(this.ctx.store.all<{ id: string }>('SELECT id FROM chats').map((c) => c.id));
 		const repos = new Set(this.ctx.worktrees.list().map((w) => w.repo_root).filter((r) => fs.existsSync(r)));
 		const swept: string[] = [];
 		const hourAgo = Date.now() / 1000 - 3600;
@@ -424,16 +425,15 @@ export class TurnCheckpoints {
 			try {
 				const git = this.ctx.git(repo);
 				const doomed: string[] = [];
-				for (const line of await git.lines(['for-each-ref', '--format=%(refname) %(committerdate:unix)', checkpointRefPrefix, previewRefPrefix])) {
-					const [ref = '', time = ''] = line.split(' ');
-					if (ref.startsWith(previewRefPrefix)) {
-						if (Number(time) < hourAgo) {
-							doomed.push(ref);
-						}
-						continue;
-					}
+				for (const ref of await git.lines(['for-each-ref', '--format=%(refname)', checkpointRefPrefix])) {
 					const chatId = ref.slice(checkpointRefPrefix.length).split('/')[0]!;
-					if (!recorded.has(ref) && !ref.includes('-replaced-') && this.ctx.sessions.getChat(chatId)) {
+					if (!recorded.has(ref) && !ref.includes('-replaced-') && chats.has(chatId)) {
+						doomed.push(ref);
+					}
+				}
+				for (const line of await git.lines(['for-each-ref', '--format=%(refname) %(committerdate:unix)', previewRefPrefix])) {
+					const [ref = '', time = ''] = line.split(' ');
+					if (Number(time) < hourAgo) {
 						doomed.push(ref);
 					}
 				}

@@ -363,7 +363,12 @@ export class WorktreeCustody {
 			markOwned(wt.path, { worktreeId: wt.id, sessionId, stateDir: this.ctx.stateDir });
 		} catch (e) {
 			await this.lifecycle.deleteFolder(wt).catch((r: unknown) => this.ctx.logger.error(`[Worktrees][restore] cleanup: ${errorMessage(r)}`));
-			this.ctx.worktrees.update(wt.id, { state: before });
+			try {
+				this.ctx.worktrees.update(wt.id, { state: before });
+			} catch (r) {
+				// A failed store: the row stays `restoring`, which the next start undoes; the error below is the one to tell.
+				this.ctx.logger.error(`[Worktrees][restore] ${errorMessage(r)}`);
+			}
 			throw new AgentTabsError('worktree/restoreFailed', `Could not restore ${wt.path}: ${errorMessage(e).trim().replace(/([^.!?])$/, '$1.')} Nothing was changed${entry ? `; the saved work is still in ${entry.ref}` : ''}.`, { cause: e });
 		}
 		// Ignored files (.env, dependencies) are not in the save: the setup step puts them back as on creation.

@@ -9,7 +9,7 @@ import { errorMessage } from '../common/log';
 import type { SessionRow } from '../db/sessionsRepo';
 import type { WorktreeRow } from '../db/worktreesRepo';
 import { GitError, parseWorktreeList } from './gitClient';
-import { markOwned } from './ownership';
+import { markOwned, readOwnerMark } from './ownership';
 import { realPathLoose, refuseRootInsideCheckouts, samePath } from './paths';
 import { assessRisk } from './risk';
 import type { WorktreeContext } from './worktreeContext';
@@ -205,6 +205,7 @@ export class SessionLifecycle {
 				} catch {
 					this.ctx.worktrees.delete(w.id);
 					this.ctx.sessions.delete(s.id);
+					await this.ctx.store.durable();
 					continue;
 				}
 				session = s;
@@ -239,8 +240,15 @@ export class SessionLifecycle {
 	 * it has no chats yet.
 	 */
 	async rollBackCreate(wt: WorktreeRow): Promise<void> {
-		await this.deleteFolder(wt);
-		if (wt.branch && wt.base_commit) {
+		const mark = readOwnerMark(wt.path);
+		if (mark && mark.worktreeId !== wt.id) {
+			// The folder is another worktree's (this creation lost the race for its name to another window or
+			// command, and a kill kept the row): only the row goes; that folder and its branch are not ours.
+			this.ctx.logger.warn(`[Worktrees][create] ${wt.path} belongs to worktree ${mark.worktreeId} of ${mark.stateDir}; only this unfinished creation's record is removed`);
+		} else {
+			await this.deleteFolder(wt);
+		}
+		if (wt.branch && wt.base_commit && !(mark && mark.worktreeId !== wt.id)) {
 			// Only while the branch is still where it was created: a commit on it is work, and branches are kept.
 			await this.ctx.git(wt.repo_root).run(['update-ref', '-d', `refs/heads/${wt.branch}`, wt.base_commit]).catch(() => undefined);
 		}

@@ -129,16 +129,25 @@ suite('cli: agent-tabs', function () {
 		const marker = path.join(cwd, 'prompted.md');
 		const child = spawn(process.execPath, [cli, 'run', ...common, '--chat', chatId, '--prompt', 'diskwrite prompted.md p\nsleep 30000'], { detached: true, env: { ...process.env, AGENT_TABS_WORKTREES: defaultWorktrees }, stdio: 'ignore' });
 		// Killed as soon as the agent's first act is visible, before anything of the turn's end can be written.
-		await new Promise<void>((resolve) => {
+		const exited = new Promise((r) => child.once('exit', r));
+		await new Promise<void>((resolve, reject) => {
+			const started = Date.now();
 			const poll = setInterval(() => {
 				if (fs.existsSync(marker)) {
 					clearInterval(poll);
-					process.kill(-child.pid!, 'SIGKILL');
+					try {
+						process.kill(-child.pid!, 'SIGKILL');
+					} catch {
+						// ended already: the assertions below say whether it ended too early
+					}
 					resolve();
+				} else if (child.exitCode !== null || Date.now() - started > 60_000) {
+					clearInterval(poll);
+					reject(new Error(`the run ended (${child.exitCode}) or took a minute before its agent had the prompt`));
 				}
 			}, 1);
 		});
-		await new Promise((r) => (child.exitCode === null && child.signalCode === null ? child.once('exit', r) : r(undefined)));
+		await exited;
 		killScriptedAgentsIn(cwd);
 		fs.writeFileSync(marker, 'x'); // the agent would write "p" again if it were given the prompt again
 		const after = run(['run', ...common, '--chat', chatId, '--prompt', 'say after']);

@@ -559,8 +559,9 @@ export class TaskChatService extends Disposable implements ChatService {
 			title: `Rewound ${files} to before turn ${turn.seq}.`,
 			description: `What the rewind replaced is kept in ${result.replacedRef}.`,
 		});
-		// The notice is the only place the chat names the ref that holds what the rewind replaced.
-		await this.options.store.durable();
+		// The notice is the only place the chat names the ref that holds what the rewind replaced. The rewind
+		// itself is done either way: a store that fails now is said in the log, not as a failed rewind.
+		await this.options.store.durable().catch((e: unknown) => this.options.logger.error(`[TaskChatService][rewind] the notice naming ${result.replacedRef} may be lost: ${errorMessage(e)}`));
 		return result;
 	}
 

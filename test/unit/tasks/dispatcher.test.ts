@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AgentDefinition } from '../../../src/agents/definitions';
 import type { TaskCreator, TaskRow } from '../../../src/db/tasksRepo';
+import { SessionChatResolver } from '../../../src/tasks/chatResolver';
 import { TranscriptRepo } from '../../../src/db/transcriptRepo';
 import { makeRepo } from '../gitRepo';
 import { MemoryLogger, removeDir, repoRoot, tempDir, waitFor } from '../helpers';
@@ -214,6 +215,21 @@ suite('tasks/dispatcher with the real store, worktrees, pool and scripted agents
 		if (earlyEnd.chat_id) {
 			assert.deepEqual(turnsOf(core, earlyEnd.chat_id), []);
 		}
+	});
+
+	test('a task whose chat was made but not yet recorded on it (a resolve cut off by a kill) gets that chat again, not a second session', async () => {
+		const core = await open();
+		const task = await core.dispatcher.add({ creator: 'mcp', agent: 'scripted', newSession: { repo, title: 'cut off' }, input: { text: 'write cut.txt c' } });
+		// What the cut-off resolve left on disk: the session and the chat, and a task that names neither.
+		const first = await new SessionChatResolver(core.store, core.worktrees, logger).ensureChat(core.dispatcher.get(task.id)!);
+		assert.equal(core.dispatcher.get(task.id)!.chat_id, null);
+		await core.dispatcher.start();
+		const done = await core.dispatcher.whenEnded(task.id);
+		assert.equal(done.status, 'done', done.error ?? undefined);
+		assert.deepEqual([done.chat_id, done.session_id], [first.chatId, first.sessionId]);
+		assert.deepEqual(core.sessions.list().filter((s) => s.title === 'cut off').map((s) => s.id), [first.sessionId], 'one session');
+		assert.deepEqual(core.sessions.listChats(first.sessionId).map((c) => c.id), [first.chatId], 'one chat');
+		assert.equal(fs.readFileSync(path.join(first.worktreePath, 'cut.txt'), 'utf8'), 'c');
 	});
 
 	test('a failed task is retried once as a new task in the same chat; only failed or interrupted tasks retry', async () => {

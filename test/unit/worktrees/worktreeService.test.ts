@@ -568,6 +568,26 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(git(repo, 'worktree', 'list').trim().split('\n').length, 1);
 	});
 
+	test('an interrupted create that lost its folder\'s name to another window: the next start removes only its own record, never the other\'s worktree or branch', async () => {
+		// Another state folder (another window) made this worktree; this store recorded a creation at the same
+		// path and branch, then lost the race for the folder and was killed before forgetting it.
+		const other = await openStore(path.join(dir, 'other state'));
+		try {
+			const theirs = await new WorktreeService(other, new MemoryLogger(), { root: path.join(dir, 'worktrees'), env }).createSession({ repo, title: 'same name' });
+			fs.writeFileSync(path.join(theirs.worktree.path, 'their-work.txt'), 'not committed\n');
+			const session = new SessionsRepo(store).create({ title: 'same name', baseRef: 'main', repoRoot: repo });
+			const ours = new WorktreesRepo(store).insert({ id: 'wt-ours', session_id: session.id, repo_root: repo, path: theirs.worktree.path, branch: theirs.worktree.branch, base_ref: 'main', base_commit: theirs.worktree.base_commit, state: 'creating' });
+			const r = await service.recoverInterrupted();
+			assert.deepEqual(r.rolledBackCreates, [ours.path]);
+			assert.equal(new WorktreesRepo(store).get(ours.id), undefined, 'our record is gone');
+			assert.equal(fs.readFileSync(path.join(theirs.worktree.path, 'their-work.txt'), 'utf8'), 'not committed\n', 'their worktree and its work stay');
+			assert.equal(git(repo, 'rev-parse', `refs/heads/${theirs.worktree.branch!}`).trim(), theirs.worktree.base_commit, 'their branch stays');
+			assert.equal(git(theirs.worktree.path, 'rev-parse', '--abbrev-ref', 'HEAD').trim(), theirs.worktree.branch);
+		} finally {
+			await other.close();
+		}
+	});
+
 	test('a create that fails leaves nothing behind and says why in git\'s words', async () => {
 		fs.writeFileSync(path.join(repo, 'README.md'), 'uncommitted in main\n');
 		await new Promise((r) => setTimeout(r, 1100));
