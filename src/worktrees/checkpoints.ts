@@ -310,10 +310,10 @@ function copyIndex(from: string, to: string): boolean {
 
 /**
  * Deletes checkpoint refs (one `git update-ref --stdin` for all of them). Only refs under
- * `refs/agent-tabs/checkpoints/` are accepted: saved work is never pruned.
+ * `refs/agent-tabs/checkpoints/` (and comparison refs under `preview/`) are accepted: saved work is never pruned.
  */
 export async function deleteCheckpointRefs(git: Git, refs: readonly string[]): Promise<void> {
-	const doomed = refs.filter((r) => r.startsWith(checkpointRefPrefix) && !r.includes('..'));
+	const doomed = refs.filter((r) => (r.startsWith(checkpointRefPrefix) || r.startsWith(previewRefPrefix)) && !r.includes('..'));
 	if (doomed.length === 0) {
 		return;
 	}
@@ -417,7 +417,7 @@ export class TurnCheckpoints {
 	async sweepUnrecorded(): Promise<string[]> {
 		const transcript = new TranscriptRepo(this.ctx.store);
 		const recorded = transcript.recordedCheckpoints();
-		const chats = new Set(this.ctx.store.all<{ id: string }>('SELECT id FROM chats').map((c) => c.id));
+		const chats = new Set(this.ctx.sessions.listAllChats().map((c) => c.id));
 		const repos = new Set(this.ctx.worktrees.list().map((w) => w.repo_root).filter((r) => fs.existsSync(r)));
 		const swept: string[] = [];
 		const hourAgo = Date.now() / 1000 - 3600;
@@ -438,7 +438,7 @@ export class TurnCheckpoints {
 					}
 				}
 				if (doomed.length > 0) {
-					await git.run(['update-ref', '--stdin'], { input: doomed.map((r) => `delete ${r}\n`).join('') });
+					await deleteCheckpointRefs(git, doomed);
 					swept.push(...doomed);
 					this.ctx.logger.info(`[WorktreeService][sweep] ${repo}: ${doomed.length} checkpoint(s) no turn records removed`);
 				}

@@ -247,10 +247,10 @@ export class SessionLifecycle {
 			this.ctx.logger.warn(`[Worktrees][create] ${wt.path} belongs to worktree ${mark.worktreeId} of ${mark.stateDir}; only this unfinished creation's record is removed`);
 		} else {
 			await this.deleteFolder(wt);
-		}
-		if (wt.branch && wt.base_commit && !(mark && mark.worktreeId !== wt.id)) {
-			// Only while the branch is still where it was created: a commit on it is work, and branches are kept.
-			await this.ctx.git(wt.repo_root).run(['update-ref', '-d', `refs/heads/${wt.branch}`, wt.base_commit]).catch(() => undefined);
+			if (wt.branch && wt.base_commit) {
+				// Only while the branch is still where it was created: a commit on it is work, and branches are kept.
+				await this.ctx.git(wt.repo_root).run(['update-ref', '-d', `refs/heads/${wt.branch}`, wt.base_commit]).catch(() => undefined);
+			}
 		}
 		this.ctx.worktrees.delete(wt.id);
 		if (wt.session_id && this.ctx.sessions.listChats(wt.session_id).length === 0) {
