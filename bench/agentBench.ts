@@ -1,7 +1,8 @@
 /**
  * bench/agents: the event pipeline (agent → pool → store → subscriber), its event-loop delay against the
- * same host idle and against a host that only parses the same stream; cold start against a minimal direct
- * SDK client talking to the same agent in the same run, and memory per idle pooled session.
+ * same host idle and against hosts that leave the same stream unread, only drain it or only parse it; cold
+ * start against a minimal direct SDK client talking to the same agent in the same run, and memory per idle
+ * pooled session.
  */
 import * as acp from '@agentclientprotocol/sdk';
 import { execFileSync, spawn } from 'node:child_process';
@@ -88,8 +89,10 @@ async function pipeline(root: string): Promise<Record<string, unknown>> {
 			.reduce((n, m) => n + (JSON.parse(m.content) as { text: string }).text.split(' ').length - 1, 0);
 		const p99 = delay.percentile(99) / 1e6;
 		const idleP99 = idle.percentile(99) / 1e6;
-		log(`agents: the same stream read by a host that only parses it, 3 runs`);
-		const floor = await parseOnlyFloorP99();
+		log(`agents: the same stream unread, only drained, only parsed, 3 runs each`);
+		const unread = await streamFloorP99('unread');
+		const drained = await streamFloorP99('drain');
+		const floor = await streamFloorP99('parse');
 		return {
 			chunks,
 			received,
@@ -101,7 +104,12 @@ async function pipeline(root: string): Promise<Record<string, unknown>> {
 			idleEventLoopDelayP99Ms: round(idleP99, 2),
 			idleMs: round(idleMs, 0),
 			streamingOverIdleP99: round(p99 / idleP99, 2),
+			unreadStreamP99Ms: unread.p99Ms,
+			unreadStreamOverIdleP99: round(unread.p99Ms / idleP99, 2),
+			drainOnlyFloorP99Ms: drained.p99Ms,
+			drainOnlyOverIdleP99: round(drained.p99Ms / idleP99, 2),
 			parseOnlyFloorP99Ms: floor.p99Ms,
+			parseOnlyOverIdleP99: round(floor.p99Ms / idleP99, 2),
 			parseOnlyFloorRuns: floor.runs,
 			streamingOverParseOnlyP99: round(p99 / floor.p99Ms, 2),
 			targets: { streamingOverIdleP99: 3, eventLoopDelayP99Ms: 20 },
@@ -121,34 +129,49 @@ function go() {
 }
 go();`;
 
+/** What a host reading the stream does in a floor run (see `streamFloorP99`). */
+type FloorMode = 'unread' | 'drain' | 'parse';
+
 /**
- * The least a host can do with the same stream: read the lines and JSON.parse each, nothing else (no
- * slicing, no events, no store). Its event-loop delay p99 is what this machine gives any reader of such a
- * stream, so the pipeline's p99 over it is the share of the pipeline's own work. Median of three runs.
+ * Floors for the pipeline's event-loop delay, each the median of three runs of the same stream:
+ * - `unread`: the host does nothing while the same writer streams into /dev/null (the machine as loaded as
+ *   while streaming, the host thread idle);
+ * - `drain`: the host reads the pipe and drops the bytes;
+ * - `parse`: the least a host can do with the stream: read the lines and JSON.parse each, nothing else (no
+ *   slicing, no events, no store).
+ * The `parse` p99 is what this machine gives any reader of such a stream, so the pipeline's p99 over it is
+ * the share of the pipeline's own work.
  */
-async function parseOnlyFloorP99(): Promise<{ p99Ms: number; runs: number[] }> {
+async function streamFloorP99(mode: FloorMode): Promise<{ p99Ms: number; runs: number[] }> {
 	const runs: number[] = [];
 	for (let r = 0; r < 3; r++) {
 		const delay = monitorEventLoopDelay({ resolution: 1 });
 		delay.enable();
-		const child = spawn(process.execPath, ['-e', streamWriter, String(chunks)], { stdio: ['ignore', 'pipe', 'inherit'] });
+		const child = spawn(process.execPath, ['-e', streamWriter, String(chunks)], { stdio: ['ignore', mode === 'unread' ? 'ignore' : 'pipe', 'inherit'] });
 		let pending = '';
 		let parsed = 0;
-		child.stdout.setEncoding('utf8');
-		child.stdout.on('data', (text: string) => {
-			const s = pending + text;
-			let start = 0;
-			for (let nl = s.indexOf('\n'); nl !== -1; nl = s.indexOf('\n', start)) {
-				const m = JSON.parse(s.slice(start, nl)) as { method?: string };
-				parsed += m.method === 'session/update' ? 1 : 0;
-				start = nl + 1;
-			}
-			pending = s.slice(start);
-		});
-		await new Promise((resolve) => child.once('close', resolve));
+		let bytes = 0;
+		if (mode === 'drain') {
+			child.stdout!.on('data', (data: Buffer) => {
+				bytes += data.length;
+			});
+		} else if (mode === 'parse') {
+			child.stdout!.setEncoding('utf8');
+			child.stdout!.on('data', (text: string) => {
+				const s = pending + text;
+				let start = 0;
+				for (let nl = s.indexOf('\n'); nl !== -1; nl = s.indexOf('\n', start)) {
+					const m = JSON.parse(s.slice(start, nl)) as { method?: string };
+					parsed += m.method === 'session/update' ? 1 : 0;
+					start = nl + 1;
+				}
+				pending = s.slice(start);
+			});
+		}
+		const code = await new Promise<number | null>((resolve) => child.once('close', (c: number | null) => resolve(c)));
 		delay.disable();
-		if (parsed !== chunks) {
-			throw new Error(`the parse-only floor read ${parsed} of ${chunks} lines`);
+		if (code !== 0 || (mode === 'parse' && parsed !== chunks) || (mode === 'drain' && bytes === 0)) {
+			throw new Error(`the ${mode} floor's stream failed (exit ${code}, ${parsed} lines parsed, ${bytes} bytes drained, ${chunks} written)`);
 		}
 		runs.push(round(delay.percentile(99) / 1e6, 2));
 	}
