@@ -32,6 +32,12 @@ export class WebviewMessenger extends Disposable {
 	private readonly handlers = new Map<string, (params: unknown, signal: AbortSignal) => unknown>();
 	private readonly inflight = new Map<number, AbortController>();
 	private isReady = false;
+	/**
+	 * Counts the app's loads (each `ready`). A reloaded app numbers its requests from 1 again, so a reply to
+	 * the page before would answer the new page's request of the same number: replies go only to the page
+	 * that asked.
+	 */
+	private pageLoad = 0;
 	private readonly _onDidReady = this._register(new Emitter<{ view: ViewKind; protocolMatches: boolean }>((e) => logListenerErrors(this.logger, '[WebviewMessenger]')(e)));
 	/** The app (re)started and is listening. `protocolMatches` false: it was built for another protocol (reload its HTML). */
 	readonly onDidReady: Event<{ view: ViewKind; protocolMatches: boolean }> = this._onDidReady.event;
@@ -85,6 +91,8 @@ export class WebviewMessenger extends Disposable {
 			case 'ready':
 				// A reloaded app says ready again: whatever it asked before is gone with it.
 				this.abortAll();
+				this.inflight.clear();
+				this.pageLoad++;
 				this.isReady = true;
 				this._onDidReady.fire({ view: message.view, protocolMatches: message.protocol === protocolVersion });
 				return;
@@ -98,15 +106,21 @@ export class WebviewMessenger extends Disposable {
 	}
 
 	private async answer(id: number, method: string, params: unknown): Promise<void> {
+		const page = this.pageLoad;
+		const reply = (message: Extract<HostToWebview, { kind: 'response' }>): void => {
+			if (page === this.pageLoad) {
+				this.post(message);
+			}
+		};
 		const handler = this.handlers.get(method);
 		if (!handler) {
-			this.post({ kind: 'response', id, ok: false, error: { code: 'unknownMethod', message: `Unknown request "${method}".` } });
+			reply({ kind: 'response', id, ok: false, error: { code: 'unknownMethod', message: `Unknown request "${method}".` } });
 			return;
 		}
 		const problem = requestParamsProblem(method, params);
 		if (problem) {
 			this.logger.warn(`${this.tag}[${method}] refused a request: ${problem}`);
-			this.post({ kind: 'response', id, ok: false, error: { code: 'badRequest', message: `The request was not in a form Agent Tabs understands (${problem}); nothing was done.` } });
+			reply({ kind: 'response', id, ok: false, error: { code: 'badRequest', message: `The request was not in a form Agent Tabs understands (${problem}); nothing was done.` } });
 			return;
 		}
 		const abort = new AbortController();
@@ -114,18 +128,21 @@ export class WebviewMessenger extends Disposable {
 		try {
 			const result = await handler(params, abort.signal);
 			if (abort.signal.aborted) {
-				this.post({ kind: 'response', id, ok: false, error: { code: 'cancelled', message: 'Cancelled.' } });
+				reply({ kind: 'response', id, ok: false, error: { code: 'cancelled', message: 'Cancelled.' } });
 			} else {
-				this.post({ kind: 'response', id, ok: true, result: result ?? null });
+				reply({ kind: 'response', id, ok: true, result: result ?? null });
 			}
 		} catch (e) {
 			const error = toErrorReply(e);
 			if (error.code === 'internal') {
 				this.logger.error(`${this.tag}[${method}] ${error.message}`);
 			}
-			this.post({ kind: 'response', id, ok: false, error });
+			reply({ kind: 'response', id, ok: false, error });
 		} finally {
-			this.inflight.delete(id);
+			// The number may already belong to a request of the page loaded since.
+			if (this.inflight.get(id) === abort) {
+				this.inflight.delete(id);
+			}
 		}
 	}
 

@@ -171,7 +171,7 @@ suite('webview/host: the page', () => {
 /** A webview and its host joined in memory: each side's posts arrive at the other asynchronously, as JSON. */
 class Pair {
 	private readonly toHost = new Emitter<unknown>((e) => { throw e; });
-	readonly client: RpcClient;
+	client: RpcClient;
 	readonly fromHost: HostToWebview[] = [];
 	connected = true;
 	readonly transport: MessageTransport = {
@@ -187,7 +187,17 @@ class Pair {
 	};
 
 	constructor() {
-		this.client = new RpcClient((m: WebviewToHost) => setImmediate(() => this.toHost.fire(JSON.parse(JSON.stringify(m)))));
+		this.client = this.newPage();
+	}
+
+	/** A new page in the same webview (a hidden tab shown again): a fresh client numbering requests from 1. */
+	reload(): RpcClient {
+		this.client = this.newPage();
+		return this.client;
+	}
+
+	private newPage(): RpcClient {
+		return new RpcClient((m: WebviewToHost) => setImmediate(() => this.toHost.fire(JSON.parse(JSON.stringify(m)))));
 	}
 
 	send(raw: unknown): void {
@@ -275,6 +285,31 @@ suite('webview/host: messenger and app client over an in-memory transport', () =
 		pair.send({ kind: 'cancel', id: 1 });
 		await assert.rejects(pending, (e: unknown) => e instanceof RpcError && e.code === 'cancelled');
 		assert.ok(aborted);
+	});
+
+	test("a reloaded page gets only its own replies, never the page before's under the same number", async () => {
+		let release: () => void = () => undefined;
+		let sends = 0;
+		// A handler that does not watch its signal (an agent starting): it ends after the page that asked is gone.
+		messenger.handle('chat/setModel', () => new Promise<null>((resolve) => (release = () => resolve(null))));
+		messenger.handle('chat/send', () => ({ queued: ++sends > 0 }));
+		pair.client.ready('chat');
+		const old = pair.client;
+		void old.request('chat/setModel', { chatId: 'c', modelId: 'm' }).catch(() => undefined); // request 1 of the old page
+		await tick();
+		await tick();
+		const page = pair.reload();
+		page.ready('chat');
+		await tick();
+		// The new page's request 1, while the old page's request 1 is still being answered (then cancelled).
+		const sent = page.request('chat/send', { chatId: 'c', prompt: { text: 'hi', attachments: [] } });
+		release();
+		assert.deepEqual(await sent, { queued: true }, 'the send is answered as sent, not "Cancelled." (which would have the user send it again)');
+		await tick();
+		await tick();
+		const replies = pair.fromHost.filter((m) => m.kind === 'response');
+		assert.equal(replies.length, 1, `one reply, the new page's: ${JSON.stringify(replies)}`);
+		assert.equal(sends, 1);
 	});
 
 	test('a view that misses a row update notices the gap and resyncs from the host', async () => {
