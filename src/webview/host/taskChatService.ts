@@ -161,7 +161,10 @@ export class TaskChatService extends Disposable implements ChatService {
 	async open(chatId: string, since?: { seq: number; epoch: string }): Promise<ChatOpenResult> {
 		const result = this.read(chatId, since);
 		await this.options.store.durable();
-		return result;
+		// The chat's status, queue and title may have changed while this waited, and their notices reached the
+		// view first: the reply carries them as they are now, not as they were, or it would undo them.
+		const meta = this.meta(chatId);
+		return result.kind === 'updates' ? { ...result, meta } : { ...result, snapshot: { ...result.snapshot, meta } };
 	}
 
 	/**

@@ -533,6 +533,35 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 		}
 	});
 
+	test("a reopen's reply carries the chat as it is when it is sent, not as it was before waiting for the disk", async () => {
+		const chatId = newChat();
+		const storeDurable = store.durable.bind(store);
+		let renameTo: string | undefined = 'Renamed meanwhile';
+		store.durable = async () => {
+			await storeDurable();
+			const title = renameTo;
+			if (title) {
+				// While the reopen waits for the disk, the chat is renamed, and the view is told at once.
+				renameTo = undefined;
+				await service.rename(chatId, title);
+			}
+		};
+		try {
+			const snapshot = await service.open(chatId);
+			assert.equal(snapshot.kind === 'snapshot' && snapshot.snapshot.meta.title, 'Renamed meanwhile');
+			assert.equal(lastMeta(chatId)?.title, 'Renamed meanwhile', 'the view heard of the rename before the reply came');
+			// The same for a view that resyncs from its number.
+			renameTo = 'Renamed again';
+			const r = service.read(chatId);
+			const since = r.kind === 'snapshot' ? { seq: r.snapshot.seq, epoch: r.snapshot.epoch } : undefined;
+			const updates = await service.open(chatId, since);
+			assert.equal(updates.kind, 'updates');
+			assert.equal(updates.kind === 'updates' && updates.meta.title, 'Renamed again');
+		} finally {
+			store.durable = storeDurable;
+		}
+	});
+
 	test('rename changes the title; closing ends the agent process, and reopening starts a new conversation that says so', async () => {
 		const chatId = newChat();
 		await service.rename(chatId, '  Fix the parser  ');
