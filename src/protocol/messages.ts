@@ -153,7 +153,13 @@ export interface RowUpdate {
  * The answer to `chat/open`: the whole chat, or (when `sinceSeq` is still known) the rows changed after it,
  * read from the database up to `seq`.
  */
-export type ChatOpenResult = { kind: 'snapshot'; snapshot: ChatSnapshot } | { kind: 'updates'; updates: RowUpdate[]; meta: ChatMeta; seq?: number };
+export type ChatOpenResult = ({ kind: 'snapshot'; snapshot: ChatSnapshot } | { kind: 'updates'; updates: RowUpdate[]; meta: ChatMeta; seq?: number }) & {
+	/**
+	 * The unsent draft this window's host last heard from the chat's tab (redacted), if it heard one: newer
+	 * than the tab's own state when the tab was hidden before it could keep it, or when the tab is new.
+	 */
+	draft?: string;
+};
 
 // ---------------------------------------------------------------------------------------------------------
 // Prompts and completion

@@ -28,6 +28,7 @@ const greeting = `hello from the scripted agent ${Date.now()}`;
 const permissionTitle = 'Write the notes';
 const secondPermission = 'Run the linter';
 const unsentDraft = 'an idea I have not sent yet';
+const backgroundDraft = 'a review note typed before the reload';
 const file = 'notes.md';
 const prompt = [`say ${greeting}`, 'stream 40', `permission ${permissionTitle}`, `write ${file} hi`];
 
@@ -43,6 +44,7 @@ const steps = [
 	['after a browser refresh (F5 on code-server) the tab is back with its transcript and the agent resumes its context', browserRefresh],
 	['"Agent Tabs: Close Chat" closes the tab and ends its agent process; the chat is listed as closed', closeChat],
 	['two tabs with two agents in one session share its worktree, one turn at a time; each file is attributed to its own chat and agent', twoAgents],
+	['a tab left in the background across a reload and opened again from the palette before it was shown stays one tab, with its draft', backgroundTabAcrossReload],
 	['"Delete Session" (saved first) closes the session\'s chat tabs and ends their agents', deleteSession],
 ];
 await runSteps(run, steps);
@@ -414,6 +416,53 @@ async function twoAgents() {
 	if (agentOf('review.md') !== 'reviewer' || agentOf('scripted.md') !== 'scripted') {
 		throw new Error(`the pending changes are not attributed to their agents: ${JSON.stringify(pending)} (chats ${JSON.stringify(chats)})`);
 	}
+}
+
+async function backgroundTabAcrossReload() {
+	const { page } = state;
+	// The reviewer's tab keeps a draft, then goes to the background: VS Code restores such a tab after a
+	// reload only once it is shown again.
+	const reviewer = await chatFrame();
+	await reviewer.locator('h1.title', { hasText: reviewerLabel }).waitFor({ state: 'visible', timeout: 30_000 });
+	const input = reviewer.locator('textarea.input');
+	await input.click();
+	await input.pressSequentially(backgroundDraft, { delay: 5 });
+	await sleep(2_000);
+	await chatTab(agentLabel).click();
+	await (await chatFrame()).locator('h1.title', { hasText: agentLabel }).waitFor({ state: 'visible', timeout: 30_000 });
+	await runPaletteCommand(page, 'Developer: Reload Window');
+	await page.waitForEvent('load', { timeout: 60_000 }).catch(() => undefined);
+	await workbench();
+	await (await chatFrame(120_000)).locator('h1.title', { hasText: agentLabel }).waitFor({ state: 'visible', timeout: 60_000 });
+	// Before that tab was shown, the reviewer's chat is opened from the palette: a second tab for it.
+	await runPaletteCommand(page, 'Agent Tabs: Open Chat');
+	await pick(page, reviewerLabel);
+	await (await chatFrame()).locator('h1.title', { hasText: reviewerLabel }).waitFor({ state: 'visible', timeout: 30_000 });
+	const tabs = await chatTab(reviewerLabel).count();
+	if (tabs !== 2) {
+		throw new Error(`expected the restored tab and the one just opened, found ${tabs} tabs named ${reviewerLabel}`);
+	}
+	// The user clicks the tab from before the reload (new tabs open to the right of the active one).
+	await chatTab(reviewerLabel).first().click();
+	const deadline = Date.now() + 30_000;
+	while ((await chatTab(reviewerLabel).count()) !== 1) {
+		if (Date.now() > deadline) {
+			throw new Error(`the chat still has ${await chatTab(reviewerLabel).count()} tabs`);
+		}
+		await sleep(250);
+	}
+	const frame = await chatFrame();
+	await frame.locator('h1.title', { hasText: reviewerLabel }).waitFor({ state: 'visible', timeout: 30_000 });
+	const draft = await frame.locator('textarea.input').inputValue();
+	if (draft !== backgroundDraft) {
+		throw new Error(`the reviewer's one tab holds ${JSON.stringify(draft)}, not the draft typed before the reload`);
+	}
+	await page.screenshot({ path: path.join(shotDir, '14-background-tab-after-reload.png') });
+	// The tab that stayed works: a message sent from it runs (and its agent runs again for the next step).
+	const input2 = frame.locator('textarea.input');
+	await input2.fill('say the restored tab answers');
+	await input2.press('Enter');
+	await frame.locator('.message.agent .body', { hasText: 'the restored tab answers' }).waitFor({ state: 'visible', timeout: 60_000 });
 }
 
 async function deleteSession() {

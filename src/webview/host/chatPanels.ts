@@ -110,9 +110,21 @@ export class ChatPanelManager extends Disposable {
 			panel.dispose();
 			return;
 		}
-		if (this.panels.has(tab.chatId)) {
+		const live = this.panels.get(tab.chatId);
+		if (live) {
+			// VS Code restores a tab that was in the background only once it is shown, so the chat may have
+			// been opened in a second tab meanwhile (from the Sessions view, say). The tab shown now is the one
+			// the user chose: it stays, with the draft it kept, unless the other one holds a draft of its own.
+			const liveDraft = service.keptDraft(tab.chatId);
+			if (tab.draft && !liveDraft) {
+				this.logger.info(`[ChatPanels][restore] ${tab.chatId}: a restored tab replaces the one opened before VS Code restored it`);
+				this.adopt(tab.chatId, panel, service); // disposes the other tab's ChatPanel, so its close is not a close
+				live.panel.dispose();
+				return;
+			}
+			this.logger.info(`[ChatPanels][restore] ${tab.chatId} already has a tab; closing the restored one${tab.draft ? ' and its older draft' : ''}`);
 			panel.dispose();
-			this.panels.get(tab.chatId)!.reveal(true);
+			live.reveal(true);
 			return;
 		}
 		this.adopt(tab.chatId, panel, service);

@@ -35,6 +35,8 @@ export interface ChatService {
 	workingDirectory(chatId: string): string | undefined;
 	/** Keeps an unsent draft; returns it as it may be stored (known secrets redacted: a pasted key is never kept in clear). */
 	saveDraft(chatId: string, draft: string): string;
+	/** The draft this window last kept for the chat (`saveDraft`), if any. */
+	keptDraft(chatId: string): string | undefined;
 	rename(chatId: string, title: string): Promise<void>;
 	/** The tab was closed by the user: end the chat's agent context and its process. The transcript stays. */
 	closeContext(chatId: string): Promise<void>;

@@ -164,7 +164,8 @@ export class TaskChatService extends Disposable implements ChatService {
 		// The chat's status, queue and title may have changed while this waited, and their notices reached the
 		// view first: the reply carries them as they are now, not as they were, or it would undo them.
 		const meta = this.meta(chatId);
-		return result.kind === 'updates' ? { ...result, meta } : { ...result, snapshot: { ...result.snapshot, meta } };
+		const draft = this.keptDraft(chatId);
+		return { ...(result.kind === 'updates' ? { ...result, meta } : { ...result, snapshot: { ...result.snapshot, meta } }), ...(draft !== undefined ? { draft } : {}) };
 	}
 
 	/**
@@ -663,6 +664,10 @@ export class TaskChatService extends Disposable implements ChatService {
 		const safe = this.options.pool.redactForStorage(draft);
 		this.state(chatId).draft = safe;
 		return safe;
+	}
+
+	keptDraft(chatId: string): string | undefined {
+		return this.chats.get(chatId)?.draft;
 	}
 
 	async rename(chatId: string, title: string): Promise<void> {

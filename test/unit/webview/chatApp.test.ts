@@ -305,6 +305,30 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.deepEqual(await page.evaluate(() => (window as unknown as { __state: unknown }).__state), { v: 1, chatId: 'chat-1' });
 	});
 
+	test('leaving the tab saves the draft at once; a page shown again before its state kept the draft gets it from the host', async () => {
+		await openTab(snap(allRows().slice(0, 2), 2));
+		let hostDraft: string | undefined;
+		// The host keeps the draft as it hears it; its answer never reaches this page (it is hidden first).
+		host.handlers['chat/saveDraft'] = (p) => ((hostDraft = p.draft), new Promise<never>(() => undefined));
+		const savesAtBlur = await page.evaluate(() => {
+			const input = document.querySelector('textarea.input') as HTMLTextAreaElement;
+			input.value = 'half a thought';
+			input.dispatchEvent(new Event('input'));
+			window.dispatchEvent(new Event('blur'));
+			const w = window as unknown as { __posted: { kind: string; method?: string; params?: { draft?: string } }[] };
+			return w.__posted.filter((m) => m.kind === 'request' && m.method === 'chat/saveDraft').map((m) => m.params?.draft);
+		});
+		assert.deepEqual(savesAtBlur, ['half a thought'], 'the save went when the tab lost focus, not a quarter second later');
+		await until(() => hostDraft === 'half a thought', 'the host to hear the draft');
+		assert.deepEqual(await page.evaluate(() => (window as unknown as { __state: unknown }).__state), { v: 1, chatId: 'chat-1' }, 'the tab state never got it');
+		// The tab is shown again: a new page, whose state has no draft; the host's copy comes with the chat.
+		host.handlers['chat/open'] = () => ({ kind: 'snapshot', snapshot: snap(allRows().slice(0, 2), 2), draft: hostDraft });
+		await page.reload();
+		await page.waitForSelector('[role="log"] > *');
+		await until(async () => (await page.locator('textarea.input').inputValue()) === 'half a thought', 'the draft back in the input');
+		assert.deepEqual(await page.evaluate(() => (window as unknown as { __state: unknown }).__state), { v: 1, chatId: 'chat-1', draft: 'half a thought' });
+	});
+
 	test('a failed send keeps the text and says why', async () => {
 		await openTab(snap(allRows().slice(0, 2), 2));
 		host.handlers['chat/send'] = () => {

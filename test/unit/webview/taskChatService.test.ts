@@ -533,6 +533,17 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 		}
 	});
 
+	test('the draft a tab saved comes with the chat when it is opened again in this window; none before one was saved', async () => {
+		const chatId = newChat();
+		const first = await service.open(chatId);
+		assert.equal(first.draft, undefined, 'nothing was typed yet');
+		const kept = service.saveDraft(chatId, 'half a thought');
+		assert.equal((await service.open(chatId)).draft, kept);
+		assert.equal(kept, 'half a thought');
+		service.saveDraft(chatId, '');
+		assert.equal((await service.open(chatId)).draft, '', 'a draft cleared by a send stays cleared');
+	});
+
 	test("a reopen's reply carries the chat as it is when it is sent, not as it was before waiting for the disk", async () => {
 		const chatId = newChat();
 		const storeDurable = store.durable.bind(store);

@@ -100,6 +100,11 @@ export class Composer {
 		this.input.addEventListener('blur', () => setTimeout(() => this.closeCompletion(), 150));
 	}
 
+	/** Puts a draft kept elsewhere (the host) into the input, as if it had been there from the start. */
+	setDraft(draft: string): void {
+		this.input.value = draft;
+	}
+
 	private picker(label: string, choose: (id: string) => Promise<void>): HTMLSelectElement {
 		const select = h('select', { attrs: { 'aria-label': label } });
 		h('label', { class: 'picker', attrs: { hidden: '' } }, h('span', { class: 'picker-label' }, label), select);

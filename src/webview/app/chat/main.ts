@@ -27,6 +27,18 @@ const title = h('h1', { class: 'title' });
 const log = h('div', { class: 'transcript', attrs: { role: 'log', 'aria-label': s.transcript, 'aria-live': 'polite', tabindex: '0' } });
 
 let draftTimer: ReturnType<typeof setTimeout> | undefined;
+/** The save the timer waits to make, so leaving the tab can make it at once. */
+let pendingDraftSave: (() => void) | undefined;
+/** Whether the input changed since this page loaded (then a draft the host kept is older than what is typed). */
+let draftTouched = false;
+/** The host's copy of the draft is looked at once, in the first answer to `chat/open`. */
+let hostDraftSeen = false;
+
+function keepDraft(draft: string): void {
+	tabState = { v: 1, chatId, ...(draft ? { draft } : {}) };
+	api.setState(tabState);
+}
+
 const composer = new Composer(
 	s,
 	{
@@ -39,24 +51,24 @@ const composer = new Composer(
 		editQueued: async (queueId, text) => void (await rpc.request('queue/edit', { chatId, queueId, text })),
 		removeQueued: async (queueId) => void (await rpc.request('queue/remove', { chatId, queueId })),
 		draftChanged: (draft) => {
+			draftTouched = true;
 			clearTimeout(draftTimer);
 			if (!draft) {
-				tabState = { v: 1, chatId };
-				api.setState(tabState);
+				keepDraft('');
 			}
 			// The tab's state is kept on disk by VS Code: only a draft the host has checked goes there, with any
-			// key pasted into it redacted.
-			draftTimer = setTimeout(
-				() =>
-					void rpc
-						.request('chat/saveDraft', { chatId, draft })
-						.then((kept) => {
-							tabState = { v: 1, chatId, ...(kept.draft ? { draft: kept.draft } : {}) };
-							api.setState(tabState);
-						})
-						.catch(() => undefined),
-				draft ? 250 : 0,
-			);
+			// key pasted into it redacted. The host keeps its copy too, which a page that was hidden before the
+			// answer came finds again (see `resync`).
+			const save = (): void => {
+				pendingDraftSave = undefined;
+				clearTimeout(draftTimer);
+				void rpc
+					.request('chat/saveDraft', { chatId, draft })
+					.then((kept) => keepDraft(kept.draft))
+					.catch(() => undefined);
+			};
+			pendingDraftSave = save;
+			draftTimer = setTimeout(save, draft ? 250 : 0);
 		},
 	},
 	tabState.draft ?? '',
@@ -208,6 +220,13 @@ async function resync(): Promise<void> {
 			syncAgain = false;
 			const since = model.epoch ? { sinceSeq: model.seq, epoch: model.epoch } : {};
 			const result = await rpc.request('chat/open', { chatId, ...since });
+			if (!hostDraftSeen) {
+				hostDraftSeen = true;
+				if (result.draft !== undefined && !draftTouched && result.draft !== composer.input.value) {
+					composer.setDraft(result.draft);
+					keepDraft(result.draft);
+				}
+			}
 			if (result.kind === 'snapshot') {
 				showSnapshot(result.snapshot);
 			} else {
@@ -243,6 +262,10 @@ rpc.on('chat/didUpdateRow', (u) => {
 		void resync();
 	}
 });
+
+// Leaving the tab (another editor, another window) saves the draft now: a hidden tab's page is thrown away.
+window.addEventListener('blur', () => pendingDraftSave?.());
+document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && pendingDraftSave?.());
 
 // Alt+A / Alt+R answer the newest open permission card from anywhere in the tab (e.code: Alt changes e.key on macOS).
 document.addEventListener('keydown', (e) => {
