@@ -186,8 +186,10 @@ export interface RewindPreview {
 	number: number;
 	/** Worktree-relative files the rewind would put back. */
 	files: string[];
-	/** Later turns whose changes the rewind undoes (the transcript keeps them). */
+	/** Later turns whose changes the rewind undoes (the transcript keeps them), of every chat of the session. */
 	laterTurns: number;
+	/** How many of `laterTurns` are turns of the session's other chats (they share its worktree). */
+	laterTurnsInOtherChats?: number;
 }
 
 export interface RewindResult {
@@ -369,6 +371,7 @@ export interface ChatStrings {
 	rewind: string;
 	rewindPreview: string;
 	rewindLaterTurns: string;
+	rewindLaterTurnsOtherChats: string;
 	rewindNoFiles: string;
 	rewindConfirm: string;
 	rewindDone: string;

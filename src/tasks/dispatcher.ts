@@ -113,12 +113,46 @@ export class Dispatcher extends Disposable {
 	private stopping = false;
 	private pumping = false;
 	private pumpAgain = false;
+	/** Worktrees where work that must not share the folder with an agent runs (a rewind): no task starts there. */
+	private readonly heldWorktrees = new Map<string, number>();
 
 	constructor(private readonly options: DispatcherOptions) {
 		super();
 		this.tasks = new TasksRepo(options.store);
 		this.sessions = new SessionsRepo(options.store);
 		this.limits = checkedLimits({ maxConcurrent: options.maxConcurrent ?? defaultLimits.maxConcurrent, maxPerWorktree: options.maxPerWorktree ?? defaultLimits.maxPerWorktree });
+	}
+
+	/** The chats whose tasks run now in the chat's worktree (this chat's included); empty when none does. */
+	runningInWorktreeOf(chatId: string): string[] {
+		const key = this.worktreeKey(chatId);
+		return [...this.running.values()].filter((r) => r.worktreeKey === key).map((r) => r.chatId);
+	}
+
+	/**
+	 * Runs `work` with no task running in the chat's worktree and none starting there until it ends: for what
+	 * changes the folder under every chat of the session at once (a rewind). Refuses (`worktree/busy`, naming
+	 * the chats) while a task runs there.
+	 */
+	async exclusive<T>(chatId: string, work: () => Promise<T>): Promise<T> {
+		const busy = this.runningInWorktreeOf(chatId);
+		if (busy.length > 0) {
+			const names = busy.map((id) => this.sessions.getChat(id)?.title ?? id);
+			throw new AgentTabsError('worktree/busy', `An agent is working in this session's worktree (${names.map((n) => `"${n}"`).join(', ')}). Wait for its turn to end or cancel it, then try again.`);
+		}
+		const key = this.worktreeKey(chatId);
+		this.heldWorktrees.set(key, (this.heldWorktrees.get(key) ?? 0) + 1);
+		try {
+			return await work();
+		} finally {
+			const n = (this.heldWorktrees.get(key) ?? 1) - 1;
+			if (n > 0) {
+				this.heldWorktrees.set(key, n);
+			} else {
+				this.heldWorktrees.delete(key);
+			}
+			this.pump();
+		}
 	}
 
 	/** Turns running now. */
@@ -349,7 +383,7 @@ export class Dispatcher extends Disposable {
 				continue;
 			}
 			const worktreeKey = this.worktreeKey(chatId);
-			if ((perWorktree.get(worktreeKey) ?? 0) >= this.limits.maxPerWorktree) {
+			if ((perWorktree.get(worktreeKey) ?? 0) >= this.limits.maxPerWorktree || this.heldWorktrees.has(worktreeKey)) {
 				continue;
 			}
 			const claimed = this.tasks.claim(task.id);

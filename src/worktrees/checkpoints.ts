@@ -6,6 +6,7 @@ import { errorMessage } from '../common/log';
 import { newId } from '../common/ids';
 import { TranscriptRepo } from '../db/transcriptRepo';
 import type { Git } from './gitClient';
+import { liveLeases } from './ownership';
 import { defaultCheckpointsPerChat, type WorktreeContext } from './worktreeContext';
 
 /** The author and committer of every commit Agent Tabs writes (saves, checkpoints). */
@@ -454,8 +455,16 @@ export class TurnCheckpoints {
 		return changesSinceCheckpoint(this.ctx.git(cwd), checkpointRef);
 	}
 
-	/** Puts the worktree back to a checkpoint; what it replaces is recorded first, so nothing is lost. */
+	/**
+	 * Puts the worktree back to a checkpoint; what it replaces is recorded first, so nothing is lost. Refused
+	 * while an agent turn runs there (its lease, in any process): the folder would change under the agent,
+	 * and its turn would record the rewind as its own edits.
+	 */
 	async rewind(cwd: string, checkpointRef: string): Promise<{ replacedRef: string; files: string[] }> {
+		const working = liveLeases(cwd);
+		if (working.length > 0) {
+			throw new AgentTabsError('worktree/busy', `An agent is working in ${cwd} (${working.map((l) => `${l.what}, ${l.owner}`).join('; ')}). Wait for its turn to end or cancel it, then rewind.`);
+		}
 		return restoreCheckpoint(this.ctx.git(cwd), checkpointRef);
 	}
 }

@@ -24,6 +24,7 @@ export function chatStrings(vscode: VsCodeL10n): ChatStrings {
 		rewind: vscode.l10n.t('Rewind to before this turn'),
 		rewindPreview: vscode.l10n.t('Rewinding puts these files back as they were before turn {0}:', p0),
 		rewindLaterTurns: vscode.l10n.t('This also undoes the file changes of {0} later turn(s). The transcript is kept.', p0),
+		rewindLaterTurnsOtherChats: vscode.l10n.t("This also undoes the file changes of {0} later turn(s), {1} of them in this session's other chats (they share its worktree). The transcripts are kept.", p0, p1),
 		rewindNoFiles: vscode.l10n.t('No file differs from before turn {0}; rewinding changes nothing.', p0),
 		rewindConfirm: vscode.l10n.t('Rewind'),
 		rewindDone: vscode.l10n.t('Rewound {0} file(s). What the rewind replaced is kept in {1}.', p0, p1),

@@ -542,6 +542,12 @@ export class TaskChatService extends Disposable implements ChatService {
 		if (this.runningTask(chatId)) {
 			throw new AgentTabsError('agent/busy', 'A turn is running; cancel it or wait before rewinding.');
 		}
+		// A rewind puts back the whole worktree, which the session's other chats share.
+		const others = this.options.dispatcher.runningInWorktreeOf(chatId).filter((id) => id !== chatId);
+		if (others.length > 0) {
+			const names = others.map((id) => `"${this.sessions.getChat(id)?.title ?? id}"`).join(', ');
+			throw new AgentTabsError('worktree/busy', `A turn of ${names} is running in this session's worktree; wait for it or cancel it before rewinding.`);
+		}
 		return { turn, cwd, ref: turn.checkpoint_before };
 	}
 
@@ -549,13 +555,25 @@ export class TaskChatService extends Disposable implements ChatService {
 		const { turn, cwd, ref } = this.rewindTarget(chatId, turnId);
 		// What a rewind would change back: everything that changed since the checkpoint (the worktree is not touched).
 		const files = (await changesSinceCheckpoint(new Git(cwd), ref)).map((c) => c.path);
-		const laterTurns = this.transcript.listTurns(chatId).filter((t) => t.seq > turn.seq).length;
-		return { turnId, number: turn.seq, files, laterTurns };
+		// The worktree is the session's: a rewind also undoes what turns of its other chats changed since.
+		const later = this.sessionTurnsAfter(chatId, turn);
+		const laterInOtherChats = later.filter((t) => t.chat_id !== chatId).length;
+		return { turnId, number: turn.seq, files, laterTurns: later.length, ...(laterInOtherChats > 0 ? { laterTurnsInOtherChats: laterInOtherChats } : {}) };
+	}
+
+	/** Turns of any chat of the chat's session that started after `turn` (this chat's later turns included). */
+	private sessionTurnsAfter(chatId: string, turn: TurnRow): TurnRow[] {
+		const sessionId = this.chat(chatId).session_id;
+		return this.sessions
+			.listChats(sessionId)
+			.flatMap((c) => this.transcript.listTurns(c.id))
+			.filter((t) => t.id !== turn.id && (t.chat_id === chatId ? t.seq > turn.seq : t.started_at > turn.started_at));
 	}
 
 	async rewind(chatId: string, turnId: string): Promise<RewindResult> {
 		const { turn, cwd, ref } = this.rewindTarget(chatId, turnId);
-		const result = await this.options.rewind(cwd, ref);
+		// No task of the session starts while the folder is being put back.
+		const result = await this.options.dispatcher.exclusive(chatId, () => this.options.rewind(cwd, ref));
 		const files = result.files.length === 1 ? '1 file' : `${result.files.length} files`;
 		this.addNotice(chatId, {
 			kind: 'notice',

@@ -164,6 +164,25 @@ suite('tasks/dispatcher with the real store, worktrees, pool and scripted agents
 		assert.equal(seenAfter.maxRunning, 1);
 	});
 
+	test('exclusive work in a worktree (a rewind) is refused while a task runs there, and no task of it starts until the work ends', async () => {
+		const core = await open({ maxConcurrent: 4, maxPerWorktree: 4 });
+		const [a, b] = [newChat(core), newChat(core)];
+		await core.dispatcher.start();
+		const slow = await core.dispatcher.add({ creator: 'chat', agent: 'scripted', chatId: b, input: { text: 'sleep 400\nsay slow done' } });
+		await waitFor(() => core.dispatcher.isRunning(slow.id), 'the slow task to run');
+		assert.deepEqual(core.dispatcher.runningInWorktreeOf(a), [b], "the other chat's task runs in the same worktree");
+		await assert.rejects(core.dispatcher.exclusive(a, async () => 'never'), (e: Error & { code?: string }) => e.code === 'worktree/busy');
+		await core.dispatcher.whenEnded(slow.id);
+		let release: () => void = () => undefined;
+		const held = core.dispatcher.exclusive(a, () => new Promise<string>((resolve) => (release = () => resolve('rewound'))));
+		const waiting = await core.dispatcher.add({ creator: 'chat', agent: 'scripted', chatId: b, input: { text: 'say after the rewind' } });
+		await new Promise((r) => setTimeout(r, 300));
+		assert.equal(core.dispatcher.get(waiting.id)?.status, 'queued', 'no task starts in the worktree while the exclusive work runs');
+		release();
+		assert.equal(await held, 'rewound');
+		assert.equal((await core.dispatcher.whenEnded(waiting.id)).status, 'done', 'it runs once the work is over');
+	});
+
 	test('higher priority first, FIFO within a priority', async () => {
 		const core = await open({ maxConcurrent: 1 });
 		const seen = new Observer(core);

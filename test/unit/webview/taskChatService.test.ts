@@ -358,6 +358,26 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 		assert.deepEqual(rowsOf(chatId), shown);
 	});
 
+	test("rewind is refused while another chat's turn runs in the session's worktree; its preview counts that chat's later turns", async () => {
+		const first = newChat();
+		const second = newChat();
+		await service.send(first, { text: 'write first.txt by the first chat', attachments: [] });
+		await waitFor(idle(first), 'the first chat\'s turn');
+		const turn = rowsOf(first).find((r) => r.kind === 'turn')!;
+		await service.send(second, { text: 'sleep 1500\nwrite second.txt by the second chat', attachments: [] });
+		await waitFor(() => service.meta(second).status === 'running', 'the second chat\'s turn to run');
+		await assert.rejects(service.rewindPreview(first, turn.id), (e: Error & { code?: string }) => e.code === 'worktree/busy' && /"Scripted"|Scripted/.test(e.message));
+		await assert.rejects(service.rewind(first, turn.id), (e: Error & { code?: string }) => e.code === 'worktree/busy');
+		assert.ok(fs.existsSync(path.join(work, 'first.txt')), 'nothing was put back under the working agent');
+		await waitFor(idle(second), 'the second chat\'s turn');
+		assert.equal(fs.readFileSync(path.join(work, 'second.txt'), 'utf8'), 'by the second chat');
+		const preview = await service.rewindPreview(first, turn.id);
+		assert.deepEqual(preview, { turnId: turn.id, number: 1, files: ['first.txt', 'second.txt'], laterTurns: 1, laterTurnsInOtherChats: 1 });
+		const result = await service.rewind(first, turn.id);
+		assert.deepEqual([...result.files].sort(), ['first.txt', 'second.txt']);
+		assert.ok(!fs.existsSync(path.join(work, 'second.txt')));
+	});
+
 	test('a send that cannot start says why with a Retry, and Retry tries again', async () => {
 		const chatId = newChat('absent');
 		await service.send(chatId, { text: 'hello', attachments: [] });

@@ -885,6 +885,27 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.deepEqual(snapshotFiles(wt), before);
 	});
 
+	test('checkpoints: rewind refuses while an agent works in the worktree in another process, and goes ahead once it is gone', async () => {
+		const { worktree } = await service.createSession({ repo, title: 'rewind leased' });
+		const wt = worktree.path;
+		const ref = await service.checkpoint(wt, 'chat-x/turn-1-before');
+		fs.writeFileSync(path.join(wt, 'agent.txt'), 'being written\n');
+		const holder = spawn(process.execPath, [path.join(repoRoot, 'out', 'test', 'fixtures', 'leaseHolder.js'), wt], { stdio: ['ignore', 'pipe', 'inherit'] });
+		try {
+			await new Promise<void>((resolve, reject) => {
+				holder.stdout!.on('data', (d) => String(d).includes('ready') && resolve());
+				holder.once('exit', (code) => reject(new Error(`the lease holder exited with ${code}`)));
+			});
+			await assert.rejects(service.rewind(wt, ref), (e: Error & { code?: string }) => e.code === 'worktree/busy' && /Scripted in chat other-window/.test(e.message));
+			assert.equal(fs.readFileSync(path.join(wt, 'agent.txt'), 'utf8'), 'being written\n', 'nothing was put back under the agent');
+		} finally {
+			holder.kill('SIGKILL');
+			await new Promise((r) => (holder.exitCode !== null || holder.signalCode !== null ? r(undefined) : holder.once('exit', r)));
+		}
+		await service.rewind(wt, ref);
+		assert.ok(!fs.existsSync(path.join(wt, 'agent.txt')), 'the lease of a killed process is stale: the rewind goes ahead');
+	});
+
 	test('checkpoints: rewind restores the exact bytes of non-UTF-8 text and binary files', async () => {
 		const { worktree } = await service.createSession({ repo, title: 'rewind bytes' });
 		const wt = worktree.path;

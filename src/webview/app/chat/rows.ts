@@ -164,7 +164,9 @@ async function openRewind(container: HTMLElement, row: Row<'turn'>, ctx: RowCont
 		box,
 		h('p', {}, preview.files.length ? format(s.rewindPreview, preview.number) : format(s.rewindNoFiles, preview.number)),
 		preview.files.length ? h('ul', { class: 'files' }, ...shown.map((f) => h('li', {}, f)), preview.files.length > shown.length ? h('li', {}, `… +${preview.files.length - shown.length}`) : undefined) : undefined,
-		preview.laterTurns > 0 ? h('p', {}, format(s.rewindLaterTurns, preview.laterTurns)) : undefined,
+		preview.laterTurns > 0
+			? h('p', {}, preview.laterTurnsInOtherChats ? format(s.rewindLaterTurnsOtherChats, preview.laterTurns, preview.laterTurnsInOtherChats) : format(s.rewindLaterTurns, preview.laterTurns))
+			: undefined,
 		h('div', { class: 'actions' }, confirm, cancel),
 	);
 	box.addEventListener('keydown', (e) => {
