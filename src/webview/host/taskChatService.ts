@@ -70,6 +70,8 @@ interface ChatState {
 	/** Chat-level rows the store refused, each numbered in memory; `order` puts it back where it happened. */
 	unstoredRows: { row: ChatRow; seq: number }[];
 	refreshTimer?: NodeJS.Timeout;
+	/** An event came after the refresh timer was set: its text may be stored after that refresh reads. */
+	eventsAfterRefreshSet?: boolean;
 	commands?: SlashCommandInfo[];
 	modes: { current?: string; available: Choice[] };
 	models: { current?: string; available: Choice[] };
@@ -390,28 +392,40 @@ export class TaskChatService extends Disposable implements ChatService {
 		this.fireMeta(chatId);
 	}
 
+	/**
+	 * Reads the chat's changed rows a moment after an event (the turn stores streamed text in batches), and
+	 * once more after the last event of a burst: the text of an event that came after the timer was set may
+	 * reach the database after that read, and an agent that then goes quiet would leave it unshown.
+	 */
 	private scheduleRefresh(chatId: string): void {
 		const st = this.state(chatId);
-		if (!st.refreshTimer) {
-			st.refreshTimer = setTimeout(() => {
-				st.refreshTimer = undefined;
-				if (!this.isDisposed) {
-					this.publishChanges(chatId);
-				}
-			}, this.options.refreshDelayMs ?? 120);
+		if (st.refreshTimer) {
+			st.eventsAfterRefreshSet = true;
+			return;
 		}
+		st.eventsAfterRefreshSet = false;
+		st.refreshTimer = setTimeout(() => {
+			st.refreshTimer = undefined;
+			if (this.isDisposed) {
+				return;
+			}
+			// Rows found now may be followed by the rest of their batch: look once more until a read finds nothing.
+			if (this.publishChanges(chatId) > 0 || st.eventsAfterRefreshSet) {
+				this.scheduleRefresh(chatId);
+			}
+		}, this.options.refreshDelayMs ?? 120);
 	}
 
 	/**
 	 * Sends the rows the database numbered after the last one sent, in their order, each naming the one
 	 * before it (`prevSeq`), once the store has acknowledged them.
 	 */
-	private publishChanges(chatId: string): void {
+	private publishChanges(chatId: string): number {
 		try {
 			const st = this.state(chatId);
 			const updates = this.changesSince(chatId, st.seq);
 			if (updates.length === 0) {
-				return;
+				return 0;
 			}
 			for (const u of updates) {
 				u.prevSeq = st.seq;
@@ -425,8 +439,10 @@ export class TaskChatService extends Disposable implements ChatService {
 						this._onDidUpdateRow.fire(u);
 					}
 				});
+			return updates.length;
 		} catch (e) {
 			this.options.logger.warn(`[TaskChatService][publish] ${chatId}: ${errorMessage(e)}`);
+			return 0;
 		}
 	}
 

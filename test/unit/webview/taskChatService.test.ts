@@ -286,6 +286,20 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 		assert.deepEqual(view.rows, rowsOf(chatId));
 	});
 
+	test('the end of a streamed reply reaches the tab while the agent is quiet, not only with its next event', async () => {
+		const chatId = newChat();
+		// "third" comes just after the tab's read that "second" set off, and is stored after that read; then
+		// the agent says nothing for a while.
+		await service.send(chatId, { text: 'say first\nsleep 200\nsay second\nsleep 25\nsay third\nsleep 5000', attachments: [] });
+		const stored = (): boolean => rowsOf(chatId).some((r) => r.kind === 'text' && r.text.includes('third'));
+		await waitFor(stored, 'the last part stored');
+		const shown = (): boolean => updates.some((u) => u.chatId === chatId && u.row.kind === 'text' && u.row.text.includes('third'));
+		await waitFor(shown, 'the last part sent to the tab while the turn still runs', 2000);
+		assert.equal(service.meta(chatId).status, 'running', 'the agent had not said anything more');
+		await service.cancel(chatId);
+		await waitFor(idle(chatId), 'the cancelled turn');
+	});
+
 	test('messages sent during a turn queue, can be edited or removed, and run in order after it', async () => {
 		const chatId = newChat();
 		await service.send(chatId, { text: 'sleep 600\nsay first', attachments: [] });
