@@ -26,6 +26,7 @@ import type {
 	ChatSnapshot,
 	Choice,
 	CompletionItem,
+	PromptAttachment,
 	PromptPayload,
 	QueuedPrompt,
 	RewindPreview,
@@ -494,6 +495,20 @@ export class TaskChatService extends Disposable implements ChatService {
 		return { queued };
 	}
 
+	/** A task's prompt as a tab would send it: its text, and its files (still inside the worktree) as links. */
+	private payloadOf(task: TaskRow, chatId: string): PromptPayload {
+		const input = taskInput(task);
+		const cwd = this.workingDirectory(chatId);
+		const attachments: PromptAttachment[] = [];
+		for (const file of input.files ?? []) {
+			const rel = cwd ? path.relative(cwd, file) : '';
+			if (rel && !rel.startsWith('..') && !path.isAbsolute(rel)) {
+				attachments.push({ kind: 'file', path: rel.split(path.sep).join('/') });
+			}
+		}
+		return { text: input.text, attachments };
+	}
+
 	/** Whether a task just added waits (behind its chat's turn or a limit) rather than already running or ended. */
 	private stillQueued(taskId: string): boolean {
 		return !this.options.dispatcher.isRunning(taskId) && this.options.dispatcher.get(taskId)?.status === 'queued';
@@ -624,7 +639,8 @@ export class TaskChatService extends Disposable implements ChatService {
 			if (task && (task.status === 'failed' || task.status === 'interrupted') && !retried) {
 				taskId = task.id;
 			} else {
-				prompt = { text: turn.prompt, attachments: [] };
+				// Sent again as it was sent: its text and the files it linked (the turn keeps only the text).
+				prompt = task ? this.payloadOf(task, chatId) : { text: turn.prompt, attachments: [] };
 			}
 		}
 		if (prompt) {

@@ -465,6 +465,20 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 		await waitFor(() => rowsOf(absent).filter((r) => r.kind === 'error').length === 2, 'the retried send failed again, said once more');
 	});
 
+	test('Retry on an error row of a turn whose task cannot be retried sends its text again with the files it linked', async () => {
+		const chatId = newChat();
+		// A garbage line is an error row in a turn that still ends done: its task is not retried, its prompt is resent.
+		await service.send(chatId, { text: 'garbage\nsay read it', attachments: [{ kind: 'file', path: 'src/app.ts' }] });
+		await waitFor(idle(chatId), 'the turn');
+		const error = rowsOf(chatId).find((r) => r.kind === 'error' && r.turnId !== null);
+		assert.ok(error?.kind === 'error' && error.retryable, JSON.stringify(rowsOf(chatId)));
+		const before = dispatcher.list({ chatId }).length;
+		await service.retry(chatId, error.id);
+		await waitFor(() => dispatcher.list({ chatId }).length === before + 1 && idle(chatId)(), 'the resent message');
+		const resent = dispatcher.list({ chatId }).sort((a, b) => a.seq - b.seq).at(-1)!;
+		assert.deepEqual(JSON.parse(resent.input_json ?? '{}'), { text: 'garbage\nsay read it', files: [path.join(work, 'src', 'app.ts')] });
+	});
+
 	test('a turn cut off by a killed host says so with a Retry after the restart, and Retry sends its prompt again', async () => {
 		const chatId = newChat();
 		// What a host killed mid-turn leaves: the turn still marked running, its prompt stored.
