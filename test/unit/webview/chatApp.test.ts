@@ -392,6 +392,17 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		await until(() => host.of('permission/answer').length === 2, 'the Alt+R answer');
 		assert.deepEqual(host.of('permission/answer')[1], { chatId: 'chat-1', requestId: 'perm-b', optionId: 'no' });
 		assert.equal(await page.locator('textarea.input').inputValue(), '', 'the shortcut typed nothing');
+		// Two cards open: Alt+A twice answers the newest, then the one before it (not the newest again while
+		// its decision is on its way back).
+		const ask = (id: string, requestId: string): ChatRow => ({ id, turnId: 't2', kind: 'permission', requestId, title: `Step ${id}`, options: [{ optionId: 'ok', name: 'Allow', kind: 'allow_once' }, { optionId: 'no', name: 'Reject', kind: 'reject_once' }] });
+		await rowUpdate({ seq: 17, op: 'append', row: ask('q3', 'perm-c') });
+		await rowUpdate({ seq: 18, op: 'append', row: ask('q4', 'perm-d') });
+		await page.keyboard.press('Alt+KeyA');
+		await until(() => host.of('permission/answer').length === 3, 'the first Alt+A');
+		await page.keyboard.press('Alt+KeyA');
+		await until(() => host.of('permission/answer').length === 4, 'the second Alt+A');
+		assert.deepEqual(host.of('permission/answer').slice(2).map((a) => a.requestId), ['perm-d', 'perm-c']);
+		assert.equal(await page.locator('section.permission .permission-status', { hasText: 'Already answered' }).count(), 0, 'no card says its own answer was already given');
 	});
 
 	test('slash commands and @ mentions complete from the host; a mention becomes an attachment', async () => {

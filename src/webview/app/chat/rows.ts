@@ -231,9 +231,11 @@ function permissionCard(row: Row<'permission'>, ctx: RowContext): HTMLElement {
 		statusLine,
 	);
 	const answer = async (option: PermissionOption): Promise<void> => {
-		if (card.classList.contains('settled')) {
+		if (card.classList.contains('settled') || card.classList.contains('answering')) {
 			return;
 		}
+		// Answered: the card waits for the decision to come back; Alt+A / Alt+R go to the next card meanwhile.
+		card.classList.add('answering');
 		buttons.forEach((b) => (b.disabled = true));
 		const accepted = await ctx.answerPermission(row, option).catch(() => false);
 		if (!accepted) {
@@ -251,7 +253,7 @@ function permissionCard(row: Row<'permission'>, ctx: RowContext): HTMLElement {
 	});
 	(card as HTMLElement & { answerByKind?: (kind: 'allow' | 'reject') => boolean }).answerByKind = (kind) => {
 		const option = row.options.find((o) => o.kind === `${kind}_once`) ?? row.options.find((o) => o.kind.startsWith(kind));
-		if (!option || card.classList.contains('settled')) {
+		if (!option || card.classList.contains('settled') || card.classList.contains('answering')) {
 			return false;
 		}
 		void answer(option);
@@ -276,7 +278,7 @@ function errorRow(row: Row<'error'>, ctx: RowContext): HTMLElement {
 
 /** Answers the newest open permission card with allow or reject (Alt+A / Alt+R); false when none is open. */
 export function answerNewestPermission(log: HTMLElement, kind: 'allow' | 'reject'): boolean {
-	const cards = log.querySelectorAll<HTMLElement & { answerByKind?: (k: 'allow' | 'reject') => boolean }>('section.permission.open');
+	const cards = log.querySelectorAll<HTMLElement & { answerByKind?: (k: 'allow' | 'reject') => boolean }>('section.permission.open:not(.answering)');
 	const card = cards[cards.length - 1];
 	return card?.answerByKind?.(kind) ?? false;
 }
