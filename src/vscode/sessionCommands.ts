@@ -110,9 +110,9 @@ export function sessionCommandHandlers(deps: SessionCommandDeps): Record<string,
 			void vscode.window.showWarningMessage(vscode.l10n.t('Agents are still running in "{0}". Stop them first.', session.title), { modal: true, detail: riskDetail(risk) });
 			return undefined;
 		}
-		if (risk && (risk.operation || risk.conflicts.length > 0 || risk.innerRepositories.length > 0)) {
+		if (risk && (risk.foreign || risk.operation || risk.conflicts.length > 0 || risk.innerRepositories.length > 0)) {
 			// Refused before asking: a save cannot hold a half-done merge or rebase, nor a repository inside the
-			// worktree (see WorktreeService.remove).
+			// worktree, nor a folder that is no longer this repository's worktree (see WorktreeService.remove).
 			void vscode.window.showWarningMessage(vscode.l10n.t('"{0}" cannot be saved and removed right now.', session.title), { modal: true, detail: riskDetail(risk) });
 			return undefined;
 		}

@@ -9,7 +9,7 @@ import { hiddenFiles, rawDifferences, removeStaleTempIndexes, identity, indexTre
 import { type Git, parseWorktreeList } from './gitClient';
 import { liveLeases, markOwned, readOwnerMark } from './ownership';
 import { isSameOrInside, realPathLoose, samePath } from './paths';
-import { assessRisk, describeOperation, type RiskReport } from './risk';
+import { assessRisk, describeOperation, notThisRepositorysWorktree, type RiskReport } from './risk';
 import { addSave, readSave, resolveSavedRef, saveTrailers, type SaveContents } from './savedRefs';
 import type { SessionLifecycle } from './sessionLifecycle';
 import type { WorktreeContext } from './worktreeContext';
@@ -109,6 +109,10 @@ export class WorktreeCustody {
 	async save(worktreeId: string, reason: string): Promise<SavedWork> {
 		const wt = this.ctx.requireWorktree(worktreeId);
 		const git = this.ctx.git(wt.path);
+		const foreign = await notThisRepositorysWorktree(this.ctx.git(wt.repo_root), git, wt.path);
+		if (foreign) {
+			throw new AgentTabsError('worktree/notOurs', `${wt.path} ${foreign}; a save made there would not be this repository's. Nothing was saved.`);
+		}
 		const title = wt.session_id ? this.ctx.sessions.get(wt.session_id)?.title : undefined;
 		const head = (await git.run(['rev-parse', 'HEAD'])).trim();
 		const branch = (await git.run(['symbolic-ref', '--quiet', 'HEAD']).catch(() => '')).trim().replace(/^refs\/heads\//, '') || null;
@@ -190,6 +194,13 @@ export class WorktreeCustody {
 			throw new AgentTabsError('worktree/busy', `Agents are still running in ${wt.path}: ${risk.runningAgents.join(', ')}. Stop them first; nothing was removed.`);
 		}
 		let saved: SavedWork | null = null;
+		if (risk.foreign) {
+			// A save would go to whatever repository the folder now belongs to, and be deleted with it.
+			throw new AgentTabsError(
+				'worktree/notOurs',
+				`${wt.path} ${risk.foreign}. Agent Tabs cannot save what is in it, so it leaves the folder alone: move what you need out of it, then delete the folder yourself and remove the session again. Nothing was removed.`,
+			);
+		}
 		if (risk.exists) {
 			const listed = parseWorktreeList(await this.ctx.git(wt.repo_root).run(['worktree', 'list', '--porcelain', '-z']));
 			const entry = listed.find((e) => samePath(e.path, wt.path));

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { AgentTabsError, CancelledError } from '../common/errors';
+import { errorMessage } from '../common/log';
 import { type Git, GitError, type GitRunOptions, GitTimeoutError, type GitProgress, parseWorktreeList } from './gitClient';
 import { samePath } from './paths';
 import { assessRisk } from './risk';
@@ -120,12 +121,20 @@ export class SessionIntegration {
 			}
 		} else {
 			const wtGit = this.ctx.git(wt.path);
+			const tipBefore = (await main.run(['rev-parse', '--verify', `refs/heads/${wt.branch}`])).trim();
 			try {
 				await wtGit.run(['rebase', base], { ...long, env: identityEnv });
 			} catch (e) {
 				await undo(e, ['rebase', '--abort'], wtGit);
 			}
-			await main.run(['merge', '--ff-only', `refs/heads/${wt.branch}`]);
+			try {
+				await main.run(['merge', '--ff-only', `refs/heads/${wt.branch}`]);
+			} catch (e) {
+				// The base could not take the rebased branch (an untracked file in the way, say): the session's branch
+				// goes back to where it was, so nothing changed (it may have been pushed as it was).
+				await wtGit.run(['reset', '--keep', tipBefore]).catch((r: unknown) => this.ctx.logger.error(`[Worktrees][merge] could not put ${wt.branch} back at ${tipBefore}: ${errorMessage(r)}`));
+				throw e instanceof GitError ? new AgentTabsError('merge/failed', `Merging ${wt.branch} into ${base} failed: ${gitSays(e)} Nothing was changed.`, { cause: e }) : e;
+			}
 		}
 		const commit = (await main.run(['rev-parse', 'HEAD'])).trim();
 		return { strategy, commit, message: `${wt.branch} is in ${base} (${strategy}, ${commit.slice(0, 12)}).` };
@@ -159,12 +168,14 @@ export class SessionIntegration {
 	}
 }
 
-/** What git said when it failed, as one sentence (its last lines; hints dropped). */
+/** What git said when it failed, as one sentence: from its first error line on (else its last lines); hints dropped. */
 function gitSays(e: GitError): string {
 	const lines = (e.stderr || e.message)
 		.split(/\r?\n|\r/)
 		.map((l) => l.trim())
-		.filter((l) => l && !l.startsWith('hint:') && !/^Rebasing \(\d+\/\d+\)$/.test(l));
-	const text = lines.slice(-4).join(' ').replace(/^(fatal|error): /i, '');
+		.filter((l) => l && !l.startsWith('hint:') && !/^Rebasing \(\d+\/\d+\)$/.test(l) && l !== 'Aborting');
+	const firstError = lines.findIndex((l) => /^(fatal|error):/i.test(l));
+	const said = firstError >= 0 ? lines.slice(firstError, firstError + 6) : lines.slice(-4);
+	const text = said.join(' ').replace(/^(fatal|error): /i, '');
 	return /[.!?]$/.test(text) ? text : `${text}.`;
 }

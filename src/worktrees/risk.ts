@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Git, GitError } from './gitClient';
+import { samePath } from './paths';
 
 /** A git operation stopped half-way in a worktree, with the commands that finish or abort it. */
 export interface OperationInProgress {
@@ -41,6 +42,12 @@ export interface RiskReport {
 	path: string;
 	branch: string | null;
 	exists: boolean;
+	/**
+	 * Why the folder, which exists and holds files, is not a worktree of this repository any more (its `.git`
+	 * file was deleted, or replaced by a repository of its own): git cannot say what in it would be lost, and
+	 * a save made there would go to the wrong repository. Null when the folder is this repository's worktree.
+	 */
+	foreign: string | null;
 	staged: string[];
 	unstaged: string[];
 	untracked: string[];
@@ -86,6 +93,7 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 		path: input.path,
 		branch: input.branch,
 		exists: true,
+		foreign: null,
 		staged: [],
 		unstaged: [],
 		untracked: [],
@@ -103,8 +111,10 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 	};
 	const wt = git.at(input.path);
 	// A folder deleted by hand: git cannot even start there, so ask the file system first.
-	const exists = fs.existsSync(input.path) && (await wt.ok(['rev-parse', '--is-inside-work-tree']));
-	report.exists = exists;
+	const folderExists = fs.existsSync(input.path);
+	report.foreign = folderExists ? await notThisRepositorysWorktree(git, wt, input.path) : null;
+	const exists = folderExists && !report.foreign && (await wt.ok(['rev-parse', '--is-inside-work-tree']));
+	report.exists = exists || report.foreign !== null;
 	let branch = input.branch;
 	let branchRef = branch ? `refs/heads/${branch}` : null;
 	if (exists) {
@@ -154,6 +164,9 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 		}
 	}
 	const parts: string[] = [];
+	if (report.foreign) {
+		parts.push(`everything in the folder, which ${report.foreign}`);
+	}
 	if (report.operation) {
 		parts.push(describeOperation(report.operation));
 	}
@@ -184,7 +197,7 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 	if (report.runningAgents.length) {
 		parts.push(`${plural(report.runningAgents.length, 'agent')} running`);
 	}
-	report.clean = !report.operation && report.conflicts.length === 0 && report.innerRepositories.length === 0 && report.staged.length + report.unstaged.length + report.untracked.length + report.unpushed.length + report.unmerged.length + report.stashes.length + report.runningAgents.length === 0;
+	report.clean = !report.foreign && !report.operation && report.conflicts.length === 0 && report.innerRepositories.length === 0 && report.staged.length + report.unstaged.length + report.untracked.length + report.unpushed.length + report.unmerged.length + report.stashes.length + report.runningAgents.length === 0;
 	report.summary = report.clean ? 'Nothing would be lost.' : `At risk: ${parts.join(', ')}.`;
 	if (!report.exists) {
 		report.summary = `Its folder ${input.path} is gone (deleted or moved outside Agent Tabs); only the branch and earlier saves are left. ${report.summary}`;
@@ -193,6 +206,30 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 		report.summary += ` (${plural(report.ignoredCount, 'ignored path')} such as build output are not kept.)`;
 	}
 	return report;
+}
+
+/**
+ * Why `folder` is not a worktree of `repo`'s repository, or null when it is one (or is empty: nothing in it
+ * to lose). `wt` runs git in the folder.
+ */
+export async function notThisRepositorysWorktree(repo: Git, wt: Git, folder: string): Promise<string | null> {
+	const absolute = async (g: Git, args: string[]): Promise<string | null> => g.run(['rev-parse', '--path-format=absolute', ...args]).then((s) => s.trim() || null, () => null);
+	const [top, common, own] = await Promise.all([absolute(wt, ['--show-toplevel']), absolute(wt, ['--git-common-dir']), absolute(repo, ['--git-common-dir'])]);
+	if (top !== null && samePath(top, folder)) {
+		return common !== null && own !== null && samePath(common, own) ? null : `is a git repository of its own (${common ?? 'its own .git'}), no longer a worktree of this one: its .git was replaced`;
+	}
+	let entries: string[];
+	try {
+		entries = fs.readdirSync(folder);
+	} catch {
+		return null; // not a folder we can read: git says it is gone
+	}
+	if (entries.length === 0) {
+		return null;
+	}
+	return top !== null
+		? `lies inside another git repository (${top}) and is no longer a worktree of this one: its .git file is missing`
+		: 'is no longer a git worktree: its .git file is missing or broken';
 }
 
 /** One index entry of `git ls-files -v -s -z`: `<tag> <mode> <blob> <stage>\t<path>`. */

@@ -269,7 +269,7 @@ export class SessionLifecycle {
 			// Only what is in the folder matters here, not who runs in it: `assessRisk` directly, not the custody's `risk`.
 			const risk = await assessRisk(this.ctx.git(wt.repo_root), { path: wt.path, branch: wt.branch, baseRef: wt.base_ref });
 			const head = risk.exists ? (await this.ctx.git(wt.path).run(['rev-parse', 'HEAD'])).trim() : '';
-			if (!risk.exists || risk.staged.length + risk.unstaged.length + risk.untracked.length > 0 || head !== wt.base_commit) {
+			if (!risk.exists || risk.foreign || risk.staged.length + risk.unstaged.length + risk.untracked.length > 0 || head !== wt.base_commit) {
 				return false;
 			}
 			// Back to `creating` on disk before the folder goes: a start after a kill finishes the rollback.
@@ -310,7 +310,13 @@ export class SessionLifecycle {
 		});
 		const stash = (await git.run(['stash', 'create'])).trim();
 		if (stash) {
-			await this.ctx.git(wtPath).run(['stash', 'apply', stash]);
+			const wt = this.ctx.git(wtPath);
+			await wt.run(['stash', 'apply', stash]).catch(async (e: unknown) => {
+				// Git tells a conflict on stdout only ("CONFLICT (content): …"): name the files instead.
+				const conflicts = [...new Set(await wt.zlist(['diff', '--name-only', '--diff-filter=U', '-z']).catch(() => []))];
+				const why = conflicts.length > 0 ? `they conflict with the base in ${conflicts.join(', ')}` : e instanceof GitError ? e.stderr.trim() || `git stash apply ended with exit code ${e.exitCode}` : errorMessage(e);
+				throw new AgentTabsError('worktree/carry', `The uncommitted changes of ${repo} do not apply on the new session's base: ${why}. The session was not created; your changes are untouched.`, { cause: e });
+			});
 		}
 		for (const relBytes of await git.zlistBytes(['ls-files', '--others', '--exclude-standard', '-z'])) {
 			const rel = relBytes.toString('utf8');

@@ -514,6 +514,41 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.ok(git(repo, 'rev-parse', '--verify', 'refs/heads/agent-tabs/gone-by-hand').trim(), 'the branch is kept');
 	});
 
+	test("a folder that is no longer this repository's worktree (.git deleted or replaced) is never saved elsewhere nor removed", async () => {
+		// The worktrees root inside another repository (a home folder kept in git, say).
+		const outer = makeRepo(path.join(dir, 'home in git'), { 'dotfile': 'x\n' });
+		const inOuter = new WorktreeService(store, new MemoryLogger(), { root: path.join(outer, 'worktrees'), env });
+		const cases: [string, WorktreeService, (wt: string) => void, RegExp][] = [
+			['its .git replaced by a repository of its own (rm -rf .git && git init)', service, (wt) => (fs.rmSync(path.join(wt, '.git')), git(wt, 'init', '-q'), git(wt, 'commit', '-q', '--allow-empty', '-m', 'x')), /is a git repository of its own/],
+			['its .git file deleted, the folder inside another repository', inOuter, (wt) => fs.rmSync(path.join(wt, '.git')), /lies inside another git repository .*home in git.* its \.git file is missing/],
+			['its .git file deleted, no repository around it', service, (wt) => fs.rmSync(path.join(wt, '.git')), /is no longer a git worktree: its \.git file is missing/],
+		];
+		for (const [what, svc, damage, says] of cases) {
+			const { session, worktree } = await svc.createSession({ repo, title: what.slice(0, 20) });
+			fs.writeFileSync(path.join(worktree.path, 'precious.txt'), `${what}\n`);
+			damage(worktree.path);
+			const outerRefs = git(outer, 'for-each-ref');
+			const risk = await svc.risk(worktree.id);
+			assert.equal(risk.clean, false, what);
+			assert.match(risk.foreign ?? '', says, what);
+			assert.match(risk.summary, /At risk: everything in the folder/, what);
+			for (const remove of [() => svc.archiveSession(session.id), () => svc.deleteSession(session.id)]) {
+				await assert.rejects(remove(), (e: Error & { code?: string }) => e.code === 'worktree/notOurs' && /Nothing was removed/.test(e.message), what);
+			}
+			await assert.rejects(svc.save(worktree.id, 'test'), (e: Error & { code?: string }) => e.code === 'worktree/notOurs', what);
+			assert.equal(fs.readFileSync(path.join(worktree.path, 'precious.txt'), 'utf8'), `${what}\n`, `${what}: the work is where it was`);
+			assert.equal(new WorktreesRepo(store).get(worktree.id)!.state, 'ready', what);
+			assert.equal(git(outer, 'for-each-ref'), outerRefs, `${what}: nothing was saved into another repository`);
+		}
+		// Emptied by hand, the folder left: nothing in it to lose, so it counts as gone.
+		const { session, worktree } = await service.createSession({ repo, title: 'emptied' });
+		for (const name of fs.readdirSync(worktree.path)) {
+			fs.rmSync(path.join(worktree.path, name), { recursive: true, force: true });
+		}
+		assert.equal((await service.risk(worktree.id)).foreign, null);
+		assert.equal((await service.archiveSession(session.id))!.risk.exists, false);
+	});
+
 	test('an interrupted removal (intent recorded, folder half deleted) is finished at the next start and restores exactly', async () => {
 		const { session, worktree } = await service.createSession({ repo, title: 'half gone' });
 		const wt = worktree.path;
@@ -860,6 +895,39 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 			assert.equal(git(repo, 'status', '--porcelain').trim(), '');
 			assert.equal(fs.readFileSync(path.join(repo, 'README.md'), 'utf8'), 'main version\n');
 		}
+	});
+
+	test("an untracked file of the main checkout in the merge's way: refused in git's own words, and neither main nor the session's branch moved", async () => {
+		const { session, worktree } = await service.createSession({ repo, title: 'in the way' });
+		fs.writeFileSync(path.join(worktree.path, 'feat.txt'), 'from the session\n');
+		git(worktree.path, 'add', '-A');
+		git(worktree.path, 'commit', '-q', '-m', 'feat');
+		// Main moved on, so a rebase has work to do before its fast-forward.
+		fs.writeFileSync(path.join(repo, 'other.ts'), 'other\n');
+		git(repo, 'add', '-A');
+		git(repo, 'commit', '-q', '-m', 'other');
+		fs.writeFileSync(path.join(repo, 'feat.txt'), 'mine, untracked\n');
+		const mainHead = git(repo, 'rev-parse', 'HEAD').trim();
+		const branchTip = git(repo, 'rev-parse', 'refs/heads/agent-tabs/in-the-way').trim();
+		for (const strategy of ['merge', 'squash', 'rebase'] as const) {
+			await assert.rejects(service.mergeSession(session.id, strategy), (e: Error) => /untracked working tree files would be overwritten/.test(e.message) && /Nothing was changed/.test(e.message), strategy);
+			assert.equal(git(repo, 'rev-parse', 'HEAD').trim(), mainHead, `${strategy}: main did not move`);
+			assert.equal(git(repo, 'rev-parse', 'refs/heads/agent-tabs/in-the-way').trim(), branchTip, `${strategy}: the session's branch did not move`);
+			assert.equal(fs.readFileSync(path.join(repo, 'feat.txt'), 'utf8'), 'mine, untracked\n');
+			assert.equal(git(worktree.path, 'status', '--porcelain').trim(), '', `${strategy}: the session's worktree is as it was`);
+		}
+	});
+
+	test('carrying uncommitted changes that conflict with the base names the files, creates nothing and leaves the changes', async () => {
+		git(repo, 'checkout', '-q', '-b', 'other');
+		fs.writeFileSync(path.join(repo, 'README.md'), 'on other\n');
+		git(repo, 'commit', '-q', '-am', 'other');
+		git(repo, 'checkout', '-q', 'main');
+		fs.writeFileSync(path.join(repo, 'README.md'), 'my uncommitted edit\n');
+		await assert.rejects(service.createSession({ repo, title: 'carry', baseRef: 'other', carryChanges: true }), (e: Error & { code?: string }) => e.code === 'worktree/carry' && /conflict with the base in README\.md/.test(e.message));
+		assert.equal(fs.readFileSync(path.join(repo, 'README.md'), 'utf8'), 'my uncommitted edit\n');
+		assert.deepEqual(new SessionsRepo(store).list(), []);
+		assert.equal(git(repo, 'branch', '--list', 'agent-tabs/*').trim(), '');
 	});
 
 	test('a pull request without the GitHub CLI says what to do', async () => {
