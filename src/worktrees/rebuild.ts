@@ -230,7 +230,14 @@ export async function worktreeToAttach(input: RebuildInput, target: string): Pro
 	}
 	const refMatch = /^refs\/agent-tabs\/(?:saved|heads)\/([^/]+)(?:\/\d+)?$/.exec(target);
 	if (!refMatch && fs.statSync(path.join(target, '.git'), { throwIfNoEntry: false })?.isFile()) {
-		// A worktree folder the store does not know (a new state folder, or a lost database).
+		// A worktree folder the store does not know (a new state folder, or a lost database), unless it is a
+		// session of another state that still has its database: two states would each save and remove it.
+		if (heldElsewhere(target, input.store.dir)) {
+			throw new AgentTabsError(
+				'worktree/heldElsewhere',
+				`${target} is a session of another Agent Tabs state (${readOwnerMark(target)?.stateDir ?? '?'}: another window's workspace, or another --state), which still has its database. Work with it there; it is attached here only once that state is gone.`,
+			);
+		}
 		const repo = await input.service.resolveRepository(target);
 		const records = await readRepoRecords(repo, input.env);
 		const entry = records.listed.find((e) => samePath(e.path, target));

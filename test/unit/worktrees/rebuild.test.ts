@@ -165,6 +165,10 @@ suite('worktrees: getting back what git knows after the database is lost (real g
 				[orphan.path],
 			);
 			assert.equal(new WorktreesRepo(fresh).byPath(held.path), undefined, 'the held one stays with its own state');
+			// Nor can it be attached by its folder while that state has its database.
+			const input = { store: fresh, service: service(fresh), logger: new MemoryLogger(), repos: [repo], root, env };
+			await assert.rejects(worktreeToAttach(input, held.path), (e: Error & { code?: string }) => e.code === 'worktree/heldElsewhere' && e.message.includes(path.join(dir, 'other-window')));
+			assert.equal(new WorktreesRepo(fresh).byPath(held.path), undefined);
 		} finally {
 			await fresh.close();
 		}
