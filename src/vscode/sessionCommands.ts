@@ -226,7 +226,11 @@ export function sessionCommandHandlers(deps: SessionCommandDeps): Record<string,
 			}
 			const restoreId = id;
 			const wt = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Restoring the worktree…') }, () => durably(deps.service().restoreSession(restoreId)));
-			void vscode.window.showInformationMessage(vscode.l10n.t('Restored {0} on {1}.', wt.path, wt.branch ?? ''));
+			if (wt.detached) {
+				void vscode.window.showWarningMessage(vscode.l10n.t('Restored {0}: {1}.', wt.path, wt.detached));
+			} else {
+				void vscode.window.showInformationMessage(vscode.l10n.t('Restored {0} on {1}.', wt.path, wt.branch ?? vscode.l10n.t('a detached HEAD')));
+			}
 			return id;
 		},
 		attachWorktree: async (node?: unknown) => {

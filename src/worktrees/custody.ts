@@ -51,6 +51,9 @@ export interface RecoveryReport {
 	removedTempFiles: string[];
 }
 
+/** A restored worktree's row; `detached` says why HEAD came back detached when it was on a branch when saved. */
+export type RestoredWorktree = WorktreeRow & { detached?: string };
+
 /**
  * Custody of the work in worktrees, with one rule: no path loses work. Every removal goes through `remove`,
  * which saves everything `risk` finds into a private ref first, verifies the save byte for byte, keeps the
@@ -310,7 +313,7 @@ export class WorktreeCustody {
 	 * and a failed or interrupted restore removes its partial folder again (the save and the branch are
 	 * untouched). Without a save (the folder was deleted by hand before removal) it comes back from the branch.
 	 */
-	async restoreSession(sessionId: string): Promise<WorktreeRow> {
+	async restoreSession(sessionId: string): Promise<RestoredWorktree> {
 		const session = this.ctx.sessions.get(sessionId);
 		let wt = this.ctx.worktrees.forSession(sessionId);
 		if (!session || !wt) {
@@ -348,13 +351,15 @@ export class WorktreeCustody {
 		// on since (new commits made elsewhere) is left alone and HEAD comes back detached at the saved commit.
 		let addArgs: string[];
 		let expectedBranch: string | null = branch;
+		let detached: string | undefined;
 		if (branch && tip === head) {
 			addArgs = [wt.path, branch];
 		} else if (branch && !tip) {
 			addArgs = ['-b', branch, wt.path, head];
 		} else {
 			if (branch) {
-				this.ctx.logger.warn(`[Worktrees][restore] ${branch} moved since the save (now ${tip.slice(0, 12)}, saved at ${head.slice(0, 12)}); ${wt.path} comes back detached at the saved commit`);
+				detached = `${branch} moved on since the save (it is now at ${tip.slice(0, 12)}, the save was made at ${head.slice(0, 12)}), so the worktree is back detached at the saved commit; check out ${branch} there to go on from its new commits`;
+				this.ctx.logger.warn(`[Worktrees][restore] ${wt.path}: ${detached}`);
 			}
 			expectedBranch = null;
 			addArgs = ['--detach', wt.path, head];
@@ -386,7 +391,7 @@ export class WorktreeCustody {
 		await this.lifecycle.setup(wt.repo_root, wt.path);
 		this.ctx.worktrees.update(wt.id, { state: 'ready' });
 		this.ctx.sessions.setStatus(sessionId, 'active');
-		return this.ctx.worktrees.get(wt.id)!;
+		return { ...this.ctx.worktrees.get(wt.id)!, ...(detached ? { detached } : {}) };
 	}
 
 	/**

@@ -3,7 +3,7 @@ import type { SessionRow } from '../db/sessionsRepo';
 import type { Store } from '../db/store';
 import type { WorktreeRow } from '../db/worktreesRepo';
 import { TurnCheckpoints } from './checkpoints';
-import { WorktreeCustody, type RecoveryReport, type RemoveResult, type SavedWork } from './custody';
+import { WorktreeCustody, type RecoveryReport, type RemoveResult, type RestoredWorktree, type SavedWork } from './custody';
 import { SessionIntegration, type IntegrationOptions } from './integration';
 import type { RiskReport } from './risk';
 import { SessionLifecycle } from './sessionLifecycle';
@@ -11,7 +11,7 @@ import { WorktreeContext, type WorktreeOptions } from './worktreeContext';
 
 export { defaultCheckpointsPerChat, type WorktreeOptions } from './worktreeContext';
 export { sessionBranchPrefixes, slugify } from './sessionLifecycle';
-export type { RecoveryReport, RemoveResult, SavedWork } from './custody';
+export type { RecoveryReport, RemoveResult, RestoredWorktree, SavedWork } from './custody';
 
 /**
  * Sessions and their worktrees, with one rule: no path loses work. One front for the rooms that do the
@@ -86,7 +86,7 @@ export class WorktreeService {
 		return this.custody.attachWorktree(worktreeId, title);
 	}
 
-	restoreSession(sessionId: string): Promise<WorktreeRow> {
+	restoreSession(sessionId: string): Promise<RestoredWorktree> {
 		return this.custody.restoreSession(sessionId);
 	}
 

@@ -415,6 +415,25 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(git(repo, 'rev-parse', 'agent-tabs/branch-hopper').trim(), worktree.base_commit, 'the session branch is kept as it was');
 	});
 
+	test('a branch that moved on since the save: the worktree comes back detached at the saved commit, and the restore says so', async () => {
+		const { session, worktree } = await service.createSession({ repo, title: 'moved on' });
+		fs.writeFileSync(path.join(worktree.path, 'a.txt'), 'saved\n');
+		await service.archiveSession(session.id);
+		assert.equal((await service.restoreSession(session.id)).detached, undefined, 'back on its branch: nothing to say');
+		await service.archiveSession(session.id);
+		// Someone commits on the session's branch meanwhile (from another worktree of theirs).
+		const elsewhere = path.join(dir, 'elsewhere');
+		git(repo, 'worktree', 'add', '-q', elsewhere, 'agent-tabs/moved-on');
+		git(elsewhere, 'commit', '-q', '--allow-empty', '-m', 'later work');
+		git(repo, 'worktree', 'remove', elsewhere);
+		const tip = git(repo, 'rev-parse', 'agent-tabs/moved-on').trim();
+		const restored = await service.restoreSession(session.id);
+		assert.match(restored.detached ?? '', /agent-tabs\/moved-on moved on since the save .*back detached at the saved commit; check out agent-tabs\/moved-on/);
+		assert.throws(() => git(worktree.path, 'symbolic-ref', '-q', 'HEAD'), 'HEAD is detached');
+		assert.equal(fs.readFileSync(path.join(worktree.path, 'a.txt'), 'utf8'), 'saved\n');
+		assert.equal(git(repo, 'rev-parse', 'agent-tabs/moved-on').trim(), tip, 'the branch keeps its new commits');
+	});
+
 	test('a detached HEAD comes back detached at the same commit', async () => {
 		const { session, worktree } = await service.createSession({ repo, title: 'detached' });
 		const wt = worktree.path;
