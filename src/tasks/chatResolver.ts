@@ -43,7 +43,8 @@ export class SessionChatResolver implements TaskChatResolver {
 		if (sessionId === null) {
 			const request = taskNewSession(task);
 			if (!request) {
-				throw new AgentTabsError('task/noTarget', `Task ${task.id} names no chat, no session and no repository for a new session.`);
+				// Every task is added with a target (see Dispatcher.validate); only a delete takes it away.
+				throw new AgentTabsError('task/targetDeleted', 'its chat or session was deleted before it ran.');
 			}
 			const created = await this.worktrees.createSession({ repo: request.repo, title: request.title ?? taskTitle(task), baseRef: request.baseRef });
 			sessionId = created.session.id;

@@ -81,6 +81,16 @@ suite('cli: agent-tabs', function () {
 		const end2 = JSON.parse(again.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
 		assert.equal(end2.chatId, chatId, '--chat continues the same chat');
 		assert.equal(end2.cwd, end.cwd, 'in the same worktree');
+		// A chat keeps its agent, and a session its repository: a run that says otherwise is refused.
+		fs.writeFileSync(agents, JSON.stringify([...(JSON.parse(fs.readFileSync(agents, 'utf8')) as object[]), { id: 'reviewer', label: 'Reviewer', transport: 'acp', command: process.execPath, args: [agentScript], env: {} }]));
+		const otherAgent = run(['run', '--repo', repo, '--agent', 'reviewer', '--agents', agents, '--state', state, '--chat', chatId, '--prompt', 'recall']);
+		assert.equal(otherAgent.code, 2, otherAgent.stderr);
+		assert.match(otherAgent.stderr, /is a conversation with scripted, not reviewer; a chat keeps its agent/);
+		const otherRepo = makeRepo(path.join(dir, 'other repo'));
+		const wrongRepo = run(['run', '--repo', otherRepo, '--agent', 'scripted', '--agents', agents, '--state', state, '--session', sessionId, '--prompt', 'say hi']);
+		assert.equal(wrongRepo.code, 2, wrongRepo.stderr);
+		assert.match(wrongRepo.stderr, /works in .*repo, not in .*other repo; name its repository with --repo/);
+		assert.equal(jsonLines(run(['chats', '--state', state, '--json']).stdout).length, 1, 'no chat was made by the refused runs');
 
 		// Rewind to before turn 2: notes.md is back, extra.md is gone, and the replaced state is kept.
 		const rewound = run(['rewind', chatId, '2', '--state', state, '--json']);

@@ -62,6 +62,7 @@ suite('cli: agent-tabs task', function () {
 		const worked = cliRun(['task', 'work']);
 		assert.equal(worked.code, 1, 'one task it ran did not end done');
 		assert.match(worked.stdout, /The queue is empty \(2 tasks ran\)/);
+		assert.equal(worked.stdout.split('\n').filter((l) => l.startsWith('started ')).length, 2, `each task is said to start once:\n${worked.stdout}`);
 		const ran = task(['task', 'show', first.id]);
 		assert.equal(ran.status, 'done', ran.error ?? undefined);
 		const sessions = json(['sessions']);

@@ -3,6 +3,7 @@ import { AgentTabsError } from '../../common/errors';
 import { errorMessage, type Logger } from '../../common/log';
 import type { PermissionPolicy } from '../../agents/permissions';
 import type { TurnOutcome } from '../../tasks/turnRunner';
+import { samePath } from '../../worktrees/paths';
 import { flag, type ParsedArgs } from '../args';
 import { loadDefinitions, openCore, out, requireAgent, requireFolder, silenceFlag, type CliCommand } from '../shared';
 import { printEvents, runQueueUntilEnded } from './task';
@@ -40,6 +41,10 @@ async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 			}
 			sessionId = chat.session_id;
 			chatId = chat.id;
+		}
+		const session = sessionId ? sessions.get(sessionId) : undefined;
+		if (session?.repo_root && !samePath(await worktrees.resolveRepository(repoDir).catch(() => repoDir), session.repo_root)) {
+			throw new AgentTabsError('cli/usage', `Session ${session.id} works in ${session.repo_root}, not in ${repoDir}; name its repository with --repo (or leave out --session for a new session in ${repoDir}).`);
 		}
 		await worktrees.recoverInterrupted().catch((e) => logger.error(`[cli][recover] ${errorMessage(e)}`));
 		let createdSession: string | undefined;

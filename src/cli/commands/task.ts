@@ -194,8 +194,11 @@ async function work(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean)
 	};
 	let failed = false;
 	const ended = new Set<string>();
+	// A running task changes more than once (its turn is linked to it): it is said to have started once.
+	const started = new Set<string>();
 	const sub = dispatcher.onDidChange(({ task }) => {
-		if (task.status === 'running' && !json) {
+		if (task.status === 'running' && !json && !started.has(task.id)) {
+			started.add(task.id);
 			process.stdout.write(`started  ${describeTask(task)}\n`);
 		}
 		// A task that failed before its turn started (its repository or session could not be had) counts too.

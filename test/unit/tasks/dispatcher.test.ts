@@ -183,6 +183,21 @@ suite('tasks/dispatcher with the real store, worktrees, pool and scripted agents
 		assert.equal((await core.dispatcher.whenEnded(waiting.id)).status, 'done', 'it runs once the work is over');
 	});
 
+	test('a task whose session was deleted before it ran fails saying so', async () => {
+		const core = await open();
+		const { session } = await core.worktrees.createSession({ repo, title: 'short-lived' });
+		const chat = newChat(core, session.id);
+		const toSession = await core.dispatcher.add({ creator: 'cli', agent: 'scripted', sessionId: session.id, input: { text: 'say never' } });
+		const toChat = await core.dispatcher.add({ creator: 'new_task', agent: 'scripted', chatId: chat, input: { text: 'say never' } });
+		await core.worktrees.deleteSession(session.id);
+		await core.dispatcher.start();
+		for (const task of [toSession, toChat]) {
+			const ended = await core.dispatcher.whenEnded(task.id);
+			assert.equal(ended.status, 'failed');
+			assert.match(ended.error ?? '', /its chat or session was deleted before it ran/, ended.error ?? '');
+		}
+	});
+
 	test('higher priority first, FIFO within a priority', async () => {
 		const core = await open({ maxConcurrent: 1 });
 		const seen = new Observer(core);
