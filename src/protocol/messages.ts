@@ -158,8 +158,14 @@ export type ChatOpenResult = ({ kind: 'snapshot'; snapshot: ChatSnapshot } | { k
 	 * The unsent draft this window's host last heard from the chat's tab (redacted), if it heard one: newer
 	 * than the tab's own state when the tab was hidden before it could keep it, or when the tab is new.
 	 */
-	draft?: string;
+	draft?: ChatDraft;
 };
+
+/** An unsent message: its text and what it attaches. */
+export interface ChatDraft {
+	draft: string;
+	attachments?: PromptAttachment[];
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Prompts and completion
@@ -208,8 +214,8 @@ export interface Requests {
 	'chat/cancel': [{ chatId: string }, null];
 	'chat/setMode': [{ chatId: string; modeId: string }, null];
 	'chat/setModel': [{ chatId: string; modelId: string }, null];
-	/** Answers with the draft as the tab may keep it in its state (known secrets redacted). */
-	'chat/saveDraft': [{ chatId: string; draft: string }, { draft: string }];
+	/** Answers with the draft (and what it attaches) as the tab may keep it in its state (known secrets redacted). */
+	'chat/saveDraft': [{ chatId: string; draft: string; attachments?: PromptAttachment[] }, ChatDraft];
 	'permission/answer': [{ chatId: string; requestId: string; optionId: string }, { accepted: boolean }];
 	'queue/edit': [{ chatId: string; queueId: string; text: string }, null];
 	'queue/remove': [{ chatId: string; queueId: string }, null];
@@ -256,17 +262,26 @@ export interface ChatTabState {
 	v: 1;
 	chatId: string;
 	draft?: string;
+	/** What the draft has attached (selections, files), as the host vetted them with the draft. */
+	attachments?: PromptAttachment[];
 }
 
 export function isChatTabState(value: unknown): value is ChatTabState {
 	const v = value as Partial<ChatTabState> | null;
-	return typeof v === 'object' && v !== null && v.v === 1 && typeof v.chatId === 'string' && (v.draft === undefined || typeof v.draft === 'string');
+	return (
+		typeof v === 'object' &&
+		v !== null &&
+		v.v === 1 &&
+		typeof v.chatId === 'string' &&
+		(v.draft === undefined || typeof v.draft === 'string') &&
+		(v.attachments === undefined || isPromptPayload({ text: '', attachments: v.attachments }))
+	);
 }
 
 /** Reads persisted tab state of any version this code knows; anything else is discarded (undefined), never a crash. */
 export function readChatTabState(value: unknown): ChatTabState | undefined {
 	if (isChatTabState(value)) {
-		return { v: 1, chatId: value.chatId, ...(value.draft ? { draft: value.draft } : {}) };
+		return { v: 1, chatId: value.chatId, ...(value.draft ? { draft: value.draft } : {}), ...(value.attachments?.length ? { attachments: value.attachments } : {}) };
 	}
 	return undefined;
 }
@@ -327,6 +342,9 @@ export function requestParamsProblem(method: string, params: unknown): string | 
 		if (p.epoch !== undefined && (typeof p.epoch !== 'string' || p.epoch.length > maxIdLength)) {
 			return 'epoch is not an id';
 		}
+	}
+	if (method === 'chat/saveDraft' && p.attachments !== undefined && !isPromptPayload({ text: '', attachments: p.attachments })) {
+		return 'the attachments are not in the form of attachments, or are too many or too large';
 	}
 	if (method === 'chat/send' && !isPromptPayload(p.prompt)) {
 		return 'the prompt is not in the form of one, or is too large';

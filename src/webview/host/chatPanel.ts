@@ -130,7 +130,7 @@ export class ChatPanel extends Disposable {
 		m.handle('chat/cancel', async (p) => (await s.cancel(own(p.chatId)), null));
 		m.handle('chat/setMode', async (p) => (await s.setMode(own(p.chatId), p.modeId), null));
 		m.handle('chat/setModel', async (p) => (await s.setModel(own(p.chatId), p.modelId), null));
-		m.handle('chat/saveDraft', (p) => ({ draft: s.saveDraft(own(p.chatId), p.draft) }));
+		m.handle('chat/saveDraft', (p) => s.saveDraft(own(p.chatId), p.draft, p.attachments));
 		m.handle('chat/retry', (p) => s.retry(own(p.chatId), p.rowId));
 		m.handle('permission/answer', (p) => s.answerPermission(own(p.chatId), p.requestId, p.optionId));
 		m.handle('queue/edit', async (p) => (await s.editQueued(own(p.chatId), p.queueId, p.text), null));

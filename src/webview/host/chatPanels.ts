@@ -115,8 +115,9 @@ export class ChatPanelManager extends Disposable {
 			// VS Code restores a tab that was in the background only once it is shown, so the chat may have
 			// been opened in a second tab meanwhile (from the Sessions view, say). The tab shown now is the one
 			// the user chose: it stays, with the draft it kept, unless the other one holds a draft of its own.
-			const liveDraft = service.keptDraft(tab.chatId);
-			if (tab.draft && !liveDraft) {
+			const kept = service.keptDraft(tab.chatId);
+			const liveHasDraft = Boolean(kept?.draft || kept?.attachments?.length);
+			if ((tab.draft || tab.attachments?.length) && !liveHasDraft) {
 				this.logger.info(`[ChatPanels][restore] ${tab.chatId}: a restored tab replaces the one opened before VS Code restored it`);
 				this.adopt(tab.chatId, panel, service); // disposes the other tab's ChatPanel, so its close is not a close
 				live.panel.dispose();

@@ -1,5 +1,5 @@
 import type { Event } from '../../common/event';
-import type { ChatMeta, ChatOpenResult, ChatSnapshot, CompletionItem, PromptPayload, RewindPreview, RewindResult, RowUpdate } from '../../protocol/messages';
+import type { ChatDraft, ChatMeta, ChatOpenResult, PromptAttachment, ChatSnapshot, CompletionItem, PromptPayload, RewindPreview, RewindResult, RowUpdate } from '../../protocol/messages';
 
 /**
  * The port between chat tabs and whatever runs chats: `TaskChatService`, over the task dispatcher (a message
@@ -33,10 +33,13 @@ export interface ChatService {
 	completeFiles(chatId: string, query: string): Promise<CompletionItem[]>;
 	/** The folder the chat's agent works in (its session's worktree), for checks such as "is this selection inside it". */
 	workingDirectory(chatId: string): string | undefined;
-	/** Keeps an unsent draft; returns it as it may be stored (known secrets redacted: a pasted key is never kept in clear). */
-	saveDraft(chatId: string, draft: string): string;
+	/**
+	 * Keeps an unsent draft and what it attaches; returns them as they may be stored (known secrets redacted:
+	 * a pasted key is never kept in clear, nor one in an attached selection).
+	 */
+	saveDraft(chatId: string, draft: string, attachments?: PromptAttachment[]): ChatDraft;
 	/** The draft this window last kept for the chat (`saveDraft`), if any. */
-	keptDraft(chatId: string): string | undefined;
+	keptDraft(chatId: string): ChatDraft | undefined;
 	rename(chatId: string, title: string): Promise<void>;
 	/** The tab was closed by the user: end the chat's agent context and its process. The transcript stays. */
 	closeContext(chatId: string): Promise<void>;

@@ -20,6 +20,7 @@ import { looseRowOrder, messageRow, noticeRow, parse, turnHeaderRow, turnRows } 
 import { changesSinceCheckpoint } from '../../worktrees/checkpoints';
 import { Git } from '../../worktrees/gitClient';
 import type {
+	ChatDraft,
 	ChatMeta,
 	ChatOpenResult,
 	ChatRow,
@@ -79,7 +80,7 @@ interface ChatState {
 	/** Permission requests as the transcript names them (event id) -> as the broker names them. */
 	permissionIds: Map<string, string>;
 	unmatchedPermissionEvents: { requestId: string; toolCallId?: string }[];
-	draft?: string;
+	draft?: ChatDraft;
 	saidNewContext: boolean;
 }
 
@@ -710,13 +711,13 @@ export class TaskChatService extends Disposable implements ChatService {
 		return this.sessions.workingDirectory(chatId)?.cwd ?? undefined;
 	}
 
-	saveDraft(chatId: string, draft: string): string {
-		const safe = this.options.pool.redactForStorage(draft);
+	saveDraft(chatId: string, draft: string, attachments?: PromptAttachment[]): ChatDraft {
+		const safe: ChatDraft = this.options.pool.redactForStorage({ draft, ...(attachments?.length ? { attachments: attachments.map((a) => ({ ...a })) } : {}) });
 		this.state(chatId).draft = safe;
 		return safe;
 	}
 
-	keptDraft(chatId: string): string | undefined {
+	keptDraft(chatId: string): ChatDraft | undefined {
 		return this.chats.get(chatId)?.draft;
 	}
 

@@ -12,7 +12,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import type { ChatMeta, ChatRow, ChatSnapshot, HostToWebview, Requests, RowUpdate, WebviewToHost } from '../../../src/protocol/messages';
+import type { ChatDraft, ChatMeta, ChatRow, ChatSnapshot, HostToWebview, Requests, RowUpdate, WebviewToHost } from '../../../src/protocol/messages';
 import { chatStrings } from '../../../src/webview/host/chatStrings';
 import { chatHtml, newNonce } from '../../../src/webview/host/html';
 import { removeDir, repoRoot, tempDir } from '../helpers';
@@ -307,9 +307,9 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 
 	test('leaving the tab saves the draft at once; a page shown again before its state kept the draft gets it from the host', async () => {
 		await openTab(snap(allRows().slice(0, 2), 2));
-		let hostDraft: string | undefined;
+		let hostDraft: ChatDraft | undefined;
 		// The host keeps the draft as it hears it; its answer never reaches this page (it is hidden first).
-		host.handlers['chat/saveDraft'] = (p) => ((hostDraft = p.draft), new Promise<never>(() => undefined));
+		host.handlers['chat/saveDraft'] = (p) => ((hostDraft = { draft: p.draft, ...(p.attachments ? { attachments: p.attachments } : {}) }), new Promise<never>(() => undefined));
 		const savesAtBlur = await page.evaluate(() => {
 			const input = document.querySelector('textarea.input') as HTMLTextAreaElement;
 			input.value = 'half a thought';
@@ -319,7 +319,7 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 			return w.__posted.filter((m) => m.kind === 'request' && m.method === 'chat/saveDraft').map((m) => m.params?.draft);
 		});
 		assert.deepEqual(savesAtBlur, ['half a thought'], 'the save went when the tab lost focus, not a quarter second later');
-		await until(() => hostDraft === 'half a thought', 'the host to hear the draft');
+		await until(() => hostDraft?.draft === 'half a thought', 'the host to hear the draft');
 		assert.deepEqual(await page.evaluate(() => (window as unknown as { __state: unknown }).__state), { v: 1, chatId: 'chat-1' }, 'the tab state never got it');
 		// The tab is shown again: a new page, whose state has no draft; the host's copy comes with the chat.
 		host.handlers['chat/open'] = () => ({ kind: 'snapshot', snapshot: snap(allRows().slice(0, 2), 2), draft: hostDraft });
@@ -450,6 +450,15 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.equal(await page.locator('[role="alert"]').innerText(), '', 'the old error is gone');
 		assert.equal(await page.evaluate(() => document.activeElement?.className), 'input', 'focus back in the input');
 		await page.keyboard.type('explain');
+		// The tab is hidden and shown again (a new page): the text and the attached selection are both back.
+		host.handlers['chat/saveDraft'] = (p) => ({ draft: p.draft, ...(p.attachments ? { attachments: p.attachments } : {}) });
+		await until(async () => JSON.stringify(await page.evaluate(() => (window as unknown as { __state: unknown }).__state)).includes('const x = 1;'), 'the attachment in the tab state');
+		await page.reload();
+		await page.waitForSelector('[role="log"] > *');
+		assert.equal(await page.locator('textarea.input').inputValue(), 'explain');
+		assert.equal(await page.locator('ul[aria-label="Attachments"] li').innerText(), 'src/parser.ts, lines 3–7\n×');
+		await page.locator('textarea.input').focus();
+		await page.keyboard.press('End');
 		await page.keyboard.press('Enter');
 		await until(() => host.of('chat/send').length === 1, 'the send');
 		assert.deepEqual(host.of('chat/send')[0]!.prompt.attachments, [{ kind: 'selection', path: 'src/parser.ts', startLine: 3, endLine: 7, text: 'const x = 1;' }]);

@@ -103,7 +103,10 @@ suite('protocol: tab state and message shapes', () => {
 	test('tab state of this version is read; anything else is discarded, never thrown', () => {
 		assert.deepEqual(readChatTabState({ v: 1, chatId: 'c', draft: 'hi' }), { v: 1, chatId: 'c', draft: 'hi' });
 		assert.deepEqual(readChatTabState({ v: 1, chatId: 'c', draft: '' }), { v: 1, chatId: 'c' });
-		for (const bad of [undefined, null, 'x', 3, {}, { v: 2, chatId: 'c' }, { v: 1 }, { v: 1, chatId: 7 }, { v: 1, chatId: 'c', draft: 5 }]) {
+		const attachments = [{ kind: 'file', path: 'src/a.ts' }, { kind: 'selection', path: 'b.ts', startLine: 1, endLine: 2, text: 'x' }];
+		assert.deepEqual(readChatTabState({ v: 1, chatId: 'c', draft: 'see', attachments }), { v: 1, chatId: 'c', draft: 'see', attachments });
+		assert.deepEqual(readChatTabState({ v: 1, chatId: 'c', attachments: [] }), { v: 1, chatId: 'c' });
+		for (const bad of [undefined, null, 'x', 3, {}, { v: 2, chatId: 'c' }, { v: 1 }, { v: 1, chatId: 7 }, { v: 1, chatId: 'c', draft: 5 }, { v: 1, chatId: 'c', attachments: [{ kind: 'selection', path: 'b.ts' }] }, { v: 1, chatId: 'c', attachments: 'x' }]) {
 			assert.equal(readChatTabState(bad), undefined, JSON.stringify(bad));
 		}
 	});
@@ -126,6 +129,7 @@ suite('protocol: tab state and message shapes', () => {
 			['chat/setModel', { chatId: 'c', modelId: 7 }, /modelId is not text/],
 			['chat/open', { chatId: 'c', sinceSeq: '4' }, /sinceSeq is not a count/],
 			['chat/open', { chatId: 'c', sinceSeq: -1 }, /sinceSeq is not a count/],
+			['chat/saveDraft', { chatId: 'c', draft: 'x', attachments: [{ kind: 'file' }] }, /attachments are not in the form of attachments/],
 			['queue/edit', { chatId: 'c', queueId: 'q', text: 'x'.repeat(maxTextLength + 1) }, /text is too long/],
 			['permission/answer', { chatId: 'c', requestId: 'r'.repeat(5000), optionId: 'o' }, /requestId is too long/],
 			['chat/send', { chatId: 'c', prompt: { text: 'x'.repeat(maxTextLength + 1), attachments: [] } }, /prompt/],

@@ -585,11 +585,11 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 		const chatId = newChat();
 		const first = await service.open(chatId);
 		assert.equal(first.draft, undefined, 'nothing was typed yet');
-		const kept = service.saveDraft(chatId, 'half a thought');
-		assert.equal((await service.open(chatId)).draft, kept);
-		assert.equal(kept, 'half a thought');
+		const kept = service.saveDraft(chatId, 'half a thought', [{ kind: 'selection', path: 'src/app.ts', startLine: 1, endLine: 1, text: 'x' }]);
+		assert.deepEqual((await service.open(chatId)).draft, kept);
+		assert.deepEqual(kept, { draft: 'half a thought', attachments: [{ kind: 'selection', path: 'src/app.ts', startLine: 1, endLine: 1, text: 'x' }] });
 		service.saveDraft(chatId, '');
-		assert.equal((await service.open(chatId)).draft, '', 'a draft cleared by a send stays cleared');
+		assert.deepEqual((await service.open(chatId)).draft, { draft: '' }, 'a draft cleared by a send stays cleared');
 	});
 
 	test("a reopen's reply carries the chat as it is when it is sent, not as it was before waiting for the disk", async () => {

@@ -11,7 +11,8 @@ export interface ComposerActions {
 	setModel(id: string): Promise<void>;
 	editQueued(id: string, text: string): Promise<void>;
 	removeQueued(id: string): Promise<void>;
-	draftChanged(draft: string): void;
+	/** The unsent text or what it attaches changed (kept so a hidden or reloaded tab gets them back). */
+	draftChanged(draft: string, attachments: PromptAttachment[]): void;
 }
 
 /** The trigger being completed: `/cmd` at the very start of the input, or `@path` after a space. */
@@ -61,6 +62,7 @@ export class Composer {
 		private readonly s: ChatStrings,
 		private readonly actions: ComposerActions,
 		draft: string,
+		attachments: PromptAttachment[] = [],
 	) {
 		const hintId = uniqueId('hint');
 		const listId = uniqueId('completions');
@@ -69,6 +71,7 @@ export class Composer {
 			attrs: { rows: '3', 'aria-describedby': hintId, 'aria-autocomplete': 'list', 'aria-controls': listId, 'aria-multiline': 'true', spellcheck: 'true' },
 		});
 		this.input.value = draft;
+		this.attachments = attachments.map((a) => ({ ...a }));
 		this.completions = h('ul', { class: 'completions', attrs: { id: listId, role: 'listbox', 'aria-label': s.suggestions, hidden: '' } });
 		this.attachmentList = h('ul', { class: 'attachments', attrs: { 'aria-label': s.attachments, hidden: '' } });
 		this.queueList = h('ul', { class: 'queue-list' });
@@ -94,15 +97,22 @@ export class Composer {
 		);
 		this.input.addEventListener('keydown', (e) => this.onKeyDown(e));
 		this.input.addEventListener('input', () => {
-			this.actions.draftChanged(this.input.value);
+			this.draftChanged();
 			this.updateCompletion();
 		});
 		this.input.addEventListener('blur', () => setTimeout(() => this.closeCompletion(), 150));
+		this.renderAttachments();
+	}
+
+	private draftChanged(): void {
+		this.actions.draftChanged(this.input.value, this.attachments.map((a) => ({ ...a })));
 	}
 
 	/** Puts a draft kept elsewhere (the host) into the input, as if it had been there from the start. */
-	setDraft(draft: string): void {
+	setDraft(draft: string, attachments: PromptAttachment[] = []): void {
 		this.input.value = draft;
+		this.attachments = attachments.map((a) => ({ ...a }));
+		this.renderAttachments();
 	}
 
 	private picker(label: string, choose: (id: string) => Promise<void>): HTMLSelectElement {
@@ -247,6 +257,7 @@ export class Composer {
 								click: () => {
 									this.attachments.splice(i, 1);
 									this.renderAttachments();
+									this.draftChanged();
 									this.input.focus();
 								},
 							},
@@ -263,6 +274,7 @@ export class Composer {
 			const a = await this.actions.attachSelection();
 			this.attachments.push(a);
 			this.renderAttachments();
+			this.draftChanged();
 		});
 		this.input.focus();
 	}
@@ -305,7 +317,7 @@ export class Composer {
 			this.input.value = '';
 			this.attachments = [];
 			this.renderAttachments();
-			this.actions.draftChanged('');
+			this.draftChanged();
 		}
 	}
 
@@ -380,7 +392,7 @@ export class Composer {
 			this.renderAttachments();
 		}
 		this.closeCompletion();
-		this.actions.draftChanged(this.input.value);
+		this.draftChanged();
 		this.input.focus();
 	}
 }

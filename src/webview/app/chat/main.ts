@@ -1,5 +1,5 @@
 import { ChatRowModel, type ApplyOutcome } from '../../../protocol/chatSync';
-import { readChatTabState, type ChatBootstrap, type ChatMeta, type ChatRow, type ChatSnapshot, type ChatTabState, type RowUpdate } from '../../../protocol/messages';
+import { readChatTabState, type ChatBootstrap, type ChatDraft, type ChatMeta, type ChatRow, type ChatSnapshot, type ChatTabState, type RowUpdate } from '../../../protocol/messages';
 import { connect } from '../shared/rpc';
 import { Composer } from './composer';
 import { format, h } from './dom';
@@ -16,7 +16,7 @@ const s = bootstrap.strings;
 const { rpc, api } = connect('chat');
 const saved = readChatTabState(api.getState());
 const chatId = bootstrap.chatId;
-let tabState: ChatTabState = { v: 1, chatId, ...(saved?.chatId === chatId && saved.draft ? { draft: saved.draft } : {}) };
+let tabState: ChatTabState = saved?.chatId === chatId ? saved : { v: 1, chatId };
 api.setState(tabState);
 
 const model = new ChatRowModel();
@@ -34,8 +34,8 @@ let draftTouched = false;
 /** The host's copy of the draft is looked at once, in the first answer to `chat/open`. */
 let hostDraftSeen = false;
 
-function keepDraft(draft: string): void {
-	tabState = { v: 1, chatId, ...(draft ? { draft } : {}) };
+function keepDraft(kept: ChatDraft): void {
+	tabState = { v: 1, chatId, ...(kept.draft ? { draft: kept.draft } : {}), ...(kept.attachments?.length ? { attachments: kept.attachments } : {}) };
 	api.setState(tabState);
 }
 
@@ -50,11 +50,12 @@ const composer = new Composer(
 		setModel: async (modelId) => void (await rpc.request('chat/setModel', { chatId, modelId })),
 		editQueued: async (queueId, text) => void (await rpc.request('queue/edit', { chatId, queueId, text })),
 		removeQueued: async (queueId) => void (await rpc.request('queue/remove', { chatId, queueId })),
-		draftChanged: (draft) => {
+		draftChanged: (draft, attachments) => {
 			draftTouched = true;
 			clearTimeout(draftTimer);
-			if (!draft) {
-				keepDraft('');
+			const empty = !draft && attachments.length === 0;
+			if (empty) {
+				keepDraft({ draft: '' });
 			}
 			// The tab's state is kept on disk by VS Code: only a draft the host has checked goes there, with any
 			// key pasted into it redacted. The host keeps its copy too, which a page that was hidden before the
@@ -63,15 +64,16 @@ const composer = new Composer(
 				pendingDraftSave = undefined;
 				clearTimeout(draftTimer);
 				void rpc
-					.request('chat/saveDraft', { chatId, draft })
-					.then((kept) => keepDraft(kept.draft))
+					.request('chat/saveDraft', { chatId, draft, ...(attachments.length ? { attachments } : {}) })
+					.then(keepDraft)
 					.catch(() => undefined);
 			};
 			pendingDraftSave = save;
-			draftTimer = setTimeout(save, draft ? 250 : 0);
+			draftTimer = setTimeout(save, empty ? 0 : 250);
 		},
 	},
 	tabState.draft ?? '',
+	tabState.attachments ?? [],
 );
 
 document.body.append(h('header', { class: 'header' }, title), log, composer.element);
@@ -222,9 +224,10 @@ async function resync(): Promise<void> {
 			const result = await rpc.request('chat/open', { chatId, ...since });
 			if (!hostDraftSeen) {
 				hostDraftSeen = true;
-				if (result.draft !== undefined && !draftTouched && result.draft !== composer.input.value) {
-					composer.setDraft(result.draft);
-					keepDraft(result.draft);
+				const kept = result.draft;
+				if (kept !== undefined && !draftTouched && (kept.draft !== composer.input.value || JSON.stringify(kept.attachments ?? []) !== JSON.stringify(tabState.attachments ?? []))) {
+					composer.setDraft(kept.draft, kept.attachments);
+					keepDraft(kept);
 				}
 			}
 			if (result.kind === 'snapshot') {
