@@ -175,7 +175,7 @@ class ExtensionRoot extends Disposable {
 		// Chat tabs (issue 14): every message is a task of the one dispatcher (issue 12).
 		const chatService: Promise<ChatService> = this.ready.then(({ store, pool, turns, dispatcher }) =>
 			this._register(
-				new TaskChatService({ store, pool, turns, dispatcher, permissions: this.permissions, definitions: () => this.definitions, logger: this.logger, rewind: (cwd, ref) => this.core!.worktrees.rewind(cwd, ref) }),
+				new TaskChatService({ store, pool, turns, dispatcher, permissions: this.permissions, definitions: () => this.definitions, logger: this.logger, rewind: (cwd, ref) => this.core!.worktrees.rewind(cwd, ref), vscode }),
 			),
 		);
 		const chatManager = this._register(

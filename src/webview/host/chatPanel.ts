@@ -30,7 +30,7 @@ export function chatWebviewOptions(extensionUri: vscode.Uri): vscode.WebviewOpti
 
 function checkedPrompt(prompt: unknown): PromptPayload {
 	if (!isPromptPayload(prompt)) {
-		throw new AgentTabsError('badRequest', 'The message was not in a form Agent Tabs understands; nothing was sent.');
+		throw new AgentTabsError('badRequest', vscode.l10n.t('The message was not in a form Agent Tabs understands; nothing was sent.'));
 	}
 	return prompt;
 }
@@ -121,7 +121,7 @@ export class ChatPanel extends Disposable {
 		const own = (chatId: string): string => {
 			// A page only ever speaks for its own chat.
 			if (chatId !== this.chatId) {
-				throw new AgentTabsError('badRequest', 'This tab belongs to another chat.');
+				throw new AgentTabsError('badRequest', vscode.l10n.t('This tab belongs to another chat.'));
 			}
 			return chatId;
 		};

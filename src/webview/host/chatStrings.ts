@@ -2,7 +2,7 @@ import type * as vscode from 'vscode';
 import type { ChatStrings } from '../../protocol/messages';
 
 /** Only `vscode.l10n` is used; a type-only import, so tests build the same table without VS Code. */
-type VsCodeL10n = Pick<typeof vscode, 'l10n'>;
+export type VsCodeL10n = Pick<typeof vscode, 'l10n'>;
 
 /**
  * The chat tab's strings, translated with `vscode.l10n` (passed in, so tests can build the same table
@@ -78,3 +78,36 @@ export function chatStrings(vscode: VsCodeL10n): ChatStrings {
 		failed: vscode.l10n.t('Could not do that: {0}', p0),
 	};
 }
+
+/** `vscode.l10n` where there is no VS Code (tests, plain Node): English, with `{0}`… filled in. */
+export const untranslated: VsCodeL10n = {
+	l10n: {
+		t: ((message: string, ...args: unknown[]) => message.replace(/\{(\d+)\}/g, (all, i: string) => (args[Number(i)] === undefined ? all : String(args[Number(i)])))) as VsCodeL10n['l10n']['t'],
+	} as VsCodeL10n['l10n'],
+};
+
+/** What the chat service tells a tab (errors, notices), translated with `vscode.l10n` as `chatStrings` is. */
+export function chatServiceStrings(vscode: VsCodeL10n) {
+	return {
+		noChat: (chatId: string) => vscode.l10n.t('There is no chat {0}; it may have been deleted with its session.', chatId),
+		sendFailed: () => vscode.l10n.t('The message could not be sent.'),
+		typeFirst: () => vscode.l10n.t('Type a message first.'),
+		newContextAfterClose: () => vscode.l10n.t('This chat was closed earlier, so the agent starts a new conversation. The transcript above is kept.'),
+		queueGone: () => vscode.l10n.t('That message was already sent or removed.'),
+		queuedEmpty: () => vscode.l10n.t('A queued message cannot be empty; remove it instead.'),
+		turnNotInChat: () => vscode.l10n.t('That turn is not part of this chat.'),
+		noCheckpoint: (turn: number) => vscode.l10n.t('Turn {0} has no checkpoint to rewind to (the folder was not a git worktree when it ran).', turn),
+		noFolderToRewind: () => vscode.l10n.t('This chat has no worktree to rewind.'),
+		turnRunning: () => vscode.l10n.t('A turn is running; cancel it or wait before rewinding.'),
+		otherChatRunning: (names: string) => vscode.l10n.t("A turn of {0} is running in this session's worktree; wait for it or cancel it before rewinding.", names),
+		rewound: (files: number, turn: number) => (files === 1 ? vscode.l10n.t('Rewound 1 file to before turn {0}.', turn) : vscode.l10n.t('Rewound {0} files to before turn {1}.', files, turn)),
+		rewindKeptIn: (ref: string) => vscode.l10n.t('What the rewind replaced is kept in {0}.', ref),
+		nothingToRetry: () => vscode.l10n.t('There is nothing to retry for that message.'),
+		noModes: (agent: string) => vscode.l10n.t('{0} does not offer modes.', agent),
+		noModels: (agent: string) => vscode.l10n.t('{0} does not offer a choice of model.', agent),
+		noFolderToMention: () => vscode.l10n.t('This chat has no worktree to mention files from.'),
+		needsTitle: () => vscode.l10n.t('A chat needs a title.'),
+	};
+}
+
+export type ChatServiceStrings = ReturnType<typeof chatServiceStrings>;

@@ -36,6 +36,7 @@ import type {
 	SlashCommandInfo,
 } from '../../protocol/messages';
 import type { ChatService } from './chatService';
+import { chatServiceStrings, untranslated, type ChatServiceStrings, type VsCodeL10n } from './chatStrings';
 
 export interface TaskChatServiceOptions {
 	store: Store;
@@ -52,6 +53,8 @@ export interface TaskChatServiceOptions {
 	rewind: (cwd: string, checkpointRef: string) => Promise<RewindResult>;
 	/** How long after an agent event the transcript is read again; a little over the recorder's flush interval. */
 	refreshDelayMs?: number;
+	/** Translates what the tab is told (`vscode.l10n` in the extension); English when absent. */
+	vscode?: VsCodeL10n;
 }
 
 /**
@@ -108,9 +111,12 @@ export class TaskChatService extends Disposable implements ChatService {
 	/** Queued messages as typed (attachments and all), for the tasks this process queued; the task row has the prompt sent. */
 	private readonly typed = new Map<string, PromptPayload>();
 	private readonly fileCache = new Map<string, { at: number; files: Promise<string[]> }>();
+	/** What the tab is told, in the user's language. */
+	private readonly say: ChatServiceStrings;
 
 	constructor(private readonly options: TaskChatServiceOptions) {
 		super();
+		this.say = chatServiceStrings(options.vscode ?? untranslated);
 		this.sessions = new SessionsRepo(options.store);
 		this.transcript = new TranscriptRepo(options.store);
 		this.notices = new ChatNoticesRepo(options.store);
@@ -149,7 +155,7 @@ export class TaskChatService extends Disposable implements ChatService {
 	private chat(chatId: string): NonNullable<ReturnType<SessionsRepo['getChat']>> {
 		const chat = this.sessions.getChat(chatId);
 		if (!chat) {
-			throw new AgentTabsError('chat/unknown', `There is no chat ${chatId}; it may have been deleted with its session.`);
+			throw new AgentTabsError('chat/unknown', this.say.noChat(chatId));
 		}
 		return chat;
 	}
@@ -352,7 +358,7 @@ export class TaskChatService extends Disposable implements ChatService {
 		if (task.status === 'failed' && !task.turn_id && task.creator === 'chat') {
 			try {
 				if (!this.notices.hasTask(task.id)) {
-					this.addNotice(chatId, { kind: 'error', message: task.error ?? 'The message could not be sent.', retryable: true }, task.id);
+					this.addNotice(chatId, { kind: 'error', message: task.error ?? this.say.sendFailed(), retryable: true }, task.id);
 				}
 			} catch (e) {
 				this.options.logger.warn(`[TaskChatService][task] ${task.id}: ${errorMessage(e)}`);
@@ -478,14 +484,14 @@ export class TaskChatService extends Disposable implements ChatService {
 	async send(chatId: string, prompt: PromptPayload): Promise<{ queued: boolean }> {
 		const chat = this.chat(chatId);
 		if (prompt.text.trim() === '' && prompt.attachments.length === 0) {
-			throw new AgentTabsError('prompt/empty', 'Type a message first.');
+			throw new AgentTabsError('prompt/empty', this.say.typeFirst());
 		}
 		const input = toPromptInput(prompt, this.workingDirectory(chatId));
 		const st = this.state(chatId);
 		// Closing ended the agent process and forgot its context, so a prompt after a close starts anew.
 		if (this.isClosed(chat) && !st.saidNewContext) {
 			st.saidNewContext = true;
-			this.addNotice(chatId, { kind: 'notice', severity: 'info', title: 'This chat was closed earlier, so the agent starts a new conversation. The transcript above is kept.' });
+			this.addNotice(chatId, { kind: 'notice', severity: 'info', title: this.say.newContextAfterClose() });
 		}
 		const task = await this.options.dispatcher.add({ creator: 'chat', chatId, agent: chat.agent, input });
 		const queued = this.stillQueued(task.id);
@@ -535,14 +541,14 @@ export class TaskChatService extends Disposable implements ChatService {
 	private queuedTask(chatId: string, queueId: string): TaskRow {
 		const task = this.options.dispatcher.get(queueId);
 		if (!task || task.chat_id !== chatId || task.status !== 'queued') {
-			throw new AgentTabsError('queue/gone', 'That message was already sent or removed.');
+			throw new AgentTabsError('queue/gone', this.say.queueGone());
 		}
 		return task;
 	}
 
 	async editQueued(chatId: string, queueId: string, text: string): Promise<void> {
 		if (text.trim() === '') {
-			throw new AgentTabsError('prompt/empty', 'A queued message cannot be empty; remove it instead.');
+			throw new AgentTabsError('prompt/empty', this.say.queuedEmpty());
 		}
 		const task = this.queuedTask(chatId, queueId);
 		const before = this.queuedPrompt(task);
@@ -562,23 +568,23 @@ export class TaskChatService extends Disposable implements ChatService {
 	private rewindTarget(chatId: string, turnId: string): { turn: TurnRow; cwd: string; ref: string } {
 		const turn = this.transcript.getTurn(turnId);
 		if (!turn || turn.chat_id !== chatId) {
-			throw new AgentTabsError('turn/unknown', 'That turn is not part of this chat.');
+			throw new AgentTabsError('turn/unknown', this.say.turnNotInChat());
 		}
 		if (!turn.checkpoint_before) {
-			throw new AgentTabsError('checkpoint/missing', `Turn ${turn.seq} has no checkpoint to rewind to (the folder was not a git worktree when it ran).`);
+			throw new AgentTabsError('checkpoint/missing', this.say.noCheckpoint(turn.seq));
 		}
 		const cwd = this.workingDirectory(chatId);
 		if (!cwd) {
-			throw new AgentTabsError('chat/noFolder', 'This chat has no worktree to rewind.');
+			throw new AgentTabsError('chat/noFolder', this.say.noFolderToRewind());
 		}
 		if (this.runningTask(chatId)) {
-			throw new AgentTabsError('agent/busy', 'A turn is running; cancel it or wait before rewinding.');
+			throw new AgentTabsError('agent/busy', this.say.turnRunning());
 		}
 		// A rewind puts back the whole worktree, which the session's other chats share.
 		const others = this.options.dispatcher.runningInWorktreeOf(chatId).filter((id) => id !== chatId);
 		if (others.length > 0) {
 			const names = others.map((id) => `"${this.sessions.getChat(id)?.title ?? id}"`).join(', ');
-			throw new AgentTabsError('worktree/busy', `A turn of ${names} is running in this session's worktree; wait for it or cancel it before rewinding.`);
+			throw new AgentTabsError('worktree/busy', this.say.otherChatRunning(names));
 		}
 		return { turn, cwd, ref: turn.checkpoint_before };
 	}
@@ -606,12 +612,11 @@ export class TaskChatService extends Disposable implements ChatService {
 		const { turn, cwd, ref } = this.rewindTarget(chatId, turnId);
 		// No task of the session starts while the folder is being put back.
 		const result = await this.options.dispatcher.exclusive(chatId, () => this.options.rewind(cwd, ref));
-		const files = result.files.length === 1 ? '1 file' : `${result.files.length} files`;
 		this.addNotice(chatId, {
 			kind: 'notice',
 			severity: 'info',
-			title: `Rewound ${files} to before turn ${turn.seq}.`,
-			description: `What the rewind replaced is kept in ${result.replacedRef}.`,
+			title: this.say.rewound(result.files.length, turn.seq),
+			description: this.say.rewindKeptIn(result.replacedRef),
 		});
 		// The notice is the only place the chat names the ref that holds what the rewind replaced. The rewind
 		// itself is done either way: a store that fails now is said in the log, not as a failed rewind.
@@ -633,7 +638,7 @@ export class TaskChatService extends Disposable implements ChatService {
 		} else {
 			const turn = this.options.store.get<{ id: string; prompt: string; chat_id: string }>('SELECT t.id, t.prompt, t.chat_id FROM messages m JOIN turns t ON t.id = m.turn_id WHERE m.id = ?', [errorRowId]);
 			if (!turn || turn.chat_id !== chatId) {
-				throw new AgentTabsError('retry/unknown', 'There is nothing to retry for that message.');
+				throw new AgentTabsError('retry/unknown', this.say.nothingToRetry());
 			}
 			const task = this.options.dispatcher.list({ chatId }).find((t) => t.turn_id === turn.id);
 			const retried = task && this.options.store.get('SELECT 1 AS found FROM tasks WHERE parent_task_id = ?', [task.id]);
@@ -660,7 +665,7 @@ export class TaskChatService extends Disposable implements ChatService {
 	async setMode(chatId: string, modeId: string): Promise<void> {
 		const handle = await this.liveHandle(chatId);
 		if (!handle?.setMode) {
-			throw new AgentTabsError('agent/noModes', `${this.agentLabel(this.chat(chatId).agent)} does not offer modes.`);
+			throw new AgentTabsError('agent/noModes', this.say.noModes(this.agentLabel(this.chat(chatId).agent)));
 		}
 		await handle.setMode(modeId);
 		const st = this.state(chatId);
@@ -671,7 +676,7 @@ export class TaskChatService extends Disposable implements ChatService {
 	async setModel(chatId: string, modelId: string): Promise<void> {
 		const handle = await this.liveHandle(chatId);
 		if (!handle?.setModel) {
-			throw new AgentTabsError('agent/noModels', `${this.agentLabel(this.chat(chatId).agent)} does not offer a choice of model.`);
+			throw new AgentTabsError('agent/noModels', this.say.noModels(this.agentLabel(this.chat(chatId).agent)));
 		}
 		await handle.setModel(modelId);
 		const st = this.state(chatId);
@@ -690,7 +695,7 @@ export class TaskChatService extends Disposable implements ChatService {
 	async completeFiles(chatId: string, query: string): Promise<CompletionItem[]> {
 		const cwd = this.workingDirectory(chatId);
 		if (!cwd) {
-			throw new AgentTabsError('chat/noFolder', 'This chat has no worktree to mention files from.');
+			throw new AgentTabsError('chat/noFolder', this.say.noFolderToMention());
 		}
 		return rankFiles(await this.listFiles(cwd), query).map((f) => ({ insertText: f, label: path.posix.basename(f), detail: f }));
 	}
@@ -724,7 +729,7 @@ export class TaskChatService extends Disposable implements ChatService {
 	async rename(chatId: string, title: string): Promise<void> {
 		const clean = title.trim();
 		if (clean === '') {
-			throw new AgentTabsError('chat/emptyTitle', 'A chat needs a title.');
+			throw new AgentTabsError('chat/emptyTitle', this.say.needsTitle());
 		}
 		this.chat(chatId);
 		this.sessions.renameChat(chatId, clean);

@@ -21,6 +21,7 @@ import { Store } from '../../../src/db/store';
 import { ChatRowModel } from '../../../src/protocol/chatSync';
 import type { ChatMeta, ChatRow, ChatSnapshot, RowUpdate } from '../../../src/protocol/messages';
 import { TaskChatService, rankFiles, toPromptInput } from '../../../src/webview/host/taskChatService';
+import type { VsCodeL10n } from '../../../src/webview/host/chatStrings';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { alive, pidOf } from '../agentRig';
 import { makeRepo } from '../gitRepo';
@@ -578,6 +579,18 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 			assert.notEqual(chat?.closed_at, null);
 		} finally {
 			await reader.close();
+		}
+	});
+
+	test("what the service tells a tab goes through the window's translation (vscode.l10n)", async () => {
+		const chatId = newChat();
+		const translate = { l10n: { t: (message: string, ...args: unknown[]) => `«${message.replace(/\{(\d+)\}/g, (_all, i: string) => String(args[Number(i)]))}»` } } as unknown as VsCodeL10n;
+		const translated = new TaskChatService({ store, pool, turns, dispatcher, permissions: broker, definitions, logger, rewind: async () => ({ files: [], replacedRef: '' }), vscode: translate });
+		try {
+			await assert.rejects(translated.send(chatId, { text: ' ', attachments: [] }), (e: Error) => e.message === '«Type a message first.»');
+			assert.throws(() => translated.meta('chat-nope'), (e: Error) => e.message === '«There is no chat chat-nope; it may have been deleted with its session.»');
+		} finally {
+			translated.dispose();
 		}
 	});
 
