@@ -505,10 +505,6 @@ export class Dispatcher extends Disposable {
 			if (sessionId !== undefined && sessionId !== chat.session_id) {
 				throw new AgentTabsError('task/chatNotInSession', `Chat ${request.chatId} belongs to session ${chat.session_id}, not ${sessionId}.`);
 			}
-			if (chat.agent !== request.agent.trim()) {
-				// A chat is one agent's conversation: another agent there would start without its context.
-				throw new AgentTabsError('task/chatOfAnotherAgent', `Chat ${request.chatId} is a conversation with ${chat.agent}, not ${request.agent.trim()}; a chat keeps its agent. Send it with ${chat.agent}, or to a new chat.`);
-			}
 			sessionId = chat.session_id;
 		} else if (request.creator === 'chat') {
 			throw new AgentTabsError('task/noChat', 'A chat task needs the chat it was typed in.');

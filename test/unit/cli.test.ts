@@ -85,7 +85,7 @@ suite('cli: agent-tabs', function () {
 		fs.writeFileSync(agents, JSON.stringify([...(JSON.parse(fs.readFileSync(agents, 'utf8')) as object[]), { id: 'reviewer', label: 'Reviewer', transport: 'acp', command: process.execPath, args: [agentScript], env: {} }]));
 		const otherAgent = run(['run', '--repo', repo, '--agent', 'reviewer', '--agents', agents, '--state', state, '--chat', chatId, '--prompt', 'recall']);
 		assert.equal(otherAgent.code, 2, otherAgent.stderr);
-		assert.match(otherAgent.stderr, /is a conversation with scripted, not reviewer; a chat keeps its agent/);
+		assert.match(otherAgent.stderr, /is a conversation with scripted, not reviewer; --chat continues it, so run it with --agent scripted/);
 		const otherRepo = makeRepo(path.join(dir, 'other repo'));
 		const wrongRepo = run(['run', '--repo', otherRepo, '--agent', 'scripted', '--agents', agents, '--state', state, '--session', sessionId, '--prompt', 'say hi']);
 		assert.equal(wrongRepo.code, 2, wrongRepo.stderr);

@@ -39,6 +39,10 @@ async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 			if (sessionId && chat.session_id !== sessionId) {
 				throw new AgentTabsError('cli/usage', `Chat ${givenChat} belongs to session ${chat.session_id}, not ${sessionId}.`);
 			}
+			if (chat.agent !== def.id) {
+				// --chat continues the chat's conversation, which is its agent's: another agent would start it anew.
+				throw new AgentTabsError('cli/usage', `Chat ${givenChat} is a conversation with ${chat.agent}, not ${def.id}; --chat continues it, so run it with --agent ${chat.agent} (or leave out --chat for a new chat).`);
+			}
 			sessionId = chat.session_id;
 			chatId = chat.id;
 		}
