@@ -213,7 +213,8 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
  * to lose). `wt` runs git in the folder.
  */
 export async function notThisRepositorysWorktree(repo: Git, wt: Git, folder: string): Promise<string | null> {
-	const absolute = async (g: Git, args: string[]): Promise<string | null> => g.run(['rev-parse', '--path-format=absolute', ...args]).then((s) => s.trim() || null, () => null);
+	// Resolved here rather than with --path-format=absolute, which git before 2.31 does not know.
+	const absolute = async (g: Git, args: string[]): Promise<string | null> => g.run(['rev-parse', ...args]).then((s) => (s.trim() ? path.resolve(g.cwd, s.trim()) : null), () => null);
 	const [top, common, own] = await Promise.all([absolute(wt, ['--show-toplevel']), absolute(wt, ['--git-common-dir']), absolute(repo, ['--git-common-dir'])]);
 	if (top !== null && samePath(top, folder)) {
 		return common !== null && own !== null && samePath(common, own) ? null : `is a git repository of its own (${common ?? 'its own .git'}), no longer a worktree of this one: its .git was replaced`;
