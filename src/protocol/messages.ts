@@ -273,15 +273,26 @@ export function isChatTabState(value: unknown): value is ChatTabState {
 		v !== null &&
 		v.v === 1 &&
 		typeof v.chatId === 'string' &&
-		(v.draft === undefined || typeof v.draft === 'string') &&
-		(v.attachments === undefined || isPromptPayload({ text: '', attachments: v.attachments }))
+		(v.draft === undefined || typeof v.draft === 'string')
 	);
+}
+
+/**
+ * The well-formed attachments of a draft, at most `maxAttachments`; anything else in `value` is dropped
+ * (a draft is kept even when what it attached is not: a tab never loses its text over an attachment).
+ */
+export function draftAttachments(value: unknown): PromptAttachment[] {
+	if (!Array.isArray(value)) {
+		return [];
+	}
+	return value.filter((a: unknown) => isPromptPayload({ text: '', attachments: [a] })).slice(0, maxAttachments) as PromptAttachment[];
 }
 
 /** Reads persisted tab state of any version this code knows; anything else is discarded (undefined), never a crash. */
 export function readChatTabState(value: unknown): ChatTabState | undefined {
 	if (isChatTabState(value)) {
-		return { v: 1, chatId: value.chatId, ...(value.draft ? { draft: value.draft } : {}), ...(value.attachments?.length ? { attachments: value.attachments } : {}) };
+		const attachments = draftAttachments(value.attachments);
+		return { v: 1, chatId: value.chatId, ...(value.draft ? { draft: value.draft } : {}), ...(attachments.length ? { attachments } : {}) };
 	}
 	return undefined;
 }
@@ -343,8 +354,8 @@ export function requestParamsProblem(method: string, params: unknown): string | 
 			return 'epoch is not an id';
 		}
 	}
-	if (method === 'chat/saveDraft' && p.attachments !== undefined && !isPromptPayload({ text: '', attachments: p.attachments })) {
-		return 'the attachments are not in the form of attachments, or are too many or too large';
+	if (method === 'chat/saveDraft' && p.attachments !== undefined && !Array.isArray(p.attachments)) {
+		return 'the attachments are not a list'; // each is checked by the host, which keeps the draft without a bad one
 	}
 	if (method === 'chat/send' && !isPromptPayload(p.prompt)) {
 		return 'the prompt is not in the form of one, or is too large';

@@ -229,7 +229,7 @@ export function sessionCommandHandlers(deps: SessionCommandDeps): Record<string,
 			if (wt.detached) {
 				void vscode.window.showWarningMessage(vscode.l10n.t('Restored {0}: {1}.', wt.path, wt.detached));
 			} else {
-				void vscode.window.showInformationMessage(vscode.l10n.t('Restored {0} on {1}.', wt.path, wt.branch ?? vscode.l10n.t('a detached HEAD')));
+				void vscode.window.showInformationMessage(vscode.l10n.t('Restored {0} on {1}.', wt.path, wt.onBranch ?? vscode.l10n.t('a detached HEAD, as it was saved')));
 			}
 			return id;
 		},

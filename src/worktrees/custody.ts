@@ -9,7 +9,7 @@ import { hiddenFiles, rawDifferences, removeStaleTempIndexes, identity, indexTre
 import { type Git, parseWorktreeList } from './gitClient';
 import { liveLeases, markOwned, readOwnerMark } from './ownership';
 import { isSameOrInside, realPathLoose, samePath } from './paths';
-import { assessRisk, describeOperation, notThisRepositorysWorktree, type RiskReport } from './risk';
+import { assessRisk, describeOperation, worktreeIdentity, type RiskReport } from './risk';
 import { addSave, readSave, resolveSavedRef, saveTrailers, type SaveContents } from './savedRefs';
 import type { SessionLifecycle } from './sessionLifecycle';
 import type { WorktreeContext } from './worktreeContext';
@@ -51,8 +51,11 @@ export interface RecoveryReport {
 	removedTempFiles: string[];
 }
 
-/** A restored worktree's row; `detached` says why HEAD came back detached when it was on a branch when saved. */
-export type RestoredWorktree = WorktreeRow & { detached?: string };
+/**
+ * A restored worktree's row, the branch its HEAD is on now (null: detached), and, when it was on a branch when
+ * saved but came back detached, why (`detached`).
+ */
+export type RestoredWorktree = WorktreeRow & { onBranch: string | null; detached?: string };
 
 /**
  * Custody of the work in worktrees, with one rule: no path loses work. Every removal goes through `remove`,
@@ -112,9 +115,9 @@ export class WorktreeCustody {
 	async save(worktreeId: string, reason: string): Promise<SavedWork> {
 		const wt = this.ctx.requireWorktree(worktreeId);
 		const git = this.ctx.git(wt.path);
-		const foreign = await notThisRepositorysWorktree(this.ctx.git(wt.repo_root), git, wt.path);
-		if (foreign) {
-			throw new AgentTabsError('worktree/notOurs', `${wt.path} ${foreign}; a save made there would not be this repository's. Nothing was saved.`);
+		const folder = await worktreeIdentity(this.ctx.git(wt.repo_root), git, wt.path);
+		if (!folder.ours) {
+			throw new AgentTabsError('worktree/notOurs', `${wt.path} ${folder.foreign ?? 'is not a worktree of this repository (it is gone or empty)'}; a save made there would not be this repository's. Nothing was saved.`);
 		}
 		const title = wt.session_id ? this.ctx.sessions.get(wt.session_id)?.title : undefined;
 		const head = (await git.run(['rev-parse', 'HEAD'])).trim();
@@ -321,7 +324,8 @@ export class WorktreeCustody {
 		}
 		if (wt.state === 'ready' && fs.existsSync(wt.path)) {
 			this.ctx.sessions.setStatus(sessionId, 'active');
-			return wt;
+			const onBranch = (await this.ctx.git(wt.path).run(['symbolic-ref', '--quiet', '--short', 'HEAD']).catch(() => '')).trim() || null;
+			return { ...wt, onBranch };
 		}
 		if (wt.state === 'removing' || wt.state === 'restoring' || wt.state === 'creating') {
 			await this.recoverRow(wt);
@@ -391,7 +395,7 @@ export class WorktreeCustody {
 		await this.lifecycle.setup(wt.repo_root, wt.path);
 		this.ctx.worktrees.update(wt.id, { state: 'ready' });
 		this.ctx.sessions.setStatus(sessionId, 'active');
-		return { ...this.ctx.worktrees.get(wt.id)!, ...(detached ? { detached } : {}) };
+		return { ...this.ctx.worktrees.get(wt.id)!, onBranch: expectedBranch, ...(detached ? { detached } : {}) };
 	}
 
 	/**

@@ -121,7 +121,8 @@ export class SessionIntegration {
 			}
 		} else {
 			const wtGit = this.ctx.git(wt.path);
-			const tipBefore = (await main.run(['rev-parse', '--verify', `refs/heads/${wt.branch}`])).trim();
+			// Where the worktree's HEAD is before the rebase (the rebase moves it, whatever it is on).
+			const tipBefore = (await wtGit.run(['rev-parse', '--verify', 'HEAD'])).trim();
 			try {
 				await wtGit.run(['rebase', base], { ...long, env: identityEnv });
 			} catch (e) {

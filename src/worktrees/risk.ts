@@ -111,9 +111,11 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 	};
 	const wt = git.at(input.path);
 	// A folder deleted by hand: git cannot even start there, so ask the file system first.
-	const folderExists = fs.existsSync(input.path);
-	report.foreign = folderExists ? await notThisRepositorysWorktree(git, wt, input.path) : null;
-	const exists = folderExists && !report.foreign && (await wt.ok(['rev-parse', '--is-inside-work-tree']));
+	const identity = fs.existsSync(input.path) ? await worktreeIdentity(git, wt, input.path) : { ours: false, foreign: null };
+	report.foreign = identity.foreign;
+	// Only a worktree of this repository is looked into: git in an empty folder inside another repository
+	// would describe that repository.
+	const exists = identity.ours;
 	report.exists = exists || report.foreign !== null;
 	let branch = input.branch;
 	let branchRef = branch ? `refs/heads/${branch}` : null;
@@ -209,28 +211,31 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 }
 
 /**
- * Why `folder` is not a worktree of `repo`'s repository, or null when it is one (or is empty: nothing in it
- * to lose). `wt` runs git in the folder.
+ * Whether `folder` is a worktree of `repo`'s repository (`ours`), and if it is not but holds files, why
+ * (`foreign`). An empty or unreadable folder is neither: nothing in it to lose. `wt` runs git in the folder.
  */
-export async function notThisRepositorysWorktree(repo: Git, wt: Git, folder: string): Promise<string | null> {
+export async function worktreeIdentity(repo: Git, wt: Git, folder: string): Promise<{ ours: boolean; foreign: string | null }> {
 	// Resolved here rather than with --path-format=absolute, which git before 2.31 does not know.
 	const absolute = async (g: Git, args: string[]): Promise<string | null> => g.run(['rev-parse', ...args]).then((s) => (s.trim() ? path.resolve(g.cwd, s.trim()) : null), () => null);
 	const [top, common, own] = await Promise.all([absolute(wt, ['--show-toplevel']), absolute(wt, ['--git-common-dir']), absolute(repo, ['--git-common-dir'])]);
 	if (top !== null && samePath(top, folder)) {
-		return common !== null && own !== null && samePath(common, own) ? null : `is a git repository of its own (${common ?? 'its own .git'}), no longer a worktree of this one: its .git was replaced`;
+		return common !== null && own !== null && samePath(common, own)
+			? { ours: true, foreign: null }
+			: { ours: false, foreign: `is a git repository of its own (${common ?? 'its own .git'}), no longer a worktree of this one: its .git was replaced` };
 	}
 	let entries: string[];
 	try {
 		entries = fs.readdirSync(folder);
 	} catch {
-		return null; // not a folder we can read: git says it is gone
+		return { ours: false, foreign: null }; // not a folder we can read: git says it is gone
 	}
 	if (entries.length === 0) {
-		return null;
+		return { ours: false, foreign: null };
 	}
-	return top !== null
-		? `lies inside another git repository (${top}) and is no longer a worktree of this one: its .git file is missing`
-		: 'is no longer a git worktree: its .git file is missing or broken';
+	return {
+		ours: false,
+		foreign: top !== null ? `lies inside another git repository (${top}) and is no longer a worktree of this one: its .git file is missing` : 'is no longer a git worktree: its .git file is missing or broken',
+	};
 }
 
 /** One index entry of `git ls-files -v -s -z`: `<tag> <mode> <blob> <stage>\t<path>`. */

@@ -268,8 +268,11 @@ export class SessionLifecycle {
 		if (wt) {
 			// Only what is in the folder matters here, not who runs in it: `assessRisk` directly, not the custody's `risk`.
 			const risk = await assessRisk(this.ctx.git(wt.repo_root), { path: wt.path, branch: wt.branch, baseRef: wt.base_ref });
-			const head = risk.exists ? (await this.ctx.git(wt.path).run(['rev-parse', 'HEAD'])).trim() : '';
-			if (!risk.exists || risk.foreign || risk.staged.length + risk.unstaged.length + risk.untracked.length > 0 || head !== wt.base_commit) {
+			if (!risk.exists || risk.foreign) {
+				return false;
+			}
+			const head = (await this.ctx.git(wt.path).run(['rev-parse', 'HEAD'])).trim();
+			if (risk.staged.length + risk.unstaged.length + risk.untracked.length > 0 || head !== wt.base_commit) {
 				return false;
 			}
 			// Back to `creating` on disk before the folder goes: a start after a kill finishes the rollback.

@@ -442,6 +442,13 @@ async function backgroundTabAcrossReload() {
 	if (tabs !== 2) {
 		throw new Error(`expected the restored tab and the one just opened, found ${tabs} tabs named ${reviewerLabel}`);
 	}
+	// A message sent from the new tab (which leaves an empty draft behind it) must not cost the old tab its draft.
+	const second = await chatFrame();
+	const secondInput = second.locator('textarea.input');
+	await secondInput.fill('say sent from the second tab');
+	await secondInput.press('Enter');
+	await second.locator('.message.agent .body', { hasText: 'sent from the second tab' }).waitFor({ state: 'visible', timeout: 60_000 });
+	await sleep(1_000);
 	// The user clicks the tab from before the reload (new tabs open to the right of the active one).
 	await chatTab(reviewerLabel).first().click();
 	const deadline = Date.now() + 30_000;

@@ -78,7 +78,7 @@ async function sessionCommand(args: ParsedArgs<CliCommand>, logger: Logger, json
 			case 'restore': {
 				const wt = await service.restoreSession(need());
 				await store.durable();
-				out(json, { sessionId: id, worktreePath: wt.path, branch: wt.detached ? null : wt.branch, ...(wt.detached ? { detached: wt.detached } : {}) }, wt.detached ? `Restored ${wt.path}: ${wt.detached}.` : `Restored ${wt.path} on ${wt.branch ?? 'a detached HEAD'}.`);
+				out(json, { sessionId: id, worktreePath: wt.path, branch: wt.onBranch, ...(wt.detached ? { detached: wt.detached } : {}) }, wt.detached ? `Restored ${wt.path}: ${wt.detached}.` : `Restored ${wt.path} on ${wt.onBranch ?? 'a detached HEAD, as it was saved'}.`);
 				return 0;
 			}
 			case 'merge': {

@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import { AgentTabsError } from '../../../src/common/errors';
 import { Emitter } from '../../../src/common/event';
 import { ChatRowModel, collapseUpdates } from '../../../src/protocol/chatSync';
-import { isPromptPayload, isWebviewToHost, maxAttachments, maxTextLength, protocolVersion, requestParamsProblem, readChatTabState, type ChatRow, type ChatSnapshot, type HostToWebview, type RowUpdate, type WebviewToHost } from '../../../src/protocol/messages';
+import { draftAttachments, isPromptPayload, isWebviewToHost, maxAttachments, maxTextLength, protocolVersion, requestParamsProblem, readChatTabState, type ChatRow, type ChatSnapshot, type HostToWebview, type RowUpdate, type WebviewToHost } from '../../../src/protocol/messages';
 import { RpcClient, RpcError } from '../../../src/protocol/rpcClient';
 import { chatHtml, inlineJson, newNonce } from '../../../src/webview/host/html';
 import { WebviewMessenger, type MessageTransport } from '../../../src/webview/host/messenger';
@@ -106,7 +106,13 @@ suite('protocol: tab state and message shapes', () => {
 		const attachments = [{ kind: 'file', path: 'src/a.ts' }, { kind: 'selection', path: 'b.ts', startLine: 1, endLine: 2, text: 'x' }];
 		assert.deepEqual(readChatTabState({ v: 1, chatId: 'c', draft: 'see', attachments }), { v: 1, chatId: 'c', draft: 'see', attachments });
 		assert.deepEqual(readChatTabState({ v: 1, chatId: 'c', attachments: [] }), { v: 1, chatId: 'c' });
-		for (const bad of [undefined, null, 'x', 3, {}, { v: 2, chatId: 'c' }, { v: 1 }, { v: 1, chatId: 7 }, { v: 1, chatId: 'c', draft: 5 }, { v: 1, chatId: 'c', attachments: [{ kind: 'selection', path: 'b.ts' }] }, { v: 1, chatId: 'c', attachments: 'x' }]) {
+		// Attachments that are not well formed are dropped; the tab keeps its chat and draft.
+		assert.deepEqual(readChatTabState({ v: 1, chatId: 'c', draft: 'see', attachments: [{ kind: 'selection', path: 'b.ts' }, attachments[0]] }), { v: 1, chatId: 'c', draft: 'see', attachments: [attachments[0]] });
+		assert.deepEqual(readChatTabState({ v: 1, chatId: 'c', draft: 'see', attachments: 'x' }), { v: 1, chatId: 'c', draft: 'see' });
+		const huge = { kind: 'selection', path: 'b.ts', startLine: 1, endLine: 1, text: 'x'.repeat(maxTextLength + 1) };
+		assert.deepEqual(draftAttachments([huge, attachments[1], 7]), [attachments[1]], 'a draft keeps what it can of its attachments');
+		assert.equal(draftAttachments(Array.from({ length: maxAttachments + 5 }, () => attachments[0])).length, maxAttachments);
+		for (const bad of [undefined, null, 'x', 3, {}, { v: 2, chatId: 'c' }, { v: 1 }, { v: 1, chatId: 7 }, { v: 1, chatId: 'c', draft: 5 }]) {
 			assert.equal(readChatTabState(bad), undefined, JSON.stringify(bad));
 		}
 	});
@@ -129,7 +135,7 @@ suite('protocol: tab state and message shapes', () => {
 			['chat/setModel', { chatId: 'c', modelId: 7 }, /modelId is not text/],
 			['chat/open', { chatId: 'c', sinceSeq: '4' }, /sinceSeq is not a count/],
 			['chat/open', { chatId: 'c', sinceSeq: -1 }, /sinceSeq is not a count/],
-			['chat/saveDraft', { chatId: 'c', draft: 'x', attachments: [{ kind: 'file' }] }, /attachments are not in the form of attachments/],
+			['chat/saveDraft', { chatId: 'c', draft: 'x', attachments: 'x' }, /attachments are not a list/],
 			['queue/edit', { chatId: 'c', queueId: 'q', text: 'x'.repeat(maxTextLength + 1) }, /text is too long/],
 			['permission/answer', { chatId: 'c', requestId: 'r'.repeat(5000), optionId: 'o' }, /requestId is too long/],
 			['chat/send', { chatId: 'c', prompt: { text: 'x'.repeat(maxTextLength + 1), attachments: [] } }, /prompt/],

@@ -419,7 +419,8 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		const { session, worktree } = await service.createSession({ repo, title: 'moved on' });
 		fs.writeFileSync(path.join(worktree.path, 'a.txt'), 'saved\n');
 		await service.archiveSession(session.id);
-		assert.equal((await service.restoreSession(session.id)).detached, undefined, 'back on its branch: nothing to say');
+		const plain = await service.restoreSession(session.id);
+		assert.deepEqual([plain.detached, plain.onBranch], [undefined, 'agent-tabs/moved-on'], 'back on its branch: nothing to say');
 		await service.archiveSession(session.id);
 		// Someone commits on the session's branch meanwhile (from another worktree of theirs).
 		const elsewhere = path.join(dir, 'elsewhere');
@@ -429,6 +430,7 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		const tip = git(repo, 'rev-parse', 'agent-tabs/moved-on').trim();
 		const restored = await service.restoreSession(session.id);
 		assert.match(restored.detached ?? '', /agent-tabs\/moved-on moved on since the save .*back detached at the saved commit; check out agent-tabs\/moved-on/);
+		assert.equal(restored.onBranch, null);
 		assert.throws(() => git(worktree.path, 'symbolic-ref', '-q', 'HEAD'), 'HEAD is detached');
 		assert.equal(fs.readFileSync(path.join(worktree.path, 'a.txt'), 'utf8'), 'saved\n');
 		assert.equal(git(repo, 'rev-parse', 'agent-tabs/moved-on').trim(), tip, 'the branch keeps its new commits');
@@ -566,6 +568,16 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		}
 		assert.equal((await service.risk(worktree.id)).foreign, null);
 		assert.equal((await service.archiveSession(session.id))!.risk.exists, false);
+		// The same inside another repository: gone, and nothing of it is looked up or written in that repository.
+		const inside = await inOuter.createSession({ repo, title: 'emptied inside' });
+		for (const name of fs.readdirSync(inside.worktree.path)) {
+			fs.rmSync(path.join(inside.worktree.path, name), { recursive: true, force: true });
+		}
+		const outerRefs = git(outer, 'for-each-ref');
+		const risk = await inOuter.risk(inside.worktree.id);
+		assert.deepEqual([risk.exists, risk.foreign, risk.staged, risk.untracked], [false, null, [], []]);
+		assert.equal((await inOuter.archiveSession(inside.session.id))!.risk.exists, false);
+		assert.equal(git(outer, 'for-each-ref'), outerRefs, 'no ref was written into the other repository');
 	});
 
 	test('an interrupted removal (intent recorded, folder half deleted) is finished at the next start and restores exactly', async () => {
