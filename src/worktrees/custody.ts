@@ -10,7 +10,7 @@ import { type Git, parseWorktreeList } from './gitClient';
 import { liveLeases, markOwned, readOwnerMark } from './ownership';
 import { isSameOrInside, realPathLoose, samePath } from './paths';
 import { assessRisk, describeOperation, worktreeIdentity, type RiskReport } from './risk';
-import { addSave, readSave, resolveSavedRef, saveTrailers, type SaveContents } from './savedRefs';
+import { addSave, pathsTrailer, readSave, resolveSavedRef, saveTrailers, type SaveContents } from './savedRefs';
 import type { SessionLifecycle } from './sessionLifecycle';
 import type { WorktreeContext } from './worktreeContext';
 
@@ -123,6 +123,10 @@ export class WorktreeCustody {
 		const head = (await git.run(['rev-parse', 'HEAD'])).trim();
 		const branch = (await git.run(['symbolic-ref', '--quiet', 'HEAD']).catch(() => '')).trim().replace(/^refs\/heads\//, '') || null;
 		const savedIndexTree = await indexTree(git);
+		// Flags of index entries are not in any tree: kept in the message, put back by a restore.
+		const hidden = await hiddenFiles(git);
+		const assumeUnchanged = hidden.filter((h) => h.assumeUnchanged).map((h) => h.path);
+		const skipWorktree = hidden.filter((h) => h.skipWorktree && h.present).map((h) => h.path);
 		const tree = await worktreeTree(git, { exact: true, keepIgnored: this.ownCopiedFiles(wt) });
 		const indexCommit = (await git.run(['commit-tree', savedIndexTree, '-p', head], { env: identity, input: `agent-tabs: index of ${wt.path}\n` })).trim();
 		const oneLine = (v: string): string => v.replace(/[\r\n]+/g, ' ');
@@ -134,6 +138,8 @@ export class WorktreeCustody {
 			...(title ? [`${saveTrailers.title}: ${oneLine(title)}`] : []),
 			`${saveTrailers.branch}: ${branch ?? ''}`,
 			`${saveTrailers.format}: 2`,
+			...(assumeUnchanged.length ? [`${saveTrailers.assumeUnchanged}: ${pathsTrailer(assumeUnchanged)}`] : []),
+			...(skipWorktree.length ? [`${saveTrailers.skipWorktree}: ${pathsTrailer(skipWorktree)}`] : []),
 		].join('\n');
 		const commit = (await git.run(['commit-tree', tree, '-p', head, '-p', indexCommit], { env: identity, input: `${message}\n` })).trim();
 		await this.verifyFolder(git, { head, branch, indexTree: savedIndexTree, worktreeTree: tree }, 'saveMismatch', 'The saved copy does not match the worktree');
@@ -378,6 +384,11 @@ export class WorktreeCustody {
 			// The folder from the working-tree tree, then the index from the index tree; stat data refreshed.
 			await wtGit.run(['read-tree', '-u', '--reset', expected.worktreeTree]);
 			await wtGit.run(['read-tree', '--reset', expected.indexTree]);
+			for (const [flag, paths] of [['--assume-unchanged', save?.assumeUnchanged ?? []], ['--skip-worktree', save?.skipWorktree ?? []]] as const) {
+				if (paths.length > 0) {
+					await wtGit.runBytes(['update-index', flag, '-z', '--stdin'], { input: Buffer.concat(paths.flatMap((p) => [p, Buffer.from([0])])) });
+				}
+			}
 			await wtGit.run(['update-index', '-q', '--refresh']).catch(() => undefined);
 			await this.verifyFolder(wtGit, { ...expected, branch: expectedBranch }, 'restoreMismatch', `The restored folder ${wt.path} does not match the save`);
 			markOwned(wt.path, { worktreeId: wt.id, sessionId, stateDir: this.ctx.stateDir });

@@ -149,10 +149,39 @@ export interface SaveContents {
 	title: string | undefined;
 	/** True for a save in the old layout (working tree only). */
 	legacy: boolean;
+	/** Index entries that were marked assume-unchanged, and (present) skip-worktree, when saved. */
+	assumeUnchanged: Buffer[];
+	skipWorktree: Buffer[];
 }
 
 /** Trailer lines of a save commit's message. */
-export const saveTrailers = { title: 'Session-Title', branch: 'Agent-Tabs-Branch', format: 'Agent-Tabs-Save' } as const;
+export const saveTrailers = {
+	title: 'Session-Title',
+	branch: 'Agent-Tabs-Branch',
+	format: 'Agent-Tabs-Save',
+	/** Index entries marked assume-unchanged, and present ones marked skip-worktree: NUL-separated paths, base64. */
+	assumeUnchanged: 'Agent-Tabs-Assume-Unchanged',
+	skipWorktree: 'Agent-Tabs-Skip-Worktree',
+} as const;
+
+/** A trailer value for a list of paths (any bytes): NUL-separated, base64. */
+export function pathsTrailer(paths: Buffer[]): string {
+	return Buffer.concat(paths.flatMap((p) => [p, Buffer.from([0])])).toString('base64');
+}
+
+function pathsFromTrailer(value: string | undefined): Buffer[] {
+	if (!value) {
+		return [];
+	}
+	const bytes = Buffer.from(value.trim(), 'base64');
+	const paths: Buffer[] = [];
+	let start = 0;
+	for (let i = bytes.indexOf(0); i !== -1; i = bytes.indexOf(0, start)) {
+		paths.push(bytes.subarray(start, i));
+		start = i + 1;
+	}
+	return paths;
+}
 
 function trailer(message: string, key: string): string | undefined {
 	return new RegExp(`^${key}: ?(.*)$`, 'm').exec(message)?.[1];
@@ -174,5 +203,7 @@ export async function readSave(git: Git, commit: string): Promise<SaveContents> 
 		worktreeTree: tree,
 		title: trailer(message, saveTrailers.title),
 		legacy,
+		assumeUnchanged: pathsFromTrailer(trailer(message, saveTrailers.assumeUnchanged)),
+		skipWorktree: pathsFromTrailer(trailer(message, saveTrailers.skipWorktree)),
 	};
 }

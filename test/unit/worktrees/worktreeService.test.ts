@@ -756,6 +756,9 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 			assert.equal(result!.saved!.files, 1);
 			await service.restoreSession(session.id);
 			assert.equal(fs.readFileSync(path.join(worktree.path, 'src/app.ts'), 'utf8'), 'export const token = "mine";\n');
+			// The flag comes back too: git still does not show the local change, and `commit -a` would not take it.
+			assert.equal(git(worktree.path, 'status', '--porcelain'), '', 'the file is hidden again, as it was');
+			assert.match(git(worktree.path, 'ls-files', '-v', 'src/app.ts'), flag === '--skip-worktree' ? /^S src\/app\.ts/ : /^h src\/app\.ts/);
 		});
 	}
 
