@@ -418,32 +418,50 @@ async function twoAgents() {
 	}
 }
 
+/**
+ * The frame of the chat tab whose heading names `label`. Opening or switching tabs replaces webview frames,
+ * so a frame found a moment earlier may be detached: look again until the right one answers.
+ */
+async function chatFrameShowing(label, timeout = 60_000) {
+	const deadline = Date.now() + timeout;
+	for (;;) {
+		for (const frame of state.page.frames()) {
+			if (!frame.isDetached() && frame.url().includes('/webview/') && (await frame.locator('h1.title', { hasText: label }).count().catch(() => 0)) > 0) {
+				return frame;
+			}
+		}
+		if (Date.now() > deadline) {
+			throw new Error(`no chat tab showing ${label} within ${timeout / 1000} s`);
+		}
+		await sleep(250);
+	}
+}
+
 async function backgroundTabAcrossReload() {
 	const { page } = state;
 	// The reviewer's tab keeps a draft, then goes to the background: VS Code restores such a tab after a
 	// reload only once it is shown again.
-	const reviewer = await chatFrame();
-	await reviewer.locator('h1.title', { hasText: reviewerLabel }).waitFor({ state: 'visible', timeout: 30_000 });
+	const reviewer = await chatFrameShowing(reviewerLabel);
 	const input = reviewer.locator('textarea.input');
 	await input.click();
 	await input.pressSequentially(backgroundDraft, { delay: 5 });
 	await sleep(2_000);
 	await chatTab(agentLabel).click();
-	await (await chatFrame()).locator('h1.title', { hasText: agentLabel }).waitFor({ state: 'visible', timeout: 30_000 });
+	await chatFrameShowing(agentLabel);
 	await runPaletteCommand(page, 'Developer: Reload Window');
 	await page.waitForEvent('load', { timeout: 60_000 }).catch(() => undefined);
 	await workbench();
-	await (await chatFrame(120_000)).locator('h1.title', { hasText: agentLabel }).waitFor({ state: 'visible', timeout: 60_000 });
+	await chatFrameShowing(agentLabel, 120_000);
 	// Before that tab was shown, the reviewer's chat is opened from the palette: a second tab for it.
 	await runPaletteCommand(page, 'Agent Tabs: Open Chat');
 	await pick(page, reviewerLabel);
-	await (await chatFrame()).locator('h1.title', { hasText: reviewerLabel }).waitFor({ state: 'visible', timeout: 30_000 });
+	await chatFrameShowing(reviewerLabel);
 	const tabs = await chatTab(reviewerLabel).count();
 	if (tabs !== 2) {
 		throw new Error(`expected the restored tab and the one just opened, found ${tabs} tabs named ${reviewerLabel}`);
 	}
 	// A message sent from the new tab (which leaves an empty draft behind it) must not cost the old tab its draft.
-	const second = await chatFrame();
+	const second = await chatFrameShowing(reviewerLabel);
 	const secondInput = second.locator('textarea.input');
 	await secondInput.fill('say sent from the second tab');
 	await secondInput.press('Enter');
@@ -458,14 +476,21 @@ async function backgroundTabAcrossReload() {
 		}
 		await sleep(250);
 	}
-	const frame = await chatFrame();
-	await frame.locator('h1.title', { hasText: reviewerLabel }).waitFor({ state: 'visible', timeout: 30_000 });
-	const draft = await frame.locator('textarea.input').inputValue();
+	// The closed tab's frame may linger a moment: read the one tab that is left until it answers.
+	let draft;
+	for (const until = Date.now() + 30_000; ; await sleep(250)) {
+		const shown = await chatFrameShowing(reviewerLabel);
+		draft = await shown.locator('textarea.input').inputValue({ timeout: 5_000 }).catch(() => undefined);
+		if (draft === backgroundDraft || Date.now() > until) {
+			break;
+		}
+	}
 	if (draft !== backgroundDraft) {
 		throw new Error(`the reviewer's one tab holds ${JSON.stringify(draft)}, not the draft typed before the reload`);
 	}
 	await page.screenshot({ path: path.join(shotDir, '14-background-tab-after-reload.png') });
 	// The tab that stayed works: a message sent from it runs (and its agent runs again for the next step).
+	const frame = await chatFrameShowing(reviewerLabel);
 	const input2 = frame.locator('textarea.input');
 	await input2.fill('say the restored tab answers');
 	await input2.press('Enter');
