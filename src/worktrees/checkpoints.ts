@@ -73,17 +73,10 @@ export async function worktreeTree(git: Git, options: { exact?: boolean; keepIgn
 		let add = ['add', '-A', '--', '.'];
 		let config: Record<string, string> | undefined;
 		if (options.exact) {
-			const hidden = await hiddenFiles(git, env);
-			// Every assume-unchanged file (a deletion counts too), and skip-worktree files that are on disk. One
-			// flag per call: given both, update-index changes only the first.
-			const unassume = hidden.filter((h) => h.assumeUnchanged).map((h) => h.path);
-			const unskip = hidden.filter((h) => h.skipWorktree && h.present).map((h) => h.path);
-			for (const [flag, paths] of [['--no-assume-unchanged', unassume], ['--no-skip-worktree', unskip]] as const) {
-				if (paths.length > 0) {
-					await git.runBytes(['update-index', flag, '-z', '--stdin'], { env, input: Buffer.concat(paths.flatMap((p) => [p, Buffer.from([0])])) });
-				}
-			}
-			if (unskip.length > 0) {
+			const { assumeUnchanged, skipWorktree } = await hidingFlags(git, env);
+			await setIndexFlag(git, '--no-assume-unchanged', assumeUnchanged, env);
+			await setIndexFlag(git, '--no-skip-worktree', skipWorktree, env);
+			if (skipWorktree.length > 0) {
 				// Files outside a sparse checkout's cone are added only with --sparse (git 2.35 and later).
 				if ((await git.run(['config', '--bool', 'core.sparseCheckout']).catch(() => '')).trim() === 'true') {
 					add = ['add', '-A', '--sparse', '--', '.'];
@@ -212,6 +205,22 @@ export async function hiddenFiles(git: Git, env?: NodeJS.ProcessEnv): Promise<{ 
 		}
 	}
 	return hidden;
+}
+
+/**
+ * The index entries whose flags hide a change from git: every assume-unchanged file (a deletion counts too),
+ * and skip-worktree files that are on disk (a sparse checkout's absent files are not hiding anything).
+ */
+export async function hidingFlags(git: Git, env?: NodeJS.ProcessEnv): Promise<{ assumeUnchanged: Buffer[]; skipWorktree: Buffer[] }> {
+	const hidden = await hiddenFiles(git, env);
+	return { assumeUnchanged: hidden.filter((h) => h.assumeUnchanged).map((h) => h.path), skipWorktree: hidden.filter((h) => h.skipWorktree && h.present).map((h) => h.path) };
+}
+
+/** Sets or clears one index flag on `paths` (one flag per call: given two, update-index changes only the first). */
+export async function setIndexFlag(git: Git, flag: '--assume-unchanged' | '--no-assume-unchanged' | '--skip-worktree' | '--no-skip-worktree', paths: readonly Buffer[], env?: NodeJS.ProcessEnv): Promise<void> {
+	if (paths.length > 0) {
+		await git.runBytes(['update-index', flag, '-z', '--stdin'], { env, input: Buffer.concat(paths.flatMap((p) => [p, Buffer.from([0])])) });
+	}
 }
 
 /**

@@ -5,7 +5,7 @@ import { newId } from '../common/ids';
 import { errorMessage } from '../common/log';
 import type { SessionRow } from '../db/sessionsRepo';
 import type { WorktreeRow } from '../db/worktreesRepo';
-import { hiddenFiles, rawDifferences, removeStaleTempIndexes, identity, indexTree, modeHandling, withTempIndex, worktreeTree } from './checkpoints';
+import { hiddenFiles, hidingFlags, rawDifferences, setIndexFlag, removeStaleTempIndexes, identity, indexTree, modeHandling, withTempIndex, worktreeTree } from './checkpoints';
 import { type Git, parseWorktreeList } from './gitClient';
 import { liveLeases, markOwned, readOwnerMark } from './ownership';
 import { isSameOrInside, realPathLoose, samePath } from './paths';
@@ -124,9 +124,7 @@ export class WorktreeCustody {
 		const branch = (await git.run(['symbolic-ref', '--quiet', 'HEAD']).catch(() => '')).trim().replace(/^refs\/heads\//, '') || null;
 		const savedIndexTree = await indexTree(git);
 		// Flags of index entries are not in any tree: kept in the message, put back by a restore.
-		const hidden = await hiddenFiles(git);
-		const assumeUnchanged = hidden.filter((h) => h.assumeUnchanged).map((h) => h.path);
-		const skipWorktree = hidden.filter((h) => h.skipWorktree && h.present).map((h) => h.path);
+		const { assumeUnchanged, skipWorktree } = await hidingFlags(git);
 		const tree = await worktreeTree(git, { exact: true, keepIgnored: this.ownCopiedFiles(wt) });
 		const indexCommit = (await git.run(['commit-tree', savedIndexTree, '-p', head], { env: identity, input: `agent-tabs: index of ${wt.path}\n` })).trim();
 		const oneLine = (v: string): string => v.replace(/[\r\n]+/g, ' ');
@@ -161,9 +159,7 @@ export class WorktreeCustody {
 		const sparseAbsent = (await hiddenFiles(git)).filter((h) => h.skipWorktree && !h.present).map((h) => h.path);
 		const differing = await withTempIndex(async (env) => {
 			await git.run(['read-tree', expected.worktreeTree], { env });
-			if (sparseAbsent.length > 0) {
-				await git.runBytes(['update-index', '--skip-worktree', '-z', '--stdin'], { env, input: Buffer.concat(sparseAbsent.flatMap((p) => [p, Buffer.from([0])])) });
-			}
+			await setIndexFlag(git, '--skip-worktree', sparseAbsent, env);
 			await git.run(['update-index', '-q', '--really-refresh'], { env, config }).catch(() => undefined);
 			const changed = await git.zlist(['diff-files', '--name-only', '-z'], { env, config });
 			return [...(await rawDifferences(git, expected.worktreeTree, changed, compareModes)), ...(await git.zlist(['ls-files', '--others', '--exclude-standard', '-z'], { env }))];
@@ -384,11 +380,8 @@ export class WorktreeCustody {
 			// The folder from the working-tree tree, then the index from the index tree; stat data refreshed.
 			await wtGit.run(['read-tree', '-u', '--reset', expected.worktreeTree]);
 			await wtGit.run(['read-tree', '--reset', expected.indexTree]);
-			for (const [flag, paths] of [['--assume-unchanged', save?.assumeUnchanged ?? []], ['--skip-worktree', save?.skipWorktree ?? []]] as const) {
-				if (paths.length > 0) {
-					await wtGit.runBytes(['update-index', flag, '-z', '--stdin'], { input: Buffer.concat(paths.flatMap((p) => [p, Buffer.from([0])])) });
-				}
-			}
+			await setIndexFlag(wtGit, '--assume-unchanged', save?.assumeUnchanged ?? []);
+			await setIndexFlag(wtGit, '--skip-worktree', save?.skipWorktree ?? []);
 			await wtGit.run(['update-index', '-q', '--refresh']).catch(() => undefined);
 			await this.verifyFolder(wtGit, { ...expected, branch: expectedBranch }, 'restoreMismatch', `The restored folder ${wt.path} does not match the save`);
 			markOwned(wt.path, { worktreeId: wt.id, sessionId, stateDir: this.ctx.stateDir });
