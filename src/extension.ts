@@ -179,7 +179,7 @@ class ExtensionRoot extends Disposable {
 			),
 		);
 		const chatManager = this._register(
-			new ChatPanelManager(context.extensionUri, chatService, this.logger, undefined, (agent) => agentIconUri(context.extensionUri, this.definitions.find((d) => d.id === agent))),
+			new ChatPanelManager(context.extensionUri, chatService, this.logger, undefined, (agent) => agentIconUri(context.extensionUri, this.definitions.find((d) => d.id === agent)), context.workspaceState),
 		);
 		const chatSerializer = new ChatPanelSerializer(chatManager);
 		this.chats = { manager: chatManager, serializer: chatSerializer, service: chatService };

@@ -266,6 +266,11 @@ export interface ChatTabState {
 	attachments?: PromptAttachment[];
 }
 
+/** The title of a chat's tab: its title, and the agent when the title does not already say it. */
+export function chatTabTitle(meta: Pick<ChatMeta, 'title' | 'agentLabel'>): string {
+	return meta.title === meta.agentLabel ? meta.title : `${meta.title} · ${meta.agentLabel}`;
+}
+
 export function isChatTabState(value: unknown): value is ChatTabState {
 	const v = value as Partial<ChatTabState> | null;
 	return (

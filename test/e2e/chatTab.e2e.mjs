@@ -45,6 +45,7 @@ const steps = [
 	['"Agent Tabs: Close Chat" closes the tab and ends its agent process; the chat is listed as closed', closeChat],
 	['two tabs with two agents in one session share its worktree, one turn at a time; each file is attributed to its own chat and agent', twoAgents],
 	['a tab left in the background across a reload and opened again from the palette before it was shown stays one tab, with its draft', backgroundTabAcrossReload],
+	['"Close Chat" in the Sessions view on a tab VS Code has not restored since a reload closes that tab too', closeUnrestoredTab],
 	['"Delete Session" (saved first) closes the session\'s chat tabs and ends their agents', deleteSession],
 ];
 await runSteps(run, steps);
@@ -437,6 +438,16 @@ async function chatFrameShowing(label, timeout = 60_000) {
 	}
 }
 
+/** Shows the chat's tab (the others go to the background), reloads the window and waits for that tab. */
+async function reloadShowing(label) {
+	await chatTab(label).click();
+	await chatFrameShowing(label);
+	await runPaletteCommand(state.page, 'Developer: Reload Window');
+	await state.page.waitForEvent('load', { timeout: 60_000 }).catch(() => undefined);
+	await workbench();
+	await chatFrameShowing(label, 120_000);
+}
+
 async function backgroundTabAcrossReload() {
 	const { page } = state;
 	// The reviewer's tab keeps a draft, then goes to the background: VS Code restores such a tab after a
@@ -446,12 +457,7 @@ async function backgroundTabAcrossReload() {
 	await input.click();
 	await input.pressSequentially(backgroundDraft, { delay: 5 });
 	await sleep(2_000);
-	await chatTab(agentLabel).click();
-	await chatFrameShowing(agentLabel);
-	await runPaletteCommand(page, 'Developer: Reload Window');
-	await page.waitForEvent('load', { timeout: 60_000 }).catch(() => undefined);
-	await workbench();
-	await chatFrameShowing(agentLabel, 120_000);
+	await reloadShowing(agentLabel);
 	// Before that tab was shown, the reviewer's chat is opened from the palette: a second tab for it.
 	await runPaletteCommand(page, 'Agent Tabs: Open Chat');
 	await pick(page, reviewerLabel);
@@ -497,11 +503,36 @@ async function backgroundTabAcrossReload() {
 	await frame.locator('.message.agent .body', { hasText: 'the restored tab answers' }).waitFor({ state: 'visible', timeout: 60_000 });
 }
 
+async function closeUnrestoredTab() {
+	const { page } = state;
+	// The reviewer's tab goes to the background; after the reload VS Code keeps it unrestored until shown.
+	await reloadShowing(agentLabel);
+	await chatTab(reviewerLabel).waitFor({ state: 'visible', timeout: 10_000 });
+	await page.locator('.part.activitybar .action-item a[aria-label^="Agent Tabs"]').click({ timeout: 15_000 });
+	// The Sessions pane only: the Tasks pane lists the reviewer's tasks by its chat's name too.
+	const sessions = page.locator('.part.sidebar .pane', { has: page.locator('.pane-header', { hasText: /^Sessions/ }) });
+	const chatRow = sessions.locator('.monaco-list-row', { hasText: reviewerLabel });
+	if (!(await chatRow.first().isVisible())) {
+		await sessions.locator('.monaco-list-row', { hasText: sessionTitle }).first().click();
+	}
+	await chatRow.first().waitFor({ state: 'visible', timeout: 20_000 });
+	await chatRow.first().click({ button: 'right' });
+	await page.locator('.monaco-menu .action-item', { hasText: 'Close Chat' }).first().click({ timeout: 15_000 });
+	await chatTab(reviewerLabel).waitFor({ state: 'detached', timeout: 20_000 });
+	await chatRow.filter({ hasText: 'closed' }).first().waitFor({ state: 'visible', timeout: 20_000 });
+	await page.screenshot({ path: path.join(shotDir, '15-unrestored-tab-closed.png') });
+	// The other chat's tab is untouched and works (its agent runs again for the next step).
+	await chatTab(agentLabel).click();
+	const frame = await chatFrameShowing(agentLabel);
+	const input = frame.locator('textarea.input');
+	await input.fill('say still here after the other tab closed');
+	await input.press('Enter');
+	await frame.locator('.message.agent .body', { hasText: 'still here after the other tab closed' }).waitFor({ state: 'visible', timeout: 60_000 });
+}
+
 async function deleteSession() {
 	const { page } = state;
-	for (const label of [agentLabel, reviewerLabel]) {
-		await chatTab(label).waitFor({ state: 'visible', timeout: 10_000 });
-	}
+	await chatTab(agentLabel).waitFor({ state: 'visible', timeout: 10_000 });
 	const agents = scriptedAgentPids();
 	if (agents.length === 0) {
 		throw new Error('no agent process of the session runs before the delete');
@@ -537,7 +568,7 @@ async function deleteSession() {
 	if (agents.some(alive)) {
 		throw new Error(`agent processes of the deleted session still run: ${agents.filter(alive).join(', ')}`);
 	}
-	await page.screenshot({ path: path.join(shotDir, '14-deleted-session-tabs-closed.png') });
+	await page.screenshot({ path: path.join(shotDir, '16-deleted-session-tabs-closed.png') });
 }
 
 /** Processes of the scripted agent working in the session's worktree (Linux: read from /proc). */

@@ -3,9 +3,9 @@ import * as vscode from 'vscode';
 import { AgentTabsError } from '../../common/errors';
 import { Disposable } from '../../common/lifecycle';
 import type { Logger } from '../../common/log';
-import { draftAttachments, isPromptPayload, type ChatMeta, type PromptAttachment, type PromptPayload } from '../../protocol/messages';
+import { chatTabTitle, draftAttachments, isPromptPayload, type ChatMeta, type PromptAttachment, type PromptPayload } from '../../protocol/messages';
 import type { ChatService } from './chatService';
-import { chatStrings } from './chatStrings';
+import { chatStrings, messengerStrings } from './chatStrings';
 import { chatHtml, newNonce } from './html';
 import { WebviewMessenger } from './messenger';
 
@@ -35,10 +35,6 @@ function checkedPrompt(prompt: unknown): PromptPayload {
 	return prompt;
 }
 
-/** The title of a chat's tab: its title, and the agent when the title does not already say it. */
-export function chatTabTitle(meta: Pick<ChatMeta, 'title' | 'agentLabel'>): string {
-	return meta.title === meta.agentLabel ? meta.title : `${meta.title} · ${meta.agentLabel}`;
-}
 
 /**
  * One chat's editor tab: sets up the webview (HTML with CSP and nonce), answers the app's requests through
@@ -61,7 +57,7 @@ export class ChatPanel extends Disposable {
 	) {
 		super();
 		panel.webview.options = chatWebviewOptions(extensionUri);
-		this.messenger = this._register(new WebviewMessenger(panel.webview, logger, `[ChatPanel][${chatId}]`));
+		this.messenger = this._register(new WebviewMessenger(panel.webview, logger, `[ChatPanel][${chatId}]`, messengerStrings(vscode)));
 		this.registerHandlers();
 		this._register(
 			this.messenger.onDidReady(({ protocolMatches }) => {

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { Disposable, DisposableMap } from '../../common/lifecycle';
 import { errorMessage, type Logger } from '../../common/log';
-import { readChatTabState } from '../../protocol/messages';
+import { chatTabTitle, readChatTabState } from '../../protocol/messages';
 import { ChatPanel, chatViewType, chatWebviewOptions, type EditorSelection } from './chatPanel';
 import type { ChatService } from './chatService';
 import { noticeHtml } from './html';
@@ -29,6 +29,8 @@ export class ChatPanelManager extends Disposable {
 		private readonly closeGraceMs = 1000,
 		/** The icon of an agent's tabs (the manager does not know the agent definitions). */
 		private readonly agentIcon?: (agent: string) => vscode.Uri,
+		/** The workspace's memory, for chats closed while VS Code still held a tab of theirs it had not restored. */
+		private readonly memory?: vscode.Memento,
 	) {
 		super();
 		service.catch(() => undefined);
@@ -73,6 +75,7 @@ export class ChatPanelManager extends Disposable {
 		}
 		const service = await this.service;
 		service.meta(chatId); // throws, in plain words, for a chat that does not exist
+		await this.forgetClosedBeforeRestore(chatId);
 		const again = this.panels.get(chatId);
 		if (again) {
 			again.reveal(options.preserveFocus);
@@ -100,13 +103,20 @@ export class ChatPanelManager extends Disposable {
 			panel.webview.html = noticeHtml(vscode.l10n.t('This chat cannot be shown right now'), vscode.l10n.t('{0} Reload the window once that is resolved; the chat comes back.', errorMessage(e)), vscode.env.language);
 			return;
 		}
+		let closed: boolean;
 		try {
 			if (!tab) {
 				throw new Error('the tab kept no chat id');
 			}
-			service.meta(tab.chatId);
+			closed = service.meta(tab.chatId).closed;
 		} catch (e) {
 			this.logger.info(`[ChatPanels][restore] closing a chat tab that cannot be restored: ${errorMessage(e)}`);
+			panel.dispose();
+			return;
+		}
+		// Closed from the Sessions view while this tab waited to be shown, and not continued since.
+		if (closed && this.closedBeforeRestore().includes(tab.chatId)) {
+			this.logger.info(`[ChatPanels][restore] ${tab.chatId} was closed before VS Code restored its tab; closing the tab`);
 			panel.dispose();
 			return;
 		}
@@ -166,14 +176,48 @@ export class ChatPanelManager extends Disposable {
 		);
 	}
 
-	/** Closes the chat's tab (ending its context), or ends the context directly when no tab is open. */
+	/**
+	 * Closes the chat's tab (ending its context), or ends the context directly when no tab is open. A tab
+	 * VS Code has not restored yet (it restores a background tab only once shown) is closed too: at once when
+	 * its title names no other chat without a live tab, else when VS Code restores it.
+	 */
 	async close(chatId: string): Promise<void> {
 		const panel = this.panels.get(chatId);
 		if (panel) {
 			panel.panel.dispose();
 			return;
 		}
-		await (await this.service).closeContext(chatId);
+		const service = await this.service;
+		const title = chatTabTitle(service.meta(chatId));
+		await service.closeContext(chatId);
+		const unrestored = allTabs().filter((t) => t.input instanceof vscode.TabInputWebview && isChatViewType(t.input.viewType) && t.label === title);
+		const live = [...this.panels.values()].filter((p) => p.panel.title === title).length;
+		if (unrestored.length <= live) {
+			return;
+		}
+		await this.rememberClosedBeforeRestore(chatId);
+		const otherChats = service.chatsTitled(title).filter((id) => id !== chatId && !this.panels.has(id));
+		if (live === 0 && otherChats.length === 0) {
+			await vscode.window.tabGroups.close(unrestored).then(undefined, (e: unknown) => this.logger.warn(`[ChatPanels][close] ${chatId}: closing its tab: ${errorMessage(e)}`));
+		}
+	}
+
+	private closedBeforeRestore(): string[] {
+		const ids = this.memory?.get<unknown>(closedBeforeRestoreKey);
+		return Array.isArray(ids) ? ids.filter((id): id is string => typeof id === 'string') : [];
+	}
+
+	private async rememberClosedBeforeRestore(chatId: string): Promise<void> {
+		const ids = [...this.closedBeforeRestore().filter((id) => id !== chatId), chatId].slice(-maxClosedBeforeRestore);
+		await this.memory?.update(closedBeforeRestoreKey, ids).then(undefined, (e: unknown) => this.logger.warn(`[ChatPanels][close] ${chatId}: ${errorMessage(e)}`));
+	}
+
+	/** The chat is opened again: a tab of it that VS Code restores later is the user's again. */
+	private async forgetClosedBeforeRestore(chatId: string): Promise<void> {
+		const ids = this.closedBeforeRestore();
+		if (ids.includes(chatId)) {
+			await this.memory?.update(closedBeforeRestoreKey, ids.filter((id) => id !== chatId)).then(undefined, (e: unknown) => this.logger.warn(`[ChatPanels][open] ${chatId}: ${errorMessage(e)}`));
+		}
 	}
 
 	/** The window is closing or reloading: panels going away from now on are not closes. */
@@ -182,6 +226,18 @@ export class ChatPanelManager extends Disposable {
 		this.pendingCloses.forEach((t) => clearTimeout(t));
 		this.pendingCloses.clear();
 	}
+}
+
+const closedBeforeRestoreKey = 'agentTabs.chatsClosedBeforeTabRestored';
+const maxClosedBeforeRestore = 200;
+
+function allTabs(): vscode.Tab[] {
+	return vscode.window.tabGroups.all.flatMap((g) => g.tabs);
+}
+
+/** A webview tab's view type as the tab API reports it (VS Code prefixes its own marker to the panel's). */
+function isChatViewType(viewType: string): boolean {
+	return viewType === chatViewType || viewType.endsWith(`-${chatViewType}`);
 }
 
 /** Restores chat tabs after a reload from their `{ v, chatId }` state (`onWebviewPanel:agentTabs.chat`). */

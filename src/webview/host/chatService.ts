@@ -41,6 +41,8 @@ export interface ChatService {
 	/** The draft this window last kept for the chat (`saveDraft`), if any. */
 	keptDraft(chatId: string): ChatDraft | undefined;
 	rename(chatId: string, title: string): Promise<void>;
+	/** The chats whose tab would show `tabTitle` (`chatTabTitle`), open or not. */
+	chatsTitled(tabTitle: string): string[];
 	/** The tab was closed by the user: end the chat's agent context and its process. The transcript stays. */
 	closeContext(chatId: string): Promise<void>;
 	/** Sequence-numbered row updates of every chat (filter by `chatId`). */

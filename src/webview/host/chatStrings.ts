@@ -111,3 +111,14 @@ export function chatServiceStrings(vscode: VsCodeL10n) {
 }
 
 export type ChatServiceStrings = ReturnType<typeof chatServiceStrings>;
+
+/** The messenger's own answers (a request it cannot take, or one cancelled), translated as the rest. */
+export function messengerStrings(vscode: VsCodeL10n) {
+	return {
+		unknownMethod: (method: string) => vscode.l10n.t('Unknown request "{0}".', method),
+		badRequest: (problem: string) => vscode.l10n.t('The request was not in a form Agent Tabs understands ({0}); nothing was done.', problem),
+		cancelled: () => vscode.l10n.t('Cancelled.'),
+	};
+}
+
+export type MessengerStrings = ReturnType<typeof messengerStrings>;

@@ -13,6 +13,7 @@ import {
 	type ViewKind,
 	type WebviewToHost,
 } from '../../protocol/messages';
+import { messengerStrings, untranslated, type MessengerStrings } from './chatStrings';
 
 /** The part of a `vscode.Webview` the messenger uses, so tests can run it over an in-memory pair. */
 export interface MessageTransport {
@@ -46,6 +47,7 @@ export class WebviewMessenger extends Disposable {
 		private readonly transport: MessageTransport,
 		private readonly logger: Logger,
 		private readonly tag = '[Messenger]',
+		private readonly say: MessengerStrings = messengerStrings(untranslated),
 	) {
 		super();
 		this._register(transport.onDidReceiveMessage((m) => this.receive(m)));
@@ -114,13 +116,13 @@ export class WebviewMessenger extends Disposable {
 		};
 		const handler = this.handlers.get(method);
 		if (!handler) {
-			reply({ kind: 'response', id, ok: false, error: { code: 'unknownMethod', message: `Unknown request "${method}".` } });
+			reply({ kind: 'response', id, ok: false, error: { code: 'unknownMethod', message: this.say.unknownMethod(method) } });
 			return;
 		}
 		const problem = requestParamsProblem(method, params);
 		if (problem) {
 			this.logger.warn(`${this.tag}[${method}] refused a request: ${problem}`);
-			reply({ kind: 'response', id, ok: false, error: { code: 'badRequest', message: `The request was not in a form Agent Tabs understands (${problem}); nothing was done.` } });
+			reply({ kind: 'response', id, ok: false, error: { code: 'badRequest', message: this.say.badRequest(problem) } });
 			return;
 		}
 		const abort = new AbortController();
@@ -128,7 +130,7 @@ export class WebviewMessenger extends Disposable {
 		try {
 			const result = await handler(params, abort.signal);
 			if (abort.signal.aborted) {
-				reply({ kind: 'response', id, ok: false, error: { code: 'cancelled', message: 'Cancelled.' } });
+				reply({ kind: 'response', id, ok: false, error: { code: 'cancelled', message: this.say.cancelled() } });
 			} else {
 				reply({ kind: 'response', id, ok: true, result: result ?? null });
 			}

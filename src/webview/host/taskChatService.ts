@@ -35,6 +35,7 @@ import type {
 	RowUpdate,
 	SlashCommandInfo,
 } from '../../protocol/messages';
+import { chatTabTitle } from '../../protocol/messages';
 import type { ChatService } from './chatService';
 import { chatServiceStrings, untranslated, type ChatServiceStrings, type VsCodeL10n } from './chatStrings';
 
@@ -736,6 +737,13 @@ export class TaskChatService extends Disposable implements ChatService {
 		this.fireMeta(chatId);
 		// The tab shows the new title at once; the command reports done only once it is on disk.
 		await this.options.store.durable();
+	}
+
+	chatsTitled(tabTitle: string): string[] {
+		return this.sessions
+			.listAllChats()
+			.filter((c) => chatTabTitle({ title: c.title, agentLabel: this.agentLabel(c.agent) }) === tabTitle)
+			.map((c) => c.id);
 	}
 
 	async closeContext(chatId: string): Promise<void> {

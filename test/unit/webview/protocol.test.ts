@@ -10,6 +10,7 @@ import { draftAttachments, isPromptPayload, isWebviewToHost, maxAttachments, max
 import { RpcClient, RpcError } from '../../../src/protocol/rpcClient';
 import { chatHtml, inlineJson, newNonce } from '../../../src/webview/host/html';
 import { WebviewMessenger, type MessageTransport } from '../../../src/webview/host/messenger';
+import { messengerStrings, untranslated, type VsCodeL10n } from '../../../src/webview/host/chatStrings';
 import { ensureNoDisposablesLeaked, MemoryLogger } from '../helpers';
 
 const meta = { chatId: 'c', title: 'T', agent: 'a', agentLabel: 'A', status: 'idle' as const, modes: { available: [] }, models: { available: [] }, commands: [], queue: [], closed: false };
@@ -251,6 +252,16 @@ suite('webview/host: messenger and app client over an in-memory transport', () =
 		await assert.rejects(pair.client.request('chat/cancel', { chatId: 'c' }), (e: unknown) => e instanceof RpcError && e.code === 'internal' && !('stack' in (pair.fromHost.at(-1) as { error: object }).error));
 		assert.ok(logger.lines.some((l) => l.startsWith('error') && l.includes('boom')), 'an internal error is logged');
 		await assert.rejects(pair.client.request('turn/rewind', { chatId: 'c', turnId: 't' }), (e: unknown) => e instanceof RpcError && e.code === 'unknownMethod');
+	});
+
+	test("the messenger's own answers are in the user's language", async () => {
+		messenger.dispose();
+		// A translation that marks every string, as vscode.l10n would with a language pack.
+		const marked = { l10n: { t: (message: string, ...args: unknown[]) => `«${untranslated.l10n.t(message, ...(args as string[]))}»` } } as unknown as VsCodeL10n;
+		messenger = new WebviewMessenger(pair.transport, logger, '[test]', messengerStrings(marked));
+		await assert.rejects(pair.client.request('turn/rewind', { chatId: 'c', turnId: 't' }), (e: unknown) => e instanceof RpcError && e.code === 'unknownMethod' && e.message === '«Unknown request "turn/rewind".»');
+		messenger.handle('chat/cancel', () => null);
+		await assert.rejects(pair.client.request('chat/cancel', { chatId: 42 } as never), (e: unknown) => e instanceof RpcError && e.code === 'badRequest' && e.message.startsWith('«The request was not in a form') && e.message.endsWith('nothing was done.»'));
 	});
 
 	test('each request is answered exactly once, in any order', async () => {
