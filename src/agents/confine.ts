@@ -118,21 +118,117 @@ function checkOpened(fd: number, root: string, rootReal: string, requested: stri
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
 /**
- * Reads a text file an agent asked for, inside its worktree: a regular file only (a FIFO or device would
- * block a thread of the host for good), opened without blocking and checked again once open.
+ * The most of a file one read gives an agent (the whole file, or the lines it asked for). The text goes
+ * back as one JSON string held by the host: a large binary file (a database, a core dump) read whole would
+ * take the host's memory and pass what one string can hold.
  */
-export async function readFileInsideWorktree(root: string, requested: string): Promise<string> {
+export const maxReadBytes = 16 * 1024 * 1024;
+
+/** Which lines to read (1-based `line`, at most `limit` of them), as `fs/read_text_file` asks. */
+export interface LineRange {
+	line?: number;
+	limit?: number;
+}
+
+/**
+ * Reads a text file an agent asked for, inside its worktree: a regular file only (a FIFO or device would
+ * block a thread of the host for good), opened without blocking and checked again once open. At most
+ * `maxReadBytes` come back: a larger file is refused unless the agent asks for lines of it, which are read
+ * as a stream, never the whole file at once.
+ */
+export async function readFileInsideWorktree(root: string, requested: string, range?: LineRange): Promise<string> {
 	const { physical, rootReal } = confined(root, requested);
 	const handle = await fs.promises.open(physical, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
 	try {
-		if (!(await handle.stat()).isFile()) {
+		const stat = await handle.stat();
+		if (!stat.isFile()) {
 			throw new AgentTabsError('fs/notAFile', `Refused: ${requested} is not a regular file.`);
 		}
 		checkOpened(handle.fd, root, rootReal, requested);
-		return await handle.readFile('utf8');
+		const tooLarge = (): AgentTabsError =>
+			new AgentTabsError(
+				'fs/tooLarge',
+				range
+					? `Refused: the lines asked for from ${requested} hold more than ${megabytes(maxReadBytes)}, the most one read gives; ask for fewer lines.`
+					: `Refused: ${requested} is ${megabytes(stat.size)}; one read gives at most ${megabytes(maxReadBytes)}. Ask for part of it (line and limit).`,
+			);
+		if (!range) {
+			if (stat.size > maxReadBytes) {
+				throw tooLarge();
+			}
+			return (await readAtMost(handle, maxReadBytes, tooLarge)).toString('utf8');
+		}
+		return (await readLines(handle, range, tooLarge)).toString('utf8');
 	} finally {
 		await handle.close();
 	}
+}
+
+function megabytes(bytes: number): string {
+	return `${(bytes / (1024 * 1024)).toFixed(bytes < 1024 * 1024 ? 2 : 0)} MB`;
+}
+
+const readChunkBytes = 1024 * 1024;
+
+/** The file from where the handle is to its end, failing once it holds more than `max` bytes (it may grow while read). */
+async function readAtMost(handle: fs.promises.FileHandle, max: number, tooLarge: () => Error): Promise<Buffer> {
+	const chunks: Buffer[] = [];
+	let total = 0;
+	for (;;) {
+		const buffer = Buffer.allocUnsafe(Math.min(readChunkBytes, max + 1 - total));
+		const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+		if (bytesRead === 0) {
+			return Buffer.concat(chunks, total);
+		}
+		chunks.push(buffer.subarray(0, bytesRead));
+		total += bytesRead;
+		if (total > max) {
+			throw tooLarge();
+		}
+	}
+}
+
+/**
+ * Lines `line` (1-based) to `line + limit - 1` of the file, joined by "\n", as `content.split('\n')` would
+ * give them, read chunk by chunk: lines before the range are skipped, reading stops after the last one.
+ */
+async function readLines(handle: fs.promises.FileHandle, range: LineRange, tooLarge: () => Error): Promise<Buffer> {
+	const first = Math.max(0, Math.floor((range.line ?? 1) - 1));
+	const end = range.limit === undefined ? Infinity : first + Math.max(0, Math.floor(range.limit));
+	const kept: Buffer[] = [];
+	let keptBytes = 0;
+	let index = 0; // the line the next byte belongs to
+	const keep = (piece: Buffer): void => {
+		kept.push(piece);
+		keptBytes += piece.length;
+		if (keptBytes > maxReadBytes) {
+			throw tooLarge();
+		}
+	};
+	const buffer = Buffer.allocUnsafe(readChunkBytes);
+	while (index < end) {
+		const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+		if (bytesRead === 0) {
+			break;
+		}
+		const read = buffer.subarray(0, bytesRead);
+		let from = 0;
+		while (from < bytesRead && index < end) {
+			const newline = read.indexOf(0x0a, from);
+			const to = newline === -1 ? bytesRead : newline + 1;
+			if (index >= first) {
+				keep(Buffer.from(read.subarray(from, to)));
+			}
+			if (to === newline + 1) {
+				index++;
+			}
+			from = to;
+		}
+	}
+	// What was kept is whole lines, each with its "\n" except perhaps the file's last: the separators between
+	// the lines asked for stay, the one after the last does not.
+	const text = Buffer.concat(kept, keptBytes);
+	return index > first && text.length > 0 && text[text.length - 1] === 0x0a && index >= end ? text.subarray(0, text.length - 1) : text;
 }
 
 /**

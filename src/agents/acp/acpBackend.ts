@@ -520,9 +520,10 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 
 	private async onRead(params: { path: string; line?: number | null; limit?: number | null }): Promise<{ content: string }> {
 		return this.guardAsync(async () => {
+			const range = typeof params.line === 'number' || typeof params.limit === 'number' ? { ...(typeof params.line === 'number' ? { line: params.line } : {}), ...(typeof params.limit === 'number' ? { limit: params.limit } : {}) } : undefined;
 			let content: string;
 			try {
-				content = await readFileInsideWorktree(this.opts.cwd, params.path);
+				content = await readFileInsideWorktree(this.opts.cwd, params.path, range);
 			} catch (e) {
 				const code = (e as NodeJS.ErrnoException).code;
 				if (code !== 'ENOENT' && code !== 'ENOTDIR') {
@@ -532,11 +533,6 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 					return { content: '' };
 				}
 				throw acp.RequestError.resourceNotFound(params.path);
-			}
-			if (typeof params.line === 'number' || typeof params.limit === 'number') {
-				const lines = content.split('\n');
-				const start = Math.max(0, (params.line ?? 1) - 1);
-				content = lines.slice(start, typeof params.limit === 'number' ? start + Math.max(0, params.limit) : undefined).join('\n');
 			}
 			return { content };
 		});

@@ -178,7 +178,23 @@ export function stdioStream(stdout: Readable, stdin: Writable, hooks: TransportH
 					reject(new Error('The agent process is no longer accepting input.'));
 					return;
 				}
-				stdin.write(`${JSON.stringify(message)}\n`, (e) => (e ? reject(e) : resolve()));
+				let line: string;
+				try {
+					line = `${JSON.stringify(message)}\n`;
+				} catch (e) {
+					// Too large for one string (a file read as text that is mostly escapes, say). A failed write
+					// would break the stream for every later message while the agent lives on: an answer becomes an
+					// error answer, anything else ends the connection (the agent is restarted on the next turn).
+					const id = (message as { id?: unknown; method?: unknown }).method === undefined ? (message as { id?: unknown }).id : undefined;
+					if (typeof id !== 'number' && typeof id !== 'string') {
+						const error = new Error(`A message for the agent could not be encoded: ${e instanceof Error ? e.message : String(e)}`);
+						hooks.onFatal(error);
+						reject(error);
+						return;
+					}
+					line = `${JSON.stringify({ jsonrpc: '2.0', id, error: { code: -32603, message: `The answer was too large to send (${e instanceof Error ? e.message : String(e)}).` } })}\n`;
+				}
+				stdin.write(line, (e) => (e ? reject(e) : resolve()));
 			});
 		},
 	});

@@ -6,9 +6,10 @@ import { PassThrough } from 'node:stream';
 import { mapSessionUpdate } from '../../../src/agents/acp/mapUpdate';
 import { stdioStream } from '../../../src/agents/acp/transport';
 import { maxOutputLimit, TerminalManager } from '../../../src/agents/acp/terminals';
-import { OutsideWorktreeError, readFileInsideWorktree, resolveInsideWorktree, writeFileInsideWorktree } from '../../../src/agents/confine';
+import { maxReadBytes, OutsideWorktreeError, readFileInsideWorktree, resolveInsideWorktree, writeFileInsideWorktree } from '../../../src/agents/confine';
 import { agentPresets, configHash, mergeDefinitions } from '../../../src/agents/definitions';
 import { agentEnvironment } from '../../../src/agents/environment';
+import { AgentTabsError } from '../../../src/common/errors';
 import { redactingLogger, SecretRedactor } from '../../../src/common/redact';
 import { maxShownPerChat, maxWaitingPerChat, PermissionBroker } from '../../../src/agents/permissions';
 import { diffSnapshots, takeDirtySnapshot } from '../../../src/worktrees/dirtySnapshot';
@@ -136,6 +137,48 @@ suite('agents/confine', () => {
 	});
 });
 
+suite('agents/confine: reads of any size', () => {
+	let wt: string;
+	setup(() => {
+		wt = tempDir();
+	});
+	teardown(() => removeDir(wt));
+
+	test('lines asked for are exactly what content.split("\\n") gives, across 1 MB read chunks', async () => {
+		// Lines from empty to 1.5 MB long, so some cross the 1 MB chunks the read takes; with and without a last newline.
+		let seed = 7;
+		const random = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+		const lengths = Array.from({ length: 60 }, (_, i) => (i % 13 === 5 ? 1_500_000 : random(3) === 0 ? 0 : random(2000)));
+		const body = lengths.map((n, i) => String.fromCharCode(97 + (i % 26)).repeat(n)).join('\n');
+		for (const content of [body, `${body}\n`]) {
+			fs.writeFileSync(path.join(wt, 'f.txt'), content);
+			const lines = content.split('\n');
+			for (const [line, limit] of [[1, 1], [1, 3], [5, 2], [6, 1], [6, undefined], [59, undefined], [60, 5], [61, 1], [62, 3], [100, 2], [3, 0], [undefined, 4], [0, 2], [-3, 2], [2, -1]] as const) {
+				const start = Math.max(0, (line ?? 1) - 1);
+				const want = lines.slice(start, limit === undefined ? undefined : start + Math.max(0, limit)).join('\n');
+				const got = await readFileInsideWorktree(wt, 'f.txt', { ...(line === undefined ? {} : { line }), ...(limit === undefined ? {} : { limit }) });
+				assert.ok(got === want, `line ${line}, limit ${limit}: ${got.length} characters, wanted ${want.length}`);
+			}
+		}
+	});
+
+	test('a file over 16 MB is refused whole, with what to do instead; a few lines of it still read, without loading it', async () => {
+		const big = path.join(wt, 'big.bin');
+		const fd = fs.openSync(big, 'w');
+		fs.writeSync(fd, 'first line\nsecond line\n');
+		fs.ftruncateSync(fd, 400 * 1024 * 1024); // sparse: 400 MB of NUL bytes after the two lines
+		fs.closeSync(fd);
+		await assert.rejects(readFileInsideWorktree(wt, 'big.bin'), (e: unknown) => e instanceof AgentTabsError && e.code === 'fs/tooLarge' && /is 400 MB; one read gives at most 16 MB\. Ask for part of it \(line and limit\)/.test(e.message));
+		const before = process.memoryUsage().rss;
+		assert.equal(await readFileInsideWorktree(wt, 'big.bin', { line: 2, limit: 1 }), 'second line');
+		// The third line is the 400 MB of NULs: past the limit, refused after reading at most 16 MB of it.
+		await assert.rejects(readFileInsideWorktree(wt, 'big.bin', { line: 3, limit: 1 }), (e: unknown) => e instanceof AgentTabsError && e.code === 'fs/tooLarge' && /ask for fewer lines/.test(e.message));
+		assert.ok(process.memoryUsage().rss - before < 200 * 1024 * 1024, 'the reads never held the file');
+		fs.writeFileSync(path.join(wt, 'exact.txt'), Buffer.alloc(maxReadBytes, 0x61));
+		assert.equal((await readFileInsideWorktree(wt, 'exact.txt')).length, maxReadBytes, 'a file of exactly the limit is read');
+	});
+});
+
 suite('agents/acp/mapUpdate', () => {
 	test('every stable variant maps to an event', () => {
 		const u = (update: Record<string, unknown>): unknown => ({ sessionId: 's', update });
@@ -239,6 +282,28 @@ suite('agents/acp/transport', () => {
 		assert.equal(updates.length, lines);
 		assert.ok(updates.every((n, i) => n === i), 'in order');
 		assert.ok(ticksWhileFlooding > 0, 'timers ran while the backlog was handled: no single task took it all');
+	});
+
+	test('a message that cannot be encoded: an answer becomes an error answer and the stream lives on; anything else is fatal', async () => {
+		const stdin = new PassThrough();
+		const fatal: string[] = [];
+		const stream = stdioStream(new PassThrough(), stdin, { onSessionUpdate: () => undefined, onGarbage: () => undefined, onFatal: (e) => fatal.push(e.message) });
+		const written: string[] = [];
+		stdin.on('data', (b: Buffer) => written.push(...b.toString('utf8').split('\n').filter(Boolean)));
+		const writer = stream.writable.getWriter();
+		// JSON.stringify throws on a BigInt as it does on a string past V8's limit (a huge file read as text).
+		await writer.write({ jsonrpc: '2.0', id: 4, result: { content: 10n } } as never);
+		await writer.write({ jsonrpc: '2.0', id: 5, result: { content: 'fine' } });
+		await new Promise((r) => setImmediate(r));
+		assert.equal(written.length, 2);
+		const answer = JSON.parse(written[0]!) as { id: number; error: { code: number; message: string } };
+		assert.equal(answer.id, 4);
+		assert.equal(answer.error.code, -32603);
+		assert.match(answer.error.message, /too large to send/);
+		assert.deepEqual(JSON.parse(written[1]!), { jsonrpc: '2.0', id: 5, result: { content: 'fine' } }, 'the next message still goes');
+		assert.deepEqual(fatal, []);
+		await assert.rejects(writer.write({ jsonrpc: '2.0', id: 6, method: 'session/prompt', params: { n: 1n } } as never));
+		assert.match(fatal[0] ?? '', /could not be encoded/);
 	});
 
 	test('a 10 MB line is fine; a line without end past the limit is a clear fatal error', async () => {

@@ -225,6 +225,20 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		check(await answers({ readMissingFile: 'notFound' }, { SCRIPTED_AGENT_NAME: 'gemini-cli' }), notFound);
 	});
 
+	test('a file too large to read whole (a 100 MB binary) is refused with what to do instead, and the chat goes on', async () => {
+		const fd = fs.openSync(path.join(rig.work, 'data.bin'), 'w');
+		fs.ftruncateSync(fd, 100 * 1024 * 1024);
+		fs.closeSync(fd);
+		const { turns } = rig.make();
+		const chat = rig.newChat();
+		const first = await turns.runTurn(chat, 'scripted', { text: 'read data.bin' });
+		assert.equal(first.status, 'done', first.result.error);
+		assert.match(rig.agentText(first.turn.id), /^read error -32602: Refused: .*data\.bin is 100 MB; one read gives at most 16 MB/);
+		const second = await turns.runTurn(chat, 'scripted', { text: 'say still talking' });
+		assert.equal(second.status, 'done', second.result.error);
+		assert.match(rig.agentText(second.turn.id), /still talking/);
+	});
+
 	test('permission requests go to the broker: a person decides, silence rejects', async () => {
 		const { turns, broker } = rig.make({ permissionSettings: { default: 'ask', timeoutMs: 300 } });
 		const chat = rig.newChat();
