@@ -7,6 +7,11 @@ import { resolveInsideWorktree } from '../confine';
 const defaultOutputLimit = 1024 * 1024;
 /** The most output kept per terminal, whatever limit the agent asks for: the host holds it in memory. */
 export const maxOutputLimit = 16 * 1024 * 1024;
+/** The most output kept for all of one agent session's terminals together; past it, each keeps its newest `minKeptOutput`. */
+export const maxRetainedOutput = 64 * 1024 * 1024;
+const minKeptOutput = 64 * 1024;
+/** The most commands of one agent session running at once. */
+export const maxRunningTerminals = 32;
 
 interface Terminal {
 	proc: LaunchedProcess;
@@ -21,6 +26,11 @@ interface Terminal {
 	limit: number;
 	exit?: { exitCode: number | null; signal: string | null };
 	exited: Promise<void>;
+	/**
+	 * After the command itself ended: whether something it started in the background (`npm run dev &`) may
+	 * still run in its process group. Its id cannot go to another process while that group has a member.
+	 */
+	groupMayLinger?: boolean;
 }
 
 export interface TerminalRequest {
@@ -39,6 +49,8 @@ export interface TerminalRequest {
  */
 export class TerminalManager {
 	private readonly terminals = new Map<string, Terminal>();
+	/** Output bytes all terminals hold. */
+	private retained = 0;
 
 	constructor(
 		private readonly root: string,
@@ -63,6 +75,10 @@ export class TerminalManager {
 
 	create(params: TerminalRequest): { terminalId: string } {
 		const cwd = this.workingFolder(params);
+		const running = [...this.terminals.values()].filter((t) => !t.exit).length;
+		if (running >= maxRunningTerminals) {
+			throw new AgentTabsError('terminal/tooMany', `Refused: ${running} commands this agent started are still running; wait for one to end, or kill or release one, first.`);
+		}
 		const env: NodeJS.ProcessEnv = { ...this.agentEnv };
 		for (const { name, value } of params.env ?? []) {
 			env[name] = value;
@@ -78,10 +94,11 @@ export class TerminalManager {
 			exited: new Promise((resolve) => {
 				proc.on('exit', (code, signal) => {
 					t.exit ??= { exitCode: code, signal };
+					noteLingeringGroup(t);
 					resolve();
 				});
 				proc.on('error', (e) => {
-					append(Buffer.from(`${e.message}\n`));
+					this.append(t, Buffer.from(`${e.message}\n`));
 					t.exit = { exitCode: 127, signal: null };
 					resolve();
 				});
@@ -89,24 +106,36 @@ export class TerminalManager {
 		};
 		void proc.started.then((pid) => {
 			t.pid = pid;
+			if (t.exit) {
+				noteLingeringGroup(t);
+			}
 			if (t.killWanted) {
 				killTree(t);
 			}
 		});
-		// Kept as a list, not copied into one buffer per chunk: that was quadratic in the output's length.
-		function append(chunk: Buffer): void {
-			t.chunks.push(chunk);
-			t.bytes += chunk.length;
-			while (t.chunks.length > 1 && t.bytes - t.chunks[0]!.length >= t.limit) {
-				t.bytes -= t.chunks.shift()!.length;
-				t.truncated = true;
-			}
-		}
-		proc.on('stdout', append);
-		proc.on('stderr', append);
+		proc.on('stdout', (chunk) => this.append(t, chunk));
+		proc.on('stderr', (chunk) => this.append(t, chunk));
 		const terminalId = newId('term');
 		this.terminals.set(terminalId, t);
 		return { terminalId };
+	}
+
+	/**
+	 * Kept as a list, not copied into one buffer per chunk (that was quadratic in the output's length); the
+	 * oldest whole chunks go once the terminal holds more than its limit, or than its share of what all of
+	 * this session's terminals may hold together.
+	 */
+	private append(t: Terminal, chunk: Buffer): void {
+		t.chunks.push(chunk);
+		t.bytes += chunk.length;
+		this.retained += chunk.length;
+		const allowed = Math.min(t.limit, Math.max(minKeptOutput, maxRetainedOutput - (this.retained - t.bytes)));
+		while (t.chunks.length > 1 && t.bytes - t.chunks[0]!.length >= allowed) {
+			const dropped = t.chunks.shift()!.length;
+			t.bytes -= dropped;
+			this.retained -= dropped;
+			t.truncated = true;
+		}
 	}
 
 	private get(id: string): Terminal {
@@ -119,7 +148,10 @@ export class TerminalManager {
 
 	output(id: string): { output: string; truncated: boolean; exitStatus?: { exitCode: number | null; signal: string | null } } {
 		const t = this.get(id);
-		return { output: this.redact(retainedOutput(t).toString('utf8')), truncated: t.truncated, ...(t.exit ? { exitStatus: t.exit } : {}) };
+		const before = t.bytes;
+		const output = retainedOutput(t);
+		this.retained += t.bytes - before;
+		return { output: this.redact(output.toString('utf8')), truncated: t.truncated, ...(t.exit ? { exitStatus: t.exit } : {}) };
 	}
 
 	async waitForExit(id: string, signal?: AbortSignal): Promise<{ exitCode: number | null; signal: string | null }> {
@@ -139,6 +171,10 @@ export class TerminalManager {
 		const t = this.terminals.get(id);
 		if (t) {
 			killTree(t);
+			t.proc.dropOutput();
+			this.retained -= t.bytes;
+			t.chunks = [];
+			t.bytes = 0;
 			this.terminals.delete(id);
 		}
 	}
@@ -153,26 +189,50 @@ export class TerminalManager {
 	dispose(): void {
 		this.killAll();
 		this.terminals.clear();
+		this.retained = 0;
 	}
 }
 
-/** Kills the command with everything it started (its process group), now or as soon as its pid is known. */
+/**
+ * Kills the command with everything it started (its process group), now or as soon as its pid is known;
+ * also what it left running in the background after it ended itself.
+ */
 function killTree(t: Terminal): void {
-	if (t.exit) {
+	if (t.pid === undefined) {
+		if (!t.exit) {
+			t.killWanted = true;
+		}
 		return;
 	}
-	if (t.pid === undefined) {
-		t.killWanted = true;
+	if (t.exit && !t.groupMayLinger) {
 		return;
 	}
 	try {
 		process.kill(process.platform !== 'win32' ? -t.pid : t.pid, 'SIGKILL');
 	} catch {
 		try {
-			process.kill(t.pid, 'SIGKILL');
+			if (!t.exit) {
+				process.kill(t.pid, 'SIGKILL');
+			}
 		} catch {
 			// already gone
 		}
+	}
+	if (t.exit) {
+		t.groupMayLinger = false;
+	}
+}
+
+/** The command ended: does anything of its process group still run? (Not asked again once it is known to be empty.) */
+function noteLingeringGroup(t: Terminal): void {
+	if (t.pid === undefined || process.platform === 'win32') {
+		return;
+	}
+	try {
+		process.kill(-t.pid, 0);
+		t.groupMayLinger = true;
+	} catch {
+		t.groupMayLinger = false;
 	}
 }
 

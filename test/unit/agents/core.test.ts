@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { mapSessionUpdate } from '../../../src/agents/acp/mapUpdate';
 import { stdioStream } from '../../../src/agents/acp/transport';
-import { maxOutputLimit, TerminalManager } from '../../../src/agents/acp/terminals';
+import { maxOutputLimit, maxRetainedOutput, maxRunningTerminals, TerminalManager } from '../../../src/agents/acp/terminals';
 import { maxReadBytes, OutsideWorktreeError, readFileInsideWorktree, resolveInsideWorktree, writeFileInsideWorktree } from '../../../src/agents/confine';
 import { agentPresets, configHash, mergeDefinitions } from '../../../src/agents/definitions';
 import { agentEnvironment } from '../../../src/agents/environment';
@@ -508,6 +508,73 @@ suite('agents/acp/terminals', () => {
 		root = tempDir();
 	});
 	teardown(() => removeDir(root));
+
+	test('what a command left running in the background is killed with it: on kill, release, cancel and dispose', async () => {
+		const marker = (n: number): string => `${317 + n}.${process.pid % 1000}`;
+		const running = (n: number): boolean => {
+			for (const entry of fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+				try {
+					if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8') === `sleep\0${marker(n)}\0`) {
+						return true;
+					}
+				} catch {
+					// gone while read
+				}
+			}
+			return false;
+		};
+		const gone = async (n: number): Promise<boolean> => {
+			for (let i = 0; i < 100 && running(n); i++) {
+				await new Promise((r) => setTimeout(r, 50));
+			}
+			return !running(n);
+		};
+		const terminals = new TerminalManager(root, { PATH: process.env.PATH ?? '' });
+		try {
+			const started = async (n: number): Promise<string> => {
+				const { terminalId } = terminals.create({ command: 'sh', args: ['-c', `sleep ${marker(n)} & echo started`] });
+				assert.deepEqual(await terminals.waitForExit(terminalId), { exitCode: 0, signal: null }, 'the command itself ended');
+				assert.ok(running(n), 'what it started in the background runs on');
+				return terminalId;
+			};
+			terminals.kill(await started(1));
+			assert.ok(await gone(1), 'kill');
+			terminals.release(await started(2));
+			assert.ok(await gone(2), 'release');
+			await started(3);
+			terminals.killAll();
+			assert.ok(await gone(3), 'cancel (killAll)');
+			await started(4);
+			terminals.dispose();
+			assert.ok(await gone(4), 'dispose');
+		} finally {
+			terminals.dispose();
+		}
+	});
+
+	test('at most 32 commands of a session run at once; all its terminals together keep at most 64 MiB of output', async function () {
+		this.timeout(120_000);
+		const terminals = new TerminalManager(root, { PATH: process.env.PATH ?? '' });
+		try {
+			const sleepers = Array.from({ length: maxRunningTerminals }, () => terminals.create({ command: 'sleep', args: ['30'] }).terminalId);
+			assert.throws(() => terminals.create({ command: 'sleep', args: ['30'] }), (e: unknown) => e instanceof AgentTabsError && e.code === 'terminal/tooMany' && /32 commands this agent started are still running/.test(e.message));
+			terminals.kill(sleepers[0]!);
+			await terminals.waitForExit(sleepers[0]!);
+			sleepers.slice(1).forEach((id) => terminals.release(id));
+			// Six commands print 16 MiB each and ask to keep all of it.
+			const loud = Array.from({ length: 6 }, (_, i) => terminals.create({ command: process.execPath, args: ['-e', `const b = Buffer.alloc(1024 * 1024, 97); for (let i = 0; i < 16; i++) process.stdout.write(b); process.stdout.write("END${i}")`], outputByteLimit: 1e15 }).terminalId);
+			for (const id of loud) {
+				await terminals.waitForExit(id);
+			}
+			const outputs = loud.map((id) => terminals.output(id));
+			const total = outputs.reduce((n, o) => n + o.output.length, 0);
+			assert.ok(total <= maxRetainedOutput + 6 * 128 * 1024, `all terminals together keep ${total} bytes`);
+			outputs.forEach((o, i) => assert.ok(o.output.endsWith(`END${i}`) && o.output.length >= 64 * 1024, `terminal ${i} keeps its newest output`));
+			assert.ok(outputs.some((o) => o.truncated));
+		} finally {
+			terminals.dispose();
+		}
+	});
 
 	test('output past the limit keeps its newest bytes at a character boundary; an agent cannot ask the host to keep more than 16 MiB', async () => {
 		const terminals = new TerminalManager(root, { PATH: process.env.PATH ?? '' });
