@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import { AgentTabsError } from '../common/errors';
+import { StreamRedactor, type SecretRedactor } from '../common/redact';
 
 /** Keeps the last bytes of a stream (an agent's stderr), for error messages and logs. */
 export class TailBuffer {
@@ -20,9 +21,20 @@ export class TailBuffer {
 	}
 }
 
+/** The last `limit` characters of `text`; when that cuts it, from the start of a word (never half a token). */
+export function tailFromWord(text: string, limit: number): string {
+	if (text.length <= limit) {
+		return text;
+	}
+	const cut = text.slice(text.length - limit);
+	const word = cut.search(/\s/);
+	return word >= 0 ? `…${cut.slice(word)}` : '…';
+}
+
 export interface SpawnedAgent {
 	child: ChildProcess;
-	stderr: TailBuffer;
+	/** The end of its stderr, secrets already redacted (they are replaced before anything is cut). */
+	stderr: { toString(): string };
 	exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -30,14 +42,21 @@ export interface SpawnedAgent {
  * Spawns an agent process in its own process group (so its children die with it), with stdio pipes. A
  * command that does not exist rejects with a message that says how to install it.
  */
-export function spawnAgent(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; installHint?: string; onStderr?: (text: string) => void }): Promise<SpawnedAgent> {
+export function spawnAgent(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; installHint?: string; redactor?: SecretRedactor; onStderr?: (text: string) => void }): Promise<SpawnedAgent> {
 	return new Promise((resolve, reject) => {
 		const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['pipe', 'pipe', 'pipe'], detached: process.platform !== 'win32' });
-		const stderr = new TailBuffer();
+		// Redacted as it streams, before the tail is cut or a chunk logged: a key split across two chunks, or
+		// cut in half by the tail, would otherwise pass the redactor in pieces.
+		const tail = new TailBuffer();
+		const scrub = options.redactor ? new StreamRedactor(options.redactor) : undefined;
+		const stderr = { toString: () => tail.toString() + (scrub?.held ?? '') };
 		child.stderr!.setEncoding('utf8');
 		child.stderr!.on('data', (d: string) => {
-			stderr.push(d);
-			options.onStderr?.(d);
+			const safe = scrub ? scrub.push(d) : d;
+			if (safe) {
+				tail.push(safe);
+				options.onStderr?.(safe);
+			}
 		});
 		const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
 		child.once('error', (e: NodeJS.ErrnoException) => {

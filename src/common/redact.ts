@@ -39,6 +39,25 @@ export class SecretRedactor {
 		return this.values.size;
 	}
 
+	/**
+	 * `redact` for text whose start was cut off: a secret cut in half leaves its end at the start, which
+	 * `redact` would not know. An end of a secret at least 4 characters long is redacted too.
+	 */
+	redactCut(text: string): string {
+		let longest = 0;
+		let name = '';
+		for (const [secret, secretName] of this.values) {
+			for (let k = Math.min(secret.length - 1, text.length); k >= 4 && k > longest; k--) {
+				if (text.startsWith(secret.slice(secret.length - k))) {
+					longest = k;
+					name = secretName;
+					break;
+				}
+			}
+		}
+		return longest > 0 ? `[redacted ${name}]${this.redact(text.slice(longest))}` : this.redact(text);
+	}
+
 	/** How many characters at the end of `text` could be the start of a secret that the next chunk completes. */
 	heldTail(text: string): number {
 		if (this.values.size === 0) {
@@ -112,6 +131,11 @@ export class StreamRedactor {
 		const hold = this.redactor.heldTail(text);
 		this.pending = hold > 0 ? text.slice(text.length - hold) : '';
 		return hold > 0 ? text.slice(0, text.length - hold) : text;
+	}
+
+	/** What is held back now, without taking it (it is only ever the start of a secret, never a whole one). */
+	get held(): string {
+		return this.pending;
 	}
 
 	/** What is still held back (the stream ended, or something else comes next). */

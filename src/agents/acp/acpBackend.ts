@@ -15,7 +15,7 @@ import type { AgentDefinition, ReadMissingFile } from '../definitions';
 import { agentEnvironment } from '../environment';
 import { maxShownPerChat, maxWaitingPerChat } from '../permissions';
 import type { AgentEvent, PermissionOption, StopReason, ToolKind, TurnResult, TurnUsage } from '../../protocol/agentEvents';
-import { spawnAgent, terminate, type SpawnedAgent } from '../process';
+import { spawnAgent, tailFromWord, terminate, type SpawnedAgent } from '../process';
 import { mapConfigOptions, mapSessionUpdate } from './mapUpdate';
 import { TerminalManager, type TerminalRequest } from './terminals';
 import { stdioStream } from './transport';
@@ -169,6 +169,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 			cwd,
 			env,
 			installHint: definition.install,
+			redactor: this.opts.redactor,
 			onStderr: (text) => this.logger.trace(`${this.tag} stderr: ${text.trimEnd()}`),
 		});
 		const proc = this.proc;
@@ -177,7 +178,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 			this.exitInfo = { code, signal };
 			const expected = this.shuttingDown;
 			if (!expected) {
-				this.logger.warn(`${this.tag} agent exited unexpectedly (code ${code}, signal ${signal}); stderr tail: ${proc.stderr.toString().slice(-500)}`);
+				this.logger.warn(`${this.tag} agent exited unexpectedly (code ${code}, signal ${signal}); stderr tail: ${tailFromWord(proc.stderr.toString(), 500)}`);
 			}
 			this.conn?.close(new Error('agent exited'));
 			this._onDidExit.fire({ code, signal, expected });
@@ -195,7 +196,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 			void proc.exited.finally(() => clearTimeout(timer));
 		});
 		const redactor = this.opts.redactor;
-		this.terminals = new TerminalManager(cwd, env, redactor ? (t) => redactor.redact(t) : undefined);
+		this.terminals = new TerminalManager(cwd, env, redactor ? (t, cut) => (cut ? redactor.redactCut(t) : redactor.redact(t)) : undefined);
 
 		const stream = stdioStream(proc.child.stdout!, proc.child.stdin!, {
 			onSessionUpdate: (params) => {
@@ -218,7 +219,9 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 				}
 			},
 			onGarbage: (line) => {
-				const shown = line.length > 200 ? `${line.slice(0, 200)}…` : line;
+				// Redacted whole, then cut: a key cut in half would pass the redactor.
+				const whole = this.redact(line);
+				const shown = whole.length > 200 ? `${whole.slice(0, 200)}…` : whole;
 				this.logger.warn(`${this.tag} not ACP: ${shown}`);
 				this.emit({ type: 'error', code: 'agent/garbage', message: `The agent wrote something that is not an ACP message: ${shown}` });
 			},
@@ -330,7 +333,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 				if (this.exitInfo) {
 					throw e;
 				}
-				const detail = e instanceof acp.RequestError && e.data !== undefined ? ` (${JSON.stringify(e.data).slice(0, 500)})` : '';
+				const detail = e instanceof acp.RequestError && e.data !== undefined ? ` (${this.redact(JSON.stringify(e.data)).slice(0, 500)})` : '';
 				this.logger.info(`${this.tag} could not resume ${resumeId}: ${errorMessage(e)}${detail}; starting a new session`);
 			} finally {
 				this.replaying = false;
@@ -374,7 +377,11 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 
 	private stderrHint(): string {
 		const tail = this.proc?.stderr.toString().trim();
-		return tail ? ` Its last words: ${tail.slice(-400)}` : '';
+		return tail ? ` Its last words: ${tailFromWord(tail, 400)}` : '';
+	}
+
+	private redact(text: string): string {
+		return this.opts.redactor ? this.opts.redactor.redact(text) : text;
 	}
 
 	/**

@@ -55,7 +55,8 @@ export class TerminalManager {
 	constructor(
 		private readonly root: string,
 		private readonly agentEnv: Readonly<Record<string, string>>,
-		private readonly redact: (text: string) => string = (t) => t,
+		/** `cut`: the text's start was cut off, maybe inside a secret. */
+		private readonly redact: (text: string, cut: boolean) => string = (t) => t,
 	) {}
 
 	/** The folder a request would start in, inside the worktree, or an `OutsideWorktreeError`. */
@@ -151,7 +152,7 @@ export class TerminalManager {
 		const before = t.bytes;
 		const output = retainedOutput(t);
 		this.retained += t.bytes - before;
-		return { output: this.redact(output.toString('utf8')), truncated: t.truncated, ...(t.exit ? { exitStatus: t.exit } : {}) };
+		return { output: this.redact(output.toString('utf8'), t.truncated), truncated: t.truncated, ...(t.exit ? { exitStatus: t.exit } : {}) };
 	}
 
 	async waitForExit(id: string, signal?: AbortSignal): Promise<{ exitCode: number | null; signal: string | null }> {

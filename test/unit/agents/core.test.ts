@@ -593,4 +593,25 @@ suite('agents/acp/terminals', () => {
 			terminals.dispose();
 		}
 	});
+
+	test('a cut through a secret in the output does not leave its end unredacted', async () => {
+		const key = 'ghp_cut-through-by-the-limit-7777';
+		const redactor = new SecretRedactor();
+		redactor.add('GITHUB_TOKEN', key);
+		const terminals = new TerminalManager(root, { PATH: process.env.PATH ?? '' }, (t, cut) => (cut ? redactor.redactCut(t) : redactor.redact(t)));
+		try {
+			for (const kept of [key.length - 4, key.length - 20]) {
+				const { terminalId } = terminals.create({ command: process.execPath, args: ['-e', `process.stdout.write("before ${key} after")`], outputByteLimit: kept + ' after'.length });
+				await terminals.waitForExit(terminalId);
+				const out = terminals.output(terminalId);
+				assert.equal(out.truncated, true);
+				assert.equal(out.output, '[redacted GITHUB_TOKEN] after', `kept ${kept} characters of the key`);
+			}
+			const whole = terminals.create({ command: process.execPath, args: ['-e', `process.stdout.write("${key.slice(-6)} is not cut")`] });
+			await terminals.waitForExit(whole.terminalId);
+			assert.equal(terminals.output(whole.terminalId).output, `${key.slice(-6)} is not cut`, 'uncut output is left alone');
+		} finally {
+			terminals.dispose();
+		}
+	});
 });

@@ -246,6 +246,33 @@ suite('agents/pool with a real ACP agent process', function () {
 		assert.ok(!rig.logger.lines.join('\n').includes(key));
 	});
 
+	test('a key that a cut or a chunk boundary would split is redacted whole: the stderr tail, a garbage line, the per-chunk log', async () => {
+		const key = 'sk-ant-split-across-the-cut-4242';
+		const piece = (s: string): boolean => s.includes(key.slice(0, 12)) || s.includes(key.slice(12)) || s.includes(key.slice(1));
+		// The error quotes the last 400 characters of stderr: the key starts one character before them, and
+		// arrives in two chunks a moment apart.
+		const stderr = `${key} ${'y'.repeat(400 - key.length)}`;
+		const { turns } = rig.make({
+			defs: () => [{ ...rig.definitions({ SCRIPTED_AGENT_EXIT_AT_START: '1', SCRIPTED_AGENT_STDERR_AT_START: stderr, SCRIPTED_AGENT_STDERR_SPLIT_AT: '12' })[0]!, secretEnv: ['ANTHROPIC_API_KEY'] }],
+			agentEnv: () => Promise.resolve({ ANTHROPIC_API_KEY: key }),
+		});
+		await assert.rejects(turns.runTurn(rig.newChat(), 'scripted', { text: 'say hi' }), (e: Error) => e.message.includes('yyyy') && !piece(e.message));
+		assert.ok(!piece(JSON.stringify(rig.store.all('SELECT * FROM agent_sessions'))));
+		assert.ok(rig.logger.lines.some((l) => l.includes('[redacted ANTHROPIC_API_KEY]')), 'the key was logged, redacted');
+		assert.ok(!piece(rig.logger.lines.join('\n')));
+		// A line that is not ACP is quoted up to 200 characters: the key crosses that cut.
+		const garbled = rig.make({
+			defs: () => [{ ...rig.definitions({ SCRIPTED_AGENT_GARBAGE_AT_START: `${'x'.repeat(190)}${key}` })[0]!, secretEnv: ['ANTHROPIC_API_KEY'] }],
+			agentEnv: () => Promise.resolve({ ANTHROPIC_API_KEY: key }),
+		});
+		const chat = rig.newChat();
+		const outcome = await garbled.turns.runTurn(chat, 'scripted', { text: 'say hi' });
+		assert.ok(rig.logger.lines.some((l) => l.includes('not ACP: xxxx')), 'the garbage was logged');
+		assert.ok(!piece(rig.logger.lines.join('\n')));
+		assert.ok(!piece(JSON.stringify(outcome)));
+		assert.ok(!piece(JSON.stringify([rig.store.all('SELECT * FROM messages'), rig.store.all('SELECT * FROM chat_notices')])));
+	});
+
 	for (const [name, env, pattern] of [
 		['exits at start', { SCRIPTED_AGENT_EXIT_AT_START: '1' }, /exited while starting/],
 		['hangs at start', { SCRIPTED_AGENT_HANG_AT_START: '1' }, /did not answer within 5 s/],
