@@ -17,7 +17,7 @@ import { maxShownPerChat, maxWaitingPerChat } from '../permissions';
 import type { AgentEvent, PermissionOption, StopReason, ToolKind, TurnResult, TurnUsage } from '../../protocol/agentEvents';
 import { spawnAgent, tailFromWord, terminate, type SpawnedAgent } from '../process';
 import { mapConfigOptions, mapSessionUpdate } from './mapUpdate';
-import { TerminalManager, type TerminalRequest } from './terminals';
+import { describeCommand, maxShownCommand, TerminalManager, type TerminalRequest } from './terminals';
 import { stdioStream } from './transport';
 
 export interface AcpBackendOptions {
@@ -612,7 +612,12 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 				{ optionId: 'allow', name: 'Run it', kind: 'allow_once' },
 				{ optionId: 'reject', name: 'Do not run it', kind: 'reject_once' },
 			];
-			const outcome = await this.ask({ title: `Run in a terminal: ${commandLine.length > 200 ? `${commandLine.slice(0, 200)}…` : commandLine}`, kind: 'execute', options });
+			// Shown whole (what is cut off cannot be judged), with the variables it sets and its folder.
+			const shown = describeCommand(params, this.opts.cwd);
+			if (shown.length > maxShownCommand && this.opts.permissions.policyFor('execute') === 'ask') {
+				throw new acp.RequestError(-32602, `Refused: the command is ${shown.length} characters long, too long to put to a person (at most ${maxShownCommand}); write it to a script in the worktree and run that.`);
+			}
+			const outcome = await this.ask({ title: `Run in a terminal: ${shown}`, kind: 'execute', options });
 			if (outcome.outcome !== 'selected' || outcome.optionId !== 'allow') {
 				throw new acp.RequestError(-32602, `Refused: the permission policy did not allow running ${commandLine}.`);
 			}

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { AgentTabsError } from '../../common/errors';
 import { newId } from '../../common/ids';
 import { launchProcess, type LaunchedProcess } from '../../worktrees/spawnHelper';
@@ -235,6 +236,29 @@ function noteLingeringGroup(t: Terminal): void {
 	} catch {
 		t.groupMayLinger = false;
 	}
+}
+
+/** A command longer than this, as shown, is not put to a person: nobody reads that much before saying yes. */
+export const maxShownCommand = 4000;
+
+/**
+ * A command as a person approving it should see it: as a shell line (arguments quoted where needed), with
+ * the variables it sets and the folder it runs in, control characters escaped and long runs of spaces
+ * counted, so nothing hides past the end of a line or behind padding.
+ */
+export function describeCommand(params: TerminalRequest, root: string): string {
+	const env = (params.env ?? []).map(({ name, value }) => `${shownWord(name)}=${shownWord(value)}`);
+	const line = [...env, shownWord(params.command), ...(params.args ?? []).map(shownWord)].join(' ');
+	const folder = params.cwd ? path.relative(root, path.resolve(root, params.cwd)) : '';
+	return folder && folder !== '.' ? `${line}  (in ${shownWord(folder)})` : line;
+}
+
+function shownWord(word: string): string {
+	const quoted = /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+	return quoted
+		.replace(/ {4,}/g, (run) => ` [${run.length} spaces] `)
+		// eslint-disable-next-line no-control-regex -- finding control characters is the point
+		.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** The limit an agent asked for, within what the host keeps (a missing or unusable one: the default). */

@@ -175,7 +175,7 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		const text = rig.agentText(outcome.turn.id);
 		assert.match(text, /permission: allow/);
 		assert.deepEqual(asked[0], { title: 'Delete notes.txt', kind: 'delete' }, 'the request is shown with the announced title and kind');
-		assert.ok(asked.some((a) => /^Run in a terminal: sh -c echo RAN-UNASKED/.test(a.title)), 'the terminal was asked for on its own');
+		assert.ok(asked.some((a) => /^Run in a terminal: sh -c 'echo RAN-UNASKED/.test(a.title)), 'the terminal was asked for on its own');
 		assert.match(text, /terminal refused/);
 		assert.ok(!fs.existsSync(path.join(rig.work, 'ran.txt')));
 	});
@@ -346,9 +346,27 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		assert.match(text, /terminal error: Refused/);
 		assert.doesNotMatch(text, /^no-2$/m);
 		assert.match(text, /yes-3\nexit 0/);
-		assert.deepEqual(asked, ['Run in a terminal: sh -c echo yes-1', 'Run in a terminal: sh -c echo no-2', 'echo yes-3'], 'the tool call the agent asked for is not asked twice');
+		assert.deepEqual(asked, ["Run in a terminal: sh -c 'echo yes-1'", "Run in a terminal: sh -c 'echo no-2'", 'echo yes-3'], 'the tool call the agent asked for is not asked twice');
 		const decisions = rig.messages(outcome.turn.id).filter((m) => m.kind === 'permission').length;
 		assert.equal(decisions, 3, 'every terminal decision is in the transcript');
+	});
+
+	test('a terminal command is put to a person whole: quoted, its folder named, hidden characters shown; one too long to read is refused unasked', async () => {
+		const { turns, broker } = rig.make({ permissionSettings: { default: 'ask', timeoutMs: 2000 } });
+		fs.mkdirSync(path.join(rig.work, 'sub'));
+		const asked: string[] = [];
+		const sub = broker.onDidRequest((r) => {
+			asked.push(r.title);
+			setTimeout(() => broker.decide(r.id, r.options.find((o) => o.kind === 'reject_once')!.optionId), 10);
+		});
+		const padded = `echo harmless${' '.repeat(300)}; rm -rf ~`;
+		const outcome = await turns.runTurn(rig.newChat(), 'scripted', { text: `terminalin sub echo it's\there\nterminal ${padded}\nterminal echo ${'a'.repeat(5000)}` });
+		sub.dispose();
+		assert.deepEqual(asked, [
+			`Run in a terminal: sh -c 'echo it'\\''s\\u0009here'  (in sub)`,
+			"Run in a terminal: sh -c 'echo harmless [300 spaces] ; rm -rf ~'",
+		]);
+		assert.match(rig.agentText(outcome.turn.id), /terminal error: Refused: the command is 5\d{3} characters long, too long to put to a person/);
 	});
 
 	test('terminals start only inside the worktree', async () => {
