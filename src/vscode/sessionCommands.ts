@@ -226,9 +226,12 @@ export function sessionCommandHandlers(deps: SessionCommandDeps): Record<string,
 			}
 			const restoreId = id;
 			const wt = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Restoring the worktree…') }, () => durably(deps.service().restoreSession(restoreId)));
+			if (wt.setupFailed) {
+				void vscode.window.showWarningMessage(vscode.l10n.t('Restored {0}, but its setup step failed: {1} Run it there yourself.', wt.path, wt.setupFailed.replace(/([^.!?])$/, '$1.')));
+			}
 			if (wt.detached) {
 				void vscode.window.showWarningMessage(vscode.l10n.t('Restored {0}: {1}.', wt.path, wt.detached));
-			} else {
+			} else if (!wt.setupFailed) {
 				void vscode.window.showInformationMessage(vscode.l10n.t('Restored {0} on {1}.', wt.path, wt.onBranch ?? vscode.l10n.t('a detached HEAD, as it was saved')));
 			}
 			return id;

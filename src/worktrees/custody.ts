@@ -55,7 +55,8 @@ export interface RecoveryReport {
  * A restored worktree's row, the branch its HEAD is on now (null: detached), and, when it was on a branch when
  * saved but came back detached, why (`detached`).
  */
-export type RestoredWorktree = WorktreeRow & { onBranch: string | null; detached?: string };
+/** `setupFailed`: the folder is restored, but the setup step (copying `.env` files, the setup command) failed, in these words. */
+export type RestoredWorktree = WorktreeRow & { onBranch: string | null; detached?: string; setupFailed?: string };
 
 /**
  * Custody of the work in worktrees, with one rule: no path loses work. Every removal goes through `remove`,
@@ -395,11 +396,21 @@ export class WorktreeCustody {
 			}
 			throw new AgentTabsError('worktree/restoreFailed', `Could not restore ${wt.path}: ${errorMessage(e).trim().replace(/([^.!?])$/, '$1.')} Nothing was changed${entry ? `; the saved work is still in ${entry.ref}` : ''}.`, { cause: e });
 		}
-		// Ignored files (.env, dependencies) are not in the save: the setup step puts them back as on creation.
-		await this.lifecycle.setup(wt.repo_root, wt.path);
+		// Restored (on disk, before anything else runs): from here a failure or a kill must never remove the
+		// folder again, as the recovery of an unfinished restore would, with whatever was done in it since.
 		this.ctx.worktrees.update(wt.id, { state: 'ready' });
 		this.ctx.sessions.setStatus(sessionId, 'active');
-		return { ...this.ctx.worktrees.get(wt.id)!, onBranch: expectedBranch, ...(detached ? { detached } : {}) };
+		await this.ctx.store.durable();
+		// Ignored files (.env, dependencies) are not in the save: the setup step puts them back as on creation.
+		// It failing leaves a restored session with a warning, not an undone restore.
+		let setupFailed: string | undefined;
+		try {
+			await this.lifecycle.setup(wt.repo_root, wt.path);
+		} catch (e) {
+			setupFailed = errorMessage(e);
+			this.ctx.logger.warn(`[Worktrees][restore] ${wt.path}: setup: ${setupFailed}`);
+		}
+		return { ...this.ctx.worktrees.get(wt.id)!, onBranch: expectedBranch, ...(detached ? { detached } : {}), ...(setupFailed ? { setupFailed } : {}) };
 	}
 
 	/**

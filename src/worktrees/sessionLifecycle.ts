@@ -359,8 +359,13 @@ export class SessionLifecycle {
 				if (isCopied(rel)) {
 					const target = path.join(wtPath, rel);
 					if (!fs.existsSync(target)) {
-						fs.mkdirSync(path.dirname(target), { recursive: true });
-						fs.copyFileSync(path.join(copyFrom, rel), target);
+						try {
+							fs.mkdirSync(path.dirname(target), { recursive: true });
+							fs.copyFileSync(path.join(copyFrom, rel), target);
+						} catch (e) {
+							// A link to nothing, a file you may not read: a convenience copy, not worth a session.
+							this.ctx.logger.warn(`[Worktrees][setup] ${rel} not copied: ${errorMessage(e)}`);
+						}
 					}
 				}
 			}

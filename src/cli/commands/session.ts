@@ -78,7 +78,12 @@ async function sessionCommand(args: ParsedArgs<CliCommand>, logger: Logger, json
 			case 'restore': {
 				const wt = await service.restoreSession(need());
 				await store.durable();
-				out(json, { sessionId: id, worktreePath: wt.path, branch: wt.onBranch, ...(wt.detached ? { detached: wt.detached } : {}) }, wt.detached ? `Restored ${wt.path}: ${wt.detached}.` : `Restored ${wt.path} on ${wt.onBranch ?? 'a detached HEAD, as it was saved'}.`);
+				const setup = wt.setupFailed ? ` Its setup step failed (${wt.setupFailed.replace(/\.$/, '')}); run it there yourself.` : '';
+				out(
+					json,
+					{ sessionId: id, worktreePath: wt.path, branch: wt.onBranch, ...(wt.detached ? { detached: wt.detached } : {}), ...(wt.setupFailed ? { setupFailed: wt.setupFailed } : {}) },
+					`${wt.detached ? `Restored ${wt.path}: ${wt.detached}.` : `Restored ${wt.path} on ${wt.onBranch ?? 'a detached HEAD, as it was saved'}.`}${setup}`,
+				);
 				return 0;
 			}
 			case 'merge': {

@@ -672,6 +672,30 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(git(repo, 'branch', '--list', 'agent-tabs/*'), '');
 	});
 
+	test('a setup step that fails after a restore leaves the session restored, says so, and nothing later removes the folder; an .env link to nothing is not copied and fails nothing', async () => {
+		fs.writeFileSync(path.join(repo, '.env'), 'A=1\n');
+		fs.symlinkSync(path.join(dir, 'no-such-file'), path.join(repo, '.env.dangling'));
+		const { session, worktree } = await service.createSession({ repo, title: 'setup later fails' });
+		assert.equal(fs.readFileSync(path.join(worktree.path, '.env'), 'utf8'), 'A=1\n');
+		assert.ok(!fs.existsSync(path.join(worktree.path, '.env.dangling')), 'the dangling link is not copied');
+		fs.writeFileSync(path.join(worktree.path, 'work.txt'), 'before archive\n');
+		await service.archiveSession(session.id);
+		const failingSetup = new WorktreeService(store, new MemoryLogger(), { root: path.join(dir, 'worktrees'), env, setupCommand: 'exit 3' });
+		const restored = await failingSetup.restoreSession(session.id);
+		assert.match(restored.setupFailed ?? '', /The setup command "exit 3" failed with exit code 3/);
+		assert.equal(restored.state, 'ready');
+		assert.equal(new SessionsRepo(store).get(session.id)!.status, 'active');
+		assert.equal(fs.readFileSync(path.join(worktree.path, 'work.txt'), 'utf8'), 'before archive\n');
+		// Work done since, then a start that recovers what was interrupted: the folder and the work stay.
+		fs.writeFileSync(path.join(worktree.path, 'work.txt'), 'after restore\n');
+		await failingSetup.reconcile(repo);
+		await service.reconcile(repo);
+		assert.equal(fs.readFileSync(path.join(worktree.path, 'work.txt'), 'utf8'), 'after restore\n');
+		assert.equal(new WorktreesRepo(store).get(worktree.id)!.state, 'ready');
+		fs.rmSync(path.join(repo, '.env.dangling'));
+		fs.rmSync(path.join(repo, '.env'));
+	});
+
 	test('a restore that cannot reproduce the save fails, names the difference and removes its partial folder', async () => {
 		const { session, worktree } = await service.createSession({ repo, title: 'smudged' });
 		fs.writeFileSync(path.join(worktree.path, '.gitattributes'), '*.txt filter=shout\n');
