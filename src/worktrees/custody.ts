@@ -248,7 +248,7 @@ export class WorktreeCustody {
 			// saves of earlier removals stay under refs/agent-tabs/saved/<id>/.
 			this.ctx.logger.warn(`[Worktrees][remove] ${wt.path} was already gone; the branch ${wt.branch ?? '-'} is kept`);
 			this.ctx.worktrees.update(wt.id, { saved_ref: null });
-			await this.ctx.git(wt.repo_root).run(['worktree', 'prune']).catch(() => undefined);
+			await this.lifecycle.forgetMissingWorktree(wt.repo_root, wt.path);
 			this.ctx.worktrees.update(wt.id, { state: 'removed' });
 		}
 		return { risk, saved, removedPath: wt.path };
@@ -338,7 +338,7 @@ export class WorktreeCustody {
 			}
 		}
 		const git = this.ctx.git(wt.repo_root);
-		await git.run(['worktree', 'prune']).catch(() => undefined);
+		await this.lifecycle.forgetMissingWorktree(wt.repo_root, wt.path);
 		const entry = wt.saved_ref ? await resolveSavedRef(git, wt.id, wt.saved_ref) : null;
 		if (wt.saved_ref && !entry) {
 			throw new AgentTabsError('worktree/noSave', `The saved work ${wt.saved_ref} of this session no longer exists in ${wt.repo_root}; nothing was restored.`);

@@ -5,6 +5,7 @@ import { errorMessage } from '../common/log';
 import { type Git, GitError, type GitRunOptions, GitTimeoutError, type GitProgress, parseWorktreeList } from './gitClient';
 import { samePath } from './paths';
 import { assessRisk } from './risk';
+import { readSave, resolveSavedRef } from './savedRefs';
 import type { WorktreeContext } from './worktreeContext';
 
 /**
@@ -66,6 +67,15 @@ export class SessionIntegration {
 		}
 		if (fs.existsSync(wt.path) && (await this.ctx.git(wt.path).zlist(['status', '--porcelain', '-z'])).length > 0) {
 			throw new AgentTabsError('merge/dirtySession', `The session's worktree has uncommitted work; commit it first so it is part of the merge. Nothing was merged.`);
+		}
+		if (!fs.existsSync(wt.path) && wt.saved_ref) {
+			// Archived: its uncommitted work is in the save, not on the branch, and would be left out.
+			const entry = await resolveSavedRef(repo, wt.id, wt.saved_ref);
+			const save = entry ? await readSave(repo, entry.commit) : null;
+			const headTree = save ? (await repo.run(['rev-parse', `${save.head}^{tree}`])).trim() : '';
+			if (save && (save.indexTree !== headTree || save.worktreeTree !== headTree)) {
+				throw new AgentTabsError('merge/dirtySession', `The session was archived with uncommitted work (saved in ${entry!.ref}), which is not on ${wt.branch}; restore the session and commit that work first so it is part of the merge. Nothing was merged.`);
+			}
 		}
 		const ahead = await main.lines(['rev-list', `${base}..refs/heads/${wt.branch}`]);
 		// By content, not reachability: after a squash merge the branch's commits are still "ahead".

@@ -19,17 +19,34 @@ const operationMarkers: [string, OperationInProgress][] = [
 	['CHERRY_PICK_HEAD', { name: 'cherry-pick', finish: 'git cherry-pick --continue', abort: 'git cherry-pick --abort' }],
 	['REVERT_HEAD', { name: 'revert', finish: 'git revert --continue', abort: 'git revert --abort' }],
 	['BISECT_LOG', { name: 'bisect', finish: 'git bisect reset', abort: 'git bisect reset' }],
+	// A cherry-pick or revert of several commits whose stopped one was committed by hand: only its to-do list
+	// is left (pick or revert, read from it below).
+	['sequencer/todo', { name: 'cherry-pick', finish: 'git cherry-pick --continue', abort: 'git cherry-pick --abort' }],
 ];
+const sequencedRevert: OperationInProgress = { name: 'revert', finish: 'git revert --continue', abort: 'git revert --abort' };
 
 /** The operation in progress in a worktree (`wt` runs in its folder), or null. */
 export async function operationInProgress(wt: Git): Promise<OperationInProgress | null> {
 	const paths = await wt.lines(['rev-parse', ...operationMarkers.flatMap(([marker]) => ['--git-path', marker])]);
 	for (let i = 0; i < operationMarkers.length; i++) {
-		if (fs.existsSync(path.resolve(wt.cwd, paths[i]!))) {
-			return operationMarkers[i]![1];
+		const marker = path.resolve(wt.cwd, paths[i]!);
+		if (fs.existsSync(marker)) {
+			const [name, op] = operationMarkers[i]!;
+			if (name === 'sequencer/todo' && /^\s*(revert|r)\s/.test(readStart(marker))) {
+				return sequencedRevert;
+			}
+			return op;
 		}
 	}
 	return null;
+}
+
+function readStart(file: string): string {
+	try {
+		return fs.readFileSync(file, 'utf8').slice(0, 200);
+	} catch {
+		return '';
+	}
 }
 
 /** Plain words for an operation in progress, naming the commands that end it. */

@@ -297,7 +297,25 @@ export class SessionLifecycle {
 		}
 		// A half-deleted folder is no longer a worktree git will remove: finish it by hand.
 		fs.rmSync(wt.path, { recursive: true, force: true });
-		await git.run(['worktree', 'prune']).catch(() => undefined);
+		await this.forgetMissingWorktree(wt.repo_root, wt.path);
+	}
+
+	/**
+	 * Drops git's record of the worktree at `wtPath` when its folder is gone, and only that one: `git worktree
+	 * prune` would also drop the record of every worktree someone moved by hand (yours or another session's),
+	 * cutting those folders off their repository.
+	 */
+	async forgetMissingWorktree(repo: string, wtPath: string): Promise<void> {
+		const git = this.ctx.git(repo);
+		const entry = parseWorktreeList(await git.run(['worktree', 'list', '--porcelain', '-z']).catch(() => '')).find((e) => samePath(e.path, wtPath));
+		if (!entry || fs.existsSync(wtPath)) {
+			return;
+		}
+		if (entry.locked) {
+			await git.run(['worktree', 'unlock', wtPath]).catch(() => undefined);
+		}
+		// `remove` of a worktree whose folder is missing removes only its record.
+		await git.run(['worktree', 'remove', '--force', wtPath]).catch((e: unknown) => this.ctx.logger.warn(`[Worktrees][remove] git's record of ${wtPath}: ${errorMessage(e)}`));
 	}
 
 	private async carryChanges(repo: string, wtPath: string): Promise<void> {

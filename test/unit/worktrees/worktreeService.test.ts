@@ -452,7 +452,35 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.deepEqual(fullState(wt), before);
 	});
 
-	const operations: { name: string; start: (wt: string) => void; words: RegExp }[] = [
+	const operations: { name: string; label?: string; start: (wt: string) => void; words: RegExp }[] = [
+		{
+			name: 'cherry-pick',
+			label: 'cherry-pick of several commits, the one that stopped committed by hand',
+			start: (wt) => {
+				conflictingCommits(wt, () => git(wt, 'cherry-pick', 'other~1', 'other'), () => {
+					fs.writeFileSync(path.join(wt, 'later.txt'), 'later\n');
+					git(wt, 'add', 'later.txt');
+					git(wt, 'commit', '-q', '-m', 'theirs, later');
+				});
+				fs.writeFileSync(path.join(wt, 'README.md'), 'resolved\n');
+				git(wt, 'commit', '-q', '-am', 'resolved by hand'); // CHERRY_PICK_HEAD goes; the rest of the picks stay to do
+			},
+			words: /a cherry-pick in progress \(finish it with "git cherry-pick --continue" or abort it with "git cherry-pick --abort"\)/,
+		},
+		{
+			name: 'revert',
+			label: 'revert of several commits, the one that stopped committed by hand',
+			start: (wt) => {
+				for (const text of ['one', 'two', 'three']) {
+					fs.writeFileSync(path.join(wt, 'README.md'), `${text}\n`);
+					git(wt, 'commit', '-q', '-am', text);
+				}
+				assert.throws(() => git(wt, 'revert', '--no-edit', 'HEAD~1', 'HEAD~2'));
+				fs.writeFileSync(path.join(wt, 'README.md'), 'resolved\n');
+				git(wt, 'commit', '-q', '-am', 'resolved by hand');
+			},
+			words: /a revert in progress \(finish it with "git revert --continue" or abort it with "git revert --abort"\)/,
+		},
 		{ name: 'merge', start: (wt) => conflictingCommits(wt, () => git(wt, 'merge', 'other').toString()), words: /a merge in progress \(finish it with "git merge --continue" or abort it with "git merge --abort"\)/ },
 		{ name: 'rebase', start: (wt) => conflictingCommits(wt, () => git(wt, 'rebase', 'other')), words: /a rebase in progress \(finish it with "git rebase --continue" or abort it with "git rebase --abort"\)/ },
 		{ name: 'cherry-pick', start: (wt) => conflictingCommits(wt, () => git(wt, 'cherry-pick', 'other')), words: /a cherry-pick in progress \(finish it with "git cherry-pick --continue" or abort it with "git cherry-pick --abort"\)/ },
@@ -479,17 +507,18 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		},
 	];
 	/** Two commits that conflict on README.md: `other` and the current branch; then `start` (which fails). */
-	function conflictingCommits(wt: string, start: () => unknown): void {
+	function conflictingCommits(wt: string, start: () => unknown, more?: () => void): void {
 		git(wt, 'checkout', '-q', '-b', 'other');
 		fs.writeFileSync(path.join(wt, 'README.md'), 'theirs\n');
 		git(wt, 'commit', '-q', '-am', 'theirs');
+		more?.();
 		git(wt, 'checkout', '-q', '-');
 		fs.writeFileSync(path.join(wt, 'README.md'), 'ours\n');
 		git(wt, 'commit', '-q', '-am', 'ours');
 		assert.throws(start, 'the operation stops on a conflict');
 	}
 	for (const op of operations) {
-		test(`a ${op.name} in progress: risk names it and removal refuses, naming the command that ends it`, async () => {
+		test(`a ${op.label ?? op.name} in progress: risk names it and removal refuses, naming the command that ends it`, async () => {
 			const { session, worktree } = await service.createSession({ repo, title: `during ${op.name}` });
 			try {
 				op.start(worktree.path);
@@ -694,6 +723,27 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(new WorktreesRepo(store).get(worktree.id)!.state, 'ready');
 		fs.rmSync(path.join(repo, '.env.dangling'));
 		fs.rmSync(path.join(repo, '.env'));
+	});
+
+	test('removing and restoring sessions forget only their own worktree: one you moved by hand stays known to git, for `git worktree repair`', async () => {
+		const mine = path.join(dir, 'mine');
+		git(repo, 'worktree', 'add', '-q', '-b', 'mine', mine);
+		fs.writeFileSync(path.join(mine, 'draft.txt'), 'my own work\n');
+		fs.renameSync(mine, path.join(dir, 'mine-moved'));
+		const known = (): boolean => git(repo, 'worktree', 'list', '--porcelain').split('\n').includes(`worktree ${mine}`);
+		const { session, worktree } = await service.createSession({ repo, title: 'beside a moved one' });
+		await service.archiveSession(session.id);
+		assert.ok(known(), 'archive');
+		await service.restoreSession(session.id);
+		assert.ok(known(), 'restore');
+		fs.rmSync(worktree.path, { recursive: true, force: true });
+		await service.deleteSession(session.id);
+		assert.ok(known(), 'delete of a session whose folder is gone');
+		assert.ok(!git(repo, 'worktree', 'list', '--porcelain').includes(worktree.path), "the session's own record is gone");
+		git(path.join(dir, 'mine-moved'), 'worktree', 'repair');
+		assert.match(git(path.join(dir, 'mine-moved'), 'status', '--porcelain'), /\?\? draft\.txt/);
+		git(repo, 'worktree', 'remove', '--force', path.join(dir, 'mine-moved'));
+		git(repo, 'branch', '-D', 'mine');
 	});
 
 	test('a restore that cannot reproduce the save fails, names the difference and removes its partial folder', async () => {
@@ -939,6 +989,24 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 			await assert.rejects(service.mergeSession(session.id, strategy), /has no commits that main does not have/);
 		});
 	}
+
+	test('merging an archived session whose save holds uncommitted work is refused until that work is committed; a clean archived one merges', async () => {
+		const { session, worktree } = await service.createSession({ repo, title: 'archived with wip' });
+		fs.writeFileSync(path.join(worktree.path, 'feature.ts'), 'export const feature = 1;\n');
+		git(worktree.path, 'add', '-A');
+		git(worktree.path, 'commit', '-q', '-m', 'feature');
+		fs.writeFileSync(path.join(worktree.path, 'wip.ts'), 'half done\n');
+		await service.archiveSession(session.id);
+		const head = git(repo, 'rev-parse', 'HEAD').trim();
+		await assert.rejects(service.mergeSession(session.id, 'merge'), /archived with uncommitted work \(saved in refs\/agent-tabs\/saved\/.*restore the session and commit that work first.*Nothing was merged/);
+		assert.equal(git(repo, 'rev-parse', 'HEAD').trim(), head);
+		await service.restoreSession(session.id);
+		git(worktree.path, 'add', '-A');
+		git(worktree.path, 'commit', '-q', '-m', 'wip done');
+		await service.archiveSession(session.id);
+		await service.mergeSession(session.id, 'merge');
+		assert.equal(fs.readFileSync(path.join(repo, 'wip.ts'), 'utf8'), 'half done\n');
+	});
 
 	test('a merge conflict is refused with the files named and leaves main as it was', async () => {
 		const { session, worktree } = await service.createSession({ repo, title: 'conflicting' });
