@@ -534,6 +534,10 @@ suite('agents/acp/terminals', () => {
 			const started = async (n: number): Promise<string> => {
 				const { terminalId } = terminals.create({ command: 'sh', args: ['-c', `sleep ${marker(n)} & echo started`] });
 				assert.deepEqual(await terminals.waitForExit(terminalId), { exitCode: 0, signal: null }, 'the command itself ended');
+				// The background child may not have become `sleep` yet (a loaded machine): wait for it to.
+				for (let i = 0; i < 100 && !running(n); i++) {
+					await new Promise((r) => setTimeout(r, 50));
+				}
 				assert.ok(running(n), 'what it started in the background runs on');
 				return terminalId;
 			};
