@@ -8,7 +8,7 @@ import { newId } from '../common/ids';
 import { errorMessage } from '../common/log';
 import type { SessionRow } from '../db/sessionsRepo';
 import type { WorktreeRow } from '../db/worktreesRepo';
-import { GitError, parseWorktreeList } from './gitClient';
+import { type Git, GitError, parseWorktreeList } from './gitClient';
 import { markOwned, readOwnerMark } from './ownership';
 import { realPathLoose, refuseRootInsideCheckouts, samePath } from './paths';
 import { assessRisk } from './risk';
@@ -292,12 +292,18 @@ export class SessionLifecycle {
 			// Only reached for our own interrupted steps (an `add` killed while git held its "initializing" lock).
 			await git.run(['worktree', 'unlock', wt.path]).catch(() => undefined);
 		}
+		let recorded = entry !== undefined;
 		if (entry && fs.existsSync(wt.path)) {
-			await git.run(['worktree', 'remove', '--force', wt.path]).catch((e: unknown) => this.ctx.logger.warn(`[Worktrees][remove] ${errorMessage(e)}; removing the folder directly`));
+			await git.run(['worktree', 'remove', '--force', wt.path]).then(
+				() => (recorded = false),
+				(e: unknown) => this.ctx.logger.warn(`[Worktrees][remove] ${errorMessage(e)}; removing the folder directly`),
+			);
 		}
 		// A half-deleted folder is no longer a worktree git will remove: finish it by hand.
 		fs.rmSync(wt.path, { recursive: true, force: true });
-		await this.forgetMissingWorktree(wt.repo_root, wt.path);
+		if (recorded) {
+			await this.dropRecord(git, wt.path);
+		}
 	}
 
 	/**
@@ -314,7 +320,11 @@ export class SessionLifecycle {
 		if (entry.locked) {
 			await git.run(['worktree', 'unlock', wtPath]).catch(() => undefined);
 		}
-		// `remove` of a worktree whose folder is missing removes only its record.
+		await this.dropRecord(git, wtPath);
+	}
+
+	/** `remove` of a worktree whose folder is missing removes only its record (unlocked first). */
+	private async dropRecord(git: Git, wtPath: string): Promise<void> {
 		await git.run(['worktree', 'remove', '--force', wtPath]).catch((e: unknown) => this.ctx.logger.warn(`[Worktrees][remove] git's record of ${wtPath}: ${errorMessage(e)}`));
 	}
 
