@@ -5,6 +5,7 @@ import { AgentTabsError } from '../common/errors';
 import { errorMessage } from '../common/log';
 import { newId } from '../common/ids';
 import { TranscriptRepo } from '../db/transcriptRepo';
+import { checkoutDrift } from './conversion';
 import type { Git } from './gitClient';
 import { liveLeases } from './ownership';
 import { defaultCheckpointsPerChat, type WorktreeContext } from './worktreeContext';
@@ -63,6 +64,14 @@ function processAlive(pid: number): boolean {
  * system that keeps them.
  */
 export async function worktreeTree(git: Git, options: { exact?: boolean; keepIgnored?: (rel: string) => boolean } = {}): Promise<string> {
+	return (await worktreeContents(git, options)).tree;
+}
+
+/**
+ * `worktreeTree`, and the files it holds as their bytes on disk (`verbatim`, exact saves only): a restore
+ * writes those as they are instead of through git's conversion (see keepRawBytes).
+ */
+export async function worktreeContents(git: Git, options: { exact?: boolean; keepIgnored?: (rel: string) => boolean } = {}): Promise<{ tree: string; verbatim: string[] }> {
 	return withTempIndex(async (env) => {
 		// Seeded from the worktree's own index, whose cached file stats let `add -A` re-hash only files changed
 		// since git last looked, instead of every file (as reading HEAD into an empty index would).
@@ -88,10 +97,8 @@ export async function worktreeTree(git: Git, options: { exact?: boolean; keepIgn
 		if (options.keepIgnored) {
 			await addIgnoredFiles(git, env, options.keepIgnored);
 		}
-		if (options.exact) {
-			await keepRawBytes(git, env);
-		}
-		return (await git.run(['write-tree'], { env })).trim();
+		const verbatim = options.exact ? await keepRawBytes(git, env) : [];
+		return { tree: (await git.run(['write-tree'], { env })).trim(), verbatim };
 	});
 }
 
@@ -118,7 +125,7 @@ async function addIgnoredFiles(git: Git, env: NodeJS.ProcessEnv, keep: (rel: str
 }
 
 /** Regular files (not symlinks, not submodules) among index entries `<mode> <blob> <stage>\t<path>`. */
-function regularFiles(entries: readonly string[]): Map<string, { mode: string; blob: string }> {
+export function regularFiles(entries: readonly string[]): Map<string, { mode: string; blob: string }> {
 	const files = new Map<string, { mode: string; blob: string }>();
 	for (const entry of entries) {
 		const tab = entry.indexOf('\t');
@@ -132,6 +139,11 @@ function regularFiles(entries: readonly string[]): Map<string, { mode: string; b
 	return files;
 }
 
+/** The regular files of a tree, as `regularFiles` gives them. */
+export async function treeFiles(git: Git, tree: string): Promise<Map<string, { mode: string; blob: string }>> {
+	return regularFiles(await git.zlist(['ls-tree', '-r', '-z', tree]).then((lines) => lines.map((l) => l.replace(/^(\d+) blob ([0-9a-f]+)\t/, '$1 $2 0\t'))));
+}
+
 /** `git hash-object --no-filters` of files in the worktree (relative names): the ids of their bytes as they are. */
 export async function rawBlobIds(git: Git, names: readonly string[], write = false): Promise<string[]> {
 	if (names.length === 0) {
@@ -141,31 +153,25 @@ export async function rawBlobIds(git: Git, names: readonly string[], write = fal
 }
 
 /**
- * Files git would store converted (line endings under `text`/`eol`/`core.autocrlf`, a clean filter) are stored
- * as their bytes on disk instead, so a restore gives back what was there, not what git would have committed.
- * Only files that differ from HEAD (changed, new): the rest come back from HEAD as a checkout writes them.
+ * Files git would store converted (line endings under `text`/`eol`/`core.autocrlf`, a clean filter) whose
+ * bytes a checkout would not write back are stored as their bytes on disk instead, so a restore gives back
+ * what was there, not what git would have committed: changed files whose bytes are not their blob, and
+ * files whose edit the conversion undoes (cleaned, they equal HEAD; see checkoutDrift). Returns their names.
  */
-async function keepRawBytes(git: Git, env: NodeJS.ProcessEnv): Promise<void> {
+async function keepRawBytes(git: Git, env: NodeJS.ProcessEnv): Promise<string[]> {
+	const files = regularFiles(await git.zlist(['ls-files', '--stage', '-z'], { env }));
 	const changed = new Set(await git.zlist(['diff-index', '--cached', '--name-only', '--diff-filter=AMT', '-z', 'HEAD'], { env }));
-	if (changed.size === 0) {
-		return;
+	const changedFiles = [...files.keys()].filter((name) => changed.has(name));
+	const raw = await rawBlobIds(git, changedFiles);
+	const kept = new Set([...changedFiles.filter((name, i) => raw[i] !== files.get(name)!.blob), ...(await checkoutDrift(git, files, env))]);
+	if (kept.size === 0) {
+		return [];
 	}
-	const files = [...regularFiles(await git.zlist(['ls-files', '--stage', '-z'], { env }))].filter(([name]) => changed.has(name));
-	const raw = await rawBlobIds(
-		git,
-		files.map(([name]) => name),
-	);
-	const converted = files.filter(([, entry], i) => raw[i] !== entry.blob);
-	if (converted.length === 0) {
-		return;
-	}
-	const ids = await rawBlobIds(
-		git,
-		converted.map(([name]) => name),
-		true,
-	);
-	const info = converted.map(([name, entry], i) => `${entry.mode} ${ids[i]}\t${name}\0`).join('');
+	const names = [...kept].sort();
+	const ids = await rawBlobIds(git, names, true);
+	const info = names.map((name, i) => `${files.get(name)!.mode} ${ids[i]}\t${name}\0`).join('');
 	await git.run(['update-index', '-z', '--index-info'], { env, input: info });
+	return names;
 }
 
 /**
@@ -177,7 +183,7 @@ export async function rawDifferences(git: Git, tree: string, reported: readonly 
 	if (reported.length === 0) {
 		return [];
 	}
-	const inTree = regularFiles(await git.zlist(['ls-tree', '-r', '-z', tree]).then((lines) => lines.map((l) => l.replace(/^(\d+) blob ([0-9a-f]+)\t/, '$1 $2 0\t'))));
+	const inTree = await treeFiles(git, tree);
 	const candidates = reported.filter((name) => inTree.has(name) && fs.lstatSync(path.join(git.cwd, name), { throwIfNoEntry: false })?.isFile());
 	const raw = await rawBlobIds(git, candidates);
 	const same = new Set(

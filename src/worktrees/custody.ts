@@ -5,7 +5,8 @@ import { newId } from '../common/ids';
 import { errorMessage } from '../common/log';
 import type { SessionRow } from '../db/sessionsRepo';
 import type { WorktreeRow } from '../db/worktreesRepo';
-import { hiddenFiles, hidingFlags, rawDifferences, setIndexFlag, removeStaleTempIndexes, identity, indexTree, modeHandling, withTempIndex, worktreeTree } from './checkpoints';
+import { hiddenFiles, hidingFlags, rawBlobIds, rawDifferences, regularFiles, setIndexFlag, removeStaleTempIndexes, treeFiles, identity, indexTree, modeHandling, withTempIndex, worktreeContents } from './checkpoints';
+import { checkoutDrift } from './conversion';
 import { type Git, parseWorktreeList } from './gitClient';
 import { liveLeases, markOwned, readOwnerMark } from './ownership';
 import { isSameOrInside, realPathLoose, samePath } from './paths';
@@ -126,7 +127,7 @@ export class WorktreeCustody {
 		const savedIndexTree = await indexTree(git);
 		// Flags of index entries are not in any tree: kept in the message, put back by a restore.
 		const { assumeUnchanged, skipWorktree } = await hidingFlags(git);
-		const tree = await worktreeTree(git, { exact: true, keepIgnored: this.ownCopiedFiles(wt) });
+		const { tree, verbatim } = await worktreeContents(git, { exact: true, keepIgnored: this.ownCopiedFiles(wt) });
 		const indexCommit = (await git.run(['commit-tree', savedIndexTree, '-p', head], { env: identity, input: `agent-tabs: index of ${wt.path}\n` })).trim();
 		const oneLine = (v: string): string => v.replace(/[\r\n]+/g, ' ');
 		const message = [
@@ -139,9 +140,10 @@ export class WorktreeCustody {
 			`${saveTrailers.format}: 2`,
 			...(assumeUnchanged.length ? [`${saveTrailers.assumeUnchanged}: ${pathsTrailer(assumeUnchanged)}`] : []),
 			...(skipWorktree.length ? [`${saveTrailers.skipWorktree}: ${pathsTrailer(skipWorktree)}`] : []),
+			...(verbatim.length ? [`${saveTrailers.verbatim}: ${pathsTrailer(verbatim.map((name) => Buffer.from(name)))}`] : []),
 		].join('\n');
 		const commit = (await git.run(['commit-tree', tree, '-p', head, '-p', indexCommit], { env: identity, input: `${message}\n` })).trim();
-		await this.verifyFolder(git, { head, branch, indexTree: savedIndexTree, worktreeTree: tree }, 'saveMismatch', 'The saved copy does not match the worktree');
+		await this.verifyFolder(git, { head, branch, indexTree: savedIndexTree, worktreeTree: tree, verbatim }, 'saveMismatch', 'The saved copy does not match the worktree');
 		const entry = await addSave(git, wt.id, commit);
 		const [changed, staged] = await Promise.all([git.zlist(['diff', '--name-only', '-z', head, tree]), git.zlist(['diff', '--name-only', '-z', head, savedIndexTree])]);
 		this.ctx.worktrees.update(wt.id, { saved_ref: entry.ref });
@@ -153,7 +155,7 @@ export class WorktreeCustody {
 	 * Compares a worktree folder with what a save holds: the files by content (every file re-hashed, so equal
 	 * sizes and times cannot hide a change), the index, HEAD and its branch. Any difference throws.
 	 */
-	private async verifyFolder(git: Git, expected: Pick<SaveContents, 'head' | 'indexTree' | 'worktreeTree'> & { branch: string | null }, code: string, what: string): Promise<void> {
+	private async verifyFolder(git: Git, expected: Pick<SaveContents, 'head' | 'indexTree' | 'worktreeTree'> & { branch: string | null; verbatim: readonly string[] }, code: string, what: string): Promise<void> {
 		// Read as the save read it (see worktreeTree's `exact`): executable bits git's settings hide are compared,
 		// and only a sparse checkout's absent files are left out, as they are in the worktree's index.
 		const { config, compareModes } = await modeHandling(git);
@@ -163,7 +165,21 @@ export class WorktreeCustody {
 			await setIndexFlag(git, '--skip-worktree', sparseAbsent, env);
 			await git.run(['update-index', '-q', '--really-refresh'], { env, config }).catch(() => undefined);
 			const changed = await git.zlist(['diff-files', '--name-only', '-z'], { env, config });
-			return [...(await rawDifferences(git, expected.worktreeTree, changed, compareModes)), ...(await git.zlist(['ls-files', '--others', '--exclude-standard', '-z'], { env }))];
+			// diff-files compares converted content: files kept as their bytes must be those bytes, and the
+			// others what a checkout of them writes (an edit the conversion undoes is a difference too).
+			const verbatim = new Set(expected.verbatim);
+			const files = regularFiles(await git.zlist(['ls-files', '--stage', '-z'], { env }));
+			const keptAsBytes = expected.verbatim.filter((name) => files.has(name));
+			const raw = await rawBlobIds(git, keptAsBytes).catch(() => []);
+			const drift = await checkoutDrift(git, new Map([...files].filter(([name]) => !verbatim.has(name))), env);
+			return [
+				...new Set([
+					...(await rawDifferences(git, expected.worktreeTree, changed, compareModes)),
+					...keptAsBytes.filter((name, i) => raw[i] !== files.get(name)!.blob),
+					...drift,
+					...(await git.zlist(['ls-files', '--others', '--exclude-standard', '-z'], { env })),
+				]),
+			];
 		});
 		const problems: string[] = [];
 		if (differing.length > 0) {
@@ -350,7 +366,12 @@ export class WorktreeCustody {
 			throw new AgentTabsError('worktree/noBranch', `The branch ${wt.branch ?? '(none)'} of this session no longer exists and no save of its folder was kept; nothing was restored.`);
 		}
 		const head = save?.head ?? tip;
-		const expected = { head, indexTree: save?.indexTree ?? (await git.run(['rev-parse', `${head}^{tree}`])).trim(), worktreeTree: save?.worktreeTree ?? (await git.run(['rev-parse', `${head}^{tree}`])).trim() };
+		const expected = {
+			head,
+			indexTree: save?.indexTree ?? (await git.run(['rev-parse', `${head}^{tree}`])).trim(),
+			worktreeTree: save?.worktreeTree ?? (await git.run(['rev-parse', `${head}^{tree}`])).trim(),
+			verbatim: (save?.verbatim ?? []).map((name) => name.toString('utf8')),
+		};
 		if (fs.existsSync(wt.path) && fs.readdirSync(wt.path).length > 0) {
 			throw new AgentTabsError('worktree/pathTaken', `${wt.path} exists and is not empty; move it away to restore the session there.`);
 		}
@@ -380,6 +401,7 @@ export class WorktreeCustody {
 			const wtGit = this.ctx.git(wt.path);
 			// The folder from the working-tree tree, then the index from the index tree; stat data refreshed.
 			await wtGit.run(['read-tree', '-u', '--reset', expected.worktreeTree]);
+			await writeVerbatim(wtGit, expected.worktreeTree, expected.verbatim);
 			await wtGit.run(['read-tree', '--reset', expected.indexTree]);
 			await setIndexFlag(wtGit, '--assume-unchanged', save?.assumeUnchanged ?? []);
 			await setIndexFlag(wtGit, '--skip-worktree', save?.skipWorktree ?? []);
@@ -499,6 +521,23 @@ export class WorktreeCustody {
 				return 'rolledBackCreates';
 			default:
 				return null;
+		}
+	}
+}
+
+/**
+ * Writes the files a save kept as their bytes on disk (see keepRawBytes) back as those bytes: the checkout
+ * before it ran them through git's conversion (line endings, a smudge filter), which may change them.
+ */
+async function writeVerbatim(git: Git, tree: string, names: readonly string[]): Promise<void> {
+	if (names.length === 0) {
+		return;
+	}
+	const files = await treeFiles(git, tree);
+	for (const name of names) {
+		const entry = files.get(name);
+		if (entry) {
+			fs.writeFileSync(path.join(git.cwd, name), await git.runBytes(['cat-file', 'blob', entry.blob]));
 		}
 	}
 }

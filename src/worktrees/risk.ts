@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { checkoutDrift, type FileEntry } from './conversion';
 import { type Git, GitError } from './gitClient';
 import { samePath } from './paths';
 
@@ -153,7 +154,9 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 		// One listing of the index serves both: flags (`-v`) and modes and blobs (`-s`).
 		const entries = parseIndexEntries(await wt.zlist(['ls-files', '-v', '-s', '-z']));
 		const hiddenChanges = (await changedHiddenFiles(wt, entries)).filter((p) => !unstaged.includes(p));
-		Object.assign(report, { staged, unstaged: [...unstaged, ...hiddenChanges], untracked, ignoredCount: ignored.filter((rel) => rel.endsWith('/') || !input.keptIgnored?.(rel)).length, conflicts: [...new Set(conflicts)], operation });
+		// Edits git's conversion undoes (a clean filter, line endings): `git diff` cannot see them, a save keeps them.
+		const invisibleChanges = (await checkoutDrift(wt, visibleFiles(entries))).filter((p) => !unstaged.includes(p) && !hiddenChanges.includes(p));
+		Object.assign(report, { staged, unstaged: [...unstaged, ...hiddenChanges, ...invisibleChanges], untracked, ignoredCount: ignored.filter((rel) => rel.endsWith('/') || !input.keptIgnored?.(rel)).length, conflicts: [...new Set(conflicts)], operation });
 		report.innerRepositories = await innerRepositories(wt, untracked, entries);
 		// Whatever HEAD the worktree has (another branch checked out, or detached) is what would be lost.
 		branch = headBranch;
@@ -270,6 +273,17 @@ function parseIndexEntries(lines: readonly string[]): IndexEntry[] {
 		const [tag = '', mode = '', blob = ''] = line.slice(0, tab).split(' ');
 		return { tag, mode, blob, path: line.slice(tab + 1) };
 	});
+}
+
+/** Regular files of the index git looks at (`H`: not flagged assume-unchanged or skip-worktree, not in conflict). */
+function visibleFiles(entries: readonly IndexEntry[]): Map<string, FileEntry> {
+	const files = new Map<string, FileEntry>();
+	for (const e of entries) {
+		if (e.tag === 'H' && (e.mode === '100644' || e.mode === '100755') && !e.path.includes('\n') && !e.path.includes('\uFFFD')) {
+			files.set(e.path, { mode: e.mode, blob: e.blob });
+		}
+	}
+	return files;
 }
 
 /** Files git is told not to look at (assume-unchanged, skip-worktree but on disk) whose content changed. */

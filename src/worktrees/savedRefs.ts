@@ -152,6 +152,8 @@ export interface SaveContents {
 	/** Index entries that were marked assume-unchanged, and (present) skip-worktree, when saved. */
 	assumeUnchanged: Buffer[];
 	skipWorktree: Buffer[];
+	/** Files the working tree holds as their bytes on disk, written back as they are (not through git's conversion). */
+	verbatim: Buffer[];
 }
 
 /** Trailer lines of a save commit's message. */
@@ -162,6 +164,8 @@ export const saveTrailers = {
 	/** Index entries marked assume-unchanged, and present ones marked skip-worktree: NUL-separated paths, base64. */
 	assumeUnchanged: 'Agent-Tabs-Assume-Unchanged',
 	skipWorktree: 'Agent-Tabs-Skip-Worktree',
+	/** Files stored as their bytes on disk, which git's conversion would change on checkout: paths as above. */
+	verbatim: 'Agent-Tabs-Verbatim',
 } as const;
 
 /** A trailer value for a list of paths (any bytes): NUL-separated, base64. */
@@ -205,5 +209,6 @@ export async function readSave(git: Git, commit: string): Promise<SaveContents> 
 		legacy,
 		assumeUnchanged: pathsFromTrailer(trailer(message, saveTrailers.assumeUnchanged)),
 		skipWorktree: pathsFromTrailer(trailer(message, saveTrailers.skipWorktree)),
+		verbatim: pathsFromTrailer(trailer(message, saveTrailers.verbatim)),
 	};
 }

@@ -884,6 +884,37 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		}
 	});
 
+	test('an edit git cannot see (a clean filter or line endings make it equal HEAD) counts as a change and comes back from a save', async () => {
+		fs.writeFileSync(path.join(repo, '.gitattributes'), '* text=auto\n*.cfg filter=strip\n*.bat text eol=crlf\n');
+		fs.writeFileSync(path.join(repo, 'app.cfg'), 'SECRET=redacted\n');
+		fs.writeFileSync(path.join(repo, 'run.bat'), 'echo one\r\necho two\r\n');
+		fs.writeFileSync(path.join(repo, 'mixed.bat'), 'a\r\nb\r\n');
+		fs.writeFileSync(path.join(repo, 'untouched.bat'), 'x\r\n');
+		git(repo, 'config', 'filter.strip.clean', 'sed s/hunter2/redacted/');
+		git(repo, 'add', '.');
+		git(repo, 'commit', '-q', '-m', 'attributes');
+		const { session, worktree } = await service.createSession({ repo, title: 'invisible edits' });
+		const files: Record<string, string> = {
+			'app.cfg': 'SECRET=hunter2\n', // what the clean filter hides: committed, it would read as HEAD
+			'README.md': '# r\r\n', // only the line endings changed: text=auto commits it as HEAD
+			'run.bat': 'echo one\necho two\n', // checked out with CRLF, saved as LF: the blob is HEAD's
+			'mixed.bat': 'a\r\nb\nc\r\n', // a checkout would turn the lone LF into CRLF
+		};
+		for (const [name, content] of Object.entries(files)) {
+			fs.writeFileSync(path.join(worktree.path, name), content);
+		}
+		git(worktree.path, 'status', '--porcelain'); // git refreshes its index: the invisible edits now look clean
+		const risk = await service.risk(worktree.id);
+		assert.deepEqual([...risk.unstaged].sort(), ['README.md', 'app.cfg', 'mixed.bat', 'run.bat']);
+		assert.equal(risk.clean, false);
+		await service.archiveSession(session.id);
+		await service.restoreSession(session.id);
+		for (const [name, content] of Object.entries(files)) {
+			assert.equal(fs.readFileSync(path.join(worktree.path, name), 'utf8'), content, name);
+		}
+		assert.equal(fs.readFileSync(path.join(worktree.path, 'untouched.bat'), 'utf8'), 'x\r\n', 'an untouched file comes back as a checkout writes it');
+	});
+
 	test('executable bits survive archive and restore when core.fileMode is false on a file system that keeps them', async () => {
 		git(repo, 'config', 'core.fileMode', 'false');
 		const { session, worktree } = await service.createSession({ repo, title: 'modes' });

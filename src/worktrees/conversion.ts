@@ -1,0 +1,165 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Git } from './gitClient';
+
+/**
+ * Git compares a file with its index entry only after converting it (a clean filter, line endings under
+ * `text`/`eol`/`core.autocrlf`, `ident`, `working-tree-encoding`). An edit the conversion undoes (outputs a
+ * notebook filter strips, CRLF in a `text=auto` file, LF in an `eol=crlf` one) is invisible to `git status`,
+ * `git diff` and `git add`, yet a checkout would not write those bytes back. This module finds such files,
+ * so a save keeps their bytes and the risk report counts them.
+ */
+
+/** An index or tree entry of a regular file. */
+export interface FileEntry {
+	mode: string;
+	blob: string;
+}
+
+const attributes = ['text', 'eol', 'crlf', 'filter', 'ident', 'working-tree-encoding'] as const;
+type Attributes = Partial<Record<(typeof attributes)[number], string>>;
+
+const specified = (value: string | undefined): value is string => value !== undefined && value !== 'unspecified' && value !== 'unset';
+
+/**
+ * Of `files` (relative name to entry, read from the index `env` names or the worktree's own), those whose
+ * bytes on disk are not what a checkout of their entry would write. Files git does not convert are left out:
+ * for them `git diff` already sees every change.
+ */
+export async function checkoutDrift(git: Git, files: ReadonlyMap<string, FileEntry>, env?: NodeJS.ProcessEnv): Promise<string[]> {
+	if (files.size === 0) {
+		return [];
+	}
+	const names = [...files.keys()];
+	const [attrs, config] = await Promise.all([readAttributes(git, names, env), conversionConfig(git)]);
+	const smudging: string[] = [];
+	const cleaning: string[] = [];
+	for (const name of names) {
+		const kind = conversion(attrs.get(name) ?? {}, config);
+		if (kind === 'smudges') {
+			smudging.push(name);
+		} else if (kind === 'cleans') {
+			cleaning.push(name);
+		}
+	}
+	const present = (name: string): boolean => fs.lstatSync(path.join(git.cwd, name), { throwIfNoEntry: false })?.isFile() === true;
+	const drift: string[] = [];
+	// Written as stored: the bytes on disk are the blob's, or they differ.
+	const checked = cleaning.filter(present);
+	const raw = await rawIds(git, checked);
+	checked.forEach((name, i) => raw[i] !== files.get(name)!.blob && drift.push(name));
+	// Converted on the way out too: compared with what a checkout writes, in batches of bounded size.
+	const onDisk = smudging.filter(present);
+	for (const batch of batches(git, onDisk)) {
+		drift.push(...(await checkoutDiffers(git, batch, files, env)));
+	}
+	return drift;
+}
+
+/** The ids of files' bytes as they are (`hash-object --no-filters`). */
+async function rawIds(git: Git, names: readonly string[]): Promise<string[]> {
+	if (names.length === 0) {
+		return [];
+	}
+	return (await git.run(['hash-object', '--no-filters', '--stdin-paths'], { input: `${names.join('\n')}\n` })).split('\n').slice(0, names.length);
+}
+
+async function readAttributes(git: Git, names: readonly string[], env?: NodeJS.ProcessEnv): Promise<Map<string, Attributes>> {
+	const out = await git.run(['check-attr', '-z', '--stdin', ...attributes], { env, input: `${names.join('\0')}\0` });
+	const fields = out.split('\0');
+	const result = new Map<string, Attributes>();
+	for (let i = 0; i + 2 < fields.length; i += 3) {
+		const [name = '', attr = '', value = ''] = [fields[i], fields[i + 1], fields[i + 2]];
+		const entry = result.get(name) ?? {};
+		entry[attr as keyof Attributes] = value;
+		result.set(name, entry);
+	}
+	return result;
+}
+
+interface ConversionConfig {
+	autocrlf: string;
+	eol: string;
+	/** Filter drivers with a smudge or process command (the others write the blob as it is). */
+	smudgeFilters: Set<string>;
+}
+
+async function conversionConfig(git: Git): Promise<ConversionConfig> {
+	const read = async (key: string): Promise<string> => (await git.run(['config', '--get', key]).catch(() => '')).trim().toLowerCase();
+	const [autocrlf, eol, filters] = await Promise.all([read('core.autocrlf'), read('core.eol'), git.run(['config', '--get-regexp', '^filter\\..*\\.(smudge|process)$']).catch(() => '')]);
+	const smudgeFilters = new Set(
+		filters
+			.split('\n')
+			.map((line) => /^filter\.(.*)\.(smudge|process) /i.exec(line)?.[1])
+			.filter((name): name is string => name !== undefined),
+	);
+	return { autocrlf: autocrlf === 'true' || autocrlf === 'yes' || autocrlf === 'on' || autocrlf === '1' ? 'true' : autocrlf, eol, smudgeFilters };
+}
+
+/**
+ * How a file is converted: `none`; `cleans` (only on the way in: a checkout writes the blob as it is); or
+ * `smudges` (on the way out too). Git LFS is left to git: its pointer names the content by hash, so a file
+ * that cleans to its pointer is the content a checkout writes.
+ */
+function conversion(attrs: Attributes, config: ConversionConfig): 'none' | 'cleans' | 'smudges' {
+	const filter = specified(attrs.filter) && attrs.filter !== 'set' ? attrs.filter : undefined;
+	if (filter === 'lfs') {
+		return 'none';
+	}
+	const lineEndings = attrs.text !== 'unset' && attrs.crlf !== 'unset' && (specified(attrs.text) || specified(attrs.eol) || specified(attrs.crlf) || config.autocrlf === 'true' || config.autocrlf === 'input');
+	const crlfOut = lineEndings && (attrs.eol === 'crlf' || (attrs.eol !== 'lf' && attrs.crlf !== 'input' && config.autocrlf !== 'input' && (config.autocrlf === 'true' || config.eol === 'crlf')));
+	if ((filter !== undefined && config.smudgeFilters.has(filter)) || attrs.ident === 'set' || specified(attrs['working-tree-encoding']) || crlfOut) {
+		return 'smudges';
+	}
+	return filter !== undefined || lineEndings ? 'cleans' : 'none';
+}
+
+/** Groups names into batches of at most 64 MiB on disk (one larger file alone) and 1,000 files. */
+function* batches(git: Git, names: readonly string[]): Generator<string[]> {
+	let batch: string[] = [];
+	let bytes = 0;
+	for (const name of names) {
+		const size = fs.statSync(path.join(git.cwd, name), { throwIfNoEntry: false })?.size ?? 0;
+		if (batch.length > 0 && (bytes + size > 64 * 1024 * 1024 || batch.length >= 1000)) {
+			yield batch;
+			batch = [];
+			bytes = 0;
+		}
+		batch.push(name);
+		bytes += size;
+	}
+	if (batch.length > 0) {
+		yield batch;
+	}
+}
+
+/**
+ * Which of `names` differ from what `git checkout-index` writes for their entries (in the index `env` names,
+ * whose entries `files` lists) into a temporary folder. If the checkout fails (a filter command that is
+ * gone), a file counts when its bytes are not the blob's: keeping a file that needed no keeping costs an
+ * object, missing one costs the edit.
+ */
+async function checkoutDiffers(git: Git, names: readonly string[], files: ReadonlyMap<string, FileEntry>, env?: NodeJS.ProcessEnv): Promise<string[]> {
+	const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'agent-tabs-checkout-'));
+	try {
+		try {
+			// Read-only: without --index, checkout-index leaves the index file alone.
+			await git.run(['checkout-index', '-f', '-z', '--stdin', `--prefix=${folder}${path.sep}`], { env, input: `${names.join('\0')}\0` });
+		} catch {
+			const raw = await rawIds(git, names);
+			return names.filter((name, i) => raw[i] !== files.get(name)!.blob);
+		}
+		return names.filter((name) => !sameBytes(path.join(git.cwd, name), path.join(folder, name)));
+	} finally {
+		fs.rmSync(folder, { recursive: true, force: true });
+	}
+}
+
+function sameBytes(a: string, b: string): boolean {
+	try {
+		return fs.readFileSync(a).equals(fs.readFileSync(b));
+	} catch {
+		return false;
+	}
+}
