@@ -9,7 +9,7 @@ import { hiddenFiles, hidingFlags, rawBlobIds, rawDifferences, regularFiles, set
 import { checkoutDrift } from './conversion';
 import { type Git, parseWorktreeList } from './gitClient';
 import { liveLeases, markOwned, readOwnerMark } from './ownership';
-import { isSameOrInside, realPathLoose, samePath } from './paths';
+import { isSameOrInside, realPathLoose, samePath, subfolders } from './paths';
 import { assessRisk, describeOperation, worktreeIdentity, type RiskReport } from './risk';
 import { addSave, pathsTrailer, readSave, resolveSavedRef, saveTrailers, type SaveContents } from './savedRefs';
 import type { SessionLifecycle } from './sessionLifecycle';
@@ -214,6 +214,10 @@ export class WorktreeCustody {
 			const saved = await this.savedWork(this.ctx.requireWorktree(worktreeId));
 			return { risk: await this.risk(worktreeId), saved, removedPath: wt.path };
 		}
+		if (!fs.existsSync(wt.path)) {
+			// Moved by hand: what it holds is saved like any other folder's, instead of cut off from git.
+			wt = (await this.followMovedFolder(wt)) ?? wt;
+		}
 		const risk = await this.risk(worktreeId);
 		if (risk.runningAgents.length > 0) {
 			throw new AgentTabsError('worktree/busy', `Agents are still running in ${wt.path}: ${risk.runningAgents.join(', ')}. Stop them first; nothing was removed.`);
@@ -353,6 +357,13 @@ export class WorktreeCustody {
 				throw new AgentTabsError('session/unknown', `The session ${sessionId} had not finished being created, so there is nothing to restore.`);
 			}
 		}
+		// A folder moved by hand (or back) is followed, not rebuilt beside it (and cut off from git).
+		const found = await this.followMovedFolder(wt);
+		if (found) {
+			this.ctx.sessions.setStatus(sessionId, 'active');
+			const onBranch = (await this.ctx.git(found.path).run(['symbolic-ref', '--quiet', '--short', 'HEAD']).catch(() => '')).trim() || null;
+			return { ...found, onBranch };
+		}
 		const git = this.ctx.git(wt.repo_root);
 		await this.lifecycle.forgetMissingWorktree(wt.repo_root, wt.path);
 		const entry = wt.saved_ref ? await resolveSavedRef(git, wt.id, wt.saved_ref) : null;
@@ -436,20 +447,66 @@ export class WorktreeCustody {
 	}
 
 	/**
-	 * Start-up reconciliation with `git worktree list`: rows whose folder vanished are marked missing (their
-	 * branch is never deleted); worktrees under our root that we do not know are adopted as detached, unless
+	 * The folder of a worktree that is not at its recorded path, if it is still to be had: back at that path,
+	 * or moved by hand (renamed, moved beside the other sessions, or anywhere and then `git worktree repair`ed)
+	 * and known by the owner mark in its git admin folder, which moves with it. Git's record is repaired and
+	 * the row follows it (`ready`). Null when it is not found (deleted, or moved elsewhere): it is missing.
+	 */
+	private async followMovedFolder(wt: WorktreeRow): Promise<WorktreeRow | null> {
+		if (wt.state !== 'ready' && wt.state !== 'missing') {
+			return null;
+		}
+		const git = this.ctx.git(wt.repo_root);
+		const listed = parseWorktreeList(await git.run(['worktree', 'list', '--porcelain', '-z']).catch(() => ''));
+		const ours = (p: string): boolean => readOwnerMark(p)?.worktreeId === wt.id;
+		const live = (p: string): boolean => listed.some((e) => !e.prunable && samePath(e.path, p));
+		let found: string | undefined;
+		if (fs.existsSync(wt.path) && live(wt.path) && (ours(wt.path) || !readOwnerMark(wt.path))) {
+			found = wt.path;
+		} else {
+			let candidates = listed.filter((e) => !e.prunable && !samePath(e.path, wt.path) && ours(e.path)).map((e) => e.path);
+			if (candidates.length === 0) {
+				const places = [...new Set([path.dirname(wt.path), this.lifecycle.worktreeRoot(wt.repo_root)])];
+				candidates = places.flatMap((dir) => subfolders(dir)).filter((p) => !samePath(p, wt.path) && !live(p) && ours(p));
+			}
+			if (candidates.length !== 1) {
+				if (candidates.length > 1) {
+					this.ctx.logger.warn(`[Worktrees][moved] ${wt.path} has ${candidates.length} copies (${candidates.join(', ')}); none is followed.`);
+				}
+				return null;
+			}
+			found = realPathLoose(candidates[0]!);
+			if (!live(found)) {
+				await git.run(['worktree', 'repair', found]);
+			}
+			this.ctx.logger.info(`[Worktrees][moved] ${wt.path} was moved by hand to ${found}; the session follows it.`);
+		}
+		this.ctx.worktrees.update(wt.id, { path: found, state: 'ready' });
+		return this.ctx.worktrees.get(wt.id)!;
+	}
+
+	/**
+	 * Start-up reconciliation with `git worktree list`: rows whose folder was moved by hand follow it (see
+	 * followMovedFolder), rows whose folder vanished are marked missing (their branch is never deleted); worktrees under our root that we do not know are adopted as detached, unless
 	 * their owner mark says another state folder holds them (a window opened on a session's worktree, the
 	 * CLI): those belong to a session elsewhere and are left alone. Our own live worktrees get a mark if they
 	 * lack one (made before marks existed).
 	 */
-	async reconcile(repoInput: string): Promise<{ missing: string[]; adopted: string[]; recovered: RecoveryReport }> {
+	async reconcile(repoInput: string): Promise<{ missing: string[]; adopted: string[]; moved: { from: string; to: string }[]; recovered: RecoveryReport }> {
 		const repo = await this.lifecycle.resolveRepository(repoInput);
 		const recovered = await this.recoverInterrupted(repo);
 		const listed = parseWorktreeList(await this.ctx.git(repo).run(['worktree', 'list', '--porcelain', '-z']));
 		const livePaths = new Set(listed.filter((e) => !e.prunable).map((e) => realPathLoose(e.path)));
 		const missing: string[] = [];
+		const moved: { from: string; to: string }[] = [];
 		for (const row of this.ctx.worktrees.list()) {
-			if (row.repo_root === repo && row.state === 'ready' && (!fs.existsSync(row.path) || !livePaths.has(realPathLoose(row.path)))) {
+			const gone = row.repo_root === repo && (row.state === 'ready' || row.state === 'missing') && (!fs.existsSync(row.path) || !livePaths.has(realPathLoose(row.path)));
+			const found = gone || (row.repo_root === repo && row.state === 'missing') ? await this.followMovedFolder(row) : null;
+			if (found) {
+				if (!samePath(found.path, row.path)) {
+					moved.push({ from: row.path, to: found.path });
+				}
+			} else if (gone && row.state === 'ready') {
 				this.ctx.worktrees.update(row.id, { state: 'missing' });
 				missing.push(row.path);
 			} else if (row.repo_root === repo && row.state === 'ready' && !readOwnerMark(row.path)) {
@@ -471,7 +528,7 @@ export class WorktreeCustody {
 				adopted.push(p);
 			}
 		}
-		return { missing, adopted, recovered };
+		return { missing, adopted, moved, recovered };
 	}
 
 	/**

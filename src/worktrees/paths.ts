@@ -68,3 +68,15 @@ export function resolveWorktreesSetting(setting: string | undefined, base: strin
 	const expanded = trimmed === '~' || trimmed.startsWith('~/') ? path.join(home, trimmed.slice(1)) : trimmed;
 	return path.resolve(base, expanded);
 }
+
+/** The folders directly in `dir` (none when it cannot be read). */
+export function subfolders(dir: string): string[] {
+	try {
+		return fs
+			.readdirSync(dir, { withFileTypes: true })
+			.filter((e) => e.isDirectory())
+			.map((e) => path.join(dir, e.name));
+	} catch {
+		return [];
+	}
+}

@@ -11,7 +11,7 @@ import { AgentTabsError } from '../common/errors';
 import { Git, parseWorktreeList, type WorktreeListEntry } from './gitClient';
 import { branchAt, describeSave, latestSavedRef, readWorktreeTrails, type SaveDescription, type WorktreeTrail } from './gitRecords';
 import { readOwnerMark } from './ownership';
-import { realPathLoose, samePath } from './paths';
+import { realPathLoose, samePath, subfolders } from './paths';
 import type { WorktreeService } from './worktreeService';
 
 /** One session or detached worktree brought back from git. */
@@ -282,17 +282,6 @@ function giveSession(sessions: SessionsRepo, worktrees: WorktreesRepo, rebuilt: 
 	const session = sessions.create({ title: rebuilt.title, baseRef: row.base_ref ?? undefined, repoRoot: rebuilt.repo, status: archived ? 'archived' : 'active' });
 	worktrees.update(rebuilt.worktreeId, { session_id: session.id });
 	return session.id;
-}
-
-function subfolders(dir: string): string[] {
-	try {
-		return fs
-			.readdirSync(dir, { withFileTypes: true })
-			.filter((e) => e.isDirectory())
-			.map((e) => path.join(dir, e.name));
-	} catch {
-		return [];
-	}
 }
 
 function nonEmpty(dir: string): boolean {

@@ -762,6 +762,46 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(fs.readFileSync(path.join(worktree.path, 'quiet.txt'), 'utf8'), 'quiet\n');
 	});
 
+	test('a session folder moved by hand is followed, not rebuilt beside it: renamed, moved back, or moved far and repaired', async () => {
+		const { session, worktree } = await service.createSession({ repo, title: 'wanderer' });
+		fs.writeFileSync(path.join(worktree.path, 'draft.txt'), 'only here\n');
+		const renamed = `${worktree.path}-renamed`;
+		fs.renameSync(worktree.path, renamed);
+		const r = await service.reconcile(repo);
+		assert.deepEqual(r.moved, [{ from: worktree.path, to: renamed }]);
+		assert.deepEqual(r.missing, []);
+		assert.deepEqual(r.adopted, []);
+		const row = (): { path: string; state: string } => new WorktreesRepo(store).get(worktree.id)!;
+		assert.deepEqual({ path: row().path, state: row().state }, { path: renamed, state: 'ready' });
+		assert.match(git(renamed, 'status', '--porcelain'), /\?\? draft\.txt/, "git's record is repaired: the folder works");
+		assert.ok(git(repo, 'worktree', 'list', '--porcelain').includes(`worktree ${renamed}\n`));
+
+		// Moved back without a start in between: a restore finds it instead of refusing a folder in the way.
+		fs.renameSync(renamed, worktree.path);
+		const restored = await service.restoreSession(session.id);
+		assert.equal(restored.path, worktree.path);
+		assert.equal(fs.readFileSync(path.join(worktree.path, 'draft.txt'), 'utf8'), 'only here\n');
+		assert.equal(git(worktree.path, 'status', '--porcelain'), '?? draft.txt\n');
+
+		// Moved somewhere Agent Tabs does not look: missing, and its git record is kept until a restore...
+		const far = path.join(dir, 'far away', 'wanderer');
+		fs.mkdirSync(path.dirname(far));
+		fs.renameSync(worktree.path, far);
+		assert.deepEqual((await service.reconcile(repo)).missing, [worktree.path]);
+		// ...so the user can say where it went; the next start follows it.
+		git(far, 'worktree', 'repair');
+		assert.deepEqual((await service.reconcile(repo)).moved, [{ from: worktree.path, to: far }]);
+		assert.equal(row().state, 'ready');
+
+		// Deleting a session whose folder was moved saves and removes that folder, not just git's record.
+		const beside = path.join(path.dirname(worktree.path), 'wanderer-beside');
+		fs.renameSync(far, beside);
+		const removed = (await service.deleteSession(session.id))!;
+		assert.equal(removed.removedPath, beside);
+		assert.ok(!fs.existsSync(beside));
+		assert.equal(removed.saved!.files, 1, 'draft.txt was saved first');
+	});
+
 	test('start-up reconciliation: a folder deleted behind our back is missing, an unknown worktree is adopted', async () => {
 		const { worktree } = await service.createSession({ repo, title: 'vanishing' });
 		fs.rmSync(worktree.path, { recursive: true, force: true });
