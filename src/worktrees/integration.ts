@@ -39,6 +39,37 @@ export class SessionIntegration {
 	}
 
 	/**
+	 * The session's branch as it is now: renamed in its worktree (`git branch -m`), the session follows the new
+	 * name. Refused in plain words when the worktree has another branch or a detached HEAD checked out (which
+	 * would be merged, or rebased, instead of the session's), or when the branch is gone.
+	 */
+	private async sessionBranch(worktreeId: string): Promise<string> {
+		const wt = this.ctx.requireWorktree(worktreeId);
+		const recorded = wt.branch!;
+		const exists = await this.ctx.git(wt.repo_root).ok(['rev-parse', '--verify', '--quiet', `refs/heads/${recorded}`]);
+		if (!fs.existsSync(wt.path)) {
+			if (!exists) {
+				const saved = wt.saved_ref ? ` Its folder's work is saved in ${wt.saved_ref}; Restore Session brings it back.` : '';
+				throw new AgentTabsError('merge/noBranch', `The session's branch ${recorded} no longer exists (deleted or renamed), so there is nothing to merge.${saved} Nothing was changed.`);
+			}
+			return recorded;
+		}
+		const checkedOut = (await this.ctx.git(wt.path).run(['symbolic-ref', '--quiet', '--short', 'HEAD']).catch(() => '')).trim();
+		if (checkedOut === recorded) {
+			return recorded;
+		}
+		if (!checkedOut) {
+			throw new AgentTabsError('merge/detached', `The session's worktree ${wt.path} is on a detached HEAD, not on its branch ${recorded}; check out a branch there first. Nothing was changed.`);
+		}
+		if (exists) {
+			throw new AgentTabsError('merge/otherBranch', `The session's worktree ${wt.path} has ${checkedOut} checked out, not its branch ${recorded}; check out ${recorded} there first. Nothing was changed.`);
+		}
+		this.ctx.logger.info(`[Worktrees][branch] ${recorded} was renamed to ${checkedOut} in ${wt.path}; the session follows it.`);
+		this.ctx.worktrees.update(wt.id, { branch: checkedOut });
+		return checkedOut;
+	}
+
+	/**
 	 * Merges the session branch into its base branch where that is checked out (`mergeCheckout`): a merge
 	 * commit, a squash commit, or a rebase of the branch onto the base followed by a fast-forward. Refuses,
 	 * changing nothing, when that checkout is dirty or on another branch, when the session has uncommitted
@@ -52,9 +83,13 @@ export class SessionIntegration {
 		}
 		const base = wt.base_ref;
 		const repo = this.ctx.git(wt.repo_root);
-		if (!base || !(await repo.ok(['rev-parse', '--verify', '--quiet', `refs/heads/${base}`]))) {
-			throw new AgentTabsError('merge/noBase', `The session was started from ${base ?? 'a detached HEAD'}, which is not a branch to merge into.`);
+		if (!base) {
+			throw new AgentTabsError('merge/noBase', 'The session was started from a detached HEAD, so it has no branch to merge into. Nothing was merged.');
 		}
+		if (!(await repo.ok(['rev-parse', '--verify', '--quiet', `refs/heads/${base}`]))) {
+			throw new AgentTabsError('merge/noBase', `The session's base branch ${base} no longer exists (deleted or renamed), so there is nothing to merge into. Create it again ("git branch ${base} <commit>") or merge the session's branch yourself. Nothing was merged.`);
+		}
+		const branch = await this.sessionBranch(wt.id);
 		const target = await this.mergeCheckout(wt.repo_root, base);
 		const main = this.ctx.git(target.path);
 		const where = target.bare ? `The checkout ${target.path}` : `The main checkout ${target.path}`;
@@ -74,14 +109,14 @@ export class SessionIntegration {
 			const save = entry ? await readSave(repo, entry.commit) : null;
 			const headTree = save ? (await repo.run(['rev-parse', `${save.head}^{tree}`])).trim() : '';
 			if (save && (save.indexTree !== headTree || save.worktreeTree !== headTree)) {
-				throw new AgentTabsError('merge/dirtySession', `The session was archived with uncommitted work (saved in ${entry!.ref}), which is not on ${wt.branch}; restore the session and commit that work first so it is part of the merge. Nothing was merged.`);
+				throw new AgentTabsError('merge/dirtySession', `The session was archived with uncommitted work (saved in ${entry!.ref}), which is not on ${branch}; restore the session and commit that work first so it is part of the merge. Nothing was merged.`);
 			}
 		}
-		const ahead = await main.lines(['rev-list', `${base}..refs/heads/${wt.branch}`]);
+		const ahead = await main.lines(['rev-list', `${base}..refs/heads/${branch}`]);
 		// By content, not reachability: after a squash merge the branch's commits are still "ahead".
-		const unmerged = (await assessRisk(main, { path: wt.path, branch: wt.branch, baseRef: base })).unmerged;
+		const unmerged = (await assessRisk(main, { path: wt.path, branch: branch, baseRef: base })).unmerged;
 		if (ahead.length === 0 || unmerged.length === 0) {
-			throw new AgentTabsError('merge/nothing', `${wt.branch} has no commits that ${base} does not have.`);
+			throw new AgentTabsError('merge/nothing', `${branch} has no commits that ${base} does not have.`);
 		}
 		/** A merge step that failed, was cancelled or ran out of time is undone, so nothing is changed. */
 		const undo = async (e: unknown, abort: string[], where: Git): Promise<never> => {
@@ -92,11 +127,11 @@ export class SessionIntegration {
 					await main.run(['reset', '--merge']).catch(() => undefined);
 				}
 				if (files.length > 0) {
-					throw new AgentTabsError('merge/conflict', `Merging ${wt.branch} into ${base} conflicts in ${files.join(', ')}; a person needs to resolve that. Nothing was changed.`, { cause: e });
+					throw new AgentTabsError('merge/conflict', `Merging ${branch} into ${base} conflicts in ${files.join(', ')}; a person needs to resolve that. Nothing was changed.`, { cause: e });
 				}
 				// Not a conflict: a commit that could not be signed, no author identity, a hook that said no. Git's
 				// own words say which.
-				throw new AgentTabsError('merge/failed', `Merging ${wt.branch} into ${base} failed: ${gitSays(e)} Nothing was changed.`, { cause: e });
+				throw new AgentTabsError('merge/failed', `Merging ${branch} into ${base} failed: ${gitSays(e)} Nothing was changed.`, { cause: e });
 			}
 			if (e instanceof CancelledError || e instanceof GitTimeoutError) {
 				await where.run(abort).catch(() => undefined);
@@ -112,22 +147,22 @@ export class SessionIntegration {
 		const identityEnv = { GIT_COMMITTER_NAME: process.env.GIT_COMMITTER_NAME ?? 'Agent Tabs', GIT_COMMITTER_EMAIL: process.env.GIT_COMMITTER_EMAIL ?? 'agent-tabs@localhost' };
 		if (strategy === 'merge') {
 			try {
-				await main.run(['merge', '--no-ff', '--no-edit', '-m', `Merge ${wt.branch}: ${session.title}`, `refs/heads/${wt.branch}`], { ...long, env: identityEnv });
+				await main.run(['merge', '--no-ff', '--no-edit', '-m', `Merge ${branch}: ${session.title}`, `refs/heads/${branch}`], { ...long, env: identityEnv });
 			} catch (e) {
 				await undo(e, ['merge', '--abort'], main);
 			}
 		} else if (strategy === 'squash') {
 			try {
-				await main.run(['merge', '--squash', `refs/heads/${wt.branch}`], long);
+				await main.run(['merge', '--squash', `refs/heads/${branch}`], long);
 			} catch (e) {
 				await undo(e, ['reset', '--merge'], main);
 			}
 			try {
-				await main.run(['commit', '-q', '-m', `${session.title}\n\nSquashed from ${wt.branch} (${ahead.length} commits) by Agent Tabs.`], { ...long, env: identityEnv });
+				await main.run(['commit', '-q', '-m', `${session.title}\n\nSquashed from ${branch} (${ahead.length} commits) by Agent Tabs.`], { ...long, env: identityEnv });
 			} catch (e) {
 				// A commit hook refused, or the commit was cancelled: the squashed files leave the index again.
 				await main.run(['reset', '--merge']).catch(() => undefined);
-				throw e instanceof GitError ? new AgentTabsError('merge/commitFailed', `Committing the squash of ${wt.branch} into ${base} failed: ${gitSays(e)} Nothing was changed.`, { cause: e }) : e;
+				throw e instanceof GitError ? new AgentTabsError('merge/commitFailed', `Committing the squash of ${branch} into ${base} failed: ${gitSays(e)} Nothing was changed.`, { cause: e }) : e;
 			}
 		} else {
 			const wtGit = this.ctx.git(wt.path);
@@ -139,16 +174,16 @@ export class SessionIntegration {
 				await undo(e, ['rebase', '--abort'], wtGit);
 			}
 			try {
-				await main.run(['merge', '--ff-only', `refs/heads/${wt.branch}`]);
+				await main.run(['merge', '--ff-only', `refs/heads/${branch}`]);
 			} catch (e) {
 				// The base could not take the rebased branch (an untracked file in the way, say): the session's branch
 				// goes back to where it was, so nothing changed (it may have been pushed as it was).
-				await wtGit.run(['reset', '--keep', tipBefore]).catch((r: unknown) => this.ctx.logger.error(`[Worktrees][merge] could not put ${wt.branch} back at ${tipBefore}: ${errorMessage(r)}`));
-				throw e instanceof GitError ? new AgentTabsError('merge/failed', `Merging ${wt.branch} into ${base} failed: ${gitSays(e)} Nothing was changed.`, { cause: e }) : e;
+				await wtGit.run(['reset', '--keep', tipBefore]).catch((r: unknown) => this.ctx.logger.error(`[Worktrees][merge] could not put ${branch} back at ${tipBefore}: ${errorMessage(r)}`));
+				throw e instanceof GitError ? new AgentTabsError('merge/failed', `Merging ${branch} into ${base} failed: ${gitSays(e)} Nothing was changed.`, { cause: e }) : e;
 			}
 		}
 		const commit = (await main.run(['rev-parse', 'HEAD'])).trim();
-		return { strategy, commit, message: `${wt.branch} is in ${base} (${strategy}, ${commit.slice(0, 12)}).` };
+		return { strategy, commit, message: `${branch} is in ${base} (${strategy}, ${commit.slice(0, 12)}).` };
 	}
 
 	/** Pushes the session branch (with progress) and opens a pull request with the GitHub CLI, when it is installed. */
@@ -161,10 +196,11 @@ export class SessionIntegration {
 		if (!ghPath) {
 			throw new AgentTabsError('pr/noGh', 'Creating a pull request needs the GitHub CLI (gh). Install it and run "gh auth login", or push the branch and open the pull request yourself.');
 		}
+		const branch = await this.sessionBranch(wt.id);
 		const git = this.ctx.git(wt.path);
-		await git.run(['push', '-u', 'origin', wt.branch], { long: true, signal: options.signal, onProgress: options.onProgress });
+		await git.run(['push', '-u', 'origin', branch], { long: true, signal: options.signal, onProgress: options.onProgress });
 		return new Promise((resolve, reject) => {
-			const child = spawn(ghPath, ['pr', 'create', '--head', wt.branch!, '--base', wt.base_ref ?? 'main', '--title', session.title, '--body', `Work from the Agent Tabs session "${session.title}".`], {
+			const child = spawn(ghPath, ['pr', 'create', '--head', branch, '--base', wt.base_ref ?? 'main', '--title', session.title, '--body', `Work from the Agent Tabs session "${session.title}".`], {
 				cwd: wt.path,
 				env: this.ctx.options.env ?? process.env,
 				stdio: ['ignore', 'pipe', 'pipe'],

@@ -74,8 +74,12 @@ export interface RiskReport {
 	upstream: string | null;
 	/** Commits not on the upstream (or on no remote at all when there is no upstream). */
 	unpushed: string[];
-	/** Commits whose changes are not in the base branch (squash-merged and rebased work counts as merged). */
+	/**
+	 * Commits whose changes are not in the base branch (squash-merged and rebased work counts as merged);
+	 * when the base branch is gone (`baseGone`), commits no other branch or remote has.
+	 */
 	unmerged: string[];
+	baseGone?: boolean;
 	/** Stashes made on this branch (stashes are shared by all worktrees of a repository). */
 	stashes: string[];
 	/** A merge, rebase, cherry-pick, revert, am or bisect stopped half-way. */
@@ -167,7 +171,12 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 		const upstream = branch ? await git.run(['for-each-ref', '--format=%(upstream:short)', `refs/heads/${branch}`]).then((s) => s.trim() || null) : null;
 		report.upstream = upstream;
 		report.unpushed = upstream ? await git.lines(['rev-list', `${upstream}..${branchRef}`]) : (await git.lines(['remote'])).length > 0 ? await git.lines(['rev-list', branchRef, '--not', '--remotes']) : [];
-		if (input.baseRef && (await git.ok(['rev-parse', '--verify', '--quiet', input.baseRef]))) {
+		const baseGone = input.baseRef !== null && !(await git.ok(['rev-parse', '--verify', '--quiet', input.baseRef]));
+		if (baseGone) {
+			// The base branch was deleted or renamed: what no other branch (or remote) has is what is unmerged.
+			report.baseGone = true;
+			report.unmerged = await git.lines(['rev-list', branchRef, '--not', ...(branch ? [`--exclude=${branch}`] : []), '--branches', '--remotes']);
+		} else if (input.baseRef) {
 			const ahead = await git.lines(['rev-list', `${input.baseRef}..${branchRef}`]);
 			if (ahead.length > 0) {
 				// `git cherry` marks commits whose patch the base already has with "-" (rebased, cherry-picked).
@@ -211,7 +220,7 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 		parts.push(`${plural(report.unpushed.length, 'commit')} not pushed`);
 	}
 	if (report.unmerged.length) {
-		parts.push(`${plural(report.unmerged.length, 'commit')} not merged into ${input.baseRef}`);
+		parts.push(`${plural(report.unmerged.length, 'commit')} not merged into ${input.baseRef}${report.baseGone ? ' (which no longer exists) nor on any other branch' : ''}`);
 	}
 	if (report.stashes.length) {
 		parts.push(plural(report.stashes.length, 'stash'));

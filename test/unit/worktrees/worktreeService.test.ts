@@ -1061,6 +1061,48 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		});
 	}
 
+	test('a session branch renamed, swapped or deleted by hand, and a base branch deleted: merge and risk say what happened in plain words', async () => {
+		const { session, worktree } = await service.createSession({ repo, title: 'renamed' });
+		const wt = worktree.path;
+		fs.writeFileSync(path.join(wt, 'feature.ts'), 'export const feature = 1;\n');
+		git(wt, 'add', '-A');
+		git(wt, 'commit', '-q', '-m', 'feature');
+		const head = git(repo, 'rev-parse', 'HEAD').trim();
+
+		// Another branch checked out in the session's worktree: merging (or rebasing) it instead is refused.
+		git(wt, 'checkout', '-q', '-b', 'side');
+		await assert.rejects(service.mergeSession(session.id, 'rebase'), /worktree .* has side checked out, not its branch agent-tabs\/renamed; check out agent-tabs\/renamed there first\. Nothing was changed\./);
+		git(wt, 'checkout', '-q', '--detach');
+		await assert.rejects(service.mergeSession(session.id, 'merge'), /is on a detached HEAD, not on its branch agent-tabs\/renamed/);
+		assert.equal(git(repo, 'rev-parse', 'HEAD').trim(), head);
+		git(wt, 'checkout', '-q', 'agent-tabs/renamed');
+		git(wt, 'branch', '-q', '-D', 'side');
+
+		// Renamed where it is checked out: the session follows the new name.
+		git(wt, 'branch', '-m', 'my-feature');
+		const merged = await service.mergeSession(session.id, 'merge');
+		assert.match(merged.message, /^my-feature is in main/);
+		assert.equal(new WorktreesRepo(store).get(worktree.id)!.branch, 'my-feature');
+
+		// The base branch deleted: risk counts commits no other branch has, and merge says why it cannot.
+		fs.writeFileSync(path.join(wt, 'more.ts'), 'export const more = 2;\n');
+		git(wt, 'add', '-A');
+		git(wt, 'commit', '-q', '-m', 'more');
+		git(repo, 'checkout', '-q', '-b', 'trunk');
+		git(repo, 'branch', '-q', '-D', 'main');
+		const risk = await service.risk(worktree.id);
+		assert.equal(risk.unmerged.length, 1, 'only the commit no other branch has');
+		assert.match(risk.summary, /1 commit not merged into main \(which no longer exists\) nor on any other branch/);
+		await assert.rejects(service.mergeSession(session.id, 'merge'), /The session's base branch main no longer exists \(deleted or renamed\).*Nothing was merged\./);
+		git(repo, 'branch', '-q', 'main', 'trunk');
+		git(repo, 'checkout', '-q', 'main');
+
+		// The branch deleted after the session was archived: nothing to merge, and where its work is.
+		await service.archiveSession(session.id);
+		git(repo, 'branch', '-q', '-D', 'my-feature');
+		await assert.rejects(service.mergeSession(session.id, 'merge'), /The session's branch my-feature no longer exists \(deleted or renamed\), so there is nothing to merge\. Its folder's work is saved in refs\/agent-tabs\/saved\/.*Nothing was changed\./);
+	});
+
 	test('merging an archived session whose save holds uncommitted work is refused until that work is committed; a clean archived one merges', async () => {
 		const { session, worktree } = await service.createSession({ repo, title: 'archived with wip' });
 		fs.writeFileSync(path.join(worktree.path, 'feature.ts'), 'export const feature = 1;\n');
