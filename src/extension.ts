@@ -344,8 +344,8 @@ class ExtensionRoot extends Disposable {
 			}
 			try {
 				const r = await core.worktrees.reconcile(folder.uri.fsPath);
-				if (r.missing.length || r.adopted.length || r.moved.length) {
-					this.logger.info(`[Worktrees][reconcile] missing: ${r.missing.join(', ') || '-'}; adopted: ${r.adopted.join(', ') || '-'}; moved: ${r.moved.map((m) => `${m.from} -> ${m.to}`).join(', ') || '-'}`);
+				if (r.missing.length || r.adopted.length || r.moved.length || r.rehomed.length) {
+					this.logger.info(`[Worktrees][reconcile] missing: ${r.missing.join(', ') || '-'}; adopted: ${r.adopted.join(', ') || '-'}; moved: ${r.moved.map((m) => `${m.from} -> ${m.to}`).join(', ') || '-'}; repository moved: ${r.rehomed.join(', ') || '-'}`);
 				}
 			} catch (e) {
 				this.logger.debug(`[Worktrees][reconcile] ${folder.uri.fsPath}: ${errorMessage(e)}`);

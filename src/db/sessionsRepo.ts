@@ -69,6 +69,13 @@ ORDER BY s.status = 'archived', s.updated_at DESC, s.id`);
 		});
 	}
 
+	/** The repository the session works in moved (see WorktreeService.reconcile). */
+	setRepoRoot(id: string, repoRoot: string): void {
+		this.store.write((tx) => {
+			tx.run('UPDATE sessions SET repo_root = ?, updated_at = ? WHERE id = ?', [repoRoot, this.now(), id]);
+		});
+	}
+
 	/** Deletes the session row. Its chats (and their contexts) go with it; its worktree row stays, detached. */
 	delete(id: string): void {
 		this.store.write((tx) => {

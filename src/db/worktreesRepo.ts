@@ -68,7 +68,7 @@ export class WorktreesRepo {
 		});
 	}
 
-	update(id: string, fields: Partial<Pick<WorktreeRow, 'state' | 'saved_ref' | 'session_id' | 'path' | 'branch' | 'base_commit'>>): void {
+	update(id: string, fields: Partial<Pick<WorktreeRow, 'state' | 'saved_ref' | 'session_id' | 'path' | 'branch' | 'base_commit' | 'repo_root'>>): void {
 		const keys = Object.keys(fields) as (keyof typeof fields)[];
 		if (keys.length === 0) {
 			return;

@@ -8,7 +8,7 @@ import type { WorktreeRow } from '../db/worktreesRepo';
 import { hiddenFiles, hidingFlags, rawBlobIds, rawDifferences, regularFiles, setIndexFlag, removeStaleTempIndexes, treeFiles, identity, indexTree, modeHandling, withTempIndex, worktreeContents } from './checkpoints';
 import { checkoutDrift } from './conversion';
 import { type Git, parseWorktreeList } from './gitClient';
-import { liveLeases, markOwned, readOwnerMark } from './ownership';
+import { liveLeases, markOwned, readOwnerMark, readOwnerMarkIn } from './ownership';
 import { isSameOrInside, realPathLoose, samePath, subfolders } from './paths';
 import { assessRisk, describeOperation, worktreeIdentity, type RiskReport } from './risk';
 import { addSave, pathsTrailer, readSave, resolveSavedRef, saveTrailers, type SaveContents } from './savedRefs';
@@ -486,14 +486,57 @@ export class WorktreeCustody {
 	}
 
 	/**
-	 * Start-up reconciliation with `git worktree list`: rows whose folder was moved by hand follow it (see
+	 * Worktrees of a repository that was moved by hand to `repo` (its folder renamed or moved): the database
+	 * still names the old folder, where git cannot run, and each worktree's `.git` file still points into it.
+	 * A worktree is this repository's when its git admin folder here holds its owner mark, or its saved work
+	 * or branch head is under `refs/agent-tabs/` here (an archived session has no admin folder), and the
+	 * repository the database names is gone or another one. Those rows and their sessions take `repo`, and
+	 * `git worktree repair` points the worktree folders at their admin folders again. Returns their paths.
+	 */
+	private async followMovedRepository(repo: string): Promise<string[]> {
+		const git = this.ctx.git(repo);
+		const common = realPathLoose(path.resolve(repo, (await git.run(['rev-parse', '--git-common-dir'])).trim()));
+		const ids = new Set<string>();
+		for (const admin of subfolders(path.join(common, 'worktrees'))) {
+			const mark = readOwnerMarkIn(admin);
+			if (mark) {
+				ids.add(mark.worktreeId);
+			}
+		}
+		for (const ref of await git.lines(['for-each-ref', '--format=%(refname)', 'refs/agent-tabs/saved/', 'refs/agent-tabs/heads/'])) {
+			ids.add(ref.split('/')[3] ?? '');
+		}
+		const elsewhere = this.ctx.worktrees.list().filter((row) => ids.has(row.id) && !samePath(row.repo_root, repo));
+		const rehomed: string[] = [];
+		for (const row of elsewhere) {
+			const theirs = fs.existsSync(row.repo_root) ? await this.ctx.git(row.repo_root).run(['rev-parse', '--git-common-dir']).then((out) => realPathLoose(path.resolve(row.repo_root, out.trim())), () => null) : null;
+			if (theirs !== null && samePath(theirs, common)) {
+				continue; // the same repository under another name (a symlink, another checkout)
+			}
+			this.ctx.worktrees.update(row.id, { repo_root: repo });
+			if (row.session_id) {
+				this.ctx.sessions.setRepoRoot(row.session_id, repo);
+			}
+			this.ctx.logger.info(`[Worktrees][moved] the repository of ${row.path} moved from ${row.repo_root} to ${repo}; its session follows it.`);
+			rehomed.push(row.path);
+		}
+		if (rehomed.length > 0) {
+			await git.run(['worktree', 'repair']).catch((e: unknown) => this.ctx.logger.warn(`[Worktrees][moved] git worktree repair in ${repo}: ${errorMessage(e)}`));
+		}
+		return rehomed;
+	}
+
+	/**
+	 * Start-up reconciliation with `git worktree list`: sessions of a repository moved by hand to `repoInput`
+	 * follow it (see followMovedRepository), rows whose folder was moved by hand follow it (see
 	 * followMovedFolder), rows whose folder vanished are marked missing (their branch is never deleted); worktrees under our root that we do not know are adopted as detached, unless
 	 * their owner mark says another state folder holds them (a window opened on a session's worktree, the
 	 * CLI): those belong to a session elsewhere and are left alone. Our own live worktrees get a mark if they
 	 * lack one (made before marks existed).
 	 */
-	async reconcile(repoInput: string): Promise<{ missing: string[]; adopted: string[]; moved: { from: string; to: string }[]; recovered: RecoveryReport }> {
+	async reconcile(repoInput: string): Promise<{ missing: string[]; adopted: string[]; moved: { from: string; to: string }[]; rehomed: string[]; recovered: RecoveryReport }> {
 		const repo = await this.lifecycle.resolveRepository(repoInput);
+		const rehomed = await this.followMovedRepository(repo);
 		const recovered = await this.recoverInterrupted(repo);
 		const listed = parseWorktreeList(await this.ctx.git(repo).run(['worktree', 'list', '--porcelain', '-z']));
 		const livePaths = new Set(listed.filter((e) => !e.prunable).map((e) => realPathLoose(e.path)));
@@ -528,7 +571,7 @@ export class WorktreeCustody {
 				adopted.push(p);
 			}
 		}
-		return { missing, adopted, moved, recovered };
+		return { missing, adopted, moved, rehomed, recovered };
 	}
 
 	/**

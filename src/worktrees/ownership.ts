@@ -62,9 +62,11 @@ export function markOwned(worktree: string, mark: Omit<OwnerMark, 'markedAt'>): 
 
 export function readOwnerMark(worktree: string): OwnerMark | undefined {
 	const admin = gitAdminDir(worktree);
-	if (!admin) {
-		return undefined;
-	}
+	return admin ? readOwnerMarkIn(admin) : undefined;
+}
+
+/** The owner mark in a worktree's git admin folder (`.git/worktrees/<name>` of the repository). */
+export function readOwnerMarkIn(admin: string): OwnerMark | undefined {
 	try {
 		return JSON.parse(fs.readFileSync(path.join(admin, ownerFile), 'utf8')) as OwnerMark;
 	} catch {

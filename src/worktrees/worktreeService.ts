@@ -90,7 +90,7 @@ export class WorktreeService {
 		return this.custody.restoreSession(sessionId);
 	}
 
-	reconcile(repoInput: string): Promise<{ missing: string[]; adopted: string[]; moved: { from: string; to: string }[]; recovered: RecoveryReport }> {
+	reconcile(repoInput: string): Promise<{ missing: string[]; adopted: string[]; moved: { from: string; to: string }[]; rehomed: string[]; recovered: RecoveryReport }> {
 		return this.custody.reconcile(repoInput);
 	}
 

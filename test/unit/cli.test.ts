@@ -189,6 +189,21 @@ suite('cli: agent-tabs', function () {
 		assert.ok(!list.some((l) => l.id === created.sessionId));
 	});
 
+	test('session list run in a repository moved by hand takes its sessions along', () => {
+		const state = path.join(dir, 'state');
+		const common = ['--state', state, '--worktrees', path.join(dir, 'worktrees'), '--json'];
+		const created = JSON.parse(run(['session', 'new', '--repo', repo, '--title', 'before the move', ...common]).stdout) as { sessionId: string; worktreePath: string };
+		fs.writeFileSync(path.join(created.worktreePath, 'draft.txt'), 'unsaved idea\n');
+		const moved = path.join(dir, 'moved-repo');
+		fs.renameSync(repo, moved);
+		const listed = jsonLines(run(['session', 'list', ...common], moved).stdout);
+		assert.equal(listed.find((s) => s.id === created.sessionId)?.worktree_state, 'ready');
+		const risk = run(['session', 'risk', created.sessionId, ...common]);
+		assert.equal(risk.code, 0, risk.stderr);
+		assert.deepEqual((JSON.parse(risk.stdout) as { untracked: string[] }).untracked, ['draft.txt']);
+		fs.renameSync(moved, repo);
+	});
+
 	test('a turn that does not end normally exits 1', () => {
 		const r = run(['run', '--repo', repo, '--agent', 'scripted', '--agents', agents, '--state', path.join(dir, 's'), '--prompt', 'refuse', '--json']);
 		assert.equal(r.code, 1);

@@ -38,7 +38,9 @@ async function sessionCommand(args: ParsedArgs<CliCommand>, logger: Logger, json
 			case 'list': {
 				// What a window does at start-up: compare the records with `git worktree list` first (only
 				// with the lock: a snapshot read while another process writes shows what that process saved).
-				for (const repo of store.readOnly ? [] : new Set(worktrees.list().map((w) => w.repo_root))) {
+				// Also the repository named with --repo or the current folder is in: one moved by hand takes its sessions there.
+				const here = await service.resolveRepository(path.resolve(flag(args, 'repo') ?? '.')).catch(() => null);
+				for (const repo of store.readOnly ? [] : new Set([...(here ? [here] : []), ...worktrees.list().map((w) => w.repo_root)])) {
 					await service.reconcile(repo).catch((e) => logger.warn(`[cli][reconcile] ${repo}: ${errorMessage(e)}`));
 				}
 				for (const s of sessions.list()) {
@@ -151,7 +153,13 @@ export const sessionCommands: CliCommand[] = [
 		summary: 'a new session with its own worktree on agent-tabs/<slug>',
 		run: sessionCommand,
 	},
-	{ words: ['session', 'list'], summary: 'sessions with their branch and worktree (read-only while another process holds the state)', run: sessionCommand, access: 'read' },
+	{
+		words: ['session', 'list'],
+		flags: { repo: { type: 'string', value: '<dir>', help: 'a repository to compare with git first (default: the one the current folder is in)' } },
+		summary: 'sessions with their branch and worktree (read-only while another process holds the state)',
+		run: sessionCommand,
+		access: 'read',
+	},
 	sessionId('risk', 'what removing the session\'s worktree would lose'),
 	sessionId('delete', 'save the work, remove the worktree (the branch stays), delete the session'),
 	sessionId('archive', 'save the work and remove the worktree; restore brings it back'),

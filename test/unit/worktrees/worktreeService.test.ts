@@ -802,6 +802,32 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(removed.saved!.files, 1, 'draft.txt was saved first');
 	});
 
+	test('a repository moved by hand takes its sessions along: live and archived ones work from the new place', async () => {
+		const { session: live, worktree: liveWt } = await service.createSession({ repo, title: 'live one' });
+		fs.writeFileSync(path.join(liveWt.path, 'draft.txt'), 'uncommitted\n');
+		const { session: archived, worktree: archivedWt } = await service.createSession({ repo, title: 'archived one' });
+		fs.writeFileSync(path.join(archivedWt.path, 'kept.txt'), 'saved\n');
+		await service.archiveSession(archived.id);
+		const { worktree: idle } = await service.createSession({ repo, title: 'idle one' });
+		const moved = path.join(dir, 'moved', 'my repo');
+		fs.mkdirSync(path.dirname(moved));
+		fs.renameSync(repo, moved);
+		assert.throws(() => git(liveWt.path, 'status'), /not a git repository/, "the worktree's .git file points at the old place");
+
+		const r = await service.reconcile(moved);
+		assert.deepEqual([...r.rehomed].sort(), [archivedWt.path, liveWt.path, idle.path].sort());
+		assert.deepEqual(r.missing, []);
+		const rows = new WorktreesRepo(store);
+		assert.equal(rows.get(liveWt.id)!.repo_root, moved);
+		assert.equal(new SessionsRepo(store).get(live.id)!.repo_root, moved);
+		assert.equal(new SessionsRepo(store).get(archived.id)!.repo_root, moved);
+		assert.equal(git(liveWt.path, 'status', '--porcelain'), '?? draft.txt\n', 'git works in the worktree again');
+		assert.deepEqual((await service.risk(liveWt.id)).untracked, ['draft.txt']);
+		await service.restoreSession(archived.id);
+		assert.equal(fs.readFileSync(path.join(archivedWt.path, 'kept.txt'), 'utf8'), 'saved\n');
+		assert.deepEqual((await service.reconcile(moved)).rehomed, [], 'once is enough');
+	});
+
 	test('start-up reconciliation: a folder deleted behind our back is missing, an unknown worktree is adopted', async () => {
 		const { worktree } = await service.createSession({ repo, title: 'vanishing' });
 		fs.rmSync(worktree.path, { recursive: true, force: true });
