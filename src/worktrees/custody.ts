@@ -10,7 +10,7 @@ import { checkoutDrift } from './conversion';
 import { type Git, parseWorktreeList } from './gitClient';
 import { liveLeases, markOwned, readOwnerMark, readOwnerMarkIn } from './ownership';
 import { isSameOrInside, realPathLoose, samePath, subfolders } from './paths';
-import { assessRisk, describeOperation, worktreeIdentity, type RiskReport } from './risk';
+import { assessRisk, describeLockedAway, describeOperation, worktreeIdentity, type RiskReport } from './risk';
 import { addSave, pathsTrailer, readSave, resolveSavedRef, saveTrailers, type SaveContents } from './savedRefs';
 import type { SessionLifecycle } from './sessionLifecycle';
 import type { WorktreeContext } from './worktreeContext';
@@ -217,6 +217,10 @@ export class WorktreeCustody {
 		if (!fs.existsSync(wt.path)) {
 			// Moved by hand: what it holds is saved like any other folder's, instead of cut off from git.
 			wt = (await this.followMovedFolder(wt)) ?? wt;
+			const away = parseWorktreeList(await this.ctx.git(wt.repo_root).run(['worktree', 'list', '--porcelain', '-z']).catch(() => '')).find((e) => samePath(e.path, wt.path));
+			if (away?.locked && !fs.existsSync(wt.path)) {
+				throw new AgentTabsError('worktree/lockedAway', describeLockedAway(wt.path, away.lockReason));
+			}
 		}
 		const risk = await this.risk(worktreeId);
 		if (risk.runningAgents.length > 0) {

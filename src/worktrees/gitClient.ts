@@ -345,6 +345,8 @@ export interface WorktreeListEntry {
 	bare: boolean;
 	detached: boolean;
 	locked: boolean;
+	/** Why it was locked (`git worktree lock --reason`), when it says. */
+	lockReason?: string;
 	prunable: boolean;
 }
 
@@ -379,6 +381,9 @@ export function parseWorktreeList(out: string): WorktreeListEntry[] {
 				current.detached = true;
 			} else if (key === 'locked') {
 				current.locked = true;
+				if (value) {
+					current.lockReason = value;
+				}
 			} else if (key === 'prunable') {
 				current.prunable = true;
 			}

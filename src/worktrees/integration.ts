@@ -4,7 +4,7 @@ import { AgentTabsError, CancelledError } from '../common/errors';
 import { errorMessage } from '../common/log';
 import { type Git, GitError, type GitRunOptions, GitTimeoutError, type GitProgress, parseWorktreeList } from './gitClient';
 import { samePath } from './paths';
-import { assessRisk } from './risk';
+import { assessRisk, describeOperation, operationInProgress } from './risk';
 import { readSave, resolveSavedRef } from './savedRefs';
 import type { WorktreeContext } from './worktreeContext';
 
@@ -86,6 +86,9 @@ export class SessionIntegration {
 		if (!base) {
 			throw new AgentTabsError('merge/noBase', 'The session was started from a detached HEAD, so it has no branch to merge into. Nothing was merged.');
 		}
+		if (/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(base) && !(await repo.ok(['rev-parse', '--verify', '--quiet', `refs/heads/${base}`]))) {
+			throw new AgentTabsError('merge/noBase', `The session was started from a detached HEAD (commit ${base.slice(0, 12)}), so it has no branch to merge into. Merge ${wt.branch} into a branch yourself, or create a pull request. Nothing was merged.`);
+		}
 		if (!(await repo.ok(['rev-parse', '--verify', '--quiet', `refs/heads/${base}`]))) {
 			throw new AgentTabsError('merge/noBase', `The session's base branch ${base} no longer exists (deleted or renamed), so there is nothing to merge into. Create it again ("git branch ${base} <commit>") or merge the session's branch yourself. Nothing was merged.`);
 		}
@@ -122,9 +125,17 @@ export class SessionIntegration {
 		const undo = async (e: unknown, abort: string[], where: Git): Promise<never> => {
 			if (e instanceof GitError) {
 				const files = [...new Set(await where.zlist(['diff', '--name-only', '--diff-filter=U', '-z']).catch(() => []))];
-				await where.run(abort).catch(() => undefined);
+				const undone = await where.run(abort).then(
+					() => null,
+					(r: unknown) => r,
+				);
 				if (where === main) {
 					await main.run(['reset', '--merge']).catch(() => undefined);
+				}
+				if (undone !== null && (await operationInProgress(where))) {
+					// The undo failed too (a hook that refuses every ref update, say): say what is left, not "nothing changed".
+					const why = undone instanceof GitError ? gitSays(undone) : errorMessage(undone);
+					throw new AgentTabsError('merge/undoFailed', `Merging ${branch} into ${base} failed: ${gitSays(e)} Undoing it failed too: ${why} ${where.cwd} is left with ${describeOperation((await operationInProgress(where))!)}; once the cause is fixed, run "git ${abort.join(' ')}" there.`, { cause: e });
 				}
 				if (files.length > 0) {
 					throw new AgentTabsError('merge/conflict', `Merging ${branch} into ${base} conflicts in ${files.join(', ')}; a person needs to resolve that. Nothing was changed.`, { cause: e });
@@ -176,8 +187,10 @@ export class SessionIntegration {
 			try {
 				await main.run(['merge', '--ff-only', `refs/heads/${branch}`]);
 			} catch (e) {
-				// The base could not take the rebased branch (an untracked file in the way, say): the session's branch
-				// goes back to where it was, so nothing changed (it may have been pushed as it was).
+				// The base could not take the rebased branch (an untracked file in the way, a hook refusing the ref
+				// update after git wrote the files): the main checkout, clean before, goes back to its HEAD, and the
+				// session's branch back to where it was, so nothing changed (it may have been pushed as it was).
+				await main.run(['reset', '--merge']).catch((r: unknown) => this.ctx.logger.error(`[Worktrees][merge] could not put ${target.path} back at its HEAD: ${errorMessage(r)}`));
 				await wtGit.run(['reset', '--keep', tipBefore]).catch((r: unknown) => this.ctx.logger.error(`[Worktrees][merge] could not put ${branch} back at ${tipBefore}: ${errorMessage(r)}`));
 				throw e instanceof GitError ? new AgentTabsError('merge/failed', `Merging ${branch} into ${base} failed: ${gitSays(e)} Nothing was changed.`, { cause: e }) : e;
 			}
@@ -217,12 +230,18 @@ export class SessionIntegration {
 
 /** What git said when it failed, as one sentence: from its first error line on (else its last lines); hints dropped. */
 function gitSays(e: GitError): string {
-	const lines = (e.stderr || e.message)
+	const text = e.stderr || e.message;
+	if (/Please tell me who you are|unable to auto-detect email address|empty ident name|no (email|name) was given and auto-detection is disabled/.test(text)) {
+		return 'git does not know who you are, so it cannot make the commit: run git config --global user.name "Your Name" and git config --global user.email "you@example.com".';
+	}
+	const lines = text
 		.split(/\r?\n|\r/)
 		.map((l) => l.trim())
 		.filter((l) => l && !l.startsWith('hint:') && !/^Rebasing \(\d+\/\d+\)$/.test(l) && l !== 'Aborting');
 	const firstError = lines.findIndex((l) => /^(fatal|error):/i.test(l));
-	const said = firstError >= 0 ? lines.slice(firstError, firstError + 6) : lines.slice(-4);
-	const text = said.join(' ').replace(/^(fatal|error): /i, '');
-	return /[.!?]$/.test(text) ? text : `${text}.`;
+	// A hook's own words come before git's "…by hook" line: they are the reason.
+	const from = firstError > 0 && /hook/i.test(lines[firstError]!) ? Math.max(0, firstError - 3) : firstError;
+	const said = firstError >= 0 ? lines.slice(from, firstError + 6) : lines.slice(-4);
+	const sentence = said.join(' ').replace(/(^|\s)(fatal|error): /gi, '$1');
+	return /[.!?]$/.test(sentence) ? sentence : `${sentence}.`;
 }

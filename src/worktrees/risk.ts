@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { checkoutDrift, type FileEntry } from './conversion';
-import { type Git, GitError } from './gitClient';
+import { type Git, GitError, parseWorktreeList } from './gitClient';
 import { samePath } from './paths';
 
 /** A git operation stopped half-way in a worktree, with the commands that finish or abort it. */
@@ -80,6 +80,8 @@ export interface RiskReport {
 	 */
 	unmerged: string[];
 	baseGone?: boolean;
+	/** The folder is not there but git's record of it is locked (see describeLockedAway): its reason, or ''. */
+	lockedAway?: string;
 	/** Stashes made on this branch (stashes are shared by all worktrees of a repository). */
 	stashes: string[];
 	/** A merge, rebase, cherry-pick, revert, am or bisect stopped half-way. */
@@ -102,6 +104,15 @@ export interface RiskReport {
 
 function plural(n: number, word: string): string {
 	return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/**
+ * A worktree whose folder is not there but whose git record is locked (`git worktree lock`: a folder on a
+ * drive that is not connected, say): git keeps the record, and its index (what was staged), for when the
+ * folder comes back; so does Agent Tabs.
+ */
+export function describeLockedAway(wtPath: string, reason: string | undefined): string {
+	return `${wtPath} is not there, but git keeps it locked${reason ? ` ("${reason}")` : ''}, as for a folder on a drive that is not connected. Connect it; if it is really gone, run "git worktree unlock ${wtPath}" first. Nothing was changed.`;
 }
 
 /**
@@ -232,6 +243,12 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 	report.summary = report.clean ? 'Nothing would be lost.' : `At risk: ${parts.join(', ')}.`;
 	if (!report.exists) {
 		report.summary = `Its folder ${input.path} is gone (deleted or moved outside Agent Tabs); only the branch and earlier saves are left. ${report.summary}`;
+		const entry = parseWorktreeList(await git.run(['worktree', 'list', '--porcelain', '-z']).catch(() => '')).find((e) => samePath(e.path, input.path));
+		if (entry?.locked) {
+			report.lockedAway = entry.lockReason ?? '';
+			report.clean = false;
+			report.summary = describeLockedAway(input.path, entry.lockReason).replace(/ Nothing was changed\.$/, '');
+		}
 	}
 	if (report.ignoredCount > 0) {
 		report.summary += ` (${plural(report.ignoredCount, 'ignored path')} such as build output are not kept.)`;

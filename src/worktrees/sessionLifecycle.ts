@@ -11,7 +11,7 @@ import type { WorktreeRow } from '../db/worktreesRepo';
 import { type Git, GitError, parseWorktreeList } from './gitClient';
 import { markOwned, readOwnerMark } from './ownership';
 import { realPathLoose, refuseRootInsideCheckouts, samePath } from './paths';
-import { assessRisk } from './risk';
+import { assessRisk, describeLockedAway } from './risk';
 import type { WorktreeContext } from './worktreeContext';
 
 /**
@@ -318,7 +318,7 @@ export class SessionLifecycle {
 			return;
 		}
 		if (entry.locked) {
-			await git.run(['worktree', 'unlock', wtPath]).catch(() => undefined);
+			throw new AgentTabsError('worktree/lockedAway', describeLockedAway(wtPath, entry.lockReason));
 		}
 		await this.dropRecord(git, wtPath);
 	}
@@ -342,7 +342,13 @@ export class SessionLifecycle {
 		const stash = (await git.run(['stash', 'create'])).trim();
 		if (stash) {
 			const wt = this.ctx.git(wtPath);
-			await wt.run(['stash', 'apply', stash]).catch(async (e: unknown) => {
+			// Staged changes stay staged (`--index`); where the index cannot be applied as it is (it conflicts
+			// with the base), git changes nothing and the changes are carried unstaged.
+			const applied = await wt.ok(['stash', 'apply', '--index', stash]);
+			if (!applied && (await wt.zlist(['status', '--porcelain', '-z'])).length > 0) {
+				await wt.run(['reset', '--hard', '-q']);
+			}
+			await (applied ? Promise.resolve('') : wt.run(['stash', 'apply', stash])).catch(async (e: unknown) => {
 				// Git tells a conflict on stdout only ("CONFLICT (content): …"): name the files instead.
 				const conflicts = [...new Set(await wt.zlist(['diff', '--name-only', '--diff-filter=U', '-z']).catch(() => []))];
 				const why = conflicts.length > 0 ? `they conflict with the base in ${conflicts.join(', ')}` : e instanceof GitError ? e.stderr.trim() || `git stash apply ended with exit code ${e.exitCode}` : errorMessage(e);
@@ -357,7 +363,7 @@ export class SessionLifecycle {
 			}
 			const target = path.join(wtPath, rel);
 			fs.mkdirSync(path.dirname(target), { recursive: true });
-			fs.cpSync(path.join(repo, rel), target, { preserveTimestamps: true });
+			fs.cpSync(path.join(repo, rel), target, { preserveTimestamps: true, verbatimSymlinks: true });
 		}
 	}
 

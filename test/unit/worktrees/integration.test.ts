@@ -99,4 +99,44 @@ suite('worktrees/integration: merge cancelled half-way (real git, a real hook)',
 		assert.equal(git(repo, 'status', '--porcelain'), '');
 		assert.ok(!fs.existsSync(path.join(repo, '.git', 'MERGE_HEAD')));
 	});
+
+	test('a reference-transaction hook that protects main: its reason is said; when it also blocks the undo, what is left and how to finish is said', async () => {
+		const { repo, sessionId, git, service } = await sessionToMerge();
+		fs.writeFileSync(path.join(repo, 'c.txt'), 'c\n');
+		git(repo, 'add', 'c.txt');
+		git(repo, 'commit', '-q', '-m', 'c');
+		const hook = path.join(repo, '.git', 'hooks', 'reference-transaction');
+		// Refuses updates of main only: the rebase is undone (the session branch back where it was).
+		fs.writeFileSync(hook, '#!/bin/sh\n[ "$1" = prepared ] || exit 0\nif grep -q " refs/heads/main$"; then echo "main is protected" >&2; exit 1; fi\nexit 0\n', { mode: 0o755 });
+		await assert.rejects(service.mergeSession(sessionId, 'rebase'), (e: Error & { code?: string }) => e.code === 'merge/failed' && /main is protected/.test(e.message) && /Nothing was changed\.$/.test(e.message));
+		assert.equal(git(repo, 'status', '--porcelain'), '', 'the main checkout is as it was');
+		// Refuses every ref update: the rebase cannot be undone either, and the message says so instead of "nothing changed".
+		fs.writeFileSync(hook, '#!/bin/sh\n[ "$1" = prepared ] || exit 0\necho "frozen for the release" >&2\nexit 1\n', { mode: 0o755 });
+		const error = await service.mergeSession(sessionId, 'rebase').then(
+			() => assert.fail('the rebase went through'),
+			(e: unknown) => e as Error & { code?: string },
+		);
+		assert.equal(error.code, 'merge/undoFailed', error.message);
+		assert.match(error.message, /frozen for the release.* Undoing it failed too: .* is left with a rebase in progress.*; once the cause is fixed, run "git rebase --abort" there\.$/);
+		assert.doesNotMatch(error.message, /Nothing was changed/);
+	});
+
+	test('no git identity: merge and squash say how to set one, in place of git\'s raw words; a session from a detached HEAD says it has no branch to merge into', async () => {
+		const { repo, sessionId, git, service } = await sessionToMerge();
+		fs.writeFileSync(path.join(repo, 'c.txt'), 'c\n');
+		git(repo, 'add', 'c.txt');
+		git(repo, 'commit', '-q', '-m', 'c');
+		// No identity anywhere, and none guessed from the host name (which may or may not work on a machine).
+		fs.writeFileSync(path.join(dir, '.gitconfig'), '[commit]\n\tgpgsign = false\n[user]\n\tuseConfigOnly = true\n');
+		git(repo, 'config', '--unset', 'user.name');
+		git(repo, 'config', '--unset', 'user.email');
+		for (const strategy of ['merge', 'squash'] as const) {
+			await assert.rejects(service.mergeSession(sessionId, strategy), /git does not know who you are, so it cannot make the commit: run git config --global user\.name "Your Name" and git config --global user\.email "you@example\.com"\. Nothing was changed\./);
+		}
+		assert.equal(git(repo, 'status', '--porcelain'), '');
+		git(repo, 'checkout', '-q', '--detach');
+		fs.writeFileSync(path.join(dir, '.gitconfig'), '[user]\n\tname = T\n\temail = t@t\n');
+		const detached = await service.createSession({ repo, title: 'from a detached head' });
+		await assert.rejects(service.mergeSession(detached.session.id, 'merge'), /The session was started from a detached HEAD \(commit [0-9a-f]{12}\), so it has no branch to merge into\./);
+	});
 });

@@ -193,10 +193,22 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		// An untracked file whose name is not UTF-8 (Latin-1 `café.txt`) is carried too.
 		const latin1Name = Buffer.from('caf\xe9.txt', 'latin1');
 		fs.writeFileSync(Buffer.concat([Buffer.from(`${repo}/`), latin1Name]), 'latin-1 name\n');
+		// Untracked symlinks stay as they are: made absolute, they would lead into the main checkout.
+		fs.symlinkSync('README.md', path.join(repo, 'rel-link'));
+		fs.symlinkSync('src', path.join(repo, 'dir-link'));
+		// What is staged stays staged, what is not stays not.
+		fs.writeFileSync(path.join(repo, 'src', 'app.ts'), 'export const staged = 1;\n');
+		git(repo, 'add', 'src/app.ts');
+		fs.writeFileSync(path.join(repo, 'src', 'app.ts'), 'export const staged = 1;\nexport const notYet = 2;\n');
+		const mainStatus = git(repo, 'status', '--porcelain');
 		const { worktree } = await service.createSession({ repo, title: 'carry', carryChanges: true });
 		assert.equal(fs.readFileSync(Buffer.concat([Buffer.from(`${worktree.path}/`), latin1Name]), 'utf8'), 'latin-1 name\n');
 		assert.equal(fs.readFileSync(path.join(worktree.path, 'README.md'), 'utf8'), '# changed in main\n');
 		assert.equal(fs.readFileSync(path.join(worktree.path, 'new.txt'), 'utf8'), 'untracked in main\n');
+		assert.equal(fs.readlinkSync(path.join(worktree.path, 'rel-link')), 'README.md');
+		assert.equal(fs.readlinkSync(path.join(worktree.path, 'dir-link')), 'src');
+		assert.equal(git(worktree.path, 'status', '--porcelain'), mainStatus, 'the same changes, staged and unstaged alike');
+		assert.equal(git(worktree.path, 'diff', '--cached'), git(repo, 'diff', '--cached'));
 	});
 
 	test('risk reports each category on its own and together', async () => {
@@ -826,6 +838,32 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		await service.restoreSession(archived.id);
 		assert.equal(fs.readFileSync(path.join(archivedWt.path, 'kept.txt'), 'utf8'), 'saved\n');
 		assert.deepEqual((await service.reconcile(moved)).rehomed, [], 'once is enough');
+	});
+
+	test('a locked worktree whose folder is away (an unplugged drive) keeps its git record and lock: risk, delete, archive and restore refuse', async () => {
+		const { session, worktree } = await service.createSession({ repo, title: 'on a usb drive' });
+		fs.writeFileSync(path.join(worktree.path, 'README.md'), '# staged\n');
+		git(worktree.path, 'add', 'README.md');
+		fs.writeFileSync(path.join(worktree.path, 'README.md'), '# staged, then changed\n');
+		git(repo, 'worktree', 'lock', '--reason', 'on a USB drive', worktree.path);
+		const away = path.join(dir, 'usb-mount', 'unplugged'); // not beside the other sessions: not followed
+		fs.mkdirSync(path.dirname(away));
+		fs.renameSync(worktree.path, away);
+		const risk = await service.risk(worktree.id);
+		assert.equal(risk.clean, false);
+		assert.match(risk.summary, /is not there, but git keeps it locked \("on a USB drive"\)/);
+		const refusal = /is not there, but git keeps it locked \("on a USB drive"\), as for a folder on a drive that is not connected\. Connect it; if it is really gone, run "git worktree unlock .*" first\. Nothing was changed\./;
+		await assert.rejects(service.deleteSession(session.id), refusal);
+		await assert.rejects(service.archiveSession(session.id), refusal);
+		await service.reconcile(repo);
+		await assert.rejects(service.restoreSession(session.id), refusal);
+		assert.ok(new SessionsRepo(store).get(session.id), 'the session is still there');
+		// The drive is back: everything is as it was, staged and unstaged.
+		fs.renameSync(away, worktree.path);
+		await service.restoreSession(session.id);
+		assert.equal(git(worktree.path, 'status', '--porcelain'), 'MM README.md\n');
+		assert.equal(git(worktree.path, 'show', ':README.md'), '# staged\n');
+		assert.match(git(repo, 'worktree', 'list', '--porcelain'), /locked on a USB drive/);
 	});
 
 	test('start-up reconciliation: a folder deleted behind our back is missing, an unknown worktree is adopted', async () => {
