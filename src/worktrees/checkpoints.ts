@@ -6,7 +6,7 @@ import { errorMessage } from '../common/log';
 import { newId } from '../common/ids';
 import { TranscriptRepo } from '../db/transcriptRepo';
 import { checkoutDrift } from './conversion';
-import type { Git } from './gitClient';
+import { type Git, stdinPaths } from './gitClient';
 import { liveLeases } from './ownership';
 import { defaultCheckpointsPerChat, type WorktreeContext } from './worktreeContext';
 
@@ -149,7 +149,7 @@ export async function rawBlobIds(git: Git, names: readonly string[], write = fal
 	if (names.length === 0) {
 		return [];
 	}
-	return (await git.run(['hash-object', '--no-filters', ...(write ? ['-w'] : []), '--stdin-paths'], { input: `${names.join('\n')}\n` })).split('\n').slice(0, names.length);
+	return (await git.run(['hash-object', '--no-filters', ...(write ? ['-w'] : []), '--stdin-paths'], { input: stdinPaths(names) })).split('\n').slice(0, names.length);
 }
 
 /**

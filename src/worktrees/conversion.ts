@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Git } from './gitClient';
+import { type Git, stdinPaths } from './gitClient';
 
 /**
  * Git compares a file with its index entry only after converting it (a clean filter, line endings under
@@ -35,12 +36,15 @@ export async function checkoutDrift(git: Git, files: ReadonlyMap<string, FileEnt
 	const [attrs, config] = await Promise.all([readAttributes(git, names, env), conversionConfig(git)]);
 	const smudging: string[] = [];
 	const cleaning: string[] = [];
+	const crlf = new Map<string, { auto: boolean }>();
 	for (const name of names) {
 		const kind = conversion(attrs.get(name) ?? {}, config);
 		if (kind === 'smudges') {
 			smudging.push(name);
 		} else if (kind === 'cleans') {
 			cleaning.push(name);
+		} else if (kind !== 'none') {
+			crlf.set(name, kind);
 		}
 	}
 	const present = (name: string): boolean => fs.lstatSync(path.join(git.cwd, name), { throwIfNoEntry: false })?.isFile() === true;
@@ -49,7 +53,13 @@ export async function checkoutDrift(git: Git, files: ReadonlyMap<string, FileEnt
 	const checked = cleaning.filter(present);
 	const raw = await rawIds(git, checked);
 	checked.forEach((name, i) => raw[i] !== files.get(name)!.blob && drift.push(name));
-	// Converted on the way out too: compared with what a checkout writes, in batches of bounded size.
+	// Only line endings on the way out (core.autocrlf=true, eol=crlf): what a checkout writes is worked out
+	// from the blob as git does, and its id compared with the file's, without writing anything.
+	const crlfOnDisk = [...crlf.keys()].filter(present);
+	for (const batch of batches(git, crlfOnDisk)) {
+		drift.push(...(await crlfCheckoutDiffers(git, batch, files, crlf)));
+	}
+	// Converted on the way out otherwise (filters, ident, encodings): compared with what a checkout writes.
 	const onDisk = smudging.filter(present);
 	for (const batch of batches(git, onDisk)) {
 		drift.push(...(await checkoutDiffers(git, batch, files, env)));
@@ -62,7 +72,7 @@ async function rawIds(git: Git, names: readonly string[]): Promise<string[]> {
 	if (names.length === 0) {
 		return [];
 	}
-	return (await git.run(['hash-object', '--no-filters', '--stdin-paths'], { input: `${names.join('\n')}\n` })).split('\n').slice(0, names.length);
+	return (await git.run(['hash-object', '--no-filters', '--stdin-paths'], { input: stdinPaths(names) })).split('\n').slice(0, names.length);
 }
 
 async function readAttributes(git: Git, names: readonly string[], env?: NodeJS.ProcessEnv): Promise<Map<string, Attributes>> {
@@ -102,17 +112,106 @@ async function conversionConfig(git: Git): Promise<ConversionConfig> {
  * `smudges` (on the way out too). Git LFS is left to git: its pointer names the content by hash, so a file
  * that cleans to its pointer is the content a checkout writes.
  */
-function conversion(attrs: Attributes, config: ConversionConfig): 'none' | 'cleans' | 'smudges' {
+function conversion(attrs: Attributes, config: ConversionConfig): 'none' | 'cleans' | 'smudges' | { auto: boolean } {
 	const filter = specified(attrs.filter) && attrs.filter !== 'set' ? attrs.filter : undefined;
 	if (filter === 'lfs') {
 		return 'none';
 	}
 	const lineEndings = attrs.text !== 'unset' && attrs.crlf !== 'unset' && (specified(attrs.text) || specified(attrs.eol) || specified(attrs.crlf) || config.autocrlf === 'true' || config.autocrlf === 'input');
-	const crlfOut = lineEndings && (attrs.eol === 'crlf' || (attrs.eol !== 'lf' && attrs.crlf !== 'input' && config.autocrlf !== 'input' && (config.autocrlf === 'true' || config.eol === 'crlf')));
-	if ((filter !== undefined && config.smudgeFilters.has(filter)) || attrs.ident === 'set' || specified(attrs['working-tree-encoding']) || crlfOut) {
+	// core.eol's default, `native`, is CRLF on Windows.
+	const nativeCrlf = config.eol === 'crlf' || ((config.eol === '' || config.eol === 'native') && process.platform === 'win32');
+	const crlfOut = lineEndings && (attrs.eol === 'crlf' || (attrs.eol !== 'lf' && attrs.crlf !== 'input' && config.autocrlf !== 'input' && (config.autocrlf === 'true' || nativeCrlf)));
+	if ((filter !== undefined && config.smudgeFilters.has(filter)) || attrs.ident === 'set' || specified(attrs['working-tree-encoding'])) {
 		return 'smudges';
 	}
+	if (crlfOut) {
+		// git's "auto" rules (text=auto, or core.autocrlf with no text attribute) leave some files alone.
+		return { auto: attrs.text === 'auto' || (!specified(attrs.text) && !specified(attrs.eol) && !specified(attrs.crlf)) };
+	}
 	return filter !== undefined || lineEndings ? 'cleans' : 'none';
+}
+
+/**
+ * Which of `names` (converted to CRLF on checkout, nothing else) differ from what a checkout writes: the blob
+ * with each lone LF made CRLF, unless git leaves it as it is (no lone LF; under the auto rules also a blob
+ * that has CR already or looks binary), as git's convert.c decides. Compared by object id with the file.
+ */
+async function crlfCheckoutDiffers(git: Git, names: readonly string[], files: ReadonlyMap<string, FileEntry>, crlf: ReadonlyMap<string, { auto: boolean }>): Promise<string[]> {
+	const [raw, format, out] = await Promise.all([
+		rawIds(git, names),
+		git.run(['rev-parse', '--show-object-format']).then((f) => f.trim() || 'sha1', () => 'sha1'),
+		git.runBytes(['cat-file', '--batch'], { input: Buffer.from(names.map((name) => `${files.get(name)!.blob}\n`).join('')) }),
+	]);
+	const differing: string[] = [];
+	let at = 0;
+	names.forEach((name, i) => {
+		const headerEnd = out.indexOf(0x0a, at);
+		const size = Number(out.subarray(at, headerEnd).toString('latin1').split(' ')[2]);
+		const blob = out.subarray(headerEnd + 1, headerEnd + 1 + size);
+		at = headerEnd + 1 + size + 1;
+		const written = Number.isInteger(size) ? crlfCheckout(blob, crlf.get(name)!.auto) : undefined;
+		if (!written || objectId(format, written) !== raw[i]) {
+			differing.push(name);
+		}
+	});
+	return differing;
+}
+
+/** git's crlf_to_worktree: the bytes a checkout writes for `blob` when the file's output line ending is CRLF. */
+export function crlfCheckout(blob: Buffer, auto: boolean): Buffer {
+	let lonelf = 0;
+	let lonecr = 0;
+	let crlfs = 0;
+	let nul = 0;
+	let printable = 0;
+	let nonprintable = 0;
+	for (let i = 0; i < blob.length; i++) {
+		const c = blob[i]!;
+		if (c === 0x0d) {
+			if (blob[i + 1] === 0x0a) {
+				crlfs++;
+				i++;
+			} else {
+				lonecr++;
+			}
+		} else if (c === 0x0a) {
+			lonelf++;
+		} else if (c === 0x7f) {
+			nonprintable++;
+		} else if (c < 0x20) {
+			if (c === 0x08 || c === 0x09 || c === 0x1b || c === 0x0c) {
+				printable++;
+			} else {
+				nonprintable++;
+				nul += c === 0 ? 1 : 0;
+			}
+		} else {
+			printable++;
+		}
+	}
+	if (blob.length > 0 && blob[blob.length - 1] === 0x1a) {
+		nonprintable--; // a DOS end-of-file mark
+	}
+	const binary = lonecr > 0 || nul > 0 || printable >> 7 < nonprintable;
+	if (lonelf === 0 || (auto && (lonecr > 0 || crlfs > 0 || binary))) {
+		return blob;
+	}
+	const written = Buffer.alloc(blob.length + lonelf);
+	let o = 0;
+	for (let i = 0; i < blob.length; i++) {
+		if (blob[i] === 0x0a && (i === 0 || blob[i - 1] !== 0x0d)) {
+			written[o++] = 0x0d;
+		}
+		written[o++] = blob[i]!;
+	}
+	return written;
+}
+
+function objectId(format: string, content: Buffer): string {
+	return createHash(format === 'sha256' ? 'sha256' : 'sha1')
+		.update(`blob ${content.length}\0`)
+		.update(content)
+		.digest('hex');
 }
 
 /** Groups names into batches of at most 64 MiB on disk (one larger file alone) and 1,000 files. */
@@ -121,7 +220,7 @@ function* batches(git: Git, names: readonly string[]): Generator<string[]> {
 	let bytes = 0;
 	for (const name of names) {
 		const size = fs.statSync(path.join(git.cwd, name), { throwIfNoEntry: false })?.size ?? 0;
-		if (batch.length > 0 && (bytes + size > 64 * 1024 * 1024 || batch.length >= 1000)) {
+		if (batch.length > 0 && (bytes + size > 64 * 1024 * 1024 || batch.length >= 20000)) {
 			yield batch;
 			batch = [];
 			bytes = 0;

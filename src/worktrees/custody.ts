@@ -8,7 +8,7 @@ import type { WorktreeRow } from '../db/worktreesRepo';
 import { hiddenFiles, hidingFlags, rawBlobIds, rawDifferences, regularFiles, setIndexFlag, removeStaleTempIndexes, treeFiles, identity, indexTree, modeHandling, withTempIndex, worktreeContents } from './checkpoints';
 import { checkoutDrift } from './conversion';
 import { type Git, parseWorktreeList } from './gitClient';
-import { liveLeases, markOwned, readOwnerMark, readOwnerMarkIn } from './ownership';
+import { isMarkedFolder, liveLeases, markOwned, readOwnerMark, readOwnerMarkIn } from './ownership';
 import { isSameOrInside, realPathLoose, samePath, subfolders } from './paths';
 import { assessRisk, describeLockedAway, describeOperation, worktreeIdentity, type RiskReport } from './risk';
 import { addSave, pathsTrailer, readSave, resolveSavedRef, saveTrailers, type SaveContents } from './savedRefs';
@@ -470,8 +470,9 @@ export class WorktreeCustody {
 		} else {
 			let candidates = listed.filter((e) => !e.prunable && !samePath(e.path, wt.path) && ours(e.path)).map((e) => e.path);
 			if (candidates.length === 0) {
+				// Only the folder itself, moved: a copy of it (`cp -r`) points at the same admin folder but is another folder.
 				const places = [...new Set([path.dirname(wt.path), this.lifecycle.worktreeRoot(wt.repo_root)])];
-				candidates = places.flatMap((dir) => subfolders(dir)).filter((p) => !samePath(p, wt.path) && !live(p) && ours(p));
+				candidates = places.flatMap((dir) => subfolders(dir)).filter((p) => !samePath(p, wt.path) && !live(p) && ours(p) && isMarkedFolder(readOwnerMark(p)!, p));
 			}
 			if (candidates.length !== 1) {
 				if (candidates.length > 1) {
@@ -484,6 +485,11 @@ export class WorktreeCustody {
 				await git.run(['worktree', 'repair', found]);
 			}
 			this.ctx.logger.info(`[Worktrees][moved] ${wt.path} was moved by hand to ${found}; the session follows it.`);
+			try {
+				markOwned(found, { worktreeId: wt.id, sessionId: wt.session_id, stateDir: readOwnerMark(found)?.stateDir ?? this.ctx.stateDir });
+			} catch (e) {
+				this.ctx.logger.debug(`[Worktrees][moved] could not mark ${found}: ${errorMessage(e)}`);
+			}
 		}
 		this.ctx.worktrees.update(wt.id, { path: found, state: 'ready' });
 		return this.ctx.worktrees.get(wt.id)!;
@@ -498,6 +504,38 @@ export class WorktreeCustody {
 	 * `git worktree repair` points the worktree folders at their admin folders again. Returns their paths.
 	 */
 	private async followMovedRepository(repo: string): Promise<string[]> {
+		const here = await this.worktreeIdsIn(repo);
+		const elsewhere = this.ctx.worktrees.list().filter((row) => here.ids.has(row.id) && !samePath(row.repo_root, repo));
+		const rehomed: WorktreeRow[] = [];
+		for (const row of elsewhere) {
+			// Still where the database says (this is a copy or a clone of it): the sessions stay there.
+			const there = fs.existsSync(row.repo_root) ? await this.worktreeIdsIn(row.repo_root).catch(() => null) : null;
+			if (there && (samePath(there.common, here.common) || there.ids.has(row.id))) {
+				continue;
+			}
+			this.ctx.worktrees.update(row.id, { repo_root: repo });
+			if (row.session_id) {
+				this.ctx.sessions.setRepoRoot(row.session_id, repo);
+			}
+			this.ctx.logger.info(`[Worktrees][moved] the repository of ${row.path} moved from ${row.repo_root} to ${repo}; its session follows it.`);
+			rehomed.push(row);
+		}
+		const folders = rehomed.filter((row) => row.state !== 'removed' && fs.existsSync(row.path)).map((row) => row.path);
+		if (folders.length > 0) {
+			// Only these: a bare `git worktree repair` would also take over worktrees of the user's own.
+			await this.ctx
+				.git(repo)
+				.run(['worktree', 'repair', ...folders])
+				.catch((e: unknown) => this.ctx.logger.warn(`[Worktrees][moved] git worktree repair in ${repo}: ${errorMessage(e)}`));
+		}
+		return rehomed.map((row) => row.path);
+	}
+
+	/**
+	 * The repository's git folder and the ids of the worktrees it holds for Agent Tabs: owner marks in its
+	 * worktrees' admin folders, saved work and branch heads under `refs/agent-tabs/`.
+	 */
+	private async worktreeIdsIn(repo: string): Promise<{ common: string; ids: Set<string> }> {
 		const git = this.ctx.git(repo);
 		const common = realPathLoose(path.resolve(repo, (await git.run(['rev-parse', '--git-common-dir'])).trim()));
 		const ids = new Set<string>();
@@ -510,24 +548,7 @@ export class WorktreeCustody {
 		for (const ref of await git.lines(['for-each-ref', '--format=%(refname)', 'refs/agent-tabs/saved/', 'refs/agent-tabs/heads/'])) {
 			ids.add(ref.split('/')[3] ?? '');
 		}
-		const elsewhere = this.ctx.worktrees.list().filter((row) => ids.has(row.id) && !samePath(row.repo_root, repo));
-		const rehomed: string[] = [];
-		for (const row of elsewhere) {
-			const theirs = fs.existsSync(row.repo_root) ? await this.ctx.git(row.repo_root).run(['rev-parse', '--git-common-dir']).then((out) => realPathLoose(path.resolve(row.repo_root, out.trim())), () => null) : null;
-			if (theirs !== null && samePath(theirs, common)) {
-				continue; // the same repository under another name (a symlink, another checkout)
-			}
-			this.ctx.worktrees.update(row.id, { repo_root: repo });
-			if (row.session_id) {
-				this.ctx.sessions.setRepoRoot(row.session_id, repo);
-			}
-			this.ctx.logger.info(`[Worktrees][moved] the repository of ${row.path} moved from ${row.repo_root} to ${repo}; its session follows it.`);
-			rehomed.push(row.path);
-		}
-		if (rehomed.length > 0) {
-			await git.run(['worktree', 'repair']).catch((e: unknown) => this.ctx.logger.warn(`[Worktrees][moved] git worktree repair in ${repo}: ${errorMessage(e)}`));
-		}
-		return rehomed;
+		return { common, ids };
 	}
 
 	/**

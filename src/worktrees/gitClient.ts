@@ -350,6 +350,15 @@ export interface WorktreeListEntry {
 	prunable: boolean;
 }
 
+/**
+ * Names for a `--stdin-paths` list, one per line. Git reads a line that starts with `"` as a C-quoted name,
+ * so such a name is quoted (a file really named `"q".txt` would otherwise be read as `q`). Names must not
+ * hold a line break.
+ */
+export function stdinPaths(names: readonly string[]): string {
+	return names.map((name) => (name.startsWith('"') ? `"${name.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\t/g, '\\t')}"` : name)).join('\n') + '\n';
+}
+
 /** Parses `git worktree list --porcelain -z`. */
 export function parseWorktreeList(out: string): WorktreeListEntry[] {
 	const entries: WorktreeListEntry[] = [];

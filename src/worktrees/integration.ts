@@ -58,11 +58,19 @@ export class SessionIntegration {
 		if (checkedOut === recorded) {
 			return recorded;
 		}
+		const operation = await operationInProgress(this.ctx.git(wt.path));
+		if (operation) {
+			throw new AgentTabsError('merge/operationInProgress', `The session's worktree ${wt.path} has ${describeOperation(operation)}. Finish it there first. Nothing was changed.`);
+		}
 		if (!checkedOut) {
 			throw new AgentTabsError('merge/detached', `The session's worktree ${wt.path} is on a detached HEAD, not on its branch ${recorded}; check out a branch there first. Nothing was changed.`);
 		}
-		if (exists) {
-			throw new AgentTabsError('merge/otherBranch', `The session's worktree ${wt.path} has ${checkedOut} checked out, not its branch ${recorded}; check out ${recorded} there first. Nothing was changed.`);
+		// Renamed (`git branch -m` writes "renamed refs/heads/<old> to refs/heads/<new>" to the new name's
+		// reflog), or another branch checked out there while the session's was deleted: not the session's work.
+		const renamed = !exists && (await this.ctx.git(wt.path).lines(['reflog', 'show', '--format=%gs', `refs/heads/${checkedOut}`, '--']).catch(() => [])).some((l) => l.includes(`renamed refs/heads/${recorded} to refs/heads/${checkedOut}`));
+		if (!renamed) {
+			const wayOn = exists ? `check out ${recorded} there first` : `that branch no longer exists; if ${checkedOut} holds the session's work, give it the session's name there ("git branch -m ${checkedOut} ${recorded}")`;
+			throw new AgentTabsError('merge/otherBranch', `The session's worktree ${wt.path} has ${checkedOut} checked out, not its branch ${recorded}; ${wayOn}. Nothing was changed.`);
 		}
 		this.ctx.logger.info(`[Worktrees][branch] ${recorded} was renamed to ${checkedOut} in ${wt.path}; the session follows it.`);
 		this.ctx.worktrees.update(wt.id, { branch: checkedOut });

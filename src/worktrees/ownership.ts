@@ -21,6 +21,8 @@ export interface OwnerMark {
 	/** The state folder whose database holds the worktree. */
 	stateDir: string;
 	markedAt: string;
+	/** The folder's device and inode when marked: a folder moved by hand keeps them, a copy of it does not. */
+	folder?: { dev: number; ino: number };
 }
 
 export interface WorktreeLease {
@@ -49,14 +51,15 @@ export function gitAdminDir(worktree: string): string | undefined {
 	}
 }
 
-export function markOwned(worktree: string, mark: Omit<OwnerMark, 'markedAt'>): void {
+export function markOwned(worktree: string, mark: Omit<OwnerMark, 'markedAt' | 'folder'>): void {
 	const admin = gitAdminDir(worktree);
 	if (!admin) {
 		throw new AgentTabsError('worktree/noAdminDir', `${worktree} is not a git worktree, so Agent Tabs cannot mark it as its own.`);
 	}
 	const file = path.join(admin, ownerFile);
 	const tmp = `${file}.${process.pid}.tmp`;
-	fs.writeFileSync(tmp, JSON.stringify({ ...mark, markedAt: new Date().toISOString() } satisfies OwnerMark));
+	const { dev, ino } = fs.statSync(worktree);
+	fs.writeFileSync(tmp, JSON.stringify({ ...mark, markedAt: new Date().toISOString(), folder: { dev, ino } } satisfies OwnerMark));
 	fs.renameSync(tmp, file);
 }
 
@@ -117,4 +120,13 @@ export function liveLeases(worktree: string): WorktreeLease[] {
 		}
 	}
 	return live;
+}
+
+/** Whether `folder` is the very folder `mark` was written for (moved or not), not a copy of it. */
+export function isMarkedFolder(mark: OwnerMark, folder: string): boolean {
+	if (!mark.folder) {
+		return true; // marked before marks recorded it
+	}
+	const stat = fs.statSync(folder, { throwIfNoEntry: false });
+	return stat !== undefined && stat.ino === mark.folder.ino && stat.dev === mark.folder.dev;
 }

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { checkoutDrift, type FileEntry } from './conversion';
-import { type Git, GitError, parseWorktreeList } from './gitClient';
+import { type Git, GitError, parseWorktreeList, stdinPaths } from './gitClient';
 import { samePath } from './paths';
 
 /** A git operation stopped half-way in a worktree, with the commands that finish or abort it. */
@@ -330,7 +330,7 @@ async function changedHiddenFiles(wt: Git, entries: readonly IndexEntry[]): Prom
 		}
 	}
 	if (onDisk.length > 0) {
-		const hashes = (await wt.run(['hash-object', '--stdin-paths'], { input: `${onDisk.map((e) => e.path).join('\n')}\n` })).split('\n');
+		const hashes = (await wt.run(['hash-object', '--stdin-paths'], { input: stdinPaths(onDisk.map((e) => e.path)) })).split('\n');
 		onDisk.forEach((e, i) => {
 			if (hashes[i] !== e.blob) {
 				changed.push(e.path);

@@ -805,9 +805,22 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.deepEqual((await service.reconcile(repo)).moved, [{ from: worktree.path, to: far }]);
 		assert.equal(row().state, 'ready');
 
+		// A copy of the folder beside the sessions is not the folder: with the original moved far away, the copy
+		// is left alone and the session is missing.
+		const copyBeside = path.join(path.dirname(worktree.path), 'wanderer-copy');
+		fs.cpSync(far, copyBeside, { recursive: true, verbatimSymlinks: true });
+		const farther = path.join(dir, 'farther away', 'wanderer');
+		fs.mkdirSync(path.dirname(farther));
+		fs.renameSync(far, farther);
+		assert.deepEqual((await service.reconcile(repo)).missing, [far]);
+		assert.ok(fs.existsSync(copyBeside));
+		fs.rmSync(copyBeside, { recursive: true, force: true });
+		git(farther, 'worktree', 'repair');
+		assert.deepEqual((await service.reconcile(repo)).moved, [{ from: far, to: farther }]);
+
 		// Deleting a session whose folder was moved saves and removes that folder, not just git's record.
 		const beside = path.join(path.dirname(worktree.path), 'wanderer-beside');
-		fs.renameSync(far, beside);
+		fs.renameSync(farther, beside);
 		const removed = (await service.deleteSession(session.id))!;
 		assert.equal(removed.removedPath, beside);
 		assert.ok(!fs.existsSync(beside));
@@ -821,6 +834,13 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		fs.writeFileSync(path.join(archivedWt.path, 'kept.txt'), 'saved\n');
 		await service.archiveSession(archived.id);
 		const { worktree: idle } = await service.createSession({ repo, title: 'idle one' });
+		// A copy of the repository (a backup) opened in a window takes nothing over: the original is still there.
+		const copy = path.join(dir, 'backup of my repo');
+		fs.cpSync(repo, copy, { recursive: true, verbatimSymlinks: true });
+		assert.deepEqual((await service.reconcile(copy)).rehomed, []);
+		assert.equal(new WorktreesRepo(store).get(liveWt.id)!.repo_root, repo);
+		assert.equal(git(liveWt.path, 'rev-parse', '--git-common-dir').trim(), path.join(repo, '.git'), 'the session folder still belongs to the original');
+		fs.rmSync(copy, { recursive: true, force: true });
 		const moved = path.join(dir, 'moved', 'my repo');
 		fs.mkdirSync(path.dirname(moved));
 		fs.renameSync(repo, moved);
@@ -994,6 +1014,7 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		fs.writeFileSync(path.join(repo, 'run.bat'), 'echo one\r\necho two\r\n');
 		fs.writeFileSync(path.join(repo, 'mixed.bat'), 'a\r\nb\r\n');
 		fs.writeFileSync(path.join(repo, 'untouched.bat'), 'x\r\n');
+		fs.writeFileSync(path.join(repo, '"q".txt'), 'a name git would read as quoted\n');
 		git(repo, 'config', 'filter.strip.clean', 'sed s/hunter2/redacted/');
 		git(repo, 'add', '.');
 		git(repo, 'commit', '-q', '-m', 'attributes');
@@ -1017,6 +1038,27 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 			assert.equal(fs.readFileSync(path.join(worktree.path, name), 'utf8'), content, name);
 		}
 		assert.equal(fs.readFileSync(path.join(worktree.path, 'untouched.bat'), 'utf8'), 'x\r\n', 'an untouched file comes back as a checkout writes it');
+	});
+
+	test('core.autocrlf=true (as on Windows): a fresh session is clean; an edit to LF only, which git cannot see, is a change and comes back', async () => {
+		fs.writeFileSync(path.join(repo, 'lines.txt'), 'one\ntwo\n');
+		fs.writeFileSync(path.join(repo, 'has-crlf.txt'), 'committed\r\nwith CRLF\r\n'); // auto rules leave it alone
+		fs.writeFileSync(path.join(repo, 'data.bin'), Buffer.from([0, 1, 2, 10, 3, 10])); // binary: left alone
+		git(repo, 'add', '.');
+		git(repo, 'commit', '-q', '-m', 'files');
+		git(repo, 'config', 'core.autocrlf', 'true');
+		const { session, worktree } = await service.createSession({ repo, title: 'windows line endings' });
+		assert.equal(fs.readFileSync(path.join(worktree.path, 'lines.txt'), 'utf8'), 'one\r\ntwo\r\n', 'checked out with CRLF');
+		const fresh = await service.risk(worktree.id);
+		assert.deepEqual([fresh.unstaged, fresh.clean], [[], true], 'nothing to report in a fresh session');
+		fs.writeFileSync(path.join(worktree.path, 'lines.txt'), 'one\ntwo\n'); // an editor saving with LF
+		git(worktree.path, 'status', '--porcelain');
+		assert.deepEqual((await service.risk(worktree.id)).unstaged, ['lines.txt']);
+		await service.archiveSession(session.id);
+		await service.restoreSession(session.id);
+		assert.equal(fs.readFileSync(path.join(worktree.path, 'lines.txt'), 'utf8'), 'one\ntwo\n');
+		assert.equal(fs.readFileSync(path.join(worktree.path, 'has-crlf.txt'), 'utf8'), 'committed\r\nwith CRLF\r\n');
+		assert.deepEqual([...fs.readFileSync(path.join(worktree.path, 'data.bin'))], [0, 1, 2, 10, 3, 10]);
 	});
 
 	test('executable bits survive archive and restore when core.fileMode is false on a file system that keeps them', async () => {
@@ -1139,6 +1181,12 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		git(wt, 'checkout', '-q', '--detach');
 		await assert.rejects(service.mergeSession(session.id, 'merge'), /is on a detached HEAD, not on its branch agent-tabs\/renamed/);
 		assert.equal(git(repo, 'rev-parse', 'HEAD').trim(), head);
+		// Another branch checked out and the session's deleted: not taken for a rename.
+		git(wt, 'checkout', '-q', 'side');
+		git(repo, 'branch', '-q', '-m', 'agent-tabs/renamed', 'parked');
+		await assert.rejects(service.mergeSession(session.id, 'merge'), /has side checked out, not its branch agent-tabs\/renamed; that branch no longer exists; if side holds the session's work, give it the session's name there \("git branch -m side agent-tabs\/renamed"\)\. Nothing was changed\./);
+		assert.equal(git(repo, 'rev-parse', 'HEAD').trim(), head);
+		git(repo, 'branch', '-q', '-m', 'parked', 'agent-tabs/renamed');
 		git(wt, 'checkout', '-q', 'agent-tabs/renamed');
 		git(wt, 'branch', '-q', '-D', 'side');
 
