@@ -64,6 +64,7 @@ function riskDetail(risk: RiskReport): string {
 	};
 	list(vscode.l10n.t('Staged'), risk.staged);
 	list(vscode.l10n.t('Unstaged'), risk.unstaged);
+	list(vscode.l10n.t('Bytes differ from a checkout (git status does not show them)'), risk.invisible);
 	list(vscode.l10n.t('Untracked'), risk.untracked);
 	list(vscode.l10n.t('Unresolved conflicts'), risk.conflicts);
 	list(vscode.l10n.t('Git repositories inside it (move them out first)'), risk.innerRepositories);

@@ -84,6 +84,12 @@ export interface RiskReport {
 	lockedAway?: string;
 	/** Stashes made on this branch (stashes are shared by all worktrees of a repository). */
 	stashes: string[];
+	/**
+	 * Files whose bytes are not what git would check out, although `git status` shows no change: an edit a
+	 * clean filter or line-ending conversion undoes (notebook outputs a filter strips, CRLF under text=auto),
+	 * or files left from before such a setting. A save keeps their bytes.
+	 */
+	invisible: string[];
 	/** A merge, rebase, cherry-pick, revert, am or bisect stopped half-way. */
 	operation: OperationInProgress | null;
 	/** Files with unresolved conflicts (unmerged index entries). */
@@ -129,6 +135,7 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 		foreign: null,
 		staged: [],
 		unstaged: [],
+		invisible: [],
 		untracked: [],
 		ignoredCount: 0,
 		upstream: null,
@@ -171,7 +178,7 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 		const hiddenChanges = (await changedHiddenFiles(wt, entries)).filter((p) => !unstaged.includes(p));
 		// Edits git's conversion undoes (a clean filter, line endings): `git diff` cannot see them, a save keeps them.
 		const invisibleChanges = (await checkoutDrift(wt, visibleFiles(entries))).filter((p) => !unstaged.includes(p) && !hiddenChanges.includes(p));
-		Object.assign(report, { staged, unstaged: [...unstaged, ...hiddenChanges, ...invisibleChanges], untracked, ignoredCount: ignored.filter((rel) => rel.endsWith('/') || !input.keptIgnored?.(rel)).length, conflicts: [...new Set(conflicts)], operation });
+		Object.assign(report, { staged, unstaged: [...unstaged, ...hiddenChanges], invisible: invisibleChanges, untracked, ignoredCount: ignored.filter((rel) => rel.endsWith('/') || !input.keptIgnored?.(rel)).length, conflicts: [...new Set(conflicts)], operation });
 		report.innerRepositories = await innerRepositories(wt, untracked, entries);
 		// Whatever HEAD the worktree has (another branch checked out, or detached) is what would be lost.
 		branch = headBranch;
@@ -224,6 +231,9 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 	if (report.unstaged.length) {
 		parts.push(plural(report.unstaged.length, 'unstaged change'));
 	}
+	if (report.invisible.length) {
+		parts.push(`${plural(report.invisible.length, 'file')} whose bytes differ from what git would check out (line endings, or what a filter strips; git status does not show ${report.invisible.length === 1 ? 'it' : 'them'})`);
+	}
 	if (report.untracked.length) {
 		parts.push(plural(report.untracked.length, 'untracked file'));
 	}
@@ -239,7 +249,7 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 	if (report.runningAgents.length) {
 		parts.push(`${plural(report.runningAgents.length, 'agent')} running`);
 	}
-	report.clean = !report.foreign && !report.operation && report.conflicts.length === 0 && report.innerRepositories.length === 0 && report.staged.length + report.unstaged.length + report.untracked.length + report.unpushed.length + report.unmerged.length + report.stashes.length + report.runningAgents.length === 0;
+	report.clean = !report.foreign && !report.operation && report.conflicts.length === 0 && report.innerRepositories.length === 0 && report.staged.length + report.unstaged.length + report.invisible.length + report.untracked.length + report.unpushed.length + report.unmerged.length + report.stashes.length + report.runningAgents.length === 0;
 	report.summary = report.clean ? 'Nothing would be lost.' : `At risk: ${parts.join(', ')}.`;
 	if (!report.exists) {
 		report.summary = `Its folder ${input.path} is gone (deleted or moved outside Agent Tabs); only the branch and earlier saves are left. ${report.summary}`;

@@ -272,7 +272,7 @@ export class SessionLifecycle {
 				return false;
 			}
 			const head = (await this.ctx.git(wt.path).run(['rev-parse', 'HEAD'])).trim();
-			if (risk.staged.length + risk.unstaged.length + risk.untracked.length > 0 || head !== wt.base_commit) {
+			if (risk.staged.length + risk.unstaged.length + risk.invisible.length + risk.untracked.length > 0 || head !== wt.base_commit) {
 				return false;
 			}
 			// Back to `creating` on disk before the folder goes: a start after a kill finishes the rollback.

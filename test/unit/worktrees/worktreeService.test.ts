@@ -1030,7 +1030,9 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		}
 		git(worktree.path, 'status', '--porcelain'); // git refreshes its index: the invisible edits now look clean
 		const risk = await service.risk(worktree.id);
-		assert.deepEqual([...risk.unstaged].sort(), ['README.md', 'app.cfg', 'mixed.bat', 'run.bat']);
+		assert.deepEqual([...risk.unstaged, ...risk.invisible].sort(), ['README.md', 'app.cfg', 'mixed.bat', 'run.bat']);
+		assert.ok(risk.invisible.includes('app.cfg'), 'the edit git status does not show is named as such');
+		assert.match(risk.summary, /files? whose bytes differ from what git would check out/);
 		assert.equal(risk.clean, false);
 		await service.archiveSession(session.id);
 		await service.restoreSession(session.id);
@@ -1050,10 +1052,10 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		const { session, worktree } = await service.createSession({ repo, title: 'windows line endings' });
 		assert.equal(fs.readFileSync(path.join(worktree.path, 'lines.txt'), 'utf8'), 'one\r\ntwo\r\n', 'checked out with CRLF');
 		const fresh = await service.risk(worktree.id);
-		assert.deepEqual([fresh.unstaged, fresh.clean], [[], true], 'nothing to report in a fresh session');
+		assert.deepEqual([fresh.unstaged, fresh.invisible, fresh.clean], [[], [], true], 'nothing to report in a fresh session');
 		fs.writeFileSync(path.join(worktree.path, 'lines.txt'), 'one\ntwo\n'); // an editor saving with LF
 		git(worktree.path, 'status', '--porcelain');
-		assert.deepEqual((await service.risk(worktree.id)).unstaged, ['lines.txt']);
+		assert.deepEqual((await service.risk(worktree.id)).invisible, ['lines.txt']);
 		await service.archiveSession(session.id);
 		await service.restoreSession(session.id);
 		assert.equal(fs.readFileSync(path.join(worktree.path, 'lines.txt'), 'utf8'), 'one\ntwo\n');
