@@ -141,8 +141,10 @@ export class SessionLifecycle {
 		const git = this.ctx.git(repo);
 		const here = this.ctx.git(checkout);
 		let baseRef = input.baseRef;
-		if (!(await here.ok(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']))) {
-			throw new AgentTabsError('repo/noCommits', `${checkout} has no commits yet; make a first commit before starting a session.`);
+		if (!baseRef && !(await here.ok(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']))) {
+			// An unborn branch (a new repository, or `git checkout --orphan`): with a base named, that base is used.
+			const any = (await git.run(['for-each-ref', '--count=1', '--format=%(refname)', 'refs/heads/']).catch(() => '')).trim() !== '';
+			throw new AgentTabsError('repo/noCommits', any ? `${checkout} is on a branch with no commits yet; name the branch to start from (a base) or make a first commit.` : `${checkout} has no commits yet; make a first commit before starting a session.`);
 		}
 		if (!baseRef) {
 			const head = (await here.run(['symbolic-ref', '--quiet', '--short', 'HEAD']).catch(() => '')).trim();

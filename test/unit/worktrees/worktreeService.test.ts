@@ -1435,6 +1435,12 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		fs.mkdirSync(empty);
 		git(empty, 'init', '-q');
 		await assert.rejects(service.createSession({ repo: empty, title: 'x' }), /has no commits yet/);
+		// An orphan branch checked out in a repository that has commits: a named base is used.
+		git(repo, 'checkout', '-q', '--orphan', 'fresh-start');
+		await assert.rejects(service.createSession({ repo, title: 'x' }), /is on a branch with no commits yet; name the branch to start from/);
+		const fromMain = await service.createSession({ repo, title: 'from main on an orphan', baseRef: 'main' });
+		assert.equal(fromMain.worktree.base_ref, 'main');
+		git(repo, 'checkout', '-q', '-f', 'main');
 		await assert.rejects(service.createSession({ repo: path.join(dir, 'nowhere'), title: 'x' }), /does not exist/);
 		const noGit = new WorktreeService(store, new MemoryLogger(), { root: path.join(dir, 'worktrees'), env: { ...env, PATH: path.join(dir, 'empty-path') } });
 		await assert.rejects(noGit.createSession({ repo, title: 'x' }), /git is not installed or not on PATH/);
