@@ -125,7 +125,7 @@ export class SessionIntegration {
 		}
 		const ahead = await main.lines(['rev-list', `${base}..refs/heads/${branch}`]);
 		// By content, not reachability: after a squash merge the branch's commits are still "ahead".
-		const unmerged = (await assessRisk(main, { path: wt.path, branch: branch, baseRef: base })).unmerged;
+		const unmerged = (await assessRisk(main, { path: wt.path, branch, baseRef: base, commitsOnly: true })).unmerged;
 		if (ahead.length === 0 || unmerged.length === 0) {
 			throw new AgentTabsError('merge/nothing', `${branch} has no commits that ${base} does not have.`);
 		}

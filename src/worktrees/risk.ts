@@ -125,9 +125,9 @@ export function describeLockedAway(wtPath: string, reason: string | undefined): 
  * Inspects a worktree. `baseRef` is the branch its work should end up in (for "unmerged"). Unmerged is
  * decided by content, not only reachability: a commit whose patch is already in the base (rebased or
  * cherry-picked) is merged, and a branch whose whole change merges into the base as a no-op (squash-merged)
- * has nothing unmerged.
+ * has nothing unmerged. `commitsOnly`: the branch's commits only (`input.branch`), not the folder.
  */
-export async function assessRisk(git: Git, input: { path: string; branch: string | null; baseRef: string | null; runningAgents?: string[]; keptIgnored?: (rel: string) => boolean }): Promise<RiskReport> {
+export async function assessRisk(git: Git, input: { path: string; branch: string | null; baseRef: string | null; runningAgents?: string[]; keptIgnored?: (rel: string) => boolean; commitsOnly?: boolean }): Promise<RiskReport> {
 	const report: RiskReport = {
 		path: input.path,
 		branch: input.branch,
@@ -159,7 +159,7 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 	report.exists = exists || report.foreign !== null;
 	let branch = input.branch;
 	let branchRef = branch ? `refs/heads/${branch}` : null;
-	if (exists) {
+	if (exists && !input.commitsOnly) {
 		// Read-only queries: run together.
 		const [staged, unstaged, untracked, ignored, conflicts, headBranch, head, operation] = await Promise.all([
 			wt.zlist(['diff', '--cached', '--name-only', '-z']),
