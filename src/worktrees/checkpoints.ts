@@ -5,8 +5,8 @@ import { AgentTabsError } from '../common/errors';
 import { errorMessage } from '../common/log';
 import { newId } from '../common/ids';
 import { TranscriptRepo } from '../db/transcriptRepo';
-import { checkoutDrift } from './conversion';
-import { type Git, stdinPaths } from './gitClient';
+import { checkoutDrift, rawBlobIds } from './conversion';
+import type { Git } from './gitClient';
 import { liveLeases } from './ownership';
 import { defaultCheckpointsPerChat, type WorktreeContext } from './worktreeContext';
 
@@ -144,14 +144,6 @@ export async function treeFiles(git: Git, tree: string): Promise<Map<string, { m
 	return regularFiles(await git.zlist(['ls-tree', '-r', '-z', tree]).then((lines) => lines.map((l) => l.replace(/^(\d+) blob ([0-9a-f]+)\t/, '$1 $2 0\t'))));
 }
 
-/** `git hash-object --no-filters` of files in the worktree (relative names): the ids of their bytes as they are. */
-export async function rawBlobIds(git: Git, names: readonly string[], write = false): Promise<string[]> {
-	if (names.length === 0) {
-		return [];
-	}
-	return (await git.run(['hash-object', '--no-filters', ...(write ? ['-w'] : []), '--stdin-paths'], { input: stdinPaths(names) })).split('\n').slice(0, names.length);
-}
-
 /**
  * Files git would store converted (line endings under `text`/`eol`/`core.autocrlf`, a clean filter) whose
  * bytes a checkout would not write back are stored as their bytes on disk instead, so a restore gives back
@@ -175,15 +167,14 @@ async function keepRawBytes(git: Git, env: NodeJS.ProcessEnv): Promise<string[]>
 }
 
 /**
- * Of the files `diff-files` reports as differing from `tree`, those whose bytes on disk are exactly the
- * tree's blob (stored raw by `keepRawBytes`, which `diff-files` compares only after conversion), and whose
+ * Of the files `diff-files` reports as differing from a tree (`inTree`: its regular files), those whose
+ * bytes on disk are exactly the tree's blob (stored raw by `keepRawBytes`, which `diff-files` compares only after conversion), and whose
  * executable bit matches when modes count, are not differences.
  */
-export async function rawDifferences(git: Git, tree: string, reported: readonly string[], compareModes: boolean): Promise<string[]> {
+export async function rawDifferences(git: Git, inTree: ReadonlyMap<string, { mode: string; blob: string }>, reported: readonly string[], compareModes: boolean): Promise<string[]> {
 	if (reported.length === 0) {
 		return [];
 	}
-	const inTree = await treeFiles(git, tree);
 	const candidates = reported.filter((name) => inTree.has(name) && fs.lstatSync(path.join(git.cwd, name), { throwIfNoEntry: false })?.isFile());
 	const raw = await rawBlobIds(git, candidates);
 	const same = new Set(

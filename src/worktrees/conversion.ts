@@ -47,32 +47,31 @@ export async function checkoutDrift(git: Git, files: ReadonlyMap<string, FileEnt
 			crlf.set(name, kind);
 		}
 	}
-	const present = (name: string): boolean => fs.lstatSync(path.join(git.cwd, name), { throwIfNoEntry: false })?.isFile() === true;
-	const drift: string[] = [];
 	// Written as stored: the bytes on disk are the blob's, or they differ.
-	const checked = cleaning.filter(present);
-	const raw = await rawIds(git, checked);
-	checked.forEach((name, i) => raw[i] !== files.get(name)!.blob && drift.push(name));
+	const checked = onDisk(git, cleaning).map((f) => f.name);
+	const raw = await rawBlobIds(git, checked);
+	const drift = checked.filter((name, i) => raw[i] !== files.get(name)!.blob);
 	// Only line endings on the way out (core.autocrlf=true, eol=crlf): what a checkout writes is worked out
 	// from the blob as git does, and its id compared with the file's, without writing anything.
-	const crlfOnDisk = [...crlf.keys()].filter(present);
-	for (const batch of batches(git, crlfOnDisk)) {
+	for (const batch of batches(onDisk(git, [...crlf.keys()]))) {
 		drift.push(...(await crlfCheckoutDiffers(git, batch, files, crlf)));
 	}
 	// Converted on the way out otherwise (filters, ident, encodings): compared with what a checkout writes.
-	const onDisk = smudging.filter(present);
-	for (const batch of batches(git, onDisk)) {
+	for (const batch of batches(onDisk(git, smudging))) {
 		drift.push(...(await checkoutDiffers(git, batch, files, env)));
 	}
 	return drift;
 }
 
-/** The ids of files' bytes as they are (`hash-object --no-filters`). */
-async function rawIds(git: Git, names: readonly string[]): Promise<string[]> {
+/**
+ * `git hash-object --no-filters` of files in the worktree (relative names): the ids of their bytes as they
+ * are; `write` also stores them as objects.
+ */
+export async function rawBlobIds(git: Git, names: readonly string[], write = false): Promise<string[]> {
 	if (names.length === 0) {
 		return [];
 	}
-	return (await git.run(['hash-object', '--no-filters', '--stdin-paths'], { input: stdinPaths(names) })).split('\n').slice(0, names.length);
+	return (await git.run(['hash-object', '--no-filters', ...(write ? ['-w'] : []), '--stdin-paths'], { input: stdinPaths(names) })).split('\n').slice(0, names.length);
 }
 
 async function readAttributes(git: Git, names: readonly string[], env?: NodeJS.ProcessEnv): Promise<Map<string, Attributes>> {
@@ -138,7 +137,7 @@ function conversion(attrs: Attributes, config: ConversionConfig): 'none' | 'clea
  */
 async function crlfCheckoutDiffers(git: Git, names: readonly string[], files: ReadonlyMap<string, FileEntry>, crlf: ReadonlyMap<string, { auto: boolean }>): Promise<string[]> {
 	const [raw, format, out] = await Promise.all([
-		rawIds(git, names),
+		rawBlobIds(git, names),
 		git.run(['rev-parse', '--show-object-format']).then((f) => f.trim() || 'sha1', () => 'sha1'),
 		git.runBytes(['cat-file', '--batch'], { input: Buffer.from(names.map((name) => `${files.get(name)!.blob}\n`).join('')) }),
 	]);
@@ -214,12 +213,19 @@ function objectId(format: string, content: Buffer): string {
 		.digest('hex');
 }
 
-/** Groups names into batches of at most 64 MiB on disk (one larger file alone) and 1,000 files. */
-function* batches(git: Git, names: readonly string[]): Generator<string[]> {
+/** Of `names`, the regular files in the worktree folder, with their sizes. */
+function onDisk(git: Git, names: readonly string[]): { name: string; size: number }[] {
+	return names.flatMap((name) => {
+		const stat = fs.lstatSync(path.join(git.cwd, name), { throwIfNoEntry: false });
+		return stat?.isFile() ? [{ name, size: stat.size }] : [];
+	});
+}
+
+/** Groups files into batches of at most 64 MiB (one larger file alone) and 20,000 files. */
+function* batches(files: readonly { name: string; size: number }[]): Generator<string[]> {
 	let batch: string[] = [];
 	let bytes = 0;
-	for (const name of names) {
-		const size = fs.statSync(path.join(git.cwd, name), { throwIfNoEntry: false })?.size ?? 0;
+	for (const { name, size } of files) {
 		if (batch.length > 0 && (bytes + size > 64 * 1024 * 1024 || batch.length >= 20000)) {
 			yield batch;
 			batch = [];
@@ -246,7 +252,7 @@ async function checkoutDiffers(git: Git, names: readonly string[], files: Readon
 			// Read-only: without --index, checkout-index leaves the index file alone.
 			await git.run(['checkout-index', '-f', '-z', '--stdin', `--prefix=${folder}${path.sep}`], { env, input: `${names.join('\0')}\0` });
 		} catch {
-			const raw = await rawIds(git, names);
+			const raw = await rawBlobIds(git, names);
 			return names.filter((name, i) => raw[i] !== files.get(name)!.blob);
 		}
 		return names.filter((name) => !sameBytes(path.join(git.cwd, name), path.join(folder, name)));

@@ -5,10 +5,10 @@ import { newId } from '../common/ids';
 import { errorMessage } from '../common/log';
 import type { SessionRow } from '../db/sessionsRepo';
 import type { WorktreeRow } from '../db/worktreesRepo';
-import { hiddenFiles, hidingFlags, rawBlobIds, rawDifferences, regularFiles, setIndexFlag, removeStaleTempIndexes, treeFiles, identity, indexTree, modeHandling, withTempIndex, worktreeContents } from './checkpoints';
-import { checkoutDrift } from './conversion';
+import { hiddenFiles, hidingFlags, rawDifferences, regularFiles, setIndexFlag, removeStaleTempIndexes, treeFiles, identity, indexTree, modeHandling, withTempIndex, worktreeContents } from './checkpoints';
+import { checkoutDrift, rawBlobIds } from './conversion';
 import { type Git, parseWorktreeList } from './gitClient';
-import { isMarkedFolder, liveLeases, markOwned, readOwnerMark, readOwnerMarkIn } from './ownership';
+import { isMarkedFolder, liveLeases, markOwned, type OwnerMark, readOwnerMark, readOwnerMarkIn } from './ownership';
 import { isSameOrInside, realPathLoose, samePath, subfolders } from './paths';
 import { assessRisk, describeLockedAway, describeOperation, worktreeIdentity, type RiskReport } from './risk';
 import { addSave, pathsTrailer, readSave, resolveSavedRef, saveTrailers, type SaveContents } from './savedRefs';
@@ -174,7 +174,7 @@ export class WorktreeCustody {
 			const drift = await checkoutDrift(git, new Map([...files].filter(([name]) => !verbatim.has(name))), env);
 			return [
 				...new Set([
-					...(await rawDifferences(git, expected.worktreeTree, changed, compareModes)),
+					...(await rawDifferences(git, files, changed, compareModes)),
 					...keptAsBytes.filter((name, i) => raw[i] !== files.get(name)!.blob),
 					...drift,
 					...(await git.zlist(['ls-files', '--others', '--exclude-standard', '-z'], { env })),
@@ -217,12 +217,11 @@ export class WorktreeCustody {
 		if (!fs.existsSync(wt.path)) {
 			// Moved by hand: what it holds is saved like any other folder's, instead of cut off from git.
 			wt = (await this.followMovedFolder(wt)) ?? wt;
-			const away = parseWorktreeList(await this.ctx.git(wt.repo_root).run(['worktree', 'list', '--porcelain', '-z']).catch(() => '')).find((e) => samePath(e.path, wt.path));
-			if (away?.locked && !fs.existsSync(wt.path)) {
-				throw new AgentTabsError('worktree/lockedAway', describeLockedAway(wt.path, away.lockReason));
-			}
 		}
 		const risk = await this.risk(worktreeId);
+		if (risk.lockedAway !== undefined) {
+			throw new AgentTabsError('worktree/lockedAway', describeLockedAway(wt.path, risk.lockedAway || undefined));
+		}
 		if (risk.runningAgents.length > 0) {
 			throw new AgentTabsError('worktree/busy', `Agents are still running in ${wt.path}: ${risk.runningAgents.join(', ')}. Stop them first; nothing was removed.`);
 		}
@@ -462,7 +461,11 @@ export class WorktreeCustody {
 		}
 		const git = this.ctx.git(wt.repo_root);
 		const listed = parseWorktreeList(await git.run(['worktree', 'list', '--porcelain', '-z']).catch(() => ''));
-		const ours = (p: string): boolean => readOwnerMark(p)?.worktreeId === wt.id;
+		const ownMark = (p: string): OwnerMark | undefined => {
+			const mark = readOwnerMark(p);
+			return mark?.worktreeId === wt.id ? mark : undefined;
+		};
+		const ours = (p: string): boolean => ownMark(p) !== undefined;
 		const live = (p: string): boolean => listed.some((e) => !e.prunable && samePath(e.path, p));
 		let found: string | undefined;
 		if (fs.existsSync(wt.path) && live(wt.path) && (ours(wt.path) || !readOwnerMark(wt.path))) {
@@ -472,7 +475,10 @@ export class WorktreeCustody {
 			if (candidates.length === 0) {
 				// Only the folder itself, moved: a copy of it (`cp -r`) points at the same admin folder but is another folder.
 				const places = [...new Set([path.dirname(wt.path), this.lifecycle.worktreeRoot(wt.repo_root)])];
-				candidates = places.flatMap((dir) => subfolders(dir)).filter((p) => !samePath(p, wt.path) && !live(p) && ours(p) && isMarkedFolder(readOwnerMark(p)!, p));
+				candidates = places.flatMap((dir) => subfolders(dir)).filter((p) => {
+					const mark = !samePath(p, wt.path) && !live(p) ? ownMark(p) : undefined;
+					return mark !== undefined && isMarkedFolder(mark, p);
+				});
 			}
 			if (candidates.length !== 1) {
 				if (candidates.length > 1) {
@@ -554,7 +560,8 @@ export class WorktreeCustody {
 	/**
 	 * Start-up reconciliation with `git worktree list`: sessions of a repository moved by hand to `repoInput`
 	 * follow it (see followMovedRepository), rows whose folder was moved by hand follow it (see
-	 * followMovedFolder), rows whose folder vanished are marked missing (their branch is never deleted); worktrees under our root that we do not know are adopted as detached, unless
+	 * followMovedFolder), rows whose folder vanished are marked missing (their branch is never deleted);
+	 * worktrees under our root that we do not know are adopted as detached, unless
 	 * their owner mark says another state folder holds them (a window opened on a session's worktree, the
 	 * CLI): those belong to a session elsewhere and are left alone. Our own live worktrees get a mark if they
 	 * lack one (made before marks existed).

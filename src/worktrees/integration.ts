@@ -94,11 +94,14 @@ export class SessionIntegration {
 		if (!base) {
 			throw new AgentTabsError('merge/noBase', 'The session was started from a detached HEAD, so it has no branch to merge into. Nothing was merged.');
 		}
-		if (/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(base) && !(await repo.ok(['rev-parse', '--verify', '--quiet', `refs/heads/${base}`]))) {
-			throw new AgentTabsError('merge/noBase', `The session was started from a detached HEAD (commit ${base.slice(0, 12)}), so it has no branch to merge into. Merge ${wt.branch} into a branch yourself, or create a pull request. Nothing was merged.`);
-		}
 		if (!(await repo.ok(['rev-parse', '--verify', '--quiet', `refs/heads/${base}`]))) {
-			throw new AgentTabsError('merge/noBase', `The session's base branch ${base} no longer exists (deleted or renamed), so there is nothing to merge into. Create it again ("git branch ${base} <commit>") or merge the session's branch yourself. Nothing was merged.`);
+			// A session started from a detached HEAD records its commit as the base.
+			throw new AgentTabsError(
+				'merge/noBase',
+				/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(base)
+					? `The session was started from a detached HEAD (commit ${base.slice(0, 12)}), so it has no branch to merge into. Merge ${wt.branch} into a branch yourself, or create a pull request. Nothing was merged.`
+					: `The session's base branch ${base} no longer exists (deleted or renamed), so there is nothing to merge into. Create it again ("git branch ${base} <commit>") or merge the session's branch yourself. Nothing was merged.`,
+			);
 		}
 		const branch = await this.sessionBranch(wt.id);
 		const target = await this.mergeCheckout(wt.repo_root, base);
@@ -140,10 +143,11 @@ export class SessionIntegration {
 				if (where === main) {
 					await main.run(['reset', '--merge']).catch(() => undefined);
 				}
-				if (undone !== null && (await operationInProgress(where))) {
+				const left = undone !== null ? await operationInProgress(where) : null;
+				if (left) {
 					// The undo failed too (a hook that refuses every ref update, say): say what is left, not "nothing changed".
 					const why = undone instanceof GitError ? gitSays(undone) : errorMessage(undone);
-					throw new AgentTabsError('merge/undoFailed', `Merging ${branch} into ${base} failed: ${gitSays(e)} Undoing it failed too: ${why} ${where.cwd} is left with ${describeOperation((await operationInProgress(where))!)}; once the cause is fixed, run "git ${abort.join(' ')}" there.`, { cause: e });
+					throw new AgentTabsError('merge/undoFailed', `Merging ${branch} into ${base} failed: ${gitSays(e)} Undoing it failed too: ${why} ${where.cwd} is left with ${describeOperation(left)}; once the cause is fixed, run "git ${abort.join(' ')}" there.`, { cause: e });
 				}
 				if (files.length > 0) {
 					throw new AgentTabsError('merge/conflict', `Merging ${branch} into ${base} conflicts in ${files.join(', ')}; a person needs to resolve that. Nothing was changed.`, { cause: e });

@@ -325,7 +325,7 @@ export class SessionLifecycle {
 		await this.dropRecord(git, wtPath);
 	}
 
-	/** `remove` of a worktree whose folder is missing removes only its record (unlocked first). */
+	/** `remove` of a worktree whose folder is missing removes only its record. */
 	private async dropRecord(git: Git, wtPath: string): Promise<void> {
 		await git.run(['worktree', 'remove', '--force', wtPath]).catch((e: unknown) => this.ctx.logger.warn(`[Worktrees][remove] git's record of ${wtPath}: ${errorMessage(e)}`));
 	}

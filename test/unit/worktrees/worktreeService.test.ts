@@ -29,6 +29,16 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 	let running: string[];
 	let env: NodeJS.ProcessEnv;
 	const git = (cwd: string, ...args: string[]): string => execFileSync('git', args, { cwd, env, encoding: 'utf8' });
+	const writeFiles = (dir: string, files: Record<string, string>): void => {
+		for (const [name, content] of Object.entries(files)) {
+			fs.writeFileSync(path.join(dir, name), content);
+		}
+	};
+	const assertFiles = (dir: string, files: Record<string, string>): void => {
+		for (const [name, content] of Object.entries(files)) {
+			assert.equal(fs.readFileSync(path.join(dir, name), 'utf8'), content, name);
+		}
+	};
 
 	setup(async () => {
 		dir = tempDir('agent-tabs-wt-');
@@ -998,14 +1008,10 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 			'app.cfg': 'SECRET=hunter2\n',
 			'plain.txt': 'nothing to convert\n',
 		};
-		for (const [name, content] of Object.entries(files)) {
-			fs.writeFileSync(path.join(worktree.path, name), content);
-		}
+		writeFiles(worktree.path, files);
 		await service.archiveSession(session.id);
 		await service.restoreSession(session.id);
-		for (const [name, content] of Object.entries(files)) {
-			assert.equal(fs.readFileSync(path.join(worktree.path, name), 'utf8'), content, name);
-		}
+		assertFiles(worktree.path, files);
 	});
 
 	test('an edit git cannot see (a clean filter or line endings make it equal HEAD) counts as a change and comes back from a save', async () => {
@@ -1025,9 +1031,7 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 			'run.bat': 'echo one\necho two\n', // checked out with CRLF, saved as LF: the blob is HEAD's
 			'mixed.bat': 'a\r\nb\nc\r\n', // a checkout would turn the lone LF into CRLF
 		};
-		for (const [name, content] of Object.entries(files)) {
-			fs.writeFileSync(path.join(worktree.path, name), content);
-		}
+		writeFiles(worktree.path, files);
 		git(worktree.path, 'status', '--porcelain'); // git refreshes its index: the invisible edits now look clean
 		const risk = await service.risk(worktree.id);
 		assert.deepEqual([...risk.unstaged, ...risk.invisible].sort(), ['README.md', 'app.cfg', 'mixed.bat', 'run.bat']);
@@ -1036,9 +1040,7 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(risk.clean, false);
 		await service.archiveSession(session.id);
 		await service.restoreSession(session.id);
-		for (const [name, content] of Object.entries(files)) {
-			assert.equal(fs.readFileSync(path.join(worktree.path, name), 'utf8'), content, name);
-		}
+		assertFiles(worktree.path, files);
 		assert.equal(fs.readFileSync(path.join(worktree.path, 'untouched.bat'), 'utf8'), 'x\r\n', 'an untouched file comes back as a checkout writes it');
 	});
 
