@@ -140,6 +140,26 @@ export async function pick(page, label) {
 	await row.click();
 }
 
+/**
+ * Clicks the item holding `label` in the open context menu. VS Code listens for clicks on a menu's items only
+ * from 100 ms after it showed the menu (so releasing the right button that opened it picks nothing); on a
+ * busy machine that timer runs late, and a click before it is ignored with the menu left open. So: click
+ * again while the menu stays open.
+ */
+export async function clickMenuItem(page, label, timeoutMs = 15_000) {
+	const item = page.locator('.monaco-menu .action-item', { hasText: label }).first();
+	const deadline = Date.now() + timeoutMs;
+	for (let clicks = 1; ; clicks++) {
+		await item.click({ timeout: Math.max(1_000, deadline - Date.now()) });
+		if (await item.waitFor({ state: 'detached', timeout: 1_000 }).then(() => true, () => false)) {
+			return;
+		}
+		if (Date.now() > deadline) {
+			throw new Error(`the menu item "${label}" was clicked ${clicks} times and the menu is still open`);
+		}
+	}
+}
+
 /** The chat webview's inner frame; there may be other webviews, so it is the one with the chat composer. */
 export async function chatFrame(page, timeout = 60_000) {
 	const deadline = Date.now() + timeout;

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { node24, quietSettings, repoRoot, runPaletteCommand, sleep } from '../../scripts/lib/codeServer.mjs';
-import { chatFrame as chatFrameOf, e2eRun, openPackaged, pick, runSteps, toast as toastOn, workbench as workbenchOf } from '../../scripts/lib/e2eRunner.mjs';
+import { chatFrame as chatFrameOf, clickMenuItem, e2eRun, openPackaged, pick, runSteps, toast as toastOn, workbench as workbenchOf } from '../../scripts/lib/e2eRunner.mjs';
 
 const run = e2eRun({ layer: 'e2e-chat', shots: 'e2e-chat', timeoutMs: 420_000 });
 const { state, shotDir } = run;
@@ -517,7 +517,7 @@ async function closeUnrestoredTab() {
 	}
 	await chatRow.first().waitFor({ state: 'visible', timeout: 20_000 });
 	await chatRow.first().click({ button: 'right' });
-	await page.locator('.monaco-menu .action-item', { hasText: 'Close Chat' }).first().click({ timeout: 15_000 });
+	await clickMenuItem(page, 'Close Chat');
 	await chatTab(reviewerLabel).waitFor({ state: 'detached', timeout: 20_000 });
 	await chatRow.filter({ hasText: 'closed' }).first().waitFor({ state: 'visible', timeout: 20_000 });
 	await page.screenshot({ path: path.join(shotDir, '15-unrestored-tab-closed.png') });
