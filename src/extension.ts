@@ -47,6 +47,8 @@ export interface AgentTabsTestApi {
 	readonly chats: { manager: ChatPanelManager; serializer: ChatPanelSerializer; service: Promise<ChatService> };
 	/** The Tasks view's tree data provider. */
 	readonly tasksView: TasksView;
+	/** The Sessions view's tree data provider (its TreeView as `treeView`). */
+	readonly sessionsView: SessionsView;
 }
 
 /** The core's parts, once the store is open (`pool` for agent sessions, `turns` to run turns). */
@@ -80,6 +82,7 @@ class ExtensionRoot extends Disposable {
 	private readonly permissions: PermissionBroker;
 	chats: AgentTabsTestApi['chats'] | undefined;
 	tasksView: TasksView | undefined;
+	sessionsView: SessionsView | undefined;
 
 	constructor(private readonly context: vscode.ExtensionContext) {
 		super();
@@ -109,7 +112,7 @@ class ExtensionRoot extends Disposable {
 		// Windows of one workspace hand its state to the newest (a refreshed browser tab leaves the old host
 		// running); bare windows share the global storage and do not take it from each other.
 		this.handsOver = context.storageUri !== undefined;
-		const view = this._register(new SessionsView());
+		const view = (this.sessionsView = this._register(new SessionsView()));
 		this._register(
 			registerCommands(this.logger, {
 				[commandIds.showLogs]: () => this.logger.channel.show(),
@@ -444,6 +447,7 @@ export function activate(context: vscode.ExtensionContext): AgentTabsTestApi | u
 			ready: r.ready,
 			chats: r.chats!,
 			tasksView: r.tasksView!,
+			sessionsView: r.sessionsView!,
 			worktreeService: async () => {
 				await r.ready;
 				return r.worktrees();

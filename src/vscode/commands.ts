@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { viewRowArgs } from '../common/commandArgs';
 import { errorMessage, type Logger } from '../common/log';
 import { DisposableStore } from '../common/lifecycle';
 import type { commandIds } from './ids';
@@ -7,7 +8,8 @@ type CommandId = (typeof commandIds)[keyof typeof commandIds];
 
 /**
  * Registers every command through one wrapper that logs and shows failures, so no command handler needs its
- * own try/catch and no error disappears silently.
+ * own try/catch and no error disappears silently. A row a view's menu lost reaches the handler as
+ * `lostViewRow` (common/commandArgs).
  */
 export function registerCommands(logger: Logger, handlers: Partial<Record<CommandId, (...args: unknown[]) => unknown>>): DisposableStore {
 	const store = new DisposableStore();
@@ -18,7 +20,7 @@ export function registerCommands(logger: Logger, handlers: Partial<Record<Comman
 		store.add(
 			vscode.commands.registerCommand(id, async (...args: unknown[]) => {
 				try {
-					return await handler(...args);
+					return await handler(...viewRowArgs(args));
 				} catch (e) {
 					logger.error(`[Commands][${id}] ${errorMessage(e)}`);
 					void vscode.window.showErrorMessage(errorMessage(e));

@@ -4,6 +4,7 @@ import type { ChatRow, SessionSummary, SessionsRepo } from '../db/sessionsRepo';
 import type { Store } from '../db/store';
 import type { WorktreeRow, WorktreesRepo } from '../db/worktreesRepo';
 import { commandIds, viewIds } from './ids';
+import { TreeRows } from './treeRows';
 
 /** Nodes of the Sessions tree; commands receive them as their first argument. */
 export type SessionsNode =
@@ -19,11 +20,13 @@ const shownTables = ['sessions', 'chats', 'worktrees'];
  * The Sessions tree: sessions (branch and worktree state), their chats, and worktrees whose session is gone
  * ("detached"). Empty until the store is ready, so VS Code shows the welcome content. Refreshes, debounced,
  * after writes to the tables it shows; the transcript writes of streaming agents (turns, messages) do not
- * touch them, so a busy chat costs the tree nothing.
+ * touch them, so a busy chat costs the tree nothing. Only rows whose item changed are refreshed (see
+ * TreeRows): a menu command run on a row while another changes still gets its row.
  */
 export class SessionsView extends Disposable implements vscode.TreeDataProvider<SessionsNode> {
-	private readonly _onDidChangeTreeData = this._register(new vscode.EventEmitter<SessionsNode | undefined>());
+	private readonly _onDidChangeTreeData = this._register(new vscode.EventEmitter<SessionsNode | SessionsNode[] | undefined>());
 	readonly onDidChangeTreeData = this._onDidChangeTreeData.event;
+	private readonly rows = new TreeRows<SessionsNode>(nodeKey);
 	private repos: { sessions: SessionsRepo; worktrees: WorktreesRepo } | undefined;
 	private refreshTimer: NodeJS.Timeout | undefined;
 	readonly treeView: vscode.TreeView<SessionsNode>;
@@ -47,16 +50,51 @@ export class SessionsView extends Disposable implements vscode.TreeDataProvider<
 		this.refresh();
 	}
 
+	/** Refreshes the whole tree ("Refresh" in the view's title). */
 	refresh(): void {
+		this.rows.forget();
 		this._onDidChangeTreeData.fire(undefined);
 	}
 
 	private scheduleRefresh(): void {
 		clearTimeout(this.refreshTimer);
-		this.refreshTimer = setTimeout(() => this.refresh(), 100);
+		this.refreshTimer = setTimeout(() => this.refreshChanged(), 100);
+	}
+
+	/** Refreshes the rows the last writes changed: none, some, or the whole tree when the top level changed. */
+	private refreshChanged(): void {
+		this.rows.refresh(
+			(rows) => this._onDidChangeTreeData.fire(rows),
+			(parent) => this.childrenOf(parent),
+			(node) => this.itemOf(node),
+		);
 	}
 
 	getChildren(element?: SessionsNode): SessionsNode[] {
+		return this.rows.give(element, this.childrenOf(element));
+	}
+
+	getParent(node: SessionsNode): SessionsNode | undefined {
+		const parent =
+			node.kind === 'chat'
+				? this.childrenOf(undefined).find((n) => n.kind === 'session' && n.session.id === node.chat.session_id)
+				: node.kind === 'worktree'
+					? this.childrenOf(undefined).find((n) => n.kind === 'detachedGroup')
+					: undefined;
+		return parent && this.rows.node(parent);
+	}
+
+	/** The row of a chat, as VS Code knows it (for `treeView.reveal`). */
+	chatNode(chatId: string): SessionsNode | undefined {
+		const chat = this.repos?.sessions.getChat(chatId);
+		return chat && this.rows.node({ kind: 'chat', chat });
+	}
+
+	getTreeItem(node: SessionsNode): vscode.TreeItem {
+		return this.rows.showing(node, this.itemOf(node));
+	}
+
+	private childrenOf(element: SessionsNode | undefined): SessionsNode[] {
 		if (!this.repos) {
 			return [];
 		}
@@ -77,7 +115,7 @@ export class SessionsView extends Disposable implements vscode.TreeDataProvider<
 		return [];
 	}
 
-	getTreeItem(node: SessionsNode): vscode.TreeItem {
+	private itemOf(node: SessionsNode): vscode.TreeItem {
 		switch (node.kind) {
 			case 'session': {
 				const s = node.session;
@@ -135,6 +173,19 @@ export class SessionsView extends Disposable implements vscode.TreeDataProvider<
 				return item;
 			}
 		}
+	}
+}
+
+function nodeKey(node: SessionsNode): string {
+	switch (node.kind) {
+		case 'session':
+			return `session:${node.session.id}`;
+		case 'chat':
+			return `chat:${node.chat.id}`;
+		case 'detachedGroup':
+			return 'detached';
+		case 'worktree':
+			return `worktree:${node.worktree.id}`;
 	}
 }
 

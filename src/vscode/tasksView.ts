@@ -9,6 +9,7 @@ import type { Dispatcher } from '../tasks/dispatcher';
 import { registerCommands } from './commands';
 import { pickRepository } from './sessionCommands';
 import { commandIds, settingIds, viewIds } from './ids';
+import { TreeRows } from './treeRows';
 
 /** A node of the Tasks tree; the task commands receive it as their first argument. */
 export interface TaskNode {
@@ -21,11 +22,13 @@ const recentTasks = 50;
 
 /**
  * The Tasks view: queued and running tasks first (in the order they run), then the most recent ended ones.
- * Empty until the dispatcher is attached (the store is open). Refreshes, debounced, on the dispatcher's changes.
+ * Empty until the dispatcher is attached (the store is open). Refreshes, debounced, on the dispatcher's changes:
+ * only the rows that changed while the order stays (see TreeRows), the whole list when it changes.
  */
 export class TasksView extends Disposable implements vscode.TreeDataProvider<TaskNode> {
-	private readonly _onDidChangeTreeData = this._register(new vscode.EventEmitter<TaskNode | undefined>());
+	private readonly _onDidChangeTreeData = this._register(new vscode.EventEmitter<TaskNode | TaskNode[] | undefined>());
 	readonly onDidChangeTreeData = this._onDidChangeTreeData.event;
+	private readonly rows = new TreeRows<TaskNode>((node) => node.task.id);
 	private dispatcher: Dispatcher | undefined;
 	private sessions: SessionsRepo | undefined;
 	private refreshTimer: NodeJS.Timeout | undefined;
@@ -43,13 +46,30 @@ export class TasksView extends Disposable implements vscode.TreeDataProvider<Tas
 		this._register(
 			dispatcher.onDidChange(() => {
 				clearTimeout(this.refreshTimer);
-				this.refreshTimer = setTimeout(() => this._onDidChangeTreeData.fire(undefined), 100);
+				this.refreshTimer = setTimeout(() => this.refreshChanged(), 100);
 			}),
 		);
+		this.rows.forget();
 		this._onDidChangeTreeData.fire(undefined);
 	}
 
+	private refreshChanged(): void {
+		this.rows.refresh(
+			(rows) => this._onDidChangeTreeData.fire(rows),
+			(parent) => this.childrenOf(parent),
+			(node) => this.itemOf(node),
+		);
+	}
+
 	getChildren(element?: TaskNode): TaskNode[] {
+		return this.rows.give(element, this.childrenOf(element));
+	}
+
+	getTreeItem(node: TaskNode): vscode.TreeItem {
+		return this.rows.showing(node, this.itemOf(node));
+	}
+
+	private childrenOf(element: TaskNode | undefined): TaskNode[] {
 		if (!this.dispatcher || element) {
 			return [];
 		}
@@ -58,7 +78,7 @@ export class TasksView extends Disposable implements vscode.TreeDataProvider<Tas
 		return [...live, ...ended].map((task) => ({ kind: 'task', task }));
 	}
 
-	getTreeItem(node: TaskNode): vscode.TreeItem {
+	private itemOf(node: TaskNode): vscode.TreeItem {
 		const t = node.task;
 		const item = new vscode.TreeItem(firstLine(t.prompt), vscode.TreeItemCollapsibleState.None);
 		item.id = t.id;

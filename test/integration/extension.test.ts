@@ -15,6 +15,7 @@ import { storeFiles } from '../../src/db/store';
 import type { LockOwner } from '../../src/db/lock';
 import type { AgentTabsTestApi } from '../../src/extension';
 import { WorktreeService } from '../../src/worktrees/worktreeService';
+import { canProbeWorkbench, workbenchTexts } from './workbench';
 
 const extensionId = 'agent-tabs.agent-tabs';
 const phase = process.env.E2E_PHASE;
@@ -178,6 +179,87 @@ suite('Agent Tabs in a real VS Code', () => {
 			fs.rmSync(path.join(worktree.path, file));
 		} finally {
 			await config.update('agents', undefined, vscode.ConfigurationTarget.Global);
+		}
+	});
+
+	test('Sessions view: a menu command on a row gets its row while another row changes; Close Chat on a row the view lost asks which chat instead of closing the active tab', async function () {
+		this.timeout(60_000);
+		const { sessions, store } = await api.ready;
+		const folder = vscode.workspace.workspaceFolders![0]!.uri.fsPath;
+		const worktrees = fs.mkdtempSync(path.join(os.tmpdir(), 'agent-tabs-it-rows-'));
+		const { session } = await new WorktreeService(store, nullLogger, { root: worktrees }).createSession({ repo: folder, title: `rows ${phase ?? ''}` });
+		const clicked = sessions.createChat({ sessionId: session.id, agent: 'scripted', title: 'Clicked row' });
+		const other = sessions.createChat({ sessionId: session.id, agent: 'scripted', title: 'Other row' });
+		// What a view's menu hands VS Code for a row: the view and the row's handle (the item's id under "1/").
+		// VS Code turns it into the row's node only for commands run from the workbench, as a menu runs them,
+		// so the probe is run through `runCommands` (a workbench command).
+		const seen: unknown[] = [];
+		const probe = vscode.commands.registerCommand('agentTabsTest.row', (row: unknown) => void seen.push(row));
+		const menuArg = (chatId: string) => ({ $treeViewId: 'agentTabs.sessions', $treeItemHandle: `1/${chatId}` });
+		const rowOf = async (chatId: string): Promise<{ kind?: string; chat?: { id: string } } | undefined> => {
+			await vscode.commands.executeCommand('runCommands', { commands: [{ command: 'agentTabsTest.row', args: menuArg(chatId) }] });
+			return seen.pop() as { kind?: string; chat?: { id: string } } | undefined;
+		};
+		try {
+			await vscode.commands.executeCommand('agentTabs.sessions.focus');
+			let node: ReturnType<typeof api.sessionsView.chatNode>;
+			for (let i = 0; i < 100 && !node; i++) {
+				node = api.sessionsView.chatNode(clicked.id);
+				await new Promise((r) => setTimeout(r, 50));
+			}
+			assert.ok(node, 'the Sessions view has no row for the chat');
+			// The session row is expanded and its chats fetched, as when the user sees them.
+			await api.sessionsView.treeView.reveal(node, { select: false, focus: false });
+			assert.equal((await rowOf(clicked.id))?.chat?.id, clicked.id);
+			// Another chat is renamed (a write the view shows): the clicked row must stay known to VS Code the
+			// whole time, or a menu command run on it in that moment would get no row.
+			sessions.renameChat(other.id, 'Other row, renamed');
+			const lost: number[] = [];
+			const started = Date.now();
+			while (Date.now() - started < 1_500) {
+				const row = await rowOf(clicked.id);
+				if (row?.chat?.id !== clicked.id) {
+					lost.push(Date.now() - started);
+				}
+				await new Promise((r) => setImmediate(r));
+			}
+			assert.deepEqual(lost, [], 'VS Code forgot the clicked row while the other one was refreshed (ms after the write)');
+			if (canProbeWorkbench) {
+				for (let i = 0; ; i++) {
+					const rows = await workbenchTexts('.part.sidebar .monaco-list-row');
+					if (rows.some((t) => t.includes('Other row, renamed'))) {
+						break;
+					}
+					assert.ok(i < 40, `the renamed chat is not shown in the Sessions view: ${JSON.stringify(rows)}`);
+					await new Promise((r) => setTimeout(r, 250));
+				}
+			}
+
+			// When VS Code did lose the row (the whole tree was refreshing), the command gets undefined: Close Chat
+			// must not close the active tab's chat instead of the one clicked, but ask which.
+			await api.chats.manager.open(clicked.id);
+			assert.equal(api.chats.manager.activeChatId, clicked.id);
+			// As a menu runs it on a row VS Code does not know (any more).
+			const closing = vscode.commands.executeCommand('runCommands', { commands: [{ command: 'agentTabs.closeChat', args: menuArg(`${clicked.id}-forgotten`) }] });
+			if (canProbeWorkbench) {
+				for (let i = 0; ; i++) {
+					const picks = await workbenchTexts('.quick-input-widget .monaco-list-row');
+					if (picks.some((t) => t.includes('Clicked row'))) {
+						break;
+					}
+					assert.ok(i < 40, `no chat to pick is offered: ${JSON.stringify(picks)}`);
+					await new Promise((r) => setTimeout(r, 250));
+				}
+			} else {
+				await new Promise((r) => setTimeout(r, 1_000));
+			}
+			await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
+			await closing;
+			assert.equal(sessions.getChat(clicked.id)?.closed_at, null, 'the active tab\'s chat was closed though the user clicked another row');
+			assert.ok(api.chats.manager.get(clicked.id), 'its tab is still open');
+			await vscode.commands.executeCommand('agentTabs.closeChat', clicked.id);
+		} finally {
+			probe.dispose();
 		}
 	});
 

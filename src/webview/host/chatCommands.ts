@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { AgentDefinition } from '../../agents/definitions';
 import { agentAvailability } from '../../agents/installed';
+import { lostViewRow } from '../../common/commandArgs';
 import type { SessionsRepo } from '../../db/sessionsRepo';
 import type { ChatPanelManager } from './chatPanels';
 import type { ChatService } from './chatService';
@@ -61,7 +62,8 @@ export function chatCommandHandlers(deps: ChatCommandDeps): Record<'newChat' | '
 		if (given) {
 			return given;
 		}
-		const active = deps.manager.activeChatId;
+		// A row the Sessions view lost was one chat the user clicked: ask which rather than take the active tab's.
+		const active = arg === lostViewRow ? undefined : deps.manager.activeChatId;
 		if (active && onlyOpenTabs) {
 			return active;
 		}
@@ -145,7 +147,7 @@ export function chatCommandHandlers(deps: ChatCommandDeps): Record<'newChat' | '
 			return chatId;
 		},
 		renameChat: async (arg) => {
-			const chatId = idFrom(arg, 'chat') ?? deps.manager.activeChatId ?? (await pickChat(undefined, vscode.l10n.t('Rename which chat?')));
+			const chatId = idFrom(arg, 'chat') ?? (arg === lostViewRow ? undefined : deps.manager.activeChatId) ?? (await pickChat(arg, vscode.l10n.t('Rename which chat?')));
 			if (!chatId) {
 				return undefined;
 			}
