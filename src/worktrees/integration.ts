@@ -167,10 +167,11 @@ export class SessionIntegration {
 			throw e;
 		};
 		const long: GitRunOptions = { long: true, signal: options.signal, onProgress: options.onProgress };
-		const identityEnv = { GIT_COMMITTER_NAME: process.env.GIT_COMMITTER_NAME ?? 'Agent Tabs', GIT_COMMITTER_EMAIL: process.env.GIT_COMMITTER_EMAIL ?? 'agent-tabs@localhost' };
+		// The commits land on the user's branch: they are the user's (their git identity, as a merge they ran
+		// would be), never "Agent Tabs" as the commits that only save work are.
 		if (strategy === 'merge') {
 			try {
-				await main.run(['merge', '--no-ff', '--no-edit', '-m', `Merge ${branch}: ${session.title}`, `refs/heads/${branch}`], { ...long, env: identityEnv });
+				await main.run(['merge', '--no-ff', '--no-edit', '-m', `Merge ${branch}: ${session.title}`, `refs/heads/${branch}`], long);
 			} catch (e) {
 				await undo(e, ['merge', '--abort'], main);
 			}
@@ -181,7 +182,7 @@ export class SessionIntegration {
 				await undo(e, ['reset', '--merge'], main);
 			}
 			try {
-				await main.run(['commit', '-q', '-m', `${session.title}\n\nSquashed from ${branch} (${ahead.length} commits) by Agent Tabs.`], { ...long, env: identityEnv });
+				await main.run(['commit', '-q', '-m', `${session.title}\n\nSquashed from ${branch} (${ahead.length} commits) by Agent Tabs.`], long);
 			} catch (e) {
 				// A commit hook refused, or the commit was cancelled: the squashed files leave the index again.
 				await main.run(['reset', '--merge']).catch(() => undefined);
@@ -192,7 +193,7 @@ export class SessionIntegration {
 			// Where the worktree's HEAD is before the rebase (the rebase moves it, whatever it is on).
 			const tipBefore = (await wtGit.run(['rev-parse', '--verify', 'HEAD'])).trim();
 			try {
-				await wtGit.run(['rebase', base], { ...long, env: identityEnv });
+				await wtGit.run(['rebase', base], long);
 			} catch (e) {
 				await undo(e, ['rebase', '--abort'], wtGit);
 			}

@@ -121,6 +121,31 @@ suite('worktrees/integration: merge cancelled half-way (real git, a real hook)',
 		assert.doesNotMatch(error.message, /Nothing was changed/);
 	});
 
+	test('merge, squash and rebase commit as the user (their git identity), not as Agent Tabs', async () => {
+		const { repo, sessionId, git, service } = await sessionToMerge();
+		const who = (rev: string): string => git(repo, 'log', '-1', '--format=%an <%ae> / %cn <%ce>', rev).trim();
+		const user = `${git(repo, 'config', 'user.name').trim()} <${git(repo, 'config', 'user.email').trim()}>`;
+		await service.mergeSession(sessionId, 'merge');
+		assert.equal(who('HEAD'), `${user} / ${user}`);
+		const commitInSession = async (file: string): Promise<string> => {
+			const { session, worktree } = await service.createSession({ repo, title: `then ${file}` });
+			fs.writeFileSync(path.join(worktree.path, file), `${file}\n`);
+			git(worktree.path, 'add', file);
+			git(worktree.path, 'commit', '-q', '-m', file);
+			return session.id;
+		};
+		await service.mergeSession(await commitInSession('c.txt'), 'squash');
+		assert.equal(who('HEAD'), `${user} / ${user}`);
+		const rebased = await commitInSession('d.txt');
+		// The base moves on, so the rebase writes the session's commit anew.
+		fs.writeFileSync(path.join(repo, 'e.txt'), 'e\n');
+		git(repo, 'add', 'e.txt');
+		git(repo, 'commit', '-q', '-m', 'e');
+		await service.mergeSession(rebased, 'rebase');
+		assert.equal(git(repo, 'log', '-1', '--format=%s', 'HEAD').trim(), 'd.txt');
+		assert.equal(who('HEAD'), `${user} / ${user}`);
+	});
+
 	test('no git identity: merge and squash say how to set one, in place of git\'s raw words; a session from a detached HEAD says it has no branch to merge into', async () => {
 		const { repo, sessionId, git, service } = await sessionToMerge();
 		fs.writeFileSync(path.join(repo, 'c.txt'), 'c\n');
