@@ -48,7 +48,7 @@ export class SessionChatResolver implements TaskChatResolver {
 			}
 			const created = await this.worktrees.createSession({ repo: request.repo, title: request.title ?? taskTitle(task), baseRef: request.baseRef });
 			sessionId = created.session.id;
-			this.logger.info(`[Tasks][resolve] task ${task.id}: new session ${sessionId} in ${created.worktree.path}`);
+			this.logger.info(`[Tasks][resolve] task ${task.id}: new session ${sessionId} in ${created.worktree.path}${created.note ? `; ${created.note}` : ''}`);
 		} else if (!this.sessions.get(sessionId)) {
 			throw new AgentTabsError('session/unknown', `Session ${sessionId} no longer exists.`);
 		}

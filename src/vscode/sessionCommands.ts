@@ -171,7 +171,12 @@ export function sessionCommandHandlers(deps: SessionCommandDeps): Record<string,
 				carryChanges = pick === carry;
 			}
 			const created = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Creating the worktree for "{0}"…', title) }, () => durably(service.createSession({ repo: checkout, title: title.trim(), carryChanges })));
-			void vscode.window.showInformationMessage(vscode.l10n.t('Session "{0}" is ready on {1}.', created.session.title, created.worktree.branch ?? ''));
+			if (created.note) {
+				// Something the user should know about the new worktree (a hook that failed in it, another branch name).
+				void vscode.window.showWarningMessage(vscode.l10n.t('Session "{0}" is ready on {1}. {2}', created.session.title, created.worktree.branch ?? '', created.note));
+			} else {
+				void vscode.window.showInformationMessage(vscode.l10n.t('Session "{0}" is ready on {1}.', created.session.title, created.worktree.branch ?? ''));
+			}
 			return created.session.id;
 		},
 		deleteSession: async (node?: unknown) => {

@@ -220,7 +220,11 @@ export class SessionLifecycle {
 		const { branch, path: wtPath } = worktree;
 		try {
 			fs.rmdirSync(wtPath);
-			await git.run(['worktree', 'add', '-b', branch!, wtPath, baseCommit]);
+			const hookFailed = await this.addWorktree(git, wtPath, branch!, baseCommit);
+			if (hookFailed) {
+				note = note ? `${note} ${hookFailed}` : hookFailed;
+				this.ctx.logger.warn(`[Worktrees][create] ${wtPath}: ${hookFailed}`);
+			}
 			markOwned(wtPath, { worktreeId: worktree.id, sessionId: session.id, stateDir: this.ctx.stateDir });
 			if (input.carryChanges) {
 				await this.carryChanges(checkout, wtPath);
@@ -234,6 +238,40 @@ export class SessionLifecycle {
 			throw e instanceof AgentTabsError ? e : new AgentTabsError('worktree/create', `Could not create the worktree for "${input.title}": ${errorMessage(e)}`, { cause: e });
 		}
 		return { session, worktree: this.ctx.worktrees.get(worktree.id)!, note };
+	}
+
+	/**
+	 * `git worktree add`. Git runs the repository's post-checkout hook once the worktree is complete and keeps
+	 * the worktree when the hook fails, only exiting with the hook's status ("hook failure does not warrant
+	 * worktree deletion", builtin/worktree.c); a checkout that fails removes what it made. So a failure that
+	 * left the worktree made, on its branch at the base, was the hook's: returns a note with its words.
+	 */
+	private async addWorktree(git: Git, wtPath: string, branch: string, baseCommit: string): Promise<string | undefined> {
+		try {
+			await git.run(['worktree', 'add', '-b', branch, wtPath, baseCommit]);
+			return undefined;
+		} catch (e) {
+			if (!(e instanceof GitError) || !(await this.madeWorktree(git, wtPath, branch, baseCommit))) {
+				throw e;
+			}
+			const said = e.stderr
+				.split(/\r?\n|\r/)
+				.map((l) => l.trim())
+				.filter((l) => l && !/^(Preparing worktree|HEAD is now at|Updating files:)/.test(l))
+				.slice(-4)
+				.join(' ');
+			return `The repository's post-checkout hook failed in the new worktree, which git made all the same: ${said || `exit code ${e.exitCode}`}`;
+		}
+	}
+
+	/** Whether git made the worktree whole: registered and unlocked, on its new branch, at the base commit. */
+	private async madeWorktree(git: Git, wtPath: string, branch: string, baseCommit: string): Promise<boolean> {
+		const entry = parseWorktreeList(await git.run(['worktree', 'list', '--porcelain', '-z']).catch(() => '')).find((w) => samePath(w.path, wtPath));
+		if (!entry || entry.locked || entry.prunable || entry.branch !== branch) {
+			return false;
+		}
+		const head = await this.ctx.git(wtPath).run(['rev-parse', '--verify', 'HEAD']).catch(() => '');
+		return head.trim() === baseCommit;
 	}
 
 	/**

@@ -723,6 +723,32 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(git(repo, 'branch', '--list', 'agent-tabs/*'), '');
 	});
 
+	test('a post-checkout hook that fails does not undo New Session (git keeps the worktree it made): the session is ready and the note gives the hook\'s words; a checkout that fails still leaves nothing', async () => {
+		const hook = path.join(repo, '.git', 'hooks', 'post-checkout');
+		// As a husky or lfs hook does when its tool is missing.
+		fs.writeFileSync(hook, '#!/bin/sh\necho "post-checkout: lfs-tool was not found on your path" >&2\nexit 2\n', { mode: 0o755 });
+		const { session, worktree, note } = await service.createSession({ repo, title: 'hooked' });
+		assert.match(note ?? '', /post-checkout hook failed in the new worktree, which git made all the same: post-checkout: lfs-tool was not found on your path/);
+		assert.equal(worktree.state, 'ready');
+		assert.equal(new SessionsRepo(store).get(session.id)?.status, 'active');
+		assert.equal(fs.readFileSync(path.join(worktree.path, 'README.md'), 'utf8'), fs.readFileSync(path.join(repo, 'README.md'), 'utf8'));
+		assert.equal(git(worktree.path, 'rev-parse', '--abbrev-ref', 'HEAD').trim(), worktree.branch);
+		assert.equal(git(worktree.path, 'status', '--porcelain'), '');
+		// A checkout that fails (a required smudge filter) is no hook: git removes what it made, and so do we.
+		fs.rmSync(hook);
+		fs.writeFileSync(path.join(repo, '.gitattributes'), 'README.md filter=broken\n');
+		git(repo, 'add', '.gitattributes');
+		git(repo, 'commit', '-q', '-m', 'attributes');
+		git(repo, 'config', 'filter.broken.smudge', 'false');
+		git(repo, 'config', 'filter.broken.required', 'true');
+		await assert.rejects(service.createSession({ repo, title: 'filter fails' }), /README\.md/);
+		assert.deepEqual(
+			new SessionsRepo(store).list().map((s) => s.title),
+			['hooked'],
+		);
+		assert.deepEqual(fs.readdirSync(path.join(dir, 'worktrees')), [path.basename(worktree.path)]);
+	});
+
 	test('a setup step that fails after a restore leaves the session restored, says so, and nothing later removes the folder; an .env link to nothing is not copied and fails nothing', async () => {
 		fs.writeFileSync(path.join(repo, '.env'), 'A=1\n');
 		fs.symlinkSync(path.join(dir, 'no-such-file'), path.join(repo, '.env.dangling'));
