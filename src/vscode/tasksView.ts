@@ -4,6 +4,7 @@ import { agentAvailability } from '../agents/installed';
 import { Disposable, DisposableStore, type IDisposable } from '../common/lifecycle';
 import type { Logger } from '../common/log';
 import type { SessionsRepo } from '../db/sessionsRepo';
+import type { Store } from '../db/store';
 import type { TaskRow, TaskStatus } from '../db/tasksRepo';
 import type { Dispatcher } from '../tasks/dispatcher';
 import { registerCommands } from './commands';
@@ -40,15 +41,18 @@ export class TasksView extends Disposable implements vscode.TreeDataProvider<Tas
 		this._register({ dispose: () => clearTimeout(this.refreshTimer) });
 	}
 
-	attach(dispatcher: Dispatcher, sessions?: SessionsRepo): void {
+	/** Shows the dispatcher's tasks; with the store, a chat or session renamed is renamed in the rows too. */
+	attach(dispatcher: Dispatcher, sessions?: SessionsRepo, store?: Pick<Store, 'onDidWrite'>): void {
 		this.dispatcher = dispatcher;
 		this.sessions = sessions;
-		this._register(
-			dispatcher.onDidChange(() => {
-				clearTimeout(this.refreshTimer);
-				this.refreshTimer = setTimeout(() => this.refreshChanged(), 100);
-			}),
-		);
+		const scheduleRefresh = (): void => {
+			clearTimeout(this.refreshTimer);
+			this.refreshTimer = setTimeout(() => this.refreshChanged(), 100);
+		};
+		this._register(dispatcher.onDidChange(scheduleRefresh));
+		if (store) {
+			this._register(store.onDidWrite((e) => (e.tables.has('chats') || e.tables.has('sessions')) && scheduleRefresh()));
+		}
 		this.rows.forget();
 		this._onDidChangeTreeData.fire(undefined);
 	}
@@ -253,7 +257,7 @@ function readLimits(): { maxConcurrent: number; maxPerWorktree: number } {
 export function startTasks(deps: {
 	logger: Logger;
 	view: TasksView;
-	ready: () => Promise<{ dispatcher: Dispatcher; sessions: SessionsRepo }>;
+	ready: () => Promise<{ dispatcher: Dispatcher; sessions: SessionsRepo; store?: Store }>;
 	definitions: () => readonly AgentDefinition[];
 	openChat: (chatId: string) => Thenable<unknown>;
 }): IDisposable {
@@ -274,7 +278,8 @@ export function startTasks(deps: {
 		}),
 	);
 	void deps.ready().then(
-		async ({ dispatcher, sessions }) => {
+		async (parts) => {
+			const { dispatcher, sessions } = parts;
 			if (store.isDisposed) {
 				return;
 			}
@@ -286,7 +291,7 @@ export function startTasks(deps: {
 					}
 				}),
 			);
-			deps.view.attach(dispatcher, sessions);
+			deps.view.attach(dispatcher, sessions, parts.store);
 			// A chat's own interrupted turn shows in its tab (with Retry); the warning names the other tasks.
 			const interrupted = (await dispatcher.start()).filter((id) => dispatcher.get(id)?.creator !== 'chat');
 			if (interrupted.length > 0) {

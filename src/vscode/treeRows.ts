@@ -7,6 +7,8 @@ import type * as vscode from 'vscode';
  * Why not refresh the whole tree: when the whole tree (or a row with children) is refreshed, VS Code forgets
  * the rows under it until the view asks for them again, and a menu command run on one of them in that moment
  * gets `undefined` instead of its node (microsoft/vscode#144250). A row refreshed on its own keeps its node.
+ * `give` takes every getChildren call for what the view holds; `treeView.reveal` also fetches children in the
+ * extension host, so reveal only rows the view already shows the parents of.
  */
 export class TreeRows<N extends object> {
 	private readonly nodes = new Map<string, N>();
@@ -108,8 +110,26 @@ function sameKeys(a: readonly string[], b: readonly string[]): boolean {
 	return a.length === b.length && a.every((k, i) => k === b[i]);
 }
 
-/** What a tree item shows, as one string; a command's arguments (the node itself) are not shown. */
+/**
+ * What a tree item shows, as one string; a command's arguments (the node itself) are not shown. A hover's
+ * MarkdownString keeps its text behind a getter (JSON would see `{}`), so its `value` is taken; an icon is
+ * its theme id and colour, or its path.
+ */
 function itemShows(item: vscode.TreeItem): string {
 	const command = item.command ? { command: item.command.command, title: item.command.title } : undefined;
-	return JSON.stringify({ ...item, command });
+	const tooltip = typeof item.tooltip === 'string' || item.tooltip === undefined ? item.tooltip : item.tooltip.value;
+	return JSON.stringify({ ...item, command, tooltip, iconPath: iconShows(item.iconPath) });
+}
+
+function iconShows(icon: vscode.TreeItem['iconPath']): unknown {
+	if (icon === undefined || typeof icon === 'string') {
+		return icon;
+	}
+	if ('id' in icon && typeof icon.id === 'string') {
+		return [icon.id, icon.color?.id];
+	}
+	if ('light' in icon) {
+		return [String(icon.light), String(icon.dark)];
+	}
+	return String(icon);
 }

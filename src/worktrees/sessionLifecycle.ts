@@ -260,7 +260,8 @@ export class SessionLifecycle {
 				.filter((l) => l && !/^(Preparing worktree|HEAD is now at|Updating files:)/.test(l))
 				.slice(-4)
 				.join(' ');
-			return `The repository's post-checkout hook failed in the new worktree, which git made all the same: ${said || `exit code ${e.exitCode}`}`;
+			const words = said || `exit code ${e.exitCode}`;
+			return `The post-checkout hook failed in the new worktree, which git made all the same: ${/[.!?]$/.test(words) ? words : `${words}.`}`;
 		}
 	}
 

@@ -162,6 +162,19 @@ suite('Agent Tabs in a real VS Code', () => {
 			const item = await shown(done.id, 'done');
 			assert.equal(item.label, 'say hello from a task');
 			assert.match(String(item.description), /^scripted · done · chat /);
+			if (canProbeWorkbench) {
+				// The row names the task's chat as the user named it: renamed, the row follows.
+				await vscode.commands.executeCommand('agentTabs.tasks.focus');
+				(await api.ready).sessions.renameChat(done.chat_id!, 'Renamed for the Tasks view');
+				for (let i = 0; ; i++) {
+					const rows = await workbenchTexts('.part.sidebar .monaco-list-row');
+					if (rows.some((t) => t.includes('chat "Renamed for the Tasks view"'))) {
+						break;
+					}
+					assert.ok(i < 40, `the Tasks view does not show the chat's new name: ${JSON.stringify(rows)}`);
+					await new Promise((r) => setTimeout(r, 250));
+				}
+			}
 
 			const long = await dispatcher.add({ creator: 'new_task', agent: 'scripted', input: { text: 'say waiting\nsleep 20000' }, chatId: done.chat_id! });
 			await shown(long.id, 'running');
@@ -208,9 +221,21 @@ suite('Agent Tabs in a real VS Code', () => {
 				await new Promise((r) => setTimeout(r, 50));
 			}
 			assert.ok(node, 'the Sessions view has no row for the chat');
-			// The session row is expanded and its chats fetched, as when the user sees them.
+			// The new session (a new top-level row) refreshes the whole tree once: the view shows it first.
+			if (canProbeWorkbench) {
+				for (let i = 0; !(await workbenchTexts('.part.sidebar .monaco-list-row')).some((t) => t.includes(session.title)); i++) {
+					assert.ok(i < 40, 'the Sessions view does not show the new session');
+					await new Promise((r) => setTimeout(r, 250));
+				}
+			} else {
+				await new Promise((r) => setTimeout(r, 2_000));
+			}
+			// Its row is expanded and its chats fetched, as when the user sees them.
 			await api.sessionsView.treeView.reveal(node, { select: false, focus: false });
-			assert.equal((await rowOf(clicked.id))?.chat?.id, clicked.id);
+			for (let i = 0; (await rowOf(clicked.id))?.chat?.id !== clicked.id || (await rowOf(other.id))?.chat?.id !== other.id; i++) {
+				assert.ok(i < 100, 'VS Code never knew the chat rows');
+				await new Promise((r) => setTimeout(r, 100));
+			}
 			// Another chat is renamed (a write the view shows): the clicked row must stay known to VS Code the
 			// whole time, or a menu command run on it in that moment would get no row.
 			sessions.renameChat(other.id, 'Other row, renamed');
@@ -250,10 +275,12 @@ suite('Agent Tabs in a real VS Code', () => {
 					assert.ok(i < 40, `no chat to pick is offered: ${JSON.stringify(picks)}`);
 					await new Promise((r) => setTimeout(r, 250));
 				}
-			} else {
-				await new Promise((r) => setTimeout(r, 1_000));
 			}
-			await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
+			// Dismissed (again until it is gone: without a runner to read the workbench, the picker may open late).
+			const settled = closing.then(() => true);
+			for (let i = 0; i < 80 && !(await Promise.race([settled, new Promise<false>((r) => setTimeout(() => r(false), 250))])); i++) {
+				await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
+			}
 			await closing;
 			assert.equal(sessions.getChat(clicked.id)?.closed_at, null, 'the active tab\'s chat was closed though the user clicked another row');
 			assert.ok(api.chats.manager.get(clicked.id), 'its tab is still open');

@@ -4,7 +4,12 @@ import * as path from 'node:path';
 
 /** Environment for git in tests: no system or global config can leak in. */
 export function gitEnv(home: string): NodeJS.ProcessEnv {
-	return { ...process.env, HOME: home, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: path.join(home, '.gitconfig'), GIT_TERMINAL_PROMPT: '0' };
+	const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: path.join(home, '.gitconfig'), GIT_TERMINAL_PROMPT: '0' };
+	// Identities come from the test's own config only, never from the environment the tests run in.
+	for (const name of ['GIT_AUTHOR_NAME', 'GIT_AUTHOR_EMAIL', 'GIT_COMMITTER_NAME', 'GIT_COMMITTER_EMAIL']) {
+		delete env[name];
+	}
+	return env;
 }
 
 /** A real git repository with one commit, in `dir`. */

@@ -86,7 +86,9 @@ export function chatCommandHandlers(deps: ChatCommandDeps): Record<'newChat' | '
 		newChat: async (arg) => {
 			const sessions = await deps.sessions();
 			let sessionId = idFrom(arg, 'session');
-			sessionId ??= currentSession(sessions, deps.manager.activeChatId);
+			if (arg !== lostViewRow) {
+				sessionId ??= currentSession(sessions, deps.manager.activeChatId);
+			}
 			if (!sessionId) {
 				const active = sessions.list().filter((s) => s.status === 'active');
 				if (active.length === 0) {

@@ -55,6 +55,28 @@ suite('TreeRows: a tree refreshes only the rows a change touched', () => {
 		assert.equal(changed[0]!.title, 'Scripted (renamed)');
 	});
 
+	test('a change only the hover shows (a MarkdownString, whose text is behind a getter) refreshes the row', () => {
+		/** As vscode.MarkdownString is in the extension host: its text in a private field, read through `value`. */
+		class Hover {
+			readonly #text: string;
+			constructor(text: string) {
+				this.#text = text;
+			}
+			get value(): string {
+				return this.#text;
+			}
+		}
+		const hoverOf = (node: Node): vscode.TreeItem => ({ ...itemOf(node), tooltip: new Hover(`updated ${node.updatedAt}`) as unknown as vscode.MarkdownString });
+		const tree = rows();
+		const seen = new Map<string, Node>();
+		for (const node of tree.give(undefined, childrenOf(undefined))) {
+			tree.showing(node, hoverOf(node));
+			seen.set(node.id, node);
+		}
+		data.get('s2')!.updatedAt = 2;
+		assert.deepEqual(tree.changes(childrenOf, hoverOf), [seen.get('s2')]);
+	});
+
 	test('a write that changes nothing a row shows refreshes nothing', () => {
 		const tree = rows();
 		render(tree, ['s1', 's2']);

@@ -728,7 +728,7 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		// As a husky or lfs hook does when its tool is missing.
 		fs.writeFileSync(hook, '#!/bin/sh\necho "post-checkout: lfs-tool was not found on your path" >&2\nexit 2\n', { mode: 0o755 });
 		const { session, worktree, note } = await service.createSession({ repo, title: 'hooked' });
-		assert.match(note ?? '', /post-checkout hook failed in the new worktree, which git made all the same: post-checkout: lfs-tool was not found on your path/);
+		assert.match(note ?? '', /^The post-checkout hook failed in the new worktree, which git made all the same: post-checkout: lfs-tool was not found on your path\.$/);
 		assert.equal(worktree.state, 'ready');
 		assert.equal(new SessionsRepo(store).get(session.id)?.status, 'active');
 		assert.equal(fs.readFileSync(path.join(worktree.path, 'README.md'), 'utf8'), fs.readFileSync(path.join(repo, 'README.md'), 'utf8'));
