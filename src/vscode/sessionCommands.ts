@@ -4,7 +4,7 @@ import { findCommand } from '../agents/installed';
 import { AgentTabsError } from '../common/errors';
 import type { Logger } from '../common/log';
 import type { SessionsRepo } from '../db/sessionsRepo';
-import type { WorktreesRepo } from '../db/worktreesRepo';
+import type { WorktreeRow, WorktreesRepo } from '../db/worktreesRepo';
 import type { RiskReport } from '../worktrees/risk';
 import type { RemoveResult, WorktreeService } from '../worktrees/worktreeService';
 import type { SessionsNode } from './sessionsView';
@@ -40,6 +40,26 @@ async function pickSession(deps: SessionCommandDeps, node: unknown, filter: (sta
 	// Kept open when focus goes elsewhere, like every picker here: run from the palette over a chat tab, the
 	// tab takes focus back a moment later (VS Code refocuses a webview asynchronously), which closed it.
 	return (await vscode.window.showQuickPick(items, { placeHolder: vscode.l10n.t('Which session?'), ignoreFocusOut: true }))?.id;
+}
+
+/**
+ * The detached worktree a command is about: the tree node it was run on, or one the user picks (a menu whose
+ * row VS Code lost while the view refreshed gives no node).
+ */
+async function pickDetached(deps: SessionCommandDeps, node: unknown, filter: (w: WorktreeRow) => boolean): Promise<WorktreeRow | undefined> {
+	const n = node as SessionsNode | undefined;
+	if (n?.kind === 'worktree') {
+		return n.worktree;
+	}
+	const items = deps.worktrees
+		.detached()
+		.filter(filter)
+		.map((w) => ({ label: w.branch ?? path.basename(w.path), description: w.path, worktree: w }));
+	if (items.length === 0) {
+		void vscode.window.showInformationMessage(vscode.l10n.t('There are no detached worktrees for this.'));
+		return undefined;
+	}
+	return (await vscode.window.showQuickPick(items, { placeHolder: vscode.l10n.t('Which detached worktree?'), ignoreFocusOut: true }))?.worktree;
 }
 
 /** The repository a new session starts in: the only workspace folder, or the one picked; says so when there is none. */
@@ -243,23 +263,20 @@ export function sessionCommandHandlers(deps: SessionCommandDeps): Record<string,
 			return id;
 		},
 		attachWorktree: async (node?: unknown) => {
-			const n = node as SessionsNode | undefined;
-			if (n?.kind !== 'worktree') {
-				return undefined;
-			}
-			return (await durably(deps.service().attachWorktree(n.worktree.id))).session.id;
+			const worktree = await pickDetached(deps, node, () => true);
+			return worktree ? (await durably(deps.service().attachWorktree(worktree.id))).session.id : undefined;
 		},
 		removeWorktree: async (node?: unknown) => {
-			const n = node as SessionsNode | undefined;
-			if (n?.kind !== 'worktree') {
+			const worktree = await pickDetached(deps, node, (w) => w.state === 'ready');
+			if (!worktree) {
 				return undefined;
 			}
-			const risk = await deps.service().risk(n.worktree.id);
-			const choice = await vscode.window.showWarningMessage(vscode.l10n.t('Remove the worktree {0}?', n.worktree.path), { modal: true, detail: `${riskDetail(risk)}\n\n${vscode.l10n.t('Its work is saved in a private git ref first; the branch is kept.')}` }, vscode.l10n.t('Save and Remove'));
+			const risk = await deps.service().risk(worktree.id);
+			const choice = await vscode.window.showWarningMessage(vscode.l10n.t('Remove the worktree {0}?', worktree.path), { modal: true, detail: `${riskDetail(risk)}\n\n${vscode.l10n.t('Its work is saved in a private git ref first; the branch is kept.')}` }, vscode.l10n.t('Save and Remove'));
 			if (!choice) {
 				return undefined;
 			}
-			const result = await durably(deps.service().remove(n.worktree.id, 'it was removed from the Sessions view'));
+			const result = await durably(deps.service().remove(worktree.id, 'it was removed from the Sessions view'));
 			void vscode.window.showInformationMessage(savedMessage(result));
 			return result;
 		},

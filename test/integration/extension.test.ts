@@ -15,7 +15,7 @@ import { storeFiles } from '../../src/db/store';
 import type { LockOwner } from '../../src/db/lock';
 import type { AgentTabsTestApi } from '../../src/extension';
 import { WorktreeService } from '../../src/worktrees/worktreeService';
-import { canProbeWorkbench, workbenchTexts } from './workbench';
+import { canProbeWorkbench, waitForNotification, workbenchTexts } from './workbench';
 
 const extensionId = 'agent-tabs.agent-tabs';
 const phase = process.env.E2E_PHASE;
@@ -285,6 +285,25 @@ suite('Agent Tabs in a real VS Code', () => {
 			assert.equal(sessions.getChat(clicked.id)?.closed_at, null, 'the active tab\'s chat was closed though the user clicked another row');
 			assert.ok(api.chats.manager.get(clicked.id), 'its tab is still open');
 			await vscode.commands.executeCommand('agentTabs.closeChat', clicked.id);
+
+			// A detached worktree's menu command on a row the view lost asks which worktree (or says there is none).
+			const attaching = vscode.commands.executeCommand('runCommands', { commands: [{ command: 'agentTabs.attachWorktree', args: menuArg('worktree-forgotten') }] });
+			if (canProbeWorkbench) {
+				const detached = (await api.ready).store.all<{ path: string }>('SELECT path FROM worktrees WHERE session_id IS NULL');
+				if (detached.length > 0) {
+					for (let i = 0; (await workbenchTexts('.quick-input-widget .monaco-list-row')).length === 0; i++) {
+						assert.ok(i < 40, 'no detached worktree to pick is offered');
+						await new Promise((r) => setTimeout(r, 250));
+					}
+				} else {
+					await waitForNotification(/There are no detached worktrees for this\./);
+				}
+			}
+			const attached = attaching.then(() => true);
+			for (let i = 0; i < 80 && !(await Promise.race([attached, new Promise<false>((r) => setTimeout(() => r(false), 250))])); i++) {
+				await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
+			}
+			await attaching;
 		} finally {
 			probe.dispose();
 		}
