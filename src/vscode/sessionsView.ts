@@ -26,15 +26,20 @@ const shownTables = ['sessions', 'chats', 'worktrees'];
 export class SessionsView extends Disposable implements vscode.TreeDataProvider<SessionsNode> {
 	private readonly _onDidChangeTreeData = this._register(new vscode.EventEmitter<SessionsNode | SessionsNode[] | undefined>());
 	readonly onDidChangeTreeData = this._onDidChangeTreeData.event;
-	private readonly rows = new TreeRows<SessionsNode>(nodeKey);
+	private readonly rows = this._register(
+		new TreeRows<SessionsNode>({
+			keyOf: nodeKey,
+			childrenOf: (parent) => this.childrenOf(parent),
+			itemOf: (node) => this.itemOf(node),
+			fire: (rows) => this._onDidChangeTreeData.fire(rows),
+		}),
+	);
 	private repos: { sessions: SessionsRepo; worktrees: WorktreesRepo } | undefined;
-	private refreshTimer: NodeJS.Timeout | undefined;
 	readonly treeView: vscode.TreeView<SessionsNode>;
 
 	constructor() {
 		super();
 		this.treeView = this._register(vscode.window.createTreeView(viewIds.sessions, { treeDataProvider: this, showCollapseAll: true }));
-		this._register({ dispose: () => clearTimeout(this.refreshTimer) });
 	}
 
 	/** Connects the view to the store once it is open. */
@@ -43,7 +48,7 @@ export class SessionsView extends Disposable implements vscode.TreeDataProvider<
 		this._register(
 			store.onDidWrite((e) => {
 				if (shownTables.some((t) => e.tables.has(t))) {
-					this.scheduleRefresh();
+					this.rows.scheduleRefresh();
 				}
 			}),
 		);
@@ -52,26 +57,11 @@ export class SessionsView extends Disposable implements vscode.TreeDataProvider<
 
 	/** Refreshes the whole tree ("Refresh" in the view's title). */
 	refresh(): void {
-		this.rows.forget();
-		this._onDidChangeTreeData.fire(undefined);
-	}
-
-	private scheduleRefresh(): void {
-		clearTimeout(this.refreshTimer);
-		this.refreshTimer = setTimeout(() => this.refreshChanged(), 100);
-	}
-
-	/** Refreshes the rows the last writes changed: none, some, or the whole tree when the top level changed. */
-	private refreshChanged(): void {
-		this.rows.refresh(
-			(rows) => this._onDidChangeTreeData.fire(rows),
-			(parent) => this.childrenOf(parent),
-			(node) => this.itemOf(node),
-		);
+		this.rows.refreshAll();
 	}
 
 	getChildren(element?: SessionsNode): SessionsNode[] {
-		return this.rows.give(element, this.childrenOf(element));
+		return this.rows.getChildren(element);
 	}
 
 	getParent(node: SessionsNode): SessionsNode | undefined {
@@ -91,7 +81,7 @@ export class SessionsView extends Disposable implements vscode.TreeDataProvider<
 	}
 
 	getTreeItem(node: SessionsNode): vscode.TreeItem {
-		return this.rows.showing(node, this.itemOf(node));
+		return this.rows.getTreeItem(node);
 	}
 
 	private childrenOf(element: SessionsNode | undefined): SessionsNode[] {

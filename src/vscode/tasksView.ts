@@ -29,48 +29,38 @@ const recentTasks = 50;
 export class TasksView extends Disposable implements vscode.TreeDataProvider<TaskNode> {
 	private readonly _onDidChangeTreeData = this._register(new vscode.EventEmitter<TaskNode | TaskNode[] | undefined>());
 	readonly onDidChangeTreeData = this._onDidChangeTreeData.event;
-	private readonly rows = new TreeRows<TaskNode>((node) => node.task.id);
+	private readonly rows = this._register(
+		new TreeRows<TaskNode>({
+			keyOf: (node) => node.task.id,
+			childrenOf: (parent) => this.childrenOf(parent),
+			itemOf: (node) => this.itemOf(node),
+			fire: (rows) => this._onDidChangeTreeData.fire(rows),
+		}),
+	);
 	private dispatcher: Dispatcher | undefined;
 	private sessions: SessionsRepo | undefined;
-	private refreshTimer: NodeJS.Timeout | undefined;
 	readonly treeView: vscode.TreeView<TaskNode>;
 
 	constructor() {
 		super();
 		this.treeView = this._register(vscode.window.createTreeView(viewIds.tasks, { treeDataProvider: this }));
-		this._register({ dispose: () => clearTimeout(this.refreshTimer) });
 	}
 
-	/** Shows the dispatcher's tasks; with the store, a chat or session renamed is renamed in the rows too. */
-	attach(dispatcher: Dispatcher, sessions?: SessionsRepo, store?: Pick<Store, 'onDidWrite'>): void {
+	/** Shows the dispatcher's tasks; a chat or session renamed (a store write) is renamed in the rows too. */
+	attach(dispatcher: Dispatcher, sessions: SessionsRepo, store: Pick<Store, 'onDidWrite'>): void {
 		this.dispatcher = dispatcher;
 		this.sessions = sessions;
-		const scheduleRefresh = (): void => {
-			clearTimeout(this.refreshTimer);
-			this.refreshTimer = setTimeout(() => this.refreshChanged(), 100);
-		};
-		this._register(dispatcher.onDidChange(scheduleRefresh));
-		if (store) {
-			this._register(store.onDidWrite((e) => (e.tables.has('chats') || e.tables.has('sessions')) && scheduleRefresh()));
-		}
-		this.rows.forget();
-		this._onDidChangeTreeData.fire(undefined);
-	}
-
-	private refreshChanged(): void {
-		this.rows.refresh(
-			(rows) => this._onDidChangeTreeData.fire(rows),
-			(parent) => this.childrenOf(parent),
-			(node) => this.itemOf(node),
-		);
+		this._register(dispatcher.onDidChange(() => this.rows.scheduleRefresh()));
+		this._register(store.onDidWrite((e) => (e.tables.has('chats') || e.tables.has('sessions')) && this.rows.scheduleRefresh()));
+		this.rows.refreshAll();
 	}
 
 	getChildren(element?: TaskNode): TaskNode[] {
-		return this.rows.give(element, this.childrenOf(element));
+		return this.rows.getChildren(element);
 	}
 
 	getTreeItem(node: TaskNode): vscode.TreeItem {
-		return this.rows.showing(node, this.itemOf(node));
+		return this.rows.getTreeItem(node);
 	}
 
 	private childrenOf(element: TaskNode | undefined): TaskNode[] {
@@ -257,7 +247,7 @@ function readLimits(): { maxConcurrent: number; maxPerWorktree: number } {
 export function startTasks(deps: {
 	logger: Logger;
 	view: TasksView;
-	ready: () => Promise<{ dispatcher: Dispatcher; sessions: SessionsRepo; store?: Store }>;
+	ready: () => Promise<{ dispatcher: Dispatcher; sessions: SessionsRepo; store: Store }>;
 	definitions: () => readonly AgentDefinition[];
 	openChat: (chatId: string) => Thenable<unknown>;
 }): IDisposable {
@@ -278,8 +268,7 @@ export function startTasks(deps: {
 		}),
 	);
 	void deps.ready().then(
-		async (parts) => {
-			const { dispatcher, sessions } = parts;
+		async ({ dispatcher, sessions, store: db }) => {
 			if (store.isDisposed) {
 				return;
 			}
@@ -291,7 +280,7 @@ export function startTasks(deps: {
 					}
 				}),
 			);
-			deps.view.attach(dispatcher, sessions, parts.store);
+			deps.view.attach(dispatcher, sessions, db);
 			// A chat's own interrupted turn shows in its tab (with Retry); the warning names the other tasks.
 			const interrupted = (await dispatcher.start()).filter((id) => dispatcher.get(id)?.creator !== 'chat');
 			if (interrupted.length > 0) {

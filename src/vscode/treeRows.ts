@@ -1,4 +1,5 @@
 import type * as vscode from 'vscode';
+import { Disposable } from '../common/lifecycle';
 
 /**
  * The rows a tree view has shown, kept as the same node objects from one refresh to the next, so that a
@@ -7,23 +8,47 @@ import type * as vscode from 'vscode';
  * Why not refresh the whole tree: when the whole tree (or a row with children) is refreshed, VS Code forgets
  * the rows under it until the view asks for them again, and a menu command run on one of them in that moment
  * gets `undefined` instead of its node (microsoft/vscode#144250). A row refreshed on its own keeps its node.
- * `give` takes every getChildren call for what the view holds; `treeView.reveal` also fetches children in the
+ * `getChildren` takes every call for what the view holds; `treeView.reveal` also fetches children in the
  * extension host, so reveal only rows the view already shows the parents of.
  */
-export class TreeRows<N extends object> {
+/** What a view gives its TreeRows: its nodes' keys, children and items, and its change event. */
+export interface TreeRowsSource<N> {
+	keyOf(node: N): string;
+	childrenOf(parent: N | undefined): readonly N[];
+	itemOf(node: N): vscode.TreeItem;
+	/** The view's `onDidChangeTreeData`: the rows to refresh, or `undefined` for the whole tree. */
+	fire(rows: N[] | undefined): void;
+}
+
+export class TreeRows<N extends object> extends Disposable {
 	private readonly nodes = new Map<string, N>();
 	/** What each row's tree item showed when VS Code last asked for it. */
 	private readonly shown = new Map<string, string>();
 	/** The keys of each parent's children ('' for the top level) as VS Code was last given them. */
 	private readonly given = new Map<string, string[]>();
+	private refreshTimer: NodeJS.Timeout | undefined;
 
-	constructor(private readonly keyOf: (node: N) => string) {}
+	constructor(
+		private readonly source: TreeRowsSource<N>,
+		/** How long `scheduleRefresh` waits for more writes. */
+		private readonly delayMs = 100,
+	) {
+		super();
+		this._register({ dispose: () => clearTimeout(this.refreshTimer) });
+	}
 
-	/** The children to hand VS Code: the same objects as before for the same keys, carrying the fresh data. */
-	give(parent: N | undefined, fresh: readonly N[]): N[] {
-		const nodes = fresh.map((n) => this.adopt(n));
-		this.given.set(parent ? this.keyOf(parent) : '', nodes.map(this.keyOf));
+	/** The view's getChildren: the same objects as before for the same keys, carrying the fresh data. */
+	getChildren(parent: N | undefined): N[] {
+		const nodes = this.source.childrenOf(parent).map((n) => this.adopt(n));
+		this.given.set(parent ? this.source.keyOf(parent) : '', nodes.map((n) => this.source.keyOf(n)));
 		return nodes;
+	}
+
+	/** The view's getTreeItem, noting what the row shows. */
+	getTreeItem(node: N): vscode.TreeItem {
+		const item = this.source.itemOf(node);
+		this.shown.set(this.source.keyOf(node), itemShows(item));
+		return item;
 	}
 
 	/** The row's node: the object VS Code knows for its key, carrying the fresh data. */
@@ -31,34 +56,29 @@ export class TreeRows<N extends object> {
 		return this.adopt(fresh);
 	}
 
-	/** Notes what a row's item shows (call it from getTreeItem). */
-	showing(node: N, item: vscode.TreeItem): vscode.TreeItem {
-		this.shown.set(this.keyOf(node), itemShows(item));
-		return item;
-	}
-
 	/**
 	 * After the data changed: the rows to refresh (none when nothing shown changed), or `undefined` when the
 	 * top level changed and the whole tree must be refreshed. A row whose children changed is refreshed itself;
 	 * VS Code then asks for its children again.
 	 */
-	changes(childrenOf: (parent: N | undefined) => readonly N[], itemOf: (node: N) => vscode.TreeItem): N[] | undefined {
+	changes(): N[] | undefined {
+		const { keyOf, childrenOf, itemOf } = this.source;
 		const top = childrenOf(undefined);
 		const givenTop = this.given.get('');
-		if (!givenTop || !sameKeys(givenTop, top.map(this.keyOf))) {
+		if (!givenTop || !sameKeys(givenTop, top.map((n) => keyOf(n)))) {
 			this.forget();
 			return undefined;
 		}
 		const refresh: N[] = [];
 		const visit = (fresh: readonly N[]): void => {
 			for (const node of fresh.map((n) => this.adopt(n))) {
-				const key = this.keyOf(node);
+				const key = keyOf(node);
 				const before = this.shown.get(key);
 				let changed = before !== undefined && before !== itemShows(itemOf(node));
 				const givenChildren = this.given.get(key);
 				if (givenChildren) {
 					const children = childrenOf(node);
-					if (sameKeys(givenChildren, children.map(this.keyOf))) {
+					if (sameKeys(givenChildren, children.map((n) => keyOf(n)))) {
 						visit(children);
 					} else {
 						changed = true;
@@ -74,23 +94,32 @@ export class TreeRows<N extends object> {
 		return refresh;
 	}
 
-	/** Fires the view's change event for what changed: the rows, the whole tree (`undefined`), or nothing. */
-	refresh(fire: (rows: N[] | undefined) => void, childrenOf: (parent: N | undefined) => readonly N[], itemOf: (node: N) => vscode.TreeItem): void {
-		const changed = this.changes(childrenOf, itemOf);
-		if (changed === undefined || changed.length > 0) {
-			fire(changed);
-		}
+	/** After writes: refreshes what they changed (the rows, the whole tree, or nothing), once they pause. */
+	scheduleRefresh(): void {
+		clearTimeout(this.refreshTimer);
+		this.refreshTimer = setTimeout(() => {
+			const changed = this.changes();
+			if (changed === undefined || changed.length > 0) {
+				this.source.fire(changed);
+			}
+		}, this.delayMs);
 	}
 
-	/** The whole tree is refreshed: VS Code asks for every row again. */
-	forget(): void {
+	/** Refreshes the whole tree now: VS Code asks for every row again. */
+	refreshAll(): void {
+		clearTimeout(this.refreshTimer);
+		this.forget();
+		this.source.fire(undefined);
+	}
+
+	private forget(): void {
 		this.nodes.clear();
 		this.shown.clear();
 		this.given.clear();
 	}
 
 	private adopt(fresh: N): N {
-		const key = this.keyOf(fresh);
+		const key = this.source.keyOf(fresh);
 		const known = this.nodes.get(key);
 		if (!known) {
 			this.nodes.set(key, fresh);

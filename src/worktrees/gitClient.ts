@@ -403,3 +403,21 @@ export function parseWorktreeList(out: string): WorktreeListEntry[] {
 	}
 	return entries;
 }
+
+/** What git said when it failed, as one sentence: from its first error line on (else its last lines); hints and progress dropped. */
+export function gitSays(e: GitError): string {
+	const text = e.stderr || e.message;
+	if (/Please tell me who you are|unable to auto-detect email address|empty ident name|no (email|name) was given and auto-detection is disabled/.test(text)) {
+		return 'git does not know who you are, so it cannot make the commit: run git config --global user.name "Your Name" and git config --global user.email "you@example.com".';
+	}
+	const lines = text
+		.split(/\r?\n|\r/)
+		.map((l) => l.trim())
+		.filter((l) => l && !l.startsWith('hint:') && !/^(Rebasing \(\d+\/\d+\)|Preparing worktree .*|HEAD is now at .*|Updating files: .*)$/.test(l) && l !== 'Aborting');
+	const firstError = lines.findIndex((l) => /^(fatal|error):/i.test(l));
+	// A hook's own words come before git's "…by hook" line: they are the reason.
+	const from = firstError > 0 && /hook/i.test(lines[firstError]!) ? Math.max(0, firstError - 3) : firstError;
+	const said = firstError >= 0 ? lines.slice(from, firstError + 6) : lines.slice(-4);
+	const sentence = said.join(' ').replace(/(^|\s)(fatal|error): /gi, '$1');
+	return /[.!?]$/.test(sentence) ? sentence : `${sentence}.`;
+}

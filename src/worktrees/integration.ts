@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { AgentTabsError, CancelledError } from '../common/errors';
 import { errorMessage } from '../common/log';
-import { type Git, GitError, type GitRunOptions, GitTimeoutError, type GitProgress, parseWorktreeList } from './gitClient';
+import { type Git, GitError, type GitRunOptions, GitTimeoutError, type GitProgress, gitSays, parseWorktreeList } from './gitClient';
 import { samePath } from './paths';
 import { assessRisk, describeOperation, operationInProgress } from './risk';
 import { readSave, resolveSavedRef } from './savedRefs';
@@ -239,22 +239,4 @@ export class SessionIntegration {
 			child.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new AgentTabsError('pr/failed', `gh pr create failed: ${err.trim() || `exit ${code}`}`))));
 		});
 	}
-}
-
-/** What git said when it failed, as one sentence: from its first error line on (else its last lines); hints dropped. */
-function gitSays(e: GitError): string {
-	const text = e.stderr || e.message;
-	if (/Please tell me who you are|unable to auto-detect email address|empty ident name|no (email|name) was given and auto-detection is disabled/.test(text)) {
-		return 'git does not know who you are, so it cannot make the commit: run git config --global user.name "Your Name" and git config --global user.email "you@example.com".';
-	}
-	const lines = text
-		.split(/\r?\n|\r/)
-		.map((l) => l.trim())
-		.filter((l) => l && !l.startsWith('hint:') && !/^Rebasing \(\d+\/\d+\)$/.test(l) && l !== 'Aborting');
-	const firstError = lines.findIndex((l) => /^(fatal|error):/i.test(l));
-	// A hook's own words come before git's "…by hook" line: they are the reason.
-	const from = firstError > 0 && /hook/i.test(lines[firstError]!) ? Math.max(0, firstError - 3) : firstError;
-	const said = firstError >= 0 ? lines.slice(from, firstError + 6) : lines.slice(-4);
-	const sentence = said.join(' ').replace(/(^|\s)(fatal|error): /gi, '$1');
-	return /[.!?]$/.test(sentence) ? sentence : `${sentence}.`;
 }

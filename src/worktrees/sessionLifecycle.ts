@@ -8,7 +8,7 @@ import { newId } from '../common/ids';
 import { errorMessage } from '../common/log';
 import type { SessionRow } from '../db/sessionsRepo';
 import type { WorktreeRow } from '../db/worktreesRepo';
-import { type Git, GitError, parseWorktreeList } from './gitClient';
+import { type Git, GitError, gitSays, parseWorktreeList } from './gitClient';
 import { markOwned, readOwnerMark } from './ownership';
 import { realPathLoose, refuseRootInsideCheckouts, samePath } from './paths';
 import { assessRisk, describeLockedAway } from './risk';
@@ -254,14 +254,7 @@ export class SessionLifecycle {
 			if (!(e instanceof GitError) || !(await this.madeWorktree(git, wtPath, branch, baseCommit))) {
 				throw e;
 			}
-			const said = e.stderr
-				.split(/\r?\n|\r/)
-				.map((l) => l.trim())
-				.filter((l) => l && !/^(Preparing worktree|HEAD is now at|Updating files:)/.test(l))
-				.slice(-4)
-				.join(' ');
-			const words = said || `exit code ${e.exitCode}`;
-			return `The post-checkout hook failed in the new worktree, which git made all the same: ${/[.!?]$/.test(words) ? words : `${words}.`}`;
+			return `The post-checkout hook failed in the new worktree, which git made all the same: ${gitSays(e)}`;
 		}
 	}
 
@@ -385,16 +378,17 @@ export class SessionLifecycle {
 			const wt = this.ctx.git(wtPath);
 			// Staged changes stay staged (`--index`); where the index cannot be applied as it is (it conflicts
 			// with the base), git changes nothing and the changes are carried unstaged.
-			const applied = await wt.ok(['stash', 'apply', '--index', stash]);
-			if (!applied && (await wt.zlist(['status', '--porcelain', '-z'])).length > 0) {
-				await wt.run(['reset', '--hard', '-q']);
+			if (!(await wt.ok(['stash', 'apply', '--index', stash]))) {
+				if ((await wt.zlist(['status', '--porcelain', '-z'])).length > 0) {
+					await wt.run(['reset', '--hard', '-q']);
+				}
+				await wt.run(['stash', 'apply', stash]).catch(async (e: unknown) => {
+					// Git tells a conflict on stdout only ("CONFLICT (content): …"): name the files instead.
+					const conflicts = [...new Set(await wt.zlist(['diff', '--name-only', '--diff-filter=U', '-z']).catch(() => []))];
+					const why = conflicts.length > 0 ? `they conflict with the base in ${conflicts.join(', ')}` : e instanceof GitError ? e.stderr.trim() || `git stash apply ended with exit code ${e.exitCode}` : errorMessage(e);
+					throw new AgentTabsError('worktree/carry', `The uncommitted changes of ${repo} do not apply on the new session's base: ${why}. The session was not created; your changes are untouched.`, { cause: e });
+				});
 			}
-			await (applied ? Promise.resolve('') : wt.run(['stash', 'apply', stash])).catch(async (e: unknown) => {
-				// Git tells a conflict on stdout only ("CONFLICT (content): …"): name the files instead.
-				const conflicts = [...new Set(await wt.zlist(['diff', '--name-only', '--diff-filter=U', '-z']).catch(() => []))];
-				const why = conflicts.length > 0 ? `they conflict with the base in ${conflicts.join(', ')}` : e instanceof GitError ? e.stderr.trim() || `git stash apply ended with exit code ${e.exitCode}` : errorMessage(e);
-				throw new AgentTabsError('worktree/carry', `The uncommitted changes of ${repo} do not apply on the new session's base: ${why}. The session was not created; your changes are untouched.`, { cause: e });
-			});
 		}
 		for (const relBytes of await git.zlistBytes(['ls-files', '--others', '--exclude-standard', '-z'])) {
 			const rel = relBytes.toString('utf8');

@@ -13,16 +13,22 @@ interface Node {
 suite('TreeRows: a tree refreshes only the rows a change touched', () => {
 	let data: Map<string, Node>;
 	let top: string[];
-	const rows = () => new TreeRows<Node>((n) => n.id);
+	let trees: TreeRows<Node>[] = [];
+	let fired: (Node[] | undefined)[] = [];
 	const childrenOf = (parent: Node | undefined): Node[] => (parent ? (data.get(parent.id)!.children ?? []) : top).map((id) => ({ ...data.get(id)! }));
 	// What a row shows: its title, not when it was last written.
 	const itemOf = (node: Node): vscode.TreeItem => ({ id: node.id, label: node.title, command: { command: 'open', title: 'Open', arguments: [node] } });
+	const rows = (itemOfRow: (node: Node) => vscode.TreeItem = itemOf): TreeRows<Node> => {
+		const tree = new TreeRows<Node>({ keyOf: (n) => n.id, childrenOf, itemOf: itemOfRow, fire: (changed) => fired.push(changed) }, 10);
+		trees.push(tree);
+		return tree;
+	};
 	/** Shows the tree as VS Code does: asks for the top level, then for the children of the rows it expanded. */
 	const render = (tree: TreeRows<Node>, expanded: string[]): Map<string, Node> => {
 		const seen = new Map<string, Node>();
 		const walk = (parent: Node | undefined): void => {
-			for (const node of tree.give(parent, childrenOf(parent))) {
-				tree.showing(node, itemOf(node));
+			for (const node of tree.getChildren(parent)) {
+				tree.getTreeItem(node);
 				seen.set(node.id, node);
 				if (expanded.includes(node.id)) {
 					walk(node);
@@ -32,6 +38,12 @@ suite('TreeRows: a tree refreshes only the rows a change touched', () => {
 		walk(undefined);
 		return seen;
 	};
+
+	teardown(() => {
+		trees.forEach((t) => t.dispose());
+		trees = [];
+		fired = [];
+	});
 
 	setup(() => {
 		data = new Map<string, Node>([
@@ -48,7 +60,7 @@ suite('TreeRows: a tree refreshes only the rows a change touched', () => {
 		const tree = rows();
 		const shown = render(tree, ['s1']);
 		data.get('c2')!.title = 'Scripted (renamed)';
-		const changed = tree.changes(childrenOf, itemOf);
+		const changed = tree.changes();
 		assert.ok(changed);
 		assert.equal(changed.length, 1);
 		assert.equal(changed[0], shown.get('c2'), 'the node VS Code knows, not a new object it would not find');
@@ -67,14 +79,10 @@ suite('TreeRows: a tree refreshes only the rows a change touched', () => {
 			}
 		}
 		const hoverOf = (node: Node): vscode.TreeItem => ({ ...itemOf(node), tooltip: new Hover(`updated ${node.updatedAt}`) as unknown as vscode.MarkdownString });
-		const tree = rows();
-		const seen = new Map<string, Node>();
-		for (const node of tree.give(undefined, childrenOf(undefined))) {
-			tree.showing(node, hoverOf(node));
-			seen.set(node.id, node);
-		}
+		const tree = rows(hoverOf);
+		const seen = render(tree, []);
 		data.get('s2')!.updatedAt = 2;
-		assert.deepEqual(tree.changes(childrenOf, hoverOf), [seen.get('s2')]);
+		assert.deepEqual(tree.changes(), [seen.get('s2')]);
 	});
 
 	test('a write that changes nothing a row shows refreshes nothing', () => {
@@ -83,7 +91,7 @@ suite('TreeRows: a tree refreshes only the rows a change touched', () => {
 		for (const node of data.values()) {
 			node.updatedAt = 2;
 		}
-		assert.deepEqual(tree.changes(childrenOf, itemOf), []);
+		assert.deepEqual(tree.changes(), []);
 	});
 
 	test('a row whose children changed is refreshed itself; its children are asked for again', () => {
@@ -92,9 +100,9 @@ suite('TreeRows: a tree refreshes only the rows a change touched', () => {
 		data.set('c4', { id: 'c4', title: 'New chat', updatedAt: 1 });
 		data.get('s2')!.children = ['c3', 'c4'];
 		data.get('c1')!.title = 'Reviewer (renamed)';
-		const changed = tree.changes(childrenOf, itemOf);
+		const changed = tree.changes();
 		assert.deepEqual(new Set(changed), new Set([shown.get('s2'), shown.get('c1')]));
-		const again = tree.give(shown.get('s2'), childrenOf(shown.get('s2')));
+		const again = tree.getChildren(shown.get('s2'));
 		assert.equal(again[0], shown.get('c3'), 'an unchanged child stays the same object');
 		assert.deepEqual(
 			again.map((n) => n.id),
@@ -106,7 +114,7 @@ suite('TreeRows: a tree refreshes only the rows a change touched', () => {
 		const tree = rows();
 		render(tree, []);
 		data.get('c3')!.title = 'Other (renamed)';
-		assert.deepEqual(tree.changes(childrenOf, itemOf), []);
+		assert.deepEqual(tree.changes(), []);
 	});
 
 	test('a change to the top level (a row added, removed or moved) refreshes the whole tree', () => {
@@ -116,13 +124,28 @@ suite('TreeRows: a tree refreshes only the rows a change touched', () => {
 			const tree = rows();
 			const before = render(tree, ['s1']);
 			change();
-			assert.equal(tree.changes(childrenOf, itemOf), undefined);
+			assert.equal(tree.changes(), undefined);
 			const after = render(tree, ['s1']);
 			assert.notEqual(after.get('s1'), before.get('s1'), 'after a whole refresh the rows are given anew');
 		}
 	});
 
+	test('scheduled after writes, the refresh fires once when they pause, with the rows that changed; nothing when none did', async () => {
+		const tree = rows();
+		const shown = render(tree, ['s1']);
+		for (const title of ['a', 'b', 'Reviewer (renamed)']) {
+			data.get('c1')!.title = title;
+			tree.scheduleRefresh();
+		}
+		await new Promise((r) => setTimeout(r, 50));
+		assert.deepEqual(fired, [[shown.get('c1')]]);
+		render(tree, ['s1']);
+		tree.scheduleRefresh();
+		await new Promise((r) => setTimeout(r, 50));
+		assert.equal(fired.length, 1, 'a write that changed nothing shown fired a refresh');
+	});
+
 	test('before VS Code asked for anything, a change refreshes the whole tree', () => {
-		assert.equal(rows().changes(childrenOf, itemOf), undefined);
+		assert.equal(rows().changes(), undefined);
 	});
 });
