@@ -226,6 +226,58 @@ export async function runWorktreeBench(): Promise<Record<string, unknown>> {
 			}
 		}
 
+		const changeFiles = (folder: string): void => {
+			const tracked = execFileSync('git', ['ls-files', '-z'], { cwd: folder, env, maxBuffer: 256 * 1024 * 1024, encoding: 'utf8' })
+				.split('\0')
+				.filter((f) => f.endsWith('.ts'));
+			const step = Math.floor(tracked.length / changedFiles);
+			for (let i = 0; i < changedFiles; i++) {
+				fs.appendFileSync(path.join(folder, tracked[i * step]!), `// changed ${i}\n`);
+				const dir = path.join(folder, 'src', `pkg${String(i % 20).padStart(2, '0')}`, 'new');
+				fs.mkdirSync(dir, { recursive: true });
+				fs.writeFileSync(path.join(dir, `untracked${i}.ts`), fileText(999, i));
+			}
+		};
+		const checkpointsPerTurn = async (folder: string, chat: string): Promise<{ stash: number[]; checkpoint: number[]; emptyIndex: number[] }> => {
+			const stashOnce = async (): Promise<number> => {
+				const c0 = nowMs();
+				await git(folder, env, ['stash', 'create']);
+				return nowMs() - c0;
+			};
+			const checkpointOnce = async (i: number): Promise<number> => {
+				const c0 = nowMs();
+				await service.checkpoint(folder, `${chat}/run-${i}`);
+				return nowMs() - c0;
+			};
+			const emptyIndexOnce = async (i: number): Promise<number> => {
+				const index = path.join(root, `index-${i}`);
+				const c0 = nowMs();
+				const indexEnv = { ...env, GIT_INDEX_FILE: index };
+				await git(folder, indexEnv, ['read-tree', 'HEAD']);
+				await git(folder, indexEnv, ['add', '-A', '--', '.']);
+				await git(folder, indexEnv, ['write-tree']);
+				const ms = nowMs() - c0;
+				fs.rmSync(index, { force: true });
+				return ms;
+			};
+			await stashOnce();
+			await checkpointOnce(-1); // warm-up for both
+			const stash: number[] = [];
+			const checkpoint: number[] = [];
+			const emptyIndex: number[] = [];
+			for (let i = 0; i < checkpointRuns; i++) {
+				if (i % 2 === 0) {
+					stash.push(await stashOnce());
+					checkpoint.push(await checkpointOnce(i));
+				} else {
+					checkpoint.push(await checkpointOnce(i));
+					stash.push(await stashOnce());
+				}
+				emptyIndex.push(await emptyIndexOnce(i));
+			}
+			return { stash, checkpoint, emptyIndex };
+		};
+
 		log('worktrees: risk');
 		const riskClean: number[] = [];
 		for (let i = 0; i < riskRuns; i++) {
@@ -233,14 +285,7 @@ export async function runWorktreeBench(): Promise<Record<string, unknown>> {
 			await service.risk(wt.id);
 			riskClean.push(nowMs() - r0);
 		}
-		const tracked = (await git(wt.path, env, ['ls-files', '-z'])).split('\0').filter((f) => f.endsWith('.ts'));
-		const step = Math.floor(tracked.length / changedFiles);
-		for (let i = 0; i < changedFiles; i++) {
-			fs.appendFileSync(path.join(wt.path, tracked[i * step]!), `// changed ${i}\n`);
-			const dir = path.join(wt.path, 'src', `pkg${String(i % 20).padStart(2, '0')}`, 'new');
-			fs.mkdirSync(dir, { recursive: true });
-			fs.writeFileSync(path.join(dir, `untracked${i}.ts`), fileText(999, i));
-		}
+		changeFiles(wt.path);
 		const riskDirty: number[] = [];
 		// Not timed: checks the changes are seen as intended, and breaks risk() down into its git calls.
 		const riskProfiled = await withGitCallsTimed(() => service.risk(wt.id));
@@ -255,43 +300,22 @@ export async function runWorktreeBench(): Promise<Record<string, unknown>> {
 		// changes only; the checkpoint records untracked files too), alternated; and, for reference, what the
 		// previous way cost (HEAD read into an empty temporary index, so `git add -A` hashed every file).
 		log('worktrees: checkpoint per turn');
-		const stashOnce = async (): Promise<number> => {
-			const c0 = nowMs();
-			await git(wt.path, env, ['stash', 'create']);
-			return nowMs() - c0;
-		};
-		const checkpointOnce = async (i: number): Promise<number> => {
-			const c0 = nowMs();
-			await service.checkpoint(wt.path, `bench-chat/run-${i}`);
-			return nowMs() - c0;
-		};
-		const emptyIndexOnce = async (i: number): Promise<number> => {
-			const index = path.join(root, `index-${i}`);
-			const c0 = nowMs();
-			const indexEnv = { ...env, GIT_INDEX_FILE: index };
-			await git(wt.path, indexEnv, ['read-tree', 'HEAD']);
-			await git(wt.path, indexEnv, ['add', '-A', '--', '.']);
-			await git(wt.path, indexEnv, ['write-tree']);
-			const ms = nowMs() - c0;
-			fs.rmSync(index, { force: true });
-			return ms;
-		};
-		await stashOnce();
-		await checkpointOnce(-1); // warm-up for both
-		const stash: number[] = [];
-		const checkpoint: number[] = [];
-		const emptyIndex: number[] = [];
-		for (let i = 0; i < checkpointRuns; i++) {
-			if (i % 2 === 0) {
-				stash.push(await stashOnce());
-				checkpoint.push(await checkpointOnce(i));
-			} else {
-				checkpoint.push(await checkpointOnce(i));
-				stash.push(await stashOnce());
-			}
-			emptyIndex.push(await emptyIndexOnce(i));
-		}
+		const { stash, checkpoint, emptyIndex } = await checkpointsPerTurn(wt.path, 'bench-chat');
 		const checkpointRatio = round(median(checkpoint) / median(stash), 2);
+
+		// The same on a worktree checked out with core.autocrlf=true (as Git for Windows sets it): every file is
+		// converted, so what a checkout writes must be checked against what is on disk (an edit to LF only is
+		// invisible to git); the first checkpoint of a process reads every file, later ones what changed.
+		log('worktrees: checkpoint per turn with core.autocrlf=true');
+		await git(repo, env, ['config', 'core.autocrlf', 'true']);
+		const crlfSession = await service.createSession({ repo, title: 'bench crlf' });
+		await git(repo, env, ['config', '--unset', 'core.autocrlf']);
+		changeFiles(crlfSession.worktree.path);
+		const crlfFirst0 = nowMs();
+		await service.checkpoint(crlfSession.worktree.path, 'bench-crlf/first');
+		const crlfFirstMs = nowMs() - crlfFirst0;
+		const crlf = await checkpointsPerTurn(crlfSession.worktree.path, 'bench-crlf');
+		const crlfRatio = round(median(crlf.checkpoint) / median(crlf.stash), 2);
 		const gitStall = await gitStallWithLargeHeap(repo, env);
 
 		const ratio = round(median(ours) / median(baseline), 2);
@@ -329,10 +353,18 @@ export async function runWorktreeBench(): Promise<Record<string, unknown>> {
 				target: checkpointTargetRatio,
 				withinTarget: checkpointRatio <= checkpointTargetRatio,
 			},
+			checkpointPerTurnAutocrlf: {
+				firstInProcessMs: round(crlfFirstMs, 1),
+				stashCreateMs: { median: median(crlf.stash), samples: crlf.stash.map((x) => round(x, 1)) },
+				checkpointMs: { median: median(crlf.checkpoint), samples: crlf.checkpoint.map((x) => round(x, 1)) },
+				ratio: crlfRatio,
+				target: checkpointTargetRatio,
+				withinTarget: crlfRatio <= checkpointTargetRatio,
+			},
 			gitStall,
 			notes: [
 				`gitStall = the longest event-loop stall (1 ms timer chain) while one git rev-parse HEAD runs, with ${stallHeapMb} MB of this process's memory in use: through Git (forked by the spawn helper) against execFile from this process (a fork of this process), alternated; idle = the same watch over a 5 ms sleep.`,
-				`checkpointPerTurn = WorktreeService.checkpoint (temporary index seeded from the worktree's index, add -A, write-tree, commit-tree, update-ref, prune) on the worktree with ${changedFiles} changed and ${changedFiles} untracked files, against git stash create on the same worktree, alternated; previousWay = read-tree HEAD into an empty index + add -A + write-tree (what checkpoints did before). Target ratio <= ${checkpointTargetRatio}.`,
+				`checkpointPerTurn = WorktreeService.checkpoint (temporary index seeded from the worktree's index, add -A, write-tree, commit-tree, update-ref, prune) on the worktree with ${changedFiles} changed and ${changedFiles} untracked files, against git stash create on the same worktree, alternated; previousWay = read-tree HEAD into an empty index + add -A + write-tree (what checkpoints did before). Target ratio <= ${checkpointTargetRatio}. checkpointPerTurnAutocrlf = the same on a worktree checked out with core.autocrlf=true (every file converted); firstInProcessMs = its first checkpoint in this process, which checks every file's bytes against what a checkout writes (later ones only files changed since).`,
 				'baseline = git worktree add -b <branch> <path> HEAD via execFile, same environment; ours = WorktreeService.createSession with copy [] and no setup command (state rows written to a Store).',
 				'Runs alternate (order swapped every run) after the profiled creation, which doubles as the warm-up; removal of each worktree and branch is outside the timed part.',
 				'ratio = median ours / median baseline; target <= 1.2.',

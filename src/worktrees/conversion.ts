@@ -32,6 +32,7 @@ export async function checkoutDrift(git: Git, files: ReadonlyMap<string, FileEnt
 	if (files.size === 0) {
 		return [];
 	}
+	const startedAt = Date.now();
 	const names = [...files.keys()];
 	const [attrs, config] = await Promise.all([readAttributes(git, names, env), conversionConfig(git)]);
 	const smudging: string[] = [];
@@ -47,20 +48,87 @@ export async function checkoutDrift(git: Git, files: ReadonlyMap<string, FileEnt
 			crlf.set(name, kind);
 		}
 	}
+	const verified = verifiedFiles(git.cwd);
+	const onDisk = await regularFilesOnDisk(git.cwd, [...cleaning, ...crlf.keys(), ...smudging]);
+	// A file found not to drift keeps that verdict while its entry, its conversion and its bytes (by their
+	// stat) stay the same: a turn's checkpoint in a big repository that converts line endings (core.autocrlf
+	// on Windows) checks only what changed since the last one, not every file.
+	const verdictKey = (name: string, how: string): string => `${how} ${files.get(name)!.blob} ${onDisk.get(name)!.signature}`;
+	const unverified = (list: readonly string[], how: (name: string) => string): string[] => list.filter((name) => onDisk.has(name) && verified.get(name) !== verdictKey(name, how(name)));
+	const remember = (checked: readonly string[], drifting: readonly string[], how: (name: string) => string): void => {
+		const drift = new Set(drifting);
+		for (const name of checked) {
+			// A file changed within the last moments could change again within its timestamps' granularity
+			// and look the same: only older ones are remembered, as git treats "racily clean" index entries.
+			if (drift.has(name) || onDisk.get(name)!.changedAt > startedAt - racyWindowMs) {
+				verified.delete(name);
+			} else {
+				verified.set(name, verdictKey(name, how(name)));
+			}
+		}
+	};
+	const cleans = (): string => 'cleans';
+	const crlfHow = (name: string): string => (crlf.get(name)!.auto ? 'crlf-auto' : 'crlf');
 	// Written as stored: the bytes on disk are the blob's, or they differ.
-	const checked = onDisk(git, cleaning).map((f) => f.name);
+	const checked = unverified(cleaning, cleans);
 	const raw = await rawBlobIds(git, checked);
 	const drift = checked.filter((name, i) => raw[i] !== files.get(name)!.blob);
+	remember(checked, drift, cleans);
 	// Only line endings on the way out (core.autocrlf=true, eol=crlf): what a checkout writes is worked out
 	// from the blob as git does, and its id compared with the file's, without writing anything.
-	for (const batch of batches(onDisk(git, [...crlf.keys()]))) {
-		drift.push(...(await crlfCheckoutDiffers(git, batch, files, crlf)));
+	const crlfChecked = unverified([...crlf.keys()], crlfHow);
+	for (const batch of batches(crlfChecked.map((name) => ({ name, size: onDisk.get(name)!.size })))) {
+		const differing = await crlfCheckoutDiffers(git, batch, files, crlf);
+		drift.push(...differing);
+		remember(batch, differing, crlfHow);
 	}
-	// Converted on the way out otherwise (filters, ident, encodings): compared with what a checkout writes.
-	for (const batch of batches(onDisk(git, smudging))) {
+	// Converted on the way out otherwise (filters, ident, encodings): compared with what a checkout writes,
+	// every time (a filter's command or output can change while the file stays the same).
+	for (const batch of batches(smudging.filter((name) => onDisk.has(name)).map((name) => ({ name, size: onDisk.get(name)!.size })))) {
 		drift.push(...(await checkoutDiffers(git, batch, files, env)));
 	}
 	return drift;
+}
+
+/** How recent a file's change may be for its verdict to be remembered (timestamps are coarse; clocks move). */
+const racyWindowMs = 2000;
+/** Worktrees whose verdicts are remembered, least recently checked dropped first. */
+const maxRememberedWorktrees = 16;
+/** Per worktree folder: file name to the key (conversion, blob, stat) under which it was found not to drift. */
+const verdicts = new Map<string, Map<string, string>>();
+
+function verifiedFiles(worktree: string): Map<string, string> {
+	const known = verdicts.get(worktree) ?? new Map<string, string>();
+	verdicts.delete(worktree);
+	verdicts.set(worktree, known);
+	for (const oldest of verdicts.keys()) {
+		if (verdicts.size <= maxRememberedWorktrees) {
+			break;
+		}
+		verdicts.delete(oldest);
+	}
+	return known;
+}
+
+/**
+ * Of `names`, the regular files in the worktree folder: their size, and a signature any write, rename or
+ * mode change alters (device, inode, size, and modification and change times to the nanosecond). Read off
+ * the host thread, a slice at a time.
+ */
+async function regularFilesOnDisk(folder: string, names: readonly string[]): Promise<Map<string, { size: number; signature: string; changedAt: number }>> {
+	const found = new Map<string, { size: number; signature: string; changedAt: number }>();
+	for (let at = 0; at < names.length; at += 256) {
+		const slice = names.slice(at, at + 256);
+		const stats = await Promise.all(slice.map((name) => new Promise<fs.BigIntStats | undefined>((resolve) => fs.lstat(path.join(folder, name), { bigint: true }, (e, stat) => resolve(e ? undefined : stat)))));
+		slice.forEach((name, i) => {
+			const stat = stats[i];
+			if (stat?.isFile()) {
+				const changedAt = Number((stat.mtimeNs > stat.ctimeNs ? stat.mtimeNs : stat.ctimeNs) / 1_000_000n);
+				found.set(name, { size: Number(stat.size), signature: `${stat.dev}:${stat.ino}:${stat.size}:${stat.mode}:${stat.mtimeNs}:${stat.ctimeNs}`, changedAt });
+			}
+		});
+	}
+	return found;
 }
 
 /**
@@ -211,14 +279,6 @@ function objectId(format: string, content: Buffer): string {
 		.update(`blob ${content.length}\0`)
 		.update(content)
 		.digest('hex');
-}
-
-/** Of `names`, the regular files in the worktree folder, with their sizes. */
-function onDisk(git: Git, names: readonly string[]): { name: string; size: number }[] {
-	return names.flatMap((name) => {
-		const stat = fs.lstatSync(path.join(git.cwd, name), { throwIfNoEntry: false });
-		return stat?.isFile() ? [{ name, size: stat.size }] : [];
-	});
 }
 
 /** Groups files into batches of at most 64 MiB (one larger file alone) and 20,000 files. */
