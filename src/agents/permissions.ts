@@ -69,6 +69,10 @@ export class PermissionBroker extends Disposable {
 
 	request(input: Omit<PermissionRequest, 'id'>, signal?: AbortSignal): Promise<PermissionOutcome> {
 		const request: PermissionRequest = { ...input, id: newId('perm') };
+		// ACP: once the turn is cancelled every request is answered cancelled, whatever a policy would allow.
+		if (signal?.aborted) {
+			return Promise.resolve({ outcome: 'cancelled', decidedBy: 'cancel' });
+		}
 		const policy = this.policyFor(input.kind);
 		if (policy !== 'ask') {
 			const wanted = policy === 'allow' ? ['allow_once', 'allow_always'] : ['reject_once', 'reject_always'];

@@ -579,6 +579,11 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	}
 
 	private async onPermission(params: acp.RequestPermissionRequest, requestSignal?: AbortSignal): Promise<acp.RequestPermissionResponse> {
+		// Nothing is allowed outside a turn or after its cancel (ACP: such requests are answered cancelled).
+		if (!this.turn || this.turn.abort.signal.aborted) {
+			this.logger.info(`${this.tag} asked for permission ${this.turn ? 'after its turn was cancelled' : 'outside a turn'}; answered cancelled: ${params.toolCall.title ?? params.toolCall.toolCallId}`);
+			return { outcome: { outcome: 'cancelled' } };
+		}
 		const toolCall = params.toolCall as { toolCallId?: string; title?: string | null; kind?: string | null };
 		const options = params.options.map((o) => ({ optionId: o.optionId, name: o.name, kind: o.kind }));
 		// The request carries only what changed about the tool call (often just its id): the rest as announced.
@@ -605,6 +610,9 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		const commandLine = [params.command, ...(params.args ?? [])].join(' ');
 		if (!this.turn) {
 			throw new acp.RequestError(-32602, `Refused: ${commandLine} was asked for outside a turn; terminals run only while the agent works on a prompt.`);
+		}
+		if (this.turn.abort.signal.aborted) {
+			throw new acp.RequestError(-32602, `Refused: ${commandLine} was asked for after the turn was cancelled.`);
 		}
 		// An allowed tool call stands for its command, unless running commands is rejected outright.
 		if (this.allowedToolCalls.size === 0 || this.opts.permissions.policyFor('execute') === 'reject') {

@@ -342,6 +342,7 @@ suite('agents/permissions', () => {
 			const pending = broker.request({ chatId: 'c', agent: 'a', title: 'cancel me', options }, abort.signal);
 			abort.abort();
 			assert.deepEqual(await pending, { outcome: 'cancelled', decidedBy: 'cancel' });
+			assert.deepEqual(await broker.request({ chatId: 'c', agent: 'a', title: 'read after the cancel', kind: 'read', options }, abort.signal), { outcome: 'cancelled', decidedBy: 'cancel' }, 'a policy allows nothing once the turn is cancelled');
 			assert.deepEqual(seen, ['edit', 'ignored', 'cancel me']);
 			assert.deepEqual(broker.pending, []);
 			sub.dispose();

@@ -282,6 +282,20 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		await waitFor(() => !processAlive(shell) && !processAlive(sleeper), 'the command and the process it started to be killed', 10_000);
 	});
 
+	test('after a cancel, permission requests are answered cancelled and terminals refused, whatever the policy allows', async () => {
+		const { turns } = rig.make({ permissionSettings: { default: 'allow', timeoutMs: 2000 } });
+		const chat = rig.newChat();
+		const running = turns.runTurn(chat, 'scripted', { text: 'oncancel ran-after-cancel.txt' });
+		await waitFor(() => rig.logger.lines.some((l) => l.includes('oncancel: waiting')), 'the agent to have the prompt', 20_000);
+		await turns.cancel(chat, 'scripted');
+		assert.equal((await running).status, 'cancelled');
+		await waitFor(() => rig.logger.lines.some((l) => l.includes('oncancel terminal:')), 'the agent to say what it was answered', 10_000);
+		const said = rig.logger.lines.filter((l) => l.includes('oncancel'));
+		assert.ok(said.some((l) => l.includes('oncancel permission: cancelled')), said.join('\n'));
+		assert.ok(said.some((l) => /oncancel terminal: error .*cancel/i.test(l)), said.join('\n'));
+		assert.equal(fs.existsSync(path.join(rig.work, 'ran-after-cancel.txt')), false, 'the command did not run');
+	});
+
 	test('a chat whose worktree is archived or missing refuses, and never runs in the main checkout', async () => {
 		const { pool, turns } = rig.make();
 		const chat = rig.newChat();
