@@ -186,8 +186,11 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 		branchRef = headBranch ? `refs/heads/${headBranch}` : head;
 	}
 	if (branchRef && (await git.ok(['rev-parse', '--verify', '--quiet', branchRef]))) {
-		const upstream = branch ? await git.run(['for-each-ref', '--format=%(upstream:short)', `refs/heads/${branch}`]).then((s) => s.trim() || null) : null;
-		report.upstream = upstream;
+		// An upstream deleted on the remote and pruned (a merged pull request's branch) is still configured:
+		// then, as with none, what no remote has is what is unpushed.
+		const [upstreamRef = '', upstreamName = ''] = branch ? (await git.run(['for-each-ref', '--format=%(upstream) %(upstream:short)', `refs/heads/${branch}`])).trim().split(' ') : [];
+		const upstream = upstreamRef && (await git.ok(['rev-parse', '--verify', '--quiet', `${upstreamRef}^{commit}`])) ? upstreamRef : null;
+		report.upstream = upstream ? upstreamName : null;
 		report.unpushed = upstream ? await git.lines(['rev-list', `${upstream}..${branchRef}`]) : (await git.lines(['remote'])).length > 0 ? await git.lines(['rev-list', branchRef, '--not', '--remotes']) : [];
 		const baseGone = input.baseRef !== null && !(await git.ok(['rev-parse', '--verify', '--quiet', input.baseRef]));
 		if (baseGone) {

@@ -285,6 +285,35 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.deepEqual(r.unmerged, []);
 	});
 
+	test('an upstream deleted on the remote (a merged pull request) leaves risk and removal working: unpushed is what no remote has', async () => {
+		const remote = path.join(dir, 'remote.git');
+		git(dir, 'init', '-q', '--bare', remote);
+		git(repo, 'remote', 'add', 'origin', remote);
+		git(repo, 'push', '-q', 'origin', 'main');
+		const { session, worktree } = await service.createSession({ repo, title: 'merged upstream' });
+		const wt = worktree.path;
+		fs.writeFileSync(path.join(wt, 'a.txt'), 'a\n');
+		git(wt, 'add', '-A');
+		git(wt, 'commit', '-q', '-m', 'a');
+		git(wt, 'push', '-q', '-u', 'origin', 'agent-tabs/merged-upstream');
+		// The pull request is merged on the remote and its branch deleted; a fetch prunes it here.
+		git(repo, 'merge', '-q', '--no-ff', '-m', 'merge pr', 'agent-tabs/merged-upstream');
+		git(repo, 'push', '-q', 'origin', 'main');
+		git(wt, 'push', '-q', 'origin', '--delete', 'agent-tabs/merged-upstream');
+		git(wt, 'fetch', '-q', '--prune', 'origin');
+		assert.match(git(wt, 'status', '-sb'), /\[gone\]/, 'git itself says the upstream is gone');
+		fs.writeFileSync(path.join(wt, 'b.txt'), 'b\n');
+		git(wt, 'add', '-A');
+		git(wt, 'commit', '-q', '-m', 'b');
+		const r = await service.risk(worktree.id);
+		assert.equal(r.upstream, null, 'a gone upstream is no upstream');
+		assert.deepEqual(r.unpushed, [git(wt, 'rev-parse', 'HEAD').trim()], 'the commit made after the merge is on no remote; the merged one is');
+		assert.match(r.summary, /1 commit not pushed/);
+		await service.archiveSession(session.id);
+		await service.restoreSession(session.id);
+		assert.equal(fs.readFileSync(path.join(wt, 'b.txt'), 'utf8'), 'b\n');
+	});
+
 	test('save, remove, restore: every file comes back byte for byte', async () => {
 		const { session, worktree } = await service.createSession({ repo, title: 'precious' });
 		const wt = worktree.path;
