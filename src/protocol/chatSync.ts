@@ -1,7 +1,11 @@
 import type { ChatRow, ChatSnapshot, RowUpdate } from './messages';
 
-/** What applying a row update did (`index`: where the row is now); `gap` and `epoch` mean the view missed something and must resync. */
-export type ApplyOutcome = { kind: 'appended' | 'changed'; row: ChatRow; index: number } | { kind: 'stale' } | { kind: 'gap' } | { kind: 'epoch' };
+/**
+ * What applying a row update did; `gap` and `epoch` mean the view missed something and must resync. It says
+ * no index: a later update of the same catch-up can insert rows before this one, so a view places the row
+ * where the model has it when it shows it (`indexOf`).
+ */
+export type ApplyOutcome = { kind: 'appended' | 'changed'; row: ChatRow } | { kind: 'stale' } | { kind: 'gap' } | { kind: 'epoch' };
 
 /**
  * A chat's rows as a view holds them, kept in step with the host by sequence number. Pure data, shared by
@@ -22,6 +26,11 @@ export class ChatRowModel {
 	get(id: string): ChatRow | undefined {
 		const i = this.indexById.get(id);
 		return i === undefined ? undefined : this.rowsInOrder[i];
+	}
+
+	/** Where the row is in `rows` now; undefined for a row the model does not hold. */
+	indexOf(id: string): number | undefined {
+		return this.indexById.get(id);
 	}
 
 	reset(snapshot: ChatSnapshot): void {
@@ -47,9 +56,11 @@ export class ChatRowModel {
 	}
 
 	/**
-	 * Applies the host's answer to a resync from `seq` (`collapseUpdates`): the newest update of each row
-	 * that changed since, in the order the rows appeared, so numbers skip and need not rise. Outcomes of
-	 * applied updates only.
+	 * Applies the host's answer to a resync from `seq`: the newest update of each row that changed since, so
+	 * numbers skip. The host sends them by each row's newest number (a turn's header numbered again after its
+	 * messages comes after them), `collapseUpdates` by where each row first appeared; either way each new row
+	 * goes where its `order` says, so a later update may land before an earlier one. Outcomes of applied
+	 * updates only, in the order applied: all are applied before the view shows any.
 	 */
 	catchUp(updates: readonly RowUpdate[], upTo?: number): ApplyOutcome[] {
 		const outcomes: ApplyOutcome[] = [];
@@ -73,14 +84,14 @@ export class ChatRowModel {
 		// An append of a row we already hold (or a change of one we never saw) is folded into what it means.
 		if (existing !== undefined) {
 			this.rowsInOrder[existing] = update.row;
-			return { kind: 'changed', row: update.row, index: existing };
+			return { kind: 'changed', row: update.row };
 		}
 		const index = insertionIndex(this.rowsInOrder, update.row.order);
 		this.rowsInOrder.splice(index, 0, update.row);
 		for (let i = index; i < this.rowsInOrder.length; i++) {
 			this.indexById.set(this.rowsInOrder[i]!.id, i);
 		}
-		return { kind: 'appended', row: update.row, index };
+		return { kind: 'appended', row: update.row };
 	}
 }
 

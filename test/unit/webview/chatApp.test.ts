@@ -280,6 +280,41 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.equal(host.of('chat/open').length, 1, 'numbers that skip (3) are no gap when the update names the one before it');
 	});
 
+	test('a catch-up whose later update goes before earlier ones (a turn header numbered after its messages) shows every row in place', async () => {
+		const rows = allRows().slice(0, 2).map((r, i) => ({ ...r, order: [1, i - 1] as [number, number] }));
+		await openTab(snap(rows, 2));
+		// The host sends a catch-up by each row's newest number: turn 2's header was numbered again (its status
+		// changed) after its messages, so it comes last but belongs first.
+		const t2: ChatRow = { id: 't2', turnId: 't2', kind: 'turn', number: 2, agent: 'scripted', status: 'done', canRewind: true, startedAt: 2, order: [2, -1] };
+		const a3: ChatRow = { id: 'a3', turnId: 't2', kind: 'text', text: 'and more', order: [2, 2] };
+		host.handlers['chat/open'] = (p) => {
+			assert.deepEqual(p, { chatId: 'chat-1', sinceSeq: 2, epoch: 'e1' });
+			const u = (seq: number, row: ChatRow): RowUpdate => ({ chatId: 'chat-1', epoch: 'e1', seq, op: 'append', row });
+			return {
+				kind: 'updates',
+				meta: meta(),
+				seq: 7,
+				updates: [
+					u(4, { id: 'u2', turnId: 't2', kind: 'user', text: 'Now the changelog.', order: [2, 0] }),
+					u(5, { id: 'a2', turnId: 't2', kind: 'text', text: 'Done.', order: [2, 1] }),
+					u(6, t2),
+					u(7, a3),
+				],
+			};
+		};
+		// Seq 7 names 6 as the one before it: the tab missed 3 to 6 and catches up.
+		await rowUpdate({ seq: 7, prevSeq: 6, op: 'append', row: a3 });
+		await until(() => host.of('chat/open').length === 2, 'the catch-up');
+		await until(async () => (await page.locator('[role="log"] > *').count()) >= 6, 'every row');
+		assert.deepEqual(await page.locator('[role="log"] > *').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.rowId)), ['t1', 'u1', 't2', 'u2', 'a2', 'a3']);
+		assert.equal(await page.locator('[role="alert"]').innerText(), '', 'no error');
+		assert.deepEqual(problems, []);
+		// The next live update still lands in place.
+		await rowUpdate({ seq: 8, op: 'append', row: { id: 'a4', turnId: 't2', kind: 'text', text: 'last', order: [2, 3] } });
+		await until(async () => (await page.locator('[data-row-id="a4"]').count()) === 1, 'the next row');
+		assert.deepEqual(await page.locator('[role="log"] > *').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.rowId)), ['t1', 'u1', 't2', 'u2', 'a2', 'a3', 'a4']);
+	});
+
 	test('Enter sends, Shift+Enter breaks the line; the draft, as the host vetted it (no key in clear), lives in setState and survives a reload', async () => {
 		await openTab(snap(allRows().slice(0, 2), 2));
 		host.handlers['chat/send'] = () => ({ queued: false });

@@ -22,8 +22,8 @@ suite('protocol: chat rows by sequence number', () => {
 	test('appends the next seq, replaces a changed row in place, ignores what it has seen', () => {
 		const m = new ChatRowModel();
 		m.reset(snapshot([text('r1', 'a')], 3));
-		assert.deepEqual(m.apply(update(4, text('r2', 'b'))), { kind: 'appended', row: text('r2', 'b'), index: 1 });
-		assert.deepEqual(m.apply(update(5, text('r1', 'a longer'), 'change')), { kind: 'changed', row: text('r1', 'a longer'), index: 0 });
+		assert.deepEqual(m.apply(update(4, text('r2', 'b'))), { kind: 'appended', row: text('r2', 'b') });
+		assert.deepEqual(m.apply(update(5, text('r1', 'a longer'), 'change')), { kind: 'changed', row: text('r1', 'a longer') });
 		assert.equal(m.apply(update(5, text('r1', 'old'), 'change')).kind, 'stale');
 		assert.equal(m.apply(update(2, text('r9', 'old'))).kind, 'stale');
 		assert.deepEqual(
@@ -60,15 +60,23 @@ suite('protocol: chat rows by sequence number', () => {
 		const m = new ChatRowModel();
 		m.reset(snapshot([at('turn1', [1, -1]), at('t1m0', [1, 0]), at('note', [1, Number.MAX_SAFE_INTEGER]), at('turn2', [2, -1])], 1));
 		// Turn 1's message 1 was created before message 2 but changed after it, so it arrives last.
-		assert.deepEqual(m.apply(update(2, at('t1m2', [1, 2]))), { kind: 'appended', row: at('t1m2', [1, 2]), index: 2 });
-		assert.deepEqual(m.apply(update(3, at('t1m1', [1, 1]))), { kind: 'appended', row: at('t1m1', [1, 1]), index: 2 });
+		assert.deepEqual(m.apply(update(2, at('t1m2', [1, 2]))), { kind: 'appended', row: at('t1m2', [1, 2]) });
+		assert.equal(m.indexOf('t1m2'), 2);
+		assert.deepEqual(m.apply(update(3, at('t1m1', [1, 1]))), { kind: 'appended', row: at('t1m1', [1, 1]) });
+		assert.equal(m.indexOf('t1m1'), 2);
 		assert.deepEqual(m.apply(update(4, at('t2m0', [2, 0]))).kind, 'appended');
 		assert.deepEqual(
 			m.rows.map((r) => r.id),
 			['turn1', 't1m0', 't1m1', 't1m2', 'note', 'turn2', 't2m0'],
 		);
 		assert.equal(m.get('t1m2')?.id, 't1m2', 'rows moved by an insertion are still found by id');
-		assert.deepEqual(m.apply(update(5, { ...at('t1m2', [1, 2]), text: 'changed' } as ChatRow, 'change')), { kind: 'changed', row: { ...at('t1m2', [1, 2]), text: 'changed' }, index: 3 });
+		assert.deepEqual(m.apply(update(5, { ...at('t1m2', [1, 2]), text: 'changed' } as ChatRow, 'change')), { kind: 'changed', row: { ...at('t1m2', [1, 2]), text: 'changed' } });
+		assert.equal(m.indexOf('t1m2'), 3);
+		// A catch-up in the host's order (each row's newest number): turn 3's header, numbered again after its
+		// message, comes last and goes first.
+		m.catchUp([update(7, at('t3m0', [3, 0])), update(8, at('turn3', [3, -1]))], 8);
+		assert.deepEqual(m.rows.slice(-2).map((r) => r.id), ['turn3', 't3m0']);
+		assert.equal(m.indexOf('t3m0'), m.rows.length - 1, 'indexOf says where a row is after the whole catch-up');
 	});
 
 	test('collapseUpdates keeps the newest update per row after sinceSeq, in order', () => {

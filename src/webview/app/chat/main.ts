@@ -128,11 +128,25 @@ function place(row: ChatRow): HTMLElement {
 	return el;
 }
 
+/**
+ * Adds a row's element where the model has the row now: before the next row already in the log. A catch-up
+ * applies all its updates before showing any, so rows after this one may be in the model and not yet shown.
+ */
+function insertRow(row: ChatRow): void {
+	const rows = model.rows;
+	let before: HTMLElement | null = null;
+	for (let i = (model.indexOf(row.id) ?? rows.length - 1) + 1; i < rows.length && !before; i++) {
+		const el = elements.get(rows[i]!.id);
+		before = el?.parentNode === log ? el : null;
+	}
+	log.insertBefore(place(row), before);
+}
+
 /** Replaces one row's element; focus inside it moves to the same control in the new one, never to the input. */
 function replaceRow(row: ChatRow): void {
 	const old = elements.get(row.id);
 	if (!old) {
-		log.append(place(row));
+		insertRow(row);
 		return;
 	}
 	if (updateRowInPlace(old, row)) {
@@ -175,11 +189,9 @@ function applyUpdate(update: RowUpdate): boolean {
 
 function show(outcome: ApplyOutcome): boolean {
 	switch (outcome.kind) {
-		case 'appended': {
-			const next = model.rows[outcome.index + 1];
-			keepScroll(() => log.insertBefore(place(outcome.row), (next && elements.get(next.id)) ?? null));
+		case 'appended':
+			keepScroll(() => insertRow(outcome.row));
 			break;
-		}
 		case 'changed':
 			keepScroll(() => replaceRow(outcome.row));
 			break;
