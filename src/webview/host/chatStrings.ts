@@ -32,7 +32,7 @@ export function chatStrings(vscode: VsCodeL10n): ChatStrings {
 		toolCall: vscode.l10n.t('Tool call'),
 		plan: vscode.l10n.t('Plan'),
 		permission: vscode.l10n.t('Permission request'),
-		permissionShortcuts: vscode.l10n.t('On this card, press 1 to {0}; anywhere in the tab, Alt+A allows once and Alt+R rejects.', p0),
+		permissionShortcuts: vscode.l10n.t('On this card, press 1 to {0}; anywhere in the tab, Alt+A allows once and Alt+R rejects (unless your keyboard types a character for them).', p0),
 		alreadyAnswered: vscode.l10n.t('Already answered.'),
 		answered: vscode.l10n.t('Answered: {0}', p0),
 		decidedByPolicy: vscode.l10n.t('Answered by your settings: {0}', p0),

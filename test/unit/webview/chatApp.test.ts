@@ -440,6 +440,38 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.equal(await page.locator('section.permission .permission-status', { hasText: 'Already answered' }).count(), 0, 'no card says its own answer was already given');
 	});
 
+	test('Alt+A / Alt+R never take a key that types a character (macOS Option, AltGr, an IME); Alt+A that types nothing answers', async () => {
+		const rows = allRows().filter((r) => r.kind !== 'error');
+		await openTab(snap(rows, 14, meta({ status: 'waitingForPermission' })));
+		host.handlers['permission/answer'] = () => ({ accepted: true });
+		await page.locator('textarea.input').focus();
+		// Each key as the browser reports it, sent to the input; what the app does is seen at once (a request is posted synchronously).
+		const keys: { what: string; init: { key: string; code: string; altKey: boolean; ctrlKey?: boolean; metaKey?: boolean; isComposing?: boolean } }[] = [
+			{ what: 'macOS Option+A types å', init: { key: 'å', code: 'KeyA', altKey: true } },
+			{ what: 'macOS Option+R types ®', init: { key: '®', code: 'KeyR', altKey: true } },
+			{ what: 'Polish AltGr+A on Windows (Ctrl+Alt) types ą', init: { key: 'ą', code: 'KeyA', altKey: true, ctrlKey: true } },
+			{ what: 'Ctrl+Alt+A', init: { key: 'a', code: 'KeyA', altKey: true, ctrlKey: true } },
+			{ what: 'Cmd+Alt+A', init: { key: 'a', code: 'KeyA', altKey: true, metaKey: true } },
+			{ what: 'Alt+A while an IME composes', init: { key: 'a', code: 'KeyA', altKey: true, isComposing: true } },
+			{ what: 'Alt+Q on an AZERTY keyboard (the key where A is on QWERTY)', init: { key: 'q', code: 'KeyA', altKey: true } },
+		];
+		for (const { what, init } of keys) {
+			const seen = await page.evaluate((i) => {
+				const input = document.querySelector('textarea.input') as HTMLTextAreaElement;
+				const notCancelled = input.dispatchEvent(new KeyboardEvent('keydown', { ...i, bubbles: true, cancelable: true }));
+				const w = window as unknown as { __posted: { kind: string; method?: string }[] };
+				return { notCancelled, answers: w.__posted.filter((m) => m.kind === 'request' && m.method === 'permission/answer').length };
+			}, init);
+			assert.deepEqual(seen, { notCancelled: true, answers: 0 }, `${what}: the key is left to type, nothing is answered`);
+		}
+		assert.equal(await page.locator('section.permission.open').count(), 1, 'the card is still open');
+		// Alt+A on a layout where it types nothing (Windows, Linux) answers from the input; so does Alt+Shift+A.
+		await page.keyboard.press('Alt+Shift+KeyA');
+		await until(() => host.of('permission/answer').length === 1, 'the Alt+A answer');
+		assert.deepEqual(host.of('permission/answer')[0], { chatId: 'chat-1', requestId: 'perm-a', optionId: 'allow' });
+		assert.equal(await page.locator('textarea.input').inputValue(), '', 'the shortcut typed nothing');
+	});
+
 	test('slash commands and @ mentions complete from the host; a mention becomes an attachment', async () => {
 		await openTab(snap(allRows().slice(0, 2), 2));
 		host.handlers['complete/commands'] = (p) => [{ insertText: 'plan', label: '/plan', detail: `Make a plan (${p.query})` }];

@@ -282,12 +282,16 @@ rpc.on('chat/didUpdateRow', (u) => {
 window.addEventListener('blur', () => pendingDraftSave?.());
 document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && pendingDraftSave?.());
 
-// Alt+A / Alt+R answer the newest open permission card from anywhere in the tab (e.code: Alt changes e.key on macOS).
+// Alt+A / Alt+R answer the newest open permission card from anywhere in the tab, but never take a key that types
+// something. Matched on e.key, not e.code: where Alt with the letter types a character (macOS Option+A is "å",
+// Polish AltGr+A is "ą"; AltGr is Ctrl+Alt on Windows) that character is the key, and it is typed.
 document.addEventListener('keydown', (e) => {
-	if (e.altKey && !e.ctrlKey && !e.metaKey && (e.code === 'KeyA' || e.code === 'KeyR')) {
-		if (answerNewestPermission(log, e.code === 'KeyA' ? 'allow' : 'reject')) {
-			e.preventDefault();
-		}
+	if (!e.altKey || e.ctrlKey || e.metaKey || e.isComposing || e.getModifierState('AltGraph')) {
+		return;
+	}
+	const key = e.key.toLowerCase();
+	if ((key === 'a' || key === 'r') && answerNewestPermission(log, key === 'a' ? 'allow' : 'reject')) {
+		e.preventDefault();
 	}
 });
 
