@@ -115,6 +115,12 @@ export interface ChatMeta {
 	queue: QueuedPrompt[];
 	/** The chat was closed (its agent context ended); a new prompt starts a new context and says so. */
 	closed: boolean;
+	/**
+	 * Permission requests (as their cards name them, `requestId`) not shown to be answered yet: the agent asked
+	 * them while the chat already had as many open as are shown at once, and each waits for an earlier one to
+	 * be settled. Their cards offer no answer until then. Absent: none.
+	 */
+	unshownPermissions?: string[];
 }
 
 /** A complete picture of a chat, always rebuilt from the database. */
@@ -216,7 +222,8 @@ export interface Requests {
 	'chat/setModel': [{ chatId: string; modelId: string }, null];
 	/** Answers with the draft (and what it attaches) as the tab may keep it in its state (known secrets redacted). */
 	'chat/saveDraft': [{ chatId: string; draft: string; attachments?: PromptAttachment[] }, ChatDraft];
-	'permission/answer': [{ chatId: string; requestId: string; optionId: string }, { accepted: boolean }];
+	/** `accepted: false`: settled already; with `waiting`, not settled but not answerable yet (`ChatMeta.unshownPermissions`). */
+	'permission/answer': [{ chatId: string; requestId: string; optionId: string }, { accepted: boolean; waiting?: boolean }];
 	'queue/edit': [{ chatId: string; queueId: string; text: string }, null];
 	'queue/remove': [{ chatId: string; queueId: string }, null];
 	'turn/rewindPreview': [{ chatId: string; turnId: string }, RewindPreview];
@@ -414,6 +421,7 @@ export interface ChatStrings {
 	plan: string;
 	permission: string;
 	permissionShortcuts: string;
+	permissionNotYet: string;
 	alreadyAnswered: string;
 	answered: string;
 	decidedByPolicy: string;

@@ -17,8 +17,11 @@ export interface ChatService {
 	send(chatId: string, prompt: PromptPayload): Promise<{ queued: boolean }>;
 	/** Cancels the running turn; queued prompts stay queued. */
 	cancel(chatId: string): Promise<void>;
-	/** A person's answer to a permission request; `accepted: false` when it was already settled elsewhere. */
-	answerPermission(chatId: string, requestId: string, optionId: string): { accepted: boolean };
+	/**
+	 * A person's answer to a permission request; `accepted: false` when it was already settled elsewhere, or
+	 * (`waiting: true`) when it cannot be answered yet: it waits for earlier requests of the chat to be settled.
+	 */
+	answerPermission(chatId: string, requestId: string, optionId: string): { accepted: boolean; waiting?: boolean };
 	/** Changes a queued message before it is sent; refused (`queue/gone`) once it was sent or removed. */
 	editQueued(chatId: string, queueId: string, text: string): Promise<void>;
 	removeQueued(chatId: string, queueId: string): Promise<void>;

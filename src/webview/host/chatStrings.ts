@@ -33,6 +33,7 @@ export function chatStrings(vscode: VsCodeL10n): ChatStrings {
 		plan: vscode.l10n.t('Plan'),
 		permission: vscode.l10n.t('Permission request'),
 		permissionShortcuts: vscode.l10n.t('On this card, press 1 to {0}; anywhere in the tab, Alt+A allows once and Alt+R rejects (unless your keyboard types a character for them).', p0),
+		permissionNotYet: vscode.l10n.t('Waits until earlier requests are answered; then you can answer it.'),
 		alreadyAnswered: vscode.l10n.t('Already answered.'),
 		answered: vscode.l10n.t('Answered: {0}', p0),
 		decidedByPolicy: vscode.l10n.t('Answered by your settings: {0}', p0),

@@ -254,6 +254,8 @@ export class TaskChatService extends Disposable implements ChatService {
 			commands: st.commands ?? [],
 			queue: this.options.dispatcher.list({ chatId, status: 'queued' }).map((t) => this.queuedPrompt(t)),
 			closed: this.isClosed(chat),
+			// Not shown by the broker yet (it shows a chat's requests a few at a time): their cards offer no answer.
+			unshownPermissions: st.unmatchedPermissionEvents.map((p) => p.requestId),
 		};
 	}
 
@@ -324,11 +326,17 @@ export class TaskChatService extends Disposable implements ChatService {
 		}
 		if (e.event.type === 'permission_request') {
 			st.unmatchedPermissionEvents.push({ requestId: e.event.requestId, toolCallId: e.event.toolCallId });
+			// Not shown until the broker says so (`matchPermission`): the tab knows before the card arrives.
+			this.fireMeta(e.chatId);
 		} else if (e.event.type === 'permission_decision') {
 			// Settled without being shown (a policy, a cancel, a flood refused while waiting): never matched later.
 			const requestId = e.event.requestId;
+			const unmatched = st.unmatchedPermissionEvents.length;
 			st.unmatchedPermissionEvents = st.unmatchedPermissionEvents.filter((p) => p.requestId !== requestId);
 			st.permissionIds.delete(requestId);
+			if (st.unmatchedPermissionEvents.length !== unmatched) {
+				this.fireMeta(e.chatId);
+			}
 		}
 		if (e.turnId) {
 			this.scheduleRefresh(e.chatId);
@@ -532,8 +540,13 @@ export class TaskChatService extends Disposable implements ChatService {
 		}
 	}
 
-	answerPermission(chatId: string, requestId: string, optionId: string): { accepted: boolean } {
-		const brokerId = this.state(chatId).permissionIds.get(requestId);
+	answerPermission(chatId: string, requestId: string, optionId: string): { accepted: boolean; waiting?: boolean } {
+		const st = this.state(chatId);
+		const brokerId = st.permissionIds.get(requestId);
+		if (brokerId === undefined && st.unmatchedPermissionEvents.some((p) => p.requestId === requestId)) {
+			// Still pending, not settled: the broker shows it once an earlier request of the chat is settled.
+			return { accepted: false, waiting: true };
+		}
 		const accepted = brokerId !== undefined && this.options.permissions.decide(brokerId, optionId);
 		return { accepted };
 	}

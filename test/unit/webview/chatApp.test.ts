@@ -419,7 +419,7 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		await rowUpdate({ seq: 15, op: 'change', row: { ...(rows.find((r) => r.id === 'q1') as Extract<ChatRow, { kind: 'permission' }>), decision: { outcome: 'selected', optionId: 'allow', decidedBy: 'user' } } });
 		assert.equal(await page.locator('section.permission .permission-status').innerText(), 'Answered: Allow once');
 		assert.equal(await page.evaluate(() => document.activeElement?.className), 'permission settled');
-		// Alt+R from the input answers the newest open card with its reject option.
+		// Alt+R from the input answers the open card with its reject option.
 		host.handlers['permission/answer'] = () => ({ accepted: true });
 		await rowUpdate({ seq: 16, op: 'append', row: { id: 'q2', turnId: 't2', kind: 'permission', requestId: 'perm-b', title: 'Run npm test', options: [{ optionId: 'ok', name: 'Allow', kind: 'allow_once' }, { optionId: 'no', name: 'Reject', kind: 'reject_once' }] } });
 		await page.locator('textarea.input').focus();
@@ -427,7 +427,7 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		await until(() => host.of('permission/answer').length === 2, 'the Alt+R answer');
 		assert.deepEqual(host.of('permission/answer')[1], { chatId: 'chat-1', requestId: 'perm-b', optionId: 'no' });
 		assert.equal(await page.locator('textarea.input').inputValue(), '', 'the shortcut typed nothing');
-		// Two cards open: Alt+A twice answers the newest, then the one before it (not the newest again while
+		// Two cards open: Alt+A twice answers the oldest, then the one after it (not the oldest again while
 		// its decision is on its way back).
 		const ask = (id: string, requestId: string): ChatRow => ({ id, turnId: 't2', kind: 'permission', requestId, title: `Step ${id}`, options: [{ optionId: 'ok', name: 'Allow', kind: 'allow_once' }, { optionId: 'no', name: 'Reject', kind: 'reject_once' }] });
 		await rowUpdate({ seq: 17, op: 'append', row: ask('q3', 'perm-c') });
@@ -436,8 +436,52 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		await until(() => host.of('permission/answer').length === 3, 'the first Alt+A');
 		await page.keyboard.press('Alt+KeyA');
 		await until(() => host.of('permission/answer').length === 4, 'the second Alt+A');
-		assert.deepEqual(host.of('permission/answer').slice(2).map((a) => a.requestId), ['perm-d', 'perm-c']);
+		assert.deepEqual(host.of('permission/answer').slice(2).map((a) => a.requestId), ['perm-c', 'perm-d']);
 		assert.equal(await page.locator('section.permission .permission-status', { hasText: 'Already answered' }).count(), 0, 'no card says its own answer was already given');
+	});
+
+	test('a request not shown yet says it waits for earlier ones and offers no answer; it can be answered once shown; Alt+A takes the oldest answerable', async () => {
+		const ask = (id: string, requestId: string): ChatRow => ({ id, turnId: 't2', kind: 'permission', requestId, title: `Step ${id}`, options: [{ optionId: 'ok', name: 'Allow', kind: 'allow_once' }, { optionId: 'no', name: 'Reject', kind: 'reject_once' }] });
+		const rows = [...allRows().filter((r) => r.kind !== 'error' && r.kind !== 'permission'), ask('q1', 'perm-a'), ask('q5', 'perm-e')];
+		await openTab(snap(rows, 14, meta({ status: 'waitingForPermission', unshownPermissions: ['perm-e'] })));
+		host.handlers['permission/answer'] = () => ({ accepted: true });
+		const waiting = page.locator('section.permission[aria-label="Permission request: Step q5"]');
+		assert.equal(await waiting.locator('.permission-status').innerText(), 'Waits until earlier requests are answered; then you can answer it.');
+		assert.equal(await waiting.locator('button').count(), 0, 'no answer offered');
+		// The number keys on it answer nothing; Alt+A and Alt+R go to the oldest card that can be answered.
+		await waiting.focus();
+		await page.keyboard.press('1');
+		await page.keyboard.press('Alt+KeyA');
+		await until(() => host.of('permission/answer').length === 1, 'the Alt+A answer');
+		assert.deepEqual(host.of('permission/answer'), [{ chatId: 'chat-1', requestId: 'perm-a', optionId: 'ok' }]);
+		await page.keyboard.press('Alt+KeyR');
+		await new Promise((r) => setTimeout(r, 200));
+		assert.equal(host.of('permission/answer').length, 1, 'the waiting card is not answered');
+		assert.equal(await waiting.locator('.permission-status').innerText(), 'Waits until earlier requests are answered; then you can answer it.');
+		// The broker shows it (the first was settled): the card offers its answers, and Alt+R answers it.
+		await rowUpdate({ seq: 15, op: 'change', row: { ...ask('q1', 'perm-a'), decision: { outcome: 'selected', optionId: 'ok', decidedBy: 'user' } } as ChatRow });
+		await notify({ kind: 'notify', method: 'chat/didChangeMeta', params: meta({ status: 'waitingForPermission' }) });
+		await until(async () => (await waiting.locator('button').count()) === 2, 'the answers on the shown card');
+		assert.equal(await waiting.locator('.permission-status').innerText(), '');
+		await page.keyboard.press('Alt+KeyR');
+		await until(() => host.of('permission/answer').length === 2, 'the Alt+R answer');
+		assert.deepEqual(host.of('permission/answer')[1], { chatId: 'chat-1', requestId: 'perm-e', optionId: 'no' });
+		// A card answered before the tab heard it is not shown yet (the host says so) waits, never "Already answered".
+		await rowUpdate({ seq: 16, op: 'append', row: ask('q6', 'perm-f') });
+		host.handlers['permission/answer'] = () => ({ accepted: false, waiting: true });
+		const late = page.locator('section.permission[aria-label="Permission request: Step q6"]');
+		await late.getByRole('button', { name: 'Allow' }).click();
+		await until(async () => (await late.locator('.permission-status').innerText()) === 'Waits until earlier requests are answered; then you can answer it.', 'the card to wait');
+		assert.equal(await late.locator('button').count(), 0);
+		assert.equal(await page.locator('section.permission .permission-status', { hasText: 'Already answered' }).count(), 0);
+		// Then the meta says it is shown: it can be answered.
+		host.handlers['permission/answer'] = () => ({ accepted: true });
+		await notify({ kind: 'notify', method: 'chat/didChangeMeta', params: meta({ status: 'waitingForPermission' }) });
+		await until(async () => (await late.locator('button').count()) === 2, 'the answers back');
+		await late.getByRole('button', { name: 'Allow' }).click();
+		await until(() => host.of('permission/answer').length === 4, 'the answer');
+		assert.deepEqual(host.of('permission/answer')[3], { chatId: 'chat-1', requestId: 'perm-f', optionId: 'ok' });
+		assert.deepEqual(problems, []);
 	});
 
 	test('Alt+A / Alt+R never take a key that types a character (macOS Option, AltGr, an IME); Alt+A that types nothing answers', async () => {

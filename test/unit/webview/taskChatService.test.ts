@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AcpBackend } from '../../../src/agents/acp/acpBackend';
 import type { AgentDefinition } from '../../../src/agents/definitions';
-import { PermissionBroker } from '../../../src/agents/permissions';
+import { maxShownPerChat, PermissionBroker } from '../../../src/agents/permissions';
 import { AgentPool } from '../../../src/agents/pool';
 import { TurnRunner } from '../../../src/tasks/turnRunner';
 import { SessionChatResolver } from '../../../src/tasks/chatResolver';
@@ -345,6 +345,30 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 		const settled = rowsOf(chatId).find((r) => r.kind === 'permission');
 		assert.ok(settled?.kind === 'permission' && settled.decision?.optionId === 'allow' && settled.decision.decidedBy === 'user');
 		assert.ok(rowsOf(chatId).some((r) => r.kind === 'text' && r.text.includes('permission: allow')));
+	});
+
+	test('a request the broker has not shown yet (past the four shown per chat) is "not yet", not "already answered", and answerable once shown', async () => {
+		const chatId = newChat();
+		await service.send(chatId, { text: `permissions ${maxShownPerChat + 1} Step`, attachments: [] });
+		const cards = (): Extract<ChatRow, { kind: 'permission' }>[] => rowsOf(chatId).filter((r): r is Extract<ChatRow, { kind: 'permission' }> => r.kind === 'permission');
+		await waitFor(() => cards().length === maxShownPerChat + 1 && broker.pending.length === maxShownPerChat, 'every card, four of them shown');
+		const last = cards().at(-1)!;
+		assert.equal(last.title, `Step ${maxShownPerChat + 1}`);
+		// The tab is told which card waits, in the chat's meta.
+		assert.deepEqual(service.meta(chatId).unshownPermissions, [last.requestId]);
+		assert.deepEqual(lastMeta(chatId)?.unshownPermissions, [last.requestId]);
+		assert.deepEqual(service.answerPermission(chatId, last.requestId, 'allow'), { accepted: false, waiting: true }, 'still pending: not "already answered"');
+		// Answering an earlier one makes room: the broker shows the last, and the tab hears it can be answered.
+		assert.deepEqual(service.answerPermission(chatId, cards()[0]!.requestId, 'reject'), { accepted: true });
+		await waitFor(() => lastMeta(chatId)?.unshownPermissions?.length === 0, 'the meta that the last card can be answered');
+		assert.deepEqual(service.meta(chatId).unshownPermissions, []);
+		assert.deepEqual(service.answerPermission(chatId, last.requestId, 'allow'), { accepted: true });
+		for (const card of cards().slice(1, -1)) {
+			assert.deepEqual(service.answerPermission(chatId, card.requestId, 'allow'), { accepted: true });
+		}
+		await waitFor(idle(chatId), 'the turn to end');
+		assert.ok(rowsOf(chatId).some((r) => r.kind === 'text' && r.text.includes('permissions: reject allow allow allow allow')), JSON.stringify(rowsOf(chatId).filter((r) => r.kind === 'text')));
+		assert.ok(cards().every((c) => c.decision?.decidedBy === 'user'));
 	});
 
 	test('rewind previews the files it would put back, then puts them back and keeps what it replaced', async () => {

@@ -3,7 +3,7 @@ import { readChatTabState, type ChatBootstrap, type ChatDraft, type ChatMeta, ty
 import { connect } from '../shared/rpc';
 import { Composer } from './composer';
 import { format, h } from './dom';
-import { answerNewestPermission, renderRow, updateRowInPlace, type RowContext } from './rows';
+import { answerOldestPermission, renderRow, updateRowInPlace, type RowContext } from './rows';
 import './chat.css';
 
 /**
@@ -22,6 +22,8 @@ api.setState(tabState);
 const model = new ChatRowModel();
 const elements = new Map<string, HTMLElement>();
 let meta: ChatMeta | undefined;
+/** Permission requests not answerable yet (`ChatMeta.unshownPermissions`), kept apart to see which cards changed. */
+let notYet = new Set<string>();
 
 const title = h('h1', { class: 'title' });
 const log = h('div', { class: 'transcript', attrs: { role: 'log', 'aria-label': s.transcript, 'aria-live': 'polite', tabindex: '0' } });
@@ -85,7 +87,19 @@ const ctx: RowContext = {
 		const turn = turnId ? model.get(turnId) : undefined;
 		return turn?.kind === 'turn' && turn.status === 'running';
 	},
-	answerPermission: async (row, option) => (await rpc.request('permission/answer', { chatId, requestId: row.requestId, optionId: option.optionId })).accepted,
+	permissionNotYet: (requestId) => notYet.has(requestId),
+	answerPermission: async (row, option) => {
+		const result = await rpc.request('permission/answer', { chatId, requestId: row.requestId, optionId: option.optionId });
+		if (result.waiting) {
+			// The meta that says so is on its way (the host sends one whenever this changes): wait as it will say.
+			notYet.add(row.requestId);
+			const current = model.get(row.id);
+			if (current) {
+				replaceRow(current);
+			}
+		}
+		return result;
+	},
 	retry: async () => undefined,
 	rewindPreview: (turnId) => rpc.request('turn/rewindPreview', { chatId, turnId }),
 	rewind: async (turnId) => {
@@ -168,6 +182,7 @@ function replaceRow(row: ChatRow): void {
 function showSnapshot(snapshot: ChatSnapshot): void {
 	model.reset(snapshot);
 	meta = snapshot.meta; // rows are labelled with the agent's name, so it must be known first
+	notYet = new Set(snapshot.meta.unshownPermissions);
 	renderAll();
 	showMeta(snapshot.meta);
 }
@@ -177,8 +192,17 @@ function showMeta(next: ChatMeta): void {
 	meta = next;
 	title.textContent = next.title === next.agentLabel ? next.title : `${next.title} · ${next.agentLabel}`;
 	composer.setMeta(next);
+	const wasNotYet = notYet;
+	notYet = new Set(next.unshownPermissions);
 	if (labelChanged && model.rows.length) {
 		renderAll();
+		return;
+	}
+	// A card the broker now shows becomes answerable (and one not shown yet, after a reply said so, waits).
+	for (const row of model.rows) {
+		if (row.kind === 'permission' && !row.decision && wasNotYet.has(row.requestId) !== notYet.has(row.requestId)) {
+			replaceRow(row);
+		}
 	}
 }
 
@@ -282,7 +306,7 @@ rpc.on('chat/didUpdateRow', (u) => {
 window.addEventListener('blur', () => pendingDraftSave?.());
 document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && pendingDraftSave?.());
 
-// Alt+A / Alt+R answer the newest open permission card from anywhere in the tab, but never take a key that types
+// Alt+A / Alt+R answer the oldest answerable permission card from anywhere in the tab, but never take a key that types
 // something. Matched on e.key, not e.code: where Alt with the letter types a character (macOS Option+A is "å",
 // Polish AltGr+A is "ą"; AltGr is Ctrl+Alt on Windows) that character is the key, and it is typed.
 document.addEventListener('keydown', (e) => {
@@ -290,7 +314,7 @@ document.addEventListener('keydown', (e) => {
 		return;
 	}
 	const key = e.key.toLowerCase();
-	if ((key === 'a' || key === 'r') && answerNewestPermission(log, key === 'a' ? 'allow' : 'reject')) {
+	if ((key === 'a' || key === 'r') && answerOldestPermission(log, key === 'a' ? 'allow' : 'reject')) {
 		e.preventDefault();
 	}
 });

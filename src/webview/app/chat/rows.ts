@@ -9,7 +9,10 @@ export interface RowContext {
 	agentLabel(): string;
 	/** Whether the turn is still running (a permission card of a finished turn can no longer be answered). */
 	turnRunning(turnId: string | null): boolean;
-	answerPermission(row: Row<'permission'>, option: PermissionOption): Promise<boolean>;
+	/** Whether the request waits for earlier ones to be settled before it can be answered (`ChatMeta.unshownPermissions`). */
+	permissionNotYet(requestId: string): boolean;
+	/** `accepted: false`: settled already; `waiting`: not answerable yet (the app shows the card waiting). */
+	answerPermission(row: Row<'permission'>, option: PermissionOption): Promise<{ accepted: boolean; waiting?: boolean }>;
 	retry(row: Row<'error'>): Promise<void>;
 	rewindPreview(turnId: string): Promise<RewindPreview>;
 	rewind(turnId: string): Promise<string>;
@@ -210,7 +213,10 @@ function decisionText(row: Row<'permission'>, s: ChatStrings): string | undefine
 function permissionCard(row: Row<'permission'>, ctx: RowContext): HTMLElement {
 	const s = ctx.strings;
 	const settled = decisionText(row, s) ?? (ctx.turnRunning(row.turnId) ? undefined : s.noLongerWaiting);
-	const statusLine = h('div', { class: 'permission-status', attrs: { role: 'status' } }, settled ?? '');
+	// Not settled, but not shown to be answered yet: it says so and offers no answer until it is.
+	const notYet = !settled && ctx.permissionNotYet(row.requestId);
+	const answerable = !settled && !notYet;
+	const statusLine = h('div', { class: 'permission-status', attrs: { role: 'status' } }, settled ?? (notYet ? s.permissionNotYet : ''));
 	// One primary action (the first "allow"), so the card does not shout every option at once.
 	const primary = row.options.findIndex((o) => o.kind.startsWith('allow'));
 	const buttons = row.options.map((option, i) =>
@@ -223,22 +229,25 @@ function permissionCard(row: Row<'permission'>, ctx: RowContext): HTMLElement {
 	);
 	const card = h(
 		'section',
-		{ class: `permission ${settled ? 'settled' : 'open'}`, attrs: { 'aria-label': `${s.permission}: ${row.title}`, tabindex: '-1', 'data-focus': 'card' } },
+		{ class: `permission ${settled ? 'settled' : notYet ? 'not-yet' : 'open'}`, attrs: { 'aria-label': `${s.permission}: ${row.title}`, tabindex: '-1', 'data-focus': 'card' } },
 		h('div', { class: 'label' }, s.permission),
 		h('div', { class: 'permission-title' }, row.title),
-		settled ? undefined : h('div', { class: 'actions' }, ...buttons),
-		settled ? undefined : h('div', { class: 'hint' }, format(s.permissionShortcuts, row.options.length)),
+		answerable ? h('div', { class: 'actions' }, ...buttons) : undefined,
+		answerable ? h('div', { class: 'hint' }, format(s.permissionShortcuts, row.options.length)) : undefined,
 		statusLine,
 	);
 	const answer = async (option: PermissionOption): Promise<void> => {
-		if (card.classList.contains('settled') || card.classList.contains('answering')) {
+		if (!card.classList.contains('open') || card.classList.contains('answering')) {
 			return;
 		}
 		// Answered: the card waits for the decision to come back; Alt+A / Alt+R go to the next card meanwhile.
 		card.classList.add('answering');
 		buttons.forEach((b) => (b.disabled = true));
-		const accepted = await ctx.answerPermission(row, option).catch(() => false);
-		if (!accepted) {
+		const result = await ctx.answerPermission(row, option).catch(() => ({ accepted: false, waiting: false }));
+		if (result.waiting) {
+			return; // the app shows the card again, waiting
+		}
+		if (!result.accepted) {
 			card.classList.replace('open', 'settled');
 			statusLine.textContent = s.alreadyAnswered;
 		}
@@ -253,7 +262,7 @@ function permissionCard(row: Row<'permission'>, ctx: RowContext): HTMLElement {
 	});
 	(card as HTMLElement & { answerByKind?: (kind: 'allow' | 'reject') => boolean }).answerByKind = (kind) => {
 		const option = row.options.find((o) => o.kind === `${kind}_once`) ?? row.options.find((o) => o.kind.startsWith(kind));
-		if (!option || card.classList.contains('settled') || card.classList.contains('answering')) {
+		if (!option || !card.classList.contains('open') || card.classList.contains('answering')) {
 			return false;
 		}
 		void answer(option);
@@ -276,9 +285,12 @@ function errorRow(row: Row<'error'>, ctx: RowContext): HTMLElement {
 	return el;
 }
 
-/** Answers the newest open permission card with allow or reject (Alt+A / Alt+R); false when none is open. */
-export function answerNewestPermission(log: HTMLElement, kind: 'allow' | 'reject'): boolean {
-	const cards = log.querySelectorAll<HTMLElement & { answerByKind?: (k: 'allow' | 'reject') => boolean }>('section.permission.open:not(.answering)');
-	const card = cards[cards.length - 1];
+/**
+ * Answers the oldest permission card that can be answered with allow or reject (Alt+A / Alt+R); false when
+ * none can. The oldest, as the broker shows them: it has waited longest (its time runs out first), and a
+ * request that arrives just before the key is pressed is not the one answered unread.
+ */
+export function answerOldestPermission(log: HTMLElement, kind: 'allow' | 'reject'): boolean {
+	const card = log.querySelector<HTMLElement & { answerByKind?: (k: 'allow' | 'reject') => boolean }>('section.permission.open:not(.answering)');
 	return card?.answerByKind?.(kind) ?? false;
 }
