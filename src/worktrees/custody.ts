@@ -614,6 +614,11 @@ export class WorktreeCustody {
 	 * index files of dead processes are removed. `repo` limits it to one repository.
 	 */
 	async recoverInterrupted(repo?: string): Promise<RecoveryReport> {
+		if (this.ctx.store.readOnly) {
+			// Another process holds the state: a row it shows creating, restoring or removing may be that
+			// process at work right now, not an interruption. It recovers its own at its next start.
+			return { completedRemovals: [], undoneRestores: [], rolledBackCreates: [], removedTempFiles: [] };
+		}
 		const report: RecoveryReport = { completedRemovals: [], undoneRestores: [], rolledBackCreates: [], removedTempFiles: removeStaleTempIndexes() };
 		for (const row of this.ctx.worktrees.list()) {
 			if (repo !== undefined && row.repo_root !== repo) {

@@ -7,7 +7,7 @@ import { PendingChangesRepo } from '../../../src/db/pendingChangesRepo';
 import { SessionsRepo } from '../../../src/db/sessionsRepo';
 import { TranscriptRepo } from '../../../src/db/transcriptRepo';
 import { TurnRecorder } from '../../../src/tasks/turnRecorder';
-import type { Store } from '../../../src/db/store';
+import { Store } from '../../../src/db/store';
 import { WorktreesRepo } from '../../../src/db/worktreesRepo';
 import { snapshotCommit } from '../../../src/worktrees/checkpoints';
 import { Git } from '../../../src/worktrees/gitClient';
@@ -16,7 +16,7 @@ import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { installGitShim } from './gitShim';
 import { fullState, snapshotFiles } from './worktreeState';
 import { gitEnv, makeRepo } from '../gitRepo';
-import { MemoryLogger, openStore, removeDir, repoRoot, tempDir } from '../helpers';
+import { MemoryLogger, openStore, removeDir, repoRoot, tempDir, wasmPath } from '../helpers';
 import { checkNoLeaksAfterSuite } from '../leakCheck';
 
 suite('worktrees: sessions that never lose work (real git)', function () {
@@ -712,6 +712,24 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(new SessionsRepo(store).get(session.id), undefined);
 		assert.equal(git(repo, 'branch', '--list', 'agent-tabs/killed-create'), '');
 		assert.equal(git(repo, 'worktree', 'list').trim().split('\n').length, 1);
+	});
+
+	test('a read-only reader (another process holds the state) never undoes a create, restore or removal that process may be running', async () => {
+		const { worktree } = await service.createSession({ repo, title: 'still creating' });
+		// The writer is in the middle of a create: its row says creating, its folder and branch are there.
+		new WorktreesRepo(store).update(worktree.id, { state: 'creating' });
+		await store.durable();
+		const reader = await Store.openSnapshot({ dir: store.dir, wasmPath, logger: new MemoryLogger() });
+		try {
+			assert.equal(reader.readOnly, true);
+			const r = await new WorktreeService(reader, new MemoryLogger(), { root: path.join(dir, 'worktrees'), env }).recoverInterrupted();
+			assert.deepEqual([r.rolledBackCreates, r.undoneRestores, r.completedRemovals], [[], [], []]);
+		} finally {
+			await reader.close();
+		}
+		assert.ok(fs.existsSync(path.join(worktree.path, 'README.md')), 'the folder stays');
+		assert.equal(git(repo, 'rev-parse', '--abbrev-ref', `${worktree.branch!}`).trim(), worktree.branch, 'the branch stays');
+		assert.equal(new WorktreesRepo(store).get(worktree.id)?.state, 'creating', 'the writer finishes its own create');
 	});
 
 	test('an interrupted create that lost its folder\'s name to another window: the next start removes only its own record, never the other\'s worktree or branch', async () => {
