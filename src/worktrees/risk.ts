@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { checkoutDrift, type FileEntry } from './conversion';
 import { type Git, GitError, parseWorktreeList, stdinPaths } from './gitClient';
-import { samePath } from './paths';
+import { realPathLoose, samePath } from './paths';
 
 /** A git operation stopped half-way in a worktree, with the commands that finish or abort it. */
 export interface OperationInProgress {
@@ -377,6 +377,47 @@ async function innerRepositories(wt: Git, untracked: readonly string[], entries:
 		if (what.length > 0) {
 			found.push(`${sub} (a submodule with ${what.join(' and ')})`);
 		}
+	}
+	found.push(...(await submodulesNotCheckedOut(wt, submodules)));
+	return found;
+}
+
+/**
+ * Submodules whose git folder (in the worktree's admin folder, `modules/<name>`) has commits on none of its
+ * remotes though no checkout of it is in the worktree (`git submodule deinit` keeps the git folder): it goes
+ * with the worktree, and the commits with it.
+ */
+async function submodulesNotCheckedOut(wt: Git, checkedOutPaths: readonly string[]): Promise<string[]> {
+	const modules = path.resolve(wt.cwd, (await wt.run(['rev-parse', '--git-path', 'modules']).catch(() => '')).trim() || '.git/modules');
+	// The git folders of checked-out submodules, whose `.git` file names them (already looked at, with their changes).
+	const checkedOut = new Set(
+		checkedOutPaths.flatMap((sub) => {
+			const gitFile = path.join(wt.cwd, sub, '.git');
+			const target = fs.statSync(gitFile, { throwIfNoEntry: false })?.isFile() ? /^gitdir: (.*)$/m.exec(fs.readFileSync(gitFile, 'utf8'))?.[1] : undefined;
+			return target ? [realPathLoose(path.resolve(path.dirname(gitFile), target.trim()))] : [];
+		}),
+	);
+	const found: string[] = [];
+	const visit = async (folder: string, depth: number): Promise<void> => {
+		const entries = fs.readdirSync(folder, { withFileTypes: true });
+		if (entries.some((e) => e.name === 'HEAD' && e.isFile()) && entries.some((e) => e.name === 'objects' && e.isDirectory())) {
+			if (!checkedOut.has(realPathLoose(folder))) {
+				const onNoRemote = await wt.lines(['--git-dir', folder, 'rev-list', '-n', '1', '--all', '--not', '--remotes']).catch(() => ['?']);
+				if (onNoRemote.length > 0) {
+					found.push(`${path.relative(modules, folder)} (a submodule that is not checked out, whose git folder holds commits on none of its remotes)`);
+				}
+			}
+			return;
+		}
+		// A submodule's name may have slashes: its git folder is deeper.
+		for (const e of entries) {
+			if (e.isDirectory() && depth < 16) {
+				await visit(path.join(folder, e.name), depth + 1);
+			}
+		}
+	};
+	if (fs.existsSync(modules)) {
+		await visit(modules, 0);
 	}
 	return found;
 }

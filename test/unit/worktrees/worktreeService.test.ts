@@ -1024,6 +1024,34 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.ok((await service.archiveSession(session.id))!.saved);
 	});
 
+	test('a submodule deinitialized with commits on none of its remotes (its git folder stays in the worktree\'s admin folder) blocks removal', async () => {
+		const library = makeRepo(path.join(dir, 'library'), { 'lib.js': 'module.exports = 1;\n' });
+		const fileProtocol = ['-c', 'protocol.file.allow=always'];
+		git(repo, ...fileProtocol, 'submodule', 'add', '-q', library, 'vendor/lib');
+		git(repo, 'commit', '-q', '-m', 'add vendor/lib');
+		const { session, worktree } = await service.createSession({ repo, title: 'deinit submodule' });
+		git(worktree.path, ...fileProtocol, 'submodule', 'update', '-q', '--init');
+		const sub = path.join(worktree.path, 'vendor/lib');
+		git(sub, 'checkout', '-q', '-b', 'feature');
+		fs.writeFileSync(path.join(sub, 'lib.js'), 'module.exports = 2;\n');
+		git(sub, 'commit', '-q', '-am', 'precious work');
+		const precious = git(sub, 'rev-parse', 'HEAD').trim();
+		git(sub, 'checkout', '-q', '--detach', 'HEAD~1');
+		git(worktree.path, 'submodule', 'deinit', '-q', '-f', 'vendor/lib');
+		assert.ok(!fs.existsSync(path.join(sub, 'lib.js')), 'nothing of it is checked out');
+		const risk = await service.risk(worktree.id);
+		assert.deepEqual(risk.innerRepositories, ['vendor/lib (a submodule that is not checked out, whose git folder holds commits on none of its remotes)']);
+		assert.equal(risk.clean, false);
+		await assert.rejects(service.archiveSession(session.id), (e: Error & { code?: string }) => e.code === 'worktree/innerRepositories');
+		const moduleGitDir = path.resolve(worktree.path, git(worktree.path, 'rev-parse', '--git-path', 'modules/vendor/lib').trim());
+		assert.equal(git(worktree.path, '--git-dir', moduleGitDir, 'cat-file', '-t', precious).trim(), 'commit', 'the commit is still there');
+		// Pushed to its remote, the commit can be fetched again: removal goes ahead.
+		git(worktree.path, '--git-dir', moduleGitDir, 'push', '-q', 'origin', 'feature:refs/heads/feature');
+		git(worktree.path, '--git-dir', moduleGitDir, 'fetch', '-q', 'origin');
+		assert.deepEqual((await service.risk(worktree.id)).innerRepositories, []);
+		assert.ok((await service.archiveSession(session.id))!.saved);
+	});
+
 	for (const flag of ['--skip-worktree', '--assume-unchanged'] as const) {
 		test(`a tracked file marked ${flag} and then edited (hidden local config) is reported, saved and restored exactly`, async () => {
 			const { session, worktree } = await service.createSession({ repo, title: `hidden ${flag}` });
