@@ -85,8 +85,9 @@ export class TerminalManager {
 		for (const { name, value } of params.env ?? []) {
 			env[name] = value;
 		}
+		const run = shellInvocation(params, cwd);
 		// Through the spawn helper: forking this (large) process per command would stall it (see spawnHelper.ts).
-		const proc = launchProcess(params.command, params.args ?? [], { cwd, env, stdin: false, detached: process.platform !== 'win32' });
+		const proc = launchProcess(run.program, run.args, { cwd, env, stdin: false, detached: process.platform !== 'win32' });
 		const t: Terminal = {
 			proc,
 			chunks: [],
@@ -238,6 +239,42 @@ function noteLingeringGroup(t: Terminal): void {
 	}
 }
 
+/**
+ * How a command runs: as Zed (ACP's reference client) runs it, through the system shell (bash where there is
+ * one), `command` as a shell line and each of `args` quoted as one word. Agents written against Zed send
+ * whole lines (`npm test && npm run lint`) with no arguments; `sh` with `-c <line>` runs the same. A command
+ * naming a file that exists (`/opt/My Tools/run`, `./build.sh`) is that program, quoted, so a path with
+ * spaces runs too. On Windows the command is started directly, as before.
+ */
+export function shellInvocation(params: Pick<TerminalRequest, 'command' | 'args'>, cwd: string): { program: string; args: string[] } {
+	const args = params.args ?? [];
+	if (process.platform === 'win32') {
+		return { program: params.command, args };
+	}
+	return { program: posixShell(), args: ['-c', shellLine(params, cwd, shellQuote)] };
+}
+
+/** The shell line of a command: its `command` as written (quoted if it names a file), then its arguments quoted. */
+function shellLine(params: Pick<TerminalRequest, 'command' | 'args'>, cwd: string, quote: (word: string) => string): string {
+	return [namesFile(params.command, cwd) ? quote(params.command) : params.command, ...(params.args ?? []).map(quote)].join(' ');
+}
+
+function namesFile(command: string, cwd: string): boolean {
+	return command.includes('/') && fs.statSync(path.resolve(cwd, command), { throwIfNoEntry: false })?.isFile() === true;
+}
+
+let foundShell: string | undefined;
+/** bash where there is one (what agents expect of a shell), else `/bin/sh`. */
+function posixShell(): string {
+	foundShell ??= ['/bin/bash', '/usr/bin/bash', '/usr/local/bin/bash', '/opt/homebrew/bin/bash'].find((candidate) => fs.existsSync(candidate)) ?? '/bin/sh';
+	return foundShell;
+}
+
+/** One word for a POSIX shell, quoted only where it needs to be. */
+function shellQuote(word: string): string {
+	return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
 /** A command longer than this, as shown, is not put to a person: nobody reads that much before saying yes. */
 export const maxShownCommand = 4000;
 
@@ -248,14 +285,19 @@ export const maxShownCommand = 4000;
  */
 export function describeCommand(params: TerminalRequest, root: string): string {
 	const env = (params.env ?? []).map(({ name, value }) => `${shownWord(name)}=${shownWord(value)}`);
-	const line = [...env, shownWord(params.command), ...(params.args ?? []).map(shownWord)].join(' ');
-	const folder = params.cwd ? path.relative(root, path.resolve(root, params.cwd)) : '';
+	const cwd = params.cwd ? path.resolve(root, params.cwd) : root;
+	const line = [...env, process.platform === 'win32' ? [params.command, ...(params.args ?? [])].map(shownWord).join(' ') : shown(shellLine(params, cwd, shellQuote))].join(' ');
+	const folder = path.relative(root, cwd);
 	return folder && folder !== '.' ? `${line}  (in ${shownWord(folder)})` : line;
 }
 
 function shownWord(word: string): string {
-	const quoted = /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-	return quoted
+	return shown(shellQuote(word));
+}
+
+/** Text with what could hide part of it made visible: control and direction characters, runs of spaces. */
+function shown(text: string): string {
+	return text
 		.replace(/ {4,}/g, (run) => ` [${run.length} spaces] `)
 		// eslint-disable-next-line no-control-regex -- finding control characters is the point
 		.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);

@@ -383,6 +383,24 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		assert.match(rig.agentText(outcome.turn.id), /terminal error: Refused: the command is 5\d{3} characters long, too long to put to a person/);
 	});
 
+	test('a command sent as a whole shell line with no arguments (as Zed runs it) runs through the shell; a command naming a file with spaces in its path runs that file', async () => {
+		const { turns, broker } = rig.make({ permissionSettings: { default: 'ask', timeoutMs: 5000 } });
+		fs.mkdirSync(path.join(rig.work, 'my tools'));
+		fs.writeFileSync(path.join(rig.work, 'my tools', 'run.sh'), '#!/bin/sh\necho "ran with $# args: $1"\n', { mode: 0o755 });
+		const asked: string[] = [];
+		const sub = broker.onDidRequest((r) => {
+			asked.push(r.title);
+			broker.decide(r.id, 'allow');
+		});
+		const outcome = await turns.runTurn(rig.newChat(), 'scripted', { text: `shellterminal echo one && echo two | tr a-z A-Z\nshellterminal ./my tools/run.sh\nterminal echo "it's" via sh -c` });
+		sub.dispose();
+		const text = rig.agentText(outcome.turn.id);
+		assert.match(text, /one\nTWO\nexit 0/, text);
+		assert.match(text, /ran with 0 args: \nexit 0/, text);
+		assert.match(text, /it's via sh -c\nexit 0/, text);
+		assert.deepEqual(asked, ['Run in a terminal: echo one && echo two | tr a-z A-Z', "Run in a terminal: './my tools/run.sh'", `Run in a terminal: sh -c 'echo "it'\\''s" via sh -c'`]);
+	});
+
 	test('terminals start only inside the worktree', async () => {
 		const { turns } = rig.make();
 		const chat = rig.newChat();
