@@ -14,7 +14,16 @@ export interface PermissionRequest {
 	options: PermissionOption[];
 }
 
-export type PermissionOutcome = { outcome: 'selected'; optionId: string; decidedBy: 'user' | 'policy' } | { outcome: 'cancelled'; decidedBy: 'timeout' | 'cancel' };
+export type PermissionOutcome = { outcome: 'selected'; optionId: string; decidedBy: 'user' | 'policy' | 'timeout' } | { outcome: 'cancelled'; decidedBy: 'timeout' | 'cancel' };
+
+/**
+ * A no for `request`: the agent's reject option, or `cancelled` when it offers none. ACP reserves `cancelled`
+ * for a cancelled turn (an agent may stop its whole turn on it), so a no that is not a cancel is a reject.
+ */
+function rejection(request: Pick<PermissionRequest, 'options'>, decidedBy: 'user' | 'policy' | 'timeout'): PermissionOutcome {
+	const reject = request.options.find((o) => o.kind === 'reject_once') ?? request.options.find((o) => o.kind === 'reject_always');
+	return reject ? { outcome: 'selected', optionId: reject.optionId, decidedBy } : { outcome: 'cancelled', decidedBy: decidedBy === 'timeout' ? 'timeout' : 'cancel' };
+}
 
 /** What to do without asking. `ask` leaves it to a person (the UI); nobody answering in time means reject. */
 export type PermissionPolicy = 'ask' | 'allow' | 'reject';
@@ -105,7 +114,7 @@ export class PermissionBroker extends Disposable {
 			};
 			const show = (): void => {
 				// The time to answer starts when the request is shown.
-				const timer = setTimeout(() => settle({ outcome: 'cancelled', decidedBy: 'timeout' }), this.settings.timeoutMs);
+				const timer = setTimeout(() => settle(rejection(request, 'timeout')), this.settings.timeoutMs);
 				timer.unref?.();
 				this.open.set(request.id, { request, resolve: settle, timer });
 				this._onDidRequest.fire(request);
@@ -123,8 +132,7 @@ export class PermissionBroker extends Disposable {
 			const queued = this.waiting.get(request.chatId)?.length ?? 0;
 			if (queued >= maxWaitingPerChat) {
 				this.logger.warn(`[Permissions] ${request.agent} in chat ${request.chatId} asked for more than ${maxShownPerChat + maxWaitingPerChat} permissions at once; refused: ${request.title}`);
-				const reject = request.options.find((o) => o.kind === 'reject_once') ?? request.options.find((o) => o.kind === 'reject_always');
-				const outcome: PermissionOutcome = reject ? { outcome: 'selected', optionId: reject.optionId, decidedBy: 'policy' } : { outcome: 'cancelled', decidedBy: 'cancel' };
+				const outcome = rejection(request, 'policy');
 				this._onDidSettle.fire({ id: request.id, outcome });
 				resolve(outcome);
 				return;
@@ -177,8 +185,7 @@ export class PermissionBroker extends Disposable {
 		if (!entry) {
 			return false;
 		}
-		const reject = entry.request.options.find((o) => o.kind === 'reject_once') ?? entry.request.options.find((o) => o.kind === 'reject_always');
-		entry.resolve(reject ? { outcome: 'selected', optionId: reject.optionId, decidedBy: 'user' } : { outcome: 'cancelled', decidedBy: 'cancel' });
+		entry.resolve(rejection(entry.request, 'user'));
 		return true;
 	}
 

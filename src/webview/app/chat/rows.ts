@@ -205,7 +205,7 @@ function decisionText(row: Row<'permission'>, s: ChatStrings): string | undefine
 	}
 	const name = row.options.find((o) => o.optionId === d.optionId)?.name ?? d.optionId ?? '';
 	if (d.outcome === 'selected') {
-		return d.decidedBy === 'policy' ? format(s.decidedByPolicy, name) : format(s.answered, name);
+		return d.decidedBy === 'timeout' ? s.decidedByTimeout : d.decidedBy === 'policy' ? format(s.decidedByPolicy, name) : format(s.answered, name);
 	}
 	return d.decidedBy === 'timeout' ? s.decidedByTimeout : s.decidedByCancel;
 }
