@@ -72,7 +72,14 @@ export type ChatRow =
 	| (RowBase & { kind: 'permission'; requestId: string; title: string; toolKind?: ToolKind; options: PermissionOption[]; decision?: PermissionDecision })
 	| (RowBase & { kind: 'file_edit'; path: string; editKind: 'add' | 'modify' | 'delete'; source: 'fs_write' | 'tool_diff' | 'watcher' })
 	| (RowBase & { kind: 'usage'; inputTokens?: number; outputTokens?: number; usedTokens?: number; contextSize?: number; costUsd?: number })
-	| (RowBase & { kind: 'notice'; severity: 'info' | 'warning' | 'error'; title: string; description?: string })
+	| (RowBase & {
+			kind: 'notice';
+			severity: 'info' | 'warning' | 'error';
+			title: string;
+			description?: string;
+			/** Set when the notice says why a turn stopped early (`max_tokens`, `refusal`…): the tab says it in its own words. */
+			stopReason?: string;
+	  })
 	| (RowBase & { kind: 'error'; message: string; code?: string; /** Retry sends the turn's prompt again. */ retryable: boolean })
 	| (RowBase & { kind: 'raw'; method: string });
 
@@ -449,6 +456,10 @@ export interface ChatStrings {
 	error: string;
 	retry: string;
 	rawEvent: string;
+	/** Why a turn stopped early, by stop reason (a notice row's `stopReason`). */
+	stopMaxTokens: string;
+	stopMaxTurnRequests: string;
+	stopRefusal: string;
 	input: string;
 	inputHint: string;
 	send: string;

@@ -12,6 +12,17 @@ const maxMessageChars = 16 * 1024;
  */
 const flushSoonChars = maxMessageChars;
 
+/**
+ * Stop reasons that end a turn normally in the protocol's eyes but leave the work unfinished: said in a
+ * warning at the turn's end, or the turn looks like any finished one. The tab says it in its own (translated)
+ * words by `stopReason`; this English text is for everything else that reads the transcript.
+ */
+const stopReasonNotices: Partial<Record<TurnResult['stopReason'], string>> = {
+	max_tokens: "The reply was cut off: the model reached its output limit. Ask the agent to continue if you need the rest.",
+	max_turn_requests: 'The agent stopped: it reached its limit of model requests for one message. Send another message to let it go on.',
+	refusal: 'The agent refused this message. It is not in the agent\'s context, so the agent will not remember it; rephrase it and send it again.',
+};
+
 interface OpenMessage {
 	id: string;
 	seq: number;
@@ -227,6 +238,10 @@ export class TurnRecorder {
 			} catch (e) {
 				this.failed(e);
 			}
+		}
+		const stopped = stopReasonNotices[result.stopReason];
+		if (stopped) {
+			this.open('notice', { severity: 'warning', title: stopped, stopReason: result.stopReason });
 		}
 		try {
 			this.flush();

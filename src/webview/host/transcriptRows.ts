@@ -125,7 +125,14 @@ export function messageRow(turn: TurnRow, m: MessageRow, cwd: string | undefined
 			if (typeof c.state === 'string') {
 				return undefined;
 			}
-			return { ...base, kind: 'notice', severity: (str(c.severity) ?? 'info') as never, title: str(c.title) ?? '', ...(str(c.description) ? { description: str(c.description) } : {}) };
+			return {
+				...base,
+				kind: 'notice',
+				severity: (str(c.severity) ?? 'info') as never,
+				title: str(c.title) ?? '',
+				...(str(c.description) ? { description: str(c.description) } : {}),
+				...(str(c.stopReason) ? { stopReason: str(c.stopReason) } : {}),
+			};
 		case 'error':
 			return { ...base, kind: 'error', message: str(c.message) ?? 'The agent reported an error.', ...(str(c.code) ? { code: str(c.code) } : {}), retryable: true };
 		case 'raw':

@@ -486,6 +486,28 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		assert.match(text, /still here$/);
 	});
 
+	test('a turn the agent ends early (output limit, request limit, refusal) ends with a warning saying why; a normal end says nothing', async () => {
+		const { turns } = rig.make();
+		const chat = rig.newChat();
+		const said: Record<string, RegExp> = {
+			max_tokens: /cut off: the model reached its output limit/,
+			max_turn_requests: /reached its limit of model requests for one message/,
+			refusal: /refused this message\. It is not in the agent's context.*rephrase it/,
+		};
+		for (const [reason, words] of Object.entries(said)) {
+			const outcome = await turns.runTurn(chat, 'scripted', { text: `say partial answer\nstop ${reason}` });
+			assert.equal(outcome.status, 'done', `${reason}: the turn ended, as the agent said`);
+			assert.equal(outcome.turn.stop_reason, reason);
+			const last = rig.messages(outcome.turn.id).at(-1)!;
+			assert.equal(last.kind, 'notice', `${reason}: the last row says why it stopped`);
+			assert.equal(last.content.severity, 'warning');
+			assert.equal(last.content.stopReason, reason);
+			assert.match(String(last.content.title), words);
+		}
+		const normal = await turns.runTurn(chat, 'scripted', { text: 'say all done' });
+		assert.deepEqual(rig.messages(normal.turn.id).filter((m) => m.kind === 'notice'), []);
+	});
+
 	test('an abort signal cancels the turn: before the agent has it (never sent) or while it runs', async () => {
 		const { turns } = rig.make();
 		const chat = rig.newChat();

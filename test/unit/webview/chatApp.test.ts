@@ -227,6 +227,19 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		await page.screenshot({ path: path.join(outputDir, 'chat-900.png'), fullPage: false });
 	});
 
+	test('a turn that stopped early says why in the tab\'s own words, not the stored English', async () => {
+		const rows: ChatRow[] = [
+			{ id: 't1', turnId: 't1', kind: 'turn', number: 1, agent: 'scripted', status: 'done', stopReason: 'refusal', canRewind: false, startedAt: 1, endedAt: 2 },
+			{ id: 'u1', turnId: 't1', kind: 'user', text: 'Do the forbidden thing.' },
+			{ id: 'n1', turnId: 't1', kind: 'notice', severity: 'warning', title: 'stored English text', stopReason: 'refusal' },
+			{ id: 'n2', turnId: 't1', kind: 'notice', severity: 'warning', title: 'a reason this view does not know', stopReason: 'constructor' },
+		];
+		await openTab(snap(rows, 3));
+		const notes = await page.locator('[role="log"] [role="note"]').allInnerTexts();
+		assert.deepEqual(notes, [strings.stopRefusal, 'a reason this view does not know']);
+		assert.match(strings.stopRefusal, /not in the agent's context/);
+	});
+
 	test('usable at 300 px: nothing overflows sideways', async () => {
 		await openTab(snap(allRows(), 14, meta({ status: 'running', queue: [{ id: 'q1', text: 'Then bump the version.', attachments: [] }] })), 300);
 		const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);

@@ -163,6 +163,18 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 		assert.deepEqual(service.meta(chatId).models, { current: 'small', available: [{ id: 'small', name: 'Small' }, { id: 'large', name: 'Large' }] });
 	});
 
+	test('a refused message reaches the tab as a warning at the end of its turn, marked with its stop reason', async () => {
+		const chatId = newChat();
+		await service.send(chatId, { text: 'say I will not\nrefuse', attachments: [] });
+		await waitFor(idle(chatId), 'the turn to end');
+		await service.sent(chatId);
+		const rows = rowsOf(chatId);
+		const turn = rows.find((r) => r.kind === 'turn');
+		assert.ok(turn?.kind === 'turn' && turn.status === 'done' && turn.stopReason === 'refusal', JSON.stringify(turn));
+		const last = rows.at(-1);
+		assert.ok(last?.kind === 'notice' && last.severity === 'warning' && last.stopReason === 'refusal' && /not in the agent's context/.test(last.title), JSON.stringify(last));
+	});
+
 	test('resync from a seq returns only what changed since; an unknown epoch gets a snapshot', async () => {
 		const chatId = newChat();
 		await service.send(chatId, { text: 'say one', attachments: [] });

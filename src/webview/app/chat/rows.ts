@@ -25,6 +25,11 @@ const turnStatusKey: Record<TurnStatus, keyof ChatStrings> = {
 	error: 'turnError',
 	interrupted: 'turnInterrupted',
 };
+const stopReasonKey: ReadonlyMap<string, keyof ChatStrings> = new Map<string, keyof ChatStrings>([
+	['max_tokens', 'stopMaxTokens'],
+	['max_turn_requests', 'stopMaxTurnRequests'],
+	['refusal', 'stopRefusal'],
+]);
 const toolStatusKey: Record<ToolStatus, keyof ChatStrings> = { pending: 'toolPending', in_progress: 'toolRunning', completed: 'toolDone', failed: 'toolFailed' };
 const toolStatusGlyph: Record<ToolStatus, string> = { pending: '○', in_progress: '◐', completed: '✓', failed: '✗' };
 const planGlyph = { pending: '○', in_progress: '◐', completed: '✓' } as const;
@@ -107,8 +112,12 @@ function build(row: ChatRow, ctx: RowContext): HTMLElement {
 		}
 		case 'usage':
 			return h('div', { class: 'usage' }, format(s.usage, row.inputTokens ?? row.usedTokens ?? '?', row.outputTokens ?? '?'));
-		case 'notice':
-			return h('div', { class: `notice notice-${row.severity}`, attrs: { role: 'note' } }, h('span', { class: 'title' }, row.title), row.description ? h('div', { class: 'description' }, row.description) : undefined);
+		case 'notice': {
+			// A turn that stopped early is said in the tab's own (translated) words; the stored title is English.
+			const stopKey = row.stopReason !== undefined ? stopReasonKey.get(row.stopReason) : undefined;
+			const title = stopKey ? s[stopKey] : row.title;
+			return h('div', { class: `notice notice-${row.severity}`, attrs: { role: 'note' } }, h('span', { class: 'title' }, title), row.description ? h('div', { class: 'description' }, row.description) : undefined);
+		}
 		case 'error':
 			return errorRow(row, ctx);
 		case 'raw':
