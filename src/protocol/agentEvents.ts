@@ -65,6 +65,12 @@ export type AgentEvent =
 	| { type: 'config'; options: ConfigOption[] }
 	| { type: 'session_info'; title?: string }
 	| { type: 'notice'; severity: 'info' | 'warning' | 'error'; title: string; description?: string }
+	/**
+	 * The agent compacting its context (ACP `compaction_update` and `compaction_summary_chunk`), one per update:
+	 * the transcript folds those of one `compactionId` into one notice. `summary` replaces the summary (null
+	 * clears it), `summaryChunk` appends to it; `error` as `summary`. A field left out leaves it as it was.
+	 */
+	| { type: 'compaction'; compactionId: string; status?: string; summary?: string | null; summaryChunk?: string; error?: string | null }
 	| { type: 'error'; message: string; code?: string }
 	| { type: 'raw'; method: string; payload: unknown };
 

@@ -163,6 +163,29 @@ export class TurnRecorder {
 			case 'notice':
 				this.open('notice', stripType(event));
 				break;
+			case 'compaction': {
+				// One notice per compaction, updated in place: its summary streams in chunks, not a row each.
+				const key = `compaction:${event.compactionId}`;
+				const m = this.byKey.get(key) ?? this.open('notice', { compactionId: event.compactionId, status: 'in_progress', summary: '' }, key);
+				const c = m.content;
+				if (event.status !== undefined) {
+					c.status = event.status;
+				}
+				if (event.summary !== undefined) {
+					c.summary = (event.summary ?? '').slice(0, maxMessageChars);
+				}
+				if (event.summaryChunk !== undefined && String(c.summary).length < maxMessageChars) {
+					c.summary = `${String(c.summary)}${event.summaryChunk}`;
+				}
+				if (event.error !== undefined) {
+					c.error = event.error ?? undefined;
+				}
+				Object.assign(c, compactionNotice(String(c.status), String(c.summary), typeof c.error === 'string' ? c.error : undefined));
+				m.dirty = true;
+				// Summary chunks stream like text (written on the timer); a change of status is written at once.
+				urgent = event.summaryChunk === undefined;
+				break;
+			}
 			case 'error':
 				this.open('error', stripType(event));
 				break;
@@ -270,6 +293,20 @@ export class TurnRecorder {
 		});
 		return status;
 	}
+}
+
+/** What a compaction's notice says (severity, title, description), from its status, summary and error. */
+function compactionNotice(status: string, summary: string, error: string | undefined): { severity: 'info' | 'warning'; title: string; description: string | undefined } {
+	const title =
+		status === 'completed'
+			? 'The agent compacted its context: it goes on from a summary of the conversation so far.'
+			: status === 'failed'
+				? 'The agent could not compact its context.'
+				: status === 'cancelled'
+					? 'The agent stopped compacting its context.'
+					: 'The agent is compacting its context (summarising the conversation so far).';
+	const description = [error, summary.trim() ? summary : undefined].filter(Boolean).join('\n\n') || undefined;
+	return { severity: status === 'failed' ? 'warning' : 'info', title, description };
 }
 
 function stripType<T extends { type: string }>(event: T): Record<string, unknown> {

@@ -33,7 +33,7 @@ export interface AcpBackendOptions {
 }
 
 /** The updates a session/load replays: the conversation itself, not the session's state (mode, commands, usage). */
-const historyEvents = new Set<AgentEvent['type']>(['text', 'reasoning', 'user_text', 'plan', 'tool_call', 'tool_update']);
+const historyEvents = new Set<AgentEvent['type']>(['text', 'reasoning', 'user_text', 'plan', 'tool_call', 'tool_update', 'compaction']);
 /** However chatty the agent, the first prompt waits at most this long for a late replay to end. */
 const maxReplayTailMs = 3000;
 
@@ -242,7 +242,15 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 			.onRequest(acp.methods.client.terminal.waitForExit, (c) => this.inTurn(() => this.guardAsync(() => this.terminals!.waitForExit(c.params.terminalId, c.signal))))
 			.onRequest(acp.methods.client.terminal.kill, (c) => this.inTurn(() => this.guard(() => (this.terminals!.kill(c.params.terminalId), {}))))
 			.onRequest(acp.methods.client.terminal.release, (c) => this.inTurn(() => this.guard(() => (this.terminals!.release(c.params.terminalId), {}))))
-			.onNotification('*', (c) => this.emit({ type: 'raw', method: c.method, payload: c.params }))
+			.onNotification('*', (c) => {
+				// Extension notifications (`_goose/progress`) and the protocol's own (`$/cancel_request`, which the
+				// SDK has applied already) are not updates for the user: ACP says to ignore what one does not know.
+				if (c.method.startsWith('_') || c.method.startsWith('$/')) {
+					this.logger.debug(`${this.tag} ignored the notification ${c.method}`);
+					return;
+				}
+				this.emit({ type: 'raw', method: c.method, payload: c.params });
+			})
 			.onRequest('*', (c) => {
 				this.emit({ type: 'raw', method: c.method, payload: c.params });
 				throw acp.RequestError.methodNotFound(c.method);

@@ -207,6 +207,25 @@ export function mapSessionUpdate(params: unknown): AgentEvent[] {
 			const cost = isObj(update.cost) && num(update.cost.amount) !== undefined ? { amount: num(update.cost.amount)!, currency: str(update.cost.currency) ?? 'USD' } : undefined;
 			return [{ type: 'usage', usedTokens: num(update.used), contextSize: num(update.size), ...(cost ? { cost } : {}) }];
 		}
+		case 'compaction_update': {
+			if (typeof update.compactionId !== 'string') {
+				return raw();
+			}
+			// Patch semantics: a field left out changes nothing, null clears it.
+			const summary = Array.isArray(update.summary) ? update.summary.map((b) => contentText(b) ?? '').join('') : update.summary === null ? null : undefined;
+			const error = typeof update.error === 'string' ? update.error : update.error === null ? null : undefined;
+			return [
+				{
+					type: 'compaction',
+					compactionId: update.compactionId,
+					...(typeof update.status === 'string' ? { status: update.status } : {}),
+					...(summary !== undefined ? { summary } : {}),
+					...(error !== undefined ? { error } : {}),
+				},
+			];
+		}
+		case 'compaction_summary_chunk':
+			return typeof update.compactionId === 'string' ? [{ type: 'compaction', compactionId: update.compactionId, summaryChunk: contentText(update.content) ?? '' }] : raw();
 		case 'notice': {
 			const severity = update.severity === 'warning' || update.severity === 'error' ? update.severity : 'info';
 			return [{ type: 'notice', severity, title: str(update.title) ?? '', description: str(update.description) }];

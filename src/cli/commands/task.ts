@@ -34,6 +34,9 @@ function describe(event: AgentEvent): string | undefined {
 			return `[error] ${event.message}`;
 		case 'notice':
 			return `[${event.severity}] ${event.title}${event.description ? `: ${event.description}` : ''}`;
+		case 'compaction':
+			// Its summary streams in chunks: said once per change of status, not once per chunk.
+			return event.status ? `[compaction] ${event.status}${event.error ? `: ${event.error}` : ''}` : undefined;
 		default:
 			return undefined;
 	}

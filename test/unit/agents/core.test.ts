@@ -208,6 +208,18 @@ suite('agents/acp/mapUpdate', () => {
 		assert.deepEqual(['constructor', '__proto__', 'toString', 'later', 7, null].map(statusOf), [undefined, undefined, undefined, undefined, undefined, undefined]);
 	});
 
+	test('compaction updates and summary chunks map to compaction events, with patch semantics', () => {
+		const u = (update: Record<string, unknown>): unknown => ({ sessionId: 's', update });
+		assert.deepEqual(mapSessionUpdate(u({ sessionUpdate: 'compaction_update', compactionId: 'c1', status: 'in_progress' })), [{ type: 'compaction', compactionId: 'c1', status: 'in_progress' }]);
+		assert.deepEqual(mapSessionUpdate(u({ sessionUpdate: 'compaction_summary_chunk', compactionId: 'c1', content: { type: 'text', text: 'So far' } })), [{ type: 'compaction', compactionId: 'c1', summaryChunk: 'So far' }]);
+		assert.deepEqual(
+			mapSessionUpdate(u({ sessionUpdate: 'compaction_update', compactionId: 'c1', status: 'failed', summary: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }], error: 'too big' })),
+			[{ type: 'compaction', compactionId: 'c1', status: 'failed', summary: 'ab', error: 'too big' }],
+		);
+		assert.deepEqual(mapSessionUpdate(u({ sessionUpdate: 'compaction_update', compactionId: 'c1', status: 'completed', summary: null, error: null })), [{ type: 'compaction', compactionId: 'c1', status: 'completed', summary: null, error: null }]);
+		assert.equal(mapSessionUpdate(u({ sessionUpdate: 'compaction_summary_chunk', content: { type: 'text', text: 'no id' } }))[0]!.type, 'raw');
+	});
+
 	test('unknown variants and unusable shapes are kept as raw events', () => {
 		const future = { sessionId: 's', update: { sessionUpdate: 'future_update', stuff: [1, 2] } };
 		assert.deepEqual(mapSessionUpdate(future), [{ type: 'raw', method: 'session/update', payload: future }]);

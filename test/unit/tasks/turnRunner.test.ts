@@ -508,6 +508,24 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		assert.deepEqual(rig.messages(normal.turn.id).filter((m) => m.kind === 'notice'), []);
 	});
 
+	test('extension and $/ notifications are logged, never rows; a compaction is one notice with its summary, not a row per chunk', async () => {
+		const { turns } = rig.make();
+		const chat = rig.newChat();
+		const outcome = await turns.runTurn(chat, 'scripted', { text: 'extnotes\ncompact c1 Fixed the parser, tests green.\nsay after\nunknown' });
+		assert.equal(outcome.status, 'done');
+		const msgs = rig.messages(outcome.turn.id);
+		const raw = msgs.filter((m) => m.kind === 'raw');
+		assert.equal(raw.length, 1, `only the unknown session/update is kept raw: ${JSON.stringify(raw)}`);
+		assert.match(JSON.stringify(raw[0]!.content), /future_update/);
+		const notices = msgs.filter((m) => m.kind === 'notice');
+		assert.equal(notices.length, 1, JSON.stringify(notices));
+		assert.equal(notices[0]!.content.severity, 'info');
+		assert.match(String(notices[0]!.content.title), /compacted its context/);
+		assert.equal(notices[0]!.content.description, 'Fixed the parser, tests green.');
+		assert.match(rig.agentText(outcome.turn.id), /after/);
+		assert.ok(rig.logger.lines.some((l) => /ignored the notification _scripted\/progress/.test(l)), 'the extension notification is in the log');
+	});
+
 	test('an abort signal cancels the turn: before the agent has it (never sent) or while it runs', async () => {
 		const { turns } = rig.make();
 		const chat = rig.newChat();
