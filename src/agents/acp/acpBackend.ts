@@ -16,7 +16,7 @@ import { agentEnvironment } from '../environment';
 import { maxShownPerChat, maxWaitingPerChat } from '../permissions';
 import type { AgentEvent, PermissionOption, StopReason, ToolKind, TurnResult, TurnUsage } from '../../protocol/agentEvents';
 import { spawnAgent, tailFromWord, terminate, type SpawnedAgent } from '../process';
-import { mapConfigOptions, mapSessionUpdate } from './mapUpdate';
+import { mapConfigOptions, mapPermissionToolCall, mapSessionUpdate } from './mapUpdate';
 import { describeCommand, maxShownCommand, TerminalManager, type TerminalRequest } from './terminals';
 import { stdioStream } from './transport';
 
@@ -201,21 +201,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		const stream = stdioStream(proc.child.stdout!, proc.child.stdin!, {
 			onSessionUpdate: (params) => {
 				for (const event of mapSessionUpdate(params)) {
-					if (this.isReplayed(event)) {
-						continue;
-					}
-					this.emit(event);
-					this.noteToolDiffs(event);
-					if (event.type === 'config') {
-						this.configOptions = event.options; // what set_model and set_config_option pick from
-					}
-					if ((event.type === 'tool_call' || event.type === 'tool_update') && this.toolCallsSeen.size < 10_000) {
-						const seen = this.toolCallsSeen.get(event.toolCallId) ?? {};
-						this.toolCallsSeen.set(event.toolCallId, { title: event.title ?? seen.title, kind: event.kind ?? seen.kind });
-					}
-					if (event.type === 'tool_update' && (event.status === 'completed' || event.status === 'failed')) {
-						this.allowedToolCalls.delete(event.toolCallId);
-					}
+					this.takeUpdate(event);
 				}
 			},
 			onGarbage: (line) => {
@@ -416,6 +402,28 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		}
 	}
 
+	/**
+	 * One event of the agent's updates: emitted (unless it is a replay's), its diffs noted for attribution, and
+	 * what later requests rely on remembered. A permission request's tool call comes through here too.
+	 */
+	private takeUpdate(event: AgentEvent): void {
+		if (this.isReplayed(event)) {
+			return;
+		}
+		this.emit(event);
+		this.noteToolDiffs(event);
+		if (event.type === 'config') {
+			this.configOptions = event.options; // what set_model and set_config_option pick from
+		}
+		if ((event.type === 'tool_call' || event.type === 'tool_update') && this.toolCallsSeen.size < 10_000) {
+			const seen = this.toolCallsSeen.get(event.toolCallId) ?? {};
+			this.toolCallsSeen.set(event.toolCallId, { title: event.title ?? seen.title, kind: event.kind ?? seen.kind });
+		}
+		if (event.type === 'tool_update' && (event.status === 'completed' || event.status === 'failed')) {
+			this.allowedToolCalls.delete(event.toolCallId);
+		}
+	}
+
 	/** A history update of a loaded session's replay, during it or (for a tool call it named) late. */
 	private isReplayed(event: AgentEvent): boolean {
 		const isTool = event.type === 'tool_call' || event.type === 'tool_update';
@@ -593,6 +601,13 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 			return { outcome: { outcome: 'cancelled' } };
 		}
 		const toolCall = params.toolCall as { toolCallId?: string; title?: string | null; kind?: string | null };
+		// The request's tool call is an update of that call (ACP): an agent may announce the call only here, with
+		// its diff. Taken as a tool_call_update would be, before asking, so its row has its title, kind, files
+		// and status, and its diff is attributed once the call completes.
+		const announced = mapPermissionToolCall(params.toolCall, toolCall.toolCallId !== undefined && this.toolCallsSeen.has(toolCall.toolCallId));
+		if (announced) {
+			this.takeUpdate(announced);
+		}
 		const options = params.options.map((o) => ({ optionId: o.optionId, name: o.name, kind: o.kind }));
 		// The request carries only what changed about the tool call (often just its id): the rest as announced.
 		const seen = toolCall.toolCallId ? this.toolCallsSeen.get(toolCall.toolCallId) : undefined;

@@ -235,4 +235,20 @@ export function mapSessionUpdate(params: unknown): AgentEvent[] {
 	}
 }
 
+/**
+ * The tool call a `session/request_permission` carries (a `ToolCallUpdate`) as an event: a `tool_call` for a
+ * call not announced before, else a `tool_update` with what the request says of it (none when it names only
+ * the id). Undefined for a request without a usable tool call id.
+ */
+export function mapPermissionToolCall(toolCall: unknown, announced: boolean): AgentEvent | undefined {
+	if (!isObj(toolCall) || typeof toolCall.toolCallId !== 'string') {
+		return undefined;
+	}
+	const f = toolFields(toolCall);
+	if (!announced) {
+		return { type: 'tool_call', toolCallId: toolCall.toolCallId, title: f.title ?? 'Tool call', kind: f.kind, status: f.status, locations: f.locations, content: f.content, rawInput: toolCall.rawInput };
+	}
+	return Object.keys(f).length > 0 ? { type: 'tool_update', toolCallId: toolCall.toolCallId, ...f } : undefined;
+}
+
 export { mapConfigOptions };

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { mapSessionUpdate } from '../../../src/agents/acp/mapUpdate';
+import { mapPermissionToolCall, mapSessionUpdate } from '../../../src/agents/acp/mapUpdate';
 import { stdioStream } from '../../../src/agents/acp/transport';
 import { maxOutputLimit, maxRetainedOutput, maxRunningTerminals, TerminalManager } from '../../../src/agents/acp/terminals';
 import { maxReadBytes, OutsideWorktreeError, readFileInsideWorktree, resolveInsideWorktree, writeFileInsideWorktree } from '../../../src/agents/confine';
@@ -218,6 +218,16 @@ suite('agents/acp/mapUpdate', () => {
 		);
 		assert.deepEqual(mapSessionUpdate(u({ sessionUpdate: 'compaction_update', compactionId: 'c1', status: 'completed', summary: null, error: null })), [{ type: 'compaction', compactionId: 'c1', status: 'completed', summary: null, error: null }]);
 		assert.equal(mapSessionUpdate(u({ sessionUpdate: 'compaction_summary_chunk', content: { type: 'text', text: 'no id' } }))[0]!.type, 'raw');
+	});
+
+	test("a permission request's tool call is a tool_call when not announced before, else an update with what the request says", () => {
+		const call = { toolCallId: 't9', title: 'Write a.txt', kind: 'edit', status: 'pending', locations: [{ path: '/w/a.txt' }], content: [{ type: 'diff', path: '/w/a.txt', oldText: null, newText: 'hi' }] };
+		const diff = [{ type: 'diff', path: '/w/a.txt', oldText: null, newText: 'hi' }];
+		assert.deepEqual(mapPermissionToolCall(call, false), { type: 'tool_call', toolCallId: 't9', title: 'Write a.txt', kind: 'edit', status: 'pending', locations: [{ path: '/w/a.txt' }], content: diff, rawInput: undefined });
+		assert.deepEqual(mapPermissionToolCall(call, true), { type: 'tool_update', toolCallId: 't9', title: 'Write a.txt', kind: 'edit', status: 'pending', locations: [{ path: '/w/a.txt' }], content: diff });
+		assert.equal(mapPermissionToolCall({ toolCallId: 't9' }, true), undefined, 'an id alone adds nothing to a call announced before');
+		assert.equal((mapPermissionToolCall({ toolCallId: 't9' }, false) as { title?: string }).title, 'Tool call');
+		assert.equal(mapPermissionToolCall({ title: 'no id' }, false), undefined);
 	});
 
 	test('unknown variants and unusable shapes are kept as raw events', () => {

@@ -200,6 +200,39 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		);
 	});
 
+	test('a tool call announced only in its permission request is shown with its title, kind and files, and its diff is attributed once it completes', async () => {
+		const rejecting = rig.make({ permissionSettings: { default: 'reject', timeoutMs: 2000 } });
+		const rejectedChat = rig.newChat();
+		const rejected = await rejecting.turns.runTurn(rejectedChat, 'scripted', { text: 'permonly unasked.txt no' });
+		assert.equal(rejected.status, 'done', rejected.result.error);
+		const refusedRows = rig.messages(rejected.turn.id);
+		assert.deepEqual(
+			refusedRows.filter((m) => m.kind === 'tool_call').map((m) => [m.content.title, m.content.kind, m.content.status]),
+			[['Write unasked.txt', 'edit', 'failed']],
+		);
+		assert.deepEqual(refusedRows.filter((m) => m.kind === 'file_edit'), [], 'a refused call wrote nothing');
+
+		const allowing = rig.make();
+		const allowedChat = rig.newChat();
+		const allowed = await allowing.turns.runTurn(allowedChat, 'scripted', { text: 'permonly asked.txt yes' });
+		assert.equal(fs.readFileSync(path.join(rig.work, 'asked.txt'), 'utf8'), 'yes');
+		const rows = rig.messages(allowed.turn.id);
+		const kinds = rows.map((m) => m.kind);
+		assert.ok(kinds.indexOf('tool_call') >= 0 && kinds.indexOf('tool_call') < kinds.indexOf('permission'), `the call's row comes before its request: ${kinds.join(',')}`);
+		const tool = rows.find((m) => m.kind === 'tool_call')!.content;
+		assert.deepEqual([tool.title, tool.kind, tool.status], ['Write asked.txt', 'edit', 'completed']);
+		assert.deepEqual((tool.content as { type: string; newText?: string }[]).map((c) => [c.type, c.newText]), [['diff', 'yes']]);
+		assert.deepEqual(
+			rows.filter((m) => m.kind === 'file_edit').map((m) => [m.content.path, m.content.kind, m.content.source]),
+			[['asked.txt', 'add', 'tool_diff']],
+			'the diff is attributed as the tool call\'s, not found by the watcher',
+		);
+		assert.deepEqual(
+			new PendingChangesRepo(rig.store).listForChat(allowedChat).map((p) => [p.path, p.kind, p.turn_id, p.source]),
+			[['asked.txt', 'add', allowed.turn.id, 'protocol']],
+		);
+	});
+
 	test('a missing file reads as the spec\'s resource-not-found error, or as an empty text for agents that need it; reads stay confined either way', async () => {
 		fs.writeFileSync(path.join(rig.work, 'present.txt'), 'abc\n');
 		fs.writeFileSync(path.join(rig.dir, 'secret.txt'), 'secret\n');
