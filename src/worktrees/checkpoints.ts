@@ -71,13 +71,18 @@ export async function worktreeTree(git: Git, options: { exact?: boolean; keepIgn
  * `worktreeTree`, and the files it holds as their bytes on disk (`verbatim`, exact saves only): a restore
  * writes those as they are instead of through git's conversion (see keepRawBytes).
  */
-export async function worktreeContents(git: Git, options: { exact?: boolean; keepIgnored?: (rel: string) => boolean } = {}): Promise<{ tree: string; verbatim: string[] }> {
+export async function worktreeContents(git: Git, options: { exact?: boolean; keepIgnored?: (rel: string) => boolean; withIndex?: boolean } = {}): Promise<{ tree: string; verbatim: string[]; index?: string }> {
 	return withTempIndex(async (env) => {
 		// Seeded from the worktree's own index, whose cached file stats let `add -A` re-hash only files changed
 		// since git last looked, instead of every file (as reading HEAD into an empty index would).
 		const indexPath = worktreeIndexPath(git.cwd) ?? path.resolve(git.cwd, (await git.run(['rev-parse', '--git-path', 'index'])).trim());
+		let index: string | undefined;
 		if (!copyIndex(indexPath, env.GIT_INDEX_FILE!)) {
 			await git.run(['read-tree', 'HEAD'], { env });
+		} else if (options.withIndex) {
+			// What is staged, from the copy (never the worktree's own index, whose lock a running git may hold);
+			// an index with conflicts has no tree.
+			index = (await git.run(['write-tree'], { env }).catch(() => '')).trim() || undefined;
 		}
 		let add = ['add', '-A', '--', '.'];
 		let config: Record<string, string> | undefined;
@@ -98,7 +103,7 @@ export async function worktreeContents(git: Git, options: { exact?: boolean; kee
 			await addIgnoredFiles(git, env, options.keepIgnored);
 		}
 		const verbatim = options.exact ? await keepRawBytes(git, env) : [];
-		return { tree: (await git.run(['write-tree'], { env })).trim(), verbatim };
+		return { tree: (await git.run(['write-tree'], { env })).trim(), verbatim, ...(index ? { index } : {}) };
 	});
 }
 
@@ -277,12 +282,15 @@ const previewRefPrefix = 'refs/agent-tabs/preview/';
  */
 export async function snapshotCommit(git: Git, ref: string, message: string): Promise<{ commit: string; tree: string; head: string; dirty: boolean }> {
 	// HEAD is read while `add` works: two processes at once instead of one after the other.
-	const [revs, tree] = await Promise.all([git.run(['rev-parse', 'HEAD', 'HEAD^{tree}']), worktreeTree(git)]);
+	const [revs, { tree, index }] = await Promise.all([git.run(['rev-parse', 'HEAD', 'HEAD^{tree}']), worktreeContents(git, { withIndex: true })]);
 	const [head, headTree] = revs.trim().split('\n');
 	if (!head || !headTree) {
 		throw new AgentTabsError('checkpoint/failed', `git rev-parse gave no HEAD in ${git.cwd}.`);
 	}
-	const commit = (await git.run(['commit-tree', tree, '-p', head], { env: identity, input: message })).trim();
+	// What was staged, as `git stash` keeps it: a second parent whose tree is the index, so a rewind puts back
+	// the staging too, not only the files. None when the index has conflicts (it has no tree then).
+	const indexParent = index ? ['-p', (await git.run(['commit-tree', index, '-p', head], { env: identity, input: `agent-tabs: index of ${git.cwd}\n` })).trim()] : [];
+	const commit = (await git.run(['commit-tree', tree, '-p', head, ...indexParent], { env: identity, input: message })).trim();
 	await git.run(['update-ref', ref, commit]);
 	return { commit, tree, head, dirty: tree !== headTree };
 }
@@ -348,10 +356,37 @@ export async function restoreCheckpoint(git: Git, checkpointRef: string): Promis
 		// Bytes, not a string: a patch of a non-UTF-8 file would not survive decoding and apply no more.
 		// The user's diff settings (external tools, colour, textconv, noprefix) must not shape a patch for apply.
 		const patch = await git.runBytes(['diff', '--binary', '--full-index', '--no-ext-diff', '--no-color', '--no-textconv', '--src-prefix=a/', '--dst-prefix=b/', now.commit, checkpointRef]);
-		// The worktree equals `now` (just recorded), so the patch applies exactly; the index is left alone.
+		// The worktree equals `now` (just recorded), so the patch applies exactly.
 		await git.runBytes(['apply', '--whitespace=nowarn', '--binary', '-'], { input: patch });
+		await restoreStaging(git, checkpointRef, files);
 	}
 	return { replacedRef, files };
+}
+
+/**
+ * The index entries of the files a rewind put back, as they were when the checkpoint was taken: what was
+ * staged then comes back staged, and the rest is unstaged (an agent's `git add` during the turn would
+ * otherwise stay staged, and the next commit would bring back what the rewind removed).
+ */
+async function restoreStaging(git: Git, checkpointRef: string, files: readonly string[]): Promise<void> {
+	// Names are names, not patterns (a file called `*.ts`); `reset` with paths only sets index entries.
+	const literal = { GIT_LITERAL_PATHSPECS: '1' };
+	const pathspecs = (names: readonly string[]): string => names.map((name) => `${name}\0`).join('');
+	const [head = '', index] = (await git.run(['log', '-1', '--format=%P', checkpointRef])).trim().split(' ');
+	if (!index) {
+		return; // not recorded (the index had conflicts then, or the checkpoint is older): left as it is
+	}
+	const stagedThen = new Set(await git.zlist(['diff-tree', '-r', '-z', '--name-only', '--no-renames', head, index]));
+	// A conflict being resolved now keeps its stages: a reset would take them away.
+	const unmerged = new Set(await git.zlist(['diff', '--name-only', '--diff-filter=U', '-z']));
+	const unstage = files.filter((name) => !stagedThen.has(name) && !unmerged.has(name));
+	const restage = files.filter((name) => stagedThen.has(name) && !unmerged.has(name));
+	if (unstage.length > 0) {
+		await git.run(['reset', '-q', '--pathspec-from-file=-', '--pathspec-file-nul'], { env: literal, input: pathspecs(unstage) });
+	}
+	if (restage.length > 0) {
+		await git.run(['reset', '-q', index, '--pathspec-from-file=-', '--pathspec-file-nul'], { env: literal, input: pathspecs(restage) });
+	}
 }
 
 /**

@@ -1409,6 +1409,26 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.deepEqual(snapshotFiles(wt), before);
 	});
 
+	test('checkpoints: rewind puts back what was staged too: an agent\'s `git add` is undone, the user\'s own staging before the turn stays', async () => {
+		const { worktree } = await service.createSession({ repo, title: 'rewind staging' });
+		const wt = worktree.path;
+		fs.writeFileSync(path.join(wt, 'mine.txt'), 'staged by me\n');
+		git(wt, 'add', 'mine.txt');
+		fs.writeFileSync(path.join(wt, 'mine.txt'), 'staged by me\nand more, not staged\n');
+		const ref = await service.checkpoint(wt, 'chat-x/turn-1-before');
+		const statusBefore = git(wt, 'status', '--porcelain');
+		// The turn: the agent edits and stages a tracked file, stages a new one, and restages mine.txt.
+		fs.writeFileSync(path.join(wt, 'README.md'), 'agent edit\n');
+		fs.writeFileSync(path.join(wt, 'new *file.txt'), 'agent file\n');
+		fs.writeFileSync(path.join(wt, 'mine.txt'), 'agent rewrote it\n');
+		git(wt, 'add', '-A');
+		await service.rewind(wt, ref);
+		assert.equal(fs.readFileSync(path.join(wt, 'README.md'), 'utf8'), '# r\n');
+		assert.equal(git(wt, 'status', '--porcelain'), statusBefore, 'the staging is as it was before the turn');
+		assert.equal(git(wt, 'show', ':mine.txt'), 'staged by me\n', 'my staged version is back in the index');
+		assert.equal(git(wt, 'diff', '--cached', '--name-only'), 'mine.txt\n', 'nothing of the agent is staged');
+	});
+
 	test('checkpoints: rewind refuses while an agent works in the worktree in another process, and goes ahead once it is gone', async () => {
 		const { worktree } = await service.createSession({ repo, title: 'rewind leased' });
 		const wt = worktree.path;
