@@ -4,7 +4,7 @@ import { AgentTabsError, CancelledError } from '../common/errors';
 import { errorMessage } from '../common/log';
 import { type Git, GitError, type GitRunOptions, GitTimeoutError, type GitProgress, gitSays, parseWorktreeList } from './gitClient';
 import { samePath } from './paths';
-import { assessRisk, describeOperation, operationInProgress } from './risk';
+import { assessRisk, describeOperation, hiddenChanges, operationInProgress } from './risk';
 import { readSave, resolveSavedRef } from './savedRefs';
 import type { WorktreeContext } from './worktreeContext';
 
@@ -113,6 +113,15 @@ export class SessionIntegration {
 		}
 		if ((await main.zlist(['status', '--porcelain', '-z', '--untracked-files=no'])).length > 0) {
 			throw new AgentTabsError('merge/dirtyMain', `${where} has uncommitted changes; commit or stash them first. Nothing was merged.`);
+		}
+		// Edits git is told not to look at (local config hidden with assume-unchanged or skip-worktree): status
+		// cannot see them, and a merge that touches such a file fails only after writing over it.
+		const hidden = await hiddenChanges(main);
+		if (hidden.length > 0) {
+			throw new AgentTabsError(
+				'merge/dirtyMain',
+				`${where} has changes git is told not to look at (marked assume-unchanged or skip-worktree) in ${hidden.join(', ')}; a merge could overwrite them. Keep a copy, or clear the mark ("git update-index --no-assume-unchanged <file>", or --no-skip-worktree) and commit or stash them first. Nothing was merged.`,
+			);
 		}
 		if (fs.existsSync(wt.path) && (await this.ctx.git(wt.path).zlist(['status', '--porcelain', '-z'])).length > 0) {
 			throw new AgentTabsError('merge/dirtySession', `The session's worktree has uncommitted work; commit it first so it is part of the merge. Nothing was merged.`);

@@ -325,6 +325,14 @@ function visibleFiles(entries: readonly IndexEntry[]): Map<string, FileEntry> {
 	return files;
 }
 
+/**
+ * Files in the checkout `wt` runs in that are marked assume-unchanged or skip-worktree and changed on disk:
+ * `git status` and `git diff` do not show them, yet a merge that touches them overwrites them.
+ */
+export async function hiddenChanges(wt: Git): Promise<string[]> {
+	return changedHiddenFiles(wt, parseIndexEntries(await wt.zlist(['ls-files', '-v', '-s', '-z'])));
+}
+
 /** Files git is told not to look at (assume-unchanged, skip-worktree but on disk) whose content changed. */
 async function changedHiddenFiles(wt: Git, entries: readonly IndexEntry[]): Promise<string[]> {
 	const changed: string[] = [];

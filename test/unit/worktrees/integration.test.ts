@@ -146,6 +146,41 @@ suite('worktrees/integration: merge cancelled half-way (real git, a real hook)',
 		assert.equal(who('HEAD'), `${user} / ${user}`);
 	});
 
+	for (const strategy of ['merge', 'squash', 'rebase'] as const) {
+		test(`${strategy}: a hidden edit in the main checkout (assume-unchanged, skip-worktree) is refused, named and left as it is`, async () => {
+			const env = gitEnv(dir);
+			fs.writeFileSync(path.join(dir, '.gitconfig'), '[user]\n\tname = T\n\temail = t@t\n[commit]\n\tgpgsign = false\n');
+			const repo = makeRepo(path.join(dir, 'repo'), { 'config.txt': 'port=1\n', 'local.txt': 'x=1\n' });
+			const git = (cwd: string, ...args: string[]): string => execFileSync('git', args, { cwd, env, encoding: 'utf8' });
+			const service = new WorktreeService(store, new MemoryLogger(), { root: path.join(dir, 'worktrees'), env });
+			const { session, worktree } = await service.createSession({ repo, title: 'hidden edit' });
+			fs.writeFileSync(path.join(worktree.path, 'config.txt'), 'port=2\n');
+			fs.writeFileSync(path.join(worktree.path, 'local.txt'), 'x=2\n');
+			git(worktree.path, 'commit', '-q', '-am', 'config');
+			git(repo, 'update-index', '--assume-unchanged', 'config.txt');
+			git(repo, 'update-index', '--skip-worktree', 'local.txt');
+			fs.writeFileSync(path.join(repo, 'config.txt'), 'port=mine\n');
+			fs.writeFileSync(path.join(repo, 'local.txt'), 'x=mine\n');
+			const headBefore = git(repo, 'rev-parse', 'HEAD');
+			const error = await service.mergeSession(session.id, strategy).then(
+				() => assert.fail('the merge went ahead over hidden edits'),
+				(e: unknown) => e as Error & { code?: string },
+			);
+			assert.equal(error.code, 'merge/dirtyMain', error.message);
+			assert.match(error.message, /has changes git is told not to look at \(marked assume-unchanged or skip-worktree\) in (config\.txt, local\.txt|local\.txt, config\.txt);.* Nothing was merged\.$/);
+			assert.equal(fs.readFileSync(path.join(repo, 'config.txt'), 'utf8'), 'port=mine\n');
+			assert.equal(fs.readFileSync(path.join(repo, 'local.txt'), 'utf8'), 'x=mine\n');
+			assert.equal(git(repo, 'rev-parse', 'HEAD'), headBefore);
+			// With the edits undone and the marks cleared, the merge goes through.
+			fs.writeFileSync(path.join(repo, 'config.txt'), 'port=1\n');
+			fs.writeFileSync(path.join(repo, 'local.txt'), 'x=1\n');
+			git(repo, 'update-index', '--no-assume-unchanged', 'config.txt');
+			git(repo, 'update-index', '--no-skip-worktree', 'local.txt');
+			await service.mergeSession(session.id, strategy);
+			assert.equal(fs.readFileSync(path.join(repo, 'config.txt'), 'utf8'), 'port=2\n');
+		});
+	}
+
 	test('no git identity: merge and squash say how to set one, in place of git\'s raw words; a session from a detached HEAD says it has no branch to merge into', async () => {
 		const { repo, sessionId, git, service } = await sessionToMerge();
 		fs.writeFileSync(path.join(repo, 'c.txt'), 'c\n');
