@@ -490,7 +490,8 @@ export class TurnRunner extends Disposable {
 		try {
 			return await this.options.checkpoint(cwd, name);
 		} catch (e) {
-			this.logger.debug(`[TurnRunner][checkpoint] ${cwd}: ${errorMessage(e)}`);
+			// A warning: without the checkpoint the turn offers no rewind, and git's reason is what the user can act on.
+			this.logger.warn(`[TurnRunner][checkpoint] could not take checkpoint ${name} in ${cwd}: ${errorMessage(e)}`);
 			return undefined;
 		}
 	}

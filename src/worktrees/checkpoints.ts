@@ -77,6 +77,16 @@ export async function worktreeContents(git: Git, options: { exact?: boolean; kee
 		// since git last looked, instead of every file (as reading HEAD into an empty index would).
 		const indexPath = worktreeIndexPath(git.cwd) ?? path.resolve(git.cwd, (await git.run(['rev-parse', '--git-path', 'index'])).trim());
 		let index: string | undefined;
+		// In a sparse checkout (which session worktrees inherit from the main checkout) `add` refuses any path
+		// outside the cone without --sparse (git 2.35 and later): an untracked file an agent wrote there, or a
+		// skip-worktree file an exact save takes. With it, the cone's absent files stay as they are in the index.
+		// The setting is read (one more git per checkpoint) only where the worktree has sparse-checkout patterns.
+		const sparse = fs.existsSync(path.join(path.dirname(indexPath), 'info', 'sparse-checkout'))
+			? git.run(['config', '--bool', 'core.sparseCheckout']).then(
+					(s) => s.trim() === 'true',
+					() => false,
+				)
+			: Promise.resolve(false);
 		if (!copyIndex(indexPath, env.GIT_INDEX_FILE!)) {
 			await git.run(['read-tree', 'HEAD'], { env });
 		} else if (options.withIndex) {
@@ -84,23 +94,17 @@ export async function worktreeContents(git: Git, options: { exact?: boolean; kee
 			// an index with conflicts has no tree.
 			index = (await git.run(['write-tree'], { env }).catch(() => '')).trim() || undefined;
 		}
-		let add = ['add', '-A', '--', '.'];
 		let config: Record<string, string> | undefined;
 		if (options.exact) {
 			const { assumeUnchanged, skipWorktree } = await hidingFlags(git, env);
 			await setIndexFlag(git, '--no-assume-unchanged', assumeUnchanged, env);
 			await setIndexFlag(git, '--no-skip-worktree', skipWorktree, env);
-			if (skipWorktree.length > 0) {
-				// Files outside a sparse checkout's cone are added only with --sparse (git 2.35 and later).
-				if ((await git.run(['config', '--bool', 'core.sparseCheckout']).catch(() => '')).trim() === 'true') {
-					add = ['add', '-A', '--sparse', '--', '.'];
-				}
-			}
 			config = (await modeHandling(git)).config;
 		}
-		await git.run(add, { env, config });
+		const sparseFlag = (await sparse) ? ['--sparse'] : [];
+		await git.run(['add', '-A', ...sparseFlag, '--', '.'], { env, config });
 		if (options.keepIgnored) {
-			await addIgnoredFiles(git, env, options.keepIgnored);
+			await addIgnoredFiles(git, env, options.keepIgnored, sparseFlag);
 		}
 		const verbatim = options.exact ? await keepRawBytes(git, env) : [];
 		return { tree: (await git.run(['write-tree'], { env })).trim(), verbatim, ...(index ? { index } : {}) };
@@ -115,7 +119,7 @@ const maxKeptIgnoredBytes = 1024 * 1024;
  * as another port, would otherwise come back as the main checkout's copy) are added to the temporary index.
  * Ignored folders are listed as one entry and not looked into.
  */
-async function addIgnoredFiles(git: Git, env: NodeJS.ProcessEnv, keep: (rel: string) => boolean): Promise<void> {
+async function addIgnoredFiles(git: Git, env: NodeJS.ProcessEnv, keep: (rel: string) => boolean, sparseFlag: readonly string[]): Promise<void> {
 	const ignored = await git.zlist(['ls-files', '--others', '--ignored', '--exclude-standard', '--directory', '-z'], { env });
 	const kept = ignored.filter((rel) => {
 		if (rel.endsWith('/') || rel.includes('\uFFFD') || !keep(rel)) {
@@ -125,7 +129,7 @@ async function addIgnoredFiles(git: Git, env: NodeJS.ProcessEnv, keep: (rel: str
 		return stat?.isFile() === true && stat.size <= maxKeptIgnoredBytes;
 	});
 	if (kept.length > 0) {
-		await git.run(['add', '--force', '--', ...kept.map((rel) => `:(literal)${rel}`)], { env });
+		await git.run(['add', '--force', ...sparseFlag, '--', ...kept.map((rel) => `:(literal)${rel}`)], { env });
 	}
 }
 

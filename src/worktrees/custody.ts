@@ -415,6 +415,7 @@ export class WorktreeCustody {
 			const wtGit = this.ctx.git(wt.path);
 			// The folder from the working-tree tree, then the index from the index tree; stat data refreshed.
 			await wtGit.run(['read-tree', '-u', '--reset', expected.worktreeTree]);
+			await writeOutsideCone(wtGit, expected, save?.skipWorktree ?? []);
 			await writeVerbatim(wtGit, expected.worktreeTree, expected.verbatim);
 			await wtGit.run(['read-tree', '--reset', expected.indexTree]);
 			await setIndexFlag(wtGit, '--assume-unchanged', save?.assumeUnchanged ?? []);
@@ -659,6 +660,38 @@ export class WorktreeCustody {
 			default:
 				return null;
 		}
+	}
+}
+
+/**
+ * In a sparse checkout `read-tree -u` writes no file outside the cone (it marks them skip-worktree). The saved
+ * folder had some of those on disk, and they are written out: files that were untracked (not in the saved
+ * index, such as one an agent wrote outside the cone), changed from the index, or flagged skip-worktree while
+ * on disk (`flagged`). The others were absent, as the cone has them, and stay so.
+ */
+async function writeOutsideCone(git: Git, expected: Pick<SaveContents, 'indexTree' | 'worktreeTree'>, flagged: readonly Buffer[]): Promise<void> {
+	const leftOut = (await hiddenFiles(git)).filter((h) => h.skipWorktree && !h.present);
+	if (leftOut.length === 0) {
+		return;
+	}
+	const entries = async (tree: string): Promise<Map<string, string>> =>
+		new Map(
+			(await git.zlist(['ls-tree', '-r', '-z', tree])).map((line) => {
+				const tab = line.indexOf('\t');
+				return [line.slice(tab + 1), line.slice(0, tab)];
+			}),
+		);
+	const [inFolder, inIndex] = await Promise.all([entries(expected.worktreeTree), entries(expected.indexTree)]);
+	const flaggedNames = new Set(flagged.map((p) => p.toString('utf8')));
+	const wanted = leftOut
+		.filter((h) => {
+			const name = h.path.toString('utf8');
+			return flaggedNames.has(name) || inIndex.get(name) !== inFolder.get(name);
+		})
+		.map((h) => h.path);
+	if (wanted.length > 0) {
+		await setIndexFlag(git, '--no-skip-worktree', wanted);
+		await git.runBytes(['checkout-index', '-f', '-z', '--stdin'], { input: Buffer.concat(wanted.flatMap((p) => [p, Buffer.from([0])])) });
 	}
 }
 

@@ -80,6 +80,18 @@ suite('tasks/turnRunner: a turn that fails inside ends as failed and the process
 		assert.equal(next.status, 'done', 'the turn runner goes on');
 	});
 
+	test('a checkpoint that cannot be taken is a warning in the log, not a debug line, and the turn still runs', async () => {
+		const refused = new TurnRunner({ store, pool, logger, flushMs: 20, checkpoint: () => Promise.reject(new Error('git add -A -- . failed: paths outside of your sparse-checkout definition')) });
+		try {
+			const outcome = await refused.runTurn(chatId, 'scripted', { text: 'say hi' });
+			assert.equal(outcome.status, 'done');
+			assert.ok(logger.lines.some((l) => l.startsWith('warn') && /could not take checkpoint .*-before in .*: git add -A -- \. failed: paths outside/.test(l)), logger.lines.join('\n'));
+			assert.ok(logger.lines.some((l) => l.startsWith('warn') && /could not take checkpoint .*-after in /.test(l)), logger.lines.join('\n'));
+		} finally {
+			await refused.shutdown();
+		}
+	});
+
 	test('a failing write in the deferred transcript flush is logged, not thrown from the timer, and ends the turn as failed', async () => {
 		failWrites('no_text', "BEFORE INSERT ON messages WHEN NEW.kind = 'text'");
 		const outcome = await turns.runTurn(chatId, 'scripted', { text: 'say streamed text\nsleep 100\nsay more' });

@@ -1081,6 +1081,37 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(fs.readFileSync(path.join(worktree.path, 'src/app.ts'), 'utf8'), 'export const sparse = 1;\n');
 	});
 
+	test('a sparse checkout: a file the agent writes outside the cone is kept by checkpoints, rewind, archive, restore and delete', async () => {
+		fs.mkdirSync(path.join(repo, 'docs'));
+		fs.writeFileSync(path.join(repo, 'docs/guide.md'), '# guide\n');
+		git(repo, 'add', 'docs/guide.md');
+		git(repo, 'commit', '-q', '-m', 'docs');
+		git(repo, 'sparse-checkout', 'set', '--cone', 'src');
+		const { session, worktree } = await service.createSession({ repo, title: 'outside the cone' });
+		const wt = worktree.path;
+		assert.ok(!fs.existsSync(path.join(wt, 'docs/guide.md')), 'the session inherits the cone');
+		const turn1 = await service.checkpoint(wt, 'chat-sp/turn-1-before');
+		fs.mkdirSync(path.join(wt, 'out'));
+		fs.writeFileSync(path.join(wt, 'out/agent.txt'), 'written by the agent\n');
+		const turn2 = await service.checkpoint(wt, 'chat-sp/turn-2-before');
+		assert.equal(git(wt, 'show', `${turn2}:out/agent.txt`), 'written by the agent\n');
+		assert.equal(git(wt, 'show', `${turn2}:docs/guide.md`), '# guide\n', 'an absent file of the cone is not "deleted"');
+		fs.writeFileSync(path.join(wt, 'src/app.ts'), 'export const turn2 = 1;\n');
+		await service.rewind(wt, turn2);
+		assertFiles(wt, { 'src/app.ts': 'export {};\n', 'out/agent.txt': 'written by the agent\n' });
+		await service.rewind(wt, turn1);
+		assert.ok(!fs.existsSync(path.join(wt, 'out/agent.txt')), 'before turn 1 there was no such file');
+		fs.mkdirSync(path.join(wt, 'out'), { recursive: true });
+		fs.writeFileSync(path.join(wt, 'out/agent.txt'), 'written again\n');
+		assert.deepEqual((await service.risk(worktree.id)).untracked, ['out/agent.txt']);
+		await service.archiveSession(session.id);
+		await service.restoreSession(session.id);
+		assertFiles(wt, { 'out/agent.txt': 'written again\n' });
+		assert.ok(!fs.existsSync(path.join(wt, 'docs/guide.md')), 'still outside the cone');
+		const deleted = await service.deleteSession(session.id);
+		assert.equal(git(repo, 'show', `${deleted!.saved!.ref}:out/agent.txt`), 'written again\n');
+	});
+
 	test("a worktree's own edit to a copied .env file survives archive and restore; other ignored files are not kept", async () => {
 		const { session, worktree } = await service.createSession({ repo, title: 'own port' });
 		assert.equal(fs.readFileSync(path.join(worktree.path, '.env.local'), 'utf8'), 'SECRET=1\n', 'copied in by the setup step');
