@@ -78,6 +78,50 @@ export class SessionIntegration {
 	}
 
 	/**
+	 * The local branch a merge goes into: the session's base, which `--base` lets be any branch, tag or commit.
+	 * A local branch spelled in full (`refs/heads/main`, `heads/main`) is that branch; anything else is refused
+	 * in words that say what the base is, since merging moves a local branch checked out in the main checkout.
+	 */
+	private async localBase(repo: Git, base: string, branch: string, baseCommit: string | null): Promise<string> {
+		if (await repo.ok(['rev-parse', '--verify', '--quiet', `refs/heads/${base}`])) {
+			return base;
+		}
+		const byHand = `Merge ${branch} yourself where the branch it should go into is checked out ("git merge ${branch}"), or create a pull request. Nothing was merged.`;
+		// A session started from a detached HEAD records its commit as the base.
+		if (/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(base)) {
+			throw new AgentTabsError('merge/noBase', `The session was started from a detached HEAD (commit ${base.slice(0, 12)}), so it has no branch to merge into. ${byHand}`);
+		}
+		const resolves = await repo.ok(['rev-parse', '--verify', '--quiet', `${base}^{commit}`]);
+		// A symbolic ref (HEAD, as older versions recorded `--base HEAD`) names whatever branch is checked out
+		// now, not the one the session started from: it counts as the commit it was.
+		const symbolic = resolves && (await repo.ok(['symbolic-ref', '--quiet', base]));
+		const full = resolves && !symbolic ? (await repo.run(['rev-parse', '--symbolic-full-name', base]).catch(() => '')).trim() : '';
+		if (full.startsWith('refs/heads/')) {
+			return full.slice('refs/heads/'.length);
+		}
+		const needs = 'merging needs a local branch, checked out in the main checkout, to move';
+		if (full.startsWith('refs/tags/')) {
+			throw new AgentTabsError('merge/baseNotBranch', `The session's base ${base} is a tag, not a branch, and ${needs}. ${byHand}`);
+		}
+		if (full.startsWith('refs/remotes/')) {
+			// The local branch that follows it, if one does, is most likely where the work belongs.
+			const upstreams = await repo.lines(['for-each-ref', '--format=%(upstream) %(refname:short)', 'refs/heads/']).catch(() => []);
+			const local = upstreams.find((l) => l.startsWith(`${full} `))?.slice(full.length + 1);
+			const hint = local ? ` ${local} follows it: check out ${local} in the main checkout and run "git merge ${branch}" there, or create a pull request. Nothing was merged.` : ` ${byHand}`;
+			throw new AgentTabsError('merge/baseNotBranch', `The session's base ${base} is a remote branch, which only a push or fetch moves, and ${needs}.${hint}`);
+		}
+		if (resolves) {
+			const then = baseCommit ? ` (the session started at ${baseCommit.slice(0, 12)})` : '';
+			throw new AgentTabsError('merge/baseNotBranch', `The session's base ${base} names a commit${then}, not a branch, and ${needs}. ${byHand}`);
+		}
+		const remote = (await repo.lines(['remote']).catch(() => [])).find((r) => base.startsWith(`${r}/`));
+		if (remote || !(await repo.ok(['check-ref-format', '--branch', base]))) {
+			throw new AgentTabsError('merge/noBase', `The session's base ${base} no longer exists${remote ? ` (a branch of the remote ${remote}, deleted or pruned)` : ''}, so there is nothing to merge into. ${byHand}`);
+		}
+		throw new AgentTabsError('merge/noBase', `The session's base branch ${base} no longer exists (deleted or renamed), so there is nothing to merge into. Create it again ("git branch ${base} <commit>") or merge the session's branch yourself. Nothing was merged.`);
+	}
+
+	/**
 	 * Merges the session branch into its base branch where that is checked out (`mergeCheckout`): a merge
 	 * commit, a squash commit, or a rebase of the branch onto the base followed by a fast-forward. Refuses,
 	 * changing nothing, when that checkout is dirty or on another branch, when the session has uncommitted
@@ -89,20 +133,11 @@ export class SessionIntegration {
 		if (!session || !wt || !wt.branch) {
 			throw new AgentTabsError('session/unknown', `There is no session ${sessionId} with a branch to merge.`);
 		}
-		const base = wt.base_ref;
 		const repo = this.ctx.git(wt.repo_root);
-		if (!base) {
+		if (!wt.base_ref) {
 			throw new AgentTabsError('merge/noBase', 'The session was started from a detached HEAD, so it has no branch to merge into. Nothing was merged.');
 		}
-		if (!(await repo.ok(['rev-parse', '--verify', '--quiet', `refs/heads/${base}`]))) {
-			// A session started from a detached HEAD records its commit as the base.
-			throw new AgentTabsError(
-				'merge/noBase',
-				/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(base)
-					? `The session was started from a detached HEAD (commit ${base.slice(0, 12)}), so it has no branch to merge into. Merge ${wt.branch} into a branch yourself, or create a pull request. Nothing was merged.`
-					: `The session's base branch ${base} no longer exists (deleted or renamed), so there is nothing to merge into. Create it again ("git branch ${base} <commit>") or merge the session's branch yourself. Nothing was merged.`,
-			);
-		}
+		const base = await this.localBase(repo, wt.base_ref, wt.branch, wt.base_commit);
 		const branch = await this.sessionBranch(wt.id);
 		const target = await this.mergeCheckout(wt.repo_root, base);
 		const main = this.ctx.git(target.path);

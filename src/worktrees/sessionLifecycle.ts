@@ -140,7 +140,10 @@ export class SessionLifecycle {
 		const { repo, checkout } = await this.resolveCheckout(input.repo);
 		const git = this.ctx.git(repo);
 		const here = this.ctx.git(checkout);
-		let baseRef = input.baseRef;
+		// "HEAD" is where that checkout is: its branch, as with no base named. Recorded as such, the session
+		// merges into that branch (HEAD itself would name whatever is checked out at merge time), and a linked
+		// worktree's HEAD is not taken for the main checkout's.
+		let baseRef = input.baseRef === 'HEAD' || input.baseRef === '@' ? undefined : input.baseRef;
 		if (!baseRef && !(await here.ok(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']))) {
 			// An unborn branch (a new repository, or `git checkout --orphan`): with a base named, that base is used.
 			const any = (await git.run(['for-each-ref', '--count=1', '--format=%(refname)', 'refs/heads/']).catch(() => '')).trim() !== '';

@@ -147,7 +147,7 @@ export const sessionCommands: CliCommand[] = [
 		flags: {
 			repo: { type: 'string', value: '<dir>', required: true, help: 'the repository' },
 			title: { type: 'string', value: '<t>', help: 'what the session is for; names its branch (default "New session")' },
-			base: { type: 'string', value: '<ref>', help: 'branch, tag or commit to start from (default: the current branch)' },
+			base: { type: 'string', value: '<ref>', help: 'branch, tag or commit to start from (default, or HEAD: the current branch); merge goes only into a local branch' },
 			carry: { type: 'boolean', help: 'carry the main checkout\'s uncommitted changes into the new worktree' },
 		},
 		summary: 'a new session with its own worktree on agent-tabs/<slug>',

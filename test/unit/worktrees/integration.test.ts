@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CancelledError } from '../../../src/common/errors';
 import type { Store } from '../../../src/db/store';
+import { WorktreesRepo } from '../../../src/db/worktreesRepo';
 import { processAlive } from '../../../src/worktrees/gitProcess';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { gitEnv, makeRepo } from '../gitRepo';
@@ -180,6 +181,63 @@ suite('worktrees/integration: merge cancelled half-way (real git, a real hook)',
 			assert.equal(fs.readFileSync(path.join(repo, 'config.txt'), 'utf8'), 'port=2\n');
 		});
 	}
+
+	test('a base that is a tag, a remote branch or a commit is refused in words that say what it is; a local branch spelled in full is merged into', async () => {
+		const env = gitEnv(dir);
+		fs.writeFileSync(path.join(dir, '.gitconfig'), '[user]\n\tname = T\n\temail = t@t\n[commit]\n\tgpgsign = false\n');
+		const repo = makeRepo(path.join(dir, 'repo'), { 'a.txt': 'a\n' });
+		const git = (cwd: string, ...args: string[]): string => execFileSync('git', args, { cwd, env, encoding: 'utf8' });
+		const service = new WorktreeService(store, new MemoryLogger(), { root: path.join(dir, 'worktrees'), env });
+		git(repo, 'tag', 'v1');
+		// origin/main as a clone has it, followed by main.
+		git(path.dirname(repo), 'clone', '-q', '--bare', repo, 'origin.git');
+		git(repo, 'remote', 'add', 'origin', path.join(path.dirname(repo), 'origin.git'));
+		git(repo, 'fetch', '-q', 'origin');
+		git(repo, 'branch', '-q', '--set-upstream-to', 'origin/main', 'main');
+		const startedFrom = async (baseRef: string): Promise<string> => {
+			const { session, worktree } = await service.createSession({ repo, title: `from ${baseRef}`, baseRef });
+			fs.writeFileSync(path.join(worktree.path, 'b.txt'), `${baseRef}\n`);
+			git(worktree.path, 'add', 'b.txt');
+			git(worktree.path, 'commit', '-q', '-m', 'b');
+			return session.id;
+		};
+		const refusal = async (baseRef: string): Promise<Error & { code?: string }> => {
+			const id = await startedFrom(baseRef);
+			const headBefore = git(repo, 'rev-parse', 'HEAD');
+			const error = await service.mergeSession(id, 'merge').then(
+				() => assert.fail(`merged into ${baseRef}`),
+				(e: unknown) => e as Error & { code?: string },
+			);
+			assert.equal(error.code, 'merge/baseNotBranch', error.message);
+			assert.doesNotMatch(error.message, /no longer exists|git branch /, 'never advice to make a branch of that name');
+			assert.match(error.message, /merging needs a local branch, checked out in the main checkout, to move\./);
+			assert.match(error.message, /Nothing was merged\.$/);
+			assert.equal(git(repo, 'rev-parse', 'HEAD'), headBefore);
+			assert.equal(git(repo, 'status', '--porcelain'), '');
+			return error;
+		};
+		assert.match((await refusal('v1')).message, /^The session's base v1 is a tag, not a branch, .* Merge agent-tabs\/from-v1 yourself where the branch it should go into is checked out \("git merge agent-tabs\/from-v1"\), or create a pull request\./);
+		assert.match((await refusal('origin/main')).message, /^The session's base origin\/main is a remote branch, .* main follows it: check out main in the main checkout and run "git merge agent-tabs\/from-origin-main" there, or create a pull request\./);
+		assert.match((await refusal('HEAD~0')).message, /^The session's base HEAD~0 names a commit \(the session started at [0-9a-f]{12}\), not a branch, /);
+		// A session recorded with HEAD as its base (as before): HEAD is whatever is checked out now, so a commit too.
+		const fromHead = await startedFrom('HEAD');
+		assert.equal(new WorktreesRepo(store).forSession(fromHead)!.base_ref, 'main', '--base HEAD is the branch checked out');
+		store.write((tx) => tx.run("UPDATE worktrees SET base_ref = 'HEAD' WHERE session_id = ?", [fromHead]));
+		const headError = await service.mergeSession(fromHead, 'merge').then(
+			() => assert.fail('merged into HEAD'),
+			(e: unknown) => e as Error & { code?: string },
+		);
+		assert.equal(headError.code, 'merge/baseNotBranch', headError.message);
+		assert.match(headError.message, /^The session's base HEAD names a commit \(the session started at [0-9a-f]{12}\), not a branch, /);
+		// A remote branch pruned since: gone, and still never a branch to create under its name.
+		git(repo, 'update-ref', 'refs/remotes/origin/feature', 'HEAD');
+		const fromFeature = await startedFrom('origin/feature');
+		git(repo, 'update-ref', '-d', 'refs/remotes/origin/feature');
+		await assert.rejects(service.mergeSession(fromFeature, 'merge'), (e: Error & { code?: string }) => e.code === 'merge/noBase' && /^The session's base origin\/feature no longer exists \(a branch of the remote origin, deleted or pruned\), so there is nothing to merge into\. Merge .* yourself/.test(e.message) && !/git branch /.test(e.message));
+		const merged = await service.mergeSession(await startedFrom('refs/heads/main'), 'merge');
+		assert.match(merged.message, /is in main \(merge, /);
+		assert.equal(fs.readFileSync(path.join(repo, 'b.txt'), 'utf8'), 'refs/heads/main\n');
+	});
 
 	test('no git identity: merge and squash say how to set one, in place of git\'s raw words; a session from a detached HEAD says it has no branch to merge into', async () => {
 		const { repo, sessionId, git, service } = await sessionToMerge();
