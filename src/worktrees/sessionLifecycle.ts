@@ -69,6 +69,13 @@ export class SessionLifecycle {
 			lines = (await git.run(['rev-parse', '--is-inside-work-tree', '--show-toplevel', '--git-common-dir'])).split('\n');
 		} catch (e) {
 			if (e instanceof GitError) {
+				// A repository another user owns (a shared or mounted folder, a container's): git refuses it unless
+				// it is allowed with safe.directory. Its reason and its fix, not "not a git repository".
+				const unsafe = /detected dubious ownership in repository at '(.+)'/.exec(e.stderr)?.[1];
+				if (unsafe) {
+					const quoted = /[\s"'$`\\]/.test(unsafe) ? `'${unsafe.replace(/'/g, `'\\''`)}'` : unsafe;
+					throw new AgentTabsError('repo/unsafe', `Git refuses to work in ${unsafe}: the repository belongs to another user ("detected dubious ownership"). If you trust it, allow it with "git config --global --add safe.directory ${quoted}" and try again.`, { cause: e });
+				}
 				if (await git.ok(['rev-parse', '--is-bare-repository'])) {
 					throw new AgentTabsError('repo/bare', `${dir} is a bare git repository: it has no working folder to start sessions from. Clone it first.`);
 				}

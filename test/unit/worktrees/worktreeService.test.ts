@@ -1577,6 +1577,22 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.deepEqual(rows.map((r) => r.checkpoint_before !== null), [true, false, false, true, true], 'no rewind is offered for pruned turns');
 	});
 
+	test("a repository git refuses as another user's (safe.directory) gives git's reason and the command that allows it, not \"not a git repository\"", async () => {
+		// Git's own test switch makes it take every repository for another user's (no chown without root).
+		const otherOwner = { ...env, GIT_TEST_ASSUME_DIFFERENT_OWNER: '1' };
+		const strict = new WorktreeService(store, new MemoryLogger(), { root: path.join(dir, 'worktrees'), env: otherOwner });
+		const error = await strict.createSession({ repo: path.join(repo, 'src'), title: 'not mine' }).then(
+			() => assert.fail('git worked in a repository it takes for another user\'s'),
+			(e: unknown) => e as Error & { code?: string },
+		);
+		assert.equal(error.code, 'repo/unsafe', error.message);
+		const real = fs.realpathSync(repo);
+		assert.equal(error.message, `Git refuses to work in ${real}: the repository belongs to another user ("detected dubious ownership"). If you trust it, allow it with "git config --global --add safe.directory '${real}'" and try again.`);
+		// The command given is the fix: git works there once it ran (as the shell runs it, quotes and all).
+		execFileSync('sh', ['-c', /"(git config --global --add safe\.directory .+)" and try again\.$/.exec(error.message)![1]!], { env });
+		assert.equal(execFileSync('git', ['rev-parse', '--show-toplevel'], { cwd: repo, env: otherOwner, encoding: 'utf8' }).trim(), real);
+	});
+
 	test('errors in plain words', async () => {
 		const plain = path.join(dir, 'plain');
 		fs.mkdirSync(plain);
