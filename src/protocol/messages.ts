@@ -278,6 +278,18 @@ export interface ChatTabState {
 	draft?: string;
 	/** What the draft has attached (selections, files), as the host vetted them with the draft. */
 	attachments?: PromptAttachment[];
+	/** Where the reader was in the transcript; absent: at the bottom (following new rows). */
+	scroll?: ChatScrollAnchor;
+}
+
+/**
+ * A place in the transcript that survives the page being rebuilt (a hidden tab's page is thrown away): the
+ * first row in view and how far its top is below the top of the transcript's view (negative: partly scrolled
+ * past). Rows are re-read from the database, so an id, not a pixel offset of the whole log, is what stays true.
+ */
+export interface ChatScrollAnchor {
+	rowId: string;
+	offset: number;
 }
 
 /** The title of a chat's tab: its title, and the agent when the title does not already say it. */
@@ -311,9 +323,18 @@ export function draftAttachments(value: unknown): PromptAttachment[] {
 export function readChatTabState(value: unknown): ChatTabState | undefined {
 	if (isChatTabState(value)) {
 		const attachments = draftAttachments(value.attachments);
-		return { v: 1, chatId: value.chatId, ...(value.draft ? { draft: value.draft } : {}), ...(attachments.length ? { attachments } : {}) };
+		const scroll = scrollAnchor(value.scroll);
+		return { v: 1, chatId: value.chatId, ...(value.draft ? { draft: value.draft } : {}), ...(attachments.length ? { attachments } : {}), ...(scroll ? { scroll } : {}) };
 	}
 	return undefined;
+}
+
+/** A well-formed scroll anchor, or undefined (then the tab opens at the bottom). */
+function scrollAnchor(value: unknown): ChatScrollAnchor | undefined {
+	const v = value as Partial<ChatScrollAnchor> | null | undefined;
+	return typeof v === 'object' && v !== null && typeof v.rowId === 'string' && v.rowId.length > 0 && v.rowId.length <= maxIdLength && typeof v.offset === 'number' && Number.isFinite(v.offset)
+		? { rowId: v.rowId, offset: v.offset }
+		: undefined;
 }
 
 /** The longest text a webview may send in one field (a prompt, a draft, a queued message's new text). */

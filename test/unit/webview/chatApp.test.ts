@@ -377,6 +377,40 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.deepEqual(await page.evaluate(() => (window as unknown as { __state: unknown }).__state), { v: 1, chatId: 'chat-1', draft: 'half a thought' });
 	});
 
+	test('a tab shown again (a new page) comes back at the row the reader was at, not at the bottom; a row gone since leaves it at the bottom', async () => {
+		const rows: ChatRow[] = [allRows()[0]!, ...Array.from({ length: 60 }, (_, i): ChatRow => ({ id: `m${i}`, turnId: 't1', kind: 'text', text: `Paragraph ${i}\nline two\nline three` }))];
+		await openTab(snap(rows, 61));
+		const log = page.locator('[role="log"]');
+		const atBottom = (): Promise<boolean> => log.evaluate((e) => e.scrollHeight - e.scrollTop - e.clientHeight < 48);
+		const offsetOf = (id: string): Promise<number> => log.evaluate((e, rowId) => Math.round(e.querySelector(`[data-row-id="${rowId}"]`)!.getBoundingClientRect().top - e.getBoundingClientRect().top), id);
+		const scrollState = async (): Promise<unknown> => (await page.evaluate(() => (window as unknown as { __state: { scroll?: unknown } }).__state)).scroll;
+		const readAt = async (id: string, offset: number): Promise<void> => {
+			await log.evaluate((e, [rowId, off]) => {
+				const row = e.querySelector(`[data-row-id="${rowId}"]`)!;
+				e.scrollTop += row.getBoundingClientRect().top - e.getBoundingClientRect().top - Number(off);
+			}, [id, String(offset)] as const);
+			await until(async () => JSON.stringify(await scrollState()) === JSON.stringify({ rowId: id, offset }), `the anchor at ${id} in the tab state`);
+		};
+		assert.equal(await atBottom(), true, 'a tab opens at the bottom');
+		// The reader scrolls up to paragraph 20 (10 px of it above the view), looks at a file, comes back: a new page.
+		await readAt('m20', -10);
+		await page.reload();
+		await page.waitForSelector('[role="log"] > *');
+		assert.equal(await offsetOf('m20'), -10, 'the same row at the same place');
+		assert.equal(await atBottom(), false);
+		assert.equal(host.of('chat/open').length, 2, 'the transcript came from the host again');
+		// Back at the bottom, the tab state says so (and a new page follows new rows again).
+		await log.evaluate((e) => (e.scrollTop = e.scrollHeight));
+		await until(async () => (await scrollState()) === undefined, 'no anchor at the bottom');
+		// The row the reader was at is gone when the page comes back (rewound, say): the tab opens at the bottom.
+		await readAt('m30', 0);
+		host.handlers['chat/open'] = () => ({ kind: 'snapshot', snapshot: snap(rows.filter((r) => r.id !== 'm30'), 62) });
+		await page.reload();
+		await page.waitForSelector('[role="log"] > *');
+		assert.equal(await atBottom(), true, 'at the bottom');
+		assert.deepEqual(problems, []);
+	});
+
 	test('a failed send keeps the text and says why', async () => {
 		await openTab(snap(allRows().slice(0, 2), 2));
 		host.handlers['chat/send'] = () => {

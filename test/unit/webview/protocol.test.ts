@@ -118,6 +118,11 @@ suite('protocol: tab state and message shapes', () => {
 		// Attachments that are not well formed are dropped; the tab keeps its chat and draft.
 		assert.deepEqual(readChatTabState({ v: 1, chatId: 'c', draft: 'see', attachments: [{ kind: 'selection', path: 'b.ts' }, attachments[0]] }), { v: 1, chatId: 'c', draft: 'see', attachments: [attachments[0]] });
 		assert.deepEqual(readChatTabState({ v: 1, chatId: 'c', draft: 'see', attachments: 'x' }), { v: 1, chatId: 'c', draft: 'see' });
+		// Where the reader was: kept when well formed, dropped (the tab opens at the bottom) otherwise.
+		assert.deepEqual(readChatTabState({ v: 1, chatId: 'c', scroll: { rowId: 'r1', offset: -12 } }), { v: 1, chatId: 'c', scroll: { rowId: 'r1', offset: -12 } });
+		for (const scroll of [{ rowId: '', offset: 0 }, { rowId: 'r1', offset: Number.NaN }, { rowId: 'r1' }, { rowId: 7, offset: 0 }, 'r1', null]) {
+			assert.deepEqual(readChatTabState({ v: 1, chatId: 'c', draft: 'see', scroll }), { v: 1, chatId: 'c', draft: 'see' }, JSON.stringify(scroll));
+		}
 		const huge = { kind: 'selection', path: 'b.ts', startLine: 1, endLine: 1, text: 'x'.repeat(maxTextLength + 1) };
 		assert.deepEqual(draftAttachments([huge, attachments[1], 7]), [attachments[1]], 'a draft keeps what it can of its attachments');
 		assert.equal(draftAttachments(Array.from({ length: maxAttachments + 5 }, () => attachments[0])).length, maxAttachments);

@@ -1,5 +1,5 @@
 import { ChatRowModel, type ApplyOutcome } from '../../../protocol/chatSync';
-import { readChatTabState, type ChatBootstrap, type ChatDraft, type ChatMeta, type ChatRow, type ChatSnapshot, type ChatTabState, type RowUpdate } from '../../../protocol/messages';
+import { readChatTabState, type ChatBootstrap, type ChatDraft, type ChatMeta, type ChatRow, type ChatScrollAnchor, type ChatSnapshot, type ChatTabState, type RowUpdate } from '../../../protocol/messages';
 import { connect } from '../shared/rpc';
 import { Composer } from './composer';
 import { format, h } from './dom';
@@ -7,9 +7,10 @@ import { answerOldestPermission, renderRow, updateRowInPlace, type RowContext } 
 import './chat.css';
 
 /**
- * The chat tab. It keeps only identity and the draft in `setState`; the transcript always comes from the
- * host (the database). Rows arrive as seq-numbered appends and changes; a gap or a new epoch makes the app
- * ask again (`chat/open` from its seq), so a dropped message is never a wrong transcript.
+ * The chat tab. It keeps only identity, the draft and where the reader was (a row id and offset) in
+ * `setState`; the transcript always comes from the host (the database). Rows arrive as seq-numbered appends
+ * and changes; a gap or a new epoch makes the app ask again (`chat/open` from its seq), so a dropped message
+ * is never a wrong transcript.
  */
 const bootstrap = JSON.parse(document.getElementById('bootstrap')?.textContent ?? '{}') as ChatBootstrap;
 const s = bootstrap.strings;
@@ -37,7 +38,24 @@ let draftTouched = false;
 let hostDraftSeen = false;
 
 function keepDraft(kept: ChatDraft): void {
-	tabState = { v: 1, chatId, ...(kept.draft ? { draft: kept.draft } : {}), ...(kept.attachments?.length ? { attachments: kept.attachments } : {}) };
+	tabState = {
+		v: 1,
+		chatId,
+		...(kept.draft ? { draft: kept.draft } : {}),
+		...(kept.attachments?.length ? { attachments: kept.attachments } : {}),
+		...(tabState.scroll ? { scroll: tabState.scroll } : {}),
+	};
+	api.setState(tabState);
+}
+
+function keepScrollAnchor(scroll: ChatScrollAnchor | undefined): void {
+	if (scroll?.rowId === tabState.scroll?.rowId && scroll?.offset === tabState.scroll?.offset) {
+		return;
+	}
+	tabState = { ...tabState, scroll };
+	if (!scroll) {
+		delete tabState.scroll;
+	}
 	api.setState(tabState);
 }
 
@@ -120,6 +138,55 @@ ctx.retry = async (row) => {
 
 const nearBottom = (): boolean => log.scrollHeight - log.scrollTop - log.clientHeight < 48;
 
+/** Where the reader is: the first row in view and its offset from the top of the view; undefined at the bottom. */
+function scrollAnchor(): ChatScrollAnchor | undefined {
+	if (nearBottom()) {
+		return undefined;
+	}
+	const top = log.getBoundingClientRect().top;
+	for (const el of log.children) {
+		const rect = el.getBoundingClientRect();
+		const rowId = (el as HTMLElement).dataset.rowId;
+		if (rect.bottom > top && rowId) {
+			return { rowId, offset: Math.round(rect.top - top) };
+		}
+	}
+	return undefined;
+}
+
+/** The anchor the tab state had when this page was built, put back once the first snapshot is shown. */
+let anchorToRestore: ChatScrollAnchor | undefined = tabState.scroll;
+/** Scrolling is only recorded once the transcript is shown (before, the empty log says nothing). */
+let anchorRestored = false;
+let scrollTimer: ReturnType<typeof setTimeout> | undefined;
+
+function saveScrollNow(): void {
+	clearTimeout(scrollTimer);
+	scrollTimer = undefined;
+	if (anchorRestored) {
+		keepScrollAnchor(scrollAnchor());
+	}
+}
+
+// Saved as the reader scrolls (at most every 200 ms), and at once when the tab is left: its page is thrown away.
+log.addEventListener('scroll', () => {
+	scrollTimer ??= setTimeout(saveScrollNow, 200);
+});
+
+/** Brings the reader back to the saved row at its offset; a row that is gone leaves the log at the bottom. */
+function restoreAnchor(): void {
+	const anchor = anchorToRestore;
+	anchorToRestore = undefined;
+	anchorRestored = true;
+	const el = anchor ? elements.get(anchor.rowId) : undefined;
+	if (anchor && el?.parentNode === log) {
+		log.scrollTop += el.getBoundingClientRect().top - log.getBoundingClientRect().top - anchor.offset;
+	} else {
+		log.scrollTop = log.scrollHeight;
+	}
+	saveScrollNow();
+}
+
 /** Keeps the reader where they are: follows new rows only when already at the bottom. */
 function keepScroll(update: () => void): void {
 	const follow = nearBottom();
@@ -185,6 +252,9 @@ function showSnapshot(snapshot: ChatSnapshot): void {
 	notYet = new Set(snapshot.meta.unshownPermissions);
 	renderAll();
 	showMeta(snapshot.meta);
+	if (!anchorRestored) {
+		restoreAnchor();
+	}
 }
 
 function showMeta(next: ChatMeta): void {
@@ -303,8 +373,8 @@ rpc.on('chat/didUpdateRow', (u) => {
 });
 
 // Leaving the tab (another editor, another window) saves the draft now: a hidden tab's page is thrown away.
-window.addEventListener('blur', () => pendingDraftSave?.());
-document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && pendingDraftSave?.());
+window.addEventListener('blur', () => (pendingDraftSave?.(), saveScrollNow()));
+document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && (pendingDraftSave?.(), saveScrollNow()));
 
 // Alt+A / Alt+R answer the oldest answerable permission card from anywhere in the tab, but never take a key that types
 // something. Matched on e.key, not e.code: where Alt with the letter types a character (macOS Option+A is "å",
