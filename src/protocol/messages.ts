@@ -491,6 +491,8 @@ export interface ChatStrings {
 	model: string;
 	queue: string;
 	queuedNote: string;
+	/** A queued message being edited was sent (or removed) before the edit was saved; the edit went to the input. */
+	queuedEditMoved: string;
 	edit: string;
 	remove: string;
 	save: string;

@@ -74,6 +74,7 @@ export function chatStrings(vscode: VsCodeL10n): ChatStrings {
 		model: vscode.l10n.t('Model'),
 		queue: vscode.l10n.t('Queued messages'),
 		queuedNote: vscode.l10n.t('Sent in order, once the turn running in this chat or its session ends.'),
+		queuedEditMoved: vscode.l10n.t('That message was already sent as it was (or removed) before your edit was saved; your edited text is in the message box.'),
 		edit: vscode.l10n.t('Edit'),
 		remove: vscode.l10n.t('Remove'),
 		save: vscode.l10n.t('Save'),

@@ -222,7 +222,7 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.equal(await page.locator('[role="note"]').first().innerText(), 'Scripted stopped unexpectedly\nIt restarts on your next message.');
 		assert.equal(await page.locator('textarea.input').getAttribute('aria-label'), 'Message to Scripted');
 		assert.equal(await page.locator('select[aria-label="Mode"]').inputValue(), 'code');
-		assert.equal(await page.locator('.composer [role="status"]').innerText(), 'Waiting for your permission');
+		assert.equal(await page.locator('.composer .status[role="status"]').innerText(), 'Waiting for your permission');
 		assert.deepEqual(problems, []);
 		await page.screenshot({ path: path.join(outputDir, 'chat-900.png'), fullPage: false });
 	});
@@ -449,6 +449,39 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		await notify({ kind: 'notify', method: 'chat/didChangeMeta', params: meta() });
 		assert.equal(await page.getByRole('button', { name: 'Cancel Turn' }).isVisible(), false);
 		assert.equal(await queue.isVisible(), false);
+	});
+
+	test('editing a queued message: meta updates keep the edit box, its caret and selection; a message sent meanwhile puts the edit in the message box, after the draft, and says so', async () => {
+		const queued = [{ id: 'q1', text: 'say second', attachments: [] }, { id: 'q2', text: 'say third', attachments: [] }];
+		await openTab(snap(allRows().slice(0, 2), 2, meta({ status: 'running', queue: queued })));
+		host.handlers['chat/saveDraft'] = (p) => ({ draft: p.draft });
+		const input = page.locator('textarea.input');
+		await input.fill('my own draft');
+		const queue = page.locator('section[aria-label="Queued messages"]');
+		await queue.getByRole('button', { name: 'Edit: say second' }).click();
+		const editor = await queue.locator('textarea').elementHandle();
+		await page.keyboard.press('End');
+		await page.keyboard.type(', edited');
+		await editor!.evaluate((e) => (e as HTMLTextAreaElement).setSelectionRange(4, 10));
+		// Meta updates (a permission settled, another task changed, a new message queued) while editing.
+		await notify({ kind: 'notify', method: 'chat/didChangeMeta', params: meta({ status: 'waitingForPermission', queue: queued }) });
+		await notify({ kind: 'notify', method: 'chat/didChangeMeta', params: meta({ status: 'running', queue: [{ id: 'q0', text: 'say first', attachments: [] }, ...queued, { id: 'q3', text: 'say fourth', attachments: [] }] }) });
+		const kept = await editor!.evaluate((e) => {
+			const t = e as HTMLTextAreaElement;
+			return { connected: t.isConnected, focused: document.activeElement === t, value: t.value, selection: [t.selectionStart, t.selectionEnd] };
+		});
+		assert.deepEqual(kept, { connected: true, focused: true, value: 'say second, edited', selection: [4, 10] }, 'the same edit box, caret and selection');
+		assert.deepEqual(await queue.locator('li').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.queueId)), ['q0', 'q1', 'q2', 'q3']);
+		await page.keyboard.press('End');
+		await page.keyboard.type(' now');
+		// The message starts before the edit is saved: what was sent is the old text; the edit is not lost.
+		await notify({ kind: 'notify', method: 'chat/didChangeMeta', params: meta({ status: 'running', queue: [queued[1]!] }) });
+		assert.equal(await queue.locator('textarea').count(), 0, 'the edit box is gone with the message');
+		assert.equal(await input.inputValue(), 'my own draft\n\nsay second, edited now', 'the edit went into the message box after the draft');
+		assert.match(await page.locator('.composer .note-text[role="status"]').innerText(), /already sent as it was .* your edited text is in the message box/);
+		assert.equal(await page.evaluate(() => document.activeElement?.className), 'input', 'focus went with the text');
+		await until(async () => JSON.stringify(await page.evaluate(() => (window as unknown as { __state: unknown }).__state)).includes('say second, edited now'), 'the draft kept');
+		assert.deepEqual(problems, []);
 	});
 
 	test('permission cards answer by keyboard; a card settled elsewhere says "Already answered"', async () => {

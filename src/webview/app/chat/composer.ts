@@ -43,6 +43,8 @@ export class Composer {
 	private readonly completions: HTMLUListElement;
 	private readonly statusLine: HTMLElement;
 	private readonly errorLine: HTMLElement;
+	/** Says what happened to text the user typed elsewhere (an edit of a message that was sent meanwhile). */
+	private readonly noteLine: HTMLElement;
 	private readonly cancelButton: HTMLButtonElement;
 	private readonly sendButton: HTMLButtonElement;
 	private readonly modeSelect: HTMLSelectElement;
@@ -55,8 +57,11 @@ export class Composer {
 	private completionRequest = 0;
 	private sending = false;
 	private meta: ChatMeta | undefined;
-	/** The queued message being edited, and its text so far (survives re-rendering the queue). */
-	private editing: { id: string; text: string } | undefined;
+	/**
+	 * The queued message being edited: its text as queued, the text so far, and its item in the list, which
+	 * re-rendering the queue keeps as it is (so its caret, selection, undo and an input method's composition).
+	 */
+	private editing: { id: string; original: string; text: string; element?: HTMLLIElement } | undefined;
 
 	constructor(
 		private readonly s: ChatStrings,
@@ -78,6 +83,7 @@ export class Composer {
 		this.queueSection = h('section', { class: 'queue', attrs: { 'aria-label': s.queue, hidden: '' } }, h('div', { class: 'label' }, `${s.queue} · ${s.queuedNote}`), this.queueList);
 		this.statusLine = h('span', { class: 'status', attrs: { role: 'status' } });
 		this.errorLine = h('div', { class: 'error-text', attrs: { role: 'alert' } });
+		this.noteLine = h('div', { class: 'note-text', attrs: { role: 'status' } });
 		this.closedNote = h('div', { class: 'notice notice-info', attrs: { role: 'note', hidden: '' } }, s.closedNote);
 		this.cancelButton = h('button', { class: 'secondary', attrs: { type: 'button', hidden: '' }, on: { click: () => void this.run(() => this.actions.cancel()) } }, s.cancelTurn);
 		this.sendButton = h('button', { class: 'primary', attrs: { type: 'button' }, on: { click: () => void this.send() } }, s.send);
@@ -93,6 +99,7 @@ export class Composer {
 			h('div', { class: 'input-wrap' }, this.input, this.completions),
 			h('div', { class: 'hint', attrs: { id: hintId } }, s.inputHint),
 			this.errorLine,
+			this.noteLine,
 			h('div', { class: 'toolbar' }, attach, this.modeSelect.parentElement!, this.modelSelect.parentElement!, h('span', { class: 'spacer' }), this.statusLine, this.cancelButton, this.sendButton),
 		);
 		this.input.addEventListener('keydown', (e) => this.onKeyDown(e));
@@ -168,75 +175,116 @@ export class Composer {
 		select.dataset.current = choices.current ?? '';
 	}
 
+	/**
+	 * Shows the queue. Items are rebuilt, except the one being edited: its element stays in the list untouched
+	 * (meta updates come with every task change and settled permission, and rebuilding it would move the caret
+	 * to the end and lose undo and an input method's composition).
+	 */
 	private renderQueue(meta: ChatMeta): void {
 		this.queueSection.hidden = meta.queue.length === 0;
-		const focusedId = (document.activeElement as HTMLElement | null)?.closest<HTMLElement>('.queue-list li')?.dataset.queueId;
-		const focusKey = (document.activeElement as HTMLElement | null)?.dataset.focus;
+		const active = document.activeElement as HTMLElement | null;
+		const focusedId = active?.closest<HTMLElement>('.queue-list li')?.dataset.queueId;
+		const focusKey = active?.dataset.focus;
 		if (this.editing && !meta.queue.some((q) => q.id === this.editing!.id)) {
-			this.editing = undefined;
+			this.editLeftQueue(this.editing);
 		}
-		this.queueList.replaceChildren(
-			...meta.queue.map((q) => {
-				const li = h('li', { attrs: { 'data-queue-id': q.id } });
-				if (this.editing?.id === q.id) {
-					const editor = h('textarea', { attrs: { rows: '2', 'aria-label': this.s.edit, 'data-focus': 'editor' } });
-					editor.value = this.editing.text;
-					editor.addEventListener('input', () => this.editing && (this.editing.text = editor.value));
-					const save = (): void => {
-						const text = editor.value;
-						void this.run(() => this.actions.editQueued(q.id, text)).then((ok) => {
-							if (ok) {
-								this.editing = undefined;
-								this.input.focus();
-							}
-						});
-					};
-					editor.addEventListener('keydown', (e) => {
-						if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
-							e.preventDefault();
-							save();
-						} else if (e.key === 'Escape') {
-							e.preventDefault();
-							this.editing = undefined;
-							this.renderQueue(this.meta!);
-							this.input.focus();
-						}
-					});
-					li.append(
-						editor,
-						h(
-							'div',
-							{ class: 'actions' },
-							h('button', { attrs: { type: 'button', 'data-focus': 'save' }, on: { click: save } }, this.s.save),
-							h('button', { class: 'secondary', attrs: { type: 'button', 'data-focus': 'cancel' }, on: { click: () => ((this.editing = undefined), this.renderQueue(this.meta!)) } }, this.s.cancel),
-						),
-					);
-				} else {
-					li.append(
-						h('span', { class: 'queued-text' }, q.text),
-						...q.attachments.map((a) => h('span', { class: 'chip' }, attachmentLabel(a, this.s))),
-						h(
-							'span',
-							{ class: 'actions' },
-							h('button', { class: 'link', attrs: { type: 'button', 'data-focus': 'edit', 'aria-label': `${this.s.edit}: ${q.text.slice(0, 40)}` }, on: { click: () => this.startEdit(q.id, q.text) } }, this.s.edit),
-							h('button', { class: 'link', attrs: { type: 'button', 'data-focus': 'remove', 'aria-label': `${this.s.remove}: ${q.text.slice(0, 40)}` }, on: { click: () => void this.run(() => this.actions.removeQueued(q.id)) } }, this.s.remove),
-						),
-					);
-				}
-				return li;
-			}),
-		);
-		if (focusedId) {
+		const items = meta.queue.map((q) => (this.editing?.id === q.id ? (this.editing.element ??= this.editorItem(q.id)) : this.queuedItem(q)));
+		for (const child of [...this.queueList.children]) {
+			if (!items.includes(child as HTMLLIElement)) {
+				child.remove();
+			}
+		}
+		// Only new items are inserted, before or after the kept one, which therefore never leaves the document.
+		items.forEach((li, i) => {
+			if (this.queueList.children[i] !== li) {
+				this.queueList.insertBefore(li, this.queueList.children[i] ?? null);
+			}
+		});
+		if (focusedId && active && !active.isConnected) {
 			const li = this.queueList.querySelector<HTMLElement>(`li[data-queue-id="${CSS.escape(focusedId)}"]`);
 			(li?.querySelector<HTMLElement>(`[data-focus="${focusKey ?? ''}"]`) ?? li?.querySelector<HTMLElement>('button, textarea') ?? this.input).focus();
 		}
 	}
 
+	/**
+	 * The message being edited left the queue (it started, or was removed elsewhere) before the edit was saved:
+	 * what was sent is the old text. The edited text goes into the message box (after a draft already there)
+	 * and the tab says so, instead of vanishing with the edit box.
+	 */
+	private editLeftQueue(editing: NonNullable<Composer['editing']>): void {
+		const hadFocus = editing.element?.contains(document.activeElement) ?? false;
+		this.editing = undefined;
+		if (editing.text.trim() !== '' && editing.text !== editing.original) {
+			const draft = this.input.value;
+			this.input.value = draft.trim() === '' ? editing.text : `${draft.replace(/\s+$/, '')}\n\n${editing.text}`;
+			this.draftChanged();
+			this.noteLine.textContent = this.s.queuedEditMoved;
+		}
+		if (hadFocus) {
+			this.input.focus();
+			this.input.setSelectionRange(this.input.value.length, this.input.value.length);
+		}
+	}
+
+	private editorItem(id: string): HTMLLIElement {
+		const li = h('li', { attrs: { 'data-queue-id': id } });
+		const editor = h('textarea', { attrs: { rows: '2', 'aria-label': this.s.edit, 'data-focus': 'editor' } });
+		editor.value = this.editing?.text ?? '';
+		editor.addEventListener('input', () => this.editing?.id === id && (this.editing.text = editor.value));
+		const stop = (): void => {
+			this.editing = undefined;
+			this.renderQueue(this.meta!);
+		};
+		const save = (): void => {
+			const text = editor.value;
+			void this.run(() => this.actions.editQueued(id, text)).then((ok) => {
+				if (ok && this.editing?.id === id) {
+					stop();
+					this.input.focus();
+				}
+			});
+		};
+		editor.addEventListener('keydown', (e) => {
+			if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+				e.preventDefault();
+				save();
+			} else if (e.key === 'Escape') {
+				e.preventDefault();
+				stop();
+				this.input.focus();
+			}
+		});
+		li.append(
+			editor,
+			h(
+				'div',
+				{ class: 'actions' },
+				h('button', { attrs: { type: 'button', 'data-focus': 'save' }, on: { click: save } }, this.s.save),
+				h('button', { class: 'secondary', attrs: { type: 'button', 'data-focus': 'cancel' }, on: { click: stop } }, this.s.cancel),
+			),
+		);
+		return li;
+	}
+
+	private queuedItem(q: ChatMeta['queue'][number]): HTMLLIElement {
+		return h(
+			'li',
+			{ attrs: { 'data-queue-id': q.id } },
+			h('span', { class: 'queued-text' }, q.text),
+			...q.attachments.map((a) => h('span', { class: 'chip' }, attachmentLabel(a, this.s))),
+			h(
+				'span',
+				{ class: 'actions' },
+				h('button', { class: 'link', attrs: { type: 'button', 'data-focus': 'edit', 'aria-label': `${this.s.edit}: ${q.text.slice(0, 40)}` }, on: { click: () => this.startEdit(q.id, q.text) } }, this.s.edit),
+				h('button', { class: 'link', attrs: { type: 'button', 'data-focus': 'remove', 'aria-label': `${this.s.remove}: ${q.text.slice(0, 40)}` }, on: { click: () => void this.run(() => this.actions.removeQueued(q.id)) } }, this.s.remove),
+			),
+		);
+	}
+
 	private startEdit(id: string, text: string): void {
-		this.editing = { id, text };
+		this.editing = { id, original: text, text };
 		this.renderQueue(this.meta!);
-		const editor = this.queueList.querySelector<HTMLTextAreaElement>(`li[data-queue-id="${CSS.escape(id)}"] textarea`);
-		editor?.focus();
+		this.editing?.element?.querySelector('textarea')?.focus();
 	}
 
 	private renderAttachments(): void {
@@ -314,6 +362,7 @@ export class Composer {
 		const ok = await this.run(() => this.actions.send({ text, attachments }));
 		this.sending = false;
 		if (ok && this.input.value === text) {
+			this.noteLine.textContent = '';
 			this.input.value = '';
 			this.attachments = [];
 			this.renderAttachments();
