@@ -283,6 +283,51 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.equal(await page.evaluate(() => document.activeElement?.className), 'input', 'updates never take focus from the input');
 	});
 
+	test('a streamed reply grows by its new text only: a selection in it stays, nothing shown is replaced, and the log is busy while the turn streams', async () => {
+		await openTab(snap(allRows().slice(0, 2), 2, meta({ status: 'running' })));
+		const log = page.locator('[role="log"]');
+		assert.equal(await log.getAttribute('aria-busy'), 'true', 'busy while the turn streams');
+		await rowUpdate({ seq: 3, op: 'append', row: { id: 'a9', turnId: 't1', kind: 'text', text: 'The parser reads ' } });
+		const body = page.locator('[data-row-id="a9"] .body');
+		// The reader selects "parser" in the reply, and watches what changes in it.
+		await body.evaluate((e) => {
+			const range = document.createRange();
+			range.setStart(e.firstChild!, 4);
+			range.setEnd(e.firstChild!, 10);
+			getSelection()!.removeAllRanges();
+			getSelection()!.addRange(range);
+			const w = window as unknown as { __mutations: string[] };
+			w.__mutations = [];
+			new MutationObserver((records) => {
+				for (const r of records) {
+					w.__mutations.push(`${r.type}:+${r.addedNodes.length}-${r.removedNodes.length}`);
+				}
+			}).observe(e, { childList: true, characterData: true, subtree: true });
+		});
+		let text = 'The parser reads ';
+		for (let i = 0; i < 80; i++) {
+			text += `word${i} `;
+			await rowUpdate({ seq: 4 + i, op: 'change', row: { id: 'a9', turnId: 't1', kind: 'text', text } });
+		}
+		const seen = await body.evaluate((e) => ({ text: e.textContent, selected: getSelection()!.toString(), mutations: (window as unknown as { __mutations: string[] }).__mutations }));
+		assert.equal(seen.text, text);
+		assert.equal(seen.selected, 'parser', 'the selection stays');
+		assert.deepEqual(
+			seen.mutations.filter((m) => m !== 'childList:+1-0' && m !== 'childList:+0-1' && m !== 'characterData:+0-0'),
+			[],
+			'only new text was added (merging the pieces aside), nothing shown was replaced',
+		);
+		assert.ok(seen.mutations.filter((m) => m === 'childList:+1-0').length === 80, 'one added piece per update');
+		// A change that does not extend what is shown (the exact text from the database) replaces it.
+		await rowUpdate({ seq: 84, op: 'change', row: { id: 'a9', turnId: 't1', kind: 'text', text: 'Rewritten.' } });
+		assert.equal(await body.innerText(), 'Rewritten.');
+		await notify({ kind: 'notify', method: 'chat/didChangeMeta', params: meta({ status: 'waitingForPermission' }) });
+		assert.equal(await log.getAttribute('aria-busy'), 'false', 'a permission card waiting is heard');
+		await notify({ kind: 'notify', method: 'chat/didChangeMeta', params: meta() });
+		assert.equal(await log.getAttribute('aria-busy'), 'false');
+		assert.deepEqual(problems, []);
+	});
+
 	test('a new row arriving after a later one is shown in its place in the transcript', async () => {
 		const rows = allRows().slice(0, 2).map((r, i) => ({ ...r, order: [1, i - 1] as [number, number] }));
 		await openTab(snap(rows, 2));

@@ -196,11 +196,29 @@ function keepScroll(update: () => void): void {
 	}
 }
 
+/** Whether the whole log is being rebuilt (then, as while a reply streams, it is marked busy). */
+let renderingAll = false;
+
+/**
+ * `aria-busy` on the log while a turn streams and while it is rebuilt: a screen reader then waits for the
+ * log to settle instead of announcing each streamed piece or every row of a rebuild. Not while the agent
+ * waits for a permission: its card must be heard.
+ */
+function updateBusy(): void {
+	log.setAttribute('aria-busy', String(renderingAll || meta?.status === 'running'));
+}
+
 function renderAll(): void {
+	renderingAll = true;
+	updateBusy();
 	keepScroll(() => {
 		elements.clear();
 		log.replaceChildren(...model.rows.map((row) => place(row)));
 	});
+	setTimeout(() => {
+		renderingAll = false;
+		updateBusy();
+	}, 0);
 }
 
 function place(row: ChatRow): HTMLElement {
@@ -260,6 +278,7 @@ function showSnapshot(snapshot: ChatSnapshot): void {
 function showMeta(next: ChatMeta): void {
 	const labelChanged = meta?.agentLabel !== next.agentLabel;
 	meta = next;
+	updateBusy();
 	title.textContent = next.title === next.agentLabel ? next.title : `${next.title} · ${next.agentLabel}`;
 	composer.setMeta(next);
 	const wasNotYet = notYet;

@@ -47,12 +47,26 @@ export function renderRow(row: ChatRow, ctx: RowContext): HTMLElement {
 	return el;
 }
 
-/** Updates a row in place where that keeps screen readers and focus calm (streamed text); false: replace it. */
+/**
+ * Updates a row in place where that keeps screen readers and focus calm (streamed text); false: replace it.
+ * Text that grows (a streamed reply) gets only its new part, as a text node after what is shown: the text
+ * already there is not replaced, so a selection in it stays and a screen reader is not read it again. Text
+ * that changed otherwise (a resync's exact copy from the database) replaces what is shown.
+ */
 export function updateRowInPlace(el: HTMLElement, row: ChatRow): boolean {
 	if ((row.kind === 'text' || row.kind === 'reasoning' || row.kind === 'user') && el.dataset.kind === row.kind) {
 		const body = el.querySelector('.body');
 		if (body) {
-			body.textContent = row.text;
+			const shown = body.textContent ?? '';
+			if (!row.text.startsWith(shown)) {
+				body.textContent = row.text;
+			} else if (row.text.length > shown.length) {
+				body.append(document.createTextNode(row.text.slice(shown.length)));
+				// A long reply is many appends: merged now and then (merging keeps a selection, as ranges follow it).
+				if (body.childNodes.length > 64) {
+					body.normalize();
+				}
+			}
 			return true;
 		}
 	}
