@@ -51,8 +51,30 @@ export class ChatRowModel {
 		if ((update.prevSeq ?? update.seq - 1) > this.seq) {
 			return { kind: 'gap' };
 		}
+		const whole = this.wholeRow(update);
+		if (!whole) {
+			return { kind: 'gap' };
+		}
 		this.seq = update.seq;
-		return this.put(update);
+		return this.put(whole);
+	}
+
+	/**
+	 * The update with its row whole: a streamed row's new text (`textFrom`) after the text the model holds;
+	 * undefined when the model's row is not the text it extends (something was missed).
+	 */
+	private wholeRow(update: RowUpdate): RowUpdate | undefined {
+		if (update.textFrom === undefined) {
+			return update;
+		}
+		const held = this.get(update.row.id);
+		const row = update.row;
+		if (!held || held.kind !== row.kind || (row.kind !== 'text' && row.kind !== 'reasoning') || (held.kind !== 'text' && held.kind !== 'reasoning') || held.text.length !== update.textFrom) {
+			return undefined;
+		}
+		const whole: RowUpdate = { ...update, row: { ...row, text: held.text + row.text } };
+		delete whole.textFrom;
+		return whole;
 	}
 
 	/**
@@ -70,7 +92,11 @@ export class ChatRowModel {
 				return [...outcomes, { kind: 'epoch' }];
 			}
 			if (u.seq > from) {
-				outcomes.push(this.put(u));
+				const whole = this.wholeRow(u);
+				if (!whole) {
+					return [...outcomes, { kind: 'epoch' }];
+				}
+				outcomes.push(this.put(whole));
 				this.seq = Math.max(this.seq, u.seq);
 			}
 		}

@@ -12,7 +12,7 @@
 import type { PermissionOption, PlanEntry, ToolKind, ToolStatus } from './agentEvents';
 import type { TurnStatus } from './turns';
 
-export const protocolVersion = 2;
+export const protocolVersion = 3;
 
 export type ViewKind = 'chat';
 
@@ -160,6 +160,13 @@ export interface RowUpdate {
 	prevSeq?: number;
 	op: 'append' | 'change';
 	row: ChatRow;
+	/**
+	 * On a change of a streamed (text or reasoning) row whose text grew: `row.text` is only what follows the
+	 * first `textFrom` characters, which the view has from the update before (a reply is not sent again whole
+	 * each refresh). A view whose row is not exactly that long missed something and resyncs; a resync's
+	 * updates and snapshots always carry whole rows, read from the database.
+	 */
+	textFrom?: number;
 }
 
 /**

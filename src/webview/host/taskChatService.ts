@@ -65,6 +65,8 @@ export interface TaskChatServiceOptions {
 const storedEpoch = 'row_seq';
 /** Chat-level rows the store refused to keep (it stopped accepting writes): shown from memory, the newest few. */
 const unstoredRowLimit = 50;
+/** Streamed rows whose last sent text is kept (to send only what they add): the newest few; others go whole. */
+const sentTextLimit = 8;
 
 interface ChatState {
 	/** The stored seq of the last update sent (or the chat's seq when this host first followed it). */
@@ -73,6 +75,8 @@ interface ChatState {
 	sending: Promise<void>;
 	/** Rows sent or snapshotted, to tell "row appended" from "row changed". */
 	sent: Set<string>;
+	/** The text last sent live of the newest streamed (text, reasoning) rows, oldest first (`sentTextLimit`). */
+	sentText: Map<string, string>;
 	/** Chat-level rows the store refused, each numbered in memory; `order` puts it back where it happened. */
 	unstoredRows: { row: ChatRow; seq: number }[];
 	refreshTimer?: NodeJS.Timeout;
@@ -141,6 +145,7 @@ export class TaskChatService extends Disposable implements ChatService {
 				seq: this.transcript.chatSeq(chatId),
 				sending: Promise.resolve(),
 				sent: new Set(),
+				sentText: new Map(),
 				unstoredRows: [],
 				modes: { available: [] },
 				models: { available: [] },
@@ -444,9 +449,10 @@ export class TaskChatService extends Disposable implements ChatService {
 			if (updates.length === 0) {
 				return 0;
 			}
-			for (const u of updates) {
+			for (const [i, u] of updates.entries()) {
 				u.prevSeq = st.seq;
 				st.seq = u.seq;
+				updates[i] = this.onlyNewText(st, u);
 			}
 			st.sending = st.sending
 				.then(() => this.options.store.durable())
@@ -461,6 +467,31 @@ export class TaskChatService extends Disposable implements ChatService {
 			this.options.logger.warn(`[TaskChatService][publish] ${chatId}: ${errorMessage(e)}`);
 			return 0;
 		}
+	}
+
+	/**
+	 * A streamed row whose text grew from the text last sent goes as only what it adds (`textFrom`): a reply
+	 * is reread from the database each refresh, but not posted whole each time. The view checks it holds that
+	 * text and resyncs otherwise, so the database stays what every view shows.
+	 */
+	private onlyNewText(st: ChatState, u: RowUpdate): RowUpdate {
+		const row = u.row;
+		if (row.kind !== 'text' && row.kind !== 'reasoning') {
+			return u;
+		}
+		const before = st.sentText.get(row.id);
+		st.sentText.delete(row.id);
+		st.sentText.set(row.id, row.text);
+		for (const id of st.sentText.keys()) {
+			if (st.sentText.size <= sentTextLimit) {
+				break;
+			}
+			st.sentText.delete(id);
+		}
+		if (u.op !== 'change' || before === undefined || !row.text.startsWith(before)) {
+			return u;
+		}
+		return { ...u, textFrom: before.length, row: { ...row, text: row.text.slice(before.length) } };
 	}
 
 	/** Resolves once every row update read so far for the chat has been sent. */

@@ -207,7 +207,7 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 	test('renders every row kind as text, with roles and labels; agent markup stays text', async () => {
 		await openTab(snap(allRows(), 14, meta({ status: 'waitingForPermission' })));
 		const first = (await posted())[0];
-		assert.deepEqual(first, { kind: 'ready', protocol: 2, view: 'chat' });
+		assert.deepEqual(first, { kind: 'ready', protocol: 3, view: 'chat' });
 		assert.equal(await page.locator('[role="log"]').getAttribute('aria-label'), 'Transcript');
 		assert.deepEqual(await page.locator('article').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label'))), ['You', 'Scripted (thinking)', 'Scripted', 'You']);
 		const agentText = await page.locator('article[aria-label="Scripted"] .body').evaluate((e) => ({ text: e.textContent, children: e.children.length }));
@@ -318,8 +318,12 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 			'only new text was added (merging the pieces aside), nothing shown was replaced',
 		);
 		assert.ok(seen.mutations.filter((m) => m === 'childList:+1-0').length === 80, 'one added piece per update');
+		// The host sends only what the reply adds (textFrom): the tab shows it after the text it has.
+		await rowUpdate({ seq: 84, op: 'change', row: { id: 'a9', turnId: 't1', kind: 'text', text: 'and the end.' }, textFrom: text.length });
+		assert.equal(await body.evaluate((e) => e.textContent), `${text}and the end.`);
+		assert.equal(await body.evaluate(() => getSelection()!.toString()), 'parser');
 		// A change that does not extend what is shown (the exact text from the database) replaces it.
-		await rowUpdate({ seq: 84, op: 'change', row: { id: 'a9', turnId: 't1', kind: 'text', text: 'Rewritten.' } });
+		await rowUpdate({ seq: 85, op: 'change', row: { id: 'a9', turnId: 't1', kind: 'text', text: 'Rewritten.' } });
 		assert.equal(await body.innerText(), 'Rewritten.');
 		await notify({ kind: 'notify', method: 'chat/didChangeMeta', params: meta({ status: 'waitingForPermission' }) });
 		assert.equal(await log.getAttribute('aria-busy'), 'false', 'a permission card waiting is heard');

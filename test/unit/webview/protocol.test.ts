@@ -33,6 +33,18 @@ suite('protocol: chat rows by sequence number', () => {
 		assert.equal(m.seq, 5);
 	});
 
+	test('a streamed row sent as what it adds (textFrom) applies after the text held; a view holding other text has a gap', () => {
+		const m = new ChatRowModel();
+		m.reset(snapshot([text('r1', 'Hello')], 3));
+		assert.deepEqual(m.apply({ ...update(4, text('r1', ', world'), 'change'), textFrom: 5 }), { kind: 'changed', row: text('r1', 'Hello, world') });
+		assert.equal(m.apply({ ...update(5, text('r1', '!'), 'change'), textFrom: 5 }).kind, 'gap', 'the view holds 12 characters, not 5');
+		assert.equal(m.apply({ ...update(5, { id: 'r1', turnId: 't1', kind: 'reasoning', text: '!' }, 'change'), textFrom: 12 }).kind, 'gap', 'not the same kind of row');
+		assert.equal(m.apply({ ...update(5, text('r9', '!'), 'change'), textFrom: 0 }).kind, 'gap', 'a row it does not hold');
+		assert.equal(m.seq, 4, 'nothing applied');
+		assert.deepEqual(m.catchUp([{ ...update(5, text('r1', '?'), 'change'), textFrom: 3 }]), [{ kind: 'epoch' }], 'in a catch-up: only a snapshot can say');
+		assert.deepEqual(m.rows, [text('r1', 'Hello, world')]);
+	});
+
 	test('a gap or another epoch is reported, and changes nothing', () => {
 		const m = new ChatRowModel();
 		m.reset(snapshot([text('r1', 'a')], 3));

@@ -299,6 +299,33 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 		assert.deepEqual(view.rows, rowsOf(chatId));
 	});
 
+	test('a streamed reply is sent as what it adds each refresh, not whole again; the updates still add up to the database', async () => {
+		const chatId = newChat();
+		const view = new ChatRowModel();
+		view.reset(snapshotOf(chatId));
+		await service.send(chatId, { text: 'say part one\nsleep 300\nsay part two\nsleep 300\nsay part three', attachments: [] });
+		await waitFor(idle(chatId), 'the turn');
+		await service.sent(chatId);
+		const live = updates.filter((u) => u.chatId === chatId);
+		const texts = live.filter((u) => u.row.kind === 'text');
+		assert.ok(texts.length >= 2, `the text row was sent more than once while it streamed (${texts.length})`);
+		const textOf = (u: RowUpdate): string => (u.row as { text: string }).text;
+		assert.equal(texts[0]!.textFrom, undefined, 'the first sending is whole');
+		let length = textOf(texts[0]!).length;
+		for (const u of texts.slice(1)) {
+			assert.equal(u.textFrom, length, 'each later one names the text it extends');
+			assert.ok(!textOf(u).includes('part one'), `only the new text: ${JSON.stringify(textOf(u))}`);
+			length += textOf(u).length;
+		}
+		const stored = rowsOf(chatId).find((r) => r.id === texts[0]!.row.id);
+		assert.ok(stored?.kind === 'text' && /part one.*part two.*part three/s.test(stored.text));
+		assert.equal(length, stored.text.length, 'each character of the reply sent once');
+		for (const u of live) {
+			assert.ok(!['gap', 'epoch'].includes(view.apply(u).kind), `update ${u.seq} applied`);
+		}
+		assert.deepEqual(view.rows, rowsOf(chatId), 'what the view holds is the database');
+	});
+
 	test('the end of a streamed reply reaches the tab while the agent is quiet, not only with its next event', async () => {
 		const chatId = newChat();
 		// "third" comes just after the tab's read that "second" set off, and is stored after that read; then
