@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AgentTabsError } from '../../common/errors';
 import { newId } from '../../common/ids';
+import { revealHidden } from '../../common/visibleText';
 import { launchProcess, type LaunchedProcess } from '../../worktrees/spawnHelper';
 import { resolveInsideWorktree } from '../confine';
 
@@ -297,10 +298,7 @@ function shownWord(word: string): string {
 
 /** Text with what could hide part of it made visible: control and direction characters, runs of spaces. */
 function shown(text: string): string {
-	return text
-		.replace(/ {4,}/g, (run) => ` [${run.length} spaces] `)
-		// eslint-disable-next-line no-control-regex -- finding control characters is the point
-		.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+	return revealHidden(text.replace(/ {4,}/g, (run) => ` [${run.length} spaces] `), true);
 }
 
 /** The limit an agent asked for, within what the host keeps (a missing or unusable one: the default). */

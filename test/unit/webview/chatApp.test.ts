@@ -240,6 +240,22 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.match(strings.stopRefusal, /not in the agent's context/);
 	});
 
+	test('file names and titles an agent gives show their hidden characters: a right-to-left override cannot make a .exe read as a .jpg', async () => {
+		const spoof = 'photo\u202egpj.exe';
+		const rows: ChatRow[] = [
+			{ id: 't1', turnId: 't1', kind: 'turn', number: 1, agent: 'scripted', status: 'running', canRewind: false, startedAt: 1 },
+			{ id: 'c1', turnId: 't1', kind: 'tool_call', toolCallId: 'w1', title: `Write ${spoof}`, toolKind: 'edit', status: 'completed', files: [spoof] },
+			{ id: 'f1', turnId: 't1', kind: 'file_edit', path: `zero\u200bwidth\u2066.txt`, editKind: 'add', source: 'fs_write' },
+			{ id: 'q1', turnId: 't1', kind: 'permission', requestId: 'perm-s', title: `Run ${spoof}\nsecond line`, toolKind: 'execute', options: [{ optionId: 'allow', name: 'Allow once', kind: 'allow_once' }] },
+		];
+		await openTab(snap(rows, 4, meta({ status: 'waitingForPermission' })));
+		assert.equal(await page.locator('.tool-title').innerText(), 'Write photo\\u202egpj.exe');
+		assert.equal(await page.locator('.tool .files li').innerText(), 'photo\\u202egpj.exe');
+		assert.match(await page.locator('.file-edit').innerText(), /zero\\u200bwidth\\u2066\.txt/);
+		assert.equal(await page.locator('.permission-title').evaluate((e) => e.textContent), 'Run photo\\u202egpj.exe\nsecond line', 'a line break stays a line break');
+		assert.match((await page.locator('.permission').getAttribute('aria-label'))!, /photo\\u202egpj\.exe/);
+	});
+
 	test('usable at 300 px: nothing overflows sideways', async () => {
 		await openTab(snap(allRows(), 14, meta({ status: 'running', queue: [{ id: 'q1', text: 'Then bump the version.', attachments: [] }] })), 300);
 		const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);

@@ -1,3 +1,4 @@
+import { revealHidden } from '../../../common/visibleText';
 import type { ChatRow, ChatStrings, PermissionOption, PromptAttachment, RewindPreview, ToolStatus, TurnStatus } from '../../../protocol/messages';
 import { append, format, h } from './dom';
 
@@ -122,7 +123,7 @@ function build(row: ChatRow, ctx: RowContext): HTMLElement {
 			return permissionCard(row, ctx);
 		case 'file_edit': {
 			const key = row.editKind === 'add' ? 'fileAdded' : row.editKind === 'delete' ? 'fileDeleted' : 'fileModified';
-			return h('div', { class: 'file-edit' }, h('span', { class: 'glyph', attrs: { 'aria-hidden': 'true' } }, row.editKind === 'add' ? '+' : row.editKind === 'delete' ? '−' : '~'), format(s[key], row.path));
+			return h('div', { class: 'file-edit' }, h('span', { class: 'glyph', attrs: { 'aria-hidden': 'true' } }, row.editKind === 'add' ? '+' : row.editKind === 'delete' ? '−' : '~'), format(s[key], revealHidden(row.path)));
 		}
 		case 'usage':
 			return h('div', { class: 'usage' }, format(s.usage, row.inputTokens ?? row.usedTokens ?? '?', row.outputTokens ?? '?'));
@@ -189,7 +190,7 @@ async function openRewind(container: HTMLElement, row: Row<'turn'>, ctx: RowCont
 	append(
 		box,
 		h('p', {}, preview.files.length ? format(s.rewindPreview, preview.number) : format(s.rewindNoFiles, preview.number)),
-		preview.files.length ? h('ul', { class: 'files' }, ...shown.map((f) => h('li', {}, f)), preview.files.length > shown.length ? h('li', {}, `… +${preview.files.length - shown.length}`) : undefined) : undefined,
+		preview.files.length ? h('ul', { class: 'files' }, ...shown.map((f) => h('li', {}, revealHidden(f))), preview.files.length > shown.length ? h('li', {}, `… +${preview.files.length - shown.length}`) : undefined) : undefined,
 		preview.laterTurns > 0
 			? h('p', {}, preview.laterTurnsInOtherChats ? format(s.rewindLaterTurnsOtherChats, preview.laterTurns, preview.laterTurnsInOtherChats) : format(s.rewindLaterTurns, preview.laterTurns))
 			: undefined,
@@ -208,16 +209,16 @@ function toolCall(row: Row<'tool_call'>, s: ChatStrings): HTMLElement {
 	const status = row.status ?? 'pending';
 	return h(
 		'div',
-		{ class: `tool tool-${status}`, attrs: { role: 'group', 'aria-label': `${s.toolCall}: ${row.title}` } },
+		{ class: `tool tool-${status}`, attrs: { role: 'group', 'aria-label': `${s.toolCall}: ${revealHidden(row.title)}` } },
 		h(
 			'div',
 			{ class: 'tool-head' },
 			h('span', { class: 'glyph', attrs: { 'aria-hidden': 'true' } }, toolStatusGlyph[status]),
 			row.toolKind ? h('span', { class: 'badge' }, row.toolKind) : undefined,
-			h('span', { class: 'tool-title' }, row.title),
+			h('span', { class: 'tool-title' }, revealHidden(row.title)),
 			h('span', { class: 'tool-status' }, s[toolStatusKey[status]]),
 		),
-		row.files.length ? h('ul', { class: 'files' }, ...row.files.map((f) => h('li', {}, f))) : undefined,
+		row.files.length ? h('ul', { class: 'files' }, ...row.files.map((f) => h('li', {}, revealHidden(f)))) : undefined,
 	);
 }
 
@@ -252,9 +253,9 @@ function permissionCard(row: Row<'permission'>, ctx: RowContext): HTMLElement {
 	);
 	const card = h(
 		'section',
-		{ class: `permission ${settled ? 'settled' : notYet ? 'not-yet' : 'open'}`, attrs: { 'aria-label': `${s.permission}: ${row.title}`, tabindex: '-1', 'data-focus': 'card' } },
+		{ class: `permission ${settled ? 'settled' : notYet ? 'not-yet' : 'open'}`, attrs: { 'aria-label': `${s.permission}: ${revealHidden(row.title)}`, tabindex: '-1', 'data-focus': 'card' } },
 		h('div', { class: 'label' }, s.permission),
-		h('div', { class: 'permission-title' }, row.title),
+		h('div', { class: 'permission-title' }, revealHidden(row.title)),
 		answerable ? h('div', { class: 'actions' }, ...buttons) : undefined,
 		answerable ? h('div', { class: 'hint' }, format(s.permissionShortcuts, row.options.length)) : undefined,
 		statusLine,
