@@ -22,20 +22,22 @@ export class SessionIntegration {
 	constructor(private readonly ctx: WorktreeContext) {}
 
 	/**
-	 * Where a merge into `base` happens: the main checkout; for a bare repository (worked on only through
-	 * linked worktrees) the worktree of the user's that has `base` checked out.
+	 * Where a merge into `base` happens: the main checkout, unless a linked worktree of the user's has `base`
+	 * checked out (git lets a branch be checked out in one place only: a session started from such a worktree
+	 * merges there); for a bare repository (worked on only through linked worktrees) the worktree of the
+	 * user's that has `base` checked out.
 	 */
-	private async mergeCheckout(repoRoot: string, base: string): Promise<{ path: string; bare: boolean }> {
+	private async mergeCheckout(repoRoot: string, base: string): Promise<{ path: string; linked: boolean }> {
 		const entries = parseWorktreeList(await this.ctx.git(repoRoot).run(['worktree', 'list', '--porcelain', '-z']).catch(() => ''));
-		if (!entries[0]?.bare) {
-			return { path: repoRoot, bare: false };
-		}
 		const sessionFolders = this.ctx.worktrees.list().map((w) => w.path);
-		const checkout = entries.find((e) => !e.bare && !e.prunable && e.branch === base && fs.existsSync(e.path) && !sessionFolders.some((f) => samePath(f, e.path)));
+		const checkout = entries.find((e, i) => i > 0 && !e.bare && !e.prunable && e.branch === base && fs.existsSync(e.path) && !sessionFolders.some((f) => samePath(f, e.path)));
+		if (!entries[0]?.bare) {
+			return entries[0]?.branch !== base && checkout ? { path: checkout.path, linked: true } : { path: repoRoot, linked: false };
+		}
 		if (!checkout) {
 			throw new AgentTabsError('merge/noCheckout', `${repoRoot} is a bare repository and none of its worktrees has ${base} checked out; check out ${base} in one of them to merge into it. Nothing was merged.`);
 		}
-		return { path: checkout.path, bare: true };
+		return { path: checkout.path, linked: true };
 	}
 
 	/**
@@ -141,7 +143,7 @@ export class SessionIntegration {
 		const branch = await this.sessionBranch(wt.id);
 		const target = await this.mergeCheckout(wt.repo_root, base);
 		const main = this.ctx.git(target.path);
-		const where = target.bare ? `The checkout ${target.path}` : `The main checkout ${target.path}`;
+		const where = target.linked ? `The checkout ${target.path}` : `The main checkout ${target.path}`;
 		const current = (await main.run(['symbolic-ref', '--quiet', '--short', 'HEAD']).catch(() => '')).trim();
 		if (current !== base) {
 			throw new AgentTabsError('merge/wrongBranch', `${where} is on ${current || 'a detached HEAD'}; check out ${base} there to merge into it.`);

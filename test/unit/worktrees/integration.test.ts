@@ -147,6 +147,25 @@ suite('worktrees/integration: merge cancelled half-way (real git, a real hook)',
 		assert.equal(who('HEAD'), `${user} / ${user}`);
 	});
 
+	test('a session started from a linked worktree of the user\'s merges into that worktree, where its branch is checked out', async () => {
+		const env = gitEnv(dir);
+		fs.writeFileSync(path.join(dir, '.gitconfig'), '[user]\n\tname = T\n\temail = t@t\n[commit]\n\tgpgsign = false\n');
+		const repo = makeRepo(path.join(dir, 'repo'), { 'a.txt': 'a\n' });
+		const git = (cwd: string, ...args: string[]): string => execFileSync('git', args, { cwd, env, encoding: 'utf8' });
+		const mine = path.join(dir, 'mine');
+		git(repo, 'worktree', 'add', '-q', '-b', 'mine', mine);
+		const service = new WorktreeService(store, new MemoryLogger(), { root: path.join(dir, 'worktrees'), env });
+		const { session, worktree } = await service.createSession({ repo: mine, title: 'from my worktree' });
+		assert.equal(worktree.base_ref, 'mine');
+		fs.writeFileSync(path.join(worktree.path, 'b.txt'), 'b\n');
+		git(worktree.path, 'add', 'b.txt');
+		git(worktree.path, 'commit', '-q', '-m', 'b');
+		await service.mergeSession(session.id, 'merge');
+		assert.equal(fs.readFileSync(path.join(mine, 'b.txt'), 'utf8'), 'b\n', 'merged where mine is checked out');
+		assert.equal(git(repo, 'symbolic-ref', '--short', 'HEAD').trim(), 'main', 'the main checkout stays on main');
+		assert.ok(!fs.existsSync(path.join(repo, 'b.txt')));
+	});
+
 	for (const strategy of ['merge', 'squash', 'rebase'] as const) {
 		test(`${strategy}: a hidden edit in the main checkout (assume-unchanged, skip-worktree) is refused, named and left as it is`, async () => {
 			const env = gitEnv(dir);
