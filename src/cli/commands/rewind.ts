@@ -21,9 +21,16 @@ async function rewind(args: ParsedArgs<CliCommand>, logger: Logger, json: boolea
 		if (!turn?.checkpoint_before) {
 			throw new AgentTabsError('checkpoint/missing', `Chat ${chat.id} has no checkpoint before turn ${seqText ?? '?'}.`);
 		}
-		const cwd = sessions.workingDirectory(chat.id)?.cwd;
+		const where = sessions.workingDirectory(chat.id);
+		const cwd = where?.cwd;
 		if (!cwd) {
-			throw new AgentTabsError('chat/noFolder', 'The chat has no worktree to rewind.');
+			const why =
+				where?.worktreeState === 'removed'
+					? `The session of chat ${chat.id} is archived (its work is saved): agent-tabs session restore ${where.sessionId}, then rewind.`
+					: where?.worktreeState === 'missing'
+						? `The worktree folder of chat ${chat.id} is gone (deleted or moved outside Agent Tabs), so there is nothing to rewind.`
+						: 'The chat has no worktree to rewind.';
+			throw new AgentTabsError('chat/noFolder', why);
 		}
 		const r = await worktreeService(store, args, logger).rewind(cwd, turn.checkpoint_before);
 		await store.durable();

@@ -102,7 +102,12 @@ export function chatServiceStrings(vscode: VsCodeL10n) {
 		queuedEmpty: () => vscode.l10n.t('A queued message cannot be empty; remove it instead.'),
 		turnNotInChat: () => vscode.l10n.t('That turn is not part of this chat.'),
 		noCheckpoint: (turn: number) => vscode.l10n.t('Turn {0} has no checkpoint to rewind to (the folder was not a git worktree when it ran).', turn),
-		noFolderToRewind: () => vscode.l10n.t('This chat has no worktree to rewind.'),
+		noFolderToRewind: (state: string | null) =>
+			state === 'removed'
+				? vscode.l10n.t("This chat's session is archived (its work is saved): restore it (Restore Session), then rewind.")
+				: state === 'missing'
+					? vscode.l10n.t("This chat's worktree folder is gone (deleted or moved outside Agent Tabs), so there is nothing to rewind.")
+					: vscode.l10n.t('This chat has no worktree to rewind.'),
 		turnRunning: () => vscode.l10n.t('A turn is running; cancel it or wait before rewinding.'),
 		otherChatRunning: (names: string) => vscode.l10n.t("A turn of {0} is running in this session's worktree; wait for it or cancel it before rewinding.", names),
 		rewound: (files: number, turn: number) => (files === 1 ? vscode.l10n.t('Rewound 1 file to before turn {0}.', turn) : vscode.l10n.t('Rewound {0} files to before turn {1}.', files, turn)),

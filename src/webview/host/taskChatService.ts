@@ -618,9 +618,10 @@ export class TaskChatService extends Disposable implements ChatService {
 		if (!turn.checkpoint_before) {
 			throw new AgentTabsError('checkpoint/missing', this.say.noCheckpoint(turn.seq));
 		}
-		const cwd = this.workingDirectory(chatId);
+		const where = this.sessions.workingDirectory(chatId);
+		const cwd = where?.cwd;
 		if (!cwd) {
-			throw new AgentTabsError('chat/noFolder', this.say.noFolderToRewind());
+			throw new AgentTabsError('chat/noFolder', this.say.noFolderToRewind(where?.worktreeState ?? null));
 		}
 		if (this.runningTask(chatId)) {
 			throw new AgentTabsError('agent/busy', this.say.turnRunning());

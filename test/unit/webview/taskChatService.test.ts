@@ -436,6 +436,16 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 		assert.deepEqual(rowsOf(chatId), shown);
 	});
 
+	test('rewind in an archived session says to restore it first', async () => {
+		const chatId = newChat();
+		await service.send(chatId, { text: 'write made.txt by the agent', attachments: [] });
+		await waitFor(idle(chatId), 'the turn');
+		const turn = rowsOf(chatId).find((r) => r.kind === 'turn')!;
+		await pool.shutdown();
+		await new WorktreeService(store, logger, { root: path.join(dir, 'worktrees') }).archiveSession(sessionId);
+		await assert.rejects(service.rewindPreview(chatId, turn.id), (e: Error & { code?: string }) => e.code === 'chat/noFolder' && /archived \(its work is saved\): restore it \(Restore Session\), then rewind/.test(e.message));
+	});
+
 	test("rewind is refused while another chat's turn runs in the session's worktree; its preview counts that chat's later turns", async () => {
 		const first = newChat();
 		const second = newChat();
