@@ -84,6 +84,7 @@ export class WorktreeCustody {
 			baseRef: wt.base_ref,
 			runningAgents: [...inThisProcess, ...elsewhere],
 			keptIgnored: this.ownCopiedFiles(wt),
+			savedIn: wt.state === 'removed' ? wt.saved_ref : null,
 		});
 	}
 

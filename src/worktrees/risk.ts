@@ -127,7 +127,7 @@ export function describeLockedAway(wtPath: string, reason: string | undefined): 
  * cherry-picked) is merged, and a branch whose whole change merges into the base as a no-op (squash-merged)
  * has nothing unmerged. `commitsOnly`: the branch's commits only (`input.branch`), not the folder.
  */
-export async function assessRisk(git: Git, input: { path: string; branch: string | null; baseRef: string | null; runningAgents?: string[]; keptIgnored?: (rel: string) => boolean; commitsOnly?: boolean }): Promise<RiskReport> {
+export async function assessRisk(git: Git, input: { path: string; branch: string | null; baseRef: string | null; runningAgents?: string[]; keptIgnored?: (rel: string) => boolean; commitsOnly?: boolean; savedIn?: string | null }): Promise<RiskReport> {
 	const report: RiskReport = {
 		path: input.path,
 		branch: input.branch,
@@ -254,7 +254,10 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 	}
 	report.clean = !report.foreign && !report.operation && report.conflicts.length === 0 && report.innerRepositories.length === 0 && report.staged.length + report.unstaged.length + report.invisible.length + report.untracked.length + report.unpushed.length + report.unmerged.length + report.stashes.length + report.runningAgents.length === 0;
 	report.summary = report.clean ? 'Nothing would be lost.' : `At risk: ${parts.join(', ')}.`;
-	if (!report.exists) {
+	if (!report.exists && input.savedIn) {
+		// Archived: the folder was removed by Agent Tabs after its work was saved.
+		report.summary = `Archived: the work of its folder ${input.path} is saved in ${input.savedIn}, and Restore Session brings it back. ${report.summary}`;
+	} else if (!report.exists) {
 		report.summary = `Its folder ${input.path} is gone (deleted or moved outside Agent Tabs); only the branch and earlier saves are left. ${report.summary}`;
 		const entry = parseWorktreeList(await git.run(['worktree', 'list', '--porcelain', '-z']).catch(() => '')).find((e) => samePath(e.path, input.path));
 		if (entry?.locked) {

@@ -285,6 +285,17 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.deepEqual(r.unmerged, []);
 	});
 
+	test('risk of an archived session says where its work is saved, not that its folder is gone', async () => {
+		const { session, worktree } = await service.createSession({ repo, title: 'archived risk' });
+		fs.writeFileSync(path.join(worktree.path, 'work.txt'), 'uncommitted\n');
+		await service.archiveSession(session.id);
+		const savedRef = new WorktreesRepo(store).get(worktree.id)!.saved_ref!;
+		const r = await service.risk(worktree.id);
+		assert.equal(r.exists, false);
+		assert.ok(r.summary.startsWith(`Archived: the work of its folder ${worktree.path} is saved in ${savedRef}, and Restore Session brings it back.`), r.summary);
+		assert.doesNotMatch(r.summary, /is gone/);
+	});
+
 	test('an upstream deleted on the remote (a merged pull request) leaves risk and removal working: unpushed is what no remote has', async () => {
 		const remote = path.join(dir, 'remote.git');
 		git(dir, 'init', '-q', '--bare', remote);
