@@ -53,14 +53,17 @@ export class SessionsRepo {
 		return this.store.get<SessionRow>('SELECT * FROM sessions WHERE id = ?', [id]);
 	}
 
-	/** Active sessions first, most recently updated first. */
+	/**
+	 * Active sessions first, newest first. By creation, not last use: a row that moves when a chat is made in
+	 * its session makes VS Code refresh the whole tree and forget the rows a click was on.
+	 */
 	list(): SessionSummary[] {
 		return this.store.all<SessionSummary>(`
 SELECT s.*,
 	(SELECT count(*) FROM chats c WHERE c.session_id = s.id) AS chat_count,
 	w.branch AS branch, w.path AS worktree_path, w.state AS worktree_state
 FROM sessions s LEFT JOIN worktrees w ON w.session_id = s.id
-ORDER BY s.status = 'archived', s.updated_at DESC, s.id`);
+ORDER BY s.status = 'archived', s.created_at DESC, s.id`);
 	}
 
 	setStatus(id: string, status: SessionStatus): void {

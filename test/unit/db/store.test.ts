@@ -40,6 +40,23 @@ suite('db/store', () => {
 	});
 	teardown(() => removeDir(dir));
 
+	test('sessions keep their place in the list (newest first, archived last): a chat created in an older one does not move it', async () => {
+		const store = await openStore(dir);
+		try {
+			let clock = 1000;
+			const sessions = new SessionsRepo(store, () => ++clock);
+			const older = sessions.create({ title: 'older' });
+			const newer = sessions.create({ title: 'newer' });
+			const archived = sessions.create({ title: 'archived' });
+			sessions.setStatus(archived.id, 'archived');
+			sessions.createChat({ sessionId: older.id, agent: 'scripted' });
+			sessions.setRepoRoot(older.id, '/somewhere');
+			assert.deepEqual(sessions.list().map((s) => s.id), [newer.id, older.id, archived.id]);
+		} finally {
+			await store.close();
+		}
+	});
+
 	test('an acknowledged write survives a crash without any export', async () => {
 		const store = await openStore(dir);
 		const snapshotBefore = fs.readFileSync(path.join(dir, storeFiles.snapshot));
