@@ -36,9 +36,13 @@ export interface PermissionOption {
 	kind: 'allow_once' | 'allow_always' | 'reject_once' | 'reject_always';
 }
 
+/** A session setting the agent offers (ACP `SessionConfigOption`); grouped select values come flattened. */
 export interface ConfigOption {
 	id: string;
 	name: string;
+	/** What the setting does, in the agent's words (the picker's tooltip). */
+	description?: string;
+	/** `mode`, `model`, `thought_level`, `model_config`, or the agent's own (`_`-prefixed) category. */
 	category?: string;
 	type: 'select' | 'boolean';
 	currentValue: string | boolean;

@@ -101,6 +101,22 @@ export interface SlashCommandInfo {
 	hint?: string;
 }
 
+/**
+ * A session setting the agent offers as a choice (an ACP config option of type `select`), shown as a picker
+ * labelled with its name. The model option is not one of these (it is `ChatMeta.models`); one of category
+ * `mode` takes the place of the mode picker. Boolean options are not offered to the tab.
+ */
+export interface ChatSetting {
+	/** The agent's option id: what `chat/setConfigOption` names. */
+	id: string;
+	name: string;
+	/** The agent's words for what it does (the picker's tooltip). */
+	description?: string;
+	category?: string;
+	current: string;
+	available: Choice[];
+}
+
 /** A message typed while a turn runs: it waits in the chat's queue and can be edited or removed until it is sent. */
 export interface QueuedPrompt {
 	id: string;
@@ -118,6 +134,11 @@ export interface ChatMeta {
 	status: ChatStatus;
 	modes: { current?: string; available: Choice[] };
 	models: { current?: string; available: Choice[] };
+	/**
+	 * The agent's other settings (effort, its mode as a config option…), in the order it gives them. When one
+	 * has category `mode`, `modes` offers nothing (one mode picker, the option's). Absent: none.
+	 */
+	settings?: ChatSetting[];
 	commands: SlashCommandInfo[];
 	queue: QueuedPrompt[];
 	/** The chat was closed (its agent context ended); a new prompt starts a new context and says so. */
@@ -234,6 +255,8 @@ export interface Requests {
 	'chat/cancel': [{ chatId: string }, null];
 	'chat/setMode': [{ chatId: string; modeId: string }, null];
 	'chat/setModel': [{ chatId: string; modelId: string }, null];
+	/** Sets one of `ChatMeta.settings` to one of its values; refused unless the agent offers both. The new settings come as meta. */
+	'chat/setConfigOption': [{ chatId: string; configId: string; value: string }, null];
 	/** Answers with the draft (and what it attaches) as the tab may keep it in its state (known secrets redacted). */
 	'chat/saveDraft': [{ chatId: string; draft: string; attachments?: PromptAttachment[] }, ChatDraft];
 	/** `accepted: false`: settled already; with `waiting`, not settled but not answerable yet (`ChatMeta.unshownPermissions`). */
@@ -358,6 +381,7 @@ const requestFields: { [M in keyof Requests]: readonly (keyof Requests[M][0] & s
 	'chat/cancel': ['chatId'],
 	'chat/setMode': ['chatId', 'modeId'],
 	'chat/setModel': ['chatId', 'modelId'],
+	'chat/setConfigOption': ['chatId', 'configId', 'value'],
 	'chat/saveDraft': ['chatId', 'draft'],
 	'permission/answer': ['chatId', 'requestId', 'optionId'],
 	'queue/edit': ['chatId', 'queueId', 'text'],

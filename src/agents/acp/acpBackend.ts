@@ -741,8 +741,17 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		return withTimeout(p, this.backendOptions.startTimeoutMs ?? 30_000, `"${this.opts.definition.label}" (${what})`);
 	}
 
+	/**
+	 * An agent that offers its mode as a config option (category `mode`) is set through that option: it may
+	 * not implement `session/set_mode` at all (the newer ACP API), and the option is what its picker shows.
+	 */
 	async setMode(modeId: string): Promise<void> {
-		await this.settingRequest(this.conn!.agent.request(acp.methods.agent.session.setMode, { sessionId: this.backendSessionId, modeId }), 'session/set_mode');
+		const option = this.configOptions.find((o) => o.type === 'select' && o.category === 'mode');
+		if (option) {
+			await this.setConfigOption(option.id, modeId);
+		} else {
+			await this.settingRequest(this.conn!.agent.request(acp.methods.agent.session.setMode, { sessionId: this.backendSessionId, modeId }), 'session/set_mode');
+		}
 		this.emit({ type: 'mode', modeId });
 	}
 

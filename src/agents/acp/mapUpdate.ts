@@ -120,7 +120,8 @@ function mapConfigOptions(v: unknown): ConfigOption[] {
 				}
 			}
 		}
-		return [{ id: o.id, name: str(o.name) ?? o.id, category: str(o.category), type: o.type, currentValue: (o.currentValue as string | boolean) ?? '', options: flat }];
+		const description = str(o.description);
+		return [{ id: o.id, name: str(o.name) ?? o.id, ...(description ? { description } : {}), category: str(o.category), type: o.type, currentValue: (o.currentValue as string | boolean) ?? '', options: flat }];
 	});
 }
 

@@ -126,6 +126,7 @@ export class ChatPanel extends Disposable {
 		m.handle('chat/cancel', async (p) => (await s.cancel(own(p.chatId)), null));
 		m.handle('chat/setMode', async (p) => (await s.setMode(own(p.chatId), p.modeId), null));
 		m.handle('chat/setModel', async (p) => (await s.setModel(own(p.chatId), p.modelId), null));
+		m.handle('chat/setConfigOption', async (p) => (await s.setConfigOption(own(p.chatId), p.configId, p.value), null));
 		m.handle('chat/saveDraft', (p) => s.saveDraft(own(p.chatId), p.draft, draftAttachments(p.attachments)));
 		m.handle('chat/retry', (p) => s.retry(own(p.chatId), p.rowId));
 		m.handle('permission/answer', (p) => s.answerPermission(own(p.chatId), p.requestId, p.optionId));

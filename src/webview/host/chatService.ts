@@ -32,6 +32,8 @@ export interface ChatService {
 	retry(chatId: string, errorRowId: string): Promise<{ queued: boolean }>;
 	setMode(chatId: string, modeId: string): Promise<void>;
 	setModel(chatId: string, modelId: string): Promise<void>;
+	/** Sets one of the agent's settings (`ChatMeta.settings`); refused unless the agent offered that option and value. */
+	setConfigOption(chatId: string, configId: string, value: string): Promise<void>;
 	completeCommands(chatId: string, query: string): CompletionItem[];
 	completeFiles(chatId: string, query: string): Promise<CompletionItem[]>;
 	/** The folder the chat's agent works in (its session's worktree), for checks such as "is this selection inside it". */

@@ -115,6 +115,8 @@ export function chatServiceStrings(vscode: VsCodeL10n) {
 		nothingToRetry: () => vscode.l10n.t('There is nothing to retry for that message.'),
 		noModes: (agent: string) => vscode.l10n.t('{0} does not offer modes.', agent),
 		noModels: (agent: string) => vscode.l10n.t('{0} does not offer a choice of model.', agent),
+		noSuchSetting: (agent: string) => vscode.l10n.t('{0} does not offer that setting (any more).', agent),
+		noSuchValue: (agent: string, setting: string) => vscode.l10n.t('{0} does not offer that choice for "{1}".', agent, setting),
 		noFolderToMention: () => vscode.l10n.t('This chat has no worktree to mention files from.'),
 		needsTitle: () => vscode.l10n.t('A chat needs a title.'),
 	};

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import type { PromptInput } from '../../protocol/turns';
 import type { AgentDefinition } from '../../agents/definitions';
-import type { AgentEvent } from '../../protocol/agentEvents';
+import type { AgentEvent, ConfigOption } from '../../protocol/agentEvents';
 import type { PermissionBroker } from '../../agents/permissions';
 import type { AgentPool } from '../../agents/pool';
 import type { ChatEvent, TurnRunner } from '../../tasks/turnRunner';
@@ -24,6 +24,7 @@ import type {
 	ChatMeta,
 	ChatOpenResult,
 	ChatRow,
+	ChatSetting,
 	ChatSnapshot,
 	Choice,
 	CompletionItem,
@@ -85,6 +86,8 @@ interface ChatState {
 	commands?: SlashCommandInfo[];
 	modes: { current?: string; available: Choice[] };
 	models: { current?: string; available: Choice[] };
+	/** The config options the agent offered last (the whole set: each update replaces it). */
+	config: ConfigOption[];
 	/** Permission requests as the transcript names them (event id) -> as the broker names them. */
 	permissionIds: Map<string, string>;
 	unmatchedPermissionEvents: { requestId: string; toolCallId?: string }[];
@@ -149,6 +152,7 @@ export class TaskChatService extends Disposable implements ChatService {
 				unstoredRows: [],
 				modes: { available: [] },
 				models: { available: [] },
+				config: [],
 				permissionIds: new Map(),
 				unmatchedPermissionEvents: [],
 				saidNewContext: false,
@@ -248,14 +252,17 @@ export class TaskChatService extends Disposable implements ChatService {
 		const chat = this.chat(chatId);
 		const st = this.state(chatId);
 		const waiting = this.options.permissions.pending.some((p) => p.chatId === chatId);
+		const settings = chatSettings(st.config);
 		return {
 			chatId,
 			title: chat.title,
 			agent: chat.agent,
 			agentLabel: this.agentLabel(chat.agent),
 			status: waiting ? 'waitingForPermission' : this.runningTask(chatId) ? 'running' : 'idle',
-			modes: st.modes,
+			// An agent offering its mode as a config option gets that option's picker only, not two mode pickers.
+			modes: settings.some((o) => o.category === 'mode') ? { available: [] } : st.modes,
 			models: st.models,
+			...(settings.length > 0 ? { settings } : {}),
 			commands: st.commands ?? [],
 			queue: this.options.dispatcher.list({ chatId, status: 'queued' }).map((t) => this.queuedPrompt(t)),
 			closed: this.isClosed(chat),
@@ -308,12 +315,13 @@ export class TaskChatService extends Disposable implements ChatService {
 				st.models = { current: event.modelId, available: event.available ?? st.models.available };
 				return true;
 			case 'config': {
-				// Agents of the newer API offer the model as a config option (category "model") instead.
-				const model = event.options.find((o) => o.type === 'select' && (o.category === 'model' || o.id === 'model'));
-				if (!model) {
-					return false;
+				// The whole set: an option the agent no longer offers goes. Agents of the newer API offer the model
+				// as a config option (category "model"), which feeds the model picker.
+				st.config = Array.isArray(event.options) ? event.options : [];
+				const model = modelOption(st.config);
+				if (model) {
+					st.models = { current: String(model.currentValue), available: (model.options ?? []).map((o) => ({ id: o.value, name: o.name })) };
 				}
-				st.models = { current: String(model.currentValue), available: (model.options ?? []).map((o) => ({ id: o.value, name: o.name })) };
 				return true;
 			}
 			default:
@@ -730,6 +738,28 @@ export class TaskChatService extends Disposable implements ChatService {
 		this.fireMeta(chatId);
 	}
 
+	/**
+	 * Sets one of the agent's settings (a config option it offered, to a value it offered for it: the tab is not
+	 * trusted to name either); the agent answers with its whole new set, which the tab gets as meta.
+	 */
+	async setConfigOption(chatId: string, configId: string, value: string): Promise<void> {
+		const agent = this.agentLabel(this.chat(chatId).agent);
+		const st = this.state(chatId);
+		const setting = chatSettings(st.config).find((o) => o.id === configId);
+		if (!setting) {
+			throw new AgentTabsError('agent/noSuchSetting', this.say.noSuchSetting(agent));
+		}
+		if (!setting.available.some((c) => c.id === value)) {
+			throw new AgentTabsError('agent/noSuchValue', this.say.noSuchValue(agent, setting.name));
+		}
+		const handle = await this.liveHandle(chatId);
+		if (!handle?.setConfigOption) {
+			throw new AgentTabsError('agent/noSuchSetting', this.say.noSuchSetting(agent));
+		}
+		await handle.setConfigOption(configId, value);
+		this.fireMeta(chatId);
+	}
+
 	completeCommands(chatId: string, query: string): CompletionItem[] {
 		const q = query.toLowerCase();
 		return (this.state(chatId).commands ?? [])
@@ -813,6 +843,26 @@ export class TaskChatService extends Disposable implements ChatService {
 		clearTimeout(st.refreshTimer);
 		await closed;
 	}
+}
+
+/** The config option that feeds the model picker (the newer ACP API's model), if the agent offers one. */
+function modelOption(options: readonly ConfigOption[]): ConfigOption | undefined {
+	return options.find((o) => o.type === 'select' && (o.category === 'model' || o.id === 'model'));
+}
+
+/** The agent's select options other than the model's, as the tab shows them; booleans are left out. */
+function chatSettings(options: readonly ConfigOption[]): ChatSetting[] {
+	const model = modelOption(options);
+	return options
+		.filter((o) => o.type === 'select' && o !== model && (o.options ?? []).length > 0)
+		.map((o) => ({
+			id: o.id,
+			name: o.name,
+			...(o.description ? { description: o.description } : {}),
+			...(o.category ? { category: o.category } : {}),
+			current: String(o.currentValue),
+			available: (o.options ?? []).map((c) => ({ id: c.value, name: c.name })),
+		}));
 }
 
 /** The dispatcher's "no longer queued" (a race with the task starting) in the chat port's words. */

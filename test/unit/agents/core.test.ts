@@ -199,6 +199,11 @@ suite('agents/acp/mapUpdate', () => {
 		);
 		assert.deepEqual(mapSessionUpdate(u({ sessionUpdate: 'session_info_update', _meta: { codex: { threadStatus: { type: 'idle' } } } })), [{ type: 'session_info', title: undefined }]);
 		assert.equal(mapSessionUpdate(u({ sessionUpdate: 'config_option_update', configOptions: [{ id: 'model', name: 'Model', type: 'select', currentValue: 'a', options: [{ value: 'a', name: 'A' }] }] }))[0]!.type, 'config');
+		// A setting's description (its picker's tooltip) and grouped values, flattened, as claude-agent-acp sends them.
+		assert.deepEqual(
+			mapSessionUpdate(u({ sessionUpdate: 'config_option_update', configOptions: [{ id: 'effort', name: 'Effort', description: 'How hard it thinks', category: 'thought_level', type: 'select', currentValue: 'low', options: [{ group: 'g', name: 'G', options: [{ value: 'low', name: 'Low' }, { value: 'high', name: 'High' }] }] }] })),
+			[{ type: 'config', options: [{ id: 'effort', name: 'Effort', description: 'How hard it thinks', category: 'thought_level', type: 'select', currentValue: 'low', options: [{ value: 'low', name: 'Low' }, { value: 'high', name: 'High' }] }] }],
+		);
 	});
 
 	test('tool statuses outside the spec read as the nearest one: an ended call never stays pending; nonsense is dropped', () => {

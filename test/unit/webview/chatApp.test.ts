@@ -12,7 +12,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import type { ChatDraft, ChatMeta, ChatRow, ChatSnapshot, HostToWebview, Requests, RowUpdate, WebviewToHost } from '../../../src/protocol/messages';
+import type { ChatDraft, ChatMeta, ChatRow, ChatSetting, ChatSnapshot, HostToWebview, Requests, RowUpdate, WebviewToHost } from '../../../src/protocol/messages';
 import { chatStrings } from '../../../src/webview/host/chatStrings';
 import { chatHtml, newNonce } from '../../../src/webview/host/html';
 import { removeDir, repoRoot, tempDir } from '../helpers';
@@ -722,6 +722,58 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		await until(() => host.of('chat/setMode').length === 1, 'set mode');
 		await until(async () => (await page.locator('select[aria-label="Mode"]').inputValue()) === 'code', 'the picker to go back');
 		assert.match(await page.locator('[role="alert"]').innerText(), /does not offer modes/);
+	});
+
+	test("the agent's settings are pickers under its names, a mode setting is the one mode picker; a refused choice goes back and says why; pickers follow the settings", async () => {
+		const effort = (current: string): ChatSetting => ({ id: 'effort', name: 'Effort', description: 'How hard the model thinks', category: 'thought_level', current, available: [{ id: 'medium', name: 'Medium' }, { id: 'high', name: 'High' }, { id: 'max', name: 'Max' }] });
+		const approval: ChatSetting = { id: 'mode', name: 'Approval', category: 'mode', current: 'default', available: [{ id: 'default', name: 'Ask first' }, { id: 'auto', name: 'Auto edit' }] };
+		const context: ChatSetting = { id: 'context', name: 'Context', current: 'standard', available: [{ id: 'standard', name: 'Standard' }, { id: 'long', name: 'Long (1M)' }] };
+		const models = { current: 'small', available: [{ id: 'small', name: 'Small' }, { id: 'large', name: 'Large' }] };
+		// Legacy modes too (as agents that send both do): the mode setting's picker is the only one shown.
+		await openTab(snap(allRows().slice(0, 2), 2, meta({ models, settings: [effort('medium'), approval] })), 300);
+		const shown = (): Promise<(string | null)[]> => page.locator('.toolbar select:visible').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
+		assert.deepEqual(await shown(), ['Approval', 'Model', 'Effort'], 'the mode setting where the mode picker was, the others after the model');
+		assert.equal(await page.locator('select[aria-label="Effort"]').inputValue(), 'medium');
+		assert.equal(await page.locator('select[aria-label="Effort"]').getAttribute('title'), 'How hard the model thinks');
+		assert.equal(await page.locator('label.picker', { has: page.locator('select[aria-label="Effort"]') }).locator('.picker-label').innerText(), 'Effort', 'labelled with its name');
+		const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+		assert.ok(overflow <= 0, `scrolls sideways by ${overflow}px at 300 px`);
+		// Keyboard: Tab from the message box reaches the picker, and arrow keys choose.
+		let calls = 0;
+		host.handlers['chat/setConfigOption'] = (p) => {
+			calls++;
+			if (p.value === 'max') {
+				throw Object.assign(new Error('Max effort needs the Large model'), { code: 'internal' });
+			}
+			// The agent answers with its whole new set: here, a setting that comes with the choice.
+			void notify({ kind: 'notify', method: 'chat/didChangeMeta', params: meta({ models, settings: [effort(p.value), approval, context] }) });
+			return null;
+		};
+		await page.locator('textarea.input').focus();
+		for (let i = 0; i < 12 && (await page.evaluate(() => document.activeElement?.getAttribute('aria-label'))) !== 'Effort'; i++) {
+			await page.keyboard.press('Tab');
+		}
+		assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Effort', 'reachable with Tab');
+		await page.locator('select[aria-label="Effort"]').selectOption('high');
+		await until(() => calls === 1, 'the set');
+		assert.deepEqual(host.of('chat/setConfigOption'), [{ chatId: 'chat-1', configId: 'effort', value: 'high' }]);
+		await page.locator('select[aria-label="Context"]').waitFor();
+		assert.deepEqual(await shown(), ['Approval', 'Model', 'Effort', 'Context']);
+		assert.equal(await page.locator('select[aria-label="Effort"]').inputValue(), 'high');
+		assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Effort', 'the picker keeps its focus across the update');
+		await page.locator('select[aria-label="Effort"]').selectOption('max');
+		await until(() => calls === 2, 'the refused set');
+		await until(async () => (await page.locator('select[aria-label="Effort"]').inputValue()) === 'high', 'the picker to go back');
+		assert.match(await page.locator('[role="alert"]').innerText(), /Max effort needs the Large model/);
+		await page.locator('select[aria-label="Approval"]').selectOption('auto');
+		await until(() => calls === 3, 'the mode set');
+		assert.deepEqual(host.of('chat/setConfigOption')[2], { chatId: 'chat-1', configId: 'mode', value: 'auto' });
+		assert.equal(host.of('chat/setMode').length, 0, 'the mode setting is set as a setting');
+		// The agent no longer offers a setting: its picker goes.
+		await notify({ kind: 'notify', method: 'chat/didChangeMeta', params: meta({ models, settings: [effort('high'), approval] }) });
+		await until(async () => (await page.locator('select[aria-label="Context"]').count()) === 0, 'the Context picker to go');
+		assert.deepEqual(problems, []);
+		await page.screenshot({ path: path.join(outputDir, 'chat-300-settings.png'), fullPage: false });
 	});
 
 	test('rewind shows what it would replace, and only a confirm rewinds', async () => {

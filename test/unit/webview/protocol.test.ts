@@ -153,12 +153,15 @@ suite('protocol: tab state and message shapes', () => {
 
 	test("a request's parameters are checked field by field, sizes included, before its handler runs", () => {
 		assert.equal(requestParamsProblem('chat/setMode', { chatId: 'c', modeId: 'plan' }), undefined);
+		assert.equal(requestParamsProblem('chat/setConfigOption', { chatId: 'c', configId: 'effort', value: 'high' }), undefined);
 		assert.equal(requestParamsProblem('chat/open', { chatId: 'c', sinceSeq: 4, epoch: 'row_seq' }), undefined);
 		assert.equal(requestParamsProblem('no/such', undefined), undefined, 'an unknown method is answered as unknown elsewhere');
 		const cases: [string, unknown, RegExp][] = [
 			['chat/cancel', undefined, /parameters are missing/],
 			['chat/setMode', { chatId: 'c' }, /modeId is not text/],
 			['chat/setModel', { chatId: 'c', modelId: 7 }, /modelId is not text/],
+			['chat/setConfigOption', { chatId: 'c', configId: 'effort', value: true }, /value is not text/],
+			['chat/setConfigOption', { chatId: 'c', value: 'high' }, /configId is not text/],
 			['chat/open', { chatId: 'c', sinceSeq: '4' }, /sinceSeq is not a count/],
 			['chat/open', { chatId: 'c', sinceSeq: -1 }, /sinceSeq is not a count/],
 			['chat/saveDraft', { chatId: 'c', draft: 'x', attachments: 'x' }, /attachments are not a list/],

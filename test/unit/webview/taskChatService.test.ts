@@ -46,9 +46,11 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 	let updates: RowUpdate[];
 	let metas: ChatMeta[];
 	let logger: MemoryLogger;
+	/** More of the scripted agent's environment, for one test. */
+	let agentEnv: Record<string, string>;
 
 	const definitions = (): AgentDefinition[] => [
-		{ id: 'scripted', label: 'Scripted', transport: 'acp', command: process.execPath, args: [agentScript], env: { SCRIPTED_AGENT_STATE_DIR: path.join(dir, 'agent-state') } },
+		{ id: 'scripted', label: 'Scripted', transport: 'acp', command: process.execPath, args: [agentScript], env: { SCRIPTED_AGENT_STATE_DIR: path.join(dir, 'agent-state'), ...agentEnv } },
 		{ id: 'absent', label: 'Absent', transport: 'acp', command: path.join(dir, 'no-such-agent'), args: [], env: {} },
 	];
 
@@ -67,6 +69,7 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 
 	setup(async () => {
 		dir = tempDir('agent-tabs-chat-');
+		agentEnv = {};
 		repo = makeRepo(path.join(dir, 'repo'), { 'README.md': '# test\n', 'src/app.ts': 'x\n', 'src/apple.ts': 'y\n' });
 		logger = new MemoryLogger();
 		store = await openStore(path.join(dir, 'state'));
@@ -705,6 +708,64 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 		} finally {
 			store.durable = storeDurable;
 		}
+	});
+
+	/** What the agent said in the chat's last text row. */
+	const lastText = (chatId: string): string => {
+		const text = rowsOf(chatId).filter((r) => r.kind === 'text').at(-1);
+		return text?.kind === 'text' ? text.text : '';
+	};
+	const setting = (chatId: string, id: string) => service.meta(chatId).settings?.find((o) => o.id === id);
+
+	test("the agent's other settings are pickers: set through session/set_config_option, following the whole set it answers; only what it offered is taken", async () => {
+		const chatId = newChat();
+		await service.send(chatId, { text: 'say hi', attachments: [] });
+		await waitFor(idle(chatId), 'the first turn');
+		const effort = { id: 'effort', name: 'Effort', description: 'How hard the model thinks before it answers', category: 'thought_level', current: 'medium', available: [{ id: 'low', name: 'Low' }, { id: 'medium', name: 'Medium' }, { id: 'high', name: 'High' }, { id: 'max', name: 'Max' }] };
+		// The model option feeds the model picker and the boolean is left out: effort is the one other picker.
+		assert.deepEqual(service.meta(chatId).settings, [effort]);
+		assert.deepEqual(service.meta(chatId).models.current, 'small');
+		assert.equal(service.meta(chatId).modes.available.length, 2, 'the legacy modes stay the mode picker');
+		await service.setConfigOption(chatId, 'effort', 'high');
+		assert.equal(setting(chatId, 'effort')?.current, 'high');
+		assert.equal(lastMeta(chatId)?.settings?.find((o) => o.id === 'effort')?.current, 'high', 'the tab is told');
+		// A setting that comes with another choice appears, and goes with it (grouped values come flattened).
+		await service.setModel(chatId, 'large');
+		assert.deepEqual(setting(chatId, 'context'), { id: 'context', name: 'Context', current: 'standard', available: [{ id: 'standard', name: 'Standard' }, { id: 'long', name: 'Long (1M)' }] });
+		await service.setConfigOption(chatId, 'context', 'long');
+		assert.equal(setting(chatId, 'context')?.current, 'long');
+		await service.setModel(chatId, 'small');
+		assert.equal(setting(chatId, 'context'), undefined, 'no longer offered');
+		assert.deepEqual(lastMeta(chatId)?.settings?.map((o) => o.id), ['effort']);
+		// The agent refuses: it says why, and the setting stays as it was.
+		await assert.rejects(service.setConfigOption(chatId, 'effort', 'max'), /Max effort needs the Large model/);
+		assert.equal(setting(chatId, 'effort')?.current, 'high');
+		// What the agent did not offer never reaches it.
+		await assert.rejects(service.setConfigOption(chatId, 'effort', 'turbo'), (e: Error & { code?: string }) => e.code === 'agent/noSuchValue' && /does not offer that choice for "Effort"/.test(e.message));
+		await assert.rejects(service.setConfigOption(chatId, 'context', 'long'), (e: Error & { code?: string }) => e.code === 'agent/noSuchSetting');
+		await assert.rejects(service.setConfigOption(chatId, 'fast', 'true'), (e: Error & { code?: string }) => e.code === 'agent/noSuchSetting', 'a boolean is not a picker');
+		await assert.rejects(service.setConfigOption(chatId, 'model', 'large'), (e: Error & { code?: string }) => e.code === 'agent/noSuchSetting', 'the model goes through its own picker');
+		await service.send(chatId, { text: 'settings', attachments: [] });
+		await waitFor(() => lastText(chatId).startsWith('settings:') && idle(chatId)(), 'the agent to say its settings');
+		assert.match(lastText(chatId), /model=small effort=high .*context=long/);
+	});
+
+	test('an agent that offers its mode only as a config option gets one mode picker, that option, which Set Mode also sets', async () => {
+		agentEnv = { SCRIPTED_AGENT_MODE_OPTION: '1' };
+		const chatId = newChat();
+		await service.send(chatId, { text: 'say hi', attachments: [] });
+		await waitFor(idle(chatId), 'the first turn');
+		const meta = service.meta(chatId);
+		assert.deepEqual(meta.modes.available, [], 'no second mode picker');
+		assert.deepEqual(meta.settings?.[0], { id: 'mode', name: 'Approval', description: 'What the agent may do without asking', category: 'mode', current: 'default', available: [{ id: 'default', name: 'Ask first' }, { id: 'plan', name: 'Plan only' }, { id: 'auto', name: 'Auto edit' }] });
+		await service.setConfigOption(chatId, 'mode', 'plan');
+		assert.equal(setting(chatId, 'mode')?.current, 'plan');
+		// This agent has no session/set_mode: a mode set otherwise (an agent's defaultMode) goes through the option.
+		await service.setMode(chatId, 'auto');
+		assert.equal(setting(chatId, 'mode')?.current, 'auto');
+		await service.send(chatId, { text: 'settings', attachments: [] });
+		await waitFor(() => lastText(chatId).startsWith('settings:') && idle(chatId)(), 'the agent to say its settings');
+		assert.match(lastText(chatId), /mode=auto/);
 	});
 
 	test('rename changes the title; closing ends the agent process, and reopening starts a new conversation that says so', async () => {

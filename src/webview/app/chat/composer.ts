@@ -1,4 +1,4 @@
-import type { ChatMeta, ChatStrings, CompletionItem, PromptAttachment, PromptPayload } from '../../../protocol/messages';
+import type { ChatMeta, ChatSetting, ChatStrings, CompletionItem, PromptAttachment, PromptPayload } from '../../../protocol/messages';
 import { format, h, uniqueId } from './dom';
 import { attachmentLabel } from './rows';
 
@@ -9,6 +9,8 @@ export interface ComposerActions {
 	complete(kind: 'commands' | 'files', query: string): Promise<CompletionItem[]>;
 	setMode(id: string): Promise<void>;
 	setModel(id: string): Promise<void>;
+	/** Sets one of the agent's other settings (`ChatMeta.settings`) to one of its values. */
+	setConfigOption(id: string, value: string): Promise<void>;
 	editQueued(id: string, text: string): Promise<void>;
 	removeQueued(id: string): Promise<void>;
 	/** The unsent text or what it attaches changed (kept so a hidden or reloaded tab gets them back). */
@@ -31,7 +33,7 @@ function triggerAt(text: string, caret: number): { kind: 'commands' | 'files'; s
 
 /**
  * The input area: a labelled multi-line textbox (Enter sends, Shift+Enter breaks the line), slash-command
- * and `@` file completion, attachments, mode and model pickers, Cancel while a turn runs, and the queue of
+ * and `@` file completion, attachments, mode and model pickers and one for each other setting the agent offers, Cancel while a turn runs, and the queue of
  * messages waiting for the running turn (each editable and removable until it is sent).
  */
 export class Composer {
@@ -49,6 +51,10 @@ export class Composer {
 	private readonly sendButton: HTMLButtonElement;
 	private readonly modeSelect: HTMLSelectElement;
 	private readonly modelSelect: HTMLSelectElement;
+	/** The pickers of the agent's settings (`ChatMeta.settings`) by option id: one of category mode goes where the mode picker is. */
+	private readonly settingSelects = new Map<string, HTMLSelectElement>();
+	private readonly modeSettings: HTMLElement;
+	private readonly otherSettings: HTMLElement;
 	private readonly closedNote: HTMLElement;
 	private attachments: PromptAttachment[] = [];
 	private items: CompletionItem[] = [];
@@ -89,6 +95,8 @@ export class Composer {
 		this.sendButton = h('button', { class: 'primary', attrs: { type: 'button' }, on: { click: () => void this.send() } }, s.send);
 		this.modeSelect = this.picker(s.mode, (id) => this.actions.setMode(id));
 		this.modelSelect = this.picker(s.model, (id) => this.actions.setModel(id));
+		this.modeSettings = h('span', { class: 'settings' });
+		this.otherSettings = h('span', { class: 'settings' });
 		const attach = h('button', { class: 'secondary', attrs: { type: 'button' }, on: { click: () => void this.attachSelection() } }, s.attachSelection);
 		this.element = h(
 			'div',
@@ -100,7 +108,7 @@ export class Composer {
 			h('div', { class: 'hint', attrs: { id: hintId } }, s.inputHint),
 			this.errorLine,
 			this.noteLine,
-			h('div', { class: 'toolbar' }, attach, this.modeSelect.parentElement!, this.modelSelect.parentElement!, h('span', { class: 'spacer' }), this.statusLine, this.cancelButton, this.sendButton),
+			h('div', { class: 'toolbar' }, attach, this.modeSelect.parentElement!, this.modeSettings, this.modelSelect.parentElement!, this.otherSettings, h('span', { class: 'spacer' }), this.statusLine, this.cancelButton, this.sendButton),
 		);
 		this.input.addEventListener('keydown', (e) => this.onKeyDown(e));
 		this.input.addEventListener('input', () => {
@@ -161,7 +169,65 @@ export class Composer {
 		this.closedNote.hidden = !meta.closed;
 		this.fillPicker(this.modeSelect, meta.modes);
 		this.fillPicker(this.modelSelect, meta.models);
+		const settings = meta.settings ?? [];
+		this.renderSettings(settings);
+		if (settings.some((o) => o.category === 'mode')) {
+			// The agent's mode is one of its settings: that picker is the mode picker.
+			(this.modeSelect.parentElement as HTMLElement).hidden = true;
+		}
 		this.renderQueue(meta);
+	}
+
+	/**
+	 * One picker per setting, labelled with its name (its description as the tooltip), showing its value. A
+	 * picker is kept while its setting is offered (so it keeps focus across updates); one no longer offered goes.
+	 */
+	private renderSettings(settings: ChatSetting[]): void {
+		const hadFocus = [...this.settingSelects.values()].some((sel) => sel === document.activeElement);
+		const modeLabels: HTMLElement[] = [];
+		const otherLabels: HTMLElement[] = [];
+		for (const setting of settings) {
+			let select = this.settingSelects.get(setting.id);
+			if (!select) {
+				const id = setting.id;
+				select = this.picker(setting.name, (value) => this.actions.setConfigOption(id, value));
+				select.dataset.setting = id;
+				this.settingSelects.set(id, select);
+			}
+			const label = select.parentElement as HTMLElement;
+			label.querySelector('.picker-label')!.textContent = setting.name;
+			select.setAttribute('aria-label', setting.name);
+			for (const el of [label, select]) {
+				if (setting.description) {
+					el.title = setting.description;
+				} else {
+					el.removeAttribute('title');
+				}
+			}
+			this.fillPicker(select, { current: setting.current, available: setting.available });
+			(setting.category === 'mode' ? modeLabels : otherLabels).push(label);
+		}
+		const offered = new Set(settings.map((o) => o.id));
+		for (const [id, select] of this.settingSelects) {
+			if (!offered.has(id)) {
+				this.settingSelects.delete(id);
+				select.parentElement!.remove();
+			}
+		}
+		for (const [box, labels] of [[this.modeSettings, modeLabels], [this.otherSettings, otherLabels]] as const) {
+			// Others are put around a kept picker, which is moved only when its place changed (a move takes its focus).
+			labels.forEach((label, i) => {
+				if (box.children[i] !== label) {
+					box.insertBefore(label, box.children[i] ?? null);
+				}
+			});
+			while (box.children.length > labels.length) {
+				box.lastElementChild!.remove();
+			}
+		}
+		if (hadFocus && !(document.activeElement instanceof HTMLSelectElement)) {
+			this.input.focus(); // its picker went (the agent no longer offers it): focus is not lost to the page
+		}
 	}
 
 	private fillPicker(select: HTMLSelectElement, choices: ChatMeta['modes']): void {

@@ -68,6 +68,7 @@ const composer = new Composer(
 		complete: (kind, query) => rpc.request(kind === 'commands' ? 'complete/commands' : 'complete/files', { chatId, query }),
 		setMode: async (modeId) => void (await rpc.request('chat/setMode', { chatId, modeId })),
 		setModel: async (modelId) => void (await rpc.request('chat/setModel', { chatId, modelId })),
+		setConfigOption: async (configId, value) => void (await rpc.request('chat/setConfigOption', { chatId, configId, value })),
 		editQueued: async (queueId, text) => void (await rpc.request('queue/edit', { chatId, queueId, text })),
 		removeQueued: async (queueId) => void (await rpc.request('queue/remove', { chatId, queueId })),
 		draftChanged: (draft, attachments) => {
