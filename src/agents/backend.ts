@@ -41,6 +41,11 @@ export interface TurnContext {
 	 * work under way that no event shows. Called when the request comes; the returned function when it is answered.
 	 */
 	onClientRequest?(): () => void;
+	/**
+	 * Resolves once every event given so far is on disk. A write the agent asked for is answered only then: an
+	 * acknowledged edit keeps its attribution through a crash of the host right after.
+	 */
+	recorded?(): Promise<void>;
 }
 
 export interface SessionCapabilities {

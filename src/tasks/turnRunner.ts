@@ -363,7 +363,7 @@ export class TurnRunner extends Disposable {
 				} else {
 					const silence = this.watchSilence(chatId, agentId, tag, ticket);
 					watchdog = silence;
-					result = await session.handle.prompt(input, { turnId: turn.id, onEvent, ...(silence ? { onClientRequest: () => silence.requestStarted() } : {}) });
+					result = await session.handle.prompt(input, { turnId: turn.id, onEvent, recorded: () => this.options.store.durable(), ...(silence ? { onClientRequest: () => silence.requestStarted() } : {}) });
 				}
 			} catch (e) {
 				result = { stopReason: 'error', backendSessionId: session.handle.backendSessionId, error: errorMessage(e) };

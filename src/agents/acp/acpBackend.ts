@@ -568,10 +568,13 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 				// there is none, so nothing is written, as with terminals.
 				throw new acp.RequestError(-32602, `Refused: writing ${params.path} was asked for outside a turn; files are written only while the agent works on a prompt.`);
 			}
+			const turn = this.turn;
 			const { abs, existed } = await writeFileInsideWorktree(this.opts.cwd, params.path, params.content);
 			const rel = worktreeRelative(this.opts.cwd, abs);
-			this.turn?.editedPaths.add(rel);
+			turn.editedPaths.add(rel);
 			this.emit({ type: 'file_edit', path: rel, kind: existed ? 'modify' : 'add', source: 'fs_write' });
+			// Answered once its record is on disk: the agent goes on as if the edit is known (and says so).
+			await turn.ctx.recorded?.();
 			return {};
 		});
 	}

@@ -20,6 +20,25 @@ suite('agents/pool with a real ACP agent process', function () {
 	checkNoLeaksAfterSuite();
 	const rig = new AgentRig();
 
+	test('a write the agent asks for is answered only once its record is on disk (an acknowledged edit keeps its attribution through a crash)', async () => {
+		const { pool } = rig.make();
+		const chat = rig.newChat();
+		const handle = await pool.ensure(chat, 'scripted');
+		let release!: () => void;
+		const onDisk = new Promise<void>((resolve) => (release = resolve));
+		let asked = 0;
+		const events: AgentEvent[] = [];
+		const said = (): string => events.map((e) => (e.type === 'text' ? e.text : '')).join('');
+		const turn = handle.prompt({ text: 'write held.txt h\nsay after the write' }, { turnId: 'turn-held', onEvent: (e) => events.push(e), recorded: () => (asked++, onDisk) });
+		await waitFor(() => asked > 0, 'the write to wait for its record');
+		await new Promise((r) => setTimeout(r, 300));
+		assert.ok(events.some((e) => e.type === 'file_edit' && e.path === 'held.txt'), 'the edit was reported before the answer');
+		assert.doesNotMatch(said(), /after the write/, 'the agent has no answer yet');
+		release();
+		assert.equal((await turn).stopReason, 'end_turn');
+		assert.match(said(), /after the write/);
+	});
+
 	test('concurrent callers for one key share one start; two chats are two contexts', async () => {
 		const { pool } = rig.make();
 		const a = rig.newChat();
