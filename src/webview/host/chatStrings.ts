@@ -117,6 +117,8 @@ export function chatServiceStrings(vscode: VsCodeL10n) {
 		noModels: (agent: string) => vscode.l10n.t('{0} does not offer a choice of model.', agent),
 		noSuchSetting: (agent: string) => vscode.l10n.t('{0} does not offer that setting (any more).', agent),
 		noSuchValue: (agent: string, setting: string) => vscode.l10n.t('{0} does not offer that choice for "{1}".', agent, setting),
+		noSuchMode: (agent: string) => vscode.l10n.t('{0} does not offer that mode.', agent),
+		noSuchModel: (agent: string) => vscode.l10n.t('{0} does not offer that model.', agent),
 		noFolderToMention: () => vscode.l10n.t('This chat has no worktree to mention files from.'),
 		needsTitle: () => vscode.l10n.t('A chat needs a title.'),
 	};

@@ -717,6 +717,11 @@ export class TaskChatService extends Disposable implements ChatService {
 	}
 
 	async setMode(chatId: string, modeId: string): Promise<void> {
+		// The tab is not trusted to name a mode: one the agent offered, once it has said which.
+		const offered = this.state(chatId).modes.available;
+		if (offered.length > 0 && !offered.some((m) => m.id === modeId)) {
+			throw new AgentTabsError('agent/noSuchValue', this.say.noSuchMode(this.agentLabel(this.chat(chatId).agent)));
+		}
 		const handle = await this.liveHandle(chatId);
 		if (!handle?.setMode) {
 			throw new AgentTabsError('agent/noModes', this.say.noModes(this.agentLabel(this.chat(chatId).agent)));
@@ -728,6 +733,10 @@ export class TaskChatService extends Disposable implements ChatService {
 	}
 
 	async setModel(chatId: string, modelId: string): Promise<void> {
+		const offered = this.state(chatId).models.available;
+		if (offered.length > 0 && !offered.some((m) => m.id === modelId)) {
+			throw new AgentTabsError('agent/noSuchValue', this.say.noSuchModel(this.agentLabel(this.chat(chatId).agent)));
+		}
 		const handle = await this.liveHandle(chatId);
 		if (!handle?.setModel) {
 			throw new AgentTabsError('agent/noModels', this.say.noModels(this.agentLabel(this.chat(chatId).agent)));

@@ -745,6 +745,8 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 		await assert.rejects(service.setConfigOption(chatId, 'context', 'long'), (e: Error & { code?: string }) => e.code === 'agent/noSuchSetting');
 		await assert.rejects(service.setConfigOption(chatId, 'fast', 'true'), (e: Error & { code?: string }) => e.code === 'agent/noSuchSetting', 'a boolean is not a picker');
 		await assert.rejects(service.setConfigOption(chatId, 'model', 'large'), (e: Error & { code?: string }) => e.code === 'agent/noSuchSetting', 'the model goes through its own picker');
+		await assert.rejects(service.setModel(chatId, 'huge'), (e: Error & { code?: string }) => e.code === 'agent/noSuchValue' && /does not offer that model/.test(e.message), 'nor a model it did not offer');
+		await assert.rejects(service.setMode(chatId, 'yolo'), (e: Error & { code?: string }) => e.code === 'agent/noSuchValue' && /does not offer that mode/.test(e.message), 'nor a mode');
 		await service.send(chatId, { text: 'settings', attachments: [] });
 		await waitFor(() => lastText(chatId).startsWith('settings:') && idle(chatId)(), 'the agent to say its settings');
 		assert.match(lastText(chatId), /model=small effort=high .*context=long/);
