@@ -17,7 +17,7 @@ import { maxShownPerChat, maxWaitingPerChat } from '../permissions';
 import type { AgentEvent, PermissionOption, StopReason, ToolKind, TurnResult, TurnUsage } from '../../protocol/agentEvents';
 import { spawnAgent, tailFromWord, terminate, type SpawnedAgent } from '../process';
 import { mapConfigOptions, mapPermissionToolCall, mapSessionUpdate } from './mapUpdate';
-import { describeCommand, maxShownCommand, TerminalManager, type TerminalRequest } from './terminals';
+import { describeCommand, maxShownCommand, shellInvocation, TerminalManager, type TerminalRequest } from './terminals';
 import { stdioStream } from './transport';
 
 export interface AcpBackendOptions {
@@ -632,7 +632,9 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	 */
 	private async onTerminalCreate(params: TerminalRequest): Promise<{ terminalId: string }> {
 		const terminals = this.terminals!;
-		this.guard(() => terminals.workingFolder(params));
+		const cwd = this.guard(() => terminals.workingFolder(params));
+		// Worked out once: what is put to a person is exactly what runs (see TerminalManager.create).
+		const run = shellInvocation(params, cwd);
 		const commandLine = [params.command, ...(params.args ?? [])].join(' ');
 		if (!this.turn) {
 			throw new acp.RequestError(-32602, `Refused: ${commandLine} was asked for outside a turn; terminals run only while the agent works on a prompt.`);
@@ -647,7 +649,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 				{ optionId: 'reject', name: 'Do not run it', kind: 'reject_once' },
 			];
 			// Shown whole (what is cut off cannot be judged), with the variables it sets and its folder.
-			const shown = describeCommand(params, this.opts.cwd);
+			const shown = describeCommand(params, this.opts.cwd, run);
 			if (shown.length > maxShownCommand && this.opts.permissions.policyFor('execute') === 'ask') {
 				throw new acp.RequestError(-32602, `Refused: the command is ${shown.length} characters long, too long to put to a person (at most ${maxShownCommand}); write it to a script in the worktree and run that.`);
 			}
@@ -656,7 +658,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 				throw new acp.RequestError(-32602, `Refused: the permission policy did not allow running ${commandLine}.`);
 			}
 		}
-		return this.guard(() => terminals.create(params));
+		return this.guard(() => terminals.create(params, run));
 	}
 
 	async prompt(input: PromptInput, ctx: TurnContext): Promise<TurnResult> {

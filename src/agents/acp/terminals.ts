@@ -76,7 +76,11 @@ export class TerminalManager {
 		return cwd;
 	}
 
-	create(params: TerminalRequest): { terminalId: string } {
+	/**
+	 * Starts the command. `run` is how it runs, as `shellInvocation` worked it out when it was put to a
+	 * person: worked out again now, a file the agent made or removed meanwhile could change it.
+	 */
+	create(params: TerminalRequest, run?: ShellInvocation): { terminalId: string } {
 		const cwd = this.workingFolder(params);
 		const running = [...this.terminals.values()].filter((t) => !t.exit).length;
 		if (running >= maxRunningTerminals) {
@@ -86,7 +90,7 @@ export class TerminalManager {
 		for (const { name, value } of params.env ?? []) {
 			env[name] = value;
 		}
-		const run = shellInvocation(params, cwd);
+		run ??= shellInvocation(params, cwd);
 		// Through the spawn helper: forking this (large) process per command would stall it (see spawnHelper.ts).
 		const proc = launchProcess(run.program, run.args, { cwd, env, stdin: false, detached: process.platform !== 'win32' });
 		const t: Terminal = {
@@ -247,12 +251,20 @@ function noteLingeringGroup(t: Terminal): void {
  * naming a file that exists (`/opt/My Tools/run`, `./build.sh`) is that program, quoted, so a path with
  * spaces runs too. On Windows the command is started directly, as before.
  */
-export function shellInvocation(params: Pick<TerminalRequest, 'command' | 'args'>, cwd: string): { program: string; args: string[] } {
+export function shellInvocation(params: Pick<TerminalRequest, 'command' | 'args'>, cwd: string): ShellInvocation {
 	const args = params.args ?? [];
 	if (process.platform === 'win32') {
 		return { program: params.command, args };
 	}
-	return { program: posixShell(), args: ['-c', shellLine(params, cwd, shellQuote)] };
+	const line = shellLine(params, cwd, shellQuote);
+	return { program: posixShell(), args: ['-c', line], line };
+}
+
+/** A program and its arguments; `line`, the shell line, when it runs through the shell. */
+export interface ShellInvocation {
+	program: string;
+	args: string[];
+	line?: string;
 }
 
 /** The shell line of a command: its `command` as written (quoted if it names a file), then its arguments quoted. */
@@ -284,10 +296,10 @@ export const maxShownCommand = 4000;
  * the variables it sets and the folder it runs in, control characters escaped and long runs of spaces
  * counted, so nothing hides past the end of a line or behind padding.
  */
-export function describeCommand(params: TerminalRequest, root: string): string {
+export function describeCommand(params: TerminalRequest, root: string, run: ShellInvocation = shellInvocation(params, params.cwd ? path.resolve(root, params.cwd) : root)): string {
 	const env = (params.env ?? []).map(({ name, value }) => `${shownWord(name)}=${shownWord(value)}`);
 	const cwd = params.cwd ? path.resolve(root, params.cwd) : root;
-	const line = [...env, process.platform === 'win32' ? [params.command, ...(params.args ?? [])].map(shownWord).join(' ') : shown(shellLine(params, cwd, shellQuote))].join(' ');
+	const line = [...env, run.line !== undefined ? shown(run.line) : [run.program, ...run.args].map(shownWord).join(' ')].join(' ');
 	const folder = path.relative(root, cwd);
 	return folder && folder !== '.' ? `${line}  (in ${shownWord(folder)})` : line;
 }

@@ -434,6 +434,23 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		assert.deepEqual(asked, ['Run in a terminal: echo one && echo two | tr a-z A-Z', "Run in a terminal: './my tools/run.sh'", `Run in a terminal: sh -c 'echo "it'\\''s" via sh -c'`]);
 	});
 
+	test('what runs is the command as it was put to a person, even if the agent removes the file it named before the answer', async () => {
+		const { turns, broker } = rig.make({ permissionSettings: { default: 'ask', timeoutMs: 5000 } });
+		const trap = path.join(rig.work, 'x; touch pwned.txt');
+		fs.writeFileSync(trap, '#!/bin/sh\necho ran the file\n', { mode: 0o755 });
+		const asked: string[] = [];
+		const sub = broker.onDidRequest((r) => {
+			asked.push(r.title);
+			fs.rmSync(trap); // gone while the person reads the card: the same text would now be two commands
+			broker.decide(r.id, 'allow');
+		});
+		const outcome = await turns.runTurn(rig.newChat(), 'scripted', { text: 'shellterminal ./x; touch pwned.txt' });
+		sub.dispose();
+		assert.deepEqual(asked, ["Run in a terminal: './x; touch pwned.txt'"]);
+		assert.equal(fs.existsSync(path.join(rig.work, 'pwned.txt')), false, 'nothing ran that was not shown');
+		assert.match(rig.agentText(outcome.turn.id), /exit 127/);
+	});
+
 	test('terminals start only inside the worktree', async () => {
 		const { turns } = rig.make();
 		const chat = rig.newChat();
