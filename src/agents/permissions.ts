@@ -17,11 +17,12 @@ export interface PermissionRequest {
 export type PermissionOutcome = { outcome: 'selected'; optionId: string; decidedBy: 'user' | 'policy' | 'timeout' } | { outcome: 'cancelled'; decidedBy: 'timeout' | 'cancel' };
 
 /**
- * A no for `request`: the agent's reject option, or `cancelled` when it offers none. ACP reserves `cancelled`
- * for a cancelled turn (an agent may stop its whole turn on it), so a no that is not a cancel is a reject.
+ * A no for `request`: the agent's reject-once option, or `cancelled` when it offers none. ACP reserves
+ * `cancelled` for a cancelled turn (an agent may stop its whole turn on it), so a no that is not a cancel is
+ * a reject; never "always reject", a standing rule nobody chose.
  */
 function rejection(request: Pick<PermissionRequest, 'options'>, decidedBy: 'user' | 'policy' | 'timeout'): PermissionOutcome {
-	const reject = request.options.find((o) => o.kind === 'reject_once') ?? request.options.find((o) => o.kind === 'reject_always');
+	const reject = request.options.find((o) => o.kind === 'reject_once');
 	return reject ? { outcome: 'selected', optionId: reject.optionId, decidedBy } : { outcome: 'cancelled', decidedBy: decidedBy === 'timeout' ? 'timeout' : 'cancel' };
 }
 

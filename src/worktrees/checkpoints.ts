@@ -351,20 +351,24 @@ async function requireCheckpoint(git: Git, checkpointRef: string): Promise<void>
  * applied as a patch: changed files revert, files added since are removed, deleted ones return. HEAD and
  * the branch are not moved.
  */
-export async function restoreCheckpoint(git: Git, checkpointRef: string): Promise<{ replacedRef: string; files: string[] }> {
+export async function restoreCheckpoint(git: Git, checkpointRef: string): Promise<{ replacedRef: string; files: string[]; stagingNotRestored?: string }> {
 	await requireCheckpoint(git, checkpointRef);
 	const replacedRef = `${checkpointRef}-replaced-${Date.now()}`;
 	const now = await snapshotCommit(git, replacedRef, 'agent-tabs: worktree state replaced by a checkpoint restore');
 	const files = await git.zlist(['diff', '--name-only', '-z', now.commit, checkpointRef]);
+	let stagingNotRestored: string | undefined;
 	if (files.length > 0) {
 		// Bytes, not a string: a patch of a non-UTF-8 file would not survive decoding and apply no more.
 		// The user's diff settings (external tools, colour, textconv, noprefix) must not shape a patch for apply.
 		const patch = await git.runBytes(['diff', '--binary', '--full-index', '--no-ext-diff', '--no-color', '--no-textconv', '--src-prefix=a/', '--dst-prefix=b/', now.commit, checkpointRef]);
 		// The worktree equals `now` (just recorded), so the patch applies exactly.
 		await git.runBytes(['apply', '--whitespace=nowarn', '--binary', '-'], { input: patch });
-		await restoreStaging(git, checkpointRef, files);
+		// The files are back; staging that cannot be put back (a git holding the index lock) is not a failed rewind.
+		await restoreStaging(git, checkpointRef, files).catch((e: unknown) => {
+			stagingNotRestored = e instanceof Error ? e.message : String(e);
+		});
 	}
-	return { replacedRef, files };
+	return { replacedRef, files, ...(stagingNotRestored ? { stagingNotRestored } : {}) };
 }
 
 /**
@@ -510,6 +514,10 @@ export class TurnCheckpoints {
 		if (working.length > 0) {
 			throw new AgentTabsError('worktree/busy', `An agent is working in ${cwd} (${working.map((l) => `${l.what}, ${l.owner}`).join('; ')}). Wait for its turn to end or cancel it, then rewind.`);
 		}
-		return restoreCheckpoint(this.ctx.git(cwd), checkpointRef);
+		const r = await restoreCheckpoint(this.ctx.git(cwd), checkpointRef);
+		if (r.stagingNotRestored) {
+			this.ctx.logger.warn(`[Worktrees][rewind] ${cwd}: the files are back, their staging is not: ${r.stagingNotRestored}`);
+		}
+		return r;
 	}
 }

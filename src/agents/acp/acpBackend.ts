@@ -573,8 +573,9 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 			const rel = worktreeRelative(this.opts.cwd, abs);
 			turn.editedPaths.add(rel);
 			this.emit({ type: 'file_edit', path: rel, kind: existed ? 'modify' : 'add', source: 'fs_write' });
-			// Answered once its record is on disk: the agent goes on as if the edit is known (and says so).
-			await turn.ctx.recorded?.();
+			// Answered once its record is on disk: the agent goes on as if the edit is known (and says so). The file
+			// is written either way: a journal that fails is the turn's failure (the runner ends it), not the write's.
+			await turn.ctx.recorded?.().catch((e: unknown) => this.logger.error(`${this.tag} the record of the write of ${rel} is not on disk: ${errorMessage(e)}`));
 			return {};
 		});
 	}

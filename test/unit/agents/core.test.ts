@@ -366,12 +366,14 @@ suite('agents/permissions', () => {
 			assert.deepEqual(await broker.request({ chatId: 'c', agent: 'a', title: 'edit', kind: 'edit', options }), { outcome: 'selected', optionId: 'yes', decidedBy: 'user' });
 			assert.deepEqual(await broker.request({ chatId: 'c', agent: 'a', title: 'ignored', kind: 'edit', options }), { outcome: 'selected', optionId: 'no', decidedBy: 'timeout' }, 'no answer in time is a reject, not a cancel of the turn');
 			assert.deepEqual(await broker.request({ chatId: 'c', agent: 'a', title: 'no reject offered', kind: 'edit', options: options.filter((o) => o.kind === 'allow_once') }), { outcome: 'cancelled', decidedBy: 'timeout' });
+			const alwaysOnly = [options[0]!, { optionId: 'never', name: 'Never allow', kind: 'reject_always' as const }];
+			assert.deepEqual(await broker.request({ chatId: 'c', agent: 'a', title: 'only always-reject offered', kind: 'edit', options: alwaysOnly }), { outcome: 'cancelled', decidedBy: 'timeout' }, 'silence never becomes a standing "never"');
 			const abort = new AbortController();
 			const pending = broker.request({ chatId: 'c', agent: 'a', title: 'cancel me', options }, abort.signal);
 			abort.abort();
 			assert.deepEqual(await pending, { outcome: 'cancelled', decidedBy: 'cancel' });
 			assert.deepEqual(await broker.request({ chatId: 'c', agent: 'a', title: 'read after the cancel', kind: 'read', options }, abort.signal), { outcome: 'cancelled', decidedBy: 'cancel' }, 'a policy allows nothing once the turn is cancelled');
-			assert.deepEqual(seen, ['edit', 'ignored', 'no reject offered', 'cancel me']);
+			assert.deepEqual(seen, ['edit', 'ignored', 'no reject offered', 'only always-reject offered', 'cancel me']);
 			assert.deepEqual(broker.pending, []);
 			sub.dispose();
 		} finally {

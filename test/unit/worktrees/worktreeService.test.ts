@@ -1471,6 +1471,26 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(git(wt, 'diff', '--cached', '--name-only'), 'mine.txt\n', 'nothing of the agent is staged');
 	});
 
+	test('checkpoints: a rewind whose staging cannot be put back (a git holds the index lock) still puts the files back and says so in the log', async () => {
+		const logger = new MemoryLogger();
+		const withLog = new WorktreeService(store, logger, { root: path.join(dir, 'worktrees'), env });
+		const { worktree } = await withLog.createSession({ repo, title: 'rewind locked' });
+		const wt = worktree.path;
+		const ref = await withLog.checkpoint(wt, 'chat-x/turn-1-before');
+		fs.writeFileSync(path.join(wt, 'README.md'), 'agent edit\n');
+		git(wt, 'add', 'README.md');
+		const lock = path.resolve(wt, git(wt, 'rev-parse', '--git-path', 'index.lock').trim());
+		fs.writeFileSync(lock, '');
+		try {
+			const r = await withLog.rewind(wt, ref);
+			assert.deepEqual(r.files, ['README.md']);
+			assert.equal(fs.readFileSync(path.join(wt, 'README.md'), 'utf8'), '# r\n', 'the files are back');
+			assert.ok(logger.lines.some((l) => /the files are back, their staging is not/.test(l)), logger.lines.join('\n'));
+		} finally {
+			fs.rmSync(lock, { force: true });
+		}
+	});
+
 	test('checkpoints: rewind refuses while an agent works in the worktree in another process, and goes ahead once it is gone', async () => {
 		const { worktree } = await service.createSession({ repo, title: 'rewind leased' });
 		const wt = worktree.path;
