@@ -549,6 +549,37 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.deepEqual(problems, []);
 	});
 
+	test('a queued edit saved just before its message starts is not reported as lost; one the host refuses is kept in the message box', async () => {
+		const queued = [{ id: 'q1', text: 'say second', attachments: [] }];
+		await openTab(snap(allRows().slice(0, 2), 2, meta({ status: 'running', queue: queued })));
+		host.handlers['chat/saveDraft'] = (p) => ({ draft: p.draft });
+		let answerSave!: (ok: boolean) => void;
+		host.handlers['queue/edit'] = () => new Promise((resolve, reject) => (answerSave = (ok) => (ok ? resolve(null) : reject(Object.assign(new Error('That message was already sent.'), { code: 'task/notQueued' })))));
+		const input = page.locator('textarea.input');
+		const queue = page.locator('section[aria-label="Queued messages"]');
+		await queue.getByRole('button', { name: 'Edit: say second' }).click();
+		await page.keyboard.press('End');
+		await page.keyboard.type(', edited');
+		await page.keyboard.press('Enter');
+		await until(async () => host.requests.some((r) => r.kind === 'request' && r.method === 'queue/edit'), 'the edit to be sent');
+		// The host took the edit, and the message starts before its answer arrives.
+		await notify({ kind: 'notify', method: 'chat/didChangeMeta', params: meta({ status: 'running', queue: [] }) });
+		answerSave(true);
+		await until(async () => (await queue.locator('textarea').count()) === 0, 'the edit box to go');
+		assert.equal(await input.inputValue(), '', 'the edit went with the message: nothing to put back');
+		assert.equal(await page.locator('.composer .note-text[role="status"]').innerText(), '');
+		// Again, but the host refuses (the message had started first): the edit is kept.
+		await notify({ kind: 'notify', method: 'chat/didChangeMeta', params: meta({ status: 'running', queue: [{ id: 'q2', text: 'say third', attachments: [] }] }) });
+		await queue.getByRole('button', { name: 'Edit: say third' }).click();
+		await page.keyboard.press('End');
+		await page.keyboard.type(', edited');
+		await page.keyboard.press('Enter');
+		await until(async () => host.requests.filter((r) => r.kind === 'request' && r.method === 'queue/edit').length === 2, 'the second edit to be sent');
+		await notify({ kind: 'notify', method: 'chat/didChangeMeta', params: meta({ status: 'running', queue: [] }) });
+		answerSave(false);
+		await until(async () => (await input.inputValue()) === 'say third, edited', 'the refused edit to be kept in the message box');
+	});
+
 	test('permission cards answer by keyboard; a card settled elsewhere says "Already answered"', async () => {
 		const rows = allRows().filter((r) => r.kind !== 'error');
 		await openTab(snap(rows, 14, meta({ status: 'waitingForPermission' })));

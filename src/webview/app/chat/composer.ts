@@ -280,15 +280,20 @@ export class Composer {
 	private editLeftQueue(editing: NonNullable<Composer['editing']>): void {
 		const hadFocus = editing.element?.contains(document.activeElement) ?? false;
 		this.editing = undefined;
+		this.keepUnsentEdit(editing);
+		if (hadFocus) {
+			this.input.focus();
+			this.input.setSelectionRange(this.input.value.length, this.input.value.length);
+		}
+	}
+
+	/** An edit the queued message did not get goes into the message box (after a draft there), and the tab says so. */
+	private keepUnsentEdit(editing: NonNullable<Composer['editing']>): void {
 		if (editing.text.trim() !== '' && editing.text !== editing.original) {
 			const draft = this.input.value;
 			this.input.value = draft.trim() === '' ? editing.text : `${draft.replace(/\s+$/, '')}\n\n${editing.text}`;
 			this.draftChanged();
 			this.noteLine.textContent = this.s.queuedEditMoved;
-		}
-		if (hadFocus) {
-			this.input.focus();
-			this.input.setSelectionRange(this.input.value.length, this.input.value.length);
 		}
 	}
 
@@ -303,7 +308,20 @@ export class Composer {
 		};
 		const save = (): void => {
 			const text = editor.value;
+			const editing = this.editing?.id === id ? this.editing : undefined;
+			const before = editing?.original;
+			// Taken by the host unless it answers otherwise: a message that starts before that answer comes went
+			// with this text, and must not be reported as sent without it.
+			if (editing) {
+				editing.original = text;
+			}
 			void this.run(() => this.actions.editQueued(id, text)).then((ok) => {
+				if (!ok && editing && before !== undefined) {
+					editing.original = before;
+					if (this.editing !== editing) {
+						this.keepUnsentEdit(editing); // it left the queue meanwhile, without this edit
+					}
+				}
 				if (ok && this.editing?.id === id) {
 					stop();
 					this.input.focus();
