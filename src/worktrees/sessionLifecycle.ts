@@ -73,7 +73,8 @@ export class SessionLifecycle {
 				// it is allowed with safe.directory. Its reason and its fix, not "not a git repository".
 				const unsafe = /detected dubious ownership in repository at '(.+)'/.exec(e.stderr)?.[1];
 				if (unsafe) {
-					const quoted = /[\s"'$`\\]/.test(unsafe) ? `'${unsafe.replace(/'/g, `'\\''`)}'` : unsafe;
+					// Quoted for the shell the user types it in: cmd and PowerShell take double quotes, not single.
+					const quoted = !/[\s"'$`\\]/.test(unsafe) ? unsafe : process.platform === 'win32' ? `"${unsafe}"` : `'${unsafe.replace(/'/g, `'\\''`)}'`;
 					throw new AgentTabsError('repo/unsafe', `Git refuses to work in ${unsafe}: the repository belongs to another user ("detected dubious ownership"). If you trust it, allow it with "git config --global --add safe.directory ${quoted}" and try again.`, { cause: e });
 				}
 				if (await git.ok(['rev-parse', '--is-bare-repository'])) {
