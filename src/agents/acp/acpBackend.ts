@@ -238,7 +238,13 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 				this.emit({ type: 'raw', method: c.method, payload: c.params });
 			})
 			.onRequest('*', (c) => {
-				this.emit({ type: 'raw', method: c.method, payload: c.params });
+				// An extension request (`_vendor/...`) we do not know is the agent probing what we support: its
+				// "method not found" is the answer, not something for the user's transcript.
+				if (c.method.startsWith('_')) {
+					this.logger.debug(`${this.tag} answered the unknown extension request ${c.method}: method not found`);
+				} else {
+					this.emit({ type: 'raw', method: c.method, payload: c.params });
+				}
 				throw acp.RequestError.methodNotFound(c.method);
 			});
 		this.conn = app.connect(stream);

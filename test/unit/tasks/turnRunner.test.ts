@@ -558,7 +558,7 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		assert.deepEqual(rig.messages(normal.turn.id).filter((m) => m.kind === 'notice'), []);
 	});
 
-	test('extension and $/ notifications are logged, never rows; a compaction is one notice with its summary, not a row per chunk', async () => {
+	test('extension and $/ notifications, and extension requests we do not know, are logged, never rows; a compaction is one notice with its summary, not a row per chunk', async () => {
 		const { turns } = rig.make();
 		const chat = rig.newChat();
 		const outcome = await turns.runTurn(chat, 'scripted', { text: 'extnotes\ncompact c1 Fixed the parser, tests green.\nsay after\nunknown' });
@@ -574,6 +574,7 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		assert.equal(notices[0]!.content.description, 'Fixed the parser, tests green.');
 		assert.match(rig.agentText(outcome.turn.id), /after/);
 		assert.ok(rig.logger.lines.some((l) => /ignored the notification _scripted\/progress/.test(l)), 'the extension notification is in the log');
+		assert.ok(rig.logger.lines.some((l) => /answered the unknown extension request _scripted\/probe: method not found/.test(l)), 'the extension request is answered, and only logged');
 	});
 
 	test('an abort signal cancels the turn: before the agent has it (never sent) or while it runs', async () => {
