@@ -225,7 +225,18 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 			.onRequest(acp.methods.client.fs.writeTextFile, (c) => this.inTurn(() => this.onWrite(c.params)))
 			.onRequest(acp.methods.client.terminal.create, (c) => this.inTurn(() => this.onTerminalCreate(c.params)))
 			.onRequest(acp.methods.client.terminal.output, (c) => this.inTurn(() => this.guard(() => this.terminals!.output(c.params.terminalId))))
-			.onRequest(acp.methods.client.terminal.waitForExit, (c) => this.inTurn(() => this.guardAsync(() => this.terminals!.waitForExit(c.params.terminalId, c.signal))))
+			.onRequest(acp.methods.client.terminal.waitForExit, (c) =>
+				this.inTurn(() =>
+					this.guardAsync(async () => {
+						const exit = await this.terminals!.waitForExit(c.params.terminalId, c.signal);
+						// Withdrawn ($/cancel_request) before the command ended: the protocol's "request cancelled", not an exit.
+						if (c.signal?.aborted && exit === undefined) {
+							throw new acp.RequestError(-32800, 'Request cancelled');
+						}
+						return exit ?? { exitCode: null, signal: null };
+					}),
+				),
+			)
 			.onRequest(acp.methods.client.terminal.kill, (c) => this.inTurn(() => this.guard(() => (this.terminals!.kill(c.params.terminalId), {}))))
 			.onRequest(acp.methods.client.terminal.release, (c) => this.inTurn(() => this.guard(() => (this.terminals!.release(c.params.terminalId), {}))))
 			.onNotification('*', (c) => {

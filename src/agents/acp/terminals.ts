@@ -162,13 +162,14 @@ export class TerminalManager {
 		return { output: this.redact(output.toString('utf8'), t.truncated), truncated: t.truncated, ...(t.exit ? { exitStatus: t.exit } : {}) };
 	}
 
-	async waitForExit(id: string, signal?: AbortSignal): Promise<{ exitCode: number | null; signal: string | null }> {
+	/** The command's exit; undefined when `signal` ended the wait first. */
+	async waitForExit(id: string, signal?: AbortSignal): Promise<{ exitCode: number | null; signal: string | null } | undefined> {
 		const t = this.get(id);
 		await new Promise<void>((resolve) => {
 			void t.exited.then(resolve);
 			signal?.addEventListener('abort', () => resolve(), { once: true });
 		});
-		return t.exit ?? { exitCode: null, signal: null };
+		return t.exit;
 	}
 
 	kill(id: string): void {

@@ -611,6 +611,21 @@ suite('agents/acp/terminals', () => {
 		}
 	});
 
+	test('a wait for a command the agent withdraws ends without an exit status; the command runs on', async () => {
+		const terminals = new TerminalManager(root, { PATH: process.env.PATH ?? '' });
+		try {
+			const { terminalId } = terminals.create({ command: 'sleep 2; echo done' });
+			const withdraw = new AbortController();
+			setTimeout(() => withdraw.abort(), 100);
+			assert.equal(await terminals.waitForExit(terminalId, withdraw.signal), undefined, 'no exit to report: the command has not ended');
+			assert.equal(terminals.output(terminalId).exitStatus, undefined);
+			assert.deepEqual(await terminals.waitForExit(terminalId), { exitCode: 0, signal: null });
+			assert.equal(terminals.output(terminalId).output, 'done\n');
+		} finally {
+			terminals.dispose();
+		}
+	});
+
 	test('output past the limit keeps its newest bytes at a character boundary; an agent cannot ask the host to keep more than 16 MiB', async () => {
 		const terminals = new TerminalManager(root, { PATH: process.env.PATH ?? '' });
 		try {
