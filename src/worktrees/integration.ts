@@ -271,8 +271,9 @@ export class SessionIntegration {
 		const branch = await this.sessionBranch(wt.id);
 		const git = this.ctx.git(wt.path);
 		await git.run(['push', '-u', 'origin', branch], { long: true, signal: options.signal, onProgress: options.onProgress });
+		const base = await pullRequestBase(git, wt.base_ref);
 		return new Promise((resolve, reject) => {
-			const child = spawn(ghPath, ['pr', 'create', '--head', branch, '--base', wt.base_ref ?? 'main', '--title', session.title, '--body', `Work from the Agent Tabs session "${session.title}".`], {
+			const child = spawn(ghPath, ['pr', 'create', '--head', branch, ...(base ? ['--base', base] : []), '--title', session.title, '--body', `Work from the Agent Tabs session "${session.title}".`], {
 				cwd: wt.path,
 				env: this.ctx.options.env ?? process.env,
 				stdio: ['ignore', 'pipe', 'pipe'],
@@ -285,4 +286,23 @@ export class SessionIntegration {
 			child.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new AgentTabsError('pr/failed', `gh pr create failed: ${err.trim() || `exit ${code}`}`))));
 		});
 	}
+}
+
+/**
+ * The branch on the remote a pull request goes into: the session's base branch, `main` for a base of
+ * `origin/main`; none for a tag or a commit (gh then takes the repository's default branch).
+ */
+async function pullRequestBase(git: Git, base: string | null): Promise<string | undefined> {
+	if (!base) {
+		return undefined;
+	}
+	const full = (await git.run(['rev-parse', '--symbolic-full-name', base]).catch(() => '')).trim();
+	if (full.startsWith('refs/heads/')) {
+		return full.slice('refs/heads/'.length);
+	}
+	if (full.startsWith('refs/remotes/')) {
+		return full.split('/').slice(3).join('/') || undefined;
+	}
+	// A base that is gone: its name, as recorded, unless it names a remote's branch or a commit.
+	return full === '' && !/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(base) && !base.includes('/') ? base : undefined;
 }

@@ -1433,6 +1433,29 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		await assert.rejects(service.createPullRequest(session.id, undefined), /needs the GitHub CLI \(gh\)/);
 	});
 
+	test('a pull request goes into the base branch as the remote names it: main for a session based on origin/main, the default branch for a tag', async () => {
+		// GitHub is the edge these machines cannot reach: a gh that records what it was asked stands in for it.
+		const ghArgs = path.join(dir, 'gh-args');
+		const gh = path.join(dir, 'gh');
+		fs.writeFileSync(gh, `#!/bin/sh\nprintf '%s\\n' "$@" > '${ghArgs}'\necho https://github.invalid/pull/1\n`, { mode: 0o755 });
+		const remote = path.join(dir, 'remote.git');
+		git(dir, 'init', '-q', '--bare', remote);
+		git(repo, 'remote', 'add', 'origin', remote);
+		git(repo, 'push', '-q', 'origin', 'main');
+		git(repo, 'fetch', '-q', 'origin');
+		git(repo, 'tag', 'v1');
+		const baseOf = async (baseRef: string): Promise<string[]> => {
+			const { session } = await service.createSession({ repo, title: `pr from ${baseRef}`, baseRef });
+			assert.equal(await service.createPullRequest(session.id, gh), 'https://github.invalid/pull/1');
+			const args = fs.readFileSync(ghArgs, 'utf8').split('\n');
+			const at = args.indexOf('--base');
+			return at >= 0 ? [args[at + 1]!] : [];
+		};
+		assert.deepEqual(await baseOf('origin/main'), ['main']);
+		assert.deepEqual(await baseOf('main'), ['main']);
+		assert.deepEqual(await baseOf('v1'), [], 'no branch to name: gh takes the default');
+	});
+
 	test('checkpoints: rewind restores the files of a checkpoint and keeps what it replaced', async () => {
 		const { worktree } = await service.createSession({ repo, title: 'rewind' });
 		const wt = worktree.path;
