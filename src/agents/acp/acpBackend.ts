@@ -275,7 +275,9 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 			agent.request(acp.methods.agent.initialize, {
 				protocolVersion: acp.PROTOCOL_VERSION,
 				clientInfo: { name: 'agent-tabs', title: 'Agent Tabs', version: '0.1.0' },
-				clientCapabilities: { fs: { readTextFile: true, writeTextFile: true }, terminal: true },
+				// `session`: what agents send only to clients that say they show it (compactions as one notice each,
+				// the agent's own notices).
+				clientCapabilities: { fs: { readTextFile: true, writeTextFile: true }, terminal: true, session: { compaction: {}, notices: {} } },
 			}),
 			`"${definition.label}" (initialize)`,
 		);

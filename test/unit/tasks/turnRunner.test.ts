@@ -561,8 +561,10 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 	test('extension and $/ notifications, and extension requests we do not know, are logged, never rows; a compaction is one notice with its summary, not a row per chunk', async () => {
 		const { turns } = rig.make();
 		const chat = rig.newChat();
-		const outcome = await turns.runTurn(chat, 'scripted', { text: 'extnotes\ncompact c1 Fixed the parser, tests green.\nsay after\nunknown' });
+		const outcome = await turns.runTurn(chat, 'scripted', { text: 'caps\nextnotes\ncompact c1 Fixed the parser, tests green.\nsay after\nunknown' });
 		assert.equal(outcome.status, 'done');
+		const caps = /caps: (.*)/.exec(rig.agentText(outcome.turn.id))?.[1];
+		assert.deepEqual((JSON.parse(caps ?? '{}') as { session?: unknown }).session, { compaction: {}, notices: {} }, 'compactions and notices are asked for: agents send them only to clients that say they show them');
 		const msgs = rig.messages(outcome.turn.id);
 		const raw = msgs.filter((m) => m.kind === 'raw');
 		assert.equal(raw.length, 1, `only the unknown session/update is kept raw: ${JSON.stringify(raw)}`);
