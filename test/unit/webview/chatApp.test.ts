@@ -685,6 +685,22 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 			assert.deepEqual(seen, { notCancelled: true, answers: 0 }, `${what}: the key is left to type, nothing is answered`);
 		}
 		assert.equal(await page.locator('section.permission.open').count(), 1, 'the card is still open');
+		// Outside a text field nothing is typed: on the card, Alt+Q on AZERTY still answers nothing, while a Mac's
+		// Option+A ("å") does.
+		const onCard = (init: { key: string; code: string; altKey: boolean }): Promise<number> =>
+			page.evaluate((i) => {
+				(document.querySelector('section.permission') as HTMLElement).dispatchEvent(new KeyboardEvent('keydown', { ...i, bubbles: true, cancelable: true }));
+				const w = window as unknown as { __posted: { kind: string; method?: string }[] };
+				return w.__posted.filter((m) => m.kind === 'request' && m.method === 'permission/answer').length;
+			}, init);
+		assert.equal(await onCard({ key: 'q', code: 'KeyA', altKey: true }), 0, 'AZERTY Alt+Q on the card');
+		assert.equal(await onCard({ key: 'å', code: 'KeyA', altKey: true }), 1, 'macOS Option+A on the card answers');
+		await until(() => host.of('permission/answer').length === 1, 'the Option+A answer');
+		assert.deepEqual(host.of('permission/answer')[0], { chatId: 'chat-1', requestId: 'perm-a', optionId: 'allow' });
+		host.requests.length = 0;
+		await openTab(snap(rows, 14, meta({ status: 'waitingForPermission' })));
+		host.handlers['permission/answer'] = () => ({ accepted: true });
+		await page.locator('textarea.input').focus();
 		// Alt+A on a layout where it types nothing (Windows, Linux) answers from the input; so does Alt+Shift+A.
 		await page.keyboard.press('Alt+Shift+KeyA');
 		await until(() => host.of('permission/answer').length === 1, 'the Alt+A answer');

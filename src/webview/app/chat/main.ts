@@ -398,13 +398,18 @@ document.addEventListener('visibilitychange', () => document.visibilityState ===
 
 // Alt+A / Alt+R answer the oldest answerable permission card from anywhere in the tab, but never take a key that types
 // something. Matched on e.key, not e.code: where Alt with the letter types a character (macOS Option+A is "å",
-// Polish AltGr+A is "ą"; AltGr is Ctrl+Alt on Windows) that character is the key, and it is typed.
+// Polish AltGr+A is "ą"; AltGr is Ctrl+Alt on Windows) that character is the key, and it is typed. Outside a text
+// field nothing is typed, so there the key's place counts when its character is not a Latin letter (Option+A on
+// a Mac answers from a card or the transcript; Alt+Q on AZERTY, whose key sits where A does, never does).
 document.addEventListener('keydown', (e) => {
 	if (!e.altKey || e.ctrlKey || e.metaKey || e.isComposing || e.getModifierState('AltGraph')) {
 		return;
 	}
 	const key = e.key.toLowerCase();
-	if ((key === 'a' || key === 'r') && answerOldestPermission(log, key === 'a' ? 'allow' : 'reject')) {
+	const target = e.target instanceof HTMLElement ? e.target : null;
+	const typing = target !== null && (target.isContentEditable || target instanceof HTMLTextAreaElement || target instanceof HTMLInputElement || target instanceof HTMLSelectElement);
+	const letter = key === 'a' || key === 'r' ? key : !typing && !/^[a-z]$/.test(key) && (e.code === 'KeyA' || e.code === 'KeyR') ? e.code.slice(3).toLowerCase() : undefined;
+	if (letter && answerOldestPermission(log, letter === 'a' ? 'allow' : 'reject')) {
 		e.preventDefault();
 	}
 });
