@@ -8,6 +8,7 @@ import { TranscriptRepo } from '../db/transcriptRepo';
 import { checkoutDrift, rawBlobIds } from './conversion';
 import type { Git } from './gitClient';
 import { liveLeases } from './ownership';
+import { gitDirOf } from './paths';
 import { defaultCheckpointsPerChat, type WorktreeContext } from './worktreeContext';
 
 /** The author and committer of every commit Agent Tabs writes (saves, checkpoints). */
@@ -305,16 +306,8 @@ export async function snapshotCommit(git: Git, ref: string, message: string): Pr
  * (a subfolder, an unusual layout): the caller asks git.
  */
 function worktreeIndexPath(cwd: string): string | undefined {
-	const dotGit = path.join(cwd, '.git');
-	try {
-		if (fs.statSync(dotGit).isDirectory()) {
-			return path.join(dotGit, 'index');
-		}
-		const gitdir = /^gitdir: (.+)$/m.exec(fs.readFileSync(dotGit, 'utf8'))?.[1]?.trim();
-		return gitdir ? path.join(path.resolve(cwd, gitdir), 'index') : undefined;
-	} catch {
-		return undefined;
-	}
+	const gitDir = gitDirOf(cwd);
+	return gitDir ? path.join(gitDir, 'index') : undefined;
 }
 
 /** Copies the worktree's index to seed a temporary one; false when there is none (a fresh worktree). */

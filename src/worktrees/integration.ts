@@ -18,6 +18,9 @@ export interface IntegrationOptions {
 	onProgress?: (progress: GitProgress) => void;
 }
 
+/** A full commit id (SHA-1 or SHA-256), as a session started from a detached HEAD records its base. */
+const isObjectId = (ref: string): boolean => /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(ref);
+
 export class SessionIntegration {
 	constructor(private readonly ctx: WorktreeContext) {}
 
@@ -90,7 +93,7 @@ export class SessionIntegration {
 		}
 		const byHand = `Merge ${branch} yourself where the branch it should go into is checked out ("git merge ${branch}"), or create a pull request. Nothing was merged.`;
 		// A session started from a detached HEAD records its commit as the base.
-		if (/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(base)) {
+		if (isObjectId(base)) {
 			throw new AgentTabsError('merge/noBase', `The session was started from a detached HEAD (commit ${base.slice(0, 12)}), so it has no branch to merge into. ${byHand}`);
 		}
 		const resolves = await repo.ok(['rev-parse', '--verify', '--quiet', `${base}^{commit}`]);
@@ -304,5 +307,5 @@ async function pullRequestBase(git: Git, base: string | null): Promise<string | 
 		return full.split('/').slice(3).join('/') || undefined;
 	}
 	// A base that is gone: its name, as recorded, unless it names a remote's branch or a commit.
-	return full === '' && !/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(base) && !base.includes('/') ? base : undefined;
+	return full === '' && !isObjectId(base) && !base.includes('/') ? base : undefined;
 }

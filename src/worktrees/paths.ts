@@ -80,3 +80,21 @@ export function subfolders(dir: string): string[] {
 		return [];
 	}
 }
+
+/**
+ * The git folder of the checkout whose top folder is `folder`, read from its `.git` without running git: the
+ * `.git` folder itself, or the folder a `.git` file names (`gitdir: …`, a linked worktree's or a submodule's).
+ * Undefined when there is no `.git` or it cannot be read.
+ */
+export function gitDirOf(folder: string): string | undefined {
+	const dotGit = path.join(folder, '.git');
+	try {
+		if (fs.statSync(dotGit).isDirectory()) {
+			return dotGit;
+		}
+		const named = /^gitdir: (.+)$/m.exec(fs.readFileSync(dotGit, 'utf8'))?.[1]?.trim();
+		return named ? path.resolve(folder, named) : undefined;
+	} catch {
+		return undefined;
+	}
+}

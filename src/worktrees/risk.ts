@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { checkoutDrift, type FileEntry } from './conversion';
 import { type Git, GitError, parseWorktreeList, stdinPaths } from './gitClient';
-import { realPathLoose, samePath } from './paths';
+import { gitDirOf, realPathLoose, samePath } from './paths';
 
 /** A git operation stopped half-way in a worktree, with the commands that finish or abort it. */
 export interface OperationInProgress {
@@ -399,15 +399,13 @@ async function innerRepositories(wt: Git, untracked: readonly string[], entries:
  * with the worktree, and the commits with it.
  */
 async function submodulesNotCheckedOut(wt: Git, checkedOutPaths: readonly string[]): Promise<string[]> {
-	const modules = path.resolve(wt.cwd, (await wt.run(['rev-parse', '--git-path', 'modules']).catch(() => '')).trim() || '.git/modules');
+	const gitDir = gitDirOf(wt.cwd);
+	if (gitDir === undefined) {
+		return [];
+	}
+	const modules = path.join(gitDir, 'modules');
 	// The git folders of checked-out submodules, whose `.git` file names them (already looked at, with their changes).
-	const checkedOut = new Set(
-		checkedOutPaths.flatMap((sub) => {
-			const gitFile = path.join(wt.cwd, sub, '.git');
-			const target = fs.statSync(gitFile, { throwIfNoEntry: false })?.isFile() ? /^gitdir: (.*)$/m.exec(fs.readFileSync(gitFile, 'utf8'))?.[1] : undefined;
-			return target ? [realPathLoose(path.resolve(path.dirname(gitFile), target.trim()))] : [];
-		}),
-	);
+	const checkedOut = new Set(checkedOutPaths.flatMap((sub) => gitDirOf(path.join(wt.cwd, sub)) ?? []).map(realPathLoose));
 	const found: string[] = [];
 	const visit = async (folder: string, depth: number): Promise<void> => {
 		const entries = fs.readdirSync(folder, { withFileTypes: true });

@@ -276,7 +276,8 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 		assert.equal(view.seq, again.seq);
 	});
 
-	test('a row updated in place while it streams is sent as a change of that row, never as a second row', async () => {
+	/** A chat whose agent streamed one reply in three parts, and the row updates the tab was sent for it. */
+	async function streamedReply(): Promise<{ chatId: string; view: ChatRowModel; live: RowUpdate[]; texts: RowUpdate[] }> {
 		const chatId = newChat();
 		const view = new ChatRowModel();
 		view.reset(snapshotOf(chatId));
@@ -284,7 +285,11 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 		await waitFor(idle(chatId), 'the turn');
 		await service.sent(chatId);
 		const live = updates.filter((u) => u.chatId === chatId);
-		const texts = live.filter((u) => u.row.kind === 'text');
+		return { chatId, view, live, texts: live.filter((u) => u.row.kind === 'text') };
+	}
+
+	test('a row updated in place while it streams is sent as a change of that row, never as a second row', async () => {
+		const { chatId, view, live, texts } = await streamedReply();
 		const ids = [...new Set(texts.map((u) => u.row.id))];
 		assert.equal(ids.length, 1, 'one text row');
 		assert.ok(texts.length >= 2, `the text row was sent more than once while it streamed (${texts.length})`);
@@ -303,14 +308,7 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 	});
 
 	test('a streamed reply is sent as what it adds each refresh, not whole again; the updates still add up to the database', async () => {
-		const chatId = newChat();
-		const view = new ChatRowModel();
-		view.reset(snapshotOf(chatId));
-		await service.send(chatId, { text: 'say part one\nsleep 300\nsay part two\nsleep 300\nsay part three', attachments: [] });
-		await waitFor(idle(chatId), 'the turn');
-		await service.sent(chatId);
-		const live = updates.filter((u) => u.chatId === chatId);
-		const texts = live.filter((u) => u.row.kind === 'text');
+		const { chatId, view, live, texts } = await streamedReply();
 		assert.ok(texts.length >= 2, `the text row was sent more than once while it streamed (${texts.length})`);
 		const textOf = (u: RowUpdate): string => (u.row as { text: string }).text;
 		assert.equal(texts[0]!.textFrom, undefined, 'the first sending is whole');

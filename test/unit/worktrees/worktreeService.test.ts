@@ -1012,14 +1012,19 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.ok((await service.archiveSession(session.id))!.saved);
 	});
 
-	test('a submodule with commits on no remote or uncommitted changes blocks removal; a clean one at a pushed commit does not', async () => {
+	/** A session of a repository with a submodule at `at` (a real repository beside it), checked out in the worktree. */
+	async function sessionWithSubmodule(at: string, title: string): Promise<{ session: { id: string }; worktree: { id: string; path: string }; sub: string }> {
 		const library = makeRepo(path.join(dir, 'library'), { 'lib.js': 'module.exports = 1;\n' });
 		const fileProtocol = ['-c', 'protocol.file.allow=always'];
-		git(repo, ...fileProtocol, 'submodule', 'add', '-q', library, 'sublib');
-		git(repo, 'commit', '-q', '-m', 'add sublib');
-		const { session, worktree } = await service.createSession({ repo, title: 'with a submodule' });
+		git(repo, ...fileProtocol, 'submodule', 'add', '-q', library, at);
+		git(repo, 'commit', '-q', '-m', `add ${at}`);
+		const { session, worktree } = await service.createSession({ repo, title });
 		git(worktree.path, ...fileProtocol, 'submodule', 'update', '-q', '--init');
-		const sub = path.join(worktree.path, 'sublib');
+		return { session, worktree, sub: path.join(worktree.path, at) };
+	}
+
+	test('a submodule with commits on no remote or uncommitted changes blocks removal; a clean one at a pushed commit does not', async () => {
+		const { session, worktree, sub } = await sessionWithSubmodule('sublib', 'with a submodule');
 		assert.ok(fs.existsSync(path.join(sub, 'lib.js')));
 		assert.deepEqual((await service.risk(worktree.id)).innerRepositories, [], 'checked out at its recorded commit, which its remote has');
 		fs.writeFileSync(path.join(sub, 'lib.js'), 'module.exports = 2;\n');
@@ -1036,13 +1041,7 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 	});
 
 	test('a submodule deinitialized with commits on none of its remotes (its git folder stays in the worktree\'s admin folder) blocks removal', async () => {
-		const library = makeRepo(path.join(dir, 'library'), { 'lib.js': 'module.exports = 1;\n' });
-		const fileProtocol = ['-c', 'protocol.file.allow=always'];
-		git(repo, ...fileProtocol, 'submodule', 'add', '-q', library, 'vendor/lib');
-		git(repo, 'commit', '-q', '-m', 'add vendor/lib');
-		const { session, worktree } = await service.createSession({ repo, title: 'deinit submodule' });
-		git(worktree.path, ...fileProtocol, 'submodule', 'update', '-q', '--init');
-		const sub = path.join(worktree.path, 'vendor/lib');
+		const { session, worktree, sub } = await sessionWithSubmodule('vendor/lib', 'deinit submodule');
 		git(sub, 'checkout', '-q', '-b', 'feature');
 		fs.writeFileSync(path.join(sub, 'lib.js'), 'module.exports = 2;\n');
 		git(sub, 'commit', '-q', '-am', 'precious work');
