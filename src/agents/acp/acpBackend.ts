@@ -656,10 +656,11 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		// Worked out once: what is put to a person is exactly what runs (see TerminalManager.create).
 		const run = shellInvocation(params, cwd);
 		const commandLine = [params.command, ...(params.args ?? [])].join(' ');
-		if (!this.turn) {
+		const turn = this.turn;
+		if (!turn) {
 			throw new acp.RequestError(-32602, `Refused: ${commandLine} was asked for outside a turn; terminals run only while the agent works on a prompt.`);
 		}
-		if (this.turn.abort.signal.aborted) {
+		if (turn.abort.signal.aborted) {
 			throw new acp.RequestError(-32602, `Refused: ${commandLine} was asked for after the turn was cancelled.`);
 		}
 		// An allowed tool call stands for its command, unless running commands is rejected outright.
@@ -678,7 +679,11 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 				throw new acp.RequestError(-32602, `Refused: the permission policy did not allow running ${commandLine}.`);
 			}
 		}
-		return this.guard(() => terminals.create(params, run));
+		// A cancel while the person was asked: the command would outlive the kill of the turn's commands.
+		if (this.turn !== turn || turn.abort.signal.aborted) {
+			throw new acp.RequestError(-32602, `Refused: ${commandLine} was asked for after the turn was cancelled.`);
+		}
+		return this.guard(() => terminals.create(params, run, turn));
 	}
 
 	async prompt(input: PromptInput, ctx: TurnContext): Promise<TurnResult> {
@@ -757,7 +762,8 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 			return;
 		}
 		turn.abort.abort();
-		this.terminals?.killAll();
+		// What this turn started stops with it; a server an earlier turn left running is not its work.
+		this.terminals?.killAll(turn);
 		await this.conn?.agent.notify(acp.methods.agent.session.cancel, { sessionId: this.backendSessionId }).catch(() => undefined);
 	}
 

@@ -33,6 +33,8 @@ interface Terminal {
 	 * still run in its process group. Its id cannot go to another process while that group has a member.
 	 */
 	groupMayLinger?: boolean;
+	/** The turn that started it: a cancel stops that turn's commands, not a dev server an earlier turn left running. */
+	turn?: object;
 }
 
 export interface TerminalRequest {
@@ -46,8 +48,8 @@ export interface TerminalRequest {
 /**
  * The ACP `terminal/*` methods: commands an agent runs through us, starting inside the worktree, with the
  * agent's own environment (never the host's), an output cap (oldest output dropped first), known secrets
- * redacted from what goes back to the agent, and killed on cancel or when the session ends. Whether a
- * command may run at all is decided before `create` (the permission policy).
+ * redacted from what goes back to the agent, and killed when the turn that started it is cancelled or the
+ * session ends. Whether a command may run at all is decided before `create` (the permission policy).
  */
 export class TerminalManager {
 	private readonly terminals = new Map<string, Terminal>();
@@ -80,7 +82,7 @@ export class TerminalManager {
 	 * Starts the command. `run` is how it runs, as `shellInvocation` worked it out when it was put to a
 	 * person: worked out again now, a file the agent made or removed meanwhile could change it.
 	 */
-	create(params: TerminalRequest, run?: ShellInvocation): { terminalId: string } {
+	create(params: TerminalRequest, run?: ShellInvocation, turn?: object): { terminalId: string } {
 		const cwd = this.workingFolder(params);
 		const running = [...this.terminals.values()].filter((t) => !t.exit).length;
 		if (running >= maxRunningTerminals) {
@@ -99,6 +101,7 @@ export class TerminalManager {
 			bytes: 0,
 			truncated: false,
 			limit: outputLimit(params.outputByteLimit),
+			turn,
 			exited: new Promise((resolve) => {
 				proc.on('exit', (code, signal) => {
 					t.exit ??= { exitCode: code, signal };
@@ -188,10 +191,12 @@ export class TerminalManager {
 		}
 	}
 
-	/** Kills every running command (cancel); the terminals stay readable. */
-	killAll(): void {
+	/** Kills every running command, or those `turn` started (its cancel); the terminals stay readable. */
+	killAll(turn?: object): void {
 		for (const t of this.terminals.values()) {
-			killTree(t);
+			if (turn === undefined || t.turn === turn) {
+				killTree(t);
+			}
 		}
 	}
 

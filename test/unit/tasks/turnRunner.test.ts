@@ -315,6 +315,26 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		await waitFor(() => !processAlive(shell) && !processAlive(sleeper), 'the command and the process it started to be killed', 10_000);
 	});
 
+	test('a cancel stops the commands of the turn it cancels, not a server an earlier turn left running', async () => {
+		const { pool, turns } = rig.make();
+		const chat = rig.newChat();
+		const serverPid = path.join(rig.dir, 'server-pid');
+		const first = await turns.runTurn(chat, 'scripted', { text: `bgterminal echo $$ > ${serverPid}.tmp; mv ${serverPid}.tmp ${serverPid}; exec sleep 300` });
+		assert.equal(first.status, 'done');
+		await waitFor(() => fs.existsSync(serverPid), 'the server to start', 20_000);
+		const server = Number(fs.readFileSync(serverPid, 'utf8').trim());
+		const pids = path.join(rig.dir, 'turn-pids');
+		const running = turns.runTurn(chat, 'scripted', { text: `terminal sleep 300 & echo $$ $! > ${pids}.tmp; mv ${pids}.tmp ${pids}; wait` });
+		await waitFor(() => fs.existsSync(pids), 'the turn\'s command to start', 20_000);
+		const [shell, sleeper] = fs.readFileSync(pids, 'utf8').trim().split(' ').map(Number) as [number, number];
+		await turns.cancel(chat, 'scripted');
+		await running;
+		await waitFor(() => !processAlive(shell) && !processAlive(sleeper), 'the cancelled turn\'s command to be killed', 10_000);
+		assert.ok(processAlive(server), 'the server the first turn started runs on');
+		await pool.shutdown();
+		await waitFor(() => !processAlive(server), 'the server to end with its agent', 10_000);
+	});
+
 	test('after a cancel, permission requests are answered cancelled and terminals refused, whatever the policy allows', async () => {
 		const { turns } = rig.make({ permissionSettings: { default: 'allow', timeoutMs: 2000 } });
 		const chat = rig.newChat();
