@@ -30,6 +30,18 @@ export interface EnsureSessionOptions {
 	permissions: PermissionBroker;
 	/** Which chat and agent this is, for permission requests and logs. */
 	chatId: string;
+	/**
+	 * The settings the chat's agent had when it last ran (idle timeout, crash, reload): put back once the session
+	 * is set up, instead of the definition's defaults, where the agent still offers them.
+	 */
+	restoreSettings?: AgentSettings;
+}
+
+/** A chat's agent settings, as the agent reported them: its mode, its model and its config options' values. */
+export interface AgentSettings {
+	modeId?: string;
+	modelId?: string;
+	options?: Record<string, string | boolean>;
 }
 
 /** Per-turn callbacks. */
@@ -70,6 +82,10 @@ export interface AgentSessionHandle extends IDisposable {
 	setMode?(modeId: string): Promise<void>;
 	setModel?(modelId: string): Promise<void>;
 	setConfigOption?(configId: string, value: string | boolean): Promise<void>;
+	/** The settings as the agent last reported them (recorded once the session is set up). */
+	currentSettings?(): AgentSettings;
+	/** Fires with the whole settings whenever the agent's mode, model or an option changes, once it is set up. */
+	readonly onDidChangeSettings?: Event<AgentSettings>;
 	/** Ends the process: cancel, SIGTERM, SIGKILL after the grace period. Resolves when it is gone. */
 	shutdown(): Promise<void>;
 }

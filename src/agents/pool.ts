@@ -6,7 +6,7 @@ import { redactingLogger, SecretRedactor } from '../common/redact';
 import { AgentSessionsRepo } from '../db/agentSessionsRepo';
 import { SessionsRepo } from '../db/sessionsRepo';
 import type { Store } from '../db/store';
-import type { AgentBackend, AgentSessionHandle, McpServerSpec } from './backend';
+import type { AgentBackend, AgentSessionHandle, AgentSettings, McpServerSpec } from './backend';
 import { configHash, type AgentDefinition, type AgentTransport } from './definitions';
 import { agentEnvironment } from './environment';
 import type { AgentEvent } from '../protocol/agentEvents';
@@ -224,7 +224,9 @@ export class AgentPool extends Disposable {
 		this.agentSessions.upsert({ chat_id: chatId, agent: def.id, backend: def.transport, status: 'starting', config_hash: hash, session_id: wd.sessionId, worktree_id: wd.worktreeId });
 		let handle: AgentSessionHandle;
 		try {
-			handle = await backend.ensureSession({ cwd: wd.cwd, definition: def, env, redactor: this.redactor, mcpServers, resumeSessionId: resumeId, permissions: this.options.permissions, chatId });
+			// The chat's settings as its agent last had them (a changed configuration cleared them with its session).
+			const restoreSettings = row && row.config_hash === hash ? parseSettings(row.settings_json) : undefined;
+			handle = await backend.ensureSession({ cwd: wd.cwd, definition: def, env, redactor: this.redactor, mcpServers, resumeSessionId: resumeId, permissions: this.options.permissions, chatId, ...(restoreSettings ? { restoreSettings } : {}) });
 		} catch (e) {
 			// The agent's last words (its stderr) are part of the message and may quote a secret.
 			const message = this.redactor.redact(errorMessage(e));
@@ -242,6 +244,19 @@ export class AgentPool extends Disposable {
 			entry.contextResetNotice = `${def.label} could not restore its earlier conversation, so this chat's agent context starts fresh. The transcript above is kept.`;
 		}
 		this.logger.info(`${tag} ${handle.resumed ? 'resumed' : 'started'} ${handle.backendSessionId}`);
+		const keepSettings = (settings: AgentSettings): void => {
+			try {
+				this.agentSessions.setSettings(chatId, def.id, JSON.stringify(settings));
+			} catch (e) {
+				this.logger.warn(`${tag} could not record the agent's settings: ${errorMessage(e)}`);
+			}
+		};
+		if (handle.currentSettings) {
+			keepSettings(handle.currentSettings());
+		}
+		if (handle.onDidChangeSettings) {
+			entry.subscriptions.push(handle.onDidChangeSettings(keepSettings));
+		}
 		entry.subscriptions.push(
 			handle.onDidExit(({ code, signal, expected }) => {
 				if (expected || this.entries.get(key) !== entry) {
@@ -393,6 +408,28 @@ export class AgentPool extends Disposable {
 			this.disposeEntry(entry);
 		}
 		super.dispose();
+	}
+}
+
+/** A chat's recorded agent settings, or none when absent or unreadable (the agent then starts with its defaults). */
+function parseSettings(json: string | null): AgentSettings | undefined {
+	if (!json) {
+		return undefined;
+	}
+	try {
+		const v = JSON.parse(json) as unknown;
+		if (!v || typeof v !== 'object' || Array.isArray(v)) {
+			return undefined;
+		}
+		const { modeId, modelId, options } = v as Record<string, unknown>;
+		const kept = options && typeof options === 'object' && !Array.isArray(options) ? Object.entries(options).filter((e): e is [string, string | boolean] => typeof e[1] === 'string' || typeof e[1] === 'boolean') : [];
+		return {
+			...(typeof modeId === 'string' ? { modeId } : {}),
+			...(typeof modelId === 'string' ? { modelId } : {}),
+			...(kept.length > 0 ? { options: Object.fromEntries(kept) } : {}),
+		};
+	} catch {
+		return undefined;
 	}
 }
 

@@ -12,6 +12,8 @@ export interface AgentSessionRow {
 	worktree_id: string | null;
 	session_id: string | null;
 	error: string | null;
+	/** The agent's mode, model and option values as it last reported them (JSON), put back when it restarts. */
+	settings_json: string | null;
 	created_at: number;
 	updated_at: number;
 }
@@ -58,10 +60,17 @@ export class AgentSessionsRepo {
 		});
 	}
 
-	/** Forgets the backend session (a changed configuration starts a fresh one). */
+	/** Forgets the backend session and its settings (a changed configuration starts a fresh one, with its defaults). */
 	resetBackendSession(chatId: string, agent: string, configHash: string): void {
 		this.store.write((tx) => {
-			tx.run("UPDATE agent_sessions SET backend_session_id = NULL, config_hash = ?, status = 'ended', updated_at = ? WHERE chat_id = ? AND agent = ?", [configHash, this.now(), chatId, agent]);
+			tx.run("UPDATE agent_sessions SET backend_session_id = NULL, config_hash = ?, settings_json = NULL, status = 'ended', updated_at = ? WHERE chat_id = ? AND agent = ?", [configHash, this.now(), chatId, agent]);
+		});
+	}
+
+	/** Records the agent's current settings (JSON), to put back when it restarts. */
+	setSettings(chatId: string, agent: string, settingsJson: string): void {
+		this.store.write((tx) => {
+			tx.run('UPDATE agent_sessions SET settings_json = ?, updated_at = ? WHERE chat_id = ? AND agent = ?', [settingsJson, this.now(), chatId, agent]);
 		});
 	}
 

@@ -8,13 +8,14 @@ import { Emitter, logListenerErrors, type Event } from '../../common/event';
 import { Disposable, toDisposable } from '../../common/lifecycle';
 import { errorMessage, type Logger } from '../../common/log';
 import { redactingLogger } from '../../common/redact';
-import type { AgentBackend, AgentSessionHandle, EnsureSessionOptions, SessionCapabilities, TurnContext } from '../backend';
+import { revealHidden } from '../../common/visibleText';
+import type { AgentBackend, AgentSessionHandle, AgentSettings, EnsureSessionOptions, SessionCapabilities, TurnContext } from '../backend';
 import type { PromptInput } from '../../protocol/turns';
 import { readFileInsideWorktree, resolveInsideWorktree, worktreeRelative, writeFileInsideWorktree } from '../confine';
 import type { AgentDefinition, ReadMissingFile } from '../definitions';
 import { agentEnvironment } from '../environment';
 import { maxShownPerChat, maxWaitingPerChat } from '../permissions';
-import type { AgentEvent, PermissionOption, StopReason, ToolKind, TurnResult, TurnUsage } from '../../protocol/agentEvents';
+import type { AgentEvent, ConfigOption, PermissionOption, StopReason, ToolKind, TurnResult, TurnUsage } from '../../protocol/agentEvents';
 import { spawnAgent, tailFromWord, terminate, type SpawnedAgent } from '../process';
 import { mapConfigOptions, mapPermissionToolCall, mapSessionUpdate } from './mapUpdate';
 import { describeCommand, maxShownCommand, shellInvocation, TerminalManager, type TerminalRequest } from './terminals';
@@ -127,6 +128,13 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	private fatal: string | undefined;
 	private configOptions: ReturnType<typeof mapConfigOptions> = [];
 	private legacyModels = false;
+	/** The mode and model as the agent last reported them, and what it offers (empty: it did not say). */
+	private current: { modeId?: string; modelId?: string; modes: string[]; models: string[] } = { modes: [], models: [] };
+	/** Settings changes are reported once the session is set up (and put back to a chat's earlier settings). */
+	private settingsReady = false;
+	private reportedSettings = '';
+	private readonly _onDidChangeSettings = this._register(new Emitter<AgentSettings>((e) => logListenerErrors(this.logger, '[AcpSession][onDidChangeSettings]')(e)));
+	readonly onDidChangeSettings = this._onDidChangeSettings.event;
 	private readMissingFile: ReadMissingFile = 'notFound';
 	/** Tool calls of this turn the user or the policy allowed and that have not finished: their terminals run without asking again. */
 	private readonly allowedToolCalls = new Set<string>();
@@ -146,6 +154,9 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	}
 
 	private emit(event: AgentEvent): void {
+		if (event.type === 'mode' || event.type === 'model' || event.type === 'config') {
+			this.noteSetting(event);
+		}
 		if (this.turn) {
 			this.turn.ctx.onEvent(event);
 		} else if (this.earlyIdleEvents) {
@@ -372,12 +383,19 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 			}
 		}
 		this.noteSessionSetup(result);
-		if (definition.defaultMode) {
-			await this.setMode(definition.defaultMode).catch((e) => this.logger.warn(`${this.tag} default mode: ${errorMessage(e)}`));
+		if (this.opts.restoreSettings) {
+			// The chat's own settings: the defaults were applied when it first started, and it may have left them.
+			await this.restoreSettings(this.opts.restoreSettings);
+		} else {
+			if (definition.defaultMode) {
+				await this.setMode(definition.defaultMode).catch((e) => this.logger.warn(`${this.tag} default mode: ${errorMessage(e)}`));
+			}
+			if (definition.defaultModel) {
+				await this.setModel(definition.defaultModel).catch((e) => this.logger.warn(`${this.tag} default model: ${errorMessage(e)}`));
+			}
 		}
-		if (definition.defaultModel) {
-			await this.setModel(definition.defaultModel).catch((e) => this.logger.warn(`${this.tag} default model: ${errorMessage(e)}`));
-		}
+		this.settingsReady = true;
+		this.reportedSettings = JSON.stringify(this.currentSettings());
 	}
 
 	private async explainFailure(e: unknown, exited: Promise<never>): Promise<never> {
@@ -473,6 +491,101 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 			this.replayedToolCalls.delete(event.toolCallId);
 		}
 		return false;
+	}
+
+	private noteSetting(event: Extract<AgentEvent, { type: 'mode' | 'model' | 'config' }>): void {
+		if (event.type === 'mode') {
+			this.current = { ...this.current, modeId: event.modeId, ...(event.available ? { modes: event.available.map((m) => m.id) } : {}) };
+		} else if (event.type === 'model') {
+			this.current = { ...this.current, modelId: event.modelId, ...(event.available ? { models: event.available.map((m) => m.id) } : {}) };
+		} else {
+			this.configOptions = event.options;
+		}
+		this.reportSettings();
+	}
+
+	/** The chat's settings as the agent last reported them (a mode or model it offers as an option is in `options`). */
+	currentSettings(): AgentSettings {
+		const options = Object.fromEntries(this.configOptions.map((o) => [o.id, o.currentValue]));
+		const { modeOption, modelOption } = this.settingOptions();
+		return {
+			...(this.current.modeId !== undefined && !modeOption ? { modeId: this.current.modeId } : {}),
+			...(this.current.modelId !== undefined && !modelOption ? { modelId: this.current.modelId } : {}),
+			...(this.configOptions.length > 0 ? { options } : {}),
+		};
+	}
+
+	/** The options through which the mode and the model are set, when the agent offers them so (as setMode and setModel pick). */
+	private settingOptions(): { modeOption: ConfigOption | undefined; modelOption: ConfigOption | undefined } {
+		return {
+			modeOption: this.configOptions.find((o) => o.type === 'select' && o.category === 'mode'),
+			modelOption: this.configOptions.find((o) => o.category === 'model' || o.id === 'model'),
+		};
+	}
+
+	private reportSettings(): void {
+		if (!this.settingsReady) {
+			return;
+		}
+		const settings = this.currentSettings();
+		const json = JSON.stringify(settings);
+		if (json !== this.reportedSettings) {
+			this.reportedSettings = json;
+			this._onDidChangeSettings.fire(settings);
+		}
+	}
+
+	/**
+	 * Puts the agent back to the settings its chat had (it restarted: idle timeout, crash, reload), each only
+	 * where the agent still offers it: options first (a mode or model offered as an option is set there), then
+	 * mode and model. What cannot be put back is logged and said in the chat.
+	 */
+	private async restoreSettings(earlier: AgentSettings): Promise<void> {
+		const notRestored: string[] = [];
+		const attempt = async (what: string, set: () => Promise<void>): Promise<void> => {
+			try {
+				await set();
+			} catch (e) {
+				this.logger.warn(`${this.tag} could not put back ${what}: ${errorMessage(e)}`);
+				notRestored.push(what);
+			}
+		};
+		for (const [id, value] of Object.entries(earlier.options ?? {})) {
+			const option = this.configOptions.find((o) => o.id === id);
+			if (!option || option.currentValue === value) {
+				continue;
+			}
+			const offered = option.type === 'boolean' ? typeof value === 'boolean' : typeof value === 'string' && (option.options ?? []).some((v) => v.value === value);
+			if (!offered) {
+				this.logger.info(`${this.tag} ${option.name}: ${String(value)} is no longer offered; left at ${String(option.currentValue)}`);
+				notRestored.push(option.name);
+				continue;
+			}
+			await attempt(option.name, () => this.setConfigOption(id, value));
+		}
+		const { modeOption, modelOption } = this.settingOptions();
+		if (earlier.modeId !== undefined && !modeOption && earlier.modeId !== this.current.modeId) {
+			if (this.current.modes.includes(earlier.modeId)) {
+				await attempt(`mode ${earlier.modeId}`, () => this.setMode(earlier.modeId!));
+			} else {
+				notRestored.push(`mode ${earlier.modeId}`);
+			}
+		}
+		if (earlier.modelId !== undefined && !modelOption && earlier.modelId !== this.current.modelId) {
+			if (this.legacyModels && this.current.models.includes(earlier.modelId)) {
+				await attempt(`model ${earlier.modelId}`, () => this.setModel(earlier.modelId!));
+			} else {
+				notRestored.push(`model ${earlier.modelId}`);
+			}
+		}
+		if (notRestored.length > 0) {
+			this.emit({
+				type: 'notice',
+				severity: 'warning',
+				title: `${this.opts.definition.label} restarted without some of this chat's settings`,
+				description: `Not put back: ${notRestored.map((n) => revealHidden(n)).join(', ')}. Check them in the tab's pickers.`,
+			});
+		}
 	}
 
 	private noteSessionSetup(result: { modes?: unknown; configOptions?: unknown; models?: unknown } | undefined): void {
@@ -777,7 +890,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	 * not implement `session/set_mode` at all (the newer ACP API), and the option is what its picker shows.
 	 */
 	async setMode(modeId: string): Promise<void> {
-		const option = this.configOptions.find((o) => o.type === 'select' && o.category === 'mode');
+		const option = this.settingOptions().modeOption;
 		if (option) {
 			await this.setConfigOption(option.id, modeId);
 		} else {
@@ -787,7 +900,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	}
 
 	async setModel(modelId: string): Promise<void> {
-		const option = this.configOptions.find((o) => o.category === 'model' || o.id === 'model');
+		const option = this.settingOptions().modelOption;
 		if (option) {
 			await this.setConfigOption(option.id, modelId);
 		} else if (this.legacyModels) {

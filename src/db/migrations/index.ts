@@ -9,12 +9,13 @@ import { worktreeIntentStates } from './m0004WorktreeIntentStates';
 import { taskDispatch } from './m0005TaskDispatch';
 import { chatRowSeq } from './m0006ChatRowSeq';
 import { chatNotices } from './m0007ChatNotices';
+import { agentSettings } from './m0008AgentSettings';
 import { MigrationGateError, type GateCounts, type Migration, type MigrationDb } from './migration';
 
 export { MigrationGateError, type GateCounts, type Migration } from './migration';
 
 /** Every migration, in order. The history starts at the layout of the system Agent Tabs replaces. */
-export const migrations: readonly Migration[] = [earlierLayout, chatKeyedAgentSessions, sessionRepoRoot, worktreeIntentStates, taskDispatch, chatRowSeq, chatNotices];
+export const migrations: readonly Migration[] = [earlierLayout, chatKeyedAgentSessions, sessionRepoRoot, worktreeIntentStates, taskDispatch, chatRowSeq, chatNotices, agentSettings];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;
 

@@ -341,6 +341,74 @@ suite('agents/pool with a real ACP agent process', function () {
 		assert.ok(!fs.existsSync(browserLogin), 'no browser login was started');
 	});
 
+	test("a chat's agent comes back with the mode, model and options it had (a restart: idle timeout, crash, reload), also what the agent chose itself; what is no longer offered is said", async () => {
+		const first = rig.make();
+		const chat = rig.newChat();
+		assert.equal((await first.turns.runTurn(chat, 'scripted', { text: 'say hi' })).status, 'done');
+		const handle = first.pool.peek(chat, 'scripted')!;
+		await handle.setMode!('plan');
+		await handle.setModel!('large');
+		await handle.setConfigOption!('effort', 'high');
+		await handle.setConfigOption!('fast', true);
+		await handle.setConfigOption!('context', 'long');
+		const chosen = 'settings: mode=plan model=large effort=high fast=true context=long';
+		assert.match(rig.agentText((await first.turns.runTurn(chat, 'scripted', { text: 'settings' })).turn.id), new RegExp(chosen));
+		await first.pool.shutdown();
+
+		const second = rig.make();
+		const back = await second.turns.runTurn(chat, 'scripted', { text: 'settings' });
+		assert.equal(back.status, 'done', back.result.error);
+		assert.ok(second.pool.peek(chat, 'scripted')!.resumed, 'the chat kept its context');
+		assert.match(rig.agentText(back.turn.id), new RegExp(chosen), 'the new agent process has the chat\'s settings');
+		assert.deepEqual(second.pool.peek(chat, 'scripted')!.currentSettings!(), { modeId: 'plan', options: { model: 'large', effort: 'high', fast: true, context: 'long' } });
+		// The agent leaves plan mode itself: that is what comes back next time.
+		await second.turns.runTurn(chat, 'scripted', { text: 'becomemode default' });
+		await second.pool.shutdown();
+
+		const third = rig.make();
+		assert.match(rig.agentText((await third.turns.runTurn(chat, 'scripted', { text: 'settings' })).turn.id), /settings: mode=default model=large effort=high fast=true context=long/);
+		await third.pool.shutdown();
+
+		// A value the agent no longer offers is left as the agent has it, and the chat is told.
+		const recorded = JSON.parse(rig.store.get<{ settings_json: string }>('SELECT settings_json FROM agent_sessions WHERE chat_id = ?', [chat])!.settings_json) as { options: Record<string, unknown> };
+		recorded.options.effort = 'ultra';
+		rig.store.write((tx) => tx.run('UPDATE agent_sessions SET settings_json = ? WHERE chat_id = ?', [JSON.stringify(recorded), chat]));
+		const fourth = rig.make();
+		const idle: AgentEvent[] = [];
+		fourth.pool.onDidEvent((e) => idle.push(e.event));
+		await fourth.pool.ensure(chat, 'scripted');
+		const notice = idle.find((e) => e.type === 'notice');
+		assert.ok(notice && notice.type === 'notice' && /restarted without some of this chat's settings/.test(notice.title) && notice.description === 'Not put back: Effort. Check them in the tab\'s pickers.', JSON.stringify(idle));
+		assert.match(rig.agentText((await fourth.turns.runTurn(chat, 'scripted', { text: 'settings' })).turn.id), /settings: mode=default model=large effort=medium fast=true context=long/);
+		assert.ok(rig.logger.lines.some((l) => /Effort: ultra is no longer offered; left at medium/.test(l)), rig.logger.lines.join('\n'));
+	});
+
+	test('a restart puts back a mode and model of the older API (session/set_mode, session/set_model), and a mode offered only as a config option', async () => {
+		for (const extra of [{ SCRIPTED_AGENT_LEGACY_MODELS: '1' }, { SCRIPTED_AGENT_MODE_OPTION: '1' }] as Record<string, string>[]) {
+			const defs = (): AgentDefinition[] => rig.definitions(extra);
+			const first = rig.make({ defs });
+			const chat = rig.newChat();
+			await first.turns.runTurn(chat, 'scripted', { text: 'say hi' });
+			const handle = first.pool.peek(chat, 'scripted')!;
+			await handle.setMode!('plan');
+			await handle.setModel!('large');
+			const before = handle.currentSettings!();
+			await first.pool.shutdown();
+			const second = rig.make({ defs });
+			const back = await second.turns.runTurn(chat, 'scripted', { text: extra.SCRIPTED_AGENT_LEGACY_MODELS ? 'legacycalls\nsettings' : 'settings' });
+			assert.equal(back.status, 'done', back.result.error);
+			const said = rig.agentText(back.turn.id);
+			assert.match(said, /settings: mode=plan model=/, `${JSON.stringify(extra)}: ${said}`);
+			if (extra.SCRIPTED_AGENT_LEGACY_MODELS) {
+				assert.match(said, /legacy set_model calls: 1/, 'the model was set again in the new process');
+			} else {
+				assert.match(said, /model=large/);
+			}
+			assert.deepEqual(second.pool.peek(chat, 'scripted')!.currentSettings!(), before, JSON.stringify(extra));
+			await second.pool.shutdown();
+		}
+	});
+
 	test('an agent that never answers its default mode request still starts, in bounded time, and the turn runs', async () => {
 		const { pool, turns } = rig.make({ defs: () => [{ ...rig.definitions({ SCRIPTED_AGENT_HANG_SET_MODE: '1' })[0]!, defaultMode: 'plan' }] });
 		const chat = rig.newChat();

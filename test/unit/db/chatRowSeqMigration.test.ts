@@ -49,7 +49,7 @@ suite('db/migrations: chat row sequence (step 6)', () => {
 		});
 		const store = await openStore(dir);
 		try {
-			assert.deepEqual(store.recovery.migration.applied, ['chat row sequence', 'chat notices']);
+			assert.deepEqual(store.recovery.migration.applied, ['chat row sequence', 'chat notices', 'agent settings']);
 			const numbered = (chat: string): string[] =>
 				store
 					.all<{ id: string }>('SELECT id, row_seq FROM turns WHERE chat_id = ? UNION ALL SELECT m.id, m.row_seq FROM messages m JOIN turns t ON t.id = m.turn_id WHERE t.chat_id = ? ORDER BY row_seq', [chat, chat])

@@ -30,7 +30,7 @@ suite('db/migrations', () => {
 		const store = await openStore(dir);
 		try {
 			assert.equal(store.get<{ user_version: number }>('PRAGMA user_version')?.user_version, latestVersion);
-			assert.deepEqual(store.recovery.migration.applied, ['earlier layout', 'chat-keyed agent sessions', 'session repository root', 'worktree intent states', 'task dispatch', 'chat row sequence', 'chat notices']);
+			assert.deepEqual(store.recovery.migration.applied, ['earlier layout', 'chat-keyed agent sessions', 'session repository root', 'worktree intent states', 'task dispatch', 'chat row sequence', 'chat notices', 'agent settings']);
 			assert.deepEqual(tables(store), ['_store_meta', 'agent_sessions', 'chat_notices', 'chats', 'messages', 'pending_changes', 'sessions', 'tasks', 'turns', 'worktrees']);
 			assert.ok(columns(store, 'agent_sessions').includes('chat_id'));
 			assert.ok(columns(store, 'tasks').includes('chat_id'));
@@ -74,7 +74,7 @@ suite('db/migrations', () => {
 		const before = await writeLegacyDatabase(dir, typicalLegacyRows);
 		const store = await openStore(dir);
 		try {
-			assert.deepEqual(store.recovery.migration, { from: 1, to: latestVersion, applied: ['chat-keyed agent sessions', 'session repository root', 'worktree intent states', 'task dispatch', 'chat row sequence', 'chat notices'] });
+			assert.deepEqual(store.recovery.migration, { from: 1, to: latestVersion, applied: ['chat-keyed agent sessions', 'session repository root', 'worktree intent states', 'task dispatch', 'chat row sequence', 'chat notices', 'agent settings'] });
 			assert.deepEqual(store.all('SELECT id, repo_root FROM sessions ORDER BY id'), [
 				{ id: orphanTasksSessionId, repo_root: null },
 				{ id: 's1', repo_root: '/repo' },
@@ -213,7 +213,7 @@ INSERT INTO worktrees (id, session_id, repo_root, path, branch, state, saved_ref
 		});
 		const store = await openStore(dir);
 		try {
-			assert.deepEqual(store.recovery.migration, { from: 3, to: latestVersion, applied: ['worktree intent states', 'task dispatch', 'chat row sequence', 'chat notices'] });
+			assert.deepEqual(store.recovery.migration, { from: 3, to: latestVersion, applied: ['worktree intent states', 'task dispatch', 'chat row sequence', 'chat notices', 'agent settings'] });
 			const rows = store.all<Record<string, unknown>>('SELECT id, session_id, path, branch, state, saved_ref, created_at, updated_at FROM worktrees ORDER BY id');
 			assert.deepEqual(rows, [
 				{ id: 'w-missing', session_id: null, path: '/wt/missing', branch: 'agent-tabs/m', state: 'missing', saved_ref: 'refs/agent-tabs/saved/w-missing', created_at: 5, updated_at: 6 },

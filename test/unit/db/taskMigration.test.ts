@@ -45,8 +45,8 @@ suite('db/migrations: task dispatch (step 5)', () => {
 		assert.equal(before.length, 6);
 		const store = await openStore(dir);
 		try {
-			assert.equal(latestVersion, 7);
-			assert.deepEqual(store.recovery.migration.applied, ['task dispatch', 'chat row sequence', 'chat notices']);
+			assert.equal(latestVersion, 8);
+			assert.deepEqual(store.recovery.migration.applied, ['task dispatch', 'chat row sequence', 'chat notices', 'agent settings']);
 			assert.deepEqual(store.all(`SELECT ${columns} FROM tasks ORDER BY id`), before, 'every column of every row is carried over');
 			assert.deepEqual(
 				store.all<{ id: string }>('SELECT id FROM tasks ORDER BY seq').map((r) => r.id),
