@@ -79,6 +79,8 @@ export type ChatRow =
 			description?: string;
 			/** Set when the notice says why a turn stopped early (`max_tokens`, `refusal`…): the tab says it in its own words. */
 			stopReason?: string;
+			/** Set when the notice is a context compaction, to its status (`in_progress`, `completed`…): said in the tab's words too. */
+			compaction?: string;
 	  })
 	| (RowBase & { kind: 'error'; message: string; code?: string; /** Retry sends the turn's prompt again. */ retryable: boolean })
 	| (RowBase & { kind: 'raw'; method: string });
@@ -512,6 +514,11 @@ export interface ChatStrings {
 	stopMaxTokens: string;
 	stopMaxTurnRequests: string;
 	stopRefusal: string;
+	/** A context compaction's notice, by its status. */
+	compactionRunning: string;
+	compactionDone: string;
+	compactionFailed: string;
+	compactionCancelled: string;
 	input: string;
 	inputHint: string;
 	send: string;

@@ -132,6 +132,7 @@ export function messageRow(turn: TurnRow, m: MessageRow, cwd: string | undefined
 				title: str(c.title) ?? '',
 				...(str(c.description) ? { description: str(c.description) } : {}),
 				...(str(c.stopReason) ? { stopReason: str(c.stopReason) } : {}),
+				...(str(c.compactionId) ? { compaction: str(c.status) ?? 'in_progress' } : {}),
 			};
 		case 'error':
 			return { ...base, kind: 'error', message: str(c.message) ?? 'The agent reported an error.', ...(str(c.code) ? { code: str(c.code) } : {}), retryable: true };

@@ -227,16 +227,18 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		await page.screenshot({ path: path.join(outputDir, 'chat-900.png'), fullPage: false });
 	});
 
-	test('a turn that stopped early says why in the tab\'s own words, not the stored English', async () => {
+	test('a turn that stopped early, or a compaction, is said in the tab\'s own words, not the stored English', async () => {
 		const rows: ChatRow[] = [
 			{ id: 't1', turnId: 't1', kind: 'turn', number: 1, agent: 'scripted', status: 'done', stopReason: 'refusal', canRewind: false, startedAt: 1, endedAt: 2 },
 			{ id: 'u1', turnId: 't1', kind: 'user', text: 'Do the forbidden thing.' },
 			{ id: 'n1', turnId: 't1', kind: 'notice', severity: 'warning', title: 'stored English text', stopReason: 'refusal' },
 			{ id: 'n2', turnId: 't1', kind: 'notice', severity: 'warning', title: 'a reason this view does not know', stopReason: 'constructor' },
+			{ id: 'n3', turnId: 't1', kind: 'notice', severity: 'info', title: 'stored English compaction text', compaction: 'completed' },
+			{ id: 'n4', turnId: 't1', kind: 'notice', severity: 'info', title: 'a compaction status this view does not know', compaction: 'paused' },
 		];
-		await openTab(snap(rows, 3));
+		await openTab(snap(rows, 5));
 		const notes = await page.locator('[role="log"] [role="note"]').allInnerTexts();
-		assert.deepEqual(notes, [strings.stopRefusal, 'a reason this view does not know']);
+		assert.deepEqual(notes, [strings.stopRefusal, 'a reason this view does not know', strings.compactionDone, 'a compaction status this view does not know']);
 		assert.match(strings.stopRefusal, /not in the agent's context/);
 	});
 

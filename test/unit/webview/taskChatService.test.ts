@@ -178,6 +178,16 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 		assert.ok(last?.kind === 'notice' && last.severity === 'warning' && last.stopReason === 'refusal' && /not in the agent's context/.test(last.title), JSON.stringify(last));
 	});
 
+	test('a context compaction reaches the tab as one notice marked with its status (the tab says it in its own words)', async () => {
+		const chatId = newChat();
+		await service.send(chatId, { text: 'compact c1 earlier work summarised', attachments: [] });
+		await waitFor(idle(chatId), 'the turn to end');
+		await service.sent(chatId);
+		const notices = rowsOf(chatId).filter((r) => r.kind === 'notice');
+		assert.equal(notices.length, 1, JSON.stringify(notices));
+		assert.ok(notices[0]!.kind === 'notice' && notices[0]!.compaction === 'completed' && /earlier work summarised/.test(notices[0]!.description ?? ''), JSON.stringify(notices[0]));
+	});
+
 	test('resync from a seq returns only what changed since; an unknown epoch gets a snapshot', async () => {
 		const chatId = newChat();
 		await service.send(chatId, { text: 'say one', attachments: [] });

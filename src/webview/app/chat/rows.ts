@@ -31,6 +31,12 @@ const stopReasonKey: ReadonlyMap<string, keyof ChatStrings> = new Map<string, ke
 	['max_turn_requests', 'stopMaxTurnRequests'],
 	['refusal', 'stopRefusal'],
 ]);
+const compactionKey: ReadonlyMap<string, keyof ChatStrings> = new Map<string, keyof ChatStrings>([
+	['in_progress', 'compactionRunning'],
+	['completed', 'compactionDone'],
+	['failed', 'compactionFailed'],
+	['cancelled', 'compactionCancelled'],
+]);
 const toolStatusKey: Record<ToolStatus, keyof ChatStrings> = { pending: 'toolPending', in_progress: 'toolRunning', completed: 'toolDone', failed: 'toolFailed' };
 const toolStatusGlyph: Record<ToolStatus, string> = { pending: '○', in_progress: '◐', completed: '✓', failed: '✗' };
 const planGlyph = { pending: '○', in_progress: '◐', completed: '✓' } as const;
@@ -128,9 +134,9 @@ function build(row: ChatRow, ctx: RowContext): HTMLElement {
 		case 'usage':
 			return h('div', { class: 'usage' }, format(s.usage, row.inputTokens ?? row.usedTokens ?? '?', row.outputTokens ?? '?'));
 		case 'notice': {
-			// A turn that stopped early is said in the tab's own (translated) words; the stored title is English.
-			const stopKey = row.stopReason !== undefined ? stopReasonKey.get(row.stopReason) : undefined;
-			const title = stopKey ? s[stopKey] : row.title;
+			// A turn that stopped early, or a compaction, is said in the tab's own (translated) words; the stored title is English.
+			const key = row.stopReason !== undefined ? stopReasonKey.get(row.stopReason) : row.compaction !== undefined ? compactionKey.get(row.compaction) : undefined;
+			const title = key ? s[key] : row.title;
 			return h('div', { class: `notice notice-${row.severity}`, attrs: { role: 'note' } }, h('span', { class: 'title' }, title), row.description ? h('div', { class: 'description' }, row.description) : undefined);
 		}
 		case 'error':
