@@ -106,7 +106,8 @@ export interface SlashCommandInfo {
 /**
  * A session setting the agent offers as a choice (an ACP config option of type `select`), shown as a picker
  * labelled with its name. The model option is not one of these (it is `ChatMeta.models`); one of category
- * `mode` takes the place of the mode picker. Boolean options are not offered to the tab.
+ * `mode` takes the place of the mode picker. An on/off (`boolean`) option is offered as the two choices
+ * `"true"` and `"false"` (named On and Off).
  */
 export interface ChatSetting {
 	/** The agent's option id: what `chat/setConfigOption` names. */

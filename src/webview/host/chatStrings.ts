@@ -125,6 +125,9 @@ export function chatServiceStrings(vscode: VsCodeL10n) {
 		noSuchModel: (agent: string) => vscode.l10n.t('{0} does not offer that model.', agent),
 		noFolderToMention: () => vscode.l10n.t('This chat has no worktree to mention files from.'),
 		needsTitle: () => vscode.l10n.t('A chat needs a title.'),
+		/** The two choices of an agent's on/off setting. */
+		settingOn: () => vscode.l10n.t('On'),
+		settingOff: () => vscode.l10n.t('Off'),
 	};
 }
 

@@ -252,7 +252,7 @@ export class TaskChatService extends Disposable implements ChatService {
 		const chat = this.chat(chatId);
 		const st = this.state(chatId);
 		const waiting = this.options.permissions.pending.some((p) => p.chatId === chatId);
-		const settings = chatSettings(st.config);
+		const settings = chatSettings(st.config, this.say);
 		return {
 			chatId,
 			title: chat.title,
@@ -262,7 +262,7 @@ export class TaskChatService extends Disposable implements ChatService {
 			// An agent offering its mode as a config option gets that option's picker only, not two mode pickers.
 			modes: settings.some((o) => o.category === 'mode') ? { available: [] } : st.modes,
 			models: st.models,
-			...(settings.length > 0 ? { settings } : {}),
+			...(settings.length > 0 ? { settings: settings.map(({ boolean: _, ...shown }) => shown) } : {}),
 			commands: st.commands ?? [],
 			queue: this.options.dispatcher.list({ chatId, status: 'queued' }).map((t) => this.queuedPrompt(t)),
 			closed: this.isClosed(chat),
@@ -754,7 +754,7 @@ export class TaskChatService extends Disposable implements ChatService {
 	async setConfigOption(chatId: string, configId: string, value: string): Promise<void> {
 		const agent = this.agentLabel(this.chat(chatId).agent);
 		const st = this.state(chatId);
-		const setting = chatSettings(st.config).find((o) => o.id === configId);
+		const setting = chatSettings(st.config, this.say).find((o) => o.id === configId);
 		if (!setting) {
 			throw new AgentTabsError('agent/noSuchSetting', this.say.noSuchSetting(agent));
 		}
@@ -765,7 +765,8 @@ export class TaskChatService extends Disposable implements ChatService {
 		if (!handle?.setConfigOption) {
 			throw new AgentTabsError('agent/noSuchSetting', this.say.noSuchSetting(agent));
 		}
-		await handle.setConfigOption(configId, value);
+		// An on/off setting is offered as the choices "true" and "false" and set as the boolean the agent gave.
+		await handle.setConfigOption(configId, setting.boolean ? value === 'true' : value);
 		this.fireMeta(chatId);
 	}
 
@@ -859,18 +860,23 @@ function modelOption(options: readonly ConfigOption[]): ConfigOption | undefined
 	return options.find((o) => o.type === 'select' && (o.category === 'model' || o.id === 'model'));
 }
 
-/** The agent's select options other than the model's, as the tab shows them; booleans are left out. */
-function chatSettings(options: readonly ConfigOption[]): ChatSetting[] {
+/**
+ * The agent's options other than the model's, as the tab shows them: a select as its choices, an on/off
+ * (boolean) option as the choices On and Off (values "true" and "false"), so both are a picker.
+ */
+function chatSettings(options: readonly ConfigOption[], say: Pick<ChatServiceStrings, 'settingOn' | 'settingOff'>): (ChatSetting & { boolean?: true })[] {
 	const model = modelOption(options);
 	return options
-		.filter((o) => o.type === 'select' && o !== model && (o.options ?? []).length > 0)
+		.filter((o) => o !== model && ((o.type === 'select' && (o.options ?? []).length > 0) || (o.type === 'boolean' && typeof o.currentValue === 'boolean')))
 		.map((o) => ({
 			id: o.id,
 			name: o.name,
 			...(o.description ? { description: o.description } : {}),
 			...(o.category ? { category: o.category } : {}),
 			current: String(o.currentValue),
-			available: (o.options ?? []).map((c) => ({ id: c.value, name: c.name })),
+			...(o.type === 'boolean'
+				? { boolean: true as const, available: [{ id: 'true', name: say.settingOn() }, { id: 'false', name: say.settingOff() }] }
+				: { available: (o.options ?? []).map((c) => ({ id: c.value, name: c.name })) }),
 		}));
 }
 

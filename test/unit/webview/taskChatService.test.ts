@@ -730,8 +730,9 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 		await service.send(chatId, { text: 'say hi', attachments: [] });
 		await waitFor(idle(chatId), 'the first turn');
 		const effort = { id: 'effort', name: 'Effort', description: 'How hard the model thinks before it answers', category: 'thought_level', current: 'medium', available: [{ id: 'low', name: 'Low' }, { id: 'medium', name: 'Medium' }, { id: 'high', name: 'High' }, { id: 'max', name: 'Max' }] };
-		// The model option feeds the model picker and the boolean is left out: effort is the one other picker.
-		assert.deepEqual(service.meta(chatId).settings, [effort]);
+		// The model option feeds the model picker; effort and the on/off "fast" (as an On/Off picker) are the others.
+		const fast = { id: 'fast', name: 'Fast mode', current: 'false', available: [{ id: 'true', name: 'On' }, { id: 'false', name: 'Off' }] };
+		assert.deepEqual(service.meta(chatId).settings, [effort, fast]);
 		assert.deepEqual(service.meta(chatId).models.current, 'small');
 		assert.equal(service.meta(chatId).modes.available.length, 2, 'the legacy modes stay the mode picker');
 		await service.setConfigOption(chatId, 'effort', 'high');
@@ -744,20 +745,23 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 		assert.equal(setting(chatId, 'context')?.current, 'long');
 		await service.setModel(chatId, 'small');
 		assert.equal(setting(chatId, 'context'), undefined, 'no longer offered');
-		assert.deepEqual(lastMeta(chatId)?.settings?.map((o) => o.id), ['effort']);
+		assert.deepEqual(lastMeta(chatId)?.settings?.map((o) => o.id), ['effort', 'fast']);
 		// The agent refuses: it says why, and the setting stays as it was.
 		await assert.rejects(service.setConfigOption(chatId, 'effort', 'max'), /Max effort needs the Large model/);
 		assert.equal(setting(chatId, 'effort')?.current, 'high');
 		// What the agent did not offer never reaches it.
 		await assert.rejects(service.setConfigOption(chatId, 'effort', 'turbo'), (e: Error & { code?: string }) => e.code === 'agent/noSuchValue' && /does not offer that choice for "Effort"/.test(e.message));
 		await assert.rejects(service.setConfigOption(chatId, 'context', 'long'), (e: Error & { code?: string }) => e.code === 'agent/noSuchSetting');
-		await assert.rejects(service.setConfigOption(chatId, 'fast', 'true'), (e: Error & { code?: string }) => e.code === 'agent/noSuchSetting', 'a boolean is not a picker');
+		// An on/off setting takes only On or Off, and reaches the agent as the boolean it gave.
+		await assert.rejects(service.setConfigOption(chatId, 'fast', 'yes'), (e: Error & { code?: string }) => e.code === 'agent/noSuchValue');
+		await service.setConfigOption(chatId, 'fast', 'true');
+		assert.equal(setting(chatId, 'fast')?.current, 'true');
 		await assert.rejects(service.setConfigOption(chatId, 'model', 'large'), (e: Error & { code?: string }) => e.code === 'agent/noSuchSetting', 'the model goes through its own picker');
 		await assert.rejects(service.setModel(chatId, 'huge'), (e: Error & { code?: string }) => e.code === 'agent/noSuchValue' && /does not offer that model/.test(e.message), 'nor a model it did not offer');
 		await assert.rejects(service.setMode(chatId, 'yolo'), (e: Error & { code?: string }) => e.code === 'agent/noSuchValue' && /does not offer that mode/.test(e.message), 'nor a mode');
 		await service.send(chatId, { text: 'settings', attachments: [] });
 		await waitFor(() => lastText(chatId).startsWith('settings:') && idle(chatId)(), 'the agent to say its settings');
-		assert.match(lastText(chatId), /model=small effort=high .*context=long/);
+		assert.match(lastText(chatId), /model=small effort=high fast=true context=long/);
 	});
 
 	test('an agent that offers its mode only as a config option gets one mode picker, that option, which Set Mode also sets', async () => {
