@@ -301,8 +301,32 @@ export class TurnRunner extends Disposable {
 				deliver({ type, text: rest, ...(stream!.messageId !== undefined ? { messageId: stream!.messageId } : {}) });
 			}
 		};
+		// A compaction's summary streams too, in chunks the transcript joins by compaction (other events between).
+		const summaries = new Map<string, StreamRedactor>();
+		const releaseSummary = (compactionId: string): void => {
+			const rest = summaries.get(compactionId)?.flush();
+			summaries.delete(compactionId);
+			if (rest) {
+				deliver({ type: 'compaction', compactionId: this.redactor.redact(compactionId), summaryChunk: rest });
+			}
+		};
 		const onEvent = (raw: AgentEvent): void => {
 			watchdog?.observe(raw);
+			if (raw.type === 'compaction') {
+				if (raw.summaryChunk !== undefined) {
+					let summary = summaries.get(raw.compactionId);
+					if (!summary) {
+						summary = new StreamRedactor(this.redactor);
+						summaries.set(raw.compactionId, summary);
+					}
+					const chunk = summary.push(raw.summaryChunk);
+					if (chunk) {
+						deliver({ ...this.redactor.redactDeep(raw), summaryChunk: chunk });
+					}
+					return;
+				}
+				releaseSummary(raw.compactionId);
+			}
 			if (raw.type === 'text' || raw.type === 'reasoning') {
 				let stream = streams.get(raw.type);
 				if (stream && stream.messageId !== raw.messageId) {
@@ -383,6 +407,9 @@ export class TurnRunner extends Disposable {
 			}
 			release('text');
 			release('reasoning');
+			for (const compactionId of [...summaries.keys()]) {
+				releaseSummary(compactionId);
+			}
 			const after = before ? await this.snapshot(cwd) : undefined;
 			if (before && after) {
 				for (const change of diffSnapshots(cwd, before, after)) {

@@ -599,6 +599,23 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		assert.ok(rig.logger.lines.some((l) => /answered the unknown extension request _scripted\/probe: method not found/.test(l)), 'the extension request is answered, and only logged');
 	});
 
+	test('a key split across the chunks of a compaction summary is redacted whole, in the notice and in the events', async () => {
+		const key = 'sk-ant-summary-key-0123456789';
+		const { turns } = rig.make({ defs: () => [{ ...rig.definitions()[0]!, secretEnv: ['ANTHROPIC_API_KEY'] }], agentEnv: () => Promise.resolve({ ANTHROPIC_API_KEY: key }) });
+		const chat = rig.newChat();
+		const seen: string[] = [];
+		const sub = turns.onDidEvent((e) => seen.push(JSON.stringify(e.event)));
+		const outcome = await turns.runTurn(chat, 'scripted', { text: `compactchunks c1 Signed in with ${key.slice(0, 12)}|${key.slice(12)}, then fixed the parser.\nsay after` });
+		sub.dispose();
+		assert.equal(outcome.status, 'done');
+		const notice = rig.messages(outcome.turn.id).find((m) => m.kind === 'notice' && m.content.compactionId === 'c1');
+		assert.equal(notice?.content.description, 'Signed in with [redacted ANTHROPIC_API_KEY], then fixed the parser.', JSON.stringify(notice));
+		// The prompt holds the key's two parts as the test wrote them; what the agent sent must not join them.
+		const everything = [JSON.stringify(rig.store.all("SELECT * FROM messages WHERE kind != 'user'")), ...seen, rig.logger.lines.join('\n')].join('\n');
+		assert.ok(!everything.includes(key), 'the key is nowhere in the database, the events or the log');
+		assert.ok(!everything.includes(key.slice(0, 12)), 'nor its first part, held back until the next chunk showed it was the key');
+	});
+
 	test('an abort signal cancels the turn: before the agent has it (never sent) or while it runs', async () => {
 		const { turns } = rig.make();
 		const chat = rig.newChat();
