@@ -719,7 +719,15 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		// Settled by a cancel of the turn, or by the agent withdrawing the request ($/cancel_request).
 		const signals = [this.turn?.abort.signal, requestSignal].filter((s): s is AbortSignal => s !== undefined);
 		const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
-		const outcome = await this.opts.permissions.request({ chatId: this.opts.chatId, agent: this.opts.definition.id, ...request }, signal);
+		// Put to a person (a notification and its buttons when the chat is not in view) as the transcript shows it:
+		// without the keys it names. Option ids stay as the agent sent them: the answer goes back to it.
+		const shown = {
+			...request,
+			title: this.redact(request.title),
+			...(request.toolCallId !== undefined ? { toolCallId: this.redact(request.toolCallId) } : {}),
+			options: request.options.map((o) => ({ ...o, name: this.redact(o.name) })),
+		};
+		const outcome = await this.opts.permissions.request({ chatId: this.opts.chatId, agent: this.opts.definition.id, ...shown }, signal);
 		this.emit({
 			type: 'permission_decision',
 			requestId: requestEventId,

@@ -291,6 +291,29 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		assert.deepEqual(decisions, ['user', 'timeout']);
 	});
 
+	test('a permission request is put to a person without the keys it names: its title, and a terminal command that holds one', async () => {
+		const key = 'sk-ant-asked-about-0123456789';
+		const { turns, broker } = rig.make({
+			permissionSettings: { default: 'ask', timeoutMs: 5000 },
+			defs: () => [{ ...rig.definitions()[0]!, secretEnv: ['ANTHROPIC_API_KEY'] }],
+			agentEnv: () => Promise.resolve({ ANTHROPIC_API_KEY: key }),
+		});
+		const chat = rig.newChat();
+		const asked: string[] = [];
+		const sub = broker.onDidRequest((r) => {
+			asked.push(JSON.stringify(r));
+			setTimeout(() => broker.decide(r.id, r.options.find((o) => o.kind === 'allow_once')!.optionId), 20);
+		});
+		const outcome = await turns.runTurn(chat, 'scripted', { text: `permission upload with ${key}\nterminal echo ${key} > /dev/null` });
+		sub.dispose();
+		assert.equal(outcome.status, 'done');
+		assert.equal(asked.length, 2, asked.join('\n'));
+		assert.ok(asked.every((a) => !a.includes(key)), `what a person is shown (the notification, its buttons) holds no key: ${asked.join('\n')}`);
+		assert.match(asked[0]!, /upload with \[redacted ANTHROPIC_API_KEY\]/);
+		assert.match(asked[1]!, /Run in a terminal: .*echo \[redacted ANTHROPIC_API_KEY\]/);
+		assert.match(rig.agentText(outcome.turn.id), /permission: allow[\s\S]*exit 0/, 'the agent still gets its answers');
+	});
+
 	test('terminals run inside the worktree', async () => {
 		const { turns } = rig.make();
 		const chat = rig.newChat();
