@@ -6,6 +6,7 @@
  */
 import { AgentTabsError } from '../common/errors';
 import { errorMessage } from '../common/log';
+import { forTerminal, jsonForTerminal } from '../common/visibleText';
 import { redactingLogger, SecretRedactor } from '../common/redact';
 import { CommandTable, commandUsage, flag, hasFlag, synopsis, UsageError, type ParsedArgs } from './args';
 import { queryCommands } from './commands/queries';
@@ -59,9 +60,9 @@ export async function main(argv: string[]): Promise<number> {
 	const wantsJson = argv.includes('--json');
 	const usageError = (e: UsageError): number => {
 		if (wantsJson) {
-			process.stdout.write(`${JSON.stringify({ type: 'error', code: e.code, message: e.message })}\n`);
+			process.stdout.write(`${jsonForTerminal({ type: 'error', code: e.code, message: e.message })}\n`);
 		}
-		process.stderr.write(`agent-tabs: ${e.message}\n\n${e.command ? commandUsage(e.command, globalFlags) : generalUsage()}`);
+		process.stderr.write(`agent-tabs: ${forTerminal(e.message)}\n\n${e.command ? commandUsage(e.command, globalFlags) : generalUsage()}`);
 		return 2;
 	};
 	let args: ParsedArgs<CliCommand>;
@@ -109,9 +110,9 @@ export async function main(argv: string[]): Promise<number> {
 		// An error may quote a prompt or an agent's words: no known secret goes out with it.
 		const message = redactor.redact(errorMessage(e));
 		if (json) {
-			process.stdout.write(`${JSON.stringify({ type: 'error', code, message, ...(e instanceof StoreDamagedError ? e.details : {}) })}\n`);
+			process.stdout.write(`${jsonForTerminal({ type: 'error', code, message, ...(e instanceof StoreDamagedError ? e.details : {}) })}\n`);
 		}
-		process.stderr.write(`agent-tabs: ${e instanceof StoreDamagedError ? 'error: ' : ''}${message}\n`);
+		process.stderr.write(forTerminal(`agent-tabs: ${e instanceof StoreDamagedError ? 'error: ' : ''}${message}\n`));
 		return e instanceof StoreDamagedError ? damagedStoreExitCode : 2;
 	}
 }

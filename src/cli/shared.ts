@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { mergeDefinitions, type AgentDefinition } from '../agents/definitions';
 import { AgentTabsError } from '../common/errors';
 import { errorMessage, type Logger } from '../common/log';
+import { forTerminal, jsonForTerminal } from '../common/visibleText';
 import { StoreLockedError } from '../db/lock';
 import { Store, StoreFolderError } from '../db/store';
 import { PermissionBroker, type PermissionPolicy } from '../agents/permissions';
@@ -37,7 +38,7 @@ export class StderrLogger implements Logger {
 	constructor(private readonly level: string) {}
 	private write(level: string, message: string | Error, args: unknown[]): void {
 		if (this.order.indexOf(level) <= this.order.indexOf(this.level)) {
-			process.stderr.write(`[${level}] ${String(message)}${args.length ? ` ${args.map(String).join(' ')}` : ''}\n`);
+			writeErr(`[${level}] ${String(message)}${args.length ? ` ${args.map(String).join(' ')}` : ''}\n`);
 		}
 	}
 	trace(m: string, ...a: unknown[]): void {
@@ -106,7 +107,20 @@ export function requireAgent(definitions: readonly AgentDefinition[], agentId: s
 }
 
 export function out(json: boolean, value: unknown, human: string): void {
-	process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${human}\n`);
+	process.stdout.write(json ? `${jsonForTerminal(value)}\n` : `${forTerminal(human)}\n`);
+}
+
+/**
+ * Writes text to stdout as a terminal may show it: what an agent said (or a prompt, a title) can hold escape
+ * sequences a terminal would obey (the clipboard, the title, links); they are written out instead.
+ */
+export function writeOut(text: string): void {
+	process.stdout.write(forTerminal(text));
+}
+
+/** `writeOut` for stderr. */
+export function writeErr(text: string): void {
+	process.stderr.write(forTerminal(text));
 }
 
 /**
@@ -186,7 +200,7 @@ export function requireFolder(dir: string, what: string): void {
 export function worktreeOptions(args: ParsedArgs<CliCommand>): WorktreeOptions {
 	return {
 		root: worktreesRoot(args),
-		onSetupOutput: (line) => process.stderr.write(`[setup] ${line}\n`),
+		onSetupOutput: (line) => writeErr(`[setup] ${line}\n`),
 	};
 }
 

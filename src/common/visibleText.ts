@@ -15,3 +15,24 @@ const hiddenOnOneLine = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028\u2
 export function revealHidden(text: string, oneLine = false): string {
 	return text.replace(oneLine ? hiddenOnOneLine : hidden, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
+
+// eslint-disable-next-line no-control-regex -- as above: C0 controls but tab and line feed, DEL, C1 controls
+const terminalControls = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+/**
+ * Text for a terminal (the command line's output): every control character but tab and line feed written
+ * as `\u....`. A terminal reads ESC and the C1 controls as commands: an agent's words could set the
+ * clipboard (OSC 52), the window title, a link whose text hides where it goes (OSC 8), clear the screen or,
+ * with a carriage return, write over what was printed before.
+ */
+export function forTerminal(text: string): string {
+	return text.replace(terminalControls, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+// eslint-disable-next-line no-control-regex -- DEL and the C1 controls, which JSON.stringify leaves as they are
+const jsonUnescaped = /[\u007f-\u009f]/g;
+
+/** One line of JSON for a terminal: JSON.stringify escapes C0 controls but not DEL nor C1 (0x9b is a CSI). */
+export function jsonForTerminal(value: unknown): string {
+	return JSON.stringify(value).replace(jsonUnescaped, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

@@ -315,6 +315,29 @@ suite('cli: agent-tabs', function () {
 		}
 	});
 
+	test('what an agent says reaches the terminal without control sequences: no clipboard write, title, link or screen clearing', () => {
+		const state = path.join(dir, 'state');
+		// OSC 52 (sets the clipboard), OSC 0 (the window title), OSC 8 (a link whose text hides where it goes),
+		// CSI 2J (clears the screen), a carriage return that writes over the line, and C1's 8-bit CSI and OSC.
+		const hostile = 'A\u001b]52;c;cm0gLXJmIH4K\u0007B\u001b]0;TITLE\u0007C\u001b]8;;https://evil.example\u0007click\u001b]8;;\u0007\u001b[2J\rD\u009b2J\u009d0;T\u009c';
+		const prompt = `say ${hostile}\nthink ${hostile}\ntool t1 ${hostile}\nplan ${hostile}`;
+		// eslint-disable-next-line no-control-regex -- finding control characters is the point
+		const controls = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
+		const human = run(['run', '--repo', repo, '--agent', 'scripted', '--agents', agents, '--state', state, '--prompt', prompt]);
+		assert.equal(human.code, 0, human.stderr);
+		assert.ok(!controls.test(human.stdout), `no control character reaches the terminal: ${JSON.stringify(human.stdout)}`);
+		assert.match(human.stdout, /A\\u001b\]52;c;cm0gLXJmIH4K\\u0007B/, 'they are shown, written out');
+		const chatId = /chat (chat-[0-9a-f]+)/.exec(human.stdout)?.[1];
+		assert.ok(chatId, human.stdout);
+		const shown = run(['show', chatId, '--state', state]);
+		assert.equal(shown.code, 0, shown.stderr);
+		assert.ok(!controls.test(shown.stdout), `nor through show: ${JSON.stringify(shown.stdout)}`);
+		assert.match(shown.stdout, /\\u001b\[2J\\u000dD\\u009b2J/);
+		const json = run(['show', chatId, '--state', state, '--json']);
+		assert.ok(!controls.test(json.stdout), `nor as JSON (which escapes C0 controls but not C1 ones): ${JSON.stringify(json.stdout)}`);
+		assert.ok(jsonLines(json.stdout).some((l) => JSON.stringify(l).includes(JSON.stringify(hostile).slice(1, -1))), 'the JSON still reads back as what the agent said');
+	});
+
 	test('session attach: a deleted session\'s worktree back as a new session, byte for byte, by id or by saved ref', function () {
 		this.timeout(180_000); // a dozen CLI processes, each loading sql.js
 		const common = ['--state', path.join(dir, 'state'), '--worktrees', path.join(dir, 'worktrees'), '--json'];

@@ -4,7 +4,7 @@ import { PendingChangesRepo } from '../../db/pendingChangesRepo';
 import { SessionsRepo } from '../../db/sessionsRepo';
 import { TranscriptRepo } from '../../db/transcriptRepo';
 import { commandName, type ParsedArgs } from '../args';
-import { openStore, out, type CliCommand } from '../shared';
+import { openStore, out, writeOut, type CliCommand } from '../shared';
 
 async function query(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean): Promise<number> {
 	const command = commandName(args.command);
@@ -32,19 +32,19 @@ async function query(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean
 					out(true, { turn, messages }, '');
 					continue;
 				}
-				process.stdout.write(`\n## turn ${turn.seq} · ${turn.status}${turn.stop_reason ? ` (${turn.stop_reason})` : ''}\n`);
+				writeOut(`\n## turn ${turn.seq} · ${turn.status}${turn.stop_reason ? ` (${turn.stop_reason})` : ''}\n`);
 				let previousKind = '';
 				for (const m of messages) {
 					const c = m.content;
 					if (c.continued === true && m.kind === previousKind) {
-						process.stdout.write(String(c.text)); // the rest of a long streamed message
+						writeOut(String(c.text)); // the rest of a long streamed message
 						continue;
 					}
 					const text = m.kind === 'user' ? `> ${String(c.text)}` : m.kind === 'text' ? String(c.text) : m.kind === 'reasoning' ? `(thinking) ${String(c.text)}` : `[${m.kind}] ${JSON.stringify(c)}`;
-					process.stdout.write(`${previousKind ? '\n' : ''}${text}`);
+					writeOut(`${previousKind ? '\n' : ''}${text}`);
 					previousKind = m.kind;
 				}
-				process.stdout.write('\n');
+				writeOut('\n');
 			}
 		} else if (command === 'pending') {
 			const sessionId = args.positionals[0];

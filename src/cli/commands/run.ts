@@ -5,7 +5,7 @@ import type { PermissionPolicy } from '../../agents/permissions';
 import type { TurnOutcome } from '../../tasks/turnRunner';
 import { samePath } from '../../worktrees/paths';
 import { flag, type ParsedArgs } from '../args';
-import { loadDefinitions, openCore, out, requireAgent, requireFolder, silenceFlag, type CliCommand } from '../shared';
+import { loadDefinitions, openCore, out, requireAgent, requireFolder, silenceFlag, writeErr, type CliCommand } from '../shared';
 import { printEvents, runQueueUntilEnded } from './task';
 
 async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean): Promise<number> {
@@ -56,7 +56,7 @@ async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 			const created = await worktrees.createSession({ repo: repoDir, title: prompt.split('\n')[0]!.slice(0, 60) || 'agent-tabs run' });
 			sessionId = created.session.id;
 			if (created.note) {
-				process.stderr.write(`agent-tabs: ${created.note}\n`);
+				writeErr(`agent-tabs: ${created.note}\n`);
 			}
 			createdSession = sessionId;
 		}

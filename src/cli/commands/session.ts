@@ -7,7 +7,7 @@ import { rebuildFromGit, worktreeToAttach, type RebuildInput } from '../../workt
 import type { WorktreeService } from '../../worktrees/worktreeService';
 import { flag, hasFlag, UsageError, type FlagTable, type ParsedArgs } from '../args';
 import { describeRebuilt } from '../recovery';
-import { openStore, out, rebuildInput, worktreeService, type CliCommand } from '../shared';
+import { openStore, out, rebuildInput, worktreeService, writeErr, type CliCommand } from '../shared';
 
 async function sessionCommand(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean): Promise<number> {
 	const sub = args.command.words[1];
@@ -29,7 +29,7 @@ async function sessionCommand(args: ParsedArgs<CliCommand>, logger: Logger, json
 			case 'new': {
 				const { session, worktree, note } = await service.createSession({ repo: path.resolve(flag(args, 'repo')!), title: flag(args, 'title') ?? 'New session', baseRef: flag(args, 'base'), carryChanges: hasFlag(args, 'carry') });
 				if (note && !json) {
-					process.stderr.write(`agent-tabs: ${note}\n`);
+					writeErr(`agent-tabs: ${note}\n`);
 				}
 				await store.durable(); // success is reported only once it is on disk
 				out(json, { sessionId: session.id, title: session.title, worktreePath: worktree.path, branch: worktree.branch, baseRef: worktree.base_ref, ...(note ? { note } : {}) }, `${session.id}  ${worktree.branch}  ${worktree.path}`);

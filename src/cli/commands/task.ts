@@ -9,7 +9,7 @@ import type { AgentEvent } from '../../protocol/agentEvents';
 import type { Core } from '../../tasks/core';
 import type { Dispatcher } from '../../tasks/dispatcher';
 import { commandName, flag, hasFlag, UsageError, type FlagTable, type ParsedArgs } from '../args';
-import { loadDefinitions, openCore, openStore, out, requireAgent, requireFolder, silenceFlag, type CliCommand } from '../shared';
+import { loadDefinitions, openCore, openStore, out, requireAgent, requireFolder, silenceFlag, writeErr, writeOut, type CliCommand } from '../shared';
 
 /** What an agent event looks like in a terminal. */
 function describe(event: AgentEvent): string | undefined {
@@ -53,7 +53,7 @@ export function printEvents(turns: Core['turns'], chatId: () => string | null | 
 		} else {
 			const line = describe(e.event);
 			if (line !== undefined) {
-				process.stdout.write(e.event.type === 'text' ? e.event.text : `\n${line}\n`);
+				writeOut(e.event.type === 'text' ? e.event.text : `\n${line}\n`);
 			}
 		}
 	});
@@ -202,7 +202,7 @@ async function work(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean)
 	const sub = dispatcher.onDidChange(({ task }) => {
 		if (task.status === 'running' && !json && !started.has(task.id)) {
 			started.add(task.id);
-			process.stdout.write(`started  ${describeTask(task)}\n`);
+			writeOut(`started  ${describeTask(task)}\n`);
 		}
 		// A task that failed before its turn started (its repository or session could not be had) counts too.
 		if (endedTaskStatuses.includes(task.status) && (task.started_at !== null || task.status === 'failed') && !ended.has(task.id)) {
@@ -216,11 +216,11 @@ async function work(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean)
 		process.once('SIGTERM', onSignal);
 		const interrupted = await dispatcher.start();
 		for (const id of interrupted) {
-			process.stderr.write(`agent-tabs: task ${id} was running when Agent Tabs last ended; it is interrupted (agent-tabs task retry ${id} runs it again).\n`);
+			writeErr(`agent-tabs: task ${id} was running when Agent Tabs last ended; it is interrupted (agent-tabs task retry ${id} runs it again).\n`);
 		}
 		await dispatcher.whenIdle();
 		if (!json) {
-			process.stdout.write(`The queue is empty (${ended.size} task${ended.size === 1 ? '' : 's'} ran).\n`);
+			writeOut(`The queue is empty (${ended.size} task${ended.size === 1 ? '' : 's'} ran).\n`);
 		}
 		return failed ? 1 : 0;
 	} catch (e) {
