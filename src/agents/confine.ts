@@ -59,8 +59,11 @@ export function resolveInsideWorktree(root: string, requested: string): string {
 	return confined(root, requested).abs;
 }
 
-/** `resolveInsideWorktree`, with where the path physically leads and the worktree's real path. */
-function confined(root: string, requested: string): { abs: string; physical: string; rootReal: string } {
+/**
+ * `resolveInsideWorktree`, with where the path physically leads and the worktree's real path; `existing`, the
+ * physical folder or file the path's existing part leads to, and `missing`, the names after it.
+ */
+function confined(root: string, requested: string): { abs: string; physical: string; rootReal: string; existing: string; missing: string[] } {
 	if (typeof requested !== 'string' || requested.length === 0 || requested.includes('\0')) {
 		throw new OutsideWorktreeError(String(requested), root, 'not a valid path');
 	}
@@ -75,7 +78,7 @@ function confined(root: string, requested: string): { abs: string; physical: str
 	if (!isInside(physical, rootReal)) {
 		throw new OutsideWorktreeError(requested, rootResolved, 'a symbolic link on the way points outside it');
 	}
-	return { abs, physical, rootReal };
+	return { abs, physical, rootReal, existing: real, missing: rest };
 }
 
 /** Whether a path (relative, either separator) goes through a folder or file named `.git`. */
@@ -89,7 +92,7 @@ function touchesGitAdmin(rel: string): boolean {
  * made would hand the agent the git configuration, and with it commands that Agent Tabs' own git runs.
  * Returns the path as written and where it physically leads (symlinks resolved).
  */
-export function resolveWritableInsideWorktree(root: string, requested: string): { abs: string; physical: string; rootReal: string } {
+export function resolveWritableInsideWorktree(root: string, requested: string): ReturnType<typeof confined> {
 	const resolved = confined(root, requested);
 	const { abs, physical, rootReal } = resolved;
 	if (touchesGitAdmin(path.relative(path.resolve(root), abs)) || touchesGitAdmin(path.relative(rootReal, physical))) {
@@ -115,7 +118,40 @@ function checkOpened(fd: number, root: string, rootReal: string, requested: stri
 	}
 }
 
-const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = fs.constants;
+
+/**
+ * Makes the folders `missing` (names, in order) under `existing`, a folder inside the worktree. Where an open
+ * folder can be named (Linux: /proc/self/fd), each is made inside the folder opened before it, checked once
+ * open, never by its path: a folder on the way swapped for a link out between the check and the making
+ * would otherwise have them made outside. Elsewhere, by path (`mkdir -p`).
+ */
+async function makeFolders(existing: string, missing: readonly string[], root: string, rootReal: string, requested: string): Promise<void> {
+	if (missing.length === 0) {
+		return;
+	}
+	if (process.platform !== 'linux') {
+		await fs.promises.mkdir(path.join(existing, ...missing), { recursive: true });
+		return;
+	}
+	let folder = await fs.promises.open(existing, O_RDONLY | O_DIRECTORY);
+	try {
+		checkOpened(folder.fd, root, rootReal, requested);
+		for (const name of missing) {
+			const inFolder = `/proc/self/fd/${folder.fd}/${name}`;
+			await fs.promises.mkdir(inFolder).catch((e: unknown) => {
+				if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+					throw e;
+				}
+			});
+			const next = await fs.promises.open(inFolder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+			await folder.close();
+			folder = next;
+		}
+	} finally {
+		await folder.close();
+	}
+}
 
 /**
  * The most of a file one read gives an agent (the whole file, or the lines it asked for). The text goes
@@ -238,8 +274,8 @@ async function readLines(handle: fs.promises.FileHandle, range: LineRange, tooLa
  * written; a file this call created outside is removed again.
  */
 export async function writeFileInsideWorktree(root: string, requested: string, content: string): Promise<{ abs: string; existed: boolean }> {
-	const { abs, physical, rootReal } = resolveWritableInsideWorktree(root, requested);
-	await fs.promises.mkdir(path.dirname(physical), { recursive: true });
+	const { abs, physical, rootReal, existing, missing } = resolveWritableInsideWorktree(root, requested);
+	await makeFolders(existing, missing.slice(0, -1), root, rootReal, requested);
 	let created = true;
 	let handle: fs.promises.FileHandle;
 	try {

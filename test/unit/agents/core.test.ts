@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -118,6 +118,31 @@ suite('agents/confine', () => {
 		assert.equal(fs.readFileSync(path.join(wt, '.git'), 'utf8'), 'gitdir: /somewhere/.git/worktrees/wt\n');
 		assert.deepEqual(fs.readdirSync(path.join(wt, 'vendor', '.git')), []);
 		assert.equal(await readFileInsideWorktree(wt, '.git'), 'gitdir: /somewhere/.git/worktrees/wt\n', 'reading them is fine');
+	});
+
+	test('a folder swapped for a link while writes make new folders under it creates no folder outside', async function () {
+		if (process.platform !== 'linux') {
+			this.skip(); // the check of where an opened folder is (/proc) is Linux-only
+		}
+		this.timeout(30_000);
+		const wt = path.join(root, 'wt');
+		fs.mkdirSync(path.join(wt, 'sub'));
+		// A real process flips sub between a folder and a link out as fast as it can, as a hostile agent would.
+		const flip = spawn('bash', ['-c', `cd "${wt}"; while true; do mv sub sub-real; ln -s "${path.join(root, 'outside')}" sub; rm -f sub; mv sub-real sub; done`], { stdio: 'ignore' });
+		try {
+			let written = 0;
+			for (let i = 0; i < 3000 && fs.readdirSync(path.join(root, 'outside')).length === 0; i++) {
+				written += await writeFileInsideWorktree(wt, `sub/d${i}/e/f.txt`, 'x').then(
+					() => 1,
+					() => 0,
+				);
+			}
+			assert.deepEqual(fs.readdirSync(path.join(root, 'outside')), [], 'no folder was made outside the worktree');
+			assert.ok(written > 0, 'writes that met the folder in place went through');
+		} finally {
+			flip.kill('SIGKILL');
+			await new Promise((resolve) => flip.once('exit', resolve));
+		}
 	});
 
 	test('a FIFO or a folder is refused at once, for reads and writes, without blocking a thread', async () => {
