@@ -173,7 +173,9 @@ export class Core implements IDisposable {
 					const changes = await this.worktrees.changesSinceCheckpoint(worktree.path, turn.checkpoint_before!);
 					let added = 0;
 					for (const change of changes) {
-						const changedPath = this.options.redactor ? this.options.redactor.redact(change.path) : change.path;
+						// Redacted as the turn would have (a file named after a key): with every key this process knows, also
+						// where no redactor was given (the command line) and those agent definitions hand out (their env).
+						const changedPath = this.pool.redactForStorage(change.path);
 						if (!recorded.has(changedPath)) {
 							this.pending.record({ sessionId: chat.session_id, worktreeId: worktree.id, chatId: chat.id, agent: turn.agent, turnId: turn.id, path: changedPath, kind: change.kind, source: 'watcher', shared: cut.length > 1 });
 							added++;

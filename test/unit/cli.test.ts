@@ -130,6 +130,34 @@ suite('cli: agent-tabs', function () {
 		assert.equal(fs.readFileSync(path.join(cwd, 'quiet.md'), 'utf8'), 'q');
 	});
 
+	test('a run killed mid-turn: a file the agent named after a key is recorded by the next run under its redacted name', async () => {
+		const state = path.join(dir, 'state');
+		const key = 'sk-ant-cli-named-file-0123456789';
+		const token = 'token-in-the-agents-file-named-42';
+		fs.writeFileSync(agents, JSON.stringify([{ id: 'scripted', label: 'Scripted', transport: 'acp', command: process.execPath, args: [agentScript], env: { AGENT_FILE_TOKEN: token }, secretEnv: ['ANTHROPIC_API_KEY'] }]));
+		const env = { ...process.env, AGENT_TABS_WORKTREES: defaultWorktrees, ANTHROPIC_API_KEY: key };
+		const common = ['--repo', repo, '--agent', 'scripted', '--agents', agents, '--state', state, '--worktrees', path.join(dir, 'worktrees'), '--json'];
+		const first = spawnSync(process.execPath, [cli, 'run', ...common, '--prompt', 'say first'], { encoding: 'utf8', env });
+		assert.equal(first.status, 0, first.stderr);
+		const { chatId, sessionId, cwd } = JSON.parse(first.stdout.trim().split('\n').pop()!) as { chatId: string; sessionId: string; cwd: string };
+		const child = spawn(process.execPath, [cli, 'run', ...common, '--chat', chatId, '--prompt', `diskwrite named-${key}.md q\ndiskwrite named-${token}.md q\nsay written\nsleep 30000`], { detached: true, env, stdio: ['ignore', 'pipe', 'ignore'] });
+		let out = '';
+		child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+		await waitFor(() => out.includes('written'), 'the agent to write the files', 30_000);
+		process.kill(-child.pid!, 'SIGKILL');
+		await new Promise((r) => child.once('exit', r));
+		killScriptedAgentsIn(cwd);
+		const after = spawnSync(process.execPath, [cli, 'run', ...common, '--chat', chatId, '--prompt', 'say after'], { encoding: 'utf8', env });
+		assert.equal(after.status, 0, after.stderr);
+		const pending = spawnSync(process.execPath, [cli, 'pending', sessionId, '--state', state, '--json'], { encoding: 'utf8', env }).stdout;
+		const paths = pending.trim().split('\n').map((l) => (JSON.parse(l) as { path: string }).path).sort();
+		assert.deepEqual(paths, ['named-[redacted AGENT_FILE_TOKEN].md', 'named-[redacted ANTHROPIC_API_KEY].md']);
+		const stateFiles = fs.readdirSync(state).map((f) => path.join(state, f)).filter((f) => fs.statSync(f).isFile()).map((f) => fs.readFileSync(f, 'latin1'));
+		for (const secret of [key, token]) {
+			assert.ok(!stateFiles.some((f) => f.includes(secret)), `${secret} is not in the database or the journal`);
+		}
+	});
+
 	test('a run killed the instant its agent has the prompt: the turn is on disk (interrupted, its write its own) and its task never runs again', async () => {
 		const state = path.join(dir, 'state');
 		const common = ['--repo', repo, '--agent', 'scripted', '--agents', agents, '--state', state, '--worktrees', path.join(dir, 'worktrees'), '--json'];
