@@ -36,3 +36,13 @@ const jsonUnescaped = /[\u007f-\u009f]/g;
 export function jsonForTerminal(value: unknown): string {
 	return JSON.stringify(value).replace(jsonUnescaped, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
+
+/**
+ * Text for a VS Code notification: VS Code shows `[label](https://…)`, `[label](command:…)` and
+ * `[label](file:…)` in a notification's message as links, and runs a command link's command, with its
+ * arguments, when it is clicked. Words an agent chose (a permission request's title, an error it caused)
+ * could put an "Allow" link there that runs something else; `](` is written `] (`, which is no link.
+ */
+export function withoutLinks(text: string): string {
+	return text.replace(/\]\(/g, '] (');
+}

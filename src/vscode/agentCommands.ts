@@ -3,7 +3,7 @@ import { agentPresets, mergeDefinitions, type AgentDefinition } from '../agents/
 import { agentAvailability } from '../agents/installed';
 import type { PermissionBroker, PermissionPolicySettings, PermissionRequest } from '../agents/permissions';
 import { errorMessage, type Logger } from '../common/log';
-import { revealHidden } from '../common/visibleText';
+import { revealHidden, withoutLinks } from '../common/visibleText';
 import type { ApiKeys } from './apiKeys';
 import { settingIds } from './ids';
 import { userSetting } from './userSettings';
@@ -85,7 +85,7 @@ export function showPermissionRequest(broker: PermissionBroker, request: Permiss
 	const buttons = request.options.map((o) => o.name);
 	// `request.agent` is the agent's id; people know it by its label, as the agent picker and the chat tab show it.
 	const agent = definitions.find((d) => d.id === request.agent)?.label ?? request.agent;
-	void vscode.window.showWarningMessage(vscode.l10n.t('{0} asks: {1}', agent, revealHidden(request.title, true)), ...buttons).then((choice) => {
+	void vscode.window.showWarningMessage(vscode.l10n.t('{0} asks: {1}', withoutLinks(agent), withoutLinks(revealHidden(request.title, true))), ...buttons).then((choice) => {
 		const option = request.options.find((o) => o.name === choice);
 		const settled = option ? broker.decide(request.id, option.optionId) : broker.dismiss(request.id);
 		if (option && !settled) {

@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { viewRowArgs } from '../common/commandArgs';
 import { errorMessage, type Logger } from '../common/log';
 import { DisposableStore } from '../common/lifecycle';
+import { withoutLinks } from '../common/visibleText';
 import type { commandIds } from './ids';
 
 type CommandId = (typeof commandIds)[keyof typeof commandIds];
@@ -23,7 +24,7 @@ export function registerCommands(logger: Logger, handlers: Partial<Record<Comman
 					return await handler(...viewRowArgs(args));
 				} catch (e) {
 					logger.error(`[Commands][${id}] ${errorMessage(e)}`);
-					void vscode.window.showErrorMessage(errorMessage(e));
+					void vscode.window.showErrorMessage(withoutLinks(errorMessage(e)));
 					return undefined;
 				}
 			}),
