@@ -825,6 +825,33 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		await page.screenshot({ path: path.join(outputDir, 'chat-300-settings.png'), fullPage: false });
 	});
 
+	test('a choice refused after an earlier one was taken goes back to what the agent holds, not to what the picker showed before', async () => {
+		const effort = (current: string): ChatSetting => ({ id: 'effort', name: 'Effort', category: 'thought_level', current, available: [{ id: 'medium', name: 'Medium' }, { id: 'high', name: 'High' }, { id: 'max', name: 'Max' }] });
+		await openTab(snap(allRows().slice(0, 2), 2, meta({ settings: [effort('medium')] })));
+		// Two choices in quick succession: the agent takes High (its new settings arrive while Max is asked), then refuses Max.
+		let takeHigh!: () => void;
+		let refuseMax!: () => void;
+		host.handlers['chat/setConfigOption'] = (p) =>
+			new Promise((resolve, reject) => {
+				if (p.value === 'high') {
+					takeHigh = () => resolve(null);
+				} else {
+					refuseMax = () => reject(Object.assign(new Error('Max effort needs the Large model'), { code: 'internal' }));
+				}
+			});
+		const picker = page.locator('select[aria-label="Effort"]');
+		await picker.selectOption('high');
+		await picker.selectOption('max');
+		await until(() => host.of('chat/setConfigOption').length === 2, 'both choices asked');
+		await notify({ kind: 'notify', method: 'chat/didChangeMeta', params: meta({ settings: [effort('high')] }) });
+		takeHigh();
+		refuseMax();
+		await until(async () => (await page.locator('[role="alert"]').innerText()).includes('Max effort needs the Large model'), 'the refusal said');
+		await new Promise((r) => setTimeout(r, 100));
+		assert.equal(await picker.inputValue(), 'high', 'the picker shows the effort the agent holds');
+		assert.deepEqual(problems, []);
+	});
+
 	test('rewind shows what it would replace, and only a confirm rewinds', async () => {
 		await openTab(snap(allRows().slice(0, 2), 2));
 		host.handlers['turn/rewindPreview'] = (p) => ({ turnId: p.turnId, number: 1, files: ['src/parser.ts', 'CHANGELOG.md'], laterTurns: 1 });

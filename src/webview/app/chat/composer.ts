@@ -134,10 +134,10 @@ export class Composer {
 		const select = h('select', { attrs: { 'aria-label': label } });
 		h('label', { class: 'picker', attrs: { hidden: '' } }, h('span', { class: 'picker-label' }, label), select);
 		select.addEventListener('change', () => {
-			const previous = select.dataset.current ?? '';
 			void this.run(() => choose(select.value)).then((ok) => {
 				if (!ok) {
-					select.value = previous;
+					// Back to what the agent holds now (its last settings): an earlier choice may have been taken meanwhile.
+					select.value = select.dataset.current ?? '';
 				}
 			});
 		});
