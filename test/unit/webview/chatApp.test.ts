@@ -478,6 +478,30 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.deepEqual(problems, []);
 	});
 
+	test('a reader at the bottom stays there when the message box grows (a queued message, its edit box) and follows the rows that come next; one scrolled up stays put', async () => {
+		const rows: ChatRow[] = [allRows()[0]!, ...Array.from({ length: 60 }, (_, i): ChatRow => ({ id: `m${i}`, turnId: 't1', kind: 'text', text: `Paragraph ${i}\nline two\nline three` }))];
+		await openTab(snap(rows, 61, meta({ status: 'running' })));
+		const log = page.locator('[role="log"]');
+		const atBottom = (): Promise<boolean> => log.evaluate((e) => e.scrollHeight - e.scrollTop - e.clientHeight < 2);
+		assert.equal(await atBottom(), true, 'a tab opens at the bottom');
+		const queued = [{ id: 'q1', text: 'say second\nand more', attachments: [] }, { id: 'q2', text: 'say third', attachments: [] }];
+		await notify({ kind: 'notify', method: 'chat/didChangeMeta', params: meta({ status: 'running', queue: queued }) });
+		await until(atBottom, 'the last row in view with the queue shown');
+		await page.locator('section[aria-label="Queued messages"]').getByRole('button', { name: 'Edit: say third' }).click();
+		await until(atBottom, 'the last row in view with the edit box open');
+		// The next rows are followed.
+		await rowUpdate({ seq: 62, op: 'append', row: { id: 'm60', turnId: 't1', kind: 'text', text: 'the newest paragraph' } });
+		await until(atBottom, 'the new row in view');
+		// A reader who scrolled up is left where they are when the message box shrinks or grows.
+		await log.evaluate((e) => (e.scrollTop = 300));
+		await new Promise((r) => setTimeout(r, 300));
+		await notify({ kind: 'notify', method: 'chat/didChangeMeta', params: meta({ status: 'running', queue: [] }) });
+		await notify({ kind: 'notify', method: 'chat/didChangeMeta', params: meta({ status: 'running', queue: queued }) });
+		await new Promise((r) => setTimeout(r, 300));
+		assert.equal(await log.evaluate((e) => e.scrollTop), 300);
+		assert.deepEqual(problems, []);
+	});
+
 	test('a failed send keeps the text and says why', async () => {
 		await openTab(snap(allRows().slice(0, 2), 2));
 		host.handlers['chat/send'] = () => {

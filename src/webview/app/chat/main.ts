@@ -169,10 +169,25 @@ function saveScrollNow(): void {
 	}
 }
 
+/**
+ * Whether the reader is at the bottom, as of their last scroll. The log shrinks without a scroll when the
+ * message box grows (a queued message, its edit box, a note): measured then, the reader would no longer be at
+ * the bottom, and would stop following the reply.
+ */
+let atBottom = true;
+
 // Saved as the reader scrolls (at most every 200 ms), and at once when the tab is left: its page is thrown away.
 log.addEventListener('scroll', () => {
+	atBottom = nearBottom();
 	scrollTimer ??= setTimeout(saveScrollNow, 200);
 });
+
+// A reader at the bottom stays there when the log changes size (the message box grows or shrinks, the tab is resized).
+new ResizeObserver(() => {
+	if (atBottom) {
+		log.scrollTop = log.scrollHeight;
+	}
+}).observe(log);
 
 /** Brings the reader back to the saved row at its offset; a row that is gone leaves the log at the bottom. */
 function restoreAnchor(): void {
@@ -185,15 +200,17 @@ function restoreAnchor(): void {
 	} else {
 		log.scrollTop = log.scrollHeight;
 	}
+	atBottom = nearBottom();
 	saveScrollNow();
 }
 
 /** Keeps the reader where they are: follows new rows only when already at the bottom. */
 function keepScroll(update: () => void): void {
-	const follow = nearBottom();
+	const follow = atBottom || nearBottom();
 	update();
 	if (follow) {
 		log.scrollTop = log.scrollHeight;
+		atBottom = true;
 	}
 }
 
