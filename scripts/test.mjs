@@ -120,7 +120,7 @@ if (layers.includes('integration')) {
 if (layers.includes('e2e')) {
 	runScriptLayer('e2e', 'UI tests (Playwright drives the installed .vsix in code-server)', 'test/e2e/sessionsView.e2e.mjs');
 	runScriptLayer('e2e-sessions', 'UI tests: a session from the palette, deleted through the risk dialog, restored', 'test/e2e/sessionsLifecycle.e2e.mjs');
-	runScriptLayer('e2e-chat', 'UI tests: a chat tab with the scripted agent: stream, permission, rewind, reload, close', 'test/e2e/chatTab.e2e.mjs');
+	runScriptLayer('e2e-chat', 'UI tests: a chat tab with the scripted agent: stream, permissions, settings, queue, rewind, reload, close', 'test/e2e/chatTab.e2e.mjs');
 	runScriptLayer('e2e-tasks', 'UI tests: New Task from the palette, the Tasks view (done with its result, its chat, cancel, retry)', 'test/e2e/tasksView.e2e.mjs');
 }
 finish();

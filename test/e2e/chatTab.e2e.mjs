@@ -3,7 +3,10 @@
 // palette, "New Chat" with the scripted ACP agent (a real child process, defined in the user settings), a
 // prompt typed into the tab that streams a reply, asks a permission (answered on the card) and writes a file
 // in the session's worktree, "Rewind to before this turn" (preview, then confirm), a window reload and a
-// browser refresh that bring the tab back with its transcript and the agent's resumed context, and "Close Chat". Screenshots in .test-output/e2e-chat/.
+// browser refresh that bring the tab back with its transcript and the agent's resumed context, and "Close Chat".
+// With two agents in one session: the settings pickers (one agent offers its mode only as a setting), a fifth
+// permission request behind the four shown, the reading place kept across hiding the tab, and a queued message
+// edited while a turn runs, each checked against what the agent says it got. Screenshots in .test-output/e2e-chat/.
 // Writes .test-output/e2e-chat.json. Expects dist/ and out/test built and the test VS Code installed.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -44,6 +47,10 @@ const steps = [
 	['after a browser refresh (F5 on code-server) the tab is back with its transcript and the agent resumes its context', browserRefresh],
 	['"Agent Tabs: Close Chat" closes the tab and ends its agent process; the chat is listed as closed', closeChat],
 	['two tabs with two agents in one session share its worktree, one turn at a time; each file is attributed to its own chat and agent', twoAgents],
+	["the agent's settings are pickers (its mode offered as a setting is the mode picker); a choice reaches the agent, a refused one goes back and says why", settingsPickers],
+	['a permission request beyond the 4 a chat shows says it waits and offers no answer; once an earlier one is answered it can be answered', permissionsBeyondShown],
+	['a tab hidden and shown again comes back at the row the reader was at, not at the bottom', scrollAnchorAcrossHide],
+	['a message queued while a turn runs can be edited: the agent gets the edit; an edit still open when the message starts goes to the message box', editQueued],
 	['a tab left in the background across a reload and opened again from the palette before it was shown stays one tab, with its draft', backgroundTabAcrossReload],
 	['"Close Chat" in the Sessions view on a tab VS Code has not restored since a reload closes that tab too', closeUnrestoredTab],
 	['"Delete Session" (saved first) closes the session\'s chat tabs and ends their agents', deleteSession],
@@ -61,7 +68,8 @@ async function open() {
 			'agentTabs.worktrees.root': worktreesRoot,
 			'agentTabs.agents': [
 				{ id: 'scripted', label: agentLabel, transport: 'acp', command: node24, args: [agentScript], icon: agentIcon, env: { SCRIPTED_AGENT_STATE_DIR: agentState } },
-				{ id: 'reviewer', label: reviewerLabel, transport: 'acp', command: node24, args: [agentScript] },
+				// The reviewer offers its mode only as a setting (category mode), as claude-agent-acp does.
+				{ id: 'reviewer', label: reviewerLabel, transport: 'acp', command: node24, args: [agentScript], env: { SCRIPTED_AGENT_MODE_OPTION: '1' } },
 			],
 		},
 	});
@@ -416,6 +424,194 @@ async function twoAgents() {
 	};
 	if (agentOf('review.md') !== 'reviewer' || agentOf('scripted.md') !== 'scripted') {
 		throw new Error(`the pending changes are not attributed to their agents: ${JSON.stringify(pending)} (chats ${JSON.stringify(chats)})`);
+	}
+}
+
+async function settingsPickers() {
+	const { page } = state;
+	const frame = await chatFrameShowing(reviewerLabel);
+	const shown = () => frame.locator('.toolbar select:visible').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
+	// The reviewer offers its mode only as a setting: that is the one mode picker, named as the agent names it.
+	await frame.locator('select[aria-label="Effort"]').waitFor({ state: 'visible', timeout: 30_000 });
+	if (JSON.stringify(await shown()) !== JSON.stringify(['Approval', 'Model', 'Effort'])) {
+		throw new Error(`the reviewer's tab shows the pickers ${JSON.stringify(await shown())}, not Approval, Model and Effort`);
+	}
+	const effort = frame.locator('select[aria-label="Effort"]');
+	if ((await effort.inputValue()) !== 'medium') {
+		throw new Error(`the Effort picker shows ${await effort.inputValue()}, not the agent's current medium`);
+	}
+	await frame.locator('select[aria-label="Approval"]').selectOption({ label: 'Plan only' });
+	await effort.selectOption({ label: 'High' });
+	// The agent refuses Max with the Small model: the picker goes back, and the tab says the agent's reason.
+	await effort.selectOption({ label: 'Max' });
+	await frame.locator('[role="alert"]', { hasText: 'Max effort needs the Large model' }).waitFor({ state: 'visible', timeout: 30_000 });
+	for (const until = Date.now() + 10_000; (await effort.inputValue()) !== 'high'; await sleep(100)) {
+		if (Date.now() > until) {
+			throw new Error(`the refused Effort picker shows ${await effort.inputValue()}, not the high the agent kept`);
+		}
+	}
+	await page.screenshot({ path: path.join(shotDir, '14a-settings-refused.png') });
+	// What the agent holds now: the mode and the effort chosen in the tab, set as settings (session/set_config_option).
+	const input = frame.locator('textarea.input');
+	await input.fill('settings');
+	await input.press('Enter');
+	await frame.locator('.message.agent .body', { hasText: 'settings: mode=plan model=small effort=high fast=false' }).waitFor({ state: 'visible', timeout: 60_000 });
+	if ((await frame.locator('select[aria-label="Approval"]').inputValue()) !== 'plan' || (await effort.inputValue()) !== 'high') {
+		throw new Error('the pickers do not show the settings the agent holds after the turn');
+	}
+	// The scripted agent offers modes as well as settings: a Mode picker with its settings after the model.
+	await chatTab(agentLabel).click();
+	const scripted = await chatFrameShowing(agentLabel);
+	await scripted.locator('select[aria-label="Effort"]').waitFor({ state: 'visible', timeout: 30_000 });
+	const scriptedPickers = await scripted.locator('.toolbar select:visible').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
+	if (JSON.stringify(scriptedPickers) !== JSON.stringify(['Mode', 'Model', 'Effort'])) {
+		throw new Error(`the scripted agent's tab shows the pickers ${JSON.stringify(scriptedPickers)}, not Mode, Model and Effort`);
+	}
+	await page.screenshot({ path: path.join(shotDir, '14b-settings-pickers.png') });
+}
+
+async function permissionsBeyondShown() {
+	const { page } = state;
+	const frame = await chatFrameShowing(agentLabel);
+	const input = frame.locator('textarea.input');
+	await input.fill('permissions 5 Step');
+	await input.press('Enter');
+	const card = (i) => frame.locator(`section.permission[aria-label="Permission request: Step ${i}"]`);
+	const waitsText = 'Waits until earlier requests are answered; then you can answer it.';
+	await card(5).locator('.permission-status', { hasText: waitsText }).waitFor({ state: 'visible', timeout: 60_000 });
+	for (const i of [1, 2, 3, 4]) {
+		await card(i).getByRole('button', { name: /Allow/ }).waitFor({ state: 'visible', timeout: 30_000 });
+	}
+	if ((await card(5).locator('button').count()) !== 0) {
+		throw new Error('the fifth request offers an answer while the 4 before it are shown');
+	}
+	await card(5).scrollIntoViewIfNeeded();
+	await page.screenshot({ path: path.join(shotDir, '14c-fifth-permission-waits.png') });
+	// One answered: the fifth is shown now, and can be answered.
+	await card(1).getByRole('button', { name: /Allow/ }).click();
+	await card(5).getByRole('button', { name: /Reject/ }).waitFor({ state: 'visible', timeout: 30_000 });
+	if (await card(5).locator('.permission-status', { hasText: waitsText }).count()) {
+		throw new Error('the fifth card still says it waits once it can be answered');
+	}
+	await card(5).getByRole('button', { name: /Reject/ }).click();
+	for (const i of [2, 3, 4]) {
+		await card(i).getByRole('button', { name: /Allow/ }).click();
+	}
+	await frame.locator('.message.agent .body', { hasText: 'permissions: allow allow allow allow reject' }).waitFor({ state: 'visible', timeout: 60_000 });
+	await page.screenshot({ path: path.join(shotDir, '14d-permissions-answered.png') });
+}
+
+async function scrollAnchorAcrossHide() {
+	const { page } = state;
+	const frame = await chatFrameShowing(agentLabel);
+	const input = frame.locator('textarea.input');
+	// Enough rows to scroll: a tool call with its output each.
+	await input.fill(Array.from({ length: 30 }, (_, i) => `toolout output ${i}`).join('\n'));
+	await input.press('Enter');
+	for (const until = Date.now() + 60_000; (await frame.locator('.transcript > .tool').count()) < 30 || (await frame.locator('.turn.turn-running').count()) > 0; await sleep(250)) {
+		if (Date.now() > until) {
+			throw new Error(`the turn of 30 tool calls shows ${await frame.locator('.transcript > .tool').count()} of them`);
+		}
+	}
+	const log = frame.locator('[role="log"]');
+	// The reader scrolls up to a row in the middle, 10 px of it above the top of the view.
+	const rowId = await log.evaluate((e) => {
+		const rows = [...e.children].filter((c) => c.dataset.rowId);
+		const row = rows[Math.floor(rows.length / 2)];
+		e.scrollTop += row.getBoundingClientRect().top - e.getBoundingClientRect().top + 10;
+		return row.dataset.rowId;
+	});
+	const offsetOf = (f) => f.locator('[role="log"]').evaluate((e, id) => {
+		const row = e.querySelector(`[data-row-id="${id}"]`);
+		return row ? Math.round(row.getBoundingClientRect().top - e.getBoundingClientRect().top) : undefined;
+	}, rowId);
+	await sleep(500);
+	const before = await offsetOf(frame);
+	if (before !== -10) {
+		throw new Error(`the row is at ${before} px after scrolling, not -10`);
+	}
+	await page.screenshot({ path: path.join(shotDir, '14e-scrolled-up.png') });
+	// Another editor hides the tab (its page is thrown away); clicking the tab shows it again.
+	await chatTab(reviewerLabel).click();
+	await chatFrameShowing(reviewerLabel);
+	await chatTab(agentLabel).click();
+	let after;
+	for (const until = Date.now() + 30_000; ; await sleep(250)) {
+		const shown = await chatFrameShowing(agentLabel);
+		after = await offsetOf(shown).catch(() => undefined);
+		if (after === before || Date.now() > until) {
+			break;
+		}
+	}
+	if (after !== before) {
+		throw new Error(`shown again, the row the reader was at is at ${after} px, not ${before}`);
+	}
+	await page.screenshot({ path: path.join(shotDir, '14f-shown-again.png') });
+	// Back at the bottom for what follows.
+	await (await chatFrameShowing(agentLabel)).locator('[role="log"]').evaluate((e) => (e.scrollTop = e.scrollHeight));
+}
+
+async function editQueued() {
+	const { page } = state;
+	const frame = await chatFrameShowing(agentLabel);
+	const input = frame.locator('textarea.input');
+	const queue = frame.locator('section[aria-label="Queued messages"]');
+	await input.fill('sleep 5000\nsay the slow turn ends');
+	await input.press('Enter');
+	await frame.locator('.message.user .body', { hasText: 'the slow turn ends' }).waitFor({ state: 'visible', timeout: 30_000 });
+	await input.fill('say queued as first typed');
+	await input.press('Enter');
+	await queue.getByRole('button', { name: 'Edit: say queued as first typed' }).click();
+	const editor = queue.locator('textarea');
+	await editor.fill('say queued and edited');
+	// The queue and its edit box take room from the transcript: the reader at the bottom still sees the running turn.
+	await assertInView(frame.locator('.message.user .body', { hasText: 'the slow turn ends' }), 'the running turn while a queued message is edited');
+	await page.screenshot({ path: path.join(shotDir, '14g-editing-queued.png') });
+	await editor.press('Enter');
+	await queue.locator('.queued-text', { hasText: 'say queued and edited' }).waitFor({ state: 'visible', timeout: 15_000 });
+	// A second message waits behind it; its edit is still open when it starts, so it goes as it was.
+	await input.fill('sleep 1500\nsay sent as it was');
+	await input.press('Enter');
+	await queue.getByRole('button', { name: /Edit: sleep 1500/ }).click();
+	await queue.locator('textarea').fill('say an edit too late');
+	await frame.locator('.message.agent .body', { hasText: 'queued and edited' }).waitFor({ state: 'visible', timeout: 60_000 });
+	await frame.locator('.message.agent .body', { hasText: 'sent as it was' }).waitFor({ state: 'visible', timeout: 60_000 });
+	await frame.locator('.composer .note-text[role="status"]', { hasText: /your edited text is in the message box/ }).waitFor({ state: 'visible', timeout: 15_000 });
+	// The reader never left the bottom: the transcript followed the queued messages' replies.
+	await assertInView(frame.locator('.message.agent .body', { hasText: 'sent as it was' }), 'the last reply');
+	if ((await input.inputValue()) !== 'say an edit too late') {
+		throw new Error(`the message box holds ${JSON.stringify(await input.inputValue())}, not the edit that came too late`);
+	}
+	if ((await frame.locator('.message.agent .body', { hasText: 'queued as first typed' }).count()) !== 0 || (await frame.locator('.message.user .body', { hasText: 'say queued and edited' }).count()) !== 1) {
+		throw new Error('the agent got the queued message as first typed, not as edited');
+	}
+	await page.screenshot({ path: path.join(shotDir, '14h-late-edit-in-message-box.png') });
+	await input.fill('');
+	// The reviewer's tab is in view for the next step; shown again, its pickers say what the agent holds.
+	await chatTab(reviewerLabel).click();
+	const reviewer = await chatFrameShowing(reviewerLabel);
+	await reviewer.locator('select[aria-label="Effort"]').waitFor({ state: 'visible', timeout: 30_000 });
+	const values = [await reviewer.locator('select[aria-label="Approval"]').inputValue(), await reviewer.locator('select[aria-label="Effort"]').inputValue()];
+	if (JSON.stringify(values) !== JSON.stringify(['plan', 'high'])) {
+		throw new Error(`shown again, the reviewer's Approval and Effort pickers show ${JSON.stringify(values)}, not what its agent holds (plan, high)`);
+	}
+}
+
+/** Fails unless the element is inside the transcript's visible part (within a few seconds: a scroll may follow). */
+async function assertInView(locator, what) {
+	let where;
+	for (const until = Date.now() + 3_000; ; await sleep(100)) {
+		where = await locator.evaluate((el) => {
+			const log = el.closest('[role="log"]').getBoundingClientRect();
+			const r = el.getBoundingClientRect();
+			return { top: Math.round(r.top - log.top), bottom: Math.round(log.bottom - r.bottom) };
+		});
+		if ((where.top >= 0 && where.bottom >= 0) || Date.now() > until) {
+			break;
+		}
+	}
+	if (where.top < 0 || where.bottom < 0) {
+		throw new Error(`${what} is not in view: ${where.top} px from the top of the transcript, ${where.bottom} px from its bottom`);
 	}
 }
 
