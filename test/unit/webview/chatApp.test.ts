@@ -259,9 +259,14 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 	});
 
 	test('usable at 300 px: nothing overflows sideways', async () => {
-		await openTab(snap(allRows(), 14, meta({ status: 'running', queue: [{ id: 'q1', text: 'Then bump the version.', attachments: [] }] })), 300);
+		// A notice as long as the one said when an agent cannot restore its conversation.
+		const long: ChatRow = { id: 'n2', turnId: null, kind: 'notice', severity: 'warning', title: "Scripted could not restore its earlier conversation, so this chat's agent context starts fresh. The transcript above is kept." };
+		await openTab(snap([...allRows(), long], 15, meta({ status: 'running', queue: [{ id: 'q1', text: 'Then bump the version.', attachments: [] }] })), 300);
 		const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
 		assert.ok(overflow <= 0, `scrolls sideways by ${overflow}px`);
+		// Nor inside the transcript: every row wraps to its width (a long notice was one line, cut off at the edge).
+		const logOverflow = await page.locator('[role="log"]').evaluate((e) => e.scrollWidth - e.clientWidth);
+		assert.ok(logOverflow <= 0, `the transcript scrolls sideways by ${logOverflow}px`);
 		await page.screenshot({ path: path.join(outputDir, 'chat-300.png'), fullPage: false });
 		await page.locator('[role="log"]').evaluate((e) => (e.scrollTop = 0));
 		await page.screenshot({ path: path.join(outputDir, 'chat-300-top.png'), fullPage: false });
