@@ -209,6 +209,31 @@ export type ChatOpenResult = ({ kind: 'snapshot'; snapshot: ChatSnapshot } | { k
 export interface ChatDraft {
 	draft: string;
 	attachments?: PromptAttachment[];
+	/** An edit of a queued message not saved yet, kept with the draft (the tab's page goes when it is hidden). */
+	queueEdit?: QueuedEdit;
+}
+
+/** An open edit of a queued message: which message, its text when the edit began (or was last saved), the text so far. */
+export interface QueuedEdit {
+	queueId: string;
+	original: string;
+	text: string;
+}
+
+/** A well-formed queued edit, or undefined (a webview and the state VS Code keeps for it are not trusted). */
+export function queuedEdit(value: unknown): QueuedEdit | undefined {
+	const v = value as Partial<QueuedEdit> | null | undefined;
+	return typeof v === 'object' &&
+		v !== null &&
+		typeof v.queueId === 'string' &&
+		v.queueId.length > 0 &&
+		v.queueId.length <= maxIdLength &&
+		typeof v.original === 'string' &&
+		v.original.length <= maxTextLength &&
+		typeof v.text === 'string' &&
+		v.text.length <= maxTextLength
+		? { queueId: v.queueId, original: v.original, text: v.text }
+		: undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -261,7 +286,7 @@ export interface Requests {
 	/** Sets one of `ChatMeta.settings` to one of its values; refused unless the agent offers both. The new settings come as meta. */
 	'chat/setConfigOption': [{ chatId: string; configId: string; value: string }, null];
 	/** Answers with the draft (and what it attaches) as the tab may keep it in its state (known secrets redacted). */
-	'chat/saveDraft': [{ chatId: string; draft: string; attachments?: PromptAttachment[] }, ChatDraft];
+	'chat/saveDraft': [{ chatId: string; draft: string; attachments?: PromptAttachment[]; queueEdit?: QueuedEdit }, ChatDraft];
 	/** `accepted: false`: settled already; with `waiting`, not settled but not answerable yet (`ChatMeta.unshownPermissions`). */
 	'permission/answer': [{ chatId: string; requestId: string; optionId: string }, { accepted: boolean; waiting?: boolean }];
 	'queue/edit': [{ chatId: string; queueId: string; text: string }, null];
@@ -313,6 +338,8 @@ export interface ChatTabState {
 	attachments?: PromptAttachment[];
 	/** Where the reader was in the transcript; absent: at the bottom (following new rows). */
 	scroll?: ChatScrollAnchor;
+	/** An edit of a queued message not saved yet, as the host vetted it with the draft. */
+	queueEdit?: QueuedEdit;
 }
 
 /**
@@ -357,7 +384,8 @@ export function readChatTabState(value: unknown): ChatTabState | undefined {
 	if (isChatTabState(value)) {
 		const attachments = draftAttachments(value.attachments);
 		const scroll = scrollAnchor(value.scroll);
-		return { v: 1, chatId: value.chatId, ...(value.draft ? { draft: value.draft } : {}), ...(attachments.length ? { attachments } : {}), ...(scroll ? { scroll } : {}) };
+		const edit = queuedEdit(value.queueEdit);
+		return { v: 1, chatId: value.chatId, ...(value.draft ? { draft: value.draft } : {}), ...(attachments.length ? { attachments } : {}), ...(scroll ? { scroll } : {}), ...(edit ? { queueEdit: edit } : {}) };
 	}
 	return undefined;
 }
@@ -430,6 +458,9 @@ export function requestParamsProblem(method: string, params: unknown): string | 
 	}
 	if (method === 'chat/saveDraft' && p.attachments !== undefined && !Array.isArray(p.attachments)) {
 		return 'the attachments are not a list'; // each is checked by the host, which keeps the draft without a bad one
+	}
+	if (method === 'chat/saveDraft' && p.queueEdit !== undefined && !queuedEdit(p.queueEdit)) {
+		return 'the queued edit is not in the form of one, or is too large';
 	}
 	if (method === 'chat/send' && !isPromptPayload(p.prompt)) {
 		return 'the prompt is not in the form of one, or is too large';

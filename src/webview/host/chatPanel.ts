@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { AgentTabsError } from '../../common/errors';
 import { Disposable } from '../../common/lifecycle';
 import type { Logger } from '../../common/log';
-import { chatTabTitle, draftAttachments, isPromptPayload, type ChatMeta, type PromptAttachment, type PromptPayload } from '../../protocol/messages';
+import { chatTabTitle, draftAttachments, isPromptPayload, queuedEdit, type ChatMeta, type PromptAttachment, type PromptPayload } from '../../protocol/messages';
 import type { ChatService } from './chatService';
 import { chatStrings, messengerStrings } from './chatStrings';
 import { chatHtml, newNonce } from './html';
@@ -127,7 +127,7 @@ export class ChatPanel extends Disposable {
 		m.handle('chat/setMode', async (p) => (await s.setMode(own(p.chatId), p.modeId), null));
 		m.handle('chat/setModel', async (p) => (await s.setModel(own(p.chatId), p.modelId), null));
 		m.handle('chat/setConfigOption', async (p) => (await s.setConfigOption(own(p.chatId), p.configId, p.value), null));
-		m.handle('chat/saveDraft', (p) => s.saveDraft(own(p.chatId), p.draft, draftAttachments(p.attachments)));
+		m.handle('chat/saveDraft', (p) => s.saveDraft(own(p.chatId), p.draft, draftAttachments(p.attachments), queuedEdit(p.queueEdit)));
 		m.handle('chat/retry', (p) => s.retry(own(p.chatId), p.rowId));
 		m.handle('permission/answer', (p) => s.answerPermission(own(p.chatId), p.requestId, p.optionId));
 		m.handle('queue/edit', async (p) => (await s.editQueued(own(p.chatId), p.queueId, p.text), null));

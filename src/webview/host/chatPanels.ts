@@ -131,7 +131,7 @@ export class ChatPanelManager extends Disposable {
 				this.logger.info(`[ChatPanels][restore] ${tab.chatId}: a restored tab replaces the one opened before VS Code restored it`);
 				// The host's copy becomes this tab's draft: an empty one the other tab left (it sent a message, say)
 				// would otherwise replace it when the page asks for the chat.
-				service.saveDraft(tab.chatId, tab.draft ?? '', tab.attachments);
+				service.saveDraft(tab.chatId, tab.draft ?? '', tab.attachments, tab.queueEdit);
 				this.adopt(tab.chatId, panel, service); // disposes the other tab's ChatPanel, so its close is not a close
 				live.panel.dispose();
 				return;

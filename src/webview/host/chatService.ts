@@ -1,5 +1,5 @@
 import type { Event } from '../../common/event';
-import type { ChatDraft, ChatMeta, ChatOpenResult, PromptAttachment, ChatSnapshot, CompletionItem, PromptPayload, RewindPreview, RewindResult, RowUpdate } from '../../protocol/messages';
+import type { ChatDraft, ChatMeta, ChatOpenResult, PromptAttachment, ChatSnapshot, CompletionItem, PromptPayload, QueuedEdit, RewindPreview, RewindResult, RowUpdate } from '../../protocol/messages';
 
 /**
  * The port between chat tabs and whatever runs chats: `TaskChatService`, over the task dispatcher (a message
@@ -42,7 +42,7 @@ export interface ChatService {
 	 * Keeps an unsent draft and what it attaches; returns them as they may be stored (known secrets redacted:
 	 * a pasted key is never kept in clear, nor one in an attached selection).
 	 */
-	saveDraft(chatId: string, draft: string, attachments?: PromptAttachment[]): ChatDraft;
+	saveDraft(chatId: string, draft: string, attachments?: PromptAttachment[], queueEdit?: QueuedEdit): ChatDraft;
 	/** The draft this window last kept for the chat (`saveDraft`), if any. */
 	keptDraft(chatId: string): ChatDraft | undefined;
 	rename(chatId: string, title: string): Promise<void>;

@@ -29,6 +29,7 @@ import type {
 	Choice,
 	CompletionItem,
 	PromptAttachment,
+	QueuedEdit,
 	PromptPayload,
 	QueuedPrompt,
 	RewindPreview,
@@ -802,8 +803,8 @@ export class TaskChatService extends Disposable implements ChatService {
 		return this.sessions.workingDirectory(chatId)?.cwd ?? undefined;
 	}
 
-	saveDraft(chatId: string, draft: string, attachments?: PromptAttachment[]): ChatDraft {
-		const safe: ChatDraft = this.options.pool.redactForStorage({ draft, ...(attachments?.length ? { attachments: attachments.map((a) => ({ ...a })) } : {}) });
+	saveDraft(chatId: string, draft: string, attachments?: PromptAttachment[], queueEdit?: QueuedEdit): ChatDraft {
+		const safe: ChatDraft = this.options.pool.redactForStorage({ draft, ...(attachments?.length ? { attachments: attachments.map((a) => ({ ...a })) } : {}), ...(queueEdit ? { queueEdit: { ...queueEdit } } : {}) });
 		this.state(chatId).draft = safe;
 		return safe;
 	}

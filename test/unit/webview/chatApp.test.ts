@@ -580,6 +580,41 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.deepEqual(problems, []);
 	});
 
+	test('an edit of a queued message not saved yet survives the tab being hidden (a new page), vetted by the host; one whose message was sent meanwhile goes into the message box', async () => {
+		const queued = [{ id: 'q1', text: 'say second', attachments: [] }];
+		await openTab(snap(allRows().slice(0, 2), 2, meta({ status: 'running', queue: queued })));
+		host.handlers['chat/saveDraft'] = (p) => JSON.parse(JSON.stringify(p).replaceAll('sk-pasted-key-123', '[redacted]')) as ChatDraft;
+		host.handlers['queue/edit'] = () => null;
+		const state = (): Promise<string> => page.evaluate(() => JSON.stringify((window as unknown as { __state: unknown }).__state));
+		const queue = page.locator('section[aria-label="Queued messages"]');
+		await queue.getByRole('button', { name: 'Edit: say second' }).click();
+		await page.keyboard.press('End');
+		await page.keyboard.type(', edited sk-pasted-key-123');
+		await until(async () => (await state()).includes('say second, edited [redacted]'), 'the vetted edit in the tab state');
+		assert.ok(!(await state()).includes('sk-pasted-key-123'), 'the key never reaches the tab state');
+		// The tab is hidden and shown again: a new page. The edit box is open again with the edit.
+		await page.reload();
+		await page.waitForSelector('[role="log"] > *');
+		await queue.locator('textarea').waitFor();
+		assert.equal(await queue.locator('textarea').inputValue(), 'say second, edited [redacted]');
+		// Saved from the new page, it reaches the host as any edit does.
+		await queue.locator('textarea').press('Enter');
+		await until(() => host.of('queue/edit').length === 1, 'the edit saved');
+		assert.deepEqual(host.of('queue/edit')[0], { chatId: 'chat-1', queueId: 'q1', text: 'say second, edited [redacted]' });
+		await until(async () => !(await state()).includes('queueEdit'), 'the saved edit gone from the tab state');
+		// An edit left open while the tab was hidden, and its message sent meanwhile: the edit goes into the message box.
+		await queue.getByRole('button', { name: 'Edit: say second' }).click();
+		await page.keyboard.press('End');
+		await page.keyboard.type(' later');
+		await until(async () => (await state()).includes('say second later'), 'the second edit in the tab state');
+		host.handlers['chat/open'] = () => ({ kind: 'snapshot', snapshot: snap(allRows().slice(0, 2), 3, meta({ status: 'running', queue: [] })) });
+		await page.reload();
+		await page.waitForSelector('[role="log"] > *');
+		await until(async () => (await page.locator('textarea.input').inputValue()) === 'say second later', 'the edit in the message box');
+		assert.match(await page.locator('.composer .note-text[role="status"]').innerText(), /your edited text is in the message box/);
+		assert.deepEqual(problems, []);
+	});
+
 	test('a queued edit saved just before its message starts is not reported as lost; one the host refuses is kept in the message box', async () => {
 		const queued = [{ id: 'q1', text: 'say second', attachments: [] }];
 		await openTab(snap(allRows().slice(0, 2), 2, meta({ status: 'running', queue: queued })));

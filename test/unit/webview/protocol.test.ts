@@ -135,6 +135,14 @@ suite('protocol: tab state and message shapes', () => {
 		for (const scroll of [{ rowId: '', offset: 0 }, { rowId: 'r1', offset: Number.NaN }, { rowId: 'r1' }, { rowId: 7, offset: 0 }, 'r1', null]) {
 			assert.deepEqual(readChatTabState({ v: 1, chatId: 'c', draft: 'see', scroll }), { v: 1, chatId: 'c', draft: 'see' }, JSON.stringify(scroll));
 		}
+		// An unsaved edit of a queued message: kept when well formed, dropped otherwise; a request carrying a bad one is refused.
+		const queueEdit = { queueId: 'q1', original: 'say second', text: 'say second, edited' };
+		assert.deepEqual(readChatTabState({ v: 1, chatId: 'c', queueEdit }), { v: 1, chatId: 'c', queueEdit });
+		for (const bad of [{ ...queueEdit, queueId: '' }, { ...queueEdit, text: 7 }, { queueId: 'q1', text: 'x' }, { ...queueEdit, text: 'x'.repeat(maxTextLength + 1) }, 'q1', null]) {
+			assert.deepEqual(readChatTabState({ v: 1, chatId: 'c', draft: 'see', queueEdit: bad }), { v: 1, chatId: 'c', draft: 'see' }, JSON.stringify(bad).slice(0, 80));
+			assert.match(requestParamsProblem('chat/saveDraft', { chatId: 'c', draft: '', queueEdit: bad }) ?? '', /queued edit/, JSON.stringify(bad).slice(0, 80));
+		}
+		assert.equal(requestParamsProblem('chat/saveDraft', { chatId: 'c', draft: '', queueEdit }), undefined);
 		const huge = { kind: 'selection', path: 'b.ts', startLine: 1, endLine: 1, text: 'x'.repeat(maxTextLength + 1) };
 		assert.deepEqual(draftAttachments([huge, attachments[1], 7]), [attachments[1]], 'a draft keeps what it can of its attachments');
 		assert.equal(draftAttachments(Array.from({ length: maxAttachments + 5 }, () => attachments[0])).length, maxAttachments);

@@ -685,6 +685,10 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 		const kept = service.saveDraft(chatId, 'half a thought', [{ kind: 'selection', path: 'src/app.ts', startLine: 1, endLine: 1, text: 'x' }]);
 		assert.deepEqual((await service.open(chatId)).draft, kept);
 		assert.deepEqual(kept, { draft: 'half a thought', attachments: [{ kind: 'selection', path: 'src/app.ts', startLine: 1, endLine: 1, text: 'x' }] });
+		// An unsaved edit of a queued message is kept with the draft.
+		const queueEdit = { queueId: 'task-1', original: 'say second', text: 'say second, edited' };
+		assert.deepEqual(service.saveDraft(chatId, 'half a thought', undefined, queueEdit), { draft: 'half a thought', queueEdit });
+		assert.deepEqual((await service.open(chatId)).draft, { draft: 'half a thought', queueEdit });
 		service.saveDraft(chatId, '');
 		assert.deepEqual((await service.open(chatId)).draft, { draft: '' }, 'a draft cleared by a send stays cleared');
 	});

@@ -1,4 +1,4 @@
-import type { ChatMeta, ChatSetting, ChatStrings, CompletionItem, PromptAttachment, PromptPayload } from '../../../protocol/messages';
+import type { ChatMeta, ChatSetting, ChatStrings, CompletionItem, PromptAttachment, PromptPayload, QueuedEdit } from '../../../protocol/messages';
 import { format, h, uniqueId } from './dom';
 import { attachmentLabel } from './rows';
 
@@ -13,8 +13,8 @@ export interface ComposerActions {
 	setConfigOption(id: string, value: string): Promise<void>;
 	editQueued(id: string, text: string): Promise<void>;
 	removeQueued(id: string): Promise<void>;
-	/** The unsent text or what it attaches changed (kept so a hidden or reloaded tab gets them back). */
-	draftChanged(draft: string, attachments: PromptAttachment[]): void;
+	/** The unsent text, what it attaches or an unsaved edit of a queued message changed (kept so a hidden or reloaded tab gets them back). */
+	draftChanged(draft: string, attachments: PromptAttachment[], queueEdit?: QueuedEdit): void;
 }
 
 /** The trigger being completed: `/cmd` at the very start of the input, or `@path` after a space. */
@@ -74,6 +74,7 @@ export class Composer {
 		private readonly actions: ComposerActions,
 		draft: string,
 		attachments: PromptAttachment[] = [],
+		queueEdit?: QueuedEdit,
 	) {
 		const hintId = uniqueId('hint');
 		const listId = uniqueId('completions');
@@ -83,6 +84,7 @@ export class Composer {
 		});
 		this.input.value = draft;
 		this.attachments = attachments.map((a) => ({ ...a }));
+		this.restoreEdit(queueEdit);
 		this.completions = h('ul', { class: 'completions', attrs: { id: listId, role: 'listbox', 'aria-label': s.suggestions, hidden: '' } });
 		this.attachmentList = h('ul', { class: 'attachments', attrs: { 'aria-label': s.attachments, hidden: '' } });
 		this.queueList = h('ul', { class: 'queue-list' });
@@ -120,7 +122,22 @@ export class Composer {
 	}
 
 	private draftChanged(): void {
-		this.actions.draftChanged(this.input.value, this.attachments.map((a) => ({ ...a })));
+		const e = this.editing;
+		this.actions.draftChanged(this.input.value, this.attachments.map((a) => ({ ...a })), e ? { queueId: e.id, original: e.original, text: e.text } : undefined);
+	}
+
+	/**
+	 * Opens again an edit of a queued message that was not saved when the tab's page went (the tab was hidden):
+	 * its edit box comes back with the text, or, if the message was sent meanwhile, the text goes into the message box.
+	 */
+	restoreEdit(edit: QueuedEdit | undefined): void {
+		if (!edit || this.editing) {
+			return;
+		}
+		this.editing = { id: edit.queueId, original: edit.original, text: edit.text };
+		if (this.meta) {
+			this.renderQueue(this.meta);
+		}
 	}
 
 	/** Puts a draft kept elsewhere (the host) into the input, as if it had been there from the start. */
@@ -280,6 +297,7 @@ export class Composer {
 	private editLeftQueue(editing: NonNullable<Composer['editing']>): void {
 		const hadFocus = editing.element?.contains(document.activeElement) ?? false;
 		this.editing = undefined;
+		this.draftChanged();
 		this.keepUnsentEdit(editing);
 		if (hadFocus) {
 			this.input.focus();
@@ -301,9 +319,15 @@ export class Composer {
 		const li = h('li', { attrs: { 'data-queue-id': id } });
 		const editor = h('textarea', { attrs: { rows: '2', 'aria-label': this.s.edit, 'data-focus': 'editor' } });
 		editor.value = this.editing?.text ?? '';
-		editor.addEventListener('input', () => this.editing?.id === id && (this.editing.text = editor.value));
+		editor.addEventListener('input', () => {
+			if (this.editing?.id === id) {
+				this.editing.text = editor.value;
+				this.draftChanged();
+			}
+		});
 		const stop = (): void => {
 			this.editing = undefined;
+			this.draftChanged();
 			this.renderQueue(this.meta!);
 		};
 		const save = (): void => {
@@ -367,6 +391,7 @@ export class Composer {
 
 	private startEdit(id: string, text: string): void {
 		this.editing = { id, original: text, text };
+		this.draftChanged();
 		this.renderQueue(this.meta!);
 		this.editing?.element?.querySelector('textarea')?.focus();
 	}

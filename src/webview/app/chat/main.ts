@@ -44,6 +44,7 @@ function keepDraft(kept: ChatDraft): void {
 		...(kept.draft ? { draft: kept.draft } : {}),
 		...(kept.attachments?.length ? { attachments: kept.attachments } : {}),
 		...(tabState.scroll ? { scroll: tabState.scroll } : {}),
+		...(kept.queueEdit ? { queueEdit: kept.queueEdit } : {}),
 	};
 	api.setState(tabState);
 }
@@ -71,10 +72,10 @@ const composer = new Composer(
 		setConfigOption: async (configId, value) => void (await rpc.request('chat/setConfigOption', { chatId, configId, value })),
 		editQueued: async (queueId, text) => void (await rpc.request('queue/edit', { chatId, queueId, text })),
 		removeQueued: async (queueId) => void (await rpc.request('queue/remove', { chatId, queueId })),
-		draftChanged: (draft, attachments) => {
+		draftChanged: (draft, attachments, queueEdit) => {
 			draftTouched = true;
 			clearTimeout(draftTimer);
-			const empty = !draft && attachments.length === 0;
+			const empty = !draft && attachments.length === 0 && !queueEdit;
 			if (empty) {
 				keepDraft({ draft: '' });
 			}
@@ -85,7 +86,7 @@ const composer = new Composer(
 				pendingDraftSave = undefined;
 				clearTimeout(draftTimer);
 				void rpc
-					.request('chat/saveDraft', { chatId, draft, ...(attachments.length ? { attachments } : {}) })
+					.request('chat/saveDraft', { chatId, draft, ...(attachments.length ? { attachments } : {}), ...(queueEdit ? { queueEdit } : {}) })
 					.then(keepDraft)
 					.catch(() => undefined);
 			};
@@ -95,6 +96,7 @@ const composer = new Composer(
 	},
 	tabState.draft ?? '',
 	tabState.attachments ?? [],
+	tabState.queueEdit,
 );
 
 document.body.append(h('header', { class: 'header' }, title), log, composer.element);
@@ -368,9 +370,10 @@ async function resync(): Promise<void> {
 			if (!hostDraftSeen) {
 				hostDraftSeen = true;
 				const kept = result.draft;
-				if (kept !== undefined && !draftTouched && (kept.draft !== composer.input.value || JSON.stringify(kept.attachments ?? []) !== JSON.stringify(tabState.attachments ?? []))) {
+				if (kept !== undefined && !draftTouched && (kept.draft !== composer.input.value || JSON.stringify(kept.attachments ?? []) !== JSON.stringify(tabState.attachments ?? []) || (kept.queueEdit && !tabState.queueEdit))) {
 					composer.setDraft(kept.draft, kept.attachments);
-					keepDraft(kept);
+					composer.restoreEdit(kept.queueEdit);
+					keepDraft(kept.queueEdit || !tabState.queueEdit ? kept : { ...kept, queueEdit: tabState.queueEdit });
 				}
 			}
 			if (result.kind === 'snapshot') {
