@@ -433,8 +433,8 @@ async function settingsPickers() {
 	const shown = () => frame.locator('.toolbar select:visible').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
 	// The reviewer offers its mode only as a setting: that is the one mode picker, named as the agent names it.
 	await frame.locator('select[aria-label="Effort"]').waitFor({ state: 'visible', timeout: 30_000 });
-	if (JSON.stringify(await shown()) !== JSON.stringify(['Approval', 'Model', 'Effort'])) {
-		throw new Error(`the reviewer's tab shows the pickers ${JSON.stringify(await shown())}, not Approval, Model and Effort`);
+	if (JSON.stringify(await shown()) !== JSON.stringify(['Approval', 'Model', 'Effort', 'Fast mode'])) {
+		throw new Error(`the reviewer's tab shows the pickers ${JSON.stringify(await shown())}, not Approval, Model, Effort and Fast mode`);
 	}
 	const effort = frame.locator('select[aria-label="Effort"]');
 	if ((await effort.inputValue()) !== 'medium') {
@@ -450,12 +450,14 @@ async function settingsPickers() {
 			throw new Error(`the refused Effort picker shows ${await effort.inputValue()}, not the high the agent kept`);
 		}
 	}
+	// An on/off setting is a picker of On and Off, set as the boolean the agent gave.
+	await frame.locator('select[aria-label="Fast mode"]').selectOption({ label: 'On' });
 	await page.screenshot({ path: path.join(shotDir, '14a-settings-refused.png') });
 	// What the agent holds now: the mode and the effort chosen in the tab, set as settings (session/set_config_option).
 	const input = frame.locator('textarea.input');
 	await input.fill('settings');
 	await input.press('Enter');
-	await frame.locator('.message.agent .body', { hasText: 'settings: mode=plan model=small effort=high fast=false' }).waitFor({ state: 'visible', timeout: 60_000 });
+	await frame.locator('.message.agent .body', { hasText: 'settings: mode=plan model=small effort=high fast=true' }).waitFor({ state: 'visible', timeout: 60_000 });
 	if ((await frame.locator('select[aria-label="Approval"]').inputValue()) !== 'plan' || (await effort.inputValue()) !== 'high') {
 		throw new Error('the pickers do not show the settings the agent holds after the turn');
 	}
@@ -464,8 +466,8 @@ async function settingsPickers() {
 	const scripted = await chatFrameShowing(agentLabel);
 	await scripted.locator('select[aria-label="Effort"]').waitFor({ state: 'visible', timeout: 30_000 });
 	const scriptedPickers = await scripted.locator('.toolbar select:visible').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
-	if (JSON.stringify(scriptedPickers) !== JSON.stringify(['Mode', 'Model', 'Effort'])) {
-		throw new Error(`the scripted agent's tab shows the pickers ${JSON.stringify(scriptedPickers)}, not Mode, Model and Effort`);
+	if (JSON.stringify(scriptedPickers) !== JSON.stringify(['Mode', 'Model', 'Effort', 'Fast mode'])) {
+		throw new Error(`the scripted agent's tab shows the pickers ${JSON.stringify(scriptedPickers)}, not Mode, Model, Effort and Fast mode`);
 	}
 	await page.screenshot({ path: path.join(shotDir, '14b-settings-pickers.png') });
 }
