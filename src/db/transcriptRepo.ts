@@ -193,6 +193,12 @@ export class TranscriptRepo {
 			const cut = tx.all<{ id: string; next: number }>("SELECT t.id, COALESCE((SELECT max(seq) FROM messages WHERE turn_id = t.id), 0) + 1 AS next FROM turns t WHERE t.status = 'running'");
 			for (const turn of cut) {
 				tx.run("INSERT INTO messages (id, turn_id, seq, kind, content, created_at, updated_at) VALUES (?, ?, ?, 'error', ?, ?, ?)", [newId('msg'), turn.id, turn.next, JSON.stringify({ message: reason, code: 'turn/interrupted' }), t, t]);
+				// Its unfinished tool calls are not running any more (as a turn that ends cancelled marks them).
+				tx.run(
+					`UPDATE messages SET content = json_set(content, '$.status', 'failed', '$.stoppedWithTurn', 'interrupted'), updated_at = ?
+					 WHERE turn_id = ? AND kind = 'tool_call' AND json_valid(content) AND COALESCE(json_extract(content, '$.status'), 'pending') IN ('pending', 'in_progress')`,
+					[t, turn.id],
+				);
 			}
 			tx.run("UPDATE turns SET status = 'interrupted', stop_reason = 'interrupted', error = ?, ended_at = ? WHERE status = 'running'", [reason, t]);
 			return cut.map((turn) => turn.id);

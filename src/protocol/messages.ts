@@ -65,6 +65,8 @@ export type ChatRow =
 			title: string;
 			toolKind?: ToolKind;
 			status?: ToolStatus;
+			/** It had not finished when its turn was cancelled, cut off or failed (its status is then `failed`). */
+			stopped?: true;
 			/** Worktree-relative paths the call touches (locations and diffs). */
 			files: string[];
 	  })
@@ -547,6 +549,8 @@ export interface ChatStrings {
 	stopMaxTurnRequests: string;
 	stopRefusal: string;
 	/** A context compaction's notice, by its status. */
+	/** A tool call its turn's end stopped before it finished. */
+	toolStopped: string;
 	compactionRunning: string;
 	compactionDone: string;
 	compactionFailed: string;

@@ -262,6 +262,18 @@ export class TurnRecorder {
 				this.failed(e);
 			}
 		}
+		// A tool call the turn left unfinished (cancelled, cut off, failed) is not running any more: without this it
+		// would show as running for good. One a finished turn left open stays as the agent said.
+		if (result.stopReason === 'cancelled' || result.stopReason === 'interrupted' || result.stopReason === 'error') {
+			for (const [key, m] of this.byKey) {
+				const status = m.content.status;
+				if (key.startsWith('tool:') && (status === undefined || status === 'pending' || status === 'in_progress')) {
+					m.content.status = 'failed';
+					m.content.stoppedWithTurn = result.stopReason;
+					m.dirty = true;
+				}
+			}
+		}
 		const stopped = stopReasonNotices[result.stopReason];
 		if (stopped) {
 			this.open('notice', { severity: 'warning', title: stopped, stopReason: result.stopReason });

@@ -63,6 +63,7 @@ export function chatStrings(vscode: VsCodeL10n): ChatStrings {
 		rawEvent: vscode.l10n.t('The agent sent an update this view does not show ({0}).', p0),
 		stopMaxTokens: vscode.l10n.t("The reply was cut off: the model reached its output limit. Ask the agent to continue if you need the rest."),
 		stopMaxTurnRequests: vscode.l10n.t('The agent stopped: it reached its limit of model requests for one message. Send another message to let it go on.'),
+		toolStopped: vscode.l10n.t('stopped with its turn'),
 		compactionRunning: vscode.l10n.t('The agent is compacting its context (summarising the conversation so far).'),
 		compactionDone: vscode.l10n.t('The agent compacted its context: it goes on from a summary of the conversation so far.'),
 		compactionFailed: vscode.l10n.t('The agent could not compact its context.'),

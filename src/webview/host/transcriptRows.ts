@@ -95,6 +95,7 @@ export function messageRow(turn: TurnRow, m: MessageRow, cwd: string | undefined
 				title: str(c.title) ?? 'Tool call',
 				...(str(c.kind) ? { toolKind: c.kind as never } : {}),
 				...(str(c.status) ? { status: c.status as never } : {}),
+				...(str(c.stoppedWithTurn) ? { stopped: true as const } : {}),
 				files: [...files],
 			};
 		}

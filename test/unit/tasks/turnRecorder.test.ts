@@ -69,12 +69,32 @@ suite('tasks/turnRecorder: events folded into messages', () => {
 		assert.equal(stored(), `${sent}tail`);
 	});
 
+	test('a turn that ends cancelled or failed leaves no tool call running; one that ends normally leaves them as the agent said', () => {
+		for (const stopReason of ['cancelled', 'error', 'end_turn'] as const) {
+			const turn = transcript.startTurn({ chatId, agent: 'a', prompt: stopReason });
+			const recorder = new TurnRecorder(transcript, turn, 10_000);
+			recorder.record({ type: 'tool_call', toolCallId: 'p', title: 'Pending', status: 'pending' });
+			recorder.record({ type: 'tool_call', toolCallId: 'r', title: 'Running', status: 'in_progress' });
+			recorder.record({ type: 'tool_call', toolCallId: 'd', title: 'Done', status: 'completed' });
+			recorder.finish({ stopReason, backendSessionId: 'b' });
+			const statuses = transcript.listMessages(turn.id).filter((m) => m.kind === 'tool_call').map((m) => (JSON.parse(m.content) as { status: string }).status);
+			assert.deepEqual(statuses, stopReason === 'end_turn' ? ['pending', 'in_progress', 'completed'] : ['failed', 'failed', 'completed'], stopReason);
+		}
+	});
+
 	test('turns left running by a crash of the host are marked interrupted, their messages kept', () => {
 		const turn = transcript.startTurn({ chatId, agent: 'a', prompt: 'go' });
 		const recorder = new TurnRecorder(transcript, turn, 10_000);
 		recorder.record({ type: 'text', text: 'half an answer' });
+		recorder.record({ type: 'tool_call', toolCallId: 'run', title: 'npm test', status: 'in_progress' });
+		recorder.record({ type: 'tool_call', toolCallId: 'ok', title: 'Read', status: 'completed' });
 		recorder.flush();
+		const seqBefore = transcript.chatSeq(chatId);
 		assert.deepEqual(transcript.markRunningInterrupted('the window closed'), [turn.id]);
+		// Its tool call that was running is not any more (and the tab's resync sees the change).
+		const tools = transcript.listMessages(turn.id).filter((m) => m.kind === 'tool_call').map((m) => JSON.parse(m.content) as Record<string, unknown>);
+		assert.deepEqual(tools.map((c) => [c.toolCallId, c.status, c.stoppedWithTurn]), [['run', 'failed', 'interrupted'], ['ok', 'completed', undefined]]);
+		assert.ok(transcript.chatSeq(chatId) > seqBefore, 'the changed rows are numbered anew');
 		const row = transcript.getTurn(turn.id)!;
 		assert.deepEqual([row.status, row.error], ['interrupted', 'the window closed']);
 		assert.match(transcript.listMessages(turn.id).map((m) => m.content).join(''), /half an answer/);

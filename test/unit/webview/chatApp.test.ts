@@ -235,8 +235,11 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 			{ id: 'n2', turnId: 't1', kind: 'notice', severity: 'warning', title: 'a reason this view does not know', stopReason: 'constructor' },
 			{ id: 'n3', turnId: 't1', kind: 'notice', severity: 'info', title: 'stored English compaction text', compaction: 'completed' },
 			{ id: 'n4', turnId: 't1', kind: 'notice', severity: 'info', title: 'a compaction status this view does not know', compaction: 'paused' },
+			{ id: 'c1', turnId: 't1', kind: 'tool_call', toolCallId: 'run', title: 'npm test', status: 'failed', stopped: true, files: [] },
+			{ id: 'c2', turnId: 't1', kind: 'tool_call', toolCallId: 'bad', title: 'npm run lint', status: 'failed', files: [] },
 		];
-		await openTab(snap(rows, 5));
+		await openTab(snap(rows, 7));
+		assert.deepEqual(await page.locator('.tool-status').allInnerTexts(), [strings.toolStopped, strings.toolFailed], 'a call its turn stopped is not said to have failed');
 		const notes = await page.locator('[role="log"] [role="note"]').allInnerTexts();
 		assert.deepEqual(notes, [strings.stopRefusal, 'a reason this view does not know', strings.compactionDone, 'a compaction status this view does not know']);
 		assert.match(strings.stopRefusal, /not in the agent's context/);

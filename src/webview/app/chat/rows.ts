@@ -222,7 +222,7 @@ function toolCall(row: Row<'tool_call'>, s: ChatStrings): HTMLElement {
 			h('span', { class: 'glyph', attrs: { 'aria-hidden': 'true' } }, toolStatusGlyph[status]),
 			row.toolKind ? h('span', { class: 'badge' }, row.toolKind) : undefined,
 			h('span', { class: 'tool-title' }, revealHidden(row.title)),
-			h('span', { class: 'tool-status' }, s[toolStatusKey[status]]),
+			h('span', { class: 'tool-status' }, row.stopped ? s.toolStopped : s[toolStatusKey[status]]),
 		),
 		row.files.length ? h('ul', { class: 'files' }, ...row.files.map((f) => h('li', {}, revealHidden(f)))) : undefined,
 	);
