@@ -136,6 +136,12 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	private readonly _onDidChangeSettings = this._register(new Emitter<AgentSettings>((e) => logListenerErrors(this.logger, '[AcpSession][onDidChangeSettings]')(e)));
 	readonly onDidChangeSettings = this._onDidChangeSettings.event;
 	private readMissingFile: ReadMissingFile = 'notFound';
+	/**
+	 * Mentioned files go as `file://` and the path as it is, not percent-encoded: the Gemini CLI takes the rest
+	 * of the link as the path without decoding it, so `my notes.md` sent as `my%20notes.md` is a file it cannot
+	 * find, and the model gets the name without the text.
+	 */
+	private rawFileLinks = false;
 	/** Tool calls of this turn the user or the policy allowed and that have not finished: their terminals run without asking again. */
 	private readonly allowedToolCalls = new Set<string>();
 	/** Title and kind of this turn's tool calls as announced: a permission request may name only the id. */
@@ -297,6 +303,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		}
 		// A custom definition that starts the Gemini CLI under another id gets its quirk too.
 		this.readMissingFile = definition.readMissingFile ?? (init.agentInfo?.name === 'gemini-cli' ? 'empty' : 'notFound');
+		this.rawFileLinks = init.agentInfo?.name === 'gemini-cli';
 		const caps = init.agentCapabilities ?? {};
 		this.capabilities = {
 			loadSession: caps.loadSession === true,
@@ -817,7 +824,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		const blocks: acp.ContentBlock[] = [{ type: 'text', text: input.text }];
 		for (const file of input.files ?? []) {
 			const abs = resolveInsideWorktree(this.opts.cwd, file);
-			blocks.push({ type: 'resource_link', uri: pathToFileURL(abs).href, name: path.basename(abs) });
+			blocks.push({ type: 'resource_link', uri: this.rawFileLinks ? `file://${abs}` : pathToFileURL(abs).href, name: path.basename(abs) });
 		}
 		let imagesLeftOut = 0;
 		for (const image of input.images ?? []) {

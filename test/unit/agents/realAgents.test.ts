@@ -244,6 +244,22 @@ suite('agents: the real Gemini CLI (gemini --acp), offline against a scripted Ge
 		});
 	});
 
+	test('a mentioned file whose name has a space or a non-ASCII letter reaches the model with its content', async () => {
+		await withGeminiChat('allow', async ({ turns, server, chat, worktree }) => {
+			const names = ['notes.md', 'my notes.md', path.join('dossier été', 'nöte #1.md')];
+			for (const [i, name] of names.entries()) {
+				fs.mkdirSync(path.dirname(path.join(worktree, name)), { recursive: true });
+				fs.writeFileSync(path.join(worktree, name), `content of mention ${i}\n`);
+				const t = await turns.runTurn(chat, 'gemini', { text: `What does this say? (mention ${i})`, files: [path.join(worktree, name)] });
+				assert.equal(t.status, 'done', t.result.error);
+				// Gemini reads a mentioned file into the prompt itself: the model sees the file's text, not only its name.
+				const request = server.requests.filter((r) => r.path.endsWith(':streamGenerateContent') && JSON.stringify(r.body).includes(`(mention ${i})`)).pop();
+				assert.ok(request, `the model was asked about mention ${i}`);
+				assert.ok(JSON.stringify(request.body).includes(`content of mention ${i}`), `the model got the content of ${name}`);
+			}
+		});
+	});
+
 	test('a rejected permission writes nothing and attributes nothing', async () => {
 		await withGeminiChat('reject', async ({ turns, store, chat, worktree }) => {
 			const a = await turns.runTurn(chat, 'gemini', { text: 'Create hello.txt saying hello' });
