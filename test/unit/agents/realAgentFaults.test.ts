@@ -75,10 +75,10 @@ interface ChatContext {
 }
 
 /** One chat of `c`'s agent in a new session, its model behind a fault proxy that `decide`s each request's fate. */
-async function withChat(c: Case, decide: (req: RecordedRequest) => Fault, body: (ctx: ChatContext) => Promise<void>, policy: 'allow' | 'ask' = 'allow', options: { silenceTimeoutMs?: number; permissionTimeoutMs?: number } = {}): Promise<void> {
+async function withChat(c: Case, decide: (req: RecordedRequest) => Fault, body: (ctx: ChatContext) => Promise<void>, policy: 'allow' | 'ask' = 'allow', options: { silenceTimeoutMs?: number; permissionTimeoutMs?: number; shell?: FakeServerOptions['shell'] } = {}): Promise<void> {
 	const h = harness();
 	let worktree = '';
-	const server = await c.start({ targetFile: () => path.join(worktree, 'hello.txt'), content: `hello from ${c.agent}\n` });
+	const server = await c.start({ targetFile: () => path.join(worktree, 'hello.txt'), content: `hello from ${c.agent}\n`, ...(options.shell ? { shell: options.shell } : {}) });
 	const proxy = await startFaultProxy(server, decide);
 	await withPool(
 		h,
@@ -142,6 +142,35 @@ suite('agents: real agents under faults, offline against scripted model servers'
 			);
 		});
 	}
+
+	test('claude (asking mode): cancelled while its shell command runs; the command is killed, the turn ends cancelled at once, what the command wrote is that turn\'s, and the chat goes on', async () => {
+		const command = 'echo started > started.txt; sleep 37';
+		await withChat(
+			{ ...claude, define: (h, url) => ({ ...claudeDefinition(h, url), defaultMode: 'default' }) },
+			() => 'pass',
+			async ({ chat, run, ctx }) => {
+				const cut = run('Run the slow command MARKER-BASH');
+				await waitFor(() => descendantsRunning('sleep 37').length > 0, 'the command runs', 60_000);
+				const t0 = Date.now();
+				await ctx.turns.cancel(chat, 'claude');
+				const cancelled = await cut;
+				assert.ok(Date.now() - t0 < 10_000, 'the turn ended soon after the cancel');
+				assert.equal(cancelled.status, 'cancelled');
+				await waitFor(() => descendantsRunning('sleep 37').length === 0, 'the command is gone', 5_000);
+				const tool = new TranscriptRepo(ctx.store).listMessages(cancelled.turn.id).find((m) => m.kind === 'tool_call');
+				assert.ok(tool && (JSON.parse(tool.content) as { kind?: string }).kind === 'execute', 'the command is in the transcript');
+				assert.deepEqual(
+					new PendingChangesRepo(ctx.store).listForChat(chat).map((p) => [p.path, p.turn_id, p.source]),
+					[['started.txt', cancelled.turn.id, 'watcher']],
+					'what the command wrote before the cancel is the cancelled turn\'s',
+				);
+				const next = await run('Say ok');
+				assert.equal(next.status, 'done', next.result.error);
+			},
+			'allow',
+			{ shell: { marker: 'MARKER-BASH', command } },
+		);
+	});
 
 	test('claude: a model connection that hangs ends the turn after the silence limit, saying so; the next message works in the same chat', async () => {
 		let broken = true;
