@@ -117,7 +117,24 @@ export async function main(argv: string[]): Promise<number> {
 	}
 }
 
+/**
+ * A reader that goes away early (`agent-tabs run --json | head -1`, a closed terminal) is no reason to stop:
+ * without a listener, the broken pipe was an uncaught error that killed the command mid-turn, leaving its task
+ * and turn `running` and its lock behind. What is left to print is dropped; the command finishes its work
+ * and records it, and its exit code says how it ended.
+ */
+export function ignoreClosedOutput(): void {
+	for (const stream of [process.stdout, process.stderr]) {
+		stream.on('error', (e: NodeJS.ErrnoException) => {
+			if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') {
+				throw e;
+			}
+		});
+	}
+}
+
 if (require.main === module) {
+	ignoreClosedOutput();
 	void main(process.argv.slice(2)).then((code) => {
 		process.exitCode = code;
 	});

@@ -1,0 +1,80 @@
+import * as assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { makeRepo } from './gitRepo';
+import { removeDir, repoRoot, tempDir } from './helpers';
+import { checkNoLeaksAfterSuite } from './leakCheck';
+
+const cli = path.join(repoRoot, 'out', 'src', 'cli', 'main.js');
+const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js');
+
+interface Task {
+	id: string;
+	status: string;
+	error: string | null;
+}
+
+/**
+ * `agent-tabs` the way a careless user runs it: its output piped into `head`, Ctrl-C pressed twice, the task
+ * commands run afterwards, odd folder names.
+ */
+suite('cli: careless use of the command line and its task queue', function () {
+	this.timeout(120_000);
+	checkNoLeaksAfterSuite();
+	let dir: string;
+	let repo: string;
+	let common: string[];
+	let env: NodeJS.ProcessEnv;
+
+	function cliRun(args: string[]): { code: number | null; stdout: string; stderr: string } {
+		const r = spawnSync(process.execPath, [cli, ...args, ...common], { encoding: 'utf8', env });
+		return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+	}
+	function json(args: string[]): Record<string, unknown>[] {
+		const r = cliRun([...args, '--json']);
+		assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+		return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+	}
+	const task = (args: string[]): Task => json(args).pop() as unknown as Task;
+
+	setup(() => {
+		dir = tempDir('agent-tabs-cli-careless-');
+		repo = makeRepo(path.join(dir, 'repo'));
+		const agents = path.join(dir, 'agents.json');
+		fs.writeFileSync(agents, JSON.stringify([{ id: 'scripted', label: 'Scripted', transport: 'acp', command: process.execPath, args: [agentScript], env: {} }]));
+		common = ['--state', path.join(dir, 'state'), '--worktrees', path.join(dir, 'worktrees'), '--agents', agents];
+		env = { ...process.env, AGENT_TABS_WORKTREES: path.join(dir, 'worktrees') };
+	});
+	teardown(() => removeDir(dir));
+
+	test('output piped into a reader that stops early (| head -1): the turn still ends and is recorded, no crash, the state is released', async () => {
+		const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+			const child = spawn(process.execPath, [cli, 'run', '--repo', repo, '--agent', 'scripted', '--prompt', 'say hello\nsleep 1500\nstream 2000\nwrite after.txt still here', '--json', ...common], { env });
+			let stderr = '';
+			child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+			// What `| head -1` does: read the first line, then close the pipe.
+			child.stdout.once('data', () => child.stdout.destroy());
+			child.on('exit', (code) => resolve({ code, stderr }));
+		});
+		assert.doesNotMatch(r.stderr, /EPIPE|Unhandled 'error' event|at .+\.js:\d+/, r.stderr);
+		assert.equal(r.code, 0, `the turn ended normally, so the exit code says so:\n${r.stderr}`);
+		const [ran] = json(['task', 'list']) as unknown as Task[];
+		assert.equal(ran!.status, 'done', ran!.error ?? undefined);
+		assert.ok(!fs.existsSync(path.join(dir, 'state', 'agent-tabs.lock')), 'the lock was released');
+		const worktrees = path.join(dir, 'worktrees');
+		const folder = fs.readdirSync(worktrees).map((d) => path.join(worktrees, d)).find((d) => fs.existsSync(path.join(d, 'after.txt')));
+		assert.ok(folder, 'the agent finished its work');
+		// A reading command whose reader is already gone ends quietly too.
+		const show = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+			const child = spawn(process.execPath, [cli, 'show', String(json(['chats'])[0]!.id), '--json', ...common], { env });
+			let stderr = '';
+			child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+			child.stdout.destroy();
+			child.on('exit', (code) => resolve({ code, stderr }));
+		});
+		assert.doesNotMatch(show.stderr, /EPIPE|Unhandled 'error' event|at .+\.js:\d+/, show.stderr);
+		assert.equal(show.code, 0, show.stderr);
+		void task;
+	});
+});
