@@ -110,6 +110,7 @@ export class Dispatcher extends Disposable {
 	private readonly unrecordedEnds = new Map<string, TaskEnd>();
 	private readonly waiters = new Set<{ check: () => boolean; resolve: () => void; reject: (e: Error) => void }>();
 	private started = false;
+	private reclaimed = false;
 	private stopping = false;
 	private pumping = false;
 	private pumpAgain = false;
@@ -173,13 +174,28 @@ export class Dispatcher extends Disposable {
 			return [];
 		}
 		this.started = true;
+		const interrupted = await this.reclaimInterrupted();
+		this.pump();
+		return interrupted;
+	}
+
+	/**
+	 * Tasks still `running` in the store were cut off by the end of an earlier process (this one holds the
+	 * writer lock and has run nothing yet): they become `interrupted` (returned), offered for retry. `start()`
+	 * does this first; a command that changes tasks without running the queue (`task retry`, `task cancel`)
+	 * does it alone, so a task a killed command left `running` can be retried at once. Once per dispatcher.
+	 */
+	async reclaimInterrupted(): Promise<string[]> {
+		if (this.reclaimed || this.running.size > 0) {
+			return [];
+		}
+		this.reclaimed = true;
 		const interrupted = this.tasks.markInterrupted();
 		await this.options.store.durable();
 		for (const id of interrupted) {
 			this.options.logger.warn(`[Dispatcher] task ${id} was running when Agent Tabs last ended; it is interrupted and can be retried`);
 			this.changed(id);
 		}
-		this.pump();
 		return interrupted;
 	}
 

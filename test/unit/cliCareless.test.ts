@@ -38,6 +38,33 @@ suite('cli: careless use of the command line and its task queue', function () {
 	}
 	const task = (args: string[]): Task => json(args).pop() as unknown as Task;
 
+	/**
+	 * A task left `running` by a command that ended mid-turn: `task add --wait` on an agent that ignores
+	 * cancels, and Ctrl-C pressed twice (the second ends the command at once). Returns the task's id.
+	 */
+	async function orphanedTask(): Promise<string> {
+		const child = spawn(process.execPath, [cli, 'task', 'add', '--agent', 'scripted', '--prompt', 'say started\nhang', '--repo', repo, '--wait', '--json', ...common], { env });
+		let stdout = '';
+		let stderr = '';
+		child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+		const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : null))));
+		await new Promise<void>((resolve) =>
+			child.stdout.on('data', (d: Buffer) => {
+				stdout += d.toString('utf8');
+				if (stdout.includes('"text":"started"')) {
+					resolve();
+				}
+			}),
+		);
+		child.kill('SIGINT');
+		await new Promise((resolve) => setTimeout(resolve, 300));
+		child.kill('SIGINT');
+		assert.notEqual(await exited, 0, stderr);
+		const [left] = json(['task', 'list']) as unknown as Task[];
+		assert.equal(left!.status, 'running', 'the command ended before its task did: the store still says running');
+		return left!.id;
+	}
+
 	setup(() => {
 		dir = tempDir('agent-tabs-cli-careless-');
 		repo = makeRepo(path.join(dir, 'repo'));
@@ -75,6 +102,18 @@ suite('cli: careless use of the command line and its task queue', function () {
 		});
 		assert.doesNotMatch(show.stderr, /EPIPE|Unhandled 'error' event|at .+\.js:\d+/, show.stderr);
 		assert.equal(show.code, 0, show.stderr);
-		void task;
+	});
+
+	test('after Ctrl-C twice, task retry runs the task that was cut off again, and task cancel says it ended', async () => {
+		const cut = await orphanedTask();
+		const retry = cliRun(['task', 'retry', cut, '--json']);
+		assert.equal(retry.code, 0, retry.stderr);
+		const retried = JSON.parse(retry.stdout.trim().split('\n').pop()!) as Task & { parent_task_id: string; attempt: number };
+		assert.deepEqual([retried.status, retried.parent_task_id, retried.attempt], ['queued', cut, 2]);
+		assert.match(retry.stderr, new RegExp(`task ${cut} was running when Agent Tabs last ended; it is interrupted`));
+		assert.equal(task(['task', 'show', cut]).status, 'interrupted');
+		const cancel = cliRun(['task', 'cancel', cut]);
+		assert.equal(cancel.code, 2);
+		assert.match(cancel.stderr, /has already ended \(interrupted\); there is nothing to cancel/);
 	});
 });

@@ -218,6 +218,7 @@ async function work(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean)
 		for (const id of interrupted) {
 			writeErr(`agent-tabs: task ${id} was running when Agent Tabs last ended; it is interrupted (agent-tabs task retry ${id} runs it again).\n`);
 		}
+		reportInterrupted(await dispatcher.start());
 		await dispatcher.whenIdle();
 		if (!json) {
 			writeOut(`The queue is empty (${ended.size} task${ended.size === 1 ? '' : 's'} ran).\n`);
@@ -236,18 +237,24 @@ async function work(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean)
 	}
 }
 
+/** Tasks found cut off by the end of an earlier process, now interrupted: said on stderr, with how to run them again. */
+function reportInterrupted(ids: readonly string[]): void {
+	for (const id of ids) {
+		process.stderr.write(`agent-tabs: task ${id} was running when Agent Tabs last ended; it is interrupted (agent-tabs task retry ${id} runs it again).\n`);
+	}
+}
+
 async function cancelOrRetry(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean): Promise<number> {
 	const retry = args.command.words[1] === 'retry';
 	const taskId = args.positionals[0]!;
 	const { core, close } = await openTaskCore(args, logger, retry ? 'retry a task' : 'cancel a task');
 	try {
+		// This process holds the writer lock, so no task runs anywhere: one the store says is running was cut off
+		// with the process that ran it (Ctrl-C twice, a kill), and can be retried now.
+		reportInterrupted(await core.dispatcher.reclaimInterrupted());
 		const row = core.dispatcher.get(taskId);
 		if (!row) {
 			throw new AgentTabsError('task/unknown', `There is no task ${taskId}.`);
-		}
-		if (!retry && row.status === 'running') {
-			// This process holds the writer lock, so no other process runs it: the one that did ended.
-			throw new AgentTabsError('task/orphaned', `Task ${taskId} was running when the process running it ended; it is marked interrupted when the queue next runs (agent-tabs task work), and can then be retried.`);
 		}
 		if (retry) {
 			const task = await core.dispatcher.retry(taskId);
