@@ -116,4 +116,18 @@ suite('cli: careless use of the command line and its task queue', function () {
 		assert.equal(cancel.code, 2);
 		assert.match(cancel.stderr, /has already ended \(interrupted\); there is nothing to cancel/);
 	});
+
+	test('task work after Ctrl-C twice: the task cut off earlier is reported interrupted, not counted as one it ran; exit 0 when its own tasks ended done', async () => {
+		const cut = await orphanedTask();
+		const queued = task(['task', 'add', '--agent', 'scripted', '--prompt', 'say fine', '--repo', repo]);
+		const worked = cliRun(['task', 'work', '--json']);
+		assert.equal(worked.code, 0, `every task this command ran ended done:\n${worked.stdout}\n${worked.stderr}`);
+		const ends = worked.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Task & { type: string });
+		assert.deepEqual(ends.map((e) => [e.type, e.id, e.status]), [['task_end', queued.id, 'done']]);
+		assert.match(worked.stderr, new RegExp(`task ${cut} was running when Agent Tabs last ended; it is interrupted \\(agent-tabs task retry ${cut} runs it again\\)`));
+		assert.equal(task(['task', 'show', cut]).status, 'interrupted');
+		const idle = cliRun(['task', 'work']);
+		assert.equal(idle.code, 0, idle.stderr);
+		assert.match(idle.stdout, /The queue is empty \(0 tasks ran\)/);
+	});
 });

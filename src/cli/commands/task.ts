@@ -199,7 +199,7 @@ async function work(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean)
 	const ended = new Set<string>();
 	// A running task changes more than once (its turn is linked to it): it is said to have started once.
 	const started = new Set<string>();
-	const sub = dispatcher.onDidChange(({ task }) => {
+	const report = ({ task }: { task: TaskRow }): void => {
 		if (task.status === 'running' && !json && !started.has(task.id)) {
 			started.add(task.id);
 			writeOut(`started  ${describeTask(task)}\n`);
@@ -210,7 +210,8 @@ async function work(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean)
 			failed ||= task.status !== 'done';
 			out(json, { type: 'task_end', ...task }, `ended    ${describeTask(task)}${task.error ? `\n         ${task.error}` : ''}`);
 		}
-	});
+	};
+	let sub: IDisposable | undefined;
 	try {
 		process.once('SIGINT', onSignal);
 		process.once('SIGTERM', onSignal);
@@ -219,6 +220,10 @@ async function work(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean)
 			writeErr(`agent-tabs: task ${id} was running when Agent Tabs last ended; it is interrupted (agent-tabs task retry ${id} runs it again).\n`);
 		}
 		reportInterrupted(await dispatcher.start());
+		// Tasks an earlier command left running are said to be interrupted, not reported as tasks this one ran.
+		reportInterrupted(await dispatcher.reclaimInterrupted());
+		sub = dispatcher.onDidChange(report);
+		await dispatcher.start();
 		await dispatcher.whenIdle();
 		if (!json) {
 			writeOut(`The queue is empty (${ended.size} task${ended.size === 1 ? '' : 's'} ran).\n`);
@@ -230,7 +235,7 @@ async function work(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean)
 		}
 		throw e;
 	} finally {
-		sub.dispose();
+		sub?.dispose();
 		process.off('SIGINT', onSignal);
 		process.off('SIGTERM', onSignal);
 		await close();
