@@ -9,7 +9,7 @@ import { hiddenFiles, hidingFlags, rawDifferences, regularFiles, setIndexFlag, r
 import { checkoutDrift, rawBlobIds } from './conversion';
 import { type Git, parseWorktreeList } from './gitClient';
 import { isMarkedFolder, liveLeases, markOwned, type OwnerMark, readOwnerMark, readOwnerMarkIn } from './ownership';
-import { isSameOrInside, realPathLoose, samePath, subfolders } from './paths';
+import { isSameOrInside, realPathLoose, samePath, subfolders, withoutFinalNewline } from './paths';
 import { assessRisk, describeLockedAway, describeOperation, worktreeIdentity, type RiskReport } from './risk';
 import { addSave, pathsTrailer, readSave, resolveSavedRef, saveTrailers, type SaveContents } from './savedRefs';
 import type { SessionLifecycle } from './sessionLifecycle';
@@ -545,7 +545,7 @@ export class WorktreeCustody {
 	 */
 	private async worktreeIdsIn(repo: string): Promise<{ common: string; ids: Set<string> }> {
 		const git = this.ctx.git(repo);
-		const common = realPathLoose(path.resolve(repo, (await git.run(['rev-parse', '--git-common-dir'])).trim()));
+		const common = realPathLoose(path.resolve(repo, withoutFinalNewline(await git.run(['rev-parse', '--git-common-dir']))));
 		const ids = new Set<string>();
 		for (const admin of subfolders(path.join(common, 'worktrees'))) {
 			const mark = readOwnerMarkIn(admin);

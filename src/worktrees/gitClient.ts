@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AgentTabsError, CancelledError } from '../common/errors';
 import { endProcessTree, gitProcessSlots, progressCommands, ProgressReader, type GitProgress } from './gitProcess';
+import { gitFileTarget, withoutFinalNewline } from './paths';
 import { launchProcess } from './spawnHelper';
 
 export { setMaxGitProcesses, defaultMaxGitProcesses, type GitProgress } from './gitProcess';
@@ -140,8 +141,8 @@ function repositoryAdminFolder(cwd: string): string {
 		if (fs.statSync(dotGit).isDirectory()) {
 			return fs.realpathSync(dotGit);
 		}
-		const gitDir = path.resolve(cwd, /^gitdir: (.*)$/m.exec(fs.readFileSync(dotGit, 'utf8'))?.[1]?.trim() ?? '');
-		const common = fs.readFileSync(path.join(gitDir, 'commondir'), 'utf8').trim();
+		const gitDir = path.resolve(cwd, gitFileTarget(fs.readFileSync(dotGit, 'utf8')) ?? '');
+		const common = withoutFinalNewline(fs.readFileSync(path.join(gitDir, 'commondir'), 'utf8'));
 		return fs.realpathSync(path.resolve(gitDir, common));
 	} catch {
 		return path.resolve(cwd);

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { AgentTabsError } from '../common/errors';
 import { isAlive, ownProcStartTime } from '../db/lock';
+import { gitFileTarget } from './paths';
 
 /**
  * What Agent Tabs keeps in a worktree's own git admin folder (`git rev-parse --git-dir` of the worktree,
@@ -44,8 +45,8 @@ export function gitAdminDir(worktree: string): string | undefined {
 		if (stat.isDirectory()) {
 			return dotGit;
 		}
-		const m = /^gitdir:\s*(.+?)\s*$/m.exec(fs.readFileSync(dotGit, 'utf8'));
-		return m ? path.resolve(worktree, m[1]!) : undefined;
+		const named = gitFileTarget(fs.readFileSync(dotGit, 'utf8'));
+		return named ? path.resolve(worktree, named) : undefined;
 	} catch {
 		return undefined;
 	}

@@ -92,9 +92,24 @@ export function gitDirOf(folder: string): string | undefined {
 		if (fs.statSync(dotGit).isDirectory()) {
 			return dotGit;
 		}
-		const named = /^gitdir: (.+)$/m.exec(fs.readFileSync(dotGit, 'utf8'))?.[1]?.trim();
+		const named = gitFileTarget(fs.readFileSync(dotGit, 'utf8'));
 		return named ? path.resolve(folder, named) : undefined;
 	} catch {
 		return undefined;
 	}
+}
+
+/**
+ * The folder a `.git` file names (`gitdir: <folder>`), read as git reads it: all that follows the prefix but
+ * the line break ending the file. A folder name may end in a space or hold a line break (a repository in
+ * `my repo `, say), so nothing else is trimmed. Undefined for anything else.
+ */
+export function gitFileTarget(text: string): string | undefined {
+	const content = text.replace(/[\r\n]+$/, '');
+	return content.startsWith('gitdir: ') && content.length > 'gitdir: '.length ? content.slice('gitdir: '.length) : undefined;
+}
+
+/** What git prints for one path (`rev-parse --git-common-dir`, a `commondir` file) without the line break it ends with; nothing else is trimmed. */
+export function withoutFinalNewline(text: string): string {
+	return text.replace(/\r?\n$/, '');
 }

@@ -10,7 +10,7 @@ import type { SessionRow } from '../db/sessionsRepo';
 import type { WorktreeRow } from '../db/worktreesRepo';
 import { type Git, GitError, gitSays, parseWorktreeList } from './gitClient';
 import { markOwned, readOwnerMark } from './ownership';
-import { realPathLoose, refuseRootInsideCheckouts, samePath } from './paths';
+import { gitFileTarget, realPathLoose, refuseRootInsideCheckouts, samePath, withoutFinalNewline } from './paths';
 import { assessRisk, describeLockedAway } from './risk';
 import type { WorktreeContext } from './worktreeContext';
 
@@ -63,10 +63,15 @@ export class SessionLifecycle {
 			throw new AgentTabsError('repo/notFolder', `${dir} is a file, not a folder: give the repository's folder.`);
 		}
 		const git = this.ctx.git(dir);
-		let lines: string[];
+		let inside: string;
+		let top: string;
 		try {
-			// One call for the three answers: inside a work tree?, its top folder, the shared .git folder.
-			lines = (await git.run(['rev-parse', '--is-inside-work-tree', '--show-toplevel', '--git-common-dir'])).split('\n');
+			// Inside a work tree?, and its top folder: a folder name may end in a space or hold a line break, so
+			// only the line break git adds is taken off, and the folder is all that follows the first line.
+			const answer = withoutFinalNewline(await git.run(['rev-parse', '--is-inside-work-tree', '--show-toplevel']));
+			const cut = answer.indexOf('\n');
+			inside = cut < 0 ? answer : answer.slice(0, cut);
+			top = cut < 0 ? '' : answer.slice(cut + 1);
 		} catch (e) {
 			if (e instanceof GitError) {
 				// A repository another user owns (a shared or mounted folder, a container's): git refuses it unless
@@ -84,13 +89,12 @@ export class SessionLifecycle {
 			}
 			throw e;
 		}
-		if (lines[0]?.trim() !== 'true') {
+		if (inside !== 'true' || !top) {
 			throw new AgentTabsError('repo/bare', `${dir} is a bare git repository: it has no working folder to start sessions from.`);
 		}
-		const top = lines[1]!.trim();
 		// A worktree of another repository: use its main checkout as the repository. Git prints the common
 		// folder relative to the folder it ran in (a subfolder, say), which it sees by its real path.
-		const common = path.resolve(fs.realpathSync(dir), lines[2]!.trim());
+		const common = path.resolve(fs.realpathSync(dir), withoutFinalNewline(await git.run(['rev-parse', '--git-common-dir'])));
 		return { repo: await this.repositoryFolder(common, top), checkout: top };
 	}
 
@@ -487,8 +491,8 @@ function copyNonUtf8Named(fromRoot: string, toRoot: string, rel: Buffer): void {
 /** Whether `gitFile` is a `.git` file (`gitdir: <folder>`) naming `gitDir`. */
 function gitFilePointsTo(gitFile: string, gitDir: string): boolean {
 	try {
-		const m = /^gitdir:\s*(.+?)\s*$/m.exec(fs.readFileSync(gitFile, 'utf8'));
-		return m !== null && samePath(realPathLoose(path.resolve(path.dirname(gitFile), m[1]!)), realPathLoose(gitDir));
+		const named = gitFileTarget(fs.readFileSync(gitFile, 'utf8'));
+		return named !== undefined && samePath(realPathLoose(path.resolve(path.dirname(gitFile), named)), realPathLoose(gitDir));
 	} catch {
 		return false;
 	}

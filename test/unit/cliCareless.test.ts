@@ -130,4 +130,17 @@ suite('cli: careless use of the command line and its task queue', function () {
 		assert.equal(idle.code, 0, idle.stderr);
 		assert.match(idle.stdout, /The queue is empty \(0 tasks ran\)/);
 	});
+
+	test('a repository whose folder name ends in a space or holds a line break starts sessions, and its tasks run', () => {
+		for (const name of ['ends in a space ', 'two\nlines', ' leading space']) {
+			const odd = makeRepo(path.join(dir, name));
+			const made = cliRun(['session', 'new', '--repo', odd, '--title', 'Odd', '--json']);
+			assert.equal(made.code, 0, `${JSON.stringify(name)}: ${made.stderr}`);
+			const session = JSON.parse(made.stdout.trim()) as { sessionId: string; worktreePath: string };
+			const listed = json(['session', 'list', '--repo', odd]).find((s) => s.id === session.sessionId)!;
+			assert.equal(listed.repo_root, fs.realpathSync(odd), JSON.stringify(name));
+			const ran = task(['task', 'add', '--agent', 'scripted', '--prompt', 'write made.txt yes', '--repo', odd, '--wait']);
+			assert.equal(ran.status, 'done', `${JSON.stringify(name)}: ${ran.error}`);
+		}
+	});
 });
