@@ -7,6 +7,7 @@ import { Disposable, toDisposable } from '../common/lifecycle';
 import { errorMessage, nullLogger, type Logger } from '../common/log';
 import { Worker } from 'node:worker_threads';
 import { crc32 } from './crc32';
+import { makeFolders } from './folders';
 import { encodeParams, fsyncDir, recordJson, readJournal, type JournalRecord, type SqlParam } from './journal';
 import { StoreLock } from './lock';
 import { StatementCache } from './rows';
@@ -409,7 +410,7 @@ export class Store extends Disposable {
 
 	static async open(options: StoreOptions): Promise<Store> {
 		const { dir, logger } = options;
-		onStateFolder(dir, () => fs.mkdirSync(dir, { recursive: true }));
+		onStateFolder(dir, () => makeFolders(dir));
 		const SQL = await loadSqlJs(options.wasmPath);
 		const lock = onStateFolder(dir, () => StoreLock.acquire(path.join(dir, storeFiles.lock), options.owner));
 		let store: Store;

@@ -7,6 +7,7 @@ import { AgentTabsError } from '../common/errors';
 import { newId } from '../common/ids';
 import { errorMessage } from '../common/log';
 import type { SessionRow } from '../db/sessionsRepo';
+import { makeFolders } from '../db/folders';
 import type { WorktreeRow } from '../db/worktreesRepo';
 import { type Git, GitError, gitSays, parseWorktreeList } from './gitClient';
 import { markOwned, readOwnerMark } from './ownership';
@@ -175,14 +176,14 @@ export class SessionLifecycle {
 		const root = this.worktreeRoot(repo);
 		refuseRootInsideCheckouts(root, parseWorktreeList(await git.run(['worktree', 'list', '--porcelain', '-z'])).filter((e) => !e.prunable && !e.bare).map((e) => e.path));
 		try {
-			fs.mkdirSync(root, { recursive: true });
+			makeFolders(root);
 		} catch (e) {
 			const code = (e as NodeJS.ErrnoException).code;
 			if (code === 'EEXIST' || code === 'ENOTDIR') {
 				throw new AgentTabsError('worktree/rootNotFolder', `The worktrees folder ${root} cannot be used: it, or a folder on its way, is a file.`, { cause: e });
 			}
 			if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
-				throw new AgentTabsError('worktree/rootReadOnly', `The worktrees folder ${root} cannot be created or written (permission denied); pick another one (--worktrees, or agentTabs.worktrees.root).`, { cause: e });
+				throw new AgentTabsError('worktree/rootReadOnly', `The worktrees folder ${root} cannot be created or written (${code === 'EROFS' ? 'read-only file system' : 'permission denied'}); pick another one (--worktrees, or agentTabs.worktrees.root).`, { cause: e });
 			}
 			throw e;
 		}

@@ -27,8 +27,9 @@ suite('cli: careless use of the command line and its task queue', function () {
 	let common: string[];
 	let env: NodeJS.ProcessEnv;
 
-	function cliRun(args: string[]): { code: number | null; stdout: string; stderr: string } {
-		const r = spawnSync(process.execPath, [cli, ...args, ...common], { encoding: 'utf8', env });
+	/** Runs the built CLI with the test's state, worktrees and agents (`own`: only the arguments given). */
+	function cliRun(args: string[], own = false): { code: number | null; stdout: string; stderr: string } {
+		const r = spawnSync(process.execPath, [cli, ...args, ...(own ? [] : common)], { encoding: 'utf8', env });
 		return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 	}
 	function json(args: string[]): Record<string, unknown>[] {
@@ -141,6 +142,27 @@ suite('cli: careless use of the command line and its task queue', function () {
 			assert.equal(listed.repo_root, fs.realpathSync(odd), JSON.stringify(name));
 			const ran = task(['task', 'add', '--agent', 'scripted', '--prompt', 'write made.txt yes', '--repo', odd, '--wait']);
 			assert.equal(ran.status, 'done', `${JSON.stringify(name)}: ${ran.error}`);
+		}
+	});
+
+	test('a state or worktrees folder still to be made on a read-only file system is said to be read-only, not "no such file"', function () {
+		// A real read-only mount needs root with mount rights (a container's root has them); skipped elsewhere.
+		const ro = path.join(dir, 'ro');
+		fs.mkdirSync(ro);
+		if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', ro]).status !== 0) {
+			this.skip();
+		}
+		try {
+			const add = cliRun(['task', 'add', '--agent', 'scripted', '--prompt', 'say hi', '--repo', repo, '--agents', common[5]!, '--state', path.join(ro, 'state', 'deeper')], true);
+			assert.equal(add.code, 2, add.stderr);
+			assert.match(add.stderr, /The state folder .*deeper cannot be written \(read-only file system\)/);
+			assert.doesNotMatch(add.stderr, /ENOENT|no such file/);
+			const made = cliRun(['session', 'new', '--repo', repo, '--state', common[1]!, '--worktrees', path.join(ro, 'worktrees')], true);
+			assert.equal(made.code, 2, made.stderr);
+			assert.match(made.stderr, /The worktrees folder .* cannot be created or written \(read-only file system\)/);
+			assert.doesNotMatch(made.stderr, /ENOENT|no such file/);
+		} finally {
+			spawnSync('umount', [ro]);
 		}
 	});
 });
