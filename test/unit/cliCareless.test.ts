@@ -165,4 +165,30 @@ suite('cli: careless use of the command line and its task queue', function () {
 			spawnSync('umount', [ro]);
 		}
 	});
+
+	test('Ctrl-C while task add --wait is still queueing its task: the task never runs later (it is cancelled), whenever the key is pressed', async () => {
+		const state = path.join(dir, 'state');
+		for (let attempt = 0; attempt < 4; attempt++) {
+			const marker = `say pressed-${attempt}`;
+			const child = spawn(process.execPath, [cli, 'task', 'add', '--agent', 'scripted', '--prompt', `${marker}\nsleep 4000`, '--repo', repo, '--wait', ...common], { env });
+			let stderr = '';
+			child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+			const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+			// The key is pressed the moment the task reaches the journal: the command is still waiting for the
+			// disk to say so, before it has started to wait for the task.
+			await new Promise<void>((resolve) => {
+				const timer = setInterval(() => {
+					const journals = fs.existsSync(state) ? fs.readdirSync(state).filter((f) => f.startsWith('agent-tabs.journal.')) : [];
+					if (journals.some((f) => fs.readFileSync(path.join(state, f)).includes(marker))) {
+						clearInterval(timer);
+						child.kill('SIGINT');
+						resolve();
+					}
+				}, 1);
+			});
+			await exited;
+			const left = (json(['task', 'list']) as unknown as (Task & { prompt: string })[]).filter((t) => t.prompt.startsWith(marker));
+			assert.deepEqual(left.map((t) => t.status), ['cancelled'], `attempt ${attempt}: the task Ctrl-C was pressed for is cancelled, not left queued to run later\n${stderr}`);
+		}
+	});
 });

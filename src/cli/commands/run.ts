@@ -18,7 +18,9 @@ async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 	const { core, close } = await openCore(args, logger, { owner: 'agent-tabs run', policy: (flag(args, 'permissions') ?? 'reject') as PermissionPolicy, definitions });
 	const { sessions, worktrees, turns, dispatcher } = core;
 	let taskId: string | undefined;
+	let interrupted = false;
 	const onSignal = (): void => {
+		interrupted = true;
 		logger.warn('[cli] interrupted; cancelling the turn');
 		if (taskId) {
 			void dispatcher.cancel(taskId).catch(() => dispatcher.stop());
@@ -71,6 +73,10 @@ async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 		// The turn is a task (creator `cli`) like every prompt: the queue runs, and this command waits for its task.
 		const task = await dispatcher.add({ creator: 'cli', agent: def.id, input: { text: prompt }, chatId });
 		taskId = task.id;
+		if (interrupted) {
+			// Ctrl-C while the task was being written: it never runs (the queue would run it next time).
+			await dispatcher.cancel(task.id);
+		}
 		// Reported as soon as this task ends, not after the other tasks this command started.
 		let code = 1;
 		let notStarted: AgentTabsError | undefined;

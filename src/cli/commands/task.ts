@@ -156,26 +156,35 @@ async function add(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 	const { core, close } = await openTaskCore(args, logger, 'add a task', policyOf(args));
 	const { dispatcher } = core;
 	let taskId: string | undefined;
+	let interrupted = false;
 	const onSignal = (): void => {
+		interrupted = true;
 		logger.warn('[cli] interrupted; cancelling the task');
 		void (taskId ? dispatcher.cancel(taskId) : Promise.resolve()).catch(() => dispatcher.stop());
 	};
+	const reportEnd = (t: TaskRow): void => out(json, { type: 'task_end', ...t }, `\n— task ${t.id} ${t.status}${t.error ? `: ${t.error}` : ''}\n  chat ${t.chat_id ?? '-'} · session ${t.session_id ?? '-'}`);
+	// Listening before the task is queued: Ctrl-C while it is being written cancels it once it is on disk,
+	// instead of ending the command with the task left queued, to run whenever the queue next runs.
+	process.once('SIGINT', onSignal);
+	process.once('SIGTERM', onSignal);
 	try {
 		const task = await dispatcher.add({ creator: 'cli', agent, input: { text: flag(args, 'prompt')! }, chatId, sessionId, newSession: repoDir ? { repo: repoDir, title } : undefined, priority });
 		taskId = task.id;
+		if (interrupted) {
+			reportEnd(await dispatcher.cancel(task.id));
+			return 1;
+		}
 		if (!wait) {
 			out(json, { type: 'task', ...task }, `Task ${task.id} queued. It runs when a VS Code window holding this state opens, or with: agent-tabs task work`);
 			return 0;
 		}
-		process.once('SIGINT', onSignal);
-		process.once('SIGTERM', onSignal);
 		const sub = printEvents(core.turns, () => dispatcher.get(task.id)?.chat_id, json);
 		const ended = await runQueueUntilEnded(
 			dispatcher,
 			task.id,
 			(t) => {
 				sub.dispose();
-				out(json, { type: 'task_end', ...t }, `\n— task ${t.id} ${t.status}${t.error ? `: ${t.error}` : ''}\n  chat ${t.chat_id ?? '-'} · session ${t.session_id ?? '-'}`);
+				reportEnd(t);
 			},
 			logger,
 		).finally(() => sub.dispose());
