@@ -40,6 +40,7 @@ export class SessionChatResolver implements TaskChatResolver {
 			return { chatId, sessionId: made.session_id, worktreePath: this.readyWorktree(made.session_id).path };
 		}
 		let sessionId = task.session_id ?? made?.session_id ?? null;
+		let madeSession = false;
 		if (sessionId === null) {
 			const request = taskNewSession(task);
 			if (!request) {
@@ -48,6 +49,7 @@ export class SessionChatResolver implements TaskChatResolver {
 			}
 			const created = await this.worktrees.createSession({ repo: request.repo, title: request.title ?? taskTitle(task), baseRef: request.baseRef });
 			sessionId = created.session.id;
+			madeSession = true;
 			this.logger.info(`[Tasks][resolve] task ${task.id}: new session ${sessionId} in ${created.worktree.path}${created.note ? `; ${created.note}` : ''}`);
 		} else if (!this.sessions.get(sessionId)) {
 			throw new AgentTabsError('session/unknown', `Session ${sessionId} no longer exists.`);
@@ -56,7 +58,16 @@ export class SessionChatResolver implements TaskChatResolver {
 		// The dispatcher records the chat on the task, then waits for both to be on disk.
 		// A closed one (its tab closed before the task ran) is not reused; the new chat's id is then random.
 		const chat = this.sessions.createChat({ id: made ? undefined : chatId, sessionId, agent: task.agent, title: taskTitle(task) });
-		return { chatId: chat.id, sessionId, worktreePath: worktree.path };
+		return { chatId: chat.id, sessionId, worktreePath: worktree.path, madeSession };
+	}
+
+	/** The session made for a cancelled task goes again (unless it somehow holds work); a chat made in a named session is closed. */
+	async release(chat: ResolvedChat): Promise<void> {
+		if (chat.madeSession && (await this.worktrees.discardNewSession(chat.sessionId))) {
+			this.logger.info(`[Tasks][resolve] removed session ${chat.sessionId}, made for a task cancelled before it ran`);
+			return;
+		}
+		this.sessions.closeChat(chat.chatId);
 	}
 
 	private readyWorktree(sessionId: string): WorktreeRow {

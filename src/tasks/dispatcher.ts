@@ -30,6 +30,8 @@ export interface ResolvedChat {
 	sessionId: string;
 	/** The folder its agents work in (the session's ready worktree). */
 	worktreePath: string;
+	/** The session was made for this task (not one the task named). */
+	madeSession?: boolean;
 }
 
 /**
@@ -38,6 +40,8 @@ export interface ResolvedChat {
  */
 export interface TaskChatResolver {
 	ensureChat(task: TaskRow): Promise<ResolvedChat>;
+	/** A chat made for a task that was cancelled meanwhile: undo what was made for it (a session with no work, the chat). */
+	release?(chat: ResolvedChat): Promise<void>;
 }
 
 export interface DispatcherLimits {
@@ -423,6 +427,10 @@ export class Dispatcher extends Disposable {
 				const chat = await this.options.chats.ensureChat(task);
 				if (this.tasks.assignChat(task.id, chat.chatId, chat.sessionId)) {
 					this.options.logger.info(`[Dispatcher] task ${task.id} was given chat ${chat.chatId} in session ${chat.sessionId}`);
+				} else if (this.tasks.get(task.id)?.status === 'cancelled') {
+					// Cancelled while its chat was being made: it never runs, so what was made for it goes again.
+					this.options.logger.info(`[Dispatcher] task ${task.id} was cancelled while chat ${chat.chatId} was made for it; releasing it`);
+					await this.options.chats.release?.(chat).catch((e) => this.options.logger.warn(`[Dispatcher] could not release chat ${chat.chatId} of cancelled task ${task.id}: ${errorMessage(e)}`));
 				}
 				await this.options.store.durable();
 			} catch (e) {

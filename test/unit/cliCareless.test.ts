@@ -191,4 +191,27 @@ suite('cli: careless use of the command line and its task queue', function () {
 			assert.deepEqual(left.map((t) => t.status), ['cancelled'], `attempt ${attempt}: the task Ctrl-C was pressed for is cancelled, not left queued to run later\n${stderr}`);
 		}
 	});
+
+	test('Ctrl-C while a task\'s new session is being made: the task is cancelled and the session made for it goes again', async () => {
+		const worktrees = path.join(dir, 'worktrees');
+		const child = spawn(process.execPath, [cli, 'task', 'add', '--agent', 'scripted', '--prompt', 'say never', '--repo', repo, '--title', 'Cancelled early', '--wait', '--json', ...common], { env });
+		let stdout = '';
+		child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+		const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+		// The worktrees folder appears as the session's worktree is made, after the task is on disk.
+		await new Promise<void>((resolve) => {
+			const timer = setInterval(() => {
+				if (fs.existsSync(worktrees)) {
+					clearInterval(timer);
+					child.kill('SIGINT');
+					resolve();
+				}
+			}, 1);
+		});
+		assert.equal(await exited, 1);
+		const end = JSON.parse(stdout.trim().split('\n').pop()!) as Task & { type: string };
+		assert.deepEqual([end.type, end.status], ['task_end', 'cancelled']);
+		assert.deepEqual(json(['sessions']), [], 'no session is left for a task that never ran');
+		assert.deepEqual(fs.readdirSync(worktrees), [], 'nor its worktree');
+	});
 });
