@@ -80,8 +80,13 @@ export async function main(argv: string[]): Promise<number> {
 			}
 			if (words.length === 0 || (words.length === 1 && words[0] === 'help')) {
 				const asked = words.length === 1 || argv.includes('--help') || argv.includes('-h');
-				(asked ? process.stdout : process.stderr).write(generalUsage());
-				return asked ? 0 : 2;
+				if (asked) {
+					process.stdout.write(generalUsage());
+					return 0;
+				}
+				// Flags and no command (`agent-tabs --json`, `agent-tabs -x`): an error like any other, said in
+				// words (and in JSON with --json), not the usage alone.
+				return usageError(argv.length === 0 ? new UsageError('No command given.') : new UsageError(`No command given (only ${argv.map((a) => `"${a}"`).join(' ')}).`));
 			}
 			return usageError(commands.unknownCommand(words));
 		}

@@ -214,4 +214,19 @@ suite('cli: careless use of the command line and its task queue', function () {
 		assert.deepEqual(json(['sessions']), [], 'no session is left for a task that never ran');
 		assert.deepEqual(fs.readdirSync(worktrees), [], 'nor its worktree');
 	});
+
+	test('flags with no command: an error that says so (in JSON too with --json), exit 2', () => {
+		const onlyJson = cliRun(['--json'], true);
+		assert.equal(onlyJson.code, 2);
+		const error = JSON.parse(onlyJson.stdout.trim()) as { type: string; code: string; message: string };
+		assert.deepEqual([error.type, error.code], ['error', 'cli/usage']);
+		assert.match(error.message, /No command given/);
+		const unknown = cliRun(['-x'], true);
+		assert.equal(unknown.code, 2);
+		assert.match(unknown.stderr, /^agent-tabs: No command given \(only "-x"\)\.\n\nUsage: agent-tabs <command>/);
+		assert.equal(unknown.stdout, '');
+		const nothing = cliRun([], true);
+		assert.equal(nothing.code, 2);
+		assert.match(nothing.stderr, /^agent-tabs: No command given\.\n\nUsage: agent-tabs <command>/);
+	});
 });
