@@ -229,4 +229,22 @@ suite('cli: careless use of the command line and its task queue', function () {
 		assert.equal(nothing.code, 2);
 		assert.match(nothing.stderr, /^agent-tabs: No command given\.\n\nUsage: agent-tabs <command>/);
 	});
+
+	test('task add --repo with a folder that is no repository, or a bare one, is refused at once (exit 2), nothing queued', () => {
+		const notRepo = path.join(dir, 'not-a-repo');
+		fs.mkdirSync(notRepo);
+		const bare = path.join(dir, 'bare.git');
+		spawnSync('git', ['init', '-q', '--bare', bare]);
+		for (const [folder, message] of [
+			[notRepo, /not-a-repo is not a git repository/],
+			[bare, /bare\.git is a bare git repository/],
+		] as const) {
+			for (const wait of [[], ['--wait']]) {
+				const r = cliRun(['task', 'add', '--agent', 'scripted', '--prompt', 'say hi', '--repo', folder, ...wait]);
+				assert.equal(r.code, 2, r.stdout + r.stderr);
+				assert.match(r.stderr, message);
+			}
+		}
+		assert.deepEqual(json(['task', 'list']), [], 'nothing was queued');
+	});
 });

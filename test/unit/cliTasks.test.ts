@@ -123,9 +123,10 @@ suite('cli: agent-tabs task', function () {
 	});
 
 	test('task work reports a task that failed before its turn could start (its folder is no repository) and exits 1', () => {
-		const notRepo = path.join(dir, 'not-a-repo');
-		fs.mkdirSync(notRepo);
+		// A repository when the task was queued, no longer one when it runs.
+		const notRepo = makeRepo(path.join(dir, 'not-a-repo'));
 		const queued = task(['task', 'add', '--agent', 'scripted', '--prompt', 'say hi', '--repo', notRepo]);
+		fs.rmSync(path.join(notRepo, '.git'), { recursive: true, force: true });
 		const worked = cliRun(['task', 'work', '--json']);
 		assert.equal(worked.code, 1, worked.stderr);
 		const ends = worked.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Task & { type: string });

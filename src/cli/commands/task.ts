@@ -154,6 +154,13 @@ async function add(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 	const agent = requireAgent(loadDefinitions(args), flag(args, 'agent')!).id;
 	const wait = hasFlag(args, 'wait');
 	const { core, close } = await openTaskCore(args, logger, 'add a task', policyOf(args));
+	if (repoDir) {
+		// A folder that is no repository (or a bare one) is said now, not as the task's failure whenever it runs.
+		await core.worktrees.resolveRepository(repoDir).catch(async (e: unknown) => {
+			await close();
+			throw e;
+		});
+	}
 	const { dispatcher } = core;
 	let taskId: string | undefined;
 	let interrupted = false;
