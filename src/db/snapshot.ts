@@ -310,15 +310,21 @@ export function writeSnapshotFileSync(dir: string, bytes: Uint8Array): void {
 	const tmp = `${target}.tmp-${process.pid}`;
 	const fd = fs.openSync(tmp, 'w');
 	try {
-		let written = 0;
-		while (written < bytes.length) {
-			written += fs.writeSync(fd, bytes, written, bytes.length - written);
+		try {
+			let written = 0;
+			while (written < bytes.length) {
+				written += fs.writeSync(fd, bytes, written, bytes.length - written);
+			}
+			fs.fsyncSync(fd);
+		} finally {
+			fs.closeSync(fd);
 		}
-		fs.fsyncSync(fd);
-	} finally {
-		fs.closeSync(fd);
+		fs.renameSync(tmp, target);
+	} catch (e) {
+		// A write the disk refused (full, a file size limit) leaves no partial copy taking up the room.
+		fs.rmSync(tmp, { force: true });
+		throw e;
 	}
-	fs.renameSync(tmp, target);
 	writeSnapshotSum(dir, bytes);
 	fsyncDir(dir);
 }

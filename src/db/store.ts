@@ -147,6 +147,8 @@ function stateFolderProblem(dir: string, e: unknown): StoreFolderError | undefin
 		case 'ENOSPC':
 		case 'EDQUOT':
 			return new StoreFolderError('store/full', `The disk holding the state folder ${dir} is full; free some space and try again.`, { cause: e });
+		case 'EFBIG':
+			return new StoreFolderError('store/fileTooLarge', `The state folder ${dir} cannot be written: its database reached the largest size this process may write (see ulimit -f). Raise that limit and try again.`, { cause: e });
 		default:
 			return undefined;
 	}

@@ -247,4 +247,14 @@ suite('cli: careless use of the command line and its task queue', function () {
 		}
 		assert.deepEqual(json(['task', 'list']), [], 'nothing was queued');
 	});
+
+	test('a state folder whose database cannot be written in full (ulimit -f): plain words, and no partial temp file left in it', () => {
+		const state = path.join(dir, 'small-state');
+		// A real RLIMIT_FSIZE: writes past it fail with EFBIG, as on a disk that fills up mid-write.
+		const r = spawnSync('prlimit', ['--fsize=20000:20000', process.execPath, cli, 'task', 'add', '--agent', 'scripted', '--prompt', 'say hi', '--repo', repo, '--agents', common[5]!, '--state', state], { encoding: 'utf8', env });
+		assert.equal(r.status, 2, r.stderr);
+		assert.match(r.stderr, /The state folder .*small-state cannot be written: .*largest size this process may write/);
+		assert.doesNotMatch(r.stderr, /EFBIG/);
+		assert.deepEqual(fs.readdirSync(state).filter((f) => f.includes('.tmp-')), [], 'the partial temp file was removed');
+	});
 });
