@@ -183,6 +183,8 @@ export class CommandTable<T extends CommandSpec = CommandSpec> {
 		};
 		// A lenient pass first, to explain each mistake in words; then node's strict parser as the authority.
 		const { tokens } = parseNodeArgs({ args: [...argv], options: this.allFlags(), strict: false, allowPositionals: true, tokens: true });
+		// A value given twice: node keeps the last, silently; two different prompts or folders mean a mistake.
+		const given = new Map<string, string>();
 		for (const t of tokens) {
 			if (t.kind !== 'option') {
 				continue;
@@ -201,6 +203,12 @@ export class CommandTable<T extends CommandSpec = CommandSpec> {
 				fail(`--${t.name} needs a value${f.value ? ` ${f.value}` : ''}.`);
 			} else if (f.type === 'string' && !t.inlineValue && t.value!.startsWith('-') && t.value !== '-') {
 				fail(`--${t.name} needs a value, but the next word is "${t.value}". For a value that starts with a dash write --${t.name}=${t.value}.`);
+			} else if (f.type === 'string') {
+				const earlier = given.get(t.name);
+				if (earlier !== undefined && earlier !== t.value) {
+					fail(`--${t.name} is given twice (${JSON.stringify(earlier)} and ${JSON.stringify(t.value)}): give it once.`);
+				}
+				given.set(t.name, t.value!);
 			}
 		}
 		const options: Record<string, { type: FlagSpec['type'] }> = {};

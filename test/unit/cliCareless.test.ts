@@ -257,4 +257,13 @@ suite('cli: careless use of the command line and its task queue', function () {
 		assert.doesNotMatch(r.stderr, /EFBIG/);
 		assert.deepEqual(fs.readdirSync(state).filter((f) => f.includes('.tmp-')), [], 'the partial temp file was removed');
 	});
+
+	test('a flag given twice with different values is a usage error naming both, not the last one silently', () => {
+		const r = cliRun(['task', 'add', '--agent', 'scripted', '--prompt', 'write the tests', '--repo', repo, '--prompt', 'write the docs'], false);
+		assert.equal(r.code, 2, r.stdout + r.stderr);
+		assert.match(r.stderr, /--prompt is given twice \("write the tests" and "write the docs"\): give it once\./);
+		assert.deepEqual(json(['task', 'list']), [], 'nothing was queued');
+		const same = cliRun(['task', 'list', '--status', 'queued', '--status=queued', '--json', '--json']);
+		assert.equal(same.code, 0, `the same value twice is harmless: ${same.stderr}`);
+	});
 });
