@@ -231,11 +231,6 @@ async function work(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean)
 	try {
 		process.once('SIGINT', onSignal);
 		process.once('SIGTERM', onSignal);
-		const interrupted = await dispatcher.start();
-		for (const id of interrupted) {
-			writeErr(`agent-tabs: task ${id} was running when Agent Tabs last ended; it is interrupted (agent-tabs task retry ${id} runs it again).\n`);
-		}
-		reportInterrupted(await dispatcher.start());
 		// Tasks an earlier command left running are said to be interrupted, not reported as tasks this one ran.
 		reportInterrupted(await dispatcher.reclaimInterrupted());
 		sub = dispatcher.onDidChange(report);
@@ -261,7 +256,7 @@ async function work(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean)
 /** Tasks found cut off by the end of an earlier process, now interrupted: said on stderr, with how to run them again. */
 function reportInterrupted(ids: readonly string[]): void {
 	for (const id of ids) {
-		process.stderr.write(`agent-tabs: task ${id} was running when Agent Tabs last ended; it is interrupted (agent-tabs task retry ${id} runs it again).\n`);
+		writeErr(`agent-tabs: task ${id} was running when Agent Tabs last ended; it is interrupted (agent-tabs task retry ${id} runs it again).\n`);
 	}
 }
 
