@@ -110,6 +110,43 @@ export function out(json: boolean, value: unknown, human: string): void {
 	process.stdout.write(json ? `${jsonForTerminal(value)}\n` : `${forTerminal(human)}\n`);
 }
 
+/** The most a prompt read from standard input may hold (it is stored with its task and sent whole). */
+export const maxStdinPrompt = 4 * 1024 * 1024;
+
+/**
+ * The `--prompt` flag's text; `--prompt -` reads it from standard input to its end (`git diff | agent-tabs run
+ * ... --prompt -`), as UTF-8. Empty, not UTF-8 or larger than `maxStdinPrompt`: a usage error.
+ */
+export async function promptOf(args: ParsedArgs<CliCommand>, input: NodeJS.ReadableStream = process.stdin): Promise<string> {
+	const given = flag(args, 'prompt')!;
+	if (given !== '-') {
+		return given;
+	}
+	if ((input as { isTTY?: boolean }).isTTY) {
+		process.stderr.write('agent-tabs: reading the prompt from standard input; end it with Ctrl-D.\n');
+	}
+	const chunks: Buffer[] = [];
+	let size = 0;
+	for await (const chunk of input) {
+		const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+		size += b.length;
+		if (size > maxStdinPrompt) {
+			throw new UsageError(`The prompt on standard input is larger than ${maxStdinPrompt / 1024 / 1024} MiB; give the agent a file to read instead.`, args.command);
+		}
+		chunks.push(b);
+	}
+	let text: string;
+	try {
+		text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+	} catch {
+		throw new UsageError('The prompt on standard input is not UTF-8 text.', args.command);
+	}
+	if (text.trim() === '') {
+		throw new UsageError('The prompt on standard input is empty (--prompt - reads the prompt from standard input).', args.command);
+	}
+	return text;
+}
+
 /**
  * Writes text to stdout as a terminal may show it: what an agent said (or a prompt, a title) can hold escape
  * sequences a terminal would obey (the clipboard, the title, links); they are written out instead.

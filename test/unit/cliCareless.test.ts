@@ -266,4 +266,26 @@ suite('cli: careless use of the command line and its task queue', function () {
 		const same = cliRun(['task', 'list', '--status', 'queued', '--status=queued', '--json', '--json']);
 		assert.equal(same.code, 0, `the same value twice is harmless: ${same.stderr}`);
 	});
+
+	test('--prompt - reads the prompt from standard input (git diff | agent-tabs run ...): whole, as UTF-8; empty or not UTF-8 is a usage error', () => {
+		const piped = (args: string[], input: string | Buffer): { code: number | null; stdout: string; stderr: string } => {
+			const r = spawnSync(process.execPath, [cli, ...args, ...common], { encoding: 'utf8', env, input });
+			return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+		};
+		const ran = piped(['run', '--repo', repo, '--agent', 'scripted', '--prompt', '-', '--json'], 'say from the pipe: ünï\nsay and its second line');
+		assert.equal(ran.code, 0, ran.stderr);
+		const said = ran.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { event?: { type: string; text?: string } }).event).filter((e) => e?.type === 'text').map((e) => e!.text).join('');
+		assert.match(said, /from the pipe: ünï/);
+		assert.match(said, /and its second line/, 'every line of the input is the prompt');
+		const added = piped(['task', 'add', '--agent', 'scripted', '--prompt', '-', '--repo', repo, '--json'], 'say queued from a pipe\n');
+		assert.equal(added.code, 0, added.stderr);
+		assert.equal((JSON.parse(added.stdout.trim().split('\n').pop()!) as { prompt: string }).prompt, 'say queued from a pipe\n');
+		const queued = json(['task', 'list']).length;
+		for (const [input, message] of [['  \n', /standard input is empty/], [Buffer.from([0x73, 0x61, 0x79, 0x20, 0xff, 0xfe]), /standard input is not UTF-8 text/]] as const) {
+			const refused = piped(['task', 'add', '--agent', 'scripted', '--prompt', '-', '--repo', repo], input);
+			assert.equal(refused.code, 2, refused.stdout + refused.stderr);
+			assert.match(refused.stderr, message);
+		}
+		assert.equal(json(['task', 'list']).length, queued, 'nothing more was queued');
+	});
 });

@@ -5,13 +5,13 @@ import type { PermissionPolicy } from '../../agents/permissions';
 import type { TurnOutcome } from '../../tasks/turnRunner';
 import { samePath } from '../../worktrees/paths';
 import { flag, type ParsedArgs } from '../args';
-import { loadDefinitions, openCore, out, requireAgent, requireFolder, silenceFlag, writeErr, type CliCommand } from '../shared';
+import { loadDefinitions, openCore, out, promptOf, requireAgent, requireFolder, silenceFlag, writeErr, type CliCommand } from '../shared';
 import { printEvents, runQueueUntilEnded } from './task';
 
 async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean): Promise<number> {
 	const repoDir = path.resolve(flag(args, 'repo')!);
 	const agentId = flag(args, 'agent')!;
-	const prompt = flag(args, 'prompt')!;
+	const prompt = await promptOf(args);
 	requireFolder(repoDir, 'The repository folder');
 	const definitions = loadDefinitions(args);
 	const def = requireAgent(definitions, agentId);
@@ -136,7 +136,7 @@ export const runCommands: CliCommand[] = [
 		flags: {
 			repo: { type: 'string', value: '<dir>', required: true, help: 'the repository' },
 			agent: { type: 'string', value: '<id>', required: true, help: 'the agent (see --agents)' },
-			prompt: { type: 'string', value: '<text>', required: true, help: 'the prompt (a prompt starting with a dash: --prompt=-text)' },
+			prompt: { type: 'string', value: '<text>', required: true, help: 'the prompt; - reads it from standard input (a prompt starting with a dash: --prompt=-text)' },
 			session: { type: 'string', value: '<id>', help: 'run in this existing session' },
 			chat: { type: 'string', value: '<id>', help: 'continue this chat' },
 			permissions: { type: 'string', value: 'reject|allow', choices: ['reject', 'allow'], help: 'how agents\' permission requests are answered (default reject): the command line never prompts' },

@@ -9,7 +9,7 @@ import type { AgentEvent } from '../../protocol/agentEvents';
 import type { Core } from '../../tasks/core';
 import type { Dispatcher } from '../../tasks/dispatcher';
 import { commandName, flag, hasFlag, UsageError, type FlagTable, type ParsedArgs } from '../args';
-import { loadDefinitions, openCore, openStore, out, requireAgent, requireFolder, silenceFlag, writeErr, writeOut, type CliCommand } from '../shared';
+import { loadDefinitions, openCore, openStore, out, promptOf, requireAgent, requireFolder, silenceFlag, writeErr, writeOut, type CliCommand } from '../shared';
 
 /** What an agent event looks like in a terminal. */
 function describe(event: AgentEvent): string | undefined {
@@ -153,6 +153,7 @@ async function add(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 	}
 	const agent = requireAgent(loadDefinitions(args), flag(args, 'agent')!).id;
 	const wait = hasFlag(args, 'wait');
+	const prompt = await promptOf(args);
 	const { core, close } = await openTaskCore(args, logger, 'add a task', policyOf(args));
 	if (repoDir) {
 		// A folder that is no repository (or a bare one) is said now, not as the task's failure whenever it runs.
@@ -175,7 +176,7 @@ async function add(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 	process.once('SIGINT', onSignal);
 	process.once('SIGTERM', onSignal);
 	try {
-		const task = await dispatcher.add({ creator: 'cli', agent, input: { text: flag(args, 'prompt')! }, chatId, sessionId, newSession: repoDir ? { repo: repoDir, title } : undefined, priority });
+		const task = await dispatcher.add({ creator: 'cli', agent, input: { text: prompt }, chatId, sessionId, newSession: repoDir ? { repo: repoDir, title } : undefined, priority });
 		taskId = task.id;
 		if (interrupted) {
 			reportEnd(await dispatcher.cancel(task.id));
@@ -316,7 +317,7 @@ export const taskCommands: CliCommand[] = [
 		words: ['task', 'add'],
 		flags: {
 			agent: { type: 'string', value: '<id>', required: true, help: 'the agent (see --agents)' },
-			prompt: { type: 'string', value: '<text>', required: true, help: 'the prompt (a prompt starting with a dash: --prompt=-text)' },
+			prompt: { type: 'string', value: '<text>', required: true, help: 'the prompt; - reads it from standard input (a prompt starting with a dash: --prompt=-text)' },
 			chat: { type: 'string', value: '<id>', help: 'run in this chat (after its earlier tasks)' },
 			session: { type: 'string', value: '<id>', help: 'run in a new chat of this session' },
 			repo: { type: 'string', value: '<dir>', help: 'run in a new session (its own worktree) of this repository' },
