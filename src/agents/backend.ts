@@ -74,7 +74,8 @@ export interface AgentSessionHandle extends IDisposable {
 	/** True when `ensureSession` loaded or resumed `resumeSessionId` (the agent kept its context). */
 	readonly resumed: boolean;
 	/** Fires when the agent process exits or the connection breaks, expectedly or not. */
-	readonly onDidExit: Event<{ code: number | null; signal: string | null; expected: boolean }>;
+	/** `endedAfterCancel`: ended by us because it did not stop when its turn was cancelled (the turn says so). */
+	readonly onDidExit: Event<{ code: number | null; signal: string | null; expected: boolean; endedAfterCancel?: boolean }>;
 	/** Events that arrive outside a turn (commands, usage, mode changes before the first prompt). */
 	readonly onDidEmitIdleEvent: Event<AgentEvent>;
 	prompt(input: PromptInput, ctx: TurnContext): Promise<TurnResult>;

@@ -258,8 +258,20 @@ export class AgentPool extends Disposable {
 			entry.subscriptions.push(handle.onDidChangeSettings(keepSettings));
 		}
 		entry.subscriptions.push(
-			handle.onDidExit(({ code, signal, expected }) => {
+			handle.onDidExit(({ code, signal, expected, endedAfterCancel }) => {
 				if (expected || this.entries.get(key) !== entry) {
+					return;
+				}
+				if (endedAfterCancel) {
+					// Ended by us after a cancel it did not answer: its turn says so; no crash to report.
+					this.logger.info(`${tag} agent ended after it did not stop when cancelled; it restarts on the next prompt`);
+					try {
+						this.agentSessions.setStatus(chatId, def.id, 'ended', 'ended after it did not stop when its turn was cancelled');
+					} catch (e) {
+						this.logger.warn(`${tag} could not record the end: ${errorMessage(e)}`);
+					}
+					this.entries.delete(key);
+					this.disposeEntry(entry);
 					return;
 				}
 				this.logger.warn(`${tag} agent exited (code ${code}, signal ${signal}); it restarts on the next prompt`);

@@ -84,7 +84,7 @@ export class AcpBackend implements AgentBackend {
 }
 
 class AcpSession extends Disposable implements AgentSessionHandle {
-	private readonly _onDidExit = this._register(new Emitter<{ code: number | null; signal: string | null; expected: boolean }>((e) => logListenerErrors(this.logger, '[AcpSession][onDidExit]')(e)));
+	private readonly _onDidExit = this._register(new Emitter<{ code: number | null; signal: string | null; expected: boolean; endedAfterCancel?: boolean }>((e) => logListenerErrors(this.logger, '[AcpSession][onDidExit]')(e)));
 	readonly onDidExit = this._onDidExit.event;
 	private readonly _onDidEmitIdleEvent = this._register(new Emitter<AgentEvent>((e) => logListenerErrors(this.logger, '[AcpSession][onDidEmitIdleEvent]')(e)));
 	/**
@@ -124,6 +124,8 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	 */
 	private readonly replayedToolCalls = new Map<string, boolean>();
 	private shuttingDown = false;
+	/** Killed because it did not stop when its turn was cancelled: not a crash to report (the turn says it). */
+	private endedAfterCancel = false;
 	private exitInfo: { code: number | null; signal: string | null } | undefined;
 	private fatal: string | undefined;
 	private configOptions: ReturnType<typeof mapConfigOptions> = [];
@@ -198,7 +200,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 				this.logger.warn(`${this.tag} agent exited unexpectedly (code ${code}, signal ${signal}); stderr tail: ${tailFromWord(proc.stderr.toString(), 500)}`);
 			}
 			this.conn?.close(new Error('agent exited'));
-			this._onDidExit.fire({ code, signal, expected });
+			this._onDidExit.fire({ code, signal, expected, ...(this.endedAfterCancel ? { endedAfterCancel: true } : {}) });
 		});
 		// An agent that closes its output but keeps running can never answer again: ended, as a crash, so the
 		// next turn starts it anew instead of failing with "connection closed" for as long as it lives.
@@ -870,6 +872,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 				abort.signal.addEventListener('abort', () => {
 					const timer = setTimeout(() => {
 						this.logger.warn(`${this.tag} did not end the turn after cancel; killing it`);
+						this.endedAfterCancel = true;
 						void this.kill();
 						resolve({ stopReason: 'cancelled', backendSessionId: this.backendSessionId, error: 'The agent did not stop when asked and was ended.' });
 					}, this.backendOptions.cancelGraceMs ?? 5000);

@@ -683,11 +683,17 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 	test('a silent agent that ignores the cancel is ended; the next turn starts it again', async () => {
 		const { turns } = rig.make({ silenceTimeoutMs: 300 });
 		const chat = rig.newChat();
+		const notices: string[] = [];
+		turns.onDidEvent((e) => e.chatId === chat && e.event.type === 'notice' && notices.push(e.event.title));
 		const hung = await turns.runTurn(chat, 'scripted', { text: 'say working\nhang' });
 		assert.equal(hung.status, 'error');
 		assert.match(hung.result.error ?? '', /sent nothing for 0\.3 seconds.*did not stop when asked and was ended/);
 		const pid = pidOf(hung.result.backendSessionId!);
 		await waitFor(() => !alive(pid), 'the hung agent process is gone', 5000);
+		// Ended by us, as the turn says: recorded as ended, not reported as a crash ("stopped unexpectedly").
+		const status = (): string | undefined => rig.store.get<{ status: string }>('SELECT status FROM agent_sessions WHERE chat_id = ?', [chat])?.status;
+		await waitFor(() => status() === 'ended', 'the end to be recorded', 5000);
+		assert.ok(!notices.some((t) => /unexpectedly/.test(t)), notices.join('\n'));
 		assert.equal((await turns.runTurn(chat, 'scripted', { text: 'say back' })).status, 'done');
 
 		// Shut down while the silent turn is being stopped: it failed for its silence, not a retryable interruption.
