@@ -51,7 +51,7 @@ const steps = [
 	['a permission request beyond the 4 a chat shows says it waits and offers no answer; once an earlier one is answered it can be answered', permissionsBeyondShown],
 	['a tab hidden and shown again comes back at the row the reader was at, not at the bottom', scrollAnchorAcrossHide],
 	['a message queued while a turn runs can be edited (an unsaved edit survives hiding the tab): the agent gets the edit; an edit still open when the message starts goes to the message box', editQueued],
-	['a tab left in the background across a reload and opened again from the palette before it was shown stays one tab, with its draft', backgroundTabAcrossReload],
+	['a tab left in the background across a reload and opened again from the palette before it was shown stays one tab, with its draft; its agent comes back with the settings chosen in the tab', backgroundTabAcrossReload],
 	['"Close Chat" in the Sessions view on a tab VS Code has not restored since a reload closes that tab too', closeUnrestoredTab],
 	['"Delete Session" (saved first) closes the session\'s chat tabs and ends their agents', deleteSession],
 ];
@@ -683,6 +683,15 @@ async function backgroundTabAcrossReload() {
 	await secondInput.fill('say sent from the second tab');
 	await secondInput.press('Enter');
 	await second.locator('.message.agent .body', { hasText: 'sent from the second tab' }).waitFor({ state: 'visible', timeout: 60_000 });
+	// Its agent started again after the reload with the settings chosen in the tab earlier, not its defaults.
+	await second.locator('select[aria-label="Fast mode"]').waitFor({ state: 'visible', timeout: 30_000 });
+	const restored = [];
+	for (const picker of ['Approval', 'Effort', 'Fast mode']) {
+		restored.push(await second.locator(`select[aria-label="${picker}"]`).inputValue());
+	}
+	if (JSON.stringify(restored) !== JSON.stringify(['plan', 'high', 'true'])) {
+		throw new Error(`after the reload the reviewer's Approval, Effort and Fast mode pickers show ${JSON.stringify(restored)}, not the settings its chat had (plan, high, true)`);
+	}
 	await sleep(1_000);
 	// The user clicks the tab from before the reload (new tabs open to the right of the active one).
 	await chatTab(reviewerLabel).first().click();
