@@ -118,7 +118,8 @@ export async function main(argv: string[]): Promise<number> {
 			process.stdout.write(`${jsonForTerminal({ type: 'error', code, message, ...(e instanceof StoreDamagedError ? e.details : {}) })}\n`);
 		}
 		process.stderr.write(forTerminal(`agent-tabs: ${e instanceof StoreDamagedError ? 'error: ' : ''}${message}\n`));
-		return e instanceof StoreDamagedError ? damagedStoreExitCode : 2;
+		// A task cancelled before its turn started (Ctrl-C) ended like a cancelled turn: exit 1, not a setup error.
+		return e instanceof StoreDamagedError ? damagedStoreExitCode : e instanceof AgentTabsError && e.code === 'task/cancelled' ? 1 : 2;
 	}
 }
 

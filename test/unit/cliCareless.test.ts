@@ -192,6 +192,32 @@ suite('cli: careless use of the command line and its task queue', function () {
 		}
 	});
 
+	test('Ctrl-C while run is still making its session or queueing its task: the turn never starts, nothing is left to run or kept, and the command exits 1 as for a cancelled turn', async () => {
+		const state = path.join(dir, 'state');
+		for (let attempt = 0; attempt < 3; attempt++) {
+			const marker = `say run-pressed-${attempt}`;
+			const child = spawn(process.execPath, [cli, 'run', '--agent', 'scripted', '--prompt', `${marker}\nsleep 4000`, '--repo', repo, ...common], { env });
+			let stderr = '';
+			child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+			const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+			await new Promise<void>((resolve) => {
+				const timer = setInterval(() => {
+					const journals = fs.existsSync(state) ? fs.readdirSync(state).filter((f) => f.startsWith('agent-tabs.journal.')) : [];
+					if (journals.some((f) => fs.readFileSync(path.join(state, f)).includes(marker))) {
+						clearInterval(timer);
+						child.kill('SIGINT');
+						resolve();
+					}
+				}, 1);
+			});
+			assert.equal(await exited, 1, `attempt ${attempt}: ${stderr}`);
+			const left = (json(['task', 'list']) as unknown as (Task & { prompt: string })[]).filter((t) => t.prompt.startsWith(marker));
+			assert.ok(left.every((t) => t.status === 'cancelled'), `nothing is left to run later: ${JSON.stringify(left)}\n${stderr}`);
+			const sessions = json(['sessions']) as unknown as { title: string }[];
+			assert.ok(!sessions.some((s) => s.title.startsWith(marker)), `the session made for it goes again: ${JSON.stringify(sessions)}`);
+		}
+	});
+
 	test('Ctrl-C while a task\'s new session is being made: the task is cancelled and the session made for it goes again', async () => {
 		const worktrees = path.join(dir, 'worktrees');
 		const child = spawn(process.execPath, [cli, 'task', 'add', '--agent', 'scripted', '--prompt', 'say never', '--repo', repo, '--title', 'Cancelled early', '--wait', '--json', ...common], { env });

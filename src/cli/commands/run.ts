@@ -28,6 +28,10 @@ async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 	};
 	let chatId = '';
 	try {
+		// Listening from the start: Ctrl-C while the session is being made ends the command cleanly (what it made
+		// goes again), not by the signal's default in the middle of a git command.
+		process.once('SIGINT', onSignal);
+		process.once('SIGTERM', onSignal);
 		let sessionId = flag(args, 'session');
 		if (sessionId && !sessions.get(sessionId)) {
 			throw new AgentTabsError('session/unknown', `There is no session ${sessionId}.`);
@@ -65,8 +69,12 @@ async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 		if (!chatId) {
 			chatId = sessions.createChat({ sessionId, agent: def.id, title: def.label }).id;
 		}
-		process.once('SIGINT', onSignal);
-		process.once('SIGTERM', onSignal);
+		if (interrupted) {
+			if (createdSession && (await worktrees.discardNewSession(createdSession).catch(() => false))) {
+				logger.info(`[cli][run] removed the session ${createdSession} made for this run`);
+			}
+			throw new AgentTabsError('task/cancelled', 'Cancelled before the turn started; nothing was queued.');
+		}
 		const sub = printEvents(turns, () => chatId, json);
 		let outcome: TurnOutcome | undefined;
 		const ran = core.taskTurns.onDidRunTurn((e) => e.chatId === chatId && (outcome = e.outcome));
@@ -91,7 +99,8 @@ async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 					if (createdSession && (await worktrees.discardNewSession(createdSession).catch(() => false))) {
 						logger.info(`[cli][run] removed the session ${createdSession} made for this run`);
 					}
-					notStarted = new AgentTabsError('task/notStarted', ended.error ?? `The turn never started (its task ended ${ended.status}).`);
+					// Cancelled (Ctrl-C before the turn started): exit 1, as a cancelled turn; otherwise a setup error.
+					notStarted = new AgentTabsError(ended.status === 'cancelled' ? 'task/cancelled' : 'task/notStarted', ended.error ?? `The turn never started (its task ended ${ended.status}).`);
 					return;
 				}
 				code = reportTurnEnd(outcome, ended.id);
