@@ -66,6 +66,20 @@ suite('cli: careless use of the command line and its task queue', function () {
 		return left!.id;
 	}
 
+	/** Presses Ctrl-C (SIGINT) for the command the moment `marker` reaches the state's journal. */
+	function interruptWhenJournaled(child: ReturnType<typeof spawn>, state: string, marker: string): Promise<void> {
+		return new Promise<void>((resolve) => {
+			const timer = setInterval(() => {
+				const journals = fs.existsSync(state) ? fs.readdirSync(state).filter((f) => f.startsWith('agent-tabs.journal.')) : [];
+				if (journals.some((f) => fs.readFileSync(path.join(state, f)).includes(marker))) {
+					clearInterval(timer);
+					child.kill('SIGINT');
+					resolve();
+				}
+			}, 1);
+		});
+	}
+
 	setup(() => {
 		dir = tempDir('agent-tabs-cli-careless-');
 		repo = makeRepo(path.join(dir, 'repo'));
@@ -176,16 +190,7 @@ suite('cli: careless use of the command line and its task queue', function () {
 			const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
 			// The key is pressed the moment the task reaches the journal: the command is still waiting for the
 			// disk to say so, before it has started to wait for the task.
-			await new Promise<void>((resolve) => {
-				const timer = setInterval(() => {
-					const journals = fs.existsSync(state) ? fs.readdirSync(state).filter((f) => f.startsWith('agent-tabs.journal.')) : [];
-					if (journals.some((f) => fs.readFileSync(path.join(state, f)).includes(marker))) {
-						clearInterval(timer);
-						child.kill('SIGINT');
-						resolve();
-					}
-				}, 1);
-			});
+			await interruptWhenJournaled(child, state, marker);
 			await exited;
 			const left = (json(['task', 'list']) as unknown as (Task & { prompt: string })[]).filter((t) => t.prompt.startsWith(marker));
 			assert.deepEqual(left.map((t) => t.status), ['cancelled'], `attempt ${attempt}: the task Ctrl-C was pressed for is cancelled, not left queued to run later\n${stderr}`);
@@ -200,16 +205,7 @@ suite('cli: careless use of the command line and its task queue', function () {
 			let stderr = '';
 			child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
 			const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-			await new Promise<void>((resolve) => {
-				const timer = setInterval(() => {
-					const journals = fs.existsSync(state) ? fs.readdirSync(state).filter((f) => f.startsWith('agent-tabs.journal.')) : [];
-					if (journals.some((f) => fs.readFileSync(path.join(state, f)).includes(marker))) {
-						clearInterval(timer);
-						child.kill('SIGINT');
-						resolve();
-					}
-				}, 1);
-			});
+			await interruptWhenJournaled(child, state, marker);
 			assert.equal(await exited, 1, `attempt ${attempt}: ${stderr}`);
 			const left = (json(['task', 'list']) as unknown as (Task & { prompt: string })[]).filter((t) => t.prompt.startsWith(marker));
 			assert.ok(left.every((t) => t.status === 'cancelled'), `nothing is left to run later: ${JSON.stringify(left)}\n${stderr}`);
