@@ -246,7 +246,8 @@ export class AgentPool extends Disposable {
 		this.logger.info(`${tag} ${handle.resumed ? 'resumed' : 'started'} ${handle.backendSessionId}`);
 		const keepSettings = (settings: AgentSettings): void => {
 			try {
-				this.agentSessions.setSettings(chatId, def.id, JSON.stringify(settings));
+				// Option ids and values come from the agent: a known secret in one is not stored.
+				this.agentSessions.setSettings(chatId, def.id, JSON.stringify(this.redactor.redactDeep(settings)));
 			} catch (e) {
 				this.logger.warn(`${tag} could not record the agent's settings: ${errorMessage(e)}`);
 			}

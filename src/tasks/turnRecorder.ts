@@ -271,6 +271,10 @@ export class TurnRecorder {
 					m.content.status = 'failed';
 					m.content.stoppedWithTurn = result.stopReason;
 					m.dirty = true;
+				} else if (key.startsWith('compaction:') && status === 'in_progress') {
+					// A compaction under way stopped with the turn: it would say "is compacting" for good.
+					Object.assign(m.content, { status: 'cancelled' }, compactionNotice('cancelled', String(m.content.summary), undefined));
+					m.dirty = true;
 				}
 			}
 		}

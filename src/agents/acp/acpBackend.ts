@@ -34,6 +34,15 @@ export interface AcpBackendOptions {
 }
 
 /** The updates a session/load replays: the conversation itself, not the session's state (mode, commands, usage). */
+/** The most config options a chat's settings keep, and the longest value kept (a hostile agent's are bounded). */
+const maxKeptOptions = 64;
+const maxKeptValue = 1000;
+
+/** Whether the agent offers `value` for this option (a boolean option: true or false). */
+function optionOffers(option: ConfigOption, value: string | boolean): boolean {
+	return option.type === 'boolean' ? typeof value === 'boolean' : typeof value === 'string' && (option.options ?? []).some((v) => v.value === value);
+}
+
 const historyEvents = new Set<AgentEvent['type']>(['text', 'reasoning', 'user_text', 'plan', 'tool_call', 'tool_update', 'compaction']);
 /** However chatty the agent, the first prompt waits at most this long for a late replay to end. */
 const maxReplayTailMs = 3000;
@@ -134,6 +143,8 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	private current: { modeId?: string; modelId?: string; modes: string[]; models: string[] } = { modes: [], models: [] };
 	/** Settings changes are reported once the session is set up (and put back to a chat's earlier settings). */
 	private settingsReady = false;
+	/** Options the chat had that the agent has not offered since it restarted: kept, and put back when it does. */
+	private laterOptions: Record<string, string | boolean> | undefined;
 	private reportedSettings = '';
 	private readonly _onDidChangeSettings = this._register(new Emitter<AgentSettings>((e) => logListenerErrors(this.logger, '[AcpSession][onDidChangeSettings]')(e)));
 	readonly onDidChangeSettings = this._onDidChangeSettings.event;
@@ -394,7 +405,10 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		this.noteSessionSetup(result);
 		if (this.opts.restoreSettings) {
 			// The chat's own settings: the defaults were applied when it first started, and it may have left them.
-			await this.restoreSettings(this.opts.restoreSettings);
+			if (!(await this.restoreSettings(this.opts.restoreSettings))) {
+				// A request failed: if that was the agent dying, its exit is reported a moment after the break.
+				await Promise.race([this.proc!.exited.catch(() => undefined), new Promise((r) => setTimeout(r, 1000))]);
+			}
 		} else {
 			if (definition.defaultMode) {
 				await this.setMode(definition.defaultMode).catch((e) => this.logger.warn(`${this.tag} default mode: ${errorMessage(e)}`));
@@ -402,6 +416,10 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 			if (definition.defaultModel) {
 				await this.setModel(definition.defaultModel).catch((e) => this.logger.warn(`${this.tag} default model: ${errorMessage(e)}`));
 			}
+		}
+		if (this.exitInfo) {
+			// It died while being set up: not a session to use, and its defaults must not replace the chat's settings.
+			throw new AgentTabsError('agent/exited', `"${definition.label}" exited while its settings were being put back (code ${this.exitInfo.code}, signal ${this.exitInfo.signal}).`);
 		}
 		this.settingsReady = true;
 		this.reportedSettings = JSON.stringify(this.currentSettings());
@@ -509,18 +527,27 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 			this.current = { ...this.current, modelId: event.modelId, ...(event.available ? { models: event.available.map((m) => m.id) } : {}) };
 		} else {
 			this.configOptions = event.options;
+			if (this.settingsReady && this.laterOptions && event.options.some((o) => o.id in this.laterOptions!)) {
+				// Options the chat had that the agent offers only now: put back once it has said what it offers.
+				setTimeout(() => void this.restoreLaterOptions(), 0);
+			}
 		}
 		this.reportSettings();
 	}
 
-	/** The chat's settings as the agent last reported them (a mode or model it offers as an option is in `options`). */
+	/**
+	 * The chat's settings as the agent last reported them (a mode or model it offers as an option is in
+	 * `options`), with those of the chat's options the agent has not offered (yet) since it restarted: they are
+	 * kept, to be put back when it does. At most `maxKeptOptions`, values up to `maxKeptValue` characters.
+	 */
 	currentSettings(): AgentSettings {
-		const options = Object.fromEntries(this.configOptions.map((o) => [o.id, o.currentValue]));
+		const reported = this.configOptions.filter((o) => o.currentValue !== '' && (typeof o.currentValue !== 'string' || o.currentValue.length <= maxKeptValue)).map((o) => [o.id, o.currentValue] as const);
+		const options = Object.fromEntries([...Object.entries(this.laterOptions ?? {}), ...reported].slice(-maxKeptOptions));
 		const { modeOption, modelOption } = this.settingOptions();
 		return {
 			...(this.current.modeId !== undefined && !modeOption ? { modeId: this.current.modeId } : {}),
 			...(this.current.modelId !== undefined && !modelOption ? { modelId: this.current.modelId } : {}),
-			...(this.configOptions.length > 0 ? { options } : {}),
+			...(Object.keys(options).length > 0 ? { options } : {}),
 		};
 	}
 
@@ -528,7 +555,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	private settingOptions(): { modeOption: ConfigOption | undefined; modelOption: ConfigOption | undefined } {
 		return {
 			modeOption: this.configOptions.find((o) => o.type === 'select' && o.category === 'mode'),
-			modelOption: this.configOptions.find((o) => o.category === 'model' || o.id === 'model'),
+			modelOption: this.configOptions.find((o) => o.type === 'select' && (o.category === 'model' || o.id === 'model')),
 		};
 	}
 
@@ -546,47 +573,112 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 
 	/**
 	 * Puts the agent back to the settings its chat had (it restarted: idle timeout, crash, reload), each only
-	 * where the agent still offers it: options first (a mode or model offered as an option is set there), then
-	 * mode and model. What cannot be put back is logged and said in the chat.
+	 * where the agent still offers it: its mode and model first (another option's choices may depend on them),
+	 * through the option that sets them if the agent now offers one, then the other options. An option the agent
+	 * does not offer yet is kept and put back when it does (`restoreLaterOptions`). What cannot be put back, or
+	 * did not stay as it was, is logged and said in the chat.
 	 */
-	private async restoreSettings(earlier: AgentSettings): Promise<void> {
+	private async restoreSettings(earlier: AgentSettings): Promise<boolean> {
 		const notRestored: string[] = [];
+		let allAnswered = true;
 		const attempt = async (what: string, set: () => Promise<void>): Promise<void> => {
 			try {
 				await set();
 			} catch (e) {
 				this.logger.warn(`${this.tag} could not put back ${what}: ${errorMessage(e)}`);
 				notRestored.push(what);
+				allAnswered = false;
 			}
 		};
-		for (const [id, value] of Object.entries(earlier.options ?? {})) {
-			const option = this.configOptions.find((o) => o.id === id);
-			if (!option || option.currentValue === value) {
-				continue;
-			}
-			const offered = option.type === 'boolean' ? typeof value === 'boolean' : typeof value === 'string' && (option.options ?? []).some((v) => v.value === value);
-			if (!offered) {
-				this.logger.info(`${this.tag} ${option.name}: ${String(value)} is no longer offered; left at ${String(option.currentValue)}`);
-				notRestored.push(option.name);
-				continue;
-			}
-			await attempt(option.name, () => this.setConfigOption(id, value));
-		}
+		const stored = { ...(earlier.options ?? {}) };
 		const { modeOption, modelOption } = this.settingOptions();
-		if (earlier.modeId !== undefined && !modeOption && earlier.modeId !== this.current.modeId) {
-			if (this.current.modes.includes(earlier.modeId)) {
-				await attempt(`mode ${earlier.modeId}`, () => this.setMode(earlier.modeId!));
+		// The mode and the model, also when they were kept the other way (an agent that moved them to options).
+		const mode = modeOption ? ((stored[modeOption.id] as string | undefined) ?? earlier.modeId) : earlier.modeId;
+		if (modeOption) {
+			delete stored[modeOption.id];
+		}
+		if (typeof mode === 'string' && mode !== (modeOption ? modeOption.currentValue : this.current.modeId)) {
+			if (modeOption ? optionOffers(modeOption, mode) : this.current.modes.includes(mode)) {
+				await attempt(`mode ${mode}`, () => this.setMode(mode));
 			} else {
-				notRestored.push(`mode ${earlier.modeId}`);
+				notRestored.push(`mode ${mode}`);
 			}
 		}
-		if (earlier.modelId !== undefined && !modelOption && earlier.modelId !== this.current.modelId) {
-			if (this.legacyModels && this.current.models.includes(earlier.modelId)) {
-				await attempt(`model ${earlier.modelId}`, () => this.setModel(earlier.modelId!));
+		const model = modelOption ? ((stored[modelOption.id] as string | undefined) ?? earlier.modelId) : earlier.modelId;
+		if (modelOption) {
+			delete stored[modelOption.id];
+		}
+		if (typeof model === 'string' && model !== (modelOption ? modelOption.currentValue : this.current.modelId)) {
+			if (modelOption ? optionOffers(modelOption, model) : this.legacyModels && this.current.models.includes(model)) {
+				await attempt(`model ${model}`, () => this.setModel(model));
 			} else {
-				notRestored.push(`model ${earlier.modelId}`);
+				notRestored.push(`model ${model}`);
 			}
 		}
+		const later: Record<string, string | boolean> = {};
+		for (const [id, value] of Object.entries(stored)) {
+			const option = this.configOptions.find((o) => o.id === id);
+			if (!option) {
+				later[id] = value; // not offered (yet): put back when it is
+				continue;
+			}
+			allAnswered = (await this.restoreOption(option, value, notRestored)) && allAnswered;
+		}
+		this.laterOptions = Object.keys(later).length > 0 ? later : undefined;
+		// A later choice can reset an earlier one (a model change resets effort): what did not stay is said too.
+		for (const [id, value] of Object.entries(stored)) {
+			const option = this.configOptions.find((o) => o.id === id);
+			if (option && option.currentValue !== value && !notRestored.includes(option.name)) {
+				notRestored.push(option.name);
+			}
+		}
+		this.sayNotRestored(notRestored);
+		return allAnswered;
+	}
+
+	/** Options the chat had that the agent offers only now (after its setup): put back, once each. */
+	private async restoreLaterOptions(): Promise<void> {
+		const later = this.laterOptions;
+		if (!later || this.exitInfo) {
+			return;
+		}
+		const notRestored: string[] = [];
+		for (const option of this.configOptions.filter((o) => o.id in later)) {
+			if (!(option.id in later)) {
+				continue; // put back meanwhile, by a call its own update started
+			}
+			const value = later[option.id]!;
+			delete later[option.id];
+			await this.restoreOption(option, value, notRestored);
+		}
+		if (Object.keys(later).length === 0) {
+			this.laterOptions = undefined;
+		}
+		this.sayNotRestored(notRestored);
+		this.reportSettings();
+	}
+
+	/** Puts one option back; false when the agent's answer was an error (not: a value it no longer offers). */
+	private async restoreOption(option: ConfigOption, value: string | boolean, notRestored: string[]): Promise<boolean> {
+		if (option.currentValue === value || value === '') {
+			return true;
+		}
+		if (!optionOffers(option, value)) {
+			this.logger.info(`${this.tag} ${option.name}: ${String(value)} is no longer offered; left at ${String(option.currentValue)}`);
+			notRestored.push(option.name);
+			return true;
+		}
+		try {
+			await this.setConfigOption(option.id, value);
+			return true;
+		} catch (e) {
+			this.logger.warn(`${this.tag} could not put back ${option.name}: ${errorMessage(e)}`);
+			notRestored.push(option.name);
+			return false;
+		}
+	}
+
+	private sayNotRestored(notRestored: string[]): void {
 		if (notRestored.length > 0) {
 			this.emit({
 				type: 'notice',

@@ -383,6 +383,63 @@ suite('agents/pool with a real ACP agent process', function () {
 		assert.ok(rig.logger.lines.some((l) => /Effort: ultra is no longer offered; left at medium/.test(l)), rig.logger.lines.join('\n'));
 	});
 
+	test('options the agent offers only after its setup are put back when it offers them, and kept meanwhile; one that a later choice reset is said', async () => {
+		const defs = (): AgentDefinition[] => rig.definitions({ SCRIPTED_AGENT_OPTIONS_LATER: '1' });
+		const first = rig.make({ defs });
+		const chat = rig.newChat();
+		await first.turns.runTurn(chat, 'scripted', { text: 'sendoptions' });
+		await first.pool.peek(chat, 'scripted')!.setConfigOption!('effort', 'high');
+		await first.pool.shutdown();
+		const stored = (): Record<string, unknown> => JSON.parse(rig.store.get<{ settings_json: string }>('SELECT settings_json FROM agent_sessions WHERE chat_id = ?', [chat])!.settings_json) as Record<string, unknown>;
+		assert.equal((stored().options as Record<string, unknown>).effort, 'high');
+		const second = rig.make({ defs });
+		await second.pool.ensure(chat, 'scripted');
+		assert.equal((stored().options as Record<string, unknown>).effort, 'high', 'kept while the agent has not offered it yet');
+		await second.turns.runTurn(chat, 'scripted', { text: 'sendoptions' });
+		await waitFor(() => second.pool.peek(chat, 'scripted')!.currentSettings!().options?.effort === 'high', 'effort to be put back once offered', 10_000);
+		assert.match(rig.agentText((await second.turns.runTurn(chat, 'scripted', { text: 'settings' })).turn.id), /effort=high/);
+		await second.pool.shutdown();
+	});
+
+	test('the model is put back before the options that depend on it, also one recorded the older way (an agent that moved its model to an option)', async () => {
+		const first = rig.make();
+		const chat = rig.newChat();
+		await first.turns.runTurn(chat, 'scripted', { text: 'say hi' });
+		await first.pool.shutdown();
+		const record = (settings: unknown): void => void rig.store.write((tx) => tx.run('UPDATE agent_sessions SET settings_json = ? WHERE chat_id = ?', [JSON.stringify(settings), chat]));
+		// Max effort needs the Large model: in the order the agent lists them, effort would be refused.
+		record({ modeId: 'default', options: { effort: 'max', model: 'large' } });
+		const second = rig.make();
+		assert.match(rig.agentText((await second.turns.runTurn(chat, 'scripted', { text: 'settings' })).turn.id), /model=large effort=max/);
+		await second.pool.shutdown();
+		// Recorded when the agent offered its model the older way (session/set_model); it now offers an option.
+		record({ modeId: 'default', modelId: 'large' });
+		const third = rig.make();
+		assert.match(rig.agentText((await third.turns.runTurn(chat, 'scripted', { text: 'settings' })).turn.id), /model=large/);
+		await third.pool.shutdown();
+	});
+
+	test('an agent that dies while its settings are put back is not a started session, and the chat keeps its settings', async () => {
+		const first = rig.make();
+		const chat = rig.newChat();
+		await first.turns.runTurn(chat, 'scripted', { text: 'say hi' });
+		await first.pool.peek(chat, 'scripted')!.setMode!('plan');
+		await first.pool.shutdown();
+		const before = rig.store.get<{ settings_json: string }>('SELECT settings_json FROM agent_sessions WHERE chat_id = ?', [chat])!.settings_json;
+		assert.match(before, /"modeId":"plan"/);
+		const marker = path.join(rig.agentEnv.SCRIPTED_AGENT_STATE_DIR!, 'exit-on-set-mode');
+		fs.mkdirSync(path.dirname(marker), { recursive: true });
+		fs.writeFileSync(marker, '');
+		const dying = rig.make();
+		await assert.rejects(dying.pool.ensure(chat, 'scripted'), /exited/);
+		fs.rmSync(marker);
+		assert.equal(rig.store.get<{ settings_json: string }>('SELECT settings_json FROM agent_sessions WHERE chat_id = ?', [chat])!.settings_json, before, 'its defaults did not replace the chat\'s settings');
+		await dying.pool.shutdown();
+		const third = rig.make();
+		assert.match(rig.agentText((await third.turns.runTurn(chat, 'scripted', { text: 'settings' })).turn.id), /mode=plan/);
+		await third.pool.shutdown();
+	});
+
 	test('a restart puts back a mode and model of the older API (session/set_mode, session/set_model), and a mode offered only as a config option', async () => {
 		for (const extra of [{ SCRIPTED_AGENT_LEGACY_MODELS: '1' }, { SCRIPTED_AGENT_MODE_OPTION: '1' }] as Record<string, string>[]) {
 			const defs = (): AgentDefinition[] => rig.definitions(extra);

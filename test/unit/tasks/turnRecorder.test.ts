@@ -76,7 +76,10 @@ suite('tasks/turnRecorder: events folded into messages', () => {
 			recorder.record({ type: 'tool_call', toolCallId: 'p', title: 'Pending', status: 'pending' });
 			recorder.record({ type: 'tool_call', toolCallId: 'r', title: 'Running', status: 'in_progress' });
 			recorder.record({ type: 'tool_call', toolCallId: 'd', title: 'Done', status: 'completed' });
+			recorder.record({ type: 'compaction', compactionId: 'k', status: 'in_progress' });
 			recorder.finish({ stopReason, backendSessionId: 'b' });
+			const compaction = transcript.listMessages(turn.id).find((m) => m.kind === 'notice');
+			assert.equal((JSON.parse(compaction!.content) as { status: string }).status, stopReason === 'end_turn' ? 'in_progress' : 'cancelled', `${stopReason}: a compaction under way stops with the turn`);
 			const statuses = transcript.listMessages(turn.id).filter((m) => m.kind === 'tool_call').map((m) => (JSON.parse(m.content) as { status: string }).status);
 			assert.deepEqual(statuses, stopReason === 'end_turn' ? ['pending', 'in_progress', 'completed'] : ['failed', 'failed', 'completed'], stopReason);
 		}
