@@ -11,10 +11,11 @@ import { printEvents, runQueueUntilEnded } from './task';
 async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean): Promise<number> {
 	const repoDir = path.resolve(flag(args, 'repo')!);
 	const agentId = flag(args, 'agent')!;
-	const prompt = await promptOf(args);
 	requireFolder(repoDir, 'The repository folder');
 	const definitions = loadDefinitions(args);
 	const def = requireAgent(definitions, agentId);
+	// After the checks: someone typing the prompt learns of a wrong folder or agent first.
+	const prompt = await promptOf(args);
 	const { core, close } = await openCore(args, logger, { owner: 'agent-tabs run', policy: (flag(args, 'permissions') ?? 'reject') as PermissionPolicy, definitions });
 	const { sessions, worktrees, turns, dispatcher } = core;
 	let taskId: string | undefined;
