@@ -128,7 +128,10 @@ suite('agents/confine', () => {
 		const wt = path.join(root, 'wt');
 		fs.mkdirSync(path.join(wt, 'sub'));
 		// A real process flips sub between a folder and a link out as fast as it can, as a hostile agent would.
-		const flip = spawn('bash', ['-c', `cd "${wt}"; while true; do mv sub sub-real; ln -s "${path.join(root, 'outside')}" sub; rm -f sub; mv sub-real sub; done`], { stdio: 'ignore' });
+		// `-T` everywhere: when a write has just made a new sub, a plain mv or ln would go inside it, and each
+		// round would nest the folder one level deeper (until its path is too long to delete); the old folder
+		// left beside a new one is dropped, so the flipping goes on.
+		const flip = spawn('bash', ['-c', `cd "${wt}"; while true; do [ -d sub-real ] && rm -rf sub-real; mv -T sub sub-real; ln -sT "${path.join(root, 'outside')}" sub; rm -f sub; mv -T sub-real sub; done`], { stdio: 'ignore' });
 		try {
 			let written = 0;
 			for (let i = 0; i < 3000 && fs.readdirSync(path.join(root, 'outside')).length === 0; i++) {
