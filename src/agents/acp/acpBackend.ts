@@ -474,11 +474,8 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		if (this.isReplayed(event)) {
 			return;
 		}
-		this.emit(event);
+		this.emit(event); // a config event also becomes what set_model and set_config_option pick from (noteSetting)
 		this.noteToolDiffs(event);
-		if (event.type === 'config') {
-			this.configOptions = event.options; // what set_model and set_config_option pick from
-		}
 		if ((event.type === 'tool_call' || event.type === 'tool_update') && this.toolCallsSeen.size < 10_000) {
 			const seen = this.toolCallsSeen.get(event.toolCallId) ?? {};
 			this.toolCallsSeen.set(event.toolCallId, { title: event.title ?? seen.title, kind: event.kind ?? seen.kind });
