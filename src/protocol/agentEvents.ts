@@ -49,6 +49,16 @@ export interface ConfigOption {
 	options?: { value: string; name: string }[];
 }
 
+/** The option through which the mode is set, when the agent offers it so (newer ACP API). */
+export function modeConfigOption(options: readonly ConfigOption[]): ConfigOption | undefined {
+	return options.find((o) => o.type === 'select' && o.category === 'mode');
+}
+
+/** The option through which the model is set, when the agent offers it so (newer ACP API): the model picker's. */
+export function modelConfigOption(options: readonly ConfigOption[]): ConfigOption | undefined {
+	return options.find((o) => o.type === 'select' && (o.category === 'model' || o.id === 'model'));
+}
+
 export type FileEditSource = 'fs_write' | 'tool_diff' | 'watcher';
 
 export type AgentEvent =

@@ -15,7 +15,7 @@ import { readFileInsideWorktree, resolveInsideWorktree, worktreeRelative, writeF
 import type { AgentDefinition, ReadMissingFile } from '../definitions';
 import { agentEnvironment } from '../environment';
 import { maxShownPerChat, maxWaitingPerChat } from '../permissions';
-import type { AgentEvent, ConfigOption, PermissionOption, StopReason, ToolKind, TurnResult, TurnUsage } from '../../protocol/agentEvents';
+import { modeConfigOption, modelConfigOption, type AgentEvent, type ConfigOption, type PermissionOption, type StopReason, type ToolKind, type TurnResult, type TurnUsage } from '../../protocol/agentEvents';
 import { spawnAgent, tailFromWord, terminate, type SpawnedAgent } from '../process';
 import { mapConfigOptions, mapPermissionToolCall, mapSessionUpdate } from './mapUpdate';
 import { describeCommand, maxShownCommand, shellInvocation, TerminalManager, type TerminalRequest } from './terminals';
@@ -551,8 +551,8 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	/** The options through which the mode and the model are set, when the agent offers them so (as setMode and setModel pick). */
 	private settingOptions(): { modeOption: ConfigOption | undefined; modelOption: ConfigOption | undefined } {
 		return {
-			modeOption: this.configOptions.find((o) => o.type === 'select' && o.category === 'mode'),
-			modelOption: this.configOptions.find((o) => o.type === 'select' && (o.category === 'model' || o.id === 'model')),
+			modeOption: modeConfigOption(this.configOptions),
+			modelOption: modelConfigOption(this.configOptions),
 		};
 	}
 

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import type { PromptInput } from '../../protocol/turns';
 import type { AgentDefinition } from '../../agents/definitions';
-import type { AgentEvent, ConfigOption } from '../../protocol/agentEvents';
+import { modelConfigOption, type AgentEvent, type ConfigOption } from '../../protocol/agentEvents';
 import type { PermissionBroker } from '../../agents/permissions';
 import type { AgentPool } from '../../agents/pool';
 import type { ChatEvent, TurnRunner } from '../../tasks/turnRunner';
@@ -319,7 +319,7 @@ export class TaskChatService extends Disposable implements ChatService {
 				// The whole set: an option the agent no longer offers goes. Agents of the newer API offer the model
 				// as a config option (category "model"), which feeds the model picker.
 				st.config = Array.isArray(event.options) ? event.options : [];
-				const model = modelOption(st.config);
+				const model = modelConfigOption(st.config);
 				if (model) {
 					st.models = { current: String(model.currentValue), available: (model.options ?? []).map((o) => ({ id: o.value, name: o.name })) };
 				}
@@ -856,17 +856,12 @@ export class TaskChatService extends Disposable implements ChatService {
 	}
 }
 
-/** The config option that feeds the model picker (the newer ACP API's model), if the agent offers one. */
-function modelOption(options: readonly ConfigOption[]): ConfigOption | undefined {
-	return options.find((o) => o.type === 'select' && (o.category === 'model' || o.id === 'model'));
-}
-
 /**
  * The agent's options other than the model's, as the tab shows them: a select as its choices, an on/off
  * (boolean) option as the choices On and Off (values "true" and "false"), so both are a picker.
  */
 function chatSettings(options: readonly ConfigOption[], say: Pick<ChatServiceStrings, 'settingOn' | 'settingOff'>): (ChatSetting & { boolean?: true })[] {
-	const model = modelOption(options);
+	const model = modelConfigOption(options);
 	return options
 		.filter((o) => o !== model && ((o.type === 'select' && (o.options ?? []).length > 0) || (o.type === 'boolean' && typeof o.currentValue === 'boolean')))
 		.map((o) => ({
