@@ -226,7 +226,10 @@ export class SessionIntegration {
 			}
 		} else if (strategy === 'squash') {
 			try {
-				await main.run(['merge', '--squash', `refs/heads/${branch}`], long);
+				// `--ff` overrides the user's `merge.ff` (`false` makes git refuse `--squash` outright, `only` refuses
+				// any squash of a branch the base has moved past) and `branch.<base>.mergeOptions`; a squash makes no
+				// merge commit either way.
+				await main.run(['merge', '--squash', '--ff', `refs/heads/${branch}`], long);
 			} catch (e) {
 				await undo(e, ['reset', '--merge'], main);
 			}

@@ -1313,6 +1313,26 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		});
 	}
 
+	test('a squash merge works whatever the user set for fast-forwards (merge.ff false or only, branch.main.mergeOptions)', async () => {
+		for (const [key, value] of [['merge.ff', 'false'], ['merge.ff', 'only'], ['branch.main.mergeOptions', '--no-ff']] as const) {
+			git(repo, 'config', key, value);
+			const { session, worktree } = await service.createSession({ repo, title: `squash with ${key} ${value}` });
+			fs.writeFileSync(path.join(worktree.path, `${value}.ts`), `export const ff = '${value}';\n`);
+			git(worktree.path, 'add', '-A');
+			git(worktree.path, 'commit', '-q', '-m', 'feature');
+			// Main moved on, so the branch cannot be fast-forwarded to.
+			fs.writeFileSync(path.join(repo, `main-${value}.txt`), 'main\n');
+			git(repo, 'add', '-A');
+			git(repo, 'commit', '-q', '-m', 'main moved');
+			const before = git(repo, 'rev-parse', 'HEAD').trim();
+			await service.mergeSession(session.id, 'squash');
+			assert.equal(fs.readFileSync(path.join(repo, `${value}.ts`), 'utf8'), `export const ff = '${value}';\n`, `${key}=${value}`);
+			assert.equal(git(repo, 'rev-parse', 'HEAD^').trim(), before, 'one squash commit on top of main, no merge commit');
+			assert.equal(git(repo, 'rev-list', '--count', '--merges', `${before}..HEAD`).trim(), '0');
+			git(repo, 'config', '--unset', key);
+		}
+	});
+
 	test('a session branch renamed, swapped or deleted by hand, and a base branch deleted: merge and risk say what happened in plain words', async () => {
 		const { session, worktree } = await service.createSession({ repo, title: 'renamed' });
 		const wt = worktree.path;
