@@ -94,6 +94,20 @@ export function withConfigEnv(env: NodeJS.ProcessEnv, config: Record<string, str
  */
 const inheritedLocationVariables = ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_COMMON_DIR', 'GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES', 'GIT_NAMESPACE', 'GIT_PREFIX'];
 
+/**
+ * `env` without the git location variables it inherited (see inheritedLocationVariables), for the programs
+ * Agent Tabs starts in a worktree that run git themselves (the setup command, gh): `git commit` hands the
+ * editor it starts (`code --wait` starting VS Code) GIT_INDEX_FILE, and their git would work on the user's
+ * main checkout's index instead of the worktree's.
+ */
+export function withoutGitLocation(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+	const out: NodeJS.ProcessEnv = { ...env };
+	for (const name of inheritedLocationVariables) {
+		delete out[name];
+	}
+	return out;
+}
+
 /** Plain words for a working folder git cannot run in, or undefined when the folder is fine. */
 function folderProblem(cwd: string): AgentTabsError | undefined {
 	let stat: fs.Stats;
@@ -165,10 +179,7 @@ export class Git {
 		readonly cwd: string,
 		env: NodeJS.ProcessEnv = process.env,
 	) {
-		this.env = { ...env };
-		for (const name of inheritedLocationVariables) {
-			delete this.env[name];
-		}
+		this.env = withoutGitLocation(env);
 	}
 
 	at(cwd: string): Git {

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { AgentTabsError, CancelledError } from '../common/errors';
 import { errorMessage } from '../common/log';
-import { type Git, GitError, type GitRunOptions, GitTimeoutError, type GitProgress, gitSays, parseWorktreeList } from './gitClient';
+import { type Git, GitError, type GitRunOptions, GitTimeoutError, type GitProgress, gitSays, parseWorktreeList, withoutGitLocation } from './gitClient';
 import { samePath } from './paths';
 import { assessRisk, describeOperation, hiddenChanges, operationInProgress } from './risk';
 import { readSave, resolveSavedRef } from './savedRefs';
@@ -281,7 +281,7 @@ export class SessionIntegration {
 		return new Promise((resolve, reject) => {
 			const child = spawn(ghPath, ['pr', 'create', '--head', branch, ...(base ? ['--base', base] : []), '--title', session.title, '--body', `Work from the Agent Tabs session "${session.title}".`], {
 				cwd: wt.path,
-				env: this.ctx.options.env ?? process.env,
+				env: withoutGitLocation(this.ctx.options.env ?? process.env),
 				stdio: ['ignore', 'pipe', 'pipe'],
 			});
 			let out = '';

@@ -9,7 +9,7 @@ import { errorMessage } from '../common/log';
 import type { SessionRow } from '../db/sessionsRepo';
 import { makeFolders } from '../db/folders';
 import type { WorktreeRow } from '../db/worktreesRepo';
-import { type Git, GitError, gitSays, parseWorktreeList } from './gitClient';
+import { type Git, GitError, gitSays, parseWorktreeList, withoutGitLocation } from './gitClient';
 import { markOwned, readOwnerMark } from './ownership';
 import { gitFileTarget, realPathLoose, refuseRootInsideCheckouts, samePath, withoutFinalNewline } from './paths';
 import { assessRisk, describeLockedAway } from './risk';
@@ -458,7 +458,7 @@ export class SessionLifecycle {
 		const command = (this.ctx.options.setupCommand ?? (await this.ctx.options.setupCommandFor?.(repo)))?.trim();
 		if (command) {
 			await new Promise<void>((resolve, reject) => {
-				const child = spawn(command, { cwd: wtPath, shell: true, env: this.ctx.options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+				const child = spawn(command, { cwd: wtPath, shell: true, env: withoutGitLocation(this.ctx.options.env ?? process.env), stdio: ['ignore', 'pipe', 'pipe'] });
 				const forward = (d: Buffer): void => {
 					for (const line of d.toString('utf8').split('\n').filter(Boolean)) {
 						this.ctx.options.onSetupOutput?.(line);

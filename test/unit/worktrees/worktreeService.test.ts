@@ -69,6 +69,26 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(git(worktree.path, 'rev-parse', '--abbrev-ref', 'HEAD').trim(), 'agent-tabs/fix-the-login-bug');
 	});
 
+	test("a host started by git (`code --wait` as a commit's editor gets GIT_INDEX_FILE): the setup command and gh run git in the worktree, never on the main checkout's index", async () => {
+		// What `git commit` hands the editor it starts, and VS Code's extension host then inherits.
+		const inherited = { ...env, GIT_INDEX_FILE: path.join(repo, '.git', 'index'), GIT_DIR: path.join(repo, '.git'), GIT_WORK_TREE: repo };
+		const mainIndex = git(repo, 'ls-files', '--stage');
+		const gh = path.join(dir, 'gh');
+		fs.writeFileSync(gh, `#!/bin/sh\ngit rev-parse --show-toplevel > gh-saw.txt && git ls-files > gh-index.txt && echo https://github.invalid/pull/1\n`, { mode: 0o755 });
+		const remote = path.join(dir, 'remote.git');
+		git(dir, 'init', '-q', '--bare', remote);
+		git(repo, 'remote', 'add', 'origin', remote);
+		const withHostEnv = new WorktreeService(store, new MemoryLogger(), { root: path.join(dir, 'worktrees'), env: inherited, setupCommand: 'echo made > generated.txt && git add generated.txt && git status --porcelain > setup-status.txt' });
+		const { session, worktree } = await withHostEnv.createSession({ repo, title: 'started by git' });
+		assert.equal(git(repo, 'ls-files', '--stage'), mainIndex, "the main checkout's index is untouched");
+		assert.equal(git(repo, 'status', '--porcelain'), '', 'the main checkout has nothing new');
+		assert.equal(git(worktree.path, 'ls-files', 'generated.txt').trim(), 'generated.txt', "the setup command staged in the worktree's index");
+		assert.match(fs.readFileSync(path.join(worktree.path, 'setup-status.txt'), 'utf8'), /^A {2}generated\.txt$/m);
+		assert.equal(await withHostEnv.createPullRequest(session.id, gh), 'https://github.invalid/pull/1');
+		assert.equal(fs.readFileSync(path.join(worktree.path, 'gh-saw.txt'), 'utf8').trim(), fs.realpathSync(worktree.path), "gh's git sees the worktree");
+		assert.match(fs.readFileSync(path.join(worktree.path, 'gh-index.txt'), 'utf8'), /^generated\.txt$/m, "gh's git reads the worktree's index");
+	});
+
 	test('a subfolder of the repository (a monorepo package opened on its own) starts its session in that repository, also inside another one', async () => {
 		const { worktree } = await service.createSession({ repo: path.join(repo, 'src'), title: 'from a subfolder' });
 		assert.equal(worktree.repo_root, fs.realpathSync(repo));
