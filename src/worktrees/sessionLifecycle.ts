@@ -389,6 +389,12 @@ export class SessionLifecycle {
 			const why = e instanceof GitError ? e.stderr.split('\n').filter((l) => l && !l.endsWith(': needs update')).join('\n').trim() : errorMessage(e);
 			throw new AgentTabsError('worktree/carry', `Could not carry the uncommitted changes of ${repo} into the new session, so it was not created: ${why}`, { cause: e });
 		});
+		// A checkout in the middle of a merge, rebase or cherry-pick with conflicts has no index git can stash
+		// ("Cannot save the current index state", after a line per stage of each file): name the files instead.
+		const unresolved = [...new Set(await git.zlist(['diff', '--name-only', '--diff-filter=U', '-z']))];
+		if (unresolved.length > 0) {
+			throw new AgentTabsError('worktree/carry', `Could not carry the uncommitted changes of ${repo} into the new session, so it was not created: ${unresolved.join(', ')} ${unresolved.length === 1 ? 'has' : 'have'} unresolved conflicts. Resolve them and mark them resolved (git add), or start the session without carrying changes; your changes are untouched.`);
+		}
 		const stash = (await git.run(['stash', 'create'])).trim();
 		if (stash) {
 			const wt = this.ctx.git(wtPath);

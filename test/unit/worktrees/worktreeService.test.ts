@@ -1467,6 +1467,22 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(git(repo, 'branch', '--list', 'agent-tabs/*').trim(), '');
 	});
 
+	test('carrying changes from a main checkout in the middle of a merge with conflicts names the files, creates nothing and leaves the merge as it was', async () => {
+		git(repo, 'checkout', '-q', '-b', 'other');
+		fs.writeFileSync(path.join(repo, 'README.md'), 'on other\n');
+		git(repo, 'commit', '-q', '-am', 'other');
+		git(repo, 'checkout', '-q', 'main');
+		fs.writeFileSync(path.join(repo, 'README.md'), 'on main\n');
+		git(repo, 'commit', '-q', '-am', 'main');
+		assert.equal(spawnSync('git', ['merge', '-q', 'other'], { cwd: repo, env }).status, 1, 'the merge stops on a conflict');
+		const before = fullState(repo);
+		await assert.rejects(service.createSession({ repo, title: 'carry mid-merge', carryChanges: true }), (e: Error & { code?: string }) => e.code === 'worktree/carry' && /README\.md has unresolved conflicts/.test(e.message) && !/unmerged \(/.test(e.message));
+		assert.deepEqual(fullState(repo), before, 'the merge in progress is as it was');
+		assert.ok(fs.existsSync(path.join(repo, '.git', 'MERGE_HEAD')));
+		assert.deepEqual(new SessionsRepo(store).list(), []);
+		assert.equal(git(repo, 'branch', '--list', 'agent-tabs/*').trim(), '');
+	});
+
 	test('a pull request without the GitHub CLI says what to do', async () => {
 		const { session } = await service.createSession({ repo, title: 'pr' });
 		await assert.rejects(service.createPullRequest(session.id, undefined), /needs the GitHub CLI \(gh\)/);
