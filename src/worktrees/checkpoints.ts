@@ -287,7 +287,13 @@ const previewRefPrefix = 'refs/agent-tabs/preview/';
  */
 export async function snapshotCommit(git: Git, ref: string, message: string): Promise<{ commit: string; tree: string; head: string; dirty: boolean }> {
 	// HEAD is read while `add` works: two processes at once instead of one after the other.
-	const [revs, { tree, index }] = await Promise.all([git.run(['rev-parse', 'HEAD', 'HEAD^{tree}']), worktreeContents(git, { withIndex: true })]);
+	const [revs, { tree, index }] = await Promise.all([
+		git.run(['rev-parse', 'HEAD', 'HEAD^{tree}']).catch(async (e: unknown) => {
+			await headCommit(git, 'checkpoint');
+			throw e;
+		}),
+		worktreeContents(git, { withIndex: true }),
+	]);
 	const [head, headTree] = revs.trim().split('\n');
 	if (!head || !headTree) {
 		throw new AgentTabsError('checkpoint/failed', `git rev-parse gave no HEAD in ${git.cwd}.`);
@@ -298,6 +304,27 @@ export async function snapshotCommit(git: Git, ref: string, message: string): Pr
 	const commit = (await git.run(['commit-tree', tree, '-p', head, ...indexParent], { env: identity, input: message })).trim();
 	await git.run(['update-ref', ref, commit]);
 	return { commit, tree, head, dirty: tree !== headTree };
+}
+
+/**
+ * The commit HEAD is at. A branch with no commits yet (an agent's `git checkout --orphan`) has none, and
+ * checkpoints and saves are commits on top of HEAD: that is said in plain words, not as git's "ambiguous
+ * argument 'HEAD'".
+ */
+export async function headCommit(git: Git, what: 'checkpoint' | 'save'): Promise<string> {
+	const head = (await git.run(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']).catch(() => '')).trim();
+	if (head) {
+		return head;
+	}
+	const branch = (await git.run(['symbolic-ref', '--quiet', '--short', 'HEAD']).catch(() => '')).trim();
+	if (!branch) {
+		return (await git.run(['rev-parse', 'HEAD'])).trim(); // not that: git's own words
+	}
+	const done = what === 'save' ? 'Nothing was saved' : 'No checkpoint was taken, so this turn cannot be rewound';
+	throw new AgentTabsError(
+		'worktree/unbornHead',
+		`${git.cwd} is on ${branch}, a branch with no commits yet (made with git checkout --orphan or git switch --orphan), and a ${what} is built on a commit. Make a first commit on ${branch}, or switch back to a branch that has one, then try again. ${done}; the folder is untouched.`,
+	);
 }
 
 /**

@@ -5,7 +5,7 @@ import { newId } from '../common/ids';
 import { errorMessage } from '../common/log';
 import type { SessionRow } from '../db/sessionsRepo';
 import type { WorktreeRow } from '../db/worktreesRepo';
-import { hiddenFiles, hidingFlags, rawDifferences, regularFiles, setIndexFlag, removeStaleTempIndexes, treeFiles, identity, indexTree, modeHandling, withTempIndex, worktreeContents } from './checkpoints';
+import { hiddenFiles, hidingFlags, rawDifferences, regularFiles, setIndexFlag, removeStaleTempIndexes, treeFiles, headCommit, identity, indexTree, modeHandling, withTempIndex, worktreeContents } from './checkpoints';
 import { checkoutDrift, rawBlobIds } from './conversion';
 import { type Git, parseWorktreeList } from './gitClient';
 import { isMarkedFolder, liveLeases, markOwned, type OwnerMark, readOwnerMark, readOwnerMarkIn } from './ownership';
@@ -123,7 +123,7 @@ export class WorktreeCustody {
 			throw new AgentTabsError('worktree/notOurs', `${wt.path} ${folder.foreign ?? 'is not a worktree of this repository (it is gone or empty)'}; a save made there would not be this repository's. Nothing was saved.`);
 		}
 		const title = wt.session_id ? this.ctx.sessions.get(wt.session_id)?.title : undefined;
-		const head = (await git.run(['rev-parse', 'HEAD'])).trim();
+		const head = await headCommit(git, 'save');
 		const branch = (await git.run(['symbolic-ref', '--quiet', 'HEAD']).catch(() => '')).trim().replace(/^refs\/heads\//, '') || null;
 		const savedIndexTree = await indexTree(git);
 		// Flags of index entries are not in any tree: kept in the message, put back by a restore.

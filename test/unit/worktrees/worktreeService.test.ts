@@ -1483,6 +1483,20 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(git(repo, 'branch', '--list', 'agent-tabs/*').trim(), '');
 	});
 
+	test("a session worktree put on a branch with no commits yet (an agent's git checkout --orphan): checkpoint, save and archive say so in plain words and remove nothing", async () => {
+		const { session, worktree } = await service.createSession({ repo, title: 'orphan' });
+		const wt = worktree.path;
+		git(wt, 'checkout', '-q', '--orphan', 'gh-pages');
+		fs.writeFileSync(path.join(wt, 'index.html'), '<h1>site</h1>\n');
+		const before = snapshotFiles(wt);
+		const plain = (what: RegExp) => (e: Error & { code?: string }): boolean => /gh-pages, a branch with no commits yet/.test(e.message) && what.test(e.message) && !/ambiguous argument/.test(e.message);
+		await assert.rejects(service.checkpoint(wt, 'chat/turn'), plain(/No checkpoint was taken/));
+		await assert.rejects(service.save(worktree.id, 'test'), plain(/Nothing was saved/));
+		await assert.rejects(service.archiveSession(session.id), plain(/so it was not removed/));
+		assert.deepEqual(snapshotFiles(wt), before, 'the folder is as it was');
+		assert.equal(git(wt, 'symbolic-ref', 'HEAD').trim(), 'refs/heads/gh-pages');
+	});
+
 	test('a pull request without the GitHub CLI says what to do', async () => {
 		const { session } = await service.createSession({ repo, title: 'pr' });
 		await assert.rejects(service.createPullRequest(session.id, undefined), /needs the GitHub CLI \(gh\)/);
