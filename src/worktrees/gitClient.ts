@@ -14,9 +14,18 @@ export class GitError extends AgentTabsError {
 		readonly stderr: string,
 		readonly exitCode: number | null,
 	) {
-		super('git/failed', `git ${args.join(' ')} failed: ${stderr.trim() || `exit code ${exitCode}`}`);
+		super('git/failed', `git ${args.join(' ')} failed: ${stderr.trim() || `exit code ${exitCode}`}${lfsMissing.test(stderr) ? lfsHint : ''}`);
 	}
 }
+
+/**
+ * Git's words when a filter of the repository runs `git-lfs` and there is none (`git lfs install` wrote the
+ * filter into the global config on a machine where the PATH of a terminal has it, and VS Code's does not):
+ * "git-lfs: not found" then "the remote end hung up unexpectedly", which says nothing of the cause.
+ */
+const lfsMissing = /git-lfs(?: filter-process)?: (?:\d+: )?(?:git-lfs: )?(?:command )?not found|'git-lfs' is not recognized|exec: "git-lfs": executable file not found|external filter '?git-lfs [^']*'? failed/;
+const lfsHint = '. This repository stores files with Git LFS and git-lfs could not be run: install Git LFS, or put it on the PATH that VS Code (or the agent-tabs command) is started with, then try again.';
+
 
 /** A git that ran past its time (or went silent, for a long operation) and was ended with everything it started. */
 export class GitTimeoutError extends AgentTabsError {
@@ -421,6 +430,9 @@ export function gitSays(e: GitError): string {
 	const text = e.stderr || e.message;
 	if (/Please tell me who you are|unable to auto-detect email address|empty ident name|no (email|name) was given and auto-detection is disabled/.test(text)) {
 		return 'git does not know who you are, so it cannot make the commit: run git config --global user.name "Your Name" and git config --global user.email "you@example.com".';
+	}
+	if (lfsMissing.test(text)) {
+		return lfsHint.slice(2);
 	}
 	const lines = text
 		.split(/\r?\n|\r/)

@@ -801,6 +801,29 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(git(repo, 'branch', '--list', 'agent-tabs/*'), '');
 	});
 
+	test('a repository with Git LFS files and no git-lfs on the PATH: New Session says so in plain words and leaves nothing behind', async () => {
+		fs.writeFileSync(path.join(repo, '.gitattributes'), '*.bin filter=lfs diff=lfs merge=lfs -text\n');
+		fs.writeFileSync(path.join(repo, 'model.bin'), 'version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n');
+		git(repo, 'add', '-A');
+		git(repo, 'commit', '-q', '-m', 'lfs');
+		// What `git lfs install` writes into the global config, on a PATH that has git and no git-lfs.
+		const bin = path.join(dir, 'bin-without-lfs');
+		fs.mkdirSync(bin);
+		fs.symlinkSync(execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim(), path.join(bin, 'git'));
+		const noLfs = { ...env, PATH: bin };
+		for (const [filters, title] of [[{ 'filter.lfs.process': 'git-lfs filter-process', 'filter.lfs.clean': 'git-lfs clean -- %f', 'filter.lfs.smudge': 'git-lfs smudge -- %f' }, 'process'], [{ 'filter.lfs.clean': 'git-lfs clean -- %f', 'filter.lfs.smudge': 'git-lfs smudge -- %f' }, 'smudge']] as const) {
+			for (const [key, value] of Object.entries({ ...filters, 'filter.lfs.required': 'true' })) {
+				git(repo, 'config', key, value);
+			}
+			const withoutLfs = new WorktreeService(store, new MemoryLogger(), { root: path.join(dir, 'worktrees'), env: noLfs });
+			await assert.rejects(withoutLfs.createSession({ repo, title: `lfs ${title}` }), (e: Error) => /stores files with Git LFS and git-lfs could not be run: install Git LFS, or put it on the PATH/.test(e.message));
+			git(repo, 'config', '--remove-section', 'filter.lfs');
+		}
+		assert.deepEqual(new SessionsRepo(store).list(), []);
+		assert.deepEqual(fs.readdirSync(path.join(dir, 'worktrees')), []);
+		assert.equal(git(repo, 'branch', '--list', 'agent-tabs/*'), '');
+	});
+
 	test('a post-checkout hook that fails does not undo New Session (git keeps the worktree it made): the session is ready and the note gives the hook\'s words; a checkout that fails still leaves nothing', async () => {
 		const hook = path.join(repo, '.git', 'hooks', 'post-checkout');
 		// As a husky or lfs hook does when its tool is missing.
