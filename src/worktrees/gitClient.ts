@@ -54,6 +54,11 @@ export const gitTimeouts = {
 	longSilenceMs: 10 * 60_000,
 	/** After SIGTERM, what git gets to remove its lock files before SIGKILL. */
 	graceMs: 3000,
+	/**
+	 * After git has exited, how long its output pipes are read before they are let go: a process it started in
+	 * the background (an ssh `ControlPersist` master, a hook's `cmd &`) holds them open until it ends.
+	 */
+	pipesAfterExitMs: 500,
 };
 
 export interface GitRunOptions {
@@ -288,7 +293,15 @@ export class Git {
 			});
 			let spawnError: NodeJS.ErrnoException | undefined;
 			child.on('error', (e: NodeJS.ErrnoException) => (spawnError ??= e));
+			// Git has ended; what it wrote is read within moments. A process it left running in the background
+			// (an ssh ControlPersist master, a hook's `cmd &`) inherited the pipes and would hold the command open
+			// until it ends, minutes or never: after a moment they are let go, and `close` follows.
+			let afterExit: NodeJS.Timeout | undefined;
+			child.on('exit', () => {
+				afterExit ??= setTimeout(() => child.dropOutput(), gitTimeouts.pipesAfterExitMs);
+			});
 			child.on('close', (code) => {
+				clearTimeout(afterExit);
 				clearTimeout(timer);
 				clearTimeout(silence);
 				options.signal?.removeEventListener('abort', onAbort);
