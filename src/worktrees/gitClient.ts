@@ -84,8 +84,12 @@ export interface GitRunOptions {
 /**
  * Configuration every command gets. core.fsmonitor names a command git runs on status, diff and add: never
  * one from a repository an agent may have written (its worktree's configuration, a repository cloned into it).
+ * core.safecrlf (`true` is often set beside core.autocrlf on Windows) makes `add` refuse a file whose line
+ * endings a checkout would not give back ("LF would be replaced by CRLF"): a guard for the user's own
+ * commits, which stopped every checkpoint and save (and so every removal) of a worktree holding one file an
+ * agent wrote with LF. Agent Tabs never stages for the user; its saves keep such files' bytes as they are.
  */
-const alwaysConfig: Record<string, string> = { 'core.fsmonitor': 'false' };
+const alwaysConfig: Record<string, string> = { 'core.fsmonitor': 'false', 'core.safecrlf': 'false' };
 
 /** `env` with `config` added as GIT_CONFIG_KEY_n/VALUE_n after any the environment already has (git 2.31+). */
 export function withConfigEnv(env: NodeJS.ProcessEnv, config: Record<string, string>): NodeJS.ProcessEnv {

@@ -1250,6 +1250,29 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.deepEqual([...fs.readFileSync(path.join(worktree.path, 'data.bin'))], [0, 1, 2, 10, 3, 10]);
 	});
 
+	for (const [autocrlf, written, converted] of [['true', 'agent\nwrote LF\n', 'LF would be replaced by CRLF'], ['input', 'agent\r\nwrote CRLF\r\n', 'CRLF would be replaced by LF']] as const) {
+		test(`core.safecrlf=true with core.autocrlf=${autocrlf}: a file an agent writes that git would convert ("${converted}") is checkpointed, rewound, saved and restored`, async () => {
+			git(repo, 'config', 'core.autocrlf', autocrlf);
+			git(repo, 'config', 'core.safecrlf', 'true');
+			const { session, worktree } = await service.createSession({ repo, title: `safecrlf ${autocrlf}` });
+			const wt = worktree.path;
+			const ref = await service.checkpoint(wt, 'chat/turn1');
+			fs.writeFileSync(path.join(wt, 'agent.txt'), written);
+			const after = await service.checkpoint(wt, 'chat/turn2');
+			assert.deepEqual(await service.changesSinceCheckpoint(wt, ref), [{ path: 'agent.txt', kind: 'add' }]);
+			await service.rewind(wt, ref);
+			assert.ok(!fs.existsSync(path.join(wt, 'agent.txt')), 'rewound to before the file');
+			await service.rewind(wt, after);
+			assert.ok(fs.existsSync(path.join(wt, 'agent.txt')), 'and forward again');
+			fs.writeFileSync(path.join(wt, 'agent.txt'), written);
+			const before = snapshotFiles(wt);
+			await service.archiveSession(session.id);
+			assert.ok(!fs.existsSync(wt));
+			await service.restoreSession(session.id);
+			assert.deepEqual(snapshotFiles(wt), before, 'the bytes the agent wrote come back');
+		});
+	}
+
 	test('executable bits survive archive and restore when core.fileMode is false on a file system that keeps them', async () => {
 		git(repo, 'config', 'core.fileMode', 'false');
 		const { session, worktree } = await service.createSession({ repo, title: 'modes' });
