@@ -29,9 +29,8 @@ let notYet = new Set<string>();
 const title = h('h1', { class: 'title' });
 const log = h('div', { class: 'transcript', attrs: { role: 'log', 'aria-label': s.transcript, 'aria-live': 'polite', tabindex: '0' } });
 
-let draftTimer: ReturnType<typeof setTimeout> | undefined;
-/** The save the timer waits to make, so leaving the tab can make it at once. */
-let pendingDraftSave: (() => void) | undefined;
+/** Counts the drafts sent to the host, so only the answer about the newest one goes into the tab's state. */
+let draftsSent = 0;
 /** Whether the input changed since this page loaded (then a draft the host kept is older than what is typed). */
 let draftTouched = false;
 /** The host's copy of the draft is looked at once, in the first answer to `chat/open`. */
@@ -74,24 +73,19 @@ const composer = new Composer(
 		removeQueued: async (queueId) => void (await rpc.request('queue/remove', { chatId, queueId })),
 		draftChanged: (draft, attachments, queueEdit) => {
 			draftTouched = true;
-			clearTimeout(draftTimer);
-			const empty = !draft && attachments.length === 0 && !queueEdit;
-			if (empty) {
+			if (!draft && attachments.length === 0 && !queueEdit) {
 				keepDraft({ draft: '' });
 			}
+			// Every change goes to the host at once: a tab switched away from is thrown away by VS Code before
+			// `blur` or `visibilitychange` runs, so a save left for later is lost (with the last keys typed).
 			// The tab's state is kept on disk by VS Code: only a draft the host has checked goes there, with any
 			// key pasted into it redacted. The host keeps its copy too, which a page that was hidden before the
 			// answer came finds again (see `resync`).
-			const save = (): void => {
-				pendingDraftSave = undefined;
-				clearTimeout(draftTimer);
-				void rpc
-					.request('chat/saveDraft', { chatId, draft, ...(attachments.length ? { attachments } : {}), ...(queueEdit ? { queueEdit } : {}) })
-					.then(keepDraft)
-					.catch(() => undefined);
-			};
-			pendingDraftSave = save;
-			draftTimer = setTimeout(save, empty ? 0 : 250);
+			const sent = ++draftsSent;
+			void rpc
+				.request('chat/saveDraft', { chatId, draft, ...(attachments.length ? { attachments } : {}), ...(queueEdit ? { queueEdit } : {}) })
+				.then((kept) => sent === draftsSent && keepDraft(kept))
+				.catch(() => undefined);
 		},
 	},
 	tabState.draft ?? '',
@@ -412,9 +406,9 @@ rpc.on('chat/didUpdateRow', (u) => {
 	}
 });
 
-// Leaving the tab (another editor, another window) saves the draft now: a hidden tab's page is thrown away.
-window.addEventListener('blur', () => (pendingDraftSave?.(), saveScrollNow()));
-document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && (pendingDraftSave?.(), saveScrollNow()));
+// Leaving the tab (another editor, another window) saves the reading place now: a hidden tab's page is thrown away.
+window.addEventListener('blur', () => saveScrollNow());
+document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && saveScrollNow());
 
 // Alt+A / Alt+R answer the oldest answerable permission card from anywhere in the tab, but never take a key that types
 // something. Matched on e.key, not e.code: where Alt with the letter types a character (macOS Option+A is "å",
