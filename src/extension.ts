@@ -24,7 +24,7 @@ import { agentIconUri } from './vscode/agentIcons';
 import { canonicalStateDir } from './vscode/stateFolder';
 import { requestHandover, watchHandoverRequests, type HandoverRequest } from './db/handover';
 import { StoreLockedError } from './db/lock';
-import { registerCommands } from './vscode/commands';
+import { registerCommands, type CommandHost } from './vscode/commands';
 import { commandIds, contextKeys, settingIds } from './vscode/ids';
 import { OutputChannelLogger } from './vscode/logger';
 import { SessionsView } from './vscode/sessionsView';
@@ -70,6 +70,8 @@ class ExtensionRoot extends Disposable {
 	/** Every secret value this window knows (the host's secret-looking variables, keys handed to agents). */
 	private readonly redactor = new SecretRedactor();
 	readonly logger = this._register(new OutputChannelLogger('Agent Tabs', this.redactor));
+	/** How every command reports a failure: logged, and a notification, both without a known secret. */
+	private readonly commandHost: CommandHost = { vscode, logger: this.logger, redactor: this.redactor };
 	readonly stateDir: string;
 	private readonly handsOver: boolean;
 	/** Replaced by a rejection once this window handed its state to another one. */
@@ -114,7 +116,7 @@ class ExtensionRoot extends Disposable {
 		this.handsOver = context.storageUri !== undefined;
 		const view = (this.sessionsView = this._register(new SessionsView()));
 		this._register(
-			registerCommands(this.logger, {
+			registerCommands(this.commandHost, {
 				[commandIds.showLogs]: () => this.logger.channel.show(),
 				[commandIds.showStateFolder]: () => this.showStateFolder(),
 				[commandIds.refreshSessions]: () => view.refresh(),
@@ -136,6 +138,7 @@ class ExtensionRoot extends Disposable {
 		this._register(
 			startTasks({
 				logger: this.logger,
+				commandHost: this.commandHost,
 				view: tasksView,
 				ready: () => this.ready,
 				definitions: () => this.definitions,
@@ -160,7 +163,7 @@ class ExtensionRoot extends Disposable {
 				return handlers[name]!(...args);
 			};
 		this._register(
-			registerCommands(this.logger, {
+			registerCommands(this.commandHost, {
 				[commandIds.newSession]: session('newSession'),
 				[commandIds.deleteSession]: session('deleteSession'),
 				[commandIds.archiveSession]: session('archiveSession'),
@@ -196,7 +199,7 @@ class ExtensionRoot extends Disposable {
 			durable: () => this.ready.then((r) => r.store.durable()),
 		});
 		this._register(
-			registerCommands(this.logger, {
+			registerCommands(this.commandHost, {
 				[commandIds.newChat]: chatCommands.newChat,
 				[commandIds.openChat]: chatCommands.openChat,
 				[commandIds.renameChat]: chatCommands.renameChat,

@@ -7,7 +7,7 @@ import type { SessionsRepo } from '../db/sessionsRepo';
 import type { Store } from '../db/store';
 import type { TaskRow, TaskStatus } from '../db/tasksRepo';
 import type { Dispatcher } from '../tasks/dispatcher';
-import { registerCommands } from './commands';
+import { registerCommands, type CommandHost } from './commands';
 import { pickRepository } from './sessionCommands';
 import { commandIds, settingIds, viewIds } from './ids';
 import { TreeRows } from './treeRows';
@@ -246,6 +246,7 @@ function readLimits(): { maxConcurrent: number; maxPerWorktree: number } {
  */
 export function startTasks(deps: {
 	logger: Logger;
+	commandHost: CommandHost;
 	view: TasksView;
 	ready: () => Promise<{ dispatcher: Dispatcher; sessions: SessionsRepo; store: Store }>;
 	definitions: () => readonly AgentDefinition[];
@@ -260,7 +261,7 @@ export function startTasks(deps: {
 		defaultRepo: pickRepository,
 	});
 	store.add(
-		registerCommands(deps.logger, {
+		registerCommands(deps.commandHost, {
 			[commandIds.newTask]: handlers.newTask,
 			[commandIds.cancelTask]: handlers.cancelTask,
 			[commandIds.retryTask]: handlers.retryTask,
