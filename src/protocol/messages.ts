@@ -62,6 +62,7 @@ export type ChatRow =
 	| (RowBase & {
 			kind: 'tool_call';
 			toolCallId: string;
+			/** Empty when the agent gave none: the tab says "Tool call" in its own words. */
 			title: string;
 			toolKind?: ToolKind;
 			status?: ToolStatus;
@@ -71,6 +72,7 @@ export type ChatRow =
 			files: string[];
 	  })
 	| (RowBase & { kind: 'plan'; entries: PlanEntry[] })
+	/** A permission's `title` is empty when the agent gave none: the tab says so in its own words. */
 	| (RowBase & { kind: 'permission'; requestId: string; title: string; toolKind?: ToolKind; options: PermissionOption[]; decision?: PermissionDecision })
 	| (RowBase & { kind: 'file_edit'; path: string; editKind: 'add' | 'modify' | 'delete'; source: 'fs_write' | 'tool_diff' | 'watcher' })
 	| (RowBase & { kind: 'usage'; inputTokens?: number; outputTokens?: number; usedTokens?: number; contextSize?: number; costUsd?: number })
@@ -84,6 +86,7 @@ export type ChatRow =
 			/** Set when the notice is a context compaction, to its status (`in_progress`, `completed`…): said in the tab's words too. */
 			compaction?: string;
 	  })
+	/** An error's `message` is empty when the agent gave none: the tab says so in its own words. */
 	| (RowBase & { kind: 'error'; message: string; code?: string; /** Retry sends the turn's prompt again. */ retryable: boolean })
 	| (RowBase & { kind: 'raw'; method: string });
 
@@ -542,6 +545,10 @@ export interface ChatStrings {
 	selectionOf: string;
 	usage: string;
 	error: string;
+	/** An error row whose agent gave no message. */
+	errorUnknown: string;
+	/** A permission request whose agent gave it no title. */
+	permissionUntitled: string;
 	retry: string;
 	rawEvent: string;
 	/** Why a turn stopped early, by stop reason (a notice row's `stopReason`). */

@@ -59,6 +59,8 @@ export function chatStrings(vscode: VsCodeL10n): ChatStrings {
 		selectionOf: vscode.l10n.t('{0}, lines {1}', p0, p1),
 		usage: vscode.l10n.t('Tokens: {0} in, {1} out', p0, p1),
 		error: vscode.l10n.t('Error'),
+		errorUnknown: vscode.l10n.t('The agent reported an error.'),
+		permissionUntitled: vscode.l10n.t('The agent asks for permission'),
 		retry: vscode.l10n.t('Retry'),
 		rawEvent: vscode.l10n.t('The agent sent an update this view does not show ({0}).', p0),
 		stopMaxTokens: vscode.l10n.t("The reply was cut off: the model reached its output limit. Ask the agent to continue if you need the rest."),

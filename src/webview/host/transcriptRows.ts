@@ -18,6 +18,17 @@ export function parse(content: string): Record<string, unknown> {
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/**
+ * What the agent layer stores when an agent names no tool call or permission request (English, in the
+ * transcript): the tab gets an empty title instead and says it in VS Code's language.
+ */
+const untitledToolCall = 'Tool call';
+const untitledPermission = 'The agent asks for permission';
+const titled = (v: unknown, untitled: string): string => {
+	const title = str(v);
+	return title === undefined || title === untitled ? '' : title;
+};
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
 
 /** A turn as rows: its header, then each message the recorder wrote (meta notices are not rows). */
@@ -92,7 +103,7 @@ export function messageRow(turn: TurnRow, m: MessageRow, cwd: string | undefined
 				...base,
 				kind: 'tool_call',
 				toolCallId: m.tool_call_id ?? str(c.toolCallId) ?? m.id,
-				title: str(c.title) ?? 'Tool call',
+				title: titled(c.title, untitledToolCall),
 				...(str(c.kind) ? { toolKind: c.kind as never } : {}),
 				...(str(c.status) ? { status: c.status as never } : {}),
 				...(str(c.stoppedWithTurn) ? { stopped: true as const } : {}),
@@ -106,7 +117,7 @@ export function messageRow(turn: TurnRow, m: MessageRow, cwd: string | undefined
 				...base,
 				kind: 'permission',
 				requestId: str(c.requestId) ?? m.id,
-				title: str(c.title) ?? 'The agent asks for permission',
+				title: titled(c.title, untitledPermission),
 				...(str(c.kind) ? { toolKind: c.kind as never } : {}),
 				options: Array.isArray(c.options) ? (c.options as never) : [],
 				...(c.decision && typeof c.decision === 'object' ? { decision: c.decision as never } : {}),
@@ -136,7 +147,7 @@ export function messageRow(turn: TurnRow, m: MessageRow, cwd: string | undefined
 				...(str(c.compactionId) ? { compaction: str(c.status) ?? 'in_progress' } : {}),
 			};
 		case 'error':
-			return { ...base, kind: 'error', message: str(c.message) ?? 'The agent reported an error.', ...(str(c.code) ? { code: str(c.code) } : {}), retryable: true };
+			return { ...base, kind: 'error', message: str(c.message) ?? '', ...(str(c.code) ? { code: str(c.code) } : {}), retryable: true };
 		case 'raw':
 			return { ...base, kind: 'raw', method: str(c.method) ?? 'unknown' };
 		default:

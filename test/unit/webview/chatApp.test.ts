@@ -245,6 +245,21 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.match(strings.stopRefusal, /not in the agent's context/);
 	});
 
+	test("a tool call, permission request or error the agent gave no words for is said in the tab's own words", async () => {
+		const rows: ChatRow[] = [
+			{ id: 't1', turnId: 't1', kind: 'turn', number: 1, agent: 'scripted', status: 'error', canRewind: false, startedAt: 1, endedAt: 2 },
+			{ id: 'c1', turnId: 't1', kind: 'tool_call', toolCallId: 'x', title: '', status: 'completed', files: [] },
+			{ id: 'p1', turnId: 't1', kind: 'permission', requestId: 'r1', title: '', options: [{ optionId: 'a', name: 'Allow', kind: 'allow_once' }], decision: { optionId: 'a', outcome: 'selected' } as never },
+			{ id: 'e1', turnId: 't1', kind: 'error', message: '', retryable: false },
+		];
+		await openTab(snap(rows, 4));
+		assert.equal(await page.locator('.tool-title').innerText(), strings.toolCall);
+		assert.equal(await page.locator('.tool').getAttribute('aria-label'), strings.toolCall);
+		assert.equal(await page.locator('.permission-title').innerText(), strings.permissionUntitled);
+		assert.equal(await page.locator('.error .body').innerText(), strings.errorUnknown);
+		assert.deepEqual(problems, []);
+	});
+
 	test('file names and titles an agent gives show their hidden characters: a right-to-left override cannot make a .exe read as a .jpg', async () => {
 		const spoof = 'photo\u202egpj.exe';
 		const rows: ChatRow[] = [

@@ -16,12 +16,13 @@ import { Dispatcher } from '../../../src/tasks/dispatcher';
 import { TaskTurnAdapter } from '../../../src/tasks/taskTurnAdapter';
 import type { WriteTx } from '../../../src/db/store';
 import { SessionsRepo } from '../../../src/db/sessionsRepo';
-import { TranscriptRepo } from '../../../src/db/transcriptRepo';
+import { TranscriptRepo, type MessageRow, type TurnRow } from '../../../src/db/transcriptRepo';
 import { Store } from '../../../src/db/store';
 import { ChatRowModel } from '../../../src/protocol/chatSync';
 import type { ChatMeta, ChatRow, ChatSnapshot, RowUpdate } from '../../../src/protocol/messages';
 import { TaskChatService, rankFiles, toPromptInput } from '../../../src/webview/host/taskChatService';
 import type { VsCodeL10n } from '../../../src/webview/host/chatStrings';
+import { messageRow } from '../../../src/webview/host/transcriptRows';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { alive, pidOf } from '../agentRig';
 import { makeRepo } from '../gitRepo';
@@ -176,6 +177,20 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 		assert.ok(turn?.kind === 'turn' && turn.status === 'done' && turn.stopReason === 'refusal', JSON.stringify(turn));
 		const last = rows.at(-1);
 		assert.ok(last?.kind === 'notice' && last.severity === 'warning' && last.stopReason === 'refusal' && /not in the agent's context/.test(last.title), JSON.stringify(last));
+	});
+
+	test('a tool call the agent named only by its id reaches the tab untitled (the tab names it in its own words), as does a stored error without a message', async () => {
+		const chatId = newChat();
+		await service.send(chatId, { text: 'tooldone unannounced-call\nsay after it', attachments: [] });
+		await waitFor(idle(chatId), 'the turn to end');
+		await service.sent(chatId);
+		const call = rowsOf(chatId).find((r) => r.kind === 'tool_call');
+		assert.ok(call?.kind === 'tool_call' && call.toolCallId === 'unannounced-call' && call.title === '', JSON.stringify(call));
+		const turn: TurnRow = { id: 'turn-x', seq: 1 } as TurnRow;
+		const stored = (kind: string, content: object): MessageRow => ({ id: `m-${kind}`, seq: 1, kind, content: JSON.stringify(content), tool_call_id: null }) as unknown as MessageRow;
+		assert.deepEqual(messageRow(turn, stored('error', {}), undefined), { id: 'm-error', turnId: 'turn-x', order: [1, 1], kind: 'error', message: '', retryable: true });
+		assert.equal((messageRow(turn, stored('permission', { requestId: 'r' }), undefined) as { title?: string }).title, '');
+		assert.equal((messageRow(turn, stored('tool_call', { title: 'Run the tests' }), undefined) as { title?: string }).title, 'Run the tests', 'a title the agent gave is kept');
 	});
 
 	test('a context compaction reaches the tab as one notice marked with its status (the tab says it in its own words)', async () => {

@@ -213,15 +213,17 @@ async function openRewind(container: HTMLElement, row: Row<'turn'>, ctx: RowCont
 
 function toolCall(row: Row<'tool_call'>, s: ChatStrings): HTMLElement {
 	const status = row.status ?? 'pending';
+	// An agent that names no tool call gets the tab's own words for it.
+	const title = row.title === '' ? s.toolCall : revealHidden(row.title);
 	return h(
 		'div',
-		{ class: `tool tool-${status}`, attrs: { role: 'group', 'aria-label': `${s.toolCall}: ${revealHidden(row.title)}` } },
+		{ class: `tool tool-${status}`, attrs: { role: 'group', 'aria-label': row.title === '' ? s.toolCall : `${s.toolCall}: ${title}` } },
 		h(
 			'div',
 			{ class: 'tool-head' },
 			h('span', { class: 'glyph', attrs: { 'aria-hidden': 'true' } }, toolStatusGlyph[status]),
 			row.toolKind ? h('span', { class: 'badge' }, row.toolKind) : undefined,
-			h('span', { class: 'tool-title' }, revealHidden(row.title)),
+			h('span', { class: 'tool-title' }, title),
 			h('span', { class: 'tool-status' }, row.stopped ? s.toolStopped : s[toolStatusKey[status]]),
 		),
 		row.files.length ? h('ul', { class: 'files' }, ...row.files.map((f) => h('li', {}, revealHidden(f)))) : undefined,
@@ -246,6 +248,7 @@ function permissionCard(row: Row<'permission'>, ctx: RowContext): HTMLElement {
 	// Not settled, but not shown to be answered yet: it says so and offers no answer until it is.
 	const notYet = !settled && ctx.permissionNotYet(row.requestId);
 	const answerable = !settled && !notYet;
+	const title = row.title === '' ? s.permissionUntitled : revealHidden(row.title);
 	const statusLine = h('div', { class: 'permission-status', attrs: { role: 'status' } }, settled ?? (notYet ? s.permissionNotYet : ''));
 	// One primary action (the first "allow"), so the card does not shout every option at once.
 	const primary = row.options.findIndex((o) => o.kind.startsWith('allow'));
@@ -259,9 +262,9 @@ function permissionCard(row: Row<'permission'>, ctx: RowContext): HTMLElement {
 	);
 	const card = h(
 		'section',
-		{ class: `permission ${settled ? 'settled' : notYet ? 'not-yet' : 'open'}`, attrs: { 'aria-label': `${s.permission}: ${revealHidden(row.title)}`, tabindex: '-1', 'data-focus': 'card' } },
+		{ class: `permission ${settled ? 'settled' : notYet ? 'not-yet' : 'open'}`, attrs: { 'aria-label': `${s.permission}: ${title}`, tabindex: '-1', 'data-focus': 'card' } },
 		h('div', { class: 'label' }, s.permission),
-		h('div', { class: 'permission-title' }, revealHidden(row.title)),
+		h('div', { class: 'permission-title' }, title),
 		answerable ? h('div', { class: 'actions' }, ...buttons) : undefined,
 		answerable ? h('div', { class: 'hint' }, format(s.permissionShortcuts, row.options.length)) : undefined,
 		statusLine,
@@ -303,7 +306,7 @@ function permissionCard(row: Row<'permission'>, ctx: RowContext): HTMLElement {
 
 function errorRow(row: Row<'error'>, ctx: RowContext): HTMLElement {
 	const s = ctx.strings;
-	const el = h('div', { class: 'error', attrs: { role: 'group', 'aria-label': s.error } }, h('div', { class: 'label' }, s.error), h('div', { class: 'body' }, row.message));
+	const el = h('div', { class: 'error', attrs: { role: 'group', 'aria-label': s.error } }, h('div', { class: 'label' }, s.error), h('div', { class: 'body' }, row.message === '' ? s.errorUnknown : row.message));
 	if (row.retryable) {
 		const retry = h('button', { class: 'secondary', attrs: { type: 'button', 'data-focus': 'retry' } }, s.retry);
 		retry.addEventListener('click', () => {
