@@ -829,6 +829,33 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.equal(await page.locator('textarea.input').inputValue(), '', 'the shortcut typed nothing');
 	});
 
+	test('in a high-contrast theme (no selection background, a contrast border) the chosen completion is outlined', async () => {
+		await openTab(snap(allRows().slice(0, 2), 2));
+		// As VS Code's high-contrast themes colour a webview: list and suggest selections have no background (each
+		// undefined variable is one the theme does not set); the focused item is marked by the contrast border.
+		await page.evaluate(() =>
+			document.styleSheets[document.styleSheets.length - 1]!.insertRule(
+				':root { --vscode-list-activeSelectionBackground: initial; --vscode-editorSuggestWidget-selectedBackground: initial; --vscode-list-activeSelectionForeground: initial; --vscode-contrastActiveBorder: rgb(243, 133, 24); --vscode-contrastBorder: rgb(111, 195, 223); --vscode-list-focusOutline: rgb(243, 133, 24); }',
+				document.styleSheets[document.styleSheets.length - 1]!.cssRules.length,
+			),
+		);
+		host.handlers['complete/commands'] = () => [
+			{ insertText: 'plan', label: '/plan', detail: 'Make a plan' },
+			{ insertText: 'plot', label: '/plot', detail: 'Draw' },
+		];
+		await page.locator('textarea.input').focus();
+		await page.keyboard.type('/pl');
+		await page.waitForSelector('[role="option"][aria-selected="true"]');
+		const look = (i: number): Promise<string> =>
+			page.locator('[role="option"]').nth(i).evaluate((li) => {
+				const c = getComputedStyle(li);
+				return `${c.backgroundColor} ${c.outlineStyle} ${c.outlineWidth} ${c.outlineColor}`;
+			});
+		const [chosen, other] = [await look(0), await look(1)];
+		assert.notEqual(chosen, other, 'the chosen completion looks like any other');
+		assert.match(chosen, /rgb\(243, 133, 24\)/, `not marked with the contrast border: ${chosen}`);
+	});
+
 	test('slash commands and @ mentions complete from the host; a mention becomes an attachment', async () => {
 		await openTab(snap(allRows().slice(0, 2), 2));
 		host.handlers['complete/commands'] = (p) => [{ insertText: 'plan', label: '/plan', detail: `Make a plan (${p.query})` }];
