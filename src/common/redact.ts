@@ -75,19 +75,37 @@ export class SecretRedactor {
 		return longest;
 	}
 
+	/**
+	 * Where the first secret in `text` starts: a whole one, or the start of one at its end (`heldTail`);
+	 * `text.length` if there is none.
+	 */
+	secretStart(text: string): number {
+		const tail = text.length - this.heldTail(text);
+		if (this.values.size === 0 || text.length < minSecretLength) {
+			return tail;
+		}
+		const pattern = this.secretPattern();
+		pattern.lastIndex = 0;
+		const whole = pattern.exec(text);
+		return whole ? Math.min(whole.index, tail) : tail;
+	}
+
 	redact(text: string): string {
 		if (this.values.size === 0 || text.length < minSecretLength) {
 			return text;
 		}
+		return text.replace(this.secretPattern(), (v) => `[redacted ${this.values.get(v) ?? 'secret'}]`);
+	}
+
+	private secretPattern(): RegExp {
 		// Longest first, so a secret that contains another is replaced whole.
-		this.pattern ??= new RegExp(
+		return (this.pattern ??= new RegExp(
 			[...this.values.keys()]
 				.sort((a, b) => b.length - a.length)
 				.map((v) => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
 				.join('|'),
 			'g',
-		);
-		return text.replace(this.pattern, (v) => `[redacted ${this.values.get(v) ?? 'secret'}]`);
+		));
 	}
 
 	/** A copy of `value` with every string in it (object keys included) redacted. */
@@ -136,6 +154,18 @@ export class StreamRedactor {
 	/** What is held back now, without taking it (it is only ever the start of a secret, never a whole one). */
 	get held(): string {
 		return this.pending;
+	}
+
+	/**
+	 * The stream goes on in another message that starts with `next`: returns the part of what is held that
+	 * cannot be the start of a secret `next` continues (it still ends the old message); the rest stays held and
+	 * goes with `next`, so a key split where the agent started a new message is still redacted whole.
+	 */
+	handOver(next: string): string {
+		const ours = Math.min(this.pending.length, this.redactor.secretStart(this.pending + next));
+		const rest = this.pending.slice(0, ours);
+		this.pending = this.pending.slice(ours);
+		return rest;
 	}
 
 	/** What is still held back (the stream ended, or something else comes next). */

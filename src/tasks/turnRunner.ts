@@ -330,8 +330,12 @@ export class TurnRunner extends Disposable {
 			if (raw.type === 'text' || raw.type === 'reasoning') {
 				let stream = streams.get(raw.type);
 				if (stream && stream.messageId !== raw.messageId) {
-					release(raw.type);
-					stream = undefined;
+					// A new message: the old one keeps what it held unless that begins a secret this chunk goes on with.
+					const rest = stream.redactor.handOver(raw.text);
+					if (rest) {
+						deliver({ type: raw.type, text: rest, ...(stream.messageId !== undefined ? { messageId: stream.messageId } : {}) });
+					}
+					stream.messageId = raw.messageId;
 				}
 				if (!stream) {
 					stream = { redactor: new StreamRedactor(this.redactor), messageId: raw.messageId };

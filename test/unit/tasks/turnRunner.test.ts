@@ -622,6 +622,47 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		assert.ok(rig.logger.lines.some((l) => /answered the unknown extension request _scripted\/probe: method not found/.test(l)), 'the extension request is answered, and only logged');
 	});
 
+	test('a key split where the agent starts a new message (another message id, a thought between) is redacted whole; the first message keeps its own end', async () => {
+		const key = 'sk-ant-split-over-messages-0123456789';
+		const { turns } = rig.make({ defs: () => [{ ...rig.definitions()[0]!, secretEnv: ['ANTHROPIC_API_KEY'] }], agentEnv: () => Promise.resolve({ ANTHROPIC_API_KEY: key }) });
+		const chat = rig.newChat();
+		const seen: string[] = [];
+		const sub = turns.onDidEvent((e) => seen.push(JSON.stringify(e.event)));
+		const outcome = await turns.runTurn(chat, 'scripted', {
+			text: [
+				`sayas m1 first: ${key.slice(0, 14)}`,
+				`sayas m2 ${key.slice(14)} ends it.`,
+				`sayas m3 then: ${key.slice(0, 10)}`,
+				'think pondering',
+				`thinkas r1 thought ${key.slice(0, 8)}`,
+				`thinkas r2 ${key.slice(8)} done`,
+				`sayas m4 ${key.slice(10)}.`,
+				// An ordinary end that only looks like a key's start ("sk") stays in its message.
+				'sayas m5 asks',
+				'sayas m6 Next.',
+			].join('\n'),
+		});
+		sub.dispose();
+		assert.equal(outcome.status, 'done');
+		// The prompt holds the key's parts as the test wrote them; what the agent sent must hold none of them.
+		const everything = [JSON.stringify(rig.store.all("SELECT * FROM messages WHERE kind != 'user'")), ...seen, rig.logger.lines.join('\n')].join('\n');
+		for (const part of [key, key.slice(0, 14), key.slice(14), key.slice(0, 10), key.slice(10), key.slice(8)]) {
+			assert.ok(!everything.includes(part), `${part} is nowhere in the database, the events or the log`);
+		}
+		const texts = rig.messages(outcome.turn.id).filter((m) => m.kind === 'text' || m.kind === 'reasoning').map((m) => `${m.kind} ${String(m.content.messageId)}: ${String(m.content.text)}`);
+		assert.deepEqual(texts, [
+			'text m1: first: ',
+			'text m2: [redacted ANTHROPIC_API_KEY] ends it.',
+			'text m3: then: ',
+			'reasoning undefined: pondering',
+			'reasoning r1: thought ',
+			'reasoning r2: [redacted ANTHROPIC_API_KEY] done',
+			'text m4: [redacted ANTHROPIC_API_KEY].',
+			'text m5: asks',
+			'text m6: Next.',
+		]);
+	});
+
 	test('a key split across the chunks of a compaction summary is redacted whole, in the notice and in the events', async () => {
 		const key = 'sk-ant-summary-key-0123456789';
 		const { turns } = rig.make({ defs: () => [{ ...rig.definitions()[0]!, secretEnv: ['ANTHROPIC_API_KEY'] }], agentEnv: () => Promise.resolve({ ANTHROPIC_API_KEY: key }) });
