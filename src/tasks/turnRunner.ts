@@ -14,7 +14,7 @@ import { shutdownAbortReason, type PromptInput, type TurnStatus } from '../proto
 import { diffSnapshots, hashFile, takeDirtySnapshot, type DirtySnapshot } from '../worktrees/dirtySnapshot';
 import { acquireLease } from '../worktrees/ownership';
 import { noWorktreeError, type AgentPool, type AgentPoolEvent } from '../agents/pool';
-import { SilenceWatchdog } from './silenceWatchdog';
+import { SilenceWatchdog, toolSilenceFactor } from './silenceWatchdog';
 import { TurnRecorder } from './turnRecorder';
 
 export interface TurnRunnerOptions {
@@ -90,6 +90,12 @@ function describeDuration(ms: number): string {
 	}
 	const seconds = Math.round(ms / 100) / 10;
 	return `${seconds} second${seconds === 1 ? '' : 's'}`;
+}
+
+/** A tool call's title in a sentence: one line, at most 80 characters. */
+function truncateTitle(title: string): string {
+	const line = title.replace(/\s+/g, ' ').trim();
+	return line.length > 80 ? `${line.slice(0, 79)}…` : line;
 }
 
 const turnKey = (chatId: string, agent: string): string => `${chatId}:${agent}`;
@@ -403,7 +409,10 @@ export class TurnRunner extends Disposable {
 				result = {
 					...result,
 					stopReason: 'error',
-					error: `${session.definition.label} sent nothing for ${describeDuration(watchdog.timeoutMs)} with no tool running, so the turn was stopped (the limit is the setting agentTabs.agents.silenceMinutes, or --silence-minutes).${result.error ? ` ${result.error}` : ''}`,
+					error:
+						watchdog.stalledTool !== undefined
+							? `${session.definition.label} sent nothing for ${describeDuration(watchdog.toolTimeoutMs)} while its tool call "${truncateTitle(watchdog.stalledTool)}" ran, so the turn was stopped as hung (a tool call may run ${toolSilenceFactor} times the silence limit with no word from the agent; the limit is the setting agentTabs.agents.silenceMinutes, or --silence-minutes).${result.error ? ` ${result.error}` : ''}`
+							: `${session.definition.label} sent nothing for ${describeDuration(watchdog.timeoutMs)} with no tool running, so the turn was stopped (the limit is the setting agentTabs.agents.silenceMinutes, or --silence-minutes).${result.error ? ` ${result.error}` : ''}`,
 				};
 			}
 			if (ticket.interrupted && result.stopReason === 'cancelled') {
@@ -485,14 +494,19 @@ export class TurnRunner extends Disposable {
 		if (!(timeoutMs > 0)) {
 			return undefined;
 		}
-		return new SilenceWatchdog(timeoutMs, () => {
+		const watchdog = new SilenceWatchdog(timeoutMs, () => {
 			if (ticket.cancelled) {
 				return;
 			}
 			ticket.silenced = true;
-			this.logger.warn(`${tag} the agent sent nothing for ${timeoutMs} ms with no tool running; stopping the turn`);
+			this.logger.warn(
+				watchdog.stalledTool !== undefined
+					? `${tag} the agent sent nothing for ${watchdog.toolTimeoutMs} ms while its tool call "${truncateTitle(watchdog.stalledTool)}" ran; stopping the turn as hung`
+					: `${tag} the agent sent nothing for ${timeoutMs} ms with no tool running; stopping the turn`,
+			);
 			void this.pool.cancel(chatId, agentId).catch(() => undefined);
 		});
+		return watchdog;
 	}
 
 	/** A lease on the worktree for this turn, so no process removes it while the agent works there. */

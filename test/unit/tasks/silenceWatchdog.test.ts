@@ -35,6 +35,23 @@ suite('tasks/silenceWatchdog', () => {
 		assert.ok(watchdog.fired);
 	});
 
+	test('a running tool call holds it off for six times the limit of nothing from the agent, each event counting anew; then it fires, naming the call', async () => {
+		let fired = 0;
+		const watchdog = new SilenceWatchdog(100, () => fired++);
+		assert.equal(watchdog.toolTimeoutMs, 600);
+		watchdog.observe({ type: 'tool_call', toolCallId: 'a', title: 'Build', status: 'in_progress' });
+		for (let i = 0; i < 4; i++) {
+			await sleep(300);
+			watchdog.observe({ type: 'tool_update', toolCallId: 'a', content: [{ type: 'text', text: `line ${i}` }] });
+		}
+		assert.equal(fired, 0, 'output every 300 ms is work');
+		await sleep(400);
+		assert.equal(fired, 0);
+		await sleep(500);
+		assert.equal(fired, 1, 'silent for longer than 600 ms');
+		assert.equal(watchdog.stalledTool, 'Build');
+	});
+
 	test('a request of the agent being answered holds it off; answered, silence counts from then', async () => {
 		let fired = 0;
 		const watchdog = new SilenceWatchdog(300, () => fired++);

@@ -721,6 +721,20 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		assert.equal(next.result.backendSessionId, silent.result.backendSessionId, 'the agent answered the cancel, so its session goes on');
 	});
 
+	test('a tool call that never ends, with no word from the agent for six times the limit, is stopped as hung; the chat goes on', async () => {
+		const { turns } = rig.make({ silenceTimeoutMs: 200 });
+		const chat = rig.newChat();
+		const started = Date.now();
+		const stalled = await turns.runTurn(chat, 'scripted', { text: 'say fetching\ntool t1 Fetch the docs\nsleep 60000\nsay too late' });
+		const took = Date.now() - started;
+		assert.equal(stalled.status, 'error');
+		assert.ok(took >= 1200 && took < 10_000, `held off for six times the limit, then stopped (${took} ms)`);
+		assert.match(stalled.result.error ?? '', /Scripted sent nothing for 1\.2 seconds while its tool call "Fetch the docs" ran, so the turn was stopped as hung \(a tool call may run 6 times the silence limit/);
+		assert.equal(rig.agentText(stalled.turn.id), 'fetching');
+		assert.match(rig.logger.lines.join('\n'), /sent nothing for 1200 ms while its tool call "Fetch the docs" ran; stopping the turn as hung/);
+		assert.equal((await turns.runTurn(chat, 'scripted', { text: 'say again' })).status, 'done');
+	});
+
 	test('a silent agent that ignores the cancel is ended; the next turn starts it again', async () => {
 		const { turns } = rig.make({ silenceTimeoutMs: 300 });
 		const chat = rig.newChat();
