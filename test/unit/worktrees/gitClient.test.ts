@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { CancelledError } from '../../../src/common/errors';
 import { Git, GitError, gitTimeouts, GitTimeoutError, setMaxGitProcesses, type GitProgress } from '../../../src/worktrees/gitClient';
 import { defaultMaxGitProcesses, gitProcessSlots, processAlive } from '../../../src/worktrees/gitProcess';
-import { spawnHelperForTests } from '../../../src/worktrees/spawnHelper';
+import { launchProcess, spawnHelperForTests } from '../../../src/worktrees/spawnHelper';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { gitEnv, makeRepo } from '../gitRepo';
 import { writeGitShim } from './gitShim';
@@ -318,6 +318,42 @@ suite('worktrees/git: the one git runner (limit, timeouts, cancel, progress; rea
 		assert.deepEqual(await new Git(repo, env).runBytes(['cat-file', 'blob', id]), bytes);
 		cancel.abort();
 		await assert.rejects(hung, CancelledError);
+	});
+
+	test('a command flooding its output while the host is busy waits on its pipe: the helper buffers about a megabyte, not the flood; every byte arrives, in order', async function () {
+		if (process.platform !== 'linux') {
+			this.skip();
+		}
+		await spawnHelperForTests.restart(); // a fresh helper, so its peak memory is this command's
+		const peakMb = (pid: number): number => Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+		const lines = 30_000_000; // `seq` writes about 260 MB
+		const proc = launchProcess('seq', ['1', String(lines)], { cwd: dir, env, stdin: false, detached: true });
+		let bytes = 0;
+		let tail = '';
+		let busy = true;
+		let peak = 0;
+		proc.on('stdout', (chunk) => {
+			if (busy) {
+				// The host is busy for 1.5 s and reads nothing meanwhile (a long task on its event loop).
+				busy = false;
+				const until = Date.now() + 1500;
+				while (Date.now() < until) {
+					// busy
+				}
+				peak = peakMb(spawnHelperForTests.pid!);
+			}
+			bytes += chunk.length;
+			tail = (tail + chunk.toString('latin1')).slice(-20);
+		});
+		const code = await new Promise<number | null>((resolve) => proc.on('close', (c) => resolve(c)));
+		assert.equal(code, 0);
+		let expected = 0;
+		for (let digits = 1, from = 1; from <= lines; digits++, from *= 10) {
+			expected += (Math.min(lines, from * 10 - 1) - from + 1) * (digits + 1);
+		}
+		assert.equal(bytes, expected, 'every byte arrived');
+		assert.ok(tail.endsWith(`\n${lines}\n`), 'the last line last');
+		assert.ok(peak > 0 && peak < 100, `the helper peaked at ${Math.round(peak)} MB while the host was busy (it held all the output it could read before)`);
 	});
 
 	test('a spawn helper that dies ends the commands it ran, in plain words; the next command starts a new helper', async function () {
