@@ -116,6 +116,8 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	};
 
 	backendSessionId = '';
+	/** Other sessions the agent sent updates for (each logged once). */
+	private readonly foreignSessions = new Set<string>();
 	resumed = false;
 	capabilities: SessionCapabilities = { loadSession: false, resume: false, images: false, embeddedContext: false };
 
@@ -230,6 +232,17 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 
 		const stream = stdioStream(proc.child.stdout!, proc.child.stdin!, {
 			onSessionUpdate: (params) => {
+				// One chat's agent process has one session; updates for another (an earlier session of the process,
+				// one it failed to load) are not this chat's. Before the session is known (session/new), all count.
+				const sessionId = typeof params === 'object' && params !== null ? (params as { sessionId?: unknown }).sessionId : undefined;
+				const ours = this.backendSessionId || (this.replaying ? this.opts.resumeSessionId : undefined);
+				if (ours && typeof sessionId === 'string' && sessionId !== ours) {
+					if (!this.foreignSessions.has(sessionId) && this.foreignSessions.size < 100) {
+						this.foreignSessions.add(sessionId);
+						this.logger.warn(`${this.tag} ignored updates for the session ${this.redact(sessionId).slice(0, 200)}, which is not this chat's (${ours})`);
+					}
+					return;
+				}
 				for (const event of mapSessionUpdate(params)) {
 					this.takeUpdate(event);
 				}

@@ -566,6 +566,25 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		);
 	});
 
+	test('updates for a session that is not the chat\'s (an earlier one of the same agent process) are left out of the chat', async () => {
+		const { turns } = rig.make();
+		const chat = rig.newChat();
+		const seen: string[] = [];
+		const sub = turns.onDidEvent((e) => seen.push(JSON.stringify(e.event)));
+		const foreign = (text: string): string =>
+			`rawline ${JSON.stringify({ jsonrpc: '2.0', method: 'session/update', params: { sessionId: 'scripted-earlier-session', update: { sessionUpdate: 'agent_message_chunk', content: { type: 'text', text } } } })}`;
+		const foreignTool = `rawline ${JSON.stringify({ jsonrpc: '2.0', method: 'session/update', params: { sessionId: 'scripted-earlier-session', update: { sessionUpdate: 'tool_call', toolCallId: 'x1', title: 'Delete everything', status: 'in_progress' } } })}`;
+		const outcome = await turns.runTurn(chat, 'scripted', { text: ['say mine ', foreign('FOREIGN-IN-TURN'), foreignTool, 'say too'].join('\n') });
+		assert.equal(outcome.status, 'done');
+		assert.equal(rig.agentText(outcome.turn.id), 'mine too');
+		assert.deepEqual(rig.messages(outcome.turn.id).filter((m) => m.kind === 'tool_call'), [], 'no tool call of the other session');
+		assert.equal((await turns.runTurn(chat, 'scripted', { text: 'say next' })).status, 'done', 'the chat goes on');
+		sub.dispose();
+		const everything = [JSON.stringify(rig.store.all('SELECT * FROM messages WHERE kind != \'user\'')), ...seen].join('\n');
+		assert.ok(!everything.includes('FOREIGN') && !everything.includes('Delete everything'), everything.slice(0, 2000));
+		assert.match(rig.logger.lines.join('\n'), /ignored updates for the session scripted-earlier-session/);
+	});
+
 	test('garbage, huge lines and unknown updates: reported or kept, never lost, the turn goes on', async () => {
 		const { turns } = rig.make();
 		const chat = rig.newChat();
