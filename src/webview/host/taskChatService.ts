@@ -261,8 +261,8 @@ export class TaskChatService extends Disposable implements ChatService {
 			agentLabel: this.agentLabel(chat.agent),
 			status: waiting ? 'waitingForPermission' : this.runningTask(chatId) ? 'running' : 'idle',
 			// An agent offering its mode as a config option gets that option's picker only, not two mode pickers.
-			modes: settings.some((o) => o.category === 'mode') ? { available: [] } : st.modes,
-			models: st.models,
+			modes: settings.some((o) => o.category === 'mode') ? { available: [] } : withCurrent(st.modes),
+			models: withCurrent(st.models),
 			...(settings.length > 0 ? { settings: settings.map(({ boolean: _, ...shown }) => shown) } : {}),
 			commands: st.commands ?? [],
 			queue: this.options.dispatcher.list({ chatId, status: 'queued' }).map((t) => this.queuedPrompt(t)),
@@ -854,6 +854,18 @@ export class TaskChatService extends Disposable implements ChatService {
 		clearTimeout(st.refreshTimer);
 		await closed;
 	}
+}
+
+/**
+ * A picker's choices with the current one among them: an agent may switch to a mode (or model) it never
+ * offered (a `current_mode_update` naming it), and a picker whose value is none of its choices shows blank.
+ */
+function withCurrent(choices: ChatMeta['modes']): ChatMeta['modes'] {
+	const { current } = choices;
+	if (current === undefined || current === '' || choices.available.length === 0 || choices.available.some((c) => c.id === current)) {
+		return choices;
+	}
+	return { current, available: [...choices.available, { id: current, name: current }] };
 }
 
 /**

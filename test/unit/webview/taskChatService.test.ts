@@ -167,6 +167,16 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 		assert.deepEqual(service.meta(chatId).models, { current: 'small', available: [{ id: 'small', name: 'Small' }, { id: 'large', name: 'Large' }] });
 	});
 
+	test('a mode the agent switches to without offering it is still a choice of the picker (not a blank picker), and the offered ones stay', async () => {
+		const chatId = newChat();
+		await service.send(chatId, { text: 'becomemode bypass', attachments: [] });
+		await waitFor(idle(chatId), 'the turn to end');
+		assert.deepEqual(service.meta(chatId).modes, { current: 'bypass', available: [{ id: 'default', name: 'Default' }, { id: 'plan', name: 'Plan' }, { id: 'bypass', name: 'bypass' }] });
+		await service.send(chatId, { text: 'becomemode plan', attachments: [] });
+		await waitFor(idle(chatId), 'the second turn to end');
+		assert.deepEqual(service.meta(chatId).modes, { current: 'plan', available: [{ id: 'default', name: 'Default' }, { id: 'plan', name: 'Plan' }] }, 'gone once the agent left it');
+	});
+
 	test('a refused message reaches the tab as a warning at the end of its turn, marked with its stop reason', async () => {
 		const chatId = newChat();
 		await service.send(chatId, { text: 'say I will not\nrefuse', attachments: [] });
