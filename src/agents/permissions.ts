@@ -83,6 +83,13 @@ export class PermissionBroker extends Disposable {
 		if (signal?.aborted) {
 			return Promise.resolve({ outcome: 'cancelled', decidedBy: 'cancel' });
 		}
+		if (input.options.length === 0) {
+			// Nothing a person (or a policy) could pick: a card without buttons would hold the turn until the timeout.
+			this.logger.warn(`[Permissions][${input.chatId}] the agent asked permission for "${input.title.slice(0, 200)}" offering no option; answered cancelled`);
+			const outcome: PermissionOutcome = { outcome: 'cancelled', decidedBy: 'cancel' };
+			this._onDidSettle.fire({ id: request.id, outcome });
+			return Promise.resolve(outcome);
+		}
 		const policy = this.policyFor(input.kind);
 		if (policy !== 'ask') {
 			const wanted = policy === 'allow' ? ['allow_once', 'allow_always'] : ['reject_once', 'reject_always'];

@@ -272,6 +272,23 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		assert.match(rig.agentText(second.turn.id), /still talking/);
 	});
 
+	test('a permission request offering no option is answered at once (cancelled), not shown for a person to wait out', async () => {
+		const { turns, broker } = rig.make({ permissionSettings: { default: 'ask', timeoutMs: 5000 } });
+		const shown: string[] = [];
+		const sub = broker.onDidRequest((r) => shown.push(r.title));
+		const chat = rig.newChat();
+		const started = Date.now();
+		const outcome = await turns.runTurn(chat, 'scripted', {
+			text: 'request session/request_permission {"sessionId":"$SESSION","toolCall":{"toolCallId":"ghost","title":"Run it"},"options":[]}\nsay after',
+		});
+		sub.dispose();
+		assert.equal(outcome.status, 'done');
+		assert.ok(Date.now() - started < 3000, `answered at once (${Date.now() - started} ms)`);
+		assert.deepEqual(shown, [], 'no card with nothing to press');
+		assert.match(rig.agentText(outcome.turn.id), /^answer: \{"outcome":\{"outcome":"cancelled"\}\}\nafter$/);
+		assert.match(rig.logger.lines.join('\n'), /asked permission for "Run it" offering no option/);
+	});
+
 	test('permission requests go to the broker: a person decides, silence rejects', async () => {
 		const { turns, broker } = rig.make({ permissionSettings: { default: 'ask', timeoutMs: 300 } });
 		const chat = rig.newChat();
