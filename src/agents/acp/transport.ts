@@ -4,6 +4,15 @@ import type { Readable, Writable } from 'node:stream';
 /** Lines longer than this are not ACP messages we can take; the connection is closed with an error. */
 export const maxLineBytes = 64 * 1024 * 1024;
 
+/**
+ * The largest message an agent takes: agents on the ACP SDK drop the connection (and exit) on a longer line
+ * (its DEFAULT_MAX_MESSAGE_BYTES). A longer message of ours is never written: an answer becomes an error
+ * answer, a request fails as if the agent had answered it with an error.
+ */
+export const maxMessageToAgentBytes = 32 * 1024 * 1024;
+
+const megabytes = (bytes: number): string => `${Math.round(bytes / (1024 * 1024))} MB`;
+
 /** The longest stretch (ms) one macrotask spends handling an agent's lines before it yields to the event loop. */
 const sliceMs = 1;
 
@@ -28,8 +37,10 @@ export function stdioStream(stdout: Readable, stdin: Writable, hooks: TransportH
 	let pending: Buffer[] = [];
 	let pendingBytes = 0;
 	let closed = false;
+	let incoming: ReadableStreamDefaultController<acp.AnyMessage> | undefined;
 	const readable = new ReadableStream<acp.AnyMessage>({
 		start(controller) {
+			incoming = controller;
 			const handleLine = (buf: Buffer): void => {
 				const text = buf.toString('utf8').trim();
 				if (!text) {
@@ -193,6 +204,27 @@ export function stdioStream(stdout: Readable, stdin: Writable, hooks: TransportH
 						return;
 					}
 					line = `${JSON.stringify({ jsonrpc: '2.0', id, error: { code: -32603, message: `The answer was too large to send (${e instanceof Error ? e.message : String(e)}).` } })}\n`;
+				}
+				const bytes = Buffer.byteLength(line) - 1;
+				if (bytes > maxMessageToAgentBytes) {
+					const m = message as { id?: unknown; method?: unknown };
+					const limit = `(${megabytes(bytes)}; an agent takes at most ${megabytes(maxMessageToAgentBytes)} in one message)`;
+					if ((typeof m.id === 'number' || typeof m.id === 'string') && m.method !== undefined) {
+						// Our request (a prompt): it fails as if the agent had refused it, and the connection goes on.
+						if (!closed) {
+							incoming?.enqueue({ jsonrpc: '2.0', id: m.id, error: { code: -32603, message: `The message was too large to send to the agent ${limit}.` } });
+						}
+						resolve();
+						return;
+					}
+					if (typeof m.id === 'number' || typeof m.id === 'string') {
+						line = `${JSON.stringify({ jsonrpc: '2.0', id: m.id, error: { code: -32603, message: `The answer was too large to send ${limit}.` } })}\n`;
+					} else {
+						const error = new Error(`A message for the agent was too large to send ${limit}.`);
+						hooks.onFatal(error);
+						reject(error);
+						return;
+					}
 				}
 				stdin.write(line, (e) => (e ? reject(e) : resolve()));
 			});

@@ -602,6 +602,25 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		assert.match(rig.logger.lines.join('\n'), /ignored updates for the session scripted-earlier-session/);
 	});
 
+	test('a message too large for the agent to take (a read answer of control bytes, a huge prompt) is refused in plain words; the agent lives on', async () => {
+		// 10 MB of control bytes is under the read limit, but each is 6 bytes of JSON: a 60 MB line, and agents on
+		// the ACP SDK take at most 32 MB in one message (over that they drop the connection and exit).
+		fs.writeFileSync(path.join(rig.work, 'ctl.bin'), Buffer.alloc(10 * 1024 * 1024, 1));
+		const { turns } = rig.make();
+		const chat = rig.newChat();
+		const read = await turns.runTurn(chat, 'scripted', { text: 'read ctl.bin\nsay still here' });
+		assert.equal(read.status, 'done', read.result.error);
+		assert.match(rig.agentText(read.turn.id), /^read error -32603: .*The answer was too large to send \(60 MB; an agent takes at most 32 MB in one message\)\.\nstill here$/);
+		const pid = pidOf(read.result.backendSessionId!);
+		// 6 MB of control characters pasted into a prompt: 36 MB as JSON.
+		const huge = await turns.runTurn(chat, 'scripted', { text: `say ${'\u0001'.repeat(6 * 1024 * 1024)}` });
+		assert.equal(huge.status, 'error');
+		assert.match(huge.result.error ?? '', /The message was too large to send to the agent \(36 MB; an agent takes at most 32 MB in one message\)/);
+		const next = await turns.runTurn(chat, 'scripted', { text: 'say again' });
+		assert.equal(next.status, 'done');
+		assert.equal(pidOf(next.result.backendSessionId!), pid, 'the same agent process');
+	});
+
 	test('garbage, huge lines and unknown updates: reported or kept, never lost, the turn goes on', async () => {
 		const { turns } = rig.make();
 		const chat = rig.newChat();
