@@ -44,6 +44,9 @@ function optionOffers(option: ConfigOption, value: string | boolean): boolean {
 }
 
 const historyEvents = new Set<AgentEvent['type']>(['text', 'reasoning', 'user_text', 'plan', 'tool_call', 'tool_update', 'compaction']);
+/** Lines that are not ACP shown as error rows in one turn, and logged; the rest are left out. */
+const maxGarbageRows = 5;
+const maxGarbageLogged = 100;
 /** However chatty the agent, the first prompt waits at most this long for a late replay to end. */
 const maxReplayTailMs = 3000;
 
@@ -116,6 +119,8 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 	};
 
 	backendSessionId = '';
+	/** Lines that were not ACP since the turn started (or the session, before its first turn). */
+	private garbageLines = 0;
 	/** Other sessions the agent sent updates for (each logged once). */
 	private readonly foreignSessions = new Set<string>();
 	resumed = false;
@@ -251,8 +256,18 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 				// Redacted whole, then cut: a key cut in half would pass the redactor.
 				const whole = this.redact(line);
 				const shown = whole.length > 200 ? `${whole.slice(0, 200)}…` : whole;
-				this.logger.warn(`${this.tag} not ACP: ${shown}`);
-				this.emit({ type: 'error', code: 'agent/garbage', message: `The agent wrote something that is not an ACP message: ${shown}` });
+				// An agent printing its own logs on stdout: a few rows a turn say so, a bounded number are logged.
+				const n = ++this.garbageLines;
+				if (n <= maxGarbageLogged) {
+					this.logger.warn(`${this.tag} not ACP: ${shown}`);
+				} else if (n === maxGarbageLogged + 1) {
+					this.logger.warn(`${this.tag} more lines that are not ACP; left out of the log until the next turn`);
+				}
+				if (n <= maxGarbageRows) {
+					this.emit({ type: 'error', code: 'agent/garbage', message: `The agent wrote something that is not an ACP message: ${shown}` });
+				} else if (n === maxGarbageRows + 1) {
+					this.emit({ type: 'error', code: 'agent/garbage', message: `The agent wrote more lines that are not ACP messages; they are left out of the chat (the log has the first ${maxGarbageLogged} of each turn).` });
+				}
 			},
 			onFatal: (error) => {
 				this.fatal = error.message;
@@ -942,6 +957,7 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 		// Every open or waiting permission request of the turn listens to it (see PermissionBroker's limits).
 		setMaxListeners(maxShownPerChat + maxWaitingPerChat + 16, abort.signal);
 		this.turn = { ctx, abort, editedPaths: new Set(), proposedDiffs: new Map() };
+		this.garbageLines = 0;
 		this.allowedToolCalls.clear();
 		this.toolCallsSeen.clear();
 		if (imagesLeftOut > 0) {

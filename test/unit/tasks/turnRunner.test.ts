@@ -621,6 +621,23 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		assert.equal(pidOf(next.result.backendSessionId!), pid, 'the same agent process');
 	});
 
+	test('an agent printing its own logs on stdout gets a few error rows a turn, saying the rest were left out, not one row per line', async () => {
+		const { turns } = rig.make();
+		const chat = rig.newChat();
+		const lines = Array.from({ length: 2000 }, (_, i) => `debug: token ${i}`).join('\\n');
+		for (const round of [1, 2]) {
+			const outcome = await turns.runTurn(chat, 'scripted', { text: `rawline ${lines}\nsay end ${round}` });
+			assert.equal(outcome.status, 'done');
+			const errors = rig.messages(outcome.turn.id).filter((m) => m.kind === 'error').map((m) => String(m.content.message));
+			assert.deepEqual(errors.slice(0, 5), [0, 1, 2, 3, 4].map((i) => `The agent wrote something that is not an ACP message: debug: token ${i}`), `turn ${round}: the first lines are shown`);
+			assert.equal(errors.length, 6, `turn ${round}: ${errors.length} error rows`);
+			assert.equal(errors[5], 'The agent wrote more lines that are not ACP messages; they are left out of the chat (the log has the first 100 of each turn).');
+			assert.equal(rig.agentText(outcome.turn.id), `end ${round}`);
+		}
+		const logged = rig.logger.lines.filter((l) => l.includes('not ACP: debug: token')).length;
+		assert.ok(logged >= 100 && logged <= 300, `the log keeps a bounded number of them (${logged})`);
+	});
+
 	test('garbage, huge lines and unknown updates: reported or kept, never lost, the turn goes on', async () => {
 		const { turns } = rig.make();
 		const chat = rig.newChat();
