@@ -191,6 +191,10 @@ export function mapSessionUpdate(params: unknown): AgentEvent[] {
 		case 'current_mode_update':
 			return typeof update.currentModeId === 'string' ? [{ type: 'mode', modeId: update.currentModeId }] : raw();
 		case 'config_option_update':
+			// The whole set replaces the chat's settings: one that is not a list would take every picker away.
+			if (!Array.isArray(update.configOptions)) {
+				return raw();
+			}
 			return [{ type: 'config', options: mapConfigOptions(update.configOptions) }];
 		case 'session_info_update': {
 			const events: AgentEvent[] = [{ type: 'session_info', title: str(update.title) }];

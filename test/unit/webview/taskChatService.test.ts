@@ -177,6 +177,20 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 		assert.deepEqual(service.meta(chatId).modes, { current: 'plan', available: [{ id: 'default', name: 'Default' }, { id: 'plan', name: 'Plan' }] }, 'gone once the agent left it');
 	});
 
+	test('a malformed settings update (its options not a list) keeps the pickers the agent offered; it is kept raw', async () => {
+		const chatId = newChat();
+		await service.send(chatId, { text: 'say hi', attachments: [] });
+		await waitFor(idle(chatId), 'the turn to end');
+		const before = service.meta(chatId);
+		assert.ok((before.settings ?? []).length > 0 && before.models.available.length > 0, JSON.stringify(before));
+		await service.send(chatId, { text: 'update {"sessionUpdate":"config_option_update","configOptions":"nope"}', attachments: [] });
+		await waitFor(idle(chatId), 'the second turn to end');
+		const after = service.meta(chatId);
+		assert.deepEqual(after.settings, before.settings);
+		assert.deepEqual(after.models, before.models);
+		assert.ok(rowsOf(chatId).some((r) => r.kind === 'raw'), 'the update is kept raw');
+	});
+
 	test('a refused message reaches the tab as a warning at the end of its turn, marked with its stop reason', async () => {
 		const chatId = newChat();
 		await service.send(chatId, { text: 'say I will not\nrefuse', attachments: [] });
