@@ -2,24 +2,17 @@ import * as assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { agentScript, cli, jsonLines, killScriptedAgentsIn, type Run, runCli, writeScriptedAgents } from './cliRig';
 import { makeRepo, snapshotFiles } from './gitRepo';
 import { openStore, removeDir, repoRoot, tempDir, waitFor } from './helpers';
 import { checkNoLeaksAfterSuite } from './leakCheck';
 
-const cli = path.join(repoRoot, 'out', 'src', 'cli', 'main.js');
-const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js');
 
 /** Worktrees made without --worktrees go here, never into the real home folder. */
 let defaultWorktrees = '';
 
-function run(args: string[], cwd?: string): { code: number | null; stdout: string; stderr: string } {
-	const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd, env: { ...process.env, AGENT_TABS_WORKTREES: defaultWorktrees } });
-	return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** The JSON lines a command printed. */
-function jsonLines(stdout: string): Record<string, unknown>[] {
-	return stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+function run(args: string[], cwd?: string): Run {
+	return runCli(args, { cwd, env: { ...process.env, AGENT_TABS_WORKTREES: defaultWorktrees } });
 }
 
 /** Work of every kind in a worktree: a modified tracked file, a deleted one, an untracked binary, an executable. */
@@ -52,7 +45,7 @@ suite('cli: agent-tabs', function () {
 		defaultWorktrees = path.join(dir, 'default-worktrees');
 		repo = makeRepo(path.join(dir, 'repo'));
 		agents = path.join(dir, 'agents.json');
-		fs.writeFileSync(agents, JSON.stringify([{ id: 'scripted', label: 'Scripted', transport: 'acp', command: process.execPath, args: [agentScript], env: {} }]));
+		writeScriptedAgents(agents);
 	});
 	teardown(() => removeDir(dir));
 
@@ -134,11 +127,11 @@ suite('cli: agent-tabs', function () {
 		const state = path.join(dir, 'state');
 		const key = 'sk-ant-cli-named-file-0123456789';
 		const token = 'token-in-the-agents-file-named-42';
-		fs.writeFileSync(agents, JSON.stringify([{ id: 'scripted', label: 'Scripted', transport: 'acp', command: process.execPath, args: [agentScript], env: { AGENT_FILE_TOKEN: token }, secretEnv: ['ANTHROPIC_API_KEY'] }]));
+		writeScriptedAgents(agents, { AGENT_FILE_TOKEN: token }, { secretEnv: ['ANTHROPIC_API_KEY'] });
 		const env = { ...process.env, AGENT_TABS_WORKTREES: defaultWorktrees, ANTHROPIC_API_KEY: key };
 		const common = ['--repo', repo, '--agent', 'scripted', '--agents', agents, '--state', state, '--worktrees', path.join(dir, 'worktrees'), '--json'];
-		const first = spawnSync(process.execPath, [cli, 'run', ...common, '--prompt', 'say first'], { encoding: 'utf8', env });
-		assert.equal(first.status, 0, first.stderr);
+		const first = runCli(['run', ...common, '--prompt', 'say first'], { env });
+		assert.equal(first.code, 0, first.stderr);
 		const { chatId, sessionId, cwd } = JSON.parse(first.stdout.trim().split('\n').pop()!) as { chatId: string; sessionId: string; cwd: string };
 		const child = spawn(process.execPath, [cli, 'run', ...common, '--chat', chatId, '--prompt', `diskwrite named-${key}.md q\ndiskwrite named-${token}.md q\nsay written\nsleep 30000`], { detached: true, env, stdio: ['ignore', 'pipe', 'ignore'] });
 		let out = '';
@@ -147,9 +140,9 @@ suite('cli: agent-tabs', function () {
 		process.kill(-child.pid!, 'SIGKILL');
 		await new Promise((r) => child.once('exit', r));
 		killScriptedAgentsIn(cwd);
-		const after = spawnSync(process.execPath, [cli, 'run', ...common, '--chat', chatId, '--prompt', 'say after'], { encoding: 'utf8', env });
-		assert.equal(after.status, 0, after.stderr);
-		const pending = spawnSync(process.execPath, [cli, 'pending', sessionId, '--state', state, '--json'], { encoding: 'utf8', env }).stdout;
+		const after = runCli(['run', ...common, '--chat', chatId, '--prompt', 'say after'], { env });
+		assert.equal(after.code, 0, after.stderr);
+		const pending = runCli(['pending', sessionId, '--state', state, '--json'], { env }).stdout;
 		const paths = pending.trim().split('\n').map((l) => (JSON.parse(l) as { path: string }).path).sort();
 		assert.deepEqual(paths, ['named-[redacted AGENT_FILE_TOKEN].md', 'named-[redacted ANTHROPIC_API_KEY].md']);
 		const stateFiles = fs.readdirSync(state).map((f) => path.join(state, f)).filter((f) => fs.statSync(f).isFile()).map((f) => fs.readFileSync(f, 'latin1'));
@@ -319,13 +312,10 @@ suite('cli: agent-tabs', function () {
 	test('run: terminals run nothing under --permissions reject; an agent running env leaks no secret into show, the output or the state', () => {
 		const state = path.join(dir, 'state');
 		const secrets = { ANTHROPIC_API_KEY: 'sk-ant-cli-host-key-123456', AWS_SECRET_ACCESS_KEY: 'aws-cli-host-secret-abcdef', AGENT_FILE_TOKEN: 'token-in-the-agents-file-xyz' };
-		fs.writeFileSync(agents, JSON.stringify([{ id: 'scripted', label: 'Scripted', transport: 'acp', command: process.execPath, args: [agentScript], env: { AGENT_FILE_TOKEN: secrets.AGENT_FILE_TOKEN }, secretEnv: ['ANTHROPIC_API_KEY'] }]));
+		writeScriptedAgents(agents, { AGENT_FILE_TOKEN: secrets.AGENT_FILE_TOKEN }, { secretEnv: ['ANTHROPIC_API_KEY'] });
 		const env = { ...process.env, AGENT_TABS_WORKTREES: defaultWorktrees, ANTHROPIC_API_KEY: secrets.ANTHROPIC_API_KEY, AWS_SECRET_ACCESS_KEY: secrets.AWS_SECRET_ACCESS_KEY };
 		const outside = path.join(dir, 'outside.txt');
-		const cliRun = (prompt: string, permissions: string): { code: number | null; stdout: string; stderr: string } => {
-			const r = spawnSync(process.execPath, [cli, 'run', '--repo', repo, '--agent', 'scripted', '--agents', agents, '--state', state, '--permissions', permissions, '--prompt', prompt, '--json'], { encoding: 'utf8', env });
-			return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-		};
+		const cliRun = (prompt: string, permissions: string): Run => runCli(['run', '--repo', repo, '--agent', 'scripted', '--agents', agents, '--state', state, '--permissions', permissions, '--prompt', prompt, '--json'], { env });
 		const rejected = cliRun(`terminal touch ${outside}`, 'reject');
 		assert.equal(fs.existsSync(outside), false, 'no terminal runs under --permissions reject');
 		assert.match(rejected.stdout, /terminal error: Refused: the permission policy did not allow/);
@@ -334,7 +324,7 @@ suite('cli: agent-tabs', function () {
 		assert.match(allowed.stdout, /ANTHROPIC_API_KEY=\[redacted ANTHROPIC_API_KEY\]/, 'the agent got its key; the output shows it redacted');
 		assert.doesNotMatch(allowed.stdout, /AWS_SECRET_ACCESS_KEY=/, 'a host variable the agent was not given is not in its terminal');
 		const chatId = String((JSON.parse(allowed.stdout.trim().split('\n').pop()!) as { chatId: string }).chatId);
-		const shown = spawnSync(process.execPath, [cli, 'show', chatId, '--state', state, '--json'], { encoding: 'utf8', env });
+		const shown = runCli(['show', chatId, '--state', state, '--json'], { env });
 		const stateFiles = fs.readdirSync(state).map((f) => path.join(state, f)).filter((f) => fs.statSync(f).isFile()).map((f) => fs.readFileSync(f, 'latin1'));
 		const everything = [rejected.stdout, rejected.stderr, allowed.stdout, allowed.stderr, shown.stdout, shown.stderr, ...stateFiles].join('\n');
 		assert.match(shown.stdout, /redacted AGENT_FILE_TOKEN/);
@@ -512,16 +502,3 @@ suite('cli: agent-tabs', function () {
 		assert.ok(fs.existsSync(path.join(dir, 'wts', 'beside')), 'a relative folder outside the repository is fine');
 	});
 });
-
-/** The agent, in a process group of its own, outlives a killed command; it is not what these tests are about. */
-function killScriptedAgentsIn(cwd: string): void {
-	for (const pid of fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
-		try {
-			if (fs.realpathSync(`/proc/${pid}/cwd`) === fs.realpathSync(cwd) && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('acpAgent.js')) {
-				process.kill(Number(pid), 'SIGKILL');
-			}
-		} catch {
-			// gone, or not ours to read
-		}
-	}
-}

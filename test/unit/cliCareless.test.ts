@@ -1,19 +1,10 @@
 import * as assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { CliRig, interruptWhenJournaled, type Run, runCli, type Task } from './cliRig';
 import { makeRepo } from './gitRepo';
-import { removeDir, repoRoot, tempDir } from './helpers';
 import { checkNoLeaksAfterSuite } from './leakCheck';
-
-const cli = path.join(repoRoot, 'out', 'src', 'cli', 'main.js');
-const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js');
-
-interface Task {
-	id: string;
-	status: string;
-	error: string | null;
-}
 
 /**
  * `agent-tabs` the way a careless user runs it: its output piped into `head`, Ctrl-C pressed twice, the task
@@ -22,29 +13,15 @@ interface Task {
 suite('cli: careless use of the command line and its task queue', function () {
 	this.timeout(120_000);
 	checkNoLeaksAfterSuite();
-	let dir: string;
-	let repo: string;
-	let common: string[];
-	let env: NodeJS.ProcessEnv;
-
-	/** Runs the built CLI with the test's state, worktrees and agents (`own`: only the arguments given). */
-	function cliRun(args: string[], own = false): { code: number | null; stdout: string; stderr: string } {
-		const r = spawnSync(process.execPath, [cli, ...args, ...(own ? [] : common)], { encoding: 'utf8', env });
-		return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-	}
-	function json(args: string[]): Record<string, unknown>[] {
-		const r = cliRun([...args, '--json']);
-		assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
-		return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-	}
-	const task = (args: string[]): Task => json(args).pop() as unknown as Task;
+	const rig = CliRig.inSuite('agent-tabs-cli-careless-');
+	const { run: cliRun, json, task } = rig;
 
 	/**
 	 * A task left `running` by a command that ended mid-turn: `task add --wait` on an agent that ignores
 	 * cancels, and Ctrl-C pressed twice (the second ends the command at once). Returns the task's id.
 	 */
 	async function orphanedTask(): Promise<string> {
-		const child = spawn(process.execPath, [cli, 'task', 'add', '--agent', 'scripted', '--prompt', 'say started\nhang', '--repo', repo, '--wait', '--json', ...common], { env });
+		const child = rig.spawn(['task', 'add', '--agent', 'scripted', '--prompt', 'say started\nhang', '--repo', rig.repo, '--wait', '--json']);
 		let stdout = '';
 		let stderr = '';
 		child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
@@ -66,33 +43,11 @@ suite('cli: careless use of the command line and its task queue', function () {
 		return left!.id;
 	}
 
-	/** Presses Ctrl-C (SIGINT) for the command the moment `marker` reaches the state's journal. */
-	function interruptWhenJournaled(child: ReturnType<typeof spawn>, state: string, marker: string): Promise<void> {
-		return new Promise<void>((resolve) => {
-			const timer = setInterval(() => {
-				const journals = fs.existsSync(state) ? fs.readdirSync(state).filter((f) => f.startsWith('agent-tabs.journal.')) : [];
-				if (journals.some((f) => fs.readFileSync(path.join(state, f)).includes(marker))) {
-					clearInterval(timer);
-					child.kill('SIGINT');
-					resolve();
-				}
-			}, 1);
-		});
-	}
 
-	setup(() => {
-		dir = tempDir('agent-tabs-cli-careless-');
-		repo = makeRepo(path.join(dir, 'repo'));
-		const agents = path.join(dir, 'agents.json');
-		fs.writeFileSync(agents, JSON.stringify([{ id: 'scripted', label: 'Scripted', transport: 'acp', command: process.execPath, args: [agentScript], env: {} }]));
-		common = ['--state', path.join(dir, 'state'), '--worktrees', path.join(dir, 'worktrees'), '--agents', agents];
-		env = { ...process.env, AGENT_TABS_WORKTREES: path.join(dir, 'worktrees') };
-	});
-	teardown(() => removeDir(dir));
 
 	test('output piped into a reader that stops early (| head -1): the turn still ends and is recorded, no crash, the state is released', async () => {
 		const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-			const child = spawn(process.execPath, [cli, 'run', '--repo', repo, '--agent', 'scripted', '--prompt', 'say hello\nsleep 1500\nstream 2000\nwrite after.txt still here', '--json', ...common], { env });
+			const child = rig.spawn(['run', '--repo', rig.repo, '--agent', 'scripted', '--prompt', 'say hello\nsleep 1500\nstream 2000\nwrite after.txt still here', '--json']);
 			let stderr = '';
 			child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
 			// What `| head -1` does: read the first line, then close the pipe.
@@ -103,13 +58,13 @@ suite('cli: careless use of the command line and its task queue', function () {
 		assert.equal(r.code, 0, `the turn ended normally, so the exit code says so:\n${r.stderr}`);
 		const [ran] = json(['task', 'list']) as unknown as Task[];
 		assert.equal(ran!.status, 'done', ran!.error ?? undefined);
-		assert.ok(!fs.existsSync(path.join(dir, 'state', 'agent-tabs.lock')), 'the lock was released');
-		const worktrees = path.join(dir, 'worktrees');
+		assert.ok(!fs.existsSync(path.join(rig.state, 'agent-tabs.lock')), 'the lock was released');
+		const worktrees = rig.worktrees;
 		const folder = fs.readdirSync(worktrees).map((d) => path.join(worktrees, d)).find((d) => fs.existsSync(path.join(d, 'after.txt')));
 		assert.ok(folder, 'the agent finished its work');
 		// A reading command whose reader is already gone ends quietly too.
 		const show = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-			const child = spawn(process.execPath, [cli, 'show', String(json(['chats'])[0]!.id), '--json', ...common], { env });
+			const child = rig.spawn(['show', String(json(['chats'])[0]!.id), '--json']);
 			let stderr = '';
 			child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
 			child.stdout.destroy();
@@ -134,7 +89,7 @@ suite('cli: careless use of the command line and its task queue', function () {
 
 	test('task work after Ctrl-C twice: the task cut off earlier is reported interrupted, not counted as one it ran; exit 0 when its own tasks ended done', async () => {
 		const cut = await orphanedTask();
-		const queued = task(['task', 'add', '--agent', 'scripted', '--prompt', 'say fine', '--repo', repo]);
+		const queued = task(['task', 'add', '--agent', 'scripted', '--prompt', 'say fine', '--repo', rig.repo]);
 		const worked = cliRun(['task', 'work', '--json']);
 		assert.equal(worked.code, 0, `every task this command ran ended done:\n${worked.stdout}\n${worked.stderr}`);
 		const ends = worked.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Task & { type: string });
@@ -148,7 +103,7 @@ suite('cli: careless use of the command line and its task queue', function () {
 
 	test('a repository whose folder name ends in a space or holds a line break starts sessions, and its tasks run', () => {
 		for (const name of ['ends in a space ', 'two\nlines', ' leading space']) {
-			const odd = makeRepo(path.join(dir, name));
+			const odd = makeRepo(path.join(rig.dir, name));
 			const made = cliRun(['session', 'new', '--repo', odd, '--title', 'Odd', '--json']);
 			assert.equal(made.code, 0, `${JSON.stringify(name)}: ${made.stderr}`);
 			const session = JSON.parse(made.stdout.trim()) as { sessionId: string; worktreePath: string };
@@ -161,17 +116,17 @@ suite('cli: careless use of the command line and its task queue', function () {
 
 	test('a state or worktrees folder still to be made on a read-only file system is said to be read-only, not "no such file"', function () {
 		// A real read-only mount needs root with mount rights (a container's root has them); skipped elsewhere.
-		const ro = path.join(dir, 'ro');
+		const ro = path.join(rig.dir, 'ro');
 		fs.mkdirSync(ro);
 		if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', ro]).status !== 0) {
 			this.skip();
 		}
 		try {
-			const add = cliRun(['task', 'add', '--agent', 'scripted', '--prompt', 'say hi', '--repo', repo, '--agents', common[5]!, '--state', path.join(ro, 'state', 'deeper')], true);
+			const add = cliRun(['task', 'add', '--agent', 'scripted', '--prompt', 'say hi', '--repo', rig.repo, '--agents', rig.agents, '--state', path.join(ro, 'state', 'deeper')], true);
 			assert.equal(add.code, 2, add.stderr);
 			assert.match(add.stderr, /The state folder .*deeper cannot be written \(read-only file system\)/);
 			assert.doesNotMatch(add.stderr, /ENOENT|no such file/);
-			const made = cliRun(['session', 'new', '--repo', repo, '--state', common[1]!, '--worktrees', path.join(ro, 'worktrees')], true);
+			const made = cliRun(['session', 'new', '--repo', rig.repo, '--state', rig.state, '--worktrees', path.join(ro, 'worktrees')], true);
 			assert.equal(made.code, 2, made.stderr);
 			assert.match(made.stderr, /The worktrees folder .* cannot be created or written \(read-only file system\)/);
 			assert.doesNotMatch(made.stderr, /ENOENT|no such file/);
@@ -181,10 +136,10 @@ suite('cli: careless use of the command line and its task queue', function () {
 	});
 
 	test('Ctrl-C while task add --wait is still queueing its task: the task never runs later (it is cancelled), whenever the key is pressed', async () => {
-		const state = path.join(dir, 'state');
+		const state = rig.state;
 		for (let attempt = 0; attempt < 4; attempt++) {
 			const marker = `say pressed-${attempt}`;
-			const child = spawn(process.execPath, [cli, 'task', 'add', '--agent', 'scripted', '--prompt', `${marker}\nsleep 4000`, '--repo', repo, '--wait', ...common], { env });
+			const child = rig.spawn(['task', 'add', '--agent', 'scripted', '--prompt', `${marker}\nsleep 4000`, '--repo', rig.repo, '--wait']);
 			let stderr = '';
 			child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
 			const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
@@ -198,10 +153,10 @@ suite('cli: careless use of the command line and its task queue', function () {
 	});
 
 	test('Ctrl-C while run is still making its session or queueing its task: the turn never starts, nothing is left to run or kept, and the command exits 1 as for a cancelled turn', async () => {
-		const state = path.join(dir, 'state');
+		const state = rig.state;
 		for (let attempt = 0; attempt < 3; attempt++) {
 			const marker = `say run-pressed-${attempt}`;
-			const child = spawn(process.execPath, [cli, 'run', '--agent', 'scripted', '--prompt', `${marker}\nsleep 4000`, '--repo', repo, ...common], { env });
+			const child = rig.spawn(['run', '--agent', 'scripted', '--prompt', `${marker}\nsleep 4000`, '--repo', rig.repo]);
 			let stderr = '';
 			child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
 			const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -215,8 +170,8 @@ suite('cli: careless use of the command line and its task queue', function () {
 	});
 
 	test('Ctrl-C while a task\'s new session is being made: the task is cancelled and the session made for it goes again', async () => {
-		const worktrees = path.join(dir, 'worktrees');
-		const child = spawn(process.execPath, [cli, 'task', 'add', '--agent', 'scripted', '--prompt', 'say never', '--repo', repo, '--title', 'Cancelled early', '--wait', '--json', ...common], { env });
+		const worktrees = rig.worktrees;
+		const child = rig.spawn(['task', 'add', '--agent', 'scripted', '--prompt', 'say never', '--repo', rig.repo, '--title', 'Cancelled early', '--wait', '--json']);
 		let stdout = '';
 		child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
 		const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -253,9 +208,9 @@ suite('cli: careless use of the command line and its task queue', function () {
 	});
 
 	test('task add --repo with a folder that is no repository, or a bare one, is refused at once (exit 2), nothing queued', () => {
-		const notRepo = path.join(dir, 'not-a-repo');
+		const notRepo = path.join(rig.dir, 'not-a-repo');
 		fs.mkdirSync(notRepo);
-		const bare = path.join(dir, 'bare.git');
+		const bare = path.join(rig.dir, 'bare.git');
 		spawnSync('git', ['init', '-q', '--bare', bare]);
 		for (const [folder, message] of [
 			[notRepo, /not-a-repo is not a git repository/],
@@ -271,17 +226,17 @@ suite('cli: careless use of the command line and its task queue', function () {
 	});
 
 	test('a state folder whose database cannot be written in full (ulimit -f): plain words, and no partial temp file left in it', () => {
-		const state = path.join(dir, 'small-state');
+		const state = path.join(rig.dir, 'small-state');
 		// A real RLIMIT_FSIZE: writes past it fail with EFBIG, as on a disk that fills up mid-write.
-		const r = spawnSync('prlimit', ['--fsize=20000:20000', process.execPath, cli, 'task', 'add', '--agent', 'scripted', '--prompt', 'say hi', '--repo', repo, '--agents', common[5]!, '--state', state], { encoding: 'utf8', env });
-		assert.equal(r.status, 2, r.stderr);
+		const r = runCli(['task', 'add', '--agent', 'scripted', '--prompt', 'say hi', '--repo', rig.repo, '--agents', rig.agents, '--state', state], { env: rig.env, maxFileBytes: 20000 });
+		assert.equal(r.code, 2, r.stderr);
 		assert.match(r.stderr, /The state folder .*small-state cannot be written: .*largest size this process may write/);
 		assert.doesNotMatch(r.stderr, /EFBIG/);
 		assert.deepEqual(fs.readdirSync(state).filter((f) => f.includes('.tmp-')), [], 'the partial temp file was removed');
 	});
 
 	test('a flag given twice with different values is a usage error naming both, not the last one silently', () => {
-		const r = cliRun(['task', 'add', '--agent', 'scripted', '--prompt', 'write the tests', '--repo', repo, '--prompt', 'write the docs'], false);
+		const r = cliRun(['task', 'add', '--agent', 'scripted', '--prompt', 'write the tests', '--repo', rig.repo, '--prompt', 'write the docs'], false);
 		assert.equal(r.code, 2, r.stdout + r.stderr);
 		assert.match(r.stderr, /--prompt is given twice \("write the tests" and "write the docs"\): give it once\./);
 		assert.deepEqual(json(['task', 'list']), [], 'nothing was queued');
@@ -290,21 +245,18 @@ suite('cli: careless use of the command line and its task queue', function () {
 	});
 
 	test('--prompt - reads the prompt from standard input (git diff | agent-tabs run ...): whole, as UTF-8; empty or not UTF-8 is a usage error', () => {
-		const piped = (args: string[], input: string | Buffer): { code: number | null; stdout: string; stderr: string } => {
-			const r = spawnSync(process.execPath, [cli, ...args, ...common], { encoding: 'utf8', env, input });
-			return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-		};
-		const ran = piped(['run', '--repo', repo, '--agent', 'scripted', '--prompt', '-', '--json'], 'say from the pipe: ünï\nsay and its second line');
+		const piped = (args: string[], input: string | Buffer): Run => cliRun(args, false, input);
+		const ran = piped(['run', '--repo', rig.repo, '--agent', 'scripted', '--prompt', '-', '--json'], 'say from the pipe: ünï\nsay and its second line');
 		assert.equal(ran.code, 0, ran.stderr);
 		const said = ran.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { event?: { type: string; text?: string } }).event).filter((e) => e?.type === 'text').map((e) => e!.text).join('');
 		assert.match(said, /from the pipe: ünï/);
 		assert.match(said, /and its second line/, 'every line of the input is the prompt');
-		const added = piped(['task', 'add', '--agent', 'scripted', '--prompt', '-', '--repo', repo, '--json'], 'say queued from a pipe\n');
+		const added = piped(['task', 'add', '--agent', 'scripted', '--prompt', '-', '--repo', rig.repo, '--json'], 'say queued from a pipe\n');
 		assert.equal(added.code, 0, added.stderr);
 		assert.equal((JSON.parse(added.stdout.trim().split('\n').pop()!) as { prompt: string }).prompt, 'say queued from a pipe\n');
 		const queued = json(['task', 'list']).length;
 		for (const [input, message] of [['  \n', /standard input is empty/], [Buffer.from([0x73, 0x61, 0x79, 0x20, 0xff, 0xfe]), /standard input is not UTF-8 text/]] as const) {
-			const refused = piped(['task', 'add', '--agent', 'scripted', '--prompt', '-', '--repo', repo], input);
+			const refused = piped(['task', 'add', '--agent', 'scripted', '--prompt', '-', '--repo', rig.repo], input);
 			assert.equal(refused.code, 2, refused.stdout + refused.stderr);
 			assert.match(refused.stderr, message);
 		}

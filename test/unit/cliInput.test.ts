@@ -1,31 +1,20 @@
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { type Run, runCli, writeScriptedAgents } from './cliRig';
 import { gitEnv, makeRepo } from './gitRepo';
 import { removeDir, repoRoot, tempDir, wasmPath } from './helpers';
 import { checkNoLeaksAfterSuite } from './leakCheck';
 
-const cli = path.join(repoRoot, 'out', 'src', 'cli', 'main.js');
-const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js');
-
-interface Run {
-	code: number | null;
-	stdout: string;
-	stderr: string;
-}
-
 /** Runs the built CLI as a child process; `asOtherUser` runs it as `nobody` when the tests run as root (root ignores file modes). */
 function cliRun(args: string[], options: { cwd?: string; asOtherUser?: boolean } = {}): Run {
-	const other = options.asOtherUser && process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-	const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: options.cwd, env: { ...process.env, AGENT_TABS_WORKTREES: path.join(options.cwd ?? '/nonexistent', 'default-worktrees') }, ...other });
-	return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+	return runCli(args, { ...options, env: { ...process.env, AGENT_TABS_WORKTREES: path.join(options.cwd ?? '/nonexistent', 'default-worktrees') } });
 }
 
 /** Like `cliRun`, with file sizes limited to `maxFileBytes` (prlimit, a real RLIMIT_FSIZE: writes past it fail with EFBIG). */
 function cliRunLimited(args: string[], maxFileBytes: number, cwd: string): Run {
-	const r = spawnSync('prlimit', [`--fsize=${maxFileBytes}:${maxFileBytes}`, process.execPath, cli, ...args], { encoding: 'utf8', cwd, env: { ...process.env, AGENT_TABS_WORKTREES: path.join(cwd, 'default-worktrees') }, maxBuffer: 256 * 1024 * 1024 });
-	return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+	return runCli(args, { cwd, maxFileBytes, env: { ...process.env, AGENT_TABS_WORKTREES: path.join(cwd, 'default-worktrees') } });
 }
 
 /** No raw system error text (errno codes, stack traces) reaches the user. */
@@ -263,7 +252,7 @@ suite('cli: careless input gets plain words', function () {
 
 	test('a transcript write that fails mid-turn (the journal cannot grow) ends the turn as failed; the command does not crash', () => {
 		const agents = path.join(dir, 'agents.json');
-		fs.writeFileSync(agents, JSON.stringify([{ id: 'scripted', label: 'Scripted', transport: 'acp', command: process.execPath, args: [agentScript], env: {} }]));
+		writeScriptedAgents(agents);
 		const made = cliRun(['session', 'new', '--repo', repo, '--title', 'Limited', '--state', state, '--worktrees', worktrees, '--json'], { cwd: dir });
 		assert.equal(made.code, 0, made.stderr);
 		const sessionId = (JSON.parse(made.stdout) as { sessionId: string }).sessionId;

@@ -1,61 +1,25 @@
 import * as assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { CliRig, type Task } from './cliRig';
 import { makeRepo } from './gitRepo';
-import { removeDir, repoRoot, tempDir } from './helpers';
+import { repoRoot } from './helpers';
 import { checkNoLeaksAfterSuite } from './leakCheck';
-
-const cli = path.join(repoRoot, 'out', 'src', 'cli', 'main.js');
-const agentScript = path.join(repoRoot, 'out', 'test', 'fixtures', 'acpAgent.js');
-
-interface Task {
-	id: string;
-	status: string;
-	creator: string;
-	chat_id: string | null;
-	session_id: string | null;
-	prompt: string;
-	priority: number;
-	parent_task_id: string | null;
-	attempt: number;
-	result: string | null;
-	error: string | null;
-}
 
 /** `agent-tabs task ...`: the queue from the command line, with the scripted agent. */
 suite('cli: agent-tabs task', function () {
 	this.timeout(120_000);
 	checkNoLeaksAfterSuite();
-	let dir: string;
-	let repo: string;
-	let common: string[];
+	const rig = CliRig.inSuite('agent-tabs-cli-tasks-');
+	const { run: cliRun, json, task } = rig;
 
-	function cliRun(args: string[]): { code: number | null; stdout: string; stderr: string } {
-		const r = spawnSync(process.execPath, [cli, ...args, ...common], { encoding: 'utf8', env: { ...process.env, AGENT_TABS_WORKTREES: path.join(dir, 'worktrees') } });
-		return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-	}
-	function json(args: string[]): Record<string, unknown>[] {
-		const r = cliRun([...args, '--json']);
-		assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
-		return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-	}
-	const task = (args: string[]): Task => json(args).pop() as unknown as Task;
-
-	setup(() => {
-		dir = tempDir('agent-tabs-cli-tasks-');
-		repo = makeRepo(path.join(dir, 'repo'));
-		const agents = path.join(dir, 'agents.json');
-		fs.writeFileSync(agents, JSON.stringify([{ id: 'scripted', label: 'Scripted', transport: 'acp', command: process.execPath, args: [agentScript], env: {} }]));
-		common = ['--state', path.join(dir, 'state'), '--worktrees', path.join(dir, 'worktrees'), '--agents', agents];
-	});
-	teardown(() => removeDir(dir));
 
 	test('add without --wait queues (persisted); task work runs the queue until empty; list, show, cancel, retry', () => {
-		const first = task(['task', 'add', '--agent', 'scripted', '--prompt', 'write first.txt one', '--repo', repo, '--title', 'Queued work']);
+		const first = task(['task', 'add', '--agent', 'scripted', '--prompt', 'write first.txt one', '--repo', rig.repo, '--title', 'Queued work']);
 		assert.deepEqual([first.status, first.creator, first.chat_id], ['queued', 'cli', null]);
-		const cancelled = task(['task', 'add', '--agent', 'scripted', '--prompt', 'write never.txt x', '--repo', repo]);
-		const urgent = task(['task', 'add', '--agent', 'scripted', '--prompt', 'crash', '--repo', repo, '--priority', '5']);
+		const cancelled = task(['task', 'add', '--agent', 'scripted', '--prompt', 'write never.txt x', '--repo', rig.repo]);
+		const urgent = task(['task', 'add', '--agent', 'scripted', '--prompt', 'crash', '--repo', rig.repo, '--priority', '5']);
 		assert.equal(task(['task', 'cancel', cancelled.id]).status, 'cancelled');
 		assert.deepEqual(json(['task', 'list', '--status', 'queued']).map((t) => t.id), [first.id, urgent.id], 'the queue survived between processes');
 
@@ -68,9 +32,9 @@ suite('cli: agent-tabs task', function () {
 		const sessions = json(['sessions']);
 		const session = sessions.find((s) => s.id === ran.session_id)!;
 		assert.equal(session.title, 'Queued work');
-		const worktree = path.join(dir, 'worktrees', fs.readdirSync(path.join(dir, 'worktrees')).find((d) => fs.existsSync(path.join(dir, 'worktrees', d, 'first.txt')))!);
+		const worktree = path.join(rig.dir, 'worktrees', fs.readdirSync(rig.worktrees).find((d) => fs.existsSync(path.join(rig.dir, 'worktrees', d, 'first.txt')))!);
 		assert.equal(fs.readFileSync(path.join(worktree, 'first.txt'), 'utf8'), 'one');
-		assert.ok(!fs.readdirSync(path.join(dir, 'worktrees')).some((d) => fs.existsSync(path.join(dir, 'worktrees', d, 'never.txt'))), 'a cancelled task never runs');
+		assert.ok(!fs.readdirSync(rig.worktrees).some((d) => fs.existsSync(path.join(rig.dir, 'worktrees', d, 'never.txt'))), 'a cancelled task never runs');
 		assert.equal(task(['task', 'show', urgent.id]).status, 'failed');
 		assert.match(cliRun(['task', 'show', first.id]).stdout, /task .* · done[\s\S]*created by cli[\s\S]*write first.txt one/);
 
@@ -85,7 +49,7 @@ suite('cli: agent-tabs task', function () {
 	});
 
 	test('add --wait runs the queue until its task ends and prints the result; exit 1 when it failed', () => {
-		const made = json(['session', 'new', '--repo', repo, '--title', 'Waiting'])[0]!;
+		const made = json(['session', 'new', '--repo', rig.repo, '--title', 'Waiting'])[0]!;
 		const lines = json(['task', 'add', '--agent', 'scripted', '--prompt', 'say all done here', '--session', String(made.sessionId), '--wait']);
 		const end = lines.pop() as unknown as Task & { type: string };
 		assert.deepEqual([end.type, end.status, end.session_id, end.result], ['task_end', 'done', made.sessionId, 'all done here']);
@@ -103,10 +67,10 @@ suite('cli: agent-tabs task', function () {
 	});
 
 	test('run reports its own turn as soon as it ends; another task it started that hangs ends interrupted, and run exits', async () => {
-		const other = task(['task', 'add', '--agent', 'scripted', '--prompt', 'say started\nhang', '--repo', repo, '--title', 'Hangs']);
+		const other = task(['task', 'add', '--agent', 'scripted', '--prompt', 'say started\nhang', '--repo', rig.repo, '--title', 'Hangs']);
 		const started = Date.now();
 		const r = await new Promise<{ code: number | null; stdout: string; reportedAt: number }>((resolve) => {
-			const child = spawn(process.execPath, [cli, 'run', '--repo', repo, '--agent', 'scripted', '--prompt', 'sleep 300\nsay mine is done', ...common, '--json'], { env: { ...process.env, AGENT_TABS_WORKTREES: path.join(dir, 'worktrees') } });
+			const child = rig.spawn(['run', '--repo', rig.repo, '--agent', 'scripted', '--prompt', 'sleep 300\nsay mine is done', '--json']);
 			let stdout = '';
 			let reportedAt = 0;
 			child.stdout.on('data', (d: Buffer) => {
@@ -124,7 +88,7 @@ suite('cli: agent-tabs task', function () {
 
 	test('task work reports a task that failed before its turn could start (its folder is no repository) and exits 1', () => {
 		// A repository when the task was queued, no longer one when it runs.
-		const notRepo = makeRepo(path.join(dir, 'not-a-repo'));
+		const notRepo = makeRepo(path.join(rig.dir, 'not-a-repo'));
 		const queued = task(['task', 'add', '--agent', 'scripted', '--prompt', 'say hi', '--repo', notRepo]);
 		fs.rmSync(path.join(notRepo, '.git'), { recursive: true, force: true });
 		const worked = cliRun(['task', 'work', '--json']);
@@ -137,13 +101,13 @@ suite('cli: agent-tabs task', function () {
 	test('bad input: plain words and exit 2, nothing queued', () => {
 		const cases: [string[], RegExp][] = [
 			[['task', 'add', '--agent', 'scripted', '--prompt', 'x'], /needs where the task runs: --chat <id>, --session <id>, or --repo <dir>/],
-			[['task', 'add', '--agent', 'scripted', '--prompt', 'x', '--repo', repo, '--session', 'ses-1'], /one of --chat, --session and --repo, not --session and --repo/],
+			[['task', 'add', '--agent', 'scripted', '--prompt', 'x', '--repo', rig.repo, '--session', 'ses-1'], /one of --chat, --session and --repo, not --session and --repo/],
 			[['task', 'add', '--agent', 'scripted', '--prompt', 'x', '--session', 'ses-1', '--title', 't'], /--title names the new session a task starts, so it goes with --repo/],
-			[['task', 'add', '--agent', 'scripted', '--prompt', 'x', '--repo', repo, '--priority', 'high'], /--priority is a whole number \(higher runs first\), not "high"/],
-			[['task', 'add', '--agent', 'nope', '--prompt', 'x', '--repo', repo], /There is no agent "nope"/],
+			[['task', 'add', '--agent', 'scripted', '--prompt', 'x', '--repo', rig.repo, '--priority', 'high'], /--priority is a whole number \(higher runs first\), not "high"/],
+			[['task', 'add', '--agent', 'nope', '--prompt', 'x', '--repo', rig.repo], /There is no agent "nope"/],
 			[['task', 'add', '--agent', 'scripted', '--prompt', 'x', '--session', 'ses-missing'], /There is no session ses-missing/],
-			[['task', 'add', '--agent', 'scripted', '--prompt', '   ', '--repo', repo], /--prompt needs a value .*; it was given an empty one/],
-			[['task', 'add', '--agent', 'scripted', '--prompt', 'x', '--repo', path.join(dir, 'missing')], /does not exist/],
+			[['task', 'add', '--agent', 'scripted', '--prompt', '   ', '--repo', rig.repo], /--prompt needs a value .*; it was given an empty one/],
+			[['task', 'add', '--agent', 'scripted', '--prompt', 'x', '--repo', path.join(rig.dir, 'missing')], /does not exist/],
 			[['task', 'show', 'task-nope'], /There is no task task-nope/],
 			[['task', 'cancel', 'task-nope'], /There is no task task-nope/],
 			[['task', 'list', '--status', 'sleeping'], /--status must be/],
@@ -160,14 +124,14 @@ suite('cli: agent-tabs task', function () {
 	});
 
 	test('while another process holds the state: list and show read; add says plainly it cannot write', async () => {
-		const queued = task(['task', 'add', '--agent', 'scripted', '--prompt', 'say later', '--repo', repo]);
-		const state = path.join(dir, 'state');
+		const queued = task(['task', 'add', '--agent', 'scripted', '--prompt', 'say later', '--repo', rig.repo]);
+		const state = rig.state;
 		const holder = spawn(process.execPath, [path.join(repoRoot, 'out', 'test', 'fixtures', 'lockHolder.js'), state, require.resolve('sql.js/dist/sql-wasm.wasm')], { stdio: ['ignore', 'pipe', 'inherit'] });
 		try {
 			await new Promise<void>((resolve) => holder.stdout.on('data', (d) => String(d).includes('ready') && resolve()));
 			assert.deepEqual(json(['task', 'list']).map((t) => t.id), [queued.id]);
 			assert.equal(task(['task', 'show', queued.id]).status, 'queued');
-			const add = cliRun(['task', 'add', '--agent', 'scripted', '--prompt', 'x', '--repo', repo]);
+			const add = cliRun(['task', 'add', '--agent', 'scripted', '--prompt', 'x', '--repo', rig.repo]);
 			assert.equal(add.code, 2);
 			assert.match(add.stderr, /Cannot add a task while the lock-holder test process holds the state: .*is in use by/);
 			const work = cliRun(['task', 'work']);
