@@ -1,8 +1,7 @@
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { AgentTabsError, CancelledError } from '../common/errors';
 import { endProcessTree, gitProcessSlots, progressCommands, ProgressReader, type GitProgress } from './gitProcess';
-import { gitFileTarget, withoutFinalNewline } from './paths';
+import { repositoryAdminFolder } from './paths';
 import { launchProcess } from './spawnHelper';
 
 export { setMaxGitProcesses, defaultMaxGitProcesses, type GitProgress } from './gitProcess';
@@ -160,24 +159,6 @@ async function inWorktreeAdminTurn<T>(cwd: string, run: () => Promise<T>): Promi
 		if (worktreeAdminTails.get(key) === tail) {
 			worktreeAdminTails.delete(key);
 		}
-	}
-}
-
-/**
- * The repository's shared admin folder (what `git rev-parse --git-common-dir` prints) for a checkout's top
- * folder, read from its `.git` without running git; the folder itself for anything else.
- */
-function repositoryAdminFolder(cwd: string): string {
-	const dotGit = path.join(cwd, '.git');
-	try {
-		if (fs.statSync(dotGit).isDirectory()) {
-			return fs.realpathSync(dotGit);
-		}
-		const gitDir = path.resolve(cwd, gitFileTarget(fs.readFileSync(dotGit, 'utf8')) ?? '');
-		const common = withoutFinalNewline(fs.readFileSync(path.join(gitDir, 'commondir'), 'utf8'));
-		return fs.realpathSync(path.resolve(gitDir, common));
-	} catch {
-		return path.resolve(cwd);
 	}
 }
 

@@ -101,12 +101,40 @@ export function gitDirOf(folder: string): string | undefined {
 
 /**
  * The folder a `.git` file names (`gitdir: <folder>`), read as git reads it: all that follows the prefix but
- * the line break ending the file. A folder name may end in a space or hold a line break (a repository in
- * `my repo `, say), so nothing else is trimmed. Undefined for anything else.
+ * the line breaks ending the file (see `gitPathFileText`). A folder name may end in a space or hold a line
+ * break (a repository in `my repo `, say), so nothing else is trimmed. Undefined for anything else.
  */
 export function gitFileTarget(text: string): string | undefined {
-	const content = text.replace(/[\r\n]+$/, '');
+	const content = gitPathFileText(text);
 	return content.startsWith('gitdir: ') && content.length > 'gitdir: '.length ? content.slice('gitdir: '.length) : undefined;
+}
+
+/**
+ * What a file in which git keeps one path (a `.git` file, a linked worktree's `commondir`) says, read as git
+ * reads it: every line feed and carriage return ending it goes, however many (a hand-written `../..` with a
+ * blank line after it, CRLF endings), and nothing else, not even a space.
+ */
+export function gitPathFileText(text: string): string {
+	return text.replace(/[\r\n]+$/, '');
+}
+
+/**
+ * The repository's shared admin folder (what `git rev-parse --git-common-dir` prints, real path) of a
+ * checkout's top folder, read from its `.git` (and a linked worktree's `commondir`) without running git; the
+ * folder itself for anything else.
+ */
+export function repositoryAdminFolder(cwd: string): string {
+	const dotGit = path.join(cwd, '.git');
+	try {
+		if (fs.statSync(dotGit).isDirectory()) {
+			return fs.realpathSync(dotGit);
+		}
+		const gitDir = path.resolve(cwd, gitFileTarget(fs.readFileSync(dotGit, 'utf8')) ?? '');
+		const common = gitPathFileText(fs.readFileSync(path.join(gitDir, 'commondir'), 'utf8'));
+		return fs.realpathSync(path.resolve(gitDir, common));
+	} catch {
+		return path.resolve(cwd);
+	}
 }
 
 /** What git prints for one path (`rev-parse --git-common-dir`, a `commondir` file) without the line break it ends with; nothing else is trimmed. */

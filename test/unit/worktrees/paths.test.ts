@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SessionsRepo } from '../../../src/db/sessionsRepo';
-import { isSameOrInside, realPathLoose, refuseRootInsideCheckouts, resolveWorktreesSetting } from '../../../src/worktrees/paths';
+import { gitDirOf, isSameOrInside, realPathLoose, refuseRootInsideCheckouts, repositoryAdminFolder, resolveWorktreesSetting } from '../../../src/worktrees/paths';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { gitEnv, makeRepo } from '../gitRepo';
 import { MemoryLogger, openStore, removeDir, tempDir } from '../helpers';
@@ -61,5 +61,29 @@ suite('worktrees: where the worktrees folder may be', function () {
 		} finally {
 			await store.close();
 		}
+	});
+
+	test('a linked worktree\'s .git file and commondir are read as git reads them: however many line breaks end them (LF or CRLF), nothing else', () => {
+		const repo = makeRepo(path.join(dir, 'repo'));
+		const env = gitEnv(dir);
+		const wt = path.join(dir, 'linked');
+		execFileSync('git', ['worktree', 'add', '-q', '-b', 'linked', wt], { cwd: repo, env });
+		const gitDir = execFileSync('git', ['rev-parse', '--absolute-git-dir'], { cwd: wt, env, encoding: 'utf8' }).trim();
+		const gitsAnswer = (): string[] => {
+			const out = execFileSync('git', ['rev-parse', '--absolute-git-dir', '--git-common-dir'], { cwd: wt, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n');
+			return [out[0]!, fs.realpathSync(path.resolve(wt, out[1]!))];
+		};
+		for (const ending of ['\n', '\n\n', '\r\n', '\r\n\r\n', '\n\r\n\n', '']) {
+			// Hand-written, as a person or another tool might leave them.
+			fs.writeFileSync(path.join(wt, '.git'), `gitdir: ${gitDir}${ending}`);
+			fs.writeFileSync(path.join(gitDir, 'commondir'), `../..${ending}`);
+			const [gitsDir, gitsCommon] = gitsAnswer();
+			assert.equal(gitDirOf(wt), gitsDir, `the .git file ending in ${JSON.stringify(ending)}`);
+			assert.equal(repositoryAdminFolder(wt), gitsCommon, `commondir ending in ${JSON.stringify(ending)}`);
+		}
+		// A trailing space is part of the path for git too: git then finds no repository there, and neither do we.
+		fs.writeFileSync(path.join(gitDir, 'commondir'), '../.. \n');
+		assert.throws(() => gitsAnswer());
+		assert.equal(repositoryAdminFolder(wt), path.resolve(wt), 'the folder itself, as for anything that is not a checkout');
 	});
 });
