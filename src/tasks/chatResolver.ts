@@ -3,6 +3,7 @@ import type { Logger } from '../common/log';
 import { SessionsRepo } from '../db/sessionsRepo';
 import type { Store } from '../db/store';
 import { taskNewSession, type TaskRow } from '../db/tasksRepo';
+import { TranscriptRepo } from '../db/transcriptRepo';
 import { WorktreesRepo, type WorktreeRow } from '../db/worktreesRepo';
 import type { WorktreeService } from '../worktrees/worktreeService';
 import type { ResolvedChat, TaskChatResolver } from './dispatcher';
@@ -21,6 +22,7 @@ export function taskTitle(task: Pick<TaskRow, 'prompt'>): string {
 export class SessionChatResolver implements TaskChatResolver {
 	private readonly sessions: SessionsRepo;
 	private readonly worktreeRows: WorktreesRepo;
+	private readonly transcript: TranscriptRepo;
 
 	constructor(
 		store: Store,
@@ -29,6 +31,7 @@ export class SessionChatResolver implements TaskChatResolver {
 	) {
 		this.sessions = new SessionsRepo(store);
 		this.worktreeRows = new WorktreesRepo(store);
+		this.transcript = new TranscriptRepo(store);
 	}
 
 	async ensureChat(task: TaskRow): Promise<ResolvedChat> {
@@ -36,11 +39,13 @@ export class SessionChatResolver implements TaskChatResolver {
 		// disk and before the task named it finds that chat again, instead of making another (and another session).
 		const chatId = chatIdForTask(task.id);
 		const made = this.sessions.getChat(chatId);
+		// A task that named no session had that chat's session made for it too (by the resolve that was cut off).
+		const sessionMadeBefore = made !== undefined && task.session_id === null;
 		if (made && made.closed_at === null) {
-			return { chatId, sessionId: made.session_id, worktreePath: this.readyWorktree(made.session_id).path };
+			return { chatId, sessionId: made.session_id, worktreePath: this.readyWorktree(made.session_id).path, madeSession: sessionMadeBefore };
 		}
 		let sessionId = task.session_id ?? made?.session_id ?? null;
-		let madeSession = false;
+		let madeSession = sessionMadeBefore;
 		if (sessionId === null) {
 			const request = taskNewSession(task);
 			if (!request) {
@@ -63,11 +68,20 @@ export class SessionChatResolver implements TaskChatResolver {
 
 	/** The session made for a cancelled task goes again (unless it somehow holds work); a chat made in a named session is closed. */
 	async release(chat: ResolvedChat): Promise<void> {
-		if (chat.madeSession && (await this.worktrees.discardNewSession(chat.sessionId))) {
+		if (chat.madeSession && this.holdsOnly(chat) && (await this.worktrees.discardNewSession(chat.sessionId))) {
 			this.logger.info(`[Tasks][resolve] removed session ${chat.sessionId}, made for a task cancelled before it ran`);
 			return;
 		}
 		this.sessions.closeChat(chat.chatId);
+	}
+
+	/**
+	 * The session holds nothing but the task's chat, and that chat no turn: true of a session made a moment ago,
+	 * and of one an earlier resolve made that was cut off, unless someone used it meanwhile (a window shows it).
+	 */
+	private holdsOnly(chat: ResolvedChat): boolean {
+		const chats = this.sessions.listChats(chat.sessionId);
+		return chats.length === 1 && chats[0]!.id === chat.chatId && this.transcript.listTurns(chat.chatId).length === 0;
 	}
 
 	private readyWorktree(sessionId: string): WorktreeRow {

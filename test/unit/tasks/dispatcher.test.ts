@@ -266,6 +266,38 @@ suite('tasks/dispatcher with the real store, worktrees, pool and scripted agents
 		assert.equal(fs.readFileSync(path.join(first.worktreePath, 'cut.txt'), 'utf8'), 'c');
 	});
 
+	test('a task cancelled while it is given the chat a cut-off resolve made: the session made for it goes again, not only the chat', async () => {
+		// The resolver the core's dispatcher uses, held at the door until the task is cancelled.
+		const held: { resolver?: SessionChatResolver } = {};
+		let open: () => void = () => undefined;
+		const door = new Promise<void>((resolve) => (open = resolve));
+		const core = await TaskCore.open(folders, logger, {
+			definitions: () => [scriptedAgent(folders)],
+			dispatcher: {
+				chats: {
+					ensureChat: async (task) => {
+						await door;
+						return held.resolver!.ensureChat(task);
+					},
+					release: (chat) => held.resolver!.release(chat),
+				},
+			},
+		});
+		cores.push(core);
+		const real = (held.resolver = new SessionChatResolver(core.store, core.worktrees, logger));
+		const task = await core.dispatcher.add({ creator: 'cli', agent: 'scripted', newSession: { repo, title: 'cut off then cancelled' }, input: { text: 'write never.txt n' } });
+		// What a process killed mid-resolve left on disk: the session and the chat made for the task, which names neither.
+		const first = await real.ensureChat(core.dispatcher.get(task.id)!);
+		await core.dispatcher.start();
+		assert.equal(core.dispatcher.get(task.id)!.status, 'queued', 'the dispatcher is giving it a chat');
+		await core.dispatcher.cancel(task.id);
+		open();
+		await core.dispatcher.whenIdle();
+		assert.equal(core.dispatcher.get(task.id)!.status, 'cancelled');
+		assert.deepEqual(core.sessions.list().filter((s) => s.title === 'cut off then cancelled'), [], 'the session made for the task is gone');
+		assert.equal(fs.existsSync(first.worktreePath), false, 'and so is its worktree');
+	});
+
 	test('a failed task is retried once as a new task in the same chat; only failed or interrupted tasks retry', async () => {
 		const core = await open();
 		const chat = newChat(core);
