@@ -926,9 +926,12 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 				throw new acp.RequestError(-32602, `Refused: the permission policy did not allow running ${commandLine}.`);
 			}
 		}
-		// A cancel while the person was asked: the command would outlive the kill of the turn's commands.
-		if (this.turn !== turn || turn.abort.signal.aborted) {
+		// A cancel or the end of the turn while the person was asked: the command would outlive the turn's commands.
+		if (turn.abort.signal.aborted) {
 			throw new acp.RequestError(-32602, `Refused: ${commandLine} was asked for after the turn was cancelled.`);
+		}
+		if (this.turn !== turn) {
+			throw new acp.RequestError(-32602, `Refused: ${commandLine} was allowed only after its turn had ended; terminals run only while the agent works on a prompt.`);
 		}
 		return this.guard(() => terminals.create(params, run, turn));
 	}

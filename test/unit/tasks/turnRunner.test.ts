@@ -389,6 +389,25 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		assert.equal(fs.existsSync(path.join(rig.work, 'ran-after-cancel.txt')), false, 'the command did not run');
 	});
 
+	test('a terminal allowed only after its turn ended normally is refused in words that say the turn ended, not that it was cancelled', async () => {
+		const { turns, broker } = rig.make({ permissionSettings: { default: 'ask', timeoutMs: 30_000 } });
+		const chat = rig.newChat();
+		const asked = new Promise<string>((resolve) => {
+			const sub = broker.onDidRequest((r) => {
+				sub.dispose();
+				resolve(r.id);
+			});
+		});
+		const outcome = await turns.runTurn(chat, 'scripted', { text: 'lateterminal ran-after-end.txt\nsay ended' });
+		assert.equal(outcome.status, 'done');
+		broker.decide(await asked, 'allow'); // the person allows it after the turn ended
+		await waitFor(() => rig.logger.lines.some((l) => l.includes('lateterminal:')), 'the agent to say what it was answered', 10_000);
+		const said = rig.logger.lines.filter((l) => l.includes('lateterminal:')).join('\n');
+		assert.match(said, /lateterminal: error .*was allowed only after its turn had ended/, said);
+		assert.doesNotMatch(said, /cancel/, said);
+		assert.equal(fs.existsSync(path.join(rig.work, 'ran-after-end.txt')), false, 'the command did not run');
+	});
+
 	test('a chat whose worktree is archived or missing refuses, and never runs in the main checkout', async () => {
 		const { pool, turns } = rig.make();
 		const chat = rig.newChat();
