@@ -143,6 +143,28 @@ suite('cli: agent-tabs task', function () {
 		assert.deepEqual(json(['task', 'list']).map((t) => t.id), [queued.id], 'nothing was added');
 	});
 
+	test('add --session of an archived session: queued with a warning on stderr, runs once it is restored; with --wait refused (exit 2), nothing queued', () => {
+		const made = json(['session', 'new', '--repo', rig.repo, '--title', 'Shelved'])[0]!;
+		const sessionId = String(made.sessionId);
+		const chat = task(['task', 'add', '--agent', 'scripted', '--prompt', 'say before', '--session', sessionId, '--wait']).chat_id!;
+		assert.equal(cliRun(['session', 'archive', sessionId]).code, 0);
+		const queued = cliRun(['task', 'add', '--agent', 'scripted', '--prompt', 'write later.txt l', '--session', sessionId, '--json']);
+		assert.equal(queued.code, 0, queued.stderr);
+		const later = JSON.parse(queued.stdout.trim()) as Task;
+		assert.equal(later.status, 'queued');
+		assert.match(queued.stderr, new RegExp(`warning: session ${sessionId} is archived; task ${later.id} runs only once it is restored \\(agent-tabs session restore ${sessionId}\\)`));
+		for (const target of [['--session', sessionId], ['--chat', chat]]) {
+			const now = cliRun(['task', 'add', '--agent', 'scripted', '--prompt', 'say now', ...target, '--wait']);
+			assert.equal(now.code, 2, now.stdout + now.stderr);
+			assert.match(now.stderr, new RegExp(`Session ${sessionId} is archived, so a task cannot run in it now: restore it first \\(agent-tabs session restore ${sessionId}\\), or queue the task without --wait`));
+		}
+		assert.deepEqual(json(['task', 'list', '--status', 'queued']).map((t) => t.id), [later.id], 'only the task queued for later');
+		assert.equal(cliRun(['session', 'restore', sessionId]).code, 0);
+		const worked = cliRun(['task', 'work']);
+		assert.equal(worked.code, 0, worked.stdout + worked.stderr);
+		assert.equal(task(['task', 'show', later.id]).status, 'done');
+	});
+
 	test('help lists the task commands and says a window runs the queue itself', () => {
 		const help = cliRun(['--help']);
 		assert.equal(help.code, 0);

@@ -162,6 +162,17 @@ async function add(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 			throw e;
 		});
 	}
+	// A task cannot run in an archived session (it has no worktree), but restoring it before the queue runs is
+	// legitimate: a task queued for later is accepted with a warning; one to run now (--wait) is refused.
+	const targetSession = sessionId ?? (chatId === undefined ? undefined : core.sessions.getChat(chatId)?.session_id);
+	const archived = targetSession !== undefined && core.sessions.get(targetSession)?.status === 'archived' ? targetSession : undefined;
+	if (archived && wait) {
+		await close();
+		throw new AgentTabsError(
+			'task/sessionArchived',
+			`Session ${archived} is archived, so a task cannot run in it now: restore it first (agent-tabs session restore ${archived}), or queue the task without --wait and restore the session before the queue runs.`,
+		);
+	}
 	const { dispatcher } = core;
 	let taskId: string | undefined;
 	let interrupted = false;
@@ -181,6 +192,9 @@ async function add(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 		if (interrupted) {
 			reportEnd(await dispatcher.cancel(task.id));
 			return 1;
+		}
+		if (archived) {
+			writeErr(`agent-tabs: warning: session ${archived} is archived; task ${task.id} runs only once it is restored (agent-tabs session restore ${archived}), and fails if the queue runs before that.\n`);
 		}
 		if (!wait) {
 			out(json, { type: 'task', ...task }, `Task ${task.id} queued. It runs when a VS Code window holding this state opens, or with: agent-tabs task work`);
