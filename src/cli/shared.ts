@@ -24,7 +24,7 @@ export interface CliCommand extends CommandSpec {
 }
 
 export const globalFlags: FlagTable = {
-	state: { type: 'string', value: '<dir>', help: 'state folder (default: $AGENT_TABS_STATE, else $XDG_STATE_HOME/agent-tabs,\nelse ~/.local/state/agent-tabs)' },
+	state: { type: 'string', value: '<dir>', help: 'state folder (default: $AGENT_TABS_STATE, else $XDG_STATE_HOME/agent-tabs\nwhen it is an absolute path, else ~/.local/state/agent-tabs)' },
 	agents: { type: 'string', value: '<file.json>', help: 'agent definitions merged over the built-in presets (claude, codex, gemini, opencode, goose)' },
 	json: { type: 'boolean', help: 'machine-readable output: one JSON object a line' },
 	worktrees: { type: 'string', value: '<dir>', help: 'where session worktrees are created (default: $AGENT_TABS_WORKTREES,\nelse ~/.agent-tabs/worktrees/<repo>-<hash>)' },
@@ -63,7 +63,10 @@ export function defaultStateDir(): string {
 	if (process.env.AGENT_TABS_STATE) {
 		return process.env.AGENT_TABS_STATE;
 	}
-	const base = process.env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state');
+	// The XDG base directory spec: a relative path is invalid and ignored (taken as given, each folder the
+	// command is run in would have a state of its own).
+	const xdg = process.env.XDG_STATE_HOME;
+	const base = xdg && path.isAbsolute(xdg) ? xdg : path.join(os.homedir(), '.local', 'state');
 	return path.join(base, 'agent-tabs');
 }
 

@@ -107,6 +107,20 @@ suite('cli: careless input gets plain words', function () {
 		assert.equal(cliRun(['help', 'rewind'], { cwd: dir }).code, 0);
 	});
 
+	test('a relative XDG_STATE_HOME is ignored, as the XDG spec says: the state goes to ~/.local/state, not into the folder the command runs in', () => {
+		const home = path.join(dir, 'home');
+		fs.mkdirSync(home);
+		const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, XDG_STATE_HOME: 'relative-state' };
+		delete env.AGENT_TABS_STATE;
+		const made = runCli(['session', 'new', '--repo', repo, '--title', 'xdg', '--worktrees', worktrees, '--json'], { cwd: dir, env });
+		assert.equal(made.code, 0, made.stderr);
+		assert.ok(!fs.existsSync(path.join(dir, 'relative-state')), 'no state folder in the current folder');
+		assert.ok(fs.existsSync(path.join(home, '.local', 'state', 'agent-tabs')), 'the state is in the default folder');
+		const listed = runCli(['sessions', '--json'], { cwd: repo, env });
+		assert.equal(listed.code, 0, listed.stderr);
+		assert.match(listed.stdout, /"title":"xdg"/, 'a command run in another folder finds the same state');
+	});
+
 	test('a file as --repo: plain words, not "spawn ENOTDIR"', () => {
 		const file = path.join(dir, 'not-a-folder.txt');
 		fs.writeFileSync(file, 'x');
