@@ -132,7 +132,8 @@ export async function main(argv: string[]): Promise<number> {
 export function ignoreClosedOutput(): void {
 	for (const stream of [process.stdout, process.stderr]) {
 		stream.on('error', (e: NodeJS.ErrnoException) => {
-			if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') {
+			// EIO: the terminal was closed (SIGHUP) and the command goes on to record how its work ended.
+			if (e.code !== 'EPIPE' && e.code !== 'EIO' && e.code !== 'ERR_STREAM_DESTROYED') {
 				throw e;
 			}
 		});

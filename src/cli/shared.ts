@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { mergeDefinitions, type AgentDefinition } from '../agents/definitions';
 import { AgentTabsError } from '../common/errors';
+import type { IDisposable } from '../common/lifecycle';
 import { errorMessage, type Logger } from '../common/log';
 import { forTerminal, jsonForTerminal } from '../common/visibleText';
 import { StoreLockedError } from '../db/lock';
@@ -298,6 +299,25 @@ export async function openCore(args: ParsedArgs<CliCommand>, logger: Logger, opt
 		close: async () => {
 			await core.shutdown();
 			permissions.dispose();
+		},
+	};
+}
+
+/**
+ * Listens for what ends a command the way Ctrl-C does: Ctrl-C (SIGINT), a kill (SIGTERM) and the terminal
+ * closing (SIGHUP; Node takes it back from `nohup`, so it ended the command by the signal, mid-turn). Each is
+ * taken once: a second Ctrl-C ends the command at once.
+ */
+export function onEndingSignal(handler: () => void): IDisposable {
+	const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+	for (const signal of signals) {
+		process.once(signal, handler);
+	}
+	return {
+		dispose: () => {
+			for (const signal of signals) {
+				process.off(signal, handler);
+			}
 		},
 	};
 }

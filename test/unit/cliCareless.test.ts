@@ -1,9 +1,10 @@
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CliRig, interruptWhenJournaled, type Run, runCli, type Task } from './cliRig';
+import { cli, CliRig, interruptWhenJournaled, type Run, runCli, type Task } from './cliRig';
 import { makeRepo } from './gitRepo';
+import { waitFor } from './helpers';
 import { checkNoLeaksAfterSuite } from './leakCheck';
 
 /**
@@ -72,6 +73,57 @@ suite('cli: careless use of the command line and its task queue', function () {
 		});
 		assert.doesNotMatch(show.stderr, /EPIPE|Unhandled 'error' event|at .+\.js:\d+/, show.stderr);
 		assert.equal(show.code, 0, show.stderr);
+	});
+
+	test('the terminal closed mid-turn (SIGHUP): the turn is cancelled and recorded, the state released, as for Ctrl-C', async () => {
+		const hangUpWhenSaid = async (child: ChildProcessWithoutNullStreams): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string }> => {
+			let stdout = '';
+			const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+			await new Promise<void>((resolve) =>
+				child.stdout.on('data', (d: Buffer) => {
+					stdout += d.toString('utf8');
+					if (stdout.includes('"text":"hi"')) {
+						resolve();
+					}
+				}),
+			);
+			child.kill('SIGHUP');
+			return { ...(await exited), stdout };
+		};
+		const args = ['run', '--repo', rig.repo, '--agent', 'scripted', '--prompt', 'say hi\nsleep 6000\nsay the end', '--json'];
+		const closed = await hangUpWhenSaid(rig.spawn(args));
+		assert.deepEqual([closed.code, closed.signal], [1, null], 'the command ended as for a cancelled turn, not killed by the signal');
+		const [cancelled] = json(['task', 'list']) as unknown as Task[];
+		assert.equal(cancelled!.status, 'cancelled', 'the task is not left running');
+		assert.ok(!fs.existsSync(path.join(rig.state, 'agent-tabs.lock')), 'the lock was released');
+		assert.match(closed.stdout, /"type":"turn_end","stopReason":"cancelled"/);
+	});
+
+	test('a real terminal closed mid-turn (SIGHUP, then every write fails with EIO): no crash, the turn is cancelled and recorded, the state released', async function () {
+		// script(1) runs the command in a pseudo-terminal; killing script closes it, as closing a terminal window does.
+		if (spawnSync('script', ['--version']).status !== 0) {
+			this.skip();
+		}
+		const quote = (a: string): string => `'${a.replace(/'/g, `'\\''`)}'`;
+		const stderrFile = path.join(rig.dir, 'stderr.txt');
+		const command = [process.execPath, cli, 'run', '--repo', rig.repo, '--agent', 'scripted', '--prompt', 'say hi\nstream 3000\nsleep 3000\nsay the end', ...rig.common].map(quote).join(' ');
+		const terminal = spawn('script', ['-qfec', `${command} 2>${quote(stderrFile)}`, '/dev/null'], { env: rig.env, stdio: ['pipe', 'pipe', 'ignore'] });
+		let shown = '';
+		await new Promise<void>((resolve) =>
+			terminal.stdout.on('data', (d: Buffer) => {
+				shown += d.toString('utf8');
+				if (shown.includes('hi')) {
+					resolve();
+				}
+			}),
+		);
+		const gone = new Promise((resolve) => terminal.on('exit', resolve));
+		terminal.kill('SIGKILL');
+		await gone;
+		await waitFor(() => !fs.existsSync(path.join(rig.state, 'agent-tabs.lock')), 'the command to release the state', 30_000);
+		const [ended] = json(['task', 'list']) as unknown as Task[];
+		assert.equal(ended!.status, 'cancelled', 'the task is not left running');
+		assert.doesNotMatch(fs.readFileSync(stderrFile, 'utf8'), /EIO|Unhandled 'error' event|at .+\.js:\d+/);
 	});
 
 	test('after Ctrl-C twice, task retry runs the task that was cut off again, and task cancel says it ended', async () => {

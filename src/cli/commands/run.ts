@@ -1,11 +1,12 @@
 import * as path from 'node:path';
 import { AgentTabsError } from '../../common/errors';
+import type { IDisposable } from '../../common/lifecycle';
 import { errorMessage, type Logger } from '../../common/log';
 import type { PermissionPolicy } from '../../agents/permissions';
 import type { TurnOutcome } from '../../tasks/turnRunner';
 import { samePath } from '../../worktrees/paths';
 import { flag, type ParsedArgs } from '../args';
-import { loadDefinitions, openCore, out, promptOf, requireAgent, requireFolder, silenceFlag, writeErr, type CliCommand } from '../shared';
+import { loadDefinitions, onEndingSignal, openCore, out, promptOf, requireAgent, requireFolder, silenceFlag, writeErr, type CliCommand } from '../shared';
 import { printEvents, runQueueUntilEnded } from './task';
 
 async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean): Promise<number> {
@@ -28,11 +29,11 @@ async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 		}
 	};
 	let chatId = '';
+	let signals: IDisposable | undefined;
 	try {
 		// Listening from the start: Ctrl-C while the session is being made ends the command cleanly (what it made
 		// goes again), not by the signal's default in the middle of a git command.
-		process.once('SIGINT', onSignal);
-		process.once('SIGTERM', onSignal);
+		signals = onEndingSignal(onSignal);
 		let sessionId = flag(args, 'session');
 		if (sessionId && !sessions.get(sessionId)) {
 			throw new AgentTabsError('session/unknown', `There is no session ${sessionId}.`);
@@ -116,8 +117,7 @@ async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 		}
 		return code;
 	} finally {
-		process.off('SIGINT', onSignal);
-		process.off('SIGTERM', onSignal);
+		signals?.dispose();
 		await close();
 	}
 

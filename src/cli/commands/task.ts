@@ -9,7 +9,7 @@ import type { AgentEvent } from '../../protocol/agentEvents';
 import type { Core } from '../../tasks/core';
 import type { Dispatcher } from '../../tasks/dispatcher';
 import { commandName, flag, hasFlag, UsageError, type FlagTable, type ParsedArgs } from '../args';
-import { loadDefinitions, openCore, openStore, out, promptOf, requireAgent, requireFolder, silenceFlag, writeErr, writeOut, type CliCommand } from '../shared';
+import { loadDefinitions, onEndingSignal, openCore, openStore, out, promptOf, requireAgent, requireFolder, silenceFlag, writeErr, writeOut, type CliCommand } from '../shared';
 
 /** What an agent event looks like in a terminal. */
 function describe(event: AgentEvent): string | undefined {
@@ -184,8 +184,7 @@ async function add(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 	const reportEnd = (t: TaskRow): void => out(json, { type: 'task_end', ...t }, `\n— task ${t.id} ${t.status}${t.error ? `: ${t.error}` : ''}\n  chat ${t.chat_id ?? '-'} · session ${t.session_id ?? '-'}`);
 	// Listening before the task is queued: Ctrl-C while it is being written cancels it once it is on disk,
 	// instead of ending the command with the task left queued, to run whenever the queue next runs.
-	process.once('SIGINT', onSignal);
-	process.once('SIGTERM', onSignal);
+	const signals = onEndingSignal(onSignal);
 	try {
 		const task = await dispatcher.add({ creator: 'cli', agent, input: { text: prompt }, chatId, sessionId, newSession: repoDir ? { repo: repoDir, title } : undefined, priority });
 		taskId = task.id;
@@ -212,8 +211,7 @@ async function add(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 		).finally(() => sub.dispose());
 		return ended.status === 'done' ? 0 : 1;
 	} finally {
-		process.off('SIGINT', onSignal);
-		process.off('SIGTERM', onSignal);
+		signals.dispose();
 		await close();
 	}
 }
@@ -243,9 +241,9 @@ async function work(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean)
 		}
 	};
 	let sub: IDisposable | undefined;
+	let signals: IDisposable | undefined;
 	try {
-		process.once('SIGINT', onSignal);
-		process.once('SIGTERM', onSignal);
+		signals = onEndingSignal(onSignal);
 		// Tasks an earlier command left running are said to be interrupted, not reported as tasks this one ran.
 		reportInterrupted(await dispatcher.reclaimInterrupted());
 		sub = dispatcher.onDidChange(report);
@@ -262,8 +260,7 @@ async function work(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean)
 		throw e;
 	} finally {
 		sub?.dispose();
-		process.off('SIGINT', onSignal);
-		process.off('SIGTERM', onSignal);
+		signals?.dispose();
 		await close();
 	}
 }
