@@ -129,6 +129,10 @@ export async function promptOf(args: ParsedArgs<CliCommand>, input: NodeJS.Reada
 	if ((input as { isTTY?: boolean }).isTTY) {
 		process.stderr.write('agent-tabs: reading the prompt from standard input; end it with Ctrl-D.\n');
 	}
+	// `< some-folder`: reading it yields nothing, which would be called an empty prompt.
+	if (input === process.stdin && isFolder(0)) {
+		throw new UsageError('Standard input is a folder, not text (--prompt - reads the prompt from standard input: pipe it in or redirect a file).', args.command);
+	}
 	const chunks: Buffer[] = [];
 	let size = 0;
 	for await (const chunk of input) {
@@ -149,6 +153,14 @@ export async function promptOf(args: ParsedArgs<CliCommand>, input: NodeJS.Reada
 		throw new UsageError('The prompt on standard input is empty (--prompt - reads the prompt from standard input).', args.command);
 	}
 	return text;
+}
+
+function isFolder(fd: number): boolean {
+	try {
+		return fs.fstatSync(fd).isDirectory();
+	} catch {
+		return false;
+	}
 }
 
 /**

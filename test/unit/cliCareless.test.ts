@@ -296,7 +296,7 @@ suite('cli: careless use of the command line and its task queue', function () {
 		assert.equal(same.code, 0, `the same value twice is harmless: ${same.stderr}`);
 	});
 
-	test('--prompt - reads the prompt from standard input (git diff | agent-tabs run ...): whole, as UTF-8; empty or not UTF-8 is a usage error', () => {
+	test('--prompt - reads the prompt from standard input (git diff | agent-tabs run ...): whole, as UTF-8; empty, not UTF-8 or a folder is a usage error', () => {
 		const piped = (args: string[], input: string | Buffer): Run => cliRun(args, false, input);
 		const ran = piped(['run', '--repo', rig.repo, '--agent', 'scripted', '--prompt', '-', '--json'], 'say from the pipe: ünï\nsay and its second line');
 		assert.equal(ran.code, 0, ran.stderr);
@@ -311,6 +311,14 @@ suite('cli: careless use of the command line and its task queue', function () {
 			const refused = piped(['task', 'add', '--agent', 'scripted', '--prompt', '-', '--repo', rig.repo], input);
 			assert.equal(refused.code, 2, refused.stdout + refused.stderr);
 			assert.match(refused.stderr, message);
+		}
+		const folder = fs.openSync(rig.dir, 'r');
+		try {
+			const fromFolder = spawnSync(process.execPath, [cli, 'task', 'add', '--agent', 'scripted', '--prompt', '-', '--repo', rig.repo, ...rig.common], { encoding: 'utf8', env: rig.env, stdio: [folder, 'pipe', 'pipe'] });
+			assert.equal(fromFolder.status, 2, fromFolder.stderr);
+			assert.match(fromFolder.stderr, /Standard input is a folder, not text/, '< folder is not called an empty prompt');
+		} finally {
+			fs.closeSync(folder);
 		}
 		assert.equal(json(['task', 'list']).length, queued, 'nothing more was queued');
 	});
