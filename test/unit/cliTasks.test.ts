@@ -143,7 +143,7 @@ suite('cli: agent-tabs task', function () {
 		assert.deepEqual(json(['task', 'list']).map((t) => t.id), [queued.id], 'nothing was added');
 	});
 
-	test('add --session of an archived session: queued with a warning on stderr, runs once it is restored; with --wait refused (exit 2), nothing queued', () => {
+	test('add --session of an archived session: queued with a warning on stderr, runs once it is restored; with --wait, and run, refused (exit 2), nothing made', () => {
 		const made = json(['session', 'new', '--repo', rig.repo, '--title', 'Shelved'])[0]!;
 		const sessionId = String(made.sessionId);
 		const chat = task(['task', 'add', '--agent', 'scripted', '--prompt', 'say before', '--session', sessionId, '--wait']).chat_id!;
@@ -159,6 +159,14 @@ suite('cli: agent-tabs task', function () {
 			assert.match(now.stderr, new RegExp(`Session ${sessionId} is archived, so a task cannot run in it now: restore it first \\(agent-tabs session restore ${sessionId}\\), or queue the task without --wait`));
 		}
 		assert.deepEqual(json(['task', 'list', '--status', 'queued']).map((t) => t.id), [later.id], 'only the task queued for later');
+		const tasksBefore = json(['task', 'list']).length;
+		for (const target of [['--session', sessionId], ['--chat', chat]]) {
+			const ran = cliRun(['run', '--repo', rig.repo, '--agent', 'scripted', '--prompt', 'say now', ...target]);
+			assert.equal(ran.code, 2, ran.stdout + ran.stderr);
+			assert.match(ran.stderr, new RegExp(`Session ${sessionId} is archived, so a turn cannot run in it now: restore it first`));
+		}
+		assert.deepEqual(json(['chats']).map((c) => c.id), [chat], 'run made no chat in the archived session');
+		assert.equal(json(['task', 'list']).length, tasksBefore, 'nor a task');
 		assert.equal(cliRun(['session', 'restore', sessionId]).code, 0);
 		const worked = cliRun(['task', 'work']);
 		assert.equal(worked.code, 0, worked.stdout + worked.stderr);

@@ -58,6 +58,10 @@ async function run(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 		if (session?.repo_root && !samePath(await worktrees.resolveRepository(repoDir).catch(() => repoDir), session.repo_root)) {
 			throw new AgentTabsError('cli/usage', `Session ${session.id} works in ${session.repo_root}, not in ${repoDir}; name its repository with --repo (or leave out --session for a new session in ${repoDir}).`);
 		}
+		if (session?.status === 'archived') {
+			// Said before a chat and a task are made for a turn that cannot run (its session has no worktree).
+			throw new AgentTabsError('task/sessionArchived', `Session ${session.id} is archived, so a turn cannot run in it now: restore it first (agent-tabs session restore ${session.id}).`);
+		}
 		await worktrees.recoverInterrupted().catch((e) => logger.error(`[cli][recover] ${errorMessage(e)}`));
 		let createdSession: string | undefined;
 		if (!sessionId) {
