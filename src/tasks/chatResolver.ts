@@ -52,10 +52,20 @@ export class SessionChatResolver implements TaskChatResolver {
 				// Every task is added with a target (see Dispatcher.validate); only a delete takes it away.
 				throw new AgentTabsError('task/targetDeleted', 'its chat or session was deleted before it ran.');
 			}
-			const created = await this.worktrees.createSession({ repo: request.repo, title: request.title ?? taskTitle(task), baseRef: request.baseRef });
-			sessionId = created.session.id;
+			// Its id is derived from the task's too: a resolve cut off after the session was on disk and before its
+			// chat was finds that session again, instead of making another worktree and branch for the same task.
+			// One cut off while its worktree was still being made is left to the recovery of interrupted creations.
+			const ownId = sessionIdForTask(task.id);
 			madeSession = true;
-			this.logger.info(`[Tasks][resolve] task ${task.id}: new session ${sessionId} in ${created.worktree.path}${created.note ? `; ${created.note}` : ''}`);
+			if (this.sessions.get(ownId) && this.worktreeRows.forSession(ownId)?.state === 'ready') {
+				sessionId = ownId;
+				this.logger.info(`[Tasks][resolve] task ${task.id}: session ${sessionId}, made for it by a resolve that was cut off`);
+			} else {
+				const id = this.sessions.get(ownId) ? undefined : ownId;
+				const created = await this.worktrees.createSession({ id, repo: request.repo, title: request.title ?? taskTitle(task), baseRef: request.baseRef });
+				sessionId = created.session.id;
+				this.logger.info(`[Tasks][resolve] task ${task.id}: new session ${sessionId} in ${created.worktree.path}${created.note ? `; ${created.note}` : ''}`);
+			}
 		} else if (!this.sessions.get(sessionId)) {
 			throw new AgentTabsError('session/unknown', `Session ${sessionId} no longer exists.`);
 		}
@@ -94,6 +104,11 @@ export class SessionChatResolver implements TaskChatResolver {
 		}
 		return worktree;
 	}
+}
+
+/** The id of the session made for a task that names none (it gets one of its own). */
+function sessionIdForTask(taskId: string): string {
+	return `ses-${taskId.startsWith('task-') ? taskId.slice('task-'.length) : taskId}`;
 }
 
 /** The id of the chat made for a task (a task that names no chat gets one of its own). */

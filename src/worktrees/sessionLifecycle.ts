@@ -149,7 +149,7 @@ export class SessionLifecycle {
 	 * the HEAD of the checkout `input.repo` is in: a linked worktree's own branch, not the main checkout's),
 	 * optionally carrying that checkout's uncommitted changes, then the setup step.
 	 */
-	async createSession(input: { repo: string; title: string; baseRef?: string; carryChanges?: boolean }): Promise<{ session: SessionRow; worktree: WorktreeRow; note?: string }> {
+	async createSession(input: { repo: string; title: string; baseRef?: string; carryChanges?: boolean; id?: string }): Promise<{ session: SessionRow; worktree: WorktreeRow; note?: string }> {
 		const { repo, checkout } = await this.resolveCheckout(input.repo);
 		const git = this.ctx.git(repo);
 		const here = this.ctx.git(checkout);
@@ -214,7 +214,7 @@ export class SessionLifecycle {
 			if (!blocked(branch) && !fs.existsSync(wtPath) && !this.ctx.worktrees.byPath(wtPath)) {
 				// The rows (state `creating`) are on disk before anything else is: a start after a kill rolls them back.
 				// Another creation in this process meanwhile sees them in memory and picks another name.
-				const s = this.ctx.sessions.create({ title: input.title, baseRef, repoRoot: repo });
+				const s = this.ctx.sessions.create({ id: input.id, title: input.title, baseRef, repoRoot: repo });
 				const w = this.ctx.worktrees.insert({ id: newId('wt'), session_id: s.id, repo_root: repo, path: wtPath, branch, base_ref: baseRef, base_commit: baseCommit, state: 'creating' });
 				await this.ctx.store.durable();
 				// Claim the folder at once so a second session created at the same moment picks another name.

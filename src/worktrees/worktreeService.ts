@@ -50,7 +50,7 @@ export class WorktreeService {
 		return this.lifecycle.worktreeRoot(repo);
 	}
 
-	createSession(input: { repo: string; title: string; baseRef?: string; carryChanges?: boolean }): Promise<{ session: SessionRow; worktree: WorktreeRow; note?: string }> {
+	createSession(input: { repo: string; title: string; baseRef?: string; carryChanges?: boolean; id?: string }): Promise<{ session: SessionRow; worktree: WorktreeRow; note?: string }> {
 		return this.lifecycle.createSession(input);
 	}
 

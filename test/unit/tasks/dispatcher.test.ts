@@ -266,6 +266,20 @@ suite('tasks/dispatcher with the real store, worktrees, pool and scripted agents
 		assert.equal(fs.readFileSync(path.join(first.worktreePath, 'cut.txt'), 'utf8'), 'c');
 	});
 
+	test('a task whose session was made but whose chat was not yet on disk (a resolve cut off by a kill) gets that session again, not a second one', async () => {
+		const core = await open();
+		const task = await core.dispatcher.add({ creator: 'mcp', agent: 'scripted', newSession: { repo, title: 'cut off early' }, input: { text: 'write early.txt e' } });
+		// What the cut-off resolve left on disk: the session made for the task (ready), and no chat yet.
+		const first = await new SessionChatResolver(core.store, core.worktrees, logger).ensureChat(core.dispatcher.get(task.id)!);
+		core.store.write((tx) => tx.run('DELETE FROM chats WHERE id = ?', [first.chatId]));
+		await core.dispatcher.start();
+		const done = await core.dispatcher.whenEnded(task.id);
+		assert.equal(done.status, 'done', done.error ?? undefined);
+		assert.deepEqual(core.sessions.list().filter((s) => s.title === 'cut off early').map((s) => s.id), [first.sessionId], 'one session, with one worktree and branch');
+		assert.equal(done.session_id, first.sessionId);
+		assert.equal(fs.readFileSync(path.join(first.worktreePath, 'early.txt'), 'utf8'), 'e');
+	});
+
 	test('a task cancelled while it is given the chat a cut-off resolve made: the session made for it goes again, not only the chat', async () => {
 		// The resolver the core's dispatcher uses, held at the door until the task is cancelled.
 		const held: { resolver?: SessionChatResolver } = {};
