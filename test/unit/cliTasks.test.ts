@@ -1,10 +1,11 @@
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CliRig, type Task } from './cliRig';
 import { makeRepo } from './gitRepo';
-import { repoRoot } from './helpers';
+import { openStore, repoRoot } from './helpers';
+import { WorktreesRepo } from '../../src/db/worktreesRepo';
 import { checkNoLeaksAfterSuite } from './leakCheck';
 
 /** `agent-tabs task ...`: the queue from the command line, with the scripted agent. */
@@ -171,6 +172,20 @@ suite('cli: agent-tabs task', function () {
 		const worked = cliRun(['task', 'work']);
 		assert.equal(worked.code, 0, worked.stdout + worked.stderr);
 		assert.equal(task(['task', 'show', later.id]).status, 'done');
+	});
+
+	test('task work first rolls back a new session a killed command left half made, worktree and branch with it', async () => {
+		const made = json(['session', 'new', '--repo', rig.repo, '--title', 'Half made'])[0]!;
+		// What a command killed in the middle of making it leaves: the rows still say `creating`.
+		const store = await openStore(rig.state);
+		const worktrees = new WorktreesRepo(store);
+		worktrees.update(worktrees.forSession(String(made.sessionId))!.id, { state: 'creating' });
+		await store.close();
+		const worked = cliRun(['task', 'work']);
+		assert.equal(worked.code, 0, worked.stderr);
+		assert.deepEqual(json(['sessions']), [], 'the half-made session is gone');
+		assert.equal(fs.existsSync(String(made.worktreePath)), false, 'and its worktree');
+		assert.equal(spawnSync('git', ['branch', '--list', String(made.branch)], { cwd: rig.repo, encoding: 'utf8' }).stdout, '', 'and its branch');
 	});
 
 	test('help lists the task commands and says a window runs the queue itself', () => {

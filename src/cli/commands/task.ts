@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import type { PermissionPolicy } from '../../agents/permissions';
 import { AgentTabsError } from '../../common/errors';
 import type { IDisposable } from '../../common/lifecycle';
-import type { Logger } from '../../common/log';
+import { errorMessage, type Logger } from '../../common/log';
 import { StoreLockedError } from '../../db/lock';
 import { endedTaskStatuses, TasksRepo, taskStatuses, type TaskRow, type TaskStatus } from '../../db/tasksRepo';
 import type { AgentEvent } from '../../protocol/agentEvents';
@@ -246,6 +246,8 @@ async function work(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean)
 		signals = onEndingSignal(onSignal);
 		// Tasks an earlier command left running are said to be interrupted, not reported as tasks this one ran.
 		reportInterrupted(await dispatcher.reclaimInterrupted());
+		// A new session a killed command left half made (a task's) is rolled back before tasks are given sessions.
+		await core.worktrees.recoverInterrupted().catch((e: unknown) => logger.error(`[cli][recover] ${errorMessage(e)}`));
 		sub = dispatcher.onDidChange(report);
 		await dispatcher.start();
 		await dispatcher.whenIdle();
