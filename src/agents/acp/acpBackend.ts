@@ -974,7 +974,12 @@ class AcpSession extends Disposable implements AgentSessionHandle {
 			});
 			const answered = this.conn.agent.request(acp.methods.agent.session.prompt, { sessionId: this.backendSessionId, prompt: blocks }).then(
 				(r): TurnResult => {
-					const reason = stopReasons.has(r.stopReason as StopReason) ? (r.stopReason as StopReason) : 'end_turn';
+					const known = stopReasons.has(r.stopReason as StopReason);
+					if (!known) {
+						// A reason a newer protocol added: the turn did end, so it counts as ended; the log keeps the agent's word.
+						this.logger.warn(`${this.tag} ended the turn with a stop reason this version does not know (${JSON.stringify(r.stopReason)}); taken as end_turn`);
+					}
+					const reason = known ? (r.stopReason as StopReason) : 'end_turn';
 					return { stopReason: reason, backendSessionId: this.backendSessionId, usage: readUsage((r as { usage?: unknown }).usage) };
 				},
 				async (e): Promise<TurnResult> => {

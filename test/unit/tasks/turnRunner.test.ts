@@ -690,6 +690,12 @@ suite('tasks/turnRunner with a real ACP agent process', function () {
 		}
 		const normal = await turns.runTurn(chat, 'scripted', { text: 'say all done' });
 		assert.deepEqual(rig.messages(normal.turn.id).filter((m) => m.kind === 'notice'), []);
+		assert.ok(!rig.logger.lines.some((l) => /stop reason this version does not know/.test(l)), 'a known reason is not logged as unknown');
+		// A reason from a newer protocol: the turn ended all the same, and the log keeps what the agent said.
+		const future = await turns.runTurn(chat, 'scripted', { text: 'say more\nstop future_reason' });
+		assert.equal(future.status, 'done');
+		assert.equal(future.turn.stop_reason, 'end_turn');
+		assert.ok(rig.logger.lines.some((l) => /^warn .*stop reason this version does not know \("future_reason"\); taken as end_turn/.test(l)), rig.logger.lines.join('\n'));
 	});
 
 	test('extension and $/ notifications, and extension requests we do not know, are logged, never rows; a compaction is one notice with its summary, not a row per chunk', async () => {
