@@ -197,7 +197,8 @@ export class Dispatcher extends Disposable {
 		const interrupted = this.tasks.markInterrupted();
 		await this.options.store.durable();
 		for (const id of interrupted) {
-			this.options.logger.warn(`[Dispatcher] task ${id} was running when Agent Tabs last ended; it is interrupted and can be retried`);
+			// Info, not a warning: the surfaces say it to the person (the Tasks view, the CLI's own line with the retry command).
+			this.options.logger.info(`[Dispatcher] task ${id} was running when Agent Tabs last ended; it is interrupted and can be retried`);
 			this.changed(id);
 		}
 		return interrupted;

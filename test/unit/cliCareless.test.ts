@@ -133,6 +133,7 @@ suite('cli: careless use of the command line and its task queue', function () {
 		const retried = JSON.parse(retry.stdout.trim().split('\n').pop()!) as Task & { parent_task_id: string; attempt: number };
 		assert.deepEqual([retried.status, retried.parent_task_id, retried.attempt], ['queued', cut, 2]);
 		assert.match(retry.stderr, new RegExp(`task ${cut} was running when Agent Tabs last ended; it is interrupted`));
+		assert.equal(retry.stderr.split('was running when Agent Tabs last ended').length - 1, 1, `said once:\n${retry.stderr}`);
 		assert.equal(task(['task', 'show', cut]).status, 'interrupted');
 		const cancel = cliRun(['task', 'cancel', cut]);
 		assert.equal(cancel.code, 2);
@@ -147,6 +148,7 @@ suite('cli: careless use of the command line and its task queue', function () {
 		const ends = worked.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Task & { type: string });
 		assert.deepEqual(ends.map((e) => [e.type, e.id, e.status]), [['task_end', queued.id, 'done']]);
 		assert.match(worked.stderr, new RegExp(`task ${cut} was running when Agent Tabs last ended; it is interrupted \\(agent-tabs task retry ${cut} runs it again\\)`));
+		assert.equal(worked.stderr.split(`task ${cut} was running when Agent Tabs last ended`).length - 1, 1, `the task cut off is said once on stderr:\n${worked.stderr}`);
 		assert.equal(task(['task', 'show', cut]).status, 'interrupted');
 		const idle = cliRun(['task', 'work']);
 		assert.equal(idle.code, 0, idle.stderr);
