@@ -174,18 +174,36 @@ suite('cli: agent-tabs task', function () {
 		assert.equal(task(['task', 'show', later.id]).status, 'done');
 	});
 
-	test('task work first rolls back a new session a killed command left half made, worktree and branch with it', async () => {
+	/** A session as a command killed in the middle of making it leaves it: its rows still say `creating`. */
+	async function halfMadeSession(): Promise<Record<string, unknown>> {
 		const made = json(['session', 'new', '--repo', rig.repo, '--title', 'Half made'])[0]!;
-		// What a command killed in the middle of making it leaves: the rows still say `creating`.
 		const store = await openStore(rig.state);
 		const worktrees = new WorktreesRepo(store);
 		worktrees.update(worktrees.forSession(String(made.sessionId))!.id, { state: 'creating' });
 		await store.close();
-		const worked = cliRun(['task', 'work']);
-		assert.equal(worked.code, 0, worked.stderr);
-		assert.deepEqual(json(['sessions']), [], 'the half-made session is gone');
+		return made;
+	}
+
+	function assertRolledBack(made: Record<string, unknown>): void {
+		assert.ok(!json(['sessions']).some((s) => (s.id ?? s.sessionId) === made.sessionId), 'the half-made session is gone');
 		assert.equal(fs.existsSync(String(made.worktreePath)), false, 'and its worktree');
 		assert.equal(spawnSync('git', ['branch', '--list', String(made.branch)], { cwd: rig.repo, encoding: 'utf8' }).stdout, '', 'and its branch');
+	}
+
+	test('task work first rolls back a new session a killed command left half made, worktree and branch with it', async () => {
+		const made = await halfMadeSession();
+		const worked = cliRun(['task', 'work']);
+		assert.equal(worked.code, 0, worked.stderr);
+		assert.deepEqual(json(['sessions']), []);
+		assertRolledBack(made);
+	});
+
+	test('task add --wait, which runs the queue, also first rolls back a new session a killed command left half made', async () => {
+		const made = await halfMadeSession();
+		const added = cliRun(['task', 'add', '--wait', '--agent', 'scripted', '--prompt', 'say fine', '--repo', rig.repo, '--json']);
+		assert.equal(added.code, 0, added.stderr);
+		assert.equal(json(['sessions']).length, 1, 'only the session made for the task is left');
+		assertRolledBack(made);
 	});
 
 	test('help lists the task commands and says a window runs the queue itself', () => {

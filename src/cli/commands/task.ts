@@ -199,6 +199,8 @@ async function add(args: ParsedArgs<CliCommand>, logger: Logger, json: boolean):
 			out(json, { type: 'task', ...task }, `Task ${task.id} queued. It runs when a VS Code window holding this state opens, or with: agent-tabs task work`);
 			return 0;
 		}
+		// Running the queue now, as task work does: a new session a killed command left half made is rolled back first.
+		await core.worktrees.recoverInterrupted().catch((e: unknown) => logger.error(`[cli][recover] ${errorMessage(e)}`));
 		const sub = printEvents(core.turns, () => dispatcher.get(task.id)?.chat_id, json);
 		const ended = await runQueueUntilEnded(
 			dispatcher,
