@@ -5,6 +5,12 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+/** A count (tokens, a context's size): a negative or fractional one is an agent's mistake, shown as unknown. */
+const count = (v: unknown): number | undefined => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined);
+/** A line an agent names something with (a session title, a command, its hint): bounded, as a title is shown whole. */
+const line = (v: string, max: number): string => (v.length > max ? `${v.slice(0, max - 1)}…` : v);
+/** How many slash commands one update keeps: a list past that is an agent's fault, and each is offered in the tab. */
+export const maxCommands = 500;
 
 const toolKinds = new Set<ToolKind>(['read', 'edit', 'delete', 'move', 'search', 'execute', 'think', 'fetch', 'switch_mode', 'other']);
 const toolStatuses = new Set<ToolStatus>(['pending', 'in_progress', 'completed', 'failed']);
@@ -180,11 +186,14 @@ export function mapSessionUpdate(params: unknown): AgentEvent[] {
 			return [
 				{
 					type: 'commands',
-					commands: update.availableCommands.filter(isObj).map((c) => ({
-						name: str(c.name) ?? '',
-						description: str(c.description) ?? '',
-						...(isObj(c.input) && typeof c.input.hint === 'string' ? { hint: c.input.hint } : {}),
-					})),
+					commands: update.availableCommands
+						.filter(isObj)
+						.slice(0, maxCommands)
+						.map((c) => ({
+							name: line(str(c.name) ?? '', 200),
+							description: line(str(c.description) ?? '', 2000),
+							...(isObj(c.input) && typeof c.input.hint === 'string' ? { hint: line(c.input.hint, 200) } : {}),
+						})),
 				},
 			];
 		}
@@ -197,7 +206,8 @@ export function mapSessionUpdate(params: unknown): AgentEvent[] {
 			}
 			return [{ type: 'config', options: mapConfigOptions(update.configOptions) }];
 		case 'session_info_update': {
-			const events: AgentEvent[] = [{ type: 'session_info', title: str(update.title) }];
+			const title = str(update.title);
+			const events: AgentEvent[] = [{ type: 'session_info', title: title === undefined ? undefined : line(title, 500) }];
 			// codex-acp reports its model connection's trouble ("Reconnecting... 2/5") only here, in its own
 			// `_meta`: shown, or a turn waiting on an unreachable model says nothing for minutes.
 			const codex = isObj(update._meta) && isObj(update._meta.codex) ? update._meta.codex : undefined;
@@ -210,7 +220,7 @@ export function mapSessionUpdate(params: unknown): AgentEvent[] {
 		}
 		case 'usage_update': {
 			const cost = isObj(update.cost) && num(update.cost.amount) !== undefined ? { amount: num(update.cost.amount)!, currency: str(update.cost.currency) ?? 'USD' } : undefined;
-			return [{ type: 'usage', usedTokens: num(update.used), contextSize: num(update.size), ...(cost ? { cost } : {}) }];
+			return [{ type: 'usage', usedTokens: count(update.used), contextSize: count(update.size), ...(cost ? { cost } : {}) }];
 		}
 		case 'compaction_update': {
 			if (typeof update.compactionId !== 'string') {

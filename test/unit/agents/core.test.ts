@@ -3,7 +3,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { mapPermissionToolCall, mapSessionUpdate } from '../../../src/agents/acp/mapUpdate';
+import { mapPermissionToolCall, mapSessionUpdate, maxCommands } from '../../../src/agents/acp/mapUpdate';
 import { stdioStream } from '../../../src/agents/acp/transport';
 import { maxOutputLimit, maxRetainedOutput, maxRunningTerminals, TerminalManager } from '../../../src/agents/acp/terminals';
 import { maxReadBytes, OutsideWorktreeError, readFileInsideWorktree, resolveInsideWorktree, writeFileInsideWorktree } from '../../../src/agents/confine';
@@ -226,6 +226,14 @@ suite('agents/acp/mapUpdate', () => {
 			[{ type: 'session_info', title: undefined }, { type: 'notice', severity: 'warning', title: 'Reconnecting... 2/5', description: 'stream disconnected before completion' }],
 		);
 		assert.deepEqual(mapSessionUpdate(u({ sessionUpdate: 'session_info_update', _meta: { codex: { threadStatus: { type: 'idle' } } } })), [{ type: 'session_info', title: undefined }]);
+		// What an agent names things with is bounded (it is shown whole and stored with the chat), counts are counts.
+		const [info] = mapSessionUpdate(u({ sessionUpdate: 'session_info_update', title: 't'.repeat(100_000) })) as unknown as [{ title: string }];
+		assert.equal(info.title.length, 500);
+		assert.ok(info.title.endsWith('…'));
+		const [commands] = mapSessionUpdate(u({ sessionUpdate: 'available_commands_update', availableCommands: Array.from({ length: 50_000 }, (_, i) => ({ name: `c${i}${'n'.repeat(1000)}`, description: 'd'.repeat(10_000), input: { hint: 'h'.repeat(1000) } })) })) as unknown as [{ commands: { name: string; description: string; hint?: string }[] }];
+		assert.equal(commands.commands.length, maxCommands);
+		assert.ok(commands.commands.every((c) => c.name.length === 200 && c.description.length === 2000 && c.hint?.length === 200));
+		assert.deepEqual(mapSessionUpdate(u({ sessionUpdate: 'usage_update', used: -5, size: 1.5 })), [{ type: 'usage', usedTokens: undefined, contextSize: undefined }]);
 		assert.equal(mapSessionUpdate(u({ sessionUpdate: 'config_option_update', configOptions: [{ id: 'model', name: 'Model', type: 'select', currentValue: 'a', options: [{ value: 'a', name: 'A' }] }] }))[0]!.type, 'config');
 		// A setting's description (its picker's tooltip) and grouped values, flattened, as claude-agent-acp sends them.
 		assert.deepEqual(
