@@ -14,6 +14,13 @@ export const maxRetainedOutput = 64 * 1024 * 1024;
 const minKeptOutput = 64 * 1024;
 /** The most commands of one agent session running at once. */
 export const maxRunningTerminals = 32;
+/**
+ * A command's exit can be seen before the last of its output is read. Its exit is reported once its output
+ * has ended, or, when something it started in the background keeps the output open, once none came for
+ * `outputQuietMs` (at most `outputDrainMaxMs` after the exit).
+ */
+const outputQuietMs = 100;
+const outputDrainMaxMs = 2000;
 
 interface Terminal {
 	proc: LaunchedProcess;
@@ -26,8 +33,15 @@ interface Terminal {
 	bytes: number;
 	truncated: boolean;
 	limit: number;
+	/** How it ended, as soon as it did (then it no longer counts as running). */
 	exit?: { exitCode: number | null; signal: string | null };
+	/** Resolved once it ended and its output is all in (see `outputQuietMs`); then its exit is reported. */
 	exited: Promise<void>;
+	outputDone: boolean;
+	lastOutputAt: number;
+	drainTimer?: ReturnType<typeof setTimeout>;
+	/** Ends the wait for its output at once (dispose). */
+	stopDraining?: () => void;
 	/**
 	 * After the command itself ended: whether something it started in the background (`npm run dev &`) may
 	 * still run in its process group. Its id cannot go to another process while that group has a member.
@@ -95,6 +109,7 @@ export class TerminalManager {
 		run ??= shellInvocation(params, cwd);
 		// Through the spawn helper: forking this (large) process per command would stall it (see spawnHelper.ts).
 		const proc = launchProcess(run.program, run.args, { cwd, env, stdin: false, detached: process.platform !== 'win32' });
+		let exited: () => void = () => undefined;
 		const t: Terminal = {
 			proc,
 			chunks: [],
@@ -102,19 +117,41 @@ export class TerminalManager {
 			truncated: false,
 			limit: outputLimit(params.outputByteLimit),
 			turn,
-			exited: new Promise((resolve) => {
-				proc.on('exit', (code, signal) => {
-					t.exit ??= { exitCode: code, signal };
-					noteLingeringGroup(t);
-					resolve();
-				});
-				proc.on('error', (e) => {
-					this.append(t, Buffer.from(`${e.message}\n`));
-					t.exit = { exitCode: 127, signal: null };
-					resolve();
-				});
-			}),
+			outputDone: false,
+			lastOutputAt: 0,
+			exited: new Promise((resolve) => (exited = resolve)),
 		};
+		const done = (): void => {
+			clearTimeout(t.drainTimer);
+			t.drainTimer = undefined;
+			t.outputDone = true;
+			exited();
+		};
+		t.stopDraining = done;
+		proc.on('exit', (code, signal) => {
+			t.exit ??= { exitCode: code, signal };
+			noteLingeringGroup(t);
+			const exitAt = Date.now();
+			const whenQuiet = (): void => {
+				const now = Date.now();
+				const quietFor = now - Math.max(t.lastOutputAt, exitAt);
+				if (quietFor >= outputQuietMs || now - exitAt >= outputDrainMaxMs) {
+					done();
+				} else {
+					t.drainTimer = setTimeout(whenQuiet, outputQuietMs - quietFor);
+				}
+			};
+			if (!t.outputDone) {
+				t.drainTimer = setTimeout(whenQuiet, outputQuietMs);
+			}
+		});
+		// Its output has ended (and every byte of it came before this).
+		proc.on('close', done);
+		proc.on('error', (e) => {
+			this.append(t, Buffer.from(`${e.message}\n`));
+			t.exit = { exitCode: 127, signal: null };
+			done();
+		});
 		void proc.started.then((pid) => {
 			t.pid = pid;
 			if (t.exit) {
@@ -137,6 +174,7 @@ export class TerminalManager {
 	 * this session's terminals may hold together.
 	 */
 	private append(t: Terminal, chunk: Buffer): void {
+		t.lastOutputAt = Date.now();
 		t.chunks.push(chunk);
 		t.bytes += chunk.length;
 		this.retained += chunk.length;
@@ -162,7 +200,7 @@ export class TerminalManager {
 		const before = t.bytes;
 		const output = retainedOutput(t);
 		this.retained += t.bytes - before;
-		return { output: this.redact(output.toString('utf8'), t.truncated), truncated: t.truncated, ...(t.exit ? { exitStatus: t.exit } : {}) };
+		return { output: this.redact(output.toString('utf8'), t.truncated), truncated: t.truncated, ...(t.exit && t.outputDone ? { exitStatus: t.exit } : {}) };
 	}
 
 	/** The command's exit; undefined when `signal` ended the wait first. */
@@ -183,6 +221,9 @@ export class TerminalManager {
 		const t = this.terminals.get(id);
 		if (t) {
 			killTree(t);
+			if (t.exit) {
+				t.stopDraining?.();
+			}
 			t.proc.dropOutput();
 			this.retained -= t.bytes;
 			t.chunks = [];
@@ -202,6 +243,11 @@ export class TerminalManager {
 
 	dispose(): void {
 		this.killAll();
+		for (const t of this.terminals.values()) {
+			if (t.exit) {
+				t.stopDraining?.();
+			}
+		}
 		this.terminals.clear();
 		this.retained = 0;
 	}

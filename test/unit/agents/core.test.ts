@@ -647,6 +647,22 @@ suite('agents/acp/terminals', () => {
 		}
 	});
 
+	test("an exit is reported with all of the command's output: what reaches the pipe as it ends, or just after from what it left running", async () => {
+		const terminals = new TerminalManager(root, { PATH: process.env.PATH ?? '' });
+		try {
+			// The shell ends at once; what it started prints a moment later and ends (closing the output).
+			const late = terminals.create({ command: 'sh', args: ['-c', '(sleep 0.05; printf late) & printf early'] });
+			assert.deepEqual(await terminals.waitForExit(late.terminalId), { exitCode: 0, signal: null });
+			assert.equal(terminals.output(late.terminalId).output, 'earlylate');
+			// A dev server left running holds the output open and prints nothing more: the exit is still reported.
+			const server = terminals.create({ command: 'sh', args: ['-c', 'sleep 30 & printf started'] });
+			assert.deepEqual(await terminals.waitForExit(server.terminalId), { exitCode: 0, signal: null });
+			assert.deepEqual(terminals.output(server.terminalId), { output: 'started', truncated: false, exitStatus: { exitCode: 0, signal: null } });
+		} finally {
+			terminals.dispose();
+		}
+	});
+
 	test('a wait for a command the agent withdraws ends without an exit status; the command runs on', async () => {
 		const terminals = new TerminalManager(root, { PATH: process.env.PATH ?? '' });
 		try {
