@@ -241,7 +241,7 @@ async function notificationPermission() {
 		throw new Error('the agent did not get the answer given in the notification');
 	}
 	// The tab was hidden, so it was rebuilt from a snapshot: the rewind notice is still between the two turns.
-	const order = await again.locator('.transcript > .turn, .transcript > .notice').evaluateAll((els) => els.map((e) => (e.classList.contains('turn') ? e.querySelector('.turn-label')?.textContent?.split(' ·')[0] : 'notice')));
+	const order = await again.locator('.transcript .page > .turn, .transcript .page > .notice').evaluateAll((els) => els.map((e) => (e.classList.contains('turn') ? e.querySelector('.turn-label')?.textContent?.split(' ·')[0] : 'notice')));
 	if (JSON.stringify(order) !== JSON.stringify(['Turn 1', 'notice', 'Turn 2'])) {
 		throw new Error(`the transcript is out of order after the tab was shown again: ${JSON.stringify(order)}`);
 	}
@@ -512,15 +512,15 @@ async function scrollAnchorAcrossHide() {
 	// Enough rows to scroll: a tool call with its output each.
 	await input.fill(Array.from({ length: 30 }, (_, i) => `toolout output ${i}`).join('\n'));
 	await input.press('Enter');
-	for (const until = Date.now() + 60_000; (await frame.locator('.transcript > .tool').count()) < 30 || (await frame.locator('.turn.turn-running').count()) > 0; await sleep(250)) {
+	for (const until = Date.now() + 60_000; (await frame.locator('.transcript .page > .tool').count()) < 30 || (await frame.locator('.turn.turn-running').count()) > 0; await sleep(250)) {
 		if (Date.now() > until) {
-			throw new Error(`the turn of 30 tool calls shows ${await frame.locator('.transcript > .tool').count()} of them`);
+			throw new Error(`the turn of 30 tool calls shows ${await frame.locator('.transcript .page > .tool').count()} of them`);
 		}
 	}
 	const log = frame.locator('[role="log"]');
 	// The reader scrolls up to a row in the middle, 10 px of it above the top of the view.
 	const rowId = await log.evaluate((e) => {
-		const rows = [...e.children].filter((c) => c.dataset.rowId);
+		const rows = [...e.querySelectorAll('.page > [data-row-id]')];
 		const row = rows[Math.floor(rows.length / 2)];
 		e.scrollTop += row.getBoundingClientRect().top - e.getBoundingClientRect().top + 10;
 		return row.dataset.rowId;

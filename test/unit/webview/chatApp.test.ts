@@ -1,71 +1,17 @@
 /// <reference lib="dom" />
 /**
- * The chat tab's app in a real browser: the bundle esbuild makes, served from 127.0.0.1 with the page the
- * host renders (same CSP and nonce), in headless Chromium. `acquireVsCodeApi` is a test double that
- * records what the app posts and hands requests to a scripted host in this process. Screenshots of the
+ * The chat tab's app in a real browser (the page and its host double are in chatPage.ts). Screenshots of the
  * main states go to .test-output/.
  */
 import * as assert from 'node:assert/strict';
-import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import type { ChatDraft, ChatMeta, ChatRow, ChatSetting, ChatSnapshot, HostToWebview, Requests, RowUpdate, WebviewToHost } from '../../../src/protocol/messages';
-import { chatStrings } from '../../../src/webview/host/chatStrings';
-import { chatHtml, newNonce } from '../../../src/webview/host/html';
-import { removeDir, repoRoot, tempDir } from '../helpers';
+import type { Page } from 'playwright-core';
+import type { ChatDraft, ChatRow, ChatSetting, ChatSnapshot, HostToWebview, RowUpdate, WebviewToHost } from '../../../src/protocol/messages';
+import { repoRoot } from '../helpers';
+import { chromiumPath, type FakeHost, longChat, mainThreadClock, meta, nextFrame, openChatTab, startChatPageServer, strings, typeKeys, type ChatPageServer } from './chatPage';
 
-const chromiumPath = process.env.AGENT_TABS_CHROMIUM ?? '/usr/bin/chromium';
 const outputDir = path.join(repoRoot, '.test-output');
-const strings = chatStrings({ l10n: { t: (message: string) => message } } as never);
-
-/** Dark-theme values of the variables VS Code injects into webviews, so screenshots look like the real tab. */
-const themeCss = `:root {
-	--vscode-font-family: system-ui, sans-serif; --vscode-font-size: 13px; --vscode-editor-font-family: monospace;
-	--vscode-foreground: #cccccc; --vscode-descriptionForeground: #9d9d9d; --vscode-errorForeground: #f85149;
-	--vscode-editor-background: #1f1f1f; --vscode-editorWidget-background: #202020; --vscode-widget-border: #313131;
-	--vscode-panel-border: #2b2b2b; --vscode-focusBorder: #0078d4; --vscode-textLink-foreground: #4daafc;
-	--vscode-textLink-activeForeground: #4daafc; --vscode-input-background: #313131; --vscode-input-foreground: #cccccc;
-	--vscode-input-border: #3c3c3c; --vscode-input-placeholderForeground: #989898; --vscode-button-background: #0078d4;
-	--vscode-button-foreground: #ffffff; --vscode-button-hoverBackground: #026ec1; --vscode-button-secondaryBackground: #313131;
-	--vscode-button-secondaryForeground: #cccccc; --vscode-button-secondaryHoverBackground: #3c3c3c; --vscode-badge-background: #616161;
-	--vscode-badge-foreground: #f8f8f8; --vscode-dropdown-background: #313131; --vscode-dropdown-foreground: #cccccc;
-	--vscode-dropdown-border: #3c3c3c; --vscode-editorWarning-foreground: #cca700; --vscode-editorInfo-foreground: #3794ff;
-	--vscode-inputValidation-errorBorder: #be1100; --vscode-keybindingLabel-background: rgba(128,128,128,.17);
-	--vscode-keybindingLabel-foreground: #cccccc; --vscode-list-activeSelectionBackground: #04395e; --vscode-list-activeSelectionForeground: #ffffff;
-}`;
-
-/** The page double: records posts and state, forwards requests to the scripted host, delivers its replies. */
-const doubleJs = `(() => {
-	window.__posted = [];
-	window.__state = JSON.parse(sessionStorage.getItem('state') || 'null');
-	window.acquireVsCodeApi = () => ({
-		postMessage: (m) => {
-			window.__posted.push(JSON.parse(JSON.stringify(m)));
-			if (m.kind === 'request') {
-				window.__host(m).then((reply) => window.dispatchEvent(new MessageEvent('message', { data: reply })));
-			}
-		},
-		getState: () => window.__state,
-		setState: (s) => { window.__state = s; sessionStorage.setItem('state', JSON.stringify(s)); },
-	});
-})();`;
-
-const meta = (over: Partial<ChatMeta> = {}): ChatMeta => ({
-	chatId: 'chat-1',
-	title: 'Fix the parser',
-	agent: 'scripted',
-	agentLabel: 'Scripted',
-	status: 'idle',
-	modes: { current: 'code', available: [{ id: 'code', name: 'Code' }, { id: 'ask', name: 'Ask' }] },
-	models: { available: [] },
-	commands: [{ name: 'plan', description: 'Make a plan' }],
-	queue: [],
-	closed: false,
-	...over,
-});
 
 const hostile = 'Here is an image: <img src=x onerror="window.__xss=1"> and <b>bold</b>';
 
@@ -88,38 +34,9 @@ function allRows(): ChatRow[] {
 	];
 }
 
-/** A scripted host: answers each request from `handlers`, records every request. */
-class FakeHost {
-	readonly requests: WebviewToHost[] = [];
-	handlers: { [M in keyof Requests]?: (params: Requests[M][0]) => Requests[M][1] | Promise<Requests[M][1]> } = {};
-
-	async answer(msg: WebviewToHost): Promise<HostToWebview> {
-		this.requests.push(msg);
-		if (msg.kind !== 'request') {
-			throw new Error('not a request');
-		}
-		const handler = this.handlers[msg.method] as ((p: unknown) => unknown) | undefined;
-		try {
-			if (!handler) {
-				throw Object.assign(new Error(`no handler for ${msg.method}`), { code: 'unknownMethod' });
-			}
-			return { kind: 'response', id: msg.id, ok: true, result: (await handler(msg.params)) ?? null };
-		} catch (e) {
-			return { kind: 'response', id: msg.id, ok: false, error: { code: (e as { code?: string }).code ?? 'internal', message: (e as Error).message } };
-		}
-	}
-
-	of<M extends keyof Requests>(method: M): Requests[M][0][] {
-		return this.requests.flatMap((r) => (r.kind === 'request' && r.method === method ? [r.params as Requests[M][0]] : []));
-	}
-}
-
 suite('webview/app: the chat tab in headless Chromium', function () {
 	this.timeout(60_000);
-	let dir: string;
-	let server: http.Server;
-	let origin: string;
-	let browser: Browser;
+	let server: ChatPageServer;
 	let page: Page;
 	let host: FakeHost;
 	let problems: string[];
@@ -128,62 +45,16 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		if (!fs.existsSync(chromiumPath)) {
 			this.skip();
 		}
-		dir = tempDir('agent-tabs-chat-app-');
-		await esbuild.build({
-			entryPoints: { chat: path.join(repoRoot, 'src/webview/app/chat/main.ts') },
-			outdir: dir,
-			bundle: true,
-			platform: 'browser',
-			format: 'iife',
-			target: 'es2022',
-			logLevel: 'silent',
-		});
-		fs.writeFileSync(path.join(dir, 'theme.css'), themeCss);
-		fs.writeFileSync(path.join(dir, 'double.js'), doubleJs);
-		server = http.createServer((req, res) => {
-			const name = path.basename(new URL(req.url ?? '/', 'http://x').pathname) || 'page.html';
-			const file = path.join(dir, name);
-			if (name === 'favicon.ico') {
-				res.writeHead(204).end();
-				return;
-			}
-			if (!fs.existsSync(file)) {
-				res.writeHead(404).end();
-				return;
-			}
-			const type = name.endsWith('.js') ? 'text/javascript' : name.endsWith('.css') ? 'text/css' : 'text/html';
-			res.writeHead(200, { 'content-type': `${type}; charset=utf-8` }).end(fs.readFileSync(file));
-		});
-		await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-		origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-		// The page exactly as the host renders it, with the double's script (same nonce) and theme added.
-		const nonce = newNonce();
-		const html = chatHtml({ cspSource: origin, scriptUri: `${origin}/chat.js`, styleUri: `${origin}/chat.css`, nonce, bootstrap: { chatId: 'chat-1', strings } })
-			.replace('<script nonce', `<link rel="stylesheet" href="${origin}/theme.css">\n<script nonce="${nonce}" src="${origin}/double.js"></script>\n<script nonce`);
-		fs.writeFileSync(path.join(dir, 'page.html'), html);
-		browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+		server = await startChatPageServer();
 		fs.mkdirSync(outputDir, { recursive: true });
 	});
 
 	suiteTeardown(async () => {
-		await browser?.close();
-		await new Promise((r) => server?.close(r));
-		if (dir) {
-			removeDir(dir);
-		}
+		await server?.close();
 	});
 
 	async function openTab(snapshot: ChatSnapshot, width = 900): Promise<void> {
-		host = new FakeHost();
-		host.handlers['chat/open'] = () => ({ kind: 'snapshot', snapshot });
-		problems = [];
-		const context = await browser.newContext({ viewport: { width, height: 900 } });
-		page = await context.newPage();
-		page.on('console', (m) => (m.type() === 'error' || /Refused|Content Security Policy/i.test(m.text())) && problems.push(m.text()));
-		page.on('pageerror', (e) => problems.push(e.message));
-		await page.exposeFunction('__host', (m: WebviewToHost) => host.answer(m));
-		await page.goto(`${origin}/page.html`);
-		await page.waitForSelector('[role="log"] > *');
+		({ page, host, problems } = await openChatTab(server, snapshot, width));
 	}
 
 	teardown(async () => {
@@ -278,37 +149,70 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 
 	test('typing in a tab of thousands of rows keeps the page busy for a few milliseconds a key, not for the whole transcript', async function () {
 		this.timeout(120_000);
-		const rows: ChatRow[] = [];
-		for (let i = 0; i < 2500; i++) {
-			const turnId = `t${i}`;
-			rows.push({ id: turnId, turnId, kind: 'turn', number: i + 1, agent: 'scripted', status: 'done', canRewind: true, startedAt: 1, endedAt: 2 });
-			rows.push({ id: `u${i}`, turnId, kind: 'user', text: `question ${i}` });
-			rows.push({ id: `c${i}`, turnId, kind: 'tool_call', toolCallId: `c${i}`, title: `Read file ${i}`, status: 'completed', files: [`src/f${i}.ts`] });
-			rows.push({ id: `a${i}`, turnId, kind: 'text', text: `answer ${i} `.repeat(20) });
-		}
-		await openTab(snap(rows, rows.length));
+		await openTab(snap(longChat(2500), 10_000));
 		host.handlers['chat/saveDraft'] = (p) => ({ draft: p.draft });
-		// The renderer's main-thread time (Chromium's own count), not the wall clock: a busy machine slows both alike.
-		const cdp = await page.context().newCDPSession(page);
-		await cdp.send('Performance.enable');
-		const busySeconds = async (): Promise<number> => (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'TaskDuration')!.value;
+		const clock = await mainThreadClock(page);
 		await page.locator('textarea.input').focus();
 		const keys = 20;
-		const before = await busySeconds();
-		// Each key as a user types it, then a frame (the page lays out and paints what changed).
-		await page.evaluate(async (n) => {
-			const input = document.querySelector('textarea.input') as HTMLTextAreaElement;
-			for (let i = 0; i < n; i++) {
-				input.value += 'a';
-				input.dispatchEvent(new Event('input'));
-				await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
-			}
-		}, keys);
-		const perKeyMs = (((await busySeconds()) - before) * 1000) / keys;
+		const before = await clock.ms();
+		await typeKeys(page, keys);
+		const perKeyMs = ((await clock.ms()) - before) / keys;
 		// Seen on 2 cores: 50 ms a key when each key made the page go over all 10,000 rows again; 5 ms since.
 		assert.ok(perKeyMs < 20, `each key kept the page busy for ${perKeyMs.toFixed(1)} ms`);
 		assert.equal(await page.locator('textarea.input').inputValue(), 'a'.repeat(keys));
-		await cdp.detach();
+		await clock.detach();
+	});
+
+	test('a chat of 10,000 rows has them all in the page, lays out only those near the view, follows a reply at the end and comes back where the reader was', async function () {
+		this.timeout(120_000);
+		const rows = longChat(2500);
+		const lastTurn = rows.length - 4;
+		rows[lastTurn] = { ...rows[lastTurn]!, status: 'running' } as ChatRow;
+		await openTab(snap(rows, rows.length));
+		const log = page.locator('[role="log"]');
+		const fromBottom = (): Promise<number> => log.evaluate((e) => e.scrollHeight - e.scrollTop - e.clientHeight);
+		// Rendered means laid out and painted: a row in a page out of view is skipped (and still found by
+		// find-in-page and a screen reader, which a list that drops rows would not allow).
+		const rendered = (id: string): Promise<boolean> => page.evaluate((rowId) => document.querySelector(`[data-row-id="${rowId}"]`)!.checkVisibility({ contentVisibilityAuto: true }), id);
+		assert.equal(await page.locator('[role="log"] [data-row-id]').count(), 10_000);
+		await nextFrame(page);
+		assert.ok((await fromBottom()) < 2, `opens at the end, not ${await fromBottom()} px above it`);
+		assert.equal(await rendered('a2499'), true, 'the last row is laid out');
+		assert.equal(await rendered('u0'), false, 'the first row, 10,000 rows above the view, is not');
+		// A reply streams into the last row and 60 more rows come (more than a page): the reader follows.
+		for (let k = 1; k <= 20; k++) {
+			await rowUpdate({ seq: rows.length + k, op: 'change', row: { id: 'a2499', turnId: 't2499', kind: 'text', text: `streamed line\n`.repeat(k) } });
+			await nextFrame(page);
+			assert.ok((await fromBottom()) < 2, `following the reply after chunk ${k}: ${await fromBottom()} px above the end`);
+		}
+		for (let k = 0; k < 60; k++) {
+			await rowUpdate({ seq: rows.length + 21 + k, op: 'append', row: { id: `late${k}`, turnId: 't2499', kind: 'text', text: `late row ${k}\nsecond line` } });
+		}
+		await nextFrame(page);
+		assert.ok((await fromBottom()) < 2, `following the rows appended: ${await fromBottom()} px above the end`);
+		const tail = await page.locator('[role="log"] [data-row-id]').evaluateAll((els) => els.slice(-62).map((e) => (e as HTMLElement).dataset.rowId));
+		assert.deepEqual(tail, ['c2499', 'a2499', ...Array.from({ length: 60 }, (_, k) => `late${k}`)]);
+		// The host sends the whole chat again (a new epoch): rebuilt, it still opens at the end.
+		await notify({ kind: 'notify', method: 'chat/didReset', params: snap(rows, rows.length + 100) });
+		await nextFrame(page);
+		await nextFrame(page);
+		assert.ok((await fromBottom()) < 2, `at the end after a rebuild, not ${await fromBottom()} px above it`);
+		// The reader goes far up, to a row never laid out until now, 10 px of it above the view; the tab is shown again.
+		await log.evaluate((e) => {
+			const row = e.querySelector('[data-row-id="u1234"]')!;
+			e.scrollTop += row.getBoundingClientRect().top - e.getBoundingClientRect().top + 10;
+		});
+		await nextFrame(page);
+		const offsetOf = (id: string): Promise<number> => log.evaluate((e, rowId) => Math.round(e.querySelector(`[data-row-id="${rowId}"]`)!.getBoundingClientRect().top - e.getBoundingClientRect().top), id);
+		assert.equal(await offsetOf('u1234'), -10, 'scrolled to the row');
+		await until(async () => JSON.stringify((await page.evaluate(() => (window as unknown as { __state: { scroll?: unknown } }).__state)).scroll) === JSON.stringify({ rowId: 'u1234', offset: -10 }), 'the anchor in the tab state');
+		await page.reload();
+		await page.waitForSelector('[role="log"] [data-row-id]');
+		await nextFrame(page);
+		await nextFrame(page);
+		assert.equal(await offsetOf('u1234'), -10, 'the same row at the same place');
+		assert.equal(await rendered('u1234'), true);
+		assert.deepEqual(problems, []);
 	});
 
 	test('usable at 300 px: nothing overflows sideways', async () => {
@@ -351,11 +255,11 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		};
 		await rowUpdate({ seq: 7, op: 'append', row: { id: 'm7', turnId: 't1', kind: 'text', text: 'seen after' } });
 		await until(async () => (await page.locator('[data-row-id="m6"]').count()) === 1, 'the missed row');
-		assert.deepEqual(await page.locator('[role="log"] > *').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.rowId)), ['t1', 'u1', 'a9', 'm6', 'm7']);
+		assert.deepEqual(await page.locator('[role="log"] [data-row-id]').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.rowId)), ['t1', 'u1', 'a9', 'm6', 'm7']);
 		// Another epoch (the host restarted): a full snapshot replaces everything.
 		host.handlers['chat/open'] = () => ({ kind: 'snapshot', snapshot: { ...snap(allRows().slice(0, 1), 1), epoch: 'e2' } });
 		await notify({ kind: 'notify', method: 'chat/didUpdateRow', params: { chatId: 'chat-1', epoch: 'e2', seq: 9, op: 'append', row: { id: 'z', turnId: null, kind: 'text', text: 'z' } } });
-		await until(async () => (await page.locator('[role="log"] > *').count()) === 1, 'the snapshot of the new epoch');
+		await until(async () => (await page.locator('[role="log"] [data-row-id]').count()) === 1, 'the snapshot of the new epoch');
 		assert.equal(await page.evaluate(() => document.activeElement?.className), 'input', 'updates never take focus from the input');
 	});
 
@@ -414,7 +318,7 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		await rowUpdate({ seq: 4, prevSeq: 2, op: 'append', row: { id: 'late', turnId: 't1', kind: 'text', text: 'second', order: [1, 2] } });
 		await rowUpdate({ seq: 5, prevSeq: 4, op: 'append', row: { id: 'early', turnId: 't1', kind: 'text', text: 'first', order: [1, 1] } });
 		await until(async () => (await page.locator('[data-row-id="early"]').count()) === 1, 'the early row');
-		assert.deepEqual(await page.locator('[role="log"] > *').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.rowId)), ['t1', 'u1', 'early', 'late']);
+		assert.deepEqual(await page.locator('[role="log"] [data-row-id]').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.rowId)), ['t1', 'u1', 'early', 'late']);
 		assert.equal(host.of('chat/open').length, 1, 'numbers that skip (3) are no gap when the update names the one before it');
 	});
 
@@ -443,14 +347,14 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		// Seq 7 names 6 as the one before it: the tab missed 3 to 6 and catches up.
 		await rowUpdate({ seq: 7, prevSeq: 6, op: 'append', row: a3 });
 		await until(() => host.of('chat/open').length === 2, 'the catch-up');
-		await until(async () => (await page.locator('[role="log"] > *').count()) >= 6, 'every row');
-		assert.deepEqual(await page.locator('[role="log"] > *').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.rowId)), ['t1', 'u1', 't2', 'u2', 'a2', 'a3']);
+		await until(async () => (await page.locator('[role="log"] [data-row-id]').count()) >= 6, 'every row');
+		assert.deepEqual(await page.locator('[role="log"] [data-row-id]').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.rowId)), ['t1', 'u1', 't2', 'u2', 'a2', 'a3']);
 		assert.equal(await page.locator('[role="alert"]').innerText(), '', 'no error');
 		assert.deepEqual(problems, []);
 		// The next live update still lands in place.
 		await rowUpdate({ seq: 8, op: 'append', row: { id: 'a4', turnId: 't2', kind: 'text', text: 'last', order: [2, 3] } });
 		await until(async () => (await page.locator('[data-row-id="a4"]').count()) === 1, 'the next row');
-		assert.deepEqual(await page.locator('[role="log"] > *').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.rowId)), ['t1', 'u1', 't2', 'u2', 'a2', 'a3', 'a4']);
+		assert.deepEqual(await page.locator('[role="log"] [data-row-id]').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.rowId)), ['t1', 'u1', 't2', 'u2', 'a2', 'a3', 'a4']);
 	});
 
 	test('Enter sends, Shift+Enter breaks the line; the draft, as the host vetted it (no key in clear), lives in setState and survives a reload', async () => {
@@ -466,7 +370,7 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.ok(!JSON.stringify(await state()).includes('sk-pasted-key-123'), 'the key never reaches the tab state, not even before the host answers');
 		await until(async () => JSON.stringify(await state()) === JSON.stringify({ v: 1, chatId: 'chat-1', draft: 'hello\nworld [redacted ANTHROPIC_API_KEY]' }), 'the vetted draft in the tab state');
 		await page.reload();
-		await page.waitForSelector('[role="log"] > *');
+		await page.waitForSelector('[role="log"] [data-row-id]');
 		assert.equal(await page.locator('textarea.input').inputValue(), 'hello\nworld [redacted ANTHROPIC_API_KEY]', 'the draft came back after a reload, the key redacted');
 		await page.locator('textarea.input').fill('hello\nworld');
 		await page.locator('textarea.input').focus();
@@ -499,7 +403,7 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		// The tab is shown again: a new page, whose state has no draft; the host's copy comes with the chat.
 		host.handlers['chat/open'] = () => ({ kind: 'snapshot', snapshot: snap(allRows().slice(0, 2), 2), draft: hostDraft });
 		await page.reload();
-		await page.waitForSelector('[role="log"] > *');
+		await page.waitForSelector('[role="log"] [data-row-id]');
 		await until(async () => (await page.locator('textarea.input').inputValue()) === 'half a thought', 'the draft back in the input');
 		assert.deepEqual(await page.evaluate(() => (window as unknown as { __state: unknown }).__state), { v: 1, chatId: 'chat-1', draft: 'half a thought' });
 	});
@@ -522,7 +426,7 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		// The reader scrolls up to paragraph 20 (10 px of it above the view), looks at a file, comes back: a new page.
 		await readAt('m20', -10);
 		await page.reload();
-		await page.waitForSelector('[role="log"] > *');
+		await page.waitForSelector('[role="log"] [data-row-id]');
 		assert.equal(await offsetOf('m20'), -10, 'the same row at the same place');
 		assert.equal(await atBottom(), false);
 		assert.equal(host.of('chat/open').length, 2, 'the transcript came from the host again');
@@ -533,7 +437,7 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		await readAt('m30', 0);
 		host.handlers['chat/open'] = () => ({ kind: 'snapshot', snapshot: snap(rows.filter((r) => r.id !== 'm30'), 62) });
 		await page.reload();
-		await page.waitForSelector('[role="log"] > *');
+		await page.waitForSelector('[role="log"] [data-row-id]');
 		assert.equal(await atBottom(), true, 'at the bottom');
 		assert.deepEqual(problems, []);
 	});
@@ -649,7 +553,7 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.ok(!(await state()).includes('sk-pasted-key-123'), 'the key never reaches the tab state');
 		// The tab is hidden and shown again: a new page. The edit box is open again with the edit.
 		await page.reload();
-		await page.waitForSelector('[role="log"] > *');
+		await page.waitForSelector('[role="log"] [data-row-id]');
 		await queue.locator('textarea').waitFor();
 		assert.equal(await queue.locator('textarea').inputValue(), 'say second, edited [redacted]');
 		// Saved from the new page, it reaches the host as any edit does.
@@ -664,7 +568,7 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		await until(async () => (await state()).includes('say second later'), 'the second edit in the tab state');
 		host.handlers['chat/open'] = () => ({ kind: 'snapshot', snapshot: snap(allRows().slice(0, 2), 3, meta({ status: 'running', queue: [] })) });
 		await page.reload();
-		await page.waitForSelector('[role="log"] > *');
+		await page.waitForSelector('[role="log"] [data-row-id]');
 		await until(async () => (await page.locator('textarea.input').inputValue()) === 'say second later', 'the edit in the message box');
 		assert.match(await page.locator('.composer .note-text[role="status"]').innerText(), /your edited text is in the message box/);
 		assert.deepEqual(problems, []);
@@ -905,7 +809,7 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		// The tab is hidden and shown again (a new page): the text and the attached selection are both back.
 		await until(async () => JSON.stringify(await page.evaluate(() => (window as unknown as { __state: unknown }).__state)).includes('const x = 1;'), 'the attachment in the tab state');
 		await page.reload();
-		await page.waitForSelector('[role="log"] > *');
+		await page.waitForSelector('[role="log"] [data-row-id]');
 		assert.equal(await page.locator('textarea.input').inputValue(), 'explain');
 		assert.equal(await page.locator('ul[aria-label="Attachments"] li').innerText(), 'src/parser.ts, lines 3–7\n×');
 		await page.locator('textarea.input').focus();

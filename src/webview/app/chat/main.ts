@@ -141,11 +141,16 @@ function scrollAnchor(): ChatScrollAnchor | undefined {
 		return undefined;
 	}
 	const top = log.getBoundingClientRect().top;
-	for (const el of log.children) {
-		const rect = el.getBoundingClientRect();
-		const rowId = (el as HTMLElement).dataset.rowId;
-		if (rect.bottom > top && rowId) {
-			return { rowId, offset: Math.round(rect.top - top) };
+	for (const page of log.children) {
+		if (page.getBoundingClientRect().bottom <= top) {
+			continue;
+		}
+		for (const el of page.children) {
+			const rect = el.getBoundingClientRect();
+			const rowId = (el as HTMLElement).dataset.rowId;
+			if (rect.bottom > top && rowId) {
+				return { rowId, offset: Math.round(rect.top - top) };
+			}
 		}
 	}
 	return undefined;
@@ -178,12 +183,29 @@ log.addEventListener('scroll', () => {
 	scrollTimer ??= setTimeout(saveScrollNow, 200);
 });
 
-// A reader at the bottom stays there when the log changes size (the message box grows or shrinks, the tab is resized).
-new ResizeObserver(() => {
+/**
+ * A reader at the bottom stays there when the log changes size (the message box grows or shrinks, the tab is
+ * resized) and when its last page does: a page laid out only once it comes into view (a chat just opened, a
+ * page just begun) can change from its estimated size to its own after the log was scrolled to the end.
+ */
+const followBottom = new ResizeObserver(() => {
 	if (atBottom) {
 		log.scrollTop = log.scrollHeight;
 	}
-}).observe(log);
+});
+followBottom.observe(log);
+
+/** The last page, the one the observer watches (the reader following the end reads it). */
+let lastPage: HTMLElement | undefined;
+
+function newPage(rows: HTMLElement[]): HTMLElement {
+	if (lastPage) {
+		followBottom.unobserve(lastPage);
+	}
+	lastPage = h('div', { class: 'page' }, ...rows);
+	followBottom.observe(lastPage);
+	return lastPage;
+}
 
 /** Brings the reader back to the saved row at its offset; a row that is gone leaves the log at the bottom. */
 function restoreAnchor(): void {
@@ -191,7 +213,7 @@ function restoreAnchor(): void {
 	anchorToRestore = undefined;
 	anchorRestored = true;
 	const el = anchor ? elements.get(anchor.rowId) : undefined;
-	if (anchor && el?.parentNode === log) {
+	if (anchor && isShown(el)) {
 		log.scrollTop += el.getBoundingClientRect().top - log.getBoundingClientRect().top - anchor.offset;
 	} else {
 		log.scrollTop = log.scrollHeight;
@@ -227,13 +249,26 @@ function renderAll(): void {
 	updateBusy();
 	keepScroll(() => {
 		elements.clear();
-		log.replaceChildren(...model.rows.map((row) => place(row)));
+		const rows = model.rows;
+		const pages: HTMLElement[] = [];
+		for (let i = 0; i < rows.length; i += rowsPerPage) {
+			pages.push(newPage(rows.slice(i, i + rowsPerPage).map((row) => place(row))));
+		}
+		log.replaceChildren(...pages);
 	});
 	setTimeout(() => {
 		renderingAll = false;
 		updateBusy();
 	}, 0);
 }
+
+/**
+ * Rows are kept in pages of this many. A page out of view is skipped by the browser's style, layout and paint
+ * (`content-visibility: auto` in chat.css), so a streamed change or a key typed costs what the pages in view
+ * cost, not what the whole chat does: with every row a child of the log, each change to a chat of 10,000 rows
+ * made the browser lay out, observe and cull all of them again (45 ms of main-thread time on 2 cores).
+ */
+const rowsPerPage = 50;
 
 function place(row: ChatRow): HTMLElement {
 	const el = renderRow(row, ctx);
@@ -247,12 +282,25 @@ function place(row: ChatRow): HTMLElement {
  */
 function insertRow(row: ChatRow): void {
 	const rows = model.rows;
-	let before: HTMLElement | null = null;
+	let before: HTMLElement | undefined;
 	for (let i = (model.indexOf(row.id) ?? rows.length - 1) + 1; i < rows.length && !before; i++) {
 		const el = elements.get(rows[i]!.id);
-		before = el?.parentNode === log ? el : null;
+		before = isShown(el) ? el : undefined;
 	}
-	log.insertBefore(place(row), before);
+	if (before) {
+		before.before(place(row));
+		return;
+	}
+	let last = log.lastElementChild;
+	if (!last || last.childElementCount >= rowsPerPage) {
+		last = log.appendChild(newPage([]));
+	}
+	last.append(place(row));
+}
+
+/** Whether a row's element is in the log now (in one of its pages). */
+function isShown(el: HTMLElement | undefined): el is HTMLElement {
+	return el?.parentElement?.parentElement === log;
 }
 
 /** Replaces one row's element; focus inside it moves to the same control in the new one, never to the input. */
