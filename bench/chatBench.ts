@@ -7,6 +7,7 @@
  *  - show: a whole snapshot shown (`chat/didReset`, as when a tab is opened or resynced), per row.
  * Rounds of the short and the long chat alternate; medians of the rounds are compared.
  * Target (chat tabs on the host that never stalls): streamedUpdate and key in the long chat within 2× the short one.
+ * `host` is the extension host's side of opening a long chat (`chatHostBench.ts`).
  *
  * Knobs (environment): BENCH_CHAT_TURNS (2,500 turns of four rows), BENCH_CHAT_ROUNDS (3).
  */
@@ -14,6 +15,7 @@ import * as fs from 'node:fs';
 import type { Page } from 'playwright-core';
 import type { ChatRow, ChatSnapshot } from '../src/protocol/messages';
 import { chromiumPath, longChat, mainThreadClock, meta, nextFrame, openChatTab, startChatPageServer, typeKeys, type ChatPageServer } from '../test/unit/webview/chatPage';
+import { runChatHostBench } from './chatHostBench';
 import { log, percentile, round } from './stats';
 
 const longTurns = Math.max(1, Number(process.env.BENCH_CHAT_TURNS ?? 2500));
@@ -64,8 +66,9 @@ function notify(page: Page, message: unknown): Promise<void> {
 }
 
 export async function runChatBench(): Promise<Record<string, unknown>> {
+	const host = await runChatHostBench();
 	if (!fs.existsSync(chromiumPath)) {
-		return { skipped: `no Chromium at ${chromiumPath}` };
+		return { host, page: { skipped: `no Chromium at ${chromiumPath}` } };
 	}
 	const server = await startChatPageServer();
 	try {
@@ -83,6 +86,7 @@ export async function runChatBench(): Promise<Record<string, unknown>> {
 			streamedUpdate: { ...figure('streamedUpdateMs'), target: targets.streamedUpdateRatio },
 			key: { ...figure('keyMs'), target: targets.keyRatio },
 			showPerRow: { longMs: round(median(long, 'showMsPerRow'), 4), shortMs: round(median(short, 'showMsPerRow'), 4) },
+			host,
 		};
 	} finally {
 		await server.close();

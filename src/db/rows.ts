@@ -12,11 +12,23 @@ export function allRows<T>(db: Database, sql: string, params: Params = []): T[] 
 	}
 }
 
+/**
+ * Rows as objects, the column names read once per query: sql.js's `getAsObject` reads them from SQLite
+ * again for every row (a string decoded per column per row), which made reading a chat of 10,000 rows three
+ * times slower than reading its values. A later column of the same name wins, as with `getAsObject`.
+ */
 function stepAll<T>(stmt: Statement, params: Params): T[] {
 	stmt.bind(params as SqlJsValue[]);
 	const rows: T[] = [];
+	let names: string[] | undefined;
 	while (stmt.step()) {
-		rows.push(stmt.getAsObject() as T);
+		names ??= stmt.getColumnNames();
+		const values = stmt.get();
+		const row: Record<string, SqlJsValue> = {};
+		for (let i = 0; i < names.length; i++) {
+			row[names[i]!] = values[i]!;
+		}
+		rows.push(row as T);
 	}
 	return rows;
 }

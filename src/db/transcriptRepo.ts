@@ -88,6 +88,20 @@ export class TranscriptRepo {
 		return this.store.all<MessageRow>('SELECT * FROM messages WHERE turn_id = ? ORDER BY seq', [turnId]);
 	}
 
+	/** Every message of a chat's turns, by turn, each turn's in order: one query for a whole chat, not one a turn. */
+	listChatMessages(chatId: string): Map<string, MessageRow[]> {
+		const byTurn = new Map<string, MessageRow[]>();
+		for (const m of this.store.all<MessageRow>('SELECT m.* FROM messages m JOIN turns t ON t.id = m.turn_id WHERE t.chat_id = ? ORDER BY t.seq, m.seq', [chatId])) {
+			const messages = byTurn.get(m.turn_id);
+			if (messages) {
+				messages.push(m);
+			} else {
+				byTurn.set(m.turn_id, [m]);
+			}
+		}
+		return byTurn;
+	}
+
 	setCheckpoints(turnId: string, before: string | null, after: string | null): void {
 		this.store.write((tx) => {
 			tx.run('UPDATE turns SET checkpoint_before = COALESCE(?, checkpoint_before), checkpoint_after = COALESCE(?, checkpoint_after) WHERE id = ?', [before, after, turnId]);

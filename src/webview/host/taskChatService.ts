@@ -206,8 +206,9 @@ export class TaskChatService extends Disposable implements ChatService {
 		const st = this.state(chatId);
 		const rows: ChatRow[] = [];
 		const cwd = this.workingDirectory(chatId);
+		const messagesByTurn = this.transcript.listChatMessages(chatId);
 		for (const turn of this.transcript.listTurns(chatId)) {
-			const messages = this.transcript.listMessages(turn.id);
+			const messages = messagesByTurn.get(turn.id) ?? [];
 			this.learnMeta(st, messages);
 			rows.push(...turnRows(turn, messages, cwd));
 		}

@@ -7,6 +7,7 @@ import { handoverFileName, requestHandover, watchHandoverRequests } from '../../
 import { StoreLockedError } from '../../../src/db/lock';
 import { journalHeader } from '../../../src/db/journal';
 import { SessionsRepo } from '../../../src/db/sessionsRepo';
+import { TranscriptRepo } from '../../../src/db/transcriptRepo';
 import { type Store, storeFiles } from '../../../src/db/store';
 import { ensureNoDisposablesLeaked, MemoryLogger, openStore, removeDir, repoRoot, tempDir, waitFor, wasmPath } from '../helpers';
 
@@ -220,6 +221,35 @@ suite('db/store', () => {
 			assert.deepEqual(reopened.get<{ value: Uint8Array }>("SELECT value FROM _store_meta WHERE key = 'blob'")?.value, blob);
 		} finally {
 			await reopened.close();
+			await store.close();
+		}
+	});
+
+	test('rows read by query carry each column by name (a later column of the same name wins); a chat\'s messages come by turn, each in order', async () => {
+		const store = await openStore(dir);
+		try {
+			assert.deepEqual(store.all('SELECT 1 AS a, NULL AS b, \'x\' AS a UNION ALL SELECT 2, 3.5, \'y\''), [
+				{ a: 'x', b: null },
+				{ a: 'y', b: 3.5 },
+			]);
+			assert.deepEqual(store.all('SELECT 1 AS a WHERE 0'), []);
+			const sessions = new SessionsRepo(store);
+			const transcript = new TranscriptRepo(store);
+			const session = sessions.create({ title: 't', baseRef: 'main', repoRoot: dir });
+			const chatId = sessions.createChat({ sessionId: session.id, agent: 'a' }).id;
+			const other = sessions.createChat({ sessionId: session.id, agent: 'a' }).id;
+			const turns = [transcript.startTurn({ chatId, agent: 'a', prompt: 'first' }), transcript.startTurn({ chatId, agent: 'a', prompt: 'second' })];
+			transcript.startTurn({ chatId: other, agent: 'a', prompt: 'elsewhere' });
+			// Written out of order, in the second turn first: what comes back follows the turns and their seq.
+			transcript.writeMessages(turns[1]!.id, [3, 1, 2].map((seq) => ({ id: `m2-${seq}`, seq, kind: 'text', toolCallId: null, content: '{}', createdAt: 1 })));
+			transcript.writeMessages(turns[0]!.id, [2, 1].map((seq) => ({ id: `m1-${seq}`, seq, kind: 'text', toolCallId: null, content: '{}', createdAt: 1 })));
+			const byTurn = transcript.listChatMessages(chatId);
+			assert.deepEqual([...byTurn.keys()], turns.map((t) => t.id));
+			for (const turn of turns) {
+				assert.deepEqual(byTurn.get(turn.id), transcript.listMessages(turn.id));
+			}
+			assert.deepEqual(byTurn.get(turns[1]!.id)!.slice(-3).map((m) => m.id), ['m2-1', 'm2-2', 'm2-3']);
+		} finally {
 			await store.close();
 		}
 	});
