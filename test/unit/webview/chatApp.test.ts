@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { Page } from 'playwright-core';
 import type { ChatDraft, ChatRow, ChatSetting, ChatSnapshot, HostToWebview, RowUpdate, WebviewToHost } from '../../../src/protocol/messages';
 import { repoRoot } from '../helpers';
-import { chromiumPath, type FakeHost, longChat, mainThreadClock, meta, nextFrame, openChatTab, startChatPageServer, strings, typeKeys, type ChatPageServer } from './chatPage';
+import { chromiumPath, type FakeHost, longChat, meta, nextFrame, openChatTab, startChatPageServer, strings, typeKeys, type ChatPageServer } from './chatPage';
 
 const outputDir = path.join(repoRoot, '.test-output');
 
@@ -147,23 +147,7 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.match((await page.locator('.permission').getAttribute('aria-label'))!, /photo\\u202egpj\.exe/);
 	});
 
-	test('typing in a tab of thousands of rows keeps the page busy for a few milliseconds a key, not for the whole transcript', async function () {
-		this.timeout(120_000);
-		await openTab(snap(longChat(2500), 10_000));
-		host.handlers['chat/saveDraft'] = (p) => ({ draft: p.draft });
-		const clock = await mainThreadClock(page);
-		await page.locator('textarea.input').focus();
-		const keys = 20;
-		const before = await clock.ms();
-		await typeKeys(page, keys);
-		const perKeyMs = ((await clock.ms()) - before) / keys;
-		// Seen on 2 cores: 50 ms a key when each key made the page go over all 10,000 rows again; 5 ms since.
-		assert.ok(perKeyMs < 20, `each key kept the page busy for ${perKeyMs.toFixed(1)} ms`);
-		assert.equal(await page.locator('textarea.input').inputValue(), 'a'.repeat(keys));
-		await clock.detach();
-	});
-
-	test('a chat of 10,000 rows has them all in the page, lays out only those near the view, follows a reply at the end and comes back where the reader was', async function () {
+	test('a chat of 10,000 rows has them all in the page, lays out only those near the view (also while the user types), follows a reply at the end and comes back where the reader was', async function () {
 		this.timeout(120_000);
 		const rows = longChat(2500);
 		const lastTurn = rows.length - 4;
@@ -179,6 +163,13 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.ok((await fromBottom()) < 2, `opens at the end, not ${await fromBottom()} px above it`);
 		assert.equal(await rendered('a2499'), true, 'the last row is laid out');
 		assert.equal(await rendered('u0'), false, 'the first row, 10,000 rows above the view, is not');
+		// What a key costs is `npm run bench`'s (chat, key): here, that typing leaves the rows out of view alone.
+		host.handlers['chat/saveDraft'] = (p) => ({ draft: p.draft });
+		await page.locator('textarea.input').focus();
+		await typeKeys(page, 5);
+		assert.equal(await page.locator('textarea.input').inputValue(), 'aaaaa');
+		assert.equal(await rendered('u0'), false, 'typing lays out no row far from the view');
+		assert.ok((await fromBottom()) < 2, `still at the end after typing, not ${await fromBottom()} px above it`);
 		// A reply streams into the last row and 60 more rows come (more than a page): the reader follows.
 		for (let k = 1; k <= 20; k++) {
 			await rowUpdate({ seq: rows.length + k, op: 'change', row: { id: 'a2499', turnId: 't2499', kind: 'text', text: `streamed line\n`.repeat(k) } });
