@@ -88,10 +88,15 @@ export class TranscriptRepo {
 		return this.store.all<MessageRow>('SELECT * FROM messages WHERE turn_id = ? ORDER BY seq', [turnId]);
 	}
 
-	/** Every message of a chat's turns, by turn, each turn's in order: one query for a whole chat, not one a turn. */
-	listChatMessages(chatId: string): Map<string, MessageRow[]> {
+	/**
+	 * The messages of a chat's turns numbered from `fromTurn` up to (not with) `toTurn`, by turn, each turn's in
+	 * order: one query for many turns, not one a turn. `kind` picks messages of one kind only.
+	 */
+	listChatMessages(chatId: string, range: { fromTurn?: number; toTurn?: number; kind?: MessageKind } = {}): Map<string, MessageRow[]> {
 		const byTurn = new Map<string, MessageRow[]>();
-		for (const m of this.store.all<MessageRow>('SELECT m.* FROM messages m JOIN turns t ON t.id = m.turn_id WHERE t.chat_id = ? ORDER BY t.seq, m.seq', [chatId])) {
+		const sql = `SELECT m.* FROM messages m JOIN turns t ON t.id = m.turn_id WHERE t.chat_id = ? AND t.seq >= ? AND t.seq < ?${range.kind ? ' AND m.kind = ?' : ''} ORDER BY t.seq, m.seq`;
+		const params = [chatId, range.fromTurn ?? 0, range.toTurn ?? Number.MAX_SAFE_INTEGER, ...(range.kind ? [range.kind] : [])];
+		for (const m of this.store.all<MessageRow>(sql, params)) {
 			const messages = byTurn.get(m.turn_id);
 			if (messages) {
 				messages.push(m);
@@ -100,6 +105,13 @@ export class TranscriptRepo {
 			}
 		}
 		return byTurn;
+	}
+
+	/** How many messages each turn of a chat has (turns without any are absent). */
+	messageCounts(chatId: string): Map<string, number> {
+		// Counted in the (turn_id, seq) index, turn by turn: no message is read, nothing is sorted.
+		const rows = this.store.all<{ id: string; n: number }>('SELECT t.id, (SELECT count(*) FROM messages m WHERE m.turn_id = t.id) AS n FROM turns t WHERE t.chat_id = ?', [chatId]);
+		return new Map(rows.filter((r) => r.n > 0).map((r) => [r.id, r.n]));
 	}
 
 	setCheckpoints(turnId: string, before: string | null, after: string | null): void {

@@ -105,6 +105,41 @@ export class ChatRowModel {
 		return outcomes;
 	}
 
+	/**
+	 * Takes in rows a long chat's snapshot left out (`chat/earlierRows`), in order. They were read after every
+	 * update the view has had, so a row held already (an update brought it first) takes the version read; the
+	 * others go where their `order` puts them. Returns the rows added and the rows replaced.
+	 */
+	addEarlier(rows: readonly ChatRow[]): { added: ChatRow[]; changed: ChatRow[] } {
+		const added: ChatRow[] = [];
+		const changed: ChatRow[] = [];
+		for (const row of rows) {
+			const existing = this.indexById.get(row.id);
+			if (existing !== undefined) {
+				this.rowsInOrder[existing] = row;
+				changed.push(row);
+			} else {
+				added.push(row);
+			}
+		}
+		if (added.length) {
+			// Both lists are in order: merge them (a row without a place stays after every placed one).
+			const merged: ChatRow[] = [];
+			const held = this.rowsInOrder;
+			let i = 0;
+			for (const row of added) {
+				while (i < held.length && placedBefore(held[i]!, row)) {
+					merged.push(held[i++]!);
+				}
+				merged.push(row);
+			}
+			this.rowsInOrder = merged.concat(held.slice(i));
+			this.indexById.clear();
+			this.rowsInOrder.forEach((row, index) => this.indexById.set(row.id, index));
+		}
+		return { added, changed };
+	}
+
 	private put(update: RowUpdate): ApplyOutcome & { kind: 'appended' | 'changed' } {
 		const existing = this.indexById.get(update.row.id);
 		// An append of a row we already hold (or a change of one we never saw) is folded into what it means.
@@ -122,6 +157,9 @@ export class ChatRowModel {
 }
 
 const compareOrder = (a: readonly [number, number], b: readonly [number, number]): number => a[0] - b[0] || a[1] - b[1];
+
+/** Whether `held` goes before `row` (rows without a place go last). */
+const placedBefore = (held: ChatRow, row: ChatRow): boolean => (held.order ? !row.order || compareOrder(held.order, row.order) <= 0 : false);
 
 /** Where a new row goes: after every row placed at or before its `order` (at the end without one). */
 function insertionIndex(rows: readonly ChatRow[], order: [number, number] | undefined): number {

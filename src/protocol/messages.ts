@@ -12,7 +12,7 @@
 import type { PermissionOption, PlanEntry, ToolKind, ToolStatus } from './agentEvents';
 import type { TurnStatus } from './turns';
 
-export const protocolVersion = 3;
+export const protocolVersion = 4;
 
 export type ViewKind = 'chat';
 
@@ -171,6 +171,19 @@ export interface ChatSnapshot {
 	seq: number;
 	rows: ChatRow[];
 	meta: ChatMeta;
+	/**
+	 * A long chat's snapshot holds its last rows only: the rows placed before turn `earlierBefore`
+	 * (`order[0]` below it) are not in `rows`, and the view asks for them (`chat/earlierRows`), so a tab shows
+	 * at once whatever the chat's length. Absent: `rows` is the whole chat.
+	 */
+	earlierBefore?: number;
+}
+
+/** The answer to `chat/earlierRows`: the rows just before `before`, in order, read from the database now. */
+export interface EarlierRows {
+	rows: ChatRow[];
+	/** Rows placed before this turn are still to come (ask again with it); absent: none are left. */
+	earlierBefore?: number;
 }
 
 /**
@@ -284,6 +297,8 @@ export interface RewindResult {
 /** webview -> host requests: [params, result]. */
 export interface Requests {
 	'chat/open': [{ chatId: string; sinceSeq?: number; epoch?: string }, ChatOpenResult];
+	/** The rows placed before turn `before` (`ChatSnapshot.earlierBefore`), the last of them first in line: a slice at a time. */
+	'chat/earlierRows': [{ chatId: string; before: number }, EarlierRows];
 	'chat/send': [{ chatId: string; prompt: PromptPayload }, { queued: boolean }];
 	'chat/cancel': [{ chatId: string }, null];
 	'chat/setMode': [{ chatId: string; modeId: string }, null];
@@ -413,6 +428,7 @@ export const maxAttachments = 100;
 /** Each request's string fields (all required), and which of them are long text rather than ids. */
 const requestFields: { [M in keyof Requests]: readonly (keyof Requests[M][0] & string)[] } = {
 	'chat/open': ['chatId'],
+	'chat/earlierRows': ['chatId'],
 	'chat/send': ['chatId'],
 	'chat/cancel': ['chatId'],
 	'chat/setMode': ['chatId', 'modeId'],
@@ -460,6 +476,9 @@ export function requestParamsProblem(method: string, params: unknown): string | 
 		if (p.epoch !== undefined && (typeof p.epoch !== 'string' || p.epoch.length > maxIdLength)) {
 			return 'epoch is not an id';
 		}
+	}
+	if (method === 'chat/earlierRows' && !(Number.isSafeInteger(p.before) && (p.before as number) >= 0)) {
+		return 'before is not a turn number';
 	}
 	if (method === 'chat/saveDraft' && p.attachments !== undefined && !Array.isArray(p.attachments)) {
 		return 'the attachments are not a list'; // each is checked by the host, which keeps the draft without a bad one

@@ -122,6 +122,7 @@ export class ChatPanel extends Disposable {
 			return chatId;
 		};
 		m.handle('chat/open', (p) => s.open(own(p.chatId), p.sinceSeq !== undefined && p.epoch ? { seq: p.sinceSeq, epoch: p.epoch } : undefined));
+		m.handle('chat/earlierRows', (p) => s.earlierRows(own(p.chatId), p.before));
 		m.handle('chat/send', (p) => s.send(own(p.chatId), checkedPrompt(p.prompt)));
 		m.handle('chat/cancel', async (p) => (await s.cancel(own(p.chatId)), null));
 		m.handle('chat/setMode', async (p) => (await s.setMode(own(p.chatId), p.modeId), null));

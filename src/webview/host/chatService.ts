@@ -1,5 +1,5 @@
 import type { Event } from '../../common/event';
-import type { ChatDraft, ChatMeta, ChatOpenResult, PromptAttachment, ChatSnapshot, CompletionItem, PromptPayload, QueuedEdit, RewindPreview, RewindResult, RowUpdate } from '../../protocol/messages';
+import type { ChatDraft, ChatMeta, ChatOpenResult, EarlierRows, PromptAttachment, ChatSnapshot, CompletionItem, PromptPayload, QueuedEdit, RewindPreview, RewindResult, RowUpdate } from '../../protocol/messages';
 
 /**
  * The port between chat tabs and whatever runs chats: `TaskChatService`, over the task dispatcher (a message
@@ -12,6 +12,8 @@ export interface ChatService {
 	 * which survives restarts) when the view knows that numbering; answered once it is on disk.
 	 */
 	open(chatId: string, since?: { seq: number; epoch: string }): Promise<ChatOpenResult>;
+	/** The rows a long chat's snapshot left out (`ChatSnapshot.earlierBefore`): those just before turn `before`, a slice at a time. */
+	earlierRows(chatId: string, before: number): EarlierRows;
 	meta(chatId: string): ChatMeta;
 	/** Runs the prompt now, or queues it (`queued: true`) behind the chat's running turn or the task limits. */
 	send(chatId: string, prompt: PromptPayload): Promise<{ queued: boolean }>;

@@ -26,6 +26,7 @@ import type {
 	ChatRow,
 	ChatSetting,
 	ChatSnapshot,
+	EarlierRows,
 	Choice,
 	CompletionItem,
 	PromptAttachment,
@@ -58,6 +59,10 @@ export interface TaskChatServiceOptions {
 	refreshDelayMs?: number;
 	/** Translates what the tab is told (`vscode.l10n` in the extension); English when absent. */
 	vscode?: VsCodeL10n;
+	/** About how many rows a tab opening a long chat gets at first, whole turns (the rest come as `earlierRows`). */
+	openRows?: number;
+	/** About how many rows each `earlierRows` answer holds, whole turns. */
+	earlierSliceRows?: number;
 }
 
 /**
@@ -65,6 +70,25 @@ export interface TaskChatServiceOptions {
  * across reloads and restarts. A view from another numbering gets a snapshot.
  */
 const storedEpoch = 'row_seq';
+/**
+ * About how many rows a tab gets when it opens a chat (whole turns): a screen's worth many times over, so a
+ * chat of any length shows at once; the rest come in slices of `defaultEarlierSliceRows` as the tab asks.
+ */
+const defaultOpenRows = 300;
+const defaultEarlierSliceRows = 1000;
+
+/** Where the last turns holding at least `rows` rows (a header and its messages each) begin in `turns`. */
+function firstOfLast(turns: readonly TurnRow[], messageCounts: ReadonlyMap<string, number>, rows: number): number {
+	let count = 0;
+	for (let i = turns.length - 1; i >= 0; i--) {
+		count += 1 + (messageCounts.get(turns[i]!.id) ?? 0);
+		if (count >= rows) {
+			return i;
+		}
+	}
+	return 0;
+}
+
 /** Chat-level rows the store refused to keep (it stopped accepting writes): shown from memory, the newest few. */
 const unstoredRowLimit = 50;
 /** Streamed rows whose last sent text is kept (to send only what they add): the newest few; others go whole. */
@@ -178,9 +202,12 @@ export class TaskChatService extends Disposable implements ChatService {
 	// ---------------------------------------------------------------------------------------------------
 	// Reading
 
-	/** What `read` says, answered once the store has it on disk (so no view holds a number a crash could reuse). */
+	/**
+	 * What `read` says, answered once the store has it on disk (so no view holds a number a crash could reuse).
+	 * A long chat's snapshot holds its last turns only: the tab shows them at once and asks for the rest.
+	 */
 	async open(chatId: string, since?: { seq: number; epoch: string }): Promise<ChatOpenResult> {
-		const result = this.read(chatId, since);
+		const result = this.read(chatId, since, this.options.openRows ?? defaultOpenRows);
 		await this.options.store.durable();
 		// The chat's status, queue and title may have changed while this waited, and their notices reached the
 		// view first: the reply carries them as they are now, not as they were, or it would undo them.
@@ -193,34 +220,58 @@ export class TaskChatService extends Disposable implements ChatService {
 	 * The chat from the database: the rows changed after `since.seq` when the view knows this numbering and
 	 * is not ahead of the database, else a snapshot.
 	 */
-	read(chatId: string, since?: { seq: number; epoch: string }): ChatOpenResult {
+	read(chatId: string, since?: { seq: number; epoch: string }, snapshotRows = Infinity): ChatOpenResult {
 		this.chat(chatId);
 		const current = this.transcript.chatSeq(chatId);
 		if (since && since.epoch === storedEpoch && since.seq <= current) {
 			return { kind: 'updates', updates: this.changesSince(chatId, since.seq), meta: this.meta(chatId), seq: current };
 		}
-		return { kind: 'snapshot', snapshot: this.snapshot(chatId, current) };
+		return { kind: 'snapshot', snapshot: this.snapshot(chatId, current, snapshotRows) };
 	}
 
-	private snapshot(chatId: string, seq: number): ChatSnapshot {
+	/** The chat's last turns, about `rows` rows of them (all of it when it is shorter), and what was left out. */
+	private snapshot(chatId: string, seq: number, rows: number): ChatSnapshot {
 		const st = this.state(chatId);
-		const rows: ChatRow[] = [];
+		const turns = this.transcript.listTurns(chatId);
+		const from = rows < Infinity ? firstOfLast(turns, this.transcript.messageCounts(chatId), rows) : 0;
+		// Settings the agent reported live in notices of any turn, also of those left out.
+		this.learnMeta(st, [...this.transcript.listChatMessages(chatId, { kind: 'notice' }).values()].flat());
+		const shown = this.rowsOfTurns(chatId, turns.slice(from), from > 0 ? turns[from]!.seq : -Infinity, Infinity);
+		return { chatId, epoch: storedEpoch, seq, rows: shown, meta: this.meta(chatId), ...(from > 0 ? { earlierBefore: turns[from]!.seq } : {}) };
+	}
+
+	earlierRows(chatId: string, before: number): EarlierRows {
+		this.chat(chatId);
+		const turns = this.transcript.listTurns(chatId).filter((t) => t.seq < before);
+		const from = firstOfLast(turns, this.transcript.messageCounts(chatId), this.options.earlierSliceRows ?? defaultEarlierSliceRows);
+		const rows = this.rowsOfTurns(chatId, turns.slice(from), from > 0 ? turns[from]!.seq : -Infinity, before);
+		return { rows, ...(from > 0 ? { earlierBefore: turns[from]!.seq } : {}) };
+	}
+
+	/**
+	 * The rows of `turns` (in order, numbered `fromTurn` and on) and the chat-level rows placed among them
+	 * (`order[0]` from `fromTurn` up to, not with, `toTurn`), each after the turns that came before it; marked sent.
+	 */
+	private rowsOfTurns(chatId: string, turns: readonly TurnRow[], fromTurn: number, toTurn: number): ChatRow[] {
+		const st = this.state(chatId);
 		const cwd = this.workingDirectory(chatId);
-		const messagesByTurn = this.transcript.listChatMessages(chatId);
-		for (const turn of this.transcript.listTurns(chatId)) {
-			const messages = messagesByTurn.get(turn.id) ?? [];
-			this.learnMeta(st, messages);
-			rows.push(...turnRows(turn, messages, cwd));
+		const rows: ChatRow[] = [];
+		const messagesByTurn = turns.length ? this.transcript.listChatMessages(chatId, { fromTurn: turns[0]!.seq, toTurn: turns[turns.length - 1]!.seq + 1 }) : new Map<string, MessageRow[]>();
+		for (const turn of turns) {
+			rows.push(...turnRows(turn, messagesByTurn.get(turn.id) ?? [], cwd));
 		}
-		// Chat-level rows go after the turns that came before them.
-		for (const row of [...this.notices.list(chatId).map(noticeRow), ...st.unstoredRows.map((u) => u.row)]) {
+		const placed = (row: ChatRow): boolean => {
+			const at = row.order?.[0] ?? Infinity;
+			return at >= fromTurn && at < toTurn;
+		};
+		for (const row of [...this.notices.list(chatId).map(noticeRow), ...st.unstoredRows.map((u) => u.row)].filter(placed)) {
 			const next = rows.findIndex((r) => r.kind === 'turn' && r.number > (row.order?.[0] ?? Infinity));
 			rows.splice(next < 0 ? rows.length : next, 0, row);
 		}
 		for (const row of rows) {
 			st.sent.add(row.id);
 		}
-		return { chatId, epoch: storedEpoch, seq, rows, meta: this.meta(chatId) };
+		return rows;
 	}
 
 	/** The rows changed after `seq`, each once with its newest content and number, in the order they were numbered. */

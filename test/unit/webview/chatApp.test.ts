@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Page } from 'playwright-core';
-import type { ChatDraft, ChatRow, ChatSetting, ChatSnapshot, HostToWebview, RowUpdate, WebviewToHost } from '../../../src/protocol/messages';
+import type { ChatDraft, ChatRow, ChatSetting, ChatSnapshot, EarlierRows, HostToWebview, RowUpdate, WebviewToHost } from '../../../src/protocol/messages';
 import { repoRoot } from '../helpers';
 import { chromiumPath, type FakeHost, longChat, meta, nextFrame, openChatTab, startChatPageServer, strings, typeKeys, type ChatPageServer } from './chatPage';
 
@@ -53,8 +53,8 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		await server?.close();
 	});
 
-	async function openTab(snapshot: ChatSnapshot, width = 900): Promise<void> {
-		({ page, host, problems } = await openChatTab(server, snapshot, width));
+	async function openTab(snapshot: ChatSnapshot, width = 900, handlers: FakeHost['handlers'] = {}): Promise<void> {
+		({ page, host, problems } = await openChatTab(server, snapshot, width, handlers));
 	}
 
 	teardown(async () => {
@@ -78,7 +78,7 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 	test('renders every row kind as text, with roles and labels; agent markup stays text', async () => {
 		await openTab(snap(allRows(), 14, meta({ status: 'waitingForPermission' })));
 		const first = (await posted())[0];
-		assert.deepEqual(first, { kind: 'ready', protocol: 3, view: 'chat' });
+		assert.deepEqual(first, { kind: 'ready', protocol: 4, view: 'chat' });
 		assert.equal(await page.locator('[role="log"]').getAttribute('aria-label'), 'Transcript');
 		assert.deepEqual(await page.locator('article').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label'))), ['You', 'Scripted (thinking)', 'Scripted', 'You']);
 		const agentText = await page.locator('article[aria-label="Scripted"] .body').evaluate((e) => ({ text: e.textContent, children: e.children.length }));
@@ -203,6 +203,54 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		await nextFrame(page);
 		assert.equal(await offsetOf('u1234'), -10, 'the same row at the same place');
 		assert.equal(await rendered('u1234'), true);
+		assert.deepEqual(problems, []);
+	});
+
+	test('a long chat shows its last rows at once and the earlier ones as they come, each in its place: the reader stays put, a row an update brought first is shown once, and a reader coming back to a row far up gets there', async function () {
+		this.timeout(120_000);
+		const rows = longChat(300); // 1,200 rows of turns 1 to 300
+		const turnOf = (r: ChatRow): number => r.order![0];
+		const asked: number[] = [];
+		let release!: () => void;
+		const gate = new Promise<void>((r) => (release = r));
+		// The host reads each slice when asked, from the same rows a change updates (its database).
+		const earlierRows = async ({ before }: { before: number }): Promise<EarlierRows> => {
+			asked.push(before);
+			await gate;
+			const from = Math.max(1, before - 100);
+			return { rows: rows.filter((r) => turnOf(r) >= from && turnOf(r) < before), ...(from > 1 ? { earlierBefore: from } : {}) };
+		};
+		await openTab({ ...snap(rows.filter((r) => turnOf(r) >= 251), rows.length), earlierBefore: 251 }, 900, { 'chat/earlierRows': earlierRows });
+		const log = page.locator('[role="log"]');
+		const shownIds = (): Promise<(string | undefined)[]> => log.locator('[data-row-id]').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.rowId));
+		const offsetOf = (id: string): Promise<number> => log.evaluate((e, rowId) => Math.round(e.querySelector(`[data-row-id="${rowId}"]`)!.getBoundingClientRect().top - e.getBoundingClientRect().top), id);
+		assert.equal((await shownIds()).length, 200, 'the last 50 turns at once');
+		assert.equal(await log.getAttribute('aria-busy'), 'true', 'busy while the rest comes');
+		// The reader scrolls up a little, to a row 10 px above the view; then a row of turn 200, not shown yet, changes.
+		await log.evaluate((e) => {
+			const row = e.querySelector('[data-row-id="u260"]')!;
+			e.scrollTop += row.getBoundingClientRect().top - e.getBoundingClientRect().top + 10;
+		});
+		await nextFrame(page);
+		const changedAt = rows.findIndex((r) => r.id === 'a199');
+		rows[changedAt] = { ...rows[changedAt]!, text: 'changed before its slice came' } as ChatRow;
+		await rowUpdate({ seq: rows.length + 1, op: 'change', row: rows[changedAt]! });
+		release();
+		await until(async () => (await log.getAttribute('aria-busy')) === 'false', 'the earlier rows');
+		assert.deepEqual(asked, [251, 151, 51]);
+		assert.deepEqual(await shownIds(), rows.map((r) => r.id), 'every row once, in order');
+		assert.match((await page.locator('[data-row-id="a199"]').textContent()) ?? '', /changed before its slice came$/);
+		assert.equal(await offsetOf('u260'), -10, 'the reader stays where they were');
+		// Far up now, the reader leaves the tab and comes back: the row comes with the last slice, and the reader with it.
+		await log.evaluate((e) => {
+			const row = e.querySelector('[data-row-id="u10"]')!;
+			e.scrollTop += row.getBoundingClientRect().top - e.getBoundingClientRect().top + 10;
+		});
+		await until(async () => JSON.stringify((await page.evaluate(() => (window as unknown as { __state: { scroll?: unknown } }).__state)).scroll) === JSON.stringify({ rowId: 'u10', offset: -10 }), 'the anchor in the tab state');
+		await page.reload();
+		await until(async () => (await log.getAttribute('aria-busy')) === 'false' && (await shownIds()).length === rows.length, 'the chat again');
+		await nextFrame(page);
+		assert.equal(await offsetOf('u10'), -10, 'the same row at the same place');
 		assert.deepEqual(problems, []);
 	});
 

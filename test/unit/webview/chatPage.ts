@@ -151,9 +151,10 @@ export interface ChatTab {
 	readonly problems: string[];
 }
 
-export async function openChatTab(server: ChatPageServer, snapshot: ChatSnapshot, width = 900): Promise<ChatTab> {
+/** `handlers` answer requests the page makes as it opens (before the test could set them). */
+export async function openChatTab(server: ChatPageServer, snapshot: ChatSnapshot, width = 900, handlers: FakeHost['handlers'] = {}): Promise<ChatTab> {
 	const host = new FakeHost();
-	host.handlers['chat/open'] = () => ({ kind: 'snapshot', snapshot });
+	host.handlers = { ...handlers, 'chat/open': () => ({ kind: 'snapshot', snapshot }) };
 	const problems: string[] = [];
 	const context = await server.browser.newContext({ viewport: { width, height: 900 } });
 	const page = await context.newPage();
@@ -165,15 +166,16 @@ export async function openChatTab(server: ChatPageServer, snapshot: ChatSnapshot
 	return { page, host, problems };
 }
 
-/** A finished chat of `turns` turns, four rows each (the turn, the question, a tool call, the answer). */
+/** A finished chat of `turns` turns, four rows each (the turn, the question, a tool call, the answer), placed as the host places them. */
 export function longChat(turns: number): ChatRow[] {
 	const rows: ChatRow[] = [];
 	for (let i = 0; i < turns; i++) {
 		const turnId = `t${i}`;
-		rows.push({ id: turnId, turnId, kind: 'turn', number: i + 1, agent: 'scripted', status: 'done', canRewind: true, startedAt: 1, endedAt: 2 });
-		rows.push({ id: `u${i}`, turnId, kind: 'user', text: `question ${i}` });
-		rows.push({ id: `c${i}`, turnId, kind: 'tool_call', toolCallId: `c${i}`, title: `Read file ${i}`, status: 'completed', files: [`src/f${i}.ts`] });
-		rows.push({ id: `a${i}`, turnId, kind: 'text', text: `answer ${i} `.repeat(20) });
+		const turn = i + 1;
+		rows.push({ id: turnId, turnId, order: [turn, -1], kind: 'turn', number: turn, agent: 'scripted', status: 'done', canRewind: true, startedAt: 1, endedAt: 2 });
+		rows.push({ id: `u${i}`, turnId, order: [turn, 0], kind: 'user', text: `question ${i}` });
+		rows.push({ id: `c${i}`, turnId, order: [turn, 1], kind: 'tool_call', toolCallId: `c${i}`, title: `Read file ${i}`, status: 'completed', files: [`src/f${i}.ts`] });
+		rows.push({ id: `a${i}`, turnId, order: [turn, 2], kind: 'text', text: `answer ${i} `.repeat(20) });
 	}
 	return rows;
 }

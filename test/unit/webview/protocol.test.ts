@@ -163,6 +163,7 @@ suite('protocol: tab state and message shapes', () => {
 		assert.equal(requestParamsProblem('chat/setMode', { chatId: 'c', modeId: 'plan' }), undefined);
 		assert.equal(requestParamsProblem('chat/setConfigOption', { chatId: 'c', configId: 'effort', value: 'high' }), undefined);
 		assert.equal(requestParamsProblem('chat/open', { chatId: 'c', sinceSeq: 4, epoch: 'row_seq' }), undefined);
+		assert.equal(requestParamsProblem('chat/earlierRows', { chatId: 'c', before: 251 }), undefined);
 		assert.equal(requestParamsProblem('no/such', undefined), undefined, 'an unknown method is answered as unknown elsewhere');
 		const cases: [string, unknown, RegExp][] = [
 			['chat/cancel', undefined, /parameters are missing/],
@@ -172,6 +173,9 @@ suite('protocol: tab state and message shapes', () => {
 			['chat/setConfigOption', { chatId: 'c', value: 'high' }, /configId is not text/],
 			['chat/open', { chatId: 'c', sinceSeq: '4' }, /sinceSeq is not a count/],
 			['chat/open', { chatId: 'c', sinceSeq: -1 }, /sinceSeq is not a count/],
+			['chat/earlierRows', { chatId: 'c' }, /before is not a turn number/],
+			['chat/earlierRows', { chatId: 'c', before: 2.5 }, /before is not a turn number/],
+			['chat/earlierRows', { chatId: 'c', before: '3' }, /before is not a turn number/],
 			['chat/saveDraft', { chatId: 'c', draft: 'x', attachments: 'x' }, /attachments are not a list/],
 			['queue/edit', { chatId: 'c', queueId: 'q', text: 'x'.repeat(maxTextLength + 1) }, /text is too long/],
 			['permission/answer', { chatId: 'c', requestId: 'r'.repeat(5000), optionId: 'o' }, /requestId is too long/],

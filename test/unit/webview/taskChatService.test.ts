@@ -15,6 +15,7 @@ import { SessionChatResolver } from '../../../src/tasks/chatResolver';
 import { Dispatcher } from '../../../src/tasks/dispatcher';
 import { TaskTurnAdapter } from '../../../src/tasks/taskTurnAdapter';
 import type { WriteTx } from '../../../src/db/store';
+import { ChatNoticesRepo } from '../../../src/db/chatNoticesRepo';
 import { SessionsRepo } from '../../../src/db/sessionsRepo';
 import { TranscriptRepo, type MessageRow, type TurnRow } from '../../../src/db/transcriptRepo';
 import { Store } from '../../../src/db/store';
@@ -702,6 +703,54 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 			assert.notEqual(chat?.closed_at, null);
 		} finally {
 			await reader.close();
+		}
+	});
+
+	test('a long chat opens with its last turns; the earlier rows come in slices, each read when asked, that add up to the whole chat with its notices in place', async () => {
+		const chatId = newChat();
+		const transcript = new TranscriptRepo(store);
+		const notices = new ChatNoticesRepo(store);
+		notices.add(chatId, { kind: 'notice', severity: 'info', title: 'before any turn' });
+		for (let t = 0; t < 40; t++) {
+			const turn = transcript.startTurn({ chatId, agent: 'scripted', prompt: `question ${t}` });
+			transcript.writeMessages(turn.id, [{ id: `answer-${t}`, seq: 1, kind: 'text', toolCallId: null, content: JSON.stringify({ text: `answer ${t}` }), createdAt: t }]);
+			transcript.endTurn(turn.id, { status: 'done', stopReason: 'end_turn' });
+			if (t % 10 === 4) {
+				notices.add(chatId, { kind: 'notice', severity: 'warning', title: `after turn ${t + 1}` });
+			}
+		}
+		const sliced = new TaskChatService({ store, pool, turns, dispatcher, permissions: broker, definitions, logger, rewind: async () => ({ files: [], replacedRef: '' }), openRows: 20, earlierSliceRows: 25 });
+		try {
+			const opened = await sliced.open(chatId);
+			assert.equal(opened.kind, 'snapshot');
+			const snapshot = opened.kind === 'snapshot' ? opened.snapshot : undefined;
+			assert.ok(snapshot?.earlierBefore !== undefined, 'a long chat opens with its last turns only');
+			assert.ok(snapshot.rows.length >= 20 && snapshot.rows.length < 30, `${snapshot.rows.length} rows at first`);
+			assert.ok(snapshot.rows.every((r) => r.order![0] >= snapshot.earlierBefore!));
+			// A row of an earlier turn changes after the tab opened: the slice read later has it as it is now.
+			const early = transcript.listTurns(chatId)[2]!;
+			transcript.writeMessages(early.id, [{ id: 'answer-2', seq: 1, kind: 'text', toolCallId: null, content: JSON.stringify({ text: 'answer 2, changed' }), createdAt: 2 }]);
+			const slices: ChatRow[][] = [];
+			for (let before: number | undefined = snapshot.earlierBefore; before !== undefined; ) {
+				const slice = sliced.earlierRows(chatId, before);
+				assert.ok(slice.rows.every((r) => r.order![0] < before!), 'only rows before the turn asked for');
+				slices.unshift(slice.rows);
+				before = slice.earlierBefore;
+				assert.ok(slices.length < 10, 'the slices end');
+			}
+			assert.ok(slices.length >= 3, `${slices.length} slices`);
+			const whole = rowsOf(chatId);
+			assert.deepEqual([...slices.flat(), ...snapshot.rows], whole, 'slices and the last turns are the whole chat, in order');
+			assert.deepEqual(whole.filter((r) => r.kind === 'notice').map((r) => (r.kind === 'notice' ? r.title : '')), ['before any turn', 'after turn 5', 'after turn 15', 'after turn 25', 'after turn 35']);
+			const changed = slices.flat().find((r) => r.id === 'answer-2');
+			assert.ok(changed?.kind === 'text' && changed.text === 'answer 2, changed', 'read when asked, not when the tab opened');
+			// A short chat still opens whole.
+			const short = newChat();
+			const shortOpened = await sliced.open(short);
+			assert.ok(shortOpened.kind === 'snapshot' && shortOpened.snapshot.earlierBefore === undefined);
+			assert.throws(() => sliced.earlierRows('chat-nope', 3), /no chat/i);
+		} finally {
+			sliced.dispose();
 		}
 	});
 

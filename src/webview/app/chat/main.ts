@@ -241,7 +241,7 @@ let renderingAll = false;
  * waits for a permission: its card must be heard.
  */
 function updateBusy(): void {
-	log.setAttribute('aria-busy', String(renderingAll || meta?.status === 'running'));
+	log.setAttribute('aria-busy', String(renderingAll || loadingEarlier || meta?.status === 'running'));
 }
 
 function renderAll(): void {
@@ -332,8 +332,91 @@ function showSnapshot(snapshot: ChatSnapshot): void {
 	notYet = new Set(snapshot.meta.unshownPermissions);
 	renderAll();
 	showMeta(snapshot.meta);
-	if (!anchorRestored) {
+	void loadEarlier(snapshot.earlierBefore);
+	if (!anchorRestored && (snapshot.earlierBefore === undefined || anchorShown())) {
 		restoreAnchor();
+	}
+}
+
+/** Counts the loads of a long chat's earlier rows: a newer snapshot ends the one before. */
+let earlierLoads = 0;
+/** Whether the earlier rows of a long chat are still coming (the log is busy meanwhile). */
+let loadingEarlier = false;
+
+/** Whether the row to come back to is in the log now (or there is none to come back to). */
+function anchorShown(): boolean {
+	return !anchorToRestore || isShown(elements.get(anchorToRestore.rowId));
+}
+
+/**
+ * Asks for the rows a long chat's snapshot left out, a slice at a time, newest first, and shows each above
+ * what is shown; the reader's place is kept, and a reader coming back to a row further up gets there once
+ * that row has come.
+ */
+async function loadEarlier(before: number | undefined): Promise<void> {
+	const load = ++earlierLoads;
+	loadingEarlier = before !== undefined;
+	updateBusy();
+	try {
+		while (before !== undefined) {
+			const result = await rpc.request('chat/earlierRows', { chatId, before });
+			if (load !== earlierLoads) {
+				return;
+			}
+			showEarlier(result.rows);
+			before = result.earlierBefore;
+			if (!anchorRestored && anchorShown()) {
+				restoreAnchor();
+			}
+		}
+	} catch (e) {
+		if (load === earlierLoads) {
+			composer.showError(format(s.failed, (e as Error).message));
+		}
+	} finally {
+		if (load === earlierLoads) {
+			loadingEarlier = false;
+			updateBusy();
+			if (!anchorRestored) {
+				restoreAnchor();
+			}
+		}
+	}
+}
+
+/** Shows earlier rows: those above every row shown go in pages of their own at the top, any other in its place. */
+function showEarlier(rows: ChatRow[]): void {
+	const anchor = atBottom ? undefined : scrollAnchor();
+	const { added, changed } = model.addEarlier(rows);
+	const firstShown = (log.firstElementChild?.firstElementChild as HTMLElement | null | undefined)?.dataset.rowId;
+	const firstIndex = firstShown === undefined ? Infinity : (model.indexOf(firstShown) ?? Infinity);
+	const above: HTMLElement[] = [];
+	for (const row of added) {
+		if ((model.indexOf(row.id) ?? Infinity) < firstIndex) {
+			above.push(place(row));
+		} else {
+			insertRow(row);
+		}
+	}
+	const pages: HTMLElement[] = [];
+	for (let i = 0; i < above.length; i += rowsPerPage) {
+		pages.push(h('div', { class: 'page' }, ...above.slice(i, i + rowsPerPage)));
+	}
+	if (pages.length && !log.firstElementChild) {
+		// Nothing was shown: the last of these pages is the one followed.
+		followBottom.observe((lastPage = pages[pages.length - 1]!));
+	}
+	log.prepend(...pages);
+	for (const row of changed) {
+		replaceRow(row);
+	}
+	if (atBottom) {
+		log.scrollTop = log.scrollHeight;
+		return;
+	}
+	const el = anchor ? elements.get(anchor.rowId) : undefined;
+	if (anchor && isShown(el)) {
+		log.scrollTop += el.getBoundingClientRect().top - log.getBoundingClientRect().top - anchor.offset;
 	}
 }
 
