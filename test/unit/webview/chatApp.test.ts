@@ -254,6 +254,36 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.deepEqual(problems, []);
 	});
 
+	test("at the end of a long chat, what the reader opens stays where they clicked; rows that come after, on a page just begun, are followed", async () => {
+		// 150 rows: the thinking is on the last page, and the next row begins a page.
+		const rows = longChat(37);
+		rows.push({ id: 'r9', turnId: 't36', kind: 'reasoning', text: 'thinking hard\n'.repeat(200) });
+		rows.push({ id: 'z9', turnId: 't36', kind: 'text', text: 'done' });
+		await openTab(snap(rows, rows.length));
+		const log = page.locator('[role="log"]');
+		const top = (selector: string): Promise<number> => log.evaluate((e, sel) => Math.round(e.querySelector(sel)!.getBoundingClientRect().top - e.getBoundingClientRect().top), selector);
+		const fromBottom = (): Promise<number> => log.evaluate((e) => e.scrollHeight - e.scrollTop - e.clientHeight);
+		await nextFrame(page);
+		assert.ok((await fromBottom()) < 2, 'opens at the end');
+		// The reader opens the agent's thinking (200 lines): it opens below its summary, which stays under the pointer.
+		const summary = '[data-row-id="r9"] summary';
+		const before = await top(summary);
+		await page.locator(summary).click();
+		await nextFrame(page);
+		await nextFrame(page);
+		assert.equal(await top(summary), before, 'the thinking opened where it was clicked, not scrolled away to the end of the chat');
+		// Back at the end, a page begun with a row longer than a page's estimate is followed to its end.
+		await log.evaluate((e) => (e.scrollTop = e.scrollHeight));
+		await nextFrame(page);
+		for (let k = 0; k < 2; k++) {
+			await rowUpdate({ seq: rows.length + 1 + k, op: 'append', row: { id: `big${k}`, turnId: 't36', kind: 'text', text: 'a long line\n'.repeat(300) } });
+			await nextFrame(page);
+			await nextFrame(page);
+			assert.ok((await fromBottom()) < 2, `following the rows appended: ${await fromBottom()} px above the end`);
+		}
+		assert.deepEqual(problems, []);
+	});
+
 	test('usable at 300 px: nothing overflows sideways', async () => {
 		// A notice as long as the one said when an agent cannot restore its conversation.
 		const long: ChatRow = { id: 'n2', turnId: null, kind: 'notice', severity: 'warning', title: "Scripted could not restore its earlier conversation, so this chat's agent context starts fresh. The transcript above is kept." };

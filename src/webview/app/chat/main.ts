@@ -183,29 +183,14 @@ log.addEventListener('scroll', () => {
 	scrollTimer ??= setTimeout(saveScrollNow, 200);
 });
 
-/**
- * A reader at the bottom stays there when the log changes size (the message box grows or shrinks, the tab is
- * resized) and when its last page does: a page laid out only once it comes into view (a chat just opened, a
- * page just begun) can change from its estimated size to its own after the log was scrolled to the end.
- */
-const followBottom = new ResizeObserver(() => {
+// A reader at the bottom stays there when the log changes size (the message box grows or shrinks, the tab is resized).
+// Not when a page does: the last one is always laid out (chat.css), so a row added or changed is followed by
+// `keepScroll`, and what the reader opens (an agent's thinking) stays where they clicked.
+new ResizeObserver(() => {
 	if (atBottom) {
 		log.scrollTop = log.scrollHeight;
 	}
-});
-followBottom.observe(log);
-
-/** The last page, the one the observer watches (the reader following the end reads it). */
-let lastPage: HTMLElement | undefined;
-
-function newPage(rows: HTMLElement[]): HTMLElement {
-	if (lastPage) {
-		followBottom.unobserve(lastPage);
-	}
-	lastPage = h('div', { class: 'page' }, ...rows);
-	followBottom.observe(lastPage);
-	return lastPage;
-}
+}).observe(log);
 
 /** Brings the reader back to the saved row at its offset; a row that is gone leaves the log at the bottom. */
 function restoreAnchor(): void {
@@ -252,7 +237,7 @@ function renderAll(): void {
 		const rows = model.rows;
 		const pages: HTMLElement[] = [];
 		for (let i = 0; i < rows.length; i += rowsPerPage) {
-			pages.push(newPage(rows.slice(i, i + rowsPerPage).map((row) => place(row))));
+			pages.push(h('div', { class: 'page' }, ...rows.slice(i, i + rowsPerPage).map((row) => place(row))));
 		}
 		log.replaceChildren(...pages);
 	});
@@ -293,7 +278,7 @@ function insertRow(row: ChatRow): void {
 	}
 	let last = log.lastElementChild;
 	if (!last || last.childElementCount >= rowsPerPage) {
-		last = log.appendChild(newPage([]));
+		last = log.appendChild(h('div', { class: 'page' }));
 	}
 	last.append(place(row));
 }
@@ -401,10 +386,6 @@ function showEarlier(rows: ChatRow[]): void {
 	const pages: HTMLElement[] = [];
 	for (let i = 0; i < above.length; i += rowsPerPage) {
 		pages.push(h('div', { class: 'page' }, ...above.slice(i, i + rowsPerPage)));
-	}
-	if (pages.length && !log.firstElementChild) {
-		// Nothing was shown: the last of these pages is the one followed.
-		followBottom.observe((lastPage = pages[pages.length - 1]!));
 	}
 	log.prepend(...pages);
 	for (const row of changed) {
