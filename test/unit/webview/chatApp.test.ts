@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Page } from 'playwright-core';
-import type { ChatDraft, ChatRow, ChatSetting, ChatSnapshot, EarlierRows, HostToWebview, RowUpdate, WebviewToHost } from '../../../src/protocol/messages';
+import type { ChatDraft, ChatRow, ChatSetting, ChatSnapshot, ChatTabState, EarlierRows, HostToWebview, RowUpdate, WebviewToHost } from '../../../src/protocol/messages';
 import { repoRoot } from '../helpers';
 import { chromiumPath, type FakeHost, longChat, meta, nextFrame, openChatTab, startChatPageServer, strings, typeKeys, type ChatPageServer } from './chatPage';
 
@@ -53,8 +53,8 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		await server?.close();
 	});
 
-	async function openTab(snapshot: ChatSnapshot, width = 900, handlers: FakeHost['handlers'] = {}): Promise<void> {
-		({ page, host, problems } = await openChatTab(server, snapshot, width, handlers));
+	async function openTab(snapshot: ChatSnapshot, width = 900, state?: ChatTabState, handlers: FakeHost['handlers'] = {}): Promise<void> {
+		({ page, host, problems } = await openChatTab(server, snapshot, width, state, handlers));
 	}
 
 	teardown(async () => {
@@ -220,7 +220,7 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 			const from = Math.max(1, before - 100);
 			return { rows: rows.filter((r) => turnOf(r) >= from && turnOf(r) < before), ...(from > 1 ? { earlierBefore: from } : {}) };
 		};
-		await openTab({ ...snap(rows.filter((r) => turnOf(r) >= 251), rows.length), earlierBefore: 251 }, 900, { 'chat/earlierRows': earlierRows });
+		await openTab({ ...snap(rows.filter((r) => turnOf(r) >= 251), rows.length), earlierBefore: 251 }, 900, undefined, { 'chat/earlierRows': earlierRows });
 		const log = page.locator('[role="log"]');
 		const shownIds = (): Promise<(string | undefined)[]> => log.locator('[data-row-id]').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.rowId));
 		const offsetOf = (id: string): Promise<number> => log.evaluate((e, rowId) => Math.round(e.querySelector(`[data-row-id="${rowId}"]`)!.getBoundingClientRect().top - e.getBoundingClientRect().top), id);
@@ -282,6 +282,46 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 			assert.ok((await fromBottom()) < 2, `following the rows appended: ${await fromBottom()} px above the end`);
 		}
 		assert.deepEqual(problems, []);
+	});
+
+	test('rows longer than a page is estimated: a tab shown again, or rebuilt, shows the row the reader was at, where it was', async function () {
+		this.timeout(120_000);
+		// 2,000 rows, each answer many lines: a page of 50 rows is several times the size estimated for a page not yet shown.
+		const rows = longChat(500).map((r) => (r.kind === 'text' ? { ...r, text: 'answer '.repeat(400) } : r));
+		const log = (): ReturnType<Page['locator']> => page.locator('[role="log"]');
+		const place = (id: string): Promise<{ offset: number; laidOut: boolean }> =>
+			log().evaluate((e, rowId) => {
+				const row = e.querySelector(`[data-row-id="${rowId}"]`)!;
+				return { offset: Math.round(row.getBoundingClientRect().top - e.getBoundingClientRect().top), laidOut: row.checkVisibility({ contentVisibilityAuto: true }) };
+			}, id);
+		const settled = async (): Promise<void> => {
+			for (let i = 0; i < 4; i++) {
+				await nextFrame(page);
+			}
+		};
+		// Near the end of page 30 (row 1,547, 47th of its page), and first on page 20 (row 1,000), just below the top.
+		for (const scroll of [{ rowId: 'a386', offset: -40 }, { rowId: 't250', offset: 10 }]) {
+			await openTab(snap(rows, rows.length), 900, { v: 1, chatId: 'chat-1', scroll });
+			await settled();
+			assert.deepEqual(await place(scroll.rowId), { offset: scroll.offset, laidOut: true }, `shown again at ${JSON.stringify(scroll)}`);
+			assert.deepEqual((await page.evaluate(() => (window as unknown as { __state: ChatTabState }).__state)).scroll, scroll, 'the place kept is the one shown');
+			assert.equal(await page.locator('.page.laid-out').count(), 0, 'the pages laid out to get there are skipped again when out of view');
+			// The host sends the whole chat again (a resync), then the agent's name changes (every row is rebuilt).
+			// Measured before the browser draws: the pages laid out to get back to the row are spaced as any others.
+			const gaps = await page.evaluate((m) => {
+				window.dispatchEvent(new MessageEvent('message', { data: m }));
+				const shown = Array.from(document.querySelectorAll('[role="log"] [data-row-id]'), (r) => (r.checkVisibility({ contentVisibilityAuto: true }) ? r.getBoundingClientRect() : undefined));
+				return [...new Set(shown.flatMap((r, i) => (r && shown[i - 1] ? [Math.round(r.top - shown[i - 1]!.bottom)] : [])))].sort((a, b) => a - b);
+			}, { kind: 'notify', method: 'chat/didReset', params: snap(rows, rows.length + 1) } satisfies HostToWebview);
+			assert.deepEqual(gaps, [6, 18], 'rows 6 px apart, a turn 18 px below what is before it');
+			await settled();
+			assert.deepEqual(await place(scroll.rowId), { offset: scroll.offset, laidOut: true }, `rebuilt at ${JSON.stringify(scroll)}`);
+			await notify({ kind: 'notify', method: 'chat/didChangeMeta', params: meta({ agentLabel: 'Renamed' }) });
+			await settled();
+			assert.deepEqual(await place(scroll.rowId), { offset: scroll.offset, laidOut: true }, `renamed at ${JSON.stringify(scroll)}`);
+			assert.deepEqual(problems, []);
+			await page.context().close();
+		}
 	});
 
 	test('usable at 300 px: nothing overflows sideways', async () => {

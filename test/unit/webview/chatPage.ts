@@ -11,7 +11,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import type { ChatMeta, ChatRow, ChatSnapshot, HostToWebview, Requests, WebviewToHost } from '../../../src/protocol/messages';
+import type { ChatMeta, ChatRow, ChatSnapshot, ChatTabState, HostToWebview, Requests, WebviewToHost } from '../../../src/protocol/messages';
 import { chatStrings } from '../../../src/webview/host/chatStrings';
 import { chatHtml, newNonce } from '../../../src/webview/host/html';
 import { removeDir, repoRoot, tempDir } from '../helpers';
@@ -151,8 +151,11 @@ export interface ChatTab {
 	readonly problems: string[];
 }
 
-/** `handlers` answer requests the page makes as it opens (before the test could set them). */
-export async function openChatTab(server: ChatPageServer, snapshot: ChatSnapshot, width = 900, handlers: FakeHost['handlers'] = {}): Promise<ChatTab> {
+/**
+ * `state`: the tab's state as VS Code keeps it (`getState`), as when a hidden tab is shown again; `handlers`
+ * answer requests the page makes as it opens (before the test could set them).
+ */
+export async function openChatTab(server: ChatPageServer, snapshot: ChatSnapshot, width = 900, state?: ChatTabState, handlers: FakeHost['handlers'] = {}): Promise<ChatTab> {
 	const host = new FakeHost();
 	host.handlers = { ...handlers, 'chat/open': () => ({ kind: 'snapshot', snapshot }) };
 	const problems: string[] = [];
@@ -161,6 +164,9 @@ export async function openChatTab(server: ChatPageServer, snapshot: ChatSnapshot
 	page.on('console', (m) => (m.type() === 'error' || /Refused|Content Security Policy/i.test(m.text())) && problems.push(m.text()));
 	page.on('pageerror', (e) => problems.push(e.message));
 	await page.exposeFunction('__host', (m: WebviewToHost) => host.answer(m));
+	if (state) {
+		await page.addInitScript((kept) => sessionStorage.setItem('state', JSON.stringify(kept)), state);
+	}
 	await page.goto(`${server.origin}/page.html`);
 	await page.waitForSelector('[role="log"] [data-row-id]');
 	return { page, host, problems };

@@ -199,12 +199,41 @@ function restoreAnchor(): void {
 	anchorRestored = true;
 	const el = anchor ? elements.get(anchor.rowId) : undefined;
 	if (anchor && isShown(el)) {
-		log.scrollTop += el.getBoundingClientRect().top - log.getBoundingClientRect().top - anchor.offset;
+		scrollRowTo(el, anchor.offset);
 	} else {
 		log.scrollTop = log.scrollHeight;
 	}
 	atBottom = nearBottom();
 	saveScrollNow();
+}
+
+/**
+ * Puts a row `offset` px below the top of the view, with the pages around it laid out first: a page never
+ * shown has only an estimated size (chat.css), so a row measured in it would be put where its page is not, and
+ * the pages coming into view would then move it (a tab shown again opened rows away from where the reader was).
+ * The pages go back to being skipped when out of view once the browser has shown them (and kept their sizes).
+ */
+function scrollRowTo(el: HTMLElement, offset: number): void {
+	const page = el.parentElement!;
+	const laidOut: Element[] = [];
+	const layOut = (p: Element): number => {
+		p.classList.add('laid-out');
+		laidOut.push(p);
+		return p.getBoundingClientRect().height;
+	};
+	layOut(page);
+	// The pages a view's height above the row (the browser lays them out as they near the view) and two views' below.
+	const view = log.clientHeight;
+	let above = el.getBoundingClientRect().top - page.getBoundingClientRect().top;
+	for (let p = page.previousElementSibling; p && above < view; p = p.previousElementSibling) {
+		above += layOut(p);
+	}
+	let below = page.getBoundingClientRect().bottom - el.getBoundingClientRect().top;
+	for (let p = page.nextElementSibling; p && below < 2 * view; p = p.nextElementSibling) {
+		below += layOut(p);
+	}
+	log.scrollTop += el.getBoundingClientRect().top - log.getBoundingClientRect().top - offset;
+	requestAnimationFrame(() => setTimeout(() => laidOut.forEach((p) => p.classList.remove('laid-out')), 0));
 }
 
 /** Keeps the reader where they are: follows new rows only when already at the bottom. */
@@ -232,6 +261,8 @@ function updateBusy(): void {
 function renderAll(): void {
 	renderingAll = true;
 	updateBusy();
+	// A reader scrolled up keeps the row they read: rebuilt, the pages have only estimated sizes until shown.
+	const anchor = atBottom || nearBottom() ? undefined : scrollAnchor();
 	keepScroll(() => {
 		elements.clear();
 		const rows = model.rows;
@@ -241,6 +272,10 @@ function renderAll(): void {
 		}
 		log.replaceChildren(...pages);
 	});
+	const el = anchor && elements.get(anchor.rowId);
+	if (anchor && isShown(el)) {
+		scrollRowTo(el, anchor.offset);
+	}
 	setTimeout(() => {
 		renderingAll = false;
 		updateBusy();
@@ -397,7 +432,7 @@ function showEarlier(rows: ChatRow[]): void {
 	}
 	const el = anchor ? elements.get(anchor.rowId) : undefined;
 	if (anchor && isShown(el)) {
-		log.scrollTop += el.getBoundingClientRect().top - log.getBoundingClientRect().top - anchor.offset;
+		scrollRowTo(el, anchor.offset);
 	}
 }
 
