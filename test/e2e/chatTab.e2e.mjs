@@ -518,16 +518,24 @@ async function scrollAnchorAcrossHide() {
 		}
 	}
 	const log = frame.locator('[role="log"]');
-	// The reader scrolls up to a row in the middle, 10 px of it above the top of the view.
-	const rowId = await log.evaluate((e) => {
+	// The reader scrolls up to a row in the middle, 10 px of it above the top of the view. As a reader does, in
+	// steps the page follows: a page of rows out of view has an estimated size until it is shown, so a row in it
+	// measured at once is not where its page is. Its page comes into view first, then the row to its place.
+	const rowId = await log.evaluate(async (e) => {
 		const rows = [...e.querySelectorAll('.page > [data-row-id]')];
 		const row = rows[Math.floor(rows.length / 2)];
-		e.scrollTop += row.getBoundingClientRect().top - e.getBoundingClientRect().top + 10;
+		const frame = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+		e.scrollTop += row.parentElement.getBoundingClientRect().top - e.getBoundingClientRect().top;
+		for (let i = 0; i < 5; i++) {
+			await frame();
+			e.scrollTop += row.getBoundingClientRect().top - e.getBoundingClientRect().top + 10;
+		}
 		return row.dataset.rowId;
 	});
+	// Where the row is, if it is shown (a row in a page out of view is measured in its page's estimate, not seen).
 	const offsetOf = (f) => f.locator('[role="log"]').evaluate((e, id) => {
 		const row = e.querySelector(`[data-row-id="${id}"]`);
-		return row ? Math.round(row.getBoundingClientRect().top - e.getBoundingClientRect().top) : undefined;
+		return row?.checkVisibility({ contentVisibilityAuto: true }) ? Math.round(row.getBoundingClientRect().top - e.getBoundingClientRect().top) : undefined;
 	}, rowId);
 	await sleep(500);
 	const before = await offsetOf(frame);
