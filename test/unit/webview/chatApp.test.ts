@@ -338,6 +338,38 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		await page.screenshot({ path: path.join(outputDir, 'chat-300-top.png'), fullPage: false });
 	});
 
+	test('at 300 px a long address or path wraps in every row: none of it is cut off at the edge of the transcript', async () => {
+		// A page of rows clips what overflows it (its paint is contained), so text that does not wrap cannot be scrolled to.
+		const long = `https://example.com/${'x'.repeat(120)}`;
+		const rows: ChatRow[] = [
+			{ id: 't1', turnId: 't1', kind: 'turn', number: 1, agent: 'scripted', status: 'done', canRewind: true, startedAt: 1 },
+			{ id: 'u1', turnId: 't1', kind: 'user', text: long, attachments: [{ kind: 'file', path: long }] },
+			{ id: 'p1', turnId: 't1', kind: 'plan', entries: [{ content: `Read ${long}`, priority: 'high', status: 'pending' }] },
+			{ id: 'c1', turnId: 't1', kind: 'tool_call', toolCallId: 'c', title: long, status: 'completed', files: [long] },
+			{ id: 'f1', turnId: 't1', kind: 'file_edit', path: long, editKind: 'modify', source: 'fs_write' },
+			{ id: 'q1', turnId: 't1', kind: 'permission', requestId: 'r', title: long, options: [{ optionId: 'a', name: 'Allow', kind: 'allow_once' }] },
+			{ id: 'n1', turnId: null, kind: 'notice', severity: 'info', title: long, description: long },
+			{ id: 'e1', turnId: null, kind: 'error', message: long, retryable: true },
+		];
+		await openTab(snap(rows, rows.length, meta({ status: 'waitingForPermission' })), 300);
+		// And what a rewind says it replaced (a ref named after the chat).
+		host.handlers['turn/rewindPreview'] = (p) => ({ turnId: p.turnId, number: 1, files: [long], laterTurns: 0 });
+		host.handlers['turn/rewind'] = () => ({ files: [long], replacedRef: `refs/agent-tabs/checkpoints/${'c'.repeat(60)}-replaced-1` });
+		await page.getByRole('button', { name: 'Rewind to before this turn' }).click();
+		await page.locator('.rewind-confirm').getByRole('button', { name: 'Rewind', exact: true }).click();
+		await until(async () => (await page.locator('.rewind-confirm').innerText()).includes('-replaced-1'), 'the rewind said');
+		const beyond = await page.locator('[role="log"]').evaluate((e) => {
+			const right = e.getBoundingClientRect().right;
+			return Array.from(e.querySelectorAll<HTMLElement>('[data-row-id]'), (row) => {
+				const text = document.createRange();
+				text.selectNodeContents(row);
+				return [row.dataset.rowId, Math.max(0, ...Array.from(text.getClientRects(), (r) => Math.round(r.right - right)))];
+			}).filter(([, px]) => px !== 0);
+		});
+		assert.deepEqual(beyond, [], 'rows with text past the right edge of the transcript (px)');
+		await page.screenshot({ path: path.join(outputDir, 'chat-300-long-words.png'), fullPage: false });
+	});
+
 	test('appends and in-place changes by seq; a gap resyncs from the seq it has', async () => {
 		await openTab(snap(allRows().slice(0, 2), 2));
 		await page.locator('textarea.input').focus();
