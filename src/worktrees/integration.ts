@@ -163,7 +163,7 @@ export class SessionIntegration {
 				`${where} has changes git is told not to look at (marked assume-unchanged or skip-worktree) in ${hidden.join(', ')}; a merge could overwrite them. Keep a copy, or clear the mark ("git update-index --no-assume-unchanged <file>", or --no-skip-worktree) and commit or stash them first. Nothing was merged.`,
 			);
 		}
-		if (fs.existsSync(wt.path) && (await this.ctx.git(wt.path).zlist(['status', '--porcelain', '-z'])).length > 0) {
+		if (fs.existsSync(wt.path) && (await this.ctx.git(wt.path).zlist(['status', '--porcelain', '-z', '--untracked-files=normal'])).length > 0) {
 			throw new AgentTabsError('merge/dirtySession', `The session's worktree has uncommitted work; commit it first so it is part of the merge. Nothing was merged.`);
 		}
 		if (!fs.existsSync(wt.path) && wt.saved_ref) {

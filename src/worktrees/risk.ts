@@ -381,7 +381,8 @@ async function innerRepositories(wt: Git, untracked: readonly string[], entries:
 		}
 		const git = wt.at(folder);
 		const [changes, onNoRemote] = await Promise.all([
-			git.zlist(['status', '--porcelain', '-z']).catch(() => ['?']),
+			// New files count whatever status.showUntrackedFiles says in the user's git config: they go with the worktree too.
+			git.zlist(['status', '--porcelain', '-z', '--untracked-files=normal']).catch(() => ['?']),
 			git.lines(['rev-list', '-n', '1', 'HEAD', '--all', '--not', '--remotes']).catch(() => ['?']),
 		]);
 		const what = [...(changes.length > 0 ? ['uncommitted changes'] : []), ...(onNoRemote.length > 0 ? ['commits on none of its remotes'] : [])];

@@ -130,7 +130,8 @@ export class SessionLifecycle {
 
 	/** Staged, unstaged or untracked (not ignored) changes in a checkout. */
 	async hasUncommittedChanges(dir: string): Promise<boolean> {
-		return (await this.ctx.git(dir).zlist(['status', '--porcelain', '-z'])).length > 0;
+		// New files count whatever status.showUntrackedFiles says in the user's git config.
+		return (await this.ctx.git(dir).zlist(['status', '--porcelain', '-z', '--untracked-files=normal'])).length > 0;
 	}
 
 	worktreeRoot(repo: string): string {

@@ -1083,6 +1083,15 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.ok((await service.archiveSession(session.id))!.saved);
 	});
 
+	test('a submodule whose only change is a new file is named by risk and blocks removal, also with status.showUntrackedFiles=no in your git config', async () => {
+		fs.appendFileSync(path.join(dir, '.gitconfig'), '[status]\n\tshowUntrackedFiles = no\n');
+		const { session, worktree, sub } = await sessionWithSubmodule('sublib', 'untracked in a submodule');
+		fs.writeFileSync(path.join(sub, 'notes.md'), 'written by the agent, committed nowhere\n');
+		assert.deepEqual((await service.risk(worktree.id)).innerRepositories, ['sublib (a submodule with uncommitted changes)']);
+		await assert.rejects(service.archiveSession(session.id), (e: Error & { code?: string }) => e.code === 'worktree/innerRepositories');
+		assert.equal(fs.readFileSync(path.join(sub, 'notes.md'), 'utf8'), 'written by the agent, committed nowhere\n');
+	});
+
 	test('a submodule deinitialized with commits on none of its remotes (its git folder stays in the worktree\'s admin folder) blocks removal', async () => {
 		const { session, worktree, sub } = await sessionWithSubmodule('vendor/lib', 'deinit submodule');
 		git(sub, 'checkout', '-q', '-b', 'feature');
@@ -1378,6 +1387,20 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 			await assert.rejects(service.mergeSession(session.id, strategy), /has no commits that main does not have/);
 		});
 	}
+
+	test('with status.showUntrackedFiles=no in your git config, a new file still counts: in the main checkout (changes to carry) and in the session (merge refused until it is committed)', async () => {
+		fs.appendFileSync(path.join(dir, '.gitconfig'), '[status]\n\tshowUntrackedFiles = no\n');
+		fs.writeFileSync(path.join(repo, 'draft.txt'), 'only untracked\n');
+		assert.equal(await service.hasUncommittedChanges(repo), true);
+		fs.rmSync(path.join(repo, 'draft.txt'));
+		const { session, worktree } = await service.createSession({ repo, title: 'new file only' });
+		fs.writeFileSync(path.join(worktree.path, 'feature.ts'), 'export const feature = 1;\n');
+		git(worktree.path, 'add', '-A');
+		git(worktree.path, 'commit', '-q', '-m', 'feature');
+		fs.writeFileSync(path.join(worktree.path, 'forgotten.ts'), 'not committed\n');
+		await assert.rejects(service.mergeSession(session.id, 'merge'), /session's worktree has uncommitted work/);
+		assert.equal(git(repo, 'log', '-1', '--format=%s').trim(), 'initial', 'nothing was merged');
+	});
 
 	test('a squash merge works whatever the user set for fast-forwards (merge.ff false or only, branch.main.mergeOptions)', async () => {
 		for (const [key, value] of [['merge.ff', 'false'], ['merge.ff', 'only'], ['branch.main.mergeOptions', '--no-ff']] as const) {
