@@ -276,7 +276,7 @@ export class SessionIntegration {
 		}
 		const branch = await this.sessionBranch(wt.id);
 		const git = this.ctx.git(wt.path);
-		await git.run(['push', '-u', 'origin', branch], { long: true, signal: options.signal, onProgress: options.onProgress });
+		await git.run(['push', '-u', await pushRemote(git, branch), branch], { long: true, signal: options.signal, onProgress: options.onProgress });
 		const base = await pullRequestBase(git, wt.base_ref);
 		return new Promise((resolve, reject) => {
 			const child = spawn(ghPath, ['pr', 'create', '--head', branch, ...(base ? ['--base', base] : []), '--title', session.title, '--body', `Work from the Agent Tabs session "${session.title}".`], {
@@ -292,6 +292,32 @@ export class SessionIntegration {
 			child.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new AgentTabsError('pr/failed', `gh pr create failed: ${err.trim() || `exit ${code}`}`))));
 		});
 	}
+}
+
+/**
+ * The remote a session's branch is pushed to: the one `git push` would take for it (branch.<name>.pushRemote,
+ * remote.pushDefault, as for a fork; branch.<name>.remote), else origin, else the only remote.
+ */
+async function pushRemote(git: Git, branch: string): Promise<string> {
+	for (const key of [`branch.${branch}.pushRemote`, 'remote.pushDefault', `branch.${branch}.remote`]) {
+		const name = (await git.run(['config', '--get', key]).catch(() => '')).trim();
+		if (name && name !== '.') {
+			return name;
+		}
+	}
+	const remotes = (await git.lines(['remote'])).sort();
+	if (remotes.includes('origin')) {
+		return 'origin';
+	}
+	if (remotes.length === 1) {
+		return remotes[0]!;
+	}
+	throw new AgentTabsError(
+		'pr/noRemote',
+		remotes.length === 0
+			? 'This repository has no remote to push the session\'s branch to: add one (git remote add origin <url>), then try again. Nothing was pushed.'
+			: `This repository has no remote called origin, and several others (${remotes.join(', ')}): name the one to push to with git config remote.pushDefault <name>, then try again. Nothing was pushed.`,
+	);
 }
 
 /**

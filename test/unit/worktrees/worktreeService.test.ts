@@ -1594,6 +1594,34 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.deepEqual(await baseOf('v1'), [], 'no branch to name: gh takes the default');
 	});
 
+	test('a pull request pushes to the remote your git would push to: the only one when it is not called origin, remote.pushDefault (your fork) when set', async () => {
+		const gh = path.join(dir, 'gh');
+		fs.writeFileSync(gh, '#!/bin/sh\necho https://github.invalid/pull/1\n', { mode: 0o755 });
+		const bare = (name: string): string => {
+			const remote = path.join(dir, `${name}.git`);
+			git(dir, 'init', '-q', '--bare', remote);
+			git(repo, 'remote', 'add', name, remote);
+			return remote;
+		};
+		const has = (remote: string, branch: string): boolean => spawnSync('git', ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`], { cwd: remote, env }).status === 0;
+		const upstream = bare('upstream');
+		git(repo, 'push', '-q', 'upstream', 'main');
+		const { session, worktree } = await service.createSession({ repo, title: 'only upstream' });
+		assert.equal(await service.createPullRequest(session.id, gh), 'https://github.invalid/pull/1');
+		assert.ok(has(upstream, worktree.branch!), 'pushed to the only remote');
+		const origin = bare('origin');
+		const fork = bare('fork');
+		git(repo, 'config', 'remote.pushDefault', 'fork');
+		const { session: second, worktree: secondWt } = await service.createSession({ repo, title: 'to my fork' });
+		await service.createPullRequest(second.id, gh);
+		assert.ok(has(fork, secondWt.branch!), 'pushed to remote.pushDefault');
+		assert.ok(!has(origin, secondWt.branch!), 'not to origin');
+		git(repo, 'config', '--unset', 'remote.pushDefault');
+		git(repo, 'remote', 'remove', 'origin');
+		const { session: third } = await service.createSession({ repo, title: 'which remote' });
+		await assert.rejects(service.createPullRequest(third.id, gh), (e: Error) => /no remote called origin/.test(e.message) && /fork, upstream/.test(e.message) && /git config remote\.pushDefault/.test(e.message));
+	});
+
 	test('checkpoints: rewind restores the files of a checkpoint and keeps what it replaced', async () => {
 		const { worktree } = await service.createSession({ repo, title: 'rewind' });
 		const wt = worktree.path;
