@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { AgentTabsError, CancelledError } from '../common/errors';
 import { endProcessTree, gitProcessSlots, progressCommands, ProgressReader, type GitProgress } from './gitProcess';
 import { repositoryAdminFolder } from './paths';
@@ -89,6 +90,37 @@ export interface GitRunOptions {
  * agent wrote with LF. Agent Tabs never stages for the user; its saves keep such files' bytes as they are.
  */
 const alwaysConfig: Record<string, string> = { 'core.fsmonitor': 'false', 'core.safecrlf': 'false' };
+
+/** Where Agent Tabs' own bookkeeping looks for hooks: a path under which no file can exist. */
+const noHooks: Record<string, string> = { 'core.hooksPath': os.devNull };
+
+/** The refs Agent Tabs keeps for itself (checkpoints, saves, trails). */
+const ownRefRoot = 'refs/agent-tabs/';
+
+/**
+ * Whether a command is Agent Tabs' own bookkeeping, which runs none of the user's hooks: one on a temporary
+ * index (`env.GIT_INDEX_FILE`; the inherited variable is dropped, so only Agent Tabs sets it), which
+ * post-index-change would be told of, and an update-ref of refs under refs/agent-tabs/ only, which
+ * reference-transaction would be asked to allow. Those hooks are for the user's own index and refs: one that
+ * hung held every turn's checkpoint (and so the turn) and every save before a removal for ten minutes, and
+ * one that failed (git-branchless's, with git-branchless missing from VS Code's PATH) stopped them all.
+ */
+function ownBookkeeping(args: readonly string[], options: GitRunOptions & { input?: string | Buffer }): boolean {
+	if (options.env?.GIT_INDEX_FILE !== undefined) {
+		return true;
+	}
+	if (args[0] !== 'update-ref') {
+		return false;
+	}
+	// `update-ref [-d] <ref> …`, or `--stdin` lines `delete <ref>` (anything else keeps the hooks).
+	const refs = args.includes('--stdin')
+		? String(options.input ?? '')
+				.split('\n')
+				.filter(Boolean)
+				.map((line) => /^delete (\S+)$/.exec(line)?.[1] ?? '')
+		: [args.slice(1).find((a) => !a.startsWith('-')) ?? ''];
+	return refs.every((ref) => ref.startsWith(ownRefRoot));
+}
 
 /** `env` with `config` added as GIT_CONFIG_KEY_n/VALUE_n after any the environment already has (git 2.31+). */
 export function withConfigEnv(env: NodeJS.ProcessEnv, config: Record<string, string>): NodeJS.ProcessEnv {
@@ -225,7 +257,7 @@ export class Git {
 			// Through the spawn helper: a fork from this (large) process would stall it (see spawnHelper.ts).
 			const child = launchProcess('git', argv, {
 				cwd: this.cwd,
-				env: withConfigEnv({ ...this.env, ...options.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' }, { ...alwaysConfig, ...options.config }),
+				env: withConfigEnv({ ...this.env, ...options.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' }, { ...alwaysConfig, ...(ownBookkeeping(args, options) ? noHooks : {}), ...options.config }),
 				stdin: options.input !== undefined,
 			});
 			const stdout: Buffer[] = [];

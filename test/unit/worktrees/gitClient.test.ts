@@ -244,20 +244,20 @@ suite('worktrees/git: the one git runner (limit, timeouts, cancel, progress; rea
 	});
 
 	test('a process git leaves running in the background with its pipes (a hook\'s `cmd &`, an ssh ControlPersist master) does not hold the command open', async () => {
-		// A reference-transaction hook runs on every ref update: a checkpoint, a save.
+		// A reference-transaction hook runs on every ref update of the user's (a session's branch made, a merge).
 		const pids = path.join(dir, 'background-pids');
 		const hook = path.join(repo, '.git', 'hooks', 'reference-transaction');
 		fs.writeFileSync(hook, `#!/bin/sh\necho "hook says hello" >&2\nsleep 30 &\necho $! >> '${pids}'\nexit 0\n`, { mode: 0o755 });
 		const git = new Git(repo, env);
 		try {
 			const started = Date.now();
-			await git.run(['update-ref', 'refs/agent-tabs/probe', 'HEAD']);
-			const head = (await git.run(['rev-parse', 'refs/agent-tabs/probe'])).trim();
+			await git.run(['update-ref', 'refs/heads/probe', 'HEAD']);
+			const head = (await git.run(['rev-parse', 'refs/heads/probe'])).trim();
 			assert.equal(head, execFileSync('git', ['rev-parse', 'HEAD'], { cwd: repo, env, encoding: 'utf8' }).trim());
 			// Output git wrote before it exited is all there: a big one, and a failure's words.
 			const big = await git.run(['log', '--format=%H%n%B', '--max-count=1', 'HEAD']);
 			assert.match(big, /^[0-9a-f]{40}\ninitial\n/);
-			await assert.rejects(git.run(['update-ref', 'refs/agent-tabs/probe', 'no-such-commit']), (e: GitError) => /no-such-commit/.test(e.stderr));
+			await assert.rejects(git.run(['update-ref', 'refs/heads/probe', 'no-such-commit']), (e: GitError) => /no-such-commit/.test(e.stderr));
 			assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms; the background sleep holds the pipes for 30 s`);
 		} finally {
 			for (const pid of fs.readFileSync(pids, 'utf8').split('\n').filter(Boolean)) {

@@ -10,7 +10,7 @@ import { TurnRecorder } from '../../../src/tasks/turnRecorder';
 import { Store } from '../../../src/db/store';
 import { WorktreesRepo } from '../../../src/db/worktreesRepo';
 import { snapshotCommit } from '../../../src/worktrees/checkpoints';
-import { Git } from '../../../src/worktrees/gitClient';
+import { Git, gitTimeouts } from '../../../src/worktrees/gitClient';
 import { listSaves } from '../../../src/worktrees/savedRefs';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { installGitShim } from './gitShim';
@@ -1638,6 +1638,35 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		// The replaced state is itself a checkpoint: rewinding to it brings everything back.
 		await service.rewind(wt, r.replacedRef);
 		assert.deepEqual(snapshotFiles(wt), before);
+	});
+
+	test("your reference-transaction and post-index-change hooks are not run for Agent Tabs' own refs and temporary indexes: one that fails or hangs stops no checkpoint, rewind, save or restore", async () => {
+		const { session, worktree } = await service.createSession({ repo, title: 'with hooks' });
+		const wt = worktree.path;
+		const ran = path.join(dir, 'hooks-ran.txt');
+		// A hook that fails (git-branchless's with git-branchless missing from the PATH), and one that hangs on a
+		// temporary index (git passes GIT_INDEX_FILE on to hooks): each writes what it was run for.
+		fs.writeFileSync(path.join(repo, '.git', 'hooks', 'reference-transaction'), `#!/bin/sh\necho "reference-transaction $1" >> '${ran}'\nexit 1\n`, { mode: 0o755 });
+		fs.writeFileSync(path.join(repo, '.git', 'hooks', 'post-index-change'), `#!/bin/sh\n[ -n "$GIT_INDEX_FILE" ] && echo "post-index-change of $GIT_INDEX_FILE" >> '${ran}' && sleep 30\nexit 0\n`, { mode: 0o755 });
+		assert.match(spawnSync('git', ['branch', 'mine'], { cwd: wt, env, encoding: 'utf8' }).stderr, /ref updates aborted by hook/, 'the hooks are there for your own refs');
+		fs.writeFileSync(ran, '');
+		const defaultMs = gitTimeouts.defaultMs;
+		gitTimeouts.defaultMs = 10_000;
+		try {
+			fs.writeFileSync(path.join(wt, 'a.txt'), 'before\n');
+			const started = Date.now();
+			const ref = await service.checkpoint(wt, 'chat-h/turn-1-before');
+			assert.ok(Date.now() - started < 5000, 'the checkpoint waited for no hook');
+			fs.writeFileSync(path.join(wt, 'a.txt'), 'after\n');
+			await service.rewind(wt, ref);
+			assert.equal(fs.readFileSync(path.join(wt, 'a.txt'), 'utf8'), 'before\n');
+			const before = snapshotFiles(wt);
+			assert.ok((await service.archiveSession(session.id))!.saved);
+			assert.deepEqual(snapshotFiles((await service.restoreSession(session.id)).path), before);
+		} finally {
+			gitTimeouts.defaultMs = defaultMs;
+		}
+		assert.equal(fs.readFileSync(ran, 'utf8'), '', 'neither hook ran for Agent Tabs\' own refs or a temporary index');
 	});
 
 	test('checkpoints: rewind puts back what was staged too: an agent\'s `git add` is undone, the user\'s own staging before the turn stays', async () => {
