@@ -375,12 +375,14 @@ export async function restoreCheckpoint(git: Git, checkpointRef: string): Promis
 	await requireCheckpoint(git, checkpointRef);
 	const replacedRef = `${checkpointRef}-replaced-${Date.now()}`;
 	const now = await snapshotCommit(git, replacedRef, 'agent-tabs: worktree state replaced by a checkpoint restore');
-	const files = await git.zlist(['diff', '--name-only', '-z', now.commit, checkpointRef]);
+	// Both names of a renamed file: with rename detection (git's default, diff.renames) only the new one is listed,
+	// and the other would keep its staging.
+	const files = await git.zlist(['diff', '--name-only', '--no-renames', '-z', now.commit, checkpointRef]);
 	let stagingNotRestored: string | undefined;
 	if (files.length > 0) {
 		// Bytes, not a string: a patch of a non-UTF-8 file would not survive decoding and apply no more.
-		// The user's diff settings (external tools, colour, textconv, noprefix) must not shape a patch for apply.
-		const patch = await git.runBytes(['diff', '--binary', '--full-index', '--no-ext-diff', '--no-color', '--no-textconv', '--src-prefix=a/', '--dst-prefix=b/', now.commit, checkpointRef]);
+		// The user's diff settings (external tools, colour, textconv, noprefix, renames) must not shape a patch for apply.
+		const patch = await git.runBytes(['diff', '--binary', '--full-index', '--no-ext-diff', '--no-color', '--no-textconv', '--no-renames', '--src-prefix=a/', '--dst-prefix=b/', now.commit, checkpointRef]);
 		// The worktree equals `now` (just recorded), so the patch applies exactly.
 		await git.runBytes(['apply', '--whitespace=nowarn', '--binary', '-'], { input: patch });
 		// The files are back; staging that cannot be put back (a git holding the index lock) is not a failed rewind.

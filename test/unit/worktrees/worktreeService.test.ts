@@ -1689,6 +1689,18 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(git(wt, 'diff', '--cached', '--name-only'), 'mine.txt\n', 'nothing of the agent is staged');
 	});
 
+	test('checkpoints: a file the agent renamed (git mv) is unstaged by the rewind under its new name too, and both names are reported', async () => {
+		const { worktree } = await service.createSession({ repo, title: 'rewind rename' });
+		const wt = worktree.path;
+		const ref = await service.checkpoint(wt, 'chat-x/turn-1-before');
+		const statusBefore = git(wt, 'status', '--porcelain');
+		git(wt, 'mv', 'src/app.ts', 'src/main.ts');
+		const r = await service.rewind(wt, ref);
+		assert.deepEqual([...r.files].sort(), ['src/app.ts', 'src/main.ts']);
+		assert.ok(!fs.existsSync(path.join(wt, 'src', 'main.ts')));
+		assert.equal(git(wt, 'status', '--porcelain'), statusBefore, 'nothing of the rename is staged: a commit would not bring src/main.ts back');
+	});
+
 	test('checkpoints: a rewind whose staging cannot be put back (a git holds the index lock) still puts the files back and says so in the log', async () => {
 		const logger = new MemoryLogger();
 		const withLog = new WorktreeService(store, logger, { root: path.join(dir, 'worktrees'), env });
