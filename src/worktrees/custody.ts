@@ -415,7 +415,9 @@ export class WorktreeCustody {
 			await git.run(['worktree', 'add', '--no-checkout', ...addArgs]);
 			const wtGit = this.ctx.git(wt.path);
 			// The folder from the working-tree tree, then the index from the index tree; stat data refreshed.
-			await wtGit.run(['read-tree', '-u', '--reset', expected.worktreeTree]);
+			// Submodules stay as a new worktree has them (not checked out) whatever submodule.recurse says: with it
+			// set, read-tree went into each one, whose git folder went with the removed worktree, and failed.
+			await wtGit.run(['read-tree', '-u', '--reset', expected.worktreeTree], { config: { 'submodule.recurse': 'false' } });
 			await writeOutsideCone(wtGit, expected, save?.skipWorktree ?? []);
 			await writeVerbatim(wtGit, expected.worktreeTree, expected.verbatim);
 			await wtGit.run(['read-tree', '--reset', expected.indexTree]);

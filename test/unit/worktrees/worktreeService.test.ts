@@ -1092,6 +1092,19 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(fs.readFileSync(path.join(sub, 'notes.md'), 'utf8'), 'written by the agent, committed nowhere\n');
 	});
 
+	test('with submodule.recurse=true in your git config, a session of a repository with a submodule is archived and restored', async () => {
+		fs.appendFileSync(path.join(dir, '.gitconfig'), '[submodule]\n\trecurse = true\n');
+		const { session, worktree, sub } = await sessionWithSubmodule('sublib', 'recurse into submodules');
+		fs.writeFileSync(path.join(worktree.path, 'work.txt'), 'keep me\n');
+		const before = snapshotFiles(worktree.path);
+		assert.ok((await service.archiveSession(session.id))!.saved);
+		const restored = await service.restoreSession(session.id);
+		// The submodule comes back as a fresh clone would have it (`git submodule update` checks it out).
+		delete before['sublib/lib.js'];
+		assert.deepEqual(snapshotFiles(restored.path), before);
+		assert.ok(fs.existsSync(sub));
+	});
+
 	test('a submodule deinitialized with commits on none of its remotes (its git folder stays in the worktree\'s admin folder) blocks removal', async () => {
 		const { session, worktree, sub } = await sessionWithSubmodule('vendor/lib', 'deinit submodule');
 		git(sub, 'checkout', '-q', '-b', 'feature');
