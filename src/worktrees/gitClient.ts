@@ -88,8 +88,11 @@ export interface GitRunOptions {
  * endings a checkout would not give back ("LF would be replaced by CRLF"): a guard for the user's own
  * commits, which stopped every checkpoint and save (and so every removal) of a worktree holding one file an
  * agent wrote with LF. Agent Tabs never stages for the user; its saves keep such files' bytes as they are.
+ * Commit messages are UTF-8 both ways, whatever i18n.commitEncoding and i18n.logOutputEncoding say: the
+ * messages Agent Tabs writes are UTF-8 (labelled otherwise, everyone else's git showed them garbled) and so
+ * is what it reads back (a save's title and folder came back with each accented letter replaced).
  */
-const alwaysConfig: Record<string, string> = { 'core.fsmonitor': 'false', 'core.safecrlf': 'false' };
+const alwaysConfig: Record<string, string> = { 'core.fsmonitor': 'false', 'core.safecrlf': 'false', 'i18n.commitEncoding': 'UTF-8', 'i18n.logOutputEncoding': 'UTF-8' };
 
 /** Where Agent Tabs' own bookkeeping looks for hooks: a path under which no file can exist. */
 const noHooks: Record<string, string> = { 'core.hooksPath': os.devNull };

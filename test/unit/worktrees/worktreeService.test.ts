@@ -371,6 +371,22 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(new SessionsRepo(store).get(session.id)!.status, 'active');
 	});
 
+	for (const setting of ['logOutputEncoding', 'commitEncoding'] as const) {
+		test(`with i18n.${setting} = ISO-8859-1 in your git config, a save keeps a title and folder that are not ASCII as they are`, async () => {
+			fs.appendFileSync(path.join(dir, '.gitconfig'), `[i18n]\n\t${setting} = ISO-8859-1\n`);
+			const inFolder = new WorktreeService(store, new MemoryLogger(), { root: path.join(dir, 'wörktrees'), env });
+			const { session, worktree } = await inFolder.createSession({ repo, title: 'Grüße' });
+			const result = await inFolder.deleteSession(session.id);
+			// What a rebuild of a lost database reads, and what anyone's git shows.
+			const message = execFileSync('git', ['log', '-1', '--format=%B', result!.saved!.ref], { cwd: repo, env: gitEnv(path.join(dir, 'elsewhere')), encoding: 'utf8' });
+			assert.ok(message.includes('\nSession-Title: Grüße\n'), message);
+			assert.ok(message.includes(`\nSession worktree ${worktree.path} on `), message);
+			const attached = await inFolder.attachWorktree(worktree.id);
+			assert.equal(attached.session.title, 'Grüße');
+			assert.equal(attached.worktree.path, worktree.path);
+		});
+	}
+
 	test('deleting a session saves first, keeps the branch and leaves the worktree row detached', async () => {
 		const { session, worktree } = await service.createSession({ repo, title: 'to delete' });
 		fs.writeFileSync(path.join(worktree.path, 'work.txt'), 'do not lose me\n');
