@@ -214,6 +214,9 @@ export class Git {
 		env: NodeJS.ProcessEnv = process.env,
 	) {
 		this.env = withoutGitLocation(env);
+		// A user's GIT_DIFF_OPTS (--unified=0) beats even a command's own -U: a rewind's patch had no context,
+		// and apply refused it.
+		delete this.env.GIT_DIFF_OPTS;
 	}
 
 	at(cwd: string): Git {

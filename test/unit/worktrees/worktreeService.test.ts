@@ -1698,6 +1698,20 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(fs.readFileSync(ran, 'utf8'), '', 'neither hook ran for Agent Tabs\' own refs or a temporary index');
 	});
 
+	test('checkpoints: rewind of an edit in the middle of a file works with diff.context = 0 in your git config or GIT_DIFF_OPTS=--unified=0 in the environment', async () => {
+		fs.appendFileSync(path.join(dir, '.gitconfig'), '[diff]\n\tcontext = 0\n');
+		const withDiffOpts = new WorktreeService(store, new MemoryLogger(), { root: path.join(dir, 'worktrees'), env: { ...env, GIT_DIFF_OPTS: '--unified=0' } });
+		for (const [which, svc] of [['config', service], ['environment', withDiffOpts]] as const) {
+			const { worktree } = await svc.createSession({ repo, title: `context from ${which}` });
+			const wt = worktree.path;
+			fs.writeFileSync(path.join(wt, 'a.txt'), 'one\ntwo\nthree\nfour\nfive\n');
+			const ref = await svc.checkpoint(wt, `chat-${which}/turn-1-before`);
+			fs.writeFileSync(path.join(wt, 'a.txt'), 'one\ntwo\nTHREE\nfour\nfive, changed\n');
+			await svc.rewind(wt, ref);
+			assert.equal(fs.readFileSync(path.join(wt, 'a.txt'), 'utf8'), 'one\ntwo\nthree\nfour\nfive\n', which);
+		}
+	});
+
 	test('checkpoints: rewind puts back what was staged too: an agent\'s `git add` is undone, the user\'s own staging before the turn stays', async () => {
 		const { worktree } = await service.createSession({ repo, title: 'rewind staging' });
 		const wt = worktree.path;
