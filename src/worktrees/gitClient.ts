@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { AgentTabsError, CancelledError } from '../common/errors';
 import { endProcessTree, gitProcessSlots, progressCommands, ProgressReader, type GitProgress } from './gitProcess';
 import { repositoryAdminFolder } from './paths';
@@ -160,6 +161,23 @@ export function withoutGitLocation(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 	return out;
 }
 
+/**
+ * `{ GIT_DIR: folder }` when the folder is a bare repository (one of the user's, kept as `repo.git` beside
+ * its worktrees), else nothing. Named explicitly, git works there whatever safe.bareRepository says: with
+ * `explicit` (a hardened setup) it refused a bare repository it found by itself, and New Session said
+ * "main is not a branch" of it.
+ */
+function bareRepositoryAt(folder: string): NodeJS.ProcessEnv {
+	try {
+		if (!fs.statSync(path.join(folder, 'objects')).isDirectory() || !fs.statSync(path.join(folder, 'HEAD')).isFile()) {
+			return {};
+		}
+		return /^\s*bare\s*=\s*true\s*$/im.test(fs.readFileSync(path.join(folder, 'config'), 'utf8')) ? { GIT_DIR: folder } : {};
+	} catch {
+		return {};
+	}
+}
+
 /** Plain words for a working folder git cannot run in, or undefined when the folder is fine. */
 function folderProblem(cwd: string): AgentTabsError | undefined {
 	let stat: fs.Stats;
@@ -213,7 +231,7 @@ export class Git {
 		readonly cwd: string,
 		env: NodeJS.ProcessEnv = process.env,
 	) {
-		this.env = withoutGitLocation(env);
+		this.env = { ...withoutGitLocation(env), ...bareRepositoryAt(cwd) };
 		// A user's GIT_DIFF_OPTS (--unified=0) beats even a command's own -U: a rewind's patch had no context,
 		// and apply refused it.
 		delete this.env.GIT_DIFF_OPTS;

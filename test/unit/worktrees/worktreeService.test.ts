@@ -183,6 +183,24 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.deepEqual([fromSep.worktree.repo_root, fromLinked.worktree.repo_root], [fs.realpathSync(sep), fs.realpathSync(path.join(dir, 'sep-side'))]);
 	});
 
+	test('with safe.bareRepository=explicit in your git config (a hardened setup), repo.git beside its worktrees starts, saves, restores and merges sessions', async () => {
+		const bareRepo = path.join(dir, 'r.git');
+		git(dir, 'clone', '-q', '--bare', repo, bareRepo);
+		git(bareRepo, 'worktree', 'add', '-q', path.join(dir, 'r-main'), 'main');
+		fs.appendFileSync(path.join(dir, '.gitconfig'), '[safe]\n\tbareRepository = explicit\n');
+		const { session, worktree } = await service.createSession({ repo: path.join(dir, 'r-main'), title: 'hardened' });
+		assert.equal(worktree.repo_root, fs.realpathSync(bareRepo));
+		fs.writeFileSync(path.join(worktree.path, 'notes.txt'), 'unsaved\n');
+		assert.deepEqual((await service.risk(worktree.id)).untracked, ['notes.txt']);
+		await service.archiveSession(session.id);
+		await service.restoreSession(session.id);
+		assert.equal(fs.readFileSync(path.join(worktree.path, 'notes.txt'), 'utf8'), 'unsaved\n');
+		git(worktree.path, 'add', '-A');
+		git(worktree.path, 'commit', '-q', '-m', 'notes');
+		await service.mergeSession(session.id, 'squash');
+		assert.equal(fs.readFileSync(path.join(dir, 'r-main', 'notes.txt'), 'utf8'), 'unsaved\n');
+	});
+
 	test('in a bare repository a session merges into the worktree of yours that has its base checked out', async () => {
 		const bareRepo = path.join(dir, 'm.git');
 		git(dir, 'clone', '-q', '--bare', repo, bareRepo);
