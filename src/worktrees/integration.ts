@@ -234,7 +234,9 @@ export class SessionIntegration {
 				await undo(e, ['reset', '--merge'], main);
 			}
 			try {
-				await main.run(['commit', '-q', '-m', `${session.title}\n\nSquashed from ${branch} (${ahead.length} commits) by Agent Tabs.`], long);
+				// `--cleanup=whitespace`, as for any -m message: with commit.cleanup=strip in the user's config, a title
+				// starting with # (an issue number) was taken for a comment and dropped from the subject.
+				await main.run(['commit', '-q', '--cleanup=whitespace', '-m', `${session.title}\n\nSquashed from ${branch} (${ahead.length} commits) by Agent Tabs.`], long);
 			} catch (e) {
 				// A commit hook refused, or the commit was cancelled: the squashed files leave the index again.
 				await main.run(['reset', '--merge']).catch(() => undefined);

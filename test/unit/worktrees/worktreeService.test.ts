@@ -1449,6 +1449,18 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.equal(git(repo, 'log', '-1', '--format=%s').trim(), 'initial', 'nothing was merged');
 	});
 
+	test('a merge or squash keeps a session title that starts with # (an issue number) as the subject, with commit.cleanup=strip in your git config', async () => {
+		fs.appendFileSync(path.join(dir, '.gitconfig'), '[commit]\n\tcleanup = strip\n');
+		for (const strategy of ['squash', 'merge'] as const) {
+			const { session, worktree } = await service.createSession({ repo, title: `#42 fix the login (${strategy})` });
+			fs.writeFileSync(path.join(worktree.path, `${strategy}.ts`), 'export {};\n');
+			git(worktree.path, 'add', '-A');
+			git(worktree.path, 'commit', '-q', '-m', 'feature');
+			await service.mergeSession(session.id, strategy);
+			assert.match(git(repo, 'log', '-1', '--format=%s').trim(), strategy === 'squash' ? /^#42 fix the login \(squash\)$/ : /^Merge agent-tabs\/.*: #42 fix the login \(merge\)$/);
+		}
+	});
+
 	test('a squash merge works whatever the user set for fast-forwards (merge.ff false or only, branch.main.mergeOptions)', async () => {
 		for (const [key, value] of [['merge.ff', 'false'], ['merge.ff', 'only'], ['branch.main.mergeOptions', '--no-ff']] as const) {
 			git(repo, 'config', key, value);
