@@ -337,6 +337,16 @@ function worktreeIndexPath(cwd: string): string | undefined {
 	return gitDir ? path.join(gitDir, 'index') : undefined;
 }
 
+/**
+ * Runs `fn` with `GIT_INDEX_FILE` naming a temporary copy of the worktree's index (or its own, when it has
+ * none to copy): a read such as `git diff`, which writes the stat data it refreshes back to the index it read,
+ * writes the copy and never takes the worktree's index lock, which an agent's or the user's git may need.
+ */
+export async function withIndexCopy<T>(git: Git, fn: (env: NodeJS.ProcessEnv) => Promise<T>): Promise<T> {
+	const indexPath = worktreeIndexPath(git.cwd) ?? path.resolve(git.cwd, (await git.run(['rev-parse', '--git-path', 'index'])).trim());
+	return withTempIndex((env) => fn(copyIndex(indexPath, env.GIT_INDEX_FILE!) ? env : {}));
+}
+
 /** Copies the worktree's index to seed a temporary one; false when there is none (a fresh worktree). */
 function copyIndex(from: string, to: string): boolean {
 	try {

@@ -279,9 +279,12 @@ export class Git {
 		const maxBuffer = options.maxBuffer ?? 256 * 1024 * 1024;
 		return new Promise((resolve, reject) => {
 			// Through the spawn helper: a fork from this (large) process would stall it (see spawnHelper.ts).
+			// GIT_OPTIONAL_LOCKS=0 (as VS Code's own git extension runs its background status): a read such as
+			// status or diff does not write the refreshed index back, so it never holds the index lock that an
+			// agent's `git add` or the user's `git commit` in the same worktree needs at that moment.
 			const child = launchProcess('git', argv, {
 				cwd: this.cwd,
-				env: withConfigEnv({ ...this.env, ...options.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' }, { ...alwaysConfig, ...(ownBookkeeping(args, options) ? noHooks : {}), ...options.config }),
+				env: withConfigEnv({ ...this.env, ...options.env, GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0', LC_ALL: 'C' }, { ...alwaysConfig, ...(ownBookkeeping(args, options) ? noHooks : {}), ...options.config }),
 				stdin: options.input !== undefined,
 			});
 			const stdout: Buffer[] = [];

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { withIndexCopy } from './checkpoints';
 import { checkoutDrift, type FileEntry } from './conversion';
 import { type Git, GitError, parseWorktreeList, stdinPaths } from './gitClient';
 import { gitDirOf, realPathLoose, samePath } from './paths';
@@ -161,12 +162,11 @@ export async function assessRisk(git: Git, input: { path: string; branch: string
 	let branchRef = branch ? `refs/heads/${branch}` : null;
 	if (exists && !input.commitsOnly) {
 		// Read-only queries: run together.
-		const [staged, unstaged, untracked, ignored, conflicts, headBranch, head, operation] = await Promise.all([
+		const [staged, { unstaged, conflicts }, untracked, ignored, headBranch, head, operation] = await Promise.all([
 			wt.zlist(['diff', '--cached', '--name-only', '-z']),
-			wt.zlist(['diff', '--name-only', '-z']),
+			unstagedChanges(wt),
 			wt.zlist(['ls-files', '--others', '--exclude-standard', '-z']),
 			wt.zlist(['ls-files', '--others', '--ignored', '--exclude-standard', '--directory', '-z']),
-			wt.zlist(['diff', '--name-only', '--diff-filter=U', '-z']),
 			wt.run(['symbolic-ref', '--quiet', '--short', 'HEAD']).then((s) => s.trim() || null, () => null),
 			wt.run(['rev-parse', '--verify', '--quiet', 'HEAD']).then((s) => s.trim() || null, () => null),
 			operationInProgress(wt),
@@ -362,6 +362,25 @@ async function changedHiddenFiles(wt: Git, entries: readonly IndexEntry[]): Prom
 		});
 	}
 	return changed;
+}
+
+/**
+ * Files changed in the worktree and not staged (as `git diff` shows them: not those whose bytes git's
+ * conversion makes equal to the index), and those with unresolved conflicts. `git diff` writes the stat data
+ * it refreshes back to the index, taking its lock that an agent's `git add` or the user's `git commit` there
+ * may need at that moment: it reads a copy.
+ */
+async function unstagedChanges(wt: Git): Promise<{ unstaged: string[]; conflicts: string[] }> {
+	const fields = await withIndexCopy(wt, (env) => wt.zlist(['diff', '--name-status', '--no-renames', '-z'], { env }));
+	const unstaged: string[] = [];
+	const conflicts: string[] = [];
+	for (let i = 0; i + 1 < fields.length; i += 2) {
+		unstaged.push(fields[i + 1]!);
+		if (fields[i] === 'U') {
+			conflicts.push(fields[i + 1]!);
+		}
+	}
+	return { unstaged, conflicts };
 }
 
 /**

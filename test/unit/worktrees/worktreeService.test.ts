@@ -10,6 +10,7 @@ import { TurnRecorder } from '../../../src/tasks/turnRecorder';
 import { Store } from '../../../src/db/store';
 import { WorktreesRepo } from '../../../src/db/worktreesRepo';
 import { snapshotCommit } from '../../../src/worktrees/checkpoints';
+import { takeDirtySnapshot } from '../../../src/worktrees/dirtySnapshot';
 import { Git, gitTimeouts } from '../../../src/worktrees/gitClient';
 import { listSaves } from '../../../src/worktrees/savedRefs';
 import { WorktreeService } from '../../../src/worktrees/worktreeService';
@@ -1740,6 +1741,26 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 			await svc.rewind(wt, ref);
 			assert.equal(fs.readFileSync(path.join(wt, 'a.txt'), 'utf8'), 'one\ntwo\nthree\nfour\nfive\n', which);
 		}
+	});
+
+	test("risk, the picture of a worktree's changed files taken before and after each turn, and the checks for uncommitted work never write its index, whose lock an agent's or your own git may need at that moment", async () => {
+		const { worktree } = await service.createSession({ repo, title: 'read only' });
+		const wt = worktree.path;
+		const wrote = path.join(dir, 'index-written.txt');
+		fs.writeFileSync(path.join(repo, '.git', 'hooks', 'post-index-change'), `#!/bin/sh\nps -o args= $PPID >> '${wrote}'\n`, { mode: 0o755 });
+		// Stat data git must refresh (same bytes, new times): a git that may write the index does so now.
+		const later = new Date(Date.now() + 5000);
+		for (const name of ['README.md', 'src/app.ts']) {
+			fs.utimesSync(path.join(wt, name), later, later);
+		}
+		fs.writeFileSync(path.join(wt, 'new.txt'), 'new\n');
+		await takeDirtySnapshot(wt, new Git(wt, env));
+		assert.equal(await service.hasUncommittedChanges(wt), true);
+		const risk = await service.risk(worktree.id);
+		assert.deepEqual([risk.unstaged, risk.untracked], [[], ['new.txt']], 'files with new times and the same bytes are not changes');
+		assert.equal(fs.existsSync(wrote) ? fs.readFileSync(wrote, 'utf8') : '', '', 'no git of Agent Tabs wrote the index');
+		git(wt, 'status', '--porcelain');
+		assert.match(fs.readFileSync(wrote, 'utf8'), /git status/, 'a git of your own would have written it');
 	});
 
 	test('checkpoints: rewind puts back what was staged too: an agent\'s `git add` is undone, the user\'s own staging before the turn stays', async () => {
