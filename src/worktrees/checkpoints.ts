@@ -392,8 +392,9 @@ export async function restoreCheckpoint(git: Git, checkpointRef: string): Promis
 	if (files.length > 0) {
 		// Bytes, not a string: a patch of a non-UTF-8 file would not survive decoding and apply no more.
 		// The user's diff settings (external tools, colour, textconv, noprefix, renames, diff.context: apply refuses
-		// a patch without context) must not shape a patch for apply.
-		const patch = await git.runBytes(['diff', '--binary', '--full-index', '--unified=3', '--no-ext-diff', '--no-color', '--no-textconv', '--no-renames', '--src-prefix=a/', '--dst-prefix=b/', now.commit, checkpointRef]);
+		// a patch without context; diff.submodule=diff: the submodule's own files, which apply then wrote into
+		// its checkout) must not shape a patch for apply.
+		const patch = await git.runBytes(['diff', '--binary', '--full-index', '--unified=3', '--submodule=short', '--no-ext-diff', '--no-color', '--no-textconv', '--no-renames', '--src-prefix=a/', '--dst-prefix=b/', now.commit, checkpointRef]);
 		// The worktree equals `now` (just recorded), so the patch applies exactly.
 		await git.runBytes(['apply', '--whitespace=nowarn', '--binary', '-'], { input: patch });
 		// The files are back; staging that cannot be put back (a git holding the index lock) is not a failed rewind.

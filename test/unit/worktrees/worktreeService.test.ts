@@ -1140,6 +1140,19 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.ok(fs.existsSync(sub));
 	});
 
+	test('rewind leaves the files of a submodule whose commit moved during the turn alone, also with diff.submodule=diff in your git config', async () => {
+		fs.appendFileSync(path.join(dir, '.gitconfig'), '[diff]\n\tsubmodule = diff\n');
+		const { worktree, sub } = await sessionWithSubmodule('sublib', 'submodule moves');
+		const ref = await service.checkpoint(worktree.path, 'chat-sm/turn-1-before');
+		fs.writeFileSync(path.join(sub, 'lib.js'), 'module.exports = 2;\n');
+		git(sub, 'commit', '-q', '-am', 'the agent moved the submodule on');
+		fs.writeFileSync(path.join(worktree.path, 'README.md'), 'agent edit\n');
+		await service.rewind(worktree.path, ref);
+		assert.equal(fs.readFileSync(path.join(worktree.path, 'README.md'), 'utf8'), '# r\n');
+		assert.equal(fs.readFileSync(path.join(sub, 'lib.js'), 'utf8'), 'module.exports = 2;\n', "the submodule's files are its commit's");
+		assert.equal(git(sub, 'status', '--porcelain'), '', 'nothing was written into the submodule');
+	});
+
 	test('a submodule deinitialized with commits on none of its remotes (its git folder stays in the worktree\'s admin folder) blocks removal', async () => {
 		const { session, worktree, sub } = await sessionWithSubmodule('vendor/lib', 'deinit submodule');
 		git(sub, 'checkout', '-q', '-b', 'feature');
