@@ -3,9 +3,10 @@ import type { ChatRow, ChatSnapshot, RowUpdate } from './messages';
 /**
  * What applying a row update did; `gap` and `epoch` mean the view missed something and must resync. It says
  * no index: a later update of the same catch-up can insert rows before this one, so a view places the row
- * where the model has it when it shows it (`indexOf`).
+ * where the model has it when it shows it (`indexOf`). `later`: the row is in a long chat's earlier rows not
+ * taken in yet (`earlierBefore`), and comes with them as it is then.
  */
-export type ApplyOutcome = { kind: 'appended' | 'changed'; row: ChatRow } | { kind: 'stale' } | { kind: 'gap' } | { kind: 'epoch' };
+export type ApplyOutcome = { kind: 'appended' | 'changed'; row: ChatRow } | { kind: 'stale' } | { kind: 'later' } | { kind: 'gap' } | { kind: 'epoch' };
 
 /**
  * A chat's rows as a view holds them, kept in step with the host by sequence number. Pure data, shared by
@@ -18,6 +19,11 @@ export class ChatRowModel {
 	private readonly indexById = new Map<string, number>();
 	epoch = '';
 	seq = 0;
+	/**
+	 * The rows placed before this turn are not taken in yet (`ChatSnapshot.earlierBefore`): an update of one
+	 * is not shown on its own, above everything, but with its slice, read after that update was sent.
+	 */
+	earlierBefore: number | undefined;
 
 	get rows(): readonly ChatRow[] {
 		return this.rowsInOrder;
@@ -39,6 +45,7 @@ export class ChatRowModel {
 		this.rowsInOrder.forEach((row, i) => this.indexById.set(row.id, i));
 		this.epoch = snapshot.epoch;
 		this.seq = snapshot.seq;
+		this.earlierBefore = snapshot.earlierBefore;
 	}
 
 	apply(update: RowUpdate): ApplyOutcome {
@@ -50,6 +57,10 @@ export class ChatRowModel {
 		}
 		if ((update.prevSeq ?? update.seq - 1) > this.seq) {
 			return { kind: 'gap' };
+		}
+		if (this.comesLater(update.row)) {
+			this.seq = update.seq;
+			return { kind: 'later' };
 		}
 		const whole = this.wholeRow(update);
 		if (!whole) {
@@ -91,7 +102,9 @@ export class ChatRowModel {
 			if (u.epoch !== this.epoch) {
 				return [...outcomes, { kind: 'epoch' }];
 			}
-			if (u.seq > from) {
+			if (u.seq > from && this.comesLater(u.row)) {
+				this.seq = Math.max(this.seq, u.seq);
+			} else if (u.seq > from) {
 				const whole = this.wholeRow(u);
 				if (!whole) {
 					return [...outcomes, { kind: 'epoch' }];
@@ -110,7 +123,8 @@ export class ChatRowModel {
 	 * update the view has had, so a row held already (an update brought it first) takes the version read; the
 	 * others go where their `order` puts them. Returns the rows added and the rows replaced.
 	 */
-	addEarlier(rows: readonly ChatRow[]): { added: ChatRow[]; changed: ChatRow[] } {
+	addEarlier(rows: readonly ChatRow[], earlierBefore: number | undefined): { added: ChatRow[]; changed: ChatRow[] } {
+		this.earlierBefore = earlierBefore;
 		const added: ChatRow[] = [];
 		const changed: ChatRow[] = [];
 		for (const row of rows) {
@@ -138,6 +152,11 @@ export class ChatRowModel {
 			this.rowsInOrder.forEach((row, index) => this.indexById.set(row.id, index));
 		}
 		return { added, changed };
+	}
+
+	/** Whether the row is one of the earlier rows not taken in yet (then it comes with them). */
+	private comesLater(row: ChatRow): boolean {
+		return this.earlierBefore !== undefined && row.order !== undefined && row.order[0] < this.earlierBefore && !this.indexById.has(row.id);
 	}
 
 	private put(update: RowUpdate): ApplyOutcome & { kind: 'appended' | 'changed' } {

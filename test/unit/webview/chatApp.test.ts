@@ -254,6 +254,34 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.deepEqual(problems, []);
 	});
 
+	test('rows of turns not loaded yet that change before their slice comes (a checkpoint pruned from an old turn) are shown with that slice, in pages of their own size', async function () {
+		this.timeout(120_000);
+		const rows = longChat(300);
+		const turnOf = (r: ChatRow): number => r.order![0];
+		let release!: () => void;
+		const gate = new Promise<void>((r) => (release = r));
+		const earlierRows = async ({ before }: { before: number }): Promise<EarlierRows> => {
+			await gate;
+			const from = Math.max(1, before - 100);
+			return { rows: rows.filter((r) => turnOf(r) >= from && turnOf(r) < before), ...(from > 1 ? { earlierBefore: from } : {}) };
+		};
+		await openTab({ ...snap(rows.filter((r) => turnOf(r) >= 251), rows.length), earlierBefore: 251 }, 900, undefined, { 'chat/earlierRows': earlierRows });
+		// The first turn's checkpoint is pruned: the host sends its header, never sent to this view, as an append.
+		rows[0] = { ...rows[0]!, canRewind: false } as ChatRow;
+		await rowUpdate({ seq: rows.length + 1, op: 'append', row: rows[0] });
+		release();
+		const log = page.locator('[role="log"]');
+		await until(async () => (await log.getAttribute('aria-busy')) === 'false', 'the earlier rows');
+		const pages = await log.evaluate((e) => Array.from(e.children, (p) => p.childElementCount));
+		assert.deepEqual(
+			await log.locator('[data-row-id]').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.rowId)),
+			rows.map((r) => r.id),
+			'every row once, in order',
+		);
+		assert.ok(Math.max(...pages) <= 50, `pages of at most 50 rows: ${pages.join(' ')}`);
+		assert.deepEqual(problems, []);
+	});
+
 	test("at the end of a long chat, what the reader opens stays where they clicked; rows that come after, on a page just begun, are followed", async () => {
 		// 150 rows: the thinking is on the last page, and the next row begins a page.
 		const rows = longChat(37);

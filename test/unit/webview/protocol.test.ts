@@ -45,6 +45,21 @@ suite('protocol: chat rows by sequence number', () => {
 		assert.deepEqual(m.rows, [text('r1', 'Hello, world')]);
 	});
 
+	test("a long chat's rows not taken in yet: an update of one waits for its slice (numbered, not shown), a row held or after them applies", () => {
+		const at = (row: ChatRow, turn: number, n: number): ChatRow => ({ ...row, order: [turn, n] });
+		const m = new ChatRowModel();
+		m.reset({ ...snapshot([at(text('b1', 'late'), 5, 0)], 3), earlierBefore: 5 });
+		assert.equal(m.apply(update(4, at(text('a1', 'early'), 2, 0))).kind, 'later');
+		assert.equal(m.apply({ ...update(5, at(text('a1', '!'), 2, 0), 'change'), textFrom: 5 }).kind, 'later', 'not a gap: its slice has its text');
+		assert.deepEqual(m.catchUp([update(6, at(text('a2', 'x'), 3, 0)), update(7, at(text('b1', 'later'), 5, 0), 'change')]).map((o) => o.kind), ['changed']);
+		assert.equal(m.seq, 7);
+		assert.deepEqual(m.rows.map((r) => r.id), ['b1']);
+		assert.deepEqual(m.addEarlier([at(text('a1', 'early!'), 2, 0), at(text('a2', 'x'), 3, 0)], 2), { added: [at(text('a1', 'early!'), 2, 0), at(text('a2', 'x'), 3, 0)], changed: [] });
+		assert.equal(m.apply(update(8, at(text('a1', 'early!?'), 2, 0), 'change')).kind, 'changed', 'taken in now');
+		assert.equal(m.apply(update(9, at(text('z1', 'first'), 1, 0))).kind, 'later');
+		assert.deepEqual(m.rows.map((r) => r.id), ['a1', 'a2', 'b1']);
+	});
+
 	test('a gap or another epoch is reported, and changes nothing', () => {
 		const m = new ChatRowModel();
 		m.reset(snapshot([text('r1', 'a')], 3));

@@ -383,8 +383,8 @@ async function loadEarlier(before: number | undefined): Promise<void> {
 			if (load !== earlierLoads) {
 				return;
 			}
-			showEarlier(result.rows);
 			before = result.earlierBefore;
+			showEarlier(result.rows, before);
 			if (!anchorRestored && anchorShown()) {
 				restoreAnchor();
 			}
@@ -405,9 +405,9 @@ async function loadEarlier(before: number | undefined): Promise<void> {
 }
 
 /** Shows earlier rows: those above every row shown go in pages of their own at the top, any other in its place. */
-function showEarlier(rows: ChatRow[]): void {
+function showEarlier(rows: ChatRow[], earlierBefore: number | undefined): void {
 	const anchor = atBottom ? undefined : scrollAnchor();
-	const { added, changed } = model.addEarlier(rows);
+	const { added, changed } = model.addEarlier(rows, earlierBefore);
 	const firstShown = (log.firstElementChild?.firstElementChild as HTMLElement | null | undefined)?.dataset.rowId;
 	const firstIndex = firstShown === undefined ? Infinity : (model.indexOf(firstShown) ?? Infinity);
 	const above: HTMLElement[] = [];
@@ -470,6 +470,7 @@ function show(outcome: ApplyOutcome): boolean {
 			keepScroll(() => replaceRow(outcome.row));
 			break;
 		case 'stale':
+		case 'later':
 			return true;
 		case 'gap':
 		case 'epoch':
