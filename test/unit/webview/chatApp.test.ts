@@ -65,6 +65,26 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 	const rowUpdate = (u: Omit<RowUpdate, 'chatId' | 'epoch'>): Promise<void> => notify({ kind: 'notify', method: 'chat/didUpdateRow', params: { chatId: 'chat-1', epoch: 'e1', ...u } });
 	const posted = (): Promise<WebviewToHost[]> => page.evaluate(() => (window as unknown as { __posted: WebviewToHost[] }).__posted);
 	const snap = (rows: ChatRow[], seq: number, m = meta()): ChatSnapshot => ({ chatId: 'chat-1', epoch: 'e1', seq, rows, meta: m });
+	/**
+	 * A chat of 300 turns (1,200 rows) open on its last 50 turns: the host reads each slice of 100 turns when
+	 * asked, from `rows` (its database, which a test changes), once `release` lets it answer.
+	 */
+	async function openLongChat(state?: ChatTabState): Promise<{ rows: ChatRow[]; asked: number[]; release: () => void }> {
+		const rows = longChat(300);
+		const turnOf = (r: ChatRow): number => r.order![0];
+		const asked: number[] = [];
+		let release!: () => void;
+		const gate = new Promise<void>((r) => (release = r));
+		const earlierRows = async ({ before }: { before: number }): Promise<EarlierRows> => {
+			asked.push(before);
+			await gate;
+			const from = Math.max(1, before - 100);
+			return { rows: rows.filter((r) => turnOf(r) >= from && turnOf(r) < before), ...(from > 1 ? { earlierBefore: from } : {}) };
+		};
+		await openTab({ ...snap(rows.filter((r) => turnOf(r) >= 251), rows.length), earlierBefore: 251 }, 900, state, { 'chat/earlierRows': earlierRows });
+		return { rows, asked, release };
+	}
+
 	const until = async (check: () => boolean | Promise<boolean>, what: string): Promise<void> => {
 		const end = Date.now() + 5000;
 		while (!(await check())) {
@@ -208,19 +228,7 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 
 	test('a long chat shows its last rows at once and the earlier ones as they come, each in its place: the reader stays put, a row an update brought first is shown once, and a reader coming back to a row far up gets there', async function () {
 		this.timeout(120_000);
-		const rows = longChat(300); // 1,200 rows of turns 1 to 300
-		const turnOf = (r: ChatRow): number => r.order![0];
-		const asked: number[] = [];
-		let release!: () => void;
-		const gate = new Promise<void>((r) => (release = r));
-		// The host reads each slice when asked, from the same rows a change updates (its database).
-		const earlierRows = async ({ before }: { before: number }): Promise<EarlierRows> => {
-			asked.push(before);
-			await gate;
-			const from = Math.max(1, before - 100);
-			return { rows: rows.filter((r) => turnOf(r) >= from && turnOf(r) < before), ...(from > 1 ? { earlierBefore: from } : {}) };
-		};
-		await openTab({ ...snap(rows.filter((r) => turnOf(r) >= 251), rows.length), earlierBefore: 251 }, 900, undefined, { 'chat/earlierRows': earlierRows });
+		const { rows, asked, release } = await openLongChat();
 		const log = page.locator('[role="log"]');
 		const shownIds = (): Promise<(string | undefined)[]> => log.locator('[data-row-id]').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.rowId));
 		const offsetOf = (id: string): Promise<number> => log.evaluate((e, rowId) => Math.round(e.querySelector(`[data-row-id="${rowId}"]`)!.getBoundingClientRect().top - e.getBoundingClientRect().top), id);
@@ -256,16 +264,7 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 
 	test('rows of turns not loaded yet that change before their slice comes (a checkpoint pruned from an old turn) are shown with that slice, in pages of their own size', async function () {
 		this.timeout(120_000);
-		const rows = longChat(300);
-		const turnOf = (r: ChatRow): number => r.order![0];
-		let release!: () => void;
-		const gate = new Promise<void>((r) => (release = r));
-		const earlierRows = async ({ before }: { before: number }): Promise<EarlierRows> => {
-			await gate;
-			const from = Math.max(1, before - 100);
-			return { rows: rows.filter((r) => turnOf(r) >= from && turnOf(r) < before), ...(from > 1 ? { earlierBefore: from } : {}) };
-		};
-		await openTab({ ...snap(rows.filter((r) => turnOf(r) >= 251), rows.length), earlierBefore: 251 }, 900, undefined, { 'chat/earlierRows': earlierRows });
+		const { rows, release } = await openLongChat();
 		// The first turn's checkpoint is pruned: the host sends its header, never sent to this view, as an append.
 		rows[0] = { ...rows[0]!, canRewind: false } as ChatRow;
 		await rowUpdate({ seq: rows.length + 1, op: 'append', row: rows[0] });
@@ -279,6 +278,31 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 			'every row once, in order',
 		);
 		assert.ok(Math.max(...pages) <= 50, `pages of at most 50 rows: ${pages.join(' ')}`);
+		assert.deepEqual(problems, []);
+	});
+
+	test('a tab shown again on a long chat, coming back to a row far up: a reader who scrolls before that row has come is left where they scrolled', async function () {
+		this.timeout(120_000);
+		const { rows, release } = await openLongChat({ v: 1, chatId: 'chat-1', scroll: { rowId: 'u10', offset: -10 } });
+		const log = page.locator('[role="log"]');
+		await nextFrame(page);
+		// The reader does not wait: they scroll up by the wheel and read the rows already shown.
+		const box = (await log.boundingBox())!;
+		await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+		await page.mouse.wheel(0, -1500);
+		await until(async () => (await log.evaluate((e) => e.scrollHeight - e.scrollTop - e.clientHeight)) > 1000, 'the wheel to scroll');
+		await nextFrame(page);
+		const firstInView = (): Promise<string | undefined> =>
+			log.evaluate((e) => {
+				const top = e.getBoundingClientRect().top;
+				return Array.from(e.querySelectorAll<HTMLElement>('[data-row-id]')).find((r) => r.getBoundingClientRect().bottom > top)?.dataset.rowId;
+			});
+		const reading = await firstInView();
+		assert.ok(reading && Number(/\d+/.exec(reading)![0]) >= 250, `reading the last turns: ${reading}`);
+		release();
+		await until(async () => (await log.getAttribute('aria-busy')) === 'false' && (await log.locator('[data-row-id]').count()) === rows.length, 'the earlier rows');
+		await nextFrame(page);
+		assert.equal(await firstInView(), reading, 'still reading what they scrolled to');
 		assert.deepEqual(problems, []);
 	});
 

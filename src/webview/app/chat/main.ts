@@ -183,6 +183,21 @@ log.addEventListener('scroll', () => {
 	scrollTimer ??= setTimeout(saveScrollNow, 200);
 });
 
+// A reader who scrolls (or clicks or types in the log) before the row to come back to is shown (it is in a long
+// chat's earlier rows, still coming) has moved on: they stay where they went, and that place is kept from now on.
+for (const type of ['wheel', 'touchmove', 'keydown', 'pointerdown'] as const) {
+	log.addEventListener(
+		type,
+		() => {
+			if (!anchorRestored) {
+				anchorToRestore = undefined;
+				anchorRestored = true;
+			}
+		},
+		{ passive: true },
+	);
+}
+
 // A reader at the bottom stays there when the log changes size (the message box grows or shrinks, the tab is resized).
 // Not when a page does: the last one is always laid out (chat.css), so a row added or changed is followed by
 // `keepScroll`, and what the reader opens (an agent's thinking) stays where they clicked.
