@@ -306,6 +306,29 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.deepEqual(problems, []);
 	});
 
+	test("a long chat's transcript rebuilt from a new snapshot (another epoch) keeps a reader who was far up at their row, once its slice has come again", async function () {
+		this.timeout(120_000);
+		const { rows, asked, release } = await openLongChat();
+		release();
+		const log = page.locator('[role="log"]');
+		await until(async () => (await log.getAttribute('aria-busy')) === 'false' && (await log.locator('[data-row-id]').count()) === rows.length, 'the earlier rows');
+		const offsetOf = (id: string): Promise<number> => log.evaluate((e, rowId) => Math.round(e.querySelector(`[data-row-id="${rowId}"]`)!.getBoundingClientRect().top - e.getBoundingClientRect().top), id);
+		await log.evaluate((e) => {
+			const row = e.querySelector('[data-row-id="u10"]')!;
+			e.scrollTop += row.getBoundingClientRect().top - e.getBoundingClientRect().top + 10;
+		});
+		await nextFrame(page);
+		// Another numbering: the tab asks again and gets the chat's last turns, then its earlier rows again.
+		const again = { ...snap(rows.filter((r) => r.order![0] >= 251), rows.length + 5), earlierBefore: 251, epoch: 'e2' };
+		host.handlers['chat/open'] = () => ({ kind: 'snapshot', snapshot: again });
+		await notify({ kind: 'notify', method: 'chat/didUpdateRow', params: { chatId: 'chat-1', epoch: 'e2', seq: rows.length + 5, op: 'change', row: rows.at(-1)! } });
+		await until(() => asked.length === 6, 'the earlier rows asked for again');
+		await until(async () => (await log.getAttribute('aria-busy')) === 'false' && (await log.locator('[data-row-id]').count()) === rows.length, 'the earlier rows again');
+		await nextFrame(page);
+		assert.equal(await offsetOf('u10'), -10, 'the reader is at the row they read');
+		assert.deepEqual(problems, []);
+	});
+
 	test("at the end of a long chat, what the reader opens stays where they clicked; rows that come after, on a page just begun, are followed", async () => {
 		// 150 rows: the thinking is on the last page, and the next row begins a page.
 		const rows = longChat(37);

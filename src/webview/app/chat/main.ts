@@ -362,11 +362,17 @@ function replaceRow(row: ChatRow): void {
 }
 
 function showSnapshot(snapshot: ChatSnapshot): void {
+	// A reader scrolled up to a row a long chat's new snapshot leaves out (a resync) is taken back to it once it comes.
+	const reading = anchorRestored && !atBottom && snapshot.earlierBefore !== undefined ? scrollAnchor() : undefined;
 	model.reset(snapshot);
 	meta = snapshot.meta; // rows are labelled with the agent's name, so it must be known first
 	notYet = new Set(snapshot.meta.unshownPermissions);
 	renderAll();
 	showMeta(snapshot.meta);
+	if (reading && !isShown(elements.get(reading.rowId))) {
+		anchorToRestore = reading;
+		anchorRestored = false;
+	}
 	void loadEarlier(snapshot.earlierBefore);
 	if (!anchorRestored && (snapshot.earlierBefore === undefined || anchorShown())) {
 		restoreAnchor();
