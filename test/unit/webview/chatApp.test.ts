@@ -329,6 +329,21 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.deepEqual(problems, []);
 	});
 
+	test("a long chat whose earlier rows the host refuses (the chat deleted meanwhile) says why, stops being busy, and a reader coming back to a row among them is left at the end", async () => {
+		const rows = longChat(100);
+		await openTab({ ...snap(rows.filter((r) => r.order![0] >= 51), rows.length), earlierBefore: 51 }, 900, { v: 1, chatId: 'chat-1', scroll: { rowId: 'u10', offset: 0 } }, {
+			'chat/earlierRows': () => {
+				throw Object.assign(new Error('There is no chat chat-1.'), { code: 'chat/unknown' });
+			},
+		});
+		const log = page.locator('[role="log"]');
+		await until(async () => (await log.getAttribute('aria-busy')) === 'false', 'the load to end');
+		assert.equal(await page.locator('[role="alert"]').textContent(), strings.failed.replace('{0}', 'There is no chat chat-1.'));
+		assert.equal(await log.locator('[data-row-id]').count(), 200);
+		assert.ok((await log.evaluate((e) => e.scrollHeight - e.scrollTop - e.clientHeight)) < 2, 'at the end');
+		assert.deepEqual(problems, []);
+	});
+
 	test("at the end of a long chat, what the reader opens stays where they clicked; rows that come after, on a page just begun, are followed", async () => {
 		// 150 rows: the thinking is on the last page, and the next row begins a page.
 		const rows = longChat(37);

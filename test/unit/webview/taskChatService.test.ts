@@ -754,6 +754,55 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 		}
 	});
 
+	test("a long chat's slices add up to the whole chat for any sizes: a notice said after turn N is in its place whether a slice begins at N or N+1; the modes said in a turn left out are known; a chat without turns; a before of 0 or beyond the last turn", async () => {
+		const chatId = newChat();
+		const transcript = new TranscriptRepo(store);
+		const notices = new ChatNoticesRepo(store);
+		const empty = newChat();
+		notices.add(empty, { kind: 'notice', severity: 'info', title: 'no turn yet' });
+		notices.add(chatId, { kind: 'notice', severity: 'info', title: 'before any turn' });
+		for (let t = 0; t < 9; t++) {
+			const turn = transcript.startTurn({ chatId, agent: 'scripted', prompt: `question ${t}` });
+			const answers = t === 5 ? 12 : 1; // one long turn
+			transcript.writeMessages(turn.id, Array.from({ length: answers }, (_, k) => ({ id: `answer-${t}-${k}`, seq: k + 1, kind: 'text' as const, toolCallId: null, content: JSON.stringify({ text: `answer ${t}` }), createdAt: t })));
+			if (t === 0) {
+				// The agent said its modes in the first turn only (not a row): a tab opening on the last turns knows them.
+				transcript.writeMessages(turn.id, [{ id: 'modes', seq: 50, kind: 'notice', toolCallId: null, content: JSON.stringify({ state: 'mode', modeId: 'plan', available: [{ id: 'plan', name: 'Plan' }] }), createdAt: t }]);
+			}
+			transcript.endTurn(turn.id, { status: 'done', stopReason: 'end_turn' });
+			notices.add(chatId, { kind: 'notice', severity: 'warning', title: `after turn ${t + 1}` });
+		}
+		const whole = rowsOf(chatId);
+		for (let openRows = 1; openRows <= 12; openRows++) {
+			for (let sliceRows = 1; sliceRows <= 12; sliceRows += 3) {
+				const sliced = new TaskChatService({ store, pool, turns, dispatcher, permissions: broker, definitions, logger, rewind: async () => ({ files: [], replacedRef: '' }), openRows, earlierSliceRows: sliceRows });
+				try {
+					const opened = await sliced.open(chatId);
+					assert.ok(opened.kind === 'snapshot');
+					let rows = opened.snapshot.rows;
+					assert.deepEqual(opened.snapshot.meta.modes, { current: 'plan', available: [{ id: 'plan', name: 'Plan' }] });
+					for (let before = opened.snapshot.earlierBefore; before !== undefined; ) {
+						const slice = sliced.earlierRows(chatId, before);
+						rows = [...slice.rows, ...rows];
+						assert.ok(slice.earlierBefore === undefined || slice.earlierBefore < before, 'each slice goes further back');
+						before = slice.earlierBefore;
+					}
+					assert.deepEqual(rows.map((r) => r.id), whole.map((r) => r.id), `open ${openRows}, slices of ${sliceRows}`);
+					if (openRows === 1) {
+						assert.deepEqual(sliced.earlierRows(chatId, 0).rows, [], 'nothing before turn 0');
+						const beyond = sliced.earlierRows(chatId, Number.MAX_SAFE_INTEGER).rows;
+						assert.deepEqual(beyond.map((r) => r.id), whole.slice(-beyond.length).map((r) => r.id), 'beyond the last turn: the last rows');
+						const emptyOpened = await sliced.open(empty);
+						assert.ok(emptyOpened.kind === 'snapshot' && emptyOpened.snapshot.earlierBefore === undefined);
+						assert.deepEqual(emptyOpened.snapshot.rows.map((r) => (r.kind === 'notice' ? r.title : r.kind)), ['no turn yet']);
+					}
+				} finally {
+					sliced.dispose();
+				}
+			}
+		}
+	});
+
 	test("what the service tells a tab goes through the window's translation (vscode.l10n)", async () => {
 		const chatId = newChat();
 		const translate = { l10n: { t: (message: string, ...args: unknown[]) => `«${message.replace(/\{(\d+)\}/g, (_all, i: string) => String(args[Number(i)]))}»` } } as unknown as VsCodeL10n;
