@@ -281,10 +281,15 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.deepEqual(problems, []);
 	});
 
-	test('a tab shown again on a long chat, coming back to a row far up: a reader who scrolls before that row has come is left where they scrolled', async function () {
+	test('a tab shown again on a long chat, coming back to a row far up: hidden again meanwhile it still comes back there; a reader who scrolls before that row has come is left where they scrolled', async function () {
 		this.timeout(120_000);
 		const { rows, release } = await openLongChat({ v: 1, chatId: 'chat-1', scroll: { rowId: 'u10', offset: -10 } });
 		const log = page.locator('[role="log"]');
+		// Hidden again before the row came (its page thrown away, a blur first): the place to come back to is kept.
+		await page.evaluate(() => window.dispatchEvent(new Event('blur')));
+		await page.reload();
+		await page.waitForSelector('[role="log"] [data-row-id]');
+		assert.deepEqual((await page.evaluate(() => (window as unknown as { __state: { scroll?: unknown } }).__state)).scroll, { rowId: 'u10', offset: -10 });
 		await nextFrame(page);
 		// The reader does not wait: they scroll up by the wheel and read the rows already shown.
 		const box = (await log.boundingBox())!;
@@ -341,6 +346,21 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.equal(await page.locator('[role="alert"]').textContent(), strings.failed.replace('{0}', 'There is no chat chat-1.'));
 		assert.equal(await log.locator('[data-row-id]').count(), 200);
 		assert.ok((await log.evaluate((e) => e.scrollHeight - e.scrollTop - e.clientHeight)) < 2, 'at the end');
+		assert.deepEqual(problems, []);
+	});
+
+	test("a reader who went up to the first row shown of a long chat stays at that row as the earlier rows come above it", async function () {
+		this.timeout(120_000);
+		const { rows, release } = await openLongChat();
+		const log = page.locator('[role="log"]');
+		const offset = (): Promise<number> => log.evaluate((e) => Math.round(e.querySelector('[data-row-id="t250"]')!.getBoundingClientRect().top - e.getBoundingClientRect().top));
+		await log.evaluate((e) => (e.scrollTop = 0));
+		await nextFrame(page);
+		const before = await offset();
+		release();
+		await until(async () => (await log.getAttribute('aria-busy')) === 'false' && (await log.locator('[data-row-id]').count()) === rows.length, 'the earlier rows');
+		await nextFrame(page);
+		assert.equal(await offset(), before);
 		assert.deepEqual(problems, []);
 	});
 
