@@ -754,7 +754,7 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 		}
 	});
 
-	test("a long chat's slices add up to the whole chat for any sizes: a notice said after turn N is in its place whether a slice begins at N or N+1; the modes said in a turn left out are known; a chat without turns; a before of 0 or beyond the last turn", async () => {
+	test("a long chat's slices add up to the whole chat for any sizes: a notice said after turn N is in its place whether a slice begins at N or N+1; the modes said in a turn left out are known; turn numbers with gaps; a chat without turns; a before of 0 or beyond the last turn", async () => {
 		const chatId = newChat();
 		const transcript = new TranscriptRepo(store);
 		const notices = new ChatNoticesRepo(store);
@@ -772,7 +772,18 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 			transcript.endTurn(turn.id, { status: 'done', stopReason: 'end_turn' });
 			notices.add(chatId, { kind: 'notice', severity: 'warning', title: `after turn ${t + 1}` });
 		}
-		const whole = rowsOf(chatId);
+		for (const gaps of [false, true]) {
+			if (gaps) {
+				// Turn numbers with gaps (1, 4, 7…): a notice says how many turns came before it, not their numbers.
+				store.write((tx) => (tx.run('UPDATE turns SET seq = -seq WHERE chat_id = ?', [chatId]), tx.run('UPDATE turns SET seq = -seq * 3 - 2 WHERE chat_id = ?', [chatId])));
+			}
+			const whole = rowsOf(chatId);
+			assert.ok(!gaps || whole.some((r) => r.kind === 'turn' && r.number === 25));
+			await slicesAddUp(chatId, whole, empty, gaps);
+		}
+	});
+
+	async function slicesAddUp(chatId: string, whole: ChatRow[], empty: string, gaps: boolean): Promise<void> {
 		for (let openRows = 1; openRows <= 12; openRows++) {
 			for (let sliceRows = 1; sliceRows <= 12; sliceRows += 3) {
 				const sliced = new TaskChatService({ store, pool, turns, dispatcher, permissions: broker, definitions, logger, rewind: async () => ({ files: [], replacedRef: '' }), openRows, earlierSliceRows: sliceRows });
@@ -787,7 +798,7 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 						assert.ok(slice.earlierBefore === undefined || slice.earlierBefore < before, 'each slice goes further back');
 						before = slice.earlierBefore;
 					}
-					assert.deepEqual(rows.map((r) => r.id), whole.map((r) => r.id), `open ${openRows}, slices of ${sliceRows}`);
+					assert.deepEqual(rows.map((r) => r.id), whole.map((r) => r.id), `open ${openRows}, slices of ${sliceRows}${gaps ? ', numbers with gaps' : ''}`);
 					if (openRows === 1) {
 						assert.deepEqual(sliced.earlierRows(chatId, 0).rows, [], 'nothing before turn 0');
 						const beyond = sliced.earlierRows(chatId, Number.MAX_SAFE_INTEGER).rows;
@@ -801,7 +812,7 @@ suite('webview/host: TaskChatService over the real dispatcher, pool and a script
 				}
 			}
 		}
-	});
+	}
 
 	test("what the service tells a tab goes through the window's translation (vscode.l10n)", async () => {
 		const chatId = newChat();
