@@ -364,6 +364,19 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.deepEqual(problems, []);
 	});
 
+	test("a long chat's tab shown again, coming back to a row gone since, ends at the bottom once every earlier row has come, and keeps no place", async function () {
+		this.timeout(120_000);
+		const { rows, release } = await openLongChat({ v: 1, chatId: 'chat-1', scroll: { rowId: 'gone', offset: 0 } });
+		release();
+		const log = page.locator('[role="log"]');
+		await until(async () => (await log.getAttribute('aria-busy')) === 'false' && (await log.locator('[data-row-id]').count()) === rows.length, 'the earlier rows');
+		await nextFrame(page);
+		assert.ok((await log.evaluate((e) => e.scrollHeight - e.scrollTop - e.clientHeight)) < 2, 'at the end');
+		await page.evaluate(() => window.dispatchEvent(new Event('blur')));
+		assert.equal((await page.evaluate(() => (window as unknown as { __state: { scroll?: unknown } }).__state)).scroll, undefined);
+		assert.deepEqual(problems, []);
+	});
+
 	test("at the end of a long chat, what the reader opens stays where they clicked; rows that come after, on a page just begun, are followed", async () => {
 		// 150 rows: the thinking is on the last page, and the next row begins a page.
 		const rows = longChat(37);
