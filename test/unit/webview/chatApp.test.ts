@@ -377,6 +377,28 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.deepEqual(problems, []);
 	});
 
+	test("a long chat resynced to a new snapshot while a slice is on its way: the answer for the snapshot before is dropped, and the new one's slices make the chat once, in order", async function () {
+		this.timeout(120_000);
+		const { rows, asked, release } = await openLongChat();
+		await until(() => asked.length === 1, 'the first slice asked for');
+		// Another numbering begins; the new snapshot's last turn says something else.
+		const last = rows.length - 1;
+		rows[last] = { ...rows[last]!, text: 'said again' } as ChatRow;
+		host.handlers['chat/open'] = () => ({ kind: 'snapshot', snapshot: { ...snap(rows.filter((r) => r.order![0] >= 251), rows.length + 1), earlierBefore: 251, epoch: 'e2' } });
+		await notify({ kind: 'notify', method: 'chat/didUpdateRow', params: { chatId: 'chat-1', epoch: 'e2', seq: rows.length + 1, op: 'change', row: rows[last] } });
+		await until(() => asked.length === 2, 'the slice asked for again');
+		release();
+		const log = page.locator('[role="log"]');
+		await until(async () => (await log.getAttribute('aria-busy')) === 'false', 'the earlier rows');
+		assert.deepEqual(asked, [251, 251, 151, 51]);
+		assert.deepEqual(
+			await log.locator('[data-row-id]').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.rowId)),
+			rows.map((r) => r.id),
+		);
+		assert.match((await page.locator(`[data-row-id="${rows[last]!.id}"]`).textContent()) ?? '', /said again/);
+		assert.deepEqual(problems, []);
+	});
+
 	test("at the end of a long chat, what the reader opens stays where they clicked; rows that come after, on a page just begun, are followed", async () => {
 		// 150 rows: the thinking is on the last page, and the next row begins a page.
 		const rows = longChat(37);
