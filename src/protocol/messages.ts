@@ -599,6 +599,8 @@ export interface ChatStrings {
 	suggestions: string;
 	loading: string;
 	failed: string;
+	/** A long chat's earlier rows could not be had (`chat/earlierRows` failed): the transcript shown begins later. */
+	earlierFailed: string;
 }
 
 /** What the host inlines into the page (a JSON script element) for the app's first paint. */

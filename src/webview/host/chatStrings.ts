@@ -88,6 +88,7 @@ export function chatStrings(vscode: VsCodeL10n): ChatStrings {
 		suggestions: vscode.l10n.t('Suggestions'),
 		loading: vscode.l10n.t('Loading…'),
 		failed: vscode.l10n.t('Could not do that: {0}', p0),
+		earlierFailed: vscode.l10n.t('The earlier part of this chat could not be shown: {0}', p0),
 	};
 }
 

@@ -343,7 +343,7 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		});
 		const log = page.locator('[role="log"]');
 		await until(async () => (await log.getAttribute('aria-busy')) === 'false', 'the load to end');
-		assert.equal(await page.locator('[role="alert"]').textContent(), strings.failed.replace('{0}', 'There is no chat chat-1.'));
+		assert.equal(await page.locator('[role="alert"]').textContent(), strings.earlierFailed.replace('{0}', 'There is no chat chat-1.'));
 		assert.equal(await log.locator('[data-row-id]').count(), 200);
 		assert.ok((await log.evaluate((e) => e.scrollHeight - e.scrollTop - e.clientHeight)) < 2, 'at the end');
 		assert.deepEqual(problems, []);

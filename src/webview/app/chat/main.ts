@@ -412,7 +412,7 @@ async function loadEarlier(before: number | undefined): Promise<void> {
 		}
 	} catch (e) {
 		if (load === earlierLoads) {
-			composer.showError(format(s.failed, (e as Error).message));
+			composer.showError(format(s.earlierFailed, (e as Error).message));
 		}
 	} finally {
 		if (load === earlierLoads) {
