@@ -399,6 +399,25 @@ suite('webview/app: the chat tab in headless Chromium', function () {
 		assert.deepEqual(problems, []);
 	});
 
+	test("a reader at the end of a long chat stays at the end while the earlier rows come, following a reply that streams meanwhile", async function () {
+		this.timeout(120_000);
+		const { rows, release } = await openLongChat();
+		const log = page.locator('[role="log"]');
+		const fromBottom = (): Promise<number> => log.evaluate((e) => e.scrollHeight - e.scrollTop - e.clientHeight);
+		await nextFrame(page);
+		const reply: ChatRow = { id: 'live', turnId: 't299', order: [300, 3], kind: 'text', text: 'streaming ' };
+		await rowUpdate({ seq: rows.length + 1, op: 'append', row: reply });
+		release();
+		await until(async () => (await log.locator('[data-row-id]').count()) > 300, 'a slice');
+		await rowUpdate({ seq: rows.length + 2, op: 'change', row: { ...reply, text: 'on and on\n'.repeat(40) }, textFrom: reply.text.length });
+		await until(async () => (await log.getAttribute('aria-busy')) === 'false', 'the earlier rows');
+		await nextFrame(page);
+		assert.ok((await fromBottom()) < 2, `at the end: ${await fromBottom()} px above it`);
+		assert.equal(await log.locator('[data-row-id]').last().getAttribute('data-row-id'), 'live');
+		assert.equal(await log.locator('[data-row-id]').count(), rows.length + 1);
+		assert.deepEqual(problems, []);
+	});
+
 	test("at the end of a long chat, what the reader opens stays where they clicked; rows that come after, on a page just begun, are followed", async () => {
 		// 150 rows: the thinking is on the last page, and the next row begins a page.
 		const rows = longChat(37);
