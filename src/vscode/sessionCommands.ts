@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import * as path from 'node:path';
 import { findCommand } from '../agents/installed';
-import { AgentTabsError } from '../common/errors';
+import { AgentTabsError, CancelledError } from '../common/errors';
 import type { Logger } from '../common/log';
 import type { SessionsRepo } from '../db/sessionsRepo';
 import type { WorktreeRow, WorktreesRepo } from '../db/worktreesRepo';
@@ -190,7 +190,21 @@ export function sessionCommandHandlers(deps: SessionCommandDeps): Record<string,
 				}
 				carryChanges = pick === carry;
 			}
-			const created = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Creating the worktree for "{0}"…', title) }, () => durably(service.createSession({ repo: checkout, title: title.trim(), carryChanges })));
+			// Cancellable: a post-checkout hook or a setup command (an install, say) can take long, or never end.
+			let created: Awaited<ReturnType<typeof service.createSession>>;
+			try {
+				created = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Creating the worktree for "{0}"…', title), cancellable: true }, (_progress, token) => {
+					const cancel = new AbortController();
+					token.onCancellationRequested(() => cancel.abort());
+					return durably(service.createSession({ repo: checkout, title: title.trim(), carryChanges, signal: cancel.signal }));
+				});
+			} catch (e) {
+				if (e instanceof CancelledError) {
+					void vscode.window.showInformationMessage(vscode.l10n.t('Creating the session "{0}" was cancelled; nothing was left behind.', title.trim()));
+					return undefined;
+				}
+				throw e;
+			}
 			if (created.note) {
 				// Something the user should know about the new worktree (a hook that failed in it, another branch name).
 				void vscode.window.showWarningMessage(vscode.l10n.t('Session "{0}" is ready on {1}. {2}', created.session.title, created.worktree.branch ?? '', created.note));

@@ -3,13 +3,14 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { AgentTabsError } from '../common/errors';
+import { AgentTabsError, CancelledError } from '../common/errors';
 import { newId } from '../common/ids';
 import { errorMessage } from '../common/log';
 import type { SessionRow } from '../db/sessionsRepo';
 import { makeFolders } from '../db/folders';
 import type { WorktreeRow } from '../db/worktreesRepo';
 import { type Git, GitError, gitSays, parseWorktreeList, withoutGitLocation } from './gitClient';
+import { endProcessTree } from './gitProcess';
 import { markOwned, readOwnerMark } from './ownership';
 import { gitFileTarget, realPathLoose, refuseRootInsideCheckouts, samePath, withoutFinalNewline } from './paths';
 import { assessRisk, describeLockedAway } from './risk';
@@ -150,7 +151,7 @@ export class SessionLifecycle {
 	 * the HEAD of the checkout `input.repo` is in: a linked worktree's own branch, not the main checkout's),
 	 * optionally carrying that checkout's uncommitted changes, then the setup step.
 	 */
-	async createSession(input: { repo: string; title: string; baseRef?: string; carryChanges?: boolean; id?: string }): Promise<{ session: SessionRow; worktree: WorktreeRow; note?: string }> {
+	async createSession(input: { repo: string; title: string; baseRef?: string; carryChanges?: boolean; id?: string; signal?: AbortSignal }): Promise<{ session: SessionRow; worktree: WorktreeRow; note?: string }> {
 		const { repo, checkout } = await this.resolveCheckout(input.repo);
 		const git = this.ctx.git(repo);
 		const here = this.ctx.git(checkout);
@@ -235,23 +236,38 @@ export class SessionLifecycle {
 			throw new AgentTabsError('worktree/names', `No free branch name for "${input.title}".`);
 		}
 		const { branch, path: wtPath } = worktree;
+		const { signal } = input;
+		// Cancelling (a post-checkout hook or a setup command that takes too long, or never ends) stops what runs
+		// and rolls back like a failure.
+		const notCancelled = (): void => {
+			if (signal?.aborted) {
+				throw new CancelledError();
+			}
+		};
 		try {
 			fs.rmdirSync(wtPath);
-			const hookFailed = await this.addWorktree(git, wtPath, branch!, baseCommit);
+			notCancelled();
+			const hookFailed = await this.addWorktree(git, wtPath, branch!, baseCommit, signal);
 			if (hookFailed) {
 				note = note ? `${note} ${hookFailed}` : hookFailed;
 				this.ctx.logger.warn(`[Worktrees][create] ${wtPath}: ${hookFailed}`);
 			}
 			markOwned(wtPath, { worktreeId: worktree.id, sessionId: session.id, stateDir: this.ctx.stateDir });
+			notCancelled();
 			if (input.carryChanges) {
 				await this.carryChanges(checkout, wtPath);
+				notCancelled();
 			}
-			await this.setup(repo, wtPath, checkout);
+			await this.setup(repo, wtPath, checkout, signal);
+			notCancelled();
 			this.ctx.worktrees.update(worktree.id, { state: 'ready' });
 		} catch (e) {
 			// A create that fails leaves nothing behind: no folder, no branch, no rows. The error keeps git's words.
 			this.ctx.logger.error(`[Worktrees][create] ${errorMessage(e)}`);
 			await this.rollBackCreate(this.ctx.worktrees.get(worktree.id)!).catch((r: unknown) => this.ctx.logger.error(`[Worktrees][create] rollback: ${errorMessage(r)}`));
+			if (signal?.aborted) {
+				throw new CancelledError(`Creating the session "${input.title}" was cancelled; nothing was left behind.`);
+			}
 			throw e instanceof AgentTabsError ? e : new AgentTabsError('worktree/create', `Could not create the worktree for "${input.title}": ${errorMessage(e)}`, { cause: e });
 		}
 		return { session, worktree: this.ctx.worktrees.get(worktree.id)!, note };
@@ -263,9 +279,9 @@ export class SessionLifecycle {
 	 * worktree deletion", builtin/worktree.c); a checkout that fails removes what it made. So a failure that
 	 * left the worktree made, on its branch at the base, was the hook's: returns a note with its words.
 	 */
-	private async addWorktree(git: Git, wtPath: string, branch: string, baseCommit: string): Promise<string | undefined> {
+	private async addWorktree(git: Git, wtPath: string, branch: string, baseCommit: string, signal?: AbortSignal): Promise<string | undefined> {
 		try {
-			await git.run(['worktree', 'add', '-b', branch, wtPath, baseCommit]);
+			await git.run(['worktree', 'add', '-b', branch, wtPath, baseCommit], { signal });
 			return undefined;
 		} catch (e) {
 			if (!(e instanceof GitError) || !(await this.madeWorktree(git, wtPath, branch, baseCommit))) {
@@ -435,7 +451,7 @@ export class SessionLifecycle {
 	 * The setup step of a new or restored worktree: `agentTabs.worktrees.copy` files from `copyFrom` (the
 	 * checkout the session starts from; the main checkout by default), then the setup command of `repo`.
 	 */
-	async setup(repo: string, wtPath: string, copyFrom = repo): Promise<void> {
+	async setup(repo: string, wtPath: string, copyFrom = repo, signal?: AbortSignal): Promise<void> {
 		if ((this.ctx.options.copy ?? ['.env*']).length > 0) {
 			const isCopied = this.copiedFiles();
 			// Candidates are files git does not track (ignored or untracked), like .env files. A repository
@@ -474,7 +490,22 @@ export class SessionLifecycle {
 				child.stdout.on('data', forward);
 				child.stderr.on('data', forward);
 				child.on('error', reject);
-				child.on('exit', (code) => (code === 0 ? resolve() : reject(new AgentTabsError('worktree/setup', `The setup command "${command}" failed with exit code ${code}.`))));
+				const onAbort = (): void => {
+					// The command and everything it started (an install's own processes).
+					if (child.pid !== undefined) {
+						void endProcessTree(child.pid, 2000);
+					}
+					reject(new CancelledError(`The setup command "${command}" was cancelled.`));
+				};
+				signal?.addEventListener('abort', onAbort, { once: true });
+				child.on('exit', (code) => {
+					signal?.removeEventListener('abort', onAbort);
+					if (code === 0) {
+						resolve();
+					} else {
+						reject(new AgentTabsError('worktree/setup', `The setup command "${command}" failed with exit code ${code}.`));
+					}
+				});
 			});
 		}
 	}

@@ -50,7 +50,8 @@ export class WorktreeService {
 		return this.lifecycle.worktreeRoot(repo);
 	}
 
-	createSession(input: { repo: string; title: string; baseRef?: string; carryChanges?: boolean; id?: string }): Promise<{ session: SessionRow; worktree: WorktreeRow; note?: string }> {
+	/** `signal` cancels it while git makes the worktree (its post-checkout hook) or the setup command runs: nothing is left behind. */
+	createSession(input: { repo: string; title: string; baseRef?: string; carryChanges?: boolean; id?: string; signal?: AbortSignal }): Promise<{ session: SessionRow; worktree: WorktreeRow; note?: string }> {
 		return this.lifecycle.createSession(input);
 	}
 

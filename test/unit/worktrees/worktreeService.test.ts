@@ -17,7 +17,8 @@ import { WorktreeService } from '../../../src/worktrees/worktreeService';
 import { installGitShim } from './gitShim';
 import { fullState, snapshotFiles } from './worktreeState';
 import { gitEnv, makeRepo } from '../gitRepo';
-import { MemoryLogger, openStore, removeDir, repoRoot, tempDir, wasmPath } from '../helpers';
+import { CancelledError } from '../../../src/common/errors';
+import { MemoryLogger, openStore, removeDir, repoRoot, tempDir, waitFor, wasmPath } from '../helpers';
 import { checkNoLeaksAfterSuite } from '../leakCheck';
 
 suite('worktrees: sessions that never lose work (real git)', function () {
@@ -883,6 +884,36 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 			['hooked'],
 		);
 		assert.deepEqual(fs.readdirSync(path.join(dir, 'worktrees')), [path.basename(worktree.path)]);
+	});
+
+	test('New Session is cancelled while a post-checkout hook or the setup command has not ended: each is stopped with what it started, and nothing is left behind', async () => {
+		const marker = path.join(dir, 'still-running');
+		const hook = path.join(repo, '.git', 'hooks', 'post-checkout');
+		// A hook, and a setup command, that never end; each starts a child that would write the marker later.
+		const hang = `(sleep 3; echo alive > '${marker}') & sleep 600`;
+		fs.writeFileSync(hook, `#!/bin/sh\n${hang}\n`, { mode: 0o755 });
+		const hanging = new WorktreeService(store, new MemoryLogger(), { root: path.join(dir, 'worktrees'), env, setupCommand: hang });
+		for (const stage of ['hook', 'setup'] as const) {
+			const cancel = new AbortController();
+			const creating = hanging.createSession({ repo, title: `cancelled in ${stage}`, signal: cancel.signal });
+			// Cancelled once the stage runs: its process has started.
+			const made = (): string[] => (fs.existsSync(path.join(dir, 'worktrees')) ? fs.readdirSync(path.join(dir, 'worktrees')) : []);
+			await waitFor(() => made().some((name) => stage === 'hook' || fs.existsSync(path.join(dir, 'worktrees', name, 'README.md'))), `the ${stage} running`);
+			await new Promise((r) => setTimeout(r, 300));
+			const t0 = Date.now();
+			cancel.abort();
+			await assert.rejects(creating, (e: Error) => e instanceof CancelledError && new RegExp(`^Creating the session "cancelled in ${stage}" was cancelled; nothing was left behind\\.$`).test(e.message));
+			assert.ok(Date.now() - t0 < 8000, `stopped in ${Date.now() - t0} ms`);
+			assert.deepEqual(new SessionsRepo(store).list(), []);
+			assert.deepEqual(new WorktreesRepo(store).list(), []);
+			assert.deepEqual(fs.readdirSync(path.join(dir, 'worktrees')), []);
+			assert.equal(git(repo, 'branch', '--list', 'agent-tabs/*'), '');
+			if (stage === 'hook') {
+				fs.rmSync(hook);
+			}
+		}
+		await new Promise((r) => setTimeout(r, 3500));
+		assert.ok(!fs.existsSync(marker), 'what the hook and the setup command started was stopped with them');
 	});
 
 	test('a setup step that fails after a restore leaves the session restored, says so, and nothing later removes the folder; an .env link to nothing is not copied and fails nothing', async () => {
