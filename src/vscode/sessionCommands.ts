@@ -265,7 +265,20 @@ export function sessionCommandHandlers(deps: SessionCommandDeps): Record<string,
 				return undefined;
 			}
 			const restoreId = id;
-			const wt = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Restoring the worktree…') }, () => durably(deps.service().restoreSession(restoreId)));
+			let wt: Awaited<ReturnType<WorktreeService['restoreSession']>>;
+			try {
+				wt = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Restoring the worktree…'), cancellable: true }, (_progress, token) => {
+					const cancel = new AbortController();
+					token.onCancellationRequested(() => cancel.abort());
+					return durably(deps.service().restoreSession(restoreId, cancel.signal));
+				});
+			} catch (e) {
+				if (e instanceof CancelledError) {
+					void vscode.window.showInformationMessage(vscode.l10n.t('Restoring the session was cancelled; nothing was changed, and its saved work is kept.'));
+					return undefined;
+				}
+				throw e;
+			}
 			if (wt.setupFailed) {
 				void vscode.window.showWarningMessage(vscode.l10n.t('Restored {0}, but its setup step failed: {1} Run it there yourself.', wt.path, wt.setupFailed.replace(/([^.!?])$/, '$1.')));
 			}

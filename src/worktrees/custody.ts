@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { AgentTabsError } from '../common/errors';
+import { AgentTabsError, CancelledError } from '../common/errors';
 import { newId } from '../common/ids';
 import { errorMessage } from '../common/log';
 import type { SessionRow } from '../db/sessionsRepo';
@@ -343,7 +343,7 @@ export class WorktreeCustody {
 	 * and a failed or interrupted restore removes its partial folder again (the save and the branch are
 	 * untouched). Without a save (the folder was deleted by hand before removal) it comes back from the branch.
 	 */
-	async restoreSession(sessionId: string): Promise<RestoredWorktree> {
+	async restoreSession(sessionId: string, signal?: AbortSignal): Promise<RestoredWorktree> {
 		const session = this.ctx.sessions.get(sessionId);
 		let wt = this.ctx.worktrees.forSession(sessionId);
 		if (!session || !wt) {
@@ -412,12 +412,16 @@ export class WorktreeCustody {
 		try {
 			// On disk before the folder is made: a start after a kill finds the partial folder and removes it.
 			await this.ctx.store.durable();
-			await git.run(['worktree', 'add', '--no-checkout', ...addArgs]);
+			await git.run(['worktree', 'add', '--no-checkout', ...addArgs], { signal });
 			const wtGit = this.ctx.git(wt.path);
 			// The folder from the working-tree tree, then the index from the index tree; stat data refreshed.
 			// Submodules stay as a new worktree has them (not checked out) whatever submodule.recurse says: with it
 			// set, read-tree went into each one, whose git folder went with the removed worktree, and failed.
-			await wtGit.run(['read-tree', '-u', '--reset', expected.worktreeTree], { config: { 'submodule.recurse': 'false' } });
+			// Cancellable: the user's post-index-change hook runs here, and one that never ends would hold it.
+			await wtGit.run(['read-tree', '-u', '--reset', expected.worktreeTree], { config: { 'submodule.recurse': 'false' }, signal });
+			if (signal?.aborted) {
+				throw new CancelledError();
+			}
 			await writeOutsideCone(wtGit, expected, save?.skipWorktree ?? []);
 			await writeVerbatim(wtGit, expected.worktreeTree, expected.verbatim);
 			await wtGit.run(['read-tree', '--reset', expected.indexTree]);
@@ -434,6 +438,9 @@ export class WorktreeCustody {
 				// A failed store: the row stays `restoring`, which the next start undoes; the error below is the one to tell.
 				this.ctx.logger.error(`[Worktrees][restore] ${errorMessage(r)}`);
 			}
+			if (signal?.aborted) {
+				throw new CancelledError(`Restoring ${wt.path} was cancelled. Nothing was changed${entry ? `; the saved work is still in ${entry.ref}` : ''}.`);
+			}
 			throw new AgentTabsError('worktree/restoreFailed', `Could not restore ${wt.path}: ${errorMessage(e).trim().replace(/([^.!?])$/, '$1.')} Nothing was changed${entry ? `; the saved work is still in ${entry.ref}` : ''}.`, { cause: e });
 		}
 		// Restored (on disk, before anything else runs): from here a failure or a kill must never remove the
@@ -445,7 +452,7 @@ export class WorktreeCustody {
 		// It failing leaves a restored session with a warning, not an undone restore.
 		let setupFailed: string | undefined;
 		try {
-			await this.lifecycle.setup(wt.repo_root, wt.path);
+			await this.lifecycle.setup(wt.repo_root, wt.path, wt.repo_root, signal);
 		} catch (e) {
 			setupFailed = errorMessage(e);
 			this.ctx.logger.warn(`[Worktrees][restore] ${wt.path}: setup: ${setupFailed}`);

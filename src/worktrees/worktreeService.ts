@@ -87,8 +87,9 @@ export class WorktreeService {
 		return this.custody.attachWorktree(worktreeId, title);
 	}
 
-	restoreSession(sessionId: string): Promise<RestoredWorktree> {
-		return this.custody.restoreSession(sessionId);
+	/** `signal` cancels it while git writes the folder (the user's index hooks run then): nothing is changed, the save stays. */
+	restoreSession(sessionId: string, signal?: AbortSignal): Promise<RestoredWorktree> {
+		return this.custody.restoreSession(sessionId, signal);
 	}
 
 	reconcile(repoInput: string): Promise<{ missing: string[]; adopted: string[]; moved: { from: string; to: string }[]; rehomed: string[]; recovered: RecoveryReport }> {

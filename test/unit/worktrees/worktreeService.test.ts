@@ -916,6 +916,31 @@ suite('worktrees: sessions that never lose work (real git)', function () {
 		assert.ok(!fs.existsSync(marker), 'what the hook and the setup command started was stopped with them');
 	});
 
+	test('a restore is cancelled while the user\'s post-index-change hook has not ended: it is stopped with what it started, nothing is changed and the save stays; the restore works once the hook is gone', async () => {
+		const { session, worktree } = await service.createSession({ repo, title: 'restore cancelled' });
+		fs.writeFileSync(path.join(worktree.path, 'work.txt'), 'saved before archive\n');
+		await service.archiveSession(session.id);
+		const marker = path.join(dir, 'still-running');
+		const hook = path.join(repo, '.git', 'hooks', 'post-index-change');
+		fs.writeFileSync(hook, `#!/bin/sh\n(sleep 3; echo alive > '${marker}') & sleep 600\n`, { mode: 0o755 });
+		const cancel = new AbortController();
+		const restoring = service.restoreSession(session.id, cancel.signal);
+		await waitFor(() => fs.existsSync(path.join(worktree.path, 'work.txt')), 'the folder written, the hook running');
+		await new Promise((r) => setTimeout(r, 300));
+		const t0 = Date.now();
+		cancel.abort();
+		await assert.rejects(restoring, (e: Error) => e instanceof CancelledError && /^Restoring .* was cancelled\. Nothing was changed; the saved work is still in refs\/agent-tabs\//.test(e.message));
+		assert.ok(Date.now() - t0 < 8000, `stopped in ${Date.now() - t0} ms`);
+		assert.equal(new SessionsRepo(store).get(session.id)?.status, 'archived');
+		assert.ok(!fs.existsSync(worktree.path), 'the half-written folder is removed');
+		fs.rmSync(hook);
+		const restored = await service.restoreSession(session.id);
+		assert.equal(restored.state, 'ready');
+		assert.equal(fs.readFileSync(path.join(worktree.path, 'work.txt'), 'utf8'), 'saved before archive\n');
+		await new Promise((r) => setTimeout(r, 3000));
+		assert.ok(!fs.existsSync(marker), 'what the hook started was stopped with it');
+	});
+
 	test('a setup step that fails after a restore leaves the session restored, says so, and nothing later removes the folder; an .env link to nothing is not copied and fails nothing', async () => {
 		fs.writeFileSync(path.join(repo, '.env'), 'A=1\n');
 		fs.symlinkSync(path.join(dir, 'no-such-file'), path.join(repo, '.env.dangling'));
