@@ -233,19 +233,22 @@ export class TaskChatService extends Disposable implements ChatService {
 	private snapshot(chatId: string, seq: number, rows: number): ChatSnapshot {
 		const st = this.state(chatId);
 		const turns = this.transcript.listTurns(chatId);
-		const from = rows < Infinity ? firstOfLast(turns, this.transcript.messageCounts(chatId), rows) : 0;
 		// Settings the agent reported live in notices of any turn, also of those left out.
 		this.learnMeta(st, [...this.transcript.listChatMessages(chatId, { kind: 'notice' }).values()].flat());
-		const shown = this.rowsOfTurns(chatId, turns.slice(from), from > 0 ? turns[from]!.seq : -Infinity, Infinity);
-		return { chatId, epoch: storedEpoch, seq, rows: shown, meta: this.meta(chatId), ...(from > 0 ? { earlierBefore: turns[from]!.seq } : {}) };
+		return { chatId, epoch: storedEpoch, seq, meta: this.meta(chatId), ...this.lastTurns(chatId, turns, rows, Infinity) };
 	}
 
 	earlierRows(chatId: string, before: number): EarlierRows {
 		this.chat(chatId);
 		const turns = this.transcript.listTurns(chatId).filter((t) => t.seq < before);
-		const from = firstOfLast(turns, this.transcript.messageCounts(chatId), this.options.earlierSliceRows ?? defaultEarlierSliceRows);
-		const rows = this.rowsOfTurns(chatId, turns.slice(from), from > 0 ? turns[from]!.seq : -Infinity, before);
-		return { rows, ...(from > 0 ? { earlierBefore: turns[from]!.seq } : {}) };
+		return this.lastTurns(chatId, turns, this.options.earlierSliceRows ?? defaultEarlierSliceRows, before);
+	}
+
+	/** The rows of the last of `turns` holding about `rows` rows (placed before turn `toTurn`), and where they begin when not all. */
+	private lastTurns(chatId: string, turns: readonly TurnRow[], rows: number, toTurn: number): EarlierRows {
+		const from = rows < Infinity ? firstOfLast(turns, this.transcript.messageCounts(chatId), rows) : 0;
+		const shown = this.rowsOfTurns(chatId, turns.slice(from), from > 0 ? turns[from]!.seq : -Infinity, toTurn);
+		return { rows: shown, ...(from > 0 ? { earlierBefore: turns[from]!.seq } : {}) };
 	}
 
 	/**

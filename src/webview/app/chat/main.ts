@@ -212,14 +212,21 @@ function restoreAnchor(): void {
 	const anchor = anchorToRestore;
 	anchorToRestore = undefined;
 	anchorRestored = true;
-	const el = anchor ? elements.get(anchor.rowId) : undefined;
-	if (anchor && isShown(el)) {
-		scrollRowTo(el, anchor.offset);
-	} else {
+	if (!backTo(anchor)) {
 		log.scrollTop = log.scrollHeight;
 	}
 	atBottom = nearBottom();
 	saveScrollNow();
+}
+
+/** Takes the reader back to the anchor's row, when it is shown; whether it was. */
+function backTo(anchor: ChatScrollAnchor | undefined): boolean {
+	const el = anchor ? elements.get(anchor.rowId) : undefined;
+	if (!anchor || !isShown(el)) {
+		return false;
+	}
+	scrollRowTo(el, anchor.offset);
+	return true;
 }
 
 /**
@@ -280,17 +287,9 @@ function renderAll(): void {
 	const anchor = atBottom || nearBottom() ? undefined : scrollAnchor();
 	keepScroll(() => {
 		elements.clear();
-		const rows = model.rows;
-		const pages: HTMLElement[] = [];
-		for (let i = 0; i < rows.length; i += rowsPerPage) {
-			pages.push(h('div', { class: 'page' }, ...rows.slice(i, i + rowsPerPage).map((row) => place(row))));
-		}
-		log.replaceChildren(...pages);
+		log.replaceChildren(...pagesOf(model.rows.map((row) => place(row))));
 	});
-	const el = anchor && elements.get(anchor.rowId);
-	if (anchor && isShown(el)) {
-		scrollRowTo(el, anchor.offset);
-	}
+	backTo(anchor);
 	setTimeout(() => {
 		renderingAll = false;
 		updateBusy();
@@ -304,6 +303,15 @@ function renderAll(): void {
  * made the browser lay out, observe and cull all of them again (45 ms of main-thread time on 2 cores).
  */
 const rowsPerPage = 50;
+
+/** Row elements, in order, in pages of `rowsPerPage`. */
+function pagesOf(rows: readonly HTMLElement[]): HTMLElement[] {
+	const pages: HTMLElement[] = [];
+	for (let i = 0; i < rows.length; i += rowsPerPage) {
+		pages.push(h('div', { class: 'page' }, ...rows.slice(i, i + rowsPerPage)));
+	}
+	return pages;
+}
 
 function place(row: ChatRow): HTMLElement {
 	const el = renderRow(row, ctx);
@@ -439,11 +447,7 @@ function showEarlier(rows: ChatRow[], earlierBefore: number | undefined): void {
 			insertRow(row);
 		}
 	}
-	const pages: HTMLElement[] = [];
-	for (let i = 0; i < above.length; i += rowsPerPage) {
-		pages.push(h('div', { class: 'page' }, ...above.slice(i, i + rowsPerPage)));
-	}
-	log.prepend(...pages);
+	log.prepend(...pagesOf(above));
 	for (const row of changed) {
 		replaceRow(row);
 	}
@@ -451,10 +455,7 @@ function showEarlier(rows: ChatRow[], earlierBefore: number | undefined): void {
 		log.scrollTop = log.scrollHeight;
 		return;
 	}
-	const el = anchor ? elements.get(anchor.rowId) : undefined;
-	if (anchor && isShown(el)) {
-		scrollRowTo(el, anchor.offset);
-	}
+	backTo(anchor);
 }
 
 function showMeta(next: ChatMeta): void {
